@@ -1,0 +1,264 @@
+import { resolve } from "node:path";
+import type { Flow, SourceEntry, StageEntry } from "../engine/flow.ts";
+import type { Fact } from "../engine/item.ts";
+import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+import { FlowError, formatPath, type Problem } from "./flow_error.ts";
+import {
+  flowSchema,
+  SOURCE_COMMON_KEYS,
+  sourceCommonSchema,
+  STAGE_COMMON_KEYS,
+  stageCommonSchema,
+} from "./flow_schema.ts";
+import { nearest } from "./suggest.ts";
+import { check, type PathProblem, show } from "./zod_issues.ts";
+
+/** Where a field of the flow is written: 1-based line and column, when known. */
+export type Locate = (
+  path: readonly PropertyKey[],
+  at: "key" | "value",
+) => { line: number; column: number } | undefined;
+
+export interface CheckOptions {
+  /** Names the flow in errors: the file path, or e.g. `flow "demo"`. */
+  label?: string;
+  /** Directory relative paths in component configs resolve against. */
+  baseDir: string;
+  /** Finds fields in the source text; absent for flows built in code. */
+  locate?: Locate;
+  /** Problems found before validation (unset environment variables), placed the same way. */
+  earlier?: PathProblem[];
+}
+
+/**
+ * The one place a flow is checked, whether it came from YAML or from code:
+ * the top-level schema, every source and stage against its spec's schema,
+ * unique stage ids, and the order of stages against the facts they need.
+ * Reports every problem at once rather than the first.
+ */
+export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions): Flow {
+  const earlier = opts.earlier ?? [];
+  const found: PathProblem[] = [];
+  const top = check(flowSchema, input, []);
+  if (!top.ok) found.push(...top.problems.map(explainRoot));
+
+  const raw = isMap(input) ? input : {};
+  const sources = isMap(raw.sources)
+    ? Object.entries(raw.sources).map(([name, block]) => checkSource(name, block, registry, found))
+    : [];
+  const stages = Array.isArray(raw.pipeline)
+    ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found))
+    : [];
+  const ids = assignIds(stages, found);
+  if (stages.every((s) => s?.spec)) checkOrder(stages as CheckedStage[], registry, found);
+
+  if (top.ok && top.value.durability === "redis" && top.value.redis === undefined) {
+    found.push({
+      path: ["durability"],
+      at: "value",
+      message: "durability is redis but no redis URL is given; " +
+        "add redis: ${REDIS_URL:-redis://127.0.0.1:6379}",
+    });
+  }
+
+  // A field whose ${VAR} could not be filled would only fail again, less clearly.
+  const hidden = (p: PathProblem) => earlier.some((e) => startsWith(p.path, e.path));
+  const problems = [...earlier, ...found.filter((p) => !hidden(p))];
+  if (problems.length > 0 || !top.ok) {
+    throw new FlowError(opts.label, problems.map((p) => place(p, opts.locate)));
+  }
+
+  const flow = top.value;
+  const pipeline = stages.map((s, i): StageEntry => ({
+    ...(s as CheckedStage).entry!,
+    id: ids[i],
+  }));
+  return {
+    name: flow.name,
+    durability: flow.durability,
+    ...(flow.redis !== undefined ? { redis: flow.redis } : {}),
+    outDir: resolve(flow.output ?? `out/${flow.name}`),
+    baseDir: resolve(opts.baseDir),
+    sources: sources as SourceEntry[],
+    pipeline,
+    deadLetters: flow.deadLetters,
+    capacity: flow.capacity,
+    durable: flow.durable,
+  };
+}
+
+interface CheckedStage {
+  spec?: StageSpec;
+  /** Undefined when the stage's config did not pass its schema. */
+  entry?: StageEntry;
+  explicitId: boolean;
+  kind: string;
+  path: PropertyKey[];
+}
+
+function checkSource(
+  name: string,
+  block: unknown,
+  registry: Registry,
+  found: PathProblem[],
+): SourceEntry | undefined {
+  const path = ["sources", name];
+  const kinds = [...registry.sources.keys()];
+  const common = check(sourceCommonSchema(kinds), block, path);
+  if (!common.ok) {
+    found.push(...common.problems);
+    if (!isMap(block) || typeof block.kind !== "string") return undefined;
+  }
+  const kind = (block as { kind: string }).kind;
+  const spec = registry.sources.get(kind);
+  if (!spec) {
+    found.push({
+      path: [...path, "kind"],
+      at: "value",
+      message: `unknown source kind ${JSON.stringify(kind)}${kindHint(kind, kinds)}`,
+    });
+    return undefined;
+  }
+  const rest = omit(block as Record<string, unknown>, SOURCE_COMMON_KEYS);
+  const config = check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS);
+  if (!config.ok) found.push(...config.problems);
+  if (!common.ok || !config.ok) return undefined;
+  const { every, priority } = common.value;
+  return { name, kind, ...(every !== undefined ? { every } : {}), priority, config: config.value };
+}
+
+function checkStage(
+  i: number,
+  element: unknown,
+  registry: Registry,
+  found: PathProblem[],
+): CheckedStage | undefined {
+  const at = ["pipeline", i];
+  // `- validate` alone is a stage with its defaults.
+  const map = typeof element === "string" ? { [element]: null } : element;
+  if (!isMap(map) || Object.keys(map).length !== 1) {
+    found.push({ path: at, at: "value", message: stageShapeMessage(map) });
+    return undefined;
+  }
+  const [kind, block] = Object.entries(map)[0];
+  const path = [...at, kind];
+  const kinds = [...registry.stages.keys()];
+  const spec = registry.stages.get(kind);
+  if (!spec) {
+    found.push({
+      path,
+      at: "key",
+      message: `unknown stage kind ${JSON.stringify(kind)}${kindHint(kind, kinds)}`,
+    });
+    return undefined;
+  }
+  const given = block ?? {};
+  const common = isMap(given)
+    ? check(stageCommonSchema, given, path)
+    : check(stageCommonSchema, {}, path);
+  if (!common.ok) found.push(...common.problems);
+  const rest = isMap(given) ? omit(given, STAGE_COMMON_KEYS) : given;
+  const config = check(schemaOf(spec, registry), rest, path, isMap(given) ? STAGE_COMMON_KEYS : []);
+  if (!config.ok) found.push(...config.problems);
+  const stage: CheckedStage = { spec, kind, path, explicitId: false };
+  if (!common.ok || !config.ok) return stage;
+  const { concurrency, retries, id } = common.value;
+  stage.explicitId = id !== undefined;
+  stage.entry = { id: id ?? kind, kind, concurrency, retries, config: config.value };
+  return stage;
+}
+
+/** Explicit ids as given; otherwise the kind, then kind#2, kind#3 for its later stages. */
+function assignIds(stages: (CheckedStage | undefined)[], found: PathProblem[]): string[] {
+  const seenKinds = new Map<string, number>();
+  const taken = new Map<string, string>();
+  return stages.map((stage) => {
+    if (!stage) return "";
+    const n = (seenKinds.get(stage.kind) ?? 0) + 1;
+    seenKinds.set(stage.kind, n);
+    if (!stage.entry) return "";
+    const id = stage.explicitId ? stage.entry.id : n === 1 ? stage.kind : `${stage.kind}#${n}`;
+    const first = taken.get(id);
+    if (first !== undefined) {
+      found.push({
+        path: stage.explicitId ? [...stage.path, "id"] : stage.path,
+        at: stage.explicitId ? "value" : "key",
+        message: `stage id ${JSON.stringify(id)} is already used by ${first}; ` +
+          "stage ids must be unique, so change one of them",
+      });
+    } else taken.set(id, formatPath(stage.path));
+    return id;
+  });
+}
+
+/** Walks the stages in order: each stage's needs must be added by a stage before it. */
+function checkOrder(stages: CheckedStage[], registry: Registry, found: PathProblem[]): void {
+  const facts = new Set<Fact>();
+  for (const stage of stages) {
+    const spec = stage.spec as StageSpec;
+    if (stage.entry && spec.needs) {
+      for (const fact of spec.needs(stage.entry.config)) {
+        if (!facts.has(fact)) {
+          found.push({
+            path: stage.path,
+            at: "key",
+            message: needsMessage(stage.kind, fact, registry),
+          });
+        }
+      }
+    }
+    for (const fact of spec.adds ?? []) facts.add(fact);
+  }
+}
+
+function needsMessage(kind: string, fact: Fact, registry: Registry): string {
+  const providers = [...registry.stages.values()]
+    .filter((s) => s.adds?.includes(fact))
+    .map((s) => s.kind);
+  const by = providers.length > 0
+    ? `(provided by: ${providers.join(", ")})`
+    : "(no registered stage provides it)";
+  return `${kind} needs ${fact} items; add a stage that provides it before it ${by}`;
+}
+
+function stageShapeMessage(value: unknown): string {
+  const example = "- dedupe: { key: [url] }";
+  if (isMap(value)) {
+    const keys = Object.keys(value);
+    const head = `a stage is a map with one key, its kind (e.g. ${example})`;
+    if (keys.length === 0) return `${head}; got an empty map`;
+    return `${head}, but this one has ${keys.length}: ${keys.join(", ")}; ` +
+      "indent the stage's fields under its kind";
+  }
+  return `expected a stage such as ${example}, got ${show(value)}`;
+}
+
+function kindHint(kind: string, kinds: string[]): string {
+  const best = nearest(kind, kinds);
+  if (best !== undefined) return `; did you mean ${JSON.stringify(best)}?`;
+  return kinds.length > 0 ? `; registered kinds: ${kinds.join(", ")}` : "; none are registered";
+}
+
+/** The root of a flow is special: say what a flow file holds, not just "a map". */
+function explainRoot(p: PathProblem): PathProblem {
+  if (p.path.length > 0 || !p.message.startsWith("expected a map")) return p;
+  const got = p.message.replace(/^expected a map, /, "");
+  return { ...p, message: `a flow is a map with name, sources and pipeline; ${got}` };
+}
+
+function place(p: PathProblem, locate?: Locate): Problem {
+  const pos = p.pos ?? locate?.(p.path, p.at);
+  return { line: pos?.line, column: pos?.column, path: formatPath(p.path), message: p.message };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function omit(obj: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => !keys.includes(k)));
+}
+
+function startsWith(path: readonly PropertyKey[], prefix: readonly PropertyKey[]): boolean {
+  return prefix.length <= path.length && prefix.every((seg, i) => String(seg) === String(path[i]));
+}

@@ -1,0 +1,199 @@
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type Scalar,
+} from "yaml";
+import type { Locate } from "./check_flow.ts";
+import { formatPath, type Problem } from "./flow_error.ts";
+import type { PathProblem } from "./zod_issues.ts";
+import { substituteEnv } from "./env_vars.ts";
+
+/** A flow file read as data, with a way back from any field to where it is written. */
+export type FlowDocument =
+  | { ok: true; value: unknown; locate: Locate; problems: PathProblem[] }
+  | { ok: false; problems: Problem[] };
+
+/** Defaults worth offering when a well-known field's variable is unset. */
+const EXAMPLE_DEFAULTS: Record<string, string> = { redis: "redis://127.0.0.1:6379" };
+
+/**
+ * Parses YAML text, fills `${VAR}` in string values from `env`, and keeps
+ * the parsed nodes so every path can be mapped to a line and column. Syntax
+ * errors end it here; unset variables are returned as problems so they are
+ * reported together with the rest of the flow's problems.
+ */
+export function readFlowDocument(
+  text: string,
+  env: Record<string, string | undefined>,
+): FlowDocument {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const pos = (offset: number) => {
+    const { line, col } = lines.linePos(offset);
+    return { line, column: col };
+  };
+  if (doc.errors.length > 0) {
+    return { ok: false, problems: syntaxProblems(doc, text, pos) };
+  }
+  const problems: PathProblem[] = [];
+  // An env problem points at the `${` itself, not just at the value.
+  fillEnv(
+    doc,
+    doc.contents,
+    [],
+    env,
+    text,
+    (p, offset) => problems.push({ ...p, pos: pos(offset) }),
+  );
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    // An unknown alias (reported above) or an alias bomb: the data cannot be built.
+    const placed = problems.map((p) => ({
+      ...p.pos,
+      path: formatPath(p.path),
+      message: p.message,
+    }));
+    return { ok: false, problems: placed.length > 0 ? placed : [{ path: "", message: String(e) }] };
+  }
+  return { ok: true, value, locate: locateIn(doc, pos), problems };
+}
+
+type Report = (p: PathProblem, offset: number) => void;
+
+/** Substitutes env references in every string value (never in keys), in place. */
+function fillEnv(
+  doc: Document,
+  node: unknown,
+  path: PropertyKey[],
+  env: Record<string, string | undefined>,
+  text: string,
+  report: Report,
+): void {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      fillEnv(doc, pair.value, [...path, key], env, text, report);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, i) => fillEnv(doc, item, [...path, i], env, text, report));
+  } else if (isAlias(node)) {
+    if (!node.resolve(doc)) {
+      report({
+        path,
+        at: "value",
+        message: `unknown alias *${node.source}; define &${node.source} before using it`,
+      }, node.range?.[0] ?? 0);
+    }
+  } else if (isScalar(node) && typeof node.value === "string") {
+    fillScalar(node as Scalar<string>, path, env, text, report);
+  }
+}
+
+function fillScalar(
+  node: Scalar<string>,
+  path: PropertyKey[],
+  env: Record<string, string | undefined>,
+  text: string,
+  report: Report,
+): void {
+  const result = substituteEnv(node.value, env);
+  if (result.ok) {
+    if (!result.changed) return;
+    (node as Scalar<unknown>).value = node.type === "PLAIN" ? retype(result.value) : result.value;
+    return;
+  }
+  const start = node.range?.[0] ?? 0;
+  const raw = text.slice(start, node.range?.[1] ?? start);
+  const needle = result.variable ? "${" + result.variable : "${";
+  const inRaw = raw.indexOf(needle);
+  let message = result.message;
+  if (result.variable) {
+    const example = EXAMPLE_DEFAULTS[path.join(".")] ?? "default";
+    message += `; set it or write \${${result.variable}:-${example}}`;
+  }
+  report({ path, at: "value", message }, start + Math.max(inRaw, 0));
+  // Leave the value as written; check_flow.ts hides what would fail because of it.
+}
+
+/**
+ * An unquoted `${PORT}` reads as YAML would read its value: a number or a
+ * boolean, so `capacity: ${CAPACITY:-4096}` works. Quoted values stay strings.
+ */
+function retype(value: string): string | number | boolean {
+  if (/^[-+]?(\d[\d_]*)?\.?\d+([eE][-+]?\d+)?$/.test(value)) {
+    return Number(value.replaceAll("_", ""));
+  }
+  if (value === "true" || value === "false") return value === "true";
+  return value;
+}
+
+/**
+ * Maps a data path to the node written for it: the key for "key", the value
+ * otherwise. A path that is not in the document (a missing field) falls back
+ * to the nearest ancestor that is, at its key.
+ */
+function locateIn(
+  doc: Document,
+  pos: (offset: number) => { line: number; column: number },
+): Locate {
+  return (path, at) => {
+    let node: unknown = doc.contents;
+    let key: Node | undefined;
+    let matched = 0;
+    for (const seg of path) {
+      if (isAlias(node)) node = node.resolve(doc);
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        key = pair.key as Node;
+        node = pair.value;
+      } else if (isSeq(node) && typeof seg === "number" && seg < node.items.length) {
+        key = undefined;
+        node = node.items[seg];
+      } else break;
+      matched++;
+    }
+    const valueStart = hasText(node) ? (node as Node).range?.[0] : undefined;
+    const keyStart = key?.range?.[0];
+    const whole = matched === path.length;
+    const offset = whole && at === "value" ? valueStart ?? keyStart : keyStart ?? valueStart;
+    return offset === undefined ? undefined : pos(offset);
+  };
+}
+
+/** A node that is written in the file (an empty `key:` has a null value with no text). */
+function hasText(node: unknown): boolean {
+  if (!node || typeof node !== "object" || !("range" in node) || !node.range) return false;
+  if (isScalar(node) && node.value === null && node.source === "") return false;
+  return true;
+}
+
+function syntaxProblems(
+  doc: Document,
+  text: string,
+  pos: (offset: number) => { line: number; column: number },
+): Problem[] {
+  const lineText = text.split(/\r?\n/);
+  const seen = new Set<number>();
+  const out: Problem[] = [];
+  for (const error of doc.errors) {
+    const at = pos(error.pos[0]);
+    // Later errors on the same line are almost always echoes of the first.
+    if (seen.has(at.line)) continue;
+    seen.add(at.line);
+    let message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
+    message = message.charAt(0).toLowerCase() + message.slice(1);
+    const ref = /\$\{[^}\s]*\}/.exec(lineText[at.line - 1] ?? "");
+    if (ref) message += `; quote values that hold \${...} inside { } or [ ], e.g. "${ref[0]}"`;
+    out.push({ ...at, path: "", message: `YAML syntax error: ${message}` });
+  }
+  return out;
+}

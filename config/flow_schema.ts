@@ -1,0 +1,115 @@
+import { z } from "zod";
+import { bytes, duration } from "./units.ts";
+import { show } from "./zod_issues.ts";
+
+/** Flow names end up in stream keys and directory names, so they stay plain. */
+export const FLOW_NAME = /^[a-z0-9_-]+$/;
+
+/** A whole number above zero, with a message that says so. */
+export const positiveInt = () =>
+  z.number({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
+    .int({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` })
+    .positive({ error: (iss) => `expected a positive integer, got ${show(iss.input)}` });
+
+/** A whole number, zero or more. */
+export const countInt = () =>
+  z.number({ error: (iss) => `expected zero or a positive integer, got ${show(iss.input)}` })
+    .int({ error: (iss) => `expected zero or a positive integer, got ${show(iss.input)}` })
+    .min(0, { error: (iss) => `expected zero or a positive integer, got ${show(iss.input)}` });
+
+/**
+ * The top level of a flow file. `sources` and `pipeline` are only shaped
+ * here: each block is checked against its component's own schema by
+ * check_flow.ts, which knows the registry.
+ */
+export const flowSchema = z.strictObject({
+  name: z.string()
+    .regex(FLOW_NAME, {
+      error: (iss) =>
+        `expected lower-case letters, digits, "_" and "-" (e.g. trends), got ${show(iss.input)}`,
+    })
+    .describe("Name of the flow: lower-case letters, digits, _ and -. Required."),
+  durability: z.enum(["memory", "redis"]).default("memory")
+    .describe("memory (default): edges are in-memory channels; redis: edges are Redis Streams."),
+  redis: z.string()
+    .regex(/^(rediss?|unix):\/\//, {
+      error: (iss) => `expected a Redis URL such as redis://127.0.0.1:6379, got ${show(iss.input)}`,
+    })
+    .optional()
+    .describe("Redis URL; required when durability is redis. No default."),
+  output: z.string().min(1).optional()
+    .describe(
+      "Directory for local outputs, relative to the current directory. Default: out/<name>.",
+    ),
+  capacity: positiveInt().default(4096)
+    .describe("Items each in-memory edge holds before the sender waits. Default: 4096."),
+  sources: z.record(z.string(), z.unknown())
+    .refine((s) => Object.keys(s).length > 0, {
+      error: "add at least one source, e.g. hn: { kind: json, every: 5m }",
+    })
+    .describe(
+      "Where items come from: name -> { kind, every?, priority?, ...fields }. At least one.",
+    ),
+  pipeline: z.array(z.unknown())
+    .min(1, { error: "add at least one stage, e.g. - validate: { require: [title, url] }" })
+    .describe("Stages in order, each a one-key map { kind: config }. At least one."),
+  durable: z.strictObject({
+    prefix: z.string().regex(/^[A-Za-z0-9_.:-]+$/, {
+      error: (iss) => `expected letters, digits, "_", ".", ":" or "-", got ${show(iss.input)}`,
+    }).default("millrace")
+      .describe("First part of every Redis key of the flow. Default: millrace."),
+    entryItems: positiveInt().default(100)
+      .describe("Most items one stream entry carries (a micro-batch). Default: 100."),
+    entryBytes: bytes().default(1_048_576)
+      .describe("Most bytes of JSON one stream entry carries. Default: 1MiB."),
+    claimAfter: duration().default(30_000)
+      .describe(
+        "An entry pending this long on a silent consumer is claimed by another. Default: 30s.",
+      ),
+    maxBacklog: positiveInt().default(50_000)
+      .describe("Items waiting on an edge before the stage feeding it pauses. Default: 50000."),
+    fuse: z.boolean().default(false)
+      .describe(
+        "Run consecutive unwindowed stages (validate, dedupe, enrich) as one step, with one stream after them. Default: false.",
+      ),
+  }).prefault({})
+    .describe("How durable edges behave (durability: redis only)."),
+  deadLetters: z.strictObject({
+    maxDeliveries: positiveInt().default(5)
+      .describe("Deliveries of an entry before it goes to dead letters. Default: 5."),
+  }).default({ maxDeliveries: 5 })
+    .describe("Dead-letter policy. Default: { maxDeliveries: 5 }."),
+});
+
+export type FlowInput = z.output<typeof flowSchema>;
+
+/** Fields every source block has besides its kind's own; `kind` names the kind. */
+export const sourceCommonSchema = (kinds: readonly string[]) =>
+  z.looseObject({
+    kind: z.string({
+      error: (iss) =>
+        iss.input === undefined
+          ? `required field is missing; say which kind of source this is (${kinds.join(", ")})`
+          : `expected a source kind (${kinds.join(", ")}), got ${show(iss.input)}`,
+    }).describe("Kind of source, as registered (json, rss, ...). Required."),
+    every: duration().optional()
+      .describe("Poll interval such as 5m; absent means read once."),
+    priority: z.enum(["high", "normal"]).default("normal")
+      .describe("high sources are read first when several are due. Default: normal."),
+  });
+
+export const SOURCE_COMMON_KEYS = ["kind", "every", "priority"] as const;
+
+/** Fields every stage block has besides its kind's own. */
+export const stageCommonSchema = z.looseObject({
+  concurrency: positiveInt().default(1)
+    .describe("Batches of this stage handled at once. Default: 1."),
+  retries: countInt().default(3)
+    .describe(
+      "Attempts of a failing batch before it is split to isolate the bad item. Default: 3.",
+    ),
+  id: z.string().min(1).optional()
+    .describe("Unique id of the stage. Default: its kind, or kind#N when the kind repeats."),
+});
+
+export const STAGE_COMMON_KEYS = ["concurrency", "retries", "id"] as const;

@@ -1,0 +1,107 @@
+import { dirname, resolve } from "node:path";
+import type { Flow } from "../engine/flow.ts";
+import type { Registry } from "../engine/registry.ts";
+import { checkFlow } from "./check_flow.ts";
+import { FlowError } from "./flow_error.ts";
+import { readFlowDocument } from "./flow_document.ts";
+
+export { defineFlow } from "./define_flow.ts";
+export { FlowError, type Problem } from "./flow_error.ts";
+
+const EMPTY = "the flow file is empty; a flow needs at least name, sources and pipeline";
+
+/**
+ * Turns the text of a flow file into a checked Flow, or throws a FlowError
+ * naming the file, line, column and field of every problem. `${VAR}` in
+ * values is filled from `env`. Relative paths in the flow resolve against
+ * `opts.baseDir`, by default the file's directory.
+ *
+ * @example
+ * ```ts
+ * import { z } from "zod";
+ * import { Registry } from "../engine/registry.ts";
+ * import { parseFlow } from "./load_flow.ts";
+ *
+ * const registry = new Registry()
+ *   .source({ kind: "fixture", summary: "", schema: z.strictObject({}), create: () => ({ async *read() {} }) })
+ *   .stage({ kind: "validate", summary: "", schema: z.strictObject({}), create: () => ({ handle() {} }) });
+ * const flow = parseFlow(
+ *   "name: demo\nsources: { a: { kind: fixture } }\npipeline: [validate]\n",
+ *   "flows/demo.yaml",
+ *   registry,
+ *   {},
+ * );
+ * if (flow.pipeline[0].id !== "validate") throw new Error("expected the kind as the id");
+ * ```
+ */
+export function parseFlow(
+  text: string,
+  file: string,
+  registry: Registry,
+  env: Record<string, string | undefined>,
+  opts: { baseDir?: string } = {},
+): Flow {
+  if (text.includes("\0")) throw fileError(file, BINARY);
+  if (text.trim() === "") throw fileError(file, EMPTY);
+  const doc = readFlowDocument(text, env);
+  if (!doc.ok) throw new FlowError(file, doc.problems);
+  if (doc.value === null || doc.value === undefined) throw fileError(file, EMPTY);
+  return checkFlow(doc.value, registry, {
+    label: file,
+    baseDir: opts.baseDir ?? dirname(resolve(file)),
+    locate: doc.locate,
+    earlier: doc.problems,
+  });
+}
+
+const BINARY = "this is a binary file, not a YAML flow (it holds NUL bytes); " +
+  "pass the flow's .yaml file";
+
+/**
+ * Reads and checks a flow file. An unreadable, empty or binary file is a
+ * FlowError too, so a command line has one kind of error to print.
+ */
+export async function loadFlow(
+  file: string,
+  registry: Registry,
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Promise<Flow> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(file);
+  } catch (e) {
+    throw fileError(file, readFailure(file, e));
+  }
+  if (bytes.length === 0) throw fileError(file, EMPTY);
+  if (bytes.includes(0)) throw fileError(file, BINARY);
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw fileError(file, "the file is not UTF-8 text; save the flow as UTF-8 YAML");
+  }
+  return parseFlow(text, file, registry, env);
+}
+
+function readFailure(file: string, e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) {
+    return `cannot read the flow file: it does not exist (looked for ${
+      resolve(file)
+    }); check the path`;
+  }
+  if (e instanceof Deno.errors.IsADirectory) {
+    return "cannot read the flow file: it is a directory; pass the flow's .yaml file inside it";
+  }
+  if (e instanceof Deno.errors.NotCapable) {
+    return "cannot read the flow file: Deno may not read it; run with --allow-read";
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return "cannot read the flow file: permission denied; make it readable (chmod +r)";
+  }
+  const reason = e instanceof Error ? e.message : String(e);
+  return `cannot read the flow file: ${reason.split("\n")[0]}`;
+}
+
+function fileError(file: string, message: string): FlowError {
+  return new FlowError(file, [{ path: "", message }]);
+}

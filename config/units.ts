@@ -1,0 +1,59 @@
+import { z } from "zod";
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const DURATION_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const BYTES = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?$/i;
+const BYTES_MUL = {
+  b: 1,
+  kb: 1_000,
+  mb: 1_000_000,
+  gb: 1_000_000_000,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+} as const;
+
+/** "250ms", "2s", "5m", "24h", "7d" or a number of milliseconds. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : undefined;
+  const m = DURATION.exec(value.trim());
+  return m ? Number(m[1]) * DURATION_MS[m[2] as keyof typeof DURATION_MS] : undefined;
+}
+
+/** "512kb", "4MiB", or a number of bytes. */
+export function parseBytes(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : undefined;
+  const m = BYTES.exec(value.trim());
+  if (!m) return undefined;
+  return Math.floor(
+    Number(m[1]) * BYTES_MUL[(m[2] ?? "b").toLowerCase() as keyof typeof BYTES_MUL],
+  );
+}
+
+/** A zod field for durations in flow files; parses to milliseconds. */
+export const duration = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a duration such as 500ms, 2s, 5m or 24h, got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A zod field for sizes in flow files; parses to bytes. */
+export const bytes = () =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    const n = parseBytes(v);
+    if (n === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a size such as 4096, 512kb or 4MiB, got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    return n;
+  });

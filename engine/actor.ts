@@ -1,0 +1,44 @@
+import type { Envelope, RawItem } from "./item.ts";
+import type { Logger } from "./log.ts";
+
+/**
+ * What a stage says about each item of a batch. A collector rather than a
+ * returned array: the hot path pushes into arrays the runner already owns and
+ * allocates nothing per item beyond the output itself.
+ */
+export interface Outcome<O = RawItem> {
+  /** Pass an item on to the next stage (zero, one or many per input). */
+  emit(item: Envelope<O>): void;
+  /**
+   * Filter an item out on purpose (a duplicate): counted, not dead-lettered.
+   * `reason` is a short label that summaries count by ("near-duplicate");
+   * `detail`, when given, is the whole message kept with the item
+   * ("near-duplicate of 3f2a…").
+   */
+  drop(item: Envelope<unknown>, reason: string, detail?: string): void;
+  /** Refuse a bad item: counted by `reason`, sent to dead letters with `detail` (else `reason`), never retried. */
+  reject(item: Envelope<unknown>, reason: string, detail?: string): void;
+}
+
+/** What a stage sees of the running flow. */
+export interface StageContext {
+  readonly flow: string;
+  /** The stage id, e.g. "validate" or "embed#2" when a kind repeats. */
+  readonly stage: string;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+}
+
+/**
+ * A pipeline stage. `handle` takes a batch and reports per item through
+ * `out`. It may throw: the runner retries the batch with backoff, then splits
+ * it to find the bad item, which alone goes to dead letters. Outputs of an
+ * attempt that threw are discarded, so `handle` must not emit before it is
+ * sure, and must be safe to call again with the same items.
+ */
+export interface Actor<I = RawItem, O = RawItem> {
+  open?(ctx: StageContext): void | Promise<void>;
+  handle(batch: readonly Envelope<I>[], out: Outcome<O>, ctx: StageContext): void | Promise<void>;
+  /** Called once after the last batch, also on shutdown. */
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,224 @@
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import type { Flow } from "../flow.ts";
+import { type DlqEntry, dlqList, dlqPurge, dlqReplay } from "./dead_letter_queue.ts";
+import { flowKeys } from "./keys.ts";
+import { formatStatus } from "./format_status.ts";
+import { flowStatus } from "./status.ts";
+
+/**
+ * The operator commands behind `main.ts status` and `main.ts dlq`: each
+ * opens its own short-lived connection, does one thing, and returns the
+ * text to print with the exit code, so the command line only parses
+ * arguments.
+ */
+
+/** A command that needs Redis was given a memory flow. */
+export class NotDurableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NotDurableError";
+  }
+}
+
+export interface CommandResult {
+  /** What to print on stdout. */
+  text: string;
+  /** 0: done; 1: done, but some dead letters could not be replayed. */
+  code: number;
+}
+
+export interface AdminOptions {
+  json?: boolean;
+  /** Ms to reach Redis. Default 5000. */
+  timeout?: number;
+}
+
+/** `status FLOW [--json]`: the flow's streams, groups, consumers, rates and dead letters. */
+export async function statusCommand(
+  flow: Flow,
+  opts: AdminOptions & { sampleMs?: number } = {},
+): Promise<CommandResult> {
+  if (flow.durability !== "redis") {
+    throw new NotDurableError(
+      `flow ${flow.name} has durability: memory, and status needs durability: redis ` +
+        "(a memory flow's edges live only inside the process running it; " +
+        `its dead letters are listed by: main.ts dlq list)`,
+    );
+  }
+  return await withRedis(flow, opts, async (redis) => {
+    const status = await flowStatus(redis, flow, { sampleMs: opts.sampleMs });
+    return { text: opts.json ? JSON.stringify(status, null, 2) : formatStatus(status), code: 0 };
+  });
+}
+
+/**
+ * `reset FLOW`: deletes every key of the flow (streams, groups, dead
+ * letters, source positions and leases, dedupe keys), so the next run starts
+ * from nothing. Keys share the flow's hash tag, so one SCAN pattern finds
+ * them all and nothing of another flow.
+ */
+export async function resetCommand(flow: Flow, opts: AdminOptions = {}): Promise<CommandResult> {
+  if (flow.durability !== "redis") {
+    throw new NotDurableError(
+      `flow ${flow.name} has durability: memory and keeps nothing in Redis; ` +
+        `delete ${flow.outDir} to start over`,
+    );
+  }
+  const keys = flowKeys(flow.name, flow.durable.prefix);
+  return await withRedis(flow, opts, async (redis) => {
+    const pattern = `${keys.prefix}:{${escapeGlob(flow.name)}}:*`;
+    let cursor = "0";
+    let deleted = 0;
+    do {
+      const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+      if (found.length > 0) deleted += await redis.del(...found);
+      cursor = next;
+    } while (cursor !== "0");
+    return { text: `${flow.name}: deleted ${deleted} keys`, code: 0 };
+  });
+}
+
+function escapeGlob(s: string): string {
+  return s.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+export type DlqAction = "list" | "replay" | "purge";
+
+/** `dlq list|replay|purge FLOW [--stage S] [--limit N] [--json]`. */
+export async function dlqCommand(
+  flow: Flow,
+  action: DlqAction,
+  opts: AdminOptions & { stage?: string; limit?: number } = {},
+): Promise<CommandResult> {
+  const { stage } = opts;
+  const limit = opts.limit ?? 100;
+  if (flow.durability !== "redis") {
+    const file = join(flow.outDir, "dead_letters.jsonl");
+    if (action !== "list") {
+      throw new NotDurableError(
+        `dlq ${action} needs durability: redis; flow ${flow.name} is a memory flow, ` +
+          `whose dead letters are in ${file}` +
+          (action === "purge" ? " (delete the file to purge them)" : ""),
+      );
+    }
+    const entries = await readJsonlDeadLetters(file, { stage, limit: limit + 1 });
+    return listResult(entries, limit, opts.json, `in ${file}`);
+  }
+  const keys = flowKeys(flow.name, flow.durable.prefix);
+  return await withRedis(flow, opts, async (redis) => {
+    if (action === "list") {
+      const entries = await dlqList(redis, keys, { stage, limit: limit + 1 });
+      return listResult(entries, limit, opts.json, `of flow ${flow.name}`);
+    }
+    if (action === "purge") {
+      const n = await dlqPurge(redis, keys, { stage });
+      return { text: `purged ${plural(n)}${stage ? ` of stage ${stage}` : ""}`, code: 0 };
+    }
+    const pipeline = flow.pipeline.map((s) => s.id);
+    const result = await dlqReplay(redis, keys, { stage, pipeline });
+    if (opts.json) {
+      return { text: JSON.stringify(result, null, 2), code: result.skipped.length ? 1 : 0 };
+    }
+    const total = Object.values(result.replayed).reduce((a, b) => a + b, 0);
+    const per = Object.entries(result.replayed).map(([s, n]) => `${s} ${n}`).join(", ");
+    const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
+    for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
+    return { text: lines.join("\n"), code: result.skipped.length ? 1 : 0 };
+  });
+}
+
+async function withRedis(
+  flow: Flow,
+  opts: AdminOptions,
+  use: (redis: Redis) => Promise<CommandResult>,
+): Promise<CommandResult> {
+  const redis = await connectRedis(flow.redis!, {
+    name: `millrace:${flow.name}:admin`,
+    timeout: opts.timeout,
+  });
+  try {
+    return await use(redis);
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+function listResult(
+  entries: DlqEntry[],
+  limit: number,
+  json: boolean | undefined,
+  where: string,
+): CommandResult {
+  const more = entries.length > limit;
+  const shown = entries.slice(0, limit);
+  if (json) return { text: JSON.stringify(shown, null, 2), code: 0 };
+  if (shown.length === 0) return { text: `no dead letters ${where}`, code: 0 };
+  const lines = shown.flatMap(formatEntry);
+  lines.push(
+    more
+      ? `first ${plural(shown.length)} ${where} shown; more with --limit`
+      : `${plural(shown.length)} ${where}`,
+  );
+  return { text: lines.join("\n"), code: 0 };
+}
+
+function formatEntry(e: DlqEntry): string[] {
+  const head = `${e.id}  ${e.time}  ${e.stage}  attempts ${e.attempts}  ${e.reason}`;
+  if (!e.item) return [head, `    malformed: ${e.problem}`];
+  const p = e.item.payload as { title?: unknown; url?: unknown } | null;
+  const what = [p?.title, p?.url].filter((v) => typeof v === "string" && v).join(" ");
+  return [head, `    item ${e.item.id} from ${e.item.source}${what ? `: ${what}` : ""}`];
+}
+
+function plural(n: number): string {
+  return `${n} dead letter${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * A memory flow's dead letters, from the JSONL file adapters/jsonl_dead_letters.ts
+ * writes: `{time, stage, reason, attempts, item}` per line. No file: none.
+ */
+export async function readJsonlDeadLetters(
+  path: string,
+  opts: { stage?: string; limit?: number } = {},
+): Promise<DlqEntry[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+  const out: DlqEntry[] = [];
+  const limit = opts.limit ?? Infinity;
+  for (const [i, line] of text.split("\n").entries()) {
+    if (out.length >= limit) break;
+    if (!line.trim()) continue;
+    let entry: DlqEntry;
+    try {
+      const d = JSON.parse(line);
+      entry = {
+        id: `line ${i + 1}`,
+        stage: String(d.stage ?? ""),
+        reason: String(d.reason ?? ""),
+        attempts: Number(d.attempts ?? 0),
+        time: String(d.time ?? ""),
+        item: d.item ?? null,
+      };
+    } catch (error) {
+      entry = {
+        id: `line ${i + 1}`,
+        stage: "",
+        reason: "",
+        attempts: 0,
+        time: "",
+        item: null,
+        problem: `line does not parse: ${(error as Error).message}`,
+      };
+    }
+    if (opts.stage === undefined || entry.stage === opts.stage) out.push(entry);
+  }
+  return out;
+}

@@ -1,0 +1,239 @@
+import type { Redis } from "ioredis";
+import type { Envelope } from "../item.ts";
+import type { FlowKeys } from "./keys.ts";
+import { pairs } from "./redis_info.ts";
+
+/** One entry of a flow's dead-letter stream, as `dlq list` shows it. */
+export interface DlqEntry {
+  /** The stream entry id (or, for a memory flow's JSONL file, "line N"). */
+  id: string;
+  stage: string;
+  reason: string;
+  attempts: number;
+  /** ISO time it was dead-lettered. */
+  time: string;
+  /** The item's envelope; null when the entry does not hold one. */
+  item: Envelope<unknown> | null;
+  /** Set when the entry is malformed: what is wrong with it. Such entries are never replayed. */
+  problem?: string;
+}
+
+export interface DlqFilter {
+  /** Only this stage's dead letters. */
+  stage?: string;
+}
+
+const PAGE = 500;
+
+/**
+ * Walks the dead-letter stream oldest first, a page at a time (it is meant
+ * to stay small, but a bad deploy can fill it), stopping when `visit`
+ * returns false.
+ */
+async function scan(
+  redis: Redis,
+  key: string,
+  visit: (entry: DlqEntry) => boolean | void,
+): Promise<void> {
+  let start = "-";
+  for (;;) {
+    const page = await redis.xrange(key, start, "+", "COUNT", PAGE);
+    for (const [id, fields] of page) if (visit(parseEntry(id, fields)) === false) return;
+    if (page.length < PAGE) return;
+    start = "(" + page[page.length - 1][0];
+  }
+}
+
+/** Reads a dead-letter entry's fields (stage, reason, attempts, item, time). */
+export function parseEntry(id: string, fields: string[]): DlqEntry {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+  const entry: DlqEntry = {
+    id,
+    stage: f.stage ?? "",
+    reason: f.reason ?? "",
+    attempts: Number(f.attempts ?? 0),
+    time: f.time ?? new Date(Number(id.split("-")[0])).toISOString(),
+    item: null,
+  };
+  if (!f.stage) entry.problem = "entry has no stage";
+  else if (f.item === undefined) entry.problem = "entry has no item";
+  else {
+    try {
+      const item = JSON.parse(f.item);
+      if (isEnvelope(item)) entry.item = item;
+      else entry.problem = "item is not an envelope with an id, an event and a payload";
+    } catch (error) {
+      entry.problem = `item does not parse: ${(error as Error).message}`;
+    }
+  }
+  return entry;
+}
+
+/**
+ * An envelope that can travel again. An unreadable stream entry is
+ * dead-lettered with its raw text as payload and no event: not an item.
+ */
+function isEnvelope(v: unknown): v is Envelope<unknown> {
+  const e = v as Envelope<unknown>;
+  return typeof e === "object" && e !== null && typeof e.id === "string" &&
+    typeof e.event === "string" && e.event !== "" && "payload" in e;
+}
+
+/** Dead letters of the flow, oldest first, optionally one stage's, at most `limit`. */
+export async function dlqList(
+  redis: Redis,
+  keys: FlowKeys,
+  opts: DlqFilter & { limit?: number } = {},
+): Promise<DlqEntry[]> {
+  const limit = opts.limit ?? Infinity;
+  const out: DlqEntry[] = [];
+  if (limit <= 0) return out;
+  await scan(redis, keys.dlq, (entry) => {
+    if (opts.stage !== undefined && entry.stage !== opts.stage) return;
+    out.push(entry);
+    return out.length < limit;
+  });
+  return out;
+}
+
+/** How many dead letters each stage has. */
+export async function countDeadLetters(
+  redis: Redis,
+  keys: FlowKeys,
+): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  await scan(redis, keys.dlq, (e) => void (counts[e.stage] = (counts[e.stage] ?? 0) + 1));
+  return counts;
+}
+
+export interface ReplayResult {
+  /** Dead letters put back, per stage whose input they went to. */
+  replayed: Record<string, number>;
+  /** Dead letters left where they are, and why. */
+  skipped: { id: string; stage: string; reason: string }[];
+}
+
+/**
+ * Moves the entry back only if it is still in the dead-letter stream, so
+ * two operators replaying at once cannot double an item; appends before it
+ * deletes, so an error half-way leaves the letter where it was. A script
+ * runs whole: no crash falls between the two writes.
+ */
+const REPLAY = `
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'b', ARGV[2], 'n', '1')
+redis.call('XDEL', KEYS[1], ARGV[1])
+return 1`;
+
+/**
+ * Puts dead letters back on the normal lane of the stage that gave up on
+ * them, as one-item entries with `attempts` reset to 0, and deletes them
+ * from the dead-letter stream in the same atomic step. `pipeline` (the
+ * flow's stage ids in order) lets a letter of a stage fused into an earlier
+ * step go to the stream that step reads; a letter whose stage no consumer
+ * group reads is skipped rather than parked on a stream nobody reads.
+ */
+export async function dlqReplay(
+  redis: Redis,
+  keys: FlowKeys,
+  opts: DlqFilter & { ids?: readonly string[]; pipeline?: readonly string[] } = {},
+): Promise<ReplayResult> {
+  const result: ReplayResult = { replayed: {}, skipped: [] };
+  const entries = opts.ids
+    ? await byIds(redis, keys, opts.ids, result)
+    : await dlqList(redis, keys);
+  const targets = new Map<string, string | undefined>();
+  for (const entry of entries) {
+    if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
+    const skip = (reason: string) =>
+      result.skipped.push({ id: entry.id, stage: entry.stage, reason });
+    if (entry.problem || !entry.item) {
+      skip(entry.problem ?? "no item");
+      continue;
+    }
+    if (!targets.has(entry.stage)) {
+      targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
+    }
+    const target = targets.get(entry.stage);
+    if (target === undefined) {
+      skip(
+        opts.pipeline && !opts.pipeline.includes(entry.stage)
+          ? `stage "${entry.stage}" is not in the flow's pipeline`
+          : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
+      );
+      continue;
+    }
+    const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
+    const moved = await redis.eval(REPLAY, 2, keys.dlq, keys.input(target), entry.id, body);
+    if (moved === 1) result.replayed[target] = (result.replayed[target] ?? 0) + 1;
+    else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
+  }
+  return result;
+}
+
+async function byIds(
+  redis: Redis,
+  keys: FlowKeys,
+  ids: readonly string[],
+  result: ReplayResult,
+): Promise<DlqEntry[]> {
+  const entries: DlqEntry[] = [];
+  for (const id of ids) {
+    const [found] = await redis.xrange(keys.dlq, id, id);
+    if (found) entries.push(parseEntry(found[0], found[1]));
+    else result.skipped.push({ id, stage: "", reason: "no such dead letter" });
+  }
+  return entries;
+}
+
+/**
+ * The stage whose input stream should get a letter of `stage` back: the
+ * stage itself when its group exists; else, walking back through the
+ * pipeline, the nearest earlier stage with one (the head of a fused step).
+ */
+async function readerOf(
+  redis: Redis,
+  keys: FlowKeys,
+  stage: string,
+  pipeline: readonly string[] | undefined,
+): Promise<string | undefined> {
+  if (!pipeline) return await hasGroup(redis, keys.input(stage), stage) ? stage : undefined;
+  const at = pipeline.indexOf(stage);
+  for (let i = at; i >= 0; i--) {
+    if (await hasGroup(redis, keys.input(pipeline[i]), pipeline[i])) return pipeline[i];
+  }
+  return undefined;
+}
+
+async function hasGroup(redis: Redis, key: string, group: string): Promise<boolean> {
+  try {
+    const groups = await redis.xinfo("GROUPS", key) as unknown[];
+    return groups.map(pairs).some((g) => g.name === group);
+  } catch (error) {
+    if (/no such key/i.test((error as Error).message)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Deletes dead letters: one stage's, or (no stage) the whole stream.
+ * Returns how many went.
+ */
+export async function dlqPurge(
+  redis: Redis,
+  keys: FlowKeys,
+  opts: DlqFilter = {},
+): Promise<number> {
+  if (opts.stage === undefined) {
+    const results = await redis.multi().xlen(keys.dlq).del(keys.dlq).exec();
+    return Number(results?.[0]?.[1] ?? 0);
+  }
+  const ids: string[] = [];
+  await scan(redis, keys.dlq, (e) => void (e.stage === opts.stage && ids.push(e.id)));
+  let deleted = 0;
+  for (let i = 0; i < ids.length; i += PAGE) {
+    deleted += await redis.xdel(keys.dlq, ...ids.slice(i, i + PAGE));
+  }
+  return deleted;
+}

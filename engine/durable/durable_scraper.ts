@@ -1,0 +1,226 @@
+import type { Redis } from "ioredis";
+import type { ScrapeSource } from "../../actors/scraper.ts";
+import { sleep } from "../backoff.ts";
+import type { DurableOptions } from "../flow.ts";
+import { envelope } from "../item.ts";
+import type { Logger } from "../log.ts";
+import { errorMessage } from "../stage_runner.ts";
+import { SourceStats } from "../stats.ts";
+import { encodeEntries } from "./codec.ts";
+import type { FlowKeys } from "./keys.ts";
+import { groupState } from "./redis_info.ts";
+
+/**
+ * Appends a source's entries and its new position, but only while the
+ * caller still holds the lease: a process that paused past its lease (a GC
+ * stall, a network split) finds the lease moved and cannot emit behind the
+ * new holder's back. The lease value carries the fencing token.
+ */
+const EMIT = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
+for i = 4, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
+if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
+return 1`;
+
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
+
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+export interface DurableScraperRun {
+  sources: readonly ScrapeSource[];
+  redis: Redis;
+  keys: FlowKeys;
+  options: DurableOptions;
+  /** Stage id of the first step: its input streams are where sources emit. */
+  first: string;
+  consumer: string;
+  log: Logger;
+  stop: AbortSignal;
+  kill: AbortSignal;
+}
+
+/**
+ * The Scraper of a durable flow. Each source runs in one process at a time,
+ * whichever holds its lease; the others wait to take over if it dies.
+ * Batches and the source's position are written together, so a restarted or
+ * failed-over source resumes where the last batch left off, and a one-shot
+ * source that finished is not read again.
+ */
+export class DurableScraper {
+  readonly stats: SourceStats[];
+
+  constructor(readonly run: DurableScraperRun) {
+    this.stats = run.sources.map((s) => new SourceStats(s.entry.name, s.entry.kind));
+  }
+
+  async start(): Promise<void> {
+    await Promise.all(this.run.sources.map((s, i) => this.#source(s, this.stats[i])));
+  }
+
+  async #source(s: ScrapeSource, stats: SourceStats): Promise<void> {
+    const { redis, keys, stop, options } = this.run;
+    const leaseMs = Math.max(1000, options.claimAfter);
+    while (!stop.aborted) {
+      if (s.entry.every === undefined && await redis.exists(keys.done(s.entry.name))) return;
+      const holder = await this.#acquire(s.entry.name, leaseMs);
+      if (!holder) {
+        await sleep(Math.min(leaseMs / 3, 1000), stop);
+        continue;
+      }
+      const lost = new AbortController();
+      const renewal = this.#renew(s.entry.name, holder, leaseMs, lost);
+      try {
+        const finished = await this.#emit(s, stats, holder, lost.signal);
+        if (finished) return;
+      } finally {
+        lost.abort();
+        await renewal;
+        await redis.eval(RELEASE, 1, keys.lease(s.entry.name), holder).catch(() => {});
+      }
+    }
+  }
+
+  /** Takes the lease if free; returns the holder value (consumer and fencing token). */
+  async #acquire(source: string, leaseMs: number): Promise<string | undefined> {
+    const { redis, keys, consumer } = this.run;
+    try {
+      if (await redis.exists(keys.lease(source))) return undefined;
+      const token = await redis.incr(keys.fence(source));
+      const holder = `${consumer}#${token}`;
+      const ok = await redis.set(keys.lease(source), holder, "PX", leaseMs, "NX");
+      return ok === "OK" ? holder : undefined;
+    } catch (error) {
+      this.run.log.warn(`${keys.flow}: source ${source}: lease check failed`, {
+        error: errorMessage(error),
+      });
+      return undefined;
+    }
+  }
+
+  async #renew(source: string, holder: string, leaseMs: number, lost: AbortController) {
+    const { redis, keys, stop } = this.run;
+    while (!lost.signal.aborted) {
+      await sleep(leaseMs / 3, lost.signal);
+      if (lost.signal.aborted) return;
+      try {
+        if (await redis.eval(RENEW, 1, keys.lease(source), holder, leaseMs) !== 1) {
+          this.run.log.warn(`${keys.flow}: source ${source}: lease lost, stepping back`);
+          lost.abort();
+        }
+      } catch {
+        if (stop.aborted) return; // renewals resume when Redis answers again
+      }
+    }
+  }
+
+  /**
+   * Backpressure on the first edge: while the first step's backlog is above
+   * maxBacklog, the source is not read further (its generator is simply not
+   * resumed), so a fast source cannot fill Redis ahead of a slow flow. When
+   * Redis does not answer, the send that follows waits for it instead.
+   */
+  async #room(signal: AbortSignal): Promise<void> {
+    const { redis, keys, options, first } = this.run;
+    while (!signal.aborted) {
+      let entries = 0;
+      try {
+        for (const lane of ["high", "normal"] as const) {
+          const s = await groupState(redis, keys.input(first, lane), first);
+          entries += s.undelivered + s.pending;
+        }
+      } catch {
+        return;
+      }
+      if (entries * options.entryItems <= options.maxBacklog) return;
+      await sleep(100, signal);
+    }
+  }
+
+  /**
+   * Reads the source while the lease holds. Returns true when a one-shot
+   * source has emitted everything (and said so in Redis).
+   */
+  async #emit(
+    { entry, source }: ScrapeSource,
+    stats: SourceStats,
+    holder: string,
+    lost: AbortSignal,
+  ): Promise<boolean> {
+    const { redis, keys, options, stop, kill, first } = this.run;
+    const saved = await redis.get(keys.position(entry.name));
+    if (saved !== null) source.resume?.(JSON.parse(saved));
+    const lane = entry.priority === "high" ? "high" : "normal";
+    const signal = AbortSignal.any([stop, lost]);
+    const emitKeys = [
+      keys.lease(entry.name),
+      keys.input(first, lane),
+      keys.position(entry.name),
+      keys.done(entry.name),
+    ];
+    const send = async (items: ReturnType<typeof envelope>[], done: boolean) => {
+      const position = source.checkpoint?.();
+      const args = [
+        holder,
+        position === undefined ? "" : JSON.stringify(position),
+        done ? "1" : "0",
+      ];
+      for (const e of encodeEntries(items, options.entryItems, options.entryBytes)) {
+        args.push(e.body, String(e.n));
+      }
+      for (let attempt = 0;; attempt++) {
+        try {
+          await redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args);
+          return;
+        } catch (error) {
+          if (String((error as Error).message).includes("LOSTLEASE")) throw error;
+          kill.throwIfAborted();
+          if (attempt === 0) {
+            this.run.log.warn(`${keys.flow}: source ${entry.name}: emit failed, retrying`, {
+              error: errorMessage(error),
+            });
+          }
+          await sleep(Math.min(2000, 100 * 2 ** attempt), kill);
+        }
+      }
+    };
+    while (!signal.aborted) {
+      stats.reads++;
+      try {
+        for await (const raws of source.read(signal)) {
+          await this.#room(signal);
+          const now = Date.now();
+          const batch = raws.map((raw) => envelope(raw, entry.name, now));
+          await send(batch, false);
+          stats.emitted += batch.length;
+          if (signal.aborted) break;
+        }
+        if (entry.every === undefined && !signal.aborted) {
+          await send([], true);
+          return true;
+        }
+      } catch (error) {
+        kill.throwIfAborted();
+        if (lost.aborted || String((error as Error).message).includes("LOSTLEASE")) return false;
+        if (!stop.aborted) {
+          stats.errors++;
+          stats.lastError = errorMessage(error);
+          this.run.log.error(`${keys.flow}: source ${entry.name} failed: ${stats.lastError}`);
+        }
+        if (entry.every === undefined) {
+          // A one-shot source that cannot be read is over: say so, or the
+          // flow would wait for it for ever.
+          await send([], true);
+          return true;
+        }
+      }
+      if (entry.every === undefined) return true;
+      await sleep(entry.every, signal);
+    }
+    return false;
+  }
+}

@@ -1,0 +1,302 @@
+import type { Redis } from "ioredis";
+import { backoffDelay, sleep } from "../backoff.ts";
+import type { DeadLetter } from "../dead_letters.ts";
+import type { DurableOptions } from "../flow.ts";
+import type { Envelope } from "../item.ts";
+import type { Logger } from "../log.ts";
+import { type BatchResult, errorMessage, processBatch, type StageWork } from "../stage_runner.ts";
+import type { WindowOptions } from "../window.ts";
+import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
+import type { FlowKeys, Lane } from "./keys.ts";
+import { deadLetterFields } from "./redis_dead_letters.ts";
+import { groupState } from "./redis_info.ts";
+import { claimLoop, trimLoop } from "./recovery.ts";
+
+export { trimStream } from "./recovery.ts";
+
+type Item = Envelope<unknown>;
+export const LANES: Lane[] = ["high", "normal"];
+
+/**
+ * One durable step: a stage (or several cheap ones fused) that reads its
+ * input streams through its consumer group and, for each batch, appends
+ * outputs to the next step's streams, appends dead letters and acknowledges
+ * its input in ONE MULTI/EXEC, so a crash between the two cannot lose or
+ * double an item on the Redis side.
+ */
+export interface DurableStep {
+  /** The id of the first stage: names the input streams and the group. */
+  readonly id: string;
+  readonly stages: StageWork[];
+  readonly window?: WindowOptions;
+  /** The id of the next step, whose input streams this step feeds; none for the last. */
+  readonly next?: string;
+}
+
+export interface DurableStepRun {
+  step: DurableStep;
+  keys: FlowKeys;
+  options: DurableOptions;
+  maxDeliveries: number;
+  /** Shared connection for non-blocking commands. */
+  redis: Redis;
+  /** A connection of the step's own, for XREADGROUP BLOCK. */
+  reader: Redis;
+  consumer: string;
+  /** Graceful stop: finish and acknowledge what is held, then return. */
+  stop: AbortSignal;
+  /** Hard stop: abandon work in hand (it stays pending and is claimed later). */
+  kill: AbortSignal;
+  log: Logger;
+  /** How long one XREADGROUP blocks (ms); bounds how late a stop or maxWait is noticed. */
+  blockMs?: number;
+}
+
+/** Creates the step's consumer groups (from the start of the stream) if missing. */
+export async function ensureGroups(redis: Redis, keys: FlowKeys, stage: string): Promise<void> {
+  for (const lane of LANES) {
+    try {
+      await redis.xgroup("CREATE", keys.input(stage, lane), stage, "0", "MKSTREAM");
+    } catch (error) {
+      if (!String((error as Error).message).includes("BUSYGROUP")) throw error;
+    }
+  }
+}
+
+/** Runs a step until `stop` (then drains what it holds) or `kill`. */
+export async function runDurableStep(run: DurableStepRun): Promise<void> {
+  const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
+  const claiming = claimLoop(run, claimed);
+  const trimming = trimLoop(run);
+  try {
+    await readLoop(run, claimed);
+  } finally {
+    await Promise.allSettled([claiming, trimming]);
+  }
+}
+
+async function readLoop(
+  run: DurableStepRun,
+  claimed: { lane: Lane; entries: StreamEntry[] }[],
+): Promise<void> {
+  const { step, stop, kill } = run;
+  const window = step.window;
+  const entriesPerRead = Math.max(
+    1,
+    Math.ceil((window?.size ?? run.options.entryItems) / run.options.entryItems),
+  );
+  // Normal-lane entries waiting for their window to fill.
+  let held: StreamEntry[] = [];
+  let heldItems = 0;
+  let heldWeight = 0;
+  let firstAt = 0;
+  const weigh = window?.maxWeight !== undefined
+    ? (window.weigh ?? ((i: Item) => JSON.stringify(i.payload).length))
+    : undefined;
+  const flushHeld = async () => {
+    if (held.length === 0) return;
+    const batch = held;
+    held = [];
+    heldItems = heldWeight = 0;
+    await handle(run, "normal", batch);
+  };
+  const full = () =>
+    window === undefined || heldItems >= window.size ||
+    (window.maxWeight !== undefined && heldWeight >= window.maxWeight);
+
+  while (!stop.aborted) {
+    kill.throwIfAborted();
+    while (claimed.length > 0) {
+      const c = claimed.shift()!;
+      await handle(run, c.lane, c.entries);
+    }
+    if (!(await roomDownstream(run))) {
+      if (
+        held.length > 0 && window?.maxWait !== undefined && Date.now() >= firstAt + window.maxWait
+      ) {
+        await flushHeld();
+      }
+      await sleep(100, stop);
+      continue;
+    }
+    const due = held.length > 0 && window?.maxWait !== undefined
+      ? Math.max(1, firstAt + window.maxWait - Date.now())
+      : Infinity;
+    const block = Math.max(1, Math.min(run.blockMs ?? 1000, due));
+    const read = await readEntries(run, entriesPerRead, block);
+    if (read.high.length > 0) await handle(run, "high", read.high);
+    for (const entry of read.normal) {
+      if (held.length === 0) firstAt = Date.now();
+      held.push(entry);
+      for (const item of entry.items ?? []) {
+        heldItems++;
+        if (weigh) heldWeight += weigh(item);
+      }
+      if (full()) await flushHeld();
+    }
+    if (
+      held.length > 0 && window?.maxWait !== undefined && Date.now() >= firstAt + window.maxWait
+    ) {
+      await flushHeld();
+    }
+  }
+  // Graceful stop: what was read is finished and acknowledged, not abandoned.
+  await flushHeld();
+  while (claimed.length > 0) {
+    const c = claimed.shift()!;
+    await handle(run, c.lane, c.entries);
+  }
+}
+
+/** Reads new entries of both lanes; the high lane's come back first. */
+async function readEntries(
+  run: DurableStepRun,
+  count: number,
+  block: number,
+): Promise<{ high: StreamEntry[]; normal: StreamEntry[] }> {
+  const { keys, step, consumer } = run;
+  const high = keys.input(step.id, "high");
+  const normal = keys.input(step.id, "normal");
+  const reply = await retrying(run, "read", () =>
+    run.reader.xreadgroup(
+      "GROUP",
+      step.id,
+      consumer,
+      "COUNT",
+      count,
+      "BLOCK",
+      block,
+      "STREAMS",
+      high,
+      normal,
+      ">",
+      ">",
+    ) as Promise<[string, [string, string[]][]][] | null>);
+  const out = { high: [] as StreamEntry[], normal: [] as StreamEntry[] };
+  for (const [key, entries] of reply ?? []) {
+    const list = key === high ? out.high : out.normal;
+    for (const [id, fields] of entries) list.push(decodeEntry(id, fields));
+  }
+  return out;
+}
+
+/**
+ * Runs entries through the step's stages and commits the result. Entries
+ * that did not parse go to dead letters with the reason, and are
+ * acknowledged with the rest.
+ */
+async function handle(run: DurableStepRun, lane: Lane, entries: StreamEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  const letters: DeadLetter[] = [];
+  let items: Item[] = [];
+  for (const entry of entries) {
+    if (entry.items) items.push(...entry.items);
+    else letters.push(unparsable(run.step.id, entry));
+  }
+  for (const stage of run.step.stages) {
+    if (items.length === 0) break;
+    const result: BatchResult = await processBatch(stage, items);
+    letters.push(...result.letters);
+    items = result.out;
+  }
+  await commit(run, lane, entries.map((e) => e.id), items, letters);
+}
+
+export function unparsable(stage: string, entry: StreamEntry): DeadLetter {
+  return {
+    stage,
+    reason: `unreadable entry ${entry.id}: ${entry.error}`,
+    attempts: 0,
+    item: { id: entry.id, event: "", source: "", seenAt: 0, attempts: 0, payload: entry.raw },
+  };
+}
+
+/** Appends outputs and dead letters and acknowledges the input, all or nothing. */
+async function commit(
+  run: DurableStepRun,
+  lane: Lane,
+  ackIds: string[],
+  out: Item[],
+  letters: DeadLetter[],
+): Promise<void> {
+  const { keys, step, options } = run;
+  const entries = step.next ? encodeEntries(out, options.entryItems, options.entryBytes) : [];
+  await retrying(run, "commit", async () => {
+    const multi = run.redis.multi();
+    for (const e of entries) {
+      multi.xadd(keys.input(step.next!, lane), "*", "b", e.body, "n", String(e.n));
+    }
+    for (const letter of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(letter));
+    multi.xack(keys.input(step.id, lane), step.id, ...ackIds);
+    const results = await multi.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error("transaction aborted");
+  });
+  appended(run, entries.length);
+}
+
+/**
+ * Runs a Redis call until it succeeds: while Redis is away the step pauses
+ * (logging once) and resumes by itself. Only a hard stop ends the wait.
+ */
+async function retrying<T>(run: DurableStepRun, what: string, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      const result = await call();
+      if (attempt > 0) run.log.info(`${run.keys.flow}/${run.step.id}: Redis is back, resuming`);
+      return result;
+    } catch (error) {
+      run.kill.throwIfAborted();
+      if (attempt === 0) {
+        run.log.warn(
+          `${run.keys.flow}/${run.step.id}: ${what} failed, pausing until Redis answers`,
+          {
+            error: errorMessage(error),
+          },
+        );
+      }
+      await sleep(backoffDelay(Math.min(attempt, 5), 100, 2000), run.kill);
+    }
+  }
+}
+
+let roomCache = new WeakMap<DurableStepRun, { at: number; entries: number }>();
+
+/**
+ * Backpressure across processes: while the next step's backlog (entries
+ * not yet delivered plus delivered and unacknowledged, times items per
+ * entry) is above maxBacklog, this step stops reading, so Redis memory stays
+ * bounded when a sink is slow. Asked of Redis at most every 100 ms; in
+ * between, the entries this step appended since are added to the last
+ * answer, so a fast step cannot overshoot by 100 ms of its own output.
+ */
+async function roomDownstream(run: DurableStepRun): Promise<boolean> {
+  const { step, keys, options } = run;
+  if (!step.next) return true;
+  const cached = roomCache.get(run);
+  if (cached && Date.now() - cached.at < 100) {
+    return cached.entries * options.entryItems <= options.maxBacklog;
+  }
+  let entries = 0;
+  for (const lane of LANES) {
+    const s = await retrying(
+      run,
+      "backlog check",
+      () => groupState(run.redis, keys.input(step.next!, lane), step.next!),
+    );
+    entries += s.undelivered + s.pending;
+  }
+  roomCache.set(run, { at: Date.now(), entries });
+  return entries * options.entryItems <= options.maxBacklog;
+}
+
+/** Counts entries this step appended downstream since the last backlog check. */
+function appended(run: DurableStepRun, entries: number): void {
+  const cached = roomCache.get(run);
+  if (cached) cached.entries += entries;
+}
+
+/** For tests: forget cached backlog answers. */
+export function resetBacklogCache(): void {
+  roomCache = new WeakMap();
+}

@@ -1,0 +1,66 @@
+import type { FlowStatus } from "./status.ts";
+
+/**
+ * A table for people: one row per stage lane, then who holds pending work,
+ * then notes.
+ */
+export function formatStatus(status: FlowStatus): string {
+  const sampled = status.sampleMs > 0
+    ? `rates over ${(status.sampleMs / 1000).toFixed(1)}s`
+    : "rates not sampled";
+  const lines = [`flow ${status.flow} (prefix ${status.prefix}) at ${status.time}, ${sampled}`];
+  const header = ["stage", "lane", "length", "lag", "pending", "consumers", "entries/s", "items/s"];
+  const rows: string[][] = [[...header, "dead letters"]];
+  for (const stage of status.stages) {
+    stage.lanes.forEach((lane, i) => {
+      rows.push([
+        i === 0 ? stage.id : "",
+        lane.lane,
+        lane.exists ? String(lane.length) : "-",
+        lane.lag === null ? "?" : String(lane.lag),
+        String(lane.pending),
+        String(lane.consumers.length),
+        rate(lane.entriesPerSec),
+        rate(lane.itemsPerSec),
+        i === 0 ? String(stage.deadLetters) : "",
+      ]);
+    });
+  }
+  lines.push(...table(rows));
+  lines.push(
+    "  lag: entries the stage has not read yet; pending: read, not yet acknowledged",
+  );
+  const holders = status.stages.flatMap((s) =>
+    s.lanes.flatMap((l) =>
+      l.consumers.map((c) =>
+        `  ${s.id}${l.lane === "high" ? " (high)" : ""}: ${c.name}, pending ${c.pending}, ` +
+        `idle ${seconds(c.idleMs)}`
+      )
+    )
+  );
+  if (holders.length > 0) lines.push("consumers:", ...holders);
+  lines.push(`dead letters: ${status.deadLetters.total}`);
+  const notes = [
+    ...status.stages.flatMap((s) => s.notes.map((n) => `${s.id}: ${n}`)),
+    ...status.notes,
+  ];
+  if (notes.length > 0) lines.push("notes:", ...notes.map((n) => `  - ${n}`));
+  return lines.join("\n");
+}
+
+function rate(value: number | null): string {
+  return value === null ? "?" : value.toFixed(1);
+}
+
+function seconds(ms: number): string {
+  return ms < 60_000 ? `${(ms / 1000).toFixed(1)}s` : `${Math.round(ms / 60_000)}m`;
+}
+
+/** Left-aligned text, right-aligned numbers, two spaces between columns. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) =>
+    r.map((cell, c) => c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])).join("  ")
+      .trimEnd()
+  );
+}

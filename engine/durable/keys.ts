@@ -1,0 +1,53 @@
+/**
+ * Where a durable flow keeps its state in Redis. Every key of one flow
+ * carries the same hash tag `{<flow>}`, so on Redis Cluster they all live in
+ * one slot and a stage can append, dead-letter and acknowledge in a single
+ * MULTI/EXEC.
+ *
+ * Layout, with the default prefix "millrace":
+ *
+ *   millrace:{demo}:in:<stage>        stream feeding <stage> (normal lane); group "<stage>"
+ *   millrace:{demo}:in:<stage>:high   stream feeding <stage> (high-priority lane); group "<stage>"
+ *   millrace:{demo}:dlq               dead letters of every stage (stream)
+ *   millrace:{demo}:lease:<source>    lease of a source: holder, PX expiry
+ *   millrace:{demo}:fence:<source>    fencing token counter of a source
+ *   millrace:{demo}:pos:<source>      a source's remembered position (JSON string)
+ *   millrace:{demo}:done:<source>     set once a one-shot source has emitted everything
+ *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
+ *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
+ *
+ * An entry on a stage stream has the fields
+ *   b  JSON array of envelopes (a micro-batch)
+ *   n  how many envelopes
+ * A dead-letter entry has the fields stage, reason, attempts, item (JSON envelope), time.
+ */
+export interface FlowKeys {
+  readonly flow: string;
+  readonly prefix: string;
+  input(stage: string, lane?: Lane): string;
+  readonly dlq: string;
+  lease(source: string): string;
+  fence(source: string): string;
+  position(source: string): string;
+  done(source: string): string;
+  dedupe(stage: string): string;
+  readonly stages: string;
+}
+
+export type Lane = "normal" | "high";
+
+export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
+  const base = `${prefix}:{${flow}}`;
+  return {
+    flow,
+    prefix,
+    input: (stage, lane = "normal") => `${base}:in:${stage}${lane === "high" ? ":high" : ""}`,
+    dlq: `${base}:dlq`,
+    lease: (source) => `${base}:lease:${source}`,
+    fence: (source) => `${base}:fence:${source}`,
+    position: (source) => `${base}:pos:${source}`,
+    done: (source) => `${base}:done:${source}`,
+    dedupe: (stage) => `${base}:dedupe:${stage}`,
+    stages: `${base}:stages`,
+  };
+}

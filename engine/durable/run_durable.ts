@@ -1,0 +1,209 @@
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
+import { sleep } from "../backoff.ts";
+import type { Flow } from "../flow.ts";
+import { createLogger } from "../log.ts";
+import type { BuildEnv } from "../registry.ts";
+import type { FlowReport, RunningFlow, RunOptions } from "../run_flow.ts";
+import { makeReport, runningFlow } from "../run_flow.ts";
+import { errorMessage } from "../stage_runner.ts";
+import { DurableScraper } from "./durable_scraper.ts";
+import { type DurableStep, ensureGroups, runDurableStep } from "./durable_step.ts";
+import { type FlowKeys, flowKeys } from "./keys.ts";
+import { groupState } from "./redis_info.ts";
+
+/**
+ * Runs a flow over Redis Streams. This process is one consumer among any
+ * number: it runs every step, and whichever sources it wins the lease of.
+ * When every source is one-shot, it stops by itself once the flow is
+ * drained (all sources done, nothing undelivered or pending on any edge),
+ * so the same command finishes a batch job on one machine or on ten.
+ */
+export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
+  const log = opts.log ?? createLogger();
+  const stopCtl = new AbortController();
+  const killCtl = new AbortController();
+  const keys = flowKeys(flow.name, flow.durable.prefix);
+  const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  const connections: Redis[] = [];
+  const connect = async (role: string, blocking = false) => {
+    try {
+      const r = await connectRedis(flow.redis!, {
+        name: `millrace:${flow.name}:${role}`,
+        blocking,
+        onEvent: role === "commands"
+          ? (e) => {
+            if (e === "reconnecting") {
+              log.warn(`${flow.name}: Redis unavailable, pausing until it is back`);
+            }
+            if (e === "ready") log.info(`${flow.name}: Redis is back`);
+          }
+          : undefined,
+      });
+      connections.push(r);
+      return r;
+    } catch (e) {
+      await Promise.allSettled(connections.map(closeRedis));
+      throw new FlowStartError(flow.name, "redis", e);
+    }
+  };
+  const redis = await connect("commands");
+  const env: BuildEnv = {
+    flow: flow.name,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+    log,
+    registry: opts.registry,
+    durable: { redis, keys },
+  };
+  const disconnect = () => Promise.allSettled(connections.map(closeRedis));
+  let built;
+  try {
+    built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
+  } catch (e) {
+    await disconnect();
+    throw e;
+  }
+  const steps = planSteps(built.stages, flow.durable.fuse);
+  let readers: Redis[];
+  try {
+    readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
+    for (const step of steps) await ensureGroups(redis, keys, step.id);
+    await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
+  } catch (e) {
+    await built.close();
+    await disconnect();
+    throw e instanceof FlowStartError ? e : new FlowStartError(flow.name, "redis", e);
+  }
+
+  const scraper = new DurableScraper({
+    sources: built.sources,
+    redis,
+    keys,
+    options: flow.durable,
+    first: steps[0].id,
+    consumer,
+    log,
+    stop: stopCtl.signal,
+    kill: killCtl.signal,
+  });
+  const stats = built.stages.map((s) => s.stats);
+  const startedAt = Date.now();
+  let drained = false;
+
+  const done = (async (): Promise<FlowReport> => {
+    const oneShot = flow.sources.every((s) => s.every === undefined);
+    const watching = oneShot
+      ? watchDrain(redis, keys, flow, steps, stopCtl.signal).then((d) => {
+        drained = d;
+        if (d) stopCtl.abort();
+      })
+      : Promise.resolve();
+    const tasks = [
+      scraper.start(),
+      ...steps.map((step, i) =>
+        runDurableStep({
+          step,
+          keys,
+          options: flow.durable,
+          maxDeliveries: flow.deadLetters.maxDeliveries,
+          redis,
+          reader: readers[i],
+          consumer,
+          stop: stopCtl.signal,
+          kill: killCtl.signal,
+          log,
+        }).catch((error) => {
+          killCtl.abort(error);
+          stopCtl.abort();
+          throw error;
+        })
+      ),
+    ];
+    try {
+      const results = await Promise.allSettled(tasks);
+      const failure = results.find((r) => r.status === "rejected");
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      return makeReport(flow, startedAt, !drained, scraper.stats, stats);
+    } finally {
+      stopCtl.abort();
+      await watching.catch(() => {});
+      await built.close();
+      await disconnect();
+    }
+  })();
+
+  return runningFlow({
+    flow,
+    sources: scraper.stats,
+    stages: stats,
+    startedAt,
+    stopCtl,
+    killCtl,
+    done,
+    // Blocked reads end now rather than at their BLOCK timeout.
+    onKill: () => readers.forEach((r) => r.disconnect()),
+  });
+}
+
+/**
+ * Steps of the durable flow: one per stage, or, with `fuse`, runs of
+ * consecutive unwindowed stages as one step (one Redis hop instead of one
+ * per stage). A windowed stage (embed, publish) is always a step of its own,
+ * since its window gathers entries across reads.
+ */
+export function planSteps(stages: readonly BuiltStage[], fuse: boolean): DurableStep[] {
+  const groups: BuiltStage[][] = [];
+  for (const stage of stages) {
+    const last = groups[groups.length - 1];
+    const canJoin = fuse && last && !last[0].window && !stage.window;
+    if (canJoin) last.push(stage);
+    else groups.push([stage]);
+  }
+  return groups.map((group, i) => ({
+    id: group[0].id,
+    stages: group,
+    window: group.length === 1 ? group[0].window : undefined,
+    next: groups[i + 1]?.[0].id,
+  }));
+}
+
+/**
+ * Resolves true once every source has said it is done and no edge holds an
+ * undelivered or pending entry, checked twice in a row so an entry in
+ * flight between two edges is not missed; false if stopped first.
+ */
+async function watchDrain(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+  steps: DurableStep[],
+  stop: AbortSignal,
+): Promise<boolean> {
+  let quietChecks = 0;
+  while (!stop.aborted) {
+    await sleep(500, stop);
+    if (stop.aborted) return false;
+    try {
+      const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
+      let busy = done.some((d) => !d);
+      for (const step of steps) {
+        if (busy) break;
+        for (const lane of ["high", "normal"] as const) {
+          const g = await groupState(redis, keys.input(step.id, lane), step.id);
+          if (g.undelivered + g.pending > 0) busy = true;
+        }
+      }
+      quietChecks = busy ? 0 : quietChecks + 1;
+      if (quietChecks >= 2) return true;
+    } catch (error) {
+      quietChecks = 0;
+      if (!stop.aborted) {
+        createLogger().warn(`${flow.name}: drain check failed`, { error: errorMessage(error) });
+      }
+    }
+  }
+  return false;
+}

@@ -1,0 +1,271 @@
+import type { Redis } from "ioredis";
+import type { Flow } from "../flow.ts";
+import { type FlowKeys, flowKeys, type Lane } from "./keys.ts";
+import { pairs } from "./redis_info.ts";
+import { countDeadLetters } from "./dead_letter_queue.ts";
+
+/** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
+export interface ConsumerStatus {
+  name: string;
+  /** Entries it read and has not acknowledged. */
+  pending: number;
+  /** Ms since it last read or claimed. */
+  idleMs: number;
+}
+
+/** One input stream of a stage (its normal or high-priority lane). */
+export interface LaneStatus {
+  lane: Lane;
+  stream: string;
+  exists: boolean;
+  /** Entries in the stream (XLEN): read or not, until trimmed. */
+  length: number;
+  /** Whether the stage's consumer group exists on the stream. */
+  group: boolean;
+  /** Entries not yet delivered to the stage; null when Redis cannot tell (after deletions). */
+  lag: number | null;
+  /** Entries the group has read since the stream began; null when Redis cannot tell. */
+  entriesRead: number | null;
+  /** Entries delivered and not yet acknowledged (XPENDING). */
+  pending: number;
+  consumers: ConsumerStatus[];
+  /** Mean items per entry over the last few entries; null when the stream is empty. */
+  itemsPerEntry: number | null;
+  /** Entries the stage read per second over the sample; null when unknown. */
+  entriesPerSec: number | null;
+  /** Estimated items per second: entriesPerSec × itemsPerEntry. */
+  itemsPerSec: number | null;
+}
+
+export interface StageStatus {
+  id: string;
+  kind: string;
+  /** The normal lane always; the high lane when it exists. */
+  lanes: LaneStatus[];
+  /** Entries in the dead-letter stream for this stage. */
+  deadLetters: number;
+  notes: string[];
+}
+
+export interface FlowStatus {
+  flow: string;
+  prefix: string;
+  /** When it was read (ISO). */
+  time: string;
+  /** The sampling window of the rates, ms (0: no rates). */
+  sampleMs: number;
+  /** Whether the flow ever started against this Redis (its stage list is there). */
+  ran: boolean;
+  stages: StageStatus[];
+  deadLetters: { total: number; byStage: Record<string, number> };
+  notes: string[];
+}
+
+const LANES: Lane[] = ["normal", "high"];
+
+/**
+ * What a durable flow's streams hold right now, stage by stage in pipeline
+ * order: backlog, in-flight work, who holds it, throughput and dead letters.
+ * Reads only; a flow that never ran shows zeros and says so. Rates come from
+ * how far each group's read counter moves over `sampleMs` (default 1000).
+ */
+export async function flowStatus(
+  redis: Redis,
+  flow: Flow,
+  opts: { sampleMs?: number; keys?: FlowKeys } = {},
+): Promise<FlowStatus> {
+  const keys = opts.keys ?? flowKeys(flow.name, flow.durable.prefix);
+  const sampleMs = Math.max(0, opts.sampleMs ?? 1000);
+  const lanes = flow.pipeline.flatMap((s) =>
+    LANES.map((lane) => ({ stage: s.id, lane, key: keys.input(s.id, lane) }))
+  );
+  const before = await Promise.all(lanes.map((l) => readGroup(redis, l.key, l.stage)));
+  const startedAt = performance.now();
+  if (sampleMs > 0) await new Promise((r) => setTimeout(r, sampleMs));
+  const sample = sampleMs > 0 ? (performance.now() - startedAt) / 1000 : 0;
+  const [lanesNow, deadLetters, stageKinds] = await Promise.all([
+    Promise.all(lanes.map((l, i) => readLane(redis, l, before[i], sample))),
+    countDeadLetters(redis, keys),
+    redis.hgetall(keys.stages),
+  ]);
+
+  const stages = flow.pipeline.map((s, i): StageStatus => {
+    const [normal, high] = [lanesNow[2 * i], lanesNow[2 * i + 1]];
+    return {
+      id: s.id,
+      kind: s.kind,
+      lanes: high.exists ? [normal, high] : [normal],
+      deadLetters: deadLetters[s.id] ?? 0,
+      notes: stageNotes(normal, high),
+    };
+  });
+
+  const ran = Object.keys(stageKinds).length > 0;
+  const notes: string[] = [];
+  if (!ran && stages.every((s) => !s.lanes[0].exists)) {
+    notes.push(
+      `nothing of flow ${flow.name} under prefix ${keys.prefix} in this Redis: ` +
+        "it has not run here yet (or runs against another Redis or prefix)",
+    );
+    // One note for the flow, rather than "no input stream" once per stage.
+    for (const stage of stages) stage.notes = [];
+  }
+  const known = new Set(flow.pipeline.map((s) => s.id));
+  for (const [stage, n] of Object.entries(deadLetters)) {
+    if (!known.has(stage)) {
+      notes.push(`${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`);
+    }
+  }
+  if (sampleMs === 0) notes.push("rates not sampled (sampleMs 0)");
+  return {
+    flow: flow.name,
+    prefix: keys.prefix,
+    time: new Date().toISOString(),
+    sampleMs,
+    ran,
+    stages,
+    deadLetters: {
+      total: Object.values(deadLetters).reduce((a, b) => a + b, 0),
+      byStage: deadLetters,
+    },
+    notes,
+  };
+}
+
+function stageNotes(normal: LaneStatus, high: LaneStatus): string[] {
+  const notes: string[] = [];
+  if (!normal.exists && !high.exists) {
+    notes.push("no input stream: the stage has not started, or is fused into the step before it");
+    return notes;
+  }
+  for (const lane of [normal, high]) {
+    if (!lane.exists) continue;
+    const where = lane.lane === "high" ? "high lane: " : "";
+    if (!lane.group) notes.push(`${where}no consumer group yet: nothing reads this stream`);
+    else if (lane.lag === null) {
+      notes.push(`${where}lag unknown: Redis cannot tell after entries were deleted`);
+    }
+  }
+  return notes;
+}
+
+interface GroupReading {
+  lag: number | null;
+  entriesRead: number | null;
+  /** Entries ever added to the stream (XINFO STREAM entries-added). */
+  added: number;
+}
+
+/** The stage's group on a stream, or undefined when the stream or group is missing. */
+async function readGroup(
+  redis: Redis,
+  key: string,
+  group: string,
+): Promise<GroupReading | undefined> {
+  let groups: unknown[];
+  let stream: unknown;
+  try {
+    [groups, stream] = await Promise.all([
+      redis.xinfo("GROUPS", key) as Promise<unknown[]>,
+      redis.xinfo("STREAM", key),
+    ]);
+  } catch (error) {
+    if (/no such key/i.test((error as Error).message)) return undefined;
+    throw error;
+  }
+  const g = groups.map(pairs).find((g) => g.name === group);
+  if (!g) return undefined;
+  return {
+    lag: typeof g.lag === "number" ? g.lag : null,
+    entriesRead: typeof g["entries-read"] === "number" ? g["entries-read"] : null,
+    added: Number(pairs(stream)["entries-added"] ?? 0),
+  };
+}
+
+/**
+ * Entries the group read between two readings. Redis 7 counts them
+ * (entries-read), but not before a group's first read nor after
+ * deletions; then what was added minus how much the lag grew tells the
+ * same when the lag is known.
+ */
+function readBetween(before: GroupReading, after: GroupReading): number | null {
+  if (before.entriesRead !== null && after.entriesRead !== null) {
+    return Math.max(0, after.entriesRead - before.entriesRead);
+  }
+  if (before.lag !== null && after.lag !== null) {
+    return Math.max(0, after.added - before.added - (after.lag - before.lag));
+  }
+  return null;
+}
+
+/**
+ * Everything `status` shows of one lane. Rates compare the group with
+ * `before`, read `seconds` earlier (0: no rates).
+ */
+async function readLane(
+  redis: Redis,
+  { key, stage, lane }: { key: string; stage: string; lane: Lane },
+  before: GroupReading | undefined,
+  seconds: number,
+): Promise<LaneStatus> {
+  const [length, group, recent] = await Promise.all([
+    redis.xlen(key),
+    readGroup(redis, key, stage),
+    redis.xrevrange(key, "+", "-", "COUNT", 10),
+  ]);
+  const exists = length > 0 || group !== undefined || (await redis.exists(key)) === 1;
+  const status: LaneStatus = {
+    lane,
+    stream: key,
+    exists,
+    length,
+    group: group !== undefined,
+    // Without a group nothing has read the stream: all of it waits.
+    lag: group ? group.lag : length,
+    entriesRead: group ? group.entriesRead : 0,
+    pending: 0,
+    consumers: [],
+    itemsPerEntry: meanItems(recent),
+    entriesPerSec: exists ? null : 0,
+    itemsPerSec: exists ? null : 0,
+  };
+  if (!group) return status;
+  const [summary, consumers] = await Promise.all([
+    redis.xpending(key, stage) as Promise<unknown[]>,
+    redis.xinfo("CONSUMERS", key, stage) as Promise<unknown[]>,
+  ]);
+  status.pending = Number(summary[0] ?? 0);
+  status.consumers = consumers.map(pairs).map((c) => ({
+    name: String(c.name),
+    pending: Number(c.pending ?? 0),
+    idleMs: Number(c.idle ?? 0),
+  }));
+  const read = before && seconds > 0 ? readBetween(before, group) : null;
+  if (read !== null) {
+    const perSec = read / seconds;
+    status.entriesPerSec = perSec;
+    status.itemsPerSec = perSec === 0
+      ? 0
+      : status.itemsPerEntry === null
+      ? null
+      : perSec * status.itemsPerEntry;
+  }
+  return status;
+}
+
+/** Mean of the `n` field over entries as XREVRANGE returns them; null when none. */
+function meanItems(entries: [string, string[]][]): number | null {
+  let total = 0;
+  let count = 0;
+  for (const [, fields] of entries) {
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] !== "n") continue;
+      const n = Number(fields[i + 1]);
+      if (Number.isFinite(n)) {
+        total += n;
+        count++;
+      }
+    }
+  }
+  return count === 0 ? null : total / count;
+}

@@ -1,0 +1,67 @@
+/**
+ * A checked flow: what config/load_flow.ts makes of a YAML file and what
+ * the programmatic API takes. Every component config in it has already been
+ * parsed by its spec's schema, so builders never see raw YAML.
+ */
+export interface Flow {
+  name: string;
+  durability: "memory" | "redis";
+  /** Redis URL when durability is redis. */
+  redis?: string;
+  /** Where local outputs go (relative paths in sinks, dead letters). Default: out/<name>. */
+  outDir: string;
+  /** Directory relative paths in component configs resolve against. */
+  baseDir: string;
+  sources: SourceEntry[];
+  pipeline: StageEntry[];
+  deadLetters: { maxDeliveries: number };
+  /** Items each in-memory edge holds before `send` waits. */
+  capacity: number;
+  /** How durable edges behave; read only when durability is redis. */
+  durable: DurableOptions;
+}
+
+export interface DurableOptions {
+  /** First part of every Redis key of the flow. */
+  prefix: string;
+  /** Most items one stream entry carries. */
+  entryItems: number;
+  /** Most bytes of JSON one stream entry carries. */
+  entryBytes: number;
+  /** Ms an entry may sit pending on a silent consumer before another claims it. */
+  claimAfter: number;
+  /** Items waiting on an edge before the stage feeding it pauses. */
+  maxBacklog: number;
+  /** Run consecutive unwindowed stages as one step with one stream after them. */
+  fuse: boolean;
+}
+
+export const DEFAULT_DURABLE: DurableOptions = {
+  prefix: "millrace",
+  entryItems: 100,
+  entryBytes: 1_048_576,
+  claimAfter: 30_000,
+  maxBacklog: 50_000,
+  fuse: false,
+};
+
+export interface SourceEntry {
+  /** The source's name in the flow file; items carry it as `source`. */
+  name: string;
+  kind: string;
+  /** Poll interval in ms; absent means read once. */
+  every?: number;
+  priority: "high" | "normal";
+  config: unknown;
+}
+
+export interface StageEntry {
+  /** Unique within the flow: the kind, or kind#N when a kind repeats. */
+  id: string;
+  kind: string;
+  /** Batches of this stage handled at once. */
+  concurrency: number;
+  /** Attempts of a failing batch before it is split to isolate the bad item. */
+  retries: number;
+  config: unknown;
+}

@@ -1,0 +1,106 @@
+import { hash128 } from "./hash.ts";
+
+/**
+ * What a source scrapes. Fields are optional because the web is untidy; the
+ * Validator is the stage that turns "maybe" into "checked".
+ */
+export interface RawItem {
+  title?: string;
+  url?: string;
+  text?: string;
+  author?: string;
+  /** ISO-8601 when the source gives a date. */
+  publishedAt?: string;
+  /** Stable id given by the source (feed guid, HN id, reddit fullname). */
+  guid?: string;
+  tags?: string[];
+  engagement?: { score?: number; comments?: number };
+  /** A source marks an item deleted upstream; sinks remove it. */
+  deleted?: boolean;
+  [field: string]: unknown;
+}
+
+/** An item that passed the Validator: the fields every later stage relies on. */
+export interface ValidItem extends RawItem {
+  title: string;
+  url: string;
+}
+
+/** Facts the Enricher adds. */
+export interface EnrichedItem extends ValidItem {
+  canonicalUrl: string;
+  domain: string;
+  wordCount: number;
+  language: string;
+  keywords: string[];
+}
+
+/**
+ * The envelope every item travels in. The engine owns it; actors read and
+ * replace `payload` and never touch `id`, so a redelivered or re-scraped item
+ * is recognised everywhere by the same id.
+ */
+export interface Envelope<T = RawItem> {
+  /** 32 hex chars: a hash of the item's content key (see itemId). */
+  id: string;
+  /**
+   * The ingestion event that emitted this copy: unique per emission, kept
+   * across redeliveries. Lets the Deduper tell "the same event again" (pass)
+   * from "the same content scraped twice" (duplicate).
+   */
+  event: string;
+  /** Name of the source in the flow file. */
+  source: string;
+  /** Epoch milliseconds when a source first emitted this item. */
+  seenAt: number;
+  /** How many times a stage has tried this item (retries and redeliveries). */
+  attempts: number;
+  /** Set by the Embedder. */
+  vector?: number[];
+  payload: T;
+}
+
+/**
+ * Facts a stage may require of its input. The flow loader walks the
+ * pipeline and rejects a stage whose needs no earlier stage provides, so a
+ * vector sink with no embed stage before it fails at load time, not at 3am.
+ */
+export type Fact = "valid" | "unique" | "enriched" | "embedded";
+
+/**
+ * A stable id from the item's content key: its url, else the source's
+ * guid, else its title and text, each hashed with its own seed so a url can
+ * never collide with a guid that spells the same. The url is taken as given,
+ * not canonicalised: that would cost a URL parse per item on the hottest
+ * path, and the Deduper, which does canonicalise, already folds
+ * tracking-parameter variants into one.
+ */
+export function itemId(item: RawItem): string {
+  if (item.url) return hash128(item.url, 0x75726c31);
+  if (item.guid) return hash128(item.guid, 0x67756964);
+  return hash128((item.title ?? "") + "\n" + (item.text ?? ""), 0x74787431);
+}
+
+const EVENT_PREFIX = crypto.randomUUID().slice(0, 8);
+let eventSeq = 0;
+
+/** A process-unique event id: cheap enough to mint per item on the hot path. */
+export function newEvent(): string {
+  return EVENT_PREFIX + (eventSeq++).toString(36);
+}
+
+/** Wraps a scraped item in a fresh envelope. */
+export function envelope<T extends RawItem>(
+  payload: T,
+  source: string,
+  seenAt = Date.now(),
+): Envelope<T> {
+  return {
+    id: itemId(payload),
+    event: newEvent(),
+    source,
+    seenAt,
+    attempts: 0,
+    payload,
+  };
+}

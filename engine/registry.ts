@@ -1,0 +1,101 @@
+// Specs are stored side by side whatever their config type, and a config is
+// only ever handed back to the spec that parsed it: `any` is the honest type
+// for that heterogeneous map.
+// deno-lint-ignore-file no-explicit-any
+import type { Redis } from "ioredis";
+import type { z } from "zod";
+import type { FlowKeys } from "./durable/keys.ts";
+import type { Actor } from "./actor.ts";
+import type { Fact } from "./item.ts";
+import type { Logger } from "./log.ts";
+import type { Sink } from "./sink.ts";
+import type { Source } from "./source.ts";
+import type { WindowOptions } from "./window.ts";
+
+/** What a component may know of the flow that builds it. */
+export interface BuildEnv {
+  readonly flow: string;
+  /** Directory of the flow file: relative paths in its config resolve against it. */
+  readonly baseDir: string;
+  /** Directory for local outputs (JSONL sinks, dead letters, caches). */
+  readonly outDir: string;
+  readonly log: Logger;
+  readonly registry: Registry;
+  /**
+   * Present when the flow is durable: a shared (non-blocking) connection
+   * and the flow's key layout, so a component can keep its state in Redis
+   * (dedupe keys, vector cache) and share it with every other process.
+   */
+  readonly durable?: { readonly redis: Redis; readonly keys: FlowKeys };
+}
+
+/** Shared by every kind of component: a name, a line of help, and the schema of its config. */
+interface Spec<C> {
+  readonly kind: string;
+  readonly summary: string;
+  /**
+   * Validates (and may transform) the component's block of the flow file. A
+   * function when the schema depends on what else is registered (the
+   * Publisher's list of sinks).
+   */
+  readonly schema: z.ZodType<C> | ((registry: Registry) => z.ZodType<C>);
+}
+
+export interface StageSpec<C = any> extends Spec<C> {
+  /** Facts the stage requires of its input; may depend on config (a Qdrant sink needs vectors). */
+  needs?(config: C): Fact[];
+  /** Facts its output carries. */
+  readonly adds?: Fact[];
+  /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
+  window?(config: C): WindowOptions | undefined;
+  create(config: C, env: BuildEnv): Actor<any, any> | Promise<Actor<any, any>>;
+}
+
+export interface SourceSpec<C = any> extends Spec<C> {
+  create(config: C, env: BuildEnv): Source | Promise<Source>;
+}
+
+export interface SinkSpec<C = any> extends Spec<C> {
+  readonly needs?: Fact[];
+  create(config: C, env: BuildEnv): Sink | Promise<Sink>;
+}
+
+/**
+ * Finds components by the name a flow file uses. Built-ins register on
+ * import of actors/builtins.ts; users register their own the same way, so a
+ * custom stage is as much at home in YAML as a built-in one.
+ */
+export class Registry {
+  readonly stages = new Map<string, StageSpec>();
+  readonly sources = new Map<string, SourceSpec>();
+  readonly sinks = new Map<string, SinkSpec>();
+
+  stage<C>(spec: StageSpec<C>): this {
+    return this.#add(this.stages, spec as StageSpec, "stage");
+  }
+  source<C>(spec: SourceSpec<C>): this {
+    return this.#add(this.sources, spec as SourceSpec, "source");
+  }
+  sink<C>(spec: SinkSpec<C>): this {
+    return this.#add(this.sinks, spec as SinkSpec, "sink");
+  }
+
+  #add<S extends { kind: string }>(map: Map<string, S>, spec: S, what: string): this {
+    if (!/^[a-z][a-z0-9-]*$/.test(spec.kind)) {
+      throw new Error(
+        `a ${what} kind must be lower-case letters, digits and dashes: "${spec.kind}"`,
+      );
+    }
+    if (map.has(spec.kind)) throw new Error(`a ${what} named "${spec.kind}" is already registered`);
+    map.set(spec.kind, spec);
+    return this;
+  }
+}
+
+/** The schema of a spec, resolved against the registry it is used with. */
+export function schemaOf<C>(
+  spec: { schema: z.ZodType<C> | ((r: Registry) => z.ZodType<C>) },
+  registry: Registry,
+): z.ZodType<C> {
+  return typeof spec.schema === "function" ? spec.schema(registry) : spec.schema;
+}

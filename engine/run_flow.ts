@@ -1,0 +1,161 @@
+import { Scraper } from "../actors/scraper.ts";
+import { buildFlow } from "./build_flow.ts";
+import { Channel } from "./channel.ts";
+import type { DeadLetters } from "./dead_letters.ts";
+import { startDurableFlow } from "./durable/run_durable.ts";
+import type { Flow } from "./flow.ts";
+import type { Envelope } from "./item.ts";
+import { createLogger, type Logger } from "./log.ts";
+import type { Registry } from "./registry.ts";
+import { runStage } from "./stage_runner.ts";
+import type { SourceStats, StageStats } from "./stats.ts";
+
+export { FlowStartError } from "./build_flow.ts";
+
+export interface RunOptions {
+  registry: Registry;
+  log?: Logger;
+  /** Where dead letters go in memory mode; the caller owns and closes it. Durable flows use Redis. */
+  deadLetters: DeadLetters;
+  /** Backoff base for retries in ms (default 100). */
+  backoffBase?: number;
+}
+
+/** What a finished run did, stage by stage (in this process). */
+export interface FlowReport {
+  flow: string;
+  durationMs: number;
+  /** True when the run was stopped before its sources were done. */
+  stopped: boolean;
+  sources: ReturnType<SourceStats["toJSON"]>[];
+  stages: ReturnType<StageStats["toJSON"]>[];
+  /** Items the last stage passed on: what reached every sink. */
+  published: number;
+  deadLettered: number;
+}
+
+/** A flow that is running: live counters, and the two ways to stop it. */
+export interface RunningFlow {
+  readonly flow: Flow;
+  readonly sources: readonly SourceStats[];
+  readonly stages: readonly StageStats[];
+  readonly startedAt: number;
+  /** Graceful: sources stop, edges drain, windows flush, sinks close. */
+  stop(): void;
+  /** At once: work in hand is abandoned (never acknowledged in durable mode). */
+  kill(): void;
+  readonly done: Promise<FlowReport>;
+}
+
+/** Summarises counters into the report a finished run returns. */
+export function makeReport(
+  flow: Flow,
+  startedAt: number,
+  stopped: boolean,
+  sources: readonly SourceStats[],
+  stages: readonly StageStats[],
+): FlowReport {
+  return {
+    flow: flow.name,
+    durationMs: Date.now() - startedAt,
+    stopped,
+    sources: sources.map((s) => s.toJSON()),
+    stages: stages.map((s) => s.toJSON()),
+    published: stages[stages.length - 1].emitted,
+    deadLettered: stages.reduce((n, s) => n + s.rejectedTotal + s.failed, 0),
+  };
+}
+
+/**
+ * Builds every component of a checked flow, opens them, then runs it: in
+ * memory, the Scraper and every stage joined by bounded channels; with
+ * `durability: redis`, over Redis Streams (engine/durable/). Any build or
+ * open failure is a FlowStartError before a single item moves.
+ */
+export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
+  if (flow.durability === "redis") return await startDurableFlow(flow, opts);
+  const log = opts.log ?? createLogger();
+  const stopCtl = new AbortController();
+  const killCtl = new AbortController();
+  const env = {
+    flow: flow.name,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+    log,
+    registry: opts.registry,
+  };
+  const built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
+  const scraper = new Scraper(built.sources, log, flow.name);
+  const stats = built.stages.map((s) => s.stats);
+  const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
+  const startedAt = Date.now();
+
+  const done = (async (): Promise<FlowReport> => {
+    const scraping = scraper.run(channels[0] as Channel<Envelope>, stopCtl.signal, killCtl.signal);
+    const stages = built.stages.map((stage, i) =>
+      runStage({
+        ...stage,
+        input: channels[i],
+        output: channels[i + 1],
+        deadLetters: opts.deadLetters,
+        backoffBase: opts.backoffBase,
+      }).catch((error) => {
+        // A stage that dies takes the flow with it: stop everything rather
+        // than let the stages before it block forever on a full edge.
+        killCtl.abort(error);
+        stopCtl.abort();
+        for (const ch of channels) ch.close();
+        throw error;
+      })
+    );
+    const results = await Promise.allSettled([scraping, ...stages]);
+    const failure = results.find((r) => r.status === "rejected");
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    return makeReport(flow, startedAt, stopCtl.signal.aborted, scraper.stats, stats);
+  })();
+
+  return runningFlow({
+    flow,
+    sources: scraper.stats,
+    stages: stats,
+    startedAt,
+    stopCtl,
+    killCtl,
+    done,
+  });
+}
+
+/** The handle of a started flow: live counters, and stop/kill wired to its two signals. */
+export function runningFlow(parts: {
+  flow: Flow;
+  sources: readonly SourceStats[];
+  stages: readonly StageStats[];
+  startedAt: number;
+  stopCtl: AbortController;
+  killCtl: AbortController;
+  done: Promise<FlowReport>;
+  /** Extra work of a kill, such as ending blocked reads at once. */
+  onKill?: () => void;
+}): RunningFlow {
+  const { stopCtl, killCtl, onKill, ...rest } = parts;
+  return {
+    ...rest,
+    stop: () => stopCtl.abort(),
+    kill: () => {
+      stopCtl.abort();
+      killCtl.abort(new Error("killed"));
+      onKill?.();
+    },
+  };
+}
+
+/** Runs a flow to the end (or until `signal` asks it to stop gracefully). */
+export async function runFlow(
+  flow: Flow,
+  opts: RunOptions & { signal?: AbortSignal },
+): Promise<FlowReport> {
+  const running = await startFlow(flow, opts);
+  opts.signal?.addEventListener("abort", () => running.stop(), { once: true });
+  if (opts.signal?.aborted) running.stop();
+  return running.done;
+}

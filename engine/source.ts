@@ -1,0 +1,28 @@
+import type { RawItem } from "./item.ts";
+
+/**
+ * Where items come from. A source yields batches of raw items until it is
+ * done or `signal` aborts; the Scraper wraps them in envelopes. A source that
+ * polls (`every:` in a flow) is read again by the Scraper, not by itself, so
+ * one-shot and polling sources share one shape.
+ */
+export interface Source {
+  /**
+   * Called once before the flow starts. Throws when the source can never
+   * work (a missing file, a malformed URL), so a bad flow fails before it
+   * writes anything rather than half-way through.
+   */
+  check?(): void | Promise<void>;
+  read(signal: AbortSignal): AsyncIterable<RawItem[]>;
+  /**
+   * Where the source stands, as plain JSON (a feed's ETag, a listing
+   * cursor, how many generated items were emitted). A durable flow stores
+   * it with every batch the source emits, in the same transaction, so a
+   * restarted or failed-over source resumes instead of emitting everything
+   * again. Called after each batch `read` yields.
+   */
+  checkpoint?(): unknown;
+  /** Continues from what an earlier `checkpoint()` returned; called before the first read. */
+  resume?(position: unknown): void;
+  close?(): void | Promise<void>;
+}

@@ -1,0 +1,70 @@
+import type { FlowReport } from "./run_flow.ts";
+import type { SourceStats, StageStats } from "./stats.ts";
+
+/**
+ * The table a person reads at the end of a run (and, redrawn, while it
+ * runs): per stage what came in, what went out, and what was dropped or
+ * refused and why, so "where did my items go" has an answer without logs.
+ */
+export function formatTable(
+  sources: readonly ReturnType<SourceStats["toJSON"]>[],
+  stages: readonly ReturnType<StageStats["toJSON"]>[],
+  elapsedMs: number,
+): string {
+  const secs = Math.max(elapsedMs, 1) / 1000;
+  const rows: string[][] = [["stage", "in", "out", "dropped", "dead", "items/s", "why"]];
+  for (const s of sources) {
+    rows.push([
+      `source ${s.name}`,
+      "",
+      String(s.emitted),
+      "",
+      "",
+      rate(s.emitted, secs),
+      s.errors ? `${s.errors} read error(s): ${s.lastError ?? ""}` : `${s.kind}`,
+    ]);
+  }
+  for (const s of stages) {
+    const dropped = total(s.dropped);
+    const dead = total(s.rejected) + s.failed;
+    const why = [
+      ...Object.entries(s.dropped).map(([r, n]) => `${n} ${r}`),
+      ...Object.entries(s.rejected).map(([r, n]) => `${n} ${r}`),
+      ...(s.failed ? [`${s.failed} failed`] : []),
+      ...(s.retries ? [`${s.retries} retries`] : []),
+    ].join(", ");
+    rows.push([
+      s.id,
+      String(s.received),
+      String(s.emitted),
+      String(dropped),
+      String(dead),
+      rate(s.received, secs),
+      why,
+    ]);
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) =>
+    r.map((
+      cell,
+      c,
+    ) => (c === 0 || c === r.length - 1 ? cell.padEnd(widths[c]) : cell.padStart(widths[c])))
+      .join("  ").trimEnd()
+  ).join("\n");
+}
+
+export function formatReport(report: FlowReport): string {
+  const head = `${report.flow}: ${report.stopped ? "stopped" : "finished"} in ${
+    (report.durationMs / 1000).toFixed(2)
+  }s: ${report.published} published, ${report.deadLettered} dead letters`;
+  return head + "\n" + formatTable(report.sources, report.stages, report.durationMs);
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+function rate(n: number, secs: number): string {
+  const r = n / secs;
+  return r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
+}

@@ -1,0 +1,499 @@
+import assert from "node:assert/strict";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { FlowError, loadFlow, parseFlow } from "../../config/load_flow.ts";
+import { fakeRegistry } from "./fake_registry.ts";
+
+const registry = fakeRegistry();
+const testdata = join(dirname(fileURLToPath(import.meta.url)), "testdata");
+
+/** The FlowError `run` throws; fails the test if it throws nothing or something else. */
+function flowError(run: () => unknown): FlowError {
+  try {
+    run();
+  } catch (e) {
+    if (e instanceof FlowError) return e;
+    throw e;
+  }
+  assert.fail("expected a FlowError");
+}
+
+async function flowErrorAsync(run: () => Promise<unknown>): Promise<FlowError> {
+  try {
+    await run();
+  } catch (e) {
+    if (e instanceof FlowError) return e;
+    throw e;
+  }
+  assert.fail("expected a FlowError");
+}
+
+const parse = (text: string, env: Record<string, string | undefined> = {}) =>
+  parseFlow(text, "flows/demo.yaml", registry, env);
+
+/** A valid flow with `extra` lines put in at the given place. */
+const flow = (pipeline: string, top = "") =>
+  `name: demo\n${top}sources:\n  hn: { kind: json }\npipeline:\n${pipeline}`;
+
+Deno.test("a good flow file gives ids, defaults, parsed durations and absolute directories", async () => {
+  const file = join(testdata, "good.yaml");
+  const got = await loadFlow(file, registry, {});
+  assert.equal(got.name, "demo");
+  assert.equal(got.durability, "redis");
+  assert.equal(got.redis, "redis://127.0.0.1:6379");
+  assert.equal(got.capacity, 128);
+  assert.equal(got.baseDir, testdata);
+  assert.equal(got.outDir, resolve("out/demo-test"));
+  assert.deepEqual(got.deadLetters, { maxDeliveries: 7 });
+  assert.deepEqual(got.sources, [
+    {
+      name: "hn",
+      kind: "json",
+      every: 300_000,
+      priority: "normal",
+      config: { preset: "hackernews" },
+    },
+    {
+      name: "blog",
+      kind: "rss",
+      priority: "high",
+      config: { url: "https://example.com/feed.xml" },
+    },
+  ]);
+  assert.deepEqual(got.pipeline.map((s) => s.id), [
+    "validate",
+    "dedupe",
+    "near-dupes",
+    "enrich",
+    "embed",
+    "publish",
+    "dedupe#3",
+  ]);
+  assert.deepEqual(got.pipeline[0], {
+    id: "validate",
+    kind: "validate",
+    concurrency: 2,
+    retries: 0,
+    config: { require: ["title", "url"] },
+  });
+  assert.deepEqual(got.pipeline[1].config, { key: ["url", "title"], ttl: 86_400_000 });
+  assert.deepEqual(got.pipeline[2].config, {
+    key: ["url"],
+    ttl: 86_400_000,
+    near: { threshold: 0.9 },
+  });
+  assert.deepEqual(got.pipeline[4].config, { batch: { size: 256, maxWait: 2000 } });
+  assert.deepEqual(got.pipeline[5].config, [
+    { jsonl: { path: "items.jsonl" } },
+    { vector: { collection: "trends" } },
+  ]);
+  // A stage written with no config (`- enrich`, `- dedupe:`) gets its defaults.
+  assert.deepEqual(got.pipeline[3], {
+    id: "enrich",
+    kind: "enrich",
+    concurrency: 1,
+    retries: 3,
+    config: { steps: [] },
+  });
+  assert.deepEqual(got.pipeline[6].config, { key: ["url"], ttl: 86_400_000 });
+});
+
+Deno.test("top-level defaults: memory durability, capacity 4096, out/<name>, 5 deliveries", () => {
+  const got = parse(flow("  - validate\n"));
+  assert.equal(got.durability, "memory");
+  assert.equal(got.redis, undefined);
+  assert.equal(got.capacity, 4096);
+  assert.equal(got.outDir, resolve("out/demo"));
+  assert.equal(got.baseDir, resolve("flows"));
+  assert.deepEqual(got.deadLetters, { maxDeliveries: 5 });
+  assert.deepEqual(got.sources, [{ name: "hn", kind: "json", priority: "normal", config: {} }]);
+});
+
+Deno.test("baseDir can be given instead of the file's directory", () => {
+  const got = parseFlow(flow("  - validate\n"), "flows/demo.yaml", registry, {}, {
+    baseDir: "/srv/flows",
+  });
+  assert.equal(got.baseDir, "/srv/flows");
+});
+
+Deno.test("a typo in a stage field names file, line, column and the nearest field", async () => {
+  const e = await flowErrorAsync(() => loadFlow(join(testdata, "typos.yaml"), registry, {}));
+  const file = join(testdata, "typos.yaml");
+  assert.equal(
+    e.message,
+    `${file}:8:12: pipeline[1].dedupe.ttl: expected a duration such as 500ms, 2s, 5m or 24h, ` +
+      `got "24 hours"\n` +
+      `${file}:9:15: pipeline[1].dedupe.near.treshold: unknown field "treshold"; ` +
+      `did you mean "threshold"?`,
+  );
+  assert.equal(e.file, file);
+  assert.equal(e.line, 8);
+  assert.equal(e.column, 12);
+  assert.equal(e.path, "pipeline[1].dedupe.ttl");
+  assert.deepEqual(e.problems.map((p) => [p.line, p.column, p.path]), [
+    [8, 12, "pipeline[1].dedupe.ttl"],
+    [9, 15, "pipeline[1].dedupe.near.treshold"],
+  ]);
+});
+
+Deno.test("the first line of a many-problem error is a complete error by itself", async () => {
+  const e = await flowErrorAsync(() => loadFlow(join(testdata, "typos.yaml"), registry, {}));
+  const [first] = e.message.split("\n");
+  assert.match(first, /typos\.yaml:8:12: pipeline\[1\]\.dedupe\.ttl: expected a duration/);
+  assert.equal(e.problems.length, 2);
+});
+
+Deno.test("a misspelt common stage field is suggested from the common fields too", () => {
+  const e = flowError(() => parse(flow("  - validate: { concurency: 2 }\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:5:17: pipeline[0].validate.concurency: unknown field "concurency"; ` +
+      `did you mean "concurrency"?`,
+  );
+});
+
+Deno.test("an unknown field with nothing close lists the valid fields", () => {
+  const e = flowError(() => parse(flow("  - enrich: { colour: red }\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:5:15: pipeline[0].enrich.colour: unknown field "colour"; ` +
+      `valid fields: steps, concurrency, retries, id`,
+  );
+});
+
+Deno.test("a typo in a top-level key points at the key and suggests the right one", () => {
+  const e = flowError(() => parse(flow("  - validate\n", "capacty: 10\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:2:1: capacty: unknown field "capacty"; did you mean "capacity"?`,
+  );
+});
+
+Deno.test("a typo in a source's common field is suggested", () => {
+  const e = flowError(() =>
+    parse("name: demo\nsources:\n  hn: { kind: json, prority: high }\npipeline: [validate]\n")
+  );
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:3:21: sources.hn.prority: unknown field "prority"; did you mean "priority"?`,
+  );
+});
+
+Deno.test("a wrong type says what was expected and what was given", () => {
+  const e = flowError(() => parse(flow("  - dedupe: { key: url }\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:5:20: pipeline[0].dedupe.key: expected a list, got "url"`,
+  );
+});
+
+Deno.test("negative sizes are refused with the number given", () => {
+  const e = flowError(() =>
+    parse(flow("  - embed:\n      batch: { size: -5, maxWait: 2s }\n", "capacity: -5\n"))
+  );
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:2:11: capacity: expected a positive integer, got -5\n" +
+      "flows/demo.yaml:7:22: pipeline[0].embed.batch.size: expected a positive integer, got -5",
+  );
+});
+
+Deno.test("common stage fields are checked: concurrency above 0, retries 0 or more", () => {
+  const e = flowError(() => parse(flow("  - validate: { concurrency: 0, retries: -1 }\n")));
+  assert.deepEqual(e.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`), [
+    "5:30 pipeline[0].validate.concurrency: expected a positive integer, got 0",
+    "5:42 pipeline[0].validate.retries: expected zero or a positive integer, got -1",
+  ]);
+});
+
+Deno.test("a bad enum value lists the choices and suggests the near one", () => {
+  const e = flowError(() => parse(flow("  - validate\n", "durability: rediss\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:2:13: durability: expected one of "memory", "redis", got "rediss"; ` +
+      `did you mean "redis"?`,
+  );
+});
+
+Deno.test("an empty pipeline and no sources are refused with an example of what to write", () => {
+  const e = flowError(() => parse("name: demo\nsources: {}\npipeline: []\n"));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:2:10: sources: add at least one source, e.g. hn: { kind: json, every: 5m }\n" +
+      "flows/demo.yaml:3:11: pipeline: add at least one stage, e.g. - validate: { require: [title, url] }",
+  );
+});
+
+Deno.test("a missing required field points at the nearest written ancestor", () => {
+  const e = flowError(() => parse("sources:\n  hn: { kind: json }\npipeline: [validate]\n"));
+  assert.equal(e.message, "flows/demo.yaml:1:1: name: required field is missing");
+  const e2 = flowError(() =>
+    parse("name: demo\nsources:\n  feed: { kind: rss }\npipeline: [validate]\n")
+  );
+  assert.equal(e2.message, "flows/demo.yaml:3:3: sources.feed.url: required field is missing");
+});
+
+Deno.test("an unknown stage kind suggests the nearest registered kind", () => {
+  const e = flowError(() => parse(flow("  - validate\n  - embedd: { batch: { size: 8 } }\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:6:5: pipeline[1].embedd: unknown stage kind "embedd"; did you mean "embed"?`,
+  );
+});
+
+Deno.test("an unknown stage kind with nothing close lists the registered kinds", () => {
+  const e = flowError(() => parse(flow("  - translate: {}\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:5:5: pipeline[0].translate: unknown stage kind "translate"; ` +
+      "registered kinds: validate, dedupe, enrich, embed, publish",
+  );
+});
+
+Deno.test("an unknown source kind suggests the nearest registered kind", () => {
+  const e = flowError(() =>
+    parse("name: demo\nsources:\n  hn: { kind: jsn }\npipeline: [validate]\n")
+  );
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:3:15: sources.hn.kind: unknown source kind "jsn"; did you mean "json"?`,
+  );
+});
+
+Deno.test("a stage whose fields are not indented under its kind is explained", () => {
+  const e = flowError(() => parse(flow("  - validate:\n    require: [title]\n")));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:5:5: pipeline[0]: a stage is a map with one key, its kind " +
+      "(e.g. - dedupe: { key: [url] }), but this one has 2: validate, require; " +
+      "indent the stage's fields under its kind",
+  );
+});
+
+Deno.test("a missing environment variable names the variable, file, line and field", () => {
+  const e = flowError(() =>
+    parse(flow("  - validate\n", "durability: redis\nredis: ${REDIS_URL}\n"), {})
+  );
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:3:8: redis: environment variable REDIS_URL is not set; " +
+      "set it or write ${REDIS_URL:-redis://127.0.0.1:6379}",
+  );
+  const e2 = flowError(() =>
+    parse(
+      'name: demo\nsources:\n  hn: { kind: rss, url: "https://${HOST}/feed" }\npipeline: [validate]\n',
+    )
+  );
+  assert.equal(
+    e2.message,
+    "flows/demo.yaml:3:34: sources.hn.url: environment variable HOST is not set; " +
+      "set it or write ${HOST:-default}",
+  );
+});
+
+Deno.test("environment variables and their defaults fill string values", () => {
+  const text = "name: demo\n" +
+    "durability: redis\n" +
+    "redis: ${REDIS_URL:-redis://127.0.0.1:6379}\n" +
+    "capacity: ${CAPACITY:-64}\n" +
+    "sources:\n" +
+    '  hn: { kind: rss, url: "https://${HOST}/feed.xml" }\n' +
+    "pipeline: [validate]\n";
+  const withDefaults = parse(text, { HOST: "example.com" });
+  assert.equal(withDefaults.redis, "redis://127.0.0.1:6379");
+  assert.equal(withDefaults.capacity, 64);
+  assert.deepEqual(withDefaults.sources[0].config, { url: "https://example.com/feed.xml" });
+  const fromEnv = parse(text, { HOST: "a.test", REDIS_URL: "redis://cache:6380", CAPACITY: "9" });
+  assert.equal(fromEnv.redis, "redis://cache:6380");
+  assert.equal(fromEnv.capacity, 9);
+});
+
+Deno.test("$${ writes a literal ${ and a value from the environment is not expanded again", () => {
+  const text = flow('  - publish: [ { jsonl: { path: "$${HOME}/${NAME}.jsonl" } } ]\n');
+  const got = parse(text, { HOME: "/home/x", NAME: "${HOME}" });
+  assert.deepEqual(got.pipeline[0].config, [{ jsonl: { path: "${HOME}/${HOME}.jsonl" } }]);
+});
+
+Deno.test("a quoted ${VAR} stays a string, so a number field says so", () => {
+  const e = flowError(() => parse(flow("  - validate\n", 'capacity: "${CAP}"\n'), { CAP: "10" }));
+  assert.equal(e.message, `flows/demo.yaml:2:11: capacity: expected a positive integer, got "10"`);
+});
+
+Deno.test("a bad stage order names the stage and the stages that would provide the fact", () => {
+  const e = flowError(() =>
+    parse(flow("  - validate\n  - publish:\n      - vector: { collection: trends }\n  - embed\n"))
+  );
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:6:5: pipeline[1].publish: publish needs embedded items; " +
+      "add a stage that provides it before it (provided by: embed)",
+  );
+  // The same sink list after an embed stage is fine, and a publish to jsonl alone needs nothing.
+  parse(flow("  - validate\n  - embed\n  - publish:\n      - vector: { collection: trends }\n"));
+  parse(flow("  - publish: [ { jsonl: { path: a.jsonl } } ]\n"));
+});
+
+Deno.test("a stage that needs a fact no earlier stage adds is refused even when it is first", () => {
+  const e = flowError(() => parse(flow("  - dedupe\n  - validate\n")));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:5:5: pipeline[0].dedupe: dedupe needs valid items; " +
+      "add a stage that provides it before it (provided by: validate)",
+  );
+});
+
+Deno.test("duplicate stage ids are an error at the second one", () => {
+  const e = flowError(() =>
+    parse(flow("  - validate: { id: check }\n  - dedupe: { id: check }\n"))
+  );
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:6:19: pipeline[1].dedupe.id: stage id "check" is already used by ` +
+      "pipeline[0].validate; stage ids must be unique, so change one of them",
+  );
+  const e2 = flowError(() =>
+    parse(flow("  - validate\n  - dedupe\n  - dedupe\n  - enrich: { id: dedupe#2 }\n"))
+  );
+  assert.equal(
+    e2.message,
+    `flows/demo.yaml:8:19: pipeline[3].enrich.id: stage id "dedupe#2" is already used by ` +
+      "pipeline[2].dedupe; stage ids must be unique, so change one of them",
+  );
+});
+
+Deno.test("a problem in a source schema is prefixed with the source's place", () => {
+  const e = flowError(() =>
+    parse("name: demo\nsources:\n  blog: { kind: rss, url: not a url }\npipeline: [validate]\n")
+  );
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:3:27: sources.blog.url: expected a URL, got "not a url"`,
+  );
+});
+
+Deno.test("a list-valued stage reports problems inside the list by index", () => {
+  const e = flowError(() => parse(flow("  - publish:\n      - jsonl: { pth: a.jsonl }\n")));
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:6:18: pipeline[0].publish[0].jsonl.pth: unknown field "pth"; did you mean "path"?`,
+  );
+});
+
+Deno.test("a YAML syntax error has its line and column", () => {
+  const e = flowError(() =>
+    parse("name: demo\nsources:\n  hn: { kind: json\npipeline: [validate]\n")
+  );
+  assert.equal(e.line, 4);
+  assert.equal(e.column, 1);
+  assert.match(e.message, /^flows\/demo\.yaml:4:1: YAML syntax error: [^\n]+$/m);
+  const e2 = flowError(() => parse("name: demo\nname: again\n"));
+  assert.equal(e2.message, "flows/demo.yaml:2:1: YAML syntax error: map keys must be unique");
+});
+
+Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to quote it", () => {
+  const e = flowError(() =>
+    parse(flow("  - publish: [ { jsonl: { path: ${OUT} } } ]\n"), { OUT: "x" })
+  );
+  assert.equal(e.line, 5);
+  assert.match(
+    e.message.split("\n")[0],
+    /; quote values that hold \$\{\.\.\.\} inside \{ \} or \[ \], e\.g\. "\$\{OUT\}"$/,
+  );
+});
+
+Deno.test("a flow that is a list, not a map, says what a flow is", () => {
+  const e = flowError(() => parse("- validate\n- dedupe\n"));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:1:1: a flow is a map with name, sources and pipeline; got a list",
+  );
+});
+
+Deno.test("an empty or comment-only flow file is an error that says what a flow needs", async () => {
+  const expected = "flows/demo.yaml: the flow file is empty; " +
+    "a flow needs at least name, sources and pipeline";
+  assert.equal(flowError(() => parse("")).message, expected);
+  assert.equal(flowError(() => parse("# nothing yet\n\n")).message, expected);
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "empty.yaml");
+    await Deno.writeFile(file, new Uint8Array());
+    const e = await flowErrorAsync(() => loadFlow(file, registry, {}));
+    assert.equal(
+      e.message,
+      `${file}: the flow file is empty; a flow needs at least name, sources and pipeline`,
+    );
+    assert.equal(e.line, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a binary or non-UTF-8 file is refused with what to do instead", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const binary = join(dir, "flow.yaml");
+    await Deno.writeFile(binary, new Uint8Array([0x6e, 0x61, 0x00, 0xff, 0x10]));
+    const e = await flowErrorAsync(() => loadFlow(binary, registry, {}));
+    assert.equal(
+      e.message,
+      `${binary}: this is a binary file, not a YAML flow (it holds NUL bytes); pass the flow's .yaml file`,
+    );
+    const latin1 = join(dir, "latin1.yaml");
+    await Deno.writeFile(
+      latin1,
+      new Uint8Array([...new TextEncoder().encode("name: caf"), 0xe9, 0x0a]),
+    );
+    const e2 = await flowErrorAsync(() => loadFlow(latin1, registry, {}));
+    assert.equal(e2.message, `${latin1}: the file is not UTF-8 text; save the flow as UTF-8 YAML`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a missing file or a directory is refused with the path that was tried", async () => {
+  const e = await flowErrorAsync(() => loadFlow("flows/nope.yaml", registry, {}));
+  assert.equal(
+    e.message,
+    `flows/nope.yaml: cannot read the flow file: it does not exist (looked for ${
+      resolve("flows/nope.yaml")
+    }); check the path`,
+  );
+  const e2 = await flowErrorAsync(() => loadFlow(testdata, registry, {}));
+  assert.equal(
+    e2.message,
+    `${testdata}: cannot read the flow file: it is a directory; pass the flow's .yaml file inside it`,
+  );
+});
+
+Deno.test("problems in different places are all reported, in file order", () => {
+  const text = "name: demo\n" +
+    "sources:\n" +
+    "  hn: { kind: jsn }\n" +
+    "pipeline:\n" +
+    "  - validate: { requir: [title] }\n" +
+    "capacity: 0\n";
+  const e = flowError(() => parse(text));
+  assert.deepEqual(e.problems.map((p) => `${p.line}:${p.column} ${p.path}`), [
+    "3:15 sources.hn.kind",
+    "5:17 pipeline[0].validate.requir",
+    "6:11 capacity",
+  ]);
+  assert.equal(e.message.split("\n").length, 3);
+});
+
+Deno.test("a component schema's limits read in plain words, integer or not", () => {
+  const e = flowError(() => parse(flow("  - validate: { title: { min: -1, max: 5000 } }\n")));
+  assert.deepEqual(e.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`), [
+    "5:31 pipeline[0].validate.title.min: expected zero or a positive integer, got -1",
+    "5:40 pipeline[0].validate.title.max: expected a number at most 1000, got 5000",
+  ]);
+});
+
+Deno.test("a value that fits none of a union's types lists the types that would do", () => {
+  const e = flowError(() => parse(flow("  - dedupe: { ttl: [1, 2] }\n")));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:5:20: pipeline[0].dedupe.ttl: expected a string or a number, got a list",
+  );
+});

@@ -1,0 +1,233 @@
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Redis } from "ioredis";
+import { builtinRegistry } from "../../../actors/builtins.ts";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { closeRedis, connectRedis } from "../../../adapters/redis_connection.ts";
+import { dlqCommand, NotDurableError, statusCommand } from "../../../engine/durable/admin.ts";
+import { flowKeys } from "../../../engine/durable/keys.ts";
+import { deadLetterFields } from "../../../engine/durable/redis_dead_letters.ts";
+import { freePort, redisTest, withRedis } from "../../_redis_server.ts";
+import { addEntry, item, writeFlow } from "./_fixtures.ts";
+
+const ROOT = dirname(dirname(dirname(dirname(fileURLToPath(import.meta.url)))));
+const MAIN = join(ROOT, "main.ts");
+const keys = flowKeys("ops");
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-net",
+      "--allow-sys",
+      MAIN,
+      ...args,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** A stage stream with a group, one entry read and not acknowledged, and three dead letters. */
+async function seed(redis: Redis): Promise<void> {
+  const key = keys.input("validate");
+  for (const stage of ["validate", "enrich", "publish"]) {
+    await redis.xgroup("CREATE", keys.input(stage), stage, "0", "MKSTREAM");
+  }
+  await addEntry(redis, key, [item(1), item(2)]);
+  await addEntry(redis, key, [item(3)]);
+  await redis.xreadgroup("GROUP", "validate", "host-1", "COUNT", 1, "STREAMS", key, ">");
+  for (const [stage, i] of [["validate", 10], ["enrich", 11], ["validate", 12]] as const) {
+    await redis.xadd(
+      keys.dlq,
+      "*",
+      ...deadLetterFields({ stage, reason: `${stage} failed ${i}`, attempts: 5, item: item(i) }),
+    );
+  }
+}
+
+async function withSeeded(fn: (redis: Redis, file: string) => Promise<void>): Promise<void> {
+  await withRedis(async (server) => {
+    const { file } = await writeFlow(server.url);
+    const redis = await connectRedis(server.url);
+    try {
+      await seed(redis);
+      await fn(redis, file);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+}
+
+redisTest("main.ts status prints the table, and --json the numbers", async () => {
+  await withSeeded(async (_redis, file) => {
+    const text = await cli(["status", file]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^flow ops \(prefix millrace\)/);
+    assert.match(text.stdout, /^validate\s+normal\s+2\s+1\s+1\s+1\s/m);
+    assert.match(text.stdout, /^ {2}validate: host-1, pending 1, idle/m);
+    assert.match(text.stdout, /^dead letters: 3$/m);
+
+    const json = await cli(["status", file, "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const status = JSON.parse(json.stdout);
+    assert.equal(status.flow, "ops");
+    assert.deepEqual(status.stages.map((s: { id: string }) => s.id), [
+      "validate",
+      "enrich",
+      "publish",
+    ]);
+    const lane = status.stages[0].lanes[0];
+    assert.deepEqual([lane.length, lane.lag, lane.pending], [2, 1, 1]);
+    assert.deepEqual(status.deadLetters.byStage, { validate: 2, enrich: 1 });
+  });
+});
+
+redisTest("main.ts dlq list shows dead letters, filtered by stage, as text or JSON", async () => {
+  await withSeeded(async (_redis, file) => {
+    const text = await cli(["dlq", "list", file]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^\d+-\d+ {2}\S+ {2}validate {2}attempts 5 {2}validate failed 10$/m);
+    assert.match(
+      text.stdout,
+      /^ {4}item id10 from newsroom: Title number 10 https:\/\/example\.com\/10$/m,
+    );
+    assert.match(text.stdout, /^3 dead letters of flow ops$/m);
+
+    const json = await cli(["dlq", "list", file, "--stage", "validate", "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const list = JSON.parse(json.stdout);
+    assert.deepEqual(list.map((e: { reason: string }) => e.reason), [
+      "validate failed 10",
+      "validate failed 12",
+    ]);
+
+    const limited = await cli(["dlq", "list", file, "--limit", "1"]);
+    assert.match(limited.stdout, /first 1 dead letter of flow ops shown; more with --limit/);
+  });
+});
+
+redisTest("main.ts dlq replay and purge act on one stage and report counts", async () => {
+  await withSeeded(async (redis, file) => {
+    const replay = await cli(["dlq", "replay", file, "--stage", "validate"]);
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.equal(replay.stdout.trim(), "replayed 2 dead letters: validate 2");
+    assert.equal(await redis.xlen(keys.input("validate")), 4);
+
+    const purge = await cli(["dlq", "purge", file]);
+    assert.equal(purge.code, 0, purge.stderr);
+    assert.equal(purge.stdout.trim(), "purged 1 dead letter");
+    assert.equal(await redis.exists(keys.dlq), 0);
+  });
+});
+
+redisTest("main.ts status exits 2 naming the Redis URL with its password masked", async () => {
+  const { file } = await writeFlow(`redis://app:s3cret@127.0.0.1:${freePort()}`);
+  const out = await cli(["status", file]);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /^error: cannot reach Redis at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /);
+  assert.ok(!out.stderr.includes("s3cret"), out.stderr);
+  assert.equal(out.stdout, "");
+});
+
+Deno.test("main.ts status on a memory flow exits 2 saying it needs durability: redis", async () => {
+  const { file } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });
+  const out = await cli(["status", file]);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /status needs durability: redis/);
+});
+
+Deno.test("main.ts dlq rejects an unknown action and a bad --limit with exit 2", async () => {
+  const { file } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });
+  const bad = await cli(["dlq", "frob", file]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /dlq takes list, replay or purge, got "frob"/);
+  const limit = await cli(["dlq", "list", file, "--limit", "0"]);
+  assert.equal(limit.code, 2);
+  assert.match(limit.stderr, /--limit takes a positive whole number/);
+});
+
+Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => {
+  const { flow } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });
+  const empty = await dlqCommand(flow, "list");
+  assert.match(empty.text, /^no dead letters in .*dead_letters\.jsonl$/);
+
+  await Deno.mkdir(flow.outDir, { recursive: true });
+  const lines = [
+    {
+      time: "2026-01-01T00:00:00.000Z",
+      stage: "validate",
+      reason: "no title",
+      attempts: 0,
+      item: item(1),
+    },
+    {
+      time: "2026-01-01T00:00:01.000Z",
+      stage: "embed",
+      reason: "timeout",
+      attempts: 5,
+      item: item(2),
+    },
+    {
+      time: "2026-01-01T00:00:02.000Z",
+      stage: "validate",
+      reason: "spam",
+      attempts: 0,
+      item: item(3),
+    },
+  ].map((l) => JSON.stringify(l));
+  await Deno.writeTextFile(join(flow.outDir, "dead_letters.jsonl"), lines.join("\n") + "\n");
+
+  const all = await dlqCommand(flow, "list", { json: true });
+  const list = JSON.parse(all.text);
+  assert.deepEqual(list.map((e: { id: string; reason: string }) => [e.id, e.reason]), [
+    ["line 1", "no title"],
+    ["line 2", "timeout"],
+    ["line 3", "spam"],
+  ]);
+  const validate = await dlqCommand(flow, "list", { stage: "validate", limit: 1 });
+  assert.match(
+    validate.text,
+    /^line 1 {2}2026-01-01T00:00:00\.000Z {2}validate {2}attempts 0 {2}no title$/m,
+  );
+  assert.match(validate.text, /first 1 dead letter in .* shown; more with --limit/);
+  assert.doesNotMatch(validate.text, /spam/);
+});
+
+Deno.test("status, dlq replay and dlq purge on a memory flow say they need Redis", async () => {
+  const { flow } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });
+  await assert.rejects(statusCommand(flow), NotDurableError);
+  await assert.rejects(dlqCommand(flow, "replay"), /dlq replay needs durability: redis/);
+  await assert.rejects(dlqCommand(flow, "purge"), /delete the file to purge them/);
+});
+
+redisTest("dlq replay reports what it skipped and exits 1", async () => {
+  await withSeeded(async (redis, file) => {
+    const flow = await loadFlow(file, builtinRegistry());
+    await redis.xadd(
+      keys.dlq,
+      "*",
+      "stage",
+      "gone",
+      "reason",
+      "x",
+      "item",
+      JSON.stringify(item(9)),
+    );
+    const result = await dlqCommand(flow, "replay");
+    assert.equal(result.code, 1);
+    assert.match(result.text, /^replayed 3 dead letters: validate 2, enrich 1$/m);
+    assert.match(
+      result.text,
+      /^skipped \d+-\d+ \(gone\): stage "gone" is not in the flow's pipeline$/m,
+    );
+  });
+});

@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "../../../adapters/redis_connection.ts";
+import {
+  countDeadLetters,
+  dlqList,
+  dlqPurge,
+  dlqReplay,
+} from "../../../engine/durable/dead_letter_queue.ts";
+import { flowKeys } from "../../../engine/durable/keys.ts";
+import { deadLetterFields } from "../../../engine/durable/redis_dead_letters.ts";
+import { redisTest, withRedis } from "../../_redis_server.ts";
+import { item } from "./_fixtures.ts";
+
+const keys = flowKeys("ops");
+const PIPELINE = ["validate", "enrich", "publish"];
+
+async function withConnection(fn: (redis: Redis) => Promise<void>): Promise<void> {
+  await withRedis(async (server) => {
+    const redis = await connectRedis(server.url);
+    try {
+      await fn(redis);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+}
+
+function letter(redis: Redis, stage: string, i: number, reason = `reason ${i}`): Promise<unknown> {
+  return redis.xadd(
+    keys.dlq,
+    "*",
+    ...deadLetterFields({ stage, reason, attempts: 5, item: item(i, 5) }),
+  );
+}
+
+/** Consumer groups as the runner makes them: one per stage, on both lanes, from 0. */
+async function groups(redis: Redis, stages: string[]): Promise<void> {
+  for (const stage of stages) {
+    for (const lane of ["normal", "high"] as const) {
+      await redis.xgroup("CREATE", keys.input(stage, lane), stage, "0", "MKSTREAM");
+    }
+  }
+}
+
+/** The envelopes on a stage stream, with each entry's n. */
+async function entries(redis: Redis, key: string) {
+  const list = await redis.xrange(key, "-", "+");
+  return list.map(([, f]) => ({ b: JSON.parse(f[f.indexOf("b") + 1]), n: f[f.indexOf("n") + 1] }));
+}
+
+redisTest("dlqList returns every dead letter oldest first, by stage, up to a limit", async () => {
+  await withConnection(async (redis) => {
+    await letter(redis, "validate", 1, "missing title");
+    await letter(redis, "enrich", 2);
+    await letter(redis, "validate", 3);
+    await redis.xadd(keys.dlq, "*", "stage", "validate", "item", "{not json");
+
+    const all = await dlqList(redis, keys);
+    assert.deepEqual(all.map((e) => e.stage), ["validate", "enrich", "validate", "validate"]);
+    assert.equal(all[0].reason, "missing title");
+    assert.equal(all[0].attempts, 5);
+    assert.deepEqual(all[0].item, item(1, 5));
+    assert.match(all[0].time, /^\d{4}-\d\d-\d\dT/);
+    assert.match(all[3].problem ?? "", /item does not parse/);
+    assert.equal(all[3].item, null);
+
+    const validate = await dlqList(redis, keys, { stage: "validate" });
+    assert.deepEqual(validate.map((e) => e.item?.id ?? null), ["id1", "id3", null]);
+    const two = await dlqList(redis, keys, { stage: "validate", limit: 2 });
+    assert.deepEqual(two.map((e) => e.id), validate.slice(0, 2).map((e) => e.id));
+    assert.deepEqual(await dlqList(redis, keys, { stage: "publish" }), []);
+  });
+});
+
+redisTest("dlqList and counts page through a dead-letter stream larger than one page", async () => {
+  await withConnection(async (redis) => {
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 1203; i++) {
+      const stage = i % 3 === 0 ? "enrich" : "validate";
+      pipeline.xadd(
+        keys.dlq,
+        "*",
+        ...deadLetterFields({ stage, reason: "r", attempts: 1, item: item(i) }),
+      );
+    }
+    await pipeline.exec();
+    const all = await dlqList(redis, keys);
+    assert.equal(all.length, 1203);
+    assert.equal(new Set(all.map((e) => e.id)).size, 1203, "no entry twice across pages");
+    assert.deepEqual(all.map((e) => e.item!.id), Array.from({ length: 1203 }, (_, i) => `id${i}`));
+    assert.equal((await dlqList(redis, keys, { stage: "enrich", limit: 600 })).length, 401);
+    assert.deepEqual(await countDeadLetters(redis, keys), { enrich: 401, validate: 802 });
+  });
+});
+
+redisTest("dlqReplay moves a stage's dead letters back to its input with attempts 0", async () => {
+  await withConnection(async (redis) => {
+    await groups(redis, PIPELINE);
+    await letter(redis, "validate", 1);
+    await letter(redis, "enrich", 2);
+    await letter(redis, "validate", 3);
+
+    const result = await dlqReplay(redis, keys, { stage: "validate", pipeline: PIPELINE });
+    assert.deepEqual(result, { replayed: { validate: 2 }, skipped: [] });
+    assert.deepEqual(await entries(redis, keys.input("validate")), [
+      { b: [item(1, 0)], n: "1" },
+      { b: [item(3, 0)], n: "1" },
+    ]);
+    assert.deepEqual(await entries(redis, keys.input("validate", "high")), [], "normal lane only");
+    assert.deepEqual(await entries(redis, keys.input("enrich")), []);
+    const left = await dlqList(redis, keys);
+    assert.deepEqual(left.map((e) => [e.stage, e.item!.id]), [["enrich", "id2"]]);
+
+    const rest = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+    assert.deepEqual(rest.replayed, { enrich: 1 });
+    assert.deepEqual(await entries(redis, keys.input("enrich")), [{ b: [item(2, 0)], n: "1" }]);
+    assert.equal(await redis.xlen(keys.dlq), 0);
+  });
+});
+
+redisTest("dlqReplay by ids replays only those and reports unknown ids", async () => {
+  await withConnection(async (redis) => {
+    await groups(redis, PIPELINE);
+    await letter(redis, "validate", 1);
+    await letter(redis, "validate", 2);
+    const [first] = await dlqList(redis, keys);
+    const result = await dlqReplay(redis, keys, { ids: [first.id, "1-1"], pipeline: PIPELINE });
+    assert.deepEqual(result.replayed, { validate: 1 });
+    assert.deepEqual(result.skipped, [{ id: "1-1", stage: "", reason: "no such dead letter" }]);
+    assert.deepEqual(await entries(redis, keys.input("validate")), [{ b: [item(1, 0)], n: "1" }]);
+    assert.deepEqual((await dlqList(redis, keys)).map((e) => e.item!.id), ["id2"]);
+  });
+});
+
+redisTest(
+  "dlqReplay leaves what it cannot put back where a stage reads it, saying why",
+  async () => {
+    await withConnection(async (redis) => {
+      await groups(redis, ["validate"]); // enrich and publish: fused into validate's step
+      await letter(redis, "enrich", 1);
+      await letter(redis, "renamed", 2);
+      await redis.xadd(
+        keys.dlq,
+        "*",
+        ...deadLetterFields({
+          stage: "validate",
+          reason: "unreadable entry",
+          attempts: 0,
+          item: { id: "1-0", event: "", source: "", seenAt: 0, attempts: 0, payload: "garbage" },
+        }),
+      );
+
+      const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+      assert.deepEqual(
+        result.replayed,
+        { validate: 1 },
+        "enrich's letter goes to its step's input",
+      );
+      assert.deepEqual(await entries(redis, keys.input("validate")), [{ b: [item(1, 0)], n: "1" }]);
+      assert.deepEqual(result.skipped.map((s) => [s.stage, s.reason.split(":")[0]]), [
+        ["renamed", `stage "renamed" is not in the flow's pipeline`],
+        ["validate", "item is not an envelope with an id, an event and a payload"],
+      ]);
+      assert.equal(await redis.xlen(keys.dlq), 2, "skipped letters stay");
+
+      // Without the pipeline, a stage whose stream has no group is not replayed at all.
+      await letter(redis, "enrich", 3);
+      const bare = await dlqReplay(redis, keys, { stage: "enrich" });
+      assert.deepEqual(bare.replayed, {});
+      assert.match(bare.skipped[0].reason, /no consumer group reads .*:in:enrich/);
+      assert.equal(await redis.exists(keys.input("enrich")), 0, "no stream made that nobody reads");
+    });
+  },
+);
+
+redisTest("two replays at once put each dead letter back exactly once", async () => {
+  await withConnection(async (redis) => {
+    await groups(redis, PIPELINE);
+    for (let i = 0; i < 50; i++) await letter(redis, "validate", i);
+    const [a, b] = await Promise.all([
+      dlqReplay(redis, keys, { pipeline: PIPELINE }),
+      dlqReplay(redis, keys, { pipeline: PIPELINE }),
+    ]);
+    assert.equal((a.replayed.validate ?? 0) + (b.replayed.validate ?? 0), 50);
+    const back = await entries(redis, keys.input("validate"));
+    assert.equal(back.length, 50);
+    assert.equal(new Set(back.map((e) => e.b[0].id)).size, 50);
+    assert.equal(await redis.xlen(keys.dlq), 0);
+  });
+});
+
+redisTest("dlqPurge deletes one stage's dead letters or all of them, and counts them", async () => {
+  await withConnection(async (redis) => {
+    await letter(redis, "validate", 1);
+    await letter(redis, "enrich", 2);
+    await letter(redis, "validate", 3);
+    assert.equal(await dlqPurge(redis, keys, { stage: "validate" }), 2);
+    assert.deepEqual((await dlqList(redis, keys)).map((e) => e.stage), ["enrich"]);
+    assert.equal(await dlqPurge(redis, keys, { stage: "validate" }), 0);
+    assert.equal(await dlqPurge(redis, keys), 1);
+    assert.equal(await redis.exists(keys.dlq), 0);
+    assert.equal(await dlqPurge(redis, keys), 0);
+  });
+});

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { formatStatus } from "../../../engine/durable/format_status.ts";
+import type { FlowStatus, LaneStatus } from "../../../engine/durable/status.ts";
+
+function lane(over: Partial<LaneStatus>): LaneStatus {
+  return {
+    lane: "normal",
+    stream: "millrace:{ops}:in:x",
+    exists: true,
+    length: 0,
+    group: true,
+    lag: 0,
+    entriesRead: 0,
+    pending: 0,
+    consumers: [],
+    itemsPerEntry: null,
+    entriesPerSec: 0,
+    itemsPerSec: 0,
+    ...over,
+  };
+}
+
+const STATUS: FlowStatus = {
+  flow: "ops",
+  prefix: "millrace",
+  time: "2026-01-01T00:00:00.000Z",
+  sampleMs: 1000,
+  ran: true,
+  stages: [
+    {
+      id: "validate",
+      kind: "validate",
+      lanes: [
+        lane({
+          length: 5,
+          lag: 1,
+          pending: 3,
+          entriesPerSec: 2.5,
+          itemsPerSec: 250,
+          consumers: [
+            { name: "host-a:1", pending: 2, idleMs: 1200 },
+            { name: "host-b:7", pending: 1, idleMs: 180_000 },
+          ],
+        }),
+        lane({ lane: "high", length: 1, lag: null, entriesPerSec: null, itemsPerSec: null }),
+      ],
+      deadLetters: 2,
+      notes: ["high lane: lag unknown: Redis cannot tell after entries were deleted"],
+    },
+    {
+      id: "publish",
+      kind: "publish",
+      lanes: [lane({ exists: false })],
+      deadLetters: 0,
+      notes: ["no input stream: the stage has not started, or is fused into the step before it"],
+    },
+  ],
+  deadLetters: { total: 3, byStage: { validate: 2, renamed: 1 } },
+  notes: ['1 dead letter(s) of stage "renamed", which is not in the pipeline any more'],
+};
+
+Deno.test("formatStatus lays out one row per lane with aligned columns", () => {
+  const lines = formatStatus(STATUS).split("\n");
+  assert.equal(lines[0], "flow ops (prefix millrace) at 2026-01-01T00:00:00.000Z, rates over 1.0s");
+  assert.deepEqual(lines.slice(1, 5), [
+    "stage     lane    length  lag  pending  consumers  entries/s  items/s  dead letters",
+    "validate  normal       5    1        3          2        2.5    250.0             2",
+    "          high         1    ?        0          0          ?        ?",
+    "publish   normal       -    0        0          0        0.0      0.0             0",
+  ]);
+});
+
+Deno.test("formatStatus lists who holds pending work, the dead letters and every note", () => {
+  const text = formatStatus(STATUS);
+  assert.match(
+    text,
+    /^consumers:\n {2}validate: host-a:1, pending 2, idle 1\.2s\n {2}validate: host-b:7, pending 1, idle 3m$/m,
+  );
+  assert.match(text, /^dead letters: 3$/m);
+  assert.match(text, /^ {2}- validate: high lane: lag unknown/m);
+  assert.match(text, /^ {2}- publish: no input stream/m);
+  assert.match(text, /^ {2}- 1 dead letter\(s\) of stage "renamed"/m);
+});
+
+Deno.test("formatStatus says when rates were not sampled", () => {
+  assert.match(formatStatus({ ...STATUS, sampleMs: 0 }).split("\n")[0], /rates not sampled$/);
+});

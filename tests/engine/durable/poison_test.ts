@@ -1,0 +1,221 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { dlqCommand } from "../../../engine/durable/admin.ts";
+import { itemId } from "../../../engine/item.ts";
+import {
+  client,
+  deadLetters,
+  edges,
+  flowKeys,
+  FlowWorker,
+  readJsonl,
+  redisTest,
+  repeats,
+  tail,
+  withRedis,
+  writeFlow,
+} from "./_harness.ts";
+import { numberedItem, workerRegistry } from "./_worker.ts";
+
+const COUNT = 1000;
+const POISON = 137;
+
+function poisonFlow(url: string, dir: string, poison: number[], entryItems = 100): string {
+  return `
+name: poison
+durability: redis
+redis: ${url}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: ${COUNT}, batch: 100, poison: [${poison.join(", ")}] }
+pipeline:
+  - validate: { require: [title, url] }
+  - poison: { retries: 0 }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 200, maxWait: 50ms }
+durable: { claimAfter: 1s, entryItems: ${entryItems} }
+deadLetters: { maxDeliveries: 3 }
+`;
+}
+
+/** An item's id comes from its url, so a POISON title does not change it. */
+const idOf = (i: number) => itemId(numberedItem(i));
+const expectedIds = (skip: number[]) =>
+  Array.from({ length: COUNT }, (_, i) => i).filter((i) => !skip.includes(i)).map(idOf);
+
+async function runToEnd(flow: string, env: Record<string, string> = {}) {
+  const worker = new FlowWorker(flow, { env });
+  const result = await worker.finished(60_000);
+  assert.equal(result.code, 0, tail(result.stderr));
+  assert.ok(result.report, `no report:\n${tail(result.stderr)}`);
+  return result.report;
+}
+
+redisTest(
+  "a poison item goes to dead letters with its stage and reason, and every other item is published",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-poison-" });
+      const redis = client(server);
+      try {
+        const keys = flowKeys("poison");
+        const flow = await writeFlow(dir, poisonFlow(server.url, dir, [POISON]));
+        const report = await runToEnd(flow);
+
+        const lines = await readJsonl(join(dir, "items.jsonl"));
+        const ids = lines.map((l) => l.id as string);
+        assert.deepEqual(repeats(ids), new Map(), "no item written twice");
+        assert.deepEqual(new Set(ids), new Set(expectedIds([POISON])));
+        assert.equal(report.published, COUNT - 1);
+
+        const letters = await deadLetters(redis, keys);
+        assert.equal(letters.length, 1, JSON.stringify(letters));
+        const [letter] = letters;
+        const poisonId = idOf(POISON);
+        assert.equal(letter.stage, "poison");
+        assert.equal(letter.item.id, poisonId);
+        assert.match(letter.reason, /poison item/);
+        assert.match(String((letter.item.payload as { title: string }).title), /POISON/);
+        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+
+        // Fix the cause, replay the dead letter, run again: the item is published, once.
+        await replayDeadLetters(flow);
+        const again = await runToEnd(flow, { MILLRACE_TEST_POISON_FIXED: "1" });
+        const after = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.deepEqual(repeats(after), new Map(), "no item written twice");
+        assert.equal(after.length, COUNT);
+        assert.equal(after[after.length - 1], poisonId, "the replayed item comes last");
+        const poisonStage = again.stages.find((s) => s.id === "poison")!;
+        assert.equal(poisonStage.received, 1, "only the replayed item went round again");
+        assert.equal(again.published, 1);
+        assert.deepEqual(await deadLetters(redis, keys), [], "the replayed letter left the dlq");
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "an entry that is not JSON goes to dead letters with the reason and the rest flows",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-unreadable-" });
+      const redis = client(server);
+      try {
+        const keys = flowKeys("poison");
+        // Written by hand before any worker runs: the group starts from the
+        // beginning of the stream, so the worker reads these first.
+        const garbage = await redis.xadd(keys.input("poison"), "*", "b", "{not json", "n", "1");
+        const noBody = await redis.xadd(keys.input("publish"), "*", "n", "1");
+        const notItems = await redis.xadd(keys.input("poison"), "*", "b", '[{"x":1}]', "n", "1");
+        const flow = await writeFlow(dir, poisonFlow(server.url, dir, []));
+        const report = await runToEnd(flow);
+
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.deepEqual(repeats(ids), new Map());
+        assert.deepEqual(new Set(ids), new Set(expectedIds([])));
+        assert.equal(report.published, COUNT);
+
+        const letters = await deadLetters(redis, keys);
+        assert.equal(letters.length, 3, JSON.stringify(letters));
+        // Entry ids are per stream, so a letter is known by its stage and its entry id.
+        const letterOf = (stage: string, entry: string) => {
+          const found = letters.find((l) =>
+            l.stage === stage && l.reason.includes(`entry ${entry}:`)
+          );
+          assert.ok(
+            found,
+            `no dead letter for ${stage} entry ${entry}: ${JSON.stringify(letters)}`,
+          );
+          return found;
+        };
+        assert.match(letterOf("poison", garbage!).reason, /does not parse/);
+        assert.equal(
+          letterOf("poison", garbage!).item.payload,
+          "{not json",
+          "the raw body is kept",
+        );
+        assert.match(letterOf("publish", noBody!).reason, /no `b` field/);
+        assert.match(letterOf("poison", notItems!).reason, /not a list of item envelopes/);
+        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+/**
+ * What `main.ts dlq replay FLOW` runs. Called directly because main.ts loads
+ * flows with the built-in registry, which lacks this test's stages.
+ */
+async function replayDeadLetters(flowPath: string): Promise<void> {
+  const flow = await loadFlow(flowPath, workerRegistry());
+  const result = await dlqCommand(flow, "replay");
+  assert.equal(result.code, 0, result.text);
+  assert.match(result.text, /replayed 1 dead letter: poison 1/);
+}
+
+redisTest(
+  "an entry whose item kills every process that takes it goes to dead letters after maxDeliveries",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-crashloop-" });
+      const redis = client(server);
+      const started: FlowWorker[] = [];
+      try {
+        const keys = flowKeys("poison");
+        // Entries of 10 items: the poison one takes its 9 entry-mates with it.
+        const flow = await writeFlow(dir, poisonFlow(server.url, dir, [POISON], 10));
+        const env = { MILLRACE_TEST_POISON_EXIT: "1" };
+        let crashes = 0;
+        for (;;) {
+          const worker = new FlowWorker(flow, { env });
+          started.push(worker);
+          const r = await worker.finished(60_000);
+          if (r.code === 0) break;
+          assert.equal(r.code, 3, tail(r.stderr));
+          crashes++;
+          assert.ok(crashes <= 3, "the entry went round more than maxDeliveries times");
+        }
+        assert.equal(crashes, 3, "one crash per delivery, maxDeliveries of them");
+
+        // The poison entry went to dead letters whole, with the count. Entries
+        // other steps had claimed from the dead processes died with them as
+        // often, so they may be there too: nothing is lost, nothing doubled.
+        const letters = await deadLetters(redis, keys);
+        assert.ok(letters.every((l) => /delivered 3 times and never acknowledged/.test(l.reason)));
+        const poisonEntry = letters.filter((l) => l.stage === "poison");
+        assert.deepEqual(
+          new Set(poisonEntry.map((l) => l.item.id)),
+          new Set(Array.from({ length: 10 }, (_, k) => idOf(130 + k))),
+          "the poison item and its 9 entry-mates",
+        );
+        const lettered = letters.map((l) => l.item.id);
+        assert.deepEqual(repeats(lettered), new Map());
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.deepEqual(repeats([...ids, ...lettered]), new Map(), "published or dead, not both");
+        assert.deepEqual(new Set([...ids, ...lettered]), new Set(expectedIds([])), "none lost");
+        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+
+        // Once fixed and replayed, the whole entry is published.
+        const loaded = await loadFlow(flow, workerRegistry());
+        assert.equal((await dlqCommand(loaded, "replay")).code, 0);
+        await runToEnd(flow, { MILLRACE_TEST_POISON_FIXED: "1" });
+        const after = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.deepEqual(repeats(after), new Map());
+        assert.deepEqual(new Set(after), new Set(expectedIds([])));
+      } finally {
+        for (const w of started) w.kill("SIGKILL");
+        await Promise.allSettled(started.map((w) => w.result));
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "../../../adapters/redis_connection.ts";
+import type { Flow } from "../../../engine/flow.ts";
+import { flowKeys } from "../../../engine/durable/keys.ts";
+import { deadLetterFields } from "../../../engine/durable/redis_dead_letters.ts";
+import { formatStatus } from "../../../engine/durable/format_status.ts";
+import { flowStatus } from "../../../engine/durable/status.ts";
+import { redisTest, withRedis } from "../../_redis_server.ts";
+import { addEntry, item, writeFlow } from "./_fixtures.ts";
+
+const keys = flowKeys("ops");
+
+/**
+ * validate (normal lane): 5 entries of 2 items; worker-a read 3 and acked 1,
+ * worker-b read 1 and acked none: length 5, lag 1, pending 3, entries-read 4.
+ * validate (high lane): 1 entry, unread. enrich: a stream with its group,
+ * empty. publish: no stream at all. Dead letters: 2 of validate, 1 of enrich,
+ * 1 of a stage no longer in the pipeline.
+ */
+async function seed(redis: Redis): Promise<void> {
+  const normal = keys.input("validate");
+  for (let i = 0; i < 5; i++) await addEntry(redis, normal, [item(2 * i), item(2 * i + 1)]);
+  await redis.xgroup("CREATE", normal, "validate", "0");
+  const a = await redis.xreadgroup(
+    "GROUP",
+    "validate",
+    "worker-a",
+    "COUNT",
+    3,
+    "STREAMS",
+    normal,
+    ">",
+  ) as [string, [string, string[]][]][];
+  await redis.xack(normal, "validate", a[0][1][0][0]);
+  await redis.xreadgroup("GROUP", "validate", "worker-b", "COUNT", 1, "STREAMS", normal, ">");
+
+  const high = keys.input("validate", "high");
+  await addEntry(redis, high, [item(100)]);
+  await redis.xgroup("CREATE", high, "validate", "0");
+
+  await redis.xgroup("CREATE", keys.input("enrich"), "enrich", "0", "MKSTREAM");
+
+  const letter = (stage: string, i: number) =>
+    redis.xadd(
+      keys.dlq,
+      "*",
+      ...deadLetterFields({ stage, reason: "bad", attempts: 5, item: item(i) }),
+    );
+  await letter("validate", 1);
+  await letter("validate", 2);
+  await letter("enrich", 3);
+  await letter("renamed", 4);
+  await redis.hset(keys.stages, { validate: "validate", enrich: "enrich", publish: "publish" });
+}
+
+async function withFlow(fn: (redis: Redis, flow: Flow) => Promise<void>): Promise<void> {
+  await withRedis(async (server) => {
+    const { flow } = await writeFlow(server.url);
+    const redis = await connectRedis(server.url);
+    try {
+      await fn(redis, flow);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+}
+
+redisTest("status reports length, lag, pending and consumers per stage lane", async () => {
+  await withFlow(async (redis, flow) => {
+    await seed(redis);
+    const status = await flowStatus(redis, flow, { sampleMs: 0 });
+
+    assert.deepEqual(status.stages.map((s) => s.id), ["validate", "enrich", "publish"]);
+    assert.equal(status.ran, true);
+    const [validate, enrich, publish] = status.stages;
+    const [normal, high] = validate.lanes;
+    assert.equal(normal.lane, "normal");
+    assert.equal(normal.length, 5);
+    assert.equal(normal.lag, 1);
+    assert.equal(normal.entriesRead, 4);
+    assert.equal(normal.pending, 3);
+    assert.equal(normal.itemsPerEntry, 2);
+    assert.deepEqual(
+      normal.consumers.map((c) => [c.name, c.pending]).sort(),
+      [["worker-a", 2], ["worker-b", 1]],
+    );
+    assert.ok(normal.consumers.every((c) => c.idleMs >= 0 && c.idleMs < 60_000));
+
+    assert.equal(high.lane, "high");
+    assert.equal(high.length, 1);
+    assert.equal(high.lag, 1);
+    assert.equal(high.pending, 0);
+
+    assert.equal(enrich.lanes.length, 1, "no high lane shown when it does not exist");
+    assert.equal(enrich.lanes[0].exists, true);
+    assert.equal(enrich.lanes[0].length, 0);
+    assert.equal(enrich.lanes[0].group, true);
+
+    assert.equal(publish.lanes[0].exists, false);
+    assert.match(publish.notes.join(), /no input stream/);
+
+    assert.equal(validate.deadLetters, 2);
+    assert.equal(enrich.deadLetters, 1);
+    assert.equal(publish.deadLetters, 0);
+    assert.deepEqual(status.deadLetters, {
+      total: 4,
+      byStage: { validate: 2, enrich: 1, renamed: 1 },
+    });
+    assert.ok(status.notes.some((n) => n.includes(`stage "renamed"`)));
+  });
+});
+
+redisTest(
+  "status rates count entries read during the sample and scale them by items per entry",
+  async () => {
+    await withFlow(async (redis, flow) => {
+      await seed(redis);
+      // While status samples, worker-c reads one entry of each validate lane;
+      // on the high lane it is the group's first read, which Redis 7 does not
+      // count in entries-read until it happens.
+      const reading = new Promise((r) => setTimeout(r, 150)).then(async () => {
+        for (const lane of ["normal", "high"] as const) {
+          const key = keys.input("validate", lane);
+          await redis.xreadgroup("GROUP", "validate", "worker-c", "COUNT", 1, "STREAMS", key, ">");
+        }
+      });
+      const started = performance.now();
+      const status = await flowStatus(redis, flow, { sampleMs: 400 });
+      const took = (performance.now() - started) / 1000;
+      await reading;
+
+      const [normal, high] = status.stages[0].lanes;
+      for (const lane of [normal, high]) {
+        assert.ok(lane.entriesPerSec !== null, `${lane.lane}: entries/s unknown`);
+        assert.ok(
+          lane.entriesPerSec >= 1 / took && lane.entriesPerSec <= 1 / 0.4,
+          `${lane.lane}: entries/s ${lane.entriesPerSec}`,
+        );
+      }
+      assert.equal(normal.itemsPerSec, normal.entriesPerSec! * 2, "2 items per entry");
+      assert.equal(high.itemsPerSec, high.entriesPerSec, "1 item per entry");
+      assert.equal(status.stages[1].lanes[0].entriesPerSec, 0, "nothing read by enrich");
+      assert.equal(status.stages[1].lanes[0].itemsPerSec, 0);
+    });
+  },
+);
+
+redisTest(
+  "status of a flow that never ran shows zeros and says why instead of failing",
+  async () => {
+    await withFlow(async (redis, flow) => {
+      const status = await flowStatus(redis, flow, { sampleMs: 0 });
+      assert.equal(status.ran, false);
+      for (const stage of status.stages) {
+        assert.equal(stage.lanes.length, 1);
+        assert.equal(stage.lanes[0].exists, false);
+        assert.equal(stage.lanes[0].length, 0);
+        assert.equal(stage.lanes[0].pending, 0);
+        assert.equal(stage.deadLetters, 0);
+      }
+      assert.equal(status.deadLetters.total, 0);
+      assert.match(status.notes.join("\n"), /has not run here yet/);
+      assert.ok(status.stages.every((s) => s.notes.length === 0), "one note, not one per stage");
+      assert.match(formatStatus(status), /has not run here yet/);
+    });
+  },
+);
+
+redisTest(
+  "a stream with no consumer group counts all of it as lag and says nothing reads it",
+  async () => {
+    await withFlow(async (redis, flow) => {
+      await addEntry(redis, keys.input("enrich"), [item(1)]);
+      await addEntry(redis, keys.input("enrich"), [item(2)]);
+      const status = await flowStatus(redis, flow, { sampleMs: 0 });
+      const enrich = status.stages[1];
+      assert.equal(enrich.lanes[0].group, false);
+      assert.equal(enrich.lanes[0].lag, 2);
+      assert.match(enrich.notes.join(), /no consumer group yet/);
+    });
+  },
+);

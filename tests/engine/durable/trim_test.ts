@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { trimStream } from "../../../engine/durable/durable_step.ts";
+import { client, redisTest, withRedis } from "./_harness.ts";
+
+const KEY = "millrace:{trim}:in:stage";
+const GROUP = "stage";
+
+/** Ids still in the stream, oldest first. */
+async function idsIn(redis: ReturnType<typeof client>): Promise<string[]> {
+  return (await redis.xrange(KEY, "-", "+")).map(([id]) => id);
+}
+
+redisTest(
+  "trimming keeps every unacknowledged entry and removes acknowledged ones below the oldest pending",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        const ids: string[] = [];
+        for (let i = 1; i <= 10; i++) {
+          ids.push((await redis.xadd(KEY, `1-${i}`, "b", "[]", "n", "0"))!);
+        }
+        await redis.xgroup("CREATE", KEY, GROUP, "0");
+
+        // Nothing read yet: nothing may go.
+        assert.equal(await trimStream(redis, KEY, GROUP), 0);
+        assert.deepEqual(await idsIn(redis), ids);
+
+        // Read six, acknowledge four of them out of order: 3 and 6 stay pending.
+        await redis.xreadgroup("GROUP", GROUP, "c1", "COUNT", 6, "STREAMS", KEY, ">");
+        await redis.xack(KEY, GROUP, ids[4], ids[0], ids[3], ids[1]);
+        const removed = await trimStream(redis, KEY, GROUP);
+        assert.equal(removed, 2, "only 1-1 and 1-2 lie below the oldest pending entry (1-3)");
+        const left = await idsIn(redis);
+        assert.deepEqual(left, ids.slice(2), "pending 1-3 and 1-6 and undelivered 1-7..1-10 stay");
+        for (const pending of [ids[2], ids[5]]) assert.ok(left.includes(pending));
+
+        // Everything delivered is acknowledged: trimmed up to the last delivered entry only.
+        await redis.xack(KEY, GROUP, ids[2], ids[5]);
+        assert.equal(await trimStream(redis, KEY, GROUP), 4);
+        assert.deepEqual(await idsIn(redis), ids.slice(6), "undelivered entries are never trimmed");
+
+        // A consumer that died holding entries: they are still pending, so they stay.
+        await redis.xreadgroup("GROUP", GROUP, "dead", "COUNT", 2, "STREAMS", KEY, ">");
+        await redis.xreadgroup("GROUP", GROUP, "c1", "COUNT", 2, "STREAMS", KEY, ">");
+        await redis.xack(KEY, GROUP, ids[8], ids[9]);
+        assert.equal(await trimStream(redis, KEY, GROUP), 0);
+        assert.deepEqual(await idsIn(redis), ids.slice(6));
+
+        await redis.xack(KEY, GROUP, ids[6], ids[7]);
+        assert.equal(await trimStream(redis, KEY, GROUP), 4);
+        assert.deepEqual(await idsIn(redis), []);
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest("trimming a stream whose group has read nothing removes nothing", async () => {
+  await withRedis(async (server) => {
+    const redis = client(server);
+    try {
+      await redis.xgroup("CREATE", KEY, GROUP, "0", "MKSTREAM");
+      assert.equal(await trimStream(redis, KEY, GROUP), 0);
+      await redis.xadd(KEY, "*", "b", "[]", "n", "0");
+      assert.equal(await trimStream(redis, KEY, GROUP), 0);
+      assert.equal(await redis.xlen(KEY), 1);
+    } finally {
+      await redis.quit();
+    }
+  });
+});

@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import type { Actor } from "../../engine/actor.ts";
+import { Channel } from "../../engine/channel.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import type { Envelope } from "../../engine/item.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { runStage } from "../../engine/stage_runner.ts";
+import { StageStats } from "../../engine/stats.ts";
+
+const item = (n: number): Envelope => ({
+  id: "id" + n,
+  event: "e" + n,
+  source: "t",
+  seenAt: 0,
+  attempts: 0,
+  payload: { title: "t" + n, n },
+});
+
+async function run(
+  actor: Actor,
+  items: Envelope[],
+  opts: { concurrency?: number; retries?: number; batch?: number } = {},
+) {
+  const input = new Channel<Envelope<unknown>>(1000);
+  const output = new Channel<Envelope<unknown>>(100_000);
+  const stats = new StageStats("s", "test");
+  const deadLetters = new MemoryDeadLetters();
+  const ctl = new AbortController();
+  const running = runStage({
+    actor: actor as Actor<unknown, unknown>,
+    ctx: { flow: "f", stage: "s", signal: ctl.signal, log: memoryLogger() },
+    stats,
+    input,
+    output,
+    concurrency: opts.concurrency ?? 1,
+    retries: opts.retries ?? 2,
+    deadLetters,
+    backoffBase: 1,
+  });
+  const size = opts.batch ?? 10;
+  for (let i = 0; i < items.length; i += size) await input.send(items.slice(i, i + size));
+  input.close();
+  await running;
+  const out: Envelope[] = [];
+  for await (const b of output) out.push(...(b as Envelope[]));
+  return { out, stats, deadLetters, closed: output.closed };
+}
+
+Deno.test("a stage passes what it emits, counts drops and rejects by reason, and dead-letters rejects", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        const n = it.payload.n as number;
+        if (n % 10 === 0) out.drop(it, "duplicate", `of ${n - 1}`);
+        else if (n % 7 === 0) out.reject(it, "too lucky", `too lucky: n=${n}`);
+        else out.emit(it);
+      }
+    },
+  };
+  const items = Array.from({ length: 100 }, (_, i) => item(i + 1));
+  const { out, stats, deadLetters, closed } = await run(actor, items);
+  assert.equal(stats.received, 100);
+  assert.equal(stats.dropped.get("duplicate"), 10);
+  assert.equal(stats.rejected.get("too lucky"), 13);
+  assert.equal(out.length, 77);
+  assert.equal(stats.emitted, 77);
+  assert.equal(deadLetters.entries.length, 13);
+  assert.equal(deadLetters.entries[0].reason, "too lucky: n=7");
+  assert.equal(deadLetters.entries[0].stage, "s");
+  assert.ok(closed, "the output is closed when the input is drained");
+});
+
+Deno.test("a batch that fails now and then is retried and nothing is lost or doubled", async () => {
+  let calls = 0;
+  const actor: Actor = {
+    handle(batch, out) {
+      if (++calls % 3 === 1) throw new Error("flaky");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from({ length: 50 }, (_, i) => item(i));
+  const { out, stats, deadLetters } = await run(actor, items);
+  assert.deepEqual(out.map((i) => i.id), items.map((i) => i.id));
+  assert.equal(stats.retries, 3, "calls 1, 4 and 7 failed");
+  assert.equal(deadLetters.entries.length, 0);
+});
+
+Deno.test("one poison item goes to dead letters alone; its batch-mates go on", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      if (batch.some((it) => it.payload.n === 13)) throw new Error("cannot digest 13");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from({ length: 40 }, (_, i) => item(i));
+  const { out, stats, deadLetters } = await run(actor, items, { batch: 16 });
+  assert.equal(out.length, 39);
+  assert.ok(!out.some((i) => i.payload.n === 13));
+  assert.equal(stats.failed, 1);
+  assert.equal(deadLetters.entries.length, 1);
+  assert.equal(deadLetters.entries[0].item.id, "id13");
+  assert.match(deadLetters.entries[0].reason, /failed: cannot digest 13/);
+  assert.ok(deadLetters.entries[0].attempts >= 3, "attempts are counted on the item");
+});
+
+Deno.test("outputs of an attempt that threw are discarded, so a retry does not double them", async () => {
+  let first = true;
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) out.emit(it);
+      if (first) {
+        first = false;
+        throw new Error("after emitting");
+      }
+    },
+  };
+  const { out } = await run(actor, [item(1), item(2)]);
+  assert.deepEqual(out.map((i) => i.id), ["id1", "id2"]);
+});
+
+Deno.test("concurrency keeps several batches in handle at once, and never more", async () => {
+  let inHandle = 0;
+  let most = 0;
+  const actor: Actor = {
+    async handle(batch, out) {
+      most = Math.max(most, ++inHandle);
+      await new Promise((r) => setTimeout(r, 5));
+      inHandle--;
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from({ length: 200 }, (_, i) => item(i));
+  const { out } = await run(actor, items, { concurrency: 4, batch: 10 });
+  assert.equal(out.length, 200);
+  assert.equal(new Set(out.map((i) => i.id)).size, 200);
+  assert.equal(most, 4);
+});
+
+Deno.test("close is called once after the last batch", async () => {
+  let closes = 0;
+  let handled = 0;
+  const actor: Actor = {
+    handle(batch) {
+      handled += batch.length;
+    },
+    close() {
+      assert.equal(handled, 30, "close comes after every batch");
+      closes++;
+    },
+  };
+  await run(actor, Array.from({ length: 30 }, (_, i) => item(i)));
+  assert.equal(closes, 1);
+});
+
+Deno.test("an error that says retryable: false is not retried but split at once to find the bad item", async () => {
+  const seen: number[] = [];
+  const actor: Actor = {
+    handle(batch, out) {
+      seen.push(batch.length);
+      if (batch.some((it) => it.payload.n === 5)) {
+        throw Object.assign(new Error("400 input 5 is not valid"), { retryable: false });
+      }
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from({ length: 16 }, (_, i) => item(i));
+  const { out, stats, deadLetters } = await run(actor, items, { batch: 16, retries: 3 });
+  assert.equal(stats.retries, 0, "no retry of a batch that would fail the same way");
+  // 16 fails; 0-7 fails; 0-3 passes; 4-7 fails; 4-5 fails; 4 passes; 5 fails alone; 6-7, 8-15 pass.
+  assert.deepEqual(seen, [16, 8, 4, 4, 2, 1, 1, 2, 8], "halves down to the bad item");
+  assert.equal(out.length, 15);
+  assert.equal(deadLetters.entries.length, 1);
+  assert.equal(deadLetters.entries[0].item.id, "id5");
+  assert.equal(deadLetters.entries[0].attempts, 5, "one attempt per level, none repeated");
+
+  // The same failure without the flag costs the retries first.
+  seen.length = 0;
+  const plain: Actor = {
+    handle(batch, out) {
+      seen.push(batch.length);
+      if (batch.some((it) => it.payload.n === 5)) throw new Error("flaky?");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const again = await run(plain, Array.from({ length: 16 }, (_, i) => item(i)), {
+    batch: 16,
+    retries: 3,
+  });
+  assert.equal(again.stats.retries, 3);
+  assert.deepEqual(seen.slice(0, 4), [16, 16, 16, 16]);
+});
