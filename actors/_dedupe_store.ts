@@ -1,0 +1,228 @@
+import BF from "bloom-filters";
+import { MinHashIndex } from "./_minhash_index.ts";
+
+/**
+ * What a claim found: the key was free (never seen, or its claim expired)
+ * and is now this event's; this same event already holds it (a redelivery,
+ * which passes again); or another event holds it (a duplicate).
+ */
+export type Claim = "new" | "same-event" | "duplicate";
+
+/** One item's claim: its exact key, for the ingestion event that carries it. */
+export interface ClaimRequest {
+  readonly key: string;
+  readonly event: string;
+}
+
+/**
+ * The Deduper's memory of which ingestion event claimed which key, and
+ * until when. Batch-oriented so a store over Redis costs one round trip per
+ * batch; a store may answer synchronously (the in-process one does, so the
+ * hot path awaits nothing) or with a promise.
+ */
+export interface DedupeStore {
+  /**
+   * Claims each key for its event from `now` for `ttl` ms, in order, unless
+   * a live claim of another event holds it; a repeat of a key within the
+   * batch sees the claim made before it. A live claim is never extended: a
+   * key is remembered for `ttl` from its first sighting. Returns one answer
+   * per claim, in order.
+   */
+  claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] | Promise<Claim[]>;
+  /** Undoes each claim still held by its event (its item turned out a near duplicate). */
+  release(claims: readonly ClaimRequest[]): void | Promise<void>;
+}
+
+/** An item to compare by text: its claim, its envelope id and its MinHash signature. */
+export interface NearRequest extends ClaimRequest {
+  readonly id: string;
+  readonly signature: Uint32Array;
+}
+
+/**
+ * Remembered texts, for near-duplicate lookups. Per event it is idempotent:
+ * an event already recorded matches nothing and is not recorded again, so a
+ * batch retried after a partial failure gets the answers of its first try.
+ */
+export interface NearIndex {
+  /**
+   * For each request in order: the id of the earliest live item of another
+   * event whose estimated similarity is at or above the threshold, in which
+   * case the request's key claim is released in the same step; else
+   * undefined, and the request is remembered until `now + ttl` (later
+   * requests of the same batch see it).
+   */
+  matchMany(
+    requests: readonly NearRequest[],
+    now: number,
+    ttl: number,
+  ): (string | undefined)[] | Promise<(string | undefined)[]>;
+}
+
+export interface MemoryDedupeStoreOptions {
+  /** Distinct live keys the bloom filter is sized for; default 1e6. */
+  expected?: number;
+  /** Bloom filter false-positive rate at `expected` keys; default 0.001. */
+  errorRate?: number;
+}
+
+interface Held {
+  event: string;
+  expires: number;
+}
+
+/**
+ * Reads the bloom filter's two base hashes straight from the key, which is
+ * already a 128-bit hex hash: the library's default (two xxhash64 runs in
+ * pure JavaScript) costs about 20 µs per lookup, this well under one. The
+ * bloom-filters README documents replacing the Hashing class this way.
+ */
+class HexKeyHashing extends BF.Hashing {
+  override hashTwice(value: unknown, seed?: number): { first: number; second: number } {
+    const hex = String(value);
+    const first = parseInt(hex.slice(0, 12), 16), second = parseInt(hex.slice(12, 24), 16);
+    if (hex.length < 24 || Number.isNaN(first) || Number.isNaN(second)) {
+      return super.hashTwice(hex, seed);
+    }
+    return { first, second };
+  }
+}
+
+/**
+ * The in-process store: a bloom filter in front of an exact map. A key the
+ * bloom filter has never seen is surely new and is recorded without a map
+ * lookup; only a bloom hit (a repeat, or a false positive at `errorRate`)
+ * consults the map, which alone decides. Answers synchronously.
+ *
+ * Expiry: the map keeps keys in claim order, and all share one ttl, so
+ * expired keys sit at its front and each claim evicts them from there
+ * (amortised O(1)). A bloom filter cannot forget, so expired keys stay in it
+ * as garbage that only costs false positives (each one a map lookup, never a
+ * wrong answer). Once as many keys were added to the filter as it was sized
+ * for, it is rebuilt from the keys still live, sized for at least twice
+ * their number: a pause proportional to the live keys (well under a second
+ * per million), at most once per `expected` new keys.
+ *
+ * Keys should be hex hashes (the Deduper passes 32 hex chars): the bloom
+ * filter takes its hashes from their digits, and falls back to hashing any
+ * other key itself, slowly.
+ */
+export class MemoryDedupeStore implements DedupeStore {
+  readonly #expected: number;
+  readonly #errorRate: number;
+  readonly #held = new Map<string, Held>();
+  #bloom: BF.BloomFilter;
+  #capacity: number;
+  #added = 0;
+
+  constructor(options: MemoryDedupeStoreOptions = {}) {
+    this.#expected = options.expected ?? 1_000_000;
+    this.#errorRate = options.errorRate ?? 0.001;
+    this.#capacity = this.#expected;
+    this.#bloom = this.#newBloom(this.#capacity);
+  }
+
+  /** Live and not yet evicted keys. */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** How many bloom filter rebuilds so far (for tests and metrics). */
+  rebuilds = 0;
+
+  claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] {
+    const answers: Claim[] = new Array(claims.length);
+    for (let i = 0; i < claims.length; i++) {
+      answers[i] = this.claim(claims[i].key, claims[i].event, now, ttl);
+    }
+    return answers;
+  }
+
+  /** One claim (see {@link DedupeStore.claimMany}). */
+  claim(key: string, event: string, now: number, ttl: number): Claim {
+    this.#evict(now);
+    const seen = this.#bloom.has(key);
+    if (seen) {
+      const held = this.#held.get(key);
+      if (held !== undefined && held.expires > now) {
+        return held.event === event ? "same-event" : "duplicate";
+      }
+      // Expired or a false positive: delete first so the key moves to the back of the order.
+      this.#held.delete(key);
+    } else {
+      this.#bloom.add(key);
+    }
+    this.#held.set(key, { event, expires: now + ttl });
+    if (!seen && ++this.#added >= this.#capacity) this.#rebuild();
+    return "new";
+  }
+
+  release(claims: readonly ClaimRequest[]): void {
+    for (const { key, event } of claims) {
+      if (this.#held.get(key)?.event === event) this.#held.delete(key);
+    }
+  }
+
+  #evict(now: number): void {
+    for (const [key, held] of this.#held) {
+      if (held.expires > now) break;
+      this.#held.delete(key);
+    }
+  }
+
+  #rebuild(): void {
+    this.#capacity = Math.max(this.#expected, 2 * this.#held.size);
+    this.#bloom = this.#newBloom(this.#capacity);
+    for (const key of this.#held.keys()) this.#bloom.add(key);
+    this.#added = this.#held.size;
+    this.rebuilds++;
+  }
+
+  #newBloom(capacity: number): BF.BloomFilter {
+    const bloom = BF.BloomFilter.create(capacity, this.#errorRate);
+    bloom._hashing = new HexKeyHashing();
+    return bloom;
+  }
+}
+
+/**
+ * The in-process near index: a {@link MinHashIndex} plus the events it
+ * recorded (for idempotence), releasing matched claims in `store`. Answers
+ * synchronously when the store's `release` does.
+ */
+export class MemoryNearIndex implements NearIndex {
+  readonly #index = new MinHashIndex();
+  /** Recorded events and when they expire, in recording order (one ttl for all). */
+  readonly #recorded = new Map<string, number>();
+
+  constructor(readonly store: DedupeStore, readonly threshold: number) {}
+
+  matchMany(
+    requests: readonly NearRequest[],
+    now: number,
+    ttl: number,
+  ): (string | undefined)[] | Promise<(string | undefined)[]> {
+    this.#index.evict(now);
+    for (const [event, expires] of this.#recorded) {
+      if (expires > now) break;
+      this.#recorded.delete(event);
+    }
+    const answers: (string | undefined)[] = new Array(requests.length);
+    const matched: NearRequest[] = [];
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i];
+      if (this.#recorded.has(r.event)) continue;
+      const match = this.#index.find(r.signature, this.threshold, now, r.event);
+      if (match !== undefined) {
+        answers[i] = match.id;
+        matched.push(r);
+        continue;
+      }
+      this.#index.add(r.id, r.event, r.signature, now + ttl);
+      this.#recorded.set(r.event, now + ttl);
+    }
+    if (matched.length === 0) return answers;
+    const released = this.store.release(matched);
+    return released ? released.then(() => answers) : answers;
+  }
+}

@@ -1,0 +1,81 @@
+import { CachedEmbeddings } from "../adapters/cached_embeddings.ts";
+import type { EmbeddingClient } from "../adapters/embedding_client.ts";
+import { RateLimiter } from "../adapters/rate_limiter.ts";
+import { openVectorCache, type VectorCache } from "../adapters/vector_cache.ts";
+import type { BuildEnv } from "../engine/registry.ts";
+import type { EmbedInputs } from "./_embed_inputs.ts";
+import type { EmbedConfig } from "./embedder.ts";
+
+/** A client as a stage holds it from open to close. */
+export interface EmbedConnection {
+  client: EmbeddingClient;
+  /** Releases what the client holds; `where` names the stage for the closing log line. */
+  close?(where: string): Promise<void>;
+}
+
+/** The text of the start-up call that checks the dimension (cached like any input). */
+export const PROBE_TEXT = "millrace dimension check";
+
+/**
+ * Builds the openai provider's client and checks it against the flow before
+ * any item moves: one small call returns a vector of the configured length,
+ * or fails the start with the server's answer (a wrong key, model or
+ * dimension). With `dimensions` given, the call goes through the cache, so a
+ * re-run pays nothing; without, it is what tells the dimension, which the
+ * cache is then keyed by.
+ *
+ * npm:openai is imported here, on first use, so a flow that never embeds
+ * remotely never loads it.
+ */
+export async function connectOpenAI(
+  config: EmbedConfig,
+  env: BuildEnv,
+  inputs: EmbedInputs,
+  signal: AbortSignal,
+): Promise<EmbedConnection> {
+  const { OpenAIEmbeddings } = await import("../adapters/openai_embeddings.ts");
+  const limiter = config.rpm || config.tpm
+    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
+    : undefined;
+  const openai = new OpenAIEmbeddings({
+    model: config.model!,
+    baseUrl: config.baseUrl,
+    apiKey: config.apiKey!,
+    dimensions: config.dimensions,
+    timeout: config.timeout,
+    maxRetries: config.maxRetries,
+    limiter,
+    countTokens: (text) => inputs.count(text),
+    log: env.log,
+  });
+  if (config.dimensions === undefined) await openai.embed([PROBE_TEXT], signal);
+  let cache: VectorCache | undefined;
+  let client: EmbeddingClient = openai;
+  if (config.cache !== false) {
+    cache = await openVectorCache(env, openai.model, openai.dimensions);
+    client = new CachedEmbeddings(openai, cache, env.log);
+  }
+  try {
+    if (config.dimensions !== undefined) await client.embed([PROBE_TEXT], signal);
+  } catch (error) {
+    await cache?.close?.();
+    throw error;
+  }
+  return {
+    client,
+    async close(where) {
+      await cache?.close?.();
+      const { requests, retries, tokens } = openai.stats;
+      const cached = client instanceof CachedEmbeddings
+        ? { cacheHits: client.hits, cacheMisses: client.misses }
+        : {};
+      env.log.info(`${where}: ${openai.model} at ${openai.endpoint}`, {
+        requests,
+        retries,
+        tokens,
+        tokenizer: inputs.encoding,
+        ...cached,
+      });
+    },
+  };
+}

@@ -1,0 +1,262 @@
+import { z } from "zod";
+import { duration } from "../config/units.ts";
+import { didYouMean } from "../config/suggest.ts";
+import type { Actor, StageContext } from "../engine/actor.ts";
+import type { Fact, RawItem } from "../engine/item.ts";
+import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+import type { Sink } from "../engine/sink.ts";
+
+/** One sink of a publish stage, as its config was checked against the registry. */
+export interface SinkEntry {
+  kind: string;
+  config: unknown;
+  /** The sink's needs, kept here because `needs(config)` has no registry to ask. */
+  needs: Fact[];
+}
+
+export interface PublishConfig {
+  sinks: SinkEntry[];
+  batch: { size: number; maxWait: number };
+  /** Ms after first sighting at which items are removed from the sinks that can; none when unset. */
+  retention?: number;
+  /** Ms between retention sweeps. */
+  retentionEvery: number;
+}
+
+const EXAMPLE = "{ jsonl: { path: items.jsonl } }";
+
+/**
+ * One list element: a map of one sink kind to its config. The kind is checked
+ * first, by hand, so an unknown one is a single issue that lists the known
+ * kinds; the config is then checked by the sink's own schema, in place, so
+ * its issues carry their full path ([i, "jsonl", "path"]).
+ */
+function sinkEntrySchema(registry: Registry): z.ZodType<SinkEntry> {
+  const known = [...registry.sinks.keys()];
+  const shape: Record<string, z.ZodType> = {};
+  for (const [kind, spec] of registry.sinks) {
+    // `- stdout:` with nothing after it is YAML null: read it as "all defaults".
+    shape[kind] = z.preprocess((v) => v ?? {}, schemaOf(spec, registry)).optional();
+  }
+  return z.unknown().check((ctx) => {
+    const value = ctx.value;
+    const issue = (message: string) => {
+      ctx.issues.push({ code: "custom", message, input: value, path: [] });
+    };
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      return issue(`expected a sink as a map of its kind to its config, such as ${EXAMPLE}`);
+    }
+    const kinds = Object.keys(value);
+    if (kinds.length !== 1) {
+      return issue(
+        `expected a sink as a map of ONE kind to its config, such as ${EXAMPLE}; got ${
+          kinds.length === 0 ? "an empty map" : `${kinds.length} kinds: ${kinds.join(", ")}`
+        }`,
+      );
+    }
+    if (!registry.sinks.has(kinds[0])) {
+      const list = known.length ? `known sinks: ${known.join(", ")}` : "no sinks are registered";
+      issue(`unknown sink ${JSON.stringify(kinds[0])} (${list})${didYouMean(kinds[0], known)}`);
+    }
+  }).pipe(z.object(shape)).transform((parsed) => {
+    const [kind, config] = Object.entries(parsed).find(([, c]) => c !== undefined)!;
+    return { kind, config, needs: [...(registry.sinks.get(kind)!.needs ?? [])] };
+  });
+}
+
+const batchSchema = z.strictObject({
+  size: z.int().positive().default(500).describe("Items per bulk write; default 500."),
+  maxWait: duration().default(1_000)
+    .describe("Longest a first item waits for its batch to fill; default 1s."),
+}).describe("The batch window in front of each bulk write.");
+
+const DEFAULT_RETENTION_EVERY = 60_000;
+
+/**
+ * The list form (`- publish: [ {jsonl: ...} ]`) or the object form with a
+ * batch and retention; both end as `{ sinks, batch, retentionEvery }`.
+ */
+function publishConfigSchema(registry: Registry): z.ZodType<PublishConfig> {
+  const sinks = z.array(sinkEntrySchema(registry)).min(1)
+    .describe("Where items go, each a map of one sink kind to its config.");
+  return z.union([
+    sinks.transform((list) => ({
+      sinks: list,
+      batch: batchSchema.parse({}),
+      retentionEvery: DEFAULT_RETENTION_EVERY,
+    })),
+    z.strictObject({
+      sinks,
+      batch: batchSchema.prefault({}),
+      retention: duration().optional().describe(
+        "How long items stay in the sinks after they were first seen (30d); older ones are removed from every sink that can remove (postgres, qdrant, redis-stream; not jsonl nor stdout). Default: kept forever.",
+      ),
+      retentionEvery: duration().default(DEFAULT_RETENTION_EVERY)
+        .describe("How often the retention sweep runs; default 1m."),
+    }),
+  ]).describe("Writes every item to every sink, in batches, and expires them after `retention`.");
+}
+
+/** Names for the sinks in messages: the kind, then kind#2, kind#3 when a kind repeats (as stage ids). */
+export function sinkNames(kinds: readonly string[]): string[] {
+  const seen = new Map<string, number>();
+  return kinds.map((kind) => {
+    const n = (seen.get(kind) ?? 0) + 1;
+    seen.set(kind, n);
+    return n === 1 ? kind : `${kind}#${n}`;
+  });
+}
+
+/**
+ * Runs `fn` on every sink and waits for all of them, so a failing sink never
+ * cuts short another's write; throws naming each sink that failed.
+ */
+async function onAll(
+  sinks: Sink[],
+  names: string[],
+  label: string,
+  verb: string,
+  fn: (sink: Sink) => void | Promise<void>,
+): Promise<void> {
+  const results = await Promise.allSettled(sinks.map(async (s) => await fn(s)));
+  const failed = results.flatMap((r, i) =>
+    r.status === "rejected" ? [{ name: names[i], error: r.reason as unknown }] : []
+  );
+  if (failed.length === 0) return;
+  const which = failed.map((f) => `${f.name} (${errorText(f.error)})`).join(", ");
+  const error = new Error(`${label}: cannot ${verb} sink${failed.length > 1 ? "s" : ""} ${which}`, {
+    cause: failed.length === 1 ? failed[0].error : new AggregateError(failed.map((f) => f.error)),
+  });
+  // When every failing sink says a retry cannot help, so does the batch: the runner splits at once.
+  if (failed.every((f) => (f.error as { retryable?: unknown })?.retryable === false)) {
+    (error as Error & { retryable: boolean }).retryable = false;
+  }
+  throw error;
+}
+
+/** Asks every sink that can to remove items first seen before `before`; logs, never throws. */
+async function expireAll(
+  sinks: Sink[],
+  names: string[],
+  label: string,
+  before: number,
+  ctx: StageContext,
+): Promise<void> {
+  const cutoff = new Date(before).toISOString();
+  await Promise.all(sinks.map(async (sink, i) => {
+    if (!sink.expire) return;
+    try {
+      const removed = await sink.expire(before, ctx.signal);
+      const what = removed === undefined ? "items" : `${removed} item${removed === 1 ? "" : "s"}`;
+      ctx.log.info(`${label}: retention removed ${what} seen before ${cutoff} from ${names[i]}`);
+    } catch (error) {
+      ctx.log.warn(
+        `${label}: retention cannot expire items seen before ${cutoff} from ${names[i]} (${
+          errorText(error)
+        }); trying again at the next sweep`,
+      );
+    }
+  }));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - jsonl: { path: items.jsonl }
+ *     - stdout: {}
+ * # or, to set the batch window:
+ * - publish:
+ *     sinks: [ { jsonl: { path: items.jsonl } } ]
+ *     batch: { size: 500, maxWait: 1s }
+ *     retention: 30d       # remove items first seen more than 30 days ago
+ *     retentionEvery: 1m   # how often to look for them
+ * ```
+ *
+ * Writes each batch to all its sinks at once and emits the batch only when
+ * every sink took it, so "published" means "in every sink" (and, in a
+ * durable flow, only then is the item acknowledged).
+ *
+ * A failing sink never stops the others: every sink's write runs to its end,
+ * then the batch fails with an error naming each sink that refused it
+ * ("cannot write 3 items to sink qdrant (...)"). The runner retries the
+ * batch on every sink (sinks are idempotent by item id, so those that took
+ * it write nothing twice), then splits it until the item the sink refuses
+ * stands alone; that item goes to dead letters with the same words as its
+ * reason, so the reason names the sink. Its batch-mates are published.
+ *
+ * So an item is in every sink or in dead letters, and a dead-lettered item
+ * may be in the healthy sinks too: at least once at a healthy sink, never
+ * half-published without a trace. Replaying the dead letter writes it
+ * again to every sink, which the healthy ones absorb.
+ *
+ * With `retention`, the stage asks every sink that has `expire` to remove
+ * items first seen more than `retention` ago: at open, then at most every
+ * `retentionEvery`, from a timer (so an idle flow still expires) and from
+ * the start of a batch. A sweep that fails is logged and tried again at the
+ * next one; it never fails a batch, since the items in hand are not at fault.
+ */
+export const publishStage: StageSpec<PublishConfig> = {
+  kind: "publish",
+  summary: "Writes every item to every sink (files, stdout, databases) in batches.",
+  schema: publishConfigSchema,
+  needs: (config) => [...new Set(config.sinks.flatMap((s) => s.needs))],
+  adds: [],
+  window: (config) => ({ size: config.batch.size, maxWait: config.batch.maxWait }),
+  async create(config, env): Promise<Actor<RawItem, RawItem>> {
+    const names = sinkNames(config.sinks.map((s) => s.kind));
+    const sinks = await Promise.all(config.sinks.map((entry) => {
+      const spec = env.registry.sinks.get(entry.kind);
+      if (!spec) {
+        throw new Error(`${env.flow}/publish: no sink named "${entry.kind}" is registered`);
+      }
+      return spec.create(entry.config, env);
+    }));
+    let label = `${env.flow}/publish`;
+    const { retention, retentionEvery } = config;
+    let lastSweep = -Infinity;
+    let sweeping: Promise<void> | undefined;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    /** One sweep at a time, and none sooner than `retentionEvery` after the last began. */
+    const sweep = (ctx: StageContext): Promise<void> | undefined => {
+      if (retention === undefined || sweeping || Date.now() - lastSweep < retentionEvery) return;
+      lastSweep = Date.now();
+      sweeping = expireAll(sinks, names, label, lastSweep - retention, ctx)
+        .finally(() => sweeping = undefined);
+      return sweeping;
+    };
+    return {
+      async open(ctx) {
+        label = `${ctx.flow}/${ctx.stage}`;
+        try {
+          await onAll(sinks, names, label, "open", (s) => s.open?.());
+        } catch (error) {
+          // The flow never closes a stage that failed to open: close the sinks that did.
+          await Promise.allSettled(sinks.map(async (s) => await s.close?.()));
+          throw error;
+        }
+        if (retention !== undefined && sinks.some((s) => s.expire)) {
+          await sweep(ctx);
+          timer = setInterval(() => void sweep(ctx), retentionEvery);
+          Deno.unrefTimer(timer);
+        }
+      },
+      async handle(batch, out, ctx) {
+        if (timer !== undefined) await sweep(ctx);
+        if (batch.length === 0) return;
+        const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
+        await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
+        for (const item of batch) out.emit(item);
+      },
+      async close() {
+        clearInterval(timer);
+        timer = undefined;
+        await sweeping;
+        await onAll(sinks, names, label, "close", (s) => s.close?.());
+      },
+    };
+  },
+};

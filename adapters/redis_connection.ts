@@ -1,0 +1,268 @@
+import { Redis, type RedisOptions } from "ioredis";
+
+/**
+ * Redis connections for a pipeline that must not lose or reorder commands.
+ *
+ * - A command issued while Redis is away waits (offline queue, retries
+ *   forever) and runs once Redis is back, in the order it was issued.
+ * - A command already sent when the connection dropped is rejected with
+ *   RedisConnectionLostError, never sent again behind the caller's back: it
+ *   may or may not have run, and only the caller knows how to retry its
+ *   whole step (the durable runner's steps are idempotent).
+ * - Reconnects back off exponentially with jitter, up to 2s between tries.
+ */
+
+export type RedisEvent = "reconnecting" | "ready" | "error";
+
+export interface RedisEventDetail {
+  /** The URL with its password masked. */
+  url: string;
+  /** For "reconnecting": ms until the next try. */
+  delay?: number;
+  /** For "error": what went wrong. */
+  error?: string;
+}
+
+export interface ConnectOptions {
+  /** Connection name (CLIENT SETNAME), shown by CLIENT LIST. */
+  name?: string;
+  /** Ms to reach the server (connect, AUTH, PING) before giving up. Default 5000. */
+  timeout?: number;
+  /**
+   * The connection will carry blocking reads (XREADGROUP BLOCK): a reply may
+   * legitimately take as long as the BLOCK time, so no socket timeout is set;
+   * TCP keepalive still finds a dead peer. Other connections treat 30s
+   * without a reply as a dead peer and reconnect.
+   */
+  blocking?: boolean;
+  /**
+   * Told about the connection after it first came up: "reconnecting" when
+   * it dropped (so a runner can log "Redis unavailable, pausing"), "ready"
+   * when it is back, "error" for each error the connection reports.
+   */
+  onEvent?(event: RedisEvent, detail: RedisEventDetail): void;
+}
+
+/** Redis could not be reached (or refused us) within the connect timeout. */
+export class RedisUnreachableError extends Error {
+  /** The URL, password masked. */
+  readonly url: string;
+  constructor(url: string, cause: string) {
+    super(`cannot reach Redis at ${url}: ${cause}`);
+    this.name = "RedisUnreachableError";
+    this.url = url;
+  }
+}
+
+/** A command was in flight when the connection dropped; it may or may not have run. */
+export class RedisConnectionLostError extends Error {
+  constructor(command: string) {
+    super(`connection to Redis lost while ${command} was in flight; it may or may not have run`);
+    this.name = "RedisConnectionLostError";
+  }
+}
+
+const DEFAULT_TIMEOUT = 5000;
+const MAX_DELAY = 2000;
+const SOCKET_TIMEOUT = 30_000;
+
+/** The URL with its password (or a lone userinfo, which may be one) replaced by ***. */
+export function maskUrl(url: string): string {
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return url.includes("@") ? "***@" + url.slice(url.lastIndexOf("@") + 1) : url;
+  const start = scheme + 3;
+  const slash = url.indexOf("/", start);
+  const authority = url.slice(start, slash < 0 ? undefined : slash);
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return url;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  const masked = colon < 0 ? "***" : `${userinfo.slice(0, colon)}:***`;
+  return url.slice(0, start) + masked + url.slice(start + at);
+}
+
+/**
+ * Connection options read from a URL: redis://[user[:password]@]host[:port][/db],
+ * rediss:// for TLS, unix:///path/to/redis.sock. Throws on anything else.
+ */
+export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptions {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error("not a URL; expected redis://host:port, rediss://host:port or unix:///path");
+  }
+  const protocol = parsed.protocol;
+  if (protocol !== "redis:" && protocol !== "rediss:" && protocol !== "unix:") {
+    throw new Error(`unsupported scheme "${protocol}"; expected redis://, rediss:// or unix://`);
+  }
+  const options: RedisOptions = {
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: opts.timeout ?? DEFAULT_TIMEOUT,
+    disconnectTimeout: 500,
+    keepAlive: 10_000,
+    ...(opts.blocking ? {} : { socketTimeout: SOCKET_TIMEOUT }),
+    ...(opts.name ? { connectionName: opts.name } : {}),
+  };
+  const password = decodeURIComponent(parsed.password);
+  const username = decodeURIComponent(parsed.username);
+  if (password) {
+    options.password = password;
+    if (username) options.username = username;
+  }
+  if (protocol === "unix:") {
+    options.path = decodeURIComponent(parsed.pathname);
+    return options;
+  }
+  options.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
+  options.port = parsed.port ? Number(parsed.port) : 6379;
+  const db = parsed.pathname.replace(/^\//, "");
+  if (db) {
+    if (!/^\d+$/.test(db)) throw new Error(`the path must be a database number, got "/${db}"`);
+    options.db = Number(db);
+  }
+  if (protocol === "rediss:") options.tls = {};
+  return options;
+}
+
+/** Capped exponential backoff with jitter: about 50ms, 100ms, ... up to 2s. */
+export function reconnectDelay(attempt: number, random = Math.random): number {
+  const ceiling = Math.min(MAX_DELAY, 50 * 2 ** Math.min(attempt, 10));
+  return Math.round(ceiling / 2 + random() * ceiling / 2);
+}
+
+/** Errors a retry cannot fix: bad credentials, missing permissions, a db number out of range. */
+function isFatal(error: Error): boolean {
+  return /\b(WRONGPASS|NOAUTH|NOPERM)\b|invalid password|DB index/i.test(error.message);
+}
+
+/**
+ * Connects and PINGs within `opts.timeout`, or throws RedisUnreachableError
+ * (naming the URL with its password masked) after closing everything it
+ * opened. Bad credentials fail at once rather than at the timeout.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectRedis } from "./redis_connection.ts";
+ *
+ * const redis = await connectRedis("redis://127.0.0.1:6379/0", { name: "millrace:demo" });
+ * await redis.set("greeting", "hello");
+ * await redis.quit();
+ * ```
+ */
+export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<Redis> {
+  const masked = maskUrl(url);
+  const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
+  let options: RedisOptions;
+  try {
+    options = redisOptions(url, opts);
+  } catch (error) {
+    throw new RedisUnreachableError(masked, (error as Error).message);
+  }
+  let up = false;
+  const redis = new Redis({
+    ...options,
+    lazyConnect: true,
+    // Until the first PING answers, connectRedis retries by itself (so it can stop at the deadline).
+    retryStrategy: (times) => up ? reconnectDelay(times - 1) : null,
+  });
+  let lastError: Error | undefined;
+  redis.on("error", (error: Error) => {
+    lastError = error;
+    if (up) opts.onEvent?.("error", { url: masked, error: error.message });
+  });
+
+  const deadline = Date.now() + timeout;
+  for (let attempt = 0;; attempt++) {
+    try {
+      await beforeDeadline(redis.connect().then(() => redis.ping()), deadline);
+      if (!lastError || !isFatal(lastError)) break;
+    } catch (error) {
+      // The error event said more than the rejection ("Connection is closed.", or the deadline).
+      lastError ??= error as Error;
+    }
+    const left = deadline - Date.now();
+    if (isFatal(lastError!) || left <= 0) {
+      await closeRedis(redis);
+      const why = lastError?.message === TIMED_OUT
+        ? `no answer within ${timeout}ms`
+        : lastError?.message ?? "connection closed";
+      throw new RedisUnreachableError(masked, why);
+    }
+    await new Promise((r) => setTimeout(r, Math.min(reconnectDelay(attempt), left)));
+  }
+
+  up = true;
+  redis.on("close", () => rejectInFlight(redis));
+  redis.on(
+    "reconnecting",
+    (delay: number) => opts.onEvent?.("reconnecting", { url: masked, delay }),
+  );
+  redis.on("ready", () => opts.onEvent?.("ready", { url: masked }));
+  return redis;
+}
+
+const TIMED_OUT = "timed out";
+
+/** `promise`, or a rejection at `deadline`; the timer never outlives the call. */
+function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(TIMED_OUT)), Math.max(0, deadline - Date.now()));
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * ioredis, told not to resend, keeps the commands that were in flight when
+ * the connection dropped in `prevCommandQueue` and forgets them on the next
+ * ready: their promises would never settle. Reject them instead. The "close"
+ * event is emitted after ioredis has moved them there.
+ */
+function rejectInFlight(redis: Redis): void {
+  const queue = (redis as unknown as { prevCommandQueue?: InFlight }).prevCommandQueue;
+  if (!queue) return;
+  for (let item = queue.shift(); item; item = queue.shift()) {
+    item.command.reject(new RedisConnectionLostError(item.command.name.toUpperCase()));
+  }
+}
+
+interface InFlight {
+  shift(): { command: { name: string; reject(error: Error): void } } | undefined;
+}
+
+/**
+ * Closes a connection whatever state it is in, and resolves once it is
+ * closed: waits for replies to commands already sent when connected;
+ * between reconnect tries, closes at the next try, failing what was queued
+ * with "Connection is closed.".
+ */
+export async function closeRedis(redis: Redis): Promise<void> {
+  while (redis.status !== "end") {
+    if (redis.status === "wait") {
+      redis.disconnect();
+      continue;
+    }
+    const ended = new Promise<void>((resolve) => redis.once("end", () => resolve()));
+    if (redis.status === "reconnecting") {
+      // disconnect() now would leave the client stuck between tries; act at the next try.
+      await new Promise<void>((resolve) => {
+        const next = () => {
+          redis.off("end", next);
+          resolve();
+        };
+        redis.once("connecting", next);
+        redis.once("end", next);
+      });
+      continue;
+    }
+    if (redis.status === "ready") {
+      await redis.quit().catch(() => redis.disconnect());
+    } else {
+      redis.disconnect();
+    }
+    await ended;
+  }
+}

@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
+import {
+  type Claim,
+  type ClaimRequest,
+  type DedupeConfig,
+  dedupeConfigSchema,
+  Deduper,
+  dedupeStage,
+  type DedupeStore,
+  MemoryDedupeStore,
+} from "../../actors/deduper.ts";
+import { hash128 } from "../../engine/hash.ts";
+import { type Envelope, envelope, type RawItem, type ValidItem } from "../../engine/item.ts";
+import { collector, createStage, run, testContext } from "../_outcome.ts";
+import { redditAllNew, type RedditPost } from "./_fixtures.ts";
+
+const HOUR = 3_600_000;
+
+function item(
+  url: string,
+  title = "Uber suspends self-driving cars service",
+  text = "",
+): Envelope<ValidItem> {
+  return envelope({ title, url, text }, "test");
+}
+
+/** A Deduper on a fake clock that the test moves. */
+function clocked(raw: unknown = {}) {
+  const clock = { now: 1_700_000_000_000 };
+  const config: DedupeConfig = dedupeConfigSchema.parse(raw);
+  return { deduper: new Deduper(config, { now: () => clock.now }), clock };
+}
+
+const reasons = (c: { dropped: { reason: string }[] }) => c.dropped.map((d) => d.reason);
+
+Deno.test("a second event with the same canonical url is dropped as a duplicate", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const first = item("http://www.bbc.co.uk/news/technology-38400224");
+  const copies = [
+    item("HTTP://WWW.BBC.CO.UK:80/news/technology-38400224/?utm_source=twitter"),
+    item("http://www.bbc.co.uk/news/technology-38400224#comments", "Another title"),
+  ];
+  const other = item("http://www.bbc.co.uk/news/technology-38400225");
+  const c = await run(deduper, [first, ...copies, other]);
+  assert.deepEqual(c.emitted, [first, other]);
+  assert.deepEqual(c.dropped.map((d) => d.item), copies);
+  assert.deepEqual(reasons(c), ["duplicate", "duplicate"]);
+  assert.equal(c.rejected.length, 0);
+
+  const later = await run(deduper, [item("http://www.bbc.co.uk/news/technology-38400224")]);
+  assert.deepEqual(reasons(later), ["duplicate"], "remembered across batches");
+});
+
+Deno.test("a key of several fields needs all of them equal; text is trimmed and case-folded", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["url", "title"] });
+  const url = "https://example.com/story";
+  const c = await run(deduper, [
+    item(url, "Mongolia pledges to halt visits"),
+    item(url, "Hong Kong customs seize firearms"),
+    item(url + "?utm_medium=rss", "  MONGOLIA pledges to halt visits "),
+  ]);
+  assert.equal(c.emitted.length, 2);
+  assert.deepEqual(reasons(c), ["duplicate"]);
+});
+
+Deno.test("the same event delivered again passes, a different event with the same key does not", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const original = item("https://example.com/a");
+  assert.equal((await run(deduper, [original])).emitted.length, 1);
+
+  // A redelivery: the same ingestion event, one attempt later (a crash before the ack).
+  const redelivered = { ...structuredClone(original), attempts: 1 };
+  const again = await run(deduper, [redelivered, original]);
+  assert.deepEqual(again.emitted, [redelivered, original]);
+  assert.equal(again.dropped.length, 0);
+
+  // The same article scraped again is a new event: a duplicate.
+  const rescraped = item("https://example.com/a");
+  assert.notEqual(rescraped.event, original.event);
+  assert.equal(rescraped.id, original.id);
+  assert.deepEqual(reasons(await run(deduper, [rescraped])), ["duplicate"]);
+});
+
+Deno.test("a retried batch gives the same answers as its first attempt", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const batch = [
+    item("https://example.com/a"),
+    item("https://example.com/a"),
+    item("https://example.com/b"),
+  ];
+  const first = await run(deduper, batch);
+  const retry = await run(deduper, batch);
+  assert.deepEqual(retry.emitted, first.emitted);
+  assert.deepEqual(retry.dropped, first.dropped);
+  assert.deepEqual(first.emitted, [batch[0], batch[2]]);
+});
+
+Deno.test("a key is forgotten once its ttl has passed", async () => {
+  const { deduper, clock } = clocked({ ttl: "1h" });
+  const url = "https://example.com/a";
+  assert.equal((await run(deduper, [item(url)])).emitted.length, 1);
+
+  clock.now += HOUR - 1;
+  assert.deepEqual(reasons(await run(deduper, [item(url)])), ["duplicate"], "still remembered");
+
+  clock.now += 1;
+  const afterTtl = await run(deduper, [item(url)]);
+  assert.equal(afterTtl.emitted.length, 1, "expired: new again");
+
+  clock.now += HOUR / 2;
+  assert.deepEqual(reasons(await run(deduper, [item(url)])), ["duplicate"], "the new claim holds");
+});
+
+Deno.test("items with no key value are keyed by their id, not lumped together", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["guid"] });
+  const a = envelope({ title: "Liftoff News", url: "https://liftoff.msfc.nasa.gov/" }, "t");
+  const b = envelope({
+    title: "Star City",
+    url: "https://liftoff.msfc.nasa.gov/news/2003/news-starcity.asp",
+  }, "t");
+  const c = await run(deduper, [a, b, envelope({ ...a.payload }, "t")]);
+  assert.deepEqual(c.emitted, [a, b]);
+  assert.deepEqual(reasons(c), ["duplicate"]);
+});
+
+/** Exact Jaccard similarity of two texts' word shingle sets, to check the estimates against. */
+function jaccard(a: string, b: string, k: number): number {
+  const shingles = (t: string) => {
+    const w = t.toLowerCase().match(/[\p{L}\p{N}]+(?:['’\-][\p{L}\p{N}]+)*/gu) ?? [];
+    if (w.length < k) return new Set([w.join(" ")]);
+    return new Set(w.slice(0, w.length - k + 1).map((_, i) => w.slice(i, i + k).join(" ")));
+  };
+  const sa = shingles(a), sb = shingles(b);
+  const common = [...sa].filter((s) => sb.has(s)).length;
+  return common / (sa.size + sb.size - common);
+}
+
+/** Drops by a Deduper keyed by the reddit fullname (unique per post), so only the near check drops. */
+async function nearDuplicatesIn(posts: Envelope<RedditPost>[], near: object) {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["guid"], near });
+  const c = await run(deduper, posts);
+  // Ids derive from urls, and reposts share a url: an id names the first post with it.
+  const guidOf = new Map<string, string>();
+  for (const p of posts) if (!guidOf.has(p.id)) guidOf.set(p.id, p.payload.guid);
+  return {
+    emitted: c.emitted,
+    pairs: c.dropped.map((d) => {
+      const copyOf = /^near-duplicate of ([0-9a-f]{32})$/.exec(d.reason)?.[1];
+      assert.ok(copyOf && guidOf.has(copyOf), d.reason);
+      return [(d.item.payload as RedditPost).guid, guidOf.get(copyOf)!];
+    }),
+  };
+}
+
+/** Every later post whose text (title when empty) has a true Jaccard >= threshold with an earlier one. */
+function trueCopies(posts: Envelope<RedditPost>[], threshold: number, k: number): string[] {
+  const texts = posts.map((p) => p.payload.text || p.payload.title!);
+  return posts.filter((_, j) => texts.slice(0, j).some((t) => jaccard(t, texts[j], k) >= threshold))
+    .map((p) => p.payload.guid);
+}
+
+Deno.test("near duplicates on the real reddit listing: reposts are caught, distinct posts pass", async () => {
+  const posts = await redditAllNew();
+  // Link posts have no selftext, so their titles are compared.
+  const { emitted, pairs } = await nearDuplicatesIn(posts, { threshold: 0.8 });
+  assert.deepEqual(pairs, [
+    ["t3_5jo137", "t3_5jo13g"], // "Three Days of the Condor (1975) [Dir: Sydney Pollack]", same bot
+    ["t3_5jo12t", "t3_5jo13g"], // ... reposted by another account
+    ["t3_5jo10y", "t3_5jo13j"], // "Pretty cool 4v5 fight I had today as Thresh top!"
+  ]);
+  assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.8, 3));
+  assert.equal(emitted.length, 97);
+  // The bot floods are distinct posts in one template, not copies: none may be dropped.
+  for (const author of ["Theoutlaw1911", "AutoNewsAdmin"]) {
+    const flood = posts.filter((p) => p.payload.author === author);
+    assert.ok(flood.length >= 8, author);
+    assert.ok(flood.every((p) => emitted.includes(p)), `every post by ${author} passes`);
+  }
+});
+
+Deno.test("near duplicates with a lower threshold also catch reworded reposts, and nothing else", async () => {
+  const posts = await redditAllNew();
+  const { pairs } = await nearDuplicatesIn(posts, { threshold: 0.6, shingle: 1 });
+  assert.deepEqual(pairs.slice(3), [
+    ["t3_5jo10n", "t3_5jo130"], // "[World] - Mongolia pledges ..." vs "(SCMP) Mongolia pledges ..."
+    ["t3_5jo10g", "t3_5jo120"], // "Corporate Propaganda ... | The Young Turks" vs "... - TYT"
+  ]);
+  assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.6, 1));
+});
+
+Deno.test("near check: duplicates are not compared, and a near duplicate's key is not kept", async () => {
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {} });
+  const story = "Uber has halted its self-driving car pilot in San Francisco after California " +
+    "regulators revoked the registrations of its sixteen autonomous vehicles on Wednesday " +
+    "evening. The company said it would look at where it could redeploy the cars, but " +
+    "remained fully committed to its plans for autonomous ride hailing in the state.";
+  const a = item("https://example.com/a", "Uber halts", story);
+  const exactCopy = item("https://example.com/a", "Uber halts", story);
+  const b = item("https://example.com/b", "Uber halts", story.replace("Wednesday", "Thursday"));
+  const c1 = await run(deduper, [a, exactCopy, b]);
+  assert.deepEqual(c1.emitted, [a]);
+  assert.deepEqual(reasons(c1), ["duplicate", `near-duplicate of ${a.id}`]);
+
+  // b's url was released with it: a different story at that url is new.
+  const other = item(
+    "https://example.com/b",
+    "Hong Kong",
+    "Hong Kong customs seize a firearms package at the airfreight terminal.",
+  );
+  assert.deepEqual((await run(deduper, [other])).emitted, [other]);
+  // And a redelivery of a is not a near duplicate of itself.
+  assert.deepEqual((await run(deduper, [a])).emitted, [a]);
+});
+
+Deno.test("near entries expire with the ttl", async () => {
+  const { deduper, clock } = clocked({ ttl: "2h", near: { threshold: 0.8 } });
+  const text =
+    "Ancient supervolcano that caused the largest eruption in European history is stirring again";
+  assert.equal((await run(deduper, [item("https://a.example/1", "A", text)])).emitted.length, 1);
+  clock.now += HOUR;
+  assert.match(
+    reasons(await run(deduper, [item("https://a.example/2", "A", text)]))[0],
+    /^near-duplicate of /,
+  );
+  clock.now += HOUR;
+  assert.equal((await run(deduper, [item("https://a.example/3", "A", text)])).emitted.length, 1);
+});
+
+Deno.test("the store is a seam: a custom DedupeStore gets every claim, one call per batch", async () => {
+  const calls: { claims: ClaimRequest[]; now: number; ttl: number }[] = [];
+  const inner = new MemoryDedupeStore({ expected: 100 });
+  const store: DedupeStore = {
+    claimMany(claims, now, ttl): Claim[] {
+      calls.push({ claims: [...claims], now, ttl });
+      return inner.claimMany(claims, now, ttl);
+    },
+    release: (claims) => inner.release(claims),
+  };
+  const deduper = new Deduper(dedupeConfigSchema.parse({ ttl: "5m" }), { store, now: () => 42 });
+  const a = item("https://example.com/a");
+  const copy = item("https://example.com/a");
+  const c = await run(deduper, [a, copy]);
+  assert.deepEqual(reasons(c), ["duplicate"]);
+  assert.equal(calls.length, 1);
+  const key = deduper.keyOf(a.payload)!;
+  assert.match(key, /^[0-9a-f]{32}$/);
+  assert.deepEqual(calls[0], {
+    claims: [{ key, event: a.event }, { key, event: copy.event }],
+    now: 42,
+    ttl: 300_000,
+  });
+});
+
+Deno.test("an asynchronous store is awaited, and nothing is reported before it answers", async () => {
+  let answer!: (claims: Claim[]) => void;
+  const store: DedupeStore = {
+    claimMany: () => new Promise<Claim[]>((resolve) => answer = resolve),
+    release: () => {},
+  };
+  const deduper = new Deduper(dedupeConfigSchema.parse({}), { store });
+  const batch = [item("https://example.com/a"), item("https://example.com/b")];
+  const c = collector<ValidItem>();
+  const pending = deduper.handle(batch, c.out, testContext("dedupe"));
+  assert.ok(pending instanceof Promise);
+  await Promise.resolve();
+  assert.equal(c.emitted.length + c.dropped.length, 0, "nothing reported yet");
+  answer(["new", "duplicate"]);
+  await pending;
+  assert.deepEqual(c.emitted, [batch[0]]);
+  assert.deepEqual(c.dropped.map((d) => [d.item, d.reason]), [[batch[1], "duplicate"]]);
+});
+
+Deno.test("the in-memory path answers synchronously, near check included", () => {
+  const deduper = new Deduper(dedupeConfigSchema.parse({ near: {} }));
+  const c = collector<ValidItem>();
+  const text = "The quick brown fox jumps over the lazy dog near the river bank today";
+  const returned = deduper.handle(
+    [item("https://example.com/a", "A", text), item("https://example.com/b", "B", text)],
+    c.out,
+    testContext("dedupe"),
+  );
+  assert.equal(returned, undefined);
+  assert.equal(c.emitted.length, 1);
+  assert.match(c.dropped[0].reason, /^near-duplicate of /);
+});
+
+Deno.test("the in-memory store stays exact when its bloom filter fills and is rebuilt", () => {
+  const store = new MemoryDedupeStore({ expected: 100, errorRate: 0.01 });
+  const key = (i: number) => hash128("key " + i);
+  for (let i = 0; i < 1_000; i++) assert.equal(store.claim(key(i), "e" + i, i, 500), "new");
+  assert.ok(store.rebuilds >= 3, `${store.rebuilds} rebuilds`);
+  // Keys claimed at 500..999 are live at 999, the older ones expired and were evicted.
+  assert.equal(store.size, 500);
+  for (let i = 500; i < 1_000; i++) {
+    assert.equal(store.claim(key(i), "other", 999, 500), "duplicate");
+  }
+  for (let i = 500; i < 1_000; i++) {
+    assert.equal(store.claim(key(i), "e" + i, 999, 500), "same-event");
+  }
+  for (let i = 0; i < 500; i++) assert.equal(store.claim(key(i), "later", 999, 500), "new");
+  for (let i = 1_000; i < 1_100; i++) assert.equal(store.claim(key(i), "fresh", 999, 500), "new");
+});
+
+Deno.test("config: the documented YAML example parses and typos are refused", async () => {
+  const source = await Deno.readTextFile(new URL("../../actors/deduper.ts", import.meta.url));
+  const yaml = /```yaml\n([\s\S]*?)```/.exec(
+    source.slice(source.indexOf("export const dedupeStage") - 400),
+  )![1]
+    .replace(/^ \* ?/gm, "");
+  const config = dedupeConfigSchema.parse(parseYaml(yaml)[0].dedupe);
+  assert.deepEqual(config, {
+    key: ["url", "title"],
+    ttl: 24 * HOUR,
+    expected: 1_000_000,
+    errorRate: 0.001,
+    near: { field: "text", threshold: 0.8, shingle: 3 },
+  });
+  assert.deepEqual(dedupeConfigSchema.parse({}), {
+    key: ["url"],
+    ttl: 24 * HOUR,
+    expected: 1_000_000,
+    errorRate: 0.001,
+  });
+  assert.throws(() => dedupeConfigSchema.parse({ keys: ["url"] }));
+  assert.throws(() => dedupeConfigSchema.parse({ ttl: "a day" }));
+  assert.throws(() => dedupeConfigSchema.parse({ near: { threshold: 1.5 } }));
+  assert.throws(() => dedupeConfigSchema.parse({ near: { treshold: 0.9 } }));
+  assert.deepEqual(dedupeStage.needs!(config), ["valid"]);
+  assert.deepEqual(dedupeStage.adds, ["unique"]);
+});
+
+Deno.test("a deletion passes the deduper even when its url was seen, after the batch's other items", async () => {
+  const deduper = await createStage<RawItem, RawItem>(dedupeStage, { key: ["url"] });
+  const seen = envelope({ title: "A story", url: "https://example.com/a" }, "s");
+  await run(deduper, [seen]);
+  const gone = envelope({ url: "https://example.com/a", deleted: true }, "s");
+  const fresh = envelope({ title: "Another story", url: "https://example.com/b" }, "s");
+  const c = await run(deduper, [gone, fresh]);
+  assert.deepEqual(c.emitted.map((i) => i.payload.url), [
+    "https://example.com/b",
+    "https://example.com/a",
+  ]);
+  assert.equal(c.dropped.length, 0);
+});

@@ -1,0 +1,336 @@
+/**
+ * The Embedder with provider openai, in whole flows against a local server
+ * that speaks POST /v1/embeddings (tests/adapters/_fake_openai.ts): what the
+ * calls cost, what the cache saves, what a bad input or a bad start does.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { z } from "zod";
+import { builtinRegistry } from "../../actors/builtins.ts";
+import { PROBE_TEXT } from "../../actors/_embed_openai.ts";
+import { defineFlow } from "../../config/define_flow.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import type { Registry, SourceSpec } from "../../engine/registry.ts";
+import { FlowStartError, runFlow } from "../../engine/run_flow.ts";
+import { apiError, type FakeOpenAI, fakeVector, withFakeOpenAI } from "../adapters/_fake_openai.ts";
+import { redisTest, withRedis } from "../_redis_server.ts";
+
+const KEY = "sk-flow-test-5f3a9c";
+const MODEL = "text-embedding-3-small";
+
+/** `count` items, `title i` / `text of item i`, in source batches of 100; `bad` ones say BAD. */
+const listSource: SourceSpec<{ count: number; bad: number[]; offset: number }> = {
+  kind: "list",
+  summary: "numbered test items",
+  schema: z.strictObject({
+    count: z.int(),
+    bad: z.array(z.int()).default([]),
+    offset: z.int().default(0),
+  }),
+  create: (c) => ({
+    async *read() {
+      for (let i = 0; i < c.count; i += 100) {
+        yield Array.from({ length: Math.min(100, c.count - i) }, (_, k) => {
+          const n = c.offset + i + k;
+          const text = c.bad.includes(n) ? `BAD item ${n}` : `text of item ${n}`;
+          return { title: `title ${n}`, url: `https://example.com/${n}`, text };
+        });
+      }
+    },
+  }),
+};
+
+function registry(): Registry {
+  return builtinRegistry().source(listSource);
+}
+
+interface RunOptions {
+  dir: string;
+  count?: number;
+  bad?: number[];
+  embed?: Record<string, unknown>;
+  flow?: Record<string, unknown>;
+  source?: string;
+  /** JSONL output; the sink writes an id once per file. Default items.jsonl. */
+  path?: string;
+}
+
+async function runEmbedFlow(server: FakeOpenAI, opts: RunOptions) {
+  const reg = registry();
+  const flow = defineFlow({
+    name: "emb",
+    output: opts.dir,
+    sources: {
+      [opts.source ?? "docs"]: { kind: "list", count: opts.count ?? 1000, bad: opts.bad ?? [] },
+    },
+    pipeline: [
+      {
+        embed: {
+          provider: "openai",
+          model: MODEL,
+          baseUrl: server.url,
+          apiKey: KEY,
+          dimensions: 8,
+          batch: { size: 128, maxWait: "10s" },
+          ...opts.embed,
+        },
+      },
+      { publish: [{ jsonl: { path: opts.path ?? "items.jsonl" } }] },
+    ],
+    ...opts.flow,
+  }, reg);
+  const deadLetters = new MemoryDeadLetters();
+  const log = memoryLogger();
+  const report = await runFlow(flow, { registry: reg, deadLetters, log, backoffBase: 1 });
+  return { report, deadLetters, log };
+}
+
+/** Hits that carried items (the start-up dimension check is one input of its own). */
+const batchHits = (server: FakeOpenAI) =>
+  server.hits.filter((h) => !(h.input.length === 1 && h.input[0] === PROBE_TEXT));
+
+async function published(dir: string, path = "items.jsonl") {
+  const text = await Deno.readTextFile(join(dir, path));
+  return text.split("\n").filter(Boolean).map((l) =>
+    JSON.parse(l) as {
+      id: string;
+      vector: number[];
+      payload: { title: string; text: string };
+    }
+  );
+}
+
+Deno.test("a full window is one call: 1000 items in windows of 128 cost ceil(1000 / 128) = 8 calls", async () => {
+  await withFakeOpenAI({}, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, deadLetters } = await runEmbedFlow(server, { dir });
+    assert.equal(report.published, 1000);
+    assert.equal(deadLetters.entries.length, 0);
+    const hits = batchHits(server);
+    assert.equal(hits.length, Math.ceil(1000 / 128));
+    assert.deepEqual(hits.map((h) => h.input.length).sort((a, b) => b - a), [
+      ...Array(7).fill(128),
+      1000 - 7 * 128,
+    ]);
+    assert.equal(server.hits.length - hits.length, 1, "plus one dimension check at start");
+    assert.ok(server.hits.every((h) => h.dimensions === 8 && h.encodingFormat === "float"));
+
+    const items = await published(dir);
+    assert.equal(items.length, 1000);
+    const one = items.find((i) => i.payload.title === "title 7")!;
+    assert.deepEqual(one.vector, fakeVector(MODEL, 8, "title 7\ntext of item 7").map(Math.fround));
+  });
+});
+
+Deno.test("a second run over the same items costs no call, and a model change misses the cache", async () => {
+  await withFakeOpenAI({}, async (server) => {
+    const dir = await Deno.makeTempDir();
+    await runEmbedFlow(server, { dir, count: 300 });
+    const first = server.hits.length;
+    assert.equal(first, 1 + 3);
+
+    const again = await runEmbedFlow(server, { dir, count: 300 });
+    assert.equal(again.report.published, 300);
+    assert.equal(server.hits.length, first, "no call at all, the dimension check included");
+    assert.match(again.log.lines.join("\n"), /"requests":0,.*"cacheHits":301,"cacheMisses":0/);
+
+    const embed = { model: "text-embedding-3-large" };
+    await runEmbedFlow(server, { dir, count: 300, embed, path: "large.jsonl" });
+    const large = server.hits.slice(first);
+    assert.equal(large.length, 1 + 3, "a new model pays for every item again");
+    assert.ok(large.every((h) => h.model === "text-embedding-3-large"));
+    const items = await published(dir, "large.jsonl");
+    const one = items.find((i) => i.payload.title === "title 3")!;
+    assert.deepEqual(
+      one.vector,
+      fakeVector("text-embedding-3-large", 8, "title 3\ntext of item 3").map(Math.fround),
+      "the new model's vector, not the cached one of the old",
+    );
+
+    await runEmbedFlow(server, { dir, count: 300, embed: { dimensions: 4 } });
+    assert.equal(server.hits.length, first + 4 + 4, "so does a new dimension");
+  });
+});
+
+Deno.test("duplicates within a run are paid for once", async () => {
+  await withFakeOpenAI({}, async (server) => {
+    const dir = await Deno.makeTempDir();
+    // Two sources emitting the same 200 items: 400 items, 200 distinct texts.
+    const reg = registry();
+    const flow = defineFlow({
+      name: "dups",
+      output: dir,
+      sources: { a: { kind: "list", count: 200 }, b: { kind: "list", count: 200 } },
+      pipeline: [{
+        embed: {
+          provider: "openai",
+          model: MODEL,
+          baseUrl: server.url,
+          apiKey: KEY,
+          dimensions: 8,
+          batch: { size: 100, maxWait: "10s" },
+        },
+      }],
+    }, reg);
+    const report = await runFlow(flow, {
+      registry: reg,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+    assert.equal(report.published, 400);
+    const sent = batchHits(server).flatMap((h) => h.input);
+    assert.equal(sent.length, 200);
+    assert.equal(new Set(sent).size, 200);
+  });
+});
+
+redisTest(
+  "in a durable flow the cache is in Redis: a second pass over the same items costs no call",
+  async () => {
+    await withRedis(async (redisServer) => {
+      await withFakeOpenAI({}, async (server) => {
+        const dir = await Deno.makeTempDir();
+        const flow = { durability: "redis", redis: redisServer.url };
+        // A durable window flushes whole stream entries (100 items here) and the last
+        // partial one after maxWait.
+        const embed = { batch: { size: 128, maxWait: "100ms" } };
+        const first = await runEmbedFlow(server, { dir, count: 300, flow, embed });
+        assert.equal(first.report.published, 300);
+        const paid = server.hits.length;
+        assert.ok(paid >= 1 + 2 && paid <= 1 + 3, `${paid} calls`);
+        // A one-shot source is done for good in a durable flow: the same items come again
+        // from a source of another name.
+        const second = await runEmbedFlow(server, {
+          dir,
+          count: 300,
+          flow,
+          embed,
+          source: "again",
+        });
+        assert.equal(second.report.published, 300);
+        assert.equal(server.hits.length, paid, "every vector came from Redis");
+        const local = await Deno.stat(join(dir, "vectors")).catch(() => undefined);
+        assert.equal(local, undefined, "no local cache file in a durable flow");
+      });
+    });
+  },
+);
+
+Deno.test("a 400 for one bad input isolates that item in log2(n) rounds; the rest are embedded", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) => {
+      const bad = hit.input.findIndex((t) => t.includes("BAD"));
+      return bad >= 0 ? apiError(400, `input[${bad}] is not valid: refused`) : undefined;
+    },
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, deadLetters } = await runEmbedFlow(server, {
+      dir,
+      count: 128,
+      bad: [77],
+      embed: { cache: false },
+    });
+    assert.equal(report.published, 127);
+    assert.equal(deadLetters.entries.length, 1);
+    const [letter] = deadLetters.entries;
+    assert.equal((letter.item.payload as { title: string }).title, "title 77");
+    assert.equal(letter.stage, "embed");
+    assert.match(letter.reason, /failed: .*400 input\[0\] is not valid: refused/);
+
+    const embed = report.stages.find((s) => s.id === "embed")!;
+    assert.equal(embed.retries, 0, "a 400 is not retried");
+    // 128 -> 64 -> ... -> 1: one failed call per level and one good half per level.
+    const calls = batchHits(server).length;
+    assert.equal(calls, 1 + 2 * Math.log2(128));
+    const items = await published(dir);
+    assert.equal(items.length, 127);
+    assert.ok(!items.some((i) => i.payload.title === "title 77"));
+  });
+});
+
+Deno.test("several batches in flight share one rate limit", async () => {
+  await withFakeOpenAI({ latency: 30 }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report } = await runEmbedFlow(server, {
+      dir,
+      count: 500,
+      embed: { rpm: 600, batch: { size: 100, maxWait: "10s" }, concurrency: 5, cache: false },
+    });
+    assert.equal(report.published, 500);
+    const hits = server.hits;
+    assert.equal(hits.length, 1 + 5);
+    // 600 rpm = one request per 100 ms, whichever batch asks: request k goes k * 100 ms after
+    // the first (arrivals jitter by a few ms; the first one also pays for the connection).
+    const since = hits.map((h) => Math.round(h.at - hits[0].at));
+    since.forEach((ms, k) => assert.ok(ms >= k * 100 - 50, `arrivals after the first: ${since}`));
+    assert.ok(since[5] >= 470, `five batches in flight at once still took ${since[5]} ms`);
+  });
+});
+
+Deno.test("a dimension the model does not give fails the flow at start, before any item moves", async () => {
+  await withFakeOpenAI({ ignoreDimensions: true, nativeDimensions: 8 }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const error = await runEmbedFlow(server, { dir, embed: { dimensions: 16 } }).catch((e) => e);
+    assert.ok(error instanceof FlowStartError, String(error));
+    assert.match(
+      error.message,
+      /^emb: stage embed: text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1 returned vectors of 8 dimensions, expected 16/,
+    );
+    assert.equal(server.hits.length, 1, "only the check was sent");
+    const out = await Deno.stat(join(dir, "items.jsonl")).catch(() => undefined);
+    assert.ok(!out || out.size === 0, "nothing was published");
+  });
+});
+
+Deno.test("without dimensions the model's own is learned at start and used for every item", async () => {
+  await withFakeOpenAI({ nativeDimensions: 5 }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report } = await runEmbedFlow(server, {
+      dir,
+      count: 10,
+      embed: { dimensions: undefined },
+    });
+    assert.equal(report.published, 10);
+    assert.ok(server.hits.every((h) => h.dimensions === undefined));
+    assert.ok((await published(dir)).every((i) => i.vector.length === 5));
+    const files = [...Deno.readDirSync(join(dir, "vectors"))].map((f) => f.name);
+    assert.deepEqual(files, [`${MODEL}.5.f32`]);
+  });
+});
+
+Deno.test("a wrong key fails at start, and the key appears in no log line or message", async () => {
+  await withFakeOpenAI({ apiKey: "sk-the-right-key" }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const error = await runEmbedFlow(server, { dir }).catch((e) => e);
+    assert.ok(error instanceof FlowStartError);
+    assert.match(error.message, /401 Incorrect API key provided: \[redacted\]/);
+    assert.ok(!error.message.includes(KEY));
+  });
+  let n = 0;
+  await withFakeOpenAI({
+    intercept: () =>
+      ++n % 3 === 2 ? apiError(429, `slow down, ${KEY}`, { "retry-after-ms": "10" }) : undefined,
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, log } = await runEmbedFlow(server, { dir, count: 300 });
+    assert.equal(report.published, 300);
+    assert.ok(log.lines.some((l) => l.includes("429")), "the retries were logged");
+    for (const line of log.lines) assert.ok(!line.includes(KEY), line);
+  });
+});
+
+Deno.test("an empty input goes to dead letters without a call; the API would refuse it", async () => {
+  await withFakeOpenAI({}, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, deadLetters } = await runEmbedFlow(server, {
+      dir,
+      count: 5,
+      embed: { input: "{summary}" },
+    });
+    assert.equal(report.published, 0);
+    assert.equal(deadLetters.entries.length, 5);
+    assert.match(deadLetters.entries[0].reason, /emb\/embed: empty input: nothing to embed/);
+    assert.equal(batchHits(server).length, 0);
+  });
+});
