@@ -50,6 +50,23 @@ export interface DurableStepRun {
   log: Logger;
   /** How long one XREADGROUP blocks (ms); bounds how late a stop or maxWait is noticed. */
   blockMs?: number;
+  /**
+   * Shared by every step of the process: runs redelivered entries one at a
+   * time, so a crash is charged to the one entry that was running.
+   */
+  alone: Serial;
+}
+
+/** Runs the tasks given to it one after another. */
+export type Serial = <T>(task: () => Promise<T>) => Promise<T>;
+
+export function serial(): Serial {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const run = last.then(task, task);
+    last = run.catch(() => {});
+    return run;
+  };
 }
 
 /** Creates the step's consumer groups (from the start of the stream) if missing. */
@@ -106,10 +123,7 @@ async function readLoop(
 
   while (!stop.aborted) {
     kill.throwIfAborted();
-    while (claimed.length > 0) {
-      const c = claimed.shift()!;
-      await handle(run, c.lane, c.entries);
-    }
+    await handleClaimed(run, claimed);
     if (!(await roomDownstream(run))) {
       if (
         held.length > 0 && window?.maxWait !== undefined && Date.now() >= firstAt + window.maxWait
@@ -142,9 +156,27 @@ async function readLoop(
   }
   // Graceful stop: what was read is finished and acknowledged, not abandoned.
   await flushHeld();
+  await handleClaimed(run, claimed);
+}
+
+/**
+ * Redelivered entries run alone, each counted in `tries` before it starts;
+ * the count is cleared in the commit that acknowledges it.
+ */
+async function handleClaimed(
+  run: DurableStepRun,
+  claimed: { lane: Lane; entries: StreamEntry[] }[],
+): Promise<void> {
+  const { keys, step } = run;
   while (claimed.length > 0) {
-    const c = claimed.shift()!;
-    await handle(run, c.lane, c.entries);
+    const { lane, entries } = claimed.shift()!;
+    for (const entry of entries) {
+      const field = keys.tryField(step.id, lane, entry.id);
+      await run.alone(async () => {
+        await retrying(run, "claim", () => run.redis.hincrby(keys.tries, field, 1));
+        await handle(run, lane, [entry], field);
+      });
+    }
   }
 }
 
@@ -185,7 +217,12 @@ async function readEntries(
  * that did not parse go to dead letters with the reason, and are
  * acknowledged with the rest.
  */
-async function handle(run: DurableStepRun, lane: Lane, entries: StreamEntry[]): Promise<void> {
+async function handle(
+  run: DurableStepRun,
+  lane: Lane,
+  entries: StreamEntry[],
+  tryField?: string,
+): Promise<void> {
   if (entries.length === 0) return;
   const letters: DeadLetter[] = [];
   let items: Item[] = [];
@@ -199,7 +236,7 @@ async function handle(run: DurableStepRun, lane: Lane, entries: StreamEntry[]): 
     letters.push(...result.letters);
     items = result.out;
   }
-  await commit(run, lane, entries.map((e) => e.id), items, letters);
+  await commit(run, lane, entries.map((e) => e.id), items, letters, tryField);
 }
 
 export function unparsable(stage: string, entry: StreamEntry): DeadLetter {
@@ -218,6 +255,7 @@ async function commit(
   ackIds: string[],
   out: Item[],
   letters: DeadLetter[],
+  tryField?: string,
 ): Promise<void> {
   const { keys, step, options } = run;
   const entries = step.next ? encodeEntries(out, options.entryItems, options.entryBytes) : [];
@@ -228,6 +266,7 @@ async function commit(
     }
     for (const letter of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(letter));
     multi.xack(keys.input(step.id, lane), step.id, ...ackIds);
+    if (tryField) multi.hdel(keys.tries, tryField);
     const results = await multi.exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error("transaction aborted");

@@ -15,6 +15,8 @@
  *   millrace:{demo}:done:<source>     set once a one-shot source has emitted everything
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
+ *   millrace:{demo}:tries             hash <stage>:<lane>:<entry id> -> times a redelivered
+ *                                     entry was started alone and never committed
  *
  * An entry on a stage stream has the fields
  *   b  JSON array of envelopes (a micro-batch)
@@ -32,6 +34,9 @@ export interface FlowKeys {
   done(source: string): string;
   dedupe(stage: string): string;
   readonly stages: string;
+  readonly tries: string;
+  /** The field of `tries` that counts one entry's crashed attempts. */
+  tryField(stage: string, lane: Lane, entryId: string): string;
 }
 
 export type Lane = "normal" | "high";
@@ -49,5 +54,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     done: (source) => `${base}:done:${source}`,
     dedupe: (stage) => `${base}:dedupe:${stage}`,
     stages: `${base}:stages`,
+    tries: `${base}:tries`,
+    tryField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}`,
   };
 }

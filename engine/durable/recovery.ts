@@ -13,6 +13,14 @@ import { nextId, pairs } from "./redis_info.ts";
  * process) are claimed by this one; an entry delivered maxDeliveries times
  * goes to dead letters instead, with the count, so a poison entry that kills
  * its consumer cannot go round for ever.
+ *
+ * A process that dies holds entries of every step, not only the one that
+ * killed it, so the delivery count alone would send innocent entries to dead
+ * letters with the guilty one (and their items may already be in a sink).
+ * Redelivered entries are therefore run one at a time per process, each
+ * counted in `tries` just before it starts, and an entry is dead-lettered
+ * only when it was also started maxDeliveries - 1 times alone without
+ * finishing (its first delivery ran with others, so it counts as one).
  */
 export async function claimLoop(
   run: DurableStepRun,
@@ -34,10 +42,10 @@ export async function claimLoop(
           "-",
           "+",
           100,
-        ) as [string, string, number, number][];
+        ) as Pending[];
         if (pending.length === 0) continue;
-        const over = pending.filter((p) => p[3] >= run.maxDeliveries);
-        const retry = pending.filter((p) => p[3] < run.maxDeliveries).map((p) => p[0]);
+        const over = await guilty(run, lane, pending);
+        const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
         if (over.length > 0) await deadLetterEntries(run, lane, over);
         if (retry.length > 0) {
           const got = await run.redis.xclaim(
@@ -63,10 +71,24 @@ export async function claimLoop(
   }
 }
 
+type Pending = [id: string, consumer: string, idle: number, deliveries: number];
+
+/** The pending entries that have used up their deliveries and their tries. */
+async function guilty(run: DurableStepRun, lane: Lane, pending: Pending[]): Promise<Pending[]> {
+  const { keys, step, maxDeliveries } = run;
+  const worn = pending.filter((p) => p[3] >= maxDeliveries);
+  if (worn.length === 0 || maxDeliveries <= 1) return worn;
+  const tries = await run.redis.hmget(
+    keys.tries,
+    ...worn.map((p) => keys.tryField(step.id, lane, p[0])),
+  );
+  return worn.filter((_, i) => Number(tries[i] ?? 0) >= maxDeliveries - 1);
+}
+
 async function deadLetterEntries(
   run: DurableStepRun,
   lane: Lane,
-  over: [string, string, number, number][],
+  over: Pending[],
 ): Promise<void> {
   const { keys, step } = run;
   const key = keys.input(step.id, lane);
@@ -85,6 +107,7 @@ async function deadLetterEntries(
     const multi = run.redis.multi();
     for (const l of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(l));
     multi.xack(key, step.id, id);
+    multi.hdel(keys.tries, keys.tryField(step.id, lane, id));
     await multi.exec();
     run.log.warn(
       `${keys.flow}/${step.id}: entry ${id} went to dead letters after ${deliveries} deliveries`,

@@ -10,7 +10,7 @@ import type { FlowReport, RunningFlow, RunOptions } from "../run_flow.ts";
 import { makeReport, runningFlow } from "../run_flow.ts";
 import { errorMessage } from "../stage_runner.ts";
 import { DurableScraper } from "./durable_scraper.ts";
-import { type DurableStep, ensureGroups, runDurableStep } from "./durable_step.ts";
+import { type DurableStep, ensureGroups, runDurableStep, serial } from "./durable_step.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { groupState } from "./redis_info.ts";
 
@@ -101,6 +101,7 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
         if (d) stopCtl.abort();
       })
       : Promise.resolve();
+    const alone = serial();
     const tasks = [
       scraper.start(),
       ...steps.map((step, i) =>
@@ -115,6 +116,7 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
           stop: stopCtl.signal,
           kill: killCtl.signal,
           log,
+          alone,
         }).catch((error) => {
           killCtl.abort(error);
           stopCtl.abort();
