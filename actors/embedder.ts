@@ -281,6 +281,11 @@ export const embedStage: StageSpec<EmbedConfig> = {
   },
   create(config, env) {
     const inputs = inputsOf(config);
-    return embedder(PROVIDERS[config.provider](config, env, inputs), inputs);
+    const connect = PROVIDERS[config.provider](config, env, inputs);
+    return embedder(async (ctx) => {
+      const connection = await connect(ctx);
+      if (env.vectors) env.vectors.dimensions = connection.client.dimensions;
+      return connection;
+    }, inputs);
   },
 };

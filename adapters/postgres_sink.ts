@@ -3,7 +3,7 @@ import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import type { Logger } from "../engine/log.ts";
-import type { SinkSpec } from "../engine/registry.ts";
+import type { SinkSpec, VectorShape } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
 import {
   COLUMN_TYPES,
@@ -110,9 +110,20 @@ export class PostgresSink implements Sink {
   #ready?: Promise<void>;
   #vectorCheck?: { dimensions: number; done: Promise<void> };
 
-  constructor(config: PostgresSinkConfig, log: Pick<Logger, "info"> = SILENT) {
+  readonly #vectors?: VectorShape;
+
+  /**
+   * `vectors`, when the flow's embed stage opened first, gives the vector
+   * length, so a table made for another length is refused at open.
+   */
+  constructor(
+    config: PostgresSinkConfig,
+    log: Pick<Logger, "info"> = SILENT,
+    vectors?: VectorShape,
+  ) {
     this.#config = config;
     this.#log = log;
+    this.#vectors = vectors;
     this.#scrub = scrubber(config.url);
   }
 
@@ -215,6 +226,16 @@ export class PostgresSink implements Sink {
       throw new Error(`postgres sink on ${where}: ${this.#scrub(errorText(error))}`);
     }
     this.#sql = sql;
+    const dimensions = this.#vectors?.dimensions;
+    if (dimensions !== undefined && this.#table.vector !== "none") {
+      try {
+        await this.#checkVectors(dimensions);
+      } catch (error) {
+        this.#sql = undefined;
+        await sql.end({ timeout: 0 });
+        throw new Error(`${errorText(error)} (${where})`);
+      }
+    }
     const t = this.#table;
     this.#log.info(
       `postgres sink: writing to ${t.label} on ${where} (vectors: ${
@@ -301,5 +322,5 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
   kind: "postgres",
   summary: "Upserts items into a Postgres table by item id, vectors in pgvector or float8[].",
   schema: postgresSinkSchema,
-  create: (config, env) => new PostgresSink(config, env.log),
+  create: (config, env) => new PostgresSink(config, env.log, env.vectors),
 };

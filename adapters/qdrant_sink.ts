@@ -4,7 +4,7 @@ import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import type { Logger } from "../engine/log.ts";
-import type { SinkSpec } from "../engine/registry.ts";
+import type { SinkSpec, VectorShape } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
 import { maskUrl } from "./redis_connection.ts";
 
@@ -69,8 +69,8 @@ export const qdrantSinkSchema = z.strictObject({
     .describe("Distance of a collection this sink creates, and expected of one that exists."),
   dimensions: z.int().positive().max(65_536).optional()
     .describe(
-      "Vector length the flow embeds; when set, a collection is created and checked at start. " +
-        "Default: learnt from the first vectors written.",
+      "Vector length the flow embeds; must agree with the embed stage's. Default: the embed " +
+        "stage's, else learnt from the first vectors written.",
     ),
   payloadIndexes: z.array(payloadIndexSchema).default([])
     .describe(
@@ -87,6 +87,8 @@ export type QdrantSinkConfig = z.output<typeof qdrantSinkSchema>;
 export interface QdrantSinkOptions extends QdrantSinkConfig {
   /** Where "collection created" and the plain-http warning go. */
   log?: Logger;
+  /** The embed stage's vector length when it opened first: used when `dimensions` is unset. */
+  vectors?: VectorShape;
 }
 
 /** What a collection holds, as this sink cares about it. */
@@ -104,12 +106,11 @@ interface VectorParams {
  * never overwrite an item field of the same name).
  *
  * The collection is fetched at open. When it is missing it is created with
- * `distance` and the vector length: at open when `dimensions` is set, else on
- * the first write, from its vectors. When it exists with another length or
- * distance, or with named vectors, the sink refuses it with the reason: at
- * open for the distance and a configured `dimensions`, at the first write
- * otherwise (then every item of the flow fails to dead letters, so set
- * `dimensions` to fail at start instead).
+ * `distance` and the vector length: at open when the length is known (the
+ * flow's embed stage, which opens first, or `dimensions`), else on the first
+ * write, from its vectors. When it exists with another length or distance,
+ * or with named vectors, the sink refuses it with the reason, at open
+ * whenever the length is known then.
  *
  * Requests go through the client's lower-level `api()` so each carries the
  * stage's signal as well as `timeout`: a flow that stops does not wait on a
@@ -213,7 +214,14 @@ export class QdrantSink implements Sink {
   }
 
   async #open(): Promise<void> {
-    const { dimensions } = this.#options;
+    const { dimensions: configured, vectors } = this.#options;
+    const embedded = vectors?.dimensions;
+    if (configured !== undefined && embedded !== undefined && configured !== embedded) {
+      throw new Error(
+        `qdrant sink: dimensions is ${configured} but the embed stage makes vectors of ${embedded}: make them agree, or drop the sink's dimensions`,
+      );
+    }
+    const dimensions = configured ?? embedded;
     const found = await this.#fetch();
     if (found) {
       this.#check(found, dimensions);
@@ -467,5 +475,5 @@ export const qdrantSink: SinkSpec<QdrantSinkConfig> = {
   summary: "Upserts items as points (vector and payload) into a Qdrant collection.",
   schema: qdrantSinkSchema,
   needs: ["embedded"],
-  create: (config, env) => new QdrantSink({ ...config, log: env.log }),
+  create: (config, env) => new QdrantSink({ ...config, log: env.log, vectors: env.vectors }),
 };

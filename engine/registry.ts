@@ -27,6 +27,17 @@ export interface BuildEnv {
    * (dedupe keys, vector cache) and share it with every other process.
    */
   readonly durable?: { readonly redis: Redis; readonly keys: FlowKeys };
+  /**
+   * What the flow's embed stage makes, filled in when that stage opens.
+   * Stages open in flow order, so a sink opening after it can check its
+   * table or collection against the vector length at start rather than at
+   * the first write.
+   */
+  readonly vectors?: VectorShape;
+}
+
+export interface VectorShape {
+  dimensions?: number;
 }
 
 /** Shared by every kind of component: a name, a line of help, and the schema of its config. */

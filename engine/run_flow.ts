@@ -83,6 +83,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     outDir: flow.outDir,
     log,
     registry: opts.registry,
+    vectors: {},
   };
   const built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
   const scraper = new Scraper(built.sources, log, flow.name);

@@ -57,6 +57,7 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
     log,
     registry: opts.registry,
     durable: { redis, keys },
+    vectors: {},
   };
   const disconnect = () => Promise.allSettled(connections.map(closeRedis));
   let built;

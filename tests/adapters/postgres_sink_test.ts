@@ -430,6 +430,35 @@ pgCase(
   },
 );
 
+pgCase(
+  "in a flow, a table of another vector length stops the flow at start, before any item moves",
+  async (pg) => {
+    const table = pg.table("trends");
+    await using(sink(pg.url, table), (s) => s.write(items(2), signal));
+    const registry = builtinRegistry();
+    const flow = defineFlow({
+      name: "pg-dims",
+      output: await Deno.makeTempDir(),
+      sources: { gen: { kind: "generator", count: 50, seed: 3 } },
+      pipeline: [
+        { embed: { dimensions: 32 } },
+        { publish: [{ postgres: { url: pg.url, table } }] },
+      ],
+    }, registry);
+    const started = await runFlow(flow, {
+      registry,
+      log: memoryLogger(),
+      deadLetters: new MemoryDeadLetters(),
+    }).then(() => undefined, (e: Error) => e);
+    assert.ok(started instanceof FlowStartError, "the flow does not start");
+    assert.match(
+      started.message,
+      /stage publish.*holds vectors of 64 dimensions, and this flow's are 32: embed with 64 dimensions/,
+    );
+    assert.equal(await pg.count("trends"), 2, "nothing written");
+  },
+);
+
 pgCase("an existing table of another shape is refused, naming what does not fit", async (pg) => {
   await pg.sql`create table ${pg.ident("trends")} (id text, payload jsonb, title integer)`;
   const error = await sink(pg.url, pg.table("trends")).open().then(

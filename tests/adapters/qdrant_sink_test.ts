@@ -17,7 +17,7 @@ import { validateStage } from "../../actors/validator.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { Registry, type SourceSpec } from "../../engine/registry.ts";
-import { runFlow } from "../../engine/run_flow.ts";
+import { FlowStartError, runFlow } from "../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
 
@@ -413,7 +413,12 @@ const listSource: SourceSpec<{ items: RawItem[] }> = {
 const flowRegistry = new Registry().source(listSource).stage(validateStage).stage(embedStage)
   .stage(publishStage).sink(qdrantSink);
 
-function flowOf(fake: FakeQdrant, list: RawItem[], embed = true) {
+function flowOf(
+  fake: FakeQdrant,
+  list: RawItem[],
+  embed = true,
+  sink: Record<string, unknown> = { dimensions: 16 },
+) {
   return defineFlow({
     name: "vectors",
     output: Deno.makeTempDirSync(),
@@ -421,7 +426,7 @@ function flowOf(fake: FakeQdrant, list: RawItem[], embed = true) {
     pipeline: [
       "validate",
       ...(embed ? [{ embed: { dimensions: 16 } }] : []),
-      { publish: [{ qdrant: { url: fake.url, collection: "trends", dimensions: 16 } }] },
+      { publish: [{ qdrant: { url: fake.url, collection: "trends", ...sink } }] },
     ],
   }, flowRegistry);
 }
@@ -454,6 +459,36 @@ Deno.test("a flow validates, embeds and publishes to Qdrant; a re-run adds nothi
     assert.equal(points.size, 29, "the deleted item passed the validator and left Qdrant");
     assert.ok(!points.has(pointId(itemId({ url: "https://example.com/3" }))));
     assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("in a flow the sink learns the embed stage's dimension at start, and a collection of another size stops the flow before any item moves", async () => {
+  const story = [{ title: "Story number 1", url: "https://example.com/1" }];
+  const run = (fake: FakeQdrant, sink: Record<string, unknown>) =>
+    runFlow(flowOf(fake, story, true, sink), {
+      registry: flowRegistry,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+  await withQdrant(async (fake) => {
+    await run(fake, {});
+    assert.equal(fake.collections.get("trends")?.size, 16, "created with the embedder's length");
+  });
+  await withQdrant(async (fake) => {
+    fake.addCollection("trends", 8, "Cosine");
+    const started = await run(fake, {}).then(() => undefined, (e: Error) => e);
+    assert.ok(started instanceof FlowStartError, "the flow does not start");
+    assert.match(
+      started.message,
+      /collection trends has 8-dim Cosine vectors, the flow embeds 16-dim/,
+    );
+    assert.equal(fake.requests.filter((r) => r.path.includes("/points")).length, 0, "no write");
+  });
+  await withQdrant(async (fake) => {
+    const started = await run(fake, { dimensions: 32 }).then(() => undefined, (e: Error) => e);
+    assert.ok(started instanceof FlowStartError);
+    assert.match(started.message, /dimensions is 32 but the embed stage makes vectors of 16/);
+    assert.equal(fake.collections.size, 0, "nothing created");
   });
 });
 
