@@ -40,9 +40,14 @@ export async function nearest(
       and c.relname = ${parsed.name} and a.attname = 'vector' and not a.attisdropped`;
   if (!found) throw new Error(`table ${table} has no vector column`);
   const t = tableSql(sql, { schema: found.schema, name: parsed.name });
-  const distance = found.type.startsWith("vector")
-    ? sql`vector <=> ${`[${vector.join(",")}]`}::text::vector`
-    : sql`1 - (select sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0)
+  if (found.type.startsWith("vector")) {
+    // Exactly the shape pgvector's HNSW index serves: ORDER BY distance LIMIT k.
+    const distance = sql`vector <=> ${`[${vector.join(",")}]`}::text::vector`;
+    return await sql<Neighbour[]>`
+      select id, payload, ${distance} as distance from ${t}
+      where vector is not null order by ${distance} limit ${k}`;
+  }
+  const distance = sql`1 - (select sum(a * b) / nullif(sqrt(sum(a * a)) * sqrt(sum(b * b)), 0)
           from unnest(vector, ${vector as number[]}::float8[]) as u(a, b))`;
   return await sql<Neighbour[]>`
     select id, payload, ${distance} as distance from ${t}

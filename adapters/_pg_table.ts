@@ -24,7 +24,14 @@ export interface Table {
   vectorColumn: boolean;
   /** Length of the vectors it holds, once known (a typed column or a stored row says). */
   dimensions?: number;
+  /** Whether a pgvector column this sink adds gets an HNSW index for cosine distance. */
+  index?: VectorIndex;
 }
+
+export type VectorIndex = "hnsw" | "none";
+
+/** pgvector's limit for an HNSW index on a `vector` column. */
+export const MAX_HNSW_DIMENSIONS = 2_000;
 
 /** pgvector's limit for an indexable `vector` column. */
 export const MAX_PGVECTOR_DIMENSIONS = 16_000;
@@ -289,7 +296,10 @@ async function storedDimensions(sql: Sql, t: Table): Promise<number | undefined>
 /**
  * Makes sure the table takes vectors of `dimensions`: adds pgvector's
  * column, typed with it, on the first vector, and refuses a length other
- * than the one the table already holds.
+ * than the one the table already holds. The HNSW index is made with the
+ * column, while it holds nothing, so it costs nothing to build; an existing
+ * column's indexes are the owner's business (building one on a full table
+ * is slow and blocks writes).
  */
 export async function ensureVectorColumn(sql: Sql, t: Table, dimensions: number): Promise<void> {
   if (t.vector === "pgvector" && !t.vectorColumn) {
@@ -301,6 +311,10 @@ export async function ensureVectorColumn(sql: Sql, t: Table, dimensions: number)
     // The dimension is a checked integer: a type modifier cannot be a bind parameter.
     await sql`alter table ${tableSql(sql, t)}
       add column if not exists vector vector(${sql.unsafe(String(dimensions))})`;
+    if ((t.index ?? "hnsw") === "hnsw" && dimensions <= MAX_HNSW_DIMENSIONS) {
+      await sql`create index if not exists ${sql(indexName(t.name))} on ${tableSql(sql, t)}
+        using hnsw (vector vector_cosine_ops)`;
+    }
     const type = (await inspect(sql, t.schema, t.name))?.columns.get("vector") ?? "";
     t.vectorColumn = true;
     t.dimensions = modeOfColumn(type)?.dimensions ?? await storedDimensions(sql, t);
@@ -311,4 +325,13 @@ export async function ensureVectorColumn(sql: Sql, t: Table, dimensions: number)
     );
   }
   t.dimensions = dimensions;
+}
+
+/** `<table>_vector_hnsw`, cut to Postgres's 63-byte identifier limit on a character boundary. */
+export function indexName(table: string): string {
+  const suffix = "_vector_hnsw";
+  const bytes = new TextEncoder();
+  let base = table;
+  while (bytes.encode(base + suffix).length > 63) base = [...base].slice(0, -1).join("");
+  return base + suffix;
 }

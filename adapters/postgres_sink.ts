@@ -73,6 +73,9 @@ export const postgresSinkSchema = z.strictObject({
   vector: z.enum(["auto", "pgvector", "array", "none"]).default("auto").describe(
     "How vectors are stored: pgvector (a vector(n) column), array (double precision[]), none, or auto (pgvector when CREATE EXTENSION vector works, else array); default auto.",
   ),
+  index: z.enum(["hnsw", "none"]).default("hnsw").describe(
+    "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
+  ),
   timeout: duration().default(30_000).describe(
     "Statement timeout, and connect timeout; default 30s.",
   ),
@@ -221,6 +224,7 @@ export class PostgresSink implements Sink {
         this.#config.vector,
         (msg) => this.#log.info(`postgres sink: ${msg}`),
       );
+      this.#table.index = this.#config.index;
     } catch (error) {
       await sql.end({ timeout: 0 });
       throw new Error(`postgres sink on ${where}: ${this.#scrub(errorText(error))}`);
@@ -314,6 +318,7 @@ export class PostgresSink implements Sink {
  *         table: public.trends
  *         columns: [title, url, publishedAt, language, { wordCount: integer }]
  *         vector: auto
+ *         index: hnsw
  *         timeout: 30s
  *         maxConnections: 4
  * ```

@@ -97,6 +97,7 @@ Deno.test("the config fills its defaults and parses a schema-qualified table", (
       { field: "language", column: "language", type: "text" },
     ],
     vector: "auto",
+    index: "hnsw",
     timeout: 30_000,
     maxConnections: 4,
   });
@@ -603,6 +604,39 @@ pgCase(
     assert.equal(missing, 0, "every row has its vector");
   },
 );
+
+Deno.test("with pgvector, the sink indexes the column it adds with HNSW, which nearest's query uses", async () => {
+  await withPglite((url) =>
+    withPgSchema(async (pg) => {
+      const indexes = async (table: string) =>
+        (await pg.sql<{ def: string }[]>`
+          select indexdef as def from pg_indexes
+          where schemaname = ${pg.schema} and tablename = ${table} and indexdef like '%hnsw%'`)
+          .map((r) => r.def);
+      await using(sink(pg.url, pg.table("trends")), (s) => s.write(items(20), signal));
+      const [def] = await indexes("trends");
+      assert.match(def ?? "", /USING hnsw \(vector vector_cosine_ops\)/);
+
+      // The shape nearest() sends; with scans off the planner takes the index if it can serve it.
+      const query = `[${items(1)[0].vector!.join(",")}]`;
+      const plan = await pg.sql.begin(async (tx) => {
+        await tx`set local enable_seqscan = off`;
+        return (await tx`explain select id from ${pg.ident("trends")}
+          where vector is not null order by vector <=> ${query}::text::vector limit 3`)
+          .map((r) => String(r["QUERY PLAN"])).join("\n");
+      });
+      assert.match(plan, /Index Scan using "?trends_vector_hnsw/);
+      const found = await nearest(pg.sql, pg.table("trends"), items(1)[0].vector!, 3);
+      assert.equal(found[0].id, items(1)[0].id);
+
+      await using(
+        sink(pg.url, pg.table("plain"), { index: "none" }),
+        (s) => s.write(items(2), signal),
+      );
+      assert.deepEqual(await indexes("plain"), [], "index: none makes none");
+    }, url)
+  );
+});
 
 Deno.test("the spec is registered as a built-in sink needing no vectors", () => {
   assert.equal(builtinRegistry().sinks.get("postgres"), postgresSink);
