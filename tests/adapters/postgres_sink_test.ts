@@ -40,6 +40,20 @@ function items(n: number, from = 0): Envelope<RawItem>[] {
   });
 }
 
+/** Runs a flow that must fail to start; its FlowStartError. */
+async function startError(
+  flow: ReturnType<typeof defineFlow>,
+  registry: ReturnType<typeof builtinRegistry>,
+): Promise<FlowStartError> {
+  const started = await runFlow(flow, {
+    registry,
+    log: memoryLogger(),
+    deadLetters: new MemoryDeadLetters(),
+  }).then(() => undefined, (e: Error) => e);
+  assert.ok(started instanceof FlowStartError, "the flow does not start");
+  return started;
+}
+
 /** With open and close around it. */
 async function using<T>(s: PostgresSink, fn: (s: PostgresSink) => Promise<T>): Promise<T> {
   await s.open();
@@ -446,12 +460,7 @@ pgCase(
         { publish: [{ postgres: { url: pg.url, table } }] },
       ],
     }, registry);
-    const started = await runFlow(flow, {
-      registry,
-      log: memoryLogger(),
-      deadLetters: new MemoryDeadLetters(),
-    }).then(() => undefined, (e: Error) => e);
-    assert.ok(started instanceof FlowStartError, "the flow does not start");
+    const started = await startError(flow, registry);
     assert.match(
       started.message,
       /stage publish.*holds vectors of 64 dimensions, and this flow's are 32: embed with 64 dimensions/,
@@ -545,12 +554,7 @@ Deno.test("an unreachable server fails at open with a masked URL, and so does th
     sources: { gen: { kind: "generator", count: 10 } },
     pipeline: [{ publish: [{ postgres: { url, table: "trends" } }] }],
   }, registry);
-  const started = await runFlow(flow, {
-    registry,
-    log: memoryLogger(),
-    deadLetters: new MemoryDeadLetters(),
-  }).then(() => undefined, (e: Error) => e);
-  assert.ok(started instanceof FlowStartError, "the flow does not start");
+  const started = await startError(flow, registry);
   assert.match(started.message, /cannot connect to postgres:\/\/app:\*\*\*@/);
   assert.ok(!started.message.includes("s3cret"));
 });
