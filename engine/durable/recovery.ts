@@ -34,7 +34,9 @@ export async function claimLoop(
     for (const lane of LANES) {
       const key = keys.input(step.id, lane);
       try {
-        const pending = await run.redis.xpending(
+        // What this consumer holds is queued or running here, not abandoned:
+        // claiming it again would only count a delivery that never happened.
+        const pending = (await run.redis.xpending(
           key,
           step.id,
           "IDLE",
@@ -42,7 +44,7 @@ export async function claimLoop(
           "-",
           "+",
           100,
-        ) as Pending[];
+        ) as Pending[]).filter((p) => p[1] !== run.consumer);
         if (pending.length === 0) continue;
         const over = await guilty(run, lane, pending);
         const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);

@@ -189,7 +189,10 @@ redisTest(
         // entries other steps held when the processes died were redelivered
         // as often, but ran alone to the end, so they are not there.
         const letters = await deadLetters(redis, keys);
-        assert.ok(letters.every((l) => /delivered 3 times and never acknowledged/.test(l.reason)));
+        assert.ok(
+          letters.every((l) => /delivered 3 times and never acknowledged/.test(l.reason)),
+          JSON.stringify(letters.map((l) => [l.stage, l.reason])),
+        );
         assert.ok(letters.every((l) => l.stage === "poison"), JSON.stringify(letters));
         assert.deepEqual(
           letters.map((l) => l.item.id).sort(),
