@@ -62,7 +62,8 @@ export class Scraper {
       try {
         for await (const raws of source.read(stop)) {
           const now = Date.now();
-          const batch = raws.map((raw) => envelope(raw, entry.name, now));
+          const batch: Envelope<RawItem>[] = new Array(raws.length);
+          for (let i = 0; i < raws.length; i++) batch[i] = envelope(raws[i], entry.name, now);
           stats.emitted += batch.length;
           if (!output.trySend(batch)) await output.send(batch, kill);
           if (stop.aborted) break;

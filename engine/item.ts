@@ -83,10 +83,24 @@ export function itemId(item: RawItem): string {
 
 const EVENT_PREFIX = crypto.randomUUID().slice(0, 8);
 let eventSeq = 0;
+// The sequence in base 36 is its head (all but the last two digits) and a
+// two-digit tail from a table; the head changes once per 1,296 events, so
+// minting one costs a lookup and a concatenation, not a number formatting.
+const TAIL = Array.from({ length: 1296 }, (_, i) => i.toString(36));
+const TAIL2 = TAIL.map((t) => t.padStart(2, "0"));
+let headOf = -1;
+let head = EVENT_PREFIX;
 
 /** A process-unique event id: cheap enough to mint per item on the hot path. */
 export function newEvent(): string {
-  return EVENT_PREFIX + (eventSeq++).toString(36);
+  const seq = eventSeq++;
+  if (seq < 1296) return EVENT_PREFIX + TAIL[seq];
+  const high = Math.floor(seq / 1296);
+  if (high !== headOf) {
+    headOf = high;
+    head = EVENT_PREFIX + high.toString(36);
+  }
+  return head + TAIL2[seq - high * 1296];
 }
 
 /** Wraps a scraped item in a fresh envelope. */

@@ -37,19 +37,30 @@ export interface BatchResult {
 /**
  * What one attempt of `handle` said. Kept apart from the stage until the
  * attempt returns, so an attempt that throws half-way leaves no trace.
+ * Outputs go into an array sized for one output per input, which is what
+ * most stages emit: stores into it cost a fraction of growing it by `push`.
  */
 class Collector implements Outcome<unknown> {
-  readonly out: Item[] = [];
+  #out: Item[];
+  #n = 0;
   drops?: string[];
   rejects?: [Item, string, string | undefined][];
+  constructor(expected: number) {
+    this.#out = new Array(expected);
+  }
   emit(item: Item): void {
-    this.out.push(item);
+    this.#out[this.#n++] = item;
   }
   drop(_item: Item, reason: string): void {
     (this.drops ??= []).push(reason);
   }
   reject(item: Item, reason: string, detail?: string): void {
     (this.rejects ??= []).push([item, reason, detail]);
+  }
+  /** The emitted items, in order, with no room left over. */
+  take(): Item[] {
+    if (this.#out.length !== this.#n) this.#out.length = this.#n;
+    return this.#out;
   }
 }
 
@@ -58,33 +69,61 @@ class Collector implements Outcome<unknown> {
  * batches (through a window when the stage has one), keeps up to
  * `concurrency` of them in `handle` at once, and passes outputs on. Closes
  * its output when done.
+ *
+ * A batch that goes through without waiting (a synchronous actor, room on
+ * the output) costs no promise at all: the stage drains what its input
+ * holds in one go. That keeps edges near empty, so items die young and
+ * cheap instead of being promoted by the GC while they queue.
  */
 export async function runStage(run: StageRun): Promise<void> {
   const { actor, ctx, input, output, concurrency } = run;
   const inflight = new Set<Promise<void>>();
-  const handle = async (batch: Item[]) => {
-    const result = await processBatch(run, batch);
-    if (result.letters.length > 0) await run.deadLetters.write(result.letters);
+  const forward = (result: BatchResult): void | Promise<void> => {
+    if (result.letters.length > 0) return forwardAfterLetters(run, result);
     if (output && result.out.length > 0 && !output.trySend(result.out)) {
-      await output.send(result.out, ctx.signal);
+      return output.send(result.out, ctx.signal);
     }
   };
+  /** Returns a promise only when the batch has to wait for something. */
+  const handle = (batch: Item[]): void | Promise<void> => {
+    const result = runBatch(run, batch);
+    return result instanceof Promise ? result.then(forward) : forward(result);
+  };
   try {
-    const batches = run.window ? windowed(input, run.window, ctx.signal) : input;
-    for await (const batch of batches) {
-      if (concurrency === 1) {
-        await handle(batch);
-        continue;
+    if (concurrency === 1 && !run.window) {
+      for (;;) {
+        const batch = input.tryReceive() ?? await input.receive();
+        if (batch === undefined) break;
+        const pending = handle(batch);
+        if (pending) await pending;
       }
-      const p: Promise<void> = handle(batch).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= concurrency) await Promise.race(inflight);
+    } else {
+      const batches = run.window ? windowed(input, run.window, ctx.signal) : input;
+      for await (const batch of batches) {
+        if (concurrency === 1) {
+          const pending = handle(batch);
+          if (pending) await pending;
+          continue;
+        }
+        const p: Promise<void> = (async () => await handle(batch))().finally(() =>
+          inflight.delete(p)
+        );
+        inflight.add(p);
+        if (inflight.size >= concurrency) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
     }
-    await Promise.all(inflight);
   } finally {
     await Promise.allSettled(inflight);
     output?.close();
     await actor.close?.();
+  }
+}
+
+async function forwardAfterLetters(run: StageRun, result: BatchResult): Promise<void> {
+  await run.deadLetters.write(result.letters);
+  if (run.output && result.out.length > 0 && !run.output.trySend(result.out)) {
+    await run.output.send(result.out, run.ctx.signal);
   }
 }
 
@@ -96,79 +135,132 @@ export async function runStage(run: StageRun): Promise<void> {
  * stage's signal escapes.
  */
 export async function processBatch(work: StageWork, batch: Item[]): Promise<BatchResult> {
+  return await runBatch(work, batch);
+}
+
+/**
+ * processBatch without the promise when the actor's `handle` returns none
+ * and does not throw: the in-memory hot path. Anything that must wait (an
+ * async actor, a retry's backoff) turns the result into a promise.
+ */
+function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<BatchResult> {
   work.stats.received += batch.length;
   const result: BatchResult = { out: [], letters: [] };
-  await attempt(work, batch, work.retries, result);
+  const pending = attempt(work, batch, work.retries, result, 0);
+  if (pending) {
+    return pending.then(() => {
+      work.stats.emitted += result.out.length;
+      return result;
+    });
+  }
   work.stats.emitted += result.out.length;
   return result;
 }
 
-async function attempt(
+/** Try number `tries` of a batch; synchronous as long as `handle` is. */
+function attempt(
   work: StageWork,
   batch: Item[],
   retries: number,
   result: BatchResult,
+  tries: number,
+): void | Promise<void> {
+  const collector = new Collector(batch.length);
+  const started = performance.now();
+  let pending: void | Promise<void>;
+  try {
+    pending = work.actor.handle(batch, collector, work.ctx);
+  } catch (error) {
+    work.stats.busyMs += performance.now() - started;
+    return failed(work, batch, retries, result, tries, error);
+  }
+  if (pending) return settle(work, batch, retries, result, tries, collector, started, pending);
+  work.stats.busyMs += performance.now() - started;
+  succeeded(work, collector, result);
+}
+
+async function settle(
+  work: StageWork,
+  batch: Item[],
+  retries: number,
+  result: BatchResult,
+  tries: number,
+  collector: Collector,
+  started: number,
+  pending: Promise<void>,
 ): Promise<void> {
-  const { actor, ctx, stats } = work;
-  for (let tries = 0;; tries++) {
-    const collector = new Collector();
-    const started = performance.now();
-    try {
-      const pending = actor.handle(batch, collector, ctx);
-      if (pending) await pending;
-    } catch (error) {
-      stats.busyMs += performance.now() - started;
-      ctx.signal.throwIfAborted();
-      for (const item of batch) item.attempts++;
-      // An error that says `retryable: false` (an API's 400 for one bad
-      // input) will fail the same way again: skip the retries and split now.
-      if (tries < retries && (error as { retryable?: unknown })?.retryable !== false) {
-        stats.retries++;
-        ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} failed, retrying`, {
-          attempt: tries + 1,
-          error: errorMessage(error),
-        });
-        await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
-        ctx.signal.throwIfAborted();
-        continue;
-      }
-      if (batch.length === 1) {
-        stats.failed++;
-        result.letters.push({
-          stage: ctx.stage,
-          reason: `failed: ${errorMessage(error)}`,
-          attempts: batch[0].attempts,
-          item: batch[0],
-        });
-        return;
-      }
-      // The retries were spent on the whole batch; halves get one attempt
-      // each, so a dead dependency costs log2(n) rounds, not n retries.
-      const mid = batch.length >>> 1;
-      await attempt(work, batch.slice(0, mid), 0, result);
-      await attempt(work, batch.slice(mid), 0, result);
-      return;
-    }
-    stats.busyMs += performance.now() - started;
-    stats.batches++;
-    if (collector.drops) {
-      for (const reason of collector.drops) stats.count(stats.dropped, reason);
-    }
-    if (collector.rejects) {
-      for (const [item, reason, detail] of collector.rejects) {
-        stats.count(stats.rejected, reason);
-        result.letters.push({
-          stage: ctx.stage,
-          reason: detail ?? reason,
-          attempts: item.attempts,
-          item,
-        });
-      }
-    }
-    if (result.out.length === 0) result.out = collector.out;
-    else for (const item of collector.out) result.out.push(item);
+  try {
+    await pending;
+  } catch (error) {
+    work.stats.busyMs += performance.now() - started;
+    return await failed(work, batch, retries, result, tries, error);
+  }
+  work.stats.busyMs += performance.now() - started;
+  succeeded(work, collector, result);
+}
+
+/** Try number `tries` threw: retry it after a backoff, split it, or dead-letter its one item. */
+async function failed(
+  work: StageWork,
+  batch: Item[],
+  retries: number,
+  result: BatchResult,
+  tries: number,
+  error: unknown,
+): Promise<void> {
+  const { ctx, stats } = work;
+  ctx.signal.throwIfAborted();
+  for (const item of batch) item.attempts++;
+  // An error that says `retryable: false` (an API's 400 for one bad
+  // input) will fail the same way again: skip the retries and split now.
+  if (tries < retries && (error as { retryable?: unknown })?.retryable !== false) {
+    stats.retries++;
+    ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} failed, retrying`, {
+      attempt: tries + 1,
+      error: errorMessage(error),
+    });
+    await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
+    ctx.signal.throwIfAborted();
+    return await attempt(work, batch, retries, result, tries + 1);
+  }
+  if (batch.length === 1) {
+    stats.failed++;
+    result.letters.push({
+      stage: ctx.stage,
+      reason: `failed: ${errorMessage(error)}`,
+      attempts: batch[0].attempts,
+      item: batch[0],
+    });
     return;
   }
+  // The retries were spent on the whole batch; halves get one attempt
+  // each, so a dead dependency costs log2(n) rounds, not n retries.
+  const mid = batch.length >>> 1;
+  await attempt(work, batch.slice(0, mid), 0, result, 0);
+  await attempt(work, batch.slice(mid), 0, result, 0);
+}
+
+/** Counts what a successful try said and keeps its outputs. */
+function succeeded(work: StageWork, collector: Collector, result: BatchResult): void {
+  const { ctx, stats } = work;
+  stats.batches++;
+  if (collector.drops) {
+    for (const reason of collector.drops) stats.count(stats.dropped, reason);
+  }
+  if (collector.rejects) {
+    for (const [item, reason, detail] of collector.rejects) {
+      stats.count(stats.rejected, reason);
+      result.letters.push({
+        stage: ctx.stage,
+        reason: detail ?? reason,
+        attempts: item.attempts,
+        item,
+      });
+    }
+  }
+  const out = collector.take();
+  if (result.out.length === 0) result.out = out;
+  else for (const item of out) result.out.push(item);
 }
 
 export function errorMessage(error: unknown): string {
