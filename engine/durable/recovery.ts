@@ -25,51 +25,142 @@ import { nextId, pairs } from "./redis_info.ts";
 export async function claimLoop(
   run: DurableStepRun,
   claimed: { lane: Lane; entries: StreamEntry[] }[],
+  opts: { staleAfterMs?: number } = {},
 ): Promise<void> {
   const { keys, step, options, stop } = run;
   const every = Math.max(250, Math.min(options.claimAfter / 2, 5000));
+  const stale = opts.staleAfterMs ?? staleAfter(options.claimAfter);
+  let prunedAt = Date.now();
+  let told = false;
   while (!stop.aborted) {
     await sleep(every, stop);
     if (stop.aborted) return;
+    const prune = Date.now() - prunedAt >= Math.max(every, stale / 10);
+    if (prune) prunedAt = Date.now();
+    let waiting = 0;
+    let claimedAny = false;
     for (const lane of LANES) {
       const key = keys.input(step.id, lane);
       try {
-        // What this consumer holds is queued or running here, not abandoned:
-        // claiming it again would only count a delivery that never happened.
-        const pending = (await run.redis.xpending(
-          key,
-          step.id,
-          "IDLE",
-          options.claimAfter,
-          "-",
-          "+",
-          100,
-        ) as Pending[]).filter((p) => p[1] !== run.consumer);
-        if (pending.length === 0) continue;
-        const over = await guilty(run, lane, pending);
-        const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
-        if (over.length > 0) await deadLetterEntries(run, lane, over);
-        if (retry.length > 0) {
-          const got = await run.redis.xclaim(
-            key,
-            step.id,
-            run.consumer,
-            options.claimAfter,
-            ...retry,
-          ) as [string, string[]][];
-          const entries = got.filter((g) => g && g[1]).map(([id, f]) => decodeEntry(id, f));
-          if (entries.length > 0) {
-            run.log.info(
-              `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
-            );
-            claimed.push({ lane, entries });
+        const look = await pendingElsewhere(run, key);
+        waiting += look.waiting;
+        const { pending } = look;
+        if (pending.length > 0) {
+          const over = await guilty(run, lane, pending);
+          const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
+          if (over.length > 0) await deadLetterEntries(run, lane, over);
+          if (retry.length > 0) {
+            const got = await run.redis.xclaim(
+              key,
+              step.id,
+              run.consumer,
+              options.claimAfter,
+              ...retry,
+            ) as [string, string[]][];
+            const entries = got.filter((g) => g && g[1]).map(([id, f]) => decodeEntry(id, f));
+            if (entries.length > 0) {
+              run.log.info(
+                `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
+              );
+              claimed.push({ lane, entries });
+              claimedAny = true;
+            }
           }
         }
+        if (prune) await pruneStale(run, key, stale);
       } catch (error) {
         if (stop.aborted) return;
         run.log.warn(`${keys.flow}/${step.id}: claim check failed`, { error: errorMessage(error) });
       }
     }
+    // Said once per episode: again only after entries were claimed (a new
+    // silence may follow) or none waited, so a live process beside this one,
+    // which always holds some entries, costs one line per step, not one a tick.
+    if (waiting > 0 && !told) {
+      run.log.info(
+        `${keys.flow}/${step.id}: ${waiting} entries pending on other consumers; ` +
+          `claiming those idle for ${options.claimAfter / 1000}s`,
+      );
+      told = true;
+    } else if (waiting === 0 || claimedAny) told = false;
+  }
+}
+
+/**
+ * Entries pending on other consumers: those idle past claimAfter (at most
+ * 100, to claim now) and how many others are not idle long enough yet.
+ * What this consumer holds is queued or running here, not abandoned:
+ * claiming it again would only count a delivery that never happened.
+ * One round trip (the summary and the idle entries, pipelined).
+ */
+async function pendingElsewhere(
+  run: DurableStepRun,
+  key: string,
+): Promise<{ pending: Pending[]; waiting: number }> {
+  const { step, options } = run;
+  const replies = await run.redis.pipeline()
+    .xpending(key, step.id)
+    .xpending(key, step.id, "IDLE", options.claimAfter, "-", "+", 100)
+    .exec();
+  const [summary, idle] = (replies ?? []).map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  }) as [[number, string | null, string | null, [string, string][] | null], Pending[]];
+  const pending = idle.filter((p) => p[1] !== run.consumer);
+  let elsewhere = 0;
+  for (const [name, count] of summary[3] ?? []) {
+    if (name !== run.consumer) elsewhere += Number(count);
+  }
+  return { pending, waiting: Math.max(0, elsewhere - pending.length) };
+}
+
+/**
+ * How long a consumer must be idle, with nothing pending, before the claim
+ * loop deletes it: ten times claimAfter and at least five minutes. Deleting
+ * such a consumer loses nothing (a live one is recreated by its next read),
+ * so the bound only has to spare live processes paused by backpressure
+ * from flickering out of `status`; killed processes leave within minutes.
+ */
+export function staleAfter(claimAfter: number): number {
+  return Math.max(10 * claimAfter, 5 * 60_000);
+}
+
+// Checks and deletes in one step on the server, so a consumer that reads
+// between the check and the delete cannot lose the entries it just got.
+const PRUNE = `
+local gone = {}
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] ~= ARGV[2] and f['pending'] == 0 and f['idle'] > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    table.insert(gone, f['name'])
+  end
+end
+return gone
+`;
+
+/**
+ * Deletes the group's consumers that hold nothing and have been idle over
+ * `idleMs` (killed processes), never `keep`; returns their names.
+ */
+export async function pruneConsumers(
+  redis: Redis,
+  key: string,
+  group: string,
+  keep: string,
+  idleMs: number,
+): Promise<string[]> {
+  return await redis.eval(PRUNE, 1, key, group, keep, String(idleMs)) as string[];
+}
+
+async function pruneStale(run: DurableStepRun, key: string, idleMs: number): Promise<void> {
+  const gone = await pruneConsumers(run.redis, key, run.step.id, run.consumer, idleMs);
+  if (gone.length > 0) {
+    run.log.info(
+      `${run.keys.flow}/${run.step.id}: removed ${gone.length} consumers idle over ` +
+        `${Math.round(idleMs / 1000)}s with nothing pending: ${gone.join(", ")}`,
+    );
   }
 }
 

@@ -17,9 +17,12 @@ export interface GroupState {
 }
 
 /**
- * The group's backlog on a stream. `lag` comes from Redis 7; when Redis
- * cannot tell it (after deletions) the group is compared with the stream's
- * last id, which can only say "some" or "none", so it reports 1 or 0.
+ * The group's backlog on a stream. `lag` comes from Redis 7, but it is a
+ * counter that can go stale: after Redis reloads its append-only file the
+ * group's read counter is rebuilt and `lag` can stay above 0 for ever on a
+ * stream read to the end, and after deletions it is null. So a lag that is
+ * not 0 is checked against the stream itself (see `checkedLag`); when Redis
+ * cannot tell how many entries wait but some do, this reports 1 ("some").
  */
 export async function groupState(redis: Redis, key: string, group: string): Promise<GroupState> {
   let groups: unknown[];
@@ -31,11 +34,36 @@ export async function groupState(redis: Redis, key: string, group: string): Prom
   const g = groups.map(pairs).find((g) => g.name === group);
   if (!g) return { undelivered: 0, pending: 0 };
   const pending = Number(g.pending ?? 0);
-  if (typeof g.lag === "number") return { undelivered: g.lag, pending };
-  const stream = pairs(await redis.xinfo("STREAM", key));
-  const behind = stream["last-generated-id"] !== g["last-delivered-id"] &&
-    Number(stream.length ?? 0) > 0;
-  return { undelivered: behind ? 1 : 0, pending };
+  const lag = await checkedLag(redis, key, g);
+  return { undelivered: lag ?? 1, pending };
+}
+
+/**
+ * A group's lag (one entry of XINFO GROUPS, as `pairs` gives it) that can
+ * be trusted: 0 when no entry follows the group's last-delivered-id,
+ * whatever Redis's estimate says, and never more than the stream holds;
+ * null when entries follow but Redis cannot count them. A lag of 0 is
+ * taken as it is; otherwise it costs one round trip (XRANGE from just
+ * after last-delivered-id, COUNT 1, and XLEN, pipelined).
+ */
+export async function checkedLag(
+  redis: Redis,
+  key: string,
+  group: Record<string, unknown>,
+): Promise<number | null> {
+  const lag = typeof group.lag === "number" ? group.lag : null;
+  if (lag === 0) return 0;
+  const last = String(group["last-delivered-id"] ?? "0-0");
+  const replies = await redis.pipeline()
+    .xrange(key, `(${last}`, "+", "COUNT", 1)
+    .xlen(key)
+    .exec();
+  const [after, length] = (replies ?? []).map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+  if ((after as unknown[]).length === 0) return 0;
+  return lag === null ? null : Math.max(1, Math.min(lag, Number(length)));
 }
 
 /** "5-3" -> "5-4": the first id after one. */

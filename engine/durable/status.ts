@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Flow } from "../flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "./keys.ts";
-import { pairs } from "./redis_info.ts";
+import { checkedLag, pairs } from "./redis_info.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
@@ -176,7 +176,9 @@ async function readGroup(
   const g = groups.map(pairs).find((g) => g.name === group);
   if (!g) return undefined;
   return {
-    lag: typeof g.lag === "number" ? g.lag : null,
+    // Checked against the stream: Redis's own lag can stay above 0 after it
+    // reloads its append-only file, and `status` would show it for ever.
+    lag: await checkedLag(redis, key, g),
     entriesRead: typeof g["entries-read"] === "number" ? g["entries-read"] : null,
     added: Number(pairs(stream)["entries-added"] ?? 0),
   };

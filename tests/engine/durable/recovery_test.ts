@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import type { DurableStepRun } from "../../../engine/durable/durable_step.ts";
+import type { Lane } from "../../../engine/durable/keys.ts";
+import { claimLoop, pruneConsumers, staleAfter } from "../../../engine/durable/recovery.ts";
+import type { StreamEntry } from "../../../engine/durable/codec.ts";
+import { DEFAULT_DURABLE } from "../../../engine/flow.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { pairs } from "../../../engine/durable/redis_info.ts";
+import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
+
+const keys = flowKeys("recover");
+const STEP = "stage";
+const KEY = keys.input(STEP);
+const ME = "me";
+
+async function consumers(redis: Redis): Promise<Record<string, number>> {
+  const list = (await redis.xinfo("CONSUMERS", KEY, STEP) as unknown[]).map(pairs);
+  return Object.fromEntries(list.map((c) => [String(c.name), Number(c.pending)]));
+}
+
+/** `consumer` reads `n` new entries; with `ack` it acknowledges them too. */
+async function read(redis: Redis, consumer: string, n: number, ack: boolean): Promise<void> {
+  const got = await redis.xreadgroup("GROUP", STEP, consumer, "COUNT", n, "STREAMS", KEY, ">");
+  const ids = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+  if (ack) await redis.xack(KEY, STEP, ...ids);
+}
+
+async function setup(redis: Redis, entries: number): Promise<void> {
+  await redis.xgroup("CREATE", KEY, STEP, "0", "MKSTREAM");
+  await redis.xgroup("CREATE", keys.input(STEP, "high"), STEP, "0", "MKSTREAM");
+  for (let i = 0; i < entries; i++) await redis.xadd(KEY, "*", "b", "[]", "n", "0");
+}
+
+/** Runs the claim loop of one step for `ms`, as the step's process would. */
+async function claimFor(
+  redis: Redis,
+  ms: number,
+  claimAfter: number,
+  staleAfterMs?: number,
+): Promise<{ lines: string[]; claimed: { lane: Lane; entries: StreamEntry[] }[] }> {
+  const log = memoryLogger();
+  const stop = new AbortController();
+  const run = {
+    step: { id: STEP, stages: [] },
+    keys,
+    options: { ...DEFAULT_DURABLE, claimAfter },
+    maxDeliveries: 5,
+    redis,
+    consumer: ME,
+    stop: stop.signal,
+    log,
+  } as unknown as DurableStepRun;
+  const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
+  const loop = claimLoop(run, claimed, { staleAfterMs });
+  await new Promise((r) => setTimeout(r, ms));
+  stop.abort();
+  await loop;
+  return { lines: log.lines, claimed };
+}
+
+Deno.test("consumers go stale after ten claimAfters, and never sooner than five minutes", () => {
+  assert.equal(staleAfter(30_000), 300_000);
+  assert.equal(staleAfter(1000), 300_000);
+  assert.equal(staleAfter(60_000), 600_000);
+});
+
+redisTest(
+  "pruning deletes idle consumers that hold nothing, never one with pending entries nor our own",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 4);
+        await read(redis, "gone", 1, true);
+        await read(redis, "holder", 1, false);
+        await read(redis, ME, 1, true);
+        await new Promise((r) => setTimeout(r, 60));
+        await read(redis, "fresh", 1, true);
+        const gone = await pruneConsumers(redis, KEY, STEP, ME, 50);
+        assert.deepEqual(gone, ["gone"]);
+        assert.deepEqual(await consumers(redis), { fresh: 0, holder: 1, me: 0 });
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest("the claim loop removes killed processes' consumers once idle long enough", async () => {
+  await withRedis(async (server) => {
+    const redis = client(server);
+    try {
+      await setup(redis, 3);
+      await read(redis, "killed", 1, true);
+      await read(redis, "crashed", 1, false); // its entry is claimed first, then it goes
+      await read(redis, ME, 1, true);
+      const { lines, claimed } = await claimFor(redis, 1800, 250, 500);
+      assert.equal(claimed.flatMap((c) => c.entries).length, 1);
+      assert.deepEqual(await consumers(redis), { me: 1 }, lines.join("\n"));
+      assert.ok(lines.some((l) => /removed \d consumers idle over/.test(l)), lines.join("\n"));
+    } finally {
+      await redis.quit();
+    }
+  });
+});
+
+redisTest(
+  "a restarted process says once that it waits for entries held by another consumer",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 3);
+        await read(redis, "killed", 3, false);
+        const { lines, claimed } = await claimFor(redis, 2600, 1000);
+        const waits = lines.filter((l) =>
+          l.includes(
+            "recover/stage: 3 entries pending on other consumers; claiming those idle for 1s",
+          )
+        );
+        assert.equal(waits.length, 1, lines.join("\n"));
+        assert.equal(claimed.flatMap((c) => c.entries).length, 3, lines.join("\n"));
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
