@@ -4,26 +4,50 @@ import type { RawItem } from "../engine/item.ts";
 const FIELD_TYPES = ["string", "number", "integer", "boolean", "array", "object"] as const;
 type FieldType = (typeof FIELD_TYPES)[number];
 
-export const fieldRuleSchema = z.strictObject({
-  type: z.enum(FIELD_TYPES).optional()
-    .describe("The JSON type the value must have; default: any (string when `pattern` is set)."),
-  min: z.number().optional()
-    .describe(
-      "Least length of a string (characters), entries of an array, or value of a number; default none.",
-    ),
-  max: z.number().optional()
-    .describe(
-      "Greatest length of a string (characters), entries of an array, or value of a number; default none.",
-    ),
-  enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional()
-    .describe("The only values allowed; default any."),
-  pattern: z.string().refine(isRegExp, { message: "pattern is not a valid regular expression" })
-    .optional().describe(
-      "A regular expression (Unicode mode) a string value must match; default none.",
-    ),
-}).refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
-  message: "min must not be greater than max",
-}).describe("Rules for one payload field; they apply only when the field is present.");
+/**
+ * The rules of one field. `defaultType` is the type min/max lengths are
+ * checked against when the rule gives none (`title` and `text` are strings).
+ */
+export const fieldRule = (defaultType?: FieldType) =>
+  z.strictObject({
+    type: z.enum(FIELD_TYPES).optional()
+      .describe("The JSON type the value must have; default: any (string when `pattern` is set)."),
+    min: z.number().optional()
+      .describe(
+        "Least length of a string (characters), entries of an array, or value of a number; default none.",
+      ),
+    max: z.number().optional()
+      .describe(
+        "Greatest length of a string (characters), entries of an array, or value of a number; default none.",
+      ),
+    enum: z.array(z.union([z.string(), z.number(), z.boolean()])).min(1).optional()
+      .describe("The only values allowed; default any."),
+    pattern: z.string().refine(isRegExp, { message: "pattern is not a valid regular expression" })
+      .optional().describe(
+        "A regular expression (Unicode mode) a string value must match; default none.",
+      ),
+  }).refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+    message: "min must not be greater than max",
+  }).superRefine((r, ctx) => {
+    // A length is never negative: such a bound is a typo that would pass every value.
+    const type = r.type ?? (r.pattern !== undefined ? "string" : defaultType);
+    if (type !== "string" && type !== "array") return;
+    for (const key of ["min", "max"] as const) {
+      const n = r[key];
+      if (n !== undefined && n < 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `a length cannot be negative, got ${n}; give 0 or more` +
+            (r.type === undefined && r.pattern === undefined
+              ? " (or type: number to bound a number's value)"
+              : ""),
+        });
+      }
+    }
+  }).describe("Rules for one payload field; they apply only when the field is present.");
+
+export const fieldRuleSchema = fieldRule();
 
 export type FieldRule = z.output<typeof fieldRuleSchema>;
 

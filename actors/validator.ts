@@ -6,6 +6,7 @@ import {
   type Check,
   fieldChecks,
   type FieldRule,
+  fieldRule,
   fieldRuleSchema,
   isEmpty,
   show,
@@ -17,9 +18,9 @@ export const validateConfigSchema = z.strictObject({
     .describe(
       "Fields that must be present and non-empty (not blank, not []); default [title, url].",
     ),
-  title: fieldRuleSchema.optional()
+  title: fieldRule("string").optional()
     .describe("Rules for `title` (type string unless given); default none."),
-  text: fieldRuleSchema.optional()
+  text: fieldRule("string").optional()
     .describe("Rules for `text` (type string unless given); default none."),
   url: z.strictObject({
     schemes: z.array(z.string().regex(/^[a-z][a-z0-9+.-]*$/, "a scheme is lower-case, e.g. https"))

@@ -1,28 +1,62 @@
 import { resolve } from "node:path";
+import { FieldError } from "../config/flow_error.ts";
 import type { RawItem } from "../engine/item.ts";
 
 /**
- * Fails when a configured input file is missing or not a file, naming it as
- * the flow file does and where it was looked for, so a typo in a path stops
- * the flow before it starts instead of failing its first read.
+ * Fails when a configured input file is missing, not a file or cannot be
+ * read, naming it as the flow file does and where it was looked for, so a
+ * typo or a bad mode stops the flow before it starts instead of failing its
+ * first read. The error is a FieldError on `field` (`path`, or `path[i]`
+ * when one file of a list is bad), so the flow file's line can be named.
  */
-export async function checkFiles(paths: readonly string[], baseDir: string): Promise<void> {
-  const problems: string[] = [];
-  for (const path of paths) {
-    const full = resolve(baseDir, path);
-    try {
-      if (!(await Deno.stat(full)).isFile) problems.push(`${path}: not a file (${full})`);
-    } catch (err) {
-      const why = err instanceof Deno.errors.NotFound ? "no such file" : (err as Error).message;
-      problems.push(`${path}: ${why} (${full})`);
-    }
+export async function checkFiles(
+  path: string | readonly string[] | undefined,
+  baseDir: string,
+  field = "path",
+): Promise<void> {
+  const problems: { at: PropertyKey[]; message: string }[] = [];
+  const paths = pathList(path);
+  for (const [i, p] of paths.entries()) {
+    const message = await fileProblem(p, baseDir);
+    if (message) problems.push({ at: typeof path === "string" ? [field] : [field, i], message });
   }
-  if (problems.length) throw new Error(problems.join("; "));
+  if (problems.length === 0) return;
+  const at = problems.length === 1 ? problems[0].at : [field];
+  throw new FieldError(at, problems.map((p) => p.message).join("; "));
+}
+
+/** What is wrong with one input file, or undefined when it can be read. */
+export async function fileProblem(path: string, baseDir: string): Promise<string | undefined> {
+  const full = resolve(baseDir, path);
+  try {
+    if (!(await Deno.stat(full)).isFile) return `${path}: not a file (${full})`;
+    // stat succeeds on a file nobody may read: opening it is what tells.
+    (await Deno.open(full, { read: true })).close();
+    return undefined;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return `${path}: no such file (${full})`;
+    return `cannot read ${path}: ${readFailure(err)} (${full})`;
+  }
+}
+
+/**
+ * Why a file could not be read, in words, for an OS error such as
+ * `Permission denied (os error 13): readfile '...'`.
+ */
+export function readFailure(err: unknown): string {
+  if (err instanceof Deno.errors.NotFound) return "no such file";
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return "permission denied; make it readable (chmod +r)";
+  }
+  if (err instanceof Deno.errors.NotCapable) return "Deno may not read it; run with --allow-read";
+  if (err instanceof Deno.errors.IsADirectory) return "it is a directory, not a file";
+  const message = err instanceof Error ? err.message : String(err);
+  return message.split("\n")[0];
 }
 
 /** The `path` field of a source config as a list. */
-export function pathList(path: string | string[] | undefined): string[] {
-  return path === undefined ? [] : typeof path === "string" ? [path] : path;
+export function pathList(path: string | readonly string[] | undefined): string[] {
+  return path === undefined ? [] : typeof path === "string" ? [path] : [...path];
 }
 
 /**
@@ -41,7 +75,15 @@ export async function* readFiles(
     signal.throwIfAborted();
     let items: RawItem[];
     try {
-      items = await parse(await Deno.readFile(resolve(baseDir, path), { signal }), path);
+      const full = resolve(baseDir, path);
+      let bytes: Uint8Array;
+      try {
+        bytes = await Deno.readFile(full, { signal });
+      } catch (err) {
+        if (signal.aborted) throw err;
+        throw new Error(`cannot read ${path}: ${readFailure(err)} (${full})`, { cause: err });
+      }
+      items = await parse(bytes, path);
     } catch (err) {
       if (signal.aborted) throw err;
       failures.push(err as Error);

@@ -42,7 +42,7 @@ export const feedConfig = z
       .describe(
         "Resolves relative entry links. Default: the feed URL (after redirects), else the feed's own absolute link.",
       ),
-    timeout: duration()
+    timeout: duration({ positive: true })
       .default(DEFAULT_TIMEOUT_MS)
       .describe("Deadline of one fetch, body included (url only). Default 10s."),
     maxBytes: bytes()
@@ -87,7 +87,7 @@ class FeedSource implements Source {
 
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
   async check(): Promise<void> {
-    await checkFiles(pathList(this.config.path), this.env.baseDir);
+    await checkFiles(this.config.path, this.env.baseDir);
   }
 
   checkpoint(): FeedPosition | undefined {

@@ -65,7 +65,7 @@ export const jsonConfig = z
       .describe(
         "preset hackernews with a url of ids (topstories, newstories): items fetched per poll. Default 30.",
       ),
-    timeout: duration()
+    timeout: duration({ positive: true })
       .default(DEFAULT_TIMEOUT_MS)
       .describe("Deadline of one request, body included. Default 10s."),
     maxBytes: bytes()
@@ -144,7 +144,7 @@ class JsonSource implements Source {
 
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
   async check(): Promise<void> {
-    await checkFiles(pathList(this.config.path), this.env.baseDir);
+    await checkFiles(this.config.path, this.env.baseDir);
   }
 
   checkpoint(): JsonPosition | undefined {

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
+import { checkContext } from "../config/check_context.ts";
 import { duration } from "../config/units.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import type { SinkSpec } from "../engine/registry.ts";
@@ -14,8 +15,18 @@ export const redisStreamSinkSchema = z.strictObject({
     .describe("Entries the stream keeps, trimmed approximately (MAXLEN ~); default 1000000."),
   fields: z.array(z.string().min(1)).min(1).optional()
     .describe("Payload fields to keep in each entry; default all of them."),
-  idTtl: duration().default(7 * 86_400_000)
+  idTtl: duration({ positive: true }).default(7 * 86_400_000)
     .describe("How long an id is remembered, so its replay appends nothing; default 7d."),
+}).superRefine((c, ctx) => {
+  // Caught when the flow is checked, not when its run opens the sink.
+  if (c.url === undefined && checkContext()?.durability === "memory") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["url"],
+      message: "required in a memory flow (only a durable flow has a Redis of its own); " +
+        "add url: ${REDIS_URL:-redis://127.0.0.1:6379}",
+    });
+  }
 }).describe("Appends one entry per item to a Redis stream, once per item id.");
 
 export type RedisStreamSinkConfig = z.output<typeof redisStreamSinkSchema>;

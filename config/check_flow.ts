@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
-import type { Flow, SourceEntry, StageEntry } from "../engine/flow.ts";
+import type { Flow, Locate, SourceEntry, StageEntry } from "../engine/flow.ts";
 import type { Fact } from "../engine/item.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+import { type CheckContext, withCheckContext } from "./check_context.ts";
 import { FlowError, formatPath, type Problem } from "./flow_error.ts";
 import {
   flowSchema,
@@ -13,11 +14,7 @@ import {
 import { nearest } from "./suggest.ts";
 import { check, type PathProblem, show } from "./zod_issues.ts";
 
-/** Where a field of the flow is written: 1-based line and column, when known. */
-export type Locate = (
-  path: readonly PropertyKey[],
-  at: "key" | "value",
-) => { line: number; column: number } | undefined;
+export type { Locate } from "../engine/flow.ts";
 
 export interface CheckOptions {
   /** Names the flow in errors: the file path, or e.g. `flow "demo"`. */
@@ -28,6 +25,8 @@ export interface CheckOptions {
   locate?: Locate;
   /** Problems found before validation (unset environment variables), placed the same way. */
   earlier?: PathProblem[];
+  /** The flow is a flow file: durations must carry a unit. */
+  fromFile?: boolean;
 }
 
 /**
@@ -39,16 +38,27 @@ export interface CheckOptions {
 export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions): Flow {
   const earlier = opts.earlier ?? [];
   const found: PathProblem[] = [];
-  const top = check(flowSchema, input, []);
+  const top = withCheckContext(
+    { fromFile: opts.fromFile ?? false },
+    () => check(flowSchema, input, []),
+  );
   if (!top.ok) found.push(...top.problems.map(explainRoot));
 
   const raw = isMap(input) ? input : {};
-  const sources = isMap(raw.sources)
-    ? Object.entries(raw.sources).map(([name, block]) => checkSource(name, block, registry, found))
-    : [];
-  const stages = Array.isArray(raw.pipeline)
-    ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found))
-    : [];
+  const context: CheckContext = {
+    fromFile: opts.fromFile ?? false,
+    durability: top.ok ? top.value.durability : undefined,
+  };
+  const { sources, stages } = withCheckContext(context, () => ({
+    sources: isMap(raw.sources)
+      ? Object.entries(raw.sources).map(([name, block]) =>
+        checkSource(name, block, registry, found)
+      )
+      : [],
+    stages: Array.isArray(raw.pipeline)
+      ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found))
+      : [],
+  }));
   const ids = assignIds(stages, found);
   if (stages.every((s) => s?.spec)) checkOrder(stages as CheckedStage[], registry, found);
 
@@ -79,6 +89,7 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
     ...(flow.redis !== undefined ? { redis: flow.redis } : {}),
     outDir: resolve(flow.output ?? `out/${flow.name}`),
     baseDir: resolve(opts.baseDir),
+    ...(opts.locate && opts.label ? { file: opts.label, locate: opts.locate } : {}),
     sources: sources as SourceEntry[],
     pipeline,
     deadLetters: flow.deadLetters,

@@ -68,3 +68,16 @@ function sortProblems(problems: readonly Problem[]): Problem[] {
     )
     .map(({ p }) => p);
 }
+
+/**
+ * An error about one field of a component's block, e.g. a source's `path`
+ * naming a file that is not there. `field` is relative to the block
+ * (`["path"]`, `["path", 1]`), so whoever knows where the block sits in the
+ * flow file (engine/build_flow.ts) can point at the line of the field.
+ */
+export class FieldError extends Error {
+  constructor(readonly field: readonly PropertyKey[], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FieldError";
+  }
+}

@@ -62,7 +62,7 @@ export const flowSchema = z.strictObject({
       .describe("Most items one stream entry carries (a micro-batch). Default: 100."),
     entryBytes: bytes().default(1_048_576)
       .describe("Most bytes of JSON one stream entry carries. Default: 1MiB."),
-    claimAfter: duration().default(30_000)
+    claimAfter: duration({ positive: true }).default(30_000)
       .describe(
         "An entry pending this long on a silent consumer is claimed by another. Default: 30s.",
       ),
@@ -92,7 +92,7 @@ export const sourceCommonSchema = (kinds: readonly string[]) =>
           ? `required field is missing; say which kind of source this is (${kinds.join(", ")})`
           : `expected a source kind (${kinds.join(", ")}), got ${show(iss.input)}`,
     }).describe("Kind of source, as registered (json, rss, ...). Required."),
-    every: duration().optional()
+    every: duration({ positive: true }).optional()
       .describe("Poll interval such as 5m; absent means read once."),
     priority: z.enum(["high", "normal"]).default("normal")
       .describe("high sources are read first when several are due. Default: normal."),

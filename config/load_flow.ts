@@ -2,7 +2,8 @@ import { dirname, resolve } from "node:path";
 import type { Flow } from "../engine/flow.ts";
 import type { Registry } from "../engine/registry.ts";
 import { checkFlow } from "./check_flow.ts";
-import { FlowError } from "./flow_error.ts";
+import { fileProblem } from "../adapters/_input_files.ts";
+import { FlowError, formatPath, type Problem } from "./flow_error.ts";
 import { readFlowDocument } from "./flow_document.ts";
 
 export { defineFlow } from "./define_flow.ts";
@@ -51,6 +52,7 @@ export function parseFlow(
     baseDir: opts.baseDir ?? dirname(resolve(file)),
     locate: doc.locate,
     earlier: doc.problems,
+    fromFile: true,
   });
 }
 
@@ -65,6 +67,7 @@ export async function loadFlow(
   file: string,
   registry: Registry,
   env: Record<string, string | undefined> = Deno.env.toObject(),
+  opts: { inputs?: boolean } = {},
 ): Promise<Flow> {
   let bytes: Uint8Array;
   try {
@@ -80,7 +83,36 @@ export async function loadFlow(
   } catch {
     throw fileError(file, "the file is not UTF-8 text; save the flow as UTF-8 YAML");
   }
-  return parseFlow(text, file, registry, env);
+  const flow = parseFlow(text, file, registry, env);
+  if (opts.inputs ?? true) await checkInputs(flow);
+  return flow;
+}
+
+/**
+ * Local input files of the sources (their `path` field, the convention of
+ * file-reading sources) must exist and be readable: `check` then catches
+ * what the run would, and the error names the line. Opens no service; a
+ * source's own check() still runs at start for flows built in code.
+ */
+export async function checkInputs(flow: Flow): Promise<void> {
+  const problems: Problem[] = [];
+  for (const source of flow.sources) {
+    const path = (source.config as { path?: unknown } | null)?.path;
+    const given = typeof path === "string" ? [path] : Array.isArray(path) ? path : [];
+    const paths = given.flatMap((p, i) =>
+      typeof p !== "string" ? [] : [{
+        at: ["sources", source.name, "path", ...(typeof path === "string" ? [] : [i])],
+        p,
+      }]
+    );
+    for (const { at, p } of paths) {
+      const message = await fileProblem(p, flow.baseDir);
+      if (message === undefined) continue;
+      const pos = flow.locate?.(at, "value");
+      problems.push({ line: pos?.line, column: pos?.column, path: formatPath(at), message });
+    }
+  }
+  if (problems.length > 0) throw new FlowError(flow.file, problems);
 }
 
 function readFailure(file: string, e: unknown): string {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { checkContext } from "./check_context.ts";
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const DURATION_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -30,14 +31,32 @@ export function parseBytes(value: string | number): number | undefined {
   );
 }
 
-/** A zod field for durations in flow files; parses to milliseconds. */
-export const duration = () =>
+/**
+ * A zod field for durations; parses to milliseconds. A flow file must give
+ * a unit (`every: 5` would be 5 ms, which nobody means): a bare number there
+ * is refused. Code (defineFlow, a schema parsed directly) may pass a number
+ * of milliseconds. `positive` refuses zero where it makes no sense (a poll
+ * interval of 0 polls in a tight loop, a timeout of 0 always fails).
+ */
+export const duration = (opts: { positive?: boolean } = {}) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
+    // Zero is zero in any unit; a negative number is refused below as it is.
+    if (typeof v === "number" && v > 0 && checkContext()?.fromFile) {
+      ctx.addIssue({ code: "custom", message: `give a unit, e.g. ${v}s or ${v}ms` });
+      return z.NEVER;
+    }
     const ms = parseDuration(v);
     if (ms === undefined) {
       ctx.addIssue({
         code: "custom",
         message: `expected a duration such as 500ms, 2s, 5m or 24h, got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    if (opts.positive && ms === 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a duration above zero such as 500ms, 2s or 5m, got ${JSON.stringify(v)}`,
       });
       return z.NEVER;
     }

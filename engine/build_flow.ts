@@ -1,18 +1,72 @@
 import type { ScrapeSource } from "../actors/scraper.ts";
 import type { Actor, StageContext } from "./actor.ts";
-import type { Flow } from "./flow.ts";
+import { FieldError, formatPath, formatProblem } from "../config/flow_error.ts";
+import type { Flow, Locate } from "./flow.ts";
 import type { Logger } from "./log.ts";
 import type { BuildEnv, Registry } from "./registry.ts";
 import { errorMessage } from "./stage_runner.ts";
 import { StageStats } from "./stats.ts";
 import type { WindowOptions } from "./window.ts";
 
-/** A component failed to build or open: the flow never started, nothing was written. */
+/** Where a component sits in its flow, for naming the flow file's line in an error. */
+export interface ComponentPlace {
+  /** Path of the component's block, e.g. `["sources", "r"]` or `["pipeline", 3, "publish"]`. */
+  path: readonly PropertyKey[];
+  file?: string;
+  locate?: Locate;
+}
+
+/**
+ * A component failed to build or open: the flow never started, nothing was
+ * written. With a place in a flow file the message is
+ * `file:line:column: sources.r.path: why`, pointing at the field when the
+ * cause is a FieldError and at the component otherwise; without one it is
+ * `flow: component: why`. Either way it names the flow and component once.
+ */
 export class FlowStartError extends Error {
-  constructor(readonly flow: string, readonly component: string, cause: unknown) {
-    super(`${flow}: ${component}: ${errorMessage(cause)}`, { cause });
+  /** The flow file, when the flow came from one. */
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+  /** Path of the bad component or field in the flow, e.g. `sources.r.path`; empty when unknown. */
+  readonly path: string;
+
+  constructor(
+    readonly flow: string,
+    readonly component: string,
+    cause: unknown,
+    place?: ComponentPlace,
+  ) {
+    const why = withoutPrefix(errorMessage(cause), flow, component);
+    const field = place
+      ? [...place.path, ...(cause instanceof FieldError ? cause.field : [])]
+      : undefined;
+    const pos = field && place?.locate?.(field, cause instanceof FieldError ? "value" : "key");
+    const path = field ? formatPath(field) : "";
+    super(
+      place?.file
+        ? formatProblem(place.file, { line: pos?.line, column: pos?.column, path, message: why })
+        : `${flow}: ${component}: ${why}`,
+      { cause },
+    );
     this.name = "FlowStartError";
+    this.file = place?.file;
+    this.line = pos?.line;
+    this.column = pos?.column;
+    this.path = path;
   }
+}
+
+/**
+ * A component that names itself (`rvpg/publish: cannot open sink ...`)
+ * would otherwise have the flow and stage said twice.
+ */
+function withoutPrefix(message: string, flow: string, component: string): string {
+  const id = component.replace(/^(stage|source) /, "");
+  for (const prefix of [`${flow}/${id}: `, `${flow}: ${component}: `, `${component}: `]) {
+    if (message.startsWith(prefix)) return message.slice(prefix.length);
+  }
+  return message;
 }
 
 export interface BuiltStage {
@@ -54,6 +108,11 @@ export async function buildFlow(
     await Promise.allSettled(sources.map((s) => s.source.close?.()));
   };
   try {
+    const place = (path: PropertyKey[]): ComponentPlace => ({
+      path,
+      file: flow.file,
+      locate: flow.locate,
+    });
     for (const entry of flow.sources) {
       const spec = registry.sources.get(entry.kind);
       try {
@@ -62,11 +121,16 @@ export async function buildFlow(
         sources.push({ entry, source });
         await source.check?.();
       } catch (e) {
-        throw new FlowStartError(flow.name, `source ${entry.name}`, e);
+        throw new FlowStartError(
+          flow.name,
+          `source ${entry.name}`,
+          e,
+          place(["sources", entry.name]),
+        );
       }
     }
     const stages: BuiltStage[] = [];
-    for (const entry of flow.pipeline) {
+    for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
       const ctx: StageContext = { flow: flow.name, stage: entry.id, signal: kill, log };
       try {
@@ -85,7 +149,12 @@ export async function buildFlow(
           retries: entry.retries,
         });
       } catch (e) {
-        throw new FlowStartError(flow.name, `stage ${entry.id}`, e);
+        throw new FlowStartError(
+          flow.name,
+          `stage ${entry.id}`,
+          e,
+          place(["pipeline", i, entry.kind]),
+        );
       }
     }
     return { sources, stages, close };

@@ -19,7 +19,17 @@ export interface Flow {
   capacity: number;
   /** How durable edges behave; read only when durability is redis. */
   durable: DurableOptions;
+  /** The flow file, when the flow came from one: errors at start name it. */
+  file?: string;
+  /** Finds a field of the flow file (e.g. `["sources", "r", "path"]`), for errors at start. */
+  locate?: Locate;
 }
+
+/** Where a field of a flow file is written: 1-based line and column, when known. */
+export type Locate = (
+  path: readonly PropertyKey[],
+  at: "key" | "value",
+) => { line: number; column: number } | undefined;
 
 export interface DurableOptions {
   /** First part of every Redis key of the flow. */

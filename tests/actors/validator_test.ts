@@ -275,3 +275,23 @@ Deno.test("config: the documented YAML example parses, typos and bad rules are r
   assert.throws(() => validateConfigSchema.parse({ title: { min: 10, max: 5 } }));
   assert.throws(() => validateConfigSchema.parse({ url: { schemes: ["HTTP"] } }));
 });
+
+Deno.test("a negative length bound is refused; a negative number bound is not", () => {
+  const issues = (config: unknown) => {
+    const r = validateConfigSchema.safeParse(config);
+    return r.success ? [] : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+  assert.deepEqual(issues({ title: { min: -1 } }), [
+    "title.min: a length cannot be negative, got -1; give 0 or more " +
+    "(or type: number to bound a number's value)",
+  ]);
+  assert.deepEqual(issues({ fields: { tags: { type: "array", max: -2 } } }), [
+    "fields.tags.max: a length cannot be negative, got -2; give 0 or more",
+  ]);
+  assert.deepEqual(issues({ fields: { code: { pattern: "^[A-Z]+$", min: -1 } } }), [
+    "fields.code.min: a length cannot be negative, got -1; give 0 or more",
+  ]);
+  assert.deepEqual(issues({ title: { type: "number", min: -1 } }), []);
+  assert.deepEqual(issues({ fields: { score: { type: "number", min: -10 } } }), []);
+  assert.deepEqual(issues({ title: { min: 0, max: 500 } }), []);
+});

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { FieldError } from "../../config/flow_error.ts";
 import { FIXTURES } from "../_fixtures_dir.ts";
 import { withServer } from "../_http_server.ts";
 import { join } from "node:path";
@@ -404,7 +405,12 @@ Deno.test("check() fails before the flow starts when a feed file is missing", as
   const src = await source({ path: ["feedparser__rss2sample.xml", "nope.xml"] });
   await assert.rejects(
     async () => await src.check?.(),
-    new RegExp(`^Error: nope\\.xml: no such file \\(${join(FEEDS, "nope.xml")}\\)$`),
+    (e: unknown) => {
+      assert.ok(e instanceof FieldError, String(e));
+      assert.equal(e.message, `nope.xml: no such file (${join(FEEDS, "nope.xml")})`);
+      assert.deepEqual(e.field, ["path", 1], "points at the bad entry of the list");
+      return true;
+    },
   );
   await (await source({ path: "feedparser__rss2sample.xml" })).check?.();
   await (await source({ url: "http://127.0.0.1:9/never-fetched-by-check.xml" })).check?.();

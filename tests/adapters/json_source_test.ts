@@ -379,7 +379,7 @@ Deno.test("check() fails before the flow starts when a JSON file is missing or a
   });
   await assert.rejects(
     async () => await src.check?.(),
-    /^Error: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
+    /^FieldError: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
   );
   await (await source({ preset: "hackernews", path: "hn/item-8863-story.json" })).check?.();
 });

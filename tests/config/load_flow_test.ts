@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FlowError, loadFlow, parseFlow } from "../../config/load_flow.ts";
+import { builtinRegistry } from "../../actors/builtins.ts";
+import { defineFlow } from "../../config/define_flow.ts";
 import { fakeRegistry } from "./fake_registry.ts";
 
 const registry = fakeRegistry();
@@ -496,4 +498,101 @@ Deno.test("a value that fits none of a union's types lists the types that would 
     e.message,
     "flows/demo.yaml:5:20: pipeline[0].dedupe.ttl: expected a string or a number, got a list",
   );
+});
+
+Deno.test("a bare number in a duration field of a flow file asks for a unit; zero polls are refused", () => {
+  const builtins = builtinRegistry();
+  const at = (source: string, stage = "  - validate\n") =>
+    flowError(() =>
+      parseFlow(`name: t\nsources:\n${source}pipeline:\n${stage}`, "flows/t.yaml", builtins, {})
+    ).message;
+  assert.equal(
+    at("  g: { kind: generator, every: 5 }\n"),
+    "flows/t.yaml:3:32: sources.g.every: give a unit, e.g. 5s or 5ms",
+  );
+  assert.match(
+    at("  g: { kind: generator }\n", "  - dedupe: { ttl: 86400000 }\n"),
+    /pipeline\[0\]\.dedupe\.ttl: give a unit, e.g. 86400000s or 86400000ms/,
+  );
+  assert.match(
+    at("  g: { kind: generator, every: 0s }\n"),
+    /sources\.g\.every: expected a duration above zero such as 500ms, 2s or 5m, got "0s"/,
+  );
+  assert.match(
+    at("  g: { kind: generator, every: -5 }\n"),
+    /sources\.g\.every: expected a duration/,
+  );
+  assert.match(
+    at("  g: { kind: generator, every: 0 }\n"),
+    /sources\.g\.every: expected a duration above/,
+  );
+  assert.match(
+    at("  f: { kind: rss, url: https://example.com/f.xml, timeout: 0ms }\n"),
+    /sources\.f\.timeout: expected a duration above zero/,
+  );
+  const ok = parseFlow(
+    "name: t\nsources:\n  g: { kind: generator, every: 5s }\npipeline: [validate]\n",
+    "flows/t.yaml",
+    builtins,
+    {},
+  );
+  assert.equal(ok.sources[0].every, 5_000);
+});
+
+Deno.test("a flow built in code may still give durations as milliseconds", () => {
+  const flow = defineFlow({
+    name: "t",
+    sources: { g: { kind: "generator", every: 5_000 } },
+    pipeline: ["validate", { dedupe: { ttl: 60_000 } }],
+  }, builtinRegistry());
+  assert.equal(flow.sources[0].every, 5_000);
+  assert.throws(
+    () =>
+      defineFlow(
+        { name: "t", sources: { g: { kind: "generator", every: 0 } }, pipeline: ["validate"] },
+        builtinRegistry(),
+      ),
+    /sources\.g\.every: expected a duration above zero/,
+  );
+});
+
+Deno.test("a redis-stream sink without url is refused at check time in a memory flow", () => {
+  const builtins = builtinRegistry();
+  const text = (top: string) =>
+    `name: t\n${top}sources:\n  g: { kind: generator }\npipeline:\n  - validate\n` +
+    "  - publish:\n      - redis-stream: { stream: out }\n";
+  const e = flowError(() => parseFlow(text(""), "flows/t.yaml", builtins, {}));
+  assert.match(
+    e.message,
+    /^flows\/t\.yaml:7:9: pipeline\[1\]\.publish\[0\]\.redis-stream\.url: required in a memory flow/,
+  );
+  const durable = parseFlow(
+    text("durability: redis\nredis: redis://127.0.0.1:6379\n"),
+    "flows/t.yaml",
+    builtins,
+    {},
+  );
+  assert.equal(durable.durability, "redis", "a durable flow's sink uses the flow's Redis");
+});
+
+Deno.test("loadFlow (what `check` runs) refuses missing or unreadable local source files, with the line", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "a.xml"), "<rss/>");
+  await Deno.mkdir(join(dir, "adir"));
+  const file = join(dir, "t4.yaml");
+  await Deno.writeTextFile(
+    file,
+    "name: t4\nsources:\n  a: { kind: rss, path: a.xml }\n" +
+      "  r: { kind: rss, path: missing.xml }\n" +
+      "  l: { kind: json, path: [a.xml, adir] }\n" +
+      "  u: { kind: rss, url: http://127.0.0.1:9/never-fetched.xml }\n" +
+      "pipeline: [validate]\n",
+  );
+  const e = await flowErrorAsync(() => loadFlow(file, builtinRegistry(), {}));
+  assert.deepEqual(e.message.split("\n"), [
+    `${file}:4:25: sources.r.path: missing.xml: no such file (${join(dir, "missing.xml")})`,
+    `${file}:5:34: sources.l.path[1]: adir: not a file (${join(dir, "adir")})`,
+  ]);
+  const skipped = await loadFlow(file, builtinRegistry(), {}, { inputs: false });
+  assert.equal(skipped.sources.length, 4);
 });

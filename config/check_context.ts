@@ -1,0 +1,31 @@
+/**
+ * What a component schema may need to know about the flow being checked
+ * but cannot see from its own block: whether the flow came from a file
+ * (durations there must carry a unit) and its durability (a sink that has
+ * no Redis of its own needs a `url` in a memory flow). Set only while
+ * checkFlow runs its (synchronous) schemas; a schema parsed on its own sees
+ * undefined and checks nothing that depends on the flow.
+ */
+export interface CheckContext {
+  /** The flow is a flow file: bare numbers in duration fields are refused. */
+  fromFile: boolean;
+  durability?: "memory" | "redis";
+}
+
+let current: CheckContext | undefined;
+
+/** Runs `fn` (synchronous, like zod's safeParse) with `ctx` as the check context. */
+export function withCheckContext<T>(ctx: CheckContext, fn: () => T): T {
+  const outer = current;
+  current = ctx;
+  try {
+    return fn();
+  } finally {
+    current = outer;
+  }
+}
+
+/** The flow being checked, when a schema runs inside checkFlow. */
+export function checkContext(): CheckContext | undefined {
+  return current;
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { z } from "zod";
+import { builtinRegistry } from "../../actors/builtins.ts";
+import { defineFlow } from "../../config/define_flow.ts";
+import { parseFlow } from "../../config/load_flow.ts";
+import { buildFlow, FlowStartError } from "../../engine/build_flow.ts";
+import type { Flow } from "../../engine/flow.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import type { Registry } from "../../engine/registry.ts";
+
+/** The FlowStartError building `flow` throws. */
+async function startError(flow: Flow, registry: Registry): Promise<FlowStartError> {
+  const log = memoryLogger();
+  const env = {
+    flow: flow.name,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+    log,
+    registry,
+    vectors: {},
+  };
+  try {
+    const built = await buildFlow(flow, registry, env, new AbortController().signal, log);
+    await built.close();
+  } catch (e) {
+    if (e instanceof FlowStartError) return e;
+    throw e;
+  }
+  assert.fail("expected a FlowStartError");
+}
+
+const T4 = `name: t4
+sources:
+  ok: { kind: rss, path: present.xml }
+  r:
+    kind: rss
+    path:
+      missing.xml
+pipeline:
+  - validate
+  - publish: [stdout: {}]
+`;
+
+Deno.test("a missing source file names the flow file, line and column of the path field", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "present.xml"), "<rss/>");
+  const registry = builtinRegistry();
+  const flow = parseFlow(T4, "flows/t4.yaml", registry, {}, { baseDir: dir });
+  const e = await startError(flow, registry);
+  assert.equal(
+    e.message,
+    `flows/t4.yaml:7:7: sources.r.path: missing.xml: no such file (${join(dir, "missing.xml")})`,
+  );
+  assert.deepEqual([e.file, e.line, e.column, e.path], ["flows/t4.yaml", 7, 7, "sources.r.path"]);
+  assert.equal(e.message.split("\n").length, 1, "one line");
+});
+
+Deno.test("a flow built in code keeps `flow: component: why`, with no line to give", async () => {
+  const registry = builtinRegistry();
+  const flow = defineFlow(
+    {
+      name: "t4",
+      sources: { r: { kind: "rss", path: "missing.xml" } },
+      pipeline: ["validate", { publish: [{ stdout: {} }] }],
+    },
+    registry,
+    { baseDir: await Deno.makeTempDir() },
+  );
+  const e = await startError(flow, registry);
+  assert.match(e.message, /^t4: source r: missing\.xml: no such file \(.*missing\.xml\)$/);
+});
+
+/** A registry whose `publish` stage fails to open the way the publisher does: naming itself. */
+function failingRegistry(): Registry {
+  const registry = builtinRegistry();
+  registry.stages.set("publish", {
+    kind: "publish",
+    summary: "",
+    schema: z.unknown(),
+    create: () => ({
+      handle() {},
+      open(ctx: { flow: string; stage: string }) {
+        throw new Error(
+          `${ctx.flow}/${ctx.stage}: cannot open sink postgres (postgres sink: refused)`,
+        );
+      },
+    }),
+  });
+  return registry;
+}
+
+Deno.test("a stage that fails to open is named once, at its place in the flow file", async () => {
+  const registry = failingRegistry();
+  const text = "name: rvpg\nsources:\n  g: { kind: generator, count: 1 }\n" +
+    "pipeline:\n  - validate\n  - publish: [stdout: {}]\n";
+  const e = await startError(parseFlow(text, "flows/rvpg.yaml", registry, {}), registry);
+  assert.equal(
+    e.message,
+    "flows/rvpg.yaml:6:5: pipeline[1].publish: cannot open sink postgres (postgres sink: refused)",
+  );
+  const inCode = defineFlow({
+    name: "rvpg",
+    sources: { g: { kind: "generator", count: 1 } },
+    pipeline: ["validate", { publish: [{ stdout: {} }] }],
+  }, registry);
+  assert.equal(
+    (await startError(inCode, registry)).message,
+    "rvpg: stage publish: cannot open sink postgres (postgres sink: refused)",
+  );
+});
