@@ -69,6 +69,20 @@ export function serial(): Serial {
   };
 }
 
+const inHand = new WeakMap<DurableStepRun, Set<string>>();
+
+/**
+ * The entries this step has read or claimed and not yet committed, as
+ * "<lane> <id>". The claim loop leaves these alone, but not the rest of
+ * what Redis says this consumer holds: an XREADGROUP whose reply was lost
+ * with the connection delivered entries this process never saw.
+ */
+export function heldBy(run: DurableStepRun): Set<string> {
+  let held = inHand.get(run);
+  if (!held) inHand.set(run, held = new Set());
+  return held;
+}
+
 /** Creates the step's consumer groups (from the start of the stream) if missing. */
 export async function ensureGroups(redis: Redis, keys: FlowKeys, stage: string): Promise<void> {
   for (const lane of LANES) {
@@ -205,9 +219,14 @@ async function readEntries(
       ">",
     ) as Promise<[string, [string, string[]][]][] | null>);
   const out = { high: [] as StreamEntry[], normal: [] as StreamEntry[] };
+  const held = heldBy(run);
   for (const [key, entries] of reply ?? []) {
-    const list = key === high ? out.high : out.normal;
-    for (const [id, fields] of entries) list.push(decodeEntry(id, fields));
+    const lane: Lane = key === high ? "high" : "normal";
+    const list = out[lane];
+    for (const [id, fields] of entries) {
+      held.add(`${lane} ${id}`);
+      list.push(decodeEntry(id, fields));
+    }
   }
   return out;
 }
@@ -271,6 +290,8 @@ async function commit(
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error("transaction aborted");
   });
+  const held = heldBy(run);
+  for (const id of ackIds) held.delete(`${lane} ${id}`);
   appended(run, entries.length);
 }
 

@@ -3,7 +3,7 @@ import { sleep } from "../backoff.ts";
 import type { DeadLetter } from "../dead_letters.ts";
 import { errorMessage } from "../stage_runner.ts";
 import { decodeEntry, type StreamEntry } from "./codec.ts";
-import { type DurableStepRun, LANES, unparsable } from "./durable_step.ts";
+import { type DurableStepRun, heldBy, LANES, unparsable } from "./durable_step.ts";
 import type { Lane } from "./keys.ts";
 import { deadLetterFields } from "./redis_dead_letters.ts";
 import { nextId, pairs } from "./redis_info.ts";
@@ -42,7 +42,7 @@ export async function claimLoop(
     for (const lane of LANES) {
       const key = keys.input(step.id, lane);
       try {
-        const look = await pendingElsewhere(run, key);
+        const look = await pendingElsewhere(run, lane);
         waiting += look.waiting;
         const { pending } = look;
         if (pending.length > 0) {
@@ -59,6 +59,7 @@ export async function claimLoop(
             ) as [string, string[]][];
             const entries = got.filter((g) => g && g[1]).map(([id, f]) => decodeEntry(id, f));
             if (entries.length > 0) {
+              for (const e of entries) heldBy(run).add(`${lane} ${e.id}`);
               run.log.info(
                 `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
               );
@@ -87,17 +88,20 @@ export async function claimLoop(
 }
 
 /**
- * Entries pending on other consumers: those idle past claimAfter (at most
- * 100, to claim now) and how many others are not idle long enough yet.
- * What this consumer holds is queued or running here, not abandoned:
- * claiming it again would only count a delivery that never happened.
+ * Entries to claim: those idle past claimAfter (at most 100), and how many
+ * others are pending on other consumers, not idle long enough yet. What
+ * this step has in hand (`heldBy`) is queued or running here, not
+ * abandoned: claiming it again would count a delivery that never
+ * happened. What Redis says this consumer holds beyond that was delivered
+ * by a read whose reply was lost, and is claimed like any other.
  * One round trip (the summary and the idle entries, pipelined).
  */
 async function pendingElsewhere(
   run: DurableStepRun,
-  key: string,
+  lane: Lane,
 ): Promise<{ pending: Pending[]; waiting: number }> {
   const { step, options } = run;
+  const key = run.keys.input(step.id, lane);
   const replies = await run.redis.pipeline()
     .xpending(key, step.id)
     .xpending(key, step.id, "IDLE", options.claimAfter, "-", "+", 100)
@@ -106,7 +110,8 @@ async function pendingElsewhere(
     if (error) throw error;
     return value;
   }) as [[number, string | null, string | null, [string, string][] | null], Pending[]];
-  const pending = idle.filter((p) => p[1] !== run.consumer);
+  const held = heldBy(run);
+  const pending = idle.filter((p) => !held.has(`${lane} ${p[0]}`));
   let elsewhere = 0;
   for (const [name, count] of summary[3] ?? []) {
     if (name !== run.consumer) elsewhere += Number(count);

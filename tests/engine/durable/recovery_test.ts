@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import type { DurableStepRun } from "../../../engine/durable/durable_step.ts";
+import { type DurableStepRun, heldBy } from "../../../engine/durable/durable_step.ts";
 import type { Lane } from "../../../engine/durable/keys.ts";
 import { claimLoop, pruneConsumers, staleAfter } from "../../../engine/durable/recovery.ts";
 import type { StreamEntry } from "../../../engine/durable/codec.ts";
@@ -38,6 +38,7 @@ async function claimFor(
   ms: number,
   claimAfter: number,
   staleAfterMs?: number,
+  inHand: string[] = [],
 ): Promise<{ lines: string[]; claimed: { lane: Lane; entries: StreamEntry[] }[] }> {
   const log = memoryLogger();
   const stop = new AbortController();
@@ -51,6 +52,7 @@ async function claimFor(
     stop: stop.signal,
     log,
   } as unknown as DurableStepRun;
+  for (const id of inHand) heldBy(run).add(`normal ${id}`);
   const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
   const loop = claimLoop(run, claimed, { staleAfterMs });
   await new Promise((r) => setTimeout(r, ms));
@@ -121,6 +123,35 @@ redisTest(
         );
         assert.equal(waits.length, 1, lines.join("\n"));
         assert.equal(claimed.flatMap((c) => c.entries).length, 3, lines.join("\n"));
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "an entry delivered to this consumer by a read whose reply was lost is claimed; one in hand is not",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 2);
+        const got = await redis.xreadgroup("GROUP", STEP, ME, "COUNT", 2, "STREAMS", KEY, ">");
+        const [inHand, lost] = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        const { claimed, lines } = await claimFor(redis, 900, 250, undefined, [inHand]);
+        assert.deepEqual(
+          claimed.flatMap((c) => c.entries.map((e) => e.id)),
+          [lost],
+          lines.join("\n"),
+        );
+        const deliveries = (await redis.xpending(KEY, STEP, "-", "+", 10) as [
+          string,
+          string,
+          number,
+          number,
+        ][]).map((p) => [p[0], p[3]]);
+        assert.deepEqual(deliveries, [[inHand, 1], [lost, 2]], "the one in hand was not touched");
       } finally {
         await redis.quit();
       }
