@@ -11,13 +11,26 @@ export function nearest(word: string, candidates: Iterable<string>): string | un
   let bestDistance = Infinity;
   for (const candidate of candidates) {
     if (candidate === word) continue;
-    const d = distance(target, candidate.toLowerCase());
+    const other = candidate.toLowerCase();
+    const d = swapsTwo(target, other) ? 1 : distance(target, other);
     if (d <= limit && d < bestDistance) {
       best = candidate;
       bestDistance = d;
     }
   }
   return best;
+}
+
+/**
+ * True when `a` is `b` with two neighbouring letters swapped ("quite",
+ * "quiet"): one slip of the fingers, though Levenshtein counts it as two.
+ */
+function swapsTwo(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i + 1 < a.length && a[i] === b[i + 1] && a[i + 1] === b[i] &&
+    a.slice(i + 2) === b.slice(i + 2);
 }
 
 /** `; did you mean "threshold"?`, or "" when nothing is close. */

@@ -32,6 +32,14 @@ export interface FlowReport {
   /** Items the last stage passed on: what reached every sink. */
   published: number;
   deadLettered: number;
+  /** True when `kill` ended the run: work in hand was abandoned. */
+  killed: boolean;
+  /**
+   * Items this process had accepted but not finished when killed: never
+   * published. In memory they are gone; in a durable flow they stay pending
+   * in Redis and are delivered again. 0 unless `killed`.
+   */
+  inFlight: number;
 }
 
 /** A flow that is running: live counters, and the two ways to stop it. */
@@ -63,7 +71,29 @@ export function makeReport(
     stages: stages.map((s) => s.toJSON()),
     published: stages[stages.length - 1].emitted,
     deadLettered: stages.reduce((n, s) => n + s.rejectedTotal + s.failed, 0),
+    killed: false,
+    inFlight: 0,
   };
+}
+
+/**
+ * Items accepted but not finished. In memory, whatever the sources emitted
+ * and no stage published, dropped or dead-lettered is in a stage or on an
+ * edge. In a durable flow the edges are Redis streams, where nothing is
+ * lost, so only what the stages hold counts.
+ */
+export function inFlight(
+  flow: Flow,
+  sources: readonly SourceStats[],
+  stages: readonly StageStats[],
+): number {
+  const settled = (s: StageStats) => s.droppedTotal + s.rejectedTotal + s.failed;
+  if (flow.durability === "redis") {
+    return stages.reduce((n, s) => n + Math.max(0, s.received - s.emitted - settled(s)), 0);
+  }
+  const emitted = sources.reduce((n, s) => n + s.emitted, 0);
+  const finished = stages.reduce((n, s) => n + settled(s), stages[stages.length - 1].emitted);
+  return Math.max(0, emitted - finished);
 }
 
 /**
@@ -88,7 +118,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
   const built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
   const scraper = new Scraper(built.sources, log, flow.name);
   const stats = built.stages.map((s) => s.stats);
-  const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
+  const channels = built.stages.map(() => new Edge<Envelope<unknown>>(flow.capacity));
   const startedAt = Date.now();
 
   const done = (async (): Promise<FlowReport> => {
@@ -123,7 +153,36 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     stopCtl,
     killCtl,
     done,
+    onKill: () => channels.forEach((ch) => ch.abandon()),
   });
+}
+
+/**
+ * An in-memory edge that a kill can empty: once abandoned it hands out
+ * nothing more, so each stage ends after the batch in hand instead of
+ * working through what is still queued, and a send to it fails.
+ */
+class Edge<T> extends Channel<T> {
+  #abandoned = false;
+
+  abandon(): void {
+    this.#abandoned = true;
+    this.close();
+  }
+
+  override tryReceive(): T[] | undefined {
+    return this.#abandoned ? undefined : super.tryReceive();
+  }
+
+  override receive(signal?: AbortSignal): Promise<T[] | undefined>;
+  override receive(
+    signal: AbortSignal | undefined,
+    timeout: number,
+  ): Promise<T[] | undefined | "timeout">;
+  override receive(signal?: AbortSignal, timeout?: number): Promise<T[] | undefined | "timeout"> {
+    if (this.#abandoned) return Promise.resolve(undefined);
+    return timeout === undefined ? super.receive(signal) : super.receive(signal, timeout);
+  }
 }
 
 /** The handle of a started flow: live counters, and stop/kill wired to its two signals. */
@@ -139,10 +198,30 @@ export function runningFlow(parts: {
   onKill?: () => void;
 }): RunningFlow {
   const { stopCtl, killCtl, onKill, ...rest } = parts;
+  // Set only when the kill came first: a run a stage failure already ended
+  // still reports that failure.
+  let killed = false;
+  const killedReport = (report?: FlowReport): FlowReport => ({
+    ...(report ?? makeReport(rest.flow, rest.startedAt, true, rest.sources, rest.stages)),
+    stopped: true,
+    killed: true,
+    inFlight: inFlight(rest.flow, rest.sources, rest.stages),
+  });
+  // A kill makes every blocked send and read throw; those errors are how the
+  // run stops, not what went wrong, so the run still ends with a report.
+  const done = rest.done.then(
+    (report) => killed ? killedReport(report) : report,
+    (error) => {
+      if (killed) return killedReport();
+      throw error;
+    },
+  );
   return {
     ...rest,
+    done,
     stop: () => stopCtl.abort(),
     kill: () => {
+      if (!killCtl.signal.aborted) killed = true;
       stopCtl.abort();
       killCtl.abort(new Error("killed"));
       onKill?.();

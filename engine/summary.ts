@@ -68,3 +68,15 @@ function rate(n: number, secs: number): string {
   const r = n / secs;
   return r >= 1000 ? `${(r / 1000).toFixed(1)}k` : r.toFixed(0);
 }
+
+/**
+ * Cuts every line to fit `columns`, ending a cut line with "…" and keeping
+ * one column free so no line reaches the edge: the live table is redrawn by
+ * moving the cursor up one row per line, and a line that wraps takes two
+ * rows, which would leave stale lines behind.
+ */
+export function fitWidth(text: string, columns: number): string {
+  const max = Math.max(1, columns - 1);
+  return text.split("\n").map((line) => line.length > max ? line.slice(0, max - 1) + "…" : line)
+    .join("\n");
+}

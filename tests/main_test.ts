@@ -179,3 +179,193 @@ Deno.test("flows/feeds.yaml runs the real fixture feeds end to end", async () =>
   const german = lines.filter((l) => (l.payload as { language: string }).language === "de");
   assert.ok(german.length >= 15, `heise entries are German, got ${german.length}`);
 });
+
+/** A demo far too big to finish, or to drain in a moment once stopped, started by main.ts. */
+async function startBig(dir: string, args: string[], perms: string[] = []) {
+  const flow = await demoIn(dir, (t) => t.replace("count: 5000", "count: 100000"));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, ...perms, MAIN, flow, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  // Signal only once items are moving: the run is under way, mid-stream.
+  const items = join(dir, "items.jsonl");
+  for (let i = 0; i < 300; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (await Deno.stat(items).then((s) => s.size > 0, () => false)) break;
+  }
+  return child;
+}
+
+Deno.test("past --grace the run is stopped hard: one line says what was lost, the report follows, exit 1", async (t) => {
+  await t.step("json: the last line is still the report", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-grace-" });
+    const child = await startBig(dir, ["--grace", "50ms", "--log-format", "json"]);
+    const signalled = Date.now();
+    child.kill("SIGINT");
+    const out = await child.output();
+    const elapsed = Date.now() - signalled;
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    const lines = stderr.trim().split("\n").map((l) => JSON.parse(l));
+    const last = lines[lines.length - 1];
+    assert.equal(last.report?.killed, true, stderr);
+    assert.equal(last.report.stopped, true);
+    const lost = lines.find((l) => /grace period/.test(l.msg));
+    assert.equal(lost.level, "error");
+    assert.match(
+      lost.msg,
+      /^demo: grace period of 50ms ran out: stopped with \d+ items? still in flight; they were not published$/,
+    );
+    // The count is what the report cannot account for otherwise.
+    const r = last.report;
+    const settled = r.stages.reduce(
+      (n: number, s: { dropped: object; rejected: object; failed: number }) =>
+        n + [...Object.values(s.dropped), ...Object.values(s.rejected)].reduce((a, b) => a + b, 0) +
+        s.failed,
+      r.published,
+    );
+    assert.equal(lost.inFlight, r.sources[0].emitted - settled);
+    assert.equal(r.inFlight, lost.inFlight);
+    assert.ok(elapsed < 10_000, `took ${elapsed} ms to stop`);
+  });
+  await t.step("text: the summary, then the line, and no stack trace", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-grace-" });
+    const child = await startBig(dir, ["--grace", "50ms"]);
+    child.kill("SIGINT");
+    const out = await child.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, /demo: stopped in .*: \d+ published/);
+    assert.match(stderr, /\nerror: demo: grace period of 50ms ran out: stopped with \d+ items?/);
+    assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+    assert.doesNotMatch(stderr, /ChannelClosedError|killed at/);
+  });
+});
+
+Deno.test("a second signal exits 130 at once, however soon it follows the first", async (t) => {
+  const cases: [Deno.Signal, Deno.Signal, number, string[]][] = [
+    ["SIGINT", "SIGINT", 100, []],
+    // Closer than a person can press Ctrl-C twice. (Signals that arrive before
+    // the first is handled, within a millisecond or so, merge into one.)
+    ["SIGINT", "SIGINT", 30, []],
+    ["SIGTERM", "SIGINT", 100, []],
+    ["SIGINT", "SIGTERM", 100, []],
+    // A second SIGTERM ends the process itself when it may signal (--allow-run).
+    ["SIGTERM", "SIGTERM", 30, ["--allow-run"]],
+  ];
+  for (const [first, second, gap, perms] of cases) {
+    await t.step(`${first}, ${gap} ms, ${second} ${perms.join(" ")}`, async () => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-twice-" });
+      const child = await startBig(dir, ["--log-format", "json"], perms);
+      child.kill(first);
+      await new Promise((r) => setTimeout(r, gap));
+      const sent = Date.now();
+      child.kill(second);
+      const out = await child.output();
+      const elapsed = Date.now() - sent;
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 130, stderr);
+      assert.ok(elapsed < 1500, `exited ${elapsed} ms after the second signal`);
+      assert.ok(!stderr.includes('"report"'), "no drain, no report");
+    });
+  }
+});
+
+Deno.test("`main.ts check` checks every file given, says ok or error for each, exits 2 if any failed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-check-" });
+  const bad = join(dir, "bad.yaml");
+  await Deno.writeTextFile(
+    bad,
+    `name: x\noutput: ${dir}\nsources: { g: { kind: generator } }\npipeline:\n  - validat: {}\n`,
+  );
+  const out = await cli(["check", DEMO, bad, DEMO]).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.equal(stdout.match(/demo\.yaml: ok: flow demo/g)?.length, 2, stdout);
+  assert.match(stdout, /2 of 3 flow files ok/);
+  assert.match(stderr, /^error: .*bad\.yaml:5:5: .*did you mean "validate"/);
+
+  const good = await cli(["check", DEMO, DEMO]).output();
+  assert.equal(good.code, 0);
+});
+
+Deno.test("bad command lines exit 2 with a line that names the likely typo", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-args-" });
+  const cases: [string[], RegExp][] = [
+    [[DEMO, "extra"], /^error: unexpected argument "extra": run takes one flow file$/m],
+    [["status", DEMO, "extra"], /unexpected argument "extra": status takes one flow file/],
+    [["dlq", "list", DEMO, "extra"], /unexpected argument "extra"/],
+    [[DEMO, "--quite"], /^error: unknown option --quite; did you mean --quiet\?$/m],
+    [[DEMO, "--stgae", "x"], /^error: unknown option --stgae; did you mean --stage\?$/m],
+    [[DEMO, "--frobnicate"], /^error: unknown option --frobnicate$/m],
+    [[DEMO, "--grace"], /^error: --grace needs a value$/m],
+    [["chek", DEMO], /^error: unknown command "chek"; did you mean "check"\?$/m],
+    [["stauts", DEMO], /^error: unknown command "stauts"; did you mean "status"\?$/m],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" ").replace(ROOT, "."), async () => {
+      const out = await cli(args, dir).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 2, stderr);
+      assert.match(stderr, message);
+      assert.doesNotMatch(stderr, /ERR_PARSE_ARGS|positional argument/);
+    });
+  }
+  await t.step("a file named like a command is a flow file", async () => {
+    await Deno.writeTextFile(join(dir, "chek"), "name: [\n");
+    const out = await cli(["chek"], dir).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2);
+    assert.doesNotMatch(stderr, /unknown command/);
+    assert.match(stderr, /chek/);
+  });
+});
+
+Deno.test("dlq --stage naming no stage of the flow exits 2 and lists its stages", async () => {
+  const out = await cli(["dlq", "list", DEMO, "--stage", "valdate"]).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.equal(
+    stderr.trim(),
+    'error: flow demo has no stage "valdate"; its stages are validate, dedupe, enrich, embed, ' +
+      'publish; did you mean "validate"?',
+  );
+});
+
+Deno.test("--log-format json: bad input is one JSON line, and --quiet keeps the final report", async (t) => {
+  await t.step("a flow file typo", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-json-" });
+    const path = join(dir, "typo.yaml");
+    await Deno.writeTextFile(
+      path,
+      `name: x\noutput: ${dir}\nsources: { g: { kind: generator } }\npipeline:\n  - validat: {}\n`,
+    );
+    const out = await cli([path, "--log-format", "json"]).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 2, stderr);
+    assert.equal(stderr.split("\n").length, 1, stderr);
+    const line = JSON.parse(stderr);
+    assert.equal(line.level, "error");
+    assert.equal(line.file, path);
+    assert.equal(line.line, 5);
+    assert.match(line.msg, /did you mean "validate"/);
+  });
+  await t.step("a usage error", async () => {
+    const out = await cli([DEMO, "--log-format=json", "--quite"]).output();
+    const line = JSON.parse(new TextDecoder().decode(out.stderr).trim());
+    assert.equal(out.code, 2);
+    assert.equal(line.msg, "unknown option --quite; did you mean --quiet?");
+  });
+  await t.step("--quiet", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-json-" });
+    const out = await cli([await demoIn(dir), "--quiet", "--log-format", "json"]).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 0, stderr);
+    const lines = stderr.split("\n");
+    assert.equal(lines.length, 1, "quiet: the report alone");
+    assert.equal(JSON.parse(lines[0]).report.published, 4200);
+  });
+});

@@ -2,7 +2,14 @@ import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
 import type { Flow } from "../flow.ts";
-import { type DlqEntry, dlqList, dlqPurge, dlqReplay } from "./dead_letter_queue.ts";
+import { didYouMean } from "../../config/suggest.ts";
+import {
+  countDeadLetters,
+  type DlqEntry,
+  dlqList,
+  dlqPurge,
+  dlqReplay,
+} from "./dead_letter_queue.ts";
 import { flowKeys } from "./keys.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
@@ -19,6 +26,18 @@ export class NotDurableError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "NotDurableError";
+  }
+}
+
+/** `--stage` names no stage of the flow: a typo, which would otherwise match nothing quietly. */
+export class UnknownStageError extends Error {
+  constructor(flow: Flow, stage: string) {
+    const ids = flow.pipeline.map((s) => s.id);
+    super(
+      `flow ${flow.name} has no stage "${stage}"; its stages are ${ids.join(", ")}` +
+        didYouMean(stage, ids),
+    );
+    this.name = "UnknownStageError";
   }
 }
 
@@ -104,10 +123,12 @@ export async function dlqCommand(
       );
     }
     const entries = await readJsonlDeadLetters(file, { stage, limit: limit + 1 });
+    if (stage !== undefined && entries.length === 0) await checkStage(flow, stage, () => ({}));
     return listResult(entries, limit, opts.json, `in ${file}`);
   }
   const keys = flowKeys(flow.name, flow.durable.prefix);
   return await withRedis(flow, opts, async (redis) => {
+    if (stage !== undefined) await checkStage(flow, stage, () => countDeadLetters(redis, keys));
     if (action === "list") {
       const entries = await dlqList(redis, keys, { stage, limit: limit + 1 });
       return listResult(entries, limit, opts.json, `of flow ${flow.name}`);
@@ -127,6 +148,19 @@ export async function dlqCommand(
     for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
     return { text: lines.join("\n"), code: result.skipped.length ? 1 : 0 };
   });
+}
+
+/**
+ * Refuses a `--stage` that is neither in the pipeline nor on any dead letter
+ * (the letters of a stage since removed from the flow can still be handled).
+ */
+async function checkStage(
+  flow: Flow,
+  stage: string,
+  letters: () => Record<string, number> | Promise<Record<string, number>>,
+): Promise<void> {
+  if (flow.pipeline.some((s) => s.id === stage) || (await letters())[stage]) return;
+  throw new UnknownStageError(flow, stage);
 }
 
 async function withRedis(

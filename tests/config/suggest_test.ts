@@ -16,3 +16,10 @@ Deno.test("the closest of several near words wins", () => {
   assert.equal(nearest("retrys", ["retry", "retries"]), "retry");
   assert.equal(didYouMean("ttll", ["ttl", "url"]), '; did you mean "ttl"?');
 });
+
+Deno.test("two swapped neighbouring letters count as one typo", () => {
+  assert.equal(nearest("quite", ["quiet", "json", "grace"]), "quiet");
+  assert.equal(nearest("stgae", ["stage", "limit"]), "stage");
+  // Two letters swapped far apart are two edits, too many for a short word.
+  assert.equal(nearest("etags", ["stage"]), undefined);
+});

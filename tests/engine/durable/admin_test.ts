@@ -129,6 +129,31 @@ redisTest("main.ts dlq replay and purge act on one stage and report counts", asy
   });
 });
 
+redisTest(
+  "a --stage the flow does not have exits 2 with its stages, and deletes nothing",
+  async () => {
+    await withSeeded(async (redis, file) => {
+      const purge = await cli(["dlq", "purge", file, "--stage", "valdate"]);
+      assert.equal(purge.code, 2, purge.stdout);
+      assert.equal(
+        purge.stderr.trim(),
+        'error: flow ops has no stage "valdate"; its stages are validate, enrich, publish; ' +
+          'did you mean "validate"?',
+      );
+      assert.equal(await redis.xlen(keys.dlq), 3, "nothing purged");
+      // The letters of a stage since taken out of the flow can still be handled.
+      await redis.xadd(
+        keys.dlq,
+        "*",
+        ...deadLetterFields({ stage: "embed", reason: "old", attempts: 5, item: item(20) }),
+      );
+      const old = await cli(["dlq", "purge", file, "--stage", "embed"]);
+      assert.equal(old.code, 0, old.stderr);
+      assert.equal(old.stdout.trim(), "purged 1 dead letter of stage embed");
+    });
+  },
+);
+
 redisTest("main.ts status exits 2 naming the Redis URL with its password masked", async () => {
   const { file } = await writeFlow(`redis://app:s3cret@127.0.0.1:${freePort()}`);
   const out = await cli(["status", file]);

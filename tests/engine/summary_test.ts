@@ -1,0 +1,30 @@
+import assert from "node:assert/strict";
+import { fitWidth, formatTable } from "../../engine/summary.ts";
+
+Deno.test("fitWidth cuts each line to one less than the terminal width, marking the cut", () => {
+  const text = "short\n" + "x".repeat(110) + "\n" + "y".repeat(79);
+  const fitted = fitWidth(text, 80).split("\n");
+  assert.deepEqual(fitted.map((l) => l.length), [5, 79, 79]);
+  assert.equal(fitted[1], "x".repeat(78) + "…");
+  assert.equal(fitted[2], "y".repeat(79), "a line that fits is left alone");
+});
+
+Deno.test("a live table with a long why column fits an 80-column terminal row for row", () => {
+  const stage = {
+    id: "validate",
+    kind: "validate",
+    received: 11500,
+    emitted: 11050,
+    dropped: {},
+    rejected: { "missing title": 90, "missing url": 90, "bad url": 90, "bad title": 90, spam: 90 },
+    failed: 0,
+    retries: 0,
+    batches: 1,
+    busyMs: 1,
+  };
+  const table = formatTable([], [stage], 1000);
+  assert.ok(table.split("\n").some((l) => l.length > 80), "the table is wider than 80");
+  const fitted = fitWidth(table, 80);
+  assert.equal(fitted.split("\n").length, table.split("\n").length);
+  assert.ok(fitted.split("\n").every((l) => l.length < 80));
+});
