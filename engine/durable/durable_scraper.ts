@@ -66,7 +66,12 @@ export class DurableScraper {
     const { redis, keys, stop, options } = this.run;
     const leaseMs = Math.max(1000, options.claimAfter);
     while (!stop.aborted) {
-      if (s.entry.every === undefined && await redis.exists(keys.done(s.entry.name))) return;
+      if (s.entry.every === undefined && await redis.exists(keys.done(s.entry.name))) {
+        this.run.log.info(
+          `${keys.flow}: source ${s.entry.name} is done: it emitted everything, in an earlier run or another process; \`reset\` starts the flow over`,
+        );
+        return;
+      }
       const holder = await this.#acquire(s.entry.name, leaseMs);
       if (!holder) {
         await sleep(Math.min(leaseMs / 3, 1000), stop);

@@ -4,7 +4,7 @@ import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
 import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
 import { sleep } from "../backoff.ts";
 import type { Flow } from "../flow.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, type Logger } from "../log.ts";
 import type { BuildEnv } from "../registry.ts";
 import type { FlowReport, RunningFlow, RunOptions } from "../run_flow.ts";
 import { makeReport, runningFlow } from "../run_flow.ts";
@@ -97,7 +97,7 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
   const done = (async (): Promise<FlowReport> => {
     const oneShot = flow.sources.every((s) => s.every === undefined);
     const watching = oneShot
-      ? watchDrain(redis, keys, flow, steps, stopCtl.signal).then((d) => {
+      ? watchDrain(redis, keys, flow, steps, stopCtl.signal, log).then((d) => {
         drained = d;
         if (d) stopCtl.abort();
       })
@@ -184,6 +184,7 @@ async function watchDrain(
   flow: Flow,
   steps: DurableStep[],
   stop: AbortSignal,
+  log: Logger,
 ): Promise<boolean> {
   let quietChecks = 0;
   while (!stop.aborted) {
@@ -204,7 +205,7 @@ async function watchDrain(
     } catch (error) {
       quietChecks = 0;
       if (!stop.aborted) {
-        createLogger().warn(`${flow.name}: drain check failed`, { error: errorMessage(error) });
+        log.warn(`${flow.name}: drain check failed`, { error: errorMessage(error) });
       }
     }
   }
