@@ -1,56 +1,8 @@
-/**
- * A connection URL fit for logs and errors: the password, in the user part
- * or as a `password=` parameter, becomes `***`.
- *
- * @example
- * ```ts
- * import { maskUrl } from "./_pg_text.ts";
- * const masked = maskUrl("postgres://app:s3cret@db:5432/news");
- * if (masked !== "postgres://app:***@db:5432/news") throw new Error(masked);
- * ```
- */
-export function maskUrl(url: string): string {
-  let out = url;
-  const start = url.indexOf("://");
-  if (start >= 0) {
-    // The user part ends at the last "@" before the path.
-    const slash = url.indexOf("/", start + 3);
-    const authority = url.slice(start + 3, slash < 0 ? url.length : slash);
-    const at = authority.lastIndexOf("@");
-    const colon = authority.indexOf(":");
-    if (at >= 0 && colon >= 0 && colon < at) {
-      out = url.slice(0, start + 3) + authority.slice(0, colon) + ":***" +
-        authority.slice(at) + url.slice(start + 3 + authority.length);
-    }
-  }
-  return out.replace(/([?&]password=)[^&#]*/gi, "$1***");
-}
-
-/** Every form of the URL's password that may appear in a message, longest first. */
-function passwordsOf(url: string): string[] {
-  const found = new Set<string>();
-  const start = url.indexOf("://");
-  if (start >= 0) {
-    const slash = url.indexOf("/", start + 3);
-    const authority = url.slice(start + 3, slash < 0 ? url.length : slash);
-    const at = authority.lastIndexOf("@");
-    const colon = authority.indexOf(":");
-    if (at >= 0 && colon >= 0 && colon < at) found.add(authority.slice(colon + 1, at));
-  }
-  for (const m of url.matchAll(/[?&]password=([^&#]*)/gi)) found.add(m[1]);
-  for (const p of [...found]) {
-    try {
-      found.add(decodeURIComponent(p));
-    } catch {
-      // not percent-encoded: the raw form is enough
-    }
-  }
-  return [...found].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
-}
+import { urlSecrets } from "./mask_url.ts";
 
 /** Replaces the URL's password wherever a driver message repeats it. */
 export function scrubber(url: string): (text: string) => string {
-  const passwords = passwordsOf(url);
+  const passwords = urlSecrets(url);
   return (text) => passwords.reduce((t, p) => t.replaceAll(p, "***"), text);
 }
 

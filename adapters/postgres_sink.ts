@@ -20,10 +20,11 @@ import {
   type TableName,
   tableSql,
 } from "./_pg_table.ts";
-import { errorText, jsonRows, maskUrl, scrubber } from "./_pg_text.ts";
+import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
+import { maskUrl } from "./mask_url.ts";
 import { upsertSql, vectorLength } from "./_pg_upsert.ts";
 
-export { maskUrl } from "./_pg_text.ts";
+export { maskUrl } from "./mask_url.ts";
 export { nearest, type Neighbour } from "./_pg_nearest.ts";
 export type { VectorMode } from "./_pg_table.ts";
 

@@ -6,7 +6,7 @@ import type { Envelope, RawItem } from "../engine/item.ts";
 import type { Logger } from "../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
-import { maskUrl } from "./redis_connection.ts";
+import { maskUrl } from "./mask_url.ts";
 
 /**
  * The UUIDv5 namespace of every point id millrace writes: point id =

@@ -1,4 +1,7 @@
 import { Redis, type RedisOptions } from "ioredis";
+import { maskUrl } from "./mask_url.ts";
+
+export { maskUrl };
 
 /**
  * Redis connections for a pipeline that must not lose or reorder commands.
@@ -65,21 +68,6 @@ export class RedisConnectionLostError extends Error {
 const DEFAULT_TIMEOUT = 5000;
 const MAX_DELAY = 2000;
 const SOCKET_TIMEOUT = 30_000;
-
-/** The URL with its password (or a lone userinfo, which may be one) replaced by ***. */
-export function maskUrl(url: string): string {
-  const scheme = url.indexOf("://");
-  if (scheme < 0) return url.includes("@") ? "***@" + url.slice(url.lastIndexOf("@") + 1) : url;
-  const start = scheme + 3;
-  const slash = url.indexOf("/", start);
-  const authority = url.slice(start, slash < 0 ? undefined : slash);
-  const at = authority.lastIndexOf("@");
-  if (at < 0) return url;
-  const userinfo = authority.slice(0, at);
-  const colon = userinfo.indexOf(":");
-  const masked = colon < 0 ? "***" : `${userinfo.slice(0, colon)}:***`;
-  return url.slice(0, start) + masked + url.slice(start + at);
-}
 
 /**
  * Connection options read from a URL: redis://[user[:password]@]host[:port][/db],

@@ -1,0 +1,81 @@
+/**
+ * Connection URLs fit for logs and errors, for every adapter that takes one
+ * (Redis, Postgres, Qdrant): one reading of where a secret can sit.
+ */
+
+/** Where a URL's userinfo sits (`scheme://<userinfo>@host`) and its parts. */
+interface Userinfo {
+  start: number;
+  end: number;
+  user: string;
+  password?: string;
+}
+
+function userinfoOf(url: string): Userinfo | undefined {
+  const scheme = url.indexOf("://");
+  if (scheme < 0) return undefined;
+  const start = scheme + 3;
+  const slash = url.indexOf("/", start);
+  const authority = url.slice(start, slash < 0 ? undefined : slash);
+  // The userinfo ends at the last "@" of the authority: a password may hold one.
+  const at = authority.lastIndexOf("@");
+  if (at < 0) return undefined;
+  const userinfo = authority.slice(0, at);
+  const colon = userinfo.indexOf(":");
+  const end = start + at;
+  return colon < 0
+    ? { start, end, user: userinfo }
+    : { start, end, user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
+}
+
+/**
+ * In a Postgres URL a lone userinfo names the role (postgres://app@db);
+ * elsewhere it may be the secret itself (redis://s3cret@host).
+ */
+const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
+
+const PASSWORD_PARAM = /([?&]password=)([^&#]*)/gi;
+
+/**
+ * The URL with its password replaced by `***`: in the userinfo, as a
+ * `password=` parameter, or a lone userinfo that may be one.
+ *
+ * @example
+ * ```ts
+ * import { maskUrl } from "./mask_url.ts";
+ * const masked = maskUrl("postgres://app:s3cret@db:5432/news");
+ * if (masked !== "postgres://app:***@db:5432/news") throw new Error(masked);
+ * ```
+ */
+export function maskUrl(url: string): string {
+  const u = userinfoOf(url);
+  let out = url;
+  if (u?.password !== undefined) {
+    out = url.slice(0, u.start) + u.user + ":***" + url.slice(u.end);
+  } else if (u && !namesUser(url)) {
+    out = url.slice(0, u.start) + "***" + url.slice(u.end);
+  } else if (!u && !url.includes("://") && url.includes("@")) {
+    out = "***@" + url.slice(url.lastIndexOf("@") + 1);
+  }
+  return out.replace(PASSWORD_PARAM, "$1***");
+}
+
+/**
+ * Every form of the URL's password that a driver's message may repeat, raw
+ * and percent-decoded, longest first.
+ */
+export function urlSecrets(url: string): string[] {
+  const found = new Set<string>();
+  const u = userinfoOf(url);
+  if (u?.password !== undefined) found.add(u.password);
+  else if (u && !namesUser(url)) found.add(u.user);
+  for (const m of url.matchAll(PASSWORD_PARAM)) found.add(m[2]);
+  for (const p of [...found]) {
+    try {
+      found.add(decodeURIComponent(p));
+    } catch {
+      // not percent-encoded: the raw form is enough
+    }
+  }
+  return [...found].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
+}
