@@ -157,6 +157,18 @@ export class Channel<T> {
     if (this.#items === 0) { for (const r of this.#receivers.splice(0)) r.resolve(undefined); }
   }
 
+  /**
+   * Closes and drops what is buffered: a kill abandons those items on
+   * purpose (the runner reports them as in flight), so each receiver ends
+   * after the batch in hand instead of working through the queue.
+   */
+  abandon(): void {
+    this.close();
+    this.#queue = [];
+    this.#head = 0;
+    this.#items = 0;
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<T[]> {
     for (;;) {
       const batch = this.tryReceive() ?? await this.receive();

@@ -118,7 +118,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
   const built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
   const scraper = new Scraper(built.sources, log, flow.name);
   const stats = built.stages.map((s) => s.stats);
-  const channels = built.stages.map(() => new Edge<Envelope<unknown>>(flow.capacity));
+  const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
   const startedAt = Date.now();
 
   const done = (async (): Promise<FlowReport> => {
@@ -155,34 +155,6 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     done,
     onKill: () => channels.forEach((ch) => ch.abandon()),
   });
-}
-
-/**
- * An in-memory edge that a kill can empty: once abandoned it hands out
- * nothing more, so each stage ends after the batch in hand instead of
- * working through what is still queued, and a send to it fails.
- */
-class Edge<T> extends Channel<T> {
-  #abandoned = false;
-
-  abandon(): void {
-    this.#abandoned = true;
-    this.close();
-  }
-
-  override tryReceive(): T[] | undefined {
-    return this.#abandoned ? undefined : super.tryReceive();
-  }
-
-  override receive(signal?: AbortSignal): Promise<T[] | undefined>;
-  override receive(
-    signal: AbortSignal | undefined,
-    timeout: number,
-  ): Promise<T[] | undefined | "timeout">;
-  override receive(signal?: AbortSignal, timeout?: number): Promise<T[] | undefined | "timeout"> {
-    if (this.#abandoned) return Promise.resolve(undefined);
-    return timeout === undefined ? super.receive(signal) : super.receive(signal, timeout);
-  }
 }
 
 /** The handle of a started flow: live counters, and stop/kill wired to its two signals. */
