@@ -1,28 +1,6 @@
-import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { RedisScript } from "../engine/durable/redis_script.ts";
 import type { Claim, ClaimRequest, DedupeStore } from "./_dedupe_store.ts";
-
-/**
- * A Lua script run by EVALSHA, falling back to EVAL (which also loads it)
- * when the server does not know it yet: after the first call, a script
- * costs its arguments on the wire and one round trip.
- */
-export class RedisScript {
-  readonly sha: string;
-
-  constructor(readonly lua: string) {
-    this.sha = createHash("sha1").update(lua).digest("hex");
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | Uint8Array)[]) {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...(args as string[]));
-    } catch (error) {
-      if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
-      return await redis.eval(this.lua, keys.length, ...keys, ...(args as string[]));
-    }
-  }
-}
 
 /** The Redis key of an exact dedupe key under a stage's base (`FlowKeys.dedupe(stage)`). */
 export function exactKey(base: string, key: string): string {

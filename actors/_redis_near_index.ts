@@ -2,7 +2,8 @@ import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type { NearIndex, NearRequest } from "./_dedupe_store.ts";
 import { SIGNATURE_LENGTH } from "./_minhash.ts";
-import { exactKey, RedisScript } from "./_redis_dedupe_store.ts";
+import { RedisScript } from "../engine/durable/redis_script.ts";
+import { exactKey } from "./_redis_dedupe_store.ts";
 
 /** The banding of MinHashIndex (16 bands of 4 rows), so both find the same candidates. */
 const BANDS = 16, ROWS = 4;

@@ -9,6 +9,11 @@ export interface StreamEntry {
   error?: string;
   /** The raw `b` field, kept for dead letters when it did not parse. */
   raw?: string;
+  /**
+   * Half of an entry whose process died while running it alone (field
+   * `s`): it may hold an item that crashes its process, so it runs alone.
+   */
+  suspect?: boolean;
 }
 
 /**
@@ -45,14 +50,18 @@ export function encodeEntries(
 /** Reads an entry's fields (as ioredis returns them: [k, v, k, v, ...]). */
 export function decodeEntry(id: string, fields: string[]): StreamEntry {
   let body: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "b") body = fields[i + 1];
+  let suspect = false;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === "b") body = fields[i + 1];
+    else if (fields[i] === "s") suspect = fields[i + 1] === "1";
+  }
   if (body === undefined) return { id, error: "entry has no `b` field", raw: fields.join(" ") };
   try {
     const parsed = JSON.parse(body);
     if (!Array.isArray(parsed) || !parsed.every(isEnvelope)) {
       return { id, error: "entry `b` is not a list of item envelopes", raw: body };
     }
-    return { id, items: parsed };
+    return suspect ? { id, items: parsed, suspect } : { id, items: parsed };
   } catch (error) {
     return { id, error: `entry does not parse: ${(error as Error).message}`, raw: body };
   }

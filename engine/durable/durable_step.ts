@@ -7,8 +7,8 @@ import type { Logger } from "../log.ts";
 import { type BatchResult, errorMessage, processBatch, type StageWork } from "../stage_runner.ts";
 import type { WindowOptions } from "../window.ts";
 import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
+import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
-import { deadLetterFields } from "./redis_dead_letters.ts";
 import { groupState } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
 
@@ -152,6 +152,12 @@ async function readLoop(
       : Infinity;
     const block = Math.max(1, Math.min(run.blockMs ?? 1000, due));
     const read = await readEntries(run, entriesPerRead, block);
+    for (const lane of LANES) {
+      const suspects = read[lane].filter((e) => e.suspect);
+      if (suspects.length === 0) continue;
+      claimed.push({ lane, entries: suspects });
+      read[lane] = read[lane].filter((e) => !e.suspect);
+    }
     if (read.high.length > 0) await handle(run, "high", read.high);
     for (const entry of read.normal) {
       if (held.length === 0) firstAt = Date.now();
@@ -174,8 +180,12 @@ async function readLoop(
 }
 
 /**
- * Redelivered entries run alone, each counted in `tries` before it starts;
- * the count is cleared in the commit that acknowledges it.
+ * Redelivered entries (and suspects) run alone, each counted in `tries`
+ * before it starts; the count is cleared in the commit that acknowledges
+ * it. An entry of several items that was already started alone and never
+ * finished holds an item that kills its process: it is split in halves
+ * instead of run again, so the crash is narrowed down to that item, as a
+ * throwing item is, and its batch-mates go on.
  */
 async function handleClaimed(
   run: DurableStepRun,
@@ -187,11 +197,27 @@ async function handleClaimed(
     for (const entry of entries) {
       const field = keys.tryField(step.id, lane, entry.id);
       await run.alone(async () => {
-        await retrying(run, "claim", () => run.redis.hincrby(keys.tries, field, 1));
-        await handle(run, lane, [entry], field);
+        const tries = await retrying(run, "claim", () => run.redis.hincrby(keys.tries, field, 1));
+        if (tries > 1 && (entry.items?.length ?? 0) > 1) await split(run, lane, entry, field);
+        else await handle(run, lane, [entry], field);
       });
     }
   }
+}
+
+/**
+ * Puts the two halves of an entry back on its stream as suspects and
+ * acknowledges it, in one commit: whoever reads a half runs it alone.
+ */
+async function split(run: DurableStepRun, lane: Lane, entry: StreamEntry, tryField: string) {
+  const items = entry.items!;
+  const half = Math.ceil(items.length / 2);
+  const bodies = encodeEntries(items, half, Infinity);
+  run.log.warn(
+    `${run.keys.flow}/${run.step.id}: entry ${entry.id} stopped every process that ran it; ` +
+      `splitting its ${items.length} items to find the one that does`,
+  );
+  await commitBatch(run, lane, [entry], bodies, [], tryField, true);
 }
 
 /** Reads new entries of both lanes; the high lane's come back first. */
@@ -255,7 +281,7 @@ async function handle(
     letters.push(...result.letters);
     items = result.out;
   }
-  await commit(run, lane, entries.map((e) => e.id), items, letters, tryField);
+  await commit(run, lane, entries, items, letters, tryField);
 }
 
 export function unparsable(stage: string, entry: StreamEntry): DeadLetter {
@@ -267,32 +293,59 @@ export function unparsable(stage: string, entry: StreamEntry): DeadLetter {
   };
 }
 
-/** Appends outputs and dead letters and acknowledges the input, all or nothing. */
+/**
+ * Appends outputs and dead letters and acknowledges the input, all or
+ * nothing and never twice (engine/durable/commit.ts). When some of the
+ * entries were committed elsewhere meanwhile (claimed by another consumer
+ * while this one was slow), only the part of the batch that came from the
+ * others is committed here.
+ */
 async function commit(
   run: DurableStepRun,
   lane: Lane,
-  ackIds: string[],
+  entries: StreamEntry[],
   out: Item[],
   letters: DeadLetter[],
   tryField?: string,
 ): Promise<void> {
-  const { keys, step, options } = run;
-  const entries = step.next ? encodeEntries(out, options.entryItems, options.entryBytes) : [];
-  await retrying(run, "commit", async () => {
-    const multi = run.redis.multi();
-    for (const e of entries) {
-      multi.xadd(keys.input(step.next!, lane), "*", "b", e.body, "n", String(e.n));
-    }
-    for (const letter of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(letter));
-    multi.xack(keys.input(step.id, lane), step.id, ...ackIds);
-    if (tryField) multi.hdel(keys.tries, tryField);
-    const results = await multi.exec();
-    const failed = results?.find(([error]) => error);
-    if (!results || failed) throw failed?.[0] ?? new Error("transaction aborted");
-  });
+  const { step, options } = run;
+  const encode = (items: Item[]) =>
+    step.next ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
+  const gone = await commitBatch(run, lane, entries, encode(out), letters, tryField);
+  if (gone.length === 0 || gone.length === entries.length) return;
+  const goneSet = new Set(gone);
+  const kept = entries.filter((e) => !goneSet.has(e.id));
+  const part = keepFor(kept, entries, out, letters);
+  await commitBatch(run, lane, kept, encode(part.out), part.letters, tryField);
+}
+
+/** One commit script call, retried while Redis is away; returns the ids already committed. */
+async function commitBatch(
+  run: DurableStepRun,
+  lane: Lane,
+  entries: readonly StreamEntry[],
+  bodies: { body: string; n: number }[],
+  letters: readonly DeadLetter[],
+  tryField?: string,
+  suspect = false,
+): Promise<string[]> {
+  const { keys, step } = run;
+  const commitKeys = {
+    input: keys.input(step.id, lane),
+    group: step.id,
+    output: suspect ? keys.input(step.id, lane) : step.next && keys.input(step.next, lane),
+    dlq: keys.dlq,
+    tries: keys.tries,
+  };
+  const gone = await retrying(
+    run,
+    "commit",
+    () => commitOnce(run.redis, commitKeys, { entries, bodies, letters, tryField, suspect }),
+  );
   const held = heldBy(run);
-  for (const id of ackIds) held.delete(`${lane} ${id}`);
-  appended(run, entries.length);
+  for (const e of entries) held.delete(`${lane} ${e.id}`);
+  if (gone.length === 0 && !suspect) appended(run, bodies.length);
+  return gone;
 }
 
 /**

@@ -21,6 +21,7 @@
  * An entry on a stage stream has the fields
  *   b  JSON array of envelopes (a micro-batch)
  *   n  how many envelopes
+ *   s  "1" on a half of a split entry (a suspect, run alone; see recovery.ts)
  * A dead-letter entry has the fields stage, reason, attempts, item (JSON envelope), time.
  */
 export interface FlowKeys {

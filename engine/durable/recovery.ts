@@ -5,7 +5,7 @@ import { errorMessage } from "../stage_runner.ts";
 import { decodeEntry, type StreamEntry } from "./codec.ts";
 import { type DurableStepRun, heldBy, LANES, unparsable } from "./durable_step.ts";
 import type { Lane } from "./keys.ts";
-import { deadLetterFields } from "./redis_dead_letters.ts";
+import { commitOnce } from "./commit.ts";
 import { nextId, pairs } from "./redis_info.ts";
 
 /**
@@ -48,7 +48,7 @@ export async function claimLoop(
         if (pending.length > 0) {
           const over = await guilty(run, lane, pending);
           const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
-          if (over.length > 0) await deadLetterEntries(run, lane, over);
+          if (over.length > 0) retry.push(...await deadLetterEntries(run, lane, over));
           if (retry.length > 0) {
             const got = await run.redis.xclaim(
               key,
@@ -183,30 +183,45 @@ async function guilty(run: DurableStepRun, lane: Lane, pending: Pending[]): Prom
   return worn.filter((_, i) => Number(tries[i] ?? 0) >= maxDeliveries - 1);
 }
 
+/**
+ * Dead-letters the worn entries that hold one item (or did not parse), each
+ * in one idempotent commit, and returns the ids of those that hold more:
+ * they are claimed and split instead (durable_step.ts), so that only the
+ * item that stops its processes goes to dead letters, not its entry-mates.
+ */
 async function deadLetterEntries(
   run: DurableStepRun,
   lane: Lane,
   over: Pending[],
-): Promise<void> {
+): Promise<string[]> {
   const { keys, step } = run;
   const key = keys.input(step.id, lane);
+  const split: string[] = [];
   for (const [id, consumer, , deliveries] of over) {
     const [found] = await run.redis.xrange(key, id, id);
     const letters: DeadLetter[] = [];
-    if (found) {
-      const entry = decodeEntry(found[0], found[1]);
-      const reason = `delivered ${deliveries} times and never acknowledged (last to ${consumer})`;
-      if (entry.items) {
-        for (const item of entry.items) {
-          letters.push({ stage: step.id, reason, attempts: deliveries, item });
-        }
-      } else letters.push(unparsable(step.id, entry));
+    const entry = found ? decodeEntry(found[0], found[1]) : { id };
+    if (entry.items && entry.items.length > 1) {
+      split.push(id);
+      continue;
     }
-    const multi = run.redis.multi();
-    for (const l of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(l));
-    multi.xack(key, step.id, id);
-    multi.hdel(keys.tries, keys.tryField(step.id, lane, id));
-    await multi.exec();
+    const tryField = keys.tryField(step.id, lane, id);
+    const tries = Number(await run.redis.hget(keys.tries, tryField) ?? 0);
+    const reason = `delivered ${deliveries} times and never acknowledged: ` +
+      `every process that ran it alone (${tries} times) stopped before finishing it, ` +
+      `as a crash, an out-of-memory kill or a hang does (last to ${consumer})`;
+    if (entry.items) {
+      for (const item of entry.items) {
+        letters.push({ stage: step.id, reason, attempts: deliveries, item });
+      }
+    } else if (found) letters.push(unparsable(step.id, entry as StreamEntry));
+    const gone = await commitOnce(run.redis, {
+      input: key,
+      group: step.id,
+      dlq: keys.dlq,
+      tries: keys.tries,
+    }, { entries: [entry], bodies: [], letters, tryField });
+    if (gone.length > 0) continue;
     run.log.warn(
       `${keys.flow}/${step.id}: entry ${id} went to dead letters after ${deliveries} deliveries`,
     );
@@ -214,6 +229,7 @@ async function deadLetterEntries(
       if (stage.ctx.stage === step.id) stage.stats.failed += letters.length;
     }
   }
+  return split;
 }
 
 /**

@@ -1,0 +1,128 @@
+import type { Redis } from "ioredis";
+import type { DeadLetter } from "../dead_letters.ts";
+import type { Envelope } from "../item.ts";
+import type { StreamEntry } from "./codec.ts";
+import { deadLetterFields } from "./redis_dead_letters.ts";
+import { RedisScript } from "./redis_script.ts";
+
+type Item = Envelope<unknown>;
+
+/**
+ * KEYS: input stream, output stream (the input again when there is none),
+ * dead letters, tries. ARGV: group, tries field (or ""), mark ("1": the
+ * outputs are suspects, see below), the number of input ids and the ids,
+ * the number of output entries and their (body, n) pairs, the number of
+ * dead letters and their 10 fields each.
+ *
+ * Appends the outputs and dead letters and acknowledges the inputs only if
+ * every input is still pending; otherwise writes nothing and returns the ids
+ * that are not. So a commit re-sent after its reply was lost (the first one
+ * ran: nothing is pending any more) appends nothing twice, and neither does
+ * the commit of an entry that another consumer claimed and committed first.
+ */
+const COMMIT = new RedisScript(`
+local group = ARGV[1]
+local n = tonumber(ARGV[4])
+local gone = {}
+for i = 1, n do
+  local id = ARGV[4 + i]
+  if #redis.call('XPENDING', KEYS[1], group, id, id, 1) == 0 then table.insert(gone, id) end
+end
+if #gone > 0 then
+  if #gone == n and ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
+  return gone
+end
+local at = 5 + n
+local entries = tonumber(ARGV[at])
+for i = 1, entries do
+  local body, count = ARGV[at + 2 * i - 1], ARGV[at + 2 * i]
+  if ARGV[3] == '1' then
+    redis.call('XADD', KEYS[2], '*', 'b', body, 'n', count, 's', '1')
+  else
+    redis.call('XADD', KEYS[2], '*', 'b', body, 'n', count)
+  end
+end
+at = at + 2 * entries + 1
+for i = 1, tonumber(ARGV[at]) do
+  local j = at + (i - 1) * 10
+  redis.call('XADD', KEYS[3], '*', ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
+    ARGV[j + 5], ARGV[j + 6], ARGV[j + 7], ARGV[j + 8], ARGV[j + 9], ARGV[j + 10])
+end
+redis.call('XACK', KEYS[1], group, unpack(ARGV, 5, 4 + n))
+if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
+return gone
+`);
+
+/** Where one commit reads from and writes to. */
+export interface CommitKeys {
+  input: string;
+  group: string;
+  /** The next step's stream; none for the last step. */
+  output?: string;
+  dlq: string;
+  tries: string;
+}
+
+/** What one batch became, ready to be committed. */
+export interface Commit {
+  /** The input entries the batch came from: acknowledged by the commit. */
+  entries: readonly StreamEntry[];
+  /** Output entries, already encoded. */
+  bodies: readonly { body: string; n: number }[];
+  letters: readonly DeadLetter[];
+  /** The `tries` field of a redelivered entry, cleared by the commit. */
+  tryField?: string;
+  /** The outputs go back to the input stream as suspects (a split). */
+  suspect?: boolean;
+}
+
+/**
+ * Commits a batch in one script: outputs appended, dead letters appended,
+ * inputs acknowledged, all or nothing, and nothing twice. Returns the ids of
+ * the input entries that were no longer pending (already committed: by a
+ * first send whose reply was lost, or by a consumer that claimed them), in
+ * which case nothing was written.
+ */
+export async function commitOnce(redis: Redis, keys: CommitKeys, c: Commit): Promise<string[]> {
+  const args: string[] = [keys.group, c.tryField ?? "", c.suspect ? "1" : "0"];
+  args.push(String(c.entries.length), ...c.entries.map((e) => e.id));
+  args.push(String(c.bodies.length));
+  for (const e of c.bodies) args.push(e.body, String(e.n));
+  args.push(String(c.letters.length));
+  const time = new Date();
+  for (const letter of c.letters) args.push(...deadLetterFields(letter, time));
+  const keyList = [keys.input, keys.output ?? keys.input, keys.dlq, keys.tries];
+  return await COMMIT.run(redis, keyList, args) as string[];
+}
+
+/**
+ * The part of a batch that belongs to the `kept` entries: the outputs and
+ * dead letters whose ingestion event one of them carried (an unreadable
+ * entry's letter carries the entry's id). Used when some entries of a batch
+ * were committed elsewhere, so that only the rest is committed here. An
+ * output whose event no input carried is kept: appending it twice costs a
+ * redelivery inside, losing it would cost an item.
+ */
+export function keepFor(
+  kept: readonly StreamEntry[],
+  all: readonly StreamEntry[],
+  out: readonly Item[],
+  letters: readonly DeadLetter[],
+): { out: Item[]; letters: DeadLetter[] } {
+  const events = (entries: readonly StreamEntry[]) => {
+    const set = new Set<string>();
+    for (const e of entries) {
+      set.add(e.id);
+      for (const item of e.items ?? []) set.add(item.event);
+    }
+    return set;
+  };
+  const mine = events(kept);
+  const known = events(all);
+  const ours = (event: string, id: string) =>
+    mine.has(event) || mine.has(id) || (!known.has(event) && !known.has(id));
+  return {
+    out: out.filter((i) => ours(i.event, i.id)),
+    letters: letters.filter((l) => ours(l.item.event, l.item.id)),
+  };
+}
