@@ -5,6 +5,7 @@ import { errorMessage } from "../stage_runner.ts";
 import { decodeEntry, type StreamEntry } from "./codec.ts";
 import { type DurableStepRun, heldBy, LANES, unparsable } from "./durable_step.ts";
 import type { Lane } from "./keys.ts";
+import { deadLetterLost } from "./lost_entries.ts";
 import { deadLetterFields } from "./redis_dead_letters.ts";
 
 /**
@@ -43,7 +44,12 @@ export async function claimLoop(
       try {
         const look = await pendingElsewhere(run, lane);
         waiting += look.waiting;
-        const { pending } = look;
+        const lost = await deadLetterLost(
+          run,
+          lane,
+          look.pending.map(([id, , , n]) => ({ id, deliveries: n })),
+        );
+        const pending = look.pending.filter((p) => !lost.has(p[0]));
         if (pending.length > 0) {
           const over = await guilty(run, lane, pending);
           const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
@@ -191,16 +197,18 @@ async function deadLetterEntries(
   const key = keys.input(step.id, lane);
   for (const [id, consumer, , deliveries] of over) {
     const [found] = await run.redis.xrange(key, id, id);
-    const letters: DeadLetter[] = [];
-    if (found) {
-      const entry = decodeEntry(found[0], found[1]);
-      const reason = `delivered ${deliveries} times and never acknowledged (last to ${consumer})`;
-      if (entry.items) {
-        for (const item of entry.items) {
-          letters.push({ stage: step.id, reason, attempts: deliveries, item });
-        }
-      } else letters.push(unparsable(step.id, entry));
+    if (!found) {
+      await deadLetterLost(run, lane, [{ id, deliveries }]);
+      continue;
     }
+    const letters: DeadLetter[] = [];
+    const entry = decodeEntry(found[0], found[1]);
+    const reason = `delivered ${deliveries} times and never acknowledged (last to ${consumer})`;
+    if (entry.items) {
+      for (const item of entry.items) {
+        letters.push({ stage: step.id, reason, attempts: deliveries, item });
+      }
+    } else letters.push(unparsable(step.id, entry));
     const multi = run.redis.multi();
     for (const l of letters) multi.xadd(keys.dlq, "*", ...deadLetterFields(l));
     multi.xack(key, step.id, id);
