@@ -6,7 +6,7 @@ import { decodeEntry, type StreamEntry } from "./codec.ts";
 import { type DurableStepRun, heldBy, LANES, unparsable } from "./durable_step.ts";
 import type { Lane } from "./keys.ts";
 import { commitOnce } from "./commit.ts";
-import { nextId, pairs } from "./redis_info.ts";
+import { deadLetterLost } from "./lost_entries.ts";
 
 /**
  * Recovery: entries idle longer than claimAfter on any consumer (a dead
@@ -44,7 +44,12 @@ export async function claimLoop(
       try {
         const look = await pendingElsewhere(run, lane);
         waiting += look.waiting;
-        const { pending } = look;
+        const lost = await deadLetterLost(
+          run,
+          lane,
+          look.pending.map(([id, , , n]) => ({ id, deliveries: n })),
+        );
+        const pending = look.pending.filter((p) => !lost.has(p[0]));
         if (pending.length > 0) {
           const over = await guilty(run, lane, pending);
           const retry = pending.filter((p) => !over.includes(p)).map((p) => p[0]);
@@ -199,8 +204,12 @@ async function deadLetterEntries(
   const split: string[] = [];
   for (const [id, consumer, , deliveries] of over) {
     const [found] = await run.redis.xrange(key, id, id);
+    if (!found) {
+      await deadLetterLost(run, lane, [{ id, deliveries }]);
+      continue;
+    }
     const letters: DeadLetter[] = [];
-    const entry = found ? decodeEntry(found[0], found[1]) : { id };
+    const entry = decodeEntry(found[0], found[1]);
     if (entry.items && entry.items.length > 1) {
       split.push(id);
       continue;
@@ -214,7 +223,7 @@ async function deadLetterEntries(
       for (const item of entry.items) {
         letters.push({ stage: step.id, reason, attempts: deliveries, item });
       }
-    } else if (found) letters.push(unparsable(step.id, entry as StreamEntry));
+    } else letters.push(unparsable(step.id, entry));
     const gone = await commitOnce(run.redis, {
       input: key,
       group: step.id,
@@ -253,17 +262,36 @@ export async function trimLoop(run: DurableStepRun): Promise<void> {
   }
 }
 
-/** Trims one stream below what its only group has acknowledged; returns entries removed. */
+// Reads the group's state and trims in one step on the server: were they
+// two round trips, entries delivered between them (with nothing pending
+// before) would lie below the new last-delivered-id and be trimmed while
+// pending, and a crash of their holder would then lose them.
+const TRIM = `
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1])
+local threshold = pending[2]
+if pending[1] == 0 then
+  local last = '0-0'
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == ARGV[1] then last = f['last-delivered-id'] end
+  end
+  if last == '0-0' then return 0 end
+  -- the id just after last: its sequence plus one, as digits (it can pass 2^53)
+  local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+  local i = #seq
+  while i > 0 and seq:sub(i, i) == '9' do i = i - 1 end
+  if i == 0 then seq = '1' .. string.rep('0', #seq)
+  else seq = seq:sub(1, i - 1) .. string.char(seq:byte(i) + 1) .. string.rep('0', #seq - i) end
+  threshold = ms .. '-' .. seq
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', threshold)
+`;
+
+/**
+ * Trims one stream below what its group has acknowledged (see trimLoop),
+ * atomically; returns entries removed.
+ */
 export async function trimStream(redis: Redis, key: string, group: string): Promise<number> {
-  const [count, minPending] = await redis.xpending(key, group) as [number, string | null];
-  let threshold: string;
-  if (count > 0 && minPending) threshold = minPending;
-  else {
-    const groups = (await redis.xinfo("GROUPS", key) as unknown[]).map(pairs);
-    const mine = groups.find((g) => g.name === group);
-    const last = String(mine?.["last-delivered-id"] ?? "0-0");
-    if (last === "0-0") return 0;
-    threshold = nextId(last);
-  }
-  return await redis.xtrim(key, "MINID", threshold);
+  return await redis.eval(TRIM, 1, key, group) as number;
 }

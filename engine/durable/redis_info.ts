@@ -65,9 +65,3 @@ export async function checkedLag(
   if ((after as unknown[]).length === 0) return 0;
   return lag === null ? null : Math.max(1, Math.min(lag, Number(length)));
 }
-
-/** "5-3" -> "5-4": the first id after one. */
-export function nextId(id: string): string {
-  const [ms, seq] = id.split("-");
-  return `${ms}-${BigInt(seq ?? "0") + 1n}`;
-}

@@ -158,3 +158,92 @@ redisTest(
     });
   },
 );
+
+/** The dead letters written so far: [stage, reason, attempts]. */
+async function letters(redis: Redis): Promise<[string, string, number][]> {
+  return (await redis.xrange(keys.dlq, "-", "+")).map(([, f]) => {
+    const m: Record<string, string> = {};
+    for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
+    return [m.stage, m.reason, Number(m.attempts)];
+  });
+}
+
+redisTest(
+  "a pending entry gone from the stream is dead-lettered as lost, never acknowledged silently",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 3);
+        const got = await redis.xreadgroup(
+          "GROUP",
+          STEP,
+          "killed",
+          "COUNT",
+          3,
+          "STREAMS",
+          KEY,
+          ">",
+        );
+        const ids = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        await redis.xdel(KEY, ids[1]);
+        const { claimed, lines } = await claimFor(redis, 900, 250);
+        assert.deepEqual(
+          claimed.flatMap((c) => c.entries.map((e) => e.id)),
+          [ids[0], ids[2]],
+          lines.join("\n"),
+        );
+        assert.deepEqual(await letters(redis), [
+          [STEP, `entry ${ids[1]} was trimmed while pending`, 1],
+        ]);
+        assert.ok(
+          lines.some((l) => l.includes("error") && l.includes(KEY) && l.includes(ids[1])),
+          lines.join("\n"),
+        );
+        const pending = (await redis.xpending(KEY, STEP, "-", "+", 10) as [string][])
+          .map((p) => p[0]);
+        assert.deepEqual(pending, [ids[0], ids[2]], "the lost entry is no longer pending");
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "a pending entry gone from the stream after its last delivery is dead-lettered as lost",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 1);
+        const got = await redis.xreadgroup(
+          "GROUP",
+          STEP,
+          "killed",
+          "COUNT",
+          1,
+          "STREAMS",
+          KEY,
+          ">",
+        );
+        const [id] = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        // Delivered maxDeliveries (5) times, started alone 4 times: due for dead letters.
+        await redis.xclaim(KEY, STEP, "killed", 0, id, "RETRYCOUNT", 5);
+        await redis.hset(keys.tries, keys.tryField(STEP, "normal", id), 4);
+        await redis.xdel(KEY, id);
+        const { claimed, lines } = await claimFor(redis, 900, 250);
+        assert.deepEqual(claimed, [], lines.join("\n"));
+        assert.deepEqual(await letters(redis), [[
+          STEP,
+          `entry ${id} was trimmed while pending`,
+          5,
+        ]]);
+        assert.equal(await redis.hlen(keys.tries), 0);
+        assert.deepEqual(await redis.xpending(KEY, STEP, "-", "+", 10), []);
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
