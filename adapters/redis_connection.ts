@@ -15,7 +15,7 @@ export { maskUrl };
  * - Reconnects back off exponentially with jitter, up to 2s between tries.
  */
 
-export type RedisEvent = "reconnecting" | "ready" | "error";
+export type RedisEvent = "reconnecting" | "ready" | "error" | "unresponsive";
 
 export interface RedisEventDetail {
   /** The URL with its password masked. */
@@ -24,6 +24,8 @@ export interface RedisEventDetail {
   delay?: number;
   /** For "error": what went wrong. */
   error?: string;
+  /** For "unresponsive": ms the oldest unanswered command has waited so far. */
+  waited?: number;
 }
 
 export interface ConnectOptions {
@@ -33,15 +35,25 @@ export interface ConnectOptions {
   timeout?: number;
   /**
    * The connection will carry blocking reads (XREADGROUP BLOCK): a reply may
-   * legitimately take as long as the BLOCK time, so no socket timeout is set;
-   * TCP keepalive still finds a dead peer. Other connections treat 30s
-   * without a reply as a dead peer and reconnect.
+   * legitimately take as long as the BLOCK time, so replies are not watched
+   * (no replyTimeout, no "unresponsive"); TCP keepalive still finds a dead peer.
    */
   blocking?: boolean;
   /**
-   * Told about the connection after it first came up: "reconnecting" when
-   * it dropped (so a runner can log "Redis unavailable, pausing"), "ready"
-   * when it is back, "error" for each error the connection reports.
+   * Ms without any reply, while one is owed, after which the server is taken
+   * for dead: the connection is dropped (failing what was in flight) and
+   * replaced. Default 30000.
+   */
+  replyTimeout?: number;
+  /** Ms without any reply, while one is owed, before "unresponsive" is told. Default 5000. */
+  stallAfter?: number;
+  /**
+   * Told about the connection after it first came up: "reconnecting" at each
+   * try after it dropped (so a runner can log "Redis unavailable, pausing"),
+   * "unresponsive" once when it has owed a reply for `stallAfter` (a server
+   * that is frozen or swamped keeps the connection open), "ready" when it is
+   * back (reconnected, or answering again), "error" for each error the
+   * connection reports.
    */
   onEvent?(event: RedisEvent, detail: RedisEventDetail): void;
 }
@@ -67,7 +79,8 @@ export class RedisConnectionLostError extends Error {
 
 const DEFAULT_TIMEOUT = 5000;
 const MAX_DELAY = 2000;
-const SOCKET_TIMEOUT = 30_000;
+const REPLY_TIMEOUT = 30_000;
+const STALL_AFTER = 5000;
 
 /**
  * Connection options read from a URL: redis://[user[:password]@]host[:port][/db],
@@ -91,7 +104,6 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
     connectTimeout: opts.timeout ?? DEFAULT_TIMEOUT,
     disconnectTimeout: 500,
     keepAlive: 10_000,
-    ...(opts.blocking ? {} : { socketTimeout: SOCKET_TIMEOUT }),
     ...(opts.name ? { connectionName: opts.name } : {}),
   };
   const password = decodeURIComponent(parsed.password);
@@ -188,11 +200,87 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     "reconnecting",
     (delay: number) => opts.onEvent?.("reconnecting", { url: masked, delay }),
   );
+  if (!opts.blocking) {
+    watchReplies(redis, {
+      replyTimeout: opts.replyTimeout ?? REPLY_TIMEOUT,
+      stallAfter: opts.stallAfter ?? STALL_AFTER,
+      onStall: (waited) => opts.onEvent?.("unresponsive", { url: masked, waited }),
+      onAnswer: () => opts.onEvent?.("ready", { url: masked }),
+    });
+  }
   redis.on("ready", () => opts.onEvent?.("ready", { url: masked }));
   return redis;
 }
 
 const TIMED_OUT = "timed out";
+
+interface ReplyWatch {
+  replyTimeout: number;
+  stallAfter: number;
+  onStall(waited: number): void;
+  onAnswer(): void;
+}
+
+/**
+ * Watches the socket of the moment for a server that owes a reply and sends
+ * nothing: after `stallAfter` it calls `onStall` (once, until the server
+ * answers: then `onAnswer`, or until the connection is ready again), after
+ * `replyTimeout` it destroys that socket so ioredis reconnects.
+ *
+ * Not ioredis's own `socketTimeout`: in 5.11.1 its timer belongs to the
+ * client, not to a socket. A socket that closes with a command unanswered
+ * leaves the timer running; when it fires it destroys `this.stream`, by then
+ * the new socket, failing commands that were fine (redis/ioredis#2147), and
+ * until then no timer watches the new socket. Here each socket gets its own
+ * listeners, and a socket that closed is never acted on.
+ *
+ * The wait is measured from the first tick that sees a reply owed, so it is
+ * up to one tick short.
+ */
+function watchReplies(redis: Redis, watch: ReplyWatch): void {
+  const owed = () => (redis as unknown as { commandQueue: { length: number } }).commandQueue.length;
+  let stream: Redis["stream"] | undefined;
+  let owedSince: number | undefined;
+  let stalled = false;
+  const follow = (socket: Redis["stream"]) => {
+    stream = socket;
+    owedSince = undefined;
+    socket.on("data", () => {
+      if (socket !== stream) return;
+      owedSince = undefined;
+      // While reconnecting, the "ready" to come says it instead.
+      if (stalled && redis.status === "ready") {
+        stalled = false;
+        watch.onAnswer();
+      }
+    });
+    socket.once("close", () => {
+      if (socket === stream) stream = undefined;
+    });
+  };
+  follow(redis.stream);
+  redis.on("connect", () => follow(redis.stream));
+  // A reconnect is a reply of sorts: its "ready" says the server is back.
+  redis.on("ready", () => stalled = false);
+  const tick = Math.max(10, Math.min(1000, watch.stallAfter / 5, watch.replyTimeout / 5));
+  const timer = setInterval(() => {
+    if (!stream || owed() === 0) {
+      owedSince = undefined;
+      return;
+    }
+    owedSince ??= Date.now();
+    const waited = Date.now() - owedSince;
+    if (waited >= watch.replyTimeout) {
+      const socket = stream;
+      stream = undefined;
+      socket.destroy(new Error(`no reply from Redis within ${watch.replyTimeout}ms`));
+    } else if (waited >= watch.stallAfter && !stalled) {
+      stalled = true;
+      watch.onStall(waited);
+    }
+  }, tick);
+  redis.once("end", () => clearInterval(timer));
+}
 
 /** `promise`, or a rejection at `deadline`; the timer never outlives the call. */
 function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {

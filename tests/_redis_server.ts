@@ -109,6 +109,16 @@ export class RedisServer {
     throw new Error(`redis-server on port ${port} did not start:\n${output}`);
   }
 
+  /** Freezes the server (SIGSTOP): it keeps its connections open but answers nothing. */
+  pause(): void {
+    this.#child.kill("SIGSTOP");
+  }
+
+  /** Lets a paused server run again (SIGCONT). */
+  resume(): void {
+    this.#child.kill("SIGCONT");
+  }
+
   /** Kills the server at once (SIGKILL: as a crash looks) and waits for it to exit. */
   async stop(): Promise<void> {
     await this.#stop();

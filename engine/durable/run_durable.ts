@@ -33,13 +33,24 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
       const r = await connectRedis(flow.redis!, {
         name: `millrace:${flow.name}:${role}`,
         blocking,
+        // One warning per outage ("reconnecting" comes at every try), one line when it ends.
         onEvent: role === "commands"
-          ? (e) => {
-            if (e === "reconnecting") {
-              log.warn(`${flow.name}: Redis unavailable, pausing until it is back`);
-            }
-            if (e === "ready") log.info(`${flow.name}: Redis is back`);
-          }
+          ? (() => {
+            let away = false;
+            return (e: string, d: { waited?: number }) => {
+              if ((e === "reconnecting" || e === "unresponsive") && !away) {
+                away = true;
+                const why = e === "unresponsive"
+                  ? `is not answering (${Math.round(d.waited! / 1000)}s)`
+                  : "unavailable";
+                log.warn(`${flow.name}: Redis ${why}, pausing until it is back`);
+              }
+              if (e === "ready" && away) {
+                away = false;
+                log.info(`${flow.name}: Redis is back`);
+              }
+            };
+          })()
           : undefined,
       });
       connections.push(r);

@@ -229,6 +229,104 @@ redisTest(
   },
 );
 
+redisTest(
+  "the reply timeout of a dropped connection does not fail the connection that replaces it",
+  async () => {
+    // Longer than a restart of redis-server, so the new connection is up before it runs out.
+    const replyTimeout = 2000;
+    const debug = { args: ["--enable-debug-command", "yes"] };
+    let server = await RedisServer.start(debug);
+    const events: RedisEvent[] = [];
+    const redis = await connectRedis(server.url, { replyTimeout, onEvent: (e) => events.push(e) });
+    try {
+      // A command the server can never answer: it is frozen when the command is sent, then killed.
+      server.pause();
+      const lost = redis.get("key").then(() => "answered", (e: Error) => e);
+      await server.stop();
+      assert.ok(await lost instanceof RedisConnectionLostError);
+      server = await RedisServer.start({ ...debug, port: server.port });
+      await until(() => redis.status === "ready");
+      events.length = 0;
+
+      // A command in flight on the new connection (each one answered within 100ms) at every
+      // moment until well past the moment the lost GET's timeout ran out.
+      const failures: string[] = [];
+      for (const end = Date.now() + 2 * replyTimeout; Date.now() < end;) {
+        await redis.call("DEBUG", "SLEEP", "0.1").catch((e: Error) => failures.push(e.message));
+      }
+      assert.deepEqual({ failures, events }, { failures: [], events: [] });
+    } finally {
+      await closeRedis(redis);
+      await server.stop();
+    }
+  },
+);
+
+redisTest(
+  "a frozen server is reported once while a reply is owed, and again when it answers",
+  async () => {
+    const server = await RedisServer.start();
+    const events: RedisEvent[] = [];
+    const redis = await connectRedis(server.url, {
+      stallAfter: 200,
+      onEvent: (e) => events.push(e),
+    });
+    try {
+      server.pause();
+      let answer: Promise<string | null> | undefined;
+      try {
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual(events, [], "nothing owed, nothing to report");
+        answer = redis.set("key", "sent to a frozen server");
+        await until(() => events.length > 0);
+        await new Promise((r) => setTimeout(r, 500));
+        assert.deepEqual(events, ["unresponsive"], "once, and the connection is kept");
+      } finally {
+        server.resume();
+      }
+      assert.equal(await answer, "OK");
+      await until(() => events.length > 1);
+      assert.deepEqual(events, ["unresponsive", "ready"]);
+    } finally {
+      await closeRedis(redis);
+      await server.stop();
+    }
+  },
+);
+
+redisTest(
+  "a server frozen past the reply timeout fails the command in flight and is reconnected to",
+  async () => {
+    const server = await RedisServer.start();
+    const events: string[] = [];
+    const redis = await connectRedis(server.url, {
+      stallAfter: 100,
+      replyTimeout: 500,
+      onEvent: (e, d) => events.push(e === "error" ? `error: ${d.error}` : e),
+    });
+    try {
+      server.pause();
+      try {
+        const lost = await redis.get("key").then(() => "answered", (e: Error) => e);
+        assert.ok(lost instanceof RedisConnectionLostError, String(lost));
+      } finally {
+        server.resume();
+      }
+      assert.equal(await redis.ping(), "PONG");
+      await until(() => events.at(-1) === "ready");
+      assert.deepEqual(events.slice(0, 3), [
+        "unresponsive",
+        "error: no reply from Redis within 500ms",
+        "reconnecting",
+      ]);
+      assert.equal(events.filter((e) => e === "unresponsive").length, 1);
+    } finally {
+      await closeRedis(redis);
+      await server.stop();
+    }
+  },
+);
+
 /** Polls `check` until it holds (at most 5s). */
 async function until(check: () => boolean | Promise<boolean>): Promise<void> {
   for (const deadline = Date.now() + 5000; Date.now() < deadline;) {
