@@ -9,6 +9,7 @@ import { SourceStats } from "../stats.ts";
 import { encodeEntries } from "./codec.ts";
 import type { FlowKeys } from "./keys.ts";
 import { groupState } from "./redis_info.ts";
+import { untilRedis } from "./until_redis.ts";
 
 /**
  * Appends a source's entries and its new position, but only while the
@@ -62,49 +63,74 @@ export class DurableScraper {
     await Promise.all(this.run.sources.map((s, i) => this.#source(s, this.stats[i])));
   }
 
+  /**
+   * One source's task: it lasts until the flow stops (a drained flow stops
+   * itself), not until the source is done. A one-shot source's done mark
+   * can vanish after it was written, when Redis comes back from a crash
+   * without the last writes of its append-only file (`appendfsync
+   * everysec`); whoever saw it done then runs it again from its saved
+   * position, or the flow would wait for that mark for ever.
+   */
   async #source(s: ScrapeSource, stats: SourceStats): Promise<void> {
-    const { redis, keys, stop, options } = this.run;
-    const leaseMs = Math.max(1000, options.claimAfter);
-    while (!stop.aborted) {
-      if (s.entry.every === undefined && await redis.exists(keys.done(s.entry.name))) {
-        this.run.log.info(
-          `${keys.flow}: source ${s.entry.name} is done: it emitted everything, in an earlier run or another process; \`reset\` starts the flow over`,
-        );
-        return;
+    const { keys, stop, kill, log } = this.run;
+    const name = s.entry.name;
+    const leaseMs = Math.max(1000, this.run.options.claimAfter);
+    const oneShot = s.entry.every === undefined;
+    const who = `${keys.flow}: source ${name}`;
+    const anyStop = AbortSignal.any([stop, kill]);
+    const retry = <T>(call: () => Promise<T>, signal = anyStop) =>
+      untilRedis(call, { who, log, signal });
+    /** Whether this process has seen the source done (its mark, or its own last batch). */
+    let seenDone = false;
+    try {
+      while (!stop.aborted) {
+        let vanished = false;
+        if (oneShot) {
+          const done = await retry(() => this.run.redis.exists(keys.done(name)));
+          if (done) {
+            if (!seenDone) {
+              log.info(
+                `${who} is done: it emitted everything, in an earlier run or another process; \`reset\` starts the flow over`,
+              );
+            }
+            seenDone = true;
+            await sleep(1000, stop);
+            continue;
+          }
+          vanished = seenDone;
+        }
+        const holder = await retry(() => this.#acquire(name, leaseMs));
+        if (!holder) {
+          await sleep(Math.min(leaseMs / 3, 1000), stop);
+          continue;
+        }
+        const lost = new AbortController();
+        const renewal = this.#renew(name, holder, leaseMs, lost);
+        try {
+          if (await this.#emit(s, stats, holder, lost.signal, vanished, retry)) seenDone = true;
+        } finally {
+          lost.abort();
+          await renewal;
+          // Past a stop, too: the next holder should not wait out the lease.
+          await retry(() => this.run.redis.eval(RELEASE, 1, keys.lease(name), holder), kill);
+        }
       }
-      const holder = await this.#acquire(s.entry.name, leaseMs);
-      if (!holder) {
-        await sleep(Math.min(leaseMs / 3, 1000), stop);
-        continue;
-      }
-      const lost = new AbortController();
-      const renewal = this.#renew(s.entry.name, holder, leaseMs, lost);
-      try {
-        const finished = await this.#emit(s, stats, holder, lost.signal);
-        if (finished) return;
-      } finally {
-        lost.abort();
-        await renewal;
-        await redis.eval(RELEASE, 1, keys.lease(s.entry.name), holder).catch(() => {});
-      }
+    } catch (error) {
+      if (kill.aborted) throw error;
+      if (stop.aborted) return; // stopped while Redis was away
+      log.error(`${who}: ended: ${errorMessage(error)}`);
+      throw error;
     }
   }
 
   /** Takes the lease if free; returns the holder value (consumer and fencing token). */
   async #acquire(source: string, leaseMs: number): Promise<string | undefined> {
     const { redis, keys, consumer } = this.run;
-    try {
-      if (await redis.exists(keys.lease(source))) return undefined;
-      const token = await redis.incr(keys.fence(source));
-      const holder = `${consumer}#${token}`;
-      const ok = await redis.set(keys.lease(source), holder, "PX", leaseMs, "NX");
-      return ok === "OK" ? holder : undefined;
-    } catch (error) {
-      this.run.log.warn(`${keys.flow}: source ${source}: lease check failed`, {
-        error: errorMessage(error),
-      });
-      return undefined;
-    }
+    if (await redis.exists(keys.lease(source))) return undefined;
+    const token = await redis.incr(keys.fence(source));
+    const holder = `${consumer}#${token}`;
+    const ok = await redis.set(keys.lease(source), holder, "PX", leaseMs, "NX");
+    return ok === "OK" ? holder : undefined;
   }
 
   async #renew(source: string, holder: string, leaseMs: number, lost: AbortController) {
@@ -155,9 +181,17 @@ export class DurableScraper {
     stats: SourceStats,
     holder: string,
     lost: AbortSignal,
+    vanished: boolean,
+    retry: <T>(call: () => Promise<T>) => Promise<T>,
   ): Promise<boolean> {
     const { redis, keys, options, stop, kill, first } = this.run;
-    const saved = await redis.get(keys.position(entry.name));
+    const saved = await retry(() => redis.get(keys.position(entry.name)));
+    if (vanished) {
+      this.run.log.warn(
+        `${keys.flow}: the done mark of source ${entry.name} vanished (Redis lost writes?); ` +
+          `resuming from position ${saved ?? "none (the start)"}`,
+      );
+    }
     if (saved !== null) source.resume?.(JSON.parse(saved));
     const lane = entry.priority === "high" ? "high" : "normal";
     const signal = AbortSignal.any([stop, lost]);
@@ -223,7 +257,8 @@ export class DurableScraper {
           return true;
         }
       }
-      if (entry.every === undefined) return true;
+      // Stopped or lost the lease half-way: not done.
+      if (entry.every === undefined) return false;
       await sleep(entry.every, signal);
     }
     return false;

@@ -115,7 +115,13 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
       : Promise.resolve();
     const alone = serial();
     const tasks = [
-      scraper.start(),
+      // A source task that fails ends the flow, as a step does: the flow
+      // would otherwise wait for that source's done mark for ever.
+      scraper.start().catch((error) => {
+        killCtl.abort(error);
+        stopCtl.abort();
+        throw error;
+      }),
       ...steps.map((step, i) =>
         runDurableStep({
           step,
@@ -184,10 +190,15 @@ export function planSteps(stages: readonly BuiltStage[], fuse: boolean): Durable
   }));
 }
 
+/** How long every edge may sit empty while a source's done mark is missing before we say so. */
+const TELL_WAITING_AFTER_MS = 10_000;
+
 /**
  * Resolves true once every source has said it is done and no edge holds an
  * undelivered or pending entry, checked twice in a row so an entry in
- * flight between two edges is not missed; false if stopped first.
+ * flight between two edges is not missed; false if stopped first. When the
+ * edges stay empty for a while but a done mark is missing, it says which
+ * sources it waits for: a flow that waits in silence looks hung.
  */
 async function watchDrain(
   redis: Redis,
@@ -198,21 +209,35 @@ async function watchDrain(
   log: Logger,
 ): Promise<boolean> {
   let quietChecks = 0;
+  let idleSince: number | undefined;
+  let told = false;
   while (!stop.aborted) {
     await sleep(500, stop);
     if (stop.aborted) return false;
     try {
       const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
-      let busy = done.some((d) => !d);
+      const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
+      let empty = true;
       for (const step of steps) {
-        if (busy) break;
         for (const lane of ["high", "normal"] as const) {
           const g = await groupState(redis, keys.input(step.id, lane), step.id);
-          if (g.undelivered + g.pending > 0) busy = true;
+          if (g.undelivered + g.pending > 0) empty = false;
         }
+        if (!empty) break;
       }
-      quietChecks = busy ? 0 : quietChecks + 1;
+      quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;
       if (quietChecks >= 2) return true;
+      if (!empty || missing.length === 0) {
+        idleSince = undefined;
+        told = false;
+      } else if ((idleSince ??= Date.now()) + TELL_WAITING_AFTER_MS <= Date.now() && !told) {
+        told = true;
+        log.warn(
+          `${flow.name}: every edge is empty, waiting for source ${
+            missing.join(", ")
+          } to mark itself done`,
+        );
+      }
     } catch (error) {
       quietChecks = 0;
       if (!stop.aborted) {

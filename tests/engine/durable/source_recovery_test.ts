@@ -1,0 +1,179 @@
+/**
+ * A durable source outlives what Redis forgets and what the network drops:
+ * a done mark lost with the tail of the append-only file is noticed and the
+ * source runs again from its saved position; a connection cut during the
+ * source's done check, lease check or position read is retried. Before,
+ * either one left the flow waiting for ever.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Envelope } from "../../../engine/item.ts";
+import { itemId } from "../../../engine/item.ts";
+import { CuttingProxy } from "./_cutting_proxy.ts";
+import {
+  client,
+  flowKeys,
+  FlowWorker,
+  readJsonl,
+  redisTest,
+  repeats,
+  startRedis,
+  tail,
+  waitFor,
+  writeFlow,
+} from "./_harness.ts";
+import { numberedItem } from "./_worker.ts";
+
+/** Past this a worker that has not finished is taken as hung: the test fails. */
+const HUNG_AFTER_MS = 45_000;
+
+function sourceFlow(name: string, url: string, dir: string, count: number, slowMs: number) {
+  return `
+name: ${name}
+durability: redis
+redis: ${url}
+output: ${dir}
+sources:
+  news: { kind: numbered, count: ${count}, batch: 10 }
+pipeline:
+  - slow: { ms: ${slowMs} }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 50, maxWait: 50ms }
+durable: { claimAfter: 1s, entryItems: 10 }
+`;
+}
+
+/** The messages of a worker's JSON log lines. */
+const messages = (stderr: string) =>
+  stderr.trimEnd().split("\n").map((line) => String(JSON.parse(line).msg));
+
+const expectedIds = (count: number) =>
+  new Set(Array.from({ length: count }, (_, i) => itemId(numberedItem(i))));
+
+/**
+ * Drops the last `n` entries of a stream that its group has not read yet,
+ * atomically, as a Redis that lost the tail of its append-only file would
+ * have forgotten them; returns the dropped entries' fields.
+ */
+const DROP_UNREAD_TAIL = `
+local last = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local f = {}
+  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  if f['name'] == ARGV[1] then last = f['last-delivered-id'] end
+end
+local unread = redis.call('XRANGE', KEYS[1], '(' .. last, '+')
+local dropped = {}
+for i = math.max(1, #unread - tonumber(ARGV[2]) + 1), #unread do
+  redis.call('XDEL', KEYS[1], unread[i][1])
+  dropped[#dropped + 1] = unread[i][2]
+end
+return dropped`;
+
+redisTest(
+  "a source whose done mark Redis lost runs again from its saved position and the flow drains",
+  async () => {
+    const count = 300;
+    const dir = await Deno.makeTempDir({ prefix: "millrace-lost-tail-" });
+    const out = join(dir, "items.jsonl");
+    const server = await startRedis();
+    const redis = client(server);
+    const keys = flowKeys("losttail");
+    let worker: FlowWorker | undefined;
+    try {
+      // 30 entries, 100 ms each at the slow stage: the source is done long
+      // before the flow drains.
+      worker = new FlowWorker(
+        await writeFlow(dir, sourceFlow("losttail", server.url, dir, count, 100)),
+      );
+      await waitFor(
+        "the source's done mark",
+        async () => (await redis.exists(keys.done("news"))) === 1,
+        30_000,
+        10,
+      );
+
+      // Redis comes back without its last writes: the last batches the
+      // source appended, its latest position and its done mark.
+      const dropped = await redis.eval(
+        DROP_UNREAD_TAIL,
+        1,
+        keys.input("slow"),
+        "slow",
+        3,
+      ) as string[][];
+      assert.equal(dropped.length, 3, "the tail was still unread when the source finished");
+      const lostIndexes = dropped.flatMap((fields) => {
+        const body = JSON.parse(fields[fields.indexOf("b") + 1]) as Envelope<{ title: string }>[];
+        return body.map((e) => Number(e.payload.title.replace("item ", "")));
+      });
+      const rollback = Math.min(...lostIndexes);
+      await redis.multi()
+        .set(keys.position("news"), JSON.stringify({ next: rollback }))
+        .del(keys.done("news"))
+        .exec();
+
+      const result = await worker.finished(HUNG_AFTER_MS);
+      assert.equal(result.code, 0, tail(result.stderr));
+      assert.equal(result.report?.stopped, false, "the flow drained");
+      assert.ok(
+        messages(result.stderr).includes(
+          `losttail: the done mark of source news vanished (Redis lost writes?); ` +
+            `resuming from position {"next":${rollback}}`,
+        ),
+        tail(result.stderr),
+      );
+      const ids = (await readJsonl(out)).map((l) => l.id as string);
+      assert.deepEqual(repeats(ids), new Map(), "an item was written twice");
+      assert.deepEqual(new Set(ids), expectedIds(count), "every item, the lost ones included");
+    } finally {
+      worker?.kill("SIGKILL");
+      await worker?.result;
+      await redis.quit();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+redisTest(
+  "a connection cut during the source's done check, lease check or position read is retried",
+  async () => {
+    const count = 200;
+    const dir = await Deno.makeTempDir({ prefix: "millrace-source-cut-" });
+    const out = join(dir, "items.jsonl");
+    const server = await startRedis();
+    const keys = flowKeys("sourcecut");
+    const proxy = new CuttingProxy(server.port, [
+      ["exists", keys.done("news")],
+      ["exists", keys.lease("news")],
+      ["get", keys.position("news")],
+    ]);
+    let worker: FlowWorker | undefined;
+    try {
+      worker = new FlowWorker(
+        await writeFlow(dir, sourceFlow("sourcecut", proxy.url, dir, count, 0)),
+      );
+      const result = await worker.finished(HUNG_AFTER_MS);
+      assert.deepEqual(proxy.cut, [
+        `exists ${keys.done("news")}`,
+        `exists ${keys.lease("news")}`,
+        `get ${keys.position("news")}`,
+      ]);
+      assert.equal(result.code, 0, tail(result.stderr));
+      assert.equal(result.report?.stopped, false, "the flow drained");
+      assert.equal(result.report?.published, count);
+      assert.match(result.stderr, /source news: Redis not answering, retrying/);
+      assert.match(result.stderr, /source news: Redis answers again, resumed/);
+      const ids = (await readJsonl(out)).map((l) => l.id as string);
+      assert.deepEqual(new Set(ids), expectedIds(count));
+    } finally {
+      worker?.kill("SIGKILL");
+      await worker?.result;
+      await proxy.close();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
