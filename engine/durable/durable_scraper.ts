@@ -15,13 +15,17 @@ import { untilRedis } from "./until_redis.ts";
  * Appends a source's entries and its new position, but only while the
  * caller still holds the lease: a process that paused past its lease (a GC
  * stall, a network split) finds the lease moved and cannot emit behind the
- * new holder's back. The lease value carries the fencing token.
+ * new holder's back. The lease value carries the fencing token. Each send
+ * of a lease is numbered (ARGV[4], "<holder>#<n>", kept in KEYS[5]), so a
+ * send re-sent after its reply was lost appends nothing twice.
  */
 const EMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
-for i = 4, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
+if redis.call('GET', KEYS[5]) == ARGV[4] then return 0 end
+for i = 5, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
+redis.call('SET', KEYS[5], ARGV[4])
 return 1`;
 
 const RENEW = `
@@ -79,7 +83,7 @@ export class DurableScraper {
     const who = `${keys.flow}: source ${name}`;
     const anyStop = AbortSignal.any([stop, kill]);
     const retry = <T>(call: () => Promise<T>, signal = anyStop) =>
-      untilRedis(call, { who, log, signal });
+      untilRedis(call, { who, what: "Redis call", log, signal });
     /** Whether this process has seen the source done (its mark, or its own last batch). */
     let seenDone = false;
     try {
@@ -200,32 +204,27 @@ export class DurableScraper {
       keys.input(first, lane),
       keys.position(entry.name),
       keys.done(entry.name),
+      keys.emitted(entry.name),
     ];
+    let sends = 0;
     const send = async (items: ReturnType<typeof envelope>[], done: boolean) => {
       const position = source.checkpoint?.();
       const args = [
         holder,
         position === undefined ? "" : JSON.stringify(position),
         done ? "1" : "0",
+        `${holder}#${++sends}`,
       ];
       for (const e of encodeEntries(items, options.entryItems, options.entryBytes)) {
         args.push(e.body, String(e.n));
       }
-      for (let attempt = 0;; attempt++) {
-        try {
-          await redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args);
-          return;
-        } catch (error) {
-          if (String((error as Error).message).includes("LOSTLEASE")) throw error;
-          kill.throwIfAborted();
-          if (attempt === 0) {
-            this.run.log.warn(`${keys.flow}: source ${entry.name}: emit failed, retrying`, {
-              error: errorMessage(error),
-            });
-          }
-          await sleep(Math.min(2000, 100 * 2 ** attempt), kill);
-        }
-      }
+      await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
+        who: `${keys.flow}: source ${entry.name}`,
+        what: "emit",
+        log: this.run.log,
+        signal: kill,
+        isRetryable: (error) => !String((error as Error).message).includes("LOSTLEASE"),
+      });
     };
     while (!signal.aborted) {
       stats.reads++;

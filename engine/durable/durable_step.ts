@@ -1,16 +1,17 @@
 import type { Redis } from "ioredis";
-import { backoffDelay, sleep } from "../backoff.ts";
+import { sleep } from "../backoff.ts";
 import type { DeadLetter } from "../dead_letters.ts";
 import type { DurableOptions } from "../flow.ts";
 import type { Envelope } from "../item.ts";
 import type { Logger } from "../log.ts";
-import { type BatchResult, errorMessage, processBatch, type StageWork } from "../stage_runner.ts";
+import { type BatchResult, processBatch, type StageWork } from "../stage_runner.ts";
 import type { WindowOptions } from "../window.ts";
 import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
 import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { groupState } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
+import { untilRedis } from "./until_redis.ts";
 
 export { trimStream } from "./recovery.ts";
 
@@ -348,29 +349,10 @@ async function commitBatch(
   return gone;
 }
 
-/**
- * Runs a Redis call until it succeeds: while Redis is away the step pauses
- * (logging once) and resumes by itself. Only a hard stop ends the wait.
- */
-async function retrying<T>(run: DurableStepRun, what: string, call: () => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      const result = await call();
-      if (attempt > 0) run.log.info(`${run.keys.flow}/${run.step.id}: Redis is back, resuming`);
-      return result;
-    } catch (error) {
-      run.kill.throwIfAborted();
-      if (attempt === 0) {
-        run.log.warn(
-          `${run.keys.flow}/${run.step.id}: ${what} failed, pausing until Redis answers`,
-          {
-            error: errorMessage(error),
-          },
-        );
-      }
-      await sleep(backoffDelay(Math.min(attempt, 5), 100, 2000), run.kill);
-    }
-  }
+/** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */
+function retrying<T>(run: DurableStepRun, what: string, call: () => Promise<T>): Promise<T> {
+  const who = `${run.keys.flow}/${run.step.id}`;
+  return untilRedis(call, { who, what, log: run.log, signal: run.kill });
 }
 
 let roomCache = new WeakMap<DurableStepRun, { at: number; entries: number }>();

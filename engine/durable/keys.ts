@@ -13,6 +13,7 @@
  *   millrace:{demo}:fence:<source>    fencing token counter of a source
  *   millrace:{demo}:pos:<source>      a source's remembered position (JSON string)
  *   millrace:{demo}:done:<source>     set once a one-shot source has emitted everything
+ *   millrace:{demo}:emitted:<source>  "<lease holder>#<n>": its last appended send (re-sends skip)
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
  *   millrace:{demo}:tries             hash <stage>:<lane>:<entry id> -> times a redelivered
@@ -33,6 +34,8 @@ export interface FlowKeys {
   fence(source: string): string;
   position(source: string): string;
   done(source: string): string;
+  /** The last send of a source that was appended: "<lease holder>#<n>". */
+  emitted(source: string): string;
   dedupe(stage: string): string;
   readonly stages: string;
   readonly tries: string;
@@ -53,6 +56,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     fence: (source) => `${base}:fence:${source}`,
     position: (source) => `${base}:pos:${source}`,
     done: (source) => `${base}:done:${source}`,
+    emitted: (source) => `${base}:emitted:${source}`,
     dedupe: (stage) => `${base}:dedupe:${stage}`,
     stages: `${base}:stages`,
     tries: `${base}:tries`,

@@ -12,18 +12,28 @@ import { errorMessage } from "../stage_runner.ts";
  */
 export async function untilRedis<T>(
   call: () => Promise<T>,
-  { who, log, signal }: { who: string; log: Logger; signal: AbortSignal },
+  { who, what, log, signal, isRetryable }: {
+    who: string;
+    what: string;
+    log: Logger;
+    signal: AbortSignal;
+    /** False for an error that another try cannot mend: it is thrown at once. */
+    isRetryable?: (error: unknown) => boolean;
+  },
 ): Promise<T> {
   for (let attempt = 0;; attempt++) {
     signal.throwIfAborted();
     try {
       const result = await call();
-      if (attempt > 0) log.info(`${who}: Redis answers again, resumed`);
+      if (attempt > 0) log.info(`${who}: Redis is back, resuming`);
       return result;
     } catch (error) {
       signal.throwIfAborted();
+      if (isRetryable && !isRetryable(error)) throw error;
       if (attempt === 0) {
-        log.warn(`${who}: Redis not answering, retrying`, { error: errorMessage(error) });
+        log.warn(`${who}: ${what} failed, pausing until Redis answers`, {
+          error: errorMessage(error),
+        });
       }
       await sleep(backoffDelay(Math.min(attempt, 5), 100, 2000), signal);
     }
