@@ -31,7 +31,7 @@
  * ```
  */
 export { builtinRegistry } from "./actors/builtins.ts";
-export { Scraper } from "./actors/scraper.ts";
+export { pumpSource, type ScrapeSource, type SourceOutlet } from "./engine/source_pump.ts";
 export { defineFlow } from "./config/define_flow.ts";
 export { FlowError, loadFlow, parseFlow } from "./config/load_flow.ts";
 export { bytes, duration } from "./config/units.ts";
@@ -66,7 +66,8 @@ export {
 } from "./engine/run_flow.ts";
 export type { Sink } from "./engine/sink.ts";
 export type { Source } from "./engine/source.ts";
-export { Window, windowed, type WindowOptions } from "./engine/window.ts";
+export { type Batch, chunks, Window, type WindowOptions } from "./engine/window.ts";
+export type { Commit, Delivery, Edge } from "./engine/edge.ts";
 export type { EmbeddingClient } from "./adapters/embedding_client.ts";
 export { HashingEmbedder } from "./adapters/hashing_embedder.ts";
 export { JsonlDeadLetters } from "./adapters/jsonl_dead_letters.ts";

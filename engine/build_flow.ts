@@ -1,4 +1,4 @@
-import type { ScrapeSource } from "../actors/scraper.ts";
+import type { ScrapeSource } from "./source_pump.ts";
 import type { Actor, StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "../config/flow_error.ts";
 import type { Flow, Locate } from "./flow.ts";

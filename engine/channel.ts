@@ -22,6 +22,9 @@ export class Channel<T> {
   readonly capacity: number;
   #queue: T[][] = [];
   #head = 0;
+  /** Urgent batches (a `priority: high` source's), received before the queue. */
+  #urgent: T[][] = [];
+  #marked = new WeakSet<T[]>();
   #items = 0;
   #closed = false;
   #senders: { batch: T[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -43,10 +46,14 @@ export class Channel<T> {
     return this.#closed;
   }
 
-  /** Accepts the batch now if it fits; never waits. */
-  trySend(batch: T[]): boolean {
+  /**
+   * Accepts the batch now if it fits; never waits. An urgent batch is
+   * received before every batch that is not, and `isUrgent` tells it apart.
+   */
+  trySend(batch: T[], urgent = false): boolean {
     if (this.#closed) throw new ChannelClosedError();
     if (batch.length === 0) return true;
+    if (urgent) this.#marked.add(batch);
     const receiver = this.#receivers.shift();
     if (receiver) {
       receiver.resolve(batch);
@@ -57,18 +64,23 @@ export class Channel<T> {
     return true;
   }
 
+  /** Whether a batch received from this channel was sent urgent. */
+  isUrgent(batch: T[]): boolean {
+    return this.#marked.has(batch);
+  }
+
   /**
    * Sends a batch, waiting while the channel is full. A batch larger than
    * the capacity is split, so no more than `capacity` items are ever held.
    */
-  async send(batch: T[], signal?: AbortSignal): Promise<void> {
+  async send(batch: T[], signal?: AbortSignal, urgent = false): Promise<void> {
     if (batch.length > this.capacity) {
       for (let i = 0; i < batch.length; i += this.capacity) {
-        await this.send(batch.slice(i, i + this.capacity), signal);
+        await this.send(batch.slice(i, i + this.capacity), signal, urgent);
       }
       return;
     }
-    if (this.trySend(batch)) return;
+    if (this.trySend(batch, urgent)) return;
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       // The listener must go when the send completes: a long-lived signal
@@ -95,6 +107,12 @@ export class Channel<T> {
 
   /** Takes the oldest batch if there is one; never waits. */
   tryReceive(): T[] | undefined {
+    if (this.#urgent.length > 0) {
+      const batch = this.#urgent.shift()!;
+      this.#items -= batch.length;
+      this.#admitSenders();
+      return batch;
+    }
     if (this.#head === this.#queue.length) return undefined;
     const batch = this.#queue[this.#head];
     this.#queue[this.#head++] = undefined as unknown as T[];
@@ -164,6 +182,7 @@ export class Channel<T> {
    */
   abandon(): void {
     this.close();
+    this.#urgent = [];
     this.#queue = [];
     this.#head = 0;
     this.#items = 0;
@@ -178,7 +197,8 @@ export class Channel<T> {
   }
 
   #push(batch: T[]): void {
-    this.#queue.push(batch);
+    if (this.#marked.has(batch)) this.#urgent.push(batch);
+    else this.#queue.push(batch);
     this.#items += batch.length;
   }
 

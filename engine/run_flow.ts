@@ -1,13 +1,10 @@
-import { Scraper } from "../actors/scraper.ts";
-import { buildFlow } from "./build_flow.ts";
-import { Channel } from "./channel.ts";
 import type { DeadLetters } from "./dead_letters.ts";
-import { startDurableFlow } from "./durable/run_durable.ts";
+import { openRedisRuntime } from "./durable/redis_runtime.ts";
 import type { Flow } from "./flow.ts";
-import type { Envelope } from "./item.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { openMemoryRuntime } from "./memory_runtime.ts";
 import type { Registry } from "./registry.ts";
-import { runStage } from "./stage_runner.ts";
+import { runStageLoop } from "./stage_loop.ts";
 import type { SourceStats, StageStats } from "./stats.ts";
 
 export { FlowStartError } from "./build_flow.ts";
@@ -97,63 +94,62 @@ export function inFlight(
 }
 
 /**
- * Builds every component of a checked flow, opens them, then runs it: in
- * memory, the Scraper and every stage joined by bounded channels; with
- * `durability: redis`, over Redis Streams (engine/durable/). Any build or
- * open failure is a FlowStartError before a single item moves.
+ * Builds every component of a checked flow, opens them, then runs it: the
+ * sources' pump and one stage loop per step, joined by the edges of the
+ * flow's mode (bounded channels in memory, Redis Streams with `durability:
+ * redis`). Any build or open failure is a FlowStartError before a single
+ * item moves.
  */
 export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
-  if (flow.durability === "redis") return await startDurableFlow(flow, opts);
   const log = opts.log ?? createLogger();
   const stopCtl = new AbortController();
   const killCtl = new AbortController();
-  const env = {
-    flow: flow.name,
-    baseDir: flow.baseDir,
-    outDir: flow.outDir,
-    log,
-    registry: opts.registry,
-    vectors: {},
-  };
-  const built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
-  const scraper = new Scraper(built.sources, log, flow.name);
-  const stats = built.stages.map((s) => s.stats);
-  const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
+  const signals = { log, stop: stopCtl.signal, kill: killCtl.signal };
+  const runtime = flow.durability === "redis"
+    ? await openRedisRuntime(flow, { ...opts, ...signals })
+    : await openMemoryRuntime(flow, { ...opts, ...signals });
+  const stats = runtime.built.stages.map((s) => s.stats);
   const startedAt = Date.now();
+  let drained = false;
+  const watching = runtime.drained?.then((d) => {
+    drained = d;
+    if (d) stopCtl.abort();
+  });
 
   const done = (async (): Promise<FlowReport> => {
-    const scraping = scraper.run(channels[0] as Channel<Envelope>, stopCtl.signal, killCtl.signal);
-    const stages = built.stages.map((stage, i) =>
-      runStage({
-        ...stage,
-        input: channels[i],
-        output: channels[i + 1],
-        deadLetters: opts.deadLetters,
-        backoffBase: opts.backoffBase,
-      }).catch((error) => {
-        // A stage that dies takes the flow with it: stop everything rather
-        // than let the stages before it block forever on a full edge.
+    const tasks = [runtime.pump(), ...runtime.loops.map(runStageLoop)].map((task) =>
+      task.catch((error) => {
+        // A step that dies takes the flow with it: stop everything rather
+        // than let the steps before it wait for ever on a full edge.
         killCtl.abort(error);
         stopCtl.abort();
-        for (const ch of channels) ch.close();
+        runtime.kill();
         throw error;
       })
     );
-    const results = await Promise.allSettled([scraping, ...stages]);
-    const failure = results.find((r) => r.status === "rejected");
-    if (failure) throw (failure as PromiseRejectedResult).reason;
-    return makeReport(flow, startedAt, stopCtl.signal.aborted, scraper.stats, stats);
+    try {
+      const results = await Promise.allSettled(tasks);
+      const failure = results.find((r) => r.status === "rejected");
+      if (failure) throw (failure as PromiseRejectedResult).reason;
+      const stopped = runtime.drained ? !drained : stopCtl.signal.aborted;
+      return makeReport(flow, startedAt, stopped, runtime.sources, stats);
+    } finally {
+      stopCtl.abort();
+      await watching?.catch(() => {});
+      await runtime.built.close();
+      await runtime.close();
+    }
   })();
 
   return runningFlow({
     flow,
-    sources: scraper.stats,
+    sources: runtime.sources,
     stages: stats,
     startedAt,
     stopCtl,
     killCtl,
     done,
-    onKill: () => channels.forEach((ch) => ch.abandon()),
+    onKill: () => runtime.kill(),
   });
 }
 

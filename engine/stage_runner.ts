@@ -1,10 +1,8 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
-import type { Channel } from "./channel.ts";
-import type { DeadLetter, DeadLetters } from "./dead_letters.ts";
+import type { DeadLetter } from "./dead_letters.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
-import { windowed, type WindowOptions } from "./window.ts";
 
 type Item = Envelope<unknown>;
 
@@ -16,16 +14,6 @@ export interface StageWork {
   retries: number;
   /** Backoff base in ms (tests shorten it). */
   backoffBase?: number;
-}
-
-/** Everything one in-memory stage needs; built by run_flow.ts. */
-export interface StageRun extends StageWork {
-  input: Channel<Item>;
-  /** Absent for the last stage: what it emits counts as published. */
-  output?: Channel<Item>;
-  window?: WindowOptions;
-  concurrency: number;
-  deadLetters: DeadLetters;
 }
 
 /** What a batch became: items to pass on, and items for dead letters. */
@@ -65,69 +53,6 @@ class Collector implements Outcome<unknown> {
 }
 
 /**
- * Runs one in-memory stage until its input closes and drains: reads
- * batches (through a window when the stage has one), keeps up to
- * `concurrency` of them in `handle` at once, and passes outputs on. Closes
- * its output when done.
- *
- * A batch that goes through without waiting (a synchronous actor, room on
- * the output) costs no promise at all: the stage drains what its input
- * holds in one go. That keeps edges near empty, so items die young and
- * cheap instead of being promoted by the GC while they queue.
- */
-export async function runStage(run: StageRun): Promise<void> {
-  const { actor, ctx, input, output, concurrency } = run;
-  const inflight = new Set<Promise<void>>();
-  const forward = (result: BatchResult): void | Promise<void> => {
-    if (result.letters.length > 0) return forwardAfterLetters(run, result);
-    if (output && result.out.length > 0 && !output.trySend(result.out)) {
-      return output.send(result.out, ctx.signal);
-    }
-  };
-  /** Returns a promise only when the batch has to wait for something. */
-  const handle = (batch: Item[]): void | Promise<void> => {
-    const result = runBatch(run, batch);
-    return result instanceof Promise ? result.then(forward) : forward(result);
-  };
-  try {
-    if (concurrency === 1 && !run.window) {
-      for (;;) {
-        const batch = input.tryReceive() ?? await input.receive();
-        if (batch === undefined) break;
-        const pending = handle(batch);
-        if (pending) await pending;
-      }
-    } else {
-      const batches = run.window ? windowed(input, run.window, ctx.signal) : input;
-      for await (const batch of batches) {
-        if (concurrency === 1) {
-          const pending = handle(batch);
-          if (pending) await pending;
-          continue;
-        }
-        const p: Promise<void> = (async () => await handle(batch))().finally(() =>
-          inflight.delete(p)
-        );
-        inflight.add(p);
-        if (inflight.size >= concurrency) await Promise.race(inflight);
-      }
-      await Promise.all(inflight);
-    }
-  } finally {
-    await Promise.allSettled(inflight);
-    output?.close();
-    await actor.close?.();
-  }
-}
-
-async function forwardAfterLetters(run: StageRun, result: BatchResult): Promise<void> {
-  await run.deadLetters.write(result.letters);
-  if (run.output && result.out.length > 0 && !run.output.trySend(result.out)) {
-    await run.output.send(result.out, run.ctx.signal);
-  }
-}
-
-/**
  * Runs a batch through a stage and counts what happened. A batch that
  * throws is retried with backoff; one that keeps throwing is split in halves
  * until the bad item stands alone and goes to dead letters, so one bad item
@@ -143,7 +68,7 @@ export async function processBatch(work: StageWork, batch: Item[]): Promise<Batc
  * and does not throw: the in-memory hot path. Anything that must wait (an
  * async actor, a retry's backoff) turns the result into a promise.
  */
-function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<BatchResult> {
+export function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<BatchResult> {
   work.stats.received += batch.length;
   const result: BatchResult = { out: [], letters: [] };
   const pending = attempt(work, batch, work.retries, result, 0);

@@ -1,5 +1,7 @@
-import type { Channel } from "./channel.ts";
+import type { Delivery } from "./edge.ts";
 import type { Envelope } from "./item.ts";
+
+type Item = Envelope<unknown>;
 
 /** When a batch window flushes: whichever trigger comes first. */
 export interface WindowOptions {
@@ -14,24 +16,39 @@ export interface WindowOptions {
   maxWait?: number;
 }
 
-const jsonLength = (item: Envelope<unknown>) => JSON.stringify(item.payload).length;
+/** A batch a window let go, and the deliveries whose last item it holds. */
+export interface Batch<D extends Delivery = Delivery> {
+  items: Item[];
+  deliveries: D[];
+  /** With `cut: "return"`: the cut delivery's items that are not in this batch. */
+  rest?: Item[];
+}
+
+const jsonLength = (item: Item) => JSON.stringify(item.payload).length;
 
 /**
- * Collects items into batches by count, weight and age. It keeps no timer
- * itself: `deadline` says when the oldest pending item is due, and the
- * reader that owns the window decides how to wait for it. That keeps the
- * window pure and its tests free of real time.
+ * Collects deliveries into batches by count, weight and age: a batch never
+ * holds more than `size` items nor (unless one item alone is heavier) more
+ * than `maxWeight`, in memory and over Redis alike. Where a batch ends in
+ * the middle of a delivery, the edge decides (`cut`): the rest of it waits
+ * here for the next batch, or goes back with the commit.
+ *
+ * It keeps no timer: `deadline` says when the oldest pending item is due,
+ * and the stage loop decides how to wait for it, so the window is pure and
+ * its tests are free of real time.
  */
-export class Window<T extends Envelope<unknown>> {
+export class Window<D extends Delivery = Delivery> {
   readonly size: number;
   readonly maxWeight: number;
   readonly maxWait: number;
-  readonly #weigh: (item: T) => number;
-  #pending: T[] = [];
+  readonly #weigh: (item: Item) => number;
+  readonly #cut: "carry" | "return";
+  #pending: Item[] = [];
+  #whole: D[] = [];
   #weight = 0;
   #firstAt = 0;
 
-  constructor(opts: WindowOptions) {
+  constructor(opts: WindowOptions, cut: "carry" | "return" = "carry") {
     if (!Number.isInteger(opts.size) || opts.size < 1) {
       throw new RangeError(`window size must be a positive integer, got ${opts.size}`);
     }
@@ -39,6 +56,7 @@ export class Window<T extends Envelope<unknown>> {
     this.maxWeight = opts.maxWeight ?? Infinity;
     this.maxWait = opts.maxWait ?? Infinity;
     this.#weigh = opts.maxWeight === undefined ? () => 0 : (opts.weigh ?? jsonLength);
+    this.#cut = cut;
   }
 
   get pending(): number {
@@ -53,58 +71,67 @@ export class Window<T extends Envelope<unknown>> {
   }
 
   /**
-   * Adds items; returns the batches they completed, in order. An item heavier
-   * than `maxWeight` by itself still goes out, alone: refusing it would lose it.
+   * Adds a delivery; returns the batches it completed, in order. An item
+   * heavier than `maxWeight` by itself still goes out, alone: refusing it
+   * would lose it.
    */
-  add(items: readonly T[], now: number): T[][] {
-    const full: T[][] = [];
-    for (const item of items) {
-      const w = this.#weigh(item);
-      if (this.#pending.length > 0 && this.#weight + w > this.maxWeight) full.push(this.flush()!);
+  add(delivery: D, now: number): Batch<D>[] {
+    const { items } = delivery;
+    const full: Batch<D>[] = [];
+    let mine = 0; // items of this delivery pending
+    for (let k = 0; k < items.length; k++) {
+      const w = this.#weigh(items[k]);
+      if (this.#pending.length > 0 && this.#weight + w > this.maxWeight) {
+        if (mine > 0 && this.#cut === "return") {
+          full.push(this.#take([delivery], items.slice(k)));
+          return full;
+        }
+        full.push(this.#take([]));
+        mine = 0;
+      }
       if (this.#pending.length === 0) this.#firstAt = now;
-      this.#pending.push(item);
+      this.#pending.push(items[k]);
       this.#weight += w;
+      mine++;
       if (this.#pending.length >= this.size || this.#weight >= this.maxWeight) {
-        full.push(this.flush()!);
+        const last = k === items.length - 1;
+        if (last || this.#cut === "return") {
+          full.push(this.#take([delivery], last ? undefined : items.slice(k + 1)));
+          return full;
+        }
+        full.push(this.#take([]));
+        mine = 0;
       }
     }
+    this.#whole.push(delivery);
     return full;
   }
 
   /** Takes whatever is pending (on maxWait, or on close). */
-  flush(): T[] | undefined {
-    if (this.#pending.length === 0) return undefined;
-    const batch = this.#pending;
+  flush(): Batch<D> | undefined {
+    return this.#pending.length === 0 ? undefined : this.#take([]);
+  }
+
+  #take(also: D[], rest?: Item[]): Batch<D> {
+    const batch: Batch<D> = {
+      items: this.#pending,
+      deliveries: also.length ? [...this.#whole, ...also] : this.#whole,
+    };
+    if (rest) batch.rest = rest;
     this.#pending = [];
+    this.#whole = [];
     this.#weight = 0;
     return batch;
   }
 }
 
-/**
- * Reads a channel through a window: yields full batches as they form, the
- * pending batch when `maxWait` passes with no new item, and the rest when the
- * channel closes, so nothing accepted is left behind on shutdown.
- */
-export async function* windowed<T extends Envelope<unknown>>(
-  input: Channel<T>,
-  opts: WindowOptions,
-  signal?: AbortSignal,
-): AsyncGenerator<T[]> {
-  const window = new Window<T>(opts);
-  for (;;) {
-    const deadline = window.deadline;
-    const got = deadline === undefined
-      ? (input.tryReceive() ?? await input.receive(signal))
-      : (input.tryReceive() ?? await input.receive(signal, Math.max(0, deadline - Date.now())));
-    if (got === undefined) break;
-    if (got === "timeout") {
-      yield window.flush()!;
-      continue;
-    }
-    yield* window.add(got, Date.now());
-    if (window.deadline !== undefined && window.deadline <= Date.now()) yield window.flush()!;
-  }
-  const rest = window.flush();
-  if (rest) yield rest;
+/** Cuts items into batches within the window's size and weight, e.g. a delivery handled at once. */
+export function chunks(items: Item[], opts: WindowOptions | undefined): Item[][] {
+  if (!opts || items.length <= 1) return [items];
+  if (opts.maxWeight === undefined && items.length <= opts.size) return [items];
+  const window = new Window({ ...opts, maxWait: undefined });
+  const out = window.add({ items }, 0).map((b) => b.items);
+  const last = window.flush();
+  if (last) out.push(last.items);
+  return out;
 }

@@ -9,46 +9,50 @@ type Item = Envelope<unknown>;
 
 /**
  * KEYS: input stream, output stream (the input again when there is none),
- * dead letters, tries. ARGV: group, tries field (or ""), mark ("1": the
- * outputs are suspects, see below), the number of input ids and the ids,
- * the number of output entries and their (body, n) pairs, the number of
- * dead letters and their 10 fields each.
+ * dead letters, tries. ARGV: group, tries field (or ""), the number of
+ * input ids and the ids, the number of output entries and their (body, n)
+ * pairs, the number of entries put back on the input stream and their
+ * (body, n, suspect) triples, the number of dead letters and their 10
+ * fields each.
  *
- * Appends the outputs and dead letters and acknowledges the inputs only if
- * every input is still pending; otherwise writes nothing and returns the ids
- * that are not. So a commit re-sent after its reply was lost (the first one
- * ran: nothing is pending any more) appends nothing twice, and neither does
- * the commit of an entry that another consumer claimed and committed first.
+ * Writes and acknowledges only if every input is still pending; otherwise
+ * writes nothing and returns the ids that are not. So a commit re-sent
+ * after its reply was lost (the first one ran: nothing is pending any more)
+ * appends nothing twice, and neither does the commit of an entry that
+ * another consumer claimed and committed first.
  */
 const COMMIT = new RedisScript(`
 local group = ARGV[1]
-local n = tonumber(ARGV[4])
+local n = tonumber(ARGV[3])
 local gone = {}
 for i = 1, n do
-  local id = ARGV[4 + i]
+  local id = ARGV[3 + i]
   if #redis.call('XPENDING', KEYS[1], group, id, id, 1) == 0 then table.insert(gone, id) end
 end
 if #gone > 0 then
   if #gone == n and ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
   return gone
 end
-local at = 5 + n
-local entries = tonumber(ARGV[at])
-for i = 1, entries do
-  local body, count = ARGV[at + 2 * i - 1], ARGV[at + 2 * i]
-  if ARGV[3] == '1' then
-    redis.call('XADD', KEYS[2], '*', 'b', body, 'n', count, 's', '1')
+local at = 4 + n
+for i = 1, tonumber(ARGV[at]) do
+  redis.call('XADD', KEYS[2], '*', 'b', ARGV[at + 2 * i - 1], 'n', ARGV[at + 2 * i])
+end
+at = at + 2 * tonumber(ARGV[at]) + 1
+for i = 1, tonumber(ARGV[at]) do
+  local j = at + 3 * (i - 1)
+  if ARGV[j + 3] == '1' then
+    redis.call('XADD', KEYS[1], '*', 'b', ARGV[j + 1], 'n', ARGV[j + 2], 's', '1')
   else
-    redis.call('XADD', KEYS[2], '*', 'b', body, 'n', count)
+    redis.call('XADD', KEYS[1], '*', 'b', ARGV[j + 1], 'n', ARGV[j + 2])
   end
 end
-at = at + 2 * entries + 1
+at = at + 3 * tonumber(ARGV[at]) + 1
 for i = 1, tonumber(ARGV[at]) do
   local j = at + (i - 1) * 10
   redis.call('XADD', KEYS[3], '*', ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
     ARGV[j + 5], ARGV[j + 6], ARGV[j + 7], ARGV[j + 8], ARGV[j + 9], ARGV[j + 10])
 end
-redis.call('XACK', KEYS[1], group, unpack(ARGV, 5, 4 + n))
+redis.call('XACK', KEYS[1], group, unpack(ARGV, 4, 3 + n))
 if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
 return gone
 `);
@@ -69,11 +73,14 @@ export interface Commit {
   entries: readonly StreamEntry[];
   /** Output entries, already encoded. */
   bodies: readonly { body: string; n: number }[];
+  /**
+   * Entries put back on the input stream: the rest of a delivery a window
+   * cut, or the halves of a split (suspects, run alone when read).
+   */
+  back?: readonly { body: string; n: number; suspect?: boolean }[];
   letters: readonly DeadLetter[];
   /** The `tries` field of a redelivered entry, cleared by the commit. */
   tryField?: string;
-  /** The outputs go back to the input stream as suspects (a split). */
-  suspect?: boolean;
 }
 
 /**
@@ -84,10 +91,13 @@ export interface Commit {
  * which case nothing was written.
  */
 export async function commitOnce(redis: Redis, keys: CommitKeys, c: Commit): Promise<string[]> {
-  const args: string[] = [keys.group, c.tryField ?? "", c.suspect ? "1" : "0"];
+  const args: string[] = [keys.group, c.tryField ?? ""];
   args.push(String(c.entries.length), ...c.entries.map((e) => e.id));
   args.push(String(c.bodies.length));
   for (const e of c.bodies) args.push(e.body, String(e.n));
+  const back = c.back ?? [];
+  args.push(String(back.length));
+  for (const e of back) args.push(e.body, String(e.n), e.suspect ? "1" : "0");
   args.push(String(c.letters.length));
   const time = new Date();
   for (const letter of c.letters) args.push(...deadLetterFields(letter, time));

@@ -1,5 +1,5 @@
 import type { DeadLetter } from "../dead_letters.ts";
-import type { DurableStepRun } from "./durable_step.ts";
+import type { DurableStepRun } from "./redis_edge.ts";
 import type { Lane } from "./keys.ts";
 import { deadLetterFields } from "./redis_dead_letters.ts";
 

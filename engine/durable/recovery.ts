@@ -3,7 +3,7 @@ import { sleep } from "../backoff.ts";
 import type { DeadLetter } from "../dead_letters.ts";
 import { errorMessage } from "../stage_runner.ts";
 import { decodeEntry, type StreamEntry } from "./codec.ts";
-import { type DurableStepRun, heldBy, LANES, unparsable } from "./durable_step.ts";
+import { type DurableStepRun, LANES, unparsable } from "./redis_edge.ts";
 import type { Lane } from "./keys.ts";
 import { commitOnce } from "./commit.ts";
 import { deadLetterLost } from "./lost_entries.ts";
@@ -24,7 +24,7 @@ import { deadLetterLost } from "./lost_entries.ts";
  */
 export async function claimLoop(
   run: DurableStepRun,
-  claimed: { lane: Lane; entries: StreamEntry[] }[],
+  claimed: { push(claim: { lane: Lane; entries: StreamEntry[] }): void },
   opts: { staleAfterMs?: number } = {},
 ): Promise<void> {
   const { keys, step, options, stop } = run;
@@ -64,7 +64,7 @@ export async function claimLoop(
             ) as [string, string[]][];
             const entries = got.filter((g) => g && g[1]).map(([id, f]) => decodeEntry(id, f));
             if (entries.length > 0) {
-              for (const e of entries) heldBy(run).add(`${lane} ${e.id}`);
+              for (const e of entries) run.held.add(`${lane} ${e.id}`);
               run.log.info(
                 `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
               );
@@ -95,7 +95,7 @@ export async function claimLoop(
 /**
  * Entries to claim: those idle past claimAfter (at most 100), and how many
  * others are pending on other consumers, not idle long enough yet. What
- * this step has in hand (`heldBy`) is queued or running here, not
+ * this step has in hand (`held`) is queued or running here, not
  * abandoned: claiming it again would count a delivery that never
  * happened. What Redis says this consumer holds beyond that was delivered
  * by a read whose reply was lost, and is claimed like any other.
@@ -115,7 +115,7 @@ async function pendingElsewhere(
     if (error) throw error;
     return value;
   }) as [[number, string | null, string | null, [string, string][] | null], Pending[]];
-  const held = heldBy(run);
+  const held = run.held;
   const pending = idle.filter((p) => !held.has(`${lane} ${p[0]}`));
   let elsewhere = 0;
   for (const [name, count] of summary[3] ?? []) {
@@ -191,7 +191,7 @@ async function guilty(run: DurableStepRun, lane: Lane, pending: Pending[]): Prom
 /**
  * Dead-letters the worn entries that hold one item (or did not parse), each
  * in one idempotent commit, and returns the ids of those that hold more:
- * they are claimed and split instead (durable_step.ts), so that only the
+ * they are claimed and split instead (redis_edge.ts), so that only the
  * item that stops its processes goes to dead letters, not its entry-mates.
  */
 async function deadLetterEntries(

@@ -5,7 +5,10 @@ import { builtinRegistry } from "../../actors/builtins.ts";
 import { loadFlow } from "../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { memoryLogger } from "../../engine/log.ts";
-import { startFlow } from "../../engine/run_flow.ts";
+import { runFlow, startFlow } from "../../engine/run_flow.ts";
+import type { Actor } from "../../engine/actor.ts";
+import { defineFlow } from "../../config/define_flow.ts";
+import { z } from "zod";
 
 const DEMO = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "flows", "demo.yaml");
 
@@ -53,4 +56,34 @@ Deno.test("a run that ends by itself reports nothing killed", async () => {
   const report = await running.done;
   assert.equal(report.killed, false);
   assert.equal(report.inFlight, 0);
+});
+
+Deno.test("a stage's close is called once, after its last batch", async () => {
+  let closes = 0;
+  let handled = 0;
+  const registry = builtinRegistry().stage({
+    kind: "counting",
+    summary: "counts what it handles",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      handle(batch, out) {
+        handled += batch.length;
+        for (const item of batch) out.emit(item);
+      },
+      close() {
+        assert.equal(handled, 30, "close comes after every batch");
+        closes++;
+      },
+    }),
+  });
+  const dir = await Deno.makeTempDir({ prefix: "millrace-close-" });
+  const flow = defineFlow({
+    name: "close",
+    output: dir,
+    sources: { g: { kind: "generator", count: 30, duplicates: 0, nearDuplicates: 0, invalid: 0 } },
+    pipeline: [{ counting: {} }],
+  }, registry);
+  await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() });
+  assert.equal(closes, 1);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -4,7 +4,8 @@ import { Channel } from "../../engine/channel.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import type { Envelope } from "../../engine/item.ts";
 import { memoryLogger } from "../../engine/log.ts";
-import { runStage } from "../../engine/stage_runner.ts";
+import { MemoryEdge } from "../../engine/memory_edge.ts";
+import { runStageLoop } from "../../engine/stage_loop.ts";
 import { StageStats } from "../../engine/stats.ts";
 
 const item = (n: number): Envelope => ({
@@ -26,16 +27,16 @@ async function run(
   const stats = new StageStats("s", "test");
   const deadLetters = new MemoryDeadLetters();
   const ctl = new AbortController();
-  const running = runStage({
-    actor: actor as Actor<unknown, unknown>,
-    ctx: { flow: "f", stage: "s", signal: ctl.signal, log: memoryLogger() },
-    stats,
-    input,
-    output,
+  const running = runStageLoop({
+    stages: [{
+      actor: actor as Actor<unknown, unknown>,
+      ctx: { flow: "f", stage: "s", signal: ctl.signal, log: memoryLogger() },
+      stats,
+      retries: opts.retries ?? 2,
+      backoffBase: 1,
+    }],
+    edge: new MemoryEdge(input, output, deadLetters, ctl.signal),
     concurrency: opts.concurrency ?? 1,
-    retries: opts.retries ?? 2,
-    deadLetters,
-    backoffBase: 1,
   });
   const size = opts.batch ?? 10;
   for (let i = 0; i < items.length; i += size) await input.send(items.slice(i, i + size));
@@ -134,22 +135,6 @@ Deno.test("concurrency keeps several batches in handle at once, and never more",
   assert.equal(out.length, 200);
   assert.equal(new Set(out.map((i) => i.id)).size, 200);
   assert.equal(most, 4);
-});
-
-Deno.test("close is called once after the last batch", async () => {
-  let closes = 0;
-  let handled = 0;
-  const actor: Actor = {
-    handle(batch) {
-      handled += batch.length;
-    },
-    close() {
-      assert.equal(handled, 30, "close comes after every batch");
-      closes++;
-    },
-  };
-  await run(actor, Array.from({ length: 30 }, (_, i) => item(i)));
-  assert.equal(closes, 1);
 });
 
 Deno.test("an error that says retryable: false is not retried but split at once to find the bad item", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { type DurableStepRun, heldBy } from "../../../engine/durable/durable_step.ts";
+import type { DurableStepRun } from "../../../engine/durable/redis_edge.ts";
 import type { Lane } from "../../../engine/durable/keys.ts";
 import { claimLoop, pruneConsumers, staleAfter } from "../../../engine/durable/recovery.ts";
 import type { StreamEntry } from "../../../engine/durable/codec.ts";
@@ -51,8 +51,9 @@ async function claimFor(
     consumer: ME,
     stop: stop.signal,
     log,
+    held: new Set<string>(),
   } as unknown as DurableStepRun;
-  for (const id of inHand) heldBy(run).add(`normal ${id}`);
+  for (const id of inHand) run.held.add(`normal ${id}`);
   const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
   const loop = claimLoop(run, claimed, { staleAfterMs });
   await new Promise((r) => setTimeout(r, ms));

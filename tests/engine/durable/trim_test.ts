@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { trimStream } from "../../../engine/durable/durable_step.ts";
+import { trimStream } from "../../../engine/durable/recovery.ts";
 import { client, redisTest, withRedis } from "./_harness.ts";
 
 const KEY = "millrace:{trim}:in:stage";

@@ -1,30 +1,33 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
-import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
 import { sleep } from "../backoff.ts";
+import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
 import type { Flow } from "../flow.ts";
-import { createLogger, type Logger } from "../log.ts";
-import type { BuildEnv } from "../registry.ts";
-import type { FlowReport, RunningFlow, RunOptions } from "../run_flow.ts";
-import { makeReport, runningFlow } from "../run_flow.ts";
+import type { Logger } from "../log.ts";
+import type { BuildEnv, Registry } from "../registry.ts";
+import type { Runtime } from "../runtime.ts";
 import { errorMessage } from "../stage_runner.ts";
-import { DurableScraper } from "./durable_scraper.ts";
-import { type DurableStep, ensureGroups, runDurableStep, serial } from "./durable_step.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
+import { type DurableStep, ensureGroups, RedisEdge, serial } from "./redis_edge.ts";
 import { groupState } from "./redis_info.ts";
+import { SourceLeases } from "./source_lease.ts";
 
 /**
- * Runs a flow over Redis Streams. This process is one consumer among any
- * number: it runs every step, and whichever sources it wins the lease of.
- * When every source is one-shot, it stops by itself once the flow is
- * drained (all sources done, nothing undelivered or pending on any edge),
- * so the same command finishes a batch job on one machine or on ten.
+ * A flow over Redis Streams: one Redis edge per step, and the sources under
+ * their leases. This process is one consumer among any number: it runs
+ * every step, and whichever sources it wins the lease of. When every
+ * source is one-shot, `drained` says when the flow is drained (all sources
+ * done, nothing undelivered or pending on any edge), so the same command
+ * finishes a batch job on one machine or on ten.
  */
-export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
-  const log = opts.log ?? createLogger();
-  const stopCtl = new AbortController();
-  const killCtl = new AbortController();
+export async function openRedisRuntime(flow: Flow, opts: {
+  registry: Registry;
+  log: Logger;
+  stop: AbortSignal;
+  kill: AbortSignal;
+}): Promise<Runtime> {
+  const { log, stop, kill } = opts;
   const keys = flowKeys(flow.name, flow.durable.prefix);
   const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const connections: Redis[] = [];
@@ -73,7 +76,7 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
   const disconnect = () => Promise.allSettled(connections.map(closeRedis));
   let built;
   try {
-    built = await buildFlow(flow, opts.registry, env, killCtl.signal, log);
+    built = await buildFlow(flow, opts.registry, env, kill, log);
   } catch (e) {
     await disconnect();
     throw e;
@@ -90,82 +93,49 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
     throw e instanceof FlowStartError ? e : new FlowStartError(flow.name, "redis", e);
   }
 
-  const scraper = new DurableScraper({
+  const leases = new SourceLeases({
     sources: built.sources,
     redis,
     keys,
     options: flow.durable,
     first: steps[0].id,
+    firstWindow: steps[0].window,
     consumer,
     log,
-    stop: stopCtl.signal,
-    kill: killCtl.signal,
+    stop,
+    kill,
   });
-  const stats = built.stages.map((s) => s.stats);
-  const startedAt = Date.now();
-  let drained = false;
-
-  const done = (async (): Promise<FlowReport> => {
-    const oneShot = flow.sources.every((s) => s.every === undefined);
-    const watching = oneShot
-      ? watchDrain(redis, keys, flow, steps, stopCtl.signal, log).then((d) => {
-        drained = d;
-        if (d) stopCtl.abort();
-      })
-      : Promise.resolve();
-    const alone = serial();
-    const tasks = [
-      // A source task that fails ends the flow, as a step does: the flow
-      // would otherwise wait for that source's done mark for ever.
-      scraper.start().catch((error) => {
-        killCtl.abort(error);
-        stopCtl.abort();
-        throw error;
+  const oneShot = flow.sources.every((s) => s.every === undefined);
+  const alone = serial();
+  return {
+    built,
+    sources: leases.stats,
+    loops: steps.map((step, i) => ({
+      stages: step.stages,
+      edge: new RedisEdge({
+        step,
+        keys,
+        options: flow.durable,
+        maxDeliveries: flow.deadLetters.maxDeliveries,
+        redis,
+        reader: readers[i],
+        consumer,
+        stop,
+        kill,
+        log,
+        alone,
       }),
-      ...steps.map((step, i) =>
-        runDurableStep({
-          step,
-          keys,
-          options: flow.durable,
-          maxDeliveries: flow.deadLetters.maxDeliveries,
-          redis,
-          reader: readers[i],
-          consumer,
-          stop: stopCtl.signal,
-          kill: killCtl.signal,
-          log,
-          alone,
-        }).catch((error) => {
-          killCtl.abort(error);
-          stopCtl.abort();
-          throw error;
-        })
-      ),
-    ];
-    try {
-      const results = await Promise.allSettled(tasks);
-      const failure = results.find((r) => r.status === "rejected");
-      if (failure) throw (failure as PromiseRejectedResult).reason;
-      return makeReport(flow, startedAt, !drained, scraper.stats, stats);
-    } finally {
-      stopCtl.abort();
-      await watching.catch(() => {});
-      await built.close();
-      await disconnect();
-    }
-  })();
-
-  return runningFlow({
-    flow,
-    sources: scraper.stats,
-    stages: stats,
-    startedAt,
-    stopCtl,
-    killCtl,
-    done,
+      window: step.window,
+      concurrency: step.concurrency,
+    })),
+    pump: () => leases.start(),
+    drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,
     // Blocked reads end now rather than at their BLOCK timeout.
-    onKill: () => readers.forEach((r) => r.disconnect()),
-  });
+    kill: () => readers.forEach((r) => r.disconnect()),
+    close: async () => {
+      await disconnect();
+    },
+  };
 }
 
 /**
@@ -174,7 +144,10 @@ export async function startDurableFlow(flow: Flow, opts: RunOptions): Promise<Ru
  * per stage). A windowed stage (embed, publish) is always a step of its own,
  * since its window gathers entries across reads.
  */
-export function planSteps(stages: readonly BuiltStage[], fuse: boolean): DurableStep[] {
+export function planSteps(
+  stages: readonly BuiltStage[],
+  fuse: boolean,
+): (DurableStep & { concurrency: number })[] {
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
@@ -182,11 +155,14 @@ export function planSteps(stages: readonly BuiltStage[], fuse: boolean): Durable
     if (canJoin) last.push(stage);
     else groups.push([stage]);
   }
+  const windowOf = (group?: BuiltStage[]) => group?.length === 1 ? group[0].window : undefined;
   return groups.map((group, i) => ({
     id: group[0].id,
     stages: group,
-    window: group.length === 1 ? group[0].window : undefined,
+    window: windowOf(group),
     next: groups[i + 1]?.[0].id,
+    nextWindow: windowOf(groups[i + 1]),
+    concurrency: Math.max(...group.map((s) => s.concurrency)),
   }));
 }
 

@@ -1,15 +1,16 @@
 import type { Redis } from "ioredis";
-import type { ScrapeSource } from "../../actors/scraper.ts";
 import { sleep } from "../backoff.ts";
 import type { DurableOptions } from "../flow.ts";
-import { envelope } from "../item.ts";
 import type { Logger } from "../log.ts";
+import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
 import { errorMessage } from "../stage_runner.ts";
 import { SourceStats } from "../stats.ts";
 import { encodeEntries } from "./codec.ts";
 import type { FlowKeys } from "./keys.ts";
+import { entrySize } from "./redis_edge.ts";
 import { groupState } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
+import type { WindowOptions } from "../window.ts";
 
 /**
  * Appends a source's entries and its new position, but only while the
@@ -36,13 +37,15 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
-export interface DurableScraperRun {
+export interface SourceLeasesRun {
   sources: readonly ScrapeSource[];
   redis: Redis;
   keys: FlowKeys;
   options: DurableOptions;
   /** Stage id of the first step: its input streams are where sources emit. */
   first: string;
+  /** The first step's window: entries are sized to fill it whole. */
+  firstWindow?: WindowOptions;
   consumer: string;
   log: Logger;
   stop: AbortSignal;
@@ -50,16 +53,19 @@ export interface DurableScraperRun {
 }
 
 /**
- * The Scraper of a durable flow. Each source runs in one process at a time,
- * whichever holds its lease; the others wait to take over if it dies.
+ * The sources of a durable flow, each run by the one source pump
+ * (source_pump.ts) in one process at a time, whichever holds its lease;
+ * the others wait to take over if it dies.
  * Batches and the source's position are written together, so a restarted or
  * failed-over source resumes where the last batch left off, and a one-shot
  * source that finished is not read again.
  */
-export class DurableScraper {
+export class SourceLeases {
   readonly stats: SourceStats[];
+  readonly #entryItems: number;
 
-  constructor(readonly run: DurableScraperRun) {
+  constructor(readonly run: SourceLeasesRun) {
+    this.#entryItems = entrySize(run.options.entryItems, run.firstWindow);
     this.stats = run.sources.map((s) => new SourceStats(s.entry.name, s.entry.kind));
   }
 
@@ -181,13 +187,14 @@ export class DurableScraper {
    * source has emitted everything (and said so in Redis).
    */
   async #emit(
-    { entry, source }: ScrapeSource,
+    s: ScrapeSource,
     stats: SourceStats,
     holder: string,
     lost: AbortSignal,
     vanished: boolean,
     retry: <T>(call: () => Promise<T>) => Promise<T>,
   ): Promise<boolean> {
+    const { entry, source } = s;
     const { redis, keys, options, stop, kill, first } = this.run;
     const saved = await retry(() => redis.get(keys.position(entry.name)));
     if (vanished) {
@@ -207,59 +214,37 @@ export class DurableScraper {
       keys.emitted(entry.name),
     ];
     let sends = 0;
-    const send = async (items: ReturnType<typeof envelope>[], done: boolean) => {
-      const position = source.checkpoint?.();
-      const args = [
-        holder,
-        position === undefined ? "" : JSON.stringify(position),
-        done ? "1" : "0",
-        `${holder}#${++sends}`,
-      ];
-      for (const e of encodeEntries(items, options.entryItems, options.entryBytes)) {
-        args.push(e.body, String(e.n));
-      }
-      await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
-        who: `${keys.flow}: source ${entry.name}`,
-        what: "emit",
-        log: this.run.log,
-        signal: kill,
-        isRetryable: (error) => !String((error as Error).message).includes("LOSTLEASE"),
-      });
+    const outlet: SourceOutlet = {
+      emit: async (items, checkpoint, done) => {
+        if (!done) await this.#room(signal);
+        const args = [
+          holder,
+          checkpoint === undefined ? "" : JSON.stringify(checkpoint),
+          done ? "1" : "0",
+          `${holder}#${++sends}`,
+        ];
+        for (const e of encodeEntries(items, this.#entryItems, options.entryBytes)) {
+          args.push(e.body, String(e.n));
+        }
+        await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
+          who: `${keys.flow}: source ${entry.name}`,
+          what: "emit",
+          log: this.run.log,
+          signal: kill,
+          isRetryable: (error) => !isLostLease(error),
+        });
+      },
     };
-    while (!signal.aborted) {
-      stats.reads++;
-      try {
-        for await (const raws of source.read(signal)) {
-          await this.#room(signal);
-          const now = Date.now();
-          const batch = raws.map((raw) => envelope(raw, entry.name, now));
-          await send(batch, false);
-          stats.emitted += batch.length;
-          if (signal.aborted) break;
-        }
-        if (entry.every === undefined && !signal.aborted) {
-          await send([], true);
-          return true;
-        }
-      } catch (error) {
-        kill.throwIfAborted();
-        if (lost.aborted || String((error as Error).message).includes("LOSTLEASE")) return false;
-        if (!stop.aborted) {
-          stats.errors++;
-          stats.lastError = errorMessage(error);
-          this.run.log.error(`${keys.flow}: source ${entry.name} failed: ${stats.lastError}`);
-        }
-        if (entry.every === undefined) {
-          // A one-shot source that cannot be read is over: say so, or the
-          // flow would wait for it for ever.
-          await send([], true);
-          return true;
-        }
-      }
-      // Stopped or lost the lease half-way: not done.
-      if (entry.every === undefined) return false;
-      await sleep(entry.every, signal);
+    try {
+      return await pumpSource(s, stats, outlet, { signal, log: this.run.log, flow: keys.flow });
+    } catch (error) {
+      kill.throwIfAborted();
+      if (lost.aborted || isLostLease(error)) return false;
+      throw error;
     }
-    return false;
   }
+}
+
+function isLostLease(error: unknown): boolean {
+  return String((error as Error)?.message).includes("LOSTLEASE");
 }

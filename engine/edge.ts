@@ -1,0 +1,67 @@
+import type { DeadLetter } from "./dead_letters.ts";
+import type { Envelope } from "./item.ts";
+
+type Item = Envelope<unknown>;
+
+/**
+ * One read from an edge: a batch of items and, kept by the edge that made
+ * it, what acknowledges them (nothing in memory; a stream entry's id over
+ * Redis).
+ */
+export interface Delivery {
+  readonly items: Item[];
+  /** From a `priority: high` source: handled at once, ahead of the window. */
+  readonly urgent?: boolean;
+  /**
+   * Redelivered after its process died (or half of such a delivery): it
+   * runs alone, through `Edge.alone`, so a crash is charged to it only.
+   */
+  readonly alone?: boolean;
+}
+
+/** What one batch became, handed back to the edge it was read from. */
+export interface Commit<D extends Delivery = Delivery> {
+  /** The deliveries this commit acknowledges. */
+  deliveries: readonly D[];
+  /** Items for the next stage. */
+  out: Item[];
+  letters: DeadLetter[];
+  /**
+   * Items of the last delivery that the window left out of this batch
+   * (only with `cut: "return"`): the edge puts them back, in the same
+   * commit, to be read again.
+   */
+  rest?: Item[];
+}
+
+/**
+ * The seam between the one runtime and where items wait: a stage reads
+ * deliveries from its edge and commits each batch's outputs, dead letters
+ * and acknowledgement back to it as one operation. In memory that sends to
+ * the next channel; over Redis it is one script (XADD next, XADD dead
+ * letters, XACK). Everything else (windows, concurrency, retries, splitting,
+ * drain) is the stage loop's, the same for every edge.
+ */
+export interface Edge<D extends Delivery = Delivery> {
+  /**
+   * How a window may cut a delivery at a batch boundary. `carry`: the rest
+   * waits in the window for the next batch (acknowledging is free).
+   * `return`: the rest goes back to the edge with the commit, so that a
+   * commit always acknowledges whole deliveries.
+   */
+  readonly cut: "carry" | "return";
+  /** Deliveries ready now, without waiting; undefined when there are none. */
+  tryRead?(): D[] | undefined;
+  /**
+   * The next deliveries, waiting for them; "timeout" when `timeoutMs`
+   * passed first (a window's maxWait is due); undefined once the edge is
+   * closed (memory) or the flow stops (Redis) and nothing is left to read.
+   */
+  read(timeoutMs?: number): Promise<D[] | "timeout" | undefined>;
+  /** Commits a batch: outputs on, dead letters out, deliveries acknowledged. */
+  commit(commit: Commit<D>): void | Promise<void>;
+  /** Runs the handling of an `alone` delivery the way the edge needs (one at a time, counted). */
+  alone?(delivery: D, handle: () => Promise<void>): Promise<void>;
+  /** The stage is done reading: memory closes the next channel. */
+  close?(): void | Promise<void>;
+}

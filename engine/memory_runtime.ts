@@ -1,0 +1,68 @@
+import { buildFlow } from "./build_flow.ts";
+import { Channel } from "./channel.ts";
+import type { DeadLetters } from "./dead_letters.ts";
+import type { Flow } from "./flow.ts";
+import type { Envelope } from "./item.ts";
+import type { Logger } from "./log.ts";
+import { MemoryEdge } from "./memory_edge.ts";
+import type { Registry } from "./registry.ts";
+import type { Runtime } from "./runtime.ts";
+import { pumpSource } from "./source_pump.ts";
+import { SourceStats } from "./stats.ts";
+
+/**
+ * A flow in one process, its edges bounded channels: one step per stage,
+ * and a source pump that sends to the first channel and closes it when
+ * every source is done, so the stages drain and close in cascade.
+ */
+export async function openMemoryRuntime(flow: Flow, opts: {
+  registry: Registry;
+  deadLetters: DeadLetters;
+  log: Logger;
+  stop: AbortSignal;
+  kill: AbortSignal;
+  backoffBase?: number;
+}): Promise<Runtime> {
+  const { log, stop, kill } = opts;
+  const env = {
+    flow: flow.name,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+    log,
+    registry: opts.registry,
+    vectors: {},
+  };
+  const built = await buildFlow(flow, opts.registry, env, kill, log);
+  const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
+  const sources = built.sources.map((s) => new SourceStats(s.entry.name, s.entry.kind));
+  return {
+    built,
+    sources,
+    loops: built.stages.map((stage, i) => ({
+      stages: [{ ...stage, backoffBase: opts.backoffBase }],
+      edge: new MemoryEdge(channels[i], channels[i + 1], opts.deadLetters, kill),
+      window: stage.window,
+      concurrency: stage.concurrency,
+    })),
+    async pump() {
+      const first = channels[0];
+      try {
+        await Promise.all(built.sources.map((s, i) => {
+          const urgent = s.entry.priority === "high";
+          const outlet = {
+            emit: async (items: Envelope<unknown>[]) => {
+              if (items.length > 0 && !first.trySend(items, urgent)) {
+                await first.send(items, kill, urgent);
+              }
+            },
+          };
+          return pumpSource(s, sources[i], outlet, { signal: stop, log, flow: flow.name });
+        }));
+      } finally {
+        first.close();
+      }
+    },
+    kill: () => channels.forEach((ch) => ch.abandon()),
+    close: async () => {},
+  };
+}

@@ -1,0 +1,26 @@
+import type { BuiltFlow } from "./build_flow.ts";
+import type { StageLoop } from "./stage_loop.ts";
+import type { SourceStats } from "./stats.ts";
+
+/**
+ * What a mode gives the one flow runner (run_flow.ts): the built flow, one
+ * stage loop per step with its edge, and the sources' pump. Memory and
+ * Redis differ here and nowhere else.
+ */
+export interface Runtime {
+  built: BuiltFlow;
+  loops: StageLoop[];
+  sources: SourceStats[];
+  /** Runs every source until it is done or the flow stops. */
+  pump(): Promise<void>;
+  /**
+   * Resolves true once the flow has drained by itself (every source done,
+   * nothing left on any edge), when the mode must watch for that (Redis:
+   * other processes share the edges); memory edges close in cascade instead.
+   */
+  drained?: Promise<boolean>;
+  /** A hard stop's work beyond the kill signal (abandon channels, end blocked reads). */
+  kill(): void;
+  /** After every loop ended: closes connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,123 @@
+import type { Delivery, Edge } from "./edge.ts";
+import type { Envelope } from "./item.ts";
+import { type BatchResult, runBatch, type StageWork } from "./stage_runner.ts";
+import { chunks, Window, type WindowOptions } from "./window.ts";
+
+type Item = Envelope<unknown>;
+
+/** One step of a flow: what it runs, and the edge it reads and commits through. */
+export interface StageLoop<D extends Delivery = Delivery> {
+  /** One stage, or several cheap ones fused (run back to back on each batch). */
+  stages: readonly StageWork[];
+  edge: Edge<D>;
+  window?: WindowOptions;
+  /** Batches handled at once. */
+  concurrency: number;
+}
+
+/**
+ * The one stage loop, whatever the edge: reads deliveries, gathers them in
+ * the window (hard limits on size and weight, flushed at maxWait), keeps up
+ * to `concurrency` batches in hand, runs each through the stages (retries,
+ * then the split down to the bad item: stage_runner.ts) and commits what it
+ * became to the edge. Urgent and redelivered deliveries skip the window and
+ * go at once, cut within its limits and committed whole. When the edge has
+ * nothing more (closed, or the flow stopping) the window flushes, batches
+ * in hand finish, and the loop closes the edge.
+ *
+ * A batch that goes through without waiting (a synchronous actor, room on
+ * the next channel) costs no promise at all: the loop drains what its
+ * input holds in one go, which keeps memory edges near empty, so items die
+ * young and cheap instead of being promoted by the GC while they queue.
+ */
+export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Promise<void> {
+  const { edge, stages, concurrency } = loop;
+  const inflight = new Set<Promise<void>>();
+  const failed: { error?: unknown; at?: true } = {};
+
+  const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
+    const commit = (r: BatchResult) =>
+      edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
+    const result = runStages(stages, items);
+    return result instanceof Promise ? result.then(commit) : commit(result);
+  };
+  /** Returns a promise only when the loop has to wait before reading on. */
+  const submit = (pending: void | Promise<void>): void | Promise<void> => {
+    if (!pending) return;
+    if (concurrency === 1) return pending;
+    const p: Promise<void> = pending.finally(() => inflight.delete(p));
+    p.catch((error) => {
+      if (!failed.at) Object.assign(failed, { error, at: true });
+    });
+    inflight.add(p);
+    if (inflight.size >= concurrency) return Promise.race(inflight).catch(() => {});
+  };
+  /** An urgent or redelivered delivery: at once, in chunks the window allows, one commit. */
+  const atOnce = async (d: D) => {
+    const out: Item[] = [];
+    const letters = [];
+    for (const chunk of chunks(d.items, loop.window)) {
+      const r = await runStages(stages, chunk);
+      for (const item of r.out) out.push(item);
+      letters.push(...r.letters);
+    }
+    await edge.commit({ deliveries: [d], out, letters });
+  };
+
+  const window = loop.window && new Window<D>(loop.window, edge.cut);
+  try {
+    for (;;) {
+      if (failed.at) throw failed.error;
+      const deadline = window?.deadline;
+      const got = edge.tryRead?.() ??
+        await edge.read(deadline === undefined ? undefined : Math.max(0, deadline - Date.now()));
+      if (got === undefined) break;
+      if (got !== "timeout") {
+        for (const d of got) {
+          if (d.alone && edge.alone) await edge.alone(d, () => atOnce(d));
+          else if (d.alone || d.urgent) await atOnce(d);
+          else if (!window) {
+            const wait = submit(handle([d], d.items));
+            if (wait) await wait;
+          } else {
+            for (const b of window.add(d, Date.now())) {
+              const wait = submit(handle(b.deliveries, b.items, b.rest));
+              if (wait) await wait;
+            }
+          }
+        }
+      }
+      const due = window?.deadline;
+      if (due !== undefined && due <= Date.now()) {
+        const b = window!.flush()!;
+        const wait = submit(handle(b.deliveries, b.items));
+        if (wait) await wait;
+      }
+    }
+    const last = window?.flush();
+    if (last) await submit(handle(last.deliveries, last.items));
+    await Promise.all(inflight);
+    if (failed.at) throw failed.error;
+  } finally {
+    await Promise.allSettled(inflight);
+    await edge.close?.();
+  }
+}
+
+/** A batch through each stage in turn; synchronous as long as each stage is. */
+function runStages(
+  stages: readonly StageWork[],
+  items: Item[],
+): BatchResult | Promise<BatchResult> {
+  if (stages.length === 1) return runBatch(stages[0], items);
+  return (async () => {
+    const result: BatchResult = { out: items, letters: [] };
+    for (const stage of stages) {
+      if (result.out.length === 0) break;
+      const r = await runBatch(stage, result.out);
+      result.out = r.out;
+      result.letters.push(...r.letters);
+    }
+    return result;
+  })();
+}
