@@ -1,4 +1,5 @@
 import {
+  type Alias,
   type Document,
   isAlias,
   isMap,
@@ -13,6 +14,7 @@ import type { Locate } from "./check_flow.ts";
 import { formatPath, type Problem } from "./flow_error.ts";
 import type { PathProblem } from "./zod_issues.ts";
 import { substituteEnv } from "./env_vars.ts";
+import { readAliases } from "./yaml_aliases.ts";
 
 /** A flow file read as data, with a way back from any field to where it is written. */
 export type FlowDocument =
@@ -41,36 +43,41 @@ export function readFlowDocument(
   if (doc.errors.length > 0) {
     return { ok: false, problems: syntaxProblems(doc, text, pos) };
   }
-  const problems: PathProblem[] = [];
+  const aliases = readAliases(doc);
+  const problems: PathProblem[] = aliases.uses.filter((u) => !u.target).map((u) => ({
+    path: u.path,
+    at: "value",
+    message: `unknown alias *${u.alias.source}; define &${u.alias.source} before using it`,
+    pos: pos(u.alias.range?.[0] ?? 0),
+  }));
+  const placed = () =>
+    problems.map((p) => ({ ...p.pos, path: formatPath(p.path), message: p.message }));
+  if (aliases.bomb) {
+    const { use, message } = aliases.bomb;
+    problems.push({ path: use.path, at: "value", message, pos: pos(use.alias.range?.[0] ?? 0) });
+    return { ok: false, problems: placed() };
+  }
   // An env problem points at the `${` itself, not just at the value.
-  fillEnv(
-    doc,
-    doc.contents,
-    [],
-    env,
-    text,
-    (p, offset) => problems.push({ ...p, pos: pos(offset) }),
-  );
+  fillEnv(doc.contents, [], env, text, (p, offset) => problems.push({ ...p, pos: pos(offset) }));
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
+    // readAliases has bounded what the aliases stand for, and names the alias when they are too
+    // many; yaml's own count (maxAliasCount) would refuse with no place.
+    value = doc.toJS({ maxAliasCount: -1 });
   } catch (e) {
-    // An unknown alias (reported above) or an alias bomb: the data cannot be built.
-    const placed = problems.map((p) => ({
-      ...p.pos,
-      path: formatPath(p.path),
-      message: p.message,
-    }));
-    return { ok: false, problems: placed.length > 0 ? placed : [{ path: "", message: String(e) }] };
+    // An unknown alias (reported above): the data cannot be built.
+    return {
+      ok: false,
+      problems: problems.length > 0 ? placed() : [{ path: "", message: String(e) }],
+    };
   }
-  return { ok: true, value, locate: locateIn(doc, pos), problems };
+  return { ok: true, value, locate: locateIn(doc, aliases.targets, pos), problems };
 }
 
 type Report = (p: PathProblem, offset: number) => void;
 
 /** Substitutes env references in every string value (never in keys), in place. */
 function fillEnv(
-  doc: Document,
   node: unknown,
   path: PropertyKey[],
   env: Record<string, string | undefined>,
@@ -80,18 +87,10 @@ function fillEnv(
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      fillEnv(doc, pair.value, [...path, key], env, text, report);
+      fillEnv(pair.value, [...path, key], env, text, report);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => fillEnv(doc, item, [...path, i], env, text, report));
-  } else if (isAlias(node)) {
-    if (!node.resolve(doc)) {
-      report({
-        path,
-        at: "value",
-        message: `unknown alias *${node.source}; define &${node.source} before using it`,
-      }, node.range?.[0] ?? 0);
-    }
+    node.items.forEach((item, i) => fillEnv(item, [...path, i], env, text, report));
   } else if (isScalar(node) && typeof node.value === "string") {
     fillScalar(node as Scalar<string>, path, env, text, report);
   }
@@ -142,6 +141,7 @@ function retype(value: string): string | number | boolean {
  */
 function locateIn(
   doc: Document,
+  targets: Map<Alias, Node | undefined>,
   pos: (offset: number) => { line: number; column: number },
 ): Locate {
   return (path, at) => {
@@ -149,7 +149,7 @@ function locateIn(
     let key: Node | undefined;
     let matched = 0;
     for (const seg of path) {
-      if (isAlias(node)) node = node.resolve(doc);
+      if (isAlias(node)) node = targets.get(node);
       if (isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
         if (!pair) break;

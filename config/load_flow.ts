@@ -9,6 +9,13 @@ import { readFlowDocument } from "./flow_document.ts";
 export { defineFlow } from "./define_flow.ts";
 export { FlowError, type Problem } from "./flow_error.ts";
 
+/**
+ * The largest flow file read. A flow is hand-written configuration of a few
+ * kilobytes; a larger file is the wrong file, and parsing it whole would
+ * only take time (a 10 MB file takes seconds) before failing anyway.
+ */
+export const MAX_FLOW_BYTES = 1024 * 1024;
+
 const EMPTY = "the flow file is empty; a flow needs at least name, sources and pipeline";
 
 /**
@@ -42,6 +49,8 @@ export function parseFlow(
   env: Record<string, string | undefined>,
   opts: { baseDir?: string } = {},
 ): Flow {
+  const size = new TextEncoder().encode(text).length;
+  if (size > MAX_FLOW_BYTES) throw fileError(file, tooLarge(size));
   if (text.includes("\0")) throw fileError(file, BINARY);
   if (text.trim() === "") throw fileError(file, EMPTY);
   const doc = readFlowDocument(text, env);
@@ -69,12 +78,14 @@ export async function loadFlow(
   env: Record<string, string | undefined> = Deno.env.toObject(),
   opts: { inputs?: boolean } = {},
 ): Promise<Flow> {
-  let bytes: Uint8Array;
+  let read: Awaited<ReturnType<typeof readAtMost>>;
   try {
-    bytes = await Deno.readFile(file);
+    read = await readAtMost(file, MAX_FLOW_BYTES);
   } catch (e) {
     throw fileError(file, readFailure(file, e));
   }
+  if ("over" in read) throw fileError(file, tooLarge(read.over));
+  const { bytes } = read;
   if (bytes.length === 0) throw fileError(file, EMPTY);
   if (bytes.includes(0)) throw fileError(file, BINARY);
   let text: string;
@@ -113,6 +124,36 @@ export async function checkInputs(flow: Flow): Promise<void> {
     }
   }
   if (problems.length > 0) throw new FlowError(flow.file, problems);
+}
+
+/**
+ * The bytes of a file of at most `max` bytes; for a larger one, its size
+ * when stat knows it. A file stat says is too large is not read, and a pipe
+ * or a device with no size is read no further than `max` + 1 bytes.
+ */
+async function readAtMost(
+  file: string,
+  max: number,
+): Promise<{ bytes: Uint8Array } | { over: number | undefined }> {
+  using f = await Deno.open(file, { read: true });
+  const { size } = await f.stat();
+  if (size > max) return { over: size };
+  const bytes = new Uint8Array(max + 1);
+  let n = 0;
+  while (n < bytes.length) {
+    const got = await f.read(bytes.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return n > max ? { over: undefined } : { bytes: bytes.subarray(0, n) };
+}
+
+function tooLarge(size: number | undefined): string {
+  const mib = (n: number) => `${+(n / 1024 / 1024).toFixed(1)} MiB`;
+  const got = size === undefined ? "is larger" : `is ${mib(size)} (${size} bytes)`;
+  return `the flow file ${got}, over the ${mib(MAX_FLOW_BYTES)} (${MAX_FLOW_BYTES} bytes) ` +
+    "limit for a flow file; a flow is hand-written configuration, so check this is the flow's " +
+    ".yaml file";
 }
 
 function readFailure(file: string, e: unknown): string {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { FlowError, loadFlow, parseFlow } from "../../config/load_flow.ts";
+import { FlowError, loadFlow, MAX_FLOW_BYTES, parseFlow } from "../../config/load_flow.ts";
 import { builtinRegistry } from "../../actors/builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { fakeRegistry } from "./fake_registry.ts";
@@ -466,6 +466,36 @@ Deno.test("a missing file or a directory is refused with the path that was tried
     e2.message,
     `${testdata}: cannot read the flow file: it is a directory; pass the flow's .yaml file inside it`,
   );
+});
+
+Deno.test("a flow file over 1 MiB is refused with both sizes, before it is parsed", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A YAML syntax error on line 1 shows the file was not parsed.
+    const huge = "name: [\n" + "# padding\n".repeat(1_100_000);
+    const file = join(dir, "huge.yaml");
+    await Deno.writeTextFile(file, huge);
+    const e = await flowErrorAsync(() => loadFlow(file, registry, {}));
+    const tail = "over the 1 MiB (1048576 bytes) limit for a flow file; " +
+      "a flow is hand-written configuration, so check this is the flow's .yaml file";
+    assert.equal(e.message, `${file}: the flow file is 10.5 MiB (11000008 bytes), ${tail}`);
+    assert.equal(
+      flowError(() => parse(huge)).message,
+      `flows/demo.yaml: the flow file is 10.5 MiB (11000008 bytes), ${tail}`,
+    );
+    // A file with no size, such as a device, is read no further than the limit.
+    const endless = await flowErrorAsync(() => loadFlow("/dev/zero", registry, {}));
+    assert.equal(endless.message, `/dev/zero: the flow file is larger, ${tail}`);
+    // A flow of exactly the limit is read.
+    const text = flow("  - validate\n");
+    const padded = text + "#".repeat(MAX_FLOW_BYTES - text.length - 1) + "\n";
+    const full = join(dir, "full.yaml");
+    await Deno.writeTextFile(full, padded);
+    assert.equal((await Deno.stat(full)).size, MAX_FLOW_BYTES);
+    assert.equal((await loadFlow(full, registry, {})).name, "demo");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("problems in different places are all reported, in file order", () => {
