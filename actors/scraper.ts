@@ -4,7 +4,7 @@ import { type Envelope, envelope, type RawItem } from "../engine/item.ts";
 import type { Logger } from "../engine/log.ts";
 import type { SourceEntry } from "../engine/flow.ts";
 import type { Source } from "../engine/source.ts";
-import { errorMessage } from "../engine/stage_runner.ts";
+import { errorMessage } from "../engine/errors.ts";
 import { SourceStats } from "../engine/stats.ts";
 
 /** A source of the flow with its place in the flow file. */
