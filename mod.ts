@@ -38,6 +38,7 @@ export { bytes, duration } from "./config/units.ts";
 export type { Actor, Outcome, StageContext } from "./engine/actor.ts";
 export { Channel, ChannelClosedError } from "./engine/channel.ts";
 export { type DeadLetter, type DeadLetters, MemoryDeadLetters } from "./engine/dead_letters.ts";
+export { isRetryable, PermanentError, type RetryHint } from "./engine/errors.ts";
 export type { Flow, SourceEntry, StageEntry } from "./engine/flow.ts";
 export {
   type EnrichedItem,

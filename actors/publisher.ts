@@ -2,6 +2,7 @@ import { z } from "zod";
 import { duration } from "../config/units.ts";
 import { didYouMean } from "../config/suggest.ts";
 import type { Actor, StageContext } from "../engine/actor.ts";
+import { errorMessage, isRetryable, PermanentError } from "../engine/errors.ts";
 import type { Fact, RawItem } from "../engine/item.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
@@ -123,15 +124,15 @@ async function onAll(
     r.status === "rejected" ? [{ name: names[i], error: r.reason as unknown }] : []
   );
   if (failed.length === 0) return;
-  const which = failed.map((f) => `${f.name} (${errorText(f.error)})`).join(", ");
-  const error = new Error(`${label}: cannot ${verb} sink${failed.length > 1 ? "s" : ""} ${which}`, {
-    cause: failed.length === 1 ? failed[0].error : new AggregateError(failed.map((f) => f.error)),
-  });
+  const which = failed.map((f) => `${f.name} (${errorMessage(f.error)})`).join(", ");
+  const message = `${label}: cannot ${verb} sink${failed.length > 1 ? "s" : ""} ${which}`;
+  const cause = failed.length === 1
+    ? failed[0].error
+    : new AggregateError(failed.map((f) => f.error));
   // When every failing sink says a retry cannot help, so does the batch: the runner splits at once.
-  if (failed.every((f) => (f.error as { retryable?: unknown })?.retryable === false)) {
-    (error as Error & { retryable: boolean }).retryable = false;
-  }
-  throw error;
+  throw failed.some((f) => isRetryable(f.error))
+    ? new Error(message, { cause })
+    : new PermanentError(message, { cause });
 }
 
 /** Asks every sink that can to remove items first seen before `before`; logs, never throws. */
@@ -152,15 +153,11 @@ async function expireAll(
     } catch (error) {
       ctx.log.warn(
         `${label}: retention cannot expire items seen before ${cutoff} from ${names[i]} (${
-          errorText(error)
+          errorMessage(error)
         }); trying again at the next sweep`,
       );
     }
   }));
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

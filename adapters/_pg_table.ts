@@ -1,4 +1,5 @@
 import type postgres from "postgres";
+import { errorMessage } from "../engine/errors.ts";
 import { COLUMN_TYPES, type LiftedColumn } from "./_pg_columns.ts";
 
 type Sql = postgres.Sql;
@@ -151,7 +152,7 @@ async function havePgvector(sql: Sql): Promise<{ ok: true } | { ok: false; why: 
   } catch (error) {
     // Two sinks racing to create it: one loses with a duplicate key, yet it is there.
     if ((await installed()).length) return { ok: true };
-    return { ok: false, why: error instanceof Error ? error.message : String(error) };
+    return { ok: false, why: errorMessage(error) };
   }
 }
 

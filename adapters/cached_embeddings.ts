@@ -1,5 +1,5 @@
 import type { Logger } from "../engine/log.ts";
-import { errorMessage } from "../engine/stage_runner.ts";
+import { errorMessage } from "../engine/errors.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { textKey, type VectorCache } from "./vector_cache.ts";
 

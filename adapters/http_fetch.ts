@@ -4,6 +4,8 @@
  * deadline and a size cap that hold for the whole body, not only the headers.
  */
 
+import { retryAfterMs } from "../engine/retry.ts";
+
 /** What millrace says it is; some APIs (reddit) refuse requests without one. */
 export const USER_AGENT = "millrace/0.1 (stream ingestion; +https://github.com/millrace)";
 
@@ -88,7 +90,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         `GET ${url}: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`,
         url,
         res.status,
-        retryAfterMs(res.headers.get("retry-after")),
+        retryAfterMs(res, Number.POSITIVE_INFINITY),
       );
     }
     const body = await readCapped(res, url, maxBytes);
@@ -154,13 +156,4 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
     at += c.byteLength;
   }
   return out;
-}
-
-/** Retry-After is either seconds or an HTTP date. */
-function retryAfterMs(value: string | null): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }

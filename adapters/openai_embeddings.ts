@@ -1,6 +1,7 @@
 import OpenAI from "openai";
-import { backoffDelay } from "../engine/backoff.ts";
+import { errorMessage, type RetryHint } from "../engine/errors.ts";
 import type { Logger } from "../engine/log.ts";
+import { retry, retryAfterMs } from "../engine/retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "./rate_limiter.ts";
 
@@ -41,9 +42,10 @@ const BAD_INPUT = new Set([400, 413, 422]);
 
 /**
  * A failed embeddings request, after this client's own retries. `retryable`
- * is read by the stage runner: false sends the batch straight to splitting.
+ * is read by the stage runner (through `isRetryable`): false sends the batch
+ * straight to splitting.
  */
-export class EmbeddingRequestError extends Error {
+export class EmbeddingRequestError extends Error implements RetryHint {
   constructor(
     message: string,
     readonly status: number | undefined,
@@ -129,37 +131,48 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     const { limiter, maxRetries = 5, log } = this.#options;
     const count = this.#options.countTokens ?? ((t: string) => Math.ceil(t.length / 4));
     const tokens = limiter ? inputs.reduce((n, text) => n + count(text), 0) : 0;
-    for (let attempt = 0;; attempt++) {
-      await limiter?.acquire(tokens, signal);
-      this.stats.requests++;
-      let reply: OpenAI.CreateEmbeddingResponse;
-      try {
-        reply = await this.#sdk.embeddings.create({
+    let reply: OpenAI.CreateEmbeddingResponse;
+    try {
+      reply = await retry(async () => {
+        await limiter?.acquire(tokens, signal);
+        this.stats.requests++;
+        return await this.#sdk.embeddings.create({
           model: this.model,
           input: inputs,
           encoding_format: "float",
           ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
         }, { signal, maxRetries: 0 });
-      } catch (error) {
-        signal.throwIfAborted();
-        const failure = this.#failure(error);
-        if (!failure.transient || attempt >= maxRetries) throw failure.error;
-        const wait = failure.retryAfter ??
-          backoffDelay(attempt, this.#options.backoffBase ?? 500, 20_000, this.#options.random);
-        if (failure.retryAfter !== undefined && failure.error.status === 429) limiter?.pause(wait);
-        this.stats.retries++;
-        log?.warn(`${failure.error.message}; retrying`, {
-          attempt: attempt + 1,
-          of: maxRetries,
-          waitMs: Math.round(wait),
-        });
-        await this.#clock.sleep(wait, signal);
-        signal.throwIfAborted();
-        continue;
-      }
-      this.stats.tokens += reply.usage?.total_tokens ?? tokens;
-      return this.#vectors(reply, inputs.length);
+      }, {
+        signal,
+        maxAttempts: maxRetries + 1,
+        baseMs: this.#options.backoffBase ?? 500,
+        maxMs: 20_000,
+        random: this.#options.random,
+        sleep: (ms, signal) => this.#clock.sleep(ms, signal),
+        isRetryable: transient,
+        retryAfterMs: (error) =>
+          error instanceof OpenAI.APIError
+            ? retryAfterMs(error.headers, MAX_RETRY_AFTER)
+            : undefined,
+        onRetry: ({ error, attempt, delayMs, asked }) => {
+          // A 429's wait holds back every request sharing the limiter.
+          if (asked && error instanceof OpenAI.APIError && error.status === 429) {
+            limiter?.pause(delayMs);
+          }
+          this.stats.retries++;
+          log?.warn(`${this.#failure(error).message}; retrying`, {
+            attempt,
+            of: maxRetries,
+            waitMs: Math.round(delayMs),
+          });
+        },
+      });
+    } catch (error) {
+      signal.throwIfAborted();
+      throw this.#failure(error);
     }
+    this.stats.tokens += reply.usage?.total_tokens ?? tokens;
+    return this.#vectors(reply, inputs.length);
   }
 
   /** The reply's vectors in input order, checked for count and length. */
@@ -204,57 +217,36 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
   }
 
-  /** What a failed attempt means: whether to try again, and how long the server asked to wait. */
-  #failure(error: unknown): {
-    error: EmbeddingRequestError;
-    transient: boolean;
-    retryAfter?: number;
-  } {
+  /** A failed attempt in this client's words, without the key. */
+  #failure(error: unknown): EmbeddingRequestError {
     const where = `${this.model} at ${this.endpoint}`;
     if (error instanceof OpenAI.APIConnectionTimeoutError) {
       const ms = this.#options.timeout ?? 30_000;
-      return {
-        error: new EmbeddingRequestError(`${where}: no reply within ${ms} ms`, undefined, true),
-        transient: true,
-      };
+      return new EmbeddingRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
     }
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
-      const status = error.status;
-      return {
-        // No `cause`: the SDK's error keeps the body unredacted.
-        error: new EmbeddingRequestError(
-          `${where}: ${this.#redact(error.message)}`,
-          status,
-          !BAD_INPUT.has(status),
-        ),
-        transient: TRANSIENT.has(status),
-        retryAfter: retryAfter(error.headers),
-      };
+      // No `cause`: the SDK's error keeps the body unredacted.
+      return new EmbeddingRequestError(
+        `${where}: ${this.#redact(error.message)}`,
+        error.status,
+        !BAD_INPUT.has(error.status),
+      );
     }
-    const message = this.#redact(error instanceof Error ? error.message : String(error));
-    return {
-      error: new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error }),
-      // A connection error or a reply that is not JSON: the server may be restarting.
-      transient: error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError,
-    };
+    const message = this.#redact(errorMessage(error));
+    return new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error });
   }
 }
 
 /**
- * The wait a reply asks for, in ms: `retry-after-ms` (OpenAI's), else
- * `Retry-After` as seconds or as an HTTP date (against `now`), capped at a
- * minute. Undefined when there is none or it makes no sense.
+ * Whether this client sends the same request again: on 429, 5xx, timeouts,
+ * connection errors, and a reply that is not JSON (the server may be
+ * restarting).
  */
-export function retryAfter(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const ms = Number(headers?.get("retry-after-ms") ?? NaN);
-  if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, MAX_RETRY_AFTER);
-  const value = headers?.get("retry-after")?.trim();
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, MAX_RETRY_AFTER);
-  const date = Date.parse(value);
-  if (Number.isNaN(date)) return undefined;
-  return Math.min(Math.max(0, date - now), MAX_RETRY_AFTER);
+function transient(error: unknown): boolean {
+  if (error instanceof OpenAI.APIError && error.status !== undefined) {
+    return TRANSIENT.has(error.status);
+  }
+  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }
 
 /** A URL fit for logs: no user info, no query (an Azure key may ride in either). */

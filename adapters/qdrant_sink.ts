@@ -2,6 +2,7 @@ import { QdrantClient } from "@qdrant/js-client-rest";
 import { v5 as uuidv5 } from "uuid";
 import { z } from "zod";
 import { duration } from "../config/units.ts";
+import { errorMessage, PermanentError, type RetryHint } from "../engine/errors.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import type { Logger } from "../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../engine/registry.ts";
@@ -239,7 +240,7 @@ export class QdrantSink implements Sink {
       if (vector.length !== size) {
         const { collection, distance } = this.#options;
         const why = mismatch(collection, { size, distance }, { size: vector.length, distance });
-        throw refusal(`qdrant sink: ${why} (item ${item.id})`);
+        throw new PermanentError(`qdrant sink: ${why} (item ${item.id})`);
       }
       return {
         id: pointId(item.id),
@@ -388,21 +389,13 @@ export class QdrantSink implements Sink {
  * words, and `retryable: false` when the same request would fail again (so
  * the runner isolates the bad item at once instead of retrying).
  */
-interface QdrantError extends Error {
+interface QdrantError extends Error, RetryHint {
   status?: number;
   data?: { status?: { error?: string } };
-  retryable?: boolean;
 }
 
 /** 4xx answers that may pass on a later try. */
 const RETRY = [408, 409, 425, 429];
-
-/** An error about the items themselves, which no retry fixes. */
-function refusal(message: string): QdrantError {
-  const error: QdrantError = new Error(message);
-  error.retryable = false;
-  return error;
-}
 
 /** An HTTP status with Qdrant's own words, or the network error. */
 function describeError(error: unknown): string {
@@ -411,12 +404,12 @@ function describeError(error: unknown): string {
     const said = e.data?.status?.error;
     return `${e.status} ${said ?? e.message}`;
   }
-  return error instanceof Error ? error.message : String(error);
+  return errorMessage(error);
 }
 
 function vectorOf(item: Envelope<RawItem>): number[] {
   if (!Array.isArray(item.vector) || item.vector.length === 0) {
-    throw refusal(
+    throw new PermanentError(
       `qdrant sink: item ${item.id} has no vector; put an embed stage before the publish stage`,
     );
   }

@@ -1,4 +1,6 @@
 import { Redis, type RedisOptions } from "ioredis";
+import { sleep } from "../engine/backoff.ts";
+import { retry } from "../engine/retry.ts";
 import { maskUrl } from "./mask_url.ts";
 
 export { maskUrl };
@@ -175,23 +177,29 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   });
 
   const deadline = Date.now() + timeout;
-  for (let attempt = 0;; attempt++) {
-    try {
-      await beforeDeadline(redis.connect().then(() => redis.ping()), deadline);
-      if (!lastError || !isFatal(lastError)) break;
-    } catch (error) {
-      // The error event said more than the rejection ("Connection is closed.", or the deadline).
-      lastError ??= error as Error;
-    }
-    const left = deadline - Date.now();
-    if (isFatal(lastError!) || left <= 0) {
-      await closeRedis(redis);
-      const why = lastError?.message === TIMED_OUT
-        ? `no answer within ${timeout}ms`
-        : lastError?.message ?? "connection closed";
-      throw new RedisUnreachableError(masked, why);
-    }
-    await new Promise((r) => setTimeout(r, Math.min(reconnectDelay(attempt), left)));
+  try {
+    await retry(async () => {
+      try {
+        await beforeDeadline(redis.connect().then(() => redis.ping()), deadline);
+      } catch (error) {
+        // The error event said more than the rejection ("Connection is closed.", or the deadline).
+        throw lastError ??= error as Error;
+      }
+      if (lastError && isFatal(lastError)) throw lastError;
+    }, {
+      maxAttempts: Infinity,
+      baseMs: 50,
+      maxMs: MAX_DELAY,
+      isRetryable: (error) => !isFatal(error as Error) && Date.now() < deadline,
+      sleep: (ms) => sleep(Math.min(ms, deadline - Date.now())),
+    });
+  } catch (error) {
+    await closeRedis(redis);
+    const message = (error as Error | undefined)?.message;
+    const why = message === TIMED_OUT
+      ? `no answer within ${timeout}ms`
+      : message ?? "connection closed";
+    throw new RedisUnreachableError(masked, why);
   }
 
   up = true;

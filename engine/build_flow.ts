@@ -4,7 +4,7 @@ import { FieldError, formatPath, formatProblem } from "../config/flow_error.ts";
 import type { Flow, Locate } from "./flow.ts";
 import type { Logger } from "./log.ts";
 import type { BuildEnv, Registry } from "./registry.ts";
-import { errorMessage } from "./stage_runner.ts";
+import { errorMessage } from "./errors.ts";
 import { StageStats } from "./stats.ts";
 import type { WindowOptions } from "./window.ts";
 

@@ -3,7 +3,7 @@ import type { SourceEntry } from "./flow.ts";
 import { type Envelope, envelope, type RawItem } from "./item.ts";
 import type { Logger } from "./log.ts";
 import type { Source } from "./source.ts";
-import { errorMessage } from "./stage_runner.ts";
+import { errorMessage } from "./errors.ts";
 import type { SourceStats } from "./stats.ts";
 
 /** A source of the flow with its place in the flow file. */

@@ -1,6 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
+import { errorMessage, isRetryable } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
 
@@ -136,9 +137,9 @@ async function failed(
   const { ctx, stats } = work;
   ctx.signal.throwIfAborted();
   for (const item of batch) item.attempts++;
-  // An error that says `retryable: false` (an API's 400 for one bad
-  // input) will fail the same way again: skip the retries and split now.
-  if (tries < retries && (error as { retryable?: unknown })?.retryable !== false) {
+  // An error that is not retryable (an API's 400 for one bad input) will
+  // fail the same way again: skip the retries and split now.
+  if (tries < retries && isRetryable(error)) {
     stats.retries++;
     ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} failed, retrying`, {
       attempt: tries + 1,
@@ -188,6 +189,4 @@ function succeeded(work: StageWork, collector: Collector, result: BatchResult): 
   else for (const item of out) result.out.push(item);
 }
 
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+/** Kept for the importers in engine/durable/; new code imports it from errors.ts. */

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
 import type { DeadLetter } from "../dead_letters.ts";
-import { errorMessage } from "../stage_runner.ts";
+import { errorMessage } from "../errors.ts";
 import { decodeEntry, type StreamEntry } from "./codec.ts";
 import { type DurableStepRun, LANES, unparsable } from "./redis_edge.ts";
 import type { Lane } from "./keys.ts";

@@ -7,7 +7,7 @@ import type { Flow } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
-import { errorMessage } from "../stage_runner.ts";
+import { errorMessage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { type DurableStep, ensureGroups, RedisEdge, serial } from "./redis_edge.ts";
 import { groupState } from "./redis_info.ts";

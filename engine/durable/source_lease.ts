@@ -3,7 +3,7 @@ import { sleep } from "../backoff.ts";
 import type { DurableOptions } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
-import { errorMessage } from "../stage_runner.ts";
+import { errorMessage } from "../errors.ts";
 import { SourceStats } from "../stats.ts";
 import { encodeEntries } from "./codec.ts";
 import type { FlowKeys } from "./keys.ts";

@@ -1,6 +1,6 @@
 import { backoffDelay, sleep } from "../backoff.ts";
 import type { Logger } from "../log.ts";
-import { errorMessage } from "../stage_runner.ts";
+import { errorMessage } from "../errors.ts";
 
 /**
  * Runs a Redis call until Redis answers it. A dropped connection rejects

@@ -3,7 +3,6 @@ import {
   EmbeddingRequestError,
   OpenAIEmbeddings,
   type OpenAIEmbeddingsOptions,
-  retryAfter,
 } from "../../adapters/openai_embeddings.ts";
 import { type Clock, RateLimiter } from "../../adapters/rate_limiter.ts";
 import { memoryLogger } from "../../engine/log.ts";
@@ -91,20 +90,6 @@ Deno.test("retry-after-ms is honoured to the millisecond scale", async () => {
     const waited = server.hits[1].at - server.hits[0].at;
     assert.ok(waited >= 300 && waited < 1000, `waited ${waited} ms`);
   });
-});
-
-Deno.test("Retry-After is read as seconds, an HTTP date or retry-after-ms, capped at a minute", () => {
-  const now = Date.parse("2025-01-01T00:00:00Z");
-  const h = (init: Record<string, string>) => new Headers(init);
-  assert.equal(retryAfter(h({ "retry-after": "2" }), now), 2000);
-  assert.equal(retryAfter(h({ "retry-after": "0.5" }), now), 500);
-  assert.equal(retryAfter(h({ "retry-after": "Wed, 01 Jan 2025 00:00:03 GMT" }), now), 3000);
-  assert.equal(retryAfter(h({ "retry-after": "Tue, 31 Dec 2024 23:00:00 GMT" }), now), 0);
-  assert.equal(retryAfter(h({ "retry-after-ms": "250", "retry-after": "9" }), now), 250);
-  assert.equal(retryAfter(h({ "retry-after": "3600" }), now), 60_000);
-  assert.equal(retryAfter(h({ "retry-after": "soon" }), now), undefined);
-  assert.equal(retryAfter(h({}), now), undefined);
-  assert.equal(retryAfter(undefined, now), undefined);
 });
 
 Deno.test("a 500 is retried with backoff and the second attempt succeeds", async () => {

@@ -1,0 +1,52 @@
+/**
+ * How millrace speaks of failure: an error's message for a log line, and
+ * whether another try of the same call can succeed. The stage runner and
+ * `retry` (engine/retry.ts) read the second through `isRetryable`, so an
+ * adapter says it once, on the error it throws.
+ */
+
+/** The message of an Error, or the thrown value as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * An error that says whether the same call, made again, can succeed.
+ * `retryable: false` means no: an API's 400 for a bad input, an item the
+ * sink refuses. Absent or true means it may (a timeout, a 503).
+ */
+export interface RetryHint {
+  retryable?: boolean;
+}
+
+/**
+ * False only for an error that says `retryable: false`: anything else (a
+ * network error, a thrown string) may pass on another try. The stage runner
+ * then skips its retries and splits the batch at once to find the bad item.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isRetryable, PermanentError } from "./errors.ts";
+ *
+ * assert.equal(isRetryable(new Error("connection reset")), true);
+ * assert.equal(isRetryable(new PermanentError("item 7 has no vector")), false);
+ * assert.equal(isRetryable(Object.assign(new Error("400"), { retryable: false })), false);
+ * ```
+ */
+export function isRetryable(error: unknown): boolean {
+  return (error as RetryHint | null | undefined)?.retryable !== false;
+}
+
+/**
+ * A failure no retry mends, because it lies in what was asked, not in the
+ * moment: the runner splits the batch at once instead of retrying it.
+ */
+export class PermanentError extends Error implements RetryHint {
+  readonly retryable = false;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentError";
+  }
+}
