@@ -25,11 +25,11 @@ import {
   resetCommand,
   statusCommand,
   UnknownStageError,
-} from "./engine/durable/admin.ts";
+} from "./cli/admin.ts";
 import { createLogger, type LogFormat, type Logger } from "./engine/log.ts";
 import { FlowStartError, type RunningFlow, startFlow } from "./engine/run_flow.ts";
-import { type SignalEvent, watchSignals } from "./engine/signals.ts";
-import { fitWidth, formatReport, formatTable } from "./engine/summary.ts";
+import { type SignalEvent, watchSignals } from "./cli/signals.ts";
+import { fitWidth, formatReport, formatTable } from "./cli/summary.ts";
 import { parseDuration } from "./config/units.ts";
 import { nearest } from "./config/suggest.ts";
 
