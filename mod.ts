@@ -83,5 +83,5 @@ export {
   RedisUnreachableError,
 } from "./adapters/redis_connection.ts";
 export { type FlowKeys, flowKeys } from "./engine/durable/keys.ts";
-export { flowStatus } from "./engine/durable/status.ts";
-export { dlqList, dlqPurge, dlqReplay } from "./engine/durable/dead_letter_queue.ts";
+export { flowStatus } from "./cli/status.ts";
+export { dlqList, dlqPurge, dlqReplay } from "./cli/dead_letter_queue.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
-import { dlqCommand } from "../../../engine/durable/admin.ts";
+import { dlqCommand } from "../../../cli/admin.ts";
 import { itemId } from "../../../engine/item.ts";
 import {
   client,

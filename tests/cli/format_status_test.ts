@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { formatStatus } from "../../../engine/durable/format_status.ts";
-import type { FlowStatus, LaneStatus } from "../../../engine/durable/status.ts";
+import { formatStatus } from "../../cli/format_status.ts";
+import type { FlowStatus, LaneStatus } from "../../cli/status.ts";
 
 function lane(over: Partial<LaneStatus>): LaneStatus {
   return {

@@ -2,16 +2,16 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Redis } from "ioredis";
-import { builtinRegistry } from "../../../actors/builtins.ts";
-import { loadFlow } from "../../../config/load_flow.ts";
-import { closeRedis, connectRedis } from "../../../adapters/redis_connection.ts";
-import { dlqCommand, NotDurableError, statusCommand } from "../../../engine/durable/admin.ts";
-import { flowKeys } from "../../../engine/durable/keys.ts";
-import { deadLetterFields } from "../../../engine/durable/redis_dead_letters.ts";
-import { freePort, redisTest, withRedis } from "../../_redis_server.ts";
-import { addEntry, item, writeFlow } from "./_fixtures.ts";
+import { builtinRegistry } from "../../actors/builtins.ts";
+import { loadFlow } from "../../config/load_flow.ts";
+import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import { dlqCommand, NotDurableError, statusCommand } from "../../cli/admin.ts";
+import { flowKeys } from "../../engine/durable/keys.ts";
+import { deadLetterFields } from "../../engine/durable/redis_dead_letters.ts";
+import { freePort, redisTest, withRedis } from "../_redis_server.ts";
+import { addEntry, item, writeFlow } from "../engine/durable/_fixtures.ts";
 
-const ROOT = dirname(dirname(dirname(dirname(fileURLToPath(import.meta.url)))));
+const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const MAIN = join(ROOT, "main.ts");
 const keys = flowKeys("ops");
 

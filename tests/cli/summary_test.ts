@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fitWidth, formatTable } from "../../engine/summary.ts";
+import { fitWidth, formatTable } from "../../cli/summary.ts";
 
 Deno.test("fitWidth cuts each line to one less than the terminal width, marking the cut", () => {
   const text = "short\n" + "x".repeat(110) + "\n" + "y".repeat(79);

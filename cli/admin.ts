@@ -1,8 +1,8 @@
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
-import type { Flow } from "../flow.ts";
-import { didYouMean } from "../../config/suggest.ts";
+import { closeRedis, connectRedis } from "../adapters/redis_connection.ts";
+import type { Flow } from "../engine/flow.ts";
+import { didYouMean } from "../config/suggest.ts";
 import {
   countDeadLetters,
   type DlqEntry,
@@ -10,7 +10,7 @@ import {
   dlqPurge,
   dlqReplay,
 } from "./dead_letter_queue.ts";
-import { flowKeys } from "./keys.ts";
+import { flowKeys } from "../engine/durable/keys.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
 

@@ -1,5 +1,5 @@
-import type { FlowReport } from "./run_flow.ts";
-import type { SourceStats, StageStats } from "./stats.ts";
+import type { FlowReport } from "../engine/run_flow.ts";
+import type { SourceStats, StageStats } from "../engine/stats.ts";
 
 /**
  * The table a person reads at the end of a run (and, redrawn, while it

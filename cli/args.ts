@@ -1,0 +1,100 @@
+/**
+ * The command line's arguments: options checked one by one, the command
+ * picked out of the positionals, and the errors a person gets for a typo.
+ */
+import { parseArgs } from "node:util";
+import type { LogFormat } from "../engine/log.ts";
+import { nearest } from "../config/suggest.ts";
+
+/** The commands main.ts knows; anything else is taken for a flow file to run. */
+export const COMMANDS = ["run", "check", "status", "dlq", "reset", "help"];
+
+const OPTIONS = {
+  quiet: { type: "boolean", default: false },
+  "log-format": { type: "string", default: "text" },
+  grace: { type: "string", default: "30s" },
+  json: { type: "boolean", default: false },
+  stage: { type: "string" },
+  limit: { type: "string" },
+  help: { type: "boolean", short: "h", default: false },
+} as const;
+
+/** A command line that cannot be run: reported with a pointer to `main.ts help`, exit code 2. */
+export class UsageError extends Error {}
+
+/**
+ * Parses leniently, then checks each option itself: node:util's own errors
+ * ("Unknown option '--quite'. To specify a positional argument starting
+ * with a '-', ...") say nothing about the likely typo.
+ */
+export function parseCommandLine(argv: string[]) {
+  const { values, positionals, tokens } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    tokens: true,
+    options: OPTIONS,
+  });
+  for (const token of tokens) {
+    if (token.kind !== "option") continue;
+    const spec = (OPTIONS as Record<string, { type: string }>)[token.name];
+    if (!spec) {
+      const near = token.name.length > 1 ? nearest(token.name, Object.keys(OPTIONS)) : undefined;
+      throw new UsageError(
+        `unknown option ${token.rawName}${near ? `; did you mean --${near}?` : ""}`,
+      );
+    }
+    if (spec.type === "string" && token.value === undefined) {
+      throw new UsageError(`${token.rawName} needs a value`);
+    }
+    if (spec.type === "boolean" && token.inlineValue) {
+      throw new UsageError(`${token.rawName} takes no value`);
+    }
+  }
+  // Every option was checked above, so each value has its declared type.
+  return {
+    values: values as {
+      quiet: boolean;
+      "log-format": string;
+      grace: string;
+      json: boolean;
+      stage?: string;
+      limit?: string;
+      help: boolean;
+    },
+    positionals,
+  };
+}
+
+/** The command and its arguments; a bare flow file means `run`. */
+export function splitCommand(positionals: string[]): [string, string[]] {
+  const [first, ...rest] = positionals;
+  if (first !== undefined && COMMANDS.includes(first)) return [first, rest];
+  if (first !== undefined && !exists(first)) {
+    const near = nearest(first, COMMANDS);
+    if (near) throw new UsageError(`unknown command "${first}"; did you mean "${near}"?`);
+  }
+  return ["run", positionals];
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses arguments a command would otherwise ignore without a word. */
+export function noMoreThan(args: string[], n: number, what: string): void {
+  if (args.length > n) {
+    throw new UsageError(`unexpected argument "${args[n]}": ${what}`);
+  }
+}
+
+/** The --log-format asked for, read before parsing so a parse error is reported in it. */
+export function requestedFormat(argv: string[]): LogFormat {
+  const i = argv.indexOf("--log-format");
+  return argv.includes("--log-format=json") || (i >= 0 && argv[i + 1] === "json") ? "json" : "text";
+}

@@ -1,0 +1,90 @@
+import { fileURLToPath } from "node:url";
+import { builtinRegistry } from "../actors/builtins.ts";
+import { loadFlow } from "../config/load_flow.ts";
+import { parseDuration } from "../config/units.ts";
+import { nearest } from "../config/suggest.ts";
+import { createLogger } from "../engine/log.ts";
+import { type DlqAction, dlqCommand, resetCommand, statusCommand } from "./admin.ts";
+import { noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
+import { checkCommand } from "./check_command.ts";
+import { USAGE } from "./help.ts";
+import { runCommand } from "./run_command.ts";
+
+const DEMO = fileURLToPath(new URL("../flows/demo.yaml", import.meta.url));
+
+/**
+ * Runs the command a command line names, with its arguments checked first,
+ * and returns its exit code. Errors are thrown for main.ts to report.
+ */
+export async function dispatch(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv);
+  const format = values["log-format"];
+  if (format !== "text" && format !== "json") {
+    throw new UsageError(`--log-format must be text or json, got "${format}"`);
+  }
+  const grace = parseDuration(values.grace);
+  if (grace === undefined) {
+    throw new UsageError(`--grace takes a duration such as 10s, got "${values.grace}"`);
+  }
+  if (values.help || positionals[0] === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const [command, rest] = splitCommand(positionals);
+  const log = createLogger(format, values.quiet);
+  const registry = builtinRegistry();
+
+  if (command === "check") {
+    if (!rest[0]) throw new UsageError("check needs a flow file: main.ts check flows/demo.yaml");
+    return await checkCommand(rest, registry, format);
+  }
+  if (command === "status") {
+    if (!rest[0]) throw new UsageError("status needs a flow file: main.ts status flows/demo.yaml");
+    noMoreThan(rest, 1, "status takes one flow file");
+    const flow = await loadFlow(rest[0], registry);
+    const result = await statusCommand(flow, { json: values.json });
+    console.log(result.text);
+    return result.code;
+  }
+  if (command === "reset") {
+    if (!rest[0]) {
+      throw new UsageError("reset needs a flow file: main.ts reset flows/demo-durable.yaml");
+    }
+    noMoreThan(rest, 1, "reset takes one flow file");
+    const result = await resetCommand(await loadFlow(rest[0], registry));
+    console.log(result.text);
+    return result.code;
+  }
+  if (command === "dlq") {
+    const [action, file] = rest;
+    if (action !== "list" && action !== "replay" && action !== "purge") {
+      const near = action === undefined ? undefined : nearest(action, ["list", "replay", "purge"]);
+      throw new UsageError(
+        `dlq takes list, replay or purge, got "${action ?? ""}"` +
+          (near ? `; did you mean "${near}"?` : ""),
+      );
+    }
+    if (!file) throw new UsageError(`dlq ${action} needs a flow file: main.ts dlq ${action} FLOW`);
+    noMoreThan(rest, 2, `dlq ${action} takes one flow file`);
+    const limit = values.limit === undefined ? undefined : Number(values.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+      throw new UsageError(`--limit takes a positive whole number, got "${values.limit}"`);
+    }
+    const flow = await loadFlow(file, registry);
+    const result = await dlqCommand(flow, action as DlqAction, {
+      stage: values.stage,
+      limit,
+      json: values.json,
+    });
+    console.log(result.text);
+    return result.code;
+  }
+  noMoreThan(rest, 1, "run takes one flow file");
+  return await runCommand(rest[0] ?? DEMO, {
+    format,
+    quiet: values.quiet,
+    grace,
+    graceText: values.grace,
+    log,
+  });
+}

@@ -1,0 +1,32 @@
+import { RedisUnreachableError } from "../adapters/redis_connection.ts";
+import { FlowError } from "../config/load_flow.ts";
+import { createLogger } from "../engine/log.ts";
+import { FlowStartError } from "../engine/run_flow.ts";
+import { NotDurableError, UnknownStageError } from "./admin.ts";
+import { requestedFormat, UsageError } from "./args.ts";
+import { printError } from "./print_error.ts";
+
+/**
+ * Reports an error that ended a command and returns the exit code for it:
+ * 2 for bad input (command line, flow file, unreachable service), with a
+ * pointer to `main.ts help` for a usage error; 1, with the stack, for
+ * anything unexpected.
+ */
+export function exitCodeFor(error: unknown, argv: string[]): number {
+  const format = requestedFormat(argv);
+  const usage = error instanceof UsageError ||
+    String((error as { code?: unknown })?.code).startsWith("ERR_PARSE_ARGS");
+  if (
+    error instanceof FlowError || error instanceof FlowStartError ||
+    error instanceof RedisUnreachableError || error instanceof NotDurableError ||
+    error instanceof UnknownStageError || usage
+  ) {
+    printError(format, error as Error, usage ? "run `main.ts help` for usage" : undefined);
+    return 2;
+  }
+  const unexpected = error instanceof Error ? error : new Error(String(error));
+  if (format === "json") {
+    createLogger("json").error(unexpected.message, { stack: unexpected.stack });
+  } else console.error(`error: ${unexpected.stack}`);
+  return 1;
+}

@@ -1,0 +1,85 @@
+import { join, relative } from "node:path";
+import { builtinRegistry } from "../actors/builtins.ts";
+import { JsonlDeadLetters } from "../adapters/jsonl_dead_letters.ts";
+import { loadFlow } from "../config/load_flow.ts";
+import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
+import { type RunningFlow, startFlow } from "../engine/run_flow.ts";
+import { showProgress } from "./progress.ts";
+import { type SignalEvent, watchSignals } from "./signals.ts";
+import { formatReport } from "./summary.ts";
+
+/**
+ * `main.ts run FLOW`: runs a flow to its end, with the live table on a
+ * terminal and the summary (or, in json mode, the report line) last. The
+ * first SIGINT/SIGTERM drains what was accepted; past `grace` the run is
+ * stopped hard (exit 1); a second signal exits at once (130).
+ */
+export async function runCommand(
+  file: string,
+  opts: { format: LogFormat; quiet: boolean; grace: number; graceText: string; log: Logger },
+): Promise<number> {
+  const { format, quiet, log } = opts;
+  const registry = builtinRegistry();
+  const flow = await loadFlow(file, registry);
+  const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+  let running: RunningFlow | undefined;
+  let progress: { stop(): void } | undefined;
+  const onSignal = (event: SignalEvent) => {
+    if (event === "exit" || !running) {
+      log.error(`${flow.name}: ${running ? "second signal" : "signal"}, exiting now`);
+      Deno.exit(130);
+    }
+    if (event === "stop") {
+      // The table is redrawn in place: take it down for the line, then put it back.
+      progress?.stop();
+      log.warn(`${flow.name}: stopping: draining what was accepted (signal again to exit now)`);
+      if (progress) progress = showProgress(running);
+      running.stop();
+    } else {
+      running.kill();
+    }
+  };
+  const signals = await watchSignals(opts.grace, onSignal);
+  try {
+    running = await startFlow(flow, { registry, log, deadLetters });
+    log.info(`${flow.name}: running ${relative(Deno.cwd(), file) || file}`, {
+      sources: flow.sources.length,
+      stages: flow.pipeline.length,
+      out: relative(Deno.cwd(), flow.outDir),
+    });
+    if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
+    const report = await running.done;
+    progress?.stop();
+    const killed = report.killed
+      ? `${flow.name}: grace period of ${opts.graceText} ran out: stopped with ` +
+        `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
+        (flow.durability === "redis"
+          ? "they stay pending in Redis and are delivered again on the next run, not lost"
+          : "they were not published")
+      : undefined;
+    if (format === "json") {
+      if (killed) log.error(killed, { inFlight: report.inFlight });
+      // The last line is always the report, --quiet or not: it is the result.
+      createLogger("json").info(`${flow.name}: ${report.stopped ? "stopped" : "finished"}`, {
+        report,
+      });
+    } else {
+      if (!quiet) {
+        console.error(formatReport(report));
+        const where = flow.durability === "redis"
+          ? ` (dead letters in Redis: main.ts dlq list ${file})`
+          : " (dead letters in dead_letters.jsonl, with reasons)";
+        console.error(
+          `output in ${relative(Deno.cwd(), flow.outDir) || "."}/` +
+            (report.deadLettered ? where : ""),
+        );
+      }
+      if (killed) log.error(killed);
+    }
+    return report.killed || report.sources.some((s) => s.errors > 0) ? 1 : 0;
+  } finally {
+    progress?.stop();
+    signals.close();
+    await deadLetters.close();
+  }
+}
