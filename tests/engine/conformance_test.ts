@@ -16,10 +16,7 @@ const recording = (batch: { size: number; maxWait: number }) => ({
 const keys = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
 
 for (const mode of MODES) {
-  edgeTest(mode, "window batches never exceed size", {
-    // fails until the one runtime lands (issue 7)
-    ignore: mode === "redis",
-  }, async (edge) => {
+  edgeTest(mode, "window batches never exceed size", {}, async (edge) => {
     const flow = edge.flow({
       sources: { n: { kind: "feed", count: 1000, batch: 100 } },
       pipeline: [recording({ size: 150, maxWait: 500 })],
@@ -30,46 +27,55 @@ for (const mode of MODES) {
     assert.deepEqual(sorted(edge.probe.published), sorted(keys("n", 1000)));
   });
 
-  edgeTest(mode, "window batches never exceed maxTokens, but for one heavy item alone", {
-    // fails until the one runtime lands (issue 7)
-    ignore: mode === "redis",
-  }, async (edge) => {
-    const api = startFakeOpenAI();
-    try {
-      // Item i weighs 10 × (1 + i % 4) tokens (4 characters each); n50 weighs 500.
-      const flow = edge.flow({
-        sources: {
-          n: { kind: "feed", count: 200, batch: 10, textChars: 40, heavy: [50], heavyChars: 2000 },
-        },
-        pipeline: [{
-          embed: {
-            provider: "openai",
-            model: "test-embed",
-            apiKey: "k",
-            baseUrl: api.url,
-            dimensions: 8,
-            cache: false,
-            input: "{text}",
-            batch: { size: 1000, maxTokens: 300, maxWait: 500 },
+  edgeTest(
+    mode,
+    "window batches never exceed maxTokens, but for one heavy item alone",
+    {},
+    async (edge) => {
+      const api = startFakeOpenAI();
+      try {
+        // Item i weighs 10 × (1 + i % 4) tokens (4 characters each); n50 weighs 500.
+        const flow = edge.flow({
+          sources: {
+            n: {
+              kind: "feed",
+              count: 200,
+              batch: 10,
+              textChars: 40,
+              heavy: [50],
+              heavyChars: 2000,
+            },
           },
-        }],
-      });
-      const report = await edge.run(flow);
-      assert.equal(report.published, 200);
-      // The client's start-up probe is not a batch of ours: our inputs are all "x".
-      const calls = api.hits.map((h) => h.input).filter((c) => c.every((t) => /^x+$/.test(t)));
-      const tokens = (input: string[]) => input.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
-      const over = calls.filter((c) => tokens(c) > 300);
-      assert.deepEqual(
-        over.map((c) => c.length),
-        [1],
-        `only the heavy item goes over, alone; calls of ${calls.map(tokens).join(", ")} tokens`,
-      );
-      assert.equal(calls.flat().length, 200);
-    } finally {
-      await api.close();
-    }
-  });
+          pipeline: [{
+            embed: {
+              provider: "openai",
+              model: "test-embed",
+              apiKey: "k",
+              baseUrl: api.url,
+              dimensions: 8,
+              cache: false,
+              input: "{text}",
+              batch: { size: 1000, maxTokens: 300, maxWait: 500 },
+            },
+          }],
+        });
+        const report = await edge.run(flow);
+        assert.equal(report.published, 200);
+        // The client's start-up probe is not a batch of ours: our inputs are all "x".
+        const calls = api.hits.map((h) => h.input).filter((c) => c.every((t) => /^x+$/.test(t)));
+        const tokens = (input: string[]) => input.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+        const over = calls.filter((c) => tokens(c) > 300);
+        assert.deepEqual(
+          over.map((c) => c.length),
+          [1],
+          `only the heavy item goes over, alone; calls of ${calls.map(tokens).join(", ")} tokens`,
+        );
+        assert.equal(calls.flat().length, 200);
+      } finally {
+        await api.close();
+      }
+    },
+  );
 
   edgeTest(
     mode,
@@ -92,10 +98,7 @@ for (const mode of MODES) {
     },
   );
 
-  edgeTest(mode, "concurrency keeps that many batches in flight, never more", {
-    // fails until the one runtime lands (issue 7)
-    ignore: mode === "redis",
-  }, async (edge) => {
+  edgeTest(mode, "concurrency keeps that many batches in flight, never more", {}, async (edge) => {
     const flow = edge.flow({
       sources: { n: { kind: "feed", count: 200, batch: 10 } },
       pipeline: [{ record: { gather: 4, gatherMs: 100, concurrency: 4 } }],
@@ -105,10 +108,7 @@ for (const mode of MODES) {
     assert.equal(edge.probe.maxInFlight, 4);
   });
 
-  edgeTest(mode, "a high-priority source overtakes a normal backlog", {
-    // fails until the one runtime lands (issue 7)
-    ignore: mode === "memory",
-  }, async (edge) => {
+  edgeTest(mode, "a high-priority source overtakes a normal backlog", {}, async (edge) => {
     const flow = edge.flow({
       sources: {
         bulk: { kind: "feed", tag: "n", count: 1000, batch: 10 },
