@@ -143,27 +143,27 @@ const PROVIDERS: Record<
   openai: (config, env, inputs) => (ctx) => connectOpenAI(config, env, inputs, ctx.signal),
 };
 
-/**
- * Each config's inputs: the window and the actor of one stage share it (and
- * with it what the tokenizer found per item). Keyed by the parsed config,
- * which the flow builder hands to both.
- */
-const inputsByConfig = new WeakMap<EmbedConfig, EmbedInputs>();
+/** The inputs of one embed stage: its actor and its window share them (and what the tokenizer found). */
 function inputsOf(config: EmbedConfig): EmbedInputs {
-  let inputs = inputsByConfig.get(config);
-  if (!inputs) {
-    const remote = config.provider !== "local";
-    inputs = new EmbedInputs({
-      input: config.input,
-      maxInputChars: config.maxInputChars ?? (remote ? Infinity : 8_000),
-      model: remote ? config.model! : "local",
-      maxTokens: config.truncate.maxTokens,
-      policy: config.truncate.policy,
-      rejectEmpty: remote,
-    });
-    inputsByConfig.set(config, inputs);
-  }
-  return inputs;
+  const remote = config.provider !== "local";
+  return new EmbedInputs({
+    input: config.input,
+    maxInputChars: config.maxInputChars ?? (remote ? Infinity : 8_000),
+    model: remote ? config.model! : "local",
+    maxTokens: config.truncate.maxTokens,
+    policy: config.truncate.policy,
+    rejectEmpty: remote,
+  });
+}
+
+/** The window in front of an embed stage: size, tokens as the actor counts them, maxWait. */
+function embedWindow(config: EmbedConfig, inputs: EmbedInputs): WindowOptions {
+  return {
+    size: config.batch.size,
+    maxWeight: config.batch.maxTokens,
+    weigh: (item) => inputs.weigh(item),
+    maxWait: config.batch.maxWait,
+  };
 }
 
 /**
@@ -186,7 +186,11 @@ export function createEmbedder(
   client: EmbeddingClient,
   config: EmbedConfig,
 ): Actor<RawItem, RawItem> {
-  return embedder(() => Promise.resolve({ client }), inputsOf(config));
+  const inputs = inputsOf(config);
+  return {
+    ...embedder(() => Promise.resolve({ client }), inputs),
+    window: embedWindow(config, inputs),
+  };
 }
 
 function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem> {
@@ -270,22 +274,14 @@ export const embedStage: StageSpec<EmbedConfig> = {
   schema: embedConfigSchema,
   needs: () => [],
   adds: ["embedded"],
-  window(config): WindowOptions {
-    const inputs = inputsOf(config);
-    return {
-      size: config.batch.size,
-      maxWeight: config.batch.maxTokens,
-      weigh: (item) => inputs.weigh(item),
-      maxWait: config.batch.maxWait,
-    };
-  },
   create(config, env) {
     const inputs = inputsOf(config);
     const connect = PROVIDERS[config.provider](config, env, inputs);
-    return embedder(async (ctx) => {
+    const actor = embedder(async (ctx) => {
       const connection = await connect(ctx);
       if (env.vectors) env.vectors.dimensions = connection.client.dimensions;
       return connection;
     }, inputs);
+    return { ...actor, window: embedWindow(config, inputs) };
   },
 };

@@ -1,5 +1,6 @@
 import type { Envelope, RawItem } from "./item.ts";
 import type { Logger } from "./log.ts";
+import type { WindowOptions } from "./window.ts";
 
 /**
  * What a stage says about each item of a batch. A collector rather than a
@@ -37,6 +38,12 @@ export interface StageContext {
  * sure, and must be safe to call again with the same items.
  */
 export interface Actor<I = RawItem, O = RawItem> {
+  /**
+   * A batch window in front of `handle`, when it depends on the actor
+   * itself (the Embedder weighs items by the tokens it will send); else the
+   * stage spec's `window(config)` gives it.
+   */
+  readonly window?: WindowOptions;
   open?(ctx: StageContext): void | Promise<void>;
   handle(batch: readonly Envelope<I>[], out: Outcome<O>, ctx: StageContext): void | Promise<void>;
   /** Called once after the last batch, also on shutdown. */

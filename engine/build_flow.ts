@@ -144,7 +144,7 @@ export async function buildFlow(
           actor,
           ctx,
           stats: new StageStats(entry.id, entry.kind),
-          window: spec.window?.(entry.config),
+          window: actor.window ?? spec.window?.(entry.config),
           concurrency: entry.concurrency,
           retries: entry.retries,
         });

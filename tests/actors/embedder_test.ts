@@ -61,7 +61,7 @@ Deno.test("the embedder calls the client once per batch of window size", async (
     const actor = createEmbedder(client, cfg);
     const { out, emitted } = collector();
     const input = items(n);
-    for (const batch of chunks(input, embedStage.window!(cfg)!.size)) {
+    for (const batch of chunks(input, windowOf(cfg).size)) {
       await actor.handle(batch, out, ctx());
     }
     assert.equal(calls.length, Math.ceil(n / size), `${n} items in batches of ${size}`);
@@ -136,7 +136,7 @@ Deno.test("inputs are rendered from the template, missing fields empty, long one
 });
 
 Deno.test("the window holds size items, maxTokens of estimated tokens, and maxWait", () => {
-  const defaults = embedStage.window!(config())!;
+  const defaults = windowOf(config());
   assert.equal(defaults.size, 256);
   assert.equal(defaults.maxWeight, 200_000);
   assert.equal(defaults.maxWait, 2_000);
@@ -146,7 +146,7 @@ Deno.test("the window holds size items, maxTokens of estimated tokens, and maxWa
     maxInputChars: 100,
     batch: { size: 10, maxTokens: 500, maxWait: "250ms" },
   });
-  const window = embedStage.window!(cfg)!;
+  const window = windowOf(cfg);
   assert.deepEqual([window.size, window.maxWeight, window.maxWait], [10, 500, 250]);
   const weigh = (text: string) => window.weigh!(envelope({ text }, "t"));
   assert.equal(weigh(""), 0);
@@ -291,7 +291,7 @@ Deno.test("truncate: a long input is cut to maxTokens and the window weighs it s
   );
   assert.equal(emitted.length, 2);
   assert.equal(rejected.length, 0);
-  const weigh = embedStage.window!(cfg)!.weigh!;
+  const weigh = windowOf(cfg).weigh!;
   assert.deepEqual(batch.map(weigh), [2, 5]);
 });
 
@@ -310,7 +310,7 @@ Deno.test("chunk-average: a long input is embedded in chunks whose vectors are a
   // Chunks of 5, 5 and 1 tokens: (5*[1,0] + 5*[1,0] + 1*[0,1]) / |..| = [10, 1] / sqrt(101).
   const [x, y] = emitted[1].vector!;
   assert.ok(Math.abs(x - 10 / Math.sqrt(101)) < 1e-12 && Math.abs(y - 1 / Math.sqrt(101)) < 1e-12);
-  assert.deepEqual(batch.map(embedStage.window!(cfg)!.weigh!), [1, 11], "weighed by all chunks");
+  assert.deepEqual(batch.map(windowOf(cfg).weigh!), [1, 11], "weighed by all chunks");
 });
 
 Deno.test("reject: a long input goes to dead letters with its size, the rest are embedded", async () => {
@@ -325,7 +325,7 @@ Deno.test("reject: a long input goes to dead letters with its size, the rest are
     batch[1].id,
     "too long",
   ]]);
-  assert.equal(embedStage.window!(cfg)!.weigh!(batch[1]), 0);
+  assert.equal(windowOf(cfg).weigh!(batch[1]), 0);
 
   const all = fakeClient(2);
   await createEmbedder(all.client, cfg).handle(sized(0, 30), collector().out, ctx());
@@ -348,9 +348,14 @@ Deno.test("a deleted item passes on without a vector and costs no input", async 
   assert.deepEqual(c.emitted.map((e) => e.id), [batch[0].id, gone.id]);
   assert.equal(c.emitted[1], gone, "the tombstone as it came");
   assert.equal(c.emitted[1].vector, undefined);
-  assert.equal(embedStage.window!(cfg)!.weigh!(gone), 0);
+  assert.equal(windowOf(cfg).weigh!(gone), 0);
 
   const only = fakeClient(2);
   await createEmbedder(only.client, cfg).handle([gone], collector().out, ctx());
   assert.equal(only.calls.length, 0);
 });
+
+/** The window an embed stage of this config puts in front of its actor. */
+function windowOf(cfg: ReturnType<typeof config>) {
+  return createEmbedder(fakeClient(4).client, cfg).window!;
+}
