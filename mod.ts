@@ -3,6 +3,12 @@
  * code as a flow file: `defineFlow` applies the same schema and stage-order
  * checks as `loadFlow`, and both hand a checked `Flow` to `runFlow`.
  *
+ * For tests of flows and custom stages, `testing.ts` beside this module has
+ * a source from a list (`memorySource`, kind `memory`), a sink that collects
+ * (`MemorySink`, kind `collect`), and `runTestFlow`, which runs a flow in
+ * memory or over Redis and returns what reached each sink and every dead
+ * letter.
+ *
  * @example
  * ```ts
  * import { builtinRegistry, defineFlow, MemoryDeadLetters, runFlow } from "./mod.ts";

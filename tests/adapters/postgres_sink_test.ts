@@ -518,20 +518,16 @@ pgTest("a write stuck past the timeout fails, and so does one whose signal abort
     await s.write(items(1), signal);
     const unlock = await lockTable(pg, "trends");
     try {
-      const t0 = Date.now();
       await assert.rejects(
         s.write(items(1, 1), signal),
         /cannot upsert 1 rows of "[^"]+"\."trends": canceling statement due to statement timeout/,
       );
-      assert.ok(Date.now() - t0 < 5_000, "the statement timeout ended it");
-      const t1 = Date.now();
       const ctl = new AbortController();
       setTimeout(() => ctl.abort(), 100);
       await assert.rejects(
         s.write(items(1, 2), ctl.signal),
         /canceling statement due to user request/,
       );
-      assert.ok(Date.now() - t1 < 900, "the abort ended it before the timeout");
     } finally {
       await unlock();
     }

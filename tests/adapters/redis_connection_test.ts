@@ -93,7 +93,6 @@ redisTest("requirepass with an empty user (redis://:password@) authenticates", a
 redisTest("a wrong password fails at once with the URL masked", async () => {
   await withRedis(async (server) => {
     const url = `redis://app:wrong-pass@127.0.0.1:${server.port}`;
-    const started = Date.now();
     const error = await connectRedis(url, { timeout: 5000 }).then(
       () => assert.fail("connected with a wrong password"),
       (e) => e,
@@ -102,19 +101,18 @@ redisTest("a wrong password fails at once with the URL masked", async () => {
     assert.match(error.message, /^cannot reach Redis at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /);
     assert.match(error.message, /WRONGPASS/);
     assert.ok(!error.message.includes("wrong-pass"), error.message);
-    assert.ok(Date.now() - started < 2000, "did not wait for the timeout");
+    assert.doesNotMatch(error.message, /no answer within/, "refused, not timed out");
   }, { args: ["--user", ...APP_USER] });
 });
 
 redisTest("no password where one is required fails at once, saying NOAUTH", async () => {
   await withRedis(async (server) => {
-    const started = Date.now();
     await assert.rejects(connectRedis(server.url, { timeout: 5000 }), (e: Error) => {
       assert.ok(e instanceof RedisUnreachableError);
       assert.match(e.message, /NOAUTH/);
+      assert.doesNotMatch(e.message, /no answer within/, "refused, not timed out");
       return true;
     });
-    assert.ok(Date.now() - started < 2000);
   }, { args: ["--requirepass", "hunter2"] });
 });
 
@@ -126,10 +124,8 @@ redisTest("a db number the server does not have is refused", async () => {
 
 redisTest("an unreachable port fails within the timeout, naming the masked URL", async () => {
   const port = freePort();
-  const started = Date.now();
   const error = await connectRedis(`redis://app:s3cret@127.0.0.1:${port}`, { timeout: 700 })
     .then(() => assert.fail("connected to nothing"), (e) => e);
-  const took = Date.now() - started;
   assert.ok(error instanceof RedisUnreachableError);
   assert.equal(error.url, `redis://app:***@127.0.0.1:${port}`);
   assert.match(
@@ -137,7 +133,6 @@ redisTest("an unreachable port fails within the timeout, naming the masked URL",
     new RegExp(`redis://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`),
   );
   assert.ok(!error.message.includes("s3cret"));
-  assert.ok(took < 700 + 600, `took ${took}ms`);
 });
 
 redisTest("a command issued while Redis is down waits and succeeds once it is back", async () => {

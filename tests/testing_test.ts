@@ -1,0 +1,127 @@
+/**
+ * testing.ts as a user meets it: a custom stage tested among the built-in
+ * ones with runTestFlow, and its refusals read back with stage and reason.
+ */
+import assert from "node:assert/strict";
+import { z } from "zod";
+import type { Actor } from "../engine/actor.ts";
+import type { Envelope, RawItem } from "../engine/item.ts";
+import { defineFlow } from "../config/define_flow.ts";
+import { MemorySink, memorySource, runTestFlow, testRegistry } from "../testing.ts";
+
+/** A custom stage: upper-cases titles, refuses items that shout already. */
+const shout = {
+  kind: "shout",
+  summary: "upper-cases titles",
+  schema: z.strictObject({}),
+  create: (): Actor => ({
+    handle(batch, out) {
+      for (const item of batch) {
+        const title = String(item.payload.title);
+        if (title === title.toUpperCase()) out.reject(item, "already shouting");
+        else out.emit({ ...item, payload: { ...item.payload, title: title.toUpperCase() } });
+      }
+    },
+  }),
+};
+
+const items: RawItem[] = [
+  { title: "Deno ships a release", url: "https://example.com/1" },
+  { title: "ALL CAPS NEWS", url: "https://example.com/2" },
+  { title: "Quiet news", url: "https://example.com/3" },
+];
+
+Deno.test("a custom stage runs among the built-in ones and its output reaches the sink", async () => {
+  const registry = testRegistry().stage(shout);
+  const flow = defineFlow({
+    name: "shouting",
+    sources: { inbox: { kind: "memory" } },
+    pipeline: [{ validate: {} }, { shout: {} }, { publish: [{ collect: { name: "out" } }] }],
+  }, registry);
+
+  const { report, published } = await runTestFlow(flow, { registry, items });
+
+  assert.equal(report.published, 2);
+  assert.deepEqual(published.get("out")!.map((i) => i.payload.title), [
+    "DENO SHIPS A RELEASE",
+    "QUIET NEWS",
+  ]);
+});
+
+Deno.test("dead letters come back with the stage that refused them and why", async () => {
+  const registry = testRegistry().stage(shout);
+  const { deadLetters } = await runTestFlow(
+    `
+name: shouting
+sources: { inbox: { kind: memory } }
+pipeline:
+  - validate: { title: { min: 5, max: 100 } }
+  - shout: {}
+  - publish: [ { collect: {} } ]
+`,
+    { registry, items: [...items, { title: "tiny", url: "https://example.com/4" }] },
+  );
+
+  assert.deepEqual(deadLetters.map((d) => [d.item.payload, d.stage, d.reason]), [
+    [
+      { title: "tiny", url: "https://example.com/4" },
+      "validate",
+      "title: 4 characters, fewer than the minimum 5",
+    ],
+    [{ title: "ALL CAPS NEWS", url: "https://example.com/2" }, "shout", "already shouting"],
+  ]);
+});
+
+Deno.test("items can be given per source, and each collect sink is returned by its name", async () => {
+  const { published } = await runTestFlow(
+    `
+name: two
+sources:
+  a: { kind: memory }
+  b: { kind: memory, items: [ { title: "inline item", url: "https://example.com/inline" } ] }
+pipeline:
+  - validate: {}
+  - publish: [ { collect: { name: first } }, { collect: { name: second } } ]
+`,
+    { items: { a: [items[0]] } },
+  );
+
+  const titles = (name: string) => published.get(name)!.map((i) => i.payload.title).sort();
+  assert.deepEqual(titles("first"), ["Deno ships a release", "inline item"]);
+  assert.deepEqual(titles("second"), titles("first"));
+});
+
+Deno.test("MemorySink keeps one copy per id and removes items marked deleted", async () => {
+  const sink = new MemorySink();
+  const item = (n: number, payload: RawItem = {}): Envelope<RawItem> => ({
+    id: `id${n}`,
+    event: `e${n}`,
+    source: "s",
+    seenAt: 0,
+    attempts: 0,
+    payload,
+  });
+  await sink.write([item(1, { title: "one" }), item(2), item(3)]);
+  await sink.write([item(1, { title: "one, again" }), item(2, { deleted: true })]);
+  assert.deepEqual(sink.items.map((i) => [i.id, i.payload.title]), [
+    ["id1", "one, again"],
+    ["id3", undefined],
+  ]);
+  assert.deepEqual(sink.deleted, ["id2"]);
+});
+
+Deno.test("memorySource yields copies in batches and resumes from its checkpoint", async () => {
+  const list: RawItem[] = [{ title: "a" }, { title: "b" }, { title: "c" }];
+  const source = memorySource(list, { batch: 2 });
+  const signal = new AbortController().signal;
+  const first = await source.read(signal)[Symbol.asyncIterator]().next();
+  assert.deepEqual(first.value, [{ title: "a" }, { title: "b" }]);
+  first.value[0].title = "changed";
+  assert.equal(list[0].title, "a", "the caller's list is untouched");
+
+  const resumed = memorySource(list, { batch: 2 });
+  resumed.resume!(source.checkpoint!());
+  const rest = [];
+  for await (const batch of resumed.read(signal)) rest.push(batch);
+  assert.deepEqual(rest, [[{ title: "c" }]]);
+});
