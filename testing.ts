@@ -33,7 +33,7 @@ import { builtinRegistry } from "./actors/builtins.ts";
 import { parseFlow } from "./config/load_flow.ts";
 import { closeRedis, connectRedis } from "./adapters/redis_connection.ts";
 import { type DeadLetter, MemoryDeadLetters } from "./engine/dead_letters.ts";
-import { dlqList } from "./engine/durable/dead_letter_queue.ts";
+import { dlqList } from "./cli/dead_letter_queue.ts";
 import { flowKeys } from "./engine/durable/keys.ts";
 import type { Flow } from "./engine/flow.ts";
 import type { Envelope, RawItem } from "./engine/item.ts";
