@@ -36,7 +36,7 @@
  * console.log(report.published);
  * ```
  */
-export { builtinRegistry } from "./actors/builtins.ts";
+export { builtinRegistry } from "./builtins.ts";
 export { pumpSource, type ScrapeSource, type SourceOutlet } from "./engine/source_pump.ts";
 export { defineFlow } from "./config/define_flow.ts";
 export { FlowError, loadFlow, parseFlow } from "./config/load_flow.ts";
@@ -75,19 +75,19 @@ export type { Sink } from "./engine/sink.ts";
 export type { Source } from "./engine/source.ts";
 export { type Batch, chunks, Window, type WindowOptions } from "./engine/window.ts";
 export type { Commit, Delivery, Edge } from "./engine/edge.ts";
-export type { EmbeddingClient } from "./adapters/embedding_client.ts";
-export { HashingEmbedder } from "./adapters/hashing_embedder.ts";
-export { JsonlDeadLetters } from "./adapters/jsonl_dead_letters.ts";
-export { OpenAIEmbeddings } from "./adapters/openai_embeddings.ts";
-export { PostgresSink } from "./adapters/postgres_sink.ts";
-export { QdrantSink } from "./adapters/qdrant_sink.ts";
-export { RedisStreamSink } from "./adapters/redis_stream_sink.ts";
+export type { EmbeddingClient } from "./adapters/embeddings/embedding_client.ts";
+export { HashingEmbedder } from "./adapters/embeddings/hashing_embedder.ts";
+export { JsonlDeadLetters } from "./adapters/sinks/jsonl_dead_letters.ts";
+export { OpenAIEmbeddings } from "./adapters/embeddings/openai_embeddings.ts";
+export { PostgresSink } from "./adapters/sinks/postgres_sink.ts";
+export { QdrantSink } from "./adapters/sinks/qdrant_sink.ts";
+export { RedisStreamSink } from "./adapters/sinks/redis_stream_sink.ts";
 export {
   closeRedis,
   connectRedis,
   maskUrl,
   RedisUnreachableError,
-} from "./adapters/redis_connection.ts";
-export { type FlowKeys, flowKeys } from "./engine/durable/keys.ts";
+} from "./engine/redis/connection.ts";
+export { type FlowKeys, flowKeys } from "./engine/redis/keys.ts";
 export { flowStatus } from "./cli/status.ts";
 export { dlqList, dlqPurge, dlqReplay } from "./cli/dead_letter_queue.ts";

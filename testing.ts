@@ -29,12 +29,12 @@
  * @module
  */
 import { z } from "zod";
-import { builtinRegistry } from "./actors/builtins.ts";
+import { builtinRegistry } from "./builtins.ts";
 import { parseFlow } from "./config/load_flow.ts";
-import { closeRedis, connectRedis } from "./adapters/redis_connection.ts";
+import { closeRedis, connectRedis } from "./engine/redis/connection.ts";
 import { type DeadLetter, MemoryDeadLetters } from "./engine/dead_letters.ts";
 import { dlqList } from "./cli/dead_letter_queue.ts";
-import { flowKeys } from "./engine/durable/keys.ts";
+import { flowKeys } from "./engine/redis/keys.ts";
 import type { Flow } from "./engine/flow.ts";
 import type { Envelope, RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";

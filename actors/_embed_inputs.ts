@@ -3,7 +3,7 @@ import {
   encodingFor,
   loadTokenCounter,
   type TokenCounter,
-} from "../adapters/token_count.ts";
+} from "../adapters/embeddings/token_count.ts";
 import type { Envelope } from "../engine/item.ts";
 import { compileTemplate, type Template } from "./_template.ts";
 

@@ -1,10 +1,22 @@
-import { CachedEmbeddings } from "../adapters/cached_embeddings.ts";
-import type { EmbeddingClient } from "../adapters/embedding_client.ts";
-import { RateLimiter } from "../adapters/rate_limiter.ts";
-import { openVectorCache, type VectorCache } from "../adapters/vector_cache.ts";
+import { CachedEmbeddings } from "../adapters/embeddings/cached_embeddings.ts";
+import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts";
+import { RateLimiter } from "../adapters/http/rate_limiter.ts";
+import { openVectorCache, type VectorCache } from "../adapters/embeddings/vector_cache.ts";
 import type { BuildEnv } from "../engine/registry.ts";
 import type { EmbedInputs } from "./_embed_inputs.ts";
-import type { EmbedConfig } from "./embedder.ts";
+
+/** The fields of an embed stage's config that the OpenAI connection reads. */
+export interface OpenAIEmbedConfig {
+  model?: string;
+  baseUrl?: string;
+  apiKey?: string;
+  dimensions?: number;
+  timeout?: number;
+  maxRetries?: number;
+  rpm?: number;
+  tpm?: number;
+  cache?: boolean;
+}
 
 /** A client as a stage holds it from open to close. */
 export interface EmbedConnection {
@@ -28,12 +40,12 @@ export const PROBE_TEXT = "millrace dimension check";
  * remotely never loads it.
  */
 export async function connectOpenAI(
-  config: EmbedConfig,
+  config: OpenAIEmbedConfig,
   env: BuildEnv,
   inputs: EmbedInputs,
   signal: AbortSignal,
 ): Promise<EmbedConnection> {
-  const { OpenAIEmbeddings } = await import("../adapters/openai_embeddings.ts");
+  const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
   const limiter = config.rpm || config.tpm
     ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
     : undefined;

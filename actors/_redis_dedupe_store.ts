@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { RedisScript } from "../engine/durable/redis_script.ts";
+import { RedisScript } from "../engine/redis/redis_script.ts";
 import type { Claim, ClaimRequest, DedupeStore } from "./_dedupe_store.ts";
 
 /** The Redis key of an exact dedupe key under a stage's base (`FlowKeys.dedupe(stage)`). */

@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type { NearIndex, NearRequest } from "./_dedupe_store.ts";
 import { SIGNATURE_LENGTH } from "./_minhash.ts";
-import { RedisScript } from "../engine/durable/redis_script.ts";
+import { RedisScript } from "../engine/redis/redis_script.ts";
 import { exactKey } from "./_redis_dedupe_store.ts";
 
 /** The banding of MinHashIndex (16 bands of 4 rows), so both find the same candidates. */

@@ -5,8 +5,8 @@ import type { Actor, StageContext } from "../engine/actor.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import type { BuildEnv, StageSpec } from "../engine/registry.ts";
 import type { WindowOptions } from "../engine/window.ts";
-import type { EmbeddingClient } from "../adapters/embedding_client.ts";
-import { HashingEmbedder } from "../adapters/hashing_embedder.ts";
+import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts";
+import { HashingEmbedder } from "../adapters/embeddings/hashing_embedder.ts";
 import { combineChunks, EmbedInputs } from "./_embed_inputs.ts";
 import { connectOpenAI, type EmbedConnection } from "./_embed_openai.ts";
 import { templateFields } from "./_template.ts";
@@ -175,7 +175,7 @@ function embedWindow(config: EmbedConfig, inputs: EmbedInputs): WindowOptions {
  * @example
  * ```ts
  * import { createEmbedder, embedConfigSchema } from "./embedder.ts";
- * import { HashingEmbedder } from "../adapters/hashing_embedder.ts";
+ * import { HashingEmbedder } from "../adapters/embeddings/hashing_embedder.ts";
  *
  * const config = embedConfigSchema.parse({ dimensions: 8 });
  * const actor = createEmbedder(new HashingEmbedder({ dimensions: 8 }), config);

@@ -18,7 +18,7 @@
  */
 import { z } from "zod";
 import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
-import { builtinRegistry } from "../actors/builtins.ts";
+import { builtinRegistry } from "../builtins.ts";
 import { defineFlow } from "../config/define_flow.ts";
 import { MemoryDeadLetters } from "../engine/dead_letters.ts";
 import { memoryLogger } from "../engine/log.ts";

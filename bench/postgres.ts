@@ -15,10 +15,10 @@
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { generateItems } from "../adapters/generator_source.ts";
-import { HashingEmbedder } from "../adapters/hashing_embedder.ts";
-import { maskUrl, PostgresSink, postgresSinkSchema } from "../adapters/postgres_sink.ts";
-import { columnValue } from "../adapters/_pg_columns.ts";
+import { generateItems } from "../adapters/sources/generator_source.ts";
+import { HashingEmbedder } from "../adapters/embeddings/hashing_embedder.ts";
+import { maskUrl, PostgresSink, postgresSinkSchema } from "../adapters/sinks/postgres_sink.ts";
+import { columnValue } from "../adapters/sinks/_pg_columns.ts";
 import { type Envelope, envelope, type RawItem } from "../engine/item.ts";
 
 const DIMENSIONS = 256;

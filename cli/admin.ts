@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Redis } from "ioredis";
-import { closeRedis, connectRedis } from "../adapters/redis_connection.ts";
+import { closeRedis, connectRedis } from "../engine/redis/connection.ts";
 import type { Flow } from "../engine/flow.ts";
 import { didYouMean } from "../config/suggest.ts";
 import {
@@ -10,7 +10,7 @@ import {
   dlqPurge,
   dlqReplay,
 } from "./dead_letter_queue.ts";
-import { flowKeys } from "../engine/durable/keys.ts";
+import { flowKeys } from "../engine/redis/keys.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
 
@@ -211,7 +211,7 @@ function plural(n: number): string {
 }
 
 /**
- * A memory flow's dead letters, from the JSONL file adapters/jsonl_dead_letters.ts
+ * A memory flow's dead letters, from the JSONL file adapters/sinks/jsonl_dead_letters.ts
  * writes: `{time, stage, reason, attempts, item}` per line. No file: none.
  */
 export async function readJsonlDeadLetters(

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Envelope } from "../engine/item.ts";
-import type { FlowKeys } from "../engine/durable/keys.ts";
-import { pairs } from "../engine/durable/redis_info.ts";
+import type { FlowKeys } from "../engine/redis/keys.ts";
+import { pairs } from "../engine/redis/redis_info.ts";
 
 /** One entry of a flow's dead-letter stream, as `dlq list` shows it. */
 export interface DlqEntry {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { builtinRegistry } from "../actors/builtins.ts";
+import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { parseDuration } from "../config/units.ts";
 import { nearest } from "../config/suggest.ts";

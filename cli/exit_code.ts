@@ -1,4 +1,4 @@
-import { RedisUnreachableError } from "../adapters/redis_connection.ts";
+import { RedisUnreachableError } from "../engine/redis/connection.ts";
 import { FlowError } from "../config/load_flow.ts";
 import { createLogger } from "../engine/log.ts";
 import { FlowStartError } from "../engine/run_flow.ts";

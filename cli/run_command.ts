@@ -1,6 +1,6 @@
 import { join, relative } from "node:path";
-import { builtinRegistry } from "../actors/builtins.ts";
-import { JsonlDeadLetters } from "../adapters/jsonl_dead_letters.ts";
+import { builtinRegistry } from "../builtins.ts";
+import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
 import { type RunningFlow, startFlow } from "../engine/run_flow.ts";

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
-import { type FlowKeys, flowKeys, type Lane } from "../engine/durable/keys.ts";
-import { checkedLag, pairs } from "../engine/durable/redis_info.ts";
+import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
+import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */

@@ -3,7 +3,7 @@ import type { Flow, Locate, SourceEntry, StageEntry } from "../engine/flow.ts";
 import type { Fact } from "../engine/item.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 import { type CheckContext, withCheckContext } from "./check_context.ts";
-import { FlowError, formatPath, type Problem } from "./flow_error.ts";
+import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
 import {
   flowSchema,
   SOURCE_COMMON_KEYS,

@@ -11,7 +11,7 @@ import {
   type Scalar,
 } from "yaml";
 import type { Locate } from "./check_flow.ts";
-import { formatPath, type Problem } from "./flow_error.ts";
+import { formatPath, type Problem } from "../engine/flow_error.ts";
 import type { PathProblem } from "./zod_issues.ts";
 import { substituteEnv } from "./env_vars.ts";
 import { readAliases } from "./yaml_aliases.ts";

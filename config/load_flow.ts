@@ -2,12 +2,12 @@ import { dirname, resolve } from "node:path";
 import type { Flow } from "../engine/flow.ts";
 import type { Registry } from "../engine/registry.ts";
 import { checkFlow } from "./check_flow.ts";
-import { fileProblem } from "../adapters/_input_files.ts";
-import { FlowError, formatPath, type Problem } from "./flow_error.ts";
+import { fileProblem } from "../adapters/sources/_input_files.ts";
+import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
 import { readFlowDocument } from "./flow_document.ts";
 
 export { defineFlow } from "./define_flow.ts";
-export { FlowError, type Problem } from "./flow_error.ts";
+export { FlowError, type Problem } from "../engine/flow_error.ts";
 
 /**
  * The largest flow file read. A flow is hand-written configuration of a few

@@ -1,6 +1,6 @@
 import type { ScrapeSource } from "./source_pump.ts";
 import type { Actor, StageContext } from "./actor.ts";
-import { FieldError, formatPath, formatProblem } from "../config/flow_error.ts";
+import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
 import type { Flow, Locate } from "./flow.ts";
 import type { Logger } from "./log.ts";
 import type { BuildEnv, Registry } from "./registry.ts";

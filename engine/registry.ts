@@ -4,7 +4,7 @@
 // deno-lint-ignore-file no-explicit-any
 import type { Redis } from "ioredis";
 import type { z } from "zod";
-import type { FlowKeys } from "./durable/keys.ts";
+import type { FlowKeys } from "./redis/keys.ts";
 import type { Actor } from "./actor.ts";
 import type { Fact } from "./item.ts";
 import type { Logger } from "./log.ts";
@@ -73,7 +73,7 @@ export interface SinkSpec<C = any> extends Spec<C> {
 
 /**
  * Finds components by the name a flow file uses. Built-ins register on
- * import of actors/builtins.ts; users register their own the same way, so a
+ * import of builtins.ts; users register their own the same way, so a
  * custom stage is as much at home in YAML as a built-in one.
  */
 export class Registry {

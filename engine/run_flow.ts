@@ -1,5 +1,5 @@
 import type { DeadLetters } from "./dead_letters.ts";
-import { openRedisRuntime } from "./durable/redis_runtime.ts";
+import { openRedisRuntime } from "./redis/redis_runtime.ts";
 import type { Flow } from "./flow.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { openMemoryRuntime } from "./memory_runtime.ts";

@@ -188,5 +188,3 @@ function succeeded(work: StageWork, collector: Collector, result: BatchResult): 
   if (result.out.length === 0) result.out = out;
   else for (const item of out) result.out.push(item);
 }
-
-/** Kept for the importers in engine/durable/; new code imports it from errors.ts. */

@@ -14,7 +14,7 @@
  * of the pgvector paths, which need no server at all.
  */
 import postgres from "postgres";
-import { maskUrl } from "../adapters/postgres_sink.ts";
+import { maskUrl } from "../adapters/sinks/postgres_sink.ts";
 
 export const PG_URL = Deno.env.get("TEST_DATABASE_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateItems } from "../adapters/generator_source.ts";
-import { builtinRegistry } from "../actors/builtins.ts";
+import { generateItems } from "../adapters/sources/generator_source.ts";
+import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { MemoryDeadLetters } from "../engine/dead_letters.ts";
 import { memoryLogger } from "../engine/log.ts";

@@ -7,7 +7,7 @@ import {
   type NearIndex,
   RedisNearIndex,
 } from "../../actors/deduper.ts";
-import { flowKeys } from "../../engine/durable/keys.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
 import { hash128 } from "../../engine/hash.ts";
 import { type Envelope, envelope, type ValidItem } from "../../engine/item.ts";
 import type { BuildEnv } from "../../engine/registry.ts";

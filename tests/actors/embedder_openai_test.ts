@@ -6,14 +6,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "zod";
-import { builtinRegistry } from "../../actors/builtins.ts";
+import { builtinRegistry } from "../../builtins.ts";
 import { PROBE_TEXT } from "../../actors/_embed_openai.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { memoryLogger } from "../../engine/log.ts";
 import type { Registry, SourceSpec } from "../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../engine/run_flow.ts";
-import { apiError, type FakeOpenAI, fakeVector, withFakeOpenAI } from "../adapters/_fake_openai.ts";
+import {
+  apiError,
+  type FakeOpenAI,
+  fakeVector,
+  withFakeOpenAI,
+} from "../adapters/embeddings/_fake_openai.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
 
 const KEY = "sk-flow-test-5f3a9c";

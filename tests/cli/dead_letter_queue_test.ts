@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { countDeadLetters, dlqList, dlqPurge, dlqReplay } from "../../cli/dead_letter_queue.ts";
-import { flowKeys } from "../../engine/durable/keys.ts";
-import { deadLetterFields } from "../../engine/durable/redis_dead_letters.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { deadLetterFields } from "../../engine/redis/redis_dead_letters.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
-import { item } from "../engine/durable/_fixtures.ts";
+import { item } from "../engine/redis/_fixtures.ts";
 
 const keys = flowKeys("ops");
 const PIPELINE = ["validate", "enrich", "publish"];

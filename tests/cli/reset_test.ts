@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { NotDurableError, resetCommand } from "../../cli/admin.ts";
-import { flowKeys } from "../../engine/durable/keys.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
-import { writeFlow } from "../engine/durable/_fixtures.ts";
+import { writeFlow } from "../engine/redis/_fixtures.ts";
 
 redisTest("reset deletes every key of the flow and nothing of another flow", async () => {
   await withRedis(async (server) => {

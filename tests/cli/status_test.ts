@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { closeRedis, connectRedis } from "../../adapters/redis_connection.ts";
+import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import type { Flow } from "../../engine/flow.ts";
-import { flowKeys } from "../../engine/durable/keys.ts";
-import { deadLetterFields } from "../../engine/durable/redis_dead_letters.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { deadLetterFields } from "../../engine/redis/redis_dead_letters.ts";
 import { formatStatus } from "../../cli/format_status.ts";
 import { flowStatus } from "../../cli/status.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
-import { addEntry, item, writeFlow } from "../engine/durable/_fixtures.ts";
+import { addEntry, item, writeFlow } from "../engine/redis/_fixtures.ts";
 
 const keys = flowKeys("ops");
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { defineFlow } from "../../config/define_flow.ts";
-import { FlowError } from "../../config/flow_error.ts";
+import { FlowError } from "../../engine/flow_error.ts";
 import { fakeRegistry } from "./fake_registry.ts";
 
 const registry = fakeRegistry();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FlowError, loadFlow, MAX_FLOW_BYTES, parseFlow } from "../../config/load_flow.ts";
-import { builtinRegistry } from "../../actors/builtins.ts";
+import { builtinRegistry } from "../../builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { fakeRegistry } from "./fake_registry.ts";
 

@@ -8,7 +8,7 @@
  */
 import type { Redis } from "ioredis";
 import { defineFlow } from "../../config/define_flow.ts";
-import { decodeEntry } from "../../engine/durable/codec.ts";
+import { decodeEntry } from "../../engine/redis/codec.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import type { Flow } from "../../engine/flow.ts";
 import type { Envelope } from "../../engine/item.ts";
@@ -23,7 +23,7 @@ import {
   haveRedis,
   type RedisServer,
   withRedis,
-} from "./durable/_harness.ts";
+} from "./redis/_harness.ts";
 import { conformanceRegistry, keyOf, Probe } from "./_conformance_registry.ts";
 
 export type Mode = "memory" | "redis";
@@ -166,4 +166,4 @@ function fields(reply: unknown[]): Record<string, unknown> {
   return out;
 }
 
-export { waitFor } from "./durable/_harness.ts";
+export { waitFor } from "./redis/_harness.ts";

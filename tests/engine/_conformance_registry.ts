@@ -15,7 +15,7 @@
  * - sink `recording`: records each write.
  */
 import { z } from "zod";
-import { builtinRegistry } from "../../actors/builtins.ts";
+import { builtinRegistry } from "../../builtins.ts";
 import { sleep } from "../../engine/backoff.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { Registry } from "../../engine/registry.ts";

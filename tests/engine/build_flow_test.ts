@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { z } from "zod";
-import { builtinRegistry } from "../../actors/builtins.ts";
+import { builtinRegistry } from "../../builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { parseFlow } from "../../config/load_flow.ts";
 import { buildFlow, FlowStartError } from "../../engine/build_flow.ts";

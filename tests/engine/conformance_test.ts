@@ -6,7 +6,7 @@
  * differently because of where its items wait.
  */
 import assert from "node:assert/strict";
-import { startFakeOpenAI } from "../adapters/_fake_openai.ts";
+import { startFakeOpenAI } from "../adapters/embeddings/_fake_openai.ts";
 import { edgeTest, MODES, waitFor } from "./_conformance.ts";
 
 const sorted = (keys: Iterable<string>) => [...keys].sort();

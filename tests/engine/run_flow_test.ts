@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { builtinRegistry } from "../../actors/builtins.ts";
+import { builtinRegistry } from "../../builtins.ts";
 import { loadFlow } from "../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { memoryLogger } from "../../engine/log.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { readJsonl } from "../engine/durable/_harness.ts";
+import { readJsonl } from "../engine/redis/_harness.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
 import { runTestFlow, type TestFlowResult } from "../../testing.ts";
 

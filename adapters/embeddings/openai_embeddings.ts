@@ -1,0 +1,260 @@
+import OpenAI from "openai";
+import { errorMessage, type RetryHint } from "../../engine/errors.ts";
+import type { Logger } from "../../engine/log.ts";
+import { retry, retryAfterMs } from "../../engine/retry.ts";
+import type { EmbeddingClient } from "./embedding_client.ts";
+import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
+
+export interface OpenAIEmbeddingsOptions {
+  model: string;
+  /** Root of the API, up to /v1; default https://api.openai.com/v1. */
+  baseUrl?: string;
+  apiKey: string;
+  /** Sent with every request when given, and every vector must have it; else learned from the first reply. */
+  dimensions?: number;
+  /** Per attempt, in ms; default 30000. */
+  timeout?: number;
+  /** Attempts after the first on 429, 5xx, timeouts and connection errors; default 5. */
+  maxRetries?: number;
+  /** Shared requests/tokens per minute budget; every attempt draws on it. */
+  limiter?: RateLimiter;
+  /** Tokens of one input, for the limiter; default chars/4. */
+  countTokens?: (text: string) => number;
+  /** Most inputs per request; a longer list is sent as several; default 2048 (OpenAI's limit). */
+  maxInputs?: number;
+  /** First backoff in ms (doubling, full jitter, capped at 20s); default 500. */
+  backoffBase?: number;
+  clock?: Clock;
+  random?: () => number;
+  log?: Logger;
+}
+
+/** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
+const MAX_RETRY_AFTER = 60_000;
+/** Statuses worth another attempt of the same request. */
+const TRANSIENT = new Set([408, 409, 429, 500, 502, 503, 504]);
+/**
+ * Statuses that blame the request's content: the same inputs will fail again,
+ * but a part of them may pass, so the stage runner splits the batch at once
+ * to find the bad input rather than retry the whole.
+ */
+const BAD_INPUT = new Set([400, 413, 422]);
+
+/**
+ * A failed embeddings request, after this client's own retries. `retryable`
+ * is read by the stage runner (through `isRetryable`): false sends the batch
+ * straight to splitting.
+ */
+export class EmbeddingRequestError extends Error implements RetryHint {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "EmbeddingRequestError";
+  }
+}
+
+/**
+ * An EmbeddingClient for any server that speaks OpenAI's POST /embeddings
+ * (OpenAI, Azure OpenAI's v1 endpoint, Ollama, vLLM, text-embeddings-inference,
+ * LiteLLM), through npm:openai.
+ *
+ * Retries are this client's, not the SDK's (which is built with
+ * `maxRetries: 0`), so each attempt passes through the rate limiter and is
+ * counted: exponential backoff with full jitter on 429, 5xx, timeouts and
+ * connection errors, or exactly the server's `retry-after-ms` / `Retry-After`
+ * (seconds or an HTTP date) when it sends one. A 429's wait holds back every
+ * request sharing the limiter.
+ *
+ * The API key goes into the Authorization header and nowhere else: no log
+ * line or error message carries it, nor the base URL's query or user info.
+ *
+ * @example
+ * ```ts ignore
+ * import { OpenAIEmbeddings } from "./openai_embeddings.ts";
+ *
+ * const client = new OpenAIEmbeddings({
+ *   model: "text-embedding-3-small",
+ *   apiKey: Deno.env.get("OPENAI_API_KEY")!,
+ *   dimensions: 512,
+ * });
+ * const [vector] = await client.embed(["hello"], AbortSignal.timeout(30_000));
+ * ```
+ */
+export class OpenAIEmbeddings implements EmbeddingClient {
+  readonly model: string;
+  /** Where requests go, without credentials: safe to log. */
+  readonly endpoint: string;
+  /** 0 until the first reply when the options gave none. */
+  dimensions: number;
+  /** HTTP attempts made, retries among them, and tokens the server reported. */
+  readonly stats = { requests: 0, retries: 0, tokens: 0 };
+  readonly #sdk: OpenAI;
+  readonly #options: OpenAIEmbeddingsOptions;
+  readonly #clock: Clock;
+
+  constructor(options: OpenAIEmbeddingsOptions) {
+    this.model = options.model;
+    this.dimensions = options.dimensions ?? 0;
+    this.#options = options;
+    this.#clock = options.clock ?? realClock;
+    const baseURL = options.baseUrl ?? "https://api.openai.com/v1";
+    this.endpoint = safeUrl(baseURL);
+    this.#sdk = new OpenAI({
+      apiKey: options.apiKey,
+      baseURL,
+      // Only what the flow file says counts: no org, project or key from the environment.
+      organization: null,
+      project: null,
+      maxRetries: 0,
+      timeout: options.timeout ?? 30_000,
+      logLevel: "off",
+    });
+  }
+
+  async embed(inputs: string[], signal: AbortSignal): Promise<number[][]> {
+    if (inputs.length === 0) return [];
+    const max = this.#options.maxInputs ?? 2048;
+    if (inputs.length <= max) return await this.#request(inputs, signal);
+    const parts: Promise<number[][]>[] = [];
+    for (let i = 0; i < inputs.length; i += max) {
+      parts.push(this.#request(inputs.slice(i, i + max), signal));
+    }
+    return (await Promise.all(parts)).flat();
+  }
+
+  /** One request, retried as the class comment says. */
+  async #request(inputs: string[], signal: AbortSignal): Promise<number[][]> {
+    const { limiter, maxRetries = 5, log } = this.#options;
+    const count = this.#options.countTokens ?? ((t: string) => Math.ceil(t.length / 4));
+    const tokens = limiter ? inputs.reduce((n, text) => n + count(text), 0) : 0;
+    let reply: OpenAI.CreateEmbeddingResponse;
+    try {
+      reply = await retry(async () => {
+        await limiter?.acquire(tokens, signal);
+        this.stats.requests++;
+        return await this.#sdk.embeddings.create({
+          model: this.model,
+          input: inputs,
+          encoding_format: "float",
+          ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
+        }, { signal, maxRetries: 0 });
+      }, {
+        signal,
+        maxAttempts: maxRetries + 1,
+        baseMs: this.#options.backoffBase ?? 500,
+        maxMs: 20_000,
+        random: this.#options.random,
+        sleep: (ms, signal) => this.#clock.sleep(ms, signal),
+        isRetryable: transient,
+        retryAfterMs: (error) =>
+          error instanceof OpenAI.APIError
+            ? retryAfterMs(error.headers, MAX_RETRY_AFTER)
+            : undefined,
+        onRetry: ({ error, attempt, delayMs, asked }) => {
+          // A 429's wait holds back every request sharing the limiter.
+          if (asked && error instanceof OpenAI.APIError && error.status === 429) {
+            limiter?.pause(delayMs);
+          }
+          this.stats.retries++;
+          log?.warn(`${this.#failure(error).message}; retrying`, {
+            attempt,
+            of: maxRetries,
+            waitMs: Math.round(delayMs),
+          });
+        },
+      });
+    } catch (error) {
+      signal.throwIfAborted();
+      throw this.#failure(error);
+    }
+    this.stats.tokens += reply.usage?.total_tokens ?? tokens;
+    return this.#vectors(reply, inputs.length);
+  }
+
+  /** The reply's vectors in input order, checked for count and length. */
+  #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
+    const data = Array.isArray(reply?.data) ? reply.data : [];
+    const vectors: number[][] = new Array(expected);
+    for (const [i, d] of data.entries()) {
+      vectors[typeof d.index === "number" ? d.index : i] = d.embedding;
+    }
+    for (let i = 0; i < expected; i++) {
+      const v = vectors[i];
+      if (!Array.isArray(v) || v.length === 0) {
+        throw new EmbeddingRequestError(
+          `${this.model} at ${this.endpoint} returned ${data.length} vectors for ${expected} inputs`,
+          undefined,
+          true,
+        );
+      }
+      if (this.dimensions === 0) this.dimensions = v.length;
+      if (v.length !== this.dimensions) {
+        throw new EmbeddingRequestError(
+          `${this.model} at ${this.endpoint} returned vectors of ${v.length} dimensions, ` +
+            `expected ${this.dimensions}` +
+            (this.#options.dimensions
+              ? ": does this model honour `dimensions`? Leave it out to use the model's own"
+              : ""),
+          undefined,
+          true,
+        );
+      }
+    }
+    return vectors;
+  }
+
+  /**
+   * A server's message without the key: OpenAI's 401 quotes part of it
+   * ("Incorrect API key provided: sk-abc***xyz"), and a proxy may quote all.
+   */
+  #redact(message: string): string {
+    const key = this.#options.apiKey;
+    if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
+    return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
+  }
+
+  /** A failed attempt in this client's words, without the key. */
+  #failure(error: unknown): EmbeddingRequestError {
+    const where = `${this.model} at ${this.endpoint}`;
+    if (error instanceof OpenAI.APIConnectionTimeoutError) {
+      const ms = this.#options.timeout ?? 30_000;
+      return new EmbeddingRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
+    }
+    if (error instanceof OpenAI.APIError && error.status !== undefined) {
+      // No `cause`: the SDK's error keeps the body unredacted.
+      return new EmbeddingRequestError(
+        `${where}: ${this.#redact(error.message)}`,
+        error.status,
+        !BAD_INPUT.has(error.status),
+      );
+    }
+    const message = this.#redact(errorMessage(error));
+    return new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error });
+  }
+}
+
+/**
+ * Whether this client sends the same request again: on 429, 5xx, timeouts,
+ * connection errors, and a reply that is not JSON (the server may be
+ * restarting).
+ */
+function transient(error: unknown): boolean {
+  if (error instanceof OpenAI.APIError && error.status !== undefined) {
+    return TRANSIENT.has(error.status);
+  }
+  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
+}
+
+/** A URL fit for logs: no user info, no query (an Azure key may ride in either). */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/$/, "");
+  } catch {
+    throw new RangeError(`baseUrl is not a URL`);
+  }
+}

@@ -1,0 +1,37 @@
+import { urlSecrets } from "../../engine/mask_url.ts";
+
+/** Replaces the URL's password wherever a driver message repeats it. */
+export function scrubber(url: string): (text: string) => string {
+  const passwords = urlSecrets(url);
+  return (text) => passwords.reduce((t, p) => t.replaceAll(p, "***"), text);
+}
+
+/** One line for any error a driver throws (a refused connection may carry only a code). */
+export function errorText(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length) {
+    return error.errors.map(errorText).join("; ");
+  }
+  if (error instanceof Error) {
+    const e = error as Error & { code?: string; detail?: string };
+    const text = e.message || e.code || e.name;
+    return (e.detail ? `${text} (${e.detail})` : text).replaceAll("\n", " ");
+  }
+  return String(error);
+}
+
+/**
+ * Rows as the JSON text Postgres reads. Postgres refuses two things
+ * JSON.stringify writes: the NUL character (\u0000) and a lone surrogate
+ * (half of an emoji cut by a truncation upstream). When either may be there
+ * (a cheap look at the text), strings are cleaned and the rows written
+ * again: NUL dropped, lone surrogates replaced by U+FFFD.
+ */
+export function jsonRows(rows: unknown[]): string {
+  const text = JSON.stringify(rows);
+  if (!text.includes("\\u0000") && !text.includes("\\ud")) return text;
+  return JSON.stringify(
+    rows,
+    (_key, value) =>
+      typeof value === "string" ? value.replaceAll("\u0000", "").toWellFormed() : value,
+  );
+}

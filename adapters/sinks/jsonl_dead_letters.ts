@@ -1,0 +1,147 @@
+import { dirname } from "node:path";
+import type { DeadLetter, DeadLetters } from "../../engine/dead_letters.ts";
+import { writeAll } from "./jsonl_sink.ts";
+
+/**
+ * Dead letters of a flow without Redis: one JSON line per item,
+ * `{time, stage, reason, attempts, item}`, appended to a file
+ * (out/<flow>/dead_letters.jsonl) that a person can read and a replay can
+ * feed back.
+ *
+ * Like the JSONL sink it is idempotent across runs, here by stage, item id
+ * and reason: a re-run of the flow over the same output adds nothing, so the
+ * file says what is wrong rather than how often the flow ran. At open it
+ * counts the lines already there per key; a write skips an entry while its
+ * key still has lines left from that count. So within one run every event
+ * is kept (two copies of an invalid item rejected for the same reason are
+ * two lines, as they are two items in the summary), and a later run adds
+ * only what goes beyond what an earlier run recorded: a new stage, item or
+ * reason, or more events of the same one.
+ *
+ * @example
+ * ```ts
+ * import { JsonlDeadLetters } from "./jsonl_dead_letters.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const letters = new JsonlDeadLetters(`${dir}/dead_letters.jsonl`);
+ * await letters.write([]);
+ * await letters.close();
+ * ```
+ */
+export class JsonlDeadLetters implements DeadLetters {
+  readonly path: string;
+  /** Per key, lines the file held at open that this writer has not matched yet. */
+  readonly #recorded = new Map<string, number>();
+  #file?: Promise<Deno.FsFile>;
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  /** Appends the entries not in the file yet, in one write; writes are appended in call order. */
+  write(entries: readonly DeadLetter[]): Promise<void> {
+    const run = this.#tail.then(() => this.#append(entries));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+    const file = this.#file;
+    this.#file = undefined;
+    if (file) (await file).close();
+  }
+
+  async #append(entries: readonly DeadLetter[]): Promise<void> {
+    if (entries.length === 0) return;
+    // A failed open is not cached: the next write tries again.
+    const file = await (this.#file ??= this.#open().catch((error) => {
+      this.#file = undefined;
+      throw error;
+    }));
+    const time = new Date().toISOString();
+    let text = "";
+    const matched: string[] = [];
+    for (const { stage, reason, attempts, item } of entries) {
+      const key = letterKey(stage, item?.id, reason);
+      const left = this.#recorded.get(key) ?? 0;
+      if (left > 0) {
+        this.#recorded.set(key, left - 1);
+        matched.push(key);
+        continue;
+      }
+      text += JSON.stringify({ time, stage, reason, attempts, item }) + "\n";
+    }
+    if (text === "") return;
+    try {
+      await writeAll(file, new TextEncoder().encode(text));
+    } catch (error) {
+      // Nothing of this call is settled: a retry of the same entries matches the same lines.
+      for (const key of matched) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
+      throw error;
+    }
+  }
+
+  /** Opens for appending after reading the keys of the lines already there. */
+  async #open(): Promise<Deno.FsFile> {
+    await Deno.mkdir(dirname(this.path), { recursive: true });
+    const file = await Deno.open(this.path, { read: true, append: true, create: true });
+    try {
+      const text = new TextDecoder().decode(await readAll(file));
+      const lines = text.split("\n");
+      // The last piece is "" after a complete line; else a line cut short by a crash.
+      const partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const key = keyOfLine(line);
+        if (key !== undefined) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
+      }
+      // Close a cut line off so the next entry starts on a line of its own.
+      if (partial !== "") await writeAll(file, new TextEncoder().encode("\n"));
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    return file;
+  }
+}
+
+function letterKey(stage: string, id: unknown, reason: string): string {
+  return JSON.stringify([stage, id ?? null, reason]);
+}
+
+/** The key of one line of the file; undefined for a line that is not a dead letter. */
+function keyOfLine(line: string): string | undefined {
+  if (line.trim() === "") return undefined;
+  try {
+    const entry = JSON.parse(line) as {
+      stage?: unknown;
+      reason?: unknown;
+      item?: { id?: unknown };
+    };
+    if (typeof entry.stage !== "string" || typeof entry.reason !== "string") return undefined;
+    return letterKey(entry.stage, entry.item?.id, entry.reason);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  let size = 0;
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) break;
+    chunks.push(buf.slice(0, n));
+    size += n;
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}

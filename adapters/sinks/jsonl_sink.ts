@@ -1,0 +1,273 @@
+import { dirname, isAbsolute, join } from "node:path";
+import { z } from "zod";
+import type { Envelope, RawItem } from "../../engine/item.ts";
+import type { SinkSpec } from "../../engine/registry.ts";
+import type { Sink } from "../../engine/sink.ts";
+
+/** What a line-per-item sink keeps of an item. */
+export interface RecordOptions {
+  /** Payload fields to keep; all when absent. */
+  fields?: string[];
+  /** Whether the item's vector goes in the line. */
+  vectors: boolean;
+}
+
+/**
+ * What a line-per-item sink writes once: an item's id, or for a deleted item
+ * `<id>:deleted`, so its tombstone is written once even after the item was.
+ */
+export function recordKey(item: Envelope<RawItem>): string {
+  return item.payload.deleted === true ? item.id + DELETED_SUFFIX : item.id;
+}
+
+const DELETED_SUFFIX = ":deleted";
+
+/**
+ * One item as one JSON line (newline included): `{id, source, seenAt,
+ * payload, vector?}`, or for a deleted item a tombstone `{id, deleted: true,
+ * source, seenAt}`. `id` comes first so a reader can find it without
+ * parsing the line (the sink reads the ids of lines other writers appended).
+ * A reader folds lines by id: a tombstone removes the item written before it.
+ */
+export function recordLine(item: Envelope<RawItem>, options: RecordOptions): string {
+  if (item.payload.deleted === true) {
+    const tombstone = { id: item.id, deleted: true, source: item.source, seenAt: item.seenAt };
+    return JSON.stringify(tombstone) + "\n";
+  }
+  let payload: Record<string, unknown> = item.payload;
+  if (options.fields) {
+    payload = {};
+    for (const f of options.fields) if (f in item.payload) payload[f] = item.payload[f];
+  }
+  return JSON.stringify({
+    id: item.id,
+    source: item.source,
+    seenAt: item.seenAt,
+    payload,
+    vector: options.vectors ? item.vector : undefined,
+  }) + "\n";
+}
+
+/** Lines are appended to the end of a file, so a writer never overwrites one it did not write. */
+export const jsonlSinkSchema = z.strictObject({
+  path: z.string().min(1)
+    .describe("File to append to; a relative path is under the flow's outDir. Required."),
+  fields: z.array(z.string().min(1)).min(1).optional()
+    .describe("Payload fields to keep in each line; default all of them."),
+  vectors: z.boolean().default(true).describe("Write each item's vector; default true."),
+}).describe("Appends one JSON line per item to a local file, once per item id.");
+
+export type JsonlSinkConfig = z.output<typeof jsonlSinkSchema>;
+
+/**
+ * Appends one JSON line per item, at most once per item id, so a retried
+ * batch, a redelivered item, a re-run of the flow over the same file, or
+ * another process writing the same file adds nothing twice. It keeps every
+ * id of the file in memory (about 100 bytes each), which suits the local
+ * files this sink is for.
+ *
+ * The file is append-only, so a deleted item is written as a tombstone line
+ * `{"id":…,"deleted":true,"source":…,"seenAt":…}`, once per id, after the
+ * item's own line if it had one; a reader keeps, per id, the last line.
+ *
+ * Each batch is written under an exclusive lock on the file (flock, which
+ * every JsonlSink on the machine takes, in this process or another): the
+ * sink first reads what others appended since it last looked (only those
+ * bytes, from the offset it remembers), drops the ids already there, then
+ * appends the rest as one string with one write. So processes sharing a
+ * file never interleave lines and never write an id twice. The lock is
+ * advisory: a writer that does not take it is not kept out.
+ *
+ * A line cut short by a crash is not counted as written (its item is
+ * written again) and is closed off with a newline so it cannot corrupt the
+ * next line.
+ *
+ * The file is append-only, so a publish stage's `retention` does not apply
+ * to it (the sink has no `expire`): rotate or prune the file outside millrace.
+ */
+export class JsonlSink implements Sink {
+  readonly path: string;
+  readonly #options: RecordOptions;
+  readonly #ids = new Set<string>();
+  #file?: Deno.FsFile;
+  #ready?: Promise<void>;
+  #tail: Promise<void> = Promise.resolve();
+  /** Where the lines this sink has not read yet start: every byte before is a line it read. */
+  #offset = 0;
+
+  constructor(path: string, options: Partial<RecordOptions> = {}) {
+    this.path = path;
+    this.#options = { fields: options.fields, vectors: options.vectors ?? true };
+  }
+
+  /** Creates the parent directory and opens the file (the ids in it are read by the first write). */
+  open(): Promise<void> {
+    // A failed open is not cached: the next write tries again.
+    return this.#ready ??= this.#open().catch((error) => {
+      this.#ready = undefined;
+      throw error;
+    });
+  }
+
+  /** Appends the items whose ids this file does not hold yet. */
+  write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const run = this.#tail.then(() => this.#append(batch, signal));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+    this.#file?.close();
+    this.#file = undefined;
+    this.#ready = undefined;
+  }
+
+  async #open(): Promise<void> {
+    await Deno.mkdir(dirname(this.path), { recursive: true });
+    this.#file = await Deno.open(this.path, { read: true, append: true, create: true });
+  }
+
+  async #append(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.open();
+    const file = this.#file!;
+    await file.lock(true);
+    try {
+      const { end, torn } = await this.#catchUp(file);
+      let text = torn ? "\n" : "";
+      const fresh: string[] = [];
+      for (const item of batch) {
+        const key = recordKey(item);
+        if (this.#ids.has(key)) continue;
+        this.#ids.add(key); // a repeat within the batch is skipped too
+        fresh.push(key);
+        text += recordLine(item, this.#options);
+      }
+      if (fresh.length === 0) return;
+      const bytes = new TextEncoder().encode(text);
+      try {
+        await writeAll(file, bytes);
+        this.#offset = end + bytes.length;
+      } catch (error) {
+        for (const id of fresh) this.#ids.delete(id);
+        throw new Error(`jsonl sink: cannot append to ${this.path}`, { cause: error });
+      }
+    } finally {
+      await file.unlock();
+    }
+  }
+
+  /**
+   * Reads the lines appended since this sink last looked into #ids. Returns
+   * the file's size and whether it ends in a torn line; #offset stays at
+   * the start of a torn line, so once someone closes it off it is read again.
+   */
+  async #catchUp(file: Deno.FsFile): Promise<{ end: number; torn: boolean }> {
+    const end = (await file.stat()).size;
+    if (end < this.#offset) {
+      // Truncated or replaced behind our back: what we knew of it is gone.
+      this.#ids.clear();
+      this.#offset = 0;
+    }
+    if (end === this.#offset) return { end, torn: false };
+    const rest = await readLines(file, this.#offset, end, this.#ids);
+    this.#offset = end - rest.length;
+    if (rest.length === 0) return { end, torn: false };
+    // A last line whole but for its newline (a crash between the two) counts as written.
+    const id = idOfParsedLine(new TextDecoder().decode(rest));
+    if (id !== undefined) this.#ids.add(id);
+    return { end, torn: true };
+  }
+}
+
+/** Appends `bytes` in one write call, unless the OS accepts only part of it. */
+export async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await w.write(bytes.subarray(off));
+}
+
+const CHUNK = 1 << 20;
+const NEWLINE = 10;
+
+/**
+ * Adds the id of every complete line in bytes [from, to) of `file` to
+ * `ids`, a chunk at a time, so a large file costs no more memory than its
+ * ids. Returns the bytes after the last newline (a torn line, or none).
+ */
+async function readLines(
+  file: Deno.FsFile,
+  from: number,
+  to: number,
+  ids: Set<string>,
+): Promise<Uint8Array> {
+  await file.seek(from, Deno.SeekMode.Start);
+  const decoder = new TextDecoder();
+  let carry = new Uint8Array(0);
+  for (let at = from; at < to;) {
+    const chunk = new Uint8Array(Math.min(CHUNK, to - at) + carry.length);
+    chunk.set(carry);
+    const n = await file.read(chunk.subarray(carry.length));
+    if (n === null || n === 0) break;
+    at += n;
+    const filled = chunk.subarray(0, carry.length + n);
+    const last = filled.lastIndexOf(NEWLINE);
+    if (last < 0) {
+      carry = filled;
+      continue;
+    }
+    for (const line of decoder.decode(filled.subarray(0, last)).split("\n")) {
+      const id = idOfLine(line);
+      if (id !== undefined) ids.add(id);
+    }
+    carry = filled.slice(last + 1);
+  }
+  return carry;
+}
+
+const ID_PREFIX = '{"id":"';
+const TOMBSTONE = '","deleted":true';
+
+/**
+ * The record key (see recordKey) of a complete line; the fast path reads the
+ * prefix our own lines start with.
+ */
+function idOfLine(line: string): string | undefined {
+  if (line.startsWith(ID_PREFIX) && line.endsWith("}")) {
+    const end = line.indexOf('"', ID_PREFIX.length);
+    if (end > 0) {
+      const id = line.slice(ID_PREFIX.length, end);
+      return line.startsWith(TOMBSTONE, end) ? id + DELETED_SUFFIX : id;
+    }
+  }
+  return idOfParsedLine(line);
+}
+
+function idOfParsedLine(line: string): string | undefined {
+  try {
+    const record = JSON.parse(line);
+    const id = record?.id;
+    if (typeof id !== "string") return undefined;
+    return record.deleted === true ? id + DELETED_SUFFIX : id;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - jsonl: { path: items.jsonl, fields: [title, url], vectors: false }
+ * ```
+ */
+export const jsonlSink: SinkSpec<JsonlSinkConfig> = {
+  kind: "jsonl",
+  summary: "Appends one JSON line per item to a local file, once per item id.",
+  schema: jsonlSinkSchema,
+  create(config, env) {
+    const path = isAbsolute(config.path) ? config.path : join(env.outDir, config.path);
+    return new JsonlSink(path, config);
+  },
+};

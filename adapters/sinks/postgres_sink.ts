@@ -1,0 +1,332 @@
+import postgres from "postgres";
+import { z } from "zod";
+import { duration } from "../../config/units.ts";
+import type { Envelope, RawItem } from "../../engine/item.ts";
+import type { Logger } from "../../engine/log.ts";
+import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
+import type { Sink } from "../../engine/sink.ts";
+import {
+  COLUMN_TYPES,
+  columnsSchema,
+  columnValue,
+  DEFAULT_COLUMNS,
+  MAX_IDENTIFIER_BYTES,
+} from "./_pg_columns.ts";
+import {
+  ensureVectorColumn,
+  parseTableName,
+  prepareTable,
+  type Table,
+  type TableName,
+  tableSql,
+} from "./_pg_table.ts";
+import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+import { upsertSql, vectorLength } from "./_pg_upsert.ts";
+
+export { maskUrl } from "../../engine/mask_url.ts";
+export { nearest, type Neighbour } from "./_pg_nearest.ts";
+export type { VectorMode } from "./_pg_table.ts";
+
+type Sql = postgres.Sql;
+
+const tableSchema = z.string().min(1).transform((text, ctx): TableName => {
+  const parsed = parseTableName(text);
+  if ("error" in parsed) {
+    ctx.issues.push({ code: "custom", message: parsed.error, input: text });
+    return z.NEVER;
+  }
+  for (const part of [parsed.schema, parsed.name]) {
+    if (part !== undefined && new TextEncoder().encode(part).length > MAX_IDENTIFIER_BYTES) {
+      ctx.issues.push({
+        code: "custom",
+        message: `"${part}" is longer than Postgres's ${MAX_IDENTIFIER_BYTES} bytes`,
+        input: text,
+      });
+      return z.NEVER;
+    }
+  }
+  return parsed;
+});
+
+export const postgresSinkSchema = z.strictObject({
+  url: z.string().check((ctx) => {
+    if (!/^postgres(ql)?:\/\//.test(ctx.value)) {
+      ctx.issues.push({
+        code: "custom",
+        message: `expected a postgres://user:password@host:5432/database URL, got ${
+          JSON.stringify(maskUrl(ctx.value))
+        }`,
+        input: maskUrl(ctx.value),
+      });
+    }
+  }).describe(
+    "postgres://user:password@host:5432/database, usually ${DATABASE_URL}; the password is never logged. Required.",
+  ),
+  table: tableSchema.describe(
+    "Table to upsert into, as NAME (first schema of the search path) or SCHEMA.NAME; created if missing. Required.",
+  ),
+  columns: columnsSchema.prefault(DEFAULT_COLUMNS).describe(
+    `Payload fields lifted into typed columns of their own (publishedAt -> published_at): a name, typed from the item types (else text), or { field: type } with a type of ${
+      Object.keys(COLUMN_TYPES).join(", ")
+    }; default [${DEFAULT_COLUMNS.join(", ")}].`,
+  ),
+  vector: z.enum(["auto", "pgvector", "array", "none"]).default("auto").describe(
+    "How vectors are stored: pgvector (a vector(n) column), array (double precision[]), none, or auto (pgvector when CREATE EXTENSION vector works, else array); default auto.",
+  ),
+  index: z.enum(["hnsw", "none"]).default("hnsw").describe(
+    "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
+  ),
+  timeout: duration().default(30_000).describe(
+    "Statement timeout, and connect timeout; default 30s.",
+  ),
+  maxConnections: z.int().positive().max(100).default(4)
+    .describe("Connections in the pool; default 4."),
+}).describe("Upserts items into a Postgres table by item id, with their vectors.");
+
+export type PostgresSinkConfig = z.output<typeof postgresSinkSchema>;
+
+const SILENT: Pick<Logger, "info"> = { info() {} };
+
+/**
+ * Upserts each batch into one Postgres table, keyed by item id: one
+ * statement per batch (a JSON array of rows read by json_to_recordset, so
+ * the statement is the same whatever the batch size and Postgres parses
+ * the vectors), `ON CONFLICT (id) DO UPDATE`, so a replay or a redelivery
+ * updates the row and never adds one. A row whose content did not change is
+ * not rewritten, so replays cost no table writes and `updated_at` says when
+ * the content last changed; `seen_at` keeps the earliest sighting.
+ *
+ * An item whose payload has `deleted: true` deletes its row instead, in
+ * one DELETE per batch. `expire` (the publish stage's `retention`) deletes
+ * the rows whose `seen_at` is older than the cutoff. When an id occurs more than once in a batch the
+ * last occurrence wins, as if they had been written one after another.
+ *
+ * Identifiers from the flow file reach SQL only through postgres.js's
+ * identifier quoting, column types only from a fixed list.
+ */
+export class PostgresSink implements Sink {
+  readonly #config: PostgresSinkConfig;
+  readonly #log: Pick<Logger, "info">;
+  readonly #scrub: (text: string) => string;
+  #sql?: Sql;
+  #table?: Table;
+  #ready?: Promise<void>;
+  #vectorCheck?: { dimensions: number; done: Promise<void> };
+
+  readonly #vectors?: VectorShape;
+
+  /**
+   * `vectors`, when the flow's embed stage opened first, gives the vector
+   * length, so a table made for another length is refused at open.
+   */
+  constructor(
+    config: PostgresSinkConfig,
+    log: Pick<Logger, "info"> = SILENT,
+    vectors?: VectorShape,
+  ) {
+    this.#config = config;
+    this.#log = log;
+    this.#vectors = vectors;
+    this.#scrub = scrubber(config.url);
+  }
+
+  /** The table once open: where it is and how it stores vectors. */
+  get table(): Readonly<Table> | undefined {
+    return this.#table;
+  }
+
+  /** Connects and makes sure the table exists with the sink's columns; fails with one clear line. */
+  open(): Promise<void> {
+    return this.#ready ??= this.#open().catch((error) => {
+      this.#ready = undefined;
+      throw error;
+    });
+  }
+
+  async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (batch.length === 0) return;
+    await this.open();
+    const last = new Map<string, Envelope<RawItem>>();
+    for (const item of batch) {
+      last.delete(item.id); // so the map's order is that of the last occurrences
+      last.set(item.id, item);
+    }
+    const upserts: Envelope<RawItem>[] = [];
+    const deletes: string[] = [];
+    for (const item of last.values()) {
+      if (item.payload.deleted === true) deletes.push(item.id);
+      else upserts.push(item);
+    }
+    if (upserts.length) await this.#upsert(upserts, signal);
+    if (deletes.length) {
+      const sql = this.#sql!;
+      await this.#run(
+        "delete",
+        deletes.length,
+        sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
+        signal,
+      );
+    }
+  }
+
+  /** Deletes the rows first seen before `before` (epoch ms), for the publish stage's retention. */
+  async expire(before: number, signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    await this.open();
+    const sql = this.#sql!;
+    const result = await this.#run(
+      "expire",
+      undefined,
+      sql`delete from ${
+        tableSql(sql, this.#table!)
+      } where seen_at < to_timestamp(${before}::float8 / 1000)`,
+      signal,
+    );
+    return result.count;
+  }
+
+  async close(): Promise<void> {
+    const sql = this.#sql;
+    this.#sql = undefined;
+    this.#ready = undefined;
+    this.#vectorCheck = undefined;
+    await sql?.end({ timeout: this.#config.timeout / 1000 });
+  }
+
+  async #open(): Promise<void> {
+    const { url, timeout, maxConnections } = this.#config;
+    const where = maskUrl(url);
+    let sql: Sql;
+    try {
+      sql = postgres(url, {
+        max: maxConnections,
+        connect_timeout: Math.max(1, Math.ceil(timeout / 1000)),
+        onnotice: () => {},
+        connection: { application_name: "millrace", statement_timeout: timeout },
+      });
+    } catch (error) {
+      throw new Error(`postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))}`);
+    }
+    try {
+      await sql`select 1`;
+    } catch (error) {
+      await sql.end({ timeout: 0 });
+      throw new Error(
+        `postgres sink: cannot connect to ${where}: ${this.#scrub(errorText(error))}`,
+      );
+    }
+    try {
+      this.#table = await prepareTable(
+        sql,
+        this.#config.table,
+        this.#config.columns,
+        this.#config.vector,
+        (msg) => this.#log.info(`postgres sink: ${msg}`),
+      );
+      this.#table.index = this.#config.index;
+    } catch (error) {
+      await sql.end({ timeout: 0 });
+      throw new Error(`postgres sink on ${where}: ${this.#scrub(errorText(error))}`);
+    }
+    this.#sql = sql;
+    const dimensions = this.#vectors?.dimensions;
+    if (dimensions !== undefined && this.#table.vector !== "none") {
+      try {
+        await this.#checkVectors(dimensions);
+      } catch (error) {
+        this.#sql = undefined;
+        await sql.end({ timeout: 0 });
+        throw new Error(`${errorText(error)} (${where})`);
+      }
+    }
+    const t = this.#table;
+    this.#log.info(
+      `postgres sink: writing to ${t.label} on ${where} (vectors: ${
+        { pgvector: "pgvector", array: "double precision[]", none: "not stored" }[t.vector]
+      })`,
+    );
+  }
+
+  async #upsert(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const sql = this.#sql!;
+    const table = this.#table!;
+    if (table.vector !== "none") {
+      const dimensions = vectorLength(items);
+      if (dimensions !== undefined) await this.#checkVectors(dimensions);
+    }
+    const lifted = this.#config.columns;
+    const rows = items.map((item) => {
+      const row: Record<string, unknown> = {};
+      row.id = item.id;
+      for (const c of lifted) row[c.column] = columnValue(c.type, item.payload[c.field]);
+      row.payload = item.payload;
+      if (table.vectorColumn) row.vector = item.vector ?? null;
+      row.source = item.source;
+      row.seen_at = new Date(item.seenAt).toISOString();
+      return row;
+    });
+    await this.#run(
+      "upsert",
+      items.length,
+      upsertSql(sql, table, lifted, jsonRows(rows)),
+      signal,
+    );
+  }
+
+  /** Makes sure the vector column takes `dimensions` (once per length, however many writes race). */
+  #checkVectors(dimensions: number): Promise<void> {
+    if (this.#vectorCheck?.dimensions !== dimensions) {
+      const done = ensureVectorColumn(this.#sql!, this.#table!, dimensions).catch((error) => {
+        this.#vectorCheck = undefined;
+        throw new Error(`postgres sink: ${this.#scrub(errorText(error))}`);
+      });
+      this.#vectorCheck = { dimensions, done };
+    }
+    return this.#vectorCheck!.done;
+  }
+
+  /** Runs a statement, cancelling it on the server when `signal` aborts; errors say what failed. */
+  async #run(
+    what: string,
+    rows: number | undefined,
+    query: postgres.PendingQuery<postgres.Row[]>,
+    signal: AbortSignal,
+  ): Promise<postgres.RowList<postgres.Row[]>> {
+    const cancel = () => query.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      return await query;
+    } catch (error) {
+      throw new Error(
+        `postgres sink: cannot ${what} ${rows === undefined ? "" : `${rows} `}rows of ${
+          this.#table!.label
+        }: ${this.#scrub(errorText(error))}`,
+        { cause: error },
+      );
+    } finally {
+      signal.removeEventListener("abort", cancel);
+    }
+  }
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - postgres:
+ *         url: ${DATABASE_URL}
+ *         table: public.trends
+ *         columns: [title, url, publishedAt, language, { wordCount: integer }]
+ *         vector: auto
+ *         index: hnsw
+ *         timeout: 30s
+ *         maxConnections: 4
+ * ```
+ */
+export const postgresSink: SinkSpec<PostgresSinkConfig> = {
+  kind: "postgres",
+  summary: "Upserts items into a Postgres table by item id, vectors in pgvector or float8[].",
+  schema: postgresSinkSchema,
+  create: (config, env) => new PostgresSink(config, env.log, env.vectors),
+};

@@ -1,0 +1,472 @@
+import { QdrantClient } from "@qdrant/js-client-rest";
+import { v5 as uuidv5 } from "uuid";
+import { z } from "zod";
+import { duration } from "../../config/units.ts";
+import { errorMessage, PermanentError, type RetryHint } from "../../engine/errors.ts";
+import type { Envelope, RawItem } from "../../engine/item.ts";
+import type { Logger } from "../../engine/log.ts";
+import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
+import type { Sink } from "../../engine/sink.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+
+/**
+ * The UUIDv5 namespace of every point id millrace writes: point id =
+ * uuidv5(item id, this). Fixed forever: changing it would give every item a
+ * new point in every existing collection, so a re-run would duplicate all.
+ */
+export const POINT_ID_NAMESPACE = "1b0f2b6e-5c0a-4c3e-9d7a-6f3e8a2d4c51";
+
+/** Qdrant ids are unsigned integers or UUIDs; an item id (32 hex chars) becomes a stable UUID. */
+export function pointId(itemId: string): string {
+  return uuidv5(itemId, POINT_ID_NAMESPACE);
+}
+
+export const DISTANCES = ["Cosine", "Dot", "Euclid"] as const;
+export type Distance = typeof DISTANCES[number];
+
+export const INDEX_TYPES = ["keyword", "integer", "float", "bool", "text", "datetime"] as const;
+export type IndexType = typeof INDEX_TYPES[number];
+
+/** Payload fields this sink adds to every point, beside the item's own. */
+export const ID_FIELD = "millrace_id";
+export const SOURCE_FIELD = "millrace_source";
+export const SEEN_AT_FIELD = "millrace_seen_at";
+
+/** The index type a bare field name gets: known item fields by their type, anything else keyword. */
+const KNOWN_TYPES: Record<string, IndexType> = {
+  publishedAt: "datetime",
+  wordCount: "integer",
+  "engagement.score": "integer",
+  "engagement.comments": "integer",
+  [SEEN_AT_FIELD]: "integer",
+};
+
+export interface PayloadIndex {
+  field: string;
+  type: IndexType;
+}
+
+const payloadIndexSchema = z.union([
+  z.string().min(1).transform((field): PayloadIndex => ({
+    field,
+    type: KNOWN_TYPES[field] ?? "keyword",
+  })),
+  z.strictObject({
+    field: z.string().min(1).describe("Payload field (dotted path for nested ones). Required."),
+    type: z.enum(INDEX_TYPES).describe(`One of ${INDEX_TYPES.join(", ")}. Required.`),
+  }),
+]);
+
+export const qdrantSinkSchema = z.strictObject({
+  url: z.string().regex(/^https?:\/\/[^/]/, "expected an http:// or https:// URL")
+    .describe(
+      "Qdrant's REST URL, e.g. ${QDRANT_URL}; without a port, 6333 (as the Qdrant client). Required.",
+    ),
+  apiKey: z.string().min(1).optional()
+    .describe("Sent as the api-key header, never logged; default none."),
+  collection: z.string().min(1).max(255).regex(/^[^/]+$/, "a collection name has no /")
+    .describe("Collection to upsert into; created when missing. Required."),
+  distance: z.enum(DISTANCES).default("Cosine")
+    .describe("Distance of a collection this sink creates, and expected of one that exists."),
+  dimensions: z.int().positive().max(65_536).optional()
+    .describe(
+      "Vector length the flow embeds; must agree with the embed stage's. Default: the embed " +
+        "stage's, else learnt from the first vectors written.",
+    ),
+  payloadIndexes: z.array(payloadIndexSchema).default([])
+    .describe(
+      "Payload fields to index: a name (keyword, or the known type of publishedAt, wordCount, " +
+        "...) or { field, type }; default none.",
+    ),
+  timeout: duration().default(30_000).describe("Longest wait for one request; default 30s."),
+  wait: z.boolean().default(true)
+    .describe("Whether a write returns only once Qdrant applied it; default true."),
+}).describe("Upserts each item as a point (vector and payload) into a Qdrant collection.");
+
+export type QdrantSinkConfig = z.output<typeof qdrantSinkSchema>;
+
+export interface QdrantSinkOptions extends QdrantSinkConfig {
+  /** Where "collection created" and the plain-http warning go. */
+  log?: Logger;
+  /** The embed stage's vector length when it opened first: used when `dimensions` is unset. */
+  vectors?: VectorShape;
+}
+
+/** What a collection holds, as this sink cares about it. */
+interface VectorParams {
+  size: number;
+  distance: string;
+}
+
+/**
+ * Writes items as Qdrant points through @qdrant/js-client-rest: one upsert
+ * request per batch, plus one delete request when the batch holds deleted
+ * items. Point ids are UUIDv5 of item ids, so a replay or a redelivery
+ * overwrites the same points. The payload is the item's payload plus
+ * `millrace_id`, `millrace_source` and `millrace_seen_at` (prefixed so they
+ * never overwrite an item field of the same name).
+ *
+ * The collection is fetched at open. When it is missing it is created with
+ * `distance` and the vector length: at open when the length is known (the
+ * flow's embed stage, which opens first, or `dimensions`), else on the first
+ * write, from its vectors. When it exists with another length or distance,
+ * or with named vectors, the sink refuses it with the reason, at open
+ * whenever the length is known then.
+ *
+ * Requests go through the client's lower-level `api()` so each carries the
+ * stage's signal as well as `timeout`: a flow that stops does not wait on a
+ * slow Qdrant. The key is sent as a header, never logged nor put in an error.
+ */
+export class QdrantSink implements Sink {
+  readonly #options: QdrantSinkOptions;
+  readonly #api: ReturnType<QdrantClient["api"]>;
+  readonly #where: string;
+  /** The collection's vector length once it is known to exist. */
+  #size?: number;
+  #opened?: Promise<void>;
+  #creating?: Promise<number>;
+
+  constructor(options: QdrantSinkOptions) {
+    this.#options = options;
+    const url = new URL(options.url);
+    const prefix = url.pathname.replace(/\/+$/, "");
+    this.#where = `${options.collection} at ${maskUrl(url.origin + prefix)}`;
+    const headers: Record<string, string> = {};
+    if (options.apiKey) {
+      // Passed as a header rather than `apiKey`, which would switch a plain
+      // http URL to https and print its own warning on the console.
+      headers["api-key"] = options.apiKey;
+      if (url.protocol === "http:") {
+        options.log?.warn(`qdrant sink: the api key of ${this.#where} is sent over plain http`);
+      }
+    }
+    const client = new QdrantClient({
+      url: url.origin,
+      ...(prefix ? { prefix } : {}),
+      headers,
+      // Each request carries its own signal with the timeout in it; the
+      // client's own timeout would replace that signal.
+      timeout: Infinity,
+      // The version check is a request nobody awaits that warns on the console.
+      checkCompatibility: false,
+    });
+    this.#api = client.api();
+  }
+
+  /** Fetches the collection: checks it, or creates it when `dimensions` is known. */
+  open(): Promise<void> {
+    return this.#opened ??= this.#open().catch((error) => {
+      this.#opened = undefined;
+      throw error;
+    });
+  }
+
+  /** Upserts the batch's items and deletes its deleted ones; the last copy of an id wins. */
+  async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await this.open();
+    const last = new Map<string, Envelope<RawItem>>();
+    for (const item of batch) last.set(item.id, item);
+    const upserts: Envelope<RawItem>[] = [];
+    const deletes: string[] = [];
+    for (const item of last.values()) {
+      if (item.payload.deleted === true) deletes.push(pointId(item.id));
+      else upserts.push(item);
+    }
+    if (upserts.length > 0) await this.#upsert(upserts, signal);
+    if (deletes.length > 0 && await this.#exists(signal)) {
+      await this.#call(
+        "delete",
+        `${deletes.length} points from`,
+        signal,
+        (init) =>
+          this.#api.deletePoints({
+            collection_name: this.#options.collection,
+            wait: this.#options.wait,
+            points: deletes,
+          }, init),
+      );
+    }
+  }
+
+  /**
+   * Deletes the points first seen before `before` (epoch ms), by a filter on
+   * `millrace_seen_at`, for the publish stage's retention. Qdrant does not
+   * say how many it deleted, so neither does this. Without a payload index on
+   * `millrace_seen_at` (payloadIndexes: [{ field: millrace_seen_at, type:
+   * integer }]) Qdrant scans the collection.
+   */
+  async expire(before: number, signal: AbortSignal): Promise<undefined> {
+    signal.throwIfAborted();
+    await this.open();
+    if (!await this.#exists(signal)) return undefined;
+    await this.#call(
+      "expire",
+      "points from",
+      signal,
+      (init) =>
+        this.#api.deletePoints({
+          collection_name: this.#options.collection,
+          wait: this.#options.wait,
+          filter: { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] },
+        }, init),
+    );
+    return undefined;
+  }
+
+  async #open(): Promise<void> {
+    const { dimensions: configured, vectors } = this.#options;
+    const embedded = vectors?.dimensions;
+    if (configured !== undefined && embedded !== undefined && configured !== embedded) {
+      throw new Error(
+        `qdrant sink: dimensions is ${configured} but the embed stage makes vectors of ${embedded}: make them agree, or drop the sink's dimensions`,
+      );
+    }
+    const dimensions = configured ?? embedded;
+    const found = await this.#fetch();
+    if (found) {
+      this.#check(found, dimensions);
+      this.#size = found.size;
+      await this.#createIndexes();
+    } else if (dimensions !== undefined) {
+      await this.#ensure(dimensions, AbortSignal.timeout(this.#options.timeout));
+    }
+  }
+
+  async #upsert(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const size = this.#size ?? await this.#ensure(vectorOf(items[0]).length, signal);
+    const points = items.map((item) => {
+      const vector = vectorOf(item);
+      if (vector.length !== size) {
+        const { collection, distance } = this.#options;
+        const why = mismatch(collection, { size, distance }, { size: vector.length, distance });
+        throw new PermanentError(`qdrant sink: ${why} (item ${item.id})`);
+      }
+      return {
+        id: pointId(item.id),
+        vector,
+        payload: {
+          ...item.payload,
+          [ID_FIELD]: item.id,
+          [SOURCE_FIELD]: item.source,
+          [SEEN_AT_FIELD]: item.seenAt,
+        },
+      };
+    });
+    await this.#call(
+      "upsert",
+      `${points.length} points into`,
+      signal,
+      (init) =>
+        this.#api.upsertPoints({
+          collection_name: this.#options.collection,
+          wait: this.#options.wait,
+          points,
+        }, init),
+    );
+  }
+
+  /** Whether the collection exists: known once seen, else asked (another process may have made it). */
+  async #exists(signal: AbortSignal): Promise<boolean> {
+    if (this.#size !== undefined) return true;
+    const found = await this.#fetch(signal);
+    if (found) this.#check(found, undefined);
+    return found !== undefined;
+  }
+
+  /** The collection's vector params, or undefined when it does not exist. */
+  async #fetch(signal?: AbortSignal): Promise<VectorParams | undefined> {
+    try {
+      const response = await this.#call(
+        "fetch",
+        "collection",
+        signal,
+        (init) => this.#api.getCollection({ collection_name: this.#options.collection }, init),
+      );
+      return vectorParams(this.#options.collection, response.data.result?.config?.params?.vectors);
+    } catch (error) {
+      if ((error as QdrantError).status === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Refuses a collection whose vectors this flow cannot write. */
+  #check(found: VectorParams, dimensions: number | undefined): void {
+    const { collection, distance } = this.#options;
+    if (found.distance !== distance || (dimensions !== undefined && found.size !== dimensions)) {
+      throw new Error(
+        `qdrant sink: ${mismatch(collection, found, { size: dimensions ?? found.size, distance })}`,
+      );
+    }
+  }
+
+  /**
+   * Creates the collection (once, however many writes ask at a time) and
+   * returns its vector length. When another process created it first, its
+   * params are checked instead.
+   */
+  #ensure(size: number, signal: AbortSignal): Promise<number> {
+    this.#creating ??= (async () => {
+      const { collection, distance } = this.#options;
+      try {
+        await this.#call("create", "collection", signal, (init) =>
+          this.#api.createCollection({
+            collection_name: collection,
+            vectors: { size, distance },
+          }, init));
+        this.#options.log?.info(
+          `qdrant sink: created collection ${this.#where} (${size}-dim ${distance})`,
+        );
+      } catch (error) {
+        const found = (error as QdrantError).status === 409 ? await this.#fetch(signal) : undefined;
+        if (!found) throw error;
+        this.#check(found, size);
+      }
+      await this.#createIndexes(signal);
+      this.#size = size;
+      return size;
+    })().catch((error) => {
+      this.#creating = undefined;
+      throw error;
+    });
+    return this.#creating;
+  }
+
+  /** Creates the configured payload indexes; Qdrant keeps one that already exists. */
+  async #createIndexes(signal?: AbortSignal): Promise<void> {
+    for (const { field, type } of this.#options.payloadIndexes) {
+      await this.#call(
+        "index",
+        `payload field ${JSON.stringify(field)} of`,
+        signal,
+        (init) =>
+          this.#api.createFieldIndex({
+            collection_name: this.#options.collection,
+            wait: true,
+            field_name: field,
+            field_schema: type,
+          }, init),
+      );
+    }
+  }
+
+  /**
+   * Runs one request under the caller's signal and `timeout`, and words its
+   * failure: what was asked of which collection, and what Qdrant answered.
+   */
+  async #call<T>(
+    verb: string,
+    what: string,
+    signal: AbortSignal | undefined,
+    request: (init: RequestInit) => Promise<T>,
+  ): Promise<T> {
+    const timeout = AbortSignal.timeout(this.#options.timeout);
+    const init = { signal: signal ? AbortSignal.any([signal, timeout]) : timeout };
+    try {
+      return await request(init);
+    } catch (error) {
+      signal?.throwIfAborted();
+      const why = timeout.aborted
+        ? `no answer within ${this.#options.timeout}ms`
+        : describeError(error);
+      const wrapped: QdrantError = new Error(
+        `qdrant sink: cannot ${verb} ${what} ${this.#where}: ${why}`,
+        { cause: error },
+      );
+      const status = (error as QdrantError).status;
+      wrapped.status = status;
+      // Qdrant refused the request itself: sending it again changes nothing.
+      if (status !== undefined && status >= 400 && status < 500 && !RETRY.includes(status)) {
+        wrapped.retryable = false;
+      }
+      throw wrapped;
+    }
+  }
+}
+
+/**
+ * What the runner and callers read of a failure: the HTTP status, Qdrant's
+ * words, and `retryable: false` when the same request would fail again (so
+ * the runner isolates the bad item at once instead of retrying).
+ */
+interface QdrantError extends Error, RetryHint {
+  status?: number;
+  data?: { status?: { error?: string } };
+}
+
+/** 4xx answers that may pass on a later try. */
+const RETRY = [408, 409, 425, 429];
+
+/** An HTTP status with Qdrant's own words, or the network error. */
+function describeError(error: unknown): string {
+  const e = error as QdrantError;
+  if (typeof e?.status === "number") {
+    const said = e.data?.status?.error;
+    return `${e.status} ${said ?? e.message}`;
+  }
+  return errorMessage(error);
+}
+
+function vectorOf(item: Envelope<RawItem>): number[] {
+  if (!Array.isArray(item.vector) || item.vector.length === 0) {
+    throw new PermanentError(
+      `qdrant sink: item ${item.id} has no vector; put an embed stage before the publish stage`,
+    );
+  }
+  return item.vector;
+}
+
+/** The single unnamed vector a collection holds; named vectors are refused. */
+function vectorParams(collection: string, vectors: unknown): VectorParams {
+  const v = vectors as Partial<VectorParams> | Record<string, unknown> | undefined;
+  if (v && typeof v.size === "number" && typeof v.distance === "string") {
+    return { size: v.size, distance: v.distance };
+  }
+  const names = v && typeof v === "object" ? Object.keys(v) : [];
+  throw new Error(
+    `qdrant sink: collection ${collection} has ${
+      names.length ? `named vectors (${names.join(", ")})` : "no vectors"
+    }; the sink writes one unnamed vector per point: publish to another collection`,
+  );
+}
+
+/**
+ * Why a collection does not fit the flow, and what to do:
+ * "collection trends has 1536-dim Cosine vectors, the flow embeds 256-dim: ...".
+ */
+function mismatch(collection: string, found: VectorParams, flow: VectorParams): string {
+  const has = `collection ${collection} has ${found.size}-dim ${found.distance} vectors`;
+  const differ: string[] = [];
+  const fix: string[] = [];
+  if (found.size !== flow.size) {
+    differ.push(`the flow embeds ${flow.size}-dim`);
+    fix.push(`set the embedder's (and the sink's) dimensions to ${found.size}`);
+  }
+  if (found.distance !== flow.distance) {
+    differ.push(`the sink's distance is ${flow.distance}`);
+    fix.push(`set the sink's distance to ${found.distance}`);
+  }
+  return `${has}, ${differ.join(" and ")}: ${fix.join(" and ")}, or publish to another collection`;
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - qdrant:
+ *         url: ${QDRANT_URL}
+ *         apiKey: ${QDRANT_API_KEY}
+ *         collection: trends
+ *         distance: Cosine
+ *         dimensions: 256
+ *         payloadIndexes: [domain, language, publishedAt, { field: keywords, type: keyword }]
+ *         timeout: 30s
+ *         wait: true
+ * ```
+ */
+export const qdrantSink: SinkSpec<QdrantSinkConfig> = {
+  kind: "qdrant",
+  summary: "Upserts items as points (vector and payload) into a Qdrant collection.",
+  schema: qdrantSinkSchema,
+  needs: ["embedded"],
+  create: (config, env) => new QdrantSink({ ...config, log: env.log, vectors: env.vectors }),
+};

@@ -1,0 +1,237 @@
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { checkContext } from "../../config/check_context.ts";
+import { duration } from "../../config/units.ts";
+import type { Envelope, RawItem } from "../../engine/item.ts";
+import type { SinkSpec } from "../../engine/registry.ts";
+import type { Sink } from "../../engine/sink.ts";
+import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
+
+export const redisStreamSinkSchema = z.strictObject({
+  url: z.string().min(1).optional()
+    .describe("Redis URL; default the flow's own Redis when the flow is durable, else required."),
+  stream: z.string().min(1).describe("Key of the stream to append to. Required."),
+  maxLen: z.int().positive().default(1_000_000)
+    .describe("Entries the stream keeps, trimmed approximately (MAXLEN ~); default 1000000."),
+  fields: z.array(z.string().min(1)).min(1).optional()
+    .describe("Payload fields to keep in each entry; default all of them."),
+  idTtl: duration({ positive: true }).default(7 * 86_400_000)
+    .describe("How long an id is remembered, so its replay appends nothing; default 7d."),
+}).superRefine((c, ctx) => {
+  // Caught when the flow is checked, not when its run opens the sink.
+  if (c.url === undefined && checkContext()?.durability === "memory") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["url"],
+      message: "required in a memory flow (only a durable flow has a Redis of its own); " +
+        "add url: ${REDIS_URL:-redis://127.0.0.1:6379}",
+    });
+  }
+}).describe("Appends one entry per item to a Redis stream, once per item id.");
+
+export type RedisStreamSinkConfig = z.output<typeof redisStreamSinkSchema>;
+
+/**
+ * Appends the entries whose keys are new, in one atomic step.
+ *
+ * KEYS[1] stream, KEYS[2] sorted set of the keys written (score: when)
+ * ARGV[1] now (ms), ARGV[2] id ttl (ms), ARGV[3] maxLen, then per entry:
+ *   its key, n, and n field/value strings.
+ * Returns how many entries were appended.
+ */
+const APPEND_ONCE = `
+local now = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl))
+local added = 0
+local i = 4
+while i <= #ARGV do
+  local n = tonumber(ARGV[i + 1])
+  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 2, i + 1 + n))
+    added = added + 1
+  end
+  i = i + 2 + n
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
+return added
+`;
+
+/** Most entries one script call carries; a batch of more is several calls in one pipeline. */
+const CHUNK = 500;
+
+interface AppendOnce {
+  millraceAppendOnce(...args: (string | number)[]): Promise<number>;
+}
+
+export interface RedisStreamSinkOptions {
+  stream: string;
+  maxLen: number;
+  fields?: string[];
+  idTtl: number;
+  /** Clock for the id ttl (tests); default Date.now. */
+  now?: () => number;
+}
+
+/** Where the sink's connection comes from: a URL it owns, or a connection it borrows. */
+export type RedisSource = { url: string; name?: string } | { redis: Redis };
+
+/**
+ * Appends one entry per item to a Redis stream, with the fields `id`,
+ * `source`, `seenAt` and `payload` (JSON, `fields` only when set); a deleted
+ * item appends a tombstone instead: `id`, `source`, `seenAt`, `deleted` =
+ * "true", and no payload. Consumers read it with XREAD or their own group.
+ *
+ * Each id is appended once: a small Lua script adds the id to a sorted set
+ * `<stream>:ids` (ZADD NX, scored by time) and appends only when it was
+ * new, so a retried batch, a redelivery or a re-run appends nothing twice;
+ * a tombstone is keyed `<id>:deleted`, apart from its item. The whole batch
+ * is one script call per 500 items, sent in one pipeline: one round trip.
+ *
+ * Expiry: an id is forgotten `idTtl` (default 7 days) after it was first
+ * written: each call drops the older ones, and the set itself expires
+ * `idTtl` after the last write. So the set holds the ids written in the last
+ * `idTtl`, about 50 bytes each; a replay within it appends nothing, one
+ * after it appends again. Within it, an id is appended once however its
+ * payload changed (a stream is a log of first sightings and deletes, not a
+ * table of latest versions).
+ *
+ * On Redis Cluster the stream key needs a hash tag (`{trends}:items`) so
+ * `<stream>:ids` lands in its slot.
+ */
+export class RedisStreamSink implements Sink {
+  readonly #from: RedisSource;
+  readonly #options: RedisStreamSinkOptions;
+  readonly #idsKey: string;
+  #connecting?: Promise<Redis>;
+
+  constructor(from: RedisSource, options: RedisStreamSinkOptions) {
+    this.#from = from;
+    this.#options = options;
+    this.#idsKey = `${options.stream}:ids`;
+  }
+
+  /** Connects (when the sink owns its connection) and loads the script. */
+  async open(): Promise<void> {
+    await this.#connection();
+  }
+
+  async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    if (batch.length === 0) return;
+    const redis = await this.#connection() as Redis & AppendOnce;
+    const { stream, maxLen, idTtl } = this.#options;
+    const now = (this.#options.now ?? Date.now)();
+    const pipeline = redis.pipeline() as ReturnType<Redis["pipeline"]> & AppendOnce;
+    for (let start = 0; start < batch.length; start += CHUNK) {
+      const args: (string | number)[] = [stream, this.#idsKey, now, idTtl, maxLen];
+      for (const item of batch.slice(start, start + CHUNK)) this.#entry(item, args);
+      pipeline.millraceAppendOnce(...args);
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) {
+      throw new Error(
+        `redis-stream sink: cannot append to ${stream}: ${failed?.[0]?.message ?? "no reply"}`,
+      );
+    }
+  }
+
+  /**
+   * Removes the entries appended before `before` (epoch ms), for the publish
+   * stage's retention: XTRIM MINID, since entry ids are their append times.
+   * So this is by append time, not by when the item was first seen (the
+   * same but for a replay that appended again); and, like MAXLEN, it trims
+   * a whole stream, whoever appended. The ids written before the cutoff are
+   * forgotten too (the set is scored by write time), so an expired item that
+   * comes again is appended again. Returns how many entries were removed.
+   */
+  async expire(before: number, signal: AbortSignal): Promise<number> {
+    signal.throwIfAborted();
+    const redis = await this.#connection();
+    const cutoff = Math.max(0, Math.floor(before));
+    const results = await redis.multi()
+      .xtrim(this.#options.stream, "MINID", cutoff)
+      .zremrangebyscore(this.#idsKey, "-inf", `(${cutoff}`)
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) {
+      throw new Error(
+        `redis-stream sink: cannot expire entries of ${this.#options.stream}: ${
+          failed?.[0]?.message ?? "no reply"
+        }`,
+      );
+    }
+    return Number(results[0][1]);
+  }
+
+  async close(): Promise<void> {
+    const redis = await this.#connecting?.catch(() => undefined);
+    this.#connecting = undefined;
+    if (redis && "url" in this.#from) await closeRedis(redis);
+  }
+
+  /** Pushes one entry's key, field count and fields onto `args`. */
+  #entry(item: Envelope<RawItem>, args: (string | number)[]): void {
+    const head = ["id", item.id, "source", item.source, "seenAt", String(item.seenAt)];
+    if (item.payload.deleted === true) {
+      args.push(`${item.id}:deleted`, head.length + 2, ...head, "deleted", "true");
+      return;
+    }
+    args.push(item.id, head.length + 2, ...head, "payload", JSON.stringify(this.#pick(item)));
+  }
+
+  #pick(item: Envelope<RawItem>): Record<string, unknown> {
+    const { fields } = this.#options;
+    if (!fields) return item.payload;
+    const picked: Record<string, unknown> = {};
+    for (const f of fields) if (f in item.payload) picked[f] = item.payload[f];
+    return picked;
+  }
+
+  #connection(): Promise<Redis> {
+    return this.#connecting ??= (async () => {
+      const from = this.#from;
+      const redis = "redis" in from ? from.redis : await connectRedis(from.url, {
+        name: from.name,
+      }).catch((error: Error) => {
+        throw new Error(`redis-stream sink: ${error.message}`, { cause: error });
+      });
+      if (!("millraceAppendOnce" in redis)) {
+        redis.defineCommand("millraceAppendOnce", { numberOfKeys: 2, lua: APPEND_ONCE });
+      }
+      return redis;
+    })().catch((error) => {
+      this.#connecting = undefined;
+      throw error;
+    });
+  }
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - redis-stream:
+ *         url: ${REDIS_URL}            # default: the flow's own Redis when durable
+ *         stream: "{trends}:published"
+ *         maxLen: 1000000
+ *         fields: [title, url, domain]
+ *         idTtl: 7d
+ * ```
+ */
+export const redisStreamSink: SinkSpec<RedisStreamSinkConfig> = {
+  kind: "redis-stream",
+  summary: "Appends one entry per item to a Redis stream, once per item id.",
+  schema: redisStreamSinkSchema,
+  create(config, env) {
+    let from: RedisSource;
+    if (config.url) from = { url: config.url, name: `millrace:${env.flow}:redis-stream` };
+    else if (env.durable) from = { redis: env.durable.redis };
+    else {
+      throw new Error(
+        `redis-stream sink of ${config.stream}: set \`url\`; only a durable flow has a Redis of its own`,
+      );
+    }
+    return new RedisStreamSink(from, config);
+  },
+};

@@ -1,0 +1,83 @@
+import { z } from "zod";
+import type { Envelope, RawItem } from "../../engine/item.ts";
+import type { SinkSpec } from "../../engine/registry.ts";
+import type { Sink } from "../../engine/sink.ts";
+import { recordKey, recordLine, type RecordOptions, writeAll } from "./jsonl_sink.ts";
+
+export const stdoutSinkSchema = z.strictObject({
+  fields: z.array(z.string().min(1)).min(1).optional()
+    .describe("Payload fields to print; default all of them."),
+  vectors: z.boolean().default(false)
+    .describe("Print each item's vector; default false (hundreds of numbers per line)."),
+}).describe("Prints one JSON line per item on stdout, once per item id.");
+
+export type StdoutSinkConfig = z.output<typeof stdoutSinkSchema>;
+
+/** Where the lines go; Deno.stdout unless a test gives its own. */
+export interface LineWriter {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * Prints one JSON line per item, the same line the JSONL sink writes, so a
+ * flow can be piped into `jq` or another program (a deleted item prints its
+ * tombstone, `{"id":…,"deleted":true,…}`). Logs go to stderr, so
+ * stdout holds nothing but items. It prints an id once per process: a retried
+ * batch does not print its items twice, but a re-run prints them again.
+ * What is printed cannot be taken back, so a publish stage's `retention`
+ * does not apply to it (the sink has no `expire`).
+ */
+export class StdoutSink implements Sink {
+  readonly #options: RecordOptions;
+  readonly #out: LineWriter;
+  readonly #ids = new Set<string>();
+  #tail: Promise<void> = Promise.resolve();
+
+  constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout) {
+    this.#options = { fields: options.fields, vectors: options.vectors ?? false };
+    this.#out = out;
+  }
+
+  write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const run = this.#tail.then(() => this.#print(batch, signal));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.#tail;
+  }
+
+  async #print(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    let text = "";
+    const fresh: string[] = [];
+    for (const item of batch) {
+      const key = recordKey(item);
+      if (this.#ids.has(key)) continue;
+      this.#ids.add(key);
+      fresh.push(key);
+      text += recordLine(item, this.#options);
+    }
+    if (text === "") return;
+    try {
+      await writeAll(this.#out, new TextEncoder().encode(text));
+    } catch (error) {
+      for (const id of fresh) this.#ids.delete(id);
+      throw new Error("stdout sink: cannot write", { cause: error });
+    }
+  }
+}
+
+/**
+ * ```yaml
+ * - publish:
+ *     - stdout: { fields: [title, url] }
+ * ```
+ */
+export const stdoutSink: SinkSpec<StdoutSinkConfig> = {
+  kind: "stdout",
+  summary: "Prints one JSON line per item on stdout, once per item id.",
+  schema: stdoutSinkSchema,
+  create: (config) => new StdoutSink(config),
+};

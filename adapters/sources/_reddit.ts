@@ -1,0 +1,90 @@
+import type { RawItem } from "../../engine/item.ts";
+import { isoFromUnixSeconds } from "./_parse_date.ts";
+
+const REDDIT = "https://www.reddit.com";
+
+interface Thing {
+  kind: string;
+  data: Record<string, unknown>;
+}
+interface Listing {
+  kind: "Listing";
+  data: { children: Thing[]; after?: string | null; before?: string | null };
+}
+
+/**
+ * The posts (t3) and comments (t1) of a reddit Listing, or of the array of
+ * Listings a /comments/<id> page answers. Other things (more, t5) are
+ * skipped. Returns undefined when the document is not a Listing at all.
+ */
+export function redditItems(doc: unknown): RawItem[] | undefined {
+  const listings = Array.isArray(doc) ? doc : [doc];
+  if (!listings.length || !listings.every(isListing)) return undefined;
+  const items: RawItem[] = [];
+  for (const listing of listings) {
+    for (const thing of listing.data.children) {
+      const item = redditThing(thing);
+      if (item) items.push(item);
+    }
+  }
+  return items;
+}
+
+/**
+ * The fullname of the newest thing of a single Listing: the cursor for
+ * `before=` on the next poll of a /new or /comments listing (newest first).
+ */
+export function newestFullname(doc: unknown): string | undefined {
+  if (!isListing(doc)) return undefined;
+  const name = doc.data.children[0]?.data?.name;
+  return typeof name === "string" ? name : undefined;
+}
+
+function isListing(v: unknown): v is Listing {
+  const l = v as Listing | null;
+  return !!l && typeof l === "object" && l.kind === "Listing" && Array.isArray(l.data?.children);
+}
+
+function redditThing(thing: Thing): RawItem | undefined {
+  const d = thing?.data;
+  if (!d || (thing.kind !== "t3" && thing.kind !== "t1")) return undefined;
+  const post = thing.kind === "t3";
+  const item: RawItem = {};
+  const title = post ? d.title : d.link_title;
+  if (typeof title === "string" && title) item.title = title;
+  item.url = post ? postUrl(d) : commentUrl(d);
+  const text = post ? d.selftext : d.body;
+  if (typeof text === "string" && text) item.text = text;
+  if (typeof d.author === "string") item.author = d.author;
+  const at = isoFromUnixSeconds(d.created_utc);
+  if (at) item.publishedAt = at;
+  if (typeof d.name === "string") item.guid = d.name;
+  if (typeof d.subreddit === "string") item.tags = [d.subreddit];
+  const engagement: { score?: number; comments?: number } = {};
+  if (typeof d.score === "number") engagement.score = d.score;
+  if (typeof d.num_comments === "number") engagement.comments = d.num_comments;
+  if (Object.keys(engagement).length) item.engagement = engagement;
+  item.over18 = d.over_18 === true;
+  return item;
+}
+
+/** A link post points where it links; a self post at its comments page. */
+function postUrl(d: Record<string, unknown>): string | undefined {
+  const permalink = typeof d.permalink === "string" ? REDDIT + d.permalink : undefined;
+  if (d.is_self === true) return permalink ?? str(d.url);
+  return str(d.url) ?? permalink;
+}
+
+/** Older listings give comments no permalink: build it from the thread id. */
+function commentUrl(d: Record<string, unknown>): string | undefined {
+  if (typeof d.permalink === "string") return REDDIT + d.permalink;
+  const thread = str(d.link_id)?.replace(/^t3_/, "");
+  const id = str(d.id);
+  const sub = str(d.subreddit);
+  if (!thread || !id || !sub) return undefined;
+  return `${REDDIT}/r/${sub}/comments/${thread}/_/${id}/`;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" && v ? v : undefined;
+}

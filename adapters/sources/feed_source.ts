@@ -1,0 +1,156 @@
+import { z } from "zod";
+import { bytes, duration } from "../../config/units.ts";
+import type { RawItem } from "../../engine/item.ts";
+import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
+import type { Source } from "../../engine/source.ts";
+import { checkFiles, pathList, readFiles } from "./_input_files.ts";
+import { charsetOf } from "./_decode_xml.ts";
+import { parseFeed } from "./_parse_feed.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, fetchLimited } from "../http/http_fetch.ts";
+
+export { parseFeed } from "./_parse_feed.ts";
+export type { ParseFeedOptions } from "./_parse_feed.ts";
+
+/**
+ * The `rss` source block of a flow file. One kind reads RSS 2.0, RSS 1.0
+ * (RDF) and Atom alike: which one a document is shows in its root element.
+ *
+ * @example
+ * ```yaml
+ * sources:
+ *   blog:   { kind: rss, url: https://example.com/feed.xml, every: 15m }
+ *   sample: { kind: rss, path: [feeds/a.rss, feeds/b.atom], baseUrl: https://example.com/ }
+ * ```
+ */
+export const feedConfig = z
+  .strictObject({
+    path: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe(
+        "A feed file or a list of them, relative to the flow file. Give path or url. No default.",
+      ),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "An http(s) URL to fetch the feed from on every poll. Give path or url. No default.",
+      ),
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "Resolves relative entry links. Default: the feed URL (after redirects), else the feed's own absolute link.",
+      ),
+    timeout: duration({ positive: true })
+      .default(DEFAULT_TIMEOUT_MS)
+      .describe("Deadline of one fetch, body included (url only). Default 10s."),
+    maxBytes: bytes()
+      .default(DEFAULT_MAX_BYTES)
+      .describe(
+        "Largest feed body accepted; a larger one fails the poll (url only). Default 10MiB.",
+      ),
+  })
+  .refine((c) => (c.path === undefined) !== (c.url === undefined), {
+    message: "give either path (feed files) or url (a feed to fetch), not both and not neither",
+  });
+
+export type FeedConfig = z.output<typeof feedConfig>;
+
+/** Registers as `kind: rss`. */
+export const feedSource: SourceSpec<FeedConfig> = {
+  kind: "rss",
+  summary:
+    "Reads RSS 2.0, RSS 1.0 and Atom feeds from files or a URL (conditional GET when polled)",
+  schema: feedConfig,
+  create: (config, env) => new FeedSource(config, env),
+};
+
+/** Where a feed URL stands: the validators of its last answer, for a conditional GET. */
+export interface FeedPosition {
+  etag?: string;
+  lastModified?: string;
+}
+
+/**
+ * Files are read whole on every read(). A URL is fetched with
+ * If-None-Match / If-Modified-Since from the previous answer, so a poll of
+ * an unchanged feed costs the server a 304 and yields nothing. Those
+ * validators are its checkpoint, so a restarted source still asks
+ * conditionally; files need no position (undefined).
+ */
+class FeedSource implements Source {
+  #etag?: string;
+  #lastModified?: string;
+
+  constructor(private readonly config: FeedConfig, private readonly env: BuildEnv) {}
+
+  /** Missing files fail the flow before it starts; a URL is only tried when polled. */
+  async check(): Promise<void> {
+    await checkFiles(this.config.path, this.env.baseDir);
+  }
+
+  checkpoint(): FeedPosition | undefined {
+    if (!this.config.url || (!this.#etag && !this.#lastModified)) return undefined;
+    const position: FeedPosition = {};
+    if (this.#etag) position.etag = this.#etag;
+    if (this.#lastModified) position.lastModified = this.#lastModified;
+    return position;
+  }
+
+  resume(position: unknown): void {
+    if (!this.config.url || position === undefined || position === null) return;
+    const { etag, lastModified } = position as FeedPosition;
+    if (
+      typeof position !== "object" ||
+      (etag !== undefined && typeof etag !== "string") ||
+      (lastModified !== undefined && typeof lastModified !== "string")
+    ) {
+      throw new Error(
+        `rss ${this.config.url}: cannot resume from ${JSON.stringify(position)}: ` +
+          `expected { "etag"?: string, "lastModified"?: string }`,
+      );
+    }
+    this.#etag = etag;
+    this.#lastModified = lastModified;
+  }
+
+  async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    if (this.config.url) {
+      const items = await this.#poll(this.config.url, signal);
+      if (items.length) yield items;
+      return;
+    }
+    yield* readFiles(
+      pathList(this.config.path),
+      this.env.baseDir,
+      signal,
+      (doc, path) => parseFeed(doc, { name: path, baseUrl: this.config.baseUrl }),
+    );
+  }
+
+  async #poll(url: string, signal: AbortSignal): Promise<RawItem[]> {
+    const headers: Record<string, string> = {
+      accept:
+        "application/rss+xml, application/atom+xml, application/rdf+xml, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.1",
+    };
+    if (this.#etag) headers["if-none-match"] = this.#etag;
+    if (this.#lastModified) headers["if-modified-since"] = this.#lastModified;
+    const res = await fetchLimited(url, {
+      timeout: this.config.timeout,
+      maxBytes: this.config.maxBytes,
+      headers,
+      signal,
+    });
+    if (res.status === 304) return [];
+    const items = await parseFeed(res.body, {
+      name: url,
+      baseUrl: this.config.baseUrl ?? res.url,
+      charset: charsetOf(res.headers.get("content-type")),
+    });
+    // Remember validators only once the body parsed, so a bad answer is fetched again.
+    this.#etag = res.headers.get("etag") ?? undefined;
+    this.#lastModified = res.headers.get("last-modified") ?? undefined;
+    return items;
+  }
+}

@@ -1,0 +1,251 @@
+import { z } from "zod";
+import { bytes, duration } from "../../config/units.ts";
+import type { RawItem } from "../../engine/item.ts";
+import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
+import type { Source } from "../../engine/source.ts";
+import { checkFiles, pathList, readFiles } from "./_input_files.ts";
+import { hnItemUrl, readHnDocument } from "./_hn.ts";
+import { mapJsonItems } from "./_json_map.ts";
+import { newestFullname, redditItems } from "./_reddit.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, fetchLimited } from "../http/http_fetch.ts";
+
+/** Where `preset: hackernews` reads when neither path nor url is given. */
+export const HN_TOP_STORIES = "https://hacker-news.firebaseio.com/v0/topstories.json";
+
+/** Items of an HN id list fetched at once. */
+const HN_CONCURRENCY = 8;
+
+/**
+ * The `json` source block of a flow file: JSON files or a JSON API, read
+ * through a preset that knows the shape (hackernews, reddit) or through a
+ * dot path and field renames (none).
+ *
+ * @example
+ * ```yaml
+ * sources:
+ *   hn:     { kind: json, preset: hackernews, every: 5m }
+ *   golang: { kind: json, preset: reddit, url: "https://www.reddit.com/r/golang/new.json?limit=100", every: 10m }
+ *   api:    { kind: json, path: dump.json, items: data.posts, map: { title: headline, url: link } }
+ * ```
+ */
+export const jsonConfig = z
+  .strictObject({
+    path: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe("A JSON file or a list of them, relative to the flow file. Give path or url."),
+    url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "An http(s) URL fetched on every poll. Give path or url; with preset hackernews the default is the HN top stories list.",
+      ),
+    preset: z
+      .enum(["hackernews", "reddit", "none"])
+      .default("none")
+      .describe(
+        "The document's shape: hackernews (HN API items or id lists), reddit (Listing JSON) or none (use items and map). Default none.",
+      ),
+    items: z
+      .string()
+      .optional()
+      .describe(
+        "preset none: dot path of the array of items in the document, e.g. data.children. Default: the document itself.",
+      ),
+    map: z
+      .record(z.string(), z.string().min(1))
+      .optional()
+      .describe(
+        "preset none: item field to source dot path, e.g. { title: headline, url: link }. Default: fields kept as they are.",
+      ),
+    limit: z
+      .int()
+      .positive()
+      .default(30)
+      .describe(
+        "preset hackernews with a url of ids (topstories, newstories): items fetched per poll. Default 30.",
+      ),
+    timeout: duration({ positive: true })
+      .default(DEFAULT_TIMEOUT_MS)
+      .describe("Deadline of one request, body included. Default 10s."),
+    maxBytes: bytes()
+      .default(DEFAULT_MAX_BYTES)
+      .describe("Largest response body accepted; a larger one fails the poll. Default 10MiB."),
+  })
+  .superRefine((c, ctx) => {
+    const issue = (message: string) => ctx.addIssue({ code: "custom", message });
+    if (c.path !== undefined && c.url !== undefined) issue("give either path or url, not both");
+    if (c.path === undefined && c.url === undefined && c.preset !== "hackernews") {
+      issue("give path (JSON files) or url (a JSON API to fetch)");
+    }
+    if (c.preset !== "none" && (c.items !== undefined || c.map !== undefined)) {
+      issue(`items and map apply to preset none; preset ${c.preset} knows its own shape`);
+    }
+  });
+
+export type JsonConfig = z.output<typeof jsonConfig>;
+
+/** Registers as `kind: json`. */
+export const jsonSource: SourceSpec<JsonConfig> = {
+  kind: "json",
+  summary: "Reads JSON files or APIs: Hacker News and reddit presets, or any array of objects",
+  schema: jsonConfig,
+  create: (config, env) => new JsonSource(config, env),
+};
+
+/**
+ * Items of one parsed JSON document under a preset. `name` (a path or URL)
+ * prefixes every error. A Hacker News id list or user profile is not items:
+ * it throws here; url mode fetches the ids instead (see the source).
+ */
+export function jsonItems(
+  doc: unknown,
+  config: Pick<JsonConfig, "preset" | "items" | "map">,
+  name: string,
+): RawItem[] {
+  switch (config.preset) {
+    case "hackernews": {
+      const hn = readHnDocument(doc);
+      if (hn.kind === "items") return hn.items;
+      throw new Error(
+        hn.kind === "ids"
+          ? `${name}: a list of ${hn.ids.length} Hacker News item ids, not items; give its address as url: to fetch the items`
+          : `${name}: ${hn.what}, not Hacker News items`,
+      );
+    }
+    case "reddit": {
+      const items = redditItems(doc);
+      if (!items) throw new Error(`${name}: not a reddit Listing (nor an array of Listings)`);
+      return items;
+    }
+    default:
+      return mapJsonItems(doc, config, name);
+  }
+}
+
+/** Where a reddit listing stands: the fullname of the newest thing seen. */
+export interface JsonPosition {
+  before: string;
+}
+
+/**
+ * Files are read whole on every read(). In url mode a reddit source asks
+ * only for what is newer than the newest thing it has seen (`before=`), and
+ * a Hacker News id list is followed to its first `limit` items. The
+ * `before` cursor is the checkpoint of a reddit URL, so a restarted source
+ * carries on from it; other modes re-read their whole input and need no
+ * position (undefined).
+ */
+class JsonSource implements Source {
+  /** reddit: fullname of the newest thing seen, for `before=`. */
+  #newest?: string;
+
+  constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {}
+
+  /** Missing files fail the flow before it starts; a URL is only tried when polled. */
+  async check(): Promise<void> {
+    await checkFiles(this.config.path, this.env.baseDir);
+  }
+
+  checkpoint(): JsonPosition | undefined {
+    return this.#newest === undefined ? undefined : { before: this.#newest };
+  }
+
+  resume(position: unknown): void {
+    const { path, preset } = this.config;
+    if (path !== undefined || preset !== "reddit") return;
+    if (position === undefined || position === null) return;
+    const before = (position as Partial<JsonPosition>).before;
+    if (typeof before !== "string" || before === "") {
+      throw new Error(
+        `json ${this.config.url}: cannot resume from ${JSON.stringify(position)}: ` +
+          `expected { "before": "<reddit fullname>" }`,
+      );
+    }
+    this.#newest = before;
+  }
+
+  async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    const { path, url } = this.config;
+    if (path === undefined) {
+      const items = await this.#poll(url ?? HN_TOP_STORIES, signal);
+      if (items.length) yield items;
+      return;
+    }
+    const decoder = new TextDecoder();
+    yield* readFiles(
+      pathList(path),
+      this.env.baseDir,
+      signal,
+      (bytes, p) => jsonItems(parseJson(decoder.decode(bytes), p), this.config, p),
+    );
+  }
+
+  async #poll(url: string, signal: AbortSignal): Promise<RawItem[]> {
+    const preset = this.config.preset;
+    const target = preset === "reddit" ? this.#redditUrl(url) : url;
+    const doc = await this.#get(target, signal);
+    if (preset === "reddit") {
+      const items = jsonItems(doc, this.config, target);
+      this.#newest = newestFullname(doc) ?? this.#newest;
+      return items;
+    }
+    if (preset === "hackernews") {
+      const hn = readHnDocument(doc);
+      if (hn.kind === "ids") {
+        return await this.#hnItems(url, hn.ids.slice(0, this.config.limit), signal);
+      }
+    }
+    return jsonItems(doc, this.config, target);
+  }
+
+  /** Adds raw_json=1 (text without HTML escapes) and the `before=` cursor. */
+  #redditUrl(url: string): string {
+    const u = new URL(url);
+    if (!u.searchParams.has("raw_json")) u.searchParams.set("raw_json", "1");
+    if (this.#newest) u.searchParams.set("before", this.#newest);
+    return u.href;
+  }
+
+  /** Fetches the items of an id list, a few at a time; an item that fails is logged and skipped. */
+  async #hnItems(listUrl: string, ids: number[], signal: AbortSignal): Promise<RawItem[]> {
+    const items: RawItem[] = [];
+    const failures: unknown[] = [];
+    for (let i = 0; i < ids.length; i += HN_CONCURRENCY) {
+      const docs = await Promise.allSettled(
+        ids.slice(i, i + HN_CONCURRENCY).map((id) => this.#get(hnItemUrl(listUrl, id), signal)),
+      );
+      signal.throwIfAborted();
+      for (const d of docs) {
+        if (d.status === "rejected") failures.push(d.reason);
+        else {
+          const hn = readHnDocument(d.value);
+          if (hn.kind === "items") items.push(...hn.items);
+        }
+      }
+    }
+    if (failures.length && failures.length === ids.length) throw failures[0];
+    for (const f of failures) {
+      this.env.log.warn(`${this.env.flow}: skipped a Hacker News item`, { error: String(f) });
+    }
+    return items;
+  }
+
+  async #get(url: string, signal: AbortSignal): Promise<unknown> {
+    const res = await fetchLimited(url, {
+      timeout: this.config.timeout,
+      maxBytes: this.config.maxBytes,
+      headers: { accept: "application/json" },
+      signal,
+    });
+    return parseJson(new TextDecoder().decode(res.body), url);
+  }
+}
+
+function parseJson(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${name}: not valid JSON (${(err as Error).message})`);
+  }
+}

@@ -1,0 +1,42 @@
+import { feedSource } from "./adapters/sources/feed_source.ts";
+import { generatorSource } from "./adapters/sources/generator_source.ts";
+import { jsonSource } from "./adapters/sources/json_source.ts";
+import { jsonlSink } from "./adapters/sinks/jsonl_sink.ts";
+import { stdoutSink } from "./adapters/sinks/stdout_sink.ts";
+import { postgresSink } from "./adapters/sinks/postgres_sink.ts";
+import { qdrantSink } from "./adapters/sinks/qdrant_sink.ts";
+import { redisStreamSink } from "./adapters/sinks/redis_stream_sink.ts";
+import { Registry } from "./engine/registry.ts";
+import { dedupeStage } from "./actors/deduper.ts";
+import { embedStage } from "./actors/embedder.ts";
+import { enrichStage } from "./actors/enricher.ts";
+import { publishStage } from "./actors/publisher.ts";
+import { validateStage } from "./actors/validator.ts";
+
+/**
+ * A registry holding every built-in component. A fresh one each call, so a
+ * program that registers its own stages never changes what another sees.
+ *
+ * @example
+ * ```ts
+ * import { builtinRegistry } from "./builtins.ts";
+ * const registry = builtinRegistry();
+ * console.log([...registry.stages.keys()]); // validate, dedupe, enrich, embed, publish
+ * ```
+ */
+export function builtinRegistry(): Registry {
+  return new Registry()
+    .source(generatorSource)
+    .source(feedSource)
+    .source(jsonSource)
+    .stage(validateStage)
+    .stage(dedupeStage)
+    .stage(enrichStage)
+    .stage(embedStage)
+    .stage(publishStage)
+    .sink(jsonlSink)
+    .sink(stdoutSink)
+    .sink(postgresSink)
+    .sink(qdrantSink)
+    .sink(redisStreamSink);
+}

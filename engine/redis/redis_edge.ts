@@ -1,0 +1,270 @@
+import type { Redis } from "ioredis";
+import { sleep } from "../backoff.ts";
+import type { DeadLetter } from "../dead_letters.ts";
+import type { Commit, Delivery, Edge } from "../edge.ts";
+import type { Envelope } from "../item.ts";
+import type { WindowOptions } from "../window.ts";
+import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
+import { commitOnce, keepFor } from "./commit.ts";
+import type { FlowKeys, Lane } from "./keys.ts";
+import { groupState } from "./redis_info.ts";
+import { claimLoop, trimLoop } from "./recovery.ts";
+import { untilRedis } from "./until_redis.ts";
+import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
+
+export {
+  type DurableStep,
+  type DurableStepRun,
+  LANES,
+  type Serial,
+  serial,
+  unparsable,
+} from "./step_run.ts";
+
+type Item = Envelope<unknown>;
+
+/** A stream entry read by a step. */
+export interface RedisDelivery extends Delivery {
+  readonly lane: Lane;
+  readonly entry: StreamEntry;
+}
+
+/** Creates the step's consumer groups (from the start of the stream) if missing. */
+export async function ensureGroups(redis: Redis, keys: FlowKeys, stage: string): Promise<void> {
+  for (const lane of LANES) {
+    try {
+      await redis.xgroup("CREATE", keys.input(stage, lane), stage, "0", "MKSTREAM");
+    } catch (error) {
+      if (!String((error as Error).message).includes("BUSYGROUP")) throw error;
+    }
+  }
+}
+
+/**
+ * The durable edge of one step: its input streams (a normal and a high
+ * lane) read through the step's consumer group. A commit appends outputs to
+ * the next step's stream, appends dead letters and acknowledges the input
+ * in one script (commit.ts), all or nothing and never twice. Behind the
+ * seam it owns recovery (claiming entries of silent consumers, the delivery
+ * cap, tries, splitting an entry that crashes its processes), trimming, and
+ * backpressure on the next step's backlog.
+ */
+export class RedisEdge implements Edge<RedisDelivery> {
+  readonly cut = "return";
+  readonly run: DurableStepRun;
+  readonly #claimed: RedisDelivery[] = [];
+  readonly #background: Promise<void>[];
+  readonly #entriesPerRead: number;
+  readonly #outItems: number;
+  #room = { at: 0, entries: 0 };
+
+  constructor(run: Omit<DurableStepRun, "held">) {
+    this.run = { ...run, held: new Set() };
+    const { step, options } = this.run;
+    this.#entriesPerRead = Math.max(
+      1,
+      Math.ceil((step.window?.size ?? options.entryItems) / options.entryItems),
+    );
+    this.#outItems = entrySize(options.entryItems, step.nextWindow);
+    const claimed = {
+      push: ({ lane, entries }: { lane: Lane; entries: StreamEntry[] }) => {
+        for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
+      },
+    };
+    this.#background = [claimLoop(this.run, claimed), trimLoop(this.run)];
+  }
+
+  async read(timeoutMs?: number): Promise<RedisDelivery[] | "timeout" | undefined> {
+    const { stop, kill } = this.run;
+    for (;;) {
+      kill.throwIfAborted();
+      if (this.#claimed.length > 0) return await this.#usable(this.#claimed.splice(0));
+      if (stop.aborted) return undefined;
+      if (!(await this.#roomDownstream())) {
+        await sleep(Math.min(100, timeoutMs ?? 100), stop);
+        if (timeoutMs !== undefined) return "timeout";
+        continue;
+      }
+      const block = Math.max(1, Math.min(this.run.blockMs ?? 1000, timeoutMs ?? Infinity));
+      const read = await this.#usable(await this.#readEntries(block));
+      if (read.length > 0) return read;
+      if (timeoutMs !== undefined) return "timeout";
+    }
+  }
+
+  /**
+   * Redelivered entries (and suspects) run alone, each counted in `tries`
+   * before it starts; the count is cleared in the commit that acknowledges
+   * it. An entry of several items that was already started alone and never
+   * finished holds an item that kills its process: it is split in halves
+   * instead of run again, so the crash is narrowed down to that item, as a
+   * throwing item is, and its entry-mates go on.
+   */
+  async alone(d: RedisDelivery, handle: () => Promise<void>): Promise<void> {
+    const { keys, step } = this.run;
+    const field = keys.tryField(step.id, d.lane, d.entry.id);
+    await this.run.alone(async () => {
+      const tries = await this.#retrying(
+        "claim",
+        () => this.run.redis.hincrby(keys.tries, field, 1),
+      );
+      if (tries > 1 && d.items.length > 1) await this.#split(d, field);
+      else await handle();
+    });
+  }
+
+  /**
+   * Appends outputs and dead letters and acknowledges the input, all or
+   * nothing and never twice (commit.ts). When some of the entries were
+   * committed elsewhere meanwhile (claimed by another consumer while this
+   * one was slow), only the part of the batch that came from the others is
+   * committed here.
+   */
+  async commit({ deliveries, out, letters, rest }: Commit<RedisDelivery>): Promise<void> {
+    const { step, keys, options } = this.run;
+    const lane = deliveries[0].lane;
+    const entries = deliveries.map((d) => d.entry);
+    const alone = deliveries.length === 1 && deliveries[0].alone;
+    const tryField = alone ? keys.tryField(step.id, lane, entries[0].id) : undefined;
+    const encode = (items: Item[]) =>
+      step.next ? encodeEntries(items, this.#outItems, options.entryBytes) : [];
+    const back = (items?: Item[]) =>
+      items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
+    const gone = await this.#commit(lane, entries, encode(out), back(rest), letters, tryField);
+    if (gone.length === 0 || gone.length === entries.length) return;
+    const goneSet = new Set(gone);
+    const kept = entries.filter((e) => !goneSet.has(e.id));
+    const part = keepFor(kept, entries, out, letters);
+    const cut = entries[entries.length - 1];
+    const keptRest = goneSet.has(cut.id) ? undefined : rest;
+    await this.#commit(lane, kept, encode(part.out), back(keptRest), part.letters, tryField);
+  }
+
+  /** Waits for the claim and trim loops, which end with the flow's stop. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#background);
+  }
+
+  /** Puts the two halves of an entry back on its stream as suspects, in one commit. */
+  async #split(d: RedisDelivery, tryField: string): Promise<void> {
+    const half = Math.ceil(d.items.length / 2);
+    const halves = encodeEntries(d.items, half, Infinity).map((e) => ({ ...e, suspect: true }));
+    this.run.log.warn(
+      `${this.run.keys.flow}/${this.run.step.id}: entry ${d.entry.id} stopped every process ` +
+        `that ran it; splitting its ${d.items.length} items to find the one that does`,
+    );
+    await this.#commit(d.lane, [d.entry], [], halves, [], tryField);
+  }
+
+  /** One commit script call, retried while Redis is away; returns the ids already committed. */
+  async #commit(
+    lane: Lane,
+    entries: readonly StreamEntry[],
+    bodies: { body: string; n: number }[],
+    back: { body: string; n: number; suspect?: boolean }[],
+    letters: readonly DeadLetter[],
+    tryField?: string,
+  ): Promise<string[]> {
+    const { keys, step, redis } = this.run;
+    const commitKeys = {
+      input: keys.input(step.id, lane),
+      group: step.id,
+      output: step.next && keys.input(step.next, lane),
+      dlq: keys.dlq,
+      tries: keys.tries,
+    };
+    const gone = await this.#retrying(
+      "commit",
+      () => commitOnce(redis, commitKeys, { entries, bodies, back, letters, tryField }),
+    );
+    for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
+    if (gone.length === 0) this.#room.entries += bodies.length;
+    return gone;
+  }
+
+  /** Reads new entries of both lanes; the high lane's come first. */
+  async #readEntries(block: number): Promise<RedisDelivery[]> {
+    const { keys, step, consumer, reader } = this.run;
+    const high = keys.input(step.id, "high");
+    const normal = keys.input(step.id, "normal");
+    const reply = await this.#retrying("read", () =>
+      reader.xreadgroup(
+        "GROUP",
+        step.id,
+        consumer,
+        "COUNT",
+        this.#entriesPerRead,
+        "BLOCK",
+        block,
+        "STREAMS",
+        high,
+        normal,
+        ">",
+        ">",
+      ) as Promise<[string, [string, string[]][]][] | null>);
+    const out: RedisDelivery[] = [];
+    for (const [key, entries] of reply ?? []) {
+      const lane: Lane = key === high ? "high" : "normal";
+      for (const [id, fields] of entries) {
+        const entry = decodeEntry(id, fields);
+        out.push(this.#delivery(lane, entry, entry.suspect === true));
+      }
+    }
+    return out;
+  }
+
+  #delivery(lane: Lane, entry: StreamEntry, alone: boolean): RedisDelivery {
+    this.run.held.add(`${lane} ${entry.id}`);
+    return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone };
+  }
+
+  /** Entries that did not parse go to dead letters with the reason, acknowledged; the rest are returned. */
+  async #usable(deliveries: RedisDelivery[]): Promise<RedisDelivery[]> {
+    if (deliveries.every((d) => d.entry.items)) return deliveries;
+    for (const d of deliveries) {
+      if (d.entry.items) continue;
+      await this.#commit(d.lane, [d.entry], [], [], [unparsable(this.run.step.id, d.entry)]);
+    }
+    return deliveries.filter((d) => d.entry.items);
+  }
+
+  /** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */
+  #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+    const who = `${this.run.keys.flow}/${this.run.step.id}`;
+    return untilRedis(call, { who, what, log: this.run.log, signal: this.run.kill });
+  }
+
+  /**
+   * Backpressure across processes: while the next step's backlog (entries
+   * not yet delivered plus delivered and unacknowledged, times items per
+   * entry) is above maxBacklog, this step stops reading, so Redis memory
+   * stays bounded when a sink is slow. Asked of Redis at most every 100 ms;
+   * in between, the entries this step appended since are added to the last
+   * answer, so a fast step cannot overshoot by 100 ms of its own output.
+   */
+  async #roomDownstream(): Promise<boolean> {
+    const { step, keys, options } = this.run;
+    if (!step.next) return true;
+    if (Date.now() - this.#room.at >= 100) {
+      let entries = 0;
+      for (const lane of LANES) {
+        const s = await this.#retrying(
+          "backlog check",
+          () => groupState(this.run.redis, keys.input(step.next!, lane), step.next!),
+        );
+        entries += s.undelivered + s.pending;
+      }
+      this.#room = { at: Date.now(), entries };
+    }
+    return this.#room.entries * this.#outItems <= options.maxBacklog;
+  }
+}
+
+/**
+ * Items per output entry: at most `entryItems`, and, before a window, the
+ * size that fills it with whole entries, so its batches seldom cut one.
+ */
+export function entrySize(entryItems: number, next?: WindowOptions): number {
+  if (!next) return entryItems;
+  return Math.ceil(next.size / Math.ceil(next.size / entryItems));
+}

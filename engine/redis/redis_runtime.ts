@@ -1,0 +1,225 @@
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import { closeRedis, connectRedis } from "./connection.ts";
+import { sleep } from "../backoff.ts";
+import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
+import type { Flow } from "../flow.ts";
+import type { Logger } from "../log.ts";
+import type { BuildEnv, Registry } from "../registry.ts";
+import type { Runtime } from "../runtime.ts";
+import { errorMessage } from "../errors.ts";
+import { type FlowKeys, flowKeys } from "./keys.ts";
+import { type DurableStep, ensureGroups, RedisEdge, serial } from "./redis_edge.ts";
+import { groupState } from "./redis_info.ts";
+import { SourceLeases } from "./source_lease.ts";
+
+/**
+ * A flow over Redis Streams: one Redis edge per step, and the sources under
+ * their leases. This process is one consumer among any number: it runs
+ * every step, and whichever sources it wins the lease of. When every
+ * source is one-shot, `drained` says when the flow is drained (all sources
+ * done, nothing undelivered or pending on any edge), so the same command
+ * finishes a batch job on one machine or on ten.
+ */
+export async function openRedisRuntime(flow: Flow, opts: {
+  registry: Registry;
+  log: Logger;
+  stop: AbortSignal;
+  kill: AbortSignal;
+}): Promise<Runtime> {
+  const { log, stop, kill } = opts;
+  const keys = flowKeys(flow.name, flow.durable.prefix);
+  const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
+  const connections: Redis[] = [];
+  const connect = async (role: string, blocking = false) => {
+    try {
+      const r = await connectRedis(flow.redis!, {
+        name: `millrace:${flow.name}:${role}`,
+        blocking,
+        // One warning per outage ("reconnecting" comes at every try), one line when it ends.
+        onEvent: role === "commands"
+          ? (() => {
+            let away = false;
+            return (e: string, d: { waited?: number }) => {
+              if ((e === "reconnecting" || e === "unresponsive") && !away) {
+                away = true;
+                const why = e === "unresponsive"
+                  ? `is not answering (${Math.round(d.waited! / 1000)}s)`
+                  : "unavailable";
+                log.warn(`${flow.name}: Redis ${why}, pausing until it is back`);
+              }
+              if (e === "ready" && away) {
+                away = false;
+                log.info(`${flow.name}: Redis is back`);
+              }
+            };
+          })()
+          : undefined,
+      });
+      connections.push(r);
+      return r;
+    } catch (e) {
+      await Promise.allSettled(connections.map(closeRedis));
+      throw new FlowStartError(flow.name, "redis", e);
+    }
+  };
+  const redis = await connect("commands");
+  const env: BuildEnv = {
+    flow: flow.name,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+    log,
+    registry: opts.registry,
+    durable: { redis, keys },
+    vectors: {},
+  };
+  const disconnect = () => Promise.allSettled(connections.map(closeRedis));
+  let built;
+  try {
+    built = await buildFlow(flow, opts.registry, env, kill, log);
+  } catch (e) {
+    await disconnect();
+    throw e;
+  }
+  const steps = planSteps(built.stages, flow.durable.fuse);
+  let readers: Redis[];
+  try {
+    readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
+    for (const step of steps) await ensureGroups(redis, keys, step.id);
+    await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
+  } catch (e) {
+    await built.close();
+    await disconnect();
+    throw e instanceof FlowStartError ? e : new FlowStartError(flow.name, "redis", e);
+  }
+
+  const leases = new SourceLeases({
+    sources: built.sources,
+    redis,
+    keys,
+    options: flow.durable,
+    first: steps[0].id,
+    firstWindow: steps[0].window,
+    consumer,
+    log,
+    stop,
+    kill,
+  });
+  const oneShot = flow.sources.every((s) => s.every === undefined);
+  const alone = serial();
+  return {
+    built,
+    sources: leases.stats,
+    loops: steps.map((step, i) => ({
+      stages: step.stages,
+      edge: new RedisEdge({
+        step,
+        keys,
+        options: flow.durable,
+        maxDeliveries: flow.deadLetters.maxDeliveries,
+        redis,
+        reader: readers[i],
+        consumer,
+        stop,
+        kill,
+        log,
+        alone,
+      }),
+      window: step.window,
+      concurrency: step.concurrency,
+    })),
+    pump: () => leases.start(),
+    drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,
+    // Blocked reads end now rather than at their BLOCK timeout.
+    kill: () => readers.forEach((r) => r.disconnect()),
+    close: async () => {
+      await disconnect();
+    },
+  };
+}
+
+/**
+ * Steps of the durable flow: one per stage, or, with `fuse`, runs of
+ * consecutive unwindowed stages as one step (one Redis hop instead of one
+ * per stage). A windowed stage (embed, publish) is always a step of its own,
+ * since its window gathers entries across reads.
+ */
+export function planSteps(
+  stages: readonly BuiltStage[],
+  fuse: boolean,
+): (DurableStep & { concurrency: number })[] {
+  const groups: BuiltStage[][] = [];
+  for (const stage of stages) {
+    const last = groups[groups.length - 1];
+    const canJoin = fuse && last && !last[0].window && !stage.window;
+    if (canJoin) last.push(stage);
+    else groups.push([stage]);
+  }
+  const windowOf = (group?: BuiltStage[]) => group?.length === 1 ? group[0].window : undefined;
+  return groups.map((group, i) => ({
+    id: group[0].id,
+    stages: group,
+    window: windowOf(group),
+    next: groups[i + 1]?.[0].id,
+    nextWindow: windowOf(groups[i + 1]),
+    concurrency: Math.max(...group.map((s) => s.concurrency)),
+  }));
+}
+
+/** How long every edge may sit empty while a source's done mark is missing before we say so. */
+const TELL_WAITING_AFTER_MS = 10_000;
+
+/**
+ * Resolves true once every source has said it is done and no edge holds an
+ * undelivered or pending entry, checked twice in a row so an entry in
+ * flight between two edges is not missed; false if stopped first. When the
+ * edges stay empty for a while but a done mark is missing, it says which
+ * sources it waits for: a flow that waits in silence looks hung.
+ */
+async function watchDrain(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+  steps: DurableStep[],
+  stop: AbortSignal,
+  log: Logger,
+): Promise<boolean> {
+  let quietChecks = 0;
+  let idleSince: number | undefined;
+  let told = false;
+  while (!stop.aborted) {
+    await sleep(500, stop);
+    if (stop.aborted) return false;
+    try {
+      const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
+      const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
+      let empty = true;
+      for (const step of steps) {
+        for (const lane of ["high", "normal"] as const) {
+          const g = await groupState(redis, keys.input(step.id, lane), step.id);
+          if (g.undelivered + g.pending > 0) empty = false;
+        }
+        if (!empty) break;
+      }
+      quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;
+      if (quietChecks >= 2) return true;
+      if (!empty || missing.length === 0) {
+        idleSince = undefined;
+        told = false;
+      } else if ((idleSince ??= Date.now()) + TELL_WAITING_AFTER_MS <= Date.now() && !told) {
+        told = true;
+        log.warn(
+          `${flow.name}: every edge is empty, waiting for source ${
+            missing.join(", ")
+          } to mark itself done`,
+        );
+      }
+    } catch (error) {
+      quietChecks = 0;
+      if (!stop.aborted) {
+        log.warn(`${flow.name}: drain check failed`, { error: errorMessage(error) });
+      }
+    }
+  }
+  return false;
+}

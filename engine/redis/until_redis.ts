@@ -1,0 +1,41 @@
+import { backoffDelay, sleep } from "../backoff.ts";
+import type { Logger } from "../log.ts";
+import { errorMessage } from "../errors.ts";
+
+/**
+ * Runs a Redis call until Redis answers it. A dropped connection rejects
+ * the command that was in flight (engine/redis/connection.ts never
+ * resends it), so a caller without a retry of its own would end on the
+ * first network blip. Meant for calls that are safe to run twice. While
+ * Redis is away it waits, says so once and once more when Redis answers
+ * again; only `signal` ends the wait, by throwing its reason.
+ */
+export async function untilRedis<T>(
+  call: () => Promise<T>,
+  { who, what, log, signal, isRetryable }: {
+    who: string;
+    what: string;
+    log: Logger;
+    signal: AbortSignal;
+    /** False for an error that another try cannot mend: it is thrown at once. */
+    isRetryable?: (error: unknown) => boolean;
+  },
+): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    signal.throwIfAborted();
+    try {
+      const result = await call();
+      if (attempt > 0) log.info(`${who}: Redis is back, resuming`);
+      return result;
+    } catch (error) {
+      signal.throwIfAborted();
+      if (isRetryable && !isRetryable(error)) throw error;
+      if (attempt === 0) {
+        log.warn(`${who}: ${what} failed, pausing until Redis answers`, {
+          error: errorMessage(error),
+        });
+      }
+      await sleep(backoffDelay(Math.min(attempt, 5), 100, 2000), signal);
+    }
+  }
+}

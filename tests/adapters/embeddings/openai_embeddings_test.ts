@@ -1,0 +1,246 @@
+import assert from "node:assert/strict";
+import {
+  EmbeddingRequestError,
+  OpenAIEmbeddings,
+  type OpenAIEmbeddingsOptions,
+} from "../../../adapters/embeddings/openai_embeddings.ts";
+import { type Clock, RateLimiter } from "../../../adapters/http/rate_limiter.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { apiError, fakeVector, hold, withFakeOpenAI } from "./_fake_openai.ts";
+
+const KEY = "sk-test-0123456789abcdef";
+const signal = () => AbortSignal.timeout(20_000);
+
+function client(url: string, opts: Partial<OpenAIEmbeddingsOptions> = {}) {
+  const log = memoryLogger();
+  const embeddings = new OpenAIEmbeddings({
+    model: "text-embedding-3-small",
+    baseUrl: url,
+    apiKey: KEY,
+    backoffBase: 1,
+    log,
+    ...opts,
+  });
+  return { embeddings, log };
+}
+
+Deno.test("a batch is one request with model, inputs, dimensions and encoding_format float", async () => {
+  await withFakeOpenAI({ apiKey: KEY }, async (server) => {
+    const { embeddings } = client(server.url, { dimensions: 4 });
+    const vectors = await embeddings.embed(["a", "b", "c"], signal());
+    assert.equal(server.hits.length, 1);
+    const [hit] = server.hits;
+    assert.deepEqual(hit.input, ["a", "b", "c"]);
+    assert.equal(hit.model, "text-embedding-3-small");
+    assert.equal(hit.dimensions, 4);
+    assert.equal(hit.encodingFormat, "float");
+    assert.equal(hit.authorization, `Bearer ${KEY}`);
+    assert.deepEqual(
+      vectors,
+      ["a", "b", "c"].map((t) => fakeVector("text-embedding-3-small", 4, t)),
+      "placed by index although the server answers out of order",
+    );
+  });
+});
+
+Deno.test("without dimensions none is sent and the length is learned from the first reply", async () => {
+  await withFakeOpenAI({ nativeDimensions: 6 }, async (server) => {
+    const { embeddings } = client(server.url);
+    assert.equal(embeddings.dimensions, 0);
+    const [v] = await embeddings.embed(["x"], signal());
+    assert.equal(server.hits[0].dimensions, undefined);
+    assert.equal(v.length, 6);
+    assert.equal(embeddings.dimensions, 6);
+  });
+});
+
+Deno.test("more inputs than a request takes go as several requests, in order", async () => {
+  await withFakeOpenAI({}, async (server) => {
+    const { embeddings } = client(server.url, { maxInputs: 4 });
+    const inputs = Array.from({ length: 10 }, (_, i) => `t${i}`);
+    const vectors = await embeddings.embed(inputs, signal());
+    assert.deepEqual(server.hits.map((h) => h.input.length).sort(), [2, 4, 4]);
+    assert.deepEqual(vectors, inputs.map((t) => fakeVector("text-embedding-3-small", 8, t)));
+  });
+});
+
+Deno.test("a 429 with Retry-After is waited out, then the request succeeds", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.n === 1 ? apiError(429, "Rate limit reached", { "retry-after": "1" }) : undefined,
+  }, async (server) => {
+    const { embeddings, log } = client(server.url);
+    const vectors = await embeddings.embed(["a"], signal());
+    assert.equal(vectors.length, 1);
+    assert.equal(server.hits.length, 2);
+    const waited = server.hits[1].at - server.hits[0].at;
+    assert.ok(waited >= 1000, `the retry came ${waited} ms after the 429, not before 1000`);
+    assert.equal(embeddings.stats.retries, 1);
+    assert.match(log.lines.join("\n"), /429 Rate limit reached; retrying/);
+  });
+});
+
+Deno.test("retry-after-ms is honoured to the millisecond scale", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.n === 1 ? apiError(429, "slow down", { "retry-after-ms": "300" }) : undefined,
+  }, async (server) => {
+    const { embeddings } = client(server.url);
+    await embeddings.embed(["a"], signal());
+    const waited = server.hits[1].at - server.hits[0].at;
+    assert.ok(waited >= 300 && waited < 1000, `waited ${waited} ms`);
+  });
+});
+
+Deno.test("a 500 is retried with backoff and the second attempt succeeds", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) => hit.n === 1 ? apiError(500, "The server had an error") : undefined,
+  }, async (server) => {
+    const { embeddings } = client(server.url);
+    assert.equal((await embeddings.embed(["a", "b"], signal())).length, 2);
+    assert.equal(server.hits.length, 2);
+    assert.deepEqual(embeddings.stats, { requests: 2, retries: 1, tokens: 2 });
+  });
+});
+
+Deno.test("a reply slower than the timeout is abandoned and retried", async () => {
+  await withFakeOpenAI({
+    intercept: async (hit) => {
+      if (hit.n === 1) await hold(5_000);
+      return undefined;
+    },
+  }, async (server) => {
+    const { embeddings, log } = client(server.url, { timeout: 200 });
+    assert.equal((await embeddings.embed(["a"], signal())).length, 1);
+    assert.equal(server.hits.length, 2, "the slow reply was abandoned and the call made again");
+    assert.match(log.lines.join("\n"), /no reply within 200 ms; retrying/);
+  });
+});
+
+Deno.test("transient failures stop after maxRetries with the last error", async () => {
+  await withFakeOpenAI({ intercept: () => apiError(503, "overloaded") }, async (server) => {
+    const { embeddings } = client(server.url, { maxRetries: 2 });
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.ok(error instanceof EmbeddingRequestError);
+    assert.equal(server.hits.length, 3);
+    assert.equal(error.status, 503);
+    assert.equal(error.retryable, true, "the stage may retry the batch later");
+    assert.match(
+      error.message,
+      /text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1: 503 overloaded/,
+    );
+  });
+});
+
+Deno.test("a 400 is not retried and says retryable: false so the runner splits the batch", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) => apiError(400, `input[${hit.input.indexOf("bad")}] is not valid`),
+  }, async (server) => {
+    const { embeddings } = client(server.url);
+    const error = await embeddings.embed(["ok", "bad"], signal()).catch((e) => e);
+    assert.ok(error instanceof EmbeddingRequestError);
+    assert.equal(server.hits.length, 1);
+    assert.equal(error.status, 400);
+    assert.equal(error.retryable, false);
+    assert.match(error.message, /400 input\[1\] is not valid/);
+  });
+});
+
+Deno.test("the API key never reaches an error message or a log line, even when the server quotes it", async () => {
+  await withFakeOpenAI({ apiKey: "sk-the-right-one" }, async (server) => {
+    const { embeddings, log } = client(server.url, { maxRetries: 1 });
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.equal(server.hits.length, 1, "a 401 is not retried");
+    assert.equal(error.status, 401);
+    assert.match(error.message, /401 Incorrect API key provided: \[redacted\]/);
+    assert.ok(!error.message.includes(KEY));
+    assert.ok(!error.message.includes("0123456789abcdef"));
+    assert.ok(!log.lines.join("\n").includes(KEY));
+  });
+  await withFakeOpenAI(
+    { intercept: () => apiError(500, `proxy saw key ${"pw-" + KEY}`) },
+    async (server) => {
+      const { embeddings, log } = client(server.url, { maxRetries: 1, apiKey: "pw-" + KEY });
+      const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+      assert.equal(log.lines.length, 1, "the retry is logged");
+      for (const text of [error.message, ...log.lines]) {
+        assert.ok(!text.includes(KEY), text);
+        assert.match(text, /\[redacted\]/);
+      }
+    },
+  );
+});
+
+Deno.test("user info and query of the base URL stay out of messages", async () => {
+  await withFakeOpenAI({ intercept: () => apiError(500, "down") }, async (server) => {
+    const url = server.url.replace("http://", "http://user:secret@") + "?api-key=hidden";
+    const { embeddings } = client(url, { maxRetries: 0 });
+    assert.ok(!embeddings.endpoint.includes("secret") && !embeddings.endpoint.includes("hidden"));
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.ok(!error.message.includes("secret") && !error.message.includes("hidden"));
+  });
+});
+
+Deno.test("vectors of another length than the dimensions asked for are a clear error", async () => {
+  await withFakeOpenAI({ ignoreDimensions: true, nativeDimensions: 8 }, async (server) => {
+    const { embeddings } = client(server.url, { dimensions: 16 });
+    await assert.rejects(
+      embeddings.embed(["a"], signal()),
+      /returned vectors of 8 dimensions, expected 16: does this model honour `dimensions`\?/,
+    );
+  });
+});
+
+Deno.test("an aborted call rejects at once with the signal's reason", async () => {
+  await withFakeOpenAI({ latency: 5_000 }, async (server) => {
+    const { embeddings } = client(server.url);
+    const ctl = new AbortController();
+    const call = embeddings.embed(["a"], ctl.signal);
+    setTimeout(() => ctl.abort(new Error("stopping")), 50);
+    await assert.rejects(call, /stopping/);
+  });
+});
+
+/** A clock whose sleeps return at once, moving time to where the sleeper wanted to wake. */
+function fakeClock() {
+  let t = 0;
+  const wakes: number[] = [];
+  const clock: Clock = {
+    now: () => t,
+    sleep(ms) {
+      wakes.push(t + ms);
+      t = Math.max(t, t + ms);
+      return Promise.resolve();
+    },
+  };
+  return { clock, wakes };
+}
+
+Deno.test("with rpm 60, five batches in flight at once go one second apart", async () => {
+  const { clock, wakes } = fakeClock();
+  await withFakeOpenAI({}, async (server) => {
+    const limiter = new RateLimiter({ rpm: 60 }, clock);
+    const { embeddings } = client(server.url, { limiter });
+    const batches = Array.from({ length: 5 }, (_, b) => [`batch ${b} a`, `batch ${b} b`]);
+    const results = await Promise.all(batches.map((batch) => embeddings.embed(batch, signal())));
+    assert.equal(results.length, 5);
+    assert.equal(server.hits.length, 5);
+    assert.deepEqual(wakes, [1000, 2000, 3000, 4000], "the first goes at 0, each next 1 s later");
+  });
+});
+
+Deno.test("every attempt, retries included, draws on the rate limit", async () => {
+  const { clock } = fakeClock();
+  await withFakeOpenAI({
+    intercept: (hit) => hit.n === 1 ? apiError(502, "bad gateway") : undefined,
+  }, async (server) => {
+    let acquired = 0;
+    const limiter = new RateLimiter({ rpm: 60, tpm: 1_000_000 }, clock);
+    const acquire = limiter.acquire.bind(limiter);
+    limiter.acquire = (tokens, s) => (acquired++, acquire(tokens, s));
+    const { embeddings } = client(server.url, { limiter, clock });
+    await embeddings.embed(["a"], signal());
+    assert.equal(server.hits.length, 2);
+    assert.equal(acquired, 2);
+  });
+});

@@ -1,0 +1,311 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { JsonlSink, jsonlSink } from "../../../adapters/sinks/jsonl_sink.ts";
+import { type Envelope, envelope, type RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { type BuildEnv, Registry, schemaOf } from "../../../engine/registry.ts";
+
+const signal = new AbortController().signal;
+
+function item(n: number, vector?: number[]): Envelope<RawItem> {
+  const e = envelope(
+    { title: `Title ${n}`, url: `https://example.com/${n}`, text: `body ${n}` },
+    "test",
+    1_700_000_000_000 + n,
+  );
+  return vector ? { ...e, vector } : e;
+}
+
+async function lines(path: string): Promise<Record<string, unknown>[]> {
+  const text = await Deno.readTextFile(path);
+  assert.ok(text === "" || text.endsWith("\n"), "the file ends with a complete line");
+  return text.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+}
+
+/** Counts calls to FsFile.write while `fn` runs. */
+async function countWrites(fn: () => Promise<void>): Promise<number> {
+  const proto = Deno.FsFile.prototype;
+  const original = proto.write;
+  let calls = 0;
+  proto.write = function (this: Deno.FsFile, p: Uint8Array) {
+    calls++;
+    return original.call(this, p);
+  };
+  try {
+    await fn();
+  } finally {
+    proto.write = original;
+  }
+  return calls;
+}
+
+Deno.test("writes one JSON line per item with id, source, seenAt, payload and vector", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "nested", "deeper", "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.open();
+  const a = item(1, [0.6, 0.8]);
+  const b = item(2);
+  await sink.write([a, b], signal);
+  await sink.close();
+  assert.deepEqual(await lines(path), [
+    { id: a.id, source: "test", seenAt: a.seenAt, payload: a.payload, vector: [0.6, 0.8] },
+    { id: b.id, source: "test", seenAt: b.seenAt, payload: b.payload },
+  ]);
+});
+
+Deno.test("a batch is appended with one write call", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.open();
+  const batch = Array.from({ length: 300 }, (_, i) => item(i));
+  const calls = await countWrites(() => sink.write(batch, signal));
+  await sink.close();
+  assert.equal(calls, 1);
+  assert.equal((await lines(path)).length, 300);
+});
+
+Deno.test("an item is written once, however often it arrives", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.write([item(1), item(2), item(1)], signal);
+  await sink.write([item(2), item(3)], signal);
+  const calls = await countWrites(() => sink.write([item(1), item(3)], signal));
+  await sink.close();
+  assert.equal(calls, 0, "a batch of known items writes nothing");
+  assert.deepEqual(
+    (await lines(path)).map((l) => l.payload),
+    [1, 2, 3].map((n) => item(n).payload),
+  );
+});
+
+Deno.test("a second sink on the same file skips the ids already in it", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const first = new JsonlSink(path);
+  await first.write([item(1), item(2)], signal);
+  await first.close();
+
+  const second = new JsonlSink(path);
+  await second.open();
+  await second.write([item(2), item(3), item(1), item(4)], signal);
+  await second.close();
+  const ids = (await lines(path)).map((l) => l.id);
+  assert.deepEqual(ids, [1, 2, 3, 4].map((n) => item(n).id));
+});
+
+Deno.test("concurrent writes of overlapping batches never write an id twice", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  const batches = Array.from(
+    { length: 8 },
+    (_, b) => Array.from({ length: 20 }, (_, i) => item(b * 10 + i)),
+  );
+  await Promise.all(batches.map((batch) => sink.write(batch, signal)));
+  await sink.close();
+  const ids = (await lines(path)).map((l) => l.id as string);
+  assert.equal(ids.length, 90);
+  assert.equal(new Set(ids).size, 90);
+});
+
+Deno.test("two sinks on one file, writing overlapping batches at once, write every id once", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sinks = [new JsonlSink(path), new JsonlSink(path)];
+  // Batches that overlap each other, within a sink and across the two.
+  const batches = sinks.map((_, s) =>
+    Array.from(
+      { length: 10 },
+      (_, b) => Array.from({ length: 50 }, (_, i) => item((b * 25 + i + s * 7) % 300)),
+    )
+  );
+  await Promise.all(sinks.flatMap((sink, s) => batches[s].map((b) => sink.write(b, signal))));
+  await Promise.all(sinks.map((s) => s.close()));
+  const ids = (await lines(path)).map((l) => l.id as string);
+  const expected = new Set(batches.flat(2).map((e) => e.id));
+  assert.equal(expected.size, 282);
+  assert.equal(ids.length, expected.size);
+  assert.deepEqual(new Set(ids), expected);
+});
+
+Deno.test("processes writing one file at once write every id exactly once", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const script = join(dir, "writer.ts");
+  const here = (p: string) => new URL(p, import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { JsonlSink } from "${here("../../adapters/jsonl_sink.ts")}";
+import { envelope } from "${here("../../engine/item.ts")}";
+const [path, p, start] = [Deno.args[0], Number(Deno.args[1]), Number(Deno.args[2])];
+const sink = new JsonlSink(path);
+await sink.open();
+await new Promise((r) => setTimeout(r, start - Date.now())); // all start at once
+const signal = new AbortController().signal;
+for (let b = 0; b < 60; b++) {
+  const batch = Array.from({ length: 20 }, (_, i) => {
+    const n = (b * 10 + i + p * 101) % 600;
+    return envelope({ title: "Title " + n, url: "https://example.com/" + n }, "p" + p);
+  });
+  await sink.write(batch, signal);
+}
+await sink.close();
+`,
+  );
+  const config = new URL("../../../deno.json", import.meta.url).pathname;
+  const start = String(Date.now() + 1500);
+  const children = [0, 1, 2, 3].map((p) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "--config", config, "-RW", script, path, String(p), start],
+      stdout: "null",
+      stderr: "piped",
+    }).output()
+  );
+  for (const out of await Promise.all(children)) {
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  }
+  const ids = (await lines(path)).map((l) => l.id as string);
+  assert.equal(ids.length, 600);
+  assert.equal(new Set(ids).size, 600);
+});
+
+Deno.test("a sink reads only what others appended since it last looked", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const a = new JsonlSink(path), b = new JsonlSink(path);
+  await a.write(Array.from({ length: 200 }, (_, i) => item(i)), signal);
+  await b.write([item(1000)], signal); // b reads a's 200 lines once
+  const before = (await Deno.stat(path)).size;
+  await a.write([item(1001)], signal); // a reads b's one line, not its own 200
+  const afterA = (await Deno.stat(path)).size;
+  const read = await countReadBytes(() => b.write([item(1002), item(1)], signal));
+  await a.close();
+  await b.close();
+  assert.equal(read, afterA - before, "b read exactly the line a appended since");
+  assert.equal((await lines(path)).length, 203);
+});
+
+/** Sums the bytes FsFile.read returned while `fn` runs. */
+async function countReadBytes(fn: () => Promise<void>): Promise<number> {
+  const proto = Deno.FsFile.prototype;
+  const original = proto.read;
+  let bytes = 0;
+  proto.read = async function (this: Deno.FsFile, p: Uint8Array) {
+    const n = await original.call(this, p);
+    bytes += n ?? 0;
+    return n;
+  };
+  try {
+    await fn();
+  } finally {
+    proto.read = original;
+  }
+  return bytes;
+}
+
+Deno.test("a write waits while another holder has the file locked", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  await Deno.writeTextFile(path, "");
+  const other = await Deno.open(path, { read: true, append: true });
+  await other.lock(true);
+  const sink = new JsonlSink(path);
+  let done = false;
+  const writing = sink.write([item(1)], signal).then(() => done = true);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(done, false);
+  assert.equal(await Deno.readTextFile(path), "", "nothing appended while locked out");
+  // The holder appends a line meanwhile: the sink must see it and not write that id again.
+  await other.write(new TextEncoder().encode(JSON.stringify(pick(item(1))) + "\n"));
+  await other.unlock();
+  other.close();
+  await writing;
+  await sink.write([item(2)], signal);
+  await sink.close();
+  assert.deepEqual((await lines(path)).map((l) => l.id), [item(1).id, item(2).id]);
+});
+
+Deno.test("a line torn by a crash is closed off and its item written again", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const whole = JSON.stringify({ id: item(1).id, source: "test", seenAt: 1, payload: {} });
+  const torn = JSON.stringify({ id: item(2).id, source: "test", seenAt: 2, payload: {} }).slice(
+    0,
+    50,
+  );
+  await Deno.writeTextFile(path, whole + "\n" + torn);
+
+  const sink = new JsonlSink(path);
+  await sink.write([item(1), item(2)], signal);
+  await sink.close();
+  const text = await Deno.readTextFile(path);
+  assert.equal(text, whole + "\n" + torn + "\n" + JSON.stringify({ ...pick(item(2)) }) + "\n");
+});
+
+function pick(e: Envelope<RawItem>) {
+  return { id: e.id, source: e.source, seenAt: e.seenAt, payload: e.payload };
+}
+
+Deno.test("fields keeps only the named payload fields and vectors: false drops vectors", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path, { fields: ["title", "missing"], vectors: false });
+  const a = item(1, [1, 0]);
+  await sink.write([a], signal);
+  await sink.close();
+  assert.deepEqual(await lines(path), [
+    { id: a.id, source: "test", seenAt: a.seenAt, payload: { title: "Title 1" } },
+  ]);
+});
+
+Deno.test("the jsonl spec puts a relative path under the flow's outDir and checks its config", async () => {
+  const outDir = await Deno.makeTempDir();
+  const registry = new Registry().sink(jsonlSink);
+  const env: BuildEnv = { flow: "t", baseDir: "/nowhere", outDir, log: memoryLogger(), registry };
+  const schema = schemaOf(jsonlSink, registry);
+  const sink = await jsonlSink.create(schema.parse({ path: "a/items.jsonl" }), env);
+  await sink.write([item(1)], signal);
+  await sink.close?.();
+  assert.equal((await lines(join(outDir, "a", "items.jsonl"))).length, 1);
+
+  const bad = schema.safeParse({ pth: "x.jsonl" });
+  assert.ok(!bad.success);
+  assert.deepEqual(bad.error.issues.map((i) => [i.code, i.path]), [
+    ["invalid_type", ["path"]],
+    ["unrecognized_keys", []],
+  ]);
+});
+
+function gone(n: number): Envelope<RawItem> {
+  const e = item(n);
+  return { ...e, payload: { url: e.payload.url, deleted: true } };
+}
+
+Deno.test("a deleted item is written as a tombstone line, once, after its item's line", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.write([item(1), item(2)], signal);
+  await sink.write([gone(1), gone(1)], signal);
+  await sink.write([gone(1), item(1)], signal);
+  await sink.close();
+  const rerun = new JsonlSink(path);
+  await rerun.write([gone(1), gone(2), item(2)], signal);
+  await rerun.close();
+  const got = await lines(path);
+  assert.deepEqual(got.map((l) => [l.id, l.deleted ?? false]), [
+    [item(1).id, false],
+    [item(2).id, false],
+    [item(1).id, true],
+    [item(2).id, true],
+  ], "one tombstone per id, recognised again by a sink reading the file");
+  assert.deepEqual(got[2], {
+    id: item(1).id,
+    deleted: true,
+    source: "test",
+    seenAt: item(1).seenAt,
+  });
+});

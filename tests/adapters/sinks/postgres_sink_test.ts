@@ -1,0 +1,661 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { builtinRegistry } from "../../../builtins.ts";
+import { generateItems } from "../../../adapters/sources/generator_source.ts";
+import { HashingEmbedder } from "../../../adapters/embeddings/hashing_embedder.ts";
+import {
+  maskUrl,
+  nearest,
+  PostgresSink,
+  postgresSink,
+  postgresSinkSchema,
+} from "../../../adapters/sinks/postgres_sink.ts";
+import { defineFlow } from "../../../config/define_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { type Envelope, envelope, itemId, type RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
+import { type PgScope, pgTest, withPglite, withPgSchema } from "../../_postgres.ts";
+import { freePort } from "../../_redis_server.ts";
+
+const signal = new AbortController().signal;
+const embedder = new HashingEmbedder({ dimensions: 64 });
+const T0 = Date.UTC(2024, 0, 1);
+
+function sink(url: string, table: string, extra: Record<string, unknown> = {}): PostgresSink {
+  return new PostgresSink(postgresSinkSchema.parse({ url, table, ...extra }));
+}
+
+/** Items with real titles and texts, embedded by the local hashing embedder. */
+function items(n: number, from = 0): Envelope<RawItem>[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    const payload: RawItem = {
+      title: `Story number ${i} about databases`,
+      url: `https://example.com/story/${i}`,
+      text: `Body of story ${i}.`,
+      publishedAt: new Date(T0 + i * 60_000).toISOString(),
+    };
+    return { ...envelope(payload, "test", T0 + i), vector: embedder.embedOne(payload.title!) };
+  });
+}
+
+/** Runs a flow that must fail to start; its FlowStartError. */
+async function startError(
+  flow: ReturnType<typeof defineFlow>,
+  registry: ReturnType<typeof builtinRegistry>,
+): Promise<FlowStartError> {
+  const started = await runFlow(flow, {
+    registry,
+    log: memoryLogger(),
+    deadLetters: new MemoryDeadLetters(),
+  }).then(() => undefined, (e: Error) => e);
+  assert.ok(started instanceof FlowStartError, "the flow does not start");
+  return started;
+}
+
+/** With open and close around it. */
+async function using<T>(s: PostgresSink, fn: (s: PostgresSink) => Promise<T>): Promise<T> {
+  await s.open();
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+async function columnsOf(pg: PgScope, schema: string, table: string) {
+  return await pg.sql<{ name: string; type: string; notnull: boolean }[]>`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type,
+      a.attnotnull as notnull
+    from pg_attribute a join pg_class c on c.oid = a.attrelid
+    join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${schema} and c.relname = ${table} and a.attnum > 0 and not a.attisdropped
+    order by a.attnum`;
+}
+
+/** The stored vector as numbers, whether it is a pgvector column or a float8[] one. */
+async function storedVector(pg: PgScope, table: string, id: string): Promise<number[]> {
+  const [{ v }] = await pg.sql<{ v: string }[]>`
+    select vector::text as v from ${pg.sql(pg.schema)}.${pg.sql(table)} where id = ${id}`;
+  return v.slice(1, -1).split(",").map(Number);
+}
+
+/**
+ * The cases that run twice: on the real server (each its own test) and on
+ * PGlite with pgvector (as steps of one test at the end of this file), so
+ * both ways of storing vectors are exercised whatever the server has.
+ */
+const cases: { name: string; fn: (pg: PgScope) => Promise<void> }[] = [];
+function pgCase(name: string, fn: (pg: PgScope) => Promise<void>): void {
+  cases.push({ name, fn });
+  pgTest(name, fn);
+}
+
+function assertClose(actual: number[], expected: number[]) {
+  assert.equal(actual.length, expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    assert.ok(Math.abs(actual[i] - expected[i]) < 1e-6, `element ${i}: ${actual[i]}`);
+  }
+}
+
+Deno.test("the config fills its defaults and parses a schema-qualified table", () => {
+  const config = postgresSinkSchema.parse({ url: "postgres://u@h/db", table: "public.trends" });
+  assert.deepEqual(config, {
+    url: "postgres://u@h/db",
+    table: { schema: "public", name: "trends" },
+    columns: [
+      { field: "title", column: "title", type: "text" },
+      { field: "url", column: "url", type: "text" },
+      { field: "publishedAt", column: "published_at", type: "timestamptz" },
+      { field: "language", column: "language", type: "text" },
+    ],
+    vector: "auto",
+    index: "hnsw",
+    timeout: 30_000,
+    maxConnections: 4,
+  });
+  const custom = postgresSinkSchema.parse({
+    url: "postgresql://u@h/db",
+    table: 'weird "name"; drop table x',
+    columns: ["wordCount", { score: "float8" }, "tags", "mystery"],
+    vector: "none",
+    timeout: "5s",
+  });
+  assert.deepEqual(custom.table, { schema: undefined, name: 'weird "name"; drop table x' });
+  assert.deepEqual(custom.columns, [
+    { field: "wordCount", column: "word_count", type: "integer" },
+    { field: "score", column: "score", type: "float8" },
+    { field: "tags", column: "tags", type: "text[]" },
+    { field: "mystery", column: "mystery", type: "text" },
+  ]);
+  assert.equal(custom.timeout, 5_000);
+});
+
+Deno.test("the config refuses bad tables, columns and URLs, never echoing a password", () => {
+  const messages = (raw: unknown) => {
+    const r = postgresSinkSchema.safeParse(raw);
+    assert.ok(!r.success);
+    return r.error.issues.map((i) => i.message).join("\n");
+  };
+  const url = "postgres://u@h/db";
+  assert.match(messages({ url, table: "a.b.c" }), /NAME or SCHEMA\.NAME/);
+  assert.match(messages({ url, table: "x".repeat(64) }), /longer than Postgres's 63 bytes/);
+  assert.match(messages({ url, table: "t", columns: ["id"] }), /sink's own column "id"/);
+  assert.match(messages({ url, table: "t", columns: ["seenAt"] }), /own column "seen_at"/);
+  assert.match(messages({ url, table: "t", columns: ["a.b"] }), /cannot contain a dot/);
+  assert.match(
+    messages({ url, table: "t", columns: [{ x: "money" }] }),
+    /unknown column type "money"; types: text, integer/,
+  );
+  assert.match(messages({ url, table: "t", columns: ["wordCount", "word_count"] }), /two fields/);
+  const bad = messages({ url: "mysql://root:hunter2@h/db", table: "t" });
+  assert.match(bad, /expected a postgres:\/\/.*got "mysql:\/\/root:\*\*\*@h\/db"/);
+  assert.ok(!bad.includes("hunter2"));
+});
+
+Deno.test("maskUrl hides the password in the user part and in parameters", () => {
+  assert.equal(maskUrl("postgres://app:s3cret@db:5432/news"), "postgres://app:***@db:5432/news");
+  assert.equal(maskUrl("postgres://app:p@ss@db/news"), "postgres://app:***@db/news");
+  assert.equal(maskUrl("postgres://app@db/news"), "postgres://app@db/news");
+  assert.equal(
+    maskUrl("postgres://db/news?user=app&password=s3cret&sslmode=require"),
+    "postgres://db/news?user=app&password=***&sslmode=require",
+  );
+});
+
+pgCase(
+  "the table is created with id, the lifted columns, payload, vector and times",
+  async (pg) => {
+    const s = sink(pg.url, pg.table("trends"));
+    await using(s, async () => {
+      await s.write(items(3), signal);
+      const mode = s.table!.vector;
+      assert.ok(mode === "pgvector" || mode === "array", `vectors are stored (${mode})`);
+    });
+    const columns = await columnsOf(pg, pg.schema, "trends");
+    const vectorType = s.table!.vector === "pgvector" ? "vector(64)" : "double precision[]";
+    const withoutVector = columns.filter((c) => c.name !== "vector").map((c) => [c.name, c.type]);
+    assert.deepEqual(withoutVector, [
+      ["id", "text"],
+      ["title", "text"],
+      ["url", "text"],
+      ["published_at", "timestamp with time zone"],
+      ["language", "text"],
+      ["payload", "jsonb"],
+      ["source", "text"],
+      ["seen_at", "timestamp with time zone"],
+      ["updated_at", "timestamp with time zone"],
+    ]);
+    assert.equal(columns.find((c) => c.name === "vector")?.type, vectorType);
+    assert.ok(columns.find((c) => c.name === "payload")!.notnull, "payload is not null");
+    const [pk] = await pg.sql`
+    select 1 from pg_index i join pg_attribute a on a.attrelid = i.indrelid
+      and a.attnum = i.indkey[0]
+    where i.indrelid = ${pg.table("trends")}::regclass and i.indisprimary and a.attname = 'id'`;
+    assert.ok(pk, "id is the primary key");
+  },
+);
+
+pgCase("N items become N rows with their payload, lifted columns and vector", async (pg) => {
+  const batch = items(50);
+  batch[7] = { ...batch[7], payload: { ...batch[7].payload, language: "en" } };
+  await using(sink(pg.url, pg.table("trends")), (s) => s.write(batch, signal));
+  assert.equal(await pg.count("trends"), 50);
+  const rows = await pg.sql`
+    select id, title, url, published_at, language, payload, source, seen_at
+    from ${pg.ident("trends")} order by seen_at`;
+  assert.deepEqual(rows.map((r) => r.id), batch.map((e) => e.id));
+  const [row] = rows.filter((r) => r.id === batch[7].id);
+  assert.deepEqual(row.payload, batch[7].payload);
+  assert.equal(row.title, batch[7].payload.title);
+  assert.equal(row.url, batch[7].payload.url);
+  assert.equal(row.language, "en");
+  assert.equal(rows[0].language, null, "a field the item lacks is null");
+  assert.equal((row.published_at as Date).toISOString(), batch[7].payload.publishedAt);
+  assert.equal(row.source, "test");
+  assert.equal((row.seen_at as Date).getTime(), batch[7].seenAt);
+  for (const e of [batch[0], batch[7], batch[49]]) {
+    assertClose(await storedVector(pg, "trends", e.id), e.vector!);
+  }
+});
+
+pgCase(
+  "replaying a batch leaves the row count unchanged and updates changed fields",
+  async (pg) => {
+    const first = items(20);
+    const trends = pg.ident("trends");
+    await using(sink(pg.url, pg.table("trends")), async (s) => {
+      await s.write(first, signal);
+      const before = await pg.sql`select id, updated_at from ${trends}`;
+      await s.write(first, signal);
+      assert.equal(await pg.count("trends"), 20, "a replay adds no row");
+      const same = await pg.sql`select id, updated_at from ${trends}`;
+      assert.deepEqual(
+        new Map(same.map((r) => [r.id, r.updated_at.getTime()])),
+        new Map(before.map((r) => [r.id, r.updated_at.getTime()])),
+        "an unchanged row is not rewritten",
+      );
+      // The same articles scraped again later, two of them with new titles (and so new vectors).
+      const again = first.map((e, i) => {
+        const copy: Envelope<RawItem> = { ...e, seenAt: e.seenAt + 3_600_000 };
+        if (i >= 2) return copy;
+        const title = `Updated title ${i}`;
+        return { ...copy, payload: { ...e.payload, title }, vector: embedder.embedOne(title) };
+      });
+      await new Promise((r) => setTimeout(r, 5)); // so now() moves on
+      await s.write(again, signal);
+    });
+    assert.equal(await pg.count("trends"), 20);
+    const rows = await pg.sql`select id, title, payload, seen_at, updated_at from ${trends}`;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    for (let i = 0; i < 2; i++) {
+      const row = byId.get(first[i].id)!;
+      assert.equal(row.title, `Updated title ${i}`);
+      assert.equal(row.payload.title, `Updated title ${i}`);
+      assert.equal(row.seen_at.getTime(), first[i].seenAt, "seen_at keeps the first sighting");
+      assertClose(await storedVector(pg, "trends", first[i].id), embedder.embedOne(row.title));
+    }
+    assert.equal(byId.get(first[5].id)!.title, first[5].payload.title);
+    const changed = rows.filter((r) => r.updated_at > byId.get(first[5].id)!.updated_at);
+    assert.deepEqual(
+      changed.map((r) => r.id).sort(),
+      [first[0].id, first[1].id].sort(),
+      "only changed rows get a new updated_at",
+    );
+  },
+);
+
+pgCase("an id twice in one batch is written once, the later copy winning", async (pg) => {
+  const [a, b] = items(2);
+  const later = { ...a, payload: { ...a.payload, title: "The later copy" } };
+  await using(sink(pg.url, pg.table("trends")), (s) => s.write([a, b, later], signal));
+  assert.equal(await pg.count("trends"), 2);
+  const [{ title }] = await pg.sql`select title from ${pg.ident("trends")} where id = ${a.id}`;
+  assert.equal(title, "The later copy");
+});
+
+pgCase("a table and a column with odd characters are quoted, never run as SQL", async (pg) => {
+  await pg.sql`create table ${pg.ident("x")} (n int)`;
+  await pg.sql`insert into ${pg.ident("x")} values (1)`;
+  const name = 'weird "name"; drop table x; --';
+  const column = 'odd" col; drop table x';
+  const batch = items(3).map((e) => ({ ...e, payload: { ...e.payload, [column]: "kept" } }));
+  await using(
+    sink(pg.url, pg.table(name), { columns: ["title", { [column]: "text" }] }),
+    (s) => s.write(batch, signal),
+  );
+  const tables = await pg.sql`
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = ${pg.schema} and c.relkind = 'r'`;
+  assert.deepEqual(tables.map((t) => t.relname).sort(), [name, "x"].sort());
+  assert.equal(await pg.count(name), 3);
+  assert.equal(await pg.count("x"), 1, "nothing was dropped");
+  const rows = await pg.sql`select ${pg.sql(column)} as v from ${pg.ident(name)}`;
+  assert.deepEqual(rows.map((r) => r.v), ["kept", "kept", "kept"]);
+});
+
+pgCase(
+  "expire deletes exactly the rows first seen before the cutoff and counts them",
+  async (pg) => {
+    const day = 86_400_000;
+    const old = items(3).map((item) => ({ ...item, seenAt: T0 - day }));
+    const edge = items(1, 3).map((item) => ({ ...item, seenAt: T0 }));
+    const fresh = items(2, 4).map((item) => ({ ...item, seenAt: T0 + day }));
+    const table = pg.table("Old Trends");
+    await using(sink(pg.url, table), async (s) => {
+      await s.write([...old, ...edge, ...fresh], signal);
+      assert.equal(await s.expire(T0, signal), 3, "the three old rows");
+      assert.equal(await s.expire(T0, signal), 0, "a second sweep deletes nothing");
+    });
+    const rows = await pg.sql<{ id: string }[]>`select id from ${
+      pg.ident("Old Trends")
+    } order by id`;
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      [...edge, ...fresh].map((item) => item.id).sort(),
+      "a row seen exactly at the cutoff stays",
+    );
+  },
+);
+
+pgTest("an unqualified table lands in the first schema of the search path", async (pg) => {
+  await using(sink(pg.url, "trends"), (s) => s.write(items(2), signal));
+  assert.equal(await pg.count("trends"), 2);
+  const self = await nearest(pg.sql, "trends", items(1)[0].vector!, 1);
+  assert.equal(self[0].id, items(1)[0].id, "nearest resolves it the same way");
+});
+
+pgCase(
+  "a schema-qualified table is created in that schema; a missing schema is named",
+  async (pg) => {
+    const other = `${pg.schema}_b`;
+    await pg.sql`create schema ${pg.sql(other)}`;
+    try {
+      await using(sink(pg.url, `${other}.trends`), (s) => s.write(items(4), signal));
+      const [{ n }] = await pg.sql`select count(*)::int as n from ${pg.sql(other)}.trends`;
+      assert.equal(n, 4);
+      const [{ here }] = await pg.sql`select to_regclass(${pg.table("trends")}) as here`;
+      assert.equal(here, null, "nothing was created in the test's own schema");
+    } finally {
+      await pg.sql`drop schema ${pg.sql(other)} cascade`;
+    }
+    await assert.rejects(
+      sink(pg.url, `${pg.schema}_nope.trends`).open(),
+      new RegExp(`schema "${pg.schema}_nope" does not exist`),
+    );
+  },
+);
+
+pgCase("deleted items remove their rows in the same batch as upserts", async (pg) => {
+  const first = items(10);
+  await using(sink(pg.url, pg.table("trends")), async (s) => {
+    await s.write(first, signal);
+    const gone = first.slice(0, 3).map((e) => ({
+      ...e,
+      payload: { ...e.payload, deleted: true },
+    }));
+    const never = { ...items(1, 99)[0], payload: { url: "https://never.example", deleted: true } };
+    await s.write([...gone, never, ...items(2, 10)], signal);
+  });
+  assert.equal(await pg.count("trends"), 10 - 3 + 2);
+  const ids = (await pg.sql`select id from ${pg.ident("trends")}`).map((r) => r.id);
+  for (const e of first.slice(0, 3)) assert.ok(!ids.includes(e.id), "a deleted row is gone");
+  for (const e of first.slice(3)) assert.ok(ids.includes(e.id), "the others stay");
+});
+
+pgCase(
+  "a nearest-neighbour query over the stored vectors returns the closest item first",
+  async (pg) => {
+    const titles = [
+      "Uber suspends self-driving car tests after a crash in Arizona",
+      "Postgres 17 adds incremental backups and faster vacuum",
+      "New battery chemistry doubles electric car range",
+      "Rust compiler release speeds up incremental builds",
+      "Football club signs striker for record transfer fee",
+      "Central bank raises interest rates to fight inflation",
+    ];
+    const batch = titles.map((title, i) => ({
+      ...envelope({ title, url: `https://news.example/${i}` }, "test", T0),
+      vector: embedder.embedOne(title),
+    }));
+    await using(sink(pg.url, pg.table("news")), (s) => s.write(batch, signal));
+    const query = embedder.embedOne("Uber self-driving crash: tests suspended");
+    const found = await nearest(pg.sql, pg.table("news"), query, 3);
+    assert.equal(found.length, 3);
+    assert.equal(found[0].payload.title, titles[0]);
+    assert.equal(found[0].id, batch[0].id);
+    assert.ok(found[0].distance < found[1].distance, "ordered by distance");
+    assert.ok(found[1].distance <= found[2].distance);
+    const self = await nearest(pg.sql, pg.table("news"), embedder.embedOne(titles[3]), 1);
+    assert.equal(self[0].payload.title, titles[3]);
+    assert.ok(Math.abs(self[0].distance) < 1e-6, "an item is at distance 0 from itself");
+  },
+);
+
+pgCase("vector: array and vector: none store vectors as asked", async (pg) => {
+  await using(sink(pg.url, pg.table("arr"), { vector: "array" }), (s) => s.write(items(2), signal));
+  await using(
+    sink(pg.url, pg.table("plain"), { vector: "none" }),
+    (s) => s.write(items(2), signal),
+  );
+  const arr = await columnsOf(pg, pg.schema, "arr");
+  assert.equal(arr.find((c) => c.name === "vector")?.type, "double precision[]");
+  const plain = await columnsOf(pg, pg.schema, "plain");
+  assert.equal(plain.find((c) => c.name === "vector"), undefined);
+  assert.equal(await pg.count("plain"), 2);
+});
+
+pgTest(
+  "vector: pgvector is used when the server has it, and refused clearly when not",
+  async (pg) => {
+    const [{ available }] = await pg.sql`
+    select count(*)::int as available from pg_available_extensions where name = 'vector'`;
+    const s = sink(pg.url, pg.table("vec"), { vector: "pgvector" });
+    if (available) {
+      await using(s, (s) => s.write(items(1), signal));
+      assert.equal(s.table!.vector, "pgvector");
+    } else {
+      await assert.rejects(
+        s.open(),
+        /vector: pgvector asks for the pgvector extension, which this server cannot create .*use vector: array/,
+      );
+    }
+  },
+);
+
+pgCase(
+  "a vector of another length than the table's is refused with a clear message",
+  async (pg) => {
+    const table = pg.table("trends");
+    await using(sink(pg.url, table), (s) => s.write(items(2), signal));
+    const short = items(1, 5).map((e) => ({ ...e, vector: e.vector!.slice(0, 32) }));
+    await using(sink(pg.url, table), async (s) => {
+      await assert.rejects(
+        s.write(short, signal),
+        /table "[^"]+"\."trends" holds vectors of 64 dimensions, and this flow's are 32/,
+      );
+      const mixed = [...items(1, 6), ...short];
+      await assert.rejects(
+        s.write(mixed, signal),
+        /has a vector of 32 dimensions, the batch's are 64/,
+      );
+    });
+    assert.equal(await pg.count("trends"), 2);
+  },
+);
+
+pgCase(
+  "in a flow, a table of another vector length stops the flow at start, before any item moves",
+  async (pg) => {
+    const table = pg.table("trends");
+    await using(sink(pg.url, table), (s) => s.write(items(2), signal));
+    const registry = builtinRegistry();
+    const flow = defineFlow({
+      name: "pg-dims",
+      output: await Deno.makeTempDir(),
+      sources: { gen: { kind: "generator", count: 50, seed: 3 } },
+      pipeline: [
+        { embed: { dimensions: 32 } },
+        { publish: [{ postgres: { url: pg.url, table } }] },
+      ],
+    }, registry);
+    const started = await startError(flow, registry);
+    assert.match(
+      started.message,
+      /stage publish.*holds vectors of 64 dimensions, and this flow's are 32: embed with 64 dimensions/,
+    );
+    assert.equal(await pg.count("trends"), 2, "nothing written");
+  },
+);
+
+pgCase("an existing table of another shape is refused, naming what does not fit", async (pg) => {
+  await pg.sql`create table ${pg.ident("trends")} (id text, payload jsonb, title integer)`;
+  const error = await sink(pg.url, pg.table("trends")).open().then(
+    () => undefined,
+    (e: Error) => e,
+  );
+  assert.ok(error, "open fails");
+  assert.match(error.message, /table "[^"]+"\."trends" exists but cannot take the sink's rows/);
+  assert.match(
+    error.message,
+    /missing columns url \(text\), published_at \(timestamp with time zone\), language \(text\)/,
+  );
+  assert.match(error.message, /title is integer, expected text/);
+  assert.match(error.message, /id is not its primary key/);
+});
+
+pgCase("text Postgres would refuse (NUL, a lone surrogate) is cleaned, not fatal", async (pg) => {
+  const [e] = items(1);
+  const dirty = { ...e, payload: { ...e.payload, title: "nul\u0000here", text: "cut \ud83d" } };
+  await using(sink(pg.url, pg.table("trends")), (s) => s.write([dirty], signal));
+  const [row] = await pg.sql`select title, payload from ${pg.ident("trends")}`;
+  assert.equal(row.title, "nulhere");
+  assert.equal(row.payload.text, "cut \ufffd");
+});
+
+/** Holds an exclusive lock on a table until the returned function is called. */
+async function lockTable(pg: PgScope, name: string): Promise<() => Promise<void>> {
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => locked = r);
+  const tx = pg.sql.begin(async (tx) => {
+    await tx`lock table ${pg.ident(name)} in access exclusive mode`;
+    locked();
+    await held;
+  });
+  await isLocked;
+  return async () => {
+    release();
+    await tx;
+  };
+}
+
+pgTest("a write stuck past the timeout fails, and so does one whose signal aborts", async (pg) => {
+  const s = sink(pg.url, pg.table("trends"), { timeout: "1s" });
+  await using(s, async () => {
+    await s.write(items(1), signal);
+    const unlock = await lockTable(pg, "trends");
+    try {
+      await assert.rejects(
+        s.write(items(1, 1), signal),
+        /cannot upsert 1 rows of "[^"]+"\."trends": canceling statement due to statement timeout/,
+      );
+      const ctl = new AbortController();
+      setTimeout(() => ctl.abort(), 100);
+      await assert.rejects(
+        s.write(items(1, 2), ctl.signal),
+        /canceling statement due to user request/,
+      );
+    } finally {
+      await unlock();
+    }
+  });
+  assert.equal(await pg.count("trends"), 1, "neither write went in");
+});
+
+Deno.test("an unreachable server fails at open with a masked URL, and so does the flow", async () => {
+  const url = `postgres://app:s3cret@127.0.0.1:${freePort()}/news`;
+  const error = await sink(url, "trends").open().then(() => undefined, (e: Error) => e);
+  assert.ok(error, "open fails");
+  assert.match(error.message, /^postgres sink: cannot connect to postgres:\/\/app:\*\*\*@127/);
+  assert.ok(!error.message.includes("s3cret"), error.message);
+  assert.ok(!error.message.includes("\n"), "one line");
+
+  const registry = builtinRegistry();
+  const flow = defineFlow({
+    name: "pg-down",
+    output: await Deno.makeTempDir(),
+    sources: { gen: { kind: "generator", count: 10 } },
+    pipeline: [{ publish: [{ postgres: { url, table: "trends" } }] }],
+  }, registry);
+  const started = await startError(flow, registry);
+  assert.match(started.message, /cannot connect to postgres:\/\/app:\*\*\*@/);
+  assert.ok(!started.message.includes("s3cret"));
+});
+
+pgCase(
+  "a whole flow leaves each valid item once, and running it again adds nothing",
+  async (pg) => {
+    const count = 400;
+    const { items: generated, labels } = generateItems({ count, seed: 7 });
+    const expected = new Set(generated.filter((_, i) => labels[i] !== "invalid").map(itemId));
+    const invalid = labels.filter((l) => l === "invalid").length;
+    const registry = builtinRegistry();
+    const out = await Deno.makeTempDir();
+    const flow = defineFlow({
+      name: "pg-flow",
+      output: out,
+      sources: { gen: { kind: "generator", count, seed: 7, batch: 64 } },
+      pipeline: [
+        { validate: { require: ["title", "url"], title: { min: 5 }, spam: ["casino"] } },
+        { embed: { dimensions: 32, batch: { size: 50, maxWait: "50ms" } } },
+        {
+          publish: {
+            sinks: [
+              { postgres: { url: pg.url, table: pg.table("trends") } },
+              { jsonl: { path: "items.jsonl", vectors: false } },
+            ],
+            batch: { size: 100, maxWait: "50ms" },
+          },
+        },
+      ],
+    }, registry);
+    for (let run = 1; run <= 2; run++) {
+      const report = await runFlow(flow, {
+        registry,
+        log: memoryLogger(),
+        deadLetters: new MemoryDeadLetters(),
+      });
+      assert.equal(report.deadLettered, invalid, `run ${run}: only the invalid items`);
+      assert.equal(await pg.count("trends"), expected.size, `run ${run}: one row per valid id`);
+    }
+    const ids = (await pg.sql`select id from ${pg.ident("trends")}`).map((r) => r.id as string);
+    assert.deepEqual(new Set(ids), expected);
+    const lines = (await Deno.readTextFile(join(out, "items.jsonl"))).trim().split("\n");
+    assert.deepEqual(
+      new Set(lines.map((l) => JSON.parse(l).id)),
+      expected,
+      "the same as the jsonl",
+    );
+    const [{ missing }] = await pg.sql`
+    select count(*)::int as missing from ${pg.ident("trends")} where vector is null`;
+    assert.equal(missing, 0, "every row has its vector");
+  },
+);
+
+Deno.test("with pgvector, the sink indexes the column it adds with HNSW, which nearest's query uses", async () => {
+  await withPglite((url) =>
+    withPgSchema(async (pg) => {
+      const indexes = async (table: string) =>
+        (await pg.sql<{ def: string }[]>`
+          select indexdef as def from pg_indexes
+          where schemaname = ${pg.schema} and tablename = ${table} and indexdef like '%hnsw%'`)
+          .map((r) => r.def);
+      await using(sink(pg.url, pg.table("trends")), (s) => s.write(items(20), signal));
+      const [def] = await indexes("trends");
+      assert.match(def ?? "", /USING hnsw \(vector vector_cosine_ops\)/);
+
+      // The shape nearest() sends; with scans off the planner takes the index if it can serve it.
+      const query = `[${items(1)[0].vector!.join(",")}]`;
+      const plan = await pg.sql.begin(async (tx) => {
+        await tx`set local enable_seqscan = off`;
+        return (await tx`explain select id from ${pg.ident("trends")}
+          where vector is not null order by vector <=> ${query}::text::vector limit 3`)
+          .map((r) => String(r["QUERY PLAN"])).join("\n");
+      });
+      assert.match(plan, /Index Scan using "?trends_vector_hnsw/);
+      const found = await nearest(pg.sql, pg.table("trends"), items(1)[0].vector!, 3);
+      assert.equal(found[0].id, items(1)[0].id);
+
+      await using(
+        sink(pg.url, pg.table("plain"), { index: "none" }),
+        (s) => s.write(items(2), signal),
+      );
+      assert.deepEqual(await indexes("plain"), [], "index: none makes none");
+    }, url)
+  );
+});
+
+Deno.test("the spec is registered as a built-in sink needing no vectors", () => {
+  assert.equal(builtinRegistry().sinks.get("postgres"), postgresSink);
+  assert.equal(postgresSink.needs, undefined);
+});
+
+Deno.test("every pgvector case again on PGlite with the vector extension", async (t) => {
+  await withPglite(async (url) => {
+    for (const c of cases) {
+      await t.step(c.name, () =>
+        withPgSchema(async (pg) => {
+          await c.fn(pg);
+          if (c.name.startsWith("the table is created")) {
+            const [{ type }] = await pg.sql`
+              select format_type(atttypid, atttypmod) as type from pg_attribute
+              where attrelid = ${pg.table("trends")}::regclass and attname = 'vector'`;
+            assert.equal(type, "vector(64)", "auto picks pgvector where it is installed");
+          }
+        }, url));
+    }
+  });
+});

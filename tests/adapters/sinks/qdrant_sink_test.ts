@@ -1,0 +1,500 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { parse as parseYaml } from "yaml";
+import {
+  POINT_ID_NAMESPACE,
+  pointId,
+  QdrantSink,
+  qdrantSink,
+  type QdrantSinkConfig,
+  qdrantSinkSchema,
+} from "../../../adapters/sinks/qdrant_sink.ts";
+import { type Envelope, envelope, itemId, type RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { embedStage } from "../../../actors/embedder.ts";
+import { publishStage } from "../../../actors/publisher.ts";
+import { validateStage } from "../../../actors/validator.ts";
+import { defineFlow } from "../../../config/define_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { Registry, type SourceSpec } from "../../../engine/registry.ts";
+import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
+import { z } from "zod";
+import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
+
+const KEY = "s3cret-qdrant-key";
+const SEEN = 1_700_000_000_000;
+
+/** A sink on the fake, from a config as a flow file would give it. */
+function sinkOn(fake: FakeQdrant, config: Record<string, unknown> = {}) {
+  const log = memoryLogger();
+  const parsed: QdrantSinkConfig = qdrantSinkSchema.parse({
+    url: fake.url,
+    collection: "trends",
+    ...config,
+  });
+  return { sink: new QdrantSink({ ...parsed, log }), log };
+}
+
+/** n items with `dims`-long vectors; item i has title "Title i". */
+function items(n: number, dims = 4, from = 0): Envelope<RawItem>[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = from + k;
+    const item = envelope(
+      { title: `Title ${i}`, url: `https://example.com/${i}`, domain: "example.com" },
+      "hn",
+      SEEN,
+    );
+    item.vector = Array.from({ length: dims }, (_, d) => (i + 1) / (d + 1));
+    return item;
+  });
+}
+
+function deleted(item: Envelope<RawItem>): Envelope<RawItem> {
+  return { ...item, vector: undefined, payload: { url: item.payload.url, deleted: true } };
+}
+
+const signal = () => new AbortController().signal;
+
+/** Runs `fn` with a fresh fake Qdrant, closed afterwards. */
+async function withQdrant(
+  fn: (fake: FakeQdrant) => Promise<void>,
+  opts: { apiKey?: string } = {},
+): Promise<void> {
+  const fake = await startFakeQdrant(opts);
+  try {
+    await fn(fake);
+    assert.deepEqual(fake.unexpected, [], "the sink called only known endpoints");
+  } finally {
+    await fake.close();
+  }
+}
+
+/** UUIDv5 by the letter of RFC 9562, from node:crypto, to check the package's. */
+function uuidv5(name: string, namespace: string): string {
+  const ns = Uint8Array.from(namespace.replace(/-/g, "").match(/../g)!, (h) => parseInt(h, 16));
+  const b = createHash("sha1").update(ns).update(new TextEncoder().encode(name)).digest()
+    .subarray(0, 16);
+  b[6] = (b[6] & 0x0f) | 0x50;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const hex = b.toString("hex");
+  return [0, 8, 12, 16, 20, 32].slice(1).map((end, i, a) => hex.slice(i ? a[i - 1] : 0, end))
+    .join("-");
+}
+
+Deno.test("point ids are UUIDv5 of item ids under the fixed namespace", () => {
+  const id = itemId({ url: "https://example.com/a" });
+  assert.equal(id, "29a40ccedafd00ee6c075466c47563fc");
+  assert.equal(pointId(id), "d542a4b1-aa94-5d25-9763-436bbf918f6c", "a known value, forever");
+  assert.equal(pointId(id), uuidv5(id, POINT_ID_NAMESPACE), "matches RFC 9562 computed by hand");
+  assert.equal(pointId(id), pointId(envelope({ url: "https://example.com/a" }, "x").id));
+  assert.notEqual(pointId(id), pointId(itemId({ url: "https://example.com/b" })));
+});
+
+Deno.test("with dimensions set, open creates the collection with that size and distance, and its payload indexes", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake, {
+      dimensions: 4,
+      distance: "Dot",
+      payloadIndexes: ["domain", "publishedAt", { field: "wordCount", type: "float" }],
+    });
+    await sink.open();
+    const c = fake.collections.get("trends");
+    assert.ok(c, "created at open, before any write");
+    assert.equal(c.size, 4);
+    assert.equal(c.distance, "Dot");
+    assert.deepEqual(
+      Object.fromEntries(c.indexes),
+      { domain: "keyword", publishedAt: "datetime", wordCount: "float" },
+      "bare names are typed by the known item fields, else keyword",
+    );
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("N items become N points with their vectors and payloads, in one wait=true upsert", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    assert.equal(fake.collections.size, 0, "no dimensions: the collection waits for vectors");
+    const batch = items(25);
+    await sink.write(batch, signal());
+
+    const c = fake.collections.get("trends")!;
+    assert.equal(c.size, 4, "created from the first vectors");
+    assert.equal(c.distance, "Cosine", "the default distance");
+    assert.equal(c.points.size, 25);
+    const point = c.points.get(pointId(batch[3].id))!;
+    assert.deepEqual(point.vector, batch[3].vector);
+    assert.deepEqual(point.payload, {
+      title: "Title 3",
+      url: "https://example.com/3",
+      domain: "example.com",
+      millrace_id: batch[3].id,
+      millrace_source: "hn",
+      millrace_seen_at: SEEN,
+    });
+    const upserts = fake.requests.filter((r) => r.path === "/collections/trends/points");
+    assert.equal(upserts.length, 1, "one request per batch");
+    assert.equal(upserts[0].method, "PUT");
+    assert.equal(upserts[0].query.wait, "true");
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("a replay, a redelivery or a re-run leaves the point count unchanged", async () => {
+  await withQdrant(async (fake) => {
+    const batch = items(10);
+    const first = sinkOn(fake).sink;
+    await first.write(batch, signal());
+    await first.write(batch, signal());
+    await first.write([...batch.slice(0, 5), batch[0]], signal());
+    const rerun = sinkOn(fake).sink;
+    await rerun.open();
+    await rerun.write(items(10), signal());
+    assert.equal(fake.collections.get("trends")!.points.size, 10);
+    assert.equal(
+      fake.requests.filter((r) => r.method === "PUT" && r.path === "/collections/trends").length,
+      1,
+      "created once",
+    );
+  });
+});
+
+Deno.test("deleted items remove their points in the same batch; deleting from no collection is a no-op", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.write([deleted(items(1)[0])], signal());
+    assert.equal(fake.requests.filter((r) => r.path.endsWith("/points/delete")).length, 0);
+
+    const batch = items(6);
+    await sink.write(batch, signal());
+    await sink.write([deleted(batch[0]), deleted(batch[1]), ...items(2, 4, 6)], signal());
+    const points = fake.collections.get("trends")!.points;
+    assert.equal(points.size, 6, "6 - 2 deleted + 2 new");
+    assert.ok(!points.has(pointId(batch[0].id)) && !points.has(pointId(batch[1].id)));
+    const deletes = fake.requests.filter((r) => r.path === "/collections/trends/points/delete");
+    assert.equal(deletes.length, 1);
+    assert.deepEqual(deletes[0].body, { points: [pointId(batch[0].id), pointId(batch[1].id)] });
+
+    // The last copy of an id in a batch wins: written then deleted is deleted.
+    await sink.write([batch[2], deleted(batch[2])], signal());
+    assert.ok(!points.has(pointId(batch[2].id)));
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("expire removes the points first seen before the cutoff and keeps the rest", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    assert.equal(await sink.expire(SEEN, signal()), undefined, "no collection yet: nothing to do");
+    const old = items(3).map((item) => ({ ...item, seenAt: SEEN - 10_000 }));
+    const fresh = items(2, 4, 3).map((item) => ({ ...item, seenAt: SEEN + 10_000 }));
+    const edge = items(1, 4, 5).map((item) => ({ ...item, seenAt: SEEN }));
+    await sink.write([...old, ...fresh, ...edge], signal());
+
+    await sink.expire(SEEN, signal());
+    const points = fake.collections.get("trends")!.points;
+    assert.deepEqual(
+      [...points.keys()].sort(),
+      [...fresh, ...edge].map((item) => pointId(item.id)).sort(),
+      "the old points are gone; one seen exactly at the cutoff stays",
+    );
+    const deletes = fake.requests.filter((r) => r.path === "/collections/trends/points/delete");
+    assert.deepEqual(deletes.at(-1)!.body, {
+      filter: { must: [{ key: "millrace_seen_at", range: { lt: SEEN } }] },
+    });
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("a dimension mismatch fails at start with a clear message when dimensions is set", async () => {
+  await withQdrant(async (fake) => {
+    fake.addCollection("trends", 1536, "Cosine");
+    const { sink } = sinkOn(fake, { dimensions: 256 });
+    await assert.rejects(
+      sink.open(),
+      {
+        message: "qdrant sink: collection trends has 1536-dim Cosine vectors, the flow embeds " +
+          "256-dim: set the embedder's (and the sink's) dimensions to 1536, or publish to another " +
+          "collection",
+      },
+    );
+    const dot = sinkOn(fake, { distance: "Dot" }).sink;
+    await assert.rejects(
+      dot.open(),
+      /has 1536-dim Cosine vectors, the sink's distance is Dot: set the sink's distance to Cosine/,
+      "a distance mismatch fails at start even without dimensions",
+    );
+  });
+});
+
+Deno.test("without dimensions, a mismatch fails the first write with the same message", async () => {
+  await withQdrant(async (fake) => {
+    fake.addCollection("trends", 8, "Cosine");
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const batch = items(2);
+    await assert.rejects(
+      sink.write(batch, signal()),
+      new RegExp(
+        `collection trends has 8-dim Cosine vectors, the flow embeds 4-dim: .* \\(item ${
+          batch[0].id
+        }\\)`,
+      ),
+    );
+    assert.equal(fake.requests.filter((r) => r.path.endsWith("/points")).length, 0);
+  });
+});
+
+Deno.test("an existing collection that fits is used as it is", async () => {
+  await withQdrant(async (fake) => {
+    const c = fake.addCollection("trends", 4, "Cosine");
+    const { sink } = sinkOn(fake, { dimensions: 4, payloadIndexes: ["language"] });
+    await sink.open();
+    await sink.write(items(3), signal());
+    assert.equal(c.points.size, 3);
+    assert.deepEqual([...c.indexes], [["language", "keyword"]]);
+    assert.ok(!fake.requests.some((r) => r.method === "PUT" && r.path === "/collections/trends"));
+  });
+});
+
+Deno.test("two writes at once create a missing collection once", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await Promise.all([sink.write(items(3), signal()), sink.write(items(3, 4, 3), signal())]);
+    assert.equal(fake.collections.get("trends")!.points.size, 6);
+    assert.equal(
+      fake.requests.filter((r) => r.path === "/collections/trends" && r.method === "PUT")
+        .length,
+      1,
+    );
+  });
+});
+
+Deno.test("an item without a vector fails its batch, naming the item", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake, { dimensions: 4 });
+    const batch = items(2);
+    batch[1].vector = undefined;
+    const error = await sink.write(batch, signal()).catch((e) => e);
+    assert.match(
+      error.message,
+      new RegExp(`item ${batch[1].id} has no vector; put an embed stage before the publish stage`),
+    );
+    assert.equal(error.retryable, false);
+    assert.equal(fake.collections.get("trends")!.points.size, 0);
+  });
+});
+
+Deno.test("the api key is sent on every request and never logged nor put in an error", async () => {
+  await withQdrant(async (fake) => {
+    const { sink, log } = sinkOn(fake, { apiKey: KEY, payloadIndexes: ["domain"] });
+    await sink.write(items(3), signal());
+    await sink.write([deleted(items(1)[0])], signal());
+    assert.ok(fake.requests.length >= 4);
+    assert.ok(fake.requests.every((r) => r.apiKey === KEY));
+    assert.match(
+      log.lines.join("\n"),
+      /api key of trends at http:\/\/127\.0\.0\.1:\d+ is sent over plain http/,
+    );
+
+    const wrong = sinkOn(fake, { apiKey: "wrong-key-123" });
+    const error = await sink.open().then(() => wrong.sink.open()).catch((e: Error) => e);
+    assert.ok(error instanceof Error);
+    assert.match(
+      error.message,
+      /cannot fetch collection trends at .*: 401 Must provide an API key/,
+    );
+    const said = [...log.lines, ...wrong.log.lines, error.message, String(error.cause)].join("\n");
+    assert.ok(!said.includes(KEY) && !said.includes("wrong-key-123"), said);
+  }, { apiKey: KEY });
+});
+
+Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow does not wait", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake, { dimensions: 4, timeout: "50ms" });
+    await sink.open();
+    fake.delay = 300;
+    const error = await sink.write(items(2), signal()).catch((e) => e);
+    assert.match(error.message, /cannot upsert 2 points into trends at .*: no answer within 50ms/);
+    assert.equal(error.retryable, undefined, "a timeout is worth a retry");
+    const stop = new AbortController();
+    const write = sink.write(items(2), stop.signal);
+    setTimeout(() => stop.abort(new Error("stopping")), 10);
+    // The abort's reason, not the 50ms timeout nor the answer: the stop ended it.
+    await assert.rejects(write, /stopping/);
+    await new Promise((r) => setTimeout(r, 350)); // let the fake answer before it closes
+  });
+});
+
+Deno.test("Qdrant's refusal is in the error, with what was asked", async () => {
+  await withQdrant(async (fake) => {
+    fake.addCollection("trends", 4, "Cosine");
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    // Behind the sink's back, the collection is replaced with another size.
+    fake.addCollection("trends", 5, "Cosine");
+    const error = await sink.write(items(1), signal()).catch((e) => e);
+    assert.match(
+      error.message,
+      /cannot upsert 1 points into trends at .*: 400 .*expected dim: 5, got 4/,
+    );
+    assert.equal(error.retryable, false, "a 400 tells the runner not to retry the same request");
+  });
+});
+
+Deno.test("a URL path is kept as the API prefix", async () => {
+  const fake = await startFakeQdrant({ prefix: "/qdrant" });
+  try {
+    const config = qdrantSinkSchema.parse({ url: `${fake.url}/qdrant/`, collection: "c" });
+    await new QdrantSink({ ...config, dimensions: 4 }).open();
+    assert.equal(fake.collections.get("c")?.size, 4);
+    assert.deepEqual(fake.unexpected, []);
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("the sink needs vectors, and the documented YAML example loads", () => {
+  assert.deepEqual(qdrantSink.needs, ["embedded"]);
+  const registry = new Registry().sink(qdrantSink);
+  assert.equal(registry.sinks.get("qdrant"), qdrantSink);
+  const [block] = parseYaml(`
+- qdrant:
+    url: http://127.0.0.1:6333
+    apiKey: abc
+    collection: trends
+    distance: Cosine
+    dimensions: 256
+    payloadIndexes: [domain, language, publishedAt, { field: keywords, type: keyword }]
+    timeout: 30s
+    wait: true
+`) as { qdrant: unknown }[];
+  const config = qdrantSinkSchema.parse(block.qdrant);
+  assert.equal(config.timeout, 30_000);
+  assert.deepEqual(config.payloadIndexes.map((i) => `${i.field}:${i.type}`), [
+    "domain:keyword",
+    "language:keyword",
+    "publishedAt:datetime",
+    "keywords:keyword",
+  ]);
+  assert.deepEqual(qdrantSinkSchema.parse({ url: "https://q.example", collection: "c" }), {
+    url: "https://q.example",
+    collection: "c",
+    distance: "Cosine",
+    payloadIndexes: [],
+    timeout: 30_000,
+    wait: true,
+  });
+  for (
+    const bad of [
+      { url: "q.example:6333", collection: "c" },
+      { url: "http://q", collection: "a/b" },
+      { url: "http://q", collection: "c", distance: "cosine" },
+      { url: "http://q", collection: "c", payloadIndexes: [{ field: "x", type: "geo" }] },
+      { url: "http://q", collection: "c", colection: "typo" },
+    ]
+  ) assert.ok(!qdrantSinkSchema.safeParse(bad).success, JSON.stringify(bad));
+});
+
+/** A source of the items its config lists, to run whole flows against the fake. */
+const listSource: SourceSpec<{ items: RawItem[] }> = {
+  kind: "list",
+  summary: "test source",
+  schema: z.strictObject({ items: z.array(z.record(z.string(), z.unknown())) }),
+  create: ({ items }) => ({
+    async *read() {
+      yield items;
+    },
+  }),
+};
+
+const flowRegistry = new Registry().source(listSource).stage(validateStage).stage(embedStage)
+  .stage(publishStage).sink(qdrantSink);
+
+function flowOf(
+  fake: FakeQdrant,
+  list: RawItem[],
+  embed = true,
+  sink: Record<string, unknown> = { dimensions: 16 },
+) {
+  return defineFlow({
+    name: "vectors",
+    output: Deno.makeTempDirSync(),
+    sources: { s: { kind: "list", items: list } },
+    pipeline: [
+      "validate",
+      ...(embed ? [{ embed: { dimensions: 16 } }] : []),
+      { publish: [{ qdrant: { url: fake.url, collection: "trends", ...sink } }] },
+    ],
+  }, flowRegistry);
+}
+
+Deno.test("a flow validates, embeds and publishes to Qdrant; a re-run adds nothing; a delete removes the point", async () => {
+  await withQdrant(async (fake) => {
+    const list = Array.from({ length: 30 }, (_, i) => ({
+      title: `Story number ${i}`,
+      url: `https://example.com/${i}`,
+    }));
+    const run = async (items: RawItem[]) => {
+      const deadLetters = new MemoryDeadLetters();
+      const report = await runFlow(flowOf(fake, items), {
+        registry: flowRegistry,
+        deadLetters,
+        log: memoryLogger(),
+      });
+      assert.deepEqual(deadLetters.entries, []);
+      return report;
+    };
+    assert.equal((await run(list)).published, 30);
+    const points = fake.collections.get("trends")!.points;
+    assert.equal(points.size, 30);
+    assert.ok([...points.values()].every((p) => p.vector.length === 16));
+
+    await run(list);
+    assert.equal(points.size, 30, "a re-run leaves the count unchanged");
+
+    await run([{ url: "https://example.com/3", deleted: true }]);
+    assert.equal(points.size, 29, "the deleted item passed the validator and left Qdrant");
+    assert.ok(!points.has(pointId(itemId({ url: "https://example.com/3" }))));
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
+Deno.test("in a flow the sink learns the embed stage's dimension at start, and a collection of another size stops the flow before any item moves", async () => {
+  const story = [{ title: "Story number 1", url: "https://example.com/1" }];
+  const run = (fake: FakeQdrant, sink: Record<string, unknown>) =>
+    runFlow(flowOf(fake, story, true, sink), {
+      registry: flowRegistry,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+  await withQdrant(async (fake) => {
+    await run(fake, {});
+    assert.equal(fake.collections.get("trends")?.size, 16, "created with the embedder's length");
+  });
+  await withQdrant(async (fake) => {
+    fake.addCollection("trends", 8, "Cosine");
+    const started = await run(fake, {}).then(() => undefined, (e: Error) => e);
+    assert.ok(started instanceof FlowStartError, "the flow does not start");
+    assert.match(
+      started.message,
+      /collection trends has 8-dim Cosine vectors, the flow embeds 16-dim/,
+    );
+    assert.equal(fake.requests.filter((r) => r.path.includes("/points")).length, 0, "no write");
+  });
+  await withQdrant(async (fake) => {
+    const started = await run(fake, { dimensions: 32 }).then(() => undefined, (e: Error) => e);
+    assert.ok(started instanceof FlowStartError);
+    assert.match(started.message, /dimensions is 32 but the embed stage makes vectors of 16/);
+    assert.equal(fake.collections.size, 0, "nothing created");
+  });
+});
+
+Deno.test("a Qdrant sink with no embed stage before it is refused when the flow loads", async () => {
+  await withQdrant((fake) => {
+    assert.throws(() => flowOf(fake, [], false), /publish needs embedded items/);
+    assert.equal(fake.requests.length, 0);
+    return Promise.resolve();
+  });
+});

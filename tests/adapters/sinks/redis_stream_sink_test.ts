@@ -1,0 +1,235 @@
+import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
+import {
+  RedisStreamSink,
+  redisStreamSink,
+  type RedisStreamSinkOptions,
+  redisStreamSinkSchema,
+} from "../../../adapters/sinks/redis_stream_sink.ts";
+import { closeRedis, connectRedis } from "../../../engine/redis/connection.ts";
+import { flowKeys } from "../../../engine/redis/keys.ts";
+import { type Envelope, envelope, type RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { type BuildEnv, Registry } from "../../../engine/registry.ts";
+import { redisTest, withRedis } from "../../_redis_server.ts";
+
+const SEEN = 1_700_000_000_000;
+const signal = () => new AbortController().signal;
+
+function items(n: number, from = 0): Envelope<RawItem>[] {
+  return Array.from({ length: n }, (_, k) =>
+    envelope(
+      { title: `Title ${from + k}`, url: `https://example.com/${from + k}`, score: from + k },
+      "hn",
+      SEEN,
+    ));
+}
+
+function options(extra: Record<string, unknown> = {}): RedisStreamSinkOptions {
+  return redisStreamSinkSchema.parse({ stream: "{t}:published", ...extra });
+}
+
+/** Every entry of the stream as a map of its fields. */
+async function entries(url: string, stream = "{t}:published"): Promise<Record<string, string>[]> {
+  const redis = await connectRedis(url);
+  try {
+    const raw = await redis.xrange(stream, "-", "+");
+    return raw.map(([, flat]) => {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) fields[flat[i]] = flat[i + 1];
+      return fields;
+    });
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+redisTest("N items become N entries with id, source, seenAt and the payload as JSON", async () => {
+  await withRedis(async (server) => {
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    await sink.open();
+    const batch = items(1200); // more than one script call, still one pipeline
+    await sink.write(batch, signal());
+    await sink.close();
+
+    const got = await entries(server.url);
+    assert.equal(got.length, 1200);
+    assert.deepEqual(got.map((e) => e.id), batch.map((b) => b.id), "in batch order");
+    assert.deepEqual(got[7], {
+      id: batch[7].id,
+      source: "hn",
+      seenAt: String(SEEN),
+      payload: JSON.stringify({ title: "Title 7", url: "https://example.com/7", score: 7 }),
+    });
+  });
+});
+
+redisTest("a replay, a repeat within a batch and a re-run append nothing twice", async () => {
+  await withRedis(async (server) => {
+    const batch = items(50);
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    await sink.write(batch, signal());
+    await sink.write(batch, signal());
+    await sink.write([...items(5, 50), ...items(5, 50)], signal());
+    await sink.close();
+    const rerun = new RedisStreamSink({ url: server.url }, options());
+    await rerun.write(items(55), signal());
+    await rerun.close();
+    assert.equal((await entries(server.url)).length, 55);
+  });
+});
+
+redisTest("a deleted item appends one tombstone, once", async () => {
+  await withRedis(async (server) => {
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    const [a, b] = items(2);
+    const gone = { ...a, payload: { url: a.payload.url, deleted: true } };
+    await sink.write([a, b], signal());
+    await sink.write([gone], signal());
+    await sink.write([gone, a], signal());
+    await sink.close();
+    const got = await entries(server.url);
+    assert.equal(got.length, 3);
+    assert.deepEqual(got[2], { id: a.id, source: "hn", seenAt: String(SEEN), deleted: "true" });
+  });
+});
+
+redisTest("fields keeps only the named payload fields", async () => {
+  await withRedis(async (server) => {
+    const sink = new RedisStreamSink({ url: server.url }, options({ fields: ["url", "nope"] }));
+    await sink.write(items(1), signal());
+    await sink.close();
+    const [entry] = await entries(server.url);
+    assert.deepEqual(JSON.parse(entry.payload), { url: "https://example.com/0" });
+  });
+});
+
+redisTest("ids are forgotten after idTtl, and the stream is trimmed near maxLen", async () => {
+  await withRedis(async (server) => {
+    let now = 1_000_000;
+    const sink = new RedisStreamSink(
+      { url: server.url },
+      { ...options({ idTtl: "1s" }), now: () => now },
+    );
+    const batch = items(3);
+    await sink.write(batch, signal());
+    now += 999;
+    await sink.write(batch, signal());
+    assert.equal((await entries(server.url)).length, 3, "remembered within idTtl");
+    now += 2;
+    await sink.write(batch, signal());
+    assert.equal((await entries(server.url)).length, 6, "appended again after idTtl");
+
+    const redis = await connectRedis(server.url);
+    try {
+      assert.equal(await redis.zcard("{t}:published:ids"), 3, "older ids were dropped");
+      const ttl = await redis.pttl("{t}:published:ids");
+      assert.ok(ttl > 0 && ttl <= 1000, `the id set expires with idTtl (pttl ${ttl})`);
+    } finally {
+      await closeRedis(redis);
+    }
+
+    const small = new RedisStreamSink({ url: server.url }, options({ stream: "s", maxLen: 100 }));
+    await small.write(items(2000), signal());
+    await small.close();
+    const length = (await entries(server.url, "s")).length;
+    assert.ok(length >= 100 && length < 1000, `trimmed to about 100 (${length})`);
+    await sink.close();
+  });
+});
+
+redisTest("a durable flow's sink borrows the flow's connection and leaves it open", async () => {
+  await withRedis(async (server) => {
+    const redis = await connectRedis(server.url);
+    try {
+      const env: BuildEnv = {
+        flow: "t",
+        baseDir: ".",
+        outDir: ".",
+        log: memoryLogger(),
+        registry: new Registry(),
+        durable: { redis, keys: flowKeys("t") },
+      };
+      const sink = await redisStreamSink.create(options(), env);
+      await sink.open?.();
+      await sink.write(items(4), signal());
+      await sink.close?.();
+      assert.equal(redis.status, "ready", "the flow's connection is not closed by the sink");
+      assert.equal(await redis.xlen("{t}:published"), 4);
+    } finally {
+      await closeRedis(redis);
+    }
+  });
+});
+
+Deno.test("a memory flow must give a url; a bad one fails at open, its password masked", async () => {
+  const env: BuildEnv = {
+    flow: "t",
+    baseDir: ".",
+    outDir: ".",
+    log: memoryLogger(),
+    registry: new Registry(),
+  };
+  assert.throws(
+    () => redisStreamSink.create(options(), env),
+    /redis-stream sink of \{t\}:published: set `url`; only a durable flow has a Redis of its own/,
+  );
+  const sink = await redisStreamSink.create(
+    { ...options(), url: "http://user:hunter2@127.0.0.1:1" },
+    env,
+  );
+  const error = await Promise.resolve(sink.open?.()).catch((e: Error) => e);
+  assert.ok(error instanceof Error);
+  assert.match(
+    error.message,
+    /^redis-stream sink: cannot reach Redis at http:\/\/user:\*\*\*@.*unsupported scheme/,
+  );
+  assert.ok(!error.message.includes("hunter2"));
+});
+
+Deno.test("the documented YAML example loads", () => {
+  const [block] = parseYaml(`
+- redis-stream:
+    url: redis://127.0.0.1:6379
+    stream: "{trends}:published"
+    maxLen: 1000000
+    fields: [title, url, domain]
+    idTtl: 7d
+`) as Record<string, unknown>[];
+  assert.deepEqual(redisStreamSinkSchema.parse(block["redis-stream"]), {
+    url: "redis://127.0.0.1:6379",
+    stream: "{trends}:published",
+    maxLen: 1_000_000,
+    fields: ["title", "url", "domain"],
+    idTtl: 604_800_000,
+  });
+  assert.ok(!redisStreamSinkSchema.safeParse({ stream: "s", maxlen: 5 }).success, "typos caught");
+});
+
+redisTest(
+  "expire removes the entries appended before the cutoff, and forgets their ids",
+  async () => {
+    await withRedis(async (server) => {
+      const sink = new RedisStreamSink({ url: server.url }, options());
+      const old = items(3);
+      await sink.write(old, signal());
+      await new Promise((r) => setTimeout(r, 5));
+      const cutoff = Date.now();
+      await new Promise((r) => setTimeout(r, 5));
+      const fresh = items(2, 3);
+      await sink.write(fresh, signal());
+
+      assert.equal(await sink.expire(cutoff, signal()), 3, "the three old entries were removed");
+      assert.deepEqual((await entries(server.url)).map((e) => e.id), fresh.map((f) => f.id));
+      assert.equal(await sink.expire(cutoff, signal()), 0, "a second sweep removes nothing");
+
+      // The old ids were forgotten with their entries, the fresh ones were not.
+      await sink.write([...old.slice(0, 1), ...fresh], signal());
+      assert.deepEqual(
+        (await entries(server.url)).map((e) => e.id),
+        [...fresh.map((f) => f.id), old[0].id],
+      );
+      await sink.close();
+    });
+  },
+);

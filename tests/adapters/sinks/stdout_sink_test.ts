@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { StdoutSink, stdoutSink } from "../../../adapters/sinks/stdout_sink.ts";
+import { type Envelope, envelope, type RawItem } from "../../../engine/item.ts";
+import { Registry, schemaOf } from "../../../engine/registry.ts";
+
+const signal = new AbortController().signal;
+
+function item(n: number): Envelope<RawItem> {
+  const e = envelope({ title: `Title ${n}`, url: `https://example.com/${n}` }, "test", n);
+  return { ...e, vector: [1, 0] };
+}
+
+function capture() {
+  const chunks: string[] = [];
+  const out = {
+    write(p: Uint8Array) {
+      chunks.push(new TextDecoder().decode(p));
+      return Promise.resolve(p.length);
+    },
+  };
+  return { chunks, out };
+}
+
+Deno.test("the stdout sink prints each item once per process, one write per batch", async () => {
+  const { chunks, out } = capture();
+  const config = schemaOf(stdoutSink, new Registry()).parse({});
+  const sink = new StdoutSink(config, out);
+  await sink.write([item(1), item(2)], signal);
+  await sink.write([item(2), item(3)], signal);
+  await sink.write([item(1)], signal);
+  assert.equal(chunks.length, 2, "a batch of known items prints nothing");
+  const printed = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(
+    printed,
+    [1, 2, 3].map((n) => {
+      const e = item(n);
+      return { id: e.id, source: "test", seenAt: n, payload: e.payload };
+    }),
+    "no vectors unless asked",
+  );
+});
+
+Deno.test("the stdout sink prints vectors and picks fields when asked", async () => {
+  const { chunks, out } = capture();
+  const config = schemaOf(stdoutSink, new Registry()).parse({ fields: ["url"], vectors: true });
+  await new StdoutSink(config, out).write([item(1)], signal);
+  assert.deepEqual(JSON.parse(chunks[0]), {
+    id: item(1).id,
+    source: "test",
+    seenAt: 1,
+    payload: { url: "https://example.com/1" },
+    vector: [1, 0],
+  });
+});
+
+Deno.test("the stdout sink prints a deleted item's tombstone once", async () => {
+  const { chunks, out } = capture();
+  const sink = new StdoutSink(schemaOf(stdoutSink, new Registry()).parse({}), out);
+  const e = item(1);
+  const deleted = { ...e, payload: { url: e.payload.url, deleted: true } };
+  await sink.write([e, deleted], signal);
+  await sink.write([deleted], signal);
+  const printed = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(printed, [
+    { id: e.id, source: "test", seenAt: 1, payload: e.payload },
+    { id: e.id, deleted: true, source: "test", seenAt: 1 },
+  ]);
+});

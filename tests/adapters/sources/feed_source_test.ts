@@ -1,0 +1,415 @@
+import assert from "node:assert/strict";
+import { FieldError } from "../../../engine/flow_error.ts";
+import { FIXTURES } from "../../_fixtures_dir.ts";
+import { withServer } from "../../_http_server.ts";
+import { join } from "node:path";
+import { feedConfig, feedSource, parseFeed } from "../../../adapters/sources/feed_source.ts";
+import type { RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { type BuildEnv, Registry } from "../../../engine/registry.ts";
+import type { Source } from "../../../engine/source.ts";
+
+const FEEDS = join(FIXTURES, "feeds");
+
+function testEnv(baseDir = FEEDS): BuildEnv {
+  return { flow: "test", baseDir, outDir: baseDir, log: memoryLogger(), registry: new Registry() };
+}
+
+async function source(config: Record<string, unknown>): Promise<Source> {
+  return await feedSource.create(feedConfig.parse(config), testEnv());
+}
+
+async function readAll(src: Source): Promise<RawItem[][]> {
+  const batches: RawItem[][] = [];
+  for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+  return batches;
+}
+
+async function parseFixture(file: string, baseUrl?: string): Promise<RawItem[]> {
+  return await parseFeed(await Deno.readFile(join(FEEDS, file)), { name: file, baseUrl });
+}
+
+/** Entries per feed file, from the fixtures' MANIFEST.md. */
+const EXPECTED_COUNTS: Record<string, number> = {
+  "feedparser__intertwingly.atom": 20,
+  "feedparser__rss-with-relative-urls.xml": 2,
+  "feedparser__rss2sample.xml": 4,
+  "rss-parser__craigslist.rss": 25,
+  "rss-parser__encoding.rss": 40,
+  "rss-parser__giantbomb-podcast.rss": 730,
+  "rss-parser__guardian.rss": 55,
+  "rss-parser__heise.atom": 15,
+  "rss-parser__incomplete-fields.atom": 1,
+  "rss-parser__narro.rss": 1,
+  "rss-parser__reddit.rss": 24,
+  "rss-parser__rss-1.rss": 69,
+};
+
+Deno.test("every fixture feed parses to the number of entries it holds", async () => {
+  const files = [...Deno.readDirSync(FEEDS)].map((e) => e.name).sort();
+  assert.deepEqual(files, [...Object.keys(EXPECTED_COUNTS), "feedparser__notafeed.html"].sort());
+  for (const [file, count] of Object.entries(EXPECTED_COUNTS)) {
+    const items = await parseFixture(file);
+    assert.equal(items.length, count, file);
+    for (const item of items) {
+      for (const value of Object.values(item)) assert.notEqual(value, undefined, file);
+      if (item.text !== undefined) assert.doesNotMatch(item.text, /<\/?(p|a|div|br|img)\b/i, file);
+      if (item.publishedAt !== undefined) {
+        assert.match(item.publishedAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, file);
+      }
+    }
+  }
+});
+
+Deno.test("a document that is not a feed fails with the file name, not with zero items", async () => {
+  await assert.rejects(
+    parseFixture("feedparser__notafeed.html"),
+    /^Error: feedparser__notafeed\.html: not an RSS or Atom feed/,
+  );
+  const src = await source({ path: "feedparser__notafeed.html" });
+  await assert.rejects(readAll(src), /feedparser__notafeed\.html: not an RSS or Atom feed/);
+  await assert.rejects(
+    parseFeed(`<?xml version="1.0"?><!-- x --><catalog><book/></catalog>`, { name: "books.xml" }),
+    /books\.xml: not an RSS or Atom feed \(root element <catalog>\)/,
+  );
+});
+
+Deno.test("a bad file in a list does not stop the files after it", async () => {
+  const src = await source({ path: ["feedparser__notafeed.html", "feedparser__rss2sample.xml"] });
+  const batches: RawItem[][] = [];
+  await assert.rejects(async () => {
+    for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+  }, /feedparser__notafeed\.html: not an RSS or Atom feed/);
+  assert.deepEqual(batches.map((b) => b.length), [4]);
+});
+
+Deno.test("guardian RSS 2.0: titles, authors, dates, categories and plain text", async () => {
+  const items = await parseFixture("rss-parser__guardian.rss");
+  assert.equal(items.length, 55);
+  const first = items[0];
+  assert.equal(
+    first.title,
+    "Trump State of the Union address promised unity but emphasized discord",
+  );
+  assert.equal(
+    first.url,
+    "https://www.theguardian.com/us-news/2018/jan/31/donald-trump-state-of-the-union-address-unity-discord",
+  );
+  assert.equal(first.author, "David Smith in Washington");
+  assert.equal(first.publishedAt, "2018-01-31T07:26:05.000Z");
+  assert.equal(first.guid, first.url);
+  assert.ok(first.tags?.includes("Donald Trump"));
+  assert.ok(first.text?.startsWith("The president’s ‘new American moment’ speech stirred"));
+  assert.ok(items.every((i) => !i.text?.includes("&amp;") && !i.text?.includes("&lt;")));
+});
+
+Deno.test("heise Atom: umlauts stay intact", async () => {
+  const items = await parseFixture("rss-parser__heise.atom");
+  assert.equal(items.length, 15);
+  assert.equal(
+    items[2].title,
+    "Microsoft veröffentlicht Cordova-Erweiterung für Visual Studio Code",
+  );
+  assert.equal(items[1].title, "Scrum Day 2016: Bewerbungen für Vorträge und Workshops");
+  assert.ok(items[0].text?.includes("das dritte größere Release"));
+  assert.equal(items[0].publishedAt, "2016-02-01T16:22:00.000Z");
+  assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+});
+
+Deno.test("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", async () => {
+  const items = await parseFixture("rss-parser__rss-1.rss");
+  assert.equal(items.length, 69);
+  assert.equal(items[0].title, "Food for fungi");
+  assert.equal(items[0].author, "Hines, P. J.");
+  assert.equal(items[0].publishedAt, "2017-06-15T17:29:47.000Z");
+  assert.equal(
+    items[0].url,
+    "http://science.sciencemag.org/cgi/content/short/356/6343/1134-a?rss=1",
+  );
+  assert.ok(items.every((i) => i.url?.startsWith("http://science.sciencemag.org/")));
+});
+
+Deno.test("craigslist: the entity inside CDATA titles is decoded, the markup kept", async () => {
+  const items = await parseFixture("rss-parser__craigslist.rss");
+  assert.equal(items.length, 25);
+  assert.equal(
+    items[0].title,
+    "Bright, Spacious Beautiful Victorian (oakland north / temescal) $4300 3bd 1930ft<sup>2</sup>",
+  );
+  assert.equal(
+    items[1].title,
+    "Beautifully Remodeled 1 BR with Garage Parking (Pacific Heights) $3449",
+  );
+  assert.ok(items.every((i) => !i.title?.includes("&#x0024;")));
+  assert.equal(items[0].publishedAt, "2017-06-21T17:33:10.000Z");
+});
+
+Deno.test("a Latin-1 feed decodes by its XML declaration: Portuguese accents intact", async () => {
+  const items = await parseFixture("rss-parser__encoding.rss");
+  assert.equal(items.length, 40);
+  assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
+  assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
+  assert.ok(items[0].text?.includes("criança de três anos"));
+  assert.equal(items[0].publishedAt, "2018-01-03T13:47:00.000Z"); // pubDate ends in CRLF and spaces
+  assert.deepEqual(items[0].tags, ["Nacional"]);
+  assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+});
+
+Deno.test("reddit RSS: one-line document, double-encoded descriptions become plain text", async () => {
+  const items = await parseFixture("rss-parser__reddit.rss");
+  assert.equal(items.length, 24);
+  assert.equal(items[0].title, "The water is too deep, so he improvises");
+  assert.deepEqual(items[0].tags, ["funny"]);
+  assert.equal(items[0].text, "submitted by cakebeerandmorebeer to funny\n[link] [275 comments]");
+  assert.ok(items.every((i) => !/&#\d+;|&quot;|<td>/.test(i.text ?? "")));
+});
+
+Deno.test("giantbomb: 730 episodes, PST dates read as UTC-8 even in summer", async () => {
+  const items = await parseFixture("rss-parser__giantbomb-podcast.rss");
+  assert.equal(items.length, 730);
+  assert.equal(items[0].title, "Giant Bombcast 603: Call of Tuesday");
+  assert.equal(items[0].publishedAt, "2019-10-01T22:30:00.000Z"); // Tue, 01 Oct 2019 14:30:00 PST
+  assert.equal(items[0].author, "Giant Bomb");
+  assert.ok(items.every((i) => i.publishedAt !== undefined && i.url?.startsWith("https://")));
+});
+
+Deno.test("intertwingly: relative entry links resolve against the feed URL", async () => {
+  const items = await parseFixture(
+    "feedparser__intertwingly.atom",
+    "http://intertwingly.net/blog/index.atom",
+  );
+  assert.equal(items.length, 20);
+  assert.equal(items[0].url, "http://intertwingly.net/blog/2012/07/16/Inhibiting-Suspend");
+  assert.ok(items.every((i) => i.url?.startsWith("http://intertwingly.net/blog/")));
+  // xhtml content keeps inline words that xml2js would separate from their sentence
+  assert.ok(items[0].text?.startsWith("The interface is a bit low level, but workable:"));
+  assert.equal(items[0].guid, "tag:intertwingly.net,2004:3299");
+  // Without a baseUrl the feed's own absolute link serves as base.
+  assert.deepEqual(
+    (await parseFixture("feedparser__intertwingly.atom")).map((i) => i.url),
+    items.map((i) => i.url),
+  );
+});
+
+Deno.test("rss2sample: the entry without title and link is still yielded", async () => {
+  const src = await source({ path: "feedparser__rss2sample.xml" });
+  const [items] = await readAll(src);
+  assert.equal(items.length, 4);
+  assert.equal(items[0].title, "Star City");
+  assert.equal(items[0].author, "Writer"); // from "writer@example.com (Writer)"
+  assert.equal(items[1].title, undefined);
+  assert.equal(items[1].url, undefined);
+  assert.equal(items[1].guid, "http://liftoff.msfc.nasa.gov/2003/05/30.html#item572");
+  assert.ok(items[1].text?.startsWith("Sky watchers in Europe, Asia, and parts of Alaska"));
+  assert.equal(items[1].publishedAt, "2003-05-30T11:06:42.000Z");
+});
+
+Deno.test("relative links and two-digit years: resolved against baseUrl", async () => {
+  const src = await source({
+    path: "feedparser__rss-with-relative-urls.xml",
+    baseUrl: "http://www.arcgames.com",
+  });
+  const [items] = await readAll(src);
+  assert.equal(items.length, 2);
+  assert.equal(
+    items[0].url,
+    "http://www.arcgames.com/en/games/neverwinter/news/detail/10743874-neverwinter-%26-jingle-jam-humble-bundle%21",
+  );
+  assert.ok(items.every((i) => i.url?.startsWith("http://www.arcgames.com/en/games/neverwinter/")));
+  assert.equal(items[0].publishedAt, "2017-12-07T18:00:29.000Z"); // Thu, 07 Dec 17 10:00:29 -0800
+  // With no baseUrl and only a relative channel link, links stay as written.
+  const [bare] = await readAll(await source({ path: "feedparser__rss-with-relative-urls.xml" }));
+  assert.match(bare[0].url ?? "", /^\/en\/games\/neverwinter\/news\/detail\//);
+});
+
+Deno.test("odd and broken dates: UTC zone parses, unreadable ones are left out", async () => {
+  const [narro] = await parseFixture("rss-parser__narro.rss");
+  assert.equal(narro.publishedAt, "2015-02-20T09:51:15.000Z"); // Fri, 20 Feb 2015 09:51:15 UTC
+  const rss = `<rss version="2.0"><channel><title>t</title>
+    <item><title>bad date</title><link>https://example.com/a</link><pubDate>someday soon</pubDate></item>
+    <item><title>cest</title><link>https://example.com/b</link><pubDate>Mon, 06 Jul 2020 10:00:00 CEST</pubDate></item>
+    </channel></rss>`;
+  const items = await parseFeed(rss, { name: "dates.rss" });
+  assert.equal(items[0].publishedAt, undefined);
+  assert.equal(items[1].publishedAt, "2020-07-06T08:00:00.000Z");
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <entry><title>bad</title><link href="https://example.com/c"/><published>yesterday</published></entry>
+    <entry><title>good</title><link href="https://example.com/d"/><updated>2020-01-02T03:04:05Z</updated></entry>
+    </feed>`;
+  const entries = await parseFeed(atom, { name: "dates.atom" });
+  assert.deepEqual(entries.map((e) => [e.title, e.publishedAt]), [
+    ["bad", undefined],
+    ["good", "2020-01-02T03:04:05.000Z"],
+  ]);
+});
+
+Deno.test("an Atom entry with no fields yields an empty item and no crash", async () => {
+  const [items] = await readAll(await source({ path: "rss-parser__incomplete-fields.atom" }));
+  assert.deepEqual(items, [{}]);
+});
+
+Deno.test("bytes are decoded by BOM, declaration, or HTTP charset", async () => {
+  const rss = (title: string) =>
+    `<rss version="2.0"><channel><title>c</title><item><title>${title}</title></item></channel></rss>`;
+  const bom = new Uint8Array([0xef, 0xbb, 0xbf, ...new TextEncoder().encode(rss("Grüße"))]);
+  assert.equal((await parseFeed(bom, { name: "bom" }))[0].title, "Grüße");
+  const cp1252 = latin1Bytes(
+    `<?xml version="1.0" encoding="windows-1252"?>${rss("\x93quoted\x94")}`,
+  );
+  assert.equal((await parseFeed(cp1252, { name: "cp1252" }))[0].title, "“quoted”");
+  const noDecl = latin1Bytes(rss("S\xE3o Paulo"));
+  assert.equal(
+    (await parseFeed(noDecl, { name: "http", charset: "iso-8859-1" }))[0].title,
+    "São Paulo",
+  );
+});
+
+function latin1Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+Deno.test("config needs exactly one of path and url, and parses durations and sizes", () => {
+  assert.throws(() => feedConfig.parse({}), /give either path/);
+  assert.throws(
+    () => feedConfig.parse({ path: "a.rss", url: "https://example.com/feed" }),
+    /give either path/,
+  );
+  assert.throws(() => feedConfig.parse({ url: "ftp://example.com/feed" }));
+  assert.throws(() => feedConfig.parse({ path: "a.rss", tiemout: "2s" }), /tiemout/);
+  const c = feedConfig.parse({ url: "https://example.com/feed", timeout: "2s", maxBytes: "512kb" });
+  assert.equal(c.timeout, 2_000);
+  assert.equal(c.maxBytes, 512_000);
+  assert.deepEqual(feedConfig.parse({ path: "a.rss" }), {
+    path: "a.rss",
+    timeout: 10_000,
+    maxBytes: 10 * 1024 * 1024,
+  });
+});
+
+Deno.test("url mode: a poll answered 304 (ETag, Last-Modified) yields nothing", async () => {
+  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+  const seen: { inm: string | null; ims: string | null; ua: string | null }[] = [];
+  await withServer((req) => {
+    seen.push({
+      inm: req.headers.get("if-none-match"),
+      ims: req.headers.get("if-modified-since"),
+      ua: req.headers.get("user-agent"),
+    });
+    if (req.headers.get("if-none-match") === `"v1"`) return new Response(null, { status: 304 });
+    return new Response(body, {
+      headers: {
+        "content-type": "application/rss+xml",
+        etag: `"v1"`,
+        "last-modified": "Tue, 10 Jun 2003 04:00:00 GMT",
+      },
+    });
+  }, async (origin) => {
+    const src = await source({ url: `${origin}/rss.xml` });
+    const first = await readAll(src);
+    assert.deepEqual(first.map((b) => b.length), [4]);
+    assert.equal(first[0][0].title, "Star City");
+    assert.deepEqual(await readAll(src), []);
+  });
+  assert.equal(seen.length, 2);
+  assert.deepEqual([seen[0].inm, seen[0].ims], [null, null]);
+  assert.deepEqual([seen[1].inm, seen[1].ims], [`"v1"`, "Tue, 10 Jun 2003 04:00:00 GMT"]);
+  assert.match(seen[0].ua ?? "", /^millrace\//);
+});
+
+Deno.test("url mode: a restarted source resumes with the validators and asks conditionally at once", async () => {
+  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+  const seen: [string | null, string | null][] = [];
+  await withServer((req) => {
+    const inm = req.headers.get("if-none-match"), ims = req.headers.get("if-modified-since");
+    seen.push([inm, ims]);
+    if (inm === `"v1"`) return new Response(null, { status: 304 });
+    return new Response(body, {
+      headers: { etag: `"v1"`, "last-modified": "Tue, 10 Jun 2003 04:00:00 GMT" },
+    });
+  }, async (origin) => {
+    const first = await source({ url: `${origin}/rss.xml` });
+    assert.equal(first.checkpoint!(), undefined, "nothing fetched yet: no position");
+    assert.deepEqual((await readAll(first)).map((b) => b.length), [4]);
+    const position = JSON.parse(JSON.stringify(first.checkpoint!()));
+    assert.deepEqual(position, { etag: `"v1"`, lastModified: "Tue, 10 Jun 2003 04:00:00 GMT" });
+
+    const second = await source({ url: `${origin}/rss.xml` });
+    second.resume!(position);
+    assert.deepEqual(await readAll(second), [], "the first poll after the restart is a 304");
+    assert.throws(() => second.resume!({ etag: 1 }), /cannot resume from \{"etag":1\}/);
+  });
+  assert.deepEqual(seen, [
+    [null, null],
+    [`"v1"`, "Tue, 10 Jun 2003 04:00:00 GMT"],
+  ]);
+});
+
+Deno.test("path mode needs no position", async () => {
+  const src = await source({ path: "feedparser__rss2sample.xml" });
+  src.resume!({ etag: "ignored" });
+  assert.deepEqual((await readAll(src)).map((b) => b.length), [4]);
+  assert.equal(src.checkpoint!(), undefined);
+});
+
+Deno.test("url mode: relative links resolve against the feed URL by default", async () => {
+  const body = await Deno.readFile(join(FEEDS, "feedparser__rss-with-relative-urls.xml"));
+  await withServer(() => new Response(body), async (origin) => {
+    const [items] = await readAll(await source({ url: `${origin}/en/feed.xml` }));
+    assert.equal(items.length, 2);
+    assert.ok(items.every((i) => i.url?.startsWith(`${origin}/en/games/neverwinter/news/detail/`)));
+  });
+});
+
+Deno.test("url mode: a body larger than maxBytes aborts with a clear error", async () => {
+  const body = await Deno.readFile(join(FEEDS, "rss-parser__giantbomb-podcast.rss"));
+  await withServer((req) => {
+    if (new URL(req.url).pathname === "/declared") return new Response(body);
+    // Streamed without Content-Length: the cap must hold while reading.
+    return new Response(ReadableStream.from([body.subarray(0, 600_000), body.subarray(600_000)]));
+  }, async (origin) => {
+    for (const path of ["/declared", "/streamed"]) {
+      const src = await source({ url: origin + path, maxBytes: "500kb" });
+      await assert.rejects(
+        readAll(src),
+        new RegExp(`GET ${origin}${path}: response is larger than the limit of 500000 bytes`),
+      );
+    }
+  });
+});
+
+Deno.test("url mode: a server slower than the timeout fails the poll", async () => {
+  const pending = new Set<() => void>();
+  await withServer(async () => {
+    // Answers only when the test lets it, long after the client gave up.
+    await new Promise<void>((resolve) => pending.add(resolve));
+    return new Response("<rss/>");
+  }, async (origin) => {
+    const src = await source({ url: `${origin}/slow.xml`, timeout: "200ms" });
+    try {
+      await assert.rejects(readAll(src), /slow\.xml: no complete response within 200 ms/);
+    } finally {
+      for (const answer of pending) answer();
+    }
+  });
+});
+
+Deno.test("url mode: an HTTP error status fails the poll with the status", async () => {
+  await withServer(() => new Response("nope", { status: 503 }), async (origin) => {
+    await assert.rejects(readAll(await source({ url: `${origin}/feed` })), /feed: HTTP 503/);
+  });
+});
+
+Deno.test("check() fails before the flow starts when a feed file is missing", async () => {
+  const src = await source({ path: ["feedparser__rss2sample.xml", "nope.xml"] });
+  await assert.rejects(
+    async () => await src.check?.(),
+    (e: unknown) => {
+      assert.ok(e instanceof FieldError, String(e));
+      assert.equal(e.message, `nope.xml: no such file (${join(FEEDS, "nope.xml")})`);
+      assert.deepEqual(e.field, ["path", 1], "points at the bad entry of the list");
+      return true;
+    },
+  );
+  await (await source({ path: "feedparser__rss2sample.xml" })).check?.();
+  await (await source({ url: "http://127.0.0.1:9/never-fetched-by-check.xml" })).check?.();
+});

@@ -1,0 +1,385 @@
+import assert from "node:assert/strict";
+import { FIXTURES } from "../../_fixtures_dir.ts";
+import { withServer } from "../../_http_server.ts";
+import { join } from "node:path";
+import { jsonConfig, jsonItems, jsonSource } from "../../../adapters/sources/json_source.ts";
+import type { RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { type BuildEnv, Registry } from "../../../engine/registry.ts";
+import type { Source } from "../../../engine/source.ts";
+
+const API = join(FIXTURES, "api");
+const HN = join(API, "hn");
+const REDDIT = join(API, "reddit");
+
+function testEnv(baseDir = API) {
+  const log = memoryLogger();
+  const env: BuildEnv = { flow: "test", baseDir, outDir: baseDir, log, registry: new Registry() };
+  return { env, log };
+}
+
+async function source(config: Record<string, unknown>, baseDir = API): Promise<Source> {
+  return await jsonSource.create(jsonConfig.parse(config), testEnv(baseDir).env);
+}
+
+async function readAll(src: Source): Promise<RawItem[][]> {
+  const batches: RawItem[][] = [];
+  for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+  return batches;
+}
+
+function fixture(dir: string, file: string): unknown {
+  return JSON.parse(Deno.readTextFileSync(join(dir, file)));
+}
+
+const hn = (file: string) => jsonItems(fixture(HN, file), { preset: "hackernews" }, file);
+const reddit = (file: string) => jsonItems(fixture(REDDIT, file), { preset: "reddit" }, file);
+
+Deno.test("hackernews: a story maps title, url, author, time, guid and engagement", () => {
+  assert.deepEqual(hn("item-8863-story.json"), [{
+    guid: "hn:8863",
+    title: "My YC app: Dropbox - Throw away your USB drive",
+    url: "http://www.getdropbox.com/u/2/screencast.html",
+    author: "dhouston",
+    publishedAt: "2007-04-04T19:16:40.000Z",
+    engagement: { score: 111, comments: 71 },
+  }]);
+});
+
+Deno.test("hackernews: a comment has no title, links to its HN page, and loses its HTML", () => {
+  const [comment] = hn("item-2921983-comment.json");
+  assert.equal(comment.title, undefined);
+  assert.equal(comment.url, "https://news.ycombinator.com/item?id=2921983");
+  assert.equal(comment.author, "norvig");
+  assert.equal(comment.guid, "hn:2921983");
+  assert.equal(comment.publishedAt, "2011-08-24T18:38:47.000Z");
+  assert.equal(
+    comment.text,
+    "Aw shucks, guys ... you make me blush with your compliments.\n" +
+      "Tell you what, Ill make a deal: I'll keep writing if you keep reading. K?",
+  );
+  assert.equal(comment.engagement, undefined);
+});
+
+Deno.test("hackernews: a poll (empty text) and a poll option", () => {
+  const [poll] = hn("item-126809-poll.json");
+  assert.equal(poll.title, "Poll: What would happen if News.YC had explicit support for polls?");
+  assert.equal(poll.url, "https://news.ycombinator.com/item?id=126809");
+  assert.equal(poll.text, undefined);
+  assert.deepEqual(poll.engagement, { score: 46, comments: 54 });
+  const [option] = hn("item-160705-pollopt.json");
+  assert.equal(option.title, undefined);
+  assert.equal(option.text, "Yes, ban them; I'm tired of seeing Valleywag stories on News.YC.");
+  assert.deepEqual(option.engagement, { score: 335 });
+  assert.equal(option.author, "pg");
+});
+
+Deno.test("hackernews: id lists, maxitem and a user profile are not items and say so", () => {
+  assert.throws(
+    () => hn("beststories.json"),
+    /beststories\.json: a list of 200 Hacker News item ids, not items/,
+  );
+  assert.throws(() => hn("updates.json"), /updates\.json: a list of 29 Hacker News item ids/);
+  assert.throws(() => hn("maxitem.json"), /maxitem\.json: a bare number/);
+  assert.throws(
+    () => hn("user-jl.json"),
+    /user-jl\.json: the user profile of "jl", not Hacker News items/,
+  );
+});
+
+Deno.test("path mode: each file is a batch, a bad file is reported after the good ones", async () => {
+  const src = await source({
+    preset: "hackernews",
+    path: ["hn/item-8863-story.json", "hn/user-jl.json", "hn/item-2921983-comment.json"],
+  });
+  const batches: RawItem[][] = [];
+  await assert.rejects(async () => {
+    for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+  }, /hn\/user-jl\.json: the user profile of "jl"/);
+  assert.deepEqual(batches.map((b) => b.map((i) => i.guid)), [["hn:8863"], ["hn:2921983"]]);
+});
+
+Deno.test("reddit: r/all/new page 1 has 100 posts, 12 of them NSFW", () => {
+  const items = reddit("praw__r-all-new_page1.json");
+  assert.equal(items.length, 100);
+  assert.equal(items.filter((i) => i.over18 === true).length, 12);
+  assert.ok(items.every((i) => typeof i.over18 === "boolean" && i.guid?.startsWith("t3_")));
+  assert.deepEqual(items[0], {
+    title: "Farewell Rush - We will never forget your stream",
+    url: "https://www.youtube.com/watch?v=w5aNSHEUfJE",
+    author: "AnotherProGamer",
+    publishedAt: "2016-12-22T02:17:30.000Z",
+    guid: "t3_5jo13y",
+    tags: ["LeagueOfVideos"],
+    engagement: { score: 1, comments: 0 },
+    over18: false,
+  });
+  // Self posts point at their comments page and carry their selftext.
+  const self = items[1];
+  assert.equal(
+    self.url,
+    "https://www.reddit.com/r/RocketLeagueExchange/comments/5jo13x/xbox_h_heatwave_x2_forest_green_loopers_crimson/",
+  );
+  assert.ok(self.text?.startsWith("Don't lowball me or you will be ignored"));
+  assert.equal(new Set(items.map((i) => i.tags?.[0])).size, 77);
+});
+
+Deno.test("reddit: the next page (before=) holds the 4 newer posts", () => {
+  const items = reddit("praw__r-all-new_page2-before.json");
+  assert.deepEqual(items.map((i) => i.guid), ["t3_5jo144", "t3_5jo143", "t3_5jo141", "t3_5jo140"]);
+  assert.equal(items[0].publishedAt, "2016-12-22T02:17:32.000Z");
+});
+
+Deno.test("reddit: askreddit new is 100 self posts, 4 NSFW", () => {
+  const items = reddit("praw__r-askreddit-new.json");
+  assert.equal(items.length, 100);
+  assert.equal(items.filter((i) => i.over18).length, 4);
+  assert.ok(items.every((i) => i.url?.startsWith("https://www.reddit.com/r/AskReddit/comments/")));
+  assert.equal(
+    items[0].title,
+    "[Serious] Parents of Reddit, what's the biggest lie about yourself you've told your kids?",
+  );
+});
+
+Deno.test("reddit: askreddit comments are 100 t1 titled by their thread", () => {
+  const items = reddit("praw__r-askreddit-comments.json");
+  assert.equal(items.length, 100);
+  assert.ok(items.every((i) => i.guid?.startsWith("t1_") && i.title && i.text));
+  assert.equal(items.filter((i) => i.over18).length, 10);
+  assert.deepEqual(items[0], {
+    title: '[Serious] To anyone who "followed their dreams", how has it panned out?',
+    url: "https://www.reddit.com/r/AskReddit/comments/4r4inc/_/d4y8bdp/",
+    text: "great, life is so much better when you can do what you enjoy for a living",
+    author: "preppypuppy",
+    publishedAt: "2016-07-04T00:04:50.000Z",
+    guid: "t1_d4y8bdp",
+    tags: ["AskReddit"],
+    engagement: { score: 1 },
+    over18: false,
+  });
+});
+
+Deno.test("reddit: integer created_utc and a post-with-comments array of two listings", () => {
+  const posts = reddit("go-reddit__subreddit-posts.json");
+  assert.deepEqual(posts.map((p) => [p.guid, p.publishedAt]), [
+    ["t3_agi5zf", "2019-01-16T05:57:51.000Z"],
+    ["t3_hyhquk", "2020-07-27T00:05:10.000Z"],
+  ]);
+  assert.equal(posts[1].url, "https://i.imgur.com/LrN2mPw.jpg");
+  assert.deepEqual(posts[0].engagement, { score: 253, comments: 1634 });
+  const thread = reddit("go-reddit__post-with-comments.json");
+  assert.deepEqual(thread.map((t) => [t.guid, t.title, t.text, t.url]), [
+    ["t3_testpost", "Test", "Hello", "https://www.reddit.com/r/test/comments/testpost/test/"],
+    ["t1_testc1", undefined, "Hi", "https://www.reddit.com/r/test/comments/testpost/test/testc1/"],
+  ]);
+  assert.throws(
+    () => jsonItems({ kind: "t3", data: {} }, { preset: "reddit" }, "x.json"),
+    /x\.json: not a reddit Listing/,
+  );
+});
+
+Deno.test("reddit url mode polls incrementally with before=", async () => {
+  const page1 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page1.json"));
+  const page2 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page2-before.json"));
+  const empty = JSON.stringify({
+    kind: "Listing",
+    data: { children: [], after: null, before: null },
+  });
+  const asked: string[] = [];
+  await withServer((req) => {
+    const params = new URL(req.url).searchParams;
+    asked.push(
+      `${params.get("before")} raw_json=${params.get("raw_json")} limit=${params.get("limit")}`,
+    );
+    const before = params.get("before");
+    const body = before === null ? page1 : before === "t3_5jo13y" ? page2 : empty;
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }, async (origin) => {
+    const src = await source({ preset: "reddit", url: `${origin}/r/all/new.json?limit=100` });
+    const first = await readAll(src);
+    assert.deepEqual(first.map((b) => b.length), [100]);
+    const second = await readAll(src);
+    assert.deepEqual(second[0].map((i) => i.guid), [
+      "t3_5jo144",
+      "t3_5jo143",
+      "t3_5jo141",
+      "t3_5jo140",
+    ]);
+    assert.deepEqual(await readAll(src), []); // nothing newer: the cursor stays
+    assert.deepEqual(await readAll(src), []);
+  });
+  assert.deepEqual(asked, [
+    "null raw_json=1 limit=100",
+    "t3_5jo13y raw_json=1 limit=100",
+    "t3_5jo144 raw_json=1 limit=100",
+    "t3_5jo144 raw_json=1 limit=100",
+  ]);
+});
+
+Deno.test("reddit url mode: a restarted source resumes from the before= cursor", async () => {
+  const page1 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page1.json"));
+  const page2 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page2-before.json"));
+  const asked: (string | null)[] = [];
+  await withServer((req) => {
+    const before = new URL(req.url).searchParams.get("before");
+    asked.push(before);
+    return new Response(before === null ? page1 : page2);
+  }, async (origin) => {
+    const url = `${origin}/r/all/new.json?limit=100`;
+    const first = await source({ preset: "reddit", url });
+    assert.equal(first.checkpoint!(), undefined);
+    assert.deepEqual((await readAll(first)).map((b) => b.length), [100]);
+    const position = JSON.parse(JSON.stringify(first.checkpoint!()));
+    assert.deepEqual(position, { before: "t3_5jo13y" });
+
+    const second = await source({ preset: "reddit", url });
+    second.resume!(position);
+    const [batch] = await readAll(second);
+    assert.deepEqual(batch.map((i) => i.guid), [
+      "t3_5jo144",
+      "t3_5jo143",
+      "t3_5jo141",
+      "t3_5jo140",
+    ]);
+    assert.deepEqual(second.checkpoint!(), { before: "t3_5jo144" });
+    assert.throws(() => second.resume!({ after: "t3_x" }), /expected \{ "before"/);
+  });
+  assert.deepEqual(
+    asked,
+    [null, "t3_5jo13y"],
+    "the new instance's first request carries the cursor",
+  );
+});
+
+Deno.test("files and Hacker News need no position", async () => {
+  const files = await source({ preset: "hackernews", path: "hn/item-8863-story.json" });
+  files.resume!({ before: "ignored" });
+  assert.equal((await readAll(files)).flat().length, 1);
+  assert.equal(files.checkpoint!(), undefined);
+});
+
+Deno.test("hackernews url mode follows a list of ids to its first `limit` items", async () => {
+  const items: Record<string, Uint8Array<ArrayBuffer>> = {
+    "8863": await Deno.readFile(join(HN, "item-8863-story.json")),
+    "2921983": await Deno.readFile(join(HN, "item-2921983-comment.json")),
+    "126809": await Deno.readFile(join(HN, "item-126809-poll.json")),
+  };
+  const paths: string[] = [];
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    paths.push(path);
+    if (path === "/v0/newstories.json") return Response.json([8863, 404, 2921983, 126809]);
+    const id = /^\/v0\/item\/(\d+)\.json$/.exec(path)?.[1];
+    return id && items[id] ? new Response(items[id]) : new Response("null", { status: 404 });
+  }, async (origin) => {
+    const { env, log } = testEnv();
+    const config = jsonConfig.parse({
+      preset: "hackernews",
+      url: `${origin}/v0/newstories.json`,
+      limit: 3,
+    });
+    const src = await jsonSource.create(config, env);
+    const [batch] = await readAll(src);
+    assert.deepEqual(batch.map((i) => i.guid), ["hn:8863", "hn:2921983"]);
+    assert.equal(log.lines.length, 1);
+    assert.match(log.lines[0], /skipped a Hacker News item.*item\/404\.json: HTTP 404/);
+  });
+  assert.deepEqual(paths.sort(), [
+    "/v0/item/2921983.json",
+    "/v0/item/404.json",
+    "/v0/item/8863.json",
+    "/v0/newstories.json",
+  ]);
+});
+
+Deno.test("preset none: items at a dot path, fields renamed by map", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-json-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "posts.json"),
+      JSON.stringify({
+        data: {
+          posts: [
+            {
+              headline: "First post",
+              link: "https://example.com/1",
+              by: { name: "ann" },
+              ts: 1700000000,
+              lang: "en",
+            },
+            {
+              headline: "Second post",
+              link: "https://example.com/2",
+              ts: "2024-02-03T04:05:06+01:00",
+            },
+            "not an object",
+          ],
+        },
+      }),
+    );
+    const src = await source({
+      path: "posts.json",
+      items: "data.posts",
+      map: { title: "headline", url: "link", author: "by.name", publishedAt: "ts" },
+    }, dir);
+    const [items] = await readAll(src);
+    assert.deepEqual(items, [
+      {
+        title: "First post",
+        url: "https://example.com/1",
+        author: "ann",
+        by: { name: "ann" },
+        publishedAt: "2023-11-14T22:13:20.000Z",
+        lang: "en",
+      },
+      {
+        title: "Second post",
+        url: "https://example.com/2",
+        publishedAt: "2024-02-03T03:05:06.000Z",
+      },
+    ]);
+    await assert.rejects(
+      readAll(await source({ path: "posts.json", items: "data" }, dir)),
+      /posts\.json: "data" is not an array of items/,
+    );
+    await Deno.writeTextFile(join(dir, "broken.json"), "{ nope");
+    await assert.rejects(
+      readAll(await source({ path: "broken.json" }, dir)),
+      /broken\.json: not valid JSON/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("config: path or url, presets own their shape, hackernews has a default url", () => {
+  assert.throws(() => jsonConfig.parse({ preset: "reddit" }), /give path \(JSON files\) or url/);
+  assert.throws(
+    () => jsonConfig.parse({ path: "a.json", url: "https://example.com/a.json" }),
+    /not both/,
+  );
+  assert.throws(
+    () => jsonConfig.parse({ preset: "reddit", path: "a.json", map: { title: "t" } }),
+    /items and map apply to preset none/,
+  );
+  assert.throws(() => jsonConfig.parse({ path: "a.json", preset: "lobsters" }));
+  assert.throws(() => jsonConfig.parse({ path: "a.json", itmes: "x" }), /itmes/);
+  assert.deepEqual(jsonConfig.parse({ preset: "hackernews" }), {
+    preset: "hackernews",
+    limit: 30,
+    timeout: 10_000,
+    maxBytes: 10 * 1024 * 1024,
+  });
+});
+
+Deno.test("check() fails before the flow starts when a JSON file is missing or a directory", async () => {
+  const src = await source({
+    preset: "hackernews",
+    path: ["hn/item-8863-story.json", "hn/nope.json", "hn"],
+  });
+  await assert.rejects(
+    async () => await src.check?.(),
+    /^FieldError: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
+  );
+  await (await source({ preset: "hackernews", path: "hn/item-8863-story.json" })).check?.();
+});

@@ -1,0 +1,136 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { commitOnce } from "../../../engine/redis/commit.ts";
+import { itemId } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { runFlow } from "../../../engine/run_flow.ts";
+import { ReplyCutter } from "../../_reply_cutter.ts";
+import { addEntry, item } from "./_fixtures.ts";
+import {
+  client,
+  deadLetters,
+  edges,
+  flowKeys,
+  readJsonl,
+  redisTest,
+  repeats,
+  withRedis,
+  writeFlow,
+} from "./_harness.ts";
+import { numberedItem, workerRegistry } from "./_worker.ts";
+
+const COUNT = 2000;
+const POISON = [3, 250, 777, 1024, 1999];
+
+/** A stage commit on the wire: a MULTI's EXEC, or the commit script (the only one given `tries`). */
+const isCommit = (chunk: string) =>
+  /\r\nEXEC\r\n/i.test(chunk) || (/evalsha/i.test(chunk) && chunk.includes(":tries\r\n"));
+
+redisTest(
+  "a commit re-sent after its reply was lost appends neither outputs nor dead letters twice",
+  async () => {
+    await withRedis(async (server) => {
+      const cutter = new ReplyCutter(server, { match: isCommit, cuts: 5 });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-commit-" });
+      const redis = client(server);
+      try {
+        const path = await writeFlow(
+          dir,
+          `
+name: commits
+durability: redis
+redis: ${cutter.url}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: ${COUNT}, batch: 100, poison: [${POISON.join(", ")}] }
+pipeline:
+  - validate: { require: [title, url] }
+  - poison: { retries: 0 }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 100, maxWait: 20ms }
+durable: { claimAfter: 1s, entryItems: 50 }
+`,
+        );
+        const registry = workerRegistry();
+        const flow = await loadFlow(path, registry);
+        const report = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        assert.equal(cutter.cut, 5, "five commit replies were lost");
+
+        const letters = await deadLetters(redis, flowKeys("commits"));
+        const lettered = letters.map((l) => `${l.item.id} ${l.stage}`);
+        assert.deepEqual(repeats(lettered), new Map(), "no dead letter twice");
+        assert.deepEqual(
+          new Set(letters.map((l) => l.item.id)),
+          new Set(POISON.map((i) => itemId(numberedItem(i)))),
+        );
+        const byId = new Map(report.stages.map((s) => [s.id, s]));
+        assert.equal(byId.get("poison")!.received, COUNT, "validate appended nothing twice");
+        assert.equal(byId.get("publish")!.received, COUNT - POISON.length, "nor did poison");
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.equal(new Set(ids).size, COUNT - POISON.length);
+        for (const e of await edges(redis, flowKeys("commits"))) {
+          assert.equal(e.pending + e.lag, 0, e.key);
+        }
+      } finally {
+        await redis.quit();
+        await cutter.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest("a commit writes only while every entry it acknowledges is still pending", async () => {
+  await withRedis(async (server) => {
+    const redis = client(server);
+    try {
+      const keys = flowKeys("once");
+      const input = keys.input("a");
+      await redis.xgroup("CREATE", input, "a", "0", "MKSTREAM");
+      await addEntry(redis, input, [item(1)]);
+      await addEntry(redis, input, [item(2)]);
+      const read = await redis.xreadgroup("GROUP", "a", "c1", "STREAMS", input, ">") as [
+        string,
+        [string, string[]][],
+      ][];
+      const [first, second] = read[0][1].map(([id]) => ({ id }));
+      const commitKeys = {
+        input,
+        group: "a",
+        output: keys.input("b"),
+        dlq: keys.dlq,
+        tries: keys.tries,
+      };
+      const letter = { stage: "a", reason: "bad", attempts: 1, item: item(2) };
+      const batch = {
+        entries: [first, second],
+        bodies: [{ body: "[]", n: 0 }],
+        letters: [letter],
+      };
+
+      // Another consumer committed the second entry first: nothing is written.
+      await redis.xack(input, "a", second.id);
+      assert.deepEqual(await commitOnce(redis, commitKeys, batch), [second.id]);
+      assert.equal(await redis.xlen(keys.input("b")), 0);
+      assert.equal(await redis.xlen(keys.dlq), 0);
+
+      // The part that is still pending commits; sent again, it writes nothing more.
+      const part = { entries: [first], bodies: [{ body: "[]", n: 0 }], letters: [letter] };
+      assert.deepEqual(await commitOnce(redis, commitKeys, part), []);
+      assert.deepEqual(await commitOnce(redis, commitKeys, part), [first.id]);
+      assert.equal(await redis.xlen(keys.input("b")), 1);
+      assert.equal(await redis.xlen(keys.dlq), 1);
+      const [count] = await redis.xpending(input, "a") as [number];
+      assert.equal(count, 0);
+    } finally {
+      await redis.quit();
+    }
+  });
+});

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { generateItems } from "../../../adapters/sources/generator_source.ts";
+import {
+  client,
+  edges,
+  flowKeys,
+  FlowWorker,
+  readJsonl,
+  redisTest,
+  repeats,
+  scanKeys,
+  tail,
+  withRedis,
+  writeFlow,
+} from "./_harness.ts";
+
+const GENERATOR = { count: 3000, seed: 5 };
+
+function flowText(name: string, url: string, dir: string, fuse: boolean): string {
+  return `
+name: ${name}
+durability: redis
+redis: ${url}
+output: ${dir}
+sources:
+  news: { kind: generator, count: ${GENERATOR.count}, seed: ${GENERATOR.seed} }
+pipeline:
+  - validate: { require: [title, url], title: { min: 5 }, spam: [casino] }
+  - dedupe: { key: [url], near: { threshold: 0.8 } }
+  - enrich: { steps: [canonical-url, domain, word-count, language, keywords] }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 200, maxWait: 50ms }
+durable: { fuse: ${fuse} }
+`;
+}
+
+/** Runs a flow to the end in one worker; returns its published lines by id, without times. */
+async function run(name: string, url: string, fuse: boolean) {
+  const dir = await Deno.makeTempDir({ prefix: `millrace-${name}-` });
+  try {
+    const worker = new FlowWorker(await writeFlow(dir, flowText(name, url, dir, fuse)));
+    const result = await worker.finished(60_000);
+    assert.equal(result.code, 0, tail(result.stderr));
+    const lines = await readJsonl(join(dir, "items.jsonl"));
+    assert.deepEqual(repeats(lines.map((l) => l.id as string)), new Map());
+    const byId = new Map(lines.map((l) => [l.id as string, JSON.stringify(l.payload)]));
+    return { byId, report: result.report! };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+redisTest(
+  "fused validate, dedupe and enrich use one stream and publish the same items",
+  async () => {
+    const { stats } = generateItems(GENERATOR);
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        const fused = await run("fused", server.url, true);
+        const plain = await run("plain", server.url, false);
+
+        const streams = async (flow: string) =>
+          (await scanKeys(redis, `millrace:{${flow}}:in:*`)).map((k) => k.split(":in:")[1]).sort();
+        assert.deepEqual(await streams("fused"), [
+          "publish",
+          "publish:high",
+          "validate",
+          "validate:high",
+        ]);
+        assert.deepEqual(await streams("plain"), [
+          "dedupe",
+          "dedupe:high",
+          "enrich",
+          "enrich:high",
+          "publish",
+          "publish:high",
+          "validate",
+          "validate:high",
+        ]);
+
+        assert.equal(fused.byId.size, stats.unique, "every unique item, once");
+        assert.deepEqual(fused.byId, plain.byId, "the same items with the same facts");
+        assert.equal(fused.report.published, plain.report.published);
+        // Each stage still counts its own work inside the fused step.
+        for (const id of ["validate", "dedupe", "enrich"]) {
+          const f = fused.report.stages.find((s) => s.id === id)!;
+          const p = plain.report.stages.find((s) => s.id === id)!;
+          assert.deepEqual([f.received, f.emitted], [p.received, p.emitted], id);
+        }
+        for (const e of await edges(redis, flowKeys("fused"))) {
+          assert.equal(e.pending + e.lag, 0, e.key);
+        }
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);

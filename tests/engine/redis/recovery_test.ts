@@ -1,0 +1,250 @@
+import assert from "node:assert/strict";
+import type { Redis } from "ioredis";
+import type { DurableStepRun } from "../../../engine/redis/redis_edge.ts";
+import type { Lane } from "../../../engine/redis/keys.ts";
+import { claimLoop, pruneConsumers, staleAfter } from "../../../engine/redis/recovery.ts";
+import type { StreamEntry } from "../../../engine/redis/codec.ts";
+import { DEFAULT_DURABLE } from "../../../engine/flow.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { pairs } from "../../../engine/redis/redis_info.ts";
+import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
+
+const keys = flowKeys("recover");
+const STEP = "stage";
+const KEY = keys.input(STEP);
+const ME = "me";
+
+async function consumers(redis: Redis): Promise<Record<string, number>> {
+  const list = (await redis.xinfo("CONSUMERS", KEY, STEP) as unknown[]).map(pairs);
+  return Object.fromEntries(list.map((c) => [String(c.name), Number(c.pending)]));
+}
+
+/** `consumer` reads `n` new entries; with `ack` it acknowledges them too. */
+async function read(redis: Redis, consumer: string, n: number, ack: boolean): Promise<void> {
+  const got = await redis.xreadgroup("GROUP", STEP, consumer, "COUNT", n, "STREAMS", KEY, ">");
+  const ids = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+  if (ack) await redis.xack(KEY, STEP, ...ids);
+}
+
+async function setup(redis: Redis, entries: number): Promise<void> {
+  await redis.xgroup("CREATE", KEY, STEP, "0", "MKSTREAM");
+  await redis.xgroup("CREATE", keys.input(STEP, "high"), STEP, "0", "MKSTREAM");
+  for (let i = 0; i < entries; i++) await redis.xadd(KEY, "*", "b", "[]", "n", "0");
+}
+
+/** Runs the claim loop of one step for `ms`, as the step's process would. */
+async function claimFor(
+  redis: Redis,
+  ms: number,
+  claimAfter: number,
+  staleAfterMs?: number,
+  inHand: string[] = [],
+): Promise<{ lines: string[]; claimed: { lane: Lane; entries: StreamEntry[] }[] }> {
+  const log = memoryLogger();
+  const stop = new AbortController();
+  const run = {
+    step: { id: STEP, stages: [] },
+    keys,
+    options: { ...DEFAULT_DURABLE, claimAfter },
+    maxDeliveries: 5,
+    redis,
+    consumer: ME,
+    stop: stop.signal,
+    log,
+    held: new Set<string>(),
+  } as unknown as DurableStepRun;
+  for (const id of inHand) run.held.add(`normal ${id}`);
+  const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
+  const loop = claimLoop(run, claimed, { staleAfterMs });
+  await new Promise((r) => setTimeout(r, ms));
+  stop.abort();
+  await loop;
+  return { lines: log.lines, claimed };
+}
+
+Deno.test("consumers go stale after ten claimAfters, and never sooner than five minutes", () => {
+  assert.equal(staleAfter(30_000), 300_000);
+  assert.equal(staleAfter(1000), 300_000);
+  assert.equal(staleAfter(60_000), 600_000);
+});
+
+redisTest(
+  "pruning deletes idle consumers that hold nothing, never one with pending entries nor our own",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 4);
+        await read(redis, "gone", 1, true);
+        await read(redis, "holder", 1, false);
+        await read(redis, ME, 1, true);
+        await new Promise((r) => setTimeout(r, 60));
+        await read(redis, "fresh", 1, true);
+        const gone = await pruneConsumers(redis, KEY, STEP, ME, 50);
+        assert.deepEqual(gone, ["gone"]);
+        assert.deepEqual(await consumers(redis), { fresh: 0, holder: 1, me: 0 });
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest("the claim loop removes killed processes' consumers once idle long enough", async () => {
+  await withRedis(async (server) => {
+    const redis = client(server);
+    try {
+      await setup(redis, 3);
+      await read(redis, "killed", 1, true);
+      await read(redis, "crashed", 1, false); // its entry is claimed first, then it goes
+      await read(redis, ME, 1, true);
+      const { lines, claimed } = await claimFor(redis, 1800, 250, 500);
+      assert.equal(claimed.flatMap((c) => c.entries).length, 1);
+      assert.deepEqual(await consumers(redis), { me: 1 }, lines.join("\n"));
+      assert.ok(lines.some((l) => /removed \d consumers idle over/.test(l)), lines.join("\n"));
+    } finally {
+      await redis.quit();
+    }
+  });
+});
+
+redisTest(
+  "a restarted process says once that it waits for entries held by another consumer",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 3);
+        await read(redis, "killed", 3, false);
+        const { lines, claimed } = await claimFor(redis, 2600, 1000);
+        const waits = lines.filter((l) =>
+          l.includes(
+            "recover/stage: 3 entries pending on other consumers; claiming those idle for 1s",
+          )
+        );
+        assert.equal(waits.length, 1, lines.join("\n"));
+        assert.equal(claimed.flatMap((c) => c.entries).length, 3, lines.join("\n"));
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "an entry delivered to this consumer by a read whose reply was lost is claimed; one in hand is not",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 2);
+        const got = await redis.xreadgroup("GROUP", STEP, ME, "COUNT", 2, "STREAMS", KEY, ">");
+        const [inHand, lost] = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        const { claimed, lines } = await claimFor(redis, 900, 250, undefined, [inHand]);
+        assert.deepEqual(
+          claimed.flatMap((c) => c.entries.map((e) => e.id)),
+          [lost],
+          lines.join("\n"),
+        );
+        const deliveries = (await redis.xpending(KEY, STEP, "-", "+", 10) as [
+          string,
+          string,
+          number,
+          number,
+        ][]).map((p) => [p[0], p[3]]);
+        assert.deepEqual(deliveries, [[inHand, 1], [lost, 2]], "the one in hand was not touched");
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+/** The dead letters written so far: [stage, reason, attempts]. */
+async function letters(redis: Redis): Promise<[string, string, number][]> {
+  return (await redis.xrange(keys.dlq, "-", "+")).map(([, f]) => {
+    const m: Record<string, string> = {};
+    for (let i = 0; i + 1 < f.length; i += 2) m[f[i]] = f[i + 1];
+    return [m.stage, m.reason, Number(m.attempts)];
+  });
+}
+
+redisTest(
+  "a pending entry gone from the stream is dead-lettered as lost, never acknowledged silently",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 3);
+        const got = await redis.xreadgroup(
+          "GROUP",
+          STEP,
+          "killed",
+          "COUNT",
+          3,
+          "STREAMS",
+          KEY,
+          ">",
+        );
+        const ids = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        await redis.xdel(KEY, ids[1]);
+        const { claimed, lines } = await claimFor(redis, 900, 250);
+        assert.deepEqual(
+          claimed.flatMap((c) => c.entries.map((e) => e.id)),
+          [ids[0], ids[2]],
+          lines.join("\n"),
+        );
+        assert.deepEqual(await letters(redis), [
+          [STEP, `entry ${ids[1]} was trimmed while pending`, 1],
+        ]);
+        assert.ok(
+          lines.some((l) => l.includes("error") && l.includes(KEY) && l.includes(ids[1])),
+          lines.join("\n"),
+        );
+        const pending = (await redis.xpending(KEY, STEP, "-", "+", 10) as [string][])
+          .map((p) => p[0]);
+        assert.deepEqual(pending, [ids[0], ids[2]], "the lost entry is no longer pending");
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "a pending entry gone from the stream after its last delivery is dead-lettered as lost",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await setup(redis, 1);
+        const got = await redis.xreadgroup(
+          "GROUP",
+          STEP,
+          "killed",
+          "COUNT",
+          1,
+          "STREAMS",
+          KEY,
+          ">",
+        );
+        const [id] = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        // Delivered maxDeliveries (5) times, started alone 4 times: due for dead letters.
+        await redis.xclaim(KEY, STEP, "killed", 0, id, "RETRYCOUNT", 5);
+        await redis.hset(keys.tries, keys.tryField(STEP, "normal", id), 4);
+        await redis.xdel(KEY, id);
+        const { claimed, lines } = await claimFor(redis, 900, 250);
+        assert.deepEqual(claimed, [], lines.join("\n"));
+        assert.deepEqual(await letters(redis), [[
+          STEP,
+          `entry ${id} was trimmed while pending`,
+          5,
+        ]]);
+        assert.equal(await redis.hlen(keys.tries), 0);
+        assert.deepEqual(await redis.xpending(KEY, STEP, "-", "+", 10), []);
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
