@@ -1,6 +1,6 @@
 /**
  * The Embedder with provider openai, in whole flows against a local server
- * that speaks POST /v1/embeddings (tests/adapters/_fake_openai.ts): what the
+ * that speaks POST /v1/embeddings (tests/adapters/embeddings/_fake_openai.ts): what the
  * calls cost, what the cache saves, what a bad input or a bad start does.
  */
 import assert from "node:assert/strict";

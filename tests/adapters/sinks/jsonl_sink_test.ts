@@ -138,8 +138,8 @@ Deno.test("processes writing one file at once write every id exactly once", asyn
   const here = (p: string) => new URL(p, import.meta.url).href;
   await Deno.writeTextFile(
     script,
-    `import { JsonlSink } from "${here("../../adapters/jsonl_sink.ts")}";
-import { envelope } from "${here("../../engine/item.ts")}";
+    `import { JsonlSink } from "${here("../../../adapters/sinks/jsonl_sink.ts")}";
+import { envelope } from "${here("../../../engine/item.ts")}";
 const [path, p, start] = [Deno.args[0], Number(Deno.args[1]), Number(Deno.args[2])];
 const sink = new JsonlSink(path);
 await sink.open();

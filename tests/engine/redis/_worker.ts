@@ -11,6 +11,7 @@
  *   "POISON", unless MILLRACE_TEST_POISON_FIXED=1 (the cause was fixed); with
  *   MILLRACE_TEST_POISON_EXIT=1 it kills its process instead (exit code 3).
  * - stage `slow`: passes items on after sleeping `ms` per batch.
+ * - sink `flaky`: refuses every write while MILLRACE_TEST_SINK_DOWN=1 (a sink that is down).
  * - sink `crash-after`: takes every batch; with MILLRACE_TEST_CRASH_AFTER=N,
  *   its Nth write waits 300 ms (the other sinks of the publish stage have
  *   written the batch by then) and kills the process (exit code 3): a crash
@@ -119,6 +120,17 @@ export function workerRegistry(): Registry {
           },
         };
       },
+    })
+    .sink({
+      kind: "flaky",
+      summary: "refuses every write while MILLRACE_TEST_SINK_DOWN=1",
+      schema: z.strictObject({}),
+      create: () => ({
+        write() {
+          if (Deno.env.get("MILLRACE_TEST_SINK_DOWN") === "1") throw new Error("sink is down");
+          return Promise.resolve();
+        },
+      }),
     })
     .stage({
       kind: "slow",

@@ -218,3 +218,56 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "dlq replay of a batched stage re-drives every member of its batches, each published once",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-replay-batch-" });
+      const redis = client(server);
+      try {
+        const keys = flowKeys("replay");
+        const flow = await writeFlow(
+          dir,
+          `
+name: replay
+durability: redis
+redis: ${server.url}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: 300, batch: 100 }
+pipeline:
+  - validate: { require: [title, url] }
+  - publish:
+      sinks: [ { flaky: {} }, { jsonl: { path: items.jsonl } } ]
+      batch: { size: 64, maxWait: 20ms }
+      retries: 0
+durable: { claimAfter: 1s }
+`,
+        );
+        // The sink is down: every batch fails, is split down to its items, and
+        // every item goes to dead letters on its own.
+        await runToEnd(flow, { MILLRACE_TEST_SINK_DOWN: "1" });
+        const letters = await deadLetters(redis, keys);
+        assert.equal(letters.length, 300);
+        assert.ok(letters.every((l) => l.stage === "publish" && /sink is down/.test(l.reason)));
+
+        const loaded = await loadFlow(flow, workerRegistry());
+        assert.equal((await dlqCommand(loaded, "replay")).code, 0);
+        assert.deepEqual(await deadLetters(redis, keys), []);
+        const report = await runToEnd(flow);
+        const publish = report.stages.find((s) => s.id === "publish")!;
+        assert.equal(publish.received, 300, "every member went round again, once");
+        assert.equal(report.published, 300);
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.deepEqual(repeats(ids), new Map());
+        assert.deepEqual(new Set(ids), new Set(Array.from({ length: 300 }, (_, i) => idOf(i))));
+        assert.deepEqual(await deadLetters(redis, keys), []);
+        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
