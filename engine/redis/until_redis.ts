@@ -1,4 +1,4 @@
-import { backoffDelay, sleep } from "../backoff.ts";
+import { retry } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
 
@@ -21,21 +21,22 @@ export async function untilRedis<T>(
     isRetryable?: (error: unknown) => boolean;
   },
 ): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    signal.throwIfAborted();
-    try {
-      const result = await call();
-      if (attempt > 0) log.info(`${who}: Redis is back, resuming`);
-      return result;
-    } catch (error) {
-      signal.throwIfAborted();
-      if (isRetryable && !isRetryable(error)) throw error;
-      if (attempt === 0) {
+  let failed = false;
+  const result = await retry(call, {
+    signal,
+    maxAttempts: Infinity,
+    baseMs: 100,
+    maxMs: 2000,
+    isRetryable: isRetryable ?? (() => true),
+    onRetry: ({ error, attempt }) => {
+      failed = true;
+      if (attempt === 1) {
         log.warn(`${who}: ${what} failed, pausing until Redis answers`, {
           error: errorMessage(error),
         });
       }
-      await sleep(backoffDelay(Math.min(attempt, 5), 100, 2000), signal);
-    }
-  }
+    },
+  });
+  if (failed) log.info(`${who}: Redis is back, resuming`);
+  return result;
 }
