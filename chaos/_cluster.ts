@@ -7,12 +7,8 @@
  */
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import {
-  FlowWorker,
-  RedisServer,
-  type WorkerResult,
-} from "../tests/engine/durable/_harness.ts";
-import { expectedOf, type Expected } from "./_expected.ts";
+import { FlowWorker, RedisServer, type WorkerResult } from "../tests/engine/durable/_harness.ts";
+import { type Expected, expectedOf } from "./_expected.ts";
 import { type FlowOptions, flowYaml, publishedPath } from "./_flow.ts";
 import { ExecDropProxy } from "./_proxy.ts";
 import { peakRssBytes } from "./_rss.ts";

@@ -14,7 +14,6 @@ export class ExecDropProxy {
   readonly port: number;
   /** EXEC replies dropped so far. */
   dropped = 0;
-  #armed = 0;
   readonly #listener: Deno.TcpListener;
   readonly #conns = new Set<Deno.TcpConn>();
   readonly #accepting: Promise<void>;
@@ -35,11 +34,11 @@ export class ExecDropProxy {
    * stream's key, to hit a transaction that writes dead letters).
    */
   arm(match?: RegExp): void {
-    this.#armed++;
-    this.#match = match;
+    this.#arms.push(match);
   }
 
-  #match?: RegExp;
+  /** Drops still to make, each with what its transaction must hold (undefined: anything). */
+  readonly #arms: (RegExp | undefined)[] = [];
 
   async #accept(): Promise<void> {
     try {
@@ -72,26 +71,27 @@ export class ExecDropProxy {
     const up = (async () => {
       const buf = new Uint8Array(64 * 1024);
       const decoder = new TextDecoder("latin1");
-      // Whether the transaction being sent (since the last EXEC) matched `match`.
-      let matched = false;
+      // What the client sent since its last EXEC (the transaction's commands).
+      let tx = "";
       while (true) {
         const n = await client.read(buf);
         if (n === null) break;
         const chunk = buf.subarray(0, n);
         const text = decoder.decode(chunk);
-        matched ||= this.#match?.test(text) ?? true;
+        tx = (tx + text).slice(-256 * 1024);
         const exec = EXEC.test(text);
-        if (exec && this.#armed > 0 && matched) {
+        const arm = exec ? this.#arms.findIndex((m) => m === undefined || m.test(tx)) : -1;
+        if (arm >= 0) {
           // Set before the write, so no byte of the reply is passed on.
           cut = true;
-          this.#armed--;
+          this.#arms.splice(arm, 1);
           this.dropped++;
           await writeAll(server, chunk);
           // Let Redis run the transaction, then drop its reply with the connection.
           await new Promise((r) => setTimeout(r, 50));
           break;
         }
-        if (exec) matched = false;
+        if (exec) tx = "";
         await writeAll(server, chunk);
       }
     })();

@@ -34,8 +34,10 @@ export function formatTable(results: Result[]): string {
   const out = [line(COLUMNS), "|" + widths.map((w) => "-".repeat(w + 2)).join("|") + "|"];
   out.push(...rows.map(line));
   const notes = results.filter((r) => r.notes.length > 0 || r.crashes > 0).map((r) =>
-    `- ${r.scenario}: ${[r.crashes ? `${r.crashes} worker crashes` : "", ...r.notes]
-      .filter(Boolean).join("; ")}`
+    `- ${r.scenario}: ${
+      [r.crashes ? `${r.crashes} worker crashes` : "", ...r.notes]
+        .filter(Boolean).join("; ")
+    }`
   );
   return [...out, "", ...notes].join("\n");
 }

@@ -4,8 +4,9 @@
  *
  * - lost: expected items neither in the sinks nor dead-lettered by the stage
  *   that declares them bad (a copy of a deduplicated item counts as it);
- * - duplicates: JSONL lines beyond the first per item (copies included), and
- *   dead letters beyond the expected count per stage and item;
+ * - duplicates: JSONL lines beyond the first per item (copies included),
+ *   dead letters beyond the expected count per stage and item, and dead
+ *   letters of items that were published all the same;
  * - stuck: entries still pending on any group;
  * - dead letters: how many the source definition calls for, and how many
  *   there are.
@@ -57,6 +58,14 @@ export async function verify(
     const want = expected.deadLetters.get(k) ?? 0;
     if (n > Math.max(want, 1)) duplicates += n - Math.max(want, 1);
   }
+  // An item both published and dead-lettered is there twice (a replay would publish it again).
+  let both = 0;
+  for (const l of letters) {
+    const key = expected.keyOf.get(l.item.id);
+    if (key !== undefined && written.has(key)) both++;
+  }
+  if (both > 0) samples.push(`${both} dead letters of items that were published`);
+  duplicates += both;
   for (const l of letters) {
     if (expected.deadLetters.has(`${l.stage}/${l.item.id}`)) continue;
     const why = `${l.stage}: ${l.reason.replace(/\(last to [^)]*\)/, "").slice(0, 60).trim()}`;

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { flowKeys } from "../../engine/durable/keys.ts";
 import { type Scenario, size } from "../_scenario.ts";
 
 /**
@@ -6,6 +7,7 @@ import { type Scenario, size } from "../_scenario.ts";
  * the tail of the newest append-only file is cut before the restart, as a
  * crash of the machine (not just the process) would leave it. Redis loads
  * the truncated file (aof-load-truncated), reverting a cut transaction.
+ * The last cut lands just after the source wrote its done mark.
  */
 export const aofCut: Scenario = {
   name: "aof-cut",
@@ -17,9 +19,12 @@ export const aofCut: Scenario = {
       workers: 2,
       fsync: "everysec",
     });
-    const kills = size(mode, 1, 3);
+    const kills = size(mode, 2, 4);
+    const done = flowKeys(c.name).done("news");
     for (let k = 1; k <= kills && !c.signal.aborted; k++) {
-      await c.until(() => c.published >= (count * 0.8 * k) / (kills + 1));
+      if (k < kills) await c.until(() => c.published >= (count * 0.6 * k) / kills);
+      // The last cut takes the source's last batch and its done mark with it.
+      else await c.until(async () => (await c.admin().exists(done).catch(() => 0)) === 1);
       await c.killRedis();
       const cut = await cutAofTail(c.redisDir);
       c.notes.push(`cut ${Math.round(cut / 1024)} KiB of AOF`);

@@ -11,8 +11,8 @@ export const trimPaused: Scenario = {
   async run(c, mode) {
     await c.start({
       flow: {
-        source: { kind: "generator", count: size(mode, 4000, 60_000), seed: 29 },
-        extraStages: ["- slow: { ms: 5 }"],
+        source: { kind: "generator", count: size(mode, 5000, 60_000), seed: 29 },
+        extraStages: ["- slow: { ms: 150 }"],
       },
       workers: 3,
     });
