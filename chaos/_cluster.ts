@@ -92,13 +92,14 @@ export class Cluster {
 
   /** A client of the scenario's own (not through the proxy); closed with the cluster. */
   admin(): Redis {
-    this.#admin ??= new Redis({
-      port: this.redis.port,
-      host: "127.0.0.1",
-      maxRetriesPerRequest: 1,
-      lazyConnect: false,
-    });
-    this.#admin.on("error", () => {});
+    if (!this.#admin) {
+      this.#admin = new Redis({
+        port: this.redis.port,
+        host: "127.0.0.1",
+        maxRetriesPerRequest: 1,
+      });
+      this.#admin.on("error", () => {}); // a fault of the scenario's own making
+    }
     return this.#admin;
   }
 
@@ -273,8 +274,15 @@ export class Cluster {
     await Promise.allSettled(this.#workers.map((m) => m.worker.result));
   }
 
-  /** Stops every process and server it started, and removes its files. */
-  async close(keep = false): Promise<void> {
+  /** Stops every process and server it started, and removes its files; once. */
+  close(keep = false): Promise<void> {
+    this.#closed ??= this.#close(keep);
+    return this.#closed;
+  }
+
+  #closed?: Promise<void>;
+
+  async #close(keep: boolean): Promise<void> {
     await this.killWorkers();
     for (const fn of this.#cleanups.reverse()) await Promise.resolve(fn()).catch(() => {});
     this.#admin?.disconnect();

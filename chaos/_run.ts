@@ -32,6 +32,14 @@ export interface Result {
 
 const inCI = Deno.env.get("CI") === "true";
 
+/** The cluster of the scenario running now, for an interrupt to stop. */
+let current: Cluster | undefined;
+
+/** Stops every process the running scenario started (on SIGINT / SIGTERM). */
+export async function closeCurrent(): Promise<void> {
+  await current?.close();
+}
+
 export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): Promise<Result> {
   const started = performance.now();
   const base: Result = {
@@ -57,6 +65,7 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
   }
   const dir = await Deno.makeTempDir({ prefix: `millrace-chaos-${s.name}-` });
   const c = new Cluster(`chaos-${s.name}`, dir);
+  current = c;
   let status: Status = "pass";
   const notes: string[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -108,6 +117,7 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
   } finally {
     clearTimeout(timer);
     await c.close();
+    current = undefined;
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { formatTable } from "./_report.ts";
-import { type Result, runScenario } from "./_run.ts";
+import { closeCurrent, type Result, runScenario } from "./_run.ts";
 import { SCENARIOS } from "./scenarios/all.ts";
 
 const { values } = parseArgs({
@@ -38,9 +38,14 @@ if (unknown.length > 0) {
 }
 const selected = names ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
 const mode = { short: values.short };
-// A drained short run takes 10-25 s; a hang is cut at the deadline.
-const deadlineMs = mode.short ? 60_000 : 600_000;
+// A drained short run takes 5-25 s, a long one 1-3 min; a hang is cut at the deadline.
+const deadlineMs = mode.short ? 60_000 : 300_000;
 const runs = Math.max(1, Number(values.runs) || 1);
+
+// Interrupted: stop what the running scenario started before leaving.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => closeCurrent().finally(() => Deno.exit(130)));
+}
 
 const results: Result[] = [];
 for (let run = 1; run <= runs; run++) {
@@ -48,11 +53,7 @@ for (let run = 1; run <= runs; run++) {
     if (!values.json) console.error(`chaos: ${s.name} (run ${run}/${runs})...`);
     const r = await runScenario(s, mode, deadlineMs);
     results.push(r);
-    if (!values.json) {
-      console.error(
-        `chaos: ${s.name}: ${r.status} (lost ${r.lost}, dups ${r.duplicates}, stuck ${r.stuck})`,
-      );
-    }
+    if (!values.json) console.error(`chaos: ${formatTable([r]).split("\n")[2]}`);
   }
 }
 
