@@ -68,6 +68,20 @@ export class RedisServer {
     this.#output = new Response(child.stdout).text();
   }
 
+  /** The redis-server process id (for signals such as SIGSTOP, and /proc). */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Sends a signal, e.g. SIGSTOP / SIGCONT to freeze and thaw it; ignored once it exited. */
+  signal(signal: Deno.Signal): void {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
   /** redis://127.0.0.1:<port> (no credentials). */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;

@@ -1,0 +1,51 @@
+import { join } from "node:path";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { type Scenario, size } from "../_scenario.ts";
+
+/**
+ * Redis SIGKILL with appendfsync everysec, and the last writes lost with it:
+ * the tail of the newest append-only file is cut before the restart, as a
+ * crash of the machine (not just the process) would leave it. Redis loads
+ * the truncated file (aof-load-truncated), reverting a cut transaction.
+ * The last cut lands just after the source wrote its done mark.
+ */
+export const aofCut: Scenario = {
+  name: "aof-cut",
+  about: "SIGKILL redis-server (appendfsync everysec), cut the AOF tail, restart",
+  async run(c, mode) {
+    const count = size(mode, 3000, 40_000);
+    await c.start({
+      flow: { source: { kind: "generator", count, seed: 13 } },
+      workers: 2,
+      fsync: "everysec",
+    });
+    const kills = size(mode, 2, 4);
+    const done = flowKeys(c.name).done("news");
+    for (let k = 1; k <= kills && !c.signal.aborted; k++) {
+      if (k < kills) await c.until(() => c.published >= (count * 0.6 * k) / kills);
+      // The last cut takes the source's last batch and its done mark with it.
+      else await c.until(async () => (await c.admin().exists(done).catch(() => 0)) === 1);
+      await c.killRedis();
+      const cut = await cutAofTail(c.redisDir);
+      c.notes.push(`cut ${Math.round(cut / 1024)} KiB of AOF`);
+      await c.restartRedis();
+      c.faultEnded();
+    }
+  },
+};
+
+/** Cuts the newest incremental AOF file by a fifth (at most 512 KiB); returns bytes cut. */
+async function cutAofTail(redisDir: string): Promise<number> {
+  const dir = join(redisDir, "appendonlydir");
+  let newest: { name: string; seq: number } | undefined;
+  for await (const e of Deno.readDir(dir)) {
+    const m = e.name.match(/\.(\d+)\.incr\.aof$/);
+    if (m && (!newest || Number(m[1]) > newest.seq)) newest = { name: e.name, seq: Number(m[1]) };
+  }
+  if (!newest) return 0;
+  const path = join(dir, newest.name);
+  const { size } = await Deno.stat(path);
+  const cut = Math.min(Math.floor(size / 5), 512 * 1024);
+  await Deno.truncate(path, size - cut);
+  return cut;
+}
