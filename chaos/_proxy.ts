@@ -1,14 +1,20 @@
 /**
  * A TCP proxy on 127.0.0.1 in front of a Redis that can lose the reply to
- * an EXEC: once armed, the next client write that holds an EXEC is
- * forwarded to Redis, which runs the transaction, and then both sides of
- * that connection are closed before the reply comes back. The client sees a
+ * a commit: an EXEC, or a script call that commits (a stage's commit names
+ * the flow's `tries` key, a source's append its `emitted` key). Once armed,
+ * the next client write that holds one is forwarded to Redis, which runs
+ * it, and then both sides of that connection are closed before the reply
+ * comes back. The client sees a
  * dropped connection and cannot know whether its transaction ran: the case
  * a retry must not turn into a second copy of the transaction's effects.
  */
 
 /** `*1\r\n$4\r\nEXEC\r\n` in any case, as RESP carries the command. */
 const EXEC = /\$4\r\nexec\r\n/i;
+/** A script call that commits: EVAL or EVALSHA naming a `tries` or `emitted` key. */
+const SCRIPT = /\$(4\r\neval|7\r\nevalsha)\r\n/i;
+const COMMIT_KEY = /:tries\r\n|:emitted:/;
+const isCommit = (text: string) => EXEC.test(text) || (SCRIPT.test(text) && COMMIT_KEY.test(text));
 
 export class ExecDropProxy {
   readonly port: number;
@@ -29,9 +35,9 @@ export class ExecDropProxy {
   }
 
   /**
-   * Makes the next EXEC on any connection lose its reply; with `match`, the
-   * next EXEC of a transaction whose commands match it (e.g. the dead-letter
-   * stream's key, to hit a transaction that writes dead letters).
+   * Makes the next commit on any connection lose its reply; with `match`,
+   * the next commit whose commands match it (e.g. a dead letter's `reason`
+   * field, to hit a commit that writes dead letters).
    */
   arm(match?: RegExp): void {
     this.#arms.push(match);
@@ -79,7 +85,7 @@ export class ExecDropProxy {
         const chunk = buf.subarray(0, n);
         const text = decoder.decode(chunk);
         tx = (tx + text).slice(-256 * 1024);
-        const exec = EXEC.test(text);
+        const exec = isCommit(text);
         const arm = exec ? this.#arms.findIndex((m) => m === undefined || m.test(tx)) : -1;
         if (arm >= 0) {
           // Set before the write, so no byte of the reply is passed on.
