@@ -22,6 +22,8 @@ import {
 } from "./_pg_table.ts";
 import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
+import { sleep } from "../../engine/backoff.ts";
+import { retry } from "../../engine/retry.ts";
 import { upsertSql, vectorLength } from "./_pg_upsert.ts";
 
 export { maskUrl } from "../../engine/mask_url.ts";
@@ -165,7 +167,7 @@ export class PostgresSink implements Sink {
       await this.#run(
         "delete",
         deletes.length,
-        sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
+        () => sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
         signal,
       );
     }
@@ -179,9 +181,10 @@ export class PostgresSink implements Sink {
     const result = await this.#run(
       "expire",
       undefined,
-      sql`delete from ${
-        tableSql(sql, this.#table!)
-      } where seen_at < to_timestamp(${before}::float8 / 1000)`,
+      () =>
+        sql`delete from ${
+          tableSql(sql, this.#table!)
+        } where seen_at < to_timestamp(${before}::float8 / 1000)`,
       signal,
     );
     return result.count;
@@ -192,7 +195,10 @@ export class PostgresSink implements Sink {
     this.#sql = undefined;
     this.#ready = undefined;
     this.#vectorCheck = undefined;
-    await sql?.end({ timeout: this.#config.timeout / 1000 });
+    // Every write has returned by now (the stage drained first), so this only
+    // waits for what a hard stop left running. postgres.js can otherwise
+    // wait the whole timeout on a pool one of whose backends was terminated.
+    await sql?.end({ timeout: Math.min(1, this.#config.timeout / 1000) });
   }
 
   async #open(): Promise<void> {
@@ -270,7 +276,7 @@ export class PostgresSink implements Sink {
     await this.#run(
       "upsert",
       items.length,
-      upsertSql(sql, table, lifted, jsonRows(rows)),
+      () => upsertSql(sql, table, lifted, jsonRows(rows)),
       signal,
     );
   }
@@ -288,16 +294,29 @@ export class PostgresSink implements Sink {
   }
 
   /** Runs a statement, cancelling it on the server when `signal` aborts; errors say what failed. */
+  /**
+   * Runs a statement, again while the connection is what failed (a backend
+   * terminated, a restart, a dropped socket): every statement here is an
+   * idempotent upsert or delete, and a lost connection says nothing about
+   * the rows, so retrying it (a few times, with backoff) beats sending its
+   * items to dead letters while they may already be in the table.
+   */
   async #run(
     what: string,
     rows: number | undefined,
-    query: postgres.PendingQuery<postgres.Row[]>,
+    query: () => postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal,
   ): Promise<postgres.RowList<postgres.Row[]>> {
-    const cancel = () => query.cancel();
-    signal.addEventListener("abort", cancel, { once: true });
     try {
-      return await query;
+      // The signal cancels the statement (its error says so); it is not
+      // passed to retry, which would replace that error with the abort's.
+      return await retry(() => this.#once(query(), signal), {
+        maxAttempts: 6,
+        baseMs: 200,
+        maxMs: 5_000,
+        isRetryable: (error) => !signal.aborted && connectionLost(error),
+        sleep: (ms) => sleep(ms, signal),
+      });
     } catch (error) {
       throw new Error(
         `postgres sink: cannot ${what} ${rows === undefined ? "" : `${rows} `}rows of ${
@@ -305,6 +324,18 @@ export class PostgresSink implements Sink {
         }: ${this.#scrub(errorText(error))}`,
         { cause: error },
       );
+    }
+  }
+
+  async #once(
+    query: postgres.PendingQuery<postgres.Row[]>,
+    signal: AbortSignal,
+  ): Promise<postgres.RowList<postgres.Row[]>> {
+    signal.throwIfAborted();
+    const cancel = () => query.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      return await query;
     } finally {
       signal.removeEventListener("abort", cancel);
     }
@@ -330,3 +361,13 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
   schema: postgresSinkSchema,
   create: (config, env) => new PostgresSink(config, env.log, env.vectors),
 };
+
+/**
+ * Whether a statement failed because its connection did (postgres.js's
+ * connection codes, SQLSTATE class 08, or an administrator's or a crash's
+ * shutdown of the backend: 57P01-57P03), not because of what it said.
+ */
+export function connectionLost(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return /^CONNECTION_|^CONNECT_TIMEOUT$|^08|^57P0[123]$/.test(code);
+}

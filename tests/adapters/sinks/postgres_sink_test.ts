@@ -659,3 +659,39 @@ Deno.test("every pgvector case again on PGlite with the vector extension", async
     }
   });
 });
+
+pgTest(
+  "a write whose backend is terminated mid-insert is written again, not failed",
+  async (pg) => {
+    await using(sink(pg.url, pg.table("killed")), async (s) => {
+      await s.write(items(1), signal); // creates the table
+      const slow = pg.sql`${pg.sql(pg.schema)}.slow_once`;
+      // The first insert after this sleeps, so it can be caught in flight; later ones do not.
+      await pg.sql`create table ${pg.ident("slept")} (n int)`;
+      await pg.sql`
+      create function ${slow}() returns trigger language plpgsql as
+      ${
+        pg.sql.unsafe(
+          `$$ begin if not exists (select 1 from ${pg.schema}.slept) then ` +
+            `insert into ${pg.schema}.slept values (1); perform pg_sleep(2); end if; ` +
+            `return null; end $$`,
+        )
+      }`;
+      await pg.sql`
+      create trigger slow before insert on ${pg.ident("killed")}
+      for each statement execute function ${slow}()`;
+      const writing = s.write(items(20, 1), signal);
+      let killed = 0;
+      for (let tries = 0; killed === 0 && tries < 100; tries++) {
+        await new Promise((r) => setTimeout(r, 50));
+        killed = (await pg.sql`
+        select pg_terminate_backend(pid) from pg_stat_activity
+        where state = 'active' and pid <> pg_backend_pid() and application_name = 'millrace'
+          and query ilike ${"%insert into%killed%"}`).length;
+      }
+      assert.equal(killed, 1, "the insert was caught in flight and its backend terminated");
+      await writing;
+      assert.equal(await pg.count("killed"), 21);
+    });
+  },
+);
