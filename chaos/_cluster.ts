@@ -10,7 +10,7 @@ import { Redis } from "ioredis";
 import { FlowWorker, RedisServer, type WorkerResult } from "../tests/engine/redis/_harness.ts";
 import { type Expected, expectedOf } from "./_expected.ts";
 import { type FlowOptions, flowYaml, publishedPath } from "./_flow.ts";
-import { ExecDropProxy } from "./_proxy.ts";
+import { RedisProxy } from "../tests/_redis_proxy.ts";
 import { peakRssBytes } from "./_rss.ts";
 
 export type Fsync = "always" | "everysec";
@@ -20,7 +20,7 @@ export interface ClusterStart {
   workers: number;
   /** Redis fsync policy; default always. */
   fsync?: Fsync;
-  /** Put the EXEC-dropping proxy between the workers and Redis. */
+  /** Put a proxy that can lose commit replies between the workers and Redis. */
   proxy?: boolean;
   env?: Record<string, string>;
 }
@@ -37,7 +37,7 @@ export class Cluster {
   readonly dir: string;
   readonly stop = new AbortController();
   redis!: RedisServer;
-  proxy?: ExecDropProxy;
+  proxy?: RedisProxy;
   expected!: Expected;
   flowPath = "";
   /** Exits nobody asked for (a crash, an error exit), with their code or signal. */
@@ -72,7 +72,7 @@ export class Cluster {
     this.#env = opts.env ?? {};
     await Deno.mkdir(this.redisDir, { recursive: true });
     this.redis = await RedisServer.start({ args: this.#redisArgs() });
-    if (opts.proxy) this.proxy = new ExecDropProxy(() => this.redis.port);
+    if (opts.proxy) this.proxy = new RedisProxy(() => this.redis.port);
     const url = this.proxy?.url ?? this.redis.url;
     this.expected = expectedOf(opts.flow.source);
     const full: FlowOptions = { ...opts.flow, name: this.name, redisUrl: url, dir: this.dir };

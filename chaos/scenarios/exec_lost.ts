@@ -1,3 +1,4 @@
+import { commit } from "../../tests/_redis_proxy.ts";
 import { type Scenario, size } from "../_scenario.ts";
 
 /**
@@ -15,13 +16,13 @@ export const execLost: Scenario = {
       proxy: true,
     });
     // Transactions that write dead letters run early (validate is the first stage).
-    for (let k = 0; k < size(mode, 4, 20); k++) c.proxy!.arm(/\r\nreason\r\n/);
+    for (let k = 0; k < size(mode, 4, 20); k++) c.proxy!.loseReply(commit(/\r\nreason\r\n/));
     await c.until(() => c.published > 0);
     for (let k = 0; k < size(mode, 10, 60) && !c.nearlyDone && !c.signal.aborted; k++) {
-      c.proxy!.arm();
+      c.proxy!.loseReply(commit());
       await c.sleep(400);
       c.faultEnded();
     }
-    c.notes.push(`${c.proxy!.dropped} commit replies dropped`);
+    c.notes.push(`${c.proxy!.repliesLost} commit replies dropped`);
   },
 };

@@ -6,7 +6,7 @@ import { commitOnce } from "../../../engine/redis/commit.ts";
 import { itemId } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
-import { ReplyCutter } from "../../_reply_cutter.ts";
+import { RedisProxy } from "../../_redis_proxy.ts";
 import { addEntry, item } from "./_fixtures.ts";
 import {
   client,
@@ -32,7 +32,8 @@ redisTest(
   "a commit re-sent after its reply was lost appends neither outputs nor dead letters twice",
   async () => {
     await withRedis(async (server) => {
-      const cutter = new ReplyCutter(server, { match: isCommit, cuts: 5 });
+      const proxy = new RedisProxy(server.port);
+      proxy.loseReply(isCommit, 5);
       const dir = await Deno.makeTempDir({ prefix: "millrace-commit-" });
       const redis = client(server);
       try {
@@ -41,7 +42,7 @@ redisTest(
           `
 name: commits
 durability: redis
-redis: ${cutter.url}
+redis: ${proxy.url}
 output: ${dir}
 sources:
   items: { kind: numbered, count: ${COUNT}, batch: 100, poison: [${POISON.join(", ")}] }
@@ -61,7 +62,7 @@ durable: { claimAfter: 1s, entryItems: 50 }
           deadLetters: new MemoryDeadLetters(),
           log: memoryLogger(),
         });
-        assert.equal(cutter.cut, 5, "five commit replies were lost");
+        assert.equal(proxy.repliesLost, 5, "five commit replies were lost");
 
         const letters = await deadLetters(redis, flowKeys("commits"));
         const lettered = letters.map((l) => `${l.item.id} ${l.stage}`);
@@ -80,7 +81,7 @@ durable: { claimAfter: 1s, entryItems: 50 }
         }
       } finally {
         await redis.quit();
-        await cutter.close();
+        await proxy.close();
         await Deno.remove(dir, { recursive: true });
       }
     });

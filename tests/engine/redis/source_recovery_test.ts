@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Envelope } from "../../../engine/item.ts";
 import { itemId } from "../../../engine/item.ts";
-import { CuttingProxy } from "./_cutting_proxy.ts";
+import { RedisProxy } from "../../_redis_proxy.ts";
 import {
   client,
   flowKeys,
@@ -145,18 +145,17 @@ redisTest(
     const out = join(dir, "items.jsonl");
     const server = await startRedis();
     const keys = flowKeys("sourcecut");
-    const proxy = new CuttingProxy(server.port, [
-      ["exists", keys.done("news")],
-      ["exists", keys.lease("news")],
-      ["get", keys.position("news")],
-    ]);
+    const proxy = new RedisProxy(server.port);
+    proxy.loseRequest(["exists", keys.done("news")]);
+    proxy.loseRequest(["exists", keys.lease("news")]);
+    proxy.loseRequest(["get", keys.position("news")]);
     let worker: FlowWorker | undefined;
     try {
       worker = new FlowWorker(
         await writeFlow(dir, sourceFlow("sourcecut", proxy.url, dir, count, 0)),
       );
       const result = await worker.finished(HUNG_AFTER_MS);
-      assert.deepEqual(proxy.cut, [
+      assert.deepEqual(proxy.lost.map((l) => l.what), [
         `exists ${keys.done("news")}`,
         `exists ${keys.lease("news")}`,
         `get ${keys.position("news")}`,
