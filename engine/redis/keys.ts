@@ -45,6 +45,9 @@ export interface FlowKeys {
 
 export type Lane = "normal" | "high";
 
+/** Both lanes of an edge, the high one first: the order every step reads them in. */
+export const LANES: readonly Lane[] = ["high", "normal"];
+
 export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
   const base = `${prefix}:{${flow}}`;
   return {

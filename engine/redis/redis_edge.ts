@@ -7,7 +7,7 @@ import type { WindowOptions } from "../window.ts";
 import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
 import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
-import { groupState } from "./redis_info.ts";
+import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
 import { untilRedis } from "./until_redis.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
@@ -246,14 +246,10 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const { step, keys, options } = this.run;
     if (!step.next) return true;
     if (Date.now() - this.#room.at >= 100) {
-      let entries = 0;
-      for (const lane of LANES) {
-        const s = await this.#retrying(
-          "backlog check",
-          () => groupState(this.run.redis, keys.input(step.next!, lane), step.next!),
-        );
-        entries += s.undelivered + s.pending;
-      }
+      const entries = await this.#retrying(
+        "backlog check",
+        () => backlog(this.run.redis, keys, step.next!),
+      );
       this.#room = { at: Date.now(), entries };
     }
     return this.#room.entries * this.#outItems <= options.maxBacklog;

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { type FlowKeys, LANES } from "./keys.ts";
 
 /** Turns Redis's flat [k, v, k, v] replies into objects. */
 export function pairs(reply: unknown): Record<string, unknown> {
@@ -64,4 +65,17 @@ export async function checkedLag(
   });
   if ((after as unknown[]).length === 0) return 0;
   return lag === null ? null : Math.max(1, Math.min(lag, Number(length)));
+}
+
+/**
+ * Entries waiting on a step's input, both lanes: not yet delivered plus
+ * delivered and not acknowledged. What backpressure and the drain check ask.
+ */
+export async function backlog(redis: Redis, keys: FlowKeys, step: string): Promise<number> {
+  let entries = 0;
+  for (const lane of LANES) {
+    const s = await groupState(redis, keys.input(step, lane), step);
+    entries += s.undelivered + s.pending;
+  }
+  return entries;
 }

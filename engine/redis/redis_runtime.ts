@@ -10,7 +10,7 @@ import type { Runtime } from "../runtime.ts";
 import { errorMessage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { type DurableStep, ensureGroups, RedisEdge, serial } from "./redis_edge.ts";
-import { groupState } from "./redis_info.ts";
+import { backlog } from "./redis_info.ts";
 import { SourceLeases } from "./source_lease.ts";
 
 /**
@@ -195,10 +195,7 @@ async function watchDrain(
       const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
       let empty = true;
       for (const step of steps) {
-        for (const lane of ["high", "normal"] as const) {
-          const g = await groupState(redis, keys.input(step.id, lane), step.id);
-          if (g.undelivered + g.pending > 0) empty = false;
-        }
+        if (await backlog(redis, keys, step.id) > 0) empty = false;
         if (!empty) break;
       }
       quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;

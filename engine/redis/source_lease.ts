@@ -8,7 +8,7 @@ import { SourceStats } from "../stats.ts";
 import { encodeEntries } from "./codec.ts";
 import type { FlowKeys } from "./keys.ts";
 import { entrySize } from "./redis_edge.ts";
-import { groupState } from "./redis_info.ts";
+import { backlog } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import type { WindowOptions } from "../window.ts";
 
@@ -170,10 +170,7 @@ export class SourceLeases {
     while (!signal.aborted) {
       let entries = 0;
       try {
-        for (const lane of ["high", "normal"] as const) {
-          const s = await groupState(redis, keys.input(first, lane), first);
-          entries += s.undelivered + s.pending;
-        }
+        entries = await backlog(redis, keys, first);
       } catch {
         return;
       }

@@ -5,9 +5,9 @@ import type { Logger } from "../log.ts";
 import type { StageWork } from "../stage_runner.ts";
 import type { WindowOptions } from "../window.ts";
 import type { StreamEntry } from "./codec.ts";
-import type { FlowKeys, Lane } from "./keys.ts";
+import type { FlowKeys } from "./keys.ts";
 
-export const LANES: Lane[] = ["high", "normal"];
+export { LANES } from "./keys.ts";
 
 /**
  * One step of a durable flow: a stage (or several cheap ones fused) that
