@@ -34,6 +34,11 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   const { edge, stages, concurrency } = loop;
   const inflight = new Set<Promise<void>>();
   const failed: { error?: unknown; at?: true } = {};
+  // Rejects when a batch in flight fails: a read waiting for items that may
+  // never come (a quiet source, or a durable flow whose drain waits on the
+  // failed batch's own entries) must not keep the failure from the flow.
+  const failure = Promise.withResolvers<never>();
+  failure.promise.catch(() => {});
 
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
@@ -48,6 +53,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     const p: Promise<void> = pending.finally(() => inflight.delete(p));
     p.catch((error) => {
       if (!failed.at) Object.assign(failed, { error, at: true });
+      failure.reject(error);
     });
     inflight.add(p);
     if (inflight.size >= concurrency) return Promise.race(inflight).catch(() => {});
@@ -69,8 +75,11 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     for (;;) {
       if (failed.at) throw failed.error;
       const deadline = window?.deadline;
+      const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
       const got = edge.tryRead?.() ??
-        await edge.read(deadline === undefined ? undefined : Math.max(0, deadline - Date.now()));
+        await (inflight.size > 0
+          ? Promise.race([edge.read(timeout), failure.promise])
+          : edge.read(timeout));
       if (got === undefined) break;
       if (got !== "timeout") {
         for (const d of got) {

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import { defineFlow } from "../../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { sleep } from "../../../engine/backoff.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import { conformanceRegistry, keyOf, Probe } from "../_conformance_registry.ts";
@@ -15,14 +16,19 @@ import { redisTest, withRedis } from "./_harness.ts";
 /** Long enough for a failing flow to end many times over; past it the flow hangs. */
 const HANG_MS = 10_000;
 
-redisTest("a step whose commit throws ends the flow with the error", async () => {
-  await withRedis(async (server) => {
+/** Runs a one-shot flow of `count` items through `bigint` (config `stage`); how it ended. */
+async function runFailing(count: number, stage: Record<string, unknown>): Promise<string> {
+  return await withRedis(async (server) => {
     const registry = conformanceRegistry(new Probe()).stage({
       kind: "bigint",
       summary: "emits a payload JSON cannot encode for the keys in `bad`",
-      schema: z.strictObject({ bad: z.array(z.string()).default([]) }),
-      create: (config: { bad: string[] }) => ({
-        handle(batch, out) {
+      schema: z.strictObject({
+        bad: z.array(z.string()).default([]),
+        delayMs: z.int().min(0).default(0).describe("Sleep of a batch holding a bad key."),
+      }),
+      create: (config: { bad: string[]; delayMs: number }) => ({
+        async handle(batch, out) {
+          if (batch.some((item) => config.bad.includes(keyOf(item)))) await sleep(config.delayMs);
           for (const item of batch) {
             const bad = config.bad.includes(keyOf(item));
             out.emit(bad ? { ...item, payload: { n: 1n } } : item);
@@ -37,8 +43,8 @@ redisTest("a step whose commit throws ends the flow with the error", async () =>
         output: out,
         durability: "redis",
         redis: server.url,
-        sources: { n: { kind: "feed", count: 10 } },
-        pipeline: [{ bigint: { bad: ["n3"] } }, { record: {} }],
+        sources: { n: { kind: "feed", count, batch: 1 } },
+        pipeline: [{ bigint: stage }, { record: {} }],
       }, registry);
       const running = await startFlow(flow, {
         registry,
@@ -55,9 +61,23 @@ redisTest("a step whose commit throws ends the flow with the error", async () =>
         running.kill();
         await running.done.catch(() => {});
       }
-      assert.match(ended, /failed: .*BigInt/);
+      return ended;
     } finally {
       await Deno.remove(out, { recursive: true });
     }
   });
+}
+
+redisTest("a step whose commit throws ends the flow with the error", async () => {
+  assert.match(await runFailing(10, { bad: ["n3"] }), /failed: .*BigInt/);
 });
+
+redisTest(
+  "with concurrency, a batch that fails while the step waits to read ends the flow",
+  async () => {
+    // n0 is committed and the loop waits for more entries; none come, and
+    // the failed n1 stays pending, so the flow never drains by itself either.
+    const ended = await runFailing(2, { bad: ["n1"], delayMs: 300, concurrency: 2 });
+    assert.match(ended, /failed: .*BigInt/);
+  },
+);
