@@ -226,14 +226,20 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone };
   }
 
-  /** Entries that did not parse go to dead letters with the reason, acknowledged; the rest are returned. */
+  /**
+   * Entries that did not parse go to dead letters with the reason,
+   * acknowledged; entries of no items (written by hand) are acknowledged,
+   * since a window holds no deadline for them and would keep them pending
+   * for ever; the rest are returned.
+   */
   async #usable(deliveries: RedisDelivery[]): Promise<RedisDelivery[]> {
-    if (deliveries.every((d) => d.entry.items)) return deliveries;
+    if (deliveries.every((d) => d.entry.items?.length)) return deliveries;
     for (const d of deliveries) {
-      if (d.entry.items) continue;
-      await this.#commit(d.lane, [d.entry], [], [], [unparsable(this.run.step.id, d.entry)]);
+      if (d.entry.items?.length) continue;
+      const letters = d.entry.items ? [] : [unparsable(this.run.step.id, d.entry)];
+      await this.#commit(d.lane, [d.entry], [], [], letters);
     }
-    return deliveries.filter((d) => d.entry.items);
+    return deliveries.filter((d) => d.entry.items?.length);
   }
 
   /** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */

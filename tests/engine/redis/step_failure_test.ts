@@ -11,7 +11,7 @@ import { sleep } from "../../../engine/backoff.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import { conformanceRegistry, keyOf, Probe } from "../_conformance_registry.ts";
-import { redisTest, withRedis } from "./_harness.ts";
+import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
 
 /** Long enough for a failing flow to end many times over; past it the flow hangs. */
 const HANG_MS = 10_000;
@@ -79,5 +79,51 @@ redisTest(
     // the failed n1 stays pending, so the flow never drains by itself either.
     const ended = await runFailing(2, { bad: ["n1"], delayMs: 300, concurrency: 2 });
     assert.match(ended, /failed: .*BigInt/);
+  },
+);
+
+redisTest(
+  "an entry of no items on a windowed step is acknowledged, so the flow drains",
+  async () => {
+    await withRedis(async (server) => {
+      const registry = conformanceRegistry(new Probe());
+      const out = await Deno.makeTempDir({ prefix: "millrace-empty-entry-" });
+      const redis = client(server);
+      try {
+        const flow = defineFlow({
+          name: "empty",
+          output: out,
+          durability: "redis",
+          redis: server.url,
+          sources: { n: { kind: "feed", count: 0 } },
+          pipeline: [{
+            publish: { sinks: [{ recording: {} }], batch: { size: 100, maxWait: 50 } },
+          }],
+        }, registry);
+        // Written by hand (the engine never writes one): a window holds it with no deadline.
+        const input = flowKeys("empty").input("publish", "normal");
+        await redis.xgroup("CREATE", input, "publish", "0", "MKSTREAM");
+        await redis.xadd(input, "*", "b", "[]", "n", "0");
+        const running = await startFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const ended = await Promise.race([
+          running.done.then(() => "drained"),
+          new Promise<string>((r) => timer = setTimeout(() => r("hung"), HANG_MS)),
+        ]);
+        clearTimeout(timer);
+        if (ended === "hung") {
+          running.kill();
+          await running.done.catch(() => {});
+        }
+        assert.equal(ended, "drained");
+      } finally {
+        redis.disconnect();
+        await Deno.remove(out, { recursive: true });
+      }
+    });
   },
 );
