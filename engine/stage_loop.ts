@@ -34,6 +34,23 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   const { edge, stages, concurrency } = loop;
   const inflight = new Set<Promise<void>>();
   const failed: { error?: unknown; at?: true } = {};
+  // Aborted when a batch in flight fails: a read waiting for items that may
+  // never come (a quiet source, or a durable flow whose drain waits on the
+  // failed batch's own entries) must not keep the failure from the flow.
+  const failing = new AbortController();
+  const read = (timeout?: number): Promise<D[] | "timeout" | undefined> => {
+    const reading = edge.read(timeout);
+    if (concurrency === 1) return reading;
+    // A listener per read, removed when it settles: racing each read with
+    // one long-lived promise would keep every race alive as long as the loop.
+    return new Promise((resolve, reject) => {
+      const onFail = () => reject(failed.error);
+      failing.signal.addEventListener("abort", onFail, { once: true });
+      reading.then(resolve, reject).finally(() =>
+        failing.signal.removeEventListener("abort", onFail)
+      );
+    });
+  };
 
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
@@ -48,6 +65,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     const p: Promise<void> = pending.finally(() => inflight.delete(p));
     p.catch((error) => {
       if (!failed.at) Object.assign(failed, { error, at: true });
+      failing.abort();
     });
     inflight.add(p);
     if (inflight.size >= concurrency) return Promise.race(inflight).catch(() => {});
@@ -69,8 +87,8 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     for (;;) {
       if (failed.at) throw failed.error;
       const deadline = window?.deadline;
-      const got = edge.tryRead?.() ??
-        await edge.read(deadline === undefined ? undefined : Math.max(0, deadline - Date.now()));
+      const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      const got = edge.tryRead?.() ?? await read(timeout);
       if (got === undefined) break;
       if (got !== "timeout") {
         for (const d of got) {

@@ -54,6 +54,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly run: DurableStepRun;
   readonly #claimed: RedisDelivery[] = [];
   readonly #background: Promise<void>[];
+  /** Ends the claim and trim loops when the stage loop is done, also when it failed. */
+  readonly #closed = new AbortController();
   readonly #entriesPerRead: number;
   readonly #outItems: number;
   #room = { at: 0, entries: 0 };
@@ -71,7 +73,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
         for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
       },
     };
-    this.#background = [claimLoop(this.run, claimed), trimLoop(this.run)];
+    const background = { ...this.run, stop: AbortSignal.any([run.stop, this.#closed.signal]) };
+    this.#background = [claimLoop(background, claimed), trimLoop(background)];
   }
 
   async read(timeoutMs?: number): Promise<RedisDelivery[] | "timeout" | undefined> {
@@ -140,8 +143,13 @@ export class RedisEdge implements Edge<RedisDelivery> {
     await this.#commit(lane, kept, encode(part.out), back(keptRest), part.letters, tryField);
   }
 
-  /** Waits for the claim and trim loops, which end with the flow's stop. */
+  /**
+   * Ends the claim and trim loops and waits for them. Not left to the
+   * flow's stop: a step that failed closes its edge before the runner
+   * stops the flow, and waiting for that stop here would hang the flow.
+   */
   async close(): Promise<void> {
+    this.#closed.abort();
     await Promise.allSettled(this.#background);
   }
 
@@ -218,14 +226,20 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone };
   }
 
-  /** Entries that did not parse go to dead letters with the reason, acknowledged; the rest are returned. */
+  /**
+   * Entries that did not parse go to dead letters with the reason,
+   * acknowledged; entries of no items (written by hand) are acknowledged,
+   * since a window holds no deadline for them and would keep them pending
+   * for ever; the rest are returned.
+   */
   async #usable(deliveries: RedisDelivery[]): Promise<RedisDelivery[]> {
-    if (deliveries.every((d) => d.entry.items)) return deliveries;
+    if (deliveries.every((d) => d.entry.items?.length)) return deliveries;
     for (const d of deliveries) {
-      if (d.entry.items) continue;
-      await this.#commit(d.lane, [d.entry], [], [], [unparsable(this.run.step.id, d.entry)]);
+      if (d.entry.items?.length) continue;
+      const letters = d.entry.items ? [] : [unparsable(this.run.step.id, d.entry)];
+      await this.#commit(d.lane, [d.entry], [], [], letters);
     }
-    return deliveries.filter((d) => d.entry.items);
+    return deliveries.filter((d) => d.entry.items?.length);
   }
 
   /** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */
