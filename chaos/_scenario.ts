@@ -18,6 +18,13 @@ export interface Scenario {
   about: string;
   needsPostgres?: boolean;
   /**
+   * Why a copy of a deduplicated item may be published beside the item in
+   * this scenario (what its fault lets the Deduper forget); such copies are
+   * then reported in the notes, not counted as duplicates. Every other
+   * duplicate still fails the scenario.
+   */
+  copiesMayRepeat?: string;
+  /**
    * Starts the cluster and injects the faults; returns when the last fault
    * ended (the runner then waits for the flow to drain).
    */

@@ -4,7 +4,8 @@
  *
  * - lost: expected items neither in the sinks nor dead-lettered by the stage
  *   that declares them bad (a copy of a deduplicated item counts as it);
- * - duplicates: JSONL lines beyond the first per item (copies included),
+ * - duplicates: JSONL lines beyond the first per item (copies included, and
+ *   counted apart as `copies`: another copy of an item published beside it),
  *   dead letters beyond the expected count per stage and item, and dead
  *   letters of items that were published all the same;
  * - stuck: entries still pending on any group;
@@ -18,6 +19,8 @@ import type { Expected } from "./_expected.ts";
 export interface Verdict {
   lost: number;
   duplicates: number;
+  /** Of the duplicates: copies of a deduplicated item published beside it (other ids, same item). */
+  copies: number;
   stuck: number;
   deadLettersExpected: number;
   deadLetters: number;
@@ -37,13 +40,22 @@ export async function verify(
   const samples: string[] = [];
   const lines = await readJsonl(jsonlPath);
   const written = new Map<string, number>();
+  const idsOf = new Map<string, Set<string>>();
   for (const line of lines) {
     const id = String(line.id);
     const key = expected.keyOf.get(id) ?? `unexpected:${id}`;
     written.set(key, (written.get(key) ?? 0) + 1);
+    if (!idsOf.has(key)) idsOf.set(key, new Set());
+    idsOf.get(key)!.add(id);
   }
   let duplicates = 0;
-  for (const n of written.values()) duplicates += n - 1;
+  let copies = 0;
+  for (const [key, n] of written) {
+    duplicates += n - 1;
+    copies += idsOf.get(key)!.size - 1;
+  }
+  if (copies > 0) samples.push(`${copies} copies published beside the item they copy`);
+  if (duplicates > copies) samples.push(`${duplicates - copies} items written twice`);
 
   const letters = await deadLetters(redis, keys);
   const lettered = new Map<string, number>();
@@ -96,6 +108,7 @@ export async function verify(
   return {
     lost,
     duplicates,
+    copies,
     stuck,
     deadLettersExpected,
     deadLetters: letters.length,

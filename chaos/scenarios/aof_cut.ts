@@ -12,6 +12,8 @@ import { type Scenario, size } from "../_scenario.ts";
 export const aofCut: Scenario = {
   name: "aof-cut",
   about: "SIGKILL redis-server (appendfsync everysec), cut the AOF tail, restart",
+  copiesMayRepeat: "the lost tail takes the Deduper's memory of those writes with it, and a copy " +
+    "processed first after the restart is taken for the original (README: Reliability)",
   async run(c, mode) {
     const count = size(mode, 3000, 40_000);
     await c.start({
