@@ -26,6 +26,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
   log: Logger;
   stop: AbortSignal;
   kill: AbortSignal;
+  /** Backoff base for retries in ms (tests shorten it). */
+  backoffBase?: number;
 }): Promise<Runtime> {
   const { log, stop, kill } = opts;
   const keys = flowKeys(flow.name, flow.durable.prefix);
@@ -81,7 +83,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
     await disconnect();
     throw e;
   }
-  const steps = planSteps(built.stages, flow.durable.fuse);
+  const stages = built.stages.map((stage) => ({ ...stage, backoffBase: opts.backoffBase }));
+  const steps = planSteps(stages, flow.durable.fuse);
   let readers: Redis[];
   try {
     readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
