@@ -33,8 +33,10 @@ import { builtinRegistry } from "./builtins.ts";
 import { parseFlow } from "./config/load_flow.ts";
 import { closeRedis, connectRedis } from "./engine/redis/connection.ts";
 import { type DeadLetter, MemoryDeadLetters } from "./engine/dead_letters.ts";
+import { resetCommand } from "./cli/admin.ts";
 import { dlqList } from "./cli/dead_letter_queue.ts";
 import { flowKeys } from "./engine/redis/keys.ts";
+import { isMap, parseDocument } from "yaml";
 import type { Flow } from "./engine/flow.ts";
 import type { Envelope, RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
@@ -187,7 +189,9 @@ export async function runTestFlow(
   if (!registry.sources.has("memory") || !registry.sinks.has("collect")) testRegistry(registry);
   if (collecting.has(registry)) throw new Error("runTestFlow is already running on this registry");
   const given = typeof flowOrYaml === "string"
-    ? parseFlow(flowOrYaml, "test flow", registry, opts.env ?? {}, { baseDir: Deno.cwd() })
+    ? parseFlow(withRedis(flowOrYaml, opts.redis), "test flow", registry, opts.env ?? {}, {
+      baseDir: Deno.cwd(),
+    })
     : flowOrYaml;
   const outDir = opts.outDir ?? await Deno.makeTempDir({ prefix: "millrace-test-" });
   const flow: Flow = {
@@ -218,12 +222,27 @@ export async function runTestFlow(
     const deadLetters = flow.durability === "redis"
       ? await durableDeadLetters(flow)
       : memoryDeadLetters.entries;
+    // The run's keys are its own (a prefix of their own): nothing is left behind.
+    if (flow.durability === "redis") await resetCommand(flow);
     const published = new Map([...sinks].map(([name, sink]) => [name, sink.items]));
     return { report, published, deadLetters, logs: log.lines };
   } finally {
     collecting.delete(registry);
     if (opts.outDir === undefined) await Deno.remove(outDir, { recursive: true });
   }
+}
+
+/**
+ * The flow's YAML with `redis:` set to `url` when it has none, so a durable
+ * flow can leave its Redis to the test. Added at the end: the lines of
+ * what the test wrote, named in errors, stay where they were.
+ */
+function withRedis(yaml: string, url: string | undefined): string {
+  if (url === undefined) return yaml;
+  const doc = parseDocument(yaml);
+  if (!isMap(doc.contents) || doc.has("redis")) return yaml;
+  doc.set("redis", url);
+  return doc.toString();
 }
 
 function withItems(
