@@ -12,15 +12,6 @@ import { claimLoop, trimLoop } from "./recovery.ts";
 import { untilRedis } from "./until_redis.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
 
-export {
-  type DurableStep,
-  type DurableStepRun,
-  LANES,
-  type Serial,
-  serial,
-  unparsable,
-} from "./step_run.ts";
-
 type Item = Envelope<unknown>;
 
 /** A stream entry read by a step. */

@@ -9,7 +9,8 @@ import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
 import { errorMessage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
-import { type DurableStep, ensureGroups, RedisEdge, serial } from "./redis_edge.ts";
+import { ensureGroups, RedisEdge } from "./redis_edge.ts";
+import { type DurableStep, serial } from "./step_run.ts";
 import { backlog } from "./redis_info.ts";
 import { SourceLeases } from "./source_lease.ts";
 

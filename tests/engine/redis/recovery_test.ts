@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import type { DurableStepRun } from "../../../engine/redis/redis_edge.ts";
+import type { DurableStepRun } from "../../../engine/redis/step_run.ts";
 import type { Lane } from "../../../engine/redis/keys.ts";
 import { claimLoop, pruneConsumers, staleAfter } from "../../../engine/redis/recovery.ts";
 import type { StreamEntry } from "../../../engine/redis/codec.ts";
@@ -169,6 +169,12 @@ async function letters(redis: Redis): Promise<[string, string, number][]> {
   });
 }
 
+/** Reads `count` new entries as `consumer` (which then dies holding them); their ids. */
+async function readAs(redis: Redis, consumer: string, count: number): Promise<string[]> {
+  const got = await redis.xreadgroup("GROUP", STEP, consumer, "COUNT", count, "STREAMS", KEY, ">");
+  return (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+}
+
 redisTest(
   "a pending entry gone from the stream is dead-lettered as lost, never acknowledged silently",
   async () => {
@@ -176,17 +182,7 @@ redisTest(
       const redis = client(server);
       try {
         await setup(redis, 3);
-        const got = await redis.xreadgroup(
-          "GROUP",
-          STEP,
-          "killed",
-          "COUNT",
-          3,
-          "STREAMS",
-          KEY,
-          ">",
-        );
-        const ids = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        const ids = await readAs(redis, "killed", 3);
         await redis.xdel(KEY, ids[1]);
         const { claimed, lines } = await claimFor(redis, 900, 250);
         assert.deepEqual(
@@ -218,17 +214,7 @@ redisTest(
       const redis = client(server);
       try {
         await setup(redis, 1);
-        const got = await redis.xreadgroup(
-          "GROUP",
-          STEP,
-          "killed",
-          "COUNT",
-          1,
-          "STREAMS",
-          KEY,
-          ">",
-        );
-        const [id] = (got as [string, [string, string[]][]][])[0][1].map(([id]) => id);
+        const [id] = await readAs(redis, "killed", 1);
         // Delivered maxDeliveries (5) times, started alone 4 times: due for dead letters.
         await redis.xclaim(KEY, STEP, "killed", 0, id, "RETRYCOUNT", 5);
         await redis.hset(keys.tries, keys.tryField(STEP, "normal", id), 4);
