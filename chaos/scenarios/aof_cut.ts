@@ -7,7 +7,9 @@ import { type Scenario, size } from "../_scenario.ts";
  * the tail of the newest append-only file is cut before the restart, as a
  * crash of the machine (not just the process) would leave it. Redis loads
  * the truncated file (aof-load-truncated), reverting a cut transaction.
- * The last cut lands just after the source wrote its done mark.
+ * The first cuts land while the source still runs (a small backlog paces
+ * it) and reach back into its last send, which Redis then reverts whole;
+ * the last lands just after the source wrote its done mark.
  */
 export const aofCut: Scenario = {
   name: "aof-cut",
@@ -17,18 +19,19 @@ export const aofCut: Scenario = {
   async run(c, mode) {
     const count = size(mode, 3000, 40_000);
     await c.start({
-      flow: { source: { kind: "generator", count, seed: 13 } },
+      flow: { source: { kind: "generator", count, seed: 13 }, maxBacklog: 600 },
       workers: 2,
       fsync: "everysec",
     });
     const kills = size(mode, 2, 4);
-    const done = flowKeys(c.name).done("news");
+    const keys = flowKeys(c.name);
+    const done = keys.done("news");
     for (let k = 1; k <= kills && !c.signal.aborted; k++) {
       if (k < kills) await c.until(() => c.published >= (count * 0.6 * k) / kills);
       // The last cut takes the source's last batch and its done mark with it.
       else await c.until(async () => (await c.admin().exists(done).catch(() => 0)) === 1);
       await c.killRedis();
-      const cut = await cutAofTail(c.redisDir);
+      const cut = await cutAofTail(c.redisDir, k < kills ? keys.emitted("news") : undefined);
       c.notes.push(`cut ${Math.round(cut / 1024)} KiB of AOF`);
       await c.restartRedis();
       c.faultEnded();
@@ -36,8 +39,12 @@ export const aofCut: Scenario = {
   },
 };
 
-/** Cuts the newest incremental AOF file by a fifth (at most 512 KiB); returns bytes cut. */
-async function cutAofTail(redisDir: string): Promise<number> {
+/**
+ * Cuts the newest incremental AOF file by a fifth (at most 512 KiB), or to
+ * just before the last write of `key` when that is further back (cutting
+ * that transaction open, so Redis reverts it whole); returns bytes cut.
+ */
+async function cutAofTail(redisDir: string, key?: string): Promise<number> {
   const dir = join(redisDir, "appendonlydir");
   let newest: { name: string; seq: number } | undefined;
   for await (const e of Deno.readDir(dir)) {
@@ -47,7 +54,12 @@ async function cutAofTail(redisDir: string): Promise<number> {
   if (!newest) return 0;
   const path = join(dir, newest.name);
   const { size } = await Deno.stat(path);
-  const cut = Math.min(Math.floor(size / 5), 512 * 1024);
+  let cut = Math.min(Math.floor(size / 5), 512 * 1024);
+  if (key) {
+    const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
+    const at = text.lastIndexOf(key);
+    if (at > 0) cut = Math.max(cut, size - at);
+  }
   await Deno.truncate(path, size - cut);
   return cut;
 }

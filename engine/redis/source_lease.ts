@@ -18,12 +18,21 @@ import type { WindowOptions } from "../window.ts";
  * stall, a network split) finds the lease moved and cannot emit behind the
  * new holder's back. The lease value carries the fencing token. Each send
  * of a lease is numbered (ARGV[4], "<holder>#<n>", kept in KEYS[5]), so a
- * send re-sent after its reply was lost appends nothing twice.
+ * send re-sent after its reply was lost appends nothing twice; and each send
+ * names the one before it (ARGV[5], empty for a lease's first), so a send
+ * that finds its predecessor missing appends nothing: Redis came back from a
+ * crash without its last writes (`appendfsync everysec`), those items are
+ * gone with the position saved beside them, and the source must go back to
+ * the position Redis still has instead of going on from its own.
  */
 const EMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
-if redis.call('GET', KEYS[5]) == ARGV[4] then return 0 end
-for i = 5, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
+local last = redis.call('GET', KEYS[5])
+if last == ARGV[4] then return 0 end
+if ARGV[5] ~= '' and last ~= ARGV[5] then
+  return redis.error_reply('LOSTSENDS sends of this lease are missing')
+end
+for i = 6, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
 redis.call('SET', KEYS[5], ARGV[4])
@@ -219,6 +228,7 @@ export class SourceLeases {
           checkpoint === undefined ? "" : JSON.stringify(checkpoint),
           done ? "1" : "0",
           `${holder}#${++sends}`,
+          sends === 1 ? "" : `${holder}#${sends - 1}`,
         ];
         for (const e of encodeEntries(items, this.#entryItems, options.entryBytes)) {
           args.push(e.body, String(e.n));
@@ -228,7 +238,7 @@ export class SourceLeases {
           what: "emit",
           log: this.run.log,
           signal: kill,
-          isRetryable: (error) => !isLostLease(error),
+          isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
         });
       },
     };
@@ -237,6 +247,13 @@ export class SourceLeases {
     } catch (error) {
       kill.throwIfAborted();
       if (lost.aborted || isLostLease(error)) return false;
+      if (isLostSends(error)) {
+        this.run.log.warn(
+          `${keys.flow}: source ${entry.name}: Redis lost its last sends (back from a crash ` +
+            `without its last writes?); going back to the position Redis kept`,
+        );
+        return false;
+      }
       throw error;
     }
   }
@@ -244,4 +261,8 @@ export class SourceLeases {
 
 function isLostLease(error: unknown): boolean {
   return String((error as Error)?.message).includes("LOSTLEASE");
+}
+
+function isLostSends(error: unknown): boolean {
+  return String((error as Error)?.message).includes("LOSTSENDS");
 }

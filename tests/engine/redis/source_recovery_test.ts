@@ -27,7 +27,14 @@ import { numberedItem } from "./_worker.ts";
 /** Past this a worker that has not finished is taken as hung: the test fails. */
 const HUNG_AFTER_MS = 45_000;
 
-function sourceFlow(name: string, url: string, dir: string, count: number, slowMs: number) {
+function sourceFlow(
+  name: string,
+  url: string,
+  dir: string,
+  count: number,
+  slowMs: number,
+  maxBacklog = 50_000,
+) {
   return `
 name: ${name}
 durability: redis
@@ -40,7 +47,7 @@ pipeline:
   - publish:
       sinks: [ { jsonl: { path: items.jsonl } } ]
       batch: { size: 50, maxWait: 50ms }
-durable: { claimAfter: 1s, entryItems: 10 }
+durable: { claimAfter: 1s, entryItems: 10, maxBacklog: ${maxBacklog} }
 `;
 }
 
@@ -121,6 +128,104 @@ redisTest(
         messages(result.stderr).includes(
           `losttail: the done mark of source news vanished (Redis lost writes?); ` +
             `resuming from position {"next":${rollback}}`,
+        ),
+        tail(result.stderr),
+      );
+      const ids = (await readJsonl(out)).map((l) => l.id as string);
+      assert.deepEqual(repeats(ids), new Map(), "an item was written twice");
+      assert.deepEqual(new Set(ids), expectedIds(count), "every item, the lost ones included");
+    } finally {
+      worker?.kill("SIGKILL");
+      await worker?.result;
+      await redis.quit();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+/**
+ * What Redis holds after a crash that took the last `ARGV[2]` sends of a
+ * running numbered source with it, one entry each: the entries gone while
+ * still unread, the source's last-send mark back to the send before them,
+ * and its position back to the first item they held. Returns the dropped
+ * entries' fields; changes nothing and returns nil while fewer are unread.
+ */
+const LOSE_LAST_SENDS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local last = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local f = {}
+  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+  if f['name'] == ARGV[1] then last = f['last-delivered-id'] end
+end
+local n = tonumber(ARGV[2])
+local unread = redis.call('XRANGE', KEYS[1], '(' .. last, '+')
+if #unread < n or redis.call('EXISTS', KEYS[3]) == 1 then return nil end
+local sent = redis.call('GET', KEYS[4])
+local holder, count = string.match(sent, '^(.*)#(%d+)$')
+local dropped = {}
+local first = nil
+for i = #unread - n + 1, #unread do
+  redis.call('XDEL', KEYS[1], unread[i][1])
+  dropped[#dropped + 1] = unread[i][2]
+  for _, e in ipairs(cjson.decode(unread[i][2][2])) do
+    local index = tonumber(string.match(e.payload.title, '%d+'))
+    if first == nil or index < first then first = index end
+  end
+end
+redis.call('SET', KEYS[4], holder .. '#' .. (tonumber(count) - n))
+redis.call('SET', KEYS[2], cjson.encode({ next = first }))
+return dropped`;
+
+redisTest(
+  "a running source whose last sends Redis lost goes back to the position Redis kept",
+  async () => {
+    const count = 400;
+    const dir = await Deno.makeTempDir({ prefix: "millrace-lost-sends-" });
+    const out = join(dir, "items.jsonl");
+    const server = await startRedis();
+    const redis = client(server);
+    const keys = flowKeys("lostsends");
+    let worker: FlowWorker | undefined;
+    try {
+      // The slow stage paces the source (a backlog of at most 60 items), so
+      // it is still running when Redis forgets its last sends.
+      worker = new FlowWorker(
+        await writeFlow(dir, sourceFlow("lostsends", server.url, dir, count, 50, 60)),
+      );
+      let dropped: string[][] | null = null;
+      await waitFor(
+        "three unread entries while the source runs",
+        async () => {
+          dropped = await redis.eval(
+            LOSE_LAST_SENDS,
+            4,
+            keys.input("slow"),
+            keys.position("news"),
+            keys.done("news"),
+            keys.emitted("news"),
+            "slow",
+            3,
+          ) as string[][] | null;
+          return dropped !== null;
+        },
+        30_000,
+        5,
+      );
+      const lostIndexes = dropped!.flatMap((fields) => {
+        const body = JSON.parse(fields[fields.indexOf("b") + 1]) as Envelope<{ title: string }>[];
+        return body.map((e) => Number(e.payload.title.replace("item ", "")));
+      });
+      assert.equal(lostIndexes.length, 30);
+
+      const result = await worker.finished(HUNG_AFTER_MS);
+      assert.equal(result.code, 0, tail(result.stderr));
+      assert.equal(result.report?.stopped, false, "the flow drained");
+      assert.ok(
+        messages(result.stderr).includes(
+          "lostsends: source news: Redis lost its last sends (back from a crash without its " +
+            "last writes?); going back to the position Redis kept",
         ),
         tail(result.stderr),
       );
