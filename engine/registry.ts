@@ -5,6 +5,7 @@
 import type { Redis } from "ioredis";
 import type { z } from "zod";
 import type { FlowKeys } from "./redis/keys.ts";
+import type { HttpClient } from "./http.ts";
 import type { Actor } from "./actor.ts";
 import type { Fact } from "./item.ts";
 import type { Logger } from "./log.ts";
@@ -27,6 +28,8 @@ export interface BuildEnv {
    * (dedupe keys, vector cache) and share it with every other process.
    */
   readonly durable?: { readonly redis: Redis; readonly keys: FlowKeys };
+  /** The run's one HTTP client, for sources that read the web (see engine/http.ts). */
+  readonly http?: HttpClient;
   /**
    * What the flow's embed stage makes, filled in when that stage opens.
    * Stages open in flow order, so a sink opening after it can check its

@@ -6,7 +6,8 @@ import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { charsetOf } from "./_decode_xml.ts";
 import { parseFeed } from "./_parse_feed.ts";
-import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, fetchLimited } from "../http/http_fetch.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
+import { httpOf } from "../http/http_client.ts";
 
 export { parseFeed } from "./_parse_feed.ts";
 export type { ParseFeedOptions } from "./_parse_feed.ts";
@@ -136,7 +137,7 @@ class FeedSource implements Source {
     };
     if (this.#etag) headers["if-none-match"] = this.#etag;
     if (this.#lastModified) headers["if-modified-since"] = this.#lastModified;
-    const res = await fetchLimited(url, {
+    const res = await httpOf(this.env).get(url, {
       timeout: this.config.timeout,
       maxBytes: this.config.maxBytes,
       headers,

@@ -7,7 +7,8 @@ import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { hnItemUrl, readHnDocument } from "./_hn.ts";
 import { mapJsonItems } from "./_json_map.ts";
 import { newestFullname, redditItems } from "./_reddit.ts";
-import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, fetchLimited } from "../http/http_fetch.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
+import { httpOf } from "../http/http_client.ts";
 
 /** Where `preset: hackernews` reads when neither path nor url is given. */
 export const HN_TOP_STORIES = "https://hacker-news.firebaseio.com/v0/topstories.json";
@@ -232,7 +233,7 @@ class JsonSource implements Source {
   }
 
   async #get(url: string, signal: AbortSignal): Promise<unknown> {
-    const res = await fetchLimited(url, {
+    const res = await httpOf(this.env).get(url, {
       timeout: this.config.timeout,
       maxBytes: this.config.maxBytes,
       headers: { accept: "application/json" },
