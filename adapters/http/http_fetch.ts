@@ -24,6 +24,11 @@ export interface FetchLimits {
   headers?: HeadersInit;
   /** Aborts the request (shutdown); its reason is rethrown as is. */
   signal?: AbortSignal;
+  /**
+   * Internal hosts or address ranges this request may reach all the same
+   * (`127.0.0.1`, `10.0.0.0/8`, `intranet.example`); the flow's `http.allow`.
+   */
+  allow?: readonly string[];
 }
 
 export interface Fetched {
