@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
-import { canonicalUrl } from "./_canonical_url.ts";
+import { canonicalUrl } from "../adapters/http/canonical_url.ts";
 import { hash128 } from "../engine/hash.ts";
 import type { Envelope, RawItem, ValidItem } from "../engine/item.ts";
 import type { BuildEnv, StageSpec } from "../engine/registry.ts";

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Actor } from "../engine/actor.ts";
-import { canonicalUrl } from "./_canonical_url.ts";
+import { canonicalUrl } from "../adapters/http/canonical_url.ts";
 import type { EnrichedItem, Envelope, ValidItem } from "../engine/item.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import { topKeywords } from "./_keywords.ts";
@@ -33,7 +33,7 @@ export type EnrichConfig = z.output<typeof enrichConfigSchema>;
  * The Enricher: adds to each payload, per configured step,
  *
  * - `canonicalUrl`: the url in its canonical spelling (see
- *   actors/_canonical_url.ts), or the url as given when it is not http(s);
+ *   adapters/http/canonical_url.ts), or the url as given when it is not http(s);
  * - `domain`: the url's host without a leading `www.` ("bbc.co.uk",
  *   "i.redd.it"), the way Reddit and HN show a link's site;
  * - `wordCount`: words of `text` with markup, scripts and links removed, or

@@ -55,7 +55,7 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  *
  * @example
  * ```ts
- * import { canonicalUrl } from "./_canonical_url.ts";
+ * import { canonicalUrl } from "./canonical_url.ts";
  *
  * const url = canonicalUrl("HTTP://Example.COM:80/a/?utm_source=x&b=2&a=1#top");
  * if (url !== "http://example.com/a?a=1&b=2") throw new Error(url);
