@@ -1,0 +1,318 @@
+import { z } from "zod";
+import { bytes, duration } from "../../config/units.ts";
+import type { RawItem } from "../../engine/item.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
+import type { Source } from "../../engine/source.ts";
+import { checkFiles, pathList, readFiles } from "./_input_files.ts";
+import { charsetOfContentType, decodeHtml } from "./_decode_html.ts";
+import { extractArticle, type HtmlDocument, parseHtml } from "./_extract_article.ts";
+import { followLinks, selectorProblem } from "./_follow_links.ts";
+import { SeenPages } from "./_seen_pages.ts";
+import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
+import { httpOf } from "../http/http_client.ts";
+
+/** Items per batch the source yields: downstream starts while the poll goes on. */
+const ITEMS_PER_BATCH = 20;
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+
+/**
+ * The `html` source block of a flow file: article pages turned into items
+ * by Readability (see _extract_article.ts), fetched from `url` or read from
+ * `path`. With `follow`, the pages at `url` are list pages and the links
+ * the selector picks on them are the articles.
+ *
+ * @example
+ * ```yaml
+ * sources:
+ *   news:  { kind: html, url: https://example.com/news/, follow: "h2.headline a", every: 15m }
+ *   one:   { kind: html, url: https://example.com/2026/12/a-story.html }
+ *   saved: { kind: html, path: [pages/a.html, pages/b.html] }
+ * ```
+ */
+export const htmlConfig = z
+  .strictObject({
+    url: z
+      .union([httpUrl, z.array(httpUrl).min(1)])
+      .optional()
+      .describe(
+        "An http(s) page or a list of them, fetched on every poll: the articles, or with follow the list pages. Give url or path. No default.",
+      ),
+    path: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .optional()
+      .describe(
+        "An HTML file or a list of them, relative to the flow file. Give url or path. No default.",
+      ),
+    follow: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "CSS selector of the article links on the pages at url (an <a>, or an element holding one). Default: none, the pages at url are the articles.",
+      ),
+    depth: z
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "With follow: levels of links between the pages at url and the articles (2: list of lists). Default 1.",
+      ),
+    maxPages: z
+      .int()
+      .positive()
+      .default(100)
+      .describe(
+        "Pages fetched per poll at most, list pages included; links left over wait for the next poll. Default 100.",
+      ),
+    sameSite: z
+      .boolean()
+      .default(true)
+      .describe(
+        "With follow: follow only links to the host of the page they are on (www. aside). Default true.",
+      ),
+    timeout: duration({ positive: true })
+      .default(DEFAULT_TIMEOUT_MS)
+      .describe("Deadline of one page fetch, body included (url only). Default 10s."),
+    maxBytes: bytes()
+      .default(DEFAULT_MAX_BYTES)
+      .describe(
+        "Largest page accepted; a larger one is skipped with a warning (url only). Default 10MiB.",
+      ),
+  })
+  .superRefine((c, ctx) => {
+    const issue = (message: string, path?: string) =>
+      ctx.addIssue({ code: "custom", message, ...(path ? { path: [path] } : {}) });
+    if ((c.url === undefined) === (c.path === undefined)) {
+      issue("give either url (pages to fetch) or path (HTML files), not both and not neither");
+    }
+    if (c.follow !== undefined && c.url === undefined) {
+      issue("follow applies to pages fetched from url", "follow");
+    }
+    if (c.depth !== undefined && c.follow === undefined) {
+      issue("depth applies with follow (the selector of the links to follow)", "depth");
+    }
+    const problem = c.follow === undefined ? undefined : selectorProblem(c.follow);
+    if (problem) issue(problem, "follow");
+  });
+
+export type HtmlConfig = z.output<typeof htmlConfig>;
+
+/** Registers as `kind: html`. */
+export const htmlSource: SourceSpec<HtmlConfig> = {
+  kind: "html",
+  summary:
+    "Turns article pages (URLs, list pages and the links they hold, or files) into items with Readability",
+  schema: htmlConfig,
+  create: (config, env) => new HtmlSource(config, env),
+};
+
+/** Where an html source stands: keys of the pages it already fetched, oldest first. */
+export interface HtmlPosition {
+  seen: string[];
+}
+
+/** What a source did since it was made, summed over its polls. */
+export interface HtmlCounts {
+  /** Pages fetched, list pages included. */
+  fetched: number;
+  items: number;
+  /** Pages that failed to fetch or decode (HTTP errors, deadlines, not HTML). */
+  failed: number;
+  /** Pages fetched in which Readability found no article. */
+  noArticle: number;
+  /** Article links not fetched because an earlier poll had. */
+  alreadySeen: number;
+  /** Links left for a later poll because maxPages was reached. */
+  overBudget: number;
+}
+
+/**
+ * Pages at `url` are fetched on every poll. Without `follow` they are the
+ * articles; with it they are list pages, and the links `follow` picks are
+ * fetched breadth first, `depth` levels down, within `maxPages` fetches
+ * per poll. An article page is fetched once: its canonical URL goes into a
+ * bounded set (see _seen_pages.ts) that is the source's checkpoint, so a
+ * later poll, or a durable flow's restarted source, skips it. List pages
+ * are fetched again every poll, which is how new articles are found.
+ *
+ * Pages are fetched one at a time: per-host politeness is the HTTP
+ * client's to enforce, and a checkpoint taken after a batch then names
+ * exactly the pages whose items were yielded (and those skipped).
+ *
+ * A page that fails (HTTP error, deadline, too large, not HTML) or holds
+ * no article is counted and warned, with its URL masked, and the poll goes
+ * on; only a poll in which every page at `url` failed fails as a whole.
+ * A failed page is not remembered, so the next poll tries it again, except
+ * for 404 and 410, which say it is gone.
+ */
+class HtmlSource implements Source {
+  readonly counts: HtmlCounts = {
+    fetched: 0,
+    items: 0,
+    failed: 0,
+    noArticle: 0,
+    alreadySeen: 0,
+    overBudget: 0,
+  };
+  readonly #seen = new SeenPages();
+
+  constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
+
+  /** Missing files fail the flow before it starts; a URL is only tried when polled. */
+  async check(): Promise<void> {
+    await checkFiles(this.config.path, this.env.baseDir);
+  }
+
+  checkpoint(): HtmlPosition | undefined {
+    return this.#seen.size === 0 ? undefined : { seen: this.#seen.keys() };
+  }
+
+  resume(position: unknown): void {
+    if (this.config.url === undefined || position === undefined || position === null) return;
+    try {
+      this.#seen.restore((position as Partial<HtmlPosition>).seen);
+    } catch (err) {
+      throw new Error(
+        `html ${this.#name()}: cannot resume from ${JSON.stringify(position).slice(0, 200)}: ` +
+          (err as Error).message,
+      );
+    }
+  }
+
+  async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    if (this.config.url === undefined) {
+      yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
+        return this.#articleOf(parseHtml(decodeHtml(b).text), undefined, p);
+      });
+      return;
+    }
+    yield* this.#poll(urlList(this.config.url), signal);
+  }
+
+  async *#poll(urls: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    const { follow, maxPages } = this.config;
+    const depth = follow === undefined ? 0 : this.config.depth ?? 1;
+    const before = { ...this.counts };
+    let budget = maxPages;
+    let level = unique(urls);
+    let batch: RawItem[] = [];
+    for (let d = 0; d <= depth && level.length > 0; d++) {
+      const isArticle = d === depth;
+      const next: string[] = [];
+      for (const [i, url] of level.entries()) {
+        if (isArticle && this.#seen.has(url)) {
+          this.counts.alreadySeen++;
+          continue;
+        }
+        if (budget === 0) {
+          this.#overBudget(level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length);
+          break;
+        }
+        budget--;
+        const page = await this.#fetch(url, signal);
+        if (page === undefined) continue;
+        if (!isArticle) {
+          next.push(...followLinks(page.doc, follow!, page.url, this.config.sameSite));
+          continue;
+        }
+        this.#seen.add(url);
+        if (page.url !== url) this.#seen.add(page.url);
+        batch.push(...this.#articleOf(page.doc, page.url, page.url));
+        if (batch.length >= ITEMS_PER_BATCH) {
+          yield batch;
+          batch = [];
+        }
+      }
+      if (d === 0 && urls.length > 0 && this.counts.failed - before.failed === level.length) {
+        throw new Error(`html ${this.#name()}: no page at url could be fetched (see warnings)`);
+      }
+      level = unique(next);
+    }
+    if (batch.length) yield batch;
+    this.#summary(before);
+  }
+
+  /** The page's article as a one-item list, or none (counted and warned). */
+  #articleOf(doc: HtmlDocument, url: string | undefined, name: string): RawItem[] {
+    const item = extractArticle(doc, url);
+    if (item === undefined) {
+      this.counts.noArticle++;
+      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(name)}: no readable article`);
+      return [];
+    }
+    if (item.url !== undefined && url !== undefined) this.#seen.add(item.url);
+    this.counts.items++;
+    return [item];
+  }
+
+  /** The page decoded and parsed, or undefined when it failed (counted and warned). */
+  async #fetch(
+    url: string,
+    signal: AbortSignal,
+  ): Promise<{ url: string; doc: HtmlDocument } | undefined> {
+    this.counts.fetched++;
+    try {
+      const res = await httpOf(this.env).get(url, {
+        timeout: this.config.timeout,
+        maxBytes: this.config.maxBytes,
+        headers: { accept: "text/html, application/xhtml+xml;q=0.9, */*;q=0.1" },
+        signal,
+      });
+      const type = res.headers.get("content-type");
+      if (type && !/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
+        throw new Error(`not an HTML page (content-type ${type.split(";")[0].trim()})`);
+      }
+      const text = decodeHtml(res.body, charsetOfContentType(type)).text;
+      return { url: res.url || url, doc: parseHtml(text) };
+    } catch (err) {
+      if (signal.aborted) throw signal.reason ?? err;
+      this.counts.failed++;
+      const status = (err as { status?: unknown }).status;
+      if (status === 404 || status === 410) this.#seen.add(url);
+      const message = String((err as Error).message ?? err).split(url).join(maskUrl(url));
+      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${message}`);
+      return undefined;
+    }
+  }
+
+  #overBudget(left: number): void {
+    if (left === 0) return;
+    this.counts.overBudget += left;
+    this.env.log.warn(
+      `${this.env.flow}: html ${this.#name()}: maxPages ${this.config.maxPages} reached; ` +
+        `${left} link(s) left for the next poll`,
+    );
+  }
+
+  #summary(before: HtmlCounts): void {
+    const d = (k: keyof HtmlCounts) => this.counts[k] - before[k];
+    this.env.log.info(
+      `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
+        `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +
+        `${d("noArticle")} without an article`,
+    );
+  }
+
+  /** The source as logs name it: its first URL, masked, and how many more. */
+  #name(): string {
+    const urls = urlList(this.config.url ?? []);
+    if (urls.length === 0) return pathList(this.config.path).join(", ");
+    return maskUrl(urls[0]) + (urls.length > 1 ? ` (+${urls.length - 1})` : "");
+  }
+}
+
+function urlList(url: string | readonly string[]): string[] {
+  return typeof url === "string" ? [url] : [...url];
+}
+
+/** The URLs, each once by canonical URL, first spelling kept. */
+function unique(urls: string[]): string[] {
+  const keys = new SeenPages(Number.POSITIVE_INFINITY);
+  return urls.filter((u) => {
+    if (keys.has(u)) return false;
+    keys.add(u);
+    return true;
+  });
+}
