@@ -6,13 +6,17 @@
  *   deno task bench --items N     items for the throughput run (default 1,000,000)
  *   deno task bench --durable-items N   items for the durable run over Redis (default 100,000)
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
- *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts)
+ *   deno task bench --only html   only the named sections, comma-separated: engine, memory,
+ *                                 durable, embedding, postgres, html (default all)
+ *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts,
+ *   and HTML extraction against bare Readability: bench/html.ts)
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
 import { printDurableSection } from "./durable.ts";
 import { printEmbeddingSection } from "./embedding.ts";
+import { printHtmlSection } from "./html.ts";
 import { printPostgresSection } from "./postgres.ts";
 import { runPipeline } from "./pipeline.ts";
 
@@ -23,61 +27,77 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "durable-items": { type: "string", default: "100000" },
     "pg-rows": { type: "string", default: "50000" },
+    only: { type: "string" },
   },
 });
+const SECTIONS = ["engine", "memory", "durable", "embedding", "postgres", "html"];
+const only = values.only?.split(",").map((s) => s.trim());
+const unknown = only?.filter((s) => !SECTIONS.includes(s)) ?? [];
+if (unknown.length) {
+  throw new Error(`--only: no section ${unknown.join(", ")}; sections: ${SECTIONS.join(", ")}`);
+}
+const want = (section: string) => !only || only.includes(section);
 const items = Number(values.items);
 const rounds = Number(values.rounds);
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 console.log(`# millrace bench (${Deno.build.os}/${Deno.build.arch}, deno ${Deno.version.deno})\n`);
-console.log(
-  `## in-memory flow, 6 actors with trivial stages, ${fmt(items)} items, best of ${rounds}`,
-);
-let bestEngine = 0;
-let bestBare = 0;
-for (let r = 0; r < rounds; r++) {
-  // Interleaved, so a noisy neighbour hurts both sides alike.
-  const bare = await runBareChain(items);
-  const engine = await runPipeline({ items, batch: 1000 });
-  if (engine.items !== items || bare.items !== items) throw new Error("an item went missing");
-  bestBare = Math.max(bestBare, bare.items / bare.secs);
-  bestEngine = Math.max(bestEngine, engine.items / engine.secs);
+if (want("engine")) {
+  console.log(
+    `## in-memory flow, 6 actors with trivial stages, ${fmt(items)} items, best of ${rounds}`,
+  );
+  let bestEngine = 0;
+  let bestBare = 0;
+  for (let r = 0; r < rounds; r++) {
+    // Interleaved, so a noisy neighbour hurts both sides alike.
+    const bare = await runBareChain(items);
+    const engine = await runPipeline({ items, batch: 1000 });
+    if (engine.items !== items || bare.items !== items) throw new Error("an item went missing");
+    bestBare = Math.max(bestBare, bare.items / bare.secs);
+    bestEngine = Math.max(bestEngine, engine.items / engine.secs);
+  }
+  console.log(`engine:                   ${fmt(bestEngine)} items/s`);
+  console.log(`bare async-generator chain: ${fmt(bestBare)} items/s (baseline, same run)`);
+  console.log(`ratio engine / baseline:  ${(bestEngine / bestBare).toFixed(2)}x\n`);
 }
-console.log(`engine:                   ${fmt(bestEngine)} items/s`);
-console.log(`bare async-generator chain: ${fmt(bestBare)} items/s (baseline, same run)`);
-console.log(`ratio engine / baseline:  ${(bestEngine / bestBare).toFixed(2)}x\n`);
 
-console.log("## memory with a fast producer and a slow last stage (1 ms per 1,000-item batch)");
-console.log("each size in a fresh process; the second pair runs with V8's heap capped at 64 MiB");
-const probe = fileURLToPath(new URL("./memory_probe.ts", import.meta.url));
-const mib = (n: number) => (n / 2 ** 20).toFixed(1) + " MiB";
-for (const cap of [undefined, 64]) {
-  const results = [];
-  for (const n of [100_000, 1_000_000]) {
-    const flags = cap ? [`--v8-flags=--max-old-space-size=${cap}`] : [];
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-env", ...flags, probe, String(n), "1"],
-      stdout: "piped",
-      stderr: "inherit",
-    }).output();
-    if (!out.success) throw new Error(`memory probe failed for ${n} items (heap cap ${cap})`);
-    const r = JSON.parse(new TextDecoder().decode(out.stdout));
-    results.push(r);
+if (want("memory")) {
+  console.log("## memory with a fast producer and a slow last stage (1 ms per 1,000-item batch)");
+  console.log("each size in a fresh process; the second pair runs with V8's heap capped at 64 MiB");
+  const probe = fileURLToPath(new URL("./memory_probe.ts", import.meta.url));
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1) + " MiB";
+  for (const cap of [undefined, 64]) {
+    const results = [];
+    for (const n of [100_000, 1_000_000]) {
+      const flags = cap ? [`--v8-flags=--max-old-space-size=${cap}`] : [];
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-env", ...flags, probe, String(n), "1"],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      if (!out.success) throw new Error(`memory probe failed for ${n} items (heap cap ${cap})`);
+      const r = JSON.parse(new TextDecoder().decode(out.stdout));
+      results.push(r);
+      console.log(
+        `${fmt(n).padStart(9)} items${cap ? ` (heap cap ${cap} MiB)` : ""}: ` +
+          `peak RSS ${mib(r.peakRss)}, peak heap used ${mib(r.peakHeap)}, ${r.secs.toFixed(2)}s`,
+      );
+    }
+    const [small, large] = results;
     console.log(
-      `${fmt(n).padStart(9)} items${cap ? ` (heap cap ${cap} MiB)` : ""}: ` +
-        `peak RSS ${mib(r.peakRss)}, peak heap used ${mib(r.peakHeap)}, ${r.secs.toFixed(2)}s`,
+      `  10x the items -> peak RSS x${(large.peakRss / small.peakRss).toFixed(2)}, ` +
+        `peak heap x${(large.peakHeap / small.peakHeap).toFixed(2)} (flat is about x1)`,
     );
   }
-  const [small, large] = results;
-  console.log(
-    `  10x the items -> peak RSS x${(large.peakRss / small.peakRss).toFixed(2)}, ` +
-      `peak heap x${(large.peakHeap / small.peakHeap).toFixed(2)} (flat is about x1)`,
-  );
 }
 
-console.log();
-await printDurableSection(Number(values["durable-items"]), rounds);
+if (want("durable")) {
+  console.log();
+  await printDurableSection(Number(values["durable-items"]), rounds);
+}
 
-await printEmbeddingSection();
+if (want("embedding")) await printEmbeddingSection();
 
-await printPostgresSection(Number(values["pg-rows"]), rounds);
+if (want("postgres")) await printPostgresSection(Number(values["pg-rows"]), rounds);
+
+if (want("html")) await printHtmlSection();
