@@ -271,7 +271,9 @@ class HtmlSource implements Source {
       this.counts.failed++;
       const status = (err as { status?: unknown }).status;
       if (status === 404 || status === 410) this.#seen.add(url);
-      const message = String((err as Error).message ?? err).split(url).join(maskUrl(url));
+      // fetchLimited's messages start with "GET <url>: ", which the warning says already.
+      const message = String((err as Error).message ?? err).replace(`GET ${url}: `, "")
+        .split(url).join(maskUrl(url));
       this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${message}`);
       return undefined;
     }
