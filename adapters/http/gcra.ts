@@ -8,8 +8,8 @@
  *
  * It is a token bucket of depth `burst` refilled every `interval` ms: after
  * a quiet spell `burst` requests go at once, then one per `interval`. In any
- * window of `w` ms at most `burst + w / interval` requests start, so with
- * burst 1 and rps r no 1 s window (half-open) holds more than r.
+ * half-open window of `w` ms at most `burst - 1 + ceil(w / interval)`
+ * requests start, so with burst 1 and a whole rps r no 1 s window holds more than r.
  */
 
 /** A reserved request: when it may start, and the bucket after it. */
