@@ -7,6 +7,7 @@ import type {
   HttpResponse,
   PerHost,
 } from "../../engine/http.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
 import { Aimd } from "./aimd.ts";
 import { intervalOf } from "./gcra.ts";
 import { DEFAULT_HTTP } from "./http_config.ts";
@@ -97,7 +98,7 @@ export class PoliteHttp implements HttpPool {
       const verdict = await this.#robots.check(parsed, request.signal);
       if (!verdict.allowed) {
         throw new RobotsDisallowedError(
-          `GET ${url}: robots.txt of ${parsed.origin} ${verdict.why}`,
+          `GET ${maskUrl(url)}: robots.txt of ${parsed.origin} ${verdict.why}`,
           url,
         );
       }
