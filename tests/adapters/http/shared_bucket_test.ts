@@ -4,7 +4,9 @@ import { Redis } from "ioredis";
 import { flowKeys } from "../../../engine/redis/keys.ts";
 import { redisTest, withRedis } from "../../_redis_server.ts";
 import { withServer } from "../../_http_server.ts";
+import { runTestFlow } from "../../../testing.ts";
 import { mostInWindow } from "./_fake_clock.ts";
+import { fetchingRegistry, flowYaml, type Made, site } from "./_fetching.ts";
 
 const WORKER = fileURLToPath(new URL("./_shared_bucket_worker.ts", import.meta.url));
 const PROCESSES = 3;
@@ -101,6 +103,28 @@ redisTest(
       assert.ok(mostPerSecond <= 6, `at most 5 (+1 by jitter) in any 1 s, saw ${mostPerSecond}`);
       const span = Math.max(...arrivals) - Math.min(...arrivals);
       assert.ok(span >= (arrivals.length - 1) * 200 - 50, `21 requests at 5 rps take 4 s: ${span}`);
+    });
+  },
+);
+
+redisTest(
+  "a durable flow's HTTP client keeps its buckets in Redis, under the flow's keys",
+  async () => {
+    await withRedis(async (server) => {
+      const seen: { path: string; ua: string | null }[] = [];
+      const made: Made[] = [];
+      await withServer(site(seen), async (origin) => {
+        const { published } = await runTestFlow(
+          flowYaml(origin).replace("name: polite\n", "name: polite\ndurability: redis\n"),
+          { registry: fetchingRegistry(made), redis: server.url },
+        );
+        assert.equal(published.get("out")!.length, 3);
+      });
+      assert.equal(made.length, 1);
+      const durable = made[0].ctx?.durable;
+      assert.ok(durable, "the factory was given the flow's Redis");
+      assert.match(durable.keys.host("127.0.0.1:80"), /:\{polite\}:host:127\.0\.0\.1:80$/);
+      assert.ok(seen.every((s) => s.ua === "flowbot/1.0"));
     });
   },
 );
