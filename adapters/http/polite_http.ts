@@ -7,6 +7,7 @@ import type {
   HttpResponse,
   PerHost,
 } from "../../engine/http.ts";
+import type { Logger } from "../../engine/log.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import { Aimd } from "./aimd.ts";
 import { intervalOf } from "./gcra.ts";
@@ -31,6 +32,10 @@ export class RobotsDisallowedError extends Error {
 
 /** What PoliteHttp runs on; tests pass a fake clock and a recording fetch. */
 export interface PoliteDeps {
+  /** Where a host's pause and an unreadable robots.txt are said, once each. */
+  log?: Logger;
+  /** The flow's name, first word of what is logged. */
+  flow?: string;
   buckets?: HostBuckets;
   clock?: Clock;
   fetch?: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
@@ -59,12 +64,16 @@ export class PoliteHttp implements HttpPool {
   readonly #slots = new HostSlots();
   readonly #aimd = new Aimd();
   readonly #robots: RobotsRules;
+  readonly #log?: Logger;
+  readonly #flow: string;
 
   constructor(options: HttpOptions, deps: PoliteDeps = {}) {
     this.#options = options;
     this.#clock = deps.clock ?? realClock;
     this.#buckets = deps.buckets ?? new MemoryHostBuckets(this.#clock);
     this.#fetch = deps.fetch ?? fetchLimited;
+    this.#log = deps.log;
+    this.#flow = deps.flow ?? "http";
     this.#robots = new RobotsRules(
       options.userAgent,
       (url, signal) =>
@@ -74,6 +83,7 @@ export class PoliteHttp implements HttpPool {
           signal,
         }, options.perHost),
       this.#clock,
+      (origin, why) => this.#log?.warn(`${this.#flow}: ${origin}/robots.txt: ${why}`),
     );
   }
 
@@ -131,6 +141,11 @@ export class PoliteHttp implements HttpPool {
           this.#aimd.slowDown(host, this.#clock.now());
           if (e.retryAfterMs !== undefined && e.retryAfterMs > 0) {
             const pause = Math.min(e.retryAfterMs, MAX_PAUSE_MS);
+            this.#log?.warn(
+              `${this.#flow}: ${host} answered ${e.status}: no request to it for ${
+                Math.ceil(pause / 1000)
+              } s, as its Retry-After asks`,
+            );
             // The host's own error matters more than a failed pause (Redis away).
             await this.#buckets.pause(host, pause, interval, burst).catch(() => {});
           }
@@ -164,5 +179,7 @@ export class PoliteHttp implements HttpPool {
  */
 export const politeHttp: HttpFactory = (options, ctx) =>
   new PoliteHttp(options ?? DEFAULT_HTTP, {
+    log: ctx.log,
+    flow: ctx.flow,
     buckets: ctx.durable ? new RedisHostBuckets(ctx.durable.redis, ctx.durable.keys) : undefined,
   });

@@ -62,6 +62,8 @@ export class RobotsRules {
     userAgent: string,
     private readonly fetch: (url: string, signal?: AbortSignal) => Promise<HttpResponse>,
     private readonly clock: Clock,
+    /** Told when a robots.txt could not be read, with why (once per attempt). */
+    private readonly onFailure?: (origin: string, why: string) => void,
   ) {
     this.agent = userAgent.trim().split(/[\s/]/)[0].toLowerCase();
   }
@@ -117,9 +119,13 @@ export class RobotsRules {
           return settle({ until: this.clock.now() + ROBOTS_TTL_MS });
         }
         const why = status !== undefined ? `HTTP ${status}` : (e as Error).message;
+        this.onFailure?.(
+          origin,
+          `could not be read (${why})${earlier ? "; the last copy stays in force" : ""}`,
+        );
         settle({
           until: this.clock.now() + ROBOTS_RETRY_MS,
-          failure: `robots.txt could not be read (${why}), so the host is taken to disallow ` +
+          failure: `could not be read (${why}), so the host is taken to disallow ` +
             `everything for ${ROBOTS_RETRY_MS / 1000} s`,
           ...(earlier ? { robot: earlier } : {}),
         });

@@ -8,6 +8,7 @@ import {
 import { PoliteHttp, RobotsDisallowedError } from "../../../adapters/http/polite_http.ts";
 import type { Clock } from "../../../adapters/http/rate_limiter.ts";
 import type { HttpOptions } from "../../../engine/http.ts";
+import { memoryLogger } from "../../../engine/log.ts";
 import { withServer } from "../../_http_server.ts";
 import { fakeClock } from "./_fake_clock.ts";
 
@@ -132,11 +133,14 @@ Deno.test("robots.txt answering 5xx disallows the host for a while, then it is r
         ? new Response(n === 1 ? "down" : "", { status: n === 1 ? 500 : 404 })
         : undefined,
     async (origin, seen) => {
-      const http = new PoliteHttp(options(), { clock }).client();
-      await assert.rejects(
-        http.get(origin + "/a"),
-        new RegExp(`robots.txt of ${origin} robots.txt could not be read \\(HTTP 500\\)`),
-      );
+      const log = memoryLogger();
+      const http = new PoliteHttp(options(), { clock, log, flow: "f" }).client();
+      await assert.rejects(http.get(origin + "/a"), {
+        name: "RobotsDisallowedError",
+        message: `GET ${origin}/a: robots.txt of ${origin} could not be read (HTTP 500), ` +
+          "so the host is taken to disallow everything for 60 s",
+      });
+      assert.deepEqual(log.lines, [`warn f: ${origin}/robots.txt: could not be read (HTTP 500)`]);
       await assert.rejects(
         http.get(origin + "/a"),
         RobotsDisallowedError,
@@ -176,9 +180,17 @@ Deno.test("Retry-After of a 429 pauses the whole host until then", async () => {
         ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
         : undefined,
     async (origin, seen) => {
-      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 5 }), { clock })
-        .client();
+      const log = memoryLogger();
+      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 5 }), {
+        clock,
+        log,
+        flow: "f",
+      }).client();
       await assert.rejects(http.get(origin + "/a"), (e) => (e as HttpStatusError).status === 429);
+      const host = new URL(origin).host;
+      assert.deepEqual(log.lines, [
+        `warn f: ${host} answered 429: no request to it for 7 s, as its Retry-After asks`,
+      ]);
       await http.get(origin + "/b");
       await http.get(origin + "/c");
       const [a, b, c] = seen.map((s) => s.at);
