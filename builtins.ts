@@ -7,6 +7,7 @@ import { stdoutSink } from "./adapters/sinks/stdout_sink.ts";
 import { postgresSink } from "./adapters/sinks/postgres_sink.ts";
 import { qdrantSink } from "./adapters/sinks/qdrant_sink.ts";
 import { redisStreamSink } from "./adapters/sinks/redis_stream_sink.ts";
+import { politeHttp } from "./adapters/http/polite_http.ts";
 import { Registry } from "./engine/registry.ts";
 import { dedupeStage } from "./actors/deduper.ts";
 import { embedStage } from "./actors/embedder.ts";
@@ -15,7 +16,8 @@ import { publishStage } from "./actors/publisher.ts";
 import { validateStage } from "./actors/validator.ts";
 
 /**
- * A registry holding every built-in component. A fresh one each call, so a
+ * A registry holding every built-in component, and the polite HTTP client
+ * (per-host limits, robots.txt) as the factory of each run's client. A fresh one each call, so a
  * program that registers its own stages never changes what another sees.
  *
  * @example
@@ -27,6 +29,7 @@ import { validateStage } from "./actors/validator.ts";
  */
 export function builtinRegistry(): Registry {
   return new Registry()
+    .httpClient(politeHttp)
     .source(generatorSource)
     .source(feedSource)
     .source(jsonSource)

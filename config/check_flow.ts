@@ -95,6 +95,7 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
     deadLetters: flow.deadLetters,
     capacity: flow.capacity,
     durable: flow.durable,
+    http: flow.http,
   };
 }
 
@@ -134,8 +135,15 @@ function checkSource(
   const config = check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS);
   if (!config.ok) found.push(...config.problems);
   if (!common.ok || !config.ok) return undefined;
-  const { every, priority } = common.value;
-  return { name, kind, ...(every !== undefined ? { every } : {}), priority, config: config.value };
+  const { every, priority, perHost } = common.value;
+  return {
+    name,
+    kind,
+    ...(every !== undefined ? { every } : {}),
+    priority,
+    ...(perHost !== undefined ? { perHost } : {}),
+    config: config.value,
+  };
 }
 
 function checkStage(

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { httpSchema, sourcePerHostSchema } from "../adapters/http/http_config.ts";
 import { bytes, duration } from "./units.ts";
 import { show } from "./zod_issues.ts";
 
@@ -79,6 +80,7 @@ export const flowSchema = z.strictObject({
       .describe("Deliveries of an entry before it goes to dead letters. Default: 5."),
   }).default({ maxDeliveries: 5 })
     .describe("Dead-letter policy. Default: { maxDeliveries: 5 }."),
+  http: httpSchema,
 });
 
 export type FlowInput = z.output<typeof flowSchema>;
@@ -96,9 +98,10 @@ export const sourceCommonSchema = (kinds: readonly string[]) =>
       .describe("Poll interval such as 5m; absent means read once."),
     priority: z.enum(["high", "normal"]).default("normal")
       .describe("high sources are read first when several are due. Default: normal."),
+    perHost: sourcePerHostSchema,
   });
 
-export const SOURCE_COMMON_KEYS = ["kind", "every", "priority"] as const;
+export const SOURCE_COMMON_KEYS = ["kind", "every", "priority", "perHost"] as const;
 
 /** Fields every stage block has besides its kind's own. */
 export const stageCommonSchema = z.looseObject({

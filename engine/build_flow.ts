@@ -1,7 +1,8 @@
 import type { ScrapeSource } from "./source_pump.ts";
 import type { Actor, StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
-import type { Flow, Locate } from "./flow.ts";
+import type { Flow, Locate, SourceEntry } from "./flow.ts";
+import type { HttpPool } from "./http.ts";
 import type { Logger } from "./log.ts";
 import type { BuildEnv, Registry } from "./registry.ts";
 import { errorMessage } from "./errors.ts";
@@ -100,6 +101,8 @@ export async function buildFlow(
   env: BuildEnv,
   kill: AbortSignal,
   log: Logger,
+  /** The run's HTTP pool, for sources with a `perHost` of their own. */
+  http?: HttpPool,
 ): Promise<BuiltFlow> {
   const sources: ScrapeSource[] = [];
   const opened: Actor<unknown, unknown>[] = [];
@@ -117,7 +120,7 @@ export async function buildFlow(
       const spec = registry.sources.get(entry.kind);
       try {
         if (!spec) throw new Error(`unknown source kind ${entry.kind}`);
-        const source = await spec.create(entry.config, env);
+        const source = await spec.create(entry.config, sourceEnv(env, entry, http));
         sources.push({ entry, source });
         await source.check?.();
       } catch (e) {
@@ -162,4 +165,9 @@ export async function buildFlow(
     await close();
     throw e;
   }
+}
+
+/** The env a source is built with: its own HTTP client when it sets `perHost`. */
+function sourceEnv(env: BuildEnv, entry: SourceEntry, http?: HttpPool): BuildEnv {
+  return http && entry.perHost ? { ...env, http: http.client(entry.perHost) } : env;
 }

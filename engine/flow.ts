@@ -1,3 +1,5 @@
+import type { HttpOptions, PerHost } from "./http.ts";
+
 /**
  * A checked flow: what config/load_flow.ts makes of a YAML file and what
  * the programmatic API takes. Every component config in it has already been
@@ -19,6 +21,8 @@ export interface Flow {
   capacity: number;
   /** How durable edges behave; read only when durability is redis. */
   durable: DurableOptions;
+  /** The flow's `http:` block; absent (a flow built by hand), every default. */
+  http?: HttpOptions;
   /** The flow file, when the flow came from one: errors at start name it. */
   file?: string;
   /** Finds a field of the flow file (e.g. `["sources", "r", "path"]`), for errors at start. */
@@ -62,6 +66,8 @@ export interface SourceEntry {
   /** Poll interval in ms; absent means read once. */
   every?: number;
   priority: "high" | "normal";
+  /** This source's own per-host limits, over the flow's `http.perHost`. */
+  perHost?: Partial<PerHost>;
   config: unknown;
 }
 

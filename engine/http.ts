@@ -6,6 +6,10 @@
  * for a durable flow, where every process shares it.
  */
 
+import type { Redis } from "ioredis";
+import type { Logger } from "./log.ts";
+import type { FlowKeys } from "./redis/keys.ts";
+
 /** One GET: its deadline, its size cap, its headers and what cancels it. */
 export interface HttpRequest {
   /** Milliseconds for the whole exchange, body included. */
@@ -31,3 +35,52 @@ export interface HttpClient {
   /** GETs `url`; throws for statuses other than 2xx/304, deadlines, caps and refusals. */
   get(url: string, request?: HttpRequest): Promise<HttpResponse>;
 }
+
+/** How hard one host may be hit: the flow's `http.perHost`, or a source's own. */
+export interface PerHost {
+  /** Requests per second to one host, sustained. */
+  rps: number;
+  /** Requests that may go at once after a quiet spell (the bucket's depth). */
+  burst: number;
+  /** Requests to one host in flight at once, in one process. */
+  concurrency: number;
+}
+
+/** The flow's `http:` block, parsed (schema and defaults in adapters/http/http_config.ts). */
+export interface HttpOptions {
+  /** Sent as User-Agent, and matched against robots.txt groups by its first word. */
+  userAgent: string;
+  /** Internal hosts or address ranges requests may reach all the same. */
+  allow: string[];
+  perHost: PerHost;
+  /** Whether robots.txt is read and obeyed (allow/deny and Crawl-delay). */
+  robots: boolean;
+}
+
+/**
+ * The one HTTP state of a run (buckets, robots.txt cache), and a client on
+ * it per source: a source with its own `perHost` gets a client that applies
+ * it, on the same per-host buckets.
+ */
+export interface HttpPool {
+  /** A client using the flow's perHost, or `perHost` fields over it. */
+  client(perHost?: Partial<PerHost>): HttpClient;
+}
+
+/** What a runtime hands the factory: where shared state lives and where to say things. */
+export interface HttpContext {
+  readonly flow: string;
+  readonly log: Logger;
+  /** A durable flow's Redis and keys: the per-host buckets then live there, shared. */
+  readonly durable?: {
+    readonly redis: Redis;
+    readonly keys: FlowKeys;
+  };
+}
+
+/**
+ * Makes a run's HttpPool from the flow's `http:` block (absent: every
+ * default). Registered on the Registry (builtins.ts registers the polite
+ * client), because engine/ builds `env` but may not import adapters/.
+ */
+export type HttpFactory = (options: HttpOptions | undefined, ctx: HttpContext) => HttpPool;

@@ -24,15 +24,18 @@ export async function openMemoryRuntime(flow: Flow, opts: {
   backoffBase?: number;
 }): Promise<Runtime> {
   const { log, stop, kill } = opts;
+  // One HTTP state for the run, its buckets in this process (no `durable` given).
+  const http = opts.registry.http?.(flow.http, { flow: flow.name, log });
   const env = {
     flow: flow.name,
     baseDir: flow.baseDir,
     outDir: flow.outDir,
     log,
     registry: opts.registry,
+    ...(http ? { http: http.client() } : {}),
     vectors: {},
   };
-  const built = await buildFlow(flow, opts.registry, env, kill, log);
+  const built = await buildFlow(flow, opts.registry, env, kill, log, http);
   const channels = built.stages.map(() => new Channel<Envelope<unknown>>(flow.capacity));
   const sources = built.sources.map((s) => new SourceStats(s.entry.name, s.entry.kind));
   return {

@@ -5,7 +5,7 @@
 import type { Redis } from "ioredis";
 import type { z } from "zod";
 import type { FlowKeys } from "./redis/keys.ts";
-import type { HttpClient } from "./http.ts";
+import type { HttpClient, HttpFactory } from "./http.ts";
 import type { Actor } from "./actor.ts";
 import type { Fact } from "./item.ts";
 import type { Logger } from "./log.ts";
@@ -83,6 +83,17 @@ export class Registry {
   readonly stages = new Map<string, StageSpec>();
   readonly sources = new Map<string, SourceSpec>();
   readonly sinks = new Map<string, SinkSpec>();
+  /**
+   * Makes the run's HTTP client from the flow's `http:` block; absent (a
+   * bare Registry), sources fetch directly, with no per-host limits.
+   */
+  http?: HttpFactory;
+
+  /** Sets the factory of the run's HTTP client (builtins.ts sets the polite one). */
+  httpClient(factory: HttpFactory): this {
+    this.http = factory;
+    return this;
+  }
 
   stage<C>(spec: StageSpec<C>): this {
     return this.#add(this.stages, spec as StageSpec, "stage");

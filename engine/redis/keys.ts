@@ -16,6 +16,9 @@
  *   millrace:{demo}:emitted:<source>  "<lease holder>#<n>": its last appended send (re-sends skip)
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
+ *   millrace:{demo}:host:<host>       per-host request bucket (GCRA: the theoretical arrival
+ *                                     time in ms, Redis clock), shared by every process; PX
+ *                                     expiry once idle (adapters/http/redis_host_buckets.ts)
  *   millrace:{demo}:tries             hash <stage>:<lane>:<entry id> -> times a redelivered
  *                                     entry was started alone and never committed
  *
@@ -37,6 +40,8 @@ export interface FlowKeys {
   /** The last send of a source that was appended: "<lease holder>#<n>". */
   emitted(source: string): string;
   dedupe(stage: string): string;
+  /** The request bucket of one host (`example.com:8080`), shared by every process. */
+  host(host: string): string;
   readonly stages: string;
   readonly tries: string;
   /** The field of `tries` that counts one entry's crashed attempts. */
@@ -61,6 +66,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     done: (source) => `${base}:done:${source}`,
     emitted: (source) => `${base}:emitted:${source}`,
     dedupe: (stage) => `${base}:dedupe:${stage}`,
+    host: (host) => `${base}:host:${host}`,
     stages: `${base}:stages`,
     tries: `${base}:tries`,
     tryField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}`,

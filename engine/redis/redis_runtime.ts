@@ -67,6 +67,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
     }
   };
   const redis = await connect("commands");
+  // Given `durable`, the HTTP pool keeps its per-host buckets in Redis, shared by every process.
+  const http = opts.registry.http?.(flow.http, { flow: flow.name, log, durable: { redis, keys } });
   const env: BuildEnv = {
     flow: flow.name,
     baseDir: flow.baseDir,
@@ -74,12 +76,13 @@ export async function openRedisRuntime(flow: Flow, opts: {
     log,
     registry: opts.registry,
     durable: { redis, keys },
+    ...(http ? { http: http.client() } : {}),
     vectors: {},
   };
   const disconnect = () => Promise.allSettled(connections.map(closeRedis));
   let built;
   try {
-    built = await buildFlow(flow, opts.registry, env, kill, log);
+    built = await buildFlow(flow, opts.registry, env, kill, log, http);
   } catch (e) {
     await disconnect();
     throw e;

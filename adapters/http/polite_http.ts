@@ -1,0 +1,185 @@
+import type {
+  HttpClient,
+  HttpFactory,
+  HttpOptions,
+  HttpPool,
+  HttpRequest,
+  HttpResponse,
+  PerHost,
+} from "../../engine/http.ts";
+import type { Logger } from "../../engine/log.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+import { Aimd } from "./aimd.ts";
+import { intervalOf } from "./gcra.ts";
+import { DEFAULT_HTTP } from "./http_config.ts";
+import { fetchLimited, type FetchLimits, HttpStatusError } from "./http_fetch.ts";
+import { type HostBuckets, MemoryHostBuckets } from "./host_buckets.ts";
+import { HostSlots } from "./host_slots.ts";
+import { type Clock, realClock } from "./rate_limiter.ts";
+import { RedisHostBuckets } from "./redis_host_buckets.ts";
+import { ROBOTS_MAX_BYTES, ROBOTS_TIMEOUT_MS, RobotsRules } from "./robots_rules.ts";
+
+/** Longest Retry-After obeyed: a host asking for a day's pause gets an hour, then is asked again. */
+export const MAX_PAUSE_MS = 60 * 60_000;
+
+/** A request robots.txt does not let us make; the source reports it like any failed GET. */
+export class RobotsDisallowedError extends Error {
+  constructor(message: string, readonly url: string) {
+    super(message);
+    this.name = "RobotsDisallowedError";
+  }
+}
+
+/** What PoliteHttp runs on; tests pass a fake clock and a recording fetch. */
+export interface PoliteDeps {
+  /** Where a host's pause and an unreadable robots.txt are said, once each. */
+  log?: Logger;
+  /** The flow's name, first word of what is logged. */
+  flow?: string;
+  buckets?: HostBuckets;
+  clock?: Clock;
+  fetch?: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
+}
+
+/**
+ * The run's HTTP client when the flow reads the web: every GET goes
+ *
+ * 1. past the host's robots.txt (read once per TTL, see robots_rules.ts):
+ *    a disallowed URL fails with a RobotsDisallowedError, a Crawl-delay
+ *    lowers the host's rate;
+ * 2. through a free slot of the host's concurrency (per process);
+ * 3. through the host's bucket (rps, burst; in Redis for a durable flow, so
+ *    every process shares it), waiting its turn;
+ * 4. to fetchLimited, with the flow's user agent and `allow`.
+ *
+ * A 429 or 503 halves the host's rate (AIMD, see aimd.ts) and its
+ * Retry-After pauses the host's bucket; the error still reaches the source,
+ * whose poll retries later. Requests never retry here.
+ */
+export class PoliteHttp implements HttpPool {
+  readonly #options: HttpOptions;
+  readonly #buckets: HostBuckets;
+  readonly #clock: Clock;
+  readonly #fetch: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
+  readonly #slots = new HostSlots();
+  readonly #aimd = new Aimd();
+  readonly #robots: RobotsRules;
+  readonly #log?: Logger;
+  readonly #flow: string;
+
+  constructor(options: HttpOptions, deps: PoliteDeps = {}) {
+    this.#options = options;
+    this.#clock = deps.clock ?? realClock;
+    this.#buckets = deps.buckets ?? new MemoryHostBuckets(this.#clock);
+    this.#fetch = deps.fetch ?? fetchLimited;
+    this.#log = deps.log;
+    this.#flow = deps.flow ?? "http";
+    this.#robots = new RobotsRules(
+      options.userAgent,
+      (url, signal) =>
+        this.#send(url, new URL(url).host, {
+          timeout: ROBOTS_TIMEOUT_MS,
+          maxBytes: ROBOTS_MAX_BYTES,
+          signal,
+        }, options.perHost),
+      this.#clock,
+      (origin, why) => this.#log?.warn(`${this.#flow}: ${origin}/robots.txt: ${why}`),
+    );
+  }
+
+  client(perHost: Partial<PerHost> = {}): HttpClient {
+    const limits = { ...this.#options.perHost };
+    for (const [k, v] of Object.entries(perHost) as [keyof PerHost, number | undefined][]) {
+      if (v !== undefined) limits[k] = v;
+    }
+    return { get: (url, request) => this.#get(url, request ?? {}, limits) };
+  }
+
+  async #get(url: string, request: HttpRequest, limits: PerHost): Promise<HttpResponse> {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch { /* fetchLimited says what is wrong with it */ }
+    if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      return await this.#fetch(url, { ...request, allow: this.#options.allow });
+    }
+    let crawlDelay: number | undefined;
+    if (this.#options.robots) {
+      const verdict = await this.#robots.check(parsed, request.signal);
+      if (!verdict.allowed) {
+        throw new RobotsDisallowedError(
+          `GET ${maskUrl(url)}: robots.txt of ${parsed.origin} ${verdict.why}`,
+          url,
+        );
+      }
+      crawlDelay = verdict.crawlDelay;
+    }
+    return await this.#send(url, parsed.host, request, limits, crawlDelay);
+  }
+
+  async #send(
+    url: string,
+    host: string,
+    request: HttpRequest,
+    limits: PerHost,
+    crawlDelay?: number,
+  ): Promise<HttpResponse> {
+    const release = await this.#slots.acquire(host, limits.concurrency, request.signal);
+    try {
+      const { interval, burst } = this.#pace(host, limits, crawlDelay);
+      const wait = await this.#buckets.take(host, interval, burst);
+      if (wait > 0) await this.#clock.sleep(wait, request.signal);
+      request.signal?.throwIfAborted();
+      const headers = new Headers(request.headers);
+      if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
+      try {
+        const res = await this.#fetch(url, { ...request, headers, allow: this.#options.allow });
+        this.#aimd.succeeded(host);
+        return res;
+      } catch (e) {
+        if (e instanceof HttpStatusError && (e.status === 429 || e.status === 503)) {
+          this.#aimd.slowDown(host, this.#clock.now());
+          if (e.retryAfterMs !== undefined && e.retryAfterMs > 0) {
+            const pause = Math.min(e.retryAfterMs, MAX_PAUSE_MS);
+            this.#log?.warn(
+              `${this.#flow}: ${host} answered ${e.status}: no request to it for ${
+                Math.ceil(pause / 1000)
+              } s, as its Retry-After asks`,
+            );
+            // The host's own error matters more than a failed pause (Redis away).
+            await this.#buckets.pause(host, pause, interval, burst).catch(() => {});
+          }
+        }
+        throw e;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Spacing and burst of the host's next request: the configured rate, cut
+   * by AIMD and by Crawl-delay. A host slowed either way gets no bursts.
+   */
+  #pace(host: string, limits: PerHost, crawlDelay?: number): { interval: number; burst: number } {
+    const factor = this.#aimd.factor(host);
+    let rps = limits.rps * factor;
+    let burst = factor < 1 ? 1 : limits.burst;
+    if (crawlDelay !== undefined) {
+      rps = Math.min(rps, 1 / crawlDelay);
+      burst = 1;
+    }
+    return { interval: intervalOf(rps), burst };
+  }
+}
+
+/**
+ * The factory builtins.ts registers: per-host buckets in Redis when the
+ * flow is durable (shared by every process), in this process otherwise.
+ */
+export const politeHttp: HttpFactory = (options, ctx) =>
+  new PoliteHttp(options ?? DEFAULT_HTTP, {
+    log: ctx.log,
+    flow: ctx.flow,
+    buckets: ctx.durable ? new RedisHostBuckets(ctx.durable.redis, ctx.durable.keys) : undefined,
+  });

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import { DEFAULT_HTTP } from "../../../adapters/http/http_config.ts";
+import {
+  fetchLimited,
+  type FetchLimits,
+  HttpStatusError,
+} from "../../../adapters/http/http_fetch.ts";
+import { PoliteHttp, RobotsDisallowedError } from "../../../adapters/http/polite_http.ts";
+import type { Clock } from "../../../adapters/http/rate_limiter.ts";
+import type { HttpOptions } from "../../../engine/http.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { withServer } from "../../_http_server.ts";
+import { fakeClock } from "./_fake_clock.ts";
+
+/** One request the server saw: its path, the fake clock's time, its user agent. */
+interface Seen {
+  path: string;
+  at: number;
+  ua: string | null;
+}
+
+/**
+ * A local server that records every request at the fake clock's time and
+ * answers with `answer` (robots.txt: 404 unless `answer` says otherwise).
+ */
+async function withSite(
+  clock: Clock,
+  answer: (path: string, n: number) => Response | undefined,
+  run: (origin: string, seen: Seen[]) => Promise<void>,
+): Promise<void> {
+  const seen: Seen[] = [];
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    seen.push({ path, at: clock.now(), ua: req.headers.get("user-agent") });
+    const n = seen.filter((s) => s.path === path).length;
+    return answer(path, n) ??
+      (path === "/robots.txt" ? new Response("", { status: 404 }) : new Response("ok"));
+  }, (origin) => run(origin, seen));
+}
+
+function options(over: Partial<HttpOptions> = {}, perHost = {}): HttpOptions {
+  return {
+    ...DEFAULT_HTTP,
+    allow: ["127.0.0.1"],
+    ...over,
+    perHost: { ...DEFAULT_HTTP.perHost, ...perHost },
+  };
+}
+
+const pages = (seen: Seen[]) => seen.filter((s) => s.path !== "/robots.txt");
+/** Ms between consecutive times, to the µs (rates like 1/2.75 s do not add up exactly). */
+const gaps = (times: number[]) =>
+  times.slice(1).map((t, i) => Math.round((t - times[i]) * 1000) / 1000);
+
+Deno.test("every request carries the flow's user agent; robots.txt is read once per host", async () => {
+  const clock = fakeClock();
+  await withSite(clock, () => undefined, async (origin, seen) => {
+    const http = new PoliteHttp(options({ userAgent: "testbot/2.0 (+https://example.com)" }), {
+      clock,
+    }).client();
+    for (const p of ["/a", "/b", "/c"]) assert.equal((await http.get(origin + p)).status, 200);
+    assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/a", "/b", "/c"]);
+    assert.ok(seen.every((s) => s.ua === "testbot/2.0 (+https://example.com)"));
+  });
+});
+
+Deno.test("a request's own User-Agent header wins over the flow's", async () => {
+  const clock = fakeClock();
+  await withSite(clock, () => undefined, async (origin, seen) => {
+    const http = new PoliteHttp(options(), { clock }).client();
+    await http.get(origin + "/a", { headers: { "user-agent": "custom/1" } });
+    assert.deepEqual(seen.map((s) => [s.path, s.ua]), [
+      ["/robots.txt", DEFAULT_HTTP.userAgent],
+      ["/a", "custom/1"],
+    ]);
+  });
+});
+
+Deno.test("robots.txt: our group's Disallow fails the request, saying so; other paths go", async () => {
+  const clock = fakeClock();
+  const robots = "User-agent: *\nDisallow: /\n\nUser-agent: testbot\nDisallow: /private\n";
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? new Response(robots) : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({ userAgent: "TestBot/1.0" }), { clock }).client();
+      await assert.rejects(http.get(origin + "/private/page"), (e: Error) => {
+        assert.ok(e instanceof RobotsDisallowedError);
+        assert.equal(
+          e.message,
+          `GET ${origin}/private/page: robots.txt of ${origin} disallows it for user agent "testbot"`,
+        );
+        return true;
+      });
+      assert.equal((await http.get(origin + "/public")).status, 200);
+      assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/public"]);
+    },
+  );
+});
+
+Deno.test("robots: false reads no robots.txt and obeys none", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? new Response("User-agent: *\nDisallow: /\n") : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({ robots: false }), { clock }).client();
+      await http.get(origin + "/a");
+      assert.deepEqual(seen.map((s) => s.path), ["/a"]);
+    },
+  );
+});
+
+Deno.test("Crawl-delay lowers the host's rate below perHost.rps, with no burst", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? new Response("User-agent: *\nCrawl-delay: 3\n") : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({}, { rps: 5, burst: 5 }), { clock }).client();
+      for (let i = 0; i < 4; i++) await http.get(`${origin}/p${i}`);
+      assert.deepEqual(gaps(pages(seen).map((s) => s.at)), [3000, 3000, 3000]);
+    },
+  );
+});
+
+Deno.test("robots.txt answering 5xx disallows the host for a while, then it is read again", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path, n) =>
+      path === "/robots.txt"
+        ? new Response(n === 1 ? "down" : "", { status: n === 1 ? 500 : 404 })
+        : undefined,
+    async (origin, seen) => {
+      const log = memoryLogger();
+      const http = new PoliteHttp(options(), { clock, log, flow: "f" }).client();
+      await assert.rejects(http.get(origin + "/a"), {
+        name: "RobotsDisallowedError",
+        message: `GET ${origin}/a: robots.txt of ${origin} could not be read (HTTP 500), ` +
+          "so the host is taken to disallow everything for 60 s",
+      });
+      assert.deepEqual(log.lines, [`warn f: ${origin}/robots.txt: could not be read (HTTP 500)`]);
+      await assert.rejects(
+        http.get(origin + "/a"),
+        RobotsDisallowedError,
+        "still within the minute",
+      );
+      clock.advance(60_000);
+      assert.equal((await http.get(origin + "/a")).status, 200, "404 now: no rules");
+      assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/robots.txt", "/a"]);
+    },
+  );
+});
+
+Deno.test("robots.txt is read again after its hour", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path, n) =>
+      path === "/robots.txt" && n > 1 ? new Response("User-agent: *\nDisallow: /\n") : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options(), { clock }).client();
+      await http.get(origin + "/a");
+      clock.advance(59 * 60_000);
+      await http.get(origin + "/a");
+      clock.advance(2 * 60_000);
+      await assert.rejects(http.get(origin + "/a"), RobotsDisallowedError);
+      assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/a", "/a", "/robots.txt"]);
+    },
+  );
+});
+
+Deno.test("Retry-After of a 429 pauses the whole host until then", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path, n) =>
+      path === "/a" && n === 1
+        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+        : undefined,
+    async (origin, seen) => {
+      const log = memoryLogger();
+      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 5 }), {
+        clock,
+        log,
+        flow: "f",
+      }).client();
+      await assert.rejects(http.get(origin + "/a"), (e) => (e as HttpStatusError).status === 429);
+      const host = new URL(origin).host;
+      assert.deepEqual(log.lines, [
+        `warn f: ${host} answered 429: no request to it for 7 s, as its Retry-After asks`,
+      ]);
+      await http.get(origin + "/b");
+      await http.get(origin + "/c");
+      const [a, b, c] = seen.map((s) => s.at);
+      assert.ok(b - a >= 7000, `the next request came ${b - a} ms after the 429`);
+      assert.ok(c - b >= 400, "and no burst after the pause: the rate is halved too");
+    },
+  );
+});
+
+Deno.test("a 429 storm: never above perHost.rps, the rate halves, then creeps back", async () => {
+  const clock = fakeClock();
+  const storm = 8;
+  let count = 0;
+  await withSite(
+    clock,
+    () => ++count <= storm ? new Response("busy", { status: 429 }) : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), { clock })
+        .client();
+      const failed: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        await http.get(`${origin}/p${i}`).catch((e) => failed.push((e as HttpStatusError).status));
+      }
+      assert.equal(failed.length, storm);
+      const g = gaps(seen.map((s) => s.at));
+      assert.ok(g.every((x) => x >= 200), `no two requests closer than 1/rps: ${g}`);
+      const slowest = Math.max(...g);
+      assert.ok(slowest >= 1600, `the storm cut the rate at least to a 1/8th: ${slowest}`);
+      assert.ok(g[storm - 1] > g[1], "slower at the end of the storm than at its start");
+      assert.deepEqual(g.slice(-5), [200, 200, 200, 200, 200], "back to the configured rate");
+      const recovering = g.slice(storm);
+      assert.ok(
+        recovering.every((x, i) => i === 0 || x <= recovering[i - 1]),
+        "creeping back",
+      );
+    },
+  );
+});
+
+Deno.test("a 503 slows the host too, a 500 does not", async () => {
+  const clock = fakeClock();
+  let n = 0;
+  await withSite(
+    clock,
+    () => {
+      n++;
+      return n === 1
+        ? new Response("", { status: 500 })
+        : n === 3
+        ? new Response("", { status: 503 })
+        : undefined;
+    },
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), { clock })
+        .client();
+      for (let i = 0; i < 6; i++) await http.get(`${origin}/p${i}`).catch(() => {});
+      // The 503 (3rd) halves the rate from the request after next: the next one's
+      // turn was reserved before it. Then a success gives back 1/20th.
+      assert.deepEqual(gaps(seen.map((s) => s.at)), [200, 200, 200, 400, 363.636]);
+    },
+  );
+});
+
+Deno.test("concurrency: no more than perHost.concurrency requests to one host in flight", async () => {
+  let open = 0;
+  let most = 0;
+  let arrived = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  await withServer(async () => {
+    open++;
+    arrived++;
+    most = Math.max(most, open);
+    await gate;
+    open--;
+    return new Response("ok");
+  }, async (origin) => {
+    const http = new PoliteHttp(
+      options({ robots: false }, { rps: 1000, burst: 100, concurrency: 2 }),
+    )
+      .client();
+    const all = Promise.all(Array.from({ length: 6 }, (_, i) => http.get(`${origin}/p${i}`)));
+    while (arrived < 2) await new Promise((r) => setTimeout(r, 5));
+    // Time for a third to arrive, were it let through.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(arrived, 2);
+    release();
+    assert.equal((await all).length, 6);
+    assert.equal(most, 2);
+  });
+});
+
+Deno.test("a source's perHost overrides the flow's, field by field, on the same host bucket", async () => {
+  const clock = fakeClock();
+  await withSite(clock, () => undefined, async (origin, seen) => {
+    const pool = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), { clock });
+    const slow = pool.client({ rps: 0.5 });
+    for (let i = 0; i < 3; i++) await slow.get(`${origin}/s${i}`);
+    assert.deepEqual(gaps(seen.map((s) => s.at)), [2000, 2000]);
+  });
+});
+
+Deno.test("the flow's allow list reaches every fetch, robots.txt included", async () => {
+  const calls: [string, readonly string[] | undefined][] = [];
+  const fetch = (url: string, limits: FetchLimits) => {
+    calls.push([new URL(url).pathname, limits.allow]);
+    return fetchLimited(url, limits);
+  };
+  await withServer(() => new Response("ok"), async (origin) => {
+    const http = new PoliteHttp(options({ allow: ["127.0.0.1", "10.0.0.0/8"] }), { fetch })
+      .client();
+    await http.get(origin + "/a");
+  });
+  assert.deepEqual(calls, [
+    ["/robots.txt", ["127.0.0.1", "10.0.0.0/8"]],
+    ["/a", ["127.0.0.1", "10.0.0.0/8"]],
+  ]);
+});
+
+Deno.test("a bad URL fails as fetchLimited says, with no robots.txt read", async () => {
+  const http = new PoliteHttp(options()).client();
+  await assert.rejects(http.get("ftp://example.com/x"), /only http and https URLs can be fetched/);
+  await assert.rejects(http.get("not a url"), /not a valid URL/);
+});
