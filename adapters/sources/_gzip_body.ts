@@ -8,7 +8,7 @@
 /** What is wrong when the document starts with gzip's magic bytes 1f 8b; else undefined. */
 export function gzipProblem(doc: Uint8Array | string): string | undefined {
   const gzip = typeof doc === "string"
-    ? /^\x1f[\x8b\uFFFD]/.test(doc)
+    ? doc.charCodeAt(0) === 0x1f && (doc.charCodeAt(1) === 0x8b || doc.charCodeAt(1) === 0xfffd)
     : doc.length >= 2 && doc[0] === 0x1f && doc[1] === 0x8b;
   return gzip
     ? "the body is gzip-compressed (it starts with bytes 1f 8b) but nothing decompressed it: " +
