@@ -6,6 +6,7 @@
  *   deno task bench --items N     items for the throughput run (default 1,000,000)
  *   deno task bench --durable-items N   items for the durable run over Redis (default 100,000)
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
+ *   deno task bench --only feeds  only feed parsing over the fixture feeds, best of 10 (bench/feeds.ts)
  *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts)
  */
 import { parseArgs } from "node:util";
@@ -13,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
 import { printDurableSection } from "./durable.ts";
 import { printEmbeddingSection } from "./embedding.ts";
+import { printFeedSection } from "./feeds.ts";
 import { printPostgresSection } from "./postgres.ts";
 import { runPipeline } from "./pipeline.ts";
 
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "durable-items": { type: "string", default: "100000" },
     "pg-rows": { type: "string", default: "50000" },
+    only: { type: "string" },
   },
 });
 const items = Number(values.items);
@@ -30,6 +33,10 @@ const rounds = Number(values.rounds);
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 console.log(`# millrace bench (${Deno.build.os}/${Deno.build.arch}, deno ${Deno.version.deno})\n`);
+if (values.only === "feeds") {
+  await printFeedSection(Math.max(rounds, 10));
+  Deno.exit(0);
+}
 console.log(
   `## in-memory flow, 6 actors with trivial stages, ${fmt(items)} items, best of ${rounds}`,
 );
@@ -81,3 +88,6 @@ await printDurableSection(Number(values["durable-items"]), rounds);
 await printEmbeddingSection();
 
 await printPostgresSection(Number(values["pg-rows"]), rounds);
+
+console.log();
+await printFeedSection(Math.max(rounds, 10));

@@ -274,6 +274,13 @@ async function readLeniently(
     doc = escaped.xml;
     repairs.push(`escaped ${escaped.count} bare "&"`);
   }
+  // Control characters XML forbids: sax lets them through, but rss-parser's
+  // xml2js builder (Atom xhtml content) throws on them.
+  const controls = doc.match(XML_FORBIDDEN)?.length ?? 0;
+  if (controls) {
+    doc = doc.replace(XML_FORBIDDEN, "");
+    repairs.push(`removed ${controls} control character(s)`);
+  }
   let dropped = 0;
   let cut = false;
   for (;;) {
@@ -283,7 +290,7 @@ async function readLeniently(
       if (dropped) repairs.push(`dropped ${dropped} unreadable item(s)`);
       if (cut) repairs.push("dropped what follows the last whole item before the fault");
       warn(
-        `not well-formed XML at line ${first.line}: ${first.reason}; read leniently (${
+        `not well-formed XML${at(first)}: ${first.reason}; read leniently (${
           repairs.join(", ")
         }), ${feed.items.length} item(s) kept`,
       );
@@ -299,8 +306,13 @@ async function readLeniently(
     }
     const end = cut ? -1 : lastItemEnd(doc, fault.offset);
     if (end < 0) {
+      const last = fault.reason === first.reason && fault.line === first.line
+        ? ""
+        : `; after repairs (${repairs.join(", ") || "none"})${at(fault)}: ${fault.reason}`;
       throw new Error(
-        `${name}: malformed <${root}> feed, not well-formed XML at line ${first.line}: ${first.reason}`,
+        `${name}: malformed <${root}> feed, not well-formed XML${
+          at(first)
+        }: ${first.reason}${last}`,
         { cause: first.error },
       );
     }
@@ -311,19 +323,34 @@ async function readLeniently(
 
 /** Where and why the parser stopped. */
 interface Fault {
-  /** 1-based. */
-  line: number;
+  /** 1-based; absent when the parser did not say. */
+  line?: number;
   /** Index into the document of the character the parser stopped at. */
   offset: number;
   reason: string;
   error: unknown;
 }
 
+function at(fault: Fault): string {
+  return fault.line === undefined ? "" : ` at line ${fault.line}`;
+}
+
 /** Reads sax's "reason\nLine: 3\nColumn: 50\nChar: =" (line 0-based, column past the char). */
 function faultOf(err: unknown, xml: string): Fault {
   const message = String((err as Error)?.message ?? err);
   const m = /^([\s\S]*?)\nLine: (\d+)\nColumn: (\d+)(?:\nChar: ([\s\S]*))?$/.exec(message);
-  if (!m) return { line: 1, offset: xml.length, reason: oneLine(message), error: err };
+  if (!m) {
+    // Not sax's: rss-parser's xml2js builder refusing a control character, say.
+    const bad = xml.search(XML_FORBIDDEN);
+    if (bad < 0) return { offset: xml.length, reason: oneLine(message), error: err };
+    const code = xml.charCodeAt(bad).toString(16).toUpperCase().padStart(4, "0");
+    return {
+      line: xml.slice(0, bad).split("\n").length,
+      offset: bad,
+      reason: `control character U+${code}, which XML forbids`,
+      error: err,
+    };
+  }
   const line = Number(m[2]);
   let start = 0;
   for (let l = 0; l < line && start >= 0; l++) {
@@ -357,6 +384,9 @@ function escapeBareAmpersands(xml: string): { xml: string; count: number } {
   });
   return { xml: out, count };
 }
+
+// deno-lint-ignore no-control-regex -- these are the characters looked for
+const XML_FORBIDDEN = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
 
 const ITEM_OPEN = /<(item|entry)[\s>]/g;
 

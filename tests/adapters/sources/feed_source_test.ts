@@ -627,6 +627,19 @@ Deno.test("a broken item is dropped, the items around it kept; a cut-off feed ke
   ]);
 });
 
+Deno.test("control characters XML forbids are removed, with the line of the first", async () => {
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><title>a</title><link href="https://example.com/a"/><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">bell\x07 here</div></content></entry>
+<entry><title>b\x0B</title><link href="https://example.com/b"/></entry>
+</feed>`;
+  const warnings: string[] = [];
+  const items = await parseFeed(atom, { name: "ctl.atom", onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(items.map((i) => [i.title, i.text]), [["a", "bell here"], ["b", undefined]]);
+  assert.deepEqual(warnings, [
+    "ctl.atom: not well-formed XML at line 2: control character U+0007, which XML forbids; read leniently (removed 2 control character(s)), 2 item(s) kept",
+  ]);
+});
+
 Deno.test("a feed beyond repair says it is a malformed feed and where, not that it is not a feed", async () => {
   await assert.rejects(
     parseFeed(`<rss version="2.0"><channel><title>c</title>\n<<<>>></channel></rss>`, {
