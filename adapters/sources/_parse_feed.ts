@@ -249,7 +249,7 @@ const MAX_DROPPED_ITEMS = 50;
 /**
  * Reads a feed that the strict parser refuses, keeping what can be read:
  * first bare `&` (the commonest fault: a query string pasted into a link)
- * are escaped; then, while the parser still fails, the item or entry
+ * and `<` are escaped; then, while the parser still fails, the item or entry
  * holding the fault is dropped, or, when the fault lies outside any item,
  * the document is cut after the last whole item and its root closed. One
  * warning says where the first fault was (line, what) and what the
@@ -269,11 +269,10 @@ async function readLeniently(
   }
   const repairs: string[] = [];
   let doc = xml;
-  const escaped = escapeBareAmpersands(doc);
-  if (escaped.count) {
-    doc = escaped.xml;
-    repairs.push(`escaped ${escaped.count} bare "&"`);
-  }
+  const escaped = escapeBareMarkup(doc);
+  doc = escaped.xml;
+  if (escaped.amp) repairs.push(`escaped ${escaped.amp} bare "&"`);
+  if (escaped.lt) repairs.push(`escaped ${escaped.lt} bare "<"`);
   // Control characters XML forbids: sax lets them through, but rss-parser's
   // xml2js builder (Atom xhtml content) throws on them.
   const controls = doc.match(XML_FORBIDDEN)?.length ?? 0;
@@ -371,18 +370,30 @@ function faultOf(err: unknown, xml: string): Fault {
   return { line: line + 1, offset, reason, error: err };
 }
 
-const BARE_AMPERSAND =
-  /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|&(?!(?:[A-Za-z_][\w.-]*|#\d+|#x[0-9A-Fa-f]+);)/g;
+/**
+ * CDATA and comments (kept as they are), an `&` that starts no entity
+ * reference, and a `<` that starts no tag, comment, CDATA or instruction
+ * (`1 < 2`, `a <= b`).
+ */
+const BARE_MARKUP =
+  /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|&(?!(?:[A-Za-z_][\w.-]*|#\d+|#x[0-9A-Fa-f]+);)|<(?![A-Za-z_:/!?\u00C0-\uFFFF])/g;
 
-/** Escapes every `&` that starts no entity reference, outside CDATA and comments. */
-function escapeBareAmpersands(xml: string): { xml: string; count: number } {
-  let count = 0;
-  const out = xml.replace(BARE_AMPERSAND, (m) => {
-    if (m !== "&") return m;
-    count++;
-    return "&amp;";
+/** Escapes every bare `&` and `<`, outside CDATA and comments. */
+function escapeBareMarkup(xml: string): { xml: string; amp: number; lt: number } {
+  let amp = 0;
+  let lt = 0;
+  const out = xml.replace(BARE_MARKUP, (m) => {
+    if (m === "&") {
+      amp++;
+      return "&amp;";
+    }
+    if (m === "<") {
+      lt++;
+      return "&lt;";
+    }
+    return m;
   });
-  return { xml: out, count };
+  return { xml: out, amp, lt };
 }
 
 // deno-lint-ignore no-control-regex -- these are the characters looked for

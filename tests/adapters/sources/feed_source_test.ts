@@ -590,6 +590,16 @@ Deno.test("a bare & in a link costs nothing: escaped, every item kept, the line 
     warnings[0],
     /^amp\.rss: not well-formed XML at line 4: invalid character in entity name near ".*example\.com\/2\?a=1&b=" \(a bare "&" must be written &amp;\); read leniently \(escaped 1 bare "&"\), 3 item\(s\) kept$/,
   );
+  const lt = twoGoodOneBad(
+    `<item><title>1 < 2 &lt; 3</title><link>https://example.com/2</link></item>`,
+  );
+  const ltWarnings: string[] = [];
+  const three = await parseFeed(lt, { name: "lt.rss", onWarning: (w) => ltWarnings.push(w) });
+  assert.deepEqual(three.map((i) => i.title), ["one", "1 < 2 < 3", "three"]);
+  assert.match(
+    ltWarnings[0],
+    /^lt\.rss: not well-formed XML at line 4: unencoded < .*\(escaped 1 bare "<"\), 3 item\(s\) kept$/,
+  );
   // CDATA keeps its & as text: not escaped twice.
   const cdata = twoGoodOneBad(
     `<item><title><![CDATA[A & B]]></title><link>https://example.com/2?a=1&b=2</link></item>`,
@@ -642,9 +652,12 @@ Deno.test("control characters XML forbids are removed, with the line of the firs
 
 Deno.test("a feed beyond repair says it is a malformed feed and where, not that it is not a feed", async () => {
   await assert.rejects(
-    parseFeed(`<rss version="2.0"><channel><title>c</title>\n<<<>>></channel></rss>`, {
-      name: "junk.rss",
-    }),
+    parseFeed(
+      `<rss version="2.0"><channel>\n<title>c</titel><item><title>a</title></item></channel></rss>`,
+      {
+        name: "junk.rss",
+      },
+    ),
     /^Error: junk\.rss: malformed <rss> feed, not well-formed XML at line 2: /,
   );
 });
