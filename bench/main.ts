@@ -7,15 +7,17 @@
  *   deno task bench --durable-items N   items for the durable run over Redis (default 100,000)
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
  *   deno task bench --only html   only the named sections, comma-separated: engine, memory,
- *                                 durable, embedding, postgres, html (default all)
+ *                                 durable, embedding, postgres, feeds, html (default all)
  *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts,
- *   and HTML extraction against bare Readability: bench/html.ts)
+ *   feed parsing against bare xml2js: bench/feeds.ts, and HTML extraction against bare
+ *   Readability: bench/html.ts)
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
 import { printDurableSection } from "./durable.ts";
 import { printEmbeddingSection } from "./embedding.ts";
+import { printFeedSection } from "./feeds.ts";
 import { printHtmlSection } from "./html.ts";
 import { printPostgresSection } from "./postgres.ts";
 import { runPipeline } from "./pipeline.ts";
@@ -30,7 +32,7 @@ const { values } = parseArgs({
     only: { type: "string" },
   },
 });
-const SECTIONS = ["engine", "memory", "durable", "embedding", "postgres", "html"];
+const SECTIONS = ["engine", "memory", "durable", "embedding", "postgres", "feeds", "html"];
 const only = values.only?.split(",").map((s) => s.trim());
 const unknown = only?.filter((s) => !SECTIONS.includes(s)) ?? [];
 if (unknown.length) {
@@ -100,4 +102,5 @@ if (want("embedding")) await printEmbeddingSection();
 
 if (want("postgres")) await printPostgresSection(Number(values["pg-rows"]), rounds);
 
+if (want("feeds")) await printFeedSection(Math.max(rounds, 10));
 if (want("html")) await printHtmlSection();

@@ -1,4 +1,5 @@
 import type { FlowReport } from "../engine/run_flow.ts";
+import { maskUrlsIn } from "../engine/mask_url.ts";
 import type { SourceStats, StageStats } from "../engine/stats.ts";
 
 /**
@@ -21,7 +22,8 @@ export function formatTable(
       "",
       "",
       rate(s.emitted, secs),
-      s.errors ? `${s.errors} read error(s): ${s.lastError ?? ""}` : `${s.kind}`,
+      // lastError is masked where it is recorded; masked again for stats read back from elsewhere.
+      s.errors ? `${s.errors} read error(s): ${maskUrlsIn(s.lastError ?? "")}` : `${s.kind}`,
     ]);
   }
   for (const s of stages) {

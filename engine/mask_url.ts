@@ -79,3 +79,32 @@ export function urlSecrets(url: string): string[] {
   }
   return [...found].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
 }
+
+/** A URL in free text: up to whitespace, a quote or an angle bracket. */
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
+
+/**
+ * `text` with every URL in it masked (see maskUrl): for messages made
+ * elsewhere, such as an error thrown by a source or a fetch, that may quote
+ * the URL they were given, password and all.
+ *
+ * @example
+ * ```ts
+ * import { maskUrlsIn } from "./mask_url.ts";
+ * const text = maskUrlsIn("GET http://me:pw@example.com/feed: HTTP 500");
+ * if (text !== "GET http://me:***@example.com/feed: HTTP 500") throw new Error(text);
+ * ```
+ */
+export function maskUrlsIn(text: string): string {
+  return text.replace(URL_IN_TEXT, (url) => maskUrl(url));
+}
+
+/**
+ * `text` with `url`'s secrets masked in every form they may take, raw or
+ * percent-decoded, besides every URL in it: for an error about that URL.
+ */
+export function maskSecretsOf(text: string, url: string): string {
+  let out = maskUrlsIn(text);
+  for (const secret of urlSecrets(url)) out = out.split(secret).join("***");
+  return out;
+}

@@ -4,6 +4,7 @@ import { type Envelope, envelope, type RawItem } from "./item.ts";
 import type { Logger } from "./log.ts";
 import type { Source } from "./source.ts";
 import { errorMessage } from "./errors.ts";
+import { maskUrlsIn } from "./mask_url.ts";
 import type { SourceStats } from "./stats.ts";
 
 /** A source of the flow with its place in the flow file. */
@@ -55,7 +56,8 @@ export async function pumpSource(
         } catch (error) {
           if (!signal.aborted) {
             stats.errors++;
-            stats.lastError = errorMessage(error);
+            // Into the report, the summary and the log: a URL's password must not go with it.
+            stats.lastError = maskUrlsIn(errorMessage(error));
             log.error(`${opts.flow}: source ${entry.name} failed: ${stats.lastError}`);
           }
           break;

@@ -1,8 +1,10 @@
 /**
  * Dates as sources write them, turned into ISO 8601 or left out. Feeds in the
  * wild carry RFC 822 dates with zone names ("PST", "UTC"), two-digit years,
- * trailing whitespace and comments; a date that cannot be read is dropped, it
- * never fails the item.
+ * trailing whitespace and comments, and day and month names in the feed's
+ * own language (`Seg, 24 Set 2018 19:42:40 -0300`): RFC 822 asks for English
+ * ones, but CMSs localise them. A date that cannot be read never fails the
+ * item; the feed parser counts such dates and warns (see _parse_feed.ts).
  */
 
 /** Offsets of zone names seen in feeds that Date.parse does not know. */
@@ -28,7 +30,44 @@ const ZONES: Record<string, string> = {
   AKST: "-0900",
   AKDT: "-0800",
   HST: "-1000",
+  MET: "+0100",
+  MEST: "+0200",
+  BRT: "-0300",
+  ART: "-0300",
+  WIB: "+0700",
+  SGT: "+0800",
+  HKT: "+0800",
+  AWST: "+0800",
 };
+
+/**
+ * Month names and abbreviations of Portuguese, Spanish, French, German,
+ * Italian, Dutch and the Scandinavian languages, lower case and without
+ * accents, mapped to the English abbreviation Date.parse reads. English
+ * ones are not listed: Date.parse knows them.
+ */
+const MONTHS: Record<string, string> = monthTable({
+  Jan: "janeiro enero ene janvier janv januar jan jaenner jaen gennaio gen januari",
+  Feb: "fevereiro fev febrero fevrier fevr fev februar febbraio februari",
+  Mar: "marco marzo mars marz maer mrz maerz maart mrt",
+  Apr: "abril abr avril avr aprile april",
+  May: "maio mayo mai maggio mag mei maj",
+  Jun: "junho junio juin juni giugno giu",
+  Jul: "julho julio juillet juil juli luglio lug",
+  Aug: "agosto ago aout august augusti",
+  Sep: "setembro set septiembre sept septembre settembre september",
+  Oct: "outubro out octubre octobre oktober okt ottobre ott",
+  Nov: "novembro noviembre novembre november",
+  Dec: "dezembro dez diciembre dic decembre dezember dicembre december des",
+});
+
+function monthTable(names: Record<string, string>): Record<string, string> {
+  const table: Record<string, string> = {};
+  for (const [en, words] of Object.entries(names)) {
+    for (const w of words.split(" ")) table[w] = en;
+  }
+  return table;
+}
 
 /** ISO 8601 of a date string, or undefined when it cannot be read. */
 export function isoDate(value: unknown): string | undefined {
@@ -49,18 +88,46 @@ function fromMs(ms: number): string | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-/** Drops weekday and comments, maps zone names, widens two-digit years. */
+/**
+ * Drops weekday and comments, maps month names of other languages and zone
+ * names, widens two-digit years.
+ */
 function normalized(text: string): string {
   let s = text
     .replace(/\([^)]*\)/g, " ")
-    .replace(/^[A-Za-z]{2,10}\.?,?\s+/, "")
     .replace(/\s+/g, " ")
     .trim();
+  s = s.replace(/\p{L}[\p{L}.]*/gu, (word) => monthOf(word) ?? word)
+    // "24 de setembro de 2018", "24. Mai 2018"
+    .replace(/ de (?=\p{L}|\d)/gu, " ")
+    .replace(/^(\d{1,2})\. /, "$1 ");
   s = s.replace(/\b([A-Z]{1,5})$/, (zone) => ZONES[zone] ?? zone);
+  // A leading word is a weekday, in whatever language, unless it is the
+  // only month ("Mar, 24 Set 2018": martedi, then settembre).
+  s = s.replace(/^([\p{L}-]{1,20})\.?,?\s+(?=\d)/u, (all, word: string) => {
+    const rest = s.slice(all.length);
+    return isMonth(word) && !/\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)\b/.test(rest)
+      ? all
+      : "";
+  });
   // "10 Dec 17 13:01:36": a two-digit year before the time.
   s = s.replace(
     /^(\d{1,2} [A-Za-z]{3,9}) (\d{2}) (\d{1,2}:)/,
     (_, dm: string, yy: string, t: string) => `${dm} ${Number(yy) < 70 ? "20" : "19"}${yy} ${t}`,
   );
   return s;
+}
+
+/** The English abbreviation of a month name in one of the languages above. */
+function monthOf(word: string): string | undefined {
+  const key = word.normalize("NFD").replace(/[\u0300-\u036f.]/g, "").toLowerCase();
+  // Umlauts written out (maerz, jaenner) and as letters (marz) both occur.
+  return MONTHS[key] ?? MONTHS[key.replace(/ae/g, "a")];
+}
+
+const ENGLISH_MONTH =
+  /^(jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sept?(ember)?|oct(ober)?|nov(ember)?|dec(ember)?)$/i;
+
+function isMonth(word: string): boolean {
+  return ENGLISH_MONTH.test(word) || monthOf(word) !== undefined;
 }

@@ -1,7 +1,8 @@
 import Parser from "rss-parser";
 import type { RawItem } from "../../engine/item.ts";
 import { atomXhtmlBodies } from "./_atom_xhtml.ts";
-import { decodeXml } from "./_decode_xml.ts";
+import { decodeXmlWithEvidence } from "./_decode_xml.ts";
+import { gzipProblem } from "./_gzip_body.ts";
 import { decodeEntities, htmlToText, oneLine } from "./_html_text.ts";
 import { isoDate } from "./_parse_date.ts";
 
@@ -12,6 +13,14 @@ export interface ParseFeedOptions {
   baseUrl?: string;
   /** Charset from an HTTP Content-Type, used when the document states none. */
   charset?: string;
+  /** Charset from the flow file: wins over BOM, declaration and HTTP. */
+  forceCharset?: string;
+  /**
+   * Told of what was read but may be wrong: an encoding guessed, dates that
+   * could not be read, XML that was not well-formed. Each message starts
+   * with `name` and is about one document. Default: dropped.
+   */
+  onWarning?: (message: string) => void;
 }
 
 /** rss-parser's item plus the fields asked of it below. */
@@ -25,7 +34,9 @@ const FEED_ROOTS = new Set(["rss", "rdf:RDF", "feed"]);
  * entry, in document order. Entries missing a title or link are kept: the
  * Validator rejects them with a reason. Throws `<name>: not an RSS or Atom
  * feed` for anything else, so an HTML page where a feed was expected is an
- * error and not a quiet empty poll.
+ * error and not a quiet empty poll. A feed that is not well-formed XML (a
+ * bare `&` in a link) is read leniently and keeps what can be read; the
+ * warning names the line and the fault (see readLeniently).
  *
  * @example
  * ```ts
@@ -40,9 +51,19 @@ export async function parseFeed(
   doc: Uint8Array | string,
   options: ParseFeedOptions,
 ): Promise<RawItem[]> {
-  const xml = typeof doc === "string"
-    ? doc.replace(/^\uFEFF/, "")
-    : decodeXml(doc, options.charset);
+  const warn = (message: string) => options.onWarning?.(`${options.name}: ${message}`);
+  const gzip = gzipProblem(doc);
+  if (gzip) throw new Error(`${options.name}: ${gzip}`);
+  let xml: string;
+  if (typeof doc === "string") xml = doc.replace(/^\uFEFF/, "");
+  else {
+    const decoded = decodeXmlWithEvidence(doc, {
+      httpCharset: options.charset,
+      forced: options.forceCharset,
+    });
+    if (decoded.warning) warn(decoded.warning);
+    xml = decoded.text;
+  }
   const root = rootElement(xml);
   if (!root || !FEED_ROOTS.has(root)) {
     throw new Error(
@@ -51,23 +72,22 @@ export async function parseFeed(
       })`,
     );
   }
-  let feed: Parser.Output<FeedEntry>;
-  try {
-    feed = await newParser().parseString(xml);
-  } catch (err) {
-    throw new Error(
-      `${options.name}: not an RSS or Atom feed (${
-        oneLine(String((err as Error).message ?? err))
-      })`,
-      {
-        cause: err,
-      },
+  const read = await readLeniently(xml, root, options.name, warn);
+  const feed = read.feed;
+  xml = read.xml;
+  const base = withoutUserinfo(
+    options.baseUrl ?? absoluteOrUndefined(feed.link) ?? absoluteOrUndefined(feed.feedUrl),
+  );
+  const dates = { unread: 0, first: "" };
+  const items = feed.items.map((entry) => toRawItem(entry, base, dates));
+  if (root === "feed") useXhtmlText(items, atomXhtmlBodies(xml));
+  if (dates.unread) {
+    warn(
+      `${dates.unread} of ${items.length} item dates could not be read (first: ${
+        JSON.stringify(dates.first.slice(0, 80))
+      }); those items go on without publishedAt`,
     );
   }
-  const base = options.baseUrl ?? absoluteOrUndefined(feed.link) ??
-    absoluteOrUndefined(feed.feedUrl);
-  const items = feed.items.map((entry) => toRawItem(entry, base));
-  if (root === "feed") useXhtmlText(items, atomXhtmlBodies(xml));
   return items;
 }
 
@@ -92,7 +112,8 @@ function newParser(): Parser<Record<string, unknown>, FeedEntry> {
 /**
  * rss-parser 3.13 calls `new Date(published).toISOString()` on Atom entries,
  * which throws on an unreadable date and fails the whole feed. Retry such an
- * entry without its dates so that one bad date costs the item its date only.
+ * entry without its dates and hand the date as written to isoDate, which
+ * reads more forms (non-English names) or counts it as unreadable.
  */
 function tolerateBadAtomDates(parser: object): void {
   const p = parser as { parseItemAtom?: (entry: Record<string, unknown>) => FeedEntry };
@@ -103,13 +124,21 @@ function tolerateBadAtomDates(parser: object): void {
       return original(entry);
     } catch (err) {
       if (!(err instanceof RangeError)) throw err;
-      const { published: _p, updated: _u, ...rest } = entry;
-      return original(rest);
+      const { published, updated, ...rest } = entry;
+      const item = original(rest);
+      const written = [published, updated].map((d) => str(Array.isArray(d) ? d[0] : d))
+        .find((d) => d?.trim());
+      if (written !== undefined) item.pubDate = written;
+      return item;
     }
   };
 }
 
-function toRawItem(entry: FeedEntry, base: string | undefined): RawItem {
+function toRawItem(
+  entry: FeedEntry,
+  base: string | undefined,
+  dates: { unread: number; first: string },
+): RawItem {
   const item: RawItem = {};
   const title = str(entry.title);
   if (title !== undefined) item.title = oneLine(decodeEntities(title)) || undefined;
@@ -122,6 +151,11 @@ function toRawItem(entry: FeedEntry, base: string | undefined): RawItem {
   );
   if (author) item.author = personName(author);
   item.publishedAt = isoDate(entry.pubDate) ?? isoDate(entry.date) ?? isoDate(entry.isoDate);
+  const written = [entry.pubDate, entry.date].map(str).find((d) => d?.trim());
+  if (item.publishedAt === undefined && written !== undefined) {
+    if (!dates.unread) dates.first = written.trim();
+    dates.unread++;
+  }
   item.guid = str(entry.guid) ?? str(entry.id) ?? str(entry["rdf:about"]);
   const tags = categories(entry.categoryList);
   if (tags.length) item.tags = tags;
@@ -201,5 +235,205 @@ function absoluteOrUndefined(link: string | undefined): string | undefined {
     return u.protocol === "http:" || u.protocol === "https:" ? u.href : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** Parses (rss-parser over xml2js, strict sax) or throws the parser's error. */
+async function parseStrict(xml: string): Promise<Parser.Output<FeedEntry>> {
+  return await newParser().parseString(xml);
+}
+
+/** Most faults a lenient pass mends: items dropped one at a time before giving up. */
+const MAX_DROPPED_ITEMS = 50;
+
+/**
+ * Reads a feed that the strict parser refuses, keeping what can be read:
+ * first bare `&` (the commonest fault: a query string pasted into a link)
+ * and `<` are escaped; then, while the parser still fails, the item or entry
+ * holding the fault is dropped, or, when the fault lies outside any item,
+ * the document is cut after the last whole item and its root closed. One
+ * warning says where the first fault was (line, what) and what the
+ * repair cost. Throws, naming the line, when not even that reads.
+ */
+async function readLeniently(
+  xml: string,
+  root: string,
+  name: string,
+  warn: (message: string) => void,
+): Promise<{ feed: Parser.Output<FeedEntry>; xml: string }> {
+  let first: Fault;
+  try {
+    return { feed: await parseStrict(xml), xml };
+  } catch (err) {
+    first = faultOf(err, xml);
+  }
+  const repairs: string[] = [];
+  let doc = xml;
+  const escaped = escapeBareMarkup(doc);
+  doc = escaped.xml;
+  if (escaped.amp) repairs.push(`escaped ${escaped.amp} bare "&"`);
+  if (escaped.lt) repairs.push(`escaped ${escaped.lt} bare "<"`);
+  // Control characters XML forbids: sax lets them through, but rss-parser's
+  // xml2js builder (Atom xhtml content) throws on them.
+  const controls = doc.match(XML_FORBIDDEN)?.length ?? 0;
+  if (controls) {
+    doc = doc.replace(XML_FORBIDDEN, "");
+    repairs.push(`removed ${controls} control character(s)`);
+  }
+  let dropped = 0;
+  let cut = false;
+  for (;;) {
+    let fault: Fault;
+    try {
+      const feed = await parseStrict(doc);
+      if (dropped) repairs.push(`dropped ${dropped} unreadable item(s)`);
+      if (cut) repairs.push("dropped what follows the last whole item before the fault");
+      warn(
+        `not well-formed XML${at(first)}: ${first.reason}; read leniently (${
+          repairs.join(", ")
+        }), ${feed.items.length} item(s) kept`,
+      );
+      return { feed, xml: doc };
+    } catch (err) {
+      fault = faultOf(err, doc);
+    }
+    const span = cut || dropped >= MAX_DROPPED_ITEMS ? undefined : itemAround(doc, fault.offset);
+    if (span) {
+      doc = doc.slice(0, span.start) + doc.slice(span.end);
+      dropped++;
+      continue;
+    }
+    const end = cut ? -1 : lastItemEnd(doc, fault.offset);
+    if (end < 0) {
+      const last = fault.reason === first.reason && fault.line === first.line
+        ? ""
+        : `; after repairs (${repairs.join(", ") || "none"})${at(fault)}: ${fault.reason}`;
+      throw new Error(
+        `${name}: malformed <${root}> feed, not well-formed XML${
+          at(first)
+        }: ${first.reason}${last}`,
+        { cause: first.error },
+      );
+    }
+    doc = doc.slice(0, end) + (root === "rss" ? "</channel></rss>" : `</${root}>`);
+    cut = true;
+  }
+}
+
+/** Where and why the parser stopped. */
+interface Fault {
+  /** 1-based; absent when the parser did not say. */
+  line?: number;
+  /** Index into the document of the character the parser stopped at. */
+  offset: number;
+  reason: string;
+  error: unknown;
+}
+
+function at(fault: Fault): string {
+  return fault.line === undefined ? "" : ` at line ${fault.line}`;
+}
+
+/** Reads sax's "reason\nLine: 3\nColumn: 50\nChar: =" (line 0-based, column past the char). */
+function faultOf(err: unknown, xml: string): Fault {
+  const message = String((err as Error)?.message ?? err);
+  const m = /^([\s\S]*?)\nLine: (\d+)\nColumn: (\d+)(?:\nChar: ([\s\S]*))?$/.exec(message);
+  if (!m) {
+    // Not sax's: rss-parser's xml2js builder refusing a control character, say.
+    const bad = xml.search(XML_FORBIDDEN);
+    if (bad < 0) return { offset: xml.length, reason: oneLine(message), error: err };
+    const code = xml.charCodeAt(bad).toString(16).toUpperCase().padStart(4, "0");
+    return {
+      line: xml.slice(0, bad).split("\n").length,
+      offset: bad,
+      reason: `control character U+${code}, which XML forbids`,
+      error: err,
+    };
+  }
+  const line = Number(m[2]);
+  let start = 0;
+  for (let l = 0; l < line && start >= 0; l++) {
+    const nl = xml.indexOf("\n", start);
+    start = nl < 0 ? -1 : nl + 1;
+  }
+  if (start < 0) start = xml.length;
+  const offset = start >= xml.length
+    ? xml.length
+    : Math.min(xml.length, start + Math.max(0, Number(m[3]) - 1));
+  let reason = oneLine(m[1]).replace(/^./, (c) => c.toLowerCase());
+  // What the line holds up to the fault: enough to find it in a long line.
+  const near = oneLine(xml.slice(Math.max(start, offset - 30), offset + 1)).trim();
+  if (near) reason += ` near ${JSON.stringify(near)}`;
+  if (/entity/i.test(reason) && xml.lastIndexOf("&", offset) > offset - 40) {
+    reason += ` (a bare "&" must be written &amp;)`;
+  }
+  return { line: line + 1, offset, reason, error: err };
+}
+
+/**
+ * CDATA and comments (kept as they are), an `&` that starts no entity
+ * reference, and a `<` that starts no tag, comment, CDATA or instruction
+ * (`1 < 2`, `a <= b`).
+ */
+const BARE_MARKUP =
+  /<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->|&(?!(?:[A-Za-z_][\w.-]*|#\d+|#x[0-9A-Fa-f]+);)|<(?![A-Za-z_:/!?\u00C0-\uFFFF])/g;
+
+/** Escapes every bare `&` and `<`, outside CDATA and comments. */
+function escapeBareMarkup(xml: string): { xml: string; amp: number; lt: number } {
+  let amp = 0;
+  let lt = 0;
+  const out = xml.replace(BARE_MARKUP, (m) => {
+    if (m === "&") {
+      amp++;
+      return "&amp;";
+    }
+    if (m === "<") {
+      lt++;
+      return "&lt;";
+    }
+    return m;
+  });
+  return { xml: out, amp, lt };
+}
+
+// deno-lint-ignore no-control-regex -- these are the characters looked for
+const XML_FORBIDDEN = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/g;
+
+const ITEM_OPEN = /<(item|entry)[\s>]/g;
+
+/** The whole `<item>`/`<entry>` element that holds `offset`, if any. */
+function itemAround(xml: string, offset: number): { start: number; end: number } | undefined {
+  let open: RegExpExecArray | undefined;
+  ITEM_OPEN.lastIndex = 0;
+  for (let m; (m = ITEM_OPEN.exec(xml)) && m.index <= offset;) open = m;
+  if (!open) return undefined;
+  const close = `</${open[1]}>`;
+  const at = xml.indexOf(close, open.index);
+  if (at < 0 || at + close.length < offset) return undefined;
+  return { start: open.index, end: at + close.length };
+}
+
+/** The index just past the last `</item>`/`</entry>` before `offset`, or -1. */
+function lastItemEnd(xml: string, offset: number): number {
+  const head = xml.slice(0, offset);
+  const item = head.lastIndexOf("</item>");
+  const entry = head.lastIndexOf("</entry>");
+  return Math.max(item < 0 ? -1 : item + 7, entry < 0 ? -1 : entry + 8);
+}
+
+/**
+ * A feed fetched from `https://user:pw@host/feed` has that as its final URL:
+ * links resolved against it would carry the password into every item.
+ */
+function withoutUserinfo(base: string | undefined): string | undefined {
+  if (base === undefined) return undefined;
+  try {
+    const u = new URL(base);
+    if (!u.username && !u.password) return base;
+    u.username = "";
+    u.password = "";
+    return u.href;
+  } catch {
+    return base;
   }
 }

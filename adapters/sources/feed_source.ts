@@ -4,7 +4,8 @@ import type { RawItem } from "../../engine/item.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
-import { charsetOf } from "./_decode_xml.ts";
+import { charsetOf, isKnownCharset } from "./_decode_xml.ts";
+import { maskSecretsOf, maskUrl } from "../../engine/mask_url.ts";
 import { parseFeed } from "./_parse_feed.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
@@ -21,6 +22,7 @@ export type { ParseFeedOptions } from "./_parse_feed.ts";
  * sources:
  *   blog:   { kind: rss, url: https://example.com/feed.xml, every: 15m }
  *   sample: { kind: rss, path: [feeds/a.rss, feeds/b.atom], baseUrl: https://example.com/ }
+ *   legacy: { kind: rss, url: https://example.org/rss.php, charset: windows-1252 }
  * ```
  */
 export const feedConfig = z
@@ -42,6 +44,15 @@ export const feedConfig = z
       .optional()
       .describe(
         "Resolves relative entry links. Default: the feed URL (after redirects), else the feed's own absolute link.",
+      ),
+    charset: z
+      .string()
+      .refine(isKnownCharset, {
+        message: "not an encoding label TextDecoder knows (e.g. utf-8, iso-8859-1, windows-1252)",
+      })
+      .optional()
+      .describe(
+        "Reads the feed in this encoding whatever it declares. Default: byte-order mark, then the XML declaration, then the HTTP charset, then UTF-8 if valid, else windows-1252 with a warning.",
       ),
     timeout: duration({ positive: true })
       .default(DEFAULT_TIMEOUT_MS)
@@ -86,6 +97,17 @@ class FeedSource implements Source {
 
   constructor(private readonly config: FeedConfig, private readonly env: BuildEnv) {}
 
+  /** Warnings logged so far, counts left out: a feed polled every minute says each once. */
+  readonly #warned = new Set<string>();
+
+  /** Logs what was read but may be wrong; messages name the feed, its URL masked. */
+  #warn = (message: string): void => {
+    const kind = message.replace(/\d+/g, "#");
+    if (this.#warned.has(kind)) return;
+    this.#warned.add(kind);
+    this.env.log.warn(`${this.env.flow}: ${message}`);
+  };
+
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
   async check(): Promise<void> {
     await checkFiles(this.config.path, this.env.baseDir);
@@ -108,7 +130,7 @@ class FeedSource implements Source {
       (lastModified !== undefined && typeof lastModified !== "string")
     ) {
       throw new Error(
-        `rss ${this.config.url}: cannot resume from ${JSON.stringify(position)}: ` +
+        `rss ${maskUrl(this.config.url)}: cannot resume from ${JSON.stringify(position)}: ` +
           `expected { "etag"?: string, "lastModified"?: string }`,
       );
     }
@@ -126,7 +148,13 @@ class FeedSource implements Source {
       pathList(this.config.path),
       this.env.baseDir,
       signal,
-      (doc, path) => parseFeed(doc, { name: path, baseUrl: this.config.baseUrl }),
+      (doc, path) =>
+        parseFeed(doc, {
+          name: path,
+          baseUrl: this.config.baseUrl,
+          forceCharset: this.config.charset,
+          onWarning: this.#warn,
+        }),
     );
   }
 
@@ -137,17 +165,35 @@ class FeedSource implements Source {
     };
     if (this.#etag) headers["if-none-match"] = this.#etag;
     if (this.#lastModified) headers["if-modified-since"] = this.#lastModified;
-    const res = await httpOf(this.env).get(url, {
-      timeout: this.config.timeout,
-      maxBytes: this.config.maxBytes,
-      headers,
-      signal,
-    });
-    if (res.status === 304) return [];
+    const name = maskUrl(url);
+    let res;
+    try {
+      res = await httpOf(this.env).get(url, {
+        timeout: this.config.timeout,
+        maxBytes: this.config.maxBytes,
+        headers,
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Fetch errors quote the URL as given, password and all.
+      throw new Error(maskSecretsOf((err as Error)?.message ?? String(err), url), { cause: err });
+    }
+    if (res.status === 304) {
+      if (!this.#etag && !this.#lastModified) {
+        this.#warn(
+          `${name}: answered 304 Not Modified to a request that was not conditional ` +
+            `(no If-None-Match, no If-Modified-Since): a cache or proxy in between misbehaves; 0 items`,
+        );
+      }
+      return [];
+    }
     const items = await parseFeed(res.body, {
-      name: url,
+      name,
       baseUrl: this.config.baseUrl ?? res.url,
       charset: charsetOf(res.headers.get("content-type")),
+      forceCharset: this.config.charset,
+      onWarning: this.#warn,
     });
     // Remember validators only once the body parsed, so a bad answer is fetched again.
     this.#etag = res.headers.get("etag") ?? undefined;

@@ -9,6 +9,8 @@ import { mapJsonItems } from "./_json_map.ts";
 import { newestFullname, redditItems } from "./_reddit.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
+import { maskSecretsOf, maskUrl } from "../../engine/mask_url.ts";
+import { gzipProblem } from "./_gzip_body.ts";
 
 /** Where `preset: hackernews` reads when neither path nor url is given. */
 export const HN_TOP_STORIES = "https://hacker-news.firebaseio.com/v0/topstories.json";
@@ -159,7 +161,7 @@ class JsonSource implements Source {
     const before = (position as Partial<JsonPosition>).before;
     if (typeof before !== "string" || before === "") {
       throw new Error(
-        `json ${this.config.url}: cannot resume from ${JSON.stringify(position)}: ` +
+        `json ${maskUrl(this.config.url ?? "")}: cannot resume from ${JSON.stringify(position)}: ` +
           `expected { "before": "<reddit fullname>" }`,
       );
     }
@@ -173,12 +175,11 @@ class JsonSource implements Source {
       if (items.length) yield items;
       return;
     }
-    const decoder = new TextDecoder();
     yield* readFiles(
       pathList(path),
       this.env.baseDir,
       signal,
-      (bytes, p) => jsonItems(parseJson(decoder.decode(bytes), p), this.config, p),
+      (bytes, p) => jsonItems(parseJson(bytes, p), this.config, p),
     );
   }
 
@@ -187,7 +188,7 @@ class JsonSource implements Source {
     const target = preset === "reddit" ? this.#redditUrl(url) : url;
     const doc = await this.#get(target, signal);
     if (preset === "reddit") {
-      const items = jsonItems(doc, this.config, target);
+      const items = jsonItems(doc, this.config, maskUrl(target));
       this.#newest = newestFullname(doc) ?? this.#newest;
       return items;
     }
@@ -197,7 +198,7 @@ class JsonSource implements Source {
         return await this.#hnItems(url, hn.ids.slice(0, this.config.limit), signal);
       }
     }
-    return jsonItems(doc, this.config, target);
+    return jsonItems(doc, this.config, maskUrl(target));
   }
 
   /** Adds raw_json=1 (text without HTML escapes) and the `before=` cursor. */
@@ -233,19 +234,32 @@ class JsonSource implements Source {
   }
 
   async #get(url: string, signal: AbortSignal): Promise<unknown> {
-    const res = await httpOf(this.env).get(url, {
-      timeout: this.config.timeout,
-      maxBytes: this.config.maxBytes,
-      headers: { accept: "application/json" },
-      signal,
-    });
-    return parseJson(new TextDecoder().decode(res.body), url);
+    let res;
+    try {
+      res = await httpOf(this.env).get(url, {
+        timeout: this.config.timeout,
+        maxBytes: this.config.maxBytes,
+        headers: { accept: "application/json" },
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      // Fetch errors quote the URL as given, password and all.
+      throw new Error(maskSecretsOf((err as Error)?.message ?? String(err), url), { cause: err });
+    }
+    return parseJson(res.body, maskUrl(url));
   }
 }
 
-function parseJson(text: string, name: string): unknown {
+/**
+ * JSON is UTF-8 (RFC 8259; a BOM is dropped). A body that is gzip bytes
+ * nothing decompressed says so rather than "not valid JSON".
+ */
+function parseJson(bytes: Uint8Array, name: string): unknown {
+  const gzip = gzipProblem(bytes);
+  if (gzip) throw new Error(`${name}: ${gzip}`);
   try {
-    return JSON.parse(text);
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch (err) {
     throw new Error(`${name}: not valid JSON (${(err as Error).message})`);
   }

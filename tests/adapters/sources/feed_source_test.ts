@@ -4,19 +4,30 @@ import { FIXTURES } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
 import { join } from "node:path";
 import { feedConfig, feedSource, parseFeed } from "../../../adapters/sources/feed_source.ts";
-import type { RawItem } from "../../../engine/item.ts";
-import { memoryLogger } from "../../../engine/log.ts";
+import { envelope, type RawItem, type ValidItem } from "../../../engine/item.ts";
+import { validateStage } from "../../../actors/validator.ts";
+import { createStage, run } from "../../_outcome.ts";
+import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
+import { type Logger, memoryLogger } from "../../../engine/log.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
 
 const FEEDS = join(FIXTURES, "feeds");
 
-function testEnv(baseDir = FEEDS): BuildEnv {
-  return { flow: "test", baseDir, outDir: baseDir, log: memoryLogger(), registry: new Registry() };
+function testEnv(baseDir = FEEDS, log: Logger = memoryLogger()): BuildEnv {
+  return {
+    flow: "test",
+    baseDir,
+    outDir: baseDir,
+    log,
+    registry: new Registry(),
+    // The test servers listen on loopback, which the address guard refuses unless allowed.
+    http: { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) },
+  };
 }
 
-async function source(config: Record<string, unknown>): Promise<Source> {
-  return await feedSource.create(feedConfig.parse(config), testEnv());
+async function source(config: Record<string, unknown>, log?: Logger): Promise<Source> {
+  return await feedSource.create(feedConfig.parse(config), testEnv(FEEDS, log));
 }
 
 async function readAll(src: Source): Promise<RawItem[][]> {
@@ -412,4 +423,302 @@ Deno.test("check() fails before the flow starts when a feed file is missing", as
   );
   await (await source({ path: "feedparser__rss2sample.xml" })).check?.();
   await (await source({ url: "http://127.0.0.1:9/never-fetched-by-check.xml" })).check?.();
+});
+
+/** The bytes of a fixture with its `<?xml ...?>` declaration cut off. */
+async function withoutDeclaration(file: string): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = await Deno.readFile(join(FEEDS, file));
+  const head = new TextDecoder("latin1").decode(bytes.subarray(0, 200));
+  assert.match(head, /^<\?xml[^>]*\?>/);
+  return bytes.slice(head.indexOf("?>") + 2);
+}
+
+Deno.test("a Latin-1 feed with no XML declaration reads as windows-1252, with one warning", async () => {
+  const bytes = await withoutDeclaration("rss-parser__encoding.rss");
+  const warnings: string[] = [];
+  const items = await parseFeed(bytes, { name: "latin1.rss", onWarning: (w) => warnings.push(w) });
+  assert.equal(items.length, 40);
+  assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
+  assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
+  assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+  assert.deepEqual(warnings, [
+    "latin1.rss: no encoding declared and not valid UTF-8: read as windows-1252 (Latin-1); set charset: to choose",
+  ]);
+  // An HTTP charset of utf-8 (a server default) is checked the same way.
+  const viaHttp: string[] = [];
+  const again = await parseFeed(bytes, {
+    name: "h",
+    charset: "utf-8",
+    onWarning: (w) => viaHttp.push(w),
+  });
+  assert.equal(again[0].title, items[0].title);
+  assert.match(viaHttp[0], /^h: declared UTF-8 by the HTTP Content-Type and not valid UTF-8/);
+});
+
+Deno.test("url mode: the encoding warning is logged once per feed, its URL masked", async () => {
+  const bytes = await withoutDeclaration("rss-parser__encoding.rss");
+  const log = memoryLogger();
+  await withServer(
+    () => new Response(bytes, { headers: { "content-type": "text/xml" } }),
+    async (origin) => {
+      const url = origin.replace("http://", "http://reader:s3cret-pw@") + "/latin1.xml";
+      const src = await source({ url }, log);
+      for (let poll = 0; poll < 3; poll++) {
+        const [items] = await readAll(src);
+        assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
+        assert.ok(items.every((i) => !i.url?.includes("s3cret")), "no password in item links");
+      }
+    },
+  );
+  const warnings = log.lines.filter((l) => l.startsWith("warn"));
+  assert.equal(warnings.length, 1, warnings.join("\n"));
+  assert.match(warnings[0], /reader:\*\*\*@127\.0\.0\.1:\d+\/latin1\.xml: no encoding declared/);
+  assert.ok(!log.lines.join("\n").includes("s3cret"));
+});
+
+Deno.test("charset: forces an encoding over the declaration; unknown labels fail the config", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-charset-" });
+  // UTF-8 bytes under a declaration that says Latin-1: the declaration wins unless forced.
+  await Deno.writeTextFile(
+    join(dir, "lies.rss"),
+    `<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>c</title>` +
+      `<item><title>Grüße aus Köln</title><link>https://example.com/a</link></item></channel></rss>`,
+  );
+  const read = async (config: Record<string, unknown>) => {
+    const src = await feedSource.create(
+      feedConfig.parse({ path: "lies.rss", ...config }),
+      testEnv(dir),
+    );
+    return (await readAll(src))[0][0].title;
+  };
+  assert.equal(await read({}), "GrÃ¼ÃŸe aus KÃ¶ln");
+  assert.equal(await read({ charset: "utf-8" }), "Grüße aus Köln");
+  assert.equal(await read({ charset: "UTF8" }), "Grüße aus Köln");
+  assert.throws(() => feedConfig.parse({ path: "a.rss", charset: "klingon" }), /encoding label/);
+});
+
+Deno.test("UTF-8 with a few stray bytes stays UTF-8 and counts them in a warning", async () => {
+  const good = new TextEncoder().encode(
+    `<rss version="2.0"><channel><title>c</title><item><title>Grüße `,
+  );
+  const rest = new TextEncoder().encode(`</title></item></channel></rss>`);
+  const bytes = new Uint8Array([...good, 0xe9, ...rest]);
+  const warnings: string[] = [];
+  const [item] = await parseFeed(bytes, { name: "mixed", onWarning: (w) => warnings.push(w) });
+  assert.equal(item.title, "Grüße \uFFFD");
+  assert.match(warnings[0], /^mixed: no encoding declared, but 1 byte sequence\(s\) are not UTF-8/);
+});
+
+Deno.test("dates with day and month names in other languages are read", async () => {
+  const dates: [string, string][] = [
+    ["Seg, 24 Set 2018 19:42:40 -0300", "2018-09-24T22:42:40.000Z"], // Portuguese
+    ["Sáb, 01 Dez 2018 08:00:00 -0300", "2018-12-01T11:00:00.000Z"],
+    ["Mié, 05 Dic 2018 10:00:00 +0100", "2018-12-05T09:00:00.000Z"], // Spanish
+    ["Mar, 04 Sep 2018 10:00:00 +0200", "2018-09-04T08:00:00.000Z"], // martes, not March
+    ["mar., 24 juil. 2018 10:00:00 +0200", "2018-07-24T08:00:00.000Z"], // French
+    ["Lun, 18 Juin 2018 10:00:00 GMT", "2018-06-18T10:00:00.000Z"],
+    ["jeu., 15 févr. 2018 10:00:00 +0100", "2018-02-15T09:00:00.000Z"],
+    ["Di, 24 Mai 2018 19:42:40 +0200", "2018-05-24T17:42:40.000Z"], // German
+    ["Do, 25 Okt 18 10:00:00 MESZ", "2018-10-25T08:00:00.000Z"], // and a two-digit year
+    ["Fr, 23. März 2018 10:00:00 MEZ", "2018-03-23T09:00:00.000Z"],
+    ["gio, 21 giu 2018 10:00:00 +0200", "2018-06-21T08:00:00.000Z"], // Italian
+    ["Ven, 12 Ott 2018 10:00:00 +0200", "2018-10-12T08:00:00.000Z"],
+    ["wo, 28 mrt 2018 10:00:00 +0100", "2018-03-28T09:00:00.000Z"], // Dutch
+    ["Sat, 24 Jul 2018 19:42:40 PST", "2018-07-25T03:42:40.000Z"], // PST in summer: as written
+    ["Tue, 24 Jul 2018 19:42:40 UTC", "2018-07-24T19:42:40.000Z"],
+  ];
+  const rss = `<rss version="2.0"><channel><title>c</title>${
+    dates.map(([d], i) =>
+      `<item><title>t${i}</title><link>https://example.com/${i}</link><pubDate>${d}</pubDate></item>`
+    ).join("")
+  }</channel></rss>`;
+  const warnings: string[] = [];
+  const items = await parseFeed(rss, { name: "intl.rss", onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(
+    items.map((i) => [i.title, i.publishedAt]),
+    dates.map(([, iso], i) => [`t${i}`, iso]),
+  );
+  assert.deepEqual(warnings, []);
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+    <entry><title>a</title><link href="https://example.com/a"/><published>Seg, 24 Set 2018 19:42:40 -0300</published></entry>
+    </feed>`;
+  const [entry] = await parseFeed(atom, { name: "intl.atom" });
+  assert.equal(entry.publishedAt, "2018-09-24T22:42:40.000Z");
+});
+
+Deno.test("unreadable dates are counted in one warning and the items go on without a date", async () => {
+  const rss = `<rss version="2.0"><channel><title>c</title>
+    <item><title>a</title><link>https://example.com/a</link><pubDate>someday soon</pubDate></item>
+    <item><title>b</title><link>https://example.com/b</link><pubDate>Mon, 06 Jul 2020 10:00:00 CEST</pubDate></item>
+    <item><title>c</title><link>https://example.com/c</link><pubDate>32/13/2020</pubDate></item>
+    <item><title>d</title><link>https://example.com/d</link></item>
+    </channel></rss>`;
+  const warnings: string[] = [];
+  const items = await parseFeed(rss, { name: "dates.rss", onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(items.map((i) => i.publishedAt), [
+    undefined,
+    "2020-07-06T08:00:00.000Z",
+    undefined,
+    undefined,
+  ]);
+  assert.deepEqual(warnings, [
+    `dates.rss: 2 of 4 item dates could not be read (first: "someday soon"); those items go on without publishedAt`,
+  ]);
+});
+
+const twoGoodOneBad = (bad: string) =>
+  `<?xml version="1.0"?>
+<rss version="2.0"><channel><title>c</title>
+<item><title>one</title><link>https://example.com/1</link></item>
+${bad}
+<item><title>three</title><link>https://example.com/3</link></item>
+</channel></rss>`;
+
+Deno.test("a bare & in a link costs nothing: escaped, every item kept, the line named", async () => {
+  const xml = twoGoodOneBad(
+    `<item><title>two &amp; more</title><link>https://example.com/2?a=1&b=2</link></item>`,
+  );
+  const warnings: string[] = [];
+  const items = await parseFeed(xml, { name: "amp.rss", onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(items.map((i) => [i.title, i.url]), [
+    ["one", "https://example.com/1"],
+    ["two & more", "https://example.com/2?a=1&b=2"],
+    ["three", "https://example.com/3"],
+  ]);
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0],
+    /^amp\.rss: not well-formed XML at line 4: invalid character in entity name near ".*example\.com\/2\?a=1&b=" \(a bare "&" must be written &amp;\); read leniently \(escaped 1 bare "&"\), 3 item\(s\) kept$/,
+  );
+  const lt = twoGoodOneBad(
+    `<item><title>1 < 2 &lt; 3</title><link>https://example.com/2</link></item>`,
+  );
+  const ltWarnings: string[] = [];
+  const three = await parseFeed(lt, { name: "lt.rss", onWarning: (w) => ltWarnings.push(w) });
+  assert.deepEqual(three.map((i) => i.title), ["one", "1 < 2 < 3", "three"]);
+  assert.match(
+    ltWarnings[0],
+    /^lt\.rss: not well-formed XML at line 4: unencoded < .*\(escaped 1 bare "<"\), 3 item\(s\) kept$/,
+  );
+  // CDATA keeps its & as text: not escaped twice.
+  const cdata = twoGoodOneBad(
+    `<item><title><![CDATA[A & B]]></title><link>https://example.com/2?a=1&b=2</link></item>`,
+  );
+  assert.equal((await parseFeed(cdata, { name: "c" }))[1].title, "A & B");
+});
+
+Deno.test("a broken item is dropped, the items around it kept; a cut-off feed keeps what came before", async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: string) => warnings.push(w);
+  const broken = twoGoodOneBad(`<item><title>two</titel><link>https://example.com/2</link></item>`);
+  const items = await parseFeed(broken, { name: "tag.rss", onWarning });
+  assert.deepEqual(items.map((i) => i.title), ["one", "three"]);
+  assert.match(
+    warnings[0],
+    /^tag\.rss: not well-formed XML at line 4: unexpected close tag near "<item><title>two<\/titel>"; read leniently \(dropped 1 unreadable item\(s\)\), 2 item\(s\) kept$/,
+  );
+
+  const full = twoGoodOneBad(`<item><title>two</title><link>https://example.com/2</link></item>`);
+  const cut = full.slice(0, full.indexOf("<item><title>three") + 20);
+  const head = await parseFeed(cut, { name: "cut.rss", onWarning });
+  assert.deepEqual(head.map((i) => i.title), ["one", "two"]);
+  assert.match(
+    warnings[1],
+    /^cut\.rss: not well-formed XML at line 5: unclosed root tag near .*2 item\(s\) kept$/,
+  );
+
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><title>a</title><link href="https://example.com/a?x=1&y=2"/></entry>
+<entry><title>b</title><link href="https://example.com/b"/></entry>
+</feed>`;
+  assert.deepEqual((await parseFeed(atom, { name: "a.atom" })).map((e) => e.url), [
+    "https://example.com/a?x=1&y=2",
+    "https://example.com/b",
+  ]);
+});
+
+Deno.test("control characters XML forbids are removed, with the line of the first", async () => {
+  const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><title>a</title><link href="https://example.com/a"/><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">bell\x07 here</div></content></entry>
+<entry><title>b\x0B</title><link href="https://example.com/b"/></entry>
+</feed>`;
+  const warnings: string[] = [];
+  const items = await parseFeed(atom, { name: "ctl.atom", onWarning: (w) => warnings.push(w) });
+  assert.deepEqual(items.map((i) => [i.title, i.text]), [["a", "bell here"], ["b", undefined]]);
+  assert.deepEqual(warnings, [
+    "ctl.atom: not well-formed XML at line 2: control character U+0007, which XML forbids; read leniently (removed 2 control character(s)), 2 item(s) kept",
+  ]);
+});
+
+Deno.test("a feed beyond repair says it is a malformed feed and where, not that it is not a feed", async () => {
+  await assert.rejects(
+    parseFeed(
+      `<rss version="2.0"><channel>\n<title>c</titel><item><title>a</title></item></channel></rss>`,
+      {
+        name: "junk.rss",
+      },
+    ),
+    /^Error: junk\.rss: malformed <rss> feed, not well-formed XML at line 2: /,
+  );
+});
+
+Deno.test("gzip bytes with no Content-Encoding say so instead of 'not a feed'", async () => {
+  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+  const gz = new Uint8Array(
+    await new Response(ReadableStream.from([body]).pipeThrough(new CompressionStream("gzip")))
+      .arrayBuffer(),
+  );
+  await assert.rejects(
+    parseFeed(gz, { name: "feed.xml.gz" }),
+    /^Error: feed\.xml\.gz: the body is gzip-compressed \(it starts with bytes 1f 8b\) but nothing decompressed it/,
+  );
+  await withServer(
+    () => new Response(gz, { headers: { "content-type": "application/rss+xml" } }),
+    async (origin) => {
+      await assert.rejects(
+        readAll(await source({ url: `${origin}/feed` })),
+        /feed: the body is gzip-compressed.*no Content-Encoding: gzip/,
+      );
+    },
+  );
+});
+
+Deno.test("url mode: a 304 to a request that was not conditional yields nothing and warns", async () => {
+  const log = memoryLogger();
+  await withServer(() => new Response(null, { status: 304 }), async (origin) => {
+    const src = await source({ url: `${origin}/feed` }, log);
+    assert.deepEqual(await readAll(src), []);
+  });
+  const warnings = log.lines.filter((l) => l.startsWith("warn"));
+  assert.equal(warnings.length, 1);
+  assert.match(
+    warnings[0],
+    /\/feed: answered 304 Not Modified to a request that was not conditional .*a cache or proxy in between misbehaves/,
+  );
+});
+
+Deno.test("url mode: a failing feed URL's password is in no error", async () => {
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/html") return new Response("<html><body>login</body></html>");
+    return new Response("nope", { status: 503 });
+  }, async (origin) => {
+    for (const path of ["/html", "/503"]) {
+      const url = origin.replace("http://", "http://reader:p%40ss-w0rd@") + path;
+      await assert.rejects(readAll(await source({ url })), (e: Error) => {
+        assert.ok(!/p%40ss-w0rd|p@ss-w0rd/.test(e.message), e.message);
+        assert.match(e.message, /reader:\*\*\*@127\.0\.0\.1/);
+        return true;
+      });
+    }
+  });
+});
+
+Deno.test("the incomplete Atom entry is rejected by the Validator with a reason", async () => {
+  const [items] = await readAll(await source({ path: "rss-parser__incomplete-fields.atom" }));
+  const validator = await createStage<RawItem, ValidItem>(validateStage, {});
+  const envelopes = items.map((i) => envelope(i, "test"));
+  const outcome = await run(validator, envelopes);
+  assert.equal(outcome.emitted.length, 0);
+  assert.deepEqual(outcome.rejected.map((r) => r.reason), ['missing required field "title"']);
 });

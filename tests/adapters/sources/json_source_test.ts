@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { jsonConfig, jsonItems, jsonSource } from "../../../adapters/sources/json_source.ts";
 import type { RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
+import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
 
@@ -14,7 +15,15 @@ const REDDIT = join(API, "reddit");
 
 function testEnv(baseDir = API) {
   const log = memoryLogger();
-  const env: BuildEnv = { flow: "test", baseDir, outDir: baseDir, log, registry: new Registry() };
+  const env: BuildEnv = {
+    flow: "test",
+    baseDir,
+    outDir: baseDir,
+    log,
+    registry: new Registry(),
+    // The test servers listen on loopback, which the address guard refuses unless allowed.
+    http: { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) },
+  };
   return { env, log };
 }
 
@@ -382,4 +391,32 @@ Deno.test("check() fails before the flow starts when a JSON file is missing or a
     /^FieldError: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
   );
   await (await source({ preset: "hackernews", path: "hn/item-8863-story.json" })).check?.();
+});
+
+Deno.test("gzip bytes with no Content-Encoding say so, and a URL's password is in no error", async () => {
+  const body = await Deno.readFile(join(REDDIT, "go-reddit__subreddit-posts.json"));
+  const gz = new Uint8Array(
+    await new Response(ReadableStream.from([body]).pipeThrough(new CompressionStream("gzip")))
+      .arrayBuffer(),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "millrace-json-gz-" });
+  await Deno.writeFile(join(dir, "posts.json"), gz);
+  await assert.rejects(
+    readAll(await source({ path: "posts.json", preset: "reddit" }, dir)),
+    /^Error: posts\.json: the body is gzip-compressed \(it starts with bytes 1f 8b\)/,
+  );
+  await withServer((req) => {
+    if (new URL(req.url).pathname === "/gz") return new Response(gz);
+    return new Response("<html>sign in</html>");
+  }, async (origin) => {
+    const secret = origin.replace("http://", "http://bot:t0ps3cret@");
+    await assert.rejects(
+      readAll(await source({ url: `${secret}/gz`, preset: "reddit" })),
+      /bot:\*\*\*@127\.0\.0\.1:\d+\/gz\?raw_json=1: the body is gzip-compressed/,
+    );
+    await assert.rejects(readAll(await source({ url: `${secret}/html` })), (e: Error) => {
+      assert.match(e.message, /^http:\/\/bot:\*\*\*@127\.0\.0\.1:\d+\/html: not valid JSON/);
+      return true;
+    });
+  });
 });
