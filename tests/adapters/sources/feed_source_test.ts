@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { FieldError } from "../../../engine/flow_error.ts";
 import { FIXTURES } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
+import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { feedConfig, feedSource, parseFeed } from "../../../adapters/sources/feed_source.ts";
 import type { RawItem } from "../../../engine/item.ts";
@@ -12,7 +13,14 @@ import type { Source } from "../../../engine/source.ts";
 const FEEDS = join(FIXTURES, "feeds");
 
 function testEnv(baseDir = FEEDS): BuildEnv {
-  return { flow: "test", baseDir, outDir: baseDir, log: memoryLogger(), registry: new Registry() };
+  return {
+    flow: "test",
+    baseDir,
+    outDir: baseDir,
+    log: memoryLogger(),
+    registry: new Registry(),
+    http: localHttp,
+  };
 }
 
 async function source(config: Record<string, unknown>): Promise<Source> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { FIXTURES } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
+import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { jsonConfig, jsonItems, jsonSource } from "../../../adapters/sources/json_source.ts";
 import type { RawItem } from "../../../engine/item.ts";
@@ -14,7 +15,14 @@ const REDDIT = join(API, "reddit");
 
 function testEnv(baseDir = API) {
   const log = memoryLogger();
-  const env: BuildEnv = { flow: "test", baseDir, outDir: baseDir, log, registry: new Registry() };
+  const env: BuildEnv = {
+    flow: "test",
+    baseDir,
+    outDir: baseDir,
+    log,
+    registry: new Registry(),
+    http: localHttp,
+  };
   return { env, log };
 }
 
