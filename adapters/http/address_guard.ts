@@ -40,10 +40,13 @@ function hostKey(host: string): string {
  * fetchLimited, which refuses a bad list rather than ignore an entry.
  */
 export function allowEntryProblem(entry: string): string | undefined {
-  if (entry.includes("/")) {
+  if (entry.includes("/") && parseIp(entry.slice(0, entry.lastIndexOf("/")))) {
     return parseCidr(entry) ? undefined : `${JSON.stringify(entry)} is not a valid CIDR range`;
   }
   if (parseIp(entry)) return undefined;
+  if (entry.includes("*")) {
+    return `${JSON.stringify(entry)}: wildcards are not supported; list each host, or its address range`;
+  }
   if (!/[\s/\\@:?#%]/.test(entry) && URL.canParse(`http://${entry}/`)) return undefined;
   return `${JSON.stringify(entry)} is not a host name, an IP address or a CIDR range ` +
     `(e.g. "intranet.example", "127.0.0.1", "10.0.0.0/8")`;
