@@ -13,7 +13,8 @@
 
 import zlib from "node:zlib";
 
-const [encoding = "gzip", capMiB = "50", module = "../../../adapters/http/http_fetch.ts"] = Deno.args;
+const [encoding = "gzip", capMiB = "50", module = "../../../adapters/http/http_fetch.ts"] =
+  Deno.args;
 const { fetchLimited } = await import(new URL(module, import.meta.url).href);
 const MiB = 1024 * 1024;
 
@@ -68,4 +69,14 @@ try {
 }
 const peak = status("VmHWM");
 await server.shutdown();
-console.log(JSON.stringify({ encoding, capMiB: Number(capMiB), before, peak, rise: peak - before, sent, error }));
+console.log(
+  JSON.stringify({
+    encoding,
+    capMiB: Number(capMiB),
+    before,
+    peak,
+    rise: peak - before,
+    sent,
+    error,
+  }),
+);
