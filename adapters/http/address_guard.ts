@@ -45,7 +45,9 @@ export function allowEntryProblem(entry: string): string | undefined {
   }
   if (parseIp(entry)) return undefined;
   if (entry.includes("*")) {
-    return `${JSON.stringify(entry)}: wildcards are not supported; list each host, or its address range`;
+    return `${
+      JSON.stringify(entry)
+    }: wildcards are not supported; list each host, or its address range`;
   }
   if (!/[\s/\\@:?#%]/.test(entry) && URL.canParse(`http://${entry}/`)) return undefined;
   return `${JSON.stringify(entry)} is not a host name, an IP address or a CIDR range ` +

@@ -108,7 +108,12 @@ export function checkedGet(
         }
       });
     });
-    request.on("response", (response) => resolve({ request, response }));
+    request.on("response", (response) => {
+      // A body left unread (a redirect, an error status) and then cut off must not throw
+      // unhandled; whoever reads the body sees its errors through its own listeners.
+      response.on("error", () => {});
+      resolve({ request, response });
+    });
     request.on("error", (err) => reject(refused ?? err));
     request.end();
   });

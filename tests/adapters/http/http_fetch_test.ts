@@ -433,3 +433,21 @@ Deno.test("the caller's signal aborts with its own reason; bad URLs fail before 
     /^Error: GET http:\/\/a:\*\*\*@\[nope\/: not a valid URL$/,
   );
 });
+
+Deno.test("an endless body left unread behind an error status or a redirect is dropped cleanly", async () => {
+  const endless = () => new ReadableStream({ pull: (c) => c.enqueue(new Uint8Array(64 * 1024)) });
+  await serving(
+    "127.0.0.1",
+    (req) =>
+      new URL(req.url).pathname === "/moved"
+        ? new Response(endless(), { status: 302, headers: { location: "/gone" } })
+        : new Response(endless(), { status: 503 }),
+    async (origin) => {
+      await assert.rejects(fetchLimited(`${origin}/gone`, { allow: LOCAL }), HttpStatusError);
+      await assert.rejects(
+        fetchLimited(`${origin}/moved`, { allow: LOCAL }),
+        /\/moved: HTTP 503 Service Unavailable \(at http:\/\/127\.0\.0\.1:\d+\/gone\)$/,
+      );
+    },
+  );
+});
