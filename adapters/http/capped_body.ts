@@ -69,8 +69,14 @@ class CappedBuffer {
   #view: Uint8Array;
   size = 0;
 
-  constructor(readonly maxBytes: number, expected: number) {
-    this.#buffer = new ArrayBuffer(Math.min(expected, maxBytes), { maxByteLength: maxBytes });
+  readonly maxBytes: number;
+
+  constructor(maxBytes: number, expected: number) {
+    // An address-space reservation, not memory; 1 TiB stands in for "no limit" (Infinity).
+    this.maxBytes = Math.min(Math.floor(maxBytes), 2 ** 40);
+    this.#buffer = new ArrayBuffer(Math.min(expected, this.maxBytes), {
+      maxByteLength: this.maxBytes,
+    });
     this.#view = new Uint8Array(this.#buffer);
   }
 
