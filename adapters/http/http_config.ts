@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { HttpOptions, PerHost } from "../../engine/http.ts";
 import { show } from "../../config/zod_issues.ts";
 import { USER_AGENT } from "./http_fetch.ts";
+import { allowEntryProblem } from "./address_guard.ts";
 
 /**
  * Default per-host limits. One request a second is the rate polite
@@ -53,7 +54,11 @@ export const httpSchema = z.strictObject({
       `User-Agent of every request; its first word is the name robots.txt groups are matched against. Default: ${USER_AGENT}.`,
     ),
   allow: z.array(
-    z.string().trim().min(1, { error: "expected a host or CIDR range such as 10.0.0.0/8" }),
+    z.string().trim().min(1, { error: "expected a host or CIDR range such as 10.0.0.0/8" })
+      .superRefine((entry, ctx) => {
+        const problem = allowEntryProblem(entry);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
   ).default([])
     .describe(
       "Internal hosts or address ranges (127.0.0.1, 10.0.0.0/8, intranet.example) requests may reach. Default: none.",

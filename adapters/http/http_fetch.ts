@@ -1,10 +1,19 @@
 /**
  * One bounded HTTP GET for the sources that read the web (feeds, JSON APIs).
  * A scraper talks to servers it does not control, so every request has a
- * deadline and a size cap that hold for the whole body, not only the headers.
+ * deadline and a size cap that hold for the whole body, not only the headers,
+ * and reaches only public addresses unless the flow allows an internal one:
+ * every hop, redirects included, is checked on the address it connects to
+ * (checked_request.ts says how).
  */
 
+import { maskUrl, urlSecrets } from "../../engine/mask_url.ts";
 import { retryAfterMs } from "../../engine/retry.ts";
+import { AddressRule, RefusedAddressError } from "./address_guard.ts";
+import { ACCEPT_ENCODING, BodyTooLargeError, readCappedBody } from "./capped_body.ts";
+import { checkedGet } from "./checked_request.ts";
+
+export { RefusedAddressError } from "./address_guard.ts";
 
 /** What millrace says it is; some APIs (reddit) refuse requests without one. */
 export const USER_AGENT = "millrace/0.1 (stream ingestion; +https://github.com/millrace)";
@@ -14,6 +23,14 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Default cap on a response body, after content decoding. */
 export const DEFAULT_MAX_BYTES = 10 * 1024 * 1024;
+
+/** Redirects followed before giving up. */
+export const MAX_REDIRECTS = 5;
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/** Request headers that must not follow a redirect to another origin (as fetch() does). */
+const CREDENTIAL_HEADERS = ["authorization", "cookie", "proxy-authorization"];
 
 export interface FetchLimits {
   /** Milliseconds for the whole exchange, body included. Default 10 s. */
@@ -27,6 +44,8 @@ export interface FetchLimits {
   /**
    * Internal hosts or address ranges this request may reach all the same
    * (`127.0.0.1`, `10.0.0.0/8`, `intranet.example`); the flow's `http.allow`.
+   * Without it, private, loopback, link-local, CGNAT, multicast, reserved
+   * and unique-local addresses (and IPv6 forms of them) are refused.
    */
   allow?: readonly string[];
 }
@@ -58,10 +77,17 @@ export class HttpStatusError extends Error {
 }
 
 /**
- * GETs `url` within a deadline and a size cap, and returns the whole body.
- * Throws an Error that names the URL when the deadline passes, the body is
- * too large, or the connection fails; an HttpStatusError for statuses other
- * than 2xx/304; the signal's reason when `signal` aborts.
+ * GETs `url` within a deadline and a size cap, and returns the whole body,
+ * decoded from gzip, deflate or brotli. Follows up to MAX_REDIRECTS
+ * redirects itself, checking every hop's address. Throws an Error that
+ * names the URL (masked) when the deadline passes, the body is too large,
+ * the connection fails, a redirect loops or goes on too long; a
+ * RefusedAddressError (its message saying how to allow the address) for an
+ * internal address the limits do not allow; an HttpStatusError for
+ * statuses other than 2xx/304; the signal's reason when `signal` aborts.
+ *
+ * A body that is gzip bytes without a Content-Encoding header is returned
+ * as it came (a source that wanted text says so: adapters/sources/_gzip_body.ts).
  *
  * @example
  * ```ts ignore
@@ -72,7 +98,14 @@ export class HttpStatusError extends Error {
 export async function fetchLimited(url: string, limits: FetchLimits = {}): Promise<Fetched> {
   const timeout = limits.timeout ?? DEFAULT_TIMEOUT_MS;
   const maxBytes = limits.maxBytes ?? DEFAULT_MAX_BYTES;
-  checkHttpUrl(url);
+  const shown = maskUrl(url);
+  let current = httpUrl(url, shown);
+  let rule: AddressRule;
+  try {
+    rule = new AddressRule(limits.allow);
+  } catch (err) {
+    throw new Error(`GET ${shown}: ${(err as Error).message}`);
+  }
   limits.signal?.throwIfAborted();
 
   const deadline = new AbortController();
@@ -82,83 +115,150 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
     : deadline.signal;
   const headers = new Headers(limits.headers);
   if (!headers.has("user-agent")) headers.set("user-agent", USER_AGENT);
+  if (!headers.has("accept-encoding")) headers.set("accept-encoding", ACCEPT_ENCODING);
+  const chain = [withoutHash(current)];
+  const secrets = new Set(urlSecrets(url));
 
   try {
-    const res = await fetch(url, { headers, signal, redirect: "follow" });
-    if (res.status === 304) {
-      await res.body?.cancel();
-      return { url: res.url || url, status: 304, headers: res.headers, body: new Uint8Array() };
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new HttpStatusError(
-        `GET ${url}: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`,
-        url,
-        res.status,
-        retryAfterMs(res, Number.POSITIVE_INFINITY),
+    for (;;) {
+      const { request, response } = await checkedGet(
+        current,
+        requestHeaders(current, headers),
+        rule,
+        signal,
       );
+      try {
+        const status = response.statusCode ?? 0;
+        const resHeaders = headersOf(response.rawHeaders);
+        const location = resHeaders.get("location");
+        if (REDIRECT_STATUSES.has(status) && location !== null) {
+          const next = redirectTarget(location, current, chain);
+          for (const s of urlSecrets(next.href)) secrets.add(s);
+          if (next.origin !== current.origin) {
+            for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+          }
+          chain.push(withoutHash(next));
+          current = next;
+          continue;
+        }
+        if (status === 304) {
+          return { url: publicUrl(current), status, headers: resHeaders, body: new Uint8Array() };
+        }
+        if (status < 200 || status > 299) {
+          const text = response.statusMessage ? " " + response.statusMessage : "";
+          const at = chain.length > 1 ? ` (at ${maskUrl(current.href)})` : "";
+          throw new HttpStatusError(
+            `GET ${shown}: HTTP ${status}${text}${at}`,
+            shown,
+            status,
+            retryAfterMs(resHeaders, Number.POSITIVE_INFINITY),
+          );
+        }
+        const body = await readCappedBody(response, maxBytes, signal);
+        return { url: publicUrl(current), status, headers: resHeaders, body };
+      } finally {
+        request.destroy();
+      }
     }
-    const body = await readCapped(res, url, maxBytes);
-    return { url: res.url || url, status: res.status, headers: res.headers, body };
   } catch (err) {
     if (limits.signal?.aborted) throw limits.signal.reason;
     if (deadline.signal.aborted) {
-      throw new Error(`GET ${url}: no complete response within ${timeout} ms`);
+      throw new Error(`GET ${shown}: no complete response within ${timeout} ms`);
     }
-    if (err instanceof HttpStatusError || (err as Error).message?.startsWith(`GET ${url}:`)) {
-      throw err;
+    if (err instanceof HttpStatusError) throw err;
+    const message = scrub(`GET ${shown}: ${(err as Error).message ?? err}`, secrets);
+    if (err instanceof RefusedAddressError) {
+      throw new RefusedAddressError(message, err.host, err.address);
     }
-    throw new Error(`GET ${url}: ${(err as Error).message ?? err}`, { cause: err });
+    if (err instanceof RedirectError || err instanceof BodyTooLargeError) throw new Error(message);
+    throw new Error(message, { cause: err });
   } finally {
     clearTimeout(timer);
   }
 }
 
-function checkHttpUrl(url: string): void {
+/** A redirect that cannot be followed: a loop, too many, a bad Location. */
+class RedirectError extends Error {}
+
+function httpUrl(url: string, shown: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`GET ${url}: not a valid URL`);
+    throw new Error(`GET ${shown}: not a valid URL`);
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new Error(`GET ${url}: only http and https URLs can be fetched`);
+    throw new Error(`GET ${shown}: only http and https URLs can be fetched`);
   }
+  return parsed;
 }
 
-/** Reads the body chunk by chunk and gives up as soon as it passes `maxBytes`. */
-async function readCapped(res: Response, url: string, maxBytes: number): Promise<Uint8Array> {
-  const tooLarge = () =>
-    new Error(`GET ${url}: response is larger than the limit of ${maxBytes} bytes`);
-  const declared = Number(res.headers.get("content-length"));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel();
-    throw tooLarge();
+/** Where a redirect leads; throws for a loop, the redirect past MAX_REDIRECTS, or a bad Location. */
+function redirectTarget(location: string, from: URL, chain: string[]): URL {
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch {
+    throw new RedirectError(
+      `redirected by ${maskUrl(from.href)} to ${
+        JSON.stringify(maskUrl(location))
+      }, not a valid URL`,
+    );
   }
-  if (!res.body) return new Uint8Array();
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
+  const path = () => [...chain, withoutHash(next)].map(maskUrl).join(" -> ");
+  if (next.protocol !== "http:" && next.protocol !== "https:") {
+    throw new RedirectError(`redirected to a URL that is not http(s): ${path()}`);
+  }
+  if (chain.includes(withoutHash(next))) throw new RedirectError(`redirect loop: ${path()}`);
+  if (chain.length > MAX_REDIRECTS) {
+    throw new RedirectError(`more than ${MAX_REDIRECTS} redirects: ${path()}`);
+  }
+  return next;
+}
+
+function withoutHash(url: URL): string {
+  const u = new URL(url);
+  u.hash = "";
+  return u.href;
+}
+
+/** The URL a caller may show and resolve links against: no credentials, no fragment. */
+function publicUrl(url: URL): string {
+  const u = new URL(url);
+  u.username = "";
+  u.password = "";
+  u.hash = "";
+  return u.href;
+}
+
+/** The headers of one hop; a URL's user:password becomes Basic authorization. */
+function requestHeaders(url: URL, headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => out[name] = value);
+  if ((url.username || url.password) && !headers.has("authorization")) {
+    const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    const bytes = new TextEncoder().encode(pair);
+    out["authorization"] = "Basic " + btoa(String.fromCharCode(...bytes));
+  }
+  return out;
+}
+
+/** A response's header lines as Headers; a line Headers refuses is left out. */
+function headersOf(raw: string[]): Headers {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    try {
+      headers.append(raw[i], raw[i + 1]);
+    } catch {
+      // a name or value fetch() would not accept either: not for callers
     }
-    chunks.push(value);
   }
-  return concat(chunks, size);
+  return headers;
 }
 
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
+/** The message with every form of the URLs' passwords replaced by `***`. */
+function scrub(message: string, secrets: Set<string>): string {
+  let out = message;
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) out = out.replaceAll(s, "***");
   return out;
 }

@@ -2,12 +2,12 @@ import assert from "node:assert/strict";
 import { FieldError } from "../../../engine/flow_error.ts";
 import { FIXTURES } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
+import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { feedConfig, feedSource, parseFeed } from "../../../adapters/sources/feed_source.ts";
 import { envelope, type RawItem, type ValidItem } from "../../../engine/item.ts";
 import { validateStage } from "../../../actors/validator.ts";
 import { createStage, run } from "../../_outcome.ts";
-import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
 import { type Logger, memoryLogger } from "../../../engine/log.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
@@ -21,8 +21,7 @@ function testEnv(baseDir = FEEDS, log: Logger = memoryLogger()): BuildEnv {
     outDir: baseDir,
     log,
     registry: new Registry(),
-    // The test servers listen on loopback, which the address guard refuses unless allowed.
-    http: { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) },
+    http: localHttp,
   };
 }
 

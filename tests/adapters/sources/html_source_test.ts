@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { htmlConfig, htmlSource } from "../../../adapters/sources/html_source.ts";
 import type { HtmlCounts } from "../../../adapters/sources/html_source.ts";
-import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
+import { localHttp } from "../../_local_http.ts";
 import { isoDate } from "../../../adapters/sources/_parse_date.ts";
 import type { RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
@@ -28,7 +28,7 @@ function testEnv(baseDir = HTML_FIXTURES) {
     outDir: baseDir,
     log,
     registry: new Registry(),
-    http: { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) },
+    http: localHttp,
   };
   return { env, log };
 }

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { FIXTURES } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
+import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { jsonConfig, jsonItems, jsonSource } from "../../../adapters/sources/json_source.ts";
 import type { RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
-import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
 
@@ -21,8 +21,7 @@ function testEnv(baseDir = API) {
     outDir: baseDir,
     log,
     registry: new Registry(),
-    // The test servers listen on loopback, which the address guard refuses unless allowed.
-    http: { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) },
+    http: localHttp,
   };
   return { env, log };
 }

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import {
+  AddressRule,
+  allowEntryProblem,
+  RefusedAddressError,
+} from "../../../adapters/http/address_guard.ts";
+
+Deno.test("public addresses pass with no allow list; internal ones are refused, saying how to allow them", () => {
+  const rule = new AddressRule();
+  assert.equal(rule.check("example.com", "93.184.215.14"), undefined);
+  assert.equal(rule.check("example.com", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"), undefined);
+
+  const literal = rule.check("127.0.0.1", "127.0.0.1");
+  assert.ok(literal instanceof RefusedAddressError);
+  assert.equal(
+    literal.message,
+    "refused to connect to 127.0.0.1: loopback address (127.0.0.0/8), not the public internet; " +
+      'to let this flow reach it, add it to the flow file: http: { allow: ["127.0.0.1"] } (or "127.0.0.0/8")',
+  );
+  const named = rule.check("intranet.example", "10.1.2.3");
+  assert.match(
+    named!.message,
+    /^refused to connect to intranet\.example \(10\.1\.2\.3\): private address \(10\.0\.0\.0\/8\)/,
+  );
+  assert.match(
+    named!.message,
+    /http: \{ allow: \["intranet\.example"\] \} \(or "10\.1\.2\.3" or "10\.0\.0\.0\/8"\)$/,
+  );
+  assert.deepEqual([named!.host, named!.address], ["intranet.example", "10.1.2.3"]);
+  assert.match(
+    rule.check("x", "::ffff:169.254.169.254")!.message,
+    /to x \(::ffff:a9fe:a9fe\): link-local/,
+  );
+});
+
+Deno.test("a host allowed by name may reach any address; names compare as URLs write them", () => {
+  const rule = new AddressRule(["Intranet.Example", "localhost."]);
+  assert.equal(rule.check("intranet.example", "10.1.2.3"), undefined);
+  assert.equal(rule.check("intranet.example.", "192.168.0.1"), undefined);
+  assert.equal(rule.check("localhost", "127.0.0.1"), undefined);
+  assert.equal(rule.check("localhost", "::1"), undefined);
+  assert.ok(rule.check("other.example", "10.1.2.3"), "only the named host");
+  assert.ok(rule.check("sub.intranet.example", "10.1.2.3"), "not its subdomains");
+  assert.ok(rule.allowsHost("INTRANET.example"));
+});
+
+Deno.test("an allowed address or range lets every spelling of it through, and nothing beside it", () => {
+  const rule = new AddressRule(["127.0.0.1", "10.0.0.0/8", "fd00::/8"]);
+  assert.equal(rule.check("127.0.0.1", "127.0.0.1"), undefined);
+  assert.equal(
+    rule.check("h", "::ffff:127.0.0.1"),
+    undefined,
+    "IPv4-mapped form of an allowed address",
+  );
+  assert.equal(rule.check("h", "64:ff9b::7f00:1"), undefined, "NAT64 form of an allowed address");
+  assert.ok(rule.check("127.0.0.2", "127.0.0.2"), "127.0.0.2 is not 127.0.0.1");
+  assert.ok(rule.check("h", "::1"), "::1 is not 127.0.0.1");
+  assert.equal(rule.check("h", "10.9.8.7"), undefined);
+  assert.ok(rule.check("h", "11.0.0.1") === undefined, "public anyway");
+  assert.ok(rule.check("h", "192.168.0.1"));
+  assert.equal(rule.check("h", "fd12::1"), undefined);
+  assert.ok(rule.check("h", "fc00::1"), "fc00::/7 is wider than the allowed fd00::/8");
+  assert.equal(
+    new AddressRule(["0x7f.1"]).check("h", "127.0.0.1"),
+    undefined,
+    "an entry in any spelling",
+  );
+});
+
+Deno.test("an allow entry that is no host, address or range is refused, not ignored", () => {
+  for (
+    const ok of [
+      "intranet.example",
+      "localhost",
+      "my_host.lan",
+      "127.0.0.1",
+      "::1",
+      "10.0.0.0/8",
+      "fc00::/7",
+      "bücher.example",
+    ]
+  ) {
+    assert.equal(allowEntryProblem(ok), undefined, ok);
+  }
+  for (
+    const bad of [
+      "",
+      "10.0.0.0/33",
+      "http://intranet.example/",
+      "a b",
+      "user@host",
+      "host:8080",
+      "*.example",
+    ]
+  ) {
+    assert.ok(allowEntryProblem(bad), bad);
+  }
+  assert.throws(
+    () => new AddressRule(["10.0.0.0/33"]),
+    /^Error: http\.allow: "10\.0\.0\.0\/33" is not a valid CIDR range$/,
+  );
+  assert.throws(
+    () => new AddressRule(["http://x/"]),
+    /"http:\/\/x\/" is not a host name, an IP address or a CIDR range/,
+  );
+});
