@@ -3,7 +3,15 @@ import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
-import { type RunningFlow, startFlow } from "../engine/run_flow.ts";
+import { endingError } from "../engine/errors.ts";
+import {
+  type FlowReport,
+  inFlight,
+  makeReport,
+  type RunningFlow,
+  startFlow,
+} from "../engine/run_flow.ts";
+import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
@@ -48,8 +56,24 @@ export async function runCommand(
       out: relative(Deno.cwd(), flow.outDir),
     });
     if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
-    const report = await running.done;
+    // A FlowEndingError (stdout's reader gone) ends the run with no report:
+    // made here from the live counters, with what it left unfinished.
+    const started = running;
+    let ended: Error | undefined;
+    const report: FlowReport = await running.done.catch((error) => {
+      if (!(ended = endingError(error))) throw error;
+      return {
+        ...makeReport(flow, started.startedAt, true, started.sources, started.stages),
+        inFlight: inFlight(flow, started.sources, started.stages),
+      };
+    });
     progress?.stop();
+    const endedLine = ended &&
+      `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
+        `${report.inFlight === 1 ? "" : "s"} in flight ` +
+        (flow.durability === "redis"
+          ? "stay pending in Redis and are delivered again on the next run"
+          : "were not published");
     const killed = report.killed
       ? `${flow.name}: grace period of ${opts.graceText} ran out: stopped with ` +
         `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
@@ -59,6 +83,7 @@ export async function runCommand(
       : undefined;
     if (format === "json") {
       if (killed) log.error(killed, { inFlight: report.inFlight });
+      if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
       // The last line is always the report, --quiet or not: it is the result.
       createLogger("json").info(`${flow.name}: ${report.stopped ? "stopped" : "finished"}`, {
         report,
@@ -75,7 +100,10 @@ export async function runCommand(
         );
       }
       if (killed) log.error(killed);
+      if (endedLine) log.error(endedLine);
     }
+    // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
+    if (ended) return ended instanceof StdoutClosedError ? 141 : 1;
     return report.killed || report.sources.some((s) => s.errors > 0) ? 1 : 0;
   } finally {
     progress?.stop();
