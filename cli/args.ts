@@ -16,6 +16,7 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
+  yes: { type: "boolean", short: "y", default: false },
   help: { type: "boolean", short: "h", default: false },
 } as const;
 
@@ -60,6 +61,7 @@ export function parseCommandLine(argv: string[]) {
       json: boolean;
       stage?: string;
       limit?: string;
+      yes: boolean;
       help: boolean;
     },
     positionals,

@@ -7,6 +7,7 @@ import { createLogger } from "../engine/log.ts";
 import { type DlqAction, dlqCommand, resetCommand, statusCommand } from "./admin.ts";
 import { noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
 import { checkCommand } from "./check_command.ts";
+import { confirmer } from "./confirm.ts";
 import { USAGE } from "./help.ts";
 import { runCommand } from "./run_command.ts";
 
@@ -51,7 +52,9 @@ export async function dispatch(argv: string[]): Promise<number> {
       throw new UsageError("reset needs a flow file: main.ts reset flows/demo-durable.yaml");
     }
     noMoreThan(rest, 1, "reset takes one flow file");
-    const result = await resetCommand(await loadFlow(rest[0], registry));
+    const flow = await loadFlow(rest[0], registry);
+    const confirm = confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`);
+    const result = await resetCommand(flow, { confirm });
     console.log(result.text);
     return result.code;
   }
@@ -71,10 +74,18 @@ export async function dispatch(argv: string[]): Promise<number> {
       throw new UsageError(`--limit takes a positive whole number, got "${values.limit}"`);
     }
     const flow = await loadFlow(file, registry);
+    const confirm = action === "purge" && flow.durability === "redis"
+      ? confirmer(
+        values.yes,
+        "dlq purge",
+        `the dead letters${values.stage ? ` of stage ${values.stage}` : ""} of flow ${flow.name}`,
+      )
+      : undefined;
     const result = await dlqCommand(flow, action as DlqAction, {
       stage: values.stage,
       limit,
       json: values.json,
+      confirm,
     });
     console.log(result.text);
     return result.code;
