@@ -4,6 +4,7 @@ import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
 import { endingError } from "../engine/errors.ts";
+import { maskUrl } from "../engine/mask_url.ts";
 import {
   type FlowReport,
   inFlight,
@@ -50,11 +51,19 @@ export async function runCommand(
   const signals = await watchSignals(opts.grace, onSignal);
   try {
     running = await startFlow(flow, { registry, log, deadLetters });
-    log.info(`${flow.name}: running ${relative(Deno.cwd(), file) || file}`, {
-      sources: flow.sources.length,
-      stages: flow.pipeline.length,
-      out: relative(Deno.cwd(), flow.outDir),
-    });
+    // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
+    // taken without a word when REDIS_URL is unset.
+    const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
+    log.info(
+      `${flow.name}: running ${relative(Deno.cwd(), file) || file}` +
+        (redis ? ` on Redis ${redis}` : ""),
+      {
+        sources: flow.sources.length,
+        stages: flow.pipeline.length,
+        out: relative(Deno.cwd(), flow.outDir),
+        ...(redis ? { redis } : {}),
+      },
+    );
     if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
     // A FlowEndingError (stdout's reader gone) ends the run with no report:
     // made here from the live counters, with what it left unfinished.
