@@ -17,7 +17,7 @@ import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
 
 /**
- * The operator commands behind `main.ts status` and `main.ts dlq`: each
+ * The operator commands behind `deno task run status` and `deno task run dlq`: each
  * opens its own short-lived connection, does one thing, and returns the
  * text to print with the exit code, so the command line only parses
  * arguments.
@@ -74,7 +74,7 @@ export async function statusCommand(
     throw new NotDurableError(
       `flow ${flow.name} has durability: memory, and status needs durability: redis ` +
         "(a memory flow's edges live only inside the process running it; " +
-        `its dead letters are listed by: main.ts dlq list)`,
+        `its dead letters are listed by: deno task run dlq list)`,
     );
   }
   return await withRedis(flow, opts, async (redis) => {

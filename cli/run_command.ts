@@ -1,4 +1,4 @@
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
@@ -16,9 +16,10 @@ import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
+import { shownPath } from "./user_dir.ts";
 
 /**
- * `main.ts run FLOW`: runs a flow to its end, with the live table on a
+ * `deno task run [run] FLOW`: runs a flow to its end, with the live table on a
  * terminal and the summary (or, in json mode, the report line) last. The
  * first SIGINT/SIGTERM drains what was accepted; past `grace` the run is
  * stopped hard (exit 1); a second signal exits at once (130).
@@ -55,12 +56,12 @@ export async function runCommand(
     // taken without a word when REDIS_URL is unset.
     const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
     log.info(
-      `${flow.name}: running ${relative(Deno.cwd(), file) || file}` +
+      `${flow.name}: running ${shownPath(file)}` +
         (redis ? ` on Redis ${redis}` : ""),
       {
         sources: flow.sources.length,
         stages: flow.pipeline.length,
-        out: relative(Deno.cwd(), flow.outDir),
+        out: shownPath(flow.outDir),
         ...(redis ? { redis } : {}),
       },
     );
@@ -101,10 +102,10 @@ export async function runCommand(
       if (!quiet) {
         console.error(formatReport(report));
         const where = flow.durability === "redis"
-          ? ` (dead letters in Redis: main.ts dlq list ${file})`
+          ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
           : " (dead letters in dead_letters.jsonl, with reasons)";
         console.error(
-          `output in ${relative(Deno.cwd(), flow.outDir) || "."}/` +
+          `output in ${shownPath(flow.outDir)}/` +
             (report.deadLettered ? where : ""),
         );
       }

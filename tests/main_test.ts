@@ -328,6 +328,28 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     [[DEMO, "--grace"], /^error: --grace needs a value$/m],
     [["chek", DEMO], /^error: unknown command "chek"; did you mean "check"\?$/m],
     [["stauts", DEMO], /^error: unknown command "stauts"; did you mean "status"\?$/m],
+    // An option a command does not read is refused, not ignored.
+    [
+      [DEMO, "--json"],
+      /^error: --json is not an option of run; did you mean --log-format json\?$/m,
+    ],
+    [
+      ["check", DEMO, "--quiet"],
+      /^error: --quiet is not an option of check; it is an option of run$/m,
+    ],
+    [
+      ["dlq", "list", DEMO, "--yes"],
+      /^error: --yes is not an option of dlq list; it is an option of dlq purge and reset$/m,
+    ],
+    [
+      ["status", DEMO, "--stage", "x"],
+      /^error: --stage is not an option of status; it is an option of dlq list, dlq replay and dlq purge$/m,
+    ],
+    // Hints name the command a person types.
+    [
+      ["check"],
+      /^error: check needs a flow file: deno task run check flows\/demo\.yaml\nrun `deno task run help` for usage$/m,
+    ],
   ];
   for (const [args, message] of cases) {
     await t.step(args.join(" ").replace(ROOT, "."), async () => {
@@ -338,6 +360,16 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
       assert.doesNotMatch(stderr, /ERR_PARSE_ARGS|positional argument/);
     });
   }
+  await t.step("--version prints the version deno.json gives", async () => {
+    const out = await cli(["--version"], dir).output();
+    const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+    assert.equal(config.version, "0.1.0");
+    assert.equal(out.code, 0);
+    assert.match(
+      new TextDecoder().decode(out.stdout),
+      /^millrace 0\.1\.0 \(@millrace\/millrace, deno \d+\.\d+\.\d+\)\n$/,
+    );
+  });
   await t.step("a file named like a command is a flow file", async () => {
     await Deno.writeTextFile(join(dir, "chek"), "name: [\n");
     const out = await cli(["chek"], dir).output();
