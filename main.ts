@@ -5,11 +5,13 @@
  *   deno task run check FLOW       validate a flow file without running it
  *   deno task run status FLOW      what a durable flow's streams hold right now
  *   deno task run dlq list FLOW    a flow's dead letters (also: dlq replay, dlq purge)
+ *   deno task run reset FLOW       delete a durable flow's keys (asks, or --yes)
  *
  * Exit codes: 0 done, 1 failed while running (a source failed, or the grace
- * period after a signal ran out: accepted items went unpublished), 2 bad input
- * (command line, flow file, unreadable source, unreachable service), 130
- * stopped by a second signal.
+ * period after a signal ran out: accepted items went unpublished) or a
+ * deletion answered no, 2 bad input (command line, flow file, unreadable
+ * source, unreachable service), 130 stopped by a second signal, 141 stdout
+ * closed by its reader.
  *
  * The commands live in cli/: this file only runs one and exits with its code.
  */

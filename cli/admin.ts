@@ -11,11 +11,13 @@ import {
   dlqReplay,
 } from "./dead_letter_queue.ts";
 import { flowKeys } from "../engine/redis/keys.ts";
+import { maskUrl } from "../engine/mask_url.ts";
+import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
 
 /**
- * The operator commands behind `main.ts status` and `main.ts dlq`: each
+ * The operator commands behind `deno task run status` and `deno task run dlq`: each
  * opens its own short-lived connection, does one thing, and returns the
  * text to print with the exit code, so the command line only parses
  * arguments.
@@ -52,7 +54,16 @@ export interface AdminOptions {
   json?: boolean;
   /** Ms to reach Redis. Default 5000. */
   timeout?: number;
+  /**
+   * Asked before `reset` and `dlq purge` delete anything (not when there is
+   * nothing to delete); a no deletes nothing and the command exits 1. Absent:
+   * they delete without asking (the command line always passes one).
+   */
+  confirm?: Confirm;
 }
+
+/** What a no to `confirm` leaves: nothing deleted, exit code 1. */
+const DECLINED: CommandResult = { text: "nothing deleted", code: 1 };
 
 /** `status FLOW [--json]`: the flow's streams, groups, consumers, rates and dead letters. */
 export async function statusCommand(
@@ -63,7 +74,7 @@ export async function statusCommand(
     throw new NotDurableError(
       `flow ${flow.name} has durability: memory, and status needs durability: redis ` +
         "(a memory flow's edges live only inside the process running it; " +
-        `its dead letters are listed by: main.ts dlq list)`,
+        `its dead letters are listed by: deno task run dlq list)`,
     );
   }
   return await withRedis(flow, opts, async (redis) => {
@@ -88,13 +99,23 @@ export async function resetCommand(flow: Flow, opts: AdminOptions = {}): Promise
   const keys = flowKeys(flow.name, flow.durable.prefix);
   return await withRedis(flow, opts, async (redis) => {
     const pattern = `${keys.prefix}:{${escapeGlob(flow.name)}}:*`;
-    let cursor = "0";
+    const each = async (visit: (keys: string[]) => Promise<unknown>) => {
+      let cursor = "0";
+      do {
+        const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
+        if (found.length > 0) await visit(found);
+        cursor = next;
+      } while (cursor !== "0");
+    };
+    if (opts.confirm) {
+      let n = 0;
+      await each((found) => Promise.resolve(n += found.length));
+      const question = `delete all ${n} key${n === 1 ? "" : "s"} of flow ${flow.name} ` +
+        `(its streams, positions, dedupe keys and dead letters) in ${maskUrl(flow.redis!)}?`;
+      if (n > 0 && !(await opts.confirm(question))) return DECLINED;
+    }
     let deleted = 0;
-    do {
-      const [next, found] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 500);
-      if (found.length > 0) deleted += await redis.del(...found);
-      cursor = next;
-    } while (cursor !== "0");
+    await each(async (found) => deleted += await redis.del(...found));
     return { text: `${flow.name}: deleted ${deleted} keys`, code: 0 };
   });
 }
@@ -134,6 +155,14 @@ export async function dlqCommand(
       return listResult(entries, limit, opts.json, `of flow ${flow.name}`);
     }
     if (action === "purge") {
+      if (opts.confirm) {
+        const n = stage === undefined
+          ? await redis.xlen(keys.dlq)
+          : (await countDeadLetters(redis, keys))[stage] ?? 0;
+        const question = `purge ${plural(n)}${stage ? ` of stage ${stage}` : ""} of flow ` +
+          `${flow.name} from ${maskUrl(flow.redis!)}?`;
+        if (n > 0 && !(await opts.confirm(question))) return DECLINED;
+      }
       const n = await dlqPurge(redis, keys, { stage });
       return { text: `purged ${plural(n)}${stage ? ` of stage ${stage}` : ""}`, code: 0 };
     }

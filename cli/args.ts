@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import type { LogFormat } from "../engine/log.ts";
 import { nearest } from "../config/suggest.ts";
+import { flowPath } from "./user_dir.ts";
 
 /** The commands main.ts knows; anything else is taken for a flow file to run. */
 export const COMMANDS = ["run", "check", "status", "dlq", "reset", "help"];
@@ -16,10 +17,57 @@ const OPTIONS = {
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
+  yes: { type: "boolean", short: "y", default: false },
   help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", short: "V", default: false },
 } as const;
 
-/** A command line that cannot be run: reported with a pointer to `main.ts help`, exit code 2. */
+type OptionName = keyof typeof OPTIONS;
+
+/** Options any command takes: --log-format says how errors are printed too. */
+const GLOBAL: OptionName[] = ["log-format", "help", "version"];
+
+/**
+ * The options each command reads; any other is refused, not ignored: `run
+ * --json` would otherwise print text to a script that asked for JSON.
+ */
+const COMMAND_OPTIONS: Record<string, OptionName[]> = {
+  run: ["quiet", "grace"],
+  check: [],
+  status: ["json"],
+  "dlq list": ["stage", "limit", "json"],
+  "dlq replay": ["stage", "json"],
+  "dlq purge": ["stage", "yes"],
+  reset: ["yes"],
+};
+
+/** The likely meaning of an option given to a command that does not take it. */
+const MEANT: Partial<Record<OptionName, string>> = {
+  json: "--log-format json",
+};
+
+/**
+ * Refuses an option `command` (e.g. "run", "dlq purge") does not take,
+ * naming what it may have meant or which commands take it.
+ */
+export function checkOptions(command: string, given: readonly string[]): void {
+  const allowed = COMMAND_OPTIONS[command];
+  if (!allowed) return;
+  for (const name of given as OptionName[]) {
+    if (GLOBAL.includes(name) || allowed.includes(name)) continue;
+    const meant = MEANT[name];
+    const takers = Object.keys(COMMAND_OPTIONS).filter((c) => COMMAND_OPTIONS[c].includes(name));
+    const list = takers.length > 1
+      ? `${takers.slice(0, -1).join(", ")} and ${takers.at(-1)}`
+      : takers[0];
+    throw new UsageError(
+      `--${name} is not an option of ${command}` +
+        (meant && command === "run" ? `; did you mean ${meant}?` : `; it is an option of ${list}`),
+    );
+  }
+}
+
+/** A command line that cannot be run: reported with a pointer to `deno task run help`, exit code 2. */
 export class UsageError extends Error {}
 
 /**
@@ -35,8 +83,10 @@ export function parseCommandLine(argv: string[]) {
     tokens: true,
     options: OPTIONS,
   });
+  const given: string[] = [];
   for (const token of tokens) {
     if (token.kind !== "option") continue;
+    if (!given.includes(token.name)) given.push(token.name);
     const spec = (OPTIONS as Record<string, { type: string }>)[token.name];
     if (!spec) {
       const near = token.name.length > 1 ? nearest(token.name, Object.keys(OPTIONS)) : undefined;
@@ -60,9 +110,13 @@ export function parseCommandLine(argv: string[]) {
       json: boolean;
       stage?: string;
       limit?: string;
+      yes: boolean;
       help: boolean;
+      version: boolean;
     },
     positionals,
+    /** The options given, by name, each once. */
+    given,
   };
 }
 
@@ -79,7 +133,7 @@ export function splitCommand(positionals: string[]): [string, string[]] {
 
 function exists(path: string): boolean {
   try {
-    Deno.statSync(path);
+    Deno.statSync(flowPath(path));
     return true;
   } catch {
     return false;

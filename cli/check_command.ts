@@ -2,9 +2,10 @@ import type { LogFormat } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
+import { shownPath } from "./user_dir.ts";
 
 /**
- * `main.ts check FLOW...`: loads each flow file without running it and
+ * `deno task run check FLOW...`: loads each flow file without running it and
  * prints its sources and stages; every file is checked, so one bad file does
  * not hide the next. Exit code 2 if any failed.
  */
@@ -19,7 +20,7 @@ export async function checkCommand(
       const flow = await loadFlow(file, registry);
       const stages = flow.pipeline.map((s) => s.id).join(" → ");
       const sources = flow.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
-      console.log(`${file}: ok: flow ${flow.name}, ${flow.durability} edges`);
+      console.log(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
       console.log(`  sources: ${sources}\n  pipeline: ${stages}`);
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;

@@ -5,19 +5,23 @@ import { parseDuration } from "../config/units.ts";
 import { nearest } from "../config/suggest.ts";
 import { createLogger } from "../engine/log.ts";
 import { type DlqAction, dlqCommand, resetCommand, statusCommand } from "./admin.ts";
-import { noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
+import { checkOptions, noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
 import { checkCommand } from "./check_command.ts";
+import { confirmer } from "./confirm.ts";
 import { USAGE } from "./help.ts";
 import { runCommand } from "./run_command.ts";
+import { flowPath } from "./user_dir.ts";
+import { versionText } from "./version.ts";
 
 const DEMO = fileURLToPath(new URL("../flows/demo.yaml", import.meta.url));
 
 /**
  * Runs the command a command line names, with its arguments checked first,
- * and returns its exit code. Errors are thrown for main.ts to report.
+ * and returns its exit code. Errors are thrown for main.ts to report. Flow
+ * paths are read from the directory the command was typed in (user_dir.ts).
  */
 export async function dispatch(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(argv);
+  const { values, positionals, given } = parseCommandLine(argv);
   const format = values["log-format"];
   if (format !== "text" && format !== "json") {
     throw new UsageError(`--log-format must be text or json, got "${format}"`);
@@ -30,28 +34,41 @@ export async function dispatch(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (values.version) {
+    console.log(versionText());
+    return 0;
+  }
   const [command, rest] = splitCommand(positionals);
+  checkOptions(command === "dlq" ? `dlq ${rest[0]}` : command, given);
   const log = createLogger(format, values.quiet);
   const registry = builtinRegistry();
 
   if (command === "check") {
-    if (!rest[0]) throw new UsageError("check needs a flow file: main.ts check flows/demo.yaml");
-    return await checkCommand(rest, registry, format);
+    if (!rest[0]) {
+      throw new UsageError("check needs a flow file: deno task run check flows/demo.yaml");
+    }
+    return await checkCommand(rest.map(flowPath), registry, format);
   }
   if (command === "status") {
-    if (!rest[0]) throw new UsageError("status needs a flow file: main.ts status flows/demo.yaml");
+    if (!rest[0]) {
+      throw new UsageError("status needs a flow file: deno task run status flows/demo.yaml");
+    }
     noMoreThan(rest, 1, "status takes one flow file");
-    const flow = await loadFlow(rest[0], registry);
+    const flow = await loadFlow(flowPath(rest[0]), registry);
     const result = await statusCommand(flow, { json: values.json });
     console.log(result.text);
     return result.code;
   }
   if (command === "reset") {
     if (!rest[0]) {
-      throw new UsageError("reset needs a flow file: main.ts reset flows/demo-durable.yaml");
+      throw new UsageError(
+        "reset needs a flow file: deno task run reset flows/demo-durable.yaml",
+      );
     }
     noMoreThan(rest, 1, "reset takes one flow file");
-    const result = await resetCommand(await loadFlow(rest[0], registry));
+    const flow = await loadFlow(flowPath(rest[0]), registry);
+    const confirm = confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`);
+    const result = await resetCommand(flow, { confirm });
     console.log(result.text);
     return result.code;
   }
@@ -64,23 +81,33 @@ export async function dispatch(argv: string[]): Promise<number> {
           (near ? `; did you mean "${near}"?` : ""),
       );
     }
-    if (!file) throw new UsageError(`dlq ${action} needs a flow file: main.ts dlq ${action} FLOW`);
+    if (!file) {
+      throw new UsageError(`dlq ${action} needs a flow file: deno task run dlq ${action} FLOW`);
+    }
     noMoreThan(rest, 2, `dlq ${action} takes one flow file`);
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
       throw new UsageError(`--limit takes a positive whole number, got "${values.limit}"`);
     }
-    const flow = await loadFlow(file, registry);
+    const flow = await loadFlow(flowPath(file), registry);
+    const confirm = action === "purge" && flow.durability === "redis"
+      ? confirmer(
+        values.yes,
+        "dlq purge",
+        `the dead letters${values.stage ? ` of stage ${values.stage}` : ""} of flow ${flow.name}`,
+      )
+      : undefined;
     const result = await dlqCommand(flow, action as DlqAction, {
       stage: values.stage,
       limit,
       json: values.json,
+      confirm,
     });
     console.log(result.text);
     return result.code;
   }
   noMoreThan(rest, 1, "run takes one flow file");
-  return await runCommand(rest[0] ?? DEMO, {
+  return await runCommand(rest[0] === undefined ? DEMO : flowPath(rest[0]), {
     format,
     quiet: values.quiet,
     grace,

@@ -9,7 +9,7 @@ import { printError } from "./print_error.ts";
 /**
  * Reports an error that ended a command and returns the exit code for it:
  * 2 for bad input (command line, flow file, unreachable service), with a
- * pointer to `main.ts help` for a usage error; 1, with the stack, for
+ * pointer to `deno task run help` for a usage error; 1, with the stack, for
  * anything unexpected.
  */
 export function exitCodeFor(error: unknown, argv: string[]): number {
@@ -21,7 +21,7 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     error instanceof RedisUnreachableError || error instanceof NotDurableError ||
     error instanceof UnknownStageError || usage
   ) {
-    printError(format, error as Error, usage ? "run `main.ts help` for usage" : undefined);
+    printError(format, error as Error, usage ? "run `deno task run help` for usage" : undefined);
     return 2;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));

@@ -1,30 +1,41 @@
-/** The text of `main.ts help`: every command, option and exit code. */
+/** The text of `deno task run help`: every command, option and exit code. */
 export const USAGE =
   `millrace: typed dataflow for scrape → validate → dedupe → enrich → embed → publish
 
-usage:
-  main.ts run [FLOW] [options]   run a flow file (default: flows/demo.yaml, needs no service)
-  main.ts check FLOW...          validate flow files and print their stages, without running them
-  main.ts status FLOW [--json]   a durable flow's backlog, pending work, consumers, rates and
-                                 dead letters per stage, read from its Redis
-  main.ts dlq list FLOW [--stage S] [--limit N] [--json]
-                                 dead letters, oldest first (a memory flow: its dead_letters.jsonl)
-  main.ts dlq replay FLOW [--stage S]
-                                 put dead letters back on the input of the stage that failed them
-  main.ts dlq purge FLOW [--stage S]
-                                 delete dead letters (all, or one stage's)
-  main.ts reset FLOW             delete every Redis key of a durable flow, to start it over
-  main.ts help                   this text
+usage (deno task run is deno run with millrace's permissions on main.ts):
+  deno task run [FLOW] [options]   run a flow file (default: flows/demo.yaml, needs no service)
+  deno task run check FLOW...      validate flow files and print their stages, without running them
+  deno task run status FLOW [--json]
+                                   a durable flow's backlog, pending work, consumers, rates and
+                                   dead letters per stage, read from its Redis
+  deno task run dlq list FLOW [--stage S] [--limit N] [--json]
+                                   dead letters, oldest first (of a memory flow: from its
+                                   dead_letters.jsonl)
+  deno task run dlq replay FLOW [--stage S] [--json]
+                                   put dead letters back on the input of the stage that failed them
+  deno task run dlq purge FLOW [--stage S] [--yes]
+                                   delete dead letters (all, or one stage's)
+  deno task run reset FLOW [--yes] delete every Redis key of a durable flow, to start it over
+  deno task run help               this text
+  deno task run --version          millrace's version
+
+  FLOW paths are read from the directory you typed the command in.
 
 options:
-  --quiet                 print only warnings and errors (and, with --log-format json, the
+  --quiet                 run: print only warnings and errors (and, with --log-format json, the
                           final report line)
   --log-format text|json  json: one JSON object per line on stderr, errors included, for machines
-  --grace DURATION        on SIGINT/SIGTERM, how long to drain before stopping hard (default 30s;
-                          past it the run exits 1, reporting the items it abandoned)
+  --grace DURATION        run: on SIGINT/SIGTERM, how long to drain before stopping hard (default
+                          30s; past it the run exits 1, reporting the items it abandoned)
   --json                  status, dlq list, dlq replay: print JSON instead of text
   --stage S               dlq: only the dead letters of stage S
   --limit N               dlq list: at most N dead letters (default 100)
+  --yes, -y               reset, dlq purge: delete without asking; without a terminal to ask
+                          on they refuse unless given --yes
+  An option a command does not take is an error, not ignored.
 
-exit codes: 0 done, 1 failed while running or stopped hard after --grace, 2 bad input,
-130 interrupted twice`;
+Ctrl-C: the first drains what was accepted and prints the summary (a second signal within 250 ms
+is the same keypress: deno task passes it on again); press it again to exit at once (130).
+
+exit codes: 0 done, 1 failed while running, stopped hard after --grace, or a question answered
+no; 2 bad input; 130 interrupted twice; 141 stdout closed by its reader (| head)`;

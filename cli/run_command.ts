@@ -1,15 +1,25 @@
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
-import { type RunningFlow, startFlow } from "../engine/run_flow.ts";
+import { endingError } from "../engine/errors.ts";
+import { maskUrl } from "../engine/mask_url.ts";
+import {
+  type FlowReport,
+  inFlight,
+  makeReport,
+  type RunningFlow,
+  startFlow,
+} from "../engine/run_flow.ts";
+import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
+import { shownPath } from "./user_dir.ts";
 
 /**
- * `main.ts run FLOW`: runs a flow to its end, with the live table on a
+ * `deno task run [run] FLOW`: runs a flow to its end, with the live table on a
  * terminal and the summary (or, in json mode, the report line) last. The
  * first SIGINT/SIGTERM drains what was accepted; past `grace` the run is
  * stopped hard (exit 1); a second signal exits at once (130).
@@ -42,14 +52,38 @@ export async function runCommand(
   const signals = await watchSignals(opts.grace, onSignal);
   try {
     running = await startFlow(flow, { registry, log, deadLetters });
-    log.info(`${flow.name}: running ${relative(Deno.cwd(), file) || file}`, {
-      sources: flow.sources.length,
-      stages: flow.pipeline.length,
-      out: relative(Deno.cwd(), flow.outDir),
-    });
+    // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
+    // taken without a word when REDIS_URL is unset.
+    const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
+    log.info(
+      `${flow.name}: running ${shownPath(file)}` +
+        (redis ? ` on Redis ${redis}` : ""),
+      {
+        sources: flow.sources.length,
+        stages: flow.pipeline.length,
+        out: shownPath(flow.outDir),
+        ...(redis ? { redis } : {}),
+      },
+    );
     if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
-    const report = await running.done;
+    // A FlowEndingError (stdout's reader gone) ends the run with no report:
+    // made here from the live counters, with what it left unfinished.
+    const started = running;
+    let ended: Error | undefined;
+    const report: FlowReport = await running.done.catch((error) => {
+      if (!(ended = endingError(error))) throw error;
+      return {
+        ...makeReport(flow, started.startedAt, true, started.sources, started.stages),
+        inFlight: inFlight(flow, started.sources, started.stages),
+      };
+    });
     progress?.stop();
+    const endedLine = ended &&
+      `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
+        `${report.inFlight === 1 ? "" : "s"} in flight ` +
+        (flow.durability === "redis"
+          ? "stay pending in Redis and are delivered again on the next run"
+          : "were not published");
     const killed = report.killed
       ? `${flow.name}: grace period of ${opts.graceText} ran out: stopped with ` +
         `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
@@ -59,6 +93,7 @@ export async function runCommand(
       : undefined;
     if (format === "json") {
       if (killed) log.error(killed, { inFlight: report.inFlight });
+      if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
       // The last line is always the report, --quiet or not: it is the result.
       createLogger("json").info(`${flow.name}: ${report.stopped ? "stopped" : "finished"}`, {
         report,
@@ -67,15 +102,18 @@ export async function runCommand(
       if (!quiet) {
         console.error(formatReport(report));
         const where = flow.durability === "redis"
-          ? ` (dead letters in Redis: main.ts dlq list ${file})`
+          ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
           : " (dead letters in dead_letters.jsonl, with reasons)";
         console.error(
-          `output in ${relative(Deno.cwd(), flow.outDir) || "."}/` +
+          `output in ${shownPath(flow.outDir)}/` +
             (report.deadLettered ? where : ""),
         );
       }
       if (killed) log.error(killed);
+      if (endedLine) log.error(endedLine);
     }
+    // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
+    if (ended) return ended instanceof StdoutClosedError ? 141 : 1;
     return report.killed || report.sources.some((s) => s.errors > 0) ? 1 : 0;
   } finally {
     progress?.stop();

@@ -4,7 +4,9 @@ export type SignalEvent = "stop" | "kill" | "exit";
 /**
  * First SIGINT/SIGTERM: "stop" (drain what was accepted); `grace` ms after
  * that signal: "kill"; a second signal: exit with 130, which for SIGINT the
- * process does by itself, at once.
+ * process does by itself, at once. A signal within 250 ms of the first is
+ * its echo, not a second one (one Ctrl-C under `deno task` arrives twice:
+ * see signal_worker.ts).
  *
  * The signals are watched by a worker (signal_worker.ts), not here: this
  * thread runs the flow and can be busy for a second at a time, and signals

@@ -50,3 +50,32 @@ export class PermanentError extends Error implements RetryHint {
     this.name = "PermanentError";
   }
 }
+
+/**
+ * A failure that ends the run, not one batch: no retry mends it and no item
+ * is to blame (stdout's reader has gone: every item would fail alike, and
+ * dead-lettering them would only empty the flow into its dead letters). The
+ * stage runner lets it through, so the flow stops with it, and the command
+ * line says what ended the run.
+ */
+export class FlowEndingError extends Error implements RetryHint {
+  readonly retryable = false;
+
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FlowEndingError";
+  }
+}
+
+/** The FlowEndingError in `error` or its causes (an actor may wrap what it called), if any. */
+export function endingError(error: unknown, depth = 0): FlowEndingError | undefined {
+  if (error instanceof FlowEndingError) return error;
+  if (!(error instanceof Error) || depth > 8) return undefined;
+  if (error instanceof AggregateError) {
+    for (const e of error.errors) {
+      const found = endingError(e, depth + 1);
+      if (found) return found;
+    }
+  }
+  return endingError(error.cause, depth + 1);
+}

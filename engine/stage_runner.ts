@@ -1,7 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
-import { errorMessage, isRetryable } from "./errors.ts";
+import { endingError, errorMessage, isRetryable } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
 
@@ -58,7 +58,7 @@ class Collector implements Outcome<unknown> {
  * throws is retried with backoff; one that keeps throwing is split in halves
  * until the bad item stands alone and goes to dead letters, so one bad item
  * never stops a flow nor takes its batch-mates with it. Only an abort of the
- * stage's signal escapes.
+ * stage's signal escapes, and a FlowEndingError (engine/errors.ts).
  */
 export async function processBatch(work: StageWork, batch: Item[]): Promise<BatchResult> {
   return await runBatch(work, batch);
@@ -136,6 +136,8 @@ async function failed(
 ): Promise<void> {
   const { ctx, stats } = work;
   ctx.signal.throwIfAborted();
+  // Not this batch's fault, and no other batch would fare better: the run ends.
+  if (endingError(error)) throw error;
   for (const item of batch) item.attempts++;
   // An error that is not retryable (an API's 400 for one bad input) will
   // fail the same way again: skip the retries and split now.

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FlowEndingError } from "../../engine/errors.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -12,6 +13,19 @@ export const stdoutSinkSchema = z.strictObject({
 }).describe("Prints one JSON line per item on stdout, once per item id.");
 
 export type StdoutSinkConfig = z.output<typeof stdoutSinkSchema>;
+
+/**
+ * stdout's reader has gone (`| head -2` read its lines and exited): nothing
+ * more can be printed, by any retry, for any item, so the run ends rather
+ * than dead-letter everything still to come. `main.ts` exits 141 for it,
+ * as a program that SIGPIPE ended does.
+ */
+export class StdoutClosedError extends FlowEndingError {
+  constructor(options?: ErrorOptions) {
+    super("stdout was closed by its reader (such as head)", options);
+    this.name = "StdoutClosedError";
+  }
+}
 
 /** Where the lines go; Deno.stdout unless a test gives its own. */
 export interface LineWriter {
@@ -31,6 +45,7 @@ export class StdoutSink implements Sink {
   readonly #options: RecordOptions;
   readonly #out: LineWriter;
   readonly #ids = new Set<string>();
+  #closed?: StdoutClosedError;
   #tail: Promise<void> = Promise.resolve();
 
   constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout) {
@@ -50,6 +65,7 @@ export class StdoutSink implements Sink {
 
   async #print(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
+    if (this.#closed) throw this.#closed;
     let text = "";
     const fresh: string[] = [];
     for (const item of batch) {
@@ -64,6 +80,9 @@ export class StdoutSink implements Sink {
       await writeAll(this.#out, new TextEncoder().encode(text));
     } catch (error) {
       for (const id of fresh) this.#ids.delete(id);
+      if (error instanceof Deno.errors.BrokenPipe) {
+        throw this.#closed = new StdoutClosedError({ cause: error });
+      }
       throw new Error("stdout sink: cannot write", { cause: error });
     }
   }

@@ -122,7 +122,7 @@ redisTest("main.ts dlq replay and purge act on one stage and report counts", asy
     assert.equal(replay.stdout.trim(), "replayed 2 dead letters: validate 2");
     assert.equal(await redis.xlen(keys.input("validate")), 4);
 
-    const purge = await cli(["dlq", "purge", file]);
+    const purge = await cli(["dlq", "purge", file, "--yes"]);
     assert.equal(purge.code, 0, purge.stderr);
     assert.equal(purge.stdout.trim(), "purged 1 dead letter");
     assert.equal(await redis.exists(keys.dlq), 0);
@@ -133,7 +133,7 @@ redisTest(
   "a --stage the flow does not have exits 2 with its stages, and deletes nothing",
   async () => {
     await withSeeded(async (redis, file) => {
-      const purge = await cli(["dlq", "purge", file, "--stage", "valdate"]);
+      const purge = await cli(["dlq", "purge", file, "--stage", "valdate", "--yes"]);
       assert.equal(purge.code, 2, purge.stdout);
       assert.equal(
         purge.stderr.trim(),
@@ -147,7 +147,7 @@ redisTest(
         "*",
         ...deadLetterFields({ stage: "embed", reason: "old", attempts: 5, item: item(20) }),
       );
-      const old = await cli(["dlq", "purge", file, "--stage", "embed"]);
+      const old = await cli(["dlq", "purge", file, "--stage", "embed", "--yes"]);
       assert.equal(old.code, 0, old.stderr);
       assert.equal(old.stdout.trim(), "purged 1 dead letter of stage embed");
     });

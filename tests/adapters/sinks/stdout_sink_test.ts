@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { StdoutSink, stdoutSink } from "../../../adapters/sinks/stdout_sink.ts";
+import { StdoutClosedError, StdoutSink, stdoutSink } from "../../../adapters/sinks/stdout_sink.ts";
+import { endingError } from "../../../engine/errors.ts";
 import { type Envelope, envelope, type RawItem } from "../../../engine/item.ts";
 import { Registry, schemaOf } from "../../../engine/registry.ts";
 
@@ -65,4 +66,20 @@ Deno.test("the stdout sink prints a deleted item's tombstone once", async () => 
     { id: e.id, source: "test", seenAt: 1, payload: e.payload },
     { id: e.id, deleted: true, source: "test", seenAt: 1 },
   ]);
+});
+
+Deno.test("a closed stdout (BrokenPipe) is a StdoutClosedError that ends the run, and stays closed", async () => {
+  let writes = 0;
+  const out = {
+    write(): Promise<number> {
+      writes++;
+      return Promise.reject(new Deno.errors.BrokenPipe("Broken pipe (os error 32)"));
+    },
+  };
+  const sink = new StdoutSink(schemaOf(stdoutSink, new Registry()).parse({}), out);
+  const first = await sink.write([item(1)], signal).catch((e) => e);
+  assert.ok(first instanceof StdoutClosedError, String(first));
+  assert.ok(endingError(new Error("publish: cannot write", { cause: first })), "found as a cause");
+  await assert.rejects(sink.write([item(2)], signal), StdoutClosedError);
+  assert.equal(writes, 1, "no write once stdout is known closed");
 });

@@ -1,0 +1,50 @@
+import { dirname, isAbsolute, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: where deno.json is, and where `deno task` runs main.ts. */
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * The directory the person typed the command in, which relative flow paths
+ * on the command line mean. `deno task` runs its tasks in the directory of
+ * deno.json, not the shell's, and says where the shell was in INIT_CWD (set
+ * if not set already, as `npm run` does). INIT_CWD counts only when this
+ * process runs in the repository root, where `deno task` puts it: one left
+ * in the environment by an npm script, or by a `deno task test` that starts
+ * main.ts elsewhere, must not move the paths of a `deno run main.ts`.
+ */
+export function userDir(): string {
+  const init = Deno.env.get("INIT_CWD");
+  const cwd = Deno.cwd();
+  return init && isAbsolute(init) && same(cwd, ROOT) ? init : cwd;
+}
+
+/**
+ * A flow path from the command line, as this process must open it: as
+ * typed when it is absolute or the person's directory is this process's,
+ * else resolved from the person's directory.
+ */
+export function flowPath(typed: string): string {
+  const dir = userDir();
+  return isAbsolute(typed) || same(dir, Deno.cwd()) ? typed : resolve(dir, typed);
+}
+
+/**
+ * A path as the person would type it: relative to their directory when
+ * under it, else absolute ("../../tmp/x" helps nobody).
+ */
+export function shownPath(path: string): string {
+  const full = resolve(path);
+  const rel = relative(userDir(), full);
+  if (rel === "") return ".";
+  return rel.startsWith("..") || isAbsolute(rel) ? full : rel;
+}
+
+function same(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return false;
+  }
+}

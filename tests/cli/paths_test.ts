@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys"];
+
+/**
+ * The environment a shell gives, without the test's own INIT_CWD: `deno
+ * task` sets INIT_CWD only when it is not set already, and this test may run
+ * under `deno task test`.
+ */
+function shellEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1", ...extra };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  return env;
+}
+
+async function run(args: string[], cwd: string, env = shellEnv()) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env,
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** A small demo at <dir>/sub/flow.yaml writing to <dir>/out. */
+async function smallDemo(): Promise<string> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "millrace-paths-" }));
+  await Deno.mkdir(join(dir, "sub"));
+  const text = (await Deno.readTextFile(join(ROOT, "flows", "demo.yaml")))
+    .replace("output: out/demo", `output: ${join(dir, "out")}`)
+    .replace("count: 5000", "count: 50");
+  await Deno.writeTextFile(join(dir, "sub", "flow.yaml"), text);
+  return dir;
+}
+
+Deno.test("`deno task run` reads a relative flow path from the directory it was typed in, and shows paths from there", async () => {
+  const dir = await smallDemo();
+  const task = ["task", "--config", join(ROOT, "deno.json"), "run"];
+  const ran = await run([...task, "sub/flow.yaml"], dir);
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.match(ran.stderr, /^demo: running sub\/flow\.yaml \{.*"out":"out"/m);
+  assert.match(ran.stderr, /^output in out\/ /m);
+  assert.ok((await Deno.stat(join(dir, "out", "items.jsonl"))).size > 0);
+
+  const checked = await run([...task, "check", "sub/flow.yaml"], dir);
+  assert.equal(checked.code, 0, checked.stderr);
+  assert.match(checked.stdout, /^sub\/flow\.yaml: ok: flow demo/);
+
+  const missing = await run([...task, "sub/nope.yaml"], dir);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, new RegExp(`${dir}/sub/nope\\.yaml`), missing.stderr);
+});
+
+Deno.test("`deno run main.ts` started elsewhere reads flow paths from its own directory, INIT_CWD or not", async () => {
+  const dir = await smallDemo();
+  // An INIT_CWD left over from an npm script or an outer deno task.
+  const ran = await run(
+    ["run", ...PERMS, join(ROOT, "main.ts"), "check", "sub/flow.yaml"],
+    dir,
+    shellEnv({ INIT_CWD: ROOT }),
+  );
+  assert.equal(ran.code, 0, ran.stderr);
+  assert.match(ran.stdout, /^sub\/flow\.yaml: ok: flow demo/);
+});
