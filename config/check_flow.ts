@@ -134,8 +134,16 @@ function checkSource(
   const config = check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS);
   if (!config.ok) found.push(...config.problems);
   if (!common.ok || !config.ok) return undefined;
-  const { every, priority } = common.value;
-  return { name, kind, ...(every !== undefined ? { every } : {}), priority, config: config.value };
+  const { every, cron, tz, jitter, priority } = common.value;
+  return {
+    name,
+    kind,
+    ...(every !== undefined ? { every } : {}),
+    ...(cron !== undefined ? { cron, tz: tz ?? "UTC" } : {}),
+    ...(jitter ? { jitter } : {}),
+    priority,
+    config: config.value,
+  };
 }
 
 function checkStage(
