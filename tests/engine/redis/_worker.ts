@@ -90,9 +90,7 @@ function tickLogSource(config: z.output<typeof tickLogSchema>): Source {
       await redis.rpush(config.list, `${tick} ${Deno.pid}`);
       yield [{ title: `tick ${tick}`, url: `https://example.com/ticks/${tick}`, text: "" }];
     },
-    close: async () => {
-      redis.disconnect();
-    },
+    close: () => redis.disconnect(),
   };
 }
 
