@@ -212,9 +212,11 @@ export class SourceLeases {
   ): Promise<boolean> {
     const { entry, source } = s;
     const { redis, keys, options, stop, kill, first } = this.run;
-    const [saved, tick] = await retry(() =>
-      redis.mget(keys.position(entry.name), keys.tick(entry.name))
-    );
+    const saved = await retry(() => redis.get(keys.position(entry.name)));
+    // Only this holder writes either key, so reading them one after the other is safe.
+    const tick = entry.cron === undefined
+      ? null
+      : await retry(() => redis.get(keys.tick(entry.name)));
     if (vanished) {
       this.run.log.warn(
         `${keys.flow}: the done mark of source ${entry.name} vanished (Redis lost writes?); ` +
