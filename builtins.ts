@@ -1,6 +1,7 @@
 import { feedSource } from "./adapters/sources/feed_source.ts";
 import { generatorSource } from "./adapters/sources/generator_source.ts";
 import { jsonSource } from "./adapters/sources/json_source.ts";
+import { sitemapSource } from "./adapters/sources/sitemap_source.ts";
 import { jsonlSink } from "./adapters/sinks/jsonl_sink.ts";
 import { stdoutSink } from "./adapters/sinks/stdout_sink.ts";
 import { postgresSink } from "./adapters/sinks/postgres_sink.ts";
@@ -29,6 +30,7 @@ export function builtinRegistry(): Registry {
     .source(generatorSource)
     .source(feedSource)
     .source(jsonSource)
+    .source(sitemapSource)
     .stage(validateStage)
     .stage(dedupeStage)
     .stage(enrichStage)
