@@ -57,6 +57,9 @@ export interface SitemapWalk {
 /** Bytes of an XML text node kept at most (`<loc>` may be 2,048 chars by the protocol). */
 const MAX_TEXT = 16_384;
 
+/** Bytes of a gzip body inflated at a time: at most about 1 MB of XML each. */
+const GZIP_SLICE = 1024;
+
 /** Bytes handed to the parser at a time. */
 const CHUNK = 64 * 1024;
 
@@ -278,8 +281,16 @@ async function* textChunks(
     yield decoder.decode();
     return;
   }
-  const stream = new Blob([body as Uint8Array<ArrayBuffer>]).stream()
-    .pipeThrough(new DecompressionStream("gzip"));
+  // Fed a slice at a time, as it asks: deflate inflates up to ~1000:1, so a
+  // whole body in one write could come out as one chunk of any size.
+  let offset = 0;
+  const compressed = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      if (offset >= body.length) return controller.close();
+      controller.enqueue(body.slice(offset, offset += GZIP_SLICE));
+    },
+  }, { highWaterMark: 0 });
+  const stream = compressed.pipeThrough(new DecompressionStream("gzip"));
   const reader = stream.getReader();
   let size = 0;
   try {
