@@ -116,6 +116,7 @@ export async function pumpSource(
       if (signal.aborted) break;
       last = poll.tick;
       if (outlet.claim && !(await outlet.claim(poll.tick, source.checkpoint?.()))) continue;
+      if (signal.aborted) break;
       if (poll.late) {
         log.info(
           `${opts.flow}: source ${entry.name}: polling the missed tick ${
