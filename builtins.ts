@@ -2,6 +2,7 @@ import { feedSource } from "./adapters/sources/feed_source.ts";
 import { generatorSource } from "./adapters/sources/generator_source.ts";
 import { jsonSource } from "./adapters/sources/json_source.ts";
 import { htmlSource } from "./adapters/sources/html_source.ts";
+import { sitemapSource } from "./adapters/sources/sitemap_source.ts";
 import { jsonlSink } from "./adapters/sinks/jsonl_sink.ts";
 import { stdoutSink } from "./adapters/sinks/stdout_sink.ts";
 import { postgresSink } from "./adapters/sinks/postgres_sink.ts";
@@ -34,6 +35,7 @@ export function builtinRegistry(): Registry {
     .source(feedSource)
     .source(jsonSource)
     .source(htmlSource)
+    .source(sitemapSource)
     .stage(validateStage)
     .stage(dedupeStage)
     .stage(enrichStage)

@@ -37,7 +37,12 @@
  * ```
  */
 export { builtinRegistry } from "./builtins.ts";
-export { pumpSource, type ScrapeSource, type SourceOutlet } from "./engine/source_pump.ts";
+export {
+  type PumpOptions,
+  pumpSource,
+  type ScrapeSource,
+  type SourceOutlet,
+} from "./engine/source_pump.ts";
 export { defineFlow } from "./config/define_flow.ts";
 export { FlowError, loadFlow, parseFlow } from "./config/load_flow.ts";
 export { bytes, duration } from "./config/units.ts";

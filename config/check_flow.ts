@@ -135,11 +135,13 @@ function checkSource(
   const config = check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS);
   if (!config.ok) found.push(...config.problems);
   if (!common.ok || !config.ok) return undefined;
-  const { every, priority, perHost } = common.value;
+  const { every, cron, tz, jitter, priority, perHost } = common.value;
   return {
     name,
     kind,
     ...(every !== undefined ? { every } : {}),
+    ...(cron !== undefined ? { cron, tz: tz ?? "UTC" } : {}),
+    ...(jitter ? { jitter } : {}),
     priority,
     ...(perHost !== undefined ? { perHost } : {}),
     config: config.value,

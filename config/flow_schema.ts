@@ -2,6 +2,7 @@ import { z } from "zod";
 import { httpSchema, sourcePerHostSchema } from "../adapters/http/http_config.ts";
 import { bytes, duration } from "./units.ts";
 import { show } from "./zod_issues.ts";
+import { parseCron } from "../engine/schedule.ts";
 
 /** Flow names end up in stream keys and directory names, so they stay plain. */
 export const FLOW_NAME = /^[a-z0-9_-]+$/;
@@ -95,13 +96,71 @@ export const sourceCommonSchema = (kinds: readonly string[]) =>
           : `expected a source kind (${kinds.join(", ")}), got ${show(iss.input)}`,
     }).describe("Kind of source, as registered (json, rss, ...). Required."),
     every: duration({ positive: true }).optional()
-      .describe("Poll interval such as 5m; absent means read once."),
+      .describe(
+        "Poll interval such as 5m, counted from the end of the last read; absent (and no cron) means read once.",
+      ),
+    cron: z.string({
+      error: (iss) => `expected a cron expression such as "*/5 * * * *", got ${show(iss.input)}`,
+    }).optional()
+      .describe(
+        'Poll at the ticks of a cron expression: 5 fields (minute hour day month weekday, e.g. "*/5 * * * *") or 6 with seconds first. Not with every. No default.',
+      ),
+    tz: z.string({
+      error: (iss) => `expected a time zone such as Europe/Berlin, got ${show(iss.input)}`,
+    }).optional()
+      .describe("IANA time zone the cron expression is read in (cron only). Default: UTC."),
+    jitter: duration().optional()
+      .describe(
+        "Each poll starts a random delay up to this long after it is due, so flows do not hit a host together (every or cron). Default: 0s.",
+      ),
     priority: z.enum(["high", "normal"]).default("normal")
       .describe("high sources are read first when several are due. Default: normal."),
     perHost: sourcePerHostSchema,
+  }).superRefine((s, ctx) => {
+    if (s.cron !== undefined && s.every !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cron"],
+        message: "give every (an interval) or cron (a schedule), not both",
+      });
+    } else if (s.cron !== undefined) {
+      try {
+        parseCron(s.cron, s.tz);
+      } catch (error) {
+        const bad = String((error as Error).message).startsWith("unknown time zone");
+        ctx.addIssue({
+          code: "custom",
+          path: [bad ? "tz" : "cron"],
+          message: (error as Error).message,
+        });
+      }
+    }
+    if (s.tz !== undefined && s.cron === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tz"],
+        message: 'tz applies to cron only; add cron: "<expression>" or remove tz',
+      });
+    }
+    if (s.jitter !== undefined && s.cron === undefined && s.every === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["jitter"],
+        message: "jitter delays polls, and this source is read once; add every or cron, " +
+          "or remove jitter",
+      });
+    }
   });
 
-export const SOURCE_COMMON_KEYS = ["kind", "every", "priority", "perHost"] as const;
+export const SOURCE_COMMON_KEYS = [
+  "kind",
+  "every",
+  "cron",
+  "tz",
+  "jitter",
+  "priority",
+  "perHost",
+] as const;
 
 /** Fields every stage block has besides its kind's own. */
 export const stageCommonSchema = z.looseObject({

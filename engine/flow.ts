@@ -63,8 +63,17 @@ export interface SourceEntry {
   /** The source's name in the flow file; items carry it as `source`. */
   name: string;
   kind: string;
-  /** Poll interval in ms; absent means read once. */
+  /** Poll interval in ms, counted from the end of the last read. At most one of every and cron. */
   every?: number;
+  /**
+   * A cron expression (5 fields, or 6 with seconds first) whose ticks poll
+   * the source, read in `tz`. Absent, with `every`, means read once.
+   */
+  cron?: string;
+  /** IANA time zone of `cron`. Default UTC. */
+  tz?: string;
+  /** Most ms a poll waits past its due time, drawn at random per poll. Default 0. */
+  jitter?: number;
   priority: "high" | "normal";
   /** This source's own per-host limits, over the flow's `http.perHost`. */
   perHost?: Partial<PerHost>;
@@ -80,4 +89,9 @@ export interface StageEntry {
   /** Attempts of a failing batch before it is split to isolate the bad item. */
   retries: number;
   config: unknown;
+}
+
+/** Whether a source is read again and again (`every` or `cron`), not once. */
+export function isPolling(entry: Pick<SourceEntry, "every" | "cron">): boolean {
+  return entry.every !== undefined || entry.cron !== undefined;
 }

@@ -3,8 +3,9 @@ import type { RawItem } from "./item.ts";
 /**
  * Where items come from. A source yields batches of raw items until it is
  * done or `signal` aborts; the Scraper wraps them in envelopes. A source that
- * polls (`every:` in a flow) is read again by the Scraper, not by itself, so
- * one-shot and polling sources share one shape.
+ * polls (`every:` or `cron:` in a flow) is read again by the Scraper, not by
+ * itself, so one-shot and polling sources share one shape. A batch may be
+ * empty, to have a position that moved at the end of a read stored.
  */
 export interface Source {
   /**

@@ -1,11 +1,12 @@
 import { sleep } from "./backoff.ts";
-import type { SourceEntry } from "./flow.ts";
+import { isPolling, type SourceEntry } from "./flow.ts";
 import { type Envelope, envelope, type RawItem } from "./item.ts";
 import type { Logger } from "./log.ts";
 import type { Source } from "./source.ts";
 import { errorMessage } from "./errors.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { SourceStats } from "./stats.ts";
+import { type Clock, everyDelay, nextCronPoll, parseCron, systemClock } from "./schedule.ts";
 
 /** A source of the flow with its place in the flow file. */
 export interface ScrapeSource {
@@ -24,13 +25,36 @@ export interface SourceOutlet {
    * items) says a one-shot source has emitted everything.
    */
   emit(items: Envelope<RawItem>[], checkpoint: unknown, done: boolean): Promise<void>;
+  /**
+   * Records that the cron tick `tick` (ms) is being polled, before the
+   * poll; false when it was polled already (another process did), so the
+   * poll is skipped. Over Redis it is written with the source's position in
+   * one script, and only while this process holds the lease: each tick is
+   * polled by one process once. Absent in memory, where one loop sees every tick.
+   */
+  claim?(tick: number, checkpoint: unknown): Promise<boolean>;
+}
+
+/** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+export interface PumpOptions {
+  signal: AbortSignal;
+  log: Logger;
+  flow: string;
+  /** The last cron tick polled, as stored by an earlier holder of the source. */
+  lastTick?: number;
+  /** Time and randomness for ticks and jitter; tests inject their own. */
+  clock?: Clock;
 }
 
 /**
  * The Scraper's loop for one source, the same in every mode: reads it,
  * wraps what it yields in envelopes (stable id, fresh event) and emits
- * them; polls again after `every`, or, for a one-shot source, emits `done`.
- * Polling lives here, not in sources: a source only knows how to read once.
+ * them; polls again after `every` or at the next `cron` tick (see
+ * schedule.ts), each poll up to `jitter` late, or, for a one-shot source,
+ * emits `done`. Polling lives here, not in sources: a source only knows how
+ * to read once.
  * A failing read is counted and logged, and a polling source tries again
  * at its next tick; a one-shot source that cannot be read is over (said as
  * done, or the flow would wait for it for ever). An error of the outlet
@@ -42,10 +66,11 @@ export async function pumpSource(
   { entry, source }: ScrapeSource,
   stats: SourceStats,
   outlet: SourceOutlet,
-  opts: { signal: AbortSignal; log: Logger; flow: string },
+  opts: PumpOptions,
 ): Promise<boolean> {
   const { signal, log } = opts;
-  while (!signal.aborted) {
+  const clock = opts.clock ?? systemClock;
+  const read = async () => {
     stats.reads++;
     const reading = source.read(signal)[Symbol.asyncIterator]();
     try {
@@ -74,12 +99,46 @@ export async function pumpSource(
     } finally {
       await reading.return?.()?.catch(() => {});
     }
-    if (entry.every === undefined) {
+  };
+
+  if (entry.cron !== undefined) {
+    const schedule = parseCron(entry.cron, entry.tz);
+    let last = opts.lastTick;
+    while (!signal.aborted) {
+      const poll = nextCronPoll(schedule, last, clock, entry.jitter);
+      if (!poll) {
+        log.warn(`${opts.flow}: source ${entry.name}: cron ${entry.cron} fires no more`);
+        await sleep(MAX_TIMER, signal);
+        continue;
+      }
+      // Timers hold at most ~24.8 days: a yearly tick is waited for in steps.
+      while (!signal.aborted && clock.now() < poll.at) {
+        await sleep(Math.min(poll.at - clock.now(), MAX_TIMER), signal);
+      }
+      if (signal.aborted) break;
+      last = poll.tick;
+      if (outlet.claim && !(await outlet.claim(poll.tick, source.checkpoint?.()))) continue;
+      if (signal.aborted) break;
+      if (poll.late) {
+        log.info(
+          `${opts.flow}: source ${entry.name}: polling the missed tick ${
+            new Date(poll.tick).toISOString()
+          } now`,
+        );
+      }
+      await read();
+    }
+    return false;
+  }
+
+  while (!signal.aborted) {
+    await read();
+    if (!isPolling(entry)) {
       if (signal.aborted) return false;
       await outlet.emit([], source.checkpoint?.(), true);
       return true;
     }
-    await sleep(entry.every, signal);
+    await sleep(everyDelay(entry.every!, clock, entry.jitter), signal);
   }
   return false;
 }

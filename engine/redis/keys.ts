@@ -13,6 +13,7 @@
  *   millrace:{demo}:fence:<source>    fencing token counter of a source
  *   millrace:{demo}:pos:<source>      a source's remembered position (JSON string)
  *   millrace:{demo}:done:<source>     set once a one-shot source has emitted everything
+ *   millrace:{demo}:tick:<source>     the last cron tick a source was polled for (ms since epoch)
  *   millrace:{demo}:emitted:<source>  "<lease holder>#<n>": its last appended send (re-sends skip)
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
@@ -37,6 +38,8 @@ export interface FlowKeys {
   fence(source: string): string;
   position(source: string): string;
   done(source: string): string;
+  /** The last cron tick the source was polled for, in ms: a new holder polls none twice. */
+  tick(source: string): string;
   /** The last send of a source that was appended: "<lease holder>#<n>". */
   emitted(source: string): string;
   dedupe(stage: string): string;
@@ -64,6 +67,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     fence: (source) => `${base}:fence:${source}`,
     position: (source) => `${base}:pos:${source}`,
     done: (source) => `${base}:done:${source}`,
+    tick: (source) => `${base}:tick:${source}`,
     emitted: (source) => `${base}:emitted:${source}`,
     dedupe: (stage) => `${base}:dedupe:${stage}`,
     host: (host) => `${base}:host:${host}`,

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "./connection.ts";
 import { sleep } from "../backoff.ts";
 import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
-import type { Flow } from "../flow.ts";
+import { type Flow, isPolling } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
@@ -112,7 +112,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
     stop,
     kill,
   });
-  const oneShot = flow.sources.every((s) => s.every === undefined);
+  const oneShot = flow.sources.every((s) => !isPolling(s));
   const alone = serial();
   return {
     built,

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
-import type { DurableOptions } from "../flow.ts";
+import { type DurableOptions, isPolling } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
 import { errorMessage } from "../errors.ts";
@@ -24,6 +24,11 @@ import type { WindowOptions } from "../window.ts";
  * crash without its last writes (`appendfsync everysec`), those items are
  * gone with the position saved beside them, and the source must go back to
  * the position Redis still has instead of going on from its own.
+ *
+ * A send may also claim a cron tick (ARGV[6], ms; empty for none) before
+ * the source is polled for it: the tick is stored beside the position, and a
+ * tick at or before the stored one is refused (returns 2), so no tick is
+ * polled twice, whichever process holds the lease.
  */
 const EMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
@@ -32,10 +37,15 @@ if last == ARGV[4] then return 0 end
 if ARGV[5] ~= '' and last ~= ARGV[5] then
   return redis.error_reply('LOSTSENDS sends of this lease are missing')
 end
-for i = 6, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
+redis.call('SET', KEYS[5], ARGV[4])
+if ARGV[6] ~= '' then
+  local polled = redis.call('GET', KEYS[6])
+  if polled and tonumber(polled) >= tonumber(ARGV[6]) then return 2 end
+  redis.call('SET', KEYS[6], ARGV[6])
+end
+for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
-redis.call('SET', KEYS[5], ARGV[4])
 return 1`;
 
 const RENEW = `
@@ -94,7 +104,7 @@ export class SourceLeases {
     const { keys, stop, kill, log } = this.run;
     const name = s.entry.name;
     const leaseMs = Math.max(1000, this.run.options.claimAfter);
-    const oneShot = s.entry.every === undefined;
+    const oneShot = !isPolling(s.entry);
     const who = `${keys.flow}: source ${name}`;
     const anyStop = AbortSignal.any([stop, kill]);
     const retry = <T>(call: () => Promise<T>, signal = anyStop) =>
@@ -203,6 +213,10 @@ export class SourceLeases {
     const { entry, source } = s;
     const { redis, keys, options, stop, kill, first } = this.run;
     const saved = await retry(() => redis.get(keys.position(entry.name)));
+    // Only this holder writes either key, so reading them one after the other is safe.
+    const tick = entry.cron === undefined
+      ? null
+      : await retry(() => redis.get(keys.tick(entry.name)));
     if (vanished) {
       this.run.log.warn(
         `${keys.flow}: the done mark of source ${entry.name} vanished (Redis lost writes?); ` +
@@ -218,32 +232,50 @@ export class SourceLeases {
       keys.position(entry.name),
       keys.done(entry.name),
       keys.emitted(entry.name),
+      keys.tick(entry.name),
     ];
     let sends = 0;
+    const send = async (
+      items: Parameters<SourceOutlet["emit"]>[0],
+      checkpoint: unknown,
+      done: boolean,
+      tick?: number,
+    ): Promise<unknown> => {
+      if (!done && items.length > 0) await this.#room(signal);
+      const args = [
+        holder,
+        checkpoint === undefined ? "" : JSON.stringify(checkpoint),
+        done ? "1" : "0",
+        `${holder}#${++sends}`,
+        sends === 1 ? "" : `${holder}#${sends - 1}`,
+        tick === undefined ? "" : String(tick),
+      ];
+      for (const e of encodeEntries(items, this.#entryItems, options.entryBytes)) {
+        args.push(e.body, String(e.n));
+      }
+      return await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
+        who: `${keys.flow}: source ${entry.name}`,
+        what: tick === undefined ? "emit" : "tick claim",
+        log: this.run.log,
+        signal: kill,
+        isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
+      });
+    };
     const outlet: SourceOutlet = {
       emit: async (items, checkpoint, done) => {
-        if (!done) await this.#room(signal);
-        const args = [
-          holder,
-          checkpoint === undefined ? "" : JSON.stringify(checkpoint),
-          done ? "1" : "0",
-          `${holder}#${++sends}`,
-          sends === 1 ? "" : `${holder}#${sends - 1}`,
-        ];
-        for (const e of encodeEntries(items, this.#entryItems, options.entryBytes)) {
-          args.push(e.body, String(e.n));
-        }
-        await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
-          who: `${keys.flow}: source ${entry.name}`,
-          what: "emit",
-          log: this.run.log,
-          signal: kill,
-          isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
-        });
+        await send(items, checkpoint, done);
       },
+      // 0 (a re-sent claim whose reply was lost) is ours as much as 1.
+      claim: async (at, checkpoint) => (await send([], checkpoint, false, at)) !== 2,
     };
+    const lastTick = tick === null ? undefined : Number(tick);
     try {
-      return await pumpSource(s, stats, outlet, { signal, log: this.run.log, flow: keys.flow });
+      return await pumpSource(s, stats, outlet, {
+        signal,
+        log: this.run.log,
+        flow: keys.flow,
+        lastTick,
+      });
     } catch (error) {
       kill.throwIfAborted();
       if (lost.aborted || isLostLease(error)) return false;

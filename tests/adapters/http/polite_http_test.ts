@@ -3,7 +3,7 @@ import { DEFAULT_HTTP } from "../../../adapters/http/http_config.ts";
 import {
   fetchLimited,
   type FetchLimits,
-  HttpStatusError,
+  type HttpStatusError,
 } from "../../../adapters/http/http_fetch.ts";
 import { PoliteHttp, RobotsDisallowedError } from "../../../adapters/http/polite_http.ts";
 import type { Clock } from "../../../adapters/http/rate_limiter.ts";

@@ -7,6 +7,10 @@
  * - source `numbered`: `count` items `{title: "item <i>", url, text}`, in
  *   batches of `batch`; the indexes in `poison` get "POISON" in their title.
  *   It remembers how far it got (checkpoint/resume), like a real cursor.
+ * - source `tick-log`: on each read, appends "<tick> <pid>" to the Redis list
+ *   `list`, where <tick> is the cron tick its flow stored as being polled
+ *   (`tickKey`), and yields one item for it: a count of polls, each named
+ *   by the tick it was for and the process that made it.
  * - stage `poison`: passes items on, but throws on an item whose title holds
  *   "POISON", unless MILLRACE_TEST_POISON_FIXED=1 (the cause was fixed); with
  *   MILLRACE_TEST_POISON_EXIT=1 it kills its process instead (exit code 3).
@@ -19,6 +23,7 @@
  *
  * Usage: _worker.ts FLOW.yaml
  */
+import { Redis } from "ioredis";
 import { z } from "zod";
 import { builtinRegistry } from "../../../builtins.ts";
 import { loadFlow } from "../../../config/load_flow.ts";
@@ -71,6 +76,24 @@ function numberedSource(config: z.output<typeof numberedSchema>): Source {
   };
 }
 
+const tickLogSchema = z.strictObject({
+  redis: z.string().describe("Redis URL of the list. Required."),
+  tickKey: z.string().describe("The flow's tick key of this source. Required."),
+  list: z.string().describe("List each poll is appended to. Required."),
+});
+
+function tickLogSource(config: z.output<typeof tickLogSchema>): Source {
+  const redis = new Redis(config.redis, { maxRetriesPerRequest: 1 });
+  return {
+    async *read() {
+      const tick = await redis.get(config.tickKey);
+      await redis.rpush(config.list, `${tick} ${Deno.pid}`);
+      yield [{ title: `tick ${tick}`, url: `https://example.com/ticks/${tick}`, text: "" }];
+    },
+    close: () => redis.disconnect(),
+  };
+}
+
 const poisonActor: Actor = {
   handle(batch, out) {
     const fixed = Deno.env.get("MILLRACE_TEST_POISON_FIXED") === "1";
@@ -97,6 +120,12 @@ export function workerRegistry(): Registry {
       summary: "numbered test items",
       schema: numberedSchema,
       create: (config) => numberedSource(config),
+    })
+    .source({
+      kind: "tick-log",
+      summary: "logs each poll with its cron tick",
+      schema: tickLogSchema,
+      create: (config) => tickLogSource(config),
     })
     .stage({
       kind: "poison",

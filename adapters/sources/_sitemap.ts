@@ -1,0 +1,317 @@
+/**
+ * URL discovery from sitemaps (sitemaps.org): a `<urlset>` lists pages, a
+ * `<sitemapindex>` lists more sitemaps. Kept apart from the `sitemap` source
+ * so another source (an article fetcher) can walk a site's sitemap the same
+ * way.
+ *
+ * A sitemap may hold 50,000 URLs in 50 MB, gzipped or not, so nothing here
+ * holds a parsed document: the body is gunzipped, decoded and parsed in
+ * chunks by a streaming XML parser (sax), and URLs leave in batches as they
+ * are found. What one poll holds is one body (capped by `maxBytes`), one
+ * batch, and the list of sitemaps still to read.
+ */
+import sax from "sax";
+import type { HttpClient } from "../../engine/http.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+
+/** One page a sitemap lists. */
+export interface SitemapUrl {
+  /** The page's URL, resolved against the sitemap's; as written when it cannot be. */
+  url: string;
+  /** ISO 8601 of `<lastmod>`; absent when the entry has none or it cannot be read. */
+  lastmod?: string;
+}
+
+export interface SitemapOptions {
+  http: HttpClient;
+  /** Deadline of each fetch, body included (ms). */
+  timeout: number;
+  /** Largest sitemap accepted, after gunzip (bytes); a larger one fails the walk. */
+  maxBytes: number;
+  /** Most sitemap documents read in one walk, the first included. */
+  maxSitemaps: number;
+  /** Most levels of sitemap indexes above a urlset (1: the URL is an index of urlsets). */
+  maxDepth: number;
+  /**
+   * Only pages (and child sitemaps) whose lastmod is at or after this (ms)
+   * are wanted; entries without a lastmod always are. Undefined: everything.
+   */
+  since?: number;
+  /** URLs per yielded batch. */
+  batchSize: number;
+  signal?: AbortSignal;
+  /** Called with each sitemap document before it is read (its URL), for logs and tests. */
+  onSitemap?(url: string): void;
+}
+
+/** What a walk found, beyond the URLs it yielded. */
+export interface SitemapWalk {
+  /** Sitemap documents read. */
+  sitemaps: number;
+  /** The newest lastmod seen on any page or child sitemap (ms), whether emitted or not. */
+  newest?: number;
+  /** Pages left out because their lastmod is before `since`. */
+  older: number;
+}
+
+/** Bytes of an XML text node kept at most (`<loc>` may be 2,048 chars by the protocol). */
+const MAX_TEXT = 16_384;
+
+/** Bytes of a gzip body inflated at a time: at most about 1 MB of XML each. */
+const GZIP_SLICE = 1024;
+
+/** Bytes handed to the parser at a time. */
+const CHUNK = 64 * 1024;
+
+/**
+ * Walks the sitemap at `url` and the sitemaps its indexes list (depth
+ * first, each at most once), yielding the pages whose lastmod is not before
+ * `since`. Throws an Error naming the sitemap for a fetch that fails, a
+ * document that is not a sitemap or not well-formed XML, a gzip body that
+ * is corrupt or too large, an index nested deeper than `maxDepth`, or more
+ * sitemaps than `maxSitemaps`: a walk that cannot read everything says so
+ * rather than quietly skipping part of a site. Returns what it saw.
+ */
+export async function* sitemapUrls(
+  url: string,
+  options: SitemapOptions,
+): AsyncGenerator<SitemapUrl[], SitemapWalk> {
+  const walk: SitemapWalk = { sitemaps: 0, older: 0 };
+  const seen = new Set<string>();
+  /** Sitemaps still to read, with their depth; the next is at the end. */
+  const todo: { url: string; depth: number; from?: string }[] = [{ url, depth: 0 }];
+  let batch: SitemapUrl[] = [];
+  while (todo.length > 0) {
+    const next = todo.pop()!;
+    if (seen.has(next.url)) continue;
+    seen.add(next.url);
+    if (walk.sitemaps >= options.maxSitemaps) {
+      throw new Error(
+        `sitemap ${maskUrl(url)}: lists more than ${options.maxSitemaps} sitemaps ` +
+          `(maxSitemaps); raise maxSitemaps to read them all`,
+      );
+    }
+    walk.sitemaps++;
+    options.onSitemap?.(next.url);
+    const children: string[] = [];
+    for await (const entries of readSitemap(next.url, options)) {
+      for (const found of entries) {
+        const lastmod = found.lastmod === undefined ? undefined : Date.parse(found.lastmod);
+        if (lastmod !== undefined) walk.newest = Math.max(walk.newest ?? lastmod, lastmod);
+        const old = lastmod !== undefined && options.since !== undefined &&
+          lastmod < options.since;
+        if (found.kind === "sitemap") {
+          if (next.depth + 1 > options.maxDepth) {
+            throw new Error(
+              `sitemap ${maskUrl(next.url)}: lists another sitemap index, nested ` +
+                `${next.depth + 1} deep (maxDepth is ${options.maxDepth})${
+                  next.from ? `; reached from ${maskUrl(next.from)}` : ""
+                }; raise maxDepth if the site really nests its indexes that deep`,
+            );
+          }
+          // An index entry's lastmod says when that sitemap last changed: an older one has no news.
+          if (!old) children.push(found.url);
+          continue;
+        }
+        if (old) {
+          walk.older++;
+          continue;
+        }
+        batch.push({ url: found.url, ...(found.lastmod ? { lastmod: found.lastmod } : {}) });
+        if (batch.length >= options.batchSize) {
+          yield batch;
+          batch = [];
+        }
+      }
+    }
+    // Depth first, in document order: the first child is read next.
+    for (let i = children.length - 1; i >= 0; i--) {
+      todo.push({ url: children[i], depth: next.depth + 1, from: next.url });
+    }
+  }
+  if (batch.length > 0) yield batch;
+  return walk;
+}
+
+/** An entry of one sitemap document: a page of a urlset or a sitemap of an index. */
+interface Entry {
+  kind: "url" | "sitemap";
+  url: string;
+  lastmod?: string;
+}
+
+/** The sax parser's surface used here (the package ships no types). */
+interface SaxParser {
+  onopentag: (tag: { name: string }) => void;
+  onclosetag: (name: string) => void;
+  ontext: (text: string) => void;
+  oncdata: (text: string) => void;
+  onerror: (error: Error) => void;
+  write(chunk: string): SaxParser;
+  close(): SaxParser;
+  line: number;
+}
+
+const newParser = (sax as unknown as {
+  parser(strict: boolean, opts: { trim: boolean; normalize: boolean }): SaxParser;
+}).parser;
+
+/**
+ * Fetches one sitemap and yields its entries in batches as the parser finds
+ * them. The root element decides what it is: `urlset` or `sitemapindex`,
+ * with or without a namespace prefix; anything else is an error.
+ */
+async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerator<Entry[]> {
+  const res = await options.http.get(url, {
+    timeout: options.timeout,
+    maxBytes: options.maxBytes,
+    headers: {
+      accept: "application/xml, text/xml;q=0.9, application/x-gzip;q=0.8, */*;q=0.1",
+    },
+    signal: options.signal,
+  });
+  const base = res.url || url;
+  const name = `sitemap ${maskUrl(url)}`;
+  let found: Entry[] = [];
+  let root: string | undefined;
+  let entry: Entry | undefined;
+  let field: "loc" | "lastmod" | undefined;
+  let text = "";
+  let failed: Error | undefined;
+  const parser = newParser(true, { trim: false, normalize: false });
+  const local = (tag: string) => tag.slice(tag.indexOf(":") + 1);
+  parser.onopentag = (tag) => {
+    const el = local(tag.name);
+    if (root === undefined) {
+      root = el;
+      if (el !== "urlset" && el !== "sitemapindex") {
+        throw new Error(
+          `${name}: not a sitemap (root element <${tag.name}>, ` +
+            `expected <urlset> or <sitemapindex>)`,
+        );
+      }
+      return;
+    }
+    if ((el === "url" && root === "urlset") || (el === "sitemap" && root === "sitemapindex")) {
+      entry = { kind: el, url: "" };
+    } else if (entry && (el === "loc" || el === "lastmod")) {
+      field = el;
+      text = "";
+    }
+  };
+  const onText = (t: string) => {
+    if (field && text.length < MAX_TEXT) text += t.slice(0, MAX_TEXT - text.length);
+  };
+  parser.ontext = onText;
+  parser.oncdata = onText;
+  parser.onclosetag = (tagName) => {
+    const el = local(tagName);
+    if (entry && field === el) {
+      const value = text.trim();
+      if (el === "loc") entry.url = absolute(value, base);
+      else {
+        const ms = Date.parse(value);
+        if (value && Number.isFinite(ms)) entry.lastmod = new Date(ms).toISOString();
+      }
+      field = undefined;
+    } else if (entry && el === entry.kind) {
+      found.push(entry);
+      entry = undefined;
+    }
+  };
+  parser.onerror = (error) => {
+    failed ??= error;
+  };
+  try {
+    for await (const chunk of textChunks(res.body, name, options.maxBytes)) {
+      parser.write(chunk);
+      if (failed) break;
+      if (found.length >= options.batchSize) {
+        yield found;
+        found = [];
+      }
+    }
+    if (!failed) parser.close();
+  } catch (error) {
+    if (String((error as Error).message).startsWith(name)) throw error;
+    failed ??= error as Error;
+  }
+  if (failed) {
+    throw new Error(`${name}: not well-formed XML (${saxError(failed)})`);
+  }
+  if (root === undefined) {
+    throw new Error(`${name}: not a sitemap (no XML root element)`);
+  }
+  if (found.length > 0) yield found;
+}
+
+/** sax's "Unexpected close tag\nLine: 0\nColumn: 52\nChar: >" as "line 1, column 52: Unexpected close tag". */
+function saxError(error: Error): string {
+  const text = String(error.message ?? error);
+  const m = /^([^\n]*)\nLine: (\d+)\nColumn: (\d+)/.exec(text);
+  if (!m) return text.replace(/\s+/g, " ");
+  return `line ${Number(m[2]) + 1}, column ${m[3]}: ${m[1]}`;
+}
+
+/** A `<loc>` as an absolute URL; as written when it is not one (the Validator says why). */
+function absolute(loc: string, base: string): string {
+  try {
+    return new URL(loc, base).href;
+  } catch {
+    return loc;
+  }
+}
+
+/**
+ * The body as text in chunks: gunzipped first when it is gzip (its magic
+ * bytes, whatever the URL or Content-Type say: a server that already undid
+ * its Content-Encoding hands over plain XML), and cut off with an error past
+ * `maxBytes` of XML, so a small gzip bomb cannot fill memory.
+ */
+async function* textChunks(
+  body: Uint8Array,
+  name: string,
+  maxBytes: number,
+): AsyncGenerator<string> {
+  const decoder = new TextDecoder("utf-8");
+  if (!(body[0] === 0x1f && body[1] === 0x8b)) {
+    for (let at = 0; at < body.length; at += CHUNK) {
+      yield decoder.decode(body.subarray(at, at + CHUNK), { stream: true });
+    }
+    yield decoder.decode();
+    return;
+  }
+  // Fed a slice at a time, as it asks: deflate inflates up to ~1000:1, so a
+  // whole body in one write could come out as one chunk of any size.
+  let offset = 0;
+  const compressed = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(controller) {
+      if (offset >= body.length) return controller.close();
+      controller.enqueue(body.slice(offset, offset += GZIP_SLICE));
+    },
+  }, { highWaterMark: 0 });
+  const stream = compressed.pipeThrough(new DecompressionStream("gzip"));
+  const reader = stream.getReader();
+  let size = 0;
+  try {
+    for (;;) {
+      let read: ReadableStreamReadResult<Uint8Array>;
+      try {
+        read = await reader.read();
+      } catch (error) {
+        throw new Error(`${name}: corrupt gzip body (${(error as Error).message ?? error})`);
+      }
+      if (read.done) break;
+      size += read.value.byteLength;
+      if (size > maxBytes) {
+        throw new Error(
+          `${name}: larger than the limit of ${maxBytes} bytes once gunzipped (maxBytes)`,
+        );
+      }
+      yield decoder.decode(read.value, { stream: true });
+    }
+    yield decoder.decode();
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}

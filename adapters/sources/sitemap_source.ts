@@ -1,0 +1,165 @@
+import { z } from "zod";
+import { bytes, duration, parseDuration } from "../../config/units.ts";
+import type { RawItem } from "../../engine/item.ts";
+import { maskUrl } from "../../engine/mask_url.ts";
+import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
+import type { Source } from "../../engine/source.ts";
+import { httpOf } from "../http/http_client.ts";
+import { sitemapUrls, type SitemapWalk } from "./_sitemap.ts";
+
+export { sitemapUrls } from "./_sitemap.ts";
+export type { SitemapOptions, SitemapUrl, SitemapWalk } from "./_sitemap.ts";
+
+/** The protocol's largest sitemap: 50 MB (52,428,800 bytes) uncompressed. */
+export const SITEMAP_MAX_BYTES = 52_428_800;
+
+/** URLs per batch the source yields. */
+const BATCH = 1000;
+
+/**
+ * The `sitemap` source block of a flow file: the pages a site lists in its
+ * sitemap (or sitemap index, gzipped or not), one item per page, and on
+ * later polls only the pages whose `<lastmod>` moved.
+ *
+ * @example
+ * ```yaml
+ * sources:
+ *   site: { kind: sitemap, url: https://example.com/sitemap.xml, cron: "0 * * * *", since: 7d }
+ * ```
+ */
+export const sitemapConfig = z.strictObject({
+  url: z.url({ protocol: /^https?$/ })
+    .describe("The sitemap or sitemap index to read (.xml or .xml.gz). Required."),
+  since: z.string({
+    error: (iss) =>
+      `expected a duration such as 7d or a date such as 2026-01-31, got ${
+        JSON.stringify(iss.input)
+      }`,
+  })
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms !== undefined) return { ago: ms, at: undefined };
+      const at = /^\d{4}-\d\d-\d\d/.test(v.trim()) ? Date.parse(v) : NaN;
+      if (Number.isFinite(at)) return { ago: undefined, at };
+      ctx.addIssue({
+        code: "custom",
+        message: `expected a duration such as 7d or a date such as 2026-01-31, got ${
+          JSON.stringify(v)
+        }`,
+      });
+      return z.NEVER;
+    })
+    .optional()
+    .describe(
+      "First poll only: emit pages changed at or after this date (2026-01-31), or this long before the poll (7d). Later polls emit what changed since the newest lastmod seen. Default: every page.",
+    ),
+  timeout: duration({ positive: true }).default(30_000)
+    .describe("Deadline of each sitemap fetch, body included. Default 30s."),
+  maxBytes: bytes().default(SITEMAP_MAX_BYTES)
+    .describe(
+      "Largest sitemap accepted, after gunzip; a larger one fails the poll. Default 50MB (the protocol's limit).",
+    ),
+  maxSitemaps: z.int().positive().default(1000)
+    .describe(
+      "Most sitemap documents one poll reads, the index included; more fails the poll. Default 1000.",
+    ),
+  maxDepth: z.int().min(0).default(3)
+    .describe(
+      "Most levels of sitemap indexes above the pages (0: url must be a urlset). Default 3.",
+    ),
+});
+
+export type SitemapConfig = z.output<typeof sitemapConfig>;
+
+/** Registers as `kind: sitemap`. */
+export const sitemapSource: SourceSpec<SitemapConfig> = {
+  kind: "sitemap",
+  summary:
+    "Lists a site's pages from its sitemap or sitemap index (gzip too); when polled, only pages whose lastmod moved",
+  schema: sitemapConfig,
+  create: (config, env) => new SitemapSource(config, env),
+};
+
+/** Where a sitemap source stands: the newest lastmod it has seen, ISO 8601. */
+export interface SitemapPosition {
+  since: string;
+}
+
+/**
+ * Walks the sitemap on every read and yields `{ url, title, lastmod }` per
+ * page. Its position is the newest lastmod seen in the last complete walk
+ * (the site's clock, not ours, so a skewed or slow-to-regenerate sitemap
+ * loses nothing), capped at the time of the walk so one lastmod in the
+ * future cannot hide every later change. A poll emits the pages whose
+ * lastmod is at or after it: a lastmod often carries only a date, and a page
+ * changed later the same day must not be missed, so the newest day's pages
+ * come again (dedupe drops them). Pages without a lastmod come on every
+ * poll: nothing says they are old.
+ */
+class SitemapSource implements Source {
+  /** The newest lastmod of the last complete walk (ms). */
+  #since?: number;
+
+  constructor(private readonly config: SitemapConfig, private readonly env: BuildEnv) {}
+
+  checkpoint(): SitemapPosition | undefined {
+    return this.#since === undefined ? undefined : { since: new Date(this.#since).toISOString() };
+  }
+
+  resume(position: unknown): void {
+    if (position === undefined || position === null) return;
+    const since = (position as SitemapPosition).since;
+    const ms = typeof since === "string" ? Date.parse(since) : NaN;
+    if (typeof position !== "object" || !Number.isFinite(ms)) {
+      throw new Error(
+        `sitemap ${maskUrl(this.config.url)}: cannot resume from ${JSON.stringify(position)}: ` +
+          `expected { "since": "<ISO 8601 date>" }`,
+      );
+    }
+    this.#since = ms;
+  }
+
+  /**
+   * The position moves only once a walk completes: a walk cut short (a
+   * failing child sitemap, a stop) is done again from the old one. The last
+   * batch is yielded after it moved, so the position is stored with it;
+   * when that batch would be empty, an empty batch carries it.
+   */
+  async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    const started = Date.now();
+    const first = this.config.since;
+    const since = this.#since ??
+      (first === undefined ? undefined : first.ago !== undefined ? started - first.ago : first.at);
+    const walk = sitemapUrls(this.config.url, {
+      http: httpOf(this.env),
+      timeout: this.config.timeout,
+      maxBytes: this.config.maxBytes,
+      maxSitemaps: this.config.maxSitemaps,
+      maxDepth: this.config.maxDepth,
+      since,
+      batchSize: BATCH,
+      signal,
+    });
+    let held: RawItem[] | undefined;
+    let done: SitemapWalk;
+    for (;;) {
+      const next = await walk.next();
+      if (next.done) {
+        done = next.value;
+        break;
+      }
+      if (held) yield held;
+      held = next.value.map((u) => ({
+        url: u.url,
+        title: u.url,
+        ...(u.lastmod !== undefined ? { lastmod: u.lastmod } : {}),
+      }));
+    }
+    const before = this.#since;
+    if (done.newest !== undefined) {
+      this.#since = Math.max(this.#since ?? -Infinity, Math.min(done.newest, started));
+    }
+    if (held) yield held;
+    else if (this.#since !== before) yield [];
+  }
+}

@@ -1,0 +1,312 @@
+import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import { withServer } from "../../_http_server.ts";
+import { fetchLimited } from "../../../adapters/http/http_fetch.ts";
+import {
+  sitemapConfig,
+  sitemapSource,
+  type SitemapUrl,
+  sitemapUrls,
+} from "../../../adapters/sources/sitemap_source.ts";
+import type { RawItem } from "../../../engine/item.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { type BuildEnv, Registry } from "../../../engine/registry.ts";
+import type { Source } from "../../../engine/source.ts";
+import type { HttpClient } from "../../../engine/http.ts";
+
+const http: HttpClient = { get: (u, r) => fetchLimited(u, { ...r, allow: ["127.0.0.1"] }) };
+
+const env: BuildEnv = {
+  flow: "test",
+  baseDir: ".",
+  outDir: ".",
+  log: memoryLogger(),
+  registry: new Registry(),
+  http,
+};
+
+async function source(config: Record<string, unknown>): Promise<Source> {
+  return await sitemapSource.create(sitemapConfig.parse(config), env);
+}
+
+async function readAll(src: Source): Promise<RawItem[][]> {
+  const batches: RawItem[][] = [];
+  for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+  return batches;
+}
+
+const urlset = (entries: [string, string?][]) =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n` +
+  entries.map(([loc, lastmod]) =>
+    `  <url><loc>${loc}</loc>${lastmod ? `<lastmod>${lastmod}</lastmod>` : ""}</url>\n`
+  ).join("") + "</urlset>\n";
+
+const index = (entries: [string, string?][]) =>
+  `<?xml version="1.0" encoding="UTF-8"?>\n<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n` +
+  entries.map(([loc, lastmod]) =>
+    `  <sitemap><loc>${loc}</loc>${lastmod ? `<lastmod>${lastmod}</lastmod>` : ""}</sitemap>\n`
+  ).join("") + "</sitemapindex>\n";
+
+/** A site whose documents are `docs` (path -> body), counting the GETs of each path. */
+function site(docs: Map<string, string | Uint8Array>, hits: string[] = []) {
+  return (req: Request) => {
+    const path = new URL(req.url).pathname;
+    hits.push(path);
+    const body = docs.get(path);
+    if (body === undefined) return new Response("no such page", { status: 404 });
+    const gz = path.endsWith(".gz");
+    return new Response(body as BodyInit, {
+      headers: { "content-type": gz ? "application/x-gzip" : "application/xml" },
+    });
+  };
+}
+
+Deno.test("a urlset gives one item per page: url, title = url, lastmod; relative locs resolve", async () => {
+  const docs = new Map([[
+    "/sitemap.xml",
+    urlset([
+      ["https://example.com/a", "2026-05-01"],
+      ["/b?x=1&amp;y=2", "2026-05-02T10:00:00+02:00"],
+      ["<![CDATA[https://example.com/c]]>"],
+    ]),
+  ]]);
+  await withServer(site(docs), async (origin) => {
+    const batches = await readAll(await source({ url: `${origin}/sitemap.xml` }));
+    assert.deepEqual(batches.flat(), [
+      {
+        url: "https://example.com/a",
+        title: "https://example.com/a",
+        lastmod: "2026-05-01T00:00:00.000Z",
+      },
+      {
+        url: `${origin}/b?x=1&y=2`,
+        title: `${origin}/b?x=1&y=2`,
+        lastmod: "2026-05-02T08:00:00.000Z",
+      },
+      { url: "https://example.com/c", title: "https://example.com/c" },
+    ]);
+  });
+});
+
+Deno.test("an index is followed depth first, gzip files are gunzipped, a repeated sitemap is read once", async () => {
+  const hits: string[] = [];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/news.xml.gz"], ["/more-index.xml"], ["/index.xml"]])],
+    ["/news.xml.gz", gzipSync(urlset([["https://example.com/n1"], ["https://example.com/n2"]]))],
+    ["/more-index.xml", index([["/pages.xml"], ["/news.xml.gz"]])],
+    ["/pages.xml", urlset([["https://example.com/p1"]])],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const items = (await readAll(await source({ url: `${origin}/index.xml` }))).flat();
+    assert.deepEqual(items.map((i) => i.url), [
+      "https://example.com/n1",
+      "https://example.com/n2",
+      "https://example.com/p1",
+    ]);
+    assert.deepEqual(hits, ["/index.xml", "/news.xml.gz", "/more-index.xml", "/pages.xml"]);
+  });
+});
+
+Deno.test("nesting past maxDepth and more sitemaps than maxSitemaps fail the poll, naming the limit", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    ["/a.xml", index([["/b.xml"]])],
+    ["/b.xml", index([["/c.xml"]])],
+    ["/c.xml", index([["/d.xml"]])],
+    ["/d.xml", urlset([["https://example.com/deep"]])],
+    ["/many.xml", index([["/d.xml"], ["/e.xml"], ["/f.xml"]])],
+    ["/e.xml", urlset([["https://example.com/e"]])],
+    ["/f.xml", urlset([["https://example.com/f"]])],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    await assert.rejects(
+      readAll(await source({ url: `${origin}/a.xml`, maxDepth: 2 })),
+      new RegExp(
+        `sitemap ${origin}/c\\.xml: lists another sitemap index, nested 3 deep \\(maxDepth is 2\\); ` +
+          `reached from ${origin}/b\\.xml; raise maxDepth`,
+      ),
+    );
+    const deep = (await readAll(await source({ url: `${origin}/a.xml`, maxDepth: 3 }))).flat();
+    assert.deepEqual(deep.map((i) => i.url), ["https://example.com/deep"]);
+    await assert.rejects(
+      readAll(await source({ url: `${origin}/many.xml`, maxSitemaps: 3 })),
+      new RegExp(`sitemap ${origin}/many\\.xml: lists more than 3 sitemaps \\(maxSitemaps\\)`),
+    );
+    await assert.rejects(
+      readAll(await source({ url: `${origin}/many.xml`, maxDepth: 0 })),
+      /lists another sitemap index, nested 1 deep \(maxDepth is 0\)/,
+    );
+    const flat = (await readAll(await source({ url: `${origin}/e.xml`, maxDepth: 0 }))).flat();
+    assert.deepEqual(flat.map((i) => i.url), ["https://example.com/e"]);
+  });
+});
+
+Deno.test("a later poll emits only pages whose lastmod moved, and skips unchanged child sitemaps; the position survives a restart", async () => {
+  const hits: string[] = [];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/old.xml", "2026-01-10"], ["/new.xml", "2026-05-02T12:00:00Z"]])],
+    ["/old.xml", urlset([["https://example.com/old1", "2026-01-09"]])],
+    [
+      "/new.xml",
+      urlset([
+        ["https://example.com/n1", "2026-05-01T09:00:00Z"],
+        ["https://example.com/n2", "2026-05-02T12:00:00Z"],
+        ["https://example.com/undated"],
+      ]),
+    ],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const first = await source({ url: `${origin}/index.xml` });
+    const polled1 = (await readAll(first)).flat().map((i) => i.url);
+    assert.deepEqual(polled1, [
+      "https://example.com/old1",
+      "https://example.com/n1",
+      "https://example.com/n2",
+      "https://example.com/undated",
+    ]);
+    assert.deepEqual(first.checkpoint?.(), { since: "2026-05-02T12:00:00.000Z" });
+
+    // The site changes n1 and adds n3; old.xml is unchanged.
+    docs.set("/index.xml", index([["/old.xml", "2026-01-10"], ["/new.xml", "2026-05-03"]]));
+    docs.set(
+      "/new.xml",
+      urlset([
+        ["https://example.com/n1", "2026-05-03T08:00:00Z"],
+        ["https://example.com/n2", "2026-05-02T12:00:00Z"],
+        ["https://example.com/n3", "2026-05-03T09:30:00Z"],
+        ["https://example.com/undated"],
+      ]),
+    );
+    // A new process resumes from the stored position.
+    const second = await source({ url: `${origin}/index.xml` });
+    second.resume?.(first.checkpoint?.());
+    hits.length = 0;
+    const polled2 = (await readAll(second)).flat().map((i) => i.url);
+    assert.deepEqual(polled2, [
+      "https://example.com/n1",
+      "https://example.com/n2", // as new as the newest seen: lastmod is often only a date
+      "https://example.com/n3",
+      "https://example.com/undated", // nothing says it is old
+    ]);
+    assert.deepEqual(hits, ["/index.xml", "/new.xml"], "old.xml was not fetched again");
+    assert.deepEqual(second.checkpoint?.(), { since: "2026-05-03T09:30:00.000Z" });
+    assert.throws(
+      () => second.resume?.({ since: "yesterday" }),
+      /cannot resume from \{"since":"yesterday"\}: expected \{ "since": "<ISO 8601 date>" \}/,
+    );
+  });
+});
+
+Deno.test("since limits the first poll; the position moves only when a walk completes, and is stored with the last batch", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
+    [
+      "/a.xml",
+      urlset([
+        ["https://example.com/jan", "2026-01-15"],
+        ["https://example.com/mar", "2026-03-15"],
+      ]),
+    ],
+    ["/b.xml", "<urlset><url><loc>https://example.com/x</loc></url>"], // cut off
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const src = await source({ url: `${origin}/index.xml`, since: "2026-03-01" });
+    await assert.rejects(readAll(src), /not well-formed XML/);
+    assert.equal(src.checkpoint?.(), undefined, "a failed walk keeps the old position");
+    docs.set("/b.xml", urlset([]));
+    const batches: { items: string[]; position: unknown }[] = [];
+    for await (const batch of src.read(new AbortController().signal)) {
+      batches.push({ items: batch.map((i) => i.url as string), position: src.checkpoint?.() });
+    }
+    assert.deepEqual(batches, [
+      { items: ["https://example.com/mar"], position: { since: "2026-03-15T00:00:00.000Z" } },
+    ]);
+    // Nothing newer: the page as new as the newest seen comes again (lastmod is often a date).
+    const again = await readAll(src);
+    assert.deepEqual(again.map((b) => b.map((i) => i.url)), [["https://example.com/mar"]]);
+  });
+  assert.throws(
+    () => sitemapConfig.parse({ url: "https://example.com/s.xml", since: "last week" }),
+    /expected a duration such as 7d or a date such as 2026-01-31, got \\"last week\\"/,
+  );
+});
+
+Deno.test("a broken sitemap gives a clear error naming it", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    ["/html.xml", "<!doctype html><html><body>Not here</body></html>"],
+    ["/bad.xml", "<urlset><url><loc>https://example.com/a</loc></urlx></urlset>"],
+    ["/empty.xml", ""],
+    ["/corrupt.xml.gz", new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9])],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const fails = async (path: string, pattern: RegExp) =>
+      await assert.rejects(readAll(await source({ url: `${origin}${path}` })), pattern);
+    await fails(
+      "/html.xml",
+      new RegExp(
+        `sitemap ${origin}/html\\.xml: not a sitemap \\(root element <html>, expected <urlset> or <sitemapindex>\\)`,
+      ),
+    );
+    await fails(
+      "/bad.xml",
+      new RegExp(
+        `sitemap ${origin}/bad\\.xml: not well-formed XML \\(line 1, column 52: Unexpected close tag\\)`,
+      ),
+    );
+    await fails(
+      "/empty.xml",
+      new RegExp(`sitemap ${origin}/empty\\.xml: not a sitemap \\(no XML root element\\)`),
+    );
+    await fails(
+      "/corrupt.xml.gz",
+      new RegExp(`sitemap ${origin}/corrupt\\.xml\\.gz: corrupt gzip body`),
+    );
+    await fails("/missing.xml", new RegExp(`GET ${origin}/missing\\.xml: HTTP 404`));
+  });
+});
+
+Deno.test("a gzip sitemap is cut off at maxBytes once gunzipped (a gzip bomb fails, small)", async () => {
+  const big = urlset(
+    Array.from({ length: 20_000 }, (_, i) => [`https://example.com/page/${i}`, "2026-05-01"]),
+  );
+  const docs = new Map<string, string | Uint8Array>([["/big.xml.gz", gzipSync(big)]]);
+  assert.ok(gzipSync(big).length < 200_000 && big.length > 1_000_000);
+  await withServer(site(docs), async (origin) => {
+    await assert.rejects(
+      readAll(await source({ url: `${origin}/big.xml.gz`, maxBytes: "1MB" })),
+      new RegExp(
+        `sitemap ${origin}/big\\.xml\\.gz: larger than the limit of 1000000 bytes once gunzipped`,
+      ),
+    );
+    const all = await readAll(await source({ url: `${origin}/big.xml.gz` }));
+    assert.equal(all.flat().length, 20_000);
+    assert.ok(all.every((b) => b.length <= 1000), "pages leave in batches of at most 1000");
+  });
+});
+
+Deno.test("sitemapUrls walks a site for another source and reports what it saw", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    [
+      "/s.xml",
+      urlset([["https://example.com/a", "2026-05-01"], ["https://example.com/b", "2026-04-01"]]),
+    ],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const walk = sitemapUrls(`${origin}/s.xml`, {
+      http,
+      timeout: 5_000,
+      maxBytes: 1_000_000,
+      maxSitemaps: 10,
+      maxDepth: 1,
+      since: Date.parse("2026-04-15"),
+      batchSize: 10,
+    });
+    const urls: SitemapUrl[] = [];
+    let next = await walk.next();
+    while (!next.done) {
+      urls.push(...next.value);
+      next = await walk.next();
+    }
+    assert.deepEqual(urls, [{ url: "https://example.com/a", lastmod: "2026-05-01T00:00:00.000Z" }]);
+    assert.deepEqual(next.value, { sitemaps: 1, older: 1, newest: Date.parse("2026-05-01") });
+  });
+});

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import type { SourceEntry } from "../../engine/flow.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import type { Clock } from "../../engine/schedule.ts";
+import { pumpSource, type SourceOutlet } from "../../engine/source_pump.ts";
+import type { Source } from "../../engine/source.ts";
+import { SourceStats } from "../../engine/stats.ts";
+
+/** A source that yields one item per read, numbered. */
+function counting(): Source & { reads: number } {
+  const src = {
+    reads: 0,
+    async *read() {
+      src.reads++;
+      yield [{ title: `read ${src.reads}`, url: `https://example.com/${src.reads}` }];
+    },
+  };
+  return src;
+}
+
+const entry = (fields: Partial<SourceEntry>): SourceEntry => ({
+  name: "s",
+  kind: "test",
+  priority: "normal",
+  config: {},
+  ...fields,
+});
+
+Deno.test("cron ticks drive the loop: each tick is claimed, then read; a refused tick is not read", async () => {
+  const source = counting();
+  const stop = new AbortController();
+  const claims: number[] = [];
+  const emitted: string[] = [];
+  const outlet: SourceOutlet = {
+    emit: (items) => {
+      emitted.push(...items.map((i) => String(i.payload.title)));
+      return Promise.resolve();
+    },
+    claim: (tick) => {
+      claims.push(tick);
+      if (claims.length === 4) stop.abort();
+      // The second tick was polled elsewhere.
+      return Promise.resolve(claims.length !== 2);
+    },
+  };
+  const done = await pumpSource(
+    { entry: entry({ cron: "* * * * * *", tz: "UTC" }), source },
+    new SourceStats("s", "test"),
+    outlet,
+    { signal: stop.signal, log: memoryLogger(), flow: "t" },
+  );
+  assert.equal(done, false, "a polling source is never done");
+  assert.deepEqual(claims.slice(1).map((t, i) => t - claims[i]), [1000, 1000, 1000]);
+  assert.ok(claims.every((t) => t % 1000 === 0), "claims are for whole-second ticks");
+  assert.equal(source.reads, 2, "ticks 1 and 3 were read; 2 was refused; 4 was stopped");
+  assert.deepEqual(emitted, ["read 1", "read 2"]);
+});
+
+Deno.test("a takeover polls the tick missed since the stored one at once, then waits for the next", async () => {
+  const source = counting();
+  const stop = new AbortController();
+  const claims: number[] = [];
+  const now = Date.now();
+  const outlet: SourceOutlet = {
+    emit: () => Promise.resolve(),
+    claim: (tick) => {
+      claims.push(tick);
+      if (claims.length === 2) stop.abort();
+      return Promise.resolve(true);
+    },
+  };
+  const clock: Clock = { now: () => Date.now(), random: () => 0.5 };
+  const hourAgo = Math.floor(now / 3_600_000) * 3_600_000 - 3_600_000;
+  await pumpSource(
+    { entry: entry({ cron: "* * * * * *", tz: "UTC" }), source },
+    new SourceStats("s", "test"),
+    outlet,
+    { signal: stop.signal, log: memoryLogger(), flow: "t", lastTick: hourAgo, clock },
+  );
+  assert.ok(claims[0] <= Date.now() && claims[0] > hourAgo, "the latest missed tick first");
+  assert.equal(claims[1] - claims[0], 1000, "then the next tick, not every tick of the hour");
+});
