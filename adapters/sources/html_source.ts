@@ -9,6 +9,8 @@ import { charsetOfContentType, decodeHtml } from "./_decode_html.ts";
 import { extractArticle, type HtmlDocument, parseHtml } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
+import { sitemapUrls } from "./_sitemap.ts";
+import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
 
@@ -28,6 +30,7 @@ const httpUrl = z.url({ protocol: /^https?$/ });
  * sources:
  *   news:  { kind: html, url: https://example.com/news/, follow: "h2.headline a", every: 15m }
  *   one:   { kind: html, url: https://example.com/2026/12/a-story.html }
+ *   site:  { kind: html, sitemap: https://example.com/sitemap.xml, every: 1h }
  *   saved: { kind: html, path: [pages/a.html, pages/b.html] }
  * ```
  */
@@ -37,13 +40,18 @@ export const htmlConfig = z
       .union([httpUrl, z.array(httpUrl).min(1)])
       .optional()
       .describe(
-        "An http(s) page or a list of them, fetched on every poll: the articles, or with follow the list pages. Give url or path. No default.",
+        "An http(s) page or a list of them, fetched on every poll: the articles, or with follow the list pages. Give url, sitemap or path. No default.",
       ),
     path: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .optional()
       .describe(
-        "An HTML file or a list of them, relative to the flow file. Give url or path. No default.",
+        "An HTML file or a list of them, relative to the flow file. Give url, sitemap or path. No default.",
+      ),
+    sitemap: httpUrl
+      .optional()
+      .describe(
+        "A sitemap.xml or sitemap index (gzip too) whose pages are the articles: each poll fetches those whose lastmod is not before the last complete walk's newest. Give url, sitemap or path. No default.",
       ),
     follow: z
       .string()
@@ -84,8 +92,10 @@ export const htmlConfig = z
   .superRefine((c, ctx) => {
     const issue = (message: string, path?: string) =>
       ctx.addIssue({ code: "custom", message, ...(path ? { path: [path] } : {}) });
-    if ((c.url === undefined) === (c.path === undefined)) {
-      issue("give either url (pages to fetch) or path (HTML files), not both and not neither");
+    if ([c.url, c.path, c.sitemap].filter((x) => x !== undefined).length !== 1) {
+      issue(
+        "give one of url (pages to fetch), sitemap (a sitemap of them) or path (HTML files)",
+      );
     }
     if (c.follow !== undefined && c.url === undefined) {
       issue("follow applies to pages fetched from url", "follow");
@@ -108,9 +118,13 @@ export const htmlSource: SourceSpec<HtmlConfig> = {
   create: (config, env) => new HtmlSource(config, env),
 };
 
-/** Where an html source stands: keys of the pages it already fetched, oldest first. */
+/**
+ * Where an html source stands: keys of the pages it already fetched, oldest
+ * first, and with `sitemap` the newest lastmod of its last complete walk.
+ */
 export interface HtmlPosition {
   seen: string[];
+  since?: string;
 }
 
 /** What a source did since it was made, summed over its polls. */
@@ -157,6 +171,8 @@ class HtmlSource implements Source {
     overBudget: 0,
   };
   readonly #seen = new SeenPages();
+  /** With `sitemap`: the newest lastmod of the last complete walk (ms). */
+  #since?: number;
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
@@ -166,13 +182,21 @@ class HtmlSource implements Source {
   }
 
   checkpoint(): HtmlPosition | undefined {
-    return this.#seen.size === 0 ? undefined : { seen: this.#seen.keys() };
+    if (this.#seen.size === 0 && this.#since === undefined) return undefined;
+    const since = this.#since === undefined ? {} : { since: new Date(this.#since).toISOString() };
+    return { seen: this.#seen.keys(), ...since };
   }
 
   resume(position: unknown): void {
-    if (this.config.url === undefined || position === undefined || position === null) return;
+    if (this.config.path !== undefined || position === undefined || position === null) return;
     try {
-      this.#seen.restore((position as Partial<HtmlPosition>).seen);
+      const { seen, since } = position as Partial<HtmlPosition>;
+      this.#seen.restore(seen);
+      if (since !== undefined) {
+        const ms = Date.parse(since);
+        if (!Number.isFinite(ms)) throw new Error(`since is not a date: ${JSON.stringify(since)}`);
+        this.#since = ms;
+      }
     } catch (err) {
       throw new Error(
         `html ${this.#name()}: cannot resume from ${JSON.stringify(position).slice(0, 200)}: ` +
@@ -182,6 +206,10 @@ class HtmlSource implements Source {
   }
 
   async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    if (this.config.sitemap !== undefined) {
+      yield* this.#pollSitemap(this.config.sitemap, signal);
+      return;
+    }
     if (this.config.url === undefined) {
       yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
         return this.#articleOf(parseHtml(decodeHtml(b).text), undefined, p);
@@ -211,15 +239,12 @@ class HtmlSource implements Source {
           break;
         }
         budget--;
-        const page = await this.#fetch(url, signal);
-        if (page === undefined) continue;
-        if (!isArticle) {
-          next.push(...followLinks(page.doc, follow!, page.url, this.config.sameSite));
-          continue;
+        if (isArticle) {
+          batch.push(...await this.#article(url, signal));
+        } else {
+          const page = await this.#fetch(url, signal);
+          if (page) next.push(...followLinks(page.doc, follow!, page.url, this.config.sameSite));
         }
-        this.#seen.add(url);
-        if (page.url !== url) this.#seen.add(page.url);
-        batch.push(...this.#articleOf(page.doc, page.url, page.url));
         if (batch.length >= ITEMS_PER_BATCH) {
           yield batch;
           batch = [];
@@ -232,6 +257,68 @@ class HtmlSource implements Source {
     }
     if (batch.length) yield batch;
     this.#summary(before);
+  }
+
+  /**
+   * The pages a sitemap lists, as articles, within `maxPages` fetches per
+   * poll. The walk's mark moves only when a walk completed within the
+   * budget: pages left over are not older than the old mark, so the next
+   * poll finds them again (and skips what it fetched, by the seen set). The
+   * last batch is yielded after the mark moved, so it is stored with it.
+   */
+  async *#pollSitemap(url: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    const started = Date.now();
+    const before = { ...this.counts };
+    let budget = this.config.maxPages;
+    let left = 0;
+    let batch: RawItem[] = [];
+    const walk = sitemapUrls(url, {
+      http: httpOf(this.env),
+      // A sitemap may be 50 MB (the protocol's limit): the sitemap source's defaults.
+      timeout: Math.max(this.config.timeout, 30_000),
+      maxBytes: SITEMAP_MAX_BYTES,
+      maxSitemaps: 1000,
+      maxDepth: 3,
+      since: this.#since,
+      batchSize: ITEMS_PER_BATCH,
+      signal,
+    });
+    for (;;) {
+      const next = await walk.next();
+      if (next.done) {
+        const newest = next.value.newest;
+        if (left > 0) this.#overBudget(left);
+        else if (newest !== undefined) {
+          this.#since = Math.max(this.#since ?? -Infinity, Math.min(newest, started));
+        }
+        break;
+      }
+      for (const page of next.value) {
+        if (this.#seen.has(page.url)) {
+          this.counts.alreadySeen++;
+        } else if (budget === 0) {
+          left++;
+        } else {
+          budget--;
+          batch.push(...await this.#article(page.url, signal));
+        }
+      }
+      if (batch.length >= ITEMS_PER_BATCH) {
+        yield batch;
+        batch = [];
+      }
+    }
+    yield batch;
+    this.#summary(before);
+  }
+
+  /** The article at `url`, fetched and remembered as seen; none when it failed (warned). */
+  async #article(url: string, signal: AbortSignal): Promise<RawItem[]> {
+    const page = await this.#fetch(url, signal);
+    if (page === undefined) return [];
+    this.#seen.add(url);
+    if (page.url !== url) this.#seen.add(page.url);
+    return this.#articleOf(page.doc, page.url, page.url);
   }
 
   /** The page's article as a one-item list, or none (counted and warned). */
@@ -299,6 +386,7 @@ class HtmlSource implements Source {
 
   /** The source as logs name it: its first URL, masked, and how many more. */
   #name(): string {
+    if (this.config.sitemap !== undefined) return maskUrl(this.config.sitemap);
     const urls = urlList(this.config.url ?? []);
     if (urls.length === 0) return pathList(this.config.path).join(", ");
     return maskUrl(urls[0]) + (urls.length > 1 ? ` (+${urls.length - 1})` : "");
