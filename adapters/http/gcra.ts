@@ -58,7 +58,17 @@ export function pauseUntil(tat: number, until: number, interval: number, burst: 
   return Math.max(tat, until + (burst - 1) * interval);
 }
 
-/** Ms between requests at `rps` requests per second. */
+/**
+ * How much wider than `1 / rps` requests are spaced. A server counts
+ * arrivals, not our start times, and two requests started one interval
+ * apart can arrive closer (the earlier one slowed by its connect or a busy
+ * event loop). At 10% a second at the server holds more than `rps`
+ * requests only when one arrives later than the next `rps` by more than a
+ * tenth of a second (100 ms at any rate); `rps` is a ceiling, not a target.
+ */
+export const SPACING_SLACK = 0.1;
+
+/** Ms between requests at `rps` requests per second, with the slack. */
 export function intervalOf(rps: number): number {
-  return 1000 / rps;
+  return (1000 / rps) * (1 + SPACING_SLACK);
 }
