@@ -48,7 +48,7 @@ export interface SitemapOptions {
 export interface SitemapWalk {
   /** Sitemap documents read. */
   sitemaps: number;
-  /** The newest lastmod seen on any page or child sitemap (ms), whether emitted or not. */
+  /** The newest lastmod seen on any page (ms), whether emitted or not; index entries aside. */
   newest?: number;
   /** Pages left out because their lastmod is before `since`. */
   older: number;
@@ -97,7 +97,11 @@ export async function* sitemapUrls(
     for await (const entries of readSitemap(next.url, options)) {
       for (const found of entries) {
         const lastmod = found.lastmod === undefined ? undefined : Date.parse(found.lastmod);
-        if (lastmod !== undefined) walk.newest = Math.max(walk.newest ?? lastmod, lastmod);
+        // Only pages move the mark: an index often stamps its entries with the
+        // time it was generated, which would hide pages a lagging child lists later.
+        if (lastmod !== undefined && found.kind !== "sitemap") {
+          walk.newest = Math.max(walk.newest ?? lastmod, lastmod);
+        }
         const old = lastmod !== undefined && options.since !== undefined &&
           lastmod < options.since;
         if (found.kind === "sitemap") {

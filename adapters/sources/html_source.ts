@@ -173,6 +173,8 @@ class HtmlSource implements Source {
   readonly #seen = new SeenPages();
   /** With `sitemap`: the newest lastmod of the last complete walk (ms). */
   #since?: number;
+  /** Pages that answered 404 or 410: failed, but not to be tried again. */
+  #gone = 0;
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
@@ -226,6 +228,7 @@ class HtmlSource implements Source {
     let budget = maxPages;
     let level = unique(urls);
     let batch: RawItem[] = [];
+    let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
       const next: string[] = [];
@@ -236,6 +239,7 @@ class HtmlSource implements Source {
         }
         if (budget === 0) {
           this.#overBudget(level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length);
+          exhausted = true;
           break;
         }
         budget--;
@@ -253,6 +257,8 @@ class HtmlSource implements Source {
       if (d === 0 && urls.length > 0 && this.counts.failed - before.failed === level.length) {
         throw new Error(`html ${this.#name()}: no page at url could be fetched (see warnings)`);
       }
+      // Warned once: the levels below wait for the next poll with the rest.
+      if (exhausted) break;
       level = unique(next);
     }
     if (batch.length) yield batch;
@@ -269,6 +275,7 @@ class HtmlSource implements Source {
   async *#pollSitemap(url: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
     const started = Date.now();
     const before = { ...this.counts };
+    const goneBefore = this.#gone;
     let budget = this.config.maxPages;
     let left = 0;
     let batch: RawItem[] = [];
@@ -284,11 +291,20 @@ class HtmlSource implements Source {
       signal,
     });
     for (;;) {
-      const next = await walk.next();
+      let next;
+      try {
+        next = await walk.next();
+      } catch (error) {
+        // The articles fetched so far are seen: they go on before the poll fails.
+        if (batch.length) yield batch;
+        throw error;
+      }
       if (next.done) {
         const newest = next.value.newest;
         if (left > 0) this.#overBudget(left);
-        else if (newest !== undefined) {
+        // A page that failed (not gone) keeps the mark, so the next walk lists it again.
+        const failed = this.counts.failed - before.failed - (this.#gone - goneBefore);
+        if (left === 0 && failed === 0 && newest !== undefined) {
           this.#since = Math.max(this.#since ?? -Infinity, Math.min(newest, started));
         }
         break;
@@ -357,7 +373,10 @@ class HtmlSource implements Source {
       if (signal.aborted) throw signal.reason ?? err;
       this.counts.failed++;
       const status = (err as { status?: unknown }).status;
-      if (status === 404 || status === 410) this.#seen.add(url);
+      if (status === 404 || status === 410) {
+        this.#seen.add(url);
+        this.#gone++;
+      }
       // fetchLimited's messages start with "GET <url>: ", which the warning says already.
       const message = String((err as Error).message ?? err).replace(`GET ${url}: `, "")
         .split(url).join(maskUrl(url));

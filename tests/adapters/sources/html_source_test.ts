@@ -392,3 +392,52 @@ Deno.test("sitemap: the pages a sitemap lists are the articles; a later poll fet
     assert.equal(s.hit("/sitemap.xml"), 2);
   });
 });
+
+Deno.test("sitemap: a walk that fails part-way loses no article it fetched, and a page that failed is tried again", async () => {
+  const xml = (body: string) =>
+    new Response(`<?xml version="1.0"?>${body}`, {
+      headers: { "content-type": "application/xml" },
+    });
+  const ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"';
+  let secondSitemapUp = false;
+  let flakyUp = false;
+  // s1 lists 20 pages (a full batch of the walk), the last of them gone (404).
+  const listed = Array.from({ length: 20 }, (_, i) => `/p${i}.html`);
+  await withServer((req) => {
+    const { pathname: path, origin } = new URL(req.url);
+    const urls = (paths: string[]) =>
+      xml(
+        `<urlset ${ns}>${
+          paths.map((p) => `<url><loc>${origin}${p}</loc></url>`).join("")
+        }</urlset>`,
+      );
+    if (path === "/index.xml") {
+      return xml(
+        `<sitemapindex ${ns}><sitemap><loc>${origin}/s1.xml</loc></sitemap>` +
+          `<sitemap><loc>${origin}/s2.xml</loc></sitemap></sitemapindex>`,
+      );
+    }
+    if (path === "/s1.xml") return urls(listed);
+    if (path === "/s2.xml") {
+      return secondSitemapUp ? urls(["/flaky.html"]) : new Response("busy", { status: 503 });
+    }
+    if (path === "/flaky.html" && !flakyUp) return new Response("oops", { status: 500 });
+    const n = path === "/flaky.html" ? 0 : listed.indexOf(path);
+    if (n < 0 || n === 19) return new Response("not found", { status: 404 });
+    return new Response(expectedPage(PAGES[n % PAGES.length]).source as BodyInit, {
+      headers: { "content-type": "text/html" },
+    });
+  }, async (origin) => {
+    const src = await source({ sitemap: `${origin}/index.xml` });
+    const got: RawItem[] = [];
+    await assert.rejects(async () => {
+      for await (const batch of src.read(new AbortController().signal)) got.push(...batch);
+    }, /503/);
+    assert.equal(got.length, 19, "the articles fetched before the failing sitemap go on");
+
+    secondSitemapUp = true; // flaky.html is listed now, but answers 500 once
+    assert.deepEqual(await readAll(src), []);
+    flakyUp = true;
+    assert.equal((await readAll(src)).length, 1, "the page that failed is tried again");
+  });
+});

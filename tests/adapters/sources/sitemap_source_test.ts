@@ -310,3 +310,42 @@ Deno.test("sitemapUrls walks a site for another source and reports what it saw",
     assert.deepEqual(next.value, { sitemaps: 1, older: 1, newest: Date.parse("2026-05-01") });
   });
 });
+
+Deno.test("the mark is the newest page lastmod, not an index's: a page a lagging child lists late is still read", async () => {
+  const now = Date.now();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  let child: [string, number][] = [["/a", now - 3600_000]];
+  await withServer((req) => {
+    const u = new URL(req.url);
+    const xml = (body: string) =>
+      new Response(`<?xml version="1.0"?>${body}`, {
+        headers: { "content-type": "application/xml" },
+      });
+    const ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"';
+    if (u.pathname === "/index.xml") {
+      // Stamped with the time the index was generated, as many generators do.
+      return xml(
+        `<sitemapindex ${ns}><sitemap><loc>${u.origin}/child.xml</loc><lastmod>${
+          iso(Date.now())
+        }</lastmod></sitemap></sitemapindex>`,
+      );
+    }
+    if (u.pathname === "/child.xml") {
+      return xml(
+        `<urlset ${ns}>${
+          child.map(([p, t]) => `<url><loc>${u.origin}${p}</loc><lastmod>${iso(t)}</lastmod></url>`)
+            .join("")
+        }</urlset>`,
+      );
+    }
+    return new Response("not found", { status: 404 });
+  }, async (origin) => {
+    const src = await source({ url: `${origin}/index.xml` });
+    const urls = async () => (await readAll(src)).flat().map((i) => new URL(i.url!).pathname);
+    assert.deepEqual(await urls(), ["/a"]);
+    // The child, cached by a CDN, now shows /b, changed before the first poll.
+    child = [["/a", now - 3600_000], ["/b", now - 1800_000]];
+    // /a again too: pages at the mark itself come again (lastmods are often days).
+    assert.deepEqual(await urls(), ["/a", "/b"]);
+  });
+});
