@@ -3,6 +3,9 @@ import type { HttpResponse } from "../../engine/http.ts";
 import { HttpStatusError } from "./http_fetch.ts";
 import type { Clock } from "./rate_limiter.ts";
 
+/** Longest Crawl-delay obeyed, in seconds: one request an hour to a host that asks for less. */
+export const MAX_CRAWL_DELAY_S = 3600;
+
 /** A good robots.txt (or a 4xx: no rules) is trusted this long before it is read again. */
 export const ROBOTS_TTL_MS = 60 * 60_000;
 /** A robots.txt that could not be read (5xx, 429, unreachable) is tried again after this. */
@@ -79,7 +82,9 @@ export class RobotsRules {
       }
       // Settled, or given up by the caller that started it: look again.
       if (entry.pending) {
-        await entry.pending;
+        // Another request's read: this one may be stopped meanwhile (a read waits on the
+        // host's bucket, which a Retry-After or Crawl-delay can hold for an hour).
+        await untilSettledOrAborted(entry.pending, signal);
         continue;
       }
       return this.#verdict(entry, url);
@@ -93,8 +98,10 @@ export class RobotsRules {
       return { allowed: false, why: `disallows it for user agent "${this.agent}"` };
     }
     const delay = entry.robot.getCrawlDelay(this.agent);
+    // Capped, so `Crawl-delay: 1e400` (Infinity) or a year still paces requests
+    // rather than breaking the arithmetic (an infinite interval let everything through).
     return delay !== undefined && delay > 0
-      ? { allowed: true, crawlDelay: delay }
+      ? { allowed: true, crawlDelay: Math.min(delay, MAX_CRAWL_DELAY_S) }
       : { allowed: true };
   }
 
@@ -143,4 +150,17 @@ export class RobotsRules {
       if (!entry.pending && entry.until <= now) this.#entries.delete(origin);
     }
   }
+}
+
+/** Waits for `promise` (its outcome ignored) or for `signal`, whichever comes first. */
+function untilSettledOrAborted(promise: Promise<unknown>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return promise.then(() => {}, () => {});
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    promise.then(done, done);
+  });
 }

@@ -128,6 +128,23 @@ Deno.test("Crawl-delay lowers the host's rate below perHost.rps, with no burst",
   );
 });
 
+Deno.test("an absurd Crawl-delay (1e400, which parses as Infinity) still paces: an hour apart", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) =>
+      path === "/robots.txt" ? new Response("User-agent: *\nCrawl-delay: 1e400\n") : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({}, { rps: 5, burst: 5 }), { clock }).client();
+      for (let i = 0; i < 3; i++) await http.get(`${origin}/p${i}`);
+      // (The second gap holds robots.txt's hourly re-read too, which takes a slot of its own.)
+      const g = gaps(pages(seen).map((s) => s.at));
+      assert.equal(g.length, 2);
+      assert.ok(g.every((x) => x >= slack([3_600_000])[0]), `an hour apart at least: ${g}`);
+    },
+  );
+});
+
 Deno.test("robots.txt answering 5xx disallows the host for a while, then it is read again", async () => {
   const clock = fakeClock();
   await withSite(
@@ -322,4 +339,29 @@ Deno.test("a bad URL fails as fetchLimited says, with no robots.txt read", async
   const http = new PoliteHttp(options()).client();
   await assert.rejects(http.get("ftp://example.com/x"), /only http and https URLs can be fetched/);
   await assert.rejects(http.get("not a url"), /not a valid URL/);
+});
+
+Deno.test("a request waiting on another's robots.txt read stops when its own signal aborts", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  let released = false;
+  await withServer(async (req) => {
+    if (new URL(req.url).pathname === "/robots.txt") {
+      await gate; // a slow robots.txt
+      return new Response("", { status: 404 });
+    }
+    return new Response("ok");
+  }, async (origin) => {
+    const http = new PoliteHttp(options({}, { rps: 100, burst: 10 })).client();
+    const first = http.get(`${origin}/a`); // starts the robots.txt read
+    const stop = new AbortController();
+    const second = http.get(`${origin}/b`, { signal: stop.signal });
+    await new Promise((r) => setTimeout(r, 50));
+    stop.abort(new Error("stopped"));
+    await assert.rejects(second, /stopped/);
+    assert.equal(released, false, "it did not wait for the robots.txt read");
+    released = true;
+    release();
+    assert.equal((await first).status, 200);
+  });
 });
