@@ -65,7 +65,7 @@ export function memorySource(items: readonly RawItem[], opts: { batch?: number }
     },
     checkpoint: () => ({ next }),
     resume(position) {
-      next = (position as { next: number }).next;
+      next = (position as { next: number } | undefined)?.next ?? 0;
     },
   };
 }

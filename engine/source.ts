@@ -23,7 +23,13 @@ export interface Source {
    * again. Called after each batch `read` yields.
    */
   checkpoint?(): unknown;
-  /** Continues from what an earlier `checkpoint()` returned; called before the first read. */
+  /**
+   * Puts the source where an earlier `checkpoint()` left it, replacing all
+   * it knew; `undefined` puts it back at the start. A durable flow calls it
+   * before each read that follows taking the source's lease, the first
+   * included: a source that lost its lease, or whose last sends Redis lost,
+   * goes on from what Redis kept, not from what it remembers itself.
+   */
   resume?(position: unknown): void;
   close?(): void | Promise<void>;
 }

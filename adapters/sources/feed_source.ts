@@ -136,7 +136,8 @@ class FeedSource implements Source {
   }
 
   resume(position: unknown): void {
-    if (!this.config.url || position === undefined || position === null) return;
+    if (!this.config.url) return;
+    if (position === undefined || position === null) position = {};
     const { etag, lastModified, seen } = position as FeedPosition;
     const bad = () =>
       new Error(
@@ -151,12 +152,10 @@ class FeedSource implements Source {
     ) {
       throw bad();
     }
-    if (seen !== undefined) {
-      try {
-        this.#seen.restore(seen);
-      } catch {
-        throw bad();
-      }
+    try {
+      this.#seen.restore(seen ?? []);
+    } catch {
+      throw bad();
     }
     this.#etag = etag;
     this.#lastModified = lastModified;

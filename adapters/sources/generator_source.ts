@@ -134,7 +134,7 @@ class GeneratorSource implements Source {
   }
 
   resume(position: unknown): void {
-    if (position === undefined || position === null) return;
+    if (position === undefined || position === null) position = { emitted: 0 };
     const emitted = (position as Partial<GeneratorPosition>).emitted;
     if (typeof emitted !== "number" || !Number.isInteger(emitted) || emitted < 0) {
       throw new Error(

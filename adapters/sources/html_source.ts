@@ -190,10 +190,12 @@ class HtmlSource implements Source {
   }
 
   resume(position: unknown): void {
-    if (this.config.path !== undefined || position === undefined || position === null) return;
+    if (this.config.path !== undefined) return;
+    if (position === undefined || position === null) position = { seen: [] };
     try {
       const { seen, since } = position as Partial<HtmlPosition>;
       this.#seen.restore(seen);
+      this.#since = undefined;
       if (since !== undefined) {
         const ms = Date.parse(since);
         if (!Number.isFinite(ms)) throw new Error(`since is not a date: ${JSON.stringify(since)}`);

@@ -157,7 +157,10 @@ class JsonSource implements Source {
   resume(position: unknown): void {
     const { path, preset } = this.config;
     if (path !== undefined || preset !== "reddit") return;
-    if (position === undefined || position === null) return;
+    if (position === undefined || position === null) {
+      this.#newest = undefined;
+      return;
+    }
     const before = (position as Partial<JsonPosition>).before;
     if (typeof before !== "string" || before === "") {
       throw new Error(

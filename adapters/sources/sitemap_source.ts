@@ -107,7 +107,10 @@ class SitemapSource implements Source {
   }
 
   resume(position: unknown): void {
-    if (position === undefined || position === null) return;
+    if (position === undefined || position === null) {
+      this.#since = undefined;
+      return;
+    }
     const since = (position as SitemapPosition).since;
     const ms = typeof since === "string" ? Date.parse(since) : NaN;
     if (typeof position !== "object" || !Number.isFinite(ms)) {

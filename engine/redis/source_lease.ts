@@ -223,7 +223,7 @@ export class SourceLeases {
           `resuming from position ${saved ?? "none (the start)"}`,
       );
     }
-    if (saved !== null) source.resume?.(JSON.parse(saved));
+    source.resume?.(saved === null ? undefined : JSON.parse(saved));
     const lane = entry.priority === "high" ? "high" : "normal";
     const signal = AbortSignal.any([stop, lost]);
     const emitKeys = [

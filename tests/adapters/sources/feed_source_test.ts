@@ -756,3 +756,18 @@ Deno.test("url mode: items a feed repeats across polls are emitted once, across 
     },
   );
 });
+
+Deno.test("url mode: resume(undefined) puts the source back at the start, forgetting what it had read", async () => {
+  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+  await withServer(
+    () => new Response(body, { headers: { "content-type": "application/rss+xml", etag: `"v1"` } }),
+    async (origin) => {
+      const src = await source({ url: `${origin}/rss.xml` });
+      assert.equal((await readAll(src)).flat().length, 4);
+      // What a durable flow does when Redis kept no position for it (its first sends lost).
+      src.resume!(undefined);
+      assert.equal(src.checkpoint!(), undefined);
+      assert.equal((await readAll(src)).flat().length, 4, "read again, unconditionally");
+    },
+  );
+});

@@ -349,3 +349,16 @@ Deno.test("the mark is the newest page lastmod, not an index's: a page a lagging
     assert.deepEqual(await urls(), ["/a", "/b"]);
   });
 });
+
+Deno.test("resume(undefined) puts a sitemap source back at the start", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    ["/s.xml", urlset([["/a", "2024-01-01"], ["/b", "2024-01-02"]])],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const src = await source({ url: `${origin}/s.xml` });
+    assert.equal((await readAll(src)).flat().length, 2);
+    src.resume!(undefined);
+    assert.equal(src.checkpoint!(), undefined);
+    assert.equal((await readAll(src)).flat().length, 2);
+  });
+});

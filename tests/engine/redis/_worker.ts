@@ -71,7 +71,7 @@ function numberedSource(config: z.output<typeof numberedSchema>): Source {
     },
     checkpoint: () => ({ next }),
     resume(position) {
-      next = (position as { next: number }).next;
+      next = (position as { next: number } | undefined)?.next ?? 0;
     },
   };
 }
