@@ -122,3 +122,23 @@ Deno.test("host slots: an abort while waiting rejects with its reason and leaves
   assert.equal(slots.active("h"), 1);
   again();
 });
+
+Deno.test("host slots: two releases in one turn hand one slot to the waiter, and the limit holds", async () => {
+  const slots = new HostSlots();
+  const a = await slots.acquire("h", 2);
+  const b = await slots.acquire("h", 2);
+  const woken = slots.acquire("h", 2);
+  await Promise.resolve();
+  a();
+  b(); // both finish before the woken waiter runs
+  await woken;
+  assert.equal(slots.active("h"), 1);
+  await slots.acquire("h", 2);
+  assert.equal(slots.active("h"), 2);
+  let third = false;
+  const late = slots.acquire("h", 2).then((release) => (third = true, release));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(third, false, "a third request waits under a limit of 2");
+  assert.equal(slots.active("h"), 2);
+  (await Promise.race([late, Promise.resolve(undefined)]))?.();
+});
