@@ -62,6 +62,8 @@ export class PoliteHttp implements HttpPool {
   readonly #clock: Clock;
   readonly #fetch: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
   readonly #slots = new HostSlots();
+  /** Hosts under a Retry-After this process was told of, until when (its clock). */
+  readonly #pausedUntil = new Map<string, number>();
   readonly #aimd = new Aimd();
   readonly #robots: RobotsRules;
   readonly #log?: Logger;
@@ -127,9 +129,18 @@ export class PoliteHttp implements HttpPool {
     const release = await this.#slots.acquire(host, limits.concurrency, request.signal);
     try {
       const { interval, burst } = this.#pace(host, limits, crawlDelay);
-      const wait = await this.#buckets.take(host, interval, burst);
-      if (wait > 0) await this.#clock.sleep(wait, request.signal);
-      request.signal?.throwIfAborted();
+      let wait = await this.#buckets.take(host, interval, burst);
+      for (;;) {
+        if (wait > 0) await this.#clock.sleep(wait, request.signal);
+        request.signal?.throwIfAborted();
+        // A Retry-After that came in while this request waited for its turn holds it too.
+        const paused = (this.#pausedUntil.get(host) ?? 0) - this.#clock.now();
+        if (paused <= 0) {
+          this.#pausedUntil.delete(host);
+          break;
+        }
+        wait = Math.max(paused, await this.#buckets.take(host, interval, burst));
+      }
       const headers = new Headers(request.headers);
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
       try {
@@ -145,6 +156,10 @@ export class PoliteHttp implements HttpPool {
               `${this.#flow}: ${host} answered ${e.status}: no request to it for ${
                 Math.ceil(pause / 1000)
               } s, as its Retry-After asks`,
+            );
+            this.#pausedUntil.set(
+              host,
+              Math.max(this.#pausedUntil.get(host) ?? 0, this.#clock.now() + pause),
             );
             // The host's own error matters more than a failed pause (Redis away).
             await this.#buckets.pause(host, pause, interval, burst).catch(() => {});

@@ -365,3 +365,44 @@ Deno.test("a request waiting on another's robots.txt read stops when its own sig
     assert.equal((await first).status, 200);
   });
 });
+
+Deno.test("a Retry-After also holds a request that was already waiting for its turn", async () => {
+  // A clock whose sleeps end only when the test moves it past them.
+  let t = 0;
+  const sleepers: { at: number; wake: () => void }[] = [];
+  const clock = {
+    now: () => t,
+    sleep: (ms: number) => new Promise<void>((wake) => sleepers.push({ at: t + ms, wake })),
+    advance(ms: number) {
+      t += ms;
+      for (const s of sleepers.filter((s) => s.at <= t)) {
+        sleepers.splice(sleepers.indexOf(s), 1);
+        s.wake();
+      }
+    },
+  };
+  const until = async (check: () => boolean) => {
+    while (!check()) await new Promise((r) => setTimeout(r, 5));
+  };
+  const seen: { path: string; at: number }[] = [];
+  await withServer(async (req) => {
+    const path = new URL(req.url).pathname;
+    seen.push({ path, at: clock.now() });
+    if (path !== "/a") return new Response("ok");
+    await until(() => sleepers.length > 0); // b is waiting for its turn when the 429 comes
+    return new Response("slow down", { status: 429, headers: { "retry-after": "7" } });
+  }, async (origin) => {
+    const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), { clock })
+      .client();
+    const a = http.get(origin + "/a");
+    const b = http.get(origin + "/b"); // its turn is 220 ms later: it sleeps
+    await assert.rejects(a, (e) => (e as HttpStatusError).status === 429);
+    clock.advance(221); // past b's turn: but the host asked for 7 s
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(seen.map((s) => s.path), ["/a"], "b waits out the Retry-After");
+    await until(() => sleepers.length > 0);
+    clock.advance(7000);
+    await b;
+    assert.ok(seen[1].at >= 7000, `b went at ${seen[1].at}`);
+  });
+});
