@@ -52,7 +52,9 @@ export function parseCron(expression: string, tz = "UTC"): CronSchedule {
   try {
     cron = new Cron(expression, { timezone: tz, paused: true });
   } catch (error) {
-    const why = String((error as Error).message ?? error).replace(/^CronPattern:\s*/, "");
+    const why = String((error as Error).message ?? error).replace(/^CronPattern:\s*/, "")
+      // croner counts months from 0 in its messages: say the month as written.
+      .replace(/(Invalid value for month: )(-?\d+)/, (_, text, n) => text + (Number(n) + 1));
     throw new Error(`invalid cron expression ${JSON.stringify(expression)}: ${why}`);
   }
   if (cron.nextRun(new Date(0)) === null) {

@@ -1,6 +1,7 @@
 import robotsParser from "robots-parser";
 import type { HttpResponse } from "../../engine/http.ts";
 import { HttpStatusError } from "./http_fetch.ts";
+import { RefusedAddressError } from "./address_guard.ts";
 import type { Clock } from "./rate_limiter.ts";
 
 /** Longest Crawl-delay obeyed, in seconds: one request an hour to a host that asks for less. */
@@ -124,6 +125,11 @@ export class RobotsRules {
         const status = e instanceof HttpStatusError ? e.status : undefined;
         if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
           return settle({ until: this.clock.now() + ROBOTS_TTL_MS });
+        }
+        // An address the flow may not reach: its pages are refused the same way, and that
+        // refusal, saying how to allow the host, is the error to show, not a robots.txt one.
+        if (e instanceof RefusedAddressError) {
+          return settle({ until: this.clock.now() + ROBOTS_RETRY_MS });
         }
         const why = status !== undefined ? `HTTP ${status}` : (e as Error).message;
         this.onFailure?.(

@@ -3,6 +3,7 @@ import { DOMParser } from "linkedom";
 import type { RawItem } from "../../engine/item.ts";
 import { htmlToText, oneLine } from "./_html_text.ts";
 import { isoDate } from "./_parse_date.ts";
+import { canonicalUrl } from "../http/canonical_url.ts";
 
 /**
  * The article of an HTML page, by Mozilla's Readability (the Firefox Reader
@@ -72,7 +73,8 @@ export function canonicalLink(doc: HtmlDocument, base: string | undefined): stri
  * or parse() returns null. The first matters: parse() returns its best
  * attempt for almost any page, so a list page or an error page taken for
  * an article would otherwise become an item of menu text. `url` is the page's canonical link when
- * it gives an http(s) one, else `pageUrl`. Consumes `doc`.
+ * it gives an http(s) one, else `pageUrl` made canonical (tracking parameters and fragment
+ * dropped), so one article reached by two links is one id. Consumes `doc`.
  *
  * Fields: title, text (the article's text, block boundaries kept as line
  * breaks), author (Readability's byline), publishedAt (ISO 8601), lang
@@ -83,7 +85,8 @@ export function extractArticle(
   pageUrl: string | undefined,
 ): RawItem | undefined {
   const base = baseUrlOf(doc, pageUrl);
-  const url = canonicalLink(doc, base) ?? pageUrl;
+  const url = canonicalLink(doc, base) ??
+    (pageUrl === undefined ? undefined : canonicalUrl(pageUrl) ?? pageUrl);
   const dom = doc as unknown as ReadabilityDocument;
   if (!isProbablyReaderable(dom)) return undefined;
   const article = new Readability(dom).parse();

@@ -51,7 +51,8 @@ export function selectorProblem(selector: string): string | undefined {
     parseHtml("<p></p>").querySelectorAll(selector);
     return undefined;
   } catch (err) {
-    return `not a valid CSS selector: ${(err as Error).message ?? err}`;
+    const why = String((err as Error).message ?? err).trim().replace(/found$/, "found the end");
+    return `not a valid CSS selector: ${JSON.stringify(selector)}: ${why}`;
   }
 }
 

@@ -249,7 +249,17 @@ class HtmlSource implements Source {
           batch.push(...await this.#article(url, signal));
         } else {
           const page = await this.#fetch(url, signal);
-          if (page) next.push(...followLinks(page.doc, follow!, page.url, this.config.sameSite));
+          if (page) {
+            const links = followLinks(page.doc, follow!, page.url, this.config.sameSite);
+            if (links.length === 0) {
+              this.env.log.warn(
+                `${this.env.flow}: html ${maskUrl(page.url)}: follow ${
+                  JSON.stringify(follow)
+                } matched no links to follow there`,
+              );
+            }
+            next.push(...links);
+          }
         }
         if (batch.length >= ITEMS_PER_BATCH) {
           yield batch;

@@ -91,6 +91,8 @@ Deno.test("a bad cron expression or time zone says what is wrong", () => {
     /invalid cron expression "61 \* \* \* \*": .*minute/i,
   );
   assert.throws(() => parseCron("0 25 * * *"), /hour/i);
+  // The month as written (croner counts from 0 in its own message).
+  assert.throws(() => parseCron("*/5 * * 13 *"), /Invalid value for month: 13$/);
   assert.throws(() => parseCron("* * * * *", "Mars/Base"), /unknown time zone "Mars\/Base"/);
   assert.throws(() => parseCron("0 0 30 2 *"), /never fires|invalid/);
 });

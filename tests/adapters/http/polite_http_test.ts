@@ -406,3 +406,16 @@ Deno.test("a Retry-After also holds a request that was already waiting for its t
     assert.ok(seen[1].at >= 7000, `b went at ${seen[1].at}`);
   });
 });
+
+Deno.test("a host the flow may not reach is refused as such, not as an unreadable robots.txt", async () => {
+  let hits = 0;
+  await withServer(() => (hits++, new Response("ok")), async (origin) => {
+    const http = new PoliteHttp(options({ allow: [] })).client();
+    await assert.rejects(http.get(`${origin}/page`), (e: Error) => {
+      assert.match(e.message, /refused to connect to 127\.0\.0\.1.*http: \{ allow:/s);
+      assert.doesNotMatch(e.message, /robots\.txt/);
+      return true;
+    });
+  });
+  assert.equal(hits, 0);
+});

@@ -441,3 +441,34 @@ Deno.test("sitemap: a walk that fails part-way loses no article it fetched, and 
     assert.equal((await readAll(src)).length, 1, "the page that failed is tried again");
   });
 });
+
+Deno.test("a follow selector that matches nothing on a list page is warned, not silent", async () => {
+  const s = site({ "/news/": { body: listPage(["/a.html"]) } });
+  await withServer(s.handler, async (origin) => {
+    const { env, log } = testEnv();
+    const src = await source({ url: `${origin}/news/`, follow: "h2.headline a" }, env);
+    assert.deepEqual(await readAll(src), []);
+    assert.ok(
+      log.lines.some((l) =>
+        l.includes(`html ${origin}/news/: follow "h2.headline a" matched no links to follow there`)
+      ),
+      log.lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("an article without a canonical link is published under its URL made canonical", async () => {
+  // base-url has no <link rel="canonical">: the item's url is the fetched one, tracking dropped.
+  const s = site(fixturePages());
+  await withServer(s.handler, async (origin) => {
+    const src = await source({ url: `${origin}/base-url/page.html?utm_source=feed&id=7#top` });
+    const [item] = await readAll(src);
+    assert.equal(item.url, `${origin}/base-url/page.html?id=7`);
+  });
+});
+
+Deno.test("a bad follow selector is named in the error", () => {
+  const r = htmlConfig.safeParse({ url: "https://a.example/", follow: "h2 a[" });
+  assert.equal(r.success, false);
+  assert.match(r.error!.issues[0].message, /^not a valid CSS selector: "h2 a\[": \S/);
+});
