@@ -1,8 +1,19 @@
 import type { RunningFlow } from "../engine/run_flow.ts";
 import { fitWidth, formatTable } from "./summary.ts";
 
-/** Redraws the per-stage table in place a few times a second. */
-export function showProgress(running: RunningFlow): { stop(): void } {
+/** The live table: `above` prints a line (a log line) above it rather than over it. */
+export interface Progress {
+  stop(): void;
+  above(print: () => void): void;
+}
+
+/**
+ * Redraws the per-stage table in place a few times a second. The redraw
+ * moves up as many lines as it drew, so anything else written to stderr
+ * meanwhile would be drawn over: log lines go through `above`, which takes
+ * the table down, prints, and draws it again below.
+ */
+export function showProgress(running: RunningFlow): Progress {
   const enc = new TextEncoder();
   let lines = 0;
   const draw = () => {
@@ -11,17 +22,28 @@ export function showProgress(running: RunningFlow): { stop(): void } {
       running.stages.map((s) => s.toJSON()),
       Date.now() - running.startedAt,
     );
-    const clear = lines ? `\x1b[${lines}A\x1b[J` : "";
+    // "\r" first: a ^C echoed by the terminal has moved the cursor off column 1.
+    const clear = lines ? `\r\x1b[${lines}A\x1b[J` : "";
     table = fitWidth(table, columns());
     Deno.stderr.writeSync(enc.encode(clear + table + "\n"));
     lines = table.split("\n").length;
   };
   const timer = setInterval(draw, 250);
+  const takeDown = () => {
+    if (lines) Deno.stderr.writeSync(enc.encode(`\r\x1b[${lines}A\x1b[J`));
+    lines = 0;
+  };
+  let stopped = false;
   return {
     stop() {
+      stopped = true;
       clearInterval(timer);
-      if (lines) Deno.stderr.writeSync(enc.encode(`\x1b[${lines}A\x1b[J`));
-      lines = 0;
+      takeDown();
+    },
+    above(print) {
+      takeDown();
+      print();
+      if (!stopped) draw();
     },
   };
 }

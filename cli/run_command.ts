@@ -13,7 +13,7 @@ import {
   startFlow,
 } from "../engine/run_flow.ts";
 import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
-import { showProgress } from "./progress.ts";
+import { type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
 import { shownPath } from "./user_dir.ts";
@@ -28,22 +28,26 @@ export async function runCommand(
   file: string,
   opts: { format: LogFormat; quiet: boolean; grace: number; graceText: string; log: Logger },
 ): Promise<number> {
-  const { format, quiet, log } = opts;
+  const { format, quiet } = opts;
+  let progress: Progress | undefined;
+  // While the live table is up, log lines are printed above it, not drawn over.
+  const around = (print: () => void) => progress ? progress.above(print) : print();
+  const log: Logger = {
+    info: (m, f) => around(() => opts.log.info(m, f)),
+    warn: (m, f) => around(() => opts.log.warn(m, f)),
+    error: (m, f) => around(() => opts.log.error(m, f)),
+  };
   const registry = builtinRegistry();
   const flow = await loadFlow(file, registry);
   const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
   let running: RunningFlow | undefined;
-  let progress: { stop(): void } | undefined;
   const onSignal = (event: SignalEvent) => {
     if (event === "exit" || !running) {
       log.error(`${flow.name}: ${running ? "second signal" : "signal"}, exiting now`);
       Deno.exit(130);
     }
     if (event === "stop") {
-      // The table is redrawn in place: take it down for the line, then put it back.
-      progress?.stop();
       log.warn(`${flow.name}: stopping: draining what was accepted (signal again to exit now)`);
-      if (progress) progress = showProgress(running);
       running.stop();
     } else {
       running.kill();
