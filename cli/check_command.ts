@@ -2,7 +2,7 @@ import type { LogFormat } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
-import { shownPath } from "./user_dir.ts";
+import { shownFlowError, shownPath } from "./user_dir.ts";
 
 /**
  * `deno task run check FLOW...`: loads each flow file without running it and
@@ -25,7 +25,7 @@ export async function checkCommand(
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;
       failed++;
-      printError(format, error);
+      printError(format, shownFlowError(error));
     }
   }
   if (files.length > 1) {

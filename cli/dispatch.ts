@@ -67,7 +67,10 @@ export async function dispatch(argv: string[]): Promise<number> {
     }
     noMoreThan(rest, 1, "reset takes one flow file");
     const flow = await loadFlow(flowPath(rest[0]), registry);
-    const confirm = confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`);
+    // A memory flow has nothing to reset: say so before asking for --yes.
+    const confirm = flow.durability === "redis"
+      ? confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`)
+      : undefined;
     const result = await resetCommand(flow, { confirm });
     console.log(result.text);
     return result.code;

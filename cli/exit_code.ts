@@ -5,6 +5,7 @@ import { FlowStartError } from "../engine/run_flow.ts";
 import { NotDurableError, UnknownStageError } from "./admin.ts";
 import { requestedFormat, UsageError } from "./args.ts";
 import { printError } from "./print_error.ts";
+import { shownFlowError } from "./user_dir.ts";
 
 /**
  * Reports an error that ended a command and returns the exit code for it:
@@ -21,7 +22,8 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     error instanceof RedisUnreachableError || error instanceof NotDurableError ||
     error instanceof UnknownStageError || usage
   ) {
-    printError(format, error as Error, usage ? "run `deno task run help` for usage" : undefined);
+    const shown = error instanceof FlowError ? shownFlowError(error) : error as Error;
+    printError(format, shown, usage ? "run `deno task run help` for usage" : undefined);
     return 2;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));

@@ -1,5 +1,6 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FlowError } from "../engine/flow_error.ts";
 
 /** The repository root: where deno.json is, and where `deno task` runs main.ts. */
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -47,4 +48,11 @@ function same(a: string, b: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** `error` with its flow file named as `shownPath` shows it (from the user's directory). */
+export function shownFlowError(error: FlowError): FlowError {
+  if (error.file === undefined || !isAbsolute(error.file)) return error;
+  const shown = shownPath(error.file);
+  return shown === error.file ? error : new FlowError(shown, error.problems);
 }

@@ -127,3 +127,10 @@ Deno.test({
     });
   },
 });
+
+Deno.test("reset on a memory flow says it keeps nothing in Redis, without asking for --yes first", async () => {
+  const out = await cli(["reset", join(ROOT, "flows", "demo.yaml")]);
+  assert.equal(out.code, 2);
+  assert.match(out.stderr, /flow demo has durability: memory and keeps nothing in Redis/);
+  assert.doesNotMatch(out.stderr, /--yes/);
+});

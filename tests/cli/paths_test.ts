@@ -59,7 +59,18 @@ Deno.test("`deno task run` reads a relative flow path from the directory it was 
 
   const missing = await run([...task, "sub/nope.yaml"], dir);
   assert.equal(missing.code, 2);
-  assert.match(missing.stderr, new RegExp(`${dir}/sub/nope\\.yaml`), missing.stderr);
+  assert.match(missing.stderr, /^error: sub\/nope\.yaml/m, missing.stderr);
+
+  // Errors in a flow file name it as typed too.
+  await Deno.writeTextFile(
+    join(dir, "sub", "typo.yaml"),
+    "name: t\nsources:\n  a: { kind: generator, count: 5, folow: 1 }\npipeline: [validate]\n",
+  );
+  for (const args of [["sub/typo.yaml"], ["check", "sub/typo.yaml"]]) {
+    const typo = await run([...task, ...args], dir);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^error: sub\/typo\.yaml:3:\d+: sources\.a\.folow/m, typo.stderr);
+  }
 });
 
 Deno.test("`deno run main.ts` started elsewhere reads flow paths from its own directory, INIT_CWD or not", async () => {
