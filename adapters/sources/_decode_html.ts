@@ -73,12 +73,6 @@ export function decodeHtml(bytes: Uint8Array, httpCharset?: string): DecodedHtml
   return { text: decode("windows-1252", bytes), encoding: "windows-1252", from: "default" };
 }
 
-/** The charset parameter of a Content-Type header, if any. */
-export function charsetOfContentType(contentType: string | null | undefined): string | undefined {
-  const m = /;\s*charset\s*=\s*["']?([^"';\s]+)/i.exec(contentType ?? "");
-  return m?.[1];
-}
-
 function bomEncoding(b: Uint8Array): string | undefined {
   if (b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf) return "utf-8";
   if (b[0] === 0xff && b[1] === 0xfe) return "utf-16le";

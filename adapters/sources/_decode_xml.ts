@@ -67,7 +67,7 @@ export function decodeXmlWithEvidence(bytes: Uint8Array, options: DecodeOptions 
 
 /** The charset parameter of a Content-Type header, if any. */
 export function charsetOf(contentType: string | null | undefined): string | undefined {
-  const m = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType ?? "");
+  const m = /;\s*charset\s*=\s*["']?([^"';\s]+)/i.exec(contentType ?? "");
   return m?.[1];
 }
 

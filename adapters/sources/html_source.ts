@@ -5,7 +5,8 @@ import { maskUrl } from "../../engine/mask_url.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
-import { charsetOfContentType, decodeHtml } from "./_decode_html.ts";
+import { decodeHtml } from "./_decode_html.ts";
+import { charsetOf } from "./_decode_xml.ts";
 import { extractArticle, type HtmlDocument, parseHtml } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
@@ -379,7 +380,7 @@ class HtmlSource implements Source {
       if (type && !/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
         throw new Error(`not an HTML page (content-type ${type.split(";")[0].trim()})`);
       }
-      const text = decodeHtml(res.body, charsetOfContentType(type)).text;
+      const text = decodeHtml(res.body, charsetOf(type)).text;
       return { url: res.url || url, doc: parseHtml(text) };
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;

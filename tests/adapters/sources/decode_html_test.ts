@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  charsetOfContentType,
-  decodeHtml,
-  metaCharset,
-} from "../../../adapters/sources/_decode_html.ts";
+import { decodeHtml, metaCharset } from "../../../adapters/sources/_decode_html.ts";
+import { charsetOf } from "../../../adapters/sources/_decode_xml.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -65,8 +62,8 @@ Deno.test("the meta is found past 1 KiB, but not in comments or scripts", () => 
 });
 
 Deno.test("the charset of a Content-Type", () => {
-  assert.equal(charsetOfContentType(`text/html; charset="UTF-8"`), "UTF-8");
-  assert.equal(charsetOfContentType("text/html;charset=iso-8859-1; q=1"), "iso-8859-1");
-  assert.equal(charsetOfContentType("text/html"), undefined);
-  assert.equal(charsetOfContentType(null), undefined);
+  assert.equal(charsetOf(`text/html; charset="UTF-8"`), "UTF-8");
+  assert.equal(charsetOf("text/html;charset=iso-8859-1; q=1"), "iso-8859-1");
+  assert.equal(charsetOf("text/html"), undefined);
+  assert.equal(charsetOf(null), undefined);
 });
