@@ -13,6 +13,7 @@ export const COMMANDS = ["run", "check", "status", "dlq", "reset", "help"];
 const OPTIONS = {
   quiet: { type: "boolean", default: false },
   "log-format": { type: "string", default: "text" },
+  "log-level": { type: "string" },
   grace: { type: "string", default: "30s" },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
@@ -32,7 +33,7 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
  * --json` would otherwise print text to a script that asked for JSON.
  */
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: ["quiet", "grace"],
+  run: ["quiet", "log-level", "grace"],
   check: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
@@ -106,6 +107,7 @@ export function parseCommandLine(argv: string[]) {
     values: values as {
       quiet: boolean;
       "log-format": string;
+      "log-level"?: string;
       grace: string;
       json: boolean;
       stage?: string;

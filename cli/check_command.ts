@@ -1,4 +1,4 @@
-import type { LogFormat } from "../engine/log.ts";
+import { type LogFormat, printOut } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
@@ -20,8 +20,8 @@ export async function checkCommand(
       const flow = await loadFlow(file, registry);
       const stages = flow.pipeline.map((s) => s.id).join(" → ");
       const sources = flow.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
-      console.log(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
-      console.log(`  sources: ${sources}\n  pipeline: ${stages}`);
+      printOut(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
+      printOut(`  sources: ${sources}\n  pipeline: ${stages}`);
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;
       failed++;
@@ -29,7 +29,7 @@ export async function checkCommand(
     }
   }
   if (files.length > 1) {
-    console.log(`${files.length - failed} of ${files.length} flow files ok`);
+    printOut(`${files.length - failed} of ${files.length} flow files ok`);
   }
   return failed ? 2 : 0;
 }

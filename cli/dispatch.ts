@@ -3,7 +3,7 @@ import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { parseDuration } from "../config/units.ts";
 import { nearest } from "../config/suggest.ts";
-import { createLogger } from "../engine/log.ts";
+import { consoleExport, createLogger, LOG_LEVELS, type LogLevel, printOut } from "../engine/log.ts";
 import { type DlqAction, dlqCommand, resetCommand, statusCommand } from "./admin.ts";
 import { checkOptions, noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
 import { checkCommand } from "./check_command.ts";
@@ -31,16 +31,20 @@ export async function dispatch(argv: string[]): Promise<number> {
     throw new UsageError(`--grace takes a duration such as 10s, got "${values.grace}"`);
   }
   if (values.help || positionals[0] === "help") {
-    console.log(USAGE);
+    printOut(USAGE);
     return 0;
   }
   if (values.version) {
-    console.log(versionText());
+    printOut(versionText());
     return 0;
   }
   const [command, rest] = splitCommand(positionals);
   checkOptions(command === "dlq" ? `dlq ${rest[0]}` : command, given);
-  const log = createLogger(format, values.quiet);
+  const level = values["log-level"] ?? (values.quiet ? "warn" : "info");
+  if (!LOG_LEVELS.includes(level as LogLevel)) {
+    throw new UsageError(`--log-level must be ${LOG_LEVELS.join(", ")}, got "${level}"`);
+  }
+  const log = createLogger(format, { level: level as LogLevel });
   const registry = builtinRegistry();
 
   if (command === "check") {
@@ -56,7 +60,7 @@ export async function dispatch(argv: string[]): Promise<number> {
     noMoreThan(rest, 1, "status takes one flow file");
     const flow = await loadFlow(flowPath(rest[0]), registry);
     const result = await statusCommand(flow, { json: values.json });
-    console.log(result.text);
+    printOut(result.text);
     return result.code;
   }
   if (command === "reset") {
@@ -72,7 +76,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       ? confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`)
       : undefined;
     const result = await resetCommand(flow, { confirm });
-    console.log(result.text);
+    printOut(result.text);
     return result.code;
   }
   if (command === "dlq") {
@@ -106,13 +110,20 @@ export async function dispatch(argv: string[]): Promise<number> {
       json: values.json,
       confirm,
     });
-    console.log(result.text);
+    printOut(result.text);
     return result.code;
   }
   noMoreThan(rest, 1, "run takes one flow file");
+  if (consoleExport() === "capture") {
+    log.info(
+      "OTEL_DENO_CONSOLE=capture (the default): warnings and errors are exported at their " +
+        "level, info lines are not (Deno would print them on stdout); set " +
+        "OTEL_DENO_CONSOLE=replace to export every line at its level",
+    );
+  }
   return await runCommand(rest[0] === undefined ? DEMO : flowPath(rest[0]), {
     format,
-    quiet: values.quiet,
+    quiet: level === "warn" || level === "error",
     grace,
     graceText: values.grace,
     log,

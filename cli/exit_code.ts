@@ -1,6 +1,6 @@
 import { RedisUnreachableError } from "../engine/redis/connection.ts";
 import { FlowError } from "../config/load_flow.ts";
-import { createLogger } from "../engine/log.ts";
+import { createLogger, printErr } from "../engine/log.ts";
 import { FlowStartError } from "../engine/run_flow.ts";
 import { NotDurableError, UnknownStageError } from "./admin.ts";
 import { requestedFormat, UsageError } from "./args.ts";
@@ -29,6 +29,6 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {
     createLogger("json").error(unexpected.message, { stack: unexpected.stack });
-  } else console.error(`error: ${unexpected.stack}`);
+  } else printErr(`error: ${unexpected.stack}`);
   return 1;
 }

@@ -25,6 +25,8 @@ options:
   --quiet                 run: print only warnings and errors (and, with --log-format json, the
                           final report line)
   --log-format text|json  json: one JSON object per line on stderr, errors included, for machines
+                          (with flow, stage and source as fields)
+  --log-level LEVEL       run: debug, info (default), warn or error; --quiet is warn
   --grace DURATION        run: on SIGINT/SIGTERM, how long to drain before stopping hard (default
                           30s; past it the run exits 1, reporting the items it abandoned)
   --json                  status, dlq list, dlq replay: print JSON instead of text

@@ -1,4 +1,4 @@
-import { createLogger, type LogFormat } from "../engine/log.ts";
+import { createLogger, type LogFormat, printErr } from "../engine/log.ts";
 
 /** An error for a person (`error: ...`) or, in json mode, one JSON line. */
 export function printError(format: LogFormat, error: Error, hint?: string): void {
@@ -12,6 +12,6 @@ export function printError(format: LogFormat, error: Error, hint?: string): void
     });
     return;
   }
-  console.error(`error: ${error.message}`);
-  if (hint) console.error(hint);
+  printErr(`error: ${error.message}`);
+  if (hint) printErr(hint);
 }

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
-import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
+import { createLogger, type LogFormat, type Logger, printErr, withContext } from "../engine/log.ts";
 import { endingError } from "../engine/errors.ts";
 import { maskUrl } from "../engine/mask_url.ts";
 import {
@@ -32,11 +32,14 @@ export async function runCommand(
   let progress: Progress | undefined;
   // While the live table is up, log lines are printed above it, not drawn over.
   const around = (print: () => void) => progress ? progress.above(print) : print();
-  const log: Logger = {
-    info: (m, f) => around(() => opts.log.info(m, f)),
-    warn: (m, f) => around(() => opts.log.warn(m, f)),
-    error: (m, f) => around(() => opts.log.error(m, f)),
-  };
+  const above = (inner: Logger): Logger => ({
+    debug: (m, f) => around(() => inner.debug?.(m, f)),
+    info: (m, f) => around(() => inner.info(m, f)),
+    warn: (m, f) => around(() => inner.warn(m, f)),
+    error: (m, f) => around(() => inner.error(m, f)),
+    with: (context) => above(withContext(inner, context)),
+  });
+  const log = above(opts.log);
   const registry = builtinRegistry();
   const flow = await loadFlow(file, registry);
   const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
@@ -104,11 +107,11 @@ export async function runCommand(
       });
     } else {
       if (!quiet) {
-        console.error(formatReport(report));
+        printErr(formatReport(report));
         const where = flow.durability === "redis"
           ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
           : " (dead letters in dead_letters.jsonl, with reasons)";
-        console.error(
+        printErr(
           `output in ${shownPath(flow.outDir)}/` +
             (report.deadLettered ? where : ""),
         );

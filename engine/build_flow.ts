@@ -3,7 +3,7 @@ import type { Actor, StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
 import type { Flow, Locate, SourceEntry } from "./flow.ts";
 import type { HttpPool } from "./http.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, withContext } from "./log.ts";
 import type { BuildEnv, Registry } from "./registry.ts";
 import { errorMessage } from "./errors.ts";
 import { StageStats } from "./stats.ts";
@@ -135,7 +135,12 @@ export async function buildFlow(
     const stages: BuiltStage[] = [];
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
-      const ctx: StageContext = { flow: flow.name, stage: entry.id, signal: kill, log };
+      const ctx: StageContext = {
+        flow: flow.name,
+        stage: entry.id,
+        signal: kill,
+        log: withContext(log, { stage: entry.id }),
+      };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);
         const actor = await spec.create(entry.config, env);
@@ -169,5 +174,8 @@ export async function buildFlow(
 
 /** The env a source is built with: its own HTTP client when it sets `perHost`. */
 function sourceEnv(env: BuildEnv, entry: SourceEntry, http?: HttpPool): BuildEnv {
-  return http && entry.perHost ? { ...env, http: http.client(entry.perHost) } : env;
+  const log = withContext(env.log, { source: entry.name });
+  return http && entry.perHost
+    ? { ...env, log, http: http.client(entry.perHost) }
+    : { ...env, log };
 }

@@ -57,6 +57,12 @@ export interface Envelope<T = RawItem> {
   attempts: number;
   /** Set by the Embedder. */
   vector?: number[];
+  /**
+   * The W3C traceparent of the source read that emitted this item, set only
+   * while tracing (trace.ts): it rides along every edge, Redis included, so
+   * the item's path is one trace. Absent in entries written without it.
+   */
+  trace?: string;
   payload: T;
 }
 

@@ -1,7 +1,7 @@
 import type { DeadLetters } from "./dead_letters.ts";
 import { openRedisRuntime } from "./redis/redis_runtime.ts";
 import type { Flow } from "./flow.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger, withContext } from "./log.ts";
 import { openMemoryRuntime } from "./memory_runtime.ts";
 import type { Registry } from "./registry.ts";
 import { runStageLoop } from "./stage_loop.ts";
@@ -101,7 +101,7 @@ export function inFlight(
  * item moves.
  */
 export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
-  const log = opts.log ?? createLogger();
+  const log = withContext(opts.log ?? createLogger(), { flow: flow.name });
   const stopCtl = new AbortController();
   const killCtl = new AbortController();
   const signals = { log, stop: stopCtl.signal, kill: killCtl.signal };

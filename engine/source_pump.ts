@@ -1,10 +1,11 @@
 import { sleep } from "./backoff.ts";
 import { isPolling, type SourceEntry } from "./flow.ts";
 import { type Envelope, envelope, type RawItem } from "./item.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, withContext } from "./log.ts";
 import type { Source } from "./source.ts";
 import { errorMessage } from "./errors.ts";
 import { maskUrlsIn } from "./mask_url.ts";
+import { endSourceSpan, startSourceSpan, traceOf, withSpan } from "./trace.ts";
 import type { SourceStats } from "./stats.ts";
 import { type Clock, everyDelay, nextCronPoll, parseCron, systemClock } from "./schedule.ts";
 
@@ -68,21 +69,26 @@ export async function pumpSource(
   outlet: SourceOutlet,
   opts: PumpOptions,
 ): Promise<boolean> {
-  const { signal, log } = opts;
+  const { signal } = opts;
+  const log = withContext(opts.log, { source: entry.name });
   const clock = opts.clock ?? systemClock;
   const read = async () => {
     stats.reads++;
-    const reading = source.read(signal)[Symbol.asyncIterator]();
+    let polled = 0;
+    let failure: string | undefined;
+    const span = startSourceSpan(opts.flow, entry.name, entry.kind);
+    const trace = traceOf(span);
+    const reading = withSpan(span, () => source.read(signal)[Symbol.asyncIterator]());
     try {
       for (;;) {
         let next: IteratorResult<RawItem[]>;
         try {
-          next = await reading.next();
+          next = await withSpan(span, () => reading.next());
         } catch (error) {
           if (!signal.aborted) {
             stats.errors++;
             // Into the report, the summary and the log: a URL's password must not go with it.
-            stats.lastError = maskUrlsIn(errorMessage(error));
+            stats.lastError = failure = maskUrlsIn(errorMessage(error));
             log.error(`${opts.flow}: source ${entry.name} failed: ${stats.lastError}`);
           }
           break;
@@ -92,13 +98,17 @@ export async function pumpSource(
         const now = Date.now();
         const batch: Envelope<RawItem>[] = new Array(raws.length);
         for (let i = 0; i < raws.length; i++) batch[i] = envelope(raws[i], entry.name, now);
+        if (trace !== undefined) { for (const item of batch) item.trace = trace; }
         await outlet.emit(batch, source.checkpoint?.(), false);
         stats.emitted += batch.length;
+        polled += batch.length;
         if (signal.aborted) break;
       }
     } finally {
       await reading.return?.()?.catch(() => {});
+      endSourceSpan(span, polled, failure);
     }
+    log.debug?.(`${opts.flow}: source ${entry.name} read ${polled} items`);
   };
 
   if (entry.cron !== undefined) {

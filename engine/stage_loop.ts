@@ -1,6 +1,7 @@
 import type { Delivery, Edge } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import { type BatchResult, runBatch, type StageWork } from "./stage_runner.ts";
+import { tracedBatch } from "./trace.ts";
 import { chunks, Window, type WindowOptions } from "./window.ts";
 
 type Item = Envelope<unknown>;
@@ -122,17 +123,22 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   }
 }
 
+/** A batch through one stage, in its span (trace.ts). */
+function traced(stage: StageWork, items: Item[]): BatchResult | Promise<BatchResult> {
+  return tracedBatch(stage.ctx, items, () => runBatch(stage, items));
+}
+
 /** A batch through each stage in turn; synchronous as long as each stage is. */
 function runStages(
   stages: readonly StageWork[],
   items: Item[],
 ): BatchResult | Promise<BatchResult> {
-  if (stages.length === 1) return runBatch(stages[0], items);
+  if (stages.length === 1) return traced(stages[0], items);
   return (async () => {
     const result: BatchResult = { out: items, letters: [] };
     for (const stage of stages) {
       if (result.out.length === 0) break;
-      const r = await runBatch(stage, result.out);
+      const r = await traced(stage, result.out);
       result.out = r.out;
       result.letters.push(...r.letters);
     }

@@ -21,6 +21,11 @@ export interface StageWork {
 export interface BatchResult {
   out: Item[];
   letters: DeadLetter[];
+  /** Items dropped on purpose; counted only when some were (for the batch's span). */
+  dropped?: number;
+  /** Items that kept failing (dead-lettered), and the first one's error (for the span). */
+  failed?: number;
+  failure?: string;
 }
 
 /**
@@ -153,6 +158,8 @@ async function failed(
   }
   if (batch.length === 1) {
     stats.failed++;
+    result.failed = (result.failed ?? 0) + 1;
+    result.failure ??= errorMessage(error);
     result.letters.push({
       stage: ctx.stage,
       reason: `failed: ${errorMessage(error)}`,
@@ -174,6 +181,7 @@ function succeeded(work: StageWork, collector: Collector, result: BatchResult): 
   stats.batches++;
   if (collector.drops) {
     for (const reason of collector.drops) stats.count(stats.dropped, reason);
+    result.dropped = (result.dropped ?? 0) + collector.drops.length;
   }
   if (collector.rejects) {
     for (const [item, reason, detail] of collector.rejects) {

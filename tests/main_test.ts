@@ -424,4 +424,24 @@ Deno.test("--log-format json: bad input is one JSON line, and --quiet keeps the 
     assert.equal(lines.length, 1, "quiet: the report alone");
     assert.equal(JSON.parse(lines[0]).report.published, 4200);
   });
+  await t.step("--log-level debug: each source read, with flow and source as fields", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-json-" });
+    const out = await cli([await demoIn(dir), "--log-level", "debug", "--log-format", "json"])
+      .output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 0, stderr);
+    const lines = stderr.split("\n").map((l) => JSON.parse(l));
+    const read = lines.find((l) => l.level === "debug" && /read \d+ items/.test(l.msg));
+    assert.ok(read, stderr);
+    assert.equal(read.flow, "demo");
+    assert.equal(typeof read.source, "string");
+  });
+  await t.step("--log-level with a level that does not exist", async () => {
+    const out = await cli([DEMO, "--log-level", "loud"]).output();
+    assert.equal(out.code, 2);
+    assert.match(
+      new TextDecoder().decode(out.stderr),
+      /--log-level must be debug, info, warn, error/,
+    );
+  });
 });

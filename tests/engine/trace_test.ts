@@ -1,0 +1,190 @@
+import assert from "node:assert/strict";
+import { SpanStatusCode, trace } from "@opentelemetry/api";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { z } from "zod";
+import type { Actor } from "../../engine/actor.ts";
+import { decodeEntry, encodeEntries } from "../../engine/redis/codec.ts";
+import { envelope } from "../../engine/item.ts";
+import { parseTraceparent } from "../../engine/trace.ts";
+import { runTestFlow, testRegistry } from "../../testing.ts";
+import { redisTest, withRedis } from "../_redis_server.ts";
+
+// One in-process tracer provider for this file: what OTEL_DENO=true gives a run, kept in memory.
+const exporter = new InMemorySpanExporter();
+trace.setGlobalTracerProvider(
+  new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+);
+
+/** The spans a run made, by name, after clearing what came before. */
+async function spansOf<T>(run: () => Promise<T>): Promise<[T, ReadableSpan[]]> {
+  exporter.reset();
+  const result = await run();
+  return [result, exporter.getFinishedSpans()];
+}
+
+const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
+const traceOf = (s: ReadableSpan) => s.spanContext().traceId;
+const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+
+const items = Array.from({ length: 6 }, (_, i) => ({
+  title: i === 5 ? "Bad" : `A fine story ${i}`,
+  url: `https://example.com/${i % 5}`,
+}));
+
+const FLOW = (durable: boolean) => `
+name: traced
+${durable ? "durability: redis" : ""}
+sources:
+  inbox: { kind: memory, batch: 3 }
+pipeline:
+  - validate: { require: [title, url], title: { min: 5 } }
+  - dedupe: {}
+  - publish: [ { collect: { name: out } } ]
+`;
+
+/**
+ * What every run below must show: one span per source read, one per batch
+ * per stage with its counts, each stage span in the trace of its items'
+ * source read (child of it) or linked to it.
+ */
+function assertPath(spans: ReadableSpan[]) {
+  const [source] = named(spans, "millrace.source inbox");
+  assert.ok(source, spans.map((s) => s.name).join(", "));
+  assert.equal(source.attributes["millrace.flow"], "traced");
+  assert.equal(source.attributes["millrace.source.kind"], "memory");
+  assert.equal(source.attributes["millrace.batch.out"], 6);
+  assert.equal(parentOf(source), undefined, "a source read starts its trace");
+  const stages = ["validate", "dedupe", "publish"].map((s) => named(spans, `millrace.stage ${s}`));
+  for (const batches of stages) {
+    assert.ok(batches.length > 0);
+    for (const span of batches) {
+      const sameTrace = traceOf(span) === traceOf(source) &&
+        parentOf(span) === source.spanContext().spanId;
+      const linked = span.links.some((l) => l.context.spanId === source.spanContext().spanId);
+      assert.ok(sameTrace || linked, `${span.name} belongs to the read or links to it`);
+      assert.equal(span.attributes["millrace.flow"], "traced");
+    }
+  }
+  const total = (batches: ReadableSpan[], key: string) =>
+    batches.reduce((n, s) => n + Number(s.attributes[key]), 0);
+  const [validate, dedupe, publish] = stages;
+  assert.equal(total(validate, "millrace.batch.size"), 6);
+  assert.equal(total(validate, "millrace.batch.dead_letters"), 1, "the short title");
+  assert.equal(total(validate, "millrace.batch.out"), 5);
+  assert.equal(total(dedupe, "millrace.batch.size"), 5);
+  assert.equal(total(dedupe, "millrace.batch.out"), 5);
+  assert.equal(total(publish, "millrace.batch.out"), 5);
+  assert.equal(validate[0].attributes["millrace.stage"], "validate");
+}
+
+Deno.test("a memory flow: a span per source read and per batch per stage, in the read's trace", async () => {
+  const [result, spans] = await spansOf(() => runTestFlow(FLOW(false), { items }));
+  assert.equal(result.published.get("out")!.length, 5);
+  assertPath(spans);
+  const [source] = named(spans, "millrace.source inbox");
+  for (const span of spans) assert.equal(traceOf(span), traceOf(source), "one trace");
+});
+
+redisTest("a durable flow: the trace context crosses each Redis edge with the items", async () => {
+  await withRedis(async (server) => {
+    const [result, spans] = await spansOf(() =>
+      runTestFlow(FLOW(true), { items, redis: server.url })
+    );
+    assert.equal(result.published.get("out")!.length, 5);
+    assertPath(spans);
+  });
+});
+
+Deno.test("a batch with items of two reads is the child of the first and links the other", async () => {
+  const registry = testRegistry();
+  const [, spans] = await spansOf(() =>
+    runTestFlow(
+      `
+name: windowed
+sources:
+  a: { kind: memory }
+  b: { kind: memory }
+pipeline:
+  - validate: {}
+  - publish: [ { collect: { name: out } } ]
+`,
+      {
+        registry,
+        items: {
+          a: [{ title: "from a", url: "https://a.test/" }],
+          b: [{ title: "from b", url: "https://b.test/" }],
+        },
+      },
+    )
+  );
+  const reads = [...named(spans, "millrace.source a"), ...named(spans, "millrace.source b")];
+  assert.equal(reads.length, 2);
+  const publish = named(spans, "millrace.stage publish");
+  assert.ok(
+    publish.some((s) => s.attributes["millrace.batch.size"] === 2),
+    "publish's window put the two reads' items in one batch",
+  );
+  // However the two reads were batched, each publish span is in one read's trace and links the other's if it holds both.
+  for (const span of publish) {
+    const parent = reads.find((r) => r.spanContext().spanId === parentOf(span));
+    assert.ok(parent, "child of a read");
+    const size = Number(span.attributes["millrace.batch.size"]);
+    assert.equal(span.links.length, size - 1);
+  }
+});
+
+Deno.test("a batch whose item keeps failing ends its span with an error status", async () => {
+  const registry = testRegistry().stage({
+    kind: "broken",
+    summary: "fails every batch",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      handle() {
+        throw new Error("it broke");
+      },
+    }),
+  });
+  const [result, spans] = await spansOf(() =>
+    runTestFlow(
+      `
+name: failing
+sources:
+  inbox: { kind: memory }
+pipeline:
+  - broken: {}
+  - publish: [ { collect: { name: out } } ]
+`,
+      { registry, items: [{ title: "x", url: "https://x.test/" }] },
+    )
+  );
+  assert.equal(result.deadLetters.length, 1);
+  const [span] = named(spans, "millrace.stage broken");
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.match(span.status.message ?? "", /it broke/);
+  assert.equal(span.attributes["millrace.batch.dead_letters"], 1);
+});
+
+Deno.test("an envelope's trace survives the Redis entry codec; an entry without one still decodes", () => {
+  const item = {
+    ...envelope({ title: "t", url: "https://t.test/" }, "s"),
+    trace: "00-" + "a".repeat(32) + "-" + "b".repeat(16) + "-01",
+  };
+  const [{ body }] = encodeEntries([item], 10, 10_000);
+  const decoded = decodeEntry("1-0", ["b", body]);
+  assert.equal(decoded.items![0].trace, item.trace);
+  assert.deepEqual(parseTraceparent(item.trace), {
+    traceId: "a".repeat(32),
+    spanId: "b".repeat(16),
+    traceFlags: 1,
+    isRemote: true,
+  });
+  const { trace: _, ...old } = item;
+  const [{ body: oldBody }] = encodeEntries([old], 10, 10_000);
+  assert.equal(decodeEntry("1-1", ["b", oldBody]).items![0].trace, undefined);
+  assert.equal(parseTraceparent("not a traceparent"), undefined);
+});
