@@ -15,6 +15,7 @@ export interface Logger {
 
 export type LogFormat = "text" | "json";
 export type LogLevel = "debug" | "info" | "warn" | "error";
+/** The levels, least severe first: a logger writes its level and those after it. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
 
 /** `log` with `context` on its lines when it can carry it, else `log` itself. */
@@ -32,8 +33,15 @@ export interface LoggerOptions {
   out?: LineOut;
 }
 
-/** Logs to stderr so stdout stays free for a stdout sink. */
-export function createLogger(format: LogFormat = "text", options: LoggerOptions = {}): Logger {
+/**
+ * Logs to stderr so stdout stays free for a stdout sink. `options` may
+ * still be the boolean `quiet` of earlier versions (true: level warn).
+ */
+export function createLogger(
+  format: LogFormat = "text",
+  options: LoggerOptions | boolean = {},
+): Logger {
+  if (typeof options === "boolean") options = { level: options ? "warn" : "info" };
   const min = LOG_LEVELS.indexOf(options.level ?? "info");
   const out = options.out ?? stderrOut();
   const make = (context: Record<string, string>): Logger => {
@@ -65,6 +73,7 @@ export function createLogger(format: LogFormat = "text", options: LoggerOptions 
  */
 export type ConsoleExport = "none" | "capture" | "replace";
 
+/** This process's ConsoleExport, from the variables Deno read (`env` for tests). */
 export function consoleExport(env: (name: string) => string | undefined = readEnv): ConsoleExport {
   const on = (v?: string) => v === "true" || v === "1";
   if (!on(env("OTEL_DENO")?.toLowerCase()) || on(env("OTEL_SDK_DISABLED")?.toLowerCase())) {

@@ -188,3 +188,40 @@ Deno.test("an envelope's trace survives the Redis entry codec; an entry without 
   assert.equal(decodeEntry("1-1", ["b", oldBody]).items![0].trace, undefined);
   assert.equal(parseTraceparent("not a traceparent"), undefined);
 });
+
+Deno.test("a source read that fails ends its span with an error status and what it read", async () => {
+  const registry = testRegistry().source({
+    kind: "half",
+    summary: "one batch, then fails",
+    schema: z.strictObject({}),
+    create: () => ({
+      async *read() {
+        yield [{ title: "first of two", url: "https://h.test/1" }];
+        throw new Error("feed went away");
+      },
+    }),
+  });
+  const [result, spans] = await spansOf(() =>
+    runTestFlow(
+      `
+name: half
+sources:
+  feed: { kind: half }
+pipeline:
+  - publish: [ { collect: { name: out } } ]
+`,
+      { registry },
+    )
+  );
+  assert.equal(result.published.get("out")!.length, 1);
+  const [read] = named(spans, "millrace.source feed");
+  assert.equal(read.status.code, SpanStatusCode.ERROR);
+  assert.match(read.status.message ?? "", /feed went away/);
+  assert.equal(read.attributes["millrace.batch.out"], 1);
+  const [publish] = named(spans, "millrace.stage publish");
+  assert.equal(
+    parentOf(publish),
+    read.spanContext().spanId,
+    "what it read before failing is traced",
+  );
+});
