@@ -31,10 +31,13 @@ const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.nam
 const traceOf = (s: ReadableSpan) => s.spanContext().traceId;
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 
-const items = Array.from({ length: 6 }, (_, i) => ({
-  title: i === 5 ? "Bad" : `A fine story ${i}`,
-  url: `https://example.com/${i % 5}`,
-}));
+const items = [
+  ...Array.from({ length: 6 }, (_, i) => ({
+    title: i === 5 ? "Bad" : `A fine story ${i}`,
+    url: `https://example.com/${i % 5}`,
+  })),
+  { title: "A fine story, scraped again", url: "https://example.com/1" },
+];
 
 const FLOW = (durable: boolean) => `
 name: traced
@@ -57,7 +60,7 @@ function assertPath(spans: ReadableSpan[]) {
   assert.ok(source, spans.map((s) => s.name).join(", "));
   assert.equal(source.attributes["millrace.flow"], "traced");
   assert.equal(source.attributes["millrace.source.kind"], "memory");
-  assert.equal(source.attributes["millrace.batch.out"], 6);
+  assert.equal(source.attributes["millrace.batch.out"], 7);
   assert.equal(parentOf(source), undefined, "a source read starts its trace");
   const stages = ["validate", "dedupe", "publish"].map((s) => named(spans, `millrace.stage ${s}`));
   for (const batches of stages) {
@@ -73,11 +76,12 @@ function assertPath(spans: ReadableSpan[]) {
   const total = (batches: ReadableSpan[], key: string) =>
     batches.reduce((n, s) => n + Number(s.attributes[key]), 0);
   const [validate, dedupe, publish] = stages;
-  assert.equal(total(validate, "millrace.batch.size"), 6);
+  assert.equal(total(validate, "millrace.batch.size"), 7);
   assert.equal(total(validate, "millrace.batch.dead_letters"), 1, "the short title");
-  assert.equal(total(validate, "millrace.batch.out"), 5);
-  assert.equal(total(dedupe, "millrace.batch.size"), 5);
+  assert.equal(total(validate, "millrace.batch.out"), 6);
+  assert.equal(total(dedupe, "millrace.batch.size"), 6);
   assert.equal(total(dedupe, "millrace.batch.out"), 5);
+  assert.equal(total(dedupe, "millrace.batch.dropped"), 1, "the story scraped again");
   assert.equal(total(publish, "millrace.batch.out"), 5);
   assert.equal(validate[0].attributes["millrace.stage"], "validate");
 }
