@@ -2,8 +2,11 @@
 export interface Logger {
   /** Detail nobody needs unless asked for (`--log-level debug`); optional for hand-made loggers. */
   debug?(msg: string, fields?: Record<string, unknown>): void;
+  /** What a person watching the run wants to see (the start line, a missed tick polled). */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Something went wrong and was handled (a retry, a Redis outage waited out). */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** Something failed and was not (a source that cannot be read, a run that ends). */
   error(msg: string, fields?: Record<string, unknown>): void;
   /**
    * A logger whose lines also carry `context` (flow, stage, source): as
@@ -13,7 +16,9 @@ export interface Logger {
   with?(context: Record<string, string>): Logger;
 }
 
+/** `text`: a line for people; `json`: one object per line, context and fields as keys. */
 export type LogFormat = "text" | "json";
+/** How much a line matters; a logger writes the lines at or above its level. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 /** The levels, least severe first: a logger writes its level and those after it. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
@@ -26,6 +31,7 @@ export function withContext(log: Logger, context: Record<string, string>): Logge
 /** Where a finished line goes, with its level. */
 export type LineOut = (level: LogLevel, line: string) => void;
 
+/** How createLogger filters and where it writes. */
 export interface LoggerOptions {
   /** Lines below this level are not written (default info). */
   level?: LogLevel;
