@@ -14,6 +14,8 @@ const OPTIONS = {
   quiet: { type: "boolean", default: false },
   "log-format": { type: "string", default: "text" },
   grace: { type: "string", default: "30s" },
+  port: { type: "string" },
+  host: { type: "string" },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
@@ -32,7 +34,7 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
  * --json` would otherwise print text to a script that asked for JSON.
  */
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: ["quiet", "grace"],
+  run: ["quiet", "grace", "port", "host"],
   check: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
@@ -107,6 +109,8 @@ export function parseCommandLine(argv: string[]) {
       quiet: boolean;
       "log-format": string;
       grace: string;
+      port?: string;
+      host?: string;
       json: boolean;
       stage?: string;
       limit?: string;

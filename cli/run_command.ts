@@ -3,6 +3,7 @@ import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
+import type { DeadLetters } from "../engine/dead_letters.ts";
 import { endingError } from "../engine/errors.ts";
 import { maskUrl } from "../engine/mask_url.ts";
 import {
@@ -16,6 +17,9 @@ import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
+import { countHttpRequests } from "./counted_http.ts";
+import { FlowWatch } from "./flow_watch.ts";
+import { serveWatch } from "./watch_server.ts";
 import { shownPath } from "./user_dir.ts";
 
 /**
@@ -26,20 +30,44 @@ import { shownPath } from "./user_dir.ts";
  */
 export async function runCommand(
   file: string,
-  opts: { format: LogFormat; quiet: boolean; grace: number; graceText: string; log: Logger },
+  opts: {
+    format: LogFormat;
+    quiet: boolean;
+    grace: number;
+    graceText: string;
+    log: Logger;
+    /** Serve metrics, health and the dashboard here (`--port`, `--host`). */
+    watch?: { port: number; hostname: string };
+  },
 ): Promise<number> {
   const { format, quiet } = opts;
   let progress: Progress | undefined;
   // While the live table is up, log lines are printed above it, not drawn over.
   const around = (print: () => void) => progress ? progress.above(print) : print();
-  const log: Logger = {
+  let log: Logger = {
     info: (m, f) => around(() => opts.log.info(m, f)),
     warn: (m, f) => around(() => opts.log.warn(m, f)),
     error: (m, f) => around(() => opts.log.error(m, f)),
   };
   const registry = builtinRegistry();
   const flow = await loadFlow(file, registry);
-  const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+  let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+  const token = opts.watch ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
+  const watch = opts.watch && new FlowWatch(flow, { replay: token !== undefined });
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  if (watch) {
+    log = watch.logger(log);
+    deadLetters = watch.deadLetters(deadLetters);
+    countHttpRequests(registry, (host, status) => watch.metrics.countRequest(host, status));
+    server = serveWatch(watch, { ...opts.watch!, token });
+    const { hostname, port } = server.addr;
+    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
+    log.info(
+      `${flow.name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
+        (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
+      { url, token: token !== undefined },
+    );
+  }
   let running: RunningFlow | undefined;
   const onSignal = (event: SignalEvent) => {
     if (event === "exit" || !running) {
@@ -55,7 +83,8 @@ export async function runCommand(
   };
   const signals = await watchSignals(opts.grace, onSignal);
   try {
-    running = await startFlow(flow, { registry, log, deadLetters });
+    running = await startFlow(flow, { registry, log, deadLetters, onBatch: watch?.onBatch });
+    await watch?.started(running, log);
     // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
     // taken without a word when REDIS_URL is unset.
     const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
@@ -122,6 +151,9 @@ export async function runCommand(
   } finally {
     progress?.stop();
     signals.close();
-    await deadLetters.close();
+    await watch?.finished();
+    await server?.shutdown();
+    await watch?.close();
+    await deadLetters.close?.();
   }
 }

@@ -72,6 +72,8 @@ export async function pumpSource(
   const clock = opts.clock ?? systemClock;
   const read = async () => {
     stats.reads++;
+    stats.lastRead = Date.now();
+    stats.reading = true;
     const reading = source.read(signal)[Symbol.asyncIterator]();
     try {
       for (;;) {
@@ -97,6 +99,7 @@ export async function pumpSource(
         if (signal.aborted) break;
       }
     } finally {
+      stats.reading = false;
       await reading.return?.()?.catch(() => {});
     }
   };
