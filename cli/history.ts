@@ -102,7 +102,9 @@ export class HistoryRecorder {
     this.#last = now;
     const minute = Math.floor(Date.now() / 60_000);
     if (Object.keys(delta).length === 0) return this.#writing;
-    this.#writing = this.#writing.then(() => this.history.add(minute, delta)).catch(this.onError);
+    // Bounded: a run that ends while Redis is away must not wait on it.
+    this.#writing = this.#writing.then(() => within(this.history.add(minute, delta), 2000))
+      .catch(this.onError);
     return this.#writing;
   }
 
@@ -110,4 +112,12 @@ export class HistoryRecorder {
     clearInterval(this.#timer);
     await this.flush();
   }
+}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

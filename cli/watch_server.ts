@@ -66,7 +66,7 @@ export function serveWatch(
       }
       if (path === "/api/snapshot") return json(await watch.snapshot());
       if (path === "/api/history") return json(await watch.history());
-      if (path === "/events") return events(watch, req.signal, opts.eventsEveryMs ?? 1000);
+      if (path === "/events") return events(watch, opts.eventsEveryMs ?? 1000);
       if (path === "/api/replay") {
         if (req.method !== "POST") return json({ error: "POST only" }, 405);
         if (!opts.token) {
@@ -89,7 +89,7 @@ export function serveWatch(
 }
 
 /** A snapshot at once and then every `everyMs`; history with the first and every minute. */
-function events(watch: FlowWatch, signal: AbortSignal, everyMs: number): Response {
+function events(watch: FlowWatch, everyMs: number): Response {
   const enc = new TextEncoder();
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticks = 0;
@@ -108,13 +108,8 @@ function events(watch: FlowWatch, signal: AbortSignal, everyMs: number): Respons
       };
       void send();
       timer = setInterval(send, everyMs);
-      signal.addEventListener("abort", () => {
-        clearInterval(timer);
-        try {
-          controller.close();
-        } catch { /* already closed */ }
-      });
     },
+    // The reader went away (the page closed, the server shut down).
     cancel() {
       clearInterval(timer);
     },
