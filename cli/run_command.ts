@@ -19,7 +19,7 @@ import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { FlowWatch } from "./flow_watch.ts";
-import { serveWatch } from "./watch_server.ts";
+import { serveWatch, type WatchServer } from "./watch_server.ts";
 import { shownPath } from "./user_dir.ts";
 
 /**
@@ -54,7 +54,7 @@ export async function runCommand(
   let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
   const token = opts.watch ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
   const watch = opts.watch && new FlowWatch(flow, { replay: token !== undefined });
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let server: WatchServer | undefined;
   if (watch) {
     log = watch.logger(log);
     deadLetters = watch.deadLetters(deadLetters);
@@ -152,7 +152,7 @@ export async function runCommand(
     progress?.stop();
     signals.close();
     await watch?.finished();
-    await server?.shutdown();
+    await server?.close();
     await watch?.close();
     await deadLetters.close?.();
   }

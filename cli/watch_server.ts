@@ -30,15 +30,14 @@ const MAX_BODY = 64 * 1024;
  * data, so they are served without the token; the page asks for it and
  * sends it as a header, since a token in a URL ends up in logs and history.
  */
-export function serveWatch(
-  watch: FlowWatch,
-  opts: WatchServerOptions,
-): Deno.HttpServer<Deno.NetAddr> {
+export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchServer {
+  // Open /events streams: ended on close, or shutdown would wait on them for ever.
+  const streams = new Set<() => void>();
   const expected = opts.token ? new TextEncoder().encode(`Bearer ${opts.token}`) : undefined;
   const allowed = (req: Request) =>
     !expected ||
     sameBytes(new TextEncoder().encode(req.headers.get("authorization") ?? ""), expected);
-  return Deno.serve({
+  const server = Deno.serve({
     port: opts.port,
     hostname: opts.hostname,
     onListen: () => {},
@@ -66,7 +65,7 @@ export function serveWatch(
       }
       if (path === "/api/snapshot") return json(await watch.snapshot());
       if (path === "/api/history") return json(await watch.history());
-      if (path === "/events") return events(watch, opts.eventsEveryMs ?? 1000);
+      if (path === "/events") return events(watch, opts.eventsEveryMs ?? 1000, streams);
       if (path === "/api/replay") {
         if (req.method !== "POST") return json({ error: "POST only" }, 405);
         if (!opts.token) {
@@ -86,13 +85,27 @@ export function serveWatch(
       return json({ error: errorMessage(error) }, 500);
     }
   });
+  return {
+    addr: server.addr,
+    async close() {
+      for (const end of streams) end();
+      await server.shutdown();
+    },
+  };
+}
+
+/** The running server: where it listens, and how to stop it (open event streams end first). */
+export interface WatchServer {
+  readonly addr: Deno.NetAddr;
+  close(): Promise<void>;
 }
 
 /** A snapshot at once and then every `everyMs`; history with the first and every minute. */
-function events(watch: FlowWatch, everyMs: number): Response {
+function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Response {
   const enc = new TextEncoder();
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticks = 0;
+  let end: (() => void) | undefined;
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
       const send = async () => {
@@ -108,10 +121,19 @@ function events(watch: FlowWatch, everyMs: number): Response {
       };
       void send();
       timer = setInterval(send, everyMs);
+      end = () => {
+        clearInterval(timer);
+        streams.delete(end!);
+        try {
+          controller.close();
+        } catch { /* already closed */ }
+      };
+      streams.add(end);
     },
-    // The reader went away (the page closed, the server shut down).
+    // The reader went away (the page closed).
     cancel() {
       clearInterval(timer);
+      if (end) streams.delete(end);
     },
   });
   return new Response(stream, {

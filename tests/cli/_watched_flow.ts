@@ -72,7 +72,7 @@ export async function startWatched(
       running.stop();
       await running.done.catch(() => {});
       await watch.finished();
-      await server.shutdown();
+      await server.close();
       await watch.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
