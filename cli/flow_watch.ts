@@ -192,8 +192,16 @@ export class FlowWatch {
     return out;
   }
 
-  history(): Promise<Minute[]> {
-    return this.#history.read(Math.floor(Date.now() / 60_000) - HISTORY_MINUTES + 1);
+  /** The last 24 h per minute, the current minute's unsaved counts included. */
+  async history(): Promise<Minute[]> {
+    const now = Math.floor(Date.now() / 60_000);
+    const minutes = await this.#history.read(now - HISTORY_MINUTES + 1);
+    const unsaved = this.#recorder?.unsaved() ?? {};
+    if (Object.keys(unsaved).length === 0) return minutes;
+    let last = minutes.at(-1);
+    if (last?.t !== now) minutes.push(last = { t: now, counts: {} });
+    for (const [k, n] of Object.entries(unsaved)) last.counts[k] = (last.counts[k] ?? 0) + n;
+    return minutes;
   }
 
   /** The most recent dead letters, newest first: this run's (memory) or the stream's (Redis). */
@@ -298,7 +306,7 @@ function letterView(id: string, d: DeadLetter, time: string): LetterView {
 /** A payload cut to a line, for the table. */
 function short(payload: unknown): string {
   const text = payload === undefined ? "" : JSON.stringify(payload) ?? "";
-  return text.length > 160 ? text.slice(0, 157) + "..." : text;
+  return text.length > 100 ? text.slice(0, 97) + "..." : text;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -92,13 +92,23 @@ export class HistoryRecorder {
     this.#timer = setInterval(() => void this.flush(), everyMs);
   }
 
-  flush(): Promise<void> {
-    const now = this.counters();
+  /** What the counters rose by since the last flush: the current minute, not saved yet. */
+  unsaved(): Record<string, number> {
+    return this.#delta(this.counters());
+  }
+
+  #delta(now: Record<string, number>): Record<string, number> {
     const delta: Record<string, number> = {};
     for (const [k, n] of Object.entries(now)) {
       const d = n - (this.#last[k] ?? 0);
       if (d > 0) delta[k] = d;
     }
+    return delta;
+  }
+
+  flush(): Promise<void> {
+    const now = this.counters();
+    const delta = this.#delta(now);
     this.#last = now;
     const minute = Math.floor(Date.now() / 60_000);
     if (Object.keys(delta).length === 0) return this.#writing;

@@ -100,7 +100,7 @@ export interface WatchServer {
   close(): Promise<void>;
 }
 
-/** A snapshot at once and then every `everyMs`; history with the first and every minute. */
+/** A snapshot at once and then every `everyMs`; history with the first and every 10 s. */
 function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Response {
   const enc = new TextEncoder();
   let timer: ReturnType<typeof setInterval> | undefined;
@@ -111,7 +111,7 @@ function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Re
       const send = async () => {
         try {
           const data: Record<string, unknown> = await watch.snapshot();
-          if (ticks++ % Math.max(1, Math.round(60_000 / everyMs)) === 0) {
+          if (ticks++ % Math.max(1, Math.round(10_000 / everyMs)) === 0) {
             data.history = await watch.history().catch(() => []);
           }
           controller.enqueue(enc.encode(`data: ${JSON.stringify(data)}\n\n`));

@@ -114,7 +114,7 @@ function drawGraph(s, before, dt) {
       el(
         "div",
         { class: "node", "data-stage": st.id },
-        el("h3", {}, st.id, " ", el("small", {}, st.kind)),
+        el("h3", {}, st.id, " ", el("small", {}, st.kind === st.id ? "" : st.kind)),
         el(
           "dl",
           {},
@@ -139,7 +139,8 @@ function drawGraph(s, before, dt) {
 function sparkline(key) {
   const now = Math.floor(Date.now() / 60000);
   const values = new Map(history.map((m) => [m.t, m.counts[key] ?? 0]));
-  const first = history.length ? Math.max(now - 1439, history[0].t) : now;
+  // At least the last hour, at most the last 24 h.
+  const first = Math.max(now - 1439, Math.min(now - 59, history[0]?.t ?? now));
   const points = [];
   for (let t = first; t <= now; t++) points.push(values.get(t) ?? 0);
   const max = Math.max(1, ...points);
@@ -191,7 +192,7 @@ function drawSources(sources) {
 function drawLetters(letters, replay) {
   const body = $("#dead-letters tbody");
   body.replaceChildren(
-    ...letters.map((d) =>
+    ...letters.slice(0, 20).map((d) =>
       el(
         "tr",
         { "data-letter": d.id },
