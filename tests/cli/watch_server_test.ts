@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { RedisServer, redisTest } from "../_redis_server.ts";
+import { withServer } from "../_http_server.ts";
 import { parseExposition, sample } from "./_exposition.ts";
 import { generatorFlow, startWatched, until } from "./_watched_flow.ts";
 
@@ -113,6 +114,83 @@ redisTest(
       });
     } finally {
       admin.disconnect();
+      await w?.close();
+      await redis.stop();
+    }
+  },
+);
+
+Deno.test("millrace_http_requests_total counts the web sources' requests by host and status", async () => {
+  let calls = 0;
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/gone.json") return new Response("no", { status: 404 });
+    calls++;
+    return Response.json([{ title: `Item number ${calls}`, url: `https://example.com/${calls}` }]);
+  }, async (origin) => {
+    const host = new URL(origin).host;
+    const yaml = [
+      "name: fetching",
+      "http: { allow: [127.0.0.1], robots: false, perHost: { rps: 1000, burst: 100 } }",
+      "sources:",
+      `  api: { kind: json, url: "${origin}/items.json" }`,
+      `  gone: { kind: json, url: "${origin}/gone.json" }`,
+      "pipeline:",
+      "  - validate: { require: [title, url] }",
+      "  - publish:",
+      "      - jsonl: { path: items.jsonl }",
+    ].join("\n") + "\n";
+    const w = await startWatched(yaml);
+    try {
+      await w.running.done;
+      const e = await scrape(w.get);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "200" }), calls);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "404" }), 1);
+      assert.equal(calls, 1);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+redisTest(
+  "a durable flow's dead letters are listed from Redis and replayed with the token",
+  async () => {
+    const redis = await RedisServer.start();
+    const token = "replay-token";
+    let w: Awaited<ReturnType<typeof startWatched>> | undefined;
+    try {
+      w = await startWatched(
+        generatorFlow("replaying", { count: 50, every: "10s", redis: redis.url }),
+        { token },
+      );
+      type Snap = { deadLetters: { total: number; recent: { id: string; reason: string }[] } };
+      let snap: Snap | undefined;
+      await until(async () => {
+        snap = await (await w!.get("/api/snapshot", token)).json();
+        return snap!.deadLetters.total >= 2;
+      });
+      const [first] = snap!.deadLetters.recent;
+      assert.match(first.id, /^\d+-\d+$/, "a stream entry id");
+      assert.ok(first.reason);
+      const post = (ids: unknown, auth = token) =>
+        fetch(w!.url + "/api/replay", {
+          method: "POST",
+          headers: { authorization: `Bearer ${auth}` },
+          body: JSON.stringify({ ids }),
+        });
+      const refused = await post([first.id], "wrong");
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401);
+      const bad = await post("all");
+      await bad.body?.cancel();
+      assert.equal(bad.status, 400);
+      const res = await post([first.id]);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { replayed: { validate: 1 }, skipped: [] });
+      const again = await (await post([first.id])).json();
+      assert.equal(again.skipped.length, 1, "a letter is replayed once");
+    } finally {
       await w?.close();
       await redis.stop();
     }
