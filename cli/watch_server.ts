@@ -72,9 +72,14 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
           return json({ error: "replay is offered only when MILLRACE_TOKEN is set" }, 403);
         }
         if (!watch.durable) return json({ error: "replay needs a durable flow" }, 400);
-        const body = await req.text();
-        if (body.length > MAX_BODY) return json({ error: "body too large" }, 413);
-        const ids = (JSON.parse(body || "{}") as { ids?: unknown }).ids;
+        const body = await cappedText(req, MAX_BODY);
+        if (body === undefined) return json({ error: `body over ${MAX_BODY} bytes` }, 413);
+        let ids: unknown;
+        try {
+          ids = (JSON.parse(body || "{}") as { ids?: unknown })?.ids;
+        } catch {
+          ids = undefined;
+        }
         if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) {
           return json({ error: 'body must be {"ids": ["<dead letter id>", ...]}' }, 400);
         }
@@ -139,6 +144,22 @@ function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Re
   return new Response(stream, {
     headers: { "content-type": "text/event-stream", ...NO_STORE },
   });
+}
+
+/** The request's body as text, or undefined once it passes `max` bytes (read no further). */
+async function cappedText(req: Request, max: number): Promise<string | undefined> {
+  if (Number(req.headers.get("content-length") ?? 0) > max) return undefined;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of req.body ?? []) {
+    size += chunk.length;
+    if (size > max) return undefined;
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) all.set(c, at), at += c.length;
+  return new TextDecoder().decode(all);
 }
 
 const NO_STORE = { "cache-control": "no-store" };
