@@ -157,15 +157,21 @@ export class FlowWatch {
     const running = this.#running;
     if (!running) return [];
     if (!this.#redis) {
+      // In hand: what reached the stage's channel, less what still waits
+      // on it and what the stage finished. Window contents count too.
       const backlog = running.backlog?.() ?? [];
-      return running.stages.map((s, i) => ({
-        stage: s.id,
-        backlog: backlog[i] ?? 0,
-        pending: Math.max(
-          0,
-          s.received - s.emitted - s.droppedTotal - s.rejectedTotal - s.failed,
-        ),
-      }));
+      let sent = running.sources.reduce((n, s) => n + s.emitted, 0);
+      return running.stages.map((s, i) => {
+        const waiting = backlog[i] ?? 0;
+        const finished = s.emitted + s.droppedTotal + s.rejectedTotal + s.failed;
+        const state = {
+          stage: s.id,
+          backlog: waiting,
+          pending: Math.max(0, sent - waiting - finished),
+        };
+        sent = s.emitted;
+        return state;
+      });
     }
     const redis = this.#redis;
     return await Promise.all(this.flow.pipeline.map(async (s) => {
