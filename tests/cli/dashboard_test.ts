@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { browserTest } from "./_chromium.ts";
+import { haveRedis, RedisServer } from "../_redis_server.ts";
 import { generatorFlow, startWatched, until } from "./_watched_flow.ts";
 
 const number = (text: string | null) => {
@@ -73,3 +74,40 @@ browserTest("with a token the dashboard asks for it, then shows the flow", async
     await w.close();
   }
 });
+
+browserTest(
+  "a durable flow with a token offers replay per dead letter, and the button replays it",
+  async (browser) => {
+    if (!haveRedis) {
+      if (Deno.env.get("CI") === "true") throw new Error("redis-server is not on PATH");
+      console.warn("redis-server is not on PATH: the replay part is not checked");
+      return;
+    }
+    const redis = await RedisServer.start();
+    const token = "replay-" + crypto.randomUUID();
+    const w = await startWatched(
+      generatorFlow("replayed", { count: 50, every: "10s", redis: redis.url }),
+      { token, eventsEveryMs: 200 },
+    );
+    try {
+      const page = await browser.newPage();
+      await page.goto(w.url + "/");
+      await page.fill("#token", token);
+      await page.click("#login button");
+      const row = page.locator("#dead-letters tr[data-letter]").first();
+      await row.locator("button").waitFor();
+      const id = await row.getAttribute("data-letter");
+      assert.match(id ?? "", /^\d+-\d+$/);
+      await page.click(`#dead-letters tr[data-letter="${id}"] button`);
+      // Replayed: gone from the dead-letter stream, back on the stage's input.
+      const listed = async () => {
+        const snap = await (await w.get("/api/snapshot", token)).json();
+        return snap.deadLetters.recent.some((d: { id: string }) => d.id === id);
+      };
+      await until(async () => !(await listed()));
+    } finally {
+      await w.close();
+      await redis.stop();
+    }
+  },
+);
