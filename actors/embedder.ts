@@ -210,6 +210,8 @@ function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem
       const prepared = batch.map((item) => inputs.prepare(item as Envelope<RawItem>));
       const texts = prepared.flatMap((p) => p.rejected || p.deleted ? [] : p.texts);
       const vectors = texts.length > 0 ? await client.embed(texts, ctx.signal) : [];
+      // Counted once the call answered: what the provider bills (or, local, would).
+      ctx.spend?.(prepared.reduce((n, p) => n + (p.rejected || p.deleted ? 0 : p.total), 0));
       check(where, client, vectors, texts.length);
       let next = 0;
       for (let i = 0; i < batch.length; i++) {

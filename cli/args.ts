@@ -15,6 +15,8 @@ const OPTIONS = {
   "log-format": { type: "string", default: "text" },
   "log-level": { type: "string" },
   grace: { type: "string", default: "30s" },
+  port: { type: "string" },
+  host: { type: "string" },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
@@ -33,7 +35,7 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
  * --json` would otherwise print text to a script that asked for JSON.
  */
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: ["quiet", "log-level", "grace"],
+  run: ["quiet", "log-level", "grace", "port", "host"],
   check: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
@@ -109,6 +111,8 @@ export function parseCommandLine(argv: string[]) {
       "log-format": string;
       "log-level"?: string;
       grace: string;
+      port?: string;
+      host?: string;
       json: boolean;
       stage?: string;
       limit?: string;

@@ -127,5 +127,24 @@ export async function dispatch(argv: string[]): Promise<number> {
     grace,
     graceText: values.grace,
     log,
+    watch: watchOptions(values.port, values.host),
   });
+}
+
+/** `--port N [--host H]`: where the HTTP server listens; none without --port. */
+function watchOptions(
+  port?: string,
+  host?: string,
+): { port: number; hostname: string } | undefined {
+  if (port === undefined) {
+    if (host !== undefined) {
+      throw new UsageError("--host needs --port: run FLOW --port 9464 --host H");
+    }
+    return undefined;
+  }
+  const n = Number(port);
+  if (!/^\d+$/.test(port) || n > 65535) {
+    throw new UsageError(`--port takes a port number 0-65535 (0: any free port), got "${port}"`);
+  }
+  return { port: n, hostname: host ?? "127.0.0.1" };
 }

@@ -29,6 +29,10 @@ options:
   --log-level LEVEL       run: debug, info (default), warn or error; --quiet is warn
   --grace DURATION        run: on SIGINT/SIGTERM, how long to drain before stopping hard (default
                           30s; past it the run exits 1, reporting the items it abandoned)
+  --port N                run: serve the dashboard (/), /metrics (Prometheus), /healthz and
+                          /readyz on port N (0: any free port; the address is printed). Set
+                          MILLRACE_TOKEN to require Authorization: Bearer <token> (not /healthz)
+  --host H                run: the address to listen on with --port (default 127.0.0.1)
   --json                  status, dlq list, dlq replay: print JSON instead of text
   --stage S               dlq: only the dead letters of stage S
   --limit N               dlq list: at most N dead letters (default 100)

@@ -3,6 +3,7 @@ import { builtinRegistry } from "../builtins.ts";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { createLogger, type LogFormat, type Logger, printErr, withContext } from "../engine/log.ts";
+import type { DeadLetters } from "../engine/dead_letters.ts";
 import { endingError } from "../engine/errors.ts";
 import { maskUrl } from "../engine/mask_url.ts";
 import {
@@ -16,6 +17,9 @@ import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { formatReport } from "./summary.ts";
+import { countHttpRequests } from "./counted_http.ts";
+import { FlowWatch } from "./flow_watch.ts";
+import { serveWatch, type WatchServer } from "./watch_server.ts";
 import { shownPath } from "./user_dir.ts";
 
 /**
@@ -26,7 +30,15 @@ import { shownPath } from "./user_dir.ts";
  */
 export async function runCommand(
   file: string,
-  opts: { format: LogFormat; quiet: boolean; grace: number; graceText: string; log: Logger },
+  opts: {
+    format: LogFormat;
+    quiet: boolean;
+    grace: number;
+    graceText: string;
+    log: Logger;
+    /** Serve metrics, health and the dashboard here (`--port`, `--host`). */
+    watch?: { port: number; hostname: string };
+  },
 ): Promise<number> {
   const { format, quiet } = opts;
   let progress: Progress | undefined;
@@ -39,10 +51,26 @@ export async function runCommand(
     error: (m, f) => around(() => inner.error(m, f)),
     with: (context) => above(withContext(inner, context)),
   });
-  const log = above(opts.log);
+  let log = above(opts.log);
   const registry = builtinRegistry();
   const flow = await loadFlow(file, registry);
-  const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+  let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+  const token = opts.watch ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
+  const watch = opts.watch && new FlowWatch(flow, { replay: token !== undefined });
+  let server: WatchServer | undefined;
+  if (watch) {
+    log = watch.logger(log);
+    deadLetters = watch.deadLetters(deadLetters);
+    countHttpRequests(registry, (host, status) => watch.metrics.countRequest(host, status));
+    server = serveWatch(watch, { ...opts.watch!, token });
+    const { hostname, port } = server.addr;
+    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
+    log.info(
+      `${flow.name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
+        (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
+      { url, token: token !== undefined },
+    );
+  }
   let running: RunningFlow | undefined;
   const onSignal = (event: SignalEvent) => {
     if (event === "exit" || !running) {
@@ -58,7 +86,8 @@ export async function runCommand(
   };
   const signals = await watchSignals(opts.grace, onSignal);
   try {
-    running = await startFlow(flow, { registry, log, deadLetters });
+    running = await startFlow(flow, { registry, log, deadLetters, onBatch: watch?.onBatch });
+    await watch?.started(running, log);
     // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
     // taken without a word when REDIS_URL is unset.
     const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
@@ -125,6 +154,9 @@ export async function runCommand(
   } finally {
     progress?.stop();
     signals.close();
-    await deadLetters.close();
+    await watch?.finished();
+    await server?.close();
+    await watch?.close();
+    await deadLetters.close?.();
   }
 }

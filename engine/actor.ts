@@ -28,6 +28,8 @@ export interface StageContext {
   readonly stage: string;
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /** Counts tokens sent to a paid API (an embedding call), for the stage's stats and metrics. */
+  readonly spend?: (tokens: number) => void;
 }
 
 /**

@@ -135,11 +135,14 @@ export async function buildFlow(
     const stages: BuiltStage[] = [];
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
+      const stats = new StageStats(entry.id, entry.kind);
+      const spend = (tokens: number) => void (stats.tokens += tokens);
       const ctx: StageContext = {
         flow: flow.name,
         stage: entry.id,
         signal: kill,
         log: withContext(log, { stage: entry.id }),
+        spend,
       };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);
@@ -151,7 +154,7 @@ export async function buildFlow(
           kind: entry.kind,
           actor,
           ctx,
-          stats: new StageStats(entry.id, entry.kind),
+          stats,
           window: actor.window ?? spec.window?.(entry.config),
           concurrency: entry.concurrency,
           retries: entry.retries,

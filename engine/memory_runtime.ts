@@ -65,6 +65,7 @@ export async function openMemoryRuntime(flow: Flow, opts: {
         first.close();
       }
     },
+    backlog: () => channels.map((ch) => ch.size),
     kill: () => channels.forEach((ch) => ch.abandon()),
     close: async () => {},
   };

@@ -16,6 +16,8 @@ export interface RunOptions {
   deadLetters: DeadLetters;
   /** Backoff base for retries in ms (default 100). */
   backoffBase?: number;
+  /** Told of every batch a stage handled (items, ms): the metrics' histograms. */
+  onBatch?: (stage: StageStats, items: number, ms: number) => void;
 }
 
 /** What a finished run did, stage by stage (in this process). */
@@ -45,6 +47,8 @@ export interface RunningFlow {
   readonly sources: readonly SourceStats[];
   readonly stages: readonly StageStats[];
   readonly startedAt: number;
+  /** Items waiting on each stage's input, in memory; undefined for Redis edges (ask Redis). */
+  backlog?(): number[];
   /** Graceful: sources stop, edges drain, windows flush, sinks close. */
   stop(): void;
   /** At once: work in hand is abandoned (never acknowledged in durable mode). */
@@ -109,6 +113,8 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     ? await openRedisRuntime(flow, { ...opts, ...signals })
     : await openMemoryRuntime(flow, { ...opts, ...signals });
   const stats = runtime.built.stages.map((s) => s.stats);
+  const onBatch = opts.onBatch;
+  if (onBatch) { for (const s of stats) s.onBatch = (items, ms) => onBatch(s, items, ms); }
   const startedAt = Date.now();
   let drained = false;
   const watching = runtime.drained?.then((d) => {
@@ -150,6 +156,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     killCtl,
     done,
     onKill: () => runtime.kill(),
+    ...(runtime.backlog ? { backlog: runtime.backlog } : {}),
   });
 }
 
@@ -164,6 +171,7 @@ export function runningFlow(parts: {
   done: Promise<FlowReport>;
   /** Extra work of a kill, such as ending blocked reads at once. */
   onKill?: () => void;
+  backlog?: () => number[];
 }): RunningFlow {
   const { stopCtl, killCtl, onKill, ...rest } = parts;
   // Set only when the kill came first: a run a stage failure already ended

@@ -11,6 +11,8 @@ export interface Runtime {
   built: BuiltFlow;
   loops: StageLoop[];
   sources: SourceStats[];
+  /** Items waiting on each stage's input channel, in pipeline order (memory; Redis asks Redis). */
+  backlog?(): number[];
   /** Runs every source until it is done or the flow stops. */
   pump(): Promise<void>;
   /**

@@ -76,6 +76,8 @@ export async function pumpSource(
     stats.reads++;
     let polled = 0;
     let failure: string | undefined;
+    stats.lastRead = Date.now();
+    stats.reading = true;
     const span = startSourceSpan(opts.flow, entry.name, entry.kind);
     const trace = traceOf(span);
     const reading = withSpan(span, () => source.read(signal)[Symbol.asyncIterator]());
@@ -105,6 +107,7 @@ export async function pumpSource(
         if (signal.aborted) break;
       }
     } finally {
+      stats.reading = false;
       await reading.return?.()?.catch(() => {});
       endSourceSpan(span, polled, failure);
     }

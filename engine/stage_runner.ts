@@ -106,8 +106,7 @@ function attempt(
     return failed(work, batch, retries, result, tries, error);
   }
   if (pending) return settle(work, batch, retries, result, tries, collector, started, pending);
-  work.stats.busyMs += performance.now() - started;
-  succeeded(work, collector, result);
+  succeeded(work, collector, result, batch.length, performance.now() - started);
 }
 
 async function settle(
@@ -126,8 +125,7 @@ async function settle(
     work.stats.busyMs += performance.now() - started;
     return await failed(work, batch, retries, result, tries, error);
   }
-  work.stats.busyMs += performance.now() - started;
-  succeeded(work, collector, result);
+  succeeded(work, collector, result, batch.length, performance.now() - started);
 }
 
 /** Try number `tries` threw: retry it after a backoff, split it, or dead-letter its one item. */
@@ -175,10 +173,18 @@ async function failed(
   await attempt(work, batch.slice(mid), 0, result, 0);
 }
 
-/** Counts what a successful try said and keeps its outputs. */
-function succeeded(work: StageWork, collector: Collector, result: BatchResult): void {
+/** Counts what a successful try of `items` items taking `ms` said, and keeps its outputs. */
+function succeeded(
+  work: StageWork,
+  collector: Collector,
+  result: BatchResult,
+  items: number,
+  ms: number,
+): void {
   const { ctx, stats } = work;
   stats.batches++;
+  stats.busyMs += ms;
+  stats.onBatch?.(items, ms);
   if (collector.drops) {
     for (const reason of collector.drops) stats.count(stats.dropped, reason);
     result.dropped = (result.dropped ?? 0) + collector.drops.length;

@@ -12,6 +12,13 @@ export class StageStats {
   batches = 0;
   /** Time spent inside handle(), ms. */
   busyMs = 0;
+  /** Tokens sent to a paid API (the embed stage's), as the actor reports them. */
+  tokens = 0;
+  /**
+   * Told of each batch `handle` took (items, ms): the hook metrics hang
+   * their histograms on (cli/metrics.ts), set before the flow's first batch.
+   */
+  onBatch?: (items: number, ms: number) => void;
 
   constructor(readonly id: string, readonly kind: string) {}
 
@@ -48,6 +55,9 @@ export class SourceStats {
   reads = 0;
   errors = 0;
   lastError?: string;
+  /** When the last read began (epoch ms), and whether one is under way: the dashboard's source state. */
+  lastRead?: number;
+  reading = false;
   constructor(readonly name: string, readonly kind: string) {}
   toJSON() {
     const { name, kind, emitted, reads, errors, lastError } = this;

@@ -20,6 +20,7 @@
  *   millrace:{demo}:host:<host>       per-host request bucket (GCRA: the theoretical arrival
  *                                     time in ms, Redis clock), shared by every process; PX
  *                                     expiry once idle (adapters/http/redis_host_buckets.ts)
+ *   millrace:{demo}:history:<minute>  hash of one minute's counts (cli/history.ts), 25 h TTL
  *   millrace:{demo}:tries             hash <stage>:<lane>:<entry id> -> times a redelivered
  *                                     entry was started alone and never committed
  *
@@ -47,6 +48,8 @@ export interface FlowKeys {
   host(host: string): string;
   readonly stages: string;
   readonly tries: string;
+  /** One minute's counts for the dashboard (minute = ms since epoch / 60000). */
+  history(minute: number): string;
   /** The field of `tries` that counts one entry's crashed attempts. */
   tryField(stage: string, lane: Lane, entryId: string): string;
 }
@@ -73,6 +76,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     host: (host) => `${base}:host:${host}`,
     stages: `${base}:stages`,
     tries: `${base}:tries`,
+    history: (minute) => `${base}:history:${minute}`,
     tryField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}`,
   };
 }

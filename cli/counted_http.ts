@@ -1,0 +1,46 @@
+import type { HttpClient } from "../engine/http.ts";
+import type { Registry } from "../engine/registry.ts";
+
+/** Told of each request a flow's HTTP client finished: its host and status ("error": none). */
+export type CountRequest = (host: string, status: number | "error") => void;
+
+/**
+ * Makes the registry's HTTP client (the HttpClient seam every web source
+ * goes through) count its requests: wraps the pool's clients, so the
+ * polite client's limits, robots.txt and address checks stay as they are.
+ * A refused status (HttpStatusError) carries its status; other failures
+ * (timeouts, refusals, caps) count as "error".
+ */
+export function countHttpRequests(registry: Registry, count: CountRequest): void {
+  const make = registry.http;
+  if (!make) return;
+  registry.httpClient((options, ctx) => {
+    const pool = make(options, ctx);
+    return { client: (perHost) => counted(pool.client(perHost), count) };
+  });
+}
+
+function counted(client: HttpClient, count: CountRequest): HttpClient {
+  return {
+    async get(url, request) {
+      const host = hostOf(url);
+      try {
+        const response = await client.get(url, request);
+        count(host, response.status);
+        return response;
+      } catch (error) {
+        const status = (error as { status?: unknown })?.status;
+        count(host, typeof status === "number" ? status : "error");
+        throw error;
+      }
+    },
+  };
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "invalid";
+  }
+}

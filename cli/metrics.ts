@@ -1,0 +1,136 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RunningFlow } from "../engine/run_flow.ts";
+import type { StageStats } from "../engine/stats.ts";
+
+/** Items waiting on a stage's input and items read but not finished. */
+export interface EdgeState {
+  stage: string;
+  backlog: number;
+  pending: number;
+}
+
+/** Upper bounds of the items-per-batch histogram. */
+const BATCH_ITEMS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+
+/**
+ * The Prometheus metrics of one run, through prom-client (it runs as is
+ * under Deno with no extra permission). Counters that the engine already
+ * keeps (StageStats) are read at scrape time rather than counted twice;
+ * only what the engine does not keep is observed here: each batch's size
+ * and duration (the stage loop's `onBatch` hook) and each HTTP request.
+ */
+export class FlowMetrics {
+  readonly registry = new Registry();
+  readonly #flow: string;
+  #running?: RunningFlow;
+  #edges: () => Promise<EdgeState[]> = () => Promise.resolve([]);
+  readonly #batchSeconds: Histogram<"flow" | "stage">;
+  readonly #batchItems: Histogram<"flow" | "stage">;
+  readonly #requests: Counter<"host" | "status">;
+
+  constructor(flow: string) {
+    this.#flow = flow;
+    const registers = [this.registry];
+    // deno-lint-ignore no-this-alias
+    const metrics = this;
+    const stages = () => this.#running?.stages ?? [];
+    const fromStats = (read: (s: StageStats) => [string, number][]) =>
+      function (this: Counter<string> | Gauge<string>) {
+        this.reset();
+        for (const s of stages()) {
+          for (const [outcome, n] of read(s)) {
+            const labels = { flow, stage: s.id, ...(outcome ? { outcome } : {}) };
+            if (this instanceof Gauge) this.set(labels, n);
+            else this.inc(labels, n);
+          }
+        }
+      };
+    new Counter({
+      name: "millrace_items_total",
+      help: "Items by stage and outcome: in (received), out (passed on), dropped, dead_letter.",
+      labelNames: ["flow", "stage", "outcome"],
+      registers,
+      collect: fromStats((s) => [
+        ["in", s.received],
+        ["out", s.emitted],
+        ["dropped", s.droppedTotal],
+        ["dead_letter", s.rejectedTotal + s.failed],
+      ]),
+    });
+    new Counter({
+      name: "millrace_embed_tokens_total",
+      help: "Tokens sent to the embedding model, by stage.",
+      labelNames: ["flow", "stage"],
+      registers,
+      collect: fromStats((s) => s.kind === "embed" ? [["", s.tokens]] : []),
+    });
+    this.#batchSeconds = new Histogram({
+      name: "millrace_stage_batch_seconds",
+      help: "Time a stage's handle took per batch, in seconds.",
+      labelNames: ["flow", "stage"],
+      registers,
+    });
+    this.#batchItems = new Histogram({
+      name: "millrace_batch_items",
+      help: "Items per batch a stage handled.",
+      labelNames: ["flow", "stage"],
+      buckets: BATCH_ITEMS,
+      registers,
+    });
+    const edges = (pick: (e: EdgeState) => number) =>
+      async function (this: Gauge<string>) {
+        this.reset();
+        for (const e of await metrics.edgeStates()) this.set({ flow, stage: e.stage }, pick(e));
+      };
+    new Gauge({
+      name: "millrace_edge_backlog_items",
+      help: "Waiting on a stage's input, not yet read: items in memory, stream entries over Redis.",
+      labelNames: ["flow", "stage"],
+      registers,
+      collect: edges((e) => e.backlog),
+    });
+    new Gauge({
+      name: "millrace_edge_pending_items",
+      help: "Read by a stage and not yet finished: items in memory, " +
+        "entries delivered and not acknowledged (XPENDING) over Redis.",
+      labelNames: ["flow", "stage"],
+      registers,
+      collect: edges((e) => e.pending),
+    });
+    this.#requests = new Counter({
+      name: "millrace_http_requests_total",
+      help: "HTTP requests the flow's sources made, by host and status (error: no status).",
+      labelNames: ["host", "status"],
+      registers,
+    });
+  }
+
+  /** The run whose counters the scrape reads, and how to read its edges. */
+  watch(running: RunningFlow, edges: () => Promise<EdgeState[]>): void {
+    this.#running = running;
+    this.#edges = edges;
+  }
+
+  /** The edge gauges, read once per scrape (two gauges share one read). */
+  #edgeRead?: Promise<EdgeState[]>;
+  edgeStates(): Promise<EdgeState[]> {
+    this.#edgeRead ??= this.#edges().finally(() => setTimeout(() => this.#edgeRead = undefined, 0));
+    return this.#edgeRead;
+  }
+
+  /** The stage loop's hook: one batch of `items` that took `ms`. */
+  observeBatch(stage: string, items: number, ms: number): void {
+    const labels = { flow: this.#flow, stage };
+    this.#batchSeconds.observe(labels, ms / 1000);
+    this.#batchItems.observe(labels, items);
+  }
+
+  countRequest(host: string, status: number | "error"): void {
+    this.#requests.inc({ host, status: String(status) });
+  }
+
+  /** The exposition text, and its content type. */
+  async render(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}

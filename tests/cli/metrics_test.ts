@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { FlowMetrics } from "../../cli/metrics.ts";
+import type { RunningFlow } from "../../engine/run_flow.ts";
+import { StageStats } from "../../engine/stats.ts";
+import { parseExposition, sample } from "./_exposition.ts";
+
+function running(stages: StageStats[]): RunningFlow {
+  return { stages, sources: [] } as unknown as RunningFlow;
+}
+
+Deno.test("the exposition carries every stage's counters by outcome, read back as written", async () => {
+  const validate = new StageStats("validate", "validate");
+  validate.received = 10;
+  validate.emitted = 7;
+  validate.count(validate.dropped, "duplicate");
+  validate.count(validate.rejected, "missing title");
+  validate.count(validate.rejected, "bad url");
+  validate.failed = 1;
+  const embed = new StageStats("embed", "embed");
+  embed.tokens = 1234;
+  const metrics = new FlowMetrics("news");
+  metrics.watch(running([validate, embed]), () =>
+    Promise.resolve([
+      { stage: "validate", backlog: 5, pending: 2 },
+      { stage: "embed", backlog: 0, pending: 7 },
+    ]));
+  const { text, contentType } = await metrics.render();
+  assert.match(contentType, /^text\/plain; version=0\.0\.4/);
+  const e = parseExposition(text);
+  const items = (stage: string, outcome: string) =>
+    sample(e, "millrace_items_total", { flow: "news", stage, outcome });
+  assert.deepEqual(
+    ["in", "out", "dropped", "dead_letter"].map((o) => items("validate", o)),
+    [10, 7, 1, 3],
+  );
+  assert.equal(items("embed", "in"), 0);
+  assert.equal(e.type.get("millrace_items_total"), "counter");
+  assert.ok(e.help.get("millrace_items_total"));
+  assert.equal(sample(e, "millrace_embed_tokens_total", { stage: "embed" }), 1234);
+  assert.equal(
+    e.samples.filter((s) => s.name === "millrace_embed_tokens_total").length,
+    1,
+    "only embed stages spend tokens",
+  );
+  assert.equal(e.type.get("millrace_edge_backlog_items"), "gauge");
+  assert.equal(sample(e, "millrace_edge_backlog_items", { stage: "validate" }), 5);
+  assert.equal(sample(e, "millrace_edge_pending_items", { stage: "embed" }), 7);
+});
+
+Deno.test("batch histograms count each batch into its bucket, with sum and count", async () => {
+  const metrics = new FlowMetrics("news");
+  metrics.watch(running([]), () => Promise.resolve([]));
+  metrics.observeBatch("embed", 3, 4); // 4 ms
+  metrics.observeBatch("embed", 256, 300);
+  metrics.observeBatch("embed", 40, 2000);
+  const e = parseExposition((await metrics.render()).text);
+  assert.equal(e.type.get("millrace_stage_batch_seconds"), "histogram");
+  const le = (name: string, bound: string) =>
+    sample(e, `${name}_bucket`, { stage: "embed", le: bound });
+  assert.equal(le("millrace_stage_batch_seconds", "0.005"), 1);
+  assert.equal(le("millrace_stage_batch_seconds", "0.5"), 2);
+  assert.equal(le("millrace_stage_batch_seconds", "2.5"), 3);
+  assert.equal(le("millrace_stage_batch_seconds", "+Inf"), 3);
+  assert.equal(sample(e, "millrace_stage_batch_seconds_count", { stage: "embed" }), 3);
+  assert.ok(
+    Math.abs(sample(e, "millrace_stage_batch_seconds_sum", { stage: "embed" }) - 2.304) < 1e-9,
+  );
+  assert.equal(le("millrace_batch_items", "5"), 1);
+  assert.equal(le("millrace_batch_items", "50"), 2);
+  assert.equal(le("millrace_batch_items", "250"), 2);
+  assert.equal(le("millrace_batch_items", "500"), 3);
+  assert.equal(sample(e, "millrace_batch_items_sum", { stage: "embed" }), 299);
+});
+
+Deno.test("label values with quotes, backslashes and newlines are escaped and read back whole", async () => {
+  const odd = new StageStats('say "hi"\\now\nthen', "validate");
+  odd.received = 2;
+  const metrics = new FlowMetrics("f");
+  metrics.watch(running([odd]), () => Promise.resolve([]));
+  metrics.countRequest("example.com:8080", 200);
+  metrics.countRequest("example.com:8080", 200);
+  metrics.countRequest("example.com:8080", 429);
+  metrics.countRequest("down.example", "error");
+  const { text } = await metrics.render();
+  assert.ok(text.includes('stage="say \\"hi\\"\\\\now\\nthen"'), "escaped as the format says");
+  const e = parseExposition(text);
+  assert.equal(
+    sample(e, "millrace_items_total", { stage: 'say "hi"\\now\nthen', outcome: "in" }),
+    2,
+  );
+  const req = (host: string, status: string) =>
+    sample(e, "millrace_http_requests_total", { host, status });
+  assert.equal(req("example.com:8080", "200"), 2);
+  assert.equal(req("example.com:8080", "429"), 1);
+  assert.equal(req("down.example", "error"), 1);
+});

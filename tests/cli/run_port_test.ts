@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseExposition, sample } from "./_exposition.ts";
+import { generatorFlow, until } from "./_watched_flow.ts";
+
+const MAIN = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "main.ts");
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys"];
+
+/** `main.ts FLOW --port 0 --log-format json ...`, with the server's address read from its log. */
+async function runWithPort(args: string[], env: Record<string, string> = {}) {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-port-" });
+  const file = join(dir, "flow.yaml");
+  await Deno.writeTextFile(
+    file,
+    `output: ${dir}/out\n` + generatorFlow("ported", { count: 40, every: "30ms" }),
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, MAIN, file, "--port", "0", "--log-format", "json", ...args],
+    stderr: "piped",
+    stdout: "null",
+    env: { NO_COLOR: "1", ...env },
+  }).spawn();
+  const lines: string[] = [];
+  let url: string | undefined;
+  const reading = (async () => {
+    let rest = "";
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      for (const line of parts) {
+        lines.push(line);
+        url ??= JSON.parse(line).url;
+      }
+    }
+  })();
+  await until(() => url !== undefined || lines.some((l) => /error/.test(l)));
+  assert.ok(url, lines.join("\n"));
+  return {
+    url: url!,
+    lines,
+    async stop() {
+      child.kill("SIGINT");
+      const status = await child.status;
+      await reading;
+      await Deno.remove(dir, { recursive: true });
+      return status.code;
+    },
+  };
+}
+
+Deno.test("run --port 0 serves /metrics on 127.0.0.1; its counters rise and stay within the final report", async () => {
+  const run = await runWithPort([]);
+  assert.match(run.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const published = async () => {
+    const e = parseExposition(await (await fetch(run.url + "metrics")).text());
+    // Nothing until the flow has started: the server comes up first.
+    if (!e.samples.some((s) => s.name === "millrace_items_total")) return 0;
+    return sample(e, "millrace_items_total", { stage: "publish", outcome: "out" });
+  };
+  let first = 0;
+  await until(async () => (first = await published()) > 0);
+  await until(async () => (await published()) > first);
+  const last = await published();
+  const healthz = await fetch(run.url + "healthz");
+  assert.equal(await healthz.text(), "ok\n");
+  assert.equal(await run.stop(), 0, run.lines.join("\n"));
+  const report = JSON.parse(run.lines.at(-1)!).report;
+  assert.ok(report.published >= last, `${report.published} published, /metrics said ${last}`);
+});
+
+Deno.test("run --port with MILLRACE_TOKEN wants the token and never prints it", async () => {
+  const token = "tok-" + crypto.randomUUID();
+  const run = await runWithPort([], { MILLRACE_TOKEN: token });
+  const without = await fetch(run.url + "metrics");
+  await without.body?.cancel();
+  assert.equal(without.status, 401);
+  const withIt = await fetch(run.url + "metrics", {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  assert.equal(withIt.status, 200);
+  await withIt.body?.cancel();
+  assert.equal((await fetch(run.url + "healthz")).status, 200);
+  assert.equal(await run.stop(), 0);
+  assert.ok(!run.lines.join("\n").includes(token), "the token is not in the log");
+});
+
+Deno.test("--host without --port, or a port that is no port, is a usage error", async () => {
+  for (const args of [["--host", "0.0.0.0"], ["--port", "http"], ["--port", "70000"]]) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMS, MAIN, "flows/demo.yaml", ...args],
+      stdout: "null",
+      stderr: "piped",
+      cwd: dirname(MAIN),
+    }).output();
+    assert.equal(out.code, 2, args.join(" "));
+    assert.match(new TextDecoder().decode(out.stderr), /--(host|port)/);
+  }
+});

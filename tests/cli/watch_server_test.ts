@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { RedisServer, redisTest } from "../_redis_server.ts";
+import { withServer } from "../_http_server.ts";
+import { parseExposition, sample } from "./_exposition.ts";
+import { generatorFlow, startWatched, until } from "./_watched_flow.ts";
+
+async function scrape(get: (path: string) => Promise<Response>) {
+  const res = await get("/metrics");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+  return parseExposition(await res.text());
+}
+
+Deno.test("/metrics counters rise while a flow runs and equal its report when it ends", async () => {
+  const w = await startWatched(generatorFlow("rising", { count: 50, every: "30ms" }));
+  try {
+    const out = (e: ReturnType<typeof parseExposition>) =>
+      sample(e, "millrace_items_total", { stage: "publish", outcome: "out" });
+    let first = 0;
+    await until(async () => (first = out(await scrape(w.get))) > 0);
+    await until(async () => out(await scrape(w.get)) > first);
+    assert.equal((await w.get("/readyz")).status, 200);
+    w.running.stop();
+    const report = await w.running.done;
+    const e = await scrape(w.get);
+    for (const s of report.stages) {
+      const items = (outcome: string) =>
+        sample(e, "millrace_items_total", { flow: "rising", stage: s.id, outcome });
+      const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+      assert.equal(items("in"), s.received, `${s.id} in`);
+      assert.equal(items("out"), s.emitted, `${s.id} out`);
+      assert.equal(items("dropped"), sum(s.dropped), `${s.id} dropped`);
+      assert.equal(items("dead_letter"), sum(s.rejected) + s.failed, `${s.id} dead letters`);
+      assert.equal(
+        sample(e, "millrace_stage_batch_seconds_count", { stage: s.id }),
+        s.batches,
+        `${s.id}: one observation per batch`,
+      );
+      assert.equal(sample(e, "millrace_batch_items_sum", { stage: s.id }), s.received);
+      assert.equal(sample(e, "millrace_edge_pending_items", { stage: s.id }), 0, "nothing in hand");
+    }
+    assert.ok(report.deadLettered > 0, "the generator makes invalid items");
+    assert.ok(sample(e, "millrace_embed_tokens_total", { stage: "embed" }) > 0);
+    assert.equal(sample(e, "millrace_edge_backlog_items", { stage: "validate" }), 0);
+    await w.watch.finished();
+    const ready = await w.get("/readyz");
+    assert.equal(ready.status, 503);
+    assert.match((await ready.json()).reason, /ended/);
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("with a token, every endpoint but /healthz wants it", async () => {
+  const token = "s3cret-token";
+  const w = await startWatched(generatorFlow("guarded", { count: 10, every: "1s" }), { token });
+  try {
+    assert.equal((await w.get("/healthz")).status, 200);
+    for (const path of ["/metrics", "/readyz", "/api/snapshot", "/api/history", "/events"]) {
+      const res = await w.get(path);
+      await res.body?.cancel();
+      assert.equal(res.status, 401, `${path} without the token`);
+      const wrong = await w.get(path, "s3cret-tokeN");
+      await wrong.body?.cancel();
+      assert.equal(wrong.status, 401, `${path} with a wrong token`);
+    }
+    const ok = await w.get("/metrics", token);
+    assert.equal(ok.status, 200);
+    assert.ok(!(await ok.text()).includes(token));
+    const snap = await (await w.get("/api/snapshot", token)).json();
+    assert.equal(snap.flow, "guarded");
+    const events = await w.get("/events", token);
+    assert.equal(events.headers.get("content-type"), "text/event-stream");
+    const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const { value } = await reader.read();
+    await reader.cancel();
+    assert.match(value ?? "", /^data: \{"flow":"guarded"/);
+    const replay = await fetch(w.url + "/api/replay", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+      body: JSON.stringify({ ids: ["1-0"] }),
+    });
+    assert.equal(replay.status, 400, "a memory flow has nothing to replay");
+    await replay.body?.cancel();
+  } finally {
+    await w.close();
+  }
+});
+
+redisTest(
+  "/readyz is 503 with the reason while the durable flow's Redis does not answer",
+  async () => {
+    const redis = await RedisServer.start();
+    const admin = new Redis(redis.url);
+    let w: Awaited<ReturnType<typeof startWatched>> | undefined;
+    try {
+      w = await startWatched(
+        generatorFlow("readyz", { count: 10, every: "200ms", redis: redis.url }),
+      );
+      assert.equal((await w.get("/readyz")).status, 200);
+      // Every client's commands wait, PING included: to the flow, Redis is unreachable.
+      await admin.client("PAUSE", 4000, "ALL");
+      const res = await w.get("/readyz");
+      assert.equal(res.status, 503);
+      const body = await res.json();
+      assert.equal(body.ready, false);
+      assert.match(body.reason, /Redis does not answer PING/);
+      assert.equal((await w.get("/healthz")).status, 200, "the process is alive all the same");
+      await admin.client("UNPAUSE");
+      await until(async () => {
+        const again = await w!.get("/readyz");
+        await again.body?.cancel();
+        return again.status === 200;
+      });
+    } finally {
+      admin.disconnect();
+      await w?.close();
+      await redis.stop();
+    }
+  },
+);
+
+Deno.test("millrace_http_requests_total counts the web sources' requests by host and status", async () => {
+  let calls = 0;
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/gone.json") return new Response("no", { status: 404 });
+    calls++;
+    return Response.json([{ title: `Item number ${calls}`, url: `https://example.com/${calls}` }]);
+  }, async (origin) => {
+    const host = new URL(origin).host;
+    const yaml = [
+      "name: fetching",
+      "http: { allow: [127.0.0.1], robots: false, perHost: { rps: 1000, burst: 100 } }",
+      "sources:",
+      `  api: { kind: json, url: "${origin}/items.json" }`,
+      `  gone: { kind: json, url: "${origin}/gone.json" }`,
+      "pipeline:",
+      "  - validate: { require: [title, url] }",
+      "  - publish:",
+      "      - jsonl: { path: items.jsonl }",
+    ].join("\n") + "\n";
+    const w = await startWatched(yaml);
+    try {
+      await w.running.done;
+      const e = await scrape(w.get);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "200" }), calls);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "404" }), 1);
+      assert.equal(calls, 1);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+redisTest(
+  "a durable flow's dead letters are listed from Redis and replayed with the token",
+  async () => {
+    const redis = await RedisServer.start();
+    const token = "replay-token";
+    let w: Awaited<ReturnType<typeof startWatched>> | undefined;
+    try {
+      w = await startWatched(
+        generatorFlow("replaying", { count: 50, every: "10s", redis: redis.url }),
+        { token },
+      );
+      type Snap = { deadLetters: { total: number; recent: { id: string; reason: string }[] } };
+      let snap: Snap | undefined;
+      await until(async () => {
+        snap = await (await w!.get("/api/snapshot", token)).json();
+        return snap!.deadLetters.total >= 2;
+      });
+      const [first] = snap!.deadLetters.recent;
+      assert.match(first.id, /^\d+-\d+$/, "a stream entry id");
+      assert.ok(first.reason);
+      const post = (ids: unknown, auth = token) =>
+        fetch(w!.url + "/api/replay", {
+          method: "POST",
+          headers: { authorization: `Bearer ${auth}` },
+          body: JSON.stringify({ ids }),
+        });
+      const refused = await post([first.id], "wrong");
+      await refused.body?.cancel();
+      assert.equal(refused.status, 401);
+      const bad = await post("all");
+      await bad.body?.cancel();
+      assert.equal(bad.status, 400);
+      const res = await post([first.id]);
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { replayed: { validate: 1 }, skipped: [] });
+      const again = await (await post([first.id])).json();
+      assert.equal(again.skipped.length, 1, "a letter is replayed once");
+    } finally {
+      await w?.close();
+      await redis.stop();
+    }
+  },
+);
