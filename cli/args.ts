@@ -8,7 +8,7 @@ import { nearest } from "../config/suggest.ts";
 import { flowPath } from "./user_dir.ts";
 
 /** The commands main.ts knows; anything else is taken for a flow file to run. */
-export const COMMANDS = ["run", "check", "status", "dlq", "reset", "help"];
+export const COMMANDS = ["run", "check", "test", "status", "dlq", "reset", "help"];
 
 const OPTIONS = {
   quiet: { type: "boolean", default: false },
@@ -34,6 +34,7 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   run: ["quiet", "grace"],
   check: [],
+  test: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
   "dlq replay": ["stage", "json"],

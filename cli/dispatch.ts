@@ -10,6 +10,7 @@ import { checkCommand } from "./check_command.ts";
 import { confirmer } from "./confirm.ts";
 import { USAGE } from "./help.ts";
 import { runCommand } from "./run_command.ts";
+import { testCommand } from "./test_command.ts";
 import { flowPath } from "./user_dir.ts";
 import { versionText } from "./version.ts";
 
@@ -48,6 +49,12 @@ export async function dispatch(argv: string[]): Promise<number> {
       throw new UsageError("check needs a flow file: deno task run check flows/demo.yaml");
     }
     return await checkCommand(rest.map(flowPath), registry, format);
+  }
+  if (command === "test") {
+    if (!rest[0]) {
+      throw new UsageError("test needs flow test files or folders: deno task run test flows/");
+    }
+    return await testCommand(rest.map(flowPath), format);
   }
   if (command === "status") {
     if (!rest[0]) {

@@ -5,6 +5,8 @@ export const USAGE =
 usage (deno task run is deno run with millrace's permissions on main.ts):
   deno task run [FLOW] [options]   run a flow file (default: flows/demo.yaml, needs no service)
   deno task run check FLOW...      validate flow files and print their stages, without running them
+  deno task run test PATH...       run the flow tests (*.test.yaml) in folders or files; a
+                                   failing case prints a diff, exit 1
   deno task run status FLOW [--json]
                                    a durable flow's backlog, pending work, consumers, rates and
                                    dead letters per stage, read from its Redis
