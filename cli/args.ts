@@ -14,6 +14,7 @@ const OPTIONS = {
   quiet: { type: "boolean", default: false },
   "log-format": { type: "string", default: "text" },
   grace: { type: "string", default: "30s" },
+  watch: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
@@ -32,7 +33,7 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
  * --json` would otherwise print text to a script that asked for JSON.
  */
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: ["quiet", "grace"],
+  run: ["quiet", "grace", "watch"],
   check: [],
   test: [],
   status: ["json"],
@@ -108,6 +109,7 @@ export function parseCommandLine(argv: string[]) {
       quiet: boolean;
       "log-format": string;
       grace: string;
+      watch: boolean;
       json: boolean;
       stage?: string;
       limit?: string;

@@ -116,12 +116,12 @@ export async function dispatch(argv: string[]): Promise<number> {
     console.log(result.text);
     return result.code;
   }
-  noMoreThan(rest, 1, "run takes one flow file");
-  return await runCommand(rest[0] === undefined ? DEMO : flowPath(rest[0]), {
+  return await runCommand(rest.length === 0 ? [DEMO] : rest.map(flowPath), {
     format,
     quiet: values.quiet,
     grace,
     graceText: values.grace,
     log,
+    watch: values.watch,
   });
 }

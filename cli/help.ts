@@ -3,7 +3,9 @@ export const USAGE =
   `millrace: typed dataflow for scrape → validate → dedupe → enrich → embed → publish
 
 usage (deno task run is deno run with millrace's permissions on main.ts):
-  deno task run [FLOW] [options]   run a flow file (default: flows/demo.yaml, needs no service)
+  deno task run [FLOW...] [options]
+                                   run flow files side by side (default: flows/demo.yaml, needs
+                                   no service); exit code: the highest of the flows'
   deno task run check FLOW...      validate flow files and print their stages, without running them
   deno task run test PATH...       run the flow tests (*.test.yaml) in folders or files; a
                                    failing case prints a diff, exit 1
@@ -29,6 +31,8 @@ options:
   --log-format text|json  json: one JSON object per line on stderr, errors included, for machines
   --grace DURATION        run: on SIGINT/SIGTERM, how long to drain before stopping hard (default
                           30s; past it the run exits 1, reporting the items it abandoned)
+  --watch                 run: when a flow file changes, check it and swap it in after draining
+                          the running flow; a broken edit is refused and the old flow goes on
   --json                  status, dlq list, dlq replay: print JSON instead of text
   --stage S               dlq: only the dead letters of stage S
   --limit N               dlq list: at most N dead letters (default 100)

@@ -1,127 +1,98 @@
-import { join } from "node:path";
 import { builtinRegistry } from "../builtins.ts";
-import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
-import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
-import { endingError } from "../engine/errors.ts";
-import { maskUrl } from "../engine/mask_url.ts";
-import {
-  type FlowReport,
-  inFlight,
-  makeReport,
-  type RunningFlow,
-  startFlow,
-} from "../engine/run_flow.ts";
-import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
+import type { LogFormat, Logger } from "../engine/log.ts";
+import { UsageError } from "./args.ts";
+import { FlowRun } from "./flow_run.ts";
 import { type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
-import { formatReport } from "./summary.ts";
 import { shownPath } from "./user_dir.ts";
+import { watchFile } from "./watch_file.ts";
 
 /**
- * `deno task run [run] FLOW`: runs a flow to its end, with the live table on a
- * terminal and the summary (or, in json mode, the report line) last. The
- * first SIGINT/SIGTERM drains what was accepted; past `grace` the run is
- * stopped hard (exit 1); a second signal exits at once (130).
+ * `deno task run [run] FLOW...`: runs each flow file to its end, side by
+ * side in this process, with the live table on a terminal and each flow's
+ * summary (or, in json mode, its report line) when it ends. The first
+ * SIGINT/SIGTERM drains every flow; past `grace` they are stopped hard
+ * (exit 1); a second signal exits at once (130). The exit code is the
+ * highest of the flows': non-zero when any failed. With `watch`, a flow
+ * file that changes is checked and swapped in after a drain (flow_run.ts).
  */
 export async function runCommand(
-  file: string,
-  opts: { format: LogFormat; quiet: boolean; grace: number; graceText: string; log: Logger },
+  files: string[],
+  opts: {
+    format: LogFormat;
+    quiet: boolean;
+    grace: number;
+    graceText: string;
+    log: Logger;
+    watch?: boolean;
+  },
 ): Promise<number> {
   const { format, quiet } = opts;
   let progress: Progress | undefined;
   // While the live table is up, log lines are printed above it, not drawn over.
   const around = (print: () => void) => progress ? progress.above(print) : print();
-  const log: Logger = {
-    info: (m, f) => around(() => opts.log.info(m, f)),
-    warn: (m, f) => around(() => opts.log.warn(m, f)),
-    error: (m, f) => around(() => opts.log.error(m, f)),
-  };
   const registry = builtinRegistry();
-  const flow = await loadFlow(file, registry);
-  const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
-  let running: RunningFlow | undefined;
+  const flows = [];
+  for (const file of files) flows.push(await loadFlow(file, registry));
+  const names = flows.map((f) => f.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new UsageError(
+      `two flow files are named "${twice}" (${
+        files.filter((_, i) => names[i] === twice).map(shownPath).join(", ")
+      }); give each flow its own name: their outputs and Redis keys would mix`,
+    );
+  }
+  const runs: FlowRun[] = flows.map((flow, i) => {
+    // In json, each line says which flow it is about; text lines name it already.
+    const field = (f?: Record<string, unknown>) =>
+      format === "json" ? { flow: runs[i].name, ...f } : f;
+    const log: Logger = {
+      info: (m, f) => around(() => opts.log.info(m, field(f))),
+      warn: (m, f) => around(() => opts.log.warn(m, field(f))),
+      error: (m, f) => around(() => opts.log.error(m, field(f))),
+    };
+    return new FlowRun(files[i], flow, { ...opts, registry, log });
+  });
   const onSignal = (event: SignalEvent) => {
-    if (event === "exit" || !running) {
-      log.error(`${flow.name}: ${running ? "second signal" : "signal"}, exiting now`);
+    if (event === "exit" || runs.every((r) => !r.running)) {
+      const what = runs.some((r) => r.running) ? "second signal" : "signal";
+      around(() => opts.log.error(`${names.join(", ")}: ${what}, exiting now`));
       Deno.exit(130);
     }
     if (event === "stop") {
-      log.warn(`${flow.name}: stopping: draining what was accepted (signal again to exit now)`);
-      running.stop();
+      around(() =>
+        opts.log.warn(
+          `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now)`,
+        )
+      );
+      for (const run of runs) run.stop();
     } else {
-      running.kill();
+      for (const run of runs) run.kill();
     }
   };
   const signals = await watchSignals(opts.grace, onSignal);
+  const watchers = opts.watch
+    ? runs.map((run) =>
+      watchFile(
+        run.file,
+        () =>
+          run.reload().catch((e) =>
+            around(() => opts.log.error(`${run.name}: reload failed: ${e}`))
+          ),
+      )
+    )
+    : [];
   try {
-    running = await startFlow(flow, { registry, log, deadLetters });
-    // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
-    // taken without a word when REDIS_URL is unset.
-    const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
-    log.info(
-      `${flow.name}: running ${shownPath(file)}` +
-        (redis ? ` on Redis ${redis}` : ""),
-      {
-        sources: flow.sources.length,
-        stages: flow.pipeline.length,
-        out: shownPath(flow.outDir),
-        ...(redis ? { redis } : {}),
-      },
-    );
-    if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
-    // A FlowEndingError (stdout's reader gone) ends the run with no report:
-    // made here from the live counters, with what it left unfinished.
-    const started = running;
-    let ended: Error | undefined;
-    const report: FlowReport = await running.done.catch((error) => {
-      if (!(ended = endingError(error))) throw error;
-      return {
-        ...makeReport(flow, started.startedAt, true, started.sources, started.stages),
-        inFlight: inFlight(flow, started.sources, started.stages),
-      };
-    });
-    progress?.stop();
-    const endedLine = ended &&
-      `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
-        `${report.inFlight === 1 ? "" : "s"} in flight ` +
-        (flow.durability === "redis"
-          ? "stay pending in Redis and are delivered again on the next run"
-          : "were not published");
-    const killed = report.killed
-      ? `${flow.name}: grace period of ${opts.graceText} ran out: stopped with ` +
-        `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
-        (flow.durability === "redis"
-          ? "they stay pending in Redis and are delivered again on the next run, not lost"
-          : "they were not published")
-      : undefined;
-    if (format === "json") {
-      if (killed) log.error(killed, { inFlight: report.inFlight });
-      if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
-      // The last line is always the report, --quiet or not: it is the result.
-      createLogger("json").info(`${flow.name}: ${report.stopped ? "stopped" : "finished"}`, {
-        report,
-      });
-    } else {
-      if (!quiet) {
-        console.error(formatReport(report));
-        const where = flow.durability === "redis"
-          ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
-          : " (dead letters in dead_letters.jsonl, with reasons)";
-        console.error(
-          `output in ${shownPath(flow.outDir)}/` +
-            (report.deadLettered ? where : ""),
-        );
-      }
-      if (killed) log.error(killed);
-      if (endedLine) log.error(endedLine);
+    if (format === "text" && !quiet && Deno.stderr.isTerminal()) {
+      progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
     }
-    // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
-    if (ended) return ended instanceof StdoutClosedError ? 141 : 1;
-    return report.killed || report.sources.some((s) => s.errors > 0) ? 1 : 0;
+    const codes = await Promise.all(runs.map((run) => run.run()));
+    return Math.max(...codes);
   } finally {
     progress?.stop();
+    for (const w of watchers) w.close();
     signals.close();
-    await deadLetters.close();
   }
 }
