@@ -39,7 +39,16 @@ export async function testCommand(paths: string[], format: LogFormat): Promise<n
     }
     for (const c of test.cases) {
       const where = `${shownPath(file)}${c.line ? `:${c.line}` : ""}`;
-      const result = await runFlowTestCase(flow, c, registry);
+      let result;
+      try {
+        result = await runFlowTestCase(flow, c, registry);
+      } catch (error) {
+        // The flow could not start or a stage broke: this case fails, the others still run.
+        failed++;
+        console.log(`${paint.red("FAIL")} ${where} › ${c.name}`);
+        console.log(`  the flow failed: ${error instanceof Error ? error.message : error}`);
+        continue;
+      }
       const took = `(${(result.durationMs / 1000).toFixed(1)}s)`;
       if (result.differences.length === 0) {
         passed++;

@@ -105,6 +105,19 @@ export async function loadFlowTest(
   const flowFile = flow === undefined
     ? join(dirname(file), basename(file).replace(/\.test\.ya?ml$/, ".yaml"))
     : resolve(dirname(file), flow);
+  try {
+    await Deno.stat(flowFile);
+  } catch {
+    const pos = flow === undefined ? undefined : doc.locate(["flow"], "value");
+    throw new FlowError(file, [{
+      line: pos?.line,
+      column: pos?.column,
+      path: flow === undefined ? "" : "flow",
+      message:
+        `no flow file ${JSON.stringify(flow ?? basename(flowFile))} (looked for ${flowFile})` +
+        (flow === undefined ? "; name the flow this file tests with flow: x.yaml" : ""),
+    }]);
+  }
   return {
     file,
     flowFile,

@@ -133,6 +133,15 @@ cases:
   );
 });
 
+Deno.test("a test file naming a flow that is not there is reported at its flow: line", async () => {
+  const dir = await folder(PASSING);
+  const file = join(dir, "other.test.yaml");
+  await Deno.writeTextFile(file, `flow: ../nope.yaml\ncases:\n  - name: x\n`);
+  const ran = await millrace("test", file);
+  assert.equal(ran.code, 2);
+  assert.match(ran.stderr, /other\.test\.yaml:1:7: flow: no flow file "\.\.\/nope\.yaml"/);
+});
+
 Deno.test("the flow tests in flows/ pass", async () => {
   const ran = await millrace("test", "flows/");
   assert.equal(ran.code, 0, ran.stdout + ran.stderr);
