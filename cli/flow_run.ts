@@ -110,7 +110,8 @@ export class FlowRun {
     const deadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
     try {
       const running = this.running = await startFlow(flow, { registry, log, deadLetters });
-      if (this.#stopping) running.stop();
+      // A signal, or an edit saved while this flow was starting, stops it at once.
+      if (this.#stopping || this.#next) running.stop();
       // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
       // taken without a word when REDIS_URL is unset.
       const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
