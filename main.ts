@@ -1,7 +1,8 @@
 /**
  * The millrace command line.
  *
- *   deno task run [FLOW]           run a flow file (default: flows/demo.yaml)
+ *   deno task run [FLOW...]        run flow files (default: flows/demo.yaml); --watch swaps edits in
+ *   deno task run test PATH...     run the flow tests (*.test.yaml) in folders or files
  *   deno task run check FLOW       validate a flow file without running it
  *   deno task run status FLOW      what a durable flow's streams hold right now
  *   deno task run dlq list FLOW    a flow's dead letters (also: dlq replay, dlq purge)

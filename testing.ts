@@ -38,6 +38,7 @@ import { dlqList } from "./cli/dead_letter_queue.ts";
 import { flowKeys } from "./engine/redis/keys.ts";
 import { isMap, parseDocument } from "yaml";
 import type { Flow } from "./engine/flow.ts";
+import { type PublishConfig, sinkNames } from "./actors/publisher.ts";
 import type { Envelope, RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
 import type { Registry } from "./engine/registry.ts";
@@ -230,6 +231,54 @@ export async function runTestFlow(
     collecting.delete(registry);
     if (opts.outDir === undefined) await Deno.remove(outDir, { recursive: true });
   }
+}
+
+/**
+ * `flow` made testable without any service: each source becomes a memory
+ * source of the same name that emits its list once (a list of `items` goes
+ * to the first source), each sink of every publish stage becomes a collect
+ * sink named as messages name it (`jsonl`, then `jsonl#2`, see
+ * {@link testSinkNames}), and the edges are in memory, durable or not.
+ */
+export function testableFlow(
+  flow: Flow,
+  items: readonly RawItem[] | Record<string, readonly RawItem[]>,
+): Flow {
+  const names = testSinkNames(flow);
+  let n = 0;
+  return {
+    ...flow,
+    durability: "memory",
+    sources: flow.sources.map((s, i) => ({
+      name: s.name,
+      kind: "memory",
+      priority: s.priority,
+      config: {
+        batch: 100,
+        items: Array.isArray(items)
+          ? (i === 0 ? items : [])
+          : (items as Record<string, readonly RawItem[]>)[s.name] ?? [],
+      },
+    })),
+    pipeline: flow.pipeline.map((stage) => {
+      if (stage.kind !== "publish") return stage;
+      const config = stage.config as PublishConfig;
+      const sinks = config.sinks.map((sink) => ({
+        ...sink,
+        kind: "collect",
+        config: { name: names[n++] },
+      }));
+      return { ...stage, config: { ...config, sinks } };
+    }),
+  };
+}
+
+/** The names of a flow's sinks, over all its publish stages: the kind, then kind#2, kind#3. */
+export function testSinkNames(flow: Flow): string[] {
+  return sinkNames(
+    flow.pipeline.filter((s) => s.kind === "publish")
+      .flatMap((s) => (s.config as PublishConfig).sinks.map((sink) => sink.kind)),
+  );
 }
 
 /**

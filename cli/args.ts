@@ -8,7 +8,7 @@ import { nearest } from "../config/suggest.ts";
 import { flowPath } from "./user_dir.ts";
 
 /** The commands main.ts knows; anything else is taken for a flow file to run. */
-export const COMMANDS = ["run", "check", "status", "dlq", "reset", "help"];
+export const COMMANDS = ["run", "check", "test", "status", "dlq", "reset", "help"];
 
 const OPTIONS = {
   quiet: { type: "boolean", default: false },
@@ -17,6 +17,7 @@ const OPTIONS = {
   grace: { type: "string", default: "30s" },
   port: { type: "string" },
   host: { type: "string" },
+  watch: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
   limit: { type: "string" },
@@ -35,8 +36,9 @@ const GLOBAL: OptionName[] = ["log-format", "help", "version"];
  * --json` would otherwise print text to a script that asked for JSON.
  */
 const COMMAND_OPTIONS: Record<string, OptionName[]> = {
-  run: ["quiet", "log-level", "grace", "port", "host"],
+  run: ["quiet", "log-level", "grace", "port", "host", "watch"],
   check: [],
+  test: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
   "dlq replay": ["stage", "json"],
@@ -113,6 +115,7 @@ export function parseCommandLine(argv: string[]) {
       grace: string;
       port?: string;
       host?: string;
+      watch: boolean;
       json: boolean;
       stage?: string;
       limit?: string;

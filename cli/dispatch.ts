@@ -10,6 +10,7 @@ import { checkCommand } from "./check_command.ts";
 import { confirmer } from "./confirm.ts";
 import { USAGE } from "./help.ts";
 import { runCommand } from "./run_command.ts";
+import { testCommand } from "./test_command.ts";
 import { flowPath } from "./user_dir.ts";
 import { versionText } from "./version.ts";
 
@@ -52,6 +53,12 @@ export async function dispatch(argv: string[]): Promise<number> {
       throw new UsageError("check needs a flow file: deno task run check flows/demo.yaml");
     }
     return await checkCommand(rest.map(flowPath), registry, format);
+  }
+  if (command === "test") {
+    if (!rest[0]) {
+      throw new UsageError("test needs flow test files or folders: deno task run test flows/");
+    }
+    return await testCommand(rest.map(flowPath), format);
   }
   if (command === "status") {
     if (!rest[0]) {
@@ -113,7 +120,6 @@ export async function dispatch(argv: string[]): Promise<number> {
     printOut(result.text);
     return result.code;
   }
-  noMoreThan(rest, 1, "run takes one flow file");
   if (consoleExport() === "capture") {
     log.info(
       "OTEL_DENO_CONSOLE=capture (the default): warnings and errors are exported at their " +
@@ -121,18 +127,19 @@ export async function dispatch(argv: string[]): Promise<number> {
         "OTEL_DENO_CONSOLE=replace to export every line at its level",
     );
   }
-  return await runCommand(rest[0] === undefined ? DEMO : flowPath(rest[0]), {
+  return await runCommand(rest.length === 0 ? [DEMO] : rest.map(flowPath), {
     format,
     quiet: level === "warn" || level === "error",
     grace,
     graceText: values.grace,
     log,
-    watch: watchOptions(values.port, values.host),
+    watch: values.watch,
+    serve: serveOptions(values.port, values.host),
   });
 }
 
 /** `--port N [--host H]`: where the HTTP server listens; none without --port. */
-function watchOptions(
+function serveOptions(
   port?: string,
   host?: string,
 ): { port: number; hostname: string } | undefined {

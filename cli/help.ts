@@ -3,8 +3,12 @@ export const USAGE =
   `millrace: typed dataflow for scrape → validate → dedupe → enrich → embed → publish
 
 usage (deno task run is deno run with millrace's permissions on main.ts):
-  deno task run [FLOW] [options]   run a flow file (default: flows/demo.yaml, needs no service)
+  deno task run [FLOW...] [options]
+                                   run flow files side by side (default: flows/demo.yaml, needs
+                                   no service); exit code: the highest of the flows'
   deno task run check FLOW...      validate flow files and print their stages, without running them
+  deno task run test PATH...       run the flow tests (*.test.yaml) in folders or files; a
+                                   failing case prints a diff, exit 1
   deno task run status FLOW [--json]
                                    a durable flow's backlog, pending work, consumers, rates and
                                    dead letters per stage, read from its Redis
@@ -33,6 +37,8 @@ options:
                           /readyz on port N (0: any free port; the address is printed). Set
                           MILLRACE_TOKEN to require Authorization: Bearer <token> (not /healthz)
   --host H                run: the address to listen on with --port (default 127.0.0.1)
+  --watch                 run: when a flow file changes, check it and swap it in after draining
+                          the running flow; a broken edit is refused and the old flow goes on
   --json                  status, dlq list, dlq replay: print JSON instead of text
   --stage S               dlq: only the dead letters of stage S
   --limit N               dlq list: at most N dead letters (default 100)

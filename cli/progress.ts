@@ -8,20 +8,24 @@ export interface Progress {
 }
 
 /**
- * Redraws the per-stage table in place a few times a second. The redraw
+ * Redraws the per-stage table of each running flow (headed by the flow's
+ * name when there are several) in place a few times a second. The redraw
  * moves up as many lines as it drew, so anything else written to stderr
  * meanwhile would be drawn over: log lines go through `above`, which takes
  * the table down, prints, and draws it again below.
  */
-export function showProgress(running: RunningFlow): Progress {
+export function showProgress(flows: () => readonly RunningFlow[]): Progress {
   const enc = new TextEncoder();
   let lines = 0;
   const draw = () => {
-    let table = formatTable(
-      running.sources.map((s) => s.toJSON()),
-      running.stages.map((s) => s.toJSON()),
-      Date.now() - running.startedAt,
-    );
+    const running = flows();
+    let table = running.map((r) =>
+      (running.length > 1 ? `${r.flow.name}\n` : "") + formatTable(
+        r.sources.map((s) => s.toJSON()),
+        r.stages.map((s) => s.toJSON()),
+        Date.now() - r.startedAt,
+      )
+    ).join("\n");
     // "\r" first: a ^C echoed by the terminal has moved the cursor off column 1.
     const clear = lines ? `\r\x1b[${lines}A\x1b[J` : "";
     table = fitWidth(table, columns());

@@ -1,49 +1,59 @@
-import { join } from "node:path";
 import { builtinRegistry } from "../builtins.ts";
-import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { loadFlow } from "../config/load_flow.ts";
-import { createLogger, type LogFormat, type Logger, printErr, withContext } from "../engine/log.ts";
-import type { DeadLetters } from "../engine/dead_letters.ts";
-import { endingError } from "../engine/errors.ts";
-import { maskUrl } from "../engine/mask_url.ts";
-import {
-  type FlowReport,
-  inFlight,
-  makeReport,
-  type RunningFlow,
-  startFlow,
-} from "../engine/run_flow.ts";
-import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
-import { type Progress, showProgress } from "./progress.ts";
-import { type SignalEvent, watchSignals } from "./signals.ts";
-import { formatReport } from "./summary.ts";
+import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { FlowWatch } from "./flow_watch.ts";
 import { serveWatch, type WatchServer } from "./watch_server.ts";
+import { UsageError } from "./args.ts";
+import { FlowRun } from "./flow_run.ts";
+import { type Progress, showProgress } from "./progress.ts";
+import { type SignalEvent, watchSignals } from "./signals.ts";
 import { shownPath } from "./user_dir.ts";
+import { watchFile } from "./watch_file.ts";
 
 /**
- * `deno task run [run] FLOW`: runs a flow to its end, with the live table on a
- * terminal and the summary (or, in json mode, the report line) last. The
- * first SIGINT/SIGTERM drains what was accepted; past `grace` the run is
- * stopped hard (exit 1); a second signal exits at once (130).
+ * `deno task run [run] FLOW...`: runs each flow file to its end, side by
+ * side in this process, with the live table on a terminal and each flow's
+ * summary (or, in json mode, its report line) when it ends. The first
+ * SIGINT/SIGTERM drains every flow; past `grace` they are stopped hard
+ * (exit 1); a second signal exits at once (130). The exit code is the
+ * highest of the flows': non-zero when any failed. With `watch`, a flow
+ * file that changes is checked and swapped in after a drain (flow_run.ts).
  */
 export async function runCommand(
-  file: string,
+  files: string[],
   opts: {
     format: LogFormat;
     quiet: boolean;
     grace: number;
     graceText: string;
     log: Logger;
+    watch?: boolean;
     /** Serve metrics, health and the dashboard here (`--port`, `--host`). */
-    watch?: { port: number; hostname: string };
+    serve?: { port: number; hostname: string };
   },
 ): Promise<number> {
   const { format, quiet } = opts;
   let progress: Progress | undefined;
   // While the live table is up, log lines are printed above it, not drawn over.
   const around = (print: () => void) => progress ? progress.above(print) : print();
+  const registry = builtinRegistry();
+  const flows = [];
+  for (const file of files) flows.push(await loadFlow(file, registry));
+  const names = flows.map((f) => f.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) {
+    throw new UsageError(
+      `two flow files are named "${twice}" (${
+        files.filter((_, i) => names[i] === twice).map(shownPath).join(", ")
+      }); give each flow its own name: their outputs and Redis keys would mix`,
+    );
+  }
+  if (opts.serve && (flows.length > 1 || opts.watch)) {
+    throw new UsageError(
+      "--port watches one flow file, without --watch: run one process per flow to watch each",
+    );
+  }
   const above = (inner: Logger): Logger => ({
     debug: (m, f) => around(() => inner.debug?.(m, f)),
     info: (m, f) => around(() => inner.info(m, f)),
@@ -51,112 +61,68 @@ export async function runCommand(
     error: (m, f) => around(() => inner.error(m, f)),
     with: (context) => above(withContext(inner, context)),
   });
-  let log = above(opts.log);
-  const registry = builtinRegistry();
-  const flow = await loadFlow(file, registry);
-  let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
-  const token = opts.watch ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
-  const watch = opts.watch && new FlowWatch(flow, { replay: token !== undefined });
+  // The dashboard and metrics of the one flow, when --port asks for them.
+  const token = opts.serve ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
+  const watch = opts.serve && new FlowWatch(flows[0], { replay: token !== undefined });
   let server: WatchServer | undefined;
+  // In json, each line says which flow it is about; text lines name it already.
+  const runs: FlowRun[] = flows.map((flow, i) => {
+    let log = above(withContext(opts.log, { flow: flow.name }));
+    if (watch) log = watch.logger(log);
+    return new FlowRun(files[i], flow, { ...opts, registry, log, watch: watch || undefined });
+  });
   if (watch) {
-    log = watch.logger(log);
-    deadLetters = watch.deadLetters(deadLetters);
     countHttpRequests(registry, (host, status) => watch.metrics.countRequest(host, status));
-    server = serveWatch(watch, { ...opts.watch!, token });
+    server = serveWatch(watch, { ...opts.serve!, token });
     const { hostname, port } = server.addr;
     const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
-    log.info(
-      `${flow.name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
+    runs[0].log.info(
+      `${flows[0].name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
         (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
       { url, token: token !== undefined },
     );
   }
-  let running: RunningFlow | undefined;
   const onSignal = (event: SignalEvent) => {
-    if (event === "exit" || !running) {
-      log.error(`${flow.name}: ${running ? "second signal" : "signal"}, exiting now`);
+    if (event === "exit" || runs.every((r) => !r.running)) {
+      const what = runs.some((r) => r.running) ? "second signal" : "signal";
+      around(() => opts.log.error(`${names.join(", ")}: ${what}, exiting now`));
       Deno.exit(130);
     }
     if (event === "stop") {
-      log.warn(`${flow.name}: stopping: draining what was accepted (signal again to exit now)`);
-      running.stop();
+      around(() =>
+        opts.log.warn(
+          `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now)`,
+        )
+      );
+      for (const run of runs) run.stop();
     } else {
-      running.kill();
+      for (const run of runs) run.kill();
     }
   };
   const signals = await watchSignals(opts.grace, onSignal);
+  const watchers = opts.watch
+    ? runs.map((run) =>
+      watchFile(
+        run.file,
+        () =>
+          run.reload().catch((e) =>
+            around(() => opts.log.error(`${run.name}: reload failed: ${e}`))
+          ),
+      )
+    )
+    : [];
   try {
-    running = await startFlow(flow, { registry, log, deadLetters, onBatch: watch?.onBatch });
-    await watch?.started(running, log);
-    // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
-    // taken without a word when REDIS_URL is unset.
-    const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
-    log.info(
-      `${flow.name}: running ${shownPath(file)}` +
-        (redis ? ` on Redis ${redis}` : ""),
-      {
-        sources: flow.sources.length,
-        stages: flow.pipeline.length,
-        out: shownPath(flow.outDir),
-        ...(redis ? { redis } : {}),
-      },
-    );
-    if (format === "text" && !quiet && Deno.stderr.isTerminal()) progress = showProgress(running);
-    // A FlowEndingError (stdout's reader gone) ends the run with no report:
-    // made here from the live counters, with what it left unfinished.
-    const started = running;
-    let ended: Error | undefined;
-    const report: FlowReport = await running.done.catch((error) => {
-      if (!(ended = endingError(error))) throw error;
-      return {
-        ...makeReport(flow, started.startedAt, true, started.sources, started.stages),
-        inFlight: inFlight(flow, started.sources, started.stages),
-      };
-    });
-    progress?.stop();
-    const endedLine = ended &&
-      `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
-        `${report.inFlight === 1 ? "" : "s"} in flight ` +
-        (flow.durability === "redis"
-          ? "stay pending in Redis and are delivered again on the next run"
-          : "were not published");
-    const killed = report.killed
-      ? `${flow.name}: grace period of ${opts.graceText} ran out: stopped with ` +
-        `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
-        (flow.durability === "redis"
-          ? "they stay pending in Redis and are delivered again on the next run, not lost"
-          : "they were not published")
-      : undefined;
-    if (format === "json") {
-      if (killed) log.error(killed, { inFlight: report.inFlight });
-      if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
-      // The last line is always the report, --quiet or not: it is the result.
-      createLogger("json").info(`${flow.name}: ${report.stopped ? "stopped" : "finished"}`, {
-        report,
-      });
-    } else {
-      if (!quiet) {
-        printErr(formatReport(report));
-        const where = flow.durability === "redis"
-          ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
-          : " (dead letters in dead_letters.jsonl, with reasons)";
-        printErr(
-          `output in ${shownPath(flow.outDir)}/` +
-            (report.deadLettered ? where : ""),
-        );
-      }
-      if (killed) log.error(killed);
-      if (endedLine) log.error(endedLine);
+    if (format === "text" && !quiet && Deno.stderr.isTerminal()) {
+      progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
     }
-    // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
-    if (ended) return ended instanceof StdoutClosedError ? 141 : 1;
-    return report.killed || report.sources.some((s) => s.errors > 0) ? 1 : 0;
+    const codes = await Promise.all(runs.map((run) => run.run()));
+    return Math.max(...codes);
   } finally {
     progress?.stop();
+    for (const w of watchers) w.close();
     signals.close();
     await watch?.finished();
     await server?.close();
     await watch?.close();
-    await deadLetters.close?.();
   }
 }

@@ -319,7 +319,7 @@ Deno.test("`main.ts check` checks every file given, says ok or error for each, e
 Deno.test("bad command lines exit 2 with a line that names the likely typo", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-args-" });
   const cases: [string[], RegExp][] = [
-    [[DEMO, "extra"], /^error: unexpected argument "extra": run takes one flow file$/m],
+    [[DEMO, "extra"], /^error: extra: cannot read the flow file: it does not exist/m],
     [["status", DEMO, "extra"], /unexpected argument "extra": status takes one flow file/],
     [["dlq", "list", DEMO, "extra"], /unexpected argument "extra"/],
     [[DEMO, "--quite"], /^error: unknown option --quite; did you mean --quiet\?$/m],

@@ -7,7 +7,15 @@ import { z } from "zod";
 import type { Actor } from "../engine/actor.ts";
 import type { Envelope, RawItem } from "../engine/item.ts";
 import { defineFlow } from "../config/define_flow.ts";
-import { MemorySink, memorySource, runTestFlow, testRegistry } from "../testing.ts";
+import { parseFlow } from "../config/load_flow.ts";
+import {
+  MemorySink,
+  memorySource,
+  runTestFlow,
+  testableFlow,
+  testRegistry,
+  testSinkNames,
+} from "../testing.ts";
 
 /** A custom stage: upper-cases titles, refuses items that shout already. */
 const shout = {
@@ -124,4 +132,37 @@ Deno.test("memorySource yields copies in batches and resumes from its checkpoint
   const rest = [];
   for await (const batch of resumed.read(signal)) rest.push(batch);
   assert.deepEqual(rest, [[{ title: "c" }]]);
+});
+
+Deno.test("testableFlow runs a durable, polling flow in memory on given items, its sinks collected by name", async () => {
+  const registry = testRegistry();
+  const flow = parseFlow(
+    `name: polled
+durability: redis
+redis: redis://127.0.0.1:1
+sources:
+  a: { kind: generator, every: 1s }
+  b: { kind: generator, cron: "* * * * *" }
+pipeline:
+  - validate: { require: [title, url] }
+  - publish: [ { jsonl: { path: a.jsonl } }, { stdout: {} }, { jsonl: { path: b.jsonl } } ]
+`,
+    "polled.yaml",
+    registry,
+    {},
+    { baseDir: Deno.cwd() },
+  );
+  assert.deepEqual(testSinkNames(flow), ["jsonl", "stdout", "jsonl#2"]);
+  const testable = testableFlow(flow, { b: [items[0]] });
+  assert.equal(testable.durability, "memory");
+  assert.deepEqual(testable.sources.map((s) => [s.name, s.kind, s.every, s.cron]), [
+    ["a", "memory", undefined, undefined],
+    ["b", "memory", undefined, undefined],
+  ]);
+  // Ends by itself: the sources read their lists once.
+  const { published } = await runTestFlow(testable, { registry });
+  assert.deepEqual([...published.keys()], ["jsonl", "stdout", "jsonl#2"]);
+  for (const sink of published.values()) {
+    assert.deepEqual(sink.map((i) => [i.source, i.payload.title]), [["b", items[0].title]]);
+  }
 });

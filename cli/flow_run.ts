@@ -1,0 +1,199 @@
+import { join } from "node:path";
+import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
+import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
+import { FlowError, loadFlow } from "../config/load_flow.ts";
+import { endingError } from "../engine/errors.ts";
+import type { Flow } from "../engine/flow.ts";
+import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
+import { maskUrl } from "../engine/mask_url.ts";
+import type { Registry } from "../engine/registry.ts";
+import {
+  type FlowReport,
+  inFlight,
+  makeReport,
+  type RunningFlow,
+  startFlow,
+} from "../engine/run_flow.ts";
+import type { DeadLetters } from "../engine/dead_letters.ts";
+import type { FlowWatch } from "./flow_watch.ts";
+import { formatReport } from "./summary.ts";
+import { shownFlowError, shownPath } from "./user_dir.ts";
+
+export interface FlowRunOptions {
+  registry: Registry;
+  format: LogFormat;
+  quiet: boolean;
+  graceText: string;
+  /** Logs above the live table; each flow's lines carry its name. */
+  log: Logger;
+  /** The dashboard and metrics watching this flow (`--port`). */
+  watch?: FlowWatch;
+}
+
+/**
+ * One flow file of `deno task run`, run to its end: its start line, its
+ * summary and its exit code. `reload` (--watch) checks the file again and,
+ * when it is valid, drains the running flow and starts the new one in its
+ * place; an invalid file is refused and the running flow goes on.
+ */
+export class FlowRun {
+  running?: RunningFlow;
+  #flow: Flow;
+  #next?: Flow;
+  #stopping = false;
+  #reloading = Promise.resolve();
+
+  constructor(readonly file: string, flow: Flow, private readonly opts: FlowRunOptions) {
+    this.#flow = flow;
+  }
+
+  /** This flow's logger: above the live table, its name on each line. */
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  get name(): string {
+    return this.#flow.name;
+  }
+
+  /** Runs the flow (and the flows swapped in for it) to the end; resolves to its exit code. */
+  async run(): Promise<number> {
+    for (;;) {
+      const result = await this.#runOnce(this.#flow);
+      const next = this.#next;
+      this.#next = undefined;
+      if (!next || this.#stopping) return result.code;
+      this.#say("info", `${next.name}: swapped in the new ${shownPath(this.file)}`, {
+        oldPublished: result.report.published,
+      });
+      this.#flow = next;
+    }
+  }
+
+  /** The first signal: drain what was accepted, and swap nothing in. */
+  stop(): void {
+    this.#stopping = true;
+    this.running?.stop();
+  }
+
+  kill(): void {
+    this.#stopping = true;
+    this.running?.kill();
+  }
+
+  /** The file changed: check it, then swap it in after a drain, or say why not. */
+  reload(): Promise<void> {
+    this.#reloading = this.#reloading.then(async () => {
+      if (this.#stopping) return;
+      let flow: Flow;
+      try {
+        flow = await loadFlow(this.file, this.opts.registry);
+      } catch (error) {
+        if (!(error instanceof FlowError)) throw error;
+        this.#say(
+          "error",
+          `${this.name}: ${shownPath(this.file)} changed but cannot be loaded; ` +
+            `the running flow goes on:\n${shownFlowError(error).message}`,
+        );
+        return;
+      }
+      this.#next = flow;
+      this.#say(
+        "info",
+        `${this.name}: ${shownPath(this.file)} changed: draining the running flow to swap in ` +
+          `the new one`,
+      );
+      this.running?.stop();
+    });
+    return this.#reloading;
+  }
+
+  #say(level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>): void {
+    this.opts.log[level](message, fields);
+  }
+
+  async #runOnce(flow: Flow): Promise<{ code: number; report: FlowReport }> {
+    const { format, quiet, registry } = this.opts;
+    const log = this.opts.log;
+    const file = this.file;
+    const watch = this.opts.watch;
+    let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+    if (watch) deadLetters = watch.deadLetters(deadLetters);
+    try {
+      const running = this.running = await startFlow(flow, {
+        registry,
+        log,
+        deadLetters,
+        onBatch: watch?.onBatch,
+      });
+      await watch?.started(running, log);
+      // A signal, or an edit saved while this flow was starting, stops it at once.
+      if (this.#stopping || this.#next) running.stop();
+      // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
+      // taken without a word when REDIS_URL is unset.
+      const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;
+      log.info(
+        `${flow.name}: running ${shownPath(file)}` + (redis ? ` on Redis ${redis}` : ""),
+        {
+          sources: flow.sources.length,
+          stages: flow.pipeline.length,
+          out: shownPath(flow.outDir),
+          ...(redis ? { redis } : {}),
+        },
+      );
+      // A FlowEndingError (stdout's reader gone) ends the run with no report:
+      // made here from the live counters, with what it left unfinished.
+      let ended: Error | undefined;
+      const report: FlowReport = await running.done.catch((error) => {
+        if (!(ended = endingError(error))) throw error;
+        return {
+          ...makeReport(flow, running.startedAt, true, running.sources, running.stages),
+          inFlight: inFlight(flow, running.sources, running.stages),
+        };
+      });
+      const endedLine = ended &&
+        `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
+          `${report.inFlight === 1 ? "" : "s"} in flight ` +
+          (flow.durability === "redis"
+            ? "stay pending in Redis and are delivered again on the next run"
+            : "were not published");
+      const killed = report.killed
+        ? `${flow.name}: grace period of ${this.opts.graceText} ran out: stopped with ` +
+          `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
+          (flow.durability === "redis"
+            ? "they stay pending in Redis and are delivered again on the next run, not lost"
+            : "they were not published")
+        : undefined;
+      const swapped = this.#next !== undefined && !this.#stopping;
+      if (format === "json") {
+        if (killed) log.error(killed, { inFlight: report.inFlight });
+        if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
+        // The last line of a flow is always its report, --quiet or not: it is the result.
+        createLogger("json").info(
+          `${flow.name}: ${swapped ? "swapped out" : report.stopped ? "stopped" : "finished"}`,
+          { flow: flow.name, report },
+        );
+      } else {
+        if (!quiet) {
+          log.info(formatReport(report));
+          const where = flow.durability === "redis"
+            ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
+            : " (dead letters in dead_letters.jsonl, with reasons)";
+          log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
+        }
+        if (killed) log.error(killed);
+        if (endedLine) log.error(endedLine);
+      }
+      // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
+      const code = ended
+        ? (ended instanceof StdoutClosedError ? 141 : 1)
+        : report.killed || report.sources.some((s) => s.errors > 0)
+        ? 1
+        : 0;
+      return { code, report };
+    } finally {
+      this.running = undefined;
+      await deadLetters.close?.();
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { differences, listDifferences, placeholder } from "../../testing/expect.ts";
+
+Deno.test("placeholders match the generated values they stand for, and only those", () => {
+  const ok = (p: string, v: unknown) => differences(p, v).length === 0;
+  assert.ok(ok("{any}", null));
+  assert.ok(ok("{string}", "x") && !ok("{string}", 1));
+  assert.ok(ok("{number}", 1.5) && !ok("{number}", "1"));
+  assert.ok(ok("{integer}", 3) && !ok("{integer}", 3.5));
+  assert.ok(ok("{iso-date}", "2026-12-02T20:00:00Z") && !ok("{iso-date}", "yesterday"));
+  assert.ok(ok("{url}", "https://example.com/") && !ok("{url}", "example"));
+  assert.ok(ok("{vector:3}", [0, 1, 0.5]) && !ok("{vector:3}", [0, 1]));
+  assert.ok(ok("{/^spam word/}", "spam word casino") && !ok("{/^spam/}", "no spam"));
+  assert.ok(ok("{title}\n{text}", "{title}\n{text}"), "not a placeholder: compared as text");
+  assert.match(placeholder("{strnig}") as string, /unknown placeholder \{strnig\}; known: \{any\}/);
+  assert.match(placeholder("{vector:x}") as string, /needs the number of dimensions/);
+});
+
+Deno.test("a map expected is matched on its own fields unless exact; lists item by item", () => {
+  const actual = { title: "A", keywords: ["a", "b"], domain: "example.com" };
+  assert.deepEqual(differences({ title: "A" }, actual), []);
+  assert.deepEqual(differences({ title: "B", lang: "en" }, actual), [
+    { path: ["title"], expected: "B", actual: "A" },
+    { path: ["lang"], expected: "en", note: "missing" },
+  ]);
+  assert.deepEqual(differences({ keywords: ["a"] }, actual).map((d) => d.note), [
+    "expected 1 items, got 2",
+  ]);
+  assert.deepEqual(differences({ a: { x: 1 } }, { a: { x: 1, y: 2 } }, { exact: true }), [
+    { path: ["a", "y"], actual: 2 },
+  ]);
+});
+
+Deno.test("unordered lists pair each expected item with its match, else the closest", () => {
+  const actual = [{ id: 1, t: "x" }, { id: 2, t: "y" }, { id: 3, t: "z" }];
+  assert.deepEqual(listDifferences([{ id: 3 }, { id: 1 }, { id: 2 }], actual, ["out"]), []);
+  assert.deepEqual(listDifferences([{ id: 2, t: "q" }, { id: 9 }], actual, ["out"]), [
+    { path: ["out", 0, "t"], expected: "q", actual: "y" },
+    { path: ["out", 1, "id"], expected: 9, actual: 1 },
+    { path: ["out"], actual: { id: 3, t: "z" }, note: "not expected" },
+  ]);
+  assert.deepEqual(listDifferences([{ id: 1 }], [], ["out"]), [
+    { path: ["out", 0], expected: { id: 1 }, note: "not found" },
+  ]);
+});
