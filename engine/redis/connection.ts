@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { retry } from "../retry.ts";
 import { maskUrl } from "../mask_url.ts";
@@ -164,6 +164,9 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     throw new RedisUnreachableError(masked, (error as Error).message);
   }
   let up = false;
+  // Loaded here, not at the top: ioredis (through `debug`) reads the
+  // environment when it loads, and mod.ts must import without permissions.
+  const { Redis } = await import("ioredis");
   const redis = new Redis({
     ...options,
     lazyConnect: true,
