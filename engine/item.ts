@@ -107,7 +107,7 @@ export function newEvent(): string {
 export function envelope<T extends RawItem>(
   payload: T,
   source: string,
-  seenAt = Date.now(),
+  seenAt: number = Date.now(),
 ): Envelope<T> {
   return {
     id: itemId(payload),

@@ -80,9 +80,12 @@ export interface SinkSpec<C = any> extends Spec<C> {
  * custom stage is as much at home in YAML as a built-in one.
  */
 export class Registry {
-  readonly stages = new Map<string, StageSpec>();
-  readonly sources = new Map<string, SourceSpec>();
-  readonly sinks = new Map<string, SinkSpec>();
+  /** Stage kinds by name. */
+  readonly stages: Map<string, StageSpec> = new Map();
+  /** Source kinds by name. */
+  readonly sources: Map<string, SourceSpec> = new Map();
+  /** Sink kinds by name. */
+  readonly sinks: Map<string, SinkSpec> = new Map();
   /**
    * Makes the run's HTTP client from the flow's `http:` block; absent (a
    * bare Registry), sources fetch directly, with no per-host limits.

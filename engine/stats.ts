@@ -1,11 +1,35 @@
+/** A stage's counters as the run report and `--json` give them. */
+export interface StageStatsJson {
+  id: string;
+  kind: string;
+  received: number;
+  emitted: number;
+  dropped: Record<string, number>;
+  rejected: Record<string, number>;
+  failed: number;
+  retries: number;
+  batches: number;
+  busyMs: number;
+}
+
+/** A source's counters as the run report and `--json` give them. */
+export interface SourceStatsJson {
+  name: string;
+  kind: string;
+  emitted: number;
+  reads: number;
+  errors: number;
+  lastError?: string;
+}
+
 /** Live counters of one stage; the progress display reads them while the flow runs. */
 export class StageStats {
   received = 0;
   emitted = 0;
   /** Items filtered on purpose, by reason. */
-  readonly dropped = new Map<string, number>();
+  readonly dropped: Map<string, number> = new Map();
   /** Bad items sent to dead letters, by reason. */
-  readonly rejected = new Map<string, number>();
+  readonly rejected: Map<string, number> = new Map();
   /** Items that kept failing and went to dead letters. */
   failed = 0;
   retries = 0;
@@ -26,7 +50,7 @@ export class StageStats {
     return sum(this.rejected);
   }
 
-  toJSON() {
+  toJSON(): StageStatsJson {
     return {
       id: this.id,
       kind: this.kind,
@@ -49,7 +73,7 @@ export class SourceStats {
   errors = 0;
   lastError?: string;
   constructor(readonly name: string, readonly kind: string) {}
-  toJSON() {
+  toJSON(): SourceStatsJson {
     const { name, kind, emitted, reads, errors, lastError } = this;
     return { name, kind, emitted, reads, errors, ...(lastError ? { lastError } : {}) };
   }
