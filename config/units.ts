@@ -31,6 +31,12 @@ export function parseBytes(value: string | number): number | undefined {
   );
 }
 
+/** The zod type `duration()` and `bytes()` return: a string or a number in, a number out. */
+export type NumberField = z.ZodPipe<
+  z.ZodUnion<readonly [z.ZodString, z.ZodNumber]>,
+  z.ZodTransform<number, string | number>
+>;
+
 /**
  * A zod field for durations; parses to milliseconds. A flow file must give
  * a unit (`every: 5` would be 5 ms, which nobody means): a bare number there
@@ -38,12 +44,6 @@ export function parseBytes(value: string | number): number | undefined {
  * of milliseconds. `positive` refuses zero where it makes no sense (a poll
  * interval of 0 polls in a tight loop, a timeout of 0 always fails).
  */
-/** The zod type `duration()` and `bytes()` return: a string or a number in, a number out. */
-export type NumberField = z.ZodPipe<
-  z.ZodUnion<readonly [z.ZodString, z.ZodNumber]>,
-  z.ZodTransform<number, string | number>
->;
-
 export const duration = (opts: { positive?: boolean } = {}): NumberField =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     // Zero is zero in any unit; a negative number is refused below as it is.

@@ -1,10 +1,14 @@
 /** Structured logging in one of two voices: text for people, JSON lines for machines. */
 export interface Logger {
+  /** What happened, for the record. */
   info(msg: string, fields?: Record<string, unknown>): void;
+  /** Something to look at; the run goes on. */
   warn(msg: string, fields?: Record<string, unknown>): void;
+  /** A failure the run could not get past. */
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/** text: lines for people; json: one object per line for machines. */
 export type LogFormat = "text" | "json";
 
 /** Logs to stderr so stdout stays free for a stdout sink. */

@@ -39,10 +39,16 @@ const GT = 0x3e;
  * ```
  */
 export class HashingEmbedder implements EmbeddingClient {
+  /**
+   * Names the embedder in caches and reports: `hashing-<dimensions>`, with `-trigrams` when they
+   * are used.
+   */
   readonly model: string;
+  /** Length of every vector it returns. */
   readonly dimensions: number;
   readonly #trigrams: boolean;
 
+  /** Default: 256 dimensions. Needs no network and no permission. */
   constructor(options: HashingEmbedderOptions = {}) {
     const dimensions = options.dimensions ?? 256;
     if (!Number.isInteger(dimensions) || dimensions < 1) {

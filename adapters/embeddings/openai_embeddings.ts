@@ -96,6 +96,10 @@ export class OpenAIEmbeddings implements EmbeddingClient {
   readonly #options: OpenAIEmbeddingsOptions;
   readonly #clock: Clock;
 
+  /**
+   * Connects lazily: nothing is sent until the first `embed`. The API key stays in the client and
+   * is never logged.
+   */
   constructor(options: OpenAIEmbeddingsOptions) {
     this.model = options.model;
     this.dimensions = options.dimensions ?? 0;

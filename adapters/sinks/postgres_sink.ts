@@ -168,6 +168,7 @@ export class PostgresSink implements Sink {
     });
   }
 
+  /** Upserts the batch by item id (the last copy wins); items marked `deleted` delete their rows. */
   async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     if (batch.length === 0) return;
@@ -212,6 +213,7 @@ export class PostgresSink implements Sink {
     return result.count;
   }
 
+  /** Closes the pool, giving what a hard stop left running at most a second. */
   async close(): Promise<void> {
     const sql = this.#sql;
     this.#sql = undefined;

@@ -149,6 +149,7 @@ export class QdrantSink implements Sink {
   #opened?: Promise<void>;
   #creating?: Promise<number>;
 
+  /** Sends nothing yet: `open` checks or creates the collection. */
   constructor(options: QdrantSinkOptions) {
     this.#options = options;
     const url = new URL(options.url);

@@ -19,6 +19,7 @@ export { maskUrl };
 
 export type RedisEvent = "reconnecting" | "ready" | "error" | "unresponsive";
 
+/** What `onEvent` is told with each event. */
 export interface RedisEventDetail {
   /** The URL with its password masked. */
   url: string;
@@ -30,6 +31,7 @@ export interface RedisEventDetail {
   waited?: number;
 }
 
+/** How `connectRedis` connects and watches the connection; every field has a default. */
 export interface ConnectOptions {
   /** Connection name (CLIENT SETNAME), shown by CLIENT LIST. */
   name?: string;
@@ -64,6 +66,7 @@ export interface ConnectOptions {
 export class RedisUnreachableError extends Error {
   /** The URL, password masked. */
   readonly url: string;
+  /** `url` must already be masked; `cause` says what failed. */
   constructor(url: string, cause: string) {
     super(`cannot reach Redis at ${url}: ${cause}`);
     this.name = "RedisUnreachableError";
