@@ -20,7 +20,7 @@ export interface LaneStatus {
   lane: Lane;
   /** The stream key in Redis. */
   stream: string;
-  /** Whether the stream exists yet (it appears with its first entry). */
+  /** Whether the stream exists in Redis. */
   exists: boolean;
   /** Entries in the stream (XLEN): read or not, until trimmed. */
   length: number;
@@ -52,10 +52,7 @@ export interface StageStatus {
   lanes: LaneStatus[];
   /** Entries in the dead-letter stream for this stage. */
   deadLetters: number;
-  /**
-   * Warnings about this stage worth a look (a dead consumer holding entries, a lag Redis cannot
-   * count).
-   */
+  /** What is worth a look about this stage, in words (no consumer group yet, for one). */
   notes: string[];
 }
 
@@ -77,7 +74,7 @@ export interface FlowStatus {
   stages: StageStatus[];
   /** Dead letters waiting, in all and per stage. */
   deadLetters: { total: number; byStage: Record<string, number> };
-  /** Warnings about the flow as a whole (it never ran against this Redis, for one). */
+  /** What is worth a look about the flow as a whole (rates not sampled, for one). */
   notes: string[];
 }
 

@@ -14,7 +14,7 @@ export interface DeadLetter {
 
 /** Where dead letters go: a JSONL file in memory mode, a Redis stream when durable. */
 export interface DeadLetters {
-  /** Records the entries; a flow waits for it before acknowledging the batch they came from. */
+  /** Records the entries; they are kept once the promise resolves. */
   write(entries: readonly DeadLetter[]): Promise<void>;
   /** Called once the flow no longer writes. */
   close?(): void | Promise<void>;

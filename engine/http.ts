@@ -76,7 +76,7 @@ export interface HttpPool {
 export interface HttpContext {
   /** The flow name, for log lines. */
   readonly flow: string;
-  /** Where the pool reports (robots.txt problems, slow hosts). */
+  /** Where the pool's warnings go. */
   readonly log: Logger;
   /** A durable flow's Redis and keys: the per-host buckets then live there, shared. */
   readonly durable?: {

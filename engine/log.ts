@@ -4,7 +4,7 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   /** Something to look at; the run goes on. */
   warn(msg: string, fields?: Record<string, unknown>): void;
-  /** A failure the run could not get past. */
+  /** Something failed. */
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 

@@ -70,7 +70,7 @@ export interface StageSpec<C = any> extends Spec<C> {
   readonly adds?: Fact[];
   /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
   window?(config: C): WindowOptions | undefined;
-  /** Makes the actor from its checked config; may be async (it opens nothing yet: `open` does). */
+  /** Makes the actor from its checked config; may be async. */
   create(config: C, env: BuildEnv): Actor<any, any> | Promise<Actor<any, any>>;
 }
 

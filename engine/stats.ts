@@ -14,11 +14,11 @@ export interface StageStatsJson {
   rejected: Record<string, number>;
   /** Items that kept failing and went to dead letters. */
   failed: number;
-  /** Batches tried again after a failure. */
+  /** Retries of failed batches. */
   retries: number;
   /** Batches handled. */
   batches: number;
-  /** Ms spent in the stage, rounded. */
+  /** Ms spent inside `handle`, rounded. */
   busyMs: number;
 }
 
@@ -50,7 +50,7 @@ export class StageStats {
   readonly rejected: Map<string, number> = new Map();
   /** Items that kept failing and went to dead letters. */
   failed = 0;
-  /** Batches tried again after a failure. */
+  /** Retries of failed batches. */
   retries = 0;
   /** Batches handled. */
   batches = 0;

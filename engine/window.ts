@@ -18,7 +18,7 @@ export interface WindowOptions {
 export interface Batch<D extends Delivery = Delivery> {
   /** The items, in arrival order. */
   items: Item[];
-  /** Deliveries wholly in this batch (or ending in it): acknowledged with it. */
+  /** The deliveries whose last item is in this batch: acknowledged with it. */
   deliveries: D[];
   /** With `cut: "return"`: the cut delivery's items that are not in this batch. */
   rest?: Item[];

@@ -39,10 +39,7 @@ const GT = 0x3e;
  * ```
  */
 export class HashingEmbedder implements EmbeddingClient {
-  /**
-   * Names the embedder in caches and reports: `hashing-<dimensions>`, with `-trigrams` when they
-   * are used.
-   */
+  /** Names the vector space in caches: `local-hashing-v1`, `+trigrams` when trigrams are on. */
   readonly model: string;
   /** Length of every vector it returns. */
   readonly dimensions: number;

@@ -97,8 +97,8 @@ export class OpenAIEmbeddings implements EmbeddingClient {
   readonly #clock: Clock;
 
   /**
-   * Connects lazily: nothing is sent until the first `embed`. The API key stays in the client and
-   * is never logged.
+   * Sends nothing yet. Only `options` count: no key, organisation or project is taken from the
+   * environment, and the key is never logged.
    */
   constructor(options: OpenAIEmbeddingsOptions) {
     this.model = options.model;

@@ -106,7 +106,7 @@ export class RedisStreamSink implements Sink {
   #connecting?: Promise<Redis>;
 
   /**
-   * `from`: a URL (the sink opens and closes its own connection) or a connection the caller owns.
+   * `from`: `{ url }` (the sink opens and closes its own connection) or `{ redis }`, a connection the caller owns.
    */
   constructor(from: RedisSource, options: RedisStreamSinkOptions) {
     this.#from = from;
