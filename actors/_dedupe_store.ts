@@ -79,7 +79,7 @@ interface Held {
  * read the environment as it loaded, through reflect-metadata, so importing
  * mod.ts needed --allow-env, and brought eight packages with it.
  */
-class BloomFilter {
+export class BloomFilter {
   readonly #bits: Uint32Array;
   readonly #size: number;
   readonly #hashes: number;
