@@ -50,7 +50,21 @@ export type { Actor, Outcome, StageContext } from "./engine/actor.ts";
 export { Channel, ChannelClosedError } from "./engine/channel.ts";
 export { type DeadLetter, type DeadLetters, MemoryDeadLetters } from "./engine/dead_letters.ts";
 export { isRetryable, PermanentError, type RetryHint } from "./engine/errors.ts";
-export type { Flow, SourceEntry, StageEntry } from "./engine/flow.ts";
+export type { DurableOptions, Flow, Locate, SourceEntry, StageEntry } from "./engine/flow.ts";
+export type { Problem } from "./engine/flow_error.ts";
+export type {
+  HttpClient,
+  HttpContext,
+  HttpFactory,
+  HttpOptions,
+  HttpPool,
+  HttpRequest,
+  HttpResponse,
+  PerHost,
+} from "./engine/http.ts";
+export type { Clock } from "./engine/schedule.ts";
+export type { SourceStats, SourceStatsJson, StageStats, StageStatsJson } from "./engine/stats.ts";
+export type { Table, VectorIndex, VectorMode } from "./adapters/sinks/_pg_table.ts";
 export {
   type EnrichedItem,
   type Envelope,
@@ -60,13 +74,15 @@ export {
   type RawItem,
   type ValidItem,
 } from "./engine/item.ts";
-export { createLogger, type Logger, memoryLogger } from "./engine/log.ts";
+export { createLogger, type LogFormat, type Logger, memoryLogger } from "./engine/log.ts";
 export {
   type BuildEnv,
   Registry,
   type SinkSpec,
   type SourceSpec,
+  type Spec,
   type StageSpec,
+  type VectorShape,
 } from "./engine/registry.ts";
 export {
   type FlowReport,
@@ -79,7 +95,7 @@ export {
 export type { Sink } from "./engine/sink.ts";
 export type { Source } from "./engine/source.ts";
 export { type Batch, chunks, Window, type WindowOptions } from "./engine/window.ts";
-export type { Commit, Delivery, Edge } from "./engine/edge.ts";
+export type { Commit, Delivery, Edge, Item } from "./engine/edge.ts";
 export type { EmbeddingClient } from "./adapters/embeddings/embedding_client.ts";
 export { HashingEmbedder } from "./adapters/embeddings/hashing_embedder.ts";
 export { JsonlDeadLetters } from "./adapters/sinks/jsonl_dead_letters.ts";
@@ -89,10 +105,26 @@ export { QdrantSink } from "./adapters/sinks/qdrant_sink.ts";
 export { RedisStreamSink } from "./adapters/sinks/redis_stream_sink.ts";
 export {
   closeRedis,
+  type ConnectOptions,
   connectRedis,
   maskUrl,
+  type RedisEvent,
+  type RedisEventDetail,
   RedisUnreachableError,
 } from "./engine/redis/connection.ts";
-export { type FlowKeys, flowKeys } from "./engine/redis/keys.ts";
-export { flowStatus } from "./cli/status.ts";
-export { dlqList, dlqPurge, dlqReplay } from "./cli/dead_letter_queue.ts";
+export { type FlowKeys, flowKeys, type Lane } from "./engine/redis/keys.ts";
+export {
+  type ConsumerStatus,
+  type FlowStatus,
+  flowStatus,
+  type LaneStatus,
+  type StageStatus,
+} from "./cli/status.ts";
+export {
+  type DlqEntry,
+  type DlqFilter,
+  dlqList,
+  dlqPurge,
+  dlqReplay,
+  type ReplayResult,
+} from "./cli/dead_letter_queue.ts";

@@ -81,6 +81,7 @@ export class MemorySink implements Sink {
   /** Ids of items that arrived marked deleted, in the order they came. */
   readonly deleted: string[] = [];
 
+  /** Keeps each item by id (a later copy replaces an earlier one); removes items marked deleted. */
   write(batch: readonly Envelope<RawItem>[]): Promise<void> {
     for (const item of batch) {
       if (item.payload.deleted) {
@@ -145,6 +146,7 @@ export function testRegistry(registry: Registry = builtinRegistry()): Registry {
     });
 }
 
+/** How `runTestFlow` runs a flow; every field is optional. */
 export interface TestFlowOptions {
   /** Default: `testRegistry()`. One that lacks `memory` and `collect` gets them added. */
   registry?: Registry;
@@ -165,7 +167,9 @@ export interface TestFlowOptions {
   signal?: AbortSignal;
 }
 
+/** What a flow run by `runTestFlow` did. */
 export interface TestFlowResult {
+  /** The run's report, as `runFlow` returns it. */
   report: FlowReport;
   /** What each `collect` sink holds at the end, by its name. */
   published: Map<string, Envelope<RawItem>[]>;

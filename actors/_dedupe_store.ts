@@ -1,4 +1,4 @@
-import BF from "bloom-filters";
+import { hash128 } from "../engine/hash.ts";
 import { MinHashIndex } from "./_minhash_index.ts";
 
 /**
@@ -72,19 +72,52 @@ interface Held {
 }
 
 /**
- * Reads the bloom filter's two base hashes straight from the key, which is
- * already a 128-bit hex hash: the library's default (two xxhash64 runs in
- * pure JavaScript) costs about 20 µs per lookup, this well under one. The
- * bloom-filters README documents replacing the Hashing class this way.
+ * A bloom filter over keys that are already 128-bit hex hashes: its two
+ * base hashes are read from the key's digits (double hashing gives the
+ * rest), so a lookup hashes nothing. Any other key is hashed first. Written
+ * here rather than taken from npm: the package used before (bloom-filters)
+ * read the environment as it loaded, through reflect-metadata, so importing
+ * mod.ts needed --allow-env, and brought eight packages with it.
  */
-class HexKeyHashing extends BF.Hashing {
-  override hashTwice(value: unknown, seed?: number): { first: number; second: number } {
-    const hex = String(value);
-    const first = parseInt(hex.slice(0, 12), 16), second = parseInt(hex.slice(12, 24), 16);
-    if (hex.length < 24 || Number.isNaN(first) || Number.isNaN(second)) {
-      return super.hashTwice(hex, seed);
+export class BloomFilter {
+  readonly #bits: Uint32Array;
+  readonly #size: number;
+  readonly #hashes: number;
+
+  /** Sized (bits and hash count) for `capacity` keys at `errorRate` false positives. */
+  constructor(capacity: number, errorRate: number) {
+    const n = Math.max(1, capacity);
+    this.#size = Math.max(64, Math.ceil((-n * Math.log(errorRate)) / Math.LN2 ** 2));
+    this.#hashes = Math.max(1, Math.round((this.#size / n) * Math.LN2));
+    this.#bits = new Uint32Array(Math.ceil(this.#size / 32));
+  }
+
+  add(key: string): void {
+    let [at, step] = this.#base(key);
+    for (let i = 0; i < this.#hashes; i++) {
+      this.#bits[at >>> 5] |= 1 << (at & 31);
+      at = (at + step) % this.#size;
     }
-    return { first, second };
+  }
+
+  has(key: string): boolean {
+    let [at, step] = this.#base(key);
+    for (let i = 0; i < this.#hashes; i++) {
+      if ((this.#bits[at >>> 5] & (1 << (at & 31))) === 0) return false;
+      at = (at + step) % this.#size;
+    }
+    return true;
+  }
+
+  /** The first position and the step between positions (never 0). */
+  #base(key: string): [number, number] {
+    let first = parseInt(key.slice(0, 12), 16), second = parseInt(key.slice(12, 24), 16);
+    if (key.length < 24 || Number.isNaN(first) || Number.isNaN(second)) {
+      const hex = hash128(key);
+      first = parseInt(hex.slice(0, 12), 16);
+      second = parseInt(hex.slice(12, 24), 16);
+    }
+    return [first % this.#size, (second % (this.#size - 1)) + 1];
   }
 }
 
@@ -111,7 +144,7 @@ export class MemoryDedupeStore implements DedupeStore {
   readonly #expected: number;
   readonly #errorRate: number;
   readonly #held = new Map<string, Held>();
-  #bloom: BF.BloomFilter;
+  #bloom: BloomFilter;
   #capacity: number;
   #added = 0;
 
@@ -178,10 +211,8 @@ export class MemoryDedupeStore implements DedupeStore {
     this.rebuilds++;
   }
 
-  #newBloom(capacity: number): BF.BloomFilter {
-    const bloom = BF.BloomFilter.create(capacity, this.#errorRate);
-    bloom._hashing = new HexKeyHashing();
-    return bloom;
+  #newBloom(capacity: number): BloomFilter {
+    return new BloomFilter(capacity, this.#errorRate);
   }
 }
 

@@ -12,7 +12,8 @@ import Parser from "rss-parser";
 import { decodeXml } from "../adapters/sources/_decode_xml.ts";
 import { parseFeed } from "../adapters/sources/feed_source.ts";
 
-const FIXTURES = Deno.env.get("MILLRACE_FIXTURES") ??
+/** The shared fixtures beside the checkout (MILLRACE_FIXTURES to point elsewhere). */
+export const FIXTURES: string = Deno.env.get("MILLRACE_FIXTURES") ??
   fileURLToPath(new URL("../../shared/fixtures", import.meta.url));
 
 interface Feed {

@@ -11,15 +11,13 @@
  */
 import { parseArgs } from "node:util";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Readability } from "@mozilla/readability";
 import { DOMParser } from "linkedom";
 import { htmlConfig, htmlSource } from "../adapters/sources/html_source.ts";
+import { FIXTURES } from "./feeds.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { Registry } from "../engine/registry.ts";
 
-const FIXTURES = Deno.env.get("MILLRACE_FIXTURES") ??
-  fileURLToPath(new URL("../../shared/fixtures", import.meta.url));
 const HTML = join(FIXTURES, "html");
 
 interface Run {

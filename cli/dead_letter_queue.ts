@@ -7,8 +7,11 @@ import { pairs } from "../engine/redis/redis_info.ts";
 export interface DlqEntry {
   /** The stream entry id (or, for a memory flow's JSONL file, "line N"). */
   id: string;
+  /** The stage that gave up on the item. */
   stage: string;
+  /** Why, as the stage said it. */
   reason: string;
+  /** Times the item was tried before it was dead-lettered. */
   attempts: number;
   /** ISO time it was dead-lettered. */
   time: string;
@@ -18,6 +21,7 @@ export interface DlqEntry {
   problem?: string;
 }
 
+/** Which dead letters a `dlq` command acts on; none given means all. */
 export interface DlqFilter {
   /** Only this stage's dead letters. */
   stage?: string;
@@ -107,6 +111,7 @@ export async function countDeadLetters(
   return counts;
 }
 
+/** What `dlqReplay` did: what went back, and what stayed and why. */
 export interface ReplayResult {
   /** Dead letters put back, per stage whose input they went to. */
   replayed: Record<string, number>;

@@ -6,6 +6,7 @@ import { countDeadLetters } from "./dead_letter_queue.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
 export interface ConsumerStatus {
+  /** The consumer name: `<host>:<pid>:<random>` of the process that read. */
   name: string;
   /** Entries it read and has not acknowledged. */
   pending: number;
@@ -15,8 +16,11 @@ export interface ConsumerStatus {
 
 /** One input stream of a stage (its normal or high-priority lane). */
 export interface LaneStatus {
+  /** Which lane of the stage input this is. */
   lane: Lane;
+  /** The stream key in Redis. */
   stream: string;
+  /** Whether the stream exists in Redis. */
   exists: boolean;
   /** Entries in the stream (XLEN): read or not, until trimmed. */
   length: number;
@@ -28,6 +32,7 @@ export interface LaneStatus {
   entriesRead: number | null;
   /** Entries delivered and not yet acknowledged (XPENDING). */
   pending: number;
+  /** The group's consumers, live and dead. */
   consumers: ConsumerStatus[];
   /** Mean items per entry over the last few entries; null when the stream is empty. */
   itemsPerEntry: number | null;
@@ -37,18 +42,27 @@ export interface LaneStatus {
   itemsPerSec: number | null;
 }
 
+/** One stage of a durable flow as `status` reports it: its inputs and its dead letters. */
 export interface StageStatus {
+  /** The stage id, e.g. `validate` or `embed#2`. */
   id: string;
+  /** The stage kind, e.g. `embed`. */
   kind: string;
   /** The normal lane always; the high lane when it exists. */
   lanes: LaneStatus[];
   /** Entries in the dead-letter stream for this stage. */
   deadLetters: number;
+  /** What is worth a look about this stage, in words (no consumer group yet, for one). */
   notes: string[];
 }
 
+/**
+ * A durable flow's state, read from its Redis: what `status` prints and `status --json` returns.
+ */
 export interface FlowStatus {
+  /** The flow name. */
   flow: string;
+  /** The key prefix the flow's keys start with. */
   prefix: string;
   /** When it was read (ISO). */
   time: string;
@@ -56,8 +70,11 @@ export interface FlowStatus {
   sampleMs: number;
   /** Whether the flow ever started against this Redis (its stage list is there). */
   ran: boolean;
+  /** Every stage, in flow order. */
   stages: StageStatus[];
+  /** Dead letters waiting, in all and per stage. */
   deadLetters: { total: number; byStage: Record<string, number> };
+  /** What is worth a look about the flow as a whole (rates not sampled, for one). */
   notes: string[];
 }
 

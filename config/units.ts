@@ -31,6 +31,12 @@ export function parseBytes(value: string | number): number | undefined {
   );
 }
 
+/** The zod type `duration()` and `bytes()` return: a string or a number in, a number out. */
+export type NumberField = z.ZodPipe<
+  z.ZodUnion<readonly [z.ZodString, z.ZodNumber]>,
+  z.ZodTransform<number, string | number>
+>;
+
 /**
  * A zod field for durations; parses to milliseconds. A flow file must give
  * a unit (`every: 5` would be 5 ms, which nobody means): a bare number there
@@ -38,7 +44,7 @@ export function parseBytes(value: string | number): number | undefined {
  * of milliseconds. `positive` refuses zero where it makes no sense (a poll
  * interval of 0 polls in a tight loop, a timeout of 0 always fails).
  */
-export const duration = (opts: { positive?: boolean } = {}) =>
+export const duration = (opts: { positive?: boolean } = {}): NumberField =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     // Zero is zero in any unit; a negative number is refused below as it is.
     if (typeof v === "number" && v > 0 && checkContext()?.fromFile) {
@@ -64,7 +70,7 @@ export const duration = (opts: { positive?: boolean } = {}) =>
   });
 
 /** A zod field for sizes in flow files; parses to bytes. */
-export const bytes = () =>
+export const bytes = (): NumberField =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     const n = parseBytes(v);
     if (n === undefined) {

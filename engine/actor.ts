@@ -23,10 +23,13 @@ export interface Outcome<O = RawItem> {
 
 /** What a stage sees of the running flow. */
 export interface StageContext {
+  /** The flow name, for log lines and keys. */
   readonly flow: string;
   /** The stage id, e.g. "validate" or "embed#2" when a kind repeats. */
   readonly stage: string;
+  /** Aborts when the flow is killed: long calls (HTTP, embeddings) should pass it on. */
   readonly signal: AbortSignal;
+  /** The run's logger. */
   readonly log: Logger;
   /** Counts tokens sent to a paid API (an embedding call), for the stage's stats and metrics. */
   readonly spend?: (tokens: number) => void;
@@ -46,7 +49,15 @@ export interface Actor<I = RawItem, O = RawItem> {
    * stage spec's `window(config)` gives it.
    */
   readonly window?: WindowOptions;
+  /**
+   * Called once before the first batch: connect, load, check; throwing stops the flow before it
+   * starts.
+   */
   open?(ctx: StageContext): void | Promise<void>;
+  /**
+   * Handles one batch, saying for each item emit, drop or reject through `out`; may throw, and is
+   * then retried.
+   */
   handle(batch: readonly Envelope<I>[], out: Outcome<O>, ctx: StageContext): void | Promise<void>;
   /** Called once after the last batch, also on shutdown. */
   close?(): void | Promise<void>;

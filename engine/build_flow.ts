@@ -27,11 +27,17 @@ export interface ComponentPlace {
 export class FlowStartError extends Error {
   /** The flow file, when the flow came from one. */
   readonly file?: string;
+  /** 1-based line in the flow file, when known. */
   readonly line?: number;
+  /** 1-based column in the flow file, when known. */
   readonly column?: number;
   /** Path of the bad component or field in the flow, e.g. `sources.r.path`; empty when unknown. */
   readonly path: string;
 
+  /**
+   * `flow` and `component` name what failed; `place` points into the flow file when it came from
+   * one.
+   */
   constructor(
     readonly flow: string,
     readonly component: string,

@@ -19,6 +19,7 @@
  * ```
  */
 export class Channel<T> {
+  /** Items it holds before `send` waits: the backpressure between two stages. */
   readonly capacity: number;
   #queue: T[][] = [];
   #head = 0;
@@ -30,6 +31,7 @@ export class Channel<T> {
   #senders: { batch: T[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
   #receivers: { resolve: (b: T[] | undefined) => void; reject: (e: unknown) => void }[] = [];
 
+  /** `capacity`: a positive integer of items (not batches). */
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`channel capacity must be a positive integer, got ${capacity}`);
@@ -42,6 +44,7 @@ export class Channel<T> {
     return this.#items;
   }
 
+  /** True once `close` was called; buffered batches can still be received. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -132,6 +135,7 @@ export class Channel<T> {
    * batch window wakes up for `maxWait`.
    */
   receive(signal?: AbortSignal): Promise<T[] | undefined>;
+  /** As above, resolving to "timeout" when nothing arrived within `timeout` ms. */
   receive(signal: AbortSignal | undefined, timeout: number): Promise<T[] | undefined | "timeout">;
   receive(signal?: AbortSignal, timeout?: number): Promise<T[] | undefined | "timeout"> {
     const ready = this.tryReceive();
@@ -188,6 +192,7 @@ export class Channel<T> {
     this.#items = 0;
   }
 
+  /** Every batch until the channel is closed and drained. */
   async *[Symbol.asyncIterator](): AsyncGenerator<T[]> {
     for (;;) {
       const batch = this.tryReceive() ?? await this.receive();

@@ -6,19 +6,25 @@ export interface DeadLetter {
   stage: string;
   /** Why: a rejection's reason and detail, or the last error of a failure. */
   reason: string;
+  /** Times a stage tried the item before giving up on it. */
   attempts: number;
+  /** The item as the stage received it, so a replay puts it back unchanged. */
   item: Envelope<unknown>;
 }
 
 /** Where dead letters go: a JSONL file in memory mode, a Redis stream when durable. */
 export interface DeadLetters {
+  /** Records the entries; they are kept once the promise resolves. */
   write(entries: readonly DeadLetter[]): Promise<void>;
+  /** Called once the flow no longer writes. */
   close?(): void | Promise<void>;
 }
 
 /** Keeps dead letters in an array: for tests and embedded use. */
 export class MemoryDeadLetters implements DeadLetters {
+  /** Every dead letter written, oldest first. */
   readonly entries: DeadLetter[] = [];
+  /** Appends the entries to `entries`. */
   write(entries: readonly DeadLetter[]): Promise<void> {
     this.entries.push(...entries);
     return Promise.resolve();

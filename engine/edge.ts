@@ -1,7 +1,8 @@
 import type { DeadLetter } from "./dead_letters.ts";
 import type { Envelope } from "./item.ts";
 
-type Item = Envelope<unknown>;
+/** Any item, whatever its payload: edges and windows carry them as they are. */
+export type Item = Envelope<unknown>;
 
 /**
  * One read from an edge: a batch of items and, kept by the edge that made
@@ -9,6 +10,7 @@ type Item = Envelope<unknown>;
  * Redis).
  */
 export interface Delivery {
+  /** The items, in the order they were sent. */
   readonly items: Item[];
   /** From a `priority: high` source: handled at once, ahead of the window. */
   readonly urgent?: boolean;
@@ -25,6 +27,7 @@ export interface Commit<D extends Delivery = Delivery> {
   deliveries: readonly D[];
   /** Items for the next stage. */
   out: Item[];
+  /** Items that go to dead letters instead, written with the commit. */
   letters: DeadLetter[];
   /**
    * Items of the last delivery that the window left out of this batch

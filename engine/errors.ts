@@ -16,6 +16,7 @@ export function errorMessage(error: unknown): string {
  * sink refuses. Absent or true means it may (a timeout, a 503).
  */
 export interface RetryHint {
+  /** False when the same call made again cannot succeed; absent or true when it may. */
   retryable?: boolean;
 }
 
@@ -43,8 +44,10 @@ export function isRetryable(error: unknown): boolean {
  * moment: the runner splits the batch at once instead of retrying it.
  */
 export class PermanentError extends Error implements RetryHint {
+  /** Always false: this error is never retried. */
   readonly retryable = false;
 
+  /** `options.cause` keeps the error underneath, as for any Error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "PermanentError";

@@ -6,7 +6,11 @@ import type { HttpOptions, PerHost } from "./http.ts";
  * parsed by its spec's schema, so builders never see raw YAML.
  */
 export interface Flow {
+  /** The flow name: in log lines, output paths (out/<name>) and Redis keys. */
   name: string;
+  /**
+   * Whether edges are in-memory channels or Redis streams (durable: survives crashes, shares work).
+   */
   durability: "memory" | "redis";
   /** Redis URL when durability is redis. */
   redis?: string;
@@ -14,8 +18,11 @@ export interface Flow {
   outDir: string;
   /** Directory relative paths in component configs resolve against. */
   baseDir: string;
+  /** The sources, in flow-file order. */
   sources: SourceEntry[];
+  /** The stages, in the order items pass through them. */
   pipeline: StageEntry[];
+  /** How many times a durable entry is delivered before its items are dead-lettered. */
   deadLetters: { maxDeliveries: number };
   /** Items each in-memory edge holds before `send` waits. */
   capacity: number;
@@ -35,6 +42,7 @@ export type Locate = (
   at: "key" | "value",
 ) => { line: number; column: number } | undefined;
 
+/** How a durable flow uses Redis: the flow file's `durable:` block, with defaults. */
 export interface DurableOptions {
   /** First part of every Redis key of the flow. */
   prefix: string;
@@ -59,9 +67,11 @@ export const DEFAULT_DURABLE: DurableOptions = {
   fuse: false,
 };
 
+/** A source as the flow declares it: its kind, its schedule and its checked config. */
 export interface SourceEntry {
   /** The source's name in the flow file; items carry it as `source`. */
   name: string;
+  /** The registered source kind, e.g. `rss` or `generator`. */
   kind: string;
   /** Poll interval in ms, counted from the end of the last read. At most one of every and cron. */
   every?: number;
@@ -74,20 +84,25 @@ export interface SourceEntry {
   tz?: string;
   /** Most ms a poll waits past its due time, drawn at random per poll. Default 0. */
   jitter?: number;
+  /** High: its items skip ahead of batch windows and normal items on every edge. */
   priority: "high" | "normal";
   /** This source's own per-host limits, over the flow's `http.perHost`. */
   perHost?: Partial<PerHost>;
+  /** The source's config block, as its kind's schema parsed it. */
   config: unknown;
 }
 
+/** A stage as the flow declares it, with its checked config. */
 export interface StageEntry {
   /** Unique within the flow: the kind, or kind#N when a kind repeats. */
   id: string;
+  /** The registered stage kind, e.g. `dedupe`. */
   kind: string;
   /** Batches of this stage handled at once. */
   concurrency: number;
   /** Attempts of a failing batch before it is split to isolate the bad item. */
   retries: number;
+  /** The stage's config block, as its kind's schema parsed it. */
   config: unknown;
 }
 

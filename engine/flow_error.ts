@@ -6,6 +6,7 @@ export interface Problem {
   column?: number;
   /** Path of the bad field, e.g. `pipeline[1].dedupe.ttl`; empty for the flow as a whole. */
   path: string;
+  /** What is wrong and, where it helps, how to fix it. */
   message: string;
 }
 
@@ -17,11 +18,16 @@ export interface Problem {
 export class FlowError extends Error {
   /** The flow file, or a label such as `flow "demo"` for a flow built in code. */
   readonly file?: string;
+  /** Line of the first problem (problems are sorted by place). */
   readonly line?: number;
+  /** Column of the first problem. */
   readonly column?: number;
+  /** Field path of the first problem. */
   readonly path: string;
+  /** Every problem found, in file order. */
   readonly problems: readonly Problem[];
 
+  /** Needs at least one problem; the message lists them all, one per line. */
   constructor(file: string | undefined, problems: readonly Problem[]) {
     if (problems.length === 0) throw new Error("FlowError needs at least one problem");
     const sorted = sortProblems(problems);

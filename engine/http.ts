@@ -16,21 +16,25 @@ export interface HttpRequest {
   timeout?: number;
   /** Largest body accepted, after content decoding; a larger one fails the request. */
   maxBytes?: number;
+  /** Headers to send besides the User-Agent (e.g. If-None-Match). */
   headers?: HeadersInit;
   /** Aborts the request (shutdown); its reason is rethrown as is. */
   signal?: AbortSignal;
 }
 
+/** A response whose body was read whole, within the size cap. */
 export interface HttpResponse {
   /** The final URL, after redirects: the right base for relative links. */
   url: string;
   /** 2xx, or 304 when the request was conditional and nothing changed. */
   status: number;
+  /** The response headers. */
   headers: Headers;
   /** The whole body; empty for 304. */
   body: Uint8Array;
 }
 
+/** The polite HTTP client sources fetch through: per-host limits, robots.txt, address checks. */
 export interface HttpClient {
   /** GETs `url`; throws for statuses other than 2xx/304, deadlines, caps and refusals. */
   get(url: string, request?: HttpRequest): Promise<HttpResponse>;
@@ -52,6 +56,7 @@ export interface HttpOptions {
   userAgent: string;
   /** Internal hosts or address ranges requests may reach all the same. */
   allow: string[];
+  /** Per-host limits every source gets unless it sets its own. */
   perHost: PerHost;
   /** Whether robots.txt is read and obeyed (allow/deny and Crawl-delay). */
   robots: boolean;
@@ -69,7 +74,9 @@ export interface HttpPool {
 
 /** What a runtime hands the factory: where shared state lives and where to say things. */
 export interface HttpContext {
+  /** The flow name, for log lines. */
   readonly flow: string;
+  /** Where the pool's warnings go. */
   readonly log: Logger;
   /** A durable flow's Redis and keys: the per-host buckets then live there, shared. */
   readonly durable?: {

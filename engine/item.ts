@@ -5,33 +5,47 @@ import { hash128 } from "./hash.ts";
  * Validator is the stage that turns "maybe" into "checked".
  */
 export interface RawItem {
+  /** The headline, as the source gives it. */
   title?: string;
+  /** Where the item lives on the web. */
   url?: string;
+  /** The body as plain text (sources strip markup). */
   text?: string;
+  /** Who wrote it, as the source names them. */
   author?: string;
   /** ISO-8601 when the source gives a date. */
   publishedAt?: string;
   /** Stable id given by the source (feed guid, HN id, reddit fullname). */
   guid?: string;
+  /** Categories or tags the source gives. */
   tags?: string[];
+  /** Votes and comment counts, where the source has them (Hacker News, reddit). */
   engagement?: { score?: number; comments?: number };
   /** A source marks an item deleted upstream; sinks remove it. */
   deleted?: boolean;
+  /** Any other field a source or a custom stage adds; sinks keep them. */
   [field: string]: unknown;
 }
 
 /** An item that passed the Validator: the fields every later stage relies on. */
 export interface ValidItem extends RawItem {
+  /** Present and within the configured length. */
   title: string;
+  /** Present and an http(s) URL. */
   url: string;
 }
 
 /** Facts the Enricher adds. */
 export interface EnrichedItem extends ValidItem {
+  /** The url in its canonical spelling (adapters/http/canonical_url.ts), as given when not http(s). */
   canonicalUrl: string;
+  /** The host of the URL, without `www.`. */
   domain: string;
+  /** Words of `text` without markup, scripts and links; of the title when the text is empty. */
   wordCount: number;
+  /** ISO 639-1 code of title and text; `und` when too short or unclear. */
   language: string;
+  /** The most frequent words of title and text that are not stopwords of that language. */
   keywords: string[];
 }
 
@@ -63,6 +77,7 @@ export interface Envelope<T = RawItem> {
    * the item's path is one trace. Absent in entries written without it.
    */
   trace?: string;
+  /** The item itself: what stages change and sinks store. */
   payload: T;
 }
 
@@ -113,7 +128,7 @@ export function newEvent(): string {
 export function envelope<T extends RawItem>(
   payload: T,
   source: string,
-  seenAt = Date.now(),
+  seenAt: number = Date.now(),
 ): Envelope<T> {
   return {
     id: itemId(payload),

@@ -15,12 +15,15 @@ import type { WindowOptions } from "./window.ts";
 
 /** What a component may know of the flow that builds it. */
 export interface BuildEnv {
+  /** The flow name. */
   readonly flow: string;
   /** Directory of the flow file: relative paths in its config resolve against it. */
   readonly baseDir: string;
   /** Directory for local outputs (JSONL sinks, dead letters, caches). */
   readonly outDir: string;
+  /** The run's logger. */
   readonly log: Logger;
+  /** The registry the flow is built from (the Publisher finds its sinks in it). */
   readonly registry: Registry;
   /**
    * Present when the flow is durable: a shared (non-blocking) connection
@@ -39,13 +42,17 @@ export interface BuildEnv {
   readonly vectors?: VectorShape;
 }
 
+/** What the embed stage makes, handed to the stages after it. */
 export interface VectorShape {
+  /** Vector length, once known (an OpenAI model without `dimensions` tells at its first reply). */
   dimensions?: number;
 }
 
 /** Shared by every kind of component: a name, a line of help, and the schema of its config. */
-interface Spec<C> {
+export interface Spec<C> {
+  /** The name a flow file uses, e.g. `rss` or `dedupe`; unique per component type. */
   readonly kind: string;
+  /** One line for `check` output and errors that list kinds. */
   readonly summary: string;
   /**
    * Validates (and may transform) the component's block of the flow file. A
@@ -55,6 +62,7 @@ interface Spec<C> {
   readonly schema: z.ZodType<C> | ((registry: Registry) => z.ZodType<C>);
 }
 
+/** A kind of stage: how to check its config and make its actor. */
 export interface StageSpec<C = any> extends Spec<C> {
   /** Facts the stage requires of its input; may depend on config (a Qdrant sink needs vectors). */
   needs?(config: C): Fact[];
@@ -62,15 +70,21 @@ export interface StageSpec<C = any> extends Spec<C> {
   readonly adds?: Fact[];
   /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
   window?(config: C): WindowOptions | undefined;
+  /** Makes the actor from its checked config; may be async. */
   create(config: C, env: BuildEnv): Actor<any, any> | Promise<Actor<any, any>>;
 }
 
+/** A kind of source: how to check its config and make it. */
 export interface SourceSpec<C = any> extends Spec<C> {
+  /** Makes the source from its checked config. */
   create(config: C, env: BuildEnv): Source | Promise<Source>;
 }
 
+/** A kind of sink, used inside a `publish` stage. */
 export interface SinkSpec<C = any> extends Spec<C> {
+  /** Facts items must carry to reach it (`vector` for Qdrant): checked when the flow loads. */
   readonly needs?: Fact[];
+  /** Makes the sink from its checked config. */
   create(config: C, env: BuildEnv): Sink | Promise<Sink>;
 }
 
@@ -80,9 +94,12 @@ export interface SinkSpec<C = any> extends Spec<C> {
  * custom stage is as much at home in YAML as a built-in one.
  */
 export class Registry {
-  readonly stages = new Map<string, StageSpec>();
-  readonly sources = new Map<string, SourceSpec>();
-  readonly sinks = new Map<string, SinkSpec>();
+  /** Stage kinds by name. */
+  readonly stages: Map<string, StageSpec> = new Map();
+  /** Source kinds by name. */
+  readonly sources: Map<string, SourceSpec> = new Map();
+  /** Sink kinds by name. */
+  readonly sinks: Map<string, SinkSpec> = new Map();
   /**
    * Makes the run's HTTP client from the flow's `http:` block; absent (a
    * bare Registry), sources fetch directly, with no per-host limits.
@@ -95,12 +112,15 @@ export class Registry {
     return this;
   }
 
+  /** Registers a stage kind; a kind already registered is an error. Returns the registry, to chain. */
   stage<C>(spec: StageSpec<C>): this {
     return this.#add(this.stages, spec as StageSpec, "stage");
   }
+  /** Registers a source kind, as `stage` does. */
   source<C>(spec: SourceSpec<C>): this {
     return this.#add(this.sources, spec as SourceSpec, "source");
   }
+  /** Registers a sink kind, as `stage` does; a `publish` stage finds it by its kind. */
   sink<C>(spec: SinkSpec<C>): this {
     return this.#add(this.sinks, spec as SinkSpec, "sink");
   }

@@ -5,12 +5,15 @@ import { createLogger, type Logger, withContext } from "./log.ts";
 import { openMemoryRuntime } from "./memory_runtime.ts";
 import type { Registry } from "./registry.ts";
 import { runStageLoop } from "./stage_loop.ts";
-import type { SourceStats, StageStats } from "./stats.ts";
+import type { SourceStats, SourceStatsJson, StageStats, StageStatsJson } from "./stats.ts";
 
 export { FlowStartError } from "./build_flow.ts";
 
+/** What `runFlow` and `startFlow` need besides the flow. */
 export interface RunOptions {
+  /** Where the flow's kinds are found: the one the flow was checked against. */
   registry: Registry;
+  /** Where the run reports; default text on stderr. */
   log?: Logger;
   /** Where dead letters go in memory mode; the caller owns and closes it. Durable flows use Redis. */
   deadLetters: DeadLetters;
@@ -22,14 +25,19 @@ export interface RunOptions {
 
 /** What a finished run did, stage by stage (in this process). */
 export interface FlowReport {
+  /** The flow name. */
   flow: string;
+  /** Wall time from start to the end of the drain. */
   durationMs: number;
   /** True when the run was stopped before its sources were done. */
   stopped: boolean;
-  sources: ReturnType<SourceStats["toJSON"]>[];
-  stages: ReturnType<StageStats["toJSON"]>[];
+  /** Each source's counters, in flow order. */
+  sources: SourceStatsJson[];
+  /** Each stage's counters, in flow order. */
+  stages: StageStatsJson[];
   /** Items the last stage passed on: what reached every sink. */
   published: number;
+  /** Items sent to dead letters by every stage. */
   deadLettered: number;
   /** True when `kill` ended the run: work in hand was abandoned. */
   killed: boolean;
@@ -43,9 +51,13 @@ export interface FlowReport {
 
 /** A flow that is running: live counters, and the two ways to stop it. */
 export interface RunningFlow {
+  /** The flow being run. */
   readonly flow: Flow;
+  /** Each source's live counters. */
   readonly sources: readonly SourceStats[];
+  /** Each stage's live counters. */
   readonly stages: readonly StageStats[];
+  /** Epoch ms the run started. */
   readonly startedAt: number;
   /** Items waiting on each stage's input, in memory; undefined for Redis edges (ask Redis). */
   backlog?(): number[];
@@ -53,6 +65,7 @@ export interface RunningFlow {
   stop(): void;
   /** At once: work in hand is abandoned (never acknowledged in durable mode). */
   kill(): void;
+  /** Resolves with the report once the run has ended, however it ended. */
   readonly done: Promise<FlowReport>;
 }
 

@@ -5,7 +5,15 @@ import type { Envelope, RawItem } from "./item.ts";
  * redelivered item is written again and must not appear twice.
  */
 export interface Sink {
+  /**
+   * Called once before the first write: connect, create what is missing; throwing stops the flow
+   * before it starts.
+   */
   open?(): void | Promise<void>;
+  /**
+   * Stores the batch, idempotent by id; throws to have it retried. `signal` aborts when the flow is
+   * killed.
+   */
   write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void>;
   /**
    * Removes what the sink holds of items first seen before `before` (epoch
@@ -14,5 +22,6 @@ export interface Sink {
    * file) leaves it out and keeps everything. Must be safe to call again.
    */
   expire?(before: number, signal: AbortSignal): Promise<number | undefined>;
+  /** Called once after the last write, also on shutdown. */
   close?(): void | Promise<void>;
 }

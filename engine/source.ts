@@ -14,6 +14,7 @@ export interface Source {
    * writes anything rather than half-way through.
    */
   check?(): void | Promise<void>;
+  /** Yields batches until the source is done (for now, if it polls) or `signal` aborts. */
   read(signal: AbortSignal): AsyncIterable<RawItem[]>;
   /**
    * Where the source stands, as plain JSON (a feed's ETag, a listing
@@ -31,5 +32,6 @@ export interface Source {
    * goes on from what Redis kept, not from what it remembers itself.
    */
   resume?(position: unknown): void;
+  /** Called once when the flow stops reading the source. */
   close?(): void | Promise<void>;
 }

@@ -11,7 +11,9 @@ import { type Clock, everyDelay, nextCronPoll, parseCron, systemClock } from "./
 
 /** A source of the flow with its place in the flow file. */
 export interface ScrapeSource {
+  /** How the flow declares it: name, schedule, priority. */
   entry: SourceEntry;
+  /** The source itself. */
   source: Source;
 }
 
@@ -39,9 +41,13 @@ export interface SourceOutlet {
 /** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
 const MAX_TIMER = 2 ** 31 - 1;
 
+/** What `pumpSource` needs besides the source and its outlet. */
 export interface PumpOptions {
+  /** Stops the pump between reads, and aborts a read under way. */
   signal: AbortSignal;
+  /** Where failed polls and schedule notes go. */
   log: Logger;
+  /** The flow name, for log lines. */
   flow: string;
   /** The last cron tick polled, as stored by an earlier holder of the source. */
   lastTick?: number;

@@ -1,14 +1,58 @@
+/** A stage's counters as the run report and `--json` give them. */
+export interface StageStatsJson {
+  /** The stage id. */
+  id: string;
+  /** The stage kind. */
+  kind: string;
+  /** Items the stage was handed. */
+  received: number;
+  /** Items it passed on. */
+  emitted: number;
+  /** Items filtered on purpose, by reason. */
+  dropped: Record<string, number>;
+  /** Bad items sent to dead letters, by reason. */
+  rejected: Record<string, number>;
+  /** Items that kept failing and went to dead letters. */
+  failed: number;
+  /** Retries of failed batches. */
+  retries: number;
+  /** Batches handled. */
+  batches: number;
+  /** Ms spent inside `handle`, rounded. */
+  busyMs: number;
+}
+
+/** A source's counters as the run report and `--json` give them. */
+export interface SourceStatsJson {
+  /** The source name in the flow file. */
+  name: string;
+  /** The source kind. */
+  kind: string;
+  /** Items it emitted. */
+  emitted: number;
+  /** Reads (polls) made. */
+  reads: number;
+  /** Reads that failed. */
+  errors: number;
+  /** What the last failed read said. */
+  lastError?: string;
+}
+
 /** Live counters of one stage; the progress display reads them while the flow runs. */
 export class StageStats {
+  /** Items the stage was handed. */
   received = 0;
+  /** Items it passed on. */
   emitted = 0;
   /** Items filtered on purpose, by reason. */
-  readonly dropped = new Map<string, number>();
+  readonly dropped: Map<string, number> = new Map();
   /** Bad items sent to dead letters, by reason. */
-  readonly rejected = new Map<string, number>();
+  readonly rejected: Map<string, number> = new Map();
   /** Items that kept failing and went to dead letters. */
   failed = 0;
+  /** Retries of failed batches. */
   retries = 0;
+  /** Batches handled. */
   batches = 0;
   /** Time spent inside handle(), ms. */
   busyMs = 0;
@@ -20,20 +64,25 @@ export class StageStats {
    */
   onBatch?: (items: number, ms: number) => void;
 
+  /** Counters of stage `id`, of kind `kind`, all at zero. */
   constructor(readonly id: string, readonly kind: string) {}
 
+  /** Adds one to `reason` in `map` (`dropped` or `rejected`). */
   count(map: Map<string, number>, reason: string): void {
     map.set(reason, (map.get(reason) ?? 0) + 1);
   }
 
+  /** Items dropped, all reasons together. */
   get droppedTotal(): number {
     return sum(this.dropped);
   }
+  /** Items rejected, all reasons together. */
   get rejectedTotal(): number {
     return sum(this.rejected);
   }
 
-  toJSON() {
+  /** The counters as plain JSON, for the report. */
+  toJSON(): StageStatsJson {
     return {
       id: this.id,
       kind: this.kind,
@@ -51,15 +100,21 @@ export class StageStats {
 
 /** Live counters of one source. */
 export class SourceStats {
+  /** Items it emitted. */
   emitted = 0;
+  /** Reads (polls) made. */
   reads = 0;
+  /** Reads that failed. */
   errors = 0;
+  /** What the last failed read said. */
   lastError?: string;
   /** When the last read began (epoch ms), and whether one is under way: the dashboard's source state. */
   lastRead?: number;
   reading = false;
+  /** Counters of source `name`, of kind `kind`, all at zero. */
   constructor(readonly name: string, readonly kind: string) {}
-  toJSON() {
+  /** The counters as plain JSON, for the report. */
+  toJSON(): SourceStatsJson {
     const { name, kind, emitted, reads, errors, lastError } = this;
     return { name, kind, emitted, reads, errors, ...(lastError ? { lastError } : {}) };
   }

@@ -1,7 +1,5 @@
-import type { Delivery } from "./edge.ts";
+import type { Delivery, Item } from "./edge.ts";
 import type { Envelope } from "./item.ts";
-
-type Item = Envelope<unknown>;
 
 /** When a batch window flushes: whichever trigger comes first. */
 export interface WindowOptions {
@@ -18,7 +16,9 @@ export interface WindowOptions {
 
 /** A batch a window let go, and the deliveries whose last item it holds. */
 export interface Batch<D extends Delivery = Delivery> {
+  /** The items, in arrival order. */
   items: Item[];
+  /** The deliveries whose last item is in this batch: acknowledged with it. */
   deliveries: D[];
   /** With `cut: "return"`: the cut delivery's items that are not in this batch. */
   rest?: Item[];
@@ -38,8 +38,11 @@ const jsonLength = (item: Item) => JSON.stringify(item.payload).length;
  * its tests are free of real time.
  */
 export class Window<D extends Delivery = Delivery> {
+  /** Most items per batch. */
   readonly size: number;
+  /** Most summed weight per batch; Infinity when not set. */
   readonly maxWeight: number;
+  /** Ms the oldest pending item waits before a batch goes out short; Infinity when not set. */
   readonly maxWait: number;
   readonly #weigh: (item: Item) => number;
   readonly #cut: "carry" | "return";
@@ -48,6 +51,10 @@ export class Window<D extends Delivery = Delivery> {
   #weight = 0;
   #firstAt = 0;
 
+  /**
+   * `cut`: what happens to the rest of a delivery a batch ends in: kept for the next batch (carry)
+   * or handed back (return).
+   */
   constructor(opts: WindowOptions, cut: "carry" | "return" = "carry") {
     if (!Number.isInteger(opts.size) || opts.size < 1) {
       throw new RangeError(`window size must be a positive integer, got ${opts.size}`);
@@ -59,6 +66,7 @@ export class Window<D extends Delivery = Delivery> {
     this.#cut = cut;
   }
 
+  /** Items held, waiting for a batch. */
   get pending(): number {
     return this.#pending.length;
   }

@@ -13,6 +13,7 @@
  * `withPglite` serves an in-process Postgres with pgvector for the tests
  * of the pgvector paths, which need no server at all.
  */
+import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { maskUrl } from "../adapters/sinks/postgres_sink.ts";
 
@@ -122,21 +123,43 @@ export function pgTest(name: string, fn: (pg: PgScope) => Promise<void>): void {
  * in every repository). One session shared by all connections: startup
  * parameters (search_path, statement_timeout) are ignored. Takes a few
  * seconds to start, so share one between cases.
+ *
+ * PGlite runs in a child process with a deno.json and lock file of its own
+ * (tests/pglite/): test-only packages must stay out of the project's lock
+ * file, whose every package Deno downloads on the first `deno task run`.
  */
 export async function withPglite<T>(fn: (url: string) => Promise<T>): Promise<T> {
-  const { PGlite } = await import("@electric-sql/pglite");
-  const { vector } = await import("@electric-sql/pglite-pgvector");
-  const { PGLiteSocketServer } = await import("@electric-sql/pglite-socket");
-  const db = await PGlite.create({ extensions: { vector } });
+  const dir = new URL("./pglite/", import.meta.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--config",
+      fileURLToPath(new URL("deno.json", dir)),
+      "--lock",
+      fileURLToPath(new URL("deno.lock", dir)),
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-env",
+      fileURLToPath(new URL("serve.ts", dir)),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const output = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   try {
-    const server = new PGLiteSocketServer({ db, port: 0, host: "127.0.0.1", maxConnections: 16 });
-    await server.start();
-    try {
-      return await fn(`postgres://postgres@${server.getServerConn()}/postgres`);
-    } finally {
-      await server.stop();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await output.read();
+      if (done) throw new Error("PGlite (tests/pglite/serve.ts) exited before it listened");
+      text += value;
     }
+    const address = text.slice(0, text.indexOf("\n")).trim();
+    return await fn(`postgres://postgres@${address}/postgres`);
   } finally {
-    await db.close();
+    await child.stdin.close();
+    await output.cancel();
+    await child.status;
   }
 }

@@ -155,29 +155,42 @@ Deno.test("bad input: one clear line, exit code 2, nothing written", async (t) =
   }
 });
 
-Deno.test("flows/feeds.yaml runs the real fixture feeds end to end", async () => {
+Deno.test("flows/feeds.yaml runs the feeds in flows/data/feeds end to end", async () => {
   const registry = builtinRegistry();
   const flow = await loadFlow(join(ROOT, "flows", "feeds.yaml"), registry);
   flow.outDir = await Deno.makeTempDir({ prefix: "millrace-feeds-" });
   const deadLetters = new MemoryDeadLetters();
   const report = await runFlow(flow, { registry, deadLetters, log: memoryLogger() });
-  // guardian 55 + heise 15 + rss-1 69 + encoding 40 + reddit 24 + rss2sample 4 + incomplete 1, intertwingly 20
-  assert.deepEqual(report.sources.map((s) => s.emitted), [208, 20]);
-  assert.equal(report.published, 226);
+  // news: RSS 2.0 5 + RDF 3 + German Latin-1 3; releases: Atom 3
+  assert.deepEqual(report.sources.map((s) => s.emitted), [11, 3]);
+  assert.equal(report.published, 12, "one untitled item dead-lettered, one repost dropped");
   assert.deepEqual(
-    deadLetters.entries.map((d) => d.reason),
-    ['missing required field "title"', 'missing required field "title"'],
+    deadLetters.entries.map((d) => [d.stage, d.reason, (d.item.payload as { url: string }).url]),
+    [["validate", 'missing required field "title"', "https://millrace.example/news/untitled"]],
   );
   const lines = readJsonl(join(flow.outDir, "items.jsonl"));
-  assert.equal(lines.length, 226);
-  const blog = lines.filter((l) => l.source === "blog");
-  assert.ok(
-    blog.every((l) =>
-      String((l.payload as { url: string }).url).startsWith("http://intertwingly.net/")
-    ),
+  const payloads = lines.map((l) => l.payload as Record<string, string>);
+  assert.equal(lines.length, 12);
+  assert.deepEqual(
+    lines.filter((l) => l.source === "releases").map((l) => (l.payload as { url: string }).url),
+    [
+      "https://millrace.example/releases/0.1.0.html",
+      "https://millrace.example/releases/0.0.9.html",
+      "https://millrace.example/releases/0.0.8.html",
+    ],
+    "relative Atom links resolve against baseUrl",
   );
-  const german = lines.filter((l) => (l.payload as { language: string }).language === "de");
-  assert.ok(german.length >= 15, `heise entries are German, got ${german.length}`);
+  const german = payloads.filter((p) => p.language === "de").map((p) => p.title);
+  assert.deepEqual(german, [
+    "Große Feeds in kleinen Schritten verarbeiten",
+    "Doppelte Einträge erkennen, auch wenn die Überschrift sich ändert",
+    "Warum ein Fehler nie still verschwindet",
+  ], "the Latin-1 feed decodes by its declaration and reads as German");
+  assert.equal(
+    payloads.filter((p) => p.url.endsWith("/dead-letters")).length,
+    1,
+    "the repost is dropped",
+  );
 });
 
 /** A demo far too big to finish, or to drain in a moment once stopped, started by main.ts. */

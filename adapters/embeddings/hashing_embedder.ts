@@ -39,10 +39,13 @@ const GT = 0x3e;
  * ```
  */
 export class HashingEmbedder implements EmbeddingClient {
+  /** Names the vector space in caches: `local-hashing-v1`, `+trigrams` when trigrams are on. */
   readonly model: string;
+  /** Length of every vector it returns. */
   readonly dimensions: number;
   readonly #trigrams: boolean;
 
+  /** Default: 256 dimensions. Needs no network and no permission. */
   constructor(options: HashingEmbedderOptions = {}) {
     const dimensions = options.dimensions ?? 256;
     if (!Number.isInteger(dimensions) || dimensions < 1) {

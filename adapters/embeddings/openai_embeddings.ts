@@ -96,6 +96,10 @@ export class OpenAIEmbeddings implements EmbeddingClient {
   readonly #options: OpenAIEmbeddingsOptions;
   readonly #clock: Clock;
 
+  /**
+   * Sends nothing yet. Only `options` count: no key, organisation or project is taken from the
+   * environment, and the key is never logged.
+   */
   constructor(options: OpenAIEmbeddingsOptions) {
     this.model = options.model;
     this.dimensions = options.dimensions ?? 0;

@@ -16,10 +16,13 @@ export interface TableName {
 
 /** The table the sink writes, once it is known to exist with the right shape. */
 export interface Table {
+  /** The schema the table lives in (the first of the search path when the flow named none). */
   schema: string;
+  /** The table name, unquoted. */
   name: string;
   /** How messages show it: "public"."trends". */
   label: string;
+  /** How this table stores vectors, as decided at open (`auto` resolved). */
   vector: VectorMode;
   /** Whether the vector column exists (pgvector's is added by the first write with a vector). */
   vectorColumn: boolean;
@@ -29,6 +32,7 @@ export interface Table {
   index?: VectorIndex;
 }
 
+/** The index a pgvector column added by the sink gets: HNSW on cosine distance, or none. */
 export type VectorIndex = "hnsw" | "none";
 
 /** pgvector's limit for an HNSW index on a `vector` column. */

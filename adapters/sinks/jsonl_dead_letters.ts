@@ -29,12 +29,14 @@ import { writeAll } from "./jsonl_sink.ts";
  * ```
  */
 export class JsonlDeadLetters implements DeadLetters {
+  /** The JSONL file, one dead letter per line. */
   readonly path: string;
   /** Per key, lines the file held at open that this writer has not matched yet. */
   readonly #recorded = new Map<string, number>();
   #file?: Promise<Deno.FsFile>;
   #tail: Promise<void> = Promise.resolve();
 
+  /** Opens nothing yet: the file is created (with its directory) at the first write. */
   constructor(path: string) {
     this.path = path;
   }
@@ -46,6 +48,7 @@ export class JsonlDeadLetters implements DeadLetters {
     return run;
   }
 
+  /** Waits for the writes already asked for, then closes the file. */
   async close(): Promise<void> {
     await this.#tail;
     const file = this.#file;

@@ -10,6 +10,7 @@ import {
   columnsSchema,
   columnValue,
   DEFAULT_COLUMNS,
+  type LiftedColumn,
   MAX_IDENTIFIER_BYTES,
 } from "./_pg_columns.ts";
 import {
@@ -86,7 +87,28 @@ export const postgresSinkSchema = z.strictObject({
     .describe("Connections in the pool; default 4."),
 }).describe("Upserts items into a Postgres table by item id, with their vectors.");
 
-export type PostgresSinkConfig = z.output<typeof postgresSinkSchema>;
+/** A checked `postgres:` sink config (see postgresSinkSchema for what each field means). */
+export interface PostgresSinkConfig {
+  /** postgres://user:password@host:5432/database; the password is never logged. */
+  url: string;
+  /** The table to upsert into; created if missing. */
+  table: TableName;
+  /** Payload fields lifted into typed columns of their own. */
+  columns: LiftedColumn[];
+  /** How vectors are stored; auto picks pgvector when the server has it. */
+  vector: "auto" | "pgvector" | "array" | "none";
+  /** The nearest-neighbour index made on a pgvector column the sink adds. */
+  index: "hnsw" | "none";
+  /** Statement and connect timeout, ms. */
+  timeout: number;
+  /** Connections in the pool. */
+  maxConnections: number;
+}
+
+// The interface above is written out for the library's documentation and
+// types; this fails to compile when it and the schema's output part ways.
+const _sameConfig: [PostgresSinkConfig, z.output<typeof postgresSinkSchema>] extends
+  [z.output<typeof postgresSinkSchema>, PostgresSinkConfig] ? true : never = true;
 
 const SILENT: Pick<Logger, "info"> = { info() {} };
 
@@ -146,6 +168,7 @@ export class PostgresSink implements Sink {
     });
   }
 
+  /** Upserts the batch by item id (the last copy wins); items marked `deleted` delete their rows. */
   async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     if (batch.length === 0) return;
@@ -190,6 +213,7 @@ export class PostgresSink implements Sink {
     return result.count;
   }
 
+  /** Closes the pool, giving what a hard stop left running at most a second. */
   async close(): Promise<void> {
     const sql = this.#sql;
     this.#sql = undefined;

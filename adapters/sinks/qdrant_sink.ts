@@ -83,7 +83,30 @@ export const qdrantSinkSchema = z.strictObject({
     .describe("Whether a write returns only once Qdrant applied it; default true."),
 }).describe("Upserts each item as a point (vector and payload) into a Qdrant collection.");
 
-export type QdrantSinkConfig = z.output<typeof qdrantSinkSchema>;
+/** A checked `qdrant:` sink config (see qdrantSinkSchema for what each field means). */
+export interface QdrantSinkConfig {
+  /** Qdrant's REST URL. */
+  url: string;
+  /** Sent as the api-key header, never logged. */
+  apiKey?: string;
+  /** The collection to upsert into; created when missing. */
+  collection: string;
+  /** Distance of a collection this sink creates, and expected of one that exists. */
+  distance: typeof DISTANCES[number];
+  /** Vector length; default the embed stage's, else learnt from the first vectors written. */
+  dimensions?: number;
+  /** Payload fields to index. */
+  payloadIndexes: PayloadIndex[];
+  /** Longest wait for one request, ms. */
+  timeout: number;
+  /** Whether a write returns only once Qdrant applied it. */
+  wait: boolean;
+}
+
+// The interface above is written out for the library's documentation and
+// types; this fails to compile when it and the schema's output part ways.
+const _sameConfig: [QdrantSinkConfig, z.output<typeof qdrantSinkSchema>] extends
+  [z.output<typeof qdrantSinkSchema>, QdrantSinkConfig] ? true : never = true;
 
 export interface QdrantSinkOptions extends QdrantSinkConfig {
   /** Where "collection created" and the plain-http warning go. */
@@ -126,6 +149,7 @@ export class QdrantSink implements Sink {
   #opened?: Promise<void>;
   #creating?: Promise<number>;
 
+  /** Sends nothing yet: `open` checks or creates the collection. */
   constructor(options: QdrantSinkOptions) {
     this.#options = options;
     const url = new URL(options.url);

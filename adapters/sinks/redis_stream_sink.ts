@@ -105,6 +105,9 @@ export class RedisStreamSink implements Sink {
   readonly #idsKey: string;
   #connecting?: Promise<Redis>;
 
+  /**
+   * `from`: `{ url }` (the sink opens and closes its own connection) or `{ redis }`, a connection the caller owns.
+   */
   constructor(from: RedisSource, options: RedisStreamSinkOptions) {
     this.#from = from;
     this.#options = options;
@@ -116,6 +119,10 @@ export class RedisStreamSink implements Sink {
     await this.#connection();
   }
 
+  /**
+   * Appends each item of the batch whose id the stream has not had within `idTtl`, in one round
+   * trip.
+   */
   async write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     if (batch.length === 0) return;
@@ -165,6 +172,7 @@ export class RedisStreamSink implements Sink {
     return Number(results[0][1]);
   }
 
+  /** Closes the connection when the sink opened it; one the caller gave stays open. */
   async close(): Promise<void> {
     const redis = await this.#connecting?.catch(() => undefined);
     this.#connecting = undefined;

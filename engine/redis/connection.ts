@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from "ioredis";
+import type { Redis, RedisOptions } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { retry } from "../retry.ts";
 import { maskUrl } from "../mask_url.ts";
@@ -19,6 +19,7 @@ export { maskUrl };
 
 export type RedisEvent = "reconnecting" | "ready" | "error" | "unresponsive";
 
+/** What `onEvent` is told with each event. */
 export interface RedisEventDetail {
   /** The URL with its password masked. */
   url: string;
@@ -30,6 +31,7 @@ export interface RedisEventDetail {
   waited?: number;
 }
 
+/** How `connectRedis` connects and watches the connection; every field has a default. */
 export interface ConnectOptions {
   /** Connection name (CLIENT SETNAME), shown by CLIENT LIST. */
   name?: string;
@@ -64,6 +66,7 @@ export interface ConnectOptions {
 export class RedisUnreachableError extends Error {
   /** The URL, password masked. */
   readonly url: string;
+  /** `url` must already be masked; `cause` says what failed. */
   constructor(url: string, cause: string) {
     super(`cannot reach Redis at ${url}: ${cause}`);
     this.name = "RedisUnreachableError";
@@ -164,6 +167,9 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     throw new RedisUnreachableError(masked, (error as Error).message);
   }
   let up = false;
+  // Loaded here, not at the top: ioredis (through `debug`) reads the
+  // environment when it loads, and mod.ts must import without permissions.
+  const { Redis } = await import("ioredis");
   const redis = new Redis({
     ...options,
     lazyConnect: true,

@@ -31,22 +31,33 @@
  * A dead-letter entry has the fields stage, reason, attempts, item (JSON envelope), time.
  */
 export interface FlowKeys {
+  /** The flow these keys belong to (the hash tag of every key). */
   readonly flow: string;
+  /** First part of every key; `millrace` unless the flow sets `durable.prefix`. */
   readonly prefix: string;
+  /** The stream feeding `stage`, on its normal lane by default. */
   input(stage: string, lane?: Lane): string;
+  /** The dead-letter stream of every stage. */
   readonly dlq: string;
+  /** Who holds a source (one process reads it at a time), with a PX expiry. */
   lease(source: string): string;
+  /** A source's fencing token counter: a writer whose lease lapsed is refused. */
   fence(source: string): string;
+  /** A source's remembered position (JSON), stored with each batch it emits. */
   position(source: string): string;
+  /** Set once a one-shot source has emitted everything. */
   done(source: string): string;
   /** The last cron tick the source was polled for, in ms: a new holder polls none twice. */
   tick(source: string): string;
   /** The last send of a source that was appended: "<lease holder>#<n>". */
   emitted(source: string): string;
+  /** Prefix of the keys of a dedupe stage. */
   dedupe(stage: string): string;
   /** The request bucket of one host (`example.com:8080`), shared by every process. */
   host(host: string): string;
+  /** Hash stage id -> kind, written at start and read by `status`. */
   readonly stages: string;
+  /** Hash of how many times each redelivered entry was started alone and never committed. */
   readonly tries: string;
   /** One minute's counts for the dashboard (minute = ms since epoch / 60000). */
   history(minute: number): string;
@@ -54,11 +65,13 @@ export interface FlowKeys {
   tryField(stage: string, lane: Lane, entryId: string): string;
 }
 
+/** Each stage input has two streams: `high` (for `priority: high` sources) is read first. */
 export type Lane = "normal" | "high";
 
 /** Both lanes of an edge, the high one first: the order every step reads them in. */
 export const LANES: readonly Lane[] = ["high", "normal"];
 
+/** The keys of `flow` under `prefix`, all in one Redis Cluster slot. */
 export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
   const base = `${prefix}:{${flow}}`;
   return {

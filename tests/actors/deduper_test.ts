@@ -14,6 +14,7 @@ import { hash128 } from "../../engine/hash.ts";
 import { type Envelope, envelope, type RawItem, type ValidItem } from "../../engine/item.ts";
 import { collector, createStage, run, testContext } from "../_outcome.ts";
 import { redditAllNew, type RedditPost } from "./_fixtures.ts";
+import { fixtureTest } from "../_fixtures_dir.ts";
 
 const HOUR = 3_600_000;
 
@@ -160,34 +161,40 @@ function trueCopies(posts: Envelope<RedditPost>[], threshold: number, k: number)
     .map((p) => p.payload.guid);
 }
 
-Deno.test("near duplicates on the real reddit listing: reposts are caught, distinct posts pass", async () => {
-  const posts = await redditAllNew();
-  // Link posts have no selftext, so their titles are compared.
-  const { emitted, pairs } = await nearDuplicatesIn(posts, { threshold: 0.8 });
-  assert.deepEqual(pairs, [
-    ["t3_5jo137", "t3_5jo13g"], // "Three Days of the Condor (1975) [Dir: Sydney Pollack]", same bot
-    ["t3_5jo12t", "t3_5jo13g"], // ... reposted by another account
-    ["t3_5jo10y", "t3_5jo13j"], // "Pretty cool 4v5 fight I had today as Thresh top!"
-  ]);
-  assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.8, 3));
-  assert.equal(emitted.length, 97);
-  // The bot floods are distinct posts in one template, not copies: none may be dropped.
-  for (const author of ["Theoutlaw1911", "AutoNewsAdmin"]) {
-    const flood = posts.filter((p) => p.payload.author === author);
-    assert.ok(flood.length >= 8, author);
-    assert.ok(flood.every((p) => emitted.includes(p)), `every post by ${author} passes`);
-  }
-});
+fixtureTest(
+  "near duplicates on the real reddit listing: reposts are caught, distinct posts pass",
+  async () => {
+    const posts = await redditAllNew();
+    // Link posts have no selftext, so their titles are compared.
+    const { emitted, pairs } = await nearDuplicatesIn(posts, { threshold: 0.8 });
+    assert.deepEqual(pairs, [
+      ["t3_5jo137", "t3_5jo13g"], // "Three Days of the Condor (1975) [Dir: Sydney Pollack]", same bot
+      ["t3_5jo12t", "t3_5jo13g"], // ... reposted by another account
+      ["t3_5jo10y", "t3_5jo13j"], // "Pretty cool 4v5 fight I had today as Thresh top!"
+    ]);
+    assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.8, 3));
+    assert.equal(emitted.length, 97);
+    // The bot floods are distinct posts in one template, not copies: none may be dropped.
+    for (const author of ["Theoutlaw1911", "AutoNewsAdmin"]) {
+      const flood = posts.filter((p) => p.payload.author === author);
+      assert.ok(flood.length >= 8, author);
+      assert.ok(flood.every((p) => emitted.includes(p)), `every post by ${author} passes`);
+    }
+  },
+);
 
-Deno.test("near duplicates with a lower threshold also catch reworded reposts, and nothing else", async () => {
-  const posts = await redditAllNew();
-  const { pairs } = await nearDuplicatesIn(posts, { threshold: 0.6, shingle: 1 });
-  assert.deepEqual(pairs.slice(3), [
-    ["t3_5jo10n", "t3_5jo130"], // "[World] - Mongolia pledges ..." vs "(SCMP) Mongolia pledges ..."
-    ["t3_5jo10g", "t3_5jo120"], // "Corporate Propaganda ... | The Young Turks" vs "... - TYT"
-  ]);
-  assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.6, 1));
-});
+fixtureTest(
+  "near duplicates with a lower threshold also catch reworded reposts, and nothing else",
+  async () => {
+    const posts = await redditAllNew();
+    const { pairs } = await nearDuplicatesIn(posts, { threshold: 0.6, shingle: 1 });
+    assert.deepEqual(pairs.slice(3), [
+      ["t3_5jo10n", "t3_5jo130"], // "[World] - Mongolia pledges ..." vs "(SCMP) Mongolia pledges ..."
+      ["t3_5jo10g", "t3_5jo120"], // "Corporate Propaganda ... | The Young Turks" vs "... - TYT"
+    ]);
+    assert.deepEqual(pairs.map(([copy]) => copy), trueCopies(posts, 0.6, 1));
+  },
+);
 
 Deno.test("near check: duplicates are not compared, and a near duplicate's key is not kept", async () => {
   const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {} });

@@ -4,6 +4,7 @@ import { enrichConfigSchema, enrichStage } from "../../actors/enricher.ts";
 import { type EnrichedItem, envelope, type ValidItem } from "../../engine/item.ts";
 import { createStage, run } from "../_outcome.ts";
 import { heiseEntries, redditAllNew } from "./_fixtures.ts";
+import { fixtureTest } from "../_fixtures_dir.ts";
 
 async function enrich(items: ValidItem[] | Awaited<ReturnType<typeof heiseEntries>>, config = {}) {
   const enricher = await createStage<ValidItem, EnrichedItem>(enrichStage, config);
@@ -13,28 +14,31 @@ async function enrich(items: ValidItem[] | Awaited<ReturnType<typeof heiseEntrie
   return c.emitted.map((e) => e.payload);
 }
 
-Deno.test("the German heise feed is detected as German, with German stopwords removed", async () => {
-  const entries = await heiseEntries();
-  assert.equal(entries.length, 15);
-  const enriched = await enrich(entries);
-  assert.deepEqual(enriched.map((p) => p.language), Array(15).fill("de"));
+fixtureTest(
+  "the German heise feed is detected as German, with German stopwords removed",
+  async () => {
+    const entries = await heiseEntries();
+    assert.equal(entries.length, 15);
+    const enriched = await enrich(entries);
+    assert.deepEqual(enriched.map((p) => p.language), Array(15).fill("de"));
 
-  const wildfly = enriched[0];
-  assert.equal(wildfly.title, "Java-Anwendungsserver: Red Hat gibt WildFly 10 frei");
-  // The <p> of the entry; the link, the image and its alt text are markup, not words.
-  assert.equal(wildfly.wordCount, 30);
-  assert.ok(wildfly.keywords.includes("wildfly"), wildfly.keywords.join());
-  assert.ok(wildfly.keywords.includes("java-anwendungsserver"), wildfly.keywords.join());
-  assert.equal(wildfly.keywords[0], "red", "in title and text: the most frequent");
-  for (const p of enriched) {
-    assert.ok(p.keywords.length > 0 && p.keywords.length <= 8);
-    for (const stop of ["die", "der", "und", "für", "des", "ist", "from", "the"]) {
-      assert.ok(!p.keywords.includes(stop), `"${stop}" in ${p.keywords.join()}`);
+    const wildfly = enriched[0];
+    assert.equal(wildfly.title, "Java-Anwendungsserver: Red Hat gibt WildFly 10 frei");
+    // The <p> of the entry; the link, the image and its alt text are markup, not words.
+    assert.equal(wildfly.wordCount, 30);
+    assert.ok(wildfly.keywords.includes("wildfly"), wildfly.keywords.join());
+    assert.ok(wildfly.keywords.includes("java-anwendungsserver"), wildfly.keywords.join());
+    assert.equal(wildfly.keywords[0], "red", "in title and text: the most frequent");
+    for (const p of enriched) {
+      assert.ok(p.keywords.length > 0 && p.keywords.length <= 8);
+      for (const stop of ["die", "der", "und", "für", "des", "ist", "from", "the"]) {
+        assert.ok(!p.keywords.includes(stop), `"${stop}" in ${p.keywords.join()}`);
+      }
     }
-  }
-});
+  },
+);
 
-Deno.test("English reddit posts are detected as English; too little text is und", async () => {
+fixtureTest("English reddit posts are detected as English; too little text is und", async () => {
   const posts = await redditAllNew();
   const enriched = await enrich(posts);
   const selfPosts = enriched.filter((p) => (p.text ?? "").length >= 150);

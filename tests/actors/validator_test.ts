@@ -4,6 +4,7 @@ import { validateConfigSchema, validateStage } from "../../actors/validator.ts";
 import { type Envelope, envelope, type RawItem, type ValidItem } from "../../engine/item.ts";
 import { createStage, run } from "../_outcome.ts";
 import { redditAllNew } from "./_fixtures.ts";
+import { fixtureTest } from "../_fixtures_dir.ts";
 
 const good: RawItem = {
   title: "Uber suspends self-driving cars service in California",
@@ -236,24 +237,27 @@ Deno.test("an item marked deleted passes unchecked, so its delete reaches the si
   );
 });
 
-Deno.test("real reddit listing: spam phrases and a one-character title are rejected, the rest pass", async () => {
-  const posts = await redditAllNew();
-  const validator = await createStage<RawItem, ValidItem>(validateStage, {
-    title: { min: 5, max: 300 },
-    spam: ["xart", "free adult chat"],
-  });
-  const c = await run(validator, posts);
-  assert.equal(c.emitted.length, 96);
-  assert.deepEqual(
-    c.rejected.map((r) => [(r.item.payload as RawItem).guid, r.reason]),
-    [
-      ["t3_5jo136", 'spam word "free adult chat" in title'],
-      ["t3_5jo12z", 'spam word "xart" in title'],
-      ["t3_5jo12r", 'spam word "xart" in title'],
-      ["t3_5jo12j", "title: 1 character, fewer than the minimum 5"],
-    ],
-  );
-});
+fixtureTest(
+  "real reddit listing: spam phrases and a one-character title are rejected, the rest pass",
+  async () => {
+    const posts = await redditAllNew();
+    const validator = await createStage<RawItem, ValidItem>(validateStage, {
+      title: { min: 5, max: 300 },
+      spam: ["xart", "free adult chat"],
+    });
+    const c = await run(validator, posts);
+    assert.equal(c.emitted.length, 96);
+    assert.deepEqual(
+      c.rejected.map((r) => [(r.item.payload as RawItem).guid, r.reason]),
+      [
+        ["t3_5jo136", 'spam word "free adult chat" in title'],
+        ["t3_5jo12z", 'spam word "xart" in title'],
+        ["t3_5jo12r", 'spam word "xart" in title'],
+        ["t3_5jo12j", "title: 1 character, fewer than the minimum 5"],
+      ],
+    );
+  },
+);
 
 Deno.test("config: the documented YAML example parses, typos and bad rules are refused", async () => {
   const source = await Deno.readTextFile(new URL("../../actors/validator.ts", import.meta.url));

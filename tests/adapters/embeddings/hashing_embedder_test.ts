@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FIXTURES } from "../../_fixtures_dir.ts";
+import { FIXTURES, fixtureTest } from "../../_fixtures_dir.ts";
 import { HashingEmbedder } from "../../../adapters/embeddings/hashing_embedder.ts";
 
 const signal = new AbortController().signal;
@@ -49,7 +49,7 @@ Deno.test("vectors have the configured dimension, 256 by default", async () => {
   assert.throws(() => new HashingEmbedder({ dimensions: 0 }), /positive integer/);
 });
 
-Deno.test("vectors have unit length, whatever the length of the text", async () => {
+fixtureTest("vectors have unit length, whatever the length of the text", async () => {
   const titles = await redditTitles();
   const vectors = await new HashingEmbedder().embed(
     [...titles.slice(0, 40), "x", titles.join(" ")],
@@ -58,7 +58,7 @@ Deno.test("vectors have unit length, whatever the length of the text", async () 
   for (const v of vectors) assert.ok(Math.abs(norm(v) - 1) < 1e-9, `norm ${norm(v)}`);
 });
 
-Deno.test("near-duplicate titles are closer than unrelated ones", async () => {
+fixtureTest("near-duplicate titles are closer than unrelated ones", async () => {
   const titles = await redditTitles();
   const [dalai1, dalai2, tyt1, tyt2, mead, uber] = await new HashingEmbedder().embed([
     title(titles, "(SCMP) Mongolia pledges"),

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FieldError } from "../../../engine/flow_error.ts";
-import { FIXTURES } from "../../_fixtures_dir.ts";
+import { FIXTURES, fixtureTest } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
 import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
@@ -55,7 +55,7 @@ const EXPECTED_COUNTS: Record<string, number> = {
   "rss-parser__rss-1.rss": 69,
 };
 
-Deno.test("every fixture feed parses to the number of entries it holds", async () => {
+fixtureTest("every fixture feed parses to the number of entries it holds", async () => {
   const files = [...Deno.readDirSync(FEEDS)].map((e) => e.name).sort();
   assert.deepEqual(files, [...Object.keys(EXPECTED_COUNTS), "feedparser__notafeed.html"].sort());
   for (const [file, count] of Object.entries(EXPECTED_COUNTS)) {
@@ -71,20 +71,23 @@ Deno.test("every fixture feed parses to the number of entries it holds", async (
   }
 });
 
-Deno.test("a document that is not a feed fails with the file name, not with zero items", async () => {
-  await assert.rejects(
-    parseFixture("feedparser__notafeed.html"),
-    /^Error: feedparser__notafeed\.html: not an RSS or Atom feed/,
-  );
-  const src = await source({ path: "feedparser__notafeed.html" });
-  await assert.rejects(readAll(src), /feedparser__notafeed\.html: not an RSS or Atom feed/);
-  await assert.rejects(
-    parseFeed(`<?xml version="1.0"?><!-- x --><catalog><book/></catalog>`, { name: "books.xml" }),
-    /books\.xml: not an RSS or Atom feed \(root element <catalog>\)/,
-  );
-});
+fixtureTest(
+  "a document that is not a feed fails with the file name, not with zero items",
+  async () => {
+    await assert.rejects(
+      parseFixture("feedparser__notafeed.html"),
+      /^Error: feedparser__notafeed\.html: not an RSS or Atom feed/,
+    );
+    const src = await source({ path: "feedparser__notafeed.html" });
+    await assert.rejects(readAll(src), /feedparser__notafeed\.html: not an RSS or Atom feed/);
+    await assert.rejects(
+      parseFeed(`<?xml version="1.0"?><!-- x --><catalog><book/></catalog>`, { name: "books.xml" }),
+      /books\.xml: not an RSS or Atom feed \(root element <catalog>\)/,
+    );
+  },
+);
 
-Deno.test("a bad file in a list does not stop the files after it", async () => {
+fixtureTest("a bad file in a list does not stop the files after it", async () => {
   const src = await source({ path: ["feedparser__notafeed.html", "feedparser__rss2sample.xml"] });
   const batches: RawItem[][] = [];
   await assert.rejects(async () => {
@@ -93,7 +96,7 @@ Deno.test("a bad file in a list does not stop the files after it", async () => {
   assert.deepEqual(batches.map((b) => b.length), [4]);
 });
 
-Deno.test("guardian RSS 2.0: titles, authors, dates, categories and plain text", async () => {
+fixtureTest("guardian RSS 2.0: titles, authors, dates, categories and plain text", async () => {
   const items = await parseFixture("rss-parser__guardian.rss");
   assert.equal(items.length, 55);
   const first = items[0];
@@ -113,7 +116,7 @@ Deno.test("guardian RSS 2.0: titles, authors, dates, categories and plain text",
   assert.ok(items.every((i) => !i.text?.includes("&amp;") && !i.text?.includes("&lt;")));
 });
 
-Deno.test("heise Atom: umlauts stay intact", async () => {
+fixtureTest("heise Atom: umlauts stay intact", async () => {
   const items = await parseFixture("rss-parser__heise.atom");
   assert.equal(items.length, 15);
   assert.equal(
@@ -126,7 +129,7 @@ Deno.test("heise Atom: umlauts stay intact", async () => {
   assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
 });
 
-Deno.test("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", async () => {
+fixtureTest("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", async () => {
   const items = await parseFixture("rss-parser__rss-1.rss");
   assert.equal(items.length, 69);
   assert.equal(items[0].title, "Food for fungi");
@@ -139,7 +142,7 @@ Deno.test("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", as
   assert.ok(items.every((i) => i.url?.startsWith("http://science.sciencemag.org/")));
 });
 
-Deno.test("craigslist: the entity inside CDATA titles is decoded, the markup kept", async () => {
+fixtureTest("craigslist: the entity inside CDATA titles is decoded, the markup kept", async () => {
   const items = await parseFixture("rss-parser__craigslist.rss");
   assert.equal(items.length, 25);
   assert.equal(
@@ -154,27 +157,33 @@ Deno.test("craigslist: the entity inside CDATA titles is decoded, the markup kep
   assert.equal(items[0].publishedAt, "2017-06-21T17:33:10.000Z");
 });
 
-Deno.test("a Latin-1 feed decodes by its XML declaration: Portuguese accents intact", async () => {
-  const items = await parseFixture("rss-parser__encoding.rss");
-  assert.equal(items.length, 40);
-  assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
-  assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
-  assert.ok(items[0].text?.includes("criança de três anos"));
-  assert.equal(items[0].publishedAt, "2018-01-03T13:47:00.000Z"); // pubDate ends in CRLF and spaces
-  assert.deepEqual(items[0].tags, ["Nacional"]);
-  assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
-});
+fixtureTest(
+  "a Latin-1 feed decodes by its XML declaration: Portuguese accents intact",
+  async () => {
+    const items = await parseFixture("rss-parser__encoding.rss");
+    assert.equal(items.length, 40);
+    assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
+    assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
+    assert.ok(items[0].text?.includes("criança de três anos"));
+    assert.equal(items[0].publishedAt, "2018-01-03T13:47:00.000Z"); // pubDate ends in CRLF and spaces
+    assert.deepEqual(items[0].tags, ["Nacional"]);
+    assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+  },
+);
 
-Deno.test("reddit RSS: one-line document, double-encoded descriptions become plain text", async () => {
-  const items = await parseFixture("rss-parser__reddit.rss");
-  assert.equal(items.length, 24);
-  assert.equal(items[0].title, "The water is too deep, so he improvises");
-  assert.deepEqual(items[0].tags, ["funny"]);
-  assert.equal(items[0].text, "submitted by cakebeerandmorebeer to funny\n[link] [275 comments]");
-  assert.ok(items.every((i) => !/&#\d+;|&quot;|<td>/.test(i.text ?? "")));
-});
+fixtureTest(
+  "reddit RSS: one-line document, double-encoded descriptions become plain text",
+  async () => {
+    const items = await parseFixture("rss-parser__reddit.rss");
+    assert.equal(items.length, 24);
+    assert.equal(items[0].title, "The water is too deep, so he improvises");
+    assert.deepEqual(items[0].tags, ["funny"]);
+    assert.equal(items[0].text, "submitted by cakebeerandmorebeer to funny\n[link] [275 comments]");
+    assert.ok(items.every((i) => !/&#\d+;|&quot;|<td>/.test(i.text ?? "")));
+  },
+);
 
-Deno.test("giantbomb: 730 episodes, PST dates read as UTC-8 even in summer", async () => {
+fixtureTest("giantbomb: 730 episodes, PST dates read as UTC-8 even in summer", async () => {
   const items = await parseFixture("rss-parser__giantbomb-podcast.rss");
   assert.equal(items.length, 730);
   assert.equal(items[0].title, "Giant Bombcast 603: Call of Tuesday");
@@ -183,7 +192,7 @@ Deno.test("giantbomb: 730 episodes, PST dates read as UTC-8 even in summer", asy
   assert.ok(items.every((i) => i.publishedAt !== undefined && i.url?.startsWith("https://")));
 });
 
-Deno.test("intertwingly: relative entry links resolve against the feed URL", async () => {
+fixtureTest("intertwingly: relative entry links resolve against the feed URL", async () => {
   const items = await parseFixture(
     "feedparser__intertwingly.atom",
     "http://intertwingly.net/blog/index.atom",
@@ -201,7 +210,7 @@ Deno.test("intertwingly: relative entry links resolve against the feed URL", asy
   );
 });
 
-Deno.test("rss2sample: the entry without title and link is still yielded", async () => {
+fixtureTest("rss2sample: the entry without title and link is still yielded", async () => {
   const src = await source({ path: "feedparser__rss2sample.xml" });
   const [items] = await readAll(src);
   assert.equal(items.length, 4);
@@ -214,7 +223,7 @@ Deno.test("rss2sample: the entry without title and link is still yielded", async
   assert.equal(items[1].publishedAt, "2003-05-30T11:06:42.000Z");
 });
 
-Deno.test("relative links and two-digit years: resolved against baseUrl", async () => {
+fixtureTest("relative links and two-digit years: resolved against baseUrl", async () => {
   const src = await source({
     path: "feedparser__rss-with-relative-urls.xml",
     baseUrl: "http://www.arcgames.com",
@@ -232,7 +241,7 @@ Deno.test("relative links and two-digit years: resolved against baseUrl", async 
   assert.match(bare[0].url ?? "", /^\/en\/games\/neverwinter\/news\/detail\//);
 });
 
-Deno.test("odd and broken dates: UTC zone parses, unreadable ones are left out", async () => {
+fixtureTest("odd and broken dates: UTC zone parses, unreadable ones are left out", async () => {
   const [narro] = await parseFixture("rss-parser__narro.rss");
   assert.equal(narro.publishedAt, "2015-02-20T09:51:15.000Z"); // Fri, 20 Feb 2015 09:51:15 UTC
   const rss = `<rss version="2.0"><channel><title>t</title>
@@ -253,7 +262,7 @@ Deno.test("odd and broken dates: UTC zone parses, unreadable ones are left out",
   ]);
 });
 
-Deno.test("an Atom entry with no fields yields an empty item and no crash", async () => {
+fixtureTest("an Atom entry with no fields yields an empty item and no crash", async () => {
   const [items] = await readAll(await source({ path: "rss-parser__incomplete-fields.atom" }));
   assert.deepEqual(items, [{}]);
 });
@@ -296,7 +305,7 @@ Deno.test("config needs exactly one of path and url, and parses durations and si
   });
 });
 
-Deno.test("url mode: a poll answered 304 (ETag, Last-Modified) yields nothing", async () => {
+fixtureTest("url mode: a poll answered 304 (ETag, Last-Modified) yields nothing", async () => {
   const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
   const seen: { inm: string | null; ims: string | null; ua: string | null }[] = [];
   await withServer((req) => {
@@ -326,45 +335,48 @@ Deno.test("url mode: a poll answered 304 (ETag, Last-Modified) yields nothing", 
   assert.match(seen[0].ua ?? "", /^millrace\//);
 });
 
-Deno.test("url mode: a restarted source resumes with the validators and asks conditionally at once", async () => {
-  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
-  const seen: [string | null, string | null][] = [];
-  await withServer((req) => {
-    const inm = req.headers.get("if-none-match"), ims = req.headers.get("if-modified-since");
-    seen.push([inm, ims]);
-    if (inm === `"v1"`) return new Response(null, { status: 304 });
-    return new Response(body, {
-      headers: { etag: `"v1"`, "last-modified": "Tue, 10 Jun 2003 04:00:00 GMT" },
+fixtureTest(
+  "url mode: a restarted source resumes with the validators and asks conditionally at once",
+  async () => {
+    const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+    const seen: [string | null, string | null][] = [];
+    await withServer((req) => {
+      const inm = req.headers.get("if-none-match"), ims = req.headers.get("if-modified-since");
+      seen.push([inm, ims]);
+      if (inm === `"v1"`) return new Response(null, { status: 304 });
+      return new Response(body, {
+        headers: { etag: `"v1"`, "last-modified": "Tue, 10 Jun 2003 04:00:00 GMT" },
+      });
+    }, async (origin) => {
+      const first = await source({ url: `${origin}/rss.xml` });
+      assert.equal(first.checkpoint!(), undefined, "nothing fetched yet: no position");
+      assert.deepEqual((await readAll(first)).map((b) => b.length), [4]);
+      const position = JSON.parse(JSON.stringify(first.checkpoint!()));
+      assert.deepEqual(
+        { ...position, seen: position.seen.length },
+        { etag: `"v1"`, lastModified: "Tue, 10 Jun 2003 04:00:00 GMT", seen: 4 },
+      );
+
+      const second = await source({ url: `${origin}/rss.xml` });
+      second.resume!(position);
+      assert.deepEqual(await readAll(second), [], "the first poll after the restart is a 304");
+      assert.throws(() => second.resume!({ etag: 1 }), /cannot resume from \{"etag":1\}/);
     });
-  }, async (origin) => {
-    const first = await source({ url: `${origin}/rss.xml` });
-    assert.equal(first.checkpoint!(), undefined, "nothing fetched yet: no position");
-    assert.deepEqual((await readAll(first)).map((b) => b.length), [4]);
-    const position = JSON.parse(JSON.stringify(first.checkpoint!()));
-    assert.deepEqual(
-      { ...position, seen: position.seen.length },
-      { etag: `"v1"`, lastModified: "Tue, 10 Jun 2003 04:00:00 GMT", seen: 4 },
-    );
+    assert.deepEqual(seen, [
+      [null, null],
+      [`"v1"`, "Tue, 10 Jun 2003 04:00:00 GMT"],
+    ]);
+  },
+);
 
-    const second = await source({ url: `${origin}/rss.xml` });
-    second.resume!(position);
-    assert.deepEqual(await readAll(second), [], "the first poll after the restart is a 304");
-    assert.throws(() => second.resume!({ etag: 1 }), /cannot resume from \{"etag":1\}/);
-  });
-  assert.deepEqual(seen, [
-    [null, null],
-    [`"v1"`, "Tue, 10 Jun 2003 04:00:00 GMT"],
-  ]);
-});
-
-Deno.test("path mode needs no position", async () => {
+fixtureTest("path mode needs no position", async () => {
   const src = await source({ path: "feedparser__rss2sample.xml" });
   src.resume!({ etag: "ignored" });
   assert.deepEqual((await readAll(src)).map((b) => b.length), [4]);
   assert.equal(src.checkpoint!(), undefined);
 });
 
-Deno.test("url mode: relative links resolve against the feed URL by default", async () => {
+fixtureTest("url mode: relative links resolve against the feed URL by default", async () => {
   const body = await Deno.readFile(join(FEEDS, "feedparser__rss-with-relative-urls.xml"));
   await withServer(() => new Response(body), async (origin) => {
     const [items] = await readAll(await source({ url: `${origin}/en/feed.xml` }));
@@ -373,7 +385,7 @@ Deno.test("url mode: relative links resolve against the feed URL by default", as
   });
 });
 
-Deno.test("url mode: a body larger than maxBytes aborts with a clear error", async () => {
+fixtureTest("url mode: a body larger than maxBytes aborts with a clear error", async () => {
   const body = await Deno.readFile(join(FEEDS, "rss-parser__giantbomb-podcast.rss"));
   await withServer((req) => {
     if (new URL(req.url).pathname === "/declared") return new Response(body);
@@ -412,7 +424,7 @@ Deno.test("url mode: an HTTP error status fails the poll with the status", async
   });
 });
 
-Deno.test("check() fails before the flow starts when a feed file is missing", async () => {
+fixtureTest("check() fails before the flow starts when a feed file is missing", async () => {
   const src = await source({ path: ["feedparser__rss2sample.xml", "nope.xml"] });
   await assert.rejects(
     async () => await src.check?.(),
@@ -435,29 +447,35 @@ async function withoutDeclaration(file: string): Promise<Uint8Array<ArrayBuffer>
   return bytes.slice(head.indexOf("?>") + 2);
 }
 
-Deno.test("a Latin-1 feed with no XML declaration reads as windows-1252, with one warning", async () => {
-  const bytes = await withoutDeclaration("rss-parser__encoding.rss");
-  const warnings: string[] = [];
-  const items = await parseFeed(bytes, { name: "latin1.rss", onWarning: (w) => warnings.push(w) });
-  assert.equal(items.length, 40);
-  assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
-  assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
-  assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
-  assert.deepEqual(warnings, [
-    "latin1.rss: no encoding declared and not valid UTF-8: read as windows-1252 (Latin-1); set charset: to choose",
-  ]);
-  // An HTTP charset of utf-8 (a server default) is checked the same way.
-  const viaHttp: string[] = [];
-  const again = await parseFeed(bytes, {
-    name: "h",
-    charset: "utf-8",
-    onWarning: (w) => viaHttp.push(w),
-  });
-  assert.equal(again[0].title, items[0].title);
-  assert.match(viaHttp[0], /^h: declared UTF-8 by the HTTP Content-Type and not valid UTF-8/);
-});
+fixtureTest(
+  "a Latin-1 feed with no XML declaration reads as windows-1252, with one warning",
+  async () => {
+    const bytes = await withoutDeclaration("rss-parser__encoding.rss");
+    const warnings: string[] = [];
+    const items = await parseFeed(bytes, {
+      name: "latin1.rss",
+      onWarning: (w) => warnings.push(w),
+    });
+    assert.equal(items.length, 40);
+    assert.equal(items[0].title, "Mãe de utente é a nova presidente da Raríssimas");
+    assert.equal(items[1].title, "Reações dos partidos ao veto de Marcelo");
+    assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+    assert.deepEqual(warnings, [
+      "latin1.rss: no encoding declared and not valid UTF-8: read as windows-1252 (Latin-1); set charset: to choose",
+    ]);
+    // An HTTP charset of utf-8 (a server default) is checked the same way.
+    const viaHttp: string[] = [];
+    const again = await parseFeed(bytes, {
+      name: "h",
+      charset: "utf-8",
+      onWarning: (w) => viaHttp.push(w),
+    });
+    assert.equal(again[0].title, items[0].title);
+    assert.match(viaHttp[0], /^h: declared UTF-8 by the HTTP Content-Type and not valid UTF-8/);
+  },
+);
 
-Deno.test("url mode: the encoding warning is logged once per feed, its URL masked", async () => {
+fixtureTest("url mode: the encoding warning is logged once per feed, its URL masked", async () => {
   const bytes = await withoutDeclaration("rss-parser__encoding.rss");
   const log = memoryLogger();
   await withServer(
@@ -669,7 +687,7 @@ Deno.test("a feed beyond repair says it is a malformed feed and where, not that 
   );
 });
 
-Deno.test("gzip bytes with no Content-Encoding say so instead of 'not a feed'", async () => {
+fixtureTest("gzip bytes with no Content-Encoding say so instead of 'not a feed'", async () => {
   const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
   const gz = new Uint8Array(
     await new Response(ReadableStream.from([body]).pipeThrough(new CompressionStream("gzip")))
@@ -721,7 +739,7 @@ Deno.test("url mode: a failing feed URL's password is in no error", async () => 
   });
 });
 
-Deno.test("the incomplete Atom entry is rejected by the Validator with a reason", async () => {
+fixtureTest("the incomplete Atom entry is rejected by the Validator with a reason", async () => {
   const [items] = await readAll(await source({ path: "rss-parser__incomplete-fields.atom" }));
   const validator = await createStage<RawItem, ValidItem>(validateStage, {});
   const envelopes = items.map((i) => envelope(i, "test"));
@@ -757,17 +775,21 @@ Deno.test("url mode: items a feed repeats across polls are emitted once, across 
   );
 });
 
-Deno.test("url mode: resume(undefined) puts the source back at the start, forgetting what it had read", async () => {
-  const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
-  await withServer(
-    () => new Response(body, { headers: { "content-type": "application/rss+xml", etag: `"v1"` } }),
-    async (origin) => {
-      const src = await source({ url: `${origin}/rss.xml` });
-      assert.equal((await readAll(src)).flat().length, 4);
-      // What a durable flow does when Redis kept no position for it (its first sends lost).
-      src.resume!(undefined);
-      assert.equal(src.checkpoint!(), undefined);
-      assert.equal((await readAll(src)).flat().length, 4, "read again, unconditionally");
-    },
-  );
-});
+fixtureTest(
+  "url mode: resume(undefined) puts the source back at the start, forgetting what it had read",
+  async () => {
+    const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+    await withServer(
+      () =>
+        new Response(body, { headers: { "content-type": "application/rss+xml", etag: `"v1"` } }),
+      async (origin) => {
+        const src = await source({ url: `${origin}/rss.xml` });
+        assert.equal((await readAll(src)).flat().length, 4);
+        // What a durable flow does when Redis kept no position for it (its first sends lost).
+        src.resume!(undefined);
+        assert.equal(src.checkpoint!(), undefined);
+        assert.equal((await readAll(src)).flat().length, 4, "read again, unconditionally");
+      },
+    );
+  },
+);

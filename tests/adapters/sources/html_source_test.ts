@@ -9,6 +9,7 @@ import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
 import { withServer } from "../../_http_server.ts";
 import { expectedPage, HTML_FIXTURES, PAGES, wordOverlap } from "./_html_pages.ts";
+import { fixtureTest } from "../../_fixtures_dir.ts";
 
 /**
  * Least word overlap (see wordOverlap) of an extracted text with
@@ -71,115 +72,128 @@ function listPage(links: string[]): string {
   }</ul><a href="/about.html">About</a></body></html>`;
 }
 
-Deno.test("every fixture page extracts to Readability's expected title, text and metadata", async () => {
-  const s = site(fixturePages());
-  await withServer(s.handler, async (origin) => {
-    const src = await source({ url: PAGES.map((p) => `${origin}/${p}/page.html`) });
-    const items = await readAll(src);
-    assert.equal(items.length, PAGES.length);
-    for (const [i, page] of PAGES.entries()) {
-      const { meta, text } = expectedPage(page);
-      const item = items[i];
-      assert.equal(item.title, meta.title, page);
-      const overlap = wordOverlap(item.text ?? "", text);
-      assert.ok(overlap >= MIN_OVERLAP, `${page}: word overlap ${overlap.toFixed(3)}`);
-      assert.equal(item.author, meta.byline ?? undefined, page);
-      assert.equal(item.siteName, meta.siteName ?? undefined, page);
-      assert.equal(item.excerpt, meta.excerpt?.replace(/\s+/g, " ").trim(), page);
-      assert.equal(item.lang, meta.lang ?? undefined, page);
-      assert.equal(item.publishedAt, isoDate(meta.publishedTime), page);
-      // The canonical link when the page gives one, else the URL it was fetched from.
-      const canonical = /<link[^>]*rel="canonical"[^>]*href="([^"]+)"/.exec(
-        new TextDecoder().decode(expectedPage(page).source),
-      )?.[1];
-      assert.equal(item.url, canonical ?? `${origin}/${page}/page.html`, page);
-    }
-    assert.deepEqual(src.counts, {
-      fetched: 8,
-      items: 8,
-      failed: 0,
-      noArticle: 0,
-      alreadySeen: 0,
-      overBudget: 0,
-    });
-  });
-});
-
-Deno.test("a list page yields its three articles once: off-site and tracking-parameter copies are not fetched", async () => {
-  const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
-  const s = site(pages);
-  await withServer(
-    s.handler,
-    async (origin) => {
-      const port = new URL(origin).port;
-      pages["/list.html"] = {
-        body: listPage([
-          "bbc-1/page.html",
-          "/heise/page.html#comments",
-          `${origin}/medium-1/page.html`,
-          "/heise/page.html?utm_source=twitter&fbclid=x",
-          `http://localhost:${port}/lemonde-1/page.html`,
-          "mailto:news@example.com",
-        ]),
-      };
-      const src = await source({ url: `${origin}/list.html`, follow: "a.story" });
+fixtureTest(
+  "every fixture page extracts to Readability's expected title, text and metadata",
+  async () => {
+    const s = site(fixturePages());
+    await withServer(s.handler, async (origin) => {
+      const src = await source({ url: PAGES.map((p) => `${origin}/${p}/page.html`) });
       const items = await readAll(src);
-      assert.deepEqual(items.map((i) => i.title), [
-        expectedPage("bbc-1").meta.title,
-        expectedPage("heise").meta.title,
-        expectedPage("medium-1").meta.title,
-      ]);
-      assert.equal(s.hit("/list.html"), 1);
-      assert.equal(s.hit("/heise/page.html"), 1);
-      assert.equal(s.hit("/lemonde-1/page.html"), 0);
-      assert.equal(s.hit("/about.html"), 0);
-      assert.equal(src.counts.fetched, 4);
+      assert.equal(items.length, PAGES.length);
+      for (const [i, page] of PAGES.entries()) {
+        const { meta, text } = expectedPage(page);
+        const item = items[i];
+        assert.equal(item.title, meta.title, page);
+        const overlap = wordOverlap(item.text ?? "", text);
+        assert.ok(overlap >= MIN_OVERLAP, `${page}: word overlap ${overlap.toFixed(3)}`);
+        assert.equal(item.author, meta.byline ?? undefined, page);
+        assert.equal(item.siteName, meta.siteName ?? undefined, page);
+        assert.equal(item.excerpt, meta.excerpt?.replace(/\s+/g, " ").trim(), page);
+        assert.equal(item.lang, meta.lang ?? undefined, page);
+        assert.equal(item.publishedAt, isoDate(meta.publishedTime), page);
+        // The canonical link when the page gives one, else the URL it was fetched from.
+        const canonical = /<link[^>]*rel="canonical"[^>]*href="([^"]+)"/.exec(
+          new TextDecoder().decode(expectedPage(page).source),
+        )?.[1];
+        assert.equal(item.url, canonical ?? `${origin}/${page}/page.html`, page);
+      }
+      assert.deepEqual(src.counts, {
+        fetched: 8,
+        items: 8,
+        failed: 0,
+        noArticle: 0,
+        alreadySeen: 0,
+        overBudget: 0,
+      });
+    });
+  },
+);
 
-      // A second poll fetches the list page again, and nothing else.
-      assert.deepEqual(await readAll(src), []);
+fixtureTest(
+  "a list page yields its three articles once: off-site and tracking-parameter copies are not fetched",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    const s = site(pages);
+    await withServer(
+      s.handler,
+      async (origin) => {
+        const port = new URL(origin).port;
+        pages["/list.html"] = {
+          body: listPage([
+            "bbc-1/page.html",
+            "/heise/page.html#comments",
+            `${origin}/medium-1/page.html`,
+            "/heise/page.html?utm_source=twitter&fbclid=x",
+            `http://localhost:${port}/lemonde-1/page.html`,
+            "mailto:news@example.com",
+          ]),
+        };
+        const src = await source({ url: `${origin}/list.html`, follow: "a.story" });
+        const items = await readAll(src);
+        assert.deepEqual(items.map((i) => i.title), [
+          expectedPage("bbc-1").meta.title,
+          expectedPage("heise").meta.title,
+          expectedPage("medium-1").meta.title,
+        ]);
+        assert.equal(s.hit("/list.html"), 1);
+        assert.equal(s.hit("/heise/page.html"), 1);
+        assert.equal(s.hit("/lemonde-1/page.html"), 0);
+        assert.equal(s.hit("/about.html"), 0);
+        assert.equal(src.counts.fetched, 4);
+
+        // A second poll fetches the list page again, and nothing else.
+        assert.deepEqual(await readAll(src), []);
+        assert.equal(s.hit("/list.html"), 2);
+        for (const p of ["bbc-1", "heise", "medium-1"]) assert.equal(s.hit(`/${p}/page.html`), 1);
+        assert.equal(src.counts.alreadySeen, 3);
+
+        // So does a new source that resumes from the first one's checkpoint.
+        const position = JSON.parse(JSON.stringify(src.checkpoint?.()));
+        assert.equal(position.seen.length >= 3, true);
+        const restarted = await source({ url: `${origin}/list.html`, follow: "a.story" });
+        restarted.resume?.(position);
+        assert.deepEqual(await readAll(restarted), []);
+        for (const p of ["bbc-1", "heise", "medium-1"]) assert.equal(s.hit(`/${p}/page.html`), 1);
+
+        // With sameSite false, the localhost link is another site worth following.
+        const wide = await source({
+          url: `${origin}/list.html`,
+          follow: "a.story",
+          sameSite: false,
+        });
+        wide.resume?.(position);
+        assert.deepEqual((await readAll(wide)).map((i) => i.title), [
+          expectedPage("lemonde-1").meta.title,
+        ]);
+      },
+    );
+  },
+);
+
+fixtureTest(
+  "maxPages is a budget per poll, list pages included; what is left waits for the next poll",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/list.html"] = {
+      body: listPage(["/bbc-1/page.html", "/heise/page.html", "/wikipedia/page.html"]),
+    };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const { env, log } = testEnv();
+      const src = await source({ url: `${origin}/list.html`, follow: "a.story", maxPages: 3 }, env);
+      assert.equal((await readAll(src)).length, 2);
+      assert.equal([...s.hits.values()].reduce((a, b) => a + b), 3);
+      assert.equal(src.counts.overBudget, 1);
+      assert.ok(log.lines.some((l) => /maxPages 3 reached; 1 link\(s\) left/.test(l)));
+      const second = await readAll(src);
+      assert.deepEqual(second.map((i) => i.title), [expectedPage("wikipedia").meta.title]);
       assert.equal(s.hit("/list.html"), 2);
-      for (const p of ["bbc-1", "heise", "medium-1"]) assert.equal(s.hit(`/${p}/page.html`), 1);
-      assert.equal(src.counts.alreadySeen, 3);
+      assert.equal([...s.hits.values()].reduce((a, b) => a + b), 5);
+    });
+  },
+);
 
-      // So does a new source that resumes from the first one's checkpoint.
-      const position = JSON.parse(JSON.stringify(src.checkpoint?.()));
-      assert.equal(position.seen.length >= 3, true);
-      const restarted = await source({ url: `${origin}/list.html`, follow: "a.story" });
-      restarted.resume?.(position);
-      assert.deepEqual(await readAll(restarted), []);
-      for (const p of ["bbc-1", "heise", "medium-1"]) assert.equal(s.hit(`/${p}/page.html`), 1);
-
-      // With sameSite false, the localhost link is another site worth following.
-      const wide = await source({ url: `${origin}/list.html`, follow: "a.story", sameSite: false });
-      wide.resume?.(position);
-      assert.deepEqual((await readAll(wide)).map((i) => i.title), [
-        expectedPage("lemonde-1").meta.title,
-      ]);
-    },
-  );
-});
-
-Deno.test("maxPages is a budget per poll, list pages included; what is left waits for the next poll", async () => {
-  const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
-  pages["/list.html"] = {
-    body: listPage(["/bbc-1/page.html", "/heise/page.html", "/wikipedia/page.html"]),
-  };
-  const s = site(pages);
-  await withServer(s.handler, async (origin) => {
-    const { env, log } = testEnv();
-    const src = await source({ url: `${origin}/list.html`, follow: "a.story", maxPages: 3 }, env);
-    assert.equal((await readAll(src)).length, 2);
-    assert.equal([...s.hits.values()].reduce((a, b) => a + b), 3);
-    assert.equal(src.counts.overBudget, 1);
-    assert.ok(log.lines.some((l) => /maxPages 3 reached; 1 link\(s\) left/.test(l)));
-    const second = await readAll(src);
-    assert.deepEqual(second.map((i) => i.title), [expectedPage("wikipedia").meta.title]);
-    assert.equal(s.hit("/list.html"), 2);
-    assert.equal([...s.hits.values()].reduce((a, b) => a + b), 5);
-  });
-});
-
-Deno.test("depth counts the levels of list pages before the articles", async () => {
+fixtureTest("depth counts the levels of list pages before the articles", async () => {
   const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
   pages["/index.html"] = { body: listPage(["/list.html"]) };
   pages["/list.html"] = { body: listPage(["/bbc-1/page.html", "/heise/page.html"]) };
@@ -201,42 +215,45 @@ Deno.test("depth counts the levels of list pages before the articles", async () 
   });
 });
 
-Deno.test("a page that fails is counted and warned with its URL masked, and the poll goes on", async () => {
-  const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
-  pages["/image.png"] = { body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]), type: "image/png" };
-  const s = site(pages);
-  await withServer(s.handler, async (origin) => {
-    const secret = origin.replace("http://", "http://reader:s3cret@");
-    pages["/list.html"] = {
-      body: listPage([`${secret}/gone.html`, "/image.png", "/heise/page.html"]),
-    };
-    const { env, log } = testEnv();
-    const src = await source({ url: `${origin}/list.html`, follow: "a.story" }, env);
-    const items = await readAll(src);
-    assert.deepEqual(items.map((i) => i.title), [expectedPage("heise").meta.title]);
-    assert.equal(src.counts.failed, 2);
-    const warnings = log.lines.filter((l) => l.startsWith("warn "));
-    assert.equal(warnings.length, 2, warnings.join("\n"));
-    assert.match(
-      warnings[0],
-      /html skipped http:\/\/reader:\*\*\*@127\.0\.0\.1:\d+\/gone\.html: .*404/,
-    );
-    assert.match(warnings[1], /image\.png: not an HTML page \(content-type image\/png\)/);
-    assert.ok(!log.lines.some((l) => l.includes("s3cret")));
+fixtureTest(
+  "a page that fails is counted and warned with its URL masked, and the poll goes on",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/image.png"] = { body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]), type: "image/png" };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const secret = origin.replace("http://", "http://reader:s3cret@");
+      pages["/list.html"] = {
+        body: listPage([`${secret}/gone.html`, "/image.png", "/heise/page.html"]),
+      };
+      const { env, log } = testEnv();
+      const src = await source({ url: `${origin}/list.html`, follow: "a.story" }, env);
+      const items = await readAll(src);
+      assert.deepEqual(items.map((i) => i.title), [expectedPage("heise").meta.title]);
+      assert.equal(src.counts.failed, 2);
+      const warnings = log.lines.filter((l) => l.startsWith("warn "));
+      assert.equal(warnings.length, 2, warnings.join("\n"));
+      assert.match(
+        warnings[0],
+        /html skipped http:\/\/reader:\*\*\*@127\.0\.0\.1:\d+\/gone\.html: .*404/,
+      );
+      assert.match(warnings[1], /image\.png: not an HTML page \(content-type image\/png\)/);
+      assert.ok(!log.lines.some((l) => l.includes("s3cret")));
 
-    // A 404 is gone for good and not asked again; the PNG is, next poll.
-    await readAll(src);
-    assert.equal(s.hit("/gone.html"), 1);
-    assert.equal(s.hit("/image.png"), 2);
+      // A 404 is gone for good and not asked again; the PNG is, next poll.
+      await readAll(src);
+      assert.equal(s.hit("/gone.html"), 1);
+      assert.equal(s.hit("/image.png"), 2);
 
-    // Only a poll whose every page at url fails fails as a whole.
-    const dead = await source({ url: [`${origin}/nope.html`, `${origin}/nada.html`] });
-    await assert.rejects(
-      readAll(dead),
-      /html http:\/\/127\.0\.0\.1:\d+\/nope\.html \(\+1\): no page/,
-    );
-  });
-});
+      // Only a poll whose every page at url fails fails as a whole.
+      const dead = await source({ url: [`${origin}/nope.html`, `${origin}/nada.html`] });
+      await assert.rejects(
+        readAll(dead),
+        /html http:\/\/127\.0\.0\.1:\d+\/nope\.html \(\+1\): no page/,
+      );
+    });
+  },
+);
 
 const PARAGRAPH = "Le café de la gare était fermé ce matin-là, et les habitués, déçus, " +
   "attendaient devant la vitrine en échangeant des nouvelles du quartier. ";
@@ -301,7 +318,7 @@ Deno.test("pages decode right whatever their charset evidence says", async () =>
   });
 });
 
-Deno.test("path: reads pages from files relative to the flow file", async () => {
+fixtureTest("path: reads pages from files relative to the flow file", async () => {
   const { env, log } = testEnv();
   const src = await source({ path: ["bbc-1/source.html", "heise/source.html"] }, env);
   await src.check?.();
@@ -351,96 +368,102 @@ Deno.test("a checkpoint that is not one fails resume with what was expected", as
   assert.deepEqual(src.checkpoint?.(), { seen: ["0123456789abcdef"] });
 });
 
-Deno.test("sitemap: the pages a sitemap lists are the articles; a later poll fetches only newer ones", async () => {
-  const pages = fixturePages();
-  const [a, b, c] = PAGES;
-  const entry = (origin: string, page: string, lastmod: string) =>
-    `<url><loc>${origin}/${page}/page.html</loc><lastmod>${lastmod}</lastmod></url>`;
-  let sitemap = "";
-  const s = site({
-    ...pages,
-    get "/sitemap.xml"() {
-      return { body: sitemap, type: "application/xml" };
-    },
-  });
-  await withServer(s.handler, async (origin) => {
-    const urlset = (...entries: string[]) =>
-      `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${
-        entries.join("")
-      }</urlset>`;
-    sitemap = urlset(entry(origin, a, "2024-01-01"), entry(origin, b, "2024-01-02"));
-    const src = await source({ sitemap: `${origin}/sitemap.xml` });
-    const first = await readAll(src);
-    assert.equal(first.length, 2);
-    const position = src.checkpoint?.() as { seen: string[]; since?: string };
-    assert.equal(position.since, "2024-01-02T00:00:00.000Z");
-
-    // The site adds c (newer) and a's lastmod stays: only c is fetched, by a
-    // source restarted from the checkpoint as a durable flow's would be.
-    sitemap = urlset(
-      entry(origin, a, "2024-01-01"),
-      entry(origin, b, "2024-01-02"),
-      entry(origin, c, "2024-02-01"),
-    );
-    const again = await source({ sitemap: `${origin}/sitemap.xml` });
-    again.resume?.(src.checkpoint?.());
-    const second = await readAll(again);
-    assert.deepEqual(second.map((i) => i.title), [expectedPage(c).meta.title]);
-    assert.equal(s.hit(`/${a}/page.html`), 1);
-    assert.equal(s.hit(`/${b}/page.html`), 1);
-    assert.equal(s.hit(`/${c}/page.html`), 1);
-    assert.equal(s.hit("/sitemap.xml"), 2);
-  });
-});
-
-Deno.test("sitemap: a walk that fails part-way loses no article it fetched, and a page that failed is tried again", async () => {
-  const xml = (body: string) =>
-    new Response(`<?xml version="1.0"?>${body}`, {
-      headers: { "content-type": "application/xml" },
+fixtureTest(
+  "sitemap: the pages a sitemap lists are the articles; a later poll fetches only newer ones",
+  async () => {
+    const pages = fixturePages();
+    const [a, b, c] = PAGES;
+    const entry = (origin: string, page: string, lastmod: string) =>
+      `<url><loc>${origin}/${page}/page.html</loc><lastmod>${lastmod}</lastmod></url>`;
+    let sitemap = "";
+    const s = site({
+      ...pages,
+      get "/sitemap.xml"() {
+        return { body: sitemap, type: "application/xml" };
+      },
     });
-  const ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"';
-  let secondSitemapUp = false;
-  let flakyUp = false;
-  // s1 lists 20 pages (a full batch of the walk), the last of them gone (404).
-  const listed = Array.from({ length: 20 }, (_, i) => `/p${i}.html`);
-  await withServer((req) => {
-    const { pathname: path, origin } = new URL(req.url);
-    const urls = (paths: string[]) =>
-      xml(
-        `<urlset ${ns}>${
-          paths.map((p) => `<url><loc>${origin}${p}</loc></url>`).join("")
-        }</urlset>`,
-      );
-    if (path === "/index.xml") {
-      return xml(
-        `<sitemapindex ${ns}><sitemap><loc>${origin}/s1.xml</loc></sitemap>` +
-          `<sitemap><loc>${origin}/s2.xml</loc></sitemap></sitemapindex>`,
-      );
-    }
-    if (path === "/s1.xml") return urls(listed);
-    if (path === "/s2.xml") {
-      return secondSitemapUp ? urls(["/flaky.html"]) : new Response("busy", { status: 503 });
-    }
-    if (path === "/flaky.html" && !flakyUp) return new Response("oops", { status: 500 });
-    const n = path === "/flaky.html" ? 0 : listed.indexOf(path);
-    if (n < 0 || n === 19) return new Response("not found", { status: 404 });
-    return new Response(expectedPage(PAGES[n % PAGES.length]).source as BodyInit, {
-      headers: { "content-type": "text/html" },
-    });
-  }, async (origin) => {
-    const src = await source({ sitemap: `${origin}/index.xml` });
-    const got: RawItem[] = [];
-    await assert.rejects(async () => {
-      for await (const batch of src.read(new AbortController().signal)) got.push(...batch);
-    }, /503/);
-    assert.equal(got.length, 19, "the articles fetched before the failing sitemap go on");
+    await withServer(s.handler, async (origin) => {
+      const urlset = (...entries: string[]) =>
+        `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${
+          entries.join("")
+        }</urlset>`;
+      sitemap = urlset(entry(origin, a, "2024-01-01"), entry(origin, b, "2024-01-02"));
+      const src = await source({ sitemap: `${origin}/sitemap.xml` });
+      const first = await readAll(src);
+      assert.equal(first.length, 2);
+      const position = src.checkpoint?.() as { seen: string[]; since?: string };
+      assert.equal(position.since, "2024-01-02T00:00:00.000Z");
 
-    secondSitemapUp = true; // flaky.html is listed now, but answers 500 once
-    assert.deepEqual(await readAll(src), []);
-    flakyUp = true;
-    assert.equal((await readAll(src)).length, 1, "the page that failed is tried again");
-  });
-});
+      // The site adds c (newer) and a's lastmod stays: only c is fetched, by a
+      // source restarted from the checkpoint as a durable flow's would be.
+      sitemap = urlset(
+        entry(origin, a, "2024-01-01"),
+        entry(origin, b, "2024-01-02"),
+        entry(origin, c, "2024-02-01"),
+      );
+      const again = await source({ sitemap: `${origin}/sitemap.xml` });
+      again.resume?.(src.checkpoint?.());
+      const second = await readAll(again);
+      assert.deepEqual(second.map((i) => i.title), [expectedPage(c).meta.title]);
+      assert.equal(s.hit(`/${a}/page.html`), 1);
+      assert.equal(s.hit(`/${b}/page.html`), 1);
+      assert.equal(s.hit(`/${c}/page.html`), 1);
+      assert.equal(s.hit("/sitemap.xml"), 2);
+    });
+  },
+);
+
+fixtureTest(
+  "sitemap: a walk that fails part-way loses no article it fetched, and a page that failed is tried again",
+  async () => {
+    const xml = (body: string) =>
+      new Response(`<?xml version="1.0"?>${body}`, {
+        headers: { "content-type": "application/xml" },
+      });
+    const ns = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"';
+    let secondSitemapUp = false;
+    let flakyUp = false;
+    // s1 lists 20 pages (a full batch of the walk), the last of them gone (404).
+    const listed = Array.from({ length: 20 }, (_, i) => `/p${i}.html`);
+    await withServer((req) => {
+      const { pathname: path, origin } = new URL(req.url);
+      const urls = (paths: string[]) =>
+        xml(
+          `<urlset ${ns}>${
+            paths.map((p) => `<url><loc>${origin}${p}</loc></url>`).join("")
+          }</urlset>`,
+        );
+      if (path === "/index.xml") {
+        return xml(
+          `<sitemapindex ${ns}><sitemap><loc>${origin}/s1.xml</loc></sitemap>` +
+            `<sitemap><loc>${origin}/s2.xml</loc></sitemap></sitemapindex>`,
+        );
+      }
+      if (path === "/s1.xml") return urls(listed);
+      if (path === "/s2.xml") {
+        return secondSitemapUp ? urls(["/flaky.html"]) : new Response("busy", { status: 503 });
+      }
+      if (path === "/flaky.html" && !flakyUp) return new Response("oops", { status: 500 });
+      const n = path === "/flaky.html" ? 0 : listed.indexOf(path);
+      if (n < 0 || n === 19) return new Response("not found", { status: 404 });
+      return new Response(expectedPage(PAGES[n % PAGES.length]).source as BodyInit, {
+        headers: { "content-type": "text/html" },
+      });
+    }, async (origin) => {
+      const src = await source({ sitemap: `${origin}/index.xml` });
+      const got: RawItem[] = [];
+      await assert.rejects(async () => {
+        for await (const batch of src.read(new AbortController().signal)) got.push(...batch);
+      }, /503/);
+      assert.equal(got.length, 19, "the articles fetched before the failing sitemap go on");
+
+      secondSitemapUp = true; // flaky.html is listed now, but answers 500 once
+      assert.deepEqual(await readAll(src), []);
+      flakyUp = true;
+      assert.equal((await readAll(src)).length, 1, "the page that failed is tried again");
+    });
+  },
+);
 
 Deno.test("a follow selector that matches nothing on a list page is warned, not silent", async () => {
   const s = site({ "/news/": { body: listPage(["/a.html"]) } });
@@ -457,15 +480,18 @@ Deno.test("a follow selector that matches nothing on a list page is warned, not 
   });
 });
 
-Deno.test("an article without a canonical link is published under its URL made canonical", async () => {
-  // base-url has no <link rel="canonical">: the item's url is the fetched one, tracking dropped.
-  const s = site(fixturePages());
-  await withServer(s.handler, async (origin) => {
-    const src = await source({ url: `${origin}/base-url/page.html?utm_source=feed&id=7#top` });
-    const [item] = await readAll(src);
-    assert.equal(item.url, `${origin}/base-url/page.html?id=7`);
-  });
-});
+fixtureTest(
+  "an article without a canonical link is published under its URL made canonical",
+  async () => {
+    // base-url has no <link rel="canonical">: the item's url is the fetched one, tracking dropped.
+    const s = site(fixturePages());
+    await withServer(s.handler, async (origin) => {
+      const src = await source({ url: `${origin}/base-url/page.html?utm_source=feed&id=7#top` });
+      const [item] = await readAll(src);
+      assert.equal(item.url, `${origin}/base-url/page.html?id=7`);
+    });
+  },
+);
 
 Deno.test("a bad follow selector is named in the error", () => {
   const r = htmlConfig.safeParse({ url: "https://a.example/", follow: "h2 a[" });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FIXTURES } from "../../_fixtures_dir.ts";
+import { FIXTURES, fixtureTest } from "../../_fixtures_dir.ts";
 import { withServer } from "../../_http_server.ts";
 import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
@@ -43,7 +43,7 @@ function fixture(dir: string, file: string): unknown {
 const hn = (file: string) => jsonItems(fixture(HN, file), { preset: "hackernews" }, file);
 const reddit = (file: string) => jsonItems(fixture(REDDIT, file), { preset: "reddit" }, file);
 
-Deno.test("hackernews: a story maps title, url, author, time, guid and engagement", () => {
+fixtureTest("hackernews: a story maps title, url, author, time, guid and engagement", () => {
   assert.deepEqual(hn("item-8863-story.json"), [{
     guid: "hn:8863",
     title: "My YC app: Dropbox - Throw away your USB drive",
@@ -54,7 +54,7 @@ Deno.test("hackernews: a story maps title, url, author, time, guid and engagemen
   }]);
 });
 
-Deno.test("hackernews: a comment has no title, links to its HN page, and loses its HTML", () => {
+fixtureTest("hackernews: a comment has no title, links to its HN page, and loses its HTML", () => {
   const [comment] = hn("item-2921983-comment.json");
   assert.equal(comment.title, undefined);
   assert.equal(comment.url, "https://news.ycombinator.com/item?id=2921983");
@@ -69,7 +69,7 @@ Deno.test("hackernews: a comment has no title, links to its HN page, and loses i
   assert.equal(comment.engagement, undefined);
 });
 
-Deno.test("hackernews: a poll (empty text) and a poll option", () => {
+fixtureTest("hackernews: a poll (empty text) and a poll option", () => {
   const [poll] = hn("item-126809-poll.json");
   assert.equal(poll.title, "Poll: What would happen if News.YC had explicit support for polls?");
   assert.equal(poll.url, "https://news.ycombinator.com/item?id=126809");
@@ -82,7 +82,7 @@ Deno.test("hackernews: a poll (empty text) and a poll option", () => {
   assert.equal(option.author, "pg");
 });
 
-Deno.test("hackernews: id lists, maxitem and a user profile are not items and say so", () => {
+fixtureTest("hackernews: id lists, maxitem and a user profile are not items and say so", () => {
   assert.throws(
     () => hn("beststories.json"),
     /beststories\.json: a list of 200 Hacker News item ids, not items/,
@@ -95,19 +95,22 @@ Deno.test("hackernews: id lists, maxitem and a user profile are not items and sa
   );
 });
 
-Deno.test("path mode: each file is a batch, a bad file is reported after the good ones", async () => {
-  const src = await source({
-    preset: "hackernews",
-    path: ["hn/item-8863-story.json", "hn/user-jl.json", "hn/item-2921983-comment.json"],
-  });
-  const batches: RawItem[][] = [];
-  await assert.rejects(async () => {
-    for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
-  }, /hn\/user-jl\.json: the user profile of "jl"/);
-  assert.deepEqual(batches.map((b) => b.map((i) => i.guid)), [["hn:8863"], ["hn:2921983"]]);
-});
+fixtureTest(
+  "path mode: each file is a batch, a bad file is reported after the good ones",
+  async () => {
+    const src = await source({
+      preset: "hackernews",
+      path: ["hn/item-8863-story.json", "hn/user-jl.json", "hn/item-2921983-comment.json"],
+    });
+    const batches: RawItem[][] = [];
+    await assert.rejects(async () => {
+      for await (const batch of src.read(new AbortController().signal)) batches.push(batch);
+    }, /hn\/user-jl\.json: the user profile of "jl"/);
+    assert.deepEqual(batches.map((b) => b.map((i) => i.guid)), [["hn:8863"], ["hn:2921983"]]);
+  },
+);
 
-Deno.test("reddit: r/all/new page 1 has 100 posts, 12 of them NSFW", () => {
+fixtureTest("reddit: r/all/new page 1 has 100 posts, 12 of them NSFW", () => {
   const items = reddit("praw__r-all-new_page1.json");
   assert.equal(items.length, 100);
   assert.equal(items.filter((i) => i.over18 === true).length, 12);
@@ -132,13 +135,13 @@ Deno.test("reddit: r/all/new page 1 has 100 posts, 12 of them NSFW", () => {
   assert.equal(new Set(items.map((i) => i.tags?.[0])).size, 77);
 });
 
-Deno.test("reddit: the next page (before=) holds the 4 newer posts", () => {
+fixtureTest("reddit: the next page (before=) holds the 4 newer posts", () => {
   const items = reddit("praw__r-all-new_page2-before.json");
   assert.deepEqual(items.map((i) => i.guid), ["t3_5jo144", "t3_5jo143", "t3_5jo141", "t3_5jo140"]);
   assert.equal(items[0].publishedAt, "2016-12-22T02:17:32.000Z");
 });
 
-Deno.test("reddit: askreddit new is 100 self posts, 4 NSFW", () => {
+fixtureTest("reddit: askreddit new is 100 self posts, 4 NSFW", () => {
   const items = reddit("praw__r-askreddit-new.json");
   assert.equal(items.length, 100);
   assert.equal(items.filter((i) => i.over18).length, 4);
@@ -149,7 +152,7 @@ Deno.test("reddit: askreddit new is 100 self posts, 4 NSFW", () => {
   );
 });
 
-Deno.test("reddit: askreddit comments are 100 t1 titled by their thread", () => {
+fixtureTest("reddit: askreddit comments are 100 t1 titled by their thread", () => {
   const items = reddit("praw__r-askreddit-comments.json");
   assert.equal(items.length, 100);
   assert.ok(items.every((i) => i.guid?.startsWith("t1_") && i.title && i.text));
@@ -167,7 +170,7 @@ Deno.test("reddit: askreddit comments are 100 t1 titled by their thread", () => 
   });
 });
 
-Deno.test("reddit: integer created_utc and a post-with-comments array of two listings", () => {
+fixtureTest("reddit: integer created_utc and a post-with-comments array of two listings", () => {
   const posts = reddit("go-reddit__subreddit-posts.json");
   assert.deepEqual(posts.map((p) => [p.guid, p.publishedAt]), [
     ["t3_agi5zf", "2019-01-16T05:57:51.000Z"],
@@ -186,7 +189,7 @@ Deno.test("reddit: integer created_utc and a post-with-comments array of two lis
   );
 });
 
-Deno.test("reddit url mode polls incrementally with before=", async () => {
+fixtureTest("reddit url mode polls incrementally with before=", async () => {
   const page1 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page1.json"));
   const page2 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page2-before.json"));
   const empty = JSON.stringify({
@@ -224,7 +227,7 @@ Deno.test("reddit url mode polls incrementally with before=", async () => {
   ]);
 });
 
-Deno.test("reddit url mode: a restarted source resumes from the before= cursor", async () => {
+fixtureTest("reddit url mode: a restarted source resumes from the before= cursor", async () => {
   const page1 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page1.json"));
   const page2 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page2-before.json"));
   const asked: (string | null)[] = [];
@@ -259,14 +262,14 @@ Deno.test("reddit url mode: a restarted source resumes from the before= cursor",
   );
 });
 
-Deno.test("files and Hacker News need no position", async () => {
+fixtureTest("files and Hacker News need no position", async () => {
   const files = await source({ preset: "hackernews", path: "hn/item-8863-story.json" });
   files.resume!({ before: "ignored" });
   assert.equal((await readAll(files)).flat().length, 1);
   assert.equal(files.checkpoint!(), undefined);
 });
 
-Deno.test("hackernews url mode follows a list of ids to its first `limit` items", async () => {
+fixtureTest("hackernews url mode follows a list of ids to its first `limit` items", async () => {
   const items: Record<string, Uint8Array<ArrayBuffer>> = {
     "8863": await Deno.readFile(join(HN, "item-8863-story.json")),
     "2921983": await Deno.readFile(join(HN, "item-2921983-comment.json")),
@@ -380,42 +383,48 @@ Deno.test("config: path or url, presets own their shape, hackernews has a defaul
   });
 });
 
-Deno.test("check() fails before the flow starts when a JSON file is missing or a directory", async () => {
-  const src = await source({
-    preset: "hackernews",
-    path: ["hn/item-8863-story.json", "hn/nope.json", "hn"],
-  });
-  await assert.rejects(
-    async () => await src.check?.(),
-    /^FieldError: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
-  );
-  await (await source({ preset: "hackernews", path: "hn/item-8863-story.json" })).check?.();
-});
-
-Deno.test("gzip bytes with no Content-Encoding say so, and a URL's password is in no error", async () => {
-  const body = await Deno.readFile(join(REDDIT, "go-reddit__subreddit-posts.json"));
-  const gz = new Uint8Array(
-    await new Response(ReadableStream.from([body]).pipeThrough(new CompressionStream("gzip")))
-      .arrayBuffer(),
-  );
-  const dir = await Deno.makeTempDir({ prefix: "millrace-json-gz-" });
-  await Deno.writeFile(join(dir, "posts.json"), gz);
-  await assert.rejects(
-    readAll(await source({ path: "posts.json", preset: "reddit" }, dir)),
-    /^Error: posts\.json: the body is gzip-compressed \(it starts with bytes 1f 8b\)/,
-  );
-  await withServer((req) => {
-    if (new URL(req.url).pathname === "/gz") return new Response(gz);
-    return new Response("<html>sign in</html>");
-  }, async (origin) => {
-    const secret = origin.replace("http://", "http://bot:t0ps3cret@");
-    await assert.rejects(
-      readAll(await source({ url: `${secret}/gz`, preset: "reddit" })),
-      /bot:\*\*\*@127\.0\.0\.1:\d+\/gz\?raw_json=1: the body is gzip-compressed/,
-    );
-    await assert.rejects(readAll(await source({ url: `${secret}/html` })), (e: Error) => {
-      assert.match(e.message, /^http:\/\/bot:\*\*\*@127\.0\.0\.1:\d+\/html: not valid JSON/);
-      return true;
+fixtureTest(
+  "check() fails before the flow starts when a JSON file is missing or a directory",
+  async () => {
+    const src = await source({
+      preset: "hackernews",
+      path: ["hn/item-8863-story.json", "hn/nope.json", "hn"],
     });
-  });
-});
+    await assert.rejects(
+      async () => await src.check?.(),
+      /^FieldError: hn\/nope\.json: no such file \(.*hn\/nope\.json\); hn: not a file \(.*\)$/,
+    );
+    await (await source({ preset: "hackernews", path: "hn/item-8863-story.json" })).check?.();
+  },
+);
+
+fixtureTest(
+  "gzip bytes with no Content-Encoding say so, and a URL's password is in no error",
+  async () => {
+    const body = await Deno.readFile(join(REDDIT, "go-reddit__subreddit-posts.json"));
+    const gz = new Uint8Array(
+      await new Response(ReadableStream.from([body]).pipeThrough(new CompressionStream("gzip")))
+        .arrayBuffer(),
+    );
+    const dir = await Deno.makeTempDir({ prefix: "millrace-json-gz-" });
+    await Deno.writeFile(join(dir, "posts.json"), gz);
+    await assert.rejects(
+      readAll(await source({ path: "posts.json", preset: "reddit" }, dir)),
+      /^Error: posts\.json: the body is gzip-compressed \(it starts with bytes 1f 8b\)/,
+    );
+    await withServer((req) => {
+      if (new URL(req.url).pathname === "/gz") return new Response(gz);
+      return new Response("<html>sign in</html>");
+    }, async (origin) => {
+      const secret = origin.replace("http://", "http://bot:t0ps3cret@");
+      await assert.rejects(
+        readAll(await source({ url: `${secret}/gz`, preset: "reddit" })),
+        /bot:\*\*\*@127\.0\.0\.1:\d+\/gz\?raw_json=1: the body is gzip-compressed/,
+      );
+      await assert.rejects(readAll(await source({ url: `${secret}/html` })), (e: Error) => {
+        assert.match(e.message, /^http:\/\/bot:\*\*\*@127\.0\.0\.1:\d+\/html: not valid JSON/);
+        return true;
+      });
+    });
+  },
+);
