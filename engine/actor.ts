@@ -28,6 +28,12 @@ export interface StageContext {
   readonly stage: string;
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /**
+   * Counts what the stage spends on an outside service (`tokens`,
+   * `requests`, `cached`), shown per stage in the run's report. Absent
+   * where nothing keeps count (an actor called by hand).
+   */
+  readonly tally?: (name: string, n: number) => void;
 }
 
 /**

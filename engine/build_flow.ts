@@ -135,7 +135,14 @@ export async function buildFlow(
     const stages: BuiltStage[] = [];
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
-      const ctx: StageContext = { flow: flow.name, stage: entry.id, signal: kill, log };
+      const stats = new StageStats(entry.id, entry.kind);
+      const ctx: StageContext = {
+        flow: flow.name,
+        stage: entry.id,
+        signal: kill,
+        log,
+        tally: (name, n) => stats.tally(name, n),
+      };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);
         const actor = await spec.create(entry.config, env);
@@ -146,7 +153,7 @@ export async function buildFlow(
           kind: entry.kind,
           actor,
           ctx,
-          stats: new StageStats(entry.id, entry.kind),
+          stats,
           window: actor.window ?? spec.window?.(entry.config),
           concurrency: entry.concurrency,
           retries: entry.retries,

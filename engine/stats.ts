@@ -12,11 +12,21 @@ export class StageStats {
   batches = 0;
   /** Time spent inside handle(), ms. */
   busyMs = 0;
+  /**
+   * What the stage spent on outside services, by name (tokens, requests,
+   * cached): told by its actor through `StageContext.tally`.
+   */
+  readonly usage = new Map<string, number>();
 
   constructor(readonly id: string, readonly kind: string) {}
 
   count(map: Map<string, number>, reason: string): void {
     map.set(reason, (map.get(reason) ?? 0) + 1);
+  }
+
+  /** Adds `n` to the usage counter `name`. */
+  tally(name: string, n: number): void {
+    if (n !== 0) this.usage.set(name, (this.usage.get(name) ?? 0) + n);
   }
 
   get droppedTotal(): number {
@@ -26,7 +36,7 @@ export class StageStats {
     return sum(this.rejected);
   }
 
-  toJSON() {
+  toJSON(): StageStatsJSON {
     return {
       id: this.id,
       kind: this.kind,
@@ -38,8 +48,25 @@ export class StageStats {
       retries: this.retries,
       batches: this.batches,
       busyMs: Math.round(this.busyMs),
-    };
+      ...(this.usage.size > 0 ? { usage: Object.fromEntries(this.usage) } : {}),
+    } as StageStatsJSON;
   }
+}
+
+/** A stage's counters as a report holds them. */
+export interface StageStatsJSON {
+  id: string;
+  kind: string;
+  received: number;
+  emitted: number;
+  dropped: Record<string, number>;
+  rejected: Record<string, number>;
+  failed: number;
+  retries: number;
+  batches: number;
+  busyMs: number;
+  /** Only when the stage spent something (tokens, requests). */
+  usage?: Record<string, number>;
 }
 
 /** Live counters of one source. */

@@ -212,9 +212,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    * ("Incorrect API key provided: sk-abc***xyz"), and a proxy may quote all.
    */
   #redact(message: string): string {
-    const key = this.#options.apiKey;
-    if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
-    return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
+    return redactKey(message, this.#options.apiKey);
   }
 
   /** A failed attempt in this client's words, without the key. */
@@ -249,8 +247,17 @@ function transient(error: unknown): boolean {
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }
 
+/**
+ * `message` without `key`, nor anything shaped like an OpenAI key: OpenAI's
+ * 401 quotes part of it ("Incorrect API key provided: sk-abc***xyz").
+ */
+export function redactKey(message: string, key: string): string {
+  if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
+  return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
+}
+
 /** A URL fit for logs: no user info, no query (an Azure key may ride in either). */
-function safeUrl(url: string): string {
+export function safeUrl(url: string): string {
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/$/, "");

@@ -1,0 +1,268 @@
+import { z } from "zod";
+import { duration } from "../config/units.ts";
+import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
+import type { Envelope, RawItem } from "../engine/item.ts";
+import type { BuildEnv, StageSpec } from "../engine/registry.ts";
+import type { WindowOptions } from "../engine/window.ts";
+import type { ChatClient, ChatMessage } from "../adapters/chat/openai_chat.ts";
+import { openReplyCache, type ReplyCache } from "../adapters/chat/reply_cache.ts";
+import { textKey } from "../adapters/embeddings/vector_cache.ts";
+import { RateLimiter } from "../adapters/http/rate_limiter.ts";
+import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
+import { compileTemplate, type Template, templateFields } from "./_template.ts";
+
+/** A JSON Schema, as written in YAML, turned into the zod schema replies are checked with. */
+function outputChecker(schema: Record<string, unknown>): z.ZodType {
+  return z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+}
+
+export const llmConfigSchema = z.strictObject({
+  model: z.string().min(1).describe("Model name sent to the API, e.g. gpt-4o-mini. Required."),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional().describe(
+    "API root up to /v1 (llama.cpp, Ollama, vLLM, LiteLLM, Azure); default https://api.openai.com/v1.",
+  ),
+  apiKey: z.string().min(1, { error: "apiKey is empty (is its environment variable set?)" })
+    .describe(
+      "Bearer key, usually ${OPENAI_API_KEY}; never logged. A server without auth takes any value.",
+    ),
+  prompt: z.string().min(1)
+    .refine((t) => templateFields(t).length === 0, {
+      message: "prompt is said once per request, for all its items; put item fields such as " +
+        '"{title}" in input',
+    })
+    .describe("What to do with each input: the instructions, sent once per request. Required."),
+  input: z.string().default("{title}\n{text}")
+    .refine((t) => templateFields(t).length > 0, {
+      message: 'input must name at least one payload field, such as "{title}"',
+    })
+    .describe(
+      'Template over payload fields: what the model reads of each item; default "{title}\\n{text}".',
+    ),
+  schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+    try {
+      outputChecker(schema);
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a JSON Schema this stage can check: ${(error as Error).message}`,
+      });
+    }
+  }).describe("JSON Schema (written in YAML) of one item's result. Required."),
+  into: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    error: "into is a payload field name, such as summary",
+  }).describe("Payload field the checked result is written to. Required."),
+  structured: z.enum(["auto", "on", "off"]).default("auto").describe(
+    "on: ask for json_schema output; off: the schema goes in the instructions; auto: json_schema, " +
+      "falling back to JSON mode, then instructions, when the server refuses it. Default auto.",
+  ),
+  maxInputChars: z.int().positive().default(8_000)
+    .describe("Each item's input is cut to this many characters; default 8000."),
+  maxOutputTokens: z.int().positive().optional()
+    .describe("Most tokens of one reply (max_tokens); default the server's."),
+  timeout: duration().default(60_000).describe("Per request; default 60s."),
+  maxRetries: z.int().min(0).default(5)
+    .describe("Retries of a request on 429, 5xx and timeouts; default 5."),
+  rpm: z.number().positive().optional()
+    .describe("Requests per minute, shared by the stage's batches in flight; default none."),
+  tpm: z.number().positive().optional()
+    .describe("Tokens per minute (input estimated at 4 characters a token), shared likewise."),
+  cache: z.boolean().default(true).describe(
+    "Reuse results by (model, prompt, input, schema): in Redis in a durable flow, else a file " +
+      "under the output directory; default true.",
+  ),
+  batch: z.strictObject({
+    size: z.int().positive().max(100).default(10)
+      .describe("Items per request; default 10 (1 asks for each item alone)."),
+    maxTokens: z.int().positive().default(8_000)
+      .describe("Input tokens per request (estimated at 4 characters a token); default 8000."),
+    maxWait: duration().default(2_000)
+      .describe("Longest a first item waits for its batch to fill; default 2s."),
+  }).prefault({}).describe("How items share a request."),
+}).describe("Asks a chat model about each item and writes its checked answer to a field.");
+
+export type LlmConfig = z.output<typeof llmConfigSchema>;
+
+/** One item as the stage sends it: its input, and the cache key of its result. */
+interface Prepared {
+  input: string;
+  key: string;
+}
+
+/**
+ * The llm stage over a given client (a test can pass its own). A batch is
+ * looked up in the cache, then its distinct uncached inputs go in one
+ * request; an item whose output fails the schema is asked for once more,
+ * with the error, in the same conversation, and then goes to dead letters
+ * with the reason. Only checked results are cached.
+ */
+export function createLlm(
+  connect: (ctx: StageContext) => Promise<{ client: ChatClient; cache?: ReplyCache }>,
+  config: LlmConfig,
+): Actor<RawItem, RawItem> {
+  const render: Template = compileTemplate(config.input);
+  const check = outputChecker(config.schema);
+  const format = batchFormat(config.schema);
+  const version = textKey(JSON.stringify([config.prompt, config.input, config.schema]));
+  let connection: ReturnType<typeof connect> | undefined;
+  const prepare = (item: Envelope<RawItem>, model: string): Prepared => {
+    const input = render(item.payload).slice(0, config.maxInputChars);
+    return { input, key: textKey(`${model}\n${version}\n${input}`) };
+  };
+  const window: WindowOptions = {
+    size: config.batch.size,
+    maxWeight: config.batch.maxTokens,
+    weigh: (item) => Math.ceil(render(item.payload).slice(0, config.maxInputChars).length / 4),
+    maxWait: config.batch.maxWait,
+  };
+
+  return {
+    window,
+    async open(ctx) {
+      await (connection ??= connect(ctx));
+    },
+    async handle(batch, out, ctx) {
+      const { client, cache } = await (connection ??= connect(ctx));
+      const where = `${ctx.flow}/${ctx.stage}`;
+      const prepared = batch.map((item) => prepare(item as Envelope<RawItem>, client.model));
+      const distinct = [...new Set(prepared.map((p) => p.key))];
+      const found = cache ? await cache.getMany(distinct) : [];
+      const results = new Map<string, unknown>();
+      distinct.forEach((key, i) =>
+        found[i] !== undefined && results.set(key, JSON.parse(found[i]!))
+      );
+      const missing = distinct.filter((key) => !results.has(key));
+      ctx.tally?.("cached", batch.length - prepared.filter((p) => missing.includes(p.key)).length);
+
+      const failures = new Map<string, string>();
+      if (missing.length > 0) {
+        const inputOf = new Map(prepared.map((p) => [p.key, p.input]));
+        const asked = await ask(client, config.prompt, missing.map((k) => inputOf.get(k)!), ctx);
+        const fresh: [string, string][] = [];
+        missing.forEach((key, i) => {
+          const r = asked.get(i)!;
+          if ("error" in r) return failures.set(key, r.error);
+          results.set(key, r.output);
+          fresh.push([key, JSON.stringify(r.output)]);
+        });
+        await cache?.setMany(fresh).catch((error) =>
+          ctx.log.warn(`${where}: storing ${fresh.length} results in the cache failed`, {
+            error: String(error),
+          })
+        );
+      }
+      emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where);
+    },
+    async close() {
+      const open = await connection?.catch(() => undefined);
+      await open?.cache?.close?.();
+    },
+  };
+
+  /**
+   * One request for `inputs`, and one more for those whose results failed:
+   * for each input (by position), its checked output or the last error.
+   */
+  async function ask(
+    client: ChatClient,
+    prompt: string,
+    inputs: string[],
+    ctx: StageContext,
+  ): Promise<Map<number, { output: unknown } | { error: string }>> {
+    const all = inputs.map((_, i) => i);
+    const messages: ChatMessage[] = requestMessages(prompt, inputs);
+    const first = await client.complete(messages, format, ctx.signal);
+    ctx.tally?.("requests", 1);
+    ctx.tally?.("tokens", first.tokens);
+    const results = readReply(first.content, all, check, first.finishReason);
+    const failed = new Map(
+      [...results].flatMap(([i, r]) => "error" in r ? [[i, r.error] as const] : []),
+    );
+    if (failed.size === 0) return results;
+    const again = [...messages, { role: "assistant", content: first.content } as const];
+    again.push(retryMessage(failed));
+    const second = await client.complete(again, format, ctx.signal);
+    ctx.tally?.("requests", 1);
+    ctx.tally?.("tokens", second.tokens);
+    const retried = readReply(second.content, [...failed.keys()], check, second.finishReason);
+    for (const [i, r] of retried) {
+      results.set(
+        i,
+        "error" in r ? { error: `${r.error} (and before the retry: ${failed.get(i)})` } : r,
+      );
+    }
+    return results;
+  }
+}
+
+function emitAll(
+  batch: Envelope<RawItem>[],
+  prepared: Prepared[],
+  results: Map<string, unknown>,
+  failures: Map<string, string>,
+  out: Outcome<RawItem>,
+  into: string,
+  where: string,
+): void {
+  batch.forEach((item, i) => {
+    const key = prepared[i].key;
+    if (results.has(key)) {
+      out.emit({ ...item, payload: { ...item.payload, [into]: results.get(key) } });
+    } else {
+      out.reject(
+        item,
+        "invalid-llm-reply",
+        `${where}: the model's result failed the schema twice: ${failures.get(key)}`,
+      );
+    }
+  });
+}
+
+/** The client and cache of a stage, made when it opens; npm:openai loads on first use. */
+async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
+  const { OpenAIChat } = await import("../adapters/chat/openai_chat.ts");
+  const limiter = config.rpm || config.tpm
+    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
+    : undefined;
+  const client = new OpenAIChat({
+    model: config.model,
+    baseUrl: config.baseUrl,
+    apiKey: config.apiKey,
+    structured: config.structured,
+    timeout: config.timeout,
+    maxRetries: config.maxRetries,
+    maxOutputTokens: config.maxOutputTokens,
+    limiter,
+    log: ctx.log,
+  });
+  const cache = config.cache ? await openReplyCache(env, config.model) : undefined;
+  return { client, cache };
+}
+
+/**
+ * ```yaml
+ * - llm:
+ *     model: gpt-4o-mini
+ *     apiKey: ${OPENAI_API_KEY}
+ *     prompt: Give the story's topic and a one-sentence summary.
+ *     input: "{title}\n{text}"
+ *     schema:
+ *       type: object
+ *       properties:
+ *         topic: { type: string, enum: [tech, science, business, other] }
+ *         summary: { type: string }
+ *       required: [topic, summary]
+ *       additionalProperties: false
+ *     into: llm
+ *     rpm: 500
+ *     batch: { size: 10, maxTokens: 8000, maxWait: 2s }
+ * ```
+ */
+export const llmStage: StageSpec<LlmConfig> = {
+  kind: "llm",
+  summary: "Asks a chat model about each item; the checked answer goes into a field.",
+  schema: llmConfigSchema,
+  needs: () => [],
+  create(config, env) {
+    return createLlm((ctx) => connectLlm(config, env, ctx), config);
+  },
+};
