@@ -221,3 +221,21 @@ Deno.test("an output schema that is not JSON Schema fails the load at its line",
     },
   );
 });
+
+Deno.test("the example flow flows/llm.yaml runs against a compatible server", async () => {
+  const answer = () => ({ topic: "other", summary: "A story." });
+  await withFakeChat({ answer }, async (server) => {
+    const yaml = await Deno.readTextFile("flows/llm.yaml");
+    const { report, deadLetters } = await runTestFlow(yaml, {
+      env: { LLM_URL: server.url, LLM_MODEL: "fake-model" },
+      baseDir: "flows",
+    });
+    assert.deepEqual(deadLetters.filter((d) => d.stage === "llm"), []);
+    const llm = report.stages.find((s) => s.id === "llm")!;
+    assert.equal(llm.emitted, llm.received);
+    assert.equal(report.published, llm.received);
+    assert.equal(server.hits.length, Math.ceil(llm.received / 8));
+    assert.equal(server.hits[0].body.model, "fake-model");
+    assert.equal(server.hits[0].authorization, "Bearer none");
+  });
+});
