@@ -136,19 +136,22 @@ export function createLlm(
       const failures = new Map<string, string>();
       if (missing.length > 0) {
         const inputOf = new Map(prepared.map((p) => [p.key, p.input]));
-        const asked = await ask(client, config.prompt, missing.map((k) => inputOf.get(k)!), ctx);
-        const fresh: [string, string][] = [];
-        missing.forEach((key, i) => {
-          const r = asked.get(i)!;
-          if ("error" in r) return failures.set(key, r.error);
-          results.set(key, r.output);
-          fresh.push([key, JSON.stringify(r.output)]);
-        });
-        await cache?.setMany(fresh).catch((error) =>
-          ctx.log.warn(`${where}: storing ${fresh.length} results in the cache failed`, {
-            error: String(error),
-          })
-        );
+        // Each round's checked outputs are stored at once: a retry round that fails for good
+        // (a server gone) does not make the outputs already paid for be bought again.
+        const keep = async (outputs: Map<number, unknown>) => {
+          const fresh: [string, string][] = [];
+          for (const [i, output] of outputs) {
+            results.set(missing[i], output);
+            fresh.push([missing[i], JSON.stringify(output)]);
+          }
+          await cache?.setMany(fresh).catch((error) =>
+            ctx.log.warn(`${where}: storing ${fresh.length} results in the cache failed`, {
+              error: String(error),
+            })
+          );
+        };
+        const failed = await ask(client, missing.map((k) => inputOf.get(k)!), ctx, keep);
+        for (const [i, error] of failed) failures.set(missing[i], error);
       }
       emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where);
     },
@@ -159,38 +162,43 @@ export function createLlm(
   };
 
   /**
-   * One request for `inputs`, and one more for those whose results failed:
-   * for each input (by position), its checked output or the last error.
+   * One request for `inputs`, and one more for those whose outputs failed;
+   * `keep` gets each round's checked outputs (by position). Returns why
+   * each input that has no output failed.
    */
   async function ask(
     client: ChatClient,
-    prompt: string,
     inputs: string[],
     ctx: StageContext,
-  ): Promise<Map<number, { output: unknown } | { error: string }>> {
-    const all = inputs.map((_, i) => i);
-    const messages: ChatMessage[] = requestMessages(prompt, inputs);
-    const first = await client.complete(messages, format, ctx.signal);
-    ctx.tally?.("requests", 1);
-    ctx.tally?.("tokens", first.tokens);
-    const results = readReply(first.content, all, check, first.finishReason);
-    const failed = new Map(
-      [...results].flatMap(([i, r]) => "error" in r ? [[i, r.error] as const] : []),
-    );
-    if (failed.size === 0) return results;
-    const again = [...messages, { role: "assistant", content: first.content } as const];
-    again.push(retryMessage(failed));
-    const second = await client.complete(again, format, ctx.signal);
-    ctx.tally?.("requests", 1);
-    ctx.tally?.("tokens", second.tokens);
-    const retried = readReply(second.content, [...failed.keys()], check, second.finishReason);
-    for (const [i, r] of retried) {
-      results.set(
-        i,
-        "error" in r ? { error: `${r.error} (and before the retry: ${failed.get(i)})` } : r,
-      );
+    keep: (outputs: Map<number, unknown>) => Promise<void>,
+  ): Promise<Map<number, string>> {
+    const messages: ChatMessage[] = requestMessages(config.prompt, inputs);
+    const round = async (messages: ChatMessage[], wanted: number[]) => {
+      const reply = await client.complete(messages, format, ctx.signal);
+      ctx.tally?.("requests", 1);
+      ctx.tally?.("tokens", reply.tokens);
+      const read = readReply(reply.content, wanted, check, reply.finishReason);
+      const outputs = new Map<number, unknown>();
+      const failed = new Map<number, string>();
+      for (const [i, r] of read) {
+        if ("error" in r) failed.set(i, r.error);
+        else outputs.set(i, r.output);
+      }
+      await keep(outputs);
+      return { content: reply.content, failed };
+    };
+    const first = await round(messages, inputs.map((_, i) => i));
+    if (first.failed.size === 0) return first.failed;
+    const again: ChatMessage[] = [
+      ...messages,
+      { role: "assistant", content: first.content },
+      retryMessage(first.failed),
+    ];
+    const second = await round(again, [...first.failed.keys()]);
+    for (const [i, error] of second.failed) {
+      second.failed.set(i, `${error} (and before the retry: ${first.failed.get(i)})`);
     }
-    return results;
+    return second.failed;
   }
 }
 

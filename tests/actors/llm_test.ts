@@ -10,37 +10,7 @@ import { FlowError } from "../../config/load_flow.ts";
 import { runTestFlow } from "../../testing.ts";
 import { apiError, completion, withFakeChat } from "../adapters/chat/_fake_chat.ts";
 
-const KEY = "sk-llm-test-7d1e2b";
-
-function flowYaml(url: string, extra = ""): string {
-  return `
-name: llm-test
-sources: { inbox: { kind: memory } }
-pipeline:
-  - llm:
-      baseUrl: ${url}
-      model: gpt-test
-      apiKey: \${KEY}
-      prompt: Count the words and give the topic.
-      input: "{title}"
-      schema:
-        type: object
-        properties:
-          words: { type: integer }
-          topic: { type: string, enum: [tech, other] }
-        required: [words, topic]
-        additionalProperties: false
-      into: facts
-      batch: { size: 10, maxWait: 10ms }
-${extra}
-  - publish: [ { collect: { name: out } } ]
-`;
-}
-
-const items = (n: number, title = (i: number) => `story number ${i}`) =>
-  Array.from({ length: n }, (_, i) => ({ title: title(i), url: `https://example.com/${i}` }));
-
-const wordsOf = (input: string) => ({ words: input.split(" ").length, topic: "tech" });
+import { flowYaml, items, KEY, wordsOf } from "./_llm_flow.ts";
 
 Deno.test("schema-valid replies land in the field, ten items to a request", async () => {
   await withFakeChat({ answer: wordsOf, tokens: 120 }, async (server) => {
