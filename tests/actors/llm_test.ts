@@ -142,6 +142,38 @@ Deno.test("a server that refuses json_schema is asked in JSON mode, the schema i
   });
 });
 
+Deno.test("a server that takes no response_format at all gets the schema in the prompt only", async () => {
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) =>
+      hit.body.response_format
+        ? apiError(400, `response_format ${hit.body.response_format.type} is not supported`)
+        : undefined,
+  }, async (server) => {
+    const { published } = await runTestFlow(flowYaml(server.url), {
+      items: items(3),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")!.length, 3);
+    assert.deepEqual(
+      server.hits.map((h) => `${h.status} ${h.body.response_format?.type ?? "none"}`),
+      ["400 json_schema", "400 json_object", "200 none"],
+    );
+  });
+});
+
+Deno.test("structured: on takes no fallback: the 400 dead-letters the items", async () => {
+  await withFakeChat({
+    intercept: () => apiError(400, "response_format json_schema is not supported"),
+  }, async (server) => {
+    const yaml = flowYaml(server.url).replace("into: facts", "into: facts\n      structured: on");
+    const { deadLetters } = await runTestFlow(yaml, { items: items(1), env: { KEY } });
+    assert.equal(deadLetters.length, 1);
+    assert.match(deadLetters[0].reason, /400 response_format json_schema is not supported/);
+    assert.deepEqual(server.hits.map((h) => h.body.response_format.type), ["json_schema"]);
+  });
+});
+
 Deno.test("a second run with the cache makes no call; a changed prompt pays again", async () => {
   const outDir = await Deno.makeTempDir();
   try {
