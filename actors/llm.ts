@@ -123,19 +123,27 @@ export function createLlm(
     async handle(batch, out, ctx) {
       const { client, cache } = await (connection ??= connect(ctx));
       const where = `${ctx.flow}/${ctx.stage}`;
-      const prepared = batch.map((item) => prepare(item as Envelope<RawItem>, client.model));
-      const distinct = [...new Set(prepared.map((p) => p.key))];
+      // An item deleted upstream is a tombstone for the sinks: nothing to ask about.
+      const prepared = batch.map((item) =>
+        (item.payload as RawItem).deleted
+          ? undefined
+          : prepare(item as Envelope<RawItem>, client.model)
+      );
+      const asking = prepared.filter((p) => p !== undefined);
+      const distinct = [...new Set(asking.map((p) => p.key))];
       const found = cache ? await cache.getMany(distinct) : [];
       const results = new Map<string, unknown>();
-      distinct.forEach((key, i) =>
-        found[i] !== undefined && results.set(key, JSON.parse(found[i]!))
-      );
+      distinct.forEach((key, i) => {
+        const output = parseCached(found[i]);
+        if (output !== undefined) results.set(key, output);
+      });
       const missing = distinct.filter((key) => !results.has(key));
-      ctx.tally?.("cached", batch.length - prepared.filter((p) => missing.includes(p.key)).length);
+      const unpaid = new Set(missing);
+      ctx.tally?.("cached", asking.filter((p) => !unpaid.has(p.key)).length);
 
       const failures = new Map<string, string>();
       if (missing.length > 0) {
-        const inputOf = new Map(prepared.map((p) => [p.key, p.input]));
+        const inputOf = new Map(asking.map((p) => [p.key, p.input]));
         // Each round's checked outputs are stored at once: a retry round that fails for good
         // (a server gone) does not make the outputs already paid for be bought again.
         const keep = async (outputs: Map<number, unknown>) => {
@@ -202,9 +210,19 @@ export function createLlm(
   }
 }
 
+/** A cached result, or undefined for a miss or a value that is not JSON (a foreign writer). */
+function parseCached(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function emitAll(
   batch: Envelope<RawItem>[],
-  prepared: Prepared[],
+  prepared: (Prepared | undefined)[],
   results: Map<string, unknown>,
   failures: Map<string, string>,
   out: Outcome<RawItem>,
@@ -212,8 +230,10 @@ function emitAll(
   where: string,
 ): void {
   batch.forEach((item, i) => {
-    const key = prepared[i].key;
-    if (results.has(key)) {
+    const key = prepared[i]?.key;
+    if (key === undefined) {
+      out.emit(item);
+    } else if (results.has(key)) {
       out.emit({ ...item, payload: { ...item.payload, [into]: results.get(key) } });
     } else {
       out.reject(

@@ -194,6 +194,17 @@ Deno.test("a second run with the cache makes no call; a changed prompt pays agai
   }
 });
 
+Deno.test("an item deleted upstream passes through without a call", async () => {
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    const { report } = await runTestFlow(flowYaml(server.url), {
+      items: [{ title: "gone now", url: "https://example.com/x", deleted: true }],
+      env: { KEY },
+    });
+    assert.equal(report.published, 1);
+    assert.equal(server.hits.length, 0);
+  });
+});
+
 Deno.test("the key stays out of errors when the server quotes it", async () => {
   await withFakeChat({
     intercept: (hit) =>
