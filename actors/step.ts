@@ -29,7 +29,7 @@ function stepSchema(registry: Registry): z.ZodType<StepConfig> {
       ctx.addIssue({
         code: "custom",
         path: ["module"],
-        message: "step modules are imported by loadFlow (a flow file) and runTestFlow; " +
+        message: "step modules are imported by loadFlow, parseFlowWithSteps and runTestFlow; " +
           "a flow built in code registers its stage with registry.stage() instead",
       });
       return z.NEVER;
