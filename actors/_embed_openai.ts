@@ -44,6 +44,8 @@ export async function connectOpenAI(
   env: BuildEnv,
   inputs: EmbedInputs,
   signal: AbortSignal,
+  /** The stage's usage counters: requests and tokens spent appear in the run's report. */
+  tally?: (name: string, n: number) => void,
 ): Promise<EmbedConnection> {
   const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
   const limiter = config.rpm || config.tpm
@@ -59,6 +61,7 @@ export async function connectOpenAI(
     limiter,
     countTokens: (text) => inputs.count(text),
     log: env.log,
+    tally,
   });
   if (config.dimensions === undefined) await openai.embed([PROBE_TEXT], signal);
   let cache: VectorCache | undefined;

@@ -140,7 +140,8 @@ const PROVIDERS: Record<
     const client = new HashingEmbedder({ dimensions: config.dimensions ?? 256 });
     return () => Promise.resolve({ client });
   },
-  openai: (config, env, inputs) => (ctx) => connectOpenAI(config, env, inputs, ctx.signal),
+  openai: (config, env, inputs) => (ctx) =>
+    connectOpenAI(config, env, inputs, ctx.signal, ctx.tally),
 };
 
 /** The inputs of one embed stage: its actor and its window share them (and what the tokenizer found). */

@@ -27,6 +27,8 @@ export interface OpenAIEmbeddingsOptions {
   clock?: Clock;
   random?: () => number;
   log?: Logger;
+  /** Told of each request sent and the tokens each reply reports (a stage's usage counters). */
+  tally?: (name: string, n: number) => void;
 }
 
 /** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
@@ -136,6 +138,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       reply = await retry(async () => {
         await limiter?.acquire(tokens, signal);
         this.stats.requests++;
+        this.#options.tally?.("requests", 1);
         return await this.#sdk.embeddings.create({
           model: this.model,
           input: inputs,
@@ -172,6 +175,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       throw this.#failure(error);
     }
     this.stats.tokens += reply.usage?.total_tokens ?? tokens;
+    this.#options.tally?.("tokens", reply.usage?.total_tokens ?? tokens);
     return this.#vectors(reply, inputs.length);
   }
 
