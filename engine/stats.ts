@@ -49,7 +49,7 @@ export class StageStats {
       batches: this.batches,
       busyMs: Math.round(this.busyMs),
       ...(this.usage.size > 0 ? { usage: Object.fromEntries(this.usage) } : {}),
-    } as StageStatsJSON;
+    };
   }
 }
 
