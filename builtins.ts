@@ -13,6 +13,8 @@ import { Registry } from "./engine/registry.ts";
 import { dedupeStage } from "./actors/deduper.ts";
 import { embedStage } from "./actors/embedder.ts";
 import { enrichStage } from "./actors/enricher.ts";
+import { llmStage } from "./actors/llm.ts";
+import { stepStage } from "./actors/step.ts";
 import { publishStage } from "./actors/publisher.ts";
 import { validateStage } from "./actors/validator.ts";
 
@@ -25,7 +27,7 @@ import { validateStage } from "./actors/validator.ts";
  * ```ts
  * import { builtinRegistry } from "./builtins.ts";
  * const registry = builtinRegistry();
- * console.log([...registry.stages.keys()]); // validate, dedupe, enrich, embed, publish
+ * console.log([...registry.stages.keys()]); // validate, dedupe, enrich, llm, embed, publish, step
  * ```
  */
 export function builtinRegistry(): Registry {
@@ -39,8 +41,10 @@ export function builtinRegistry(): Registry {
     .stage(validateStage)
     .stage(dedupeStage)
     .stage(enrichStage)
+    .stage(llmStage)
     .stage(embedStage)
     .stage(publishStage)
+    .stage(stepStage)
     .sink(jsonlSink)
     .sink(stdoutSink)
     .sink(postgresSink)

@@ -44,7 +44,8 @@ export {
   type SourceOutlet,
 } from "./engine/source_pump.ts";
 export { defineFlow } from "./config/define_flow.ts";
-export { FlowError, loadFlow, parseFlow } from "./config/load_flow.ts";
+export { FlowError, loadFlow, parseFlow, parseFlowWithSteps } from "./config/load_flow.ts";
+export type { StepSpec } from "./config/step_modules.ts";
 export { bytes, duration } from "./config/units.ts";
 export type { Actor, Outcome, StageContext } from "./engine/actor.ts";
 export { Channel, ChannelClosedError } from "./engine/channel.ts";

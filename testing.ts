@@ -30,7 +30,7 @@
  */
 import { z } from "zod";
 import { builtinRegistry } from "./builtins.ts";
-import { parseFlow } from "./config/load_flow.ts";
+import { parseFlowWithSteps } from "./config/load_flow.ts";
 import { closeRedis, connectRedis } from "./engine/redis/connection.ts";
 import { type DeadLetter, MemoryDeadLetters } from "./engine/dead_letters.ts";
 import { resetCommand } from "./cli/admin.ts";
@@ -163,6 +163,8 @@ export interface TestFlowOptions {
   env?: Record<string, string | undefined>;
   /** Backoff base of retries in ms; default 1, so a failing batch is split without waiting. */
   backoffBase?: number;
+  /** Directory relative paths in a YAML flow (step modules, input files) resolve against; default the current one. */
+  baseDir?: string;
   /** Stops the flow gracefully, e.g. one whose sources poll (`every:`). */
   signal?: AbortSignal;
 }
@@ -194,9 +196,13 @@ export async function runTestFlow(
   if (!registry.sources.has("memory") || !registry.sinks.has("collect")) testRegistry(registry);
   if (collecting.has(registry)) throw new Error("runTestFlow is already running on this registry");
   const given = typeof flowOrYaml === "string"
-    ? parseFlow(withRedis(flowOrYaml, opts.redis), "test flow", registry, opts.env ?? {}, {
-      baseDir: Deno.cwd(),
-    })
+    ? await parseFlowWithSteps(
+      withRedis(flowOrYaml, opts.redis),
+      "test flow",
+      registry,
+      opts.env ?? {},
+      { baseDir: opts.baseDir ?? Deno.cwd() },
+    )
     : flowOrYaml;
   const outDir = opts.outDir ?? await Deno.makeTempDir({ prefix: "millrace-test-" });
   const flow: Flow = {

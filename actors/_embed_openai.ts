@@ -21,6 +21,8 @@ export interface OpenAIEmbedConfig {
 /** A client as a stage holds it from open to close. */
 export interface EmbedConnection {
   client: EmbeddingClient;
+  /** The client tallies the tokens the API billed; otherwise the stage tallies its estimate. */
+  tallies?: boolean;
   /** Releases what the client holds; `where` names the stage for the closing log line. */
   close?(where: string): Promise<void>;
 }
@@ -44,6 +46,8 @@ export async function connectOpenAI(
   env: BuildEnv,
   inputs: EmbedInputs,
   signal: AbortSignal,
+  /** The stage's usage counters: requests and tokens spent appear in the run's report. */
+  tally?: (name: string, n: number) => void,
 ): Promise<EmbedConnection> {
   const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
   const limiter = config.rpm || config.tpm
@@ -59,6 +63,7 @@ export async function connectOpenAI(
     limiter,
     countTokens: (text) => inputs.count(text),
     log: env.log,
+    tally,
   });
   if (config.dimensions === undefined) await openai.embed([PROBE_TEXT], signal);
   let cache: VectorCache | undefined;
@@ -75,6 +80,7 @@ export async function connectOpenAI(
   }
   return {
     client,
+    tallies: true,
     async close(where) {
       await cache?.close?.();
       const { requests, retries, tokens } = openai.stats;

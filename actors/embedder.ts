@@ -140,7 +140,8 @@ const PROVIDERS: Record<
     const client = new HashingEmbedder({ dimensions: config.dimensions ?? 256 });
     return () => Promise.resolve({ client });
   },
-  openai: (config, env, inputs) => (ctx) => connectOpenAI(config, env, inputs, ctx.signal),
+  openai: (config, env, inputs) => (ctx) =>
+    connectOpenAI(config, env, inputs, ctx.signal, ctx.tally),
 };
 
 /** The inputs of one embed stage: its actor and its window share them (and what the tokenizer found). */
@@ -206,12 +207,18 @@ function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem
     },
     async handle(batch, out, ctx) {
       if (batch.length === 0) return;
-      const { client } = await ready(ctx);
+      const { client, tallies } = await ready(ctx);
       const prepared = batch.map((item) => inputs.prepare(item as Envelope<RawItem>));
       const texts = prepared.flatMap((p) => p.rejected || p.deleted ? [] : p.texts);
       const vectors = texts.length > 0 ? await client.embed(texts, ctx.signal) : [];
       // Counted once the call answered: what the provider bills (or, local, would).
-      ctx.spend?.(prepared.reduce((n, p) => n + (p.rejected || p.deleted ? 0 : p.total), 0));
+      // The openai client tallies what the API says it billed; the local one is estimated here.
+      if (!tallies) {
+        ctx.tally?.(
+          "tokens",
+          prepared.reduce((n, p) => n + (p.rejected || p.deleted ? 0 : p.total), 0),
+        );
+      }
       check(where, client, vectors, texts.length);
       let next = 0;
       for (let i = 0; i < batch.length; i++) {

@@ -34,6 +34,7 @@ export function formatTable(
       ...Object.entries(s.rejected).map(([r, n]) => `${n} ${r}`),
       ...(s.failed ? [`${s.failed} failed`] : []),
       ...(s.retries ? [`${s.retries} retries`] : []),
+      ...Object.entries(s.usage ?? {}).map(([name, n]) => `${n} ${name}`),
     ].join(", ");
     rows.push([
       s.id,

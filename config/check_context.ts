@@ -1,3 +1,5 @@
+import type { StepModules } from "./step_modules.ts";
+
 /**
  * What a component schema may need to know about the flow being checked
  * but cannot see from its own block: whether the flow came from a file
@@ -10,6 +12,11 @@ export interface CheckContext {
   /** The flow is a flow file: bare numbers in duration fields are refused. */
   fromFile: boolean;
   durability?: "memory" | "redis";
+  /**
+   * The flow's step modules, imported before the check (config/step_modules.ts);
+   * absent for a flow checked without importing them (parseFlow, defineFlow).
+   */
+  steps?: StepModules;
 }
 
 let current: CheckContext | undefined;

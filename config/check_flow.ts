@@ -13,6 +13,7 @@ import {
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
 import { check, type PathProblem, show } from "./zod_issues.ts";
+import type { StepModules } from "./step_modules.ts";
 
 export type { Locate } from "../engine/flow.ts";
 
@@ -27,6 +28,8 @@ export interface CheckOptions {
   earlier?: PathProblem[];
   /** The flow is a flow file: durations must carry a unit. */
   fromFile?: boolean;
+  /** The flow's step modules, imported beforehand (config/step_modules.ts). */
+  steps?: StepModules;
 }
 
 /**
@@ -48,6 +51,7 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
   const context: CheckContext = {
     fromFile: opts.fromFile ?? false,
     durability: top.ok ? top.value.durability : undefined,
+    ...(opts.steps ? { steps: opts.steps } : {}),
   };
   const { sources, stages } = withCheckContext(context, () => ({
     sources: isMap(raw.sources)
@@ -101,6 +105,8 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
 
 interface CheckedStage {
   spec?: StageSpec;
+  /** The id it gets unless the flow gives one: its kind, or what its spec says (a step's module). */
+  base: string;
   /** Undefined when the stage's config did not pass its schema. */
   entry?: StageEntry;
   explicitId: boolean;
@@ -181,11 +187,12 @@ function checkStage(
   const rest = isMap(given) ? omit(given, STAGE_COMMON_KEYS) : given;
   const config = check(schemaOf(spec, registry), rest, path, isMap(given) ? STAGE_COMMON_KEYS : []);
   if (!config.ok) found.push(...config.problems);
-  const stage: CheckedStage = { spec, kind, path, explicitId: false };
+  const stage: CheckedStage = { spec, kind, base: kind, path, explicitId: false };
   if (!common.ok || !config.ok) return stage;
   const { concurrency, retries, id } = common.value;
   stage.explicitId = id !== undefined;
-  stage.entry = { id: id ?? kind, kind, concurrency, retries, config: config.value };
+  stage.base = spec.defaultId?.(config.value) ?? kind;
+  stage.entry = { id: id ?? stage.base, kind, concurrency, retries, config: config.value };
   return stage;
 }
 
@@ -195,10 +202,10 @@ function assignIds(stages: (CheckedStage | undefined)[], found: PathProblem[]): 
   const taken = new Map<string, string>();
   return stages.map((stage) => {
     if (!stage) return "";
-    const n = (seenKinds.get(stage.kind) ?? 0) + 1;
-    seenKinds.set(stage.kind, n);
+    const n = (seenKinds.get(stage.base) ?? 0) + 1;
+    seenKinds.set(stage.base, n);
     if (!stage.entry) return "";
-    const id = stage.explicitId ? stage.entry.id : n === 1 ? stage.kind : `${stage.kind}#${n}`;
+    const id = stage.explicitId ? stage.entry.id : n === 1 ? stage.base : `${stage.base}#${n}`;
     const first = taken.get(id);
     if (first !== undefined) {
       found.push({
@@ -228,13 +235,16 @@ function checkOrder(stages: CheckedStage[], registry: Registry, found: PathProbl
         }
       }
     }
-    for (const fact of spec.adds ?? []) facts.add(fact);
+    const adds = typeof spec.adds === "function"
+      ? (stage.entry ? spec.adds(stage.entry.config) : [])
+      : spec.adds ?? [];
+    for (const fact of adds) facts.add(fact);
   }
 }
 
 function needsMessage(kind: string, fact: Fact, registry: Registry): string {
   const providers = [...registry.stages.values()]
-    .filter((s) => s.adds?.includes(fact))
+    .filter((s) => Array.isArray(s.adds) && s.adds.includes(fact))
     .map((s) => s.kind);
   const by = providers.length > 0
     ? `(provided by: ${providers.join(", ")})`

@@ -4,7 +4,9 @@ import type { Registry } from "../engine/registry.ts";
 import { checkFlow } from "./check_flow.ts";
 import { fileProblem } from "../adapters/sources/_input_files.ts";
 import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
-import { readFlowDocument } from "./flow_document.ts";
+import { type FlowDocument, readFlowDocument } from "./flow_document.ts";
+import { importSteps, type StepModules } from "./step_modules.ts";
+import type { PathProblem } from "./zod_issues.ts";
 
 export { defineFlow } from "./define_flow.ts";
 export { FlowError, type Problem } from "../engine/flow_error.ts";
@@ -49,19 +51,35 @@ export function parseFlow(
   env: Record<string, string | undefined>,
   opts: { baseDir?: string } = {},
 ): Flow {
+  checkText(text, file);
+  const doc = readFlowDocument(text, env);
+  if (!doc.ok) throw new FlowError(file, doc.problems);
+  return checkDocument(doc, file, registry, opts.baseDir ?? dirname(resolve(file)));
+}
+
+function checkText(text: string, file: string): void {
   const size = new TextEncoder().encode(text).length;
   if (size > MAX_FLOW_BYTES) throw fileError(file, tooLarge(size));
   if (text.includes("\0")) throw fileError(file, BINARY);
   if (text.trim() === "") throw fileError(file, EMPTY);
-  const doc = readFlowDocument(text, env);
-  if (!doc.ok) throw new FlowError(file, doc.problems);
+}
+
+function checkDocument(
+  doc: Extract<FlowDocument, { ok: true }>,
+  file: string,
+  registry: Registry,
+  baseDir: string,
+  steps?: StepModules,
+  stepProblems: PathProblem[] = [],
+): Flow {
   if (doc.value === null || doc.value === undefined) throw fileError(file, EMPTY);
   return checkFlow(doc.value, registry, {
     label: file,
-    baseDir: opts.baseDir ?? dirname(resolve(file)),
+    baseDir,
     locate: doc.locate,
-    earlier: doc.problems,
+    earlier: [...doc.problems, ...stepProblems],
     fromFile: true,
+    ...(steps ? { steps } : {}),
   });
 }
 
@@ -94,9 +112,29 @@ export async function loadFlow(
   } catch {
     throw fileError(file, "the file is not UTF-8 text; save the flow as UTF-8 YAML");
   }
-  const flow = parseFlow(text, file, registry, env);
+  const flow = await parseFlowWithSteps(text, file, registry, env);
   if (opts.inputs ?? true) await checkInputs(flow);
   return flow;
+}
+
+/**
+ * parseFlow, and before the check, the import of every `step` module the
+ * flow names (resolved against `opts.baseDir`, by default the file's
+ * directory), so their stages and options are checked with the rest.
+ */
+export async function parseFlowWithSteps(
+  text: string,
+  file: string,
+  registry: Registry,
+  env: Record<string, string | undefined>,
+  opts: { baseDir?: string } = {},
+): Promise<Flow> {
+  checkText(text, file);
+  const doc = readFlowDocument(text, env);
+  if (!doc.ok) throw new FlowError(file, doc.problems);
+  const baseDir = opts.baseDir ?? dirname(resolve(file));
+  const { steps, problems } = await importSteps(doc.value, baseDir);
+  return checkDocument(doc, file, registry, baseDir, steps, problems);
 }
 
 /**

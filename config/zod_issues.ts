@@ -49,6 +49,8 @@ interface Issue {
   errors?: Issue[][];
   expected?: string;
   values?: unknown[];
+  /** A custom issue's own data: `at: "key"` points it at a field's name. */
+  params?: { at?: string };
 }
 
 interface RawIssue extends Omit<Issue, "path" | "message"> {
@@ -97,7 +99,9 @@ function toProblems(iss: Issue, prefix: PropertyKey[], ctx: Context): PathProble
     });
   }
   if (iss.code === "invalid_union" && iss.errors) return unionProblems(iss, path, ctx);
-  return [{ path, at: "value", message: iss.message }];
+  // A custom issue may say where it points (a nested check's unknown field: the key).
+  const at = iss.params?.at === "key" ? "key" : "value";
+  return [{ path, at, message: iss.message }];
 }
 
 /**

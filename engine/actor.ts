@@ -31,8 +31,12 @@ export interface StageContext {
   readonly signal: AbortSignal;
   /** The run's logger. */
   readonly log: Logger;
-  /** Counts tokens sent to a paid API (an embedding call), for the stage's stats and metrics. */
-  readonly spend?: (tokens: number) => void;
+  /**
+   * Counts what the stage spends on an outside service (`tokens`,
+   * `requests`, `cached`), shown per stage in the run's report. Absent
+   * where nothing keeps count (an actor called by hand).
+   */
+  readonly tally?: (name: string, n: number) => void;
 }
 
 /**

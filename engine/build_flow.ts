@@ -142,13 +142,12 @@ export async function buildFlow(
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
       const stats = new StageStats(entry.id, entry.kind);
-      const spend = (tokens: number) => void (stats.tokens += tokens);
       const ctx: StageContext = {
         flow: flow.name,
         stage: entry.id,
         signal: kill,
         log: withContext(log, { stage: entry.id }),
-        spend,
+        tally: (name, n) => stats.tally(name, n),
       };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);

@@ -66,8 +66,10 @@ export interface Spec<C> {
 export interface StageSpec<C = any> extends Spec<C> {
   /** Facts the stage requires of its input; may depend on config (a Qdrant sink needs vectors). */
   needs?(config: C): Fact[];
-  /** Facts its output carries. */
-  readonly adds?: Fact[];
+  /** Facts its output carries; may depend on config (a step module says its own). */
+  readonly adds?: Fact[] | ((config: C) => Fact[]);
+  /** The stage's id when the flow gives none and the kind does not say enough (a step's module). */
+  defaultId?(config: C): string;
   /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
   window?(config: C): WindowOptions | undefined;
   /** Makes the actor from its checked config; may be async. */

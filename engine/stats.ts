@@ -18,6 +18,8 @@ export interface StageStatsJson {
   retries: number;
   /** Batches handled. */
   batches: number;
+  /** What the stage spent on outside services (tokens, requests, cached); only when it spent. */
+  usage?: Record<string, number>;
   /** Ms spent inside `handle`, rounded. */
   busyMs: number;
 }
@@ -56,8 +58,15 @@ export class StageStats {
   batches = 0;
   /** Time spent inside handle(), ms. */
   busyMs = 0;
-  /** Tokens sent to a paid API (the embed stage's), as the actor reports them. */
-  tokens = 0;
+  /**
+   * What the stage spent on outside services, by name (tokens, requests,
+   * cached): told by its actor through `StageContext.tally`.
+   */
+  readonly usage: Map<string, number> = new Map();
+  /** Tokens sent to a paid API (or, by the local embedder, that would be), as the actor tallies them. */
+  get tokens(): number {
+    return this.usage.get("tokens") ?? 0;
+  }
   /**
    * Told of each batch `handle` took (items, ms): the hook metrics hang
    * their histograms on (cli/metrics.ts), set before the flow's first batch.
@@ -72,7 +81,11 @@ export class StageStats {
     map.set(reason, (map.get(reason) ?? 0) + 1);
   }
 
-  /** Items dropped, all reasons together. */
+  /** Adds `n` to the usage counter `name`. */
+  tally(name: string, n: number): void {
+    if (n !== 0) this.usage.set(name, (this.usage.get(name) ?? 0) + n);
+  }
+
   get droppedTotal(): number {
     return sum(this.dropped);
   }
@@ -94,6 +107,7 @@ export class StageStats {
       retries: this.retries,
       batches: this.batches,
       busyMs: Math.round(this.busyMs),
+      ...(this.usage.size > 0 ? { usage: Object.fromEntries(this.usage) } : {}),
     };
   }
 }

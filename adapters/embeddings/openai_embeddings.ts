@@ -27,6 +27,8 @@ export interface OpenAIEmbeddingsOptions {
   clock?: Clock;
   random?: () => number;
   log?: Logger;
+  /** Told of each request sent and the tokens each reply reports (a stage's usage counters). */
+  tally?: (name: string, n: number) => void;
 }
 
 /** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
@@ -140,6 +142,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       reply = await retry(async () => {
         await limiter?.acquire(tokens, signal);
         this.stats.requests++;
+        this.#options.tally?.("requests", 1);
         return await this.#sdk.embeddings.create({
           model: this.model,
           input: inputs,
@@ -176,6 +179,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       throw this.#failure(error);
     }
     this.stats.tokens += reply.usage?.total_tokens ?? tokens;
+    this.#options.tally?.("tokens", reply.usage?.total_tokens ?? tokens);
     return this.#vectors(reply, inputs.length);
   }
 
@@ -216,9 +220,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    * ("Incorrect API key provided: sk-abc***xyz"), and a proxy may quote all.
    */
   #redact(message: string): string {
-    const key = this.#options.apiKey;
-    if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
-    return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
+    return redactKey(message, this.#options.apiKey);
   }
 
   /** A failed attempt in this client's words, without the key. */
@@ -253,8 +255,17 @@ function transient(error: unknown): boolean {
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }
 
+/**
+ * `message` without `key`, nor anything shaped like an OpenAI key: OpenAI's
+ * 401 quotes part of it ("Incorrect API key provided: sk-abc***xyz").
+ */
+export function redactKey(message: string, key: string): string {
+  if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
+  return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
+}
+
 /** A URL fit for logs: no user info, no query (an Azure key may ride in either). */
-function safeUrl(url: string): string {
+export function safeUrl(url: string): string {
   try {
     const u = new URL(url);
     return `${u.protocol}//${u.host}${u.pathname}`.replace(/\/$/, "");

@@ -120,6 +120,15 @@ Deno.test("a full window is one call: 1000 items in windows of 128 cost ceil(100
     ]);
     assert.equal(server.hits.length - hits.length, 1, "plus one dimension check at start");
     assert.ok(server.hits.every((h) => h.dimensions === 8 && h.encodingFormat === "float"));
+    // What the calls cost is counted in the report, the dimension check included.
+    const tokens = server.hits.flatMap((h) => h.input).reduce(
+      (n, t) => n + Math.ceil(t.length / 4),
+      0,
+    );
+    assert.deepEqual(report.stages.find((s) => s.id === "embed")!.usage, {
+      requests: server.hits.length,
+      tokens,
+    });
 
     const items = await published(dir);
     assert.equal(items.length, 1000);

@@ -17,7 +17,7 @@ Deno.test("the exposition carries every stage's counters by outcome, read back a
   validate.count(validate.rejected, "bad url");
   validate.failed = 1;
   const embed = new StageStats("embed", "embed");
-  embed.tokens = 1234;
+  embed.tally("tokens", 1234);
   const metrics = new FlowMetrics("news");
   metrics.watch(running([validate, embed]), () =>
     Promise.resolve([

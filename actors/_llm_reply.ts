@@ -1,0 +1,129 @@
+import type { z } from "zod";
+import type { ChatMessage, ReplyFormat } from "../adapters/chat/openai_chat.ts";
+
+/**
+ * The request and reply of one llm call over several items. Each item is
+ * numbered in the user message; the reply is `{"results": [{"index",
+ * "output"}]}`, so each output is checked on its own and an item whose
+ * output is bad or missing is asked for again alone, not with the batch.
+ */
+
+/** The JSON Schema of a reply for any number of items, around the flow's own output schema. */
+export function batchFormat(output: Record<string, unknown>): ReplyFormat {
+  const schema = {
+    type: "object",
+    properties: {
+      results: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: { index: { type: "integer" }, output },
+          required: ["index", "output"],
+          additionalProperties: false,
+        },
+      },
+    },
+    required: ["results"],
+    additionalProperties: false,
+  };
+  return { name: "results", schema, strict: strictCompatible(output) };
+}
+
+/** The opening messages of a request: the flow's prompt once, then each input under its number. */
+export function requestMessages(prompt: string, inputs: readonly string[]): ChatMessage[] {
+  const system = `${prompt.trim()}\n\nYou are given numbered inputs. Treat each on its own and ` +
+    'reply with JSON: {"results": [{"index": <the input\'s number>, "output": <its result>}]}, ' +
+    "one entry per input.";
+  const user = inputs.map((text, i) => `Input ${i}:\n${text}`).join("\n\n");
+  return [{ role: "system", content: system }, { role: "user", content: user }];
+}
+
+/** The follow-up that asks again for the inputs whose outputs failed, saying why. */
+export function retryMessage(failed: ReadonlyMap<number, string>): ChatMessage {
+  const lines = [...failed].map(([i, why]) => `- input ${i}: ${why}`);
+  return {
+    role: "user",
+    content: `These results were not valid:\n${lines.join("\n")}\n` +
+      `Reply again in the same JSON shape with results for input${failed.size > 1 ? "s" : ""} ` +
+      `${[...failed.keys()].join(", ")} only.`,
+  };
+}
+
+/**
+ * Reads a reply for the inputs numbered in `wanted`: for each, the checked
+ * output or why there is none. A reply that is not JSON, or not of the
+ * shape asked for, fails every input with that reason.
+ */
+export function readReply(
+  content: string,
+  wanted: readonly number[],
+  check: z.ZodType,
+  finishReason?: string,
+): Map<number, { output: unknown } | { error: string }> {
+  const out = new Map<number, { output: unknown } | { error: string }>();
+  const failAll = (error: string) => {
+    for (const i of wanted) out.set(i, { error });
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(stripFence(content));
+  } catch {
+    const cut = finishReason === "length" ? " (it was cut off at maxOutputTokens)" : "";
+    failAll(`the reply is not JSON${cut}: ${preview(content)}`);
+    return out;
+  }
+  const results = Array.isArray(parsed)
+    ? parsed
+    : (parsed as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results)) {
+    failAll(`the reply has no "results" list: ${preview(content)}`);
+    return out;
+  }
+  for (const r of results) {
+    const index = (r as { index?: unknown } | null)?.index;
+    if (typeof index !== "number" || !wanted.includes(index) || out.has(index)) continue;
+    if (!("output" in (r as object))) {
+      out.set(index, { error: 'the result has no "output"' });
+      continue;
+    }
+    const checked = check.safeParse((r as { output: unknown }).output);
+    out.set(
+      index,
+      checked.success ? { output: checked.data } : {
+        error: checked.error.issues.map((i) =>
+          `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`
+        ).join("; "),
+      },
+    );
+  }
+  for (const i of wanted) if (!out.has(i)) out.set(i, { error: "the reply has no result for it" });
+  return out;
+}
+
+/** A JSON reply wrapped in a Markdown code fence, as instructions-only servers often send. */
+function stripFence(text: string): string {
+  const m = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(text);
+  return m ? m[1] : text;
+}
+
+function preview(text: string): string {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > 120 ? `${JSON.stringify(flat.slice(0, 120))}…` : JSON.stringify(flat);
+}
+
+/**
+ * Whether OpenAI's strict structured output takes the schema: every object
+ * lists all its properties as required and allows no others. A schema with
+ * optional fields is still sent, not strict, and checked here all the same.
+ */
+export function strictCompatible(schema: unknown): boolean {
+  if (schema === null || typeof schema !== "object") return true;
+  if (Array.isArray(schema)) return schema.every(strictCompatible);
+  const s = schema as Record<string, unknown>;
+  if (s.type === "object" || s.properties) {
+    const props = Object.keys((s.properties ?? {}) as object);
+    const required = Array.isArray(s.required) ? s.required : [];
+    if (s.additionalProperties !== false || props.some((p) => !required.includes(p))) return false;
+  }
+  return Object.values(s).every(strictCompatible);
+}

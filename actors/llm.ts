@@ -1,0 +1,296 @@
+import { z } from "zod";
+import { duration } from "../config/units.ts";
+import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
+import type { Envelope, RawItem } from "../engine/item.ts";
+import type { BuildEnv, StageSpec } from "../engine/registry.ts";
+import type { WindowOptions } from "../engine/window.ts";
+import type { ChatClient, ChatMessage } from "../adapters/chat/openai_chat.ts";
+import { openReplyCache, type ReplyCache } from "../adapters/chat/reply_cache.ts";
+import { textKey } from "../adapters/embeddings/vector_cache.ts";
+import { RateLimiter } from "../adapters/http/rate_limiter.ts";
+import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
+import { compileTemplate, type Template, templateFields } from "./_template.ts";
+
+/** A JSON Schema, as written in YAML, turned into the zod schema replies are checked with. */
+function outputChecker(schema: Record<string, unknown>): z.ZodType {
+  return z.fromJSONSchema(schema as Parameters<typeof z.fromJSONSchema>[0]);
+}
+
+export const llmConfigSchema = z.strictObject({
+  model: z.string().min(1).describe("Model name sent to the API, e.g. gpt-4o-mini. Required."),
+  baseUrl: z.url({ protocol: /^https?$/ }).optional().describe(
+    "API root up to /v1 (llama.cpp, Ollama, vLLM, LiteLLM, Azure); default https://api.openai.com/v1.",
+  ),
+  apiKey: z.string().min(1, { error: "apiKey is empty (is its environment variable set?)" })
+    .describe(
+      "Bearer key, usually ${OPENAI_API_KEY}; never logged. A server without auth takes any value.",
+    ),
+  prompt: z.string().min(1)
+    .refine((t) => templateFields(t).length === 0, {
+      message: "prompt is said once per request, for all its items; put item fields such as " +
+        '"{title}" in input',
+    })
+    .describe("What to do with each input: the instructions, sent once per request. Required."),
+  input: z.string().default("{title}\n{text}")
+    .refine((t) => templateFields(t).length > 0, {
+      message: 'input must name at least one payload field, such as "{title}"',
+    })
+    .describe(
+      'Template over payload fields: what the model reads of each item; default "{title}\\n{text}".',
+    ),
+  schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+    try {
+      outputChecker(schema);
+    } catch (error) {
+      ctx.addIssue({
+        code: "custom",
+        message: `not a JSON Schema this stage can check: ${(error as Error).message}`,
+      });
+    }
+  }).describe("JSON Schema (written in YAML) of one item's result. Required."),
+  into: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    error: "into is a payload field name, such as summary",
+  }).describe("Payload field the checked result is written to. Required."),
+  structured: z.enum(["auto", "on", "off"]).default("auto").describe(
+    "on: ask for json_schema output; off: the schema goes in the instructions; auto: json_schema, " +
+      "falling back to JSON mode, then instructions, when the server refuses it. Default auto.",
+  ),
+  maxInputChars: z.int().positive().default(8_000)
+    .describe("Each item's input is cut to this many characters; default 8000."),
+  maxOutputTokens: z.int().positive().optional()
+    .describe("Most tokens of one reply (max_tokens); default the server's."),
+  timeout: duration().default(60_000).describe("Per request; default 60s."),
+  maxRetries: z.int().min(0).default(5)
+    .describe("Retries of a request on 429, 5xx and timeouts; default 5."),
+  rpm: z.number().positive().optional()
+    .describe("Requests per minute, shared by the stage's batches in flight; default none."),
+  tpm: z.number().positive().optional()
+    .describe("Tokens per minute (input estimated at 4 characters a token), shared likewise."),
+  cache: z.boolean().default(true).describe(
+    "Reuse results by (model, prompt, input, schema): in Redis in a durable flow, else a file " +
+      "under the output directory; default true.",
+  ),
+  batch: z.strictObject({
+    size: z.int().positive().max(100).default(10)
+      .describe("Items per request; default 10 (1 asks for each item alone)."),
+    maxTokens: z.int().positive().default(8_000)
+      .describe("Input tokens per request (estimated at 4 characters a token); default 8000."),
+    maxWait: duration().default(2_000)
+      .describe("Longest a first item waits for its batch to fill; default 2s."),
+  }).prefault({}).describe("How items share a request."),
+}).describe("Asks a chat model about each item and writes its checked answer to a field.");
+
+export type LlmConfig = z.output<typeof llmConfigSchema>;
+
+/** One item as the stage sends it: its input, and the cache key of its result. */
+interface Prepared {
+  input: string;
+  key: string;
+}
+
+/**
+ * The llm stage over a given client (a test can pass its own). A batch is
+ * looked up in the cache, then its distinct uncached inputs go in one
+ * request; an item whose output fails the schema is asked for once more,
+ * with the error, in the same conversation, and then goes to dead letters
+ * with the reason. Only checked results are cached.
+ */
+export function createLlm(
+  connect: (ctx: StageContext) => Promise<{ client: ChatClient; cache?: ReplyCache }>,
+  config: LlmConfig,
+): Actor<RawItem, RawItem> {
+  const render: Template = compileTemplate(config.input);
+  const check = outputChecker(config.schema);
+  const format = batchFormat(config.schema);
+  const version = textKey(JSON.stringify([config.prompt, config.input, config.schema]));
+  let connection: ReturnType<typeof connect> | undefined;
+  const prepare = (item: Envelope<RawItem>, model: string): Prepared => {
+    const input = render(item.payload).slice(0, config.maxInputChars);
+    return { input, key: textKey(`${model}\n${version}\n${input}`) };
+  };
+  const window: WindowOptions = {
+    size: config.batch.size,
+    maxWeight: config.batch.maxTokens,
+    weigh: (item) => Math.ceil(render(item.payload).slice(0, config.maxInputChars).length / 4),
+    maxWait: config.batch.maxWait,
+  };
+
+  return {
+    window,
+    async open(ctx) {
+      await (connection ??= connect(ctx));
+    },
+    async handle(batch, out, ctx) {
+      const { client, cache } = await (connection ??= connect(ctx));
+      const where = `${ctx.flow}/${ctx.stage}`;
+      // An item deleted upstream is a tombstone for the sinks: nothing to ask about.
+      const prepared = batch.map((item) =>
+        (item.payload as RawItem).deleted
+          ? undefined
+          : prepare(item as Envelope<RawItem>, client.model)
+      );
+      const asking = prepared.filter((p) => p !== undefined);
+      const distinct = [...new Set(asking.map((p) => p.key))];
+      const found = cache ? await cache.getMany(distinct) : [];
+      const results = new Map<string, unknown>();
+      distinct.forEach((key, i) => {
+        const output = parseCached(found[i]);
+        if (output !== undefined) results.set(key, output);
+      });
+      const missing = distinct.filter((key) => !results.has(key));
+      const unpaid = new Set(missing);
+      ctx.tally?.("cached", asking.filter((p) => !unpaid.has(p.key)).length);
+
+      const failures = new Map<string, string>();
+      if (missing.length > 0) {
+        const inputOf = new Map(asking.map((p) => [p.key, p.input]));
+        // Each round's checked outputs are stored at once: a retry round that fails for good
+        // (a server gone) does not make the outputs already paid for be bought again.
+        const keep = async (outputs: Map<number, unknown>) => {
+          const fresh: [string, string][] = [];
+          for (const [i, output] of outputs) {
+            results.set(missing[i], output);
+            fresh.push([missing[i], JSON.stringify(output)]);
+          }
+          await cache?.setMany(fresh).catch((error) =>
+            ctx.log.warn(`${where}: storing ${fresh.length} results in the cache failed`, {
+              error: String(error),
+            })
+          );
+        };
+        const failed = await ask(client, missing.map((k) => inputOf.get(k)!), ctx, keep);
+        for (const [i, error] of failed) failures.set(missing[i], error);
+      }
+      emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where);
+    },
+    async close() {
+      const open = await connection?.catch(() => undefined);
+      await open?.cache?.close?.();
+    },
+  };
+
+  /**
+   * One request for `inputs`, and one more for those whose outputs failed;
+   * `keep` gets each round's checked outputs (by position). Returns why
+   * each input that has no output failed.
+   */
+  async function ask(
+    client: ChatClient,
+    inputs: string[],
+    ctx: StageContext,
+    keep: (outputs: Map<number, unknown>) => Promise<void>,
+  ): Promise<Map<number, string>> {
+    const messages: ChatMessage[] = requestMessages(config.prompt, inputs);
+    const round = async (messages: ChatMessage[], wanted: number[]) => {
+      const reply = await client.complete(messages, format, ctx.signal);
+      ctx.tally?.("requests", 1);
+      ctx.tally?.("tokens", reply.tokens);
+      const read = readReply(reply.content, wanted, check, reply.finishReason);
+      const outputs = new Map<number, unknown>();
+      const failed = new Map<number, string>();
+      for (const [i, r] of read) {
+        if ("error" in r) failed.set(i, r.error);
+        else outputs.set(i, r.output);
+      }
+      await keep(outputs);
+      return { content: reply.content, failed };
+    };
+    const first = await round(messages, inputs.map((_, i) => i));
+    if (first.failed.size === 0) return first.failed;
+    const again: ChatMessage[] = [
+      ...messages,
+      { role: "assistant", content: first.content },
+      retryMessage(first.failed),
+    ];
+    const second = await round(again, [...first.failed.keys()]);
+    for (const [i, error] of second.failed) {
+      second.failed.set(i, `${error} (and before the retry: ${first.failed.get(i)})`);
+    }
+    return second.failed;
+  }
+}
+
+/** A cached result, or undefined for a miss or a value that is not JSON (a foreign writer). */
+function parseCached(value: string | undefined): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function emitAll(
+  batch: Envelope<RawItem>[],
+  prepared: (Prepared | undefined)[],
+  results: Map<string, unknown>,
+  failures: Map<string, string>,
+  out: Outcome<RawItem>,
+  into: string,
+  where: string,
+): void {
+  batch.forEach((item, i) => {
+    const key = prepared[i]?.key;
+    if (key === undefined) {
+      out.emit(item);
+    } else if (results.has(key)) {
+      out.emit({ ...item, payload: { ...item.payload, [into]: results.get(key) } });
+    } else {
+      out.reject(
+        item,
+        "invalid-llm-reply",
+        `${where}: the model's result failed the schema twice: ${failures.get(key)}`,
+      );
+    }
+  });
+}
+
+/** The client and cache of a stage, made when it opens; npm:openai loads on first use. */
+async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
+  const { OpenAIChat } = await import("../adapters/chat/openai_chat.ts");
+  const limiter = config.rpm || config.tpm
+    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
+    : undefined;
+  const client = new OpenAIChat({
+    model: config.model,
+    baseUrl: config.baseUrl,
+    apiKey: config.apiKey,
+    structured: config.structured,
+    timeout: config.timeout,
+    maxRetries: config.maxRetries,
+    maxOutputTokens: config.maxOutputTokens,
+    limiter,
+    log: ctx.log,
+  });
+  const cache = config.cache ? await openReplyCache(env, config.model) : undefined;
+  return { client, cache };
+}
+
+/**
+ * ```yaml
+ * - llm:
+ *     model: gpt-4o-mini
+ *     apiKey: ${OPENAI_API_KEY}
+ *     prompt: Give the story's topic and a one-sentence summary.
+ *     input: "{title}\n{text}"
+ *     schema:
+ *       type: object
+ *       properties:
+ *         topic: { type: string, enum: [tech, science, business, other] }
+ *         summary: { type: string }
+ *       required: [topic, summary]
+ *       additionalProperties: false
+ *     into: llm
+ *     rpm: 500
+ *     batch: { size: 10, maxTokens: 8000, maxWait: 2s }
+ * ```
+ */
+export const llmStage: StageSpec<LlmConfig> = {
+  kind: "llm",
+  summary: "Asks a chat model about each item; the checked answer goes into a field.",
+  schema: llmConfigSchema,
+  needs: () => [],
+  create(config, env) {
+    return createLlm((ctx) => connectLlm(config, env, ctx), config);
+  },
+};

@@ -1,0 +1,80 @@
+import { z } from "zod";
+import { checkContext } from "../config/check_context.ts";
+import { check } from "../config/zod_issues.ts";
+import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+
+/** A step's config once checked: its module's stage and that stage's own config. */
+export interface StepConfig {
+  module: string;
+  spec: StageSpec;
+  config: unknown;
+}
+
+const blockSchema = z.strictObject({
+  module: z.string().min(1)
+    .describe("Path of the .ts module, relative to the flow file (./steps/tag.ts). Required."),
+  options: z.unknown().optional()
+    .describe("The module's own options, checked by the schema it exports. Default {}."),
+});
+
+/**
+ * The block `{ module, options }`, checked against the module loadFlow
+ * imported for it (config/step_modules.ts): `options` passes the module's
+ * own schema, so a bad option is an error at its line like any other.
+ */
+function stepSchema(registry: Registry): z.ZodType<StepConfig> {
+  return blockSchema.transform((block, ctx): StepConfig => {
+    const steps = checkContext()?.steps;
+    if (!steps) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["module"],
+        message: "step modules are imported by loadFlow, parseFlowWithSteps and runTestFlow; " +
+          "a flow built in code registers its stage with registry.stage() instead",
+      });
+      return z.NEVER;
+    }
+    const spec = steps.get(block.module);
+    if (!spec) {
+      // Reported already, at this place, by the import (and hidden here as said twice).
+      ctx.addIssue({ code: "custom", path: ["module"], message: "the module did not load" });
+      return z.NEVER;
+    }
+    const options = check(schemaOf(spec, registry), block.options ?? {}, ["options"]);
+    if (!options.ok) {
+      for (const p of options.problems) {
+        ctx.addIssue({
+          code: "custom",
+          path: p.path as (string | number)[],
+          message: p.message,
+          params: { at: p.at },
+        });
+      }
+      return z.NEVER;
+    }
+    return { module: block.module, spec, config: options.value };
+  });
+}
+
+/**
+ * A stage from a TypeScript module beside the flow file, for logic that is
+ * the user's own. The module's default export is a stage as a registered
+ * one is written; this spec hands every question (what it needs and adds,
+ * its window, its actor) to it.
+ *
+ * ```yaml
+ * - step:
+ *     module: ./steps/tag.ts
+ *     options: { tags: { ai: [llm, gpt] } }
+ * ```
+ */
+export const stepStage: StageSpec<StepConfig> = {
+  kind: "step",
+  summary: "Runs a stage from your own TypeScript module (module: ./steps/x.ts, options: {...}).",
+  schema: stepSchema,
+  needs: (c) => c.spec.needs?.(c.config) ?? [],
+  adds: (c) => typeof c.spec.adds === "function" ? c.spec.adds(c.config) : c.spec.adds ?? [],
+  defaultId: (c) => c.spec.kind,
+  window: (c) => c.spec.window?.(c.config),
+  create: (c, env) => c.spec.create(c.config, env),
+};

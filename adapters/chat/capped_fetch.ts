@@ -1,0 +1,34 @@
+/**
+ * A fetch whose response bodies are held to `maxBytes`: a larger
+ * Content-Length fails before the body is read, and a body without one is
+ * read no further than the cap. A chat reply is text of a few kilobytes; a
+ * server that sends megabytes is broken or hostile, and must not fill memory.
+ */
+export function cappedFetch(maxBytes: number): typeof fetch {
+  return async (input, init) => {
+    const response = await fetch(input, init);
+    const declared = Number(response.headers.get("content-length") ?? NaN);
+    const tooLarge = () =>
+      new Error(`reply is larger than the limit of ${maxBytes} bytes (maxReplyBytes)`);
+    if (declared > maxBytes) {
+      await response.body?.cancel();
+      throw tooLarge();
+    }
+    if (!response.body) return response;
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge();
+      parts.push(chunk);
+    }
+    const bytes = new Uint8Array(size);
+    let at = 0;
+    for (const part of parts) bytes.set(part, (at += part.length) - part.length);
+    return new Response(bytes, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
+}

@@ -1,0 +1,267 @@
+import OpenAI from "openai";
+import { errorMessage, type RetryHint } from "../../engine/errors.ts";
+import type { Logger } from "../../engine/log.ts";
+import { retry, retryAfterMs } from "../../engine/retry.ts";
+import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
+import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
+import { cappedFetch } from "./capped_fetch.ts";
+
+/** How replies are held to the schema: the server's structured output, or instructions alone. */
+export type StructuredMode = "auto" | "on" | "off";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** The JSON Schema a reply must follow, as `response_format.json_schema` carries it. */
+export interface ReplyFormat {
+  name: string;
+  schema: Record<string, unknown>;
+  /** OpenAI's strict mode: only for schemas it accepts (every field required, no extras). */
+  strict: boolean;
+}
+
+export interface ChatReply {
+  /** The assistant's text: JSON when the server kept to the format. */
+  content: string;
+  /** Tokens the server reported for the request and the reply (an estimate when it reports none). */
+  tokens: number;
+  /** Why the reply ended: "length" means it was cut at maxOutputTokens. */
+  finishReason?: string;
+}
+
+/** A chat-completions endpoint, as the llm stage uses it. */
+export interface ChatClient {
+  readonly model: string;
+  /** Where requests go, without credentials: safe to log. */
+  readonly endpoint: string;
+  complete(messages: ChatMessage[], format: ReplyFormat, signal: AbortSignal): Promise<ChatReply>;
+}
+
+export interface OpenAIChatOptions {
+  model: string;
+  /** Root of the API, up to /v1; default https://api.openai.com/v1. */
+  baseUrl?: string;
+  apiKey: string;
+  /** auto: structured output, falling back when the server refuses it; default auto. */
+  structured?: StructuredMode;
+  /** Per attempt, in ms; default 60000. */
+  timeout?: number;
+  /** Attempts after the first on 429, 5xx, timeouts and connection errors; default 5. */
+  maxRetries?: number;
+  /** Most tokens of one reply (`max_tokens`); default none (the server's). */
+  maxOutputTokens?: number;
+  /** Most bytes of one reply body; default 4 MiB. */
+  maxReplyBytes?: number;
+  /** Shared requests/tokens per minute budget; every attempt draws on it. */
+  limiter?: RateLimiter;
+  /** First backoff in ms (doubling, full jitter, capped at 20s); default 500. */
+  backoffBase?: number;
+  clock?: Clock;
+  random?: () => number;
+  log?: Logger;
+}
+
+/** Longest Retry-After honoured as given. */
+const MAX_RETRY_AFTER = 60_000;
+const TRANSIENT = new Set([408, 409, 429, 500, 502, 503, 504]);
+/** A 400 that says the server does not take this `response_format`. */
+const FORMAT_REFUSED = /response_format|json_schema|json_object|structured|grammar/i;
+
+/** A failed chat request after this client's retries; `retryable` is read by the stage runner. */
+export class ChatRequestError extends Error implements RetryHint {
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+    readonly retryable: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "ChatRequestError";
+  }
+}
+
+/**
+ * A ChatClient for any server that speaks OpenAI's POST /chat/completions
+ * (OpenAI, Azure's v1 endpoint, llama.cpp's server, Ollama, vLLM, LiteLLM),
+ * through npm:openai, with the embeddings client's habits: its own retries
+ * through the shared limiter, Retry-After honoured (a 429's wait holds back
+ * every request on the limiter), the key in the Authorization header only.
+ *
+ * Replies are asked for as `response_format: json_schema`. With `structured:
+ * auto`, a server that answers 400 naming the response format is asked again
+ * in JSON mode (`json_object`), then with no format at all; from the first
+ * fallback on, the schema rides in the system message instead, and the
+ * client stays at the level that worked for the rest of the run.
+ */
+export class OpenAIChat implements ChatClient {
+  readonly model: string;
+  readonly endpoint: string;
+  /** HTTP attempts made, and retries among them. */
+  readonly stats = { requests: 0, retries: 0 };
+  readonly #sdk: OpenAI;
+  readonly #options: OpenAIChatOptions;
+  readonly #clock: Clock;
+  /** The response_format in use: json_schema, then json_object, then none. */
+  #level: 0 | 1 | 2;
+
+  constructor(options: OpenAIChatOptions) {
+    this.model = options.model;
+    this.#options = options;
+    this.#clock = options.clock ?? realClock;
+    this.#level = options.structured === "off" ? 2 : 0;
+    const baseURL = options.baseUrl ?? "https://api.openai.com/v1";
+    this.endpoint = safeUrl(baseURL);
+    this.#sdk = new OpenAI({
+      apiKey: options.apiKey,
+      baseURL,
+      organization: null,
+      project: null,
+      maxRetries: 0,
+      timeout: options.timeout ?? 60_000,
+      logLevel: "off",
+      fetch: cappedFetch(options.maxReplyBytes ?? 4 * 1024 * 1024),
+    });
+  }
+
+  /** The response format in use, for logs: json_schema, json_object or none. */
+  get format(): string {
+    return ["json_schema", "json_object", "none"][this.#level];
+  }
+
+  async complete(
+    messages: ChatMessage[],
+    format: ReplyFormat,
+    signal: AbortSignal,
+  ): Promise<ChatReply> {
+    for (;;) {
+      const level = this.#level;
+      try {
+        return await this.#request(messages, format, level, signal);
+      } catch (error) {
+        if (!this.#fallBack(error, level)) throw error;
+      }
+    }
+  }
+
+  /** Moves to the next response format after a refusal of this one; false when there is none. */
+  #fallBack(error: unknown, level: number): boolean {
+    if (!(error instanceof ChatRequestError) || error.status !== 400) return false;
+    if (this.#options.structured !== "auto" && this.#options.structured !== undefined) return false;
+    if (level >= 2 || !FORMAT_REFUSED.test(error.message)) return false;
+    if (this.#level === level) {
+      const refused = this.format;
+      this.#level = (level + 1) as 1 | 2;
+      this.#options.log?.warn(
+        `${this.model} at ${this.endpoint} refused response_format ${refused}; ` +
+          `asking with ${this.#level === 1 ? "json_object" : "the schema in the instructions"}`,
+      );
+    }
+    return true;
+  }
+
+  async #request(
+    messages: ChatMessage[],
+    format: ReplyFormat,
+    level: number,
+    signal: AbortSignal,
+  ): Promise<ChatReply> {
+    const { limiter, maxRetries = 5, log } = this.#options;
+    const sent = level === 0 ? messages : withSchemaInstructions(messages, format);
+    const estimate = Math.ceil(sent.reduce((n, m) => n + m.content.length, 0) / 4);
+    const body: OpenAI.ChatCompletionCreateParamsNonStreaming = {
+      model: this.model,
+      messages: sent,
+      ...(this.#options.maxOutputTokens ? { max_tokens: this.#options.maxOutputTokens } : {}),
+      ...(level === 0
+        ? { response_format: { type: "json_schema", json_schema: format } }
+        : level === 1
+        ? { response_format: { type: "json_object" } }
+        : {}),
+    };
+    let reply: OpenAI.ChatCompletion;
+    try {
+      reply = await retry(async () => {
+        await limiter?.acquire(estimate + (this.#options.maxOutputTokens ?? 0), signal);
+        this.stats.requests++;
+        return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
+      }, {
+        signal,
+        maxAttempts: maxRetries + 1,
+        baseMs: this.#options.backoffBase ?? 500,
+        maxMs: 20_000,
+        random: this.#options.random,
+        sleep: (ms, signal) => this.#clock.sleep(ms, signal),
+        isRetryable: transient,
+        retryAfterMs: (error) =>
+          error instanceof OpenAI.APIError
+            ? retryAfterMs(error.headers, MAX_RETRY_AFTER)
+            : undefined,
+        onRetry: ({ error, attempt, delayMs, asked }) => {
+          if (asked && error instanceof OpenAI.APIError && error.status === 429) {
+            limiter?.pause(delayMs);
+          }
+          this.stats.retries++;
+          log?.warn(`${this.#failure(error).message}; retrying`, {
+            attempt,
+            of: maxRetries,
+            waitMs: Math.round(delayMs),
+          });
+        },
+      });
+    } catch (error) {
+      signal.throwIfAborted();
+      throw this.#failure(error);
+    }
+    const choice = reply?.choices?.[0];
+    const message = choice?.message;
+    const content = typeof message?.content === "string"
+      ? message.content
+      : message?.refusal
+      ? `(refused: ${message.refusal})`
+      : "";
+    return {
+      content,
+      tokens: reply?.usage?.total_tokens ?? estimate + Math.ceil(content.length / 4),
+      finishReason: choice?.finish_reason ?? undefined,
+    };
+  }
+
+  /** A failed attempt in this client's words, without the key. */
+  #failure(error: unknown): ChatRequestError {
+    const where = `${this.model} at ${this.endpoint}`;
+    const redact = (m: string) => redactKey(m, this.#options.apiKey);
+    if (error instanceof OpenAI.APIConnectionTimeoutError) {
+      const ms = this.#options.timeout ?? 60_000;
+      return new ChatRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
+    }
+    if (error instanceof OpenAI.APIError && error.status !== undefined) {
+      // No `cause`: the SDK's error keeps the body unredacted.
+      return new ChatRequestError(
+        `${where}: ${redact(error.message)}`,
+        error.status,
+        TRANSIENT.has(error.status),
+      );
+    }
+    return new ChatRequestError(`${where}: ${redact(errorMessage(error))}`, undefined, true);
+  }
+}
+
+/** The messages with the schema spelled out in the system message, for a server without json_schema. */
+function withSchemaInstructions(messages: ChatMessage[], format: ReplyFormat): ChatMessage[] {
+  const rule = "Reply with one JSON value only, no prose and no code fence, following this " +
+    `JSON Schema:\n${JSON.stringify(format.schema)}`;
+  const [first, ...rest] = messages;
+  return first?.role === "system"
+    ? [{ role: "system", content: `${first.content}\n\n${rule}` }, ...rest]
+    : [{ role: "system", content: rule }, ...messages];
+}
+
+/** Whether the same request is worth sending again. */
+function transient(error: unknown): boolean {
+  if (error instanceof OpenAI.APIError && error.status !== undefined) {
+    return TRANSIENT.has(error.status);
+  }
+  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
+}

@@ -1,0 +1,110 @@
+import { basename, isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { errorMessage } from "../engine/errors.ts";
+import type { StageSpec } from "../engine/registry.ts";
+import type { PathProblem } from "./zod_issues.ts";
+
+/**
+ * What a step module exports as its default: a stage as `Registry.stage`
+ * takes one, with `kind` optional (it names the stage in reports; the
+ * file's name does otherwise).
+ */
+export type StepSpec<C = unknown> = Omit<StageSpec<C>, "kind"> & { readonly kind?: string };
+
+/** The step modules of one flow, by `module` as the flow file writes it. */
+export type StepModules = ReadonlyMap<string, StageSpec | undefined>;
+
+/**
+ * Imports the module of every `- step: { module: ... }` of a flow's
+ * pipeline, resolved against the flow file's directory, and checks what it
+ * exports. A module that is missing, fails to import or exports no stage is
+ * a problem at its `module` field (so at its line), and maps to undefined.
+ *
+ * Done before the flow is checked because imports are asynchronous and
+ * checking is not: the check then finds each module's stage here and holds
+ * `options` to the module's own schema like any other stage's config.
+ */
+export async function importSteps(
+  doc: unknown,
+  baseDir: string,
+): Promise<{ steps: StepModules; problems: PathProblem[] }> {
+  const steps = new Map<string, StageSpec | undefined>();
+  const problems: PathProblem[] = [];
+  const pipeline = (doc as { pipeline?: unknown } | null)?.pipeline;
+  if (!Array.isArray(pipeline)) return { steps, problems };
+  for (const [i, element] of pipeline.entries()) {
+    const module = (element as { step?: { module?: unknown } } | null)?.step?.module;
+    if (typeof module !== "string" || steps.has(module)) continue;
+    const loaded = await importStep(module, baseDir);
+    steps.set(module, "spec" in loaded ? loaded.spec : undefined);
+    if ("problem" in loaded) {
+      problems.push({
+        path: ["pipeline", i, "step", "module"],
+        at: "value",
+        message: loaded.problem,
+      });
+    }
+  }
+  return { steps, problems };
+}
+
+async function importStep(
+  module: string,
+  baseDir: string,
+): Promise<{ spec: StageSpec } | { problem: string }> {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module) && !isAbsolute(module)) {
+    return { problem: `module is a path to a .ts file (such as ./steps/tag.ts), not ${module}` };
+  }
+  const path = resolve(baseDir, module);
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) return { problem: `step module ${module} is not a file (${path})` };
+  } catch (error) {
+    return {
+      problem: error instanceof Deno.errors.NotFound
+        ? `step module ${module} does not exist (looked for ${path})`
+        : `cannot read step module ${module}: ${errorMessage(error)}`,
+    };
+  }
+  let exports: Record<string, unknown>;
+  try {
+    exports = await import(pathToFileURL(path).href);
+  } catch (error) {
+    // Deno's message: the error, a code excerpt, then "at file:///...:line:col".
+    const lines = errorMessage(error).split("\n").map((l) => l.trim());
+    const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "");
+    return {
+      problem: `cannot import step module ${module}: ${lines[0]}${at ? ` (at ${at})` : ""}`,
+    };
+  }
+  const spec = exports.default;
+  const wrong = shapeProblem(spec);
+  if (wrong) {
+    const names = Object.keys(exports).filter((k) => k !== "default");
+    return {
+      problem: `step module ${module} must export default a stage ` +
+        "({ summary, schema: a zod schema of its options, create(options, env) }); " +
+        wrong + (names.length ? ` (it exports: ${names.join(", ")})` : ""),
+    };
+  }
+  const given = spec as StepSpec;
+  const kind = given.kind ?? (basename(path).replace(/\.[^.]*$/, "").toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "") || "step");
+  return { spec: { ...given, kind } as StageSpec };
+}
+
+/** What is wrong with a module's default export, or undefined when it is a stage. */
+function shapeProblem(spec: unknown): string | undefined {
+  if (spec === undefined) return "it has no default export";
+  if (spec === null || typeof spec !== "object") return `its default export is ${typeof spec}`;
+  const s = spec as Record<string, unknown>;
+  const isSchema = (v: unknown) => typeof (v as { safeParse?: unknown })?.safeParse === "function";
+  if (!isSchema(s.schema) && typeof s.schema !== "function") {
+    return "its default export has no zod schema";
+  }
+  if (typeof s.create !== "function") return "its default export has no create function";
+  if (s.kind !== undefined && (typeof s.kind !== "string" || !/^[a-z][a-z0-9-]*$/.test(s.kind))) {
+    return "its kind must be lower-case letters, digits and dashes";
+  }
+  return undefined;
+}

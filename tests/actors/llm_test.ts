@@ -1,0 +1,254 @@
+/**
+ * The llm stage in whole flows against a local server that speaks POST
+ * /v1/chat/completions (tests/adapters/chat/_fake_chat.ts): what lands in
+ * the field, what a bad reply costs, how a 429 and a refused
+ * response_format are met, and what the cache saves.
+ */
+import assert from "node:assert/strict";
+import { formatReport } from "../../cli/summary.ts";
+import { FlowError } from "../../config/load_flow.ts";
+import { runTestFlow } from "../../testing.ts";
+import { apiError, completion, withFakeChat } from "../adapters/chat/_fake_chat.ts";
+
+import { flowYaml, items, KEY, wordsOf } from "./_llm_flow.ts";
+
+Deno.test("schema-valid replies land in the field, ten items to a request", async () => {
+  await withFakeChat({ answer: wordsOf, tokens: 120 }, async (server) => {
+    const { published, report, deadLetters } = await runTestFlow(flowYaml(server.url), {
+      items: items(25),
+      env: { KEY },
+    });
+    const out = published.get("out")!;
+    assert.equal(out.length, 25);
+    assert.deepEqual(out.find((i) => i.payload.title === "story number 7")?.payload.facts, {
+      words: 3,
+      topic: "tech",
+    });
+    assert.deepEqual(deadLetters, []);
+    assert.deepEqual(server.hits.map((h) => h.inputs.size), [10, 10, 5]);
+    const first = server.hits[0];
+    assert.equal(first.authorization, `Bearer ${KEY}`);
+    assert.equal(first.body.response_format.type, "json_schema");
+    assert.equal(first.body.response_format.json_schema.strict, true);
+    assert.deepEqual(
+      first.body.response_format.json_schema.schema.properties.results.items.properties.output
+        .required,
+      ["words", "topic"],
+    );
+    assert.match(first.messages[0].content, /^Count the words and give the topic\./);
+    const llm = report.stages.find((s) => s.id === "llm")!;
+    assert.deepEqual(llm.usage, { requests: 3, tokens: 360 });
+    assert.match(formatReport(report), /llm .*3 requests, 360 tokens/);
+  });
+});
+
+Deno.test("an invalid output is asked for once more with its error, then dead-lettered", async () => {
+  const answer = (input: string, hit: { n: number }) => {
+    if (input.includes("bad")) return { words: "many", topic: "tech" };
+    if (input.includes("flaky") && hit.n === 1) return { words: 2, topic: "sports" };
+    return wordsOf(input);
+  };
+  await withFakeChat({ answer }, async (server) => {
+    const titles = ["fine one", "a bad one", "a flaky one", "fine two"];
+    const { published, deadLetters, report } = await runTestFlow(flowYaml(server.url), {
+      items: items(4, (i) => titles[i]),
+      env: { KEY },
+    });
+    assert.deepEqual(
+      published.get("out")!.map((i) => [i.payload.title, i.payload.facts]),
+      [
+        ["fine one", { words: 2, topic: "tech" }],
+        ["a flaky one", { words: 3, topic: "tech" }],
+        ["fine two", { words: 2, topic: "tech" }],
+      ],
+    );
+    assert.equal(server.hits.length, 2);
+    const retry = server.hits[1].messages;
+    assert.deepEqual(retry.slice(0, 2), server.hits[0].messages);
+    assert.equal(retry[2].role, "assistant");
+    assert.match(
+      retry[3].content,
+      /input 1: words: Invalid input: expected number, received string/,
+    );
+    assert.match(retry[3].content, /input 2: topic: Invalid option/);
+    assert.match(retry[3].content, /results for inputs 1, 2 only/);
+    assert.equal(deadLetters.length, 1);
+    assert.equal(
+      (deadLetters[0].item as { payload: { title: string } }).payload.title,
+      "a bad one",
+    );
+    assert.equal(deadLetters[0].stage, "llm");
+    assert.match(deadLetters[0].reason, /failed the schema twice: words: Invalid input/);
+    assert.doesNotMatch(JSON.stringify(deadLetters), new RegExp(KEY));
+    assert.deepEqual(report.stages.find((s) => s.id === "llm")!.rejected, {
+      "invalid-llm-reply": 1,
+    });
+  });
+});
+
+Deno.test("a reply that is not JSON fails every item of the request, which is retried once", async () => {
+  let n = 0;
+  await withFakeChat(
+    { intercept: () => ++n === 1 ? completion("Sure! Here you go.") : undefined, answer: wordsOf },
+    async (server) => {
+      const { published } = await runTestFlow(flowYaml(server.url), {
+        items: items(3),
+        env: { KEY },
+      });
+      assert.equal(published.get("out")!.length, 3);
+      assert.equal(server.hits.length, 2);
+      assert.match(server.hits[1].messages[3].content, /input 0: the reply is not JSON/);
+    },
+  );
+});
+
+Deno.test("a 429 with Retry-After is waited out and the request sent again", async () => {
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) =>
+      hit.n === 1 ? apiError(429, "Rate limit reached", { "retry-after-ms": "20" }) : undefined,
+  }, async (server) => {
+    const { published, logs } = await runTestFlow(flowYaml(server.url), {
+      items: items(4),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")!.length, 4);
+    assert.deepEqual(server.hits.map((h) => h.status), [429, 200]);
+    assert.deepEqual(server.hits[1].body, server.hits[0].body);
+    const warned = logs.find((l) => l.includes("Rate limit reached; retrying"));
+    assert.ok(warned, logs.join("\n"));
+    assert.match(warned, /"waitMs":20/);
+  });
+});
+
+Deno.test("a server that refuses json_schema is asked in JSON mode, the schema in the prompt", async () => {
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) =>
+      hit.body.response_format?.type === "json_schema"
+        ? apiError(400, "response_format type json_schema is not supported by this model")
+        : undefined,
+  }, async (server) => {
+    const { published } = await runTestFlow(flowYaml(server.url), {
+      items: items(12),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")!.length, 12);
+    assert.deepEqual(
+      server.hits.map((h) => `${h.status} ${h.body.response_format?.type}`),
+      ["400 json_schema", "200 json_object", "200 json_object"],
+    );
+    assert.match(server.hits[1].messages[0].content, /following this JSON Schema:\n\{"type"/);
+  });
+});
+
+Deno.test("a server that takes no response_format at all gets the schema in the prompt only", async () => {
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) =>
+      hit.body.response_format
+        ? apiError(400, `response_format ${hit.body.response_format.type} is not supported`)
+        : undefined,
+  }, async (server) => {
+    const { published } = await runTestFlow(flowYaml(server.url), {
+      items: items(3),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")!.length, 3);
+    assert.deepEqual(
+      server.hits.map((h) => `${h.status} ${h.body.response_format?.type ?? "none"}`),
+      ["400 json_schema", "400 json_object", "200 none"],
+    );
+  });
+});
+
+Deno.test("structured: on takes no fallback: the 400 dead-letters the items", async () => {
+  await withFakeChat({
+    intercept: () => apiError(400, "response_format json_schema is not supported"),
+  }, async (server) => {
+    const yaml = flowYaml(server.url).replace("into: facts", "into: facts\n      structured: on");
+    const { deadLetters } = await runTestFlow(yaml, { items: items(1), env: { KEY } });
+    assert.equal(deadLetters.length, 1);
+    assert.match(deadLetters[0].reason, /400 response_format json_schema is not supported/);
+    assert.deepEqual(server.hits.map((h) => h.body.response_format.type), ["json_schema"]);
+  });
+});
+
+Deno.test("a second run with the cache makes no call; a changed prompt pays again", async () => {
+  const outDir = await Deno.makeTempDir();
+  try {
+    await withFakeChat({ answer: wordsOf }, async (server) => {
+      const run = (yaml: string) => runTestFlow(yaml, { items: items(15), env: { KEY }, outDir });
+      await run(flowYaml(server.url));
+      assert.equal(server.hits.length, 2);
+      const again = await run(flowYaml(server.url));
+      assert.equal(server.hits.length, 2);
+      assert.equal(again.published.get("out")!.length, 15);
+      assert.deepEqual(again.published.get("out")![0].payload.facts, { words: 3, topic: "tech" });
+      assert.deepEqual(again.report.stages.find((s) => s.id === "llm")!.usage, { cached: 15 });
+      await run(flowYaml(server.url).replace("give the topic.", "give the topic, please."));
+      assert.equal(server.hits.length, 4);
+    });
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
+
+Deno.test("an item deleted upstream passes through without a call", async () => {
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    const { report } = await runTestFlow(flowYaml(server.url), {
+      items: [{ title: "gone now", url: "https://example.com/x", deleted: true }],
+      env: { KEY },
+    });
+    assert.equal(report.published, 1);
+    assert.equal(server.hits.length, 0);
+  });
+});
+
+Deno.test("the key stays out of errors when the server quotes it", async () => {
+  await withFakeChat({
+    intercept: (hit) =>
+      apiError(401, `Incorrect API key provided: ${hit.authorization?.slice(7)}.`),
+  }, async (server) => {
+    const { deadLetters, logs } = await runTestFlow(flowYaml(server.url), {
+      items: items(1),
+      env: { KEY },
+    });
+    assert.equal(deadLetters.length, 1);
+    assert.match(deadLetters[0].reason, /401 Incorrect API key provided: \[redacted\]/);
+    assert.doesNotMatch(JSON.stringify(deadLetters) + logs.join("\n"), new RegExp(KEY));
+  });
+});
+
+Deno.test("an output schema that is not JSON Schema fails the load at its line", async () => {
+  const bad = flowYaml("http://127.0.0.1:1/v1").replace("type: integer", "type: int");
+  await assert.rejects(
+    () => runTestFlow(bad, { env: { KEY } }),
+    (e: unknown) => {
+      assert.ok(e instanceof FlowError);
+      assert.match(
+        e.message,
+        /test flow:12:9: pipeline\[0\]\.llm\.schema: not a JSON Schema .*Unsupported type: int/,
+      );
+      return true;
+    },
+  );
+});
+
+Deno.test("the example flow flows/llm.yaml runs against a compatible server", async () => {
+  const answer = () => ({ topic: "other", summary: "A story." });
+  await withFakeChat({ answer }, async (server) => {
+    const yaml = await Deno.readTextFile("flows/llm.yaml");
+    const { report, deadLetters } = await runTestFlow(yaml, {
+      env: { LLM_URL: server.url, LLM_MODEL: "fake-model" },
+      baseDir: "flows",
+    });
+    assert.deepEqual(deadLetters.filter((d) => d.stage === "llm"), []);
+    const llm = report.stages.find((s) => s.id === "llm")!;
+    assert.equal(llm.emitted, llm.received);
+    assert.equal(report.published, llm.received);
+    assert.equal(server.hits.length, Math.ceil(llm.received / 8));
+    assert.equal(server.hits[0].body.model, "fake-model");
+    assert.equal(server.hits[0].authorization, "Bearer none");
+  });
+});

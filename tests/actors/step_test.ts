@@ -1,0 +1,177 @@
+/**
+ * Your own step: `- step: { module, options }` loads a TypeScript module
+ * beside the flow file, checks its options with the module's own schema,
+ * and runs it like any stage; a broken module is an error at its line.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { builtinRegistry } from "../../builtins.ts";
+import { defineFlow } from "../../config/define_flow.ts";
+import { FlowError, loadFlow } from "../../config/load_flow.ts";
+import { runTestFlow, testRegistry } from "../../testing.ts";
+
+const STEP = `
+import { z } from "zod";
+export default {
+  summary: "adds a suffix to titles",
+  schema: z.strictObject({ suffix: z.string().min(1), times: z.int().positive().default(1) }),
+  needs: () => ["valid"],
+  create: (c) => ({
+    handle(batch, out) {
+      for (const item of batch) {
+        out.emit({ ...item, payload: { ...item.payload, title: item.payload.title + c.suffix.repeat(c.times) } });
+      }
+    },
+  }),
+};
+`;
+
+function flowText(module: string, options = "{ suffix: '!' }", before = "  - validate\n"): string {
+  return `name: steps
+sources: { inbox: { kind: memory } }
+pipeline:
+${before}  - step:
+      module: ${module}
+      options: ${options}
+  - publish: [ { collect: { name: out } } ]
+`;
+}
+
+/** A directory holding `files`, removed after `fn`. */
+async function withDir(files: Record<string, string>, fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-step-" });
+  try {
+    for (const [name, text] of Object.entries(files)) {
+      await Deno.mkdir(join(dir, name, ".."), { recursive: true });
+      await Deno.writeTextFile(join(dir, name), text);
+    }
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** The FlowError of loading `flow.yaml` in `dir`, as one line per problem. */
+async function loadError(dir: string): Promise<string> {
+  const file = join(dir, "flow.yaml");
+  const error = await loadFlow(file, testRegistry()).then(() => undefined, (e) => e);
+  assert.ok(error instanceof FlowError, `expected a FlowError, got ${error}`);
+  return error.message.replaceAll(dir, "<dir>");
+}
+
+Deno.test("a step module beside the flow file loads, is checked and runs", async () => {
+  await withDir({ "steps/suffix.ts": STEP }, async (dir) => {
+    const yaml = flowText("./steps/suffix.ts", "{ suffix: '!', times: 2 }");
+    const { published, report } = await runTestFlow(yaml, {
+      baseDir: dir,
+      items: [{ title: "Hello there", url: "https://example.com/a" }],
+    });
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title), ["Hello there!!"]);
+    // The stage is named after the module's file when it gives no kind.
+    assert.deepEqual(report.stages.map((s) => s.id), ["validate", "suffix", "publish"]);
+  });
+});
+
+Deno.test("the example flow's own step loads from its file and tags items", async () => {
+  const flow = await loadFlow("flows/tagged.yaml", builtinRegistry());
+  assert.deepEqual(flow.pipeline.map((s) => s.id), ["validate", "tag", "publish"]);
+  const { published } = await runTestFlow(
+    (await Deno.readTextFile("flows/tagged.yaml"))
+      .replace(/newsroom: .*/, "inbox: { kind: memory }")
+      .replace(/- jsonl: .*/, "- collect: { name: out }"),
+    {
+      baseDir: "flows",
+      items: [
+        { title: "A new LLM tops the charts", url: "https://example.com/1" },
+        { title: "A CVE in a popular library", url: "https://example.com/2", tags: ["news"] },
+        { title: "Gardening in spring", url: "https://example.com/3" },
+      ],
+    },
+  );
+  assert.deepEqual(published.get("out")!.map((i) => i.payload.tags), [
+    ["ai"],
+    ["news", "security"],
+    [],
+  ]);
+});
+
+Deno.test("a missing step module is an error at its line, naming the path looked for", async () => {
+  await withDir({ "flow.yaml": flowText("./steps/nope.ts") }, async (dir) => {
+    assert.equal(
+      await loadError(dir),
+      "<dir>/flow.yaml:6:15: pipeline[1].step.module: step module ./steps/nope.ts does not " +
+        "exist (looked for <dir>/steps/nope.ts)",
+    );
+  });
+});
+
+Deno.test("a step module with a syntax error names the flow's line and the module's", async () => {
+  await withDir({
+    "flow.yaml": flowText("./steps/broken.ts"),
+    "steps/broken.ts": "export default {\n  summary: 'x',,\n};\n",
+  }, async (dir) => {
+    const message = await loadError(dir);
+    assert.match(message, /^<dir>\/flow\.yaml:6:15: pipeline\[1\]\.step\.module: /);
+    assert.match(
+      message,
+      /cannot import step module \.\/steps\/broken\.ts: SyntaxError: Unexpected token `,`.* \(at <dir>\/steps\/broken\.ts:2:16\)$/,
+    );
+  });
+});
+
+Deno.test("a step module that exports no stage says what it must export", async () => {
+  await withDir({
+    "flow.yaml": flowText("./steps/wrong.ts"),
+    "steps/wrong.ts": "export const stage = { create() {} };\n",
+  }, async (dir) => {
+    assert.equal(
+      await loadError(dir),
+      "<dir>/flow.yaml:6:15: pipeline[1].step.module: step module ./steps/wrong.ts must export " +
+        "default a stage ({ summary, schema: a zod schema of its options, create(options, env) }); " +
+        "it has no default export (it exports: stage)",
+    );
+  });
+  await withDir({
+    "flow.yaml": flowText("./steps/noschema.ts"),
+    "steps/noschema.ts": "export default { summary: 'x', create() {} };\n",
+  }, async (dir) => {
+    assert.match(await loadError(dir), /flow\.yaml:6:15: .*its default export has no zod schema$/);
+  });
+});
+
+Deno.test("bad options are errors at their own lines, by the module's schema", async () => {
+  await withDir({
+    "flow.yaml": flowText("./steps/suffix.ts", "\n        suffix: ''\n        tims: 2"),
+    "steps/suffix.ts": STEP,
+  }, async (dir) => {
+    const lines = (await loadError(dir)).split("\n");
+    assert.deepEqual(lines, [
+      '<dir>/flow.yaml:8:17: pipeline[1].step.options.suffix: expected a non-empty string, got ""',
+      '<dir>/flow.yaml:9:9: pipeline[1].step.options.tims: unknown field "tims"; did you mean "times"?',
+    ]);
+  });
+});
+
+Deno.test("a step's needs are checked like a built-in stage's", async () => {
+  await withDir({
+    "flow.yaml": flowText("./steps/suffix.ts", "{ suffix: '!' }", ""),
+    "steps/suffix.ts": STEP,
+  }, async (dir) => {
+    assert.match(
+      await loadError(dir),
+      /flow\.yaml:4:5: pipeline\[0\]\.step: step needs valid items; add a stage that provides it/,
+    );
+  });
+});
+
+Deno.test("a flow built in code is told to register its stage instead", () => {
+  assert.throws(
+    () =>
+      defineFlow({
+        name: "code",
+        sources: { a: { kind: "generator", count: 1 } },
+        pipeline: [{ step: { module: "./x.ts" } }],
+      }, builtinRegistry()),
+    /pipeline\[0\]\.step\.module: step modules are imported by loadFlow/,
+  );
+});
