@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Actor } from "../engine/actor.ts";
 import { canonicalUrl } from "../adapters/http/canonical_url.ts";
-import type { EnrichedItem, Envelope, ValidItem } from "../engine/item.ts";
+import type { EnrichedItem, ValidItem } from "../engine/item.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import { topKeywords } from "./_keywords.ts";
 import { type DetectLanguage, loadLanguageDetector } from "./_language.ts";
@@ -66,27 +66,33 @@ export async function createEnricher(
     ? await loadLanguageDetector()
     : undefined;
   const maxKeywords = config.keywords.max;
+  const wantCanonical = steps.has("canonical-url"), wantDomain = steps.has("domain");
+  const wantCount = steps.has("word-count"), wantLanguage = steps.has("language");
+  const wantKeywords = steps.has("keywords");
   return {
     handle(batch, out) {
       for (const item of batch) {
         const p = item.payload;
-        const facts: Partial<EnrichedItem> = {};
+        // One copy of the payload, facts written into it: no separate facts object to spread.
+        const payload = { ...p } as EnrichedItem;
         const url = typeof p.url === "string" ? p.url.trim() : "";
         const canonical = canonicalUrl(url) ?? url;
-        if (steps.has("canonical-url")) facts.canonicalUrl = canonical;
-        if (steps.has("domain")) facts.domain = domainOf(canonical);
+        if (wantCanonical) payload.canonicalUrl = canonical;
+        if (wantDomain) payload.domain = domainOf(canonical);
         const title = typeof p.title === "string" ? plainText(p.title) : "";
         const text = typeof p.text === "string" ? plainText(p.text) : "";
-        const textWords = words(text);
-        if (steps.has("word-count")) facts.wordCount = textWords.length || words(title).length;
+        // Lower-cased once per text, not once per word: keywords want it and counts do not care.
+        const textWords = words(text.toLowerCase());
+        const titleWords = textWords.length === 0 || wantKeywords ? words(title.toLowerCase()) : [];
+        if (wantCount) payload.wordCount = textWords.length || titleWords.length;
         if (detect) {
           const language = detect(title + "\n" + text);
-          if (steps.has("language")) facts.language = language;
-          if (steps.has("keywords")) {
-            facts.keywords = topKeywords([...words(title), ...textWords], language, maxKeywords);
+          if (wantLanguage) payload.language = language;
+          if (wantKeywords) {
+            payload.keywords = topKeywords(titleWords, language, maxKeywords, textWords);
           }
         }
-        out.emit({ ...item, payload: { ...p, ...facts } } as Envelope<EnrichedItem>);
+        out.emit({ ...item, payload });
       }
     },
   };
