@@ -60,10 +60,3 @@ export function minhash(words: readonly string[], shingle: number): Uint32Array 
   }
   return sig;
 }
-
-/** Estimated Jaccard similarity: the share of positions where two signatures agree. */
-export function similarity(a: Uint32Array, b: Uint32Array): number {
-  let same = 0;
-  for (let i = 0; i < SIGNATURE_LENGTH; i++) if (a[i] === b[i]) same++;
-  return same / SIGNATURE_LENGTH;
-}
