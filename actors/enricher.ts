@@ -81,9 +81,10 @@ export async function createEnricher(
         if (wantDomain) payload.domain = domainOf(canonical);
         const title = typeof p.title === "string" ? plainText(p.title) : "";
         const text = typeof p.text === "string" ? plainText(p.text) : "";
-        // Lower-cased once per text, not once per word: keywords want it and counts do not care.
-        const textWords = words(text.toLowerCase());
-        const titleWords = textWords.length === 0 || wantKeywords ? words(title.toLowerCase()) : [];
+        // Lower-cased once per text, not once per word, when keywords want it; counts do not care.
+        const lower = (s: string) => wantKeywords ? s.toLowerCase() : s;
+        const textWords = words(lower(text));
+        const titleWords = textWords.length === 0 || wantKeywords ? words(lower(title)) : [];
         if (wantCount) payload.wordCount = textWords.length || titleWords.length;
         if (detect) {
           const language = detect(title + "\n" + text);
