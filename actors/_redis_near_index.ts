@@ -160,7 +160,7 @@ return out
 /**
  * Near-duplicate lookups in Redis, shared by every process of a durable
  * flow: the same MinHash LSH banding as the in-process MinHashIndex (a
- * candidate shares a whole band of 3 positions, a bucket offers its newest
+ * candidate shares a whole band of 4 positions, a bucket offers its newest
  * 32 items), with signatures and buckets in two hashes under the stage's
  * base. A batch of lookups is one script, so one round trip, and atomic: of
  * two near-identical items checked at once by two processes, exactly one is
