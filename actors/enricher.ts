@@ -44,10 +44,10 @@ export type EnrichConfig = z.output<typeof enrichConfigSchema>;
  *   stopwords of that language (npm stopword), title words first on ties.
  *
  * Each item leaves as a new envelope with a new payload; the input is not
- * touched, so a retried batch enriches the same items again. Measured on the
- * shared reddit and heise fixtures: about 100-150 µs per item with all
- * steps, most of it language detection; about 10 µs without language and
- * keywords.
+ * touched, so a retried batch enriches the same items again. Measured on
+ * generated demo items (CPU time, README "What the actors cost per item"):
+ * about 155 µs per item with all steps, some 100 of them eld's language
+ * scoring and 45 keywords; about 9 µs without language and keywords.
  *
  * @example
  * ```ts
