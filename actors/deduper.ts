@@ -123,7 +123,7 @@ interface State {
  * would make all such items copies of the first.
  *
  * Per item in process this costs a canonical URL (about 2 µs), a hash and a
- * store claim (a few µs); near-duplicate detection adds about 0.25 µs per
+ * store claim (a few µs); near-duplicate detection adds about 0.1 µs per
  * word of text.
  *
  * @example
