@@ -1,5 +1,4 @@
 import { hash128 } from "../engine/hash.ts";
-import { MinHashIndex } from "./_minhash_index.ts";
 
 /**
  * What a claim found: the key was free (never seen, or its claim expired)
@@ -213,47 +212,5 @@ export class MemoryDedupeStore implements DedupeStore {
 
   #newBloom(capacity: number): BloomFilter {
     return new BloomFilter(capacity, this.#errorRate);
-  }
-}
-
-/**
- * The in-process near index: a {@link MinHashIndex} plus the events it
- * recorded (for idempotence), releasing matched claims in `store`. Answers
- * synchronously when the store's `release` does.
- */
-export class MemoryNearIndex implements NearIndex {
-  readonly #index = new MinHashIndex();
-  /** Recorded events and when they expire, in recording order (one ttl for all). */
-  readonly #recorded = new Map<string, number>();
-
-  constructor(readonly store: DedupeStore, readonly threshold: number) {}
-
-  matchMany(
-    requests: readonly NearRequest[],
-    now: number,
-    ttl: number,
-  ): (string | undefined)[] | Promise<(string | undefined)[]> {
-    this.#index.evict(now);
-    for (const [event, expires] of this.#recorded) {
-      if (expires > now) break;
-      this.#recorded.delete(event);
-    }
-    const answers: (string | undefined)[] = new Array(requests.length);
-    const matched: NearRequest[] = [];
-    for (let i = 0; i < requests.length; i++) {
-      const r = requests[i];
-      if (this.#recorded.has(r.event)) continue;
-      const match = this.#index.find(r.signature, this.threshold, now, r.event);
-      if (match !== undefined) {
-        answers[i] = match.id;
-        matched.push(r);
-        continue;
-      }
-      this.#index.add(r.id, r.event, r.signature, now + ttl);
-      this.#recorded.set(r.event, now + ttl);
-    }
-    if (matched.length === 0) return answers;
-    const released = this.store.release(matched);
-    return released ? released.then(() => answers) : answers;
   }
 }

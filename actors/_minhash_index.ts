@@ -1,121 +1,271 @@
-import { SIGNATURE_LENGTH, similarity } from "./_minhash.ts";
+import { SIGNATURE_LENGTH } from "./_minhash.ts";
 
-/** An item remembered for near-duplicate lookups. */
-export interface NearEntry {
-  /** Envelope id of the item: what a later near duplicate is reported as a copy of. */
-  readonly id: string;
-  /** The ingestion event that recorded it: a redelivery of that event is not its own copy. */
-  readonly event: string;
-  readonly signature: Uint32Array;
-  readonly expires: number;
-  /** Insertion number: among several matches the earliest wins. */
-  readonly seq: number;
-  /** The last lookup that compared against this entry, so one lookup compares it once. */
-  visit: number;
+/**
+ * The banding both near indexes use: 10 bands of 4 signature positions. On
+ * the labelled set (tests/actors/near_recall_test.ts) 10x3, 12x4 and 16x4
+ * catch the same copies; 10x4 offers the fewest chance candidates among
+ * generated texts that share a vocabulary (a Redis lookup half as long as
+ * with 10x3) and the fewest chain links per item.
+ */
+export const BANDS = 10, ROWS = 4;
+
+/**
+ * Entries compared per band at most, newest first. Texts that share a band
+ * without being near duplicates (boilerplate, templated posts) would
+ * otherwise make every lookup walk all of them; a near duplicate shares
+ * several bands with its original, so one crowded band rarely hides it.
+ */
+export const BAND_CANDIDATES = 32;
+
+/** Bytes of an id kept as its 128 bits when it is 32 hex digits (the Deduper's ids). */
+const ID_BYTES = 16;
+
+/**
+ * Equal stored positions (of SIGNATURE_LENGTH) a match needs for an
+ * estimated Jaccard similarity at or above `threshold`. Positions are kept
+ * as their low 8 bits (b-bit MinHash), so two different minima agree by
+ * chance 1 time in 256: P(equal) = J + (1 - J) / 256, solved for J.
+ */
+export function positionsNeeded(threshold: number): number {
+  const p = threshold + (1 - threshold) / 256;
+  return Math.max(1, Math.ceil(p * SIGNATURE_LENGTH - 1e-9));
+}
+
+/** A 64-bit hash of an event id as two 32-bit halves (FNV-1a, two offset bases). */
+function eventHash(event: string, out: Uint32Array, at: number): void {
+  let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
+  for (let i = 0; i < event.length; i++) {
+    const c = event.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 13);
+  }
+  out[at] = a >>> 0;
+  out[at + 1] = b >>> 0;
 }
 
 /**
- * Locality-sensitive hashing over MinHash signatures: the signature is cut
- * into `bands` bands of `rows` values, and two items become candidates when
- * any band is equal in both. With 16 bands of 4 rows, a pair of Jaccard
- * similarity 0.8 becomes a candidate with probability 1 - (1 - 0.8⁴)¹⁶ ≈
- * 0.9998, one of 0.5 with 0.64, one of 0.2 with 0.03; candidates are then
- * confirmed by their estimated similarity, so the banding only decides how
- * few comparisons a lookup makes, not what counts as a match. Thresholds
- * below about 0.6 lose recall with this banding.
+ * Near-duplicate memory in flat typed arrays: about 170 bytes per item
+ * where objects, strings and Maps cost over 1 KB (measured at 200,000
+ * items, see README "Dedupe"). Per item it keeps the signature's 64
+ * positions as bytes (b-bit MinHash), the id's 16 bytes, a 64-bit hash of
+ * the event, the expiry time, and one chain link per band.
  *
- * Entries expire: `evict` drops them oldest first, which is cheap because
- * entries are kept in insertion order and share one time to live.
+ * Items sit in a ring in insertion order and leave oldest first, by expiry
+ * (`evict`) or when `maxItems` are held, so eviction touches no bucket: a
+ * chain runs newest to oldest, and a walk stops where a link reaches an
+ * item already gone (its slot was reused by a newer item, so it is not older
+ * than the link before it). The ring grows by half again up to `maxItems`, so
+ * at most a third of it is ever empty.
+ *
+ * Lookup is LSH: a candidate shares all ROWS positions of some band. With
+ * 10 bands of 4 rows, a pair of Jaccard similarity 0.8 becomes a candidate
+ * with probability 1 - (1 - 0.8⁴)¹⁰ ≈ 0.995, one of 0.9 with 0.99999, one
+ * of 0.5 with 0.48; candidates are confirmed on all 64 positions, so the
+ * banding decides how few comparisons a lookup makes, not what matches.
  */
 export class MinHashIndex {
-  readonly #buckets: Map<number, NearEntry | NearEntry[]>[];
-  readonly #entries = new Set<NearEntry>();
-  #seq = 0;
-  #visit = 0;
+  readonly maxItems: number;
+  #capacity = 0;
+  /** Ring position of the oldest item, and how many items are held. */
+  #first = 0;
+  #count = 0;
+  #sigs = new Uint8Array(0);
+  #ids = new Uint8Array(0);
+  /** Ids that are not 32 hex digits, by slot (the Deduper never makes one). */
+  readonly #otherIds = new Map<number, string>();
+  #events = new Uint32Array(0);
+  #expires = new Float64Array(0);
+  /** Per slot and band: the next older slot in the same bucket chain, -1 at the end. */
+  #next = new Int32Array(0);
+  /** Bucket heads: the newest slot of each chain, -1 when empty. */
+  #heads = new Int32Array(0);
+  #perBand = 0;
+  readonly #query = new Uint32Array(2);
 
-  constructor(readonly bands = 16, readonly rows = 4) {
-    if (bands * rows > SIGNATURE_LENGTH) {
-      throw new Error(`${bands} bands of ${rows} rows need more than ${SIGNATURE_LENGTH} values`);
-    }
-    this.#buckets = Array.from({ length: bands }, () => new Map());
+  constructor(options: { maxItems?: number } = {}) {
+    this.maxItems = options.maxItems ?? 1_000_000;
+    if (!(this.maxItems >= 1)) throw new Error(`maxItems must be 1 or more, got ${this.maxItems}`);
+    this.#resize(Math.min(1024, this.maxItems));
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#count;
+  }
+
+  /** Bytes held in the index's arrays: what its items cost, counted, not sampled from the heap. */
+  get storedBytes(): number {
+    let other = 0;
+    for (const id of this.#otherIds.values()) other += 2 * id.length + 24;
+    return this.#sigs.byteLength + this.#ids.byteLength + this.#events.byteLength +
+      this.#expires.byteLength + this.#next.byteLength + this.#heads.byteLength + other;
   }
 
   /**
-   * The earliest live entry, of another event, whose estimated similarity to
-   * `signature` is at least `threshold`.
+   * The id of the earliest live item, of another event, with at least
+   * `need` equal positions (see positionsNeeded); null when `event` itself
+   * is held (a redelivery: it matches nothing and is not added again);
+   * undefined when nothing matches.
    */
   find(
     signature: Uint32Array,
-    threshold: number,
+    need: number,
     now: number,
     event: string,
-  ): NearEntry | undefined {
-    const visit = ++this.#visit;
-    let best: NearEntry | undefined;
-    for (let b = 0; b < this.bands; b++) {
-      const bucket = this.#buckets[b].get(this.#bandKey(signature, b));
-      if (bucket === undefined) continue;
-      for (const entry of Array.isArray(bucket) ? bucket : [bucket]) {
-        if (entry.visit === visit) continue;
-        entry.visit = visit;
-        if (entry.expires <= now || entry.event === event) continue;
-        if (best !== undefined && best.seq < entry.seq) continue;
-        if (similarity(signature, entry.signature) >= threshold) best = entry;
+  ): string | null | undefined {
+    eventHash(event, this.#query, 0);
+    const q0 = this.#query[0], q1 = this.#query[1];
+    const sigs = this.#sigs, events = this.#events, next = this.#next, heads = this.#heads;
+    // Age: position from the oldest held item (0). A chain runs newest first, so ages fall.
+    let best = -1, bestAge = Infinity;
+    for (let b = 0; b < BANDS; b++) {
+      let slot = heads[this.#bucket(signature, b)];
+      let lastAge = Infinity;
+      for (let seen = 0; slot >= 0 && seen < BAND_CANDIDATES; seen++) {
+        const age = this.#ageOf(slot);
+        if (age >= this.#count || age >= lastAge) break;
+        lastAge = age;
+        const s = slot;
+        slot = next[s * BANDS + b];
+        if (age >= bestAge || !this.#bandEquals(signature, s, b)) continue;
+        if (this.#expires[s] <= now) continue;
+        if (events[2 * s] === q0 && events[2 * s + 1] === q1) return null;
+        let same = 0;
+        const at = s * SIGNATURE_LENGTH;
+        for (let i = 0; i < SIGNATURE_LENGTH; i++) {
+          if (sigs[at + i] === (signature[i] & 0xff)) same++;
+        }
+        if (same >= need) {
+          best = s;
+          bestAge = age;
+        }
       }
     }
-    return best;
+    return best < 0 ? undefined : this.#idAt(best);
   }
 
+  /** Remembers an item until `expires`; the oldest one goes first when `maxItems` are held. */
   add(id: string, event: string, signature: Uint32Array, expires: number): void {
-    const entry: NearEntry = { id, event, signature, expires, seq: this.#seq++, visit: 0 };
-    this.#entries.add(entry);
-    for (let b = 0; b < this.bands; b++) {
-      const map = this.#buckets[b];
-      const key = this.#bandKey(signature, b);
-      const bucket = map.get(key);
-      if (bucket === undefined) map.set(key, entry);
-      else if (Array.isArray(bucket)) bucket.push(entry);
-      else map.set(key, [bucket, entry]);
+    if (this.#count === this.maxItems) this.#dropOldest();
+    else if (this.#count === this.#capacity) {
+      this.#resize(Math.min(Math.ceil(1.5 * this.#capacity), this.maxItems));
     }
+    const slot = (this.#first + this.#count) % this.#capacity;
+    this.#count++;
+    this.#write(slot, signature, expires);
+    this.#setId(slot, id);
+    eventHash(event, this.#events, 2 * slot);
   }
 
-  /** Drops entries that expired at or before `now`, oldest first; returns how many. */
+  /** Drops items that expired at or before `now`, oldest first; returns how many. */
   evict(now: number): number {
     let evicted = 0;
-    for (const entry of this.#entries) {
-      if (entry.expires > now) break;
-      this.#remove(entry);
+    while (this.#count > 0 && this.#expires[this.#first] <= now) {
+      this.#dropOldest();
       evicted++;
     }
     return evicted;
   }
 
-  #remove(entry: NearEntry): void {
-    this.#entries.delete(entry);
-    for (let b = 0; b < this.bands; b++) {
-      const map = this.#buckets[b];
-      const key = this.#bandKey(entry.signature, b);
-      const bucket = map.get(key);
-      if (bucket === entry) map.delete(key);
-      else if (Array.isArray(bucket)) {
-        const rest = bucket.filter((e) => e !== entry);
-        map.set(key, rest.length === 1 ? rest[0] : rest);
-      }
+  #dropOldest(): void {
+    this.#otherIds.delete(this.#first);
+    this.#first = (this.#first + 1) % this.#capacity;
+    this.#count--;
+  }
+
+  /** Writes signature bytes and expiry into `slot` and links it at the head of its chains. */
+  #write(slot: number, signature: ArrayLike<number>, expires: number): void {
+    const at = slot * SIGNATURE_LENGTH;
+    for (let i = 0; i < SIGNATURE_LENGTH; i++) this.#sigs[at + i] = signature[i] & 0xff;
+    this.#expires[slot] = expires;
+    for (let b = 0; b < BANDS; b++) {
+      const h = this.#bucket(signature, b);
+      this.#next[slot * BANDS + b] = this.#heads[h];
+      this.#heads[h] = slot;
     }
   }
 
-  /** The rows of band `b` folded into one 32-bit key. */
-  #bandKey(signature: Uint32Array, b: number): number {
-    let h = b + 1;
-    const start = b * this.rows;
-    for (let r = start; r < start + this.rows; r++) {
-      h = Math.imul(h ^ signature[r], 0x9e3779b1);
-      h ^= h >>> 15;
+  #ageOf(slot: number): number {
+    const age = slot - this.#first;
+    return age < 0 ? age + this.#capacity : age;
+  }
+
+  #bandEquals(signature: ArrayLike<number>, slot: number, b: number): boolean {
+    const at = slot * SIGNATURE_LENGTH + b * ROWS;
+    for (let r = 0; r < ROWS; r++) {
+      if (this.#sigs[at + r] !== (signature[b * ROWS + r] & 0xff)) return false;
     }
-    return h;
+    return true;
+  }
+
+  /** The bucket of band `b`: its ROWS low bytes and the band number, mixed. */
+  #bucket(signature: ArrayLike<number>, b: number): number {
+    let h = Math.imul(b + 1, 0x9e3779b1);
+    for (let r = b * ROWS; r < (b + 1) * ROWS; r++) {
+      h = Math.imul(h ^ (signature[r] & 0xff), 0x01000193);
+    }
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d);
+    // Each band has its own range of heads: a chain links one band's pointers only.
+    return b * this.#perBand + ((h ^ (h >>> 12)) & (this.#perBand - 1));
+  }
+
+  #setId(slot: number, id: string): void {
+    const at = slot * ID_BYTES;
+    if (id.length === 2 * ID_BYTES && /^[0-9a-f]+$/.test(id)) {
+      for (let i = 0; i < ID_BYTES; i++) {
+        this.#ids[at + i] = parseInt(id.slice(2 * i, 2 * i + 2), 16);
+      }
+      this.#otherIds.delete(slot);
+    } else this.#otherIds.set(slot, id);
+  }
+
+  #idAt(slot: number): string {
+    const other = this.#otherIds.get(slot);
+    if (other !== undefined) return other;
+    let id = "";
+    const at = slot * ID_BYTES;
+    for (let i = 0; i < ID_BYTES; i++) id += HEX[this.#ids[at + i]];
+    return id;
+  }
+
+  /** New arrays of `capacity` slots, the held items moved to slots 0.. in age order. */
+  #resize(capacity: number): void {
+    const old = {
+      sigs: this.#sigs,
+      ids: this.#ids,
+      events: this.#events,
+      expires: this.#expires,
+      others: new Map(this.#otherIds),
+      capacity: this.#capacity,
+      first: this.#first,
+    };
+    this.#capacity = capacity;
+    this.#sigs = new Uint8Array(capacity * SIGNATURE_LENGTH);
+    this.#ids = new Uint8Array(capacity * ID_BYTES);
+    this.#events = new Uint32Array(capacity * 2);
+    this.#expires = new Float64Array(capacity);
+    this.#next = new Int32Array(capacity * BANDS);
+    // Per band, buckets for half the items: two links per bucket at most on average when full.
+    let perBand = 64;
+    while (perBand < capacity / 2) perBand *= 2;
+    this.#perBand = perBand;
+    this.#heads = new Int32Array(perBand * BANDS).fill(-1);
+    this.#otherIds.clear();
+    this.#first = 0;
+    for (let age = 0; age < this.#count; age++) {
+      const from = (old.first + age) % old.capacity;
+      this.#write(
+        age,
+        old.sigs.subarray(from * SIGNATURE_LENGTH, (from + 1) * SIGNATURE_LENGTH),
+        old.expires[from],
+      );
+      this.#ids.set(old.ids.subarray(from * ID_BYTES, (from + 1) * ID_BYTES), age * ID_BYTES);
+      this.#events[2 * age] = old.events[2 * from];
+      this.#events[2 * age + 1] = old.events[2 * from + 1];
+      const other = old.others.get(from);
+      if (other !== undefined) this.#otherIds.set(age, other);
+    }
   }
 }
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));

@@ -1,32 +1,33 @@
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type { NearIndex, NearRequest } from "./_dedupe_store.ts";
-import { SIGNATURE_LENGTH } from "./_minhash.ts";
+import { BAND_CANDIDATES, BANDS, positionsNeeded, ROWS } from "./_minhash_index.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 import { exactKey } from "./_redis_dedupe_store.ts";
 
-/** The banding of MinHashIndex (16 bands of 4 rows), so both find the same candidates. */
-const BANDS = 16, ROWS = 4;
-
-/** Expired items forgotten per call at most, so one call never stalls Redis for long. */
+/** Expired (or over maxItems) items forgotten per call at most, so one call never stalls Redis. */
 const SWEEP = 1000;
 
 /**
  * KEYS: 1 sequence counter, 2 entries (hash), 3 buckets (hash), 4 expiry
  * (sorted set), then the exact key of each request. ARGV: 1 ttl in ms,
  * 2 equal positions a match needs, 3 bands, 4 bytes per band, 5 how many
- * expired items to sweep at most; then per request its event, id and
- * signature (4 big-endian bytes per position).
+ * items to forget at most, 6 events kept per bucket, 7 items kept at most;
+ * then per request its event, id and signature (the low byte of each
+ * position, as MinHashIndex keeps them).
  *
  * entries: event -> "<seq> <expires> <id> <signature>"; buckets: band
- * number byte + that band's bytes -> the events having it, space-separated
- * (most buckets hold one); expiry: event scored by when it expires. Time is
- * Redis's own (TIME), the same for every process.
+ * number byte + that band's bytes -> the events having it, space-separated,
+ * oldest first and only the newest `keep` of them (a bucket shared by
+ * thousands of near-identical texts once made every lookup walk them all,
+ * and the script ran into BUSY); expiry: event scored by when it expires.
+ * Time is Redis's own (TIME), the same for every process.
  */
 const MATCH = new RedisScript(`
 local seqKey, entriesKey, bucketsKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl, need = tonumber(ARGV[1]), tonumber(ARGV[2])
 local bands, width, sweep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local keep, maxItems = tonumber(ARGV[6]), tonumber(ARGV[7])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -45,20 +46,16 @@ local function parse(entry)
     string.sub(entry, s2 + 1, s3 - 1), s3 + 1
 end
 
--- Forget expired items, a chunk at a time: their entries, and their events in every bucket.
-local swept = 0
-while swept < sweep do
-  local expired = redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMIT', 0, 200)
-  if #expired == 0 then break end
-  swept = swept + #expired
-  local entries = redis.call('HMGET', entriesKey, unpack(expired))
+-- Forgets items: their entries, and their events in every bucket.
+local function forget(gone)
+  local entries = redis.call('HMGET', entriesKey, unpack(gone))
   local drop, order = {}, {}
-  for i = 1, #expired do
+  for i = 1, #gone do
     if entries[i] then
       local _, _, _, at = parse(entries[i])
       for _, f in ipairs(fields(string.sub(entries[i], at))) do
         if not drop[f] then drop[f] = {}; order[#order + 1] = f end
-        drop[f][expired[i]] = true
+        drop[f][gone[i]] = true
       end
     end
   end
@@ -67,23 +64,46 @@ while swept < sweep do
     local lists = redis.call('HMGET', bucketsKey, unpack(part))
     local set, del = {}, {}
     for i, f in ipairs(part) do
-      local keep = {}
+      local kept = {}
       for ev in string.gmatch(lists[i] or '', '%S+') do
-        if not drop[f][ev] then keep[#keep + 1] = ev end
+        if not drop[f][ev] then kept[#kept + 1] = ev end
       end
-      if #keep > 0 then set[#set + 1] = f; set[#set + 1] = table.concat(keep, ' ')
+      if #kept > 0 then set[#set + 1] = f; set[#set + 1] = table.concat(kept, ' ')
       else del[#del + 1] = f end
     end
     if #set > 0 then redis.call('HSET', bucketsKey, unpack(set)) end
     if #del > 0 then redis.call('HDEL', bucketsKey, unpack(del)) end
   end
-  redis.call('HDEL', entriesKey, unpack(expired))
-  redis.call('ZREM', expiryKey, unpack(expired))
+  redis.call('HDEL', entriesKey, unpack(gone))
+  redis.call('ZREM', expiryKey, unpack(gone))
+end
+
+-- Forget expired items, then the oldest beyond maxItems, a chunk at a time.
+local swept = 0
+while swept < sweep do
+  local gone = redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMIT', 0, 200)
+  if #gone == 0 then
+    local over = redis.call('ZCARD', expiryKey) - maxItems
+    if over <= 0 then break end
+    gone = redis.call('ZRANGE', expiryKey, 0, math.min(over, 200) - 1)
+  end
+  swept = swept + #gone
+  forget(gone)
+end
+
+-- A bucket's list with ev appended and only its newest keep events left.
+local function appended(list, ev)
+  if not list then return ev end
+  local words = {}
+  for w in string.gmatch(list, '%S+') do words[#words + 1] = w end
+  words[#words + 1] = ev
+  if #words <= keep then return list .. ' ' .. ev end
+  return table.concat(words, ' ', #words - keep + 1, #words)
 end
 
 local out = {}
 for i = 1, #KEYS - 4 do
-  local event, id, sig = ARGV[3 + i * 3], ARGV[4 + i * 3], ARGV[5 + i * 3]
+  local event, id, sig = ARGV[5 + i * 3], ARGV[6 + i * 3], ARGV[7 + i * 3]
   out[i] = ''
   local mine = redis.call('HGET', entriesKey, event)
   if not mine or select(2, parse(mine)) <= now then
@@ -97,19 +117,16 @@ for i = 1, #KEYS - 4 do
       end
     end
     local best, bestSeq = nil, nil
-    for from = 1, #candidates, 500 do
-      local part = {unpack(candidates, from, math.min(from + 499, #candidates))}
-      local entries = redis.call('HMGET', entriesKey, unpack(part))
-      for j = 1, #part do
+    if #candidates > 0 then
+      local entries = redis.call('HMGET', entriesKey, unpack(candidates))
+      for j = 1, #candidates do
         local entry = entries[j]
         if entry then
           local seq, expires, other, at = parse(entry)
           if expires > now and (bestSeq == nil or seq < bestSeq) then
             local same = 0
-            for p = 0, #sig - 1, 4 do
-              if string.sub(sig, p + 1, p + 4) == string.sub(entry, at + p, at + p + 3) then
-                same = same + 1
-              end
+            for p = 1, #sig do
+              if string.byte(sig, p) == string.byte(entry, at + p - 1) then same = same + 1 end
             end
             if same >= need then best, bestSeq = other, seq end
           end
@@ -128,7 +145,7 @@ for i = 1, #KEYS - 4 do
       for b = 1, bands do
         if not listed[b] then
           set[#set + 1] = fs[b]
-          set[#set + 1] = lists[b] and (lists[b] .. ' ' .. event) or event
+          set[#set + 1] = appended(lists[b], event)
         end
       end
       if #set > 0 then redis.call('HSET', bucketsKey, unpack(set)) end
@@ -143,30 +160,33 @@ return out
 /**
  * Near-duplicate lookups in Redis, shared by every process of a durable
  * flow: the same MinHash LSH banding as the in-process MinHashIndex (a
- * candidate shares a whole band of 4 positions), with signatures and
- * buckets in two hashes under the stage's base. A batch of lookups is one
- * script, so one round trip, and atomic: of two near-identical items
- * checked at once by two processes, exactly one is remembered and the other
- * is its near duplicate.
+ * candidate shares a whole band of 4 positions, a bucket offers its newest
+ * 32 items), with signatures and buckets in two hashes under the stage's
+ * base. A batch of lookups is one script, so one round trip, and atomic: of
+ * two near-identical items checked at once by two processes, exactly one is
+ * remembered and the other is its near duplicate.
  *
  * Items expire after the ttl by Redis's clock (the `now` passed in is
- * ignored): each call first forgets up to 1000 expired items, so memory
- * follows the items of the last ttl, about 2 KB each. Every key is
- * declared to the script, so it runs as it is on Redis Cluster (all of them
- * carry the flow's hash tag).
+ * ignored) and past `maxItems` the oldest go: each call first forgets up to
+ * 1000 such items. Signatures are kept as 64 bytes (the low byte of each
+ * position). Every key is declared to the script, so it runs as it is on
+ * Redis Cluster (all of them carry the flow's hash tag).
  *
- * The script blocks the server while it runs, about 60 µs per item checked
- * (measured on Redis 7.0): a batch of 500 holds it for some 30 ms.
+ * The script blocks the server while it runs; with at most 32 candidates
+ * per band a lookup compares at most 320 entries however alike the texts.
  */
 export class RedisNearIndex implements NearIndex {
   readonly #need: number;
+  readonly #maxItems: number;
 
-  constructor(readonly redis: Redis, readonly base: string, readonly threshold: number) {
-    // The fewest equal positions s with s / 64 >= threshold, as similarity() computes it.
-    let need = Math.ceil(threshold * SIGNATURE_LENGTH);
-    while (need > 0 && (need - 1) / SIGNATURE_LENGTH >= threshold) need--;
-    while (need / SIGNATURE_LENGTH < threshold) need++;
-    this.#need = need;
+  constructor(
+    readonly redis: Redis,
+    readonly base: string,
+    readonly threshold: number,
+    options: { maxItems?: number } = {},
+  ) {
+    this.#need = positionsNeeded(threshold);
+    this.#maxItems = options.maxItems ?? 1_000_000;
   }
 
   async matchMany(
@@ -175,15 +195,18 @@ export class RedisNearIndex implements NearIndex {
     ttl: number,
   ): Promise<(string | undefined)[]> {
     if (requests.length === 0) return [];
-    const near = `${this.base}:near`;
+    // "near8": signatures of one byte per position; never mixed with an older layout's keys.
+    const near = `${this.base}:near8`;
     const keys = [`${near}:seq`, `${near}:entries`, `${near}:buckets`, `${near}:expiry`];
     for (const r of requests) keys.push(exactKey(this.base, r.key));
     const args: (string | Uint8Array)[] = [
       String(Math.max(1, Math.round(ttl))),
       String(this.#need),
       String(BANDS),
-      String(ROWS * 4),
+      String(ROWS),
       String(SWEEP),
+      String(BAND_CANDIDATES),
+      String(this.#maxItems),
     ];
     for (const r of requests) args.push(r.event, r.id, signatureBytes(r.signature));
     const got = await MATCH.run(this.redis, keys, args) as string[];
@@ -191,9 +214,9 @@ export class RedisNearIndex implements NearIndex {
   }
 }
 
-/** The signature as big-endian bytes: the same string on every machine. */
+/** The low byte of each signature position, as MinHashIndex stores them. */
 function signatureBytes(signature: Uint32Array): Buffer {
-  const bytes = Buffer.alloc(signature.length * 4);
-  for (let i = 0; i < signature.length; i++) bytes.writeUInt32BE(signature[i], i * 4);
+  const bytes = Buffer.alloc(signature.length);
+  for (let i = 0; i < signature.length; i++) bytes[i] = signature[i] & 0xff;
   return bytes;
 }

@@ -195,10 +195,10 @@ redisTest("near entries in Redis expire with the ttl, and expired ones are swept
     await new Promise((r) => setTimeout(r, 300));
     const late = item("https://copy.example/1", story(1) + " again");
     assert.deepEqual((await run(deduper, [late], "dedupe")).emitted, [late], "expired: new again");
-    const near = "millrace:{test}:dedupe:dedupe:near";
+    const near = "millrace:{test}:dedupe:dedupe:near8";
     assert.equal(await redis.hlen(`${near}:entries`), 1, "only the late item is remembered");
     assert.equal(await redis.zcard(`${near}:expiry`), 1);
-    assert.equal(await redis.hlen(`${near}:buckets`), 16, "the late item's 16 bands");
+    assert.equal(await redis.hlen(`${near}:buckets`), 10, "the late item's 10 bands");
   });
 });
 
@@ -324,5 +324,26 @@ redisTest("every key lives under the stage's dedupe prefix with the flow's hash 
       const ttl = await redis.pttl(key);
       assert.ok(ttl > 0 && ttl <= 3_600_000, `${key} expires (${ttl})`);
     }
+  });
+});
+
+redisTest("many alike texts keep each Redis bucket to its newest 32 items", async () => {
+  await withFlow(async (newProcess) => {
+    const { deduper, redis } = await newProcess({ near: {} });
+    // 3,000 texts with one long common part and their own half: alike, never near duplicates.
+    const common = story(0).split(" ").slice(0, 20).join(" ");
+    for (let from = 0; from < 3_000; from += 500) {
+      const batch = Array.from(
+        { length: 500 },
+        (_, i) => item(`https://alike.test/${from + i}`, `${common} ${story(from + i + 1)}`),
+      );
+      const c = await run(deduper, batch, "dedupe");
+      assert.equal(c.emitted.length, 500, "no near duplicates among them");
+    }
+    const near = "millrace:{test}:dedupe:dedupe:near8";
+    assert.equal(await redis.hlen(`${near}:entries`), 3_000);
+    const lists = await redis.hvals(`${near}:buckets`);
+    const longest = Math.max(...lists.map((l) => l.split(" ").length));
+    assert.ok(longest <= 32, `a bucket holds ${longest} items`);
   });
 });

@@ -321,7 +321,7 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
     ttl: 24 * HOUR,
     expected: 1_000_000,
     errorRate: 0.001,
-    near: { field: "text", threshold: 0.8, shingle: 3 },
+    near: { field: "text", threshold: 0.8, shingle: 3, maxItems: 200_000 },
   });
   assert.deepEqual(dedupeConfigSchema.parse({}), {
     key: ["url"],

@@ -167,3 +167,21 @@ Deno.test("config: the documented YAML example parses, unknown steps are refused
   assert.deepEqual(enrichStage.needs!(config), ["valid"]);
   assert.deepEqual(enrichStage.adds, ["enriched"]);
 });
+
+Deno.test("word counts cut unspaced scripts into words and keep attribute markup out", async () => {
+  const [ja, html] = await enrich([
+    {
+      title: "東京の計画",
+      url: "https://example.jp/a",
+      text: "東京都は今日、新しい計画を発表しました。",
+    },
+    {
+      title: "Quoted",
+      url: "https://example.com/b",
+      text: `<p>Read <a title="a > b" href="/x">this story</a> now</p>`,
+    },
+  ]);
+  assert.equal(ja.wordCount, 10);
+  assert.equal(html.wordCount, 4);
+  assert.ok(!html.keywords.includes("href"), html.keywords.join());
+});
