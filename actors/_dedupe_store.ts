@@ -1,5 +1,8 @@
 import BF from "bloom-filters";
 import { MinHashIndex } from "./_minhash_index.ts";
+import { emptyStory, foldCopy, type MergeRequest, type Story } from "./_story.ts";
+
+export type { MergeRequest, Story } from "./_story.ts";
 
 /**
  * What a claim found: the key was free (never seen, or its claim expired)
@@ -31,6 +34,14 @@ export interface DedupeStore {
   claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] | Promise<Claim[]>;
   /** Undoes each claim still held by its event (its item turned out a near duplicate). */
   release(claims: readonly ClaimRequest[]): void | Promise<void>;
+  /**
+   * Folds each copy into its story (see _story.ts), in order and atomically
+   * per story, creating a story not yet held (it is then remembered for
+   * `ttl` from `now`); returns each story as it stood right after its copy
+   * was folded in. Folding is idempotent, so a redelivered copy returns its
+   * story unchanged and counts nothing twice.
+   */
+  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): Story[] | Promise<Story[]>;
 }
 
 /** An item to compare by text: its claim, its envelope id and its MinHash signature. */
@@ -111,6 +122,8 @@ export class MemoryDedupeStore implements DedupeStore {
   readonly #expected: number;
   readonly #errorRate: number;
   readonly #held = new Map<string, Held>();
+  /** Stories by id, in creation order (one ttl for all, so the expired ones are at the front). */
+  readonly #stories = new Map<string, { story: Story; expires: number }>();
   #bloom: BF.BloomFilter;
   #capacity: number;
   #added = 0;
@@ -161,6 +174,27 @@ export class MemoryDedupeStore implements DedupeStore {
     for (const { key, event } of claims) {
       if (this.#held.get(key)?.event === event) this.#held.delete(key);
     }
+  }
+
+  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): Story[] {
+    for (const [id, held] of this.#stories) {
+      if (held.expires > now) break;
+      this.#stories.delete(id);
+    }
+    const out: Story[] = new Array(copies.length);
+    for (let i = 0; i < copies.length; i++) {
+      const copy = copies[i];
+      let held = this.#stories.get(copy.story);
+      if (held === undefined) {
+        held = { story: emptyStory(), expires: now + ttl };
+        this.#stories.set(copy.story, held);
+      }
+      foldCopy(held.story, copy);
+      const { r, s, g, l } = held.story;
+      // A snapshot: a later copy of the batch must not change what this one reports.
+      out[i] = { r, s: s.map((x) => [x[0], x[1], x[2]]), g: { ...g }, l };
+    }
+    return out;
   }
 
   #evict(now: number): void {

@@ -44,6 +44,14 @@ export interface Actor<I = RawItem, O = RawItem> {
    * stage spec's `window(config)` gives it.
    */
   readonly window?: WindowOptions;
+  /**
+   * The actor takes merge updates (envelopes with `update`, engine/item.ts)
+   * in its batches: the publish stage, which writes them to its sinks.
+   * Otherwise the runner passes them on untouched, after the batch's other
+   * outputs, so an enricher or an embedder never sees one and never pays
+   * for one (an update's text did not change).
+   */
+  readonly updates?: boolean;
   open?(ctx: StageContext): void | Promise<void>;
   handle(batch: readonly Envelope<I>[], out: Outcome<O>, ctx: StageContext): void | Promise<void>;
   /** Called once after the last batch, also on shutdown. */
