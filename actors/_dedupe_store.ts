@@ -1,6 +1,6 @@
 import BF from "bloom-filters";
 import { MinHashIndex } from "./_minhash_index.ts";
-import { emptyStory, foldCopy, type MergeRequest, type Story } from "./_story.ts";
+import { mergeCopy, type MergeRequest, type Story } from "./_story.ts";
 
 export type { MergeRequest, Story } from "./_story.ts";
 
@@ -35,13 +35,18 @@ export interface DedupeStore {
   /** Undoes each claim still held by its event (its item turned out a near duplicate). */
   release(claims: readonly ClaimRequest[]): void | Promise<void>;
   /**
-   * Folds each copy into its story (see _story.ts), in order and atomically
-   * per story, creating a story not yet held (it is then remembered for
-   * `ttl` from `now`); returns each story as it stood right after its copy
-   * was folded in. Folding is idempotent, so a redelivered copy returns its
-   * story unchanged and counts nothing twice.
+   * Folds each copy into its story as _story.ts mergeCopy says, in order
+   * and atomically, creating a story not yet held (it is then remembered
+   * for `ttl` from `now`); returns each story as it stood right after its
+   * copy was folded in, or undefined while it is pending. Folding is
+   * idempotent, so a redelivered copy returns its story unchanged and
+   * counts nothing twice.
    */
-  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): Story[] | Promise<Story[]>;
+  mergeMany(
+    copies: readonly MergeRequest[],
+    now: number,
+    ttl: number,
+  ): (Story | undefined)[] | Promise<(Story | undefined)[]>;
 }
 
 /** An item to compare by text: its claim, its envelope id and its MinHash signature. */
@@ -176,25 +181,27 @@ export class MemoryDedupeStore implements DedupeStore {
     }
   }
 
-  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): Story[] {
-    for (const [id, held] of this.#stories) {
+  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): (Story | undefined)[] {
+    const stories = this.#stories;
+    for (const [id, held] of stories) {
       if (held.expires > now) break;
-      this.#stories.delete(id);
+      stories.delete(id);
     }
-    const out: Story[] = new Array(copies.length);
-    for (let i = 0; i < copies.length; i++) {
-      const copy = copies[i];
-      let held = this.#stories.get(copy.story);
-      if (held === undefined) {
-        held = { story: emptyStory(), expires: now + ttl };
-        this.#stories.set(copy.story, held);
-      }
-      foldCopy(held.story, copy);
-      const { r, s, g, l } = held.story;
+    const map = {
+      get: (id: string) => stories.get(id)?.story,
+      set(id: string, story: Story) {
+        const held = stories.get(id);
+        if (held) held.story = story;
+        else stories.set(id, { story, expires: now + ttl });
+      },
+    };
+    return copies.map((copy) => {
+      const merged = mergeCopy(map, copy);
+      if (merged === undefined) return undefined;
       // A snapshot: a later copy of the batch must not change what this one reports.
-      out[i] = { r, s: s.map((x) => [x[0], x[1], x[2]]), g: { ...g }, l };
-    }
-    return out;
+      const { r, s, g, l } = merged.story;
+      return { r, s: s.map((x) => [x[0], x[1], x[2]]), g: { ...g }, l, id: merged.id };
+    });
   }
 
   #evict(now: number): void {

@@ -37,42 +37,81 @@ export function storyKey(base: string, story: string): string {
 }
 
 /**
- * KEYS: the story of each copy. ARGV[1]: ttl in ms; ARGV[1 + i]: copy i as
- * JSON {s: source, u: url, t: seen at, g: engagement}. foldCopy of
- * _story.ts, in Lua so that copies folded by several processes at once into
- * one story lose nothing: a script runs alone. A new story lives for the
- * ttl; a fold keeps its expiry. Returns each story's JSON after its fold.
+ * No KEYS: stories are named by ids found on the way (an alias names its
+ * story), so the script builds their keys from ARGV[2], the prefix
+ * `<base>:m:` (one hash tag on Redis Cluster keeps them in one slot).
+ * ARGV[1]: ttl in ms; ARGV[2 + i]: copy i as JSON {id, own, m: mode, s:
+ * source, u: url, t: seen at, g: engagement}. mergeCopy of _story.ts, step
+ * for step, in one script so that copies folded by several processes at
+ * once lose nothing. A new story lives for the ttl; a fold keeps its
+ * expiry. Returns per copy "<story id> <story JSON>" after the fold, or ""
+ * while the story is pending.
  */
 const MERGE = new RedisScript(`
-local out = {}
-for i, key in ipairs(KEYS) do
-  local copy = cjson.decode(ARGV[i + 1])
-  local raw = redis.call('GET', key)
-  local st
-  if raw then st = cjson.decode(raw) else st = { r = 0, s = {}, g = {}, l = 0 } end
+local ttl, prefix = ARGV[1], ARGV[2]
+local cache, existed, dirty, order = {}, {}, {}, {}
+local function get(id)
+  local st = cache[id]
+  if st == nil then
+    local raw = redis.call('GET', prefix .. id)
+    existed[id] = raw and true or false
+    if raw then st = cjson.decode(raw) else st = false end
+    cache[id] = st
+  end
+  if st == false then return nil end
+  return st
+end
+local function set(id, st)
+  if existed[id] == nil then get(id) end
+  cache[id] = st
+  if not dirty[id] then dirty[id] = true; order[#order + 1] = id end
+end
+local function fold(st, src, url, t, g)
   local changed, found = false, false
   for _, x in ipairs(st.s) do
-    if x[1] == copy.s and x[2] == copy.u then
+    if x[1] == src and x[2] == url then
       found = true
-      if copy.t < x[3] then x[3] = copy.t; changed = true end
+      if t < x[3] then x[3] = t; changed = true end
     end
   end
-  if not found then st.s[#st.s + 1] = { copy.s, copy.u, copy.t }; changed = true end
-  for f, v in pairs(copy.g) do
+  if not found then st.s[#st.s + 1] = { src, url, t }; changed = true end
+  for f, v in pairs(g) do
     local held = st.g[f]
     if held == nil or v > held then st.g[f] = v; changed = true end
   end
-  if copy.t > st.l then st.l = copy.t; changed = true end
-  if changed then
-    st.r = st.r + 1
-    raw = cjson.encode(st)
-    if st.r == 1 then
-      redis.call('SET', key, raw, 'PX', ARGV[1])
-    else
-      redis.call('SET', key, raw, 'KEEPTTL')
+  if t > st.l then st.l = t; changed = true end
+  return changed
+end
+local out = {}
+for i = 3, #ARGV do
+  local c = cjson.decode(ARGV[i])
+  local id = c.id
+  local st = get(id)
+  if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
+  if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st) end
+  local changed = fold(st, c.s, c.u, c.t, c.g)
+  if c.m == 'near' and c.own ~= id then
+    local own = get(c.own)
+    if own == nil or own.a or own.r == 0 then
+      if own and not own.a then
+        for _, x in ipairs(own.s) do
+          if fold(st, x[1], x[2], x[3], own.g) then changed = true end
+        end
+      end
+      set(c.own, { r = 0, s = {}, g = {}, l = 0, a = id })
     end
   end
-  out[i] = raw
+  if c.m == 'first' and st.r == 0 then st.r = 1
+  elseif changed and st.r > 0 then st.r = st.r + 1 end
+  if changed or c.m == 'first' then set(id, st) end
+  if st.r > 0 then out[#out + 1] = id .. ' ' .. cjson.encode(st) else out[#out + 1] = '' end
+end
+for _, id in ipairs(order) do
+  if existed[id] then
+    redis.call('SET', prefix .. id, cjson.encode(cache[id]), 'KEEPTTL')
+  else
+    redis.call('SET', prefix .. id, cjson.encode(cache[id]), 'PX', ttl)
+  end
 end
 return out
 `);
@@ -102,15 +141,26 @@ export class RedisDedupeStore implements DedupeStore {
     return got.map((n) => ANSWERS[n]);
   }
 
-  async mergeMany(copies: readonly MergeRequest[], _now: number, ttl: number): Promise<Story[]> {
+  async mergeMany(
+    copies: readonly MergeRequest[],
+    _now: number,
+    ttl: number,
+  ): Promise<(Story | undefined)[]> {
     if (copies.length === 0) return [];
-    const keys = copies.map((c) => storyKey(this.base, c.story));
-    const args = [String(Math.max(1, Math.round(ttl)))];
+    const args = [String(Math.max(1, Math.round(ttl))), storyKey(this.base, "")];
     for (const c of copies) {
-      args.push(JSON.stringify({ s: c.source, u: c.url, t: c.seenAt, g: c.engagement }));
+      args.push(JSON.stringify({
+        id: c.story,
+        own: c.own,
+        m: c.mode,
+        s: c.source,
+        u: c.url,
+        t: c.seenAt,
+        g: c.engagement,
+      }));
     }
-    const got = await MERGE.run(this.redis, keys, args) as string[];
-    return got.map(parseStory);
+    const got = await MERGE.run(this.redis, [], args) as string[];
+    return got.map((reply) => reply === "" ? undefined : parseStory(reply));
   }
 
   async release(claims: readonly ClaimRequest[]): Promise<void> {
@@ -121,8 +171,10 @@ export class RedisDedupeStore implements DedupeStore {
 }
 
 /** A story as the merge script returns it; cjson writes an empty engagement table as {} or []. */
-function parseStory(json: string): Story {
-  const st = JSON.parse(json) as Story;
+function parseStory(reply: string): Story {
+  const space = reply.indexOf(" ");
+  const st = JSON.parse(reply.slice(space + 1)) as Story;
+  st.id = reply.slice(0, space);
   if (Array.isArray(st.g)) st.g = {};
   if (!Array.isArray(st.s)) st.s = [];
   return st;

@@ -303,6 +303,8 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
       const item = batch[i];
       copies[i] = {
         story: nearOf[i] ?? claims[i].key,
+        own: claims[i].key,
+        mode: answers[i] === "duplicate" ? "duplicate" : nearOf[i] !== undefined ? "near" : "first",
         source: item.source,
         url: urls[i] || String(item.payload.url ?? ""),
         seenAt: item.seenAt,
@@ -351,7 +353,7 @@ function report(
   claims: readonly ClaimRequest[],
   answers: readonly Claim[],
   nearOf: readonly (string | undefined)[],
-  stories: readonly Story[] | undefined,
+  stories: readonly (Story | undefined)[] | undefined,
   out: Outcome<ValidItem>,
 ): void {
   for (let i = 0; i < batch.length; i++) {
@@ -361,16 +363,18 @@ function report(
     if (duplicate || nearOf[i] !== undefined) {
       if (duplicate) out.drop(item, "duplicate");
       else out.drop(item, "near-duplicate", `near-duplicate of ${story}`);
-      if (stories) {
-        const payload = mergedFields(stories[i], undefined) as unknown as ValidItem;
-        out.emit({ ...item, id: story, update: true, payload });
+      // A pending story sends nothing: its first copy will carry this sighting.
+      const merged = stories?.[i];
+      if (merged) {
+        const payload = mergedFields(merged, undefined) as unknown as ValidItem;
+        out.emit({ ...item, id: merged.id ?? story, update: true, payload });
       }
       continue;
     }
     if (!stories) out.emit(item.id === story ? item : { ...item, id: story });
     else {
-      const payload = { ...item.payload, ...mergedFields(stories[i], item.payload.engagement) };
-      out.emit({ ...item, id: story, payload });
+      const payload = { ...item.payload, ...mergedFields(stories[i]!, item.payload.engagement) };
+      out.emit({ ...item, id: stories[i]!.id ?? story, payload });
     }
   }
 }
