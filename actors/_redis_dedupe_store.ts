@@ -40,8 +40,9 @@ export function storyKey(base: string, story: string): string {
  * No KEYS: stories are named by ids found on the way (an alias names its
  * story), so the script builds their keys from ARGV[2], the prefix
  * `<base>:m:` (one hash tag on Redis Cluster keeps them in one slot).
- * ARGV[1]: ttl in ms; ARGV[2 + i]: copy i as JSON {id, own, m: mode, s:
- * source, u: url, t: seen at, g: engagement}. mergeCopy of _story.ts, step
+ * ARGV[1]: ttl in ms; then per copy: story id, own key, mode, source, url,
+ * seen at, the number n of engagement fields, and n name/value pairs
+ * (positional, so no JSON is decoded per copy). mergeCopy of _story.ts, step
  * for step, in one script so that copies folded by several processes at
  * once lose nothing. A new story lives for the ttl; a fold keeps its
  * expiry. Returns per copy "<story id> <story JSON>" after the fold, or ""
@@ -82,9 +83,14 @@ local function fold(st, src, url, t, g)
   if t > st.l then st.l = t; changed = true end
   return changed
 end
-local out = {}
-for i = 3, #ARGV do
-  local c = cjson.decode(ARGV[i])
+local out, encoded = {}, {}
+local i = 3
+while i <= #ARGV do
+  local c = { id = ARGV[i], own = ARGV[i + 1], m = ARGV[i + 2], s = ARGV[i + 3], u = ARGV[i + 4],
+    t = tonumber(ARGV[i + 5]), g = {} }
+  local n = tonumber(ARGV[i + 6])
+  for k = 1, n do c.g[ARGV[i + 5 + 2 * k]] = tonumber(ARGV[i + 6 + 2 * k]) end
+  i = i + 7 + 2 * n
   local id = c.id
   local st = get(id)
   if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
@@ -99,18 +105,23 @@ for i = 3, #ARGV do
         end
       end
       set(c.own, { r = 0, s = {}, g = {}, l = 0, a = id })
+      encoded[c.own] = nil
     end
   end
   if c.m == 'first' and st.r == 0 then st.r = 1
   elseif changed and st.r > 0 then st.r = st.r + 1 end
   if changed or c.m == 'first' then set(id, st) end
-  if st.r > 0 then out[#out + 1] = id .. ' ' .. cjson.encode(st) else out[#out + 1] = '' end
+  -- Encoded once: the reply and, if it is the story's last state in the batch, the value stored.
+  local e = cjson.encode(st)
+  encoded[id] = e
+  if st.r > 0 then out[#out + 1] = id .. ' ' .. e else out[#out + 1] = '' end
 end
 for _, id in ipairs(order) do
+  local e = encoded[id] or cjson.encode(cache[id])
   if existed[id] then
-    redis.call('SET', prefix .. id, cjson.encode(cache[id]), 'KEEPTTL')
+    redis.call('SET', prefix .. id, e, 'KEEPTTL')
   else
-    redis.call('SET', prefix .. id, cjson.encode(cache[id]), 'PX', ttl)
+    redis.call('SET', prefix .. id, e, 'PX', ttl)
   end
 end
 return out
@@ -149,15 +160,9 @@ export class RedisDedupeStore implements DedupeStore {
     if (copies.length === 0) return [];
     const args = [String(Math.max(1, Math.round(ttl))), storyKey(this.base, "")];
     for (const c of copies) {
-      args.push(JSON.stringify({
-        id: c.story,
-        own: c.own,
-        m: c.mode,
-        s: c.source,
-        u: c.url,
-        t: c.seenAt,
-        g: c.engagement,
-      }));
+      const fields = Object.keys(c.engagement);
+      args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), String(fields.length));
+      for (const f of fields) args.push(f, String(c.engagement[f]));
     }
     const got = await MERGE.run(this.redis, [], args) as string[];
     return got.map((reply) => reply === "" ? undefined : parseStory(reply));
