@@ -75,7 +75,13 @@ export function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<
     passed = batch.filter(isUpdate);
     batch = batch.filter((item) => !isUpdate(item));
   }
-  work.stats.received += batch.length;
+  let received = batch.length;
+  if (work.actor.updates === true) {
+    for (const item of batch) {
+      if (item.update === true) received--;
+    }
+  }
+  work.stats.received += received;
   const result: BatchResult = { out: [], letters: [] };
   const pending = batch.length > 0 ? attempt(work, batch, work.retries, result, 0) : undefined;
   if (pending) return pending.then(() => finish(work, result, passed));

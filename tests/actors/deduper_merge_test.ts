@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { Redis } from "ioredis";
+import { builtinRegistry } from "../../builtins.ts";
+import { loadFlow } from "../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { runFlow } from "../../engine/run_flow.ts";
 import {
   dedupeConfigSchema,
   Deduper,
@@ -291,3 +297,40 @@ redisTest(
     });
   },
 );
+
+Deno.test("flows/merged.yaml (the README's example) publishes each story once and appends its updates", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-merged-" });
+  try {
+    const text = (await Deno.readTextFile(new URL("../../flows/merged.yaml", import.meta.url)))
+      .replace("output: out/merged", `output: ${dir}`);
+    const path = join(dir, "merged.yaml");
+    await Deno.writeTextFile(path, text);
+    const registry = builtinRegistry();
+    const report = await runFlow(await loadFlow(path, registry), {
+      registry,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+    const lines = (await Deno.readTextFile(join(dir, "stories.jsonl"))).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    const items = lines.filter((l) => !l.update);
+    const updates = lines.filter((l) => l.update);
+    assert.equal(items.length, report.published);
+    assert.equal(report.published, 1352, "the number the README quotes");
+    const ids = new Set(items.map((l) => l.id));
+    assert.equal(ids.size, items.length, "each story once");
+    assert.ok(updates.length > 0 && updates.every((u) => ids.has(u.id)), "updates name stories");
+    assert.ok(updates.every((u) => u.vector === undefined && u.payload.title === undefined));
+    // Both sources carry every story: its last revision names both.
+    const last = new Map<string, { revision: number; sources: { source: string }[] }>();
+    for (const l of lines) {
+      const held = last.get(l.id);
+      if (!held || held.revision < l.payload.revision) last.set(l.id, l.payload);
+    }
+    for (const story of last.values()) {
+      assert.deepEqual([...new Set(story.sources.map((s) => s.source))].sort(), ["mirror", "wire"]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
