@@ -6,13 +6,20 @@
  * in at least twice, at once, in different processes.
  */
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { PROBE_TEXT } from "../../actors/_embed_openai.ts";
+import { dedupeConfigSchema, Deduper } from "../../actors/deduper.ts";
+import { PostgresSink, postgresSinkSchema } from "../../adapters/sinks/postgres_sink.ts";
 import { generateItems } from "../../adapters/sources/generator_source.ts";
 import { urlKey } from "../../engine/canonical_url.ts";
+import { type Envelope, envelope, type ValidItem } from "../../engine/item.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { run } from "../_outcome.ts";
 import { type FakeOpenAI, withFakeOpenAI } from "../adapters/embeddings/_fake_openai.ts";
 import { type PgScope, pgTest } from "../_postgres.ts";
 import { FlowWorker, tail, waitFor, withRedis, writeFlow } from "../engine/redis/_harness.ts";
 
+const signal = new AbortController().signal;
 const GENERATOR = { count: 5000, seed: 11, duplicates: 0.1, nearDuplicates: 0.3, invalid: 0 };
 const SOURCES = ["wire", "mirror"];
 
@@ -158,6 +165,63 @@ pgTest(
           await Deno.remove(dir, { recursive: true });
         }
       });
+    });
+  },
+);
+
+pgTest(
+  "a merge whose process died before the sink write is written whole when its event comes again",
+  async (pg) => {
+    await withRedis(async (server) => {
+      const redis = new Redis(server.url);
+      const table = new PostgresSink(
+        postgresSinkSchema.parse({ url: pg.url, table: pg.table("stories"), vector: "none" }),
+      );
+      await table.open();
+      try {
+        const process = () =>
+          new Deduper(dedupeConfigSchema.parse({}), {
+            durable: { redis, keys: flowKeys("crash") },
+          });
+        const first = envelope(
+          { title: "Uber halts", url: "https://example.com/a", engagement: { score: 2 } },
+          "wire",
+          Date.UTC(2026, 0, 1),
+        ) as Envelope<ValidItem>;
+        const copy = envelope(
+          {
+            title: "Uber halts",
+            url: "https://example.com/a?utm_source=x",
+            engagement: { score: 9 },
+          },
+          "mirror",
+          Date.UTC(2026, 0, 2),
+        ) as Envelope<ValidItem>;
+        await table.write((await run(process(), [first], "dedupe")).emitted, signal);
+        // The copy is merged in Redis, then its process dies: the update never reaches the table.
+        const lost = await run(process(), [copy], "dedupe");
+        assert.equal(lost.emitted.length, 1);
+        const before = await pg.sql`select payload from ${pg.ident("stories")}`;
+        assert.equal(before[0].payload.sources.length, 1);
+        // Its event is delivered again, to another process: the same story goes out, and lands.
+        const again = await run(process(), [{ ...structuredClone(copy), attempts: 1 }], "dedupe");
+        assert.deepEqual(again.emitted.map((e) => e.payload), lost.emitted.map((e) => e.payload));
+        await table.write(again.emitted, signal);
+        await table.write(again.emitted, signal); // and once more: nothing changes
+        const rows = await pg.sql`select id, title, payload from ${pg.ident("stories")}`;
+        assert.equal(rows.length, 1);
+        assert.equal(rows[0].id, first.id);
+        assert.equal(rows[0].title, "Uber halts");
+        assert.deepEqual(
+          rows[0].payload.sources.map((s: { source: string }) => s.source),
+          ["wire", "mirror"],
+        );
+        assert.deepEqual(rows[0].payload.engagement, { score: 9 });
+        assert.equal(rows[0].payload.revision, 2, "the redelivery counted nothing twice");
+      } finally {
+        await table.close();
+        redis.disconnect();
+      }
     });
   },
 );
