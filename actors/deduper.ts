@@ -207,11 +207,13 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     const state = this.#stateFor(ctx);
     const now = this.#now();
     const claims: ClaimRequest[] = new Array(batch.length);
+    // The canonical url: the key with key [url], a sighting's url with merge; else not needed.
+    const needUrls = this.#urlOnly || this.#config.merge;
     const urls: string[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i];
       const url = item.payload.url;
-      urls[i] = typeof url === "string" && url.trim() !== "" ? urlKey(url) : "";
+      urls[i] = needUrls && typeof url === "string" && url.trim() !== "" ? urlKey(url) : "";
       const key = this.#urlOnly
         ? (urls[i] === "" ? undefined : urlId(urls[i]))
         : this.keyOf(item.payload);
