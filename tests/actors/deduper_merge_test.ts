@@ -196,6 +196,24 @@ Deno.test("a story's id does not depend on which copy comes first", async () => 
   assert.equal(ids.size, 1);
 });
 
+redisTest("over Redis too, a story's id does not depend on which copy comes first", async () => {
+  const ids: Set<string>[] = [];
+  for (let seed = 1; seed <= 3; seed++) {
+    await withTwo(async (one, two) => {
+      const order = shuffled(variants(), seed).map((p) => envelope(p as ValidItem, "s", T0));
+      const half = order.length >> 1;
+      const [a, b] = await Promise.all([
+        run(one, order.slice(0, half), "dedupe"),
+        run(two, order.slice(half), "dedupe"),
+      ]);
+      ids.push(new Set([...a.emitted, ...b.emitted].map((e) => e.id)));
+    }, { key: ["url", "title"] });
+  }
+  assert.equal(ids[0].size, 20);
+  assert.deepEqual(ids[1], ids[0]);
+  assert.deepEqual(ids[2], ids[0]);
+});
+
 /** Two "processes" over one Redis: their own connection and their own Deduper. */
 async function withTwo(fn: (a: Deduper, b: Deduper) => Promise<void>, raw: object = {}) {
   await withRedis(async (server) => {
