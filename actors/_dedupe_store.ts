@@ -47,6 +47,18 @@ export interface DedupeStore {
     now: number,
     ttl: number,
   ): (Story | undefined)[] | Promise<(Story | undefined)[]>;
+  /**
+   * Optional: claimMany then mergeMany in one step, for a Deduper with no
+   * near check between them (one round trip in Redis). Copy i belongs to
+   * claim i; its mode comes from the claim's answer (a duplicate joins the
+   * story of the key, else the copy is its story's first).
+   */
+  claimAndMergeMany?(
+    claims: readonly ClaimRequest[],
+    copies: readonly MergeRequest[],
+    now: number,
+    ttl: number,
+  ): Promise<{ answers: Claim[]; stories: (Story | undefined)[] }>;
 }
 
 /** An item to compare by text: its claim, its envelope id and its MinHash signature. */

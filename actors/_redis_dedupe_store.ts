@@ -37,19 +37,13 @@ export function storyKey(base: string, story: string): string {
 }
 
 /**
- * No KEYS: stories are named by ids found on the way (an alias names its
- * story), so the script builds their keys from ARGV[2], the prefix
- * `<base>:m:` (one hash tag on Redis Cluster keeps them in one slot).
- * ARGV[1]: ttl in ms; then per copy: story id, own key, mode, source, url,
- * seen at, the number n of engagement fields, and n name/value pairs
- * (positional, so no JSON is decoded per copy). mergeCopy of _story.ts, step
- * for step, in one script so that copies folded by several processes at
- * once lose nothing. A new story lives for the ttl; a fold keeps its
- * expiry. Returns per copy "<story id> <story JSON>" after the fold, or ""
- * while the story is pending.
+ * mergeCopy of _story.ts in Lua, with the story cache of one script run:
+ * `parse(i)` reads the copy at ARGV[i] (story id, own key, mode, source,
+ * url, seen at, n, then n engagement name/value pairs) and returns it with
+ * the index after it; `merge(c)` folds it and returns the reply for it;
+ * `flush()` stores every story the run changed. Needs `ttl` and `prefix`.
  */
-const MERGE = new RedisScript(`
-local ttl, prefix = ARGV[1], ARGV[2]
+const MERGE_LIB = `
 local cache, existed, dirty, order = {}, {}, {}, {}
 local function get(id)
   local st = cache[id]
@@ -83,14 +77,15 @@ local function fold(st, src, url, t, g)
   if t > st.l then st.l = t; changed = true end
   return changed
 end
-local out, encoded = {}, {}
-local i = 3
-while i <= #ARGV do
+local encoded = {}
+local function parse(i)
   local c = { id = ARGV[i], own = ARGV[i + 1], m = ARGV[i + 2], s = ARGV[i + 3], u = ARGV[i + 4],
     t = tonumber(ARGV[i + 5]), g = {} }
   local n = tonumber(ARGV[i + 6])
   for k = 1, n do c.g[ARGV[i + 5 + 2 * k]] = tonumber(ARGV[i + 6 + 2 * k]) end
-  i = i + 7 + 2 * n
+  return c, i + 7 + 2 * n
+end
+local function merge(c)
   local id = c.id
   local st = get(id)
   if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
@@ -111,19 +106,71 @@ while i <= #ARGV do
   if c.m == 'first' and st.r == 0 then st.r = 1
   elseif changed and st.r > 0 then st.r = st.r + 1 end
   if changed or c.m == 'first' then set(id, st) end
-  -- Encoded once: the reply and, if it is the story's last state in the batch, the value stored.
+  -- Encoded once: the reply and, if it is the story's last state in the run, the value stored.
   local e = cjson.encode(st)
   encoded[id] = e
-  if st.r > 0 then out[#out + 1] = id .. ' ' .. e else out[#out + 1] = '' end
+  if st.r > 0 then return id .. ' ' .. e end
+  return ''
 end
-for _, id in ipairs(order) do
-  local e = encoded[id] or cjson.encode(cache[id])
-  if existed[id] then
-    redis.call('SET', prefix .. id, e, 'KEEPTTL')
-  else
-    redis.call('SET', prefix .. id, e, 'PX', ttl)
+local function flush()
+  for _, id in ipairs(order) do
+    local e = encoded[id] or cjson.encode(cache[id])
+    if existed[id] then
+      redis.call('SET', prefix .. id, e, 'KEEPTTL')
+    else
+      redis.call('SET', prefix .. id, e, 'PX', ttl)
+    end
   end
 end
+`;
+
+/**
+ * No KEYS: stories are named by ids found on the way (an alias names its
+ * story), so the script builds their keys from ARGV[2], the prefix
+ * `<base>:m:` (one hash tag on Redis Cluster keeps them in one slot).
+ * ARGV[1]: ttl in ms; then the copies as MERGE_LIB's `parse` reads them
+ * (positional, so no JSON is decoded per copy). One script, so that copies
+ * folded by several processes at once lose nothing. A new story lives for
+ * the ttl; a fold keeps its expiry. Returns per copy "<story id> <story
+ * JSON>" after the fold, or "" while the story is pending.
+ */
+const MERGE = new RedisScript(`
+local ttl, prefix = ARGV[1], ARGV[2]
+${MERGE_LIB}
+local out, i = {}, 3
+while i <= #ARGV do
+  local c
+  c, i = parse(i)
+  out[#out + 1] = merge(c)
+end
+flush()
+return out
+`);
+
+/**
+ * CLAIM and MERGE in one script, for a flow with no near check between
+ * them: ARGV[1] ttl, ARGV[2] the story prefix, ARGV[3] the claim prefix
+ * (`<base>:k:`); then per item its key and event, and its copy as `parse`
+ * reads it (story and own = the key; the mode comes from the claim: a
+ * duplicate joins, else the copy is its story's first). Returns per item
+ * its claim answer (0 new, 1 same-event, 2 duplicate) and its merge reply.
+ */
+const CLAIM_MERGE = new RedisScript(`
+local ttl, prefix, claims = ARGV[1], ARGV[2], ARGV[3]
+${MERGE_LIB}
+local out, i = {}, 4
+while i <= #ARGV do
+  local key, event = ARGV[i], ARGV[i + 1]
+  local held = redis.call('SET', claims .. key, event, 'NX', 'PX', ttl, 'GET')
+  local answer = 2
+  if not held then answer = 0 elseif held == event then answer = 1 end
+  local c
+  c, i = parse(i + 2)
+  if answer == 2 then c.m = 'duplicate' else c.m = 'first' end
+  out[#out + 1] = answer
+  out[#out + 1] = merge(c)
+end
+flush()
 return out
 `);
 
@@ -152,6 +199,33 @@ export class RedisDedupeStore implements DedupeStore {
     return got.map((n) => ANSWERS[n]);
   }
 
+  async claimAndMergeMany(
+    claims: readonly ClaimRequest[],
+    copies: readonly MergeRequest[],
+    _now: number,
+    ttl: number,
+  ): Promise<{ answers: Claim[]; stories: (Story | undefined)[] }> {
+    if (claims.length === 0) return { answers: [], stories: [] };
+    const args = [
+      String(Math.max(1, Math.round(ttl))),
+      storyKey(this.base, ""),
+      exactKey(this.base, ""),
+    ];
+    for (let i = 0; i < claims.length; i++) {
+      args.push(claims[i].key, claims[i].event);
+      pushCopy(args, copies[i]);
+    }
+    const got = await CLAIM_MERGE.run(this.redis, [], args) as (number | string)[];
+    const answers: Claim[] = new Array(claims.length);
+    const stories: (Story | undefined)[] = new Array(claims.length);
+    for (let i = 0; i < claims.length; i++) {
+      answers[i] = ANSWERS[got[2 * i] as number];
+      const reply = got[2 * i + 1] as string;
+      stories[i] = reply === "" ? undefined : parseStory(reply);
+    }
+    return { answers, stories };
+  }
+
   async mergeMany(
     copies: readonly MergeRequest[],
     _now: number,
@@ -159,11 +233,7 @@ export class RedisDedupeStore implements DedupeStore {
   ): Promise<(Story | undefined)[]> {
     if (copies.length === 0) return [];
     const args = [String(Math.max(1, Math.round(ttl))), storyKey(this.base, "")];
-    for (const c of copies) {
-      const fields = Object.keys(c.engagement);
-      args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), String(fields.length));
-      for (const f of fields) args.push(f, String(c.engagement[f]));
-    }
+    for (const c of copies) pushCopy(args, c);
     const got = await MERGE.run(this.redis, [], args) as string[];
     return got.map((reply) => reply === "" ? undefined : parseStory(reply));
   }
@@ -173,6 +243,13 @@ export class RedisDedupeStore implements DedupeStore {
     const keys = claims.map((c) => exactKey(this.base, c.key));
     await RELEASE.run(this.redis, keys, claims.map((c) => c.event));
   }
+}
+
+/** A copy as MERGE_LIB's `parse` reads it: positional arguments. */
+function pushCopy(args: string[], c: MergeRequest): void {
+  const fields = Object.keys(c.engagement);
+  args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), String(fields.length));
+  for (const f of fields) args.push(f, String(c.engagement[f]));
 }
 
 /** A story as the merge script returns it; cjson writes an empty engagement table as {} or []. */

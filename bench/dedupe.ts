@@ -3,8 +3,10 @@
  * every copy folded into its story), in process and over Redis, next to raw
  * pipelined `SET key event NX PX ttl` on the same Redis in the same run, the
  * least a shared claim can cost: one command per item, one round trip per
- * batch. Over Redis a batch with merge costs two scripts (claims, folds);
- * the ratio says what the claim answers and the stories add to the bare SET.
+ * batch. Over Redis a batch with merge and no near check is one script
+ * that claims and folds; the ratio says what the claim answers and the
+ * stories (a GET, a fold and a SET of the story's JSON per item) add to the
+ * bare SET.
  *
  *   deno run -A bench/dedupe.ts [--items N] [--rounds R]   this section alone
  *   (bench/main.ts runs it as `--only dedupe`)
