@@ -74,17 +74,25 @@ export function memorySource(items: readonly RawItem[], opts: { batch?: number }
 /**
  * A sink that keeps what it is given, idempotent by id as every sink must
  * be: an item written again replaces its copy and keeps its place, and an
- * item marked `deleted` is removed (its id is kept in `deleted`).
+ * item marked `deleted` is removed (its id is kept in `deleted`). A merge
+ * update (Envelope.update) lays its fields over its item's payload when its
+ * revision is higher, as the real sinks do, also when it came first.
  */
 export class MemorySink implements Sink {
   readonly #items = new Map<string, Envelope<RawItem>>();
+  /** The highest update of each id, to lay over its item whenever that comes. */
+  readonly #updates = new Map<string, Envelope<RawItem>>();
   /** Ids of items that arrived marked deleted, in the order they came. */
   readonly deleted: string[] = [];
 
   /** Keeps each item by id (a later copy replaces an earlier one); removes items marked deleted. */
   write(batch: readonly Envelope<RawItem>[]): Promise<void> {
     for (const item of batch) {
-      if (item.payload.deleted) {
+      if (item.update) {
+        if (revision(item) > revision(this.#updates.get(item.id))) {
+          this.#updates.set(item.id, item);
+        }
+      } else if (item.payload.deleted) {
         this.#items.delete(item.id);
         this.deleted.push(item.id);
       } else {
@@ -94,10 +102,23 @@ export class MemorySink implements Sink {
     return Promise.resolve();
   }
 
+  /** An item with the highest update of its id laid over it, when that is newer. */
+  #merged(item: Envelope<RawItem>): Envelope<RawItem> {
+    const update = this.#updates.get(item.id);
+    if (!update || revision(update) <= revision(item)) return item;
+    const engagement = { ...item.payload.engagement, ...update.payload.engagement };
+    return { ...item, payload: { ...item.payload, ...update.payload, engagement } };
+  }
+
   /** The items it holds, in the order each was first written. */
   get items(): Envelope<RawItem>[] {
-    return [...this.#items.values()];
+    return [...this.#items.values()].map((item) => this.#merged(item));
   }
+}
+
+function revision(item: Envelope<RawItem> | undefined): number {
+  const r = item?.payload.revision;
+  return typeof r === "number" ? r : 0;
 }
 
 const memorySchema = z.strictObject({

@@ -1,4 +1,7 @@
 import { hash128 } from "../engine/hash.ts";
+import { mergeCopy, type MergeRequest, type Story } from "./_story.ts";
+
+export type { MergeRequest, Story } from "./_story.ts";
 
 /**
  * What a claim found: the key was free (never seen, or its claim expired)
@@ -30,6 +33,31 @@ export interface DedupeStore {
   claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] | Promise<Claim[]>;
   /** Undoes each claim still held by its event (its item turned out a near duplicate). */
   release(claims: readonly ClaimRequest[]): void | Promise<void>;
+  /**
+   * Folds each copy into its story as _story.ts mergeCopy says, in order
+   * and atomically, creating a story not yet held (it is then remembered
+   * for `ttl` from `now`); returns each story as it stood right after its
+   * copy was folded in, or undefined while it is pending. Folding is
+   * idempotent, so a redelivered copy returns its story unchanged and
+   * counts nothing twice.
+   */
+  mergeMany(
+    copies: readonly MergeRequest[],
+    now: number,
+    ttl: number,
+  ): (Story | undefined)[] | Promise<(Story | undefined)[]>;
+  /**
+   * Optional: claimMany then mergeMany in one step, for a Deduper with no
+   * near check between them (one round trip in Redis). Copy i belongs to
+   * claim i; its mode comes from the claim's answer (a duplicate joins the
+   * story of the key, else the copy is its story's first).
+   */
+  claimAndMergeMany?(
+    claims: readonly ClaimRequest[],
+    copies: readonly MergeRequest[],
+    now: number,
+    ttl: number,
+  ): Promise<{ answers: Claim[]; stories: (Story | undefined)[] }>;
 }
 
 /** An item to compare by text: its claim, its envelope id and its MinHash signature. */
@@ -143,6 +171,8 @@ export class MemoryDedupeStore implements DedupeStore {
   readonly #expected: number;
   readonly #errorRate: number;
   readonly #held = new Map<string, Held>();
+  /** Stories by id, in creation order (one ttl for all, so the expired ones are at the front). */
+  readonly #stories = new Map<string, { story: Story; expires: number }>();
   #bloom: BloomFilter;
   #capacity: number;
   #added = 0;
@@ -193,6 +223,29 @@ export class MemoryDedupeStore implements DedupeStore {
     for (const { key, event } of claims) {
       if (this.#held.get(key)?.event === event) this.#held.delete(key);
     }
+  }
+
+  mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): (Story | undefined)[] {
+    const stories = this.#stories;
+    for (const [id, held] of stories) {
+      if (held.expires > now) break;
+      stories.delete(id);
+    }
+    const map = {
+      get: (id: string) => stories.get(id)?.story,
+      set(id: string, story: Story) {
+        const held = stories.get(id);
+        if (held) held.story = story;
+        else stories.set(id, { story, expires: now + ttl });
+      },
+    };
+    return copies.map((copy) => {
+      const merged = mergeCopy(map, copy);
+      if (merged === undefined) return undefined;
+      // A snapshot: a later copy of the batch must not change what this one reports.
+      const { r, s, g, l } = merged.story;
+      return { r, s: s.map((x) => [x[0], x[1], x[2]]), g: { ...g }, l, id: merged.id };
+    });
   }
 
   #evict(now: number): void {

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 import type { Claim, ClaimRequest, DedupeStore } from "./_dedupe_store.ts";
+import type { MergeRequest, Story } from "./_story.ts";
 
 /** The Redis key of an exact dedupe key under a stage's base (`FlowKeys.dedupe(stage)`). */
 export function exactKey(base: string, key: string): string {
@@ -30,6 +31,149 @@ end
 return 0
 `);
 
+/** The Redis key of a story's merged state under a stage's base. */
+export function storyKey(base: string, story: string): string {
+  return `${base}:m:${story}`;
+}
+
+/**
+ * mergeCopy of _story.ts in Lua, with the story cache of one script run:
+ * `parse(i)` reads the copy at ARGV[i] (story id, own key, mode, source,
+ * url, seen at, n, then n engagement name/value pairs) and returns it with
+ * the index after it; `merge(c)` folds it and returns the reply for it;
+ * `flush()` stores every story the run changed. Needs `ttl` and `prefix`.
+ */
+const MERGE_LIB = `
+local cache, existed, dirty, order = {}, {}, {}, {}
+local function get(id)
+  local st = cache[id]
+  if st == nil then
+    local raw = redis.call('GET', prefix .. id)
+    existed[id] = raw and true or false
+    if raw then st = cjson.decode(raw) else st = false end
+    cache[id] = st
+  end
+  if st == false then return nil end
+  return st
+end
+local function set(id, st)
+  if existed[id] == nil then get(id) end
+  cache[id] = st
+  if not dirty[id] then dirty[id] = true; order[#order + 1] = id end
+end
+local function fold(st, src, url, t, g)
+  local changed, found = false, false
+  for _, x in ipairs(st.s) do
+    if x[1] == src and x[2] == url then
+      found = true
+      if t < x[3] then x[3] = t; changed = true end
+    end
+  end
+  if not found then st.s[#st.s + 1] = { src, url, t }; changed = true end
+  for f, v in pairs(g) do
+    local held = st.g[f]
+    if held == nil or v > held then st.g[f] = v; changed = true end
+  end
+  if t > st.l then st.l = t; changed = true end
+  return changed
+end
+local encoded = {}
+local function parse(i)
+  local c = { id = ARGV[i], own = ARGV[i + 1], m = ARGV[i + 2], s = ARGV[i + 3], u = ARGV[i + 4],
+    t = tonumber(ARGV[i + 5]), g = {} }
+  local n = tonumber(ARGV[i + 6])
+  for k = 1, n do c.g[ARGV[i + 5 + 2 * k]] = tonumber(ARGV[i + 6 + 2 * k]) end
+  return c, i + 7 + 2 * n
+end
+local function merge(c)
+  local id = c.id
+  local st = get(id)
+  if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
+  if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st) end
+  local changed = fold(st, c.s, c.u, c.t, c.g)
+  if c.m == 'near' and c.own ~= id then
+    local own = get(c.own)
+    if own == nil or own.a or own.r == 0 then
+      if own and not own.a then
+        for _, x in ipairs(own.s) do
+          if fold(st, x[1], x[2], x[3], own.g) then changed = true end
+        end
+      end
+      set(c.own, { r = 0, s = {}, g = {}, l = 0, a = id })
+      encoded[c.own] = nil
+    end
+  end
+  if c.m == 'first' and st.r == 0 then st.r = 1
+  elseif changed and st.r > 0 then st.r = st.r + 1 end
+  if changed or c.m == 'first' then set(id, st) end
+  -- Encoded once: the reply and, if it is the story's last state in the run, the value stored.
+  local e = cjson.encode(st)
+  encoded[id] = e
+  if st.r > 0 then return id .. ' ' .. e end
+  return ''
+end
+local function flush()
+  for _, id in ipairs(order) do
+    local e = encoded[id] or cjson.encode(cache[id])
+    if existed[id] then
+      redis.call('SET', prefix .. id, e, 'KEEPTTL')
+    else
+      redis.call('SET', prefix .. id, e, 'PX', ttl)
+    end
+  end
+end
+`;
+
+/**
+ * No KEYS: stories are named by ids found on the way (an alias names its
+ * story), so the script builds their keys from ARGV[2], the prefix
+ * `<base>:m:` (one hash tag on Redis Cluster keeps them in one slot).
+ * ARGV[1]: ttl in ms; then the copies as MERGE_LIB's `parse` reads them
+ * (positional, so no JSON is decoded per copy). One script, so that copies
+ * folded by several processes at once lose nothing. A new story lives for
+ * the ttl; a fold keeps its expiry. Returns per copy "<story id> <story
+ * JSON>" after the fold, or "" while the story is pending.
+ */
+const MERGE = new RedisScript(`
+local ttl, prefix = ARGV[1], ARGV[2]
+${MERGE_LIB}
+local out, i = {}, 3
+while i <= #ARGV do
+  local c
+  c, i = parse(i)
+  out[#out + 1] = merge(c)
+end
+flush()
+return out
+`);
+
+/**
+ * CLAIM and MERGE in one script, for a flow with no near check between
+ * them: ARGV[1] ttl, ARGV[2] the story prefix, ARGV[3] the claim prefix
+ * (`<base>:k:`); then per item its key and event, and its copy as `parse`
+ * reads it (story and own = the key; the mode comes from the claim: a
+ * duplicate joins, else the copy is its story's first). Returns per item
+ * its claim answer (0 new, 1 same-event, 2 duplicate) and its merge reply.
+ */
+const CLAIM_MERGE = new RedisScript(`
+local ttl, prefix, claims = ARGV[1], ARGV[2], ARGV[3]
+${MERGE_LIB}
+local out, i = {}, 4
+while i <= #ARGV do
+  local key, event = ARGV[i], ARGV[i + 1]
+  local held = redis.call('SET', claims .. key, event, 'NX', 'PX', ttl, 'GET')
+  local answer = 2
+  if not held then answer = 0 elseif held == event then answer = 1 end
+  local c
+  c, i = parse(i + 2)
+  if answer == 2 then c.m = 'duplicate' else c.m = 'first' end
+  out[#out + 1] = answer
+  out[#out + 1] = merge(c)
+end
+flush()
+return out
+`);
+
 const ANSWERS: readonly Claim[] = ["new", "same-event", "duplicate"];
 
 /**
@@ -55,9 +199,65 @@ export class RedisDedupeStore implements DedupeStore {
     return got.map((n) => ANSWERS[n]);
   }
 
+  async claimAndMergeMany(
+    claims: readonly ClaimRequest[],
+    copies: readonly MergeRequest[],
+    _now: number,
+    ttl: number,
+  ): Promise<{ answers: Claim[]; stories: (Story | undefined)[] }> {
+    if (claims.length === 0) return { answers: [], stories: [] };
+    const args = [
+      String(Math.max(1, Math.round(ttl))),
+      storyKey(this.base, ""),
+      exactKey(this.base, ""),
+    ];
+    for (let i = 0; i < claims.length; i++) {
+      args.push(claims[i].key, claims[i].event);
+      pushCopy(args, copies[i]);
+    }
+    const got = await CLAIM_MERGE.run(this.redis, [], args) as (number | string)[];
+    const answers: Claim[] = new Array(claims.length);
+    const stories: (Story | undefined)[] = new Array(claims.length);
+    for (let i = 0; i < claims.length; i++) {
+      answers[i] = ANSWERS[got[2 * i] as number];
+      const reply = got[2 * i + 1] as string;
+      stories[i] = reply === "" ? undefined : parseStory(reply);
+    }
+    return { answers, stories };
+  }
+
+  async mergeMany(
+    copies: readonly MergeRequest[],
+    _now: number,
+    ttl: number,
+  ): Promise<(Story | undefined)[]> {
+    if (copies.length === 0) return [];
+    const args = [String(Math.max(1, Math.round(ttl))), storyKey(this.base, "")];
+    for (const c of copies) pushCopy(args, c);
+    const got = await MERGE.run(this.redis, [], args) as string[];
+    return got.map((reply) => reply === "" ? undefined : parseStory(reply));
+  }
+
   async release(claims: readonly ClaimRequest[]): Promise<void> {
     if (claims.length === 0) return;
     const keys = claims.map((c) => exactKey(this.base, c.key));
     await RELEASE.run(this.redis, keys, claims.map((c) => c.event));
   }
+}
+
+/** A copy as MERGE_LIB's `parse` reads it: positional arguments. */
+function pushCopy(args: string[], c: MergeRequest): void {
+  const fields = Object.keys(c.engagement);
+  args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), String(fields.length));
+  for (const f of fields) args.push(f, String(c.engagement[f]));
+}
+
+/** A story as the merge script returns it; cjson writes an empty engagement table as {} or []. */
+function parseStory(reply: string): Story {
+  const space = reply.indexOf(" ");
+  const st = JSON.parse(reply.slice(space + 1)) as Story;
+  st.id = reply.slice(0, space);
+  if (Array.isArray(st.g)) st.g = {};
+  if (!Array.isArray(st.s)) st.s = [];
+  return st;
 }

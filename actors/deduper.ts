@@ -1,17 +1,25 @@
 import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
-import { canonicalUrl } from "../adapters/http/canonical_url.ts";
+import { urlKey } from "../engine/canonical_url.ts";
 import { hash128 } from "../engine/hash.ts";
-import type { Envelope, RawItem, ValidItem } from "../engine/item.ts";
+import {
+  type Envelope,
+  type MergedFields,
+  type RawItem,
+  urlId,
+  type ValidItem,
+} from "../engine/item.ts";
 import type { BuildEnv, StageSpec } from "../engine/registry.ts";
 import {
   type Claim,
   type ClaimRequest,
   type DedupeStore,
   MemoryDedupeStore,
+  type MergeRequest,
   type NearIndex,
   type NearRequest,
+  type Story,
 } from "./_dedupe_store.ts";
 import { MemoryNearIndex } from "./_memory_near_index.ts";
 import { minhash } from "./_minhash.ts";
@@ -24,14 +32,19 @@ export {
   type ClaimRequest,
   type DedupeStore,
   MemoryDedupeStore,
+  type MergeRequest,
   type NearIndex,
   type NearRequest,
+  type Story,
 } from "./_dedupe_store.ts";
 export { MemoryNearIndex } from "./_memory_near_index.ts";
 export { RedisDedupeStore } from "./_redis_dedupe_store.ts";
 export { RedisNearIndex } from "./_redis_near_index.ts";
 
 const DAY_MS = 86_400_000;
+
+/** Engagement fields merged by maximum unless the flow names others. */
+export const ENGAGEMENT_FIELDS = ["score", "comments", "likes", "shares", "views"];
 
 /** Fields whose values are compared as canonical URLs, not as text. */
 const URL_FIELDS = new Set(["url", "link", "canonicalUrl"]);
@@ -69,9 +82,17 @@ export const dedupeConfigSchema = z.strictObject({
     .describe(
       "In-process bloom filter false-positive rate at `expected` keys (unused in a durable flow); default 0.001.",
     ),
-  near: nearSchema.optional().describe("Also drop near duplicates by text; default off."),
+  near: nearSchema.optional().describe("Also catch near duplicates by text; default off."),
+  merge: z.boolean().default(true).describe(
+    "Fold a duplicate into its first copy (sources, engagement, lastSeenAt) and send the sinks an update of that story; false drops it unseen; default true.",
+  ),
+  engagement: z.array(z.string().min(1)).default(ENGAGEMENT_FIELDS).describe(
+    `Fields of an item's \`engagement\` whose maximum a merged story keeps; default [${
+      ENGAGEMENT_FIELDS.join(", ")
+    }].`,
+  ),
 }).describe(
-  "Drops items already seen within the ttl: same key, or (with `near`) nearly the same text.",
+  "Catches items already seen within the ttl (same key, or with `near` nearly the same text) and merges them into their first copy.",
 );
 
 export type DedupeConfig = z.output<typeof dedupeConfigSchema>;
@@ -122,6 +143,25 @@ interface State {
  * is derived from its url, guid, or title and text), never by "", which
  * would make all such items copies of the first.
  *
+ * Ids: an item leaves under its key as id (the story id), so copies that
+ * share a key share one id whichever comes first, in every process. With
+ * the default key [url] that is the envelope id already (engine/item.ts
+ * hashes the canonical url the same way); other keys re-id the items.
+ *
+ * Merge (`merge: true`, the default): after the claims and the near check,
+ * every item is folded into its story in the store (_story.ts): a first
+ * copy into its own, a duplicate into its first copy's (a near duplicate
+ * into the story it matched). A first copy leaves with the story's merged
+ * fields (`sources`, `engagement`, `lastSeenAt`, `revision`); a duplicate
+ * is dropped as before and an update envelope of its story leaves in its
+ * place (Envelope.update, carrying only those fields), which later stages
+ * pass by and sinks apply to the story's id. Folding is idempotent and the
+ * store folds atomically (a Lua script in Redis), so a redelivery counts
+ * nothing twice and processes merging at once lose nothing; an update
+ * carries the revision it made, and sinks keep the highest. In Redis a
+ * batch without `near` claims and folds in one script (one round trip, as
+ * without merge); with `near` the folds are a third round trip.
+ *
  * Per item in process this costs a canonical URL (about 2 µs), a hash and a
  * store claim (a few µs); near-duplicate detection adds about 0.1 µs per
  * word of text.
@@ -139,6 +179,8 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
   readonly #config: DedupeConfig;
   readonly #now: () => number;
   readonly #options: DeduperOptions;
+  /** The key is the url alone: keys are then item ids (engine/item.ts urlId). */
+  readonly #urlOnly: boolean;
   /** Built on first use: in a durable flow the keys depend on the stage id. */
   #state?: State;
 
@@ -146,6 +188,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     this.#config = config;
     this.#now = options.now ?? Date.now;
     this.#options = options;
+    this.#urlOnly = config.key.length === 1 && config.key[0] === "url";
   }
 
   open(ctx: StageContext): void {
@@ -169,26 +212,45 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     const state = this.#stateFor(ctx);
     const now = this.#now();
     const claims: ClaimRequest[] = new Array(batch.length);
+    // The canonical url: the key with key [url], a sighting's url with merge; else not needed.
+    const needUrls = this.#urlOnly || this.#config.merge;
+    const urls: string[] = new Array(batch.length);
     for (let i = 0; i < batch.length; i++) {
       const item = batch[i];
-      const key = this.keyOf(item.payload) ?? hash128("\u0001id\u0000" + item.id);
-      claims[i] = { key, event: item.event };
+      const url = item.payload.url;
+      urls[i] = needUrls && typeof url === "string" && url.trim() !== "" ? urlKey(url) : "";
+      const key = this.#urlOnly
+        ? (urls[i] === "" ? undefined : urlId(urls[i]))
+        : this.keyOf(item.payload);
+      claims[i] = { key: key ?? item.id, event: item.event };
+    }
+    if (this.#config.merge && !this.#config.near && state.store.claimAndMergeMany) {
+      const copies = batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"));
+      return state.store.claimAndMergeMany(claims, copies, now, this.#config.ttl)
+        .then(({ answers, stories }) => report(batch, claims, answers, [], stories, out));
     }
     const answers = state.store.claimMany(claims, now, this.#config.ttl);
     if (answers instanceof Promise) {
-      return answers.then((a) => this.#afterClaims(state, batch, claims, a, now, out));
+      return answers.then((a) => this.#afterClaims(state, batch, claims, urls, a, now, out));
     }
-    return this.#afterClaims(state, batch, claims, answers, now, out);
+    return this.#afterClaims(state, batch, claims, urls, answers, now, out);
   }
 
   /**
    * The exact key of a payload: 32 hex chars, the same in every process; or
-   * undefined when every key field is empty.
+   * undefined when every key field is empty. It is also the id of the story
+   * the payload belongs to: with the key [url] it equals the item id
+   * (engine/item.ts itemId), with other keys the Deduper re-ids the items.
    */
   keyOf(payload: RawItem): string | undefined {
+    const fields = this.#config.key;
+    if (this.#urlOnly) {
+      const url = payload.url;
+      return typeof url === "string" && url.trim() !== "" ? urlId(urlKey(url)) : undefined;
+    }
     let joined = "";
     let empty = true;
-    for (const field of this.#config.key) {
+    for (const field of fields) {
       const part = keyPart(field, payload[field]);
       if (part !== "") empty = false;
       joined += part + "\u0000";
@@ -196,30 +258,91 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     return empty ? undefined : hash128(joined);
   }
 
-  /** Runs the near check on the items that were not duplicates, then reports every item. */
+  /** Runs the near check on the items that were not duplicates, then merges or reports. */
   #afterClaims(
     state: State,
     batch: readonly Envelope<ValidItem>[],
     claims: readonly ClaimRequest[],
+    urls: readonly string[],
     answers: readonly Claim[],
     now: number,
     out: Outcome<ValidItem>,
   ): void | Promise<void> {
     const near = this.#config.near;
-    if (!near || !state.near) return report(batch, answers, [], [], out);
+    const storyOf: (string | undefined)[] = new Array(batch.length);
+    if (!near || !state.near) {
+      return this.#afterNear(state, batch, claims, urls, answers, storyOf, now, out);
+    }
     const requests: NearRequest[] = [];
     const at: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       if (answers[i] === "duplicate") continue;
       const signature = minhash(nearWords(batch[i].payload, near.field), near.shingle);
       if (signature === undefined) continue;
-      requests.push({ ...claims[i], id: batch[i].id, signature });
+      requests.push({ ...claims[i], id: claims[i].key, signature });
       at.push(i);
     }
-    if (requests.length === 0) return report(batch, answers, [], [], out);
+    if (requests.length === 0) {
+      return this.#afterNear(state, batch, claims, urls, answers, storyOf, now, out);
+    }
     const matches = state.near.matchMany(requests, now, this.#config.ttl);
-    if (matches instanceof Promise) return matches.then((m) => report(batch, answers, at, m, out));
-    return report(batch, answers, at, matches, out);
+    const then = (m: readonly (string | undefined)[]) => {
+      for (let j = 0; j < at.length; j++) storyOf[at[j]] = m[j];
+      return this.#afterNear(state, batch, claims, urls, answers, storyOf, now, out);
+    };
+    return matches instanceof Promise ? matches.then(then) : then(matches);
+  }
+
+  /**
+   * With `merge`, folds every item into its story (its own for a first
+   * copy, its first copy's for a duplicate) and reports once the stories
+   * are in; else reports at once. `nearOf[i]` is the story item i is a near
+   * duplicate of.
+   */
+  #afterNear(
+    state: State,
+    batch: readonly Envelope<ValidItem>[],
+    claims: readonly ClaimRequest[],
+    urls: readonly string[],
+    answers: readonly Claim[],
+    nearOf: readonly (string | undefined)[],
+    now: number,
+    out: Outcome<ValidItem>,
+  ): void | Promise<void> {
+    if (!this.#config.merge) return report(batch, claims, answers, nearOf, undefined, out);
+    const copies: MergeRequest[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const mode = answers[i] === "duplicate"
+        ? "duplicate"
+        : nearOf[i] !== undefined
+        ? "near"
+        : "first";
+      copies[i] = this.#copy(batch[i], claims[i].key, urls[i], mode, nearOf[i]);
+    }
+    const stories = state.store.mergeMany(copies, now, this.#config.ttl);
+    if (stories instanceof Promise) {
+      return stories.then((s) => report(batch, claims, answers, nearOf, s, out));
+    }
+    return report(batch, claims, answers, nearOf, stories, out);
+  }
+
+  /** An item's contribution to its story (see _story.ts). */
+  #copy(
+    item: Envelope<ValidItem>,
+    key: string,
+    url: string,
+    mode: MergeRequest["mode"],
+    story = key,
+  ): MergeRequest {
+    return {
+      story,
+      own: key,
+      mode,
+      source: item.source,
+      url: url || String(item.payload.url ?? ""),
+      seenAt: item.seenAt,
+      engagement: engagementOf(item.payload, this.#config.engagement),
+    };
   }
 
   #stateFor(ctx: StageContext | undefined): State {
@@ -248,30 +371,74 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
   }
 }
 
-/** Emits or drops every item of the batch, in order, once all answers are in. */
+/**
+ * Reports every item of the batch, in order, once all answers are in. A
+ * first copy is emitted under its story id; with `stories` (merge on) it
+ * carries its story's merged fields, and a duplicate is dropped and its
+ * story sent on as an update (see Envelope.update).
+ */
 function report(
   batch: readonly Envelope<ValidItem>[],
+  claims: readonly ClaimRequest[],
   answers: readonly Claim[],
-  nearAt: readonly number[],
-  matches: readonly (string | undefined)[],
+  nearOf: readonly (string | undefined)[],
+  stories: readonly (Story | undefined)[] | undefined,
   out: Outcome<ValidItem>,
 ): void {
-  const copyOf: (string | undefined)[] = new Array(batch.length);
-  for (let j = 0; j < nearAt.length; j++) copyOf[nearAt[j]] = matches[j];
   for (let i = 0; i < batch.length; i++) {
     const item = batch[i];
-    if (answers[i] === "duplicate") out.drop(item, "duplicate");
-    else if (copyOf[i] !== undefined) {
-      out.drop(item, "near-duplicate", `near-duplicate of ${copyOf[i]}`);
-    } else out.emit(item);
+    const story = nearOf[i] ?? claims[i].key;
+    const duplicate = answers[i] === "duplicate";
+    if (duplicate || nearOf[i] !== undefined) {
+      if (duplicate) out.drop(item, "duplicate");
+      else out.drop(item, "near-duplicate", `near-duplicate of ${story}`);
+      // A pending story sends nothing: its first copy will carry this sighting.
+      const merged = stories?.[i];
+      if (merged) {
+        const payload = mergedFields(merged, undefined) as unknown as ValidItem;
+        out.emit({ ...item, id: merged.id ?? story, update: true, payload });
+      }
+      continue;
+    }
+    if (!stories) out.emit(item.id === story ? item : { ...item, id: story });
+    else {
+      const payload = { ...item.payload, ...mergedFields(stories[i]!, item.payload.engagement) };
+      out.emit({ ...item, id: stories[i]!.id ?? story, payload });
+    }
   }
+}
+
+/** A story as the fields sinks receive; `engagement` keeps the first copy's other fields. */
+function mergedFields(story: Story, engagement: RawItem["engagement"]): MergedFields {
+  return {
+    sources: story.s.map(([source, url, at]) => ({
+      source,
+      url,
+      seenAt: new Date(at).toISOString(),
+    })),
+    engagement: engagement ? { ...(engagement as Record<string, number>), ...story.g } : story.g,
+    lastSeenAt: new Date(story.l).toISOString(),
+    revision: story.r,
+  };
+}
+
+/** The numeric engagement fields of a payload that the flow merges. */
+function engagementOf(payload: RawItem, fields: readonly string[]): Record<string, number> {
+  const found: Record<string, number> = {};
+  const engagement = payload.engagement as Record<string, unknown> | undefined;
+  if (engagement === null || typeof engagement !== "object") return found;
+  for (const field of fields) {
+    const value = engagement[field];
+    if (typeof value === "number" && Number.isFinite(value)) found[field] = value;
+  }
+  return found;
 }
 
 function keyPart(field: string, value: unknown): string {
   if (value === undefined || value === null) return "";
   if (typeof value === "string") {
     const trimmed = value.trim();
-    return (URL_FIELDS.has(field) ? canonicalUrl(trimmed) : undefined) ?? trimmed.toLowerCase();
+    return URL_FIELDS.has(field) ? urlKey(trimmed) : trimmed.toLowerCase();
   }
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
@@ -294,6 +461,8 @@ function nearWords(payload: RawItem, field: string): string[] {
  *     expected: 1000000
  *     errorRate: 0.001
  *     near: { field: text, threshold: 0.8, shingle: 3, maxItems: 200000 }
+ *     merge: true
+ *     engagement: [score, comments, likes]
  * ```
  */
 export const dedupeStage: StageSpec<DedupeConfig> = {

@@ -190,6 +190,10 @@ async function expireAll(
  * half-published without a trace. Replaying the dead letter writes it
  * again to every sink, which the healthy ones absorb.
  *
+ * Merge updates (Envelope.update, from a Deduper with `merge`) go to the
+ * sinks in the same batches; each sink applies one to what it holds of the
+ * story's id (see the sinks). They are not emitted onward.
+ *
  * With `retention`, the stage asks every sink that has `expire` to remove
  * items first seen more than `retention` ago: at open, then at most every
  * `retentionEvery`, from a timer (so an idle flow still expires) and from
@@ -226,6 +230,7 @@ export const publishStage: StageSpec<PublishConfig> = {
       return sweeping;
     };
     return {
+      updates: true,
       async open(ctx) {
         label = `${ctx.flow}/${ctx.stage}`;
         try {
@@ -246,7 +251,8 @@ export const publishStage: StageSpec<PublishConfig> = {
         if (batch.length === 0) return;
         const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
         await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
-        for (const item of batch) out.emit(item);
+        // A merge update has reached every sink; it is not an item of its own to pass on.
+        for (const item of batch) if (item.update !== true) out.emit(item);
       },
       async close() {
         clearInterval(timer);

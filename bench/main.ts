@@ -6,8 +6,9 @@
  *   deno task bench --items N     items for the throughput run (default 1,000,000)
  *   deno task bench --durable-items N   items for the durable run over Redis (default 100,000)
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
+ *   deno task bench --dedupe-items N   items for the dedupe run (default 100,000; bench/dedupe.ts)
  *   deno task bench --only html   only the named sections, comma-separated: engine, memory,
- *                                 durable, embedding, postgres, feeds, html (default all)
+ *                                 durable, embedding, postgres, dedupe, feeds, html (default all)
  *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts,
  *   feed parsing against bare xml2js: bench/feeds.ts, and HTML extraction against bare
  *   Readability: bench/html.ts)
@@ -16,6 +17,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
+import { printDedupeSection } from "./dedupe.ts";
 import { printDurableSection } from "./durable.ts";
 import { printEmbeddingSection } from "./embedding.ts";
 import { FIXTURES, printFeedSection } from "./feeds.ts";
@@ -30,10 +32,20 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "3" },
     "durable-items": { type: "string", default: "100000" },
     "pg-rows": { type: "string", default: "50000" },
+    "dedupe-items": { type: "string", default: "100000" },
     only: { type: "string" },
   },
 });
-const SECTIONS = ["engine", "memory", "durable", "embedding", "postgres", "feeds", "html"];
+const SECTIONS = [
+  "engine",
+  "memory",
+  "durable",
+  "embedding",
+  "postgres",
+  "dedupe",
+  "feeds",
+  "html",
+];
 const only = values.only?.split(",").map((s) => s.trim());
 const unknown = only?.filter((s) => !SECTIONS.includes(s)) ?? [];
 if (unknown.length) {
@@ -102,6 +114,8 @@ if (want("durable")) {
 if (want("embedding")) await printEmbeddingSection();
 
 if (want("postgres")) await printPostgresSection(Number(values["pg-rows"]), rounds);
+
+if (want("dedupe")) await printDedupeSection(Number(values["dedupe-items"]), rounds);
 
 // Both read the shared fixtures, which a clone without ../shared lacks.
 if ((want("feeds") || want("html")) && !existsSync(FIXTURES)) {

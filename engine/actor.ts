@@ -54,6 +54,14 @@ export interface Actor<I = RawItem, O = RawItem> {
    */
   readonly window?: WindowOptions;
   /**
+   * The actor takes merge updates (envelopes with `update`, engine/item.ts)
+   * in its batches: the publish stage, which writes them to its sinks.
+   * Otherwise the runner passes them on untouched, after the batch's other
+   * outputs, so an enricher or an embedder never sees one and never pays
+   * for one (an update's text did not change).
+   */
+  readonly updates?: boolean;
+  /**
    * Called once before the first batch: connect, load, check; throwing stops the flow before it
    * starts.
    */

@@ -75,16 +75,34 @@ export async function processBatch(work: StageWork, batch: Item[]): Promise<Batc
  * async actor, a retry's backoff) turns the result into a promise.
  */
 export function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<BatchResult> {
-  work.stats.received += batch.length;
-  const result: BatchResult = { out: [], letters: [] };
-  const pending = attempt(work, batch, work.retries, result, 0);
-  if (pending) {
-    return pending.then(() => {
-      work.stats.emitted += result.out.length;
-      return result;
-    });
+  let passed: Item[] | undefined;
+  if (work.actor.updates !== true && batch.some(isUpdate)) {
+    passed = batch.filter(isUpdate);
+    batch = batch.filter((item) => !isUpdate(item));
   }
-  work.stats.emitted += result.out.length;
+  let received = batch.length;
+  if (work.actor.updates === true) {
+    for (const item of batch) {
+      if (item.update === true) received--;
+    }
+  }
+  work.stats.received += received;
+  const result: BatchResult = { out: [], letters: [] };
+  const pending = batch.length > 0 ? attempt(work, batch, work.retries, result, 0) : undefined;
+  if (pending) return pending.then(() => finish(work, result, passed));
+  return finish(work, result, passed);
+}
+
+function isUpdate(item: Item): boolean {
+  return item.update === true;
+}
+
+/** Counts the items a batch emitted (merge updates are not items) and appends the updates passed by. */
+function finish(work: StageWork, result: BatchResult, passed: Item[] | undefined): BatchResult {
+  let emitted = result.out.length;
+  for (const item of result.out) if (item.update === true) emitted--;
+  work.stats.emitted += emitted;
+  if (passed) { for (const item of passed) result.out.push(item); }
   return result;
 }
 

@@ -13,8 +13,10 @@ const MAIN = join(ROOT, "main.ts");
 const DEMO = join(ROOT, "flows", "demo.yaml");
 const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys"];
 
+/** The item lines of a JSONL file: merge update lines (`update: true`) are left out. */
 function readJsonl(path: string): Record<string, unknown>[] {
-  return Deno.readTextFileSync(path).split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  return Deno.readTextFileSync(path).split("\n").filter(Boolean).map((l) => JSON.parse(l))
+    .filter((l) => l.update !== true);
 }
 
 /** The demo flow file, pointed at a fresh output directory. */

@@ -166,3 +166,33 @@ pipeline:
     assert.deepEqual(sink.map((i) => [i.source, i.payload.title]), [["b", items[0].title]]);
   }
 });
+
+Deno.test("the collect sink lays merge updates over their story, as the real sinks do", async () => {
+  const registry = testRegistry().stage(shout);
+  const copies: RawItem[] = [
+    { title: "Deno ships a release", url: "https://example.com/1", engagement: { score: 3 } },
+    {
+      title: "Deno ships a release",
+      url: "https://example.com/1?utm_source=x",
+      engagement: { score: 8 },
+    },
+  ];
+  const flow = defineFlow({
+    name: "merging",
+    sources: { inbox: { kind: "memory", batch: 1 } },
+    pipeline: [{ validate: {} }, { dedupe: {} }, { shout: {} }, {
+      publish: [{ collect: { name: "out" } }],
+    }],
+  }, registry);
+  const { report, published } = await runTestFlow(flow, { registry, items: copies });
+  assert.equal(report.published, 1);
+  const [story] = published.get("out")!;
+  assert.equal(
+    story.payload.title,
+    "DENO SHIPS A RELEASE",
+    "the custom stage never saw the update",
+  );
+  assert.deepEqual(story.payload.engagement, { score: 8 });
+  assert.equal(story.payload.revision, 2);
+  assert.equal((story.payload.sources as unknown[]).length, 1, "one source, one canonical url");
+});

@@ -4,6 +4,27 @@ import { COLUMN_TYPES, type LiftedColumn } from "./_pg_columns.ts";
 import { commaList, type Table, tableSql } from "./_pg_table.ts";
 
 type Sql = postgres.Sql;
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
+
+/** The payload fields a merge update carries (engine/item.ts MergedFields). */
+export const MERGED_FIELDS = ["sources", "engagement", "lastSeenAt", "revision"];
+
+/** A payload's merge revision; 0 when it has none (no merge, or an older row). */
+function revision(sql: Sql, payload: Fragment): Fragment {
+  return sql`coalesce((${payload}->>'revision')::int, 0)`;
+}
+
+/**
+ * The merged fields of `from` as a jsonb object to lay over a payload;
+ * engagement is laid over `base`'s, so fields the merge does not track stay.
+ */
+function mergedOf(sql: Sql, from: Fragment, base: Fragment): Fragment {
+  return sql`jsonb_build_object(
+    'sources', ${from}->'sources',
+    'engagement', coalesce(${base}->'engagement', '{}'::jsonb) || coalesce(${from}->'engagement', '{}'::jsonb),
+    'lastSeenAt', ${from}->'lastSeenAt',
+    'revision', ${from}->'revision')`;
+}
 
 /**
  * The length of the batch's vectors; throws naming the first item whose
@@ -67,9 +88,20 @@ export function upsertSql(
     sql`source text`,
     sql`seen_at timestamptz`,
   ]);
+  // A merge update with a higher revision may have reached the row first
+  // (it travels faster than its story's first copy): keep what it merged.
+  const theirsOlder = sql`${revision(sql, sql`cur.payload`)} > ${
+    revision(sql, sql`excluded.payload`)
+  }`;
   const set = commaList(sql, [
-    ...ids.map((id) => sql`${id} = excluded.${id}`),
-    sql`payload = excluded.payload`,
+    ...ids.map((id, i) =>
+      MERGED_FIELDS.includes(lifted[i].field)
+        ? sql`${id} = case when ${theirsOlder} then cur.${id} else excluded.${id} end`
+        : sql`${id} = excluded.${id}`
+    ),
+    sql`payload = case when ${theirsOlder} then excluded.payload || ${
+      mergedOf(sql, sql`cur.payload`, sql`excluded.payload`)
+    } else excluded.payload end`,
     ...(withVector ? [sql`vector = coalesce(excluded.vector, cur.vector)`] : []),
     sql`source = excluded.source`,
     sql`seen_at = least(cur.seen_at, excluded.seen_at)`,
@@ -95,4 +127,59 @@ export function upsertSql(
     where row(${mine}) is distinct from row(${theirs})
       or cur.seen_at is distinct from least(cur.seen_at, excluded.seen_at)
       ${vectorChanged}`;
+}
+
+/**
+ * Applies merge updates (Envelope.update): each row's payload gets the
+ * update's merged fields when the update's revision is higher than the
+ * row's, so updates applied late, twice, or by several processes in any
+ * order leave the highest revision, which holds every sighting. An update
+ * whose story has no row yet inserts one holding only the merged fields
+ * (lifted columns null), which the story's first copy then fills in
+ * (upsertSql keeps the higher revision's merged fields).
+ */
+export function mergeSql(
+  sql: Sql,
+  table: Table,
+  lifted: LiftedColumn[],
+  json: string,
+): Fragment {
+  const merged = lifted.filter((c) => MERGED_FIELDS.includes(c.field));
+  const ids = merged.map((c) => sql(c.column));
+  const columns = commaList(sql, [
+    sql`id`,
+    ...ids.map((id) => sql`${id}`),
+    sql`payload`,
+    sql`source`,
+    sql`seen_at`,
+  ]);
+  const values = commaList(sql, [
+    sql`x.id`,
+    ...ids.map((id) => sql`x.${id}`),
+    sql`x.payload`,
+    sql`x.source`,
+    sql`x.seen_at`,
+  ]);
+  const record = commaList(sql, [
+    sql`id text`,
+    ...merged.map((c, i) => sql`${ids[i]} ${sql.unsafe(COLUMN_TYPES[c.type])}`),
+    sql`payload jsonb`,
+    sql`source text`,
+    sql`seen_at timestamptz`,
+  ]);
+  const set = commaList(sql, [
+    ...ids.map((id, i) =>
+      merged[i].type === "jsonb"
+        ? sql`${id} = coalesce(cur.${id}, '{}'::jsonb) || excluded.${id}`
+        : sql`${id} = excluded.${id}`
+    ),
+    sql`payload = cur.payload || ${mergedOf(sql, sql`excluded.payload`, sql`cur.payload`)}`,
+    sql`seen_at = least(cur.seen_at, excluded.seen_at)`,
+    sql`updated_at = now()`,
+  ]);
+  return sql`
+    insert into ${tableSql(sql, table)} as cur (${columns})
+    select ${values} from json_to_recordset(${json}::text::json) as x(${record})
+    on conflict (id) do update set ${set}
+    where ${revision(sql, sql`cur.payload`)} < ${revision(sql, sql`excluded.payload`)}`;
 }

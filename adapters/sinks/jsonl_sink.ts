@@ -17,7 +17,13 @@ export interface RecordOptions {
  * `<id>:deleted`, so its tombstone is written once even after the item was.
  */
 export function recordKey(item: Envelope<RawItem>): string {
+  if (item.update === true) return updateKey(item.id, item.payload.revision);
   return item.payload.deleted === true ? item.id + DELETED_SUFFIX : item.id;
+}
+
+/** A merge update is written once per story and revision: `<id>:r<revision>`. */
+function updateKey(id: string, revision: unknown): string {
+  return `${id}:r${typeof revision === "number" ? revision : 0}`;
 }
 
 const DELETED_SUFFIX = ":deleted";
@@ -25,11 +31,26 @@ const DELETED_SUFFIX = ":deleted";
 /**
  * One item as one JSON line (newline included): `{id, source, seenAt,
  * payload, vector?}`, or for a deleted item a tombstone `{id, deleted: true,
- * source, seenAt}`. `id` comes first so a reader can find it without
+ * source, seenAt}`, or for a merge update (Envelope.update) `{id, update:
+ * true, revision, source, seenAt, payload}` whose payload holds the story's
+ * merged fields (sources, engagement, lastSeenAt, revision), which a reader
+ * lays over the item's. `id` comes first so a reader can find it without
  * parsing the line (the sink reads the ids of lines other writers appended).
  * A reader folds lines by id: a tombstone removes the item written before it.
  */
 export function recordLine(item: Envelope<RawItem>, options: RecordOptions): string {
+  if (item.update === true) {
+    const { revision } = item.payload;
+    const update = {
+      id: item.id,
+      update: true,
+      revision,
+      source: item.source,
+      seenAt: item.seenAt,
+      payload: item.payload,
+    };
+    return JSON.stringify(update) + "\n";
+  }
   if (item.payload.deleted === true) {
     const tombstone = { id: item.id, deleted: true, source: item.source, seenAt: item.seenAt };
     return JSON.stringify(tombstone) + "\n";
@@ -68,7 +89,10 @@ export type JsonlSinkConfig = z.output<typeof jsonlSinkSchema>;
  *
  * The file is append-only, so a deleted item is written as a tombstone line
  * `{"id":…,"deleted":true,"source":…,"seenAt":…}`, once per id, after the
- * item's own line if it had one; a reader keeps, per id, the last line.
+ * item's own line if it had one; a reader keeps, per id, the last line. A
+ * merge update is a line `{"id":…,"update":true,"revision":…,…}`, once per
+ * id and revision; a reader lays the payload of the highest revision over
+ * the item's.
  *
  * Each batch is written under an exclusive lock on the file (flock, which
  * every JsonlSink on the machine takes, in this process or another): the
@@ -229,6 +253,7 @@ async function readLines(
 
 const ID_PREFIX = '{"id":"';
 const TOMBSTONE = '","deleted":true';
+const UPDATE = '","update":true';
 
 /**
  * The record key (see recordKey) of a complete line; the fast path reads the
@@ -239,6 +264,7 @@ function idOfLine(line: string): string | undefined {
     const end = line.indexOf('"', ID_PREFIX.length);
     if (end > 0) {
       const id = line.slice(ID_PREFIX.length, end);
+      if (line.startsWith(UPDATE, end)) return idOfParsedLine(line);
       return line.startsWith(TOMBSTONE, end) ? id + DELETED_SUFFIX : id;
     }
   }
@@ -250,6 +276,7 @@ function idOfParsedLine(line: string): string | undefined {
     const record = JSON.parse(line);
     const id = record?.id;
     if (typeof id !== "string") return undefined;
+    if (record.update === true) return updateKey(id, record.revision);
     return record.deleted === true ? id + DELETED_SUFFIX : id;
   } catch {
     return undefined;

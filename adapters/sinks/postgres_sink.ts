@@ -25,7 +25,7 @@ import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
-import { upsertSql, vectorLength } from "./_pg_upsert.ts";
+import { MERGED_FIELDS, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
 
 export { maskUrl } from "../../engine/mask_url.ts";
 export { nearest, type Neighbour } from "./_pg_nearest.ts";
@@ -121,6 +121,10 @@ const SILENT: Pick<Logger, "info"> = { info() {} };
  * not rewritten, so replays cost no table writes and `updated_at` says when
  * the content last changed; `seen_at` keeps the earliest sighting.
  *
+ * A merge update (Envelope.update) changes only its row's merged fields
+ * (sources, engagement, lastSeenAt, revision), and only when its revision
+ * is higher than the row's: see mergeSql. The vector is not touched.
+ *
  * An item whose payload has `deleted: true` deletes its row instead, in
  * one DELETE per batch. `expire` (the publish stage's `retention`) deletes
  * the rows whose `seen_at` is older than the cutoff. When an id occurs more than once in a batch the
@@ -174,7 +178,13 @@ export class PostgresSink implements Sink {
     if (batch.length === 0) return;
     await this.open();
     const last = new Map<string, Envelope<RawItem>>();
+    const updates = new Map<string, Envelope<RawItem>>();
     for (const item of batch) {
+      if (item.update === true) {
+        const held = updates.get(item.id);
+        if (!held || revisionOf(held) < revisionOf(item)) updates.set(item.id, item);
+        continue;
+      }
       last.delete(item.id); // so the map's order is that of the last occurrences
       last.set(item.id, item);
     }
@@ -185,6 +195,7 @@ export class PostgresSink implements Sink {
       else upserts.push(item);
     }
     if (upserts.length) await this.#upsert(upserts, signal);
+    if (updates.size) await this.#merge([...updates.values()], signal);
     if (deletes.length) {
       const sql = this.#sql!;
       await this.#run(
@@ -305,6 +316,26 @@ export class PostgresSink implements Sink {
     );
   }
 
+  /** Applies merge updates to their rows (see mergeSql). */
+  async #merge(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const sql = this.#sql!;
+    const lifted = this.#config.columns.filter((c) => MERGED_FIELDS.includes(c.field));
+    const rows = items.map((item) => {
+      const row: Record<string, unknown> = { id: item.id };
+      for (const c of lifted) row[c.column] = columnValue(c.type, item.payload[c.field]);
+      row.payload = item.payload;
+      row.source = item.source;
+      row.seen_at = new Date(item.seenAt).toISOString();
+      return row;
+    });
+    await this.#run(
+      "merge",
+      items.length,
+      () => mergeSql(sql, this.#table!, lifted, jsonRows(rows)),
+      signal,
+    );
+  }
+
   /** Makes sure the vector column takes `dimensions` (once per length, however many writes race). */
   #checkVectors(dimensions: number): Promise<void> {
     if (this.#vectorCheck?.dimensions !== dimensions) {
@@ -385,6 +416,10 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
   schema: postgresSinkSchema,
   create: (config, env) => new PostgresSink(config, env.log, env.vectors),
 };
+
+function revisionOf(item: Envelope<RawItem>): number {
+  return typeof item.payload.revision === "number" ? item.payload.revision : 0;
+}
 
 /**
  * Whether a statement failed because its connection did (postgres.js's

@@ -124,7 +124,8 @@ interface VectorParams {
 /**
  * Writes items as Qdrant points through @qdrant/js-client-rest: one upsert
  * request per batch, plus one delete request when the batch holds deleted
- * items. Point ids are UUIDv5 of item ids, so a replay or a redelivery
+ * items and one batch request of set-payload operations when it holds merge
+ * updates (Envelope.update: only the payload changes, never the vector). Point ids are UUIDv5 of item ids, so a replay or a redelivery
  * overwrites the same points. The payload is the item's payload plus
  * `millrace_id`, `millrace_source` and `millrace_seen_at` (prefixed so they
  * never overwrite an item field of the same name).
@@ -190,7 +191,11 @@ export class QdrantSink implements Sink {
     signal.throwIfAborted();
     await this.open();
     const last = new Map<string, Envelope<RawItem>>();
-    for (const item of batch) last.set(item.id, item);
+    const updates: Envelope<RawItem>[] = [];
+    for (const item of batch) {
+      if (item.update === true) updates.push(item);
+      else last.set(item.id, item);
+    }
     const upserts: Envelope<RawItem>[] = [];
     const deletes: string[] = [];
     for (const item of last.values()) {
@@ -198,6 +203,7 @@ export class QdrantSink implements Sink {
       else upserts.push(item);
     }
     if (upserts.length > 0) await this.#upsert(upserts, signal);
+    if (updates.length > 0 && await this.#exists(signal)) await this.#merge(updates, signal);
     if (deletes.length > 0 && await this.#exists(signal)) {
       await this.#call(
         "delete",
@@ -286,6 +292,41 @@ export class QdrantSink implements Sink {
           collection_name: this.#options.collection,
           wait: this.#options.wait,
           points,
+        }, init),
+    );
+  }
+
+  /**
+   * Sets the merged fields of each update's point, in one batch request, on
+   * a point whose `revision` is lower (or missing): an older update applied
+   * late changes nothing. Engagement is set field by field (under the
+   * `engagement` key) so the first copy's other engagement fields stay. The
+   * vector is not touched. A point not written yet takes nothing: its story's
+   * first copy brings the merged fields it had when it was sent.
+   */
+  async #merge(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const operations = items.flatMap((item) => {
+      const { engagement, ...rest } = item.payload as RawItem & { revision?: number };
+      const filter = {
+        must: [{ has_id: [pointId(item.id)] }],
+        must_not: [{ key: "revision", range: { gte: rest.revision ?? 0 } }],
+      };
+      return [
+        ...(engagement && Object.keys(engagement).length > 0
+          ? [{ set_payload: { payload: engagement, key: "engagement", filter } }]
+          : []),
+        { set_payload: { payload: rest, filter } },
+      ];
+    });
+    await this.#call(
+      "update",
+      `${items.length} points of`,
+      signal,
+      (init) =>
+        this.#api.batchUpdate({
+          collection_name: this.#options.collection,
+          wait: this.#options.wait,
+          operations,
         }, init),
     );
   }

@@ -80,7 +80,9 @@ export type RedisSource = { url: string; name?: string } | { redis: Redis };
  * Appends one entry per item to a Redis stream, with the fields `id`,
  * `source`, `seenAt` and `payload` (JSON, `fields` only when set); a deleted
  * item appends a tombstone instead: `id`, `source`, `seenAt`, `deleted` =
- * "true", and no payload. Consumers read it with XREAD or their own group.
+ * "true", and no payload; a merge update (Envelope.update) appends `id`,
+ * `source`, `seenAt`, `update` = "true" and `payload` holding the story's
+ * merged fields, keyed `<id>:r<revision>`. Consumers read it with XREAD or their own group.
  *
  * Each id is appended once: a small Lua script adds the id to a sorted set
  * `<stream>:ids` (ZADD NX, scored by time) and appends only when it was
@@ -184,6 +186,19 @@ export class RedisStreamSink implements Sink {
     const head = ["id", item.id, "source", item.source, "seenAt", String(item.seenAt)];
     if (item.payload.deleted === true) {
       args.push(`${item.id}:deleted`, head.length + 2, ...head, "deleted", "true");
+      return;
+    }
+    if (item.update === true) {
+      const key = `${item.id}:r${item.payload.revision}`;
+      args.push(
+        key,
+        head.length + 4,
+        ...head,
+        "update",
+        "true",
+        "payload",
+        JSON.stringify(item.payload),
+      );
       return;
     }
     args.push(item.id, head.length + 2, ...head, "payload", JSON.stringify(this.#pick(item)));

@@ -27,16 +27,16 @@ function item(
 }
 
 /** A Deduper on a fake clock that the test moves. */
-function clocked(raw: unknown = {}) {
+function clocked(raw: object = {}) {
   const clock = { now: 1_700_000_000_000 };
-  const config: DedupeConfig = dedupeConfigSchema.parse(raw);
+  const config: DedupeConfig = dedupeConfigSchema.parse({ merge: false, ...raw });
   return { deduper: new Deduper(config, { now: () => clock.now }), clock };
 }
 
 const reasons = (c: { dropped: { reason: string }[] }) => c.dropped.map((d) => d.reason);
 
 Deno.test("a second event with the same canonical url is dropped as a duplicate", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { merge: false });
   const first = item("http://www.bbc.co.uk/news/technology-38400224");
   const copies = [
     item("HTTP://WWW.BBC.CO.UK:80/news/technology-38400224/?utm_source=twitter"),
@@ -54,7 +54,10 @@ Deno.test("a second event with the same canonical url is dropped as a duplicate"
 });
 
 Deno.test("a key of several fields needs all of them equal; text is trimmed and case-folded", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["url", "title"] });
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {
+    key: ["url", "title"],
+    merge: false,
+  });
   const url = "https://example.com/story";
   const c = await run(deduper, [
     item(url, "Mongolia pledges to halt visits"),
@@ -66,7 +69,7 @@ Deno.test("a key of several fields needs all of them equal; text is trimmed and 
 });
 
 Deno.test("the same event delivered again passes, a different event with the same key does not", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { merge: false });
   const original = item("https://example.com/a");
   assert.equal((await run(deduper, [original])).emitted.length, 1);
 
@@ -84,7 +87,7 @@ Deno.test("the same event delivered again passes, a different event with the sam
 });
 
 Deno.test("a retried batch gives the same answers as its first attempt", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {});
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { merge: false });
   const batch = [
     item("https://example.com/a"),
     item("https://example.com/a"),
@@ -114,7 +117,10 @@ Deno.test("a key is forgotten once its ttl has passed", async () => {
 });
 
 Deno.test("items with no key value are keyed by their id, not lumped together", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["guid"] });
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {
+    key: ["guid"],
+    merge: false,
+  });
   const a = envelope({ title: "Liftoff News", url: "https://liftoff.msfc.nasa.gov/" }, "t");
   const b = envelope({
     title: "Star City",
@@ -139,13 +145,17 @@ function jaccard(a: string, b: string, k: number): number {
 
 /** Drops by a Deduper keyed by the reddit fullname (unique per post), so only the near check drops. */
 async function nearDuplicatesIn(posts: Envelope<RedditPost>[], near: object) {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { key: ["guid"], near });
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {
+    key: ["guid"],
+    near,
+    merge: false,
+  });
   const c = await run(deduper, posts);
-  // Ids derive from urls, and reposts share a url: an id names the first post with it.
+  // Keyed by guid, a post leaves under its key's id: a near duplicate names it.
   const guidOf = new Map<string, string>();
-  for (const p of posts) if (!guidOf.has(p.id)) guidOf.set(p.id, p.payload.guid);
+  for (const p of c.emitted) guidOf.set(p.id, p.payload.guid as string);
   return {
-    emitted: c.emitted,
+    emitted: c.emitted.map((e) => posts.find((p) => p.event === e.event)!),
     pairs: c.dropped.map((d) => {
       const copyOf = /^near-duplicate of ([0-9a-f]{32})$/.exec(d.reason)?.[1];
       assert.ok(copyOf && guidOf.has(copyOf), d.reason);
@@ -197,7 +207,7 @@ fixtureTest(
 );
 
 Deno.test("near check: duplicates are not compared, and a near duplicate's key is not kept", async () => {
-  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {} });
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {}, merge: false });
   const story = "Uber has halted its self-driving car pilot in San Francisco after California " +
     "regulators revoked the registrations of its sixteen autonomous vehicles on Wednesday " +
     "evening. The company said it would look at where it could redeploy the cars, but " +
@@ -243,8 +253,12 @@ Deno.test("the store is a seam: a custom DedupeStore gets every claim, one call 
       return inner.claimMany(claims, now, ttl);
     },
     release: (claims) => inner.release(claims),
+    mergeMany: (copies, now, ttl) => inner.mergeMany(copies, now, ttl),
   };
-  const deduper = new Deduper(dedupeConfigSchema.parse({ ttl: "5m" }), { store, now: () => 42 });
+  const deduper = new Deduper(dedupeConfigSchema.parse({ ttl: "5m", merge: false }), {
+    store,
+    now: () => 42,
+  });
   const a = item("https://example.com/a");
   const copy = item("https://example.com/a");
   const c = await run(deduper, [a, copy]);
@@ -264,8 +278,9 @@ Deno.test("an asynchronous store is awaited, and nothing is reported before it a
   const store: DedupeStore = {
     claimMany: () => new Promise<Claim[]>((resolve) => answer = resolve),
     release: () => {},
+    mergeMany: () => [],
   };
-  const deduper = new Deduper(dedupeConfigSchema.parse({}), { store });
+  const deduper = new Deduper(dedupeConfigSchema.parse({ merge: false }), { store });
   const batch = [item("https://example.com/a"), item("https://example.com/b")];
   const c = collector<ValidItem>();
   const pending = deduper.handle(batch, c.out, testContext("dedupe"));
@@ -279,7 +294,7 @@ Deno.test("an asynchronous store is awaited, and nothing is reported before it a
 });
 
 Deno.test("the in-memory path answers synchronously, near check included", () => {
-  const deduper = new Deduper(dedupeConfigSchema.parse({ near: {} }));
+  const deduper = new Deduper(dedupeConfigSchema.parse({ near: {}, merge: false }));
   const c = collector<ValidItem>();
   const text = "The quick brown fox jumps over the lazy dog near the river bank today";
   const returned = deduper.handle(
@@ -322,12 +337,16 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
     expected: 1_000_000,
     errorRate: 0.001,
     near: { field: "text", threshold: 0.8, shingle: 3, maxItems: 200_000 },
+    merge: true,
+    engagement: ["score", "comments", "likes"],
   });
   assert.deepEqual(dedupeConfigSchema.parse({}), {
     key: ["url"],
     ttl: 24 * HOUR,
     expected: 1_000_000,
     errorRate: 0.001,
+    merge: true,
+    engagement: ["score", "comments", "likes", "shares", "views"],
   });
   assert.throws(() => dedupeConfigSchema.parse({ keys: ["url"] }));
   assert.throws(() => dedupeConfigSchema.parse({ ttl: "a day" }));

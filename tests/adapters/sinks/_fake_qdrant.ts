@@ -84,6 +84,25 @@ const filterSchema = z.strictObject({
   must: z.array(z.strictObject({ key: z.string().min(1), range: rangeSchema })).min(1),
 });
 
+/**
+ * POST /collections/{name}/points/batch, as the sink sends it for merge
+ * updates: set_payload operations on points picked by id, skipped where a
+ * `must_not` range condition holds; with `key`, merged into that object.
+ */
+const batchSchema = z.strictObject({
+  operations: z.array(z.strictObject({
+    set_payload: z.strictObject({
+      payload: z.record(z.string(), z.unknown()),
+      key: z.string().min(1).optional(),
+      filter: z.strictObject({
+        must: z.array(z.strictObject({ has_id: z.array(pointIdSchema).min(1) })).min(1),
+        must_not: z.array(z.strictObject({ key: z.string().min(1), range: rangeSchema }))
+          .optional(),
+      }),
+    }),
+  })).min(1),
+});
+
 const deleteSchema = z.union([
   z.strictObject({ points: z.array(pointIdSchema).min(1), shard_key: z.unknown().optional() }),
   z.strictObject({ filter: filterSchema, shard_key: z.unknown().optional() }),
@@ -112,6 +131,7 @@ const indexSchema = z.strictObject({
 
 const QUERY_KEYS: Record<string, string[]> = {
   upsert: ["wait", "ordering", "timeout"],
+  batch: ["wait", "ordering", "timeout"],
   delete: ["wait", "ordering", "timeout"],
   index: ["wait", "ordering", "timeout"],
   create: ["timeout"],
@@ -172,12 +192,15 @@ export function startFakeQdrant(
 
     const prefix = opts.prefix ?? "";
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
-    const m = /^\/collections\/([^/]+)(\/points|\/points\/delete|\/index)?$/.exec(path);
+    const m = /^\/collections\/([^/]+)(\/points|\/points\/delete|\/points\/batch|\/index)?$/.exec(
+      path,
+    );
     const op = !m ? undefined : ({
       "GET ": "get",
       "PUT ": "create",
       "PUT /points": "upsert",
       "POST /points/delete": "delete",
+      "POST /points/batch": "batch",
       "PUT /index": "index",
     } as Record<string, string>)[`${req.method} ${m[2] ?? ""}`];
     if (!m || !op) {
@@ -234,6 +257,23 @@ export function startFakeQdrant(
         }
         for (const p of parsed.data.points) {
           collection.points.set(normalId(p.id), { vector: p.vector, payload: p.payload ?? {} });
+        }
+        return completed();
+      }
+      case "batch": {
+        const parsed = batchSchema.safeParse(body);
+        if (!parsed.success) return bad(what, parsed.error);
+        for (const { set_payload: op } of parsed.data.operations) {
+          for (const id of op.filter.must.flatMap((c) => c.has_id)) {
+            const point = collection.points.get(normalId(id));
+            if (!point) continue;
+            if (op.filter.must_not?.some((c) => matches(point.payload, { must: [c] }))) continue;
+            if (op.key === undefined) Object.assign(point.payload, op.payload);
+            else {
+              const held = point.payload[op.key];
+              point.payload[op.key] = { ...(typeof held === "object" ? held : {}), ...op.payload };
+            }
+          }
         }
         return completed();
       }

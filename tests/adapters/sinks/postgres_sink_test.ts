@@ -695,3 +695,77 @@ pgTest(
     });
   },
 );
+
+/** A merge update of `item`'s story as a Deduper sends it: the merged fields only. */
+function mergeUpdate(item: Envelope<RawItem>, revision: number, sources: string[], score: number) {
+  const payload = {
+    sources: sources.map((source) => ({
+      source,
+      url: item.payload.url,
+      seenAt: "2024-01-01T00:00:00.000Z",
+    })),
+    engagement: { score },
+    lastSeenAt: new Date(T0 + revision).toISOString(),
+    revision,
+  };
+  return { ...item, vector: undefined, update: true as const, payload: payload as RawItem };
+}
+
+pgTest(
+  "a merge update changes the row's merged fields only, and only to a higher revision",
+  async (pg) => {
+    await using(
+      sink(pg.url, pg.table("merged"), { columns: ["title", "url", "engagement"] }),
+      async (s) => {
+        const [a, b] = items(2);
+        a.payload = {
+          ...a.payload,
+          engagement: { score: 1, comments: 7 },
+          sources: [],
+          revision: 1,
+        };
+        // b's update overtakes b: it leaves a row of merged fields alone, which b then fills in.
+        await s.write([a, mergeUpdate(b, 2, ["x", "y"], 5)], signal);
+        const early = await pg.sql`select title, payload from ${
+          pg.ident("merged")
+        } where id = ${b.id}`;
+        assert.equal(early[0].title, null);
+        await s.write([{ ...b, payload: { ...b.payload, revision: 1, sources: [] } }], signal);
+        await s.write([mergeUpdate(a, 3, ["x", "z"], 9), mergeUpdate(a, 2, ["x"], 4)], signal);
+        await s.write([mergeUpdate(a, 2, ["x"], 4)], signal); // late and stale: ignored
+        const rows = await pg.sql<
+          {
+            id: string;
+            title: string;
+            engagement: unknown;
+            payload: Record<string, unknown>;
+            has: boolean;
+          }[]
+        >`select id, title, engagement, payload, vector is not null as has
+      from ${pg.ident("merged")} order by title`;
+        assert.equal(rows.length, 2);
+        const [ra, rb] = rows;
+        assert.equal(ra.title, a.payload.title);
+        assert.ok(ra.has && rb.has, "vectors kept");
+        assert.equal(ra.payload.revision, 3);
+        assert.deepEqual((ra.payload.sources as { source: string }[]).map((x) => x.source), [
+          "x",
+          "z",
+        ]);
+        assert.deepEqual(ra.payload.engagement, { score: 9, comments: 7 }, "other fields stay");
+        assert.deepEqual(
+          ra.engagement,
+          { score: 9, comments: 7 },
+          "a lifted merged column follows",
+        );
+        assert.equal(ra.payload.text, a.payload.text, "the rest of the payload is untouched");
+        assert.equal(rb.title, b.payload.title);
+        assert.equal(rb.payload.revision, 2, "the first copy kept the update's higher revision");
+        assert.deepEqual((rb.payload.sources as { source: string }[]).map((x) => x.source), [
+          "x",
+          "y",
+        ]);
+      },
+    );
+  },
+);

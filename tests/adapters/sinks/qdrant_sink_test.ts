@@ -498,3 +498,43 @@ Deno.test("a Qdrant sink with no embed stage before it is refused when the flow 
     return Promise.resolve();
   });
 });
+
+Deno.test("a merge update sets the point's merged payload fields, never its vector, and only to a higher revision", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a, b] = items(2);
+    a.payload = { ...a.payload, engagement: { score: 1, comments: 7 }, revision: 1 };
+    await sink.write([a], signal());
+    const update = (revision: number, score: number, sources: string[]): Envelope<RawItem> => ({
+      ...a,
+      vector: undefined,
+      update: true,
+      payload: {
+        sources: sources.map((source) => ({ source, url: a.payload.url, seenAt: "x" })),
+        engagement: { score },
+        lastSeenAt: "2024-01-01T00:00:00.000Z",
+        revision,
+      },
+    });
+    await sink.write([update(3, 9, ["hn", "rss"]), {
+      ...b,
+      update: true,
+      payload: { revision: 2 },
+    }], signal());
+    await sink.write([update(2, 4, ["hn"])], signal()); // late and stale
+    assert.deepEqual(fake.refused, []);
+    const c = fake.collections.get("trends")!;
+    assert.equal(c.points.size, 1, "an update makes no point");
+    const point = c.points.get(pointId(a.id))!;
+    assert.deepEqual(point.vector, a.vector);
+    assert.equal(point.payload.title, "Title 0");
+    assert.equal(point.payload.revision, 3);
+    assert.deepEqual(point.payload.engagement, { score: 9, comments: 7 });
+    assert.deepEqual((point.payload.sources as { source: string }[]).map((s) => s.source), [
+      "hn",
+      "rss",
+    ]);
+    assert.equal(fake.requests.filter((r) => r.path.endsWith("/points")).length, 1, "one upsert");
+  });
+});

@@ -233,3 +233,27 @@ redisTest(
     });
   },
 );
+
+redisTest("a merge update appends one entry per story and revision", async () => {
+  await withRedis(async (server) => {
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    const [a] = items(1);
+    const update = (revision: number): Envelope<RawItem> => ({
+      ...a,
+      update: true,
+      payload: { sources: [], engagement: { score: revision }, lastSeenAt: "x", revision },
+    });
+    await sink.write([a, update(2)], signal());
+    await sink.write([update(2), update(3)], signal());
+    await sink.close();
+    const got = await entries(server.url);
+    assert.deepEqual(
+      got.map((e) => [e.id, e.update, e.payload && JSON.parse(e.payload).revision]),
+      [
+        [a.id, undefined, undefined],
+        [a.id, "true", 2],
+        [a.id, "true", 3],
+      ],
+    );
+  });
+});

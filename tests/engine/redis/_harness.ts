@@ -148,10 +148,15 @@ export async function waitFor(
 }
 
 /**
- * Every line of a JSONL file, parsed. A line that does not parse (torn by a
- * crash, or two writers interleaved) fails the test: nothing is skipped.
+ * Every item line of a JSONL file, parsed; merge update lines (`update:
+ * true`, a dedupe stage's news about an item already written) are left out
+ * unless `updates` is set. A line that does not parse (torn by a crash, or
+ * two writers interleaved) fails the test.
  */
-export async function readJsonl(path: string): Promise<Record<string, unknown>[]> {
+export async function readJsonl(
+  path: string,
+  { updates = false } = {},
+): Promise<Record<string, unknown>[]> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
@@ -161,13 +166,14 @@ export async function readJsonl(path: string): Promise<Record<string, unknown>[]
   }
   if (text === "") return [];
   if (!text.endsWith("\n")) throw new Error(`${path} ends in a torn line: ${text.slice(-200)}`);
-  return text.slice(0, -1).split("\n").map((line, i) => {
+  const lines = text.slice(0, -1).split("\n").map((line, i) => {
     try {
-      return JSON.parse(line);
+      return JSON.parse(line) as Record<string, unknown>;
     } catch {
       throw new Error(`${path}: line ${i + 1} is not JSON: ${line.slice(0, 200)}`);
     }
   });
+  return updates ? lines : lines.filter((l) => l.update !== true);
 }
 
 /** Lines in a file so far (cheap progress check while workers write it). */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { canonicalUrl } from "../../../adapters/http/canonical_url.ts";
+import { canonicalUrl } from "../../engine/canonical_url.ts";
 
 const cases: [string, string | undefined][] = [
   // scheme and host lower-cased, default port dropped, fragment dropped

@@ -1,0 +1,372 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { builtinRegistry } from "../../builtins.ts";
+import { loadFlow } from "../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { runFlow } from "../../engine/run_flow.ts";
+import {
+  dedupeConfigSchema,
+  Deduper,
+  dedupeStage,
+  type DedupeStore,
+  MemoryDedupeStore,
+  type MergeRequest,
+  RedisDedupeStore,
+} from "../../actors/deduper.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { type Envelope, envelope, type RawItem, type ValidItem } from "../../engine/item.ts";
+import type { BuildEnv } from "../../engine/registry.ts";
+import { run, testEnv } from "../_outcome.ts";
+import { redisTest, withRedis } from "../_redis_server.ts";
+
+const T0 = 1_700_000_000_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const STORY = "Uber has halted its self-driving car pilot in San Francisco after California " +
+  "regulators revoked the registrations of its sixteen autonomous vehicles on Wednesday " +
+  "evening. The company said it would look at where it could redeploy the cars, but " +
+  "remained fully committed to its plans for autonomous ride hailing in the state.";
+
+function copy(
+  url: string,
+  source: string,
+  seenAt: number,
+  engagement: Record<string, number> = {},
+  text = "",
+): Envelope<ValidItem> {
+  return envelope({ title: "Uber halts self-driving cars", url, text, engagement }, source, seenAt);
+}
+
+function deduper(raw: object = {}): Deduper {
+  return new Deduper(dedupeConfigSchema.parse(raw), { now: () => T0 });
+}
+
+Deno.test("a duplicate updates its first copy: sources united, engagement at its maximum, lastSeenAt forward", async () => {
+  const d = deduper();
+  const first = copy("https://example.com/a", "hn", T0, { score: 5, comments: 9, ratio: 0.5 });
+  const c1 = await run(d, [first], "dedupe");
+  assert.equal(c1.emitted.length, 1);
+  const story = c1.emitted[0];
+  assert.equal(story.id, first.id);
+  assert.equal(story.update, undefined);
+  assert.deepEqual(story.payload.sources, [
+    { source: "hn", url: "https://example.com/a", seenAt: iso(T0) },
+  ]);
+  assert.deepEqual(story.payload.engagement, { score: 5, comments: 9, ratio: 0.5 });
+  assert.equal(story.payload.lastSeenAt, iso(T0));
+  assert.equal(story.payload.revision, 1);
+
+  const later = copy("https://EXAMPLE.com/a/?utm_source=rss", "reddit", T0 + 60_000, {
+    score: 12,
+    comments: 3,
+  });
+  const c2 = await run(d, [later], "dedupe");
+  assert.deepEqual(c2.dropped.map((x) => [x.item, x.label]), [[later, "duplicate"]]);
+  assert.equal(c2.emitted.length, 1);
+  const update = c2.emitted[0];
+  assert.equal(update.id, first.id, "the update names the first copy's story");
+  assert.equal(update.update, true);
+  assert.equal(update.event, later.event);
+  assert.deepEqual(update.payload as unknown, {
+    sources: [
+      { source: "hn", url: "https://example.com/a", seenAt: iso(T0) },
+      { source: "reddit", url: "https://example.com/a", seenAt: iso(T0 + 60_000) },
+    ],
+    engagement: { score: 12, comments: 9 },
+    lastSeenAt: iso(T0 + 60_000),
+    revision: 2,
+  });
+});
+
+Deno.test("a redelivered duplicate counts nothing twice and sends the same story again", async () => {
+  const d = deduper();
+  await run(d, [copy("https://example.com/a", "hn", T0, { score: 5 })], "dedupe");
+  const dup = copy("https://example.com/a", "reddit", T0 + 1, { score: 7 });
+  const once = await run(d, [dup], "dedupe");
+  const again = await run(d, [{ ...structuredClone(dup), attempts: 1 }], "dedupe");
+  assert.deepEqual(again.emitted[0].payload, once.emitted[0].payload);
+  assert.equal((again.emitted[0].payload as unknown as { revision: number }).revision, 2);
+  // The same source seeing the same url again is one sighting, first seen at the earlier time.
+  const rescrape = await run(
+    d,
+    [copy("https://example.com/a", "hn", T0 + 5, { score: 6 })],
+    "dedupe",
+  );
+  const p = rescrape.emitted[0].payload as unknown as Record<string, unknown>;
+  assert.equal((p.sources as unknown[]).length, 2);
+  assert.deepEqual(p.engagement, { score: 7 });
+  assert.equal(p.lastSeenAt, iso(T0 + 5));
+  assert.equal(p.revision, 3);
+});
+
+Deno.test("a near duplicate merges into the first copy's story under that copy's id", async () => {
+  const d = deduper({ near: {} });
+  const a = copy("https://a.example/story", "hn", T0, { score: 1 }, STORY);
+  const b = copy("https://b.example/other", "feed", T0 + 10, { score: 4 }, STORY + " Updated.");
+  const c = await run(d, [a, b], "dedupe");
+  assert.deepEqual(c.dropped.map((x) => x.reason), [`near-duplicate of ${a.id}`]);
+  assert.deepEqual(c.emitted.map((e) => [e.id, e.update]), [[a.id, undefined], [a.id, true]]);
+  const merged = c.emitted[1].payload as unknown as Record<string, unknown>;
+  assert.deepEqual(merged.sources, [
+    { source: "hn", url: "https://a.example/story", seenAt: iso(T0) },
+    { source: "feed", url: "https://b.example/other", seenAt: iso(T0 + 10) },
+  ]);
+  assert.deepEqual(merged.engagement, { score: 4 });
+});
+
+Deno.test("engagement fields are the flow's to name; others keep the first copy's value", async () => {
+  const d = deduper({ engagement: ["likes"] });
+  await run(d, [copy("https://example.com/a", "x", T0, { likes: 2, score: 50 })], "dedupe");
+  const c = await run(
+    d,
+    [copy("https://example.com/a", "y", T0, { likes: 8, score: 99 })],
+    "dedupe",
+  );
+  assert.deepEqual(c.emitted[0].payload.engagement, { likes: 8 });
+});
+
+Deno.test("merge: false drops duplicates and sends no update", async () => {
+  const d = deduper({ merge: false, near: {} });
+  const a = copy("https://a.example/1", "hn", T0, {}, STORY);
+  const c = await run(d, [
+    a,
+    copy("https://a.example/1?utm_medium=x", "hn", T0),
+    copy("https://b.example/2", "hn", T0, {}, STORY),
+  ], "dedupe");
+  assert.deepEqual(c.emitted, [a]);
+  assert.deepEqual(c.dropped.map((x) => x.label), ["duplicate", "near-duplicate"]);
+  assert.equal(a.payload.sources, undefined);
+});
+
+/** Every spelling of a few addresses, from several sources. */
+function variants(): RawItem[] {
+  const items: RawItem[] = [];
+  for (let n = 0; n < 20; n++) {
+    const base = `https://news.example/${2026}/story-${n}`;
+    for (
+      const url of [
+        base,
+        base + "/",
+        base + "?utm_source=x&utm_medium=y",
+        "HTTPS://NEWS.example:443/2026/story-" + n + "#top",
+        base + "?fbclid=abc",
+      ]
+    ) {
+      items.push({ title: `Story ${n}`, url, engagement: { score: n } });
+    }
+  }
+  return items;
+}
+
+function shuffled<T>(items: readonly T[], seed: number): T[] {
+  const out = [...items];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+Deno.test("a story's id does not depend on which copy comes first", async () => {
+  const idsOf = async (order: RawItem[], raw: object) => {
+    const d = deduper(raw);
+    const c = await run(d, order.map((p) => envelope(p as ValidItem, "s", T0)), "dedupe");
+    const byTitle = new Map<string, Set<string>>();
+    for (const e of c.emitted) {
+      const title = e.update ? undefined : e.payload.title;
+      if (title) byTitle.set(title, (byTitle.get(title) ?? new Set()).add(e.id));
+    }
+    return { byTitle, ids: new Set(c.emitted.map((e) => e.id)) };
+  };
+  for (const raw of [{}, { merge: false }, { key: ["url", "title"] }]) {
+    const reference = await idsOf(variants(), raw);
+    assert.equal(reference.ids.size, 20, JSON.stringify(raw));
+    for (let seed = 1; seed <= 5; seed++) {
+      const got = await idsOf(shuffled(variants(), seed), raw);
+      assert.deepEqual(got.byTitle, reference.byTitle, `${JSON.stringify(raw)} order ${seed}`);
+      assert.deepEqual(got.ids, reference.ids);
+    }
+  }
+  // Without a Deduper too: the envelope's id already is the canonical one.
+  const ids = new Set(variants().slice(0, 5).map((p) => envelope(p, "s").id));
+  assert.equal(ids.size, 1);
+});
+
+redisTest("over Redis too, a story's id does not depend on which copy comes first", async () => {
+  const ids: Set<string>[] = [];
+  for (let seed = 1; seed <= 3; seed++) {
+    await withTwo(async (one, two) => {
+      const order = shuffled(variants(), seed).map((p) => envelope(p as ValidItem, "s", T0));
+      const half = order.length >> 1;
+      const [a, b] = await Promise.all([
+        run(one, order.slice(0, half), "dedupe"),
+        run(two, order.slice(half), "dedupe"),
+      ]);
+      ids.push(new Set([...a.emitted, ...b.emitted].map((e) => e.id)));
+    }, { key: ["url", "title"] });
+  }
+  assert.equal(ids[0].size, 20);
+  assert.deepEqual(ids[1], ids[0]);
+  assert.deepEqual(ids[2], ids[0]);
+});
+
+/** Two "processes" over one Redis: their own connection and their own Deduper. */
+async function withTwo(fn: (a: Deduper, b: Deduper) => Promise<void>, raw: object = {}) {
+  await withRedis(async (server) => {
+    const connections: Redis[] = [];
+    const make = async () => {
+      const redis = new Redis(server.url);
+      connections.push(redis);
+      const env: BuildEnv = { ...testEnv(), durable: { redis, keys: flowKeys("test") } };
+      return await dedupeStage.create(dedupeConfigSchema.parse(raw), env) as Deduper;
+    };
+    try {
+      await fn(await make(), await make());
+    } finally {
+      for (const r of connections) r.disconnect();
+    }
+  });
+}
+
+for (const raw of [{}, { near: {} }]) {
+  const how = Object.keys(raw).length
+    ? "with near, claims then folds"
+    : "claims and folds in one script";
+  redisTest(
+    `two processes merging into one story at once lose no sighting (${how})`,
+    async () => {
+      await withTwo(async (one, two) => {
+        const url = "https://example.com/a";
+        const batches = Array.from(
+          { length: 40 },
+          (
+            _,
+            i,
+          ) => [copy(i % 2 ? url : url + "?utm_source=" + i, `source-${i}`, T0 + i, { score: i })],
+        );
+        const results = await Promise.all(
+          batches.map((b, i) => run(i % 2 ? one : two, b, "dedupe")),
+        );
+        const out = results.flatMap((r) => r.emitted);
+        assert.equal(out.filter((e) => !e.update).length, 1, "one first copy");
+        // A copy answered while its first copy was not folded yet waits in the
+        // story and sends nothing: the first copy carries it.
+        assert.ok(out.filter((e) => e.update).length <= 39);
+        assert.ok(out.every((e) => e.id === batches[0][0].id));
+        const last = out.reduce((a, b) =>
+          (a.payload.revision as number) > (b.payload.revision as number) ? a : b
+        );
+        const p = last.payload as unknown as { sources: { source: string }[]; revision: number };
+        assert.deepEqual(
+          p.sources.map((s) => s.source).sort(),
+          batches.map((b) => b[0].source).sort(),
+        );
+        assert.deepEqual(last.payload.engagement, { score: 39 });
+
+        // A redelivery in the other process adds nothing.
+        const again = await run(
+          one,
+          [{ ...structuredClone(batches[4][0]), attempts: 1 }],
+          "dedupe",
+        );
+        assert.equal(again.emitted[0].payload.revision, p.revision);
+      }, raw);
+    },
+  );
+}
+
+/** The race of a copy with its first copy, against a store (the same steps in memory and in Lua). */
+async function racingCopies(store: DedupeStore): Promise<void> {
+  const merge = async (copy: MergeRequest) => (await store.mergeMany([copy], T0, 60_000))[0];
+  const at = (
+    story: string,
+    own: string,
+    mode: MergeRequest["mode"],
+    source: string,
+  ): MergeRequest => ({
+    story,
+    own,
+    mode,
+    source,
+    url: `https://example.com/${own}`,
+    seenAt: T0,
+    engagement: { score: source.length },
+  });
+  // A duplicate answered before its first copy was folded: pending, nothing to send.
+  assert.equal(await merge(at("k", "k", "duplicate", "bb")), undefined);
+  const first = await merge(at("k", "k", "first", "a"));
+  assert.deepEqual(first?.s.map((s) => s[0]), ["bb", "a"]);
+  assert.equal(first?.r, 1);
+  assert.equal(first?.g.score, 2);
+
+  // A copy pending on n, whose first copy then turns out a near duplicate of k:
+  // the pending sighting goes to k with it, and later copies of n follow to k.
+  assert.equal(await merge(at("n", "n", "duplicate", "ccc")), undefined);
+  const near = await merge(at("k", "n", "near", "d"));
+  assert.deepEqual(near?.s.map((s) => s[0]), ["bb", "a", "d", "ccc"]);
+  assert.equal(near?.id, "k");
+  assert.equal(near?.r, 2);
+  const later = await merge(at("n", "n", "duplicate", "eeee"));
+  assert.equal(later?.id, "k");
+  assert.deepEqual(later?.s.length, 5);
+  assert.equal(later?.r, 3);
+}
+
+Deno.test("a copy that races its first copy waits in the story and reaches the sinks with it", async () => {
+  await racingCopies(new MemoryDedupeStore());
+});
+
+redisTest(
+  "in Redis a copy that races its first copy waits in the story as in process",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = new Redis(server.url);
+      try {
+        await racingCopies(new RedisDedupeStore(redis, "test:dedupe"));
+      } finally {
+        redis.disconnect();
+      }
+    });
+  },
+);
+
+Deno.test("flows/merged.yaml (the README's example) publishes each story once and appends its updates", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-merged-" });
+  try {
+    const text = (await Deno.readTextFile(new URL("../../flows/merged.yaml", import.meta.url)))
+      .replace("output: out/merged", `output: ${dir}`);
+    const path = join(dir, "merged.yaml");
+    await Deno.writeTextFile(path, text);
+    const registry = builtinRegistry();
+    const report = await runFlow(await loadFlow(path, registry), {
+      registry,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+    const lines = (await Deno.readTextFile(join(dir, "stories.jsonl"))).trim().split("\n")
+      .map((l) => JSON.parse(l));
+    const items = lines.filter((l) => !l.update);
+    const updates = lines.filter((l) => l.update);
+    assert.equal(items.length, report.published);
+    assert.equal(report.published, 1352, "the number the README quotes");
+    const ids = new Set(items.map((l) => l.id));
+    assert.equal(ids.size, items.length, "each story once");
+    assert.ok(updates.length > 0 && updates.every((u) => ids.has(u.id)), "updates name stories");
+    assert.ok(updates.every((u) => u.vector === undefined && u.payload.title === undefined));
+    // Both sources carry every story: its last revision names both.
+    const last = new Map<string, { revision: number; sources: { source: string }[] }>();
+    for (const l of lines) {
+      const held = last.get(l.id);
+      if (!held || held.revision < l.payload.revision) last.set(l.id, l.payload);
+    }
+    for (const story of last.values()) {
+      assert.deepEqual([...new Set(story.sources.map((s) => s.source))].sort(), ["mirror", "wire"]);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
