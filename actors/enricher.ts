@@ -112,4 +112,5 @@ export const enrichStage: StageSpec<EnrichConfig> = {
   needs: () => ["valid"],
   adds: ["enriched"],
   create: (config) => createEnricher(config),
+  workers: () => true,
 };
