@@ -17,13 +17,12 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { builtinRegistry } from "../builtins.ts";
 import { parseFlow } from "../config/load_flow.ts";
-import type { Outcome, StageContext } from "../engine/actor.ts";
+import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
 import { MemoryDeadLetters } from "../engine/dead_letters.ts";
 import type { Flow } from "../engine/flow.ts";
 import { type Envelope, envelope, type RawItem } from "../engine/item.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { startFlow } from "../engine/run_flow.ts";
-import { chunks } from "../engine/window.ts";
 import { BenchRedis, haveRedisServer } from "./durable.ts";
 
 const SELF = fileURLToPath(import.meta.url);
@@ -38,6 +37,8 @@ export interface RunFigure {
   /** From the flow's start to the last item published (or the baseline's loop). */
   secs: number;
   peakRss: number;
+  /** Baseline only: reading the source and making envelopes, not in `secs`. */
+  sourceSecs?: number;
   /** Per stage: ms inside handle() and items it received. */
   stages: { id: string; busyMs: number; received: number }[];
 }
@@ -62,8 +63,11 @@ function demoFlow(
         durable: { ...flow.durable, prefix: opts.prefix ?? "bench" },
       }
       : {}),
+    // The two stages that cost most per item and may run on workers.
     pipeline: flow.pipeline.map((s) =>
-      opts.workers && "workers" in s ? { ...s, workers: opts.workers } : s
+      opts.workers && (s.kind === "enrich" || s.kind === "embed")
+        ? { ...s, workers: opts.workers }
+        : s
     ),
   };
 }
@@ -108,6 +112,16 @@ async function runEngine(flow: Flow, items: number, mode: string): Promise<RunFi
   };
 }
 
+/** One stage of the baseline's chain: its actor, what its window holds, its time and items. */
+interface Link {
+  actor: Actor<unknown, unknown>;
+  c: StageContext;
+  size?: number;
+  held: Envelope<unknown>[];
+  ms: number;
+  n: number;
+}
+
 /** A collector like the engine's: what the baseline passes to the next stage. */
 class Collect implements Outcome<unknown> {
   out: Envelope<unknown>[] = [];
@@ -120,8 +134,8 @@ class Collect implements Outcome<unknown> {
 
 /**
  * The baseline: the same stages built from the same flow, each `handle`
- * called on pre-built batches in a loop; what a stage emits, re-cut to the
- * next stage's window size when it has one, is the next stage's input.
+ * called on pre-built batches in a loop; what a stage emits, gathered to
+ * the next stage's window size when it has one, is the next stage's input.
  * Only the calls to `handle` are timed.
  */
 async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
@@ -139,39 +153,58 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
     flow.sources[0].config,
     env,
   );
-  let batches: Envelope<unknown>[][] = [];
+  // What the engine's source pump also does: read the source, wrap each item in an envelope.
+  const batches: Envelope<unknown>[][] = [];
+  const read = performance.now();
   for await (const raws of source.read(new AbortController().signal)) {
     batches.push((raws as RawItem[]).map((r) => envelope(r, flow.sources[0].name)));
   }
-  const stages: RunFigure["stages"] = [];
-  let total = 0;
+  const sourceMs = performance.now() - read;
+  // Each source batch goes down the chain at once, as in the engine (a
+  // windowed stage gathers its window's size first), so the baseline holds
+  // no more in memory than the source's batches and pays no GC for more.
+  const chain: Link[] = [];
   for (const entry of flow.pipeline) {
     const spec = registry.stages.get(entry.kind)!;
     const actor = await spec.create(entry.config, { ...env, vectors: {} });
     const c = ctx(entry.id);
     await actor.open?.(c);
     const window = actor.window ?? spec.window?.(entry.config);
-    if (window) batches = [...chunks(batches.flat(), { ...window, maxWait: undefined })];
-    const next: Envelope<unknown>[][] = [];
-    let received = 0;
-    const started = performance.now();
-    for (const batch of batches) {
-      const out = new Collect();
-      received += batch.length;
-      await actor.handle(batch, out, c);
-      if (out.out.length) next.push(out.out);
-    }
-    const busyMs = performance.now() - started;
-    await actor.close?.();
-    total += busyMs;
-    stages.push({ id: entry.id, busyMs, received });
-    batches = next;
+    chain.push({ actor, c, size: window?.size, held: [] as Envelope<unknown>[], ms: 0, n: 0 });
   }
+  let published = 0;
+  const down = async (from: number, batch: Envelope<unknown>[], last: boolean) => {
+    if (from === chain.length) return void (published += batch.length);
+    const st = chain[from];
+    let todo = [batch];
+    if (st.size) {
+      for (const item of batch) st.held.push(item);
+      todo = [];
+      while (st.held.length >= st.size || (last && st.held.length > 0)) {
+        todo.push(st.held.splice(0, st.size));
+      }
+    }
+    for (const b of todo) {
+      if (b.length === 0) continue;
+      const out = new Collect();
+      st.n += b.length;
+      const started = performance.now();
+      await st.actor.handle(b, out, st.c);
+      st.ms += performance.now() - started;
+      await down(from + 1, out.out, last);
+    }
+    if (last && todo.length === 0) await down(from + 1, [], true);
+  };
+  for (const [i, batch] of batches.entries()) await down(0, batch, i === batches.length - 1);
+  for (const st of chain) await st.actor.close?.();
+  const stages = chain.map((st) => ({ id: st.c.stage, busyMs: st.ms, received: st.n }));
+  const total = chain.reduce((n, st) => n + st.ms, 0);
   return {
     mode: "baseline",
     items,
-    published: batches.reduce((n, b) => n + b.length, 0),
+    published,
     secs: total / 1000,
+    sourceSecs: sourceMs / 1000,
     peakRss: peakRss(Deno.memoryUsage().rss),
     stages,
   };
@@ -245,13 +278,17 @@ export async function printRealPipelineSection(
   runs.push((await inChild(["memory", String(items), "0"]))[0]);
   if (opts.workers) {
     const w = (await inChild(["memory", String(items), String(opts.workers)]))[0];
-    runs.push({ ...w, mode: `memory, workers: ${opts.workers}` });
+    runs.push({ ...w, mode: `memory, enrich+embed workers: ${opts.workers}` });
   }
   if (await haveRedisServer()) {
     const redis = await BenchRedis.start();
     try {
       runs.push(await durableRun(redis, items, 1, 0));
       runs.push(await durableRun(redis, items, 2, 0));
+      if (opts.workers) {
+        const w = await durableRun(redis, items, 1, opts.workers);
+        runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
+      }
     } finally {
       await redis.stop();
     }
