@@ -49,5 +49,6 @@ export function builtinRegistry(): Registry {
     .sink(stdoutSink)
     .sink(postgresSink)
     .sink(qdrantSink)
-    .sink(redisStreamSink);
+    .sink(redisStreamSink)
+    .workerModule(new URL("./stage_worker.ts", import.meta.url));
 }

@@ -293,4 +293,7 @@ export const embedStage: StageSpec<EmbedConfig> = {
     }, inputs);
     return { ...actor, window: embedWindow(config, inputs) };
   },
+  workers: (config) =>
+    config.provider === "local" ||
+    `provider ${config.provider} waits on the network, not the CPU: raise concurrency instead`,
 };

@@ -119,4 +119,5 @@ export const enrichStage: StageSpec<EnrichConfig> = {
   needs: () => ["valid"],
   adds: ["enriched"],
   create: (config) => createEnricher(config),
+  workers: () => true,
 };

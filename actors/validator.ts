@@ -191,4 +191,5 @@ export const validateStage: StageSpec<ValidateConfig> = {
   needs: () => [],
   adds: ["valid"],
   create: (config) => createValidator(config),
+  workers: () => true,
 };

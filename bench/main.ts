@@ -8,7 +8,11 @@
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
  *   deno task bench --dedupe-items N   items for the dedupe run (default 100,000; bench/dedupe.ts)
  *   deno task bench --only html   only the named sections, comma-separated: engine, memory,
- *                                 durable, embedding, postgres, dedupe, feeds, html (default all)
+ *                                 durable, pipeline, embedding, postgres, dedupe, feeds, html (default all)
+ *   deno task bench --only pipeline   the demo flow's real stages against their bare actors
+ *                                 (bench/real_pipeline.ts): --pipeline-items N (default 100,000),
+ *                                 --short (10,000), --big (also 10x the items in memory, for
+ *                                 peak RSS), --workers N (also a memory run with `workers: N`)
  *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts,
  *   feed parsing against bare xml2js: bench/feeds.ts, and HTML extraction against bare
  *   Readability: bench/html.ts)
@@ -24,6 +28,7 @@ import { FIXTURES, printFeedSection } from "./feeds.ts";
 import { printHtmlSection } from "./html.ts";
 import { printPostgresSection } from "./postgres.ts";
 import { runPipeline } from "./pipeline.ts";
+import { printRealPipelineSection } from "./real_pipeline.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,12 +39,17 @@ const { values } = parseArgs({
     "pg-rows": { type: "string", default: "50000" },
     "dedupe-items": { type: "string", default: "100000" },
     only: { type: "string" },
+    "pipeline-items": { type: "string", default: "100000" },
+    short: { type: "boolean", default: false },
+    big: { type: "boolean", default: false },
+    workers: { type: "string", default: "0" },
   },
 });
 const SECTIONS = [
   "engine",
   "memory",
   "durable",
+  "pipeline",
   "embedding",
   "postgres",
   "dedupe",
@@ -109,6 +119,14 @@ if (want("memory")) {
 if (want("durable")) {
   console.log();
   await printDurableSection(Number(values["durable-items"]), rounds);
+}
+
+if (want("pipeline")) {
+  await printRealPipelineSection({
+    items: values.short ? 10_000 : Number(values["pipeline-items"]),
+    big: values.big,
+    workers: Number(values.workers),
+  });
 }
 
 if (want("embedding")) await printEmbeddingSection();

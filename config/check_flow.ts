@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { Flow, Locate, SourceEntry, StageEntry } from "../engine/flow.ts";
 import type { Fact } from "../engine/item.ts";
-import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+import { type Registry, schemaOf, type StageSpec, workersRefused } from "../engine/registry.ts";
 import { type CheckContext, withCheckContext } from "./check_context.ts";
 import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
 import {
@@ -190,10 +190,26 @@ function checkStage(
   const stage: CheckedStage = { spec, kind, base: kind, path, explicitId: false };
   if (!common.ok || !config.ok) return stage;
   const { concurrency, retries, id } = common.value;
+  const workers = workersOf(common.value.workers);
   stage.explicitId = id !== undefined;
   stage.base = spec.defaultId?.(config.value) ?? kind;
-  stage.entry = { id: id ?? stage.base, kind, concurrency, retries, config: config.value };
+  stage.entry = {
+    id: id ?? stage.base,
+    kind,
+    concurrency,
+    retries,
+    ...(workers ? { workers } : {}),
+    config: config.value,
+  };
+  const refused = workers ? workersRefused(registry, spec, kind, config.value) : undefined;
+  if (refused) found.push({ path: [...path, "workers"], at: "value", message: refused });
   return stage;
+}
+
+/** `auto` is one worker per core but the main thread's; 0 on one core. */
+function workersOf(workers: number | "auto" | undefined): number {
+  if (workers !== "auto") return workers ?? 0;
+  return Math.max(0, (navigator.hardwareConcurrency ?? 1) - 1);
 }
 
 /** Explicit ids as given; otherwise the kind, then kind#2, kind#3 for its later stages. */

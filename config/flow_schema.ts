@@ -172,6 +172,11 @@ export const stageCommonSchema = z.looseObject({
     ),
   id: z.string().min(1).optional()
     .describe("Unique id of the stage. Default: its kind, or kind#N when the kind repeats."),
+  workers: z.union([z.int().min(0).max(64), z.literal("auto")]).optional()
+    .describe(
+      "Web Workers that run this CPU-bound stage's batches on other cores (validate, enrich, " +
+        "embed local); auto is cores - 1. Default: 0, on the main thread.",
+    ),
 });
 
-export const STAGE_COMMON_KEYS = ["concurrency", "retries", "id"] as const;
+export const STAGE_COMMON_KEYS = ["concurrency", "retries", "id", "workers"] as const;

@@ -1,10 +1,11 @@
 import type { ScrapeSource } from "./source_pump.ts";
 import type { Actor, StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
-import type { Flow, Locate, SourceEntry } from "./flow.ts";
+import type { Flow, Locate, SourceEntry, StageEntry } from "./flow.ts";
 import type { HttpPool } from "./http.ts";
 import { type Logger, withContext } from "./log.ts";
-import type { BuildEnv, Registry } from "./registry.ts";
+import { type BuildEnv, type Registry, workersRefused } from "./registry.ts";
+import { type PoolOptions, workerPool } from "./worker_pool.ts";
 import { errorMessage } from "./errors.ts";
 import { StageStats } from "./stats.ts";
 import type { WindowOptions } from "./window.ts";
@@ -85,6 +86,12 @@ export interface BuiltStage {
   window?: WindowOptions;
   concurrency: number;
   retries: number;
+  /**
+   * Commit batches in the order they were read even when they finish out
+   * of order (a stage on workers): the stages after it see what they would
+   * without workers, so a deduper keeps the same copy.
+   */
+  ordered?: boolean;
 }
 
 /** Every component of a flow, built and opened, ready for a runtime to move items. */
@@ -151,18 +158,30 @@ export async function buildFlow(
       };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);
-        const actor = await spec.create(entry.config, env);
-        await actor.open?.(ctx);
-        opened.push(actor);
+        const workers = entry.workers ?? 0;
+        const refused = workers ? workersRefused(registry, spec, entry.kind, entry.config) : "";
+        if (refused) throw new FieldError(["workers"], refused);
+        // With workers the stage is built here too: its window, and what
+        // opening it tells later stages (the vector length), come from it.
+        const local = await spec.create(entry.config, env);
+        await local.open?.(ctx);
+        opened.push(local);
+        const actor = workers ? workerPool(poolOptions(flow, entry, registry, workers)) : local;
+        if (workers) {
+          await actor.open?.(ctx);
+          opened.push(actor);
+        }
         stages.push({
           id: entry.id,
           kind: entry.kind,
           actor,
           ctx,
           stats,
-          window: actor.window ?? spec.window?.(entry.config),
-          concurrency: entry.concurrency,
+          window: local.window ?? spec.window?.(entry.config),
+          // Two batches per worker: one running, one on its way.
+          concurrency: Math.max(entry.concurrency, 2 * workers),
           retries: entry.retries,
+          ...(workers ? { ordered: true } : {}),
         });
       } catch (e) {
         throw new FlowStartError(
@@ -178,6 +197,24 @@ export async function buildFlow(
     await close();
     throw e;
   }
+}
+
+function poolOptions(
+  flow: Flow,
+  entry: StageEntry,
+  registry: Registry,
+  workers: number,
+): PoolOptions {
+  return {
+    module: registry.worker!.module,
+    workers,
+    kind: entry.kind,
+    config: entry.config,
+    flow: flow.name,
+    stage: entry.id,
+    baseDir: flow.baseDir,
+    outDir: flow.outDir,
+  };
 }
 
 /** The env a source is built with: its own HTTP client when it sets `perHost`. */

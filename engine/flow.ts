@@ -102,6 +102,8 @@ export interface StageEntry {
   concurrency: number;
   /** Attempts of a failing batch before it is split to isolate the bad item. */
   retries: number;
+  /** Web Workers that run the stage's batches (engine/worker_pool.ts); absent or 0: none. */
+  workers?: number;
   /** The stage's config block, as its kind's schema parsed it. */
   config: unknown;
 }

@@ -46,6 +46,7 @@ export async function openMemoryRuntime(flow: Flow, opts: {
       edge: new MemoryEdge(channels[i], channels[i + 1], opts.deadLetters, kill),
       window: stage.window,
       concurrency: stage.concurrency,
+      ordered: stage.ordered,
     })),
     async pump() {
       const first = channels[0];

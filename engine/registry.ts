@@ -74,6 +74,13 @@ export interface StageSpec<C = any> extends Spec<C> {
   window?(config: C): WindowOptions | undefined;
   /** Makes the actor from its checked config; may be async. */
   create(config: C, env: BuildEnv): Actor<any, any> | Promise<Actor<any, any>>;
+  /**
+   * Whether the stage, with this config, may run on a pool of Web Workers
+   * (`workers: N`): its work is CPU-bound and keeps no state from one batch
+   * to the next, so N copies built from kind and config in N threads do
+   * what one would. True, or why not.
+   */
+  workers?(config: C): true | string;
 }
 
 /** A kind of source: how to check its config and make it. */
@@ -107,10 +114,22 @@ export class Registry {
    * bare Registry), sources fetch directly, with no per-host limits.
    */
   http?: HttpFactory;
+  /**
+   * The module a stage worker runs (engine/stage_host.ts serves it), and the
+   * stage specs it knows: those registered when `workerModule` was set.
+   * A stage registered later, in code, is not in the worker's registry.
+   */
+  worker?: { readonly module: URL; readonly stages: ReadonlySet<StageSpec> };
 
   /** Sets the factory of the run's HTTP client (builtins.ts sets the polite one). */
   httpClient(factory: HttpFactory): this {
     this.http = factory;
+    return this;
+  }
+
+  /** Sets the module stage workers run; it must build the stages registered so far. */
+  workerModule(module: URL): this {
+    this.worker = { module, stages: new Set(this.stages.values()) };
     return this;
   }
 
@@ -145,4 +164,21 @@ export function schemaOf<C>(
   registry: Registry,
 ): z.ZodType<C> {
   return typeof spec.schema === "function" ? spec.schema(registry) : spec.schema;
+}
+
+/** Why a stage cannot run on workers (`workers: N`), or undefined when it can. */
+export function workersRefused(
+  registry: Registry,
+  spec: StageSpec,
+  kind: string,
+  config: unknown,
+): string | undefined {
+  if (!registry.worker?.stages.has(spec)) {
+    return `stage ${kind} was registered in code, and a worker builds stages only from the ` +
+      "built-in registry: remove workers, or run it on the main thread";
+  }
+  const can = spec.workers?.(config) ?? `stage ${kind} keeps state from batch to batch or ` +
+      "waits on I/O, so it runs on the main thread only: remove workers " +
+      "(CPU-bound stages that can: validate, enrich, embed with provider local)";
+  return can === true ? undefined : can;
 }

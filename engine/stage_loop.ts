@@ -14,6 +14,8 @@ export interface StageLoop<D extends Delivery = Delivery> {
   window?: WindowOptions;
   /** Batches handled at once. */
   concurrency: number;
+  /** Commit batches in the order they were read, however they finish (see BuiltStage). */
+  ordered?: boolean;
 }
 
 /**
@@ -53,10 +55,17 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     });
   };
 
+  // The last commit of an ordered loop: the next one waits for it.
+  let previous: Promise<unknown> = Promise.resolve();
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
       edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
     const result = runStages(stages, items);
+    if (loop.ordered) {
+      const committed = Promise.all([result, previous]).then(([r]) => commit(r));
+      previous = committed.catch(() => {});
+      return committed;
+    }
     return result instanceof Promise ? result.then(commit) : commit(result);
   };
   /** Returns a promise only when the loop has to wait before reading on. */

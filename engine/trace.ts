@@ -36,7 +36,7 @@ type Item = Envelope<unknown>;
 
 /** The counts a batch span reports (stage_runner.ts's BatchResult). */
 interface BatchCounts {
-  out: readonly unknown[];
+  out: readonly { update?: true }[];
   letters: readonly unknown[];
   dropped?: number;
   failed?: number;
@@ -141,7 +141,8 @@ function linkItems(span: Span, items: readonly Item[], first: string | undefined
 
 function ended<R extends BatchCounts>(span: Span, r: R): R {
   span.setAttributes({
-    "millrace.batch.out": r.out.length,
+    // Merge updates ride along with the items but are not items (engine/item.ts).
+    "millrace.batch.out": r.out.reduce((n: number, item) => item.update === true ? n : n + 1, 0),
     "millrace.batch.dropped": r.dropped ?? 0,
     "millrace.batch.dead_letters": r.letters.length,
   });

@@ -134,6 +134,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
       }),
       window: step.window,
       concurrency: step.concurrency,
+      ordered: step.ordered,
     })),
     pump: () => leases.start(),
     drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,
@@ -154,7 +155,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
 export function planSteps(
   stages: readonly BuiltStage[],
   fuse: boolean,
-): (DurableStep & { concurrency: number })[] {
+): (DurableStep & { concurrency: number; ordered: boolean })[] {
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
@@ -170,6 +171,7 @@ export function planSteps(
     next: groups[i + 1]?.[0].id,
     nextWindow: windowOf(groups[i + 1]),
     concurrency: Math.max(...group.map((s) => s.concurrency)),
+    ordered: group.some((s) => s.ordered === true),
   }));
 }
 

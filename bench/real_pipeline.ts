@@ -1,0 +1,356 @@
+/**
+ * The "real pipeline" benchmark: the demo flow's own stages (flows/demo.yaml:
+ * validate, dedupe with near duplicates, enrich with all steps, local embed
+ * 256-d, JSONL publish) on the generator source, in memory and durable (one
+ * and two processes over a redis-server of its own), next to a baseline
+ * measured in the same run: each actor's `handle` called directly on the
+ * same pre-built batches in a loop, no engine. The engine's overhead is the
+ * ratio of the two; per-stage µs per item say where the time goes.
+ *
+ *   deno run -A bench/real_pipeline.ts [--items N] [--short] [--big] [--workers N]
+ *   (bench/main.ts runs it as its "pipeline" section)
+ *
+ * Every run is a process of its own, so peak RSS (the kernel's VmHWM, which
+ * counts worker threads too) is measured from a clean heap.
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+import { builtinRegistry } from "../builtins.ts";
+import { parseFlow } from "../config/load_flow.ts";
+import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
+import { MemoryDeadLetters } from "../engine/dead_letters.ts";
+import type { Flow } from "../engine/flow.ts";
+import { type Envelope, envelope, type RawItem } from "../engine/item.ts";
+import { memoryLogger } from "../engine/log.ts";
+import { startFlow } from "../engine/run_flow.ts";
+import { BenchRedis, haveRedisServer } from "./durable.ts";
+
+const SELF = fileURLToPath(import.meta.url);
+const DEMO = fileURLToPath(new URL("../flows/demo.yaml", import.meta.url));
+const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys"];
+
+/** What one measured run (a process) prints on its last line. */
+export interface RunFigure {
+  mode: string;
+  items: number;
+  published: number;
+  /** From the flow's start to the last item published (or the baseline's loop). */
+  secs: number;
+  peakRss: number;
+  /** Baseline only: reading the source and making envelopes, not in `secs`. */
+  sourceSecs?: number;
+  /** Per stage: ms inside handle() and items it received. */
+  stages: { id: string; busyMs: number; received: number }[];
+}
+
+/** The demo flow with `count` generated items, its outputs in `out`. */
+function demoFlow(
+  count: number,
+  out: string,
+  opts: { redis?: string; workers?: number; prefix?: string } = {},
+): Flow {
+  const flow = parseFlow(Deno.readTextFileSync(DEMO), DEMO, builtinRegistry(), {});
+  const source = flow.sources[0];
+  const config = { ...(source.config as Record<string, unknown>), count };
+  return {
+    ...flow,
+    outDir: out,
+    sources: [{ ...source, config }],
+    ...(opts.redis
+      ? {
+        durability: "redis" as const,
+        redis: opts.redis,
+        durable: { ...flow.durable, prefix: opts.prefix ?? "bench" },
+      }
+      : {}),
+    // The two stages that cost most per item and may run on workers.
+    pipeline: flow.pipeline.map((s) =>
+      opts.workers && (s.kind === "enrich" || s.kind === "embed")
+        ? { ...s, workers: opts.workers }
+        : s
+    ),
+  };
+}
+
+/** The kernel's peak RSS of this process (threads included), or a sampled one elsewhere. */
+function peakRss(sampled: number): number {
+  try {
+    const m = Deno.readTextFileSync("/proc/self/status").match(/^VmHWM:\s+(\d+) kB/m);
+    if (m) return Number(m[1]) * 1024;
+  } catch { /* not Linux */ }
+  return sampled;
+}
+
+/** Runs the flow in this process and returns its figure (engine mode). */
+async function runEngine(flow: Flow, items: number, mode: string): Promise<RunFigure> {
+  let sampled = Deno.memoryUsage().rss;
+  const started = performance.now();
+  const running = await startFlow(flow, {
+    registry: builtinRegistry(),
+    log: memoryLogger(),
+    deadLetters: new MemoryDeadLetters(),
+  });
+  const last = running.stages[running.stages.length - 1];
+  // The last time the last stage's count moved: a durable flow's drain check
+  // after the last item is not the pipeline's work.
+  let lastAt = performance.now();
+  let lastSeen = 0;
+  const timer = setInterval(() => {
+    sampled = Math.max(sampled, Deno.memoryUsage().rss);
+    if (last.emitted !== lastSeen) [lastSeen, lastAt] = [last.emitted, performance.now()];
+  }, 20);
+  const report = await running.done;
+  clearInterval(timer);
+  if (last.emitted !== lastSeen) lastAt = performance.now();
+  return {
+    mode,
+    items,
+    published: report.published,
+    secs: (lastAt - started) / 1000,
+    peakRss: peakRss(sampled),
+    stages: report.stages.map((s) => ({ id: s.id, busyMs: s.busyMs, received: s.received })),
+  };
+}
+
+/** One stage of the baseline's chain: its actor, what its window holds, its time and items. */
+interface Link {
+  actor: Actor<unknown, unknown>;
+  c: StageContext;
+  size?: number;
+  held: Envelope<unknown>[];
+  ms: number;
+  n: number;
+}
+
+/** A collector like the engine's: what the baseline passes to the next stage. */
+class Collect implements Outcome<unknown> {
+  out: Envelope<unknown>[] = [];
+  emit(item: Envelope<unknown>): void {
+    this.out.push(item);
+  }
+  drop(): void {}
+  reject(): void {}
+}
+
+/**
+ * The baseline: the same stages built from the same flow, each `handle`
+ * called on pre-built batches in a loop; what a stage emits, gathered to
+ * the next stage's window size when it has one, is the next stage's input.
+ * Only the calls to `handle` are timed.
+ */
+async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
+  const registry = builtinRegistry();
+  const log = memoryLogger();
+  const ctx = (stage: string): StageContext => ({
+    flow: flow.name,
+    stage,
+    signal: new AbortController().signal,
+    log,
+  });
+  const env = { flow: flow.name, baseDir: flow.baseDir, outDir: flow.outDir, log, registry };
+  // The source's batches, as envelopes, made before any clock runs.
+  const source = await registry.sources.get(flow.sources[0].kind)!.create(
+    flow.sources[0].config,
+    env,
+  );
+  // What the engine's source pump also does: read the source, wrap each item in an envelope.
+  const batches: Envelope<unknown>[][] = [];
+  const read = performance.now();
+  for await (const raws of source.read(new AbortController().signal)) {
+    batches.push((raws as RawItem[]).map((r) => envelope(r, flow.sources[0].name)));
+  }
+  const sourceMs = performance.now() - read;
+  // Each source batch goes down the chain at once, as in the engine (a
+  // windowed stage gathers its window's size first), so the baseline holds
+  // no more in memory than the source's batches and pays no GC for more.
+  const chain: Link[] = [];
+  for (const entry of flow.pipeline) {
+    const spec = registry.stages.get(entry.kind)!;
+    const actor = await spec.create(entry.config, { ...env, vectors: {} });
+    const c = ctx(entry.id);
+    await actor.open?.(c);
+    const window = actor.window ?? spec.window?.(entry.config);
+    chain.push({ actor, c, size: window?.size, held: [] as Envelope<unknown>[], ms: 0, n: 0 });
+  }
+  let published = 0;
+  const down = async (from: number, batch: Envelope<unknown>[], last: boolean) => {
+    if (from === chain.length) return void (published += batch.length);
+    const st = chain[from];
+    let todo = [batch];
+    if (st.size) {
+      for (const item of batch) st.held.push(item);
+      todo = [];
+      while (st.held.length >= st.size || (last && st.held.length > 0)) {
+        todo.push(st.held.splice(0, st.size));
+      }
+    }
+    for (const b of todo) {
+      if (b.length === 0) continue;
+      const out = new Collect();
+      st.n += b.length;
+      const started = performance.now();
+      await st.actor.handle(b, out, st.c);
+      st.ms += performance.now() - started;
+      await down(from + 1, out.out, last);
+    }
+    if (last && todo.length === 0) await down(from + 1, [], true);
+  };
+  for (const [i, batch] of batches.entries()) await down(0, batch, i === batches.length - 1);
+  for (const st of chain) await st.actor.close?.();
+  const stages = chain.map((st) => ({ id: st.c.stage, busyMs: st.ms, received: st.n }));
+  const total = chain.reduce((n, st) => n + st.ms, 0);
+  return {
+    mode: "baseline",
+    items,
+    published,
+    secs: total / 1000,
+    sourceSecs: sourceMs / 1000,
+    peakRss: peakRss(Deno.memoryUsage().rss),
+    stages,
+  };
+}
+
+/** Runs one measurement in a fresh process: `mode` is baseline, memory, or durable. */
+async function inChild(args: string[]): Promise<RunFigure[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, SELF, "child", ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`real pipeline bench: ${args.join(" ")} failed`);
+  return new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+}
+
+async function durableRun(
+  redis: BenchRedis,
+  items: number,
+  processes: number,
+  workers: number,
+): Promise<RunFigure> {
+  const prefix = `bench${crypto.randomUUID().slice(0, 8)}`;
+  const runs = await Promise.all(
+    Array.from(
+      { length: processes },
+      () =>
+        inChild(["durable", String(items), String(workers), redis.url, prefix]).then((r) => r[0]),
+    ),
+  );
+  const stages = runs[0].stages.map((s, i) => ({
+    id: s.id,
+    busyMs: runs.reduce((n, r) => n + r.stages[i].busyMs, 0),
+    received: runs.reduce((n, r) => n + r.stages[i].received, 0),
+  }));
+  return {
+    mode: `durable, ${processes} process${processes > 1 ? "es" : ""}`,
+    items,
+    published: runs.reduce((n, r) => n + r.published, 0),
+    secs: Math.max(...runs.map((r) => r.secs)),
+    peakRss: Math.max(...runs.map((r) => r.peakRss)),
+    stages,
+  };
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const mib = (n: number) => (n / 2 ** 20).toFixed(0) + " MiB";
+
+function line(f: RunFigure, base: RunFigure): string {
+  const perStage = f.stages
+    .map((s) => `${s.id} ${(s.busyMs * 1000 / Math.max(1, s.received)).toFixed(1)}`)
+    .join(", ");
+  const rate = f.items / f.secs;
+  const ratio = f.mode === "baseline" ? "" : `, ${(f.secs / base.secs).toFixed(2)}x baseline time`;
+  return `${f.mode.padEnd(30)} ${fmt(rate).padStart(7)} items/s, peak RSS ${
+    mib(f.peakRss).padStart(8)
+  }${ratio}\n${"".padEnd(32)}µs/item: ${perStage}`;
+}
+
+/** Runs and prints the section. */
+export async function printRealPipelineSection(
+  opts: { items: number; big: boolean; workers: number },
+): Promise<void> {
+  const { items } = opts;
+  console.log(
+    `## real pipeline: the demo flow's stages (validate, dedupe near, enrich all, ` +
+      `embed local 256-d, jsonl), generator source, ${fmt(items)} items`,
+  );
+  const [base] = await inChild(["baseline", String(items)]);
+  const runs: RunFigure[] = [base];
+  runs.push((await inChild(["memory", String(items), "0"]))[0]);
+  if (opts.workers) {
+    const w = (await inChild(["memory", String(items), String(opts.workers)]))[0];
+    runs.push({ ...w, mode: `memory, enrich+embed workers: ${opts.workers}` });
+  }
+  if (await haveRedisServer()) {
+    const redis = await BenchRedis.start();
+    try {
+      runs.push(await durableRun(redis, items, 1, 0));
+      runs.push(await durableRun(redis, items, 2, 0));
+      if (opts.workers) {
+        const w = await durableRun(redis, items, 1, opts.workers);
+        runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
+      }
+    } finally {
+      await redis.stop();
+    }
+  } else console.log("durable runs skipped: redis-server is not on PATH");
+  for (const r of runs) {
+    if (r.published !== base.published) {
+      throw new Error(`${r.mode}: published ${r.published}, the baseline ${base.published}`);
+    }
+    console.log(line(r, base));
+  }
+  const mem = runs[1];
+  const source = base.sourceSecs ?? 0;
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  console.log(
+    `baseline: actors ${base.secs.toFixed(2)}s, and ${source.toFixed(2)}s more to read the ` +
+      `generator and make envelopes; the engine in memory: ${mem.secs.toFixed(2)}s`,
+  );
+  console.log(
+    `engine overhead in memory: ${pct(mem.secs / base.secs - 1)} over the actors alone, ` +
+      `${pct(mem.secs / (base.secs + source) - 1)} over actors + source`,
+  );
+  if (opts.big) {
+    const big = items * 10;
+    const [large] = await inChild(["memory", String(big), "0"]);
+    console.log(
+      `memory, ${fmt(big)} items: ${fmt(big / large.secs)} items/s, peak RSS ${
+        mib(large.peakRss)
+      }` +
+        `; 10x the items -> peak RSS x${(large.peakRss / mem.peakRss).toFixed(2)} (flat is x1)`,
+    );
+  }
+  console.log();
+}
+
+if (import.meta.main) {
+  if (Deno.args[0] === "child") {
+    const [, mode, n, workers, redis, prefix] = Deno.args;
+    const items = Number(n);
+    const out = await Deno.makeTempDir({ prefix: "millrace-bench-" });
+    try {
+      const flow = demoFlow(items, out, { workers: Number(workers ?? 0), redis, prefix });
+      const figure = mode === "baseline"
+        ? await runBaseline(flow, items)
+        : await runEngine(flow, items, mode);
+      console.log(JSON.stringify(figure));
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+    Deno.exit(0);
+  }
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      items: { type: "string", default: "100000" },
+      short: { type: "boolean", default: false },
+      big: { type: "boolean", default: false },
+      workers: { type: "string", default: "0" },
+    },
+  });
+  await printRealPipelineSection({
+    items: values.short ? 10_000 : Number(values.items),
+    big: values.big,
+    workers: Number(values.workers),
+  });
+}

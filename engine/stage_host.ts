@@ -1,0 +1,128 @@
+import type { Actor, Outcome, StageContext } from "./actor.ts";
+import { endingError, errorMessage } from "./errors.ts";
+import type { Envelope } from "./item.ts";
+import type { Logger, LogLevel } from "./log.ts";
+import type { Registry } from "./registry.ts";
+
+type Item = Envelope<unknown>;
+
+/** What the main thread asks of a stage worker. */
+export type HostRequest =
+  | {
+    type: "open";
+    kind: string;
+    config: unknown;
+    flow: string;
+    stage: string;
+    baseDir: string;
+    outDir: string;
+  }
+  | { type: "batch"; id: number; items: Item[] };
+
+/**
+ * One thing `handle` said of one item, in the order it said it. An item of
+ * the batch passed on unchanged travels back as its index, so it is not
+ * copied twice; a new item travels whole.
+ */
+export type Said =
+  | [op: "emit", item: number | Item]
+  | [op: "drop", item: number | Item, reason: string, detail?: string]
+  | [op: "reject", item: number | Item, reason: string, detail?: string];
+
+/** An error thrown inside a worker, as far as the stage runner reads it. */
+export interface HostError {
+  message: string;
+  name: string;
+  retryable?: boolean;
+  ending?: boolean;
+}
+
+/** What a stage worker answers. */
+export type HostReply =
+  | { type: "opened" }
+  | { type: "open-failed"; error: HostError }
+  | { type: "done"; id: number; said: Said[] }
+  | { type: "failed"; id: number; error: HostError }
+  | { type: "log"; level: LogLevel; msg: string; fields?: Record<string, unknown> }
+  | { type: "tally"; name: string; n: number };
+
+interface Port {
+  postMessage(message: HostReply): void;
+  onmessage: ((event: MessageEvent<HostRequest>) => void) | null;
+}
+
+/**
+ * The worker's side of a stage running on a pool (engine/worker_pool.ts):
+ * builds the stage from its kind and config out of `registry`, as the main
+ * thread would, then runs each batch it is sent through `handle` and
+ * answers with what `handle` said, or with the error it threw. It keeps no
+ * retries and no counts: the main thread's stage runner does those, calling
+ * back in for each retry and each half of a split batch.
+ */
+export function serveStage(registry: Registry, port: Port = self as unknown as Port): void {
+  const log = (level: LogLevel) => (msg: string, fields?: Record<string, unknown>) =>
+    port.postMessage({ type: "log", level, msg, fields });
+  const logger: Logger = {
+    debug: log("debug"),
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+  };
+  // What the stage spends (tokens, requests) is counted on the main thread.
+  const tally = (name: string, n: number) => port.postMessage({ type: "tally", name, n });
+  let actor: Actor<unknown, unknown> | undefined;
+  let ctx: StageContext | undefined;
+  // Batches run one after another: a worker is one core.
+  let queue: Promise<void> = Promise.resolve();
+
+  const open = async (r: Extract<HostRequest, { type: "open" }>) => {
+    try {
+      const spec = registry.stages.get(r.kind);
+      if (!spec) throw new Error(`a stage worker knows no stage kind ${r.kind}`);
+      ctx = {
+        flow: r.flow,
+        stage: r.stage,
+        signal: new AbortController().signal,
+        log: logger,
+        tally,
+      };
+      const env = { flow: r.flow, baseDir: r.baseDir, outDir: r.outDir, log: logger, registry };
+      actor = await spec.create(r.config, env);
+      await actor.open?.(ctx);
+      port.postMessage({ type: "opened" });
+    } catch (error) {
+      port.postMessage({ type: "open-failed", error: hostError(error) });
+    }
+  };
+
+  const run = async (id: number, items: Item[]) => {
+    const said: Said[] = [];
+    const index = new Map<Item, number>();
+    for (let i = 0; i < items.length; i++) index.set(items[i], i);
+    const ref = (item: Item) => index.get(item) ?? item;
+    const out: Outcome<unknown> = {
+      emit: (item) => void said.push(["emit", ref(item)]),
+      drop: (item, reason, detail) => void said.push(["drop", ref(item), reason, detail]),
+      reject: (item, reason, detail) => void said.push(["reject", ref(item), reason, detail]),
+    };
+    try {
+      await actor!.handle(items, out, ctx!);
+      port.postMessage({ type: "done", id, said });
+    } catch (error) {
+      port.postMessage({ type: "failed", id, error: hostError(error) });
+    }
+  };
+
+  port.onmessage = ({ data }) => {
+    queue = queue.then(() => data.type === "open" ? open(data) : run(data.id, data.items));
+  };
+}
+
+function hostError(error: unknown): HostError {
+  return {
+    message: errorMessage(error),
+    name: error instanceof Error ? error.name : "Error",
+    ...((error as { retryable?: unknown })?.retryable === false ? { retryable: false } : {}),
+    ...(endingError(error) ? { ending: true } : {}),
+  };
+}

@@ -1,0 +1,162 @@
+import type { Actor, Outcome, StageContext } from "./actor.ts";
+import { FlowEndingError } from "./errors.ts";
+import type { Envelope } from "./item.ts";
+import type { HostError, HostReply, HostRequest, Said } from "./stage_host.ts";
+
+type Item = Envelope<unknown>;
+
+/** How a pool builds its stage in each worker. */
+export interface PoolOptions {
+  /** The module the workers run (Registry.worker.module). */
+  module: URL;
+  workers: number;
+  kind: string;
+  config: unknown;
+  flow: string;
+  stage: string;
+  baseDir: string;
+  outDir: string;
+}
+
+interface Waiting {
+  items: readonly Item[];
+  out: Outcome<unknown>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/** One worker thread and the batches it was sent and has not answered. */
+class Thread {
+  readonly worker: Worker;
+  readonly waiting = new Map<number, Waiting>();
+  opened: Promise<void>;
+  dead?: Error;
+
+  constructor(opts: PoolOptions, ctx: StageContext) {
+    // Permissions: a Deno worker inherits the main thread's by default.
+    this.worker = new Worker(opts.module, { type: "module", name: `${opts.flow}/${opts.stage}` });
+    let open: { resolve(): void; reject(e: unknown): void };
+    this.opened = new Promise((resolve, reject) => open = { resolve, reject });
+    this.worker.onmessage = ({ data }: MessageEvent<HostReply>) => {
+      switch (data.type) {
+        case "opened":
+          return open.resolve();
+        case "open-failed":
+          return open.reject(rebuild(data.error));
+        case "log":
+          return ctx.log[data.level]?.(data.msg, data.fields);
+        case "tally":
+          return ctx.tally?.(data.name, data.n);
+        case "done":
+        case "failed": {
+          const w = this.waiting.get(data.id);
+          if (!w) return;
+          this.waiting.delete(data.id);
+          if (data.type === "failed") return w.reject(rebuild(data.error));
+          try {
+            replay(data.said, w.items, w.out);
+            w.resolve();
+          } catch (e) {
+            w.reject(e);
+          }
+        }
+      }
+    };
+    // A worker that dies (out of memory, an uncaught error) fails what it
+    // held: those batches are retried and split like any failure, on a
+    // fresh worker.
+    this.worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      this.dead = new Error(`${opts.flow}/${opts.stage}: stage worker died: ${event.message}`);
+      open.reject(this.dead);
+      for (const w of this.waiting.values()) w.reject(this.dead);
+      this.waiting.clear();
+      this.worker.terminate();
+    };
+    const request: HostRequest = {
+      type: "open",
+      kind: opts.kind,
+      config: opts.config,
+      flow: opts.flow,
+      stage: opts.stage,
+      baseDir: opts.baseDir,
+      outDir: opts.outDir,
+    };
+    this.worker.postMessage(request);
+  }
+}
+
+/**
+ * An actor whose `handle` runs in one of N Web Workers, each holding its
+ * own copy of the stage built from kind and config (engine/stage_host.ts).
+ * It is an actor like any other to the stage runner, so retries, the split
+ * down to a bad item, dead letters and counts happen on the main thread
+ * exactly as without workers: each retry and each half of a split batch is
+ * one more call, sent to the least busy worker. Batches travel by
+ * structured clone; the stage loop bounds how many are in flight.
+ */
+export function workerPool(opts: PoolOptions): Actor<unknown, unknown> {
+  const threads: Thread[] = [];
+  let ctx: StageContext;
+  let next = 0;
+
+  const spawn = async (i: number) => {
+    const thread = new Thread(opts, ctx);
+    threads[i] = thread;
+    await thread.opened;
+    return thread;
+  };
+  /** The live worker with the fewest batches in hand; a dead one is replaced. */
+  const pick = async (): Promise<Thread> => {
+    let best = -1;
+    for (let i = 0; i < threads.length; i++) {
+      if (threads[i].dead) return await spawn(i);
+      if (best < 0 || threads[i].waiting.size < threads[best].waiting.size) best = i;
+    }
+    await threads[best].opened;
+    return threads[best];
+  };
+
+  return {
+    async open(c) {
+      ctx = c;
+      await Promise.all(Array.from({ length: opts.workers }, (_, i) => spawn(i)));
+    },
+    async handle(items, out) {
+      const thread = await pick();
+      const id = next++;
+      const done = new Promise<void>((resolve, reject) => {
+        thread.waiting.set(id, { items, out, resolve, reject });
+      });
+      const request: HostRequest = { type: "batch", id, items: items as Item[] };
+      thread.worker.postMessage(request);
+      await done;
+    },
+    close() {
+      for (const t of threads) {
+        t.worker.terminate();
+        const gone = new Error(`${opts.flow}/${opts.stage}: the stage closed`);
+        for (const w of t.waiting.values()) w.reject(gone);
+      }
+    },
+  };
+}
+
+/** Says on the main thread what `handle` said in the worker, on the original items. */
+function replay(said: Said[], items: readonly Item[], out: Outcome<unknown>): void {
+  const item = (ref: number | Item) => typeof ref === "number" ? items[ref] : ref;
+  for (const s of said) {
+    if (s[0] === "emit") out.emit(item(s[1]));
+    else if (s[0] === "drop") out.drop(item(s[1]), s[2], s[3]);
+    else out.reject(item(s[1]), s[2], s[3]);
+  }
+}
+
+/** The worker's error as the stage runner reads errors: its message, retryable, ending. */
+function rebuild(e: HostError): Error {
+  if (e.ending) return new FlowEndingError(e.message);
+  const error = new Error(e.message);
+  error.name = e.name;
+  if (e.retryable === false) Object.assign(error, { retryable: false });
+  return error;
+}
