@@ -1,10 +1,10 @@
 /**
  * `deno task screenshot`: runs a flow with its dashboard, opens it in
- * headless chromium (the browser tests' harness) and saves
+ * headless chromium (the browser tests' harness, tests/cli/_chromium.ts) and saves
  * docs/dashboard.png. Needs chromium (`apt-get install chromium`).
  */
 import { fileURLToPath } from "node:url";
-import { launch } from "../tests/cli/_chromium.ts";
+import { Page } from "../tests/cli/_chromium.ts";
 import { startWatched } from "../tests/cli/_watched_flow.ts";
 
 const FLOW = `name: newsroom
@@ -23,14 +23,16 @@ pipeline:
 const out = fileURLToPath(new URL("./dashboard.png", import.meta.url));
 const seconds = Number(Deno.args[0] ?? 8);
 const w = await startWatched(FLOW, { eventsEveryMs: 500 });
-const browser = await launch();
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  await page.goto(w.url + "/");
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  await page.screenshot({ path: out, fullPage: true });
-  console.log(`saved ${out}`);
+  const page = await Page.open({ width: 1280, height: 900 });
+  try {
+    await page.goto(w.url + "/");
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    await page.screenshot(out, { fullPage: true });
+    console.log(`saved ${out}`);
+  } finally {
+    await page.close();
+  }
 } finally {
-  await browser.close();
   await w.close();
 }

@@ -1,11 +1,5 @@
 import assert from "node:assert/strict";
 import { SpanStatusCode, trace } from "@opentelemetry/api";
-import {
-  BasicTracerProvider,
-  InMemorySpanExporter,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
 import { z } from "zod";
 import type { Actor } from "../../engine/actor.ts";
 import { decodeEntry, encodeEntries } from "../../engine/redis/codec.ts";
@@ -13,18 +7,17 @@ import { envelope } from "../../engine/item.ts";
 import { parseTraceparent } from "../../engine/trace.ts";
 import { runTestFlow, testRegistry } from "../../testing.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
+import { type MemorySpan as ReadableSpan, MemoryTracerProvider } from "./_memory_tracer.ts";
 
 // One in-process tracer provider for this file: what OTEL_DENO=true gives a run, kept in memory.
-const exporter = new InMemorySpanExporter();
-trace.setGlobalTracerProvider(
-  new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
-);
+const provider = new MemoryTracerProvider();
+trace.setGlobalTracerProvider(provider);
 
 /** The spans a run made, by name, after clearing what came before. */
 async function spansOf<T>(run: () => Promise<T>): Promise<[T, ReadableSpan[]]> {
-  exporter.reset();
+  provider.reset();
   const result = await run();
-  return [result, exporter.getFinishedSpans()];
+  return [result, provider.finished()];
 }
 
 const named = (spans: ReadableSpan[], name: string) => spans.filter((s) => s.name === name);
