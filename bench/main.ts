@@ -7,8 +7,9 @@
  *   deno task bench --durable-items N   items for the durable run over Redis (default 100,000)
  *   deno task bench --pg-rows N   rows for the Postgres sink run (default 50,000; bench/postgres.ts)
  *   deno task bench --dedupe-items N   items for the dedupe run (default 100,000; bench/dedupe.ts)
+ *   deno task bench --near-items N   items for near-duplicate bytes per item (default 200,000)
  *   deno task bench --only html   only the named sections, comma-separated: engine, memory,
- *                                 durable, pipeline, embedding, postgres, dedupe, feeds, html (default all)
+ *                                 durable, pipeline, embedding, postgres, dedupe, near, feeds, html (default all)
  *   deno task bench --only pipeline   the demo flow's real stages against their bare actors
  *                                 (bench/real_pipeline.ts): --pipeline-items N (default 100,000),
  *                                 --short (10,000), --big (also 10x the items in memory, for
@@ -22,6 +23,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
 import { printDedupeSection } from "./dedupe.ts";
+import { printNearSection } from "./near.ts";
 import { printDurableSection } from "./durable.ts";
 import { printEmbeddingSection } from "./embedding.ts";
 import { FIXTURES, printFeedSection } from "./feeds.ts";
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     "durable-items": { type: "string", default: "100000" },
     "pg-rows": { type: "string", default: "50000" },
     "dedupe-items": { type: "string", default: "100000" },
+    "near-items": { type: "string", default: "200000" },
     only: { type: "string" },
     "pipeline-items": { type: "string", default: "100000" },
     short: { type: "boolean", default: false },
@@ -53,6 +56,7 @@ const SECTIONS = [
   "embedding",
   "postgres",
   "dedupe",
+  "near",
   "feeds",
   "html",
 ];
@@ -134,6 +138,7 @@ if (want("embedding")) await printEmbeddingSection();
 if (want("postgres")) await printPostgresSection(Number(values["pg-rows"]), rounds);
 
 if (want("dedupe")) await printDedupeSection(Number(values["dedupe-items"]), rounds);
+if (want("near")) await printNearSection(Number(values["near-items"]));
 
 // Both read the shared fixtures, which a clone without ../shared lacks.
 if ((want("feeds") || want("html")) && !existsSync(FIXTURES)) {
