@@ -77,4 +77,9 @@ export const stepStage: StageSpec<StepConfig> = {
   defaultId: (c) => c.spec.kind,
   window: (c) => c.spec.window?.(c.config),
   create: (c, env) => c.spec.create(c.config, env),
+  // A worker builds its stage from the built-in registry by kind and config;
+  // the module a step loads is the flow's, which a worker does not load.
+  workers: () =>
+    "a step's module is loaded by the flow, and a worker builds stages only from the built-in " +
+    "registry: remove workers, or run the step on the main thread",
 };

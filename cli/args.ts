@@ -94,9 +94,16 @@ export function parseCommandLine(argv: string[]) {
     if (!given.includes(token.name)) given.push(token.name);
     const spec = (OPTIONS as Record<string, { type: string }>)[token.name];
     if (!spec) {
-      const near = token.name.length > 1 ? nearest(token.name, Object.keys(OPTIONS)) : undefined;
+      const names = Object.keys(OPTIONS);
+      // A cut-short name (--log) means the options it begins; else the nearest spelling.
+      const begun = token.name.length > 1 ? names.filter((n) => n.startsWith(token.name)) : [];
+      const near = begun.length > 0
+        ? begun.map((n) => `--${n}`).join(" or ")
+        : token.name.length > 1
+        ? nearest(token.name, names)?.replace(/^/, "--")
+        : undefined;
       throw new UsageError(
-        `unknown option ${token.rawName}${near ? `; did you mean --${near}?` : ""}`,
+        `unknown option ${token.rawName}${near ? `; did you mean ${near}?` : ""}`,
       );
     }
     if (spec.type === "string" && token.value === undefined) {

@@ -164,7 +164,7 @@ export class FlowWatch {
       const backlog = running.backlog?.() ?? [];
       let sent = running.sources.reduce((n, s) => n + s.emitted, 0);
       return running.stages.map((s, i) => {
-        const waiting = backlog[i] ?? 0;
+        const waiting = Math.max(0, backlog[i] ?? 0);
         const finished = s.emitted + s.droppedTotal + s.rejectedTotal + s.failed;
         const state = {
           stage: s.id,

@@ -51,7 +51,8 @@ export async function runCommand(
   }
   if (opts.serve && (flows.length > 1 || opts.watch)) {
     throw new UsageError(
-      "--port watches one flow file, without --watch: run one process per flow to watch each",
+      "--port serves the dashboard and metrics of one flow file, and not with --watch: " +
+        "run one process per flow to serve each",
     );
   }
   const above = (inner: Logger): Logger => ({

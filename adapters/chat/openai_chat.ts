@@ -236,6 +236,15 @@ export class OpenAIChat implements ChatClient {
       const ms = this.#options.timeout ?? 60_000;
       return new ChatRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
     }
+    if (error instanceof OpenAI.APIConnectionError) {
+      // The SDK says only "Connection error."; its cause says what (refused, no such host).
+      const why = error.cause ? `: ${redact(errorMessage(error.cause))}` : "";
+      return new ChatRequestError(
+        `${where}: cannot connect${why} (is the server running, and is the url right?)`,
+        undefined,
+        true,
+      );
+    }
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
       // No `cause`: the SDK's error keeps the body unredacted.
       return new ChatRequestError(

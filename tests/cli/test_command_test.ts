@@ -21,7 +21,7 @@ const FLOW = `name: small
 sources: { inbox: { kind: generator, count: 10 } }
 pipeline:
   - validate: { require: [title, url], spam: [casino] }
-  - dedupe: { key: [url] }
+  - dedupe: { key: [url], merge: false }
   - enrich: { steps: [domain] }
   - publish: [ { jsonl: { path: items.jsonl } } ]
 `;
