@@ -75,7 +75,14 @@ export {
   type RawItem,
   type ValidItem,
 } from "./engine/item.ts";
-export { createLogger, type LogFormat, type Logger, memoryLogger } from "./engine/log.ts";
+export {
+  createLogger,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  memoryLogger,
+} from "./engine/log.ts";
 export {
   type BuildEnv,
   Registry,

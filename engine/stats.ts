@@ -86,6 +86,7 @@ export class StageStats {
     if (n !== 0) this.usage.set(name, (this.usage.get(name) ?? 0) + n);
   }
 
+  /** Items dropped, all reasons together. */
   get droppedTotal(): number {
     return sum(this.dropped);
   }
@@ -122,8 +123,9 @@ export class SourceStats {
   errors = 0;
   /** What the last failed read said. */
   lastError?: string;
-  /** When the last read began (epoch ms), and whether one is under way: the dashboard's source state. */
+  /** When the last read began (epoch ms): the dashboard's source state. */
   lastRead?: number;
+  /** Whether a read is under way. */
   reading = false;
   /** Counters of source `name`, of kind `kind`, all at zero. */
   constructor(readonly name: string, readonly kind: string) {}
