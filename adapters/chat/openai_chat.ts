@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { retry, retryAfterMs } from "../../engine/retry.ts";
+import { TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
 import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 import { cappedFetch } from "./capped_fetch.ts";
@@ -63,9 +63,6 @@ export interface OpenAIChatOptions {
   log?: Logger;
 }
 
-/** Longest Retry-After honoured as given. */
-const MAX_RETRY_AFTER = 60_000;
-const TRANSIENT = new Set([408, 409, 429, 500, 502, 503, 504]);
 /** A 400 that says the server does not take this `response_format`. */
 const FORMAT_REFUSED = /response_format|json_schema|json_object|structured|grammar/i;
 
@@ -180,40 +177,21 @@ export class OpenAIChat implements ChatClient {
         ? { response_format: { type: "json_object" } }
         : {}),
     };
-    let reply: OpenAI.ChatCompletion;
-    try {
-      reply = await retry(async () => {
-        await limiter?.acquire(estimate + (this.#options.maxOutputTokens ?? 0), signal);
-        this.stats.requests++;
-        return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
-      }, {
-        signal,
-        maxAttempts: maxRetries + 1,
-        baseMs: this.#options.backoffBase ?? 500,
-        maxMs: 20_000,
-        random: this.#options.random,
-        sleep: (ms, signal) => this.#clock.sleep(ms, signal),
-        isRetryable: transient,
-        retryAfterMs: (error) =>
-          error instanceof OpenAI.APIError
-            ? retryAfterMs(error.headers, MAX_RETRY_AFTER)
-            : undefined,
-        onRetry: ({ error, attempt, delayMs, asked }) => {
-          if (asked && error instanceof OpenAI.APIError && error.status === 429) {
-            limiter?.pause(delayMs);
-          }
-          this.stats.retries++;
-          log?.warn(`${this.#failure(error).message}; retrying`, {
-            attempt,
-            of: maxRetries,
-            waitMs: Math.round(delayMs),
-          });
-        },
-      });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw this.#failure(error);
-    }
+    const reply: OpenAI.ChatCompletion = await withOpenAIRetry(async () => {
+      await limiter?.acquire(estimate + (this.#options.maxOutputTokens ?? 0), signal);
+      this.stats.requests++;
+      return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
+    }, {
+      signal,
+      maxRetries,
+      backoffBase: this.#options.backoffBase,
+      random: this.#options.random,
+      clock: this.#clock,
+      limiter,
+      stats: this.stats,
+      log,
+      failure: (error) => this.#failure(error),
+    });
     const choice = reply?.choices?.[0];
     const message = choice?.message;
     const content = typeof message?.content === "string"
@@ -265,12 +243,4 @@ function withSchemaInstructions(messages: ChatMessage[], format: ReplyFormat): C
   return first?.role === "system"
     ? [{ role: "system", content: `${first.content}\n\n${rule}` }, ...rest]
     : [{ role: "system", content: rule }, ...messages];
-}
-
-/** Whether the same request is worth sending again. */
-function transient(error: unknown): boolean {
-  if (error instanceof OpenAI.APIError && error.status !== undefined) {
-    return TRANSIENT.has(error.status);
-  }
-  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }

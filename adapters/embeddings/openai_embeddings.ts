@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { retry, retryAfterMs } from "../../engine/retry.ts";
+import { withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 
@@ -31,10 +31,6 @@ export interface OpenAIEmbeddingsOptions {
   tally?: (name: string, n: number) => void;
 }
 
-/** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
-const MAX_RETRY_AFTER = 60_000;
-/** Statuses worth another attempt of the same request. */
-const TRANSIENT = new Set([408, 409, 429, 500, 502, 503, 504]);
 /**
  * Statuses that blame the request's content: the same inputs will fail again,
  * but a part of them may pass, so the stage runner splits the batch at once
@@ -137,47 +133,27 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     const { limiter, maxRetries = 5, log } = this.#options;
     const count = this.#options.countTokens ?? ((t: string) => Math.ceil(t.length / 4));
     const tokens = limiter ? inputs.reduce((n, text) => n + count(text), 0) : 0;
-    let reply: OpenAI.CreateEmbeddingResponse;
-    try {
-      reply = await retry(async () => {
-        await limiter?.acquire(tokens, signal);
-        this.stats.requests++;
-        this.#options.tally?.("requests", 1);
-        return await this.#sdk.embeddings.create({
-          model: this.model,
-          input: inputs,
-          encoding_format: "float",
-          ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
-        }, { signal, maxRetries: 0 });
-      }, {
-        signal,
-        maxAttempts: maxRetries + 1,
-        baseMs: this.#options.backoffBase ?? 500,
-        maxMs: 20_000,
-        random: this.#options.random,
-        sleep: (ms, signal) => this.#clock.sleep(ms, signal),
-        isRetryable: transient,
-        retryAfterMs: (error) =>
-          error instanceof OpenAI.APIError
-            ? retryAfterMs(error.headers, MAX_RETRY_AFTER)
-            : undefined,
-        onRetry: ({ error, attempt, delayMs, asked }) => {
-          // A 429's wait holds back every request sharing the limiter.
-          if (asked && error instanceof OpenAI.APIError && error.status === 429) {
-            limiter?.pause(delayMs);
-          }
-          this.stats.retries++;
-          log?.warn(`${this.#failure(error).message}; retrying`, {
-            attempt,
-            of: maxRetries,
-            waitMs: Math.round(delayMs),
-          });
-        },
-      });
-    } catch (error) {
-      signal.throwIfAborted();
-      throw this.#failure(error);
-    }
+    const reply: OpenAI.CreateEmbeddingResponse = await withOpenAIRetry(async () => {
+      await limiter?.acquire(tokens, signal);
+      this.stats.requests++;
+      this.#options.tally?.("requests", 1);
+      return await this.#sdk.embeddings.create({
+        model: this.model,
+        input: inputs,
+        encoding_format: "float",
+        ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
+      }, { signal, maxRetries: 0 });
+    }, {
+      signal,
+      maxRetries,
+      backoffBase: this.#options.backoffBase,
+      random: this.#options.random,
+      clock: this.#clock,
+      limiter,
+      stats: this.stats,
+      log,
+      failure: (error) => this.#failure(error),
+    });
     this.stats.tokens += reply.usage?.total_tokens ?? tokens;
     this.#options.tally?.("tokens", reply.usage?.total_tokens ?? tokens);
     return this.#vectors(reply, inputs.length);
@@ -241,18 +217,6 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     const message = this.#redact(errorMessage(error));
     return new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error });
   }
-}
-
-/**
- * Whether this client sends the same request again: on 429, 5xx, timeouts,
- * connection errors, and a reply that is not JSON (the server may be
- * restarting).
- */
-function transient(error: unknown): boolean {
-  if (error instanceof OpenAI.APIError && error.status !== undefined) {
-    return TRANSIENT.has(error.status);
-  }
-  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }
 
 /**

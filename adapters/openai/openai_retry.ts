@@ -1,0 +1,75 @@
+import OpenAI from "openai";
+import type { Logger } from "../../engine/log.ts";
+import { retry, retryAfterMs } from "../../engine/retry.ts";
+import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
+
+/** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
+const MAX_RETRY_AFTER = 60_000;
+/** Statuses worth another attempt of the same request. */
+export const TRANSIENT: ReadonlySet<number> = new Set([408, 409, 429, 500, 502, 503, 504]);
+
+/** What a call to an OpenAI-compatible API needs to be retried the same way everywhere. */
+export interface OpenAIRetryOptions {
+  signal: AbortSignal;
+  /** Attempts after the first. */
+  maxRetries: number;
+  backoffBase?: number;
+  random?: () => number;
+  clock: Clock;
+  /** Shared by every request of the stage: a 429's wait holds them all back. */
+  limiter?: RateLimiter;
+  stats: { retries: number };
+  log?: Logger;
+  /** The failure in the client's words, without its key. */
+  failure(error: unknown): Error;
+}
+
+/**
+ * `call` with the embedder's and the llm stage's retry: backoff with jitter,
+ * `Retry-After` honoured (and a 429's wait shared through the limiter), a
+ * warning per retry; what finally fails is thrown as `failure` says it.
+ */
+export async function withOpenAIRetry<T>(
+  call: () => Promise<T>,
+  o: OpenAIRetryOptions,
+): Promise<T> {
+  try {
+    return await retry(call, {
+      signal: o.signal,
+      maxAttempts: o.maxRetries + 1,
+      baseMs: o.backoffBase ?? 500,
+      maxMs: 20_000,
+      random: o.random,
+      sleep: (ms, signal) => o.clock.sleep(ms, signal),
+      isRetryable: transient,
+      retryAfterMs: (error) =>
+        error instanceof OpenAI.APIError ? retryAfterMs(error.headers, MAX_RETRY_AFTER) : undefined,
+      onRetry: ({ error, attempt, delayMs, asked }) => {
+        if (asked && error instanceof OpenAI.APIError && error.status === 429) {
+          o.limiter?.pause(delayMs);
+        }
+        o.stats.retries++;
+        o.log?.warn(`${o.failure(error).message}; retrying`, {
+          attempt,
+          of: o.maxRetries,
+          waitMs: Math.round(delayMs),
+        });
+      },
+    });
+  } catch (error) {
+    o.signal.throwIfAborted();
+    throw o.failure(error);
+  }
+}
+
+/**
+ * Whether the same request is worth sending again: on 429, 5xx, timeouts,
+ * connection errors, and a reply that is not JSON (the server may be
+ * restarting).
+ */
+function transient(error: unknown): boolean {
+  if (error instanceof OpenAI.APIError && error.status !== undefined) {
+    return TRANSIENT.has(error.status);
+  }
+  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
+}
