@@ -59,7 +59,9 @@ export function formatTable(
 export function formatReport(report: FlowReport): string {
   const head = `${report.flow}: ${report.stopped ? "stopped" : "finished"} in ${
     (report.durationMs / 1000).toFixed(2)
-  }s: ${report.published} published, ${report.deadLettered} dead letters`;
+  }s: ${report.published} published, ${report.deadLettered} dead letter${
+    report.deadLettered === 1 ? "" : "s"
+  }`;
   return head + "\n" + formatTable(report.sources, report.stages, report.durationMs);
 }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fitWidth, formatTable } from "../../cli/summary.ts";
+import { fitWidth, formatReport, formatTable } from "../../cli/summary.ts";
 
 Deno.test("fitWidth cuts each line to one less than the terminal width, marking the cut", () => {
   const text = "short\n" + "x".repeat(110) + "\n" + "y".repeat(79);
@@ -27,4 +27,23 @@ Deno.test("a live table with a long why column fits an 80-column terminal row fo
   const fitted = fitWidth(table, 80);
   assert.equal(fitted.split("\n").length, table.split("\n").length);
   assert.ok(fitted.split("\n").every((l) => l.length < 80));
+});
+
+Deno.test("the summary's first line counts one dead letter in the singular", () => {
+  const report = (deadLettered: number) => ({
+    flow: "tiny",
+    durationMs: 1500,
+    stopped: false,
+    sources: [],
+    stages: [],
+    published: 3,
+    deadLettered,
+    killed: false,
+    inFlight: 0,
+  });
+  assert.equal(
+    formatReport(report(1)).split("\n")[0],
+    "tiny: finished in 1.50s: 3 published, 1 dead letter",
+  );
+  assert.match(formatReport(report(2)).split("\n")[0], /, 2 dead letters$/);
 });
