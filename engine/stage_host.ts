@@ -6,17 +6,19 @@ import type { Registry } from "./registry.ts";
 
 type Item = Envelope<unknown>;
 
+/** What a worker needs to build the stage as the main thread would: kind, config and where. */
+export interface StageBuild {
+  kind: string;
+  config: unknown;
+  flow: string;
+  stage: string;
+  baseDir: string;
+  outDir: string;
+}
+
 /** What the main thread asks of a stage worker. */
 export type HostRequest =
-  | {
-    type: "open";
-    kind: string;
-    config: unknown;
-    flow: string;
-    stage: string;
-    baseDir: string;
-    outDir: string;
-  }
+  | ({ type: "open" } & StageBuild)
   | { type: "batch"; id: number; items: Item[] };
 
 /**

@@ -1,21 +1,15 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { FlowEndingError } from "./errors.ts";
 import type { Envelope } from "./item.ts";
-import type { HostError, HostReply, HostRequest, Said } from "./stage_host.ts";
+import type { HostError, HostReply, HostRequest, Said, StageBuild } from "./stage_host.ts";
 
 type Item = Envelope<unknown>;
 
 /** How a pool builds its stage in each worker. */
-export interface PoolOptions {
+export interface PoolOptions extends StageBuild {
   /** The module the workers run (Registry.worker.module). */
   module: URL;
   workers: number;
-  kind: string;
-  config: unknown;
-  flow: string;
-  stage: string;
-  baseDir: string;
-  outDir: string;
 }
 
 interface Waiting {
@@ -73,15 +67,8 @@ class Thread {
       this.waiting.clear();
       this.worker.terminate();
     };
-    const request: HostRequest = {
-      type: "open",
-      kind: opts.kind,
-      config: opts.config,
-      flow: opts.flow,
-      stage: opts.stage,
-      baseDir: opts.baseDir,
-      outDir: opts.outDir,
-    };
+    const { module: _module, workers: _workers, ...build } = opts;
+    const request: HostRequest = { type: "open", ...build };
     this.worker.postMessage(request);
   }
 }

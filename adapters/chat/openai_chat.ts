@@ -164,7 +164,7 @@ export class OpenAIChat implements ChatClient {
     level: number,
     signal: AbortSignal,
   ): Promise<ChatReply> {
-    const { limiter, maxRetries = 5, log } = this.#options;
+    const { limiter, maxRetries = 5 } = this.#options;
     const sent = level === 0 ? messages : withSchemaInstructions(messages, format);
     const estimate = Math.ceil(sent.reduce((n, m) => n + m.content.length, 0) / 4);
     const body: OpenAI.ChatCompletionCreateParamsNonStreaming = {
@@ -182,14 +182,11 @@ export class OpenAIChat implements ChatClient {
       this.stats.requests++;
       return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
     }, {
+      ...this.#options, // backoffBase, random, limiter, log
       signal,
       maxRetries,
-      backoffBase: this.#options.backoffBase,
-      random: this.#options.random,
       clock: this.#clock,
-      limiter,
       stats: this.stats,
-      log,
       failure: (error) => this.#failure(error),
     });
     const choice = reply?.choices?.[0];

@@ -130,7 +130,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
 
   /** One request, retried as the class comment says. */
   async #request(inputs: string[], signal: AbortSignal): Promise<number[][]> {
-    const { limiter, maxRetries = 5, log } = this.#options;
+    const { limiter, maxRetries = 5 } = this.#options;
     const count = this.#options.countTokens ?? ((t: string) => Math.ceil(t.length / 4));
     const tokens = limiter ? inputs.reduce((n, text) => n + count(text), 0) : 0;
     const reply: OpenAI.CreateEmbeddingResponse = await withOpenAIRetry(async () => {
@@ -144,14 +144,11 @@ export class OpenAIEmbeddings implements EmbeddingClient {
         ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
       }, { signal, maxRetries: 0 });
     }, {
+      ...this.#options, // backoffBase, random, limiter, log
       signal,
       maxRetries,
-      backoffBase: this.#options.backoffBase,
-      random: this.#options.random,
       clock: this.#clock,
-      limiter,
       stats: this.stats,
-      log,
       failure: (error) => this.#failure(error),
     });
     this.stats.tokens += reply.usage?.total_tokens ?? tokens;
