@@ -66,10 +66,15 @@ export async function verify(
   let deadLettersExpected = 0;
   for (const n of expected.deadLetters.values()) deadLettersExpected += n;
   const unexpected = new Map<string, number>();
+  let twice = 0;
   for (const [k, n] of lettered) {
     const want = expected.deadLetters.get(k) ?? 0;
-    if (n > Math.max(want, 1)) duplicates += n - Math.max(want, 1);
+    if (n > Math.max(want, 1)) {
+      duplicates += n - Math.max(want, 1);
+      twice++;
+    }
   }
+  if (twice > 0) samples.push(`${twice} items dead-lettered twice by one stage`);
   // An item both published and dead-lettered is there twice (a replay would publish it again).
   let both = 0;
   for (const l of letters) {
@@ -104,7 +109,10 @@ export async function verify(
   if (missingOther > 0) samples.push(`${missingOther} lost items are missing from the second sink`);
 
   let stuck = 0;
-  for (const e of await edges(redis, keys)) stuck += e.pending;
+  for (const e of await edges(redis, keys)) {
+    stuck += e.pending;
+    if (e.pending > 0) samples.push(await stuckSample(redis, e.key, e.group));
+  }
   return {
     lost,
     duplicates,
@@ -114,4 +122,13 @@ export async function verify(
     deadLetters: letters.length,
     samples,
   };
+}
+
+/** Which consumers hold a group's pending entries, how often each was delivered and how long ago. */
+async function stuckSample(redis: Redis, key: string, group: string): Promise<string> {
+  const rows = await redis.xpending(key, group, "-", "+", 5) as [string, string, number, number][];
+  const held = rows.map(([id, consumer, idleMs, deliveries]) =>
+    `${id} by ${consumer} (${deliveries} deliveries, idle ${Math.round(idleMs / 1000)} s)`
+  );
+  return `pending on ${key.slice(key.indexOf(":in:") + 1)} (${group}): ${held.join(", ")}`;
 }

@@ -181,7 +181,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return gone;
   }
 
-  /** Reads new entries of both lanes; the high lane's come first. */
+  /**
+   * Reads new entries of both lanes; the high lane's come first. An entry
+   * this step already holds is left out: Redis delivers one again when its
+   * group's last-delivered-id moved back (Redis lost its last writes, a
+   * crash under appendfsync everysec), and the two copies in one batch
+   * would both pass the commit's pending check and be written twice. The
+   * delivery held commits it (it is pending again, so the check passes).
+   */
   async #readEntries(block: number): Promise<RedisDelivery[]> {
     const { keys, step, consumer, reader } = this.run;
     const high = keys.input(step.id, "high");
@@ -205,6 +212,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     for (const [key, entries] of reply ?? []) {
       const lane: Lane = key === high ? "high" : "normal";
       for (const [id, fields] of entries) {
+        if (this.run.held.has(`${lane} ${id}`)) continue;
         const entry = decodeEntry(id, fields);
         out.push(this.#delivery(lane, entry, entry.suspect === true));
       }

@@ -16,6 +16,7 @@ import {
   readJsonl,
   redisTest,
   repeats,
+  waitFor,
   withRedis,
   writeFlow,
 } from "./_harness.ts";
@@ -135,3 +136,69 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
     }
   });
 });
+
+redisTest(
+  "an entry delivered again while its first delivery waits in a window is committed once",
+  async () => {
+    // Redis losing its last writes (a machine crash with appendfsync
+    // everysec) moves a group's last-delivered-id back: entries a step
+    // holds in an open window are delivered again, to the same window.
+    // Committed together, both copies passed the pending check and the
+    // batch's outputs and dead letters were written twice (chaos aof-cut).
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-again-" });
+      const redis = client(server);
+      try {
+        const count = 40;
+        const poison = [7, 31];
+        const path = await writeFlow(
+          dir,
+          `
+name: again
+durability: redis
+redis: redis://127.0.0.1:${server.port}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: ${count}, batch: ${count}, poison: [${poison.join(", ")}] }
+pipeline:
+  - poison: { retries: 0 }
+  - embed: { provider: local, dimensions: 8, batch: { size: 1000, maxWait: 3s } }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+durable: { claimAfter: 30s, entryItems: 10 }
+`,
+        );
+        const keys = flowKeys("again");
+        const registry = workerRegistry();
+        const flow = await loadFlow(path, registry);
+        const run = runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        // Every entry read into the embed window of the first step: rewind its group.
+        let held: { key: string; group: string } | undefined;
+        await waitFor("a step to hold every entry in its window", async () => {
+          held = (await edges(redis, keys)).find((e) => e.pending === count / 10);
+          return held !== undefined;
+        });
+        await redis.xgroup("SETID", held!.key, held!.group, "0");
+        const report = await run;
+
+        const byId = new Map(report.stages.map((s) => [s.id, s]));
+        assert.equal(
+          byId.get("publish")!.received,
+          count - poison.length,
+          "nothing appended twice",
+        );
+        const letters = await deadLetters(redis, keys);
+        assert.deepEqual(repeats(letters.map((l) => `${l.item.id} ${l.stage}`)), new Map());
+        assert.equal(letters.length, poison.length);
+        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
