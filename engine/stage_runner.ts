@@ -4,6 +4,7 @@ import type { DeadLetter } from "./dead_letters.ts";
 import { endingError, errorMessage, isRetryable } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
+import { untilAborted } from "./until_aborted.ts";
 
 type Item = Envelope<unknown>;
 
@@ -138,7 +139,8 @@ async function settle(
   pending: Promise<void>,
 ): Promise<void> {
   try {
-    await pending;
+    // A kill does not wait for an actor that ignores its signal.
+    await untilAborted(pending, work.ctx.signal);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
     return await failed(work, batch, retries, result, tries, error);

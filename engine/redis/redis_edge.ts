@@ -10,6 +10,7 @@ import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
 import { untilRedis } from "./until_redis.ts";
+import { untilAborted } from "../until_aborted.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
 
 type Item = Envelope<unknown>;
@@ -141,7 +142,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
    */
   async close(): Promise<void> {
     this.#closed.abort();
-    await Promise.allSettled(this.#background);
+    // A kill does not wait for a claim or trim call queued while Redis is away.
+    await untilAborted(Promise.allSettled(this.#background), this.run.kill).catch(() => {});
   }
 
   /** Puts the two halves of an entry back on its stream as suspects, in one commit. */

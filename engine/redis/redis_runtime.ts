@@ -7,6 +7,7 @@ import { type Flow, isPolling } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
+import { untilAborted } from "../until_aborted.ts";
 import { errorMessage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
@@ -138,8 +139,10 @@ export async function openRedisRuntime(flow: Flow, opts: {
     })),
     pump: () => leases.start(),
     drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,
-    // Blocked reads end now rather than at their BLOCK timeout.
-    kill: () => readers.forEach((r) => r.disconnect()),
+    // Blocked reads end now rather than at their BLOCK timeout. A reader
+    // between reconnect tries is left to close(): disconnect() there would
+    // cancel its next try and leave it neither connected nor ended.
+    kill: () => readers.forEach((r) => r.status !== "reconnecting" && r.disconnect()),
     close: async () => {
       await disconnect();
     },
@@ -175,6 +178,16 @@ export function planSteps(
   }));
 }
 
+/** Sources whose done mark is missing, and whether every step's input is empty. */
+async function drainState(redis: Redis, keys: FlowKeys, flow: Flow, steps: DurableStep[]) {
+  const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
+  const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
+  for (const step of steps) {
+    if (await backlog(redis, keys, step.id) > 0) return { missing, empty: false };
+  }
+  return { missing, empty: true };
+}
+
 /** How long every edge may sit empty while a source's done mark is missing before we say so. */
 const TELL_WAITING_AFTER_MS = 10_000;
 
@@ -200,13 +213,8 @@ async function watchDrain(
     await sleep(500, stop);
     if (stop.aborted) return false;
     try {
-      const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
-      const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
-      let empty = true;
-      for (const step of steps) {
-        if (await backlog(redis, keys, step.id) > 0) empty = false;
-        if (!empty) break;
-      }
+      // Checks queued while Redis is away are not waited for past a stop.
+      const { missing, empty } = await untilAborted(drainState(redis, keys, flow, steps), stop);
       quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;
       if (quietChecks >= 2) return true;
       if (!empty || missing.length === 0) {

@@ -10,6 +10,7 @@ import type { FlowKeys } from "./keys.ts";
 import { entrySize } from "./redis_edge.ts";
 import { backlog } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
+import { untilAborted } from "../until_aborted.ts";
 import type { WindowOptions } from "../window.ts";
 
 /**
@@ -168,7 +169,10 @@ export class SourceLeases {
       await sleep(leaseMs / 3, lost.signal);
       if (lost.signal.aborted) return;
       try {
-        if (await redis.eval(RENEW, 1, keys.lease(source), holder, leaseMs) !== 1) {
+        // Not waited for past the lease's end: a renewal queued while Redis
+        // is away would keep the source (and a kill) waiting until it is back.
+        const renew = redis.eval(RENEW, 1, keys.lease(source), holder, leaseMs);
+        if (await untilAborted(renew, lost.signal) !== 1) {
           this.run.log.warn(`${keys.flow}: source ${source}: lease lost, stepping back`);
           lost.abort();
         }
@@ -189,7 +193,7 @@ export class SourceLeases {
     while (!signal.aborted) {
       let entries = 0;
       try {
-        entries = await backlog(redis, keys, first);
+        entries = await untilAborted(backlog(redis, keys, first), signal);
       } catch {
         return;
       }

@@ -1,6 +1,7 @@
 import { retry } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
+import { untilAborted } from "../until_aborted.ts";
 
 /**
  * Runs a Redis call until Redis answers it. A dropped connection rejects
@@ -8,7 +9,9 @@ import { errorMessage } from "../errors.ts";
  * resends it), so a caller without a retry of its own would end on the
  * first network blip. Meant for calls that are safe to run twice. While
  * Redis is away it waits, says so once and once more when Redis answers
- * again; only `signal` ends the wait, by throwing its reason.
+ * again; only `signal` ends the wait, by throwing its reason, also while a
+ * call is in flight: a command sent while Redis is away sits in the
+ * client's queue until it is back, and a hard stop must not wait for that.
  */
 export async function untilRedis<T>(
   call: () => Promise<T>,
@@ -22,7 +25,7 @@ export async function untilRedis<T>(
   },
 ): Promise<T> {
   let failed = false;
-  const result = await retry(call, {
+  const result = await retry(() => untilAborted(call(), signal), {
     signal,
     maxAttempts: Infinity,
     baseMs: 100,

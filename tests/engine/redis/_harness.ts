@@ -53,10 +53,13 @@ export class FlowWorker {
   readonly result: Promise<WorkerResult>;
   #exited = false;
 
-  constructor(flowPath: string, opts: { main?: boolean; env?: Record<string, string> } = {}) {
+  constructor(
+    flowPath: string,
+    opts: { main?: boolean; env?: Record<string, string>; args?: string[] } = {},
+  ) {
     const script = opts.main ? MAIN : WORKER;
     const args = ["run", ...PERMS, script, ...(opts.main ? ["run"] : []), flowPath];
-    if (opts.main) args.push("--log-format", "json");
+    if (opts.main) args.push("--log-format", "json", ...opts.args ?? []);
     const child = new Deno.Command(Deno.execPath(), {
       args,
       cwd: ROOT,

@@ -1,0 +1,97 @@
+import assert from "node:assert/strict";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { builtinRegistry } from "../../../builtins.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { startFlow } from "../../../engine/run_flow.ts";
+import { FlowWorker, redisTest, startRedis, waitFor, writeFlow } from "./_harness.ts";
+
+/**
+ * A hard stop ends the run even when Redis is gone: what the process held
+ * is abandoned (Redis delivers it again once it is back), nothing waits on
+ * a connection that will never answer. Before, `kill()` while Redis was
+ * down left `done` unsettled for ever, and `run` never exited after its
+ * grace period (SIGTERM from a supervisor with Redis down).
+ */
+/** The flow both tests run: a million items, so it is mid-way when Redis goes. */
+function bigFlow(port: number, dir: string): string {
+  return `
+name: killdown
+durability: redis
+redis: redis://127.0.0.1:${port}
+output: ${dir}
+sources:
+  news: { kind: generator, count: 1000000, seed: 3 }
+pipeline:
+  - validate: { require: [title, url] }
+  - dedupe: { key: [url], near: { threshold: 0.8 } }
+  - enrich: { steps: [domain, word-count] }
+  - embed: { provider: local, dimensions: 16, batch: { size: 256, maxWait: 200ms } }
+  - publish:
+      - jsonl: { path: items.jsonl }
+`;
+}
+
+redisTest("kill ends a durable run whose Redis is down, with a killed report", async () => {
+  const server = await startRedis();
+  const dir = await Deno.makeTempDir({ prefix: "millrace-kill-down-" });
+  try {
+    const path = await writeFlow(dir, bigFlow(server.port, dir));
+    const registry = builtinRegistry();
+    const flow = await loadFlow(path, registry);
+    const running = await startFlow(flow, {
+      registry,
+      deadLetters: new MemoryDeadLetters(),
+      log: memoryLogger(),
+    });
+    await waitFor("items to reach publish", () => running.stages.at(-1)!.received > 0);
+    await server.stop();
+    // Every step is now waiting on Redis: stopping gracefully cannot finish.
+    running.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    running.kill();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const hung = new Promise<"hung">((r) => timer = setTimeout(() => r("hung"), 20_000));
+    const report = await Promise.race([running.done, hung]);
+    clearTimeout(timer);
+    assert.notEqual(report, "hung", "done settles after kill");
+    if (report === "hung") return;
+    assert.equal(report.killed, true);
+    assert.equal(report.stopped, true);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+redisTest(
+  "run, signalled while Redis is down, exits 1 after its grace period and says what it left",
+  async () => {
+    const server = await startRedis();
+    const dir = await Deno.makeTempDir({ prefix: "millrace-kill-down-cli-" });
+    const worker = new FlowWorker(await writeFlow(dir, bigFlow(server.port, dir)), {
+      main: true,
+      args: ["--grace", "1s"],
+    });
+    try {
+      await waitFor("items to be published", async () => {
+        try {
+          return (await Deno.stat(`${dir}/items.jsonl`)).size > 0;
+        } catch {
+          return false;
+        }
+      });
+      await server.stop();
+      worker.kill("SIGTERM");
+      const r = await worker.finished(30_000);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /grace period of 1s ran out: stopped with \d+ items? still in flight/);
+      assert.match(r.stderr, /delivered again on the next run, not lost/);
+    } finally {
+      worker.kill();
+      await worker.result;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
