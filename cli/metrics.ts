@@ -111,10 +111,14 @@ export class FlowMetrics {
     this.#edges = edges;
   }
 
-  /** The edge gauges, read once per scrape (two gauges share one read). */
+  /**
+   * The edge gauges' read, once per render (two gauges share it). Scoped to
+   * render() rather than cleared by a timer: a read kept past its scrape
+   * showed the next scrape a mid-run state (items "pending" after the end).
+   */
   #edgeRead?: Promise<EdgeState[]>;
   edgeStates(): Promise<EdgeState[]> {
-    this.#edgeRead ??= this.#edges().finally(() => setTimeout(() => this.#edgeRead = undefined, 0));
+    this.#edgeRead ??= this.#edges();
     return this.#edgeRead;
   }
 
@@ -131,6 +135,11 @@ export class FlowMetrics {
 
   /** The exposition text, and its content type. */
   async render(): Promise<{ text: string; contentType: string }> {
-    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+    this.#edgeRead = undefined;
+    try {
+      return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+    } finally {
+      this.#edgeRead = undefined;
+    }
   }
 }

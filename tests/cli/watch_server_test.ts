@@ -38,7 +38,15 @@ Deno.test("/metrics counters rise while a flow runs and equal its report when it
         `${s.id}: one observation per batch`,
       );
       assert.equal(sample(e, "millrace_batch_items_sum", { stage: s.id }), s.received);
-      assert.equal(sample(e, "millrace_edge_pending_items", { stage: s.id }), 0, "nothing in hand");
+      assert.equal(
+        sample(e, "millrace_edge_pending_items", { stage: s.id }),
+        0,
+        `${s.id}: nothing in hand (${
+          JSON.stringify(
+            report.stages.map((r) => [r.id, r.received, r.emitted, r.dropped, r.rejected]),
+          )
+        })`,
+      );
     }
     assert.ok(report.deadLettered > 0, "the generator makes invalid items");
     assert.ok(sample(e, "millrace_embed_tokens_total", { stage: "embed" }) > 0);
