@@ -1,4 +1,5 @@
 import { hash128 } from "../engine/hash.ts";
+import { OldestFirst } from "./_oldest_first.ts";
 import { mergeCopy, type MergeRequest, type Story } from "./_story.ts";
 
 export type { MergeRequest, Story } from "./_story.ts";
@@ -91,6 +92,11 @@ export interface MemoryDedupeStoreOptions {
   expected?: number;
   /** Bloom filter false-positive rate at `expected` keys; default 0.001. */
   errorRate?: number;
+  /**
+   * Keys held at most, and stories held at most; past it the oldest leave
+   * before their ttl; default 100,000 (see the Deduper's `maxItems`).
+   */
+  maxItems?: number;
 }
 
 interface Held {
@@ -156,7 +162,12 @@ export class BloomFilter {
  *
  * Expiry: the map keeps keys in claim order, and all share one ttl, so
  * expired keys sit at its front and each claim evicts them from there
- * (amortised O(1)). A bloom filter cannot forget, so expired keys stay in it
+ * (amortised O(1), _oldest_first.ts). Past `maxItems` keys the oldest
+ * leaves too, live or not, so memory is bounded by the count whatever the
+ * ttl: a copy of a key that left is then taken as new. Stories leave the
+ * same way, by ttl or past `maxItems` stories (aliases count); a duplicate
+ * whose key is held but whose story left starts a pending story, which
+ * sends nothing. A bloom filter cannot forget, so expired keys stay in it
  * as garbage that only costs false positives (each one a map lookup, never a
  * wrong answer). Once as many keys were added to the filter as it was sized
  * for, it is rebuilt from the keys still live, sized for at least twice
@@ -170,9 +181,12 @@ export class BloomFilter {
 export class MemoryDedupeStore implements DedupeStore {
   readonly #expected: number;
   readonly #errorRate: number;
-  readonly #held = new Map<string, Held>();
+  readonly #maxItems: number;
+  readonly #keys = new OldestFirst<string, Held>();
+  readonly #held = this.#keys.map;
   /** Stories by id, in creation order (one ttl for all, so the expired ones are at the front). */
-  readonly #stories = new Map<string, { story: Story; expires: number }>();
+  readonly #byAge = new OldestFirst<string, { story: Story; expires: number }>();
+  readonly #stories = this.#byAge.map;
   #bloom: BloomFilter;
   #capacity: number;
   #added = 0;
@@ -180,6 +194,10 @@ export class MemoryDedupeStore implements DedupeStore {
   constructor(options: MemoryDedupeStoreOptions = {}) {
     this.#expected = options.expected ?? 1_000_000;
     this.#errorRate = options.errorRate ?? 0.001;
+    this.#maxItems = options.maxItems ?? 100_000;
+    if (!(this.#maxItems >= 1)) {
+      throw new Error(`maxItems must be 1 or more, got ${this.#maxItems}`);
+    }
     this.#capacity = this.#expected;
     this.#bloom = this.#newBloom(this.#capacity);
   }
@@ -187,6 +205,11 @@ export class MemoryDedupeStore implements DedupeStore {
   /** Live and not yet evicted keys. */
   get size(): number {
     return this.#held.size;
+  }
+
+  /** Stories held (aliases included). */
+  get stories(): number {
+    return this.#stories.size;
   }
 
   /** How many bloom filter rebuilds so far (for tests and metrics). */
@@ -215,6 +238,7 @@ export class MemoryDedupeStore implements DedupeStore {
       this.#bloom.add(key);
     }
     this.#held.set(key, { event, expires: now + ttl });
+    if (this.#held.size > this.#maxItems) this.#keys.dropOldest();
     if (!seen && ++this.#added >= this.#capacity) this.#rebuild();
     return "new";
   }
@@ -226,17 +250,19 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): (Story | undefined)[] {
-    const stories = this.#stories;
-    for (const [id, held] of stories) {
-      if (held.expires > now) break;
-      stories.delete(id);
+    const stories = this.#stories, byAge = this.#byAge, max = this.#maxItems;
+    for (let old = byAge.oldest(); old && old[1].expires <= now; old = byAge.oldest()) {
+      byAge.dropOldest();
     }
     const map = {
       get: (id: string) => stories.get(id)?.story,
       set(id: string, story: Story) {
         const held = stories.get(id);
         if (held) held.story = story;
-        else stories.set(id, { story, expires: now + ttl });
+        else {
+          stories.set(id, { story, expires: now + ttl });
+          if (stories.size > max) byAge.dropOldest();
+        }
       },
     };
     return copies.map((copy) => {
@@ -249,9 +275,9 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   #evict(now: number): void {
-    for (const [key, held] of this.#held) {
-      if (held.expires > now) break;
-      this.#held.delete(key);
+    const keys = this.#keys;
+    for (let old = keys.oldest(); old && old[1].expires <= now; old = keys.oldest()) {
+      keys.dropOldest();
     }
   }
 

@@ -60,9 +60,12 @@ const nearSchema = z.strictObject({
     ),
   shingle: z.int().min(1).max(10).default(3)
     .describe("Words per shingle; default 3."),
-  maxItems: z.int().positive().default(1_000_000)
+  // Optional: in process it defaults to the dedupe's maxItems (a text that
+  // outlived its story would make a near duplicate of it a pending story that
+  // sends nothing); in Redis to 1000000, as before.
+  maxItems: z.int().positive().optional()
     .describe(
-      "Texts remembered at most (about 170 bytes each in memory); past it the oldest are forgotten before their ttl; default 1000000.",
+      "Texts remembered at most (about 270 bytes each in process); past it the oldest are forgotten before their ttl; default: the dedupe's maxItems in process, 1000000 in Redis.",
     ),
 }).describe("Near-duplicate detection: MinHash over word shingles with LSH banding.");
 
@@ -81,6 +84,15 @@ export const dedupeConfigSchema = z.strictObject({
   errorRate: z.number().gt(0).lt(1).default(0.001)
     .describe(
       "In-process bloom filter false-positive rate at `expected` keys (unused in a durable flow); default 0.001.",
+    ),
+  // Why 100,000: an item held costs about 0.7 KB of heap with merge and near
+  // (its key, its story, its text), and V8 sizes its heap to several times
+  // what it holds, so 100,000 items (70 MB) stay within a few hundred MB of
+  // RSS where the ttl alone let the demo reach 3 GB at a million items. Copies
+  // of a story come within hours; at a million items a day that is 2.4 hours.
+  maxItems: z.int().positive().default(100_000)
+    .describe(
+      "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 100 MB of heap with merge and near).",
     ),
   near: nearSchema.optional().describe("Also catch near duplicates by text; default off."),
   merge: z.boolean().default(true).describe(
@@ -165,6 +177,12 @@ interface State {
  * Per item in process this costs a canonical URL (about 2 µs), a hash and a
  * store claim (a few µs); near-duplicate detection adds about 0.1 µs per
  * word of text.
+ *
+ * Memory in process is bounded by count as well as by ttl: at most
+ * `maxItems` keys, `maxItems` stories and (unless `near.maxItems` says
+ * otherwise) `maxItems` texts, the oldest leaving first. A ttl alone let a
+ * fast source fill the heap (a million generated items in a day's ttl:
+ * over 3 GB of RSS). A copy that arrives after its item left passes as new.
  *
  * @example
  * ```ts
@@ -361,12 +379,15 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
             new RedisNearIndex(durable.redis, base, config.near.threshold, config.near)),
       };
     }
-    const s = store ??
-      new MemoryDedupeStore({ expected: config.expected, errorRate: config.errorRate });
+    const { expected, errorRate, maxItems } = config;
+    const s = store ?? new MemoryDedupeStore({ expected, errorRate, maxItems });
     return this.#state = {
       store: s,
       near: config.near &&
-        (nearIndex ?? new MemoryNearIndex(s, config.near.threshold, config.near)),
+        (nearIndex ??
+          new MemoryNearIndex(s, config.near.threshold, {
+            maxItems: config.near.maxItems ?? maxItems,
+          })),
     };
   }
 }
@@ -460,6 +481,7 @@ function nearWords(payload: RawItem, field: string): string[] {
  *     ttl: 24h
  *     expected: 1000000
  *     errorRate: 0.001
+ *     maxItems: 200000
  *     near: { field: text, threshold: 0.8, shingle: 3, maxItems: 200000 }
  *     merge: true
  *     engagement: [score, comments, likes]

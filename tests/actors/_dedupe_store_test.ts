@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BloomFilter } from "../../actors/_dedupe_store.ts";
+import { BloomFilter, MemoryDedupeStore, type MergeRequest } from "../../actors/_dedupe_store.ts";
 import { hash128 } from "../../engine/hash.ts";
 
 const keys = (from: number, to: number) => {
@@ -27,4 +27,56 @@ Deno.test("bloom filter: keys that are not hex hashes are hashed first, and beha
   const others = Array.from({ length: 10_000 }, (_, i) => `https://example.org/${i}`);
   const falsePositives = others.filter((k) => bloom.has(k)).length;
   assert.ok(falsePositives <= 200, `${falsePositives} false positives in 10,000 at rate 0.01`);
+});
+
+const mergeRequest = (key: string, at: number): MergeRequest => ({
+  story: key,
+  own: key,
+  mode: "first",
+  source: "test",
+  url: `https://example.com/${key}`,
+  seenAt: at,
+  engagement: {},
+});
+
+Deno.test("in-memory store: at most maxItems keys and stories whatever the ttl; the oldest leave first, a recent duplicate is still caught", () => {
+  const store = new MemoryDedupeStore({ maxItems: 1_000 });
+  const added = keys(0, 10_000);
+  const day = 86_400_000;
+  for (const [i, key] of added.entries()) {
+    assert.deepEqual(store.claimMany([{ key, event: `e${i}` }], i, day), ["new"]);
+    store.mergeMany([mergeRequest(key, i)], i, day);
+  }
+  assert.equal(store.size, 1_000, "keys held");
+  assert.equal(store.stories, 1_000, "stories held");
+  const now = 10_000;
+  // The newest 1,000 are held: another event's copy is a duplicate and joins its story.
+  for (const key of added.slice(9_000)) {
+    assert.deepEqual(store.claimMany([{ key, event: "copy" }], now, day), ["duplicate"]);
+  }
+  const [joined] = store.mergeMany(
+    [{ ...mergeRequest(added[9_999], now), mode: "duplicate", source: "other" }],
+    now,
+    day,
+  );
+  assert.equal(joined?.r, 2, "the duplicate joined the story its key kept");
+  // The oldest left before their ttl: a copy of one is taken as new (documented).
+  assert.deepEqual(store.claimMany([{ key: added[0], event: "late" }], now, day), ["new"]);
+  assert.equal(store.size, 1_000);
+});
+
+Deno.test("in-memory store: released and re-claimed keys keep the count and the order exact", () => {
+  const store = new MemoryDedupeStore({ maxItems: 100 });
+  const added = keys(0, 1_000);
+  for (const [i, key] of added.entries()) {
+    store.claim(key, `e${i}`, 0, 1_000);
+    // Every third key is released, as a near duplicate's is.
+    if (i % 3 === 1) store.release([{ key, event: `e${i}` }]);
+  }
+  assert.equal(store.size, 100);
+  // Held: the newest 100 keys that were not released.
+  const kept = added.filter((_, i) => i % 3 !== 1);
+  for (const key of kept.slice(-100)) assert.equal(store.claim(key, "copy", 0, 1_000), "duplicate");
+  // The newest key that left for the count: a copy of it is new.
+  assert.equal(store.claim(kept[kept.length - 101], "copy", 0, 1_000), "new");
 });

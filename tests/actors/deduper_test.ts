@@ -116,6 +116,32 @@ Deno.test("a key is forgotten once its ttl has passed", async () => {
   assert.deepEqual(reasons(await run(deduper, [item(url)])), ["duplicate"], "the new claim holds");
 });
 
+Deno.test("past maxItems the oldest key and text are forgotten before their ttl: a copy of it passes as new", async () => {
+  const { deduper } = clocked({ maxItems: 2, near: { threshold: 0.8 } });
+  const texts = [
+    "Ancient supervolcano that caused the largest eruption in European history is stirring again",
+    "Hong Kong customs seize a firearms package at the airfreight terminal on Monday night",
+    "Uber has halted its self-driving car pilot in San Francisco after regulators acted",
+  ];
+  const originals = texts.map((t, i) => item(`https://a.example/${i}`, "A", t));
+  for (const original of originals) {
+    assert.equal((await run(deduper, [original])).emitted.length, 1);
+  }
+  // The two newest are held, by key and by text (near.maxItems defaults to maxItems).
+  assert.deepEqual(reasons(await run(deduper, [item("https://a.example/2", "A", texts[2])])), [
+    "duplicate",
+  ]);
+  assert.match(
+    reasons(await run(deduper, [item("https://b.example/1", "A", texts[1])]))[0],
+    /^near-duplicate of /,
+  );
+  // The first left: its copies pass, by key and by text.
+  assert.equal(
+    (await run(deduper, [item("https://a.example/0", "A", texts[0])])).emitted.length,
+    1,
+  );
+});
+
 Deno.test("items with no key value are keyed by their id, not lumped together", async () => {
   const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, {
     key: ["guid"],
@@ -336,6 +362,7 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
     ttl: 24 * HOUR,
     expected: 1_000_000,
     errorRate: 0.001,
+    maxItems: 200_000,
     near: { field: "text", threshold: 0.8, shingle: 3, maxItems: 200_000 },
     merge: true,
     engagement: ["score", "comments", "likes"],
@@ -345,6 +372,7 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
     ttl: 24 * HOUR,
     expected: 1_000_000,
     errorRate: 0.001,
+    maxItems: 100_000,
     merge: true,
     engagement: ["score", "comments", "likes", "shares", "views"],
   });
