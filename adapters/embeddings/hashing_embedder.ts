@@ -45,6 +45,8 @@ export class HashingEmbedder implements EmbeddingClient {
   readonly dimensions: number;
   readonly #trigrams: boolean;
   readonly #counts = new FeatureCounts();
+  /** Each dimension's sum for the text at hand, before normalising. */
+  readonly #sums: Float64Array;
 
   /** Default: 256 dimensions. Needs no network and no permission. */
   constructor(options: HashingEmbedderOptions = {}) {
@@ -56,6 +58,7 @@ export class HashingEmbedder implements EmbeddingClient {
     }
     this.dimensions = dimensions;
     this.#trigrams = options.charTrigrams ?? false;
+    this.#sums = new Float64Array(dimensions);
     // Trigrams change every vector, so they name a different vector space.
     this.model = this.#trigrams ? "local-hashing-v1+trigrams" : "local-hashing-v1";
   }
@@ -68,18 +71,21 @@ export class HashingEmbedder implements EmbeddingClient {
   /** The vector of one text; synchronous, for callers that have no batch. */
   embedOne(text: string): number[] {
     const counts = this.#features(text);
-    const vector = new Array<number>(this.dimensions).fill(0);
+    const sums = this.#sums.fill(0);
     // In order of first appearance, as a Map iterates: the same sums to the last bit.
+    const d = this.dimensions, mask = (d & (d - 1)) === 0 ? d - 1 : -1;
     for (let k = 0; k < counts.size; k++) {
       const hash = counts.hashAt(k), tf = counts.countAt(k);
       const sign = hash & 0x80000000 ? -1 : 1;
-      vector[(hash & 0x7fffffff) % this.dimensions] += sign * (1 + Math.log(tf));
+      // A power of two's remainder is a mask (no division); both give the same index.
+      const at = mask >= 0 ? hash & mask : (hash & 0x7fffffff) % d;
+      sums[at] += sign * (tf === 1 ? 1 : 1 + Math.log(tf));
     }
     let sum = 0;
-    for (const x of vector) sum += x * x;
-    if (sum === 0) return vector;
-    const inv = 1 / Math.sqrt(sum);
-    for (let i = 0; i < vector.length; i++) vector[i] *= inv;
+    for (let i = 0; i < sums.length; i++) sum += sums[i] * sums[i];
+    const inv = sum === 0 ? 0 : 1 / Math.sqrt(sum);
+    const vector: number[] = [];
+    for (let i = 0; i < sums.length; i++) vector.push(sums[i] * inv);
     return vector;
   }
 
