@@ -57,7 +57,14 @@ const MAX_KEY = 6;
 const TABLE_BITS = 18;
 const SCRATCH_BITS = 10;
 
+/**
+ * The files beside eld's "small" entry. The entry is imported first, by
+ * name: that puts eld in the module graph (so `deno install` and a fresh
+ * cache fetch it) and loads the very modules read here (the same URLs, so
+ * nothing is evaluated twice).
+ */
 async function importEldFiles(): Promise<EldFiles> {
+  await import("eld/small");
   const entry = import.meta.resolve("eld/small");
   const file = (path: string) => import(new URL(path, entry).href);
   const [ngrams, patterns, dictionary, avg] = await Promise.all([
