@@ -118,7 +118,7 @@ const sets = new Map<string, ReadonlySet<string>>();
  * heise entry on "Tales from the Web side"), and English function words are
  * seldom content words elsewhere. "und" and unknown codes get English alone.
  */
-function stopwordsOf(language: string): ReadonlySet<string> {
+export function stopwordsOf(language: string): ReadonlySet<string> {
   const code = language in LISTS ? language : "en";
   let set = sets.get(code);
   if (!set) {
@@ -127,57 +127,4 @@ function stopwordsOf(language: string): ReadonlySet<string> {
     sets.set(code, set);
   }
   return set;
-}
-
-const NUMBER_LIKE = /^[\d'\-]+$/;
-
-/**
- * The `max` most frequent words of a text after dropping the stopwords of
- * its language (and English), words shorter than 3 characters and numbers;
- * lower-cased.
- * Ties keep the order of first appearance, so with the title's words put
- * first a title word outranks a body word seen as often.
- *
- * Takes the word lists of title and text apart (no joined copy), tests for
- * a number only words that start with a digit (a word starts with a letter
- * or digit), and picks the top `max` by insertion into a short list instead
- * of sorting every distinct word: the same keywords, in the same order, at
- * about half the cost.
- */
-export function topKeywords(
-  words: readonly string[],
-  language: string,
-  max: number,
-  more: readonly string[] = [],
-): string[] {
-  const stop = stopwordsOf(language);
-  const counts = new Map<string, number>();
-  count(words, stop, counts);
-  count(more, stop, counts);
-  // Map iteration follows first appearance; a later word enters only with a strictly higher count.
-  const top: string[] = [], tops: number[] = [];
-  for (const [w, n] of counts) {
-    if (top.length === max && n <= tops[max - 1]) continue;
-    let at = top.length === max ? max - 1 : top.length;
-    while (at > 0 && tops[at - 1] < n) {
-      top[at] = top[at - 1];
-      tops[at] = tops[at - 1];
-      at--;
-    }
-    top[at] = w;
-    tops[at] = n;
-  }
-  return top;
-}
-
-function count(words: readonly string[], stop: ReadonlySet<string>, counts: Map<string, number>) {
-  for (const word of words) {
-    if (word.length < 3) continue;
-    let w = word.toLowerCase();
-    if (w.includes("’")) w = w.replaceAll("’", "'");
-    if (stop.has(w)) continue;
-    const c = w.charCodeAt(0);
-    if (c >= 48 && c <= 57 && NUMBER_LIKE.test(w)) continue;
-    counts.set(w, (counts.get(w) ?? 0) + 1);
-  }
 }

@@ -1,3 +1,6 @@
+import { hasUnspaced, words } from "./_text.ts";
+import { eachWord } from "./_word_spans.ts";
+
 /** Values per signature: 64 gives a Jaccard estimate within about ±0.05 of the truth at 0.8. */
 export const SIGNATURE_LENGTH = 64;
 
@@ -57,10 +60,51 @@ const EMPTY = 0xffffffff;
  */
 export function minhash(words: readonly string[], shingle: number): Uint32Array | undefined {
   const n = words.length;
-  if (n === 0) return undefined;
   if (scratch.length < n) scratch = new Int32Array(Math.max(n, 2 * scratch.length));
+  for (let i = 0; i < n; i++) scratch[i] = wordHash(words[i]);
+  return signatureOf(n, shingle);
+}
+
+/**
+ * `minhash(words(text).map((w) => w.toLowerCase()), shingle)`, hashed from
+ * the text in place: a word of ASCII letters is lower-cased unit by unit as
+ * it is hashed, so only other words (and scripts without spaces, which
+ * `words()` cuts) become strings. The same signatures, so those kept in
+ * Redis stay comparable.
+ */
+export function minhashOfText(text: string, shingle: number): Uint32Array | undefined {
+  if (hasUnspaced(text)) return minhash(words(text).map((w) => w.toLowerCase()), shingle);
+  let n = 0;
+  eachWord(text, (start, end) => {
+    if (n === scratch.length) scratch = grown(scratch);
+    scratch[n++] = asciiWordHash(text, start, end) ??
+      wordHash(text.slice(start, end).toLowerCase());
+  });
+  return signatureOf(n, shingle);
+}
+
+function grown(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/** wordHash of text[start, end) lower-cased, or undefined when it is not all ASCII. */
+function asciiWordHash(text: string, start: number, end: number): number | undefined {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    let c = text.charCodeAt(i);
+    if (c > 0x7f) return undefined;
+    if (c >= 65 && c <= 90) c += 32;
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return fmix(h);
+}
+
+/** The signature of the first `n` word hashes in `scratch`. */
+function signatureOf(n: number, shingle: number): Uint32Array | undefined {
+  if (n === 0) return undefined;
   const hashes = scratch;
-  for (let i = 0; i < n; i++) hashes[i] = wordHash(words[i]);
   const shingles = Math.max(1, n - shingle + 1);
   const width = Math.min(shingle, n);
   const sig = new Uint32Array(SIGNATURE_LENGTH).fill(EMPTY);

@@ -1,18 +1,12 @@
 import { decodeHTML } from "entities";
 import { Parser } from "htmlparser2";
+import { eachWord } from "./_word_spans.ts";
 
 const URL_LIKE = /\bhttps?:\/\/\S+/gi;
 
 /**
- * Runs of letters and digits, with inner apostrophes and hyphens kept
- * ("don't", "Open-Source-Projekts" are one word each, as a reader counts),
- * and the combining marks of Thai or Devanagari kept inside the word.
- */
-const WORD = /[\p{L}\p{N}][\p{L}\p{M}\p{N}]*(?:['’\-][\p{L}\p{M}\p{N}]+)*/gu;
-
-/**
- * Scripts written without spaces between words: a run of them is one regex
- * match ("東京都は今日" is a single run of letters), so such a run is cut
+ * Scripts written without spaces between words: a run of them is one
+ * `eachWord` word ("東京都は今日" is a single run of letters), so such a run is cut
  * into words by the ICU word segmenter instead.
  */
 const UNSPACED =
@@ -75,27 +69,30 @@ export function plainText(text: string): string {
 }
 
 /**
- * The words of plain text, in order, as written (case kept). A run in a
- * script without spaces (Chinese, Japanese, Thai, ...) is cut by
+ * The words of plain text, in order, as written (case kept): see `eachWord`.
+ * A run in a script without spaces (Chinese, Japanese, Thai, ...) is cut by
  * `Intl.Segmenter`, so "東京都は今日" is 東京|都|は|今日, not one word.
  */
 export function words(text: string): string[] {
-  const found = text.match(WORD);
-  if (found === null) return [];
-  if (!UNSPACED.test(text)) return found;
   const out: string[] = [];
-  for (const w of found) {
-    if (!UNSPACED.test(w)) out.push(w);
+  const unspaced = UNSPACED.test(text);
+  eachWord(text, (start, end) => {
+    const w = text.slice(start, end);
+    if (!unspaced || !UNSPACED.test(w)) out.push(w);
     else for (const s of SEGMENTER.segment(w)) if (s.isWordLike) out.push(s.segment);
-  }
+  });
   return out;
+}
+
+/** Whether `words()` cuts some of the text with the segmenter (a script without spaces). */
+export function hasUnspaced(text: string): boolean {
+  return UNSPACED.test(text);
 }
 
 /** How many words `words()` would return. */
 export function countWords(text: string): number {
   if (UNSPACED.test(text)) return words(text).length;
   let n = 0;
-  WORD.lastIndex = 0;
-  while (WORD.exec(text) !== null) n++;
+  eachWord(text, () => n++);
   return n;
 }

@@ -22,10 +22,10 @@ import {
   type Story,
 } from "./_dedupe_store.ts";
 import { MemoryNearIndex } from "./_memory_near_index.ts";
-import { minhash } from "./_minhash.ts";
+import { minhashOfText } from "./_minhash.ts";
 import { RedisDedupeStore } from "./_redis_dedupe_store.ts";
 import { RedisNearIndex } from "./_redis_near_index.ts";
-import { plainText, words } from "./_text.ts";
+import { plainText } from "./_text.ts";
 
 export {
   type Claim,
@@ -295,7 +295,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     const at: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       if (answers[i] === "duplicate") continue;
-      const signature = minhash(nearWords(batch[i].payload, near.field), near.shingle);
+      const signature = nearSignature(batch[i].payload, near.field, near.shingle);
       if (signature === undefined) continue;
       requests.push({ ...claims[i], id: claims[i].key, signature });
       at.push(i);
@@ -464,14 +464,12 @@ function keyPart(field: string, value: unknown): string {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-/** The lower-cased words of the near field, or of the title when that field is empty. */
-function nearWords(payload: RawItem, field: string): string[] {
+/** The MinHash of the near field's lower-cased words, or of the title's when the field has none. */
+function nearSignature(payload: RawItem, field: string, shingle: number): Uint32Array | undefined {
   const value = payload[field];
-  let found = typeof value === "string" ? words(plainText(value)) : [];
-  if (found.length === 0 && typeof payload.title === "string") {
-    found = words(plainText(payload.title));
-  }
-  return found.map((w) => w.toLowerCase());
+  const own = typeof value === "string" ? minhashOfText(plainText(value), shingle) : undefined;
+  if (own || typeof payload.title !== "string") return own;
+  return minhashOfText(plainText(payload.title), shingle);
 }
 
 /**

@@ -195,9 +195,17 @@ Deno.test("flows/feeds.yaml runs the feeds in flows/data/feeds end to end", asyn
   );
 });
 
-/** A demo far too big to finish, or to drain in a moment once stopped, started by main.ts. */
+/**
+ * A demo far too big to finish, or to drain in a moment once stopped, started by main.ts. Its
+ * vectors have 16,384 dimensions: with the demo's actors as cheap as they are, the thousand or so
+ * items in flight at 256 dimensions drain in well under a second.
+ */
 async function startBig(dir: string, args: string[], perms: string[] = []) {
-  const flow = await demoIn(dir, (t) => t.replace("count: 5000", "count: 100000"));
+  const flow = await demoIn(
+    dir,
+    (t) =>
+      t.replace("count: 5000", "count: 100000").replace("dimensions: 256", "dimensions: 16384"),
+  );
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMS, ...perms, MAIN, flow, ...args],
     stdout: "piped",

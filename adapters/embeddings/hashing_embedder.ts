@@ -44,6 +44,9 @@ export class HashingEmbedder implements EmbeddingClient {
   /** Length of every vector it returns. */
   readonly dimensions: number;
   readonly #trigrams: boolean;
+  readonly #counts = new FeatureCounts();
+  /** Each dimension's sum for the text at hand, before normalising. */
+  readonly #sums: Float64Array;
 
   /** Default: 256 dimensions. Needs no network and no permission. */
   constructor(options: HashingEmbedderOptions = {}) {
@@ -55,6 +58,7 @@ export class HashingEmbedder implements EmbeddingClient {
     }
     this.dimensions = dimensions;
     this.#trigrams = options.charTrigrams ?? false;
+    this.#sums = new Float64Array(dimensions);
     // Trigrams change every vector, so they name a different vector space.
     this.model = this.#trigrams ? "local-hashing-v1+trigrams" : "local-hashing-v1";
   }
@@ -67,16 +71,21 @@ export class HashingEmbedder implements EmbeddingClient {
   /** The vector of one text; synchronous, for callers that have no batch. */
   embedOne(text: string): number[] {
     const counts = this.#features(text);
-    const vector = new Array<number>(this.dimensions).fill(0);
-    for (const [hash, tf] of counts) {
+    const sums = this.#sums.fill(0);
+    // In order of first appearance, as a Map iterates: the same sums to the last bit.
+    const d = this.dimensions, mask = (d & (d - 1)) === 0 ? d - 1 : -1;
+    for (let k = 0; k < counts.size; k++) {
+      const hash = counts.hashAt(k), tf = counts.countAt(k);
       const sign = hash & 0x80000000 ? -1 : 1;
-      vector[(hash & 0x7fffffff) % this.dimensions] += sign * (1 + Math.log(tf));
+      // A power of two's remainder is a mask (no division); both give the same index.
+      const at = mask >= 0 ? hash & mask : (hash & 0x7fffffff) % d;
+      sums[at] += sign * (tf === 1 ? 1 : 1 + Math.log(tf));
     }
     let sum = 0;
-    for (const x of vector) sum += x * x;
-    if (sum === 0) return vector;
-    const inv = 1 / Math.sqrt(sum);
-    for (let i = 0; i < vector.length; i++) vector[i] *= inv;
+    for (let i = 0; i < sums.length; i++) sum += sums[i] * sums[i];
+    const inv = sum === 0 ? 0 : 1 / Math.sqrt(sum);
+    const vector: number[] = [];
+    for (let i = 0; i < sums.length; i++) vector.push(sums[i] * inv);
     return vector;
   }
 
@@ -85,9 +94,8 @@ export class HashingEmbedder implements EmbeddingClient {
    * word, pair or trigram string is built, since a pair's hash extends the
    * first word's hash state and a trigram's is hashed from the text in place.
    */
-  #features(text: string): Map<number, number> {
-    const counts = new Map<number, number>();
-    const add = (hash: number) => counts.set(hash, (counts.get(hash) ?? 0) + 1);
+  #features(text: string): FeatureCounts {
+    const counts = this.#counts.reset();
     const lower = text.toLowerCase();
     const isWord = wordChars();
     let start = -1;
@@ -104,9 +112,9 @@ export class HashingEmbedder implements EmbeddingClient {
         continue;
       }
       if (start < 0) continue;
-      add(mix(state));
-      if (previous !== -1) add(mix(fnvRange(lower, start, i, fnvCode(previous, SPACE))));
-      if (this.#trigrams) addTrigrams(lower, start, i, add);
+      counts.add(mix(state));
+      if (previous !== -1) counts.add(mix(fnvRange(lower, start, i, fnvCode(previous, SPACE))));
+      if (this.#trigrams) addTrigrams(lower, start, i, counts);
       previous = state;
       start = -1;
     }
@@ -114,13 +122,81 @@ export class HashingEmbedder implements EmbeddingClient {
   }
 }
 
+/**
+ * Feature hashes and their counts in order of first appearance: an
+ * open-addressing table in typed arrays, kept by the embedder and reset for
+ * each text, so a text costs no Map entry and no boxed number per feature
+ * (hashes are 32-bit unsigned, above what V8 keeps unboxed).
+ */
+class FeatureCounts {
+  /** Slot of each feature, in order of first appearance. */
+  #order = new Int32Array(2048);
+  #keys = new Uint32Array(2048);
+  #counts = new Int32Array(2048);
+  /** A slot is taken in this text when its stamp is the text's. */
+  #stamps = new Int32Array(2048);
+  #stamp = 0;
+  size = 0;
+
+  reset(): this {
+    this.size = 0;
+    if (++this.#stamp === 0x7fffffff) [this.#stamp, this.#stamps] = [1, this.#stamps.fill(0)];
+    return this;
+  }
+
+  add(hash: number): void {
+    const mask = this.#keys.length - 1;
+    for (let s = hash & mask;; s = (s + 1) & mask) {
+      if (this.#stamps[s] !== this.#stamp) {
+        this.#stamps[s] = this.#stamp;
+        this.#keys[s] = hash;
+        this.#counts[s] = 1;
+        this.#order[this.size++] = s;
+        if (this.size * 2 > this.#keys.length) this.#grow();
+        return;
+      }
+      if (this.#keys[s] === hash) {
+        this.#counts[s]++;
+        return;
+      }
+    }
+  }
+
+  hashAt(k: number): number {
+    return this.#keys[this.#order[k]];
+  }
+
+  countAt(k: number): number {
+    return this.#counts[this.#order[k]];
+  }
+
+  /** Twice the slots, the features re-placed in their order (hashes come mixed: low bits will do). */
+  #grow(): void {
+    const keys = this.#keys, counts = this.#counts, order = this.#order.slice(0, this.size);
+    const size = keys.length * 2, mask = size - 1;
+    this.#keys = new Uint32Array(size);
+    this.#counts = new Int32Array(size);
+    this.#stamps = new Int32Array(size);
+    this.#stamp = 1;
+    this.#order = new Int32Array(size);
+    order.forEach((old, k) => {
+      let s = keys[old] & mask;
+      while (this.#stamps[s] === 1) s = (s + 1) & mask;
+      this.#stamps[s] = 1;
+      this.#keys[s] = keys[old];
+      this.#counts[s] = counts[old];
+      this.#order[k] = s;
+    });
+  }
+}
+
 /** Hashes "#" + each trigram of "<word>", reading the word from `text[start, end)`. */
-function addTrigrams(text: string, start: number, end: number, add: (hash: number) => void) {
+function addTrigrams(text: string, start: number, end: number, counts: FeatureCounts) {
   const at = (k: number) => k < start ? LT : k >= end ? GT : text.charCodeAt(k);
   for (let k = start - 1; k + 2 <= end; k++) {
     let h = fnvCode(FNV_OFFSET, TRIGRAM_MARK);
     for (let j = k; j < k + 3; j++) h = fnvCode(h, at(j));
-    add(mix(h));
+    counts.add(mix(h));
   }
 }
 

@@ -66,6 +66,24 @@ Deno.test("a batch is appended with one write call", async () => {
   assert.equal((await lines(path)).length, 300);
 });
 
+Deno.test("lines are UTF-8 whatever their script, batch after batch, large ones too", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.open();
+  const texts = ["für Straße", "東京都は今日", "emoji 😀 and a lone \ud800", "x".repeat(200_000)];
+  const batches = texts.map((text, i) =>
+    Array.from({ length: 3 }, (_, j) => ({ ...item(10 * i + j), payload: { text } }))
+  );
+  for (const batch of batches) await sink.write(batch, signal);
+  await sink.close();
+  const written = (await lines(path)).map((l) => (l.payload as { text: string }).text);
+  // JSON escapes a lone surrogate, so it comes back as it went.
+  const expected = texts.flatMap((t) => Array(3).fill(t));
+  assert.ok(written.every((t, i) => t === expected[i]), "every text comes back as written");
+  assert.equal(written.length, expected.length);
+});
+
 Deno.test("an item is written once, however often it arrives", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "items.jsonl");

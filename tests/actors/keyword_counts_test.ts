@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { KeywordCounts } from "../../actors/_keyword_counts.ts";
+import { stopwordsOf } from "../../actors/_keywords.ts";
+import { loadLanguageDetector } from "../../actors/_language.ts";
+import { plainText, words } from "../../actors/_text.ts";
+import { generateItems } from "../../adapters/sources/generator_source.ts";
+import { declaredTexts } from "./_language_fixtures.ts";
+
+/**
+ * Keywords as they were picked before the typed-array counts, kept as the
+ * reference: a Map of the word strings, title words first, then the most
+ * frequent, ties in order of first appearance.
+ */
+function reference(title: string, text: string, language: string, max: number): string[] {
+  const stop = stopwordsOf(language);
+  const counts = new Map<string, number>();
+  for (const word of [...words(title.toLowerCase()), ...words(text.toLowerCase())]) {
+    if (word.length < 3) continue;
+    const w = word.toLowerCase().replaceAll("’", "'");
+    if (stop.has(w) || /^[\d'\-]+$/.test(w)) continue;
+    counts.set(w, (counts.get(w) ?? 0) + 1);
+  }
+  return [...counts].map(([w, n], i) => ({ w, n, i }))
+    .sort((a, b) => b.n - a.n || a.i - b.i)
+    .slice(0, max)
+    .map((e) => e.w);
+}
+
+function picked(counts: KeywordCounts, title: string, text: string, language: string, max: number) {
+  counts.reset().addWords(title.toLowerCase());
+  counts.addWords(text.toLowerCase());
+  return counts.top(max, language);
+}
+
+Deno.test("keywords are the reference's on every fixture text and generated item", async () => {
+  const detect = await loadLanguageDetector();
+  const texts = (await declaredTexts()).map((t) => [plainText(t.title), plainText(t.text)]);
+  for (const item of generateItems({ count: 1000, seed: 9 }).items) {
+    texts.push([String(item.title ?? ""), String(item.text ?? "")]);
+  }
+  const counts = new KeywordCounts();
+  const differ: string[] = [];
+  for (const [title, text] of texts) {
+    const language = detect(title, text);
+    for (const max of [1, 8, 30]) {
+      const ours = picked(counts, title, text, language, max);
+      const theirs = reference(title, text, language, max);
+      if (JSON.stringify(ours) !== JSON.stringify(theirs)) {
+        differ.push(`${title.slice(0, 40)} (${language}, ${max}): ${ours} / ${theirs}`);
+      }
+    }
+  }
+  assert.deepEqual(differ, []);
+});
+
+Deno.test("keywords drop stopwords, short words and numbers, and read ’ as '", () => {
+  const counts = new KeywordCounts();
+  const text = "It’s the release: it's out, 2024 and 1-2 too; '90s rock’n’roll release notes, " +
+    "rock'n'roll notes. Die Die Die";
+  assert.deepEqual(picked(counts, "Release", text, "en", 8), [
+    "release",
+    "die",
+    "rock'n'roll",
+    "notes",
+    "90s",
+  ]);
+  // German stopwords come with the English ones.
+  assert.deepEqual(picked(counts, "Release", text, "de", 8), [
+    "release",
+    "rock'n'roll",
+    "notes",
+    "90s",
+  ]);
+});
+
+Deno.test("the counts table grows past its first size and starts clean for each item", () => {
+  const counts = new KeywordCounts();
+  const many = Array.from({ length: 3000 }, (_, i) => `word${i.toString(36)}x`).join(" ");
+  assert.equal(counts.reset().addWords(many), 3000);
+  assert.deepEqual(counts.top(2, "en"), ["word0x", "word1x"]);
+  assert.equal(counts.reset().addWords("zebra zebra apple"), 3);
+  assert.deepEqual(counts.top(8, "en"), ["zebra", "apple"]);
+});
