@@ -88,15 +88,28 @@ async function round(c: Awaited<ReturnType<typeof checkout>>, items: number, out
   return cpu.map((us, i) => us / Math.max(1, received[i]));
 }
 
+const USAGE = "usage: deno run -A bench/actor_costs.ts [--items N] [--rounds R] [--against DIR]...";
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      items: { type: "string", default: "10000" },
-      rounds: { type: "string", default: "4" },
-      against: { type: "string", multiple: true, default: [] },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: Deno.args,
+      options: {
+        items: { type: "string", default: "10000" },
+        rounds: { type: "string", default: "4" },
+        against: { type: "string", multiple: true, default: [] },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (error) {
+    console.error(`actor_costs: ${(error as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
   const checkouts = await Promise.all(
     [HERE, ...values.against.map((d) => d.replace(/\/$/, ""))].map(checkout),
   );
