@@ -32,22 +32,6 @@ import { printPostgresSection } from "./postgres.ts";
 import { runPipeline } from "./pipeline.ts";
 import { printRealPipelineSection } from "./real_pipeline.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    items: { type: "string", default: "1000000" },
-    rounds: { type: "string", default: "3" },
-    "durable-items": { type: "string", default: "100000" },
-    "pg-rows": { type: "string", default: "50000" },
-    "dedupe-items": { type: "string", default: "100000" },
-    "near-items": { type: "string", default: "200000" },
-    only: { type: "string" },
-    "pipeline-items": { type: "string", default: "100000" },
-    short: { type: "boolean", default: false },
-    big: { type: "boolean", default: false },
-    workers: { type: "string", default: "0" },
-  },
-});
 const SECTIONS = [
   "engine",
   "memory",
@@ -60,10 +44,44 @@ const SECTIONS = [
   "feeds",
   "html",
 ];
+
+const USAGE = `usage: deno task bench [--only SECTION[,SECTION]] [--items N] [--rounds R]
+  [--durable-items N] [--pg-rows N] [--dedupe-items N] [--near-items N]
+  [--pipeline-items N] [--short] [--big] [--workers N]
+sections: ${SECTIONS.join(", ")} (default all; README, "Benchmarks", says what each measures)`;
+
+let values;
+try {
+  ({ values } = parseArgs({
+    args: Deno.args,
+    options: {
+      items: { type: "string", default: "1000000" },
+      rounds: { type: "string", default: "3" },
+      "durable-items": { type: "string", default: "100000" },
+      "pg-rows": { type: "string", default: "50000" },
+      "dedupe-items": { type: "string", default: "100000" },
+      "near-items": { type: "string", default: "200000" },
+      only: { type: "string" },
+      "pipeline-items": { type: "string", default: "100000" },
+      short: { type: "boolean", default: false },
+      big: { type: "boolean", default: false },
+      workers: { type: "string", default: "0" },
+      help: { type: "boolean", default: false },
+    },
+  }));
+} catch (error) {
+  console.error(`bench: ${(error as Error).message}\n${USAGE}`);
+  Deno.exit(2);
+}
+if (values.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
 const only = values.only?.split(",").map((s) => s.trim());
 const unknown = only?.filter((s) => !SECTIONS.includes(s)) ?? [];
 if (unknown.length) {
-  throw new Error(`--only: no section ${unknown.join(", ")}; sections: ${SECTIONS.join(", ")}`);
+  console.error(`bench: --only: no section ${unknown.join(", ")}\n${USAGE}`);
+  Deno.exit(2);
 }
 const want = (section: string) => !only || only.includes(section);
 const items = Number(values.items);
