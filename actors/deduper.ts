@@ -92,7 +92,7 @@ export const dedupeConfigSchema = z.strictObject({
   // of a story come within hours; at a million items a day that is 2.4 hours.
   maxItems: z.int().positive().default(100_000)
     .describe(
-      "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 100 MB of heap with merge and near).",
+      "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 70 MB of heap with merge and near).",
     ),
   near: nearSchema.optional().describe("Also catch near duplicates by text; default off."),
   merge: z.boolean().default(true).describe(

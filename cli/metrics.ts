@@ -112,9 +112,9 @@ export class FlowMetrics {
   }
 
   /**
-   * The edge gauges' read, once per render (two gauges share it). Scoped to
-   * render() rather than cleared by a timer: a read kept past its scrape
-   * showed the next scrape a mid-run state (items "pending" after the end).
+   * The edge gauges' read, once per render (two gauges share it), dropped
+   * when the render ends rather than by a timer: a read kept past its
+   * scrape showed the next scrape a mid-run state ("pending" after the end).
    */
   #edgeRead?: Promise<EdgeState[]>;
   edgeStates(): Promise<EdgeState[]> {
@@ -135,7 +135,6 @@ export class FlowMetrics {
 
   /** The exposition text, and its content type. */
   async render(): Promise<{ text: string; contentType: string }> {
-    this.#edgeRead = undefined;
     try {
       return { text: await this.registry.metrics(), contentType: this.registry.contentType };
     } finally {
