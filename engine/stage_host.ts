@@ -22,14 +22,30 @@ export type HostRequest =
   | { type: "batch"; id: number; items: Item[] };
 
 /**
- * One thing `handle` said of one item, in the order it said it. An item of
- * the batch passed on unchanged travels back as its index, so it is not
- * copied twice; a new item travels whole.
+ * An item said as what changed from the batch's item `of` (same id): the
+ * envelope's fields that differ, and the payload's. An enricher or an
+ * embedder adds a few fields to an item whose text is most of its size, so
+ * the change travels back and the text does not: cloning whole items back
+ * cost the worker more time than the enrich steps themselves.
  */
+export type Patch = [
+  of: number,
+  envelope: Record<string, unknown>,
+  payload?: Record<string, unknown>,
+];
+
+/**
+ * What `handle` said an item is: an item of the batch passed on unchanged
+ * travels back as its index, one derived from it (same id, no field
+ * removed) as a Patch, any other item whole.
+ */
+export type ItemRef = number | Patch | Item;
+
+/** One thing `handle` said of one item, in the order it said it. */
 export type Said =
-  | [op: "emit", item: number | Item]
-  | [op: "drop", item: number | Item, reason: string, detail?: string]
-  | [op: "reject", item: number | Item, reason: string, detail?: string];
+  | [op: "emit", item: ItemRef]
+  | [op: "drop", item: ItemRef, reason: string, detail?: string]
+  | [op: "reject", item: ItemRef, reason: string, detail?: string];
 
 /** An error thrown inside a worker, as far as the stage runner reads it. */
 export interface HostError {
@@ -100,8 +116,16 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   const run = async (id: number, items: Item[]) => {
     const said: Said[] = [];
     const index = new Map<Item, number>();
-    for (let i = 0; i < items.length; i++) index.set(items[i], i);
-    const ref = (item: Item) => index.get(item) ?? item;
+    const ids = new Map<string, number>();
+    for (let i = 0; i < items.length; i++) {
+      index.set(items[i], i);
+      ids.set(items[i].id, i);
+    }
+    const ref = (item: Item): ItemRef => {
+      const i = index.get(item) ?? ids.get(item.id);
+      if (i === undefined) return item;
+      return items[i] === item ? i : patchOf(items[i], item, i) ?? item;
+    };
     const out: Outcome<unknown> = {
       emit: (item) => void said.push(["emit", ref(item)]),
       drop: (item, reason, detail) => void said.push(["drop", ref(item), reason, detail]),
@@ -118,6 +142,40 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   port.onmessage = ({ data }) => {
     queue = queue.then(() => data.type === "open" ? open(data) : run(data.id, data.items));
   };
+}
+
+/**
+ * `item` as the changes from `from` (the batch's item `of`), or undefined
+ * when a field of `from` is gone from it (a patch only adds and replaces).
+ */
+function patchOf(from: Item, item: Item, of: number): Patch | undefined {
+  const envelope = changes(
+    from as unknown as Record<string, unknown>,
+    item as unknown as Record<string, unknown>,
+    "payload",
+  );
+  if (!envelope) return undefined;
+  if (item.payload === from.payload) return [of, envelope];
+  const payload = isRecord(from.payload) && isRecord(item.payload)
+    ? changes(from.payload, item.payload)
+    : undefined;
+  return payload ? [of, envelope, payload] : undefined;
+}
+
+/** The fields of `to` that differ from `from`'s (by identity), or undefined if `to` lacks one of `from`'s. */
+function changes(
+  from: Record<string, unknown>,
+  to: Record<string, unknown>,
+  skip?: string,
+): Record<string, unknown> | undefined {
+  for (const k in from) if (!(k in to)) return undefined;
+  const changed: Record<string, unknown> = {};
+  for (const k in to) if (k !== skip && to[k] !== from[k]) changed[k] = to[k];
+  return changed;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function hostError(error: unknown): HostError {

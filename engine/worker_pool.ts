@@ -1,7 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { FlowEndingError } from "./errors.ts";
 import type { Envelope } from "./item.ts";
-import type { HostError, HostReply, HostRequest, Said, StageBuild } from "./stage_host.ts";
+import type { HostError, HostReply, HostRequest, ItemRef, Said, StageBuild } from "./stage_host.ts";
 
 type Item = Envelope<unknown>;
 
@@ -130,8 +130,16 @@ export function workerPool(opts: PoolOptions): Actor<unknown, unknown> {
 }
 
 /** Says on the main thread what `handle` said in the worker, on the original items. */
-function replay(said: Said[], items: readonly Item[], out: Outcome<unknown>): void {
-  const item = (ref: number | Item) => typeof ref === "number" ? items[ref] : ref;
+export function replay(said: Said[], items: readonly Item[], out: Outcome<unknown>): void {
+  const item = (ref: ItemRef): Item => {
+    if (typeof ref === "number") return items[ref];
+    if (!Array.isArray(ref)) return ref;
+    const [of, envelope, payload] = ref;
+    const from = items[of];
+    return payload
+      ? { ...from, ...envelope, payload: { ...(from.payload as object), ...payload } }
+      : { ...from, ...envelope };
+  };
   for (const s of said) {
     if (s[0] === "emit") out.emit(item(s[1]));
     else if (s[0] === "drop") out.drop(item(s[1]), s[2], s[3]);
