@@ -23,7 +23,7 @@ const shapes: StageSpec<Record<string, never>> = {
   workers: () => true,
   create: () => ({
     handle(batch: Item[], out: Outcome<unknown>) {
-      const [same, added, vector, removed, fresh, bad] = batch;
+      const [same, added, vector, removed, _replaced, bad] = batch;
       out.emit(same);
       out.emit({ ...added, payload: { ...(added.payload as object), lang: "en" } });
       out.emit({ ...vector, vector: [0.5, -0.5] });
