@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
+import { IdSet } from "./_id_set.ts";
 
 /** What a line-per-item sink keeps of an item. */
 export interface RecordOptions {
@@ -121,7 +122,7 @@ export type JsonlSinkConfig = z.output<typeof jsonlSinkSchema>;
 export class JsonlSink implements Sink {
   readonly path: string;
   readonly #options: RecordOptions;
-  readonly #ids = new Set<string>();
+  readonly #ids = new IdSet();
   #file?: Deno.FsFile;
   #ready?: Promise<void>;
   #tail: Promise<void> = Promise.resolve();
@@ -277,7 +278,7 @@ async function readLines(
   file: Deno.FsFile,
   from: number,
   to: number,
-  ids: Set<string>,
+  ids: IdSet,
 ): Promise<Uint8Array> {
   await file.seek(from, Deno.SeekMode.Start);
   const decoder = new TextDecoder();

@@ -4,6 +4,7 @@ import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { recordKey, recordLine, type RecordOptions, writeAll } from "./jsonl_sink.ts";
+import { IdSet } from "./_id_set.ts";
 
 export const stdoutSinkSchema = z.strictObject({
   fields: z.array(z.string().min(1)).min(1).optional()
@@ -44,7 +45,7 @@ export interface LineWriter {
 export class StdoutSink implements Sink {
   readonly #options: RecordOptions;
   readonly #out: LineWriter;
-  readonly #ids = new Set<string>();
+  readonly #ids = new IdSet();
   #closed?: StdoutClosedError;
   #tail: Promise<void> = Promise.resolve();
 
