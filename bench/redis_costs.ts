@@ -45,7 +45,8 @@ function scriptName(args: string[]): string {
   if (text.includes(":m:") && text.includes(":k:")) return "script: dedupe claim+merge";
   if (text.includes(":m:")) return "script: dedupe merge";
   if (/:k:/.test(text) && args[2] !== "0") return "script: dedupe claim/release";
-  if (text.includes(":in:")) return "script: commit";
+  const input = args[3]?.match(/:in:([^:\s]+)/);
+  if (input) return `script: commit of ${input[1]}`;
   return "script: other";
 }
 
