@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 import type { Claim, ClaimRequest, DedupeStore } from "./_dedupe_store.ts";
-import type { MergeRequest, Story } from "./_story.ts";
+import { freshStory, type MergeRequest, type Story } from "./_story.ts";
 
 /** The Redis key of an exact dedupe key under a stage's base (`FlowKeys.dedupe(stage)`). */
 export function exactKey(base: string, key: string): string {
@@ -39,15 +39,27 @@ export function storyKey(base: string, story: string): string {
 /**
  * mergeCopy of _story.ts in Lua, with the story cache of one script run:
  * `parse(i)` reads the copy at ARGV[i] (story id, own key, mode, source,
- * url, seen at, n, then n engagement name/value pairs) and returns it with
- * the index after it; `merge(c)` folds it and returns the reply for it;
- * `flush()` stores every story the run changed. Needs `ttl` and `prefix`.
+ * url, seen at, the story it makes if it is the first copy of a story not
+ * held (JSON, or "" to fold it here), n, then n engagement name/value
+ * pairs) and returns it with the index after it; `merge(c)` folds it and
+ * returns the reply for it; `flush()` stores every story the run changed.
+ * Needs `ttl` and `prefix`.
+ *
+ * A first copy of a story not held (most copies) is stored by one SET NX as
+ * the JSON it brought, which is what folding it into an empty story gives,
+ * and answered "+" (the sender knows the story); only if the story turns
+ * out held does it fold as any copy. Its story is decoded again only if a
+ * later copy of the run needs it.
  */
 const MERGE_LIB = `
-local cache, existed, dirty, order = {}, {}, {}, {}
+local cache, existed, dirty, order, fresh = {}, {}, {}, {}, {}
 local function get(id)
   local st = cache[id]
-  if st == nil then
+  if st == nil and fresh[id] then
+    st = cjson.decode(fresh[id])
+    fresh[id] = nil
+    cache[id] = st
+  elseif st == nil then
     local raw = redis.call('GET', prefix .. id)
     existed[id] = raw and true or false
     if raw then st = cjson.decode(raw) else st = false end
@@ -80,13 +92,22 @@ end
 local encoded = {}
 local function parse(i)
   local c = { id = ARGV[i], own = ARGV[i + 1], m = ARGV[i + 2], s = ARGV[i + 3], u = ARGV[i + 4],
-    t = tonumber(ARGV[i + 5]), g = {} }
-  local n = tonumber(ARGV[i + 6])
-  for k = 1, n do c.g[ARGV[i + 5 + 2 * k]] = tonumber(ARGV[i + 6 + 2 * k]) end
-  return c, i + 7 + 2 * n
+    t = tonumber(ARGV[i + 5]), j = ARGV[i + 6], g = {} }
+  local n = tonumber(ARGV[i + 7])
+  for k = 1, n do c.g[ARGV[i + 6 + 2 * k]] = tonumber(ARGV[i + 7 + 2 * k]) end
+  return c, i + 8 + 2 * n
 end
 local function merge(c)
   local id = c.id
+  if c.m == 'first' and c.j ~= '' and cache[id] == nil and not fresh[id] then
+    local held = redis.call('SET', prefix .. id, c.j, 'NX', 'PX', ttl, 'GET')
+    existed[id] = true
+    if not held then
+      fresh[id] = c.j
+      return '+'
+    end
+    cache[id] = cjson.decode(held)
+  end
   local st = get(id)
   if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
   if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st) end
@@ -132,7 +153,8 @@ end
  * (positional, so no JSON is decoded per copy). One script, so that copies
  * folded by several processes at once lose nothing. A new story lives for
  * the ttl; a fold keeps its expiry. Returns per copy "<story id> <story
- * JSON>" after the fold, or "" while the story is pending.
+ * JSON>" after the fold, "+" for a first copy stored as the story it
+ * brought, or "" while the story is pending.
  */
 const MERGE = new RedisScript(`
 local ttl, prefix = ARGV[1], ARGV[2]
@@ -220,8 +242,7 @@ export class RedisDedupeStore implements DedupeStore {
     const stories: (Story | undefined)[] = new Array(claims.length);
     for (let i = 0; i < claims.length; i++) {
       answers[i] = ANSWERS[got[2 * i] as number];
-      const reply = got[2 * i + 1] as string;
-      stories[i] = reply === "" ? undefined : parseStory(reply);
+      stories[i] = storyOf(got[2 * i + 1] as string, copies[i]);
     }
     return { answers, stories };
   }
@@ -235,7 +256,7 @@ export class RedisDedupeStore implements DedupeStore {
     const args = [String(Math.max(1, Math.round(ttl))), storyKey(this.base, "")];
     for (const c of copies) pushCopy(args, c);
     const got = await MERGE.run(this.redis, [], args) as string[];
-    return got.map((reply) => reply === "" ? undefined : parseStory(reply));
+    return got.map((reply, i) => storyOf(reply, copies[i]));
   }
 
   async release(claims: readonly ClaimRequest[]): Promise<void> {
@@ -248,8 +269,37 @@ export class RedisDedupeStore implements DedupeStore {
 /** A copy as MERGE_LIB's `parse` reads it: positional arguments. */
 function pushCopy(args: string[], c: MergeRequest): void {
   const fields = Object.keys(c.engagement);
-  args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), String(fields.length));
+  // Only a first copy can make its story; in claimAndMergeMany every copy is sent as one.
+  const fresh = c.mode === "first" ? freshStoryJson(c) : undefined;
+  args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), fresh ?? "");
+  args.push(String(fields.length));
   for (const f of fields) args.push(f, String(c.engagement[f]));
+}
+
+/**
+ * freshStory as JSON, for the script to store as it is; or undefined where
+ * the script's cjson would not write the same story (a number it would
+ * round to 14 digits, -0, a UTF-16 surrogate; a field named __proto__,
+ * which an object here would not hold), so that the script folds the copy
+ * itself.
+ */
+function freshStoryJson(c: MergeRequest): string | undefined {
+  if (!exact(c.seenAt) || /[\ud800-\udfff]/.test(c.source + c.url)) return undefined;
+  for (const f in c.engagement) {
+    if (!exact(c.engagement[f]) || /[\ud800-\udfff]/.test(f) || f === "__proto__") return undefined;
+  }
+  return JSON.stringify(freshStory(c));
+}
+
+/** A number cjson writes exactly (%.14g): an integer under 1e14, not -0. */
+function exact(n: number): boolean {
+  return Number.isInteger(n) && Math.abs(n) < 1e14 && !Object.is(n, -0);
+}
+
+/** The story a merge reply stands for: "+" is the copy's own fresh story, "" a pending one. */
+function storyOf(reply: string, c: MergeRequest): Story | undefined {
+  if (reply === "") return undefined;
+  return reply === "+" ? { ...freshStory(c), id: c.story } : parseStory(reply);
 }
 
 /** A story as the merge script returns it; cjson writes an empty engagement table as {} or []. */

@@ -13,8 +13,9 @@ const SWEEP = 1000;
  * (sorted set), then the exact key of each request. ARGV: 1 ttl in ms,
  * 2 equal positions a match needs, 3 bands, 4 bytes per band, 5 how many
  * items to forget at most, 6 events kept per bucket, 7 items kept at most;
- * then per request its event, id and signature (the low byte of each
- * position, as MinHashIndex keeps them).
+ * then per request its event, id, signature (the low byte of each
+ * position, as MinHashIndex keeps them) and its `bands` bucket fields
+ * (made by the caller, as `fields` below makes them from a signature).
  *
  * entries: event -> "<seq> <expires> <id> <signature>"; buckets: band
  * number byte + that band's bytes -> the events having it, space-separated,
@@ -22,12 +23,20 @@ const SWEEP = 1000;
  * thousands of near-identical texts once made every lookup walk them all,
  * and the script ran into BUSY); expiry: event scored by when it expires.
  * Time is Redis's own (TIME), the same for every process.
+ *
+ * What Redis spends per item is mostly its hash fields (one entry and ten
+ * buckets read, then written): the script reads every request's entry and
+ * buckets in one HMGET each and writes what the batch added in one HSET
+ * (and ZADD) each at the end, keeping in Lua tables what it wrote so that a
+ * request still sees those before it; the answers and what is stored are
+ * those of checking and adding the requests one at a time.
  */
 const MATCH = new RedisScript(`
 local seqKey, entriesKey, bucketsKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl, need = tonumber(ARGV[1]), tonumber(ARGV[2])
 local bands, width, sweep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local keep, maxItems = tonumber(ARGV[6]), tonumber(ARGV[7])
+local CHUNK = 500
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 
@@ -91,6 +100,23 @@ while swept < sweep do
   forget(gone)
 end
 
+-- HMGET of any number of fields, in calls of at most CHUNK (unpack has a limit).
+local function hmget(key, names)
+  local out = {}
+  for from = 1, #names, CHUNK do
+    local got = redis.call('HMGET', key, unpack(names, from, math.min(from + CHUNK - 1, #names)))
+    for j = 1, #got do out[from + j - 1] = got[j] end
+  end
+  return out
+end
+
+-- HSET (or ZADD) of any number of flat (field, value) pairs, in calls of at most CHUNK.
+local function write(cmd, key, pairs)
+  for from = 1, #pairs, CHUNK do
+    redis.call(cmd, key, unpack(pairs, from, math.min(from + CHUNK - 1, #pairs)))
+  end
+end
+
 -- A bucket's list with ev appended and only its newest keep events left.
 local function appended(list, ev)
   if not list then return ev end
@@ -101,34 +127,69 @@ local function appended(list, ev)
   return table.concat(words, ' ', #words - keep + 1, #words)
 end
 
+-- Every request's own entry and bands are read at once and what the batch
+-- writes is written at the end; in between, entry and list hold what this
+-- run wrote, so each request still sees the ones before it.
+local stride = 3 + bands
+local n = #KEYS - 4
+local events, names = {}, {}
+for i = 1, n do
+  local at = 8 + (i - 1) * stride
+  events[i] = ARGV[at]
+  for b = 1, bands do names[#names + 1] = ARGV[at + 2 + b] end
+end
+local gotEntries = hmget(entriesKey, events)
+local gotLists = hmget(bucketsKey, names)
+local entry, list = {}, {}
+
+local seq = tonumber(redis.call('GET', seqKey) or '0')
+local expires = now + ttl
+local expiresText = tostring(expires)
+local added, newEntries, newExpiry, order = 0, {}, {}, {}
 local out = {}
-for i = 1, #KEYS - 4 do
-  local event, id, sig = ARGV[5 + i * 3], ARGV[6 + i * 3], ARGV[7 + i * 3]
+for i = 1, n do
+  local at = 8 + (i - 1) * stride
+  local event, id, sig = events[i], ARGV[at + 1], ARGV[at + 2]
   out[i] = ''
-  local mine = redis.call('HGET', entriesKey, event)
+  local mine = entry[event]
+  if mine == nil then mine = gotEntries[i] end
   if not mine or select(2, parse(mine)) <= now then
-    local fs = fields(sig)
-    local lists = redis.call('HMGET', bucketsKey, unpack(fs))
     local candidates, seen, listed = {}, {}, {}
     for b = 1, bands do
-      for ev in string.gmatch(lists[b] or '', '%S+') do
-        if ev == event then listed[b] = true
-        elseif not seen[ev] then seen[ev] = true; candidates[#candidates + 1] = ev end
+      local l = list[ARGV[at + 2 + b]]
+      if l == nil then l = gotLists[(i - 1) * bands + b] end
+      if l then
+        for ev in string.gmatch(l, '%S+') do
+          if ev == event then listed[b] = true
+          elseif not seen[ev] then seen[ev] = true; candidates[#candidates + 1] = ev end
+        end
       end
     end
     local best, bestSeq = nil, nil
     if #candidates > 0 then
-      local entries = redis.call('HMGET', entriesKey, unpack(candidates))
+      local unread = {}
       for j = 1, #candidates do
-        local entry = entries[j]
-        if entry then
-          local seq, expires, other, at = parse(entry)
-          if expires > now and (bestSeq == nil or seq < bestSeq) then
-            local same = 0
+        if entry[candidates[j]] == nil then unread[#unread + 1] = candidates[j] end
+      end
+      if #unread > 0 then
+        local got = hmget(entriesKey, unread)
+        for j = 1, #unread do entry[unread[j]] = got[j] end
+      end
+      local mineBytes, misses = { string.byte(sig, 1, -1) }, #sig - need
+      for j = 1, #candidates do
+        local e = entry[candidates[j]]
+        if e then
+          local eseq, eexpires, other, from = parse(e)
+          if eexpires > now and (bestSeq == nil or eseq < bestSeq) then
+            -- Compared position by position until too many differ to match.
+            local differ, byte = 0, string.byte
             for p = 1, #sig do
-              if string.byte(sig, p) == string.byte(entry, at + p - 1) then same = same + 1 end
+              if mineBytes[p] ~= byte(e, from + p - 1) then
+                differ = differ + 1
+                if differ > misses then break end
+              end
             end
-            if same >= need then best, bestSeq = other, seq end
+            if differ <= misses then best, bestSeq = other, eseq end
           end
         end
       end
@@ -137,20 +198,34 @@ for i = 1, #KEYS - 4 do
       if redis.call('GET', KEYS[4 + i]) == event then redis.call('DEL', KEYS[4 + i]) end
       out[i] = best
     else
-      local expires = now + ttl
-      local seq = redis.call('INCR', seqKey)
-      redis.call('HSET', entriesKey, event, seq .. ' ' .. expires .. ' ' .. id .. ' ' .. sig)
-      redis.call('ZADD', expiryKey, expires, event)
-      local set = {}
+      added = added + 1
+      local value = string.format('%d', seq + added) .. ' ' .. expiresText .. ' ' .. id .. ' ' .. sig
+      entry[event] = value
+      newEntries[#newEntries + 1] = event
+      newEntries[#newEntries + 1] = value
+      newExpiry[#newExpiry + 1] = expiresText
+      newExpiry[#newExpiry + 1] = event
       for b = 1, bands do
         if not listed[b] then
-          set[#set + 1] = fs[b]
-          set[#set + 1] = appended(lists[b], event)
+          local f = ARGV[at + 2 + b]
+          local l = list[f]
+          if l == nil then
+            l = gotLists[(i - 1) * bands + b]
+            order[#order + 1] = f
+          end
+          list[f] = appended(l, event)
         end
       end
-      if #set > 0 then redis.call('HSET', bucketsKey, unpack(set)) end
     end
   end
+end
+if added > 0 then
+  redis.call('INCRBY', seqKey, added)
+  write('HSET', entriesKey, newEntries)
+  write('ZADD', expiryKey, newExpiry)
+  local set = {}
+  for _, f in ipairs(order) do set[#set + 1] = f; set[#set + 1] = list[f] end
+  write('HSET', bucketsKey, set)
 end
 -- Whatever it holds expires within ttl: the structure itself goes when the flow stops writing.
 for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
@@ -208,10 +283,22 @@ export class RedisNearIndex implements NearIndex {
       String(BAND_CANDIDATES),
       String(this.#maxItems),
     ];
-    for (const r of requests) args.push(r.event, r.id, signatureBytes(r.signature));
+    for (const r of requests) {
+      const sig = signatureBytes(r.signature);
+      args.push(r.event, r.id, sig);
+      for (let b = 0; b < BANDS; b++) args.push(bandField(sig, b));
+    }
     const got = await MATCH.run(this.redis, keys, args) as string[];
     return got.map((id) => id === "" ? undefined : id);
   }
+}
+
+/** A band's field in the buckets hash: the band's number as a byte, then its ROWS bytes. */
+function bandField(sig: Buffer, band: number): Buffer {
+  const field = Buffer.allocUnsafe(1 + ROWS);
+  field[0] = band;
+  sig.copy(field, 1, band * ROWS, (band + 1) * ROWS);
+  return field;
 }
 
 /** The low byte of each signature position, as MinHashIndex stores them. */

@@ -54,6 +54,14 @@ export function emptyStory(): Story {
   return { r: 0, s: [], g: {}, l: 0 };
 }
 
+/** The story a first copy makes when none is held: what mergeCopy folds it into then. */
+export function freshStory(copy: MergeRequest): Story {
+  const story = emptyStory();
+  foldSighting(story, copy.source, copy.url, copy.seenAt, copy.engagement);
+  story.r = 1;
+  return story;
+}
+
 /** Folds one sighting into `story` in place; returns whether anything changed. */
 export function foldSighting(
   story: Story,

@@ -5,8 +5,8 @@
  * least a shared claim can cost: one command per item, one round trip per
  * batch. Over Redis a batch with merge and no near check is one script
  * that claims and folds; the ratio says what the claim answers and the
- * stories (a GET, a fold and a SET of the story's JSON per item) add to the
- * bare SET.
+ * stories (a SET NX of the story a first copy brings; for other copies a
+ * GET, a fold and a SET of the story's JSON) add to the bare SET.
  *
  *   deno run -A bench/dedupe.ts [--items N] [--rounds R]   this section alone
  *   (bench/main.ts runs it as `--only dedupe`)

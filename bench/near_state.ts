@@ -9,7 +9,8 @@
  * own garbage does not count; beside it the index's own count of its arrays
  * (`storedBytes`). In Redis (default redis://127.0.0.1:6379, skipped when
  * none answers): `MEMORY USAGE` of the index's keys over 20,000 items, under
- * a fresh key prefix that is deleted afterwards. Run on its own, not from
+ * a fresh key prefix that is deleted afterwards, and the µs Redis spent in
+ * their lookups (batches of 500). Run on its own, not from
  * `deno task bench`: it needs --expose-gc (and --allow-run: each in-process
  * measurement runs in a fresh process).
  */
@@ -99,12 +100,27 @@ try {
 }
 const base = `bench-near{${crypto.randomUUID().slice(0, 8)}}`;
 const n = 20_000;
+/** µs Redis spent in scripts so far (INFO commandstats): every script, anyone's. */
+async function scriptUs(): Promise<number> {
+  const info = await redis.info("commandstats");
+  let us = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/gm)) {
+    us += Number(m[1]);
+  }
+  return us;
+}
 try {
+  const before = await scriptUs();
   await feed(new RedisNearIndex(redis, base, 0.8), n, 99);
+  const lookup = (await scriptUs() - before) / n;
   const keys = await redis.keys(`${base}*`);
   let bytes = 0;
   for (const k of keys) bytes += Number(await redis.call("MEMORY", "USAGE", k, "SAMPLES", "0"));
-  console.log(`near state in Redis, ${n} items: ${(bytes / n).toFixed(0)} bytes/item`);
+  console.log(
+    `near state in Redis, ${n} items: ${(bytes / n).toFixed(0)} bytes/item; lookups took ` +
+      `${lookup.toFixed(1)} µs of Redis per item (scripts' commandstats µs: on a Redis nobody ` +
+      `else runs scripts on)`,
+  );
   if (keys.length > 0) await redis.del(...keys);
 } finally {
   redis.disconnect();

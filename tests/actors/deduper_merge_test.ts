@@ -370,3 +370,54 @@ Deno.test("flows/merged.yaml (the README's example) publishes each story once an
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+redisTest(
+  "in Redis a first copy's story is the one made in process, stored as it came or folded in Lua",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = new Redis(server.url);
+      try {
+        const copy = (
+          key: string,
+          mode: MergeRequest["mode"],
+          seenAt: number,
+          engagement: Record<string, number>,
+        ): MergeRequest => ({
+          story: key,
+          own: key,
+          mode,
+          source: `wire "${key}" / é`,
+          url: `https://example.com/${key}?q="x"`,
+          seenAt,
+          engagement,
+        });
+        // Plain integers take the one-SET path; a fractional time or count, folding in Lua.
+        const batches = [
+          [
+            copy("a", "first", T0, { score: 3, likes: 0 }),
+            copy("b", "first", T0 + 0.5, { score: 3 }),
+            copy("c", "first", T0, { score: 2.5 }),
+            copy("a", "duplicate", T0 + 7, { score: 9 }), // the same run's copy of a fresh story
+            copy("d", "first", -5, {}),
+          ],
+          [copy("a", "first", T0, { score: 3, likes: 0 }), copy("b", "duplicate", T0 - 1, {})],
+        ];
+        const memory = new MemoryDedupeStore();
+        const store = new RedisDedupeStore(redis, "test:dedupe");
+        const last = new Map<string, unknown>();
+        for (const batch of batches) {
+          const want = structuredClone(memory.mergeMany(batch, T0, 60_000));
+          assert.deepEqual(await store.mergeMany(batch, T0, 60_000), want);
+          for (const { id, ...story } of want.filter((s) => s !== undefined)) last.set(id!, story);
+        }
+        for (const key of ["a", "b", "c", "d"]) {
+          const held = JSON.parse((await redis.get(`test:dedupe:m:${key}`))!);
+          assert.deepEqual({ ...held, g: Array.isArray(held.g) ? {} : held.g }, last.get(key), key);
+          assert.ok(await redis.pttl(`test:dedupe:m:${key}`) > 50_000, "kept for the ttl");
+        }
+      } finally {
+        redis.disconnect();
+      }
+    });
+  },
+);
