@@ -232,10 +232,9 @@ export class EldTables {
    * Builds the tables in a Web Worker that ends once it has handed them over
    * (about 150 ms, once per process), the typed arrays moved, not copied.
    * Built in this thread, eld's modules stayed reachable and kept about 30 MB
-   * of objects on the heap for the life of the process (live heap after a
-   * full GC: 51 MiB against 21 MiB here), which every full GC marks again and
-   * V8 grows the heap in proportion to: the demo flow's 100k-item run peaked
-   * at 710 MiB resident against 780 to 860 before.
+   * of table objects on the heap for the life of the process, which every
+   * full GC marks again and V8 sizes its heap in proportion to (see README,
+   * "Speed": Memory).
    */
   static async load(): Promise<EldTables> {
     const module = new URL("./_eld_worker.ts", import.meta.url);

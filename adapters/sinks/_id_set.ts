@@ -1,10 +1,11 @@
 /**
  * The ids a line-per-item sink has written, held compactly: an id that is
  * 32 lower-case hex digits (every id millrace makes: a 128-bit hash) takes
- * 16 bytes in a typed open-addressing table, where a string in a Set took
- * 69 bytes (at 1M ids, table slack included: 33.6 bytes per id against
- * 69.2). Any other key (a merge update's `<id>:r<n>`, a tombstone's, an id
- * a source chose) goes to a plain Set. A JSONL sink keeps one id per line
+ * 16 bytes in a typed open-addressing table (kept between 3/8 and 3/4 full:
+ * at 1M ids, 2^21 slots, 33.5 bytes per id), where a string in a Set took
+ * about 69 bytes (README, "Speed": Memory). Any other key (a merge
+ * update's `<id>:r<n>`, a tombstone's, an id a source chose) goes to a
+ * plain Set. A JSONL sink keeps one id per line
  * of its file for good, so this is what a long run's memory grows by.
  */
 export class IdSet {
