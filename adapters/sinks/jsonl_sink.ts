@@ -247,6 +247,7 @@ class Utf8Buffer {
     this.#length += this.#encoder.encodeInto(text, this.#buffer.subarray(this.#length)).written;
   }
 
+  /** Adds "\n" as one byte (through `add` only when the buffer is full). */
   newline(): void {
     if (this.#length === this.#buffer.length) this.add("\n");
     else this.#buffer[this.#length++] = 0x0a;
