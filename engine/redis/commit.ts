@@ -1,7 +1,8 @@
 import type { Redis } from "ioredis";
 import type { DeadLetter } from "../dead_letters.ts";
 import type { Envelope } from "../item.ts";
-import type { StreamEntry } from "./codec.ts";
+import type { EncodedEntry, StreamEntry } from "./codec.ts";
+import type { Buffer } from "node:buffer";
 import { deadLetterFields } from "./redis_dead_letters.ts";
 import { RedisScript } from "./redis_script.ts";
 
@@ -72,12 +73,12 @@ export interface Commit {
   /** The input entries the batch came from: acknowledged by the commit. */
   entries: readonly StreamEntry[];
   /** Output entries, already encoded. */
-  bodies: readonly { body: string; n: number }[];
+  bodies: readonly EncodedEntry[];
   /**
    * Entries put back on the input stream: the rest of a delivery a window
    * cut, or the halves of a split (suspects, run alone when read).
    */
-  back?: readonly { body: string; n: number; suspect?: boolean }[];
+  back?: readonly (EncodedEntry & { suspect?: boolean })[];
   letters: readonly DeadLetter[];
   /** The `tries` field of a redelivered entry, cleared by the commit. */
   tryField?: string;
@@ -91,7 +92,7 @@ export interface Commit {
  * which case nothing was written.
  */
 export async function commitOnce(redis: Redis, keys: CommitKeys, c: Commit): Promise<string[]> {
-  const args: string[] = [keys.group, c.tryField ?? ""];
+  const args: (string | Buffer)[] = [keys.group, c.tryField ?? ""];
   args.push(String(c.entries.length), ...c.entries.map((e) => e.id));
   args.push(String(c.bodies.length));
   for (const e of c.bodies) args.push(e.body, String(e.n));

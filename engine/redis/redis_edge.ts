@@ -4,7 +4,7 @@ import type { DeadLetter } from "../dead_letters.ts";
 import type { Commit, Delivery, Edge } from "../edge.ts";
 import type { Envelope } from "../item.ts";
 import type { WindowOptions } from "../window.ts";
-import { decodeEntry, encodeEntries, type StreamEntry } from "./codec.ts";
+import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from "./codec.ts";
 import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
@@ -161,8 +161,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   async #commit(
     lane: Lane,
     entries: readonly StreamEntry[],
-    bodies: { body: string; n: number }[],
-    back: { body: string; n: number; suspect?: boolean }[],
+    bodies: EncodedEntry[],
+    back: (EncodedEntry & { suspect?: boolean })[],
     letters: readonly DeadLetter[],
     tryField?: string,
   ): Promise<string[]> {

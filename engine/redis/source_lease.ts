@@ -1,3 +1,4 @@
+import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { type DurableOptions, isPolling } from "../flow.ts";
@@ -246,7 +247,7 @@ export class SourceLeases {
       tick?: number,
     ): Promise<unknown> => {
       if (!done && items.length > 0) await this.#room(signal);
-      const args = [
+      const args: (string | Buffer)[] = [
         holder,
         checkpoint === undefined ? "" : JSON.stringify(checkpoint),
         done ? "1" : "0",

@@ -172,7 +172,7 @@ Deno.test("an envelope's trace survives the Redis entry codec; an entry without 
     trace: "00-" + "a".repeat(32) + "-" + "b".repeat(16) + "-01",
   };
   const [{ body }] = encodeEntries([item], 10, 10_000);
-  const decoded = decodeEntry("1-0", ["b", body]);
+  const decoded = decodeEntry("1-0", ["b", body.toString()]);
   assert.equal(decoded.items![0].trace, item.trace);
   assert.deepEqual(parseTraceparent(item.trace), {
     traceId: "a".repeat(32),
@@ -182,7 +182,7 @@ Deno.test("an envelope's trace survives the Redis entry codec; an entry without 
   });
   const { trace: _, ...old } = item;
   const [{ body: oldBody }] = encodeEntries([old], 10, 10_000);
-  assert.equal(decodeEntry("1-1", ["b", oldBody]).items![0].trace, undefined);
+  assert.equal(decodeEntry("1-1", ["b", oldBody.toString()]).items![0].trace, undefined);
   assert.equal(parseTraceparent("not a traceparent"), undefined);
 });
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
@@ -113,7 +114,7 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
       const letter = { stage: "a", reason: "bad", attempts: 1, item: item(2) };
       const batch = {
         entries: [first, second],
-        bodies: [{ body: "[]", n: 0 }],
+        bodies: [{ body: Buffer.from("[]"), n: 0 }],
         letters: [letter],
       };
 
@@ -124,7 +125,7 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
       assert.equal(await redis.xlen(keys.dlq), 0);
 
       // The part that is still pending commits; sent again, it writes nothing more.
-      const part = { entries: [first], bodies: [{ body: "[]", n: 0 }], letters: [letter] };
+      const part = { entries: [first], bodies: [{ body: Buffer.from("[]"), n: 0 }], letters: [letter] };
       assert.deepEqual(await commitOnce(redis, commitKeys, part), []);
       assert.deepEqual(await commitOnce(redis, commitKeys, part), [first.id]);
       assert.equal(await redis.xlen(keys.input("b")), 1);
