@@ -125,7 +125,11 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
       assert.equal(await redis.xlen(keys.dlq), 0);
 
       // The part that is still pending commits; sent again, it writes nothing more.
-      const part = { entries: [first], bodies: [{ body: Buffer.from("[]"), n: 0 }], letters: [letter] };
+      const part = {
+        entries: [first],
+        bodies: [{ body: Buffer.from("[]"), n: 0 }],
+        letters: [letter],
+      };
       assert.deepEqual(await commitOnce(redis, commitKeys, part), []);
       assert.deepEqual(await commitOnce(redis, commitKeys, part), [first.id]);
       assert.equal(await redis.xlen(keys.input("b")), 1);
