@@ -2,7 +2,9 @@
  * The "real pipeline" benchmark: the demo flow's own stages (flows/demo.yaml:
  * validate, dedupe with near duplicates, enrich with all steps, local embed
  * 256-d, JSONL publish) on the generator source, in memory and durable (one
- * and two processes over a redis-server of its own), next to a baseline
+ * and two processes over a redis-server of its own, each also with
+ * `durable.fuse`; with --big, memory at 10x the items, with and without a
+ * cap on V8's heap growth), next to a baseline
  * measured in the same run: each actor's `handle` called directly on the
  * same pre-built batches in a loop, no engine. The engine's overhead is the
  * ratio of the two; per-stage µs per item say where the time goes.
@@ -13,6 +15,7 @@
  * Every run is a process of its own, so peak RSS (the kernel's VmHWM, which
  * counts worker threads too) is measured from a clean heap.
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { builtinRegistry } from "../builtins.ts";
@@ -39,6 +42,12 @@ export interface RunFigure {
   peakRss: number;
   /** Baseline only: reading the source and making envelopes, not in `secs`. */
   sourceSecs?: number;
+  /**
+   * CPU seconds of the process (user + system, all its threads: GC and
+   * workers too) over `secs`; summed over the processes of a durable run.
+   * Another process's load moves it less than it moves wall time.
+   */
+  cpuSecs: number;
   /** Per stage: ms inside handle() and items it received. */
   stages: { id: string; busyMs: number; received: number }[];
 }
@@ -47,7 +56,7 @@ export interface RunFigure {
 function demoFlow(
   count: number,
   out: string,
-  opts: { redis?: string; workers?: number; prefix?: string } = {},
+  opts: { redis?: string; workers?: number; prefix?: string; fuse?: boolean } = {},
 ): Flow {
   const flow = parseFlow(Deno.readTextFileSync(DEMO), DEMO, builtinRegistry(), {});
   const source = flow.sources[0];
@@ -60,7 +69,7 @@ function demoFlow(
       ? {
         durability: "redis" as const,
         redis: opts.redis,
-        durable: { ...flow.durable, prefix: opts.prefix ?? "bench" },
+        durable: { ...flow.durable, prefix: opts.prefix ?? "bench", fuse: opts.fuse ?? false },
       }
       : {}),
     // The two stages that cost most per item and may run on workers.
@@ -70,6 +79,12 @@ function demoFlow(
         : s
     ),
   };
+}
+
+/** CPU seconds this process has used, all threads. */
+function cpuSecs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /** The kernel's peak RSS of this process (threads included), or a sampled one elsewhere. */
@@ -91,6 +106,7 @@ const forgetDeadLetters: DeadLetters = { write: () => Promise.resolve() };
 /** Runs the flow in this process and returns its figure (engine mode). */
 async function runEngine(flow: Flow, items: number, mode: string): Promise<RunFigure> {
   let sampled = Deno.memoryUsage().rss;
+  const cpu = cpuSecs();
   const started = performance.now();
   const running = await startFlow(flow, {
     registry: builtinRegistry(),
@@ -114,6 +130,7 @@ async function runEngine(flow: Flow, items: number, mode: string): Promise<RunFi
     items,
     published: report.published,
     secs: (lastAt - started) / 1000,
+    cpuSecs: cpuSecs() - cpu,
     peakRss: peakRss(sampled),
     stages: report.stages.map((s) => ({ id: s.id, busyMs: s.busyMs, received: s.received })),
   };
@@ -180,6 +197,7 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
     chain.push({ actor, c, size: window?.size, held: [] as Envelope<unknown>[], ms: 0, n: 0 });
   }
   let published = 0;
+  const cpu = cpuSecs();
   const down = async (from: number, batch: Envelope<unknown>[], last: boolean) => {
     if (from === chain.length) return void (published += batch.length);
     const st = chain[from];
@@ -203,6 +221,7 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
     if (last && todo.length === 0) await down(from + 1, [], true);
   };
   for (const [i, batch] of batches.entries()) await down(0, batch, i === batches.length - 1);
+  const cpuUsed = cpuSecs() - cpu;
   for (const st of chain) await st.actor.close?.();
   const stages = chain.map((st) => ({ id: st.c.stage, busyMs: st.ms, received: st.n }));
   const total = chain.reduce((n, st) => n + st.ms, 0);
@@ -211,16 +230,21 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
     items,
     published,
     secs: total / 1000,
+    cpuSecs: cpuUsed,
     sourceSecs: sourceMs / 1000,
     peakRss: peakRss(Deno.memoryUsage().rss),
     stages,
   };
 }
 
-/** Runs one measurement in a fresh process: `mode` is baseline, memory, or durable. */
-async function inChild(args: string[]): Promise<RunFigure[]> {
+/**
+ * Runs one measurement in a fresh process: `mode` is baseline, memory, or
+ * durable; `v8` flags, if any, are passed as `--v8-flags`.
+ */
+async function inChild(args: string[], v8?: string): Promise<RunFigure[]> {
+  const flags = v8 ? [`--v8-flags=${v8}`] : [];
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, SELF, "child", ...args],
+    args: ["run", ...PERMS, ...flags, SELF, "child", ...args],
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -233,13 +257,14 @@ async function durableRun(
   items: number,
   processes: number,
   workers: number,
+  fuse = false,
 ): Promise<RunFigure> {
   const prefix = `bench${crypto.randomUUID().slice(0, 8)}`;
+  const args = ["durable", String(items), String(workers), redis.url, prefix, fuse ? "fuse" : ""];
   const runs = await Promise.all(
     Array.from(
       { length: processes },
-      () =>
-        inChild(["durable", String(items), String(workers), redis.url, prefix]).then((r) => r[0]),
+      () => inChild(args).then((r) => r[0]),
     ),
   );
   const stages = runs[0].stages.map((s, i) => ({
@@ -248,10 +273,11 @@ async function durableRun(
     received: runs.reduce((n, r) => n + r.stages[i].received, 0),
   }));
   return {
-    mode: `durable, ${processes} process${processes > 1 ? "es" : ""}`,
+    mode: `durable, ${processes} process${processes > 1 ? "es" : ""}${fuse ? ", fuse" : ""}`,
     items,
     published: runs.reduce((n, r) => n + r.published, 0),
     secs: Math.max(...runs.map((r) => r.secs)),
+    cpuSecs: runs.reduce((n, r) => n + r.cpuSecs, 0),
     peakRss: Math.max(...runs.map((r) => r.peakRss)),
     stages,
   };
@@ -268,7 +294,9 @@ function line(f: RunFigure, base: RunFigure): string {
   const ratio = f.mode === "baseline" ? "" : `, ${(f.secs / base.secs).toFixed(2)}x baseline time`;
   return `${f.mode.padEnd(30)} ${fmt(rate).padStart(7)} items/s, peak RSS ${
     mib(f.peakRss).padStart(8)
-  }${ratio}\n${"".padEnd(32)}µs/item: ${perStage}`;
+  }${ratio}, CPU ${(f.cpuSecs * 1e6 / f.items).toFixed(0)} µs/item\n${
+    "".padEnd(32)
+  }µs/item: ${perStage}`;
 }
 
 /** Runs and prints the section. */
@@ -292,6 +320,8 @@ export async function printRealPipelineSection(
     try {
       runs.push(await durableRun(redis, items, 1, 0));
       runs.push(await durableRun(redis, items, 2, 0));
+      runs.push(await durableRun(redis, items, 1, 0, true));
+      runs.push(await durableRun(redis, items, 2, 0, true));
       if (opts.workers) {
         const w = await durableRun(redis, items, 1, opts.workers);
         runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
@@ -326,17 +356,34 @@ export async function printRealPipelineSection(
       }` +
         `; 10x the items -> peak RSS x${(large.peakRss / mem.peakRss).toFixed(2)} (flat is x1)`,
     );
+    // V8 grows its heap limit by up to 4x the live heap after a full
+    // collection; README's memory advice caps that growth at 1.5x.
+    const flag = "--heap-growing-percent=50";
+    const [small50] = await inChild(["memory", String(items), "0"], flag);
+    const [large50] = await inChild(["memory", String(big), "0"], flag);
+    console.log(
+      `memory, --v8-flags=${flag}: ${fmt(items)} items ${fmt(items / small50.secs)} items/s, ` +
+        `peak RSS ${mib(small50.peakRss)}; ${fmt(big)} items ${fmt(big / large50.secs)} items/s, ` +
+        `peak RSS ${mib(large50.peakRss)}; 10x the items -> peak RSS x${
+          (large50.peakRss / small50.peakRss).toFixed(2)
+        }`,
+    );
   }
   console.log();
 }
 
 if (import.meta.main) {
   if (Deno.args[0] === "child") {
-    const [, mode, n, workers, redis, prefix] = Deno.args;
+    const [, mode, n, workers, redis, prefix, fuse] = Deno.args;
     const items = Number(n);
     const out = await Deno.makeTempDir({ prefix: "millrace-bench-" });
     try {
-      const flow = demoFlow(items, out, { workers: Number(workers ?? 0), redis, prefix });
+      const flow = demoFlow(items, out, {
+        workers: Number(workers ?? 0),
+        redis,
+        prefix,
+        fuse: fuse === "fuse",
+      });
       const figure = mode === "baseline"
         ? await runBaseline(flow, items)
         : await runEngine(flow, items, mode);
