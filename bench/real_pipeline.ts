@@ -3,10 +3,10 @@
  * validate, dedupe with near duplicates, enrich with all steps, local embed
  * 256-d, JSONL publish) on the generator source, in memory and durable (one
  * and two processes over a redis-server of its own, each also with
- * `durable.fuse`; with --big, memory at 10x the items, with and without a
- * cap on V8's heap growth), next to a baseline
- * measured in the same run: each actor's `handle` called directly on the
- * same pre-built batches in a loop, no engine. The engine's overhead is the
+ * `durable.fuse`, and one with `concurrency: 2` on dedupe; with --big,
+ * memory at 10x the items, with and without a cap on V8's heap growth),
+ * next to a baseline measured in the same run: each actor's `handle`
+ * called directly on the same pre-built batches in a loop, no engine. The engine's overhead is the
  * ratio of the two; per-stage µs per item say where the time goes.
  *
  *   deno run -A bench/real_pipeline.ts [--items N] [--short] [--big] [--workers N]
@@ -52,11 +52,17 @@ export interface RunFigure {
   stages: { id: string; busyMs: number; received: number }[];
 }
 
+/**
+ * A durable run's setting besides the demo's own: `durable.fuse`, or two
+ * batches of dedupe at once (the stage that waits on Redis most).
+ */
+type Variant = "fuse" | "dedupe concurrency: 2";
+
 /** The demo flow with `count` generated items, its outputs in `out`. */
 function demoFlow(
   count: number,
   out: string,
-  opts: { redis?: string; workers?: number; prefix?: string; fuse?: boolean } = {},
+  opts: { redis?: string; workers?: number; prefix?: string; variant?: Variant } = {},
 ): Flow {
   const flow = parseFlow(Deno.readTextFileSync(DEMO), DEMO, builtinRegistry(), {});
   const source = flow.sources[0];
@@ -69,13 +75,15 @@ function demoFlow(
       ? {
         durability: "redis" as const,
         redis: opts.redis,
-        durable: { ...flow.durable, prefix: opts.prefix ?? "bench", fuse: opts.fuse ?? false },
+        durable: { ...flow.durable, prefix: opts.prefix ?? "bench", fuse: opts.variant === "fuse" },
       }
       : {}),
     // The two stages that cost most per item and may run on workers.
     pipeline: flow.pipeline.map((s) =>
       opts.workers && (s.kind === "enrich" || s.kind === "embed")
         ? { ...s, workers: opts.workers }
+        : opts.variant === "dedupe concurrency: 2" && s.kind === "dedupe"
+        ? { ...s, concurrency: 2 }
         : s
     ),
   };
@@ -257,10 +265,10 @@ async function durableRun(
   items: number,
   processes: number,
   workers: number,
-  fuse = false,
+  variant?: Variant,
 ): Promise<RunFigure> {
   const prefix = `bench${crypto.randomUUID().slice(0, 8)}`;
-  const args = ["durable", String(items), String(workers), redis.url, prefix, fuse ? "fuse" : ""];
+  const args = ["durable", String(items), String(workers), redis.url, prefix, variant ?? ""];
   const runs = await Promise.all(
     Array.from(
       { length: processes },
@@ -273,7 +281,9 @@ async function durableRun(
     received: runs.reduce((n, r) => n + r.stages[i].received, 0),
   }));
   return {
-    mode: `durable, ${processes} process${processes > 1 ? "es" : ""}${fuse ? ", fuse" : ""}`,
+    mode: `durable, ${processes} process${processes > 1 ? "es" : ""}${
+      variant ? `, ${variant}` : ""
+    }`,
     items,
     published: runs.reduce((n, r) => n + r.published, 0),
     secs: Math.max(...runs.map((r) => r.secs)),
@@ -292,10 +302,10 @@ function line(f: RunFigure, base: RunFigure): string {
     .join(", ");
   const rate = f.items / f.secs;
   const ratio = f.mode === "baseline" ? "" : `, ${(f.secs / base.secs).toFixed(2)}x baseline time`;
-  return `${f.mode.padEnd(30)} ${fmt(rate).padStart(7)} items/s, peak RSS ${
+  return `${f.mode.padEnd(40)} ${fmt(rate).padStart(7)} items/s, peak RSS ${
     mib(f.peakRss).padStart(8)
   }${ratio}, CPU ${(f.cpuSecs * 1e6 / f.items).toFixed(0)} µs/item\n${
-    "".padEnd(32)
+    "".padEnd(42)
   }µs/item: ${perStage}`;
 }
 
@@ -320,8 +330,9 @@ export async function printRealPipelineSection(
     try {
       runs.push(await durableRun(redis, items, 1, 0));
       runs.push(await durableRun(redis, items, 2, 0));
-      runs.push(await durableRun(redis, items, 1, 0, true));
-      runs.push(await durableRun(redis, items, 2, 0, true));
+      runs.push(await durableRun(redis, items, 1, 0, "fuse"));
+      runs.push(await durableRun(redis, items, 2, 0, "fuse"));
+      runs.push(await durableRun(redis, items, 1, 0, "dedupe concurrency: 2"));
       if (opts.workers) {
         const w = await durableRun(redis, items, 1, opts.workers);
         runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
@@ -374,7 +385,7 @@ export async function printRealPipelineSection(
 
 if (import.meta.main) {
   if (Deno.args[0] === "child") {
-    const [, mode, n, workers, redis, prefix, fuse] = Deno.args;
+    const [, mode, n, workers, redis, prefix, variant] = Deno.args;
     const items = Number(n);
     const out = await Deno.makeTempDir({ prefix: "millrace-bench-" });
     try {
@@ -382,7 +393,7 @@ if (import.meta.main) {
         workers: Number(workers ?? 0),
         redis,
         prefix,
-        fuse: fuse === "fuse",
+        variant: (variant || undefined) as Variant | undefined,
       });
       const figure = mode === "baseline"
         ? await runBaseline(flow, items)
