@@ -3,6 +3,8 @@ import { errorMessage } from "../../engine/errors.ts";
 import { COLUMN_TYPES, type LiftedColumn } from "./_pg_columns.ts";
 
 type Sql = postgres.Sql;
+/** A connection pool or one transaction of it: what a query needs. */
+type Db = postgres.ISql;
 type Fragment = postgres.Fragment;
 
 /** How vectors are stored: pgvector's `vector(n)`, a plain `float8[]`, or not at all. */
@@ -60,7 +62,7 @@ export function parseTableName(text: string): TableName | { error: string } {
 }
 
 /** The table as SQL: each part quoted by postgres.js, never spliced into a string by hand. */
-export function tableSql(sql: Sql, t: { schema: string; name: string }): Fragment {
+export function tableSql(sql: Db, t: { schema: string; name: string }): Fragment {
   return sql`${sql(t.schema)}.${sql(t.name)}`;
 }
 
@@ -70,7 +72,7 @@ export function quoteForDisplay(...parts: string[]): string {
 }
 
 /** Joins fragments with commas (postgres.js joins a list of fragments with spaces). */
-export function commaList(sql: Sql, parts: Fragment[]): Fragment[] {
+export function commaList(sql: Db, parts: Fragment[]): Fragment[] {
   return parts.map((p, i) => i === 0 ? p : sql`, ${p}`);
 }
 
@@ -82,7 +84,7 @@ interface Found {
   idUnique: boolean;
 }
 
-async function inspect(sql: Sql, schema: string, name: string): Promise<Found | undefined> {
+async function inspect(sql: Db, schema: string, name: string): Promise<Found | undefined> {
   const [rel] = await sql<{ oid: string; kind: string }[]>`
     select c.oid::text as oid, c.relkind as kind
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -237,9 +239,10 @@ export async function prepareTable(
     log,
   );
   if (!found) {
-    await createTable(sql, t, lifted, mode);
-    found = (await inspect(sql, schema, given.name))!;
-    log(`created table ${label}`);
+    found = await underTableLock(sql, label, async (tx) => {
+      if (await createTable(tx, t, lifted, mode)) log(`created table ${label}`);
+      return (await inspect(tx, schema, given.name))!;
+    });
   } else if (mode === "array" && !found.columns.has("vector")) {
     await sql`alter table ${tableSql(sql, t)} add column if not exists vector double precision[]`;
     found.columns.set("vector", "double precision[]");
@@ -266,12 +269,34 @@ export async function prepareTable(
   return table;
 }
 
-async function createTable(
+/**
+ * Runs `fn` in a transaction that holds an advisory lock named after the
+ * table. Postgres's `if not exists` does not cover two sessions creating
+ * one table, or one index, at once (two `run`s of a flow opening their
+ * sink together): the loser fails with "type ... already exists",
+ * "relation ... already exists" or a duplicate key, depending on when the
+ * winner commits. Under the lock the second session waits, then finds the
+ * table.
+ */
+async function underTableLock<T>(
   sql: Sql,
+  label: string,
+  fn: (tx: postgres.TransactionSql) => Promise<T>,
+): Promise<T> {
+  return await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtextextended(${"millrace sink " + label}, 0))`;
+    return await fn(tx);
+  }) as T;
+}
+
+/** Creates the table unless it exists; says whether it did. Run under `underTableLock`. */
+async function createTable(
+  sql: Db,
   t: { schema: string; name: string },
   lifted: LiftedColumn[],
   mode: VectorMode,
-): Promise<void> {
+): Promise<boolean> {
+  if (await inspect(sql, t.schema, t.name)) return false;
   const columns = commaList(sql, [
     sql`id text primary key`,
     ...lifted.map((c) => sql`${sql(c.column)} ${sql.unsafe(COLUMN_TYPES[c.type])}`),
@@ -281,13 +306,8 @@ async function createTable(
     sql`seen_at timestamptz`,
     sql`updated_at timestamptz not null default now()`,
   ]);
-  try {
-    await sql`create table if not exists ${tableSql(sql, t)} (${columns})`;
-  } catch (error) {
-    // Two processes creating it at once: one loses on the catalog's unique index, and the
-    // table is there; its shape is checked next either way.
-    if ((error as { code?: string }).code !== "23505") throw error;
-  }
+  await sql`create table ${tableSql(sql, t)} (${columns})`;
+  return true;
 }
 
 /** The length of the vectors already stored, if any row has one. */
@@ -313,13 +333,15 @@ export async function ensureVectorColumn(sql: Sql, t: Table, dimensions: number)
         `table ${t.label}: a pgvector column takes 1 to ${MAX_PGVECTOR_DIMENSIONS} dimensions, the first vector has ${dimensions}`,
       );
     }
-    // The dimension is a checked integer: a type modifier cannot be a bind parameter.
-    await sql`alter table ${tableSql(sql, t)}
-      add column if not exists vector vector(${sql.unsafe(String(dimensions))})`;
-    if ((t.index ?? "hnsw") === "hnsw" && dimensions <= MAX_HNSW_DIMENSIONS) {
-      await sql`create index if not exists ${sql(indexName(t.name))} on ${tableSql(sql, t)}
-        using hnsw (vector vector_cosine_ops)`;
-    }
+    await underTableLock(sql, t.label, async (tx) => {
+      // The dimension is a checked integer: a type modifier cannot be a bind parameter.
+      await tx`alter table ${tableSql(tx, t)}
+        add column if not exists vector vector(${tx.unsafe(String(dimensions))})`;
+      if ((t.index ?? "hnsw") === "hnsw" && dimensions <= MAX_HNSW_DIMENSIONS) {
+        await tx`create index if not exists ${tx(indexName(t.name))} on ${tableSql(tx, t)}
+          using hnsw (vector vector_cosine_ops)`;
+      }
+    });
     const type = (await inspect(sql, t.schema, t.name))?.columns.get("vector") ?? "";
     t.vectorColumn = true;
     t.dimensions = modeOfColumn(type)?.dimensions ?? await storedDimensions(sql, t);
