@@ -72,7 +72,7 @@ export const flowSchema = z.strictObject({
       .describe("Items waiting on an edge before the stage feeding it pauses. Default: 50000."),
     fuse: z.boolean().default(false)
       .describe(
-        "Run consecutive unwindowed stages (validate, dedupe, enrich) as one step, with one stream after them. Default: false.",
+        "Run consecutive stages as one step, with one stream after them; a stage with a window (embed, publish) starts a step, which the stages after it join. The demo's five stages become two steps. Default: false.",
       ),
   }).prefault({})
     .describe("How durable edges behave (durability: redis only)."),

@@ -54,7 +54,7 @@ export interface DurableOptions {
   claimAfter: number;
   /** Items waiting on an edge before the stage feeding it pauses. */
   maxBacklog: number;
-  /** Run consecutive unwindowed stages as one step with one stream after them. */
+  /** Run consecutive stages as one step with one stream after them; a windowed stage starts a step. */
   fuse: boolean;
 }
 

@@ -137,7 +137,11 @@ function traced(stage: StageWork, items: Item[]): BatchResult | Promise<BatchRes
   return tracedBatch(stage.ctx, items, () => runBatch(stage, items));
 }
 
-/** A batch through each stage in turn; synchronous as long as each stage is. */
+/**
+ * A batch through each stage in turn; synchronous as long as each stage is.
+ * A fused stage after the first gets what the one before it emitted, in
+ * batches its own window allows: its size and weight stay hard limits.
+ */
 function runStages(
   stages: readonly StageWork[],
   items: Item[],
@@ -145,11 +149,15 @@ function runStages(
   if (stages.length === 1) return traced(stages[0], items);
   return (async () => {
     const result: BatchResult = { out: items, letters: [] };
-    for (const stage of stages) {
+    for (const [i, stage] of stages.entries()) {
       if (result.out.length === 0) break;
-      const r = await traced(stage, result.out);
-      result.out = r.out;
-      result.letters.push(...r.letters);
+      const out: Item[] = [];
+      for (const batch of i === 0 ? [result.out] : chunks(result.out, stage.window)) {
+        const r = await traced(stage, batch);
+        for (const item of r.out) out.push(item);
+        for (const letter of r.letters) result.letters.push(letter);
+      }
+      result.out = out;
     }
     return result;
   })();

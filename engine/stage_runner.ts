@@ -5,6 +5,7 @@ import { endingError, errorMessage, isRetryable } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
 import { untilAborted } from "./until_aborted.ts";
+import type { WindowOptions } from "./window.ts";
 
 type Item = Envelope<unknown>;
 
@@ -16,6 +17,12 @@ export interface StageWork {
   retries: number;
   /** Backoff base in ms (tests shorten it). */
   backoffBase?: number;
+  /**
+   * The stage's own window. A step's window gathers its batches; a stage
+   * fused after the first one gets what the stage before it emitted, cut to
+   * this window's size and weight (stage_loop.ts).
+   */
+  window?: WindowOptions;
 }
 
 /** What a batch became: items to pass on, and items for dead letters. */

@@ -151,9 +151,12 @@ export async function openRedisRuntime(flow: Flow, opts: {
 
 /**
  * Steps of the durable flow: one per stage, or, with `fuse`, runs of
- * consecutive unwindowed stages as one step (one Redis hop instead of one
- * per stage). A windowed stage (embed, publish) is always a step of its own,
- * since its window gathers entries across reads.
+ * consecutive stages as one step (one Redis hop instead of one per stage).
+ * A windowed stage (embed, publish) joins no step that has no window: its
+ * window gathers entries across reads, which only a step's input can. It
+ * starts a step of its own, and the stages after it join that one (each
+ * later windowed stage gets its batches cut to its own window), so the
+ * demo's five stages are two steps: validate to enrich, embed and publish.
  */
 export function planSteps(
   stages: readonly BuiltStage[],
@@ -162,11 +165,11 @@ export function planSteps(
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
-    const canJoin = fuse && last && !last[0].window && !stage.window;
+    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined);
     if (canJoin) last.push(stage);
     else groups.push([stage]);
   }
-  const windowOf = (group?: BuiltStage[]) => group?.length === 1 ? group[0].window : undefined;
+  const windowOf = (group?: BuiltStage[]) => group?.[0].window;
   return groups.map((group, i) => ({
     id: group[0].id,
     stages: group,

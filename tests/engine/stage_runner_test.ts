@@ -174,3 +174,45 @@ Deno.test("an error that says retryable: false is not retried but split at once 
   assert.equal(again.stats.retries, 3);
   assert.deepEqual(seen.slice(0, 4), [16, 16, 16, 16]);
 });
+
+Deno.test("stages fused into one step: the step's window makes the batches, a later stage gets them cut to its own window", async () => {
+  const input = new Channel<Envelope<unknown>>(1000);
+  const output = new Channel<Envelope<unknown>>(100_000);
+  const deadLetters = new MemoryDeadLetters();
+  const ctl = new AbortController();
+  const sizes = { first: [] as number[], second: [] as number[] };
+  const stage = (name: "first" | "second", window?: { size: number; maxWeight?: number }) => ({
+    actor: ({
+      handle(batch, out) {
+        sizes[name].push(batch.length);
+        for (const it of batch) {
+          if (name === "second" && it.payload.n === 13) out.reject(it, "thirteen");
+          else out.emit(it);
+        }
+      },
+    } satisfies Actor) as Actor<unknown, unknown>,
+    ctx: { flow: "f", stage: name, signal: ctl.signal, log: memoryLogger() },
+    stats: new StageStats(name, "test"),
+    retries: 0,
+    window,
+  });
+  const first = stage("first", { size: 10 });
+  const running = runStageLoop({
+    stages: [first, stage("second", { size: 4 })],
+    edge: new MemoryEdge(input, output, deadLetters, ctl.signal),
+    window: first.window,
+    concurrency: 1,
+  });
+  const items = Array.from({ length: 25 }, (_, i) => item(i));
+  for (let i = 0; i < items.length; i += 5) await input.send(items.slice(i, i + 5));
+  input.close();
+  await running;
+  const out: Envelope[] = [];
+  for await (const b of output) out.push(...(b as Envelope[]));
+  assert.deepEqual(sizes.first, [10, 10, 5]);
+  assert.deepEqual(sizes.second, [4, 4, 2, 4, 4, 2, 4, 1]);
+  assert.deepEqual(out.map((it) => it.payload.n), items.map((_, n) => n).filter((n) => n !== 13));
+  assert.deepEqual(deadLetters.entries.map((l) => [l.item.id, l.stage, l.reason]), [
+    ["id13", "second", "thirteen"],
+  ]);
+});

@@ -29,9 +29,10 @@ pipeline:
   - validate: { require: [title, url], title: { min: 5 }, spam: [casino] }
   - dedupe: { key: [url], near: { threshold: 0.8 } }
   - enrich: { steps: [canonical-url, domain, word-count, language, keywords] }
+  - embed: { provider: local, dimensions: 16, batch: { size: 64, maxWait: 50ms } }
   - publish:
       sinks: [ { jsonl: { path: items.jsonl } } ]
-      batch: { size: 200, maxWait: 50ms }
+      batch: { size: 40, maxWait: 50ms }
 durable: { fuse: ${fuse} }
 `;
 }
@@ -51,7 +52,9 @@ async function run(name: string, url: string, fuse: boolean) {
         payload as Record<string, unknown>;
       return JSON.stringify(rest);
     };
-    const byId = new Map(lines.map((l) => [l.id as string, facts(l.payload)]));
+    const byId = new Map(
+      lines.map((l) => [l.id as string, facts(l.payload) + JSON.stringify(l.vector)]),
+    );
     return { byId, report: result.report! };
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -59,7 +62,7 @@ async function run(name: string, url: string, fuse: boolean) {
 }
 
 redisTest(
-  "fused validate, dedupe and enrich use one stream and publish the same items",
+  "fused, validate to enrich are one step and embed and publish another, and they publish the same items",
   async () => {
     const { stats } = generateItems(GENERATOR);
     await withRedis(async (server) => {
@@ -71,14 +74,16 @@ redisTest(
         const streams = async (flow: string) =>
           (await scanKeys(redis, `millrace:{${flow}}:in:*`)).map((k) => k.split(":in:")[1]).sort();
         assert.deepEqual(await streams("fused"), [
-          "publish",
-          "publish:high",
+          "embed",
+          "embed:high",
           "validate",
           "validate:high",
         ]);
         assert.deepEqual(await streams("plain"), [
           "dedupe",
           "dedupe:high",
+          "embed",
+          "embed:high",
           "enrich",
           "enrich:high",
           "publish",
@@ -91,7 +96,7 @@ redisTest(
         assert.deepEqual(fused.byId, plain.byId, "the same items with the same facts");
         assert.equal(fused.report.published, plain.report.published);
         // Each stage still counts its own work inside the fused step.
-        for (const id of ["validate", "dedupe", "enrich"]) {
+        for (const id of ["validate", "dedupe", "enrich", "embed", "publish"]) {
           const f = fused.report.stages.find((s) => s.id === id)!;
           const p = plain.report.stages.find((s) => s.id === id)!;
           assert.deepEqual([f.received, f.emitted], [p.received, p.emitted], id);
