@@ -3,8 +3,9 @@
  * validate, dedupe with near duplicates, enrich with all steps, local embed
  * 256-d, JSONL publish) on the generator source, in memory and durable (one
  * and two processes over a redis-server of its own, each also with
- * `durable.fuse`, and one with `concurrency: 2` on dedupe; with --big,
- * memory at 10x the items, with and without a cap on V8's heap growth),
+ * `durable.fuse`, and one with `concurrency: 2` on dedupe, without and
+ * with fuse; with --big, memory at 10x the items, with and without a cap
+ * on V8's heap growth),
  * next to a baseline measured in the same run: each actor's `handle`
  * called directly on the same pre-built batches in a loop, no engine. The engine's overhead is the
  * ratio of the two; per-stage µs per item say where the time goes. Neither
@@ -60,10 +61,10 @@ export interface RunFigure {
 }
 
 /**
- * A durable run's setting besides the demo's own: `durable.fuse`, or two
- * batches of dedupe at once (the stage that waits on Redis most).
+ * A durable run's setting besides the demo's own: `durable.fuse`, two
+ * batches of dedupe at once (the stage that waits on Redis most), or both.
  */
-type Variant = "fuse" | "dedupe concurrency: 2";
+type Variant = "fuse" | "dedupe concurrency: 2" | "fuse, dedupe concurrency: 2";
 
 /** The demo flow with `count` generated items, its outputs in `out`. */
 function demoFlow(
@@ -82,14 +83,18 @@ function demoFlow(
       ? {
         durability: "redis" as const,
         redis: opts.redis,
-        durable: { ...flow.durable, prefix: opts.prefix ?? "bench", fuse: opts.variant === "fuse" },
+        durable: {
+          ...flow.durable,
+          prefix: opts.prefix ?? "bench",
+          fuse: opts.variant?.startsWith("fuse") === true,
+        },
       }
       : {}),
     // The two stages that cost most per item and may run on workers.
     pipeline: flow.pipeline.map((s) =>
       opts.workers && (s.kind === "enrich" || s.kind === "embed")
         ? { ...s, workers: opts.workers }
-        : opts.variant === "dedupe concurrency: 2" && s.kind === "dedupe"
+        : opts.variant?.endsWith("dedupe concurrency: 2") && s.kind === "dedupe"
         ? { ...s, concurrency: 2 }
         : s
     ),
@@ -345,6 +350,7 @@ export async function printRealPipelineSection(
       runs.push(await durableRun(redis, items, 1, 0, "fuse"));
       runs.push(await durableRun(redis, items, 2, 0, "fuse"));
       runs.push(await durableRun(redis, items, 1, 0, "dedupe concurrency: 2"));
+      runs.push(await durableRun(redis, items, 1, 0, "fuse, dedupe concurrency: 2"));
       if (opts.workers) {
         const w = await durableRun(redis, items, 1, opts.workers);
         runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
