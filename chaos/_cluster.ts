@@ -57,9 +57,13 @@ export class Cluster {
   #cleanups: (() => Promise<void> | void)[] = [];
   #admin?: Redis;
 
-  constructor(name: string, dir: string) {
+  /** Whether every flow it writes has `durable.fuse`. */
+  readonly fuse: boolean;
+
+  constructor(name: string, dir: string, fuse = false) {
     this.name = name;
     this.dir = dir;
+    this.fuse = fuse;
   }
 
   get signal(): AbortSignal {
@@ -74,8 +78,17 @@ export class Cluster {
     this.redis = await RedisServer.start({ args: this.#redisArgs() });
     if (opts.proxy) this.proxy = new RedisProxy(() => this.redis.port);
     const url = this.proxy?.url ?? this.redis.url;
-    this.expected = expectedOf(opts.flow.source);
-    const full: FlowOptions = { ...opts.flow, name: this.name, redisUrl: url, dir: this.dir };
+    // A stage that throws dead-letters the item itself; a process that dies
+    // is charged to its step, which a fused step's first stage names.
+    const crashes = this.#env.MILLRACE_TEST_POISON_EXIT === "1";
+    this.expected = expectedOf(opts.flow.source, crashes && this.fuse ? "validate" : "poison");
+    const full: FlowOptions = {
+      ...opts.flow,
+      name: this.name,
+      redisUrl: url,
+      dir: this.dir,
+      fuse: this.fuse,
+    };
     this.flowPath = join(this.dir, "flow.yaml");
     await Deno.writeTextFile(this.flowPath, flowYaml(full));
     for (let i = 0; i < opts.workers; i++) this.spawn();

@@ -20,7 +20,8 @@ export interface Expected {
   emitted: number;
 }
 
-export function expectedOf(source: SourceSpec): Expected {
+/** `poisonStage`: the stage a poison item's dead letter names (see Cluster.start). */
+export function expectedOf(source: SourceSpec, poisonStage = "poison"): Expected {
   const keyOf = new Map<string, string>();
   const published = new Set<string>();
   const deadLetters = new Map<string, number>();
@@ -44,7 +45,7 @@ export function expectedOf(source: SourceSpec): Expected {
     const poison = new Set(source.poison ?? []);
     for (let i = 0; i < source.count; i++) {
       const id = itemId(numberedItem(i, poison.has(i)));
-      if (poison.has(i)) letter("poison", id);
+      if (poison.has(i)) letter(poisonStage, id);
       else {
         keyOf.set(id, id);
         published.add(id);

@@ -37,6 +37,8 @@ export interface FlowOptions {
   postgres?: { url: string; table: string; timeout: string };
   claimAfter?: string;
   maxBacklog?: number;
+  /** `durable.fuse`: validate to enrich one step, embed and publish another. */
+  fuse?: boolean;
 }
 
 /** Where the JSONL sink of a flow written with these options publishes. */
@@ -93,7 +95,8 @@ export function flowYaml(o: FlowOptions): string {
     "      sinks:",
     ...sinks,
     "      batch: { size: 200, maxWait: 100ms }",
-    `durable: { claimAfter: ${o.claimAfter ?? "1s"}, maxBacklog: ${o.maxBacklog ?? 2000} }`,
+    `durable: { claimAfter: ${o.claimAfter ?? "1s"}, maxBacklog: ${o.maxBacklog ?? 2000}, ` +
+    `fuse: ${o.fuse === true} }`,
     "deadLetters: { maxDeliveries: 5 }",
     "",
   ].join("\n");

@@ -64,7 +64,7 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
     }
   }
   const dir = await Deno.makeTempDir({ prefix: `millrace-chaos-${s.name}-` });
-  const c = new Cluster(`chaos-${s.name}`, dir);
+  const c = new Cluster(`chaos-${s.name}`, dir, mode.fuse === true);
   current = c;
   let status: Status = "pass";
   const notes: string[] = [];

@@ -6,7 +6,9 @@
  * letters, the workers' peak RSS and the time to recover. Exit 1 when any
  * scenario does not pass.
  *
- *   deno task chaos [--short] [--only NAME[,NAME]] [--runs N] [--json]
+ *   deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--json]
+ *
+ * `--fuse` runs every flow with `durable: { fuse: true }`.
  */
 import { parseArgs } from "node:util";
 import { formatTable } from "./_report.ts";
@@ -17,6 +19,7 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     short: { type: "boolean", default: false },
+    fuse: { type: "boolean", default: false },
     only: { type: "string" },
     runs: { type: "string", default: "1" },
     json: { type: "boolean", default: false },
@@ -25,7 +28,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("deno task chaos [--short] [--only NAME[,NAME]] [--runs N] [--json]\n");
+  console.log("deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--json]\n");
   for (const s of SCENARIOS) console.log(`  ${s.name.padEnd(14)} ${s.about}`);
   Deno.exit(0);
 }
@@ -37,7 +40,7 @@ if (unknown.length > 0) {
   Deno.exit(2);
 }
 const selected = names ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
-const mode = { short: values.short };
+const mode = { short: values.short, fuse: values.fuse };
 // A drained short run takes 5-25 s, a long one 1-3 min; a hang is cut at the deadline.
 const deadlineMs = mode.short ? 60_000 : 300_000;
 const runs = Math.max(1, Number(values.runs) || 1);
@@ -59,7 +62,11 @@ for (let run = 1; run <= runs; run++) {
 
 if (values.json) console.log(JSON.stringify(results, null, 2));
 else {
-  console.log(`\n## chaos (${mode.short ? "short" : "long"} mode, ${runs} run(s))\n`);
+  console.log(
+    `\n## chaos (${mode.short ? "short" : "long"} mode${
+      mode.fuse ? ", fused" : ""
+    }, ${runs} run(s))\n`,
+  );
   console.log(formatTable(results));
 }
 const ok = results.every((r) => r.status === "pass" || r.status === "skip");

@@ -176,6 +176,15 @@ async function pruneStale(run: DurableStepRun, key: string, idleMs: number): Pro
 
 type Pending = [id: string, consumer: string, idle: number, deliveries: number];
 
+/**
+ * "stage X", or for a fused step the stages it runs: which of them a dying
+ * process was in is not known, and the dead letter names the step's first.
+ */
+function stepName(step: DurableStepRun["step"]): string {
+  const ids = step.stages.map((s) => s.ctx.stage);
+  return ids.length === 1 ? `stage ${ids[0]}` : `fused step ${ids.join(" + ")}`;
+}
+
 /** The pending entries that have used up their deliveries and their tries. */
 async function guilty(run: DurableStepRun, lane: Lane, pending: Pending[]): Promise<Pending[]> {
   const { keys, step, maxDeliveries } = run;
@@ -218,7 +227,8 @@ async function deadLetterEntries(
     const tries = Number(await run.redis.hget(keys.tries, tryField) ?? 0);
     const reason = `delivered ${deliveries} times and never acknowledged: ` +
       `every process that ran it alone (${tries} times) stopped before finishing it, ` +
-      `as a crash, an out-of-memory kill or a hang does (last to ${consumer})`;
+      `as a crash, an out-of-memory kill or a hang does, in ${stepName(step)} ` +
+      `(last to ${consumer})`;
     if (entry.items) {
       for (const item of entry.items) {
         letters.push({ stage: step.id, reason, attempts: deliveries, item });

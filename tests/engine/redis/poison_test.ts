@@ -21,7 +21,13 @@ import { numberedItem, workerRegistry } from "./_worker.ts";
 const COUNT = 1000;
 const POISON = 137;
 
-function poisonFlow(url: string, dir: string, poison: number[], entryItems = 100): string {
+function poisonFlow(
+  url: string,
+  dir: string,
+  poison: number[],
+  entryItems = 100,
+  fuse = false,
+): string {
   return `
 name: poison
 durability: redis
@@ -35,7 +41,7 @@ pipeline:
   - publish:
       sinks: [ { jsonl: { path: items.jsonl } } ]
       batch: { size: 200, maxWait: 50ms }
-durable: { claimAfter: 1s, entryItems: ${entryItems} }
+durable: { claimAfter: 1s, entryItems: ${entryItems}, fuse: ${fuse} }
 deadLetters: { maxDeliveries: 3 }
 `;
 }
@@ -161,63 +167,81 @@ async function replayDeadLetters(flowPath: string): Promise<void> {
   assert.match(result.text, /replayed 1 dead letter: poison 1/);
 }
 
-redisTest(
-  "an item that kills every process that takes it goes to dead letters alone, its entry-mates go on",
-  async () => {
-    await withRedis(async (server) => {
-      const dir = await Deno.makeTempDir({ prefix: "millrace-crashloop-" });
-      const redis = client(server);
-      const started: FlowWorker[] = [];
-      try {
-        const keys = flowKeys("poison");
-        // Entries of 10 items: the poison one would take its 9 entry-mates with it.
-        const flow = await writeFlow(dir, poisonFlow(server.url, dir, [POISON], 10));
-        const env = { MILLRACE_TEST_POISON_EXIT: "1" };
-        // One crash on the first delivery, one on a run alone, one per halving
-        // (10 -> 5 -> 3 -> 2 -> 1), then maxDeliveries - 1 runs of the item alone.
-        const bound = 2 + Math.ceil(Math.log2(10)) + 3;
-        let crashes = 0;
-        for (;;) {
-          const worker = new FlowWorker(flow, { env });
-          started.push(worker);
-          const r = await worker.finished(60_000);
-          if (r.code === 0) break;
-          assert.equal(r.code, 3, tail(r.stderr));
-          crashes++;
-          assert.ok(crashes <= bound, `more than ${bound} crashes: the item is not being isolated`);
+// Fused, validate and poison are one step: the crash is narrowed down to the
+// item the same way, and its dead letter names the step (its first stage).
+for (const fuse of [false, true]) {
+  redisTest(
+    `an item that kills every process that takes it goes to dead letters alone, its entry-mates go on${
+      fuse ? " (fused step)" : ""
+    }`,
+    async () => {
+      await withRedis(async (server) => {
+        const dir = await Deno.makeTempDir({ prefix: "millrace-crashloop-" });
+        const redis = client(server);
+        const started: FlowWorker[] = [];
+        try {
+          const keys = flowKeys("poison");
+          // Entries of 10 items: the poison one would take its 9 entry-mates with it.
+          const flow = await writeFlow(dir, poisonFlow(server.url, dir, [POISON], 10, fuse));
+          const env = { MILLRACE_TEST_POISON_EXIT: "1" };
+          // One crash on the first delivery, one on a run alone, one per halving
+          // (10 -> 5 -> 3 -> 2 -> 1), then maxDeliveries - 1 runs of the item alone.
+          const bound = 2 + Math.ceil(Math.log2(10)) + 3;
+          let crashes = 0;
+          for (;;) {
+            const worker = new FlowWorker(flow, { env });
+            started.push(worker);
+            const r = await worker.finished(60_000);
+            if (r.code === 0) break;
+            assert.equal(r.code, 3, tail(r.stderr));
+            crashes++;
+            assert.ok(
+              crashes <= bound,
+              `more than ${bound} crashes: the item is not being isolated`,
+            );
+          }
+
+          // Only the poison item went to dead letters, with a reason that says
+          // what happened; its entry-mates were split off and published.
+          const letters = await deadLetters(redis, keys);
+          assert.deepEqual(letters.map((l) => l.item.id), [idOf(POISON)], JSON.stringify(letters));
+          assert.equal(letters[0].stage, fuse ? "validate" : "poison");
+          assert.match(letters[0].reason, /delivered 3 times and never acknowledged/);
+          assert.match(
+            letters[0].reason,
+            fuse
+              ? /stopped before finishing it, .* in fused step validate \+ poison /
+              : /stopped before finishing it, .* in stage poison /,
+          );
+          assert.equal(await redis.hlen(keys.tries), 0, "no try count outlives its entry");
+          const lettered = letters.map((l) => l.item.id);
+          const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+          assert.deepEqual(repeats(ids), new Map(), "no item written twice");
+          assert.deepEqual(
+            repeats([...ids, ...lettered]),
+            new Map(),
+            "published or dead, not both",
+          );
+          assert.deepEqual(new Set([...ids, ...lettered]), new Set(expectedIds([])), "none lost");
+          for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
+
+          // Once fixed and replayed, the item is published too.
+          const loaded = await loadFlow(flow, workerRegistry());
+          assert.equal((await dlqCommand(loaded, "replay")).code, 0);
+          await runToEnd(flow, { MILLRACE_TEST_POISON_FIXED: "1" });
+          const after = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+          assert.deepEqual(repeats(after), new Map());
+          assert.deepEqual(new Set(after), new Set(expectedIds([])));
+        } finally {
+          for (const w of started) w.kill("SIGKILL");
+          await Promise.allSettled(started.map((w) => w.result));
+          await redis.quit();
+          await Deno.remove(dir, { recursive: true });
         }
-
-        // Only the poison item went to dead letters, with a reason that says
-        // what happened; its entry-mates were split off and published.
-        const letters = await deadLetters(redis, keys);
-        assert.deepEqual(letters.map((l) => l.item.id), [idOf(POISON)], JSON.stringify(letters));
-        assert.equal(letters[0].stage, "poison");
-        assert.match(letters[0].reason, /delivered 3 times and never acknowledged/);
-        assert.match(letters[0].reason, /stopped before finishing it/);
-        assert.equal(await redis.hlen(keys.tries), 0, "no try count outlives its entry");
-        const lettered = letters.map((l) => l.item.id);
-        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
-        assert.deepEqual(repeats(ids), new Map(), "no item written twice");
-        assert.deepEqual(repeats([...ids, ...lettered]), new Map(), "published or dead, not both");
-        assert.deepEqual(new Set([...ids, ...lettered]), new Set(expectedIds([])), "none lost");
-        for (const e of await edges(redis, keys)) assert.equal(e.pending + e.lag, 0, e.key);
-
-        // Once fixed and replayed, the item is published too.
-        const loaded = await loadFlow(flow, workerRegistry());
-        assert.equal((await dlqCommand(loaded, "replay")).code, 0);
-        await runToEnd(flow, { MILLRACE_TEST_POISON_FIXED: "1" });
-        const after = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
-        assert.deepEqual(repeats(after), new Map());
-        assert.deepEqual(new Set(after), new Set(expectedIds([])));
-      } finally {
-        for (const w of started) w.kill("SIGKILL");
-        await Promise.allSettled(started.map((w) => w.result));
-        await redis.quit();
-        await Deno.remove(dir, { recursive: true });
-      }
-    });
-  },
-);
+      });
+    },
+  );
+}
 
 redisTest(
   "dlq replay of a batched stage re-drives every member of its batches, each published once",
