@@ -4,8 +4,9 @@
  * per script and per command, from Redis's own counters, so that a loaded
  * machine moves the figures less than it moves wall time:
  *
- *   deno run -A bench/redis_costs.ts [--items N] [--rounds R] [--against DIR]...
+ *   deno run -A bench/redis_costs.ts [--items N] [--rounds R] [--against DIR]... [--fuse]
  *
+ * `--fuse` also runs this checkout with `durable.fuse`, as a column of its own.
  * Each round runs this checkout and then each `--against` checkout (a `git
  * worktree` of an older commit) on one redis-server of the bench's own,
  * flushed and with its stats reset (CONFIG RESETSTAT, SLOWLOG RESET) before
@@ -57,7 +58,13 @@ async function cpuUs(redis: Redis): Promise<number> {
 }
 
 /** Runs `root`'s durable demo child once against a fresh `redis`. */
-async function runOnce(root: string, bench: BenchRedis, items: number): Promise<Costs> {
+/** A column: a checkout, and whether its flow is fused. */
+interface Run {
+  root: string;
+  fuse: boolean;
+}
+
+async function runOnce({ root, fuse }: Run, bench: BenchRedis, items: number): Promise<Costs> {
   const redis = new Redis(bench.url);
   try {
     await redis.flushall();
@@ -69,7 +76,7 @@ async function runOnce(root: string, bench: BenchRedis, items: number): Promise<
     const prefix = `costs${crypto.randomUUID().slice(0, 8)}`;
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...PERMS, `${root}/bench/real_pipeline.ts`, "child", "durable", String(items)]
-        .concat(["0", bench.url, prefix]),
+        .concat(["0", bench.url, prefix, fuse ? "fuse" : ""]),
       stdout: "piped",
       stderr: "inherit",
     }).output();
@@ -100,7 +107,7 @@ async function runOnce(root: string, bench: BenchRedis, items: number): Promise<
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 
 /** Prints each checkout's median figures per item side by side. */
-function print(roots: string[], runs: Costs[][], items: number): void {
+function print(columns: Run[], runs: Costs[][], items: number): void {
   const col = (s: string) => s.padStart(14);
   const label = (s: string) => s.padEnd(38);
   const row = (name: string, f: (c: Costs) => number, digits = 1) =>
@@ -112,7 +119,8 @@ function print(roots: string[], runs: Costs[][], items: number): void {
     const first = (k: string) => runs[0].reduce((n, c) => n + (f(c).get(k)?.[1] ?? 0), 0);
     return all.sort((a, b) => first(b) - first(a));
   };
-  console.log(label("per item") + roots.map((r) => col(r.split("/").at(-1)!)).join(""));
+  const name = (c: Run) => c.root.split("/").at(-1)! + (c.fuse ? ", fused" : "");
+  console.log(label("per item") + columns.map((c) => col(name(c))).join(""));
   row("items/s (wall time: noisy)", (c) => c.itemsPerSec, 0);
   row("Redis CPU µs, user + system", (c) => c.cpuUs / items);
   row("scripts µs (commandstats)", (c) => sum(c.stats, ["evalsha", "eval"]) / items);
@@ -134,15 +142,20 @@ if (import.meta.main) {
       items: { type: "string", default: "20000" },
       rounds: { type: "string", default: "3" },
       against: { type: "string", multiple: true, default: [] },
+      fuse: { type: "boolean", default: false },
     },
   });
   const items = Number(values.items);
-  const roots = [HERE, ...values.against.map((d) => d.replace(/\/$/, ""))];
+  const columns: Run[] = [
+    { root: HERE, fuse: false },
+    ...values.against.map((d) => ({ root: d.replace(/\/$/, ""), fuse: false })),
+    ...(values.fuse ? [{ root: HERE, fuse: true }] : []),
+  ];
   const bench = await BenchRedis.start();
-  const runs: Costs[][] = roots.map(() => []);
+  const runs: Costs[][] = columns.map(() => []);
   try {
     for (let r = 0; r < Number(values.rounds); r++) {
-      for (const [i, root] of roots.entries()) runs[i].push(await runOnce(root, bench, items));
+      for (const [i, c] of columns.entries()) runs[i].push(await runOnce(c, bench, items));
     }
   } finally {
     await bench.stop();
@@ -151,5 +164,5 @@ if (import.meta.main) {
     `## Redis per item, demo flow durable, 1 process, ${items} items, ` +
       `median of ${values.rounds} rounds (bench/redis_costs.ts)`,
   );
-  print(roots, runs, items);
+  print(columns, runs, items);
 }
