@@ -5,7 +5,7 @@
  * Deno has no --cpu-prof), and prints the share of samples per function,
  * self and inclusive, "(idle)" being the time the thread waited:
  *
- *   deno run -A bench/profile_flow.ts [--items N] [--durable] [--workers N] [--top K]
+ *   deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]
  *
  * `--workers N` runs enrich and embed on N stage workers (their own threads
  * are not sampled: only what the main thread does and waits for).
@@ -26,7 +26,7 @@ interface ProfileNode {
 }
 
 const USAGE =
-  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable] [--workers N] [--top K]";
+  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]";
 
 let values;
 try {
@@ -35,6 +35,7 @@ try {
     options: {
       items: { type: "string", default: "20000" },
       durable: { type: "boolean", default: false },
+      fuse: { type: "boolean", default: false },
       workers: { type: "string", default: "0" },
       top: { type: "string", default: "25" },
       help: { type: "boolean", default: false },
@@ -75,7 +76,7 @@ const flow: Flow = {
     ? {
       durability: "redis" as const,
       redis: redis.url,
-      durable: { ...parsed.durable, prefix: "profile" },
+      durable: { ...parsed.durable, prefix: "profile", fuse: values.fuse },
     }
     : {}),
 };
@@ -95,7 +96,7 @@ try {
   const { profile } = await post<{ profile: { nodes: ProfileNode[]; samples: number[] } }>(
     "Profiler.stop",
   );
-  const mode = `${redis ? "durable, 1 process" : "memory"}${
+  const mode = `${redis ? `durable, 1 process${values.fuse ? ", fused" : ""}` : "memory"}${
     workers ? `, workers: ${workers}` : ""
   }`;
   console.log(
@@ -135,4 +136,24 @@ function print(nodes: ProfileNode[], samples: number[], top: number): void {
   };
   show("inclusive", inclusive);
   show("self", self);
+  // Self time by the part of the tree a function lives in: the engine
+  // against the actors and adapters it runs, and V8's own work.
+  const parts = new Map<string, number>();
+  for (const id of samples) {
+    const { url, functionName } = byId.get(id)!.callFrame;
+    const dir = url.match(/\/(engine|actors|adapters|cli|config)\//)?.[1];
+    const part = dir
+      ? dir + "/"
+      : url.startsWith("file:")
+      ? "(other files)"
+      : url
+      ? "(deno, npm)"
+      : functionName.startsWith("RegExp:")
+      ? "(regular expressions)"
+      : functionName.startsWith("op_")
+      ? "(deno ops)"
+      : name(id);
+    parts.set(part, (parts.get(part) ?? 0) + 1);
+  }
+  show("self, by part of the tree", parts);
 }
