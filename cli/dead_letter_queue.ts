@@ -194,8 +194,10 @@ async function byIds(
 
 /**
  * The stage whose input stream should get a letter of `stage` back: the
- * stage itself when its group exists; else, walking back through the
- * pipeline, the nearest earlier stage with one (the head of a fused step).
+ * first stage of the step the last run ran it in, as it recorded
+ * (`keys.steps`); else the stage itself when its group exists; else,
+ * walking back through the pipeline, the nearest earlier stage with one
+ * (the head of a fused step).
  */
 async function readerOf(
   redis: Redis,
@@ -204,6 +206,12 @@ async function readerOf(
   pipeline: readonly string[] | undefined,
 ): Promise<string | undefined> {
   if (!pipeline) return await hasGroup(redis, keys.input(stage), stage) ? stage : undefined;
+  // The step the last run put the stage in: an earlier unfused run may have left the
+  // stage a group of its own that nothing reads now.
+  const step = await redis.hget(keys.steps, stage);
+  if (step !== null && pipeline.includes(step)) {
+    if (await hasGroup(redis, keys.input(step), step)) return step;
+  }
   const at = pipeline.indexOf(stage);
   for (let i = at; i >= 0; i--) {
     if (await hasGroup(redis, keys.input(pipeline[i]), pipeline[i])) return pipeline[i];

@@ -239,10 +239,12 @@ export async function prepareTable(
     log,
   );
   if (!found) {
-    found = await underTableLock(sql, label, async (tx) => {
-      if (await createTable(tx, t, lifted, mode)) log(`created table ${label}`);
-      return (await inspect(tx, schema, given.name))!;
-    });
+    const made = await underTableLock(sql, label, async (tx) => ({
+      created: await createTable(tx, t, lifted, mode),
+      found: (await inspect(tx, schema, given.name))!,
+    }));
+    if (made.created) log(`created table ${label}`);
+    found = made.found;
   } else if (mode === "array" && !found.columns.has("vector")) {
     await sql`alter table ${tableSql(sql, t)} add column if not exists vector double precision[]`;
     found.columns.set("vector", "double precision[]");
@@ -284,7 +286,7 @@ async function underTableLock<T>(
   fn: (tx: postgres.TransactionSql) => Promise<T>,
 ): Promise<T> {
   return await sql.begin(async (tx) => {
-    await tx`select pg_advisory_xact_lock(hashtextextended(${"millrace sink " + label}, 0))`;
+    await tx`select pg_advisory_xact_lock(hashtext(${"millrace sink " + label}))`;
     return await fn(tx);
   }) as T;
 }

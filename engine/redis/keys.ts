@@ -17,6 +17,9 @@
  *   millrace:{demo}:emitted:<source>  "<lease holder>#<n>": its last appended send (re-sends skip)
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
+ *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
+ *                                     the stage itself unless fused), written at start, read
+ *                                     by `dlq replay`
  *   millrace:{demo}:host:<host>       per-host request bucket (GCRA: the theoretical arrival
  *                                     time in ms, Redis clock), shared by every process; PX
  *                                     expiry once idle (adapters/http/redis_host_buckets.ts)
@@ -57,6 +60,8 @@ export interface FlowKeys {
   host(host: string): string;
   /** Hash stage id -> kind, written at start and read by `status`. */
   readonly stages: string;
+  /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
+  readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
   readonly tries: string;
   /** One minute's counts for the dashboard (minute = ms since epoch / 60000). */
@@ -88,6 +93,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     dedupe: (stage) => `${base}:dedupe:${stage}`,
     host: (host) => `${base}:host:${host}`,
     stages: `${base}:stages`,
+    steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,
     tryField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}`,

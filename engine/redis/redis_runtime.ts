@@ -92,9 +92,14 @@ export async function openRedisRuntime(flow: Flow, opts: {
   const steps = planSteps(stages, flow.durable.fuse);
   let readers: Redis[];
   try {
+    await refuseStranded(redis, keys, flow, steps);
     readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
     for (const step of steps) await ensureGroups(redis, keys, step.id);
     await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
+    await redis.hset(
+      keys.steps,
+      Object.fromEntries(steps.flatMap((step) => step.stages.map((s) => [s.ctx.stage, step.id]))),
+    );
   } catch (e) {
     await built.close();
     await disconnect();
@@ -150,6 +155,36 @@ export async function openRedisRuntime(flow: Flow, opts: {
 }
 
 /**
+ * Refuses to start while a stage that now runs inside another stage's step
+ * still has entries waiting in its own input streams: nothing would read
+ * them. That happens when `fuse` is turned on (or joins more stages than
+ * before) while a flow's edges hold entries, e.g. after a stop or a crash.
+ */
+async function refuseStranded(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+  steps: readonly { id: string; stages: readonly { ctx: { stage: string } }[] }[],
+): Promise<void> {
+  for (const step of steps) {
+    for (const { ctx: { stage } } of step.stages.slice(1)) {
+      const waiting = await backlog(redis, keys, stage);
+      if (waiting === 0) continue;
+      throw new FlowStartError(
+        flow.name,
+        "durable",
+        new Error(
+          `stage ${stage} has ${waiting} entries waiting in ${keys.input(stage, "normal")}, ` +
+            `which nothing reads while the stage runs in step ${step.id} (fuse: true): ` +
+            `run the flow with fuse: false until its edges drain, then turn fuse on`,
+        ),
+        { path: ["durable", "fuse"], file: flow.file, locate: flow.locate },
+      );
+    }
+  }
+}
+
+/**
  * Steps of the durable flow: one per stage, or, with `fuse`, runs of
  * consecutive stages as one step (one Redis hop instead of one per stage).
  * A windowed stage (embed, publish) joins no step that has no window: its
@@ -157,6 +192,9 @@ export async function openRedisRuntime(flow: Flow, opts: {
  * starts a step of its own, and the stages after it join that one (each
  * later windowed stage gets its batches cut to its own window), so the
  * demo's five stages are two steps: validate to enrich, embed and publish.
+ * A stage on workers (`ordered`) ends its step: its batches finish out of
+ * order, and only the step's commits are put back in read order, so a
+ * stage fused after it would see them out of order.
  */
 export function planSteps(
   stages: readonly BuiltStage[],
@@ -165,7 +203,8 @@ export function planSteps(
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
-    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined);
+    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined) &&
+      last[last.length - 1].ordered !== true;
     if (canJoin) last.push(stage);
     else groups.push([stage]);
   }

@@ -198,3 +198,19 @@ redisTest("dlqPurge deletes one stage's dead letters or all of them, and counts 
     assert.equal(await dlqPurge(redis, keys), 0);
   });
 });
+
+redisTest(
+  "dlqReplay sends a letter to the step its stage ran in last, not to a group an unfused run left",
+  async () => {
+    await withConnection(async (redis) => {
+      // An unfused run made a group per stage; the fused run after it put publish in enrich's step.
+      await groups(redis, ["validate", "enrich", "publish"]);
+      await redis.hset(keys.steps, { validate: "validate", enrich: "enrich", publish: "enrich" });
+      await letter(redis, "publish", 1);
+      const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+      assert.deepEqual(result.replayed, { enrich: 1 });
+      assert.deepEqual(await entries(redis, keys.input("enrich")), [{ b: [item(1, 0)], n: "1" }]);
+      assert.equal(await redis.xlen(keys.input("publish")), 0);
+    });
+  },
+);

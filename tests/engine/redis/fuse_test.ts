@@ -110,3 +110,36 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "turning fuse on while a stage it fuses away still has entries waiting refuses to start, naming the stage and the field",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-stranded-" });
+      try {
+        // What a stopped unfused run leaves: an entry on publish's input, undelivered.
+        const keys = flowKeys("stranded");
+        const publish = keys.input("publish", "normal");
+        await redis.xgroup("CREATE", publish, "publish", "$", "MKSTREAM");
+        await redis.xadd(publish, "*", "b", "[]", "n", "0");
+        const flow = await writeFlow(dir, flowText("stranded", server.url, dir, true));
+        const result = await new FlowWorker(flow).finished(60_000);
+        assert.notEqual(result.code, 0);
+        assert.match(
+          result.stderr,
+          /flow\.yaml:\d+:\d+: durable\.fuse: stage publish has 1 entries waiting in .*in:publish, which nothing reads while the stage runs in step embed \(fuse: true\): run the flow with fuse: false until its edges drain/,
+        );
+        assert.equal(await redis.xlen(publish), 1, "the entry is still there");
+
+        // Unfused, the flow reads it (an empty entry) and finishes.
+        await writeFlow(dir, flowText("stranded", server.url, dir, false));
+        const plain = await new FlowWorker(flow).finished(60_000);
+        assert.equal(plain.code, 0, tail(plain.stderr));
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
