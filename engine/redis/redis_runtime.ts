@@ -174,7 +174,8 @@ async function refuseStranded(
         flow.name,
         "durable",
         new Error(
-          `stage ${stage} has ${waiting} entries waiting in ${keys.input(stage, "normal")}, ` +
+          `stage ${stage} has ${waiting} ${waiting === 1 ? "entry" : "entries"} waiting on ` +
+            `its input streams (${keys.input(stage, "normal")}, and its high lane), ` +
             `which nothing reads while the stage runs in step ${step.id} (fuse: true): ` +
             `run the flow with fuse: false until its edges drain, then turn fuse on`,
         ),

@@ -128,7 +128,7 @@ redisTest(
         assert.notEqual(result.code, 0);
         assert.match(
           result.stderr,
-          /flow\.yaml:\d+:\d+: durable\.fuse: stage publish has 1 entries waiting in .*in:publish, which nothing reads while the stage runs in step embed \(fuse: true\): run the flow with fuse: false until its edges drain/,
+          /flow\.yaml:\d+:\d+: durable\.fuse: stage publish has 1 entry waiting on its input streams \(.*in:publish, and its high lane\), which nothing reads while the stage runs in step embed \(fuse: true\): run the flow with fuse: false until its edges drain/,
         );
         assert.equal(await redis.xlen(publish), 1, "the entry is still there");
 
