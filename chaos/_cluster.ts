@@ -304,7 +304,12 @@ export class Cluster {
       this.redis.signal("SIGCONT");
       await this.redis.stop();
     }
-    if (!keep) await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    if (!keep) return await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+    // Kept for a look: each worker's log beside Redis's files and the output.
+    for (const [i, m] of this.#workers.entries()) {
+      const r = await m.worker.result;
+      await Deno.writeTextFile(join(this.dir, `worker-${i + 1}.log`), r.stderr);
+    }
   }
 }
 

@@ -40,7 +40,16 @@ export async function closeCurrent(): Promise<void> {
   await current?.close();
 }
 
-export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): Promise<Result> {
+/**
+ * Runs `s` once; with `keep`, a run that does not pass leaves its directory
+ * (Redis's files, the flow file, the output, each worker's log) and says where.
+ */
+export async function runScenario(
+  s: Scenario,
+  mode: Mode,
+  deadlineMs: number,
+  keep = false,
+): Promise<Result> {
   const started = performance.now();
   const base: Result = {
     scenario: s.name,
@@ -68,6 +77,7 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
   current = c;
   let status: Status = "pass";
   const notes: string[] = [];
+  let kept = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     let extras: RunExtras | void = undefined;
@@ -104,6 +114,10 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
       }
       if (status === "pass" && (r.lost || r.duplicates || r.stuck)) status = "FAIL";
     }
+    if (keep && status !== "pass") {
+      kept = true;
+      notes.push(`kept in ${dir}`);
+    }
     return {
       ...base,
       ...(r ?? {}),
@@ -120,7 +134,7 @@ export async function runScenario(s: Scenario, mode: Mode, deadlineMs: number): 
     return { ...base, status: "error", secs: (performance.now() - started) / 1000, notes };
   } finally {
     clearTimeout(timer);
-    await c.close();
+    await c.close(kept);
     current = undefined;
   }
 }

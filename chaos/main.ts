@@ -6,9 +6,10 @@
  * letters, the workers' peak RSS and the time to recover. Exit 1 when any
  * scenario does not pass.
  *
- *   deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--json]
+ *   deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]
  *
- * `--fuse` runs every flow with `durable: { fuse: true }`.
+ * `--fuse` runs every flow with `durable: { fuse: true }`; `--keep` leaves the
+ * directory of a run that does not pass (Redis's files, output, worker logs).
  */
 import { parseArgs } from "node:util";
 import { formatTable } from "./_report.ts";
@@ -23,12 +24,13 @@ const { values } = parseArgs({
     only: { type: "string" },
     runs: { type: "string", default: "1" },
     json: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 
 if (values.help) {
-  console.log("deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--json]\n");
+  console.log("deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n");
   for (const s of SCENARIOS) console.log(`  ${s.name.padEnd(14)} ${s.about}`);
   Deno.exit(0);
 }
@@ -54,7 +56,7 @@ const results: Result[] = [];
 for (let run = 1; run <= runs; run++) {
   for (const s of selected) {
     if (!values.json) console.error(`chaos: ${s.name} (run ${run}/${runs})...`);
-    const r = await runScenario(s, mode, deadlineMs);
+    const r = await runScenario(s, mode, deadlineMs, values.keep);
     results.push(r);
     if (!values.json) console.error(`chaos: ${formatTable([r]).split("\n")[2]}`);
   }
