@@ -30,7 +30,9 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log("deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n");
+  console.log(
+    "deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n",
+  );
   for (const s of SCENARIOS) console.log(`  ${s.name.padEnd(14)} ${s.about}`);
   Deno.exit(0);
 }

@@ -38,6 +38,17 @@ export interface Commit<D extends Delivery = Delivery> {
 }
 
 /**
+ * Keeps the items whose deliveries are still held, with no promise when
+ * nothing changed since the read. Over Redis a delivery can vanish under
+ * the batch that holds it: Redis came back from a crash without its last
+ * writes (`appendfsync everysec`), the entry or its delivery with them, and
+ * the source sends those items again. A stage run on the vanished copy
+ * would leave its side effects behind (a Deduper's claim), and the real
+ * copy would then look like a duplicate of itself.
+ */
+export type Fence = (items: Item[]) => Item[] | Promise<Item[]>;
+
+/**
  * The seam between the one runtime and where items wait: a stage reads
  * deliveries from its edge and commits each batch's outputs, dead letters
  * and acknowledgement back to it as one operation. In memory that sends to
@@ -63,6 +74,13 @@ export interface Edge<D extends Delivery = Delivery> {
   read(timeoutMs?: number): Promise<D[] | "timeout" | undefined>;
   /** Commits a batch: outputs on, dead letters out, deliveries acknowledged. */
   commit(commit: Commit<D>): void | Promise<void>;
+  /**
+   * For a batch read as `deliveries`: what keeps, before each try of each
+   * stage, only the items of deliveries this process still holds. Absent,
+   * or a fence that returns the items as they are, when nothing can be
+   * lost under a batch in hand (memory). See Fence.
+   */
+  fence?(deliveries: readonly D[]): Fence;
   /** Runs the handling of an `alone` delivery the way the edge needs (one at a time, counted). */
   alone?(delivery: D, handle: () => Promise<void>): Promise<void>;
   /** The stage is done reading: memory closes the next channel. */

@@ -1,4 +1,4 @@
-import type { Delivery, Edge } from "./edge.ts";
+import type { Delivery, Edge, Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import { type BatchResult, runBatch, type StageWork } from "./stage_runner.ts";
 import { tracedBatch } from "./trace.ts";
@@ -60,7 +60,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
       edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
-    const result = runStages(stages, items);
+    const result = runStages(stages, items, edge.fence?.(deliveries));
     if (loop.ordered) {
       const committed = Promise.all([result, previous]).then(([r]) => commit(r));
       previous = committed.catch(() => {});
@@ -84,8 +84,9 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   const atOnce = async (d: D) => {
     const out: Item[] = [];
     const letters = [];
+    const fence = edge.fence?.([d]);
     for (const chunk of chunks(d.items, loop.window)) {
-      const r = await runStages(stages, chunk);
+      const r = await runStages(stages, chunk, fence);
       for (const item of r.out) out.push(item);
       letters.push(...r.letters);
     }
@@ -133,27 +134,33 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
 }
 
 /** A batch through one stage, in its span (trace.ts). */
-function traced(stage: StageWork, items: Item[]): BatchResult | Promise<BatchResult> {
-  return tracedBatch(stage.ctx, items, () => runBatch(stage, items));
+function traced(
+  stage: StageWork,
+  items: Item[],
+  fence?: Fence,
+): BatchResult | Promise<BatchResult> {
+  return tracedBatch(stage.ctx, items, () => runBatch(stage, items, fence));
 }
 
 /**
- * A batch through each stage in turn; synchronous as long as each stage is.
+ * A batch through each stage in turn; synchronous as long as each stage is
+ * (and `fence`, checked before every try, is).
  * A fused stage after the first gets what the one before it emitted, in
  * batches its own window allows: its size and weight stay hard limits.
  */
 function runStages(
   stages: readonly StageWork[],
   items: Item[],
+  fence?: Fence,
 ): BatchResult | Promise<BatchResult> {
-  if (stages.length === 1) return traced(stages[0], items);
+  if (stages.length === 1) return traced(stages[0], items, fence);
   return (async () => {
     const result: BatchResult = { out: items, letters: [] };
     for (const [i, stage] of stages.entries()) {
       if (result.out.length === 0) break;
       const out: Item[] = [];
       for (const batch of i === 0 ? [result.out] : chunks(result.out, stage.window)) {
-        const r = await traced(stage, batch);
+        const r = await traced(stage, batch, fence);
         for (const item of r.out) out.push(item);
         for (const letter of r.letters) result.letters.push(letter);
       }

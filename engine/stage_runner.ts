@@ -2,6 +2,7 @@ import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import { endingError, errorMessage, isRetryable } from "./errors.ts";
+import type { Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
 import { untilAborted } from "./until_aborted.ts";
@@ -82,7 +83,11 @@ export async function processBatch(work: StageWork, batch: Item[]): Promise<Batc
  * and does not throw: the in-memory hot path. Anything that must wait (an
  * async actor, a retry's backoff) turns the result into a promise.
  */
-export function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<BatchResult> {
+export function runBatch(
+  work: StageWork,
+  batch: Item[],
+  fence?: Fence,
+): BatchResult | Promise<BatchResult> {
   let passed: Item[] | undefined;
   if (work.actor.updates !== true && batch.some(isUpdate)) {
     passed = batch.filter(isUpdate);
@@ -96,7 +101,9 @@ export function runBatch(work: StageWork, batch: Item[]): BatchResult | Promise<
   }
   work.stats.received += received;
   const result: BatchResult = { out: [], letters: [] };
-  const pending = batch.length > 0 ? attempt(work, batch, work.retries, result, 0) : undefined;
+  const pending = batch.length > 0
+    ? attempt(work, batch, work.retries, result, 0, fence)
+    : undefined;
   if (pending) return pending.then(() => finish(work, result, passed));
   return finish(work, result, passed);
 }
@@ -114,13 +121,40 @@ function finish(work: StageWork, result: BatchResult, passed: Item[] | undefined
   return result;
 }
 
-/** Try number `tries` of a batch; synchronous as long as `handle` is. */
+/**
+ * Try number `tries` of a batch; synchronous as long as `handle` and
+ * `fence` are. The fence first leaves out items whose deliveries this
+ * process no longer holds (edge.ts), before the first try and every retry.
+ */
 function attempt(
   work: StageWork,
   batch: Item[],
   retries: number,
   result: BatchResult,
   tries: number,
+  fence?: Fence,
+): void | Promise<void> {
+  if (fence) {
+    const held = fence(batch);
+    if (held instanceof Promise) {
+      return held.then((b) =>
+        b.length > 0 ? once(work, b, retries, result, tries, fence) : undefined
+      );
+    }
+    if (held.length === 0) return;
+    batch = held;
+  }
+  return once(work, batch, retries, result, tries, fence);
+}
+
+/** One try of `handle` on a batch the fence has let through. */
+function once(
+  work: StageWork,
+  batch: Item[],
+  retries: number,
+  result: BatchResult,
+  tries: number,
+  fence: Fence | undefined,
 ): void | Promise<void> {
   const collector = new Collector(batch.length);
   const started = performance.now();
@@ -129,9 +163,11 @@ function attempt(
     pending = work.actor.handle(batch, collector, work.ctx);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return failed(work, batch, retries, result, tries, error);
+    return failed(work, batch, retries, result, tries, error, fence);
   }
-  if (pending) return settle(work, batch, retries, result, tries, collector, started, pending);
+  if (pending) {
+    return settle(work, batch, retries, result, tries, collector, started, pending, fence);
+  }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
 
@@ -144,13 +180,14 @@ async function settle(
   collector: Collector,
   started: number,
   pending: Promise<void>,
+  fence: Fence | undefined,
 ): Promise<void> {
   try {
     // A kill does not wait for an actor that ignores its signal.
     await untilAborted(pending, work.ctx.signal);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return await failed(work, batch, retries, result, tries, error);
+    return await failed(work, batch, retries, result, tries, error, fence);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
@@ -163,6 +200,7 @@ async function failed(
   result: BatchResult,
   tries: number,
   error: unknown,
+  fence: Fence | undefined,
 ): Promise<void> {
   const { ctx, stats } = work;
   ctx.signal.throwIfAborted();
@@ -179,7 +217,7 @@ async function failed(
     });
     await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, tries + 1);
+    return await attempt(work, batch, retries, result, tries + 1, fence);
   }
   if (batch.length === 1) {
     stats.failed++;
@@ -196,8 +234,8 @@ async function failed(
   // The retries were spent on the whole batch; halves get one attempt
   // each, so a dead dependency costs log2(n) rounds, not n retries.
   const mid = batch.length >>> 1;
-  await attempt(work, batch.slice(0, mid), 0, result, 0);
-  await attempt(work, batch.slice(mid), 0, result, 0);
+  await attempt(work, batch.slice(0, mid), 0, result, 0, fence);
+  await attempt(work, batch.slice(mid), 0, result, 0, fence);
 }
 
 /** Counts what a successful try of `items` items taking `ms` said, and keeps its outputs. */

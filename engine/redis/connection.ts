@@ -17,7 +17,7 @@ export { maskUrl };
  * - Reconnects back off exponentially with jitter, up to 2s between tries.
  */
 
-export type RedisEvent = "reconnecting" | "ready" | "error" | "unresponsive";
+export type RedisEvent = "dropped" | "reconnecting" | "ready" | "error" | "unresponsive";
 
 /** What `onEvent` is told with each event. */
 export interface RedisEventDetail {
@@ -52,7 +52,8 @@ export interface ConnectOptions {
   /** Ms without any reply, while one is owed, before "unresponsive" is told. Default 5000. */
   stallAfter?: number;
   /**
-   * Told about the connection after it first came up: "reconnecting" at each
+   * Told about the connection after it first came up: "dropped" when it
+   * closes, before any command issued afterwards can run; "reconnecting" at each
    * try after it dropped (so a runner can log "Redis unavailable, pausing"),
    * "unresponsive" once when it has owed a reply for `stallAfter` (a server
    * that is frozen or swamped keeps the connection open), "ready" when it is
@@ -209,7 +210,10 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   }
 
   up = true;
-  redis.on("close", () => rejectInFlight(redis));
+  redis.on("close", () => {
+    rejectInFlight(redis);
+    opts.onEvent?.("dropped", { url: masked });
+  });
   redis.on(
     "reconnecting",
     (delay: number) => opts.onEvent?.("reconnecting", { url: masked, delay }),

@@ -2,7 +2,7 @@ import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
 import type { DeadLetter } from "../dead_letters.ts";
-import type { Commit, Delivery, Edge } from "../edge.ts";
+import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
 import type { WindowOptions } from "../window.ts";
 import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from "./codec.ts";
@@ -22,6 +22,10 @@ type Item = Envelope<unknown>;
 export interface RedisDelivery extends Delivery {
   readonly lane: Lane;
   readonly entry: StreamEntry;
+  /** `drops.count` when it was last known to be pending to this consumer. */
+  seen: number;
+  /** Found no longer pending to this consumer (see RedisEdge.fence). */
+  vanished?: true;
 }
 
 /** Creates the step's consumer groups (from the start of the stream) if missing. */
@@ -55,8 +59,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly #outItems: number;
   #room = { at: 0, entries: 0 };
 
-  constructor(run: Omit<DurableStepRun, "held">) {
-    this.run = { ...run, held: new Set() };
+  constructor(run: Omit<DurableStepRun, "held" | "drops"> & { drops?: { count: number } }) {
+    this.run = { ...run, held: new Set(), drops: run.drops ?? { count: 0 } };
     const { step, options } = this.run;
     this.#entriesPerRead = Math.max(
       1,
@@ -112,13 +116,96 @@ export class RedisEdge implements Edge<RedisDelivery> {
   }
 
   /**
+   * While no connection of this process has dropped since the deliveries
+   * were read, they are held and the items pass as they are. After a drop,
+   * Redis may have come back without its last writes: each delivery is
+   * checked (XPENDING, this consumer) once per drop, and the items of those
+   * no longer pending are left out, so no stage acts on them. Their entry is
+   * gone (the source sends its items again), or it is there undelivered
+   * (it is read again), or another consumer claimed it: it is not this
+   * batch's any more. Nothing is acknowledged for them (commit's check).
+   */
+  fence(deliveries: readonly RedisDelivery[]): Fence {
+    return (items) => {
+      const drops = this.run.drops.count;
+      if (deliveries.every((d) => d.seen === drops && !d.vanished)) return items;
+      return this.#stillHeld(deliveries).then(() => {
+        if (!deliveries.some((d) => d.vanished)) return items;
+        // A vanished delivery's own items, and what a fused stage made of
+        // them (same event). An event a held delivery of the batch carries
+        // too (the same items done again after Redis lost the first go) is
+        // kept: it cannot be told apart, and losing it would lose the item.
+        const goneItems = new Set<Item>();
+        const goneEvents = new Set<string>();
+        for (const d of deliveries) {
+          if (!d.vanished) continue;
+          for (const item of d.items) {
+            goneItems.add(item);
+            goneEvents.add(item.event);
+          }
+        }
+        for (const d of deliveries) {
+          if (!d.vanished) { for (const item of d.items) goneEvents.delete(item.event); }
+        }
+        return items.filter((item) => !goneItems.has(item) && !goneEvents.has(item.event));
+      });
+    };
+  }
+
+  /** Marks the deliveries no longer pending to this consumer `vanished`; until no drop came meanwhile. */
+  async #stillHeld(deliveries: readonly RedisDelivery[]): Promise<void> {
+    const { redis, keys, step, consumer, drops } = this.run;
+    for (;;) {
+      const at = drops.count;
+      const look = deliveries.filter((d) => !d.vanished && d.seen !== at);
+      if (look.length === 0) return;
+      const found = await this.#retrying("pending check", async () => {
+        const p = redis.pipeline();
+        for (const d of look) {
+          p.xpending(keys.input(step.id, d.lane), step.id, d.entry.id, d.entry.id, 1, consumer);
+        }
+        const replies = (await p.exec()) ?? [];
+        return replies.map(([error, reply]) => {
+          if (error) throw error;
+          return (reply as unknown[]).length > 0;
+        });
+      });
+      if (drops.count !== at) continue; // dropped again while asking: ask again
+      for (const [i, d] of look.entries()) {
+        if (found[i]) d.seen = at;
+        else {
+          d.vanished = true;
+          this.run.held.delete(`${d.lane} ${d.entry.id}`);
+          this.run.log.warn(
+            `${keys.flow}/${step.id}: entry ${d.entry.id} is no longer held by this process ` +
+              `(Redis lost its last writes, or another consumer claimed it); its batch goes on without it`,
+          );
+        }
+      }
+      return;
+    }
+  }
+
+  /**
    * Appends outputs and dead letters and acknowledges the input, all or
    * nothing and never twice (commit.ts). When some of the entries were
    * committed elsewhere meanwhile (claimed by another consumer while this
    * one was slow), only the part of the batch that came from the others is
-   * committed here.
+   * committed here. Deliveries found vanished (fence) are left out.
    */
-  async commit({ deliveries, out, letters, rest }: Commit<RedisDelivery>): Promise<void> {
+  async commit(c: Commit<RedisDelivery>): Promise<void> {
+    let { deliveries, out, letters, rest } = c;
+    // A vanished delivery is not this process's to acknowledge: another
+    // consumer may hold it now, and the commit's check (pending to anyone)
+    // would let this one acknowledge it with none of its outputs.
+    if (deliveries.some((d) => d.vanished)) {
+      const kept = deliveries.filter((d) => !d.vanished);
+      if (kept.length === 0) return;
+      const mine = keepFor(kept.map((d) => d.entry), deliveries.map((d) => d.entry), out, letters);
+      if (deliveries[deliveries.length - 1].vanished) rest = undefined;
+      ({ out, letters } = mine);
+      deliveries = kept;
+    }
     const { step, keys, options } = this.run;
     const lane = deliveries[0].lane;
     const entries = deliveries.map((d) => d.entry);
@@ -233,7 +320,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
 
   #delivery(lane: Lane, entry: StreamEntry, alone: boolean): RedisDelivery {
     this.run.held.add(`${lane} ${entry.id}`);
-    return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone };
+    const seen = this.run.drops.count;
+    return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone, seen };
   }
 
   /**

@@ -35,30 +35,32 @@ export async function openRedisRuntime(flow: Flow, opts: {
   const keys = flowKeys(flow.name, flow.durable.prefix);
   const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const connections: Redis[] = [];
+  const drops = { count: 0 };
+  const countDrops = (e: string) => {
+    if (e === "dropped") drops.count++;
+  };
+  // One warning per outage ("reconnecting" comes at every try), one line when it ends.
+  let away = false;
+  const outage = (e: string, d: { waited?: number }) => {
+    countDrops(e);
+    if ((e === "reconnecting" || e === "unresponsive") && !away) {
+      away = true;
+      const why = e === "unresponsive"
+        ? `is not answering (${Math.round(d.waited! / 1000)}s)`
+        : "unavailable";
+      log.warn(`${flow.name}: Redis ${why}, pausing until it is back`);
+    }
+    if (e === "ready" && away) {
+      away = false;
+      log.info(`${flow.name}: Redis is back`);
+    }
+  };
   const connect = async (role: string, blocking = false) => {
     try {
       const r = await connectRedis(flow.redis!, {
         name: `millrace:${flow.name}:${role}`,
         blocking,
-        // One warning per outage ("reconnecting" comes at every try), one line when it ends.
-        onEvent: role === "commands"
-          ? (() => {
-            let away = false;
-            return (e: string, d: { waited?: number }) => {
-              if ((e === "reconnecting" || e === "unresponsive") && !away) {
-                away = true;
-                const why = e === "unresponsive"
-                  ? `is not answering (${Math.round(d.waited! / 1000)}s)`
-                  : "unavailable";
-                log.warn(`${flow.name}: Redis ${why}, pausing until it is back`);
-              }
-              if (e === "ready" && away) {
-                away = false;
-                log.info(`${flow.name}: Redis is back`);
-              }
-            };
-          })()
-          : undefined,
+        onEvent: role === "commands" ? outage : countDrops,
       });
       connections.push(r);
       return r;
@@ -137,6 +139,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
         kill,
         log,
         alone,
+        drops,
       }),
       window: step.window,
       concurrency: step.concurrency,

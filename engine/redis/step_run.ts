@@ -54,6 +54,12 @@ export interface DurableStepRun {
    * with the connection delivered entries this process never saw.
    */
   held: Set<string>;
+  /**
+   * How many times a connection of this process to Redis has dropped, shared
+   * by every step: a delivery read before the last drop is checked before a
+   * stage runs on it again (RedisEdge.fence).
+   */
+  drops: { count: number };
 }
 
 /** Runs the tasks given to it one after another. */

@@ -309,9 +309,10 @@ redisTest(
       }
       assert.equal(await redis.ping(), "PONG");
       await until(() => events.at(-1) === "ready");
-      assert.deepEqual(events.slice(0, 3), [
+      assert.deepEqual(events.slice(0, 4), [
         "unresponsive",
         "error: no reply from Redis within 500ms",
+        "dropped",
         "reconnecting",
       ]);
       assert.equal(events.filter((e) => e === "unresponsive").length, 1);
