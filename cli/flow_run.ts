@@ -38,6 +38,8 @@ export interface FlowRunOptions {
  */
 export class FlowRun {
   running?: RunningFlow;
+  /** run() returned: nothing of this flow is left to drain. */
+  ended = false;
   #flow: Flow;
   #next?: Flow;
   #stopping = false;
@@ -58,6 +60,14 @@ export class FlowRun {
 
   /** Runs the flow (and the flows swapped in for it) to the end; resolves to its exit code. */
   async run(): Promise<number> {
+    try {
+      return await this.#runAll();
+    } finally {
+      this.ended = true;
+    }
+  }
+
+  async #runAll(): Promise<number> {
     for (;;) {
       const result = await this.#runOnce(this.#flow);
       const next = this.#next;

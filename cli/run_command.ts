@@ -72,19 +72,10 @@ export async function runCommand(
     if (watch) log = watch.logger(log);
     return new FlowRun(files[i], flow, { ...opts, registry, log, watch: watch || undefined });
   });
-  if (watch) {
-    countHttpRequests(registry, (host, status) => watch.metrics.countRequest(host, status));
-    server = serveWatch(watch, { ...opts.serve!, token });
-    const { hostname, port } = server.addr;
-    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
-    runs[0].log.info(
-      `${flows[0].name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
-        (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
-      { url, token: token !== undefined },
-    );
-  }
   const onSignal = (event: SignalEvent) => {
-    if (event === "exit" || runs.every((r) => !r.running)) {
+    // A flow still opening is stopped once open (FlowRun.stop): only when
+    // every flow has ended is there nothing to drain.
+    if (event === "exit" || runs.every((r) => r.ended)) {
       const what = runs.some((r) => r.running) ? "second signal" : "signal";
       around(() => opts.log.error(`${names.join(", ")}: ${what}, exiting now`));
       Deno.exit(130);
@@ -100,7 +91,24 @@ export async function runCommand(
       for (const run of runs) run.kill();
     }
   };
+  // Before the server says where it listens: a signal right after must drain, not kill.
   const signals = await watchSignals(opts.grace, onSignal);
+  if (watch) {
+    countHttpRequests(registry, (host, status) => watch.metrics.countRequest(host, status));
+    try {
+      server = serveWatch(watch, { ...opts.serve!, token });
+    } catch (error) {
+      signals.close();
+      throw error;
+    }
+    const { hostname, port } = server.addr;
+    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/`;
+    runs[0].log.info(
+      `${flows[0].name}: dashboard, /metrics, /healthz and /readyz on ${url}` +
+        (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
+      { url, token: token !== undefined },
+    );
+  }
   const watchers = opts.watch
     ? runs.map((run) =>
       watchFile(

@@ -86,6 +86,15 @@ Deno.test("run --port with MILLRACE_TOKEN wants the token and never prints it", 
   assert.ok(!run.lines.join("\n").includes(token), "the token is not in the log");
 });
 
+Deno.test("a signal as soon as the server says where it listens drains the flow: exit 0", async () => {
+  // The flow is still opening here (a generator flow's first poll has not run):
+  // the signal is handled, not the default action, and the flow stops once open.
+  const run = await runWithPort([]);
+  assert.equal(await run.stop(), 0, run.lines.join("\n"));
+  assert.ok(run.lines.some((l) => l.includes("draining what was accepted")), run.lines.join("\n"));
+  assert.ok(!run.lines.some((l) => l.includes("exiting now")), run.lines.join("\n"));
+});
+
 Deno.test("--host without --port, or a port that is no port, is a usage error", async () => {
   for (const args of [["--host", "0.0.0.0"], ["--port", "http"], ["--port", "70000"]]) {
     const out = await new Deno.Command(Deno.execPath(), {
