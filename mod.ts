@@ -103,7 +103,7 @@ export {
 export type { Sink } from "./engine/sink.ts";
 export type { Source } from "./engine/source.ts";
 export { type Batch, chunks, Window, type WindowOptions } from "./engine/window.ts";
-export type { Commit, Delivery, Edge, Item } from "./engine/edge.ts";
+export type { Commit, Delivery, Edge, Fence, Item } from "./engine/edge.ts";
 export type { EmbeddingClient } from "./adapters/embeddings/embedding_client.ts";
 export { HashingEmbedder } from "./adapters/embeddings/hashing_embedder.ts";
 export { JsonlDeadLetters } from "./adapters/sinks/jsonl_dead_letters.ts";
@@ -121,6 +121,7 @@ export {
   RedisUnreachableError,
 } from "./engine/redis/connection.ts";
 export { type FlowKeys, flowKeys, type Lane } from "./engine/redis/keys.ts";
+export { RedisAwayError, RedisScript } from "./engine/redis/redis_script.ts";
 export {
   type ConsumerStatus,
   type FlowStatus,

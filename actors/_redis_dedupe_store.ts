@@ -13,7 +13,8 @@ export function exactKey(base: string, key: string): string {
  * SET NX GET (Redis 7) sets a free key and returns the holder of a taken
  * one in one command. Answers 0 new, 1 same-event, 2 duplicate.
  */
-const CLAIM = new RedisScript(`
+const CLAIM = new RedisScript(
+  `
 local out = {}
 for i, key in ipairs(KEYS) do
   local event = ARGV[i + 1]
@@ -21,15 +22,20 @@ for i, key in ipairs(KEYS) do
   if not held then out[i] = 0 elseif held == event then out[i] = 1 else out[i] = 2 end
 end
 return out
-`);
+`,
+  { offlineQueue: false },
+);
 
 /** KEYS: one per claim; ARGV[i]: its event. Deletes each key its event still holds. */
-const RELEASE = new RedisScript(`
+const RELEASE = new RedisScript(
+  `
 for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[i] then redis.call('DEL', key) end
 end
 return 0
-`);
+`,
+  { offlineQueue: false },
+);
 
 /** The Redis key of a story's merged state under a stage's base. */
 export function storyKey(base: string, story: string): string {
@@ -156,7 +162,8 @@ end
  * JSON>" after the fold, "+" for a first copy stored as the story it
  * brought, or "" while the story is pending.
  */
-const MERGE = new RedisScript(`
+const MERGE = new RedisScript(
+  `
 local ttl, prefix = ARGV[1], ARGV[2]
 ${MERGE_LIB}
 local out, i = {}, 3
@@ -167,7 +174,9 @@ while i <= #ARGV do
 end
 flush()
 return out
-`);
+`,
+  { offlineQueue: false },
+);
 
 /**
  * CLAIM and MERGE in one script, for a flow with no near check between
@@ -177,7 +186,8 @@ return out
  * duplicate joins, else the copy is its story's first). Returns per item
  * its claim answer (0 new, 1 same-event, 2 duplicate) and its merge reply.
  */
-const CLAIM_MERGE = new RedisScript(`
+const CLAIM_MERGE = new RedisScript(
+  `
 local ttl, prefix, claims = ARGV[1], ARGV[2], ARGV[3]
 ${MERGE_LIB}
 local out, i = {}, 4
@@ -194,7 +204,9 @@ while i <= #ARGV do
 end
 flush()
 return out
-`);
+`,
+  { offlineQueue: false },
+);
 
 const ANSWERS: readonly Claim[] = ["new", "same-event", "duplicate"];
 

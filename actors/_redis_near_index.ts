@@ -31,7 +31,8 @@ const SWEEP = 1000;
  * request still sees those before it; the answers and what is stored are
  * those of checking and adding the requests one at a time.
  */
-const MATCH = new RedisScript(`
+const MATCH = new RedisScript(
+  `
 local seqKey, entriesKey, bucketsKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl, need = tonumber(ARGV[1]), tonumber(ARGV[2])
 local bands, width, sweep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -230,7 +231,9 @@ end
 -- Whatever it holds expires within ttl: the structure itself goes when the flow stops writing.
 for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
 return out
-`);
+`,
+  { offlineQueue: false },
+);
 
 /**
  * Near-duplicate lookups in Redis, shared by every process of a durable

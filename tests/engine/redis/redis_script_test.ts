@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { closeRedis, connectRedis } from "../../../engine/redis/connection.ts";
+import { RedisAwayError, RedisScript } from "../../../engine/redis/redis_script.ts";
+import { RedisServer, redisTest } from "./_harness.ts";
+
+const SET = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
+
+/**
+ * Calls `script` while its Redis is down, then brings Redis back (empty, as
+ * after a crash that lost the last writes); returns how the call ended and
+ * whether its write is there.
+ */
+async function callWhileAway(script: RedisScript): Promise<{ ended: string; written: unknown }> {
+  let server = await RedisServer.start();
+  const redis = await connectRedis(server.url);
+  try {
+    await server.stop();
+    while (redis.status === "ready") await new Promise((r) => setTimeout(r, 10));
+    const call = script.run(redis, ["written"], ["by the call"]).then(
+      () => "ran",
+      (e: Error) => e instanceof RedisAwayError ? "not sent" : `failed: ${e.message}`,
+    );
+    server = await RedisServer.start({ port: server.port });
+    const ended = await call;
+    return { ended, written: await redis.get("written") };
+  } finally {
+    await closeRedis(redis);
+    await server.stop();
+  }
+}
+
+redisTest(
+  "a script made with offlineQueue: false is not sent after a reconnect; it fails unsent",
+  async () => {
+    assert.deepEqual(await callWhileAway(new RedisScript(SET, { offlineQueue: false })), {
+      ended: "not sent",
+      written: null,
+    });
+  },
+);
+
+redisTest("by default a script called while Redis is away runs once it is back", async () => {
+  assert.deepEqual(await callWhileAway(new RedisScript(SET)), {
+    ended: "ran",
+    written: "by the call",
+  });
+});
