@@ -10,6 +10,7 @@ import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
+import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { untilAborted } from "../until_aborted.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
@@ -45,7 +46,8 @@ export async function ensureGroups(redis: Redis, keys: FlowKeys, stage: string):
  * the next step's stream, appends dead letters and acknowledges the input
  * in one script (commit.ts), all or nothing and never twice. Behind the
  * seam it owns recovery (claiming entries of silent consumers, the delivery
- * cap, tries, splitting an entry that crashes its processes), trimming, and
+ * cap, tries, splitting an entry that crashes its processes), renewing
+ * the entries it holds (heartbeat.ts), trimming, and
  * backpressure on the next step's backlog.
  */
 export class RedisEdge implements Edge<RedisDelivery> {
@@ -73,7 +75,12 @@ export class RedisEdge implements Edge<RedisDelivery> {
       },
     };
     const background = { ...this.run, stop: AbortSignal.any([run.stop, this.#closed.signal]) };
-    this.#background = [claimLoop(background, claimed), trimLoop(background)];
+    this.#background = [
+      claimLoop(background, claimed),
+      trimLoop(background),
+      // Through a drain too: what is held then is being finished, not abandoned.
+      heartbeatLoop({ ...this.run, stop: AbortSignal.any([run.kill, this.#closed.signal]) }),
+    ];
   }
 
   async read(timeoutMs?: number): Promise<RedisDelivery[] | "timeout" | undefined> {

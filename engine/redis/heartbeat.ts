@@ -1,0 +1,69 @@
+import { sleep } from "../backoff.ts";
+import { errorMessage } from "../errors.ts";
+import type { Lane } from "./keys.ts";
+import { RedisScript } from "./redis_script.ts";
+import { type DurableStepRun, LANES } from "./step_run.ts";
+
+/**
+ * KEYS[1]: an input stream. ARGV[1]: its group, ARGV[2]: this consumer,
+ * then entry ids. Each id still pending to this consumer is claimed again
+ * by it (JUSTID: its delivery count stays), which sets its idle time to 0;
+ * an id pending elsewhere or no longer pending is left alone. Returns how
+ * many were renewed.
+ */
+const RENEW = new RedisScript(`
+local renewed = 0
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
+    renewed = renewed + 1
+  end
+end
+return renewed
+`);
+
+/** Ids per script call: a step holds a few windows' worth of entries. */
+const CHUNK = 200;
+
+/**
+ * Keeps the entries this step holds from looking abandoned: every third of
+ * `claimAfter`, each entry read or claimed and not yet committed (`held`)
+ * has its idle time set back to 0, so other processes claim only the
+ * entries of a process that stopped (crashed, frozen, cut off), not a batch
+ * a live one is still working on. Without it, a batch that took longer than
+ * `claimAfter` (a slow embedding API with its retries, an LLM step, a fused
+ * step running several stages) was claimed and run a second time by another
+ * process: its calls paid twice, the first commit kept and the other's
+ * work thrown away. A frozen or stopped process renews nothing (its event
+ * loop does not run), so its entries are still claimed after `claimAfter`.
+ */
+export async function heartbeatLoop(run: DurableStepRun): Promise<void> {
+  const { keys, step, options, stop } = run;
+  const every = Math.max(100, options.claimAfter / 3);
+  while (!stop.aborted) {
+    await sleep(every, stop);
+    if (stop.aborted) return;
+    const ids: Record<Lane, string[]> = { high: [], normal: [] };
+    for (const held of run.held) {
+      const space = held.indexOf(" ");
+      ids[held.slice(0, space) as Lane].push(held.slice(space + 1));
+    }
+    for (const lane of LANES) {
+      for (let i = 0; i < ids[lane].length; i += CHUNK) {
+        try {
+          await RENEW.run(run.redis, [keys.input(step.id, lane)], [
+            step.id,
+            run.consumer,
+            ...ids[lane].slice(i, i + CHUNK),
+          ]);
+        } catch (error) {
+          if (stop.aborted) return;
+          run.log.warn(`${keys.flow}/${step.id}: renewing held entries failed`, {
+            error: errorMessage(error),
+          });
+        }
+      }
+    }
+  }
+}
