@@ -15,8 +15,30 @@ import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
 import { RedisConnectionLostError } from "../../../engine/redis/connection.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
+import type { Registry } from "../../../engine/registry.ts";
 import { conformanceRegistry, keyOf, Probe } from "../_conformance_registry.ts";
 import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
+
+/** Starts `name`: three items (one entry) from `n` through `gate` and `record`. */
+async function startGated(name: string, url: string, dir: string, registry: Registry) {
+  const flow = defineFlow({
+    name,
+    output: dir,
+    durability: "redis",
+    redis: url,
+    sources: { n: { kind: "feed", count: 3, batch: 3 } },
+    pipeline: [{ gate: {} }, { record: {} }],
+    durable: { claimAfter: "1s" },
+  }, registry);
+  const log = memoryLogger();
+  const running = await startFlow(flow, {
+    registry,
+    deadLetters: new MemoryDeadLetters(),
+    log,
+    backoffBase: 20,
+  });
+  return { running, log, key: flowKeys(name).input("gate", "normal") };
+}
 
 /**
  * Runs three items (one entry) through `gate` and `record`. The gate's first
@@ -48,26 +70,11 @@ async function gatedRun(
       }),
     });
     const dir = await Deno.makeTempDir({ prefix: "millrace-lost-writes-" });
-    const log = memoryLogger();
     const admin = client(server);
     try {
-      const flow = defineFlow({
-        name: "lost",
-        output: dir,
-        durability: "redis",
-        redis: server.url,
-        sources: { n: { kind: "feed", count: 3, batch: 3 } },
-        pipeline: [{ gate: {} }, { record: {} }],
-        durable: { claimAfter: "1s" },
-      }, registry);
-      const running = await startFlow(flow, {
-        registry,
-        deadLetters: new MemoryDeadLetters(),
-        log,
-        backoffBase: 20,
-      });
+      const { running, log, key } = await startGated("lost", server.url, dir, registry);
       await holding.promise;
-      await whileHeld(admin, flowKeys("lost").input("gate", "normal"));
+      await whileHeld(admin, key);
       // Every connection of the flow drops, as when Redis restarts.
       await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
       release.resolve();
@@ -146,22 +153,7 @@ redisTest(
       const dir = await Deno.makeTempDir({ prefix: "millrace-lost-writes-" });
       const admin = client(server);
       try {
-        const flow = defineFlow({
-          name: "again",
-          output: dir,
-          durability: "redis",
-          redis: server.url,
-          sources: { n: { kind: "feed", count: 3, batch: 3 } },
-          pipeline: [{ gate: {} }, { record: {} }],
-          durable: { claimAfter: "1s" },
-        }, registry);
-        const running = await startFlow(flow, {
-          registry,
-          deadLetters: new MemoryDeadLetters(),
-          log: memoryLogger(),
-          backoffBase: 20,
-        });
-        const key = flowKeys("again").input("gate", "normal");
+        const { running, key } = await startGated("again", server.url, dir, registry);
         let pending: [string][] = [];
         while (pending.length === 0) {
           pending = await admin.xpending(key, "gate", "-", "+", 10) as [string][];
