@@ -38,12 +38,43 @@ export class RedisScript {
     }
   }
 
-  /** Unless queuing is allowed: returns at once while the connection is up, else fails once it is. */
+  /**
+   * Unless queuing is allowed: returns at once while the connection is up
+   * or still making its first connection (nothing was read before it, so
+   * nothing can have been lost under it); after a drop, fails once Redis is
+   * back.
+   */
   async #connected(redis: Redis, command: string): Promise<void> {
-    if (this.#queued || redis.status === "ready") return;
-    if (redis.status !== "end") await new Promise((resolve) => redis.once("ready", resolve));
+    if (this.#queued) return;
+    const dropped = droppedSinceReady(redis);
+    const status = redis.status;
+    if (status === "ready" || status === "end") return;
+    if (status !== "reconnecting" && status !== "close" && !dropped()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        redis.off("ready", done);
+        redis.off("end", done);
+        resolve();
+      };
+      redis.on("ready", done);
+      redis.on("end", done);
+    });
     throw new RedisAwayError(command);
   }
+}
+
+const drops = new WeakMap<Redis, () => boolean>();
+
+/** Whether `redis` closed since it was last ready (watched from its first call here on). */
+function droppedSinceReady(redis: Redis): () => boolean {
+  let known = drops.get(redis);
+  if (!known) {
+    let dropped = false;
+    redis.on("close", () => dropped = true);
+    redis.on("ready", () => dropped = false);
+    drops.set(redis, known = () => dropped);
+  }
+  return known;
 }
 
 /** A call was to be sent while Redis was away; it was not sent, and may be tried again. */
