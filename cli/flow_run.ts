@@ -43,6 +43,7 @@ export class FlowRun {
   #flow: Flow;
   #next?: Flow;
   #stopping = false;
+  #killed = false;
   #reloading = Promise.resolve();
 
   constructor(readonly file: string, flow: Flow, private readonly opts: FlowRunOptions) {
@@ -86,8 +87,10 @@ export class FlowRun {
     this.running?.stop();
   }
 
+  /** Grace ran out: stop hard, now or as soon as the flow is open. */
   kill(): void {
     this.#stopping = true;
+    this.#killed = true;
     this.running?.kill();
   }
 
@@ -138,7 +141,8 @@ export class FlowRun {
       });
       await watch?.started(running, log);
       // A signal, or an edit saved while this flow was starting, stops it at once.
-      if (this.#stopping || this.#next) running.stop();
+      if (this.#killed) running.kill();
+      else if (this.#stopping || this.#next) running.stop();
       // Which Redis, said up front: a flow's `${REDIS_URL:-...}` default is
       // taken without a word when REDIS_URL is unset.
       const redis = flow.durability === "redis" ? maskUrl(flow.redis!) : undefined;

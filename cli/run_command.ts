@@ -74,9 +74,15 @@ export async function runCommand(
   });
   const onSignal = (event: SignalEvent) => {
     // A flow still opening is stopped once open (FlowRun.stop): only when
-    // every flow has ended is there nothing to drain.
-    if (event === "exit" || runs.every((r) => r.ended)) {
-      const what = runs.some((r) => r.running) ? "second signal" : "signal";
+    // every flow has ended is there nothing to drain. Grace that runs out
+    // while none has opened (Redis away, say) leaves nothing to stop hard.
+    const opening = runs.every((r) => r.ended || !r.running);
+    if (event === "exit" || runs.every((r) => r.ended) || (event === "kill" && opening)) {
+      const what = event === "kill"
+        ? "grace period ran out before the flow opened"
+        : runs.some((r) => r.running)
+        ? "second signal"
+        : "signal";
       around(() => opts.log.error(`${names.join(", ")}: ${what}, exiting now`));
       Deno.exit(130);
     }

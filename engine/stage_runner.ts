@@ -137,9 +137,11 @@ function attempt(
   if (fence) {
     const held = fence(batch);
     if (held instanceof Promise) {
-      return held.then((b) =>
-        b.length > 0 ? once(work, b, retries, result, tries, fence) : undefined
-      );
+      return held.then((b) => {
+        // Left out: not this stage's any more, so not in flight in it either.
+        work.stats.received -= batch.length - b.length;
+        return b.length > 0 ? once(work, b, retries, result, tries, fence) : undefined;
+      });
     }
     if (held.length === 0) return;
     batch = held;

@@ -8,14 +8,17 @@ import { type DurableStepRun, LANES } from "./step_run.ts";
  * KEYS[1]: an input stream. ARGV[1]: its group, ARGV[2]: this consumer,
  * then entry ids. Each id still pending to this consumer is claimed again
  * by it (JUSTID: its delivery count stays), which sets its idle time to 0;
- * an id pending elsewhere or no longer pending is left alone. Returns how
- * many were renewed.
+ * an id pending elsewhere or no longer pending is left alone, and so is one
+ * whose entry is gone from the stream (XCLAIM would drop it from the group
+ * without a word: lost_entries.ts reports those). Returns how many were
+ * renewed.
  */
 const RENEW = new RedisScript(`
 local renewed = 0
 for i = 3, #ARGV do
   local id = ARGV[i]
-  if #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0 then
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0
+    and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
     renewed = renewed + 1
   end

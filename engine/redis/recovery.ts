@@ -227,7 +227,7 @@ async function deadLetterEntries(
     const tries = Number(await run.redis.hget(keys.tries, tryField) ?? 0);
     const reason = `delivered ${deliveries} times and never acknowledged: ` +
       `every process that ran it alone (${tries} times) stopped before finishing it, ` +
-      `as a crash, an out-of-memory kill or a hang does, in ${stepName(step)} ` +
+      `as a crash, an out-of-memory kill or a frozen event loop does, in ${stepName(step)} ` +
       `(last to ${consumer})`;
     if (entry.items) {
       for (const item of entry.items) {

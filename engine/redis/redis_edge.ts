@@ -130,7 +130,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * no longer pending are left out, so no stage acts on them. Their entry is
    * gone (the source sends its items again), or it is there undelivered
    * (it is read again), or another consumer claimed it: it is not this
-   * batch's any more. Nothing is acknowledged for them (commit's check).
+   * batch's any more. Nothing is acknowledged for them: commit leaves them
+   * out (its script's check, pending to anyone, would not).
    */
   fence(deliveries: readonly RedisDelivery[]): Fence {
     return (items) => {

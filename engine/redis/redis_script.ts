@@ -80,7 +80,7 @@ function droppedSinceReady(redis: Redis): () => boolean {
 /** A call was to be sent while Redis was away; it was not sent, and may be tried again. */
 export class RedisAwayError extends Error {
   constructor(command: string) {
-    super(`Redis was away when ${command} was to be sent; not sent, tried again`);
+    super(`Redis was away when ${command} was to be sent: it was not sent`);
     this.name = "RedisAwayError";
   }
 }
