@@ -116,6 +116,7 @@ export {
   type ConnectOptions,
   connectRedis,
   maskUrl,
+  RedisConnectionLostError,
   type RedisEvent,
   type RedisEventDetail,
   RedisUnreachableError,

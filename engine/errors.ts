@@ -18,6 +18,13 @@ export function errorMessage(error: unknown): string {
 export interface RetryHint {
   /** False when the same call made again cannot succeed; absent or true when it may. */
   retryable?: boolean;
+  /**
+   * True when the call failed because its connection to a store dropped
+   * (Redis restarted, a network cut), which no item of the batch caused:
+   * the stage runner then tries again without spending the batch's retries,
+   * so a run of outages cannot split good items into dead letters.
+   */
+  outage?: boolean;
 }
 
 /**
@@ -52,6 +59,13 @@ export class PermanentError extends Error implements RetryHint {
     super(message, options);
     this.name = "PermanentError";
   }
+}
+
+/** Whether `error`, or an error it wraps, says its connection dropped (RetryHint.outage). */
+export function isOutage(error: unknown, depth = 0): boolean {
+  if ((error as RetryHint | null | undefined)?.outage === true) return true;
+  if (!(error instanceof Error) || depth > 8) return false;
+  return isOutage(error.cause, depth + 1);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
-import { endingError, errorMessage, isRetryable } from "./errors.ts";
+import { endingError, errorMessage, isOutage, isRetryable } from "./errors.ts";
 import type { Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
@@ -208,6 +208,20 @@ async function failed(
   ctx.signal.throwIfAborted();
   // Not this batch's fault, and no other batch would fare better: the run ends.
   if (endingError(error)) throw error;
+  // Nor is a dropped connection, and the next try waits for it to be back
+  // (the fence, the client's queue): tried again as often as it drops.
+  if (isOutage(error)) {
+    stats.retries++;
+    ctx.log.warn(
+      `${ctx.flow}/${ctx.stage}: batch of ${batch.length} hit a dropped connection, trying again`,
+      {
+        error: errorMessage(error),
+      },
+    );
+    await sleep(backoffDelay(0, work.backoffBase), ctx.signal);
+    ctx.signal.throwIfAborted();
+    return await attempt(work, batch, retries, result, tries, fence);
+  }
   for (const item of batch) item.attempts++;
   // An error that is not retryable (an API's 400 for one bad input) will
   // fail the same way again: skip the retries and split now.

@@ -77,6 +77,9 @@ export class RedisUnreachableError extends Error {
 
 /** A command was in flight when the connection dropped; it may or may not have run. */
 export class RedisConnectionLostError extends Error {
+  /** Not the batch's fault: retried without spending its retries (errors.ts RetryHint). */
+  readonly outage = true;
+
   constructor(command: string) {
     super(`connection to Redis lost while ${command} was in flight; it may or may not have run`);
     this.name = "RedisConnectionLostError";

@@ -79,6 +79,9 @@ function droppedSinceReady(redis: Redis): () => boolean {
 
 /** A call was to be sent while Redis was away; it was not sent, and may be tried again. */
 export class RedisAwayError extends Error {
+  /** Not the batch's fault: retried without spending its retries (errors.ts RetryHint). */
+  readonly outage = true;
+
   constructor(command: string) {
     super(`Redis was away when ${command} was to be sent: it was not sent`);
     this.name = "RedisAwayError";

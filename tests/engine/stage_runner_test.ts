@@ -5,6 +5,7 @@ import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import type { Envelope } from "../../engine/item.ts";
 import { memoryLogger } from "../../engine/log.ts";
 import { MemoryEdge } from "../../engine/memory_edge.ts";
+import { RedisConnectionLostError } from "../../engine/redis/connection.ts";
 import { runStageLoop } from "../../engine/stage_loop.ts";
 import { StageStats } from "../../engine/stats.ts";
 
@@ -173,6 +174,23 @@ Deno.test("an error that says retryable: false is not retried but split at once 
   });
   assert.equal(again.stats.retries, 3);
   assert.deepEqual(seen.slice(0, 4), [16, 16, 16, 16]);
+});
+
+Deno.test("a dropped connection is tried again without spending the batch's retries", async () => {
+  // Five outages in a row against a budget of one retry: before, the batch
+  // was split and its good items went to dead letters "connection lost".
+  let drops = 5;
+  const actor: Actor = {
+    handle(batch, out) {
+      if (drops-- > 0) throw new RedisConnectionLostError("EVALSHA");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const { out, stats, deadLetters } = await run(actor, [item(1), item(2)], { retries: 1 });
+  assert.deepEqual(out.map((it) => it.id), ["id1", "id2"]);
+  assert.equal(deadLetters.entries.length, 0);
+  assert.equal(stats.retries, 5);
+  assert.equal(out[0].attempts, 0, "an outage is no attempt of the item's");
 });
 
 Deno.test("stages fused into one step: the step's window makes the batches, a later stage gets them cut to its own window", async () => {
