@@ -61,8 +61,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly #outItems: number;
   #room = { at: 0, entries: 0 };
 
-  constructor(run: Omit<DurableStepRun, "held" | "drops"> & { drops?: { count: number } }) {
-    this.run = { ...run, held: new Set(), drops: run.drops ?? { count: 0 } };
+  constructor(run: Omit<DurableStepRun, "held">) {
+    this.run = { ...run, held: new Set() };
     const { step, options } = this.run;
     this.#entriesPerRead = Math.max(
       1,
