@@ -209,31 +209,22 @@ async function failed(
   // Not this batch's fault, and no other batch would fare better: the run ends.
   if (endingError(error)) throw error;
   // Nor is a dropped connection, and the next try waits for it to be back
-  // (the fence, the client's queue): tried again as often as it drops.
-  if (isOutage(error)) {
-    stats.retries++;
-    ctx.log.warn(
-      `${ctx.flow}/${ctx.stage}: batch of ${batch.length} hit a dropped connection, trying again`,
-      {
-        error: errorMessage(error),
-      },
-    );
-    await sleep(backoffDelay(0, work.backoffBase), ctx.signal);
-    ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, tries, fence);
-  }
-  for (const item of batch) item.attempts++;
+  // (the fence, the client's queue): tried again as often as it drops,
+  // spending neither the batch's retries nor its items' attempts.
+  const outage = isOutage(error);
+  if (!outage) { for (const item of batch) item.attempts++; }
   // An error that is not retryable (an API's 400 for one bad input) will
   // fail the same way again: skip the retries and split now.
-  if (tries < retries && isRetryable(error)) {
+  if (outage || (tries < retries && isRetryable(error))) {
     stats.retries++;
-    ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} failed, retrying`, {
-      attempt: tries + 1,
+    const what = outage ? "hit a dropped connection, trying again" : "failed, retrying";
+    ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} ${what}`, {
+      ...(outage ? {} : { attempt: tries + 1 }),
       error: errorMessage(error),
     });
-    await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
+    await sleep(backoffDelay(outage ? 0 : tries, work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, tries + 1, fence);
+    return await attempt(work, batch, retries, result, outage ? tries : tries + 1, fence);
   }
   if (batch.length === 1) {
     stats.failed++;
