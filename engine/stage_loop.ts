@@ -16,6 +16,11 @@ export interface StageLoop<D extends Delivery = Delivery> {
   concurrency: number;
   /** Commit batches in the order they were read, however they finish (see BuiltStage). */
   ordered?: boolean;
+  /**
+   * With concurrency 1, for an edge whose commit is a round trip: keep a
+   * batch per stage and one committing in hand (see runStageLoop).
+   */
+  pipelined?: boolean;
 }
 
 /**
@@ -28,13 +33,26 @@ export interface StageLoop<D extends Delivery = Delivery> {
  * nothing more (closed, or the flow stopping) the window flushes, batches
  * in hand finish, and the loop closes the edge.
  *
+ * Pipelined (a Redis edge's steps, at concurrency 1), the loop keeps a
+ * batch per stage and one committing in hand: each stage still takes its
+ * batches one at a time and in read order (Turns), and the commits go out
+ * in read order, so a deduper sees what it would unpipelined; but the
+ * next batches run while the last one's commit, and each stage's Redis
+ * calls, are out. An urgent or redelivered delivery waits for those batches
+ * and runs alone, as it does unpipelined.
+ *
  * A batch that goes through without waiting (a synchronous actor, room on
  * the next channel) costs no promise at all: the loop drains what its
  * input holds in one go, which keeps memory edges near empty, so items die
  * young and cheap instead of being promoted by the GC while they queue.
  */
 export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Promise<void> {
-  const { edge, stages, concurrency } = loop;
+  const { edge, stages } = loop;
+  const pipelined = loop.pipelined === true && loop.concurrency === 1 && !loop.ordered;
+  const concurrency = pipelined ? stages.length + 1 : loop.concurrency;
+  const ordered = pipelined || loop.ordered === true;
+  const turns = pipelined ? stages.map(() => new Turns()) : undefined;
+  let seq = 0;
   const inflight = new Set<Promise<void>>();
   const failed: { error?: unknown; at?: true } = {};
   // Aborted when a batch in flight fails: a read waiting for items that may
@@ -60,8 +78,9 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
       edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
-    const result = runStages(stages, items, edge.fence?.(deliveries));
-    if (loop.ordered) {
+    const order = turns && { turns, seq: seq++ };
+    const result = runStages(stages, items, edge.fence?.(deliveries), order);
+    if (ordered) {
       const committed = Promise.all([result, previous]).then(([r]) => commit(r));
       previous = committed.catch(() => {});
       return committed;
@@ -103,6 +122,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
       if (got === undefined) break;
       if (got !== "timeout") {
         for (const d of got) {
+          if ((d.alone || d.urgent) && pipelined) await Promise.allSettled(inflight);
           if (d.alone && edge.alone) await edge.alone(d, () => atOnce(d));
           else if (d.alone || d.urgent) await atOnce(d);
           else if (!window) {
@@ -152,20 +172,61 @@ function runStages(
   stages: readonly StageWork[],
   items: Item[],
   fence?: Fence,
+  order?: { turns: Turns[]; seq: number },
 ): BatchResult | Promise<BatchResult> {
-  if (stages.length === 1) return traced(stages[0], items, fence);
+  if (stages.length === 1 && !order) return traced(stages[0], items, fence);
   return (async () => {
     const result: BatchResult = { out: items, letters: [] };
-    for (const [i, stage] of stages.entries()) {
-      if (result.out.length === 0) break;
-      const out: Item[] = [];
-      for (const batch of i === 0 ? [result.out] : chunks(result.out, stage.window)) {
-        const r = await traced(stage, batch, fence);
-        for (const item of r.out) out.push(item);
-        for (const letter of r.letters) result.letters.push(letter);
+    try {
+      for (const [i, stage] of stages.entries()) {
+        if (order) await order.turns[i].wait(order.seq);
+        if (result.out.length > 0) {
+          const out: Item[] = [];
+          for (const batch of i === 0 ? [result.out] : chunks(result.out, stage.window)) {
+            const r = await traced(stage, batch, fence);
+            for (const item of r.out) out.push(item);
+            for (const letter of r.letters) result.letters.push(letter);
+          }
+          result.out = out;
+        }
+        order?.turns[i].pass(order.seq);
       }
-      result.out = out;
+    } catch (error) {
+      // The batches behind this one would wait for it for ever.
+      order?.turns.forEach((t) => t.fail(error));
+      throw error;
     }
     return result;
   })();
+}
+
+/**
+ * Batches through one stage one at a time, in the order they were numbered:
+ * batch n starts once batch n - 1 has passed.
+ */
+class Turns {
+  #next = 0;
+  readonly #waiting = new Map<number, { go: () => void; fail: (e: unknown) => void }>();
+  #failed?: { error: unknown };
+
+  wait(seq: number): void | Promise<void> {
+    if (this.#failed) return Promise.reject(this.#failed.error);
+    if (seq === this.#next) return;
+    return new Promise((go, fail) => this.#waiting.set(seq, { go, fail }));
+  }
+
+  pass(seq: number): void {
+    this.#next = seq + 1;
+    const w = this.#waiting.get(this.#next);
+    if (w) {
+      this.#waiting.delete(this.#next);
+      w.go();
+    }
+  }
+
+  fail(error: unknown): void {
+    this.#failed ??= { error };
+    for (const w of this.#waiting.values()) w.fail(error);
+    this.#waiting.clear();
+  }
 }

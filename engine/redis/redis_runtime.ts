@@ -144,6 +144,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
       window: step.window,
       concurrency: step.concurrency,
       ordered: step.ordered,
+      // A commit is a round trip: the next batches run while it is out.
+      pipelined: true,
     })),
     pump: () => leases.start(),
     drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,

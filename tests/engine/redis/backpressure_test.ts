@@ -15,6 +15,8 @@ const ENTRY_ITEMS = 100;
 const MAX_BACKLOG = 2000;
 /** The most one read of an unwindowed step takes: one entry. */
 const ONE_READ = ENTRY_ITEMS;
+/** Reads a one-stage step holds past its room check: one in the stage, one committing. */
+const IN_HAND = 2;
 const TEXT_BYTES = 1000;
 
 function slowFlow(url: string, dir: string, count: number): string {
@@ -91,8 +93,8 @@ redisTest(
       assert.ok(peaks.samples > 10);
       for (const [key, items] of peaks.backlog) {
         assert.ok(
-          items <= MAX_BACKLOG + ONE_READ,
-          `${key}: ${items} items waited, more than maxBacklog ${MAX_BACKLOG} + one read`,
+          items <= MAX_BACKLOG + IN_HAND * ONE_READ,
+          `${key}: ${items} items waited, more than maxBacklog ${MAX_BACKLOG} + ${IN_HAND} reads`,
         );
       }
     }
