@@ -20,9 +20,12 @@ type Item = Envelope<unknown>;
  * writes nothing and returns the ids that are not. So a commit re-sent
  * after its reply was lost (the first one ran: nothing is pending any more)
  * appends nothing twice, and neither does the commit of an entry that
- * another consumer claimed and committed first.
+ * another consumer claimed and committed first. Never queued across a
+ * drop (offlineQueue: false): the edge checks its entries again before a
+ * commit goes out after one (RedisEdge.commit).
  */
-const COMMIT = new RedisScript(`
+const COMMIT = new RedisScript(
+  `
 local group = ARGV[1]
 local n = tonumber(ARGV[3])
 local gone = {}
@@ -56,7 +59,9 @@ end
 redis.call('XACK', KEYS[1], group, unpack(ARGV, 4, 3 + n))
 if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
 return gone
-`);
+`,
+  { offlineQueue: false },
+);
 
 /** Where one commit reads from and writes to. */
 export interface CommitKeys {

@@ -186,7 +186,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
           this.run.held.delete(`${d.lane} ${d.entry.id}`);
           this.run.log.warn(
             `${keys.flow}/${step.id}: entry ${d.entry.id} is no longer held by this process ` +
-              `(Redis lost its last writes, or another consumer claimed it); its batch goes on without it`,
+              `(Redis lost its last writes, another consumer claimed it, or a commit whose reply ` +
+              `was lost acknowledged it); its batch goes on without it`,
           );
         }
       }
@@ -202,6 +203,22 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * committed here. Deliveries found vanished (fence) are left out.
    */
   async commit(c: Commit<RedisDelivery>): Promise<void> {
+    // A batch whose last try ended before a drop was never fenced after it
+    // (its commit waited behind the one before, or was in flight): what it
+    // made of an entry Redis lost, or another consumer holds now, is not
+    // committed. The check is asked again when a drop comes mid-commit.
+    for (;;) {
+      const at = this.run.drops.count;
+      await this.#stillHeld(c.deliveries);
+      try {
+        return await this.#commitHeld(c, at);
+      } catch (error) {
+        if (!(error instanceof DroppedMeanwhile)) throw error;
+      }
+    }
+  }
+
+  async #commitHeld(c: Commit<RedisDelivery>, at: number): Promise<void> {
     let { deliveries, out, letters, rest } = c;
     // A vanished delivery is not this process's to acknowledge: another
     // consumer may hold it now, and the commit's check (pending to anyone)
@@ -223,14 +240,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
       step.next ? encodeEntries(items, this.#outItems, options.entryBytes) : [];
     const back = (items?: Item[]) =>
       items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
-    const gone = await this.#commit(lane, entries, encode(out), back(rest), letters, tryField);
+    const gone = await this.#commit(lane, entries, encode(out), back(rest), letters, tryField, at);
     if (gone.length === 0 || gone.length === entries.length) return;
     const goneSet = new Set(gone);
     const kept = entries.filter((e) => !goneSet.has(e.id));
     const part = keepFor(kept, entries, out, letters);
     const cut = entries[entries.length - 1];
     const keptRest = goneSet.has(cut.id) ? undefined : rest;
-    await this.#commit(lane, kept, encode(part.out), back(keptRest), part.letters, tryField);
+    await this.#commit(lane, kept, encode(part.out), back(keptRest), part.letters, tryField, at);
   }
 
   /**
@@ -255,7 +272,12 @@ export class RedisEdge implements Edge<RedisDelivery> {
     await this.#commit(d.lane, [d.entry], [], halves, [], tryField);
   }
 
-  /** One commit script call, retried while Redis is away; returns the ids already committed. */
+  /**
+   * One commit script call, retried while Redis is away; returns the ids
+   * already committed. Given `fencedAt` (the drop count its deliveries were
+   * checked at), a try after a later drop throws DroppedMeanwhile instead,
+   * for the caller to check them again.
+   */
   async #commit(
     lane: Lane,
     entries: readonly StreamEntry[],
@@ -263,6 +285,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     back: (EncodedEntry & { suspect?: boolean })[],
     letters: readonly DeadLetter[],
     tryField?: string,
+    fencedAt?: number,
   ): Promise<string[]> {
     const { keys, step, redis } = this.run;
     const commitKeys = {
@@ -272,10 +295,12 @@ export class RedisEdge implements Edge<RedisDelivery> {
       dlq: keys.dlq,
       tries: keys.tries,
     };
-    const gone = await this.#retrying(
-      "commit",
-      () => commitOnce(redis, commitKeys, { entries, bodies, back, letters, tryField }),
-    );
+    const gone = await this.#retrying("commit", () => {
+      if (fencedAt !== undefined && this.run.drops.count !== fencedAt) {
+        return Promise.reject(new DroppedMeanwhile());
+      }
+      return commitOnce(redis, commitKeys, { entries, bodies, back, letters, tryField });
+    }, (error) => !(error instanceof DroppedMeanwhile));
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
     if (gone.length === 0) this.#room.entries += bodies.length;
     return gone;
@@ -349,9 +374,13 @@ export class RedisEdge implements Edge<RedisDelivery> {
   }
 
   /** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */
-  #retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+  #retrying<T>(
+    what: string,
+    call: () => Promise<T>,
+    isRetryable?: (error: unknown) => boolean,
+  ): Promise<T> {
     const who = `${this.run.keys.flow}/${this.run.step.id}`;
-    return untilRedis(call, { who, what, log: this.run.log, signal: this.run.kill });
+    return untilRedis(call, { who, what, log: this.run.log, signal: this.run.kill, isRetryable });
   }
 
   /**
@@ -384,3 +413,6 @@ export function entrySize(entryItems: number, next?: WindowOptions): number {
   if (!next) return entryItems;
   return Math.ceil(next.size / Math.ceil(next.size / entryItems));
 }
+
+/** A connection dropped after a commit's deliveries were checked: check them again first. */
+class DroppedMeanwhile extends Error {}

@@ -48,8 +48,14 @@ export class RedisScript {
     if (this.#queued) return;
     const dropped = droppedSinceReady(redis);
     const status = redis.status;
-    if (status === "ready" || status === "end") return;
-    if (status !== "reconnecting" && status !== "close" && !dropped()) return;
+    if (status === "end") return;
+    // Still "ready" when Redis closed the socket a moment ago (a restart, a
+    // CLIENT KILL) and the client has not handled it yet: its stream is no
+    // longer writable, and ioredis would put the call in its offline queue.
+    if (status === "ready" && writable(redis)) return;
+    if (status !== "ready" && status !== "reconnecting" && status !== "close" && !dropped()) {
+      return;
+    }
     await new Promise<void>((resolve) => {
       const done = () => {
         redis.off("ready", done);
@@ -61,6 +67,12 @@ export class RedisScript {
     });
     throw new RedisAwayError(command);
   }
+}
+
+/** Whether a command sent now goes out on the socket (ioredis queues it offline otherwise). */
+function writable(redis: Redis): boolean {
+  const stream = (redis as unknown as { stream?: { writable?: boolean } }).stream;
+  return stream?.writable === true;
 }
 
 const drops = new WeakMap<Redis, () => boolean>();

@@ -45,3 +45,41 @@ redisTest("by default a script called while Redis is away runs once it is back",
     written: "by the call",
   });
 });
+
+/**
+ * Calls `script` on a connection whose socket is closing while the client
+ * still says "ready" (Redis closed it a moment ago, and the close is not
+ * handled yet): played by ending the client's own side of the socket.
+ */
+async function callWhileClosing(script: RedisScript): Promise<{ ended: string; written: unknown }> {
+  const server = await RedisServer.start();
+  const redis = await connectRedis(server.url);
+  try {
+    (redis as unknown as { stream: { end(): void } }).stream.end();
+    assert.equal(redis.status, "ready", "the client has not seen the close yet");
+    const ended = await script.run(redis, ["written"], ["by the call"]).then(
+      () => "ran",
+      (e: Error) => e instanceof RedisAwayError ? "not sent" : `failed: ${e.message}`,
+    );
+    return { ended, written: await redis.get("written") };
+  } finally {
+    await closeRedis(redis);
+    await server.stop();
+  }
+}
+
+redisTest(
+  "offlineQueue: false also holds while the client still says ready on a closing socket",
+  async () => {
+    // ioredis would queue the call (the socket is not writable) and send it
+    // once reconnected: after a restart that lost writes, unchecked.
+    assert.deepEqual(await callWhileClosing(new RedisScript(SET, { offlineQueue: false })), {
+      ended: "not sent",
+      written: null,
+    });
+    assert.deepEqual(await callWhileClosing(new RedisScript(SET)), {
+      ended: "ran",
+      written: "by the call",
+    });
+  },
+);
