@@ -8,7 +8,8 @@
  *
  *   deno run -A bench/durable_against.ts --against DIR [--items N] [--rounds R] [--variants ,fuse]
  *
- * `--variants` lists the runs of a round, comma-separated, by
+ * Each line gives both runs' items/s and CPU per item (user + system, all
+ * threads). `--variants` lists the runs of a round, comma-separated, by
  * real_pipeline.ts's names: "" (the demo as it is), "fuse",
  * "dedupe concurrency: 2", "fuse, dedupe concurrency: 2".
  */
@@ -37,8 +38,8 @@ const trees = [["that", values.against.replace(/\/$/, "")], ["this", HERE]];
 const variants = values.variants.split(",");
 const ratios = new Map<string, number[]>(variants.map((v) => [v, []]));
 
-/** One durable run of a checkout's real_pipeline.ts; items/s. */
-async function run(dir: string, url: string, variant: string): Promise<number> {
+/** One durable run of a checkout's real_pipeline.ts: items/s, and CPU µs per item. */
+async function run(dir: string, url: string, variant: string): Promise<[number, number]> {
   const prefix = `against${crypto.randomUUID().slice(0, 8)}`;
   const out = await new Deno.Command(Deno.execPath(), {
     cwd: dir,
@@ -59,22 +60,21 @@ async function run(dir: string, url: string, variant: string): Promise<number> {
   }).output();
   if (!out.success) throw new Error(`durable run in ${dir} failed`);
   const f = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
-  return f.items / f.secs;
+  return [f.items / f.secs, f.cpuSecs * 1e6 / f.items];
 }
 
 const redis = await BenchRedis.start();
 try {
   for (let r = 0; r < Number(values.rounds); r++) {
     for (const variant of variants) {
-      const [that, self] = [
-        await run(trees[0][1], redis.url, variant),
-        await run(trees[1][1], redis.url, variant),
-      ];
+      const [that, thatCpu] = await run(trees[0][1], redis.url, variant);
+      const [self, selfCpu] = await run(trees[1][1], redis.url, variant);
       ratios.get(variant)!.push(self / that);
       console.log(
         `round ${r + 1}, ${(variant || "as the demo is").padEnd(28)} that ${
           Math.round(that)
-        } items/s, this ${Math.round(self)} items/s: ${(self / that).toFixed(2)}x`,
+        } items/s (CPU ${Math.round(thatCpu)} µs/item), this ${Math.round(self)} items/s ` +
+          `(CPU ${Math.round(selfCpu)} µs/item): ${(self / that).toFixed(2)}x`,
       );
     }
   }
