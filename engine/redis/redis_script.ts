@@ -40,22 +40,19 @@ export class RedisScript {
 
   /**
    * Unless queuing is allowed: returns at once while the connection is up
-   * or still making its first connection (nothing was read before it, so
-   * nothing can have been lost under it); after a drop, fails once Redis is
-   * back.
+   * (ready, and its socket takes writes) or still making its first
+   * connection (nothing was read before it, so nothing can have been lost
+   * under it); after a drop, fails once Redis is back. A client still says
+   * "ready" for a moment after Redis closed its socket (a restart, a CLIENT
+   * KILL), and ioredis would put the call in its offline queue then.
    */
   async #connected(redis: Redis, command: string): Promise<void> {
     if (this.#queued) return;
-    const dropped = droppedSinceReady(redis);
     const status = redis.status;
-    if (status === "end") return;
-    // Still "ready" when Redis closed the socket a moment ago (a restart, a
-    // CLIENT KILL) and the client has not handled it yet: its stream is no
-    // longer writable, and ioredis would put the call in its offline queue.
-    if (status === "ready" && writable(redis)) return;
-    if (status !== "ready" && status !== "reconnecting" && status !== "close" && !dropped()) {
-      return;
-    }
+    if (status === "end" || (status === "ready" && writable(redis))) return;
+    const away = status === "ready" || status === "reconnecting" || status === "close" ||
+      droppedSinceReady(redis)();
+    if (!away) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         redis.off("ready", done);

@@ -5,6 +5,14 @@ import { RedisServer, redisTest } from "./_harness.ts";
 
 const SET = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
 
+/** "ran", "not sent" (RedisAwayError), or how else the call failed. */
+function howItEnded(call: Promise<unknown>): Promise<string> {
+  return call.then(
+    () => "ran",
+    (e: Error) => e instanceof RedisAwayError ? "not sent" : `failed: ${e.message}`,
+  );
+}
+
 /**
  * Calls `script` while its Redis is down, then brings Redis back (empty, as
  * after a crash that lost the last writes); returns how the call ended and
@@ -16,10 +24,7 @@ async function callWhileAway(script: RedisScript): Promise<{ ended: string; writ
   try {
     await server.stop();
     while (redis.status === "ready") await new Promise((r) => setTimeout(r, 10));
-    const call = script.run(redis, ["written"], ["by the call"]).then(
-      () => "ran",
-      (e: Error) => e instanceof RedisAwayError ? "not sent" : `failed: ${e.message}`,
-    );
+    const call = howItEnded(script.run(redis, ["written"], ["by the call"]));
     server = await RedisServer.start({ port: server.port });
     const ended = await call;
     return { ended, written: await redis.get("written") };
@@ -57,10 +62,7 @@ async function callWhileClosing(script: RedisScript): Promise<{ ended: string; w
   try {
     (redis as unknown as { stream: { end(): void } }).stream.end();
     assert.equal(redis.status, "ready", "the client has not seen the close yet");
-    const ended = await script.run(redis, ["written"], ["by the call"]).then(
-      () => "ran",
-      (e: Error) => e instanceof RedisAwayError ? "not sent" : `failed: ${e.message}`,
-    );
+    const ended = await howItEnded(script.run(redis, ["written"], ["by the call"]));
     return { ended, written: await redis.get("written") };
   } finally {
     await closeRedis(redis);
