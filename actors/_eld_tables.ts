@@ -38,7 +38,7 @@
 /** What the package's files hold, as far as this file reads them. */
 interface EldFiles {
   languages: Record<number, string>;
-  ngrams: Record<string, Record<number, number>>;
+  ngrams: NgramRuns;
   separators: RegExp;
   dictionary: readonly string[];
   avgScore: Record<string, number>;
@@ -58,28 +58,158 @@ const TABLE_BITS = 18;
 const SCRATCH_BITS = 10;
 
 /**
- * The files beside eld's "small" entry. The entry is imported first, by
- * name: that puts eld in the module graph (so `deno install` and a fresh
- * cache fetch it) and loads the very modules read here (the same URLs, so
- * nothing is evaluated twice).
+ * eld's n-grams, flat: n-gram i's (language, score) pairs are at
+ * `start[i]` up to `start[i + 1]` of `lang` and `score`.
+ */
+export interface NgramRuns {
+  grams: string[];
+  start: number[];
+  lang: number[];
+  score: number[];
+}
+
+/**
+ * The files beside eld's "small" entry. Its n-gram file (1.6 MB of one
+ * object literal) is read as text where this process may read it, and
+ * scanned straight into flat arrays (`scanNgramsModule`): evaluated, it
+ * became about 30 MB of objects for the life of the process, and parsing it
+ * took about 60 MB more that V8 kept from the operating system long after
+ * (in a worker that had ended, too: its pages stayed pooled).
+ *
+ * Without that permission, or where the package is not where resolving
+ * says, the entry is imported by name as before: that also puts eld in the
+ * module graph, so `deno install` and a fresh cache fetch it.
  */
 async function importEldFiles(): Promise<EldFiles> {
-  await import("eld/small");
+  const scanned = await readNgrams(import.meta.resolve("eld/small"));
+  if (!scanned) await import("eld/small");
   const entry = import.meta.resolve("eld/small");
   const file = (path: string) => import(new URL(path, entry).href);
   const [ngrams, patterns, dictionary, avg] = await Promise.all([
-    file("../ngrams/small.js"),
+    scanned ?? file("../ngrams/small.js").then((m) => ({
+      languages: m.ngramsData.languages,
+      ngrams: runsOf(m.ngramsData.ngrams),
+    })),
     file("../regexPatterns.js"),
     file("../dictionary.js"),
     file("../avgScore.js"),
   ]);
   return {
-    languages: ngrams.ngramsData.languages,
-    ngrams: ngrams.ngramsData.ngrams,
+    languages: ngrams.languages,
+    ngrams: ngrams.ngrams,
     separators: patterns.separators,
     dictionary: dictionary.dictionary,
     avgScore: avg.avgScore,
   };
+}
+
+/** The n-gram file beside `entry`, scanned; undefined if it may not be read or is not there. */
+async function readNgrams(entry: string): Promise<ScannedNgrams | undefined> {
+  const url = new URL("../ngrams/small.js", entry);
+  if (!mayRead(url)) return undefined;
+  try {
+    return scanNgramsModule(await Deno.readTextFile(url), url.href);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
+
+/** What eld's n-gram module holds: its language codes and its n-grams. */
+export interface ScannedNgrams {
+  languages: Record<number, string>;
+  ngrams: NgramRuns;
+}
+
+/** eld's n-gram objects as flat runs, in their key order. */
+export function runsOf(ngrams: Record<string, Record<number, number>>): NgramRuns {
+  const runs: NgramRuns = { grams: [], start: [], lang: [], score: [] };
+  for (const g in ngrams) {
+    runs.grams.push(g);
+    runs.start.push(runs.lang.length);
+    const scores = ngrams[g];
+    for (const l in scores) runs.lang.push(Number(l)), runs.score.push(scores[l]);
+  }
+  runs.start.push(runs.lang.length);
+  return runs;
+}
+
+/**
+ * Reads eld's n-gram module, `export const ngramsData = {type:'S60',
+ * languages:{0:'am',...},ngrams:{' de ':{9:12,...},...}}`, without
+ * evaluating it: keys are single- or double-quoted strings (whose only
+ * escapes are a backslash before a character standing for itself) or bare
+ * words, values integers. Anything else is an error naming the file and
+ * offset; tests/actors/eld_tables_test.ts checks the result against the
+ * module itself, key by key.
+ */
+export function scanNgramsModule(text: string, file: string): ScannedNgrams {
+  let at = 0;
+  const fail = (what: string): never => {
+    throw new Error(`eld tables: ${file}: expected ${what} at offset ${at}`);
+  };
+  const expect = (c: string) => text[at] === c ? at++ : fail(`"${c}"`);
+  const find = (marker: string) => {
+    const i = text.indexOf(marker);
+    if (i < 0) fail(marker);
+    at = i + marker.length;
+  };
+  const key = (): string => {
+    const quote = text[at];
+    if (quote !== "'" && quote !== '"') {
+      const end = text.indexOf(":", at);
+      if (end < 0) fail("a key");
+      return text.slice(at, at = end);
+    }
+    let out = "", from = ++at;
+    for (; text[at] !== quote; at++) {
+      if (at >= text.length) fail(`a closing ${quote}`);
+      if (text[at] !== "\\") continue;
+      if (!"'\"\\".includes(text[at + 1])) fail("no escape but \\' \\\" or \\\\");
+      out += text.slice(from, at);
+      from = ++at;
+    }
+    return out + text.slice(from, at++);
+  };
+  const integer = (): number => {
+    const sign = text[at] === "-" ? (at++, -1) : 1;
+    let n = 0, digits = 0;
+    for (let c = text.charCodeAt(at); c >= 48 && c <= 57; c = text.charCodeAt(++at), digits++) {
+      n = n * 10 + c - 48;
+    }
+    if (digits === 0) fail("an integer");
+    return sign * n;
+  };
+  /** `{k:v,...}`, each pair handed to `each`. */
+  const object = (each: (k: string) => void) => {
+    expect("{");
+    while (text[at] !== "}") {
+      each(key());
+      if (text[at] === ",") at++;
+      else if (text[at] !== "}") fail(`"," or "}"`);
+    }
+    at++;
+  };
+  const languages: Record<number, string> = {};
+  find("languages:");
+  object((k) => {
+    expect(":");
+    languages[Number(k)] = key();
+  });
+  const ngrams: NgramRuns = { grams: [], start: [], lang: [], score: [] };
+  find("ngrams:");
+  object((g) => {
+    expect(":");
+    ngrams.grams.push(g);
+    ngrams.start.push(ngrams.lang.length);
+    object((l) => {
+      expect(":");
+      ngrams.lang.push(Number(l));
+      ngrams.score.push(integer());
+    });
+  });
+  ngrams.start.push(ngrams.lang.length);
+  return { languages, ngrams };
 }
 
 /** eld spells a byte as one character of code 0-255; anything else would not pack. */
@@ -97,11 +227,7 @@ const keyHi = (b: ArrayLike<number>, n: number) =>
 const slotOf = (lo: number, hi: number, bits: number) =>
   Math.imul(lo ^ Math.imul(hi, 0x85ebca6b), 0x9e3779b1) >>> (32 - bits);
 
-/**
- * eld's model as flat arrays: what a detector needs, built from eld's files
- * by `tablesOf` and made of nothing but strings and typed arrays, so a worker
- * can build it and hand it over (see `EldTables.load`).
- */
+/** eld's model as flat arrays: what a detector needs, built from eld's files by `tablesOf`. */
 export interface EldSnapshot {
   languages: string[];
   avgScore: Float64Array;
@@ -117,14 +243,8 @@ export interface EldSnapshot {
   score: Uint16Array;
 }
 
-/** The snapshot's buffers, for postMessage's transfer list. */
-export function buffersOf(t: EldSnapshot): ArrayBuffer[] {
-  return [t.avgScore, t.byteCode, t.keyLo, t.keyHi, t.ids, t.start, t.lang, t.score]
-    .map((a) => a.buffer as ArrayBuffer);
-}
-
-/** Reads eld's files (about 100 ms) and builds its tables (about 50 ms). */
-export async function buildEldSnapshot(): Promise<EldSnapshot> {
+/** Reads eld's files and builds its tables. */
+async function buildEldSnapshot(): Promise<EldSnapshot> {
   return tablesOf(await importEldFiles());
 }
 
@@ -145,26 +265,16 @@ function tablesOf(files: EldFiles): EldSnapshot {
     his[s] = hi;
     ids[s] = id;
   };
-  const grams = Object.keys(files.ngrams);
-  const start = new Int32Array(grams.length + 1);
-  let pairs = 0;
-  for (const g of grams) for (const _ in files.ngrams[g]) pairs++;
-  const lang = new Uint8Array(pairs);
-  const score = new Uint16Array(pairs);
+  const { grams, lang: langs, score: scores } = files.ngrams;
+  const start = Int32Array.from(files.ngrams.start);
+  const lang = Uint8Array.from(langs);
+  const score = Uint16Array.from(scores, (s) => s + BASE_SCORE);
   const codes = new Uint8Array(MAX_KEY);
-  let at = 0;
   grams.forEach((g, id) => {
     if (g.length > MAX_KEY) throw new Error(`eld tables: n-gram "${g}" is over ${MAX_KEY} bytes`);
     for (let i = 0; i < g.length; i++) codes[i] = byteOf(g[i]);
     insert(keyLo(codes, g.length), keyHi(codes, g.length), id);
-    start[id] = at;
-    const scores = files.ngrams[g];
-    for (const l in scores) {
-      lang[at] = Number(l);
-      score[at++] = scores[l] + BASE_SCORE;
-    }
   });
-  start[grams.length] = at;
   const { source, flags } = files.separators;
   return {
     languages,
@@ -229,32 +339,12 @@ export class EldTables {
   }
 
   /**
-   * Builds the tables in a Web Worker that ends once it has handed them over
-   * (about 150 ms, once per process), the typed arrays moved, not copied.
-   * Built in this thread, eld's modules stayed reachable and kept about 30 MB
-   * of table objects on the heap for the life of the process, which every
-   * full GC marks again and V8 sizes its heap in proportion to (see README,
-   * "Speed": Memory).
+   * Builds the tables (once per process). eld's n-gram module is scanned as
+   * text, not evaluated (see `importEldFiles`), so nothing of it stays on
+   * the heap but the typed arrays.
    */
   static async load(): Promise<EldTables> {
-    const module = new URL("./_eld_worker.ts", import.meta.url);
-    // A worker reads its module from disk: without that permission (mod.ts
-    // promises to run with none), the tables are built in this thread.
-    if (!mayRead(module)) return new EldTables(await buildEldSnapshot());
-    const worker = new Worker(module, { type: "module", name: "eld tables" });
-    try {
-      const snapshot = await new Promise<EldSnapshot>((resolve, reject) => {
-        worker.onmessage = (e: MessageEvent<{ tables?: EldSnapshot; error?: string }>) =>
-          e.data.tables ? resolve(e.data.tables) : reject(new Error(e.data.error));
-        worker.onerror = (e) => {
-          e.preventDefault();
-          reject(new Error(`eld tables: ${e.message}`));
-        };
-      });
-      return new EldTables(snapshot);
-    } finally {
-      worker.terminate();
-    }
+    return new EldTables(await buildEldSnapshot());
   }
 
   /**
