@@ -81,7 +81,10 @@ export function foldSighting(
     }
   }
   if (!found) {
-    story.s.push([source, url, seenAt]);
+    // A first sighting makes an array of exactly one: push onto an empty one
+    // reserves 17 slots, 128 bytes more for each story the Deduper holds.
+    if (story.s.length === 0) story.s = [[source, url, seenAt]];
+    else story.s.push([source, url, seenAt]);
     changed = true;
   }
   for (const field in engagement) {
