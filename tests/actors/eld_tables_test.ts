@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { eld } from "eld/small";
-import {
-  EldTables,
-  type NgramRuns,
-  runsOf,
-  scanNgramsModule,
-} from "../../actors/_eld_tables.ts";
+import { EldTables, type NgramRuns, runsOf, scanNgramsModule } from "../../actors/_eld_tables.ts";
 import { plainText } from "../../actors/_text.ts";
 import { generateItems } from "../../adapters/sources/generator_source.ts";
 import { declaredTexts } from "./_language_fixtures.ts";
