@@ -1,4 +1,4 @@
-import { QdrantClient } from "@qdrant/js-client-rest";
+import type { QdrantClient } from "@qdrant/js-client-rest";
 import { v5 as uuidv5 } from "uuid";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
@@ -143,7 +143,9 @@ interface VectorParams {
  */
 export class QdrantSink implements Sink {
   readonly #options: QdrantSinkOptions;
-  readonly #api: ReturnType<QdrantClient["api"]>;
+  /** What the client is made from; the client itself is loaded by `open` (see `#api`). */
+  readonly #client: ConstructorParameters<typeof QdrantClient>[0];
+  #loaded?: ReturnType<QdrantClient["api"]>;
   readonly #where: string;
   /** The collection's vector length once it is known to exist. */
   #size?: number;
@@ -165,7 +167,7 @@ export class QdrantSink implements Sink {
         options.log?.warn(`qdrant sink: the api key of ${this.#where} is sent over plain http`);
       }
     }
-    const client = new QdrantClient({
+    this.#client = {
       url: url.origin,
       ...(prefix ? { prefix } : {}),
       headers,
@@ -174,8 +176,17 @@ export class QdrantSink implements Sink {
       timeout: Infinity,
       // The version check is a request nobody awaits that warns on the console.
       checkCompatibility: false,
-    });
-    this.#api = client.api();
+    };
+  }
+
+  /**
+   * The client's API, once `open` loaded it: @qdrant/js-client-rest is
+   * imported on a Qdrant sink's first open, so a flow without one does not
+   * carry it.
+   */
+  get #api(): ReturnType<QdrantClient["api"]> {
+    if (!this.#loaded) throw new Error(`qdrant sink: ${this.#where} was used before open`);
+    return this.#loaded;
   }
 
   /** Fetches the collection: checks it, or creates it when `dimensions` is known. */
@@ -245,6 +256,8 @@ export class QdrantSink implements Sink {
   }
 
   async #open(): Promise<void> {
+    const { QdrantClient } = await import("@qdrant/js-client-rest");
+    this.#loaded ??= new QdrantClient(this.#client).api();
     const { dimensions: configured, vectors } = this.#options;
     const embedded = vectors?.dimensions;
     if (configured !== undefined && embedded !== undefined && configured !== embedded) {

@@ -1,4 +1,4 @@
-import Parser from "rss-parser";
+import type Parser from "rss-parser";
 import type { RawItem } from "../../engine/item.ts";
 import { atomXhtmlBodies } from "./_atom_xhtml.ts";
 import { decodeXmlWithEvidence } from "./_decode_xml.ts";
@@ -100,8 +100,13 @@ function useXhtmlText(items: RawItem[], bodies: (string | undefined)[]): void {
   });
 }
 
-function newParser(): Parser<Record<string, unknown>, FeedEntry> {
-  const parser = new Parser<Record<string, unknown>, FeedEntry>({
+/**
+ * rss-parser (with xml2js) is loaded on the first feed read, so a flow
+ * without a feed source does not carry it.
+ */
+async function newParser(): Promise<Parser<Record<string, unknown>, FeedEntry>> {
+  const { default: RssParser } = await import("rss-parser");
+  const parser = new RssParser<Record<string, unknown>, FeedEntry>({
     defaultRSS: 2,
     customFields: { item: [["category", "categoryList", { keepArray: true }]] },
   });
@@ -240,7 +245,7 @@ function absoluteOrUndefined(link: string | undefined): string | undefined {
 
 /** Parses (rss-parser over xml2js, strict sax) or throws the parser's error. */
 async function parseStrict(xml: string): Promise<Parser.Output<FeedEntry>> {
-  return await newParser().parseString(xml);
+  return await (await newParser()).parseString(xml);
 }
 
 /** Most faults a lenient pass mends: items dropped one at a time before giving up. */
