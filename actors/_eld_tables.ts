@@ -243,11 +243,6 @@ export interface EldSnapshot {
   score: Uint16Array;
 }
 
-/** Reads eld's files and builds its tables. */
-async function buildEldSnapshot(): Promise<EldSnapshot> {
-  return tablesOf(await importEldFiles());
-}
-
 function tablesOf(files: EldFiles): EldSnapshot {
   const count = Object.keys(files.languages).length;
   const languages = Array.from({ length: count }, (_, i) => files.languages[i]);
@@ -344,7 +339,7 @@ export class EldTables {
    * the heap but the typed arrays.
    */
   static async load(): Promise<EldTables> {
-    return new EldTables(await buildEldSnapshot());
+    return new EldTables(tablesOf(await importEldFiles()));
   }
 
   /**
