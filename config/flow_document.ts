@@ -124,7 +124,7 @@ function fillScalar(
 
 /**
  * An unquoted `${PORT}` reads as YAML would read its value: a number or a
- * boolean, so `capacity: ${CAPACITY:-4096}` works. Quoted values stay strings.
+ * boolean, so `capacity: ${CAPACITY:-1024}` works. Quoted values stay strings.
  */
 function retype(value: string): string | number | boolean {
   if (/^[-+]?(\d[\d_]*)?\.?\d+([eE][-+]?\d+)?$/.test(value)) {

@@ -33,7 +33,7 @@ Deno.test("defineFlow checks a flow built in code and fills the same defaults as
   );
   assert.equal(flow.baseDir, "/srv");
   assert.equal(flow.outDir, resolve("out/demo"));
-  assert.equal(flow.capacity, 4096);
+  assert.equal(flow.capacity, 1024);
   assert.deepEqual(flow.sources, [
     { name: "hn", kind: "json", every: 300_000, priority: "normal", config: {} },
   ]);

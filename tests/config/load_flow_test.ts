@@ -100,11 +100,11 @@ Deno.test("a good flow file gives ids, defaults, parsed durations and absolute d
   assert.deepEqual(got.pipeline[6].config, { key: ["url"], ttl: 86_400_000 });
 });
 
-Deno.test("top-level defaults: memory durability, capacity 4096, out/<name>, 5 deliveries", () => {
+Deno.test("top-level defaults: memory durability, capacity 1024, out/<name>, 5 deliveries", () => {
   const got = parse(flow("  - validate\n"));
   assert.equal(got.durability, "memory");
   assert.equal(got.redis, undefined);
-  assert.equal(got.capacity, 4096);
+  assert.equal(got.capacity, 1024);
   assert.equal(got.outDir, resolve("out/demo"));
   assert.equal(got.baseDir, resolve("flows"));
   assert.deepEqual(got.deadLetters, { maxDeliveries: 5 });
