@@ -45,8 +45,8 @@ export const flowSchema = z.strictObject({
     ),
   // 1024, not more: items waiting in edges are most of what a memory flow's
   // heap holds beyond its stages' own state, and V8 grows the heap to about
-  // four times what it holds (README, "Memory"). 4096 held 30 MB more live
-  // and peaked 100 MB higher at 500,000 demo items, at the same speed.
+  // four times what it holds (README, "Memory"). 4096 peaked about 100 MB
+  // higher at 500,000 demo items, at the same speed.
   capacity: positiveInt().default(1024)
     .describe("Items each in-memory edge holds before the sender waits. Default: 1024."),
   sources: z.record(z.string(), z.unknown())
