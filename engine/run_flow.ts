@@ -150,6 +150,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
       const results = await Promise.allSettled(tasks);
       const failure = results.find((r) => r.status === "rejected");
       if (failure) throw (failure as PromiseRejectedResult).reason;
+      if (drained) await runtime.confirmDrained?.();
       const stopped = runtime.drained ? !drained : stopCtl.signal.aborted;
       return makeReport(flow, startedAt, stopped, runtime.sources, stats);
     } finally {

@@ -21,6 +21,11 @@ export interface Runtime {
    * other processes share the edges); memory edges close in cascade instead.
    */
   drained?: Promise<boolean>;
+  /**
+   * After the loops of a drained run ended: throws if the flow is no longer
+   * drained (Redis came back without writes the drain check had counted).
+   */
+  confirmDrained?(): Promise<void>;
   /** A hard stop's work beyond the kill signal (abandon channels, end blocked reads). */
   kill(): void;
   /** After every loop ended: closes connections. */

@@ -13,6 +13,7 @@ import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog } from "./redis_info.ts";
+import { untilRedis } from "./until_redis.ts";
 import { SourceLeases } from "./source_lease.ts";
 
 /**
@@ -122,6 +123,14 @@ export async function openRedisRuntime(flow: Flow, opts: {
   });
   const oneShot = flow.sources.every((s) => !isPolling(s));
   const alone = serial();
+  // The connection drops Redis had when the drain check said drained.
+  let dropsAtDrain = -1;
+  const drained = oneShot
+    ? watchDrain(redis, keys, flow, steps, stop, log).then((d) => {
+      if (d) dropsAtDrain = drops.count;
+      return d;
+    })
+    : undefined;
   return {
     built,
     sources: leases.stats,
@@ -148,7 +157,32 @@ export async function openRedisRuntime(flow: Flow, opts: {
       pipelined: true,
     })),
     pump: () => leases.start(),
-    drained: oneShot ? watchDrain(redis, keys, flow, steps, stop, log) : undefined,
+    drained,
+    // Redis can come back from a crash without its last writes after the
+    // drain check (appendfsync everysec): acknowledgements made before the
+    // check are undone, and their entries are pending again with no process
+    // left to finish them. Looked at again once the steps have ended, if
+    // Redis went away since; what is left makes the run fail, so whoever
+    // started it (a person, systemd, a job runner) runs it again, which
+    // finishes those entries and writes nothing twice.
+    confirmDrained: async () => {
+      if (dropsAtDrain < 0 || drops.count === dropsAtDrain) return;
+      const { missing, waiting } = await untilRedis(() => drainState(redis, keys, flow, steps), {
+        who: flow.name,
+        what: "the last drain check",
+        log,
+        signal: kill,
+      });
+      if (missing.length === 0 && waiting.length === 0) return;
+      const left = [
+        ...waiting.map(([step, n]) => `${n} entr${n === 1 ? "y" : "ies"} on ${step}`),
+        ...missing.map((s) => `source ${s}, whose done mark is gone`),
+      ];
+      throw new Error(
+        `${flow.name}: Redis lost writes after the flow drained (back from a crash without ` +
+          `its last writes?); left to do: ${left.join(", ")}; run the flow again to finish it`,
+      );
+    },
     // Blocked reads end now rather than at their BLOCK timeout. A reader
     // between reconnect tries is left to close(): disconnect() there would
     // cancel its next try and leave it neither connected nor ended.
@@ -226,14 +260,27 @@ export function planSteps(
   }));
 }
 
-/** Sources whose done mark is missing, and whether every step's input is empty. */
-async function drainState(redis: Redis, keys: FlowKeys, flow: Flow, steps: DurableStep[]) {
+/**
+ * Sources whose done mark is missing, and the steps whose input holds
+ * entries (undelivered or pending) with how many; `empty` when none does.
+ * With `first`, it stops at the first step that holds any.
+ */
+async function drainState(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+  steps: DurableStep[],
+  first = false,
+) {
   const done = await Promise.all(flow.sources.map((s) => redis.exists(keys.done(s.name))));
   const missing = flow.sources.filter((_, i) => !done[i]).map((s) => s.name);
+  const waiting: [step: string, entries: number][] = [];
   for (const step of steps) {
-    if (await backlog(redis, keys, step.id) > 0) return { missing, empty: false };
+    const entries = await backlog(redis, keys, step.id);
+    if (entries > 0) waiting.push([step.id, entries]);
+    if (entries > 0 && first) break;
   }
-  return { missing, empty: true };
+  return { missing, waiting, empty: waiting.length === 0 };
 }
 
 /** How long every edge may sit empty while a source's done mark is missing before we say so. */
@@ -262,7 +309,10 @@ async function watchDrain(
     if (stop.aborted) return false;
     try {
       // Checks queued while Redis is away are not waited for past a stop.
-      const { missing, empty } = await untilAborted(drainState(redis, keys, flow, steps), stop);
+      const { missing, empty } = await untilAborted(
+        drainState(redis, keys, flow, steps, true),
+        stop,
+      );
       quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;
       if (quietChecks >= 2) return true;
       if (!empty || missing.length === 0) {

@@ -13,6 +13,7 @@ import { z } from "zod";
 import { defineFlow } from "../../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
 import { RedisConnectionLostError } from "../../../engine/redis/connection.ts";
+import { openRedisRuntime } from "../../../engine/redis/redis_runtime.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import type { Registry } from "../../../engine/registry.ts";
@@ -197,6 +198,81 @@ redisTest(
         assert.deepEqual(probe.handled.flat(), ["n0", "n1", "n2"], "and went on, once");
       } finally {
         admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+/** The id Redis gives the flow's commands connection, once it is connected. */
+async function commandsClient(admin: ReturnType<typeof client>, flow: string): Promise<string> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    const list = await admin.call("CLIENT", "LIST") as string;
+    const line = list.split("\n").find((l) => l.includes(`name=millrace:${flow}:commands `));
+    const id = line?.match(/^id=(\d+)/)?.[1];
+    if (id) return id;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`the commands connection of ${flow} did not come back`);
+}
+
+redisTest(
+  "a drained run fails, naming what is left, when Redis comes back without acks it had counted",
+  async () => {
+    await withRedis(async (server) => {
+      const registry = conformanceRegistry(new Probe());
+      const dir = await Deno.makeTempDir({ prefix: "millrace-lost-writes-" });
+      const flow = defineFlow({
+        name: "redrain",
+        output: dir,
+        durability: "redis",
+        redis: server.url,
+        sources: { n: { kind: "feed", count: 3, batch: 3 } },
+        pipeline: [{ record: {} }],
+        durable: { claimAfter: "1s" },
+      }, registry);
+      const deadLetters = new MemoryDeadLetters();
+      // A first run finishes the flow: its source's done mark is set, its edge is empty.
+      await (await startFlow(flow, { registry, deadLetters, log: memoryLogger() })).done;
+
+      const admin = client(server);
+      const stop = new AbortController();
+      const kill = new AbortController();
+      const runtime = await openRedisRuntime(flow, {
+        registry,
+        log: memoryLogger(),
+        stop: stop.signal,
+        kill: kill.signal,
+      });
+      /** Drops every connection of the flow, as a Redis restart does, and waits for the reconnect. */
+      const restart = async () => {
+        const before = await commandsClient(admin, "redrain");
+        await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+        while (await commandsClient(admin, "redrain") === before) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      };
+      try {
+        assert.equal(await runtime.drained, true, "the drain check finds the flow drained");
+        await runtime.confirmDrained!();
+        await restart();
+        await runtime.confirmDrained!(); // Redis went away and came back with nothing lost
+
+        // Redis comes back without the acknowledgement of an entry: it is pending again.
+        const key = flowKeys("redrain").input("record", "normal");
+        await admin.xadd(key, "*", "b", "[]", "n", "0");
+        await admin.xreadgroup("GROUP", "record", "gone", "COUNT", 1, "STREAMS", key, ">");
+        await restart();
+        await assert.rejects(
+          runtime.confirmDrained!(),
+          /redrain: Redis lost writes after the flow drained .*left to do: 1 entry on record; run the flow again/,
+        );
+      } finally {
+        stop.abort();
+        kill.abort();
+        admin.disconnect();
+        await runtime.built.close();
+        await runtime.close();
         await Deno.remove(dir, { recursive: true });
       }
     });
