@@ -17,6 +17,16 @@ import { untilRedis } from "./until_redis.ts";
 import { SourceLeases } from "./source_lease.ts";
 
 /**
+ * A drained run found work back in Redis as it ended: Redis lost writes the
+ * drain check had counted. Nothing is lost (the entries are pending), but
+ * the run did not finish: the command line says so without a stack trace
+ * and exits 1, so that whoever started it runs it again.
+ */
+export class RedisLostWritesError extends Error {
+  override name = "RedisLostWritesError";
+}
+
+/**
  * A flow over Redis Streams: one Redis edge per step, and the sources under
  * their leases. This process is one consumer among any number: it runs
  * every step, and whichever sources it wins the lease of. When every
@@ -178,7 +188,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
         ...waiting.map(([step, n]) => `${n} entr${n === 1 ? "y" : "ies"} on ${step}`),
         ...missing.map((s) => `source ${s}, whose done mark is gone`),
       ];
-      throw new Error(
+      throw new RedisLostWritesError(
         `${flow.name}: Redis lost writes after the flow drained (back from a crash without ` +
           `its last writes?); left to do: ${left.join(", ")}; run the flow again to finish it`,
       );

@@ -13,7 +13,7 @@ import { z } from "zod";
 import { defineFlow } from "../../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
 import { RedisConnectionLostError } from "../../../engine/redis/connection.ts";
-import { openRedisRuntime } from "../../../engine/redis/redis_runtime.ts";
+import { openRedisRuntime, RedisLostWritesError } from "../../../engine/redis/redis_runtime.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import type { Registry } from "../../../engine/registry.ts";
@@ -265,7 +265,10 @@ redisTest(
         await restart();
         await assert.rejects(
           runtime.confirmDrained!(),
-          /redrain: Redis lost writes after the flow drained .*left to do: 1 entry on record; run the flow again/,
+          (e) =>
+            e instanceof RedisLostWritesError &&
+            /^redrain: Redis lost writes after the flow drained .*left to do: 1 entry on record; run the flow again/
+              .test(e.message),
         );
       } finally {
         stop.abort();
