@@ -1,5 +1,4 @@
 import { RedisUnreachableError } from "../engine/redis/connection.ts";
-import { RedisLostWritesError } from "../engine/redis/redis_runtime.ts";
 import { FlowError } from "../config/load_flow.ts";
 import { createLogger, printErr } from "../engine/log.ts";
 import { FlowStartError } from "../engine/run_flow.ts";
@@ -11,8 +10,7 @@ import { shownFlowError } from "./user_dir.ts";
 /**
  * Reports an error that ended a command and returns the exit code for it:
  * 2 for bad input (command line, flow file, unreachable service), with a
- * pointer to `deno task run help` for a usage error; 1 for a durable run that
- * Redis left unfinished (RedisLostWritesError), and, with the stack, for
+ * pointer to `deno task run help` for a usage error; 1, with the stack, for
  * anything unexpected.
  */
 export function exitCodeFor(error: unknown, argv: string[]): number {
@@ -27,11 +25,6 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     const shown = error instanceof FlowError ? shownFlowError(error) : error as Error;
     printError(format, shown, usage ? "run `deno task run help` for usage" : undefined);
     return 2;
-  }
-  // Expected, and said in full by its message: no stack, and 1 (run it again).
-  if (error instanceof RedisLostWritesError) {
-    printError(format, error);
-    return 1;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {

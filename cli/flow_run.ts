@@ -6,6 +6,7 @@ import { endingError } from "../engine/errors.ts";
 import type { Flow } from "../engine/flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
 import { maskUrl } from "../engine/mask_url.ts";
+import { RedisLostWritesError } from "../engine/redis/redis_runtime.ts";
 import type { Registry } from "../engine/registry.ts";
 import {
   type FlowReport,
@@ -155,11 +156,14 @@ export class FlowRun {
           ...(redis ? { redis } : {}),
         },
       );
-      // A FlowEndingError (stdout's reader gone) ends the run with no report:
-      // made here from the live counters, with what it left unfinished.
+      // A FlowEndingError (stdout's reader gone) ends the run with no report,
+      // and so does Redis giving work back after the flow drained: made here
+      // from the live counters, with what it left unfinished.
       let ended: Error | undefined;
+      let unfinished: RedisLostWritesError | undefined;
       const report: FlowReport = await running.done.catch((error) => {
-        if (!(ended = endingError(error))) throw error;
+        if (error instanceof RedisLostWritesError) unfinished = error;
+        else if (!(ended = endingError(error))) throw error;
         return {
           ...makeReport(flow, running.startedAt, true, running.sources, running.stages),
           inFlight: inFlight(flow, running.sources, running.stages),
@@ -182,6 +186,7 @@ export class FlowRun {
       if (format === "json") {
         if (killed) log.error(killed, { inFlight: report.inFlight });
         if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
+        if (unfinished) log.error(unfinished.message);
         // The last line of a flow is always its report, --quiet or not: it is the result.
         createLogger("json").info(
           `${flow.name}: ${swapped ? "swapped out" : report.stopped ? "stopped" : "finished"}`,
@@ -197,11 +202,12 @@ export class FlowRun {
         }
         if (killed) log.error(killed);
         if (endedLine) log.error(endedLine);
+        if (unfinished) log.error(unfinished.message);
       }
       // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
       const code = ended
         ? (ended instanceof StdoutClosedError ? 141 : 1)
-        : report.killed || report.sources.some((s) => s.errors > 0)
+        : report.killed || unfinished || report.sources.some((s) => s.errors > 0)
         ? 1
         : 0;
       return { code, report };

@@ -19,7 +19,7 @@ import { SourceLeases } from "./source_lease.ts";
 /**
  * A drained run found work back in Redis as it ended: Redis lost writes the
  * drain check had counted. Nothing is lost (the entries are pending), but
- * the run did not finish: the command line says so without a stack trace
+ * the run did not finish: the command line says so after the run's report
  * and exits 1, so that whoever started it runs it again.
  */
 export class RedisLostWritesError extends Error {
@@ -189,8 +189,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
         ...missing.map((s) => `source ${s}, whose done mark is gone`),
       ];
       throw new RedisLostWritesError(
-        `${flow.name}: Redis lost writes after the flow drained (back from a crash without ` +
-          `its last writes?); left to do: ${left.join(", ")}; run the flow again to finish it`,
+        `${flow.name}: work came back after the flow drained (Redis restarted without its ` +
+          `last writes?): ${left.join(", ")}; nothing is lost: run the flow again to finish it`,
       );
     },
     // Blocked reads end now rather than at their BLOCK timeout. A reader
