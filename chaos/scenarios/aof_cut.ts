@@ -53,6 +53,13 @@ export const aofCut: Scenario = {
  * Cuts the newest incremental AOF file by a fifth (at most 512 KiB), or to
  * just before the last write of `key` when that is further back (cutting
  * that transaction open, so Redis reverts it whole); returns bytes cut.
+ *
+ * A cut inside a MULTI/EXEC block goes back to before its MULTI, as a
+ * Redis without the bug of Redis 7.0 (and Valkey before its PR 4342)
+ * truncates: 7.0 keeps the block's first commands in the file and applies
+ * them at the next restart. What the engine does about that bug (copies
+ * then, never losses) is checked by tests/engine/redis/cut_scripts_test.ts;
+ * this scenario checks what a crash costs a flow on a correct Redis.
  */
 async function cutAofTail(redisDir: string, key?: string): Promise<number> {
   const dir = join(redisDir, "appendonlydir");
@@ -64,12 +71,18 @@ async function cutAofTail(redisDir: string, key?: string): Promise<number> {
   if (!newest) return 0;
   const path = join(dir, newest.name);
   const { size } = await Deno.stat(path);
+  const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
   let cut = Math.min(Math.floor(size / 5), 512 * 1024);
   if (key) {
-    const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
     const at = text.lastIndexOf(key);
     if (at > 0) cut = Math.max(cut, size - at);
   }
+  // The last block opened before the cut, unless an EXEC wholly before the cut closed it.
+  const multi = text.lastIndexOf(MULTI, size - cut);
+  if (multi >= 0 && multi > text.lastIndexOf(EXEC, size - cut - EXEC.length)) cut = size - multi;
   await Deno.truncate(path, size - cut);
   return cut;
 }
+
+const MULTI = "*1\r\n$5\r\nMULTI\r\n";
+const EXEC = "*1\r\n$4\r\nEXEC\r\n";

@@ -27,6 +27,13 @@ import type { WindowOptions } from "../window.ts";
  * gone with the position saved beside them, and the source must go back to
  * the position Redis still has instead of going on from its own.
  *
+ * The send's number is written last: Redis 7.0 can come back from a crash
+ * with only the first writes of a script applied (a truncated append-only
+ * file whose cut transaction it keeps, then replays at the next restart),
+ * and a number written before its entries would make the send's retry a
+ * no-op that loses them; written last, such a retry sends them again, and
+ * a copy is what the flow can afford (it dedupes), a loss is not.
+ *
  * A send may also claim a cron tick (ARGV[6], ms; empty for none) before
  * the source is polled for it: the tick is stored beside the position, and a
  * tick at or before the stored one is refused (returns 2), so no tick is
@@ -39,15 +46,18 @@ if last == ARGV[4] then return 0 end
 if ARGV[5] ~= '' and last ~= ARGV[5] then
   return redis.error_reply('LOSTSENDS sends of this lease are missing')
 end
-redis.call('SET', KEYS[5], ARGV[4])
 if ARGV[6] ~= '' then
   local polled = redis.call('GET', KEYS[6])
-  if polled and tonumber(polled) >= tonumber(ARGV[6]) then return 2 end
+  if polled and tonumber(polled) >= tonumber(ARGV[6]) then
+    redis.call('SET', KEYS[5], ARGV[4])
+    return 2
+  end
   redis.call('SET', KEYS[6], ARGV[6])
 end
 for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
+redis.call('SET', KEYS[5], ARGV[4])
 return 1`;
 
 const RENEW = `
