@@ -123,6 +123,7 @@ export {
 } from "./engine/redis/connection.ts";
 export { type FlowKeys, flowKeys, type Lane } from "./engine/redis/keys.ts";
 export { RedisAwayError, RedisScript } from "./engine/redis/redis_script.ts";
+export { RedisLostWritesError } from "./engine/redis/redis_runtime.ts";
 export {
   type ConsumerStatus,
   type FlowStatus,
