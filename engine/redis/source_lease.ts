@@ -32,7 +32,9 @@ import type { WindowOptions } from "../window.ts";
  * file whose cut transaction it keeps, then replays at the next restart),
  * and a number written before its entries would make the send's retry a
  * no-op that loses them; written last, such a retry sends them again, and
- * a copy is what the flow can afford (it dedupes), a loss is not.
+ * a copy is what the flow can afford (it dedupes), a loss is not. A claimed
+ * tick is stored after the number, for the same reason: stored alone, the
+ * claim's retry would be refused and the tick never polled.
  *
  * A send may also claim a cron tick (ARGV[6], ms; empty for none) before
  * the source is polled for it: the tick is stored beside the position, and a
@@ -52,12 +54,12 @@ if ARGV[6] ~= '' then
     redis.call('SET', KEYS[5], ARGV[4])
     return 2
   end
-  redis.call('SET', KEYS[6], ARGV[6])
 end
 for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
 redis.call('SET', KEYS[5], ARGV[4])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[6], ARGV[6]) end
 return 1`;
 
 const RENEW = `
