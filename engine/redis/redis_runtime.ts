@@ -272,8 +272,8 @@ export function planSteps(
 
 /**
  * Sources whose done mark is missing, and the steps whose input holds
- * entries (undelivered or pending) with how many; `empty` when none does.
- * With `first`, it stops at the first step that holds any.
+ * entries (undelivered or pending) with how many. With `first`, it stops at
+ * the first step that holds any.
  */
 async function drainState(
   redis: Redis,
@@ -290,7 +290,7 @@ async function drainState(
     if (entries > 0) waiting.push([step.id, entries]);
     if (entries > 0 && first) break;
   }
-  return { missing, waiting, empty: waiting.length === 0 };
+  return { missing, waiting };
 }
 
 /** How long every edge may sit empty while a source's done mark is missing before we say so. */
@@ -319,10 +319,11 @@ async function watchDrain(
     if (stop.aborted) return false;
     try {
       // Checks queued while Redis is away are not waited for past a stop.
-      const { missing, empty } = await untilAborted(
+      const { missing, waiting } = await untilAborted(
         drainState(redis, keys, flow, steps, true),
         stop,
       );
+      const empty = waiting.length === 0;
       quietChecks = empty && missing.length === 0 ? quietChecks + 1 : 0;
       if (quietChecks >= 2) return true;
       if (!empty || missing.length === 0) {
