@@ -1,5 +1,6 @@
 import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
+import { watchHeap } from "./heap_watch.ts";
 import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { FlowWatch } from "./flow_watch.ts";
@@ -126,6 +127,9 @@ export async function runCommand(
       )
     )
     : [];
+  const heap = watchHeap((message, fields) =>
+    around(() => opts.log.warn(`${names.join(", ")}: ${message}`, fields))
+  );
   try {
     if (format === "text" && !quiet && Deno.stderr.isTerminal()) {
       progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
@@ -134,6 +138,7 @@ export async function runCommand(
     return Math.max(...codes);
   } finally {
     progress?.stop();
+    heap.close();
     for (const w of watchers) w.close();
     signals.close();
     await watch?.finished();
