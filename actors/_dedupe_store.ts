@@ -186,10 +186,10 @@ export class MemoryDedupeStore implements DedupeStore {
   readonly #held = this.#keys.map;
   /**
    * Stories by id, in creation order (one ttl for all, so the expired ones
-   * are at the front), each as its JSON: one flat string takes about 200
-   * bytes where the objects, arrays and numbers of a story took about 450
-   * (a heap snapshot of the demo), and a story is read again only when a
-   * copy of it comes.
+   * are at the front), each as its JSON: a story held costs 349 bytes of
+   * heap so, where its objects, arrays and numbers cost 493
+   * (tests/actors/dedupe_store_memory_test.ts), and a story is read again
+   * only when a copy of it comes.
    */
   readonly #byAge = new OldestFirst<string, { json: string; expires: number }>();
   readonly #stories = this.#byAge.map;
@@ -260,19 +260,24 @@ export class MemoryDedupeStore implements DedupeStore {
     for (let old = byAge.oldest(); old && old[1].expires <= now; old = byAge.oldest()) {
       byAge.dropOldest();
     }
-    // The stories this batch reads or writes, as objects until the batch is
-    // folded, then stored as JSON once each.
+    // The stories this batch reads, as objects until it is folded; those it
+    // changes (mergeCopy sets each one it changes) are then stored as JSON,
+    // once each.
     const open = new Map<string, Story>();
+    const changed = new Set<string>();
     const map = {
       get(id: string): Story | undefined {
         const held = stories.get(id);
-        if (held === undefined) return undefined; // never held, or evicted by this batch
+        // Never held, or evicted by this batch; or left without its JSON by
+        // a batch that failed as it stored it, and so taken as gone.
+        if (held === undefined || (held.json === "" && !open.has(id))) return undefined;
         let story = open.get(id);
         if (story === undefined) open.set(id, story = JSON.parse(held.json) as Story);
         return story;
       },
       set(id: string, story: Story) {
         open.set(id, story);
+        changed.add(id);
         if (stories.has(id)) return;
         stories.set(id, { json: "", expires: now + ttl });
         if (stories.size > max) byAge.dropOldest();
@@ -287,10 +292,10 @@ export class MemoryDedupeStore implements DedupeStore {
         return { r, s: s.map((x) => [x[0], x[1], x[2]]), g: { ...g }, l, id: merged.id };
       });
     } finally {
-      // Even if a fold threw: a story added by this batch is never left without its JSON.
-      for (const [id, story] of open) {
+      // Even if a fold threw: a story added by this batch gets its JSON.
+      for (const id of changed) {
         const held = stories.get(id);
-        if (held !== undefined) held.json = JSON.stringify(story);
+        if (held !== undefined) held.json = JSON.stringify(open.get(id));
       }
     }
   }

@@ -2,7 +2,7 @@
  * What a story the in-process Deduper remembers costs: measured in a
  * process of its own started with --expose-gc, heap after a full
  * collection, 30,000 stories with the demo's url length and two engagement
- * fields, minus the same run holding none.
+ * fields, minus the same run holding one.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -35,7 +35,15 @@ async function bytesPerStory(n: number): Promise<number> {
     const empty = heap() - base;
     const full = run(${n});
     const used = heap() - base - empty;
-    console.log(JSON.stringify({ perStory: used / ${n}, held: full.stories + none.stories - 1 }));
+    // What was kept is the stories: a copy of the first one joins it.
+    const first = (0).toString(16).padStart(8, "0").repeat(4);
+    const [joined] = full.mergeMany([{
+      story: first, own: first, mode: "duplicate", source: "other", seenAt: 1764000000001,
+      url: "https://techpulse.io/2024/how-brightloop-cut-deploy-times-by-half-0", engagement: {},
+    }], 1764000000001, 86_400_000);
+    console.log(JSON.stringify({
+      perStory: used / ${n}, held: full.stories + none.stories - 1, joined: joined?.s.length,
+    }));
   `;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--v8-flags=--expose-gc", script],
@@ -43,8 +51,9 @@ async function bytesPerStory(n: number): Promise<number> {
     stderr: "piped",
   }).output();
   assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const { perStory, held } = JSON.parse(new TextDecoder().decode(out.stdout));
+  const { perStory, held, joined } = JSON.parse(new TextDecoder().decode(out.stdout));
   assert.equal(held, n);
+  assert.equal(joined, 2, "a copy of a story held joins it: the first sighting and its own");
   return perStory;
 }
 
