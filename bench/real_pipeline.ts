@@ -268,7 +268,10 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
  */
 export function runTaskV8Flags(): string | null {
   const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
-  return String(config.tasks.run).match(/--v8-flags=(\S+)/)?.[1] ?? null;
+  const task = config.tasks?.run;
+  const command = typeof task === "string" ? task : task?.command;
+  if (typeof command !== "string") throw new Error("bench: deno.json has no run task");
+  return command.match(/--v8-flags=(\S+)/)?.[1] ?? null;
 }
 
 const RUN_V8 = runTaskV8Flags();
