@@ -187,7 +187,7 @@ export class MemoryDedupeStore implements DedupeStore {
   /**
    * Stories by id, in creation order (one ttl for all, so the expired ones
    * are at the front), each as its JSON: a story held costs 349 bytes of
-   * heap so, where its objects, arrays and numbers cost 493
+   * heap this way, against 493 as its objects, arrays and numbers
    * (tests/actors/dedupe_store_memory_test.ts), and a story is read again
    * only when a copy of it comes.
    */

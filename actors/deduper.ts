@@ -86,8 +86,9 @@ export const dedupeConfigSchema = z.strictObject({
       "In-process bloom filter false-positive rate at `expected` keys (unused in a durable flow); default 0.001.",
     ),
   // Why 100,000: an item held costs about 0.7 KB of heap with merge and near
-  // (its key about 210 bytes, its story as JSON about 330, its text's
-  // signature about 180: throwaway probe), and V8 sizes its heap to several times
+  // (its key about 210 bytes and its text's signature about 180, by a
+  // throwaway probe; its story as JSON about 350, by
+  // tests/actors/dedupe_store_memory_test.ts), and V8 sizes its heap to several times
   // what it holds, so 100,000 items (70 MB) stay within a few hundred MB of
   // RSS where the ttl alone let the demo reach 3 GB at a million items. Copies
   // of a story come within hours; at a million items a day that is 2.4 hours.

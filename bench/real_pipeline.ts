@@ -266,7 +266,7 @@ async function runBaseline(flow: Flow, items: number): Promise<RunFigure> {
  * The V8 flags `deno task run` starts millrace with (deno.json's run task),
  * so that the bench measures what users run.
  */
-export function runTaskV8Flags(): string | null {
+function runTaskV8Flags(): string | null {
   const config = JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url)));
   const task = config.tasks?.run;
   const command = typeof task === "string" ? task : task?.command;
