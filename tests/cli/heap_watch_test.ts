@@ -43,9 +43,17 @@ Deno.test("heap watch: checks on its own timer, and not after close", async () =
     everyMs: 5,
     read: () => ({ used: ++reads < 3 ? 0 : 1900 * MiB, limit: 2000 * MiB }),
   });
-  const alive = setInterval(() => {}, 1_000); // the watch's own timer does not hold the process
-  await warned; // the third timed read is above the share
-  clearInterval(alive);
+  // Holds the process (the watch's own timer does not) and, should that
+  // timer never check, ends the wait with a failure rather than a hang.
+  let guard!: ReturnType<typeof setTimeout>;
+  const never = new Promise<never>((_, reject) => {
+    guard = setTimeout(() => reject(new Error("the watch's timer never checked")), 10_000);
+  });
+  try {
+    await Promise.race([warned, never]); // the third timed read is above the share
+  } finally {
+    clearTimeout(guard);
+  }
   watch.close();
   const after = reads;
   await new Promise((resolve) => setTimeout(resolve, 50));
