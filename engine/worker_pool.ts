@@ -1,7 +1,15 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { FlowEndingError } from "./errors.ts";
 import type { Envelope } from "./item.ts";
-import type { HostError, HostReply, HostRequest, ItemRef, Said, StageBuild } from "./stage_host.ts";
+import {
+  type HostError,
+  type HostReply,
+  type HostRequest,
+  type ItemRef,
+  type Said,
+  type StageBuild,
+  unpackVector,
+} from "./stage_host.ts";
 
 type Item = Envelope<unknown>;
 
@@ -134,8 +142,11 @@ export function replay(said: Said[], items: readonly Item[], out: Outcome<unknow
   const item = (ref: ItemRef): Item => {
     if (typeof ref === "number") return items[ref];
     if (!Array.isArray(ref)) return ref;
-    const [of, envelope, payload] = ref;
+    const [of, packed, payload] = ref;
     const from = items[of];
+    const envelope = "vector" in packed
+      ? { ...packed, vector: unpackVector(packed.vector) }
+      : packed;
     return payload
       ? { ...from, ...envelope, payload: { ...(from.payload as object), ...payload } }
       : { ...from, ...envelope };

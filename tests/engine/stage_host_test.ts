@@ -93,6 +93,8 @@ Deno.test("a worker sends back what changed of an item, and the main thread rebu
   assert.ok(!JSON.stringify(done.said).includes(text));
   assert.equal((done.said[3][1] as Item).id, items[3].id);
   assert.deepEqual(done.said[1], ["emit", [1, {}, { lang: "en" }]]);
-  assert.deepEqual(done.said[2], ["emit", [2, { vector: [0.5, -0.5] }]]);
+  // A vector travels as a typed array (its buffer moved, not cloned) and is an array again on arrival.
+  assert.deepEqual(done.said[2], ["emit", [2, { vector: new Float64Array([0.5, -0.5]) }]]);
+  assert.ok(Array.isArray((rebuilt.said[2][1] as Item).vector));
   assert.deepEqual(done.said[5], ["reject", [5, {}, { seen: 2 }], "too-odd", "why"]);
 });
