@@ -17,8 +17,9 @@ export interface StageLoop<D extends Delivery = Delivery> {
   /** Commit batches in the order they were read, however they finish (see BuiltStage). */
   ordered?: boolean;
   /**
-   * With concurrency 1, for an edge whose commit is a round trip: keep a
-   * batch per stage and one committing in hand (see runStageLoop).
+   * For an edge whose commit is a round trip: keep each stage's batches
+   * and one committing in hand (see runStageLoop). A step of one stage at
+   * concurrency above 1 already keeps that many batches out, and is not.
    */
   pipelined?: boolean;
 }
@@ -33,13 +34,14 @@ export interface StageLoop<D extends Delivery = Delivery> {
  * nothing more (closed, or the flow stopping) the window flushes, batches
  * in hand finish, and the loop closes the edge.
  *
- * Pipelined (a Redis edge's steps, at concurrency 1), the loop keeps a
- * batch per stage and one committing in hand: each stage still takes its
- * batches one at a time and in read order (Turns), and the commits go out
- * in read order, so a deduper sees what it would unpipelined; but the
- * next batches run while the last one's commit, and each stage's Redis
- * calls, are out. An urgent or redelivered delivery waits for those batches
- * and runs alone, as it does unpipelined.
+ * Pipelined (a Redis edge's steps), the loop keeps each stage's batches
+ * and one committing in hand: each stage takes its batches in read order,
+ * as many at once as its own concurrency allows (Turns: one, for a
+ * deduper, which so sees what it would unpipelined; two per worker for a
+ * stage on workers), and the commits go out in read order; the next
+ * batches run while the last one's commit, and each stage's Redis calls,
+ * are out. An urgent or redelivered delivery waits for those batches and
+ * runs alone, as it does unpipelined.
  *
  * A batch that goes through without waiting (a synchronous actor, room on
  * the next channel) costs no promise at all: the loop drains what its
@@ -48,10 +50,14 @@ export interface StageLoop<D extends Delivery = Delivery> {
  */
 export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Promise<void> {
   const { edge, stages } = loop;
-  const pipelined = loop.pipelined === true && loop.concurrency === 1 && !loop.ordered;
-  const concurrency = pipelined ? stages.length + 1 : loop.concurrency;
+  // A step's concurrency is the most any of its stages has: in a step of
+  // several, each stage keeps its own, so a deduper fused before a stage on
+  // workers still takes one batch at a time.
+  const pipelined = loop.pipelined === true && (stages.length > 1 || loop.concurrency === 1);
+  const widths = stages.map((s) => Math.max(1, s.concurrency ?? 1));
+  const concurrency = pipelined ? widths.reduce((a, b) => a + b, 1) : loop.concurrency;
   const ordered = pipelined || loop.ordered === true;
-  const turns = pipelined ? stages.map(() => new Turns()) : undefined;
+  const turns = pipelined ? widths.map((w) => new Turns(w)) : undefined;
   let seq = 0;
   const inflight = new Set<Promise<void>>();
   const failed: { error?: unknown; at?: true } = {};
@@ -201,32 +207,55 @@ function runStages(
 }
 
 /**
- * Batches through one stage one at a time, in the order they were numbered:
- * batch n starts once batch n - 1 has passed.
+ * Batches through one stage in the order they were numbered, at most
+ * `width` at once: batch n starts once batch n - 1 has started and batch
+ * n - width has passed (at width 1, once batch n - 1 has passed). Batches
+ * may pass out of order when width is above 1.
  */
 class Turns {
+  readonly #width: number;
+  /** The next batch to start. */
   #next = 0;
+  /** Every batch numbered below it has passed. */
+  #low = 0;
+  /** Batches numbered above #low that have passed. */
+  readonly #passed = new Set<number>();
   readonly #waiting = new Map<number, { go: () => void; fail: (e: unknown) => void }>();
   #failed?: { error: unknown };
 
+  constructor(width: number) {
+    this.#width = width;
+  }
+
   wait(seq: number): void | Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed.error);
-    if (seq === this.#next) return;
-    return new Promise((go, fail) => this.#waiting.set(seq, { go, fail }));
+    if (!this.#may(seq)) return new Promise((go, fail) => this.#waiting.set(seq, { go, fail }));
+    this.#next++;
+    this.#wake();
   }
 
   pass(seq: number): void {
-    this.#next = seq + 1;
-    const w = this.#waiting.get(this.#next);
-    if (w) {
-      this.#waiting.delete(this.#next);
-      w.go();
-    }
+    this.#passed.add(seq);
+    while (this.#passed.delete(this.#low)) this.#low++;
+    this.#wake();
   }
 
   fail(error: unknown): void {
     this.#failed ??= { error };
     for (const w of this.#waiting.values()) w.fail(error);
     this.#waiting.clear();
+  }
+
+  #may(seq: number): boolean {
+    return seq === this.#next && seq < this.#low + this.#width;
+  }
+
+  /** Starts the waiting batches whose turn it now is. */
+  #wake(): void {
+    for (let w = this.#waiting.get(this.#next); w && this.#may(this.#next);) {
+      this.#waiting.delete(this.#next++);
+      w.go();
+      w = this.#waiting.get(this.#next);
+    }
   }
 }

@@ -24,6 +24,8 @@ export interface StageWork {
    * this window's size and weight (stage_loop.ts).
    */
   window?: WindowOptions;
+  /** In a pipelined step (stage_loop.ts), how many of its batches this stage runs at once; default 1. */
+  concurrency?: number;
 }
 
 /** What a batch became: items to pass on, and items for dead letters. */

@@ -111,3 +111,49 @@ Deno.test("pipelined: a batch that ends the flow fails the loop, and the batches
   assert.deepEqual(log.filter((l) => l.startsWith("commit")), ["commit 0"]);
   assert.ok(!log.includes("b 2"), log.join(", "));
 });
+
+Deno.test("pipelined: each stage of a step keeps its own concurrency: a deduper before a stage on workers still takes one batch at a time, in read order", async () => {
+  const log: string[] = [];
+  const running = new Map<string, number>();
+  const most = new Map<string, number>();
+  const stage = (name: string, concurrency: number, ms: (n: number) => number): StageWork => ({
+    actor: {
+      async handle(batch, out) {
+        const now = (running.get(name) ?? 0) + 1;
+        running.set(name, now);
+        most.set(name, Math.max(most.get(name) ?? 0, now));
+        log.push(`${name} ${nOf(batch)}`);
+        await new Promise((r) => setTimeout(r, ms(nOf(batch))));
+        running.set(name, running.get(name)! - 1);
+        for (const it of batch) out.emit(it);
+      },
+    } as Actor<unknown, unknown>,
+    ctx: { flow: "f", stage: name, signal: new AbortController().signal, log: memoryLogger() },
+    stats: new StageStats(name, "test"),
+    retries: 0,
+    concurrency,
+  });
+  const batches = Array.from({ length: 12 }, (_, n) => [item(n)]);
+  const edge: Edge = {
+    cut: "carry",
+    read: () => Promise.resolve(batches.length ? [{ items: batches.shift()! }] : undefined),
+    commit: (c) => void log.push(`commit ${nOf(c.out)}`),
+  };
+  // As a durable step of the demo fused with enrich on one worker: the step
+  // takes the most concurrency of its stages (2), which dedupe must not get.
+  await runStageLoop({
+    stages: [stage("dedupe", 1, () => 1), stage("workers", 2, (n) => n % 2 ? 1 : 15)],
+    edge,
+    concurrency: 2,
+    ordered: true,
+    pipelined: true,
+  });
+  const of = (prefix: string) => log.filter((l) => l.startsWith(prefix + " "));
+  const inOrder = (name: string) => Array.from({ length: 12 }, (_, n) => `${name} ${n}`);
+  assert.equal(most.get("dedupe"), 1, "dedupe ran two batches at once");
+  assert.deepEqual(of("dedupe"), inOrder("dedupe"));
+  assert.equal(most.get("workers"), 2, "the stage on workers never had its two batches out");
+  assert.deepEqual(of("workers"), inOrder("workers"));
+  // A slow even batch is overtaken by the odd one after it, yet commits keep read order.
+  assert.deepEqual(of("commit"), inOrder("commit"));
+});

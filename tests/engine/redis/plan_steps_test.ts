@@ -56,7 +56,7 @@ Deno.test("fused, a windowed stage starts a step with its window and the stages 
   ]);
 });
 
-Deno.test("fused, a step runs at its most concurrent stage's concurrency", () => {
+Deno.test("fused, a step's concurrency is its most concurrent stage's (in the step each stage keeps its own: stage_loop_pipelined_test.ts)", () => {
   const stages = [stage("validate"), stage("dedupe", { concurrency: 2 }), stage("enrich")];
   assert.deepEqual(plan(stages, true).map((s) => [s.stages, s.concurrency]), [
     ["validate+dedupe+enrich", 2],
