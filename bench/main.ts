@@ -13,7 +13,9 @@
  *   deno task bench --only pipeline   the demo flow's real stages against their bare actors
  *                                 (bench/real_pipeline.ts): --pipeline-items N (default 100,000),
  *                                 --short (10,000), --big (also 10x the items in memory, for
- *                                 peak RSS), --workers N (also a memory run with `workers: N`)
+ *                                 peak RSS), --workers N (also memory runs with `workers: N` on
+ *                                 enrich, then on enrich and embed, and a fused durable run with
+ *                                 them on enrich)
  *   (then embedding throughput under rpm/tpm limits against a local endpoint: bench/embedding.ts,
  *   feed parsing against bare xml2js: bench/feeds.ts, and HTML extraction against bare
  *   Readability: bench/html.ts)

@@ -5,7 +5,9 @@
  * and two processes over a redis-server of its own, each also with
  * `durable.fuse`, and one with `concurrency: 2` on dedupe, without and
  * with fuse; with --big, memory at 10x the items, and both sizes again
- * with V8's own heap defaults instead of the run task's limit),
+ * with V8's own heap defaults instead of the run task's limit; with
+ * --workers N, memory with enrich on N stage workers, then enrich and
+ * embed, and durable fused with enrich on them),
  * next to a baseline measured in the same run: each actor's `handle`
  * called directly on the same pre-built batches in a loop, no engine. The engine's overhead is the
  * ratio of the two; per-stage µs per item say where the time goes. Neither
@@ -71,7 +73,14 @@ type Variant = "fuse" | "dedupe concurrency: 2" | "fuse, dedupe concurrency: 2";
 function demoFlow(
   count: number,
   out: string,
-  opts: { redis?: string; workers?: number; prefix?: string; variant?: Variant } = {},
+  opts: {
+    redis?: string;
+    workers?: number;
+    /** The stages `workers` applies to; default enrich and embed. */
+    onWorkers?: string[];
+    prefix?: string;
+    variant?: Variant;
+  } = {},
 ): Flow {
   const flow = parseFlow(Deno.readTextFileSync(DEMO), DEMO, builtinRegistry(), {});
   const source = flow.sources[0];
@@ -93,7 +102,7 @@ function demoFlow(
       : {}),
     // The two stages that cost most per item and may run on workers.
     pipeline: flow.pipeline.map((s) =>
-      opts.workers && (s.kind === "enrich" || s.kind === "embed")
+      opts.workers && (opts.onWorkers ?? ["enrich", "embed"]).includes(s.kind)
         ? { ...s, workers: opts.workers }
         : opts.variant?.endsWith("dedupe concurrency: 2") && s.kind === "dedupe"
         ? { ...s, concurrency: 2 }
@@ -292,15 +301,23 @@ async function inChild(args: string[], v8: string | null = RUN_V8): Promise<RunF
   return new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
 }
 
+/**
+ * A child's `workers` argument: how many workers, and on which stages
+ * (`1:enrich`); a bare count puts them on enrich and embed.
+ */
+function onWorkers(workers: number, stages?: string[]): string {
+  return stages ? `${workers}:${stages.join(",")}` : String(workers);
+}
+
 async function durableRun(
   redis: BenchRedis,
   items: number,
   processes: number,
-  workers: number,
+  workers: string,
   variant?: Variant,
 ): Promise<RunFigure> {
   const prefix = `bench${crypto.randomUUID().slice(0, 8)}`;
-  const args = ["durable", String(items), String(workers), redis.url, prefix, variant ?? ""];
+  const args = ["durable", String(items), workers, redis.url, prefix, variant ?? ""];
   const runs = await Promise.all(
     Array.from(
       { length: processes },
@@ -360,21 +377,25 @@ export async function printRealPipelineSection(
   const runs: RunFigure[] = [base];
   runs.push((await inChild(["memory", String(items), "0"]))[0]);
   if (opts.workers) {
-    const w = (await inChild(["memory", String(items), String(opts.workers)]))[0];
-    runs.push({ ...w, mode: `memory, enrich+embed workers: ${opts.workers}` });
+    const n = opts.workers;
+    const enrich = (await inChild(["memory", String(items), onWorkers(n, ["enrich"])]))[0];
+    runs.push({ ...enrich, mode: `memory, enrich workers: ${n}` });
+    const both = (await inChild(["memory", String(items), onWorkers(n)]))[0];
+    runs.push({ ...both, mode: `memory, enrich+embed workers: ${n}` });
   }
   if (await haveRedisServer()) {
     const redis = await BenchRedis.start();
     try {
-      runs.push(await durableRun(redis, items, 1, 0));
-      runs.push(await durableRun(redis, items, 2, 0));
-      runs.push(await durableRun(redis, items, 1, 0, "fuse"));
-      runs.push(await durableRun(redis, items, 2, 0, "fuse"));
-      runs.push(await durableRun(redis, items, 1, 0, "dedupe concurrency: 2"));
-      runs.push(await durableRun(redis, items, 1, 0, "fuse, dedupe concurrency: 2"));
+      runs.push(await durableRun(redis, items, 1, "0"));
+      runs.push(await durableRun(redis, items, 2, "0"));
+      runs.push(await durableRun(redis, items, 1, "0", "fuse"));
+      runs.push(await durableRun(redis, items, 2, "0", "fuse"));
+      runs.push(await durableRun(redis, items, 1, "0", "dedupe concurrency: 2"));
+      runs.push(await durableRun(redis, items, 1, "0", "fuse, dedupe concurrency: 2"));
       if (opts.workers) {
-        const w = await durableRun(redis, items, 1, opts.workers);
-        runs.push({ ...w, mode: `durable, 1 process, workers: ${opts.workers}` });
+        const n = opts.workers;
+        const w = await durableRun(redis, items, 1, onWorkers(n, ["enrich"]), "fuse");
+        runs.push({ ...w, mode: `durable, 1 process, fuse, enrich workers: ${n}` });
       }
     } finally {
       await redis.stop();
@@ -429,8 +450,10 @@ if (import.meta.main) {
     const items = Number(n);
     const out = await Deno.makeTempDir({ prefix: "millrace-bench-" });
     try {
+      const [count, stages] = (workers ?? "0").split(":");
       const flow = demoFlow(items, out, {
-        workers: Number(workers ?? 0),
+        workers: Number(count),
+        onWorkers: stages?.split(","),
         redis,
         prefix,
         variant: (variant || undefined) as Variant | undefined,
