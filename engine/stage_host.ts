@@ -159,16 +159,19 @@ function patchOf(from: Item, item: Item, of: number, moved: ArrayBuffer[]): Patc
     "payload",
   );
   if (!envelope) return undefined;
+  let payload: Record<string, unknown> | undefined;
+  if (item.payload !== from.payload) {
+    payload = isRecord(from.payload) && isRecord(item.payload)
+      ? changes(from.payload, item.payload)
+      : undefined;
+    if (!payload) return undefined;
+  }
   const packed = packVector(envelope.vector);
   if (packed) {
     envelope.vector = packed;
     moved.push(packed.buffer);
   }
-  if (item.payload === from.payload) return [of, envelope];
-  const payload = isRecord(from.payload) && isRecord(item.payload)
-    ? changes(from.payload, item.payload)
-    : undefined;
-  return payload ? [of, envelope, payload] : undefined;
+  return payload ? [of, envelope, payload] : [of, envelope];
 }
 
 /** An array of numbers as a Float64Array (which holds every number exactly); undefined for anything else. */
@@ -182,7 +185,11 @@ function packVector(vector: unknown): Float64Array<ArrayBuffer> | undefined {
   return packed;
 }
 
-/** A vector packed by packVector, as the array of numbers it was. */
+/**
+ * A vector packed by packVector, as the array of numbers it was. An
+ * Envelope's vector is a number[], so a Float64Array here is one packVector
+ * made (only built-in stages run on workers, and theirs are arrays).
+ */
 export function unpackVector(vector: unknown): unknown {
   if (!(vector instanceof Float64Array)) return vector;
   const numbers = new Array<number>(vector.length);

@@ -12,7 +12,10 @@ export interface StageLoop<D extends Delivery = Delivery> {
   stages: readonly StageWork[];
   edge: Edge<D>;
   window?: WindowOptions;
-  /** Batches handled at once. */
+  /**
+   * Batches handled at once. A pipelined step of several stages takes its
+   * stages' own instead (StageWork.concurrency), each at its own stage.
+   */
   concurrency: number;
   /** Commit batches in the order they were read, however they finish (see BuiltStage). */
   ordered?: boolean;
@@ -50,9 +53,8 @@ export interface StageLoop<D extends Delivery = Delivery> {
  */
 export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Promise<void> {
   const { edge, stages } = loop;
-  // A step's concurrency is the most any of its stages has: in a step of
-  // several, each stage keeps its own, so a deduper fused before a stage on
-  // workers still takes one batch at a time.
+  // In a step of several stages each stage keeps its own concurrency, so a
+  // deduper fused before a stage on workers still takes one batch at a time.
   const pipelined = loop.pipelined === true && (stages.length > 1 || loop.concurrency === 1);
   const widths = stages.map((s) => Math.max(1, s.concurrency ?? 1));
   const concurrency = pipelined ? widths.reduce((a, b) => a + b, 1) : loop.concurrency;
@@ -79,16 +81,22 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     });
   };
 
-  // The last commit of an ordered loop: the next one waits for it.
+  // The last commit of an ordered loop: the next one waits for it. Once a
+  // batch has failed, none behind it commits: the loop is failing, and a
+  // later batch committed before an earlier one would break read order.
   let previous: Promise<unknown> = Promise.resolve();
+  let broken: { error: unknown } | undefined;
   const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
     const commit = (r: BatchResult) =>
       edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
     const order = turns && { turns, seq: seq++ };
     const result = runStages(stages, items, edge.fence?.(deliveries), order);
     if (ordered) {
-      const committed = Promise.all([result, previous]).then(([r]) => commit(r));
-      previous = committed.catch(() => {});
+      const committed = Promise.all([result, previous]).then(([r]) => {
+        if (broken) throw broken.error;
+        return commit(r);
+      });
+      previous = committed.catch((error) => void (broken ??= { error }));
       return committed;
     }
     return result instanceof Promise ? result.then(commit) : commit(result);
@@ -208,9 +216,11 @@ function runStages(
 
 /**
  * Batches through one stage in the order they were numbered, at most
- * `width` at once: batch n starts once batch n - 1 has started and batch
- * n - width has passed (at width 1, once batch n - 1 has passed). Batches
- * may pass out of order when width is above 1.
+ * `width` at once: batch n starts once batch n - 1 has started and every
+ * batch up to n - width has passed (at width 1, once batch n - 1 has
+ * passed), so one slow batch holds back those `width` after it. Batches
+ * may pass out of order when width is above 1; the next stage's turns put
+ * them back in order.
  */
 class Turns {
   readonly #width: number;

@@ -242,9 +242,9 @@ async function refuseStranded(
  * starts a step of its own, and the stages after it join that one (each
  * later windowed stage gets its batches cut to its own window), so the
  * demo's five stages are two steps: validate to enrich, embed and publish.
- * A stage on workers (`ordered`) ends its step: its batches finish out of
- * order, and only the step's commits are put back in read order, so a
- * stage fused after it would see them out of order.
+ * A stage on workers may finish its batches out of order; in a step, the
+ * next stage still takes them in read order (stage_loop.ts, Turns), so it
+ * joins steps like any other.
  */
 export function planSteps(
   stages: readonly BuiltStage[],
@@ -253,8 +253,7 @@ export function planSteps(
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
-    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined) &&
-      last[last.length - 1].ordered !== true;
+    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined);
     if (canJoin) last.push(stage);
     else groups.push([stage]);
   }

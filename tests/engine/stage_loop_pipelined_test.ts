@@ -1,8 +1,9 @@
 /**
  * A pipelined stage loop, which a Redis edge's steps run: each stage of a
- * step takes its batches one at a time and in read order, commits go out in
- * read order, and the next batches run through the stages while the last
- * one's commit (a round trip to Redis) is out.
+ * step takes its batches in read order, as many at once as its own
+ * concurrency (one unless set), commits go out in read order, and the next
+ * batches run through the stages while the last one's commit (a round trip
+ * to Redis) is out.
  */
 import assert from "node:assert/strict";
 import type { Actor } from "../../engine/actor.ts";
@@ -112,7 +113,12 @@ Deno.test("pipelined: a batch that ends the flow fails the loop, and the batches
   assert.ok(!log.includes("b 2"), log.join(", "));
 });
 
-Deno.test("pipelined: each stage of a step keeps its own concurrency: a deduper before a stage on workers still takes one batch at a time, in read order", async () => {
+/**
+ * Stages that count how many batches they hold at once and log what they
+ * take, each taking `ms(n)` on batch n; batch `failAt` ends the flow in
+ * the stage named `failIn`. Twelve one-item batches.
+ */
+function counted(failAt?: { stage: string; n: number }) {
   const log: string[] = [];
   const running = new Map<string, number>();
   const most = new Map<string, number>();
@@ -125,6 +131,9 @@ Deno.test("pipelined: each stage of a step keeps its own concurrency: a deduper 
         log.push(`${name} ${nOf(batch)}`);
         await new Promise((r) => setTimeout(r, ms(nOf(batch))));
         running.set(name, running.get(name)! - 1);
+        if (failAt?.stage === name && failAt.n === nOf(batch)) {
+          throw new FlowEndingError("disk gone");
+        }
         for (const it of batch) out.emit(it);
       },
     } as Actor<unknown, unknown>,
@@ -139,21 +148,50 @@ Deno.test("pipelined: each stage of a step keeps its own concurrency: a deduper 
     read: () => Promise.resolve(batches.length ? [{ items: batches.shift()! }] : undefined),
     commit: (c) => void log.push(`commit ${nOf(c.out)}`),
   };
-  // As a durable step of the demo fused with enrich on one worker: the step
-  // takes the most concurrency of its stages (2), which dedupe must not get.
+  const of = (prefix: string) => log.filter((l) => l.startsWith(prefix + " "));
+  return { stage, edge, log, most, of };
+}
+
+const inOrder = (name: string, n = 12) => Array.from({ length: n }, (_, i) => `${name} ${i}`);
+
+Deno.test("pipelined: each stage of a step keeps its own concurrency: a deduper before a stage on workers takes one batch at a time, and so does the stage after it, in read order", async () => {
+  const { stage, edge, most, of } = counted();
+  // A durable step of validate, dedupe, enrich on one worker (concurrency 2) and a
+  // stage after it: the step takes the most concurrency of its stages (2), which
+  // dedupe and the last stage must not get.
   await runStageLoop({
-    stages: [stage("dedupe", 1, () => 1), stage("workers", 2, (n) => n % 2 ? 1 : 15)],
+    stages: [
+      stage("dedupe", 1, () => 1),
+      stage("workers", 2, (n) => n % 2 ? 1 : 15),
+      stage("after", 1, () => 1),
+    ],
     edge,
     concurrency: 2,
     ordered: true,
     pipelined: true,
   });
-  const of = (prefix: string) => log.filter((l) => l.startsWith(prefix + " "));
-  const inOrder = (name: string) => Array.from({ length: 12 }, (_, n) => `${name} ${n}`);
   assert.equal(most.get("dedupe"), 1, "dedupe ran two batches at once");
   assert.deepEqual(of("dedupe"), inOrder("dedupe"));
   assert.equal(most.get("workers"), 2, "the stage on workers never had its two batches out");
   assert.deepEqual(of("workers"), inOrder("workers"));
-  // A slow even batch is overtaken by the odd one after it, yet commits keep read order.
+  // A slow even batch is overtaken by the odd one after it in "workers", yet
+  // the stage after it takes them, and commits go out, in read order.
+  assert.equal(most.get("after"), 1);
+  assert.deepEqual(of("after"), inOrder("after"));
   assert.deepEqual(of("commit"), inOrder("commit"));
+});
+
+Deno.test("pipelined: when a batch fails in a stage running two at once, the batch beside it that finished first does not commit", async () => {
+  const { stage, edge, log, of } = counted({ stage: "workers", n: 2 });
+  const done = runStageLoop({
+    stages: [stage("dedupe", 1, () => 1), stage("workers", 2, (n) => n === 2 ? 30 : 1)],
+    edge,
+    concurrency: 2,
+    ordered: true,
+    pipelined: true,
+  });
+  await assert.rejects(done, /disk gone/);
+  // Batch 3 ran beside the slow batch 2 and finished first; 2 then failed.
+  assert.ok(log.includes("workers 3"), log.join(", "));
+  assert.deepEqual(of("commit"), inOrder("commit", 2));
 });
