@@ -17,10 +17,11 @@ const SWEEP = 1000;
  * 8 bytes per signature, 9 every request's signature back to back (the
  * low byte of each position, as MinHashIndex keeps them); then per request
  * its event and id. The script cuts the signatures apart and makes each
- * request's bucket fields from its own (`fields`): a signature and ten
- * bucket fields as arguments of their own per item cost the process about
- * 11 µs per item to build and send, three times what the script's work on
- * them costs Redis.
+ * request's bucket fields from its own (`fields`): sent as eleven
+ * arguments per item, they cost the process 16 to 18 µs of CPU per item
+ * to build and send (3 to 5 now), and Redis more to parse than making
+ * them costs it (the script's time per item went from 33 to 29 µs; README,
+ * "What Redis spends per item").
  *
  * entries: event -> "<seq> <expires> <id> <signature>"; buckets: band
  * number byte + that band's bytes -> the events having it, space-separated,
