@@ -100,7 +100,7 @@ function demoFlow(
         },
       }
       : {}),
-    // The two stages that cost most per item and may run on workers.
+    // Workers go on the stages named, by default the two that cost most per item.
     pipeline: flow.pipeline.map((s) =>
       opts.workers && (opts.onWorkers ?? ["enrich", "embed"]).includes(s.kind)
         ? { ...s, workers: opts.workers }
@@ -305,7 +305,7 @@ async function inChild(args: string[], v8: string | null = RUN_V8): Promise<RunF
  * A child's `workers` argument: how many workers, and on which stages
  * (`1:enrich`); a bare count puts them on enrich and embed.
  */
-function onWorkers(workers: number, stages?: string[]): string {
+function workersArg(workers: number, stages?: string[]): string {
   return stages ? `${workers}:${stages.join(",")}` : String(workers);
 }
 
@@ -378,9 +378,9 @@ export async function printRealPipelineSection(
   runs.push((await inChild(["memory", String(items), "0"]))[0]);
   if (opts.workers) {
     const n = opts.workers;
-    const enrich = (await inChild(["memory", String(items), onWorkers(n, ["enrich"])]))[0];
+    const enrich = (await inChild(["memory", String(items), workersArg(n, ["enrich"])]))[0];
     runs.push({ ...enrich, mode: `memory, enrich workers: ${n}` });
-    const both = (await inChild(["memory", String(items), onWorkers(n)]))[0];
+    const both = (await inChild(["memory", String(items), workersArg(n)]))[0];
     runs.push({ ...both, mode: `memory, enrich+embed workers: ${n}` });
   }
   if (await haveRedisServer()) {
@@ -394,7 +394,7 @@ export async function printRealPipelineSection(
       runs.push(await durableRun(redis, items, 1, "0", "fuse, dedupe concurrency: 2"));
       if (opts.workers) {
         const n = opts.workers;
-        const w = await durableRun(redis, items, 1, onWorkers(n, ["enrich"]), "fuse");
+        const w = await durableRun(redis, items, 1, workersArg(n, ["enrich"]), "fuse");
         runs.push({ ...w, mode: `durable, 1 process, fuse, enrich workers: ${n}` });
       }
     } finally {

@@ -142,14 +142,13 @@ export function replay(said: Said[], items: readonly Item[], out: Outcome<unknow
   const item = (ref: ItemRef): Item => {
     if (typeof ref === "number") return items[ref];
     if (!Array.isArray(ref)) return ref;
-    const [of, packed, payload] = ref;
+    const [of, envelope, payload] = ref;
     const from = items[of];
-    const envelope = "vector" in packed
-      ? { ...packed, vector: unpackVector(packed.vector) }
-      : packed;
-    return payload
+    const rebuilt = payload
       ? { ...from, ...envelope, payload: { ...(from.payload as object), ...payload } }
       : { ...from, ...envelope };
+    if ("vector" in envelope) rebuilt.vector = unpackVector(envelope.vector) as number[];
+    return rebuilt;
   };
   for (const s of said) {
     if (s[0] === "emit") out.emit(item(s[1]));
