@@ -9,18 +9,23 @@ export function exactKey(base: string, key: string): string {
 }
 
 /**
- * KEYS: one per claim. ARGV[1]: ttl in ms, ARGV[1 + i]: the event of claim i.
+ * `claim(key, event, ttl)`, in Lua for every script that claims keys:
  * SET NX GET (Redis 7) sets a free key and returns the holder of a taken
- * one in one command. Answers 0 new, 1 same-event, 2 duplicate.
+ * one in one command. Answers 0 new, 1 same-event, 2 duplicate
+ * (CLAIM_ANSWERS).
  */
-const CLAIM = new RedisScript(
-  `
-local out = {}
-for i, key in ipairs(KEYS) do
-  local event = ARGV[i + 1]
-  local held = redis.call('SET', key, event, 'NX', 'PX', ARGV[1], 'GET')
-  if not held then out[i] = 0 elseif held == event then out[i] = 1 else out[i] = 2 end
+export const CLAIM_LUA = `
+local function claim(key, event, ttl)
+  local held = redis.call('SET', key, event, 'NX', 'PX', ttl, 'GET')
+  if not held then return 0 elseif held == event then return 1 else return 2 end
 end
+`;
+
+/** KEYS: one per claim. ARGV[1]: ttl in ms, ARGV[1 + i]: the event of claim i. */
+const CLAIM = new RedisScript(
+  `${CLAIM_LUA}
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = claim(key, ARGV[i + 1], ARGV[1]) end
 return out
 `,
   { offlineQueue: false },
@@ -57,7 +62,7 @@ export function storyKey(base: string, story: string): string {
  * out held does it fold as any copy. Its story is decoded again only if a
  * later copy of the run needs it.
  */
-const MERGE_LIB = `
+export const MERGE_LIB = `
 local cache, existed, dirty, order, fresh = {}, {}, {}, {}, {}
 local function get(id)
   local st = cache[id]
@@ -189,13 +194,11 @@ return out
 const CLAIM_MERGE = new RedisScript(
   `
 local ttl, prefix, claims = ARGV[1], ARGV[2], ARGV[3]
-${MERGE_LIB}
+${MERGE_LIB}${CLAIM_LUA}
 local out, i = {}, 4
 while i <= #ARGV do
   local key, event = ARGV[i], ARGV[i + 1]
-  local held = redis.call('SET', claims .. key, event, 'NX', 'PX', ttl, 'GET')
-  local answer = 2
-  if not held then answer = 0 elseif held == event then answer = 1 end
+  local answer = claim(claims .. key, event, ttl)
   local c
   c, i = parse(i + 2)
   if answer == 2 then c.m = 'duplicate' else c.m = 'first' end
@@ -208,7 +211,8 @@ return out
   { offlineQueue: false },
 );
 
-const ANSWERS: readonly Claim[] = ["new", "same-event", "duplicate"];
+/** A claim script's answers by number (CLAIM's, and the near index's CLAIM_MATCH). */
+export const CLAIM_ANSWERS: readonly Claim[] = ["new", "same-event", "duplicate"];
 
 /**
  * Claims kept in Redis, shared by every process of a durable flow: one
@@ -230,7 +234,7 @@ export class RedisDedupeStore implements DedupeStore {
     const keys = claims.map((c) => exactKey(this.base, c.key));
     const args = [String(Math.max(1, Math.round(ttl))), ...claims.map((c) => c.event)];
     const got = await CLAIM.run(this.redis, keys, args) as number[];
-    return got.map((n) => ANSWERS[n]);
+    return got.map((n) => CLAIM_ANSWERS[n]);
   }
 
   async claimAndMergeMany(
@@ -253,7 +257,7 @@ export class RedisDedupeStore implements DedupeStore {
     const answers: Claim[] = new Array(claims.length);
     const stories: (Story | undefined)[] = new Array(claims.length);
     for (let i = 0; i < claims.length; i++) {
-      answers[i] = ANSWERS[got[2 * i] as number];
+      answers[i] = CLAIM_ANSWERS[got[2 * i] as number];
       stories[i] = storyOf(got[2 * i + 1] as string, copies[i]);
     }
     return { answers, stories };
@@ -279,7 +283,7 @@ export class RedisDedupeStore implements DedupeStore {
 }
 
 /** A copy as MERGE_LIB's `parse` reads it: positional arguments. */
-function pushCopy(args: string[], c: MergeRequest): void {
+export function pushCopy(args: string[], c: MergeRequest): void {
   const fields = Object.keys(c.engagement);
   // Only a first copy can make its story; in claimAndMergeMany every copy is sent as one.
   const fresh = c.mode === "first" ? freshStoryJson(c) : undefined;
@@ -309,7 +313,7 @@ function exact(n: number): boolean {
 }
 
 /** The story a merge reply stands for: "+" is the copy's own fresh story, "" a pending one. */
-function storyOf(reply: string, c: MergeRequest): Story | undefined {
+export function storyOf(reply: string, c: MergeRequest): Story | undefined {
   if (reply === "") return undefined;
   return reply === "+" ? { ...freshStory(c), id: c.story } : parseStory(reply);
 }

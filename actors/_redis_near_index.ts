@@ -1,22 +1,38 @@
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
-import type { NearIndex, NearRequest } from "./_dedupe_store.ts";
+import type {
+  ClaimedAndMatched,
+  ClaimRequest,
+  MergeRequest,
+  NearIndex,
+  NearRequest,
+} from "./_dedupe_store.ts";
 import { BAND_CANDIDATES, BANDS, positionsNeeded, ROWS } from "./_minhash_index.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 import { SIGNATURE_LENGTH } from "./_minhash.ts";
-import { exactKey } from "./_redis_dedupe_store.ts";
+import {
+  CLAIM_ANSWERS,
+  CLAIM_LUA,
+  exactKey,
+  MERGE_LIB,
+  pushCopy,
+  storyKey,
+  storyOf,
+} from "./_redis_dedupe_store.ts";
 
 /** Expired (or over maxItems) items forgotten per call at most, so one call never stalls Redis. */
 const SWEEP = 1000;
 
 /**
- * KEYS: 1 sequence counter, 2 entries (hash), 3 buckets (hash), 4 expiry
- * (sorted set), then the exact key of each request. ARGV: 1 ttl in ms,
- * 2 equal positions a match needs, 3 bands, 4 bytes per band, 5 how many
- * items to forget at most, 6 events kept per bucket, 7 items kept at most,
- * 8 bytes per signature, 9 every request's signature back to back (the
- * low byte of each position, as MinHashIndex keeps them); then per request
- * its event and id. The script cuts the signatures apart and makes each
+ * What the near-duplicate scripts share (MATCH, and CLAIM_MATCH_MERGE which
+ * makes the batch's claims first). KEYS: 1 sequence counter, 2 entries
+ * (hash), 3 buckets (hash), 4 expiry (sorted set), then the exact key of
+ * each request. ARGV: 1 ttl in ms, 2 equal positions a match needs,
+ * 3 bands, 4 bytes per band, 5 how many items to forget at most, 6 events
+ * kept per bucket, 7 items kept at most, 8 bytes per signature, 9 every
+ * request's signature back to back (the low byte of each position, as
+ * MinHashIndex keeps them); then, for MATCH, per request its event and
+ * id. The script cuts the signatures apart and makes each
  * request's bucket fields from its own (`fields`): sent as eleven
  * arguments per item, they cost the process 16 to 18 µs of CPU per item
  * to build and send (3 to 5 now), and Redis more to parse than making
@@ -37,8 +53,7 @@ const SWEEP = 1000;
  * request still sees those before it; the answers and what is stored are
  * those of checking and adding the requests one at a time.
  */
-const MATCH = new RedisScript(
-  `
+const NEAR_LIB = `
 local seqKey, entriesKey, bucketsKey, expiryKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl, need = tonumber(ARGV[1]), tonumber(ARGV[2])
 local bands, width, sweep = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -55,7 +70,7 @@ local function fields(sig)
 end
 
 -- seq, expires, id, and where the signature starts
-local function parse(entry)
+local function parseEntry(entry)
   local s1 = string.find(entry, ' ', 1, true)
   local s2 = string.find(entry, ' ', s1 + 1, true)
   local s3 = string.find(entry, ' ', s2 + 1, true)
@@ -69,7 +84,7 @@ local function forget(gone)
   local drop, order = {}, {}
   for i = 1, #gone do
     if entries[i] then
-      local _, _, _, at = parse(entries[i])
+      local _, _, _, at = parseEntry(entries[i])
       for _, f in ipairs(fields(string.sub(entries[i], at))) do
         if not drop[f] then drop[f] = {}; order[#order + 1] = f end
         drop[f][gone[i]] = true
@@ -95,17 +110,19 @@ local function forget(gone)
   redis.call('ZREM', expiryKey, unpack(gone))
 end
 
--- Forget expired items, then the oldest beyond maxItems, a chunk at a time.
-local swept = 0
-while swept < sweep do
-  local gone = redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMIT', 0, 200)
-  if #gone == 0 then
-    local over = redis.call('ZCARD', expiryKey) - maxItems
-    if over <= 0 then break end
-    gone = redis.call('ZRANGE', expiryKey, 0, math.min(over, 200) - 1)
+-- Forgets expired items, then the oldest beyond maxItems, a chunk at a time.
+local function sweepOld()
+  local swept = 0
+  while swept < sweep do
+    local gone = redis.call('ZRANGEBYSCORE', expiryKey, '-inf', now, 'LIMIT', 0, 200)
+    if #gone == 0 then
+      local over = redis.call('ZCARD', expiryKey) - maxItems
+      if over <= 0 then break end
+      gone = redis.call('ZRANGE', expiryKey, 0, math.min(over, 200) - 1)
+    end
+    swept = swept + #gone
+    forget(gone)
   end
-  swept = swept + #gone
-  forget(gone)
 end
 
 -- HMGET of any number of fields, in calls of at most CHUNK (unpack has a limit).
@@ -135,107 +152,177 @@ local function appended(list, ev)
   return table.concat(words, ' ', #words - keep + 1, #words)
 end
 
--- Every request's own entry and bands are read at once and what the batch
--- writes is written at the end; in between, entry and list hold what this
--- run wrote, so each request still sees the ones before it.
-local n = #KEYS - 4
-local events, names, sigOf, bandsOf = {}, {}, {}, {}
-for i = 1, n do
-  events[i] = ARGV[8 + 2 * i]
-  sigOf[i] = string.sub(sigs, (i - 1) * sigBytes + 1, i * sigBytes)
-  bandsOf[i] = fields(sigOf[i])
-  for b = 1, bands do names[#names + 1] = bandsOf[i][b] end
-end
-local gotEntries = hmget(entriesKey, events)
-local gotLists = hmget(bucketsKey, names)
-local entry, list = {}, {}
+-- Checks and adds request i (its claim key, event, id and signature) for
+-- i = 1..#events, in order; returns each one's match, or ''. Every
+-- request's own entry and bands are read at once and what the batch writes
+-- is written at the end; in between, entry and list hold what this run
+-- wrote, so each request still sees the ones before it.
+local function match(claimKeys, events, ids, sigOf)
+  local n = #events
+  local names, bandsOf = {}, {}
+  for i = 1, n do
+    bandsOf[i] = fields(sigOf[i])
+    for b = 1, bands do names[#names + 1] = bandsOf[i][b] end
+  end
+  local gotEntries = hmget(entriesKey, events)
+  local gotLists = hmget(bucketsKey, names)
+  local entry, list = {}, {}
 
-local seq = tonumber(redis.call('GET', seqKey) or '0')
-local expires = now + ttl
-local expiresText = tostring(expires)
-local added, newEntries, newExpiry, order = 0, {}, {}, {}
-local out = {}
-for i = 1, n do
-  local event, id, sig = events[i], ARGV[9 + 2 * i], sigOf[i]
-  out[i] = ''
-  local mine = entry[event]
-  if mine == nil then mine = gotEntries[i] end
-  if not mine or select(2, parse(mine)) <= now then
-    local candidates, seen, listed = {}, {}, {}
-    for b = 1, bands do
-      local l = list[bandsOf[i][b]]
-      if l == nil then l = gotLists[(i - 1) * bands + b] end
-      if l then
-        for ev in string.gmatch(l, '%S+') do
-          if ev == event then listed[b] = true
-          elseif not seen[ev] then seen[ev] = true; candidates[#candidates + 1] = ev end
-        end
-      end
-    end
-    local best, bestSeq = nil, nil
-    if #candidates > 0 then
-      local unread = {}
-      for j = 1, #candidates do
-        if entry[candidates[j]] == nil then unread[#unread + 1] = candidates[j] end
-      end
-      if #unread > 0 then
-        local got = hmget(entriesKey, unread)
-        for j = 1, #unread do entry[unread[j]] = got[j] end
-      end
-      local mineBytes, misses = { string.byte(sig, 1, -1) }, #sig - need
-      for j = 1, #candidates do
-        local e = entry[candidates[j]]
-        if e then
-          local eseq, eexpires, other, from = parse(e)
-          if eexpires > now and (bestSeq == nil or eseq < bestSeq) then
-            -- Compared position by position until too many differ to match.
-            local differ, byte = 0, string.byte
-            for p = 1, #sig do
-              if mineBytes[p] ~= byte(e, from + p - 1) then
-                differ = differ + 1
-                if differ > misses then break end
-              end
-            end
-            if differ <= misses then best, bestSeq = other, eseq end
-          end
-        end
-      end
-    end
-    if best then
-      if redis.call('GET', KEYS[4 + i]) == event then redis.call('DEL', KEYS[4 + i]) end
-      out[i] = best
-    else
-      added = added + 1
-      local value = string.format('%d', seq + added) .. ' ' .. expiresText .. ' ' .. id .. ' ' .. sig
-      entry[event] = value
-      newEntries[#newEntries + 1] = event
-      newEntries[#newEntries + 1] = value
-      newExpiry[#newExpiry + 1] = expiresText
-      newExpiry[#newExpiry + 1] = event
+  local seq = tonumber(redis.call('GET', seqKey) or '0')
+  local expires = now + ttl
+  local expiresText = tostring(expires)
+  local added, newEntries, newExpiry, order = 0, {}, {}, {}
+  local out = {}
+  for i = 1, n do
+    local event, id, sig = events[i], ids[i], sigOf[i]
+    out[i] = ''
+    local mine = entry[event]
+    if mine == nil then mine = gotEntries[i] end
+    if not mine or select(2, parseEntry(mine)) <= now then
+      local candidates, seen, listed = {}, {}, {}
       for b = 1, bands do
-        if not listed[b] then
-          local f = bandsOf[i][b]
-          local l = list[f]
-          if l == nil then
-            l = gotLists[(i - 1) * bands + b]
-            order[#order + 1] = f
+        local l = list[bandsOf[i][b]]
+        if l == nil then l = gotLists[(i - 1) * bands + b] end
+        if l then
+          for ev in string.gmatch(l, '%S+') do
+            if ev == event then listed[b] = true
+            elseif not seen[ev] then seen[ev] = true; candidates[#candidates + 1] = ev end
           end
-          list[f] = appended(l, event)
+        end
+      end
+      local best, bestSeq = nil, nil
+      if #candidates > 0 then
+        local unread = {}
+        for j = 1, #candidates do
+          if entry[candidates[j]] == nil then unread[#unread + 1] = candidates[j] end
+        end
+        if #unread > 0 then
+          local got = hmget(entriesKey, unread)
+          for j = 1, #unread do entry[unread[j]] = got[j] end
+        end
+        local mineBytes, misses = { string.byte(sig, 1, -1) }, #sig - need
+        for j = 1, #candidates do
+          local e = entry[candidates[j]]
+          if e then
+            local eseq, eexpires, other, from = parseEntry(e)
+            if eexpires > now and (bestSeq == nil or eseq < bestSeq) then
+              -- Compared position by position until too many differ to match.
+              local differ, byte = 0, string.byte
+              for p = 1, #sig do
+                if mineBytes[p] ~= byte(e, from + p - 1) then
+                  differ = differ + 1
+                  if differ > misses then break end
+                end
+              end
+              if differ <= misses then best, bestSeq = other, eseq end
+            end
+          end
+        end
+      end
+      if best then
+        if redis.call('GET', claimKeys[i]) == event then redis.call('DEL', claimKeys[i]) end
+        out[i] = best
+      else
+        added = added + 1
+        local value = string.format('%d', seq + added) .. ' ' .. expiresText .. ' ' .. id .. ' ' .. sig
+        entry[event] = value
+        newEntries[#newEntries + 1] = event
+        newEntries[#newEntries + 1] = value
+        newExpiry[#newExpiry + 1] = expiresText
+        newExpiry[#newExpiry + 1] = event
+        for b = 1, bands do
+          if not listed[b] then
+            local f = bandsOf[i][b]
+            local l = list[f]
+            if l == nil then
+              l = gotLists[(i - 1) * bands + b]
+              order[#order + 1] = f
+            end
+            list[f] = appended(l, event)
+          end
         end
       end
     end
   end
+  if added > 0 then
+    redis.call('INCRBY', seqKey, added)
+    write('HSET', entriesKey, newEntries)
+    write('ZADD', expiryKey, newExpiry)
+    local set = {}
+    for _, f in ipairs(order) do set[#set + 1] = f; set[#set + 1] = list[f] end
+    write('HSET', bucketsKey, set)
+  end
+  -- Whatever it holds expires within ttl: the structure itself goes when the flow stops writing.
+  for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+  return out
 end
-if added > 0 then
-  redis.call('INCRBY', seqKey, added)
-  write('HSET', entriesKey, newEntries)
-  write('ZADD', expiryKey, newExpiry)
-  local set = {}
-  for _, f in ipairs(order) do set[#set + 1] = f; set[#set + 1] = list[f] end
-  write('HSET', bucketsKey, set)
+`;
+
+/** NEAR_LIB's `match` on the requests as KEYS and ARGV give them (see NEAR_LIB). */
+const MATCH = new RedisScript(
+  NEAR_LIB + `
+local claimKeys, events, ids, sigOf = {}, {}, {}, {}
+for i = 1, #KEYS - 4 do
+  claimKeys[i], events[i], ids[i] = KEYS[4 + i], ARGV[8 + 2 * i], ARGV[9 + 2 * i]
+  sigOf[i] = string.sub(sigs, (i - 1) * sigBytes + 1, i * sigBytes)
 end
--- Whatever it holds expires within ttl: the structure itself goes when the flow stops writing.
-for k = 1, 4 do redis.call('PEXPIRE', KEYS[k], ttl) end
+sweepOld()
+return match(claimKeys, events, ids, sigOf)
+`,
+  { offlineQueue: false },
+);
+
+/**
+ * The claims of _redis_dedupe_store.ts (CLAIM_LUA), then NEAR_LIB's `match`
+ * on the items not duplicates that have a signature, then, with a story
+ * prefix, each item's fold into its story (MERGE_LIB): in one script, the
+ * same answers as the scripts one after the other, for one round trip.
+ * KEYS: NEAR_LIB's four, then each item's exact key. ARGV: NEAR_LIB's 1 to
+ * 9, the signatures being those of the items that have one; 10 the story
+ * prefix (`<base>:m:`), or "" for no folds; then per item its event, its
+ * id, "1" if it has a signature (else ""), and with folds its copy as
+ * MERGE_LIB's `parse` reads it (its mode and story are set here: a
+ * duplicate joins its key's story, a near duplicate the story it matched,
+ * any other item is its story's first copy). Returns each item's claim
+ * answer (0 new, 1 same event, 2 duplicate), then each item's match (''
+ * for none), then with folds each item's merge reply.
+ */
+const CLAIM_MATCH_MERGE = new RedisScript(
+  NEAR_LIB + CLAIM_LUA + `
+local prefix = ARGV[10]
+${MERGE_LIB}
+local n, out, copies = #KEYS - 4, {}, {}
+local claimKeys, events, ids, sigOf, at = {}, {}, {}, {}, {}
+local signed, a = 0, 11
+for i = 1, n do
+  local key, event, id, signature = KEYS[4 + i], ARGV[a], ARGV[a + 1], ARGV[a + 2] == '1'
+  if prefix ~= '' then copies[i], a = parse(a + 3) else a = a + 3 end
+  out[i] = claim(key, event, ARGV[1])
+  out[n + i] = ''
+  if signature then
+    signed = signed + 1
+    if out[i] ~= 2 then
+      at[#at + 1] = i
+      claimKeys[#at], events[#at], ids[#at] = key, event, id
+      sigOf[#at] = string.sub(sigs, (signed - 1) * sigBytes + 1, signed * sigBytes)
+    end
+  end
+end
+if #at > 0 then
+  sweepOld()
+  local matched = match(claimKeys, events, ids, sigOf)
+  for j = 1, #at do out[n + at[j]] = matched[j] end
+end
+if prefix ~= '' then
+  for i = 1, n do
+    local c = copies[i]
+    if out[i] == 2 then c.m = 'duplicate'
+    elseif out[n + i] ~= '' then c.m = 'near'; c.id = out[n + i]
+    else c.m = 'first' end
+    out[2 * n + i] = merge(c)
+  end
+  flush()
+end
 return out
 `,
   { offlineQueue: false },
@@ -279,11 +366,65 @@ export class RedisNearIndex implements NearIndex {
     ttl: number,
   ): Promise<(string | undefined)[]> {
     if (requests.length === 0) return [];
+    const keys = this.#keys();
+    for (const r of requests) keys.push(exactKey(this.base, r.key));
+    const args = this.#args(ttl, requests);
+    for (const r of requests) args.push(r.event, r.id);
+    const got = await MATCH.run(this.redis, keys, args) as string[];
+    return got.map((id) => id === "" ? undefined : id);
+  }
+
+  /**
+   * claimMany of the Redis store, then matchMany on the items not
+   * duplicates that have a signature (`signatures[i]`, item i's), then with
+   * `copies` the store's mergeMany (copy i is item i's, sent as a first
+   * copy of its key's story: its mode and story follow from the answers),
+   * in one script: one round trip per batch instead of two or three. It
+   * also makes a Deduper with `concurrency` above 1 answer as one batch at
+   * a time would, since Redis runs each batch's script whole, in the order
+   * they were sent.
+   */
+  async claimAndMatchMany(
+    claims: readonly ClaimRequest[],
+    signatures: readonly (Uint32Array | undefined)[],
+    _now: number,
+    ttl: number,
+    copies?: readonly MergeRequest[],
+  ): Promise<ClaimedAndMatched> {
+    if (claims.length === 0) return { answers: [], matches: [], stories: copies && [] };
+    const keys = this.#keys();
+    for (const c of claims) keys.push(exactKey(this.base, c.key));
+    const signed: NearRequest[] = [];
+    for (const [i, signature] of signatures.entries()) {
+      if (signature) signed.push({ ...claims[i], id: claims[i].key, signature });
+    }
+    const args = this.#args(ttl, signed);
+    args.push(copies ? storyKey(this.base, "") : "");
+    for (const [i, c] of claims.entries()) {
+      args.push(c.event, c.key, signatures[i] ? "1" : "");
+      if (copies) pushCopy(args as string[], copies[i]);
+    }
+    const got = await CLAIM_MATCH_MERGE.run(this.redis, keys, args) as (number | string)[];
+    const n = claims.length;
+    const matches = got.slice(n, 2 * n).map((id) => id === "" ? undefined : id as string);
+    return {
+      answers: got.slice(0, n).map((a) => CLAIM_ANSWERS[a as number]),
+      matches,
+      stories: copies &&
+        got.slice(2 * n).map((reply, i) => storyOf(reply as string, copies[i])),
+    };
+  }
+
+  /** NEAR_LIB's four keys, for this stage. */
+  #keys(): string[] {
     // "near8": signatures of one byte per position; never mixed with an older layout's keys.
     const near = `${this.base}:near8`;
-    const keys = [`${near}:seq`, `${near}:entries`, `${near}:buckets`, `${near}:expiry`];
-    for (const r of requests) keys.push(exactKey(this.base, r.key));
-    const args: (string | Uint8Array)[] = [
+    return [`${near}:seq`, `${near}:entries`, `${near}:buckets`, `${near}:expiry`];
+  }
+
+  /** NEAR_LIB's ARGV 1 to 9, with the signatures of `requests`. */
+  #args(ttl: number, requests: readonly NearRequest[]): (string | Uint8Array)[] {
+    return [
       String(Math.max(1, Math.round(ttl))),
       String(this.#need),
       String(BANDS),
@@ -294,9 +435,6 @@ export class RedisNearIndex implements NearIndex {
       String(SIGNATURE_LENGTH),
       signatureBytes(requests),
     ];
-    for (const r of requests) args.push(r.event, r.id);
-    const got = await MATCH.run(this.redis, keys, args) as string[];
-    return got.map((id) => id === "" ? undefined : id);
   }
 }
 

@@ -143,15 +143,18 @@ interface State {
  * checks are remembered. A redelivered item is compared too, and the index
  * knows the events it remembers, so it passes when its first delivery was
  * remembered and is dropped again when that was a near duplicate: a batch
- * retried after failing between its claims and its near check (two round
- * trips in Redis) gets the answers it would have had.
+ * retried after failing between its claims and its near check (an index
+ * of the flow's own that does them apart) gets the answers it would have had.
  *
  * In a durable flow (BuildEnv.durable) claims and near-duplicate buckets
  * live in Redis under `keys.dedupe(<stage id>)`, shared by every process,
- * with no bloom filter in front: a batch costs one round trip for its
- * claims and, with `near`, one more for its text lookups (skipped when the
- * whole batch was duplicates). Otherwise everything lives in process and
- * `handle` returns without awaiting anything.
+ * with no bloom filter in front: a batch's claims and text lookups are one
+ * script, so one round trip (signatures are made for every item, a
+ * duplicate's too, as which items are duplicates is known only in Redis).
+ * Redis runs each batch's script whole, in the order they were sent, so
+ * `concurrency` above 1 answers as one batch at a time would. Otherwise
+ * everything lives in process and `handle` returns without awaiting
+ * anything.
  *
  * An item whose key fields are all empty is keyed by its envelope id (which
  * is derived from its url, guid, or title and text), never by "", which
@@ -174,7 +177,7 @@ interface State {
  * nothing twice and processes merging at once lose nothing; an update
  * carries the revision it made, and sinks keep the highest. In Redis a
  * batch without `near` claims and folds in one script (one round trip, as
- * without merge); with `near` the folds are a third round trip.
+ * without merge); with `near` the folds are a second round trip.
  *
  * Per item in process this costs a canonical URL (about 2 µs), a hash and a
  * store claim (a few µs); near-duplicate detection adds about 0.1 µs per
@@ -244,7 +247,18 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
         : this.keyOf(item.payload);
       claims[i] = { key: key ?? item.id, event: item.event };
     }
-    if (this.#config.merge && !this.#config.near && state.store.claimAndMergeMany) {
+    const near = this.#config.near;
+    if (near && state.near?.claimAndMatchMany) {
+      const signatures = batch.map((item) => nearSignature(item.payload, near.field, near.shingle));
+      const copies = this.#config.merge
+        ? batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"))
+        : undefined;
+      return state.near.claimAndMatchMany(claims, signatures, now, this.#config.ttl, copies)
+        .then(({ answers, matches, stories }) =>
+          report(batch, claims, answers, matches, stories, out)
+        );
+    }
+    if (this.#config.merge && !near && state.store.claimAndMergeMany) {
       const copies = batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"));
       return state.store.claimAndMergeMany(claims, copies, now, this.#config.ttl)
         .then(({ answers, stories }) => report(batch, claims, answers, [], stories, out));

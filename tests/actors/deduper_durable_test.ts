@@ -126,7 +126,7 @@ redisTest("a key claimed in Redis expires after the ttl", async () => {
   });
 });
 
-redisTest("a batch costs one round trip, and one more for its near check", async () => {
+redisTest("a batch costs one round trip, its near check included", async () => {
   await withFlow(async (newProcess) => {
     const exact = await newProcess();
     const sent = countCommands(exact.redis);
@@ -147,11 +147,41 @@ redisTest("a batch costs one round trip, and one more for its near check", async
       (_, i) => item(`https://example.com/n/${i}`, story(i)),
     );
     assert.equal((await run(near.deduper, texts, "dedupe")).emitted.length, 200);
-    assert.deepEqual(nearSent.names, ["evalsha", "evalsha"]);
+    assert.deepEqual(nearSent.names, ["evalsha"], "claims and near check in one script");
     nearSent.names.length = 0;
     const copies = await run(near.deduper, texts.map((t) => item(t.payload.url)), "dedupe");
     assert.equal(copies.dropped.length, 200);
-    assert.deepEqual(nearSent.names, ["evalsha"], "no near check when every item is a duplicate");
+    assert.deepEqual(reasons(copies), texts.map(() => "duplicate"));
+    assert.deepEqual(nearSent.names, ["evalsha"]);
+
+    // With merge, the folds into stories are in the same script.
+    const merging = await newProcess({ near: {}, merge: true });
+    const mergeSent = countCommands(merging.redis);
+    await run(merging.deduper, [item("https://example.com/warm", STORY)], "dedupe");
+    mergeSent.names.length = 0;
+    const fresh = texts.map((_, i) => item(`https://example.com/m/${i}`, story(1000 + i)));
+    const merged = await run(merging.deduper, fresh, "dedupe");
+    assert.equal(merged.emitted.filter((e) => e.payload.revision === 1).length, 200);
+    assert.deepEqual(mergeSent.names, ["evalsha"], "claims, lookups and folds in one script");
+  });
+});
+
+redisTest("two batches in flight answer as they would one after the other", async () => {
+  await withFlow(async (newProcess) => {
+    const { deduper } = await newProcess({ near: { threshold: 0.8 } });
+    const a = item("https://example.com/a", STORY);
+    await run(deduper, [a], "dedupe");
+    // b is a near duplicate of a, so its url's claim is released; c then comes
+    // with b's url and a story of its own: new, had b's batch finished first.
+    const b = item("https://other.example/b", STORY.replace("Wednesday", "Thursday"));
+    const c = item("https://other.example/b", story(1));
+    const [first, second] = await Promise.all([
+      run(deduper, [b], "dedupe"),
+      run(deduper, [c], "dedupe"),
+    ]);
+    assert.deepEqual(reasons(first), [`near-duplicate of ${a.id}`]);
+    assert.deepEqual(reasons(second), [], "not a duplicate of the released b");
+    assert.deepEqual(second.emitted, [c]);
   });
 });
 

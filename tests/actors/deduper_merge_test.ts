@@ -101,8 +101,8 @@ Deno.test("a redelivered duplicate counts nothing twice and sends the same story
   assert.equal(p.revision, 3);
 });
 
-Deno.test("a near duplicate merges into the first copy's story under that copy's id", async () => {
-  const d = deduper({ near: {} });
+/** A copy and its near duplicate in one batch, then an exact copy of the first in the next. */
+async function nearMerges(d: Deduper): Promise<void> {
   const a = copy("https://a.example/story", "hn", T0, { score: 1 }, STORY);
   const b = copy("https://b.example/other", "feed", T0 + 10, { score: 4 }, STORY + " Updated.");
   const c = await run(d, [a, b], "dedupe");
@@ -114,7 +114,26 @@ Deno.test("a near duplicate merges into the first copy's story under that copy's
     { source: "feed", url: "https://b.example/other", seenAt: iso(T0 + 10) },
   ]);
   assert.deepEqual(merged.engagement, { score: 4 });
+  assert.equal(merged.revision, 2);
+  const again = await run(d, [copy("https://a.example/story", "rss", T0 + 20, { score: 9 })]);
+  assert.deepEqual(again.dropped.map((x) => x.reason), ["duplicate"]);
+  const third = again.emitted[0].payload as unknown as Record<string, unknown>;
+  assert.deepEqual(again.emitted.map((e) => [e.id, e.update]), [[a.id, true]]);
+  assert.equal((third.sources as unknown[]).length, 3);
+  assert.deepEqual(third.engagement, { score: 9 });
+  assert.equal(third.revision, 3);
+}
+
+Deno.test("a near duplicate merges into the first copy's story under that copy's id", async () => {
+  await nearMerges(deduper({ near: {} }));
 });
+
+redisTest(
+  "over Redis, a near duplicate merges into the first copy's story as in process",
+  async () => {
+    await withTwo((d) => nearMerges(d), { near: {} });
+  },
+);
 
 Deno.test("engagement fields are the flow's to name; others keep the first copy's value", async () => {
   const d = deduper({ engagement: ["likes"] });
@@ -234,7 +253,7 @@ async function withTwo(fn: (a: Deduper, b: Deduper) => Promise<void>, raw: objec
 
 for (const raw of [{}, { near: {} }]) {
   const how = Object.keys(raw).length
-    ? "with near, claims then folds"
+    ? "with near, claims, lookups and folds in one script"
     : "claims and folds in one script";
   redisTest(
     `two processes merging into one story at once lose no sighting (${how})`,
