@@ -93,3 +93,49 @@ Deno.test("heap watch: reads V8's own old space and limit (a process with --max-
   assert.equal(n(limit), 256, "the flag's limit, young space apart");
   assert.ok(n(used) > 0.85 * 256, `${used} of ${limit}`);
 });
+
+// The wiring in cli/run_command.ts: the run task's own command, its V8
+// limit lowered, on a flow whose dedupe keeps every item it has seen.
+Deno.test("deno task run warns, naming the flow, before V8 ends a flow that fills its heap", async () => {
+  const root = fileURLToPath(new URL("../../", import.meta.url));
+  const task: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.run;
+  const [, , ...flags] = task.split(" ").map((a) =>
+    a.startsWith("--v8-flags=") ? "--v8-flags=--max-old-space-size=80" : a
+  );
+  assert.ok(flags.includes("--v8-flags=--max-old-space-size=80"), task);
+  const dir = await Deno.makeTempDir({ prefix: "millrace-heap-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/fill.yaml`,
+      `name: heap-fill
+output: ${JSON.stringify(dir)}
+sources:
+  gen: { kind: generator, count: 3000000, seed: 1 }
+pipeline:
+  - validate: { require: [title, url] }
+  - dedupe: { key: [url], maxItems: 3000000, near: { maxItems: 3000000 } }
+  - publish: [ { jsonl: { path: items.jsonl, vectors: false } } ]
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...flags.map((a) => a === "main.ts" ? `${root}main.ts` : a),
+        "run",
+        "fill.yaml",
+      ],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.success, false, "V8 ends the process");
+    const warnings = [...stderr.matchAll(/heap-fill: old space holds ([\d,]+) MiB of its 80 MiB/g)];
+    assert.equal(warnings.length, 1, stderr.slice(0, 2000));
+    assert.ok(Number(warnings[0][1]) > 0.85 * 80);
+    const fatal = stderr.indexOf("out of memory");
+    assert.ok(fatal < 0 || warnings[0].index! < fatal, "the warning comes first");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
