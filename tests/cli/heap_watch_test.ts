@@ -95,7 +95,9 @@ Deno.test("heap watch: reads V8's own old space and limit (a process with --max-
 });
 
 // The wiring in cli/run_command.ts: the run task's own command, its V8
-// limit lowered, on a flow whose dedupe keeps every item it has seen.
+// limit lowered, on a flow whose dedupe keeps every item it has seen. The
+// enrich steps slow the flow, so old space takes seconds, not one check's
+// interval, to cross the last 15% of the limit on a faster machine too.
 Deno.test("deno task run warns, naming the flow, before V8 ends a flow that fills its heap", async () => {
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const task: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.run;
@@ -114,6 +116,7 @@ sources:
 pipeline:
   - validate: { require: [title, url] }
   - dedupe: { key: [url], maxItems: 3000000, near: { maxItems: 3000000 } }
+  - enrich: { steps: [language, keywords] }
   - publish: [ { jsonl: { path: items.jsonl, vectors: false } } ]
 `,
     );
