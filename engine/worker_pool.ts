@@ -64,9 +64,12 @@ class Thread {
         }
       }
     };
-    // A worker that dies (out of memory, an uncaught error) fails what it
-    // held: those batches are retried and split like any failure, on a
-    // fresh worker.
+    // A worker that dies of an uncaught error fails what it held: those
+    // batches are retried and split like any failure, on a fresh worker.
+    // Running out of heap is not caught here: V8 ends the whole process,
+    // as on the main thread (each isolate has the run's old-space limit;
+    // a stage worker holds only the batches in hand, so it is the main
+    // thread's state that reaches it, and cli/heap_watch.ts warns of that).
     this.worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
       this.dead = new Error(`${opts.flow}/${opts.stage}: stage worker died: ${event.message}`);
