@@ -85,29 +85,6 @@ export interface NearIndex {
     now: number,
     ttl: number,
   ): (string | undefined)[] | Promise<(string | undefined)[]>;
-  /**
-   * Optional, for an index that shares the store's claims and stories
-   * (Redis): the store's claimMany, then matchMany on the items that are
-   * not duplicates and have a signature (`signatures[i]`, item i's), then
-   * with `copies` the store's mergeMany (copy i is item i's as the first
-   * copy of its key's story; its mode and story follow from the answers),
-   * in one step. Answers, matches and stories are item by item (a match is
-   * undefined for an item not checked).
-   */
-  claimAndMatchMany?(
-    claims: readonly ClaimRequest[],
-    signatures: readonly (Uint32Array | undefined)[],
-    now: number,
-    ttl: number,
-    copies?: readonly MergeRequest[],
-  ): Promise<ClaimedAndMatched>;
-}
-
-/** What NearIndex.claimAndMatchMany found, item by item; `stories` when it was given copies. */
-export interface ClaimedAndMatched {
-  answers: Claim[];
-  matches: (string | undefined)[];
-  stories?: (Story | undefined)[];
 }
 
 export interface MemoryDedupeStoreOptions {

@@ -1,11 +1,12 @@
 import { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import type {
-  ClaimedAndMatched,
+  Claim,
   ClaimRequest,
   MergeRequest,
   NearIndex,
   NearRequest,
+  Story,
 } from "./_dedupe_store.ts";
 import { BAND_CANDIDATES, BANDS, positionsNeeded, ROWS } from "./_minhash_index.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
@@ -340,8 +341,9 @@ return out
  * Items expire after the ttl by Redis's clock (the `now` passed in is
  * ignored) and past `maxItems` the oldest go: each call first forgets up to
  * 1000 such items. Signatures are kept as 64 bytes (the low byte of each
- * position). Every key is declared to the script, so it runs as it is on
- * Redis Cluster (all of them carry the flow's hash tag).
+ * position). Every key is declared to the script but the stories the
+ * folds find by id (as the store's MERGE does), and all of them carry the
+ * flow's hash tag, so it runs as it is on Redis Cluster.
  *
  * The script blocks the server while it runs; with at most 32 candidates
  * per band a lookup compares at most 320 entries however alike the texts.
@@ -379,10 +381,10 @@ export class RedisNearIndex implements NearIndex {
    * duplicates that have a signature (`signatures[i]`, item i's), then with
    * `copies` the store's mergeMany (copy i is item i's, sent as a first
    * copy of its key's story: its mode and story follow from the answers),
-   * in one script: one round trip per batch instead of two or three. It
-   * also makes a Deduper with `concurrency` above 1 answer as one batch at
-   * a time would, since Redis runs each batch's script whole, in the order
-   * they were sent.
+   * in one script: one round trip per batch instead of two or three, and
+   * batches in flight at once answer as one at a time would, in the order
+   * their scripts reached Redis. Answers, matches and stories are item by
+   * item (a match is undefined for an item not checked).
    */
   async claimAndMatchMany(
     claims: readonly ClaimRequest[],
@@ -390,7 +392,9 @@ export class RedisNearIndex implements NearIndex {
     _now: number,
     ttl: number,
     copies?: readonly MergeRequest[],
-  ): Promise<ClaimedAndMatched> {
+  ): Promise<
+    { answers: Claim[]; matches: (string | undefined)[]; stories?: (Story | undefined)[] }
+  > {
     if (claims.length === 0) return { answers: [], matches: [], stories: copies && [] };
     const keys = this.#keys();
     for (const c of claims) keys.push(exactKey(this.base, c.key));

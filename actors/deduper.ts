@@ -129,6 +129,11 @@ export interface DeduperOptions {
 interface State {
   store: DedupeStore;
   near?: NearIndex;
+  /**
+   * The near index when it was built here beside a Redis store: one script
+   * then makes a batch's claims, lookups and folds (claimAndMatchMany).
+   */
+  redisNear?: RedisNearIndex;
 }
 
 /**
@@ -151,8 +156,10 @@ interface State {
  * with no bloom filter in front: a batch's claims and text lookups are one
  * script, so one round trip (signatures are made for every item, a
  * duplicate's too, as which items are duplicates is known only in Redis).
- * Redis runs each batch's script whole, in the order they were sent, so
- * `concurrency` above 1 answers as one batch at a time would. Otherwise
+ * Redis runs each batch's script whole, so batches in flight at once
+ * (`concurrency` above 1) answer as one batch at a time would, in the order
+ * their scripts reached Redis: the order `handle` was called in, unless a
+ * batch was tried again (Redis was away) or its script loaded again. Otherwise
  * everything lives in process and `handle` returns without awaiting
  * anything.
  *
@@ -177,7 +184,7 @@ interface State {
  * nothing twice and processes merging at once lose nothing; an update
  * carries the revision it made, and sinks keep the highest. In Redis a
  * batch without `near` claims and folds in one script (one round trip, as
- * without merge); with `near` the folds are a second round trip.
+ * without merge); with `near`, in the one script of claims and lookups.
  *
  * Per item in process this costs a canonical URL (about 2 µs), a hash and a
  * store claim (a few µs); near-duplicate detection adds about 0.1 µs per
@@ -248,12 +255,12 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
       claims[i] = { key: key ?? item.id, event: item.event };
     }
     const near = this.#config.near;
-    if (near && state.near?.claimAndMatchMany) {
+    if (near && state.redisNear) {
       const signatures = batch.map((item) => nearSignature(item.payload, near.field, near.shingle));
       const copies = this.#config.merge
         ? batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"))
         : undefined;
-      return state.near.claimAndMatchMany(claims, signatures, now, this.#config.ttl, copies)
+      return state.redisNear.claimAndMatchMany(claims, signatures, now, this.#config.ttl, copies)
         .then(({ answers, matches, stories }) =>
           report(batch, claims, answers, matches, stories, out)
         );
@@ -388,11 +395,13 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
         throw new Error("dedupe: a durable Deduper needs the stage context to name its keys");
       }
       const base = durable.keys.dedupe(ctx.stage);
+      const redisNear = config.near && !nearIndex
+        ? new RedisNearIndex(durable.redis, base, config.near.threshold, config.near)
+        : undefined;
       return this.#state = {
         store: new RedisDedupeStore(durable.redis, base),
-        near: config.near &&
-          (nearIndex ??
-            new RedisNearIndex(durable.redis, base, config.near.threshold, config.near)),
+        near: config.near && (nearIndex ?? redisNear),
+        redisNear,
       };
     }
     const { expected, errorRate, maxItems } = config;

@@ -149,10 +149,13 @@ redisTest("a batch costs one round trip, its near check included", async () => {
     assert.equal((await run(near.deduper, texts, "dedupe")).emitted.length, 200);
     assert.deepEqual(nearSent.names, ["evalsha"], "claims and near check in one script");
     nearSent.names.length = 0;
+    const entries = `${flowKeys("test").dedupe("dedupe")}:near8:entries`;
+    assert.equal(await exact.redis.hlen(entries), 201);
     const copies = await run(near.deduper, texts.map((t) => item(t.payload.url)), "dedupe");
     assert.equal(copies.dropped.length, 200);
     assert.deepEqual(reasons(copies), texts.map(() => "duplicate"));
     assert.deepEqual(nearSent.names, ["evalsha"]);
+    assert.equal(await exact.redis.hlen(entries), 201, "duplicates are not looked up nor kept");
 
     // With merge, the folds into stories are in the same script.
     const merging = await newProcess({ near: {}, merge: true });
@@ -163,6 +166,20 @@ redisTest("a batch costs one round trip, its near check included", async () => {
     const merged = await run(merging.deduper, fresh, "dedupe");
     assert.equal(merged.emitted.filter((e) => e.payload.revision === 1).length, 200);
     assert.deepEqual(mergeSent.names, ["evalsha"], "claims, lookups and folds in one script");
+  });
+});
+
+redisTest("an item with no text to compare leaves the signatures after it in place", async () => {
+  await withFlow(async (newProcess) => {
+    const { deduper } = await newProcess({ near: {} });
+    const a = item("https://example.com/a", STORY);
+    await run(deduper, [a], "dedupe");
+    // No text and no title: no signature, so the script gets one signature fewer than items.
+    const bare = envelope({ url: "https://example.com/bare" } as unknown as ValidItem, "test");
+    const b = item("https://other.example/b", STORY.replace("Wednesday", "Thursday"));
+    const c = await run(deduper, [bare, b], "dedupe");
+    assert.deepEqual(c.emitted, [bare]);
+    assert.deepEqual(reasons(c), [`near-duplicate of ${a.id}`]);
   });
 });
 
