@@ -211,7 +211,7 @@ return out
   { offlineQueue: false },
 );
 
-/** A claim script's answers by number (CLAIM's, and the near index's CLAIM_MATCH). */
+/** A claim's answers by number (CLAIM_LUA's, in every script that claims). */
 export const CLAIM_ANSWERS: readonly Claim[] = ["new", "same-event", "duplicate"];
 
 /**

@@ -159,9 +159,9 @@ interface State {
  * Redis runs each batch's script whole, so batches in flight at once
  * (`concurrency` above 1) answer as one batch at a time would, in the order
  * their scripts reached Redis: the order `handle` was called in, unless a
- * batch was tried again (Redis was away) or its script loaded again. Otherwise
- * everything lives in process and `handle` returns without awaiting
- * anything.
+ * batch was tried again (Redis was away) or its script loaded again.
+ * Otherwise everything lives in process and `handle` returns without
+ * awaiting anything.
  *
  * An item whose key fields are all empty is keyed by its envelope id (which
  * is derived from its url, guid, or title and text), never by "", which
