@@ -123,11 +123,13 @@ export type Fact = "valid" | "unique" | "enriched" | "embedded";
  * its own seed so a url can never collide with a guid that spells the same.
  * Canonical, so that every spelling of an address (tracking parameters, a
  * syndicated copy's variant) gets the same id whichever copy comes first, in
- * every process: a URL parse per item (about 2 µs), which the Deduper then
- * saves by keying on this id when its key is the url alone.
+ * every process: a scan per item, and a URL parse for a url not already in
+ * canonical form (see canonicalUrl), which the Deduper then saves by keying
+ * on this id when its key is the url alone.
  */
 export function itemId(item: RawItem): string {
-  if (typeof item.url === "string" && item.url.trim() !== "") return urlId(urlKey(item.url));
+  const url = typeof item.url === "string" ? item.url.trim() : "";
+  if (url !== "") return urlId(urlKey(url));
   if (item.guid) return hash128(item.guid, 0x67756964);
   return hash128((item.title ?? "") + "\n" + (item.text ?? ""), 0x74787431);
 }
