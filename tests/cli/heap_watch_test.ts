@@ -135,7 +135,8 @@ pipeline:
     assert.equal(out.success, false, "V8 ends the process");
     const warnings = [...stderr.matchAll(/heap-fill: old space holds ([\d,]+) MiB of its 80 MiB/g)];
     assert.equal(warnings.length, 1, stderr.slice(0, 2000));
-    assert.ok(Number(warnings[0][1]) > 0.85 * 80);
+    // The message rounds to whole MiB: 68.3 MiB, above 85% of 80, reads 68.
+    assert.ok(Number(warnings[0][1]) >= Math.round(0.85 * 80), warnings[0][0]);
     const fatal = stderr.indexOf("out of memory");
     assert.ok(fatal < 0 || warnings[0].index! < fatal, "the warning comes first");
   } finally {
