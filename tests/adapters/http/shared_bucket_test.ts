@@ -92,13 +92,13 @@ redisTest(
         }
       });
       // Slots are 220 ms apart on Redis's clock (1/rps and the limiter's 10%
-      // slack); a request reaches the server some ms after its slot, by a
-      // delay that varies with the machine's load (up to ~55 ms seen on 2
-      // shared cores). 6 arrivals in one second would need one delayed 100 ms
-      // more than the 5 after it. Without the shared bucket, 3 processes send
-      // 15 a second.
-      const most = mostInWindow(arrivals, 1000);
-      assert.ok(most <= 5, `at most 5 requests in any 1 s, saw ${most}`);
+      // slack), so 6 span 1,100 ms; a request reaches the server some ms
+      // after its slot, by a delay that varies with the machine's load (6
+      // arrivals within 969 ms were seen once in 21 runs on 2 loaded cores).
+      // A window of 850 ms leaves 250 ms for that; without the shared bucket
+      // 3 processes send about 12 in it, and at twice the rate 8.
+      const most = mostInWindow(arrivals, 850);
+      assert.ok(most <= 5, `at most 5 requests in any 850 ms, saw ${most}`);
       const span = Math.max(...arrivals) - Math.min(...arrivals);
       assert.ok(span >= (arrivals.length - 1) * 200 - 50, `21 requests at 5 rps take 4 s: ${span}`);
     });
