@@ -24,6 +24,7 @@ import { DEFAULT_DURABLE, type Flow } from "../engine/flow.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { startFlow } from "../engine/run_flow.ts";
 import { benchFlow, benchRegistry } from "./pipeline.ts";
+import { roundRatios } from "./round_ratios.ts";
 import { z } from "zod";
 
 /** Stage streams between the six actors: source→validate … embed→publish. */
@@ -330,6 +331,9 @@ export async function printDurableSection(items: number, rounds: number): Promis
   console.log(`ratio 1 process / baseline:    ${(one.itemsPerSec / raw.itemsPerSec).toFixed(2)}x`);
   const vsBatched = one.itemsPerSec / batched.itemsPerSec;
   console.log(`ratio 1 process / micro-batched relay: ${vsBatched.toFixed(2)}x`);
+  console.log(
+    `  ${roundRatios(runs.one.map((f, r) => f.itemsPerSec / runs.batched[r].itemsPerSec))}`,
+  );
   console.log(`ratio 2 processes / baseline:  ${(two.itemsPerSec / raw.itemsPerSec).toFixed(2)}x`);
   console.log(
     `Redis commands per item and hop, engine (1 process) / baseline: ` +

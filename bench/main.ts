@@ -24,6 +24,7 @@ import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { runBareChain } from "./bare_chain.ts";
+import { roundRatios } from "./round_ratios.ts";
 import { printDedupeSection } from "./dedupe.ts";
 import { printNearSection } from "./near.ts";
 import { printDurableSection } from "./durable.ts";
@@ -97,6 +98,7 @@ if (want("engine")) {
   );
   let bestEngine = 0;
   let bestBare = 0;
+  const pairs: number[] = [];
   for (let r = 0; r < rounds; r++) {
     // Interleaved, so a noisy neighbour hurts both sides alike.
     const bare = await runBareChain(items);
@@ -104,10 +106,12 @@ if (want("engine")) {
     if (engine.items !== items || bare.items !== items) throw new Error("an item went missing");
     bestBare = Math.max(bestBare, bare.items / bare.secs);
     bestEngine = Math.max(bestEngine, engine.items / engine.secs);
+    pairs.push((engine.items / engine.secs) / (bare.items / bare.secs));
   }
   console.log(`engine:                   ${fmt(bestEngine)} items/s`);
   console.log(`bare async-generator chain: ${fmt(bestBare)} items/s (baseline, same run)`);
-  console.log(`ratio engine / baseline:  ${(bestEngine / bestBare).toFixed(2)}x\n`);
+  console.log(`ratio engine / baseline:  ${(bestEngine / bestBare).toFixed(2)}x`);
+  console.log(`${roundRatios(pairs)}\n`);
 }
 
 if (want("memory")) {
