@@ -281,7 +281,6 @@ Deno.test("several batches in flight share one rate limit", async () => {
     // in flight would arrive within a few ms of each other.
     const since = hits.slice(1).map((h) => Math.round(h.at - hits[1].at));
     since.forEach((ms, k) => assert.ok(ms >= k * 100 - 50, `arrivals after batch 1: ${since}`));
-    assert.ok(since[4] >= 300, `five batches in flight at once still took ${since[4]} ms`);
   });
 });
 
