@@ -1,6 +1,7 @@
 import { RedisUnreachableError } from "../engine/redis/connection.ts";
 import { FlowError } from "../config/load_flow.ts";
 import { createLogger, printErr } from "../engine/log.ts";
+import { maskUrlsIn } from "../engine/mask_url.ts";
 import { FlowStartError } from "../engine/run_flow.ts";
 import { NotDurableError, UnknownStageError } from "./admin.ts";
 import { requestedFormat, UsageError } from "./args.ts";
@@ -28,7 +29,9 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {
-    createLogger("json").error(unexpected.message, { stack: unexpected.stack });
-  } else printErr(`error: ${unexpected.stack}`);
+    createLogger("json").error(maskUrlsIn(unexpected.message), {
+      stack: maskUrlsIn(String(unexpected.stack)),
+    });
+  } else printErr(`error: ${maskUrlsIn(String(unexpected.stack))}`);
   return 1;
 }

@@ -1,10 +1,16 @@
 import { createLogger, type LogFormat, printErr } from "../engine/log.ts";
+import { maskUrlsIn } from "../engine/mask_url.ts";
 
-/** An error for a person (`error: ...`) or, in json mode, one JSON line. */
+/**
+ * An error for a person (`error: ...`) or, in json mode, one JSON line,
+ * with the password of any URL in it masked: the last guard for a message
+ * that quotes a URL it was given (a flow file's value, a driver's error).
+ */
 export function printError(format: LogFormat, error: Error, hint?: string): void {
+  const message = maskUrlsIn(error.message);
   if (format === "json") {
     const where = error as { file?: unknown; line?: unknown; column?: unknown };
-    createLogger("json").error(error.message, {
+    createLogger("json").error(message, {
       ...(typeof where.file === "string" ? { file: where.file } : {}),
       ...(typeof where.line === "number" ? { line: where.line } : {}),
       ...(typeof where.column === "number" ? { column: where.column } : {}),
@@ -12,6 +18,6 @@ export function printError(format: LogFormat, error: Error, hint?: string): void
     });
     return;
   }
-  printErr(`error: ${error.message}`);
+  printErr(`error: ${message}`);
   if (hint) printErr(hint);
 }

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { maskUrlsIn } from "../engine/mask_url.ts";
 import { didYouMean, nearest } from "./suggest.ts";
 
 /** A problem found by validation, placed by its path in the flow's data. */
@@ -243,7 +244,9 @@ export function show(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (typeof value === "string") {
-    return JSON.stringify(value.length > 60 ? value.slice(0, 57) + "..." : value);
+    // A URL's password (set through ${VAR}, say) is not repeated back.
+    const text = maskUrlsIn(value);
+    return JSON.stringify(text.length > 60 ? text.slice(0, 57) + "..." : text);
   }
   if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";
   if (typeof value === "object") return "a map";

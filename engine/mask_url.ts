@@ -18,14 +18,39 @@ function userinfoOf(url: string): Userinfo | undefined {
   const slash = url.indexOf("/", start);
   const authority = url.slice(start, slash < 0 ? undefined : slash);
   // The userinfo ends at the last "@" of the authority: a password may hold one.
-  const at = authority.lastIndexOf("@");
+  let at = authority.lastIndexOf("@");
+  if (at < 0 && slash >= 0) at = atPastSlash(url, start, slash);
   if (at < 0) return undefined;
-  const userinfo = authority.slice(0, at);
+  const userinfo = url.slice(start, start + at);
   const colon = userinfo.indexOf(":");
   const end = start + at;
   return colon < 0
     ? { start, end, user: userinfo }
     : { start, end, user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
+}
+
+/**
+ * A password holding an unencoded "/" (base64 ones do) ends the authority
+ * early, so parsers refuse the URL and their error quotes it whole:
+ * `redis://:ab/cd@host`. Where an "@" follows the first "/", this reads
+ * the text up to it as userinfo, unless it cannot be one: in a web URL
+ * (`https://medium.com/@user`, `https://host:8080/@user`) only when a ":"
+ * before the "/" is not a port. A connection URL (Redis, Postgres) has no
+ * "@" in its path or query, so there any last "@" counts, and a URL
+ * masked beyond its userinfo is the price of never showing a password.
+ * Returns the "@"'s offset from `start`, or -1.
+ */
+function atPastSlash(url: string, start: number, slash: number): number {
+  const at = url.lastIndexOf("@");
+  if (at < slash) return -1;
+  if (/^https?:\/\//i.test(url)) {
+    const colon = url.indexOf(":", start);
+    if (colon < 0 || colon > slash) return -1;
+    if (colon > start && /^\d*$/.test(url.slice(colon + 1, slash))) return -1; // host:port/
+    const query = url.slice(slash).search(/[?#]/);
+    if (query >= 0 && slash + query < at) return -1;
+  }
+  return at - start;
 }
 
 /**

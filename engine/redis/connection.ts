@@ -63,13 +63,16 @@ export interface ConnectOptions {
   onEvent?(event: RedisEvent, detail: RedisEventDetail): void;
 }
 
-/** Redis could not be reached (or refused us) within the connect timeout. */
+/**
+ * Redis could not be reached within the connect timeout, refused our
+ * credentials, or its URL could not be read: the message says which.
+ */
 export class RedisUnreachableError extends Error {
   /** The URL, password masked. */
   readonly url: string;
-  /** `url` must already be masked; `cause` says what failed. */
-  constructor(url: string, cause: string) {
-    super(`cannot reach Redis at ${url}: ${cause}`);
+  /** `url` must already be masked; `cause` says what failed; `what` leads the message. */
+  constructor(url: string, cause: string, what = "cannot reach Redis at") {
+    super(`${what} ${url}: ${cause}`);
     this.name = "RedisUnreachableError";
     this.url = url;
   }
@@ -100,7 +103,10 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error("not a URL; expected redis://host:port, rediss://host:port or unix:///path");
+    throw new Error(
+      "not a URL; expected redis://host:port, rediss://host:port or unix:///path " +
+        "(a password in it holding / ? # @ or % is written percent-encoded: / as %2F)",
+    );
   }
   const protocol = parsed.protocol;
   if (protocol !== "redis:" && protocol !== "rediss:" && protocol !== "unix:") {
@@ -168,7 +174,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   try {
     options = redisOptions(url, opts);
   } catch (error) {
-    throw new RedisUnreachableError(masked, (error as Error).message);
+    throw new RedisUnreachableError(masked, (error as Error).message, "bad Redis URL");
   }
   let up = false;
   // Loaded here, not at the top: ioredis (through `debug`) reads the
@@ -209,7 +215,8 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
     const why = message === TIMED_OUT
       ? `no answer within ${timeout}ms`
       : message ?? "connection closed";
-    throw new RedisUnreachableError(masked, why);
+    const refused = message !== undefined && isFatal(error as Error);
+    throw new RedisUnreachableError(masked, why, refused ? "Redis refused us at" : undefined);
   }
 
   up = true;

@@ -626,3 +626,19 @@ Deno.test("loadFlow (what `check` runs) refuses missing or unreadable local sour
   const skipped = await loadFlow(file, builtinRegistry(), {}, { inputs: false });
   assert.equal(skipped.sources.length, 4);
 });
+
+Deno.test("a URL the flow file gets wrong is quoted with its password masked", () => {
+  // A password with an unencoded "/" (a base64 one, from ${FEED} say) makes the URL unreadable.
+  const text = [
+    "name: feeds",
+    "sources:",
+    '  f: { kind: rss, url: "https://reader:tok/en@example.com/feed.xml" }',
+    "pipeline:",
+    "  - validate: { require: [title] }",
+    "",
+  ].join("\n");
+  const e = flowError(() => parseFlow(text, "flows/feeds.yaml", builtinRegistry(), {}));
+  assert.match(e.message, /^flows\/feeds\.yaml:3:\d+: sources\.f\.url: expected a URL/);
+  assert.match(e.message, /"https:\/\/reader:\*\*\*@example\.com\/feed\.xml"/);
+  assert.ok(!e.message.includes("tok/en"), e.message);
+});

@@ -28,3 +28,41 @@ Deno.test("maskSecretsOf also masks the password where a message decoded it", ()
     "fetch http://me:***@a.example/feed as me / ***: refused",
   );
 });
+
+Deno.test("a password holding an unencoded / is masked, though parsers refuse the URL", () => {
+  // Base64 passwords hold "/" and "+": written unencoded, the authority ends at the "/".
+  assert.equal(
+    maskUrlsIn("cannot reach Redis at redis://:hun/ter2@127.0.0.1:6391: not a URL"),
+    "cannot reach Redis at redis://:***@127.0.0.1:6391: not a URL",
+  );
+  assert.equal(
+    maskUrlsIn("bad URL postgres://postgres:hun/ter2@127.0.0.1:5432/test"),
+    "bad URL postgres://postgres:***@127.0.0.1:5432/test",
+  );
+  assert.equal(
+    maskUrlsIn("redis://user:a/b+c==@db:6379/0 and redis://:x/y?z@db"),
+    "redis://user:***@db:6379/0 and redis://:***@db",
+  );
+  assert.equal(
+    maskUrlsIn(`expected a URL, got "https://u:tok/en@example.com/feed"`),
+    `expected a URL, got "https://u:***@example.com/feed"`,
+  );
+  assert.equal(
+    maskSecretsOf(
+      "Invalid URL: 'redis://:hun/ter2@db' (password hun/ter2)",
+      "redis://:hun/ter2@db",
+    ),
+    "Invalid URL: 'redis://:***@db' (password ***)",
+  );
+});
+
+Deno.test("an @ in a web URL's path or query is not taken for a password", () => {
+  for (
+    const url of [
+      "https://medium.com/@someone/feed",
+      "https://example.com:8080/@someone/feed",
+      "https://example.com/feed?email=a@b.example",
+      "https://example.com/a:b/@c",
+    ]
+  ) assert.equal(maskUrlsIn(url), url);
+});

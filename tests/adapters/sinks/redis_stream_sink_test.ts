@@ -184,7 +184,7 @@ Deno.test("a memory flow must give a url; a bad one fails at open, its password 
   assert.ok(error instanceof Error);
   assert.match(
     error.message,
-    /^redis-stream sink: cannot reach Redis at http:\/\/user:\*\*\*@.*unsupported scheme/,
+    /^redis-stream sink: bad Redis URL http:\/\/user:\*\*\*@.*unsupported scheme/,
   );
   assert.ok(!error.message.includes("hunter2"));
 });

@@ -98,11 +98,25 @@ redisTest("a wrong password fails at once with the URL masked", async () => {
       (e) => e,
     );
     assert.ok(error instanceof RedisUnreachableError);
-    assert.match(error.message, /^cannot reach Redis at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /);
+    // Reached, and refused: the message does not say "cannot reach".
+    assert.match(error.message, /^Redis refused us at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /);
     assert.match(error.message, /WRONGPASS/);
     assert.ok(!error.message.includes("wrong-pass"), error.message);
     assert.doesNotMatch(error.message, /no answer within/, "refused, not timed out");
   }, { args: ["--user", ...APP_USER] });
+});
+
+Deno.test("a URL whose password holds an unencoded / is refused as a bad URL, password masked", async () => {
+  // Base64 passwords hold "/": unencoded, it ends the authority and no parser reads the URL.
+  const error = await connectRedis("redis://:hun/ter2@127.0.0.1:1", { timeout: 1000 }).then(
+    () => assert.fail("connected"),
+    (e) => e,
+  );
+  assert.ok(error instanceof RedisUnreachableError);
+  assert.match(error.message, /^bad Redis URL redis:\/\/:\*\*\*@127\.0\.0\.1:1: not a URL/);
+  assert.match(error.message, /percent-encoded: \/ as %2F/);
+  assert.ok(!error.message.includes("ter2"), error.message);
+  assert.ok(!error.url.includes("ter2"), error.url);
 });
 
 redisTest("no password where one is required fails at once, saying NOAUTH", async () => {
