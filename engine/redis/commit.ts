@@ -56,7 +56,11 @@ for i = 1, tonumber(ARGV[at]) do
   redis.call('XADD', KEYS[3], '*', ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
     ARGV[j + 5], ARGV[j + 6], ARGV[j + 7], ARGV[j + 8], ARGV[j + 9], ARGV[j + 10])
 end
-redis.call('XACK', KEYS[1], group, unpack(ARGV, 4, 3 + n))
+-- In calls of at most 500 ids: Lua's unpack refuses about 8,000 values, and
+-- a script that fails here has already written, since Redis rolls nothing back.
+for from = 4, 3 + n, 500 do
+  redis.call('XACK', KEYS[1], group, unpack(ARGV, from, math.min(from + 499, 3 + n)))
+end
 if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
 return gone
 `,

@@ -10,6 +10,7 @@ import { commitOnce, keepFor } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
+import { isScriptFault } from "./redis_script.ts";
 import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { untilAborted } from "../until_aborted.ts";
@@ -300,7 +301,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
         return Promise.reject(new DroppedMeanwhile());
       }
       return commitOnce(redis, commitKeys, { entries, bodies, back, letters, tryField });
-    }, (error) => !(error instanceof DroppedMeanwhile));
+      // A script fault would repeat the writes it made before failing: the
+      // step fails instead, and its entries, still pending, are delivered again.
+    }, (error) => !(error instanceof DroppedMeanwhile) && !isScriptFault(error));
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
     if (gone.length === 0) this.#room.entries += bodies.length;
     return gone;

@@ -96,3 +96,18 @@ export class RedisAwayError extends Error {
     this.name = "RedisAwayError";
   }
 }
+
+/** Error codes a script may fail with that another try can mend: memory, a busy or loading server, a failover. */
+const TRANSIENT =
+  /^(OOM|BUSY|LOADING|READONLY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)\b/;
+
+/**
+ * Whether a script failed while it ran for a reason of its own (a Lua
+ * error, a limit such as unpack's, a key of the wrong type): another try
+ * fails the same way, after the same writes, since Redis rolls nothing
+ * back. Redis 7 names the script in such an error (`on @user_script:1`).
+ */
+export function isScriptFault(error: unknown): boolean {
+  const message = String((error as Error | undefined)?.message ?? "");
+  return message.includes("@user_script:") && !TRANSIENT.test(message);
+}

@@ -142,6 +142,55 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
   });
 });
 
+redisTest("a commit of 10,000 one-item entries acknowledges them all and writes once", async () => {
+  // A window of size 10000 fed one-item entries (a source yielding one
+  // item at a time, or `dlq replay`) commits 10,000 ids at once. Lua's
+  // unpack refuses about 8,000 values: the script failed after its
+  // writes (Redis rolls nothing back) and every retry appended them again.
+  await withRedis(async (server) => {
+    const redis = client(server);
+    try {
+      const keys = flowKeys("wide");
+      const input = keys.input("a");
+      await redis.xgroup("CREATE", input, "a", "0", "MKSTREAM");
+      const count = 10_000;
+      const adding = redis.pipeline();
+      for (let i = 0; i < count; i++) adding.xadd(input, "*", "b", "[]", "n", "0");
+      await adding.exec();
+      const read = await redis.xreadgroup(
+        "GROUP",
+        "a",
+        "c1",
+        "COUNT",
+        count,
+        "STREAMS",
+        input,
+        ">",
+      ) as [string, [string, string[]][]][];
+      const entries = read[0][1].map(([id]) => ({ id }));
+      assert.equal(entries.length, count);
+      const commitKeys = {
+        input,
+        group: "a",
+        output: keys.input("b"),
+        dlq: keys.dlq,
+        tries: keys.tries,
+      };
+      const letter = { stage: "a", reason: "bad", attempts: 1, item: item(1) };
+      const batch = { entries, bodies: [{ body: Buffer.from("[]"), n: 0 }], letters: [letter] };
+      assert.deepEqual(await commitOnce(redis, commitKeys, batch), []);
+      const [pending] = await redis.xpending(input, "a") as [number];
+      assert.equal(pending, 0, "every input acknowledged");
+      // Sent again (a lost reply), it writes nothing more.
+      assert.equal((await commitOnce(redis, commitKeys, batch)).length, count);
+      assert.equal(await redis.xlen(keys.input("b")), 1);
+      assert.equal(await redis.xlen(keys.dlq), 1);
+    } finally {
+      await redis.quit();
+    }
+  });
+});
+
 redisTest(
   "an entry delivered again while its first delivery waits in a window is committed once",
   async () => {

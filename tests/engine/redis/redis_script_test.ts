@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { closeRedis, connectRedis } from "../../../engine/redis/connection.ts";
-import { RedisAwayError, RedisScript } from "../../../engine/redis/redis_script.ts";
+import { isScriptFault, RedisAwayError, RedisScript } from "../../../engine/redis/redis_script.ts";
 import { RedisServer, redisTest } from "./_harness.ts";
 
 const SET = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
@@ -83,5 +83,36 @@ redisTest(
       ended: "ran",
       written: "by the call",
     });
+  },
+);
+
+redisTest(
+  "a script that fails on its own is a fault; one Redis could not run yet is not",
+  async () => {
+    const server = await RedisServer.start();
+    const redis = await connectRedis(server.url);
+    try {
+      // Lua's unpack refuses about 8,000 values: every try would fail the same way.
+      const wide = new RedisScript("return redis.call('XACK', KEYS[1], 'g', unpack(ARGV))");
+      const ids = Array.from({ length: 9000 }, (_, i) => `${i + 1}-0`);
+      const unpacked = await wide.run(redis, ["s"], ids).then(() => undefined, (e) => e);
+      assert.match(String(unpacked?.message), /too many results to unpack/);
+      assert.equal(isScriptFault(unpacked), true);
+      // A command inside the script refused for the key's type.
+      await redis.set("text", "x");
+      const typed = await new RedisScript("return redis.call('XADD', KEYS[1], '*', 'a', 'b')")
+        .run(redis, ["text"], []).then(() => undefined, (e) => e);
+      assert.equal(isScriptFault(typed), true, String(typed?.message));
+      // Memory full or a busy server: refused before any write, worth another try.
+      const oom = new Error(
+        "OOM command not allowed when used memory > 'maxmemory'. script: 1f, on @user_script:1.",
+      );
+      assert.equal(isScriptFault(oom), false);
+      assert.equal(isScriptFault(new RedisAwayError("EVALSHA")), false);
+      assert.equal(isScriptFault(new Error("Connection is closed.")), false);
+    } finally {
+      await closeRedis(redis);
+      await server.stop();
+    }
   },
 );
