@@ -121,7 +121,8 @@ export class FlowWatch {
         log.warn(`${this.flow.name}: the dashboard cannot reach Redis`, { error: this.#noRedis });
       }
     }
-    this.metrics.watch(running, () => this.edges());
+    // While Redis does not answer, the edge gauges are left out of a scrape, not failed nor zero.
+    this.metrics.watch(running, () => this.edges().catch(() => []));
     this.#recorder = new HistoryRecorder(
       this.#history,
       () => this.counters(),

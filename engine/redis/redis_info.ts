@@ -29,8 +29,12 @@ export async function groupState(redis: Redis, key: string, group: string): Prom
   let groups: unknown[];
   try {
     groups = await redis.xinfo("GROUPS", key) as unknown[];
-  } catch {
-    return { undelivered: 0, pending: 0 }; // no stream yet: nothing waits
+  } catch (error) {
+    // No stream yet: nothing waits. Any other failure (a dropped connection)
+    // is thrown: read as "nothing waits", it let a drain check end a flow
+    // whose items were still on their way.
+    if (/no such key/i.test((error as Error).message)) return { undelivered: 0, pending: 0 };
+    throw error;
   }
   const g = groups.map(pairs).find((g) => g.name === group);
   if (!g) return { undelivered: 0, pending: 0 };
