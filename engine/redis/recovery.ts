@@ -223,6 +223,19 @@ async function deadLetterEntries(
       split.push(id);
       continue;
     }
+    // Taken first, if still idle: the decision above is a snapshot, and
+    // another process's claim loop may have claimed the entry since (one
+    // try short, in its eyes) and be running it now. Claimed here, idle
+    // starts again, so no one claims it before the letter is committed.
+    const mine = await run.redis.xclaim(
+      key,
+      step.id,
+      run.consumer,
+      run.options.claimAfter,
+      id,
+      "JUSTID",
+    );
+    if (mine.length === 0) continue;
     const tryField = keys.tryField(step.id, lane, id);
     const tries = Number(await run.redis.hget(keys.tries, tryField) ?? 0);
     const reason = `delivered ${deliveries} times and never acknowledged: ` +

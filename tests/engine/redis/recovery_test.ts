@@ -7,6 +7,8 @@ import type { StreamEntry } from "../../../engine/redis/codec.ts";
 import { DEFAULT_DURABLE } from "../../../engine/flow.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { pairs } from "../../../engine/redis/redis_info.ts";
+import { commitOnce } from "../../../engine/redis/commit.ts";
+import { addEntry, item } from "./_fixtures.ts";
 import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
 
 const keys = flowKeys("recover");
@@ -232,6 +234,89 @@ redisTest(
         assert.deepEqual(await redis.xpending(KEY, STEP, "-", "+", 10), []);
       } finally {
         await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "a worn entry that another process claimed since the claim loop looked is not dead-lettered",
+  async () => {
+    // The claim loop decides from a snapshot: XPENDING IDLE, then the tries.
+    // Another process's loop, which saw the entry one try short, may claim
+    // it and start it alone in between; dead-lettering it then threw away
+    // a run whose item a sink may already hold, and sent it to dead letters too.
+    const raceKeys = flowKeys("dlrace");
+    const step = "publish";
+    const key = raceKeys.input(step);
+    await withRedis(async (server) => {
+      const admin = client(server);
+      const other = client(server); // the other process, C
+      try {
+        await admin.xgroup("CREATE", key, step, "0", "MKSTREAM");
+        await admin.xgroup("CREATE", raceKeys.input(step, "high"), step, "0", "MKSTREAM");
+        const id = await addEntry(admin, key, [item(1)]);
+        await admin.xreadgroup("GROUP", step, "dead", "STREAMS", key, ">");
+        // Delivered 5 times, started alone 3 times, idle a minute: one try short of guilty.
+        await admin.xclaim(key, step, "dead", 0, id, "IDLE", 60_000, "RETRYCOUNT", 5, "JUSTID");
+        const field = raceKeys.tryField(step, "normal", id);
+        await admin.hset(raceKeys.tries, field, 3);
+
+        // C claims it and counts its try (RedisEdge.alone) just before this
+        // process reads the tries; this process's next call is its decision.
+        let injected = false;
+        let decided: Promise<unknown> | undefined;
+        const wrapped = new Proxy(admin, {
+          get(target, prop) {
+            const value = Reflect.get(target, prop, target);
+            if (typeof value !== "function") return value;
+            return (...args: unknown[]) => {
+              if (prop === "hmget" && !injected) {
+                injected = true;
+                return other.xclaim(key, step, "C", 1000, id, "JUSTID")
+                  .then((got) => assert.deepEqual(got, [id], "C claimed it"))
+                  .then(() => other.hincrby(raceKeys.tries, field, 1))
+                  .then(() => value.apply(target, args));
+              }
+              const result = value.apply(target, args);
+              if (injected && prop !== "hmget" && prop !== "xrange" && prop !== "hget") {
+                decided ??= Promise.resolve(result).catch(() => {});
+              }
+              return result;
+            };
+          },
+        }) as Redis;
+
+        const stop = new AbortController();
+        const run = {
+          step: { id: step, stages: [{ ctx: { stage: step }, stats: { failed: 0 } }] },
+          keys: raceKeys,
+          options: { ...DEFAULT_DURABLE, claimAfter: 1000 },
+          maxDeliveries: 5,
+          redis: wrapped,
+          consumer: "A",
+          stop: stop.signal,
+          log: memoryLogger(),
+          held: new Set<string>(),
+        } as unknown as DurableStepRun;
+        const loop = claimLoop(run, { push: () => {} });
+        while (!decided) await new Promise((r) => setTimeout(r, 20));
+        await decided;
+        stop.abort();
+        await loop;
+
+        assert.equal(await admin.xlen(raceKeys.dlq), 0, "no dead letter for an entry C runs");
+        // C finishes its run and commits: the entry is still there to acknowledge.
+        const gone = await commitOnce(other, {
+          input: key,
+          group: step,
+          dlq: raceKeys.dlq,
+          tries: raceKeys.tries,
+        }, { entries: [{ id }], bodies: [], letters: [], tryField: field });
+        assert.deepEqual(gone, [], "C's commit acknowledged it");
+      } finally {
+        admin.disconnect();
+        other.disconnect();
       }
     });
   },
