@@ -4,7 +4,7 @@ import type { Logger } from "../../engine/log.ts";
 import { TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
 import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
-import { cappedFetch } from "./capped_fetch.ts";
+import { cappedFetch } from "../http/capped_fetch.ts";
 
 /** How replies are held to the schema: the server's structured output, or instructions alone. */
 export type StructuredMode = "auto" | "on" | "off";

@@ -1,4 +1,5 @@
 import OpenAI from "openai";
+import { cappedFetch } from "../http/capped_fetch.ts";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { withOpenAIRetry } from "../openai/openai_retry.ts";
@@ -53,6 +54,17 @@ export class EmbeddingRequestError extends Error implements RetryHint {
     super(message, options);
     this.name = "EmbeddingRequestError";
   }
+}
+
+/**
+ * The largest reply a request can need: every input's vector as JSON
+ * numbers (at most 24 bytes each, sign, 17 digits, exponent and comma) at
+ * the asked dimensions, or 4,096 when the model picks, and 1 MiB for the
+ * rest. A server sending more is broken or hostile: its reply is refused
+ * before it fills memory (a 1.5 GB one took 1.6 GB of RSS before).
+ */
+export function replyLimit(options: { maxInputs?: number; dimensions?: number }): number {
+  return (options.maxInputs ?? 2048) * (options.dimensions || 4096) * 24 + (1 << 20);
 }
 
 /**
@@ -114,6 +126,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       maxRetries: 0,
       timeout: options.timeout ?? 30_000,
       logLevel: "off",
+      fetch: cappedFetch(replyLimit(options), "inputs x dimensions x 24 bytes"),
     });
   }
 
@@ -211,7 +224,11 @@ export class OpenAIEmbeddings implements EmbeddingClient {
         !BAD_INPUT.has(error.status),
       );
     }
-    const message = this.#redact(errorMessage(error));
+    // The SDK says only "Connection error."; its cause says what (refused, a reply over the cap).
+    const cause = error instanceof OpenAI.APIConnectionError && error.cause
+      ? `: ${errorMessage(error.cause)}`
+      : "";
+    const message = this.#redact(errorMessage(error) + cause);
     return new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error });
   }
 }

@@ -1,15 +1,17 @@
 /**
  * A fetch whose response bodies are held to `maxBytes`: a larger
  * Content-Length fails before the body is read, and a body without one is
- * read no further than the cap. A chat reply is text of a few kilobytes; a
- * server that sends megabytes is broken or hostile, and must not fill memory.
+ * read no further than the cap. For the API clients that take a fetch (the
+ * OpenAI SDK's chat and embeddings): a reply larger than any answer to
+ * what was asked is broken or hostile, and must not fill memory. `limit`
+ * names what sets the cap, for the error.
  */
-export function cappedFetch(maxBytes: number): typeof fetch {
+export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof fetch {
   return async (input, init) => {
     const response = await fetch(input, init);
     const declared = Number(response.headers.get("content-length") ?? NaN);
     const tooLarge = () =>
-      new Error(`reply is larger than the limit of ${maxBytes} bytes (maxReplyBytes)`);
+      new Error(`reply is larger than the limit of ${maxBytes} bytes (${limit})`);
     if (declared > maxBytes) {
       await response.body?.cancel();
       throw tooLarge();

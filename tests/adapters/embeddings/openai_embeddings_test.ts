@@ -3,6 +3,7 @@ import {
   EmbeddingRequestError,
   OpenAIEmbeddings,
   type OpenAIEmbeddingsOptions,
+  replyLimit,
 } from "../../../adapters/embeddings/openai_embeddings.ts";
 import { type Clock, RateLimiter } from "../../../adapters/http/rate_limiter.ts";
 import { memoryLogger } from "../../../engine/log.ts";
@@ -115,6 +116,34 @@ Deno.test("a reply slower than the timeout is abandoned and retried", async () =
     assert.equal((await embeddings.embed(["a"], signal())).length, 1);
     assert.equal(server.hits.length, 2, "the slow reply was abandoned and the call made again");
     assert.match(log.lines.join("\n"), /no reply within 1000 ms; retrying/);
+  });
+});
+
+Deno.test("a reply larger than any answer to the request is refused before it fills memory", async () => {
+  // 2 inputs of 4 dimensions need a few hundred bytes; the cap is that
+  // bound plus 1 MiB. The server would stream 256 MiB, with no Content-Length.
+  const limit = replyLimit({ maxInputs: 2, dimensions: 4 });
+  assert.equal(limit, 2 * 4 * 24 + 1024 * 1024);
+  let sent = 0;
+  await withFakeOpenAI({
+    intercept: () => {
+      const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (sent >= 256 * 1024 * 1024) return c.close();
+          sent += chunk.length;
+          c.enqueue(chunk);
+        },
+      });
+      return new Response(body, { headers: { "content-type": "application/json" } });
+    },
+  }, async (server) => {
+    const { embeddings } = client(server.url, { maxInputs: 2, dimensions: 4, maxRetries: 0 });
+    const error = await embeddings.embed(["a", "b"], signal()).catch((e) => e);
+    assert.ok(error instanceof EmbeddingRequestError, String(error));
+    assert.match(error.message, /larger than the limit of 1048768 bytes/);
+    // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
+    assert.ok(sent < 32 * 1024 * 1024, `read no further than the cap (${sent} bytes sent)`);
   });
 });
 

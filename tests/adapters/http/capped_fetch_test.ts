@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cappedFetch } from "../../../adapters/chat/capped_fetch.ts";
+import { cappedFetch } from "../../../adapters/http/capped_fetch.ts";
 import { withServer } from "../../_http_server.ts";
 
 Deno.test("a reply body over the cap fails, with or without a Content-Length", async () => {
