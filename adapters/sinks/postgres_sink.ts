@@ -81,7 +81,7 @@ export const postgresSinkSchema = z.strictObject({
     "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
   ),
   timeout: duration().default(30_000).describe(
-    "Statement timeout, and connect timeout; default 30s.",
+    "Statement timeout, and connect timeout; a server silent 5s past it is given up; default 30s.",
   ),
   maxConnections: z.int().positive().max(100).default(4)
     .describe("Connections in the pool; default 4."),
@@ -250,8 +250,9 @@ export class PostgresSink implements Sink {
     } catch (error) {
       throw new Error(`postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))}`);
     }
+    const within = <T>(what: Promise<T>) => answered(what, timeout + GRACE_MS);
     try {
-      await sql`select 1`;
+      await within(sql`select 1`);
     } catch (error) {
       await sql.end({ timeout: 0 });
       throw new Error(
@@ -259,13 +260,13 @@ export class PostgresSink implements Sink {
       );
     }
     try {
-      this.#table = await prepareTable(
+      this.#table = await within(prepareTable(
         sql,
         this.#config.table,
         this.#config.columns,
         this.#config.vector,
         (msg) => this.#log.info(`postgres sink: ${msg}`),
-      );
+      ));
       this.#table.index = this.#config.index;
     } catch (error) {
       await sql.end({ timeout: 0 });
@@ -275,7 +276,7 @@ export class PostgresSink implements Sink {
     const dimensions = this.#vectors?.dimensions;
     if (dimensions !== undefined && this.#table.vector !== "none") {
       try {
-        await this.#checkVectors(dimensions);
+        await within(this.#checkVectors(dimensions));
       } catch (error) {
         this.#sql = undefined;
         await sql.end({ timeout: 0 });
@@ -382,6 +383,13 @@ export class PostgresSink implements Sink {
     }
   }
 
+  /**
+   * One statement, cancelled when `signal` aborts. A server that took the
+   * connection and stopped answering (frozen, or a network path that drops
+   * packets) would hold it for ever: past `timeout` and a grace, in which a
+   * working server's statement_timeout fires first, the pool is closed (the
+   * next write opens a new one) and the write fails, to be retried.
+   */
   async #once(
     query: postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal,
@@ -390,10 +398,46 @@ export class PostgresSink implements Sink {
     const cancel = () => query.cancel();
     signal.addEventListener("abort", cancel, { once: true });
     try {
-      return await query;
+      return await answered(query, this.#config.timeout + GRACE_MS);
+    } catch (error) {
+      if (error instanceof NoAnswerError) await this.#dropPool();
+      throw error;
     } finally {
       signal.removeEventListener("abort", cancel);
     }
+  }
+
+  /** Forgets the pool, so the next write connects again; its connections are destroyed. */
+  async #dropPool(): Promise<void> {
+    const sql = this.#sql;
+    this.#sql = undefined;
+    this.#ready = undefined;
+    this.#vectorCheck = undefined;
+    await sql?.end({ timeout: 0 });
+  }
+}
+
+/** How long past `timeout` the client waits: the server's statement_timeout fires first on a server that answers. */
+const GRACE_MS = 5_000;
+
+/** The server took the statement and never answered, past its own timeout. */
+class NoAnswerError extends Error {
+  constructor(ms: number) {
+    super(`no answer within ${ms}ms (the server took the connection and went silent)`);
+    this.name = "NoAnswerError";
+  }
+}
+
+/** `what`, or NoAnswerError after `ms`. */
+async function answered<T>(what: PromiseLike<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NoAnswerError(ms)), ms);
+  });
+  try {
+    return await Promise.race([what, silent]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -535,6 +535,74 @@ pgTest("a write stuck past the timeout fails, and so does one whose signal abort
   assert.equal(await pg.count("trends"), 1, "neither write went in");
 });
 
+/**
+ * A TCP proxy to the server that can go silent: once frozen it keeps every
+ * connection open and passes nothing back, as a frozen server or a network
+ * path that drops packets does. Thawed, new connections pass again.
+ */
+function silentProxy(target: URL) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  let frozen = false;
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    const buf = new Uint8Array(64 * 1024);
+    try {
+      for (let n; (n = await from.read(buf)) !== null;) {
+        if (frozen) continue; // read and dropped, both ways
+        await to.write(buf.subarray(0, n));
+      }
+    } catch { /* closed */ }
+  };
+  const serving = (async () => {
+    for await (const client of listener) {
+      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+      conns.add(client).add(server);
+      pipe(client, server);
+      pipe(server, client);
+    }
+  })().catch(() => {});
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String((listener.addr as Deno.NetAddr).port);
+  return {
+    url: url.href,
+    freeze: () => void (frozen = true),
+    thaw: () => void (frozen = false),
+    async close() {
+      listener.close();
+      for (const c of conns) c.close();
+      await serving;
+    },
+  };
+}
+
+pgTest(
+  "a server that takes a write and goes silent fails it, and the next write connects again",
+  async (pg) => {
+    // statement_timeout is the server's: a silent server never sends its
+    // error, and postgres.js has no deadline of its own; the write waited for ever.
+    const proxy = silentProxy(new URL(pg.url));
+    const s = sink(proxy.url, pg.table("trends"), { timeout: "1s" });
+    try {
+      await s.open();
+      await s.write(items(1), signal);
+      proxy.freeze();
+      const stuck = s.write(items(1, 1), signal).then(() => "written", (e: Error) => e.message);
+      const guard = new Promise<string>((r) =>
+        setTimeout(() => r("still waiting after 60s"), 60_000)
+      );
+      const ended = await Promise.race([stuck, guard]);
+      assert.match(ended, /cannot upsert 1 rows of "[^"]+"\."trends": no answer within 6000ms/);
+      proxy.thaw();
+      await s.write(items(1, 2), signal);
+    } finally {
+      await s.close();
+      await proxy.close();
+    }
+    assert.equal(await pg.count("trends"), 2, "the first and the last write went in");
+  },
+);
+
 Deno.test("an unreachable server fails at open with a masked URL, and so does the flow", async () => {
   const url = `postgres://app:s3cret@127.0.0.1:${freePort()}/news`;
   const error = await sink(url, "trends").open().then(() => undefined, (e: Error) => e);
