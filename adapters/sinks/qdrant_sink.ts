@@ -429,6 +429,16 @@ export class QdrantSink implements Sink {
   }
 
   /**
+   * A reply's words without the API key: Qdrant does not quote it, but a
+   * proxy in front of it may ("invalid api-key <key>"), and the message
+   * goes to logs and dead letters.
+   */
+  #redact(text: string): string {
+    const key = this.#options.apiKey;
+    return key && key.length >= 4 ? text.replaceAll(key, "[redacted]") : text;
+  }
+
+  /**
    * Runs one request under the caller's signal and `timeout`, and words its
    * failure: what was asked of which collection, and what Qdrant answered.
    */
@@ -446,10 +456,10 @@ export class QdrantSink implements Sink {
       signal?.throwIfAborted();
       const why = timeout.aborted
         ? `no answer within ${this.#options.timeout}ms`
-        : describeError(error);
+        : this.#redact(describeError(error));
+      // No `cause`: the client's error keeps the reply as it came, key and all.
       const wrapped: QdrantError = new Error(
         `qdrant sink: cannot ${verb} ${what} ${this.#where}: ${why}`,
-        { cause: error },
       );
       const status = (error as QdrantError).status;
       wrapped.status = status;

@@ -20,6 +20,7 @@ import { Registry, type SourceSpec } from "../../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
+import { withServer } from "../../_http_server.ts";
 
 const KEY = "s3cret-qdrant-key";
 const SEEN = 1_700_000_000_000;
@@ -308,6 +309,23 @@ Deno.test("the api key is sent on every request and never logged nor put in an e
     const said = [...log.lines, ...wrong.log.lines, error.message, String(error.cause)].join("\n");
     assert.ok(!said.includes(KEY) && !said.includes("wrong-key-123"), said);
   }, { apiKey: KEY });
+});
+
+Deno.test("a proxy that quotes the api key in its refusal does not put it in the error", async () => {
+  // Qdrant does not quote the key it refuses; a proxy in front of it may.
+  await withServer((req) =>
+    Response.json(
+      { status: { error: `Unauthorized: invalid api-key ${req.headers.get("api-key")}` } },
+      { status: 401 },
+    ), async (origin) => {
+    const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends", apiKey: KEY });
+    const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /401 Unauthorized: invalid api-key \[redacted\]/);
+    assert.ok(!error.message.includes(KEY), error.message);
+    assert.ok(!String(error.cause ?? "").includes(KEY));
+  });
 });
 
 Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow does not wait", async () => {
