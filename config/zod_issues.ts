@@ -37,7 +37,19 @@ export function check<T>(
     .flatMap((iss) => toProblems(iss as unknown as Issue, [], ctx))
     // "ttl is missing" says nothing new next to `unknown field "tll"; did you mean "ttl"?`.
     .filter((p) => !(p.message === MISSING && ctx.suggested.has(pathKey(p.path))));
-  return { ok: false, problems: problems.map((p) => ({ ...p, path: [...base, ...p.path] })) };
+  return {
+    ok: false,
+    problems: problems.map((p) => ({ ...p, path: [...base, ...p.path], message: unquoted(p) })),
+  };
+}
+
+/** Fields whose value is a secret: an error says what was expected of it, never what it was. */
+const SECRET_FIELD = /^(?:.*api_?key|.*token|.*secret|.*password)$/i;
+
+function unquoted(p: PathProblem): string {
+  const field = p.path[p.path.length - 1];
+  if (typeof field !== "string" || !SECRET_FIELD.test(field)) return p.message;
+  return p.message.replace(/, got .*$/s, "");
 }
 
 /** The fields of zod's issues this file reads; zod's own types are a wide union. */

@@ -59,11 +59,18 @@ function atPastSlash(url: string, start: number, slash: number): number {
  */
 const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
 
-const PASSWORD_PARAM = /([?&]password=)([^&#]*)/gi;
+/**
+ * Query parameters that carry a secret: a password, or an API key or token
+ * some services take in the URL (`?key=`, `?api_key=`, `?access_token=`,
+ * a signed URL's `sig=`).
+ */
+const PASSWORD_PARAM =
+  /([?&](?:password|passwd|pwd|token|access_token|auth|auth_token|api_key|apikey|api-key|key|secret|client_secret|sig|signature)=)([^&#]*)/gi;
 
 /**
  * The URL with its password replaced by `***`: in the userinfo, as a
- * `password=` parameter, or a lone userinfo that may be one.
+ * `password=` parameter (or a key or token one: see PASSWORD_PARAM), or a
+ * lone userinfo that may be one.
  *
  * @example
  * ```ts

@@ -642,3 +642,19 @@ Deno.test("a URL the flow file gets wrong is quoted with its password masked", (
   assert.match(e.message, /"https:\/\/reader:\*\*\*@example\.com\/feed\.xml"/);
   assert.ok(!e.message.includes("tok/en"), e.message);
 });
+
+Deno.test("a secret field of the wrong type is not quoted back", () => {
+  // YAML reads an unquoted all-digit key as a number: the error must not repeat it.
+  const text = [
+    "name: keys",
+    "sources:",
+    "  g: { kind: generator, count: 10 }",
+    "pipeline:",
+    "  - embed: { provider: openai, model: m, apiKey: 123456789012 }",
+    "  - publish: [ { jsonl: { path: items.jsonl } } ]",
+    "",
+  ].join("\n");
+  const e = flowError(() => parseFlow(text, "flows/keys.yaml", builtinRegistry(), {}));
+  assert.match(e.message, /pipeline\[0\]\.embed\.apiKey: expected a string/);
+  assert.ok(!e.message.includes("123456789012"), e.message);
+});

@@ -66,3 +66,19 @@ Deno.test("an @ in a web URL's path or query is not taken for a password", () =>
     ]
   ) assert.equal(maskUrlsIn(url), url);
 });
+
+Deno.test("keys and tokens some services take in the query are masked too", () => {
+  assert.equal(
+    maskUrlsIn(
+      "GET https://api.example/feed?key=AIza123&q=news and https://x.example/a?access_token=t0k&api_key=k3y",
+    ),
+    "GET https://api.example/feed?key=***&q=news and https://x.example/a?access_token=***&api_key=***",
+  );
+  assert.equal(
+    maskUrlsIn("https://acct.blob.example/c/f.json?sv=2024&sig=abc%2Bdef&se=2025"),
+    "https://acct.blob.example/c/f.json?sv=2024&sig=***&se=2025",
+  );
+  // A parameter that only ends like one keeps its value.
+  const plain = "https://example.com/search?monkey=1&tokens=2&page=3";
+  assert.equal(maskUrlsIn(plain), plain);
+});
