@@ -31,10 +31,11 @@ RUN deno cache --frozen main.ts
 # /healthz answers 200 while the process is alive, when the run was given
 # `--port 9464` (compose.yaml's workers are). deno is the one tool the image
 # surely has (--no-config: the check reads neither deno.json nor the lock
-# file, so it loads nothing); it gives up after 2s. A run without --port
+# file, so it loads nothing), run with no permission but the port's
+# (`deno eval` would hold them all); it gives up after 2s. A run without --port
 # (the demo) has no server, and reports unhealthy: pass --port to use it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["deno", "eval", "--no-config", "const r = await fetch('http://127.0.0.1:9464/healthz', { signal: AbortSignal.timeout(2000) }).catch(() => undefined); Deno.exit(r?.ok ? 0 : 1)"]
+  CMD ["deno", "run", "--no-config", "--no-prompt", "--allow-net=127.0.0.1:9464", "data:application/javascript,const r = await fetch('http://127.0.0.1:9464/healthz', { signal: AbortSignal.timeout(2000) }).catch(() => undefined); Deno.exit(r?.ok ? 0 : 1)"]
 
 ENTRYPOINT ["/usr/bin/tini", "--", "deno", "task", "run"]
 CMD []

@@ -69,4 +69,10 @@ Deno.test("Dockerfile: tini is PID 1 in front of deno task run", () => {
   assert.match(dockerfile, /apt-get install -y --no-install-recommends tini/);
   assert.match(dockerfile, /ENTRYPOINT \["\/usr\/bin\/tini", "--", "deno", "task", "run"\]/);
   assert.match(dockerfile, /HEALTHCHECK /);
+  // Run with the port's permission alone: `deno eval` grants every permission.
+  assert.match(
+    dockerfile,
+    /CMD \["deno", "run", "--no-config", "--no-prompt", "--allow-net=127\.0\.0\.1:9464", "data:/,
+  );
+  assert.doesNotMatch(dockerfile, /"deno", "eval"/);
 });
