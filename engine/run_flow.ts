@@ -136,8 +136,13 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
   });
 
   const done = (async (): Promise<FlowReport> => {
+    // The failure that ended the run: the first, not the first in the list
+    // of tasks; the ones after it are its echoes (a stage before it whose
+    // send it cut: "send on a closed channel").
+    let cause: { error: unknown } | undefined;
     const tasks = [runtime.pump(), ...runtime.loops.map(runStageLoop)].map((task) =>
       task.catch((error) => {
+        cause ??= { error };
         // A step that dies takes the flow with it: stop everything rather
         // than let the steps before it wait for ever on a full edge.
         killCtl.abort(error);
@@ -147,9 +152,8 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
       })
     );
     try {
-      const results = await Promise.allSettled(tasks);
-      const failure = results.find((r) => r.status === "rejected");
-      if (failure) throw (failure as PromiseRejectedResult).reason;
+      await Promise.allSettled(tasks);
+      if (cause) throw cause.error;
       if (drained) await runtime.confirmDrained?.();
       const stopped = runtime.drained ? !drained : stopCtl.signal.aborted;
       return makeReport(flow, startedAt, stopped, runtime.sources, stats);

@@ -6,6 +6,7 @@ import { loadFlow } from "../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { memoryLogger } from "../../engine/log.ts";
 import { runFlow, startFlow } from "../../engine/run_flow.ts";
+import { FlowEndingError } from "../../engine/errors.ts";
 import type { Actor } from "../../engine/actor.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { z } from "zod";
@@ -86,4 +87,50 @@ Deno.test("a stage's close is called once, after its last batch", async () => {
   await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() });
   assert.equal(closes, 1);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the failure that ends a run is the first one, not an earlier stage's echo of it", async () => {
+  // The last stage ends the run (stdout's reader has gone) while the stage
+  // before it is writing dead letters; the kill closes the channel it then
+  // sends to. The run used to fail with that stage's "send on a closed channel".
+  // Validate is writing a batch's dead letters when the last stage ends the run.
+  const writing = Promise.withResolvers<void>();
+  const ended = Promise.withResolvers<void>();
+  let reached = false;
+  const registry = builtinRegistry().stage({
+    kind: "ending",
+    summary: "ends the run once the stage before it writes dead letters",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      async handle() {
+        reached = true;
+        await writing.promise;
+        ended.resolve();
+        throw new FlowEndingError("the reader has gone");
+      },
+    }),
+  });
+  const slowLetters = {
+    async write() {
+      if (!reached) return; // the first batch goes through
+      writing.resolve();
+      await ended.promise;
+      await new Promise((r) => setTimeout(r, 20)); // the kill has closed the channels by now
+    },
+  };
+  const dir = await Deno.makeTempDir({ prefix: "millrace-ending-" });
+  try {
+    const flow = defineFlow({
+      name: "ending",
+      output: dir,
+      sources: { g: { kind: "generator", count: 3000, batch: 100, invalid: 0.2 } },
+      pipeline: [{ validate: { require: ["title", "url"] } }, { ending: {} }],
+    }, registry);
+    const error = await runFlow(flow, { registry, deadLetters: slowLetters, log: memoryLogger() })
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error instanceof FlowEndingError, String(error));
+    assert.equal(error.message, "the reader has gone");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
