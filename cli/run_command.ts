@@ -106,6 +106,16 @@ export async function runCommand(
       server = serveWatch(watch, { ...opts.serve!, token });
     } catch (error) {
       signals.close();
+      const { hostname, port } = opts.serve!;
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new UsageError(
+          `--port ${port}: ${hostname}:${port} is in use by another program; ` +
+            "choose another port (--port 0 takes a free one)",
+        );
+      }
+      if (error instanceof Deno.errors.AddrNotAvailable) {
+        throw new UsageError(`--host ${hostname}: not an address of this machine`);
+      }
       throw error;
     }
     const { hostname, port } = server.addr;

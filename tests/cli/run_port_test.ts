@@ -107,3 +107,23 @@ Deno.test("--host without --port, or a port that is no port, is a usage error", 
     assert.match(new TextDecoder().decode(out.stderr), /--(host|port)/);
   }
 });
+
+Deno.test("a port already in use is a usage error naming it, with no stack", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (taken.addr as Deno.NetAddr).port;
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMS, MAIN, "flows/demo.yaml", "--port", String(port)],
+      stdout: "null",
+      stderr: "piped",
+      cwd: dirname(MAIN),
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(stderr, new RegExp(`error: --port ${port}: 127\\.0\\.0\\.1:${port} is in use`));
+    assert.doesNotMatch(stderr, /AddrInUse|    at /, "no stack");
+  } finally {
+    taken.close();
+  }
+});
