@@ -89,6 +89,16 @@ export async function loadFlowTest(
   }
   const doc = readFlowDocument(text, env);
   if (!doc.ok) throw new FlowError(file, doc.problems);
+  const value = doc.value as Record<string, unknown> | null;
+  if (value && typeof value === "object" && !("cases" in value) && "pipeline" in value) {
+    // A flow file given where its test file belongs: one line, not one per field.
+    const test = basename(file).replace(/\.ya?ml$/, ".test.yaml");
+    throw new FlowError(file, [{
+      path: "",
+      message: `this is a flow file, not a test file: its tests go in ${test} ` +
+        `(cases: [{ name, input, expect }]; see "Testing a flow" in README)`,
+    }]);
+  }
   const checked = check(fileSchema, doc.value);
   const problems = checked.ok ? [...doc.problems] : [...doc.problems, ...checked.problems];
   // Read from the raw cases, so a placeholder typo is reported with the other problems.

@@ -142,6 +142,16 @@ Deno.test("a test file naming a flow that is not there is reported at its flow: 
   assert.match(ran.stderr, /other\.test\.yaml:1:7: flow: no flow file "\.\.\/nope\.yaml"/);
 });
 
+Deno.test("a flow file given to test says so in one line, naming where its tests go", async () => {
+  const ran = await millrace("test", join(ROOT, "flows", "demo.yaml"));
+  assert.equal(ran.code, 2);
+  assert.match(
+    ran.stderr,
+    /demo\.yaml: this is a flow file, not a test file: its tests go in demo\.test\.yaml/,
+  );
+  assert.doesNotMatch(ran.stderr, /unknown field/, "not one line per field of the flow");
+});
+
 Deno.test("the flow tests in flows/ pass", async () => {
   const ran = await millrace("test", "flows/");
   assert.equal(ran.code, 0, ran.stdout + ran.stderr);
