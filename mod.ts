@@ -77,6 +77,7 @@ export {
 } from "./engine/item.ts";
 export {
   createLogger,
+  type LineOut,
   type LogFormat,
   type Logger,
   type LoggerOptions,

@@ -77,3 +77,22 @@ Deno.test("a component that needs a permission asks for it only when used", asyn
   assert.notEqual(status, 0);
   assert.match(stderr, /NotCapable|Requires (env|net) access/);
 });
+
+Deno.test("deno doc --lint finds only other packages' types (README, Library)", async () => {
+  // Deno flags a public type that refers to ioredis's Redis or zod's ZodType
+  // (denoland/deno#27364); anything else it finds is ours to fix.
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["doc", "--lint", "mod.ts", "testing.ts"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+  const problems = text.split("\n").filter((l) => /^error\[/.test(l));
+  assert.ok(problems.length > 0, text.slice(0, 2000)); // the lint ran
+  const ours = problems.filter((l) =>
+    !/^error\[private-type-ref\]: .* references private type '(Redis|ZodType)'$/.test(l)
+  );
+  assert.deepEqual(ours, []);
+});

@@ -83,6 +83,7 @@ export class RedisConnectionLostError extends Error {
   /** Not the batch's fault: retried without spending its retries (errors.ts RetryHint). */
   readonly outage = true;
 
+  /** `command` is what was in flight, for the message. */
   constructor(command: string) {
     super(`connection to Redis lost while ${command} was in flight; it may or may not have run`);
     this.name = "RedisConnectionLostError";

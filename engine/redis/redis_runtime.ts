@@ -23,6 +23,7 @@ import { SourceLeases } from "./source_lease.ts";
  * and exits 1, so that whoever started it runs it again.
  */
 export class RedisLostWritesError extends Error {
+  /** Names the error in a stack and in `error:` lines. */
   override name = "RedisLostWritesError";
 }
 

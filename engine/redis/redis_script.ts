@@ -15,14 +15,17 @@ import type { Redis } from "ioredis";
  * (Edge.fence), which a call queued across a restart would skip.
  */
 export class RedisScript {
+  /** The script's SHA-1, the name EVALSHA calls it by. */
   readonly sha: string;
   readonly #queued: boolean;
 
+  /** `lua` is the script; `offlineQueue: false` for a stage's writes (see the class comment). */
   constructor(readonly lua: string, opts: { offlineQueue?: boolean } = {}) {
     this.sha = createHash("sha1").update(lua).digest("hex");
     this.#queued = opts.offlineQueue ?? true;
   }
 
+  /** Runs the script on `redis` with `keys` and `args`; its reply as ioredis gives it. */
   async run(
     redis: Redis,
     keys: readonly string[],
@@ -91,6 +94,7 @@ export class RedisAwayError extends Error {
   /** Not the batch's fault: retried without spending its retries (errors.ts RetryHint). */
   readonly outage = true;
 
+  /** `command` is what was not sent, for the message. */
   constructor(command: string) {
     super(`Redis was away when ${command} was to be sent: it was not sent`);
     this.name = "RedisAwayError";
