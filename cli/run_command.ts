@@ -125,6 +125,12 @@ export async function runCommand(
         (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
       { url, token: token !== undefined },
     );
+    if (!token && !isLoopback(hostname)) {
+      runs[0].log.warn(
+        `${flows[0].name}: the dashboard on ${url} answers anyone who can reach it: ` +
+          "set MILLRACE_TOKEN to ask for a bearer token",
+      );
+    }
   }
   const watchers = opts.watch
     ? runs.map((run) =>
@@ -155,4 +161,9 @@ export async function runCommand(
     await server?.close();
     await watch?.close();
   }
+}
+
+/** Whether a listening address is this machine's loopback, reachable from no other. */
+function isLoopback(hostname: string): boolean {
+  return hostname === "::1" || hostname === "localhost" || /^127\./.test(hostname);
 }

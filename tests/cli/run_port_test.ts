@@ -127,3 +127,17 @@ Deno.test("a port already in use is a usage error naming it, with no stack", asy
     taken.close();
   }
 });
+
+Deno.test("a dashboard open beyond this machine without MILLRACE_TOKEN is warned about", async () => {
+  const open = await runWithPort(["--host", "0.0.0.0"]);
+  const code = await open.stop();
+  assert.equal(code, 0, open.lines.join("\n"));
+  assert.ok(
+    open.lines.some((l) => /answers anyone who can reach it: set MILLRACE_TOKEN/.test(l)),
+    open.lines.join("\n"),
+  );
+  // On loopback, the default, nothing to warn about.
+  const local = await runWithPort([]);
+  await local.stop();
+  assert.ok(!local.lines.some((l) => /answers anyone/.test(l)), local.lines.join("\n"));
+});
