@@ -1,5 +1,5 @@
-import type { QdrantClient } from "@qdrant/js-client-rest";
 import { v5 as uuidv5 } from "uuid";
+import { QdrantRest } from "./_qdrant_rest.ts";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
 import { errorMessage, PermanentError, type RetryHint } from "../../engine/errors.ts";
@@ -122,7 +122,7 @@ interface VectorParams {
 }
 
 /**
- * Writes items as Qdrant points through @qdrant/js-client-rest: one upsert
+ * Writes items as Qdrant points over its REST API: one upsert
  * request per batch, plus one delete request when the batch holds deleted
  * items and one batch request of set-payload operations when it holds merge
  * updates (Envelope.update: only the payload changes, never the vector). Point ids are UUIDv5 of item ids, so a replay or a redelivery
@@ -137,15 +137,14 @@ interface VectorParams {
  * or with named vectors, the sink refuses it with the reason, at open
  * whenever the length is known then.
  *
- * Requests go through the client's lower-level `api()` so each carries the
- * stage's signal as well as `timeout`: a flow that stops does not wait on a
- * slow Qdrant. The key is sent as a header, never logged nor put in an error.
+ * Each request carries the stage's signal as well as `timeout`, so a flow
+ * that stops does not wait on a slow Qdrant, and its reply is capped
+ * (_qdrant_rest.ts). The key is sent as a header, never logged nor put in
+ * an error.
  */
 export class QdrantSink implements Sink {
   readonly #options: QdrantSinkOptions;
-  /** What the client is made from; the client itself is loaded by `open` (see `#api`). */
-  readonly #client: ConstructorParameters<typeof QdrantClient>[0];
-  #loaded?: ReturnType<QdrantClient["api"]>;
+  readonly #api: QdrantRest;
   readonly #where: string;
   /** The collection's vector length once it is known to exist. */
   #size?: number;
@@ -167,26 +166,7 @@ export class QdrantSink implements Sink {
         options.log?.warn(`qdrant sink: the api key of ${this.#where} is sent over plain http`);
       }
     }
-    this.#client = {
-      url: url.origin,
-      ...(prefix ? { prefix } : {}),
-      headers,
-      // Each request carries its own signal with the timeout in it; the
-      // client's own timeout would replace that signal.
-      timeout: Infinity,
-      // The version check is a request nobody awaits that warns on the console.
-      checkCompatibility: false,
-    };
-  }
-
-  /**
-   * The client's API, once `open` loaded it: @qdrant/js-client-rest is
-   * imported on a Qdrant sink's first open, so a flow without one does not
-   * carry it.
-   */
-  get #api(): ReturnType<QdrantClient["api"]> {
-    if (!this.#loaded) throw new Error(`qdrant sink: ${this.#where} was used before open`);
-    return this.#loaded;
+    this.#api = new QdrantRest(url.origin + prefix, headers);
   }
 
   /** Fetches the collection: checks it, or creates it when `dimensions` is known. */
@@ -221,9 +201,7 @@ export class QdrantSink implements Sink {
         `${deletes.length} points from`,
         signal,
         (init) =>
-          this.#api.deletePoints({
-            collection_name: this.#options.collection,
-            wait: this.#options.wait,
+          this.#api.deletePoints(this.#options.collection, this.#options.wait, {
             points: deletes,
           }, init),
       );
@@ -246,9 +224,7 @@ export class QdrantSink implements Sink {
       "points from",
       signal,
       (init) =>
-        this.#api.deletePoints({
-          collection_name: this.#options.collection,
-          wait: this.#options.wait,
+        this.#api.deletePoints(this.#options.collection, this.#options.wait, {
           filter: { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] },
         }, init),
     );
@@ -256,8 +232,6 @@ export class QdrantSink implements Sink {
   }
 
   async #open(): Promise<void> {
-    const { QdrantClient } = await import("@qdrant/js-client-rest");
-    this.#loaded ??= new QdrantClient(this.#client).api();
     const { dimensions: configured, vectors } = this.#options;
     const embedded = vectors?.dimensions;
     if (configured !== undefined && embedded !== undefined && configured !== embedded) {
@@ -301,11 +275,7 @@ export class QdrantSink implements Sink {
       `${points.length} points into`,
       signal,
       (init) =>
-        this.#api.upsertPoints({
-          collection_name: this.#options.collection,
-          wait: this.#options.wait,
-          points,
-        }, init),
+        this.#api.upsertPoints(this.#options.collection, this.#options.wait, { points }, init),
     );
   }
 
@@ -336,11 +306,7 @@ export class QdrantSink implements Sink {
       `${items.length} points of`,
       signal,
       (init) =>
-        this.#api.batchUpdate({
-          collection_name: this.#options.collection,
-          wait: this.#options.wait,
-          operations,
-        }, init),
+        this.#api.batchUpdate(this.#options.collection, this.#options.wait, { operations }, init),
     );
   }
 
@@ -359,7 +325,7 @@ export class QdrantSink implements Sink {
         "fetch",
         "collection",
         signal,
-        (init) => this.#api.getCollection({ collection_name: this.#options.collection }, init),
+        (init) => this.#api.getCollection(this.#options.collection, init),
       );
       return vectorParams(this.#options.collection, response.data.result?.config?.params?.vectors);
     } catch (error) {
@@ -387,11 +353,12 @@ export class QdrantSink implements Sink {
     this.#creating ??= (async () => {
       const { collection, distance } = this.#options;
       try {
-        await this.#call("create", "collection", signal, (init) =>
-          this.#api.createCollection({
-            collection_name: collection,
-            vectors: { size, distance },
-          }, init));
+        await this.#call(
+          "create",
+          "collection",
+          signal,
+          (init) => this.#api.createCollection(collection, { vectors: { size, distance } }, init),
+        );
         this.#options.log?.info(
           `qdrant sink: created collection ${this.#where} (${size}-dim ${distance})`,
         );
@@ -418,9 +385,7 @@ export class QdrantSink implements Sink {
         `payload field ${JSON.stringify(field)} of`,
         signal,
         (init) =>
-          this.#api.createFieldIndex({
-            collection_name: this.#options.collection,
-            wait: true,
+          this.#api.createFieldIndex(this.#options.collection, {
             field_name: field,
             field_schema: type,
           }, init),

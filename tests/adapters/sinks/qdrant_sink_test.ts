@@ -21,6 +21,7 @@ import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
 import { withServer } from "../../_http_server.ts";
+import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
 const KEY = "s3cret-qdrant-key";
 const SEEN = 1_700_000_000_000;
@@ -325,6 +326,34 @@ Deno.test("a proxy that quotes the api key in its refusal does not put it in the
     assert.match(error.message, /401 Unauthorized: invalid api-key \[redacted\]/);
     assert.ok(!error.message.includes(KEY), error.message);
     assert.ok(!String(error.cause ?? "").includes(KEY));
+  });
+});
+
+Deno.test("a reply larger than any the sink asks for is refused before it fills memory", async () => {
+  let sent = 0;
+  await withServer(() => {
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    const body = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent >= 256 * 1024 * 1024) return c.close();
+        sent += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }, async (origin) => {
+    const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
+    const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error instanceof Error);
+    assert.match(
+      error.message,
+      new RegExp(
+        `cannot fetch collection trends at .*: reply is larger than the limit of ${MAX_REPLY_BYTES} bytes`,
+      ),
+    );
+    // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
+    assert.ok(sent < 64 * 1024 * 1024, `read no further than the cap (${sent} bytes sent)`);
   });
 });
 

@@ -1,0 +1,88 @@
+import { cappedFetch } from "../http/capped_fetch.ts";
+
+/**
+ * The largest reply taken from Qdrant. The sink's calls answer with a status
+ * and a small result (a collection's description is a few kilobytes); a
+ * reply past this is broken or hostile and is refused before it fills memory.
+ */
+export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+
+/** A refusal as Qdrant words it: the HTTP status and the reply's `status.error`. */
+export interface QdrantHttpError extends Error {
+  status: number;
+  data?: { status?: { error?: string } };
+}
+
+/** What a call answers: the reply's JSON, under `data` (as the official client puts it). */
+export interface QdrantReply {
+  // deno-lint-ignore no-explicit-any
+  data: any;
+}
+
+/**
+ * Qdrant's REST API, the six calls the sink makes, over a fetch whose
+ * replies are capped (MAX_REPLY_BYTES): @qdrant/js-client-rest reads any
+ * reply whole and takes no fetch of its own. Each call carries the caller's
+ * `init` (its signal), and `wait` asks Qdrant to answer once the change is
+ * applied.
+ */
+export class QdrantRest {
+  readonly #fetch = cappedFetch(MAX_REPLY_BYTES, "the Qdrant reply limit");
+
+  /** `base` is the URL up to the API's root (a proxy's prefix included), with no trailing slash. */
+  constructor(readonly base: string, readonly headers: Record<string, string>) {}
+
+  getCollection(collection: string, init: RequestInit): Promise<QdrantReply> {
+    return this.#send("GET", collection, "", undefined, init);
+  }
+
+  createCollection(collection: string, body: unknown, init: RequestInit): Promise<QdrantReply> {
+    return this.#send("PUT", collection, "", body, init);
+  }
+
+  createFieldIndex(collection: string, body: unknown, init: RequestInit): Promise<QdrantReply> {
+    return this.#send("PUT", collection, "/index?wait=true", body, init);
+  }
+
+  upsertPoints(collection: string, wait: boolean, body: unknown, init: RequestInit) {
+    return this.#send("PUT", collection, `/points?wait=${wait}`, body, init);
+  }
+
+  deletePoints(collection: string, wait: boolean, body: unknown, init: RequestInit) {
+    return this.#send("POST", collection, `/points/delete?wait=${wait}`, body, init);
+  }
+
+  batchUpdate(collection: string, wait: boolean, body: unknown, init: RequestInit) {
+    return this.#send("POST", collection, `/points/batch?wait=${wait}`, body, init);
+  }
+
+  async #send(
+    method: string,
+    collection: string,
+    rest: string,
+    body: unknown,
+    init: RequestInit,
+  ): Promise<QdrantReply> {
+    const url = `${this.base}/collections/${encodeURIComponent(collection)}${rest}`;
+    const response = await this.#fetch(url, {
+      ...init,
+      method,
+      headers: body === undefined
+        ? this.headers
+        : { ...this.headers, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let data: unknown;
+    try {
+      data = text ? JSON.parse(text) : undefined;
+    } catch {
+      data = undefined;
+    }
+    if (response.ok) return { data };
+    const error = new Error(response.statusText || `HTTP ${response.status}`) as QdrantHttpError;
+    error.status = response.status;
+    error.data = data as QdrantHttpError["data"];
+    throw error;
+  }
+}
