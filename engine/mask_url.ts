@@ -15,42 +15,56 @@ function userinfoOf(url: string): Userinfo | undefined {
   const scheme = url.indexOf("://");
   if (scheme < 0) return undefined;
   const start = scheme + 3;
-  const slash = url.indexOf("/", start);
-  const authority = url.slice(start, slash < 0 ? undefined : slash);
-  // The userinfo ends at the last "@" of the authority: a password may hold one.
-  let at = authority.lastIndexOf("@");
-  if (at < 0 && slash >= 0) at = atPastSlash(url, start, slash);
+  const at = userinfoEnd(url, start);
   if (at < 0) return undefined;
-  const userinfo = url.slice(start, start + at);
+  const userinfo = url.slice(start, at);
   const colon = userinfo.indexOf(":");
-  const end = start + at;
   return colon < 0
-    ? { start, end, user: userinfo }
-    : { start, end, user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
+    ? { start, end: at, user: userinfo }
+    : { start, end: at, user: userinfo.slice(0, colon), password: userinfo.slice(colon + 1) };
 }
 
+/** Schemes of connection URLs (a server's address and credentials, never a page). */
+const CONNECTION = /^(?:redis|rediss|postgres|postgresql|amqp|amqps|mongodb|mysql):\/\//i;
+
 /**
- * A password holding an unencoded "/" (base64 ones do) ends the authority
- * early, so parsers refuse the URL and their error quotes it whole:
- * `redis://:ab/cd@host`. Where an "@" follows the first "/", this reads
- * the text up to it as userinfo, unless it cannot be one: in a web URL
- * (`https://medium.com/@user`, `https://host:8080/@user`) only when a ":"
- * before the "/" is not a port. A connection URL (Redis, Postgres) has no
- * "@" in its path or query, so there any last "@" counts, and a URL
- * masked beyond its userinfo is the price of never showing a password.
- * Returns the "@"'s offset from `start`, or -1.
+ * Where the userinfo ends (its "@"), or -1. Normally the last "@" before
+ * the first "/". But a password holding an unencoded "/" (base64 ones do)
+ * ends the authority early, so parsers refuse the URL and their error
+ * quotes it whole (`redis://:ab/cd@host`):
+ * - a connection URL (Redis, Postgres) has no "@" in its path or query,
+ *   so its last "@" ends the userinfo, wherever it is; a URL masked beyond
+ *   its userinfo is the price of never showing a password;
+ * - a web URL (or any other) may hold "@" in its path
+ *   (`https://medium.com/@user`): past the first "/", an "@" before any
+ *   "?" or "#" ends the userinfo only when a ":" before that "/" parts a
+ *   user from a password, not a host from its port (`example.com:8080/`,
+ *   `localhost:8080/`, `[::1]:8080/`); and the "@" is the last one before
+ *   the next "/" (a password may hold "@" too).
  */
-function atPastSlash(url: string, start: number, slash: number): number {
-  const at = url.lastIndexOf("@");
-  if (at < slash) return -1;
-  if (/^https?:\/\//i.test(url)) {
-    const colon = url.indexOf(":", start);
-    if (colon < 0 || colon > slash) return -1;
-    if (colon > start && /^\d*$/.test(url.slice(colon + 1, slash))) return -1; // host:port/
-    const query = url.slice(slash).search(/[?#]/);
-    if (query >= 0 && slash + query < at) return -1;
+function userinfoEnd(url: string, start: number): number {
+  if (CONNECTION.test(url)) {
+    const at = url.lastIndexOf("@");
+    return at >= start ? at : -1;
   }
-  return at - start;
+  const slash = url.indexOf("/", start);
+  if (slash === start) return -1; // no authority (file:///)
+  const authority = url.slice(start, slash < 0 ? undefined : slash);
+  const inAuthority = authority.lastIndexOf("@");
+  if (inAuthority >= 0) return start + inAuthority;
+  if (slash < 0) return -1;
+  // A bracketed IPv6 host has colons of its own.
+  const colon = authority.startsWith("[") ? -1 : authority.indexOf(":");
+  if (colon < 0) return -1;
+  const before = authority.slice(0, colon), after = authority.slice(colon + 1);
+  const isPort = /^\d*$/.test(after) && (before.includes(".") || /^localhost$/i.test(before));
+  if (isPort) return -1;
+  const query = url.slice(slash).search(/[?#]/);
+  const stop = query < 0 ? url.length : slash + query;
+  const first = url.indexOf("@", slash);
+  if (first < 0 || first >= stop) return -1;
+  const next = url.indexOf("/", first);
+  return url.lastIndexOf("@", (next < 0 || next > stop ? stop : next) - 1);
 }
 
 /**
@@ -65,7 +79,7 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
  * a signed URL's `sig=`).
  */
 const PASSWORD_PARAM =
-  /([?&](?:password|passwd|pwd|token|access_token|auth|auth_token|api_key|apikey|api-key|key|secret|client_secret|sig|signature)=)([^&#]*)/gi;
+  /([?&#](?:password|passwd|pwd|token|access_token|id_token|auth|auth_token|api_key|apikey|api-key|key|secret|client_secret|sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential)=)([^&#]*)/gi;
 
 /**
  * The URL with its password replaced by `***`: in the userinfo, as a
@@ -101,7 +115,11 @@ export function urlSecrets(url: string): string[] {
   const u = userinfoOf(url);
   if (u?.password !== undefined) found.add(u.password);
   else if (u && !namesUser(url)) found.add(u.user);
-  for (const m of url.matchAll(PASSWORD_PARAM)) found.add(m[2]);
+  // A key or token is long; a short value (`?key=en`, `?auth=1`) masked
+  // throughout a message would garble it ("wh*** s***ding"), and is masked in the URL anyway.
+  for (const m of url.matchAll(PASSWORD_PARAM)) {
+    if (/password|passwd|pwd/i.test(m[1]) || m[2].length >= 8) found.add(m[2]);
+  }
   for (const p of [...found]) {
     try {
       found.add(decodeURIComponent(p));
@@ -128,7 +146,11 @@ const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
  * ```
  */
 export function maskUrlsIn(text: string): string {
-  return text.replace(URL_IN_TEXT, (url) => maskUrl(url));
+  return text.replace(URL_IN_TEXT, (url) => {
+    // Punctuation after a URL is the sentence's (`GET <url>: refused`), not the URL's last value.
+    const tail = /[.,;:)!?]+$/.exec(url)?.[0] ?? "";
+    return maskUrl(url.slice(0, url.length - tail.length)) + tail;
+  });
 }
 
 /**

@@ -82,3 +82,50 @@ Deno.test("keys and tokens some services take in the query are masked too", () =
   const plain = "https://example.com/search?monkey=1&tokens=2&page=3";
   assert.equal(maskUrlsIn(plain), plain);
 });
+
+Deno.test("passwords with / and @ or digits are masked; stacks, scoped packages and IPv6 are not touched", () => {
+  const cases: [string, string][] = [
+    // A password holding "@" and "/" in a connection URL.
+    ["redis://:a@b/c@host:6379", "redis://:***@host:6379"],
+    // Digits before the "/": a user's password, not a host's port.
+    ["https://reader:2024/ab@example.com/feed.xml", "https://reader:***@example.com/feed.xml"],
+    // An "@" later in the query or fragment does not hide the userinfo's.
+    [
+      "https://user:ab/cd@host.example/feed?from=@me",
+      "https://user:***@host.example/feed?from=@me",
+    ],
+    [
+      "http://user:ab/cd@example.com:8080/feed#frag@x",
+      "http://user:***@example.com:8080/feed#frag@x",
+    ],
+    // Signed cloud URLs and a fragment's token.
+    [
+      "https://b.s3.example/k?X-Amz-Signature=abcdef123&X-Amz-Security-Token=tok123456",
+      "https://b.s3.example/k?X-Amz-Signature=***&X-Amz-Security-Token=***",
+    ],
+    ["https://app.example/cb#access_token=ya29abc", "https://app.example/cb#access_token=***"],
+  ];
+  for (const [url, masked] of cases) assert.equal(maskUrlsIn(url), masked, url);
+  for (
+    const plain of [
+      "file:///root/.cache/deno/npm/registry.npmjs.org/@opentelemetry/api/1.10.0/build/x.js:10:3",
+      "wss://stream.example.com/v1/@user",
+      "https://[::1]:8080/@user",
+      "http://localhost:8080/@user/feed",
+      "ftp://files.example.com/pub/x@y",
+    ]
+  ) assert.equal(maskUrlsIn(plain), plain);
+});
+
+Deno.test("a short query value is masked in its URL, not throughout a message", () => {
+  const url = "https://news.example/rss?key=en";
+  assert.equal(
+    maskSecretsOf(`GET ${url}: connection reset when sending request`, url),
+    "GET https://news.example/rss?key=***: connection reset when sending request",
+  );
+  const long = "https://news.example/rss?api_key=k3y-0123456789";
+  assert.equal(
+    maskSecretsOf("refused: bad key k3y-0123456789", long),
+    "refused: bad key ***",
+  );
+});
