@@ -101,9 +101,13 @@ export class RedisAwayError extends Error {
   }
 }
 
-/** Error codes a script may fail with that another try can mend: memory, a busy or loading server, a failover. */
+/**
+ * Error codes a script may fail with that another try can mend, refused
+ * before its first write: memory, a disk that cannot persist, a busy or
+ * loading server, a failover.
+ */
 const TRANSIENT =
-  /^(OOM|BUSY|LOADING|READONLY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)\b/;
+  /^(OOM|MISCONF|BUSY|LOADING|READONLY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)\b/;
 
 /**
  * Whether a script failed while it ran for a reason of its own (a Lua

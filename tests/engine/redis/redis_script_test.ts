@@ -108,6 +108,10 @@ redisTest(
         "OOM command not allowed when used memory > 'maxmemory'. script: 1f, on @user_script:1.",
       );
       assert.equal(isScriptFault(oom), false);
+      const misconf = new Error(
+        "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. script: 1f, on @user_script:1.",
+      );
+      assert.equal(isScriptFault(misconf), false);
       assert.equal(isScriptFault(new RedisAwayError("EVALSHA")), false);
       assert.equal(isScriptFault(new Error("Connection is closed.")), false);
     } finally {
