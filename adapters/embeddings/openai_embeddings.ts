@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { cappedFetch } from "../http/capped_fetch.ts";
+import { cappedFetch, ReplyTooLargeError } from "../http/capped_fetch.ts";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { withOpenAIRetry } from "../openai/openai_retry.ts";
@@ -58,13 +58,13 @@ export class EmbeddingRequestError extends Error implements RetryHint {
 
 /**
  * The largest reply a request can need: every input's vector as JSON
- * numbers (at most 24 bytes each, sign, 17 digits, exponent and comma) at
- * the asked dimensions, or 4,096 when the model picks, and 1 MiB for the
- * rest. A server sending more is broken or hostile: its reply is refused
+ * numbers (24 bytes at most, sign, 17 digits, exponent and comma; 40 to
+ * allow a server that indents) at the asked dimensions, or 4,096 when the
+ * model picks, and 1 MiB for the rest. A server sending more is broken or hostile: its reply is refused
  * before it fills memory (a 1.5 GB one took 1.6 GB of RSS before).
  */
 export function replyLimit(options: { maxInputs?: number; dimensions?: number }): number {
-  return (options.maxInputs ?? 2048) * (options.dimensions || 4096) * 24 + (1 << 20);
+  return (options.maxInputs ?? 2048) * (options.dimensions || 4096) * 40 + (1 << 20);
 }
 
 /**
@@ -126,7 +126,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       maxRetries: 0,
       timeout: options.timeout ?? 30_000,
       logLevel: "off",
-      fetch: cappedFetch(replyLimit(options), "inputs x dimensions x 24 bytes"),
+      fetch: cappedFetch(replyLimit(options), "inputs x dimensions x 40 bytes"),
     });
   }
 
@@ -229,7 +229,10 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       ? `: ${errorMessage(error.cause)}`
       : "";
     const message = this.#redact(errorMessage(error) + cause);
-    return new EmbeddingRequestError(`${where}: ${message}`, undefined, true, { cause: error });
+    // A reply over the cap would come again: the same request is not retried.
+    const again = !(error instanceof OpenAI.APIConnectionError &&
+      error.cause instanceof ReplyTooLargeError);
+    return new EmbeddingRequestError(`${where}: ${message}`, undefined, again, { cause: error });
   }
 }
 

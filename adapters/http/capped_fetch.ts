@@ -10,8 +10,7 @@ export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof f
   return async (input, init) => {
     const response = await fetch(input, init);
     const declared = Number(response.headers.get("content-length") ?? NaN);
-    const tooLarge = () =>
-      new Error(`reply is larger than the limit of ${maxBytes} bytes (${limit})`);
+    const tooLarge = () => new ReplyTooLargeError(maxBytes, limit);
     if (declared > maxBytes) {
       await response.body?.cancel();
       throw tooLarge();
@@ -33,4 +32,12 @@ export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof f
       headers: response.headers,
     });
   };
+}
+
+/** A reply over a capped fetch's limit: the same request would bring it again. */
+export class ReplyTooLargeError extends Error {
+  constructor(maxBytes: number, limit: string) {
+    super(`reply is larger than the limit of ${maxBytes} bytes (${limit})`);
+    this.name = "ReplyTooLargeError";
+  }
 }

@@ -1,4 +1,5 @@
 import OpenAI from "openai";
+import { ReplyTooLargeError } from "../http/capped_fetch.ts";
 import type { Logger } from "../../engine/log.ts";
 import { retry, retryAfterMs } from "../../engine/retry.ts";
 import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
@@ -70,6 +71,10 @@ export async function withOpenAIRetry<T>(
 function transient(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
     return TRANSIENT.has(error.status);
+  }
+  // A reply over the capped fetch's limit would come again.
+  if (error instanceof OpenAI.APIConnectionError && error.cause instanceof ReplyTooLargeError) {
+    return false;
   }
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
 }

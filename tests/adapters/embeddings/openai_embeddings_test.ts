@@ -123,7 +123,7 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
   // 2 inputs of 4 dimensions need a few hundred bytes; the cap is that
   // bound plus 1 MiB. The server would stream 256 MiB, with no Content-Length.
   const limit = replyLimit({ maxInputs: 2, dimensions: 4 });
-  assert.equal(limit, 2 * 4 * 24 + 1024 * 1024);
+  assert.equal(limit, 2 * 4 * 40 + 1024 * 1024);
   let sent = 0;
   await withFakeOpenAI({
     intercept: () => {
@@ -138,10 +138,12 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
       return new Response(body, { headers: { "content-type": "application/json" } });
     },
   }, async (server) => {
-    const { embeddings } = client(server.url, { maxInputs: 2, dimensions: 4, maxRetries: 0 });
+    const { embeddings } = client(server.url, { maxInputs: 2, dimensions: 4, maxRetries: 3 });
     const error = await embeddings.embed(["a", "b"], signal()).catch((e) => e);
     assert.ok(error instanceof EmbeddingRequestError, String(error));
-    assert.match(error.message, /larger than the limit of 1048768 bytes/);
+    assert.match(error.message, /larger than the limit of 1048896 bytes/);
+    assert.equal(error.retryable, false, "the same request would bring it again");
+    assert.equal(server.hits.length, 1, "not asked again");
     // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
     assert.ok(sent < 32 * 1024 * 1024, `read no further than the cap (${sent} bytes sent)`);
   });
