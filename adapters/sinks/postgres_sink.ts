@@ -141,6 +141,8 @@ export class PostgresSink implements Sink {
   #table?: Table;
   #ready?: Promise<void>;
   #vectorCheck?: { dimensions: number; done: Promise<void> };
+  /** Statements sent and not yet answered, to size each one's deadline (see #once). */
+  #inFlight = 0;
 
   readonly #vectors?: VectorShape;
 
@@ -197,11 +199,10 @@ export class PostgresSink implements Sink {
     if (upserts.length) await this.#upsert(upserts, signal);
     if (updates.size) await this.#merge([...updates.values()], signal);
     if (deletes.length) {
-      const sql = this.#sql!;
       await this.#run(
         "delete",
         deletes.length,
-        () => sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
+        (sql) => sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
         signal,
       );
     }
@@ -211,11 +212,10 @@ export class PostgresSink implements Sink {
   async expire(before: number, signal: AbortSignal): Promise<number> {
     signal.throwIfAborted();
     await this.open();
-    const sql = this.#sql!;
     const result = await this.#run(
       "expire",
       undefined,
-      () =>
+      (sql) =>
         sql`delete from ${
           tableSql(sql, this.#table!)
         } where seen_at < to_timestamp(${before}::float8 / 1000)`,
@@ -292,7 +292,6 @@ export class PostgresSink implements Sink {
   }
 
   async #upsert(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
-    const sql = this.#sql!;
     const table = this.#table!;
     if (table.vector !== "none") {
       const dimensions = vectorLength(items);
@@ -312,14 +311,13 @@ export class PostgresSink implements Sink {
     await this.#run(
       "upsert",
       items.length,
-      () => upsertSql(sql, table, lifted, jsonRows(rows)),
+      (sql) => upsertSql(sql, table, lifted, jsonRows(rows)),
       signal,
     );
   }
 
   /** Applies merge updates to their rows (see mergeSql). */
   async #merge(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
-    const sql = this.#sql!;
     const lifted = this.#config.columns.filter((c) => MERGED_FIELDS.includes(c.field));
     const rows = items.map((item) => {
       const row: Record<string, unknown> = { id: item.id };
@@ -332,7 +330,7 @@ export class PostgresSink implements Sink {
     await this.#run(
       "merge",
       items.length,
-      () => mergeSql(sql, this.#table!, lifted, jsonRows(rows)),
+      (sql) => mergeSql(sql, this.#table!, lifted, jsonRows(rows)),
       signal,
     );
   }
@@ -340,8 +338,11 @@ export class PostgresSink implements Sink {
   /** Makes sure the vector column takes `dimensions` (once per length, however many writes race). */
   #checkVectors(dimensions: number): Promise<void> {
     if (this.#vectorCheck?.dimensions !== dimensions) {
-      const done = ensureVectorColumn(this.#sql!, this.#table!, dimensions).catch((error) => {
+      const pool = this.#sql!;
+      const checked = ensureVectorColumn(pool, this.#table!, dimensions);
+      const done = answered(checked, this.#config.timeout + GRACE_MS).catch(async (error) => {
         this.#vectorCheck = undefined;
+        if (error instanceof NoAnswerError) await this.#dropPool(pool);
         throw new Error(`postgres sink: ${this.#scrub(errorText(error))}`);
       });
       this.#vectorCheck = { dimensions, done };
@@ -360,13 +361,13 @@ export class PostgresSink implements Sink {
   async #run(
     what: string,
     rows: number | undefined,
-    query: () => postgres.PendingQuery<postgres.Row[]>,
+    query: (sql: Sql) => postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal,
   ): Promise<postgres.RowList<postgres.Row[]>> {
     try {
       // The signal cancels the statement (its error says so); it is not
       // passed to retry, which would replace that error with the abort's.
-      return await retry(() => this.#once(query(), signal), {
+      return await retry(() => this.#once(query, signal), {
         maxAttempts: 6,
         baseMs: 200,
         maxMs: 5_000,
@@ -384,36 +385,53 @@ export class PostgresSink implements Sink {
   }
 
   /**
-   * One statement, cancelled when `signal` aborts. A server that took the
-   * connection and stopped answering (frozen, or a network path that drops
-   * packets) would hold it for ever: past `timeout` and a grace, in which a
-   * working server's statement_timeout fires first, the pool is closed (the
-   * next write opens a new one) and the write fails, to be retried.
+   * One statement on the pool (open again if a silent server closed it),
+   * cancelled when `signal` aborts. A server that took the statement and
+   * stopped answering (frozen, or a network path that drops packets) would
+   * hold it for ever: past its deadline the pool is closed (the next try
+   * opens a new one) and the statement fails. The deadline is `timeout`
+   * and a grace, in which a working server's statement_timeout fires
+   * first, plus a `timeout` for each round of statements queued ahead of
+   * this one for the pool's connections: waiting in a busy pool is not
+   * silence.
    */
   async #once(
-    query: postgres.PendingQuery<postgres.Row[]>,
+    query: (sql: Sql) => postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal,
   ): Promise<postgres.RowList<postgres.Row[]>> {
     signal.throwIfAborted();
-    const cancel = () => query.cancel();
+    await this.open();
+    const pool = this.#sql!;
+    const { timeout, maxConnections } = this.#config;
+    const ahead = Math.max(0, this.#inFlight - maxConnections + 1);
+    const deadline = timeout * (1 + Math.ceil(ahead / maxConnections)) + GRACE_MS;
+    this.#inFlight++;
+    const statement = query(pool);
+    const cancel = () => statement.cancel();
     signal.addEventListener("abort", cancel, { once: true });
     try {
-      return await answered(query, this.#config.timeout + GRACE_MS);
+      return await answered(statement, deadline);
     } catch (error) {
-      if (error instanceof NoAnswerError) await this.#dropPool();
+      if (error instanceof NoAnswerError) await this.#dropPool(pool);
       throw error;
     } finally {
+      this.#inFlight--;
       signal.removeEventListener("abort", cancel);
     }
   }
 
-  /** Forgets the pool, so the next write connects again; its connections are destroyed. */
-  async #dropPool(): Promise<void> {
-    const sql = this.#sql;
-    this.#sql = undefined;
-    this.#ready = undefined;
-    this.#vectorCheck = undefined;
-    await sql?.end({ timeout: 0 });
+  /**
+   * Forgets `pool` if it is still the sink's, so the next statement
+   * connects again, and destroys its connections: the statements still on
+   * it fail as connection errors, and are tried again on the new one.
+   */
+  async #dropPool(pool: Sql): Promise<void> {
+    if (this.#sql === pool) {
+      this.#sql = undefined;
+      this.#ready = undefined;
+      this.#vectorCheck = undefined;
+    }
+    await pool.end({ timeout: 0 });
   }
 }
 

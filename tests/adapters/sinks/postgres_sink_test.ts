@@ -603,6 +603,36 @@ pgTest(
   },
 );
 
+pgTest(
+  "writes queued behind a busy pool's slow statements are not taken for a silent server",
+  async (pg) => {
+    // One connection, and every insert sleeps 1.5 s (within the 2 s statement
+    // timeout): five writes at once wait up to 6 s for it, past timeout + 5 s
+    // counted from when they were sent, and none of that is silence.
+    const s = sink(pg.url, pg.table("busy"), { timeout: "2s", maxConnections: 1 });
+    await using(s, async () => {
+      await s.write(items(1), signal); // creates the table
+      const slow = pg.sql`${pg.sql(pg.schema)}.slow_insert`;
+      await pg.sql`
+      create function ${slow}() returns trigger language plpgsql as
+      ${pg.sql.unsafe(`$$ begin perform pg_sleep(1.5); return null; end $$`)}`;
+      await pg.sql`
+      create trigger slow before insert on ${pg.ident("busy")}
+      for each statement execute function ${slow}()`;
+      const writes = Array.from({ length: 5 }, (_, k) => s.write(items(1, 1 + k), signal));
+      const ended = await Promise.allSettled(writes);
+      assert.deepEqual(ended.map((e) => e.status === "rejected" ? String(e.reason) : "written"), [
+        "written",
+        "written",
+        "written",
+        "written",
+        "written",
+      ]);
+    });
+    assert.equal(await pg.count("busy"), 6);
+  },
+);
+
 Deno.test("an unreachable server fails at open with a masked URL, and so does the flow", async () => {
   const url = `postgres://app:s3cret@127.0.0.1:${freePort()}/news`;
   const error = await sink(url, "trends").open().then(() => undefined, (e: Error) => e);
