@@ -41,6 +41,10 @@ export async function dispatch(argv: string[]): Promise<number> {
   }
   const [command, rest] = splitCommand(positionals);
   checkOptions(command === "dlq" ? `dlq ${rest[0]}` : command, given);
+  if (values.quiet && values["log-level"] !== undefined) {
+    // Two answers to one question: which one was meant is a guess.
+    throw new UsageError("--quiet is --log-level warn: give one of them, not both");
+  }
   const level = values["log-level"] ?? (values.quiet ? "warn" : "info");
   if (!LOG_LEVELS.includes(level as LogLevel)) {
     throw new UsageError(`--log-level must be ${LOG_LEVELS.join(", ")}, got "${level}"`);

@@ -349,6 +349,10 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     [[DEMO, "--stgae", "x"], /^error: unknown option --stgae; did you mean --stage\?$/m],
     [[DEMO, "--frobnicate"], /^error: unknown option --frobnicate$/m],
     [[DEMO, "--grace"], /^error: --grace needs a value$/m],
+    [
+      [DEMO, "--quiet", "--log-level", "debug"],
+      /^error: --quiet is --log-level warn: give one of them, not both$/m,
+    ],
     [["chek", DEMO], /^error: unknown command "chek"; did you mean "check"\?$/m],
     [["stauts", DEMO], /^error: unknown command "stauts"; did you mean "status"\?$/m],
     // An option a command does not read is refused, not ignored.
