@@ -145,14 +145,16 @@ export async function dlqCommand(
     }
     const entries = await readJsonlDeadLetters(file, { stage, limit: limit + 1 });
     if (stage !== undefined && entries.length === 0) await checkStage(flow, stage, () => ({}));
-    return listResult(entries, limit, opts.json, `in ${file}`);
+    const ofStage = stage === undefined ? "" : ` of stage ${stage}`;
+    return listResult(entries, limit, opts.json, `${ofStage} in ${file}`.trim());
   }
   const keys = flowKeys(flow.name, flow.durable.prefix);
   return await withRedis(flow, opts, async (redis) => {
     if (stage !== undefined) await checkStage(flow, stage, () => countDeadLetters(redis, keys));
     if (action === "list") {
       const entries = await dlqList(redis, keys, { stage, limit: limit + 1 });
-      return listResult(entries, limit, opts.json, `of flow ${flow.name}`);
+      const ofStage = stage === undefined ? "" : ` of stage ${stage}`;
+      return listResult(entries, limit, opts.json, `${ofStage} of flow ${flow.name}`.trim());
     }
     if (action === "purge") {
       if (opts.confirm) {

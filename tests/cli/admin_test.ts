@@ -218,12 +218,15 @@ Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => 
     ["line 2", "timeout"],
     ["line 3", "spam"],
   ]);
+  // A stage with none says which stage it looked at.
+  const enrich = await dlqCommand(flow, "list", { stage: "enrich" });
+  assert.match(enrich.text, /^no dead letters of stage enrich in .*dead_letters\.jsonl$/);
   const validate = await dlqCommand(flow, "list", { stage: "validate", limit: 1 });
   assert.match(
     validate.text,
     /^line 1 {2}2026-01-01T00:00:00\.000Z {2}validate {2}attempts 0 {2}no title$/m,
   );
-  assert.match(validate.text, /first 1 dead letter in .* shown; more with --limit/);
+  assert.match(validate.text, /first 1 dead letter of stage validate in .* shown; more with --limit/);
   assert.doesNotMatch(validate.text, /spam/);
 });
 
