@@ -226,7 +226,10 @@ Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => 
     validate.text,
     /^line 1 {2}2026-01-01T00:00:00\.000Z {2}validate {2}attempts 0 {2}no title$/m,
   );
-  assert.match(validate.text, /first 1 dead letter of stage validate in .* shown; more with --limit/);
+  assert.match(
+    validate.text,
+    /first 1 dead letter of stage validate in .* shown; more with --limit/,
+  );
   assert.doesNotMatch(validate.text, /spam/);
 });
 
