@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FlowError } from "../engine/flow_error.ts";
+import type { FlowStartError } from "../engine/build_flow.ts";
 
 /** The repository root: where deno.json is, and where `deno task` runs main.ts. */
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -55,4 +56,20 @@ export function shownFlowError(error: FlowError): FlowError {
   if (error.file === undefined || !isAbsolute(error.file)) return error;
   const shown = shownPath(error.file);
   return shown === error.file ? error : new FlowError(shown, error.problems);
+}
+
+/**
+ * A flow that failed to start (a sink that cannot open, say), its file named
+ * as `shownPath` shows it, like a FlowError's: the message and the fields
+ * the json log reads.
+ */
+export function shownStartError(error: FlowStartError): Error {
+  if (error.file === undefined || !isAbsolute(error.file)) return error;
+  const shown = shownPath(error.file);
+  if (shown === error.file) return error;
+  return Object.assign(new Error(error.message.replaceAll(error.file, shown)), {
+    file: shown,
+    line: error.line,
+    column: error.column,
+  });
 }

@@ -71,6 +71,16 @@ Deno.test("`deno task run` reads a relative flow path from the directory it was 
     assert.equal(typo.code, 2);
     assert.match(typo.stderr, /^error: sub\/typo\.yaml:3:\d+: sources\.a\.folow/m, typo.stderr);
   }
+
+  // So does a flow that fails to start: a sink that cannot open.
+  await Deno.writeTextFile(
+    join(dir, "sub", "pg.yaml"),
+    "name: t\nsources:\n  a: { kind: generator, count: 5 }\npipeline:\n  - publish:\n" +
+      "      - postgres: { url: 'postgres://app@127.0.0.1:1/x', table: t, timeout: 1s }\n",
+  );
+  const unopened = await run([...task, "sub/pg.yaml"], dir);
+  assert.equal(unopened.code, 2, unopened.stderr);
+  assert.match(unopened.stderr, /^error: sub\/pg\.yaml:5:5: /m, unopened.stderr);
 });
 
 Deno.test("`deno run main.ts` started elsewhere reads flow paths from its own directory, INIT_CWD or not", async () => {
