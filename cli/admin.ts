@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { shownPath } from "./user_dir.ts";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../engine/redis/connection.ts";
 import type { Flow } from "../engine/flow.ts";
@@ -139,14 +140,14 @@ export async function dlqCommand(
     if (action !== "list") {
       throw new NotDurableError(
         `dlq ${action} needs durability: redis; flow ${flow.name} is a memory flow, ` +
-          `whose dead letters are in ${file}` +
+          `whose dead letters are in ${shownPath(file)}` +
           (action === "purge" ? " (delete the file to purge them)" : ""),
       );
     }
     const entries = await readJsonlDeadLetters(file, { stage, limit: limit + 1 });
     if (stage !== undefined && entries.length === 0) await checkStage(flow, stage, () => ({}));
     const ofStage = stage === undefined ? "" : ` of stage ${stage}`;
-    return listResult(entries, limit, opts.json, `${ofStage} in ${file}`.trim());
+    return listResult(entries, limit, opts.json, `${ofStage} in ${shownPath(file)}`.trim());
   }
   const keys = flowKeys(flow.name, flow.durable.prefix);
   return await withRedis(flow, opts, async (redis) => {
