@@ -338,7 +338,9 @@ export class PostgresSink implements Sink {
   /** Makes sure the vector column takes `dimensions` (once per length, however many writes race). */
   #checkVectors(dimensions: number): Promise<void> {
     if (this.#vectorCheck?.dimensions !== dimensions) {
-      const pool = this.#sql!;
+      const pool = this.#sql;
+      // A silent server's statement closed the pool meanwhile: open it again first.
+      if (!pool) return this.open().then(() => this.#checkVectors(dimensions));
       const checked = ensureVectorColumn(pool, this.#table!, dimensions);
       const done = answered(checked, this.#config.timeout + GRACE_MS).catch(async (error) => {
         this.#vectorCheck = undefined;
