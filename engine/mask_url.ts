@@ -78,12 +78,12 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
  * some services take in the URL (`?key=`, `?api_key=`, `?access_token=`,
  * a signed URL's `sig=`).
  */
-const PASSWORD_PARAM =
+const SECRET_PARAM =
   /([?&#](?:password|passwd|pwd|token|access_token|id_token|auth|auth_token|api_key|apikey|api-key|key|secret|client_secret|sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential)=)([^&#]*)/gi;
 
 /**
  * The URL with its password replaced by `***`: in the userinfo, as a
- * `password=` parameter (or a key or token one: see PASSWORD_PARAM), or a
+ * `password=` parameter (or a key or token one: see SECRET_PARAM), or a
  * lone userinfo that may be one.
  *
  * @example
@@ -103,7 +103,7 @@ export function maskUrl(url: string): string {
   } else if (!u && !url.includes("://") && url.includes("@")) {
     out = "***@" + url.slice(url.lastIndexOf("@") + 1);
   }
-  return out.replace(PASSWORD_PARAM, "$1***");
+  return out.replace(SECRET_PARAM, "$1***");
 }
 
 /**
@@ -117,7 +117,7 @@ export function urlSecrets(url: string): string[] {
   else if (u && !namesUser(url)) found.add(u.user);
   // A key or token is long; a short value (`?key=en`, `?auth=1`) masked
   // throughout a message would garble it ("wh*** s***ding"), and is masked in the URL anyway.
-  for (const m of url.matchAll(PASSWORD_PARAM)) {
+  for (const m of url.matchAll(SECRET_PARAM)) {
     if (/password|passwd|pwd/i.test(m[1]) || m[2].length >= 8) found.add(m[2]);
   }
   for (const p of [...found]) {

@@ -13,3 +13,25 @@ export async function withServer(
     await server.shutdown();
   }
 }
+
+/**
+ * A broken or hostile server's reply: `total` bytes of JSON whitespace with
+ * no Content-Length, made as the reader pulls; `sent` counts what was made,
+ * so a test can tell that its client stopped reading at its cap.
+ */
+export class Flood {
+  sent = 0;
+  constructor(readonly total = 256 * 1024 * 1024) {}
+
+  response(): Response {
+    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => {
+        if (this.sent >= this.total) return c.close();
+        this.sent += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/json" } });
+  }
+}

@@ -1,8 +1,8 @@
 import OpenAI from "openai";
-import { cappedFetch, ReplyTooLargeError } from "../http/capped_fetch.ts";
+import { cappedFetch } from "../http/capped_fetch.ts";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { withOpenAIRetry } from "../openai/openai_retry.ts";
+import { overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 
@@ -60,8 +60,8 @@ export class EmbeddingRequestError extends Error implements RetryHint {
  * The largest reply a request can need: every input's vector as JSON
  * numbers (24 bytes at most, sign, 17 digits, exponent and comma; 40 to
  * allow a server that indents) at the asked dimensions, or 4,096 when the
- * model picks, and 1 MiB for the rest. A server sending more is broken or hostile: its reply is refused
- * before it fills memory (a 1.5 GB one took 1.6 GB of RSS before).
+ * model picks, and 1 MiB for the rest. A server sending more is broken or
+ * hostile: its reply is refused before it fills memory.
  */
 export function replyLimit(options: { maxInputs?: number; dimensions?: number }): number {
   return (options.maxInputs ?? 2048) * (options.dimensions || 4096) * 40 + (1 << 20);
@@ -230,9 +230,9 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       : "";
     const message = this.#redact(errorMessage(error) + cause);
     // A reply over the cap would come again: the same request is not retried.
-    const again = !(error instanceof OpenAI.APIConnectionError &&
-      error.cause instanceof ReplyTooLargeError);
-    return new EmbeddingRequestError(`${where}: ${message}`, undefined, again, { cause: error });
+    return new EmbeddingRequestError(`${where}: ${message}`, undefined, !overCap(error), {
+      cause: error,
+    });
   }
 }
 

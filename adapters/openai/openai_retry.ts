@@ -72,9 +72,11 @@ function transient(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
     return TRANSIENT.has(error.status);
   }
-  // A reply over the capped fetch's limit would come again.
-  if (error instanceof OpenAI.APIConnectionError && error.cause instanceof ReplyTooLargeError) {
-    return false;
-  }
+  if (overCap(error)) return false;
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
+}
+
+/** A reply over the capped fetch's limit, as the SDK passes it on: it would come again. */
+export function overCap(error: unknown): boolean {
+  return error instanceof OpenAI.APIConnectionError && error.cause instanceof ReplyTooLargeError;
 }

@@ -276,7 +276,7 @@ export class PostgresSink implements Sink {
     const dimensions = this.#vectors?.dimensions;
     if (dimensions !== undefined && this.#table.vector !== "none") {
       try {
-        await within(this.#checkVectors(dimensions));
+        await this.#checkVectors(dimensions); // with its own deadline
       } catch (error) {
         this.#sql = undefined;
         await sql.end({ timeout: 0 });

@@ -8,6 +8,7 @@ import {
 import { type Clock, RateLimiter } from "../../../adapters/http/rate_limiter.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { apiError, fakeVector, hold, withFakeOpenAI } from "./_fake_openai.ts";
+import { Flood } from "../../_http_server.ts";
 
 const KEY = "sk-test-0123456789abcdef";
 const signal = () => AbortSignal.timeout(20_000);
@@ -124,20 +125,8 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
   // bound plus 1 MiB. The server would stream 256 MiB, with no Content-Length.
   const limit = replyLimit({ maxInputs: 2, dimensions: 4 });
   assert.equal(limit, 2 * 4 * 40 + 1024 * 1024);
-  let sent = 0;
-  await withFakeOpenAI({
-    intercept: () => {
-      const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
-      const body = new ReadableStream<Uint8Array>({
-        pull(c) {
-          if (sent >= 256 * 1024 * 1024) return c.close();
-          sent += chunk.length;
-          c.enqueue(chunk);
-        },
-      });
-      return new Response(body, { headers: { "content-type": "application/json" } });
-    },
-  }, async (server) => {
+  const flood = new Flood();
+  await withFakeOpenAI({ intercept: () => flood.response() }, async (server) => {
     const { embeddings } = client(server.url, { maxInputs: 2, dimensions: 4, maxRetries: 3 });
     const error = await embeddings.embed(["a", "b"], signal()).catch((e) => e);
     assert.ok(error instanceof EmbeddingRequestError, String(error));
@@ -145,7 +134,10 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
     assert.equal(error.retryable, false, "the same request would bring it again");
     assert.equal(server.hits.length, 1, "not asked again");
     // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
-    assert.ok(sent < 32 * 1024 * 1024, `read no further than the cap (${sent} bytes sent)`);
+    assert.ok(
+      flood.sent < 32 * 1024 * 1024,
+      `read no further than the cap (${flood.sent} bytes sent)`,
+    );
   });
 });
 
