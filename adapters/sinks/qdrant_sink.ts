@@ -60,7 +60,7 @@ const payloadIndexSchema = z.union([
 export const qdrantSinkSchema = z.strictObject({
   url: z.string().regex(/^https?:\/\/[^/]/, "expected an http:// or https:// URL")
     .describe(
-      "Qdrant's REST URL, e.g. ${QDRANT_URL}; without a port, 6333 (as the Qdrant client). Required.",
+      "Qdrant's REST URL, e.g. ${QDRANT_URL}; without a port, 6333. Required.",
     ),
   apiKey: z.string().min(1).optional()
     .describe("Sent as the api-key header, never logged; default none."),
@@ -166,7 +166,7 @@ export class QdrantSink implements Sink {
         options.log?.warn(`qdrant sink: the api key of ${this.#where} is sent over plain http`);
       }
     }
-    this.#api = new QdrantRest(url.origin + prefix, headers);
+    this.#api = new QdrantRest(qdrantBase(url), headers);
   }
 
   /** Fetches the collection: checks it, or creates it when `dimensions` is known. */
@@ -422,7 +422,7 @@ export class QdrantSink implements Sink {
       const why = timeout.aborted
         ? `no answer within ${this.#options.timeout}ms`
         : this.#redact(describeError(error));
-      // No `cause`: the client's error keeps the reply as it came, key and all.
+      // No `cause`: the raw error keeps the reply as it came, key and all.
       const wrapped: QdrantError = new Error(
         `qdrant sink: cannot ${verb} ${what} ${this.#where}: ${why}`,
       );
@@ -445,6 +445,14 @@ export class QdrantSink implements Sink {
 interface QdrantError extends Error, RetryHint {
   status?: number;
   data?: { status?: { error?: string } };
+}
+
+/**
+ * Where the REST API lives: the URL's scheme, host, path prefix and port,
+ * 6333 (Qdrant's) when the URL gives none, as @qdrant/js-client-rest did.
+ */
+export function qdrantBase(url: URL): string {
+  return `${url.protocol}//${url.hostname}:${url.port || 6333}${url.pathname.replace(/\/+$/, "")}`;
 }
 
 /** 4xx answers that may pass on a later try. */

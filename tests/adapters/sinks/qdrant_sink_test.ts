@@ -4,6 +4,7 @@ import { parse as parseYaml } from "yaml";
 import {
   POINT_ID_NAMESPACE,
   pointId,
+  qdrantBase,
   QdrantSink,
   qdrantSink,
   type QdrantSinkConfig,
@@ -20,7 +21,7 @@ import { Registry, type SourceSpec } from "../../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
-import { withServer } from "../../_http_server.ts";
+import { Flood, withServer } from "../../_http_server.ts";
 import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
 const KEY = "s3cret-qdrant-key";
@@ -330,19 +331,15 @@ Deno.test("a proxy that quotes the api key in its refusal does not put it in the
   });
 });
 
+Deno.test("a URL without a port reaches Qdrant's 6333, path prefix kept", () => {
+  assert.equal(qdrantBase(new URL("https://qdrant.example/")), "https://qdrant.example:6333");
+  assert.equal(qdrantBase(new URL("http://127.0.0.1:7000/q/")), "http://127.0.0.1:7000/q");
+  assert.equal(qdrantBase(new URL("http://[::1]/qdrant")), "http://[::1]:6333/qdrant");
+});
+
 Deno.test("a reply larger than any the sink asks for is refused before it fills memory", async () => {
-  let sent = 0;
-  await withServer(() => {
-    const chunk = new TextEncoder().encode(" ".repeat(64 * 1024));
-    const body = new ReadableStream<Uint8Array>({
-      pull(c) {
-        if (sent >= 256 * 1024 * 1024) return c.close();
-        sent += chunk.length;
-        c.enqueue(chunk);
-      },
-    });
-    return new Response(body, { headers: { "content-type": "application/json" } });
-  }, async (origin) => {
+  const flood = new Flood();
+  await withServer(() => flood.response(), async (origin) => {
     const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
     const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
       .then(() => undefined, (e: Error) => e);
@@ -354,7 +351,10 @@ Deno.test("a reply larger than any the sink asks for is refused before it fills 
       ),
     );
     // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
-    assert.ok(sent < 64 * 1024 * 1024, `read no further than the cap (${sent} bytes sent)`);
+    assert.ok(
+      flood.sent < 64 * 1024 * 1024,
+      `read no further than the cap (${flood.sent} bytes sent)`,
+    );
   });
 });
 
