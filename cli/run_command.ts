@@ -3,7 +3,6 @@ import { loadFlow } from "../config/load_flow.ts";
 import { watchHeap } from "./heap_watch.ts";
 import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
-import { FlowWatch } from "./flow_watch.ts";
 import { serveWatch, type WatchServer } from "./watch_server.ts";
 import { UsageError } from "./args.ts";
 import { FlowRun } from "./flow_run.ts";
@@ -65,7 +64,9 @@ export async function runCommand(
   });
   // The dashboard and metrics of the one flow, when --port asks for them.
   const token = opts.serve ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
-  const watch = opts.serve && new FlowWatch(flows[0], { replay: token !== undefined });
+  // Imported only then: prom-client and the dashboard stay unloaded otherwise.
+  const watch = opts.serve &&
+    new (await import("./flow_watch.ts")).FlowWatch(flows[0], { replay: token !== undefined });
   let server: WatchServer | undefined;
   // In json, each line says which flow it is about; text lines name it already.
   const runs: FlowRun[] = flows.map((flow, i) => {

@@ -1,4 +1,4 @@
-import postgres from "postgres";
+import type postgres from "postgres";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
@@ -239,9 +239,11 @@ export class PostgresSink implements Sink {
   async #open(): Promise<void> {
     const { url, timeout, maxConnections } = this.#config;
     const where = maskUrl(url);
+    // Imported here, not at the top: a flow without a postgres sink never loads postgres.js.
+    const { default: connect } = await import("postgres");
     let sql: Sql;
     try {
-      sql = postgres(url, {
+      sql = connect(url, {
         max: maxConnections,
         connect_timeout: Math.max(1, Math.ceil(timeout / 1000)),
         onnotice: () => {},

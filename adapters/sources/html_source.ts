@@ -7,7 +7,7 @@ import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { decodeHtml } from "./_decode_html.ts";
 import { charsetOf } from "./_decode_xml.ts";
-import { extractArticle, type HtmlDocument, parseHtml } from "./_extract_article.ts";
+import { extractArticle, type HtmlDocument, loadDom, parseHtml } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import { sitemapUrls } from "./_sitemap.ts";
@@ -211,6 +211,7 @@ class HtmlSource implements Source {
   }
 
   async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
+    await loadDom();
     if (this.config.sitemap !== undefined) {
       yield* this.#pollSitemap(this.config.sitemap, signal);
       return;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { followLinks } from "../../../adapters/sources/_follow_links.ts";
-import { parseHtml } from "../../../adapters/sources/_extract_article.ts";
+import { loadDom, parseHtml } from "../../../adapters/sources/_extract_article.ts";
 
 const PAGE = `<html><head><base href="/news/"></head><body>
 <h2 class="headline"><a href="2026/a.html">A</a></h2>
@@ -13,6 +13,7 @@ const PAGE = `<html><head><base href="/news/"></head><body>
   <li><a href="2026/b.html">B again</a></li>
 </ul></body></html>`;
 const PAGE_URL = "https://example.com/index.html";
+await loadDom();
 const links = (selector: string, sameSite = true) =>
   followLinks(parseHtml(PAGE), selector, PAGE_URL, sameSite);
 
