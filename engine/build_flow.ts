@@ -166,10 +166,13 @@ export async function buildFlow(
         const local = await spec.create(entry.config, env);
         await local.open?.(ctx);
         opened.push(local);
-        const actor = workers ? workerPool(poolOptions(flow, entry, registry, workers)) : local;
+        const actor = workers
+          ? workerPool(poolOptions(flow, entry, registry, workers), local)
+          : local;
         if (workers) {
-          await actor.open?.(ctx);
+          // Closed even if it fails to open: workers already started must end.
           opened.push(actor);
+          await actor.open?.(ctx);
         }
         stages.push({
           id: entry.id,

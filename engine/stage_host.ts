@@ -61,6 +61,7 @@ export type HostReply =
   | { type: "open-failed"; error: HostError }
   | { type: "done"; id: number; said: Said[] }
   | { type: "failed"; id: number; error: HostError }
+  | { type: "exited"; how: string }
   | { type: "log"; level: LogLevel; msg: string; fields?: Record<string, unknown> }
   | { type: "tally"; name: string; n: number };
 
@@ -92,6 +93,7 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   let ctx: StageContext | undefined;
   // Batches run one after another: a worker is one core.
   let queue: Promise<void> = Promise.resolve();
+  if (port === (globalThis as unknown)) sayExits(port);
 
   const open = async (r: Extract<HostRequest, { type: "open" }>) => {
     try {
@@ -114,27 +116,36 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   };
 
   const run = async (id: number, items: Item[]) => {
-    const said: Said[] = [];
+    const told: Said[] = [];
     const moved: ArrayBuffer[] = [];
     const index = new Map<Item, number>();
-    const ids = new Map<string, number>();
+    const ids = new Map<string, number[]>();
+    const said = new Uint8Array(items.length);
     for (let i = 0; i < items.length; i++) {
       index.set(items[i], i);
-      ids.set(items[i].id, i);
+      const same = ids.get(items[i].id);
+      if (same) same.push(i);
+      else ids.set(items[i].id, [i]);
     }
     const ref = (item: Item): ItemRef => {
-      const i = index.get(item) ?? ids.get(item.id);
-      if (i === undefined) return item;
+      let i = index.get(item);
+      if (i === undefined) {
+        const same = ids.get(item.id);
+        if (same === undefined) return item;
+        // Derived from the first item of its id not yet said: a batch may hold an id twice.
+        i = same.find((j) => said[j] === 0) ?? same[same.length - 1];
+      }
+      said[i] = 1;
       return items[i] === item ? i : patchOf(items[i], item, i, moved) ?? item;
     };
     const out: Outcome<unknown> = {
-      emit: (item) => void said.push(["emit", ref(item)]),
-      drop: (item, reason, detail) => void said.push(["drop", ref(item), reason, detail]),
-      reject: (item, reason, detail) => void said.push(["reject", ref(item), reason, detail]),
+      emit: (item) => void told.push(["emit", ref(item)]),
+      drop: (item, reason, detail) => void told.push(["drop", ref(item), reason, detail]),
+      reject: (item, reason, detail) => void told.push(["reject", ref(item), reason, detail]),
     };
     try {
       await actor!.handle(items, out, ctx!);
-      port.postMessage({ type: "done", id, said }, moved);
+      port.postMessage({ type: "done", id, said: told }, moved);
     } catch (error) {
       port.postMessage({ type: "failed", id, error: hostError(error) });
     }
@@ -143,6 +154,26 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   port.onmessage = ({ data }) => {
     queue = queue.then(() => data.type === "open" ? open(data) : run(data.id, data.items));
   };
+}
+
+/**
+ * Makes a worker that ends itself (Deno.exit, self.close) in a stage's
+ * code say so first: a worker that just stops sends no error event, and
+ * the pool would wait for its batch for ever.
+ */
+function sayExits(port: Port): void {
+  const scope = globalThis as { close?: () => void };
+  const exit = Deno.exit, close = scope.close;
+  Deno.exit = ((code?: number) => {
+    port.postMessage({ type: "exited", how: `Deno.exit(${code ?? ""})` });
+    return exit(code);
+  }) as typeof Deno.exit;
+  if (close) {
+    scope.close = () => {
+      port.postMessage({ type: "exited", how: "self.close()" });
+      close.call(globalThis);
+    };
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
-import { FlowEndingError } from "./errors.ts";
+import { errorMessage, FlowEndingError } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 import {
   type HostError,
@@ -21,6 +21,7 @@ export interface PoolOptions extends StageBuild {
 }
 
 interface Waiting {
+  id: number;
   items: readonly Item[];
   out: Outcome<unknown>;
   resolve(): void;
@@ -30,21 +31,30 @@ interface Waiting {
 /** One worker thread and the batches it was sent and has not answered. */
 class Thread {
   readonly worker: Worker;
+  /** In the order sent, which is the order the worker runs them (one after another). */
   readonly waiting = new Map<number, Waiting>();
   opened: Promise<void>;
   dead?: Error;
+  readonly #open: { resolve(): void; reject(e: unknown): void };
+  readonly #orphaned: (w: Waiting) => void;
 
-  constructor(opts: PoolOptions, ctx: StageContext) {
+  /** `orphaned` takes the batches a dying worker held but had not started. */
+  constructor(opts: PoolOptions, ctx: StageContext, orphaned: (w: Waiting) => void) {
+    this.#orphaned = orphaned;
     // Permissions: a Deno worker inherits the main thread's by default.
     this.worker = new Worker(opts.module, { type: "module", name: `${opts.flow}/${opts.stage}` });
-    let open: { resolve(): void; reject(e: unknown): void };
+    let open!: { resolve(): void; reject(e: unknown): void };
     this.opened = new Promise((resolve, reject) => open = { resolve, reject });
+    this.#open = open;
+    const where = `${opts.flow}/${opts.stage}`;
     this.worker.onmessage = ({ data }: MessageEvent<HostReply>) => {
       switch (data.type) {
         case "opened":
           return open.resolve();
         case "open-failed":
-          return open.reject(rebuild(data.error));
+          return this.#die(rebuild(data.error));
+        case "exited":
+          return this.#die(new Error(`${where}: stage worker exited: ${data.how}`));
         case "log":
           return ctx.log[data.level]?.(data.msg, data.fields);
         case "tally":
@@ -64,23 +74,47 @@ class Thread {
         }
       }
     };
-    // A worker that dies of an uncaught error fails what it held: those
-    // batches are retried and split like any failure, on a fresh worker.
     // Running out of heap is not caught here: V8 ends the whole process,
     // as on the main thread (each isolate has the run's old-space limit;
     // a stage worker holds only the batches in hand, so it is the main
     // thread's state that reaches it, and cli/heap_watch.ts warns of that).
     this.worker.onerror = (event: ErrorEvent) => {
       event.preventDefault();
-      this.dead = new Error(`${opts.flow}/${opts.stage}: stage worker died: ${event.message}`);
-      open.reject(this.dead);
-      for (const w of this.waiting.values()) w.reject(this.dead);
-      this.waiting.clear();
-      this.worker.terminate();
+      this.#die(new Error(`${where}: stage worker died: ${event.message}`));
     };
     const { module: _module, workers: _workers, ...build } = opts;
     const request: HostRequest = { type: "open", ...build };
     this.worker.postMessage(request);
+  }
+
+  /** Sends a batch; throws, holding nothing, when structured clone cannot copy it. */
+  send(w: Waiting): void {
+    this.waiting.set(w.id, w);
+    try {
+      const request: HostRequest = { type: "batch", id: w.id, items: w.items as Item[] };
+      this.worker.postMessage(request);
+    } catch (error) {
+      this.waiting.delete(w.id);
+      throw error;
+    }
+  }
+
+  /**
+   * A worker that died (an uncaught error, Deno.exit, self.close) or could
+   * not open is ended. The batch it was running, the first it was sent,
+   * fails with `error` and is retried and split like any failure; the
+   * batches queued behind it did nothing wrong, so they go to another
+   * worker uncharged.
+   */
+  #die(error: Error): void {
+    if (this.dead) return;
+    this.dead = error;
+    this.#open.reject(error);
+    this.worker.terminate();
+    const [running, ...queued] = this.waiting.values();
+    this.waiting.clear();
+    running?.reject(error);
+    for (const w of queued) this.#orphaned(w);
   }
 }
 
@@ -91,15 +125,22 @@ class Thread {
  * down to a bad item, dead letters and counts happen on the main thread
  * exactly as without workers: each retry and each half of a split batch is
  * one more call, sent to the least busy worker. Batches travel by
- * structured clone; the stage loop bounds how many are in flight.
+ * structured clone; the stage loop bounds how many are in flight. A batch
+ * structured clone cannot copy (a symbol or a function in an item, or
+ * nesting deeper than about 3,600 levels) runs on `local`, the main
+ * thread's own copy of the stage, as it would without workers.
  */
-export function workerPool(opts: PoolOptions): Actor<unknown, unknown> {
+export function workerPool(
+  opts: PoolOptions,
+  local: Actor<unknown, unknown>,
+): Actor<unknown, unknown> {
   const threads: Thread[] = [];
   let ctx: StageContext;
   let next = 0;
+  let closed = false;
 
   const spawn = async (i: number) => {
-    const thread = new Thread(opts, ctx);
+    const thread = new Thread(opts, ctx, orphaned);
     threads[i] = thread;
     await thread.opened;
     return thread;
@@ -114,27 +155,41 @@ export function workerPool(opts: PoolOptions): Actor<unknown, unknown> {
     await threads[best].opened;
     return threads[best];
   };
+  /** A batch a dead worker held unstarted, sent again (it was copied once, so it copies again). */
+  const orphaned = (w: Waiting) => {
+    if (closed) return w.reject(new Error(`${opts.flow}/${opts.stage}: the stage closed`));
+    pick().then((thread) => thread.send(w)).catch(w.reject);
+  };
 
   return {
     async open(c) {
       ctx = c;
       await Promise.all(Array.from({ length: opts.workers }, (_, i) => spawn(i)));
     },
-    async handle(items, out) {
+    async handle(items, out, c) {
       const thread = await pick();
-      const id = next++;
+      let w!: Waiting;
       const done = new Promise<void>((resolve, reject) => {
-        thread.waiting.set(id, { items, out, resolve, reject });
+        w = { id: next++, items, out, resolve, reject };
       });
-      const request: HostRequest = { type: "batch", id, items: items as Item[] };
-      thread.worker.postMessage(request);
+      try {
+        thread.send(w);
+      } catch (error) {
+        c.log.debug?.(
+          `${opts.flow}/${opts.stage}: a batch of ${items.length} ran on the main thread: ` +
+            `a worker cannot be sent it (${errorMessage(error)})`,
+        );
+        return await local.handle(items, out, c);
+      }
       await done;
     },
     close() {
+      closed = true;
       for (const t of threads) {
         t.worker.terminate();
         const gone = new Error(`${opts.flow}/${opts.stage}: the stage closed`);
         for (const w of t.waiting.values()) w.reject(gone);
+        t.waiting.clear();
       }
     },
   };

@@ -217,6 +217,131 @@ redisTest(
   },
 );
 
+/** `run`'s result, or a failure naming `what` if it has not settled in `ms`: a guard against a hang, not a measure of speed. */
+async function unlessHung<T>(run: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not end in ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([run, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const numberedYaml = (source: string, stage: string) => (workers: number, out: string) => `
+name: poison-workers
+output: ${out}
+sources:
+  items: { kind: numbered, ${source} }
+pipeline:
+  - validate: { workers: ${workers}, require: [title, url] }
+  - poison: { workers: ${workers}, ${stage} }
+  - publish:
+      - jsonl: { path: items.jsonl }
+`;
+
+Deno.test("a batch no worker can be sent (an item holding a function) runs on the main thread, as without workers", async () => {
+  const yaml = numberedYaml("count: 300, callable: [5, 120, 121]", "retries: 1");
+  const main = await runMemory(yaml, 0, poisonRegistry());
+  const workers = await runMemory(yaml, 2, poisonRegistry());
+  assert.deepEqual(main.letters, []);
+  assert.equal(main.items.length, 300 - 30);
+  assertSame(workers, main);
+});
+
+Deno.test("a worker that dies of an error thrown later fails only the batch it was running", async () => {
+  // One item a batch, no retries: a batch charged with the death is a dead letter.
+  const yaml = numberedYaml(
+    "count: 60, per: 1, titles: { 7: ASYNCTHROW, 21: ASYNCTHROW, 33: ASYNCTHROW }",
+    "retries: 0",
+  );
+  const run = await unlessHung(runMemory(yaml, 1, poisonRegistry()), 120_000, "the flow");
+  assert.equal(run.letters.length, 3, JSON.stringify(run.letters));
+  for (const letter of run.letters) {
+    assert.equal(letter.stage, "poison");
+    assert.match(letter.reason, /stage worker died: .*thrown from a timer/);
+  }
+  // 60 items, 6 of them tenths (dropped), 3 dead-lettered.
+  assert.equal(run.items.length, 60 - 6 - 3);
+});
+
+Deno.test("a worker that calls Deno.exit or self.close fails the batch it was running, and the flow goes on", async () => {
+  const yaml = numberedYaml("count: 300, titles: { 7: EXIT, 151: CLOSE }", "retries: 1");
+  const run = await unlessHung(runMemory(yaml, 2, poisonRegistry()), 120_000, "the flow");
+  assert.deepEqual(run.letters.map((l) => l.reason).sort(), [
+    "failed: poison-workers/poison: stage worker exited: Deno.exit(3)",
+    "failed: poison-workers/poison: stage worker exited: self.close()",
+  ]);
+  assert.equal(run.items.length, 300 - 30 - 2);
+});
+
+Deno.test("a batch holding an id twice comes back from a worker as each copy, fields in their order", async () => {
+  const out = await Deno.makeTempDir({ prefix: "millrace-workers-" });
+  try {
+    await Deno.writeTextFile(
+      join(out, "dup.json"),
+      JSON.stringify([
+        {
+          title: "first copy title",
+          url: "https://example.com/dup",
+          text: "alpha beta",
+          by: "ann",
+        },
+        { by: "bob", text: "delta epsilon", url: "https://example.com/dup", title: "second copy" },
+      ]),
+    );
+    const yaml = (workers: number) => `
+name: dup-ids
+output: ${out}
+sources:
+  file: { kind: json, path: ${join(out, "dup.json")} }
+pipeline:
+  - validate: { workers: ${workers}, require: [title, url] }
+  - enrich: { workers: ${workers}, steps: [domain, word-count] }
+  - embed: { workers: ${workers}, provider: local, dimensions: 4 }
+  - publish:
+      - jsonl: { path: items-${workers}.jsonl, vectors: false }
+`;
+    const lines = async (workers: number) => {
+      const r = builtinRegistry();
+      await runFlow(flowOf(yaml(workers), r), {
+        registry: r,
+        log: memoryLogger(),
+        deadLetters: new MemoryDeadLetters(),
+      });
+      const text = await Deno.readTextFile(join(out, `items-${workers}.jsonl`));
+      // The line as written, key order and all, without what differs from run to run.
+      return text.trim().split("\n").map((l) =>
+        JSON.stringify(JSON.parse(l, (k, v) => k === "seenAt" || k === "event" ? undefined : v))
+      );
+    };
+    const main = await lines(0);
+    assert.equal(main.length, 1);
+    assert.match(main[0], /"payload":\{"title":"first copy title","url"/);
+    assert.deepEqual(await lines(2), main);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("a stage whose workers cannot open fails the run and leaves no worker running", async () => {
+  const script = new URL("./_open_fails.ts", import.meta.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script.pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // A worker left running keeps the process alive: it would never exit.
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const { success, stdout, stderr } = await child.output();
+  clearTimeout(killer);
+  const said = new TextDecoder().decode(stdout);
+  assert.ok(success, `exit: ${new TextDecoder().decode(stderr)}`);
+  assert.match(said, /rejected: .*poison: this worker cannot open/);
+});
+
 Deno.test("workers on a stage that cannot have them is an error naming the file, line and field", () => {
   const yaml = (stage: string) =>
     `name: w
