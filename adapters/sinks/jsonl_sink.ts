@@ -174,13 +174,23 @@ export class JsonlSink implements Sink {
       const out = this.#bytes.clear();
       if (torn) out.add("\n");
       const fresh: string[] = [];
-      for (const item of batch) {
-        const key = recordKey(item);
-        if (this.#ids.has(key)) continue;
-        this.#ids.add(key); // a repeat within the batch is skipped too
-        fresh.push(key);
-        out.add(recordJson(item, this.#options));
-        out.newline();
+      // Until the batch is written, its ids are not: an item that cannot be
+      // encoded, or a failed write, leaves them all to the retry.
+      const unwritten = () => {
+        for (const id of fresh) this.#ids.delete(id);
+      };
+      try {
+        for (const item of batch) {
+          const key = recordKey(item);
+          if (this.#ids.has(key)) continue;
+          this.#ids.add(key); // a repeat within the batch is skipped too
+          fresh.push(key);
+          out.add(recordJson(item, this.#options));
+          out.newline();
+        }
+      } catch (error) {
+        unwritten();
+        throw error;
       }
       if (fresh.length === 0) return;
       const bytes = out.bytes();
@@ -188,7 +198,7 @@ export class JsonlSink implements Sink {
         await writeAll(file, bytes);
         this.#offset = end + bytes.length;
       } catch (error) {
-        for (const id of fresh) this.#ids.delete(id);
+        unwritten();
         throw new Error(`jsonl sink: cannot append to ${this.path}`, { cause: error });
       }
     } finally {

@@ -69,12 +69,18 @@ export class StdoutSink implements Sink {
     if (this.#closed) throw this.#closed;
     let text = "";
     const fresh: string[] = [];
-    for (const item of batch) {
-      const key = recordKey(item);
-      if (this.#ids.has(key)) continue;
-      this.#ids.add(key);
-      fresh.push(key);
-      text += recordLine(item, this.#options);
+    try {
+      for (const item of batch) {
+        const key = recordKey(item);
+        if (this.#ids.has(key)) continue;
+        this.#ids.add(key);
+        fresh.push(key);
+        text += recordLine(item, this.#options);
+      }
+    } catch (error) {
+      // An item that cannot be encoded: none of the batch was printed.
+      for (const id of fresh) this.#ids.delete(id);
+      throw error;
     }
     if (text === "") return;
     try {

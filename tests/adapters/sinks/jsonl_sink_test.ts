@@ -327,3 +327,18 @@ Deno.test("a deleted item is written as a tombstone line, once, after its item's
     seenAt: item(1).seenAt,
   });
 });
+
+Deno.test("a batch holding an item JSON cannot encode writes nothing, and its other items are written when retried without it", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  const big = { ...item(2), payload: { ...item(2).payload, views: 10n ** 30n } };
+  await assert.rejects(sink.write([item(1), big, item(3)], signal), /BigInt/);
+  // What the stage runner does next: the batch split down to the bad item.
+  await sink.write([item(1)], signal);
+  await assert.rejects(sink.write([big], signal), /BigInt/);
+  await sink.write([item(3)], signal);
+  await sink.close();
+  assert.deepEqual((await lines(path)).map((l) => l.id), [item(1).id, item(3).id]);
+  await Deno.remove(dir, { recursive: true });
+});

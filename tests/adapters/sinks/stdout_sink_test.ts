@@ -83,3 +83,13 @@ Deno.test("a closed stdout (BrokenPipe) is a StdoutClosedError that ends the run
   await assert.rejects(sink.write([item(2)], signal), StdoutClosedError);
   assert.equal(writes, 1, "no write once stdout is known closed");
 });
+
+Deno.test("a batch holding an item JSON cannot encode prints nothing, and its other items print when retried", async () => {
+  const { chunks, out } = capture();
+  const sink = new StdoutSink(schemaOf(stdoutSink, new Registry()).parse({}), out);
+  const big = { ...item(2), payload: { ...item(2).payload, views: 10n ** 30n } };
+  await assert.rejects(sink.write([item(1), big, item(3)], signal), /BigInt/);
+  await sink.write([item(1), item(3)], signal);
+  const printed = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l).id);
+  assert.deepEqual(printed, [item(1).id, item(3).id]);
+});
