@@ -1,3 +1,4 @@
+import { errorMessage } from "./errors.ts";
 import type { Envelope } from "./item.ts";
 
 /** An item a stage could not or would not pass on, with why. */
@@ -10,6 +11,22 @@ export interface DeadLetter {
   attempts: number;
   /** The item as the stage received it, so a replay puts it back unchanged. */
   item: Envelope<unknown>;
+}
+
+/**
+ * A dead letter's item as JSON. An item JSON cannot hold (nested deeper than
+ * JSON.stringify's stack reaches, a BigInt, a cycle: what a source or a stage
+ * registered in code may make) keeps its envelope's fields and gets a
+ * payload saying why, `{"unencodable": "<error>"}`, so its letter is still
+ * written and the flow goes on; replaying that letter replays the note.
+ */
+export function letterItemJson(item: Envelope<unknown>): string {
+  try {
+    return JSON.stringify(item);
+  } catch (error) {
+    const { payload: _payload, vector: _vector, ...envelope } = item;
+    return JSON.stringify({ ...envelope, payload: { unencodable: errorMessage(error) } });
+  }
 }
 
 /** Where dead letters go: a JSONL file in memory mode, a Redis stream when durable. */

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import type { DeadLetter, DeadLetters } from "../../engine/dead_letters.ts";
+import { type DeadLetter, type DeadLetters, letterItemJson } from "../../engine/dead_letters.ts";
 import { writeAll } from "./jsonl_sink.ts";
 
 /**
@@ -74,7 +74,11 @@ export class JsonlDeadLetters implements DeadLetters {
         matched.push(key);
         continue;
       }
-      text += JSON.stringify({ time, stage, reason, attempts, item }) + "\n";
+      // As JSON.stringify({ time, stage, reason, attempts, item }) writes it, but an
+      // item JSON cannot hold still makes a line (letterItemJson).
+      const head = JSON.stringify({ time, stage, reason, attempts });
+      text += item === undefined ? head : `${head.slice(0, -1)},"item":${letterItemJson(item)}}`;
+      text += "\n";
     }
     if (text === "") return;
     try {

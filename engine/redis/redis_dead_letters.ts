@@ -1,4 +1,4 @@
-import type { DeadLetter } from "../dead_letters.ts";
+import { type DeadLetter, letterItemJson } from "../dead_letters.ts";
 
 /**
  * The fields of one dead-letter entry, alternating name and value, in the
@@ -24,7 +24,7 @@ export function deadLetterFields(letter: DeadLetter, time: Date = new Date()): s
     "attempts",
     String(letter.attempts),
     "item",
-    JSON.stringify(letter.item),
+    letterItemJson(letter.item),
     "time",
     time.toISOString(),
   ];

@@ -110,3 +110,29 @@ Deno.test("running the demo flow twice leaves its 200 dead letters once", async 
   }
   assert.deepEqual(counts, [200, 200]);
 });
+
+Deno.test("an item JSON cannot hold is still dead-lettered, with its id and a payload saying why", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "dead_letters.jsonl");
+  // What a source or stage registered in code may make: a BigInt, a cycle.
+  const big = envelope({ title: "counts", views: 10n ** 30n }, "custom", 1);
+  const loop: Record<string, unknown> = { title: "loop" };
+  loop.self = loop;
+  const cyclic = envelope(loop, "custom", 2);
+  const plain = envelope({ title: "no url" }, "blog", 3);
+  const letters = new JsonlDeadLetters(path);
+  await letters.write([
+    { stage: "validate", reason: "missing url", attempts: 1, item: big },
+    { stage: "validate", reason: "missing url", attempts: 1, item: cyclic },
+    { stage: "validate", reason: "missing url", attempts: 1, item: plain },
+  ]);
+  await letters.close();
+  const entries = (await Deno.readTextFile(path)).trimEnd().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(entries.map((e) => e.item.id), [big.id, cyclic.id, plain.id]);
+  assert.deepEqual(Object.keys(entries[0]), ["time", "stage", "reason", "attempts", "item"]);
+  assert.match(entries[0].item.payload.unencodable, /BigInt/);
+  assert.match(entries[1].item.payload.unencodable, /circular/i);
+  assert.equal(entries[1].item.source, "custom");
+  assert.deepEqual(entries[2].item, JSON.parse(JSON.stringify(plain)));
+  await Deno.remove(dir, { recursive: true });
+});

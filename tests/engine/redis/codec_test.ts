@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { decodeEntry, encodeEntries } from "../../../engine/redis/codec.ts";
+import { deadLetterFields } from "../../../engine/redis/redis_dead_letters.ts";
 import { type Envelope, envelope } from "../../../engine/item.ts";
 
 const item = (i: number, text = `text ${i}`): Envelope<unknown> =>
@@ -47,4 +48,12 @@ Deno.test("an item larger than maxBytes travels alone, and small ones around it 
 
 Deno.test("no items make no entries", () => {
   assert.deepEqual(encodeEntries([], 100, 1 << 20), []);
+});
+
+Deno.test("a dead letter whose item JSON cannot hold keeps the item's id and says why in its payload", () => {
+  const item = envelope({ title: "counts", views: 10n ** 30n }, "custom", 1);
+  const fields = deadLetterFields({ stage: "validate", reason: "missing url", attempts: 1, item });
+  const written = JSON.parse(fields[fields.indexOf("item") + 1]);
+  assert.equal(written.id, item.id);
+  assert.match(written.payload.unencodable, /BigInt/);
 });
