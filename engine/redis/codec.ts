@@ -32,7 +32,8 @@ const SCRATCH_KEPT = 3 << 20;
 /**
  * Packs envelopes into entry bodies of at most `maxItems` items and about
  * `maxBytes` of JSON each: Redis and parsing costs are then paid per entry,
- * while an item larger than `maxBytes` still travels, alone.
+ * while an item larger than `maxBytes` still travels, alone. An item JSON
+ * cannot encode throws, or with `unencodable` is handed to it and left out.
  *
  * Bodies are bytes, not strings: each item's JSON is encoded once, straight
  * into a buffer, so neither joining a hundred strings nor the client's
@@ -43,12 +44,21 @@ export function encodeEntries(
   items: readonly Envelope<unknown>[],
   maxItems: number,
   maxBytes: number,
+  unencodable?: (item: Envelope<unknown>, error: unknown) => void,
 ): EncodedEntry[] {
   const entries: EncodedEntry[] = [];
   let n = 0;
   let at = 1; // after "["
   for (const item of items) {
-    const json = JSON.stringify(item);
+    let json: string;
+    try {
+      json = JSON.stringify(item);
+    } catch (error) {
+      // A BigInt, a cycle, nesting past the stack: given `unencodable`, it is left out.
+      if (!unencodable) throw error;
+      unencodable(item, error);
+      continue;
+    }
     // UTF-8 takes at most 3 bytes per UTF-16 unit; room for "," and "]".
     const need = at + 3 * json.length + 2;
     if (need > scratch.length) {

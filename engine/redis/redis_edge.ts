@@ -1,6 +1,7 @@
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
+import { errorMessage } from "../errors.ts";
 import type { DeadLetter } from "../dead_letters.ts";
 import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
@@ -237,18 +238,44 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const entries = deliveries.map((d) => d.entry);
     const alone = deliveries.length === 1 && deliveries[0].alone;
     const tryField = alone ? keys.tryField(step.id, lane, entries[0].id) : undefined;
-    const encode = (items: Item[]) =>
-      step.next ? encodeEntries(items, this.#outItems, options.entryBytes) : [];
+    // An output JSON cannot encode (a BigInt, a cycle: what a stage
+    // registered in code may make) cannot travel through Redis: it is
+    // dead-lettered with the commit, and the flow goes on, as a sink that
+    // cannot write it would do in memory.
+    const encode = (items: Item[], letters: DeadLetter[]) => {
+      const all = [...letters];
+      const entries = step.next
+        ? encodeEntries(items, this.#outItems, options.entryBytes, (item, error) => {
+          all.push({
+            stage: step.id,
+            reason: `cannot be passed on through Redis: ${errorMessage(error)}`,
+            attempts: 1,
+            item,
+          });
+        })
+        : [];
+      return { entries, letters: all };
+    };
     const back = (items?: Item[]) =>
       items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
-    const gone = await this.#commit(lane, entries, encode(out), back(rest), letters, tryField, at);
+    const first = encode(out, letters);
+    const gone = await this.#commit(
+      lane,
+      entries,
+      first.entries,
+      back(rest),
+      first.letters,
+      tryField,
+      at,
+    );
     if (gone.length === 0 || gone.length === entries.length) return;
     const goneSet = new Set(gone);
     const kept = entries.filter((e) => !goneSet.has(e.id));
     const part = keepFor(kept, entries, out, letters);
     const cut = entries[entries.length - 1];
     const keptRest = goneSet.has(cut.id) ? undefined : rest;
-    await this.#commit(lane, kept, encode(part.out), back(keptRest), part.letters, tryField, at);
+    const second = encode(part.out, part.letters);
+    await this.#commit(lane, kept, second.entries, back(keptRest), second.letters, tryField, at);
   }
 
   /**

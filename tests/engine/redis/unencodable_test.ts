@@ -1,0 +1,70 @@
+/**
+ * An item a stage makes that JSON cannot encode (a BigInt, a cycle: what a
+ * stage registered in code may put in a payload) cannot travel through a
+ * Redis stream. It failed the commit, and with it the whole flow, at every
+ * run; it is now dead-lettered by the step that made it, and the flow goes
+ * on, as a sink that cannot write it does in memory.
+ */
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { defineFlow } from "../../../config/define_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { runFlow } from "../../../engine/run_flow.ts";
+import { conformanceRegistry, keyOf, Probe } from "../_conformance_registry.ts";
+import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
+
+redisTest(
+  "an output JSON cannot encode is dead-lettered by its step, and the flow goes on",
+  async () => {
+    await withRedis(async (server) => {
+      const probe = new Probe();
+      const registry = conformanceRegistry(probe).stage({
+        kind: "count-views",
+        summary: "gives the bad items a BigInt",
+        schema: z.strictObject({ bad: z.array(z.string()) }),
+        create: (config: { bad: string[] }) => ({
+          handle(batch, out) {
+            for (const item of batch) {
+              if (!config.bad.includes(keyOf(item))) out.emit(item);
+              else out.emit({ ...item, payload: { ...item.payload as object, views: 10n ** 30n } });
+            }
+          },
+        }),
+      });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-unencodable-" });
+      const admin = client(server);
+      try {
+        const flow = defineFlow({
+          name: "bigviews",
+          output: dir,
+          durability: "redis",
+          redis: `redis://127.0.0.1:${server.port}`,
+          sources: { n: { kind: "feed", count: 6, batch: 6 } },
+          pipeline: [{ "count-views": { bad: ["n2", "n4"] } }, { record: {} }],
+        }, registry);
+        const report = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+          backoffBase: 1,
+        });
+        assert.equal(report.stopped, false);
+        assert.deepEqual(probe.handled.flat().sort(), ["n0", "n1", "n3", "n5"]);
+        const letters = (await admin.xrange(flowKeys("bigviews").dlq, "-", "+")).map(([, f]) => {
+          const get = (k: string) => f[f.indexOf(k) + 1];
+          return { stage: get("stage"), reason: get("reason"), item: JSON.parse(get("item")) };
+        });
+        assert.equal(new Set(letters.map((l) => l.item.id)).size, 2, "one letter per bad item");
+        for (const letter of letters) {
+          assert.equal(letter.stage, "count-views");
+          assert.match(letter.reason, /^cannot be passed on through Redis: .*BigInt/);
+          assert.match(letter.item.payload.unencodable, /BigInt/);
+        }
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
