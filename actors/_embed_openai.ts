@@ -1,6 +1,6 @@
 import { CachedEmbeddings } from "../adapters/embeddings/cached_embeddings.ts";
 import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts";
-import { RateLimiter } from "../adapters/http/rate_limiter.ts";
+import { RateLimiter, realClock } from "../adapters/http/rate_limiter.ts";
 import { openVectorCache, type VectorCache } from "../adapters/embeddings/vector_cache.ts";
 import type { BuildEnv } from "../engine/registry.ts";
 import type { EmbedInputs } from "./_embed_inputs.ts";
@@ -50,8 +50,9 @@ export async function connectOpenAI(
   tally?: (name: string, n: number) => void,
 ): Promise<EmbedConnection> {
   const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
+  const clock = env.clock ?? realClock;
   const limiter = config.rpm || config.tpm
-    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
+    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm }, clock)
     : undefined;
   const openai = new OpenAIEmbeddings({
     model: config.model!,
@@ -61,6 +62,7 @@ export async function connectOpenAI(
     timeout: config.timeout,
     maxRetries: config.maxRetries,
     limiter,
+    clock,
     countTokens: (text) => inputs.count(text),
     log: env.log,
     tally,

@@ -4,7 +4,7 @@ import { didYouMean } from "../config/suggest.ts";
 import type { Actor, StageContext } from "../engine/actor.ts";
 import { errorMessage, isRetryable, PermanentError } from "../engine/errors.ts";
 import type { Fact, RawItem } from "../engine/item.ts";
-import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
+import { type BuildEnv, type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
 
 /** One sink of a publish stage, as its config was checked against the registry. */
@@ -207,59 +207,82 @@ export const publishStage: StageSpec<PublishConfig> = {
   needs: (config) => [...new Set(config.sinks.flatMap((s) => s.needs))],
   adds: [],
   window: (config) => ({ size: config.batch.size, maxWait: config.batch.maxWait }),
-  async create(config, env): Promise<Actor<RawItem, RawItem>> {
-    const names = sinkNames(config.sinks.map((s) => s.kind));
-    const sinks = await Promise.all(config.sinks.map((entry) => {
-      const spec = env.registry.sinks.get(entry.kind);
-      if (!spec) {
-        throw new Error(`${env.flow}/publish: no sink named "${entry.kind}" is registered`);
-      }
-      return spec.create(entry.config, env);
-    }));
-    let label = `${env.flow}/publish`;
-    const { retention, retentionEvery } = config;
-    let lastSweep = -Infinity;
-    let sweeping: Promise<void> | undefined;
-    let timer: ReturnType<typeof setInterval> | undefined;
-    /** One sweep at a time, and none sooner than `retentionEvery` after the last began. */
-    const sweep = (ctx: StageContext): Promise<void> | undefined => {
-      if (retention === undefined || sweeping || Date.now() - lastSweep < retentionEvery) return;
-      lastSweep = Date.now();
-      sweeping = expireAll(sinks, names, label, lastSweep - retention, ctx)
-        .finally(() => sweeping = undefined);
-      return sweeping;
-    };
-    return {
-      updates: true,
-      async open(ctx) {
-        label = `${ctx.flow}/${ctx.stage}`;
-        try {
-          await onAll(sinks, names, label, "open", (s) => s.open?.());
-        } catch (error) {
-          // The flow never closes a stage that failed to open: close the sinks that did.
-          await Promise.allSettled(sinks.map(async (s) => await s.close?.()));
-          throw error;
-        }
-        if (retention !== undefined && sinks.some((s) => s.expire)) {
-          await sweep(ctx);
-          timer = setInterval(() => void sweep(ctx), retentionEvery);
-          Deno.unrefTimer(timer);
-        }
-      },
-      async handle(batch, out, ctx) {
-        if (timer !== undefined) await sweep(ctx);
-        if (batch.length === 0) return;
-        const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
-        await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
-        // A merge update has reached every sink; it is not an item of its own to pass on.
-        for (const item of batch) if (item.update !== true) out.emit(item);
-      },
-      async close() {
-        clearInterval(timer);
-        timer = undefined;
-        await sweeping;
-        await onAll(sinks, names, label, "close", (s) => s.close?.());
-      },
-    };
+  create: (config, env) => createPublisher(config, env),
+};
+
+/** Wall time and the sweep timer of a publish stage; a seam so tests move time themselves. */
+export interface PublishTimers {
+  /** Epoch ms. */
+  now(): number;
+  /** Calls `fn` every `ms` (not keeping the process alive) until the returned stop is called. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+const realTimers: PublishTimers = {
+  now: () => Date.now(),
+  every(ms, fn) {
+    const timer = setInterval(fn, ms);
+    Deno.unrefTimer(timer);
+    return () => clearInterval(timer);
   },
 };
+
+/** The publish stage's actor (what `publishStage.create` makes), on `timers`. */
+export async function createPublisher(
+  config: PublishConfig,
+  env: BuildEnv,
+  timers: PublishTimers = realTimers,
+): Promise<Actor<RawItem, RawItem>> {
+  const names = sinkNames(config.sinks.map((s) => s.kind));
+  const sinks = await Promise.all(config.sinks.map((entry) => {
+    const spec = env.registry.sinks.get(entry.kind);
+    if (!spec) {
+      throw new Error(`${env.flow}/publish: no sink named "${entry.kind}" is registered`);
+    }
+    return spec.create(entry.config, env);
+  }));
+  let label = `${env.flow}/publish`;
+  const { retention, retentionEvery } = config;
+  let lastSweep = -Infinity;
+  let sweeping: Promise<void> | undefined;
+  let stopTimer: (() => void) | undefined;
+  /** One sweep at a time, and none sooner than `retentionEvery` after the last began. */
+  const sweep = (ctx: StageContext): Promise<void> | undefined => {
+    if (retention === undefined || sweeping || timers.now() - lastSweep < retentionEvery) return;
+    lastSweep = timers.now();
+    sweeping = expireAll(sinks, names, label, lastSweep - retention, ctx)
+      .finally(() => sweeping = undefined);
+    return sweeping;
+  };
+  return {
+    updates: true,
+    async open(ctx) {
+      label = `${ctx.flow}/${ctx.stage}`;
+      try {
+        await onAll(sinks, names, label, "open", (s) => s.open?.());
+      } catch (error) {
+        // The flow never closes a stage that failed to open: close the sinks that did.
+        await Promise.allSettled(sinks.map(async (s) => await s.close?.()));
+        throw error;
+      }
+      if (retention !== undefined && sinks.some((s) => s.expire)) {
+        await sweep(ctx);
+        stopTimer = timers.every(retentionEvery, () => void sweep(ctx));
+      }
+    },
+    async handle(batch, out, ctx) {
+      if (stopTimer !== undefined) await sweep(ctx);
+      if (batch.length === 0) return;
+      const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
+      await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
+      // A merge update has reached every sink; it is not an item of its own to pass on.
+      for (const item of batch) if (item.update !== true) out.emit(item);
+    },
+    async close() {
+      stopTimer?.();
+      stopTimer = undefined;
+      await sweeping;
+      await onAll(sinks, names, label, "close", (s) => s.close?.());
+    },
+  };
+}

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
 import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
+import { type Clock, realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
@@ -89,7 +90,12 @@ const LANES: Lane[] = ["normal", "high"];
 export async function flowStatus(
   redis: Redis,
   flow: Flow,
-  opts: { sampleMs?: number; keys?: FlowKeys } = {},
+  opts: {
+    sampleMs?: number;
+    keys?: FlowKeys;
+    /** Times the sample (default: the real clock); a seam so tests know its length, not wait it. */
+    clock?: Clock;
+  } = {},
 ): Promise<FlowStatus> {
   const keys = opts.keys ?? flowKeys(flow.name, flow.durable.prefix);
   const sampleMs = Math.max(0, opts.sampleMs ?? 1000);
@@ -97,9 +103,10 @@ export async function flowStatus(
     LANES.map((lane) => ({ stage: s.id, lane, key: keys.input(s.id, lane) }))
   );
   const before = await Promise.all(lanes.map((l) => readGroup(redis, l.key, l.stage)));
-  const startedAt = performance.now();
-  if (sampleMs > 0) await new Promise((r) => setTimeout(r, sampleMs));
-  const sample = sampleMs > 0 ? (performance.now() - startedAt) / 1000 : 0;
+  const clock = opts.clock ?? realClock;
+  const startedAt = clock.now();
+  if (sampleMs > 0) await clock.sleep(sampleMs);
+  const sample = sampleMs > 0 ? (clock.now() - startedAt) / 1000 : 0;
   const [lanesNow, deadLetters, stageKinds] = await Promise.all([
     Promise.all(lanes.map((l, i) => readLane(redis, l, before[i], sample))),
     countDeadLetters(redis, keys),

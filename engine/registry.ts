@@ -40,6 +40,11 @@ export interface BuildEnv {
    * the first write.
    */
   readonly vectors?: VectorShape;
+  /** Clock of remote API clients' rate limits and retry waits (absent: real): tests fake it. */
+  readonly clock?: {
+    now(): number;
+    sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  };
 }
 
 /** What the embed stage makes, handed to the stages after it. */

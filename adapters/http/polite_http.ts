@@ -1,6 +1,6 @@
 import type {
   HttpClient,
-  HttpFactory,
+  HttpContext,
   HttpOptions,
   HttpPool,
   HttpRequest,
@@ -192,9 +192,16 @@ export class PoliteHttp implements HttpPool {
  * The factory builtins.ts registers: per-host buckets in Redis when the
  * flow is durable (shared by every process), in this process otherwise.
  */
-export const politeHttp: HttpFactory = (options, ctx) =>
-  new PoliteHttp(options ?? DEFAULT_HTTP, {
+export function politeHttp(
+  options: HttpOptions | undefined,
+  ctx: HttpContext,
+  /** Default the real one; a seam so a test of several processes need not wait their turns. */
+  clock?: Clock,
+): HttpPool {
+  return new PoliteHttp(options ?? DEFAULT_HTTP, {
     log: ctx.log,
     flow: ctx.flow,
     buckets: ctx.durable ? new RedisHostBuckets(ctx.durable.redis, ctx.durable.keys) : undefined,
+    clock,
   });
+}

@@ -3,7 +3,12 @@ import { collector as sharedCollector } from "../_outcome.ts";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { type PublishConfig, publishStage, sinkNames } from "../../actors/publisher.ts";
+import {
+  createPublisher,
+  type PublishConfig,
+  publishStage,
+  sinkNames,
+} from "../../actors/publisher.ts";
 import { jsonlSink } from "../../adapters/sinks/jsonl_sink.ts";
 import { stdoutSink } from "../../adapters/sinks/stdout_sink.ts";
 import { defineFlow } from "../../config/define_flow.ts";
@@ -407,34 +412,73 @@ class ExpiringSink implements Sink {
   static last?: ExpiringSink;
   readonly calls: { before: number; at: number }[] = [];
   failing = false;
-  constructor() {
+  constructor(readonly now: () => number) {
     ExpiringSink.last = this;
   }
   write(): Promise<void> {
     return Promise.resolve();
   }
   expire(before: number): Promise<number> {
-    this.calls.push({ before, at: Date.now() });
+    this.calls.push({ before, at: this.now() });
     return this.failing ? Promise.reject(new Error("store is down")) : Promise.resolve(2);
   }
 }
 
+/**
+ * Time the test moves. `advance` lets it pass with the sweep timer firing on
+ * time, as often as its period fits; `jump` lets it pass with the timer late
+ * (a busy event loop), to fire at the next `advance`.
+ */
+function fakeTimers() {
+  let t = Date.UTC(2026, 5, 1);
+  const timers = new Set<{ ms: number; due: number; fn: () => void }>();
+  /** Lets a fired sweep run to its end (expire calls, logs) before time moves on. */
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  return {
+    now: () => t,
+    every(ms: number, fn: () => void) {
+      const timer = { ms, due: t + ms, fn };
+      timers.add(timer);
+      return () => void timers.delete(timer);
+    },
+    async advance(ms: number) {
+      const end = t + ms;
+      for (;;) {
+        const next = [...timers].filter((x) => x.due <= end).sort((a, b) => a.due - b.due)[0];
+        if (!next) break;
+        t = Math.max(t, next.due);
+        next.due += next.ms;
+        next.fn();
+        await settle();
+      }
+      t = end;
+    },
+    jump(ms: number) {
+      t += ms;
+    },
+    /** Timers running. */
+    get armed() {
+      return timers.size;
+    },
+  };
+}
+
+const clock = fakeTimers();
 const expiringRegistry = new Registry().stage(publishStage).sink({
   kind: "expiring",
   summary: "test sink with expire",
   schema: z.strictObject({}),
-  create: () => new ExpiringSink(),
+  create: () => new ExpiringSink(clock.now),
 }).sink(stdoutSink);
 
 async function expiringActor(raw: unknown) {
   const cfg = schemaOf(publishStage, expiringRegistry).parse(raw);
-  const actor = await publishStage.create(cfg, { ...await testEnv(), registry: expiringRegistry });
+  const env = { ...await testEnv(), registry: expiringRegistry };
+  const actor = await createPublisher(cfg, env, clock);
   const log = memoryLogger();
   const context: StageContext = { ...ctx(), log };
   return { actor, sink: ExpiringSink.last!, log, context };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test("with retention, sinks expire at open and then every retentionEvery, never more often", async () => {
   const day = 86_400_000;
@@ -443,10 +487,11 @@ Deno.test("with retention, sinks expire at open and then every retentionEvery, n
     retention: "30d",
     retentionEvery: "50ms",
   });
-  const opened = Date.now();
+  const opened = clock.now();
+  const since = () => sink.calls.map((c) => c.at - opened);
   await actor.open!(context);
   assert.equal(sink.calls.length, 1, "one sweep at open");
-  assert.ok(Math.abs(sink.calls[0].before - (opened - 30 * day)) < 1_000, "cutoff is now - 30d");
+  assert.equal(sink.calls[0].before, opened - 30 * day, "cutoff is now - 30d");
   assert.match(
     log.lines[0],
     /^info t\/publish: retention removed 2 items seen before .* from expiring$/,
@@ -454,20 +499,25 @@ Deno.test("with retention, sinks expire at open and then every retentionEvery, n
 
   for (let i = 0; i < 5; i++) await actor.handle([], collector().out, context);
   assert.equal(sink.calls.length, 1, "batches right after a sweep do not sweep again");
-
-  await sleep(130); // idle: the timer sweeps on its own
-  const idle = sink.calls.length;
-  assert.ok(idle >= 2 && idle <= 3, `the timer swept an idle flow (${idle} sweeps)`);
-  await sleep(60);
+  clock.jump(49);
   await actor.handle([], collector().out, context);
-  for (let i = 1; i < sink.calls.length; i++) {
-    const gap = sink.calls[i].at - sink.calls[i - 1].at;
-    assert.ok(gap >= 49, `sweeps are at least retentionEvery apart (gap ${gap}ms)`);
-  }
+  assert.equal(sink.calls.length, 1, "nor 49 ms after it");
+
+  await clock.advance(1 + 100); // idle: the timer sweeps on its own, at 50, 100 and 150
+  assert.deepEqual(since(), [0, 50, 100, 150], "the timer swept an idle flow");
+  clock.jump(60); // the timer is late: the next batch sweeps
+  await actor.handle([], collector().out, context);
+  assert.deepEqual(since(), [0, 50, 100, 150, 210]);
+  // The late timer (due at 200) and the next (250) come too soon after the
+  // batch's sweep at 210; the one at 300 sweeps.
+  await clock.advance(90);
+  assert.deepEqual(since(), [0, 50, 100, 150, 210, 300], "at least retentionEvery apart");
+  assert.ok(sink.calls.every((c) => c.before === c.at - 30 * day), "each cutoff is then - 30d");
+
   await actor.close!();
-  const closed = sink.calls.length;
-  await sleep(120);
-  assert.equal(sink.calls.length, closed, "no sweep after close");
+  assert.equal(clock.armed, 0, "the timer is stopped at close");
+  await clock.advance(500);
+  assert.equal(sink.calls.length, 6, "no sweep after close");
 });
 
 Deno.test("a failing expire is logged and retried, and never fails a batch", async () => {
@@ -478,14 +528,14 @@ Deno.test("a failing expire is logged and retried, and never fails a batch", asy
   });
   sink.failing = true;
   await actor.open!(context);
-  await sleep(60);
+  await clock.advance(50);
   const { out, emitted } = collector();
   const batch = items(3);
   await actor.handle(batch, out, context);
   assert.deepEqual(emitted.map((e) => e.id), batch.map((e) => e.id), "the batch is published");
-  assert.ok(sink.calls.length >= 2, "the sweep was tried again");
+  assert.equal(sink.calls.length, 2, "the sweep was tried again");
   const warns = log.lines.filter((l) => l.startsWith("warn "));
-  assert.ok(warns.length >= 2);
+  assert.equal(warns.length, 2);
   assert.match(warns[0], /retention cannot expire items .* from expiring \(store is down\)/);
   await actor.close!();
 });

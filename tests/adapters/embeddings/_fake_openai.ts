@@ -16,8 +16,6 @@ import { HashingEmbedder } from "../../../adapters/embeddings/hashing_embedder.t
 export interface Hit {
   /** 1-based order of arrival. */
   n: number;
-  /** performance.now() at arrival. */
-  at: number;
   model: string;
   input: string[];
   dimensions?: number;
@@ -106,7 +104,6 @@ export function startFakeOpenAI(opts: FakeOpenAIOptions = {}): FakeOpenAI {
       }
       const hit: Hit = {
         n: hits.length + 1,
-        at: performance.now(),
         model: String(body.model),
         input: body.input as string[],
         dimensions: body.dimensions as number | undefined,
