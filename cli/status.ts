@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
 import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
-import { type Clock, realClock } from "../adapters/http/rate_limiter.ts";
+import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
@@ -94,7 +94,7 @@ export async function flowStatus(
     sampleMs?: number;
     keys?: FlowKeys;
     /** Times the sample (default: the real clock); a seam so tests know its length, not wait it. */
-    clock?: Clock;
+    clock?: { now(): number; sleep(ms: number): Promise<void> };
   } = {},
 ): Promise<FlowStatus> {
   const keys = opts.keys ?? flowKeys(flow.name, flow.durable.prefix);

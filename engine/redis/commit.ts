@@ -101,6 +101,16 @@ export interface Commit {
  * which case nothing was written.
  */
 export async function commitOnce(redis: Redis, keys: CommitKeys, c: Commit): Promise<string[]> {
+  return await runCommit(redis, keys, commitArgs(keys, c));
+}
+
+/**
+ * The commit script's arguments. A caller that retries the script builds
+ * them once, before any try: a dead letter that cannot be encoded then
+ * fails the step at once, where inside the retry it read as Redis being
+ * away, and was tried for ever.
+ */
+export function commitArgs(keys: CommitKeys, c: Commit): (string | Buffer)[] {
   const args: (string | Buffer)[] = [keys.group, c.tryField ?? ""];
   args.push(String(c.entries.length), ...c.entries.map((e) => e.id));
   args.push(String(c.bodies.length));
@@ -111,6 +121,15 @@ export async function commitOnce(redis: Redis, keys: CommitKeys, c: Commit): Pro
   args.push(String(c.letters.length));
   const time = new Date();
   for (const letter of c.letters) args.push(...deadLetterFields(letter, time));
+  return args;
+}
+
+/** Runs the commit script on arguments commitArgs built; returns the ids no longer pending. */
+export async function runCommit(
+  redis: Redis,
+  keys: CommitKeys,
+  args: readonly (string | Buffer)[],
+): Promise<string[]> {
   const keyList = [keys.input, keys.output ?? keys.input, keys.dlq, keys.tries];
   return await COMMIT.run(redis, keyList, args) as string[];
 }

@@ -7,7 +7,7 @@ import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
 import type { WindowOptions } from "../window.ts";
 import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from "./codec.ts";
-import { commitOnce, keepFor } from "./commit.ts";
+import { commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
@@ -323,11 +323,12 @@ export class RedisEdge implements Edge<RedisDelivery> {
       dlq: keys.dlq,
       tries: keys.tries,
     };
+    const args = commitArgs(commitKeys, { entries, bodies, back, letters, tryField });
     const gone = await this.#retrying("commit", () => {
       if (fencedAt !== undefined && this.run.drops.count !== fencedAt) {
         return Promise.reject(new DroppedMeanwhile());
       }
-      return commitOnce(redis, commitKeys, { entries, bodies, back, letters, tryField });
+      return runCommit(redis, commitKeys, args);
       // A script fault would repeat the writes it made before failing: the
       // step fails instead, and its entries, still pending, are delivered again.
     }, (error) => !(error instanceof DroppedMeanwhile) && !isScriptFault(error));

@@ -2,6 +2,8 @@
  * A durable step that fails (an error no retry can mend) ends the flow with
  * that error. Its loop closes its edge before the runner stops the flow, so
  * the edge must not wait for that stop to end its claim and trim loops.
+ * Here the error is a commit whose dead letter cannot be encoded: built
+ * inside the commit's retry, it read as Redis being away and hung the step.
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
@@ -21,7 +23,9 @@ async function runFailing(count: number, stage: Record<string, unknown>): Promis
   return await withRedis(async (server) => {
     const registry = conformanceRegistry(new Probe()).stage({
       kind: "bigint",
-      summary: "emits a payload JSON cannot encode for the keys in `bad`",
+      // A payload JSON cannot encode is dead-lettered with the commit; an
+      // envelope field it cannot encode leaves not even a letter to write.
+      summary: "emits an envelope JSON cannot encode for the keys in `bad`",
       schema: z.strictObject({
         bad: z.array(z.string()).default([]),
         delayMs: z.int().min(0).default(0).describe("Sleep of a batch holding a bad key."),
@@ -31,7 +35,7 @@ async function runFailing(count: number, stage: Record<string, unknown>): Promis
           if (batch.some((item) => config.bad.includes(keyOf(item)))) await sleep(config.delayMs);
           for (const item of batch) {
             const bad = config.bad.includes(keyOf(item));
-            out.emit(bad ? { ...item, payload: { n: 1n } } : item);
+            out.emit(bad ? { ...item, ...{ extra: 1n } } : item);
           }
         },
       }),
