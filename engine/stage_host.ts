@@ -116,11 +116,11 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
   };
 
   const run = async (id: number, items: Item[]) => {
-    const told: Said[] = [];
+    const said: Said[] = [];
     const moved: ArrayBuffer[] = [];
     const index = new Map<Item, number>();
     const ids = new Map<string, number[]>();
-    const said = new Uint8Array(items.length);
+    const taken = new Uint8Array(items.length);
     for (let i = 0; i < items.length; i++) {
       index.set(items[i], i);
       const same = ids.get(items[i].id);
@@ -133,19 +133,19 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
         const same = ids.get(item.id);
         if (same === undefined) return item;
         // Derived from the first item of its id not yet said: a batch may hold an id twice.
-        i = same.find((j) => said[j] === 0) ?? same[same.length - 1];
+        i = same.find((j) => taken[j] === 0) ?? same[same.length - 1];
       }
-      said[i] = 1;
+      taken[i] = 1;
       return items[i] === item ? i : patchOf(items[i], item, i, moved) ?? item;
     };
     const out: Outcome<unknown> = {
-      emit: (item) => void told.push(["emit", ref(item)]),
-      drop: (item, reason, detail) => void told.push(["drop", ref(item), reason, detail]),
-      reject: (item, reason, detail) => void told.push(["reject", ref(item), reason, detail]),
+      emit: (item) => void said.push(["emit", ref(item)]),
+      drop: (item, reason, detail) => void said.push(["drop", ref(item), reason, detail]),
+      reject: (item, reason, detail) => void said.push(["reject", ref(item), reason, detail]),
     };
     try {
       await actor!.handle(items, out, ctx!);
-      port.postMessage({ type: "done", id, said: told }, moved);
+      port.postMessage({ type: "done", id, said }, moved);
     } catch (error) {
       port.postMessage({ type: "failed", id, error: hostError(error) });
     }

@@ -127,7 +127,7 @@ class Thread {
  * one more call, sent to the least busy worker. Batches travel by
  * structured clone; the stage loop bounds how many are in flight. A batch
  * structured clone cannot copy (a symbol or a function in an item, or
- * nesting deeper than about 3,600 levels) runs on `local`, the main
+ * nesting thousands of levels deep) runs on `local`, the main
  * thread's own copy of the stage, as it would without workers.
  */
 export function workerPool(
@@ -138,6 +138,7 @@ export function workerPool(
   let ctx: StageContext;
   let next = 0;
   let closed = false;
+  const where = `${opts.flow}/${opts.stage}`;
 
   const spawn = async (i: number) => {
     const thread = new Thread(opts, ctx, orphaned);
@@ -157,7 +158,7 @@ export function workerPool(
   };
   /** A batch a dead worker held unstarted, sent again (it was copied once, so it copies again). */
   const orphaned = (w: Waiting) => {
-    if (closed) return w.reject(new Error(`${opts.flow}/${opts.stage}: the stage closed`));
+    if (closed) return w.reject(new Error(`${where}: the stage closed`));
     pick().then((thread) => thread.send(w)).catch(w.reject);
   };
 
@@ -176,7 +177,7 @@ export function workerPool(
         thread.send(w);
       } catch (error) {
         c.log.debug?.(
-          `${opts.flow}/${opts.stage}: a batch of ${items.length} ran on the main thread: ` +
+          `${where}: a batch of ${items.length} ran on the main thread: ` +
             `a worker cannot be sent it (${errorMessage(error)})`,
         );
         return await local.handle(items, out, c);
@@ -187,7 +188,7 @@ export function workerPool(
       closed = true;
       for (const t of threads) {
         t.worker.terminate();
-        const gone = new Error(`${opts.flow}/${opts.stage}: the stage closed`);
+        const gone = new Error(`${where}: the stage closed`);
         for (const w of t.waiting.values()) w.reject(gone);
         t.waiting.clear();
       }

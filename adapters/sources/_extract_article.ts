@@ -41,8 +41,8 @@ let dom:
 /**
  * Imports linkedom and Readability, once: parseHtml and extractArticle
  * need them loaded. They are imported when an html source first reads, not
- * when millrace starts, so a flow without one does not load them (about
- * 12 MB of RSS and 60 ms of start-up).
+ * when millrace starts, so a flow without one does not load them: they
+ * are the largest of the packages only some flows need.
  */
 export async function loadDom(): Promise<void> {
   dom ??= { ...await import("linkedom"), ...await import("@mozilla/readability") };

@@ -324,13 +324,13 @@ export class RedisEdge implements Edge<RedisDelivery> {
       tries: keys.tries,
     };
     const args = commitArgs(commitKeys, { entries, bodies, back, letters, tryField });
+    // A script fault would repeat the writes it made before failing: the
+    // step fails instead, and its entries, still pending, are delivered again.
     const gone = await this.#retrying("commit", () => {
       if (fencedAt !== undefined && this.run.drops.count !== fencedAt) {
         return Promise.reject(new DroppedMeanwhile());
       }
       return runCommit(redis, commitKeys, args);
-      // A script fault would repeat the writes it made before failing: the
-      // step fails instead, and its entries, still pending, are delivered again.
     }, (error) => !(error instanceof DroppedMeanwhile) && !isScriptFault(error));
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
     if (gone.length === 0) this.#room.entries += bodies.length;
