@@ -1,6 +1,7 @@
 import type { FlowReport } from "../engine/run_flow.ts";
 import { maskUrlsIn } from "../engine/mask_url.ts";
 import type { SourceStats, StageStats } from "../engine/stats.ts";
+import { UNENCODABLE } from "../engine/redis/redis_dead_letters.ts";
 
 /**
  * The table a person reads at the end of a run (and, redrawn, while it
@@ -20,10 +21,13 @@ export function formatTable(
       "",
       String(s.emitted),
       "",
-      "",
+      s.deadLettered ? String(s.deadLettered) : "",
       rate(s.emitted, secs),
-      // lastError is masked where it is recorded; masked again for stats read back from elsewhere.
-      s.errors ? `${s.errors} read error(s): ${maskUrlsIn(s.lastError ?? "")}` : `${s.kind}`,
+      [
+        // lastError is masked where it is recorded; masked again for stats read back from elsewhere.
+        s.errors ? `${s.errors} read error(s): ${maskUrlsIn(s.lastError ?? "")}` : `${s.kind}`,
+        ...(s.deadLettered ? [`${s.deadLettered} ${UNENCODABLE}`] : []),
+      ].join(", "),
     ]);
   }
   for (const s of stages) {

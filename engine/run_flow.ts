@@ -37,7 +37,7 @@ export interface FlowReport {
   stages: StageStatsJson[];
   /** Items the last stage passed on: what reached every sink. */
   published: number;
-  /** Items sent to dead letters by every stage. */
+  /** Items sent to dead letters by every stage (and, over Redis, by a source: see SourceStats). */
   deadLettered: number;
   /** True when `kill` ended the run: work in hand was abandoned. */
   killed: boolean;
@@ -84,7 +84,10 @@ export function makeReport(
     sources: sources.map((s) => s.toJSON()),
     stages: stages.map((s) => s.toJSON()),
     published: stages[stages.length - 1].emitted,
-    deadLettered: stages.reduce((n, s) => n + s.rejectedTotal + s.failed, 0),
+    deadLettered: stages.reduce(
+      (n, s) => n + s.rejectedTotal + s.failed,
+      sources.reduce((n, s) => n + s.deadLettered, 0),
+    ),
     killed: false,
     inFlight: 0,
   };

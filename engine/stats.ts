@@ -38,6 +38,11 @@ export interface SourceStatsJson {
   errors: number;
   /** What the last failed read said. */
   lastError?: string;
+  /**
+   * Of the items it emitted, those dead-lettered before any stage saw them
+   * (over Redis: items JSON cannot hold); absent when none were.
+   */
+  deadLettered?: number;
 }
 
 /** Live counters of one stage; the progress display reads them while the flow runs. */
@@ -123,6 +128,8 @@ export class SourceStats {
   errors = 0;
   /** What the last failed read said. */
   lastError?: string;
+  /** Of the items it emitted, those dead-lettered before any stage saw them. */
+  deadLettered = 0;
   /** When the last read began (epoch ms): the dashboard's source state. */
   lastRead?: number;
   /** Whether a read is under way. */
@@ -131,8 +138,16 @@ export class SourceStats {
   constructor(readonly name: string, readonly kind: string) {}
   /** The counters as plain JSON, for the report. */
   toJSON(): SourceStatsJson {
-    const { name, kind, emitted, reads, errors, lastError } = this;
-    return { name, kind, emitted, reads, errors, ...(lastError ? { lastError } : {}) };
+    const { name, kind, emitted, reads, errors, lastError, deadLettered } = this;
+    return {
+      name,
+      kind,
+      emitted,
+      reads,
+      errors,
+      ...(lastError ? { lastError } : {}),
+      ...(deadLettered ? { deadLettered } : {}),
+    };
   }
 }
 

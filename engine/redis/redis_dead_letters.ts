@@ -1,4 +1,21 @@
 import { type DeadLetter, letterItemJson } from "../dead_letters.ts";
+import { errorMessage } from "../errors.ts";
+
+/** The reason an item JSON cannot hold is counted under where a Redis edge stops it. */
+export const UNENCODABLE = "cannot be passed on through Redis";
+
+/**
+ * The dead letter of an item JSON cannot hold (a BigInt, a cycle: what a
+ * source or stage registered in code may make), stopped at the Redis edge
+ * it would cross, as a sink that cannot write it stops it in memory.
+ */
+export function unencodableLetter(
+  stage: string,
+  item: DeadLetter["item"],
+  error: unknown,
+): DeadLetter {
+  return { stage, reason: `${UNENCODABLE}: ${errorMessage(error)}`, attempts: 1, item };
+}
 
 /**
  * The fields of one dead-letter entry, alternating name and value, in the

@@ -1,7 +1,6 @@
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
-import { errorMessage } from "../errors.ts";
 import type { DeadLetter } from "../dead_letters.ts";
 import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
@@ -14,6 +13,7 @@ import { claimLoop, trimLoop } from "./recovery.ts";
 import { isScriptFault } from "./redis_script.ts";
 import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
+import { UNENCODABLE, unencodableLetter } from "./redis_dead_letters.ts";
 import { untilAborted } from "../until_aborted.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
 
@@ -241,24 +241,25 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // An output JSON cannot encode (a BigInt, a cycle: what a stage
     // registered in code may make) cannot travel through Redis: it is
     // dead-lettered with the commit, and the flow goes on, as a sink that
-    // cannot write it would do in memory.
-    const encode = (items: Item[], letters: DeadLetter[]) => {
+    // cannot write it would do in memory. The stage that made it counts it
+    // rejected instead of emitted, once: a second encoding (the part of the
+    // batch left after others committed theirs) counts nothing.
+    const last = step.stages[step.stages.length - 1].stats;
+    const encode = (items: Item[], letters: DeadLetter[], count: boolean) => {
       const all = [...letters];
       const entries = step.next
         ? encodeEntries(items, this.#outItems, options.entryBytes, (item, error) => {
-          all.push({
-            stage: step.id,
-            reason: `cannot be passed on through Redis: ${errorMessage(error)}`,
-            attempts: 1,
-            item,
-          });
+          all.push(unencodableLetter(last.id, item, error));
+          if (!count) return;
+          if (item.update !== true) last.emitted--;
+          last.count(last.rejected, UNENCODABLE);
         })
         : [];
       return { entries, letters: all };
     };
     const back = (items?: Item[]) =>
       items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
-    const first = encode(out, letters);
+    const first = encode(out, letters, true);
     const gone = await this.#commit(
       lane,
       entries,
@@ -274,7 +275,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const part = keepFor(kept, entries, out, letters);
     const cut = entries[entries.length - 1];
     const keptRest = goneSet.has(cut.id) ? undefined : rest;
-    const second = encode(part.out, part.letters);
+    const second = encode(part.out, part.letters, false);
     await this.#commit(lane, kept, second.entries, back(keptRest), second.letters, tryField, at);
   }
 

@@ -7,6 +7,7 @@ import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump
 import { errorMessage } from "../errors.ts";
 import { SourceStats } from "../stats.ts";
 import { encodeEntries } from "./codec.ts";
+import { deadLetterFields, unencodableLetter } from "./redis_dead_letters.ts";
 import type { FlowKeys } from "./keys.ts";
 import { entrySize } from "./redis_edge.ts";
 import { backlog } from "./redis_info.ts";
@@ -40,6 +41,11 @@ import type { WindowOptions } from "../window.ts";
  * the source is polled for it: the tick is stored beside the position, and a
  * tick at or before the stored one is refused (returns 2), so no tick is
  * polled twice, whichever process holds the lease.
+ *
+ * ARGV[7] is how many dead letters follow (10 fields each, appended to
+ * KEYS[7]), then the entries as (body, n) pairs: a source's item JSON
+ * cannot hold is dead-lettered in the same script that moves the source
+ * past it, so it is neither lost nor sent again.
  */
 const EMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
@@ -55,7 +61,15 @@ if ARGV[6] ~= '' then
     return 2
   end
 end
-for i = 7, #ARGV, 2 do redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1]) end
+local letters = tonumber(ARGV[7])
+for i = 1, letters do
+  local j = 7 + (i - 1) * 10
+  redis.call('XADD', KEYS[7], '*', ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4],
+    ARGV[j + 5], ARGV[j + 6], ARGV[j + 7], ARGV[j + 8], ARGV[j + 9], ARGV[j + 10])
+end
+for i = 8 + letters * 10, #ARGV, 2 do
+  redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1])
+end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
 if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
 redis.call('SET', KEYS[5], ARGV[4])
@@ -250,6 +264,7 @@ export class SourceLeases {
       keys.done(entry.name),
       keys.emitted(entry.name),
       keys.tick(entry.name),
+      keys.dlq,
     ];
     let sends = 0;
     const send = async (
@@ -267,16 +282,28 @@ export class SourceLeases {
         sends === 1 ? "" : `${holder}#${sends - 1}`,
         tick === undefined ? "" : String(tick),
       ];
-      for (const e of encodeEntries(items, this.#entryItems, options.entryBytes)) {
-        args.push(e.body, String(e.n));
-      }
-      return await untilRedis(() => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args), {
-        who: `${keys.flow}: source ${entry.name}`,
-        what: tick === undefined ? "emit" : "tick claim",
-        log: this.run.log,
-        signal: kill,
-        isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
+      // An item JSON cannot hold (a BigInt, a cycle: what a source
+      // registered in code may make) cannot go to Redis: it is
+      // dead-lettered under the source's name, and the rest go on, as a
+      // sink that cannot write it would do in memory.
+      const letters: string[] = [];
+      const entries = encodeEntries(items, this.#entryItems, options.entryBytes, (item, error) => {
+        letters.push(...deadLetterFields(unencodableLetter(entry.name, item, error)));
       });
+      args.push(String(letters.length / 10), ...letters);
+      for (const e of entries) args.push(e.body, String(e.n));
+      const sent = await untilRedis(
+        () => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args),
+        {
+          who: `${keys.flow}: source ${entry.name}`,
+          what: tick === undefined ? "emit" : "tick claim",
+          log: this.run.log,
+          signal: kill,
+          isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
+        },
+      );
+      stats.deadLettered += letters.length / 10;
+      return sent;
     };
     const outlet: SourceOutlet = {
       emit: async (items, checkpoint, done) => {

@@ -47,3 +47,17 @@ Deno.test("the summary's first line counts one dead letter in the singular", () 
   );
   assert.match(formatReport(report(2)).split("\n")[0], /, 2 dead letters$/);
 });
+
+Deno.test("a source's line counts the items dead-lettered before any stage, and says why", () => {
+  const source = { name: "feed", kind: "custom", emitted: 6, reads: 1, errors: 0, deadLettered: 2 };
+  const [, line] = formatTable([source], [], 1000).split("\n");
+  assert.deepEqual(line.split(/\s{2,}/), [
+    "source feed",
+    "6",
+    "2",
+    "6",
+    "custom, 2 cannot be passed on through Redis",
+  ]);
+  const [, plain] = formatTable([{ ...source, deadLettered: undefined }], [], 1000).split("\n");
+  assert.deepEqual(plain.split(/\s{2,}/), ["source feed", "6", "6", "custom"]);
+});

@@ -1,9 +1,11 @@
 /**
- * An item a stage makes that JSON cannot encode (a BigInt, a cycle: what a
+ * An item a source or stage makes that JSON cannot encode (a BigInt, a cycle: what a
  * stage registered in code may put in a payload) cannot travel through a
  * Redis stream. It failed the commit, and with it the whole flow, at every
  * run; it is now dead-lettered by the step that made it, and the flow goes
- * on, as a sink that cannot write it does in memory.
+ * on, as a sink that cannot write it does in memory. A source's is
+ * dead-lettered under the source's name by the script that appends the
+ * rest and moves the source past it (it failed the flow before).
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
@@ -51,6 +53,12 @@ redisTest(
         });
         assert.equal(report.stopped, false);
         assert.deepEqual(probe.handled.flat().sort(), ["n0", "n1", "n3", "n5"]);
+        // Counted where they stopped, as rejected, not as passed on.
+        const maker = report.stages.find((s) => s.id === "count-views")!;
+        assert.equal(maker.emitted, 4);
+        assert.deepEqual(maker.rejected, { "cannot be passed on through Redis": 2 });
+        assert.equal(report.deadLettered, 2);
+        assert.equal(report.published, 4);
         const letters = (await admin.xrange(flowKeys("bigviews").dlq, "-", "+")).map(([, f]) => {
           const get = (k: string) => f[f.indexOf(k) + 1];
           return { stage: get("stage"), reason: get("reason"), item: JSON.parse(get("item")) };
@@ -61,6 +69,78 @@ redisTest(
           assert.match(letter.reason, /^cannot be passed on through Redis: .*BigInt/);
           assert.match(letter.item.payload.unencodable, /BigInt/);
         }
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "a source's item JSON cannot encode is dead-lettered under its name, and the flow goes on",
+  async () => {
+    await withRedis(async (server) => {
+      const probe = new Probe();
+      const registry = conformanceRegistry(probe).source({
+        kind: "counter",
+        summary: "six items, the third and fifth with a BigInt",
+        schema: z.strictObject({}),
+        create: () => ({
+          async *read() {
+            yield [0, 1, 2, 3, 4, 5].map((i) => ({
+              key: `c${i}`,
+              title: `item c${i}`,
+              url: `https://example.com/c${i}`,
+              ...(i === 2 || i === 4 ? { views: 10n ** 30n } : {}),
+            }));
+          },
+        }),
+      });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-unencodable-" });
+      const admin = client(server);
+      try {
+        const flow = defineFlow({
+          name: "bigsource",
+          output: dir,
+          durability: "redis",
+          redis: `redis://127.0.0.1:${server.port}`,
+          sources: { counter: { kind: "counter" } },
+          pipeline: [{ record: {} }],
+        }, registry);
+        const report = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+          backoffBase: 1,
+        });
+        assert.equal(report.stopped, false);
+        assert.deepEqual(probe.handled.flat().sort(), ["c0", "c1", "c3", "c5"]);
+        assert.equal(report.published, 4);
+        assert.equal(report.deadLettered, 2);
+        assert.deepEqual(
+          report.sources.map((s) => [s.name, s.emitted, s.deadLettered]),
+          [["counter", 6, 2]],
+        );
+        const letters = (await admin.xrange(flowKeys("bigsource").dlq, "-", "+")).map(([, f]) => {
+          const get = (k: string) => f[f.indexOf(k) + 1];
+          return { stage: get("stage"), reason: get("reason"), item: JSON.parse(get("item")) };
+        });
+        assert.equal(letters.length, 2);
+        for (const letter of letters) {
+          assert.equal(letter.stage, "counter");
+          assert.match(letter.reason, /^cannot be passed on through Redis: .*BigInt/);
+          assert.match(letter.item.payload.unencodable, /BigInt/);
+        }
+        // The source is done: a second run reads nothing and writes no letter again.
+        const again = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+          backoffBase: 1,
+        });
+        assert.equal(again.published, 0);
+        assert.equal(await admin.xlen(flowKeys("bigsource").dlq), 2);
       } finally {
         admin.disconnect();
         await Deno.remove(dir, { recursive: true });
