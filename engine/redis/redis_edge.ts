@@ -10,7 +10,6 @@ import { commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
-import { isScriptFault } from "./redis_script.ts";
 import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { UNENCODABLE, unencodableLetter } from "./redis_dead_letters.ts";
@@ -326,13 +325,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
     };
     const args = commitArgs(commitKeys, { entries, bodies, back, letters, tryField });
     // A script fault would repeat the writes it made before failing: the
-    // step fails instead, and its entries, still pending, are delivered again.
+    // step fails instead (untilRedis never retries one), and its entries,
+    // still pending, are delivered again.
     const gone = await this.#retrying("commit", () => {
       if (fencedAt !== undefined && this.run.drops.count !== fencedAt) {
         return Promise.reject(new DroppedMeanwhile());
       }
       return runCommit(redis, commitKeys, args);
-    }, (error) => !(error instanceof DroppedMeanwhile) && !isScriptFault(error));
+    }, (error) => !(error instanceof DroppedMeanwhile));
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
     if (gone.length === 0) this.#room.entries += bodies.length;
     return gone;

@@ -2,6 +2,7 @@ import { retry } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
 import { untilAborted } from "../until_aborted.ts";
+import { isScriptFault } from "./redis_script.ts";
 
 /**
  * Runs a Redis call until Redis answers it. A dropped connection rejects
@@ -20,7 +21,13 @@ export async function untilRedis<T>(
     what: string;
     log: Logger;
     signal: AbortSignal;
-    /** False for an error that another try cannot mend: it is thrown at once. */
+    /**
+     * False for an error that another try cannot mend: it is thrown at
+     * once. A fault of this process's own code (a TypeError, a RangeError:
+     * a value that cannot be sent, a reply that cannot be read) or of a
+     * script's is never waited out, whatever this says: waiting would hang
+     * the flow behind a log line blaming Redis.
+     */
     isRetryable?: (error: unknown) => boolean;
   },
 ): Promise<T> {
@@ -30,7 +37,7 @@ export async function untilRedis<T>(
     maxAttempts: Infinity,
     baseMs: 100,
     maxMs: 2000,
-    isRetryable: isRetryable ?? (() => true),
+    isRetryable: (error) => !isOwnFault(error) && (isRetryable?.(error) ?? true),
     onRetry: ({ error, attempt }) => {
       failed = true;
       if (attempt === 1) {
@@ -42,4 +49,14 @@ export async function untilRedis<T>(
   });
   if (failed) log.info(`${who}: Redis is back, resuming`);
   return result;
+}
+
+/**
+ * Errors no wait for Redis mends: JavaScript's own (thrown by code on this
+ * side, not by the client, whose connection errors are plain Errors) and a
+ * script's fault (redis_script.ts).
+ */
+export function isOwnFault(error: unknown): boolean {
+  return error instanceof TypeError || error instanceof RangeError ||
+    error instanceof SyntaxError || error instanceof ReferenceError || isScriptFault(error);
 }

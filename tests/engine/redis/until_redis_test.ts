@@ -1,0 +1,65 @@
+/**
+ * untilRedis waits out Redis being away, and nothing else: an error of this
+ * process's own code, or a script's fault, fails the call at once instead
+ * of pausing the flow for ever behind a log line that blames Redis.
+ */
+import assert from "node:assert/strict";
+import { memoryLogger } from "../../../engine/log.ts";
+import { isOwnFault, untilRedis } from "../../../engine/redis/until_redis.ts";
+
+const options = () => ({
+  who: "f/s",
+  what: "read",
+  log: memoryLogger(),
+  signal: new AbortController().signal,
+});
+
+Deno.test("a connection error is tried again until Redis answers", async () => {
+  let calls = 0;
+  const result = await untilRedis(() => {
+    calls++;
+    return calls < 3 ? Promise.reject(new Error("Connection is closed.")) : Promise.resolve("ok");
+  }, options());
+  assert.equal(result, "ok");
+  assert.equal(calls, 3);
+});
+
+for (
+  const [name, error] of [
+    ["a TypeError", new TypeError("Do not know how to serialize a BigInt")],
+    ["a RangeError", new RangeError("Maximum call stack size exceeded")],
+    ["a SyntaxError", new SyntaxError("Unexpected token } in JSON")],
+    [
+      "a script's fault",
+      new Error("ERR user_script:3: attempt to index nil script: x, on @user_script:3."),
+    ],
+  ] as const
+) {
+  Deno.test(`${name} is thrown at once, whatever isRetryable says`, async () => {
+    let calls = 0;
+    // A second try ends the wait, so a regression fails here instead of hanging.
+    const tried = new AbortController();
+    const opts = { ...options(), signal: tried.signal, isRetryable: () => true };
+    await assert.rejects(
+      untilRedis(() => {
+        if (++calls > 1) tried.abort(new Error("tried again"));
+        return Promise.reject(error);
+      }, opts),
+      (e) => e === error,
+    );
+    assert.equal(calls, 1);
+    assert.equal(isOwnFault(error), true);
+  });
+}
+
+Deno.test("errors Redis may mend are not own faults", () => {
+  for (
+    const message of [
+      "Connection is closed.",
+      "connect ECONNREFUSED 127.0.0.1:6390",
+      "LOADING Redis is loading the dataset in memory",
+      "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.",
+      "OOM command not allowed when used memory > 'maxmemory'. script: x, on @user_script:1.",
+    ]
+  ) assert.equal(isOwnFault(new Error(message)), false, message);
+});
