@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { isUnencodableNote } from "../engine/dead_letters.ts";
 import type { Envelope } from "../engine/item.ts";
 import type { FlowKeys } from "../engine/redis/keys.ts";
 import { pairs } from "../engine/redis/redis_info.ts";
@@ -155,6 +156,10 @@ export async function dlqReplay(
       result.skipped.push({ id: entry.id, stage: entry.stage, reason });
     if (entry.problem || !entry.item) {
       skip(entry.problem ?? "no item");
+      continue;
+    }
+    if (isUnencodableNote(entry.item)) {
+      skip("its item JSON could not hold was not kept, only why: nothing to put back");
       continue;
     }
     if (!targets.has(entry.stage)) {

@@ -18,7 +18,8 @@ export interface DeadLetter {
  * JSON.stringify's stack reaches, a BigInt, a cycle: what a source or a stage
  * registered in code may make) keeps its envelope's fields and gets a
  * payload saying why, `{"unencodable": "<error>"}`, so its letter is still
- * written and the flow goes on; replaying that letter replays the note.
+ * written and the flow goes on. `dlq replay` skips such a letter: it holds
+ * no item to put back (isUnencodableNote).
  */
 export function letterItemJson(item: Envelope<unknown>): string {
   try {
@@ -27,6 +28,13 @@ export function letterItemJson(item: Envelope<unknown>): string {
     const { payload: _payload, vector: _vector, ...envelope } = item;
     return JSON.stringify({ ...envelope, payload: { unencodable: errorMessage(error) } });
   }
+}
+
+/** Whether a letter's item is the note letterItemJson wrote in place of a payload JSON cannot hold. */
+export function isUnencodableNote(item: Envelope<unknown>): boolean {
+  const payload = item.payload as Record<string, unknown> | null;
+  return typeof payload === "object" && payload !== null &&
+    typeof payload.unencodable === "string" && Object.keys(payload).length === 1;
 }
 
 /** Where dead letters go: a JSONL file in memory mode, a Redis stream when durable. */

@@ -114,6 +114,33 @@ redisTest("dlqReplay moves a stage's dead letters back to its input with attempt
   });
 });
 
+redisTest("dlqReplay leaves a letter whose item JSON could not hold, saying why", async () => {
+  await withConnection(async (redis) => {
+    await groups(redis, PIPELINE);
+    const big = { ...item(1, 1), payload: { title: "t", views: 10n } };
+    await redis.xadd(
+      keys.dlq,
+      "*",
+      ...deadLetterFields({
+        stage: "enrich",
+        reason: "cannot be passed on",
+        attempts: 1,
+        item: big,
+      }),
+    );
+    await letter(redis, "enrich", 2);
+
+    const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+    assert.deepEqual(result.replayed, { enrich: 1 });
+    assert.equal(result.skipped.length, 1);
+    assert.match(result.skipped[0].reason, /JSON could not hold .*nothing to put back/);
+    assert.deepEqual(await entries(redis, keys.input("enrich")), [{ b: [item(2, 0)], n: "1" }]);
+    const [left] = await dlqList(redis, keys);
+    assert.deepEqual(Object.keys(left.item!.payload as object), ["unencodable"]);
+    assert.match((left.item!.payload as { unencodable: string }).unencodable, /BigInt/);
+  });
+});
+
 redisTest("dlqReplay by ids replays only those and reports unknown ids", async () => {
   await withConnection(async (redis) => {
     await groups(redis, PIPELINE);
