@@ -50,12 +50,20 @@ export class FlowMetrics {
       help: "Items by stage and outcome: in (received), out (passed on), dropped, dead_letter.",
       labelNames: ["flow", "stage", "outcome"],
       registers,
-      collect: fromStats((s) => [
-        ["in", s.received],
-        ["out", s.emitted],
-        ["dropped", s.droppedTotal],
-        ["dead_letter", s.rejectedTotal + s.failed],
-      ]),
+      collect() {
+        fromStats((s) => [
+          ["in", s.received],
+          ["out", s.emitted],
+          ["dropped", s.droppedTotal],
+          ["dead_letter", s.rejectedTotal + s.failed],
+        ]).call(this);
+        // Over Redis a source dead-letters what JSON cannot hold before any stage sees it.
+        for (const s of metrics.#running?.sources ?? []) {
+          if (s.deadLettered > 0) {
+            this.inc({ flow, stage: s.name, outcome: "dead_letter" }, s.deadLettered);
+          }
+        }
+      },
     });
     new Counter({
       name: "millrace_embed_tokens_total",

@@ -135,8 +135,11 @@ export async function flowStatus(
     for (const stage of stages) stage.notes = [];
   }
   const known = new Set(flow.pipeline.map((s) => s.id));
+  const sources = new Set(flow.sources.map((s) => s.name));
   for (const [stage, n] of Object.entries(deadLetters)) {
-    if (!known.has(stage)) {
+    if (sources.has(stage) && !known.has(stage)) {
+      notes.push(`${n} dead letter(s) of source "${stage}": items JSON could not hold`);
+    } else if (!known.has(stage)) {
       notes.push(`${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`);
     }
   }

@@ -1,7 +1,7 @@
 import type { FlowReport } from "../engine/run_flow.ts";
 import { maskUrlsIn } from "../engine/mask_url.ts";
 import type { SourceStats, StageStats } from "../engine/stats.ts";
-import { UNENCODABLE } from "../engine/redis/redis_dead_letters.ts";
+import { UNENCODABLE } from "../engine/dead_letters.ts";
 
 /**
  * The table a person reads at the end of a run (and, redrawn, while it

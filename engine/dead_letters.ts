@@ -13,11 +13,15 @@ export interface DeadLetter {
   item: Envelope<unknown>;
 }
 
+/** The reason an item JSON cannot hold is counted under where a Redis edge stops it. */
+export const UNENCODABLE = "cannot be passed on through Redis";
+
 /**
  * A dead letter's item as JSON. An item JSON cannot hold (nested deeper than
  * JSON.stringify's stack reaches, a BigInt, a cycle: what a source or a stage
- * registered in code may make) keeps its envelope's fields and gets a
- * payload saying why, `{"unencodable": "<error>"}`, so its letter is still
+ * registered in code may make) keeps its envelope's fields, marked
+ * `"unencodable": true`, and gets a payload saying why, `{"unencodable":
+ * "<error>"}`, so its letter is still
  * written and the flow goes on. `dlq replay` skips such a letter: it holds
  * no item to put back (isUnencodableNote).
  */
@@ -26,15 +30,18 @@ export function letterItemJson(item: Envelope<unknown>): string {
     return JSON.stringify(item);
   } catch (error) {
     const { payload: _payload, vector: _vector, ...envelope } = item;
-    return JSON.stringify({ ...envelope, payload: { unencodable: errorMessage(error) } });
+    const note = { ...envelope, unencodable: true, payload: { unencodable: errorMessage(error) } };
+    return JSON.stringify(note);
   }
 }
 
-/** Whether a letter's item is the note letterItemJson wrote in place of a payload JSON cannot hold. */
+/**
+ * Whether a letter's item is the note letterItemJson wrote in place of a
+ * payload JSON cannot hold: marked `unencodable: true` on the envelope, so
+ * a real item whose payload happens to say `unencodable` is not taken for one.
+ */
 export function isUnencodableNote(item: Envelope<unknown>): boolean {
-  const payload = item.payload as Record<string, unknown> | null;
-  return typeof payload === "object" && payload !== null &&
-    typeof payload.unencodable === "string" && Object.keys(payload).length === 1;
+  return (item as { unencodable?: unknown }).unencodable === true;
 }
 
 /** Where dead letters go: a JSONL file in memory mode, a Redis stream when durable. */

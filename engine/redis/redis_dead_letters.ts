@@ -1,8 +1,5 @@
-import { type DeadLetter, letterItemJson } from "../dead_letters.ts";
+import { type DeadLetter, letterItemJson, UNENCODABLE } from "../dead_letters.ts";
 import { errorMessage } from "../errors.ts";
-
-/** The reason an item JSON cannot hold is counted under where a Redis edge stops it. */
-export const UNENCODABLE = "cannot be passed on through Redis";
 
 /**
  * The dead letter of an item JSON cannot hold (a BigInt, a cycle: what a

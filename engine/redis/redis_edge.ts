@@ -1,7 +1,7 @@
 import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
-import type { DeadLetter } from "../dead_letters.ts";
+import { type DeadLetter, UNENCODABLE } from "../dead_letters.ts";
 import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
 import type { WindowOptions } from "../window.ts";
@@ -12,7 +12,7 @@ import { backlog } from "./redis_info.ts";
 import { claimLoop, trimLoop } from "./recovery.ts";
 import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
-import { UNENCODABLE, unencodableLetter } from "./redis_dead_letters.ts";
+import { unencodableLetter } from "./redis_dead_letters.ts";
 import { untilAborted } from "../until_aborted.ts";
 import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
 
@@ -208,18 +208,23 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // (its commit waited behind the one before, or was in flight): what it
     // made of an entry Redis lost, or another consumer holds now, is not
     // committed. The check is asked again when a drop comes mid-commit.
+    const tally = { counted: false };
     for (;;) {
       const at = this.run.drops.count;
       await this.#stillHeld(c.deliveries);
       try {
-        return await this.#commitHeld(c, at);
+        return await this.#commitHeld(c, at, tally);
       } catch (error) {
         if (!(error instanceof DroppedMeanwhile)) throw error;
       }
     }
   }
 
-  async #commitHeld(c: Commit<RedisDelivery>, at: number): Promise<void> {
+  async #commitHeld(
+    c: Commit<RedisDelivery>,
+    at: number,
+    tally: { counted: boolean },
+  ): Promise<void> {
     let { deliveries, out, letters, rest } = c;
     // A vanished delivery is not this process's to acknowledge: another
     // consumer may hold it now, and the commit's check (pending to anyone)
@@ -241,24 +246,33 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // registered in code may make) cannot travel through Redis: it is
     // dead-lettered with the commit, and the flow goes on, as a sink that
     // cannot write it would do in memory. The stage that made it counts it
-    // rejected instead of emitted, once: a second encoding (the part of the
-    // batch left after others committed theirs) counts nothing.
+    // rejected instead of emitted, once the commit that carries its letter
+    // is written, and once per batch: not again for the part of the batch
+    // left after others committed theirs, nor when a connection drop runs
+    // the commit again (`tally`, kept by `commit`).
     const last = step.stages[step.stages.length - 1].stats;
-    const encode = (items: Item[], letters: DeadLetter[], count: boolean) => {
+    const encode = (items: Item[], letters: DeadLetter[]) => {
       const all = [...letters];
+      const bad: Item[] = [];
       const entries = step.next
         ? encodeEntries(items, this.#outItems, options.entryBytes, (item, error) => {
           all.push(unencodableLetter(last.id, item, error));
-          if (!count) return;
-          if (item.update !== true) last.emitted--;
-          last.count(last.rejected, UNENCODABLE);
+          bad.push(item);
         })
         : [];
-      return { entries, letters: all };
+      return { entries, letters: all, bad };
+    };
+    const counted = (bad: Item[]) => {
+      if (tally.counted) return;
+      tally.counted = true;
+      for (const item of bad) {
+        if (item.update !== true) last.emitted--;
+        last.count(last.rejected, UNENCODABLE);
+      }
     };
     const back = (items?: Item[]) =>
       items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
-    const first = encode(out, letters, true);
+    const first = encode(out, letters);
     const gone = await this.#commit(
       lane,
       entries,
@@ -268,13 +282,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
       tryField,
       at,
     );
+    counted(first.bad);
     if (gone.length === 0 || gone.length === entries.length) return;
     const goneSet = new Set(gone);
     const kept = entries.filter((e) => !goneSet.has(e.id));
     const part = keepFor(kept, entries, out, letters);
     const cut = entries[entries.length - 1];
     const keptRest = goneSet.has(cut.id) ? undefined : rest;
-    const second = encode(part.out, part.letters, false);
+    const second = encode(part.out, part.letters);
     await this.#commit(lane, kept, second.entries, back(keptRest), second.letters, tryField, at);
   }
 

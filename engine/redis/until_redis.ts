@@ -24,7 +24,7 @@ export async function untilRedis<T>(
     /**
      * False for an error that another try cannot mend: it is thrown at
      * once. A fault of this process's own code (a TypeError, a RangeError:
-     * a value that cannot be sent, a reply that cannot be read) or of a
+     * a value JSON cannot encode, a reply that cannot be read) or of a
      * script's is never waited out, whatever this says: waiting would hang
      * the flow behind a log line blaming Redis.
      */

@@ -134,7 +134,19 @@ redisTest("dlqReplay leaves a letter whose item JSON could not hold, saying why"
     assert.deepEqual(result.replayed, { enrich: 1 });
     assert.equal(result.skipped.length, 1);
     assert.match(result.skipped[0].reason, /JSON could not hold .*nothing to put back/);
-    assert.deepEqual(await entries(redis, keys.input("enrich")), [{ b: [item(2, 0)], n: "1" }]);
+    // A real item whose payload happens to say `unencodable` is put back like any other.
+    await redis.xadd(
+      keys.dlq,
+      "*",
+      ...deadLetterFields({
+        stage: "enrich",
+        reason: "bad",
+        attempts: 1,
+        item: { ...item(3, 1), payload: { unencodable: "yes" } },
+      }),
+    );
+    const real = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+    assert.deepEqual(real.replayed, { enrich: 1 });
     const [left] = await dlqList(redis, keys);
     assert.deepEqual(Object.keys(left.item!.payload as object), ["unencodable"]);
     assert.match((left.item!.payload as { unencodable: string }).unencodable, /BigInt/);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FlowMetrics } from "../../cli/metrics.ts";
 import type { RunningFlow } from "../../engine/run_flow.ts";
-import { StageStats } from "../../engine/stats.ts";
+import { SourceStats, StageStats } from "../../engine/stats.ts";
 import { parseExposition, sample } from "./_exposition.ts";
 
 function running(stages: StageStats[]): RunningFlow {
@@ -93,4 +93,16 @@ Deno.test("label values with quotes, backslashes and newlines are escaped and re
   assert.equal(req("example.com:8080", "200"), 2);
   assert.equal(req("example.com:8080", "429"), 1);
   assert.equal(req("down.example", "error"), 1);
+});
+
+Deno.test("a source's dead letters (items JSON could not hold, over Redis) are counted under its name", async () => {
+  const sources = [new SourceStats("feed", "custom")];
+  sources[0].deadLettered = 2;
+  const metrics = new FlowMetrics("news");
+  metrics.watch({ stages: [], sources } as unknown as RunningFlow, () => Promise.resolve([]));
+  const e = parseExposition((await metrics.render()).text);
+  assert.equal(
+    sample(e, "millrace_items_total", { flow: "news", stage: "feed", outcome: "dead_letter" }),
+    2,
+  );
 });

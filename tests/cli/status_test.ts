@@ -16,7 +16,7 @@ const keys = flowKeys("ops");
  * worker-b read 1 and acked none: length 5, lag 1, pending 3, entries-read 4.
  * validate (high lane): 1 entry, unread. enrich: a stream with its group,
  * empty. publish: no stream at all. Dead letters: 2 of validate, 1 of enrich,
- * 1 of a stage no longer in the pipeline.
+ * 1 of a stage no longer in the pipeline, 1 of the source.
  */
 async function seed(redis: Redis): Promise<void> {
   const normal = keys.input("validate");
@@ -51,6 +51,7 @@ async function seed(redis: Redis): Promise<void> {
   await letter("validate", 2);
   await letter("enrich", 3);
   await letter("renamed", 4);
+  await letter("newsroom", 5); // a source's item JSON could not hold
   await redis.hset(keys.stages, { validate: "validate", enrich: "enrich", publish: "publish" });
 }
 
@@ -104,10 +105,14 @@ redisTest("status reports length, lag, pending and consumers per stage lane", as
     assert.equal(enrich.deadLetters, 1);
     assert.equal(publish.deadLetters, 0);
     assert.deepEqual(status.deadLetters, {
-      total: 4,
-      byStage: { validate: 2, enrich: 1, renamed: 1 },
+      total: 5,
+      byStage: { validate: 2, enrich: 1, renamed: 1, newsroom: 1 },
     });
     assert.ok(status.notes.some((n) => n.includes(`stage "renamed"`)));
+    assert.ok(
+      status.notes.includes('1 dead letter(s) of source "newsroom": items JSON could not hold'),
+      "a source's letters are not taken for a stage's that left the pipeline",
+    );
   });
 });
 

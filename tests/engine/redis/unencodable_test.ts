@@ -78,6 +78,65 @@ redisTest(
 );
 
 redisTest(
+  "an output JSON cannot encode is counted once when a dropped connection runs its commit again",
+  async () => {
+    await withRedis(async (server) => {
+      const probe = new Probe();
+      const admin = client(server);
+      let first = true;
+      const registry = conformanceRegistry(probe).stage({
+        kind: "count-views",
+        summary: "gives the bad items a BigInt; holds its first commit and drops the connections",
+        schema: z.strictObject({ bad: z.array(z.string()) }),
+        create: (config: { bad: string[] }) => ({
+          async handle(batch, out) {
+            if (first) {
+              first = false;
+              // The commit that follows waits on the pause, and the kill drops it in flight.
+              await admin.call("CLIENT", "PAUSE", "1500", "WRITE");
+              setTimeout(() => {
+                admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").catch(() => {});
+              }, 400);
+            }
+            for (const item of batch) {
+              if (!config.bad.includes(keyOf(item))) out.emit(item);
+              else out.emit({ ...item, payload: { ...item.payload as object, views: 10n ** 30n } });
+            }
+          },
+        }),
+      });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-unencodable-" });
+      try {
+        const flow = defineFlow({
+          name: "bigdrop",
+          output: dir,
+          durability: "redis",
+          redis: `redis://127.0.0.1:${server.port}`,
+          sources: { n: { kind: "feed", count: 6, batch: 6 } },
+          pipeline: [{ "count-views": { bad: ["n2", "n4"] } }, { record: {} }],
+        }, registry);
+        const report = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+          backoffBase: 1,
+        });
+        assert.equal(first, false, "the connections were dropped");
+        assert.deepEqual(probe.handled.flat().sort(), ["n0", "n1", "n3", "n5"]);
+        assert.equal(await admin.xlen(flowKeys("bigdrop").dlq), 2);
+        const maker = report.stages.find((s) => s.id === "count-views")!;
+        assert.equal(maker.emitted, 4);
+        assert.deepEqual(maker.rejected, { "cannot be passed on through Redis": 2 });
+        assert.equal(report.deadLettered, 2);
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
   "a source's item JSON cannot encode is dead-lettered under its name, and the flow goes on",
   async () => {
     await withRedis(async (server) => {
