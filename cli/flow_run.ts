@@ -183,7 +183,17 @@ export class FlowRun {
             : "they were not published")
         : undefined;
       const swapped = this.#next !== undefined && !this.#stopping;
+      // A durable process that drains finishes only the batches it holds:
+      // what waits on the Redis edges stays for the next run, or another
+      // process, and the summary alone would read like the whole of the work.
+      const waiting = flow.durability === "redis" && report.stopped && !report.killed &&
+          !ended && !swapped
+        ? `${flow.name}: stopped: what the sources emitted and no stage has taken yet stays in ` +
+          `Redis, not lost; the next run goes on with it ` +
+          `(deno task run status ${shownPath(file)} shows how much)`
+        : undefined;
       if (format === "json") {
+        if (waiting) log.info(waiting);
         if (killed) log.error(killed, { inFlight: report.inFlight });
         if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
         if (unfinished) log.error(unfinished.message);
@@ -199,6 +209,7 @@ export class FlowRun {
             ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
             : " (dead letters in dead_letters.jsonl, with reasons)";
           log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
+          if (waiting) log.info(waiting);
         }
         if (killed) log.error(killed);
         if (endedLine) log.error(endedLine);

@@ -1,0 +1,91 @@
+/**
+ * A durable process stopped with SIGTERM (Ctrl-C) finishes the batches it
+ * holds, not the flow: what waits on the Redis edges stays there for the
+ * next run. Its summary said only "stopped: N published", which read like
+ * the whole of the work; it now says the rest waits in Redis, and the next
+ * run publishes it, each item once, the same items as the flow in memory.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  countLines,
+  FlowWorker,
+  readJsonl,
+  redisTest,
+  repeats,
+  withRedis,
+  writeFlow,
+} from "../engine/redis/_harness.ts";
+
+const WAITS =
+  /stopped: what the sources emitted and no stage has taken yet stays in Redis, not lost/;
+
+/** 20,000 generated items (some invalid, some repeated), enriched, to items.jsonl in `out`. */
+function flowYaml(durability: string, out: string): string {
+  return `
+name: stopme
+${durability}
+output: ${out}
+sources:
+  news: { kind: generator, count: 20000, seed: 5 }
+pipeline:
+  - validate: { require: [title, url] }
+  - enrich: { steps: [domain, word-count, language, keywords] }
+  - publish:
+      - jsonl: { path: items.jsonl }
+`;
+}
+
+/** The ids of the items (not merge updates) a JSONL file holds. */
+async function idsIn(path: string): Promise<string[]> {
+  return (await readJsonl(path)).map((line) => String(line.id));
+}
+
+redisTest(
+  "a durable run stopped by SIGTERM says what waits in Redis; the next run finishes it",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-durable-stop-" });
+      try {
+        const path = await writeFlow(dir, flowYaml(`durability: redis\nredis: ${server.url}`, dir));
+        const items = join(dir, "items.jsonl");
+        const first = new FlowWorker(path, { main: true });
+        let stopped;
+        try {
+          while ((await countLines(items)) === 0) await new Promise((r) => setTimeout(r, 20));
+          first.kill("SIGTERM");
+          stopped = await first.finished(60_000);
+        } finally {
+          first.kill();
+          await first.result;
+        }
+        assert.equal(stopped.code, 0, stopped.stderr);
+        assert.equal(stopped.report?.stopped, true);
+        assert.match(stopped.stderr, WAITS);
+        const early = (await idsIn(items)).length;
+
+        const second = new FlowWorker(path, { main: true });
+        const done = await second.finished(120_000);
+        assert.equal(done.code, 0, done.stderr);
+        assert.equal(done.report?.stopped, false);
+        assert.doesNotMatch(done.stderr, WAITS, "a run that finished says nothing of the kind");
+        const ids = await idsIn(items);
+        assert.deepEqual([...repeats(ids)], [], "no item twice");
+
+        // The same flow in memory, run whole, writes the same items.
+        const memoryDir = join(dir, "memory");
+        await Deno.mkdir(memoryDir);
+        const twin = new FlowWorker(
+          await writeFlow(memoryDir, flowYaml("durability: memory", memoryDir)),
+          { main: true },
+        );
+        assert.equal((await twin.finished(120_000)).code, 0);
+        const whole = await idsIn(join(memoryDir, "items.jsonl"));
+        assert.ok(early < whole.length / 2, `stopped early (${early} of ${whole.length})`);
+        assert.deepEqual(ids.sort(), whole.sort());
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
