@@ -10,6 +10,7 @@ import {
   dlqList,
   dlqPurge,
   dlqReplay,
+  UNKEPT,
 } from "./dead_letter_queue.ts";
 import { flowKeys } from "../engine/redis/keys.ts";
 import { maskUrl } from "../engine/mask_url.ts";
@@ -178,12 +179,22 @@ export async function dlqCommand(
     const per = Object.entries(result.replayed).map(([s, n]) => `${s} ${n}`).join(", ");
     const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
     for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
+    const unkept = [
+      ...new Set(result.skipped.filter((s) => s.reason === UNKEPT).map((s) => s.stage)),
+    ];
+    for (const s of unkept) {
+      const file = flow.file ? shownPath(flow.file) : "FLOW";
+      lines.push(
+        `fix what made them, then delete them: deno task run dlq purge ${file} --stage ${s}`,
+      );
+    }
     return { text: lines.join("\n"), code: result.skipped.length ? 1 : 0 };
   });
 }
 
 /**
- * Refuses a `--stage` that is neither in the pipeline nor on any dead letter
+ * Refuses a `--stage` that is neither in the pipeline, nor a source (over
+ * Redis a source dead-letters what JSON cannot hold), nor on any dead letter
  * (the letters of a stage since removed from the flow can still be handled).
  */
 async function checkStage(
@@ -191,7 +202,9 @@ async function checkStage(
   stage: string,
   letters: () => Record<string, number> | Promise<Record<string, number>>,
 ): Promise<void> {
-  if (flow.pipeline.some((s) => s.id === stage) || (await letters())[stage]) return;
+  if (flow.pipeline.some((s) => s.id === stage)) return;
+  if (flow.durability === "redis" && flow.sources.some((s) => s.name === stage)) return;
+  if ((await letters())[stage]) return;
   throw new UnknownStageError(flow, stage);
 }
 

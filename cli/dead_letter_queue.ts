@@ -132,6 +132,10 @@ redis.call('XADD', KEYS[2], '*', 'b', ARGV[2], 'n', '1')
 redis.call('XDEL', KEYS[1], ARGV[1])
 return 1`;
 
+/** Why replay leaves a letter whose item JSON could not hold (dead_letters.ts, isUnencodableNote). */
+export const UNKEPT =
+  "its item could not be stored as JSON, so only why was kept: nothing to put back";
+
 /**
  * Puts dead letters back on the normal lane of the stage that gave up on
  * them, as one-item entries with `attempts` reset to 0, and deletes them
@@ -159,7 +163,7 @@ export async function dlqReplay(
       continue;
     }
     if (isUnencodableNote(entry.item)) {
-      skip("its item JSON could not hold was not kept, only why: nothing to put back");
+      skip(UNKEPT);
       continue;
     }
     if (!targets.has(entry.stage)) {

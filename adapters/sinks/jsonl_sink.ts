@@ -4,6 +4,7 @@ import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { IdSet } from "./_id_set.ts";
+import { errorMessage, PermanentError } from "../../engine/errors.ts";
 
 /** What a line-per-item sink keeps of an item. */
 export interface RecordOptions {
@@ -46,9 +47,22 @@ export function recordLine(item: Envelope<RawItem>, options: RecordOptions): str
 /**
  * recordLine without its newline: a sink that encodes lines into bytes adds
  * the newline as a byte, since encoding `json + "\n"` first copies the two
- * into one flat string (4.4 KB per demo item, garbage at once).
+ * into one flat string (4.4 KB per demo item, garbage at once). An item JSON
+ * cannot hold (a BigInt, a cycle) fails with a PermanentError naming it: no
+ * retry can write it, so the stage splits its batch down to it at once.
  */
 function recordJson(item: Envelope<RawItem>, options: RecordOptions): string {
+  try {
+    return itemJson(item, options);
+  } catch (error) {
+    throw new PermanentError(
+      `item ${item.id} cannot be written as JSON: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+function itemJson(item: Envelope<RawItem>, options: RecordOptions): string {
   if (item.update === true) {
     const { revision } = item.payload;
     const update = {

@@ -130,6 +130,41 @@ redisTest("main.ts dlq replay and purge act on one stage and report counts", asy
 });
 
 redisTest(
+  "a source's letters (items JSON could not hold) are named by replay, which says how to purge them",
+  async () => {
+    await withSeeded(async (redis, file) => {
+      // Nothing of the source's yet: its name is still a --stage dlq takes.
+      const none = await cli(["dlq", "purge", file, "--stage", "newsroom", "--yes"]);
+      assert.equal(none.code, 0, none.stderr);
+      assert.equal(none.stdout.trim(), "purged 0 dead letters of stage newsroom");
+
+      const big = { ...item(20), payload: { views: 10n } };
+      await redis.xadd(
+        keys.dlq,
+        "*",
+        ...deadLetterFields({
+          stage: "newsroom",
+          reason: "cannot be passed on through Redis: Do not know how to serialize a BigInt",
+          attempts: 1,
+          item: big,
+        }),
+      );
+      const replay = await cli(["dlq", "replay", file, "--stage", "newsroom"]);
+      assert.equal(replay.code, 1, replay.stderr);
+      const lines = replay.stdout.trim().split("\n");
+      assert.equal(lines[0], "replayed 0 dead letters");
+      assert.match(lines[1], /^skipped \S+ \(newsroom\): its item could not be stored as JSON/);
+      assert.equal(
+        lines[2],
+        `fix what made them, then delete them: deno task run dlq purge ${file} --stage newsroom`,
+      );
+      const purge = await cli(["dlq", "purge", file, "--stage", "newsroom", "--yes"]);
+      assert.equal(purge.stdout.trim(), "purged 1 dead letter of stage newsroom");
+    });
+  },
+);
+
+redisTest(
   "a --stage the flow does not have exits 2 with its stages, and deletes nothing",
   async () => {
     await withSeeded(async (redis, file) => {

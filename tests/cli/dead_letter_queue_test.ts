@@ -133,7 +133,7 @@ redisTest("dlqReplay leaves a letter whose item JSON could not hold, saying why"
     const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
     assert.deepEqual(result.replayed, { enrich: 1 });
     assert.equal(result.skipped.length, 1);
-    assert.match(result.skipped[0].reason, /JSON could not hold .*nothing to put back/);
+    assert.match(result.skipped[0].reason, /could not be stored as JSON, .*nothing to put back/);
     // A real item whose payload happens to say `unencodable` is put back like any other.
     await redis.xadd(
       keys.dlq,

@@ -1,3 +1,4 @@
+import { isRetryable } from "../../../engine/errors.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { JsonlSink, jsonlSink } from "../../../adapters/sinks/jsonl_sink.ts";
@@ -333,7 +334,12 @@ Deno.test("a batch holding an item JSON cannot encode writes nothing, and its ot
   const path = join(dir, "items.jsonl");
   const sink = new JsonlSink(path);
   const big = { ...item(2), payload: { ...item(2).payload, views: 10n ** 30n } };
-  await assert.rejects(sink.write([item(1), big, item(3)], signal), /BigInt/);
+  // Named, and not to be retried: the stage runner splits the batch at once.
+  await assert.rejects(sink.write([item(1), big, item(3)], signal), (error) => {
+    assert.match(String(error), new RegExp(`item ${big.id} cannot be written as JSON: .*BigInt`));
+    assert.equal(isRetryable(error), false);
+    return true;
+  });
   // What the stage runner does next: the batch split down to the bad item.
   await sink.write([item(1)], signal);
   await assert.rejects(sink.write([big], signal), /BigInt/);
