@@ -182,8 +182,8 @@ export async function dlqCommand(
     const unkept = [
       ...new Set(result.skipped.filter((s) => s.reason === UNKEPT).map((s) => s.stage)),
     ];
+    const file = flow.file ? shownPath(flow.file) : "FLOW";
     for (const s of unkept) {
-      const file = flow.file ? shownPath(flow.file) : "FLOW";
       lines.push(
         `fix what made them, then delete them: deno task run dlq purge ${file} --stage ${s}`,
       );

@@ -137,11 +137,12 @@ export async function flowStatus(
   const known = new Set(flow.pipeline.map((s) => s.id));
   const sources = new Set(flow.sources.map((s) => s.name));
   for (const [stage, n] of Object.entries(deadLetters)) {
-    if (sources.has(stage) && !known.has(stage)) {
-      notes.push(`${n} dead letter(s) of source "${stage}": items JSON could not hold`);
-    } else if (!known.has(stage)) {
-      notes.push(`${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`);
-    }
+    if (known.has(stage)) continue;
+    notes.push(
+      sources.has(stage)
+        ? `${n} dead letter(s) of source "${stage}": items JSON could not hold`
+        : `${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`,
+    );
   }
   if (sampleMs === 0) notes.push("rates not sampled (sampleMs 0)");
   return {

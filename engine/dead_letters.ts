@@ -21,9 +21,9 @@ export const UNENCODABLE = "cannot be passed on through Redis";
  * JSON.stringify's stack reaches, a BigInt, a cycle: what a source or a stage
  * registered in code may make) keeps its envelope's fields, marked
  * `"unencodable": true`, and gets a payload saying why, `{"unencodable":
- * "<error>"}`, so its letter is still
- * written and the flow goes on. `dlq replay` skips such a letter: it holds
- * no item to put back (isUnencodableNote).
+ * "<error>"}`, so its letter is still written and the flow goes on. `dlq
+ * replay` skips such a letter: it holds no item to put back
+ * (isUnencodableNote).
  */
 export function letterItemJson(item: Envelope<unknown>): string {
   try {
