@@ -134,7 +134,18 @@ export async function parseFlowWithSteps(
   if (!doc.ok) throw new FlowError(file, doc.problems);
   const baseDir = opts.baseDir ?? dirname(resolve(file));
   const { steps, problems } = await importSteps(doc.value, baseDir);
+  await prepareSources(doc.value, registry);
   return checkDocument(doc, file, registry, baseDir, steps, problems);
+}
+
+/** Awaits the `prepare` of each source kind the flow file names (registry.ts SourceSpec). */
+async function prepareSources(doc: unknown, registry: Registry): Promise<void> {
+  const sources = (doc as { sources?: unknown } | null)?.sources;
+  if (typeof sources !== "object" || sources === null) return;
+  for (const block of Object.values(sources)) {
+    const kind = (block as { kind?: unknown } | null)?.kind;
+    if (typeof kind === "string") await registry.sources.get(kind)?.prepare?.();
+  }
 }
 
 /**

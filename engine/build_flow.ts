@@ -23,7 +23,8 @@ export interface ComponentPlace {
  * written. With a place in a flow file the message is
  * `file:line:column: sources.r.path: why`, pointing at the field when the
  * cause is a FieldError and at the component otherwise; without one it is
- * `flow: component: why`. Either way it names the flow and component once.
+ * `flow: component: why`, or `flow: sources.r.path: why` for a FieldError.
+ * Either way it names the flow and component once.
  */
 export class FlowStartError extends Error {
   /** The flow file, when the flow came from one. */
@@ -54,7 +55,7 @@ export class FlowStartError extends Error {
     super(
       place?.file
         ? formatProblem(place.file, { line: pos?.line, column: pos?.column, path, message: why })
-        : `${flow}: ${component}: ${why}`,
+        : `${flow}: ${cause instanceof FieldError && path ? path : component}: ${why}`,
       { cause },
     );
     this.name = "FlowStartError";

@@ -90,6 +90,13 @@ export interface StageSpec<C = any> extends Spec<C> {
 
 /** A kind of source: how to check its config and make it. */
 export interface SourceSpec<C = any> extends Spec<C> {
+  /**
+   * Imports what checking this kind's config needs, for a kind whose
+   * packages load lazily (html: linkedom, which tries a `follow` selector).
+   * A flow file's loader awaits it, for each kind the file names, before
+   * the check.
+   */
+  prepare?(): Promise<void>;
   /** Makes the source from its checked config. */
   create(config: C, env: BuildEnv): Source | Promise<Source>;
 }

@@ -339,6 +339,61 @@ Deno.test("`main.ts check` checks every file given, says ok or error for each, e
   assert.equal(good.code, 0);
 });
 
+Deno.test("an html source's `follow` selector is checked in a fresh process: a good one passes `check`, a bad one names its line, by file and in code", async () => {
+  // linkedom loads lazily, so only a process that has not loaded it yet
+  // shows whether the check still works (a valid selector failed here once).
+  const dir = await Deno.makeTempDir({ prefix: "millrace-follow-" });
+  const flowWith = async (name: string, follow: string) => {
+    const path = join(dir, `${name}.yaml`);
+    await Deno.writeTextFile(
+      path,
+      `name: ${name}\noutput: ${dir}\nsources:\n  news:\n    kind: html\n` +
+        `    url: http://127.0.0.1:9/list\n    follow: "${follow}"\n` +
+        `pipeline:\n  - publish: [{ jsonl: { path: items.jsonl } }]\n`,
+    );
+    return path;
+  };
+  const good = await cli(["check", await flowWith("good", "h2 a")]).output();
+  assert.equal(good.code, 0, new TextDecoder().decode(good.stderr));
+  const bad = await cli(["check", await flowWith("bad", "h2 a[href")]).output();
+  assert.equal(bad.code, 2);
+  assert.match(
+    new TextDecoder().decode(bad.stderr),
+    /^error: .*bad\.yaml:7:13: sources\.news\.follow: not a valid CSS selector: "h2 a\[href"/,
+  );
+
+  // Built in code (defineFlow checks synchronously): the selector is tried when the flow opens.
+  const script = join(dir, "in_code.ts");
+  await Deno.writeTextFile(
+    script,
+    `import { builtinRegistry, defineFlow, MemoryDeadLetters, runFlow } from ${
+      JSON.stringify(join(ROOT, "mod.ts"))
+    };
+const registry = builtinRegistry();
+const flow = defineFlow({
+  name: "in-code",
+  sources: { news: { kind: "html", url: "http://127.0.0.1:9/list", follow: "h2 a[href" } },
+  pipeline: [{ publish: [{ stdout: {} }] }],
+}, registry);
+try {
+  await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters() });
+} catch (e) {
+  console.log(String((e as Error).message));
+}
+`,
+  );
+  const code = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, "--config", join(ROOT, "deno.json"), script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.match(
+    new TextDecoder().decode(code.stdout),
+    /^in-code: sources\.news\.follow: not a valid CSS selector: "h2 a\[href"/,
+    new TextDecoder().decode(code.stderr),
+  );
+});
+
 Deno.test("bad command lines exit 2 with a line that names the likely typo", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-args-" });
   const cases: [string[], RegExp][] = [

@@ -48,6 +48,11 @@ export async function loadDom(): Promise<void> {
   dom ??= { ...await import("linkedom"), ...await import("@mozilla/readability") };
 }
 
+/** Whether loadDom has run, so parseHtml can be called. */
+export function domLoaded(): boolean {
+  return dom !== undefined;
+}
+
 function loaded(): NonNullable<typeof dom> {
   if (dom === undefined) throw new Error("parseHtml and extractArticle need loadDom() first");
   return dom;

@@ -1,5 +1,6 @@
 import {
   baseUrlOf,
+  domLoaded,
   type HtmlDocument,
   type HtmlElement,
   httpUrl,
@@ -45,8 +46,12 @@ export function followLinks(
 /**
  * Why `selector` cannot select anything, or undefined when it is a valid
  * CSS selector; tried on an empty page so a typo fails the flow at load.
+ * Undefined too while linkedom is not loaded: a flow file's loader loads
+ * it first (the html source's `prepare`), and a flow built in code is
+ * checked when its source is (HtmlSource.check).
  */
 export function selectorProblem(selector: string): string | undefined {
+  if (!domLoaded()) return undefined;
   try {
     parseHtml("<p></p>").querySelectorAll(selector);
     return undefined;

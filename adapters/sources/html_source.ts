@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { bytes, duration } from "../../config/units.ts";
 import type { RawItem } from "../../engine/item.ts";
+import { FieldError } from "../../engine/flow_error.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
@@ -116,6 +117,7 @@ export const htmlSource: SourceSpec<HtmlConfig> = {
   summary:
     "Turns article pages (URLs, list pages and the links they hold, or files) into items with Readability",
   schema: htmlConfig,
+  prepare: loadDom,
   create: (config, env) => new HtmlSource(config, env),
 };
 
@@ -179,9 +181,17 @@ class HtmlSource implements Source {
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
-  /** Missing files fail the flow before it starts; a URL is only tried when polled. */
+  /**
+   * Missing files and a `follow` that is no CSS selector fail the flow
+   * before it starts (a flow built in code is checked here, not at load:
+   * see selectorProblem); a URL is only tried when polled.
+   */
   async check(): Promise<void> {
     await checkFiles(this.config.path, this.env.baseDir);
+    if (this.config.follow === undefined) return;
+    await loadDom();
+    const problem = selectorProblem(this.config.follow);
+    if (problem) throw new FieldError(["follow"], problem);
   }
 
   checkpoint(): HtmlPosition | undefined {

@@ -56,7 +56,7 @@ Deno.test("a missing source file names the flow file, line and column of the pat
   assert.equal(e.message.split("\n").length, 1, "one line");
 });
 
-Deno.test("a flow built in code keeps `flow: component: why`, with no line to give", async () => {
+Deno.test("a flow built in code says `flow: field: why`, with no line to give", async () => {
   const registry = builtinRegistry();
   const flow = defineFlow(
     {
@@ -68,7 +68,7 @@ Deno.test("a flow built in code keeps `flow: component: why`, with no line to gi
     { baseDir: await Deno.makeTempDir() },
   );
   const e = await startError(flow, registry);
-  assert.match(e.message, /^t4: source r: missing\.xml: no such file \(.*missing\.xml\)$/);
+  assert.match(e.message, /^t4: sources\.r\.path: missing\.xml: no such file \(.*missing\.xml\)$/);
 });
 
 /** A registry whose `publish` stage fails to open the way the publisher does: naming itself. */
