@@ -11,13 +11,23 @@ interface Userinfo {
   password?: string;
 }
 
-function userinfoOf(url: string): Userinfo | undefined {
+/**
+ * A web scheme's authority: URL parsers (WHATWG's, which fetch and zod's
+ * `z.url` use) skip any run of "/" and "\\" after `http:`, so
+ * `http:///bob:pw@host` and `http:bob:pw@host` send bob's password too.
+ */
+const WEB_AUTHORITY = /^(?:https?|wss?|ftp):[/\\]*/i;
+
+function userinfoOf(given: string): Userinfo | undefined {
+  const web = WEB_AUTHORITY.exec(given);
+  // A web URL's "\\" is a "/" to its parsers: read it so (same length, same offsets).
+  const url = web ? given.replaceAll("\\", "/") : given;
   const scheme = url.indexOf("://");
-  if (scheme < 0) return undefined;
-  const start = scheme + 3;
+  if (!web && scheme < 0) return undefined;
+  const start = web ? web[0].length : scheme + 3;
   const at = userinfoEnd(url, start);
   if (at < 0) return undefined;
-  const userinfo = url.slice(start, at);
+  const userinfo = given.slice(start, at);
   const colon = userinfo.indexOf(":");
   return colon < 0
     ? { start, end: at, user: userinfo }
@@ -74,12 +84,49 @@ function userinfoEnd(url: string, start: number): number {
 const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
 
 /**
- * Query parameters that carry a secret: a password, or an API key or token
- * some services take in the URL (`?key=`, `?api_key=`, `?access_token=`,
- * a signed URL's `sig=`).
+ * Query (or `;` path) parameters that carry a secret: a password, or an API
+ * key, token, session or signature some services take in the URL. A name is
+ * read as words (split at `-`, `_`, `.` and camelCase, percent-decoded):
+ * `key` and `auth` alone, an api key (`api_key`, `x-api-key`, `apiKey`), or
+ * any word below (`access_token`, `private_token`, `client_secret`,
+ * `jsessionid`, `X-Amz-Signature`…); `tokens` or `max_tokens` are counts.
  */
-const SECRET_PARAM =
-  /([?&#](?:password|passwd|pwd|token|access_token|id_token|auth|auth_token|api_key|apikey|api-key|key|secret|client_secret|sig|signature|x-amz-signature|x-amz-security-token|x-amz-credential|x-goog-signature|x-goog-credential)=)([^&#]*)/gi;
+const SECRET_PARAM = /([?&#;])([^=&#;?]+)(=)([^&#]*)/g;
+const SECRET_WORDS = new Set([
+  "token",
+  "secret",
+  "password",
+  "passwd",
+  "pwd",
+  "sig",
+  "signature",
+  "credential",
+  "credentials",
+  "session",
+  "sessionid",
+  "jsessionid",
+  "phpsessid",
+  "apikey",
+]);
+
+function isSecretParam(given: string): boolean {
+  let name = given;
+  try {
+    name = decodeURIComponent(given);
+  } catch {
+    // not percent-encoded: read as given
+  }
+  const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[\s._-]+/);
+  if (words.length === 1 && (words[0] === "key" || words[0] === "auth")) return true;
+  return words.some((w, i) => SECRET_WORDS.has(w) || (w === "api" && words[i + 1] === "key"));
+}
+
+/** The secret parameters of `url`: each one's name and value. */
+function* secretParams(url: string): Generator<{ name: string; value: string }> {
+  for (const m of url.matchAll(SECRET_PARAM)) {
+    if (isSecretParam(m[2])) yield { name: m[2], value: m[4] };
+  }
+}
 
 /**
  * The URL with its password replaced by `***`: in the userinfo, as a
@@ -103,7 +150,10 @@ export function maskUrl(url: string): string {
   } else if (!u && !url.includes("://") && url.includes("@")) {
     out = "***@" + url.slice(url.lastIndexOf("@") + 1);
   }
-  return out.replace(SECRET_PARAM, "$1***");
+  return out.replace(
+    SECRET_PARAM,
+    (all, sep: string, name: string) => isSecretParam(name) ? `${sep}${name}=***` : all,
+  );
 }
 
 /**
@@ -117,8 +167,8 @@ export function urlSecrets(url: string): string[] {
   else if (u && !namesUser(url)) found.add(u.user);
   // A key or token is long; a short value (`?key=en`, `?auth=1`) masked
   // throughout a message would garble it ("wh*** s***ding"), and is masked in the URL anyway.
-  for (const m of url.matchAll(SECRET_PARAM)) {
-    if (/password|passwd|pwd/i.test(m[1]) || m[2].length >= 8) found.add(m[2]);
+  for (const { name, value } of secretParams(url)) {
+    if (/password|passwd|pwd/i.test(name) || value.length >= 8) found.add(value);
   }
   for (const p of [...found]) {
     try {
@@ -131,7 +181,7 @@ export function urlSecrets(url: string): string[] {
 }
 
 /** A URL in free text: up to whitespace, a quote or an angle bracket. */
-const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
+const URL_IN_TEXT = /\b(?:[a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[/\\]*)[^\s"'<>`]+/gi;
 
 /**
  * `text` with every URL in it masked (see maskUrl): for messages made

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { maskSecretsOf, maskUrlsIn } from "../../engine/mask_url.ts";
+import { maskSecretsOf, maskUrl, maskUrlsIn, urlSecrets } from "../../engine/mask_url.ts";
 
 Deno.test("maskUrlsIn masks the password of every URL in a message and leaves the rest", () => {
   assert.equal(
@@ -127,5 +127,43 @@ Deno.test("a short query value is masked in its URL, not throughout a message", 
   assert.equal(
     maskSecretsOf("refused: bad key k3y-0123456789", long),
     "refused: bad key ***",
+  );
+});
+
+Deno.test("a web URL's password is masked however many slashes or backslashes follow its scheme", () => {
+  // URL parsers (fetch's, zod's z.url) read all of these as user bob, password hunter2,
+  // and send them: the three-slash one was printed whole in errors, the report and traces.
+  for (
+    const url of [
+      "http:///bob:hunter2@127.0.0.1:8765/fail",
+      "https:////bob:hunter2@example.com/feed",
+      "http:/bob:hunter2@example.com/feed",
+      "http:bob:hunter2@example.com/feed",
+      "http:\\\\bob:hunter2@example.com/feed",
+    ]
+  ) {
+    assert.equal(new URL(url).password, "hunter2", url);
+    const masked = maskUrl(url);
+    assert.ok(!masked.includes("hunter2") && masked.includes("bob:***@"), masked);
+    const text = maskUrlsIn(`GET ${url}: HTTP 500`);
+    assert.ok(!text.includes("hunter2") && text.endsWith(": HTTP 500"), text);
+    assert.deepEqual(urlSecrets(url), ["hunter2"]);
+    assert.equal(maskSecretsOf(`401 for bob:hunter2 at ${url}`, url).includes("hunter2"), false);
+  }
+  // file:/// has no authority: nothing to mask.
+  assert.equal(maskUrl("file:///home/bob/feed.xml"), "file:///home/bob/feed.xml");
+});
+
+Deno.test("secret parameters are found by the words of their name, counts are not", () => {
+  const url = "https://api.example/x?x-api-key=k1&apiKey=k2&private_token=k3&client_secret=k4" +
+    "&X-Amz-Security-Token=k5&ke%79=k6&auth=k8&max_tokens=5&tokens=2&author=me&keyword=k";
+  assert.equal(
+    maskUrl(url),
+    "https://api.example/x?x-api-key=***&apiKey=***&private_token=***&client_secret=***" +
+      "&X-Amz-Security-Token=***&ke%79=***&auth=***&max_tokens=5&tokens=2&author=me&keyword=k",
+  );
+  assert.equal(
+    maskUrl("https://shop.example/cart;jsessionid=A1B2"),
+    "https://shop.example/cart;jsessionid=***",
   );
 });
