@@ -29,6 +29,13 @@ const MAX_BODY = 64 * 1024;
  * history, replay) and the dashboard at /. The dashboard's files hold no
  * data, so they are served without the token; the page asks for it and
  * sends it as a header, since a token in a URL ends up in logs and history.
+ *
+ * On a loopback address it answers only requests that name it by a
+ * loopback name (Host `localhost`, `127.x.x.x` or `[::1]`, any port): a web
+ * page whose own name an attacker re-points at 127.0.0.1 (DNS rebinding)
+ * reaches the port from the user's browser, but its requests carry the
+ * page's name, and get 421. A server on another address (`--host`) was
+ * meant to be reached by other names: the token guards it.
  */
 export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchServer {
   // Open /events streams: ended on close, or shutdown would wait on them for ever.
@@ -37,6 +44,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
   const allowed = (req: Request) =>
     !expected ||
     sameBytes(new TextEncoder().encode(req.headers.get("authorization") ?? ""), expected);
+  const loopback = isLoopbackName(opts.hostname);
   const server = Deno.serve({
     port: opts.port,
     hostname: opts.hostname,
@@ -45,6 +53,14 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
     const path = new URL(req.url).pathname;
     try {
       if (path === "/healthz") return text("ok\n");
+      const host = req.headers.get("host");
+      if (loopback && host !== null && !isLoopbackName(hostnameOf(host))) {
+        return json({
+          error: `this server answers to localhost and 127.0.0.1, not to Host ${
+            JSON.stringify(host.slice(0, 100))
+          }; to be reached by another name, listen on another address (--host)`,
+        }, 421);
+      }
       const file = STATIC[path];
       if (file && req.method === "GET") {
         const body = await Deno.readFile(new URL(`./dashboard/${file[0]}`, import.meta.url));
@@ -97,6 +113,16 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       await server.shutdown();
     },
   };
+}
+
+/** A Host header's name without its port: `[::1]:9464` → `[::1]`, `localhost:9464` → `localhost`. */
+function hostnameOf(host: string): string {
+  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d*$/, "");
+}
+
+/** localhost, 127.0.0.0/8 or ::1, as a listen address or a Host header's name. */
+function isLoopbackName(name: string): boolean {
+  return /^(?:localhost\.?|127(?:\.\d{1,3}){3}|\[?::1\]?)$/i.test(name);
 }
 
 /** The running server: where it listens, and how to stop it (open event streams end first). */

@@ -96,6 +96,55 @@ Deno.test("with a token, every endpoint but /healthz wants it", async () => {
   }
 });
 
+/** The status line's code of a GET sent as raw HTTP/1.1 with the given Host header. */
+async function statusWithHost(url: string, path: string, host: string): Promise<number> {
+  const { port } = new URL(url);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+  try {
+    await conn.write(
+      new TextEncoder().encode(
+        `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      ),
+    );
+    let head = "";
+    const buf = new Uint8Array(4096);
+    while (!head.includes("\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1]);
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("on 127.0.0.1 the server answers only loopback names: a DNS-rebinding page's Host gets 421", async () => {
+  // Without a token, a page at http://rebind.attacker.example:PORT whose name
+  // was re-pointed at 127.0.0.1 could read the snapshot (errors, dead letters).
+  const w = await startWatched(generatorFlow("rebind", { count: 10, every: "1s" }));
+  try {
+    const port = new URL(w.url).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "127.0.0.1"]) {
+      assert.equal(await statusWithHost(w.url, "/api/snapshot", host), 200, host);
+    }
+    for (
+      const host of [
+        `rebind.attacker.example:${port}`,
+        "attacker.example",
+        `127.0.0.1.nip.io:${port}`,
+      ]
+    ) {
+      for (const path of ["/api/snapshot", "/metrics", "/events", "/"]) {
+        assert.equal(await statusWithHost(w.url, path, host), 421, `${host} ${path}`);
+      }
+    }
+    assert.equal(await statusWithHost(w.url, "/healthz", "attacker.example"), 200);
+  } finally {
+    await w.close();
+  }
+});
+
 redisTest(
   "/readyz is 503 with the reason while the durable flow's Redis does not answer",
   async () => {
