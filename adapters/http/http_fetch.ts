@@ -48,6 +48,12 @@ export interface FetchLimits {
    * and unique-local addresses (and IPv6 forms of them) are refused.
    */
   allow?: readonly string[];
+  /**
+   * Called with each redirect's target before it is followed (the polite
+   * client checks its robots.txt there and waits for its host's turn).
+   * What it throws ends the request as it is, not wrapped.
+   */
+  beforeRedirect?: (next: URL, signal: AbortSignal) => Promise<void>;
 }
 
 export interface Fetched {
@@ -138,6 +144,13 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
             for (const h of CREDENTIAL_HEADERS) headers.delete(h);
           }
           chain.push(withoutHash(next));
+          if (limits.beforeRedirect) {
+            try {
+              await limits.beforeRedirect(next, signal);
+            } catch (error) {
+              throw new CallerError(error);
+            }
+          }
           current = next;
           continue;
         }
@@ -166,6 +179,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
       throw new Error(`GET ${shown}: no complete response within ${timeout} ms`);
     }
     if (err instanceof HttpStatusError) throw err;
+    if (err instanceof CallerError) throw err.error;
     const message = scrub(`GET ${shown}: ${(err as Error).message ?? err}`, secrets);
     if (err instanceof RefusedAddressError) {
       throw new RefusedAddressError(message, err.host, err.address);
@@ -179,6 +193,13 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
 
 /** A redirect that cannot be followed: a loop, too many, a bad Location. */
 class RedirectError extends Error {}
+
+/** What the caller's beforeRedirect threw: passed on as it is. */
+class CallerError extends Error {
+  constructor(readonly error: unknown) {
+    super("beforeRedirect failed");
+  }
+}
 
 function httpUrl(url: string, shown: string): URL {
   let parsed: URL;

@@ -52,6 +52,14 @@ export interface PoliteDeps {
  *    every process shares it), waiting its turn;
  * 4. to fetchLimited, with the flow's user agent and `allow`.
  *
+ * A redirect's target goes past its own host's robots.txt and waits for its
+ * host's turn in that host's bucket before it is followed, so a redirect
+ * neither reaches a path robots.txt refuses nor skips another host's rate.
+ * It runs within the first host's concurrency slot (taking the target's
+ * too could deadlock two requests redirecting into each other's hosts),
+ * and the wait counts against the request's timeout. robots.txt reads take
+ * their host's turn but no slot, for the same reason.
+ *
  * A 429 or 503 halves the host's rate (AIMD, see aimd.ts) and its
  * Retry-After pauses the host's bucket; the error still reaches the source,
  * whose poll retries later. Requests never retry here.
@@ -79,11 +87,17 @@ export class PoliteHttp implements HttpPool {
     this.#robots = new RobotsRules(
       options.userAgent,
       (url, signal) =>
-        this.#send(url, new URL(url).host, {
-          timeout: ROBOTS_TIMEOUT_MS,
-          maxBytes: ROBOTS_MAX_BYTES,
-          signal,
-        }, options.perHost),
+        this.#send(
+          url,
+          new URL(url).host,
+          {
+            timeout: ROBOTS_TIMEOUT_MS,
+            maxBytes: ROBOTS_MAX_BYTES,
+            signal,
+          },
+          options.perHost,
+          { slot: false },
+        ),
       this.#clock,
       (origin, why) => this.#log?.warn(`${this.#flow}: ${origin}/robots.txt: ${why}`),
     );
@@ -105,18 +119,25 @@ export class PoliteHttp implements HttpPool {
     if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
       return await this.#fetch(url, { ...request, allow: this.#options.allow });
     }
-    let crawlDelay: number | undefined;
-    if (this.#options.robots) {
-      const verdict = await this.#robots.check(parsed, request.signal);
-      if (!verdict.allowed) {
-        throw new RobotsDisallowedError(
-          `GET ${maskUrl(url)}: robots.txt of ${parsed.origin} ${verdict.why}`,
-          url,
-        );
-      }
-      crawlDelay = verdict.crawlDelay;
+    const crawlDelay = await this.#robotsAllow(parsed, request.signal, url);
+    return await this.#send(url, parsed.host, request, limits, { crawlDelay });
+  }
+
+  /** Fails with a RobotsDisallowedError past robots.txt; else the host's Crawl-delay, if any. */
+  async #robotsAllow(
+    url: URL,
+    signal: AbortSignal | undefined,
+    shown: string,
+  ): Promise<number | undefined> {
+    if (!this.#options.robots) return undefined;
+    const verdict = await this.#robots.check(url, signal);
+    if (!verdict.allowed) {
+      throw new RobotsDisallowedError(
+        `GET ${maskUrl(shown)}: robots.txt of ${url.origin} ${verdict.why}`,
+        shown,
+      );
     }
-    return await this.#send(url, parsed.host, request, limits, crawlDelay);
+    return verdict.crawlDelay;
   }
 
   async #send(
@@ -124,27 +145,27 @@ export class PoliteHttp implements HttpPool {
     host: string,
     request: HttpRequest,
     limits: PerHost,
-    crawlDelay?: number,
+    opts: { crawlDelay?: number; slot?: boolean } = {},
   ): Promise<HttpResponse> {
-    const release = await this.#slots.acquire(host, limits.concurrency, request.signal);
+    const release = opts.slot === false
+      ? () => {}
+      : await this.#slots.acquire(host, limits.concurrency, request.signal);
     try {
-      const { interval, burst } = this.#pace(host, limits, crawlDelay);
-      let wait = await this.#buckets.take(host, interval, burst);
-      for (;;) {
-        if (wait > 0) await this.#clock.sleep(wait, request.signal);
-        request.signal?.throwIfAborted();
-        // A Retry-After that came in while this request waited for its turn holds it too.
-        const paused = (this.#pausedUntil.get(host) ?? 0) - this.#clock.now();
-        if (paused <= 0) {
-          this.#pausedUntil.delete(host);
-          break;
-        }
-        wait = Math.max(paused, await this.#buckets.take(host, interval, burst));
-      }
+      const { interval, burst } = await this.#turn(host, limits, opts.crawlDelay, request.signal);
       const headers = new Headers(request.headers);
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
+      const beforeRedirect = async (next: URL, signal: AbortSignal) => {
+        const shown = `${next.href} (redirected from ${maskUrl(url)})`;
+        const delay = await this.#robotsAllow(next, signal, shown);
+        await this.#turn(next.host, limits, delay, signal);
+      };
       try {
-        const res = await this.#fetch(url, { ...request, headers, allow: this.#options.allow });
+        const res = await this.#fetch(url, {
+          ...request,
+          headers,
+          allow: this.#options.allow,
+          beforeRedirect,
+        });
         this.#aimd.succeeded(host);
         return res;
       } catch (e) {
@@ -169,6 +190,28 @@ export class PoliteHttp implements HttpPool {
       }
     } finally {
       release();
+    }
+  }
+
+  /** Waits for the host's turn in its bucket, and past any Retry-After pause; returns its pace. */
+  async #turn(
+    host: string,
+    limits: PerHost,
+    crawlDelay: number | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ interval: number; burst: number }> {
+    const pace = this.#pace(host, limits, crawlDelay);
+    let wait = await this.#buckets.take(host, pace.interval, pace.burst);
+    for (;;) {
+      if (wait > 0) await this.#clock.sleep(wait, signal);
+      signal?.throwIfAborted();
+      // A Retry-After that came in while this request waited for its turn holds it too.
+      const paused = (this.#pausedUntil.get(host) ?? 0) - this.#clock.now();
+      if (paused <= 0) {
+        this.#pausedUntil.delete(host);
+        return pace;
+      }
+      wait = Math.max(paused, await this.#buckets.take(host, pace.interval, pace.burst));
     }
   }
 

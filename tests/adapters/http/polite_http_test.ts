@@ -419,3 +419,68 @@ Deno.test("a host the flow may not reach is refused as such, not as an unreadabl
   });
   assert.equal(hits, 0);
 });
+
+const redirect = (location: string) => new Response(null, { status: 302, headers: { location } });
+
+Deno.test("a redirect's target passes its own robots.txt: a path it disallows is never fetched", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => {
+      if (path === "/robots.txt") return new Response("User-agent: *\nDisallow: /private/\n");
+      if (path === "/to-private") return redirect("/private/feed.xml");
+      if (path === "/elsewhere") return redirect("/ok");
+      return undefined;
+    },
+    async (origin, seen) => {
+      const http = new PoliteHttp(options(), { clock }).client();
+      await assert.rejects(http.get(`${origin}/to-private`), (e: Error) => {
+        assert.ok(e instanceof RobotsDisallowedError, e.message);
+        assert.equal(
+          e.message,
+          `GET ${origin}/private/feed.xml (redirected from ${origin}/to-private): ` +
+            `robots.txt of ${origin} disallows it for user agent "millrace"`,
+        );
+        return true;
+      });
+      assert.equal((await http.get(`${origin}/elsewhere`)).status, 200);
+      assert.deepEqual(seen.map((s) => s.path), [
+        "/robots.txt",
+        "/to-private",
+        "/elsewhere",
+        "/ok",
+      ]);
+    },
+  );
+});
+
+Deno.test("a redirect to another host reads that host's robots.txt and waits for that host's turn", async () => {
+  // One server under two names: 127.0.0.1 and localhost are two hosts to the client.
+  const clock = fakeClock();
+  const seen: { host: string; path: string; at: number }[] = [];
+  await withServer((req) => {
+    const url = new URL(req.url);
+    seen.push({ host: url.hostname, path: url.pathname, at: clock.now() });
+    if (url.pathname === "/robots.txt") {
+      return new Response(url.hostname === "localhost" ? "User-agent: *\nDisallow: /no\n" : "");
+    }
+    if (url.pathname.startsWith("/go/")) {
+      return redirect(`http://localhost:${url.port}/${url.pathname.slice(4)}`);
+    }
+    return new Response("ok");
+  }, async (origin) => {
+    const other = origin.replace("127.0.0.1", "localhost");
+    const http = new PoliteHttp(
+      options({ allow: ["127.0.0.1", "localhost"] }, { rps: 1, burst: 1 }),
+      { clock },
+    ).client();
+    await http.get(`${other}/first`); // localhost's turn taken at 0
+    await http.get(`${origin}/go/second`); // 127.0.0.1's first turn, then localhost's next
+    await assert.rejects(http.get(`${origin}/go/no`), RobotsDisallowedError);
+    const onLocalhost = seen.filter((s) => s.host === "localhost");
+    assert.deepEqual(onLocalhost.map((s) => s.path), ["/robots.txt", "/first", "/second"]);
+    const first = onLocalhost[1].at, second = onLocalhost[2].at;
+    assert.deepEqual(gaps([first, second]), slack([1000]));
+    assert.equal(seen.filter((s) => s.path === "/no").length, 0);
+  });
+});
