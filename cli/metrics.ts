@@ -19,6 +19,10 @@ const BATCH_ITEMS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
  * only what the engine does not keep is observed here: each batch's size
  * and duration (the stage loop's `onBatch` hook) and each HTTP request.
  */
+/** Hosts that get a label of their own in millrace_http_requests_total; the rest count as `other`. */
+export const MAX_HOSTS = 100;
+const OTHER_HOSTS = "other";
+
 export class FlowMetrics {
   readonly registry = new Registry();
   readonly #flow: string;
@@ -137,9 +141,19 @@ export class FlowMetrics {
     this.#batchItems.observe(labels, items);
   }
 
+  /**
+   * Counts one request under its host, or under `other` past the first
+   * MAX_HOSTS hosts: links followed and sitemaps can name hosts without
+   * end, and each label value is a series the scraper keeps for good.
+   */
   countRequest(host: string, status: number | "error"): void {
+    if (!this.#hosts.has(host)) {
+      if (this.#hosts.size >= MAX_HOSTS) host = OTHER_HOSTS;
+      else this.#hosts.add(host);
+    }
     this.#requests.inc({ host, status: String(status) });
   }
+  readonly #hosts = new Set<string>();
 
   /** The exposition text, and its content type. */
   async render(): Promise<{ text: string; contentType: string }> {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { FlowMetrics } from "../../cli/metrics.ts";
+import { FlowMetrics, MAX_HOSTS } from "../../cli/metrics.ts";
 import type { RunningFlow } from "../../engine/run_flow.ts";
 import { SourceStats, StageStats } from "../../engine/stats.ts";
 import { parseExposition, sample } from "./_exposition.ts";
@@ -93,6 +93,23 @@ Deno.test("label values with quotes, backslashes and newlines are escaped and re
   assert.equal(req("example.com:8080", "200"), 2);
   assert.equal(req("example.com:8080", "429"), 1);
   assert.equal(req("down.example", "error"), 1);
+});
+
+Deno.test("hosts past the first MAX_HOSTS count as `other`: followed links cannot grow the series without end", async () => {
+  const metrics = new FlowMetrics("f");
+  metrics.watch(running([]), () => Promise.resolve([]));
+  for (let i = 0; i < MAX_HOSTS + 50; i++) metrics.countRequest(`h${i}.example`, 200);
+  metrics.countRequest("h0.example", 200); // a host with its own label keeps it
+  metrics.countRequest("late.example", 404);
+  const e = parseExposition((await metrics.render()).text);
+  const series = e.samples.filter((s) => s.name === "millrace_http_requests_total");
+  assert.equal(new Set(series.map((s) => s.labels.host)).size, MAX_HOSTS + 1);
+  const req = (host: string, status: string) =>
+    sample(e, "millrace_http_requests_total", { host, status });
+  assert.equal(req("h0.example", "200"), 2);
+  assert.equal(req(`h${MAX_HOSTS - 1}.example`, "200"), 1);
+  assert.equal(req("other", "200"), 50);
+  assert.equal(req("other", "404"), 1);
 });
 
 Deno.test("a source's dead letters (items JSON could not hold, over Redis) are counted under its name", async () => {
