@@ -55,9 +55,10 @@ export function checkedGet(
 ): Promise<OpenResponse> {
   signal.throwIfAborted();
   const host = url.hostname;
+  const port = Number(url.port) || (url.protocol === "https:" ? 443 : 80);
   const literal = parseIp(host);
   if (literal) {
-    const refused = rule.check(host, formatIp(literal));
+    const refused = rule.check(host, formatIp(literal), port);
     if (refused) return Promise.reject(refused);
   }
   let refused: RefusedAddressError | undefined;
@@ -73,9 +74,9 @@ export function checkedGet(
       { all: true, family: options.family ?? 0, hints: options.hints },
       (err, all) => {
         if (err) return callback(err, []);
-        const accepted = all.filter((a) => rule.check(host, a.address) === undefined);
+        const accepted = all.filter((a) => rule.check(host, a.address, port) === undefined);
         if (accepted.length === 0) {
-          refused = all.length ? rule.check(host, all[0].address) : undefined;
+          refused = all.length ? rule.check(host, all[0].address, port) : undefined;
           return callback(refused ?? new Error(`${name} resolved to no address`), []);
         }
         if (options.all) callback(null, accepted);
@@ -101,7 +102,7 @@ export function checkedGet(
       socket.once("connect", () => {
         // What the socket reached, whatever resolved it: checked again.
         const address = socket.remoteAddress;
-        const again = address === undefined ? undefined : rule.check(host, address);
+        const again = address === undefined ? undefined : rule.check(host, address, port);
         if (again) {
           refused = again;
           request.destroy(again);

@@ -47,14 +47,31 @@ Deno.test("without allow, a server on 127.0.0.1 is refused before any connection
       assert.ok(err instanceof RefusedAddressError, String(err));
       assert.equal(
         err.message,
-        `GET ${origin}/x: refused to connect to 127.0.0.1: loopback address (127.0.0.0/8), ` +
+        `GET ${origin}/x: refused to connect to 127.0.0.1 port ${
+          new URL(origin).port
+        }: loopback address (127.0.0.0/8), ` +
           `not the public internet; to let this flow reach it, add it to the flow file: ` +
-          `http: { allow: ["127.0.0.1"] } (or "127.0.0.0/8")`,
+          `http: { allow: ["127.0.0.1:${
+            new URL(origin).port
+          }"] } (or "127.0.0.1" or "127.0.0.0/8": every port)`,
       );
       return true;
     });
     assert.equal(text((await fetchLimited(`${origin}/x`, { allow: LOCAL })).body), "secret");
     assert.equal(hits(), 1, "only the allowed request reached the server");
+  });
+});
+
+Deno.test("allowed on one port, 127.0.0.1 is reached there and refused on every other port, redirects included", async () => {
+  await serving("127.0.0.1", () => new Response("other service"), async (other, otherHits) => {
+    await serving("127.0.0.1", () => Response.redirect(`${other}/`, 302), async (origin) => {
+      const allow = [`127.0.0.1:${new URL(origin).port}`];
+      await assert.rejects(
+        fetchLimited(`${origin}/`, { allow }),
+        new RegExp(`refused to connect to 127\\.0\\.0\\.1 port ${new URL(other).port}`),
+      );
+      assert.equal(otherHits(), 0);
+    });
   });
 });
 
@@ -65,7 +82,7 @@ Deno.test("every other spelling of a loopback address is refused, allowed 127.0.
       // All of them are 127.0.0.1: refused without allow.
       await assert.rejects(
         fetchLimited(`http://${host}:${port}/`),
-        /refused to connect to 127\.0\.0\.1: loopback/,
+        /refused to connect to 127\.0\.0\.1 port \d+: loopback/,
         host,
       );
     }
@@ -100,9 +117,14 @@ Deno.test("an allowed server redirecting to the canary on 127.0.0.2 is refused t
           assert.ok(err instanceof RefusedAddressError, String(err));
           assert.match(
             err.message,
-            new RegExp(`^GET ${origin}${path}: refused to connect to 127\\.0\\.0\\.2: loopback`),
+            new RegExp(
+              `^GET ${origin}${path}: refused to connect to 127\\.0\\.0\\.2 port \\d+: loopback`,
+            ),
           );
-          assert.match(err.message, /http: \{ allow: \["127\.0\.0\.2"\] \}/);
+          assert.match(
+            err.message,
+            /http: \{ allow: \["127\.0\.0\.2:\d+"\] \} \(or "127\.0\.0\.2"/,
+          );
           return true;
         });
       }
@@ -124,10 +146,13 @@ Deno.test("localhost is resolved, and the address it resolves to is what is chec
     const url = `http://localhost:${new URL(origin).port}/`;
     await assert.rejects(fetchLimited(url), (err: unknown) => {
       assert.ok(err instanceof RefusedAddressError, String(err));
-      assert.match(err.message, /refused to connect to localhost \(127\.0\.0\.1\): loopback/);
       assert.match(
         err.message,
-        /allow: \["localhost"\] \} \(or "127\.0\.0\.1" or "127\.0\.0\.0\/8"\)/,
+        /refused to connect to localhost \(127\.0\.0\.1\) port \d+: loopback/,
+      );
+      assert.match(
+        err.message,
+        /allow: \["localhost:\d+"\] \} \(or "localhost" or "127\.0\.0\.1" or "127\.0\.0\.0\/8": every port\)/,
       );
       return true;
     });
