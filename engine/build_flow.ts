@@ -7,6 +7,7 @@ import { type Logger, withContext } from "./log.ts";
 import { type BuildEnv, type Registry, workersRefused } from "./registry.ts";
 import { type PoolOptions, workerPool } from "./worker_pool.ts";
 import { errorMessage } from "./errors.ts";
+import { maskUrlsIn } from "./mask_url.ts";
 import { StageStats } from "./stats.ts";
 import type { WindowOptions } from "./window.ts";
 
@@ -119,10 +120,20 @@ export async function buildFlow(
   http?: HttpPool,
 ): Promise<BuiltFlow> {
   const sources: ScrapeSource[] = [];
-  const opened: Actor<unknown, unknown>[] = [];
+  const opened: [string, Actor<unknown, unknown>][] = [];
+  /**
+   * Closes everything, each whatever the others do: a close that throws (at
+   * once or later) is logged, and neither stops the rest nor the report.
+   */
   const close = async () => {
-    await Promise.allSettled(opened.map((a) => a.close?.()));
-    await Promise.allSettled(sources.map((s) => s.source.close?.()));
+    const closing = (what: string, close: () => unknown) =>
+      (async () => await close())().catch((e) =>
+        log.warn(`${flow.name}: ${what} failed to close: ${maskUrlsIn(errorMessage(e))}`)
+      );
+    await Promise.all(opened.map(([id, a]) => closing(`stage ${id}`, () => a.close?.())));
+    await Promise.all(
+      sources.map((s) => closing(`source ${s.entry.name}`, () => s.source.close?.())),
+    );
   };
   try {
     const place = (path: PropertyKey[]): ComponentPlace => ({
@@ -166,13 +177,13 @@ export async function buildFlow(
         // opening it tells later stages (the vector length), come from it.
         const local = await spec.create(entry.config, env);
         await local.open?.(ctx);
-        opened.push(local);
+        opened.push([entry.id, local]);
         const actor = workers
           ? workerPool(poolOptions(flow, entry, registry, workers), local)
           : local;
         if (workers) {
           // Closed even if it fails to open: workers already started must end.
-          opened.push(actor);
+          opened.push([`${entry.id} (its workers)`, actor]);
           await actor.open?.(ctx);
         }
         stages.push({

@@ -5,10 +5,31 @@
  * adapter says it once, on the error it throws.
  */
 
-/** The message of an Error, or the thrown value as text. */
+/**
+ * The message of an Error, or the thrown value as text: a plain object as
+ * its JSON (`{"code":42}`, not `[object Object]`). Never throws, whatever
+ * was thrown (an object with no prototype, or whose toString throws, made
+ * `String` throw, and the run with it).
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof Error) return String(error.message);
+  if (typeof error === "string") return error;
+  try {
+    if (typeof error === "object" && error !== null) {
+      const proto = Object.getPrototypeOf(error);
+      if (proto === null || proto === Object.prototype) {
+        const json = JSON.stringify(error);
+        return json.length > MAX_SHOWN ? json.slice(0, MAX_SHOWN) + "…" : json;
+      }
+    }
+    return String(error);
+  } catch {
+    return Object.prototype.toString.call(error);
+  }
 }
+
+/** Longest JSON of a thrown object that errorMessage gives whole. */
+const MAX_SHOWN = 500;
 
 /**
  * An error that says whether the same call, made again, can succeed.

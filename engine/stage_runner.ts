@@ -2,6 +2,7 @@ import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import { endingError, errorMessage, isOutage, isRetryable } from "./errors.ts";
+import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import type { StageStats } from "./stats.ts";
@@ -54,6 +55,12 @@ class Collector implements Outcome<unknown> {
     this.#out = new Array(expected);
   }
   emit(item: Item): void {
+    // A stage's mistake fails its try (and so finds its item by the split),
+    // rather than crashing a later stage, or the run, on what it emitted.
+    if (
+      typeof item !== "object" || item === null || typeof item.id !== "string" ||
+      typeof item.payload !== "object" || item.payload === null
+    ) throw new TypeError(`emitted ${shown(item)}, not an item's envelope ({id, payload, …})`);
     this.#out[this.#n++] = item;
   }
   drop(_item: Item, reason: string): void {
@@ -67,6 +74,12 @@ class Collector implements Outcome<unknown> {
     if (this.#out.length !== this.#n) this.#out.length = this.#n;
     return this.#out;
   }
+}
+
+/** What a stage emitted instead of an envelope, briefly. */
+function shown(value: unknown): string {
+  if (value === null || typeof value !== "object") return String(value);
+  return `an object with ${typeof (value as Item).id === "string" ? "no payload" : "no string id"}`;
 }
 
 /**
@@ -162,15 +175,19 @@ function once(
 ): void | Promise<void> {
   const collector = new Collector(batch.length);
   const started = performance.now();
-  let pending: void | Promise<void>;
+  let pending: unknown;
   try {
-    pending = work.actor.handle(batch, collector, work.ctx);
+    // A copy: a stage that empties or splices its batch must not take the
+    // items away from the retry and the split.
+    pending = work.actor.handle(batch.slice(), collector, work.ctx);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
     return failed(work, batch, retries, result, tries, error, fence);
   }
-  if (pending) {
-    return settle(work, batch, retries, result, tries, collector, started, pending, fence);
+  // Only a promise is waited for: a stage (in plain JavaScript) that returns another value is done.
+  if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
+    const promise = Promise.resolve(pending as PromiseLike<void>);
+    return settle(work, batch, retries, result, tries, collector, started, promise, fence);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
@@ -210,6 +227,8 @@ async function failed(
   ctx.signal.throwIfAborted();
   // Not this batch's fault, and no other batch would fare better: the run ends.
   if (endingError(error)) throw error;
+  // A stage's own message may quote a URL it was given, password and all.
+  const why = maskUrlsIn(errorMessage(error));
   // Nor is a dropped connection, and the next try waits for it to be back
   // (the fence, the client's queue): tried again as often as it drops,
   // spending neither the batch's retries nor its items' attempts.
@@ -222,7 +241,7 @@ async function failed(
     const what = outage ? "hit a dropped connection, trying again" : "failed, retrying";
     ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} ${what}`, {
       ...(outage ? {} : { attempt: tries + 1 }),
-      error: errorMessage(error),
+      error: why,
     });
     await sleep(backoffDelay(outage ? 0 : tries, work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
@@ -231,10 +250,10 @@ async function failed(
   if (batch.length === 1) {
     stats.failed++;
     result.failed = (result.failed ?? 0) + 1;
-    result.failure ??= errorMessage(error);
+    result.failure ??= why;
     result.letters.push({
       stage: ctx.stage,
-      reason: `failed: ${errorMessage(error)}`,
+      reason: `failed: ${why}`,
       attempts: batch[0].attempts,
       item: batch[0],
     });

@@ -134,3 +134,47 @@ Deno.test("the failure that ends a run is the first one, not an earlier stage's 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a stage whose close throws is logged; the others still close and the run still reports", async () => {
+  const closed: string[] = [];
+  const registry = builtinRegistry();
+  for (
+    const [kind, close] of [
+      ["closes-badly-at-once", () => {
+        closed.push("at once");
+        throw new Error("close failed: http://u:s3cret@db/");
+      }],
+      ["closes-badly-later", () => {
+        closed.push("later");
+        return Promise.reject("later failure");
+      }],
+      ["closes-well", () => void closed.push("well")],
+    ] as const
+  ) {
+    registry.stage({
+      kind,
+      summary: "",
+      schema: z.strictObject({}),
+      create: (): Actor => ({
+        handle(batch, out) {
+          for (const it of batch) out.emit(it);
+        },
+        close,
+      }),
+    });
+  }
+  const flow = defineFlow({
+    name: "closing",
+    sources: { g: { kind: "generator", count: 20 } },
+    pipeline: [{ "closes-badly-at-once": {} }, { "closes-badly-later": {} }, { "closes-well": {} }],
+  }, registry);
+  const log = memoryLogger();
+  const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
+  assert.equal(report.stages[2].emitted, 20);
+  assert.deepEqual(closed.sort(), ["at once", "later", "well"]);
+  const warnings = log.lines.filter((l) => l.includes("failed to close"));
+  assert.deepEqual(warnings.map((l) => l.replace(/^warn /, "")).sort(), [
+    "closing: stage closes-badly-at-once failed to close: close failed: http://u:***@db/",
+    "closing: stage closes-badly-later failed to close: later failure",
+  ]);
+});

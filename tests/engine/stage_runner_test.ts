@@ -9,6 +9,9 @@ import { RedisConnectionLostError } from "../../engine/redis/connection.ts";
 import { runStageLoop } from "../../engine/stage_loop.ts";
 import { StageStats } from "../../engine/stats.ts";
 
+/** The `n` of a dead letter's item. */
+const nOf = (d: { item: Envelope<unknown> }) => (d.item as Envelope).payload.n;
+
 const item = (n: number): Envelope => ({
   id: "id" + n,
   event: "e" + n,
@@ -28,10 +31,11 @@ async function run(
   const stats = new StageStats("s", "test");
   const deadLetters = new MemoryDeadLetters();
   const ctl = new AbortController();
+  const log = memoryLogger();
   const running = runStageLoop({
     stages: [{
       actor: actor as Actor<unknown, unknown>,
-      ctx: { flow: "f", stage: "s", signal: ctl.signal, log: memoryLogger() },
+      ctx: { flow: "f", stage: "s", signal: ctl.signal, log },
       stats,
       retries: opts.retries ?? 2,
       backoffBase: 1,
@@ -45,7 +49,7 @@ async function run(
   await running;
   const out: Envelope[] = [];
   for await (const b of output) out.push(...(b as Envelope[]));
-  return { out, stats, deadLetters, closed: output.closed };
+  return { out, stats, deadLetters, closed: output.closed, log };
 }
 
 Deno.test("a stage passes what it emits, counts drops and rejects by reason, and dead-letters rejects", async () => {
@@ -103,6 +107,114 @@ Deno.test("one poison item goes to dead letters alone; its batch-mates go on", a
   assert.equal(deadLetters.entries[0].item.id, "id13");
   assert.match(deadLetters.entries[0].reason, /failed: cannot digest 13/);
   assert.ok(deadLetters.entries[0].attempts >= 3, "attempts are counted on the item");
+});
+
+Deno.test("whatever a stage throws, its item is dead-lettered with a reason and the run goes on", async () => {
+  // Each of these made errorMessage throw (String() of it), and the run ended with a stack trace.
+  const nullProto = Object.assign(Object.create(null), { code: "E42" });
+  const badToString = {
+    toString() {
+      throw new Error("no");
+    },
+    valueOf: 1,
+  };
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const thrown: Record<number, unknown> = {
+    3: nullProto,
+    7: badToString,
+    11: cyclic,
+    15: { code: 42 },
+  };
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        if (it.payload.n as number in thrown) throw thrown[it.payload.n as number];
+      }
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const { out, deadLetters } = await run(actor, Array.from({ length: 20 }, (_, i) => item(i)));
+  assert.equal(out.length, 16);
+  const reasons = Object.fromEntries(deadLetters.entries.map((d) => [nOf(d), d.reason]));
+  assert.deepEqual(reasons, {
+    3: 'failed: {"code":"E42"}',
+    7: 'failed: {"valueOf":1}',
+    11: "failed: [object Object]",
+    15: 'failed: {"code":42}',
+  });
+});
+
+Deno.test("a stage that emits what is no envelope fails that item's try: the split dead-letters it alone", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        const n = it.payload.n as number;
+        if (n === 4) out.emit(null as unknown as Envelope);
+        else if (n === 9) out.emit({ id: "x" } as unknown as Envelope);
+        else if (n === 12) out.emit("text" as unknown as Envelope);
+        else out.emit(it);
+      }
+    },
+  };
+  const { out, deadLetters } = await run(actor, Array.from({ length: 20 }, (_, i) => item(i)));
+  assert.equal(out.length, 17);
+  assert.deepEqual(
+    deadLetters.entries.map((d) => [nOf(d), d.reason]),
+    [
+      [4, "failed: emitted null, not an item's envelope ({id, payload, …})"],
+      [9, "failed: emitted an object with no payload, not an item's envelope ({id, payload, …})"],
+      [12, "failed: emitted text, not an item's envelope ({id, payload, …})"],
+    ],
+  );
+});
+
+Deno.test("a stage's error quoting a URL with a password is masked in the log and the dead letter", async () => {
+  const actor: Actor = {
+    handle(batch) {
+      if (batch.some((it) => it.payload.n === 5)) {
+        throw new Error("cannot reach postgres://u:s3cret@db/test?password=hunter2");
+      }
+    },
+  };
+  const { deadLetters, log } = await run(actor, Array.from({ length: 10 }, (_, i) => item(i)));
+  assert.equal(deadLetters.entries.length, 1);
+  assert.equal(
+    deadLetters.entries[0].reason,
+    "failed: cannot reach postgres://u:***@db/test?password=***",
+  );
+  assert.ok(log.lines.some((l) => l.includes("failed, retrying")));
+  assert.ok(
+    !log.lines.some((l) => l.includes("s3cret") || l.includes("hunter2")),
+    log.lines.join("\n"),
+  );
+});
+
+Deno.test("a stage that empties its batch before throwing takes no item from the retry and the split", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      const mine = batch as Envelope[];
+      const bad = mine.some((it) => it.payload.n === 6);
+      const all = mine.splice(0, mine.length);
+      if (bad) throw new Error("6 is bad");
+      for (const it of all) out.emit(it);
+    },
+  };
+  const { out, deadLetters } = await run(actor, Array.from({ length: 10 }, (_, i) => item(i)));
+  assert.equal(out.length, 9);
+  assert.deepEqual(deadLetters.entries.map((d) => nOf(d)), [6]);
+});
+
+Deno.test("a stage in plain JavaScript whose handle returns a value that is no promise is done, not failed", async () => {
+  const actor = {
+    handle(batch: readonly Envelope[], out: { emit(e: Envelope): void }) {
+      for (const it of batch) out.emit(it);
+      return 42;
+    },
+  } as unknown as Actor;
+  const { out, deadLetters } = await run(actor, Array.from({ length: 10 }, (_, i) => item(i)));
+  assert.equal(out.length, 10);
+  assert.equal(deadLetters.entries.length, 0);
 });
 
 Deno.test("outputs of an attempt that threw are discarded, so a retry does not double them", async () => {
