@@ -42,7 +42,7 @@ import { type PublishConfig, sinkNames } from "./actors/publisher.ts";
 import type { Envelope, RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
 import type { Registry } from "./engine/registry.ts";
-import { type FlowReport, runFlow } from "./engine/run_flow.ts";
+import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
 import type { Source } from "./engine/source.ts";
 
@@ -167,6 +167,9 @@ export function testRegistry(registry: Registry = builtinRegistry()): Registry {
     });
 }
 
+/** How long runTestFlow lets a flow run by default. */
+const DEFAULT_TIMEOUT_MS = 60_000;
+
 /** How `runTestFlow` runs a flow; every field is optional. */
 export interface TestFlowOptions {
   /** Default: `testRegistry()`. One that lacks `memory` and `collect` gets them added. */
@@ -188,6 +191,12 @@ export interface TestFlowOptions {
   baseDir?: string;
   /** Stops the flow gracefully, e.g. one whose sources poll (`every:`). */
   signal?: AbortSignal;
+  /**
+   * Ms the flow may take: past it, the flow is killed and runTestFlow
+   * rejects, saying how many items were in flight, so a stage that never
+   * returns fails its test rather than hanging it. Default 60,000; 0 for none.
+   */
+  timeout?: number;
 }
 
 /** What a flow run by `runTestFlow` did. */
@@ -244,13 +253,37 @@ export async function runTestFlow(
   const log = memoryLogger();
   const memoryDeadLetters = new MemoryDeadLetters();
   try {
-    const report = await runFlow(flow, {
+    const running = await startFlow(flow, {
       registry,
       log,
       deadLetters: memoryDeadLetters,
       backoffBase: opts.backoffBase ?? 1,
-      signal: opts.signal,
     });
+    const stop = () => running.stop();
+    opts.signal?.addEventListener("abort", stop, { once: true });
+    if (opts.signal?.aborted) stop();
+    const timeout = opts.timeout ?? DEFAULT_TIMEOUT_MS;
+    let timedOut = false;
+    const timer = timeout > 0
+      ? setTimeout(() => {
+        timedOut = true;
+        running.stop();
+        running.kill();
+      }, timeout)
+      : undefined;
+    let report: FlowReport;
+    try {
+      report = await running.done;
+    } finally {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", stop);
+    }
+    if (timedOut) {
+      throw new Error(
+        `runTestFlow: flow ${flow.name} did not end within ${timeout} ms (timeout) and was killed ` +
+          `with ${report.inFlight} items in flight: does a stage never return, or a source never end?`,
+      );
+    }
     const deadLetters = flow.durability === "redis"
       ? await durableDeadLetters(flow)
       : memoryDeadLetters.entries;

@@ -196,3 +196,29 @@ Deno.test("the collect sink lays merge updates over their story, as the real sin
   assert.equal(story.payload.revision, 2);
   assert.equal((story.payload.sources as unknown[]).length, 1, "one source, one canonical url");
 });
+
+Deno.test("runTestFlow kills a flow past its timeout and fails, naming what was in flight: a hung stage cannot hang the test", async () => {
+  const registry = testRegistry().stage({
+    kind: "hangs",
+    summary: "",
+    schema: z.strictObject({}),
+    create: () => ({ handle: () => new Promise<void>(() => {}) }),
+  });
+  const flow = "name: hung\nsources: { m: { kind: memory } }\n" +
+    "pipeline: [ { hangs: {} }, { publish: [ { collect: {} } ] } ]\n";
+  const items = [{ title: "a", url: "https://a.example/1" }, {
+    title: "b",
+    url: "https://a.example/2",
+  }];
+  await assert.rejects(
+    runTestFlow(flow, { registry, items, timeout: 200 }),
+    /^Error: runTestFlow: flow hung did not end within 200 ms \(timeout\) and was killed with 2 items in flight/,
+  );
+  // Stopped by its signal too, a hung stage is still killed at the timeout.
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 50);
+  await assert.rejects(
+    runTestFlow(flow, { registry, items, timeout: 300, signal: stop.signal }),
+    /did not end within 300 ms/,
+  );
+});
