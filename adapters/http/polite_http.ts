@@ -12,7 +12,12 @@ import { maskUrl } from "../../engine/mask_url.ts";
 import { Aimd } from "./aimd.ts";
 import { intervalOf } from "./gcra.ts";
 import { DEFAULT_HTTP } from "./http_config.ts";
-import { fetchLimited, type FetchLimits, HttpStatusError } from "./http_fetch.ts";
+import {
+  DEFAULT_TIMEOUT_MS,
+  fetchLimited,
+  type FetchLimits,
+  HttpStatusError,
+} from "./http_fetch.ts";
 import { type HostBuckets, MemoryHostBuckets } from "./host_buckets.ts";
 import { HostSlots } from "./host_slots.ts";
 import { type Clock, realClock } from "./rate_limiter.ts";
@@ -119,8 +124,38 @@ export class PoliteHttp implements HttpPool {
     if (!parsed || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
       return await this.#fetch(url, { ...request, allow: this.#options.allow });
     }
-    const crawlDelay = await this.#robotsAllow(parsed, request.signal, url);
+    const crawlDelay = await this.#robotsWithin(parsed, request, url);
     return await this.#send(url, parsed.host, request, limits, { crawlDelay });
+  }
+
+  /**
+   * #robotsAllow within the request's own timeout: robots.txt is read with
+   * a deadline of its own (ROBOTS_TIMEOUT_MS), which a source with a shorter
+   * `timeout` must not wait out.
+   */
+  async #robotsWithin(
+    url: URL,
+    request: HttpRequest,
+    shown: string,
+  ): Promise<number | undefined> {
+    if (!this.#options.robots) return undefined;
+    const timeout = request.timeout ?? DEFAULT_TIMEOUT_MS;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeout);
+    const signal = request.signal
+      ? AbortSignal.any([request.signal, deadline.signal])
+      : deadline.signal;
+    try {
+      return await this.#robotsAllow(url, signal, shown);
+    } catch (error) {
+      if (!deadline.signal.aborted || request.signal?.aborted) throw error;
+      throw new Error(
+        `GET ${maskUrl(shown)}: robots.txt of ${url.origin} not read within ${timeout} ms ` +
+          `(the request's timeout)`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Fails with a RobotsDisallowedError past robots.txt; else the host's Crawl-delay, if any. */

@@ -484,3 +484,23 @@ Deno.test("a redirect to another host reads that host's robots.txt and waits for
     assert.equal(seen.filter((s) => s.path === "/no").length, 0);
   });
 });
+
+Deno.test("a source's timeout also bounds its wait for a slow robots.txt", async () => {
+  // robots.txt has a deadline of its own (10 s); a request with a shorter timeout must not wait it out.
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  await withServer(async (req) => {
+    if (new URL(req.url).pathname === "/robots.txt") await held;
+    return new Response("ok");
+  }, async (origin) => {
+    const http = new PoliteHttp(options()).client();
+    try {
+      await assert.rejects(
+        http.get(`${origin}/feed`, { timeout: 200 }),
+        new RegExp(`robots\\.txt of ${origin} not read within 200 ms \\(the request's timeout\\)`),
+      );
+    } finally {
+      release();
+    }
+  });
+});
