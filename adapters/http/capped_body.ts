@@ -109,7 +109,10 @@ export async function readCappedBody(
   signal: AbortSignal,
 ): Promise<Uint8Array> {
   const codings = contentCodings(headerOf(res, "content-encoding"));
-  const tooLarge = () => new BodyTooLargeError(maxBytes, codings);
+  // Set once the cap is passed: with two decoders in the pipeline, it may
+  // reject with the abort of a stage in between rather than this error.
+  let over = false;
+  const tooLarge = () => (over = true, new BodyTooLargeError(maxBytes, codings));
   const declared = Number(headerOf(res, "content-length") ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
   const expected = codings.length === 0 && Number.isFinite(declared) ? declared : INITIAL_BYTES;
@@ -141,6 +144,7 @@ export async function readCappedBody(
     );
   } catch (err) {
     if (err instanceof BodyTooLargeError || signal.aborted) throw err;
+    if (over) throw new BodyTooLargeError(maxBytes, codings);
     const what = codings.length ? ` (decoding ${codings.join(", ")})` : "";
     throw new Error(`the body broke off${what}: ${(err as Error).message ?? err}`, { cause: err });
   }

@@ -291,6 +291,11 @@ Deno.test("gzip, deflate and brotli bodies are decoded; Accept-Encoding asks for
       fetchLimited(`${origin}/gzip`, { allow: LOCAL, maxBytes: 1000 }),
       /response is larger than the limit of 1000 bytes \(maxBytes\), decoded from gzip$/,
     );
+    // Two codings (a bomb in a bomb): the cap is still what the error says, not an abort.
+    await assert.rejects(
+      fetchLimited(`${origin}/${encodeURIComponent("gzip, br")}`, { allow: LOCAL, maxBytes: 1000 }),
+      /response is larger than the limit of 1000 bytes \(maxBytes\), decoded from gzip, br$/,
+    );
   });
   assert.ok(asked.every((a) => a === "gzip, deflate, br"), String(asked));
   // A gzip file of several members is all of them, one after the other.
