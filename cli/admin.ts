@@ -12,7 +12,8 @@ import {
   dlqReplay,
   UNKEPT,
 } from "./dead_letter_queue.ts";
-import { flowKeys } from "../engine/redis/keys.ts";
+import { type FlowKeys, flowKeys, LANES } from "../engine/redis/keys.ts";
+import { pairs } from "../engine/redis/redis_info.ts";
 import { maskUrl } from "../engine/mask_url.ts";
 import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
@@ -91,7 +92,10 @@ export async function statusCommand(
  * from nothing. Keys share the flow's hash tag, so one SCAN pattern finds
  * them all and nothing of another flow.
  */
-export async function resetCommand(flow: Flow, opts: AdminOptions = {}): Promise<CommandResult> {
+export async function resetCommand(
+  flow: Flow,
+  opts: AdminOptions & { force?: boolean } = {},
+): Promise<CommandResult> {
   if (flow.durability !== "redis") {
     throw new NotDurableError(
       `flow ${flow.name} has durability: memory and keeps nothing in Redis; ` +
@@ -109,6 +113,20 @@ export async function resetCommand(flow: Flow, opts: AdminOptions = {}): Promise
         cursor = next;
       } while (cursor !== "0");
     };
+    if (!opts.force) {
+      const live = await liveSigns(redis, flow, keys);
+      if (live.length > 0) {
+        return {
+          text: `${flow.name}: not reset, a process of the flow looks alive: ${live.join("; ")}. ` +
+            `A reset under a running process loses what it is working on (its next run ` +
+            `counts those items as duplicates). Stop every process of the flow first; one that ` +
+            `was killed stops looking alive ${
+              Math.round(flow.durable.claimAfter / 1000)
+            } s after its last read (claimAfter), or add --force. Nothing deleted`,
+          code: 1,
+        };
+      }
+    }
     if (opts.confirm) {
       let n = 0;
       await each((found) => Promise.resolve(n += found.length));
@@ -120,6 +138,36 @@ export async function resetCommand(flow: Flow, opts: AdminOptions = {}): Promise
     await each(async (found) => deleted += await redis.del(...found));
     return { text: `${flow.name}: deleted ${deleted} keys`, code: 0 };
   });
+}
+
+/**
+ * What says a process of the flow is running: a source lease held, or a
+ * consumer of a stage that read within `claimAfter` (a process that ends
+ * cleanly lets go of both: source_lease.ts, RedisEdge.close).
+ */
+async function liveSigns(redis: Redis, flow: Flow, keys: FlowKeys): Promise<string[]> {
+  const signs: string[] = [];
+  for (const source of flow.sources) {
+    const ttl = await redis.pttl(keys.lease(source.name));
+    if (ttl > 0) {
+      signs.push(`source ${source.name} is held (lease for ${Math.ceil(ttl / 1000)} s more)`);
+    }
+  }
+  const steps = await redis.hgetall(keys.steps);
+  const groups = new Set(flow.pipeline.map((s) => steps[s.id] || s.id));
+  for (const group of groups) {
+    for (const lane of LANES) {
+      const consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group)
+        .catch(() => []) as unknown[];
+      for (const c of consumers.map(pairs)) {
+        const idle = Number(c.idle ?? Infinity);
+        if (idle < flow.durable.claimAfter) {
+          signs.push(`${c.name} read ${group}'s input ${(idle / 1000).toFixed(1)} s ago`);
+        }
+      }
+    }
+  }
+  return signs;
 }
 
 function escapeGlob(s: string): string {

@@ -22,6 +22,7 @@ const OPTIONS = {
   stage: { type: "string" },
   limit: { type: "string" },
   yes: { type: "boolean", short: "y", default: false },
+  force: { type: "boolean", default: false },
   help: { type: "boolean", short: "h", default: false },
   version: { type: "boolean", short: "V", default: false },
 } as const;
@@ -43,7 +44,7 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   "dlq list": ["stage", "limit", "json"],
   "dlq replay": ["stage", "json"],
   "dlq purge": ["stage", "yes"],
-  reset: ["yes"],
+  reset: ["yes", "force"],
 };
 
 /** The likely meaning of an option given to a command that does not take it. */
@@ -127,6 +128,7 @@ export function parseCommandLine(argv: string[]) {
       stage?: string;
       limit?: string;
       yes: boolean;
+      force: boolean;
       help: boolean;
       version: boolean;
     },

@@ -86,7 +86,7 @@ export async function dispatch(argv: string[]): Promise<number> {
     const confirm = flow.durability === "redis"
       ? confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`)
       : undefined;
-    const result = await resetCommand(flow, { confirm });
+    const result = await resetCommand(flow, { confirm, force: values.force });
     printOut(result.text);
     return result.code;
   }

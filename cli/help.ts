@@ -19,7 +19,8 @@ usage (deno task run is deno run with millrace's permissions on main.ts):
                                    put dead letters back on the input of the stage that failed them
   deno task run dlq purge FLOW [--stage S] [--yes]
                                    delete dead letters (all, or one stage's)
-  deno task run reset FLOW [--yes] delete every Redis key of a durable flow, to start it over
+  deno task run reset FLOW [--yes] [--force]
+                                   delete every Redis key of a durable flow, to start it over
   deno task run help               this text
   deno task run --version          millrace's version
 
@@ -44,6 +45,8 @@ options:
   --limit N               dlq list: at most N dead letters (default 100)
   --yes, -y               reset, dlq purge: delete without asking; without a terminal to ask
                           on they refuse unless given --yes
+  --force                 reset: delete even while a process of the flow looks alive (a
+                          source lease held, or a stage read within claimAfter)
   An option a command does not take is an error, not ignored.
 
 Ctrl-C: the first drains what was accepted and prints the summary (a second signal within 250 ms

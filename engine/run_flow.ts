@@ -177,6 +177,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
     killCtl,
     done,
     onKill: () => runtime.kill(),
+    ...(runtime.inFlight ? { inFlight: runtime.inFlight } : {}),
     ...(runtime.backlog ? { backlog: runtime.backlog } : {}),
   });
 }
@@ -193,8 +194,10 @@ export function runningFlow(parts: {
   /** Extra work of a kill, such as ending blocked reads at once. */
   onKill?: () => void;
   backlog?: () => number[];
+  /** The runtime's own count of what is in flight (Runtime.inFlight). */
+  inFlight?: () => number;
 }): RunningFlow {
-  const { stopCtl, killCtl, onKill, ...rest } = parts;
+  const { stopCtl, killCtl, onKill, inFlight: held, ...rest } = parts;
   // Set only when the kill came first: a run a stage failure already ended
   // still reports that failure.
   let killed = false;
@@ -202,29 +205,43 @@ export function runningFlow(parts: {
     ...(report ?? makeReport(rest.flow, rest.startedAt, true, rest.sources, rest.stages)),
     stopped: true,
     killed: true,
-    inFlight: inFlight(rest.flow, rest.sources, rest.stages),
+    inFlight: held?.() ?? inFlight(rest.flow, rest.sources, rest.stages),
   });
   // A kill makes every blocked send and read throw; those errors are how the
   // run stops, not what went wrong, so the run still ends with a report.
-  const done = rest.done.then(
+  const ended = rest.done.then(
     (report) => killed ? killedReport(report) : report,
     (error) => {
       if (killed) return killedReport();
       throw error;
     },
   );
+  // A kill does not wait past KILL_SETTLE_MS for calls that cannot end
+  // sooner (a Redis that stopped answering: each call waits out its reply
+  // timeout): the report is made from the counters, and what is left
+  // behind ends on its own, or with the process.
+  let settle: (report: FlowReport) => void = () => {};
+  const cut = new Promise<FlowReport>((resolve) => settle = resolve);
+  const done = Promise.race([ended, cut]);
   return {
     ...rest,
     done,
     stop: () => stopCtl.abort(),
     kill: () => {
-      if (!killCtl.signal.aborted) killed = true;
+      if (!killCtl.signal.aborted) {
+        killed = true;
+        const timer = setTimeout(() => settle(killedReport()), KILL_SETTLE_MS);
+        ended.finally(() => clearTimeout(timer)).catch(() => {});
+      }
       stopCtl.abort();
       killCtl.abort(new Error("killed"));
       onKill?.();
     },
   };
 }
+
+/** How long a killed run's report waits for its tasks to end before it is made without them. */
+export const KILL_SETTLE_MS = 2_000;
 
 /** Runs a flow to the end (or until `signal` asks it to stop gracefully). */
 export async function runFlow(

@@ -28,6 +28,12 @@ export interface Runtime {
   confirmDrained?(): Promise<void>;
   /** A hard stop's work beyond the kill signal (abandon channels, end blocked reads). */
   kill(): void;
+  /**
+   * Items this process holds and has not finished, when the mode knows
+   * better than the counters (Redis: the items of entries read and not
+   * acknowledged, which a stage may have counted as emitted already).
+   */
+  inFlight?(): number;
   /** After every loop ended: closes connections. */
   close(): Promise<void>;
 }

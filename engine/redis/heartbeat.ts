@@ -48,7 +48,7 @@ export async function heartbeatLoop(run: DurableStepRun): Promise<void> {
     await sleep(every, stop);
     if (stop.aborted) return;
     const ids: Record<Lane, string[]> = { high: [], normal: [] };
-    for (const held of run.held) {
+    for (const held of run.held.keys()) {
       const space = held.indexOf(" ");
       ids[held.slice(0, space) as Lane].push(held.slice(space + 1));
     }

@@ -64,7 +64,7 @@ export async function claimLoop(
             ) as [string, string[]][];
             const entries = got.filter((g) => g && g[1]).map(([id, f]) => decodeEntry(id, f));
             if (entries.length > 0) {
-              for (const e of entries) run.held.add(`${lane} ${e.id}`);
+              for (const e of entries) run.held.set(`${lane} ${e.id}`, e.items?.length ?? 0);
               run.log.info(
                 `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
               );
@@ -162,6 +162,36 @@ export async function pruneConsumers(
   idleMs: number,
 ): Promise<string[]> {
   return await redis.eval(PRUNE, 1, key, group, keep, String(idleMs)) as string[];
+}
+
+// Deletes the consumer only if nothing is pending to it, checked on the server.
+const LEAVE = `
+local ok, consumers = pcall(redis.call, 'XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if not ok then return 0 end
+for _, c in ipairs(consumers) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['name'] == ARGV[2] then
+    if f['pending'] ~= 0 then return 0 end
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+    return 1
+  end
+end
+return 0
+`;
+
+/**
+ * Deletes `consumer` from the group when nothing is pending to it: a process
+ * that ends cleanly leaves, so `status` and `reset` do not take it for a
+ * live one (its pending entries, if any, keep it there for others to claim).
+ */
+export async function leaveGroup(
+  redis: Redis,
+  key: string,
+  group: string,
+  consumer: string,
+): Promise<boolean> {
+  return await redis.eval(LEAVE, 1, key, group, consumer) === 1;
 }
 
 async function pruneStale(run: DurableStepRun, key: string, idleMs: number): Promise<void> {

@@ -9,7 +9,7 @@ import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from 
 import { commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
-import { claimLoop, trimLoop } from "./recovery.ts";
+import { claimLoop, leaveGroup, trimLoop } from "./recovery.ts";
 import { heartbeatLoop } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { unencodableLetter } from "./redis_dead_letters.ts";
@@ -63,7 +63,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
   #room = { at: 0, entries: 0 };
 
   constructor(run: Omit<DurableStepRun, "held">) {
-    this.run = { ...run, held: new Set() };
+    this.run = { ...run, held: new Map() };
     const { step, options } = this.run;
     this.#entriesPerRead = Math.max(
       1,
@@ -298,10 +298,26 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * flow's stop: a step that failed closes its edge before the runner
    * stops the flow, and waiting for that stop here would hang the flow.
    */
+  /** Items of the entries this step read or claimed and has not committed. */
+  heldItems(): number {
+    let n = 0;
+    for (const items of this.run.held.values()) n += items;
+    return n;
+  }
+
   async close(): Promise<void> {
     this.#closed.abort();
     // A kill does not wait for a claim or trim call queued while Redis is away.
     await untilAborted(Promise.allSettled(this.#background), this.run.kill).catch(() => {});
+    if (this.run.kill.aborted) return;
+    const { redis, keys, step, consumer } = this.run;
+    for (const lane of LANES) {
+      await untilAborted(
+        leaveGroup(redis, keys.input(step.id, lane), step.id, consumer),
+        this.run.kill,
+      )
+        .catch(() => {});
+    }
   }
 
   /** Puts the two halves of an entry back on its stream as suspects, in one commit. */
@@ -399,7 +415,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
   }
 
   #delivery(lane: Lane, entry: StreamEntry, alone: boolean): RedisDelivery {
-    this.run.held.add(`${lane} ${entry.id}`);
+    this.run.held.set(`${lane} ${entry.id}`, entry.items?.length ?? 0);
     const seen = this.run.drops.count;
     return { items: entry.items ?? [], lane, entry, urgent: lane === "high", alone, seen };
   }

@@ -142,25 +142,30 @@ export async function openRedisRuntime(flow: Flow, opts: {
       return d;
     })
     : undefined;
+  const edges: RedisEdge[] = [];
   return {
     built,
     sources: leases.stats,
+    inFlight: () => edges.reduce((n, edge) => n + edge.heldItems(), 0),
     loops: steps.map((step, i) => ({
       stages: step.stages,
-      edge: new RedisEdge({
-        step,
-        keys,
-        options: flow.durable,
-        maxDeliveries: flow.deadLetters.maxDeliveries,
-        redis,
-        reader: readers[i],
-        consumer,
-        stop,
-        kill,
-        log,
-        alone,
-        drops,
-      }),
+      edge: remember(
+        edges,
+        new RedisEdge({
+          step,
+          keys,
+          options: flow.durable,
+          maxDeliveries: flow.deadLetters.maxDeliveries,
+          redis,
+          reader: readers[i],
+          consumer,
+          stop,
+          kill,
+          log,
+          alone,
+          drops,
+        }),
+      ),
       window: step.window,
       concurrency: step.concurrency,
       ordered: step.ordered,
@@ -345,4 +350,9 @@ async function watchDrain(
     }
   }
   return false;
+}
+
+function remember<T>(all: T[], one: T): T {
+  all.push(one);
+  return one;
 }

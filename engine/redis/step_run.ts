@@ -51,9 +51,10 @@ export interface DurableStepRun {
    * The entries this step has read or claimed and not yet committed, as
    * "<lane> <id>". The claim loop leaves these alone, but not the rest of
    * what Redis says this consumer holds: an XREADGROUP whose reply was lost
-   * with the connection delivered entries this process never saw.
+   * with the connection delivered entries this process never saw. Each
+   * with its number of items: what a hard stop reports in flight.
    */
-  held: Set<string>;
+  held: Map<string, number>;
   /**
    * How many times a connection of this process to Redis has dropped, shared
    * by every step: a delivery read before the last drop is checked before a

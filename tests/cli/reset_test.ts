@@ -3,7 +3,13 @@ import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { NotDurableError, resetCommand } from "../../cli/admin.ts";
 import { flowKeys } from "../../engine/redis/keys.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
-import { writeFlow } from "../engine/redis/_fixtures.ts";
+import { flowYaml, writeFlow } from "../engine/redis/_fixtures.ts";
+import { join } from "node:path";
+import { builtinRegistry } from "../../builtins.ts";
+import { loadFlow } from "../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { startFlow } from "../../engine/run_flow.ts";
 
 redisTest("reset deletes every key of the flow and nothing of another flow", async () => {
   await withRedis(async (server) => {
@@ -34,3 +40,66 @@ Deno.test("reset of a memory flow says there is nothing in Redis", async () => {
   const { flow } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });
   await assert.rejects(() => resetCommand(flow), NotDurableError);
 });
+
+redisTest(
+  "reset refuses while a process of the flow runs, and goes ahead once it has stopped",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-reset-" });
+      const file = join(dir, "flow.yaml");
+      await Deno.writeTextFile(
+        file,
+        flowYaml(server.url, { name: "busy", output: join(dir, "out") })
+          .replace("count: 10, seed: 1 }", "count: 10, seed: 1, every: 200ms }"),
+      );
+      const registry = builtinRegistry();
+      const flow = await loadFlow(file, registry);
+      const running = await startFlow(flow, {
+        registry,
+        log: memoryLogger(),
+        deadLetters: new MemoryDeadLetters(),
+      });
+      const redis = await connectRedis(server.url);
+      try {
+        while (running.stages[2].emitted === 0) await new Promise((r) => setTimeout(r, 20));
+        const before = (await redis.keys("millrace:{busy}:*")).length;
+        const refused = await resetCommand(flow);
+        assert.equal(refused.code, 1);
+        assert.match(refused.text, /^busy: not reset, a process of the flow looks alive: /);
+        assert.match(refused.text, /source newsroom is held/);
+        assert.match(refused.text, /read validate's input \d+\.\d s ago/);
+        assert.match(refused.text, /add --force\. Nothing deleted$/);
+        assert.equal((await redis.keys("millrace:{busy}:*")).length, before, "nothing deleted");
+
+        running.stop();
+        await running.done;
+        // A process that ended cleanly let go of its lease and its consumers: no wait needed.
+        const done = await resetCommand(flow);
+        assert.equal(done.code, 0, done.text);
+        assert.equal((await redis.keys("millrace:{busy}:*")).length, 0);
+
+        // A killed process's consumer looks alive for claimAfter; --force resets all the same.
+        const keys = flowKeys("busy");
+        await redis.xgroup("CREATE", keys.input("validate"), "validate", "$", "MKSTREAM");
+        await redis.xadd(keys.input("validate"), "*", "b", "[]", "n", "0");
+        await redis.xreadgroup(
+          "GROUP",
+          "validate",
+          "killed-host:1:x",
+          "COUNT",
+          1,
+          "STREAMS",
+          keys.input("validate"),
+          ">",
+        );
+        assert.match((await resetCommand(flow)).text, /killed-host:1:x read validate's input/);
+        assert.equal((await resetCommand(flow, { force: true })).code, 0);
+        assert.equal((await redis.keys("millrace:{busy}:*")).length, 0);
+      } finally {
+        running.stop();
+        await running.done.catch(() => {});
+        await closeRedis(redis);
+      }
+    });
+  },
+);

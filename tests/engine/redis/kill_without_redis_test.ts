@@ -4,7 +4,16 @@ import { builtinRegistry } from "../../../builtins.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
-import { FlowWorker, redisTest, startRedis, waitFor, writeFlow } from "./_harness.ts";
+import {
+  client,
+  edges,
+  flowKeys,
+  FlowWorker,
+  redisTest,
+  startRedis,
+  waitFor,
+  writeFlow,
+} from "./_harness.ts";
 
 /**
  * A hard stop ends the run even when Redis is gone: what the process held
@@ -63,6 +72,65 @@ redisTest("kill ends a durable run whose Redis is down, with a killed report", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+redisTest(
+  "kill ends a durable run whose Redis froze, reporting the items it held in flight",
+  async () => {
+    // A frozen Redis (SIGSTOP) keeps its connections open and answers nothing:
+    // each call waits out its reply timeout (30 s), and the report used to say
+    // 0 in flight though entries it had read stayed pending.
+    const server = await startRedis();
+    const dir = await Deno.makeTempDir({ prefix: "millrace-kill-frozen-" });
+    try {
+      const path = await writeFlow(dir, bigFlow(server.port, dir));
+      const registry = builtinRegistry();
+      const flow = await loadFlow(path, registry);
+      const running = await startFlow(flow, {
+        registry,
+        deadLetters: new MemoryDeadLetters(),
+        log: memoryLogger(),
+      });
+      await waitFor("items to reach publish", () => running.stages.at(-1)!.received > 0);
+      server.pause();
+      running.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      running.kill();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const hung = new Promise<"hung">((r) => timer = setTimeout(() => r("hung"), 20_000));
+      const report = await Promise.race([running.done, hung]);
+      clearTimeout(timer);
+      assert.notEqual(report, "hung", "done settles after kill, Redis frozen");
+      if (report === "hung") return;
+      assert.equal(report.killed, true);
+      // What it held is still pending in Redis (a commit sent before the freeze may still land).
+      server.resume();
+      const redis = client(server);
+      try {
+        let pendingItems = 0;
+        for (const edge of await edges(redis, flowKeys("killdown"))) {
+          if (edge.pending === 0) continue;
+          const ids = (await redis.xpending(edge.key, edge.group, "-", "+", 1000) as [string][])
+            .map((p) => p[0]);
+          for (const id of ids) {
+            const [[, fields]] = await redis.xrange(edge.key, id, id);
+            pendingItems += Number(fields[fields.indexOf("n") + 1]);
+          }
+        }
+        assert.ok(report.inFlight > 0, "items were held when the kill came");
+        assert.ok(
+          report.inFlight >= pendingItems,
+          `${report.inFlight} in flight, ${pendingItems} items pending in Redis`,
+        );
+      } finally {
+        redis.disconnect();
+      }
+    } finally {
+      server.resume();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 redisTest(
   "run, signalled while Redis is down, exits 1 after its grace period and says what it left",

@@ -53,9 +53,9 @@ async function claimFor(
     consumer: ME,
     stop: stop.signal,
     log,
-    held: new Set<string>(),
+    held: new Map<string, number>(),
   } as unknown as DurableStepRun;
-  for (const id of inHand) run.held.add(`normal ${id}`);
+  for (const id of inHand) run.held.set(`normal ${id}`, 1);
   const claimed: { lane: Lane; entries: StreamEntry[] }[] = [];
   const loop = claimLoop(run, claimed, { staleAfterMs });
   await new Promise((r) => setTimeout(r, ms));
@@ -297,7 +297,7 @@ redisTest(
           consumer: "A",
           stop: stop.signal,
           log: memoryLogger(),
-          held: new Set<string>(),
+          held: new Map<string, number>(),
         } as unknown as DurableStepRun;
         const loop = claimLoop(run, { push: () => {} });
         while (!decided) await new Promise((r) => setTimeout(r, 20));
