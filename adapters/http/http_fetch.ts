@@ -144,6 +144,8 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
             for (const h of CREDENTIAL_HEADERS) headers.delete(h);
           }
           chain.push(withoutHash(next));
+          // Done with this hop: its socket is not held while the next one waits its turn.
+          request.destroy();
           if (limits.beforeRedirect) {
             try {
               await limits.beforeRedirect(next, signal);

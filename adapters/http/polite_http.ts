@@ -9,6 +9,7 @@ import type {
 } from "../../engine/http.ts";
 import type { Logger } from "../../engine/log.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
+import { untilAborted } from "../../engine/until_aborted.ts";
 import { Aimd } from "./aimd.ts";
 import { intervalOf } from "./gcra.ts";
 import { DEFAULT_HTTP } from "./http_config.ts";
@@ -101,7 +102,7 @@ export class PoliteHttp implements HttpPool {
             signal,
           },
           options.perHost,
-          { slot: false },
+          { slot: false, robots: false },
         ),
       this.#clock,
       (origin, why) => this.#log?.warn(`${this.#flow}: ${origin}/robots.txt: ${why}`),
@@ -142,11 +143,10 @@ export class PoliteHttp implements HttpPool {
     const timeout = request.timeout ?? DEFAULT_TIMEOUT_MS;
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeout);
-    const signal = request.signal
-      ? AbortSignal.any([request.signal, deadline.signal])
-      : deadline.signal;
     try {
-      return await this.#robotsAllow(url, signal, shown);
+      // Only this request's wait ends at its timeout: the read itself, which
+      // later requests share, goes on to its own deadline and is kept.
+      return await untilAborted(this.#robotsAllow(url, request.signal, shown), deadline.signal);
     } catch (error) {
       if (!deadline.signal.aborted || request.signal?.aborted) throw error;
       throw new Error(
@@ -169,7 +169,7 @@ export class PoliteHttp implements HttpPool {
     if (!verdict.allowed) {
       throw new RobotsDisallowedError(
         `GET ${maskUrl(shown)}: robots.txt of ${url.origin} ${verdict.why}`,
-        shown,
+        maskUrl(url.href),
       );
     }
     return verdict.crawlDelay;
@@ -180,7 +180,12 @@ export class PoliteHttp implements HttpPool {
     host: string,
     request: HttpRequest,
     limits: PerHost,
-    opts: { crawlDelay?: number; slot?: boolean } = {},
+    /**
+     * `slot: false` takes no concurrency slot; `robots: false` (a robots.txt
+     * read) follows redirects without checking their targets' robots.txt,
+     * which would wait on this very read.
+     */
+    opts: { crawlDelay?: number; slot?: boolean; robots?: boolean } = {},
   ): Promise<HttpResponse> {
     const release = opts.slot === false
       ? () => {}
@@ -191,7 +196,9 @@ export class PoliteHttp implements HttpPool {
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
       const beforeRedirect = async (next: URL, signal: AbortSignal) => {
         const shown = `${next.href} (redirected from ${maskUrl(url)})`;
-        const delay = await this.#robotsAllow(next, signal, shown);
+        const delay = opts.robots === false
+          ? undefined
+          : await this.#robotsAllow(next, signal, shown);
         await this.#turn(next.host, limits, delay, signal);
       };
       try {

@@ -485,12 +485,18 @@ Deno.test("a redirect to another host reads that host's robots.txt and waits for
   });
 });
 
-Deno.test("a source's timeout also bounds its wait for a slow robots.txt", async () => {
-  // robots.txt has a deadline of its own (10 s); a request with a shorter timeout must not wait it out.
+Deno.test("a source's timeout bounds its wait for a slow robots.txt, and the read goes on for the next request", async () => {
+  // robots.txt has a deadline of its own (10 s); a request with a shorter timeout must not wait it
+  // out, nor cut the read short: the next request would start it again, and so on for ever.
   let release!: () => void;
   const held = new Promise<void>((r) => release = r);
+  let robotsReads = 0;
   await withServer(async (req) => {
-    if (new URL(req.url).pathname === "/robots.txt") await held;
+    if (new URL(req.url).pathname === "/robots.txt") {
+      robotsReads++;
+      await held;
+      return new Response("User-agent: *\nDisallow: /private\n");
+    }
     return new Response("ok");
   }, async (origin) => {
     const http = new PoliteHttp(options()).client();
@@ -502,5 +508,28 @@ Deno.test("a source's timeout also bounds its wait for a slow robots.txt", async
     } finally {
       release();
     }
+    assert.equal((await http.get(`${origin}/feed`, { timeout: 5_000 })).status, 200);
+    await assert.rejects(http.get(`${origin}/private/x`), RobotsDisallowedError);
+    assert.equal(robotsReads, 1, "the first read was kept");
   });
+});
+
+Deno.test("a robots.txt that redirects is followed without checking its own robots.txt", async () => {
+  // Checking the hop's robots.txt waited on this very read until its deadline, and the host
+  // was then taken to disallow everything.
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => {
+      if (path === "/robots.txt") return redirect("/static/robots.txt");
+      if (path === "/static/robots.txt") return new Response("User-agent: *\nDisallow: /private\n");
+      return undefined;
+    },
+    async (origin, seen) => {
+      const http = new PoliteHttp(options(), { clock }).client();
+      assert.equal((await http.get(`${origin}/public`)).status, 200);
+      await assert.rejects(http.get(`${origin}/private/x`), RobotsDisallowedError);
+      assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/static/robots.txt", "/public"]);
+    },
+  );
 });
