@@ -1,5 +1,6 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { endingError, errorMessage } from "./errors.ts";
+import { checkEmitted } from "./emitted.ts";
 import type { Envelope } from "./item.ts";
 import type { Logger, LogLevel } from "./log.ts";
 import type { Registry } from "./registry.ts";
@@ -139,7 +140,10 @@ export function serveStage(registry: Registry, port: Port = self as unknown as P
       return items[i] === item ? i : patchOf(items[i], item, i, moved) ?? item;
     };
     const out: Outcome<unknown> = {
-      emit: (item) => void said.push(["emit", ref(item)]),
+      emit: (item) => {
+        checkEmitted(item);
+        said.push(["emit", ref(item)]);
+      },
       drop: (item, reason, detail) => void said.push(["drop", ref(item), reason, detail]),
       reject: (item, reason, detail) => void said.push(["reject", ref(item), reason, detail]),
     };

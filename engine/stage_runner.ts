@@ -2,6 +2,7 @@ import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import { endingError, errorMessage, isOutage, isRetryable } from "./errors.ts";
+import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
@@ -55,12 +56,7 @@ class Collector implements Outcome<unknown> {
     this.#out = new Array(expected);
   }
   emit(item: Item): void {
-    // A stage's mistake fails its try (and so finds its item by the split),
-    // rather than crashing a later stage, or the run, on what it emitted.
-    if (
-      typeof item !== "object" || item === null || typeof item.id !== "string" ||
-      typeof item.payload !== "object" || item.payload === null
-    ) throw new TypeError(`emitted ${shown(item)}, not an item's envelope ({id, payload, …})`);
+    checkEmitted(item);
     this.#out[this.#n++] = item;
   }
   drop(_item: Item, reason: string): void {
@@ -74,12 +70,6 @@ class Collector implements Outcome<unknown> {
     if (this.#out.length !== this.#n) this.#out.length = this.#n;
     return this.#out;
   }
-}
-
-/** What a stage emitted instead of an envelope, briefly. */
-function shown(value: unknown): string {
-  if (value === null || typeof value !== "object") return String(value);
-  return `an object with ${typeof (value as Item).id === "string" ? "no payload" : "no string id"}`;
 }
 
 /**

@@ -157,8 +157,12 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
       }
     },
   };
-  const { out, deadLetters } = await run(actor, Array.from({ length: 20 }, (_, i) => item(i)));
+  const { out, deadLetters, stats } = await run(
+    actor,
+    Array.from({ length: 20 }, (_, i) => item(i)),
+  );
   assert.equal(out.length, 17);
+  assert.equal(stats.retries, 0, "the same code fails the same way: split at once, no retries");
   assert.deepEqual(
     deadLetters.entries.map((d) => [nOf(d), d.reason]),
     [
