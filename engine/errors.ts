@@ -7,29 +7,39 @@
 
 /**
  * The message of an Error, or the thrown value as text: a plain object as
- * its JSON (`{"code":42}`, not `[object Object]`). Never throws, whatever
- * was thrown (an object with no prototype, or whose toString throws, made
- * `String` throw, and the run with it).
+ * its JSON (`{"code":42}`, not `[object Object]`), with the values of keys
+ * that name a secret (authorization, token, password, cookie, key…) as
+ * `***`, since SDKs reject with objects holding their request's headers.
+ * Never throws, whatever was thrown (an object with no prototype, or whose
+ * toString or message getter throws, made it throw, and the run with it).
  */
 export function errorMessage(error: unknown): string {
-  if (error instanceof Error) return String(error.message);
-  if (typeof error === "string") return error;
   try {
+    if (error instanceof Error) return String(error.message);
+    if (typeof error === "string") return error;
     if (typeof error === "object" && error !== null) {
       const proto = Object.getPrototypeOf(error);
       if (proto === null || proto === Object.prototype) {
-        const json = JSON.stringify(error);
+        const json = JSON.stringify(error, (key, value) => SECRET_KEY.test(key) ? "***" : value);
         return json.length > MAX_SHOWN ? json.slice(0, MAX_SHOWN) + "…" : json;
       }
     }
     return String(error);
   } catch {
-    return Object.prototype.toString.call(error);
+    try {
+      return Object.prototype.toString.call(error);
+    } catch {
+      return "(a thrown value that cannot be shown)";
+    }
   }
 }
 
 /** Longest JSON of a thrown object that errorMessage gives whole. */
 const MAX_SHOWN = 500;
+
+/** Keys whose values errorMessage does not show. */
+const SECRET_KEY =
+  /auth|token|secret|passw|pwd|cookie|api[-_]?key|^key$|credential|session|signature/i;
 
 /**
  * An error that says whether the same call, made again, can succeed.

@@ -61,3 +61,34 @@ Deno.test("the stage runner does not retry a batch that throws a PermanentError"
     "failed: item 1 is bad",
   ]]);
 });
+
+Deno.test("errorMessage never throws, and shows a thrown object as JSON without its secrets", () => {
+  assert.equal(
+    errorMessage({
+      status: 401,
+      config: { headers: { Authorization: "Bearer sk-1", accept: "json" } },
+    }),
+    '{"status":401,"config":{"headers":{"Authorization":"***","accept":"json"}}}',
+  );
+  assert.equal(
+    errorMessage({ password: "hunter2", api_key: "k", keyword: "news" }),
+    '{"password":"***","api_key":"***","keyword":"news"}',
+  );
+  const getter = new Error("x");
+  Object.defineProperty(getter, "message", {
+    get: () => {
+      throw new Error("no");
+    },
+  });
+  const { proxy, revoke } = Proxy.revocable({}, {});
+  revoke();
+  for (
+    const odd of [getter, proxy, Object.create(null), {
+      toJSON() {
+        throw new Error("no");
+      },
+    }]
+  ) {
+    assert.equal(typeof errorMessage(odd), "string");
+  }
+});
