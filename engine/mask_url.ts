@@ -86,12 +86,14 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
 /**
  * Query (or `;` path) parameters that carry a secret: a password, or an API
  * key, token, session or signature some services take in the URL. A name is
- * read as words (split at `-`, `_`, `.` and camelCase, percent-decoded):
- * `key` and `auth` alone, an api key (`api_key`, `x-api-key`, `apiKey`), or
- * any word below (`access_token`, `private_token`, `client_secret`,
- * `jsessionid`, `X-Amz-Signature`…); `tokens` or `max_tokens` are counts.
+ * read as words (split at `-`, `_`, `.` and camelCase, percent-decoded),
+ * and its last word says what it holds: `key` and `auth` alone, an api key
+ * (`api_key`, `x-api-key`, `apiKey`), a session id (`session_id`), or a
+ * word below (`access_token`, `private_token`, `client_secret`,
+ * `jsessionid`, `X-Amz-Signature`…); `max_tokens` or `token_count` are
+ * counts. A `;` parameter's value ends at the next `;`, `?`, `/` or `#`.
  */
-const SECRET_PARAM = /([?&#;])([^=&#;?]+)(=)([^&#]*)/g;
+const SECRET_PARAM = /([?&#])([^=&#;?]+)=([^&#]*)|(;)([^=&#;?/]+)=([^;?/#]*)/g;
 const SECRET_WORDS = new Set([
   "token",
   "secret",
@@ -116,15 +118,27 @@ function isSecretParam(given: string): boolean {
   } catch {
     // not percent-encoded: read as given
   }
-  const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[\s._-]+/);
-  if (words.length === 1 && (words[0] === "key" || words[0] === "auth")) return true;
-  return words.some((w, i) => SECRET_WORDS.has(w) || (w === "api" && words[i + 1] === "key"));
+  const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[\s._-]+/)
+    .filter(Boolean);
+  const last = words[words.length - 1] ?? "";
+  const before = words[words.length - 2];
+  if (words.length === 1 && (last === "key" || last === "auth")) return true;
+  return SECRET_WORDS.has(last) || (last === "key" && before === "api") ||
+    (last === "id" && before === "session");
+}
+
+/** A SECRET_PARAM match's separator, name and value, whichever form matched. */
+function paramOf(m: RegExpMatchArray | string[]): { sep: string; name: string; value: string } {
+  return m[1] !== undefined
+    ? { sep: m[1], name: m[2], value: m[3] }
+    : { sep: m[4], name: m[5], value: m[6] };
 }
 
 /** The secret parameters of `url`: each one's name and value. */
 function* secretParams(url: string): Generator<{ name: string; value: string }> {
   for (const m of url.matchAll(SECRET_PARAM)) {
-    if (isSecretParam(m[2])) yield { name: m[2], value: m[4] };
+    const { name, value } = paramOf(m);
+    if (isSecretParam(name)) yield { name, value };
   }
 }
 
@@ -152,7 +166,10 @@ export function maskUrl(url: string): string {
   }
   return out.replace(
     SECRET_PARAM,
-    (all, sep: string, name: string) => isSecretParam(name) ? `${sep}${name}=***` : all,
+    (all: string, ...groups: string[]) => {
+      const { sep, name } = paramOf(["", ...groups]);
+      return isSecretParam(name) ? `${sep}${name}=***` : all;
+    },
   );
 }
 

@@ -162,8 +162,14 @@ Deno.test("secret parameters are found by the words of their name, counts are no
     "https://api.example/x?x-api-key=***&apiKey=***&private_token=***&client_secret=***" +
       "&X-Amz-Security-Token=***&ke%79=***&auth=***&max_tokens=5&tokens=2&author=me&keyword=k",
   );
+  // A ; parameter ends where the path or the query goes on.
   assert.equal(
-    maskUrl("https://shop.example/cart;jsessionid=A1B2"),
-    "https://shop.example/cart;jsessionid=***",
+    maskUrl("https://shop.example/cart;jsessionid=A1B2?x=1&token=T"),
+    "https://shop.example/cart;jsessionid=***?x=1&token=***",
+  );
+  // The last word of a name says what it holds.
+  assert.equal(
+    maskUrl("https://a.example/?token_count=5&token_type=bearer&session_id=S1"),
+    "https://a.example/?token_count=5&token_type=bearer&session_id=***",
   );
 });
