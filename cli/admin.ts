@@ -15,6 +15,7 @@ import {
 import { type FlowKeys, flowKeys, LANES } from "../engine/redis/keys.ts";
 import { pairs } from "../engine/redis/redis_info.ts";
 import { maskUrl } from "../engine/mask_url.ts";
+import { errorMessage } from "../engine/errors.ts";
 import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
@@ -153,12 +154,20 @@ async function liveSigns(redis: Redis, flow: Flow, keys: FlowKeys): Promise<stri
       signs.push(`source ${source.name} is held (lease for ${Math.ceil(ttl / 1000)} s more)`);
     }
   }
+  // Each stage's own group and, when fused, its step's: the steps hash is the last start's.
   const steps = await redis.hgetall(keys.steps);
-  const groups = new Set(flow.pipeline.map((s) => steps[s.id] || s.id));
+  const groups = new Set(flow.pipeline.flatMap((s) => steps[s.id] ? [s.id, steps[s.id]] : [s.id]));
   for (const group of groups) {
     for (const lane of LANES) {
-      const consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group)
-        .catch(() => []) as unknown[];
+      let consumers: unknown[];
+      try {
+        consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group) as unknown[];
+      } catch (error) {
+        // No stream or no group: nobody reads it. Anything else (no permission, a timeout)
+        // leaves the question open, and reset does not guess.
+        if (/NOGROUP|no such key/i.test(errorMessage(error))) continue;
+        throw error;
+      }
       for (const c of consumers.map(pairs)) {
         const idle = Number(c.idle ?? Infinity);
         if (idle < flow.durable.claimAfter) {

@@ -12,6 +12,10 @@ export interface EdgeState {
 /** Upper bounds of the items-per-batch histogram. */
 const BATCH_ITEMS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
+/** Hosts that get a label of their own in millrace_http_requests_total; the rest count as `other`. */
+export const MAX_HOSTS = 100;
+const OTHER_HOSTS = "other";
+
 /**
  * The Prometheus metrics of one run, through prom-client (it runs as is
  * under Deno with no extra permission). Counters that the engine already
@@ -19,10 +23,6 @@ const BATCH_ITEMS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
  * only what the engine does not keep is observed here: each batch's size
  * and duration (the stage loop's `onBatch` hook) and each HTTP request.
  */
-/** Hosts that get a label of their own in millrace_http_requests_total; the rest count as `other`. */
-export const MAX_HOSTS = 100;
-const OTHER_HOSTS = "other";
-
 export class FlowMetrics {
   readonly registry = new Registry();
   readonly #flow: string;

@@ -41,6 +41,9 @@ export async function ensureGroups(redis: Redis, keys: FlowKeys, stage: string):
   }
 }
 
+/** How long a clean close waits to leave its consumer groups. */
+const LEAVE_WITHIN_MS = 1_000;
+
 /**
  * The durable edge of one step: its input streams (a normal and a high
  * lane) read through the step's consumer group. A commit appends outputs to
@@ -293,11 +296,6 @@ export class RedisEdge implements Edge<RedisDelivery> {
     await this.#commit(lane, kept, second.entries, back(keptRest), second.letters, tryField, at);
   }
 
-  /**
-   * Ends the claim and trim loops and waits for them. Not left to the
-   * flow's stop: a step that failed closes its edge before the runner
-   * stops the flow, and waiting for that stop here would hang the flow.
-   */
   /** Items of the entries this step read or claimed and has not committed. */
   heldItems(): number {
     let n = 0;
@@ -305,17 +303,25 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return n;
   }
 
+  /**
+   * Ends the claim and trim loops and waits for them. Not left to the
+   * flow's stop: a step that failed closes its edge before the runner
+   * stops the flow, and waiting for that stop here would hang the flow.
+   * A clean close then leaves the step's consumer groups (recovery.ts
+   * leaveGroup), so `reset` does not take this process for a live one.
+   */
+
   async close(): Promise<void> {
     this.#closed.abort();
     // A kill does not wait for a claim or trim call queued while Redis is away.
     await untilAborted(Promise.allSettled(this.#background), this.run.kill).catch(() => {});
     if (this.run.kill.aborted) return;
     const { redis, keys, step, consumer } = this.run;
+    // A clean stop with Redis away does not wait for it to come back: the
+    // consumer is then left for the claim loops to prune.
+    const within = AbortSignal.any([this.run.kill, AbortSignal.timeout(LEAVE_WITHIN_MS)]);
     for (const lane of LANES) {
-      await untilAborted(
-        leaveGroup(redis, keys.input(step.id, lane), step.id, consumer),
-        this.run.kill,
-      )
+      await untilAborted(leaveGroup(redis, keys.input(step.id, lane), step.id, consumer), within)
         .catch(() => {});
     }
   }
