@@ -155,6 +155,7 @@ async function liveSigns(redis: Redis, flow: Flow, keys: FlowKeys): Promise<stri
     }
   }
   // Each stage's own group and, when fused, its step's: the steps hash is the last start's.
+  const readers = new Map<string, { stages: Set<string>; idle: number }>();
   const steps = await redis.hgetall(keys.steps);
   const groups = new Set(flow.pipeline.flatMap((s) => steps[s.id] ? [s.id, steps[s.id]] : [s.id]));
   for (const group of groups) {
@@ -170,11 +171,20 @@ async function liveSigns(redis: Redis, flow: Flow, keys: FlowKeys): Promise<stri
       }
       for (const c of consumers.map(pairs)) {
         const idle = Number(c.idle ?? Infinity);
-        if (idle < flow.durable.claimAfter) {
-          signs.push(`${c.name} read ${group}'s input ${(idle / 1000).toFixed(1)} s ago`);
-        }
+        if (idle >= flow.durable.claimAfter) continue;
+        const seen = readers.get(String(c.name)) ?? { stages: new Set<string>(), idle };
+        seen.stages.add(group);
+        seen.idle = Math.min(seen.idle, idle);
+        readers.set(String(c.name), seen);
       }
     }
+  }
+  for (const [name, { stages, idle }] of readers) {
+    signs.push(
+      `consumer ${name} read the input of ${[...stages].join(", ")} ${
+        (idle / 1000).toFixed(1)
+      } s ago`,
+    );
   }
   return signs;
 }

@@ -67,7 +67,10 @@ redisTest(
         assert.equal(refused.code, 1);
         assert.match(refused.text, /^busy: not reset, a process of the flow looks alive: /);
         assert.match(refused.text, /source newsroom is held/);
-        assert.match(refused.text, /read validate's input \d+\.\d s ago/);
+        assert.match(
+          refused.text,
+          /consumer \S+ read the input of validate, enrich, publish \d+\.\d s ago/,
+        );
         assert.match(refused.text, /add --force\. Nothing deleted$/);
         assert.equal((await redis.keys("millrace:{busy}:*")).length, before, "nothing deleted");
 
@@ -92,7 +95,10 @@ redisTest(
           keys.input("validate"),
           ">",
         );
-        assert.match((await resetCommand(flow)).text, /killed-host:1:x read validate's input/);
+        assert.match(
+          (await resetCommand(flow)).text,
+          /consumer killed-host:1:x read the input of validate /,
+        );
         assert.equal((await resetCommand(flow, { force: true })).code, 0);
         assert.equal((await redis.keys("millrace:{busy}:*")).length, 0);
       } finally {
