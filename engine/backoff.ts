@@ -13,16 +13,29 @@ export function backoffDelay(
   return Math.floor(random() * Math.min(max, base * 2 ** attempt));
 }
 
-/** Waits `ms`; resolves early (without throwing) when `signal` aborts. */
+/** The longest delay setTimeout keeps: a longer one fires at once. */
+const MAX_TIMER = 2 ** 31 - 1;
+
+/**
+ * Waits `ms`; resolves early (without throwing) when `signal` aborts. A
+ * wait past setTimeout's limit (about 24.8 days) is made of several timers:
+ * given as one, `every: 30d` polled in a tight loop.
+ */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.resolve();
   return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout>;
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const wait = (left: number) => {
+      timer = left > MAX_TIMER
+        ? setTimeout(() => wait(left - MAX_TIMER), MAX_TIMER)
+        : setTimeout(done, left);
+    };
+    wait(ms);
     signal?.addEventListener("abort", done, { once: true });
   });
 }

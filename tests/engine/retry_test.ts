@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PermanentError } from "../../engine/errors.ts";
 import { retry, retryAfterMs, type RetryEvent } from "../../engine/retry.ts";
+import { sleep } from "../../engine/backoff.ts";
 
 /** A sleep that waits for nothing and writes down what it was asked to wait. */
 function recordingSleep() {
@@ -149,4 +150,24 @@ Deno.test("Retry-After is read as seconds, an HTTP date or retry-after-ms, cappe
 Deno.test("retryAfterMs reads a Response's headers", () => {
   const res = new Response(null, { status: 503, headers: { "retry-after": "7" } });
   assert.equal(retryAfterMs(res, 60_000), 7000);
+});
+
+Deno.test("sleep past setTimeout's limit (about 24.8 days) waits, made of timers setTimeout keeps", async () => {
+  // One timer of 30 days fires at once: `every: 30d` polled in a tight loop.
+  const real = globalThis.setTimeout;
+  const asked: number[] = [];
+  const stop = new AbortController();
+  globalThis.setTimeout = ((fn: () => void, ms: number) => {
+    asked.push(ms);
+    return real(fn, 60_000); // never within this test: the abort ends the wait
+  }) as typeof setTimeout;
+  let slept: Promise<void>;
+  try {
+    slept = sleep(30 * 24 * 3600 * 1000, stop.signal);
+  } finally {
+    globalThis.setTimeout = real;
+  }
+  assert.deepEqual(asked, [2 ** 31 - 1], "the first of two timers, each within the limit");
+  stop.abort();
+  await slept;
 });

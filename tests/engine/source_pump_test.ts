@@ -80,3 +80,20 @@ Deno.test("a takeover polls the tick missed since the stored one at once, then w
   assert.ok(claims[0] <= Date.now() && claims[0] > hourAgo, "the latest missed tick first");
   assert.equal(claims[1] - claims[0], 1000, "then the next tick, not every tick of the hour");
 });
+
+Deno.test("every: 30d reads once and waits, past setTimeout's limit of about 24.8 days", async () => {
+  // A single 30-day timer fires at once: the source was read in a tight loop (56 reads in 3 s).
+  const source = counting();
+  const stop = new AbortController();
+  const outlet: SourceOutlet = { emit: () => Promise.resolve() };
+  const pumping = pumpSource(
+    { entry: entry({ every: 30 * 24 * 3600 * 1000 }), source },
+    new SourceStats("s", "test"),
+    outlet,
+    { signal: stop.signal, log: memoryLogger(), flow: "t" },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  stop.abort();
+  await pumping;
+  assert.equal(source.reads, 1);
+});
