@@ -1,6 +1,7 @@
 import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { watchHeap } from "./heap_watch.ts";
+import { errorMessage } from "../engine/errors.ts";
 import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { serveWatch, type WatchServer } from "./watch_server.ts";
@@ -116,6 +117,10 @@ export async function runCommand(
       }
       if (error instanceof Deno.errors.AddrNotAvailable) {
         throw new UsageError(`--host ${hostname}: not an address of this machine`);
+      }
+      // Deno says a name it cannot resolve with a plain Error.
+      if (/failed to lookup address/i.test(errorMessage(error))) {
+        throw new UsageError(`--host ${hostname}: no such host (give an address, e.g. 0.0.0.0)`);
       }
       throw error;
     }
