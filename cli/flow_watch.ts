@@ -122,7 +122,8 @@ export class FlowWatch {
       }
     }
     // While Redis does not answer, the edge gauges are left out of a scrape, not failed nor zero.
-    this.metrics.watch(running, () => this.edges().catch(() => []));
+    // A scrape leaves the edge gauges out rather than wait on a Redis that does not answer.
+    this.metrics.watch(running, () => withTimeout(this.edges(), REDIS_READ_MS).catch(() => []));
     this.#recorder = new HistoryRecorder(
       this.#history,
       () => this.counters(),
@@ -204,7 +205,8 @@ export class FlowWatch {
   /** The last 24 h per minute, the current minute's unsaved counts included. */
   async history(): Promise<Minute[]> {
     const now = Math.floor(Date.now() / 60_000);
-    const minutes = await this.#history.read(now - HISTORY_MINUTES + 1);
+    const minutes = await withTimeout(this.#history.read(now - HISTORY_MINUTES + 1), REDIS_READ_MS)
+      .catch(() => [] as Minute[]);
     const unsaved = this.#recorder?.unsaved() ?? {};
     if (Object.keys(unsaved).length === 0) return minutes;
     let last = minutes.at(-1);
@@ -250,8 +252,8 @@ export class FlowWatch {
   async snapshot(): Promise<Record<string, unknown>> {
     const running = this.#running;
     const [edges, letters] = await Promise.all([
-      this.edges().catch(() => []),
-      this.letters().catch(() => ({ total: 0, recent: [] })),
+      withTimeout(this.edges(), REDIS_READ_MS).catch(() => []),
+      withTimeout(this.letters(), REDIS_READ_MS).catch(() => ({ total: 0, recent: [] })),
     ]);
     const edgeOf = new Map(edges.map((e) => [e.stage, e]));
     const stages = running?.stages.map((s) => ({
@@ -317,6 +319,13 @@ function short(payload: unknown): string {
   const text = payload === undefined ? "" : JSON.stringify(payload) ?? "";
   return text.length > 100 ? text.slice(0, 97) + "..." : text;
 }
+
+/**
+ * How long a scrape or a snapshot waits for what it reads from Redis: a
+ * frozen or absent Redis made /metrics and /api/snapshot wait out the 30 s
+ * reply timeout, longer than a Prometheus scrape's 10 s.
+ */
+const REDIS_READ_MS = 1_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
