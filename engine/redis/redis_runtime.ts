@@ -107,6 +107,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
   let readers: Redis[];
   try {
     await refuseStranded(redis, keys, flow, steps);
+    await warnRemoved(redis, keys, flow, log);
     readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
     for (const step of steps) await ensureGroups(redis, keys, step.id);
     await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
@@ -237,6 +238,29 @@ async function refuseStranded(
         { path: ["durable", "fuse"], file: flow.file, locate: flow.locate },
       );
     }
+  }
+}
+
+/**
+ * Warns of each stage an earlier run had (the flow's stages hash keeps
+ * every one) that the flow no longer has, while entries wait on its input:
+ * nothing reads them now. Not refused: removing a stage may be meant, and
+ * its entries stay in Redis, for the stage to come back to or for `reset`.
+ */
+async function warnRemoved(redis: Redis, keys: FlowKeys, flow: Flow, log: Logger): Promise<void> {
+  const now = new Set(flow.pipeline.map((s) => s.id));
+  for (const stage of Object.keys(await redis.hgetall(keys.stages))) {
+    if (now.has(stage)) continue;
+    const waiting = await backlog(redis, keys, stage);
+    if (waiting === 0) continue;
+    log.warn(
+      `${flow.name}: stage ${stage} is no longer in the flow, but ${waiting} ` +
+        `${waiting === 1 ? "entry waits" : "entries wait"} on its input (${
+          keys.input(stage, "normal")
+        }), which nothing reads now: put the stage back to finish them, or reset the flow ` +
+        `to drop them`,
+      { stage, entries: waiting },
+    );
   }
 }
 

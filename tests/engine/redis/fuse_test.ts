@@ -143,3 +143,32 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a stage an earlier run had and the flow no longer has is warned about while entries wait on its input",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-removed-" });
+      try {
+        // What an earlier run with a `shout` stage left: the stage known, an entry on its input.
+        const keys = flowKeys("removed");
+        await redis.hset(keys.stages, { shout: "step" });
+        const shout = keys.input("shout", "normal");
+        await redis.xgroup("CREATE", shout, "shout", "$", "MKSTREAM");
+        await redis.xadd(shout, "*", "b", "[]", "n", "0");
+        const flow = await writeFlow(dir, flowText("removed", server.url, dir, false));
+        const result = await new FlowWorker(flow).finished(60_000);
+        assert.equal(result.code, 0, tail(result.stderr));
+        assert.match(
+          result.stderr,
+          /removed: stage shout is no longer in the flow, but 1 entry waits on its input \(.*in:shout\), which nothing reads now: put the stage back to finish them, or reset the flow to drop them/,
+        );
+        assert.equal(await redis.xlen(shout), 1, "the entry is still there");
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
