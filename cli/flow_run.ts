@@ -5,7 +5,8 @@ import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { endingError } from "../engine/errors.ts";
 import type { Flow } from "../engine/flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
-import { maskUrl } from "../engine/mask_url.ts";
+import { maskUrl, maskUrlsIn } from "../engine/mask_url.ts";
+import { FlowStartError } from "../engine/build_flow.ts";
 import { RedisLostWritesError } from "../engine/redis/redis_runtime.ts";
 import type { Registry } from "../engine/registry.ts";
 import {
@@ -29,6 +30,8 @@ export interface FlowRunOptions {
   log: Logger;
   /** The dashboard and metrics watching this flow (`--port`). */
   watch?: FlowWatch;
+  /** The names of the other flows of this run, which an edit may not take. */
+  otherNames?: (self: FlowRun) => string[];
 }
 
 /**
@@ -70,14 +73,32 @@ export class FlowRun {
   }
 
   async #runAll(): Promise<number> {
+    // The flow that ran before a swap: run again if the new one cannot start.
+    let previous: Flow | undefined;
+    let swap: { oldPublished: number } | undefined;
     for (;;) {
-      const result = await this.#runOnce(this.#flow);
+      let result: { code: number; report: FlowReport };
+      try {
+        result = await this.#runOnce(this.#flow, swap);
+      } catch (error) {
+        // An edit that checks can still fail to open (a sink it cannot reach,
+        // Redis refusing a fuse): the run goes on with the flow it had.
+        if (!(error instanceof FlowStartError) || !previous || this.#stopping) throw error;
+        this.#say(
+          "error",
+          `${this.name}: the new ${shownPath(this.file)} could not start, so the flow it ` +
+            `replaced runs again: ${maskUrlsIn(error.message)}`,
+        );
+        this.#flow = previous;
+        previous = undefined;
+        swap = undefined;
+        continue;
+      }
       const next = this.#next;
       this.#next = undefined;
       if (!next || this.#stopping) return result.code;
-      this.#say("info", `${next.name}: swapped in the new ${shownPath(this.file)}`, {
-        oldPublished: result.report.published,
-      });
+      swap = { oldPublished: result.report.published };
+      previous = this.#flow;
       this.#flow = next;
     }
   }
@@ -111,6 +132,16 @@ export class FlowRun {
         );
         return;
       }
+      const taken = this.opts.otherNames?.(this) ?? [];
+      if (taken.includes(flow.name)) {
+        this.#say(
+          "error",
+          `${this.name}: ${shownPath(this.file)} changed to name its flow "${flow.name}", as ` +
+            `another flow file of this run does: their outputs and Redis keys would mix; the ` +
+            `running flow goes on`,
+        );
+        return;
+      }
       this.#next = flow;
       this.#say(
         "info",
@@ -126,7 +157,11 @@ export class FlowRun {
     this.opts.log[level](message, fields);
   }
 
-  async #runOnce(flow: Flow): Promise<{ code: number; report: FlowReport }> {
+  /** Runs `flow` once; `swap`, when it replaces a flow that drained, says so once it started. */
+  async #runOnce(
+    flow: Flow,
+    swap?: { oldPublished: number },
+  ): Promise<{ code: number; report: FlowReport }> {
     const { format, quiet, registry } = this.opts;
     const log = this.opts.log;
     const file = this.file;
@@ -140,6 +175,7 @@ export class FlowRun {
         deadLetters,
         onBatch: watch?.onBatch,
       });
+      if (swap) this.#say("info", `${flow.name}: swapped in the new ${shownPath(file)}`, swap);
       await watch?.started(running, log);
       // A signal, or an edit saved while this flow was starting, stops it at once.
       if (this.#killed) running.kill();

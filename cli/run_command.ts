@@ -73,7 +73,13 @@ export async function runCommand(
   const runs: FlowRun[] = flows.map((flow, i) => {
     let log = above(withContext(opts.log, { flow: flow.name }));
     if (watch) log = watch.logger(log);
-    return new FlowRun(files[i], flow, { ...opts, registry, log, watch: watch || undefined });
+    return new FlowRun(files[i], flow, {
+      ...opts,
+      registry,
+      log,
+      watch: watch || undefined,
+      otherNames: (self) => runs.filter((r) => r !== self).map((r) => r.name),
+    });
   });
   const onSignal = (event: SignalEvent) => {
     // A flow still opening is stopped once open (FlowRun.stop): only when

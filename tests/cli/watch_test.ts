@@ -113,6 +113,23 @@ async function watchScenario(redis?: string): Promise<void> {
     const before = await changed();
     await until("the old flow goes on", async () => await changed() >= before + 5);
 
+    // An edit that checks but cannot start (a Postgres sink nothing answers for): after the
+    // drain, the flow it replaced runs again (the process used to end with exit 2).
+    await Deno.writeTextFile(
+      flow,
+      flowText("domain, word-count", redis).replace(
+        "- publish: [ { jsonl: { path: items.jsonl } } ]",
+        "- publish: [ { jsonl: { path: items.jsonl } }, " +
+          "{ postgres: { url: 'postgres://postgres@127.0.0.1:1/test', table: x } } ]",
+      ),
+    );
+    await until(
+      "the unstartable edit is given up",
+      () => /could not start, so the flow it replaced runs again/.test(stderr),
+    );
+    const again = await changed();
+    await until("the flow it replaced goes on", async () => await changed() >= again + 5);
+
     writing = false;
     await writer;
     await until(
@@ -149,3 +166,46 @@ async function watchScenario(redis?: string): Promise<void> {
   assert.ok(old, stderr);
   if (!redis) assert.equal(old[1], old[2], "published by the swapped-out flow = read by it");
 }
+
+Deno.test("--watch refuses an edit that names its flow as another flow file of the run does", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-watch-names-" });
+  await Deno.writeTextFile(
+    join(dir, "feed.json"),
+    JSON.stringify([{ title: "One item", url: "https://example.com/1" }]),
+  );
+  const named = (name: string) =>
+    flowText("domain").replace("name: ticker", `name: ${name}`)
+      .replace("output: out", `output: out-${name}`);
+  await Deno.writeTextFile(join(dir, "a.yaml"), named("alpha"));
+  await Deno.writeTextFile(join(dir, "b.yaml"), named("beta"));
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, MAIN, "--watch", "a.yaml", "b.yaml"],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  let stderr = "";
+  const reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+  })();
+  try {
+    await until("both flows run", () => (stderr.match(/running [ab]\.yaml/g) ?? []).length === 2);
+    await Deno.writeTextFile(join(dir, "a.yaml"), named("beta"));
+    await until("the edit is refused", () => /as another flow file of this run does/.test(stderr));
+    assert.match(
+      stderr,
+      /alpha: a\.yaml changed to name its flow "beta", as another flow file of this run does: their outputs and Redis keys would mix; the running flow goes on/,
+    );
+    assert.doesNotMatch(stderr, /swapped in/);
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0, stderr);
+    await reading;
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already ended */ }
+  }
+});
