@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
+import { overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
 import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 import { cappedFetch } from "../http/capped_fetch.ts";
@@ -210,6 +210,14 @@ export class OpenAIChat implements ChatClient {
     if (error instanceof OpenAI.APIConnectionTimeoutError) {
       const ms = this.#options.timeout ?? 60_000;
       return new ChatRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
+    }
+    if (overCap(error)) {
+      // It would come again as large: the same request is not sent again.
+      return new ChatRequestError(
+        `${where}: ${redact(errorMessage((error as Error).cause))}`,
+        undefined,
+        false,
+      );
     }
     if (error instanceof OpenAI.APIConnectionError) {
       // The SDK says only "Connection error."; its cause says what (refused, no such host).

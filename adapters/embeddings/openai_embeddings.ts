@@ -169,8 +169,16 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     return this.#vectors(reply, inputs.length);
   }
 
-  /** The reply's vectors in input order, checked for count and length. */
+  /**
+   * The reply's vectors in input order, checked for count, length and
+   * numbers (a null would become a 0 and be cached for good). A reply that
+   * fails the check is not asked for again as it was: the stage splits the
+   * batch at once, rather than buying every good input again with retries.
+   */
   #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
+    const where = `${this.model} at ${this.endpoint}`;
+    const bad = (message: string) =>
+      new EmbeddingRequestError(`${where} ${message}`, undefined, false);
     const data = Array.isArray(reply?.data) ? reply.data : [];
     const vectors: number[][] = new Array(expected);
     for (const [i, d] of data.entries()) {
@@ -179,23 +187,21 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     for (let i = 0; i < expected; i++) {
       const v = vectors[i];
       if (!Array.isArray(v) || v.length === 0) {
-        throw new EmbeddingRequestError(
-          `${this.model} at ${this.endpoint} returned ${data.length} vectors for ${expected} inputs`,
-          undefined,
-          true,
-        );
+        throw bad(`returned ${data.length} vectors for ${expected} inputs`);
       }
       if (this.dimensions === 0) this.dimensions = v.length;
       if (v.length !== this.dimensions) {
-        throw new EmbeddingRequestError(
-          `${this.model} at ${this.endpoint} returned vectors of ${v.length} dimensions, ` +
-            `expected ${this.dimensions}` +
+        throw bad(
+          `returned vectors of ${v.length} dimensions, expected ${this.dimensions}` +
             (this.#options.dimensions
               ? ": does this model honour `dimensions`? Leave it out to use the model's own"
               : ""),
-          undefined,
-          true,
         );
+      }
+      for (const x of v) {
+        if (typeof x !== "number" || !Number.isFinite(x)) {
+          throw bad(`returned a vector holding ${JSON.stringify(x) ?? String(x)}, not a number`);
+        }
       }
     }
     return vectors;

@@ -102,6 +102,27 @@ Deno.test("a reply that is not JSON fails every item of the request, which is re
   );
 });
 
+Deno.test("a reply over the size cap is not bought again: its items are dead-lettered, split at once", async () => {
+  // It was taken for a connection error: the batch was sent 3 times, then split (each item
+  // asked for up to 7 times), and the letters said "cannot connect … is the server running".
+  const big = completion("x".repeat(5 * 1024 * 1024));
+  await withFakeChat({ intercept: () => big.clone() }, async (server) => {
+    const { published, deadLetters } = await runTestFlow(flowYaml(server.url), {
+      items: items(4),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")?.length ?? 0, 0);
+    assert.equal(deadLetters.length, 4);
+    assert.ok(
+      deadLetters.every((d) => /reply is larger than the limit/.test(d.reason)),
+      deadLetters[0].reason,
+    );
+    assert.ok(deadLetters.every((d) => !/cannot connect/.test(d.reason)));
+    // One request for the batch, then its halves, then its items: 7, with no retry among them.
+    assert.equal(server.hits.length, 7);
+  });
+});
+
 Deno.test("a 429 with Retry-After is waited out and the request sent again", async () => {
   await withFakeChat({
     answer: wordsOf,

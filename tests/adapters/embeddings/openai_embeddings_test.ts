@@ -235,6 +235,34 @@ Deno.test("vectors of another length than the dimensions asked for are a clear e
   });
 });
 
+Deno.test("a reply holding a vector of nulls or text, or too few vectors, is refused and not asked for again", async () => {
+  // Float32Array.from made a null a 0, and the zero vector was published and cached for good.
+  const reply = (embeddings: unknown[][]) =>
+    Response.json({
+      object: "list",
+      model: "text-embedding-3-small",
+      data: embeddings.map((embedding, index) => ({ object: "embedding", index, embedding })),
+      usage: { prompt_tokens: 2, total_tokens: 2 },
+    });
+  for (
+    const [embeddings, why] of [
+      [[[0.1, 0.2], [null, null]], /returned a vector holding null, not a number/],
+      [[[0.1, 0.2], ["a", "b"]], /returned a vector holding "a", not a number/],
+      [[[0.1, 0.2]], /returned 1 vectors for 2 inputs/],
+    ] as const
+  ) {
+    await withFakeOpenAI(
+      { intercept: () => reply(embeddings as unknown as unknown[][]) },
+      async (server) => {
+        const { embeddings: client2 } = client(server.url);
+        const error = await client2.embed(["a", "b"], signal()).catch((e) => e);
+        assert.match(error.message, why);
+        assert.equal(error.retryable, false, "split at once, not bought again by retries");
+      },
+    );
+  }
+});
+
 Deno.test("an aborted call rejects at once with the signal's reason", async () => {
   await withFakeOpenAI({ latency: 5_000 }, async (server) => {
     const { embeddings } = client(server.url);
