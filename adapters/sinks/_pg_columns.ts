@@ -42,6 +42,10 @@ const KNOWN_FIELDS: Record<string, ColumnType> = {
  * and the Enricher's language (null when the flow has no enrich stage).
  * Everything else stays queryable in `payload`.
  */
+/** Epoch ms of 0000-01-01 and 10000-01-01 (UTC): the years an ISO date writes in four digits. */
+const YEAR_0 = -62167219200000;
+const YEAR_10000 = 253402300800000;
+
 export const DEFAULT_COLUMNS = ["title", "url", "publishedAt", "language"];
 
 /** Columns the sink itself writes; a lifted field may not take one of these names. */
@@ -135,7 +139,11 @@ export function columnValue(type: ColumnType, value: unknown): unknown {
     case "timestamptz": {
       if (typeof value !== "string" && typeof value !== "number") return null;
       const ms = typeof value === "number" ? value : Date.parse(value);
-      return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : null;
+      // Years 0 to 9999 only: toISOString writes others as +0YYYYY or -0YYYYY, which
+      // Postgres refuses, and the item was dead-lettered for a column it may leave null.
+      return Number.isFinite(ms) && ms >= YEAR_0 && ms < YEAR_10000
+        ? new Date(ms).toISOString()
+        : null;
     }
     case "jsonb":
       return value;

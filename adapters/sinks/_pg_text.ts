@@ -24,14 +24,21 @@ export function errorText(error: unknown): string {
  * JSON.stringify writes: the NUL character (\u0000) and a lone surrogate
  * (half of an emoji cut by a truncation upstream). When either may be there
  * (a cheap look at the text), strings are cleaned and the rows written
- * again: NUL dropped, lone surrogates replaced by U+FFFD.
+ * again: NUL dropped, lone surrogates replaced by U+FFFD, in values and in
+ * keys alike.
  */
 export function jsonRows(rows: unknown[]): string {
   const text = JSON.stringify(rows);
   if (!text.includes("\\u0000") && !text.includes("\\ud")) return text;
-  return JSON.stringify(
-    rows,
-    (_key, value) =>
-      typeof value === "string" ? value.replaceAll("\u0000", "").toWellFormed() : value,
-  );
+  return JSON.stringify(rows, (_key, value) => {
+    if (typeof value === "string") return clean(value);
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return value;
+    const keys = Object.keys(value);
+    if (keys.every((k) => clean(k) === k)) return value;
+    return Object.fromEntries(keys.map((k) => [clean(k), (value as Record<string, unknown>)[k]]));
+  });
+}
+
+function clean(text: string): string {
+  return text.replaceAll("\u0000", "").toWellFormed();
 }

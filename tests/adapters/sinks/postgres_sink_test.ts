@@ -494,6 +494,32 @@ pgCase("text Postgres would refuse (NUL, a lone surrogate) is cleaned, not fatal
   assert.equal(row.payload.text, "cut \ufffd");
 });
 
+pgCase(
+  "keys Postgres would refuse are cleaned too, and a date past year 9999 leaves its column null",
+  async (pg) => {
+    // Each was dead-lettered: "unsupported Unicode escape sequence", "time zone displacement out of range".
+    const [a, b, c] = items(3);
+    const odd = [
+      { ...a, payload: { ...a.payload, ["k\u0000ey"]: 1, ["half \ud83d"]: 2 } },
+      { ...b, payload: { ...b.payload, publishedAt: 1.7e15 } },
+      { ...c, payload: { ...c.payload, publishedAt: -1e14 } },
+    ];
+    await using(
+      sink(pg.url, pg.table("trends")),
+      (s) => s.write(odd as unknown as Envelope<RawItem>[], signal),
+    );
+    const rows = await pg.sql`select id, published_at, payload from ${
+      pg.ident("trends")
+    } order by id`;
+    assert.equal(rows.length, 3);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    assert.equal(byId.get(a.id)!.payload["key"], 1);
+    assert.equal(byId.get(a.id)!.payload["half \ufffd"], 2);
+    assert.equal(byId.get(b.id)!.published_at, null);
+    assert.equal(byId.get(c.id)!.published_at, null);
+  },
+);
+
 /** Holds an exclusive lock on a table until the returned function is called. */
 async function lockTable(pg: PgScope, name: string): Promise<() => Promise<void>> {
   let release!: () => void;
