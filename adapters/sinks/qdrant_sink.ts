@@ -327,7 +327,14 @@ export class QdrantSink implements Sink {
         signal,
         (init) => this.#api.getCollection(this.#options.collection, init),
       );
-      return vectorParams(this.#options.collection, response.data.result?.config?.params?.vectors);
+      const result = response.data?.result;
+      if (typeof result !== "object" || result === null) {
+        throw new Error(
+          `qdrant sink: the answer about collection ${this.#options.collection} holds no ` +
+            `result (not Qdrant's JSON: is the url Qdrant's REST port, 6333?)`,
+        );
+      }
+      return vectorParams(this.#options.collection, result.config?.params?.vectors);
     } catch (error) {
       if ((error as QdrantError).status === 404) return undefined;
       throw error;

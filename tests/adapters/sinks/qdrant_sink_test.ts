@@ -586,3 +586,17 @@ Deno.test("a merge update sets the point's merged payload fields, never its vect
     assert.equal(fake.requests.filter((r) => r.path.endsWith("/points")).length, 1, "one upsert");
   });
 });
+
+Deno.test("an answer about the collection that is not Qdrant's JSON fails open with what to check", async () => {
+  // It failed with "Cannot read properties of undefined (reading 'result')".
+  await withServer(() => new Response("<html>a proxy's page</html>"), async (origin) => {
+    const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
+    const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error instanceof Error);
+    assert.match(
+      error.message,
+      /the answer about collection trends holds no result \(not Qdrant's JSON/,
+    );
+  });
+});
