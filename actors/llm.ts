@@ -183,7 +183,6 @@ export function createLlm(
     const messages: ChatMessage[] = requestMessages(config.prompt, inputs);
     const round = async (messages: ChatMessage[], wanted: number[]) => {
       const reply = await client.complete(messages, format, ctx.signal);
-      ctx.tally?.("requests", 1);
       ctx.tally?.("tokens", reply.tokens);
       const read = readReply(reply.content, wanted, check, reply.finishReason);
       const outputs = new Map<number, unknown>();
@@ -261,6 +260,7 @@ async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
     maxOutputTokens: config.maxOutputTokens,
     limiter,
     log: ctx.log,
+    tally: ctx.tally,
   });
   const cache = config.cache ? await openReplyCache(env, config.model) : undefined;
   return { client, cache };

@@ -61,6 +61,11 @@ export interface OpenAIChatOptions {
   clock?: Clock;
   random?: () => number;
   log?: Logger;
+  /**
+   * Counts each request sent, retries included ("requests"), in the run's
+   * report, as the embedder does: a request that failed cost its call too.
+   */
+  tally?: (name: string, n: number) => void;
 }
 
 /** A 400 that says the server does not take this `response_format`. */
@@ -180,6 +185,7 @@ export class OpenAIChat implements ChatClient {
     const reply: OpenAI.ChatCompletion = await withOpenAIRetry(async () => {
       await limiter?.acquire(estimate + (this.#options.maxOutputTokens ?? 0), signal);
       this.stats.requests++;
+      this.#options.tally?.("requests", 1);
       return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
     }, {
       ...this.#options, // backoffBase, random, limiter, log

@@ -107,7 +107,7 @@ Deno.test("a reply over the size cap is not bought again: its items are dead-let
   // asked for up to 7 times), and the letters said "cannot connect … is the server running".
   const big = completion("x".repeat(5 * 1024 * 1024));
   await withFakeChat({ intercept: () => big.clone() }, async (server) => {
-    const { published, deadLetters } = await runTestFlow(flowYaml(server.url), {
+    const { published, deadLetters, report } = await runTestFlow(flowYaml(server.url), {
       items: items(4),
       env: { KEY },
     });
@@ -118,8 +118,10 @@ Deno.test("a reply over the size cap is not bought again: its items are dead-let
       deadLetters[0].reason,
     );
     assert.ok(deadLetters.every((d) => !/cannot connect/.test(d.reason)));
-    // One request for the batch, then its halves, then its items: 7, with no retry among them.
+    // One request for the batch, then its halves, then its items: 7, with no retry among them,
+    // each counted in the report (only answered requests were).
     assert.equal(server.hits.length, 7);
+    assert.equal(report.stages.find((s) => s.id === "llm")!.usage?.requests, 7);
   });
 });
 
