@@ -38,6 +38,24 @@ async function lines(file: string): Promise<Record<string, unknown>[]> {
   }
 }
 
+/** `main.ts --watch FILES` run in `dir`, its stderr gathered as it comes in `stderr`. */
+function watching(dir: string, files: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, MAIN, "--watch", ...files],
+    cwd: dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const run = { child, stderr: "", reading: Promise.resolve() };
+  run.reading = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of child.stderr) run.stderr += decoder.decode(chunk, { stream: true });
+  })();
+  return run;
+}
+
 Deno.test("--watch swaps in an edited flow after a drain, loses no item, and refuses a broken edit", async () => {
   await watchScenario();
 });
@@ -76,24 +94,13 @@ async function watchScenario(redis?: string): Promise<void> {
     }
   })();
 
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, MAIN, "--watch", flow],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  let stderr = "";
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const run = watching(dir, [flow]);
+  const { child, reading } = run;
   try {
     await until("items are published", async () => (await lines(out)).length >= 5);
 
     await Deno.writeTextFile(flow, flowText("domain, word-count", redis));
-    await until("the flow is swapped", () => /ticker: swapped in the new/.test(stderr));
+    await until("the flow is swapped", () => /ticker: swapped in the new/.test(run.stderr));
     const changed = async () => (await lines(out)).filter((l) => "wordCount" in l).length;
     await until("the new flow publishes", async () => await changed() >= 5);
 
@@ -101,11 +108,11 @@ async function watchScenario(redis?: string): Promise<void> {
     await Deno.writeTextFile(flow, flowText("domain, word-cuont", redis));
     await until(
       "the edit is refused",
-      () => /cannot be loaded; the running flow goes on/.test(stderr),
+      () => /cannot be loaded; the running flow goes on/.test(run.stderr),
     );
     const line = redis ? 8 : 6;
     assert.match(
-      stderr,
+      run.stderr,
       new RegExp(
         `flow\\.yaml:${line}:\\d+: pipeline\\[1\\]\\.enrich\\.steps\\[1\\]: .*"word-count"`,
       ),
@@ -125,7 +132,7 @@ async function watchScenario(redis?: string): Promise<void> {
     );
     await until(
       "the unstartable edit is given up",
-      () => /could not start, so the flow it replaced runs again/.test(stderr),
+      () => /could not start, so the flow it replaced runs again/.test(run.stderr),
     );
     const again = await changed();
     await until("the flow it replaced goes on", async () => await changed() >= again + 5);
@@ -139,9 +146,9 @@ async function watchScenario(redis?: string): Promise<void> {
     child.kill("SIGTERM");
     const status = await child.status;
     await reading;
-    assert.equal(status.code, 0, stderr);
+    assert.equal(status.code, 0, run.stderr);
   } catch (e) {
-    throw new Error(`${(e as Error).message}; the run wrote:\n${stderr}`);
+    throw new Error(`${(e as Error).message}; the run wrote:\n${run.stderr}`);
   } finally {
     writing = false;
     try {
@@ -159,11 +166,11 @@ async function watchScenario(redis?: string): Promise<void> {
     published.slice(first).every((l) => "wordCount" in l),
     "the new flow enriched all after",
   );
-  assert.equal(stderr.match(/swapped in/g)?.length, 1, stderr);
+  assert.equal(run.stderr.match(/swapped in/g)?.length, 1, run.stderr);
   // In memory the old flow was drained before the swap: all it read was published. A durable
   // flow may leave some in its Redis streams, for the new one (checked above: none is lost).
-  const old = /ticker: stopped in [\d.]+s: (\d+) published[^]*?source feed +(\d+)/.exec(stderr);
-  assert.ok(old, stderr);
+  const old = /ticker: stopped in [\d.]+s: (\d+) published[^]*?source feed +(\d+)/.exec(run.stderr);
+  assert.ok(old, run.stderr);
   if (!redis) assert.equal(old[1], old[2], "published by the swapped-out flow = read by it");
 }
 
@@ -178,30 +185,25 @@ Deno.test("--watch refuses an edit that names its flow as another flow file of t
       .replace("output: out", `output: out-${name}`);
   await Deno.writeTextFile(join(dir, "a.yaml"), named("alpha"));
   await Deno.writeTextFile(join(dir, "b.yaml"), named("beta"));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, MAIN, "--watch", "a.yaml", "b.yaml"],
-    cwd: dir,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  let stderr = "";
-  const reading = (async () => {
-    const decoder = new TextDecoder();
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
+  const run = watching(dir, ["a.yaml", "b.yaml"]);
+  const { child, reading } = run;
   try {
-    await until("both flows run", () => (stderr.match(/running [ab]\.yaml/g) ?? []).length === 2);
+    await until(
+      "both flows run",
+      () => (run.stderr.match(/running [ab]\.yaml/g) ?? []).length === 2,
+    );
     await Deno.writeTextFile(join(dir, "a.yaml"), named("beta"));
-    await until("the edit is refused", () => /as another flow file of this run does/.test(stderr));
+    await until(
+      "the edit is refused",
+      () => /as another flow file of this run does/.test(run.stderr),
+    );
     assert.match(
-      stderr,
+      run.stderr,
       /alpha: a\.yaml changed to name its flow "beta", as another flow file of this run does: their outputs and Redis keys would mix; the running flow goes on/,
     );
-    assert.doesNotMatch(stderr, /swapped in/);
+    assert.doesNotMatch(run.stderr, /swapped in/);
     child.kill("SIGTERM");
-    assert.equal((await child.status).code, 0, stderr);
+    assert.equal((await child.status).code, 0, run.stderr);
     await reading;
   } finally {
     try {
