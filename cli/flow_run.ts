@@ -8,6 +8,7 @@ import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
 import { maskUrl, maskUrlsIn } from "../engine/mask_url.ts";
 import { FlowStartError } from "../engine/build_flow.ts";
 import { RedisLostWritesError } from "../engine/redis/redis_runtime.ts";
+import { RedisLostFlowError } from "../engine/redis/until_redis.ts";
 import type { Registry } from "../engine/registry.ts";
 import {
   type FlowReport,
@@ -193,13 +194,15 @@ export class FlowRun {
         },
       );
       // A FlowEndingError (stdout's reader gone) ends the run with no report,
-      // and so does Redis giving work back after the flow drained: made here
-      // from the live counters, with what it left unfinished.
+      // and so does Redis giving work back after the flow drained, or losing
+      // the flow's streams: made here from the live counters, with what it
+      // left unfinished.
       let ended: Error | undefined;
-      let unfinished: RedisLostWritesError | undefined;
+      let unfinished: RedisLostWritesError | RedisLostFlowError | undefined;
       const report: FlowReport = await running.done.catch((error) => {
-        if (error instanceof RedisLostWritesError) unfinished = error;
-        else if (!(ended = endingError(error))) throw error;
+        if (error instanceof RedisLostWritesError || error instanceof RedisLostFlowError) {
+          unfinished = error;
+        } else if (!(ended = endingError(error))) throw error;
         return {
           ...makeReport(flow, running.startedAt, true, running.sources, running.stages),
           inFlight: inFlight(flow, running.sources, running.stages),
@@ -223,7 +226,7 @@ export class FlowRun {
       // what waits on the Redis edges stays for the next run, or another
       // process, and the summary alone would read like the whole of the work.
       const waiting = flow.durability === "redis" && report.stopped && !report.killed &&
-          !ended && !swapped
+          !ended && !swapped && !(unfinished instanceof RedisLostFlowError)
         ? `${flow.name}: stopped: what the sources emitted and no stage has taken yet stays in ` +
           `Redis, not lost; the next run goes on with it ` +
           `(deno task run status ${shownPath(file)} shows how much)`

@@ -37,7 +37,8 @@ export async function untilRedis<T>(
     maxAttempts: Infinity,
     baseMs: 100,
     maxMs: 2000,
-    isRetryable: (error) => !isOwnFault(error) && (isRetryable?.(error) ?? true),
+    isRetryable: (error) =>
+      !isOwnFault(error) && !isLostFlow(error) && (isRetryable?.(error) ?? true),
     onRetry: ({ error, attempt }) => {
       failed = true;
       if (attempt === 1) {
@@ -46,9 +47,43 @@ export async function untilRedis<T>(
         });
       }
     },
+  }).catch((error) => {
+    throw isLostFlow(error) && !(error instanceof RedisLostFlowError)
+      ? new RedisLostFlowError(who, error)
+      : error;
   });
   if (failed) log.info(`${who}: Redis is back, resuming`);
   return result;
+}
+
+/**
+ * Redis no longer holds a stream or consumer group the flow made when it
+ * started: it came back from a restart without persistence, was flushed,
+ * is another server, or the flow was reset under the running process.
+ * What the streams held is gone from Redis, and no wait brings it back, so
+ * the run ends with this error rather than pausing for ever (while its
+ * /readyz said ready).
+ */
+export class RedisLostFlowError extends Error {
+  /** Names the error in a stack and in `error:` lines. */
+  override name = "RedisLostFlowError";
+
+  constructor(who: string, cause: unknown) {
+    super(
+      `${who}: Redis no longer holds this flow's streams and consumer groups (${
+        errorMessage(cause).split("\n")[0]
+      }): it restarted without persistence, was flushed or reset, or is another server. ` +
+        `The entries those streams held are gone from Redis; stopping. Run the flow again to ` +
+        `make them anew: sources go on from the positions Redis still holds (from their start ` +
+        `when it holds none), and sinks write by item id, so nothing published is written twice`,
+      { cause },
+    );
+  }
+}
+
+/** Redis's answer when a stream or consumer group is missing: see RedisLostFlowError. */
+export function isLostFlow(error: unknown): boolean {
+  return error instanceof RedisLostFlowError || /^NOGROUP\b/.test(errorMessage(error));
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { memoryLogger } from "../../../engine/log.ts";
-import { isOwnFault, untilRedis } from "../../../engine/redis/until_redis.ts";
+import { isOwnFault, RedisLostFlowError, untilRedis } from "../../../engine/redis/until_redis.ts";
 
 const options = () => ({
   who: "f/s",
@@ -62,4 +62,24 @@ Deno.test("errors Redis may mend are not own faults", () => {
       "OOM command not allowed when used memory > 'maxmemory'. script: x, on @user_script:1.",
     ]
   ) assert.equal(isOwnFault(new Error(message)), false, message);
+});
+
+Deno.test("a missing stream or consumer group ends the call at once, saying Redis lost the flow", async () => {
+  let calls = 0;
+  const nogroup = new Error(
+    "NOGROUP No such key 'millrace:{f}:in:s' or consumer group 's' in XREADGROUP with GROUP option",
+  );
+  await assert.rejects(
+    untilRedis(() => {
+      calls++;
+      return calls < 2 ? Promise.reject(nogroup) : Promise.resolve("ok");
+    }, options()),
+    (error: unknown) => {
+      assert.ok(error instanceof RedisLostFlowError);
+      assert.match(error.message, /^f\/s: Redis no longer holds this flow's streams/);
+      assert.equal(error.cause, nogroup);
+      return true;
+    },
+  );
+  assert.equal(calls, 1);
 });
