@@ -50,13 +50,23 @@ export interface RetryHint {
   /** False when the same call made again cannot succeed; absent or true when it may. */
   retryable?: boolean;
   /**
-   * True when the call failed because its connection to a store dropped
-   * (Redis restarted, a network cut), which no item of the batch caused:
-   * the stage runner then tries again without spending the batch's retries,
-   * so a run of outages cannot split good items into dead letters.
+   * True when the call failed because what it calls is away, which no item
+   * of the batch caused: its connection to a store dropped (Redis
+   * restarted, a network cut), or a service refused the connection or
+   * answered one of OUTAGE_STATUSES after the client's own retries. The
+   * stage runner then tries again until it answers, without spending the
+   * batch's retries, so an outage cannot split good items into dead letters.
    */
   outage?: boolean;
 }
+
+/**
+ * HTTP answers that say the service is away or over its limits, not that
+ * the request is bad: 429 (too many requests, or a quota spent), 502, 503
+ * and 504 (a gateway, or the service, down). A 500 is not among them: a
+ * server can fail that way on one input.
+ */
+export const OUTAGE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
 
 /**
  * False only for an error that says `retryable: false`: anything else (a
@@ -92,10 +102,17 @@ export class PermanentError extends Error implements RetryHint {
   }
 }
 
-/** Whether `error`, or an error it wraps, says its connection dropped (RetryHint.outage). */
+/**
+ * Whether `error`, or an error it wraps (its cause, or one of an
+ * AggregateError's: several sinks failing at once), says an outage
+ * (RetryHint.outage).
+ */
 export function isOutage(error: unknown, depth = 0): boolean {
   if ((error as RetryHint | null | undefined)?.outage === true) return true;
   if (!(error instanceof Error) || depth > 8) return false;
+  if (error instanceof AggregateError && error.errors.some((e) => isOutage(e, depth + 1))) {
+    return true;
+  }
   return isOutage(error.cause, depth + 1);
 }
 

@@ -138,6 +138,7 @@ function attempt(
   result: BatchResult,
   tries: number,
   fence?: Fence,
+  outages = 0,
 ): void | Promise<void> {
   if (fence) {
     const held = fence(batch);
@@ -145,13 +146,13 @@ function attempt(
       return held.then((b) => {
         // Left out: not this stage's any more, so not in flight in it either.
         work.stats.received -= batch.length - b.length;
-        return b.length > 0 ? once(work, b, retries, result, tries, fence) : undefined;
+        return b.length > 0 ? once(work, b, retries, result, tries, fence, outages) : undefined;
       });
     }
     if (held.length === 0) return;
     batch = held;
   }
-  return once(work, batch, retries, result, tries, fence);
+  return once(work, batch, retries, result, tries, fence, outages);
 }
 
 /** One try of `handle` on a batch the fence has let through. */
@@ -162,6 +163,7 @@ function once(
   result: BatchResult,
   tries: number,
   fence: Fence | undefined,
+  outages: number,
 ): void | Promise<void> {
   const collector = new Collector(batch.length);
   const started = performance.now();
@@ -172,12 +174,12 @@ function once(
     pending = work.actor.handle(batch.slice(), collector, work.ctx);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return failed(work, batch, retries, result, tries, error, fence);
+    return failed(work, batch, retries, result, tries, error, fence, outages);
   }
   // Only a promise is waited for: a stage (in plain JavaScript) that returns another value is done.
   if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
     const promise = Promise.resolve(pending as PromiseLike<void>);
-    return settle(work, batch, retries, result, tries, collector, started, promise, fence);
+    return settle(work, batch, retries, result, tries, collector, started, promise, fence, outages);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
@@ -192,16 +194,23 @@ async function settle(
   started: number,
   pending: Promise<void>,
   fence: Fence | undefined,
+  outages: number,
 ): Promise<void> {
   try {
     // A kill does not wait for an actor that ignores its signal.
     await untilAborted(pending, work.ctx.signal);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return await failed(work, batch, retries, result, tries, error, fence);
+    return await failed(work, batch, retries, result, tries, error, fence, outages);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
+
+/**
+ * Doublings of the backoff between tries of a batch in an outage: at the
+ * default base (100 ms), a try every 0 to 1.6 s while it lasts.
+ */
+const OUTAGE_MAX_STEP = 4;
 
 /** Try number `tries` threw: retry it after a backoff, split it, or dead-letter its one item. */
 async function failed(
@@ -212,6 +221,7 @@ async function failed(
   tries: number,
   error: unknown,
   fence: Fence | undefined,
+  outages: number,
 ): Promise<void> {
   const { ctx, stats } = work;
   ctx.signal.throwIfAborted();
@@ -219,23 +229,38 @@ async function failed(
   if (endingError(error)) throw error;
   // A stage's own message may quote a URL it was given, password and all.
   const why = maskUrlsIn(errorMessage(error));
-  // Nor is a dropped connection, and the next try waits for it to be back
-  // (the fence, the client's queue): tried again as often as it drops,
-  // spending neither the batch's retries nor its items' attempts.
-  const outage = isOutage(error);
-  if (!outage) { for (const item of batch) item.attempts++; }
+  // Nor is an outage: a dropped connection to Redis, or a service the stage
+  // calls that is away (refused, 502/503/504, 429 after the client's own
+  // retries), which every item would meet alike. It is tried again until
+  // the service answers, spending neither the batch's retries nor its
+  // items' attempts, so an outage cannot split good items into dead
+  // letters; the wait between tries grows to OUTAGE_MAX_STEP doublings.
+  if (isOutage(error)) {
+    stats.retries++;
+    // Once per outage of a batch: a try comes every second or two while it lasts.
+    if (outages === 0) {
+      ctx.log.warn(
+        `${ctx.flow}/${ctx.stage}: batch of ${batch.length} met an outage, ` +
+          `trying again until it ends`,
+        { error: why },
+      );
+    }
+    await sleep(backoffDelay(Math.min(outages, OUTAGE_MAX_STEP), work.backoffBase), ctx.signal);
+    ctx.signal.throwIfAborted();
+    return await attempt(work, batch, retries, result, tries, fence, outages + 1);
+  }
+  for (const item of batch) item.attempts++;
   // An error that is not retryable (an API's 400 for one bad input) will
   // fail the same way again: skip the retries and split now.
-  if (outage || (tries < retries && isRetryable(error))) {
+  if (tries < retries && isRetryable(error)) {
     stats.retries++;
-    const what = outage ? "hit a dropped connection, trying again" : "failed, retrying";
-    ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} ${what}`, {
-      ...(outage ? {} : { attempt: tries + 1 }),
+    ctx.log.warn(`${ctx.flow}/${ctx.stage}: batch of ${batch.length} failed, retrying`, {
+      attempt: tries + 1,
       error: why,
     });
-    await sleep(backoffDelay(outage ? 0 : tries, work.backoffBase), ctx.signal);
+    await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, outage ? tries : tries + 1, fence);
+    return await attempt(work, batch, retries, result, tries + 1, fence);
   }
   if (batch.length === 1) {
     stats.failed++;

@@ -22,6 +22,7 @@ import {
   tableSql,
 } from "./_pg_table.ts";
 import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
+import type { RetryHint } from "../../engine/errors.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
@@ -379,12 +380,17 @@ export class PostgresSink implements Sink {
         sleep: (ms) => sleep(ms, signal),
       });
     } catch (error) {
-      throw new Error(
+      const failure: Error & RetryHint = new Error(
         `postgres sink: cannot ${what} ${rows === undefined ? "" : `${rows} `}rows of ${
           this.#table!.label
         }: ${this.#scrub(errorText(error))}`,
         { cause: error },
       );
+      // Still no connection after the tries above: Postgres is away, which
+      // the stage runner waits out (RetryHint.outage) instead of splitting
+      // the batch into dead letters.
+      if (!signal.aborted && connectionLost(error)) failure.outage = true;
+      throw failure;
     }
   }
 
@@ -489,10 +495,13 @@ function revisionOf(item: Envelope<RawItem>): number {
 
 /**
  * Whether a statement failed because its connection did (postgres.js's
- * connection codes, SQLSTATE class 08, or an administrator's or a crash's
- * shutdown of the backend: 57P01-57P03), not because of what it said.
+ * connection codes, SQLSTATE class 08, an administrator's or a crash's
+ * shutdown of the backend: 57P01-57P03, or the socket's own: a server that
+ * refuses connections while it restarts, or is unreachable), not because
+ * of what it said.
  */
 export function connectionLost(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
-  return /^CONNECTION_|^CONNECT_TIMEOUT$|^08|^57P0[123]$/.test(code);
+  return /^CONNECTION_|^CONNECT_TIMEOUT$|^08|^57P0[123]$|^E(CONNREFUSED|CONNRESET|PIPE|HOSTUNREACH|NETUNREACH|TIMEDOUT)$/
+    .test(code);
 }

@@ -2,7 +2,12 @@ import { v5 as uuidv5 } from "uuid";
 import { QdrantRest } from "./_qdrant_rest.ts";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
-import { errorMessage, PermanentError, type RetryHint } from "../../engine/errors.ts";
+import {
+  errorMessage,
+  OUTAGE_STATUSES,
+  PermanentError,
+  type RetryHint,
+} from "../../engine/errors.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { Logger } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
@@ -439,6 +444,13 @@ export class QdrantSink implements Sink {
       if (status !== undefined && status >= 400 && status < 500 && !RETRY.includes(status)) {
         wrapped.retryable = false;
       }
+      // Qdrant, or the way to it, is away (fetch's network errors are
+      // TypeErrors): the stage runner waits it out (RetryHint.outage).
+      if (
+        status === undefined
+          ? !timeout.aborted && error instanceof TypeError
+          : OUTAGE_STATUSES.has(status)
+      ) wrapped.outage = true;
       throw wrapped;
     }
   }

@@ -274,6 +274,54 @@ Deno.test("a 400 for one bad input isolates that item in log2(n) rounds; the res
   });
 });
 
+Deno.test("an API that answers 503 for a while is waited out: no item goes to dead letters", async () => {
+  // 503 for the first 12 batch calls: past the client's own retries (1) and
+  // the runner's (3) for the batch; before, the batch was then split down
+  // to single items, which went to dead letters while the API was away.
+  let down = 12;
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.input[0] !== PROBE_TEXT && down-- > 0
+        ? apiError(503, "The server is overloaded or not ready yet.")
+        : undefined,
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, deadLetters, log } = await runEmbedFlow(server, {
+      dir,
+      count: 64,
+      embed: { cache: false, maxRetries: 1 },
+    });
+    assert.equal(deadLetters.entries.length, 0, deadLetters.entries[0]?.reason);
+    assert.equal(report.published, 64);
+    assert.equal((await published(dir)).length, 64);
+    // Every call while the API was down carried the whole batch: it was never split.
+    assert.deepEqual(batchHits(server).map((h) => h.input.length), Array(13).fill(64));
+    const warned = log.lines.filter((l) => l.includes("met an outage"));
+    assert.equal(warned.length, 1, "one warning for the outage of the batch");
+    assert.match(warned[0], /503 The server is overloaded/);
+  });
+});
+
+Deno.test("a 500 is no outage: a batch that keeps getting it is split, as a bad input may cause it", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.input.some((t) => t.includes("BAD")) ? apiError(500, "internal error") : undefined,
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const { report, deadLetters } = await runEmbedFlow(server, {
+      dir,
+      count: 16,
+      bad: [5],
+      embed: { cache: false, maxRetries: 0 },
+    });
+    assert.equal(report.published, 15);
+    assert.deepEqual(
+      deadLetters.entries.map((l) => (l.item.payload as { title: string }).title),
+      ["title 5"],
+    );
+  });
+});
+
 Deno.test("several batches in flight share one rate limit", async () => {
   // Sleeps return at once, time jumping to when the sleeper would wake: each
   // wake is the slot the limiter gave a request, on this clock, not the wall's.

@@ -302,11 +302,37 @@ Deno.test("a dropped connection is tried again without spending the batch's retr
       for (const it of batch) out.emit(it);
     },
   };
-  const { out, stats, deadLetters } = await run(actor, [item(1), item(2)], { retries: 1 });
+  const { out, stats, deadLetters, log } = await run(actor, [item(1), item(2)], { retries: 1 });
   assert.deepEqual(out.map((it) => it.id), ["id1", "id2"]);
   assert.equal(deadLetters.entries.length, 0);
   assert.equal(stats.retries, 5);
   assert.equal(out[0].attempts, 0, "an outage is no attempt of the item's");
+  assert.equal(log.lines.filter((l) => l.includes("met an outage")).length, 1, "said once");
+});
+
+Deno.test("a service that is away (outage: true) is waited out too; an error without it is not", async () => {
+  // An adapter's error after its own retries: a 503, a refused connection.
+  let away = 8;
+  const actor: Actor = {
+    handle(batch, out) {
+      if (away-- > 0) throw Object.assign(new Error("503 Service Unavailable"), { outage: true });
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const waited = await run(actor, [item(1), item(2), item(3)], { retries: 0 });
+  assert.deepEqual(waited.out.map((it) => it.id), ["id1", "id2", "id3"]);
+  assert.equal(waited.deadLetters.entries.length, 0);
+
+  // The same failures without the mark: retries spent, the batch split, every item a letter.
+  away = 8;
+  const plain: Actor = {
+    handle(batch, out) {
+      if (away-- > 0) throw new Error("503 Service Unavailable");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const split = await run(plain, [item(1), item(2), item(3)], { retries: 0 });
+  assert.equal(split.deadLetters.entries.length, 3);
 });
 
 Deno.test("stages fused into one step: the step's window makes the batches, a later stage gets them cut to its own window", async () => {

@@ -893,3 +893,97 @@ pgTest(
     );
   },
 );
+
+/**
+ * A TCP proxy to the server that can go down as a restarting server does:
+ * down, it closes every connection and its port refuses new ones; up, it
+ * listens on the same port again.
+ */
+function gateProxy(target: URL) {
+  const conns = new Set<Deno.Conn>();
+  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+    try {
+      await from.readable.pipeTo(to.writable);
+    } catch { /* closed */ }
+  };
+  let listener: Deno.Listener;
+  let serving: Promise<void>;
+  const listen = (port = 0) => {
+    listener = Deno.listen({ hostname: "127.0.0.1", port });
+    serving = (async () => {
+      for await (const client of listener) {
+        const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+        conns.add(client).add(server);
+        pipe(client, server);
+        pipe(server, client);
+      }
+    })().catch(() => {});
+  };
+  listen();
+  const port = (listener!.addr as Deno.NetAddr).port;
+  const url = new URL(target);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  const down = async () => {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    conns.clear();
+    await serving;
+  };
+  return { url: url.href, down, up: () => listen(port), close: down };
+}
+
+pgTest(
+  "Postgres away for a while (refusing connections) is waited out: no item goes to dead letters",
+  async (pg) => {
+    const proxy = gateProxy(new URL(pg.url));
+    const registry = builtinRegistry().source({
+      kind: "trickle",
+      summary: "20 batches of 10 items, 200 ms apart",
+      schema: postgresSinkSchema.pick({}),
+      create: () => ({
+        async *read() {
+          for (let b = 0; b < 20; b++) {
+            yield items(10, b * 10).map((e) => e.payload);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        },
+      }),
+    });
+    const flow = defineFlow({
+      name: "pg-away",
+      output: await Deno.makeTempDir(),
+      sources: { t: { kind: "trickle" } },
+      pipeline: [{
+        publish: {
+          sinks: [{ postgres: { url: proxy.url, table: pg.table("away") } }],
+          batch: { size: 10, maxWait: "50ms" },
+        },
+      }],
+    }, registry);
+    const deadLetters = new MemoryDeadLetters();
+    const log = memoryLogger();
+    const running = runFlow(flow, { registry, log, deadLetters, backoffBase: 1 });
+    try {
+      // Down once the first rows are in, for longer than the sink's own tries (about 6 s).
+      for (let i = 0; i < 200 && await pg.count("away").catch(() => 0) === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await proxy.down();
+      await new Promise((r) => setTimeout(r, 9_000));
+      proxy.up();
+      const report = await running;
+      // Before: every batch written while it was away went to dead letters.
+      assert.deepEqual(deadLetters.entries.map((l) => l.reason), []);
+      assert.equal(report.published, 200);
+      assert.equal(await pg.count("away"), 200);
+      assert.ok(log.lines.some((l) => l.includes("met an outage")), "the wait was said");
+    } finally {
+      await proxy.close();
+    }
+  },
+);

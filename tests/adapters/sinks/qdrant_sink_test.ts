@@ -21,6 +21,7 @@ import { Registry, type SourceSpec } from "../../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
+import { isOutage } from "../../../engine/errors.ts";
 import { Flood, withServer } from "../../_http_server.ts";
 import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
@@ -366,6 +367,7 @@ Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow 
     const error = await sink.write(items(2), signal()).catch((e) => e);
     assert.match(error.message, /cannot upsert 2 points into trends at .*: no answer within 50ms/);
     assert.equal(error.retryable, undefined, "a timeout is worth a retry");
+    assert.equal(isOutage(error), false, "and no outage: a large batch can be what is slow");
     const stop = new AbortController();
     const write = sink.write(items(2), stop.signal);
     setTimeout(() => stop.abort(new Error("stopping")), 10);
@@ -373,6 +375,16 @@ Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow 
     await assert.rejects(write, /stopping/);
     await new Promise((r) => setTimeout(r, 350)); // let the fake answer before it closes
   });
+});
+
+Deno.test("a Qdrant that is gone fails a write as an outage, which the runner waits out", async () => {
+  const fake = await startFakeQdrant();
+  const { sink } = sinkOn(fake, { dimensions: 4 });
+  await sink.open();
+  await fake.close(); // its port now refuses connections
+  const error = await sink.write(items(1), signal()).catch((e) => e);
+  assert.match(error.message, /cannot upsert 1 points into trends at /);
+  assert.equal(isOutage(error), true);
 });
 
 Deno.test("Qdrant's refusal is in the error, with what was asked", async () => {
