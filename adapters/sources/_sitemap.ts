@@ -102,8 +102,11 @@ export async function* sitemapUrls(
         if (lastmod !== undefined && found.kind !== "sitemap") {
           walk.newest = Math.max(walk.newest ?? lastmod, lastmod);
         }
-        const old = lastmod !== undefined && options.since !== undefined &&
-          lastmod < options.since;
+        // A lastmod of a day (or a month, a year) says the page changed some
+        // time in it: old only when all of it is before the mark, or a page
+        // (or a child sitemap) dated the day of a mark set at 09:00 is missed.
+        const old = found.lastmodEnd !== undefined && options.since !== undefined &&
+          found.lastmodEnd < options.since;
         if (found.kind === "sitemap") {
           if (next.depth + 1 > options.maxDepth) {
             throw new Error(
@@ -137,11 +140,26 @@ export async function* sitemapUrls(
   return walk;
 }
 
+/**
+ * The last ms a lastmod can mean: the end of its day, month or year when
+ * it gives no time (W3C Datetime: YYYY-MM-DD, YYYY-MM, YYYY), else itself.
+ */
+function lastmodEnd(text: string, ms: number): number {
+  const t = text.trim();
+  if (/^\d{4}-\d{2}-\d{2}$/.test(t)) return ms + 86_400_000 - 1;
+  const d = new Date(ms);
+  if (/^\d{4}-\d{2}$/.test(t)) return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1) - 1;
+  if (/^\d{4}$/.test(t)) return Date.UTC(d.getUTCFullYear() + 1, 0) - 1;
+  return ms;
+}
+
 /** An entry of one sitemap document: a page of a urlset or a sitemap of an index. */
 interface Entry {
   kind: "url" | "sitemap";
   url: string;
   lastmod?: string;
+  /** The last ms `lastmod` can mean (lastmodEnd): later than it when it gives no time of day. */
+  lastmodEnd?: number;
 }
 
 /** The sax parser's surface used here (the package ships no types). */
@@ -215,7 +233,10 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
       if (el === "loc") entry.url = absolute(value, base);
       else {
         const ms = Date.parse(value);
-        if (value && Number.isFinite(ms)) entry.lastmod = new Date(ms).toISOString();
+        if (value && Number.isFinite(ms)) {
+          entry.lastmod = new Date(ms).toISOString();
+          entry.lastmodEnd = lastmodEnd(value, ms);
+        }
       }
       field = undefined;
     } else if (entry && el === entry.kind) {

@@ -236,6 +236,7 @@ class HtmlSource implements Source {
   }
 
   async *#poll(urls: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    this.#seen.beginPoll();
     const { follow, maxPages } = this.config;
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
@@ -247,7 +248,7 @@ class HtmlSource implements Source {
       const isArticle = d === depth;
       const next: string[] = [];
       for (const [i, url] of level.entries()) {
-        if (isArticle && this.#seen.has(url)) {
+        if (isArticle && this.#seen.seen(url)) {
           this.counts.alreadySeen++;
           continue;
         }
@@ -297,6 +298,7 @@ class HtmlSource implements Source {
    * last batch is yielded after the mark moved, so it is stored with it.
    */
   async *#pollSitemap(url: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    this.#seen.beginPoll();
     const started = Date.now();
     const before = { ...this.counts };
     const goneBefore = this.#gone;
@@ -334,7 +336,7 @@ class HtmlSource implements Source {
         break;
       }
       for (const page of next.value) {
-        if (this.#seen.has(page.url)) {
+        if (this.#seen.seen(page.url)) {
           this.counts.alreadySeen++;
         } else if (budget === 0) {
           left++;
@@ -420,6 +422,14 @@ class HtmlSource implements Source {
 
   #summary(before: HtmlCounts): void {
     const d = (k: keyof HtmlCounts) => this.counts[k] - before[k];
+    if (this.#seen.overLimit > 0) {
+      this.env.log.warn(
+        `${this.env.flow}: html ${this.#name()}: this poll listed more pages than the ` +
+          `${this.#seen.limit.toLocaleString("en-US")} this source remembers: ` +
+          `${this.#seen.overLimit} fetched now are not remembered and will be fetched again ` +
+          `at the next poll`,
+      );
+    }
     this.env.log.info(
       `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
         `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +

@@ -159,8 +159,11 @@ class SitemapSource implements Source {
       }));
     }
     const before = this.#since;
+    // Never behind this walk's own cutoff: the first poll's `since: 7d` over
+    // a sitemap of old pages would leave the position at their old lastmod,
+    // and the next poll would emit them all.
     if (done.newest !== undefined) {
-      this.#since = Math.max(this.#since ?? -Infinity, Math.min(done.newest, started));
+      this.#since = Math.max(since ?? -Infinity, Math.min(done.newest, started));
     }
     if (held) yield held;
     else if (this.#since !== before) yield [];

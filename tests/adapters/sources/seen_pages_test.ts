@@ -34,3 +34,31 @@ Deno.test("pages are one by canonical URL, and keys restore into a smaller limit
   assert.deepEqual([1, 2, 3].map((i) => small.has(url(i))), [false, true, true]);
   assert.throws(() => small.restore("nope"), /expected an array of 16-hex-digit page keys/);
 });
+
+Deno.test("polls that list more pages than the limit fetch only the pages past it again, not the whole site", () => {
+  // What a poll of a sitemap does: each listed page not seen is fetched and added.
+  const seen = new SeenPages(3);
+  const fetched: number[] = [];
+  for (let poll = 0; poll < 3; poll++) {
+    seen.beginPoll();
+    for (let i = 1; i <= 5; i++) {
+      if (seen.seen(url(i))) continue;
+      fetched.push(i);
+      seen.add(url(i));
+    }
+    assert.equal(seen.overLimit, 2, "two pages of the poll could not be remembered");
+  }
+  // Before: each page pushed out the oldest, met further down as new: 15 fetches.
+  assert.deepEqual(fetched, [1, 2, 3, 4, 5, 4, 5, 4, 5]);
+});
+
+Deno.test("a page a poll still lists is kept; the pages forgotten are those no longer listed", () => {
+  const seen = new SeenPages(3);
+  seen.beginPoll();
+  for (const i of [1, 2, 3]) seen.add(url(i));
+  seen.beginPoll();
+  assert.equal(seen.seen(url(1)), true); // 1 is still listed; 2 and 3 are not
+  seen.add(url(4));
+  seen.add(url(5));
+  assert.deepEqual([1, 2, 3, 4, 5].map((i) => seen.has(url(i))), [true, false, false, true, true]);
+});

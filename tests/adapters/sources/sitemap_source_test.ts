@@ -230,6 +230,44 @@ Deno.test("since limits the first poll; the position moves only when a walk comp
   );
 });
 
+Deno.test("since is kept when every page is older: the second poll does not emit them", async () => {
+  const docs = new Map<string, string | Uint8Array>([
+    ["/s.xml", urlset([["https://example.com/old1", "2024-01-01"], ["https://example.com/old2"]])],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const src = await source({ url: `${origin}/s.xml`, since: "2026-03-01" });
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/old2"]);
+    // Before: the position became old1's lastmod, and each later poll emitted old1.
+    assert.deepEqual(src.checkpoint?.(), { since: "2026-03-01T00:00:00.000Z" });
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/old2"]);
+  });
+});
+
+Deno.test("an index entry dated by day is read while the mark is within that day", async () => {
+  const hits: string[] = [];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/day.xml", "2024-06-01"]])],
+    ["/day.xml", urlset([["https://example.com/morning", "2024-06-01T09:00:00Z"]])],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const src = await source({ url: `${origin}/index.xml` });
+    await readAll(src);
+    assert.deepEqual(src.checkpoint?.(), { since: "2024-06-01T09:00:00.000Z" });
+    // Later that day the child lists another page; the index still says only the day.
+    docs.set(
+      "/day.xml",
+      urlset([
+        ["https://example.com/morning", "2024-06-01T09:00:00Z"],
+        ["https://example.com/afternoon", "2024-06-01T15:00:00Z"],
+      ]),
+    );
+    const urls = (await readAll(src)).flat().map((i) => i.url);
+    // Before: 2024-06-01 read as midnight, before the 09:00 mark: the child was skipped for good.
+    assert.ok(urls.includes("https://example.com/afternoon"), JSON.stringify(urls));
+    assert.equal(hits.filter((h) => h === "/day.xml").length, 2);
+  });
+});
+
 Deno.test("a broken sitemap gives a clear error naming it", async () => {
   const docs = new Map<string, string | Uint8Array>([
     ["/html.xml", "<!doctype html><html><body>Not here</body></html>"],
