@@ -13,7 +13,17 @@ export function atomXhtmlBodies(xml: string): (string | undefined)[] {
   return bodies;
 }
 
-function xhtmlOf(entry: string, element: "content" | "summary"): string | undefined {
+/**
+ * The markup of each Atom entry's `type="xhtml"` title, in document order
+ * (rss-parser drops such a title: xml2js gives it as an object).
+ */
+export function atomXhtmlTitles(xml: string): (string | undefined)[] {
+  return [...xml.matchAll(ENTRY)].map((entry) => xhtmlOf(entry[1], "title"));
+}
+
+const ENTRY = /<entry\b[^>]*>([\s\S]*?)<\/entry\s*>/g;
+
+function xhtmlOf(entry: string, element: "content" | "summary" | "title"): string | undefined {
   const re = new RegExp(
     `<${element}\\b[^>]*\\btype\\s*=\\s*["']xhtml["'][^>]*>([\\s\\S]*?)<\\/${element}\\s*>`,
   );

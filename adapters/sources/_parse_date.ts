@@ -122,7 +122,10 @@ function normalized(text: string): string {
 function monthOf(word: string): string | undefined {
   const key = word.normalize("NFD").replace(/[\u0300-\u036f.]/g, "").toLowerCase();
   // Umlauts written out (maerz, jaenner) and as letters (marz) both occur.
-  return MONTHS[key] ?? MONTHS[key.replace(/ae/g, "a")];
+  return MONTHS[key] ?? MONTHS[key.replace(/ae/g, "a")] ??
+    // "déc." and "Mär" lose their accent to spell an English month: the
+    // word as written is no English month, so it must be mapped too.
+    (ENGLISH_MONTH.test(key) ? key[0].toUpperCase() + key.slice(1, 3) : undefined);
 }
 
 const ENGLISH_MONTH =

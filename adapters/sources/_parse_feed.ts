@@ -1,6 +1,6 @@
 import type Parser from "rss-parser";
 import type { RawItem } from "../../engine/item.ts";
-import { atomXhtmlBodies } from "./_atom_xhtml.ts";
+import { atomXhtmlBodies, atomXhtmlTitles } from "./_atom_xhtml.ts";
 import { decodeXmlWithEvidence } from "./_decode_xml.ts";
 import { gzipProblem } from "./_gzip_body.ts";
 import { decodeEntities, htmlToText, oneLine } from "./_html_text.ts";
@@ -80,7 +80,10 @@ export async function parseFeed(
   );
   const dates = { unread: 0, first: "" };
   const items = feed.items.map((entry) => toRawItem(entry, base, dates));
-  if (root === "feed") useXhtmlText(items, atomXhtmlBodies(xml));
+  if (root === "feed") {
+    useXhtmlText(items, atomXhtmlBodies(xml));
+    useXhtmlTitles(items, atomXhtmlTitles(xml));
+  }
   if (dates.unread) {
     warn(
       `${dates.unread} of ${items.length} item dates could not be read (first: ${
@@ -89,6 +92,15 @@ export async function parseFeed(
     );
   }
   return items;
+}
+
+/** Sets the title of entries whose title is xhtml; skipped if the entries do not line up. */
+function useXhtmlTitles(items: RawItem[], titles: (string | undefined)[]): void {
+  if (titles.length !== items.length) return;
+  titles.forEach((title, i) => {
+    const text = title === undefined ? undefined : oneLine(htmlToText(title));
+    if (text) items[i].title = text;
+  });
 }
 
 /** Replaces the text of entries whose content is xhtml; skipped if the entries do not line up. */
@@ -124,19 +136,54 @@ function tolerateBadAtomDates(parser: object): void {
   const p = parser as { parseItemAtom?: (entry: Record<string, unknown>) => FeedEntry };
   const original = p.parseItemAtom?.bind(parser);
   if (!original) return;
-  p.parseItemAtom = (entry) => {
-    try {
-      return original(entry);
-    } catch (err) {
-      if (!(err instanceof RangeError)) throw err;
-      const { published, updated, ...rest } = entry;
-      const item = original(rest);
-      const written = [published, updated].map((d) => str(Array.isArray(d) ? d[0] : d))
-        .find((d) => d?.trim());
-      if (written !== undefined) item.pubDate = written;
-      return item;
-    }
-  };
+  p.parseItemAtom = (entry) => atomLinkAndTitle(entry, parseAtomItem(original, entry));
+}
+
+/**
+ * What rss-parser 3.13 reads wrong in an Atom entry: it takes the first
+ * link unless one says rel="alternate", though a link without rel is the
+ * alternate too (RFC 4287 4.2.7.2), so `<link rel="edit"/><link href=…/>`
+ * gave the edit URL; and a `type="html"` title is HTML, which it passes on
+ * as markup (`Using the <code>&lt;div&gt;</code> element`). The entry's
+ * text title goes in `titleText`. (An xhtml title is read from the source
+ * in parseFeed: xml2js loses the order of its words.)
+ */
+function atomLinkAndTitle(entry: Record<string, unknown>, item: FeedEntry): FeedEntry {
+  type Link = { $?: { href?: unknown; rel?: unknown } };
+  const links = Array.isArray(entry.link) ? entry.link as Link[] : [];
+  const alternate = links.find((l) =>
+    typeof l?.$?.href === "string" && (l.$.rel ?? "alternate") === "alternate"
+  );
+  if (alternate) item.link = alternate.$!.href as string;
+  const title = Array.isArray(entry.title) ? entry.title[0] : undefined;
+  const typed = title as { _?: unknown; $?: { type?: unknown } } | undefined;
+  if (typed?.$?.type === "html" && typeof typed._ === "string") {
+    item.titleText = htmlToText(typed._);
+  } else if (
+    typeof title === "string" || (typed?.$?.type === "text" && typeof typed._ === "string")
+  ) {
+    // Atom's text title is text, whatever it looks like: no markup to read.
+    item.titleText = typeof title === "string" ? title : typed!._ as string;
+  }
+  return item;
+}
+
+/** rss-parser's parseItemAtom, again without the dates when they throw (see tolerateBadAtomDates). */
+function parseAtomItem(
+  original: (entry: Record<string, unknown>) => FeedEntry,
+  entry: Record<string, unknown>,
+): FeedEntry {
+  try {
+    return original(entry);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    const { published, updated, ...rest } = entry;
+    const item = original(rest);
+    const written = [published, updated].map((d) => str(Array.isArray(d) ? d[0] : d))
+      .find((d) => d?.trim());
+    if (written !== undefined) item.pubDate = written;
+    return item;
+  }
 }
 
 function toRawItem(
@@ -145,9 +192,14 @@ function toRawItem(
   dates: { unread: number; first: string },
 ): RawItem {
   const item: RawItem = {};
-  const title = str(entry.title);
-  if (title !== undefined) item.title = oneLine(decodeEntities(title)) || undefined;
-  const link = str(entry.link)?.trim();
+  const title = str(entry.titleText) ?? titleText(str(entry.title));
+  if (title !== undefined) item.title = oneLine(title) || undefined;
+  // RSS 2.0: a guid is the item's permalink unless it says otherwise, and a
+  // podcast episode may have nothing but its enclosure: without a link,
+  // either is the item's url (an absolute http(s) one only).
+  const enclosure = enclosureOf(entry.enclosure, base);
+  if (enclosure) item.enclosure = enclosure;
+  const link = str(entry.link)?.trim() || webUrl(str(entry.guid)) || enclosure?.url;
   if (link) item.url = resolve(link, base);
   const html = str(entry["content:encoded"]) ?? str(entry.content) ?? str(entry.summary);
   if (html !== undefined) item.text = htmlToText(html) || undefined;
@@ -196,6 +248,43 @@ function skipDoctype(xml: string, from: number): number {
     return end < 0 ? -1 : skipPast(xml, end, ">");
   }
   return close < 0 ? -1 : close + 1;
+}
+
+/**
+ * An RSS title as text. Its entities were decoded by the XML parser and
+ * may have been encoded twice (`&amp;amp;`); a title holding inline markup
+ * in pairs (`1930ft<sup>2</sup>`, `<b>Breaking</b>`) is HTML, read as
+ * text. A lone `<div>` is a title about the element, kept as written.
+ */
+function titleText(title: string | undefined): string | undefined {
+  if (title === undefined) return undefined;
+  const decoded = decodeEntities(title);
+  return INLINE_PAIR.test(decoded) ? htmlToText(decoded) : decoded;
+}
+
+const INLINE_PAIR =
+  /<(a|abbr|b|cite|code|em|i|mark|q|s|small|span|strong|sub|sup|u)\b[^>]*>[^<]*<\/\1\s*>/i;
+
+/** An absolute http(s) URL, or undefined. */
+function webUrl(text: string | undefined): string | undefined {
+  const t = text?.trim();
+  return t && /^https?:\/\/[^\s]+$/i.test(t) ? t : undefined;
+}
+
+/** An RSS enclosure (`{url, type, length}`, rss-parser's shape) with its url made absolute. */
+function enclosureOf(
+  v: unknown,
+  base: string | undefined,
+): { url: string; type?: string; length?: number } | undefined {
+  const e = v as { url?: unknown; type?: unknown; length?: unknown } | undefined;
+  const url = typeof e?.url === "string" ? e.url.trim() : "";
+  if (!url) return undefined;
+  const length = Number(e!.length);
+  return {
+    url: resolve(url, base),
+    ...(typeof e!.type === "string" && e!.type ? { type: e!.type } : {}),
+    ...(Number.isFinite(length) && length > 0 ? { length } : {}),
+  };
 }
 
 function str(v: unknown): string | undefined {

@@ -142,20 +142,23 @@ fixtureTest("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", 
   assert.ok(items.every((i) => i.url?.startsWith("http://science.sciencemag.org/")));
 });
 
-fixtureTest("craigslist: the entity inside CDATA titles is decoded, the markup kept", async () => {
-  const items = await parseFixture("rss-parser__craigslist.rss");
-  assert.equal(items.length, 25);
-  assert.equal(
-    items[0].title,
-    "Bright, Spacious Beautiful Victorian (oakland north / temescal) $4300 3bd 1930ft<sup>2</sup>",
-  );
-  assert.equal(
-    items[1].title,
-    "Beautifully Remodeled 1 BR with Garage Parking (Pacific Heights) $3449",
-  );
-  assert.ok(items.every((i) => !i.title?.includes("&#x0024;")));
-  assert.equal(items[0].publishedAt, "2017-06-21T17:33:10.000Z");
-});
+fixtureTest(
+  "craigslist: the entity inside CDATA titles is decoded, inline markup read as text",
+  async () => {
+    const items = await parseFixture("rss-parser__craigslist.rss");
+    assert.equal(items.length, 25);
+    assert.equal(
+      items[0].title,
+      "Bright, Spacious Beautiful Victorian (oakland north / temescal) $4300 3bd 1930ft2",
+    );
+    assert.equal(
+      items[1].title,
+      "Beautifully Remodeled 1 BR with Garage Parking (Pacific Heights) $3449",
+    );
+    assert.ok(items.every((i) => !i.title?.includes("&#x0024;")));
+    assert.equal(items[0].publishedAt, "2017-06-21T17:33:10.000Z");
+  },
+);
 
 fixtureTest(
   "a Latin-1 feed decodes by its XML declaration: Portuguese accents intact",
@@ -210,18 +213,22 @@ fixtureTest("intertwingly: relative entry links resolve against the feed URL", a
   );
 });
 
-fixtureTest("rss2sample: the entry without title and link is still yielded", async () => {
-  const src = await source({ path: "feedparser__rss2sample.xml" });
-  const [items] = await readAll(src);
-  assert.equal(items.length, 4);
-  assert.equal(items[0].title, "Star City");
-  assert.equal(items[0].author, "Writer"); // from "writer@example.com (Writer)"
-  assert.equal(items[1].title, undefined);
-  assert.equal(items[1].url, undefined);
-  assert.equal(items[1].guid, "http://liftoff.msfc.nasa.gov/2003/05/30.html#item572");
-  assert.ok(items[1].text?.startsWith("Sky watchers in Europe, Asia, and parts of Alaska"));
-  assert.equal(items[1].publishedAt, "2003-05-30T11:06:42.000Z");
-});
+fixtureTest(
+  "rss2sample: the entry without title and link is yielded, its permalink guid its url",
+  async () => {
+    const src = await source({ path: "feedparser__rss2sample.xml" });
+    const [items] = await readAll(src);
+    assert.equal(items.length, 4);
+    assert.equal(items[0].title, "Star City");
+    assert.equal(items[0].author, "Writer"); // from "writer@example.com (Writer)"
+    assert.equal(items[1].title, undefined);
+    // RSS 2.0: a guid is a permalink unless isPermaLink="false" (before: no url, a dead letter).
+    assert.equal(items[1].url, "http://liftoff.msfc.nasa.gov/2003/05/30.html#item572");
+    assert.equal(items[1].guid, "http://liftoff.msfc.nasa.gov/2003/05/30.html#item572");
+    assert.ok(items[1].text?.startsWith("Sky watchers in Europe, Asia, and parts of Alaska"));
+    assert.equal(items[1].publishedAt, "2003-05-30T11:06:42.000Z");
+  },
+);
 
 fixtureTest("relative links and two-digit years: resolved against baseUrl", async () => {
   const src = await source({
@@ -793,3 +800,53 @@ fixtureTest(
     );
   },
 );
+
+Deno.test("what rss-parser reads wrong is read as a reader would: links, titles, dates, guids, enclosures", async () => {
+  const atom = `<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+<entry><title type="html">Using the &lt;code&gt;&amp;lt;div&amp;gt;&lt;/code&gt; element</title>
+  <link rel="edit" href="/api/entries/1"/><link href="/posts/1"/><id>1</id>
+  <updated>2024-01-01T00:00:00Z</updated></entry>
+<entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">An <em>xhtml</em> title</div></title>
+  <link href="/posts/2"/><id>2</id><updated>2024-01-01T00:00:00Z</updated></entry>
+<entry><title>Text: &lt;b&gt;not bold&lt;/b&gt;</title><link href="/posts/3"/><id>3</id>
+  <published>jeu., 6 déc. 2018 10:00:00 +0100</published></entry>
+</feed>`;
+  const warnings: string[] = [];
+  const a = await parseFeed(atom, {
+    name: "a",
+    baseUrl: "https://ex.com/feed",
+    onWarning: (w) => warnings.push(w),
+  });
+  assert.deepEqual(a.map((i) => [i.title, i.url]), [
+    ["Using the <div> element", "https://ex.com/posts/1"], // a link without rel is the alternate
+    ["An xhtml title", "https://ex.com/posts/2"], // was dropped: a dead letter "missing title"
+    ["Text: <b>not bold</b>", "https://ex.com/posts/3"], // a text title is text
+  ]);
+  assert.equal(a[2].publishedAt, "2018-12-06T09:00:00.000Z"); // "déc." read as December
+
+  const rss = `<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+<item><title>Loft 1930ft&lt;sup&gt;2&lt;/sup&gt;</title><link>/l</link>
+  <pubDate>Fr, 23. Mär 2018 10:00:00 +0100</pubDate></item>
+<item><title>Using the &lt;div&gt; element</title><guid>https://ex.com/posts/guid-only</guid></item>
+<item><title>Guid not a url</title><guid isPermaLink="false">abc-123</guid></item>
+<item><title>Podcast</title><enclosure url="/a.mp3" length="1234" type="audio/mpeg"/></item>
+</channel></rss>`;
+  const r = await parseFeed(rss, {
+    name: "r",
+    baseUrl: "https://ex.com/feed",
+    onWarning: (w) => warnings.push(w),
+  });
+  assert.deepEqual(r.map((i) => [i.title, i.url]), [
+    ["Loft 1930ft2", "https://ex.com/l"],
+    ["Using the <div> element", "https://ex.com/posts/guid-only"],
+    ["Guid not a url", undefined],
+    ["Podcast", "https://ex.com/a.mp3"],
+  ]);
+  assert.equal(r[0].publishedAt, "2018-03-23T09:00:00.000Z"); // "Mär" read as March
+  assert.deepEqual(r[3].enclosure, {
+    url: "https://ex.com/a.mp3",
+    type: "audio/mpeg",
+    length: 1234,
+  });
+  assert.deepEqual(warnings, [], "every date was read");
+});
