@@ -253,7 +253,17 @@ class HtmlSource implements Source {
           continue;
         }
         if (budget === 0) {
-          this.#overBudget(level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length);
+          if (isArticle) this.#overBudget(level.slice(i).filter((u) => !this.#seen.has(u)).length);
+          else {
+            // Every poll fetches the list pages again, first: links left at
+            // this level would be left at every poll, and no article fetched.
+            this.env.log.warn(
+              `${this.env.flow}: html ${this.#name()}: maxPages ${maxPages} was spent on list ` +
+                `pages (depth ${d} of ${depth}) before any article: no article is fetched while ` +
+                `the list pages take the whole budget; raise maxPages above the list pages ` +
+                `(${maxPages} fetched, ${level.length - i} more at this depth) or lower depth`,
+            );
+          }
           exhausted = true;
           break;
         }

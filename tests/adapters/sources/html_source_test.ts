@@ -193,6 +193,35 @@ fixtureTest(
   },
 );
 
+fixtureTest(
+  "list pages that take the whole maxPages are said to starve the articles, not to leave links for later",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/index.html"] = { body: listPage(["/a.html", "/b.html", "/c.html", "/d.html"]) };
+    for (const l of ["a", "b", "c", "d"]) {
+      pages[`/${l}.html`] = { body: listPage(["/heise/page.html"]) };
+    }
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const { env, log } = testEnv();
+      const src = await source(
+        { url: `${origin}/index.html`, follow: "a.story", depth: 2, maxPages: 3 },
+        env,
+      );
+      assert.deepEqual(await readAll(src), []);
+      // Before: "maxPages 3 reached; 2 link(s) left for the next poll", at every poll.
+      assert.ok(
+        log.lines.some((l) =>
+          /maxPages 3 was spent on list pages \(depth 1 of 2\) before any article: .*2 more at this depth/
+            .test(l)
+        ),
+        log.lines.join("\n"),
+      );
+      assert.ok(!log.lines.some((l) => /link\(s\) left for the next poll/.test(l)));
+    });
+  },
+);
+
 fixtureTest("depth counts the levels of list pages before the articles", async () => {
   const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
   pages["/index.html"] = { body: listPage(["/list.html"]) };
