@@ -66,6 +66,29 @@ export function tableSql(sql: Db, t: { schema: string; name: string }): Fragment
   return sql`${sql(t.schema)}.${sql(t.name)}`;
 }
 
+/**
+ * The schema's table of deletes, one per schema whatever the sinks' tables:
+ * (tbl, id) and the `seen_at` of the delete. A delete can reach the sink
+ * before the item it deletes (two processes, batches in flight at once, a
+ * durable edge putting the rest of a cut entry behind later ones), and the
+ * item's upsert must not bring the row back: upserts and merge updates
+ * skip an id deleted at or after their own `seen_at`.
+ */
+export function deletedSql(sql: Db, t: { schema: string }): Fragment {
+  return sql`${sql(t.schema)}.${sql(DELETED_TABLE)}`;
+}
+
+export const DELETED_TABLE = "millrace_deleted";
+
+/** Creates the schema's table of deletes unless it exists (see deletedSql). */
+export async function prepareDeleted(sql: Sql, schema: string): Promise<void> {
+  const label = quoteForDisplay(schema, DELETED_TABLE);
+  await underTableLock(sql, label, async (tx) => {
+    await tx`create table if not exists ${deletedSql(tx, { schema })} (
+      tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
+  });
+}
+
 /** `"public"."trends"`, for messages only. */
 export function quoteForDisplay(...parts: string[]): string {
   return parts.map((p) => `"${p.replaceAll('"', '""')}"`).join(".");
@@ -257,6 +280,7 @@ export async function prepareTable(
       }. Alter it, or point the sink at a new table`,
     );
   }
+  await prepareDeleted(sql, schema);
   const table: Table = {
     schema,
     name: given.name,

@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import { COLUMN_TYPES, type LiftedColumn } from "./_pg_columns.ts";
-import { commaList, type Table, tableSql } from "./_pg_table.ts";
+import { commaList, deletedSql, type Table, tableSql } from "./_pg_table.ts";
 
 type Sql = postgres.Sql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -123,6 +123,7 @@ export function upsertSql(
   return sql`
     insert into ${tableSql(sql, table)} as cur (${columns})
     select ${values} from json_to_recordset(${json}::text::json) as x(${record})
+    where ${notDeleted(sql, table)}
     on conflict (id) do update set ${set}
     where row(${mine}) is distinct from row(${theirs})
       or cur.seen_at is distinct from least(cur.seen_at, excluded.seen_at)
@@ -180,6 +181,33 @@ export function mergeSql(
   return sql`
     insert into ${tableSql(sql, table)} as cur (${columns})
     select ${values} from json_to_recordset(${json}::text::json) as x(${record})
+    where ${notDeleted(sql, table)}
     on conflict (id) do update set ${set}
     where ${revision(sql, sql`cur.payload`)} < ${revision(sql, sql`excluded.payload`)}`;
+}
+
+/** Rows `x` whose id was not deleted at or after their seen_at (see deletedSql). */
+function notDeleted(sql: Sql, table: Table): Fragment {
+  return sql`not exists (select 1 from ${deletedSql(sql, table)} d
+    where d.tbl = ${table.name} and d.id = x.id and d.seen_at >= x.seen_at)`;
+}
+
+/**
+ * Deletes the rows of `json`'s ids (`[{id, seen_at}]`) first seen at or
+ * before their delete, and records each delete (the latest per id), so an
+ * upsert that comes after it with an older seen_at is skipped. A row first
+ * seen after its delete is the item coming back, and stays.
+ */
+export function deleteSql(sql: Sql, table: Table, json: string): Fragment {
+  return sql`
+    with d as (
+      select id, max(seen_at) as seen_at
+      from json_to_recordset(${json}::text::json) as x(id text, seen_at timestamptz)
+      group by id
+    ), recorded as (
+      insert into ${deletedSql(sql, table)} as cur (tbl, id, seen_at)
+      select ${table.name}, id, seen_at from d
+      on conflict (tbl, id) do update set seen_at = greatest(cur.seen_at, excluded.seen_at)
+    )
+    delete from ${tableSql(sql, table)} as t using d where t.id = d.id and t.seen_at <= d.seen_at`;
 }

@@ -38,7 +38,8 @@ const DELETED_SUFFIX = ":deleted";
  * merged fields (sources, engagement, lastSeenAt, revision), which a reader
  * lays over the item's. `id` comes first so a reader can find it without
  * parsing the line (the sink reads the ids of lines other writers appended).
- * A reader folds lines by id: a tombstone removes the item written before it.
+ * A reader folds lines by id: a tombstone removes the item written before it,
+ * and the sink writes no item after its tombstone.
  */
 export function recordLine(item: Envelope<RawItem>, options: RecordOptions): string {
   return recordJson(item, options) + "\n";
@@ -197,6 +198,10 @@ export class JsonlSink implements Sink {
         for (const item of batch) {
           const key = recordKey(item);
           if (this.#ids.has(key)) continue;
+          // An item whose tombstone the file holds stays deleted: its delete
+          // came first (two processes, batches in flight at once, a durable
+          // edge that cut an entry), and a reader keeps the last line per id.
+          if (key === item.id && this.#ids.has(item.id + DELETED_SUFFIX)) continue;
           this.#ids.add(key); // a repeat within the batch is skipped too
           fresh.push(key);
           out.add(recordJson(item, this.#options));

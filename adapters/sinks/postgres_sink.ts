@@ -14,6 +14,7 @@ import {
   MAX_IDENTIFIER_BYTES,
 } from "./_pg_columns.ts";
 import {
+  deletedSql,
   ensureVectorColumn,
   parseTableName,
   prepareTable,
@@ -26,7 +27,7 @@ import type { RetryHint } from "../../engine/errors.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
-import { MERGED_FIELDS, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
+import { deleteSql, MERGED_FIELDS, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
 
 export { maskUrl } from "../../engine/mask_url.ts";
 export { nearest, type Neighbour } from "./_pg_nearest.ts";
@@ -192,18 +193,20 @@ export class PostgresSink implements Sink {
       last.set(item.id, item);
     }
     const upserts: Envelope<RawItem>[] = [];
-    const deletes: string[] = [];
+    const deletes: { id: string; seen_at: string }[] = [];
     for (const item of last.values()) {
-      if (item.payload.deleted === true) deletes.push(item.id);
-      else upserts.push(item);
+      if (item.payload.deleted === true) {
+        deletes.push({ id: item.id, seen_at: new Date(item.seenAt).toISOString() });
+      } else upserts.push(item);
     }
     if (upserts.length) await this.#upsert(upserts, signal);
     if (updates.size) await this.#merge([...updates.values()], signal);
     if (deletes.length) {
+      const json = JSON.stringify(deletes);
       await this.#run(
         "delete",
         deletes.length,
-        (sql) => sql`delete from ${tableSql(sql, this.#table!)} where id = any(${deletes}::text[])`,
+        (sql) => deleteSql(sql, this.#table!, json),
         signal,
       );
     }
@@ -216,10 +219,14 @@ export class PostgresSink implements Sink {
     const result = await this.#run(
       "expire",
       undefined,
+      // The record of deletes older than the cutoff goes too: no copy that old is taken now.
       (sql) =>
-        sql`delete from ${
-          tableSql(sql, this.#table!)
-        } where seen_at < to_timestamp(${before}::float8 / 1000)`,
+        sql`with forgotten as (
+          delete from ${deletedSql(sql, this.#table!)}
+          where tbl = ${this.#table!.name} and seen_at < to_timestamp(${before}::float8 / 1000)
+        )
+        delete from ${tableSql(sql, this.#table!)}
+        where seen_at < to_timestamp(${before}::float8 / 1000)`,
       signal,
     );
     return result.count;

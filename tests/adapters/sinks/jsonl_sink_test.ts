@@ -329,6 +329,24 @@ Deno.test("a deleted item is written as a tombstone line, once, after its item's
   });
 });
 
+Deno.test("an item whose tombstone came first is not written after it: the delete stands", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.write([gone(1)], signal);
+  await sink.write([item(1), item(2)], signal);
+  await sink.close();
+  // So does a sink that reads the tombstone from the file.
+  const rerun = new JsonlSink(path);
+  await rerun.write([item(1)], signal);
+  await rerun.close();
+  // Before: the item's line came after its tombstone, and a reader (last line wins) kept it.
+  assert.deepEqual((await lines(path)).map((l) => [l.id, l.deleted ?? false]), [
+    [item(1).id, true],
+    [item(2).id, false],
+  ]);
+});
+
 Deno.test("a batch holding an item JSON cannot encode writes nothing, and its other items are written when retried without it", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "items.jsonl");

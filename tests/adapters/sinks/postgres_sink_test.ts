@@ -288,7 +288,8 @@ pgCase("a table and a column with odd characters are quoted, never run as SQL", 
   const tables = await pg.sql`
     select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${pg.schema} and c.relkind = 'r'`;
-  assert.deepEqual(tables.map((t) => t.relname).sort(), [name, "x"].sort());
+  // The sink's table, the test's own, and the schema's record of deletes.
+  assert.deepEqual(tables.map((t) => t.relname).sort(), [name, "x", "millrace_deleted"].sort());
   assert.equal(await pg.count(name), 3);
   assert.equal(await pg.count("x"), 1, "nothing was dropped");
   const rows = await pg.sql`select ${pg.sql(column)} as v from ${pg.ident(name)}`;
@@ -363,6 +364,34 @@ pgCase("deleted items remove their rows in the same batch as upserts", async (pg
   for (const e of first.slice(0, 3)) assert.ok(!ids.includes(e.id), "a deleted row is gone");
   for (const e of first.slice(3)) assert.ok(ids.includes(e.id), "the others stay");
 });
+
+pgCase(
+  "a delete that reaches the sink before its item keeps the item out; the item seen after it comes back",
+  async (pg) => {
+    const [story] = items(1);
+    const deletion = (at: number) => ({
+      ...story,
+      seenAt: at,
+      payload: { url: story.payload.url, deleted: true },
+    });
+    await using(sink(pg.url, pg.table("trends")), async (s) => {
+      // Two processes, or a durable edge that cut an entry: the delete (seen later) comes first.
+      await s.write([deletion(story.seenAt + 60_000)], signal);
+      await s.write([story], signal);
+      await s.write([{ ...story, update: true, payload: { revision: 2, lastSeenAt: 1 } }], signal);
+      // Before: the row was back, and the merge update's stub too.
+      assert.equal(await pg.count("trends"), 0, "the deleted story stays deleted");
+      // Seen again after its delete (republished): the row is back.
+      await s.write([{ ...story, seenAt: story.seenAt + 120_000 }], signal);
+      assert.equal(await pg.count("trends"), 1);
+      // A delete older than the row's first sighting does not remove it.
+      await s.write([deletion(story.seenAt + 90_000)], signal);
+      assert.equal(await pg.count("trends"), 1);
+      await s.write([deletion(story.seenAt + 180_000)], signal);
+      assert.equal(await pg.count("trends"), 0);
+    });
+  },
+);
 
 pgCase(
   "a nearest-neighbour query over the stored vectors returns the closest item first",
