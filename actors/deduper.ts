@@ -235,7 +235,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     if (batch.some((item) => item.payload.deleted === true)) {
       const deletes = batch.filter((item) => item.payload.deleted === true);
       const rest = batch.filter((item) => item.payload.deleted !== true);
-      const passDeletes = () => deletes.forEach((item) => out.emit(item));
+      const passDeletes = () => deletes.forEach((item) => out.emit(this.#storyIdOf(item)));
       const done = rest.length > 0 ? this.handle(rest, out, ctx) : undefined;
       return done instanceof Promise ? done.then(passDeletes) : passDeletes();
     }
@@ -275,6 +275,18 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
       return answers.then((a) => this.#afterClaims(state, batch, claims, urls, a, now, out));
     }
     return this.#afterClaims(state, batch, claims, urls, answers, now, out);
+  }
+
+  /**
+   * A deletion under the id its story left under: with a key other than
+   * [url] the Deduper re-ids items by their key, and a deletion keeping its
+   * url's id would miss their rows. One that lacks the key's fields keeps
+   * its id (nothing says which story it was).
+   */
+  #storyIdOf(item: Envelope<ValidItem>): Envelope<ValidItem> {
+    if (this.#urlOnly) return item;
+    const key = this.keyOf(item.payload);
+    return key === undefined || key === item.id ? item : { ...item, id: key };
   }
 
   /**

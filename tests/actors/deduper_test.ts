@@ -397,3 +397,16 @@ Deno.test("a deletion passes the deduper even when its url was seen, after the b
   ]);
   assert.equal(c.dropped.length, 0);
 });
+
+Deno.test("with a key other than [url], a deletion that carries the key leaves under its story's id", async () => {
+  const deduper = await createStage<RawItem, RawItem>(dedupeStage, { key: ["title"] });
+  const story = envelope({ title: "A story", url: "https://example.com/a" }, "s");
+  const [published] = (await run(deduper, [story])).emitted;
+  assert.notEqual(published.id, story.id, "re-ided by its key");
+  const gone = envelope({ title: "A story", url: "https://example.com/a", deleted: true }, "s");
+  // Before: the delete kept its url's id, which no sink had a row for.
+  assert.deepEqual((await run(deduper, [gone])).emitted.map((i) => i.id), [published.id]);
+  // Without the key's fields it cannot be placed, and keeps its own id.
+  const bare = envelope({ url: "https://example.com/a", deleted: true }, "s");
+  assert.deepEqual((await run(deduper, [bare])).emitted.map((i) => i.id), [bare.id]);
+});
