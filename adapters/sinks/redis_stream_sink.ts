@@ -36,7 +36,9 @@ export type RedisStreamSinkConfig = z.output<typeof redisStreamSinkSchema>;
  *
  * KEYS[1] stream, KEYS[2] sorted set of the keys written (score: when)
  * ARGV[1] now (ms), ARGV[2] id ttl (ms), ARGV[3] maxLen, then per entry:
- *   its key, n, and n field/value strings.
+ *   its key, a guard key ('' for none), n, and n field/value strings. An
+ *   entry whose guard was written is skipped: an item's guard is its
+ *   tombstone's key, so an item whose delete came first stays deleted.
  * Returns how many entries were appended.
  */
 const APPEND_ONCE = `
@@ -46,12 +48,14 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl))
 local added = 0
 local i = 4
 while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 2, i + 1 + n))
+  local guard = ARGV[i + 1]
+  local n = tonumber(ARGV[i + 2])
+  if (guard == '' or not redis.call('ZSCORE', KEYS[2], guard))
+    and redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 3, i + 2 + n))
     added = added + 1
   end
-  i = i + 2 + n
+  i = i + 3 + n
 end
 redis.call('PEXPIRE', KEYS[2], ttl)
 return added
@@ -185,13 +189,14 @@ export class RedisStreamSink implements Sink {
   #entry(item: Envelope<RawItem>, args: (string | number)[]): void {
     const head = ["id", item.id, "source", item.source, "seenAt", String(item.seenAt)];
     if (item.payload.deleted === true) {
-      args.push(`${item.id}:deleted`, head.length + 2, ...head, "deleted", "true");
+      args.push(`${item.id}:deleted`, "", head.length + 2, ...head, "deleted", "true");
       return;
     }
     if (item.update === true) {
       const key = `${item.id}:r${item.payload.revision}`;
       args.push(
         key,
+        "",
         head.length + 4,
         ...head,
         "update",
@@ -201,7 +206,15 @@ export class RedisStreamSink implements Sink {
       );
       return;
     }
-    args.push(item.id, head.length + 2, ...head, "payload", JSON.stringify(this.#pick(item)));
+    // Guarded by its tombstone's key: a delete that came first stands (within idTtl).
+    args.push(
+      item.id,
+      `${item.id}:deleted`,
+      head.length + 2,
+      ...head,
+      "payload",
+      JSON.stringify(this.#pick(item)),
+    );
   }
 
   #pick(item: Envelope<RawItem>): Record<string, unknown> {

@@ -94,6 +94,24 @@ redisTest("a deleted item appends one tombstone, once", async () => {
   });
 });
 
+redisTest(
+  "an item whose tombstone came first is not appended after it: the delete stands",
+  async () => {
+    await withRedis(async (server) => {
+      const sink = new RedisStreamSink({ url: server.url }, options());
+      const [a, b] = items(2);
+      await sink.write([{ ...a, payload: { url: a.payload.url, deleted: true } }], signal());
+      await sink.write([a, b], signal());
+      await sink.close();
+      // Before: a's entry came after its tombstone, and a reader keeping the last entry kept it.
+      assert.deepEqual((await entries(server.url)).map((e) => [e.id, e.deleted ?? "false"]), [
+        [a.id, "true"],
+        [b.id, "false"],
+      ]);
+    });
+  },
+);
+
 redisTest("fields keeps only the named payload fields", async () => {
   await withRedis(async (server) => {
     const sink = new RedisStreamSink({ url: server.url }, options({ fields: ["url", "nope"] }));
