@@ -193,13 +193,15 @@ export class QdrantSink implements Sink {
       else last.set(item.id, item);
     }
     const upserts: Envelope<RawItem>[] = [];
-    const deletes: string[] = [];
+    const deleted: Envelope<RawItem>[] = [];
     for (const item of last.values()) {
-      if (item.payload.deleted === true) deletes.push(pointId(item.id));
+      if (item.payload.deleted === true) deleted.push(item);
       else upserts.push(item);
     }
     if (upserts.length > 0) await this.#upsert(upserts, signal);
     if (updates.length > 0 && await this.#exists(signal)) await this.#merge(updates, signal);
+    if (deleted.length > 0) await this.#recordDeletes(deleted, signal);
+    const deletes = deleted.map((item) => pointId(item.id));
     if (deletes.length > 0 && await this.#exists(signal)) {
       await this.#call(
         "delete",
@@ -233,7 +235,98 @@ export class QdrantSink implements Sink {
           filter: { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] },
         }, init),
     );
+    // Deletes older than the cutoff go too: no copy that old is taken now.
+    await this.#call(
+      "expire",
+      "deletes of",
+      signal,
+      (init) =>
+        this.#api.deletePoints(this.#deletes, this.#options.wait, {
+          filter: { must: [{ key: "seen_at", range: { lt: before } }] },
+        }, init),
+    ).catch((error) => {
+      if ((error as QdrantError).status !== 404) throw error;
+    });
     return undefined;
+  }
+
+  /**
+   * The items whose id was not deleted at or after their `seenAt`: a delete
+   * can reach the sink before its item (two processes, batches in flight at
+   * once, a durable edge that cut an entry), and the item's upsert must not
+   * bring the point back. Deletes are kept in a collection of their own
+   * (`<collection>_millrace_deleted`, one 1-d point per deleted id with the
+   * delete's `seen_at`), asked once per batch; none before the first delete.
+   */
+  async #notDeleted(
+    items: Envelope<RawItem>[],
+    signal: AbortSignal,
+  ): Promise<Envelope<RawItem>[]> {
+    let reply;
+    try {
+      reply = await this.#call(
+        "read",
+        "deletes of",
+        signal,
+        (init) =>
+          this.#api.retrievePoints(this.#deletes, {
+            ids: items.map((item) => pointId(item.id)),
+            with_payload: true,
+            with_vector: false,
+          }, init),
+      );
+    } catch (error) {
+      if ((error as QdrantError).status === 404) return items; // nothing was ever deleted
+      throw error;
+    }
+    const result = reply.data?.result;
+    const deletedAt = new Map<string, number>();
+    for (const point of Array.isArray(result) ? result : []) {
+      const at = (point as { payload?: { seen_at?: unknown } })?.payload?.seen_at;
+      if (typeof at === "number") deletedAt.set(String((point as { id: unknown }).id), at);
+    }
+    if (deletedAt.size === 0) return items;
+    return items.filter((item) => !((deletedAt.get(pointId(item.id)) ?? -Infinity) >= item.seenAt));
+  }
+
+  /** Records each delete with its `seen_at` (see #notDeleted), creating the collection of deletes. */
+  async #recordDeletes(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const points = items.map((item) => ({
+      id: pointId(item.id),
+      vector: [1],
+      payload: { seen_at: item.seenAt },
+    }));
+    const upsert = () =>
+      this.#call(
+        "record",
+        `${points.length} deletes in`,
+        signal,
+        (init) => this.#api.upsertPoints(this.#deletes, true, { points }, init),
+      );
+    try {
+      await upsert();
+    } catch (error) {
+      if ((error as QdrantError).status !== 404) throw error;
+      await this.#call(
+        "create",
+        "deletes collection of",
+        signal,
+        (init) =>
+          this.#api.createCollection(
+            this.#deletes,
+            { vectors: { size: 1, distance: "Dot" } },
+            init,
+          ),
+      ).catch((e) => {
+        if ((e as QdrantError).status !== 409) throw e; // another process made it
+      });
+      await upsert();
+    }
+  }
+
+  /** The collection that keeps this collection's deletes (see #notDeleted). */
+  get #deletes(): string {
+    return `${this.#options.collection}_millrace_deleted`;
   }
 
   async #open(): Promise<void> {
@@ -257,7 +350,7 @@ export class QdrantSink implements Sink {
 
   async #upsert(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     const size = this.#size ?? await this.#ensure(vectorOf(items[0]).length, signal);
-    const points = items.map((item) => {
+    let points = items.map((item) => {
       const vector = vectorOf(item);
       if (vector.length !== size) {
         const { collection, distance } = this.#options;
@@ -275,6 +368,11 @@ export class QdrantSink implements Sink {
         },
       };
     });
+    const standing = new Set(await this.#notDeleted(items, signal));
+    if (standing.size < items.length) {
+      points = points.filter((_, i) => standing.has(items[i]));
+      if (points.length === 0) return;
+    }
     await this.#call(
       "upsert",
       `${points.length} points into`,

@@ -103,6 +103,13 @@ const batchSchema = z.strictObject({
   })).min(1),
 });
 
+/** POST /collections/{name}/points: points by id, as the sink asks (payload, no vector). */
+const retrieveSchema = z.strictObject({
+  ids: z.array(pointIdSchema).min(1),
+  with_payload: z.boolean().optional(),
+  with_vector: z.boolean().optional(),
+});
+
 const deleteSchema = z.union([
   z.strictObject({ points: z.array(pointIdSchema).min(1), shard_key: z.unknown().optional() }),
   z.strictObject({ filter: filterSchema, shard_key: z.unknown().optional() }),
@@ -135,6 +142,7 @@ const QUERY_KEYS: Record<string, string[]> = {
   delete: ["wait", "ordering", "timeout"],
   index: ["wait", "ordering", "timeout"],
   create: ["timeout"],
+  retrieve: ["consistency", "timeout"],
   get: [],
 };
 
@@ -199,6 +207,7 @@ export function startFakeQdrant(
       "GET ": "get",
       "PUT ": "create",
       "PUT /points": "upsert",
+      "POST /points": "retrieve",
       "POST /points/delete": "delete",
       "POST /points/batch": "batch",
       "PUT /index": "index",
@@ -259,6 +268,19 @@ export function startFakeQdrant(
           collection.points.set(normalId(p.id), { vector: p.vector, payload: p.payload ?? {} });
         }
         return completed();
+      }
+      case "retrieve": {
+        const parsed = retrieveSchema.safeParse(body);
+        if (!parsed.success) return bad(what, parsed.error);
+        return ok(parsed.data.ids.flatMap((id) => {
+          const point = collection.points.get(normalId(id));
+          if (!point) return [];
+          return [{
+            id: normalId(id),
+            payload: parsed.data.with_payload === false ? null : point.payload,
+            vector: parsed.data.with_vector ? point.vector : null,
+          }];
+        }));
       }
       case "batch": {
         const parsed = batchSchema.safeParse(body);

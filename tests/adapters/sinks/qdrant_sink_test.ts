@@ -187,6 +187,23 @@ Deno.test("deleted items remove their points in the same batch; deleting from no
   });
 });
 
+Deno.test("a delete that reaches the sink before its item keeps the point out; the item seen after it comes back", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    const [story] = items(1);
+    const gone = (at: number) => ({ ...deleted(story), seenAt: at });
+    await sink.write([gone(story.seenAt + 60_000)], signal());
+    await sink.write([story, ...items(1, 4, 1)], signal());
+    const points = fake.collections.get("trends")!.points;
+    // Before: the point was upserted after its delete and stayed.
+    assert.ok(!points.has(pointId(story.id)), "the deleted story stays deleted");
+    assert.equal(points.size, 1, "the other item is written");
+    await sink.write([{ ...story, seenAt: story.seenAt + 120_000 }], signal());
+    assert.ok(points.has(pointId(story.id)), "seen again after its delete, it is back");
+    assert.deepEqual(fake.refused, []);
+  });
+});
+
 Deno.test("expire removes the points first seen before the cutoff and keeps the rest", async () => {
   await withQdrant(async (fake) => {
     const { sink } = sinkOn(fake);
@@ -365,7 +382,8 @@ Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow 
     await sink.open();
     fake.delay = 300;
     const error = await sink.write(items(2), signal()).catch((e) => e);
-    assert.match(error.message, /cannot upsert 2 points into trends at .*: no answer within 50ms/);
+    // The first call of a write asks which of its ids were deleted (see the delete tests).
+    assert.match(error.message, /cannot read deletes of trends at .*: no answer within 50ms/);
     assert.equal(error.retryable, undefined, "a timeout is worth a retry");
     assert.equal(isOutage(error), false, "and no outage: a large batch can be what is slow");
     const stop = new AbortController();
@@ -383,7 +401,7 @@ Deno.test("a Qdrant that is gone fails a write as an outage, which the runner wa
   await sink.open();
   await fake.close(); // its port now refuses connections
   const error = await sink.write(items(1), signal()).catch((e) => e);
-  assert.match(error.message, /cannot upsert 1 points into trends at /);
+  assert.match(error.message, /cannot read deletes of trends at /);
   assert.equal(isOutage(error), true);
 });
 
@@ -595,7 +613,11 @@ Deno.test("a merge update sets the point's merged payload fields, never its vect
       "hn",
       "rss",
     ]);
-    assert.equal(fake.requests.filter((r) => r.path.endsWith("/points")).length, 1, "one upsert");
+    assert.equal(
+      fake.requests.filter((r) => r.path === "/collections/trends/points").length,
+      1,
+      "one upsert",
+    );
   });
 });
 
