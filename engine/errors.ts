@@ -50,23 +50,32 @@ export interface RetryHint {
   /** False when the same call made again cannot succeed; absent or true when it may. */
   retryable?: boolean;
   /**
-   * True when the call failed because what it calls is away, which no item
-   * of the batch caused: its connection to a store dropped (Redis
-   * restarted, a network cut), or a service refused the connection or
-   * answered one of OUTAGE_STATUSES after the client's own retries. The
-   * stage runner then tries again until it answers, without spending the
-   * batch's retries, so an outage cannot split good items into dead letters.
+   * True when the call failed because its connection to a store dropped
+   * (Redis restarted, a network cut), which no item of the batch caused:
+   * the stage runner then tries again until it answers, without spending
+   * the batch's retries, so a run of outages cannot split good items into
+   * dead letters.
    */
   outage?: boolean;
+  /**
+   * True when the service the call reached is away, after the client's own
+   * retries: it refused the connection, or answered one of AWAY_STATUSES.
+   * The stage runner waits it out as an outage for up to ten minutes per
+   * batch (stage_runner.ts AWAY_MAX_MS), warning each minute; past that it
+   * is an ordinary failure (retried, then split), so a wrong URL or a
+   * service that never comes back does not hold a one-shot flow for ever.
+   */
+  away?: boolean;
 }
 
 /**
- * HTTP answers that say the service is away or over its limits, not that
- * the request is bad: 429 (too many requests, or a quota spent), 502, 503
- * and 504 (a gateway, or the service, down). A 500 is not among them: a
- * server can fail that way on one input.
+ * HTTP answers that say the service is away, not that the request is bad:
+ * 502 and 503 (a gateway, or the service, down or restarting). Not 500 nor
+ * 504 (a server can fail or time out on one large input), nor 429 (a quota
+ * spent does not come back by waiting, and "request too large" is the
+ * batch's): those are retried, then split.
  */
-export const OUTAGE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
+export const AWAY_STATUSES: ReadonlySet<number> = new Set([502, 503]);
 
 /**
  * False only for an error that says `retryable: false`: anything else (a
@@ -107,13 +116,22 @@ export class PermanentError extends Error implements RetryHint {
  * AggregateError's: several sinks failing at once), says an outage
  * (RetryHint.outage).
  */
-export function isOutage(error: unknown, depth = 0): boolean {
-  if ((error as RetryHint | null | undefined)?.outage === true) return true;
+export function isOutage(error: unknown): boolean {
+  return hinted(error, "outage");
+}
+
+/** Whether `error`, or an error it wraps, says its service is away (RetryHint.away). */
+export function isAway(error: unknown): boolean {
+  return hinted(error, "away");
+}
+
+function hinted(error: unknown, hint: "outage" | "away", depth = 0): boolean {
+  if ((error as RetryHint | null | undefined)?.[hint] === true) return true;
   if (!(error instanceof Error) || depth > 8) return false;
-  if (error instanceof AggregateError && error.errors.some((e) => isOutage(e, depth + 1))) {
+  if (error instanceof AggregateError && error.errors.some((e) => hinted(e, hint, depth + 1))) {
     return true;
   }
-  return isOutage(error.cause, depth + 1);
+  return hinted(error.cause, hint, depth + 1);
 }
 
 /**

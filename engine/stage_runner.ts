@@ -1,7 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
-import { endingError, errorMessage, isOutage, isRetryable } from "./errors.ts";
+import { endingError, errorMessage, isAway, isOutage, isRetryable } from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
@@ -20,6 +20,8 @@ export interface StageWork {
   retries: number;
   /** Backoff base in ms (tests shorten it). */
   backoffBase?: number;
+  /** How long a batch waits for a service that is away; default AWAY_MAX_MS (tests shorten it). */
+  awayMaxMs?: number;
   /**
    * The stage's own window. A step's window gathers its batches; a stage
    * fused after the first one gets what the stage before it emitted, cut to
@@ -138,7 +140,7 @@ function attempt(
   result: BatchResult,
   tries: number,
   fence?: Fence,
-  outages = 0,
+  waiting?: Waiting,
 ): void | Promise<void> {
   if (fence) {
     const held = fence(batch);
@@ -146,13 +148,13 @@ function attempt(
       return held.then((b) => {
         // Left out: not this stage's any more, so not in flight in it either.
         work.stats.received -= batch.length - b.length;
-        return b.length > 0 ? once(work, b, retries, result, tries, fence, outages) : undefined;
+        return b.length > 0 ? once(work, b, retries, result, tries, fence, waiting) : undefined;
       });
     }
     if (held.length === 0) return;
     batch = held;
   }
-  return once(work, batch, retries, result, tries, fence, outages);
+  return once(work, batch, retries, result, tries, fence, waiting);
 }
 
 /** One try of `handle` on a batch the fence has let through. */
@@ -163,7 +165,7 @@ function once(
   result: BatchResult,
   tries: number,
   fence: Fence | undefined,
-  outages: number,
+  waiting: Waiting | undefined,
 ): void | Promise<void> {
   const collector = new Collector(batch.length);
   const started = performance.now();
@@ -174,12 +176,12 @@ function once(
     pending = work.actor.handle(batch.slice(), collector, work.ctx);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return failed(work, batch, retries, result, tries, error, fence, outages);
+    return failed(work, batch, retries, result, tries, error, fence, waiting);
   }
   // Only a promise is waited for: a stage (in plain JavaScript) that returns another value is done.
   if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
     const promise = Promise.resolve(pending as PromiseLike<void>);
-    return settle(work, batch, retries, result, tries, collector, started, promise, fence, outages);
+    return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
@@ -194,14 +196,14 @@ async function settle(
   started: number,
   pending: Promise<void>,
   fence: Fence | undefined,
-  outages: number,
+  waiting: Waiting | undefined,
 ): Promise<void> {
   try {
     // A kill does not wait for an actor that ignores its signal.
     await untilAborted(pending, work.ctx.signal);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
-    return await failed(work, batch, retries, result, tries, error, fence, outages);
+    return await failed(work, batch, retries, result, tries, error, fence, waiting);
   }
   succeeded(work, collector, result, batch.length, performance.now() - started);
 }
@@ -212,6 +214,29 @@ async function settle(
  */
 const OUTAGE_MAX_STEP = 4;
 
+/** How long a batch waits for a service that is away (RetryHint.away) before failing as usual. */
+export const AWAY_MAX_MS = 10 * 60_000;
+
+/** While a batch waits, a warning says so this often. */
+const SAY_EVERY_MS = 60_000;
+
+/** A batch waiting out an outage: its tries so far, since when, when it last said so. */
+interface Waiting {
+  tries: number;
+  since: number;
+  said: number;
+  /** Gave up waiting for a service that is away: its retries and halves fail as usual. */
+  over: boolean;
+}
+
+function awayMax(work: StageWork): number {
+  return work.awayMaxMs ?? AWAY_MAX_MS;
+}
+
+function seconds(ms: number): string {
+  return ms >= 120_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
+}
+
 /** Try number `tries` threw: retry it after a backoff, split it, or dead-letter its one item. */
 async function failed(
   work: StageWork,
@@ -221,7 +246,7 @@ async function failed(
   tries: number,
   error: unknown,
   fence: Fence | undefined,
-  outages: number,
+  waiting: Waiting | undefined,
 ): Promise<void> {
   const { ctx, stats } = work;
   ctx.signal.throwIfAborted();
@@ -229,25 +254,46 @@ async function failed(
   if (endingError(error)) throw error;
   // A stage's own message may quote a URL it was given, password and all.
   const why = maskUrlsIn(errorMessage(error));
-  // Nor is an outage: a dropped connection to Redis, or a service the stage
-  // calls that is away (refused, 502/503/504, 429 after the client's own
-  // retries), which every item would meet alike. It is tried again until
-  // the service answers, spending neither the batch's retries nor its
-  // items' attempts, so an outage cannot split good items into dead
-  // letters; the wait between tries grows to OUTAGE_MAX_STEP doublings.
-  if (isOutage(error)) {
+  // Nor is an outage (a dropped connection to Redis), which every item would
+  // meet alike: tried again until Redis answers, spending neither the
+  // batch's retries nor its items' attempts, so an outage cannot split good
+  // items into dead letters. A service that is away (refused, 502 or 503
+  // after the client's own retries: RetryHint.away) is waited out the same
+  // way, for up to `awayMaxMs` per batch; past that it is an ordinary
+  // failure, so a wrong URL or a service that never comes back does not
+  // hold a one-shot flow for ever. The wait between tries grows to
+  // OUTAGE_MAX_STEP doublings.
+  const outage = isOutage(error);
+  const away = !outage && isAway(error);
+  const now = Date.now();
+  if (away && waiting !== undefined && now - waiting.since >= awayMax(work) && !waiting.over) {
+    ctx.log.warn(
+      `${ctx.flow}/${ctx.stage}: batch of ${batch.length}: gave up waiting after ` +
+        `${seconds(now - waiting.since)}; retrying and splitting it as any failure`,
+      { error: why },
+    );
+    waiting = { ...waiting, over: true };
+  }
+  if (outage || (away && !waiting?.over)) {
     stats.retries++;
-    // Once per outage of a batch: a try comes every second or two while it lasts.
-    if (outages === 0) {
+    const w = waiting ?? { tries: 0, since: now, said: now, over: false };
+    if (w.tries === 0) {
       ctx.log.warn(
         `${ctx.flow}/${ctx.stage}: batch of ${batch.length} met an outage, ` +
           `trying again until it ends`,
         { error: why },
       );
+    } else if (now - w.said >= SAY_EVERY_MS) {
+      ctx.log.warn(
+        `${ctx.flow}/${ctx.stage}: batch of ${batch.length}: still waiting after ` +
+          `${seconds(now - w.since)}`,
+        { error: why },
+      );
+      w.said = now;
     }
-    await sleep(backoffDelay(Math.min(outages, OUTAGE_MAX_STEP), work.backoffBase), ctx.signal);
+    await sleep(backoffDelay(Math.min(w.tries, OUTAGE_MAX_STEP), work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, tries, fence, outages + 1);
+    return await attempt(work, batch, retries, result, tries, fence, { ...w, tries: w.tries + 1 });
   }
   for (const item of batch) item.attempts++;
   // An error that is not retryable (an API's 400 for one bad input) will
@@ -260,7 +306,7 @@ async function failed(
     });
     await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
     ctx.signal.throwIfAborted();
-    return await attempt(work, batch, retries, result, tries + 1, fence);
+    return await attempt(work, batch, retries, result, tries + 1, fence, waiting);
   }
   if (batch.length === 1) {
     stats.failed++;
@@ -277,8 +323,10 @@ async function failed(
   // The retries were spent on the whole batch; halves get one attempt
   // each, so a dead dependency costs log2(n) rounds, not n retries.
   const mid = batch.length >>> 1;
-  await attempt(work, batch.slice(0, mid), 0, result, 0, fence);
-  await attempt(work, batch.slice(mid), 0, result, 0, fence);
+  // A batch that gave up waiting for a service passes that on: its halves do not wait again.
+  const given = waiting?.over ? waiting : undefined;
+  await attempt(work, batch.slice(0, mid), 0, result, 0, fence, given);
+  await attempt(work, batch.slice(mid), 0, result, 0, fence, given);
 }
 
 /** Counts what a successful try of `items` items taking `ms` said, and keeps its outputs. */

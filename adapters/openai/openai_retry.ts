@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { ReplyTooLargeError } from "../http/capped_fetch.ts";
-import { OUTAGE_STATUSES, type RetryHint } from "../../engine/errors.ts";
+import { AWAY_STATUSES, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { retry, retryAfterMs } from "../../engine/retry.ts";
 import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
@@ -30,8 +30,8 @@ export interface OpenAIRetryOptions {
  * `call` with the embedder's and the llm stage's retry: backoff with jitter,
  * `Retry-After` honoured (and a 429's wait shared through the limiter), a
  * warning per retry; what finally fails is thrown as `failure` says it,
- * marked an outage when the service is away (see isOutage), which the
- * stage runner waits out instead of splitting the batch into dead letters.
+ * marked `away` when the service is (see isAway), which the stage runner
+ * waits out for a while instead of splitting the batch into dead letters.
  */
 export async function withOpenAIRetry<T>(
   call: () => Promise<T>,
@@ -63,19 +63,19 @@ export async function withOpenAIRetry<T>(
   } catch (error) {
     o.signal.throwIfAborted();
     const failure: Error & RetryHint = o.failure(error);
-    if (isOutage(error)) failure.outage = true;
+    if (isAway(error)) failure.away = true;
     throw failure;
   }
 }
 
 /**
- * Whether the service is away rather than the request bad (RetryHint.outage):
- * it answered one of OUTAGE_STATUSES, or no connection was made. A timeout
+ * Whether the service is away rather than the request bad (RetryHint.away):
+ * it answered one of AWAY_STATUSES, or no connection was made. A timeout
  * is not counted: a long input can be what keeps a server from answering.
  */
-function isOutage(error: unknown): boolean {
+function isAway(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
-    return OUTAGE_STATUSES.has(error.status);
+    return AWAY_STATUSES.has(error.status);
   }
   return error instanceof OpenAI.APIConnectionError &&
     !(error instanceof OpenAI.APIConnectionTimeoutError) && !overCap(error);

@@ -1,4 +1,5 @@
 import { cappedFetch } from "../http/capped_fetch.ts";
+import { errorMessage, PermanentError } from "../../engine/errors.ts";
 
 /**
  * The largest reply taken from Qdrant. The sink's calls answer with a status
@@ -68,14 +69,30 @@ export class QdrantRest {
     init: RequestInit,
   ): Promise<QdrantReply> {
     const url = `${this.base}/collections/${encodeURIComponent(collection)}${rest}`;
-    const response = await this.#fetch(url, {
-      ...init,
-      method,
-      headers: body === undefined
-        ? this.headers
-        : { ...this.headers, "content-type": "application/json" },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
+    let json: string | undefined;
+    try {
+      json = body === undefined ? undefined : JSON.stringify(body);
+    } catch (error) {
+      // A point's payload holding a BigInt or a cycle: sending it again cannot work.
+      throw new PermanentError(`the request cannot be written as JSON: ${errorMessage(error)}`);
+    }
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        ...init,
+        method,
+        headers: json === undefined
+          ? this.headers
+          : { ...this.headers, "content-type": "application/json" },
+        ...(json === undefined ? {} : { body: json }),
+      });
+    } catch (error) {
+      // fetch's own failures (refused, reset, no route) are TypeErrors: Qdrant is away.
+      if (error instanceof TypeError && !init.signal?.aborted) {
+        throw Object.assign(error, { network: true });
+      }
+      throw error;
+    }
     const text = await response.text();
     let data: unknown;
     try {

@@ -3,8 +3,8 @@ import { QdrantRest } from "./_qdrant_rest.ts";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
 import {
+  AWAY_STATUSES,
   errorMessage,
-  OUTAGE_STATUSES,
   PermanentError,
   type RetryHint,
 } from "../../engine/errors.ts";
@@ -542,13 +542,12 @@ export class QdrantSink implements Sink {
       if (status !== undefined && status >= 400 && status < 500 && !RETRY.includes(status)) {
         wrapped.retryable = false;
       }
-      // Qdrant, or the way to it, is away (fetch's network errors are
-      // TypeErrors): the stage runner waits it out (RetryHint.outage).
-      if (
-        status === undefined
-          ? !timeout.aborted && error instanceof TypeError
-          : OUTAGE_STATUSES.has(status)
-      ) wrapped.outage = true;
+      // Qdrant, or the way to it, is away (a network error of fetch's, or
+      // a 502 or 503): the stage runner waits it out for a while (RetryHint.away).
+      if ((error as { network?: boolean }).network === true) wrapped.away = true;
+      else if (status !== undefined && AWAY_STATUSES.has(status)) wrapped.away = true;
+      // A request that cannot be written (an item JSON cannot hold) would fail again.
+      if (error instanceof PermanentError) wrapped.retryable = false;
       throw wrapped;
     }
   }

@@ -302,25 +302,34 @@ Deno.test("an API that answers 503 for a while is waited out: no item goes to de
   });
 });
 
-Deno.test("a 500 is no outage: a batch that keeps getting it is split, as a bad input may cause it", async () => {
-  await withFakeOpenAI({
-    intercept: (hit) =>
-      hit.input.some((t) => t.includes("BAD")) ? apiError(500, "internal error") : undefined,
-  }, async (server) => {
-    const dir = await Deno.makeTempDir();
-    const { report, deadLetters } = await runEmbedFlow(server, {
-      dir,
-      count: 16,
-      bad: [5],
-      embed: { cache: false, maxRetries: 0 },
+for (
+  const [status, message] of [
+    [500, "internal error"],
+    [504, "Gateway Timeout"], // a gateway timing out on a large batch
+    [429, "Request too large for text-embedding-3-small on tokens per min (TPM)"],
+    [429, "You exceeded your current quota, please check your plan and billing details."],
+  ] as const
+) {
+  Deno.test(`a ${status} (${message.slice(0, 24)}…) is no outage: the batch is split, not waited on`, async () => {
+    await withFakeOpenAI({
+      intercept: (hit) =>
+        hit.input.some((t) => t.includes("BAD")) ? apiError(status, message) : undefined,
+    }, async (server) => {
+      const dir = await Deno.makeTempDir();
+      const { report, deadLetters } = await runEmbedFlow(server, {
+        dir,
+        count: 16,
+        bad: [5],
+        embed: { cache: false, maxRetries: 0 },
+      });
+      assert.equal(report.published, 15);
+      assert.deepEqual(
+        deadLetters.entries.map((l) => (l.item.payload as { title: string }).title),
+        ["title 5"],
+      );
     });
-    assert.equal(report.published, 15);
-    assert.deepEqual(
-      deadLetters.entries.map((l) => (l.item.payload as { title: string }).title),
-      ["title 5"],
-    );
   });
-});
+}
 
 Deno.test("several batches in flight share one rate limit", async () => {
   // Sleeps return at once, time jumping to when the sleeper would wake: each

@@ -24,7 +24,7 @@ const item = (n: number): Envelope => ({
 async function run(
   actor: Actor,
   items: Envelope[],
-  opts: { concurrency?: number; retries?: number; batch?: number } = {},
+  opts: { concurrency?: number; retries?: number; batch?: number; awayMaxMs?: number } = {},
 ) {
   const input = new Channel<Envelope<unknown>>(1000);
   const output = new Channel<Envelope<unknown>>(100_000);
@@ -39,6 +39,7 @@ async function run(
       stats,
       retries: opts.retries ?? 2,
       backoffBase: 1,
+      awayMaxMs: opts.awayMaxMs,
     }],
     edge: new MemoryEdge(input, output, deadLetters, ctl.signal),
     concurrency: opts.concurrency ?? 1,
@@ -310,12 +311,12 @@ Deno.test("a dropped connection is tried again without spending the batch's retr
   assert.equal(log.lines.filter((l) => l.includes("met an outage")).length, 1, "said once");
 });
 
-Deno.test("a service that is away (outage: true) is waited out too; an error without it is not", async () => {
+Deno.test("a service that is away (away: true) is waited out too; an error without it is not", async () => {
   // An adapter's error after its own retries: a 503, a refused connection.
   let away = 8;
   const actor: Actor = {
     handle(batch, out) {
-      if (away-- > 0) throw Object.assign(new Error("503 Service Unavailable"), { outage: true });
+      if (away-- > 0) throw Object.assign(new Error("503 Service Unavailable"), { away: true });
       for (const it of batch) out.emit(it);
     },
   };
@@ -333,6 +334,25 @@ Deno.test("a service that is away (outage: true) is waited out too; an error wit
   };
   const split = await run(plain, [item(1), item(2), item(3)], { retries: 0 });
   assert.equal(split.deadLetters.entries.length, 3);
+});
+
+Deno.test("a service away past awayMaxMs fails as any failure: a one-shot flow does not wait for ever", async () => {
+  // A wrong URL, a service that never comes back: before the cap, this never ended.
+  const calls: number[] = [];
+  const actor: Actor = {
+    handle(batch) {
+      calls.push(batch.length);
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { away: true });
+    },
+  };
+  const { deadLetters, log } = await run(actor, [item(1), item(2)], { retries: 1, awayMaxMs: 30 });
+  assert.deepEqual(
+    deadLetters.entries.map((l) => l.reason),
+    Array(2).fill("failed: connect ECONNREFUSED 127.0.0.1:9"),
+  );
+  assert.equal(log.lines.filter((l) => l.includes("gave up waiting")).length, 1);
+  // After the cap: one retry of the batch, then its halves once each, without waiting again.
+  assert.deepEqual(calls.slice(-4), [2, 2, 1, 1]);
 });
 
 Deno.test("stages fused into one step: the step's window makes the batches, a later stage gets them cut to its own window", async () => {

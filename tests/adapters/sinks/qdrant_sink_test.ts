@@ -21,7 +21,7 @@ import { Registry, type SourceSpec } from "../../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
-import { isOutage } from "../../../engine/errors.ts";
+import { isAway, isRetryable } from "../../../engine/errors.ts";
 import { Flood, withServer } from "../../_http_server.ts";
 import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
@@ -385,13 +385,27 @@ Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow 
     // The first call of a write asks which of its ids were deleted (see the delete tests).
     assert.match(error.message, /cannot read deletes of trends at .*: no answer within 50ms/);
     assert.equal(error.retryable, undefined, "a timeout is worth a retry");
-    assert.equal(isOutage(error), false, "and no outage: a large batch can be what is slow");
+    assert.equal(isAway(error), false, "and no outage: a large batch can be what is slow");
     const stop = new AbortController();
     const write = sink.write(items(2), stop.signal);
     setTimeout(() => stop.abort(new Error("stopping")), 10);
     // The abort's reason, not the 50ms timeout nor the answer: the stop ended it.
     await assert.rejects(write, /stopping/);
     await new Promise((r) => setTimeout(r, 350)); // let the fake answer before it closes
+  });
+});
+
+Deno.test("an item JSON cannot hold fails its write as not worth a retry, not as an outage", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake, { dimensions: 4 });
+    await sink.open();
+    const [a] = items(1);
+    const big = { ...a, payload: { ...a.payload, views: 12n } };
+    const error = await sink.write([big], signal()).catch((e) => e);
+    // Before: a TypeError taken for Qdrant being away, waited on for ever.
+    assert.match(error.message, /cannot be written as JSON: .*BigInt/);
+    assert.equal(isAway(error), false);
+    assert.equal(isRetryable(error), false);
   });
 });
 
@@ -402,7 +416,7 @@ Deno.test("a Qdrant that is gone fails a write as an outage, which the runner wa
   await fake.close(); // its port now refuses connections
   const error = await sink.write(items(1), signal()).catch((e) => e);
   assert.match(error.message, /cannot read deletes of trends at /);
-  assert.equal(isOutage(error), true);
+  assert.equal(isAway(error), true);
 });
 
 Deno.test("Qdrant's refusal is in the error, with what was asked", async () => {
