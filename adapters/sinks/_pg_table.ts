@@ -32,6 +32,12 @@ export interface Table {
   dimensions?: number;
   /** Whether a pgvector column this sink adds gets an HNSW index for cosine distance. */
   index?: VectorIndex;
+  /**
+   * Whether the schema's record of deletes (deletedSql) is there to hold a
+   * delete that came before its item; false when the role may not create
+   * it (the sink then writes as before it existed, and said so at open).
+   */
+  deletes: boolean;
 }
 
 /** The index a pgvector column added by the sink gets: HNSW on cosine distance, or none. */
@@ -80,13 +86,39 @@ export function deletedSql(sql: Db, t: { schema: string }): Fragment {
 
 export const DELETED_TABLE = "millrace_deleted";
 
-/** Creates the schema's table of deletes unless it exists (see deletedSql). */
-export async function prepareDeleted(sql: Sql, schema: string): Promise<void> {
+/**
+ * Makes sure the schema's table of deletes exists (see deletedSql): looked
+ * up first, since CREATE needs the schema's CREATE privilege even when the
+ * table is there, which a role that may only write its own tables lacks
+ * (Postgres 15 grants none on `public`). Returns whether it is there; when
+ * it cannot be made, `log` says why and what to run instead.
+ */
+export async function prepareDeleted(
+  sql: Sql,
+  schema: string,
+  log: (msg: string) => void,
+): Promise<boolean> {
   const label = quoteForDisplay(schema, DELETED_TABLE);
-  await underTableLock(sql, label, async (tx) => {
-    await tx`create table if not exists ${deletedSql(tx, { schema })} (
-      tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
-  });
+  const exists = async (q: Db) =>
+    (await q`select to_regclass(${label}) is not null as found`)[0].found as boolean;
+  if (await exists(sql)) return true;
+  try {
+    await underTableLock(sql, label, async (tx) => {
+      if (await exists(tx)) return;
+      await tx`create table ${deletedSql(tx, { schema })} (
+        tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
+    });
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "42501") throw error; // insufficient_privilege
+    log(
+      `cannot create ${label} (${errorMessage(error)}): a delete that reaches the table before ` +
+        `its item will not hold (the item comes back). Have its owner run: create table ${label} ` +
+        `(tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id)), ` +
+        `and grant this role select, insert, update, delete on it`,
+    );
+    return false;
+  }
 }
 
 /** `"public"."trends"`, for messages only. */
@@ -233,6 +265,7 @@ export async function prepareTable(
   lifted: LiftedColumn[],
   wanted: VectorMode | "auto",
   log: (msg: string) => void,
+  warn: (msg: string) => void = log,
 ): Promise<Table> {
   const [{ current }] = await sql<{ current: string | null }[]>`select current_schema() as current`;
   const schema = given.schema ?? current;
@@ -280,11 +313,12 @@ export async function prepareTable(
       }. Alter it, or point the sink at a new table`,
     );
   }
-  await prepareDeleted(sql, schema);
+  const deletes = await prepareDeleted(sql, schema, warn);
   const table: Table = {
     schema,
     name: given.name,
     label,
+    deletes,
     vector: mode,
     vectorColumn: mode !== "none" && found.columns.has("vector"),
     dimensions,

@@ -188,6 +188,7 @@ export function mergeSql(
 
 /** Rows `x` whose id was not deleted at or after their seen_at (see deletedSql). */
 function notDeleted(sql: Sql, table: Table): Fragment {
+  if (!table.deletes) return sql`true`;
   return sql`not exists (select 1 from ${deletedSql(sql, table)} d
     where d.tbl = ${table.name} and d.id = x.id and d.seen_at >= x.seen_at)`;
 }
@@ -199,6 +200,12 @@ function notDeleted(sql: Sql, table: Table): Fragment {
  * seen after its delete is the item coming back, and stays.
  */
 export function deleteSql(sql: Sql, table: Table, json: string): Fragment {
+  if (!table.deletes) {
+    return sql`
+      delete from ${tableSql(sql, table)} as t
+      using json_to_recordset(${json}::text::json) as d(id text, seen_at timestamptz)
+      where t.id = d.id`;
+  }
   return sql`
     with d as (
       select id, max(seen_at) as seen_at

@@ -112,7 +112,7 @@ export interface PostgresSinkConfig {
 const _sameConfig: [PostgresSinkConfig, z.output<typeof postgresSinkSchema>] extends
   [z.output<typeof postgresSinkSchema>, PostgresSinkConfig] ? true : never = true;
 
-const SILENT: Pick<Logger, "info"> = { info() {} };
+const SILENT: Pick<Logger, "info" | "warn"> = { info() {}, warn() {} };
 
 /**
  * Upserts each batch into one Postgres table, keyed by item id: one
@@ -137,7 +137,7 @@ const SILENT: Pick<Logger, "info"> = { info() {} };
  */
 export class PostgresSink implements Sink {
   readonly #config: PostgresSinkConfig;
-  readonly #log: Pick<Logger, "info">;
+  readonly #log: Pick<Logger, "info" | "warn">;
   readonly #scrub: (text: string) => string;
   #sql?: Sql;
   #table?: Table;
@@ -154,7 +154,7 @@ export class PostgresSink implements Sink {
    */
   constructor(
     config: PostgresSinkConfig,
-    log: Pick<Logger, "info"> = SILENT,
+    log: Pick<Logger, "info" | "warn"> = SILENT,
     vectors?: VectorShape,
   ) {
     this.#config = config;
@@ -221,12 +221,16 @@ export class PostgresSink implements Sink {
       undefined,
       // The record of deletes older than the cutoff goes too: no copy that old is taken now.
       (sql) =>
-        sql`with forgotten as (
+        this.#table!.deletes
+          ? sql`with forgotten as (
           delete from ${deletedSql(sql, this.#table!)}
           where tbl = ${this.#table!.name} and seen_at < to_timestamp(${before}::float8 / 1000)
         )
         delete from ${tableSql(sql, this.#table!)}
-        where seen_at < to_timestamp(${before}::float8 / 1000)`,
+        where seen_at < to_timestamp(${before}::float8 / 1000)`
+          : sql`delete from ${
+            tableSql(sql, this.#table!)
+          } where seen_at < to_timestamp(${before}::float8 / 1000)`,
       signal,
     );
     return result.count;
@@ -276,6 +280,7 @@ export class PostgresSink implements Sink {
         this.#config.columns,
         this.#config.vector,
         (msg) => this.#log.info(`postgres sink: ${msg}`),
+        (msg) => this.#log.warn(`postgres sink: ${msg}`),
       ));
       this.#table.index = this.#config.index;
     } catch (error) {
@@ -394,9 +399,9 @@ export class PostgresSink implements Sink {
         { cause: error },
       );
       // Still no connection after the tries above: Postgres is away, which
-      // the stage runner waits out (RetryHint.outage) instead of splitting
-      // the batch into dead letters.
-      if (!signal.aborted && connectionLost(error)) failure.outage = true;
+      // the stage runner waits out for a while (RetryHint.away) instead of
+      // splitting the batch into dead letters.
+      if (!signal.aborted && connectionLost(error)) failure.away = true;
       throw failure;
     }
   }

@@ -1016,3 +1016,54 @@ pgTest(
     }
   },
 );
+
+pgTest(
+  "a role that may write its table but not create in the schema opens and writes; the record of deletes is made only when missing",
+  async (pg) => {
+    const role = `millrace_writer_${crypto.randomUUID().slice(0, 8)}`;
+    const writerUrl = (() => {
+      const u = new URL(pg.url);
+      u.username = role;
+      u.password = "";
+      return u.href;
+    })();
+    await pg.sql`create role ${pg.sql(role)} login`;
+    try {
+      // The owner makes the table (and the record of deletes), then grants the writer DML only.
+      await using(sink(pg.url, pg.table("trends")), async (s) => await s.write(items(1), signal));
+      await pg.sql`grant usage on schema ${pg.sql(pg.schema)} to ${pg.sql(role)}`;
+      await pg.sql`grant select, insert, update, delete on all tables in schema ${
+        pg.sql(pg.schema)
+      } to ${pg.sql(role)}`;
+      // Before: "permission denied for schema" at every open (CREATE … IF NOT EXISTS needs CREATE).
+      await using(sink(writerUrl, pg.table("trends")), async (s) => {
+        await s.write(items(2, 1), signal);
+        await s.write([{
+          ...items(1)[0],
+          payload: { url: items(1)[0].payload.url, deleted: true },
+        }], signal);
+      });
+      assert.equal(await pg.count("trends"), 2);
+
+      // Without the record of deletes, and no right to make it: the sink says so and writes on.
+      await pg.sql`drop table ${pg.ident("millrace_deleted")}`;
+      const warned: string[] = [];
+      const s = new PostgresSink(
+        postgresSinkSchema.parse({ url: writerUrl, table: pg.table("trends") }),
+        { info() {}, warn: (m: string) => void warned.push(m) },
+      );
+      await using(s, async (s) => {
+        await s.write(items(1, 5), signal);
+        await s.write([{
+          ...items(1, 5)[0],
+          payload: { url: items(1, 5)[0].payload.url, deleted: true },
+        }], signal);
+      });
+      assert.equal(await pg.count("trends"), 2);
+      assert.match(warned.join("\n"), /cannot create "[^"]+"\."millrace_deleted" .*will not hold/);
+    } finally {
+      await pg.sql`drop owned by ${pg.sql(role)}`;
+      await pg.sql`drop role ${pg.sql(role)}`;
+    }
+  },
+);
