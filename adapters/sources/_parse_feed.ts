@@ -123,6 +123,7 @@ async function newParser(): Promise<Parser<Record<string, unknown>, FeedEntry>> 
     customFields: { item: [["category", "categoryList", { keepArray: true }]] },
   });
   tolerateBadAtomDates(parser);
+  keepGuidPermaLink(parser);
   return parser;
 }
 
@@ -137,6 +138,28 @@ function tolerateBadAtomDates(parser: object): void {
   const original = p.parseItemAtom?.bind(parser);
   if (!original) return;
   p.parseItemAtom = (entry) => atomLinkAndTitle(entry, parseAtomItem(original, entry));
+}
+
+/**
+ * rss-parser 3.13 drops a guid's `isPermaLink` attribute; it says whether
+ * the guid may stand in for a missing link, so it is kept as
+ * `guidIsPermaLink` (false only when the feed says so: RSS 2.0's default).
+ */
+function keepGuidPermaLink(parser: object): void {
+  const p = parser as {
+    parseItemRss?: (item: Record<string, unknown>, fields: unknown) => FeedEntry;
+  };
+  const original = p.parseItemRss?.bind(parser);
+  if (!original) return;
+  p.parseItemRss = (xmlItem, fields) => {
+    const item = original(xmlItem, fields);
+    const guid = Array.isArray(xmlItem.guid) ? xmlItem.guid[0] : undefined;
+    const said = (guid as { $?: { isPermaLink?: unknown } } | undefined)?.$?.isPermaLink;
+    if (typeof said === "string" && said.trim().toLowerCase() === "false") {
+      item.guidIsPermaLink = false;
+    }
+    return item;
+  };
 }
 
 /**
@@ -199,7 +222,8 @@ function toRawItem(
   // either is the item's url (an absolute http(s) one only).
   const enclosure = enclosureOf(entry.enclosure, base);
   if (enclosure) item.enclosure = enclosure;
-  const link = str(entry.link)?.trim() || webUrl(str(entry.guid)) || enclosure?.url;
+  const permalink = entry.guidIsPermaLink === false ? undefined : webUrl(str(entry.guid));
+  const link = str(entry.link)?.trim() || permalink || enclosure?.url;
   if (link) item.url = resolve(link, base);
   const html = str(entry["content:encoded"]) ?? str(entry.content) ?? str(entry.summary);
   if (html !== undefined) item.text = htmlToText(html) || undefined;
@@ -252,18 +276,21 @@ function skipDoctype(xml: string, from: number): number {
 
 /**
  * An RSS title as text. Its entities were decoded by the XML parser and
- * may have been encoded twice (`&amp;amp;`); a title holding inline markup
- * in pairs (`1930ft<sup>2</sup>`, `<b>Breaking</b>`) is HTML, read as
- * text. A lone `<div>` is a title about the element, kept as written.
+ * may have been encoded twice (`&amp;amp;`); inline markup in pairs
+ * (`1930ft<sup>2</sup>`, `<b>Breaking</b>`) is read as markup and leaves
+ * its words, innermost first. Anything else that looks like a tag (a
+ * title about `<div>`, or `<em>` named in a sentence) is kept as written.
  */
 function titleText(title: string | undefined): string | undefined {
   if (title === undefined) return undefined;
-  const decoded = decodeEntities(title);
-  return INLINE_PAIR.test(decoded) ? htmlToText(decoded) : decoded;
+  let text = decodeEntities(title);
+  for (let i = 0; i < 8 && INLINE_PAIR.test(text); i++) text = text.replace(INLINE_PAIRS, "$2");
+  return text;
 }
 
-const INLINE_PAIR =
-  /<(a|abbr|b|cite|code|em|i|mark|q|s|small|span|strong|sub|sup|u)\b[^>]*>[^<]*<\/\1\s*>/i;
+const INLINE = "a|abbr|b|cite|code|em|i|mark|q|s|small|span|strong|sub|sup|u";
+const INLINE_PAIR = new RegExp(`<(${INLINE})\\b[^<>]*>([^<]*)<\\/\\1\\s*>`, "i");
+const INLINE_PAIRS = new RegExp(INLINE_PAIR.source, "gi");
 
 /** An absolute http(s) URL, or undefined. */
 function webUrl(text: string | undefined): string | undefined {

@@ -829,6 +829,8 @@ Deno.test("what rss-parser reads wrong is read as a reader would: links, titles,
   <pubDate>Fr, 23. Mär 2018 10:00:00 +0100</pubDate></item>
 <item><title>Using the &lt;div&gt; element</title><guid>https://ex.com/posts/guid-only</guid></item>
 <item><title>Guid not a url</title><guid isPermaLink="false">abc-123</guid></item>
+<item><title>Why &lt;em&gt; beats &lt;i&gt; (and &lt;i&gt;x&lt;/i&gt;)</title>
+  <guid isPermaLink="false">https://cms.internal.example/node/123</guid></item>
 <item><title>Podcast</title><enclosure url="/a.mp3" length="1234" type="audio/mpeg"/></item>
 </channel></rss>`;
   const r = await parseFeed(rss, {
@@ -840,10 +842,13 @@ Deno.test("what rss-parser reads wrong is read as a reader would: links, titles,
     ["Loft 1930ft2", "https://ex.com/l"],
     ["Using the <div> element", "https://ex.com/posts/guid-only"],
     ["Guid not a url", undefined],
+    // A guid that says it is no permalink is not the url, whatever it looks like;
+    // tag names in a sentence stay, a pair of inline markup leaves its words.
+    ["Why <em> beats <i> (and x)", undefined],
     ["Podcast", "https://ex.com/a.mp3"],
   ]);
   assert.equal(r[0].publishedAt, "2018-03-23T09:00:00.000Z"); // "Mär" read as March
-  assert.deepEqual(r[3].enclosure, {
+  assert.deepEqual(r[4].enclosure, {
     url: "https://ex.com/a.mp3",
     type: "audio/mpeg",
     length: 1234,
