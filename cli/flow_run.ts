@@ -244,7 +244,9 @@ export class FlowRun {
       } else {
         if (!quiet) {
           log.info(formatReport(report));
-          const where = flow.durability === "redis"
+          const where = unfinished instanceof RedisLostFlowError
+            ? " (the dead letters were in Redis, which no longer holds them)"
+            : flow.durability === "redis"
             ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
             : " (dead letters in dead_letters.jsonl, with reasons)";
           log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
