@@ -99,18 +99,37 @@ export async function prepareDeleted(
   log: (msg: string) => void,
 ): Promise<boolean> {
   const label = quoteForDisplay(schema, DELETED_TABLE);
+  // pg_class by a query (its snapshot sees what another session committed),
+  // not to_regclass (the session's catalog cache, which may not yet).
   const exists = async (q: Db) =>
-    (await q`select to_regclass(${label}) is not null as found`)[0].found as boolean;
-  if (await exists(sql)) return true;
+    (await q`select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${schema} and c.relname = ${DELETED_TABLE}`).length > 0;
+  const usable = async () => {
+    const [{ ok }] = await sql<{ ok: boolean }[]>`select
+      has_table_privilege(${label}, 'SELECT') and has_table_privilege(${label}, 'INSERT') and
+      has_table_privilege(${label}, 'UPDATE') and has_table_privilege(${label}, 'DELETE') as ok`;
+    if (!ok) {
+      log(
+        `${label} is there but this role may not read and write it: a delete that reaches the ` +
+          `table before its item will not hold (the item comes back). Have its owner run: grant ` +
+          `select, insert, update, delete on ${label} to this role`,
+      );
+    }
+    return ok;
+  };
+  if (await exists(sql)) return await usable();
   try {
     await underTableLock(sql, label, async (tx) => {
       if (await exists(tx)) return;
       await tx`create table ${deletedSql(tx, { schema })} (
         tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
     });
-    return true;
+    return await usable();
   } catch (error) {
-    if ((error as { code?: string }).code !== "42501") throw error; // insufficient_privilege
+    const code = (error as { code?: string }).code;
+    // Made by another session meanwhile (duplicate_table, or its type's unique_violation).
+    if (code === "42P07" || code === "23505") return await usable();
+    if (code !== "42501") throw error; // insufficient_privilege
     log(
       `cannot create ${label} (${errorMessage(error)}): a delete that reaches the table before ` +
         `its item will not hold (the item comes back). Have its owner run: create table ${label} ` +

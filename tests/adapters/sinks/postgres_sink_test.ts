@@ -1061,6 +1061,17 @@ pgTest(
       });
       assert.equal(await pg.count("trends"), 2);
       assert.match(warned.join("\n"), /cannot create "[^"]+"\."millrace_deleted" .*will not hold/);
+
+      // There, but not this role's to write: said too, and the sink writes on without it.
+      await pg.sql`create table ${pg.ident("millrace_deleted")} (
+        tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
+      warned.length = 0;
+      await using(s, async (s) => await s.write(items(1, 6), signal));
+      assert.equal(await pg.count("trends"), 3);
+      assert.match(
+        warned.join("\n"),
+        /"millrace_deleted" is there but this role may not read and write it/,
+      );
     } finally {
       await pg.sql`drop owned by ${pg.sql(role)}`;
       await pg.sql`drop role ${pg.sql(role)}`;
