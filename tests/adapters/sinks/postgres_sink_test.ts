@@ -591,12 +591,13 @@ pgTest("a write stuck past the timeout fails, and so does one whose signal abort
 });
 
 /**
- * A TCP proxy to the server that can go silent: once frozen it keeps every
- * connection open and passes nothing back, as a frozen server or a network
- * path that drops packets does. Thawed, new connections pass again.
+ * A TCP proxy to the server that fails as a server does: frozen, it keeps
+ * every connection open and passes nothing back (a frozen server, or a
+ * network path that drops packets); down, it closes every connection and
+ * its port refuses new ones (a restart). Thawed, or up again on the same
+ * port, new connections pass.
  */
-function silentProxy(target: URL) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+function faultyProxy(target: URL) {
   const conns = new Set<Deno.Conn>();
   let frozen = false;
   const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
@@ -608,26 +609,41 @@ function silentProxy(target: URL) {
       }
     } catch { /* closed */ }
   };
-  const serving = (async () => {
-    for await (const client of listener) {
-      const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
-      conns.add(client).add(server);
-      pipe(client, server);
-      pipe(server, client);
-    }
-  })().catch(() => {});
+  let listener: Deno.Listener;
+  let serving: Promise<void>;
+  const listen = (port = 0) => {
+    listener = Deno.listen({ hostname: "127.0.0.1", port });
+    serving = (async () => {
+      for await (const client of listener) {
+        const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
+        conns.add(client).add(server);
+        pipe(client, server);
+        pipe(server, client);
+      }
+    })().catch(() => {});
+  };
+  listen();
+  const port = (listener!.addr as Deno.NetAddr).port;
   const url = new URL(target);
   url.hostname = "127.0.0.1";
-  url.port = String((listener.addr as Deno.NetAddr).port);
+  url.port = String(port);
+  const down = async () => {
+    listener.close();
+    for (const c of conns) {
+      try {
+        c.close();
+      } catch { /* closed */ }
+    }
+    conns.clear();
+    await serving;
+  };
   return {
     url: url.href,
     freeze: () => void (frozen = true),
     thaw: () => void (frozen = false),
-    async close() {
-      listener.close();
-      for (const c of conns) c.close();
-      await serving;
-    },
+    down,
+    up: () => listen(port),
+    close: down,
   };
 }
 
@@ -636,7 +652,7 @@ pgTest(
   async (pg) => {
     // statement_timeout is the server's: a silent server never sends its
     // error, and postgres.js has no deadline of its own; the write waited for ever.
-    const proxy = silentProxy(new URL(pg.url));
+    const proxy = faultyProxy(new URL(pg.url));
     const s = sink(proxy.url, pg.table("trends"), { timeout: "1s" });
     try {
       await s.open();
@@ -923,53 +939,10 @@ pgTest(
   },
 );
 
-/**
- * A TCP proxy to the server that can go down as a restarting server does:
- * down, it closes every connection and its port refuses new ones; up, it
- * listens on the same port again.
- */
-function gateProxy(target: URL) {
-  const conns = new Set<Deno.Conn>();
-  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
-    try {
-      await from.readable.pipeTo(to.writable);
-    } catch { /* closed */ }
-  };
-  let listener: Deno.Listener;
-  let serving: Promise<void>;
-  const listen = (port = 0) => {
-    listener = Deno.listen({ hostname: "127.0.0.1", port });
-    serving = (async () => {
-      for await (const client of listener) {
-        const server = await Deno.connect({ hostname: target.hostname, port: Number(target.port) });
-        conns.add(client).add(server);
-        pipe(client, server);
-        pipe(server, client);
-      }
-    })().catch(() => {});
-  };
-  listen();
-  const port = (listener!.addr as Deno.NetAddr).port;
-  const url = new URL(target);
-  url.hostname = "127.0.0.1";
-  url.port = String(port);
-  const down = async () => {
-    listener.close();
-    for (const c of conns) {
-      try {
-        c.close();
-      } catch { /* closed */ }
-    }
-    conns.clear();
-    await serving;
-  };
-  return { url: url.href, down, up: () => listen(port), close: down };
-}
-
 pgTest(
   "Postgres away for a while (refusing connections) is waited out: no item goes to dead letters",
   async (pg) => {
-    const proxy = gateProxy(new URL(pg.url));
+    const proxy = faultyProxy(new URL(pg.url));
     const registry = builtinRegistry().source({
       kind: "trickle",
       summary: "20 batches of 10 items, 200 ms apart",
