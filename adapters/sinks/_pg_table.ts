@@ -84,7 +84,11 @@ export function deletedSql(sql: Db, t: { schema: string }): Fragment {
   return sql`${sql(t.schema)}.${sql(DELETED_TABLE)}`;
 }
 
-export const DELETED_TABLE = "millrace_deleted";
+const DELETED_TABLE = "millrace_deleted";
+
+/** Its columns: which table, which id, and when the delete was seen (the latest per id). */
+const DELETED_COLUMNS =
+  "tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id)";
 
 /**
  * Makes sure the schema's table of deletes exists (see deletedSql): looked
@@ -121,8 +125,7 @@ export async function prepareDeleted(
   try {
     await underTableLock(sql, label, async (tx) => {
       if (await exists(tx)) return;
-      await tx`create table ${deletedSql(tx, { schema })} (
-        tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id))`;
+      await tx`create table ${deletedSql(tx, { schema })} (${tx.unsafe(DELETED_COLUMNS)})`;
     });
     return await usable();
   } catch (error) {
@@ -133,8 +136,7 @@ export async function prepareDeleted(
     log(
       `cannot create ${label} (${errorMessage(error)}): a delete that reaches the table before ` +
         `its item will not hold (the item comes back). Have its owner run: create table ${label} ` +
-        `(tbl text not null, id text not null, seen_at timestamptz not null, primary key (tbl, id)), ` +
-        `and grant this role select, insert, update, delete on it`,
+        `(${DELETED_COLUMNS}), and grant this role select, insert, update, delete on it`,
     );
     return false;
   }

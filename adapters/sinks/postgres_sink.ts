@@ -220,17 +220,18 @@ export class PostgresSink implements Sink {
       "expire",
       undefined,
       // The record of deletes older than the cutoff goes too: no copy that old is taken now.
-      (sql) =>
-        this.#table!.deletes
+      (sql) => {
+        const table = this.#table!;
+        const cutoff = sql`to_timestamp(${before}::float8 / 1000)`;
+        const rows = sql`delete from ${tableSql(sql, table)} where seen_at < ${cutoff}`;
+        return table.deletes
           ? sql`with forgotten as (
-          delete from ${deletedSql(sql, this.#table!)}
-          where tbl = ${this.#table!.name} and seen_at < to_timestamp(${before}::float8 / 1000)
-        )
-        delete from ${tableSql(sql, this.#table!)}
-        where seen_at < to_timestamp(${before}::float8 / 1000)`
-          : sql`delete from ${
-            tableSql(sql, this.#table!)
-          } where seen_at < to_timestamp(${before}::float8 / 1000)`,
+              delete from ${
+            deletedSql(sql, table)
+          } where tbl = ${table.name} and seen_at < ${cutoff}
+            ) ${rows}`
+          : rows;
+      },
       signal,
     );
     return result.count;

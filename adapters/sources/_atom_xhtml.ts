@@ -1,27 +1,22 @@
-/**
- * The markup of each Atom entry's `type="xhtml"` content (else summary), in
- * document order. rss-parser reads xhtml content through xml2js, which
- * separates text from child elements and so loses inline words ("The
- * <code>Inhibit</code> call" comes back as "The  call"); slicing the source
- * keeps the text whole. Entries without xhtml content give undefined.
- */
-export function atomXhtmlBodies(xml: string): (string | undefined)[] {
-  const bodies: (string | undefined)[] = [];
-  for (const entry of xml.matchAll(/<entry\b[^>]*>([\s\S]*?)<\/entry\s*>/g)) {
-    bodies.push(xhtmlOf(entry[1], "content") ?? xhtmlOf(entry[1], "summary"));
-  }
-  return bodies;
+/** The markup of an Atom entry's `type="xhtml"` title and content (else summary), if any. */
+export interface AtomXhtml {
+  title?: string;
+  body?: string;
 }
 
 /**
- * The markup of each Atom entry's `type="xhtml"` title, in document order
- * (rss-parser drops such a title: xml2js gives it as an object).
+ * The xhtml parts of each Atom entry, in document order. rss-parser reads
+ * xhtml through xml2js, which separates text from child elements and so
+ * loses inline words ("The <code>Inhibit</code> call" comes back as "The
+ * call"; an xhtml title is dropped whole, given as an object); slicing the
+ * source keeps the text whole.
  */
-export function atomXhtmlTitles(xml: string): (string | undefined)[] {
-  return [...xml.matchAll(ENTRY)].map((entry) => xhtmlOf(entry[1], "title"));
+export function atomXhtml(xml: string): AtomXhtml[] {
+  return [...xml.matchAll(/<entry\b[^>]*>([\s\S]*?)<\/entry\s*>/g)].map(([, entry]) => ({
+    title: xhtmlOf(entry, "title"),
+    body: xhtmlOf(entry, "content") ?? xhtmlOf(entry, "summary"),
+  }));
 }
-
-const ENTRY = /<entry\b[^>]*>([\s\S]*?)<\/entry\s*>/g;
 
 function xhtmlOf(entry: string, element: "content" | "summary" | "title"): string | undefined {
   const re = new RegExp(

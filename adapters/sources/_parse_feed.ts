@@ -1,6 +1,6 @@
 import type Parser from "rss-parser";
 import type { RawItem } from "../../engine/item.ts";
-import { atomXhtmlBodies, atomXhtmlTitles } from "./_atom_xhtml.ts";
+import { type AtomXhtml, atomXhtml } from "./_atom_xhtml.ts";
 import { decodeXmlWithEvidence } from "./_decode_xml.ts";
 import { gzipProblem } from "./_gzip_body.ts";
 import { decodeEntities, htmlToText, oneLine } from "./_html_text.ts";
@@ -80,10 +80,7 @@ export async function parseFeed(
   );
   const dates = { unread: 0, first: "" };
   const items = feed.items.map((entry) => toRawItem(entry, base, dates));
-  if (root === "feed") {
-    useXhtmlText(items, atomXhtmlBodies(xml));
-    useXhtmlTitles(items, atomXhtmlTitles(xml));
-  }
+  if (root === "feed") useXhtml(items, atomXhtml(xml));
   if (dates.unread) {
     warn(
       `${dates.unread} of ${items.length} item dates could not be read (first: ${
@@ -94,19 +91,12 @@ export async function parseFeed(
   return items;
 }
 
-/** Sets the title of entries whose title is xhtml; skipped if the entries do not line up. */
-function useXhtmlTitles(items: RawItem[], titles: (string | undefined)[]): void {
-  if (titles.length !== items.length) return;
-  titles.forEach((title, i) => {
-    const text = title === undefined ? undefined : oneLine(htmlToText(title));
-    if (text) items[i].title = text;
-  });
-}
-
-/** Replaces the text of entries whose content is xhtml; skipped if the entries do not line up. */
-function useXhtmlText(items: RawItem[], bodies: (string | undefined)[]): void {
-  if (bodies.length !== items.length) return;
-  bodies.forEach((body, i) => {
+/** Takes the title and text of entries whose title or content is xhtml; skipped if the entries do not line up. */
+function useXhtml(items: RawItem[], parts: AtomXhtml[]): void {
+  if (parts.length !== items.length) return;
+  parts.forEach(({ title, body }, i) => {
+    const heading = title === undefined ? undefined : oneLine(htmlToText(title));
+    if (heading) items[i].title = heading;
     const text = body === undefined ? undefined : htmlToText(body);
     if (text) items[i].text = text;
   });

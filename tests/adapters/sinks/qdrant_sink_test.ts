@@ -355,13 +355,19 @@ Deno.test("a URL without a port reaches Qdrant's 6333, path prefix kept", () => 
   assert.equal(qdrantBase(new URL("http://[::1]/qdrant")), "http://[::1]:6333/qdrant");
 });
 
+/** The error of opening a sink on a collection "trends" at `origin`; fails if it opens. */
+async function openFailure(origin: string): Promise<Error> {
+  const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
+  const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
+    .then(() => undefined, (e: Error) => e);
+  assert.ok(error instanceof Error, "the sink does not open");
+  return error;
+}
+
 Deno.test("a reply larger than any the sink asks for is refused before it fills memory", async () => {
   const flood = new Flood();
   await withServer(() => flood.response(), async (origin) => {
-    const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
-    const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
-      .then(() => undefined, (e: Error) => e);
-    assert.ok(error instanceof Error);
+    const error = await openFailure(origin);
     assert.match(
       error.message,
       new RegExp(
@@ -638,10 +644,7 @@ Deno.test("a merge update sets the point's merged payload fields, never its vect
 Deno.test("an answer about the collection that is not Qdrant's JSON fails open with what to check", async () => {
   // It failed with "Cannot read properties of undefined (reading 'result')".
   await withServer(() => new Response("<html>a proxy's page</html>"), async (origin) => {
-    const parsed = qdrantSinkSchema.parse({ url: origin, collection: "trends" });
-    const error = await new QdrantSink({ ...parsed, log: memoryLogger() }).open()
-      .then(() => undefined, (e: Error) => e);
-    assert.ok(error instanceof Error);
+    const error = await openFailure(origin);
     assert.match(
       error.message,
       /the answer about collection trends holds no result \(not Qdrant's JSON/,
