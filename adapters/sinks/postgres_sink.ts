@@ -260,7 +260,14 @@ export class PostgresSink implements Sink {
         max: maxConnections,
         connect_timeout: Math.max(1, Math.ceil(timeout / 1000)),
         onnotice: () => {},
-        connection: { application_name: "millrace", statement_timeout: timeout },
+        connection: {
+          application_name: "millrace",
+          statement_timeout: timeout,
+          // Each write is one statement, serializable so that a delete and
+          // an upsert of one id by two processes at once cannot miss each
+          // other (see serializationFailure).
+          default_transaction_isolation: "serializable",
+        },
       });
     } catch (error) {
       throw new Error(`postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))}`);
@@ -389,7 +396,8 @@ export class PostgresSink implements Sink {
         maxAttempts: 6,
         baseMs: 200,
         maxMs: 5_000,
-        isRetryable: (error) => !signal.aborted && connectionLost(error),
+        isRetryable: (error) =>
+          !signal.aborted && (connectionLost(error) || serializationFailure(error)),
         sleep: (ms) => sleep(ms, signal),
       });
     } catch (error) {
@@ -504,6 +512,20 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
 
 function revisionOf(item: Envelope<RawItem>): number {
   return typeof item.payload.revision === "number" ? item.payload.revision : 0;
+}
+
+/**
+ * Whether a statement lost a race with another session's and may run again
+ * as it is: a serialization failure (40001; the sink's writes are
+ * serializable) or a deadlock (40P01). A delete and an upsert of one id by
+ * two processes at the same moment, each reading before the other
+ * committed, would leave the deleted item in the table; Postgres fails one
+ * of them instead, and the retry's new snapshot sees what the other wrote.
+ * Writes of different ids do not conflict.
+ */
+export function serializationFailure(error: unknown): boolean {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  return code === "40001" || code === "40P01";
 }
 
 /**

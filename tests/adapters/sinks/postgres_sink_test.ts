@@ -393,6 +393,74 @@ pgCase(
   },
 );
 
+pgTest(
+  "a delete written while another process upserts its item keeps the item out",
+  async (pg) => {
+    const table = pg.table("trends");
+    const [story] = items(1);
+    const deletion = {
+      ...story,
+      seenAt: story.seenAt + 60_000,
+      payload: { url: story.payload.url, deleted: true },
+    };
+    const [upserter, deleter] = [sink(pg.url, table), sink(pg.url, table)];
+    await upserter.open();
+    await deleter.open();
+    try {
+      // A session's uncommitted row of the same id holds the upsert inside
+      // its statement, after it looked for a record of the delete: the
+      // moment two processes' writes meet.
+      let rollBack!: () => void;
+      const held = new Promise<void>((r) => rollBack = r);
+      let inserted!: () => void;
+      const isInserted = new Promise<void>((r) => inserted = r);
+      const blocker = pg.sql.begin(async (tx) => {
+        await tx`insert into ${pg.ident("trends")} (id, payload, source, seen_at)
+          values (${story.id}, '{}'::jsonb, 'blocker', now())`;
+        inserted();
+        await held;
+        throw new Error("rolled back");
+      }).catch(() => {});
+      await isInserted;
+      const upserted = upserter.write([story], signal);
+      await until(async () => await waiting(pg, "transactionid") === 1);
+      let deleted = false;
+      const done = deleter.write([deletion], signal).then(() => deleted = true);
+      // Before: the delete finished here, finding no row to delete.
+      await until(async () => deleted || await waiting(pg, "advisory") === 1);
+      rollBack();
+      await blocker;
+      await upserted;
+      await done;
+      assert.equal(
+        await pg.count("trends"),
+        0,
+        "the story deleted after it was seen stays deleted",
+      );
+    } finally {
+      await upserter.close();
+      await deleter.close();
+    }
+  },
+);
+
+/** Sessions of millrace's sinks waiting for a lock of `type` (pg_locks.locktype). */
+async function waiting(pg: PgScope, type: string): Promise<number> {
+  const [{ n }] = await pg.sql<{ n: number }[]>`
+    select count(*)::int as n from pg_locks l join pg_stat_activity a on a.pid = l.pid
+    where not l.granted and l.locktype = ${type} and a.application_name = 'millrace'`;
+  return n;
+}
+
+/** Polls `ok` until it holds; fails after 10 s. */
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("the condition never held");
+}
+
 pgCase(
   "a nearest-neighbour query over the stored vectors returns the closest item first",
   async (pg) => {
