@@ -30,11 +30,13 @@ export interface Commit<D extends Delivery = Delivery> {
   /** Items that go to dead letters instead, written with the commit. */
   letters: DeadLetter[];
   /**
-   * Items of the last delivery that the window left out of this batch
-   * (only with `cut: "return"`): the edge puts them back, in the same
-   * commit, to be read again.
+   * The delivery the batch ended in the middle of, and how many of its
+   * items this and the batches before it held (Batch.partial): not
+   * acknowledged yet. An edge that can be read again after a crash
+   * records the progress with the commit, so the delivery resumes after
+   * them; in memory there is nothing to record.
    */
-  rest?: Item[];
+  partial?: { delivery: D; upTo: number };
 }
 
 /**
@@ -57,13 +59,6 @@ export type Fence = (items: Item[]) => Item[] | Promise<Item[]>;
  * drain) is the stage loop's, the same for every edge.
  */
 export interface Edge<D extends Delivery = Delivery> {
-  /**
-   * How a window may cut a delivery at a batch boundary. `carry`: the rest
-   * waits in the window for the next batch (acknowledging is free).
-   * `return`: the rest goes back to the edge with the commit, so that a
-   * commit always acknowledges whole deliveries.
-   */
-  readonly cut: "carry" | "return";
   /** Deliveries ready now, without waiting; undefined when there are none. */
   tryRead?(): D[] | undefined;
   /**

@@ -9,12 +9,10 @@ type Item = Envelope<unknown>;
  * An edge in memory: deliveries are the batches of a bounded channel, and a
  * commit sends the outputs to the next stage's channel (waiting while it is
  * full: that is the backpressure) and the dead letters to the flow's
- * writer. Acknowledging costs nothing, so a window may carry the rest of a
- * delivery over to its next batch.
+ * writer. Acknowledging costs nothing, and a delivery a batch ends in the
+ * middle of (Commit.partial) has nothing to record.
  */
 export class MemoryEdge implements Edge {
-  readonly cut = "carry";
-
   constructor(
     readonly input: Channel<Item>,
     /** The next stage's channel; none for the last stage. */

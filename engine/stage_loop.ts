@@ -2,7 +2,7 @@ import type { Delivery, Edge, Fence } from "./edge.ts";
 import type { Envelope } from "./item.ts";
 import { type BatchResult, runBatch, type StageWork } from "./stage_runner.ts";
 import { tracedBatch } from "./trace.ts";
-import { chunks, Window, type WindowOptions } from "./window.ts";
+import { type Batch, chunks, Window, type WindowOptions } from "./window.ts";
 
 type Item = Envelope<unknown>;
 
@@ -86,11 +86,12 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
   // later batch committed before an earlier one would break read order.
   let previous: Promise<unknown> = Promise.resolve();
   let broken: { error: unknown } | undefined;
-  const handle = (deliveries: readonly D[], items: Item[], rest?: Item[]) => {
+  const handle = (deliveries: readonly D[], items: Item[], partial?: Batch<D>["partial"]) => {
     const commit = (r: BatchResult) =>
-      edge.commit(rest ? { deliveries, ...r, rest } : { deliveries, ...r });
+      edge.commit(partial ? { deliveries, ...r, partial } : { deliveries, ...r });
     const order = turns && { turns, seq: seq++ };
-    const result = runStages(stages, items, edge.fence?.(deliveries), order);
+    const held = partial ? [...deliveries, partial.delivery] : deliveries;
+    const result = runStages(stages, items, edge.fence?.(held), order);
     if (ordered) {
       const committed = Promise.all([result, previous]).then(([r]) => {
         if (broken) throw broken.error;
@@ -126,7 +127,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
     await edge.commit({ deliveries: [d], out, letters });
   };
 
-  const window = loop.window && new Window<D>(loop.window, edge.cut);
+  const window = loop.window && new Window<D>(loop.window);
   try {
     for (;;) {
       if (failed.at) throw failed.error;
@@ -144,7 +145,7 @@ export async function runStageLoop<D extends Delivery>(loop: StageLoop<D>): Prom
             if (wait) await wait;
           } else {
             for (const b of window.add(d, Date.now())) {
-              const wait = submit(handle(b.deliveries, b.items, b.rest));
+              const wait = submit(handle(b.deliveries, b.items, b.partial));
               if (wait) await wait;
             }
           }

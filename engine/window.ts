@@ -20,8 +20,14 @@ export interface Batch<D extends Delivery = Delivery> {
   items: Item[];
   /** The deliveries whose last item is in this batch: acknowledged with it. */
   deliveries: D[];
-  /** With `cut: "return"`: the cut delivery's items that are not in this batch. */
-  rest?: Item[];
+  /**
+   * The delivery this batch ends in the middle of, and how many of its
+   * items (from its first) this batch and those before it hold: the rest
+   * waits in the window for the next batch. An edge that acknowledges per
+   * delivery records the progress (a Redis edge, so that a delivery read
+   * again after a crash resumes after them).
+   */
+  partial?: { delivery: D; upTo: number };
 }
 
 const jsonLength = (item: Item) => JSON.stringify(item.payload).length;
@@ -30,8 +36,8 @@ const jsonLength = (item: Item) => JSON.stringify(item.payload).length;
  * Collects deliveries into batches by count, weight and age: a batch never
  * holds more than `size` items nor (unless one item alone is heavier) more
  * than `maxWeight`, in memory and over Redis alike. Where a batch ends in
- * the middle of a delivery, the edge decides (`cut`): the rest of it waits
- * here for the next batch, or goes back with the commit.
+ * the middle of a delivery, the rest of it waits here for the next batch,
+ * so batches keep the order items were read in, whatever the edge.
  *
  * It keeps no timer: `deadline` says when the oldest pending item is due,
  * and the stage loop decides how to wait for it, so the window is pure and
@@ -45,17 +51,12 @@ export class Window<D extends Delivery = Delivery> {
   /** Ms the oldest pending item waits before a batch goes out short; Infinity when not set. */
   readonly maxWait: number;
   readonly #weigh: (item: Item) => number;
-  readonly #cut: "carry" | "return";
   #pending: Item[] = [];
   #whole: D[] = [];
   #weight = 0;
   #firstAt = 0;
 
-  /**
-   * `cut`: what happens to the rest of a delivery a batch ends in: kept for the next batch (carry)
-   * or handed back (return).
-   */
-  constructor(opts: WindowOptions, cut: "carry" | "return" = "carry") {
+  constructor(opts: WindowOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) {
       throw new RangeError(`window size must be a positive integer, got ${opts.size}`);
     }
@@ -63,7 +64,6 @@ export class Window<D extends Delivery = Delivery> {
     this.maxWeight = opts.maxWeight ?? Infinity;
     this.maxWait = opts.maxWait ?? Infinity;
     this.#weigh = opts.maxWeight === undefined ? () => 0 : (opts.weigh ?? jsonLength);
-    this.#cut = cut;
   }
 
   /** Items held, waiting for a batch. */
@@ -86,29 +86,21 @@ export class Window<D extends Delivery = Delivery> {
   add(delivery: D, now: number): Batch<D>[] {
     const { items } = delivery;
     const full: Batch<D>[] = [];
-    let mine = 0; // items of this delivery pending
     for (let k = 0; k < items.length; k++) {
       const w = this.#weigh(items[k]);
       if (this.#pending.length > 0 && this.#weight + w > this.maxWeight) {
-        if (mine > 0 && this.#cut === "return") {
-          full.push(this.#take([delivery], items.slice(k)));
-          return full;
-        }
-        full.push(this.#take([]));
-        mine = 0;
+        full.push(this.#take(k > 0 ? { delivery, upTo: k } : undefined));
       }
       if (this.#pending.length === 0) this.#firstAt = now;
       this.#pending.push(items[k]);
       this.#weight += w;
-      mine++;
       if (this.#pending.length >= this.size || this.#weight >= this.maxWeight) {
-        const last = k === items.length - 1;
-        if (last || this.#cut === "return") {
-          full.push(this.#take([delivery], last ? undefined : items.slice(k + 1)));
+        if (k === items.length - 1) {
+          this.#whole.push(delivery);
+          full.push(this.#take());
           return full;
         }
-        full.push(this.#take([]));
-        mine = 0;
+        full.push(this.#take({ delivery, upTo: k + 1 }));
       }
     }
     this.#whole.push(delivery);
@@ -117,15 +109,12 @@ export class Window<D extends Delivery = Delivery> {
 
   /** Takes whatever is pending (on maxWait, or on close). */
   flush(): Batch<D> | undefined {
-    return this.#pending.length === 0 ? undefined : this.#take([]);
+    return this.#pending.length === 0 ? undefined : this.#take();
   }
 
-  #take(also: D[], rest?: Item[]): Batch<D> {
-    const batch: Batch<D> = {
-      items: this.#pending,
-      deliveries: also.length ? [...this.#whole, ...also] : this.#whole,
-    };
-    if (rest) batch.rest = rest;
+  #take(partial?: { delivery: D; upTo: number }): Batch<D> {
+    const batch: Batch<D> = { items: this.#pending, deliveries: this.#whole };
+    if (partial) batch.partial = partial;
     this.#pending = [];
     this.#whole = [];
     this.#weight = 0;

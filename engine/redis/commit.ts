@@ -14,10 +14,13 @@ type Item = Envelope<unknown>;
  * input ids and the ids, the number of output entries and their (body, n)
  * pairs, the number of entries put back on the input stream and their
  * (body, n, suspect) triples, the number of dead letters and their 10
- * fields each.
+ * fields each; then the consumer, the number of ids that must be pending
+ * to it and those ids, a progress field of `tries` and its value (or "",
+ * ""), and the number of progress fields to delete and those fields.
  *
- * Writes and acknowledges only if every input is still pending; otherwise
- * writes nothing and returns the ids that are not. So a commit re-sent
+ * Writes and acknowledges only if every input is still pending, and each
+ * owned id is pending to this consumer; otherwise writes nothing and
+ * returns the ids that are not. So a commit re-sent
  * after its reply was lost (the first one ran: nothing is pending any more)
  * appends nothing twice, and neither does the commit of an entry that
  * another consumer claimed and committed first. Never queued across a
@@ -28,6 +31,12 @@ const COMMIT = new RedisScript(
   `
 local group = ARGV[1]
 local n = tonumber(ARGV[3])
+local tail = 4 + n
+tail = tail + 2 * tonumber(ARGV[tail]) + 1
+tail = tail + 3 * tonumber(ARGV[tail]) + 1
+tail = tail + 10 * tonumber(ARGV[tail]) + 1
+local consumer = ARGV[tail]
+local owned = tonumber(ARGV[tail + 1])
 local gone = {}
 for i = 1, n do
   local id = ARGV[3 + i]
@@ -37,6 +46,13 @@ if #gone > 0 then
   if #gone == n and ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
   return gone
 end
+for i = 1, owned do
+  local id = ARGV[tail + 1 + i]
+  if #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) == 0 then
+    table.insert(gone, id)
+  end
+end
+if #gone > 0 then return gone end
 local at = 4 + n
 for i = 1, tonumber(ARGV[at]) do
   redis.call('XADD', KEYS[2], '*', 'b', ARGV[at + 2 * i - 1], 'n', ARGV[at + 2 * i])
@@ -62,6 +78,9 @@ for from = 4, 3 + n, 500 do
   redis.call('XACK', KEYS[1], group, unpack(ARGV, from, math.min(from + 499, 3 + n)))
 end
 if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
+at = tail + 2 + owned
+if ARGV[at] ~= '' then redis.call('HSET', KEYS[4], ARGV[at], ARGV[at + 1]) end
+for i = 1, tonumber(ARGV[at + 2]) do redis.call('HDEL', KEYS[4], ARGV[at + 2 + i]) end
 return gone
 `,
   { offlineQueue: false },
@@ -83,14 +102,22 @@ export interface Commit {
   entries: readonly StreamEntry[];
   /** Output entries, already encoded. */
   bodies: readonly EncodedEntry[];
-  /**
-   * Entries put back on the input stream: the rest of a delivery a window
-   * cut, or the halves of a split (suspects, run alone when read).
-   */
+  /** Entries put back on the input stream: the halves of a split (suspects, run alone when read). */
   back?: readonly (EncodedEntry & { suspect?: boolean })[];
   letters: readonly DeadLetter[];
   /** The `tries` field of a redelivered entry, cleared by the commit. */
   tryField?: string;
+  /**
+   * Entries that must be pending to `consumer` (else they count as gone):
+   * those whose progress this consumer records or relies on. A progress
+   * recorded by one consumer while another holds the entry would make the
+   * two do one part twice, or neither.
+   */
+  owned?: { consumer: string; ids: readonly string[] };
+  /** A `tries` field and value to set: how far into a cut entry its commits got. */
+  progress?: { field: string; upTo: number };
+  /** `tries` fields of progress to delete: their entries are acknowledged by this commit. */
+  done?: readonly string[];
 }
 
 /**
@@ -121,6 +148,11 @@ export function commitArgs(keys: CommitKeys, c: Commit): (string | Buffer)[] {
   args.push(String(c.letters.length));
   const time = new Date();
   for (const letter of c.letters) args.push(...deadLetterFields(letter, time));
+  const owned = c.owned?.ids ?? [];
+  args.push(c.owned?.consumer ?? "", String(owned.length), ...owned);
+  args.push(c.progress?.field ?? "", c.progress ? String(c.progress.upTo) : "");
+  const done = c.done ?? [];
+  args.push(String(done.length), ...done);
   return args;
 }
 

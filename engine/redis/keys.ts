@@ -25,7 +25,9 @@
  *                                     expiry once idle (adapters/http/redis_host_buckets.ts)
  *   millrace:{demo}:history:<minute>  hash of one minute's counts (cli/history.ts), 25 h TTL
  *   millrace:{demo}:tries             hash <stage>:<lane>:<entry id> -> times a redelivered
- *                                     entry was started alone and never committed
+ *                                     entry was started alone and never committed, and
+ *                                     <stage>:<lane>:<entry id>:upTo -> items of an entry a
+ *                                     window's batches committed before its end (redis_edge.ts)
  *
  * An entry on a stage stream has the fields
  *   b  JSON array of envelopes (a micro-batch)
@@ -68,6 +70,8 @@ export interface FlowKeys {
   history(minute: number): string;
   /** The field of `tries` that counts one entry's crashed attempts. */
   tryField(stage: string, lane: Lane, entryId: string): string;
+  /** The field of `tries` that holds how many of an entry's items its step committed. */
+  upToField(stage: string, lane: Lane, entryId: string): string;
 }
 
 /** Each stage input has two streams: `high` (for `priority: high` sources) is read first. */
@@ -97,5 +101,6 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,
     tryField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}`,
+    upToField: (stage, lane, entryId) => `${stage}:${lane}:${entryId}:upTo`,
   };
 }

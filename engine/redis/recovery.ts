@@ -249,7 +249,12 @@ async function deadLetterEntries(
     }
     const letters: DeadLetter[] = [];
     const entry = decodeEntry(found[0], found[1]);
-    if (entry.items && entry.items.length > 1) {
+    // Items a window's batches committed before the crash are done: only
+    // the rest is split, or dead-lettered.
+    const upToField = keys.upToField(step.id, lane, id);
+    const upTo = Number(await run.redis.hget(keys.tries, upToField) ?? 0);
+    const rest = entry.items?.slice(upTo);
+    if (rest && rest.length > 1) {
       split.push(id);
       continue;
     }
@@ -272,8 +277,8 @@ async function deadLetterEntries(
       `every process that ran it alone (${tries} times) stopped before finishing it, ` +
       `as a crash, an out-of-memory kill or a frozen event loop does, in ${stepName(step)} ` +
       `(last to ${consumer})`;
-    if (entry.items) {
-      for (const item of entry.items) {
+    if (rest) {
+      for (const item of rest) {
         letters.push({ stage: step.id, reason, attempts: deliveries, item });
       }
     } else letters.push(unparsable(step.id, entry));
@@ -282,7 +287,7 @@ async function deadLetterEntries(
       group: step.id,
       dlq: keys.dlq,
       tries: keys.tries,
-    }, { entries: [entry], bodies: [], letters, tryField });
+    }, { entries: [entry], bodies: [], letters, tryField, done: upTo > 0 ? [upToField] : [] });
     if (gone.length > 0) continue;
     run.log.warn(
       `${keys.flow}/${step.id}: entry ${id} went to dead letters after ${deliveries} deliveries`,

@@ -28,6 +28,12 @@ export interface RedisDelivery extends Delivery {
   seen: number;
   /** Found no longer pending to this consumer (see RedisEdge.fence). */
   vanished?: true;
+  /**
+   * A batch ended in its middle (its progress is recorded in `tries`), or
+   * it was claimed with some of it done: it is acknowledged only while this
+   * consumer holds it, by a commit that deletes the record.
+   */
+  progressed?: true;
 }
 
 /** Creates the step's consumer groups (from the start of the stream) if missing. */
@@ -55,7 +61,6 @@ const LEAVE_WITHIN_MS = 1_000;
  * backpressure on the next step's backlog.
  */
 export class RedisEdge implements Edge<RedisDelivery> {
-  readonly cut = "return";
   readonly run: DurableStepRun;
   readonly #claimed: RedisDelivery[] = [];
   readonly #background: Promise<void>[];
@@ -91,7 +96,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const { stop, kill } = this.run;
     for (;;) {
       kill.throwIfAborted();
-      if (this.#claimed.length > 0) return await this.#usable(this.#claimed.splice(0));
+      if (this.#claimed.length > 0) {
+        return await this.#usable(await this.#resumed(this.#claimed.splice(0)));
+      }
       if (stop.aborted) return undefined;
       if (!(await this.#roomDownstream())) {
         await sleep(Math.min(100, timeoutMs ?? 100), stop);
@@ -212,9 +219,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // made of an entry Redis lost, or another consumer holds now, is not
     // committed. The check is asked again when a drop comes mid-commit.
     const tally = { counted: false };
+    const held = c.partial ? [...c.deliveries, c.partial.delivery] : c.deliveries;
+    // From its first cut on, an entry is acknowledged only while this
+    // process holds it, whether or not the progress was written: a part
+    // another consumer took over is that consumer's to commit.
+    if (c.partial) c.partial.delivery.progressed = true;
     for (;;) {
       const at = this.run.drops.count;
-      await this.#stillHeld(c.deliveries);
+      await this.#stillHeld(held);
       try {
         return await this.#commitHeld(c, at, tally);
       } catch (error) {
@@ -228,23 +240,30 @@ export class RedisEdge implements Edge<RedisDelivery> {
     at: number,
     tally: { counted: boolean },
   ): Promise<void> {
-    let { deliveries, out, letters, rest } = c;
+    let { deliveries, out, letters, partial } = c;
     // A vanished delivery is not this process's to acknowledge: another
     // consumer may hold it now, and the commit's check (pending to anyone)
     // would let this one acknowledge it with none of its outputs.
-    if (deliveries.some((d) => d.vanished)) {
+    const all = partial ? [...deliveries, partial.delivery] : deliveries;
+    if (all.some((d) => d.vanished)) {
       const kept = deliveries.filter((d) => !d.vanished);
-      if (kept.length === 0) return;
-      const mine = keepFor(kept.map((d) => d.entry), deliveries.map((d) => d.entry), out, letters);
-      if (deliveries[deliveries.length - 1].vanished) rest = undefined;
+      if (partial?.delivery.vanished) partial = undefined;
+      if (kept.length === 0 && !partial) return;
+      const mine = keepFor(
+        (partial ? [...kept, partial.delivery] : kept).map((d) => d.entry),
+        all.map((d) => d.entry),
+        out,
+        letters,
+      );
       ({ out, letters } = mine);
       deliveries = kept;
     }
-    const { step, keys, options } = this.run;
-    const lane = deliveries[0].lane;
-    const entries = deliveries.map((d) => d.entry);
+    const { step, options } = this.run;
+    const lane = (deliveries[0] ?? partial!.delivery).lane;
     const alone = deliveries.length === 1 && deliveries[0].alone;
-    const tryField = alone ? keys.tryField(step.id, lane, entries[0].id) : undefined;
+    const tryField = alone
+      ? this.run.keys.tryField(step.id, lane, deliveries[0].entry.id)
+      : undefined;
     // An output JSON cannot encode (a BigInt, a cycle: what a stage
     // registered in code may make) cannot travel through Redis: it is
     // dead-lettered with the commit, and the flow goes on, as a sink that
@@ -273,27 +292,32 @@ export class RedisEdge implements Edge<RedisDelivery> {
         last.count(last.rejected, UNENCODABLE);
       }
     };
-    const back = (items?: Item[]) =>
-      items ? encodeEntries(items, options.entryItems, options.entryBytes) : [];
     const first = encode(out, letters);
-    const gone = await this.#commit(
-      lane,
-      entries,
-      first.entries,
-      back(rest),
-      first.letters,
+    const gone = await this.#commit(lane, deliveries, first.entries, [], first.letters, {
       tryField,
-      at,
-    );
+      partial,
+      fencedAt: at,
+    });
     counted(first.bad);
-    if (gone.length === 0 || gone.length === entries.length) return;
+    if (gone.length === 0) return;
+    // Some entries were committed elsewhere, or are held by another
+    // consumer now: the rest of the batch is committed without them.
     const goneSet = new Set(gone);
-    const kept = entries.filter((e) => !goneSet.has(e.id));
-    const part = keepFor(kept, entries, out, letters);
-    const cut = entries[entries.length - 1];
-    const keptRest = goneSet.has(cut.id) ? undefined : rest;
+    const kept = deliveries.filter((d) => !goneSet.has(d.entry.id));
+    if (partial && goneSet.has(partial.delivery.entry.id)) partial = undefined;
+    if (kept.length === 0 && !partial) return;
+    const part = keepFor(
+      (partial ? [...kept, partial.delivery] : kept).map((d) => d.entry),
+      all.map((d) => d.entry),
+      out,
+      letters,
+    );
     const second = encode(part.out, part.letters);
-    await this.#commit(lane, kept, second.entries, back(keptRest), second.letters, tryField, at);
+    await this.#commit(lane, kept, second.entries, [], second.letters, {
+      tryField,
+      partial,
+      fencedAt: at,
+    });
   }
 
   /** Items of the entries this step read or claimed and has not committed. */
@@ -334,25 +358,28 @@ export class RedisEdge implements Edge<RedisDelivery> {
       `${this.run.keys.flow}/${this.run.step.id}: entry ${d.entry.id} stopped every process ` +
         `that ran it; splitting its ${d.items.length} items to find the one that does`,
     );
-    await this.#commit(d.lane, [d.entry], [], halves, [], tryField);
+    await this.#commit(d.lane, [d], [], halves, [], { tryField });
   }
 
   /**
    * One commit script call, retried while Redis is away; returns the ids
-   * already committed. Given `fencedAt` (the drop count its deliveries were
-   * checked at), a try after a later drop throws DroppedMeanwhile instead,
-   * for the caller to check them again.
+   * already committed, or held by another consumer where this one's
+   * progress is at stake. Given `fencedAt` (the drop count its deliveries
+   * were checked at), a try after a later drop throws DroppedMeanwhile
+   * instead, for the caller to check them again. With `partial`, records
+   * how far into that entry the step got; an acknowledged delivery with
+   * progress recorded has the record deleted.
    */
   async #commit(
     lane: Lane,
-    entries: readonly StreamEntry[],
+    deliveries: readonly RedisDelivery[],
     bodies: EncodedEntry[],
     back: (EncodedEntry & { suspect?: boolean })[],
     letters: readonly DeadLetter[],
-    tryField?: string,
-    fencedAt?: number,
+    opts: { tryField?: string; partial?: Commit<RedisDelivery>["partial"]; fencedAt?: number } = {},
   ): Promise<string[]> {
-    const { keys, step, redis } = this.run;
+    const { keys, step, redis, consumer } = this.run;
+    const { partial, fencedAt } = opts;
     const commitKeys = {
       input: keys.input(step.id, lane),
       group: step.id,
@@ -360,7 +387,20 @@ export class RedisEdge implements Edge<RedisDelivery> {
       dlq: keys.dlq,
       tries: keys.tries,
     };
-    const args = commitArgs(commitKeys, { entries, bodies, back, letters, tryField });
+    const entries = deliveries.map((d) => d.entry);
+    const progressed = deliveries.filter((d) => d.progressed);
+    const owned = progressed.map((d) => d.entry.id);
+    if (partial) owned.push(partial.delivery.entry.id);
+    const args = commitArgs(commitKeys, {
+      entries,
+      bodies,
+      back,
+      letters,
+      tryField: opts.tryField,
+      owned: owned.length ? { consumer, ids: owned } : undefined,
+      progress: partial && { field: this.#progressField(partial.delivery), upTo: partial.upTo },
+      done: progressed.map((d) => this.#progressField(d)),
+    });
     // A script fault would repeat the writes it made before failing: the
     // step fails instead (untilRedis never retries one), and its entries,
     // still pending, are delivered again.
@@ -373,6 +413,30 @@ export class RedisEdge implements Edge<RedisDelivery> {
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
     if (gone.length === 0) this.#room.entries += bodies.length;
     return gone;
+  }
+
+  /** The `tries` field that records how many of an entry's items its step committed. */
+  #progressField(d: RedisDelivery): string {
+    return this.run.keys.upToField(this.run.step.id, d.lane, d.entry.id);
+  }
+
+  /**
+   * Claimed entries resume after the items their step already committed
+   * (a batch that ended in their middle recorded how many); one round trip
+   * for the lot, on the claim path only.
+   */
+  async #resumed(deliveries: RedisDelivery[]): Promise<RedisDelivery[]> {
+    if (deliveries.length === 0) return deliveries;
+    const fields = deliveries.map((d) => this.#progressField(d));
+    const done = await this.#retrying(
+      "progress read",
+      () => this.run.redis.hmget(this.run.keys.tries, ...fields),
+    );
+    return deliveries.map((d, i) => {
+      const upTo = Number(done[i] ?? 0);
+      if (!(upTo > 0)) return d;
+      return { ...d, items: d.items.slice(upTo), progressed: true };
+    });
   }
 
   /**
@@ -433,13 +497,13 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * for ever; the rest are returned.
    */
   async #usable(deliveries: RedisDelivery[]): Promise<RedisDelivery[]> {
-    if (deliveries.every((d) => d.entry.items?.length)) return deliveries;
+    if (deliveries.every((d) => d.items.length)) return deliveries;
     for (const d of deliveries) {
-      if (d.entry.items?.length) continue;
+      if (d.items.length) continue;
       const letters = d.entry.items ? [] : [unparsable(this.run.step.id, d.entry)];
-      await this.#commit(d.lane, [d.entry], [], [], letters);
+      await this.#commit(d.lane, [d], [], [], letters);
     }
-    return deliveries.filter((d) => d.entry.items?.length);
+    return deliveries.filter((d) => d.items.length);
   }
 
   /** A Redis call of this step, retried while Redis is away; only a hard stop ends the wait. */

@@ -169,7 +169,10 @@ export async function openRedisRuntime(flow: Flow, opts: {
       ),
       window: step.window,
       concurrency: step.concurrency,
-      ordered: step.ordered,
+      // In read order: a batch that ends in the middle of an entry records
+      // how far it got, which must be written before the batch that
+      // acknowledges the entry (RedisEdge.commit).
+      ordered: true,
       // A commit is a round trip: the next batches run while it is out.
       pipelined: true,
     })),
@@ -279,7 +282,7 @@ async function warnRemoved(redis: Redis, keys: FlowKeys, flow: Flow, log: Logger
 export function planSteps(
   stages: readonly BuiltStage[],
   fuse: boolean,
-): (DurableStep & { concurrency: number; ordered: boolean })[] {
+): (DurableStep & { concurrency: number })[] {
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
@@ -295,7 +298,6 @@ export function planSteps(
     next: groups[i + 1]?.[0].id,
     nextWindow: windowOf(groups[i + 1]),
     concurrency: Math.max(...group.map((s) => s.concurrency)),
-    ordered: group.some((s) => s.ordered === true),
   }));
 }
 

@@ -82,6 +82,44 @@ for (const mode of MODES) {
 
   edgeTest(
     mode,
+    "a weight-limited window keeps items in the order they were read",
+    {},
+    async (edge) => {
+      const api = startFakeOpenAI();
+      try {
+        // Entries of 10 items of 10 to 40 tokens: most batches of 300
+        // tokens end in the middle of one. A durable step once put the rest
+        // of that entry back at the end of its stream, behind the entries
+        // read after it, where in memory it went on in order.
+        const flow = edge.flow({
+          sources: { n: { kind: "feed", count: 200, batch: 10, textChars: 40 } },
+          pipeline: [
+            {
+              embed: {
+                provider: "openai",
+                model: "test-embed",
+                apiKey: "k",
+                baseUrl: api.url,
+                dimensions: 8,
+                cache: false,
+                input: "{text}",
+                batch: { size: 1000, maxTokens: 300, maxWait: 500 },
+              },
+            },
+            recording({ size: 1000, maxWait: 200 }),
+          ],
+        });
+        const report = await edge.run(flow);
+        assert.equal(report.published, 200);
+        assert.deepEqual(edge.probe.published, keys("n", 200));
+      } finally {
+        await api.close();
+      }
+    },
+  );
+
+  edgeTest(
+    mode,
     "window flushes after maxWait while the source is still open",
     {},
     async (edge) => {

@@ -54,7 +54,6 @@ function pipelined(opts: { failAt?: number } = {}) {
   const batches = [0, 1, 2, 3, 4, 5].map((n) => [item(n)]);
   const unanswered: (() => void)[] = [];
   const edge: Edge = {
-    cut: "carry",
     read: () => Promise.resolve(batches.length ? [{ items: batches.shift()! }] : undefined),
     commit: (c) => {
       log.push(`commit ${nOf(c.out)}`);
@@ -144,7 +143,6 @@ function counted(failAt?: { stage: string; n: number }) {
   });
   const batches = Array.from({ length: 12 }, (_, n) => [item(n)]);
   const edge: Edge = {
-    cut: "carry",
     read: () => Promise.resolve(batches.length ? [{ items: batches.shift()! }] : undefined),
     commit: (c) => void log.push(`commit ${nOf(c.out)}`),
   };
