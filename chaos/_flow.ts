@@ -3,7 +3,10 @@
  * dedupe, enrich, embed, publish to JSONL) over one scenario's own Redis,
  * with the pieces a scenario swaps in: the `numbered` test source instead of
  * the generator, a test stage (`poison`, `slow`), an OpenAI-compatible
- * embedder, a Postgres sink beside the JSONL one.
+ * embedder, a Postgres sink beside the JSONL one. Embed's window is
+ * limited by tokens as well as items, so most of its batches end in the
+ * middle of an entry: every fault also meets a step holding the rest of an
+ * entry whose first part it committed.
  */
 import { join } from "node:path";
 
@@ -62,9 +65,14 @@ export function flowYaml(o: FlowOptions): string {
       "      dimensions: 8",
       `      timeout: ${o.openai.timeout}`,
       "      maxRetries: 8",
-      "      batch: { size: 100, maxWait: 100ms }",
+      "      batch: { size: 100, maxTokens: 3000, maxWait: 100ms }",
     ]
-    : ["  - embed: { provider: local, dimensions: 64, batch: { size: 200, maxWait: 100ms } }"];
+    : [
+      "  - embed:",
+      "      provider: local",
+      "      dimensions: 64",
+      "      batch: { size: 200, maxTokens: 3000, maxWait: 100ms }",
+    ];
   const sinks = ["      - jsonl: { path: items.jsonl, vectors: false }"];
   if (o.postgres) {
     sinks.push(
