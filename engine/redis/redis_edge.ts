@@ -245,17 +245,19 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // consumer may hold it now, and the commit's check (pending to anyone)
     // would let this one acknowledge it with none of its outputs.
     const all = partial ? [...deliveries, partial.delivery] : deliveries;
-    if (all.some((d) => d.vanished)) {
-      const kept = deliveries.filter((d) => !d.vanished);
-      if (partial?.delivery.vanished) partial = undefined;
-      if (kept.length === 0 && !partial) return;
-      const mine = keepFor(
+    /** The outputs and letters of the batch that came from `kept` and the partial delivery. */
+    const mine = (kept: RedisDelivery[]) =>
+      keepFor(
         (partial ? [...kept, partial.delivery] : kept).map((d) => d.entry),
         all.map((d) => d.entry),
         out,
         letters,
       );
-      ({ out, letters } = mine);
+    if (all.some((d) => d.vanished)) {
+      const kept = deliveries.filter((d) => !d.vanished);
+      if (partial?.delivery.vanished) partial = undefined;
+      if (kept.length === 0 && !partial) return;
+      ({ out, letters } = mine(kept));
       deliveries = kept;
     }
     const { step, options } = this.run;
@@ -306,12 +308,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const kept = deliveries.filter((d) => !goneSet.has(d.entry.id));
     if (partial && goneSet.has(partial.delivery.entry.id)) partial = undefined;
     if (kept.length === 0 && !partial) return;
-    const part = keepFor(
-      (partial ? [...kept, partial.delivery] : kept).map((d) => d.entry),
-      all.map((d) => d.entry),
-      out,
-      letters,
-    );
+    const part = mine(kept);
     const second = encode(part.out, part.letters);
     await this.#commit(lane, kept, second.entries, [], second.letters, {
       tryField,

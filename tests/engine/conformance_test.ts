@@ -14,6 +14,19 @@ const recording = (batch: { size: number; maxWait: number }) => ({
   publish: { sinks: [{ recording: {} }], batch },
 });
 const keys = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+/** An embed stage on the fake OpenAI server at `baseUrl`, embedding each item's text. */
+const embed = (baseUrl: string, batch: { size: number; maxTokens: number; maxWait: number }) => ({
+  embed: {
+    provider: "openai",
+    model: "test-embed",
+    apiKey: "k",
+    baseUrl,
+    dimensions: 8,
+    cache: false,
+    input: "{text}",
+    batch,
+  },
+});
 
 for (const mode of MODES) {
   edgeTest(mode, "window batches are exactly size, but for the last", {}, async (edge) => {
@@ -49,18 +62,7 @@ for (const mode of MODES) {
               heavyChars: 2000,
             },
           },
-          pipeline: [{
-            embed: {
-              provider: "openai",
-              model: "test-embed",
-              apiKey: "k",
-              baseUrl: api.url,
-              dimensions: 8,
-              cache: false,
-              input: "{text}",
-              batch: { size: 1000, maxTokens: 300, maxWait: 500 },
-            },
-          }],
+          pipeline: [embed(api.url, { size: 1000, maxTokens: 300, maxWait: 500 })],
         });
         const report = await edge.run(flow);
         assert.equal(report.published, 200);
@@ -94,18 +96,7 @@ for (const mode of MODES) {
         const flow = edge.flow({
           sources: { n: { kind: "feed", count: 200, batch: 10, textChars: 40 } },
           pipeline: [
-            {
-              embed: {
-                provider: "openai",
-                model: "test-embed",
-                apiKey: "k",
-                baseUrl: api.url,
-                dimensions: 8,
-                cache: false,
-                input: "{text}",
-                batch: { size: 1000, maxTokens: 300, maxWait: 500 },
-              },
-            },
+            embed(api.url, { size: 1000, maxTokens: 300, maxWait: 500 }),
             recording({ size: 1000, maxWait: 200 }),
           ],
         });
