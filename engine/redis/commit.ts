@@ -8,19 +8,27 @@ import { RedisScript } from "./redis_script.ts";
 
 type Item = Envelope<unknown>;
 
+/** In the ids a commit returns: the new progress it would record is there already. */
+export const APPLIED = "!applied";
+
 /**
  * KEYS: input stream, output stream (the input again when there is none),
  * dead letters, tries. ARGV: group, tries field (or ""), the number of
  * input ids and the ids, the number of output entries and their (body, n)
  * pairs, the number of entries put back on the input stream and their
  * (body, n, suspect) triples, the number of dead letters and their 10
- * fields each; then the consumer, the number of ids that must be pending
- * to it and those ids, a progress field of `tries` and its value (or "",
- * ""), and the number of progress fields to delete and those fields.
+ * fields each; then the consumer, the number of cut entries and their
+ * (id, progress field of `tries`, expected value) triples, and the new
+ * progress of the last of them, or "" when all of them are acknowledged.
  *
  * Writes and acknowledges only if every input is still pending, and each
- * owned id is pending to this consumer; otherwise writes nothing and
- * returns the ids that are not. So a commit re-sent
+ * cut entry is pending to this consumer with the progress this consumer
+ * last recorded (a record Redis lost with its last writes, or one another
+ * consumer moved on, fails the check); otherwise writes nothing and
+ * returns the ids that are not, and APPLIED when the new progress is
+ * there already (this very commit ran, and its reply was lost). On
+ * success a cut entry's record is set to its new progress, or deleted
+ * with the entry's acknowledgement. So a commit re-sent
  * after its reply was lost (the first one ran: nothing is pending any more)
  * appends nothing twice, and neither does the commit of an entry that
  * another consumer claimed and committed first. Never queued across a
@@ -36,7 +44,8 @@ tail = tail + 2 * tonumber(ARGV[tail]) + 1
 tail = tail + 3 * tonumber(ARGV[tail]) + 1
 tail = tail + 10 * tonumber(ARGV[tail]) + 1
 local consumer = ARGV[tail]
-local owned = tonumber(ARGV[tail + 1])
+local cut = tonumber(ARGV[tail + 1])
+local upTo = ARGV[tail + 2 + 3 * cut]
 local gone = {}
 for i = 1, n do
   local id = ARGV[3 + i]
@@ -46,10 +55,17 @@ if #gone > 0 then
   if #gone == n and ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
   return gone
 end
-for i = 1, owned do
-  local id = ARGV[tail + 1 + i]
+for i = 1, cut do
+  local j = tail + 3 * i - 1
+  local id = ARGV[j]
   if #redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer) == 0 then
     table.insert(gone, id)
+  else
+    local now = redis.call('HGET', KEYS[4], ARGV[j + 1]) or '0'
+    if now ~= ARGV[j + 2] then
+      if i == cut and now == upTo then table.insert(gone, '${APPLIED}') end
+      table.insert(gone, id)
+    end
   end
 end
 if #gone > 0 then return gone end
@@ -78,9 +94,11 @@ for from = 4, 3 + n, 500 do
   redis.call('XACK', KEYS[1], group, unpack(ARGV, from, math.min(from + 499, 3 + n)))
 end
 if ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
-at = tail + 2 + owned
-if ARGV[at] ~= '' then redis.call('HSET', KEYS[4], ARGV[at], ARGV[at + 1]) end
-for i = 1, tonumber(ARGV[at + 2]) do redis.call('HDEL', KEYS[4], ARGV[at + 2 + i]) end
+for i = 1, cut do
+  local field = ARGV[tail + 3 * i]
+  if i == cut and upTo ~= '' then redis.call('HSET', KEYS[4], field, upTo)
+  else redis.call('HDEL', KEYS[4], field) end
+end
 return gone
 `,
   { offlineQueue: false },
@@ -108,16 +126,20 @@ export interface Commit {
   /** The `tries` field of a redelivered entry, cleared by the commit. */
   tryField?: string;
   /**
-   * Entries that must be pending to `consumer` (else they count as gone):
-   * those whose progress this consumer records or relies on. A progress
-   * recorded by one consumer while another holds the entry would make the
-   * two do one part twice, or neither.
+   * Entries some of whose items were committed before (a window's batch
+   * ended inside them), each with its progress field and the value this
+   * consumer last recorded (0 for none): checked as the script says. All
+   * but the last are acknowledged by this commit (listed in `entries`
+   * too), their records deleted; the last is too unless `upTo` is given.
    */
-  owned?: { consumer: string; ids: readonly string[] };
-  /** A `tries` field and value to set: how far into a cut entry its commits got. */
-  progress?: { field: string; upTo: number };
-  /** `tries` fields of progress to delete: their entries are acknowledged by this commit. */
-  done?: readonly string[];
+  cut?: { consumer: string; entries: readonly CutEntry[]; upTo?: number };
+}
+
+/** An entry part of which was committed, and the progress recorded for it. */
+export interface CutEntry {
+  id: string;
+  field: string;
+  upTo: number;
 }
 
 /**
@@ -148,11 +170,10 @@ export function commitArgs(keys: CommitKeys, c: Commit): (string | Buffer)[] {
   args.push(String(c.letters.length));
   const time = new Date();
   for (const letter of c.letters) args.push(...deadLetterFields(letter, time));
-  const owned = c.owned?.ids ?? [];
-  args.push(c.owned?.consumer ?? "", String(owned.length), ...owned);
-  args.push(c.progress?.field ?? "", c.progress ? String(c.progress.upTo) : "");
-  const done = c.done ?? [];
-  args.push(String(done.length), ...done);
+  const cut = c.cut?.entries ?? [];
+  args.push(c.cut?.consumer ?? "", String(cut.length));
+  for (const e of cut) args.push(e.id, e.field, String(e.upTo));
+  args.push(c.cut?.upTo === undefined ? "" : String(c.cut.upTo));
   return args;
 }
 

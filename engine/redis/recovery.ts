@@ -287,7 +287,15 @@ async function deadLetterEntries(
       group: step.id,
       dlq: keys.dlq,
       tries: keys.tries,
-    }, { entries: [entry], bodies: [], letters, tryField, done: upTo > 0 ? [upToField] : [] });
+    }, {
+      entries: [entry],
+      bodies: [],
+      letters,
+      tryField,
+      cut: upTo > 0
+        ? { consumer: run.consumer, entries: [{ id, field: upToField, upTo }] }
+        : undefined,
+    });
     if (gone.length > 0) continue;
     run.log.warn(
       `${keys.flow}/${step.id}: entry ${id} went to dead letters after ${deliveries} deliveries`,

@@ -6,7 +6,7 @@ import type { Commit, Delivery, Edge, Fence } from "../edge.ts";
 import type { Envelope } from "../item.ts";
 import type { WindowOptions } from "../window.ts";
 import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from "./codec.ts";
-import { commitArgs, keepFor, runCommit } from "./commit.ts";
+import { APPLIED, commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, leaveGroup, trimLoop } from "./recovery.ts";
@@ -31,9 +31,12 @@ export interface RedisDelivery extends Delivery {
   /**
    * A batch ended in its middle (its progress is recorded in `tries`), or
    * it was claimed with some of it done: it is acknowledged only while this
-   * consumer holds it, by a commit that deletes the record.
+   * consumer holds it and the record is the one it last wrote (`upTo`), by
+   * a commit that deletes the record.
    */
   progressed?: true;
+  /** The progress this process last recorded or read for it (0: none). */
+  upTo?: number;
 }
 
 /** Creates the step's consumer groups (from the start of the stream) if missing. */
@@ -294,27 +297,30 @@ export class RedisEdge implements Edge<RedisDelivery> {
         last.count(last.rejected, UNENCODABLE);
       }
     };
-    const first = encode(out, letters);
-    const gone = await this.#commit(lane, deliveries, first.entries, [], first.letters, {
-      tryField,
-      partial,
-      fencedAt: at,
-    });
-    counted(first.bad);
-    if (gone.length === 0) return;
-    // Some entries were committed elsewhere, or are held by another
-    // consumer now: the rest of the batch is committed without them.
-    const goneSet = new Set(gone);
-    const kept = deliveries.filter((d) => !goneSet.has(d.entry.id));
-    if (partial && goneSet.has(partial.delivery.entry.id)) partial = undefined;
-    if (kept.length === 0 && !partial) return;
-    const part = mine(kept);
-    const second = encode(part.out, part.letters);
-    await this.#commit(lane, kept, second.entries, [], second.letters, {
-      tryField,
-      partial,
-      fencedAt: at,
-    });
+    for (;;) {
+      const encoded = encode(out, letters);
+      const gone = await this.#commit(lane, deliveries, encoded.entries, [], encoded.letters, {
+        tryField,
+        partial,
+        fencedAt: at,
+      });
+      counted(encoded.bad);
+      // Recorded, now or by a first send of this commit whose reply was lost.
+      if (partial && (gone.length === 0 || gone.includes(APPLIED))) {
+        partial.delivery.upTo = partial.upTo;
+      }
+      if (gone.length === 0) return;
+      // Some entries were committed elsewhere, are held by another consumer
+      // now, or lost the progress recorded for them (Redis lost its last
+      // writes: they are run again from what it kept): the rest of the
+      // batch is committed without them.
+      const goneSet = new Set(gone);
+      const kept = deliveries.filter((d) => !goneSet.has(d.entry.id));
+      if (partial && goneSet.has(partial.delivery.entry.id)) partial = undefined;
+      if (kept.length === 0 && !partial) return;
+      ({ out, letters } = mine(kept));
+      deliveries = kept;
+    }
   }
 
   /** Items of the entries this step read or claimed and has not committed. */
@@ -385,18 +391,25 @@ export class RedisEdge implements Edge<RedisDelivery> {
       tries: keys.tries,
     };
     const entries = deliveries.map((d) => d.entry);
-    const progressed = deliveries.filter((d) => d.progressed);
-    const owned = progressed.map((d) => d.entry.id);
-    if (partial) owned.push(partial.delivery.entry.id);
+    const cut = deliveries.filter((d) => d.progressed);
+    if (partial) cut.push(partial.delivery);
     const args = commitArgs(commitKeys, {
       entries,
       bodies,
       back,
       letters,
       tryField: opts.tryField,
-      owned: owned.length ? { consumer, ids: owned } : undefined,
-      progress: partial && { field: this.#progressField(partial.delivery), upTo: partial.upTo },
-      done: progressed.map((d) => this.#progressField(d)),
+      cut: cut.length
+        ? {
+          consumer,
+          entries: cut.map((d) => ({
+            id: d.entry.id,
+            field: this.#progressField(d),
+            upTo: d.upTo ?? 0,
+          })),
+          upTo: partial?.upTo,
+        }
+        : undefined,
     });
     // A script fault would repeat the writes it made before failing: the
     // step fails instead (untilRedis never retries one), and its entries,
@@ -432,7 +445,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return deliveries.map((d, i) => {
       const upTo = Number(done[i] ?? 0);
       if (!(upTo > 0)) return d;
-      return { ...d, items: d.items.slice(upTo), progressed: true };
+      return { ...d, items: d.items.slice(upTo), progressed: true, upTo };
     });
   }
 

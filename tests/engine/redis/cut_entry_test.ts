@@ -7,8 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { z } from "zod";
 import { generateItems } from "../../../adapters/sources/generator_source.ts";
+import { defineFlow } from "../../../config/define_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { startFlow } from "../../../engine/run_flow.ts";
 import { startFakeOpenAI } from "../../adapters/embeddings/_fake_openai.ts";
+import { RedisProxy } from "../../_redis_proxy.ts";
+import { conformanceRegistry, Probe } from "../_conformance_registry.ts";
 import {
   client,
   deadLetters,
@@ -24,6 +31,36 @@ import {
 
 const SOURCE = { count: 40, seed: 3, duplicates: 0, nearDuplicates: 0, invalid: 0 };
 
+/**
+ * Embed with a window of about four titles, so a batch seldom ends at the
+ * end of the source's entry, then publish to JSONL. With a long `maxWait`,
+ * the batch after the last one that filled waits in the window.
+ */
+function cutFlow(redis: string, api: string, dir: string, maxWait: string): string {
+  return `
+name: cut
+durability: redis
+redis: ${redis}
+output: ${dir}
+sources:
+  news: { kind: generator, count: ${SOURCE.count}, seed: ${SOURCE.seed}, duplicates: 0, nearDuplicates: 0, invalid: 0 }
+pipeline:
+  - embed:
+      provider: openai
+      model: test-embed
+      apiKey: k
+      baseUrl: ${api}
+      dimensions: 8
+      cache: false
+      input: "{title}"
+      batch: { size: 1000, maxTokens: 60, maxWait: ${maxWait} }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 100, maxWait: 100ms }
+durable: { claimAfter: 1s }
+`;
+}
+
 redisTest(
   "a process killed holding the rest of a cut entry: the next resumes after what was committed",
   async () => {
@@ -33,33 +70,7 @@ redisTest(
     const workers: FlowWorker[] = [];
     try {
       await withRedis(async (server) => {
-        const flow = await writeFlow(
-          dir,
-          `
-name: cut
-durability: redis
-redis: redis://127.0.0.1:${server.port}
-output: ${dir}
-sources:
-  news: { kind: generator, count: ${SOURCE.count}, seed: ${SOURCE.seed}, duplicates: 0, nearDuplicates: 0, invalid: 0 }
-pipeline:
-  - embed:
-      provider: openai
-      model: test-embed
-      apiKey: k
-      baseUrl: ${api.url}
-      dimensions: 8
-      cache: false
-      input: "{title}"
-      # About four titles a batch; the batch after the last one that filled
-      # waits in the window for maxWait, which this test never reaches.
-      batch: { size: 1000, maxTokens: 60, maxWait: 10m }
-  - publish:
-      sinks: [ { jsonl: { path: items.jsonl } } ]
-      batch: { size: 100, maxWait: 100ms }
-durable: { claimAfter: 1s }
-`,
-        );
+        const flow = await writeFlow(dir, cutFlow(server.url, api.url, dir, "10m"));
         /** Our titles the API was asked to embed, in the order asked. */
         const embedded = () =>
           api.hits.map((h) => h.input).filter((c) => c.every((t) => titles.has(t))).flat();
@@ -103,5 +114,144 @@ durable: { claimAfter: 1s }
       await api.close();
       await Deno.remove(dir, { recursive: true });
     }
+  },
+);
+
+redisTest(
+  "a commit that recorded progress, sent again after its reply was lost, appends nothing twice",
+  async () => {
+    const api = startFakeOpenAI();
+    const dir = await Deno.makeTempDir({ prefix: "millrace-cut-entry-" });
+    const workers: FlowWorker[] = [];
+    try {
+      await withRedis(async (server) => {
+        const proxy = new RedisProxy(server.port);
+        try {
+          // The first commit that records how far into an entry it got runs,
+          // and its reply is lost: the step sends it again. (It is the first
+          // commit script call on this Redis, so it runs as EVAL, after an
+          // EVALSHA answered NOSCRIPT: an EVALSHA's lost reply would be that.)
+          proxy.loseReply((chunk) => /\$4\r\neval\r\n/i.test(chunk) && /:upTo\r\n/.test(chunk));
+          const flow = await writeFlow(dir, cutFlow(proxy.url, api.url, dir, "200ms"));
+          const worker = new FlowWorker(flow);
+          workers.push(worker);
+          const result = await worker.result;
+          assert.equal(result.code, 0, result.stderr);
+          assert.equal(proxy.repliesLost, 1);
+          const publish = result.report!.stages.find((s) => s.id === "publish")!;
+          // Before: 44 (the JSONL sink then skips ids it wrote: only counts show it).
+          assert.equal(publish.received, SOURCE.count, "each item reaches publish once");
+          assert.equal((await readJsonl(join(dir, "items.jsonl"))).length, SOURCE.count);
+        } finally {
+          await proxy.close();
+        }
+      });
+    } finally {
+      await killAll(workers);
+      await api.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+redisTest(
+  "Redis losing the commit of a cut entry's first part: the entry runs again from what it kept",
+  async () => {
+    await withRedis(async (server) => {
+      const probe = new Probe();
+      const gate = () => ({
+        holding: Promise.withResolvers<void>(),
+        release: Promise.withResolvers<void>(),
+      });
+      const cut = gate(), hold = gate();
+      let cutBatches = 0, holdBatches = 0;
+      const registry = conformanceRegistry(probe)
+        .stage({
+          kind: "cutter",
+          summary: "a window of three items' weight: ends a batch inside an entry of six",
+          schema: z.strictObject({}),
+          window: () => ({ size: 1000, maxWeight: 3, weigh: () => 1, maxWait: 30_000 }),
+          create: () => ({
+            async handle(batch, out) {
+              if (++cutBatches === 2) {
+                cut.holding.resolve();
+                await cut.release.promise;
+              }
+              for (const item of batch) out.emit(item);
+            },
+          }),
+        })
+        .stage({
+          kind: "hold",
+          summary: "holds its first batch until released",
+          schema: z.strictObject({}),
+          create: () => ({
+            async handle(batch, out) {
+              if (++holdBatches === 1) {
+                hold.holding.resolve();
+                await hold.release.promise;
+              }
+              for (const item of batch) out.emit(item);
+            },
+          }),
+        });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-cut-entry-" });
+      const admin = client(server);
+      try {
+        const flow = defineFlow({
+          name: "lostcut",
+          output: dir,
+          durability: "redis",
+          redis: server.url,
+          sources: { n: { kind: "feed", count: 6, batch: 6 } },
+          pipeline: [{ cutter: {} }, { hold: {} }, { record: {} }],
+          durable: { claimAfter: "1s" },
+        }, registry);
+        const running = await startFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+          backoffBase: 20,
+        });
+        const keys = flowKeys("lostcut");
+        const cutKey = keys.input("cutter", "normal");
+        const holdKey = keys.input("hold", "normal");
+        await cut.holding.promise;
+        await hold.holding.promise;
+        const progress = (await admin.hkeys(keys.tries)).filter((f) => f.endsWith(":upTo"));
+        assert.equal(progress.length, 1, "the first part's commit recorded progress");
+        const [[entry, consumer]] = await admin.xpending(cutKey, "cutter", "-", "+", 10) as [
+          string,
+          string,
+        ][];
+        // What appendfsync everysec loses in a crash: the entry's delivery,
+        // and the first part's commit (its output, read by hold meanwhile,
+        // and the progress record); every connection drops.
+        const [[out]] = await admin.xpending(holdKey, "hold", "-", "+", 10) as [string][];
+        await admin.xack(holdKey, "hold", out);
+        await admin.xdel(holdKey, out);
+        await admin.hdel(keys.tries, progress[0]);
+        await admin.xack(cutKey, "cutter", entry);
+        await admin.call("XGROUP", "SETID", cutKey, "cutter", "0");
+        await admin.call("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes");
+        // The step reads the entry again, pending to it again, and skips it: it holds it.
+        await waitFor("the entry pending to the step again", async () => {
+          const p = await admin.xpending(cutKey, "cutter", "-", "+", 10) as [string, string][];
+          return p.length === 1 && p[0][1] === consumer;
+        });
+        cut.release.resolve();
+        hold.release.resolve();
+        await running.done;
+        // Before: n3, n4 and n5 only, the entry acknowledged.
+        assert.deepEqual(
+          [...new Set(probe.handled.flat())].sort(),
+          ["n0", "n1", "n2", "n3", "n4", "n5"],
+          "every item reaches the end",
+        );
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
   },
 );
