@@ -364,7 +364,10 @@ async function underTableLock<T>(
   label: string,
   fn: (tx: postgres.TransactionSql) => Promise<T>,
 ): Promise<T> {
-  return await sql.begin(async (tx) => {
+  // Read committed whatever the pool's default (the sink's writes are
+  // serializable): what the lock waited for must be seen after it, and a
+  // serializable transaction's snapshot is taken at the lock's select.
+  return await sql.begin("isolation level read committed", async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${"millrace sink " + label}))`;
     return await fn(tx);
   }) as T;

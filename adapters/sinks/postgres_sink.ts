@@ -389,16 +389,26 @@ export class PostgresSink implements Sink {
     query: (sql: Sql) => postgres.PendingQuery<postgres.Row[]>,
     signal: AbortSignal,
   ): Promise<postgres.RowList<postgres.Row[]>> {
+    const pause = (ms: number) => sleep(ms, signal);
+    // A statement that lost a race with another session's runs again at
+    // once, many times if need be: one of the two always commits.
+    const raced = () =>
+      retry(() => this.#once(query, signal), {
+        maxAttempts: 20,
+        baseMs: 10,
+        maxMs: 500,
+        isRetryable: (error) => !signal.aborted && serializationFailure(error),
+        sleep: pause,
+      });
     try {
       // The signal cancels the statement (its error says so); it is not
       // passed to retry, which would replace that error with the abort's.
-      return await retry(() => this.#once(query, signal), {
+      return await retry(raced, {
         maxAttempts: 6,
         baseMs: 200,
         maxMs: 5_000,
-        isRetryable: (error) =>
-          !signal.aborted && (connectionLost(error) || serializationFailure(error)),
-        sleep: (ms) => sleep(ms, signal),
+        isRetryable: (error) => !signal.aborted && connectionLost(error),
+        sleep: pause,
       });
     } catch (error) {
       const failure: Error & RetryHint = new Error(
@@ -521,7 +531,9 @@ function revisionOf(item: Envelope<RawItem>): number {
  * two processes at the same moment, each reading before the other
  * committed, would leave the deleted item in the table; Postgres fails one
  * of them instead, and the retry's new snapshot sees what the other wrote.
- * Writes of different ids do not conflict.
+ * Postgres tracks what a statement read by index page, not by id, so
+ * writes of different ids by several processes can fail this way too,
+ * mostly where deletes are among them: such a statement runs again at once.
  */
 export function serializationFailure(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
