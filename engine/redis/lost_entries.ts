@@ -40,6 +40,8 @@ export async function deadLetterLost(
       },
     );
     if (already.length > 0) continue; // another process reported it
+    // A record of how far into it a window's batches got goes with it.
+    await run.redis.hdel(keys.tries, keys.upToField(step.id, lane, id));
     run.log.error(
       `${keys.flow}/${step.id}: entry ${id} of ${key} was trimmed while pending; ` +
         `its items are lost (see dlq list)`,
