@@ -56,6 +56,7 @@ export class Window<D extends Delivery = Delivery> {
   #weight = 0;
   #firstAt = 0;
 
+  /** A window of `opts`; a size that is not a positive integer is refused. */
   constructor(opts: WindowOptions) {
     if (!Number.isInteger(opts.size) || opts.size < 1) {
       throw new RangeError(`window size must be a positive integer, got ${opts.size}`);
