@@ -308,6 +308,10 @@ export class RedisEdge implements Edge<RedisDelivery> {
       // Recorded, now or by a first send of this commit whose reply was lost.
       if (partial && (gone.length === 0 || gone.includes(APPLIED))) {
         partial.delivery.upTo = partial.upTo;
+        const key = `${lane} ${partial.delivery.entry.id}`;
+        if (this.run.held.has(key)) {
+          this.run.held.set(key, partial.delivery.items.length - partial.upTo);
+        }
       }
       if (gone.length === 0) return;
       // Some entries were committed elsewhere, are held by another consumer
@@ -445,7 +449,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
     return deliveries.map((d, i) => {
       const upTo = Number(done[i] ?? 0);
       if (!(upTo > 0)) return d;
-      return { ...d, items: d.items.slice(upTo), progressed: true, upTo };
+      const items = d.items.slice(upTo);
+      this.run.held.set(`${d.lane} ${d.entry.id}`, items.length);
+      return { ...d, items, progressed: true, upTo };
     });
   }
 

@@ -255,3 +255,48 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a hard stop while a cut entry's rest waits in the window counts only that rest in flight",
+  async () => {
+    await withRedis(async (server) => {
+      const probe = new Probe();
+      const registry = conformanceRegistry(probe).stage({
+        kind: "cutter",
+        summary: "a window of four items' weight, waiting a minute for a short batch",
+        schema: z.strictObject({}),
+        window: () => ({ size: 1000, maxWeight: 4, weigh: () => 1, maxWait: 60_000 }),
+        create: () => ({
+          handle(batch, out) {
+            for (const item of batch) out.emit(item);
+          },
+        }),
+      });
+      const dir = await Deno.makeTempDir({ prefix: "millrace-cut-entry-" });
+      try {
+        const flow = defineFlow({
+          name: "inflight",
+          output: dir,
+          durability: "redis",
+          redis: server.url,
+          // One entry of 30: seven batches of four go through, two items wait.
+          sources: { n: { kind: "feed", count: 30, batch: 30, hold: true } },
+          pipeline: [{ cutter: {} }, { record: {} }],
+          durable: { claimAfter: "1s" },
+        }, registry);
+        const running = await startFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        await waitFor("28 items through", () => probe.handled.flat().length >= 28);
+        running.kill();
+        const report = await running.done;
+        // Before: 30, the whole entry, though 28 of its items were committed.
+        assert.equal(report.inFlight, 2);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
