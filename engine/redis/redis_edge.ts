@@ -29,13 +29,12 @@ export interface RedisDelivery extends Delivery {
   /** Found no longer pending to this consumer (see RedisEdge.fence). */
   vanished?: true;
   /**
-   * A batch ended in its middle (its progress is recorded in `tries`), or
-   * it was claimed with some of it done: it is acknowledged only while this
-   * consumer holds it and the record is the one it last wrote (`upTo`), by
-   * a commit that deletes the record.
+   * Set once a batch ended in its middle, or when it was claimed with some
+   * of it done: the progress this process last recorded or read for it in
+   * `tries` (0 while none was). It is then acknowledged only while this
+   * consumer holds it and the record is still that, by a commit that
+   * deletes the record.
    */
-  progressed?: true;
-  /** The progress this process last recorded or read for it (0: none). */
   upTo?: number;
 }
 
@@ -226,7 +225,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     // From its first cut on, an entry is acknowledged only while this
     // process holds it, whether or not the progress was written: a part
     // another consumer took over is that consumer's to commit.
-    if (c.partial) c.partial.delivery.progressed = true;
+    if (c.partial) c.partial.delivery.upTo ??= 0;
     for (;;) {
       const at = this.run.drops.count;
       await this.#stillHeld(held);
@@ -395,7 +394,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
       tries: keys.tries,
     };
     const entries = deliveries.map((d) => d.entry);
-    const cut = deliveries.filter((d) => d.progressed);
+    const cut = deliveries.filter((d) => d.upTo !== undefined);
     if (partial) cut.push(partial.delivery);
     const args = commitArgs(commitKeys, {
       entries,
@@ -451,7 +450,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
       if (!(upTo > 0)) return d;
       const items = d.items.slice(upTo);
       this.run.held.set(`${d.lane} ${d.entry.id}`, items.length);
-      return { ...d, items, progressed: true, upTo };
+      return { ...d, items, upTo };
     });
   }
 
