@@ -1,4 +1,4 @@
-import { hash128 } from "../engine/hash.ts";
+import { KeyClaims } from "./_key_claims.ts";
 import { OldestFirst } from "./_oldest_first.ts";
 import { mergeCopy, type MergeRequest, type Story } from "./_story.ts";
 
@@ -88,10 +88,6 @@ export interface NearIndex {
 }
 
 export interface MemoryDedupeStoreOptions {
-  /** Distinct live keys the bloom filter is sized for; default 1e6. */
-  expected?: number;
-  /** Bloom filter false-positive rate at `expected` keys; default 0.001. */
-  errorRate?: number;
   /**
    * Keys held at most, and stories held at most; past it the oldest leave
    * before their ttl; default 100,000 (see the Deduper's `maxItems`).
@@ -99,91 +95,21 @@ export interface MemoryDedupeStoreOptions {
   maxItems?: number;
 }
 
-interface Held {
-  event: string;
-  expires: number;
-}
-
 /**
- * A bloom filter over keys that are already 128-bit hex hashes: its two
- * base hashes are read from the key's digits (double hashing gives the
- * rest), so a lookup hashes nothing. Any other key is hashed first. Written
- * here rather than taken from npm: the package used before (bloom-filters)
- * read the environment as it loaded, through reflect-metadata, so importing
- * mod.ts needed --allow-env, and brought eight packages with it.
- */
-export class BloomFilter {
-  readonly #bits: Uint32Array;
-  readonly #size: number;
-  readonly #hashes: number;
-
-  /** Sized (bits and hash count) for `capacity` keys at `errorRate` false positives. */
-  constructor(capacity: number, errorRate: number) {
-    const n = Math.max(1, capacity);
-    this.#size = Math.max(64, Math.ceil((-n * Math.log(errorRate)) / Math.LN2 ** 2));
-    this.#hashes = Math.max(1, Math.round((this.#size / n) * Math.LN2));
-    this.#bits = new Uint32Array(Math.ceil(this.#size / 32));
-  }
-
-  add(key: string): void {
-    let [at, step] = this.#base(key);
-    for (let i = 0; i < this.#hashes; i++) {
-      this.#bits[at >>> 5] |= 1 << (at & 31);
-      at = (at + step) % this.#size;
-    }
-  }
-
-  has(key: string): boolean {
-    let [at, step] = this.#base(key);
-    for (let i = 0; i < this.#hashes; i++) {
-      if ((this.#bits[at >>> 5] & (1 << (at & 31))) === 0) return false;
-      at = (at + step) % this.#size;
-    }
-    return true;
-  }
-
-  /** The first position and the step between positions (never 0). */
-  #base(key: string): [number, number] {
-    let first = parseInt(key.slice(0, 12), 16), second = parseInt(key.slice(12, 24), 16);
-    if (key.length < 24 || Number.isNaN(first) || Number.isNaN(second)) {
-      const hex = hash128(key);
-      first = parseInt(hex.slice(0, 12), 16);
-      second = parseInt(hex.slice(12, 24), 16);
-    }
-    return [first % this.#size, (second % (this.#size - 1)) + 1];
-  }
-}
-
-/**
- * The in-process store: a bloom filter in front of an exact map. A key the
- * bloom filter has never seen is surely new and is recorded without a map
- * lookup; only a bloom hit (a repeat, or a false positive at `errorRate`)
- * consults the map, which alone decides. Answers synchronously.
+ * The in-process store: key claims in flat typed arrays (_key_claims.ts,
+ * about 50 bytes a key) and stories as JSON. Answers synchronously.
  *
- * Expiry: the map keeps keys in claim order, and all share one ttl, so
- * expired keys sit at its front and each claim evicts them from there
- * (amortised O(1), _oldest_first.ts). Past `maxItems` keys the oldest
- * leaves too, live or not, so memory is bounded by the count whatever the
- * ttl: a copy of a key that left is then taken as new. Stories leave the
- * same way, by ttl or past `maxItems` stories (aliases count); a duplicate
- * whose key is held but whose story left starts a pending story, which
- * sends nothing. A bloom filter cannot forget, so expired keys stay in it
- * as garbage that only costs false positives (each one a map lookup, never a
- * wrong answer). Once as many keys were added to the filter as it was sized
- * for, it is rebuilt from the keys still live, sized for at least twice
- * their number: a pause proportional to the live keys (well under a second
- * per million), at most once per `expected` new keys.
- *
- * Keys should be hex hashes (the Deduper passes 32 hex chars): the bloom
- * filter takes its hashes from their digits, and falls back to hashing any
- * other key itself, slowly.
+ * Expiry: claims are kept in claim order, and all share one ttl, so
+ * expired keys sit at the front and each claim evicts them from there
+ * (amortised O(1)). Past `maxItems` keys the oldest leaves too, live or
+ * not, so memory is bounded by the count whatever the ttl: a copy of a key
+ * that left is then taken as new. Stories leave the same way, by ttl or
+ * past `maxItems` stories (aliases count); a duplicate whose key is held
+ * but whose story left starts a pending story, which sends nothing.
  */
 export class MemoryDedupeStore implements DedupeStore {
-  readonly #expected: number;
-  readonly #errorRate: number;
   readonly #maxItems: number;
-  readonly #keys = new OldestFirst<string, Held>();
-  readonly #held = this.#keys.map;
+  readonly #claims = new KeyClaims();
   /**
    * Stories by id, in creation order (one ttl for all, so the expired ones
    * are at the front), each as its JSON: a story held costs 349 bytes of
@@ -193,33 +119,23 @@ export class MemoryDedupeStore implements DedupeStore {
    */
   readonly #byAge = new OldestFirst<string, { json: string; expires: number }>();
   readonly #stories = this.#byAge.map;
-  #bloom: BloomFilter;
-  #capacity: number;
-  #added = 0;
 
   constructor(options: MemoryDedupeStoreOptions = {}) {
-    this.#expected = options.expected ?? 1_000_000;
-    this.#errorRate = options.errorRate ?? 0.001;
     this.#maxItems = options.maxItems ?? 100_000;
     if (!(this.#maxItems >= 1)) {
       throw new Error(`maxItems must be 1 or more, got ${this.#maxItems}`);
     }
-    this.#capacity = this.#expected;
-    this.#bloom = this.#newBloom(this.#capacity);
   }
 
   /** Live and not yet evicted keys. */
   get size(): number {
-    return this.#held.size;
+    return this.#claims.size;
   }
 
   /** Stories held (aliases included). */
   get stories(): number {
     return this.#stories.size;
   }
-
-  /** How many bloom filter rebuilds so far (for tests and metrics). */
-  rebuilds = 0;
 
   claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] {
     const answers: Claim[] = new Array(claims.length);
@@ -231,28 +147,18 @@ export class MemoryDedupeStore implements DedupeStore {
 
   /** One claim (see {@link DedupeStore.claimMany}). */
   claim(key: string, event: string, now: number, ttl: number): Claim {
-    this.#evict(now);
-    const seen = this.#bloom.has(key);
-    if (seen) {
-      const held = this.#held.get(key);
-      if (held !== undefined && held.expires > now) {
-        return held.event === event ? "same-event" : "duplicate";
-      }
-      // Expired or a false positive: delete first so the key moves to the back of the order.
-      this.#held.delete(key);
-    } else {
-      this.#bloom.add(key);
-    }
-    this.#held.set(key, { event, expires: now + ttl });
-    if (this.#held.size > this.#maxItems) this.#keys.dropOldest();
-    if (!seen && ++this.#added >= this.#capacity) this.#rebuild();
+    const claims = this.#claims;
+    claims.evict(now);
+    const held = claims.get(key, event);
+    if (held !== undefined && held.expires > now) return held.same ? "same-event" : "duplicate";
+    // None, or expired: set deletes it first, so the key moves to the back of the order.
+    claims.set(key, event, now + ttl);
+    if (claims.size > this.#maxItems) claims.dropOldest();
     return "new";
   }
 
   release(claims: readonly ClaimRequest[]): void {
-    for (const { key, event } of claims) {
-      if (this.#held.get(key)?.event === event) this.#held.delete(key);
-    }
+    for (const { key, event } of claims) this.#claims.release(key, event);
   }
 
   mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): (Story | undefined)[] {
@@ -298,24 +204,5 @@ export class MemoryDedupeStore implements DedupeStore {
         if (held !== undefined) held.json = JSON.stringify(open.get(id));
       }
     }
-  }
-
-  #evict(now: number): void {
-    const keys = this.#keys;
-    for (let old = keys.oldest(); old && old[1].expires <= now; old = keys.oldest()) {
-      keys.dropOldest();
-    }
-  }
-
-  #rebuild(): void {
-    this.#capacity = Math.max(this.#expected, 2 * this.#held.size);
-    this.#bloom = this.#newBloom(this.#capacity);
-    for (const key of this.#held.keys()) this.#bloom.add(key);
-    this.#added = this.#held.size;
-    this.rebuilds++;
-  }
-
-  #newBloom(capacity: number): BloomFilter {
-    return new BloomFilter(capacity, this.#errorRate);
   }
 }

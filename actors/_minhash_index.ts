@@ -32,7 +32,7 @@ export function positionsNeeded(threshold: number): number {
 }
 
 /** A 64-bit hash of an event id as two 32-bit halves (FNV-1a, two offset bases). */
-function eventHash(event: string, out: Uint32Array, at: number): void {
+export function eventHash(event: string, out: Uint32Array, at: number): void {
   let a = 0x811c9dc5, b = 0x01000193 ^ 0x5bd1e995;
   for (let i = 0; i < event.length; i++) {
     const c = event.charCodeAt(i);

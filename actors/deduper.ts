@@ -77,24 +77,27 @@ export const dedupeConfigSchema = z.strictObject({
   ttl: duration().default(DAY_MS).describe(
     "How long a key is remembered from its first sighting (in a durable flow by Redis's clock); default 24h.",
   ),
-  expected: z.int().positive().default(1_000_000)
+  // The in-process store had a bloom filter in front of a Map; its keys are
+  // now a typed table that answers as fast without one. Kept, ignored, so
+  // flows that set them still load.
+  expected: z.int().positive().optional()
     .describe(
-      "Distinct keys the in-process bloom filter is sized for (unused in a durable flow); default 1000000.",
+      "Ignored: sized the in-process bloom filter, which is gone. Kept so flows that set it load.",
     ),
-  errorRate: z.number().gt(0).lt(1).default(0.001)
+  errorRate: z.number().gt(0).lt(1).optional()
     .describe(
-      "In-process bloom filter false-positive rate at `expected` keys (unused in a durable flow); default 0.001.",
+      "Ignored: the in-process bloom filter's false-positive rate; it is gone. Kept so flows that set it load.",
     ),
-  // Why 100,000: an item held costs about 0.7 KB of heap with merge and near
-  // (its key about 210 bytes and its text's signature about 180, by a
-  // throwaway probe; its story as JSON about 350, by
+  // Why 100,000: an item held costs about 0.6 KB of heap with merge and near
+  // (its key 64 bytes, tests/actors/key_claims_test.ts; its text's signature
+  // about 180, by a throwaway probe; its story as JSON about 350, by
   // tests/actors/dedupe_store_memory_test.ts), and V8 sizes its heap to several times
-  // what it holds, so 100,000 items (70 MB) stay within a few hundred MB of
+  // what it holds, so 100,000 items (60 MB) stay within a few hundred MB of
   // RSS where the ttl alone let the demo reach 3 GB at a million items. Copies
   // of a story come within hours; at a million items a day that is 2.4 hours.
   maxItems: z.int().positive().default(100_000)
     .describe(
-      "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 70 MB of heap with merge and near).",
+      "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 60 MB of heap with merge and near).",
     ),
   near: nearSchema.optional().describe("Also catch near duplicates by text; default off."),
   merge: z.boolean().default(true).describe(
@@ -416,14 +419,13 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
         redisNear,
       };
     }
-    const { expected, errorRate, maxItems } = config;
-    const s = store ?? new MemoryDedupeStore({ expected, errorRate, maxItems });
+    const s = store ?? new MemoryDedupeStore({ maxItems: config.maxItems });
     return this.#state = {
       store: s,
       near: config.near &&
         (nearIndex ??
           new MemoryNearIndex(s, config.near.threshold, {
-            maxItems: config.near.maxItems ?? maxItems,
+            maxItems: config.near.maxItems ?? config.maxItems,
           })),
     };
   }
@@ -514,8 +516,6 @@ function nearSignature(payload: RawItem, field: string, shingle: number): Uint32
  * - dedupe:
  *     key: [url, title]
  *     ttl: 24h
- *     expected: 1000000
- *     errorRate: 0.001
  *     maxItems: 200000
  *     near: { field: text, threshold: 0.8, shingle: 3, maxItems: 200000 }
  *     merge: true

@@ -80,7 +80,7 @@ export function watchHeap(
     warn(
       `old space holds ${mib(used)} MiB of its ${mib(limit)} MiB limit; past it V8 ends the ` +
         `process ("Reached heap limit"). What a flow keeps grows with a dedupe's maxItems ` +
-        `(about 0.7 KB per item in process) and the flow's capacity; to raise the limit, run ` +
+        `(about 0.6 KB per item in process) and the flow's capacity; to raise the limit, run ` +
         `deno run --v8-flags=--max-old-space-size=MiB with the run task's other flags ` +
         `(README, "The command line": Memory)`,
       { oldSpaceMiB: Math.round(used / 2 ** 20), limitMiB: Math.round(limit / 2 ** 20) },

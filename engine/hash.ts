@@ -113,3 +113,28 @@ export function hash128(key: string, seed = 0x9747b28c): string {
   h2 = (h2 + h1) | 0, h3 = (h3 + h1) | 0, h4 = (h4 + h1) | 0;
   return hex128(h1, h2, h3, h4);
 }
+
+/** Whether `s` is 32 lower-case hex digits, as hash128 writes them. */
+export function isHex128(s: string): boolean {
+  if (s.length !== 32) return false;
+  for (let i = 0; i < 32; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/**
+ * Reads the 128 bits of a hex hash (see isHex128) into `out` from `at`, 8
+ * digits a word: tables of such ids keep 16 bytes each instead of a string.
+ */
+export function hexWords(hex: string, out: Uint32Array, at: number): void {
+  for (let w = 0; w < 4; w++) {
+    let v = 0;
+    for (let i = w * 8; i < w * 8 + 8; i++) {
+      const c = hex.charCodeAt(i);
+      v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
+    }
+    out[at + w] = v;
+  }
+}

@@ -1,3 +1,5 @@
+import { hexWords, isHex128 } from "../../engine/hash.ts";
+
 /**
  * The ids a line-per-item sink has written, held compactly: an id that is
  * 32 lower-case hex digits (every id millrace makes: a 128-bit hash) takes
@@ -17,17 +19,17 @@ export class IdSet {
   }
 
   has(id: string): boolean {
-    return isHexId(id) ? this.#hex.has(id) : this.#other.has(id);
+    return isHex128(id) ? this.#hex.has(id) : this.#other.has(id);
   }
 
   add(id: string): this {
-    if (isHexId(id)) this.#hex.add(id);
+    if (isHex128(id)) this.#hex.add(id);
     else this.#other.add(id);
     return this;
   }
 
   delete(id: string): boolean {
-    return isHexId(id) ? this.#hex.delete(id) : this.#other.delete(id);
+    return isHex128(id) ? this.#hex.delete(id) : this.#other.delete(id);
   }
 
   clear(): void {
@@ -36,29 +38,12 @@ export class IdSet {
   }
 }
 
-/** 32 digits 0-9a-f. */
-function isHexId(id: string): boolean {
-  if (id.length !== 32) return false;
-  for (let i = 0; i < 32; i++) {
-    const c = id.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-  }
-  return true;
-}
-
 const WORDS = 4;
 const key = new Uint32Array(WORDS);
 
 /** Reads a hex id into `key`, 8 digits per word. */
 function read(id: string): void {
-  for (let w = 0; w < WORDS; w++) {
-    let v = 0;
-    for (let i = w * 8; i < w * 8 + 8; i++) {
-      const c = id.charCodeAt(i);
-      v = (v << 4) | (c <= 57 ? c - 48 : c - 87);
-    }
-    key[w] = v;
-  }
+  hexWords(id, key, 0);
 }
 
 /**

@@ -1,0 +1,197 @@
+import { hash128, hexWords, isHex128 } from "../engine/hash.ts";
+import { eventHash } from "./_minhash_index.ts";
+
+/** Ring slot fields: the key's 4 words, the event's 64-bit hash as 2. */
+const KEY = 4, EVENT = 2;
+
+/** Scratch: the key and event being looked up. */
+const key = new Uint32Array(KEY);
+const event = new Uint32Array(EVENT);
+
+/**
+ * Which ingestion event claimed which key, until when, in flat typed arrays:
+ * about 50 bytes a claim where a Map of strings to objects took about 210
+ * (tests/actors/key_claims_test.ts holds it under 80). A key is kept as its
+ * 128 bits (the Deduper's keys are 32 hex digits; any other key is hashed
+ * to that first) and an event as a 64-bit hash, so two events are told
+ * apart unless their hashes collide, one chance in 2^64.
+ *
+ * Claims sit in a ring in the order they were made. All share one ttl, so
+ * they expire in that order too and leave from the front, as they do past a
+ * count cap. A claim deleted out of order (released, or re-made after it
+ * expired) leaves a dead slot that the front skips; a ring full of slots is
+ * compacted when a quarter or more are dead, else grown by half.
+ *
+ * The index is linear probing over ring positions (plus one; 0 is empty),
+ * kept at most half full, with backward-shift deletion: no tombstones, so
+ * a lookup is as short as if deleted keys had never been added.
+ */
+export class KeyClaims {
+  #capacity = 0;
+  /** Ring position of the oldest slot, and slots in use (dead ones included). */
+  #first = 0;
+  #used = 0;
+  #live = 0;
+  #keys = new Uint32Array(0);
+  #events = new Uint32Array(0);
+  /** Expiry (epoch ms) per slot; NaN marks a dead slot. */
+  #expires = new Float64Array(0);
+  #index = new Int32Array(0);
+  #mask = 0;
+
+  constructor() {
+    this.#resize(1024);
+  }
+
+  /** Claims held, expired ones not yet evicted included. */
+  get size(): number {
+    return this.#live;
+  }
+
+  /** Ring slots allocated (live, dead and free): what the arrays are sized for. */
+  get slots(): number {
+    return this.#capacity;
+  }
+
+  /**
+   * The claim on `k`: its expiry, and whether event `e` made it; or
+   * undefined when none is held.
+   */
+  get(k: string, e: string): { expires: number; same: boolean } | undefined {
+    const at = this.#find(k);
+    if (at < 0) return undefined;
+    eventHash(e, event, 0);
+    const o = at * EVENT;
+    return {
+      expires: this.#expires[at],
+      same: this.#events[o] === event[0] && this.#events[o + 1] === event[1],
+    };
+  }
+
+  /** Claims `k` for event `e` until `expires`, as the newest claim; deletes any claim on `k` first. */
+  set(k: string, e: string, expires: number): void {
+    const held = this.#find(k);
+    if (held >= 0) this.#delete(held);
+    if (this.#used === this.#capacity) {
+      this.#resize(
+        this.#capacity - this.#live >= this.#capacity / 4
+          ? this.#capacity
+          : Math.ceil(this.#capacity * 1.5),
+      );
+    }
+    const at = (this.#first + this.#used) % this.#capacity;
+    this.#used++;
+    this.#live++;
+    this.#keys.set(key, at * KEY);
+    eventHash(e, this.#events, at * EVENT);
+    this.#expires[at] = expires;
+    this.#place(at);
+  }
+
+  /** Deletes the claim on `k` if event `e` made it; returns whether it did. */
+  release(k: string, e: string): boolean {
+    const at = this.#find(k);
+    if (at < 0) return false;
+    eventHash(e, event, 0);
+    const o = at * EVENT;
+    if (this.#events[o] !== event[0] || this.#events[o + 1] !== event[1]) return false;
+    this.#delete(at);
+    return true;
+  }
+
+  /** Deletes claims from the oldest while they expire at or before `now`. */
+  evict(now: number): void {
+    while (this.#live > 0) {
+      this.#skipDead();
+      if (!(this.#expires[this.#first] <= now)) return;
+      this.#delete(this.#first);
+    }
+  }
+
+  /** Deletes the oldest claim, if any. */
+  dropOldest(): void {
+    if (this.#live === 0) return;
+    this.#skipDead();
+    this.#delete(this.#first);
+  }
+
+  /** Moves the front past dead slots. */
+  #skipDead(): void {
+    while (this.#used > 0 && Number.isNaN(this.#expires[this.#first])) {
+      this.#first = (this.#first + 1) % this.#capacity;
+      this.#used--;
+    }
+  }
+
+  /** Reads `k` into `key` and returns its ring slot, or -1. */
+  #find(k: string): number {
+    if (isHex128(k)) hexWords(k, key, 0);
+    else hexWords(hash128(k), key, 0);
+    const index = this.#index, keys = this.#keys, mask = this.#mask;
+    for (let i = home(key[0], key[1]) & mask;; i = (i + 1) & mask) {
+      const slot = index[i] - 1;
+      if (slot < 0) return -1;
+      const o = slot * KEY;
+      if (
+        keys[o] === key[0] && keys[o + 1] === key[1] && keys[o + 2] === key[2] &&
+        keys[o + 3] === key[3]
+      ) {
+        return slot;
+      }
+    }
+  }
+
+  /** Indexes ring slot `at` by its key. */
+  #place(at: number): void {
+    const index = this.#index, keys = this.#keys, mask = this.#mask;
+    let i = home(keys[at * KEY], keys[at * KEY + 1]) & mask;
+    while (index[i] !== 0) i = (i + 1) & mask;
+    index[i] = at + 1;
+  }
+
+  /** Marks ring slot `at` dead and takes it out of the index (backward shift). */
+  #delete(at: number): void {
+    const index = this.#index, keys = this.#keys, mask = this.#mask;
+    let i = home(keys[at * KEY], keys[at * KEY + 1]) & mask;
+    while (index[i] !== at + 1) i = (i + 1) & mask;
+    for (let next = (i + 1) & mask; index[next] !== 0; next = (next + 1) & mask) {
+      const s = index[next] - 1;
+      const h = home(keys[s * KEY], keys[s * KEY + 1]) & mask;
+      const between = i <= next ? h > i && h <= next : h > i || h <= next;
+      if (between) continue;
+      index[i] = index[next];
+      i = next;
+    }
+    index[i] = 0;
+    this.#expires[at] = NaN;
+    this.#live--;
+    if (at === this.#first) this.#skipDead();
+  }
+
+  /** Copies the live slots, oldest first, into a ring of `capacity` and indexes them again. */
+  #resize(capacity: number): void {
+    const keys = new Uint32Array(capacity * KEY);
+    const events = new Uint32Array(capacity * EVENT);
+    const expires = new Float64Array(capacity);
+    let n = 0;
+    for (let k = 0; k < this.#used; k++) {
+      const at = (this.#first + k) % this.#capacity;
+      if (Number.isNaN(this.#expires[at])) continue;
+      keys.set(this.#keys.subarray(at * KEY, at * KEY + KEY), n * KEY);
+      events.set(this.#events.subarray(at * EVENT, at * EVENT + EVENT), n * EVENT);
+      expires[n++] = this.#expires[at];
+    }
+    [this.#keys, this.#events, this.#expires] = [keys, events, expires];
+    [this.#capacity, this.#first, this.#used, this.#live] = [capacity, 0, n, n];
+    let size = 2;
+    while (size < capacity * 2) size *= 2;
+    this.#index = new Int32Array(size);
+    this.#mask = size - 1;
+    for (let at = 0; at < n; at++) this.#place(at);
+  }
+}
+
+/** Where a key's run starts: its first two words mixed (a hashed key is already mixed; this spreads any other). */
+function home(a: number, b: number): number {
+  return Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1) >>> 0;
+}
