@@ -74,20 +74,18 @@ export const dedupeConfigSchema = z.strictObject({
     .describe(
       "Payload fields whose values together make an item's exact key; url, link and canonicalUrl are compared as canonical URLs, other strings trimmed and lower-cased; default [url].",
     ),
-  ttl: duration().default(DAY_MS).describe(
+  ttl: duration({ positive: true }).default(DAY_MS).describe(
     "How long a key is remembered from its first sighting (in a durable flow by Redis's clock); default 24h.",
   ),
   // The in-process store had a bloom filter in front of a Map; its keys are
-  // now a typed table that answers as fast without one. Kept, ignored, so
-  // flows that set them still load.
-  expected: z.int().positive().optional()
-    .describe(
-      "Ignored: sized the in-process bloom filter, which is gone. Kept so flows that set it load.",
-    ),
-  errorRate: z.number().gt(0).lt(1).optional()
-    .describe(
-      "Ignored: the in-process bloom filter's false-positive rate; it is gone. Kept so flows that set it load.",
-    ),
+  // now a typed table that answers as fast without one. Any value loads, so
+  // flows that set them still run; building the stage warns.
+  expected: z.unknown().optional().describe(
+    "Ignored, with a warning: sized the in-process bloom filter, which is gone. Kept so flows that set it load.",
+  ),
+  errorRate: z.unknown().optional().describe(
+    "Ignored, with a warning: the in-process bloom filter's false-positive rate; it is gone. Kept so flows that set it load.",
+  ),
   // Why 100,000: an item held costs about 0.6 KB of heap with merge and near
   // (its key 64 bytes, tests/actors/key_claims_test.ts; its text's signature
   // about 180, by a throwaway probe; its story as JSON about 350, by
@@ -529,5 +527,13 @@ export const dedupeStage: StageSpec<DedupeConfig> = {
   schema: dedupeConfigSchema,
   needs: () => ["valid"],
   adds: ["unique"],
-  create: (config, env) => new Deduper(config, { durable: env.durable }),
+  create: (config, env) => {
+    if (config.expected !== undefined || config.errorRate !== undefined) {
+      env.log.warn(
+        `${env.flow}: dedupe: expected and errorRate are ignored (they sized a bloom filter the ` +
+          `in-process dedupe no longer uses); remove them`,
+      );
+    }
+    return new Deduper(config, { durable: env.durable });
+  },
 };

@@ -12,6 +12,8 @@ import {
 } from "../../actors/deduper.ts";
 import { hash128 } from "../../engine/hash.ts";
 import { type Envelope, envelope, type RawItem, type ValidItem } from "../../engine/item.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { Registry } from "../../engine/registry.ts";
 import { collector, createStage, run, testContext } from "../_outcome.ts";
 import { redditAllNew, type RedditPost } from "./_fixtures.ts";
 import { fixtureTest } from "../_fixtures_dir.ts";
@@ -380,14 +382,27 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
     merge: true,
     engagement: ["score", "comments", "likes", "shares", "views"],
   });
-  // The bloom filter's settings are gone but still load, so older flows do.
+  // The bloom filter's settings are gone but any value still loads, so older flows do.
   assert.equal(dedupeConfigSchema.parse({ expected: 1000, errorRate: 0.01 }).maxItems, 100_000);
+  assert.equal(dedupeConfigSchema.parse({ expected: "abc", errorRate: 2 }).maxItems, 100_000);
+  // A ttl of 0 would remember nothing, so catch nothing.
+  assert.throws(() => dedupeConfigSchema.parse({ ttl: "0s" }), /above zero/);
   assert.throws(() => dedupeConfigSchema.parse({ keys: ["url"] }));
   assert.throws(() => dedupeConfigSchema.parse({ ttl: "a day" }));
   assert.throws(() => dedupeConfigSchema.parse({ near: { threshold: 1.5 } }));
   assert.throws(() => dedupeConfigSchema.parse({ near: { treshold: 0.9 } }));
   assert.deepEqual(dedupeStage.needs!(config), ["valid"]);
   assert.deepEqual(dedupeStage.adds, ["unique"]);
+});
+
+Deno.test("a flow that still sets the bloom filter's expected or errorRate is warned they do nothing", async () => {
+  const log = memoryLogger();
+  const env = { flow: "news", baseDir: ".", outDir: ".", log, registry: new Registry() };
+  await dedupeStage.create(dedupeConfigSchema.parse({ expected: 1000 }), env);
+  assert.equal(log.lines.length, 1);
+  assert.match(log.lines[0], /news: dedupe: expected and errorRate are ignored .*remove them/);
+  await dedupeStage.create(dedupeConfigSchema.parse({}), env);
+  assert.equal(log.lines.length, 1, "no warning without them");
 });
 
 Deno.test("a deletion passes the deduper even when its url was seen, after the batch's other items", async () => {
