@@ -97,7 +97,7 @@ export interface MemoryDedupeStoreOptions {
 
 /**
  * The in-process store: key claims in flat typed arrays (_key_claims.ts,
- * about 50 bytes a key) and stories as JSON. Answers synchronously.
+ * about 64 bytes a key) and stories as JSON. Answers synchronously.
  *
  * Expiry: claims are kept in claim order, and all share one ttl, so
  * expired keys sit at the front and each claim evicts them from there

@@ -1,5 +1,8 @@
-import { hash128, hexWords, isHex128 } from "../engine/hash.ts";
+import { hash128, hexWords, isHex128, mix128 } from "../engine/hash.ts";
 import { eventHash } from "./_minhash_index.ts";
+
+/** Seed of hash128 for keys that are not 32 hex digits. */
+const OTHER_KEYS = 0x6b657973;
 
 /** Ring slot fields: the key's 4 words, the event's 64-bit hash as 2. */
 const KEY = 4, EVENT = 2;
@@ -10,10 +13,11 @@ const event = new Uint32Array(EVENT);
 
 /**
  * Which ingestion event claimed which key, until when, in flat typed arrays:
- * about 50 bytes a claim where a Map of strings to objects took about 210
- * (tests/actors/key_claims_test.ts holds it under 80). A key is kept as its
+ * 48 to 72 bytes a claim as the arrays grow by half (64 at 100,000), where
+ * a Map of strings to objects took about 210 (tests/actors/key_claims_test.ts
+ * holds it under 80). A key is kept as its
  * 128 bits (the Deduper's keys are 32 hex digits; any other key is hashed
- * to that first) and an event as a 64-bit hash, so two events are told
+ * to that first, with a seed of its own) and an event as a 64-bit hash, so two events are told
  * apart unless their hashes collide, one chance in 2^64.
  *
  * Claims sit in a ring in the order they were made. All share one ttl, so
@@ -34,8 +38,10 @@ export class KeyClaims {
   #live = 0;
   #keys = new Uint32Array(0);
   #events = new Uint32Array(0);
-  /** Expiry (epoch ms) per slot; NaN marks a dead slot. */
+  /** Expiry (epoch ms) per slot. */
   #expires = new Float64Array(0);
+  /** 1 marks a dead slot (a flag of its own: any expiry, NaN too, is a live claim's). */
+  #dead = new Uint8Array(0);
   #index = new Int32Array(0);
   #mask = 0;
 
@@ -85,6 +91,7 @@ export class KeyClaims {
     this.#keys.set(key, at * KEY);
     eventHash(e, this.#events, at * EVENT);
     this.#expires[at] = expires;
+    this.#dead[at] = 0;
     this.#place(at);
   }
 
@@ -117,7 +124,7 @@ export class KeyClaims {
 
   /** Moves the front past dead slots. */
   #skipDead(): void {
-    while (this.#used > 0 && Number.isNaN(this.#expires[this.#first])) {
+    while (this.#used > 0 && this.#dead[this.#first] === 1) {
       this.#first = (this.#first + 1) % this.#capacity;
       this.#used--;
     }
@@ -126,9 +133,10 @@ export class KeyClaims {
   /** Reads `k` into `key` and returns its ring slot, or -1. */
   #find(k: string): number {
     if (isHex128(k)) hexWords(k, key, 0);
-    else hexWords(hash128(k), key, 0);
+    // Seeded apart from the Deduper's own hashes, so a plain key and its hash128 stay two keys.
+    else hexWords(hash128(k, OTHER_KEYS), key, 0);
     const index = this.#index, keys = this.#keys, mask = this.#mask;
-    for (let i = home(key[0], key[1]) & mask;; i = (i + 1) & mask) {
+    for (let i = home(key, 0) & mask;; i = (i + 1) & mask) {
       const slot = index[i] - 1;
       if (slot < 0) return -1;
       const o = slot * KEY;
@@ -144,7 +152,7 @@ export class KeyClaims {
   /** Indexes ring slot `at` by its key. */
   #place(at: number): void {
     const index = this.#index, keys = this.#keys, mask = this.#mask;
-    let i = home(keys[at * KEY], keys[at * KEY + 1]) & mask;
+    let i = home(keys, at * KEY) & mask;
     while (index[i] !== 0) i = (i + 1) & mask;
     index[i] = at + 1;
   }
@@ -152,18 +160,18 @@ export class KeyClaims {
   /** Marks ring slot `at` dead and takes it out of the index (backward shift). */
   #delete(at: number): void {
     const index = this.#index, keys = this.#keys, mask = this.#mask;
-    let i = home(keys[at * KEY], keys[at * KEY + 1]) & mask;
+    let i = home(keys, at * KEY) & mask;
     while (index[i] !== at + 1) i = (i + 1) & mask;
     for (let next = (i + 1) & mask; index[next] !== 0; next = (next + 1) & mask) {
       const s = index[next] - 1;
-      const h = home(keys[s * KEY], keys[s * KEY + 1]) & mask;
+      const h = home(keys, s * KEY) & mask;
       const between = i <= next ? h > i && h <= next : h > i || h <= next;
       if (between) continue;
       index[i] = index[next];
       i = next;
     }
     index[i] = 0;
-    this.#expires[at] = NaN;
+    this.#dead[at] = 1;
     this.#live--;
     if (at === this.#first) this.#skipDead();
   }
@@ -176,12 +184,13 @@ export class KeyClaims {
     let n = 0;
     for (let k = 0; k < this.#used; k++) {
       const at = (this.#first + k) % this.#capacity;
-      if (Number.isNaN(this.#expires[at])) continue;
+      if (this.#dead[at] === 1) continue;
       keys.set(this.#keys.subarray(at * KEY, at * KEY + KEY), n * KEY);
       events.set(this.#events.subarray(at * EVENT, at * EVENT + EVENT), n * EVENT);
       expires[n++] = this.#expires[at];
     }
     [this.#keys, this.#events, this.#expires] = [keys, events, expires];
+    this.#dead = new Uint8Array(capacity);
     [this.#capacity, this.#first, this.#used, this.#live] = [capacity, 0, n, n];
     let size = 2;
     while (size < capacity * 2) size *= 2;
@@ -191,7 +200,7 @@ export class KeyClaims {
   }
 }
 
-/** Where a key's run starts: its first two words mixed (a hashed key is already mixed; this spreads any other). */
-function home(a: number, b: number): number {
-  return Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1) >>> 0;
+/** Where a key's run starts: its four words mixed, so keys alike in some words (not hashes) still spread. */
+function home(words: Uint32Array, at: number): number {
+  return mix128(words[at], words[at + 1], words[at + 2], words[at + 3]);
 }

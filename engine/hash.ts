@@ -138,3 +138,17 @@ export function hexWords(hex: string, out: Uint32Array, at: number): void {
     out[at + w] = v;
   }
 }
+
+/**
+ * A 32-bit slot hash of 128 bits given as four words: all four mixed
+ * (MurmurHash3's finaliser), so keys that differ in any word spread over a
+ * table's low bits, as ids a source chose (not hashes) need.
+ */
+export function mix128(a: number, b: number, c: number, d: number): number {
+  let h = a ^ Math.imul(b, 0x85ebca6b) ^ Math.imul(c, 0xc2b2ae35) ^ Math.imul(d, 0x27d4eb2f);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}

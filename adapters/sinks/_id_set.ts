@@ -1,4 +1,4 @@
-import { hexWords, isHex128 } from "../../engine/hash.ts";
+import { hexWords, isHex128, mix128 } from "../../engine/hash.ts";
 
 /**
  * The ids a line-per-item sink has written, held compactly: an id that is
@@ -89,7 +89,7 @@ class HexIds {
     const s = this.#slots, mask = this.#mask;
     // Backward shift: move later keys of the run into the hole when their home allows it.
     for (let next = (at + 1) & mask; !emptyAt(s, next); next = (next + 1) & mask) {
-      const home = homeOf(s[next * WORDS], s[next * WORDS + 1]) & mask;
+      const home = homeOf(s, next * WORDS) & mask;
       const between = at <= next ? home > at && home <= next : home > at || home <= next;
       if (between) continue;
       s.copyWithin(at * WORDS, next * WORDS, next * WORDS + WORDS);
@@ -103,7 +103,7 @@ class HexIds {
   /** The slot holding `key`, or -1. */
   #find(): number {
     const s = this.#slots, mask = this.#mask;
-    for (let at = homeOf(key[0], key[1]) & mask;; at = (at + 1) & mask) {
+    for (let at = homeOf(key, 0) & mask;; at = (at + 1) & mask) {
       if (emptyAt(s, at)) return -1;
       const o = at * WORDS;
       if (s[o] === key[0] && s[o + 1] === key[1] && s[o + 2] === key[2] && s[o + 3] === key[3]) {
@@ -115,7 +115,7 @@ class HexIds {
   /** Puts `key` in the first empty slot of its run in `s`. */
   #put(s: Uint32Array): void {
     const mask = s.length / WORDS - 1;
-    let at = homeOf(key[0], key[1]) & mask;
+    let at = homeOf(key, 0) & mask;
     while (!emptyAt(s, at)) at = (at + 1) & mask;
     s.set(key, at * WORDS);
   }
@@ -144,7 +144,7 @@ function emptyAt(s: Uint32Array, at: number): boolean {
   return s[o] === 0 && s[o + 1] === 0 && s[o + 2] === 0 && s[o + 3] === 0;
 }
 
-/** Where a key's run starts: its words mixed, as an id a source chose may not be a hash. */
-function homeOf(a: number, b: number): number {
-  return Math.imul(a ^ Math.imul(b, 0x85ebca6b), 0x9e3779b1) >>> 0;
+/** Where a key's run starts: its four words mixed, as an id a source chose may not be a hash. */
+function homeOf(words: Uint32Array, at: number): number {
+  return mix128(words[at], words[at + 1], words[at + 2], words[at + 3]);
 }
