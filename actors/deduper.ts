@@ -212,6 +212,9 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
   readonly #options: DeduperOptions;
   /** The key is the url alone: keys are then item ids (engine/item.ts urlId). */
   readonly #urlOnly: boolean;
+  /** Whether the run was told, once, that an item had none of the key fields, or no near field. */
+  #saidKey = false;
+  #saidNear = false;
   /** Built on first use: in a durable flow the keys depend on the stage id. */
   #state?: State;
 
@@ -253,11 +256,21 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
       const key = this.#urlOnly
         ? (urls[i] === "" ? undefined : urlId(urls[i]))
         : this.keyOf(item.payload);
+      if (key === undefined && !this.#urlOnly && ctx && !this.#saidKey) {
+        // Most likely a misspelt field, which would key every item by its id.
+        this.#saidKey = true;
+        ctx.log.warn(
+          `${ctx.flow}: ${ctx.stage}: item ${item.id} has none of the key fields ` +
+            `${
+              JSON.stringify(this.#config.key)
+            }: keyed by its id instead (said once; check the field names)`,
+        );
+      }
       claims[i] = { key: key ?? item.id, event: item.event };
     }
     const near = this.#config.near;
     if (near && state.redisNear) {
-      const signatures = batch.map((item) => nearSignature(item.payload, near.field, near.shingle));
+      const signatures = batch.map((item) => this.#nearSignature(item.payload, ctx));
       const copies = this.#config.merge
         ? batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"))
         : undefined;
@@ -273,9 +286,27 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     }
     const answers = state.store.claimMany(claims, now, this.#config.ttl);
     if (answers instanceof Promise) {
-      return answers.then((a) => this.#afterClaims(state, batch, claims, urls, a, now, out));
+      return answers.then((a) => this.#afterClaims(state, batch, claims, urls, a, now, out, ctx));
     }
-    return this.#afterClaims(state, batch, claims, urls, answers, now, out);
+    return this.#afterClaims(state, batch, claims, urls, answers, now, out, ctx);
+  }
+
+  /** The near check's signature of a payload; says once when its field is missing and the title stands in. */
+  #nearSignature(payload: RawItem, ctx?: StageContext): Uint32Array | undefined {
+    const { field, shingle } = this.#config.near!;
+    if (
+      ctx && !this.#saidNear && typeof payload[field] !== "string" &&
+      typeof payload.title === "string"
+    ) {
+      this.#saidNear = true;
+      ctx.log.warn(
+        `${ctx.flow}: ${ctx.stage}: an item has no ${
+          JSON.stringify(field)
+        } for the near check: its ` +
+          `title stands in (said once; check near.field)`,
+      );
+    }
+    return nearSignature(payload, field, shingle);
   }
 
   /**
@@ -321,6 +352,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     answers: readonly Claim[],
     now: number,
     out: Outcome<ValidItem>,
+    ctx?: StageContext,
   ): void | Promise<void> {
     const near = this.#config.near;
     const storyOf: (string | undefined)[] = new Array(batch.length);
@@ -331,7 +363,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     const at: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       if (answers[i] === "duplicate") continue;
-      const signature = nearSignature(batch[i].payload, near.field, near.shingle);
+      const signature = this.#nearSignature(batch[i].payload, ctx);
       if (signature === undefined) continue;
       requests.push({ ...claims[i], id: claims[i].key, signature });
       at.push(i);

@@ -395,6 +395,40 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
   assert.deepEqual(dedupeStage.adds, ["unique"]);
 });
 
+Deno.test("a misspelt key field or near field is said once, not left to change the results unseen", async () => {
+  const deduper = await createStage<RawItem, RawItem>(dedupeStage, {
+    key: ["nope"],
+    near: { field: "body" },
+  });
+  const ctx = testContext("dedupe");
+  const c = collector<RawItem>();
+  const items = [
+    envelope({ title: "A story about caches", url: "https://example.com/a", text: "x" }, "s"),
+    envelope({ title: "Another story entirely", url: "https://example.com/b", text: "y" }, "s"),
+  ];
+  await deduper.handle(items, c.out, ctx);
+  await deduper.handle(
+    [envelope({ title: "Third", url: "https://example.com/c" }, "s")],
+    c.out,
+    ctx,
+  );
+  const lines = (ctx.log as ReturnType<typeof memoryLogger>).lines;
+  assert.equal(lines.length, 2, lines.join("\n"));
+  assert.match(
+    lines[0],
+    /test: dedupe: item \w+ has none of the key fields \["nope"\]: keyed by its id/,
+  );
+  assert.match(
+    lines[1],
+    /test: dedupe: an item has no "body" for the near check: its title stands in/,
+  );
+  // Fields that are there say nothing.
+  const quiet = await createStage<RawItem, RawItem>(dedupeStage, { key: ["title"], near: {} });
+  const ctx2 = testContext("dedupe");
+  await quiet.handle(items, collector<RawItem>().out, ctx2);
+  assert.deepEqual((ctx2.log as ReturnType<typeof memoryLogger>).lines, []);
+});
+
 Deno.test("a flow that still sets the bloom filter's expected or errorRate is warned they do nothing", async () => {
   const log = memoryLogger();
   const env = { flow: "news", baseDir: ".", outDir: ".", log, registry: new Registry() };
