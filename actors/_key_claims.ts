@@ -15,10 +15,10 @@ const event = new Uint32Array(EVENT);
  * Which ingestion event claimed which key, until when, in flat typed arrays:
  * 48 to 72 bytes a claim as the arrays grow by half (64 at 100,000), where
  * a Map of strings to objects took about 210 (tests/actors/key_claims_test.ts
- * holds it under 80). A key is kept as its
- * 128 bits (the Deduper's keys are 32 hex digits; any other key is hashed
- * to that first, with a seed of its own) and an event as a 64-bit hash, so two events are told
- * apart unless their hashes collide, one chance in 2^64.
+ * holds it under 80). A key is kept as its 128 bits (the Deduper's keys are
+ * 32 hex digits; any other key is hashed to that first, with a seed of its
+ * own) and an event as a 64-bit hash, so two events are told apart unless
+ * their hashes collide, one chance in 2^64.
  *
  * Claims sit in a ring in the order they were made. All share one ttl, so
  * they expire in that order too and leave from the front, as they do past a
