@@ -69,6 +69,9 @@ const nearSchema = z.strictObject({
     ),
 }).describe("Near-duplicate detection: MinHash over word shingles with LSH banding.");
 
+/** Keys (and stories, and texts) a Deduper holds at most in process unless `maxItems` says. */
+const DEFAULT_MAX_ITEMS = 100_000;
+
 export const dedupeConfigSchema = z.strictObject({
   key: z.array(z.string().min(1)).min(1).default(["url"])
     .describe(
@@ -93,7 +96,9 @@ export const dedupeConfigSchema = z.strictObject({
   // what it holds, so 100,000 items (60 MB) stay within a few hundred MB of
   // RSS where the ttl alone let the demo reach 3 GB at a million items. Copies
   // of a story come within hours; at a million items a day that is 2.4 hours.
-  maxItems: z.int().positive().default(100_000)
+  // No default in the schema: the in-process store applies it
+  // (DEFAULT_MAX_ITEMS), so a durable flow that sets it can be told it does nothing.
+  maxItems: z.int().positive().optional()
     .describe(
       "Keys, and with merge stories, held at most in process (unused in a durable flow); past it the oldest are forgotten before their ttl, and a copy of a forgotten item passes as new; default 100000 (about 60 MB of heap with merge and near).",
     ),
@@ -449,13 +454,14 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
         redisNear,
       };
     }
-    const s = store ?? new MemoryDedupeStore({ maxItems: config.maxItems });
+    const maxItems = config.maxItems ?? DEFAULT_MAX_ITEMS;
+    const s = store ?? new MemoryDedupeStore({ maxItems });
     return this.#state = {
       store: s,
       near: config.near &&
         (nearIndex ??
           new MemoryNearIndex(s, config.near.threshold, {
-            maxItems: config.near.maxItems ?? config.maxItems,
+            maxItems: config.near.maxItems ?? maxItems,
           })),
     };
   }
@@ -560,6 +566,12 @@ export const dedupeStage: StageSpec<DedupeConfig> = {
   needs: () => ["valid"],
   adds: ["unique"],
   create: (config, env) => {
+    if (env.durable && config.maxItems !== undefined) {
+      env.log.warn(
+        `${env.flow}: dedupe: maxItems bounds what a flow keeps in process; a durable flow keeps ` +
+          `its keys in Redis for the ttl alone, so it does nothing here (near.maxItems does)`,
+      );
+    }
     if (config.expected !== undefined || config.errorRate !== undefined) {
       env.log.warn(
         `${env.flow}: dedupe: expected and errorRate are ignored (they sized a bloom filter the ` +

@@ -378,13 +378,12 @@ Deno.test("config: the documented YAML example parses and typos are refused", as
   assert.deepEqual(dedupeConfigSchema.parse({}), {
     key: ["url"],
     ttl: 24 * HOUR,
-    maxItems: 100_000,
     merge: true,
     engagement: ["score", "comments", "likes", "shares", "views"],
   });
   // The bloom filter's settings are gone but any value still loads, so older flows do.
-  assert.equal(dedupeConfigSchema.parse({ expected: 1000, errorRate: 0.01 }).maxItems, 100_000);
-  assert.equal(dedupeConfigSchema.parse({ expected: "abc", errorRate: 2 }).maxItems, 100_000);
+  assert.equal(dedupeConfigSchema.parse({ expected: 1000, errorRate: 0.01 }).ttl, 24 * HOUR);
+  assert.equal(dedupeConfigSchema.parse({ expected: "abc", errorRate: 2 }).ttl, 24 * HOUR);
   // A ttl of 0 would remember nothing, so catch nothing.
   assert.throws(() => dedupeConfigSchema.parse({ ttl: "0s" }), /above zero/);
   assert.throws(() => dedupeConfigSchema.parse({ keys: ["url"] }));
@@ -437,6 +436,18 @@ Deno.test("a flow that still sets the bloom filter's expected or errorRate is wa
   assert.match(log.lines[0], /news: dedupe: expected and errorRate are ignored .*remove them/);
   await dedupeStage.create(dedupeConfigSchema.parse({}), env);
   assert.equal(log.lines.length, 1, "no warning without them");
+});
+
+Deno.test("a durable flow that sets maxItems is told it bounds only what a flow keeps in process", async () => {
+  const log = memoryLogger();
+  const env = { flow: "news", baseDir: ".", outDir: ".", log, registry: new Registry() };
+  const durable = { redis: {} as never, keys: {} as never };
+  await dedupeStage.create(dedupeConfigSchema.parse({ maxItems: 5000 }), { ...env, durable });
+  assert.equal(log.lines.length, 1);
+  assert.match(log.lines[0], /news: dedupe: maxItems bounds what a flow keeps in process; .*Redis/);
+  await dedupeStage.create(dedupeConfigSchema.parse({}), { ...env, durable });
+  await dedupeStage.create(dedupeConfigSchema.parse({ maxItems: 5000 }), env);
+  assert.equal(log.lines.length, 1, "not without maxItems, nor in memory");
 });
 
 Deno.test("a deletion passes the deduper even when its url was seen, after the batch's other items", async () => {
