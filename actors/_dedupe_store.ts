@@ -149,12 +149,10 @@ export class MemoryDedupeStore implements DedupeStore {
   claim(key: string, event: string, now: number, ttl: number): Claim {
     const claims = this.#claims;
     claims.evict(now);
-    const held = claims.get(key, event);
-    if (held !== undefined && held.expires > now) return held.same ? "same-event" : "duplicate";
-    // None, or expired: set deletes it first, so the key moves to the back of the order.
-    claims.set(key, event, now + ttl);
-    if (claims.size > this.#maxItems) claims.dropOldest();
-    return "new";
+    // None held, or expired: the key is claimed anew, at the back of the order.
+    const answer = claims.claim(key, event, now, now + ttl);
+    if (answer === "new" && claims.size > this.#maxItems) claims.dropOldest();
+    return answer;
   }
 
   release(claims: readonly ClaimRequest[]): void {

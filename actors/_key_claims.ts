@@ -65,19 +65,33 @@ export class KeyClaims {
    */
   get(k: string, e: string): { expires: number; same: boolean } | undefined {
     const at = this.#find(k);
-    if (at < 0) return undefined;
-    eventHash(e, event, 0);
-    const o = at * EVENT;
-    return {
-      expires: this.#expires[at],
-      same: this.#events[o] === event[0] && this.#events[o + 1] === event[1],
-    };
+    return at < 0 ? undefined : { expires: this.#expires[at], same: this.#madeBy(at, e) };
+  }
+
+  /**
+   * What the Deduper asks, in one lookup: a claim on `k` still live at `now`
+   * answers whether event `e` made it; else `k` is claimed for `e` until
+   * `expires` (as the newest claim) and is "new".
+   */
+  claim(k: string, e: string, now: number, expires: number): "new" | "same-event" | "duplicate" {
+    const at = this.#find(k);
+    if (at >= 0) {
+      if (this.#expires[at] > now) return this.#madeBy(at, e) ? "same-event" : "duplicate";
+      this.#delete(at);
+    }
+    this.#append(e, expires);
+    return "new";
   }
 
   /** Claims `k` for event `e` until `expires`, as the newest claim; deletes any claim on `k` first. */
   set(k: string, e: string, expires: number): void {
     const held = this.#find(k);
     if (held >= 0) this.#delete(held);
+    this.#append(e, expires);
+  }
+
+  /** Appends a claim on the key #find last read, for event `e`. */
+  #append(e: string, expires: number): void {
     if (this.#used === this.#capacity) {
       this.#resize(
         this.#capacity - this.#live >= this.#capacity / 4
@@ -95,13 +109,17 @@ export class KeyClaims {
     this.#place(at);
   }
 
+  /** Whether event `e` made the claim in slot `at`. */
+  #madeBy(at: number, e: string): boolean {
+    eventHash(e, event, 0);
+    const o = at * EVENT;
+    return this.#events[o] === event[0] && this.#events[o + 1] === event[1];
+  }
+
   /** Deletes the claim on `k` if event `e` made it; returns whether it did. */
   release(k: string, e: string): boolean {
     const at = this.#find(k);
-    if (at < 0) return false;
-    eventHash(e, event, 0);
-    const o = at * EVENT;
-    if (this.#events[o] !== event[0] || this.#events[o + 1] !== event[1]) return false;
+    if (at < 0 || !this.#madeBy(at, e)) return false;
     this.#delete(at);
     return true;
   }

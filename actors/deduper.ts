@@ -264,11 +264,10 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
       if (key === undefined && !this.#urlOnly && ctx && !this.#saidKey) {
         // Most likely a misspelt field, which would key every item by its id.
         this.#saidKey = true;
+        const fields = JSON.stringify(this.#config.key);
         ctx.log.warn(
-          `${ctx.flow}: ${ctx.stage}: item ${item.id} has none of the key fields ` +
-            `${
-              JSON.stringify(this.#config.key)
-            }: keyed by its id instead (said once; check the field names)`,
+          `${ctx.flow}: ${ctx.stage}: item ${item.id} has none of the key fields ${fields}: ` +
+            `keyed by its id instead (said once; check the field names)`,
         );
       }
       claims[i] = { key: key ?? item.id, event: item.event };
@@ -305,10 +304,8 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     ) {
       this.#saidNear = true;
       ctx.log.warn(
-        `${ctx.flow}: ${ctx.stage}: an item has no ${
-          JSON.stringify(field)
-        } for the near check: its ` +
-          `title stands in (said once; check near.field)`,
+        `${ctx.flow}: ${ctx.stage}: an item has no ${JSON.stringify(field)} for the near ` +
+          `check: its title stands in (said once; check near.field)`,
       );
     }
     return nearSignature(payload, field, shingle);
