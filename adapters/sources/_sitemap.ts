@@ -110,8 +110,12 @@ export async function* sitemapUrls(
         if (found.kind === "sitemap") {
           if (next.depth + 1 > options.maxDepth) {
             throw new Error(
-              `sitemap ${maskUrl(next.url)}: lists another sitemap index, nested ` +
-                `${next.depth + 1} deep (maxDepth is ${options.maxDepth})${
+              `sitemap ${maskUrl(next.url)}: is a sitemap index (it lists sitemaps) at level ` +
+                `${next.depth + 1}, past maxDepth ${options.maxDepth} (${
+                  options.maxDepth === 0
+                    ? "url must list pages"
+                    : `at most ${options.maxDepth} level(s) of indexes above the pages`
+                })${
                   next.from ? `; reached from ${maskUrl(next.from)}` : ""
                 }; raise maxDepth if the site really nests its indexes that deep`,
             );

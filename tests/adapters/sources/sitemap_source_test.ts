@@ -121,7 +121,8 @@ Deno.test("nesting past maxDepth and more sitemaps than maxSitemaps fail the pol
     await assert.rejects(
       readAll(await source({ url: `${origin}/a.xml`, maxDepth: 2 })),
       new RegExp(
-        `sitemap ${origin}/c\\.xml: lists another sitemap index, nested 3 deep \\(maxDepth is 2\\); ` +
+        `sitemap ${origin}/c\\.xml: is a sitemap index \\(it lists sitemaps\\) at level 3, past ` +
+          `maxDepth 2 \\(at most 2 level\\(s\\) of indexes above the pages\\); ` +
           `reached from ${origin}/b\\.xml; raise maxDepth`,
       ),
     );
@@ -133,7 +134,8 @@ Deno.test("nesting past maxDepth and more sitemaps than maxSitemaps fail the pol
     );
     await assert.rejects(
       readAll(await source({ url: `${origin}/many.xml`, maxDepth: 0 })),
-      /lists another sitemap index, nested 1 deep \(maxDepth is 0\)/,
+      // Before: "lists another sitemap index", of an index that lists only urlsets.
+      /many\.xml: is a sitemap index \(it lists sitemaps\) at level 1, past maxDepth 0 \(url must list pages\)/,
     );
     const flat = (await readAll(await source({ url: `${origin}/e.xml`, maxDepth: 0 }))).flat();
     assert.deepEqual(flat.map((i) => i.url), ["https://example.com/e"]);
