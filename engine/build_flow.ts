@@ -235,7 +235,8 @@ function poolOptions(
 /** The env a source is built with: its own HTTP client when it sets `perHost`. */
 function sourceEnv(env: BuildEnv, entry: SourceEntry, http?: HttpPool): BuildEnv {
   const log = withContext(env.log, { source: entry.name });
+  const polled = entry.every !== undefined || entry.cron !== undefined;
   return http && entry.perHost
-    ? { ...env, log, http: http.client(entry.perHost) }
-    : { ...env, log };
+    ? { ...env, log, polled, http: http.client(entry.perHost) }
+    : { ...env, log, polled };
 }

@@ -160,14 +160,38 @@ function canonicalQuery(search: string): string {
   for (const part of search.slice(1).split("&")) {
     if (!part) continue;
     const param = normalizeEscapes(part);
-    const eq = param.indexOf("=");
-    const name = (eq < 0 ? param : param.slice(0, eq)).toLowerCase();
-    if (name.startsWith("utm_") || TRACKING.has(name)) continue;
-    kept.push(param);
+    if (!isTracking(param)) kept.push(param);
   }
   if (kept.length === 0) return "";
   if (kept.length > 1) kept.sort(byName);
   return "?" + kept.join("&");
+}
+
+/** Whether a query parameter (`name=value`, escapes normalised) says how a reader arrived. */
+function isTracking(param: string): boolean {
+  const name = nameOf(param).toLowerCase();
+  return name.startsWith("utm_") || TRACKING.has(name);
+}
+
+/**
+ * `url` without the tracking parameters canonicalUrl drops (the rest kept
+ * as written, in order) and without its fragment, or `url` itself when it
+ * has neither or is not an http(s) URL: the spelling to fetch. A link that
+ * only adds `?utm_source=` to a page then asks for the page itself, as
+ * robots.txt rules and caches know it, and tells no one where it came from.
+ */
+export function withoutTracking(url: string): string {
+  if (!url.includes("?") && !url.includes("#")) return url;
+  const u = URL.parse(url);
+  if (!u || !HTTP_PREFIX.test(u.href)) return url;
+  u.hash = "";
+  if (u.search.length > 1) {
+    const kept = u.search.slice(1).split("&").filter((part) =>
+      part !== "" && !isTracking(normalizeEscapes(part))
+    );
+    u.search = kept.length > 0 ? "?" + kept.join("&") : "";
+  }
+  return u.href;
 }
 
 /** Orders by parameter name only; Array#sort is stable, so repeated names keep their order. */

@@ -34,6 +34,11 @@ export interface BuildEnv {
   /** The run's one HTTP client, for sources that read the web (see engine/http.ts). */
   readonly http?: HttpClient;
   /**
+   * A source's env: whether it is polled again (`every` or `cron`), so
+   * what it leaves for a later poll can be told from what it never reads.
+   */
+  readonly polled?: boolean;
+  /**
    * What the flow's embed stage makes, filled in when that stage opens.
    * Stages open in flow order, so a sink opening after it can check its
    * table or collection against the vector length at start rather than at

@@ -28,9 +28,14 @@ import { ROBOTS_MAX_BYTES, ROBOTS_TIMEOUT_MS, RobotsRules } from "./robots_rules
 /** Longest Retry-After obeyed: a host asking for a day's pause gets an hour, then is asked again. */
 export const MAX_PAUSE_MS = 60 * 60_000;
 
-/** A request robots.txt does not let us make; the source reports it like any failed GET. */
+/**
+ * A request robots.txt does not let us make. `ruled` when its rules refuse
+ * the URL, so no request was made and none will be while they stand (an
+ * html source then neither counts it fetched nor spends maxPages on it);
+ * else robots.txt could not be read, which sources report like any failed GET.
+ */
 export class RobotsDisallowedError extends Error {
-  constructor(message: string, readonly url: string) {
+  constructor(message: string, readonly url: string, readonly ruled = false) {
     super(message);
     this.name = "RobotsDisallowedError";
   }
@@ -170,6 +175,7 @@ export class PoliteHttp implements HttpPool {
       throw new RobotsDisallowedError(
         `GET ${maskUrl(shown)}: robots.txt of ${url.origin} ${verdict.why}`,
         maskUrl(url.href),
+        verdict.ruled === true,
       );
     }
     return verdict.crawlDelay;

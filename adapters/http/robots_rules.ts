@@ -27,6 +27,8 @@ export type RobotsVerdict =
   | {
     allowed: false; /** Why, for the error: "disallows it", "could not be read (...)". */
     why: string;
+    /** Its rules refuse the URL (not: it could not be read, which a later read may mend). */
+    ruled?: true;
   };
 
 /** What we use of robots-parser's result. */
@@ -96,7 +98,7 @@ export class RobotsRules {
     if (entry.failure && !entry.robot) return { allowed: false, why: entry.failure };
     if (!entry.robot) return { allowed: true };
     if (entry.robot.isDisallowed(url.href, this.agent)) {
-      return { allowed: false, why: `disallows it for user agent "${this.agent}"` };
+      return { allowed: false, why: `disallows it for user agent "${this.agent}"`, ruled: true };
     }
     const delay = entry.robot.getCrawlDelay(this.agent);
     // Capped, so `Crawl-delay: 1e400` (Infinity) or a year still paces requests

@@ -15,9 +15,14 @@ import { sitemapUrls } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
+import { RobotsDisallowedError } from "../http/polite_http.ts";
+import { withoutTracking } from "../../engine/canonical_url.ts";
 
 /** Items per batch the source yields: downstream starts while the poll goes on. */
 const ITEMS_PER_BATCH = 20;
+
+/** Refused links remembered as warned (past it, the oldest may be warned about again). */
+const REFUSED_SAID = 10_000;
 
 const httpUrl = z.url({ protocol: /^https?$/ });
 
@@ -105,6 +110,14 @@ export const htmlConfig = z
     if (c.depth !== undefined && c.follow === undefined) {
       issue("depth applies with follow (the selector of the links to follow)", "depth");
     }
+    const lists = c.url === undefined ? 0 : typeof c.url === "string" ? 1 : c.url.length;
+    if (c.follow !== undefined && c.maxPages <= lists) {
+      issue(
+        `${c.maxPages} is not above the ${lists} page(s) at url: with follow those are list ` +
+          `pages, fetched at every poll before any article, so no article would ever be fetched`,
+        "maxPages",
+      );
+    }
     const problem = c.follow === undefined ? undefined : selectorProblem(c.follow);
     if (problem) issue(problem, "follow");
   });
@@ -143,6 +156,8 @@ export interface HtmlCounts {
   alreadySeen: number;
   /** Links left for a later poll because maxPages was reached. */
   overBudget: number;
+  /** Links robots.txt's rules refuse: not requested, so neither fetched nor spent from maxPages. */
+  disallowed: number;
 }
 
 /**
@@ -172,12 +187,15 @@ class HtmlSource implements Source {
     noArticle: 0,
     alreadySeen: 0,
     overBudget: 0,
+    disallowed: 0,
   };
   readonly #seen = new SeenPages();
   /** With `sitemap`: the newest lastmod of the last complete walk (ms). */
   #since?: number;
   /** Pages that answered 404 or 410: failed, but not to be tried again. */
   #gone = 0;
+  /** Links robots.txt refused that were warned about: each is said once, not at every poll. */
+  readonly #refusedSaid = new SeenPages(REFUSED_SAID);
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
@@ -240,47 +258,44 @@ class HtmlSource implements Source {
     const { follow, maxPages } = this.config;
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
-    let budget = maxPages;
     let level = unique(urls);
     let batch: RawItem[] = [];
     let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
+      const listPages = this.counts.fetched - before.fetched;
       const next: string[] = [];
       for (const [i, url] of level.entries()) {
         if (isArticle && this.#seen.seen(url)) {
           this.counts.alreadySeen++;
           continue;
         }
-        if (budget === 0) {
-          if (isArticle) this.#overBudget(level.slice(i).filter((u) => !this.#seen.has(u)).length);
-          else {
-            // Every poll fetches the list pages again, first: links left at
-            // this level would be left at every poll, and no article fetched.
+        // Spent by pages requested: one robots.txt refuses costs nothing.
+        if (this.counts.fetched - before.fetched >= maxPages) {
+          const left = level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length;
+          if (depth > 0 && (!isArticle || this.counts.fetched - before.fetched === listPages)) {
+            // Every poll fetches the list pages again, first: links left here
+            // would be left at every poll, and no article ever fetched.
             this.env.log.warn(
               `${this.env.flow}: html ${this.#name()}: maxPages ${maxPages} was spent on list ` +
-                `pages (depth ${d} of ${depth}) before any article: no article is fetched while ` +
-                `the list pages take the whole budget; raise maxPages above the list pages ` +
-                `(${maxPages} fetched, ${level.length - i} more at this depth) or lower depth`,
+                `pages (depth ${Math.min(d, depth - 1)} of ${depth}) before any article: no ` +
+                `article is fetched while the list pages take the whole budget; raise maxPages ` +
+                `above the list pages (${maxPages} fetched, ${left} more ${
+                  isArticle ? "links to articles" : "at this depth"
+                }) or lower depth`,
             );
-          }
+            if (isArticle) this.counts.overBudget += left;
+          } else if (isArticle) this.#overBudget(left);
           exhausted = true;
           break;
         }
-        budget--;
         if (isArticle) {
           batch.push(...await this.#article(url, signal));
         } else {
           const page = await this.#fetch(url, signal);
           if (page) {
             const links = followLinks(page.doc, follow!, page.url, this.config.sameSite);
-            if (links.length === 0) {
-              this.env.log.warn(
-                `${this.env.flow}: html ${maskUrl(page.url)}: follow ${
-                  JSON.stringify(follow)
-                } matched no links to follow there`,
-              );
-            }
+            if (links.length === 0) this.#noLinks(page.doc, page.url);
             next.push(...links);
           }
         }
@@ -289,7 +304,9 @@ class HtmlSource implements Source {
           batch = [];
         }
       }
-      if (d === 0 && urls.length > 0 && this.counts.failed - before.failed === level.length) {
+      const failed = this.counts.failed - before.failed + this.counts.disallowed -
+        before.disallowed;
+      if (d === 0 && urls.length > 0 && failed === level.length) {
         throw new Error(`html ${this.#name()}: no page at url could be fetched (see warnings)`);
       }
       // Warned once: the levels below wait for the next poll with the rest.
@@ -312,7 +329,6 @@ class HtmlSource implements Source {
     const started = Date.now();
     const before = { ...this.counts };
     const goneBefore = this.#gone;
-    let budget = this.config.maxPages;
     let left = 0;
     let batch: RawItem[] = [];
     const walk = sitemapUrls(url, {
@@ -348,10 +364,9 @@ class HtmlSource implements Source {
       for (const page of next.value) {
         if (this.#seen.seen(page.url)) {
           this.counts.alreadySeen++;
-        } else if (budget === 0) {
+        } else if (this.counts.fetched - before.fetched >= this.config.maxPages) {
           left++;
         } else {
-          budget--;
           batch.push(...await this.#article(page.url, signal));
         }
       }
@@ -391,7 +406,6 @@ class HtmlSource implements Source {
     url: string,
     signal: AbortSignal,
   ): Promise<{ url: string; doc: HtmlDocument } | undefined> {
-    this.counts.fetched++;
     try {
       const res = await httpOf(this.env).get(url, {
         timeout: this.config.timeout,
@@ -399,6 +413,7 @@ class HtmlSource implements Source {
         headers: { accept: "text/html, application/xhtml+xml;q=0.9, */*;q=0.1" },
         signal,
       });
+      this.counts.fetched++;
       const type = res.headers.get("content-type");
       if (type && !/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
         throw new Error(`not an HTML page (content-type ${type.split(";")[0].trim()})`);
@@ -407,6 +422,11 @@ class HtmlSource implements Source {
       return { url: res.url || url, doc: parseHtml(text) };
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
+      if (err instanceof RobotsDisallowedError && err.ruled) {
+        this.#refused(url, err);
+        return undefined;
+      }
+      this.counts.fetched++;
       this.counts.failed++;
       const status = (err as { status?: unknown }).status;
       if (status === 404 || status === 410) {
@@ -421,12 +441,43 @@ class HtmlSource implements Source {
     }
   }
 
+  /** Says why a list page gave no link: the selector, or sameSite dropping every link it found. */
+  #noLinks(doc: HtmlDocument, url: string): void {
+    const follow = JSON.stringify(this.config.follow);
+    const elsewhere = this.config.sameSite
+      ? followLinks(doc, this.config.follow!, url, false).length
+      : 0;
+    this.env.log.warn(
+      `${this.env.flow}: html ${maskUrl(url)}: follow ${follow} ` +
+        (elsewhere > 0
+          ? `matched ${elsewhere} link(s), all to other hosts than this page's: sameSite (default ` +
+            `true) leaves them out; set sameSite: false to follow them`
+          : `matched no links to follow there`),
+    );
+  }
+
+  /** A link robots.txt's rules refuse: counted at every poll, warned once (it is asked again, unrequested, while they stand). */
+  #refused(url: string, err: RobotsDisallowedError): void {
+    this.counts.disallowed++;
+    if (this.#refusedSaid.has(url)) return;
+    this.#refusedSaid.add(url);
+    const message = err.message.replace(`GET ${url}: `, "").split(url).join(maskUrl(url));
+    this.env.log.warn(
+      `${this.env.flow}: html skipped ${
+        maskUrl(url)
+      }: ${message} (said once; not fetched while it does)`,
+    );
+  }
+
   #overBudget(left: number): void {
     if (left === 0) return;
     this.counts.overBudget += left;
     this.env.log.warn(
       `${this.env.flow}: html ${this.#name()}: maxPages ${this.config.maxPages} reached; ` +
-        `${left} link(s) left for the next poll`,
+        (this.env.polled === false
+          ? `${left} link(s) not fetched: this source is read once (no every or cron), so ` +
+            `raise maxPages to fetch them, or poll it`
+          : `${left} link(s) left for the next poll`),
     );
   }
 
@@ -443,7 +494,8 @@ class HtmlSource implements Source {
     this.env.log.info(
       `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
         `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +
-        `${d("noArticle")} without an article`,
+        `${d("noArticle")} without an article` +
+        (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : ""),
     );
   }
 
@@ -460,12 +512,18 @@ function urlList(url: string | readonly string[]): string[] {
   return typeof url === "string" ? [url] : [...url];
 }
 
-/** The URLs, each once by canonical URL, first spelling kept. */
+/**
+ * The URLs, each once by canonical URL, in the first spelling met without
+ * its tracking parameters: `a.html?utm_source=x` and `a.html` fetch `a.html`,
+ * which robots.txt may allow where it refuses any query.
+ */
 function unique(urls: string[]): string[] {
   const keys = new SeenPages(Number.POSITIVE_INFINITY);
-  return urls.filter((u) => {
-    if (keys.has(u)) return false;
+  const out: string[] = [];
+  for (const u of urls) {
+    if (keys.has(u)) continue;
     keys.add(u);
-    return true;
-  });
+    out.push(withoutTracking(u));
+  }
+  return out;
 }

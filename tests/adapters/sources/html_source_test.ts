@@ -10,6 +10,8 @@ import type { Source } from "../../../engine/source.ts";
 import { withServer } from "../../_http_server.ts";
 import { expectedPage, HTML_FIXTURES, PAGES, wordOverlap } from "./_html_pages.ts";
 import { fixtureTest } from "../../_fixtures_dir.ts";
+import { DEFAULT_HTTP } from "../../../adapters/http/http_config.ts";
+import { PoliteHttp } from "../../../adapters/http/polite_http.ts";
 
 /**
  * Least word overlap (see wordOverlap) of an extracted text with
@@ -32,6 +34,18 @@ function testEnv(baseDir = HTML_FIXTURES) {
     http: localHttp,
   };
   return { env, log };
+}
+
+/** testEnv with the flow's own HTTP client: robots.txt obeyed, rates high enough not to wait. */
+function politeEnv(polled?: boolean) {
+  const { env, log } = testEnv();
+  const options = {
+    ...DEFAULT_HTTP,
+    allow: ["127.0.0.1"],
+    perHost: { ...DEFAULT_HTTP.perHost, rps: 1000, burst: 1000 },
+  };
+  const http = new PoliteHttp(options, { log, flow: "test" }).client();
+  return { env: { ...env, http, ...(polled === undefined ? {} : { polled }) }, log };
 }
 
 async function source(config: Record<string, unknown>, env = testEnv().env) {
@@ -104,6 +118,7 @@ fixtureTest(
         noArticle: 0,
         alreadySeen: 0,
         overBudget: 0,
+        disallowed: 0,
       });
     });
   },
@@ -526,4 +541,137 @@ Deno.test("a bad follow selector is named in the error", () => {
   const r = htmlConfig.safeParse({ url: "https://a.example/", follow: "h2 a[" });
   assert.equal(r.success, false);
   assert.match(r.error!.issues[0].message, /^not a valid CSS selector: "h2 a\[": \S/);
+});
+
+fixtureTest(
+  "list pages that take exactly maxPages are said to starve the articles too",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/index.html"] = { body: listPage(["/a.html", "/b.html"]) };
+    pages["/a.html"] = { body: listPage(["/bbc-1/page.html"]) };
+    pages["/b.html"] = { body: listPage(["/heise/page.html"]) };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const { env, log } = testEnv();
+      const src = await source(
+        { url: `${origin}/index.html`, follow: "a.story", depth: 2, maxPages: 3 },
+        env,
+      );
+      assert.deepEqual(await readAll(src), []);
+      assert.deepEqual(await readAll(src), []);
+      // Before: "maxPages 3 reached; 2 link(s) left for the next poll", which no poll fetched.
+      const starved = log.lines.filter((l) =>
+        /maxPages 3 was spent on list pages \(depth 1 of 2\) before any article: .*2 more links to articles/
+          .test(l)
+      );
+      assert.equal(starved.length, 2, log.lines.join("\n"));
+      assert.ok(!log.lines.some((l) => /left for the next poll/.test(l)));
+      assert.equal(s.hit("/bbc-1/page.html") + s.hit("/heise/page.html"), 0);
+    });
+  },
+);
+
+fixtureTest("a source read once says the links maxPages left are not fetched", async () => {
+  const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+  pages["/news/"] = {
+    body: listPage(["/bbc-1/page.html", "/heise/page.html", "/wikipedia/page.html"]),
+  };
+  const s = site(pages);
+  await withServer(s.handler, async (origin) => {
+    const once = testEnv();
+    const src = await source(
+      { url: `${origin}/news/`, follow: "a.story", maxPages: 2 },
+      { ...once.env, polled: false },
+    );
+    assert.equal((await readAll(src)).length, 1);
+    assert.ok(
+      once.log.lines.some((l) =>
+        /maxPages 2 reached; 2 link\(s\) not fetched: this source is read once/.test(l)
+      ),
+      once.log.lines.join("\n"),
+    );
+    const polled = testEnv();
+    const again = await source(
+      { url: `${origin}/news/`, follow: "a.story", maxPages: 2 },
+      { ...polled.env, polled: true },
+    );
+    await readAll(again);
+    assert.ok(polled.log.lines.some((l) => /2 link\(s\) left for the next poll/.test(l)));
+  });
+});
+
+fixtureTest(
+  "a link robots.txt refuses is neither fetched nor spent from maxPages, and is warned once",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/robots.txt"] = { body: "User-agent: *\nDisallow: /private/\n", type: "text/plain" };
+    pages["/private/page.html"] = pages["/bbc-1/page.html"];
+    pages["/news/"] = { body: listPage(["/private/page.html", "/heise/page.html"]) };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const { env, log } = politeEnv(true);
+      const src = await source({ url: `${origin}/news/`, follow: "a.story", maxPages: 2 }, env);
+      assert.equal((await readAll(src)).length, 1, "the allowed article fits the budget");
+      assert.deepEqual(await readAll(src), []);
+      assert.equal(s.hit("/private/page.html"), 0);
+      assert.equal(src.counts.fetched, 3, "the list page twice and the article");
+      assert.equal(src.counts.disallowed, 2);
+      assert.equal(src.counts.failed, 0);
+      assert.equal(src.counts.overBudget, 0);
+      const refused = log.lines.filter((l) => l.includes("skipped") && l.includes("/private/"));
+      assert.equal(refused.length, 1, log.lines.join("\n"));
+      assert.ok(log.lines.some((l) => /1 refused by robots\.txt/.test(l)));
+    });
+  },
+);
+
+fixtureTest(
+  "a link with tracking parameters is fetched without them, as robots.txt allows",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/robots.txt"] = { body: "User-agent: *\nDisallow: /*?\n", type: "text/plain" };
+    pages["/news/"] = {
+      body: listPage(["/heise/page.html?utm_source=x&fbclid=y", "/heise/page.html#comments"]),
+    };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const { env, log } = politeEnv(true);
+      const src = await source({ url: `${origin}/news/`, follow: "a.story" }, env);
+      const items = await readAll(src);
+      // Before: the first spelling was kept, robots.txt refused it, and the page was never asked for.
+      assert.equal(items.length, 1, log.lines.join("\n"));
+      assert.equal(s.hit("/heise/page.html"), 1);
+      assert.equal(src.counts.disallowed, 0);
+    });
+  },
+);
+
+Deno.test("a list page whose links sameSite all leaves out says so, not that the selector matched none", async () => {
+  const s = site({
+    "/news/": { body: listPage(["https://elsewhere.example/a.html", "https://other.example/b"]) },
+  });
+  await withServer(s.handler, async (origin) => {
+    const { env, log } = testEnv();
+    const src = await source({ url: `${origin}/news/`, follow: "a.story" }, env);
+    assert.deepEqual(await readAll(src), []);
+    assert.ok(
+      log.lines.some((l) =>
+        l.includes('follow "a.story" matched 2 link(s), all to other hosts') &&
+        l.includes("sameSite: false")
+      ),
+      log.lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("a maxPages not above the list pages at url is refused at load", () => {
+  const result = htmlConfig.safeParse({
+    url: ["https://example.com/a/", "https://example.com/b/"],
+    follow: "a.story",
+    maxPages: 2,
+  });
+  assert.equal(result.success, false);
+  assert.deepEqual(result.error!.issues[0].path, ["maxPages"]);
+  assert.match(result.error!.issues[0].message, /not above the 2 page\(s\) at url/);
+  assert.ok(htmlConfig.safeParse({ url: "https://example.com/a/", maxPages: 1 }).success);
 });
