@@ -252,6 +252,7 @@ export async function runTestFlow(
   collecting.set(registry, sinks);
   const log = memoryLogger();
   const memoryDeadLetters = new MemoryDeadLetters();
+  let ended = false;
   try {
     const running = await startFlow(flow, {
       registry,
@@ -287,12 +288,18 @@ export async function runTestFlow(
     const deadLetters = flow.durability === "redis"
       ? await durableDeadLetters(flow)
       : memoryDeadLetters.entries;
-    // The run's keys are its own (a prefix of their own): nothing is left behind.
-    if (flow.durability === "redis") await resetCommand(flow);
     const published = new Map([...sinks].map(([name, sink]) => [name, sink.items]));
+    ended = true;
     return { report, published, deadLetters, logs: log.lines };
   } finally {
     collecting.delete(registry);
+    // The run's keys are its own (a prefix of their own): nothing is left behind, whether it
+    // ended, timed out or failed to start (forced: a killed run's consumers look alive). A run
+    // that failed keeps its own error, not the reset's.
+    if (flow.durability === "redis") {
+      const reset = resetCommand(flow, { force: true });
+      await (ended ? reset : reset.catch(() => {}));
+    }
     if (opts.outDir === undefined) await Deno.remove(outDir, { recursive: true });
   }
 }

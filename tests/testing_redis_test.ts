@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { runTestFlow } from "../testing.ts";
+import { z } from "zod";
+import { runTestFlow, testRegistry } from "../testing.ts";
 import { redisTest, withRedis } from "./_redis_server.ts";
 
 redisTest("a durable test flow takes the Redis it is given and leaves no key behind", async () => {
@@ -36,6 +37,39 @@ pipeline:
     const redis = new Redis({ port: server.port, host: "127.0.0.1", lazyConnect: true });
     try {
       assert.deepEqual(await redis.keys("*"), [], "the run's keys are gone");
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
+redisTest("a durable test flow that times out leaves no key behind either", async () => {
+  await withRedis(async (server) => {
+    const registry = testRegistry().stage({
+      kind: "hangs",
+      summary: "",
+      schema: z.strictObject({}),
+      create: () => ({ handle: () => new Promise<void>(() => {}) }),
+    });
+    const hung = `
+name: hung
+durability: redis
+sources: { inbox: { kind: memory } }
+pipeline: [ { hangs: {} }, { publish: [ { collect: {} } ] } ]
+`;
+    await assert.rejects(
+      runTestFlow(hung, {
+        redis: server.url,
+        registry,
+        items: [{ title: "A fine story", url: "https://example.com/1" }],
+        timeout: 500,
+      }),
+      /did not end within 500 ms/,
+    );
+    const redis = new Redis({ port: server.port, host: "127.0.0.1", lazyConnect: true });
+    try {
+      // Before: the run's streams, positions and fences stayed (the reset came after the throw).
+      assert.deepEqual(await redis.keys("*"), [], "the timed-out run's keys are gone");
     } finally {
       redis.disconnect();
     }
