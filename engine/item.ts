@@ -89,6 +89,13 @@ export interface Envelope<T = RawItem> {
   payload: T;
 }
 
+/** How many of `items` are merge updates (Envelope.update): news of a story, not items, so no count of items holds them. */
+export function updatesIn(items: readonly Pick<Envelope<unknown>, "update">[]): number {
+  let n = 0;
+  for (let i = 0; i < items.length; i++) if (items[i].update === true) n++;
+  return n;
+}
+
 /** Where a story was seen: which source carried it, under which url, first when (ISO-8601). */
 export interface Sighting {
   source: string;

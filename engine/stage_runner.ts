@@ -5,7 +5,7 @@ import { endingError, errorMessage, isAway, isOutage, isRetryable } from "./erro
 import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
-import type { Envelope } from "./item.ts";
+import { type Envelope, updatesIn } from "./item.ts";
 import type { StageStats } from "./stats.ts";
 import { untilAborted } from "./until_aborted.ts";
 import type { WindowOptions } from "./window.ts";
@@ -100,13 +100,7 @@ export function runBatch(
     passed = batch.filter(isUpdate);
     batch = batch.filter((item) => !isUpdate(item));
   }
-  let received = batch.length;
-  if (work.actor.updates === true) {
-    for (const item of batch) {
-      if (item.update === true) received--;
-    }
-  }
-  work.stats.received += received;
+  work.stats.received += batch.length - (work.actor.updates === true ? updatesIn(batch) : 0);
   const result: BatchResult = { out: [], letters: [] };
   const pending = batch.length > 0
     ? attempt(work, batch, work.retries, result, 0, fence)
@@ -121,9 +115,7 @@ function isUpdate(item: Item): boolean {
 
 /** Counts the items a batch emitted (merge updates are not items) and appends the updates passed by. */
 function finish(work: StageWork, result: BatchResult, passed: Item[] | undefined): BatchResult {
-  let emitted = result.out.length;
-  for (const item of result.out) if (item.update === true) emitted--;
-  work.stats.emitted += emitted;
+  work.stats.emitted += result.out.length - updatesIn(result.out);
   if (passed) { for (const item of passed) result.out.push(item); }
   return result;
 }
@@ -183,7 +175,7 @@ function once(
     const promise = Promise.resolve(pending as PromiseLike<void>);
     return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
   }
-  succeeded(work, collector, result, batch.length, performance.now() - started);
+  succeeded(work, collector, result, batch, performance.now() - started);
 }
 
 async function settle(
@@ -205,7 +197,7 @@ async function settle(
     work.stats.busyMs += performance.now() - started;
     return await failed(work, batch, retries, result, tries, error, fence, waiting);
   }
-  succeeded(work, collector, result, batch.length, performance.now() - started);
+  succeeded(work, collector, result, batch, performance.now() - started);
 }
 
 /**
@@ -329,18 +321,19 @@ async function failed(
   await attempt(work, batch.slice(mid), 0, result, 0, fence, given);
 }
 
-/** Counts what a successful try of `items` items taking `ms` said, and keeps its outputs. */
+/** Counts what a successful try of `batch` taking `ms` said, and keeps its outputs. */
 function succeeded(
   work: StageWork,
   collector: Collector,
   result: BatchResult,
-  items: number,
+  batch: readonly Item[],
   ms: number,
 ): void {
   const { ctx, stats } = work;
   stats.batches++;
   stats.busyMs += ms;
-  stats.onBatch?.(items, ms);
+  // Items, as `received` counts them: a stage that takes merge updates does not count those.
+  stats.onBatch?.(batch.length - (work.actor.updates === true ? updatesIn(batch) : 0), ms);
   if (collector.drops) {
     for (const reason of collector.drops) stats.count(stats.dropped, reason);
     result.dropped = (result.dropped ?? 0) + collector.drops.length;

@@ -9,7 +9,7 @@ import {
 } from "@opentelemetry/api";
 import type { StageContext } from "./actor.ts";
 import { errorMessage } from "./errors.ts";
-import type { Envelope } from "./item.ts";
+import { type Envelope, updatesIn } from "./item.ts";
 
 /**
  * Spans through the OpenTelemetry API: one per source poll and one per
@@ -57,10 +57,13 @@ export function tracedBatch<R extends BatchCounts>(
   const parent = first === undefined ? ROOT_CONTEXT : remote(first);
   const span = tracer.startSpan(`millrace.stage ${ctx.stage}`, undefined, parent);
   if (!span.isRecording()) return run();
+  const updates = updatesIn(items);
   span.setAttributes({
     "millrace.flow": ctx.flow,
     "millrace.stage": ctx.stage,
-    "millrace.batch.size": items.length,
+    // Items, as the stage's counts have them; merge updates riding along apart.
+    "millrace.batch.size": items.length - updates,
+    ...(updates > 0 ? { "millrace.batch.updates": updates } : {}),
   });
   linkItems(span, items, first);
   let result: R | Promise<R>;
@@ -142,7 +145,7 @@ function linkItems(span: Span, items: readonly Item[], first: string | undefined
 function ended<R extends BatchCounts>(span: Span, r: R): R {
   span.setAttributes({
     // Merge updates ride along with the items but are not items (engine/item.ts).
-    "millrace.batch.out": r.out.reduce((n: number, item) => item.update === true ? n : n + 1, 0),
+    "millrace.batch.out": r.out.length - updatesIn(r.out),
     "millrace.batch.dropped": r.dropped ?? 0,
     "millrace.batch.dead_letters": r.letters.length,
   });

@@ -396,3 +396,41 @@ Deno.test("stages fused into one step: the step's window makes the batches, a la
     ["id13", "second", "thirteen"],
   ]);
 });
+
+Deno.test("a stage that takes merge updates counts, and reports per batch, only the items", async () => {
+  const batches: number[] = [];
+  const actor: Actor = {
+    updates: true,
+    handle(batch, out) {
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from(
+    { length: 20 },
+    (_, i) => i % 4 === 0 ? { ...item(i), update: true as const } : item(i),
+  );
+  const input = new Channel<Envelope<unknown>>(1000);
+  const output = new Channel<Envelope<unknown>>(1000);
+  const stats = new StageStats("s", "test");
+  stats.onBatch = (n) => batches.push(n);
+  const ctl = new AbortController();
+  const running = runStageLoop({
+    stages: [{
+      actor: actor as Actor<unknown, unknown>,
+      ctx: { flow: "f", stage: "s", signal: ctl.signal, log: memoryLogger() },
+      stats,
+      retries: 0,
+      backoffBase: 1,
+    }],
+    edge: new MemoryEdge(input, output, new MemoryDeadLetters(), ctl.signal),
+    concurrency: 1,
+  });
+  await input.send(items.slice(0, 10));
+  await input.send(items.slice(10));
+  input.close();
+  await running;
+  assert.equal(stats.received, 15);
+  assert.equal(stats.emitted, 15);
+  // Before: 10 and 10, the updates counted in the batch-size metric but not in `received`.
+  assert.deepEqual(batches, [7, 8]);
+});

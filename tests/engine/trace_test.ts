@@ -76,6 +76,12 @@ function assertPath(spans: ReadableSpan[]) {
   assert.equal(total(dedupe, "millrace.batch.out"), 5);
   assert.equal(total(dedupe, "millrace.batch.dropped"), 1, "the story scraped again");
   assert.equal(total(publish, "millrace.batch.out"), 5);
+  // The duplicate's merge update rides along to publish: news of a story, not an item.
+  assert.equal(total(publish, "millrace.batch.size"), 5);
+  assert.equal(
+    publish.reduce((n, s) => n + Number(s.attributes["millrace.batch.updates"] ?? 0), 0),
+    1,
+  );
   assert.equal(validate[0].attributes["millrace.stage"], "validate");
 }
 
