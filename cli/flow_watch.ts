@@ -251,11 +251,12 @@ export class FlowWatch {
   /** What the dashboard draws, once a second. */
   async snapshot(): Promise<Record<string, unknown>> {
     const running = this.#running;
+    // What Redis did not answer is null, unknown: 0 said "nothing waits" in an outage.
     const [edges, letters] = await Promise.all([
-      withTimeout(this.edges(), REDIS_READ_MS).catch(() => []),
-      withTimeout(this.letters(), REDIS_READ_MS).catch(() => ({ total: 0, recent: [] })),
+      withTimeout(this.edges(), REDIS_READ_MS).catch(() => undefined),
+      withTimeout(this.letters(), REDIS_READ_MS).catch(() => ({ total: null, recent: [] })),
     ]);
-    const edgeOf = new Map(edges.map((e) => [e.stage, e]));
+    const edgeOf = edges && new Map(edges.map((e) => [e.stage, e]));
     const stages = running?.stages.map((s) => ({
       id: s.id,
       kind: s.kind,
@@ -266,8 +267,8 @@ export class FlowWatch {
       batches: s.batches,
       busyMs: Math.round(s.busyMs),
       tokens: s.tokens,
-      backlog: edgeOf.get(s.id)?.backlog ?? 0,
-      pending: edgeOf.get(s.id)?.pending ?? 0,
+      backlog: edgeOf ? edgeOf.get(s.id)?.backlog ?? 0 : null,
+      pending: edgeOf ? edgeOf.get(s.id)?.pending ?? 0 : null,
     })) ?? this.flow.pipeline.map((s) => ({ id: s.id, kind: s.kind }));
     const polling = new Map(this.flow.sources.map((s) => [s.name, isPolling(s)]));
     const sources = running?.sources.map((s) => ({

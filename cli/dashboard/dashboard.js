@@ -13,8 +13,11 @@ const el = (tag, attrs = {}, ...kids) => {
   for (const kid of kids) node.append(kid);
   return node;
 };
+/** A count; null (what Redis did not answer: an outage) is shown as unknown, not as 0. */
 const fmt = (n) =>
-  n >= 1e6
+  n === null
+    ? "?"
+    : n >= 1e6
     ? (n / 1e6).toFixed(1) + "M"
     : n >= 1e4
     ? (n / 1e3).toFixed(1) + "k"
@@ -122,8 +125,8 @@ function drawGraph(s, before, dt) {
           ...row("out", fmt(st.out ?? 0), "out"),
           ...row("in/s", rate(inRate), "in-rate"),
           ...row("out/s", rate(outRate), "out-rate"),
-          ...row("backlog", fmt(st.backlog ?? 0), "backlog"),
-          ...row("pending", fmt(st.pending ?? 0), "pending"),
+          ...row("backlog", fmt(st.backlog === undefined ? 0 : st.backlog), "backlog"),
+          ...row("pending", fmt(st.pending === undefined ? 0 : st.pending), "pending"),
           ...row("batch size", batch.toFixed(1), "batch"),
           ...row("dropped", fmt(st.dropped ?? 0), "dropped"),
           ...row("dead letters", fmt(st.deadLetters ?? 0), "dead", st.deadLetters > 0),
