@@ -79,16 +79,17 @@ export async function claimLoop(
         run.log.warn(`${keys.flow}/${step.id}: claim check failed`, { error: errorMessage(error) });
       }
     }
-    // Said once per episode: again only after entries were claimed (a new
-    // silence may follow) or none waited, so a live process beside this one,
-    // which always holds some entries, costs one line per step, not one a tick.
+    // Said once, and again only after entries were claimed (a new silence
+    // may follow): a live process beside this one holds entries now and then
+    // none, and each of its batches was said again as if something were stuck.
     if (waiting > 0 && !told) {
       run.log.info(
-        `${keys.flow}/${step.id}: ${waiting} entries pending on other consumers; ` +
-          `claiming those idle for ${options.claimAfter / 1000}s`,
+        `${keys.flow}/${step.id}: ${waiting} ${waiting === 1 ? "entry" : "entries"} pending on ` +
+          `other consumers (processes of this flow, running or dead); any idle for ` +
+          `${options.claimAfter / 1000}s is claimed`,
       );
       told = true;
-    } else if (waiting === 0 || claimedAny) told = false;
+    } else if (claimedAny) told = false;
   }
 }
 

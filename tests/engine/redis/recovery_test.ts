@@ -123,12 +123,51 @@ redisTest(
         const { lines, claimed } = await claimFor(redis, 2600, 1000);
         const waits = lines.filter((l) =>
           l.includes(
-            "recover/stage: 3 entries pending on other consumers; claiming those idle for 1s",
+            "recover/stage: 3 entries pending on other consumers (processes of this flow, " +
+              "running or dead); any idle for 1s is claimed",
           )
         );
         assert.equal(waits.length, 1, lines.join("\n"));
         assert.equal(claimed.flatMap((c) => c.entries).length, 3, lines.join("\n"));
       } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "a live process beside this one, whose entries come and go, is said once, not at each coming",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const peer = client(server);
+      try {
+        await setup(redis, 3);
+        // The peer holds an entry for 2.5 s (kept fresh: never idle for claimAfter), holds none
+        // for 2.5 s, then holds the next: the loop, ticking each second, sees each phase.
+        const holdFor = async (ms: number) => {
+          await read(peer, "peer", 1, false);
+          const [[id]] = await peer.xpending(KEY, STEP, "-", "+", 1, "peer") as [string][];
+          for (const end = Date.now() + ms; Date.now() < end;) {
+            await peer.xclaim(KEY, STEP, "peer", 0, id, "JUSTID");
+            await new Promise((r) => setTimeout(r, 200));
+          }
+          await peer.xack(KEY, STEP, id);
+        };
+        const peerLoop = (async () => {
+          await holdFor(2500);
+          await new Promise((r) => setTimeout(r, 2500));
+          await holdFor(2500);
+        })();
+        const { lines, claimed } = await claimFor(redis, 7200, 2000);
+        await peerLoop;
+        const waits = lines.filter((l) => l.includes("pending on other consumers"));
+        // Before: said again each time the peer held an entry after holding none.
+        assert.equal(waits.length, 1, lines.join("\n"));
+        assert.deepEqual(claimed, [], "a live peer's entries are not claimed");
+      } finally {
+        await peer.quit();
         await redis.quit();
       }
     });
