@@ -517,7 +517,12 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
   kind: "postgres",
   summary: "Upserts items into a Postgres table by item id, vectors in pgvector or float8[].",
   schema: postgresSinkSchema,
-  create: (config, env) => new PostgresSink(config, env.log, env.vectors),
+  // Its lines start with the flow's name, as every other line of a run does.
+  create: (config, env) =>
+    new PostgresSink(config, {
+      info: (msg, fields) => env.log.info(`${env.flow}: ${msg}`, fields),
+      warn: (msg, fields) => env.log.warn(`${env.flow}: ${msg}`, fields),
+    }, env.vectors),
 };
 
 function revisionOf(item: Envelope<RawItem>): number {

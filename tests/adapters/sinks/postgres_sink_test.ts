@@ -837,11 +837,15 @@ pgCase(
       ],
     }, registry);
     for (let run = 1; run <= 2; run++) {
+      const log = memoryLogger();
       const report = await runFlow(flow, {
         registry,
-        log: memoryLogger(),
+        log,
         deadLetters: new MemoryDeadLetters(),
       });
+      // Its lines start with the flow's name, as every line of a run does.
+      const own = log.lines.filter((l) => l.includes("postgres sink: writing to"));
+      assert.ok(own.length > 0 && own.every((l) => l.includes(`${flow.name}: postgres sink:`)));
       assert.equal(report.deadLettered, invalid, `run ${run}: only the invalid items`);
       assert.equal(await pg.count("trends"), expected.size, `run ${run}: one row per valid id`);
     }
