@@ -41,6 +41,9 @@ export interface SourceOutlet {
 /** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
 const MAX_TIMER = 2 ** 31 - 1;
 
+/** A first cron tick further off than this is said at start (a second's wait is not news). */
+const FIRST_TICK_SAID_MS = 10_000;
+
 /** What `pumpSource` needs besides the source and its outlet. */
 export interface PumpOptions {
   /** Stops the pump between reads, and aborts a read under way. */
@@ -123,6 +126,7 @@ export async function pumpSource(
   if (entry.cron !== undefined) {
     const schedule = parseCron(entry.cron, entry.tz);
     let last = opts.lastTick;
+    let first = true;
     while (!signal.aborted) {
       const poll = nextCronPoll(schedule, last, clock, entry.jitter);
       if (!poll) {
@@ -130,6 +134,14 @@ export async function pumpSource(
         await sleep(MAX_TIMER, signal);
         continue;
       }
+      // A cron source waits for its first tick, as cron does: say when, or it looks idle.
+      if (first && poll.at - clock.now() >= FIRST_TICK_SAID_MS) {
+        log.info(
+          `${opts.flow}: source ${entry.name}: first poll at ${new Date(poll.at).toISOString()} ` +
+            `(cron ${entry.cron}${entry.tz && entry.tz !== "UTC" ? ` in ${entry.tz}` : ""})`,
+        );
+      }
+      first = false;
       // Timers hold at most ~24.8 days: a yearly tick is waited for in steps.
       while (!signal.aborted && clock.now() < poll.at) {
         await sleep(Math.min(poll.at - clock.now(), MAX_TIMER), signal);

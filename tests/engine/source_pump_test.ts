@@ -97,3 +97,30 @@ Deno.test("every: 30d reads once and waits, past setTimeout's limit of about 24.
   await pumping;
   assert.equal(source.reads, 1);
 });
+
+Deno.test("a cron source says when its first poll is, rather than look idle until then", async () => {
+  const source = counting();
+  const stop = new AbortController();
+  const log = memoryLogger();
+  // 2026-12-07 (a Monday) 05:00 UTC: the first tick of "0 7 * * 1-5" in Berlin is 06:00 UTC.
+  const now = Date.parse("2026-12-07T05:00:00Z");
+  const clock: Clock = { now: () => now, random: () => 0 };
+  const pumping = pumpSource(
+    { entry: entry({ cron: "0 7 * * 1-5", tz: "Europe/Berlin" }), source },
+    new SourceStats("s", "test"),
+    { emit: () => Promise.resolve() },
+    { signal: stop.signal, log, flow: "t", clock },
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  stop.abort();
+  await pumping;
+  assert.equal(source.reads, 0);
+  assert.ok(
+    log.lines.some((l) =>
+      l.includes(
+        "t: source s: first poll at 2026-12-07T06:00:00.000Z (cron 0 7 * * 1-5 in Europe/Berlin)",
+      )
+    ),
+    log.lines.join("\n"),
+  );
+});
