@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { differences, listDifferences, placeholder } from "../../testing/expect.ts";
+import { compare } from "../../testing/run_flow_test.ts";
 
 Deno.test("placeholders match the generated values they stand for, and only those", () => {
   const ok = (p: string, v: unknown) => differences(p, v).length === 0;
@@ -42,4 +43,15 @@ Deno.test("unordered lists pair each expected item with its match, else the clos
   assert.deepEqual(listDifferences([{ id: 1 }], [], ["out"]), [
     { path: ["out", 0], expected: { id: 1 }, note: "not found" },
   ]);
+});
+
+Deno.test("dropped: a count of 0 means none, as the report has it; a count it lacks still fails", () => {
+  const outcome = { published: {}, dropped: { validate: { spam: 2 } }, deadLetters: [] };
+  // Before: "dropped.dedupe: missing", since the report lists only what a stage dropped.
+  assert.deepEqual(
+    compare({ dropped: { validate: { spam: 2 }, dedupe: { duplicate: 0 } } }, outcome),
+    [],
+  );
+  assert.equal(compare({ dropped: { validate: { spam: 2, short: 0 } } }, outcome).length, 0);
+  assert.equal(compare({ dropped: { dedupe: { duplicate: 1 } } }, outcome).length, 2);
 });
