@@ -100,6 +100,11 @@ export function createLlm(
   config: LlmConfig,
 ): Actor<RawItem, RawItem> {
   const render: Template = compileTemplate(config.input);
+  // The input's fields alone: an item with none of them would ask about the template's bare
+  // text, and every such item would get one invented answer (a misspelt field did that).
+  const fields = templateFields(config.input);
+  const anyField: Template = compileTemplate(fields.map((f) => `{${f}}`).join(""));
+  let saidEmpty = false;
   const check = outputChecker(config.schema);
   const format = batchFormat(config.schema);
   const version = textKey(JSON.stringify([config.prompt, config.input, config.schema]));
@@ -124,11 +129,22 @@ export function createLlm(
       const { client, cache } = await (connection ??= connect(ctx));
       const where = `${ctx.flow}/${ctx.stage}`;
       // An item deleted upstream is a tombstone for the sinks: nothing to ask about.
-      const prepared = batch.map((item) =>
-        (item.payload as RawItem).deleted
-          ? undefined
-          : prepare(item as Envelope<RawItem>, client.model)
-      );
+      const empty = new Set<number>();
+      const prepared = batch.map((item, i) => {
+        if ((item.payload as RawItem).deleted) return undefined;
+        if (anyField((item as Envelope<RawItem>).payload).trim() === "") {
+          empty.add(i);
+          return undefined;
+        }
+        return prepare(item as Envelope<RawItem>, client.model);
+      });
+      if (empty.size > 0 && !saidEmpty) {
+        saidEmpty = true;
+        ctx.log.warn(
+          `${where}: an item has none of the input's fields (${fields.join(", ")}): it goes to ` +
+            `dead letters as an empty input, not asked about (said once; check input)`,
+        );
+      }
       const asking = prepared.filter((p) => p !== undefined);
       const distinct = [...new Set(asking.map((p) => p.key))];
       const found = cache ? await cache.getMany(distinct) : [];
@@ -161,7 +177,10 @@ export function createLlm(
         const failed = await ask(client, missing.map((k) => inputOf.get(k)!), ctx, keep);
         for (const [i, error] of failed) failures.set(missing[i], error);
       }
-      emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where);
+      emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where, {
+        empty,
+        fields,
+      });
     },
     async close() {
       const open = await connection?.catch(() => undefined);
@@ -227,10 +246,19 @@ function emitAll(
   out: Outcome<RawItem>,
   into: string,
   where: string,
+  input: { empty: Set<number>; fields: string[] },
 ): void {
   batch.forEach((item, i) => {
     const key = prepared[i]?.key;
-    if (key === undefined) {
+    if (input.empty.has(i)) {
+      out.reject(
+        item,
+        "empty input",
+        `${where}: empty input: the item has none of the input's fields (${
+          input.fields.join(", ")
+        }), nothing to ask about`,
+      );
+    } else if (key === undefined) {
       out.emit(item);
     } else if (results.has(key)) {
       out.emit({ ...item, payload: { ...item.payload, [into]: results.get(key) } });
@@ -238,7 +266,7 @@ function emitAll(
       out.reject(
         item,
         "invalid-llm-reply",
-        `${where}: the model's result failed the schema twice: ${failures.get(key)}`,
+        `${where}: the model's reply gave no valid result for it, twice: ${failures.get(key)}`,
       );
     }
   });

@@ -78,7 +78,10 @@ Deno.test("an invalid output is asked for once more with its error, then dead-le
       "a bad one",
     );
     assert.equal(deadLetters[0].stage, "llm");
-    assert.match(deadLetters[0].reason, /failed the schema twice: words: Invalid input/);
+    assert.match(
+      deadLetters[0].reason,
+      /the model's reply gave no valid result for it, twice: words: Invalid input/,
+    );
     assert.doesNotMatch(JSON.stringify(deadLetters), new RegExp(KEY));
     assert.deepEqual(report.stages.find((s) => s.id === "llm")!.rejected, {
       "invalid-llm-reply": 1,
@@ -273,5 +276,34 @@ Deno.test("the example flow flows/llm.yaml runs against a compatible server", as
     assert.equal(server.hits.length, Math.ceil(llm.received / 8));
     assert.equal(server.hits[0].body.model, "fake-model");
     assert.equal(server.hits[0].authorization, "Bearer none");
+  });
+});
+
+Deno.test("an item with none of the input's fields goes to dead letters unasked, not to a made-up answer", async () => {
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    const given = [
+      { title: "story one", url: "https://example.com/1" },
+      { url: "https://example.com/2" },
+      { url: "https://example.com/3", text: "no title here" },
+    ];
+    const { published, deadLetters, report, logs } = await runTestFlow(flowYaml(server.url), {
+      items: given,
+      env: { KEY },
+    });
+    // Before: both title-less items were asked about as "" and given the same invented facts.
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.url), ["https://example.com/1"]);
+    assert.deepEqual(server.hits.map((h) => h.inputs.size), [1]);
+    assert.deepEqual(deadLetters.map((l) => [l.stage, l.reason]), [
+      [
+        "llm",
+        "llm-test/llm: empty input: the item has none of the input's fields (title), nothing to ask about",
+      ],
+      [
+        "llm",
+        "llm-test/llm: empty input: the item has none of the input's fields (title), nothing to ask about",
+      ],
+    ]);
+    assert.deepEqual(report.stages.find((s) => s.id === "llm")!.rejected, { "empty input": 2 });
+    assert.equal(logs.filter((l) => l.includes("none of the input's fields (title)")).length, 1);
   });
 });
