@@ -66,6 +66,23 @@ export interface RetryHint {
    * service that never comes back does not hold a one-shot flow for ever.
    */
   away?: boolean;
+  /**
+   * True when every call would fail alike, whatever the items: an API that
+   * refuses the key (401, 403) or knows no such model or endpoint (404;
+   * ENDING_STATUSES). The run stops with it (endingError) rather than split
+   * each batch down to its items and send them all to dead letters.
+   */
+  endsRun?: boolean;
+}
+
+/** HTTP answers that refuse every request alike (RetryHint.endsRun): a wrong key, model or url. */
+export const ENDING_STATUSES: ReadonlySet<number> = new Set([401, 403, 404]);
+
+/** An API client's message for an answer of `status`, saying what to check when it ends the run. */
+export function apiMessage(message: string, status: number | undefined): string {
+  return status !== undefined && ENDING_STATUSES.has(status)
+    ? `${message} (every request would be refused alike: check apiKey, model and baseUrl)`
+    : message;
 }
 
 /**
@@ -150,10 +167,17 @@ export class FlowEndingError extends Error implements RetryHint {
   }
 }
 
-/** The FlowEndingError in `error` or its causes (an actor may wrap what it called), if any. */
+/**
+ * The FlowEndingError in `error` or its causes (an actor may wrap what it
+ * called), or one made of an error that says it ends the run
+ * (RetryHint.endsRun), if any.
+ */
 export function endingError(error: unknown, depth = 0): FlowEndingError | undefined {
   if (error instanceof FlowEndingError) return error;
   if (!(error instanceof Error) || depth > 8) return undefined;
+  if ((error as RetryHint).endsRun === true) {
+    return new FlowEndingError(error.message, { cause: error });
+  }
   if (error instanceof AggregateError) {
     for (const e of error.errors) {
       const found = endingError(e, depth + 1);

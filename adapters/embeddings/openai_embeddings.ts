@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { cappedFetch } from "../http/capped_fetch.ts";
-import { errorMessage, type RetryHint } from "../../engine/errors.ts";
+import { apiMessage, ENDING_STATUSES, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
@@ -45,14 +45,17 @@ const BAD_INPUT = new Set([400, 413, 422]);
  * straight to splitting.
  */
 export class EmbeddingRequestError extends Error implements RetryHint {
+  /** A 401, 403 or 404: the run stops (engine/errors.ts ENDING_STATUSES). */
+  readonly endsRun: boolean;
   constructor(
     message: string,
     readonly status: number | undefined,
     readonly retryable: boolean,
     options?: ErrorOptions,
   ) {
-    super(message, options);
+    super(apiMessage(message, status), options);
     this.name = "EmbeddingRequestError";
+    this.endsRun = status !== undefined && ENDING_STATUSES.has(status);
   }
 }
 

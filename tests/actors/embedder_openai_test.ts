@@ -424,3 +424,22 @@ Deno.test("an empty input goes to dead letters without a call; the API would ref
     assert.equal(batchHits(server).length, 0);
   });
 });
+
+Deno.test("a key revoked mid-run stops the run instead of dead-lettering every item", async () => {
+  let n = 0;
+  await withFakeOpenAI({
+    // The start-up check passes; every request after it is refused.
+    intercept: () => ++n > 1 ? apiError(401, `Incorrect API key provided: ${KEY}.`) : undefined,
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    const error = await runEmbedFlow(server, { dir, count: 300 }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    // Before: 300 items split into dead letters over ~600 requests, and the run ended well.
+    assert.ok(error, "the run ends with the refusal");
+    assert.match(error.message, /401 .*check apiKey, model and baseUrl/);
+    assert.doesNotMatch(error.message, new RegExp(KEY));
+    assert.ok(batchHits(server).length <= 3, `${batchHits(server).length} requests`);
+  });
+});

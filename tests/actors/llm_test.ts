@@ -231,18 +231,21 @@ Deno.test("an item deleted upstream passes through without a call", async () => 
   });
 });
 
-Deno.test("the key stays out of errors when the server quotes it", async () => {
+Deno.test("a refused key stops the run, sending no item to dead letters, and stays out of the error", async () => {
   await withFakeChat({
     intercept: (hit) =>
       apiError(401, `Incorrect API key provided: ${hit.authorization?.slice(7)}.`),
   }, async (server) => {
-    const { deadLetters, logs } = await runTestFlow(flowYaml(server.url), {
-      items: items(1),
-      env: { KEY },
-    });
-    assert.equal(deadLetters.length, 1);
-    assert.match(deadLetters[0].reason, /401 Incorrect API key provided: \[redacted\]/);
-    assert.doesNotMatch(JSON.stringify(deadLetters) + logs.join("\n"), new RegExp(KEY));
+    const error = await runTestFlow(flowYaml(server.url), { items: items(25), env: { KEY } })
+      .then(() => undefined, (e: Error) => e);
+    // Before: each batch was split down to its items, 2 requests an item, all 25 dead-lettered.
+    assert.ok(error, "the run ends with the refusal");
+    assert.match(
+      error.message,
+      /401 Incorrect API key provided: \[redacted\].*check apiKey, model and baseUrl/,
+    );
+    assert.doesNotMatch(error.message, new RegExp(KEY));
+    assert.equal(server.hits.length, 1);
   });
 });
 
