@@ -93,17 +93,25 @@ export function upsertSql(
   const theirsOlder = sql`${revision(sql, sql`cur.payload`)} > ${
     revision(sql, sql`excluded.payload`)
   }`;
-  const set = commaList(sql, [
+  // What the row becomes, written once: the update sets it, and runs only when it differs
+  // from what the row holds (comparing with the incoming row instead rewrote a story whose
+  // merged fields it kept, and moved its updated_at, on every re-run).
+  const next = [
     ...ids.map((id, i) =>
       MERGED_FIELDS.includes(lifted[i].field)
-        ? sql`${id} = case when ${theirsOlder} then cur.${id} else excluded.${id} end`
-        : sql`${id} = excluded.${id}`
+        ? sql`case when ${theirsOlder} then cur.${id} else excluded.${id} end`
+        : sql`excluded.${id}`
     ),
-    sql`payload = case when ${theirsOlder} then excluded.payload || ${
+    sql`case when ${theirsOlder} then excluded.payload || ${
       mergedOf(sql, sql`cur.payload`, sql`excluded.payload`)
     } else excluded.payload end`,
+    sql`excluded.source`,
+  ];
+  const set = commaList(sql, [
+    ...ids.map((id, i) => sql`${id} = ${next[i]}`),
+    sql`payload = ${next[ids.length]}`,
     ...(withVector ? [sql`vector = coalesce(excluded.vector, cur.vector)`] : []),
-    sql`source = excluded.source`,
+    sql`source = ${next[ids.length + 1]}`,
     sql`seen_at = least(cur.seen_at, excluded.seen_at)`,
     sql`updated_at = now()`,
   ]);
@@ -111,11 +119,6 @@ export function upsertSql(
     ...ids.map((id) => sql`cur.${id}`),
     sql`cur.payload`,
     sql`cur.source`,
-  ]);
-  const theirs = commaList(sql, [
-    ...ids.map((id) => sql`excluded.${id}`),
-    sql`excluded.payload`,
-    sql`excluded.source`,
   ]);
   const vectorChanged = withVector
     ? sql`or (excluded.vector is not null and cur.vector is distinct from excluded.vector)`
@@ -125,7 +128,7 @@ export function upsertSql(
     select ${values} from json_to_recordset(${json}::text::json) as x(${record})
     where ${notDeleted(sql, table)}
     on conflict (id) do update set ${set}
-    where row(${mine}) is distinct from row(${theirs})
+    where row(${mine}) is distinct from row(${commaList(sql, next)})
       or cur.seen_at is distinct from least(cur.seen_at, excluded.seen_at)
       ${vectorChanged}`;
 }

@@ -1023,6 +1023,18 @@ pgTest(
           "x",
           "y",
         ]);
+        // The flow run again: a's first copy comes at revision 1, which the row's revision 3
+        // outranks. The row stays as it is, updated_at too (before, every story was rewritten).
+        const stamp = async () =>
+          (await pg.sql`select updated_at, payload from ${pg.ident("merged")} where id = ${a.id}`)[
+            0
+          ];
+        const was = await stamp();
+        await new Promise((r) => setTimeout(r, 20));
+        await s.write([a], signal);
+        const now = await stamp();
+        assert.deepEqual(now.payload, was.payload);
+        assert.equal(now.updated_at.getTime(), was.updated_at.getTime());
       },
     );
   },
