@@ -434,3 +434,37 @@ Deno.test("a stage that takes merge updates counts, and reports per batch, only 
   // Before: 10 and 10, the updates counted in the batch-size metric but not in `received`.
   assert.deepEqual(batches, [7, 8]);
 });
+
+Deno.test("a service that fails whatever it is given is not asked once per piece of the split", async () => {
+  let calls = 0;
+  const down: Actor = {
+    handle() {
+      calls++;
+      throw new Error("no reply within 30000 ms");
+    },
+  };
+  const items = Array.from({ length: 64 }, (_, i) => item(i));
+  const { deadLetters, stats, log } = await run(down, items, { batch: 64, retries: 2 });
+  // Before: 3 tries, then every piece of the split, 2 * 64 - 1 in all: 129 calls.
+  assert.equal(calls, 12);
+  assert.equal(deadLetters.entries.length, 64, "every item still goes to dead letters");
+  assert.equal(stats.failed, 64);
+  const untried = deadLetters.entries.filter((d) => /not tried alone/.test(d.reason));
+  assert.equal(untried.length, 61);
+  assert.match(untried[0].reason, /^failed: no reply within 30000 ms \(not tried alone: 3 items/);
+  assert.ok(log.lines.some((l) => /3 items failed alone and none of their batch passed/.test(l)));
+});
+
+Deno.test("two bad items side by side are split out alone; their batch-mates pass", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      if (batch.some((it) => (it.payload.n as number) < 2)) throw new Error("bad input");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const { out, deadLetters } = await run(actor, Array.from({ length: 16 }, (_, i) => item(i)), {
+    batch: 16,
+  });
+  assert.equal(out.length, 14);
+  assert.deepEqual(deadLetters.entries.map(nOf), [0, 1]);
+});
