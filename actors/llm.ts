@@ -10,6 +10,7 @@ import { textKey } from "../adapters/embeddings/vector_cache.ts";
 import { RateLimiter } from "../adapters/http/rate_limiter.ts";
 import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
 import { compileTemplate, type Template, templateFields } from "./_template.ts";
+import { schemaWordProblem } from "./_schema_words.ts";
 
 /** A JSON Schema, as written in YAML, turned into the zod schema replies are checked with. */
 function outputChecker(schema: Record<string, unknown>): z.ZodType {
@@ -39,6 +40,11 @@ export const llmConfigSchema = z.strictObject({
       'Template over payload fields: what the model reads of each item; default "{title}\\n{text}".',
     ),
   schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
+    const misspelt = schemaWordProblem(schema);
+    if (misspelt) {
+      ctx.addIssue({ code: "custom", message: misspelt });
+      return;
+    }
     try {
       outputChecker(schema);
     } catch (error) {

@@ -257,7 +257,7 @@ Deno.test("an output schema that is not JSON Schema fails the load at its line",
       assert.ok(e instanceof FlowError);
       assert.match(
         e.message,
-        /test flow:12:9: pipeline\[0\]\.llm\.schema: not a JSON Schema .*Unsupported type: int/,
+        /test flow:12:9: pipeline\[0\]\.llm\.schema: properties\.words\.type: "int" is no JSON Schema type \(string, number, integer/,
       );
       return true;
     },
@@ -309,4 +309,25 @@ Deno.test("an item with none of the input's fields goes to dead letters unasked,
     assert.deepEqual(report.stages.find((s) => s.id === "llm")!.rejected, { "empty input": 2 });
     assert.equal(logs.filter((l) => l.includes("none of the input's fields (title)")).length, 1);
   });
+});
+
+Deno.test("a misspelt type beside an enum, or a misspelt keyword, fails the load too", async () => {
+  // Before: both loaded, and the schema checked less than the file said.
+  const cases: [string, string, RegExp][] = [
+    [
+      "topic: { type: string,",
+      "topic: { type: strin,",
+      /schema: properties\.topic\.type: "strin" is no JSON Schema type .*did you mean "string"/,
+    ],
+    [
+      "words: { type: integer }",
+      "words: { type: integer, maxLenght: 5 }",
+      /schema: properties\.words: "maxLenght" is no JSON Schema keyword; did you mean "maxLength"/,
+    ],
+  ];
+  for (const [from, to, message] of cases) {
+    const bad = flowYaml("http://127.0.0.1:1/v1").replace(from, to);
+    assert.notEqual(bad, flowYaml("http://127.0.0.1:1/v1"), from);
+    await assert.rejects(() => runTestFlow(bad, { env: { KEY } }), message);
+  }
 });
