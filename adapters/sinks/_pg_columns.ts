@@ -35,6 +35,10 @@ const KNOWN_FIELDS: Record<string, ColumnType> = {
   wordCount: "integer",
   language: "text",
   keywords: "text[]",
+  // A merged story's fields (engine/item.ts MergedFields): revision sorts as a number.
+  sources: "jsonb",
+  revision: "integer",
+  lastSeenAt: "timestamptz",
 };
 
 /**

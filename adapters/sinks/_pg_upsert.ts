@@ -173,7 +173,9 @@ export function mergeSql(
   ]);
   const set = commaList(sql, [
     ...ids.map((id, i) =>
-      merged[i].type === "jsonb"
+      // Engagement keeps the keys the update does not carry (a first copy's comments); sources
+      // come whole, the union, and `||` of two arrays would append one to the other.
+      merged[i].type === "jsonb" && merged[i].field === "engagement"
         ? sql`${id} = coalesce(cur.${id}, '{}'::jsonb) || excluded.${id}`
         : sql`${id} = excluded.${id}`
     ),

@@ -973,7 +973,9 @@ pgTest(
   "a merge update changes the row's merged fields only, and only to a higher revision",
   async (pg) => {
     await using(
-      sink(pg.url, pg.table("merged"), { columns: ["title", "url", "engagement"] }),
+      sink(pg.url, pg.table("merged"), {
+        columns: ["title", "url", "engagement", "sources", "revision", "lastSeenAt"],
+      }),
       async (s) => {
         const [a, b] = items(2);
         a.payload = {
@@ -1017,6 +1019,19 @@ pgTest(
           "a lifted merged column follows",
         );
         assert.equal(ra.payload.text, a.payload.text, "the rest of the payload is untouched");
+        // The merged fields' own columns, typed: revision sorts as a number (it was text), and
+        // sources is the update's union (a jsonb column appended it to what it held).
+        const [cols] = await pg.sql`select revision, sources, last_seen_at,
+          pg_typeof(revision)::text as rt, pg_typeof(last_seen_at)::text as lt
+          from ${pg.ident("merged")} where id = ${a.id}`;
+        assert.equal(cols.revision, 3);
+        assert.equal(cols.rt, "integer");
+        assert.equal(cols.lt, "timestamp with time zone");
+        assert.deepEqual(
+          (cols.sources as { source: string }[]).map((x) => x.source),
+          ["x", "z"],
+        );
+        assert.equal(cols.last_seen_at.toISOString(), new Date(T0 + 3).toISOString());
         assert.equal(rb.title, b.payload.title);
         assert.equal(rb.payload.revision, 2, "the first copy kept the update's higher revision");
         assert.deepEqual((rb.payload.sources as { source: string }[]).map((x) => x.source), [
@@ -1035,6 +1050,14 @@ pgTest(
         const now = await stamp();
         assert.deepEqual(now.payload, was.payload);
         assert.equal(now.updated_at.getTime(), was.updated_at.getTime());
+        // A later update over a row that holds sources already: the column is the new union.
+        await s.write([mergeUpdate(b, 3, ["x", "y", "w"], 6)], signal);
+        const [bc] = await pg.sql`select sources from ${pg.ident("merged")} where id = ${b.id}`;
+        assert.deepEqual((bc.sources as { source: string }[]).map((x) => x.source), [
+          "x",
+          "y",
+          "w",
+        ]);
       },
     );
   },
