@@ -61,9 +61,13 @@ export function formatTable(
 }
 
 export function formatReport(report: FlowReport): string {
+  // Opening is said when it was long enough to notice: the run's own time leaves it out.
+  const opened = (report.openMs ?? 0) >= 1000
+    ? ` (after ${((report.openMs ?? 0) / 1000).toFixed(2)}s opening its stages and sinks)`
+    : "";
   const head = `${report.flow}: ${report.stopped ? "stopped" : "finished"} in ${
     (report.durationMs / 1000).toFixed(2)
-  }s: ${report.published} published, ${report.deadLettered} dead letter${
+  }s${opened}: ${report.published} published, ${report.deadLettered} dead letter${
     report.deadLettered === 1 ? "" : "s"
   }`;
   return head + "\n" + formatTable(report.sources, report.stages, report.durationMs);

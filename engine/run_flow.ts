@@ -29,6 +29,11 @@ export interface FlowReport {
   flow: string;
   /** Wall time from start to the end of the drain. */
   durationMs: number;
+  /**
+   * Wall time building and opening the stages and sinks before the start
+   * (an embeddings API's start check waiting out a 429, say): not in durationMs.
+   */
+  openMs?: number;
   /** True when the run was stopped before its sources were done. */
   stopped: boolean;
   /** Each source's counters, in flow order. */
@@ -122,6 +127,7 @@ export function inFlight(
  */
 export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFlow> {
   const log = withContext(opts.log ?? createLogger(), { flow: flow.name });
+  const opening = Date.now();
   const stopCtl = new AbortController();
   const killCtl = new AbortController();
   const signals = { log, stop: stopCtl.signal, kill: killCtl.signal };
@@ -132,6 +138,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
   const onBatch = opts.onBatch;
   if (onBatch) { for (const s of stats) s.onBatch = (items, ms) => onBatch(s, items, ms); }
   const startedAt = Date.now();
+  const openMs = startedAt - opening;
   let drained = false;
   const watching = runtime.drained?.then((d) => {
     drained = d;
@@ -159,7 +166,7 @@ export async function startFlow(flow: Flow, opts: RunOptions): Promise<RunningFl
       if (cause) throw cause.error;
       if (drained) await runtime.confirmDrained?.();
       const stopped = runtime.drained ? !drained : stopCtl.signal.aborted;
-      return makeReport(flow, startedAt, stopped, runtime.sources, stats);
+      return { ...makeReport(flow, startedAt, stopped, runtime.sources, stats), openMs };
     } finally {
       stopCtl.abort();
       await watching?.catch(() => {});

@@ -46,6 +46,12 @@ Deno.test("the summary's first line counts one dead letter in the singular", () 
     "tiny: finished in 1.50s: 3 published, 1 dead letter",
   );
   assert.match(formatReport(report(2)).split("\n")[0], /, 2 dead letters$/);
+  // A long opening (a start check waiting out a 429) is said; the run's own time leaves it out.
+  assert.equal(
+    formatReport({ ...report(0), openMs: 6410 }).split("\n")[0],
+    "tiny: finished in 1.50s (after 6.41s opening its stages and sinks): 3 published, 0 dead letters",
+  );
+  assert.equal(formatReport({ ...report(0), openMs: 300 }).split("\n")[0].includes("after"), false);
 });
 
 Deno.test("a source's line counts the items dead-lettered before any stage, and says why", () => {
