@@ -83,7 +83,7 @@ export const htmlConfig = z
       ),
     sameSite: z
       .boolean()
-      .default(true)
+      .optional()
       .describe(
         "With follow: follow only links to the host of the page they are on (www. aside). Default true.",
       ),
@@ -107,8 +107,10 @@ export const htmlConfig = z
     if (c.follow !== undefined && c.url === undefined) {
       issue("follow applies to pages fetched from url", "follow");
     }
-    if (c.depth !== undefined && c.follow === undefined) {
-      issue("depth applies with follow (the selector of the links to follow)", "depth");
+    for (const key of ["depth", "sameSite"] as const) {
+      if (c[key] !== undefined && c.follow === undefined) {
+        issue(`${key} applies with follow (the selector of the links to follow)`, key);
+      }
     }
     const lists = c.url === undefined ? 0 : typeof c.url === "string" ? 1 : c.url.length;
     if (c.follow !== undefined && c.maxPages <= lists) {
@@ -294,7 +296,7 @@ class HtmlSource implements Source {
         } else {
           const page = await this.#fetch(url, signal);
           if (page) {
-            const links = followLinks(page.doc, follow!, page.url, this.config.sameSite);
+            const links = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
             if (links.length === 0) this.#noLinks(page.doc, page.url);
             next.push(...links);
           }
@@ -444,7 +446,7 @@ class HtmlSource implements Source {
   /** Says why a list page gave no link: the selector, or sameSite dropping every link it found. */
   #noLinks(doc: HtmlDocument, url: string): void {
     const follow = JSON.stringify(this.config.follow);
-    const elsewhere = this.config.sameSite
+    const elsewhere = this.config.sameSite ?? true
       ? followLinks(doc, this.config.follow!, url, false).length
       : 0;
     this.env.log.warn(

@@ -395,13 +395,18 @@ Deno.test("config errors name what is wrong", () => {
     problem({ url: "https://a.example/", depth: 2 }),
     /depth: depth applies with follow/,
   );
+  // Before: accepted, and did nothing.
+  assert.match(
+    problem({ url: "https://a.example/", sameSite: false }),
+    /sameSite: sameSite applies with follow/,
+  );
   assert.match(
     problem({ url: "https://a.example/", follow: "a[href" }),
     /follow: not a valid CSS selector/,
   );
   const ok = htmlConfig.parse({ url: "https://a.example/", follow: "h2 a" });
   assert.equal(ok.maxPages, 100);
-  assert.equal(ok.sameSite, true);
+  assert.equal(ok.sameSite, undefined, "unset: the source takes true");
   assert.equal(ok.depth, undefined);
 });
 
