@@ -77,9 +77,9 @@ export function compare(expect: FlowTestCase["expect"], outcome: Outcome): Diffe
     }
   }
   found.push(
-    ...differences(withoutZeros(expect.dropped ?? {}), outcome.dropped, { exact: true }, [
-      "dropped",
-    ]),
+    ...differences(expect.dropped ?? {}, withZeros(expect.dropped, outcome.dropped), {
+      exact: true,
+    }, ["dropped"]),
   );
   const dead = expect.deadLetters ?? [];
   found.push(
@@ -91,20 +91,24 @@ export function compare(expect: FlowTestCase["expect"], outcome: Outcome): Diffe
 }
 
 /**
- * `dropped` as the report has it: a count of 0 is no entry (the report
- * lists only what a stage dropped), so `{dedupe: {duplicate: 0}}` says
- * "none", as written, instead of failing as missing.
+ * What the stages dropped, with a 0 written in for each count the case
+ * expects to be 0 and the report leaves out (it lists only what a stage
+ * dropped): `{dedupe: {duplicate: 0}}` then says "none", and a failing case
+ * still shows the expected 0 beside what was dropped.
  */
-function withoutZeros(dropped: FlowTestCase["expect"]["dropped"]): unknown {
-  if (typeof dropped !== "object" || dropped === null) return dropped;
-  const out: Record<string, unknown> = {};
-  for (const [stage, reasons] of Object.entries(dropped)) {
-    if (typeof reasons !== "object" || reasons === null) {
-      out[stage] = reasons;
-      continue;
+function withZeros(
+  expected: FlowTestCase["expect"]["dropped"],
+  actual: Outcome["dropped"],
+): Outcome["dropped"] {
+  if (typeof expected !== "object" || expected === null) return actual;
+  const out: Outcome["dropped"] = { ...actual };
+  for (const [stage, reasons] of Object.entries(expected)) {
+    if (typeof reasons !== "object" || reasons === null) continue;
+    for (const [reason, n] of Object.entries(reasons)) {
+      if (n === 0 && out[stage]?.[reason] === undefined) {
+        out[stage] = { ...out[stage], [reason]: 0 };
+      }
     }
-    const kept = Object.entries(reasons).filter(([, n]) => n !== 0);
-    if (kept.length > 0) out[stage] = Object.fromEntries(kept);
   }
   return out;
 }

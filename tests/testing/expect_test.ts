@@ -54,4 +54,8 @@ Deno.test("dropped: a count of 0 means none, as the report has it; a count it la
   );
   assert.equal(compare({ dropped: { validate: { spam: 2, short: 0 } } }, outcome).length, 0);
   assert.equal(compare({ dropped: { dedupe: { duplicate: 1 } } }, outcome).length, 2);
+  // A 0 that was not: the expected 0 is shown beside what was dropped.
+  assert.deepEqual(compare({ dropped: { validate: { spam: 0 } } }, outcome), [
+    { path: ["dropped", "validate", "spam"], expected: 0, actual: 2 },
+  ]);
 });
