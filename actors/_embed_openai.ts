@@ -1,3 +1,4 @@
+import { withPrefix } from "../engine/log.ts";
 import { CachedEmbeddings } from "../adapters/embeddings/cached_embeddings.ts";
 import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts";
 import { RateLimiter, realClock } from "../adapters/http/rate_limiter.ts";
@@ -48,6 +49,8 @@ export async function connectOpenAI(
   signal: AbortSignal,
   /** The stage's usage counters: requests and tokens spent appear in the run's report. */
   tally?: (name: string, n: number) => void,
+  /** `flow/stage`, before the client's own log lines. */
+  where = env.flow,
 ): Promise<EmbedConnection> {
   const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
   const clock = env.clock ?? realClock;
@@ -64,7 +67,8 @@ export async function connectOpenAI(
     limiter,
     clock,
     countTokens: (text) => inputs.count(text),
-    log: env.log,
+    // The client's lines (a retry waited out at the start check) say whose they are.
+    log: withPrefix(env.log, `${where}: `),
     tally,
   });
   if (config.dimensions === undefined) await openai.embed([PROBE_TEXT], signal);

@@ -141,7 +141,7 @@ const PROVIDERS: Record<
     return () => Promise.resolve({ client });
   },
   openai: (config, env, inputs) => (ctx) =>
-    connectOpenAI(config, env, inputs, ctx.signal, ctx.tally),
+    connectOpenAI(config, env, inputs, ctx.signal, ctx.tally, `${ctx.flow}/${ctx.stage}`),
 };
 
 /** The inputs of one embed stage: its actor and its window share them (and what the tokenizer found). */

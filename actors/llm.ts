@@ -1,3 +1,4 @@
+import { withPrefix } from "../engine/log.ts";
 import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
@@ -293,7 +294,7 @@ async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
     maxRetries: config.maxRetries,
     maxOutputTokens: config.maxOutputTokens,
     limiter,
-    log: ctx.log,
+    log: withPrefix(ctx.log, `${ctx.flow}/${ctx.stage}: `),
     tally: ctx.tally,
   });
   const cache = config.cache ? await openReplyCache(env, config.model) : undefined;

@@ -28,6 +28,24 @@ export function withContext(log: Logger, context: Record<string, string>): Logge
   return log.with?.(context) ?? log;
 }
 
+/**
+ * `log` with `prefix` (`flow/stage: `) before each message, for a client a
+ * component hands the run's logger to: its lines then say whose they are,
+ * as the stages' own lines do (context is kept for JSON lines).
+ */
+export function withPrefix(log: Logger, prefix: string): Logger {
+  const put =
+    (level: "info" | "warn" | "error") => (msg: string, fields?: Record<string, unknown>) =>
+      log[level](prefix + msg, fields);
+  return {
+    ...(log.debug ? { debug: (msg, fields) => log.debug!(prefix + msg, fields) } : {}),
+    info: put("info"),
+    warn: put("warn"),
+    error: put("error"),
+    ...(log.with ? { with: (context) => withPrefix(log.with!(context), prefix) } : {}),
+  };
+}
+
 /** Where a finished line goes, with its level. */
 export type LineOut = (level: LogLevel, line: string) => void;
 

@@ -2,7 +2,7 @@ import type postgres from "postgres";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
-import type { Logger } from "../../engine/log.ts";
+import { type Logger, withPrefix } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import {
@@ -519,10 +519,7 @@ export const postgresSink: SinkSpec<PostgresSinkConfig> = {
   schema: postgresSinkSchema,
   // Its lines start with the flow's name, as every other line of a run does.
   create: (config, env) =>
-    new PostgresSink(config, {
-      info: (msg, fields) => env.log.info(`${env.flow}: ${msg}`, fields),
-      warn: (msg, fields) => env.log.warn(`${env.flow}: ${msg}`, fields),
-    }, env.vectors),
+    new PostgresSink(config, withPrefix(env.log, `${env.flow}: `), env.vectors),
 };
 
 function revisionOf(item: Envelope<RawItem>): number {

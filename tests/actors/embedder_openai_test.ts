@@ -406,6 +406,10 @@ Deno.test("a wrong key fails at start, and the key appears in no log line or mes
     const { report, log } = await runEmbedFlow(server, { dir, count: 300 });
     assert.equal(report.published, 300);
     assert.ok(log.lines.some((l) => l.includes("429")), "the retries were logged");
+    assert.ok(
+      log.lines.some((l) => /emb\/embed: .*429.*; retrying/.test(l)),
+      "saying whose they are",
+    );
     for (const line of log.lines) assert.ok(!line.includes(KEY), line);
   });
 });

@@ -144,6 +144,8 @@ Deno.test("a 429 with Retry-After is waited out and the request sent again", asy
     const warned = logs.find((l) => l.includes("Rate limit reached; retrying"));
     assert.ok(warned, logs.join("\n"));
     assert.match(warned, /"waitMs":20/);
+    // The client's line says whose it is, as the stage's own lines do.
+    assert.match(warned, /llm-test\/llm: gpt-test at /);
   });
 });
 
