@@ -55,48 +55,62 @@ const KEYWORDS = new Set([
   "$comment",
 ]);
 
+/** A misspelt word of a schema: where (keys from the schema down) and what. */
+export interface SchemaWordProblem {
+  path: (string | number)[];
+  message: string;
+}
+
 /**
  * The first misspelt word of a JSON Schema written in a flow file, or
  * undefined: a keyword JSON Schema does not have (`maxLenght`) or a `type`
  * that names no type (`strin`). zod's converter ignores both where it can
  * (an unknown keyword, a type beside an `enum`), so the stage would check
- * less than the file says, and the server be sent the misspelling.
+ * less than the file says, and the server be sent the misspelling. The
+ * path lets a flow file's error point at the word's own line.
  *
  * @example
  * ```ts
  * import { schemaWordProblem } from "./_schema_words.ts";
  *
  * const schema = { type: "object", properties: { topic: { type: "strin", enum: ["ai"] } } };
- * if (!schemaWordProblem(schema)?.includes('"strin"')) throw new Error("not caught");
+ * const found = schemaWordProblem(schema);
+ * if (found?.path.join(".") !== "properties.topic.type") throw new Error("not caught");
  * ```
  */
-export function schemaWordProblem(schema: unknown, at = ""): string | undefined {
+export function schemaWordProblem(
+  schema: unknown,
+  path: (string | number)[] = [],
+): SchemaWordProblem | undefined {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return undefined;
   const node = schema as Record<string, unknown>;
   for (const key of Object.keys(node)) {
     if (!KEYWORDS.has(key)) {
-      return `${prefix(at)}${JSON.stringify(key)} is no JSON Schema keyword${
-        didYouMean(key, KEYWORDS)
-      }`;
+      return {
+        path: [...path, key],
+        message: `${JSON.stringify(key)} is not a JSON Schema keyword${didYouMean(key, KEYWORDS)}`,
+      };
     }
   }
   const types = Array.isArray(node.type) ? node.type : node.type === undefined ? [] : [node.type];
   for (const type of types) {
     if (typeof type !== "string" || !TYPES.includes(type)) {
-      return `${prefix(join(at, "type"))}${JSON.stringify(type)} is no JSON Schema type ` +
-        `(${TYPES.join(", ")})` +
-        (typeof type === "string" ? didYouMean(type, TYPES) : "");
+      return {
+        path: [...path, "type"],
+        message: `${JSON.stringify(type)} is not a JSON Schema type (${TYPES.join(", ")})` +
+          (typeof type === "string" ? didYouMean(type, TYPES) : ""),
+      };
     }
   }
   for (const key of ONE) {
-    const found = schemaWordProblem(node[key], join(at, key));
+    const found = schemaWordProblem(node[key], [...path, key]);
     if (found) return found;
   }
   for (const key of LIST) {
     const list = node[key];
     if (!Array.isArray(list)) continue;
     for (const [i, sub] of list.entries()) {
-      const found = schemaWordProblem(sub, `${join(at, key)}[${i}]`);
+      const found = schemaWordProblem(sub, [...path, key, i]);
       if (found) return found;
     }
   }
@@ -104,19 +118,9 @@ export function schemaWordProblem(schema: unknown, at = ""): string | undefined 
     const map = node[key];
     if (typeof map !== "object" || map === null) continue;
     for (const [name, sub] of Object.entries(map)) {
-      const found = schemaWordProblem(sub, join(join(at, key), name));
+      const found = schemaWordProblem(sub, [...path, key, name]);
       if (found) return found;
     }
   }
   return undefined;
-}
-
-/** `a.b`, or `b` at the top. */
-function join(at: string, key: string): string {
-  return at ? `${at}.${key}` : key;
-}
-
-/** `at: `, or nothing at the top (the flow error names the schema field already). */
-function prefix(at: string): string {
-  return at ? `${at}: ` : "";
 }

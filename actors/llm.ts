@@ -43,7 +43,7 @@ export const llmConfigSchema = z.strictObject({
   schema: z.record(z.string(), z.unknown()).superRefine((schema, ctx) => {
     const misspelt = schemaWordProblem(schema);
     if (misspelt) {
-      ctx.addIssue({ code: "custom", message: misspelt });
+      ctx.addIssue({ code: "custom", message: misspelt.message, path: misspelt.path });
       return;
     }
     try {

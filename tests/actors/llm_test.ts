@@ -259,7 +259,7 @@ Deno.test("an output schema that is not JSON Schema fails the load at its line",
       assert.ok(e instanceof FlowError);
       assert.match(
         e.message,
-        /test flow:12:9: pipeline\[0\]\.llm\.schema: properties\.words\.type: "int" is no JSON Schema type \(string, number, integer/,
+        /test flow:14:26: pipeline\[0\]\.llm\.schema\.properties\.words\.type: "int" is not a JSON Schema type \(string, number, integer/,
       );
       return true;
     },
@@ -319,12 +319,12 @@ Deno.test("a misspelt type beside an enum, or a misspelt keyword, fails the load
     [
       "topic: { type: string,",
       "topic: { type: strin,",
-      /schema: properties\.topic\.type: "strin" is no JSON Schema type .*did you mean "string"/,
+      /:15:26: pipeline\[0\]\.llm\.schema\.properties\.topic\.type: "strin" is not a JSON Schema type .*did you mean "string"/,
     ],
     [
       "words: { type: integer }",
       "words: { type: integer, maxLenght: 5 }",
-      /schema: properties\.words: "maxLenght" is no JSON Schema keyword; did you mean "maxLength"/,
+      /:14:46: pipeline\[0\]\.llm\.schema\.properties\.words\.maxLenght: "maxLenght" is not a JSON Schema keyword; did you mean "maxLength"/,
     ],
   ];
   for (const [from, to, message] of cases) {
