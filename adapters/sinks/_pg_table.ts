@@ -201,10 +201,24 @@ function shapeProblems(found: Found, lifted: LiftedColumn[]): string[] {
   ];
   const missing: string[] = [];
   const wrong: string[] = [];
+  // A lifted column of another type can be taken as it is: say how (a table made before a
+  // field was typed, say, holds it as text).
+  const entryOf = new Map(lifted.map((c) => [c.column, c.field]));
+  const nameOf = new Map<string, string>(
+    Object.entries(COLUMN_TYPES).map(([name, sqlType]) => [sqlType, name]),
+  );
   for (const [column, type] of wanted) {
     const has = found.columns.get(column);
     if (has === undefined) missing.push(`${column} (${type})`);
-    else if (has !== type) wrong.push(`${column} is ${has}, expected ${type}`);
+    else if (has !== type) {
+      const field = entryOf.get(column), name = nameOf.get(has);
+      wrong.push(
+        `${column} is ${has}, expected ${type}` +
+          (field !== undefined && name !== undefined
+            ? ` (or write the column entry { ${field}: ${name} } to keep it)`
+            : ""),
+      );
+    }
   }
   const problems: string[] = [];
   if (missing.length) {
