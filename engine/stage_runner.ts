@@ -115,7 +115,7 @@ export function runBatch(
     batch = batch.filter((item) => !isUpdate(item));
   }
   work.stats.received += batch.length - (work.actor.updates === true ? updatesIn(batch) : 0);
-  const result: BatchResult = { out: [], letters: [] };
+  const result: BatchResult = { out: [], letters: [], passed: false };
   const pending = batch.length > 0
     ? attempt(work, batch, work.retries, result, 0, fence)
     : undefined;
