@@ -212,15 +212,13 @@ export class FlowRun {
         `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
           `${report.inFlight === 1 ? "" : "s"} in flight ` +
           (flow.durability === "redis"
-            ? "stay pending in Redis and are delivered again on the next run, once idle for " +
-              `claimAfter (${flow.durable.claimAfter / 1000} s)`
+            ? "stay pending in Redis and are delivered again on the next run"
             : "were not published");
       const killed = report.killed
         ? `${flow.name}: grace period of ${this.opts.graceText} ran out: stopped with ` +
           `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
           (flow.durability === "redis"
-            ? "they stay pending in Redis and are delivered again on the next run, not lost, " +
-              `once idle for claimAfter (${flow.durable.claimAfter / 1000} s)`
+            ? "they stay pending in Redis and are delivered again on the next run, not lost"
             : "they were not published")
         : undefined;
       const swapped = this.#next !== undefined && !this.#stopping;

@@ -345,7 +345,11 @@ export class RedisEdge implements Edge<RedisDelivery> {
     this.#closed.abort();
     // A kill does not wait for a claim or trim call queued while Redis is away.
     await untilAborted(Promise.allSettled(this.#background), this.run.kill).catch(() => {});
-    if (this.run.kill.aborted) return;
+    if (this.run.kill.aborted) {
+      // What it held is abandoned: made claimable now, not after claimAfter.
+      await untilAborted(this.#release(), AbortSignal.timeout(LEAVE_WITHIN_MS)).catch(() => {});
+      return;
+    }
     const { redis, keys, step, consumer } = this.run;
     // A clean stop with Redis away does not wait for it to come back: the
     // consumer is then left for the claim loops to prune.
@@ -353,6 +357,38 @@ export class RedisEdge implements Edge<RedisDelivery> {
     for (const lane of LANES) {
       await untilAborted(leaveGroup(redis, keys.input(step.id, lane), step.id, consumer), within)
         .catch(() => {});
+    }
+  }
+
+  /**
+   * Marks the entries this step held, and will not finish, idle for
+   * claimAfter (XCLAIM to itself, JUSTID: no delivery counted), so the next
+   * process's claim loop takes them at its first tick: a run stopped hard
+   * (its grace ran out, an API refused the key) had the next run wait out
+   * claimAfter for them, 30 s, saying nothing. Sent on the connection every
+   * commit goes on, after the last of them, so no commit of this step can
+   * land after another process has claimed what it acknowledges.
+   */
+  async #release(): Promise<void> {
+    const { redis, keys, step, consumer, options } = this.run;
+    // With Redis away a kill does not wait for it: they are claimed once really idle.
+    if (redis.status !== "ready") return;
+    const byLane = new Map<string, string[]>();
+    for (const key of this.run.held.keys()) {
+      const [lane, id] = key.split(" ");
+      byLane.set(lane, [...byLane.get(lane) ?? [], id]);
+    }
+    for (const [lane, ids] of byLane) {
+      await redis.xclaim(
+        keys.input(step.id, lane as Lane),
+        step.id,
+        consumer,
+        0,
+        ...ids,
+        "IDLE",
+        options.claimAfter,
+        "JUSTID",
+      );
     }
   }
 
