@@ -76,11 +76,16 @@ export interface RetryHint {
 }
 
 /** HTTP answers that refuse every request alike (RetryHint.endsRun): a wrong key, model or url. */
-export const ENDING_STATUSES: ReadonlySet<number> = new Set([401, 403, 404]);
+const ENDING_STATUSES: ReadonlySet<number> = new Set([401, 403, 404]);
+
+/** Whether an API's answer of `status` refuses every request alike, so it ends the run. */
+export function endsRunAt(status: number | undefined): boolean {
+  return status !== undefined && ENDING_STATUSES.has(status);
+}
 
 /** An API client's message for an answer of `status`, saying what to check when it ends the run. */
 export function apiMessage(message: string, status: number | undefined): string {
-  return status !== undefined && ENDING_STATUSES.has(status)
+  return endsRunAt(status)
     ? `${message} (every request would be refused alike: check apiKey, model and baseUrl)`
     : message;
 }

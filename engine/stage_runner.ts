@@ -114,13 +114,18 @@ export function runBatch(
     passed = batch.filter(isUpdate);
     batch = batch.filter((item) => !isUpdate(item));
   }
-  work.stats.received += batch.length - (work.actor.updates === true ? updatesIn(batch) : 0);
+  work.stats.received += itemsIn(work, batch);
   const result: BatchResult = { out: [], letters: [], passed: false };
   const pending = batch.length > 0
     ? attempt(work, batch, work.retries, result, 0, fence)
     : undefined;
   if (pending) return pending.then(() => finish(work, result, passed));
   return finish(work, result, passed);
+}
+
+/** Items of `batch` as `received` counts them: a stage that takes merge updates does not count those. */
+function itemsIn(work: StageWork, batch: readonly Item[]): number {
+  return batch.length - (work.actor.updates === true ? updatesIn(batch) : 0);
 }
 
 function isUpdate(item: Item): boolean {
@@ -360,8 +365,7 @@ function succeeded(
   stats.batches++;
   stats.busyMs += ms;
   result.passed = true;
-  // Items, as `received` counts them: a stage that takes merge updates does not count those.
-  stats.onBatch?.(batch.length - (work.actor.updates === true ? updatesIn(batch) : 0), ms);
+  stats.onBatch?.(itemsIn(work, batch), ms);
   if (collector.drops) {
     for (const reason of collector.drops) stats.count(stats.dropped, reason);
     result.dropped = (result.dropped ?? 0) + collector.drops.length;

@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { z } from "zod";
 import { runTestFlow, testRegistry } from "../testing.ts";
 import { redisTest, withRedis } from "./_redis_server.ts";
+import { hangingStage } from "./_hanging_stage.ts";
 
 redisTest("a durable test flow takes the Redis it is given and leaves no key behind", async () => {
   await withRedis(async (server) => {
@@ -45,12 +45,7 @@ pipeline:
 
 redisTest("a durable test flow that times out leaves no key behind either", async () => {
   await withRedis(async (server) => {
-    const registry = testRegistry().stage({
-      kind: "hangs",
-      summary: "",
-      schema: z.strictObject({}),
-      create: () => ({ handle: () => new Promise<void>(() => {}) }),
-    });
+    const registry = testRegistry().stage(hangingStage);
     const hung = `
 name: hung
 durability: redis

@@ -16,6 +16,7 @@ import {
   testRegistry,
   testSinkNames,
 } from "../testing.ts";
+import { hangingStage } from "./_hanging_stage.ts";
 
 /** A custom stage: upper-cases titles, refuses items that shout already. */
 const shout = {
@@ -198,12 +199,7 @@ Deno.test("the collect sink lays merge updates over their story, as the real sin
 });
 
 Deno.test("runTestFlow kills a flow past its timeout and fails, naming what was in flight: a hung stage cannot hang the test", async () => {
-  const registry = testRegistry().stage({
-    kind: "hangs",
-    summary: "",
-    schema: z.strictObject({}),
-    create: () => ({ handle: () => new Promise<void>(() => {}) }),
-  });
+  const registry = testRegistry().stage(hangingStage);
   const flow = "name: hung\nsources: { m: { kind: memory } }\n" +
     "pipeline: [ { hangs: {} }, { publish: [ { collect: {} } ] } ]\n";
   const items = [{ title: "a", url: "https://a.example/1" }, {

@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { apiMessage, ENDING_STATUSES, errorMessage, type RetryHint } from "../../engine/errors.ts";
+import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
 import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
@@ -73,7 +73,7 @@ const FORMAT_REFUSED = /response_format|json_schema|json_object|structured|gramm
 
 /** A failed chat request after this client's retries; `retryable` is read by the stage runner. */
 export class ChatRequestError extends Error implements RetryHint {
-  /** A 401, 403 or 404: the run stops (engine/errors.ts ENDING_STATUSES). */
+  /** A 401, 403 or 404: the run stops (engine/errors.ts endsRunAt). */
   readonly endsRun: boolean;
   constructor(
     message: string,
@@ -83,7 +83,7 @@ export class ChatRequestError extends Error implements RetryHint {
   ) {
     super(apiMessage(message, status), options);
     this.name = "ChatRequestError";
-    this.endsRun = status !== undefined && ENDING_STATUSES.has(status);
+    this.endsRun = endsRunAt(status);
   }
 }
 

@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { cappedFetch } from "../http/capped_fetch.ts";
-import { apiMessage, ENDING_STATUSES, errorMessage, type RetryHint } from "../../engine/errors.ts";
+import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
@@ -45,7 +45,7 @@ const BAD_INPUT = new Set([400, 413, 422]);
  * straight to splitting.
  */
 export class EmbeddingRequestError extends Error implements RetryHint {
-  /** A 401, 403 or 404: the run stops (engine/errors.ts ENDING_STATUSES). */
+  /** A 401, 403 or 404: the run stops (engine/errors.ts endsRunAt). */
   readonly endsRun: boolean;
   constructor(
     message: string,
@@ -55,7 +55,7 @@ export class EmbeddingRequestError extends Error implements RetryHint {
   ) {
     super(apiMessage(message, status), options);
     this.name = "EmbeddingRequestError";
-    this.endsRun = status !== undefined && ENDING_STATUSES.has(status);
+    this.endsRun = endsRunAt(status);
   }
 }
 

@@ -435,10 +435,7 @@ class HtmlSource implements Source {
         this.#seen.add(url);
         this.#gone++;
       }
-      // fetchLimited's messages start with "GET <url>: ", which the warning says already.
-      const message = String((err as Error).message ?? err).replace(`GET ${url}: `, "")
-        .split(url).join(maskUrl(url));
-      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${message}`);
+      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${skipped(err, url)}`);
       return undefined;
     }
   }
@@ -463,11 +460,10 @@ class HtmlSource implements Source {
     this.counts.disallowed++;
     if (this.#refusedSaid.has(url)) return;
     this.#refusedSaid.add(url);
-    const message = err.message.replace(`GET ${url}: `, "").split(url).join(maskUrl(url));
     this.env.log.warn(
-      `${this.env.flow}: html skipped ${
-        maskUrl(url)
-      }: ${message} (said once; not fetched while it does)`,
+      `${this.env.flow}: html skipped ${maskUrl(url)}: ${
+        skipped(err, url)
+      } (said once; not fetched while it does)`,
     );
   }
 
@@ -508,6 +504,15 @@ class HtmlSource implements Source {
     if (urls.length === 0) return pathList(this.config.path).join(", ");
     return maskUrl(urls[0]) + (urls.length > 1 ? ` (+${urls.length - 1})` : "");
   }
+}
+
+/**
+ * Why a page was skipped, with its URL masked: fetchLimited's messages start
+ * with "GET <url>: ", which the warning says already.
+ */
+function skipped(err: unknown, url: string): string {
+  return String((err as Error).message ?? err).replace(`GET ${url}: `, "")
+    .split(url).join(maskUrl(url));
 }
 
 function urlList(url: string | readonly string[]): string[] {

@@ -376,7 +376,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const byLane = new Map<string, string[]>();
     for (const key of this.run.held.keys()) {
       const [lane, id] = key.split(" ");
-      byLane.set(lane, [...byLane.get(lane) ?? [], id]);
+      const ids = byLane.get(lane);
+      if (ids) ids.push(id);
+      else byLane.set(lane, [id]);
     }
     for (const [lane, ids] of byLane) {
       await redis.xclaim(

@@ -4,22 +4,17 @@
  * claimAfter (30 s by default) with nothing said.
  */
 import assert from "node:assert/strict";
-import { z } from "zod";
 import { builtinRegistry } from "../../../builtins.ts";
 import { parseFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import { client, flowKeys, redisTest, waitFor, withRedis } from "./_harness.ts";
+import { hangingStage } from "../../_hanging_stage.ts";
 
 redisTest("entries held by a run that was killed are idle for claimAfter at once", async () => {
   await withRedis(async (server) => {
-    const registry = builtinRegistry().stage({
-      kind: "hangs",
-      summary: "never returns",
-      schema: z.strictObject({}),
-      create: () => ({ handle: () => new Promise<void>(() => {}) }),
-    });
+    const registry = builtinRegistry().stage(hangingStage);
     const dir = await Deno.makeTempDir({ prefix: "millrace-release-" });
     const flow = parseFlow(
       `
