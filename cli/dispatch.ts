@@ -14,6 +14,11 @@ import { testCommand } from "./test_command.ts";
 import { flowPath } from "./user_dir.ts";
 import { versionText } from "./version.ts";
 
+/**
+ * status, dlq and reset read a flow's Redis keys and build none of its
+ * sources and stages: they need none of the secrets those configs take.
+ */
+const ADMIN = { components: false };
 const DEMO = fileURLToPath(new URL("../flows/demo.yaml", import.meta.url));
 
 /**
@@ -69,7 +74,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       throw new UsageError("status needs a flow file: deno task run status flows/demo.yaml");
     }
     noMoreThan(rest, 1, "status takes one flow file");
-    const flow = await loadFlow(flowPath(rest[0]), registry);
+    const flow = await loadFlow(flowPath(rest[0]), registry, Deno.env.toObject(), ADMIN);
     const result = await statusCommand(flow, { json: values.json });
     printOut(result.text);
     return result.code;
@@ -81,7 +86,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       );
     }
     noMoreThan(rest, 1, "reset takes one flow file");
-    const flow = await loadFlow(flowPath(rest[0]), registry);
+    const flow = await loadFlow(flowPath(rest[0]), registry, Deno.env.toObject(), ADMIN);
     // A memory flow has nothing to reset: say so before asking for --yes.
     const confirm = flow.durability === "redis"
       ? confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`)
@@ -107,7 +112,7 @@ export async function dispatch(argv: string[]): Promise<number> {
     if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
       throw new UsageError(`--limit takes a positive whole number, got "${values.limit}"`);
     }
-    const flow = await loadFlow(flowPath(file), registry);
+    const flow = await loadFlow(flowPath(file), registry, Deno.env.toObject(), ADMIN);
     const confirm = action === "purge" && flow.durability === "redis"
       ? confirmer(
         values.yes,

@@ -12,7 +12,7 @@ import {
   stageCommonSchema,
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
-import { check, type PathProblem, show } from "./zod_issues.ts";
+import { check, type Checked, type PathProblem, show } from "./zod_issues.ts";
 import type { StepModules } from "./step_modules.ts";
 
 export type { Locate } from "../engine/flow.ts";
@@ -30,6 +30,13 @@ export interface CheckOptions {
   fromFile?: boolean;
   /** The flow's step modules, imported beforehand (config/step_modules.ts). */
   steps?: StepModules;
+  /**
+   * Unset variables inside the configs of sources and stages that the caller
+   * will not build (`status`, `dlq` and `reset` read a flow's Redis keys,
+   * which come from its name and ids): no problem, and such a config is
+   * taken as written, so an operator needs none of the flow's secrets to look.
+   */
+  waived?: PathProblem[];
 }
 
 /**
@@ -40,6 +47,7 @@ export interface CheckOptions {
  */
 export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions): Flow {
   const earlier = opts.earlier ?? [];
+  const waived = opts.waived ?? [];
   const found: PathProblem[] = [];
   const top = withCheckContext(
     { fromFile: opts.fromFile ?? false },
@@ -56,15 +64,18 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
   const { sources, stages } = withCheckContext(context, () => ({
     sources: isMap(raw.sources)
       ? Object.entries(raw.sources).map(([name, block]) =>
-        checkSource(name, block, registry, found)
+        checkSource(name, block, registry, found, waived)
       )
       : [],
     stages: Array.isArray(raw.pipeline)
-      ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found))
+      ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found, waived))
       : [],
   }));
   const ids = assignIds(stages, found);
-  if (stages.every((s) => s?.spec)) checkOrder(stages as CheckedStage[], registry, found);
+  // A config taken as written cannot say what its stage needs or adds.
+  if (stages.every((s) => s?.spec) && waived.length === 0) {
+    checkOrder(stages as CheckedStage[], registry, found);
+  }
 
   if (top.ok && top.value.durability === "redis" && top.value.redis === undefined) {
     found.push({
@@ -76,7 +87,8 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
   }
 
   // A field whose ${VAR} could not be filled would only fail again, less clearly.
-  const hidden = (p: PathProblem) => earlier.some((e) => startsWith(p.path, e.path));
+  const hidden = (p: PathProblem) =>
+    earlier.some((e) => startsWith(p.path, e.path)) || isWaived(p, waived);
   const problems = [...earlier, ...found.filter((p) => !hidden(p))];
   if (problems.length > 0 || !top.ok) {
     throw new FlowError(opts.label, problems.map((p) => place(p, opts.locate)));
@@ -119,6 +131,7 @@ function checkSource(
   block: unknown,
   registry: Registry,
   found: PathProblem[],
+  waived: PathProblem[],
 ): SourceEntry | undefined {
   const path = ["sources", name];
   const kinds = [...registry.sources.keys()];
@@ -138,7 +151,11 @@ function checkSource(
     return undefined;
   }
   const rest = omit(block as Record<string, unknown>, SOURCE_COMMON_KEYS);
-  const config = check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS);
+  const config = asWritten(
+    check(schemaOf(spec, registry), rest, path, SOURCE_COMMON_KEYS),
+    rest,
+    waived,
+  );
   if (!config.ok) found.push(...config.problems);
   if (!common.ok || !config.ok) return undefined;
   const { every, cron, tz, jitter, priority, perHost } = common.value;
@@ -159,6 +176,7 @@ function checkStage(
   element: unknown,
   registry: Registry,
   found: PathProblem[],
+  waived: PathProblem[],
 ): CheckedStage | undefined {
   const at = ["pipeline", i];
   // `- validate` alone is a stage with its defaults.
@@ -185,7 +203,11 @@ function checkStage(
     : check(stageCommonSchema, {}, path);
   if (!common.ok) found.push(...common.problems);
   const rest = isMap(given) ? omit(given, STAGE_COMMON_KEYS) : given;
-  const config = check(schemaOf(spec, registry), rest, path, isMap(given) ? STAGE_COMMON_KEYS : []);
+  const config = asWritten(
+    check(schemaOf(spec, registry), rest, path, isMap(given) ? STAGE_COMMON_KEYS : []),
+    rest,
+    waived,
+  );
   if (!config.ok) found.push(...config.problems);
   const stage: CheckedStage = { spec, kind, base: kind, path, explicitId: false };
   if (!common.ok || !config.ok) return stage;
@@ -204,6 +226,16 @@ function checkStage(
   const refused = workers ? workersRefused(registry, spec, kind, config.value) : undefined;
   if (refused) found.push({ path: [...path, "workers"], at: "value", message: refused });
   return stage;
+}
+
+/** A config whose every problem is a waived variable's (CheckOptions.waived), as written. */
+function asWritten<T>(result: Checked<T>, written: unknown, waived: PathProblem[]): Checked<T> {
+  if (result.ok || !result.problems.every((p) => isWaived(p, waived))) return result;
+  return { ok: true, value: written as T };
+}
+
+function isWaived(p: PathProblem, waived: PathProblem[]): boolean {
+  return waived.some((w) => startsWith(p.path, w.path));
 }
 
 /** `auto` is one worker per core but the main thread's; 0 on one core. */

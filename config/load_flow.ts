@@ -2,6 +2,7 @@ import { dirname, resolve } from "node:path";
 import type { Flow } from "../engine/flow.ts";
 import type { Registry } from "../engine/registry.ts";
 import { checkFlow } from "./check_flow.ts";
+import { SOURCE_COMMON_KEYS, STAGE_COMMON_KEYS } from "./flow_schema.ts";
 import { fileProblem } from "../adapters/sources/_input_files.ts";
 import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
 import { type FlowDocument, readFlowDocument } from "./flow_document.ts";
@@ -71,16 +72,31 @@ function checkDocument(
   baseDir: string,
   steps?: StepModules,
   stepProblems: PathProblem[] = [],
+  components = true,
 ): Flow {
   if (doc.value === null || doc.value === undefined) throw fileError(file, EMPTY);
+  const waived = components ? [] : doc.problems.filter(inComponentConfig);
   return checkFlow(doc.value, registry, {
     label: file,
     baseDir,
     locate: doc.locate,
-    earlier: [...doc.problems, ...stepProblems],
+    earlier: [...doc.problems.filter((p) => !waived.includes(p)), ...stepProblems],
     fromFile: true,
     ...(steps ? { steps } : {}),
+    ...(waived.length > 0 ? { waived } : {}),
   });
+}
+
+/** An unset variable in a source's or stage's own config, not in what names its keys. */
+function inComponentConfig(p: PathProblem): boolean {
+  if (!p.message.startsWith("environment variable ")) return false;
+  const [top, , kindOrField, field] = p.path.map(String);
+  if (top === "sources") {
+    return kindOrField !== undefined &&
+      !(SOURCE_COMMON_KEYS as readonly string[]).includes(kindOrField);
+  }
+  return top === "pipeline" && field !== undefined &&
+    !(STAGE_COMMON_KEYS as readonly string[]).includes(field);
 }
 
 const BINARY = "this is a binary file, not a YAML flow (it holds NUL bytes); " +
@@ -89,12 +105,16 @@ const BINARY = "this is a binary file, not a YAML flow (it holds NUL bytes); " +
 /**
  * Reads and checks a flow file. An unreadable, empty or binary file is a
  * FlowError too, so a command line has one kind of error to print.
+ * `inputs: false` leaves the sources' input files unchecked; `components:
+ * false` is for commands that build none of the flow's sources and stages
+ * (status, dlq, reset): neither their input files nor the variables their
+ * configs use need to be there.
  */
 export async function loadFlow(
   file: string,
   registry: Registry,
   env: Record<string, string | undefined> = Deno.env.toObject(),
-  opts: { inputs?: boolean } = {},
+  opts: { inputs?: boolean; components?: boolean } = {},
 ): Promise<Flow> {
   let read: Awaited<ReturnType<typeof readAtMost>>;
   try {
@@ -112,8 +132,9 @@ export async function loadFlow(
   } catch {
     throw fileError(file, "the file is not UTF-8 text; save the flow as UTF-8 YAML");
   }
-  const flow = await parseFlowWithSteps(text, file, registry, env);
-  if (opts.inputs ?? true) await checkInputs(flow);
+  const components = opts.components ?? true;
+  const flow = await parseFlowWithSteps(text, file, registry, env, { components });
+  if (components && (opts.inputs ?? true)) await checkInputs(flow);
   return flow;
 }
 
@@ -127,7 +148,7 @@ export async function parseFlowWithSteps(
   file: string,
   registry: Registry,
   env: Record<string, string | undefined>,
-  opts: { baseDir?: string } = {},
+  opts: { baseDir?: string; components?: boolean } = {},
 ): Promise<Flow> {
   checkText(text, file);
   const doc = readFlowDocument(text, env);
@@ -135,7 +156,7 @@ export async function parseFlowWithSteps(
   const baseDir = opts.baseDir ?? dirname(resolve(file));
   const { steps, problems } = await importSteps(doc.value, baseDir);
   await prepareSources(doc.value, registry);
-  return checkDocument(doc, file, registry, baseDir, steps, problems);
+  return checkDocument(doc, file, registry, baseDir, steps, problems, opts.components);
 }
 
 /** Awaits the `prepare` of each source kind the flow file names (registry.ts SourceSpec). */

@@ -297,3 +297,48 @@ redisTest("dlq replay reports what it skipped and exits 1", async () => {
     );
   });
 });
+
+redisTest(
+  "status, dlq and reset need none of the variables the flow's stages use; run and check do",
+  async () => {
+    await withSeeded(async (redis, file) => {
+      const yaml = await Deno.readTextFile(file);
+      await Deno.writeTextFile(
+        file,
+        yaml.replace(
+          "      - jsonl: { path: items.jsonl }",
+          "      - jsonl: { path: items.jsonl }\n" +
+            '      - postgres: { url: "${MILLRACE_TEST_UNSET_URL}", table: items }',
+        ),
+      );
+      const status = await cli(["status", file, "--json"]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal(JSON.parse(status.stdout).deadLetters.total, 3);
+      const list = await cli(["dlq", "list", file, "--stage", "enrich"]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /enrich failed 11/);
+      const check = await cli(["check", file]);
+      assert.equal(check.code, 2);
+      assert.match(
+        check.stderr,
+        /pipeline\[2\]\.publish\[1\]\.postgres\.url: environment variable MILLRACE_TEST_UNSET_URL is not set/,
+      );
+      const run = await cli(["run", file]);
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, /MILLRACE_TEST_UNSET_URL is not set/);
+      // What the variable's field does not explain is still refused.
+      await Deno.writeTextFile(
+        file,
+        (await Deno.readTextFile(file)).replace("table: items", "tabel: items"),
+      );
+      const misspelt = await cli(["status", file]);
+      assert.equal(misspelt.code, 2);
+      assert.match(misspelt.stderr, /unknown field "tabel"; did you mean "table"\?/);
+      assert.equal(await redis.xlen(keys.dlq), 3);
+      await Deno.writeTextFile(file, (await Deno.readTextFile(file)).replace("tabel", "table"));
+      const reset = await cli(["reset", file, "--yes", "--force"]);
+      assert.equal(reset.code, 0, reset.stdout + reset.stderr);
+      assert.equal(await redis.exists(keys.dlq), 0, "reset deleted the dead letters");
+    });
+  },
+);
