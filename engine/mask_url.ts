@@ -87,11 +87,13 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
  * Query (or `;` path) parameters that carry a secret: a password, or an API
  * key, token, session or signature some services take in the URL. A name is
  * read as words (split at `-`, `_`, `.` and camelCase, percent-decoded),
- * and its last word says what it holds: `key` and `auth` alone, an api key
- * (`api_key`, `x-api-key`, `apiKey`), a session id (`session_id`), or a
- * word below (`access_token`, `private_token`, `client_secret`,
- * `jsessionid`, `X-Amz-Signature`…); `max_tokens` or `token_count` are
- * counts. A `;` parameter's value ends at the next `;`, `?`, `/` or `#`.
+ * and its last word says what it holds: any key (`key`, `api_key`,
+ * `x-api-key`, `apiKey`, `access_key`, `subscription-key`, `auth_key`),
+ * `auth` alone, a session id (`session_id`), or a word below
+ * (`access_token`, `private_token`, `client_secret`, `passphrase`,
+ * `jsessionid`, `X-Amz-Signature`, `appid`, OpenWeatherMap's key…);
+ * `max_tokens` or `token_count` are counts. A `;` parameter's value ends
+ * at the next `;`, `?`, `/` or `#`.
  */
 const SECRET_PARAM = /([?&#])([^=&#;?]+)=([^&#]*)|(;)([^=&#;?/]+)=([^;?/#]*)/g;
 const SECRET_WORDS = new Set([
@@ -99,6 +101,9 @@ const SECRET_WORDS = new Set([
   "secret",
   "password",
   "passwd",
+  "pass",
+  "passphrase",
+  "appid",
   "pwd",
   "sig",
   "signature",
@@ -122,9 +127,8 @@ function isSecretParam(given: string): boolean {
     .filter(Boolean);
   const last = words[words.length - 1] ?? "";
   const before = words[words.length - 2];
-  if (words.length === 1 && (last === "key" || last === "auth")) return true;
-  return SECRET_WORDS.has(last) || (last === "key" && before === "api") ||
-    (last === "id" && before === "session");
+  if (words.length === 1 && last === "auth") return true;
+  return SECRET_WORDS.has(last) || last === "key" || (last === "id" && before === "session");
 }
 
 /** A SECRET_PARAM match's separator, name and value, whichever form matched. */
@@ -180,8 +184,12 @@ export function maskUrl(url: string): string {
 export function urlSecrets(url: string): string[] {
   const found = new Set<string>();
   const u = userinfoOf(url);
-  if (u?.password !== undefined) found.add(u.password);
-  else if (u && !namesUser(url)) found.add(u.user);
+  if (u?.password !== undefined) {
+    found.add(u.password);
+    // What a server that echoes the request's headers repeats: fetch sends them as Basic auth.
+    const basic = basicToken(u.user, u.password);
+    if (basic) found.add(basic);
+  } else if (u && !namesUser(url)) found.add(u.user);
   // A key or token is long; a short value (`?key=en`, `?auth=1`) masked
   // throughout a message would garble it ("wh*** s***ding"), and is masked in the URL anyway.
   for (const { name, value } of secretParams(url)) {
@@ -195,6 +203,16 @@ export function urlSecrets(url: string): string[] {
     }
   }
   return [...found].filter((p) => p.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/** The Basic authorization token of user:password, as fetch and http_fetch.ts send it. */
+function basicToken(user: string, password: string): string | undefined {
+  try {
+    const pair = `${decodeURIComponent(user)}:${decodeURIComponent(password)}`;
+    return btoa(String.fromCharCode(...new TextEncoder().encode(pair)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** A URL in free text: up to whitespace, a quote or an angle bracket. */
@@ -228,4 +246,25 @@ export function maskSecretsOf(text: string, url: string): string {
   let out = maskUrlsIn(text);
   for (const secret of urlSecrets(url)) out = out.split(secret).join("***");
   return out;
+}
+
+/**
+ * A copy of `error` whose message, stack and causes (to a few levels) went
+ * through `mask`: for the `cause` of an error about a URL with a secret in
+ * it. A library user who logs an error with its causes (Deno.inspect and
+ * console.error print them) then sees no more than the message shows.
+ */
+export function maskedError(error: unknown, mask: (text: string) => string, depth = 0): Error {
+  const source = error instanceof Error ? error : new Error(String(error));
+  const copy = new Error(
+    mask(source.message),
+    depth < 4 && source.cause !== undefined
+      ? { cause: maskedError(source.cause, mask, depth + 1) }
+      : undefined,
+  );
+  copy.name = source.name;
+  copy.stack = source.stack === undefined ? undefined : mask(source.stack);
+  const code = (source as { code?: unknown }).code;
+  if (code !== undefined) Object.assign(copy, { code });
+  return copy;
 }

@@ -215,7 +215,7 @@ export class OpenAIChat implements ChatClient {
   /** A failed attempt in this client's words, without the key. */
   #failure(error: unknown): ChatRequestError {
     const where = `${this.model} at ${this.endpoint}`;
-    const redact = (m: string) => redactKey(m, this.#options.apiKey);
+    const redact = (m: string) => redactKey(m, this.#options.apiKey, this.#options.baseUrl);
     if (error instanceof OpenAI.APIConnectionTimeoutError) {
       const ms = this.#options.timeout ?? 60_000;
       return new ChatRequestError(`${where}: no reply within ${ms} ms`, undefined, true);

@@ -2,6 +2,7 @@ import OpenAI from "openai";
 import { cappedFetch } from "../http/capped_fetch.ts";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
+import { maskedError, maskSecretsOf } from "../../engine/mask_url.ts";
 import { overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
@@ -215,7 +216,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    * ("Incorrect API key provided: sk-abc***xyz"), and a proxy may quote all.
    */
   #redact(message: string): string {
-    return redactKey(message, this.#options.apiKey);
+    return redactKey(message, this.#options.apiKey, this.#options.baseUrl);
   }
 
   /** A failed attempt in this client's words, without the key. */
@@ -240,17 +241,20 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     const message = this.#redact(errorMessage(error) + cause);
     // A reply over the cap would come again: the same request is not retried.
     return new EmbeddingRequestError(`${where}: ${message}`, undefined, !overCap(error), {
-      cause: error,
+      cause: maskedError(error, (text) => this.#redact(text)),
     });
   }
 }
 
 /**
  * `message` without `key`, nor anything shaped like an OpenAI key: OpenAI's
- * 401 quotes part of it ("Incorrect API key provided: sk-abc***xyz").
+ * 401 quotes part of it ("Incorrect API key provided: sk-abc***xyz"); and
+ * without the secrets of `baseUrl` (an Azure key in its query, a proxy's
+ * password in its userinfo), which a server or proxy may repeat as well.
  */
-export function redactKey(message: string, key: string): string {
+export function redactKey(message: string, key: string, baseUrl?: string): string {
   if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
+  if (baseUrl !== undefined) message = maskSecretsOf(message, baseUrl);
   return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
 }
 

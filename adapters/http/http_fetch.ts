@@ -7,7 +7,7 @@
  * (checked_request.ts says how).
  */
 
-import { maskUrl, urlSecrets } from "../../engine/mask_url.ts";
+import { maskedError, maskUrl, maskUrlsIn, urlSecrets } from "../../engine/mask_url.ts";
 import { retryAfterMs } from "../../engine/retry.ts";
 import { AddressRule, RefusedAddressError } from "./address_guard.ts";
 import { ACCEPT_ENCODING, BodyTooLargeError, readCappedBody } from "./capped_body.ts";
@@ -124,6 +124,8 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
   if (!headers.has("accept-encoding")) headers.set("accept-encoding", ACCEPT_ENCODING);
   const chain = [withoutHash(current)];
   const secrets = new Set(urlSecrets(url));
+  /** Text about this fetch with every URL in it masked, and every form of its secrets. */
+  const hide = (text: string) => scrub(maskUrlsIn(text), secrets);
 
   try {
     for (;;) {
@@ -162,8 +164,9 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         if (status < 200 || status > 299) {
           const text = response.statusMessage ? " " + response.statusMessage : "";
           const at = chain.length > 1 ? ` (at ${maskUrl(current.href)})` : "";
+          // A status line may repeat what the request sent (its query, its Basic credentials).
           throw new HttpStatusError(
-            `GET ${shown}: HTTP ${status}${text}${at}`,
+            hide(`GET ${shown}: HTTP ${status}${text}${at}`),
             shown,
             status,
             retryAfterMs(resHeaders, Number.POSITIVE_INFINITY),
@@ -182,12 +185,12 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
     }
     if (err instanceof HttpStatusError) throw err;
     if (err instanceof CallerError) throw err.error;
-    const message = scrub(`GET ${shown}: ${(err as Error).message ?? err}`, secrets);
+    const message = hide(`GET ${shown}: ${(err as Error).message ?? err}`);
     if (err instanceof RefusedAddressError) {
       throw new RefusedAddressError(message, err.host, err.address);
     }
     if (err instanceof RedirectError || err instanceof BodyTooLargeError) throw new Error(message);
-    throw new Error(message, { cause: err });
+    throw new Error(message, { cause: maskedError(err, hide) });
   } finally {
     clearTimeout(timer);
   }

@@ -447,3 +447,28 @@ Deno.test("a key revoked mid-run stops the run instead of dead-lettering every i
     assert.ok(batchHits(server).length <= 3, `${batchHits(server).length} requests`);
   });
 });
+
+Deno.test("a server repeating the baseUrl's key or password has them masked in dead letters", async () => {
+  const basic = btoa("bob:PASSWORD999");
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.input.some((t) => t.includes("BAD"))
+        ? apiError(400, `bad credentials AZURESECRET12345 bob:PASSWORD999 Basic ${basic}`)
+        : undefined,
+  }, async (server) => {
+    const dir = await Deno.makeTempDir();
+    // An Azure-style key in the query, a proxy's password in the userinfo.
+    const baseUrl = server.url.replace("http://", "http://bob:PASSWORD999@") +
+      "?api-key=AZURESECRET12345";
+    const { report, deadLetters } = await runEmbedFlow(server, {
+      dir,
+      count: 8,
+      bad: [3],
+      embed: { cache: false, baseUrl },
+    });
+    assert.equal(report.published, 7);
+    assert.equal(deadLetters.entries.length, 1);
+    const { reason } = deadLetters.entries[0];
+    assert.match(reason, /400 bad credentials \*\*\* bob:\*\*\* Basic \*\*\*/);
+  });
+});

@@ -333,3 +333,16 @@ Deno.test("a misspelt type beside an enum, or a misspelt keyword, fails the load
     await assert.rejects(() => runTestFlow(bad, { env: { KEY } }), message);
   }
 });
+
+Deno.test("a refusal repeating the baseUrl's key or password shows them masked", async () => {
+  await withFakeChat({
+    intercept: () => apiError(401, "no such key AZURESECRET12345 for bob:PASSWORD999"),
+  }, async (server) => {
+    const baseUrl = server.url.replace("http://", "http://bob:PASSWORD999@") +
+      "?api-key=AZURESECRET12345";
+    const error = await runTestFlow(flowYaml(baseUrl), { items: items(3), env: { KEY } })
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error, "the run ends with the refusal");
+    assert.match(error.message, /401 no such key \*\*\* for bob:\*\*\*/);
+  });
+});

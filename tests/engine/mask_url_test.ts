@@ -147,7 +147,7 @@ Deno.test("a web URL's password is masked however many slashes or backslashes fo
     assert.ok(!masked.includes("hunter2") && masked.includes("bob:***@"), masked);
     const text = maskUrlsIn(`GET ${url}: HTTP 500`);
     assert.ok(!text.includes("hunter2") && text.endsWith(": HTTP 500"), text);
-    assert.deepEqual(urlSecrets(url), ["hunter2"]);
+    assert.deepEqual(urlSecrets(url), [btoa("bob:hunter2"), "hunter2"]);
     assert.equal(maskSecretsOf(`401 for bob:hunter2 at ${url}`, url).includes("hunter2"), false);
   }
   // file:/// has no authority: nothing to mask.
@@ -171,5 +171,25 @@ Deno.test("secret parameters are found by the words of their name, counts are no
   assert.equal(
     maskUrl("https://a.example/?token_count=5&token_type=bearer&session_id=S1"),
     "https://a.example/?token_count=5&token_type=bearer&session_id=***",
+  );
+});
+
+Deno.test("every kind of key a service takes in the query is masked, and passphrases and appids", () => {
+  const url = "https://api.example/x?access_key=AK1&subscription-key=SK1&auth_key=AU1" +
+    "&secret_key=SE1&private_key=PK1&appid=AP1&pass=PA1&passphrase=PH1&sort=key&keys=2";
+  assert.equal(
+    maskUrl(url),
+    "https://api.example/x?access_key=***&subscription-key=***&auth_key=***&secret_key=***" +
+      "&private_key=***&appid=***&pass=***&passphrase=***&sort=key&keys=2",
+  );
+});
+
+Deno.test("urlSecrets holds the Basic token a server may echo back from the request", () => {
+  const url = "http://bob:PASSWORD999@feeds.example/x";
+  const basic = btoa("bob:PASSWORD999");
+  assert.ok(urlSecrets(url).includes(basic), urlSecrets(url).join(" "));
+  assert.equal(
+    maskSecretsOf(`403 for Basic ${basic} (bob:PASSWORD999)`, url),
+    "403 for Basic *** (bob:***)",
   );
 });

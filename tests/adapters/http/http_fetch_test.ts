@@ -472,3 +472,33 @@ Deno.test("an endless body left unread behind an error status or a redirect is d
     },
   );
 });
+
+Deno.test("a status line or a cause that repeats the request's credentials shows them masked", async () => {
+  const { createServer } = await import("node:http");
+  // A status line naming what the request sent: its Basic credentials, decoded, and its query.
+  const server = createServer((req, res) => {
+    const basic = (req.headers.authorization ?? "").replace(/^Basic /, "");
+    res.statusMessage = `Forbidden for ${atob(basic)} ${basic} ${req.url}`;
+    res.statusCode = 403;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  try {
+    const url = `http://bob:PASSWORD999@127.0.0.1:${port}/x?token=QUERYTOKEN12345`;
+    const error = await fetchLimited(url, { allow: LOCAL }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof HttpStatusError);
+    assert.match(error.message, /HTTP 403 Forbidden for bob:\*\*\* \*\*\* \/x\?token=\*\*\*$/);
+    for (const secret of ["PASSWORD999", "QUERYTOKEN12345", btoa("bob:PASSWORD999")]) {
+      assert.ok(!error.message.includes(secret), error.message);
+    }
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  // A connection refused: the cause, which a library user may log, is masked as the message is.
+  const closed = `http://127.0.0.1:${port}/feed?api-key=AZURESECRET12345`;
+  const refused = await fetchLimited(closed, { allow: LOCAL }).then(() => undefined, (e) => e);
+  assert.ok(refused instanceof Error && refused.cause !== undefined);
+  const shown = Deno.inspect(refused, { depth: 10 });
+  assert.ok(!shown.includes("AZURESECRET12345"), shown);
+});
