@@ -17,6 +17,8 @@ export interface OpenAIEmbedConfig {
   rpm?: number;
   tpm?: number;
   cache?: boolean;
+  /** The window's size: no request holds more inputs, and a reply's size cap follows it. */
+  batch?: { size: number };
 }
 
 /** A client as a stage holds it from open to close. */
@@ -64,6 +66,7 @@ export async function connectOpenAI(
     dimensions: config.dimensions,
     timeout: config.timeout,
     maxRetries: config.maxRetries,
+    maxInputs: config.batch?.size,
     limiter,
     clock,
     countTokens: (text) => inputs.count(text),

@@ -472,3 +472,40 @@ Deno.test("a server repeating the baseUrl's key or password has them masked in d
     assert.match(reason, /400 bad credentials \*\*\* bob:\*\*\* Basic \*\*\*/);
   });
 });
+
+Deno.test("a reply's size cap follows the batch size, not the API's 2,048 inputs", async () => {
+  // 4 inputs of 8 dimensions: the cap is 4 x 8 x 40 bytes + 1 MiB. A reply of 1.5 MB (valid
+  // JSON, padded) passed the cap of 2,048 inputs (1.7 MB here; 336 MB without dimensions).
+  const padded = (hit: { model: string; input: string[] }): Response =>
+    new Response(
+      JSON.stringify({
+        object: "list",
+        data: hit.input.map((text, index) => ({
+          object: "embedding",
+          index,
+          embedding: fakeVector(hit.model, 8, text),
+        })),
+        model: hit.model,
+        usage: { prompt_tokens: 1, total_tokens: 1 },
+      }) + " ".repeat(1_500_000),
+      { headers: { "content-type": "application/json" } },
+    );
+  // The start-up check (the first request) is answered as usual.
+  await withFakeOpenAI(
+    { intercept: (hit) => hit.n > 1 ? padded(hit) : undefined },
+    async (server) => {
+      const dir = await Deno.makeTempDir();
+      const { report, deadLetters } = await runEmbedFlow(server, {
+        dir,
+        count: 4,
+        embed: { cache: false, batch: { size: 4, maxWait: "10s" }, maxRetries: 0 },
+      });
+      assert.equal(report.published, 0);
+      assert.equal(deadLetters.entries.length, 4);
+      assert.match(
+        deadLetters.entries[0].reason,
+        /reply is larger than the limit of 1049856 bytes/,
+      );
+    },
+  );
+});
