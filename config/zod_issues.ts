@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { maskUrlsIn } from "../engine/mask_url.ts";
+import { maskUrl, maskUrlsIn } from "../engine/mask_url.ts";
 import { didYouMean, nearest } from "./suggest.ts";
 
 /** A problem found by validation, placed by its path in the flow's data. */
@@ -256,8 +256,10 @@ export function show(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "null";
   if (typeof value === "string") {
-    // A URL's password (set through ${VAR}, say) is not repeated back.
-    const text = maskUrlsIn(value);
+    // A URL's password (set through ${VAR}, say) is not repeated back, nor one of a URL
+    // spelt too badly to be found as one (`http//user:pw@host`).
+    let text = maskUrlsIn(value);
+    if (text === value && /:[^\s@/]*@/.test(value)) text = maskUrl(value);
     return JSON.stringify(text.length > 60 ? text.slice(0, 57) + "..." : text);
   }
   if (Array.isArray(value)) return value.length === 0 ? "an empty list" : "a list";

@@ -1,7 +1,7 @@
 import type { Redis, RedisOptions } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { retry } from "../retry.ts";
-import { maskUrl } from "../mask_url.ts";
+import { maskSecretsOf, maskUrl } from "../mask_url.ts";
 
 export { maskUrl };
 
@@ -170,12 +170,14 @@ function isFatal(error: Error): boolean {
  */
 export async function connectRedis(url: string, opts: ConnectOptions = {}): Promise<Redis> {
   const masked = maskUrl(url);
+  // A server's reply may repeat what it was sent (AUTH and its password), as a parser's error the URL.
+  const hide = (text: string) => maskSecretsOf(text, url);
   const timeout = opts.timeout ?? DEFAULT_TIMEOUT;
   let options: RedisOptions;
   try {
     options = redisOptions(url, opts);
   } catch (error) {
-    throw new RedisUnreachableError(masked, (error as Error).message, "bad Redis URL");
+    throw new RedisUnreachableError(masked, hide((error as Error).message), "bad Redis URL");
   }
   let up = false;
   // Loaded here, not at the top: ioredis (through `debug`) reads the
@@ -190,7 +192,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
   let lastError: Error | undefined;
   redis.on("error", (error: Error) => {
     lastError = error;
-    if (up) opts.onEvent?.("error", { url: masked, error: error.message });
+    if (up) opts.onEvent?.("error", { url: masked, error: hide(error.message) });
   });
 
   const deadline = Date.now() + timeout;
@@ -217,7 +219,7 @@ export async function connectRedis(url: string, opts: ConnectOptions = {}): Prom
       ? `no answer within ${timeout}ms`
       : message ?? "connection closed";
     const refused = message !== undefined && isFatal(error as Error);
-    throw new RedisUnreachableError(masked, why, refused ? "Redis refused us at" : undefined);
+    throw new RedisUnreachableError(masked, hide(why), refused ? "Redis refused us at" : undefined);
   }
 
   up = true;

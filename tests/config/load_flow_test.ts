@@ -641,6 +641,11 @@ Deno.test("a URL the flow file gets wrong is quoted with its password masked", (
   assert.match(e.message, /^flows\/feeds\.yaml:3:\d+: sources\.f\.url: expected a URL/);
   assert.match(e.message, /"https:\/\/reader:\*\*\*@example\.com\/feed\.xml"/);
   assert.ok(!e.message.includes("tok/en"), e.message);
+  // Nor is one spelt too badly to be found as a URL (a scheme without its colon).
+  const typo = text.replace("https://reader:tok/en@", "http//u:SECRETPW123@");
+  const t = flowError(() => parseFlow(typo, "flows/feeds.yaml", builtinRegistry(), {}));
+  assert.match(t.message, /sources\.f\.url: expected a URL.*"\*\*\*@example\.com\/feed\.xml"/);
+  assert.ok(!t.message.includes("SECRETPW123"), t.message);
 });
 
 Deno.test("a secret field of the wrong type is not quoted back", () => {

@@ -345,3 +345,41 @@ async function until(check: () => boolean | Promise<boolean>): Promise<void> {
   }
   throw new Error("condition not met within 5s");
 }
+
+Deno.test("a server whose refusal repeats the AUTH it was sent shows the password masked", async () => {
+  // A server (or a proxy in front of Redis) that answers every command by quoting it back.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buf = new Uint8Array(4096);
+        try {
+          for (;;) {
+            const n = await conn.read(buf);
+            if (n === null) break;
+            const sent = new TextDecoder().decode(buf.subarray(0, n)).replace(/\r\n/g, " ");
+            await conn.write(new TextEncoder().encode(`-WRONGPASS you sent: ${sent}\r\n`));
+          }
+        } catch {
+          // the client hung up
+        } finally {
+          conn.close();
+        }
+      })();
+    }
+  })();
+  try {
+    const { port } = listener.addr as Deno.NetAddr;
+    const url = `redis://:REDISPASSWORD123@127.0.0.1:${port}/0`;
+    const error = await connectRedis(url, { timeout: 3000 }).then(
+      () => assert.fail("connected to a server that refuses everything"),
+      (e) => e,
+    );
+    assert.ok(error instanceof RedisUnreachableError);
+    assert.match(error.message, /WRONGPASS you sent: .*auth/i);
+    assert.ok(!error.message.includes("REDISPASSWORD123"), error.message);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+  }
+});
