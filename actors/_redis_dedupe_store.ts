@@ -97,7 +97,7 @@ local function fold(st, src, url, t, g)
     local held = st.g[f]
     if held == nil or v > held then st.g[f] = v; changed = true end
   end
-  if t > st.l then st.l = t; changed = true end
+  if t > st.l then st.l = t end
   return changed
 end
 local encoded = {}
@@ -122,6 +122,7 @@ local function merge(c)
   local st = get(id)
   if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
   if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st) end
+  local seen = st.l
   local changed = fold(st, c.s, c.u, c.t, c.g)
   if c.m == 'near' and c.own ~= id then
     local own = get(c.own)
@@ -137,7 +138,7 @@ local function merge(c)
   end
   if c.m == 'first' and st.r == 0 then st.r = 1
   elseif changed and st.r > 0 then st.r = st.r + 1 end
-  if changed or c.m == 'first' then set(id, st) end
+  if changed or st.l ~= seen or c.m == 'first' then set(id, st) end
   -- Encoded once: the reply and, if it is the story's last state in the run, the value stored.
   local e = cjson.encode(st)
   encoded[id] = e

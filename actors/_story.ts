@@ -35,7 +35,7 @@ export interface MergeRequest {
 
 /** Field names short because Redis stores one per remembered story. */
 export interface Story {
-  /** Revision: how many times the state changed since its first copy; 0 while pending. */
+  /** Revision: how many times its sightings or engagement changed since its first copy; 0 while pending. */
   r: number;
   /** Sightings: [source, url, first seen at (epoch ms)], one per source and url. */
   s: [string, string, number][];
@@ -62,7 +62,11 @@ export function freshStory(copy: MergeRequest): Story {
   return story;
 }
 
-/** Folds one sighting into `story` in place; returns whether anything changed. */
+/**
+ * Folds one sighting into `story` in place; returns whether it changed what
+ * a revision counts: its sightings or engagement. `l` (lastSeenAt) moves
+ * forward either way, and rides along with the story's next revision.
+ */
 export function foldSighting(
   story: Story,
   source: string,
@@ -95,10 +99,9 @@ export function foldSighting(
       changed = true;
     }
   }
-  if (seenAt > story.l) {
-    story.l = seenAt;
-    changed = true;
-  }
+  // A later sighting that adds nothing else is no change: a polled feed sending its items again
+  // would otherwise make a revision of every story at every poll, for every sink to write.
+  if (seenAt > story.l) story.l = seenAt;
   return changed;
 }
 
@@ -136,6 +139,7 @@ export function mergeCopy(
     story = emptyStory();
     stories.set(id, story);
   }
+  const lastSeen = story.l;
   let changed = foldSighting(story, copy.source, copy.url, copy.seenAt, copy.engagement);
   if (copy.mode === "near" && copy.own !== id) {
     const own = stories.get(copy.own);
@@ -146,6 +150,6 @@ export function mergeCopy(
   }
   if (copy.mode === "first" && story.r === 0) story.r = 1;
   else if (changed && story.r > 0) story.r++;
-  if (changed || copy.mode === "first") stories.set(id, story);
+  if (changed || story.l !== lastSeen || copy.mode === "first") stories.set(id, story);
   return story.r > 0 ? { id, story } : undefined;
 }

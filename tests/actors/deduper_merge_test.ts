@@ -98,7 +98,38 @@ Deno.test("a redelivered duplicate counts nothing twice and sends the same story
   assert.equal((p.sources as unknown[]).length, 2);
   assert.deepEqual(p.engagement, { score: 7 });
   assert.equal(p.lastSeenAt, iso(T0 + 5));
-  assert.equal(p.revision, 3);
+  assert.equal(p.revision, 2, "nothing a revision counts changed");
+});
+
+/** A feed polled three times: the same copies again, later, then one with a higher score. */
+async function polled(d: Deduper): Promise<void> {
+  const urls = ["https://example.com/a", "https://example.com/b"];
+  const poll = (at: number, score = 1) => urls.map((u) => copy(u, "feed", at, { score }));
+  const first = await run(d, poll(T0), "dedupe");
+  assert.deepEqual(first.emitted.map((e) => e.payload.revision), [1, 1]);
+  // Sent again, later: the updates keep revision 1, which every sink already holds.
+  const again = await run(d, poll(T0 + 60_000), "dedupe");
+  assert.deepEqual(again.emitted.map((e) => [e.update, e.payload.revision]), [[true, 1], [
+    true,
+    1,
+  ]]);
+  // A real change makes a revision, and carries the latest sighting along.
+  const risen = await run(d, poll(T0 + 120_000, 5), "dedupe");
+  const payloads = risen.emitted.map((e) => e.payload as unknown as Record<string, unknown>);
+  assert.deepEqual(payloads.map((p) => [p.revision, p.lastSeenAt]), [
+    [2, iso(T0 + 120_000)],
+    [2, iso(T0 + 120_000)],
+  ]);
+}
+
+Deno.test("a feed sending the same items again makes no revision: sinks write nothing new", async () => {
+  // Before: every poll made a revision of every story, and flows/watch.yaml appended 176
+  // update lines a second to its JSONL file.
+  await polled(deduper());
+});
+
+redisTest("over Redis too, the same items sent again make no revision", async () => {
+  await withTwo((d) => polled(d));
 });
 
 /** A copy and its near duplicate in one batch, then an exact copy of the first in the next. */
