@@ -2,6 +2,7 @@ import { z } from "zod";
 import { duration } from "../config/units.ts";
 import type { Actor, Outcome, StageContext } from "../engine/actor.ts";
 import { urlKey } from "../engine/canonical_url.ts";
+import { maskUrl } from "../engine/mask_url.ts";
 import { hash128 } from "../engine/hash.ts";
 import {
   type Envelope,
@@ -274,7 +275,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     }
     const near = this.#config.near;
     if (near && state.redisNear) {
-      const signatures = batch.map((item) => this.#nearSignature(item.payload, ctx));
+      const signatures = batch.map((item) => this.#nearSignature(item, ctx));
       const copies = this.#config.merge
         ? batch.map((item, i) => this.#copy(item, claims[i].key, urls[i], "first"))
         : undefined;
@@ -296,16 +297,20 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
   }
 
   /** The near check's signature of a payload; says once when its field is missing and the title stands in. */
-  #nearSignature(payload: RawItem, ctx?: StageContext): Uint32Array | undefined {
+  #nearSignature(item: Envelope<RawItem>, ctx?: StageContext): Uint32Array | undefined {
     const { field, shingle } = this.#config.near!;
+    const payload = item.payload;
     if (
       ctx && !this.#saidNear && typeof payload[field] !== "string" &&
       typeof payload.title === "string"
     ) {
       this.#saidNear = true;
+      // Most often a source whose items have none (a feed with empty descriptions), else a misspelling.
+      const url = typeof payload.url === "string" ? ` (${maskUrl(payload.url)})` : "";
       ctx.log.warn(
-        `${ctx.flow}: ${ctx.stage}: an item has no ${JSON.stringify(field)} for the near ` +
-          `check: its title stands in (said once; check near.field)`,
+        `${ctx.flow}: ${ctx.stage}: an item of source ${item.source}${url} has no ` +
+          `${JSON.stringify(field)} for the near check: its title stands in (said once; ` +
+          `if that source's items all lack it, that is expected, else check near.field)`,
       );
     }
     return nearSignature(payload, field, shingle);
@@ -365,7 +370,7 @@ export class Deduper implements Actor<ValidItem, ValidItem> {
     const at: number[] = [];
     for (let i = 0; i < batch.length; i++) {
       if (answers[i] === "duplicate") continue;
-      const signature = this.#nearSignature(batch[i].payload, ctx);
+      const signature = this.#nearSignature(batch[i], ctx);
       if (signature === undefined) continue;
       requests.push({ ...claims[i], id: claims[i].key, signature });
       at.push(i);

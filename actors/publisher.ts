@@ -275,8 +275,14 @@ export async function createPublisher(
       if (batch.length === 0) return;
       const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
       await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
-      // A merge update has reached every sink; it is not an item of its own to pass on.
-      for (const item of batch) if (item.update !== true) out.emit(item);
+      // A merge update has reached every sink; it is not an item of its own to pass on. They are
+      // counted apart: a rerun that only sends the updates an earlier run left is not a no-op.
+      let updates = 0;
+      for (const item of batch) {
+        if (item.update !== true) out.emit(item);
+        else updates++;
+      }
+      if (updates > 0) ctx.tally?.("merge updates", updates);
     },
     async close() {
       stopTimer?.();

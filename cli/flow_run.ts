@@ -227,8 +227,8 @@ export class FlowRun {
       // process, and the summary alone would read like the whole of the work.
       const waiting = flow.durability === "redis" && report.stopped && !report.killed &&
           !ended && !swapped && !(unfinished instanceof RedisLostFlowError)
-        ? `${flow.name}: stopped: what the sources emitted and no stage has taken yet stays in ` +
-          `Redis, not lost; the next run goes on with it ` +
+        ? `${flow.name}: stopped: what the sources emitted and no stage has taken yet, if any, ` +
+          `stays in Redis, not lost; the next run goes on with it ` +
           `(deno task run status ${shownPath(file)} shows how much)`
         : undefined;
       if (format === "json") {

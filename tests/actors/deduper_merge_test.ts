@@ -407,6 +407,11 @@ Deno.test("flows/merged.yaml (the README's example) publishes each story once an
     assert.equal(ids.size, items.length, "each story once");
     assert.ok(updates.length > 0 && updates.every((u) => ids.has(u.id)), "updates name stories");
     assert.ok(updates.every((u) => u.vector === undefined && u.payload.title === undefined));
+    // The summary counts the updates publish handed its sinks: at least the lines written.
+    const stage = (id: string) => report.stages.find((s) => s.id === id)!;
+    const handed = stage("publish").usage?.["merge updates"] ?? 0;
+    const merged = Object.values(stage("dedupe").dropped).reduce((a, b) => a + b, 0);
+    assert.ok(handed >= updates.length && handed <= merged, `${handed}`);
     // Both sources carry every story: its last revision names both.
     const last = new Map<string, { revision: number; sources: { source: string }[] }>();
     for (const l of lines) {

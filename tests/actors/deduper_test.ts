@@ -419,7 +419,7 @@ Deno.test("a misspelt key field or near field is said once, not left to change t
   );
   assert.match(
     lines[1],
-    /test: dedupe: an item has no "body" for the near check: its title stands in/,
+    /test: dedupe: an item of source s \(https:\/\/example\.com\/a\) has no "body" for the near check: its title stands in \(said once; if that source's items all lack it, that is expected, else check near\.field\)/,
   );
   // Fields that are there say nothing.
   const quiet = await createStage<RawItem, RawItem>(dedupeStage, { key: ["title"], near: {} });

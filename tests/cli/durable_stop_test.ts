@@ -18,7 +18,7 @@ import {
 } from "../engine/redis/_harness.ts";
 
 const WAITS =
-  /stopped: what the sources emitted and no stage has taken yet stays in Redis, not lost/;
+  /stopped: what the sources emitted and no stage has taken yet, if any, stays in Redis, not lost/;
 
 /** 20,000 generated items (some invalid, some repeated), enriched, to items.jsonl in `out`. */
 function flowYaml(durability: string, out: string): string {
