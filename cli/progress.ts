@@ -12,7 +12,9 @@ export interface Progress {
  * name when there are several) in place a few times a second. The redraw
  * moves up as many lines as it drew, so anything else written to stderr
  * meanwhile would be drawn over: log lines go through `above`, which takes
- * the table down, prints, and draws it again below.
+ * the table down, prints, and draws it again below, and so does what a
+ * stage's own code prints with console (a step's console.log while you
+ * debug it) for as long as the table is shown.
  */
 export function showProgress(flows: () => readonly RunningFlow[]): Progress {
   const enc = new TextEncoder();
@@ -38,17 +40,44 @@ export function showProgress(flows: () => readonly RunningFlow[]): Progress {
     lines = 0;
   };
   let stopped = false;
+  let printing = false;
+  const above = (print: () => void) => {
+    if (printing) return print();
+    printing = true;
+    try {
+      takeDown();
+      print();
+      if (!stopped) draw();
+    } finally {
+      printing = false;
+    }
+  };
+  const restore = routeConsole(above);
   return {
     stop() {
       stopped = true;
       clearInterval(timer);
+      restore();
       takeDown();
     },
-    above(print) {
-      takeDown();
-      print();
-      if (!stopped) draw();
-    },
+    above,
+  };
+}
+
+const CONSOLE_METHODS = ["log", "info", "debug", "warn", "error", "trace", "dir", "table"] as const;
+
+/** Sends console's printing methods through `above` until the returned function is called. */
+function routeConsole(above: (print: () => void) => void): () => void {
+  const originals = CONSOLE_METHODS.map((name) =>
+    [name, console[name] as (...args: unknown[]) => void] as const
+  );
+  for (const [name, original] of originals) {
+    // deno-lint-ignore no-explicit-any
+    (console as any)[name] = (...args: unknown[]) => above(() => original.apply(console, args));
+  }
+  return () => {
+    // deno-lint-ignore no-explicit-any
+    for (const [name, original] of originals) (console as any)[name] = original;
   };
 }
 

@@ -2,6 +2,8 @@ import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { watchHeap } from "./heap_watch.ts";
 import { errorMessage } from "../engine/errors.ts";
+import type { Flow } from "../engine/flow.ts";
+import type { PublishConfig } from "../actors/publisher.ts";
 import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { serveWatch, type WatchServer } from "./watch_server.ts";
@@ -159,7 +161,10 @@ export async function runCommand(
     around(() => opts.log.warn(`${names.join(", ")}: ${message}`, fields))
   );
   try {
-    if (format === "text" && !quiet && Deno.stderr.isTerminal()) {
+    // The table redraws by moving the cursor up over what it drew: items a stdout sink prints to
+    // the same terminal in between would be drawn over, so such a run shows the summary alone.
+    const itemsOnTerminal = Deno.stdout.isTerminal() && flows.some(printsItems);
+    if (format === "text" && !quiet && Deno.stderr.isTerminal() && !itemsOnTerminal) {
       progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
     }
     const codes = await Promise.all(runs.map((run) => run.run()));
@@ -178,4 +183,12 @@ export async function runCommand(
 /** Whether a listening address is this machine's loopback, reachable from no other. */
 function isLoopback(hostname: string): boolean {
   return hostname === "::1" || hostname === "localhost" || /^127\./.test(hostname);
+}
+
+/** Whether a flow publishes to the stdout sink. */
+function printsItems(flow: Flow): boolean {
+  return flow.pipeline.some((stage) =>
+    stage.kind === "publish" &&
+    (stage.config as PublishConfig).sinks.some((sink) => sink.kind === "stdout")
+  );
 }
