@@ -5,6 +5,10 @@ import { haveScript, inTerminal } from "./_terminal.ts";
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
+const ESC = "\x1b";
+/** The cursor moved up n lines: what the live table's redraw starts with. */
+const UP = new RegExp(`${ESC}\\[\\d*A`);
+
 /**
  * What a terminal shows at the end of `output`: lines, with the live table's
  * own moves played (carriage return, cursor up `ESC[nA`, erase below `ESC[J`).
@@ -12,14 +16,15 @@ const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 function screen(output: string): string[] {
   const lines: string[] = [""];
   let row = 0;
-  const parts = output.split(/(\x1b\[\d*A|\x1b\[J|\r?\n|\r)/);
+  const parts = output.split(new RegExp(`(${UP.source}|${ESC}\\[J|\r?\n|\r)`));
   for (const part of parts) {
     if (part === "\n" || part === "\r\n") {
       row++;
       if (row === lines.length) lines.push("");
     } else if (part === "\r") continue;
-    else if (/^\x1b\[\d*A$/.test(part)) row = Math.max(0, row - Number(part.slice(2, -1) || 1));
-    else if (part === "\x1b[J") lines.length = row + 1, lines[row] = "";
+    else if (new RegExp(`^${UP.source}$`).test(part)) {
+      row = Math.max(0, row - Number(part.slice(2, -1) || 1));
+    } else if (part === "\x1b[J") lines.length = row + 1, lines[row] = "";
     else lines[row] += part;
   }
   return lines;
@@ -94,7 +99,7 @@ Deno.test({
       cwd: ROOT,
     }).done;
     assert.equal(code, 0, text);
-    assert.match(text, /\x1b\[\d+A/, "the live table was drawn");
+    assert.match(text, UP, "the live table was drawn");
     const said = screen(text).filter((l) => l.startsWith("noisy saw"));
     assert.ok(said.length >= 1, text);
   },
