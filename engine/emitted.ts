@@ -21,7 +21,10 @@ export function checkEmitted(item: unknown): asserts item is Envelope<unknown> {
 function shown(value: unknown): string {
   if (value === null || typeof value !== "object") return String(value);
   if (Array.isArray(value)) return "an array";
-  return `an object with ${
-    typeof (value as Envelope<unknown>).id === "string" ? "no payload" : "no string id"
-  }`;
+  const { id, payload } = value as Envelope<unknown>;
+  if (typeof id !== "string") return "an object with no string id";
+  if (payload === undefined) return "an object with no payload";
+  return `an object whose payload is ${
+    payload === null ? "null" : Array.isArray(payload) ? "an array" : `a ${typeof payload}`
+  } (a payload is an object)`;
 }

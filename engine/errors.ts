@@ -34,6 +34,39 @@ export function errorMessage(error: unknown): string {
   }
 }
 
+/** The errors JavaScript itself throws at a mistake in code, rather than ones code throws on purpose. */
+const CODE_ERRORS = new Set(["TypeError", "ReferenceError", "RangeError", "SyntaxError"]);
+
+/**
+ * Where a mistake in a stage's own code happened, as ` (at path:line:column)`
+ * (the path from the working directory when under it), for a TypeError and
+ * its kin thrown in a local file; "" for anything else. Its message alone
+ * ("Cannot read properties of undefined") does not say which line of a step
+ * module to look at, and a dead letter is all a user may have.
+ */
+export function thrownAt(error: unknown): string {
+  if (!(error instanceof Error) || !CODE_ERRORS.has(error.name)) return "";
+  const frame = /\n\s+at (?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?/.exec(error.stack ?? "");
+  // The first frame only: a fetch's TypeError is thrown in Deno's own code, not in a file.
+  const first = /\n\s+at /.exec(error.stack ?? "");
+  if (!frame || !first || frame.index !== first.index) return "";
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(frame[1]).pathname);
+  } catch {
+    return "";
+  }
+  const cwd = (() => {
+    try {
+      return Deno.cwd() + "/";
+    } catch {
+      return undefined; // no read permission: the absolute path
+    }
+  })();
+  if (cwd && path.startsWith(cwd)) path = path.slice(cwd.length);
+  return ` (at ${path}:${frame[2]}:${frame[3]})`;
+}
+
 /** Longest JSON of a thrown object that errorMessage gives whole. */
 const MAX_SHOWN = 500;
 

@@ -1,5 +1,5 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
-import { endingError, errorMessage } from "./errors.ts";
+import { endingError, errorMessage, thrownAt } from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
 import type { Envelope } from "./item.ts";
 import type { Logger, LogLevel } from "./log.ts";
@@ -250,7 +250,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function hostError(error: unknown): HostError {
   return {
-    message: errorMessage(error),
+    message: errorMessage(error) + thrownAt(error),
     name: error instanceof Error ? error.name : "Error",
     ...((error as { retryable?: unknown })?.retryable === false ? { retryable: false } : {}),
     ...(endingError(error) ? { ending: true } : {}),

@@ -1,7 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
-import { endingError, errorMessage, isAway, isOutage, isRetryable } from "./errors.ts";
+import { endingError, errorMessage, isAway, isOutage, isRetryable, thrownAt } from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
@@ -264,7 +264,7 @@ async function failed(
   // Not this batch's fault, and no other batch would fare better: the run ends.
   if (endingError(error)) throw error;
   // A stage's own message may quote a URL it was given, password and all.
-  const why = maskUrlsIn(errorMessage(error));
+  const why = maskUrlsIn(errorMessage(error) + thrownAt(error));
   // Nor is an outage (a dropped connection to Redis), which every item would
   // meet alike: tried again until Redis answers, spending neither the
   // batch's retries nor its items' attempts, so an outage cannot split good

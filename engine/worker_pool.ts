@@ -221,6 +221,8 @@ function rebuild(e: HostError): Error {
   if (e.ending) return new FlowEndingError(e.message);
   const error = new Error(e.message);
   error.name = e.name;
+  // No frames of this thread's: where the worker's code failed is in the message (thrownAt).
+  error.stack = `${e.name}: ${e.message}`;
   if (e.retryable === false) Object.assign(error, { retryable: false });
   return error;
 }

@@ -154,6 +154,7 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
         if (n === 4) out.emit(null as unknown as Envelope);
         else if (n === 9) out.emit({ id: "x" } as unknown as Envelope);
         else if (n === 12) out.emit("text" as unknown as Envelope);
+        else if (n === 15) out.emit({ ...it, payload: "oops" } as unknown as Envelope);
         else out.emit(it);
       }
     },
@@ -162,7 +163,7 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
     actor,
     Array.from({ length: 20 }, (_, i) => item(i)),
   );
-  assert.equal(out.length, 17);
+  assert.equal(out.length, 16);
   assert.equal(stats.retries, 0, "the same code fails the same way: split at once, no retries");
   assert.deepEqual(
     deadLetters.entries.map((d) => [nOf(d), d.reason]),
@@ -170,6 +171,11 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
       [4, "failed: emitted null, not an item's envelope ({id, payload, …})"],
       [9, "failed: emitted an object with no payload, not an item's envelope ({id, payload, …})"],
       [12, "failed: emitted text, not an item's envelope ({id, payload, …})"],
+      [
+        15,
+        "failed: emitted an object whose payload is a string (a payload is an object), " +
+        "not an item's envelope ({id, payload, …})",
+      ],
     ],
   );
 });
@@ -467,4 +473,26 @@ Deno.test("two bad items side by side are split out alone; their batch-mates pas
   });
   assert.equal(out.length, 14);
   assert.deepEqual(deadLetters.entries.map(nOf), [0, 1]);
+});
+
+Deno.test("a mistake in a stage's code is dead-lettered with the file and line it happened at", async () => {
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        const n = it.payload.n as number;
+        // A step that trusts a field some items lack: a TypeError, thrown here.
+        if (n === 3) (it.payload as unknown as { tags: string[] }).tags.length;
+        if (n === 5) throw new Error("refused on purpose");
+        out.emit(it);
+      }
+    },
+  };
+  const { deadLetters } = await run(actor, Array.from({ length: 8 }, (_, i) => item(i)));
+  const reasons = Object.fromEntries(deadLetters.entries.map((d) => [nOf(d), d.reason]));
+  assert.match(
+    reasons[3],
+    /^failed: Cannot read properties of undefined \(reading 'length'\) \(at tests\/engine\/stage_runner_test\.ts:\d+:\d+\)$/,
+  );
+  // An error thrown on purpose says what it says.
+  assert.equal(reasons[5], "failed: refused on purpose");
 });
