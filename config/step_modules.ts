@@ -56,9 +56,11 @@ async function importStep(
     return { problem: `module is a path to a .ts file (such as ./steps/tag.ts), not ${module}` };
   }
   const path = resolve(baseDir, module);
+  let modified = 0;
   try {
     const info = await Deno.stat(path);
     if (!info.isFile) return { problem: `step module ${module} is not a file (${path})` };
+    modified = info.mtime?.getTime() ?? 0;
   } catch (error) {
     return {
       problem: error instanceof Deno.errors.NotFound
@@ -68,10 +70,12 @@ async function importStep(
   }
   let exports: Record<string, unknown>;
   try {
-    exports = await import(pathToFileURL(path).href);
+    // Imported anew once the file changed: a process imports a module once per URL, and
+    // `run --watch` loads the flow again when its file is saved, the step's edits with it.
+    exports = await import(`${pathToFileURL(path).href}?v=${modified}`);
   } catch (error) {
     // Deno's message: the error, a code excerpt, then "at file:///...:line:col".
-    const lines = errorMessage(error).split("\n").map((l) => l.trim());
+    const lines = errorMessage(error).split("\n").map((l) => l.trim().replace(VERSION, ""));
     const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "");
     return {
       problem: `cannot import step module ${module}: ${lines[0]}${at ? ` (at ${at})` : ""}`,
@@ -92,6 +96,9 @@ async function importStep(
     .replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "") || "step");
   return { spec: { ...given, kind } as StageSpec };
 }
+
+/** The version a module's URL carries (see importStep), left out of what is shown. */
+const VERSION = /\?v=\d+(?=:\d)/g;
 
 /** What is wrong with a module's default export, or undefined when it is a stage. */
 function shapeProblem(spec: unknown): string | undefined {

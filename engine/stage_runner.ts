@@ -30,6 +30,8 @@ export interface StageWork {
   window?: WindowOptions;
   /** In a pipelined step (stage_loop.ts), how many of its batches this stage runs at once; default 1. */
   concurrency?: number;
+  /** Warnings about the stage's own code said already (said once per stage). */
+  said?: Set<string>;
 }
 
 /** What a batch became: items to pass on, and items for dead letters. */
@@ -190,6 +192,14 @@ function once(
     return failed(work, batch, retries, result, tries, error, fence, waiting);
   }
   // Only a promise is waited for: a stage (in plain JavaScript) that returns another value is done.
+  if (pending !== undefined && typeof (pending as PromiseLike<void>)?.then !== "function") {
+    sayOnce(
+      work,
+      "returned",
+      `handle returned ${Array.isArray(pending) ? "an array" : typeof pending}, which is not ` +
+        "read: a stage passes items on with out.emit(item)",
+    );
+  }
   if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
     const promise = Promise.resolve(pending as PromiseLike<void>);
     return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
@@ -382,6 +392,25 @@ function succeeded(
     }
   }
   const out = collector.take();
+  const unsaid = itemsIn(work, batch) - out.length - (collector.drops?.length ?? 0) -
+    (collector.rejects?.length ?? 0);
+  if (unsaid > 0) {
+    sayOnce(
+      work,
+      "unaccounted",
+      `${unsaid} of a batch's ${itemsIn(work, batch)} items were neither emitted, dropped nor ` +
+        "rejected, so nothing says what became of them: emit an item (out.emit), drop it with " +
+        "a reason (out.drop) or send it to dead letters (out.reject)",
+    );
+  }
   if (result.out.length === 0) result.out = out;
   else for (const item of out) result.out.push(item);
+}
+
+/** Warns once per stage about what its own code did (`key` tells the warnings apart). */
+function sayOnce(work: StageWork, key: string, message: string): void {
+  const said = work.said ??= new Set();
+  if (said.has(key)) return;
+  said.add(key);
+  work.ctx.log.warn(`${work.ctx.flow}/${work.ctx.stage}: ${message} (said once)`);
 }

@@ -175,3 +175,32 @@ Deno.test("a flow built in code is told to register its stage instead", () => {
     /pipeline\[0\]\.step\.module: step modules are imported by loadFlow/,
   );
 });
+
+Deno.test("a step module edited since it was loaded is loaded anew, and a broken edit refused", async () => {
+  // What `run --watch` does when the flow file is saved: load the flow again.
+  await withDir({ "steps/suffix.ts": STEP }, async (dir) => {
+    const yaml = flowText("./steps/suffix.ts");
+    const titles = async () =>
+      (await runTestFlow(yaml, {
+        baseDir: dir,
+        items: [{ title: "Hi", url: "https://a.example/" }],
+      }))
+        .published.get("out")!.map((i) => i.payload.title);
+    assert.deepEqual(await titles(), ["Hi!"]);
+    const edited = join(dir, "steps/suffix.ts");
+    const later = async (text: string, seconds: number) => {
+      await Deno.writeTextFile(edited, text);
+      const at = new Date(Date.now() + seconds * 1000);
+      await Deno.utime(edited, at, at);
+    };
+    await later(STEP.replace("item.payload.title + c.suffix", "c.suffix + item.payload.title"), 2);
+    // Before: the first import stayed, edits or not, for the life of the process.
+    assert.deepEqual(await titles(), ["!Hi"]);
+    await later(STEP.replace("summary:", "summary: ,"), 4);
+    await Deno.writeTextFile(join(dir, "flow.yaml"), yaml);
+    assert.match(
+      await loadError(dir),
+      /cannot import step module \.\/steps\/suffix\.ts: SyntaxError: .* \(at <dir>\/steps\/suffix\.ts:\d+:\d+\)$/,
+    );
+  });
+});

@@ -496,3 +496,42 @@ Deno.test("a mistake in a stage's code is dead-lettered with the file and line i
   // An error thrown on purpose says what it says.
   assert.equal(reasons[5], "failed: refused on purpose");
 });
+
+Deno.test("a stage that loses items without a word, or returns them, is told so once", async () => {
+  // A step that forgot to emit what it filtered out, and one that returns its output.
+  const forgets: Actor = {
+    handle(batch, out) {
+      for (const it of batch) if ((it.payload.n as number) % 2 === 0) out.emit(it);
+    },
+  };
+  const lost = await run(forgets, Array.from({ length: 20 }, (_, i) => item(i)));
+  assert.equal(lost.out.length, 10);
+  const said = lost.log.lines.filter((l) => l.includes("neither emitted"));
+  assert.equal(said.length, 1, lost.log.lines.join("\n"));
+  assert.match(
+    said[0],
+    /f\/s: 5 of a batch's 10 items were neither emitted, dropped nor rejected, so nothing says what became of them: .*out\.drop.* \(said once\)/,
+  );
+
+  const returns = {
+    handle(batch: Envelope[]) {
+      return batch;
+    },
+  } as unknown as Actor;
+  const returned = await run(returns, Array.from({ length: 20 }, (_, i) => item(i)));
+  assert.equal(returned.out.length, 0);
+  const lines = returned.log.lines.filter((l) => l.includes("(said once)"));
+  assert.equal(lines.length, 2, returned.log.lines.join("\n"));
+  assert.match(lines[0], /handle returned an array, which is not read: .*out\.emit\(item\)/);
+
+  // A stage that accounts for each item says nothing.
+  const good: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        if ((it.payload.n as number) % 2 === 0) out.emit(it);
+        else out.drop(it, "odd");
+      }
+    },
+  };
+  assert.deepEqual((await run(good, [item(1), item(2)])).log.lines, []);
+});
