@@ -52,6 +52,11 @@ export class EmbedInputs {
     if (encodingFor(options.model) === undefined) this.#counter = charsPerToken;
   }
 
+  /** The input template, as the flow gives it. */
+  get input(): string {
+    return this.#options.input;
+  }
+
   /** Loads the model's tokenizer; call before the first batch. */
   async load(): Promise<void> {
     this.#counter ??= await loadTokenCounter(this.#options.model);

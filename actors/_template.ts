@@ -47,3 +47,29 @@ function show(value: unknown): string {
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
+
+/**
+ * Says once per field when no item of a batch has a field the template
+ * reads: it renders empty, so a misspelt `{titel}` would pass unnoticed
+ * (the other fields still make an input). A field some sources lack is
+ * said once too, which is the price of catching the misspelling.
+ */
+export function absentFieldWarner(
+  template: string,
+  warn: (message: string) => void,
+): (batch: readonly { payload: Record<string, unknown> }[]) => void {
+  const left = new Set(templateFields(template));
+  return (batch) => {
+    if (left.size === 0 || batch.length === 0) return;
+    for (const field of left) {
+      if (batch.some((item) => item.payload[field] !== undefined && item.payload[field] !== null)) {
+        continue;
+      }
+      left.delete(field);
+      warn(
+        `no item of a batch of ${batch.length} has "${field}", which the input's {${field}} ` +
+          "reads: it stands empty (said once; check the field name)",
+      );
+    }
+  };
+}

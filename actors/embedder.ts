@@ -9,7 +9,7 @@ import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts
 import { HashingEmbedder } from "../adapters/embeddings/hashing_embedder.ts";
 import { combineChunks, EmbedInputs } from "./_embed_inputs.ts";
 import { connectOpenAI, type EmbedConnection } from "./_embed_openai.ts";
-import { templateFields } from "./_template.ts";
+import { absentFieldWarner, templateFields } from "./_template.ts";
 
 /** The providers a flow file may name; each needs a factory in `PROVIDERS` below. */
 const PROVIDER_NAMES = ["local", "openai"] as const;
@@ -197,6 +197,7 @@ export function createEmbedder(
 function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem> {
   let connection: Promise<EmbedConnection> | undefined;
   let where = "";
+  let absent: ReturnType<typeof absentFieldWarner> | undefined;
   const ready = (ctx: StageContext) => {
     where = `${ctx.flow}/${ctx.stage}`;
     return connection ??= inputs.load().then(() => connect(ctx));
@@ -208,6 +209,7 @@ function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem
     async handle(batch, out, ctx) {
       if (batch.length === 0) return;
       const { client, tallies } = await ready(ctx);
+      (absent ??= absentFieldWarner(inputs.input, (m) => ctx.log.warn(`${where}: ${m}`)))(batch);
       const prepared = batch.map((item) => inputs.prepare(item as Envelope<RawItem>));
       const texts = prepared.flatMap((p) => p.rejected || p.deleted ? [] : p.texts);
       const vectors = texts.length > 0 ? await client.embed(texts, ctx.signal) : [];

@@ -10,7 +10,7 @@ import { openReplyCache, type ReplyCache } from "../adapters/chat/reply_cache.ts
 import { textKey } from "../adapters/embeddings/vector_cache.ts";
 import { RateLimiter } from "../adapters/http/rate_limiter.ts";
 import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
-import { compileTemplate, type Template, templateFields } from "./_template.ts";
+import { absentFieldWarner, compileTemplate, type Template, templateFields } from "./_template.ts";
 import { schemaWordProblem } from "./_schema_words.ts";
 
 /** A JSON Schema, as written in YAML, turned into the zod schema replies are checked with. */
@@ -112,6 +112,7 @@ export function createLlm(
   const fields = templateFields(config.input);
   const anyField: Template = compileTemplate(fields.map((f) => `{${f}}`).join(""));
   let saidEmpty = false;
+  let absent: ReturnType<typeof absentFieldWarner> | undefined;
   const check = outputChecker(config.schema);
   const format = batchFormat(config.schema);
   const version = textKey(JSON.stringify([config.prompt, config.input, config.schema]));
@@ -135,6 +136,7 @@ export function createLlm(
     async handle(batch, out, ctx) {
       const { client, cache } = await (connection ??= connect(ctx));
       const where = `${ctx.flow}/${ctx.stage}`;
+      (absent ??= absentFieldWarner(config.input, (m) => ctx.log.warn(`${where}: ${m}`)))(batch);
       // An item deleted upstream is a tombstone for the sinks: nothing to ask about.
       const empty = new Set<number>();
       const prepared = batch.map((item, i) => {

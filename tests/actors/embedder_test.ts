@@ -359,3 +359,24 @@ Deno.test("a deleted item passes on without a vector and costs no input", async 
 function windowOf(cfg: ReturnType<typeof config>) {
   return createEmbedder(fakeClient(4).client, cfg).window!;
 }
+
+Deno.test("a field of the input no item of a batch has is said once: a misspelt {titel}", async () => {
+  const { client, calls } = fakeClient(4);
+  const actor = createEmbedder(client, config({ input: "{titel}\n{text}", dimensions: 4 }));
+  const c = ctx();
+  const { out } = collector();
+  await actor.handle(items(3), out, c);
+  await actor.handle(items(3), out, c);
+  // Before: the items were embedded from their text alone, without a word.
+  assert.deepEqual(calls[0].inputs.map((t) => t.startsWith("\n")), [true, true, true]);
+  const lines = (c.log as ReturnType<typeof memoryLogger>).lines;
+  assert.equal(lines.length, 1, lines.join("\n"));
+  assert.match(
+    lines[0],
+    /t\/embed: no item of a batch of 3 has "titel", which the input's \{titel\} reads: it stands empty \(said once; check the field name\)/,
+  );
+  // Fields that are there say nothing.
+  const quiet = ctx();
+  await createEmbedder(client, config({ dimensions: 4 })).handle(items(3), out, quiet);
+  assert.deepEqual((quiet.log as ReturnType<typeof memoryLogger>).lines, []);
+});

@@ -346,3 +346,20 @@ Deno.test("a refusal repeating the baseUrl's key or password shows them masked",
     assert.match(error.message, /401 no such key \*\*\* for bob:\*\*\*/);
   });
 });
+
+Deno.test("a field of the input no item of a batch has is said once: a misspelt {titel}", async () => {
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    const yaml = flowYaml(server.url).replace('input: "{title}"', 'input: "{titel} {text}"');
+    assert.notEqual(yaml, flowYaml(server.url));
+    const given = [1, 2, 3].map((i) => ({
+      title: `t${i}`,
+      url: `https://e.example/${i}`,
+      text: "x",
+    }));
+    const { published, logs } = await runTestFlow(yaml, { items: given, env: { KEY } });
+    assert.equal(published.get("out")!.length, 3);
+    const said = logs.filter((l) => l.includes('"titel"'));
+    assert.equal(said.length, 1, logs.join("\n"));
+    assert.match(said[0], /no item of a batch of 3 has "titel", which the input's \{titel\} reads/);
+  });
+});
