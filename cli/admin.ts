@@ -209,7 +209,9 @@ export async function dlqCommand(
       throw new NotDurableError(
         `dlq ${action} needs durability: redis; flow ${flow.name} is a memory flow, ` +
           `whose dead letters are in ${shownPath(file)}` +
-          (action === "purge" ? " (delete the file to purge them)" : ""),
+          (action === "purge"
+            ? " (delete the file to purge them)"
+            : " (fix what refused them, then run the flow again: its sources read the items anew)"),
       );
     }
     const entries = await readJsonlDeadLetters(file, { stage, limit: limit + 1 });

@@ -154,7 +154,11 @@ export async function parseFlowWithSteps(
   const doc = readFlowDocument(text, env);
   if (!doc.ok) throw new FlowError(file, doc.problems);
   const baseDir = opts.baseDir ?? dirname(resolve(file));
-  const { steps, problems } = await importSteps(doc.value, baseDir);
+  const { steps, problems } = await importSteps(
+    doc.value,
+    baseDir,
+    (kind) => registry.stages.has(kind),
+  );
   await prepareSources(doc.value, registry);
   return checkDocument(doc, file, registry, baseDir, steps, problems, opts.components);
 }

@@ -1,6 +1,6 @@
 import { basename, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { errorMessage } from "../engine/errors.ts";
+import { errorMessage, fileFrame } from "../engine/errors.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import type { PathProblem } from "./zod_issues.ts";
 
@@ -27,6 +27,8 @@ export type StepModules = ReadonlyMap<string, StageSpec | undefined>;
 export async function importSteps(
   doc: unknown,
   baseDir: string,
+  /** Whether a stage kind is taken by a built-in (or registered) stage. */
+  taken: (kind: string) => boolean = () => false,
 ): Promise<{ steps: StepModules; problems: PathProblem[] }> {
   const steps = new Map<string, StageSpec | undefined>();
   const problems: PathProblem[] = [];
@@ -35,7 +37,7 @@ export async function importSteps(
   for (const [i, element] of pipeline.entries()) {
     const module = (element as { step?: { module?: unknown } } | null)?.step?.module;
     if (typeof module !== "string" || steps.has(module)) continue;
-    const loaded = await importStep(module, baseDir);
+    const loaded = await importStep(module, baseDir, taken);
     steps.set(module, "spec" in loaded ? loaded.spec : undefined);
     if ("problem" in loaded) {
       problems.push({
@@ -51,6 +53,7 @@ export async function importSteps(
 async function importStep(
   module: string,
   baseDir: string,
+  taken: (kind: string) => boolean,
 ): Promise<{ spec: StageSpec } | { problem: string }> {
   if (/^[a-z][a-z0-9+.-]*:/i.test(module) && !isAbsolute(module)) {
     return { problem: `module is a path to a .ts file (such as ./steps/tag.ts), not ${module}` };
@@ -76,7 +79,9 @@ async function importStep(
   } catch (error) {
     // Deno's message: the error, a code excerpt, then "at file:///...:line:col".
     const lines = errorMessage(error).split("\n").map((l) => l.trim().replace(VERSION, ""));
-    const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "");
+    // An error the module's own code threw as it ran (at its top level) says where in its stack.
+    const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "") ??
+      (error instanceof Error ? fileFrame(error)?.replace(VERSION, "") : undefined);
     return {
       problem: `cannot import step module ${module}: ${lines[0]}${at ? ` (at ${at})` : ""}`,
     };
@@ -94,6 +99,14 @@ async function importStep(
   const given = spec as StepSpec;
   const kind = given.kind ?? (basename(path).replace(/\.[^.]*$/, "").toLowerCase()
     .replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "") || "step");
+  // Its id would take the built-in's, which reports, metrics and flow tests then name for it.
+  if (kind !== "step" && taken(kind)) {
+    return {
+      problem:
+        `step module ${module} ${given.kind ? "names its kind" : "is named after its file,"} ` +
+        `"${kind}", a built-in stage's: give it a kind of its own (kind: "my-${kind}")`,
+    };
+  }
   return { spec: { ...given, kind } as StageSpec };
 }
 

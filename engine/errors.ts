@@ -46,15 +46,25 @@ const CODE_ERRORS = new Set(["TypeError", "ReferenceError", "RangeError", "Synta
  */
 export function thrownAt(error: unknown): string {
   if (!(error instanceof Error) || !CODE_ERRORS.has(error.name)) return "";
-  const frame = /\n\s+at (?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?/.exec(error.stack ?? "");
-  // The first frame only: a fetch's TypeError is thrown in Deno's own code, not in a file.
-  const first = /\n\s+at /.exec(error.stack ?? "");
-  if (!frame || !first || frame.index !== first.index) return "";
+  const at = fileFrame(error);
+  return at ? ` (at ${at})` : "";
+}
+
+/**
+ * `path:line:column` of the frame an error was thrown at, when that is a
+ * local file (a path from the working directory when under it); undefined
+ * when it was thrown elsewhere (in Deno's own code: a fetch's TypeError).
+ */
+export function fileFrame(error: Error): string | undefined {
+  const stack = error.stack ?? "";
+  const frame = /\n\s+at (?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?/.exec(stack);
+  const first = /\n\s+at /.exec(stack);
+  if (!frame || !first || frame.index !== first.index) return undefined;
   let path: string;
   try {
     path = decodeURIComponent(new URL(frame[1]).pathname);
   } catch {
-    return "";
+    return undefined;
   }
   const cwd = (() => {
     try {
@@ -64,7 +74,7 @@ export function thrownAt(error: unknown): string {
     }
   })();
   if (cwd && path.startsWith(cwd)) path = path.slice(cwd.length);
-  return ` (at ${path}:${frame[2]}:${frame[3]})`;
+  return `${path}:${frame[2]}:${frame[3]}`;
 }
 
 /** Longest JSON of a thrown object that errorMessage gives whole. */

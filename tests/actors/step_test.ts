@@ -204,3 +204,27 @@ Deno.test("a step module edited since it was loaded is loaded anew, and a broken
     );
   });
 });
+
+Deno.test("a step module that throws as it loads says where; one named like a built-in is refused", async () => {
+  await withDir({
+    "flow.yaml": flowText("./steps/toplevel.ts"),
+    "steps/toplevel.ts":
+      "const config: { x?: { y: number } } = {};\nexport const y = config.x!.y;\n",
+  }, async (dir) => {
+    // Before: the message alone, with no file:line.
+    assert.match(
+      await loadError(dir),
+      /cannot import step module \.\/steps\/toplevel\.ts: Cannot read properties .* \(at <dir>\/steps\/toplevel\.ts:2:\d+\)$/,
+    );
+  });
+  await withDir({
+    "flow.yaml": flowText("./steps/mine.ts"),
+    "steps/mine.ts": STEP.replace('summary: "adds', 'kind: "dedupe",\n  summary: "adds'),
+  }, async (dir) => {
+    // Before: it took the name, and the real dedupe of the flow became dedupe#2.
+    assert.equal(
+      await loadError(dir),
+      '<dir>/flow.yaml:6:15: pipeline[1].step.module: step module ./steps/mine.ts names its kind "dedupe", a built-in stage\'s: give it a kind of its own (kind: "my-dedupe")',
+    );
+  });
+});
