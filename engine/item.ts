@@ -117,6 +117,9 @@ export interface MergedFields {
   revision: number;
 }
 
+/** The payload fields a merge update carries (MergedFields). */
+export const MERGED_FIELDS: readonly string[] = ["sources", "engagement", "lastSeenAt", "revision"];
+
 /**
  * Facts a stage may require of its input. The flow loader walks the
  * pipeline and rejects a stage whose needs no earlier stage provides, so a

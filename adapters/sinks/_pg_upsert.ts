@@ -1,13 +1,10 @@
 import type postgres from "postgres";
-import type { Envelope, RawItem } from "../../engine/item.ts";
+import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import { COLUMN_TYPES, type LiftedColumn } from "./_pg_columns.ts";
 import { commaList, deletedSql, type Table, tableSql } from "./_pg_table.ts";
 
 type Sql = postgres.Sql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
-
-/** The payload fields a merge update carries (engine/item.ts MergedFields). */
-export const MERGED_FIELDS = ["sources", "engagement", "lastSeenAt", "revision"];
 
 /** A payload's merge revision; 0 when it has none (no merge, or an older row). */
 function revision(sql: Sql, payload: Fragment): Fragment {

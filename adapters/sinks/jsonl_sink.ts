@@ -1,6 +1,6 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { z } from "zod";
-import type { Envelope, RawItem } from "../../engine/item.ts";
+import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { IdSet } from "./_id_set.ts";
@@ -72,7 +72,7 @@ function itemJson(item: Envelope<RawItem>, options: RecordOptions): string {
       revision,
       source: item.source,
       seenAt: item.seenAt,
-      payload: item.payload,
+      payload: options.fields ? kept(item.payload, options.fields) : item.payload,
     };
     return JSON.stringify(update);
   }
@@ -80,11 +80,7 @@ function itemJson(item: Envelope<RawItem>, options: RecordOptions): string {
     const tombstone = { id: item.id, deleted: true, source: item.source, seenAt: item.seenAt };
     return JSON.stringify(tombstone);
   }
-  let payload: Record<string, unknown> = item.payload;
-  if (options.fields) {
-    payload = {};
-    for (const f of options.fields) if (f in item.payload) payload[f] = item.payload[f];
-  }
+  const payload = options.fields ? kept(item.payload, options.fields) : item.payload;
   return JSON.stringify({
     id: item.id,
     source: item.source,
@@ -92,6 +88,22 @@ function itemJson(item: Envelope<RawItem>, options: RecordOptions): string {
     payload,
     vector: options.vectors ? item.vector : undefined,
   });
+}
+
+/** The payload's `fields` that it has. */
+function kept(payload: RawItem, fields: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) if (f in payload) out[f] = payload[f];
+  return out;
+}
+
+/**
+ * Whether a line-per-item sink writes merge updates (Envelope.update): not
+ * when its `fields` keep none of the merged fields, whose update lines would
+ * hold nothing the reader asked for.
+ */
+export function writesUpdates(options: RecordOptions): boolean {
+  return options.fields === undefined || options.fields.some((f) => MERGED_FIELDS.includes(f));
 }
 
 /** Lines are appended to the end of a file, so a writer never overwrites one it did not write. */
@@ -196,6 +208,7 @@ export class JsonlSink implements Sink {
       };
       try {
         for (const item of batch) {
+          if (item.update === true && !writesUpdates(this.#options)) continue;
           const key = recordKey(item);
           if (this.#ids.has(key)) continue;
           // An item whose tombstone the file holds stays deleted: its delete

@@ -1,7 +1,7 @@
 import type postgres from "postgres";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
-import type { Envelope, RawItem } from "../../engine/item.ts";
+import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import { type Logger, withPrefix } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -27,7 +27,7 @@ import type { RetryHint } from "../../engine/errors.ts";
 import { maskUrl } from "../../engine/mask_url.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
-import { deleteSql, MERGED_FIELDS, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
+import { deleteSql, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
 
 export { maskUrl } from "../../engine/mask_url.ts";
 export { nearest, type Neighbour } from "./_pg_nearest.ts";

@@ -3,7 +3,13 @@ import { FlowEndingError } from "../../engine/errors.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
-import { recordKey, recordLine, type RecordOptions, writeAll } from "./jsonl_sink.ts";
+import {
+  recordKey,
+  recordLine,
+  type RecordOptions,
+  writeAll,
+  writesUpdates,
+} from "./jsonl_sink.ts";
 import { IdSet } from "./_id_set.ts";
 
 export const stdoutSinkSchema = z.strictObject({
@@ -71,6 +77,7 @@ export class StdoutSink implements Sink {
     const fresh: string[] = [];
     try {
       for (const item of batch) {
+        if (item.update === true && !writesUpdates(this.#options)) continue;
         const key = recordKey(item);
         if (this.#ids.has(key)) continue;
         this.#ids.add(key);

@@ -98,3 +98,28 @@ Deno.test("a batch holding an item JSON cannot encode prints nothing, and its ot
   const printed = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l).id);
   assert.deepEqual(printed, [item(1).id, item(3).id]);
 });
+
+Deno.test("fields apply to merge updates too: none of the merged fields kept, no update line", async () => {
+  const update = (fields?: string[]) => {
+    const { chunks, out } = capture();
+    const config = schemaOf(stdoutSink, new Registry()).parse(fields ? { fields } : {});
+    const story = item(1);
+    const merged = {
+      sources: [{ source: "a", url: "https://example.com/1", seenAt: "2026-01-01T00:00:00.000Z" }],
+      engagement: { score: 3 },
+      lastSeenAt: "2026-01-01T00:00:00.000Z",
+      revision: 2,
+    };
+    const sink = new StdoutSink(config, out);
+    return sink.write([story, { ...story, update: true, payload: merged as never }], signal)
+      .then(() => chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l)));
+  };
+  // Before: `fields: [title]` printed the update line whole, sources and all.
+  const titles = await update(["title"]);
+  assert.deepEqual(titles.map((l) => [l.update ?? false, l.payload]), [[false, {
+    title: "Title 1",
+  }]]);
+  const revisions = await update(["title", "revision"]);
+  assert.deepEqual(revisions.map((l) => l.payload), [{ title: "Title 1" }, { revision: 2 }]);
+  assert.equal((await update()).length, 2, "without fields, the update line is whole");
+});
