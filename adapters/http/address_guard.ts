@@ -68,6 +68,12 @@ export function allowEntryProblem(given: string): string | undefined {
     }
     return parseCidr(entry) ? undefined : `${JSON.stringify(entry)} is not a valid CIDR range`;
   }
+  // "::1:8401" is an IPv6 address, ::1:8401, though it reads as ::1 on port 8401.
+  const tail = given.startsWith("[") ? null : /^(.*::.*):(\d{1,5})$/.exec(entry);
+  if (tail && parseIp(entry) && parseIp(tail[1])) {
+    return `${JSON.stringify(given)} is the IPv6 address ${entry}; for ${tail[1]} on port ` +
+      `${tail[2]} write "[${tail[1]}]:${tail[2]}" (or "[${entry}]" for that address)`;
+  }
   if (parseIp(entry)) return undefined;
   if (entry.includes("*")) {
     return `${

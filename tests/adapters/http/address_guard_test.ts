@@ -108,6 +108,13 @@ Deno.test("an allow entry that is no host, address or range is refused, not igno
   ) {
     assert.ok(allowEntryProblem(bad), bad);
   }
+  // An address written as if a port followed it: read as one IPv6 address, it allowed nothing.
+  assert.equal(
+    allowEntryProblem("::1:8401"),
+    '"::1:8401" is the IPv6 address ::1:8401; for ::1 on port 8401 write "[::1]:8401" ' +
+      '(or "[::1:8401]" for that address)',
+  );
+  assert.equal(allowEntryProblem("[::1:8401]"), undefined);
   assert.throws(
     () => new AddressRule(["10.0.0.0/33"]),
     /^Error: http\.allow: "10\.0\.0\.0\/33" is not a valid CIDR range$/,
