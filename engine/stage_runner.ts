@@ -395,17 +395,23 @@ function succeeded(
   const unsaid = itemsIn(work, batch) - out.length - (collector.drops?.length ?? 0) -
     (collector.rejects?.length ?? 0);
   if (unsaid > 0) {
+    // Counted as dropped, so the summary still adds up and says why.
+    stats.count(stats.dropped, UNSAID, unsaid);
+    result.dropped = (result.dropped ?? 0) + unsaid;
     sayOnce(
       work,
       "unaccounted",
       `${unsaid} of a batch's ${itemsIn(work, batch)} items were neither emitted, dropped nor ` +
-        "rejected, so nothing says what became of them: emit an item (out.emit), drop it with " +
+        `rejected (counted as dropped, "${UNSAID}"): emit an item (out.emit), drop it with ` +
         "a reason (out.drop) or send it to dead letters (out.reject)",
     );
   }
   if (result.out.length === 0) result.out = out;
   else for (const item of out) result.out.push(item);
 }
+
+/** The drop reason of items a stage neither emitted, dropped nor rejected. */
+const UNSAID = "not passed on";
 
 /** Warns once per stage about what its own code did (`key` tells the warnings apart). */
 function sayOnce(work: StageWork, key: string, message: string): void {

@@ -81,9 +81,9 @@ export class StageStats {
   /** Counters of stage `id`, of kind `kind`, all at zero. */
   constructor(readonly id: string, readonly kind: string) {}
 
-  /** Adds one to `reason` in `map` (`dropped` or `rejected`). */
-  count(map: Map<string, number>, reason: string): void {
-    map.set(reason, (map.get(reason) ?? 0) + 1);
+  /** Adds `n` (one by default) to `reason` in `map` (`dropped` or `rejected`). */
+  count(map: Map<string, number>, reason: string, n = 1): void {
+    map.set(reason, (map.get(reason) ?? 0) + n);
   }
 
   /** Adds `n` to the usage counter `name`. */

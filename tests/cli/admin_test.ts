@@ -337,6 +337,18 @@ redisTest(
       const misspelt = await cli(["status", file]);
       assert.equal(misspelt.code, 2);
       assert.match(misspelt.stderr, /unknown field "tabel"; did you mean "table"\?/);
+      // So is a misspelt field whose own value is the unset variable.
+      await Deno.writeTextFile(
+        file,
+        (await Deno.readTextFile(file)).replace('url: "${MILLRACE', 'ulr: "${MILLRACE'),
+      );
+      const unknown = await cli(["status", file]);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /unknown field "ulr"; did you mean "url"\?/);
+      await Deno.writeTextFile(
+        file,
+        (await Deno.readTextFile(file)).replace('ulr: "${MILLRACE', 'url: "${MILLRACE'),
+      );
       assert.equal(await redis.xlen(keys.dlq), 3);
       await Deno.writeTextFile(file, (await Deno.readTextFile(file)).replace("tabel", "table"));
       const reset = await cli(["reset", file, "--yes", "--force"]);

@@ -506,11 +506,13 @@ Deno.test("a stage that loses items without a word, or returns them, is told so 
   };
   const lost = await run(forgets, Array.from({ length: 20 }, (_, i) => item(i)));
   assert.equal(lost.out.length, 10);
+  // Counted, so the summary adds up: dropped, with the engine's reason.
+  assert.deepEqual(lost.stats.toJSON().dropped, { "not passed on": 10 });
   const said = lost.log.lines.filter((l) => l.includes("neither emitted"));
   assert.equal(said.length, 1, lost.log.lines.join("\n"));
   assert.match(
     said[0],
-    /f\/s: 5 of a batch's 10 items were neither emitted, dropped nor rejected, so nothing says what became of them: .*out\.drop.* \(said once\)/,
+    /f\/s: 5 of a batch's 10 items were neither emitted, dropped nor rejected \(counted as dropped, "not passed on"\): .*out\.drop.* \(said once\)/,
   );
 
   const returns = {
