@@ -490,9 +490,10 @@ function report(
     if (duplicate || nearOf[i] !== undefined) {
       if (duplicate) out.drop(item, "duplicate");
       else out.drop(item, "near-duplicate", `near-duplicate of ${story}`);
-      // A pending story sends nothing: its first copy will carry this sighting.
+      // A pending story sends nothing: its first copy will carry this sighting. Nor does one
+      // still at revision 1, the state its first copy carried: every sink holds it already.
       const merged = stories?.[i];
-      if (merged) {
+      if (merged && merged.r > 1) {
         const payload = mergedFields(merged, undefined) as unknown as ValidItem;
         out.emit({ ...item, id: merged.id ?? story, update: true, payload });
       }
