@@ -29,7 +29,12 @@ const items = [
     title: i === 5 ? "Bad" : `A fine story ${i}`,
     url: `https://example.com/${i % 5}`,
   })),
-  { title: "A fine story, scraped again", url: "https://example.com/1" },
+  // Scraped again with a score: its story changes, so an update rides along.
+  {
+    title: "A fine story, scraped again",
+    url: "https://example.com/1",
+    engagement: { score: 5 },
+  },
 ];
 
 const FLOW = (durable: boolean) => `
