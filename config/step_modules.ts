@@ -81,7 +81,7 @@ async function importStep(
     const lines = errorMessage(error).split("\n").map((l) => l.trim().replace(VERSION, ""));
     // An error the module's own code threw as it ran (at its top level) says where in its stack.
     const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "") ??
-      (error instanceof Error ? fileFrame(error)?.replace(VERSION, "") : undefined);
+      (error instanceof Error ? fileFrame(error) : undefined);
     return {
       problem: `cannot import step module ${module}: ${lines[0]}${at ? ` (at ${at})` : ""}`,
     };

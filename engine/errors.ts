@@ -52,7 +52,8 @@ export function thrownAt(error: unknown): string {
 
 /**
  * `path:line:column` of the frame an error was thrown at, when that is a
- * local file (a path from the working directory when under it); undefined
+ * local file (a path from the working directory when under it, without the
+ * URL's query); undefined
  * when it was thrown elsewhere (in Deno's own code: a fetch's TypeError).
  */
 export function fileFrame(error: Error): string | undefined {
@@ -70,7 +71,7 @@ export function fileFrame(error: Error): string | undefined {
     try {
       return Deno.cwd() + "/";
     } catch {
-      return undefined; // no read permission: the absolute path
+      return undefined; // the working directory is gone: the absolute path
     }
   })();
   if (cwd && path.startsWith(cwd)) path = path.slice(cwd.length);

@@ -375,7 +375,8 @@ function succeeded(
   stats.batches++;
   stats.busyMs += ms;
   result.passed = true;
-  stats.onBatch?.(itemsIn(work, batch), ms);
+  const items = itemsIn(work, batch);
+  stats.onBatch?.(items, ms);
   if (collector.drops) {
     for (const reason of collector.drops) stats.count(stats.dropped, reason);
     result.dropped = (result.dropped ?? 0) + collector.drops.length;
@@ -392,7 +393,7 @@ function succeeded(
     }
   }
   const out = collector.take();
-  const unsaid = itemsIn(work, batch) - out.length - (collector.drops?.length ?? 0) -
+  const unsaid = items - out.length - (collector.drops?.length ?? 0) -
     (collector.rejects?.length ?? 0);
   if (unsaid > 0) {
     // Counted as dropped, so the summary still adds up and says why.
@@ -401,7 +402,7 @@ function succeeded(
     sayOnce(
       work,
       "unaccounted",
-      `${unsaid} of a batch's ${itemsIn(work, batch)} items were neither emitted, dropped nor ` +
+      `${unsaid} of a batch's ${items} items were neither emitted, dropped nor ` +
         `rejected (counted as dropped, "${UNSAID}"): emit an item (out.emit), drop it with ` +
         "a reason (out.drop) or send it to dead letters (out.reject)",
     );

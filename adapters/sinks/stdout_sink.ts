@@ -50,6 +50,8 @@ export interface LineWriter {
  */
 export class StdoutSink implements Sink {
   readonly #options: RecordOptions;
+  /** Whether merge updates are written (writesUpdates): fixed by the options. */
+  readonly #updates: boolean;
   readonly #out: LineWriter;
   readonly #ids = new IdSet();
   #closed?: StdoutClosedError;
@@ -57,6 +59,7 @@ export class StdoutSink implements Sink {
 
   constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout) {
     this.#options = { fields: options.fields, vectors: options.vectors ?? false };
+    this.#updates = writesUpdates(this.#options);
     this.#out = out;
   }
 
@@ -77,7 +80,7 @@ export class StdoutSink implements Sink {
     const fresh: string[] = [];
     try {
       for (const item of batch) {
-        if (item.update === true && !writesUpdates(this.#options)) continue;
+        if (item.update === true && !this.#updates) continue;
         const key = recordKey(item);
         if (this.#ids.has(key)) continue;
         this.#ids.add(key);
