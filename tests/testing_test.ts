@@ -218,3 +218,41 @@ Deno.test("runTestFlow kills a flow past its timeout and fails, naming what was 
     /did not end within 300 ms/,
   );
 });
+
+Deno.test("runTestFlow's timeout fires on a flow that never awaits anything but itself: an endless source in memory cannot hang the test", async () => {
+  // A source and a sink that do no I/O: every await in the run resolves at once, so only the
+  // engine giving timers their turn lets the timeout (or a stop() from a timer) run at all.
+  const CAP = 2_000_000;
+  let emitted = 0;
+  const registry = testRegistry()
+    .source({
+      kind: "endless",
+      summary: "numbered items, until stopped",
+      schema: z.strictObject({}),
+      create: () => ({
+        async *read(signal: AbortSignal) {
+          for (let n = 0; n < CAP && !signal.aborted; n += 100) {
+            const batch = Array.from({ length: 100 }, (_, i) => ({
+              title: "t",
+              url: `https://a.example/${n + i}`,
+            }));
+            emitted += batch.length;
+            yield batch;
+          }
+        },
+      }),
+    })
+    .sink({
+      kind: "count",
+      summary: "writes nothing",
+      schema: z.strictObject({}),
+      create: () => ({ write: () => Promise.resolve() }),
+    });
+  const flow = "name: endless\nsources: { e: { kind: endless } }\n" +
+    "pipeline: [ { publish: [ { count: {} } ] } ]\n";
+  await assert.rejects(
+    runTestFlow(flow, { registry, timeout: 100 }),
+    /did not end within 100 ms \(timeout\)/,
+  );
+  assert.ok(emitted < CAP, `the source was stopped early, not read to its end (${emitted} items)`);
+});
