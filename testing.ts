@@ -79,6 +79,8 @@ export function memorySource(items: readonly RawItem[], opts: { batch?: number }
  * revision is higher, as the real sinks do, also when it came first.
  */
 export class MemorySink implements Sink {
+  /** Merge updates are applied to the story they name (see the class comment). */
+  readonly updates = true;
   readonly #items = new Map<string, Envelope<RawItem>>();
   /** The highest update of each id, to lay over its item whenever that comes. */
   readonly #updates = new Map<string, Envelope<RawItem>>();

@@ -3,7 +3,7 @@ import { duration } from "../config/units.ts";
 import { didYouMean } from "../config/suggest.ts";
 import type { Actor, StageContext } from "../engine/actor.ts";
 import { errorMessage, isRetryable, PermanentError } from "../engine/errors.ts";
-import type { Fact, RawItem } from "../engine/item.ts";
+import { type Envelope, type Fact, type RawItem, updatesIn } from "../engine/item.ts";
 import { type BuildEnv, type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 import type { Sink } from "../engine/sink.ts";
 
@@ -190,9 +190,10 @@ async function expireAll(
  * half-published without a trace. Replaying the dead letter writes it
  * again to every sink, which the healthy ones absorb.
  *
- * Merge updates (Envelope.update, from a Deduper with `merge`) go to the
- * sinks in the same batches; each sink applies one to what it holds of the
- * story's id (see the sinks). They are not emitted onward.
+ * Merge updates (Envelope.update, from a Deduper with `merge`) go in the
+ * same batches to the sinks that take them (Sink.updates); each applies one
+ * to what it holds of the story's id (see the sinks). They are not emitted
+ * onward.
  *
  * With `retention`, the stage asks every sink that has `expire` to remove
  * items first seen more than `retention` ago: at open, then at most every
@@ -274,7 +275,12 @@ export async function createPublisher(
       if (stopTimer !== undefined) await sweep(ctx);
       if (batch.length === 0) return;
       const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
-      await onAll(sinks, names, label, verb, (s) => s.write(batch, ctx.signal));
+      let plain: readonly Envelope<RawItem>[] | undefined;
+      await onAll(sinks, names, label, verb, (s) => {
+        if (s.updates === true) return s.write(batch, ctx.signal);
+        plain ??= updatesIn(batch) === 0 ? batch : batch.filter((item) => item.update !== true);
+        return plain.length > 0 ? s.write(plain, ctx.signal) : Promise.resolve();
+      });
       // A merge update has reached every sink; it is not an item of its own to pass on. They are
       // counted apart: a rerun that only sends the updates an earlier run left is not a no-op.
       let updates = 0;

@@ -6,6 +6,16 @@ import type { Envelope, RawItem } from "./item.ts";
  */
 export interface Sink {
   /**
+   * Whether the sink takes merge updates (Envelope.update: news that a
+   * duplicate added a source or engagement to a story, carrying only the
+   * merged fields and `payload.revision`; see the Deduper's `merge`). A sink
+   * that says so applies each to what it holds of the story's id, the
+   * higher revision winning. One that does not is never given them: a sink
+   * that stores whole items by id would otherwise replace a story with its
+   * update's few fields.
+   */
+  readonly updates?: boolean;
+  /**
    * Called once before the first write: connect, create what is missing; throwing stops the flow
    * before it starts.
    */

@@ -150,7 +150,7 @@ export class JsonlSink implements Sink {
   readonly path: string;
   readonly #options: RecordOptions;
   /** Whether merge updates are written (writesUpdates): fixed by the options. */
-  readonly #updates: boolean;
+  readonly updates: boolean;
   readonly #ids = new IdSet();
   #file?: Deno.FsFile;
   #ready?: Promise<void>;
@@ -163,7 +163,7 @@ export class JsonlSink implements Sink {
   constructor(path: string, options: Partial<RecordOptions> = {}) {
     this.path = path;
     this.#options = { fields: options.fields, vectors: options.vectors ?? true };
-    this.#updates = writesUpdates(this.#options);
+    this.updates = writesUpdates(this.#options);
   }
 
   /** Creates the parent directory and opens the file (the ids in it are read by the first write). */
@@ -211,7 +211,7 @@ export class JsonlSink implements Sink {
       };
       try {
         for (const item of batch) {
-          if (item.update === true && !this.#updates) continue;
+          if (item.update === true && !this.updates) continue;
           const key = recordKey(item);
           if (this.#ids.has(key)) continue;
           // An item whose tombstone the file holds stays deleted: its delete

@@ -136,6 +136,8 @@ const SILENT: Pick<Logger, "info" | "warn"> = { info() {}, warn() {} };
  * identifier quoting, column types only from a fixed list.
  */
 export class PostgresSink implements Sink {
+  /** Merge updates are applied to the story they name (see the class comment). */
+  readonly updates = true;
   readonly #config: PostgresSinkConfig;
   readonly #log: Pick<Logger, "info" | "warn">;
   readonly #scrub: (text: string) => string;

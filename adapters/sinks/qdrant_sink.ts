@@ -148,6 +148,8 @@ interface VectorParams {
  * an error.
  */
 export class QdrantSink implements Sink {
+  /** Merge updates are applied to the story they name (see the class comment). */
+  readonly updates = true;
   readonly #options: QdrantSinkOptions;
   readonly #api: QdrantRest;
   readonly #where: string;

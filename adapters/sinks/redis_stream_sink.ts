@@ -106,6 +106,8 @@ export type RedisSource = { url: string; name?: string } | { redis: Redis };
  * `<stream>:ids` lands in its slot.
  */
 export class RedisStreamSink implements Sink {
+  /** Merge updates are applied to the story they name (see the class comment). */
+  readonly updates = true;
   readonly #from: RedisSource;
   readonly #options: RedisStreamSinkOptions;
   readonly #idsKey: string;

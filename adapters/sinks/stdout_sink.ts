@@ -51,7 +51,7 @@ export interface LineWriter {
 export class StdoutSink implements Sink {
   readonly #options: RecordOptions;
   /** Whether merge updates are written (writesUpdates): fixed by the options. */
-  readonly #updates: boolean;
+  readonly updates: boolean;
   readonly #out: LineWriter;
   readonly #ids = new IdSet();
   #closed?: StdoutClosedError;
@@ -59,7 +59,7 @@ export class StdoutSink implements Sink {
 
   constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout) {
     this.#options = { fields: options.fields, vectors: options.vectors ?? false };
-    this.#updates = writesUpdates(this.#options);
+    this.updates = writesUpdates(this.#options);
     this.#out = out;
   }
 
@@ -80,7 +80,7 @@ export class StdoutSink implements Sink {
     const fresh: string[] = [];
     try {
       for (const item of batch) {
-        if (item.update === true && !this.#updates) continue;
+        if (item.update === true && !this.updates) continue;
         const key = recordKey(item);
         if (this.#ids.has(key)) continue;
         this.#ids.add(key);

@@ -547,3 +547,29 @@ Deno.test("without retention no sink is asked to expire", async () => {
   await actor.close!();
   assert.equal(sink.calls.length, 0);
 });
+
+Deno.test("merge updates go only to sinks that say they take them: a sink written before updates existed never has a story overwritten by one", async () => {
+  const env = await testEnv();
+  MemorySink.instances = [];
+  // memory: a sink that says nothing of updates; jsonl: a built-in sink, which applies them.
+  const cfg = parse([{ memory: { name: "plain" } }, { jsonl: { path: "items.jsonl" } }]);
+  const actor = await publishStage.create(cfg, env);
+  await actor.open?.(ctx());
+  const story = items(2);
+  const update: Envelope<RawItem> = {
+    ...story[0],
+    update: true,
+    payload: { sources: [], engagement: {}, lastSeenAt: 1, revision: 2 },
+  };
+  const { out, emitted } = collector();
+  await actor.handle([...story, update], out, ctx());
+  // A batch of updates alone asks nothing of the plain sink.
+  await actor.handle([{ ...update, payload: { ...update.payload, revision: 3 } }], out, ctx());
+  await actor.close?.();
+
+  const [plain] = MemorySink.instances;
+  assert.deepEqual(plain.batches, [story.map((e) => e.id)], "the plain sink got the items alone");
+  const lines = (await Deno.readTextFile(join(env.outDir, "items.jsonl"))).trim().split("\n");
+  assert.equal(lines.length, 4, "the JSONL sink wrote both items and both updates");
+  assert.deepEqual(emitted, story, "updates are not passed on");
+});
