@@ -134,7 +134,7 @@ export async function loadFlow(
   }
   const components = opts.components ?? true;
   const flow = await parseFlowWithSteps(text, file, registry, env, { components });
-  if (components && (opts.inputs ?? true)) await checkInputs(flow);
+  if (components && (opts.inputs ?? true)) await checkInputs(flow, registry);
   return flow;
 }
 
@@ -174,19 +174,22 @@ async function prepareSources(doc: unknown, registry: Registry): Promise<void> {
 }
 
 /**
- * Local input files of the sources (their `path` field, the convention of
- * file-reading sources) must exist and be readable: `check` then catches
- * what the run would, and the error names the line. Opens no service; a
- * source's own check() still runs at start for flows built in code.
+ * Local input files of the sources (the field their kind names as `files`,
+ * `path` for the built-ins that read files) must exist and be readable:
+ * `check` then catches what the run would, and the error names the line.
+ * Opens no service; a source's own check() still runs at start for flows
+ * built in code.
  */
-export async function checkInputs(flow: Flow): Promise<void> {
+export async function checkInputs(flow: Flow, registry: Registry): Promise<void> {
   const problems: Problem[] = [];
   for (const source of flow.sources) {
-    const path = (source.config as { path?: unknown } | null)?.path;
+    const field = registry.sources.get(source.kind)?.files;
+    if (field === undefined) continue;
+    const path = (source.config as Record<string, unknown> | null)?.[field];
     const given = typeof path === "string" ? [path] : Array.isArray(path) ? path : [];
     const paths = given.flatMap((p, i) =>
       typeof p !== "string" ? [] : [{
-        at: ["sources", source.name, "path", ...(typeof path === "string" ? [] : [i])],
+        at: ["sources", source.name, field, ...(typeof path === "string" ? [] : [i])],
         p,
       }]
     );

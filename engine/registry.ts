@@ -102,6 +102,14 @@ export interface SourceSpec<C = any> extends Spec<C> {
    * the check.
    */
   prepare?(): Promise<void>;
+  /**
+   * The config field naming local files the source reads (one path or a
+   * list, relative to the flow file), for a kind that reads them: loading a
+   * flow file checks that they exist and can be read, at the field's line.
+   * Absent, no field is taken for a path (a custom source's `path` may be
+   * an API's).
+   */
+  readonly files?: string;
   /** Makes the source from its checked config. */
   create(config: C, env: BuildEnv): Source | Promise<Source>;
 }

@@ -75,6 +75,7 @@ export const feedSource: SourceSpec<FeedConfig> = {
   kind: "rss",
   summary:
     "Reads RSS 2.0, RSS 1.0 and Atom feeds from files or a URL (conditional GET when polled)",
+  files: "path",
   schema: feedConfig,
   create: (config, env) => new FeedSource(config, env),
 };

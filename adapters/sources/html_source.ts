@@ -131,6 +131,7 @@ export const htmlSource: SourceSpec<HtmlConfig> = {
   kind: "html",
   summary:
     "Turns article pages (URLs, list pages and the links they hold, or files) into items with Readability",
+  files: "path",
   schema: htmlConfig,
   prepare: loadDom,
   create: (config, env) => new HtmlSource(config, env),

@@ -92,6 +92,7 @@ export type JsonConfig = z.output<typeof jsonConfig>;
 export const jsonSource: SourceSpec<JsonConfig> = {
   kind: "json",
   summary: "Reads JSON files or APIs: Hacker News and reddit presets, or any array of objects",
+  files: "path",
   schema: jsonConfig,
   create: (config, env) => new JsonSource(config, env),
 };

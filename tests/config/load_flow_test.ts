@@ -5,6 +5,7 @@ import { FlowError, loadFlow, MAX_FLOW_BYTES, parseFlow } from "../../config/loa
 import { builtinRegistry } from "../../builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { fakeRegistry } from "./fake_registry.ts";
+import { z } from "zod";
 
 const registry = fakeRegistry();
 const testdata = join(dirname(fileURLToPath(import.meta.url)), "testdata");
@@ -625,6 +626,34 @@ Deno.test("loadFlow (what `check` runs) refuses missing or unreadable local sour
   ]);
   const skipped = await loadFlow(file, builtinRegistry(), {}, { inputs: false });
   assert.equal(skipped.sources.length, 4);
+});
+
+Deno.test("a source's path is a local file only for kinds that say so: a custom source's API path is not checked on disk", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "api.yaml");
+  await Deno.writeTextFile(
+    file,
+    "name: api\nsources:\n  api: { kind: api, host: 127.0.0.1, path: /v1/items }\n" +
+      "  feed: { kind: rss, path: gone.xml }\npipeline: [validate]\n",
+  );
+  const spec = {
+    kind: "api",
+    summary: "reads an API",
+    schema: z.strictObject({ host: z.string(), path: z.string() }),
+    create: () => ({ async *read() {} }),
+  };
+  const e = await flowErrorAsync(() => loadFlow(file, builtinRegistry().source(spec), {}));
+  assert.deepEqual(e.message.split("\n"), [
+    `${file}:4:28: sources.feed.path: gone.xml: no such file (${join(dir, "gone.xml")})`,
+  ], "the rss source's file is checked, the API's path is not");
+  // A kind that reads files says which field names them, and that field is checked.
+  const reads = { ...spec, kind: "reads", files: "path" };
+  await Deno.writeTextFile(
+    file,
+    "name: api\nsources:\n  r: { kind: reads, host: h, path: x.csv }\npipeline: [validate]\n",
+  );
+  const e2 = await flowErrorAsync(() => loadFlow(file, builtinRegistry().source(reads), {}));
+  assert.match(e2.message, /sources\.r\.path: x\.csv: no such file/);
 });
 
 Deno.test("a URL the flow file gets wrong is quoted with its password masked", () => {
