@@ -26,15 +26,19 @@
  *     },
  *   }),
  * });
+ * const output = await Deno.makeTempDir();
  * const flow = defineFlow({
  *   name: "example",
- *   output: await Deno.makeTempDir(),
+ *   output,
  *   sources: { gen: { kind: "generator", count: 100 } },
  *   pipeline: [{ validate: {} }, { shout: {} }, { publish: [{ jsonl: { path: "items.jsonl" } }] }],
  * }, registry);
  * const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters() });
  * console.log(report.published);
+ * await Deno.remove(output, { recursive: true });
  * ```
+ *
+ * @module
  */
 export { builtinRegistry } from "./builtins.ts";
 export {
