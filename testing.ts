@@ -39,9 +39,10 @@ import { flowKeys } from "./engine/redis/keys.ts";
 import { isMap, parseDocument } from "yaml";
 import type { Flow } from "./engine/flow.ts";
 import { type PublishConfig, sinkNames } from "./actors/publisher.ts";
-import type { Envelope, RawItem } from "./engine/item.ts";
+import { type Envelope, envelope, type RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
-import type { Registry } from "./engine/registry.ts";
+import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
+import type { Actor } from "./engine/actor.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
 import type { Source } from "./engine/source.ts";
@@ -88,7 +89,7 @@ export class MemorySink implements Sink {
   readonly deleted: string[] = [];
 
   /** Keeps each item by id (a later copy replaces an earlier one); removes items marked deleted. */
-  write(batch: readonly Envelope<RawItem>[]): Promise<void> {
+  write(batch: readonly Envelope<RawItem>[], _signal?: AbortSignal): Promise<void> {
     for (const item of batch) {
       if (item.update) {
         if (revision(item) > revision(this.#updates.get(item.id))) {
@@ -133,6 +134,79 @@ const collectSchema = z.strictObject({
   name: z.string().min(1).default("collect")
     .describe("Key of this sink's items in runTestFlow's `published`. Default collect."),
 });
+
+/** What a stage did with one batch, as `runStage` returns it. */
+export interface StageResult {
+  /** What it emitted, in order. */
+  emitted: Envelope<RawItem>[];
+  /** What it dropped: `label` is what the summary counts by, `reason` the detail when given. */
+  dropped: { item: Envelope<RawItem>; label: string; reason: string }[];
+  /** What it refused, which a flow sends to dead letters with `reason`. */
+  rejected: { item: Envelope<RawItem>; label: string; reason: string }[];
+  /** What it logged. */
+  logs: string[];
+}
+
+/**
+ * Runs one stage on one batch, built as a flow builds it: `config` is
+ * parsed by the stage's schema (a bad one throws the schema's error), then
+ * `create`, `open`, `handle` on `items` wrapped in envelopes (source
+ * `test`), and `close`. A unit test of a custom stage, with no flow around
+ * it: an error `handle` throws is thrown, where a flow would retry the
+ * batch and split it down to the item at fault (`runTestFlow` shows that).
+ * Relative paths in the config resolve against `baseDir`, default the
+ * working directory, which is also where a stage writes its outputs.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { builtinRegistry } from "./builtins.ts";
+ * import { runStage } from "./testing.ts";
+ *
+ * const validate = builtinRegistry().stages.get("validate")!;
+ * const { emitted, rejected } = await runStage(validate, [
+ *   { title: "A fine title", url: "https://example.com/a" },
+ *   { url: "https://example.com/b" },
+ * ], { require: ["title"] });
+ * assert.equal(emitted.length, 1);
+ * assert.equal(rejected[0].reason, `missing required field "title"`);
+ * ```
+ */
+export async function runStage(
+  spec: StageSpec,
+  items: readonly RawItem[],
+  config: unknown = {},
+  opts: { registry?: Registry; baseDir?: string } = {},
+): Promise<StageResult> {
+  const registry = opts.registry ?? builtinRegistry();
+  const log = memoryLogger();
+  const baseDir = opts.baseDir ?? ".";
+  const env = { flow: "test", baseDir, outDir: baseDir, log, registry };
+  const actor: Actor = await spec.create(schemaOf(spec, registry).parse(config), env);
+  const ctx = { flow: "test", stage: spec.kind, signal: new AbortController().signal, log };
+  const result: StageResult = { emitted: [], dropped: [], rejected: [], logs: log.lines };
+  await actor.open?.(ctx);
+  try {
+    await actor.handle(items.map((raw) => envelope(structuredClone(raw), "test")), {
+      emit: (item) => void result.emitted.push(item),
+      drop: (item, label, detail) =>
+        void result.dropped.push({
+          item: item as Envelope<RawItem>,
+          label,
+          reason: detail ?? label,
+        }),
+      reject: (item, label, detail) =>
+        void result.rejected.push({
+          item: item as Envelope<RawItem>,
+          label,
+          reason: detail ?? label,
+        }),
+    }, ctx);
+  } finally {
+    await actor.close?.();
+  }
+  return result;
+}
 
 /** The collect sinks of the run under way on each registry, by name. */
 const collecting = new WeakMap<Registry, Map<string, MemorySink>>();

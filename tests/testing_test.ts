@@ -11,6 +11,7 @@ import { parseFlow } from "../config/load_flow.ts";
 import {
   MemorySink,
   memorySource,
+  runStage,
   runTestFlow,
   testableFlow,
   testRegistry,
@@ -255,4 +256,17 @@ Deno.test("runTestFlow's timeout fires on a flow that never awaits anything but 
     /did not end within 100 ms \(timeout\)/,
   );
   assert.ok(emitted < CAP, `the source was stopped early, not read to its end (${emitted} items)`);
+});
+
+Deno.test("runStage runs a custom stage on one batch, built from its config as a flow builds it", async () => {
+  const given = structuredClone(items);
+  const { emitted, rejected, dropped } = await runStage(shout, given);
+  assert.deepEqual(emitted.map((e) => e.payload.title), ["DENO SHIPS A RELEASE", "QUIET NEWS"]);
+  assert.deepEqual(rejected.map((r) => [r.item.payload.url, r.reason]), [
+    ["https://example.com/2", "already shouting"],
+  ]);
+  assert.equal(dropped.length, 0);
+  assert.deepEqual(given, items, "the caller's items are not changed");
+  // The config goes through the stage's schema: a field it does not know is refused.
+  await assert.rejects(runStage(shout, items, { loud: true }), /loud/);
 });
