@@ -7,7 +7,7 @@ import type { z } from "zod";
 import type { FlowKeys } from "./redis/keys.ts";
 import type { HttpClient, HttpFactory } from "./http.ts";
 import type { Actor } from "./actor.ts";
-import type { Fact } from "./item.ts";
+import type { Fact, RawItem } from "./item.ts";
 import type { Logger } from "./log.ts";
 import type { Sink } from "./sink.ts";
 import type { Source } from "./source.ts";
@@ -83,7 +83,7 @@ export interface StageSpec<C = any> extends Spec<C> {
   /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
   window?(config: C): WindowOptions | undefined;
   /** Makes the actor from its checked config; may be async. */
-  create(config: C, env: BuildEnv): Actor<any, any> | Promise<Actor<any, any>>;
+  create(config: C, env: BuildEnv): Actor<RawItem, RawItem> | Promise<Actor<RawItem, RawItem>>;
   /**
    * Whether the stage, with this config, may run on a pool of Web Workers
    * (`workers: N`): its work is CPU-bound and keeps no state from one batch

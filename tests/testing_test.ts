@@ -270,3 +270,23 @@ Deno.test("runStage runs a custom stage on one batch, built from its config as a
   // The config goes through the stage's schema: a field it does not know is refused.
   await assert.rejects(runStage(shout, items, { loud: true }), /loud/);
 });
+
+Deno.test("a custom stage's items are typed: a payload field used as the wrong type does not compile", async () => {
+  const registry = testRegistry().stage({
+    kind: "typed",
+    summary: "reads a typed payload",
+    schema: z.strictObject({}),
+    create: () => ({
+      handle(batch, out) {
+        for (const item of batch) {
+          const title: string | undefined = item.payload.title;
+          // @ts-expect-error a title is a string, not a number (an `any` payload would allow it)
+          const wrong: number = item.payload.title;
+          out.emit({ ...item, payload: { ...item.payload, title: `${title}:${typeof wrong}` } });
+        }
+      },
+    }),
+  });
+  const { emitted } = await runStage(registry.stages.get("typed")!, [{ title: "a" }]);
+  assert.equal(emitted[0].payload.title, "a:string");
+});

@@ -14,7 +14,7 @@
  * makes the actor that handles batches.
  */
 import { z } from "zod";
-import type { RawItem, StepSpec } from "../../mod.ts";
+import type { StepSpec } from "../../mod.ts";
 
 const options = z.strictObject({
   tags: z.record(z.string(), z.array(z.string().min(1)).min(1))
@@ -34,7 +34,7 @@ export default {
     return {
       handle(batch, out) {
         for (const item of batch) {
-          const payload = item.payload as RawItem;
+          const { payload } = item;
           const text = `${payload.title ?? ""}\n${payload.text ?? ""}`;
           const had = Array.isArray(payload[config.field]) ? payload[config.field] as string[] : [];
           const tags = [

@@ -22,7 +22,7 @@ const shapes: StageSpec<Record<string, never>> = {
   schema: z.object({}),
   workers: () => true,
   create: () => ({
-    handle(batch: Item[], out: Outcome<unknown>) {
+    handle(batch: readonly Item[], out: Outcome<unknown>) {
       const [same, added, vector, removed, _replaced, bad] = batch;
       out.emit(same);
       out.emit({ ...added, payload: { ...(added.payload as object), lang: "en" } });
