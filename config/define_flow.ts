@@ -6,8 +6,10 @@ import { checkFlow } from "./check_flow.ts";
  * Checks a flow built in code exactly as a flow file is checked (same
  * schema, same stage-order check), so a programmatic flow cannot skip what
  * YAML users are held to. Errors name the field's path; there is no line.
- * `opts.name` names the flow when `input` has no `name`; relative paths in
- * it resolve against `opts.baseDir`, by default the current directory.
+ * `opts.name` names the flow when `input` has no `name`. Its sources'
+ * relative input files resolve against `opts.baseDir`, by default the
+ * current directory; `output`, as in a flow file, against the current
+ * directory.
  */
 export function defineFlow(
   input: unknown,
