@@ -48,6 +48,7 @@ export {
   type SourceOutlet,
 } from "./engine/source_pump.ts";
 export { defineFlow } from "./config/define_flow.ts";
+export type { FlowDefinition } from "./config/flow_schema.ts";
 export { FlowError, loadFlow, parseFlow, parseFlowWithSteps } from "./config/load_flow.ts";
 export type { StepSpec } from "./config/step_modules.ts";
 export { bytes, duration } from "./config/units.ts";

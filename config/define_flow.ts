@@ -1,6 +1,7 @@
 import type { Flow } from "../engine/flow.ts";
 import type { Registry } from "../engine/registry.ts";
 import { checkFlow } from "./check_flow.ts";
+import type { FlowDefinition } from "./flow_schema.ts";
 
 /**
  * Checks a flow built in code exactly as a flow file is checked (same
@@ -12,7 +13,7 @@ import { checkFlow } from "./check_flow.ts";
  * directory.
  */
 export function defineFlow(
-  input: unknown,
+  input: FlowDefinition,
   registry: Registry,
   opts: { baseDir?: string; name?: string } = {},
 ): Flow {

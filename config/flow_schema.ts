@@ -90,6 +90,16 @@ export const flowSchema = z.strictObject({
 
 export type FlowInput = z.output<typeof flowSchema>;
 
+/**
+ * A flow as `defineFlow` takes it: a flow file's top level, typed (so a
+ * misspelt `pipline` does not compile), its sources' and stages' blocks
+ * checked at run time against their kinds' schemas.
+ */
+export type FlowDefinition = Omit<z.input<typeof flowSchema>, "name"> & {
+  /** Required, unless `defineFlow` is given one in `opts.name`. */
+  name?: string;
+};
+
 /** Fields every source block has besides its kind's own; `kind` names the kind. */
 export const sourceCommonSchema = (kinds: readonly string[]) =>
   z.looseObject({

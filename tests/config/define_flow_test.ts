@@ -97,7 +97,8 @@ Deno.test("defineFlow runs the same stage-order check as a flow file", () => {
 
 Deno.test("defineFlow refuses what is not a flow, and redis durability with no URL", () => {
   assert.equal(
-    flowError(() => defineFlow([], registry)).message,
+    // Untyped input (JSON read at run time) is checked all the same.
+    flowError(() => defineFlow([] as never, registry)).message,
     "flow: a flow is a map with name, sources and pipeline; got an empty list",
   );
   const e = flowError(() =>
@@ -128,4 +129,16 @@ Deno.test("defineFlow reports a stage that is not a one-key map", () => {
     "got an empty map",
     "pipeline[1]: expected a stage such as - dedupe: { key: [url] }, got 3",
   ]);
+});
+
+Deno.test("defineFlow's input is typed at the top level: a misspelt field does not compile, and is refused at run time", () => {
+  const e = flowError(() =>
+    defineFlow({
+      name: "typo",
+      sources: { g: { kind: "generator", count: 1 } },
+      // @ts-expect-error `pipline` is not a field of a flow (an `unknown` input would take it)
+      pipline: [{ validate: {} }],
+    }, registry)
+  );
+  assert.match(e.message, /pipline: unknown field "pipline"; did you mean "pipeline"\?/);
 });
