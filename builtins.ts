@@ -25,7 +25,7 @@ import { validateStage } from "./actors/validator.ts";
  *
  * @example
  * ```ts
- * import { builtinRegistry } from "./builtins.ts";
+ * import { builtinRegistry } from "./mod.ts";
  * const registry = builtinRegistry();
  * console.log([...registry.stages.keys()]); // validate, dedupe, enrich, llm, embed, publish, step
  * ```

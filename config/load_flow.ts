@@ -30,8 +30,7 @@ const EMPTY = "the flow file is empty; a flow needs at least name, sources and p
  * @example
  * ```ts
  * import { z } from "zod";
- * import { Registry } from "../engine/registry.ts";
- * import { parseFlow } from "./load_flow.ts";
+ * import { parseFlow, Registry } from "../mod.ts";
  *
  * const registry = new Registry()
  *   .source({ kind: "fixture", summary: "", schema: z.strictObject({}), create: () => ({ async *read() {} }) })

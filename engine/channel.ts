@@ -11,7 +11,7 @@
  *
  * @example
  * ```ts
- * import { Channel } from "./channel.ts";
+ * import { Channel } from "../mod.ts";
  * const ch = new Channel<number>(4);
  * await ch.send([1, 2]);
  * ch.close();

@@ -151,7 +151,7 @@ export const AWAY_STATUSES: ReadonlySet<number> = new Set([502, 503]);
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { isRetryable, PermanentError } from "./errors.ts";
+ * import { isRetryable, PermanentError } from "../mod.ts";
  *
  * assert.equal(isRetryable(new Error("connection reset")), true);
  * assert.equal(isRetryable(new PermanentError("item 7 has no vector")), false);

@@ -153,7 +153,7 @@ function* secretParams(url: string): Generator<{ name: string; value: string }> 
  *
  * @example
  * ```ts
- * import { maskUrl } from "./mask_url.ts";
+ * import { maskUrl } from "../mod.ts";
  * const masked = maskUrl("postgres://app:s3cret@db:5432/news");
  * if (masked !== "postgres://app:***@db:5432/news") throw new Error(masked);
  * ```

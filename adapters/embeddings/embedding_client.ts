@@ -8,7 +8,7 @@
  *
  * @example
  * ```ts
- * import type { EmbeddingClient } from "./embedding_client.ts";
+ * import type { EmbeddingClient } from "../../mod.ts";
  *
  * const constant: EmbeddingClient = {
  *   model: "constant",

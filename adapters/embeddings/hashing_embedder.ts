@@ -31,7 +31,7 @@ const GT = 0x3e;
  *
  * @example
  * ```ts
- * import { HashingEmbedder } from "./hashing_embedder.ts";
+ * import { HashingEmbedder } from "../../mod.ts";
  *
  * const embedder = new HashingEmbedder({ dimensions: 64 });
  * const [v] = await embedder.embed(["Uber suspends self-driving cars"], AbortSignal.timeout(1000));

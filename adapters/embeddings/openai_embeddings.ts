@@ -88,7 +88,7 @@ export function replyLimit(options: { maxInputs?: number; dimensions?: number })
  *
  * @example
  * ```ts ignore
- * import { OpenAIEmbeddings } from "./openai_embeddings.ts";
+ * import { OpenAIEmbeddings } from "../../mod.ts";
  *
  * const client = new OpenAIEmbeddings({
  *   model: "text-embedding-3-small",

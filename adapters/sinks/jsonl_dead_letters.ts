@@ -20,7 +20,7 @@ import { writeAll } from "./jsonl_sink.ts";
  *
  * @example
  * ```ts
- * import { JsonlDeadLetters } from "./jsonl_dead_letters.ts";
+ * import { JsonlDeadLetters } from "../../mod.ts";
  *
  * const dir = await Deno.makeTempDir();
  * const letters = new JsonlDeadLetters(`${dir}/dead_letters.jsonl`);

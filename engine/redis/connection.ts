@@ -161,7 +161,7 @@ function isFatal(error: Error): boolean {
  *
  * @example
  * ```ts ignore
- * import { connectRedis } from "./connection.ts";
+ * import { connectRedis } from "../../mod.ts";
  *
  * const redis = await connectRedis("redis://127.0.0.1:6379/0", { name: "millrace:demo" });
  * await redis.set("greeting", "hello");
