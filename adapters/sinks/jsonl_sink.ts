@@ -202,7 +202,10 @@ export class JsonlSink implements Sink {
     try {
       const { end, torn } = await this.#catchUp(file);
       const out = this.#bytes.clear();
-      if (torn) out.add("\n");
+      // A cut line is closed off with a space before its newline, so that it never ends in the
+      // brace idOfLine's fast path takes for a whole line: cut just after its payload's "}", a
+      // process reading the file later would count its item as written, and never write it.
+      if (torn) out.add(torn === "cut" ? " \n" : "\n");
       const fresh: string[] = [];
       // Until the batch is written, its ids are not: an item that cannot be
       // encoded, or a failed write, leaves them all to the retry.
@@ -243,24 +246,29 @@ export class JsonlSink implements Sink {
 
   /**
    * Reads the lines appended since this sink last looked into #ids. Returns
-   * the file's size and whether it ends in a torn line; #offset stays at
-   * the start of a torn line, so once someone closes it off it is read again.
+   * the file's size and whether it ends in a line with no newline: one
+   * whole but for it ("whole", counted as written) or cut short ("cut");
+   * #offset stays at the start of that line, so once someone closes it off
+   * it is read again.
    */
-  async #catchUp(file: Deno.FsFile): Promise<{ end: number; torn: boolean }> {
+  async #catchUp(
+    file: Deno.FsFile,
+  ): Promise<{ end: number; torn: "whole" | "cut" | undefined }> {
     const end = (await file.stat()).size;
     if (end < this.#offset) {
       // Truncated or replaced behind our back: what we knew of it is gone.
       this.#ids.clear();
       this.#offset = 0;
     }
-    if (end === this.#offset) return { end, torn: false };
+    if (end === this.#offset) return { end, torn: undefined };
     const rest = await readLines(file, this.#offset, end, this.#ids);
     this.#offset = end - rest.length;
-    if (rest.length === 0) return { end, torn: false };
+    if (rest.length === 0) return { end, torn: undefined };
     // A last line whole but for its newline (a crash between the two) counts as written.
     const id = idOfParsedLine(new TextDecoder().decode(rest));
-    if (id !== undefined) this.#ids.add(id);
-    return { end, torn: true };
+    if (id === undefined) return { end, torn: "cut" };
+    this.#ids.add(id);
+    return { end, torn: "whole" };
   }
 }
 

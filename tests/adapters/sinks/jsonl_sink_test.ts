@@ -261,7 +261,40 @@ Deno.test("a line torn by a crash is closed off and its item written again", asy
   await sink.write([item(1), item(2)], signal);
   await sink.close();
   const text = await Deno.readTextFile(path);
-  assert.equal(text, whole + "\n" + torn + "\n" + JSON.stringify({ ...pick(item(2)) }) + "\n");
+  assert.equal(text, whole + "\n" + torn + " \n" + JSON.stringify({ ...pick(item(2)) }) + "\n");
+});
+
+Deno.test("a torn line that happens to end in a brace is not taken for its item by a later process", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const x = item(2, [0.5, 0.25]);
+  const full = JSON.stringify({
+    id: x.id,
+    source: "test",
+    seenAt: x.seenAt,
+    payload: x.payload,
+    vector: x.vector,
+  });
+  // A crash cut X's line just after its payload's closing brace, before `,"vector"`.
+  const torn = full.slice(0, full.indexOf(',"vector"'));
+  assert.ok(torn.endsWith("}"));
+  await Deno.writeTextFile(path, JSON.stringify(pick(item(1))) + "\n" + torn);
+  // The next process closes the torn line off as it appends its own batch.
+  const next = new JsonlSink(path);
+  await next.write([item(3)], signal);
+  await next.close();
+  // A process started later reads the file afresh, then X is redelivered to it.
+  const later = new JsonlSink(path);
+  await later.write([x], signal);
+  await later.close();
+  const parsed = (await Deno.readTextFile(path)).split("\n").flatMap((l) => {
+    try {
+      return [JSON.parse(l).id as string];
+    } catch {
+      return [];
+    }
+  });
+  assert.deepEqual(parsed, [item(1).id, item(3).id, x.id], "X is written whole once");
 });
 
 function pick(e: Envelope<RawItem>) {
