@@ -71,6 +71,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly #entriesPerRead: number;
   readonly #outItems: number;
   #room = { at: 0, entries: 0 };
+  /** The connection drops counted when this consumer's own pending entries were last read back. */
+  #ownReadAt = 0;
 
   constructor(run: Omit<DurableStepRun, "held">) {
     this.run = { ...run, held: new Map() };
@@ -102,6 +104,10 @@ export class RedisEdge implements Edge<RedisDelivery> {
         return await this.#usable(await this.#resumed(this.#claimed.splice(0)));
       }
       if (stop.aborted) return undefined;
+      if (this.run.drops.count !== this.#ownReadAt) {
+        const orphans = await this.#usable(await this.#readOwnPending());
+        if (orphans.length > 0) return orphans;
+      }
       if (!(await this.#roomDownstream())) {
         await sleep(Math.min(100, timeoutMs ?? 100), stop);
         if (timeoutMs !== undefined) return "timeout";
@@ -532,6 +538,51 @@ export class RedisEdge implements Edge<RedisDelivery> {
         if (this.run.held.has(`${lane} ${id}`)) continue;
         const entry = decodeEntry(id, fields.map((f) => utf8.decode(f)));
         out.push(this.#delivery(lane, entry, entry.suspect === true));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * After a connection dropped: the entries pending to this consumer that
+   * it does not hold. A read whose reply was lost with the connection
+   * delivered them (they are in its pending list) though the process never
+   * saw them; read back from that list (XREADGROUP from id 0, which moves
+   * neither their delivery count nor their idle time), they run now, not
+   * `claimAfter` later when the claim loop would take them for a silent
+   * consumer's.
+   */
+  async #readOwnPending(): Promise<RedisDelivery[]> {
+    const { keys, step, consumer, reader, drops } = this.run;
+    this.#ownReadAt = drops.count;
+    const out: RedisDelivery[] = [];
+    for (const lane of LANES) {
+      const key = keys.input(step.id, lane);
+      for (let after = "0";;) {
+        const reply = await this.#retrying(
+          "read of its own pending entries",
+          () =>
+            reader.callBuffer(
+              "XREADGROUP",
+              "GROUP",
+              step.id,
+              consumer,
+              "COUNT",
+              100,
+              "STREAMS",
+              key,
+              after,
+            ) as Promise<[Buffer, [Buffer, Buffer[] | null][]][] | null>,
+        );
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length === 0) break;
+        for (const [rawId, fields] of entries) {
+          after = rawId.toString();
+          // Held (being run) or trimmed away since (no fields): not an orphan.
+          if (fields === null || this.run.held.has(`${lane} ${after}`)) continue;
+          const entry = decodeEntry(after, fields.map((f) => utf8.decode(f)));
+          out.push(this.#delivery(lane, entry, entry.suspect === true));
+        }
       }
     }
     return out;

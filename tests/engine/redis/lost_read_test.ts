@@ -1,0 +1,66 @@
+/**
+ * A read whose reply the network lost: Redis handed entries to this
+ * consumer (they are pending to it) but the process never saw them. They
+ * are read back from its own pending list at once, not left idle until
+ * the claim loop takes them for a silent consumer's, `claimAfter` later.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { runFlow } from "../../../engine/run_flow.ts";
+import { RedisProxy } from "../../_redis_proxy.ts";
+import { readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
+import { workerRegistry } from "./_worker.ts";
+
+const COUNT = 3000;
+
+redisTest(
+  "entries a lost read reply delivered are read back from the consumer's own pending list, not claimed as a silent consumer's",
+  async () => {
+    await withRedis(async (server) => {
+      const proxy = new RedisProxy(server.port);
+      // Reads of publish's input that deliver: the source has written for a while when they come.
+      let reads = 0;
+      proxy.loseReply(
+        (chunk) => /xreadgroup/i.test(chunk) && /:in:publish\r\n/.test(chunk) && ++reads > 3,
+        3,
+      );
+      const dir = await Deno.makeTempDir({ prefix: "millrace-lost-read-" });
+      try {
+        const path = await writeFlow(
+          dir,
+          `
+name: reads
+durability: redis
+redis: ${proxy.url}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: ${COUNT}, batch: 100 }
+pipeline:
+  - validate: { require: [title, url] }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 100, maxWait: 20ms }
+durable: { claimAfter: 1s, entryItems: 50 }
+`,
+        );
+        const registry = workerRegistry();
+        const flow = await loadFlow(path, registry);
+        const log = memoryLogger();
+        const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
+        assert.ok(proxy.repliesLost > 0, "a read's reply was lost");
+        const claims = log.lines.filter((l) => l.includes("left by a silent consumer"));
+        assert.deepEqual(claims, [], "nothing was left for the claim loop");
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.equal(new Set(ids).size, COUNT, "every item was published");
+        assert.equal(ids.length, COUNT, "once");
+        assert.equal(report.published, COUNT);
+      } finally {
+        await proxy.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
