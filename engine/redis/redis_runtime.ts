@@ -138,7 +138,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
   // The connection drops Redis had when the drain check said drained.
   let dropsAtDrain = -1;
   const drained = oneShot
-    ? watchDrain(redis, keys, flow, steps, stop, log).then((d) => {
+    ? watchDrain(redis, keys, flow, steps, stop, log, consumer).then((d) => {
       if (d) dropsAtDrain = drops.count;
       return d;
     })
@@ -332,7 +332,8 @@ const TELL_WAITING_AFTER_MS = 10_000;
  * undelivered or pending entry, checked twice in a row so an entry in
  * flight between two edges is not missed; false if stopped first. When the
  * edges stay empty for a while but a done mark is missing, it says which
- * sources it waits for: a flow that waits in silence looks hung.
+ * sources it waits for, and who holds each: a flow that waits in silence
+ * looks hung, and one waiting out a crashed process's lease looks stuck.
  */
 async function watchDrain(
   redis: Redis,
@@ -341,6 +342,7 @@ async function watchDrain(
   steps: DurableStep[],
   stop: AbortSignal,
   log: Logger,
+  consumer: string,
 ): Promise<boolean> {
   let quietChecks = 0;
   let idleSince: number | undefined;
@@ -362,9 +364,12 @@ async function watchDrain(
         told = false;
       } else if ((idleSince ??= Date.now()) + TELL_WAITING_AFTER_MS <= Date.now() && !told) {
         told = true;
+        const holders = await Promise.all(
+          missing.map((name) => leaseNote(redis, keys, name, consumer)),
+        );
         log.warn(
-          `${flow.name}: every edge is empty, waiting for source ${
-            missing.join(", ")
+          `${flow.name}: every edge is empty, waiting for ${
+            missing.map((name, i) => `source ${name}${holders[i]}`).join(", ")
           } to mark itself done`,
         );
       }
@@ -376,6 +381,28 @@ async function watchDrain(
     }
   }
   return false;
+}
+
+/**
+ * Who holds a source's lease, for the drain's waiting line: another
+ * process's lease may be a crashed one's, which is waited out (it is not
+ * renewed) before this process takes the source over.
+ */
+async function leaseNote(
+  redis: Redis,
+  keys: FlowKeys,
+  source: string,
+  consumer: string,
+): Promise<string> {
+  const [holder, ms] = await Promise.all([
+    redis.get(keys.lease(source)),
+    redis.pttl(keys.lease(source)),
+  ]);
+  if (holder === null) return "";
+  if (holder.startsWith(`${consumer}#`)) return " (this process is reading it)";
+  const who = holder.split(":").slice(0, 2).join(":"); // host:pid
+  return ` (read by process ${who}; if it ended without letting go, this one takes the source ` +
+    `over when its lease runs out, in ${Math.max(1, Math.ceil(ms / 1000))}s)`;
 }
 
 function remember<T>(all: T[], one: T): T {
