@@ -37,5 +37,5 @@ RUN deno cache --frozen main.ts
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["deno", "run", "--no-config", "--no-prompt", "--allow-net=127.0.0.1:9464", "data:application/javascript,const r = await fetch('http://127.0.0.1:9464/healthz', { signal: AbortSignal.timeout(2000) }).catch(() => undefined); Deno.exit(r?.ok ? 0 : 1)"]
 
-ENTRYPOINT ["/usr/bin/tini", "--", "deno", "task", "run"]
+ENTRYPOINT ["/usr/bin/tini", "--", "deno", "task", "-q", "run"]
 CMD []

@@ -78,7 +78,9 @@ export async function statusCommand(
     throw new NotDurableError(
       `flow ${flow.name} has durability: memory, and status needs durability: redis ` +
         "(a memory flow's edges live only inside the process running it; " +
-        `its dead letters are listed by: deno task run dlq list)`,
+        `its dead letters are listed by: deno task run dlq list ${
+          flow.file ? shownPath(flow.file) : "FLOW"
+        })`,
     );
   }
   return await withRedis(flow, opts, async (redis) => {
@@ -247,6 +249,13 @@ export async function dlqCommand(
     const total = Object.values(result.replayed).reduce((a, b) => a + b, 0);
     const per = Object.entries(result.replayed).map(([s, n]) => `${s} ${n}`).join(", ");
     const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
+    if (total > 0) {
+      lines.push(
+        `the flow's running processes take them up; if none is running: deno task run ${
+          flow.file ? shownPath(flow.file) : "FLOW"
+        }`,
+      );
+    }
     for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
     const unkept = [
       ...new Set(result.skipped.filter((s) => s.reason === UNKEPT).map((s) => s.stage)),

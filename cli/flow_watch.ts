@@ -61,6 +61,8 @@ export class FlowWatch {
   #history: History = new MemoryHistory();
   #recorder?: HistoryRecorder;
   #noRedis?: string;
+  /** The run's logger, once `logger` wrapped it: replays asked over HTTP are said there. */
+  #log?: Logger;
 
   constructor(readonly flow: Flow, readonly opts: { replay: boolean; historyEveryMs?: number }) {
     this.metrics = new FlowMetrics(flow.name);
@@ -73,6 +75,7 @@ export class FlowWatch {
 
   /** The run's logger, keeping its warnings and errors for the dashboard. */
   logger(log: Logger): Logger {
+    this.#log ??= log;
     const keep = (level: LogLine["level"], message: string) => {
       this.errors.push({ time: new Date().toISOString(), level, message });
       if (this.errors.length > KEEP) this.errors.shift();
@@ -242,10 +245,17 @@ export class FlowWatch {
   /** Puts dead letters back (durable flows only; the server asks for the token first). */
   async replay(ids: string[]): Promise<ReplayResult> {
     if (!this.#redis) throw new Error("replay needs a durable flow");
-    return await dlqReplay(this.#redis, this.#keys, {
+    const result = await dlqReplay(this.#redis, this.#keys, {
       ids,
       pipeline: this.flow.pipeline.map((s) => s.id),
     });
+    // An admin action over HTTP leaves a trace in the run's log.
+    const per = Object.entries(result.replayed).map(([s, n]) => `${s} ${n}`).join(", ");
+    this.#log?.info(
+      `${this.flow.name}: replayed ${ids.length - result.skipped.length} of ${ids.length} ` +
+        `dead letters asked for over HTTP${per ? ` (${per})` : ""}`,
+    );
+    return result;
   }
 
   /** What the dashboard draws, once a second. */

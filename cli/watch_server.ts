@@ -40,10 +40,14 @@ const MAX_BODY = 64 * 1024;
 export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchServer {
   // Open /events streams: ended on close, or shutdown would wait on them for ever.
   const streams = new Set<() => void>();
-  const expected = opts.token ? new TextEncoder().encode(`Bearer ${opts.token}`) : undefined;
-  const allowed = (req: Request) =>
-    !expected ||
-    sameBytes(new TextEncoder().encode(req.headers.get("authorization") ?? ""), expected);
+  const expected = opts.token ? new TextEncoder().encode(opts.token) : undefined;
+  // The scheme's name is case-insensitive (RFC 9110, 11.1); the token is compared in constant time.
+  const allowed = (req: Request) => {
+    if (!expected) return true;
+    const given = req.headers.get("authorization") ?? "";
+    const scheme = given.slice(0, 7).toLowerCase() === "bearer " ? 7 : given.length;
+    return sameBytes(new TextEncoder().encode(given.slice(scheme)), expected);
+  };
   const loopback = isLoopbackName(opts.hostname);
   const server = Deno.serve({
     port: opts.port,
@@ -98,6 +102,15 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
         }
         if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) {
           return json({ error: 'body must be {"ids": ["<dead letter id>", ...]}' }, 400);
+        }
+        // A dead letter's id is its stream entry's: Redis refuses any other with the whole request.
+        const bad = ids.filter((id) => !/^\d+-\d+$/.test(id));
+        if (bad.length > 0) {
+          return json({
+            error: `not a dead letter id (an entry id such as 1700000000000-0): ${
+              bad.slice(0, 5).map((id) => JSON.stringify(id.slice(0, 40))).join(", ")
+            }`,
+          }, 400);
         }
         return json(await watch.replay(ids));
       }

@@ -67,7 +67,8 @@ Deno.test("compose: the workers' flow loads with their environment and writes to
 
 Deno.test("Dockerfile: tini is PID 1 in front of deno task run", () => {
   assert.match(dockerfile, /apt-get install -y --no-install-recommends tini/);
-  assert.match(dockerfile, /ENTRYPOINT \["\/usr\/bin\/tini", "--", "deno", "task", "run"\]/);
+  // -q: no "Task run ..." line ahead of the flow's own, which breaks --log-format json.
+  assert.match(dockerfile, /ENTRYPOINT \["\/usr\/bin\/tini", "--", "deno", "task", "-q", "run"\]/);
   assert.match(dockerfile, /HEALTHCHECK /);
   // Run with the port's permission alone: `deno eval` grants every permission.
   assert.match(

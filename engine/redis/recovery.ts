@@ -66,7 +66,9 @@ export async function claimLoop(
             if (entries.length > 0) {
               for (const e of entries) run.held.set(`${lane} ${e.id}`, e.items?.length ?? 0);
               run.log.info(
-                `${keys.flow}/${step.id}: claimed ${entries.length} entries left by a silent consumer`,
+                `${keys.flow}/${step.id}: claimed ${entries.length} ${
+                  entries.length === 1 ? "entry" : "entries"
+                } left by a silent consumer`,
               );
               claimed.push({ lane, entries });
               claimedAny = true;

@@ -405,8 +405,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const half = Math.ceil(d.items.length / 2);
     const halves = encodeEntries(d.items, half, Infinity).map((e) => ({ ...e, suspect: true }));
     this.run.log.warn(
-      `${this.run.keys.flow}/${this.run.step.id}: entry ${d.entry.id} stopped every process ` +
-        `that ran it; splitting its ${d.items.length} items to find the one that does`,
+      `${this.run.keys.flow}/${this.run.step.id}: entry ${d.entry.id} was started again and ` +
+        `the process running it stopped before finishing it; splitting its ${d.items.length} ` +
+        `items in case one of them stops processes (a process killed from outside looks the same)`,
     );
     await this.#commit(d.lane, [d], [], halves, [], { tryField });
   }

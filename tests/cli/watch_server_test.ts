@@ -76,6 +76,20 @@ Deno.test("with a token, every endpoint but /healthz wants it", async () => {
     const ok = await w.get("/metrics", token);
     assert.equal(ok.status, 200);
     assert.ok(!(await ok.text()).includes(token));
+    // The scheme is case-insensitive (RFC 9110); the token is not, and a bare token is no scheme.
+    for (
+      const [authorization, status] of [
+        [`bearer ${token}`, 200],
+        [`BEARER ${token}`, 200],
+        [`bearer ${token.toUpperCase()}`, 401],
+        [token, 401],
+        [`Basic ${token}`, 401],
+      ] as const
+    ) {
+      const res = await fetch(w.url + "/metrics", { headers: { authorization } });
+      await res.body?.cancel();
+      assert.equal(res.status, status, authorization);
+    }
     const snap = await (await w.get("/api/snapshot", token)).json();
     assert.equal(snap.flow, "guarded");
     const events = await w.get("/events", token);
@@ -260,6 +274,10 @@ redisTest(
       const bad = await post("all");
       await bad.body?.cancel();
       assert.equal(bad.status, 400);
+      // An id that is no entry's is refused by name, before Redis refuses the whole request.
+      const unknown = await post([first.id, "nope"]);
+      assert.equal(unknown.status, 400);
+      assert.match((await unknown.json()).error, /not a dead letter id .*"nope"/);
       const res = await post([first.id]);
       assert.equal(res.status, 200);
       assert.deepEqual(await res.json(), { replayed: { validate: 1 }, skipped: [] });
