@@ -65,7 +65,7 @@ export class FlowWatch {
   #log?: Logger;
 
   constructor(readonly flow: Flow, readonly opts: { replay: boolean; historyEveryMs?: number }) {
-    this.metrics = new FlowMetrics(flow.name);
+    this.metrics = new FlowMetrics(flow.name, { durable: flow.durability === "redis" });
     this.#keys = flowKeys(flow.name, flow.durable.prefix);
   }
 

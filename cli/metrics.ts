@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RunningFlow } from "../engine/run_flow.ts";
-import type { StageStats } from "../engine/stats.ts";
+import type { SourceStats, StageStats } from "../engine/stats.ts";
 
 /** Items waiting on a stage's input and items read but not finished. */
 export interface EdgeState {
@@ -32,7 +32,13 @@ export class FlowMetrics {
   readonly #batchItems: Histogram<"flow" | "stage">;
   readonly #requests: Counter<"host" | "status">;
 
-  constructor(flow: string) {
+  /**
+   * `durable`: the edges are Redis streams, whose gauges count entries
+   * (micro-batches of up to `durable.entryItems` items), named `_entries`;
+   * in memory they count items, named `_items`. One name for both would
+   * put two units under one metric.
+   */
+  constructor(flow: string, opts: { durable?: boolean } = {}) {
     this.#flow = flow;
     const registers = [this.registry];
     // deno-lint-ignore no-this-alias
@@ -61,13 +67,73 @@ export class FlowMetrics {
           ["dropped", s.droppedTotal],
           ["dead_letter", s.rejectedTotal + s.failed],
         ]).call(this);
-        // Over Redis a source dead-letters what JSON cannot hold before any stage sees it.
-        for (const s of metrics.#running?.sources ?? []) {
-          if (s.deadLettered > 0) {
-            this.inc({ flow, stage: s.name, outcome: "dead_letter" }, s.deadLettered);
-          }
+      },
+    });
+    new Counter({
+      name: "millrace_stage_retries_total",
+      help: "Batches a stage tried again after a failed try, the tries of an outage included.",
+      labelNames: ["flow", "stage"],
+      registers,
+      collect: fromStats((s) => [["", s.retries]]),
+    });
+    new Counter({
+      name: "millrace_stage_usage_total",
+      help: "What a stage counted of its work: requests, cached answers, merge updates, tokens.",
+      labelNames: ["flow", "stage", "what"],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of stages()) {
+          for (const [what, n] of s.usage) this.inc({ flow, stage: s.id, what }, n);
         }
       },
+    });
+    const sources = () => this.#running?.sources ?? [];
+    const perSource = (read: (s: SourceStats) => number | undefined) =>
+      function (this: Counter<string> | Gauge<string>) {
+        this.reset();
+        for (const s of sources()) {
+          const n = read(s);
+          if (n === undefined) continue;
+          if (this instanceof Gauge) this.set({ flow, source: s.name }, n);
+          else this.inc({ flow, source: s.name }, n);
+        }
+      };
+    new Counter({
+      name: "millrace_source_items_total",
+      help: "Items a source emitted into the flow.",
+      labelNames: ["flow", "source"],
+      registers,
+      collect: perSource((s) => s.emitted),
+    });
+    new Counter({
+      name: "millrace_source_reads_total",
+      help: "Reads (polls) a source made, failed ones included.",
+      labelNames: ["flow", "source"],
+      registers,
+      collect: perSource((s) => s.reads),
+    });
+    new Counter({
+      name: "millrace_source_errors_total",
+      help: "Reads of a source that failed (see the log, or the report's lastError).",
+      labelNames: ["flow", "source"],
+      registers,
+      collect: perSource((s) => s.errors),
+    });
+    new Counter({
+      name: "millrace_source_dead_letters_total",
+      help: "Items a source dead-lettered before any stage saw them (JSON could not hold them).",
+      labelNames: ["flow", "source"],
+      registers,
+      collect: perSource((s) => s.deadLettered),
+    });
+    new Gauge({
+      name: "millrace_source_last_success_timestamp_seconds",
+      help:
+        "When a source's last read that did not fail ended, in Unix seconds; absent before one.",
+      labelNames: ["flow", "source"],
+      registers,
+      collect: perSource((s) => s.lastOk === undefined ? undefined : s.lastOk / 1000),
     });
     new Counter({
       name: "millrace_embed_tokens_total",
@@ -94,17 +160,21 @@ export class FlowMetrics {
         this.reset();
         for (const e of await metrics.edgeStates()) this.set({ flow, stage: e.stage }, pick(e));
       };
+    const unit = opts.durable ? "entries" : "items";
     new Gauge({
-      name: "millrace_edge_backlog_items",
-      help: "Waiting on a stage's input, not yet read: items in memory, stream entries over Redis.",
+      name: `millrace_edge_backlog_${unit}`,
+      help: opts.durable
+        ? "Stream entries on a stage's input not yet delivered to its group."
+        : "Items waiting on a stage's input channel, not yet read.",
       labelNames: ["flow", "stage"],
       registers,
       collect: edges((e) => e.backlog),
     });
     new Gauge({
-      name: "millrace_edge_pending_items",
-      help: "Read by a stage and not yet finished: items in memory, " +
-        "entries delivered and not acknowledged (XPENDING) over Redis.",
+      name: `millrace_edge_pending_${unit}`,
+      help: opts.durable
+        ? "Stream entries delivered to a stage and not acknowledged (XPENDING)."
+        : "Items a stage read and has not finished.",
       labelNames: ["flow", "stage"],
       registers,
       collect: edges((e) => e.pending),

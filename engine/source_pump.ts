@@ -129,6 +129,7 @@ export async function pumpSource(
         }
         if (signal.aborted) break;
       }
+      if (failure === undefined && !signal.aborted) stats.lastOk = Date.now();
     } finally {
       stats.reading = false;
       await reading.return?.()?.catch(() => {});

@@ -132,6 +132,8 @@ export class SourceStats {
   deadLettered = 0;
   /** When the last read began (epoch ms): the dashboard's source state. */
   lastRead?: number;
+  /** When the last read that did not fail ended (epoch ms): what an alert on a stale source reads. */
+  lastOk?: number;
   /** Whether a read is under way. */
   reading = false;
   /** Counters of source `name`, of kind `kind`, all at zero. */

@@ -112,14 +112,61 @@ Deno.test("hosts past the first MAX_HOSTS count as `other`: followed links canno
   assert.equal(req("other", "404"), 1);
 });
 
-Deno.test("a source's dead letters (items JSON could not hold, over Redis) are counted under its name", async () => {
-  const sources = [new SourceStats("feed", "custom")];
-  sources[0].deadLettered = 2;
+Deno.test("sources have metrics of their own: items, reads, errors, dead letters and the last good read, for alerts on a stale feed", async () => {
+  const feed = new SourceStats("feed", "rss");
+  Object.assign(feed, {
+    emitted: 40,
+    reads: 6,
+    errors: 2,
+    deadLettered: 1,
+    lastOk: 1_700_000_123_000,
+  });
+  const fresh = new SourceStats("fresh", "json"); // never read yet
   const metrics = new FlowMetrics("news");
-  metrics.watch({ stages: [], sources } as unknown as RunningFlow, () => Promise.resolve([]));
-  const e = parseExposition((await metrics.render()).text);
-  assert.equal(
-    sample(e, "millrace_items_total", { flow: "news", stage: "feed", outcome: "dead_letter" }),
-    2,
+  metrics.watch(
+    { stages: [], sources: [feed, fresh] } as unknown as RunningFlow,
+    () => Promise.resolve([]),
   );
+  const e = parseExposition((await metrics.render()).text);
+  const of = (name: string, source = "feed") => sample(e, name, { flow: "news", source });
+  assert.equal(of("millrace_source_items_total"), 40);
+  assert.equal(of("millrace_source_reads_total"), 6);
+  assert.equal(of("millrace_source_errors_total"), 2);
+  assert.equal(of("millrace_source_dead_letters_total"), 1);
+  assert.equal(of("millrace_source_last_success_timestamp_seconds"), 1_700_000_123);
+  assert.equal(e.type.get("millrace_source_last_success_timestamp_seconds"), "gauge");
+  assert.equal(of("millrace_source_reads_total", "fresh"), 0);
+  assert.ok(
+    !e.samples.some((s) =>
+      s.name === "millrace_source_last_success_timestamp_seconds" && s.labels.source === "fresh"
+    ),
+    "no last success before one",
+  );
+  assert.ok(
+    !e.samples.some((s) => s.name === "millrace_items_total" && s.labels.stage === "feed"),
+    "a source is not counted as a stage",
+  );
+});
+
+Deno.test("retries and what stages count of their work (merge updates, requests) are exposed per stage", async () => {
+  const dedupe = new StageStats("publish", "publish");
+  dedupe.retries = 3;
+  dedupe.tally("merge updates", 218);
+  const metrics = new FlowMetrics("news");
+  metrics.watch(running([dedupe]), () => Promise.resolve([]));
+  const e = parseExposition((await metrics.render()).text);
+  assert.equal(sample(e, "millrace_stage_retries_total", { stage: "publish" }), 3);
+  assert.equal(
+    sample(e, "millrace_stage_usage_total", { stage: "publish", what: "merge updates" }),
+    218,
+  );
+});
+
+Deno.test("over Redis the edge gauges count stream entries, and are named so", async () => {
+  const metrics = new FlowMetrics("news", { durable: true });
+  metrics.watch(running([]), () => Promise.resolve([{ stage: "embed", backlog: 4, pending: 1 }]));
+  const e = parseExposition((await metrics.render()).text);
+  assert.equal(sample(e, "millrace_edge_backlog_entries", { stage: "embed" }), 4);
+  assert.equal(sample(e, "millrace_edge_pending_entries", { stage: "embed" }), 1);
+  assert.ok(!e.type.has("millrace_edge_backlog_items"), "no items gauge holding entries");
 });

@@ -124,3 +124,21 @@ Deno.test("a cron source says when its first poll is, rather than look idle unti
     log.lines.join("\n"),
   );
 });
+
+Deno.test("a read that ends without failing sets the source's last success; a failed one leaves it", async () => {
+  const outlet: SourceOutlet = { emit: () => Promise.resolve() };
+  const opts = { signal: new AbortController().signal, log: memoryLogger(), flow: "t" };
+  const good = new SourceStats("s", "test");
+  await pumpSource({ entry: entry({}), source: counting() }, good, outlet, opts);
+  assert.ok(good.lastOk !== undefined && good.lastOk >= good.lastRead!, "set as the read ended");
+  const failing: Source = {
+    async *read() {
+      yield [{ title: "a", url: "https://example.com/a" }];
+      throw new Error("upstream said 500");
+    },
+  };
+  const bad = new SourceStats("s", "test");
+  await pumpSource({ entry: entry({}), source: failing }, bad, outlet, opts);
+  assert.equal(bad.errors, 1);
+  assert.equal(bad.lastOk, undefined);
+});
