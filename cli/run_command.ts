@@ -84,6 +84,8 @@ export async function runCommand(
     });
   });
   const onSignal = (event: SignalEvent) => {
+    // One flow's lines carry its name in a JSON log, as its own lines do.
+    const flowLog = names.length === 1 ? withContext(opts.log, { flow: names[0] }) : opts.log;
     // A flow still opening is stopped once open (FlowRun.stop): only when
     // every flow has ended is there nothing to drain. Grace that runs out
     // while none has opened (Redis away, say) leaves nothing to stop hard.
@@ -94,12 +96,12 @@ export async function runCommand(
         : runs.some((r) => r.running)
         ? "second signal"
         : "signal";
-      around(() => opts.log.error(`${names.join(", ")}: ${what}, exiting now`));
+      around(() => flowLog.error(`${names.join(", ")}: ${what}, exiting now`));
       Deno.exit(130);
     }
     if (event === "stop") {
       around(() =>
-        opts.log.warn(
+        flowLog.warn(
           `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now)`,
         )
       );

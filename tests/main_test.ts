@@ -235,6 +235,8 @@ Deno.test("past --grace the run is stopped hard: one line says what was lost, th
     assert.equal(last.report.stopped, true);
     const lost = lines.find((l) => /grace period/.test(l.msg));
     assert.equal(lost.level, "error");
+    // Every line names its flow for a log store, the signal's own too.
+    assert.deepEqual(lines.filter((l) => l.flow !== "demo" && !l.report), []);
     assert.match(
       lost.msg,
       /^demo: grace period of 50ms ran out: stopped with \d+ items? still in flight; they were not published$/,

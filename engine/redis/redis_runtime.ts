@@ -4,7 +4,7 @@ import { closeRedis, connectRedis } from "./connection.ts";
 import { sleep } from "../backoff.ts";
 import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
 import { type Flow, isPolling } from "../flow.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, withContext } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
 import { untilAborted } from "../until_aborted.ts";
@@ -162,7 +162,8 @@ export async function openRedisRuntime(flow: Flow, opts: {
           consumer,
           stop,
           kill,
-          log,
+          // Its lines (reads, trims, claims, splits) name the stage in a structured log too.
+          log: withContext(log, { stage: step.id }),
           alone,
           drops,
         }),

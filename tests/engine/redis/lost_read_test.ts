@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
-import { memoryLogger } from "../../../engine/log.ts";
+import { createLogger } from "../../../engine/log.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
 import { RedisProxy } from "../../_redis_proxy.ts";
 import { readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
@@ -48,11 +48,16 @@ durable: { claimAfter: 1s, entryItems: 50 }
         );
         const registry = workerRegistry();
         const flow = await loadFlow(path, registry);
-        const log = memoryLogger();
+        const lines: Record<string, string>[] = [];
+        const log = createLogger("json", { out: (_, line) => void lines.push(JSON.parse(line)) });
         const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
         assert.ok(proxy.repliesLost > 0, "a read's reply was lost");
-        const claims = log.lines.filter((l) => l.includes("left by a silent consumer"));
+        const claims = lines.filter((l) => l.msg.includes("left by a silent consumer"));
         assert.deepEqual(claims, [], "nothing was left for the claim loop");
+        // The step's own lines (its read failed) name the stage for a log store, not only in text.
+        const stepLines = lines.filter((l) => l.msg.startsWith("reads/publish:"));
+        assert.ok(stepLines.length > 0, "the lost read was said");
+        assert.deepEqual(stepLines.filter((l) => l.stage !== "publish"), []);
         const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
         assert.equal(new Set(ids).size, COUNT, "every item was published");
         assert.equal(ids.length, COUNT, "once");
