@@ -266,6 +266,42 @@ Deno.test("past --grace the run is stopped hard: one line says what was lost, th
   });
 });
 
+/**
+ * A run whose drain takes seconds whatever the machine: a step that waits 50 ms per batch of 10
+ * holds the items in flight, so a second signal 600 ms after the first comes mid-drain (the demo's
+ * drain could end within 600 ms, and the second signal then found the process gone).
+ */
+async function startSlowDrain(dir: string, args: string[], perms: string[]) {
+  await Deno.writeTextFile(
+    join(dir, "slow.ts"),
+    'import { z } from "zod";\n' +
+      "export default { summary: 'waits', schema: z.strictObject({}), create: () => ({\n" +
+      "  window: { size: 10, maxWait: 10 },\n" +
+      "  async handle(batch: { id: string }[], out: { emit(i: unknown): void }) {\n" +
+      "    await new Promise((r) => setTimeout(r, 50));\n" +
+      "    for (const item of batch) out.emit(item);\n" +
+      "  },\n}) };\n",
+  );
+  const flow = join(dir, "slow.yaml");
+  await Deno.writeTextFile(
+    flow,
+    `name: demo\noutput: ${dir}\nsources: { gen: { kind: generator, count: 100000 } }\n` +
+      "pipeline:\n  - step: { module: ./slow.ts }\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n",
+  );
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, ...perms, MAIN, flow, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const items = join(dir, "items.jsonl");
+  for (let i = 0; i < 300; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (await Deno.stat(items).then((s) => s.size > 0, () => false)) break;
+  }
+  return child;
+}
+
 Deno.test("a second signal exits 130 at once, however soon past the first's echo window (250 ms) it follows", async (t) => {
   const cases: [Deno.Signal, Deno.Signal, number, string[]][] = [
     ["SIGINT", "SIGINT", 600, []],
@@ -277,7 +313,7 @@ Deno.test("a second signal exits 130 at once, however soon past the first's echo
   for (const [first, second, gap, perms] of cases) {
     await t.step(`${first}, ${gap} ms, ${second} ${perms.join(" ")}`, async () => {
       const dir = await Deno.makeTempDir({ prefix: "millrace-twice-" });
-      const child = await startBig(dir, ["--log-format", "json"], perms);
+      const child = await startSlowDrain(dir, ["--log-format", "json"], perms);
       child.kill(first);
       await new Promise((r) => setTimeout(r, gap));
       child.kill(second);
