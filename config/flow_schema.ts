@@ -184,7 +184,14 @@ export const stageCommonSchema = z.looseObject({
     .describe(
       "Attempts of a failing batch before it is split to isolate the bad item. Default: 3.",
     ),
-  id: z.string().min(1).optional()
+  // An id names the stage in log lines, tables, metrics labels and Redis keys: a quote, a space or
+  // a newline in it broke the lines and tables it is printed in.
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.#-]*$/, {
+    error: (iss) =>
+      `expected letters, digits, "_", ".", "#" and "-", starting with a letter or digit (e.g. embed-titles), got ${
+        show(iss.input)
+      }`,
+  }).optional()
     .describe("Unique id of the stage. Default: its kind, or kind#N when the kind repeats."),
   workers: z.union([z.int().min(0).max(64), z.literal("auto")]).optional()
     .describe(

@@ -364,6 +364,18 @@ Deno.test("duplicate stage ids are an error at the second one", () => {
   );
 });
 
+Deno.test("a stage id is a name that prints on one line: quotes, spaces and newlines are refused", () => {
+  const e = flowError(() => parse(flow('  - validate: { id: "we\\"ird\\nid" }\n')));
+  assert.match(
+    e.message,
+    /^flows\/demo\.yaml:5:21: pipeline\[0\]\.validate\.id: expected letters, digits, "_", "\.", "#" and "-"/,
+  );
+  assert.equal(
+    parse(flow("  - validate: { id: check-titles.v2 }\n")).pipeline[0].id,
+    "check-titles.v2",
+  );
+});
+
 Deno.test("a problem in a source schema is prefixed with the source's place", () => {
   const e = flowError(() =>
     parse("name: demo\nsources:\n  blog: { kind: rss, url: not a url }\npipeline: [validate]\n")
