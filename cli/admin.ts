@@ -247,7 +247,11 @@ export async function dlqCommand(
       return { text: JSON.stringify(result, null, 2), code: result.skipped.length ? 1 : 0 };
     }
     const total = Object.values(result.replayed).reduce((a, b) => a + b, 0);
-    const per = Object.entries(result.replayed).map(([s, n]) => `${s} ${n}`).join(", ");
+    const per = Object.entries(result.replayed).map(([s, n]) =>
+      `${s} ${n}${
+        result.into?.[s] ? ` (into ${result.into[s]}, the first stage of its fused step)` : ""
+      }`
+    ).join(", ");
     const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
     if (total > 0) {
       lines.push(

@@ -114,8 +114,14 @@ export async function countDeadLetters(
 
 /** What `dlqReplay` did: what went back, and what stayed and why. */
 export interface ReplayResult {
-  /** Dead letters put back, per stage whose input they went to. */
+  /** Dead letters put back, per stage that gave up on them. */
   replayed: Record<string, number>;
+  /**
+   * Where the letters of a stage fused into an earlier step went: that
+   * step's input, read by its first stage (`{picky: "validate"}`); absent
+   * when every letter went to its own stage's input.
+   */
+  into?: Record<string, string>;
   /** Dead letters left where they are, and why. */
   skipped: { id: string; stage: string; reason: string }[];
 }
@@ -180,8 +186,10 @@ export async function dlqReplay(
     }
     const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
     const moved = await redis.eval(REPLAY, 2, keys.dlq, keys.input(target), entry.id, body);
-    if (moved === 1) result.replayed[target] = (result.replayed[target] ?? 0) + 1;
-    else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
+    if (moved === 1) {
+      result.replayed[entry.stage] = (result.replayed[entry.stage] ?? 0) + 1;
+      if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
+    } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
   }
   return result;
 }

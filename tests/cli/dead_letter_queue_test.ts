@@ -186,11 +186,8 @@ redisTest(
       );
 
       const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
-      assert.deepEqual(
-        result.replayed,
-        { validate: 1 },
-        "enrich's letter goes to its step's input",
-      );
+      assert.deepEqual(result.replayed, { enrich: 1 }, "counted as enrich's letter");
+      assert.deepEqual(result.into, { enrich: "validate" }, "which went to its step's input");
       assert.deepEqual(await entries(redis, keys.input("validate")), [{ b: [item(1, 0)], n: "1" }]);
       assert.deepEqual(result.skipped.map((s) => [s.stage, s.reason.split(":")[0]]), [
         ["renamed", `stage "renamed" is not in the flow's pipeline`],
@@ -247,7 +244,8 @@ redisTest(
       await redis.hset(keys.steps, { validate: "validate", enrich: "enrich", publish: "enrich" });
       await letter(redis, "publish", 1);
       const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
-      assert.deepEqual(result.replayed, { enrich: 1 });
+      assert.deepEqual(result.replayed, { publish: 1 });
+      assert.deepEqual(result.into, { publish: "enrich" });
       assert.deepEqual(await entries(redis, keys.input("enrich")), [{ b: [item(1, 0)], n: "1" }]);
       assert.equal(await redis.xlen(keys.input("publish")), 0);
     });
