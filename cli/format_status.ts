@@ -39,6 +39,23 @@ export function formatStatus(status: FlowStatus): string {
     )
   );
   if (holders.length > 0) lines.push("consumers:", ...holders);
+  if (status.sources.length > 0) {
+    lines.push(
+      "sources:",
+      ...status.sources.map((s) => {
+        const state = s.done
+          ? "done: it emitted everything (`reset` starts the flow over)"
+          : s.heldBy !== null
+          ? `read by ${s.heldBy} (its lease runs ${
+            seconds(s.leaseMs ?? 0)
+          } more; a crashed holder's runs out, then another process takes over)`
+          : "not being read: no process holds it";
+        return `  ${s.name} (${s.kind}): ${state}${
+          s.lastTick ? `; last cron tick ${s.lastTick}` : ""
+        }`;
+      }),
+    );
+  }
   lines.push(`dead letters: ${status.deadLetters.total}`);
   const notes = [
     ...status.stages.flatMap((s) => s.notes.map((n) => `${s.id}: ${n}`)),

@@ -57,6 +57,22 @@ export interface StageStatus {
   notes: string[];
 }
 
+/** One source of a durable flow: whether it is done, and which process reads it. */
+export interface SourceStatus {
+  /** The source's name in the flow file. */
+  name: string;
+  /** Its kind, e.g. `rss`. */
+  kind: string;
+  /** A one-shot source that emitted everything (its done mark is in Redis). */
+  done: boolean;
+  /** `<host>:<pid>` of the process holding its lease (reading it), or null when none does. */
+  heldBy: string | null;
+  /** Ms left on that lease: a crashed holder's runs out, and another process takes over. */
+  leaseMs: number | null;
+  /** The last cron tick polled (ISO), for a `cron` source. */
+  lastTick: string | null;
+}
+
 /**
  * A durable flow's state, read from its Redis: what `status` prints and `status --json` returns.
  */
@@ -71,6 +87,8 @@ export interface FlowStatus {
   sampleMs: number;
   /** Whether the flow ever started against this Redis (its stage list is there). */
   ran: boolean;
+  /** Every source, in flow order. */
+  sources: SourceStatus[];
   /** Every stage, in flow order. */
   stages: StageStatus[];
   /** Dead letters waiting, in all and per stage. */
@@ -107,10 +125,11 @@ export async function flowStatus(
   const startedAt = clock.now();
   if (sampleMs > 0) await clock.sleep(sampleMs);
   const sample = sampleMs > 0 ? (clock.now() - startedAt) / 1000 : 0;
-  const [lanesNow, deadLetters, stageKinds] = await Promise.all([
+  const [lanesNow, deadLetters, stageKinds, sources] = await Promise.all([
     Promise.all(lanes.map((l, i) => readLane(redis, l, before[i], sample))),
     countDeadLetters(redis, keys),
     redis.hgetall(keys.stages),
+    Promise.all(flow.sources.map((s) => readSource(redis, keys, s.name, s.kind))),
   ]);
 
   const stages = flow.pipeline.map((s, i): StageStatus => {
@@ -135,11 +154,11 @@ export async function flowStatus(
     for (const stage of stages) stage.notes = [];
   }
   const known = new Set(flow.pipeline.map((s) => s.id));
-  const sources = new Set(flow.sources.map((s) => s.name));
+  const sourceNames = new Set(flow.sources.map((s) => s.name));
   for (const [stage, n] of Object.entries(deadLetters)) {
     if (known.has(stage)) continue;
     notes.push(
-      sources.has(stage)
+      sourceNames.has(stage)
         ? `${n} dead letter(s) of source "${stage}": items JSON could not hold`
         : `${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`,
     );
@@ -151,12 +170,38 @@ export async function flowStatus(
     time: new Date().toISOString(),
     sampleMs,
     ran,
+    sources,
     stages,
     deadLetters: {
       total: Object.values(deadLetters).reduce((a, b) => a + b, 0),
       byStage: deadLetters,
     },
     notes,
+  };
+}
+
+async function readSource(
+  redis: Redis,
+  keys: FlowKeys,
+  name: string,
+  kind: string,
+): Promise<SourceStatus> {
+  const [done, holder, ms, tick] = await Promise.all([
+    redis.exists(keys.done(name)),
+    redis.get(keys.lease(name)),
+    redis.pttl(keys.lease(name)),
+    redis.get(keys.tick(name)),
+  ]);
+  return {
+    name,
+    kind,
+    done: done === 1,
+    // The lease holds `<host>:<pid>:<random>#<fencing token>`.
+    heldBy: holder === null ? null : holder.split(":").slice(0, 2).join(":"),
+    leaseMs: holder === null || ms < 0 ? null : ms,
+    lastTick: tick === null || !Number.isFinite(Number(tick))
+      ? null
+      : new Date(Number(tick)).toISOString(),
   };
 }
 

@@ -26,6 +26,18 @@ const STATUS: FlowStatus = {
   time: "2026-01-01T00:00:00.000Z",
   sampleMs: 1000,
   ran: true,
+  sources: [
+    { name: "news", kind: "rss", done: false, heldBy: "host-a:1", leaseMs: 21_000, lastTick: null },
+    { name: "archive", kind: "json", done: true, heldBy: null, leaseMs: null, lastTick: null },
+    {
+      name: "hourly",
+      kind: "rss",
+      done: false,
+      heldBy: null,
+      leaseMs: null,
+      lastTick: "2026-01-01T00:00:00.000Z",
+    },
+  ],
   stages: [
     {
       id: "validate",
@@ -84,4 +96,12 @@ Deno.test("formatStatus lists who holds pending work, the dead letters and every
 
 Deno.test("formatStatus says when rates were not sampled", () => {
   assert.match(formatStatus({ ...STATUS, sampleMs: 0 }).split("\n")[0], /rates not sampled$/);
+});
+
+Deno.test("formatStatus says of each source whether it is done and which process reads it", () => {
+  const text = formatStatus(STATUS);
+  assert.match(
+    text,
+    /^sources:\n {2}news \(rss\): read by host-a:1 \(its lease runs 21\.0s more; a crashed holder's runs out, then another process takes over\)\n {2}archive \(json\): done: it emitted everything \(`reset` starts the flow over\)\n {2}hourly \(rss\): not being read: no process holds it; last cron tick 2026-01-01T00:00:00\.000Z$/m,
+  );
 });

@@ -117,6 +117,33 @@ redisTest("status reports length, lag, pending and consumers per stage lane", as
 });
 
 redisTest(
+  "status says of each source whether it is done and which process holds its lease",
+  async () => {
+    await withFlow(async (redis, flow) => {
+      const [source] = flow.sources;
+      const lease = () => flowStatus(redis, flow, { sampleMs: 0 }).then((s) => s.sources[0]);
+      assert.deepEqual(await lease(), {
+        name: source.name,
+        kind: source.kind,
+        done: false,
+        heldBy: null,
+        leaseMs: null,
+        lastTick: null,
+      });
+      await redis.set(keys.lease(source.name), "box:4242:abcd1234#7", "PX", 20_000);
+      await redis.set(keys.tick(source.name), String(Date.UTC(2026, 0, 1)));
+      const held = await lease();
+      assert.equal(held.heldBy, "box:4242");
+      assert.ok(held.leaseMs! > 0 && held.leaseMs! <= 20_000);
+      assert.equal(held.lastTick, "2026-01-01T00:00:00.000Z");
+      await redis.del(keys.lease(source.name));
+      await redis.set(keys.done(source.name), "1");
+      assert.equal((await lease()).done, true);
+    });
+  },
+);
+
+redisTest(
   "status rates count entries read during the sample and scale them by items per entry",
   async () => {
     await withFlow(async (redis, flow) => {
