@@ -41,7 +41,7 @@ export async function runCommand(
   // While the live table is up, log lines are printed above it, not drawn over.
   const around = (print: () => void) => progress ? progress.above(print) : print();
   const registry = builtinRegistry();
-  const flows = [];
+  const flows: Flow[] = [];
   for (const file of files) flows.push(await loadFlow(file, registry));
   const names = flows.map((f) => f.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
@@ -96,7 +96,11 @@ export async function runCommand(
         : runs.some((r) => r.running)
         ? "second signal"
         : "signal";
-      around(() => flowLog.error(`${names.join(", ")}: ${what}, exiting now`));
+      // A durable flow loses nothing by it: say so, or the exit reads as a loss.
+      const kept = flows.some((f) => f.durability === "redis") && runs.some((r) => r.running)
+        ? " (what was in flight stays pending in Redis: the next run takes it up)"
+        : "";
+      around(() => flowLog.error(`${names.join(", ")}: ${what}, exiting now${kept}`));
       Deno.exit(130);
     }
     if (event === "stop") {

@@ -89,3 +89,54 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a durable run ended by a second signal says that what was in flight stays pending in Redis",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-durable-twice-" });
+      try {
+        // A step whose batches after the first take 5 s: the drain of the batch it holds when the
+        // first signal comes (a durable drain finishes what it holds) outlasts the 600 ms gap.
+        await Deno.writeTextFile(
+          join(dir, "slow.ts"),
+          'import { z } from "zod";\n' +
+            "let n = 0;\n" +
+            "export default { summary: 'waits', schema: z.strictObject({}), create: () => ({\n" +
+            "  window: { size: 10, maxWait: 10 },\n" +
+            "  async handle(batch: { id: string }[], out: { emit(i: unknown): void }) {\n" +
+            "    await new Promise((r) => setTimeout(r, n++ === 0 ? 0 : 5000));\n" +
+            "    for (const item of batch) out.emit(item);\n" +
+            "  },\n}) };\n",
+        );
+        const path = await writeFlow(
+          dir,
+          `name: twice\ndurability: redis\nredis: ${server.url}\noutput: ${dir}\n` +
+            "sources: { news: { kind: generator, count: 20000, seed: 5 } }\n" +
+            "pipeline:\n  - step: { module: ./slow.ts }\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n",
+        );
+        const items = join(dir, "items.jsonl");
+        const run = new FlowWorker(path, { main: true });
+        try {
+          while ((await countLines(items)) === 0) await new Promise((r) => setTimeout(r, 20));
+          run.kill("SIGTERM");
+          await new Promise((r) => setTimeout(r, 600));
+          run.kill("SIGTERM");
+          const ended = await run.finished(60_000);
+          assert.equal(ended.code, 130, ended.stderr);
+          const last = JSON.parse(ended.stderr.trim().split("\n").at(-1)!);
+          assert.equal(
+            last.msg,
+            "twice: second signal, exiting now (what was in flight stays pending in Redis: " +
+              "the next run takes it up)",
+          );
+        } finally {
+          run.kill();
+          await run.result;
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
