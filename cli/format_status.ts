@@ -8,7 +8,10 @@ export function formatStatus(status: FlowStatus): string {
   const sampled = status.sampleMs > 0
     ? `rates over ${(status.sampleMs / 1000).toFixed(1)}s`
     : "rates not sampled";
-  const lines = [`flow ${status.flow} (prefix ${status.prefix}) at ${status.time}, ${sampled}`];
+  const where = status.redis ? ` in ${status.redis}` : "";
+  const lines = [
+    `flow ${status.flow} (prefix ${status.prefix})${where} at ${status.time}, ${sampled}`,
+  ];
   const header = ["stage", "lane", "length", "lag", "pending", "consumers", "entries/s", "items/s"];
   const rows: string[][] = [[...header, "dead letters"]];
   for (const stage of status.stages) {
@@ -28,7 +31,8 @@ export function formatStatus(status: FlowStatus): string {
   }
   lines.push(...table(rows));
   lines.push(
-    "  lag: entries the stage has not read yet; pending: read, not yet acknowledged",
+    "  length: entries in the stream, read or not, until trimmed; lag: entries the stage has " +
+      "not read yet; pending: read, not yet acknowledged",
   );
   const holders = status.stages.flatMap((s) =>
     s.lanes.flatMap((l) =>

@@ -4,6 +4,7 @@ import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
 import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
 import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
+import { maskUrl } from "../engine/mask_url.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
 export interface ConsumerStatus {
@@ -81,6 +82,8 @@ export interface FlowStatus {
   flow: string;
   /** The key prefix the flow's keys start with. */
   prefix: string;
+  /** The Redis it was read from, its password masked. */
+  redis: string;
   /** When it was read (ISO). */
   time: string;
   /** The sampling window of the rates, ms (0: no rates). */
@@ -125,11 +128,12 @@ export async function flowStatus(
   const startedAt = clock.now();
   if (sampleMs > 0) await clock.sleep(sampleMs);
   const sample = sampleMs > 0 ? (clock.now() - startedAt) / 1000 : 0;
-  const [lanesNow, deadLetters, stageKinds, sources] = await Promise.all([
+  const [lanesNow, deadLetters, stageKinds, sources, stepOf] = await Promise.all([
     Promise.all(lanes.map((l, i) => readLane(redis, l, before[i], sample))),
     countDeadLetters(redis, keys),
     redis.hgetall(keys.stages),
     Promise.all(flow.sources.map((s) => readSource(redis, keys, s.name, s.kind))),
+    redis.hgetall(keys.steps),
   ]);
 
   const stages = flow.pipeline.map((s, i): StageStatus => {
@@ -139,7 +143,9 @@ export async function flowStatus(
       kind: s.kind,
       lanes: high.exists ? [normal, high] : [normal],
       deadLetters: deadLetters[s.id] ?? 0,
-      notes: stageNotes(normal, high),
+      notes: stepOf[s.id] !== undefined && stepOf[s.id] !== s.id
+        ? [`fused into ${stepOf[s.id]}'s step: it reads no stream of its own`]
+        : stageNotes(normal, high),
     };
   });
 
@@ -167,6 +173,7 @@ export async function flowStatus(
   return {
     flow: flow.name,
     prefix: keys.prefix,
+    redis: flow.redis ? maskUrl(flow.redis) : "",
     time: new Date().toISOString(),
     sampleMs,
     ran,

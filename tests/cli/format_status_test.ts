@@ -23,6 +23,7 @@ function lane(over: Partial<LaneStatus>): LaneStatus {
 const STATUS: FlowStatus = {
   flow: "ops",
   prefix: "millrace",
+  redis: "redis://:***@cache:6379",
   time: "2026-01-01T00:00:00.000Z",
   sampleMs: 1000,
   ran: true,
@@ -73,7 +74,10 @@ const STATUS: FlowStatus = {
 
 Deno.test("formatStatus lays out one row per lane with aligned columns", () => {
   const lines = formatStatus(STATUS).split("\n");
-  assert.equal(lines[0], "flow ops (prefix millrace) at 2026-01-01T00:00:00.000Z, rates over 1.0s");
+  assert.equal(
+    lines[0],
+    "flow ops (prefix millrace) in redis://:***@cache:6379 at 2026-01-01T00:00:00.000Z, rates over 1.0s",
+  );
   assert.deepEqual(lines.slice(1, 5), [
     "stage     lane    length  lag  pending  consumers  entries/s  items/s  dead letters",
     "validate  normal       5    1        3          2        2.5    250.0             2",
