@@ -67,6 +67,13 @@ export async function runCommand(
   });
   // The dashboard and metrics of the one flow, when --port asks for them.
   const token = opts.serve ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
+  // HTTP clients trim a header's value: a token with a space at either end could never be sent.
+  if (token !== undefined && token.trim() !== token) {
+    throw new UsageError(
+      "MILLRACE_TOKEN starts or ends with a space, which no request can send (clients trim " +
+        "header values); set it without (e.g. openssl rand -hex 32)",
+    );
+  }
   // Imported only then: prom-client and the dashboard stay unloaded otherwise.
   const watch = opts.serve &&
     new (await import("./flow_watch.ts")).FlowWatch(flows[0], { replay: token !== undefined });
@@ -145,6 +152,12 @@ export async function runCommand(
         (token ? " (bearer token from MILLRACE_TOKEN)" : ""),
       { url, token: token !== undefined },
     );
+    if (token !== undefined && token.length < 16) {
+      runs[0].log.warn(
+        `${flows[0].name}: MILLRACE_TOKEN is ${token.length} characters, short enough to guess: ` +
+          "use 32 or more random ones (openssl rand -hex 32)",
+      );
+    }
     if (!token && !isLoopback(hostname)) {
       runs[0].log.warn(
         `${flows[0].name}: the dashboard on ${url} answers anyone who can reach it: ` +

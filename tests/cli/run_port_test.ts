@@ -141,3 +141,25 @@ Deno.test("a dashboard open beyond this machine without MILLRACE_TOKEN is warned
   await local.stop();
   assert.ok(!local.lines.some((l) => /answers anyone/.test(l)), local.lines.join("\n"));
 });
+
+Deno.test("a token no request could send is refused at start, and a short one is warned about", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-token-" });
+  const file = join(dir, "flow.yaml");
+  await Deno.writeTextFile(file, `output: ${dir}/out\n` + generatorFlow("tok", { count: 1 }));
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMS, MAIN, file, "--port", "0"],
+    env: { NO_COLOR: "1", MILLRACE_TOKEN: " padded-token-of-some-length " },
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /MILLRACE_TOKEN starts or ends with a space/);
+  await Deno.remove(dir, { recursive: true });
+
+  const run = await runWithPort([], { MILLRACE_TOKEN: "short" });
+  await run.stop();
+  assert.ok(
+    run.lines.some((l) => /MILLRACE_TOKEN is 5 characters, short enough to guess/.test(l)),
+    run.lines.join("\n"),
+  );
+});
