@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { bytes, duration } from "../../config/units.ts";
-import type { RawItem } from "../../engine/item.ts";
+import { itemId, type RawItem } from "../../engine/item.ts";
+import { hash128 } from "../../engine/hash.ts";
+import { SeenPages } from "./_seen_pages.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
@@ -127,10 +129,25 @@ export function jsonItems(
   }
 }
 
-/** Where a reddit listing stands: the fullname of the newest thing seen. */
+/**
+ * Where a json source stands: a reddit listing, the fullname of the newest
+ * thing seen; a polled API or file, the keys of what it sent (see SENT_ITEMS).
+ */
 export interface JsonPosition {
-  before: string;
+  before?: string;
+  sent?: string[];
 }
+
+/**
+ * Items a polled source remembers having sent, each with its content: an
+ * API polled with `every` answers with its current items at every poll
+ * (Hacker News its top stories), and an item is sent again only when it
+ * changed (its score, its comment count). Unchanged, it would only cost the
+ * stages a duplicate, and an item a stage refuses (a job post with no url)
+ * would be dead-lettered again at every poll. 2,000 keys are about 38 KB of
+ * checkpoint.
+ */
+const SENT_ITEMS = 2_000;
 
 /**
  * Files are read whole on every read(). In url mode a reddit source asks
@@ -143,8 +160,13 @@ export interface JsonPosition {
 class JsonSource implements Source {
   /** reddit: fullname of the newest thing seen, for `before=`. */
   #newest?: string;
+  /** Polled, reddit's cursor aside: what was sent, with its content (SENT_ITEMS). */
+  readonly #sent?: SeenPages;
 
-  constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {}
+  constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {
+    const cursor = config.path === undefined && config.preset === "reddit";
+    if (env.polled && !cursor) this.#sent = new SeenPages(SENT_ITEMS);
+  }
 
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
   async check(): Promise<void> {
@@ -152,11 +174,24 @@ class JsonSource implements Source {
   }
 
   checkpoint(): JsonPosition | undefined {
-    return this.#newest === undefined ? undefined : { before: this.#newest };
+    if (this.#newest !== undefined) return { before: this.#newest };
+    return this.#sent?.size ? { sent: this.#sent.keys() } : undefined;
   }
 
   resume(position: unknown): void {
     const { path, preset } = this.config;
+    if (this.#sent) {
+      const sent = (position as JsonPosition | undefined | null)?.sent ?? [];
+      try {
+        this.#sent.restore(sent);
+      } catch (error) {
+        throw new Error(
+          `json ${maskUrl(this.config.url ?? String(path))}: cannot resume from its position: ` +
+            `sent: ${(error as Error).message}`,
+        );
+      }
+      return;
+    }
     if (path !== undefined || preset !== "reddit") return;
     if (position === undefined || position === null) {
       this.#newest = undefined;
@@ -175,16 +210,35 @@ class JsonSource implements Source {
   async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
     const { path, url } = this.config;
     if (path === undefined) {
-      const items = await this.#poll(url ?? HN_TOP_STORIES, signal);
+      const items = this.#changed(await this.#poll(url ?? HN_TOP_STORIES, signal));
       if (items.length) yield items;
       return;
     }
-    yield* readFiles(
-      pathList(path),
-      this.env.baseDir,
-      signal,
-      (bytes, p) => jsonItems(parseJson(bytes, p), this.config, p),
-    );
+    for await (
+      const items of readFiles(
+        pathList(path),
+        this.env.baseDir,
+        signal,
+        (bytes, p) => jsonItems(parseJson(bytes, p), this.config, p),
+      )
+    ) {
+      const changed = this.#changed(items);
+      if (changed.length) yield changed;
+    }
+  }
+
+  /** Of a polled source's items, those new or changed since it sent them (all, unpolled). */
+  #changed(items: RawItem[]): RawItem[] {
+    const sent = this.#sent;
+    if (!sent) return items;
+    const out: RawItem[] = [];
+    for (const item of items) {
+      const key = `${itemId(item)} ${hash128(JSON.stringify(item))}`;
+      if (!sent.has(key)) out.push(item);
+      // Met again, it is the newest again: what the API still lists is never forgotten.
+      sent.add(key);
+    }
+    return out;
   }
 
   async #poll(url: string, signal: AbortSignal): Promise<RawItem[]> {

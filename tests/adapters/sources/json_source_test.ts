@@ -428,3 +428,32 @@ fixtureTest(
     });
   },
 );
+
+Deno.test("a polled API's items are emitted again only when they changed: an item a stage refuses is not refused at every poll", async () => {
+  let score = 10;
+  const doc = () =>
+    JSON.stringify([
+      { title: "Story", link: "https://example.com/s", points: score },
+      { title: "A job post with no link", points: 1 }, // validate's require: [url] refuses it
+    ]);
+  await withServer(
+    () => new Response(doc(), { headers: { "content-type": "application/json" } }),
+    async (origin) => {
+      const config = { url: `${origin}/api.json`, map: { url: "link", score: "points" } };
+      const polled = { ...testEnv().env, polled: true };
+      const src = await jsonSource.create(jsonConfig.parse(config), polled);
+      const titles = async () => (await readAll(src)).flat().map((i) => i.title);
+      assert.deepEqual(await titles(), ["Story", "A job post with no link"]);
+      assert.deepEqual(await titles(), [], "nothing changed: nothing again");
+      score = 11;
+      assert.deepEqual(await titles(), ["Story"], "its score moved: the story again");
+      // Restarted from its checkpoint (a durable flow's), it remembers what it sent.
+      const again = await jsonSource.create(jsonConfig.parse(config), polled);
+      again.resume?.(JSON.parse(JSON.stringify(src.checkpoint?.())));
+      assert.deepEqual((await readAll(again)).flat(), []);
+      // Read once (no every/cron), a source sends what it reads.
+      const once = await jsonSource.create(jsonConfig.parse(config), testEnv().env);
+      assert.equal((await readAll(once)).flat().length, 2);
+    },
+  );
+});
