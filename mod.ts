@@ -135,6 +135,7 @@ export {
   type FlowStatus,
   flowStatus,
   type LaneStatus,
+  type SourceStatus,
   type StageStatus,
 } from "./cli/status.ts";
 export {

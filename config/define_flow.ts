@@ -18,7 +18,7 @@ export function defineFlow(
   opts: { baseDir?: string; name?: string } = {},
 ): Flow {
   const given = input !== null && typeof input === "object" && !Array.isArray(input)
-    ? input as Record<string, unknown>
+    ? input as unknown as Record<string, unknown>
     : undefined;
   const named = given && given.name === undefined && opts.name !== undefined
     ? { ...given, name: opts.name }

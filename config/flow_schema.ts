@@ -93,12 +93,46 @@ export type FlowInput = z.output<typeof flowSchema>;
 /**
  * A flow as `defineFlow` takes it: a flow file's top level, typed (so a
  * misspelt `pipline` does not compile), its sources' and stages' blocks
- * checked at run time against their kinds' schemas.
+ * checked at run time against their kinds' schemas, every field as the
+ * flow file documents it. Written out rather than derived from flowSchema,
+ * so its documentation names no private type; tests/config/define_flow_test.ts
+ * fails to compile if the two part.
  */
-export type FlowDefinition = Omit<z.input<typeof flowSchema>, "name"> & {
+export interface FlowDefinition {
   /** Required, unless `defineFlow` is given one in `opts.name`. */
   name?: string;
-};
+  /** memory (default): in-memory edges; redis: Redis Streams. */
+  durability?: "memory" | "redis";
+  /** Redis URL, for `durability: redis`. */
+  redis?: string;
+  /** Directory for local outputs, relative to the working directory; default out/<name>. */
+  output?: string;
+  /** Items each in-memory edge holds before the sender waits; default 1024. */
+  capacity?: number;
+  /** name -> { kind, every?, cron?, priority?, ...the kind's fields } */
+  sources: Record<string, unknown>;
+  /** Stages in order, each a one-key map { kind: config } or a kind's name. */
+  pipeline: unknown[];
+  /** How durable edges behave (README, "Durable flows"). */
+  durable?: {
+    /** First part of every Redis key of the flow; default millrace. */
+    prefix?: string;
+    /** Most items one stream entry carries; default 100. */
+    entryItems?: number;
+    /** Most bytes of JSON one entry carries: a number, or a size such as `"1MiB"`. */
+    entryBytes?: number | string;
+    /** How long an entry may sit pending on a silent consumer: ms, or a duration such as `"30s"`. */
+    claimAfter?: number | string;
+    /** Items waiting on an edge before the stage feeding it pauses; default 50000. */
+    maxBacklog?: number;
+    /** Run consecutive stages as one step; default false. */
+    fuse?: boolean;
+  };
+  /** Dead-letter policy: deliveries of an entry before it goes to dead letters (default 5). */
+  deadLetters?: { maxDeliveries?: number };
+  /** The run's HTTP client: userAgent, timeouts, per-host limits, allowed addresses. */
+  http?: Record<string, unknown>;
+}
 
 /** Fields every source block has besides its kind's own; `kind` names the kind. */
 export const sourceCommonSchema = (kinds: readonly string[]) =>

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import type { z } from "zod";
 import { resolve } from "node:path";
 import { defineFlow } from "../../config/define_flow.ts";
+import type { FlowDefinition, flowSchema } from "../../config/flow_schema.ts";
 import { FlowError } from "../../engine/flow_error.ts";
 import { fakeRegistry } from "./fake_registry.ts";
 
@@ -142,3 +144,9 @@ Deno.test("defineFlow's input is typed at the top level: a misspelt field does n
   );
   assert.match(e.message, /pipline: unknown field "pipline"; did you mean "pipeline"\?/);
 });
+
+// FlowDefinition is written out for its documentation: it must name the fields flowSchema takes.
+type Keys<T> = keyof T & string;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const sameFields: Same<Keys<FlowDefinition>, Keys<z.input<typeof flowSchema>>> = true;
+void sameFields;
