@@ -84,7 +84,11 @@ export class RedisEdge implements Edge<RedisDelivery> {
     this.#outItems = entrySize(options.entryItems, step.nextWindow);
     const claimed = {
       push: ({ lane, entries }: { lane: Lane; entries: StreamEntry[] }) => {
-        for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
+        for (const entry of entries) {
+          // Read back already (#readOwnPending, as the claim's reply came) or held: not twice.
+          if (this.run.held.has(`${lane} ${entry.id}`)) continue;
+          this.#claimed.push(this.#delivery(lane, entry, true));
+        }
       },
     };
     const background = { ...this.run, stop: AbortSignal.any([run.stop, this.#closed.signal]) };
@@ -556,6 +560,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
   async #readOwnPending(): Promise<RedisDelivery[]> {
     const { keys, step, consumer, reader, drops } = this.run;
     this.#ownReadAt = drops.count;
+    // Held when the list is asked for: a batch being committed meanwhile is still in the list
+    // Redis sends back, though no longer held once its commit returns; it is not an orphan.
+    const heldBefore = new Set(this.run.held.keys());
     const out: RedisDelivery[] = [];
     for (const lane of LANES) {
       const key = keys.input(step.id, lane);
@@ -579,8 +586,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
         if (entries.length === 0) break;
         for (const [rawId, fields] of entries) {
           after = rawId.toString();
-          // Held (being run) or trimmed away since (no fields): not an orphan.
-          if (fields === null || this.run.held.has(`${lane} ${after}`)) continue;
+          // Held (being run, or committed since), or trimmed away (no fields): not an orphan.
+          const key = `${lane} ${after}`;
+          if (fields === null || heldBefore.has(key) || this.run.held.has(key)) continue;
           const entry = decodeEntry(after, fields.map((f) => utf8.decode(f)));
           out.push(this.#delivery(lane, entry, entry.suspect === true));
         }

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
-import { createLogger } from "../../../engine/log.ts";
+import { createLogger, memoryLogger } from "../../../engine/log.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
 import { RedisProxy } from "../../_redis_proxy.ts";
-import { readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
+import { client, readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
 import { workerRegistry } from "./_worker.ts";
 
 const COUNT = 3000;
@@ -62,8 +62,66 @@ durable: { claimAfter: 1s, entryItems: 50 }
         assert.equal(new Set(ids).size, COUNT, "every item was published");
         assert.equal(ids.length, COUNT, "once");
         assert.equal(report.published, COUNT);
+        // No entry ran twice: one the process had just committed is not read back as an orphan.
+        const [validate, publish] = report.stages;
+        assert.equal(validate.received, COUNT);
+        assert.equal(publish.received, validate.emitted, "publish took each item once");
       } finally {
         await proxy.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "connections killed again and again mid-run: no stage runs an entry twice, and every item is published once",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-kills-" });
+      const admin = client(server);
+      try {
+        const path = await writeFlow(
+          dir,
+          `
+name: kills
+durability: redis
+redis: ${server.url}
+output: ${dir}
+sources:
+  items: { kind: numbered, count: ${COUNT * 4}, batch: 100 }
+pipeline:
+  - validate: { require: [title, url] }
+  - enrich: { steps: [domain, word-count] }
+  - embed: { provider: local, dimensions: 64, batch: { size: 100, maxWait: 20ms } }
+  - publish:
+      sinks: [ { jsonl: { path: items.jsonl } } ]
+      batch: { size: 100, maxWait: 20ms }
+durable: { claimAfter: 1s, entryItems: 50 }
+`,
+        );
+        const registry = workerRegistry();
+        const flow = await loadFlow(path, registry);
+        const running = runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        // Every client connection of the run dropped, five times while items flow.
+        for (let k = 0; k < 5; k++) {
+          await new Promise((r) => setTimeout(r, 150));
+          await admin.client("KILL", "TYPE", "normal", "SKIPME", "yes");
+        }
+        const report = await running;
+        for (let i = 1; i < report.stages.length; i++) {
+          const [before, stage] = [report.stages[i - 1], report.stages[i]];
+          assert.equal(stage.received, before.emitted, `${stage.id} took each item once`);
+        }
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
+        assert.equal(ids.length, COUNT * 4);
+        assert.equal(new Set(ids).size, COUNT * 4);
+      } finally {
+        admin.disconnect();
         await Deno.remove(dir, { recursive: true });
       }
     });
