@@ -113,7 +113,11 @@ export async function runCommand(
     if (event === "stop") {
       around(() =>
         flowLog.warn(
-          `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now)`,
+          `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now${
+            flows.some((f) => f.durability === "redis")
+              ? "; what is in flight then stays pending in Redis for the next run"
+              : ""
+          })`,
         )
       );
       for (const run of runs) run.stop();

@@ -62,6 +62,12 @@ redisTest(
         assert.equal(stopped.code, 0, stopped.stderr);
         assert.equal(stopped.report?.stopped, true);
         assert.match(stopped.stderr, WAITS);
+        // A second Ctrl-C ends the process by SIGINT's default action, with no word after it:
+        // the first signal's line says already what a second would leave.
+        assert.match(
+          stopped.stderr,
+          /stopping: draining what was accepted \(signal again to exit now; what is in flight then stays pending in Redis for the next run\)/,
+        );
         const early = (await idsIn(items)).length;
 
         const second = new FlowWorker(path, { main: true });
