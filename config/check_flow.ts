@@ -9,6 +9,7 @@ import {
   SOURCE_COMMON_KEYS,
   sourceCommonSchema,
   STAGE_COMMON_KEYS,
+  STAGE_ID,
   stageCommonSchema,
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
@@ -134,6 +135,16 @@ function checkSource(
   waived: PathProblem[],
 ): SourceEntry | undefined {
   const path = ["sources", name];
+  // A source's name prints in lines, tables, metrics and Redis keys, as a stage id does.
+  if (!STAGE_ID.test(name)) {
+    found.push({
+      path,
+      at: "key",
+      message: `a source name is letters, digits, "_", ".", "#" and "-", starting with a letter ` +
+        `or digit (e.g. hn-top), got ${JSON.stringify(name)}`,
+    });
+    return undefined;
+  }
   const kinds = [...registry.sources.keys()];
   const common = check(sourceCommonSchema(kinds), block, path);
   if (!common.ok) {

@@ -210,6 +210,9 @@ export const SOURCE_COMMON_KEYS = [
   "perHost",
 ] as const;
 
+/** What a stage id or a source name may hold: it prints in log lines, tables, metrics and keys. */
+export const STAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_.#-]*$/;
+
 /** Fields every stage block has besides its kind's own. */
 export const stageCommonSchema = z.looseObject({
   concurrency: positiveInt().default(1)
@@ -220,7 +223,7 @@ export const stageCommonSchema = z.looseObject({
     ),
   // An id names the stage in log lines, tables, metrics labels and Redis keys: a quote, a space or
   // a newline in it broke the lines and tables it is printed in.
-  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.#-]*$/, {
+  id: z.string().regex(STAGE_ID, {
     error: (iss) =>
       `expected letters, digits, "_", ".", "#" and "-", starting with a letter or digit (e.g. embed-titles), got ${
         show(iss.input)

@@ -374,6 +374,16 @@ Deno.test("a stage id is a name that prints on one line: quotes, spaces and newl
     parse(flow("  - validate: { id: check-titles.v2 }\n")).pipeline[0].id,
     "check-titles.v2",
   );
+  // A source's name too: it heads the summary's rows.
+  const e2 = flowError(() =>
+    parse(
+      'name: demo\nsources:\n  "wire\\nvalidate 999": { kind: generator }\npipeline: [validate]\n',
+    )
+  );
+  assert.match(
+    e2.message,
+    /^flows\/demo\.yaml:3:3: sources\["wire\\nvalidate 999"\]: a source name is letters/,
+  );
 });
 
 Deno.test("a problem in a source schema is prefixed with the source's place", () => {
