@@ -2,7 +2,7 @@ import type { Buffer } from "node:buffer";
 import type { Redis } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { type DurableOptions, isPolling } from "../flow.ts";
-import type { Logger } from "../log.ts";
+import { type Logger, withContext } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
 import { errorMessage } from "../errors.ts";
 import { SourceStats } from "../stats.ts";
@@ -129,8 +129,10 @@ export class SourceLeases {
    * position, or the flow would wait for that mark for ever.
    */
   async #source(s: ScrapeSource, stats: SourceStats): Promise<void> {
-    const { keys, stop, kill, log } = this.run;
+    const { keys, stop, kill } = this.run;
     const name = s.entry.name;
+    // Its lines name the source in a structured log, as a memory flow's do.
+    const log = withContext(this.run.log, { source: name });
     const leaseMs = Math.max(1000, this.run.options.claimAfter);
     const oneShot = !isPolling(s.entry);
     const who = `${keys.flow}: source ${name}`;
@@ -200,7 +202,9 @@ export class SourceLeases {
         // is away would keep the source (and a kill) waiting until it is back.
         const renew = redis.eval(RENEW, 1, keys.lease(source), holder, leaseMs);
         if (await untilAborted(renew, lost.signal) !== 1) {
-          this.run.log.warn(`${keys.flow}: source ${source}: lease lost, stepping back`);
+          withContext(this.run.log, { source }).warn(
+            `${keys.flow}: source ${source}: lease lost, stepping back`,
+          );
           lost.abort();
         }
       } catch {
@@ -243,13 +247,14 @@ export class SourceLeases {
   ): Promise<boolean> {
     const { entry, source } = s;
     const { redis, keys, options, stop, kill, first } = this.run;
+    const log = withContext(this.run.log, { source: entry.name });
     const saved = await retry(() => redis.get(keys.position(entry.name)));
     // Only this holder writes either key, so reading them one after the other is safe.
     const tick = entry.cron === undefined
       ? null
       : await retry(() => redis.get(keys.tick(entry.name)));
     if (vanished) {
-      this.run.log.warn(
+      log.warn(
         `${keys.flow}: the done mark of source ${entry.name} vanished (Redis lost writes?); ` +
           `resuming from position ${saved ?? "none (the start)"}`,
       );
@@ -297,7 +302,7 @@ export class SourceLeases {
         {
           who: `${keys.flow}: source ${entry.name}`,
           what: tick === undefined ? "emit" : "tick claim",
-          log: this.run.log,
+          log,
           signal: kill,
           isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
         },
@@ -316,7 +321,7 @@ export class SourceLeases {
     try {
       return await pumpSource(s, stats, outlet, {
         signal,
-        log: this.run.log,
+        log,
         flow: keys.flow,
         lastTick,
       });
@@ -324,7 +329,7 @@ export class SourceLeases {
       kill.throwIfAborted();
       if (lost.aborted || isLostLease(error)) return false;
       if (isLostSends(error)) {
-        this.run.log.warn(
+        log.warn(
           `${keys.flow}: source ${entry.name}: Redis lost its last sends (back from a crash ` +
             `without its last writes?); going back to the position Redis kept`,
         );

@@ -127,3 +127,38 @@ durable: { claimAfter: 1s, entryItems: 50 }
     });
   },
 );
+
+redisTest(
+  "a durable source's own lines (an emit whose reply was lost) carry its name as a field",
+  async () => {
+    await withRedis(async (server) => {
+      const proxy = new RedisProxy(server.port);
+      proxy.loseReply((chunk) => /evalsha|eval/i.test(chunk) && /:emitted:/.test(chunk), 1);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-source-log-" });
+      try {
+        const path = await writeFlow(
+          dir,
+          `name: srclog\ndurability: redis\nredis: ${proxy.url}\noutput: ${dir}\n` +
+            `sources:\n  items: { kind: numbered, count: 500, batch: 100 }\n` +
+            "pipeline:\n  - validate: { require: [title, url] }\n" +
+            "  - publish: [ { jsonl: { path: items.jsonl } } ]\n",
+        );
+        const registry = workerRegistry();
+        const lines: Record<string, string>[] = [];
+        const log = createLogger("json", { out: (_, line) => void lines.push(JSON.parse(line)) });
+        await runFlow(await loadFlow(path, registry), {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log,
+        });
+        assert.equal(proxy.repliesLost, 1);
+        const said = lines.filter((l) => l.msg.startsWith("srclog: source items"));
+        assert.ok(said.length > 0, lines.map((l) => l.msg).join("\n"));
+        assert.deepEqual(said.filter((l) => l.source !== "items"), []);
+      } finally {
+        await proxy.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
