@@ -49,6 +49,8 @@ export function formatStatus(status: FlowStatus): string {
       ...status.sources.map((s) => {
         const state = s.done
           ? "done: it emitted everything (`reset` starts the flow over)"
+          : s.heldBy !== null && s.leaseMs === null
+          ? `held by ${s.heldBy} with no expiry: no process will take it over (set by hand?)`
           : s.heldBy !== null
           ? `read by ${s.heldBy} (its lease runs ${
             seconds(s.leaseMs ?? 0)

@@ -66,12 +66,21 @@ export async function runCommand(
     with: (context) => above(withContext(inner, context)),
   });
   // The dashboard and metrics of the one flow, when --port asks for them.
-  const token = opts.serve ? Deno.env.get("MILLRACE_TOKEN") || undefined : undefined;
-  // HTTP clients trim a header's value: a token with a space at either end could never be sent.
-  if (token !== undefined && token.trim() !== token) {
+  const given = opts.serve ? Deno.env.get("MILLRACE_TOKEN") : undefined;
+  if (given === "") {
     throw new UsageError(
-      "MILLRACE_TOKEN starts or ends with a space, which no request can send (clients trim " +
-        "header values); set it without (e.g. openssl rand -hex 32)",
+      "MILLRACE_TOKEN is set but empty, which would ask for no token: give it a value " +
+        "(e.g. openssl rand -hex 32) or unset it",
+    );
+  }
+  const token = given;
+  // HTTP clients trim a header's value: a token with a space at either end could never be sent;
+  // and a header is bytes, which clients and servers read as different characters past ASCII.
+  if (token !== undefined && (token.trim() !== token || !/^[\x21-\x7e]+$/.test(token))) {
+    throw new UsageError(
+      "MILLRACE_TOKEN may hold only printable ASCII with no spaces, or no request can send it " +
+        "as sent (clients trim header values, and read other characters differently); " +
+        "e.g. openssl rand -hex 32",
     );
   }
   // Imported only then: prom-client and the dashboard stay unloaded otherwise.

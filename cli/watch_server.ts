@@ -45,8 +45,12 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
   const allowed = (req: Request) => {
     if (!expected) return true;
     const given = req.headers.get("authorization") ?? "";
-    const scheme = given.slice(0, 7).toLowerCase() === "bearer " ? 7 : given.length;
-    return sameBytes(new TextEncoder().encode(given.slice(scheme)), expected);
+    // One or more spaces after the scheme's name (RFC 9110, 11.4).
+    const token = /^bearer +/i.exec(given);
+    return sameBytes(
+      new TextEncoder().encode(token ? given.slice(token[0].length) : ""),
+      expected,
+    ) && token !== null;
   };
   const loopback = isLoopbackName(opts.hostname);
   const server = Deno.serve({

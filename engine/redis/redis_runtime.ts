@@ -402,6 +402,10 @@ async function leaseNote(
   if (holder === null) return "";
   if (holder.startsWith(`${consumer}#`)) return " (this process is reading it)";
   const who = holder.split(":").slice(0, 2).join(":"); // host:pid
+  if (ms < 0) {
+    return ` (its lease, ${who}'s, has no expiry, so no process will take the source over: ` +
+      "was it set by hand? delete it, or `reset` the flow)";
+  }
   return ` (read by process ${who}; if it ended without letting go, this one takes the source ` +
     `over when its lease runs out, in ${Math.max(1, Math.ceil(ms / 1000))}s)`;
 }

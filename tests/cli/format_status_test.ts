@@ -109,3 +109,21 @@ Deno.test("formatStatus says of each source whether it is done and which process
     /^sources:\n {2}news \(rss\): read by host-a:1 \(its lease runs 21\.0s more; a crashed holder's runs out, then another process takes over\)\n {2}archive \(json\): done: it emitted everything \(`reset` starts the flow over\)\n {2}hourly \(rss\): not being read: no process holds it; last cron tick 2026-01-01T00:00:00\.000Z$/m,
   );
 });
+
+Deno.test("formatStatus says a lease with no expiry will not run out", () => {
+  const text = formatStatus({
+    ...STATUS,
+    sources: [{
+      name: "news",
+      kind: "rss",
+      done: false,
+      heldBy: "h:1",
+      leaseMs: null,
+      lastTick: null,
+    }],
+  });
+  assert.match(
+    text,
+    /^ {2}news \(rss\): held by h:1 with no expiry: no process will take it over/m,
+  );
+});

@@ -146,14 +146,25 @@ Deno.test("a token no request could send is refused at start, and a short one is
   const dir = await Deno.makeTempDir({ prefix: "millrace-token-" });
   const file = join(dir, "flow.yaml");
   await Deno.writeTextFile(file, `output: ${dir}/out\n` + generatorFlow("tok", { count: 1 }));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, MAIN, file, "--port", "0"],
-    env: { NO_COLOR: "1", MILLRACE_TOKEN: " padded-token-of-some-length " },
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 2);
-  assert.match(new TextDecoder().decode(out.stderr), /MILLRACE_TOKEN starts or ends with a space/);
+  for (
+    const [value, said] of [
+      [
+        " padded-token-of-some-length ",
+        /MILLRACE_TOKEN may hold only printable ASCII with no spaces/,
+      ],
+      ["tökén-with-accents-and-more", /MILLRACE_TOKEN may hold only printable ASCII/],
+      ["", /MILLRACE_TOKEN is set but empty/],
+    ] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...PERMS, MAIN, file, "--port", "0"],
+      env: { NO_COLOR: "1", MILLRACE_TOKEN: value },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2, JSON.stringify(value));
+    assert.match(new TextDecoder().decode(out.stderr), said);
+  }
   await Deno.remove(dir, { recursive: true });
 
   const run = await runWithPort([], { MILLRACE_TOKEN: "short" });

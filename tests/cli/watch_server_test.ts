@@ -81,6 +81,7 @@ Deno.test("with a token, every endpoint but /healthz wants it", async () => {
       const [authorization, status] of [
         [`bearer ${token}`, 200],
         [`BEARER ${token}`, 200],
+        [`Bearer   ${token}`, 200],
         [`bearer ${token.toUpperCase()}`, 401],
         [token, 401],
         [`Basic ${token}`, 401],
