@@ -84,11 +84,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
     this.#outItems = entrySize(options.entryItems, step.nextWindow);
     const claimed = {
       push: ({ lane, entries }: { lane: Lane; entries: StreamEntry[] }) => {
-        for (const entry of entries) {
-          // Read back already (#readOwnPending, as the claim's reply came) or held: not twice.
-          if (this.run.held.has(`${lane} ${entry.id}`)) continue;
-          this.#claimed.push(this.#delivery(lane, entry, true));
-        }
+        for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
       },
     };
     const background = { ...this.run, stop: AbortSignal.any([run.stop, this.#closed.signal]) };
