@@ -107,9 +107,9 @@ durable: { claimAfter: 1s, entryItems: 50 }
           deadLetters: new MemoryDeadLetters(),
           log: memoryLogger(),
         });
-        // Every client connection of the run dropped, five times while items flow.
-        for (let k = 0; k < 5; k++) {
-          await new Promise((r) => setTimeout(r, 150));
+        // Every client connection of the run dropped, twelve times while items flow.
+        for (let k = 0; k < 12; k++) {
+          await new Promise((r) => setTimeout(r, 60));
           await admin.client("KILL", "TYPE", "normal", "SKIPME", "yes");
         }
         const report = await running;
