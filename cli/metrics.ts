@@ -9,6 +9,9 @@ export interface EdgeState {
   pending: number;
 }
 
+/** A series' labels besides `flow`. */
+type Labels = Record<string, string>;
+
 /** Upper bounds of the items-per-batch histogram. */
 const BATCH_ITEMS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
@@ -43,31 +46,34 @@ export class FlowMetrics {
     const registers = [this.registry];
     // deno-lint-ignore no-this-alias
     const metrics = this;
-    const stages = () => this.#running?.stages ?? [];
-    const fromStats = (read: (s: StageStats) => [string, number][]) =>
+    /** A collect that sets each row's series (labels besides `flow`, value) afresh. */
+    const series = <T>(rows: () => readonly T[], read: (r: T) => [Labels, number][]) =>
       function (this: Counter<string> | Gauge<string>) {
         this.reset();
-        for (const s of stages()) {
-          for (const [outcome, n] of read(s)) {
-            const labels = { flow, stage: s.id, ...(outcome ? { outcome } : {}) };
-            if (this instanceof Gauge) this.set(labels, n);
-            else this.inc(labels, n);
+        for (const r of rows()) {
+          for (const [labels, n] of read(r)) {
+            if (this instanceof Gauge) this.set({ flow, ...labels }, n);
+            else this.inc({ flow, ...labels }, n);
           }
         }
       };
+    const stages = () => this.#running?.stages ?? [];
+    const fromStats = (read: (s: StageStats) => [string, number][]) =>
+      series(
+        stages,
+        (s) => read(s).map(([outcome, n]) => [{ stage: s.id, ...(outcome ? { outcome } : {}) }, n]),
+      );
     new Counter({
       name: "millrace_items_total",
       help: "Items by stage and outcome: in (received), out (passed on), dropped, dead_letter.",
       labelNames: ["flow", "stage", "outcome"],
       registers,
-      collect() {
-        fromStats((s) => [
-          ["in", s.received],
-          ["out", s.emitted],
-          ["dropped", s.droppedTotal],
-          ["dead_letter", s.rejectedTotal + s.failed],
-        ]).call(this);
-      },
+      collect: fromStats((s) => [
+        ["in", s.received],
+        ["out", s.emitted],
+        ["dropped", s.droppedTotal],
+        ["dead_letter", s.rejectedTotal + s.failed],
+      ]),
     });
     new Counter({
       name: "millrace_stage_retries_total",
@@ -81,24 +87,14 @@ export class FlowMetrics {
       help: "What a stage counted of its work: requests, cached answers, merge updates, tokens.",
       labelNames: ["flow", "stage", "what"],
       registers,
-      collect() {
-        this.reset();
-        for (const s of stages()) {
-          for (const [what, n] of s.usage) this.inc({ flow, stage: s.id, what }, n);
-        }
-      },
+      collect: series(stages, (s) => [...s.usage].map(([what, n]) => [{ stage: s.id, what }, n])),
     });
     const sources = () => this.#running?.sources ?? [];
     const perSource = (read: (s: SourceStats) => number | undefined) =>
-      function (this: Counter<string> | Gauge<string>) {
-        this.reset();
-        for (const s of sources()) {
-          const n = read(s);
-          if (n === undefined) continue;
-          if (this instanceof Gauge) this.set({ flow, source: s.name }, n);
-          else this.inc({ flow, source: s.name }, n);
-        }
-      };
+      series(sources, (s) => {
+        const n = read(s);
+        return n === undefined ? [] : [[{ source: s.name }, n]];
+      });
     new Counter({
       name: "millrace_source_items_total",
       help: "Items a source emitted into the flow.",

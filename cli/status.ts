@@ -5,6 +5,7 @@ import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
 import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 import { maskUrl } from "../engine/mask_url.ts";
+import { leaseProcess } from "../engine/redis/source_lease.ts";
 
 /** A consumer of a stage's group: a process (or a dead one whose entries wait to be claimed). */
 export interface ConsumerStatus {
@@ -203,8 +204,7 @@ async function readSource(
     name,
     kind,
     done: done === 1,
-    // The lease holds `<host>:<pid>:<random>#<fencing token>`.
-    heldBy: holder === null ? null : holder.split(":").slice(0, 2).join(":"),
+    heldBy: holder === null ? null : leaseProcess(holder),
     leaseMs: holder === null || ms < 0 ? null : ms,
     lastTick: tick === null || !Number.isFinite(Number(tick))
       ? null

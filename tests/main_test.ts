@@ -7,6 +7,7 @@ import { loadFlow } from "../config/load_flow.ts";
 import { MemoryDeadLetters } from "../engine/dead_letters.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { runFlow } from "../engine/run_flow.ts";
+import { writeSlowStep } from "./_slow_step.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MAIN = join(ROOT, "main.ts");
@@ -206,6 +207,11 @@ async function startBig(dir: string, args: string[], perms: string[] = []) {
     (t) =>
       t.replace("count: 5000", "count: 100000").replace("dimensions: 256", "dimensions: 16384"),
   );
+  return await startWriting(dir, flow, args, perms);
+}
+
+/** `main.ts FLOW`, returned once its `items.jsonl` in `dir` has lines: the run is under way. */
+async function startWriting(dir: string, flow: string, args: string[], perms: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMS, ...perms, MAIN, flow, ...args],
     stdout: "piped",
@@ -272,34 +278,14 @@ Deno.test("past --grace the run is stopped hard: one line says what was lost, th
  * drain could end within 600 ms, and the second signal then found the process gone).
  */
 async function startSlowDrain(dir: string, args: string[], perms: string[]) {
-  await Deno.writeTextFile(
-    join(dir, "slow.ts"),
-    'import { z } from "zod";\n' +
-      "export default { summary: 'waits', schema: z.strictObject({}), create: () => ({\n" +
-      "  window: { size: 10, maxWait: 10 },\n" +
-      "  async handle(batch: { id: string }[], out: { emit(i: unknown): void }) {\n" +
-      "    await new Promise((r) => setTimeout(r, 50));\n" +
-      "    for (const item of batch) out.emit(item);\n" +
-      "  },\n}) };\n",
-  );
+  await writeSlowStep(dir, { first: 50, rest: 50 });
   const flow = join(dir, "slow.yaml");
   await Deno.writeTextFile(
     flow,
     `name: demo\noutput: ${dir}\nsources: { gen: { kind: generator, count: 100000 } }\n` +
       "pipeline:\n  - step: { module: ./slow.ts }\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n",
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMS, ...perms, MAIN, flow, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const items = join(dir, "items.jsonl");
-  for (let i = 0; i < 300; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (await Deno.stat(items).then((s) => s.size > 0, () => false)) break;
-  }
-  return child;
+  return await startWriting(dir, flow, args, perms);
 }
 
 Deno.test("a second signal exits 130 at once, however soon past the first's echo window (250 ms) it follows", async (t) => {

@@ -536,9 +536,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
       const lane: Lane = key.toString() === high ? "high" : "normal";
       for (const [rawId, fields] of entries) {
         const id = rawId.toString();
-        if (this.run.held.has(`${lane} ${id}`)) continue;
-        const entry = decodeEntry(id, fields.map((f) => utf8.decode(f)));
-        out.push(this.#delivery(lane, entry, entry.suspect === true));
+        if (!this.run.held.has(`${lane} ${id}`)) out.push(this.#decoded(lane, id, fields));
       }
     }
     return out;
@@ -583,14 +581,19 @@ export class RedisEdge implements Edge<RedisDelivery> {
         for (const [rawId, fields] of entries) {
           after = rawId.toString();
           // Held (being run, or committed since), or trimmed away (no fields): not an orphan.
-          const key = `${lane} ${after}`;
-          if (fields === null || heldBefore.has(key) || this.run.held.has(key)) continue;
-          const entry = decodeEntry(after, fields.map((f) => utf8.decode(f)));
-          out.push(this.#delivery(lane, entry, entry.suspect === true));
+          const held = `${lane} ${after}`;
+          if (fields === null || heldBefore.has(held) || this.run.held.has(held)) continue;
+          out.push(this.#decoded(lane, after, fields));
         }
       }
     }
     return out;
+  }
+
+  /** A read entry's delivery: its fields decoded, run alone when a split made it a suspect. */
+  #decoded(lane: Lane, id: string, fields: Buffer[]): RedisDelivery {
+    const entry = decodeEntry(id, fields.map((f) => utf8.decode(f)));
+    return this.#delivery(lane, entry, entry.suspect === true);
   }
 
   #delivery(lane: Lane, entry: StreamEntry, alone: boolean): RedisDelivery {

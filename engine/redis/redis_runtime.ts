@@ -14,7 +14,7 @@ import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
-import { SourceLeases } from "./source_lease.ts";
+import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
 /**
  * A drained run found work back in Redis as it ended: Redis lost writes the
@@ -401,7 +401,7 @@ async function leaseNote(
   ]);
   if (holder === null) return "";
   if (holder.startsWith(`${consumer}#`)) return " (this process is reading it)";
-  const who = holder.split(":").slice(0, 2).join(":"); // host:pid
+  const who = leaseProcess(holder);
   if (ms < 0) {
     return ` (its lease, ${who}'s, has no expiry, so no process will take the source over: ` +
       "was it set by hand? delete it, or `reset` the flow)";

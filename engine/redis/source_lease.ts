@@ -84,6 +84,14 @@ const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/**
+ * `<host>:<pid>` of the process a lease's value names: the value is its
+ * consumer (`<host>:<pid>:<random>`) and its fencing token after a `#`.
+ */
+export function leaseProcess(holder: string): string {
+  return holder.split(":").slice(0, 2).join(":");
+}
+
 export interface SourceLeasesRun {
   sources: readonly ScrapeSource[];
   redis: Redis;

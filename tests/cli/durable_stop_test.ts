@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeSlowStep } from "../_slow_step.ts";
 import {
   countLines,
   FlowWorker,
@@ -104,17 +105,7 @@ redisTest(
       try {
         // A step whose batches after the first take 5 s: the drain of the batch it holds when the
         // first signal comes (a durable drain finishes what it holds) outlasts the 600 ms gap.
-        await Deno.writeTextFile(
-          join(dir, "slow.ts"),
-          'import { z } from "zod";\n' +
-            "let n = 0;\n" +
-            "export default { summary: 'waits', schema: z.strictObject({}), create: () => ({\n" +
-            "  window: { size: 10, maxWait: 10 },\n" +
-            "  async handle(batch: { id: string }[], out: { emit(i: unknown): void }) {\n" +
-            "    await new Promise((r) => setTimeout(r, n++ === 0 ? 0 : 5000));\n" +
-            "    for (const item of batch) out.emit(item);\n" +
-            "  },\n}) };\n",
-        );
+        await writeSlowStep(dir, { first: 0, rest: 5000 });
         const path = await writeFlow(
           dir,
           `name: twice\ndurability: redis\nredis: ${server.url}\noutput: ${dir}\n` +

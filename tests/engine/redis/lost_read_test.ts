@@ -8,13 +8,20 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
-import { createLogger, memoryLogger } from "../../../engine/log.ts";
+import { createLogger, type Logger, memoryLogger } from "../../../engine/log.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
 import { RedisProxy } from "../../_redis_proxy.ts";
 import { client, readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
 import { workerRegistry } from "./_worker.ts";
 
 const COUNT = 3000;
+
+/** Writes `yaml` as a flow in `dir` and runs it on the test stages, logging to `log`. */
+async function runYaml(dir: string, yaml: string, log: Logger) {
+  const registry = workerRegistry();
+  const flow = await loadFlow(await writeFlow(dir, yaml), registry);
+  return await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
+}
 
 redisTest(
   "entries a lost read reply delivered are read back from the consumer's own pending list, not claimed as a silent consumer's",
@@ -29,9 +36,7 @@ redisTest(
       );
       const dir = await Deno.makeTempDir({ prefix: "millrace-lost-read-" });
       try {
-        const path = await writeFlow(
-          dir,
-          `
+        const yaml = `
 name: reads
 durability: redis
 redis: ${proxy.url}
@@ -44,13 +49,10 @@ pipeline:
       sinks: [ { jsonl: { path: items.jsonl } } ]
       batch: { size: 100, maxWait: 20ms }
 durable: { claimAfter: 1s, entryItems: 50 }
-`,
-        );
-        const registry = workerRegistry();
-        const flow = await loadFlow(path, registry);
+`;
         const lines: Record<string, string>[] = [];
         const log = createLogger("json", { out: (_, line) => void lines.push(JSON.parse(line)) });
-        const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
+        const report = await runYaml(dir, yaml, log);
         assert.ok(proxy.repliesLost > 0, "a read's reply was lost");
         const claims = lines.filter((l) => l.msg.includes("left by a silent consumer"));
         assert.deepEqual(claims, [], "nothing was left for the claim loop");
@@ -81,9 +83,7 @@ redisTest(
       const dir = await Deno.makeTempDir({ prefix: "millrace-kills-" });
       const admin = client(server);
       try {
-        const path = await writeFlow(
-          dir,
-          `
+        const yaml = `
 name: kills
 durability: redis
 redis: ${server.url}
@@ -98,15 +98,8 @@ pipeline:
       sinks: [ { jsonl: { path: items.jsonl } } ]
       batch: { size: 100, maxWait: 20ms }
 durable: { claimAfter: 1s, entryItems: 50 }
-`,
-        );
-        const registry = workerRegistry();
-        const flow = await loadFlow(path, registry);
-        const running = runFlow(flow, {
-          registry,
-          deadLetters: new MemoryDeadLetters(),
-          log: memoryLogger(),
-        });
+`;
+        const running = runYaml(dir, yaml, memoryLogger());
         // Every client connection of the run dropped, twelve times while items flow.
         for (let k = 0; k < 12; k++) {
           await new Promise((r) => setTimeout(r, 60));
@@ -136,21 +129,13 @@ redisTest(
       proxy.loseReply((chunk) => /evalsha|eval/i.test(chunk) && /:emitted:/.test(chunk), 1);
       const dir = await Deno.makeTempDir({ prefix: "millrace-source-log-" });
       try {
-        const path = await writeFlow(
-          dir,
-          `name: srclog\ndurability: redis\nredis: ${proxy.url}\noutput: ${dir}\n` +
-            `sources:\n  items: { kind: numbered, count: 500, batch: 100 }\n` +
-            "pipeline:\n  - validate: { require: [title, url] }\n" +
-            "  - publish: [ { jsonl: { path: items.jsonl } } ]\n",
-        );
-        const registry = workerRegistry();
+        const yaml = `name: srclog\ndurability: redis\nredis: ${proxy.url}\noutput: ${dir}\n` +
+          `sources:\n  items: { kind: numbered, count: 500, batch: 100 }\n` +
+          "pipeline:\n  - validate: { require: [title, url] }\n" +
+          "  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
         const lines: Record<string, string>[] = [];
         const log = createLogger("json", { out: (_, line) => void lines.push(JSON.parse(line)) });
-        await runFlow(await loadFlow(path, registry), {
-          registry,
-          deadLetters: new MemoryDeadLetters(),
-          log,
-        });
+        await runYaml(dir, yaml, log);
         assert.equal(proxy.repliesLost, 1);
         const said = lines.filter((l) => l.msg.startsWith("srclog: source items"));
         assert.ok(said.length > 0, lines.map((l) => l.msg).join("\n"));
