@@ -64,9 +64,8 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
  * ```
  */
 export function canonicalUrl(url: string): string | undefined {
-  const trimmed = url.trim();
-  if (isCanonical(trimmed)) return trimmed;
-  return canonicalUrlByParse(trimmed);
+  const t = trimmed(url);
+  return isCanonical(t) ? t : canonicalUrlByParse(t);
 }
 
 /**
@@ -109,21 +108,31 @@ const ALLOWED = (() => {
  * holds them equal); anything else takes the parse.
  */
 function isCanonical(url: string): boolean {
-  let i = url.startsWith("https://") ? 8 : url.startsWith("http://") ? 7 : 0;
-  if (i === 0) return false;
-  const n = url.length, hostStart = i;
-  let lastLabel = i;
+  // Char codes rather than startsWith and indexOf: this runs once per item,
+  // and those calls cost more than the scan of a short url.
+  const n = url.length;
+  if (
+    url.charCodeAt(0) !== 0x68 || url.charCodeAt(1) !== 0x74 || // "ht"
+    url.charCodeAt(2) !== 0x74 || url.charCodeAt(3) !== 0x70 // "tp"
+  ) return false;
+  let i = url.charCodeAt(4) === 0x73 ? 5 : 4; // "s"
+  if (
+    url.charCodeAt(i) !== 0x3a || url.charCodeAt(i + 1) !== 0x2f || url.charCodeAt(i + 2) !== 0x2f
+  ) {
+    return false; // "://"
+  }
+  i += 3;
+  let label = i; // where the host's current label starts
   for (; i < n; i++) {
     const c = url.charCodeAt(i);
     if (c === 0x2f) break; // "/"
     if (c > 0x7f || (ALLOWED[c] & HOST) === 0) return false;
-    if (c === 0x2e) lastLabel = i + 1; // "."
+    if (c === 0x2e) label = i + 1; // "."
+    else if (c === 0x2d && i === label + 3 && isPunycodeLabel(url, label)) return false;
   }
   if (i === n) return false; // no path: the parse adds the root's "/"
-  const first = url.charCodeAt(lastLabel);
+  const first = url.charCodeAt(label);
   if (first < 0x61 || first > 0x7a) return false; // a-z
-  const punycode = url.indexOf("xn--", hostStart);
-  if (punycode >= 0 && punycode < i) return false;
   const pathStart = i;
   for (; i < n; i++) {
     const c = url.charCodeAt(i);
@@ -138,6 +147,21 @@ function isCanonical(url: string): boolean {
   return n - pathStart === 1 || url.charCodeAt(n - 1) !== 0x2f;
 }
 
+/** Whether the host label at `at` starts with "xn--" (its fourth character, a "-", was just read). */
+function isPunycodeLabel(url: string, at: number): boolean {
+  return url.charCodeAt(at) === 0x78 && url.charCodeAt(at + 1) === 0x6e && // "xn"
+    url.charCodeAt(at + 2) === 0x2d;
+}
+
+/**
+ * `s.trim()`, without the call when `s` starts and ends with a visible
+ * ASCII character (every url a feed writes), which trim would leave as is.
+ */
+function trimmed(s: string): string {
+  const a = s.charCodeAt(0), z = s.charCodeAt(s.length - 1);
+  return a > 0x20 && a < 0x7f && z > 0x20 && z < 0x7f ? s : s.trim();
+}
+
 /**
  * The form of a url that keys an item: its canonical URL, or for anything
  * that is not an absolute http(s) URL the trimmed text in lower case. The
@@ -145,7 +169,9 @@ function isCanonical(url: string): boolean {
  * (tracking parameters, case, a trailing slash) names one story.
  */
 export function urlKey(url: string): string {
-  return canonicalUrl(url) ?? url.trim().toLowerCase();
+  const t = trimmed(url);
+  if (isCanonical(t)) return t;
+  return canonicalUrlByParse(t) ?? t.toLowerCase();
 }
 
 function canonicalPath(path: string): string {

@@ -138,8 +138,9 @@ export type Fact = "valid" | "unique" | "enriched" | "embedded";
  * on this id when its key is the url alone.
  */
 export function itemId(item: RawItem): string {
-  const url = typeof item.url === "string" ? item.url.trim() : "";
-  if (url !== "") return urlId(urlKey(url));
+  // A url of only spaces keys nothing: urlKey gives "" for it and only for it.
+  const key = typeof item.url === "string" ? urlKey(item.url) : "";
+  if (key !== "") return urlId(key);
   if (item.guid) return hash128(item.guid, 0x67756964);
   return hash128((item.title ?? "") + "\n" + (item.text ?? ""), 0x74787431);
 }

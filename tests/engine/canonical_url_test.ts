@@ -158,6 +158,18 @@ const tricky = [
   // an empty user, with and without a password
   "https://@example.com/a",
   "https://u:@example.com/a",
+  // "xn--" inside a label, or a label that only starts like one
+  "https://axn--b.example/a",
+  "https://a.xn--/a",
+  "https://xn-a.example/a",
+  "https://a.bxn--.com/a",
+  // what trim takes off: spaces, and Unicode's spaces past ASCII
+  " https://example.com/a ",
+  "\u00a0https://example.com/a",
+  "https://example.com/a\u00a0",
+  "\ufeffhttps://example.com/a",
+  "https://example.com/a\u2028",
+  "\u3000https://example.com/a\n",
 ];
 
 Deno.test("the shortcut for URLs already canonical answers as the parse does", () => {

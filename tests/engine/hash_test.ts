@@ -40,6 +40,21 @@ Deno.test("an item's id comes from its url, else its guid, else title and text",
   assert.notEqual(itemId({ title: "a", text: "b" }), itemId({ title: "a", text: "c" }));
 });
 
+Deno.test("ids stay what they were: files and Redis written by earlier versions hold them", () => {
+  // Computed by the version before ids took their fast path (3d35093).
+  const pinned: [Record<string, string>, string][] = [
+    [{ url: "https://a.example/x" }, "32ae3085477209f1d26b6640dd36acb0"],
+    [{ url: "  https://a.example/x\n" }, "32ae3085477209f1d26b6640dd36acb0"],
+    [{ url: "\u00a0https://a.example/x" }, "32ae3085477209f1d26b6640dd36acb0"],
+    [{ url: "HTTP://A.example:80/x/?utm_source=y" }, "9cb4f70cf688d3d299fbf8c57cb47e2f"],
+    [{ url: "https://axn--b.example/a" }, "b6fca1f3b697753963200a5bdf65ffcb"],
+    [{ url: "not a url" }, "319fce7eac842b4069446a2fb9abbb2b"],
+    [{ url: "   ", guid: "g1" }, "079bfb86e97b7dbce97b7dbce97b7dbc"],
+    [{ url: "", title: "t", text: "b" }, "f700efba44030da1d35583f6d35583f6"],
+  ];
+  for (const [item, id] of pinned) assert.equal(itemId(item), id, JSON.stringify(item));
+});
+
 Deno.test("every envelope gets a fresh event, the same content the same id", () => {
   const a = envelope({ url: "https://a.example/x" }, "s");
   const b = envelope({ url: "https://a.example/x" }, "s");
