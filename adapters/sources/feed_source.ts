@@ -91,7 +91,10 @@ export interface FeedPosition {
 /**
  * Items of a polled feed remembered as emitted: a feed re-sends its last
  * 10 to 100 items (730 in the largest fixture) with every change, and each
- * should go downstream once. 2,000 keys are about 38 KB of checkpoint.
+ * should go downstream once (else an item a stage refuses would be
+ * dead-lettered again at every poll). The same for feed files read again
+ * at every poll (`path` with `every` or `cron`). 2,000 keys are about 38 KB
+ * of checkpoint.
  */
 const SEEN_ITEMS = 2_000;
 
@@ -100,7 +103,8 @@ const SEEN_ITEMS = 2_000;
  * If-None-Match / If-Modified-Since from the previous answer, so a poll of
  * an unchanged feed costs the server a 304 and yields nothing. Those
  * validators are its checkpoint, so a restarted source still asks
- * conditionally; files need no position (undefined).
+ * conditionally. Polled, its items already emitted are its checkpoint too,
+ * files' as well; files read once need no position (undefined).
  */
 class FeedSource implements Source {
   #etag?: string;
@@ -125,8 +129,13 @@ class FeedSource implements Source {
     await checkFiles(this.config.path, this.env.baseDir);
   }
 
+  /** Whether items already emitted are left out: a URL's, or files read at every poll. */
+  get #remembers(): boolean {
+    return this.config.url !== undefined || this.env.polled === true;
+  }
+
   checkpoint(): FeedPosition | undefined {
-    if (!this.config.url || (!this.#etag && !this.#lastModified && !this.#seen.size)) {
+    if (!this.#remembers || (!this.#etag && !this.#lastModified && !this.#seen.size)) {
       return undefined;
     }
     const position: FeedPosition = {};
@@ -137,12 +146,12 @@ class FeedSource implements Source {
   }
 
   resume(position: unknown): void {
-    if (!this.config.url) return;
+    if (!this.#remembers) return;
     if (position === undefined || position === null) position = {};
     const { etag, lastModified, seen } = position as FeedPosition;
     const bad = () =>
       new Error(
-        `rss ${maskUrl(this.config.url!)}: cannot resume from ${
+        `rss ${maskUrl(this.config.url ?? String(this.config.path))}: cannot resume from ${
           JSON.stringify(position).slice(0, 200)
         }: expected { "etag"?: string, "lastModified"?: string, "seen"?: string[] }`,
       );
@@ -168,7 +177,7 @@ class FeedSource implements Source {
       if (items.length) yield items;
       return;
     }
-    yield* readFiles(
+    const files = readFiles(
       pathList(this.config.path),
       this.env.baseDir,
       signal,
@@ -180,6 +189,20 @@ class FeedSource implements Source {
           onWarning: this.#warn,
         }),
     );
+    for await (const items of files) {
+      const fresh = this.#remembers ? this.#fresh(items) : items;
+      if (fresh.length) yield fresh;
+    }
+  }
+
+  /**
+   * The items not emitted before. Each one read is marked newest again, so
+   * what the feed still lists is never forgotten.
+   */
+  #fresh(items: RawItem[]): RawItem[] {
+    const fresh = items.filter((item) => !this.#seen.has(itemId(item)));
+    for (const item of items) this.#seen.add(itemId(item));
+    return fresh;
   }
 
   async #poll(url: string, signal: AbortSignal): Promise<RawItem[]> {
@@ -222,10 +245,6 @@ class FeedSource implements Source {
     // Remember validators only once the body parsed, so a bad answer is fetched again.
     this.#etag = res.headers.get("etag") ?? undefined;
     this.#lastModified = res.headers.get("last-modified") ?? undefined;
-    // Items the feed sent before are not emitted again; each seen one is
-    // marked newest again, so what the feed still lists is never forgotten.
-    const fresh = items.filter((item) => !this.#seen.has(itemId(item)));
-    for (const item of items) this.#seen.add(itemId(item));
-    return fresh;
+    return this.#fresh(items);
   }
 }

@@ -383,6 +383,41 @@ fixtureTest("path mode needs no position", async () => {
   assert.equal(src.checkpoint!(), undefined);
 });
 
+fixtureTest(
+  "path mode, polled: an item is emitted once, not again at every poll, and that survives a restart",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    const feed = join(dir, "feed.xml");
+    const sample = await Deno.readTextFile(join(FEEDS, "feedparser__rss2sample.xml"));
+    await Deno.writeTextFile(feed, sample);
+    const polled = async () =>
+      await feedSource.create(feedConfig.parse({ path: "feed.xml" }), {
+        ...testEnv(dir),
+        polled: true,
+      });
+    const src = await polled();
+    assert.deepEqual((await readAll(src)).map((b) => b.length), [4]);
+    assert.deepEqual(await readAll(src), [], "the second poll of the same file sends nothing");
+    // One more item at the top, as a feed grows.
+    await Deno.writeTextFile(
+      feed,
+      sample.replace(
+        "<item>",
+        "<item><title>New</title><link>https://example.com/new</link></item><item>",
+      ),
+    );
+    const [[added], ...rest] = await readAll(src);
+    assert.deepEqual([added.title, rest.length], ["New", 0]);
+
+    const position = JSON.parse(JSON.stringify(src.checkpoint!()));
+    assert.equal(position.seen.length, 5);
+    const restarted = await polled();
+    restarted.resume!(position);
+    assert.deepEqual(await readAll(restarted), [], "a restarted source remembers what it sent");
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
 fixtureTest("url mode: relative links resolve against the feed URL by default", async () => {
   const body = await Deno.readFile(join(FEEDS, "feedparser__rss-with-relative-urls.xml"));
   await withServer(() => new Response(body), async (origin) => {
