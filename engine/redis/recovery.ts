@@ -7,6 +7,7 @@ import { type DurableStepRun, LANES, unparsable } from "./step_run.ts";
 import type { Lane } from "./keys.ts";
 import { commitOnce } from "./commit.ts";
 import { deadLetterLost } from "./lost_entries.ts";
+import { isLostFlow } from "./until_redis.ts";
 
 /**
  * Recovery: entries idle longer than claimAfter on any consumer (a dead
@@ -324,7 +325,9 @@ export async function trimLoop(run: DurableStepRun): Promise<void> {
       try {
         await trimStream(run.redis, keys.input(step.id, lane), step.id);
       } catch (error) {
-        if (stop.aborted) return;
+        // Redis lost the flow's streams (it restarted without persistence): the step's reads
+        // meet that too and end the flow saying so; a warning here every 2 s would bury it.
+        if (stop.aborted || isLostFlow(error)) return;
         run.log.warn(`${keys.flow}/${step.id}: trim failed`, { error: errorMessage(error) });
       }
     }

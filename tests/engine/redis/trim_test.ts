@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
-import { trimStream } from "../../../engine/redis/recovery.ts";
-import { client, redisTest, withRedis } from "./_harness.ts";
+import { trimLoop, trimStream } from "../../../engine/redis/recovery.ts";
+import type { DurableStepRun } from "../../../engine/redis/step_run.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { client, flowKeys, redisTest, withRedis } from "./_harness.ts";
 
 const KEY = "millrace:{trim}:in:stage";
 const GROUP = "stage";
@@ -162,3 +164,32 @@ redisTest("trimming past the last delivered entry carries the sequence's digits"
     }
   });
 });
+
+redisTest(
+  "the trim loop ends without a word once Redis no longer holds the flow's streams",
+  async () => {
+    // Redis restarted without persistence: the step's reads fail with NOGROUP and end the flow
+    // with a clear error; a warning per stream and lane every 2 s before it would only bury it.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const log = memoryLogger();
+      const stop = new AbortController();
+      try {
+        const run = {
+          keys: flowKeys("gone"),
+          step: { id: "validate", stages: [] },
+          stop: stop.signal,
+          redis,
+          log,
+        } as unknown as DurableStepRun;
+        const ended = trimLoop(run).then(() => "ended");
+        const waited = new Promise((r) => setTimeout(() => r("still trimming"), 6_000));
+        assert.equal(await Promise.race([ended, waited]), "ended");
+        assert.deepEqual(log.lines, []);
+      } finally {
+        stop.abort();
+        await redis.quit();
+      }
+    });
+  },
+);
