@@ -404,41 +404,60 @@ class HtmlSource implements Source {
     return [item];
   }
 
-  /** The page decoded and parsed, or undefined when it failed (counted and warned). */
+  /**
+   * The page decoded and parsed, or undefined when it failed (counted once
+   * as fetched and as failed, and warned). A page that is gone (404, 410)
+   * or is no HTML page (a PDF, an image a list links to) is remembered as
+   * seen: no poll fetches it again, nor spends `maxPages` on it.
+   */
   async #fetch(
     url: string,
     signal: AbortSignal,
   ): Promise<{ url: string; doc: HtmlDocument } | undefined> {
+    let res;
     try {
-      const res = await httpOf(this.env).get(url, {
+      res = await httpOf(this.env).get(url, {
         timeout: this.config.timeout,
         maxBytes: this.config.maxBytes,
         headers: { accept: "text/html, application/xhtml+xml;q=0.9, */*;q=0.1" },
         signal,
       });
-      this.counts.fetched++;
-      const type = res.headers.get("content-type");
-      if (type && !/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
-        throw new Error(`not an HTML page (content-type ${type.split(";")[0].trim()})`);
-      }
-      const text = decodeHtml(res.body, charsetOf(type)).text;
-      return { url: res.url || url, doc: parseHtml(text) };
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
       if (err instanceof RobotsDisallowedError && err.ruled) {
         this.#refused(url, err);
         return undefined;
       }
-      this.counts.fetched++;
-      this.counts.failed++;
       const status = (err as { status?: unknown }).status;
-      if (status === 404 || status === 410) {
-        this.#seen.add(url);
-        this.#gone++;
-      }
-      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${skipped(err, url)}`);
-      return undefined;
+      this.counts.fetched++; // a request that failed was made all the same
+      return this.#skipped(url, skipped(err, url), status === 404 || status === 410);
     }
+    this.counts.fetched++;
+    const type = res.headers.get("content-type");
+    if (type && !/^\s*(text\/html|application\/xhtml\+xml)\b/i.test(type)) {
+      return this.#skipped(
+        url,
+        `not an HTML page (content-type ${type.split(";")[0].trim()})`,
+        true,
+      );
+    }
+    try {
+      const text = decodeHtml(res.body, charsetOf(type)).text;
+      return { url: res.url || url, doc: parseHtml(text) };
+    } catch (err) {
+      return this.#skipped(url, skipped(err, url), false);
+    }
+  }
+
+  /** A page fetched (or tried) that gives nothing: counted as failed, warned, and when `gone` remembered as seen. */
+  #skipped(url: string, why: string, gone: boolean): undefined {
+    this.counts.failed++;
+    if (gone) {
+      this.#seen.add(url);
+      this.#gone++;
+    }
+    this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${why}`);
+    return undefined;
   }
 
   /** Says why a list page gave no link: the selector, or sameSite dropping every link it found. */

@@ -266,6 +266,25 @@ fixtureTest("depth counts the levels of list pages before the articles", async (
 });
 
 fixtureTest(
+  "links to what is no HTML page spend maxPages once: the articles after them are fetched",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/image.png"] = { body: new Uint8Array([0x89, 0x50, 0x4e, 0x47]), type: "image/png" };
+    pages["/data.json"] = { body: "{}", type: "application/json" };
+    pages["/list.html"] = { body: listPage(["/image.png", "/data.json", "/heise/page.html"]) };
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const src = await source({ url: `${origin}/list.html`, follow: "a.story", maxPages: 3 });
+      assert.deepEqual(await readAll(src), [], "the list page, the image and the JSON: 3 pages");
+      assert.deepEqual([src.counts.fetched, src.counts.failed], [3, 2]);
+      const [item] = await readAll(src);
+      assert.equal(item?.title, expectedPage("heise").meta.title);
+      assert.deepEqual([s.hit("/image.png"), s.hit("/data.json")], [1, 1]);
+    });
+  },
+);
+
+fixtureTest(
   "a page that fails is counted and warned with its URL masked, and the poll goes on",
   async () => {
     const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
@@ -290,10 +309,10 @@ fixtureTest(
       assert.match(warnings[1], /image\.png: not an HTML page \(content-type image\/png\)/);
       assert.ok(!log.lines.some((l) => l.includes("s3cret")));
 
-      // A 404 is gone for good and not asked again; the PNG is, next poll.
+      // A 404 is gone for good and not asked again, and nor is a link to what is no HTML page.
       await readAll(src);
       assert.equal(s.hit("/gone.html"), 1);
-      assert.equal(s.hit("/image.png"), 2);
+      assert.equal(s.hit("/image.png"), 1);
 
       // Only a poll whose every page at url fails fails as a whole.
       const dead = await source({ url: [`${origin}/nope.html`, `${origin}/nada.html`] });
