@@ -197,7 +197,7 @@ export class PoliteHttp implements HttpPool {
       ? () => {}
       : await this.#slots.acquire(host, limits.concurrency, request.signal);
     try {
-      const { interval, burst } = await this.#turn(host, limits, opts.crawlDelay, request.signal);
+      await this.#turn(host, limits, opts.crawlDelay, request.signal);
       const headers = new Headers(request.headers);
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
       const beforeRedirect = async (next: URL, signal: AbortSignal) => {
@@ -230,8 +230,11 @@ export class PoliteHttp implements HttpPool {
               host,
               Math.max(this.#pausedUntil.get(host) ?? 0, this.#clock.now() + pause),
             );
+            // At the pace the cut just set (no burst): the pace this request had would keep
+            // the bucket's old depth, and the next request (burst - 1) intervals past `pause`.
+            const after = this.#pace(host, limits, opts.crawlDelay);
             // The host's own error matters more than a failed pause (Redis away).
-            await this.#buckets.pause(host, pause, interval, burst).catch(() => {});
+            await this.#buckets.pause(host, pause, after.interval, after.burst).catch(() => {});
           }
         }
         throw e;
