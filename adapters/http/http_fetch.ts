@@ -141,10 +141,16 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         const location = resHeaders.get("location");
         if (REDIRECT_STATUSES.has(status) && location !== null) {
           const next = redirectTarget(location, current, chain);
-          for (const s of urlSecrets(next.href)) secrets.add(s);
           if (next.origin !== current.origin) {
             for (const h of CREDENTIAL_HEADERS) headers.delete(h);
+          } else if (!next.username && !next.password) {
+            // Within the origin a URL's user:password goes on, as a relative Location keeps
+            // it: a site's own absolute redirect (http to https aside, a trailing slash)
+            // would otherwise get a 401. Another origin never gets it (curl does the same).
+            next.username = current.username;
+            next.password = current.password;
           }
+          for (const s of urlSecrets(next.href)) secrets.add(s);
           chain.push(withoutHash(next));
           // Done with this hop: its socket is not held while the next one waits its turn.
           request.destroy();

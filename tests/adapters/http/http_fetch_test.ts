@@ -248,6 +248,38 @@ Deno.test("a URL's password is sent as Basic authorization and never shows in an
   });
 });
 
+Deno.test("a URL's user:password follows a redirect within its origin, however Location spells it", async () => {
+  const seen: [string, string | null][] = [];
+  await serving("127.0.0.1", (req) => {
+    seen.push([new URL(req.url).pathname, req.headers.get("authorization")]);
+    return new Response("elsewhere");
+  }, async (other) => {
+    await serving("127.0.0.1", (req) => {
+      const path = new URL(req.url).pathname;
+      seen.push([path, req.headers.get("authorization")]);
+      const origin = new URL(req.url).origin;
+      if (path === "/relative") {
+        return new Response(null, { status: 301, headers: { location: "/absolute" } });
+      }
+      if (path === "/absolute") return Response.redirect(`${origin}/away`, 302);
+      if (path === "/away") return Response.redirect(`${other}/elsewhere`, 302);
+      return new Response("no", { status: 404 });
+    }, async (origin) => {
+      const res = await fetchLimited(origin.replace("http://", "http://bob:pw@") + "/relative", {
+        allow: LOCAL,
+      });
+      assert.equal(text(res.body), "elsewhere");
+    });
+  });
+  const basic = "Basic " + btoa("bob:pw");
+  assert.deepEqual(seen, [
+    ["/relative", basic],
+    ["/absolute", basic], // a relative Location
+    ["/away", basic], // an absolute one, to the same origin (curl sends them too)
+    ["/elsewhere", null], // another origin: never
+  ]);
+});
+
 Deno.test("credentials do not follow a redirect to another origin", async () => {
   await serving(
     "127.0.0.1",
