@@ -193,7 +193,13 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
     if (err instanceof CallerError) throw err.error;
     const message = hide(`GET ${shown}: ${(err as Error).message ?? err}`);
     if (err instanceof RefusedAddressError) {
-      throw new RefusedAddressError(message, err.host, err.address);
+      // A hop the caller never wrote: say so, before the refusal says how to allow it.
+      const hop = chain.length > 1 ? `redirected to ${maskUrl(current.href)}, ` : "";
+      throw new RefusedAddressError(
+        hide(`GET ${shown}: ${hop}${(err as Error).message}`),
+        err.host,
+        err.address,
+      );
     }
     if (err instanceof RedirectError || err instanceof BodyTooLargeError) throw new Error(message);
     throw new Error(message, { cause: maskedError(err, hide) });

@@ -118,7 +118,8 @@ Deno.test("an allowed server redirecting to the canary on 127.0.0.2 is refused t
           assert.match(
             err.message,
             new RegExp(
-              `^GET ${origin}${path}: refused to connect to 127\\.0\\.0\\.2 port \\d+: loopback`,
+              `^GET ${origin}${path}: redirected to http://[^ ]+/(admin|metadata), ` +
+                `refused to connect to 127\\.0\\.0\\.2 port \\d+: loopback`,
             ),
           );
           assert.match(
