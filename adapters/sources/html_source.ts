@@ -197,6 +197,8 @@ class HtmlSource implements Source {
   #since?: number;
   /** Pages that answered 404 or 410: failed, but not to be tried again. */
   #gone = 0;
+  /** Why the last page this source could not use was skipped: the cause a failed poll names. */
+  #lastSkip?: string;
   /** Links robots.txt refused that were warned about: each is said once, not at every poll. */
   readonly #refusedSaid = new SeenPages(REFUSED_SAID);
 
@@ -310,7 +312,12 @@ class HtmlSource implements Source {
       const failed = this.counts.failed - before.failed + this.counts.disallowed -
         before.disallowed;
       if (d === 0 && urls.length > 0 && failed === level.length) {
-        throw new Error(`html ${this.#name()}: no page at url could be fetched (see warnings)`);
+        // The cause goes with it: the report's lastError and a JSON log are read without the warnings.
+        throw new Error(
+          `html ${this.#name()}: no page at url could be fetched (the last: ${
+            this.#lastSkip ?? "see warnings"
+          })`,
+        );
       }
       // Warned once: the levels below wait for the next poll with the rest.
       if (exhausted) break;
@@ -452,6 +459,7 @@ class HtmlSource implements Source {
   /** A page fetched (or tried) that gives nothing: counted as failed, warned, and when `gone` remembered as seen. */
   #skipped(url: string, why: string, gone: boolean): undefined {
     this.counts.failed++;
+    this.#lastSkip = `${maskUrl(url)}: ${why}`;
     if (gone) {
       this.#seen.add(url);
       this.#gone++;
@@ -478,6 +486,7 @@ class HtmlSource implements Source {
   /** A link robots.txt's rules refuse: counted at every poll, warned once (it is asked again, unrequested, while they stand). */
   #refused(url: string, err: RobotsDisallowedError): void {
     this.counts.disallowed++;
+    this.#lastSkip = `${maskUrl(url)}: ${skipped(err, url)}`;
     if (this.#refusedSaid.has(url)) return;
     this.#refusedSaid.add(url);
     this.env.log.warn(

@@ -318,7 +318,8 @@ fixtureTest(
       const dead = await source({ url: [`${origin}/nope.html`, `${origin}/nada.html`] });
       await assert.rejects(
         readAll(dead),
-        /html http:\/\/127\.0\.0\.1:\d+\/nope\.html \(\+1\): no page/,
+        // The cause is in the error itself, for the report's lastError and a JSON log.
+        /html http:\/\/127\.0\.0\.1:\d+\/nope\.html \(\+1\): no page at url could be fetched \(the last: http:\/\/127\.0\.0\.1:\d+\/nada\.html: HTTP 404 Not Found\)$/,
       );
     });
   },
