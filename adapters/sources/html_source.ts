@@ -201,6 +201,8 @@ class HtmlSource implements Source {
   #lastSkip?: string;
   /** Links robots.txt refused that were warned about: each is said once, not at every poll. */
   readonly #refusedSaid = new SeenPages(REFUSED_SAID);
+  /** Hosts whose unlabelled, not-UTF-8 pages were said to be read as windows-1252. */
+  readonly #guessSaid = new SeenPages(REFUSED_SAID);
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
@@ -449,8 +451,9 @@ class HtmlSource implements Source {
       );
     }
     try {
-      const text = decodeHtml(res.body, charsetOf(type)).text;
-      return { url: res.url || url, doc: parseHtml(text) };
+      const page = decodeHtml(res.body, charsetOf(type));
+      if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(url);
+      return { url: res.url || url, doc: parseHtml(page.text) };
     } catch (err) {
       return this.#skipped(url, skipped(err, url), false);
     }
@@ -466,6 +469,23 @@ class HtmlSource implements Source {
     }
     this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${why}`);
     return undefined;
+  }
+
+  /**
+   * Says, once per host, that a page named no charset (header or meta) and
+   * was not UTF-8, so it was read as windows-1252, as browsers read such a
+   * page: right for Western pages, mojibake for others (Shift-JIS,
+   * windows-1251) that no later stage can undo.
+   */
+  #guessed(url: string): void {
+    const origin = URL.parse(url)?.origin ?? url;
+    if (this.#guessSaid.has(origin)) return;
+    this.#guessSaid.add(origin);
+    this.env.log.warn(
+      `${this.env.flow}: html ${maskUrl(url)}: is not UTF-8 and names no other charset ` +
+        `(Content-Type or <meta>), so it was read as windows-1252, as browsers read it; text ` +
+        `in another encoding comes out garbled (said once per host)`,
+    );
   }
 
   /** Says why a list page gave no link: the selector, or sameSite dropping every link it found. */

@@ -347,6 +347,27 @@ const utf16le = (s: string) => {
   return out;
 };
 
+Deno.test("a page that names no charset and is not UTF-8 is read as windows-1252, said once per host", async () => {
+  const cases: Record<string, { body: Uint8Array; type: string }> = {
+    "/a.html": { body: frenchPage("", latin1), type: "text/html" },
+    "/b.html": { body: frenchPage("", latin1), type: "text/html" },
+    "/labelled.html": {
+      body: frenchPage(`<meta charset="iso-8859-1">`, latin1),
+      type: "text/html",
+    },
+  };
+  const s = site(cases);
+  await withServer(s.handler, async (origin) => {
+    const { env, log } = testEnv();
+    const src = await source({ url: Object.keys(cases).map((p) => origin + p) }, env);
+    const items = await readAll(src);
+    assert.ok(items.every((i) => i.text?.includes(PARAGRAPH.trim())), "Western text reads right");
+    const said = log.lines.filter((l) => l.includes("windows-1252"));
+    assert.equal(said.length, 1, said.join("\n"));
+    assert.match(said[0], /\/a\.html: is not UTF-8 and names no other charset .* once per host/);
+  });
+});
+
 Deno.test("pages decode right whatever their charset evidence says", async () => {
   const cases: Record<string, { body: Uint8Array; type: string }> = {
     "/latin1-meta.html": {
