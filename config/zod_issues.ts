@@ -39,8 +39,26 @@ export function check<T>(
     .filter((p) => !(p.message === MISSING && ctx.suggested.has(pathKey(p.path))));
   return {
     ok: false,
-    problems: problems.map((p) => ({ ...p, path: [...base, ...p.path], message: unquoted(p) })),
+    problems: problems.map((p) => {
+      const path = [...base, ...p.path];
+      return { ...p, path, message: flowWide(path, unquoted(p)) };
+    }),
   };
+}
+
+/**
+ * An unknown field of a source that is a field of the flow's `http:` block
+ * (`allow`, `userAgent`, `robots`) says where it goes, instead of listing
+ * the source's fields, among which it is not.
+ */
+function flowWide(path: readonly PropertyKey[], message: string): string {
+  const key = path[2];
+  if (
+    path.length !== 3 || path[0] !== "sources" || typeof key !== "string" ||
+    !FLOW_HTTP_ONLY.includes(key) || !message.startsWith("unknown field")
+  ) return message;
+  return `unknown field ${JSON.stringify(key)} here: it is set for every source in the flow's ` +
+    `http: block (http: { ${key}: … }); a source may set only its perHost`;
 }
 
 /** Fields whose value is a secret: an error says what was expected of it, never what it was. */
@@ -87,6 +105,9 @@ interface Context {
 }
 
 const MISSING = "required field is missing";
+
+/** Fields of the flow's `http:` block that a source cannot set on its own (perHost it can). */
+const FLOW_HTTP_ONLY = ["allow", "userAgent", "robots"];
 
 const pathKey = (path: readonly PropertyKey[]) => JSON.stringify(path.map(String));
 

@@ -164,6 +164,22 @@ Deno.test("an unknown field with nothing close lists the valid fields", () => {
   );
 });
 
+Deno.test("a field of the flow's http block given to a source says where it goes", () => {
+  for (const key of ["allow", "userAgent", "robots"]) {
+    const text =
+      `name: demo\nsources:\n  hn: { kind: json, path: a.json, ${key}: x }\npipeline:\n  - validate\n`;
+    const e = flowError(() => parseFlow(text, "flows/demo.yaml", builtinRegistry(), {}));
+    assert.match(
+      e.message,
+      new RegExp(
+        `^flows/demo\\.yaml:3:\\d+: sources\\.hn\\.${key}: unknown field "${key}" here: ` +
+          `it is set for every source in the flow's http: block \\(http: \\{ ${key}: … \\}\\); ` +
+          `a source may set only its perHost$`,
+      ),
+    );
+  }
+});
+
 Deno.test("a typo in a top-level key points at the key and suggests the right one", () => {
   const e = flowError(() => parse(flow("  - validate\n", "capacty: 10\n")));
   assert.equal(
