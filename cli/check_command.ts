@@ -3,6 +3,7 @@ import type { Registry } from "../engine/registry.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
 import { shownFlowError, shownPath } from "./user_dir.ts";
+import { unreachableUrls } from "./unreachable_urls.ts";
 
 /**
  * `deno task run check FLOW...`: loads each flow file without running it and
@@ -22,6 +23,10 @@ export async function checkCommand(
       const sources = flow.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
       printOut(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
       printOut(`  sources: ${sources}\n  pipeline: ${stages}`);
+      // Not an error: the flow loads, and a test may mean to see the refusal.
+      for (const problem of unreachableUrls(flow)) {
+        printOut(`  warning: ${problem}; every fetch of it will be refused`);
+      }
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;
       failed++;
