@@ -21,6 +21,19 @@ import { withoutTracking } from "../../engine/canonical_url.ts";
 /** Items per batch the source yields: downstream starts while the poll goes on. */
 const ITEMS_PER_BATCH = 20;
 
+/**
+ * Or fewer, once the oldest has waited this long: at a polite 1 request a
+ * second, 20 articles take 22 s, and a slow crawl's items should flow (and
+ * a stop should find them downstream) long before that.
+ */
+const BATCH_WAIT_MS = 2_000;
+
+/** Whether a batch the poll is gathering goes now: full, or its first item has waited long enough. */
+function due(batch: readonly RawItem[], since: number): boolean {
+  return batch.length >= ITEMS_PER_BATCH ||
+    (batch.length > 0 && Date.now() - since >= BATCH_WAIT_MS);
+}
+
 /** Refused links remembered as warned (past it, the oldest may be warned about again). */
 const REFUSED_SAID = 10_000;
 
@@ -267,6 +280,7 @@ class HtmlSource implements Source {
     const before = { ...this.counts };
     let level = unique(urls);
     let batch: RawItem[] = [];
+    let since = Date.now(); // when the batch's first item came (reset while it is empty)
     let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
@@ -306,7 +320,8 @@ class HtmlSource implements Source {
             next.push(...links);
           }
         }
-        if (batch.length >= ITEMS_PER_BATCH) {
+        if (batch.length === 0) since = Date.now();
+        if (due(batch, since)) {
           yield batch;
           batch = [];
         }
@@ -343,6 +358,7 @@ class HtmlSource implements Source {
     const goneBefore = this.#gone;
     let left = 0;
     let batch: RawItem[] = [];
+    let since = Date.now(); // when the batch's first item came (reset while it is empty)
     const walk = sitemapUrls(url, {
       http: httpOf(this.env),
       // A sitemap may be 50 MB (the protocol's limit): the sitemap source's defaults.
@@ -382,7 +398,8 @@ class HtmlSource implements Source {
           batch.push(...await this.#article(page.url, signal));
         }
       }
-      if (batch.length >= ITEMS_PER_BATCH) {
+      if (batch.length === 0) since = Date.now();
+      if (due(batch, since)) {
         yield batch;
         batch = [];
       }

@@ -266,6 +266,26 @@ fixtureTest("depth counts the levels of list pages before the articles", async (
 });
 
 fixtureTest(
+  "a slow crawl's articles go downstream in smaller batches instead of waiting for 20",
+  async () => {
+    const pages = fixturePages();
+    const paths = Object.keys(pages).slice(0, 4);
+    // Each page answers after 800 ms: 4 take over 3 s, more than a batch's 2 s wait.
+    await withServer(async (req) => {
+      await new Promise((r) => setTimeout(r, 800));
+      const page = pages[new URL(req.url).pathname];
+      return new Response(page.body as BodyInit, { headers: { "content-type": page.type } });
+    }, async (origin) => {
+      const src = await source({ url: paths.map((p) => origin + p) });
+      const sizes: number[] = [];
+      for await (const batch of src.read(new AbortController().signal)) sizes.push(batch.length);
+      assert.equal(sizes.reduce((a, b) => a + b, 0), 4);
+      assert.ok(sizes.length >= 2, `one batch of ${sizes}: the first articles waited for the last`);
+    });
+  },
+);
+
+fixtureTest(
   "links to what is no HTML page spend maxPages once: the articles after them are fetched",
   async () => {
     const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
