@@ -148,8 +148,16 @@ async function expireAll(
     if (!sink.expire) return;
     try {
       const removed = await sink.expire(before, ctx.signal);
-      const what = removed === undefined ? "items" : `${removed} item${removed === 1 ? "" : "s"}`;
-      ctx.log.info(`${label}: retention removed ${what} seen before ${cutoff} from ${names[i]}`);
+      // A sink that cannot count them (Qdrant does not say) is not said to have removed any.
+      ctx.log.info(
+        removed === undefined
+          ? `${label}: retention removed what ${
+            names[i]
+          } held seen before ${cutoff} (it does not say how many)`
+          : `${label}: retention removed ${removed} item${
+            removed === 1 ? "" : "s"
+          } seen before ${cutoff} from ${names[i]}`,
+      );
     } catch (error) {
       ctx.log.warn(
         `${label}: retention cannot expire items seen before ${cutoff} from ${names[i]} (${

@@ -352,7 +352,7 @@ export class QdrantSink implements Sink {
 
   async #upsert(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     const size = this.#size ?? await this.#ensure(vectorOf(items[0]).length, signal);
-    let points = items.map((item) => {
+    let points: QdrantPoint[] = items.map((item) => {
       const vector = vectorOf(item);
       if (vector.length !== size) {
         const { collection, distance } = this.#options;
@@ -375,6 +375,8 @@ export class QdrantSink implements Sink {
       points = points.filter((_, i) => standing.has(items[i]));
       if (points.length === 0) return;
     }
+    points = await this.#keepingStored(points, signal);
+    if (points.length === 0) return;
     await this.#call(
       "upsert",
       `${points.length} points into`,
@@ -382,6 +384,51 @@ export class QdrantSink implements Sink {
       (init) =>
         this.#api.upsertPoints(this.#options.collection, this.#options.wait, { points }, init),
     );
+  }
+
+  /**
+   * An upsert replaces a point's whole payload, so what the point already
+   * holds is read first (its `revision` and first sighting, one request per
+   * batch): a point at a higher revision than the copy (a run after a
+   * restart, whose Deduper remembers nothing, sending a story's first copy
+   * again) keeps its merged story and is not written, and a point written
+   * again keeps its `millrace_seen_at`, the first sighting retention counts
+   * from, as the Postgres sink's rows do.
+   */
+  async #keepingStored(points: QdrantPoint[], signal: AbortSignal): Promise<QdrantPoint[]> {
+    const reply = await this.#call(
+      "read",
+      `${points.length} points of`,
+      signal,
+      (init) =>
+        this.#api.retrievePoints(this.#options.collection, {
+          ids: points.map((p) => p.id),
+          with_payload: ["revision", SEEN_AT_FIELD],
+          with_vector: false,
+        }, init),
+    );
+    const result = reply.data?.result;
+    const stored = new Map<string, { revision?: unknown; [SEEN_AT_FIELD]?: unknown }>();
+    for (const point of Array.isArray(result) ? result : []) {
+      const { id, payload } = point as { id: unknown; payload?: Record<string, unknown> };
+      if (payload) stored.set(String(id), payload);
+    }
+    if (stored.size === 0) return points;
+    const kept: QdrantPoint[] = [];
+    for (const point of points) {
+      const held = stored.get(String(point.id));
+      if (held === undefined) {
+        kept.push(point);
+        continue;
+      }
+      if (revisionOf(held.revision) > revisionOf(point.payload.revision)) continue;
+      const first = held[SEEN_AT_FIELD];
+      if (typeof first === "number" && first < (point.payload[SEEN_AT_FIELD] as number)) {
+        point.payload[SEEN_AT_FIELD] = first;
+      }
+      kept.push(point);
+    }
+    return kept;
   }
 
   /**
@@ -584,6 +631,18 @@ function describeError(error: unknown): string {
     return `${e.status} ${said ?? e.message}`;
   }
   return errorMessage(error);
+}
+
+/** A point as the sink upserts it. */
+interface QdrantPoint {
+  id: string;
+  vector: number[];
+  payload: Record<string, unknown>;
+}
+
+/** A story's revision as a number (a story never merged has none: 0). */
+function revisionOf(value: unknown): number {
+  return typeof value === "number" ? value : 0;
 }
 
 function vectorOf(item: Envelope<RawItem>): number[] {

@@ -106,7 +106,8 @@ const batchSchema = z.strictObject({
 /** POST /collections/{name}/points: points by id, as the sink asks (payload, no vector). */
 const retrieveSchema = z.strictObject({
   ids: z.array(pointIdSchema).min(1),
-  with_payload: z.boolean().optional(),
+  /** All of it, none, or the fields named (Qdrant's include shorthand). */
+  with_payload: z.union([z.boolean(), z.array(z.string().min(1)).min(1)]).optional(),
   with_vector: z.boolean().optional(),
 });
 
@@ -114,6 +115,16 @@ const deleteSchema = z.union([
   z.strictObject({ points: z.array(pointIdSchema).min(1), shard_key: z.unknown().optional() }),
   z.strictObject({ filter: filterSchema, shard_key: z.unknown().optional() }),
 ]);
+
+/** What a retrieve returns of a payload: all (the default), none, or the fields named that it has. */
+function payloadOf(
+  payload: Record<string, unknown>,
+  selector: boolean | string[] | undefined,
+): Record<string, unknown> | null {
+  if (selector === false) return null;
+  if (!Array.isArray(selector)) return payload;
+  return Object.fromEntries(selector.filter((f) => f in payload).map((f) => [f, payload[f]]));
+}
 
 /** Whether a point's payload meets every range condition (a missing or non-number field does not). */
 function matches(payload: Record<string, unknown>, filter: z.output<typeof filterSchema>): boolean {
@@ -277,7 +288,7 @@ export function startFakeQdrant(
           if (!point) return [];
           return [{
             id: normalId(id),
-            payload: parsed.data.with_payload === false ? null : point.payload,
+            payload: payloadOf(point.payload, parsed.data.with_payload),
             vector: parsed.data.with_vector ? point.vector : null,
           }];
         }));

@@ -137,9 +137,10 @@ Deno.test("N items become N points with their vectors and payloads, in one wait=
       millrace_source: "hn",
       millrace_seen_at: SEEN,
     });
-    const upserts = fake.requests.filter((r) => r.path === "/collections/trends/points");
+    const upserts = fake.requests.filter((r) =>
+      r.path === "/collections/trends/points" && r.method === "PUT"
+    );
     assert.equal(upserts.length, 1, "one request per batch");
-    assert.equal(upserts[0].method, "PUT");
     assert.equal(upserts[0].query.wait, "true");
     assert.deepEqual(fake.refused, []);
   });
@@ -634,10 +635,52 @@ Deno.test("a merge update sets the point's merged payload fields, never its vect
       "rss",
     ]);
     assert.equal(
-      fake.requests.filter((r) => r.path === "/collections/trends/points").length,
+      fake.requests.filter((r) => r.path === "/collections/trends/points" && r.method === "PUT")
+        .length,
       1,
       "one upsert",
     );
+  });
+});
+
+Deno.test("a story's first copy sent again (a re-run) leaves a point at a higher revision as it is, and its first sighting", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a, b] = items(2);
+    const merged = {
+      ...a.payload,
+      sources: [{ source: "hn", url: a.payload.url!, seenAt: "x" }, {
+        source: "rss",
+        url: a.payload.url!,
+        seenAt: "y",
+      }],
+      revision: 2,
+    };
+    await sink.write([{ ...a, payload: merged }, b], signal());
+    // A run after a restart: its Deduper remembers nothing, so both go out as first copies.
+    const later = SEEN + 60_000;
+    const again = (item: Envelope<RawItem>, payload: RawItem) => ({
+      ...item,
+      seenAt: later,
+      payload,
+    });
+    await sink.write([
+      again(a, { ...a.payload, sources: [merged.sources[0]], revision: 1 }),
+      again(b, { ...b.payload, title: "Title 1, edited" }),
+    ], signal());
+    const c = fake.collections.get("trends")!;
+    const pa = c.points.get(pointId(a.id))!.payload;
+    assert.deepEqual(
+      [pa.revision, (pa.sources as unknown[]).length],
+      [2, 2],
+      "the merged story stays",
+    );
+    const pb = c.points.get(pointId(b.id))!.payload;
+    assert.equal(pb.title, "Title 1, edited", "a copy at no lower revision is written");
+    assert.equal(pb.millrace_seen_at, SEEN, "with its first sighting, which retention counts from");
+    await sink.expire(SEEN + 1, signal());
+    assert.equal(c.points.size, 0, "both were first seen before the cutoff");
   });
 });
 
