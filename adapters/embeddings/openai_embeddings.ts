@@ -46,17 +46,20 @@ const BAD_INPUT = new Set([400, 413, 422]);
  * straight to splitting.
  */
 export class EmbeddingRequestError extends Error implements RetryHint {
-  /** A 401, 403 or 404: the run stops (engine/errors.ts endsRunAt). */
+  /**
+   * A 401, 403 or 404 (engine/errors.ts endsRunAt), or what no input
+   * causes (vectors of the wrong length): the run stops.
+   */
   readonly endsRun: boolean;
   constructor(
     message: string,
     readonly status: number | undefined,
     readonly retryable: boolean,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { endsRun?: boolean },
   ) {
     super(apiMessage(message, status), options);
     this.name = "EmbeddingRequestError";
-    this.endsRun = endsRunAt(status);
+    this.endsRun = options?.endsRun ?? endsRunAt(status);
   }
 }
 
@@ -181,8 +184,8 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    */
   #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
     const where = `${this.model} at ${this.endpoint}`;
-    const bad = (message: string) =>
-      new EmbeddingRequestError(`${where} ${message}`, undefined, false);
+    const bad = (message: string, endsRun = false) =>
+      new EmbeddingRequestError(`${where} ${message}`, undefined, false, { endsRun });
     const data = Array.isArray(reply?.data) ? reply.data : [];
     const vectors: number[][] = new Array(expected);
     for (const [i, d] of data.entries()) {
@@ -195,11 +198,14 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       }
       if (this.dimensions === 0) this.dimensions = v.length;
       if (v.length !== this.dimensions) {
+        // The model's doing, not an input's: every batch would fail alike, split down to
+        // one-input calls, each paid for. The run stops, as for a wrong key.
         throw bad(
           `returned vectors of ${v.length} dimensions, expected ${this.dimensions}` +
             (this.#options.dimensions
               ? ": does this model honour `dimensions`? Leave it out to use the model's own"
               : ""),
+          true,
         );
       }
       for (const x of v) {

@@ -1,3 +1,4 @@
+import { endingError } from "../../../engine/errors.ts";
 import assert from "node:assert/strict";
 import {
   EmbeddingRequestError,
@@ -225,13 +226,17 @@ Deno.test("user info and query of the base URL stay out of messages", async () =
   });
 });
 
-Deno.test("vectors of another length than the dimensions asked for are a clear error", async () => {
+Deno.test("vectors of another length than the dimensions asked for are a clear error that ends the run", async () => {
   await withFakeOpenAI({ ignoreDimensions: true, nativeDimensions: 8 }, async (server) => {
     const { embeddings } = client(server.url, { dimensions: 16 });
-    await assert.rejects(
-      embeddings.embed(["a"], signal()),
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.match(
+      String(error),
       /returned vectors of 8 dimensions, expected 16: does this model honour `dimensions`\?/,
     );
+    // No input causes it: split down to one-input calls, each paid for, every one would fail.
+    assert.ok(endingError(error), "the run stops, as for a wrong key");
+    assert.equal(server.hits.length, 1, "asked once");
   });
 });
 
