@@ -15,7 +15,8 @@ export function atPath(value: unknown, path: string): unknown {
 /**
  * Items of an arbitrary JSON document: the objects of the array at `items`,
  * each copied with the fields in `map` renamed (target field: source dot
- * path). A numeric `publishedAt` is read as Unix seconds (or milliseconds
+ * path). A target may be a dot path too (`engagement.score: points`), which
+ * builds the objects on the way: the Deduper merges `engagement`'s fields. A numeric `publishedAt` is read as Unix seconds (or milliseconds
  * past 1e11), a string one as a date; an unreadable date is dropped.
  */
 export function mapJsonItems(
@@ -39,12 +40,26 @@ export function mapJsonItems(
   return objects.map((o) => mapObject(o as Record<string, unknown>, options.map ?? {}));
 }
 
+/** Sets `path` (dot path) of `item` to `value`, making the objects on the way (copies of shared ones). */
+function setAtPath(item: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(".");
+  let at = item;
+  for (const key of keys.slice(0, -1)) {
+    const next = at[key];
+    // A copy: the source object is the document's, and other items may share its parts.
+    at = at[key] = next !== null && typeof next === "object" && !Array.isArray(next)
+      ? { ...next as Record<string, unknown> }
+      : {};
+  }
+  at[keys[keys.length - 1]] = value;
+}
+
 function mapObject(source: Record<string, unknown>, map: Record<string, string>): RawItem {
   const item: RawItem = { ...source };
   for (const from of Object.values(map)) if (!from.includes(".")) delete item[from];
   for (const [to, from] of Object.entries(map)) {
     const value = atPath(source, from);
-    if (value !== undefined) item[to] = value;
+    if (value !== undefined) setAtPath(item, to, value);
   }
   if ("publishedAt" in item) {
     const v = item.publishedAt;

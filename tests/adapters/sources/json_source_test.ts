@@ -349,6 +349,18 @@ Deno.test("preset none: items at a dot path, fields renamed by map", async () =>
         publishedAt: "2024-02-03T03:05:06.000Z",
       },
     ]);
+    // A dot path as the target builds the objects on the way: a top-level score becomes the
+    // engagement field the Deduper merges.
+    const ranked = await source({
+      path: "posts.json",
+      items: "data.posts",
+      map: { title: "headline", "engagement.score": "ts", "by.id": "headline" },
+    }, dir);
+    const [[first]] = await readAll(ranked);
+    assert.deepEqual(
+      [first.engagement, first.by],
+      [{ score: 1700000000 }, { name: "ann", id: "First post" }],
+    );
     await assert.rejects(
       readAll(await source({ path: "posts.json", items: "data" }, dir)),
       /posts\.json: "data" is not an array of items/,
