@@ -244,7 +244,11 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     const cause = error instanceof OpenAI.APIConnectionError && error.cause
       ? `: ${errorMessage(error.cause)}`
       : "";
-    const message = this.#redact(errorMessage(error) + cause);
+    // The SDK parses the body itself: its SyntaxError names a position, not the reply.
+    const what = error instanceof SyntaxError
+      ? `answered with a body that is not valid JSON (${errorMessage(error)})`
+      : errorMessage(error);
+    const message = this.#redact(what + cause);
     // A reply over the cap would come again: the same request is not retried.
     return new EmbeddingRequestError(`${where}: ${message}`, undefined, !overCap(error), {
       cause: maskedError(error, (text) => this.#redact(text)),

@@ -126,6 +126,22 @@ Deno.test("a 500 is retried with backoff and the second attempt succeeds", async
   });
 });
 
+Deno.test("a reply cut short of its JSON says it is not valid JSON, not only where it broke", async () => {
+  await withFakeOpenAI({
+    intercept: () =>
+      new Response('{"object":"list","data":[{"embedding":[0.1,0.2', {
+        headers: { "content-type": "application/json" },
+      }),
+  }, async (server) => {
+    const { embeddings } = client(server.url, { maxRetries: 0 });
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.match(
+      String(error),
+      /at http:\/\/127\.0\.0\.1:\d+\/v1: answered with a body that is not valid JSON \(/,
+    );
+  });
+});
+
 Deno.test("a reply slower than the timeout is abandoned and retried", async () => {
   await withFakeOpenAI({
     intercept: async (hit) => {
