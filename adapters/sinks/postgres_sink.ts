@@ -272,7 +272,11 @@ export class PostgresSink implements Sink {
         },
       });
     } catch (error) {
-      throw new Error(`postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))}`);
+      // The masked URL may look right: the password it hides is what broke the parse.
+      throw new Error(
+        `postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))} (a password in it ` +
+          "holding / ? # @ or % is written percent-encoded: / as %2F)",
+      );
     }
     const within = <T>(what: Promise<T>) => answered(what, timeout + GRACE_MS);
     try {

@@ -154,6 +154,16 @@ Deno.test("the config refuses bad tables, columns and URLs, never echoing a pass
   assert.ok(!bad.includes("hunter2"));
 });
 
+Deno.test("a password holding a slash that is not percent-encoded: the error says how to write it", async () => {
+  const sink = new PostgresSink(postgresSinkSchema.parse({
+    url: "postgres://app:abc/def@127.0.0.1:5432/test",
+    table: "t",
+  }));
+  const error = await sink.open().catch((e) => e);
+  assert.match(String(error), /bad URL .* percent-encoded: \/ as %2F/);
+  assert.ok(!String(error).includes("abc"), "the password is in no error");
+});
+
 Deno.test("maskUrl hides the password in the user part and in parameters", () => {
   assert.equal(maskUrl("postgres://app:s3cret@db:5432/news"), "postgres://app:***@db:5432/news");
   assert.equal(maskUrl("postgres://app:p@ss@db/news"), "postgres://app:***@db/news");
