@@ -59,7 +59,9 @@ export function absentFieldWarner(
   warn: (message: string) => void,
 ): (batch: readonly { payload: Record<string, unknown> }[]) => void {
   const left = new Set(templateFields(template));
-  return (batch) => {
+  return (all) => {
+    // A delete ({url, deleted: true}) is rendered for no one: it says nothing of the names.
+    const batch = all.filter((item) => item.payload.deleted !== true);
     if (left.size === 0 || batch.length === 0) return;
     for (const field of left) {
       if (batch.some((item) => item.payload[field] !== undefined && item.payload[field] !== null)) {

@@ -379,4 +379,11 @@ Deno.test("a field of the input no item of a batch has is said once: a misspelt 
   const quiet = ctx();
   await createEmbedder(client, config({ dimensions: 4 })).handle(items(3), out, quiet);
   assert.deepEqual((quiet.log as ReturnType<typeof memoryLogger>).lines, []);
+  // Nor does a batch of deletes alone, which carry no text and are embedded for no one.
+  const deletes = items(2).map((e) => ({ ...e, payload: { url: e.payload.url, deleted: true } }));
+  const still = ctx();
+  const embedder = createEmbedder(client, config({ dimensions: 4 }));
+  await embedder.handle(deletes, out, still);
+  await embedder.handle(items(1), out, still);
+  assert.deepEqual((still.log as ReturnType<typeof memoryLogger>).lines, []);
 });
