@@ -176,6 +176,16 @@ function hasText(node: unknown): boolean {
   return true;
 }
 
+/** The first `${...}` of a line that stands outside quotes: the one that broke a flow map. */
+function unquotedRef(line: string): string | undefined {
+  for (const m of line.matchAll(/\$\{[^}\s]*\}/g)) {
+    const before = line.slice(0, m.index);
+    const quoted = (q: string) => (before.split(q).length - 1) % 2 === 1;
+    if (!quoted('"') && !quoted("'")) return m[0];
+  }
+  return undefined;
+}
+
 function syntaxProblems(
   doc: Document,
   text: string,
@@ -191,8 +201,8 @@ function syntaxProblems(
     seen.add(at.line);
     let message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
     message = message.charAt(0).toLowerCase() + message.slice(1);
-    const ref = /\$\{[^}\s]*\}/.exec(lineText[at.line - 1] ?? "");
-    if (ref) message += `; quote values that hold \${...} inside { } or [ ], e.g. "${ref[0]}"`;
+    const ref = unquotedRef(lineText[at.line - 1] ?? "");
+    if (ref) message += `; quote values that hold \${...} inside { } or [ ], e.g. "${ref}"`;
     out.push({ ...at, path: "", message: `YAML syntax error: ${message}` });
   }
   return out;

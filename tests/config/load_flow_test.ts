@@ -440,6 +440,14 @@ Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to qu
     e.message.split("\n")[0],
     /; quote values that hold \$\{\.\.\.\} inside \{ \} or \[ \], e\.g\. "\$\{OUT\}"$/,
   );
+  // The hint names the one left unquoted, not the first of the line.
+  const two = flowError(() =>
+    parse(flow(`  - publish: [ { jsonl: { path: "\${A}", fields: [\${B}] } } ]\n`), {
+      A: "x",
+      B: "y",
+    })
+  );
+  assert.match(two.message.split("\n")[0], /e\.g\. "\$\{B\}"$/);
 });
 
 Deno.test("a flow that is a list, not a map, says what a flow is", () => {
