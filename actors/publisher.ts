@@ -282,11 +282,14 @@ export async function createPublisher(
     async handle(batch, out, ctx) {
       if (stopTimer !== undefined) await sweep(ctx);
       if (batch.length === 0) return;
-      const verb = `write ${batch.length} item${batch.length === 1 ? "" : "s"} to`;
+      const merges = updatesIn(batch), n = batch.length - merges;
+      const verb = `write ${n} item${n === 1 ? "" : "s"}${
+        merges > 0 ? ` and ${merges} merge update${merges === 1 ? "" : "s"}` : ""
+      } to`;
       let plain: readonly Envelope<RawItem>[] | undefined;
       await onAll(sinks, names, label, verb, (s) => {
         if (s.updates === true) return s.write(batch, ctx.signal);
-        plain ??= updatesIn(batch) === 0 ? batch : batch.filter((item) => item.update !== true);
+        plain ??= merges === 0 ? batch : batch.filter((item) => item.update !== true);
         return plain.length > 0 ? s.write(plain, ctx.signal) : Promise.resolve();
       });
       // A merge update has reached every sink; it is not an item of its own to pass on. They are

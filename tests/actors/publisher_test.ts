@@ -194,6 +194,23 @@ Deno.test("a batch is written to every sink and every item is emitted", async ()
   assert.deepEqual(memory.events, ["open", "close"], "sinks are opened and closed");
 });
 
+Deno.test("a failed write counts merge updates apart from items", async () => {
+  const env = await testEnv();
+  const actor = await publishStage.create(parse([{ memory: { name: "search" } }]), env);
+  await actor.open?.(ctx());
+  const batch = items(3);
+  const update = { ...batch[0], update: true as const, payload: { revision: 2 } };
+  failing.on = true;
+  try {
+    await assert.rejects(
+      Promise.resolve(actor.handle([...batch, update], collector().out, ctx())),
+      /t\/publish: cannot write 3 items and 1 merge update to sink memory \(search is down\)/,
+    );
+  } finally {
+    failing.on = false;
+  }
+});
+
 Deno.test("a failing sink fails the batch, emits nothing, and the retry writes nothing twice", async () => {
   const env = await testEnv();
   MemorySink.instances = [];
