@@ -576,8 +576,13 @@ class HtmlSource implements Source {
  * Why a page was skipped, with its URL masked: fetchLimited's messages start
  * with "GET <url>: ", which the warning says already.
  */
+/**
+ * Why a page was skipped, without the fetch's own "GET <url>: " (the
+ * warning names the url already; the fetch masked it, so it is matched as
+ * any url, not as given).
+ */
 function skipped(err: unknown, url: string): string {
-  return String((err as Error).message ?? err).replace(`GET ${url}: `, "")
+  return String((err as Error).message ?? err).replace(/^GET \S+: /, "")
     .split(url).join(maskUrl(url));
 }
 
