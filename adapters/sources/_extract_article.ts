@@ -81,6 +81,12 @@ export function httpUrl(href: string, base: string | undefined): string | undefi
   return u.href;
 }
 
+/** Whether `url` is a site's root: path "/", no query. */
+function isRoot(url: string): boolean {
+  const u = URL.parse(url);
+  return u !== null && u.pathname === "/" && u.search === "";
+}
+
 /** The page's `<link rel="canonical">`, resolved; undefined when absent or not http(s). */
 export function canonicalLink(doc: HtmlDocument, base: string | undefined): string | undefined {
   for (const link of doc.querySelectorAll("link[rel][href]")) {
@@ -97,8 +103,9 @@ export function canonicalLink(doc: HtmlDocument, base: string | undefined): stri
  * or parse() returns null. The first matters: parse() returns its best
  * attempt for almost any page, so a list page or an error page taken for
  * an article would otherwise become an item of menu text. `url` is the page's canonical link when
- * it gives an http(s) one, else `pageUrl` made canonical (tracking parameters and fragment
- * dropped), so one article reached by two links is one id. Consumes `doc`.
+ * it gives an http(s) one (but the site's root, for a page elsewhere), else `pageUrl` made
+ * canonical (tracking parameters and fragment dropped), so one article reached by two links is
+ * one id. Consumes `doc`.
  *
  * Fields: title, text (the article's text, block boundaries kept as line
  * breaks), author (Readability's byline), publishedAt (ISO 8601), lang
@@ -110,8 +117,13 @@ export function extractArticle(
   pageUrl: string | undefined,
 ): RawItem | undefined {
   const base = baseUrlOf(doc, pageUrl);
-  const url = canonicalLink(doc, base) ??
-    (pageUrl === undefined ? undefined : canonicalUrl(pageUrl) ?? pageUrl);
+  const own = pageUrl === undefined ? undefined : canonicalUrl(pageUrl) ?? pageUrl;
+  const link = canonicalLink(doc, base);
+  // Every page of some sites names the home page as canonical (a template's mistake): taken
+  // at its word, all their articles would share the home page's id and be published as one.
+  const url = link !== undefined && !(isRoot(link) && own !== undefined && !isRoot(own))
+    ? link
+    : own;
   const { isProbablyReaderable, Readability } = loaded();
   const page = doc as unknown as ReadabilityDocument;
   if (!isProbablyReaderable(page)) return undefined;

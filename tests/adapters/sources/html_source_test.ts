@@ -610,6 +610,26 @@ fixtureTest(
   },
 );
 
+fixtureTest(
+  "pages whose canonical link names the site's root are published under their own URLs, apart",
+  async () => {
+    // A template's mistake: every page says the home page is its canonical form.
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = {};
+    for (const p of ["heise", "wikipedia"]) {
+      const html = new TextDecoder().decode(expectedPage(p).source)
+        .replace(/<link[^>]*rel="canonical"[^>]*>/gi, "")
+        .replace(/<head[^>]*>/i, (h) => `${h}<link rel="canonical" href="/">`);
+      pages[`/${p}/page.html`] = { body: html };
+    }
+    const s = site(pages);
+    await withServer(s.handler, async (origin) => {
+      const src = await source({ url: Object.keys(pages).map((p) => origin + p) });
+      const items = await readAll(src);
+      assert.deepEqual(items.map((i) => i.url), Object.keys(pages).map((p) => origin + p));
+    });
+  },
+);
+
 Deno.test("a bad follow selector is named in the error", () => {
   const r = htmlConfig.safeParse({ url: "https://a.example/", follow: "h2 a[" });
   assert.equal(r.success, false);
