@@ -283,9 +283,11 @@ export async function createPublisher(
       if (stopTimer !== undefined) await sweep(ctx);
       if (batch.length === 0) return;
       const merges = updatesIn(batch), n = batch.length - merges;
-      const verb = `write ${n} item${n === 1 ? "" : "s"}${
-        merges > 0 ? ` and ${merges} merge update${merges === 1 ? "" : "s"}` : ""
-      } to`;
+      const counted = [
+        n > 0 || merges === 0 ? `${n} item${n === 1 ? "" : "s"}` : "",
+        merges > 0 ? `${merges} merge update${merges === 1 ? "" : "s"}` : "",
+      ].filter(Boolean).join(" and ");
+      const verb = `write ${counted} to`;
       let plain: readonly Envelope<RawItem>[] | undefined;
       await onAll(sinks, names, label, verb, (s) => {
         if (s.updates === true) return s.write(batch, ctx.signal);

@@ -266,7 +266,9 @@ class HtmlSource implements Source {
     }
     if (this.config.url === undefined) {
       yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
-        return this.#articleOf(parseHtml(decodeHtml(b).text), undefined, p);
+        const page = decodeHtml(b);
+        if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(p);
+        return this.#articleOf(parseHtml(page.text), undefined, p);
       });
       return;
     }
@@ -495,13 +497,16 @@ class HtmlSource implements Source {
    * windows-1251) that no later stage can undo.
    */
   #guessed(url: string): void {
-    const origin = URL.parse(url)?.origin ?? url;
+    // Saved files are one "host": said once for all of them.
+    const origin = URL.parse(url)?.origin ?? "files";
     if (this.#guessSaid.has(origin)) return;
     this.#guessSaid.add(origin);
     this.env.log.warn(
       `${this.env.flow}: html ${maskUrl(url)}: is not UTF-8 and names no other charset ` +
         `(Content-Type or <meta>), so it was read as windows-1252, as browsers read it; text ` +
-        `in another encoding comes out garbled (said once per host)`,
+        `in another encoding comes out garbled (said once per ${
+          origin === "files" ? "source's files" : "host"
+        })`,
     );
   }
 

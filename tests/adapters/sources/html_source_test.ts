@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { htmlConfig, htmlSource } from "../../../adapters/sources/html_source.ts";
 import type { HtmlCounts } from "../../../adapters/sources/html_source.ts";
 import { localHttp } from "../../_local_http.ts";
@@ -387,6 +388,20 @@ Deno.test("a page that names no charset and is not UTF-8 is read as windows-1252
     assert.equal(said.length, 1, said.join("\n"));
     assert.match(said[0], /\/a\.html: is not UTF-8 and names no other charset .* once per host/);
   });
+});
+
+Deno.test("saved pages that name no charset and are not UTF-8 are said once for the source's files", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const name of ["a.html", "b.html"]) {
+    await Deno.writeFile(join(dir, name), frenchPage("", latin1));
+  }
+  const { env, log } = testEnv(dir);
+  const items = await readAll(await source({ path: ["a.html", "b.html"] }, env));
+  assert.equal(items.length, 2);
+  const said = log.lines.filter((l) => l.includes("windows-1252"));
+  assert.equal(said.length, 1, said.join("\n"));
+  assert.match(said[0], /a\.html: is not UTF-8 .* once per source's files/);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("pages decode right whatever their charset evidence says", async () => {
