@@ -182,6 +182,9 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    * fails the check is not asked for again as it was: the stage splits the
    * batch at once, rather than buying every good input again with retries.
    */
+  /** Whether a reply's vectors had the expected length: a later one that has not is a change. */
+  #matched = false;
+
   #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
     const where = `${this.model} at ${this.endpoint}`;
     const bad = (message: string, endsRun = false) =>
@@ -202,7 +205,9 @@ export class OpenAIEmbeddings implements EmbeddingClient {
         // one-input calls, each paid for. The run stops, as for a wrong key.
         throw bad(
           `returned vectors of ${v.length} dimensions, expected ${this.dimensions}` +
-            (this.#options.dimensions
+            (this.#matched
+              ? ` as its earlier replies gave: did the model behind ${this.endpoint} change?`
+              : this.#options.dimensions
               ? ": does this model honour `dimensions`? Leave it out to use the model's own"
               : ""),
           true,
@@ -214,6 +219,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
         }
       }
     }
+    this.#matched = true;
     return vectors;
   }
 

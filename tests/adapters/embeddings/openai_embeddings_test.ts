@@ -126,6 +126,29 @@ Deno.test("a 500 is retried with backoff and the second attempt succeeds", async
   });
 });
 
+Deno.test("vectors that change length mid-run say the model changed, not that it ignores dimensions", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.n === 2
+        ? Response.json({
+          object: "list",
+          model: "text-embedding-3-small",
+          data: [{ object: "embedding", index: 0, embedding: [0.1, 0.2, 0.3] }],
+          usage: { prompt_tokens: 1, total_tokens: 1 },
+        })
+        : undefined,
+  }, async (server) => {
+    const { embeddings } = client(server.url, { dimensions: 4 });
+    await embeddings.embed(["a"], signal());
+    const error = await embeddings.embed(["b"], signal()).catch((e) => e);
+    assert.match(
+      String(error),
+      /returned vectors of 3 dimensions, expected 4 as its earlier replies gave: did the model behind .* change\?/,
+    );
+    assert.ok(endingError(error));
+  });
+});
+
 Deno.test("a reply cut short of its JSON says it is not valid JSON, not only where it broke", async () => {
   await withFakeOpenAI({
     intercept: () =>
