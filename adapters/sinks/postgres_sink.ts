@@ -283,8 +283,14 @@ export class PostgresSink implements Sink {
       await within(sql`select 1`);
     } catch (error) {
       await sql.end({ timeout: 0 });
+      // `postgres://app:12/ab@db/x` parses as host "app", port 12: the password's `/` ended
+      // the host part, and the rest of it is in the path. Its `@` gives it away.
+      const slash = URL.parse(this.#config.url)?.pathname.includes("@")
+        ? " (the URL's path holds an @: a password holding / ? # @ or % is written " +
+          "percent-encoded: / as %2F)"
+        : "";
       throw new Error(
-        `postgres sink: cannot connect to ${where}: ${this.#scrub(errorText(error))}`,
+        `postgres sink: cannot connect to ${where}: ${this.#scrub(errorText(error))}${slash}`,
       );
     }
     try {

@@ -162,6 +162,16 @@ Deno.test("a password holding a slash that is not percent-encoded: the error say
   const error = await sink.open().catch((e) => e);
   assert.match(String(error), /bad URL .* percent-encoded: \/ as %2F/);
   assert.ok(!String(error).includes("abc"), "the password is in no error");
+  // Digits before the slash parse as a port, the rest as the path: the URL is valid, and wrong
+  // (user "localhost", password "9/Secret9": so no lookup leaves the machine, and port 9 refuses).
+  const digits = new PostgresSink(postgresSinkSchema.parse({
+    url: "postgres://localhost:9/Secret9@127.0.0.1:5432/test",
+    table: "t",
+    timeout: "3s",
+  }));
+  const wrong = await digits.open().catch((e) => e);
+  assert.match(String(wrong), /cannot connect to .*the URL's path holds an @: .* \/ as %2F\)$/);
+  assert.ok(!String(wrong).includes("Secret9"), "the password is in no error");
 });
 
 Deno.test("maskUrl hides the password in the user part and in parameters", () => {
