@@ -133,7 +133,10 @@ export class RobotsRules {
         if (e instanceof RefusedAddressError) {
           return settle({ until: this.clock.now() + ROBOTS_RETRY_MS });
         }
-        const why = status !== undefined ? `HTTP ${status}` : (e as Error).message;
+        // No status: the host itself did not answer (refused, timed out), which is the news.
+        const why = status !== undefined
+          ? `HTTP ${status}`
+          : `the host did not answer: ${(e as Error).message}`;
         this.onFailure?.(
           origin,
           `could not be read (${why})${earlier ? "; the last copy stays in force" : ""}`,

@@ -145,6 +145,20 @@ Deno.test("an absurd Crawl-delay (1e400, which parses as Infinity) still paces: 
   );
 });
 
+Deno.test("a host that does not answer is said to be so first, not as a robots.txt problem", async () => {
+  // A port nothing listens on: the connection is refused.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const origin = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+  listener.close();
+  const log = memoryLogger();
+  const http = new PoliteHttp(options(), { clock: fakeClock(), log, flow: "f" }).client();
+  const error = await http.get(origin + "/a").catch((e) => e);
+  assert.match(
+    String(error.message),
+    /robots\.txt of .* could not be read \(the host did not answer: .*(refused|ECONNREFUSED)/i,
+  );
+});
+
 Deno.test("robots.txt answering 5xx disallows the host for a while, then it is read again", async () => {
   const clock = fakeClock();
   await withSite(
