@@ -36,7 +36,8 @@ export function formatTable(
     const why = [
       ...Object.entries(s.dropped).map(([r, n]) => `${n} ${r}`),
       ...Object.entries(s.rejected).map(([r, n]) => `${n} ${r}`),
-      ...(s.failed ? [`${s.failed} failed`] : []),
+      ...(s.failed - (s.failedUpdates ?? 0) ? [`${s.failed - (s.failedUpdates ?? 0)} failed`] : []),
+      ...(s.failedUpdates ? [`${s.failedUpdates} merge updates failed`] : []),
       ...(s.retries ? [`${s.retries} retries`] : []),
       ...Object.entries(s.usage ?? {}).map(([name, n]) => `${n} ${name}`),
     ].join(", ");

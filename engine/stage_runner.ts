@@ -356,6 +356,7 @@ async function failed(
 /** Sends `items` to dead letters for `reason`, counted as failed. */
 function deadLetter(work: StageWork, items: Item[], result: BatchResult, reason: string): void {
   work.stats.failed += items.length;
+  work.stats.failedUpdates += updatesIn(items);
   result.failed = (result.failed ?? 0) + items.length;
   result.failure ??= reason.replace(/^failed: /, "");
   for (const item of items) {

@@ -12,8 +12,10 @@ export interface StageStatsJson {
   dropped: Record<string, number>;
   /** Bad items sent to dead letters, by reason. */
   rejected: Record<string, number>;
-  /** Items that kept failing and went to dead letters. */
+  /** Items that kept failing and went to dead letters (merge updates among them: failedUpdates). */
   failed: number;
+  /** Of `failed`, merge updates (news of a story, not items); only when some were. */
+  failedUpdates?: number;
   /** Retries of failed batches. */
   retries: number;
   /** Batches handled. */
@@ -55,8 +57,10 @@ export class StageStats {
   readonly dropped: Map<string, number> = new Map();
   /** Bad items sent to dead letters, by reason. */
   readonly rejected: Map<string, number> = new Map();
-  /** Items that kept failing and went to dead letters. */
+  /** Items that kept failing and went to dead letters (merge updates among them: failedUpdates). */
   failed = 0;
+  /** Of `failed`, merge updates: a publish stage's in counts items only, its dead both. */
+  failedUpdates = 0;
   /** Retries of failed batches. */
   retries = 0;
   /** Batches handled. */
@@ -110,6 +114,7 @@ export class StageStats {
       dropped: Object.fromEntries(this.dropped),
       rejected: Object.fromEntries(this.rejected),
       failed: this.failed,
+      ...(this.failedUpdates > 0 ? { failedUpdates: this.failedUpdates } : {}),
       retries: this.retries,
       batches: this.batches,
       busyMs: Math.round(this.busyMs),

@@ -67,3 +67,22 @@ Deno.test("a source's line counts the items dead-lettered before any stage, and 
   const [, plain] = formatTable([{ ...source, deadLettered: undefined }], [], 1000).split("\n");
   assert.deepEqual(plain.split(/\s{2,}/), ["source feed", "6", "6", "custom"]);
 });
+
+Deno.test("merge updates that went to dead letters are said apart from the items that did", () => {
+  const publish = {
+    id: "publish",
+    kind: "publish",
+    received: 5,
+    emitted: 0,
+    dropped: {},
+    rejected: {},
+    failed: 10,
+    failedUpdates: 5,
+    retries: 3,
+    batches: 0,
+    busyMs: 1,
+  };
+  const [, line] = formatTable([], [publish], 1000).split("\n");
+  // "in 5, dead 10" reads as a miscount unless the why says what the other 5 were.
+  assert.match(line, /\s5\s+0\s+0\s+10\s.*5 failed, 5 merge updates failed, 3 retries$/);
+});

@@ -537,3 +537,20 @@ Deno.test("a stage that loses items without a word, or returns them, is told so 
   };
   assert.deepEqual((await run(good, [item(1), item(2)])).log.lines, []);
 });
+
+Deno.test("merge updates a failing stage dead-letters are counted as such among the failed", async () => {
+  const actor: Actor = {
+    updates: true,
+    handle() {
+      throw new Error("search is down");
+    },
+  };
+  const items = Array.from(
+    { length: 8 },
+    (_, i) => i % 2 === 0 ? { ...item(i), update: true as const } : item(i),
+  );
+  const { stats, deadLetters } = await run(actor, items, { retries: 0, batch: 8 });
+  assert.equal(deadLetters.entries.length, 8);
+  assert.deepEqual([stats.received, stats.failed, stats.failedUpdates], [4, 8, 4]);
+  assert.equal(stats.toJSON().failedUpdates, 4);
+});
