@@ -24,8 +24,9 @@ export async function checkCommand(
       printOut(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
       printOut(`  sources: ${sources}\n  pipeline: ${stages}`);
       // Not an error: the flow loads, and a test may mean to see the refusal.
-      for (const problem of unreachableUrls(flow)) {
-        printOut(`  warning: ${problem}; every fetch of it will be refused`);
+      for (const { line, column, message } of unreachableUrls(flow)) {
+        const at = line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `;
+        printOut(`  warning: ${at}${message}; every fetch of it will be refused`);
       }
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;

@@ -6,23 +6,36 @@ import { maskUrl } from "../engine/mask_url.ts";
 /** Source config fields that hold URLs to fetch. */
 const URL_FIELDS = ["url", "sitemap"];
 
+/** A source URL no fetch can reach, and where the flow file writes it (when it came from one). */
+export interface UnreachableUrl {
+  line?: number;
+  column?: number;
+  /** `sources.<name>.<field>: <url, masked>: <the refusal, saying how to allow it>`. */
+  message: string;
+}
+
 /**
  * What `check` can tell without a lookup: the URLs of the flow's sources
  * whose host is an address (or `localhost`) that `http.allow` does not let
  * the flow reach, so every fetch of them would be refused at run time. A
  * host name is left to the run, which resolves it.
  */
-export function unreachableUrls(flow: Flow): string[] {
+export function unreachableUrls(flow: Flow): UnreachableUrl[] {
   const rule = new AddressRule(flow.http?.allow ?? []);
-  const out: string[] = [];
+  const out: UnreachableUrl[] = [];
   for (const source of flow.sources) {
     const config = (source.config ?? {}) as Record<string, unknown>;
     for (const field of URL_FIELDS) {
       const value = config[field];
       const urls = typeof value === "string" ? [value] : Array.isArray(value) ? value : [];
-      for (const url of urls) {
+      for (const [i, url] of urls.entries()) {
         const refusal = typeof url === "string" ? refusalOf(rule, url) : undefined;
-        if (refusal) out.push(`sources.${source.name}.${field}: ${maskUrl(url)}: ${refusal}`);
+        if (!refusal) continue;
+        const path = ["sources", source.name, field, ...(Array.isArray(value) ? [i] : [])];
+        out.push({
+          ...flow.locate?.(path, "value"),
+          message: `sources.${source.name}.${field}: ${maskUrl(url)}: ${refusal}`,
+        });
       }
     }
   }

@@ -19,12 +19,13 @@ Deno.test("check names the source URLs at addresses the flow does not allow, by 
       `  g: { kind: rss, url: "http://10.1.2.3/feed" }\n`,
     `http: { allow: ["10.1.2.3"] }\n`,
   );
-  const found = unreachableUrls(flow);
+  const found = unreachableUrls(flow).map((p) => `${p.line}:${p.column}: ${p.message}`);
   assert.deepEqual(found.map((p) => p.split(": refused")[0]), [
-    "sources.s.url: http://127.0.0.1:8701/x",
-    "sources.s.url: http://localhost:9/y",
-    "sources.f.url: http://u:***@[::1]:8080/feed",
-    "sources.m.sitemap: http://192.168.1.4/sitemap.xml",
+    // Where the flow file writes each: line and column, as an error names them.
+    "4:26: sources.s.url: http://127.0.0.1:8701/x",
+    "4:78: sources.s.url: http://localhost:9/y",
+    "5:24: sources.f.url: http://u:***@[::1]:8080/feed",
+    "6:29: sources.m.sitemap: http://192.168.1.4/sitemap.xml",
   ]);
   assert.match(found[0], /http: \{ allow: \["127\.0\.0\.1:8701"\] \}/);
   assert.ok(!found.some((p) => p.includes("pw")), "no password in what check prints");
