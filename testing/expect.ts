@@ -114,6 +114,9 @@ export function differences(
     const found = Object.entries(expected).flatMap(([k, e]) =>
       k in actual
         ? differences(e, actual[k], opts, [...path, k])
+        // "{any}" is a part not checked: whether it is there at all included.
+        : e === "{any}"
+        ? []
         : [{ path: [...path, k], expected: e, note: "missing" }]
     );
     if (!opts.exact) return found;
@@ -125,23 +128,40 @@ export function differences(
 
 /**
  * Matches two lists whose order the flow does not fix (items written by
- * concurrent batches): each expected item takes the first unclaimed actual
- * item it matches. One left unmatched is shown against the closest
- * unclaimed actual item, then any actual item still unclaimed is reported
- * as unexpected.
+ * concurrent batches), one to one, as many pairs as can be (a maximum
+ * bipartite matching, by augmenting paths): taking the first actual item
+ * each expected one matches would let `{title: "{string}"}` take the item
+ * a later, stricter entry needed, and fail a test that can pass. One left
+ * unmatched is shown against the closest unclaimed actual item, then any
+ * actual item still unclaimed is reported as unexpected.
  */
 export function listDifferences(
   expected: readonly unknown[],
   actual: readonly unknown[],
   path: PropertyKey[],
 ): Difference[] {
-  const claimed = new Set<number>();
+  const fits = expected.map((e) =>
+    actual.flatMap((a, j) => differences(e, a).length === 0 ? [j] : [])
+  );
+  /** The expected item holding each actual one. */
+  const holder = new Map<number, number>();
+  const place = (i: number, tried: Set<number>): boolean => {
+    for (const j of fits[i]) {
+      if (tried.has(j)) continue;
+      tried.add(j);
+      const other = holder.get(j);
+      if (other === undefined || place(other, tried)) {
+        holder.set(j, i);
+        return true;
+      }
+    }
+    return false;
+  };
   const unmatched: number[] = [];
-  expected.forEach((e, i) => {
-    const j = actual.findIndex((a, j) => !claimed.has(j) && differences(e, a).length === 0);
-    if (j >= 0) claimed.add(j);
-    else unmatched.push(i);
+  expected.forEach((_, i) => {
+    if (!place(i, new Set())) unmatched.push(i);
   });
+  const claimed = new Set(holder.keys());
   const found: Difference[] = [];
   for (const i of unmatched) {
     let best: { j: number; diffs: Difference[] } | undefined;

@@ -45,6 +45,29 @@ Deno.test("unordered lists pair each expected item with its match, else the clos
   ]);
 });
 
+Deno.test("a loose entry before a strict one does not take the item the strict one needs", () => {
+  // Before: {title: "{string}"} took Alpha, the first it matched, and Alpha's entry failed.
+  const actual = [{ title: "Alpha" }, { title: "Beta" }];
+  assert.deepEqual(listDifferences([{ title: "{string}" }, { title: "Alpha" }], actual, ["p"]), []);
+  assert.deepEqual(
+    listDifferences([{ title: "{string}" }, { title: "{string}" }, { title: "Alpha" }], actual, [
+      "p",
+    ]).map((d) => d.note ?? "differs"),
+    ["not found"],
+    "three entries for two items: one is left over, and only one",
+  );
+});
+
+Deno.test('"{any}" leaves a field unchecked, whether it is there or not', () => {
+  assert.deepEqual(differences({ a: 1, sources: "{any}" }, { a: 1 }), []);
+  assert.deepEqual(differences({ a: 1, sources: "{any}" }, { a: 1, sources: [] }), []);
+  const outcome = { published: {}, dropped: { validate: { spam: 2 } }, deadLetters: [] };
+  assert.deepEqual(compare({ dropped: { validate: { spam: 2 }, dedupe: "{any}" } }, outcome), []);
+  assert.deepEqual(differences({ b: "{string}" }, { a: 1 }), [
+    { path: ["b"], expected: "{string}", note: "missing" },
+  ]);
+});
+
 Deno.test("dropped: a count of 0 means none, as the report has it; a count it lacks still fails", () => {
   const outcome = { published: {}, dropped: { validate: { spam: 2 } }, deadLetters: [] };
   // Before: "dropped.dedupe: missing", since the report lists only what a stage dropped.
