@@ -200,6 +200,14 @@ export async function runCommand(
       progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
     }
     const codes = await Promise.all(runs.map((run) => run.run()));
+    // Among several summaries, the one that failed is easy to miss: the last line names it.
+    const failed = flows.filter((_, i) => codes[i] !== 0);
+    if (flows.length > 1 && failed.length > 0) {
+      opts.log.error(
+        `${failed.length} of ${flows.length} flows did not finish cleanly: ` +
+          failed.map((f) => `${f.name} (exit ${codes[flows.indexOf(f)]})`).join(", "),
+      );
+    }
     return Math.max(...codes);
   } finally {
     progress?.stop();

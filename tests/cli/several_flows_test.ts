@@ -100,6 +100,11 @@ Deno.test("the exit code is non-zero when one of the flows failed; the other sti
   assert.match(stderr, /^error: gamma: source s failed: /m);
   assert.match(stderr, /^alpha: finished in .*: 50 published/m);
   assert.equal(await lineCount(join(dir, "out-alpha", "items.jsonl")), 50);
+  // The last line names the flow that failed, below every summary.
+  assert.match(
+    stderr.trimEnd().split("\n").at(-1)!,
+    /^error: 1 of 2 flows did not finish cleanly: gamma \(exit 1\)$/,
+  );
 });
 
 Deno.test("two flow files with one name are refused before either starts", async () => {
