@@ -44,6 +44,8 @@ export async function runCommand(
   const flows: Flow[] = [];
   for (const file of files) flows.push(await loadFlow(file, registry));
   const names = flows.map((f) => f.name);
+  /** Whether a flow's in-flight items outlive this process (what the stop lines then say). */
+  const durable = flows.some((f) => f.durability === "redis");
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) {
     throw new UsageError(
@@ -66,14 +68,13 @@ export async function runCommand(
     with: (context) => above(withContext(inner, context)),
   });
   // The dashboard and metrics of the one flow, when --port asks for them.
-  const given = opts.serve ? Deno.env.get("MILLRACE_TOKEN") : undefined;
-  if (given === "") {
+  const token = opts.serve ? Deno.env.get("MILLRACE_TOKEN") : undefined;
+  if (token === "") {
     throw new UsageError(
       "MILLRACE_TOKEN is set but empty, which would ask for no token: give it a value " +
         "(e.g. openssl rand -hex 32) or unset it",
     );
   }
-  const token = given;
   // HTTP clients trim a header's value: a token with a space at either end could never be sent;
   // and a header is bytes, which clients and servers read as different characters past ASCII.
   if (token !== undefined && (token.trim() !== token || !/^[\x21-\x7e]+$/.test(token))) {
@@ -113,7 +114,7 @@ export async function runCommand(
         ? "second signal"
         : "signal";
       // A durable flow loses nothing by it: say so, or the exit reads as a loss.
-      const kept = flows.some((f) => f.durability === "redis") && runs.some((r) => r.running)
+      const kept = durable && runs.some((r) => r.running)
         ? " (what was in flight stays pending in Redis: the next run takes it up)"
         : "";
       around(() => flowLog.error(`${names.join(", ")}: ${what}, exiting now${kept}`));
@@ -123,9 +124,7 @@ export async function runCommand(
       around(() =>
         flowLog.warn(
           `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now${
-            flows.some((f) => f.durability === "redis")
-              ? "; what is in flight then stays pending in Redis for the next run"
-              : ""
+            durable ? "; what is in flight then stays pending in Redis for the next run" : ""
           })`,
         )
       );
@@ -201,11 +200,10 @@ export async function runCommand(
     }
     const codes = await Promise.all(runs.map((run) => run.run()));
     // Among several summaries, the one that failed is easy to miss: the last line names it.
-    const failed = flows.filter((_, i) => codes[i] !== 0);
+    const failed = flows.flatMap((f, i) => codes[i] !== 0 ? [`${f.name} (exit ${codes[i]})`] : []);
     if (flows.length > 1 && failed.length > 0) {
       opts.log.error(
-        `${failed.length} of ${flows.length} flows did not finish cleanly: ` +
-          failed.map((f) => `${f.name} (exit ${codes[flows.indexOf(f)]})`).join(", "),
+        `${failed.length} of ${flows.length} flows did not finish cleanly: ${failed.join(", ")}`,
       );
     }
     return Math.max(...codes);

@@ -33,10 +33,11 @@ export function formatTable(
   for (const s of stages) {
     const dropped = total(s.dropped);
     const dead = total(s.rejected) + s.failed;
+    const failedItems = s.failed - (s.failedUpdates ?? 0);
     const why = [
       ...Object.entries(s.dropped).map(([r, n]) => `${n} ${r}`),
       ...Object.entries(s.rejected).map(([r, n]) => `${n} ${r}`),
-      ...(s.failed - (s.failedUpdates ?? 0) ? [`${s.failed - (s.failedUpdates ?? 0)} failed`] : []),
+      ...(failedItems ? [`${failedItems} failed`] : []),
       ...(s.failedUpdates ? [`${s.failedUpdates} merge updates failed`] : []),
       ...(s.retries ? [`${s.retries} retries`] : []),
       ...Object.entries(s.usage ?? {}).map(([name, n]) => `${n} ${name}`),

@@ -10,6 +10,7 @@ import {
   sourceCommonSchema,
   STAGE_COMMON_KEYS,
   STAGE_ID,
+  STAGE_ID_RULE,
   stageCommonSchema,
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
@@ -140,8 +141,7 @@ function checkSource(
     found.push({
       path,
       at: "key",
-      message: `a source name is letters, digits, "_", ".", "#" and "-", starting with a letter ` +
-        `or digit (e.g. hn-top), got ${JSON.stringify(name)}`,
+      message: `a source name is ${STAGE_ID_RULE} (e.g. hn-top), got ${JSON.stringify(name)}`,
     });
     return undefined;
   }

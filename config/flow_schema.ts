@@ -213,6 +213,10 @@ export const SOURCE_COMMON_KEYS = [
 /** What a stage id or a source name may hold: it prints in log lines, tables, metrics and keys. */
 export const STAGE_ID = /^[A-Za-z0-9][A-Za-z0-9_.#-]*$/;
 
+/** STAGE_ID in words, for the errors that refuse a name. */
+export const STAGE_ID_RULE =
+  `letters, digits, "_", ".", "#" and "-", starting with a letter or digit`;
+
 /** Fields every stage block has besides its kind's own. */
 export const stageCommonSchema = z.looseObject({
   concurrency: positiveInt().default(1)
@@ -224,10 +228,7 @@ export const stageCommonSchema = z.looseObject({
   // An id names the stage in log lines, tables, metrics labels and Redis keys: a quote, a space or
   // a newline in it broke the lines and tables it is printed in.
   id: z.string().regex(STAGE_ID, {
-    error: (iss) =>
-      `expected letters, digits, "_", ".", "#" and "-", starting with a letter or digit (e.g. embed-titles), got ${
-        show(iss.input)
-      }`,
+    error: (iss) => `expected ${STAGE_ID_RULE} (e.g. embed-titles), got ${show(iss.input)}`,
   }).optional()
     .describe("Unique id of the stage. Default: its kind, or kind#N when the kind repeats."),
   workers: z.union([z.int().min(0).max(64), z.literal("auto")]).optional()

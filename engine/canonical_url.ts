@@ -169,9 +169,7 @@ function trimmed(s: string): string {
  * (tracking parameters, case, a trailing slash) names one story.
  */
 export function urlKey(url: string): string {
-  const t = trimmed(url);
-  if (isCanonical(t)) return t;
-  return canonicalUrlByParse(t) ?? t.toLowerCase();
+  return canonicalUrl(url) ?? trimmed(url).toLowerCase();
 }
 
 function canonicalPath(path: string): string {

@@ -268,3 +268,10 @@ export function maskedError(error: unknown, mask: (text: string) => string, dept
   if (code !== undefined) Object.assign(copy, { code });
   return copy;
 }
+
+/**
+ * How to write a URL whose password holds a character that ends a URL's
+ * parts: said where such a URL failed, since its masked form may look right.
+ */
+export const PASSWORD_ENCODING =
+  "a password in it holding / ? # @ or % is written percent-encoded: / as %2F";

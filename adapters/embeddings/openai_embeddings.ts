@@ -176,15 +176,15 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     return this.#vectors(reply, inputs.length);
   }
 
+  /** Whether a reply's vectors had the expected length: a later one that has not is a change. */
+  #matched = false;
+
   /**
    * The reply's vectors in input order, checked for count, length and
    * numbers (a null would become a 0 and be cached for good). A reply that
    * fails the check is not asked for again as it was: the stage splits the
    * batch at once, rather than buying every good input again with retries.
    */
-  /** Whether a reply's vectors had the expected length: a later one that has not is a change. */
-  #matched = false;
-
   #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
     const where = `${this.model} at ${this.endpoint}`;
     const bad = (message: string, endsRun = false) =>

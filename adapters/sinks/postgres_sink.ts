@@ -24,7 +24,7 @@ import {
 } from "./_pg_table.ts";
 import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
 import type { RetryHint } from "../../engine/errors.ts";
-import { maskUrl } from "../../engine/mask_url.ts";
+import { maskUrl, PASSWORD_ENCODING } from "../../engine/mask_url.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
 import { deleteSql, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
@@ -274,8 +274,7 @@ export class PostgresSink implements Sink {
     } catch (error) {
       // The masked URL may look right: the password it hides is what broke the parse.
       throw new Error(
-        `postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))} (a password in it ` +
-          "holding / ? # @ or % is written percent-encoded: / as %2F)",
+        `postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))} (${PASSWORD_ENCODING})`,
       );
     }
     const within = <T>(what: Promise<T>) => answered(what, timeout + GRACE_MS);
@@ -286,8 +285,7 @@ export class PostgresSink implements Sink {
       // `postgres://app:12/ab@db/x` parses as host "app", port 12: the password's `/` ended
       // the host part, and the rest of it is in the path. Its `@` gives it away.
       const slash = URL.parse(this.#config.url)?.pathname.includes("@")
-        ? " (the URL's path holds an @: a password holding / ? # @ or % is written " +
-          "percent-encoded: / as %2F)"
+        ? ` (the URL's path holds an @: ${PASSWORD_ENCODING})`
         : "";
       throw new Error(
         `postgres sink: cannot connect to ${where}: ${this.#scrub(errorText(error))}${slash}`,

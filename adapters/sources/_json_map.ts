@@ -16,8 +16,9 @@ export function atPath(value: unknown, path: string): unknown {
  * Items of an arbitrary JSON document: the objects of the array at `items`,
  * each copied with the fields in `map` renamed (target field: source dot
  * path). A target may be a dot path too (`engagement.score: points`), which
- * builds the objects on the way: the Deduper merges `engagement`'s fields. A numeric `publishedAt` is read as Unix seconds (or milliseconds
- * past 1e11), a string one as a date; an unreadable date is dropped.
+ * builds the objects on the way: the Deduper merges `engagement`'s fields.
+ * A numeric `publishedAt` is read as Unix seconds (or milliseconds past
+ * 1e11), a string one as a date; an unreadable date is dropped.
  */
 export function mapJsonItems(
   doc: unknown,

@@ -478,7 +478,10 @@ class HtmlSource implements Source {
     }
   }
 
-  /** A page fetched (or tried) that gives nothing: counted as failed, warned, and when `gone` remembered as seen. */
+  /**
+   * A page fetched (or tried) that gives nothing: counted as failed, warned,
+   * and when `gone` remembered as seen.
+   */
   #skipped(url: string, why: string, gone: boolean): undefined {
     this.counts.failed++;
     this.#lastSkip = `${maskUrl(url)}: ${why}`;
@@ -577,10 +580,6 @@ class HtmlSource implements Source {
   }
 }
 
-/**
- * Why a page was skipped, with its URL masked: fetchLimited's messages start
- * with "GET <url>: ", which the warning says already.
- */
 /**
  * Why a page was skipped, without the fetch's own "GET <url>: " (the
  * warning names the url already; the fetch masked it, so it is matched as

@@ -1,7 +1,7 @@
 import type { Redis, RedisOptions } from "ioredis";
 import { sleep } from "../backoff.ts";
 import { retry } from "../retry.ts";
-import { maskSecretsOf, maskUrl } from "../mask_url.ts";
+import { maskSecretsOf, maskUrl, PASSWORD_ENCODING } from "../mask_url.ts";
 
 export { maskUrl };
 
@@ -106,7 +106,7 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
   } catch {
     throw new Error(
       "not a URL; expected redis://host:port, rediss://host:port or unix:///path " +
-        "(a password in it holding / ? # @ or % is written percent-encoded: / as %2F)",
+        `(${PASSWORD_ENCODING})`,
     );
   }
   const protocol = parsed.protocol;
