@@ -6,7 +6,11 @@
  * self and inclusive, "(idle)" being the time the thread waited:
  *
  *   deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]
+ *   deno run -A bench/profile_flow.ts --trivial [--items N]
  *
+ * `--trivial` profiles the engine section's flow instead (bench/pipeline.ts:
+ * a counting source and five pass-through stages, in memory), where what is
+ * left is the engine's own work per item.
  * `--workers N` runs enrich and embed on N stage workers (their own threads
  * are not sampled: only what the main thread does and waits for).
  */
@@ -18,6 +22,7 @@ import type { Flow } from "../engine/flow.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { startFlow } from "../engine/run_flow.ts";
 import { BenchRedis } from "./durable.ts";
+import { benchFlow, benchRegistry } from "./pipeline.ts";
 
 interface ProfileNode {
   id: number;
@@ -26,7 +31,8 @@ interface ProfileNode {
 }
 
 const USAGE =
-  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]";
+  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]\n" +
+  "       deno run -A bench/profile_flow.ts --trivial [--items N] [--top K]";
 
 let values;
 try {
@@ -36,6 +42,7 @@ try {
       items: { type: "string", default: "20000" },
       durable: { type: "boolean", default: false },
       fuse: { type: "boolean", default: false },
+      trivial: { type: "boolean", default: false },
       workers: { type: "string", default: "0" },
       top: { type: "string", default: "25" },
       help: { type: "boolean", default: false },
@@ -61,8 +68,9 @@ const post = <T>(method: string, params: object = {}) =>
 const demo = new URL("../flows/demo.yaml", import.meta.url).pathname;
 const parsed = parseFlow(Deno.readTextFileSync(demo), demo, builtinRegistry(), {});
 const out = await Deno.makeTempDir({ prefix: "millrace-profile-" });
-const redis = values.durable ? await BenchRedis.start() : undefined;
-const flow: Flow = {
+const redis = values.durable && !values.trivial ? await BenchRedis.start() : undefined;
+const trivial = { items, batch: 1000 };
+const flow: Flow = values.trivial ? benchFlow(trivial) : {
   ...parsed,
   outDir: out,
   sources: [{
@@ -87,7 +95,7 @@ try {
   await post("Profiler.start");
   const started = performance.now();
   const running = await startFlow(flow, {
-    registry: builtinRegistry(),
+    registry: values.trivial ? benchRegistry(trivial) : builtinRegistry(),
     log: memoryLogger(),
     deadLetters: { write: () => Promise.resolve() },
   });
@@ -96,9 +104,11 @@ try {
   const { profile } = await post<{ profile: { nodes: ProfileNode[]; samples: number[] } }>(
     "Profiler.stop",
   );
-  const mode = `${redis ? `durable, 1 process${values.fuse ? ", fused" : ""}` : "memory"}${
-    workers ? `, workers: ${workers}` : ""
-  }`;
+  const mode = values.trivial
+    ? "memory, trivial stages"
+    : `${redis ? `durable, 1 process${values.fuse ? ", fused" : ""}` : "memory"}${
+      workers ? `, workers: ${workers}` : ""
+    }`;
   console.log(
     `${mode}: ${items} items, ${report.published} published, ${Math.round(items / secs)} items/s`,
   );
