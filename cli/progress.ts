@@ -8,26 +8,38 @@ export interface Progress {
 }
 
 /**
- * Redraws the per-stage table of each running flow (headed by the flow's
- * name when there are several) in place a few times a second. The redraw
+ * The live table's text: the per-stage table of each running flow, headed
+ * by the flow's name when the process runs several (`named`), also once
+ * the others have finished, so the one left still says which it is.
+ */
+export function liveTable(
+  running: readonly Pick<RunningFlow, "flow" | "sources" | "stages" | "startedAt">[],
+  named: boolean,
+  now: number = Date.now(),
+): string {
+  return running.map((r) =>
+    (named ? `${r.flow.name}\n` : "") + formatTable(
+      r.sources.map((s) => s.toJSON()),
+      r.stages.map((s) => s.toJSON()),
+      now - r.startedAt,
+    )
+  ).join("\n");
+}
+
+/**
+ * Redraws the per-stage table of each running flow (liveTable) in place a
+ * few times a second. The redraw
  * moves up as many lines as it drew, so anything else written to stderr
  * meanwhile would be drawn over: log lines go through `above`, which takes
  * the table down, prints, and draws it again below, and so does what a
  * stage's own code prints with console (a step's console.log while you
  * debug it) for as long as the table is shown.
  */
-export function showProgress(flows: () => readonly RunningFlow[]): Progress {
+export function showProgress(flows: () => readonly RunningFlow[], named: boolean): Progress {
   const enc = new TextEncoder();
   let lines = 0;
   const draw = () => {
-    const running = flows();
-    let table = running.map((r) =>
-      (running.length > 1 ? `${r.flow.name}\n` : "") + formatTable(
-        r.sources.map((s) => s.toJSON()),
-        r.stages.map((s) => s.toJSON()),
-        Date.now() - r.startedAt,
-      )
-    ).join("\n");
+    let table = liveTable(flows(), named);
     // "\r" first: a ^C echoed by the terminal has moved the cursor off column 1.
     const clear = lines ? `\r\x1b[${lines}A\x1b[J` : "";
     table = fitWidth(table, columns());

@@ -196,7 +196,10 @@ export async function runCommand(
     // the same terminal in between would be drawn over, so such a run shows the summary alone.
     const itemsOnTerminal = Deno.stdout.isTerminal() && flows.some(printsItems);
     if (format === "text" && !quiet && Deno.stderr.isTerminal() && !itemsOnTerminal) {
-      progress = showProgress(() => runs.flatMap((r) => r.running ? [r.running] : []));
+      progress = showProgress(
+        () => runs.flatMap((r) => r.running ? [r.running] : []),
+        flows.length > 1,
+      );
     }
     const codes = await Promise.all(runs.map((run) => run.run()));
     // Among several summaries, the one that failed is easy to miss: the last line names it.

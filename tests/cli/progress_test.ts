@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { haveScript, inTerminal } from "./_terminal.ts";
+import { liveTable } from "../../cli/progress.ts";
+import { StageStats } from "../../engine/stats.ts";
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
@@ -103,4 +105,22 @@ Deno.test({
     const said = screen(text).filter((l) => l.startsWith("noisy saw"));
     assert.ok(said.length >= 1, text);
   },
+});
+
+Deno.test("the live table of several flows keeps a flow's name once the others have finished", () => {
+  const running = (name: string) => {
+    const stage = new StageStats("validate", "validate");
+    stage.received = stage.emitted = 10;
+    return { flow: { name }, sources: [], stages: [stage], startedAt: 0 } as unknown as Parameters<
+      typeof liveTable
+    >[0][number];
+  };
+  const both = liveTable([running("alpha"), running("gamma")], true, 1000).split("\n");
+  assert.ok(both.includes("alpha") && both.includes("gamma"), both.join("\n"));
+  // alpha has finished: gamma's table alone, still under its name.
+  const left = liveTable([running("gamma")], true, 1000).split("\n");
+  assert.equal(left[0], "gamma");
+  assert.match(left[1], /^stage\s+in\s+out/);
+  // One flow in the process: its table alone, no heading.
+  assert.match(liveTable([running("solo")], false, 1000).split("\n")[0], /^stage\s+in\s+out/);
 });
