@@ -111,6 +111,16 @@ export interface RetryHint {
    */
   away?: boolean;
   /**
+   * True when the call failed for the service's sake, whatever it was
+   * given: no reply in time, or an answer of 429 or 5xx after the client's
+   * own retries. Only such failures, met by items alone with nothing of
+   * their batch passing, make the split stop asking the service
+   * (isServiceFailure, stage_runner.ts GIVE_UP_ALONE): an error a stage's
+   * own code throws for a bad item says nothing of the service, and the
+   * split goes on to find every bad item.
+   */
+  service?: boolean;
+  /**
    * True when every call would fail alike, whatever the items: an API that
    * refuses the key (401, 403) or knows no such model or endpoint (404;
    * ENDING_STATUSES). The run stops with it (endingError) rather than split
@@ -191,7 +201,34 @@ export function isAway(error: unknown): boolean {
   return hinted(error, "away");
 }
 
-function hinted(error: unknown, hint: "outage" | "away", depth = 0): boolean {
+/**
+ * Whether `error`, or an error it wraps, is the service's failure, not the
+ * input's (RetryHint.service): so said, or a timeout (a TimeoutError, as
+ * `AbortSignal.timeout` gives fetch), or an HTTP `status` of 429 or 5xx.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isServiceFailure } from "./errors.ts";
+ *
+ * assert.equal(isServiceFailure(Object.assign(new Error("500"), { status: 500 })), true);
+ * assert.equal(isServiceFailure(new DOMException("timed out", "TimeoutError")), true);
+ * assert.equal(isServiceFailure(new Error("bad input")), false);
+ * ```
+ */
+export function isServiceFailure(error: unknown, depth = 0): boolean {
+  if (hinted(error, "service")) return true;
+  const e = error as { name?: unknown; status?: unknown } | null | undefined;
+  if (e?.name === "TimeoutError") return true;
+  if (typeof e?.status === "number" && (e.status === 429 || e.status >= 500)) return true;
+  if (!(error instanceof Error) || depth > 8) return false;
+  if (error instanceof AggregateError && error.errors.some((x) => isServiceFailure(x, depth + 1))) {
+    return true;
+  }
+  return isServiceFailure(error.cause, depth + 1);
+}
+
+function hinted(error: unknown, hint: "outage" | "away" | "service", depth = 0): boolean {
   if ((error as RetryHint | null | undefined)?.[hint] === true) return true;
   if (!(error instanceof Error) || depth > 8) return false;
   if (error instanceof AggregateError && error.errors.some((e) => hinted(e, hint, depth + 1))) {

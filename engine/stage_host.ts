@@ -1,5 +1,12 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
-import { endingError, errorMessage, thrownAt } from "./errors.ts";
+import {
+  endingError,
+  errorMessage,
+  isAway,
+  isOutage,
+  isServiceFailure,
+  thrownAt,
+} from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
 import type { Envelope } from "./item.ts";
 import type { Logger, LogLevel } from "./log.ts";
@@ -48,12 +55,15 @@ export type Said =
   | [op: "drop", item: ItemRef, reason: string, detail?: string]
   | [op: "reject", item: ItemRef, reason: string, detail?: string];
 
-/** An error thrown inside a worker, as far as the stage runner reads it. */
+/** An error thrown inside a worker, as far as the stage runner reads it (RetryHint). */
 export interface HostError {
   message: string;
   name: string;
   retryable?: boolean;
   ending?: boolean;
+  outage?: boolean;
+  away?: boolean;
+  service?: boolean;
 }
 
 /** What a stage worker answers. */
@@ -254,5 +264,9 @@ function hostError(error: unknown): HostError {
     name: error instanceof Error ? error.name : "Error",
     ...((error as { retryable?: unknown })?.retryable === false ? { retryable: false } : {}),
     ...(endingError(error) ? { ending: true } : {}),
+    // A stage on workers that calls a service is waited out, and given up on, as on the main thread.
+    ...(isOutage(error) ? { outage: true } : {}),
+    ...(isAway(error) ? { away: true } : {}),
+    ...(isServiceFailure(error) ? { service: true } : {}),
   };
 }

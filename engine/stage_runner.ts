@@ -1,7 +1,15 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
-import { endingError, errorMessage, isAway, isOutage, isRetryable, thrownAt } from "./errors.ts";
+import {
+  endingError,
+  errorMessage,
+  isAway,
+  isOutage,
+  isRetryable,
+  isServiceFailure,
+  thrownAt,
+} from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
@@ -45,17 +53,23 @@ export interface BatchResult {
   failure?: string;
   /** Some try of the batch or of a piece of it succeeded: its failures are its items'. */
   passed?: boolean;
+  /** Items that failed alone for the service's sake (isServiceFailure): see GIVE_UP_ALONE. */
+  serviceFailed?: number;
   /** Why the split gave up on the service (see GIVE_UP_ALONE): the pieces left are not tried. */
   givenUp?: string;
 }
 
 /**
- * Items of one batch that may fail alone, with nothing of the batch
+ * Items of one batch that may fail alone for the service's sake
+ * (isServiceFailure: a timeout, a 429 or 5xx), with nothing of the batch
  * passing, before the split stops trying its pieces: a service that fails
- * (times out, answers 500) whatever it is given would otherwise be asked
- * once per piece, 2n - 1 calls for n items (about 25 hours for 256 items
- * at a 30 s timeout and 5 client retries). Three, not one or two: two bad
- * items side by side fail alone before any good one is tried.
+ * whatever it is given would otherwise be asked once per piece, 2n - 1
+ * calls for n items (about 25 hours for 256 items at a 30 s timeout and 5
+ * client retries). Three, not one or two: two bad items side by side fail
+ * alone before any good one is tried. Errors that are not the service's
+ * (a stage's own code throwing on bad input) never count: three bad items
+ * at the head of a batch would otherwise send its good items to dead
+ * letters untried.
  */
 const GIVE_UP_ALONE = 3;
 
@@ -331,12 +345,15 @@ async function failed(
   }
   if (batch.length === 1) {
     deadLetter(work, batch, result, `failed: ${why}`);
-    if (!result.passed && isRetryable(error) && (result.failed ?? 0) >= GIVE_UP_ALONE) {
-      result.givenUp = `failed: ${why} (not tried alone: ${result.failed} items of its batch ` +
-        `failed alone and none passed, so the service fails whatever it is given)`;
+    if (isRetryable(error) && isServiceFailure(error)) {
+      result.serviceFailed = (result.serviceFailed ?? 0) + 1;
+    }
+    if (!result.passed && (result.serviceFailed ?? 0) >= GIVE_UP_ALONE) {
+      result.givenUp = `failed: ${why} (not tried alone: ${result.serviceFailed} items of its ` +
+        `batch failed alone and none passed, so the service fails whatever it is given)`;
       ctx.log.warn(
-        `${ctx.flow}/${ctx.stage}: ${result.failed} items failed alone and none of their batch ` +
-          `passed: the rest of the batch goes to dead letters without more calls`,
+        `${ctx.flow}/${ctx.stage}: ${result.serviceFailed} items failed alone and none of their ` +
+          `batch passed: the rest of the batch goes to dead letters without more calls`,
         { error: why },
       );
     }

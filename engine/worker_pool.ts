@@ -216,13 +216,16 @@ export function replay(said: Said[], items: readonly Item[], out: Outcome<unknow
   }
 }
 
-/** The worker's error as the stage runner reads errors: its message, retryable, ending. */
-function rebuild(e: HostError): Error {
+/** The worker's error as the stage runner reads errors: its message and hints (RetryHint). */
+export function rebuild(e: HostError): Error {
   if (e.ending) return new FlowEndingError(e.message);
   const error = new Error(e.message);
   error.name = e.name;
   // No frames of this thread's: where the worker's code failed is in the message (thrownAt).
   error.stack = `${e.name}: ${e.message}`;
   if (e.retryable === false) Object.assign(error, { retryable: false });
+  for (const hint of ["outage", "away", "service"] as const) {
+    if (e[hint]) Object.assign(error, { [hint]: true });
+  }
   return error;
 }

@@ -50,6 +50,8 @@ export class EmbeddingRequestError extends Error implements RetryHint {
    * A 401, 403 or 404 (engine/errors.ts endsRunAt), or what no input
    * causes (vectors of the wrong length): the run stops.
    */
+  /** RetryHint.service: no reply in time, or a 429 or 5xx after the client's retries. */
+  readonly service: boolean;
   readonly endsRun: boolean;
   constructor(
     message: string,
@@ -59,6 +61,8 @@ export class EmbeddingRequestError extends Error implements RetryHint {
   ) {
     super(apiMessage(message, status), options);
     this.name = "EmbeddingRequestError";
+    // No reply, or one of 429 or 5xx after this client's retries: the service's failure, not the input's.
+    this.service = status === undefined ? retryable : status === 429 || status >= 500;
     this.endsRun = options?.endsRun ?? endsRunAt(status);
   }
 }

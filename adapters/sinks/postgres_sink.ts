@@ -491,6 +491,8 @@ const GRACE_MS = 5_000;
 
 /** The server took the statement and never answered, past its own timeout. */
 class NoAnswerError extends Error {
+  /** RetryHint.service: the server's failure, whatever the rows. */
+  readonly service = true;
   constructor(ms: number) {
     super(`no answer within ${ms}ms (the server took the connection and went silent)`);
     this.name = "NoAnswerError";

@@ -597,6 +597,8 @@ export class QdrantSink implements Sink {
       else if (status !== undefined && AWAY_STATUSES.has(status)) wrapped.away = true;
       // A request that cannot be written (an item JSON cannot hold) would fail again.
       if (error instanceof PermanentError) wrapped.retryable = false;
+      // No answer in time is the service's failure, as a 429 or 5xx (its status) is (RetryHint.service).
+      if (timeout.aborted) wrapped.service = true;
       throw wrapped;
     }
   }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { errorMessage, isRetryable, PermanentError } from "../../engine/errors.ts";
+import {
+  errorMessage,
+  isRetryable,
+  isServiceFailure,
+  PermanentError,
+} from "../../engine/errors.ts";
 import type { Actor } from "../../engine/actor.ts";
 import type { Envelope } from "../../engine/item.ts";
 import { memoryLogger } from "../../engine/log.ts";
@@ -91,4 +96,17 @@ Deno.test("errorMessage never throws, and shows a thrown object as JSON without 
   ) {
     assert.equal(typeof errorMessage(odd), "string");
   }
+});
+
+Deno.test("isServiceFailure: a timeout, a 429 or 5xx, or the hint, also wrapped; never a stage's own error", () => {
+  const timedOut = new DOMException("signal timed out", "TimeoutError");
+  assert.equal(isServiceFailure(timedOut), true);
+  assert.equal(isServiceFailure(Object.assign(new Error("busy"), { status: 429 })), true);
+  assert.equal(isServiceFailure(Object.assign(new Error("bad request"), { status: 400 })), false);
+  assert.equal(isServiceFailure(Object.assign(new Error("no reply"), { service: true })), true);
+  // A sink's error wrapping the client's, and several sinks failing at once.
+  assert.equal(isServiceFailure(new Error("publish failed", { cause: timedOut })), true);
+  assert.equal(isServiceFailure(new AggregateError([new Error("x"), timedOut], "2 sinks")), true);
+  assert.equal(isServiceFailure(new TypeError("Cannot read properties of undefined")), false);
+  assert.equal(isServiceFailure("a thrown string"), false);
 });

@@ -4,7 +4,8 @@ import type { Outcome } from "../../engine/actor.ts";
 import { type Envelope, envelope } from "../../engine/item.ts";
 import { Registry, type StageSpec } from "../../engine/registry.ts";
 import { type HostReply, type HostRequest, serveStage } from "../../engine/stage_host.ts";
-import { replay } from "../../engine/worker_pool.ts";
+import { rebuild, replay } from "../../engine/worker_pool.ts";
+import { isAway, isOutage, isServiceFailure } from "../../engine/errors.ts";
 
 type Item = Envelope<unknown>;
 
@@ -97,4 +98,47 @@ Deno.test("a worker sends back what changed of an item, and the main thread rebu
   assert.deepEqual(done.said[2], ["emit", [2, { vector: new Float64Array([0.5, -0.5]) }]]);
   assert.ok(Array.isArray((rebuilt.said[2][1] as Item).vector));
   assert.deepEqual(done.said[5], ["reject", [5, {}, { seen: 2 }], "too-odd", "why"]);
+});
+
+Deno.test("a worker's error keeps its hints: an away service is waited out, a dead one given up on", async () => {
+  const calls: Registry = new Registry().stage({
+    kind: "calls",
+    summary: "calls a service that is away",
+    schema: z.object({}),
+    workers: () => true,
+    create: () => ({
+      handle() {
+        throw Object.assign(new Error("503 from the service"), { status: 503, away: true });
+      },
+    }),
+  });
+  const replies: HostReply[] = [];
+  const port = {
+    onmessage: null as ((e: MessageEvent<HostRequest>) => void) | null,
+    postMessage: (m: HostReply) => void replies.push(structuredClone(m)),
+  };
+  serveStage(calls, port);
+  const send = (data: HostRequest) => port.onmessage!({ data } as MessageEvent<HostRequest>);
+  send({
+    type: "open",
+    kind: "calls",
+    config: {},
+    flow: "f",
+    stage: "s",
+    baseDir: ".",
+    outDir: ".",
+  });
+  send({ type: "batch", id: 1, items: [structuredClone(FRESH)] });
+  for (let i = 0; i < 50 && !replies.some((r) => r.type === "failed"); i++) {
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  const failed = replies.find((r) => r.type === "failed") as Extract<HostReply, { type: "failed" }>;
+  assert.ok(failed, JSON.stringify(replies));
+  // Rebuilt on the main thread, the error says what the runner reads: before, only its message
+  // and retryable crossed, and a stage on workers split and dead-lettered through an outage.
+  const error = rebuild(failed.error);
+  assert.equal(isAway(error), true);
+  assert.equal(isServiceFailure(error), true);
+  assert.equal(isOutage(error), false);
+  assert.match(error.message, /503 from the service/);
 });

@@ -446,7 +446,8 @@ Deno.test("a service that fails whatever it is given is not asked once per piece
   const down: Actor = {
     handle() {
       calls++;
-      throw new Error("no reply within 30000 ms");
+      // As the API clients say it: the service's failure, not the input's (RetryHint.service).
+      throw Object.assign(new Error("no reply within 30000 ms"), { service: true });
     },
   };
   const items = Array.from({ length: 64 }, (_, i) => item(i));
@@ -459,6 +460,31 @@ Deno.test("a service that fails whatever it is given is not asked once per piece
   assert.equal(untried.length, 61);
   assert.match(untried[0].reason, /^failed: no reply within 30000 ms \(not tried alone: 3 items/);
   assert.ok(log.lines.some((l) => /3 items failed alone and none of their batch passed/.test(l)));
+});
+
+Deno.test("three bad items at the head of a batch go to dead letters alone; the other 13 pass", async () => {
+  let calls = 0;
+  const actor: Actor = {
+    handle(batch, out) {
+      calls++;
+      // A stage's own code refusing bad input: a plain Error, which says nothing of a service.
+      if (batch.some((it) => (it.payload.n as number) < 3)) throw new Error("bad input");
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const items = Array.from({ length: 16 }, (_, i) => item(i));
+  const { out, deadLetters, stats } = await run(actor, items, { batch: 16, retries: 2 });
+  // Before: items 0, 1 and 2 failed alone before any piece passed, and the split gave up on
+  // the service, sending the 13 good items to dead letters untried ("not tried alone").
+  assert.deepEqual(out.map((it) => it.payload.n), items.map((_, n) => n).slice(3));
+  assert.deepEqual(deadLetters.entries.map((d) => [d.item.id, d.reason]), [
+    ["id0", "failed: bad input"],
+    ["id1", "failed: bad input"],
+    ["id2", "failed: bad input"],
+  ]);
+  assert.equal(stats.failed, 3);
+  // 3 tries of the 16, then the split: [0-7] [0-3] [0-1] [0] [1] [2-3] [2] [3] [4-7] [8-15].
+  assert.equal(calls, 13);
 });
 
 Deno.test("two bad items side by side are split out alone; their batch-mates pass", async () => {

@@ -1,4 +1,4 @@
-import { endingError } from "../../../engine/errors.ts";
+import { endingError, isServiceFailure } from "../../../engine/errors.ts";
 import assert from "node:assert/strict";
 import {
   EmbeddingRequestError,
@@ -359,4 +359,14 @@ Deno.test("every attempt, retries included, draws on the rate limit", async () =
     assert.equal(server.hits.length, 2);
     assert.equal(acquired, 2);
   });
+});
+
+Deno.test("an embeddings failure says whether it is the service's: no reply, 429 and 5xx are; 400 is not", () => {
+  const failure = (status: number | undefined, retryable: boolean) =>
+    isServiceFailure(new EmbeddingRequestError("m at e: failed", status, retryable));
+  assert.equal(failure(undefined, true), true, "no reply within the timeout");
+  assert.equal(failure(500, true), true);
+  assert.equal(failure(429, true), true);
+  assert.equal(failure(400, false), false, "a bad input");
+  assert.equal(failure(undefined, false), false, "a reply over the cap: this request's");
 });
