@@ -54,9 +54,19 @@ export async function openMemoryRuntime(flow: Flow, opts: {
         await Promise.all(built.sources.map((s, i) => {
           const urgent = s.entry.priority === "high";
           const outlet = {
-            emit: async (items: Envelope<unknown>[]) => {
-              if (items.length > 0 && !first.trySend(items, urgent)) {
-                await first.send(items, kill, urgent);
+            emit: async (
+              items: Envelope<unknown>[],
+              _checkpoint: unknown,
+              _done: boolean,
+              accepted?: (n: number) => void,
+            ) => {
+              if (items.length === 0 || first.trySend(items, urgent)) return;
+              // A batch over the channel's capacity goes in by parts, each counted as it is in.
+              const part = first.capacity;
+              for (let i = 0; i < items.length; i += part) {
+                const slice = items.length > part ? items.slice(i, i + part) : items;
+                await first.send(slice, kill, urgent);
+                accepted?.(slice.length);
               }
             },
           };

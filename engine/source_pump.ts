@@ -25,9 +25,18 @@ export interface ScrapeSource {
 export interface SourceOutlet {
   /**
    * Appends a batch with the source's position after it; `done` (with no
-   * items) says a one-shot source has emitted everything.
+   * items) says a one-shot source has emitted everything. An outlet that
+   * takes a batch in parts (a channel smaller than the batch) says each
+   * part through `accepted` as it goes in, so the source's count never
+   * trails what its stages have received, also when a kill cuts the send
+   * short; what it does not say is counted once the promise resolves.
    */
-  emit(items: Envelope<RawItem>[], checkpoint: unknown, done: boolean): Promise<void>;
+  emit(
+    items: Envelope<RawItem>[],
+    checkpoint: unknown,
+    done: boolean,
+    accepted?: (n: number) => void,
+  ): Promise<void>;
   /**
    * Records that the cron tick `tick` (ms) is being polled, before the
    * poll; false when it was polled already (another process did), so the
@@ -120,8 +129,12 @@ export async function pumpSource(
         const batch: Envelope<RawItem>[] = new Array(raws.length);
         for (let i = 0; i < raws.length; i++) batch[i] = envelope(raws[i], entry.name, now);
         if (trace !== undefined) { for (const item of batch) item.trace = trace; }
-        await outlet.emit(batch, source.checkpoint?.(), false);
-        stats.emitted += batch.length;
+        let counted = 0;
+        await outlet.emit(batch, source.checkpoint?.(), false, (n) => {
+          counted += n;
+          stats.emitted += n;
+        });
+        stats.emitted += batch.length - counted;
         polled += batch.length;
         if (performance.now() - turnAt >= TURN_MS) {
           await nextTurn();

@@ -10,6 +10,7 @@ import { FlowEndingError } from "../../engine/errors.ts";
 import type { Actor } from "../../engine/actor.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { z } from "zod";
+import { conformanceRegistry, Probe } from "./_conformance_registry.ts";
 
 const DEMO = join(dirname(dirname(dirname(fileURLToPath(import.meta.url)))), "flows", "demo.yaml");
 
@@ -177,4 +178,40 @@ Deno.test("a stage whose close throws is logged; the others still close and the 
     "closing: stage closes-badly-at-once failed to close: close failed: http://u:***@db/",
     "closing: stage closes-badly-later failed to close: later failure",
   ]);
+});
+
+Deno.test("a kill while a source batch larger than the first channel goes in: the counts still add up", async () => {
+  const probe = new Probe();
+  const registry = conformanceRegistry(probe);
+  const out = await Deno.makeTempDir({ prefix: "millrace-kill-" });
+  // Batches of 200 into channels of 10.
+  const flow = defineFlow({
+    name: "parts",
+    output: out,
+    capacity: 10,
+    sources: { n: { kind: "feed", count: 1000, batch: 200, hold: true } },
+    pipeline: [
+      { record: { delayMs: 20 } },
+      { publish: { sinks: [{ recording: {} }], batch: { size: 10, maxWait: 0 } } },
+    ],
+  }, registry);
+  const running = await startFlow(flow, {
+    registry,
+    log: memoryLogger(),
+    backoffBase: 1,
+    deadLetters: new MemoryDeadLetters(),
+  });
+  // The first batch goes whole to the stage waiting for it; the second, in parts of 10. While
+  // it goes in, the source has emitted at least what its first stage received.
+  while (running.stages[0].received <= 200) await new Promise((r) => setTimeout(r, 1));
+  const live = { emitted: running.sources[0].emitted, received: running.stages[0].received };
+  assert.ok(live.emitted >= live.received, JSON.stringify(live));
+  running.kill();
+  const report = await running.done;
+  await Deno.remove(out, { recursive: true });
+  const emitted = report.sources[0].emitted;
+  // Before: the source counted a batch only once all 200 were in: its count trailed what its
+  // stages received, and a kill mid-send left out the part they had (published 250 of 200).
+  assert.ok(report.published <= emitted, `published ${report.published} of ${emitted}`);
+  assert.equal(report.published + report.deadLettered + report.inFlight, emitted);
 });
