@@ -6,25 +6,45 @@ import { type DurableStepRun, LANES } from "./step_run.ts";
 
 /**
  * KEYS[1]: an input stream. ARGV[1]: its group, ARGV[2]: this consumer,
- * then entry ids. Each id still pending to this consumer is claimed again
- * by it (JUSTID: its delivery count stays), which sets its idle time to 0;
- * an id pending elsewhere or no longer pending is left alone, and so is one
- * whose entry is gone from the stream (XCLAIM would drop it from the group
- * without a word: lost_entries.ts reports those). Returns how many were
- * renewed.
+ * ARGV[3]: the idle time (ms) to give each entry, then entry ids. Each id
+ * still pending to this consumer is claimed again by it (JUSTID: its
+ * delivery count stays) with that idle time; an id pending elsewhere or no
+ * longer pending is left alone, and so is one whose entry is gone from the
+ * stream (XCLAIM would drop it from the group without a word:
+ * lost_entries.ts reports those). Returns how many were marked.
  */
-const RENEW = new RedisScript(`
-local renewed = 0
-for i = 3, #ARGV do
+const MARK = new RedisScript(`
+local marked = 0
+for i = 4, #ARGV do
   local id = ARGV[i]
   if #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0
     and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'JUSTID')
-    renewed = renewed + 1
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
+    marked = marked + 1
   end
 end
-return renewed
+return marked
 `);
+
+/**
+ * Sets the idle time of the entries `ids` of `stream` that are still
+ * pending to `consumer`, and of no others: 0 to renew them (heartbeatLoop),
+ * or claimAfter to hand them over at once (RedisEdge's release on a hard
+ * stop). An entry another process has claimed meanwhile is its own: taking
+ * it back would have a third process claim it while the second still runs it.
+ */
+export async function markHeld(
+  redis: DurableStepRun["redis"],
+  stream: string,
+  group: string,
+  consumer: string,
+  idleMs: number,
+  ids: readonly string[],
+): Promise<void> {
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    await MARK.run(redis, [stream], [group, consumer, String(idleMs), ...ids.slice(i, i + CHUNK)]);
+  }
+}
 
 /** Ids per script call: a step holds a few windows' worth of entries. */
 const CHUNK = 200;
@@ -53,19 +73,13 @@ export async function heartbeatLoop(run: DurableStepRun): Promise<void> {
       ids[held.slice(0, space) as Lane].push(held.slice(space + 1));
     }
     for (const lane of LANES) {
-      for (let i = 0; i < ids[lane].length; i += CHUNK) {
-        try {
-          await RENEW.run(run.redis, [keys.input(step.id, lane)], [
-            step.id,
-            run.consumer,
-            ...ids[lane].slice(i, i + CHUNK),
-          ]);
-        } catch (error) {
-          if (stop.aborted) return;
-          run.log.warn(`${keys.flow}/${step.id}: renewing held entries failed`, {
-            error: errorMessage(error),
-          });
-        }
+      try {
+        await markHeld(run.redis, keys.input(step.id, lane), step.id, run.consumer, 0, ids[lane]);
+      } catch (error) {
+        if (stop.aborted) return;
+        run.log.warn(`${keys.flow}/${step.id}: renewing held entries failed`, {
+          error: errorMessage(error),
+        });
       }
     }
   }

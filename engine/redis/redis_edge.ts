@@ -10,7 +10,7 @@ import { APPLIED, commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { claimLoop, leaveGroup, trimLoop } from "./recovery.ts";
-import { heartbeatLoop } from "./heartbeat.ts";
+import { heartbeatLoop, markHeld } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { unencodableLetter } from "./redis_dead_letters.ts";
 import { untilAborted } from "../until_aborted.ts";
@@ -371,9 +371,12 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * claimAfter (XCLAIM to itself, JUSTID: no delivery counted), so the next
    * process's claim loop takes them at its first tick: a run stopped hard
    * (its grace ran out, an API refused the key) had the next run wait out
-   * claimAfter for them, 30 s, saying nothing. Sent on the connection every
-   * commit goes on, after the last of them, so no commit of this step can
-   * land after another process has claimed what it acknowledges.
+   * claimAfter for them, 30 s, saying nothing. Only those still pending to
+   * this consumer (markHeld): one another process claimed while this one
+   * was cut off is that process's, and taking it back had a third claim it
+   * while the second still ran it. Sent on the connection every commit goes
+   * on, after the last of them, so no commit of this step can land after
+   * another process has claimed what it acknowledges.
    */
   async #release(): Promise<void> {
     const { redis, keys, step, consumer, options } = this.run;
@@ -387,15 +390,13 @@ export class RedisEdge implements Edge<RedisDelivery> {
       else byLane.set(lane, [id]);
     }
     for (const [lane, ids] of byLane) {
-      await redis.xclaim(
+      await markHeld(
+        redis,
         keys.input(step.id, lane as Lane),
         step.id,
         consumer,
-        0,
-        ...ids,
-        "IDLE",
         options.claimAfter,
-        "JUSTID",
+        ids,
       );
     }
   }

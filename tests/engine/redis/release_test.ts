@@ -65,3 +65,54 @@ pipeline:
     }
   });
 });
+
+redisTest("a killed run leaves alone what another process claimed from it meanwhile", async () => {
+  await withRedis(async (server) => {
+    const registry = builtinRegistry().stage(hangingStage);
+    const dir = await Deno.makeTempDir({ prefix: "millrace-release-" });
+    const flow = parseFlow(
+      `
+name: claimed
+durability: redis
+redis: ${server.url}
+output: ${dir}
+sources:
+  news: { kind: generator, count: 40, seed: 3 }
+pipeline:
+  - validate: { require: [title, url] }
+  - hangs: {}
+  - publish: [ { jsonl: { path: items.jsonl } } ]
+`,
+      "claimed.yaml",
+      registry,
+      {},
+    );
+    const redis = client(server);
+    try {
+      const running = await startFlow(flow, {
+        registry,
+        deadLetters: new MemoryDeadLetters(),
+        log: memoryLogger(),
+      });
+      await waitFor("items to reach the hanging stage", () => running.stages[1].received > 0);
+      const key = flowKeys(flow.name, flow.durable.prefix).input("hangs", "normal");
+      type Pending = [id: string, consumer: string, idle: number, deliveries: number][];
+      const held = await redis.xpending(key, "hangs", "-", "+", 100) as Pending;
+      // Another process's claim loop took them, as after this one was cut off for claimAfter.
+      await redis.xclaim(key, "hangs", "process-b", 0, ...held.map(([id]) => id), "JUSTID");
+      running.kill();
+      await running.done.catch(() => {});
+      const after = await redis.xpending(key, "hangs", "-", "+", 100) as Pending;
+      // Before: the release took them back to the killed consumer and marked them idle, so a
+      // third process would claim and run them while process-b still did.
+      assert.deepEqual(
+        after.map(([id, consumer]) => [id, consumer]),
+        held.map(([id]) => [id, "process-b"]),
+      );
+      assert.ok(after.every(([, , idle]) => idle < flow.durable.claimAfter), "not marked idle");
+    } finally {
+      redis.disconnect();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
