@@ -547,10 +547,14 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * After a connection dropped: the entries pending to this consumer that
    * it does not hold. A read whose reply was lost with the connection
    * delivered them (they are in its pending list) though the process never
-   * saw them; read back from that list (XREADGROUP from id 0, which moves
-   * neither their delivery count nor their idle time), they run now, not
-   * `claimAfter` later when the claim loop would take them for a silent
-   * consumer's.
+   * saw them; read back from that list (XREADGROUP from id 0), they run
+   * now, not `claimAfter` later when the claim loop would take them for a
+   * silent consumer's. That read counts a delivery of every entry pending to
+   * this consumer, those it holds too, and sets their idle time to 0 (Redis
+   * 7.0 does so for a read of history): a dead letter's `attempts` then
+   * counts the connection drops it lived through. Which entries go to dead
+   * letters does not change: that is decided by the tries a step charged
+   * (recovery.ts), not by Redis's delivery count.
    */
   async #readOwnPending(): Promise<RedisDelivery[]> {
     const { keys, step, consumer, reader, drops } = this.run;
