@@ -236,7 +236,9 @@ export class SourceLeases {
       } catch {
         return;
       }
-      if (entries * options.entryItems <= options.maxBacklog) return;
+      // Entries of the size this source writes (entrySize), not entryItems: before a window
+      // they are smaller, and the source paused short of maxBacklog (at 86% before a 256 window).
+      if (entries * this.#entryItems <= options.maxBacklog) return;
       await sleep(100, signal);
     }
   }
