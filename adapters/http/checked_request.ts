@@ -42,16 +42,40 @@ export interface OpenResponse {
 }
 
 /**
+ * Bytes the socket may read beyond `maxBytes` of body: the status line,
+ * headers and chunk framing of a reply whose body is within the cap.
+ */
+export function wireAllowance(maxBytes: number): number {
+  return 64 * 1024 + Math.ceil(maxBytes / 4);
+}
+
+/** More bytes came over the socket than a reply within the cap can take (see checkedGet). */
+export class WireTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(
+      `the server sent more than ${maxBytes} bytes (maxBytes) with its headers and framing ` +
+        `(endless 1xx replies, chunk extensions or headers)`,
+    );
+    this.name = "WireTooLargeError";
+  }
+}
+
+/**
  * GETs `url` with `headers` (sent as given, Host set from the URL), once.
  * Rejects with the RefusedAddressError when the host is, or resolves only
  * to, addresses the rule refuses; `signal` destroys the connection at any
- * point, the body's reading included.
+ * point, the body's reading included. The socket reads at most `maxBytes`
+ * and wireAllowance more in all: the body's own cap (capped_body.ts) sees
+ * only body bytes, and a server sending endless `100 Continue` lines or a
+ * chunk extension that never ends kept the parser reading, and buffering,
+ * until the timeout (about 800 MB of memory in a 10 s timeout, in review).
  */
 export function checkedGet(
   url: URL,
   headers: Record<string, string>,
   rule: AddressRule,
   signal: AbortSignal,
+  maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<OpenResponse> {
   signal.throwIfAborted();
   const host = url.hostname;
@@ -85,6 +109,7 @@ export function checkedGet(
     );
   };
 
+  let answered: IncomingMessage | undefined;
   return new Promise<OpenResponse>((resolve, reject) => {
     const request = (url.protocol === "https:" ? https : http).request({
       method: "GET",
@@ -99,6 +124,16 @@ export function checkedGet(
     signal.addEventListener("abort", onAbort, { once: true });
     request.on("close", () => signal.removeEventListener("abort", onAbort));
     request.on("socket", (socket: Socket) => {
+      const limit = maxBytes + wireAllowance(maxBytes);
+      let read = 0;
+      socket.on("data", (chunk: Uint8Array) => {
+        read += chunk.length;
+        if (read <= limit) return;
+        // The body's reader (if the headers came) fails with this error, not "aborted".
+        const error = new WireTooLargeError(maxBytes);
+        answered?.destroy(error);
+        request.destroy(error);
+      });
       socket.once("connect", () => {
         // What the socket reached, whatever resolved it: checked again.
         const address = socket.remoteAddress;
@@ -110,6 +145,7 @@ export function checkedGet(
       });
     });
     request.on("response", (response) => {
+      answered = response;
       // A body left unread (a redirect, an error status) and then cut off must not throw
       // unhandled; whoever reads the body sees its errors through its own listeners.
       response.on("error", () => {});

@@ -11,7 +11,7 @@ import { maskedError, maskUrl, maskUrlsIn, urlSecrets } from "../../engine/mask_
 import { retryAfterMs } from "../../engine/retry.ts";
 import { AddressRule, RefusedAddressError } from "./address_guard.ts";
 import { ACCEPT_ENCODING, BodyTooLargeError, readCappedBody } from "./capped_body.ts";
-import { checkedGet } from "./checked_request.ts";
+import { checkedGet, WireTooLargeError } from "./checked_request.ts";
 
 export { RefusedAddressError } from "./address_guard.ts";
 
@@ -134,6 +134,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         requestHeaders(current, headers),
         rule,
         signal,
+        maxBytes,
       );
       try {
         const status = response.statusCode ?? 0;
@@ -201,7 +202,10 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         err.address,
       );
     }
-    if (err instanceof RedirectError || err instanceof BodyTooLargeError) throw new Error(message);
+    if (
+      err instanceof RedirectError || err instanceof BodyTooLargeError ||
+      err instanceof WireTooLargeError
+    ) throw new Error(message);
     throw new Error(message, { cause: maskedError(err, hide) });
   } finally {
     clearTimeout(timer);

@@ -535,3 +535,66 @@ Deno.test("a status line or a cause that repeats the request's credentials shows
   const shown = Deno.inspect(refused, { depth: 10 });
   assert.ok(!shown.includes("AZURESECRET12345"), shown);
 });
+
+/**
+ * A raw TCP server that answers every request with `head`, then writes
+ * `block` for ever (until the client hangs up): framing no HTTP server
+ * sends, that never reaches the body's own cap.
+ */
+async function endless<T>(
+  head: string,
+  block: string,
+  run: (origin: string, sent: () => number) => Promise<T>,
+): Promise<T> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const enc = new TextEncoder();
+  let sent = 0;
+  const conns = new Set<Deno.Conn>();
+  const serve = (async () => {
+    for await (const conn of listener) {
+      conns.add(conn);
+      (async () => {
+        try {
+          await conn.read(new Uint8Array(8192));
+          const bytes = enc.encode(block);
+          sent += await conn.write(enc.encode(head));
+          for (;;) sent += await conn.write(bytes);
+        } catch { /* the client hung up */ }
+        conns.delete(conn);
+      })();
+    }
+  })();
+  try {
+    return await run(`http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`, () => sent);
+  } finally {
+    listener.close();
+    for (const c of conns) c.close();
+    await serve.catch(() => {});
+  }
+}
+
+for (
+  const [what, head, block] of [
+    ["endless 100 Continue lines", "", "HTTP/1.1 100 Continue\r\n\r\n".repeat(512)],
+    [
+      "a chunk extension that never ends",
+      "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=",
+      "a".repeat(65536),
+    ],
+  ] as const
+) {
+  Deno.test(`${what} fail at maxBytes, not at the timeout`, async () => {
+    await endless(head, block, async (origin, sent) => {
+      const maxBytes = 256 * 1024;
+      await assert.rejects(
+        fetchLimited(`${origin}/`, { allow: LOCAL, maxBytes, timeout: 20_000 }),
+        (err: unknown) => {
+          // Before: read (and buffered) until the timeout: about 800 MB in 10 s, in review.
+          assert.match(String(err), /more than 262144 bytes \(maxBytes\)/);
+          return true;
+        },
+      );
+      assert.ok(sent() < 32 * 2 ** 20, `the server sent ${sent()} bytes`);
+    });
+  });
+}
