@@ -128,13 +128,18 @@ export class RobotsRules {
         if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
           return settle({ until: this.clock.now() + ROBOTS_TTL_MS });
         }
-        // An address the flow may not reach: its pages are refused the same way, and that
-        // refusal, saying how to allow the host, is the error to show, not a robots.txt one.
-        if (e instanceof RefusedAddressError) {
+        // The host itself is an address the flow may not reach: its pages are refused the
+        // same way, and that refusal, saying how to allow the host, is the error to show.
+        const refused = e instanceof RefusedAddressError;
+        if (refused && e.host === new URL(origin).hostname) {
           return settle({ until: this.clock.now() + ROBOTS_RETRY_MS });
         }
+        // A robots.txt redirected to an address the flow may not reach is unreadable like any
+        // other, not absent: it was taken to allow everything, its earlier copy dropped.
         // No status: the host itself did not answer (refused, timed out), which is the news.
-        const why = status !== undefined
+        const why = refused
+          ? "it redirects to an address this flow may not reach"
+          : status !== undefined
           ? `HTTP ${status}`
           : `the host did not answer: ${(e as Error).message}`;
         this.onFailure?.(

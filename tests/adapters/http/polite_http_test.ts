@@ -549,3 +549,25 @@ Deno.test("a robots.txt that redirects is followed without checking its own robo
     },
   );
 });
+
+Deno.test("a robots.txt redirected to an address the flow may not reach disallows the host for a while", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    // 169.254.169.254 is never allowed here: the flow allows 127.0.0.1 only.
+    (path) => path === "/robots.txt" ? redirect("http://169.254.169.254/robots.txt") : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options(), { clock }).client();
+      // Before: taken as no robots.txt at all, so every page was fetched under no rules.
+      await assert.rejects(
+        http.get(`${origin}/article`),
+        (err: unknown) => {
+          assert.ok(err instanceof RobotsDisallowedError, String(err));
+          assert.match(err.message, /it redirects to an address this flow may not reach/);
+          return true;
+        },
+      );
+      assert.deepEqual(pages(seen), [], "no page fetched");
+    },
+  );
+});
