@@ -178,6 +178,32 @@ export function maskUrl(url: string): string {
 }
 
 /**
+ * The URL without its query parameters that maskUrl masks (a token, a key,
+ * a password: isSecretParam), the rest as written: the address an item
+ * made from a fetched page carries to sinks and dead letters, where the
+ * credential a flow fetched it with has no business (a URL's user:password
+ * is left out the same way, by the fetch).
+ *
+ * @example
+ * ```ts
+ * import { withoutSecretParams } from "./mask_url.ts";
+ * const url = withoutSecretParams("https://example.com/a?id=7&access_token=abc123");
+ * if (url !== "https://example.com/a?id=7") throw new Error(url);
+ * ```
+ */
+export function withoutSecretParams(url: string): string {
+  const u = URL.parse(url);
+  if (!u || u.search.length <= 1) return url;
+  const kept = u.search.slice(1).split("&").filter((part) => {
+    const eq = part.indexOf("=");
+    return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
+  });
+  if (kept.length === u.search.slice(1).split("&").length) return url;
+  u.search = kept.length > 0 ? "?" + kept.join("&") : "";
+  return u.href;
+}
+
+/**
  * Every form of the URL's password that a driver's message may repeat, raw
  * and percent-decoded, longest first.
  */

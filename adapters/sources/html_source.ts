@@ -2,7 +2,7 @@ import { z } from "zod";
 import { bytes, duration } from "../../config/units.ts";
 import type { RawItem } from "../../engine/item.ts";
 import { FieldError } from "../../engine/flow_error.ts";
-import { maskUrl } from "../../engine/mask_url.ts";
+import { maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
@@ -472,7 +472,8 @@ class HtmlSource implements Source {
     try {
       const page = decodeHtml(res.body, charsetOf(type));
       if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(url);
-      return { url: res.url || url, doc: parseHtml(page.text) };
+      // The item's url, as sinks and dead letters get it: not the token the flow fetched it with.
+      return { url: withoutSecretParams(res.url || url), doc: parseHtml(page.text) };
     } catch (err) {
       return this.#skipped(url, skipped(err, url), false);
     }

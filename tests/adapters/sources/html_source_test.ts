@@ -755,3 +755,14 @@ Deno.test("a maxPages not above the list pages at url is refused at load", () =>
   assert.match(result.error!.issues[0].message, /not above the 2 page\(s\) at url/);
   assert.ok(htmlConfig.safeParse({ url: "https://example.com/a/", maxPages: 1 }).success);
 });
+
+Deno.test("an item's url leaves out the token its page was fetched with, and keeps the rest", async () => {
+  const s = site({ "/article": { body: frenchPage("", utf8) } });
+  await withServer(s.handler, async (origin) => {
+    const src = await source({ url: `${origin}/article?id=7&access_token=TOKSECRET123` });
+    const [item] = await readAll(src);
+    // Before: the token went with the item to every sink and to its dead letter.
+    assert.equal(item.url, `${origin}/article?id=7`);
+    assert.ok(!JSON.stringify(item).includes("TOKSECRET123"));
+  });
+});
