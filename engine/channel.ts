@@ -103,7 +103,10 @@ export class Channel<T> {
         },
         reject,
       };
-      this.#senders.push(waiter);
+      // An urgent batch waits ahead of every batch that is not (behind earlier urgent ones):
+      // on a full channel it would otherwise queue behind a backlog it is meant to overtake.
+      const at = urgent ? this.#senders.findIndex((s) => !this.#marked.has(s.batch)) : -1;
+      this.#senders.splice(at < 0 ? this.#senders.length : at, 0, waiter);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
   }

@@ -127,3 +127,18 @@ Deno.test("capacity must be a positive integer", () => {
   assert.throws(() => new Channel(0), /positive integer/);
   assert.throws(() => new Channel(-5), /positive integer/);
 });
+
+Deno.test("on a full channel an urgent batch waits ahead of the normal ones, and is received first", async () => {
+  const ch = new Channel<number>(1);
+  await ch.send([1]);
+  const order: string[] = [];
+  const normal = ch.send([3]).then(() => order.push("normal in"));
+  const urgent = ch.send([9], undefined, true).then(() => order.push("urgent in"));
+  // Before: the normal batch, waiting first, took the room the first receive made, and the
+  // urgent one waited behind it for the next.
+  assert.deepEqual(await ch.receive(), [1]);
+  assert.deepEqual(await ch.receive(), [9]);
+  assert.deepEqual(await ch.receive(), [3]);
+  await Promise.all([normal, urgent]);
+  assert.deepEqual(order, ["urgent in", "normal in"]);
+});
