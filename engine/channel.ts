@@ -74,16 +74,24 @@ export class Channel<T> {
 
   /**
    * Sends a batch, waiting while the channel is full. A batch larger than
-   * the capacity is split, so no more than `capacity` items are ever held.
+   * the capacity is split, so no more than `capacity` items are ever held;
+   * `accepted` hears of each part as it goes in (a source counts them, so
+   * its count never trails what was received, also when `signal` cuts the
+   * send short).
    */
-  async send(batch: T[], signal?: AbortSignal, urgent = false): Promise<void> {
+  async send(
+    batch: T[],
+    signal?: AbortSignal,
+    urgent = false,
+    accepted?: (n: number) => void,
+  ): Promise<void> {
     if (batch.length > this.capacity) {
       for (let i = 0; i < batch.length; i += this.capacity) {
-        await this.send(batch.slice(i, i + this.capacity), signal, urgent);
+        await this.send(batch.slice(i, i + this.capacity), signal, urgent, accepted);
       }
       return;
     }
-    if (this.trySend(batch, urgent)) return;
+    if (this.trySend(batch, urgent)) return accepted?.(batch.length);
     signal?.throwIfAborted();
     await new Promise<void>((resolve, reject) => {
       // The listener must go when the send completes: a long-lived signal
@@ -99,6 +107,7 @@ export class Channel<T> {
         batch,
         resolve: () => {
           signal?.removeEventListener("abort", onAbort);
+          accepted?.(batch.length);
           resolve();
         },
         reject,

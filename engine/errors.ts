@@ -216,25 +216,26 @@ export function isAway(error: unknown): boolean {
  * assert.equal(isServiceFailure(new Error("bad input")), false);
  * ```
  */
-export function isServiceFailure(error: unknown, depth = 0): boolean {
-  if (hinted(error, "service")) return true;
-  const e = error as { name?: unknown; status?: unknown } | null | undefined;
-  if (e?.name === "TimeoutError") return true;
-  if (typeof e?.status === "number" && (e.status === 429 || e.status >= 500)) return true;
-  if (!(error instanceof Error) || depth > 8) return false;
-  if (error instanceof AggregateError && error.errors.some((x) => isServiceFailure(x, depth + 1))) {
-    return true;
-  }
-  return isServiceFailure(error.cause, depth + 1);
+export function isServiceFailure(error: unknown): boolean {
+  return wraps(error, (e) => {
+    const { name, status, service } = e as RetryHint & { name?: unknown; status?: unknown };
+    return service === true || name === "TimeoutError" ||
+      (typeof status === "number" && (status === 429 || status >= 500));
+  });
 }
 
-function hinted(error: unknown, hint: "outage" | "away" | "service", depth = 0): boolean {
-  if ((error as RetryHint | null | undefined)?.[hint] === true) return true;
+function hinted(error: unknown, hint: "outage" | "away"): boolean {
+  return wraps(error, (e) => (e as RetryHint)[hint] === true);
+}
+
+/** Whether `error`, its causes or an AggregateError's errors, holds one that passes `test`. */
+function wraps(error: unknown, test: (e: object) => boolean, depth = 0): boolean {
+  if (typeof error === "object" && error !== null && test(error)) return true;
   if (!(error instanceof Error) || depth > 8) return false;
-  if (error instanceof AggregateError && error.errors.some((e) => hinted(e, hint, depth + 1))) {
+  if (error instanceof AggregateError && error.errors.some((e) => wraps(e, test, depth + 1))) {
     return true;
   }
-  return hinted(error.cause, hint, depth + 1);
+  return wraps(error.cause, test, depth + 1);
 }
 
 /**

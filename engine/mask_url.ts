@@ -194,11 +194,12 @@ export function maskUrl(url: string): string {
 export function withoutSecretParams(url: string): string {
   const u = URL.parse(url);
   if (!u || u.search.length <= 1) return url;
-  const kept = u.search.slice(1).split("&").filter((part) => {
+  const parts = u.search.slice(1).split("&");
+  const kept = parts.filter((part) => {
     const eq = part.indexOf("=");
     return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
   });
-  if (kept.length === u.search.slice(1).split("&").length) return url;
+  if (kept.length === parts.length) return url;
   u.search = kept.length > 0 ? "?" + kept.join("&") : "";
   return u.href;
 }

@@ -62,12 +62,7 @@ export async function openMemoryRuntime(flow: Flow, opts: {
             ) => {
               if (items.length === 0 || first.trySend(items, urgent)) return;
               // A batch over the channel's capacity goes in by parts, each counted as it is in.
-              const part = first.capacity;
-              for (let i = 0; i < items.length; i += part) {
-                const slice = items.length > part ? items.slice(i, i + part) : items;
-                await first.send(slice, kill, urgent);
-                accepted?.(slice.length);
-              }
+              await first.send(items, kill, urgent, accepted);
             },
           };
           return pumpSource(s, sources[i], outlet, { signal: stop, log, flow: flow.name });

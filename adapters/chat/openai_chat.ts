@@ -73,7 +73,7 @@ const FORMAT_REFUSED = /response_format|json_schema|json_object|structured|gramm
 
 /** A failed chat request after this client's retries; `retryable` is read by the stage runner. */
 export class ChatRequestError extends Error implements RetryHint {
-  /** RetryHint.service: no reply in time, or a 429 or 5xx after the client's retries. */
+  /** RetryHint.service: no reply in time, after the client's retries. */
   readonly service: boolean;
   /** A 401, 403 or 404: the run stops (engine/errors.ts endsRunAt). */
   readonly endsRun: boolean;
@@ -85,8 +85,9 @@ export class ChatRequestError extends Error implements RetryHint {
   ) {
     super(apiMessage(message, status), options);
     this.name = "ChatRequestError";
-    // No reply, or one of 429 or 5xx after this client's retries: the service's failure, not the input's.
-    this.service = status === undefined ? retryable : status === 429 || status >= 500;
+    // No reply at all (a timeout, a dropped connection) is the service's failure, not the
+    // input's; a 429 or 5xx says so by its status (isServiceFailure).
+    this.service = status === undefined && retryable;
     this.endsRun = endsRunAt(status);
   }
 }

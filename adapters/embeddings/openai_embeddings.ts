@@ -50,7 +50,7 @@ export class EmbeddingRequestError extends Error implements RetryHint {
    * A 401, 403 or 404 (engine/errors.ts endsRunAt), or what no input
    * causes (vectors of the wrong length): the run stops.
    */
-  /** RetryHint.service: no reply in time, or a 429 or 5xx after the client's retries. */
+  /** RetryHint.service: no reply in time, after the client's retries. */
   readonly service: boolean;
   readonly endsRun: boolean;
   constructor(
@@ -61,8 +61,9 @@ export class EmbeddingRequestError extends Error implements RetryHint {
   ) {
     super(apiMessage(message, status), options);
     this.name = "EmbeddingRequestError";
-    // No reply, or one of 429 or 5xx after this client's retries: the service's failure, not the input's.
-    this.service = status === undefined ? retryable : status === 429 || status >= 500;
+    // No reply at all (a timeout, a dropped connection) is the service's failure, not the
+    // input's; a 429 or 5xx says so by its status (isServiceFailure).
+    this.service = status === undefined && retryable;
     this.endsRun = options?.endsRun ?? endsRunAt(status);
   }
 }

@@ -142,3 +142,19 @@ Deno.test("on a full channel an urgent batch waits ahead of the normal ones, and
   await Promise.all([normal, urgent]);
   assert.deepEqual(order, ["urgent in", "normal in"]);
 });
+
+Deno.test("a batch larger than the channel goes in by parts, each said as it goes in", async () => {
+  const ch = new Channel<number>(2);
+  await ch.send([0, 0]);
+  const parts: number[] = [];
+  const sending = ch.send([1, 2, 3, 4, 5], undefined, false, (n) => parts.push(n));
+  assert.deepEqual(parts, [], "the channel is full: nothing went in");
+  assert.deepEqual(await ch.receive(), [0, 0]);
+  // The first part waited for room and went in as [0, 0] left: said then, not at the end.
+  assert.deepEqual(parts, [2]);
+  assert.deepEqual(await ch.receive(), [1, 2]);
+  assert.deepEqual(await ch.receive(), [3, 4]);
+  assert.deepEqual(await ch.receive(), [5]);
+  await sending;
+  assert.deepEqual(parts, [2, 2, 1]);
+});
