@@ -40,8 +40,6 @@ export interface DurableStepRun {
   /** Hard stop: abandon work in hand (it stays pending and is claimed later). */
   kill: AbortSignal;
   log: Logger;
-  /** How long one XREADGROUP blocks (ms); bounds how late a stop is noticed. */
-  blockMs?: number;
   /**
    * Shared by every step of the process: runs redelivered entries one at a
    * time, so a crash is charged to the one entry that was running.
