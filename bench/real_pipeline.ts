@@ -64,10 +64,11 @@ export interface RunFigure {
 }
 
 /**
- * A durable run's setting besides the demo's own: `durable.fuse`, two
- * batches of dedupe at once (the stage that waits on Redis most), or both.
+ * A durable run's setting besides the demo's own: `durable.fuse` (true, or
+ * "all"), two batches of dedupe at once (the stage that waits on Redis
+ * most), or fuse and that.
  */
-type Variant = "fuse" | "dedupe concurrency: 2" | "fuse, dedupe concurrency: 2";
+type Variant = "fuse" | "fuse: all" | "dedupe concurrency: 2" | "fuse, dedupe concurrency: 2";
 
 /** The demo flow with `count` generated items, its outputs in `out`. */
 function demoFlow(
@@ -96,7 +97,7 @@ function demoFlow(
         durable: {
           ...flow.durable,
           prefix: opts.prefix ?? "bench",
-          fuse: opts.variant?.startsWith("fuse") === true,
+          fuse: opts.variant === "fuse: all" ? "all" : opts.variant?.startsWith("fuse") === true,
         },
       }
       : {}),
@@ -390,6 +391,8 @@ export async function printRealPipelineSection(
       runs.push(await durableRun(redis, items, 2, "0"));
       runs.push(await durableRun(redis, items, 1, "0", "fuse"));
       runs.push(await durableRun(redis, items, 2, "0", "fuse"));
+      runs.push(await durableRun(redis, items, 1, "0", "fuse: all"));
+      runs.push(await durableRun(redis, items, 2, "0", "fuse: all"));
       runs.push(await durableRun(redis, items, 1, "0", "dedupe concurrency: 2"));
       runs.push(await durableRun(redis, items, 1, "0", "fuse, dedupe concurrency: 2"));
       if (opts.workers) {

@@ -57,10 +57,10 @@ export class Cluster {
   #cleanups: (() => Promise<void> | void)[] = [];
   #admin?: Redis;
 
-  /** Whether every flow it writes has `durable.fuse`. */
-  readonly fuse: boolean;
+  /** Every flow it writes has this `durable.fuse`. */
+  readonly fuse: boolean | "all";
 
-  constructor(name: string, dir: string, fuse = false) {
+  constructor(name: string, dir: string, fuse: boolean | "all" = false) {
     this.name = name;
     this.dir = dir;
     this.fuse = fuse;

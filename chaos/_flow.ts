@@ -40,8 +40,8 @@ export interface FlowOptions {
   postgres?: { url: string; table: string; timeout: string };
   claimAfter?: string;
   maxBacklog?: number;
-  /** `durable.fuse`: validate to enrich one step, embed and publish another. */
-  fuse?: boolean;
+  /** `durable.fuse`: validate to enrich one step, embed and publish another; "all": one step. */
+  fuse?: boolean | "all";
 }
 
 /** Where the JSONL sink of a flow written with these options publishes. */
@@ -104,7 +104,7 @@ export function flowYaml(o: FlowOptions): string {
     ...sinks,
     "      batch: { size: 200, maxWait: 100ms }",
     `durable: { claimAfter: ${o.claimAfter ?? "1s"}, maxBacklog: ${o.maxBacklog ?? 2000}, ` +
-    `fuse: ${o.fuse === true} }`,
+    `fuse: ${o.fuse === "all" ? "all" : o.fuse === true} }`,
     "deadLetters: { maxDeliveries: 5 }",
     "",
   ].join("\n");

@@ -73,7 +73,7 @@ export async function runScenario(
     }
   }
   const dir = await Deno.makeTempDir({ prefix: `millrace-chaos-${s.name}-` });
-  const c = new Cluster(`chaos-${s.name}`, dir, mode.fuse === true);
+  const c = new Cluster(`chaos-${s.name}`, dir, mode.fuse ?? false);
   current = c;
   let status: Status = "pass";
   const notes: string[] = [];

@@ -4,8 +4,8 @@ import type { Cluster } from "./_cluster.ts";
 export interface Mode {
   /** The CI-sized run: small item counts, few faults. */
   short: boolean;
-  /** Every flow with `durable.fuse`: two steps instead of five, under the same faults. */
-  fuse?: boolean;
+  /** Every flow with `durable.fuse`: two steps instead of five ("all": one), under the same faults. */
+  fuse?: boolean | "all";
 }
 
 /** What a run hands back beyond the cluster's own measurements. */

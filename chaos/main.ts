@@ -6,9 +6,10 @@
  * letters, the workers' peak RSS and the time to recover. Exit 1 when any
  * scenario does not pass.
  *
- *   deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]
+ *   deno task chaos [--short] [--fuse | --fuse-all] [--only NAME[,NAME]] [--runs N] [--keep] [--json]
  *
- * `--fuse` runs every flow with `durable: { fuse: true }`; `--keep` leaves the
+ * `--fuse` runs every flow with `durable: { fuse: true }`, `--fuse-all` with
+ * `fuse: all` (the whole pipeline one step); `--keep` leaves the
  * directory of a run that does not pass (Redis's files, output, worker logs).
  */
 import { parseArgs } from "node:util";
@@ -21,6 +22,7 @@ const { values } = parseArgs({
   options: {
     short: { type: "boolean", default: false },
     fuse: { type: "boolean", default: false },
+    "fuse-all": { type: "boolean", default: false },
     only: { type: "string" },
     runs: { type: "string", default: "1" },
     json: { type: "boolean", default: false },
@@ -31,7 +33,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "deno task chaos [--short] [--fuse] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n",
+    "deno task chaos [--short] [--fuse | --fuse-all] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n",
   );
   for (const s of SCENARIOS) console.log(`  ${s.name.padEnd(14)} ${s.about}`);
   Deno.exit(0);
@@ -44,7 +46,7 @@ if (unknown.length > 0) {
   Deno.exit(2);
 }
 const selected = names ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
-const mode = { short: values.short, fuse: values.fuse };
+const mode = { short: values.short, fuse: values["fuse-all"] ? "all" as const : values.fuse };
 // A drained short run takes 5-25 s, a long one 1-3 min; a hang is cut at the deadline.
 const deadlineMs = mode.short ? 60_000 : 300_000;
 const runs = Math.max(1, Number(values.runs) || 1);
@@ -68,7 +70,7 @@ if (values.json) console.log(JSON.stringify(results, null, 2));
 else {
   console.log(
     `\n## chaos (${mode.short ? "short" : "long"} mode${
-      mode.fuse ? ", fused" : ""
+      mode.fuse === "all" ? ", fuse: all" : mode.fuse ? ", fused" : ""
     }, ${runs} run(s))\n`,
   );
   console.log(formatTable(results));

@@ -74,9 +74,9 @@ export const flowSchema = z.strictObject({
       ),
     maxBacklog: positiveInt().default(50_000)
       .describe("Items waiting on an edge before the stage feeding it pauses. Default: 50000."),
-    fuse: z.boolean().default(false)
+    fuse: z.union([z.boolean(), z.literal("all")]).default(false)
       .describe(
-        "Run consecutive stages as one step, with one stream after them; a stage with a window (embed, publish) starts a step, which the stages after it join. The demo's five stages become two steps. Default: false.",
+        "Run consecutive stages as one step, with one stream after them; a stage with a window (embed, publish) starts a step, which the stages after it join. The demo's five stages become two steps. `all`: the whole pipeline is one step, read in batches of its first window's size, so that stage gets what the stages before it let through. Default: false.",
       ),
   }).prefault({})
     .describe("How durable edges behave (durability: redis only)."),
@@ -125,8 +125,8 @@ export interface FlowDefinition {
     claimAfter?: number | string;
     /** Items waiting on an edge before the stage feeding it pauses; default 50000. */
     maxBacklog?: number;
-    /** Run consecutive stages as one step; default false. */
-    fuse?: boolean;
+    /** Run consecutive stages as one step (`"all"`: the whole pipeline); default false. */
+    fuse?: boolean | "all";
   };
   /** Dead-letter policy: deliveries of an entry before it goes to dead letters (default 5). */
   deadLetters?: { maxDeliveries?: number };

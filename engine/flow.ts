@@ -54,8 +54,11 @@ export interface DurableOptions {
   claimAfter: number;
   /** Items waiting on an edge before the stage feeding it pauses. */
   maxBacklog: number;
-  /** Run consecutive stages as one step with one stream after them; a windowed stage starts a step. */
-  fuse: boolean;
+  /**
+   * Run consecutive stages as one step with one stream after them: `true`,
+   * a windowed stage starts a step; `"all"`, the whole pipeline is one step.
+   */
+  fuse: boolean | "all";
 }
 
 export const DEFAULT_DURABLE: DurableOptions = {

@@ -236,7 +236,7 @@ async function refuseStranded(
         new Error(
           `stage ${stage} has ${waiting} ${waiting === 1 ? "entry" : "entries"} waiting on ` +
             `its input streams (${keys.input(stage, "normal")}, and its high lane), ` +
-            `which nothing reads while the stage runs in step ${step.id} (fuse: true): ` +
+            `which nothing reads while the stage runs in step ${step.id} (fuse: ${flow.durable.fuse}): ` +
             `run the flow with fuse: false until its edges drain, then turn fuse on`,
         ),
         { path: ["durable", "fuse"], file: flow.file, locate: flow.locate },
@@ -276,22 +276,33 @@ async function warnRemoved(redis: Redis, keys: FlowKeys, flow: Flow, log: Logger
  * starts a step of its own, and the stages after it join that one (each
  * later windowed stage gets its batches cut to its own window), so the
  * demo's five stages are two steps: validate to enrich, embed and publish.
- * A stage on workers may finish its batches out of order; in a step, the
- * next stage still takes them in read order (stage_loop.ts, Turns), so it
- * joins steps like any other.
+ * With `fuse: "all"` the whole pipeline is one step, whose input gathers
+ * batches of its first windowed stage's size and maxWait: that stage gets
+ * what the stages before it let through, still cut to its own window, so
+ * its limits hold and its batches are as full as the filtering allows.
+ * Not the weight: it is the stage's measure of the items it receives, not
+ * of the raw ones (an embedding's tokens of fields the stages before it
+ * make). A stage on workers may finish its batches out of order; in a step,
+ * the next stage still takes them in read order (stage_loop.ts, Turns), so
+ * it joins steps like any other.
  */
 export function planSteps(
   stages: readonly BuiltStage[],
-  fuse: boolean,
+  fuse: boolean | "all",
 ): (DurableStep & { concurrency: number })[] {
   const groups: BuiltStage[][] = [];
   for (const stage of stages) {
     const last = groups[groups.length - 1];
-    const canJoin = fuse && last && (!stage.window || last[0].window !== undefined);
+    const canJoin = last &&
+      (fuse === "all" || (fuse && (!stage.window || last[0].window !== undefined)));
     if (canJoin) last.push(stage);
     else groups.push([stage]);
   }
-  const windowOf = (group?: BuiltStage[]) => group?.[0].window;
+  const windowOf = (group?: BuiltStage[]) => {
+    if (!group || group[0].window) return group?.[0].window;
+    const first = group.find((s) => s.window)?.window;
+    return first && { size: first.size, maxWait: first.maxWait };
+  };
   return groups.map((group, i) => ({
     id: group[0].id,
     stages: group,

@@ -17,7 +17,7 @@ import {
 
 const GENERATOR = { count: 3000, seed: 5 };
 
-function flowText(name: string, url: string, dir: string, fuse: boolean): string {
+function flowText(name: string, url: string, dir: string, fuse: boolean | "all"): string {
   return `
 name: ${name}
 durability: redis
@@ -38,7 +38,7 @@ durable: { fuse: ${fuse} }
 }
 
 /** Runs a flow to the end in one worker; returns its published lines by id, without times and merged fields. */
-async function run(name: string, url: string, fuse: boolean) {
+async function run(name: string, url: string, fuse: boolean | "all") {
   const dir = await Deno.makeTempDir({ prefix: `millrace-${name}-` });
   try {
     const worker = new FlowWorker(await writeFlow(dir, flowText(name, url, dir, fuse)));
@@ -102,6 +102,43 @@ redisTest(
           assert.deepEqual([f.received, f.emitted], [p.received, p.emitted], id);
         }
         for (const e of await edges(redis, flowKeys("fused"))) {
+          assert.equal(e.pending + e.lag, 0, e.key);
+        }
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "fuse: all, the whole pipeline is one step, read in batches of embed's size, and it publishes the same items",
+  async () => {
+    const { stats } = generateItems(GENERATOR);
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        const whole = await run("whole", server.url, "all");
+        const plain = await run("plain", server.url, false);
+        assert.deepEqual(
+          (await scanKeys(redis, "millrace:{whole}:in:*")).map((k) => k.split(":in:")[1]).sort(),
+          ["validate", "validate:high"],
+        );
+        assert.equal(whole.byId.size, stats.unique, "every unique item, once");
+        assert.deepEqual(whole.byId, plain.byId, "the same items with the same facts");
+        const stage = (id: string) => whole.report.stages.find((s) => s.id === id)!;
+        for (const id of ["validate", "dedupe", "enrich", "embed", "publish"]) {
+          const p = plain.report.stages.find((s) => s.id === id)!;
+          assert.deepEqual([stage(id).received, stage(id).emitted], [p.received, p.emitted], id);
+        }
+        // The step reads batches of at most embed's 64, and embed gets what validate and
+        // dedupe let through of each: one batch of its own per batch read, never cut again.
+        const read = stage("validate");
+        assert.ok(read.batches >= Math.ceil(read.received / 64), `${read.batches} batches`);
+        assert.equal(stage("embed").batches, read.batches);
+        // Publish still cuts embed's batches to its own 40.
+        assert.ok(stage("publish").batches > stage("embed").batches);
+        for (const e of await edges(redis, flowKeys("whole"))) {
           assert.equal(e.pending + e.lag, 0, e.key);
         }
       } finally {

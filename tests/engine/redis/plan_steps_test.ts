@@ -17,7 +17,7 @@ function stage(
   } as unknown as BuiltStage;
 }
 
-const plan = (stages: BuiltStage[], fuse: boolean) =>
+const plan = (stages: BuiltStage[], fuse: boolean | "all") =>
   planSteps(stages, fuse).map((s) => ({
     stages: s.stages.map((w) => w.ctx.stage).join("+"),
     window: s.window?.size,
@@ -54,6 +54,22 @@ Deno.test("fused, a windowed stage starts a step with its window and the stages 
   assert.deepEqual(plan(mixed, true).map((s) => [s.stages, s.window]), [
     ["embed+tag+publish", 64],
   ]);
+});
+
+Deno.test("fuse: all, the pipeline is one step, read in batches of its first window's size and maxWait, not its weight", () => {
+  assert.deepEqual(plan(demo(), "all").map((s) => [s.stages, s.window, s.next, s.nextWindow]), [
+    ["validate+dedupe+enrich+embed+publish", 256, undefined, undefined],
+  ]);
+  const weighed = [
+    stage("validate"),
+    { ...stage("embed"), window: { size: 64, maxWeight: 1000, weigh: () => 1, maxWait: 50 } },
+  ] as BuiltStage[];
+  assert.deepEqual(planSteps(weighed, "all")[0].window, { size: 64, maxWait: 50 });
+  // A first stage with a window of its own reads through it whole, as with fuse: true.
+  const first = [weighed[1], stage("publish", { window: 40 })];
+  assert.equal(planSteps(first, "all")[0].window, weighed[1].window);
+  // No window at all: a batch per entry read.
+  assert.equal(planSteps([stage("validate"), stage("enrich")], "all")[0].window, undefined);
 });
 
 Deno.test("fused, a step's concurrency is its most concurrent stage's (in the step each stage keeps its own: stage_loop_pipelined_test.ts)", () => {
