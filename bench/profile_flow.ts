@@ -5,7 +5,7 @@
  * Deno has no --cpu-prof), and prints the share of samples per function,
  * self and inclusive, "(idle)" being the time the thread waited:
  *
- *   deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]
+ *   deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse | --fuse-all]] [--workers N] [--top K]
  *   deno run -A bench/profile_flow.ts --trivial [--items N]
  *
  * `--trivial` profiles the engine section's flow instead (bench/pipeline.ts:
@@ -31,7 +31,7 @@ interface ProfileNode {
 }
 
 const USAGE =
-  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse]] [--workers N] [--top K]\n" +
+  "usage: deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse | --fuse-all]] [--workers N] [--top K]\n" +
   "       deno run -A bench/profile_flow.ts --trivial [--items N] [--top K]";
 
 let values;
@@ -42,6 +42,7 @@ try {
       items: { type: "string", default: "20000" },
       durable: { type: "boolean", default: false },
       fuse: { type: "boolean", default: false },
+      "fuse-all": { type: "boolean", default: false },
       trivial: { type: "boolean", default: false },
       workers: { type: "string", default: "0" },
       top: { type: "string", default: "25" },
@@ -84,7 +85,11 @@ const flow: Flow = values.trivial ? benchFlow(trivial) : {
     ? {
       durability: "redis" as const,
       redis: redis.url,
-      durable: { ...parsed.durable, prefix: "profile", fuse: values.fuse },
+      durable: {
+        ...parsed.durable,
+        prefix: "profile",
+        fuse: values["fuse-all"] ? "all" as const : values.fuse,
+      },
     }
     : {}),
 };
@@ -106,9 +111,11 @@ try {
   );
   const mode = values.trivial
     ? "memory, trivial stages"
-    : `${redis ? `durable, 1 process${values.fuse ? ", fused" : ""}` : "memory"}${
-      workers ? `, workers: ${workers}` : ""
-    }`;
+    : `${
+      redis
+        ? `durable, 1 process${values["fuse-all"] ? ", fuse: all" : values.fuse ? ", fused" : ""}`
+        : "memory"
+    }${workers ? `, workers: ${workers}` : ""}`;
   console.log(
     `${mode}: ${items} items, ${report.published} published, ${Math.round(items / secs)} items/s`,
   );

@@ -9,6 +9,7 @@ import { decodeEntry, type EncodedEntry, encodeEntries, type StreamEntry } from 
 import { APPLIED, commitArgs, keepFor, runCommit } from "./commit.ts";
 import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
+import { BacklogGauge } from "./backlog_gauge.ts";
 import { claimLoop, leaveGroup, trimLoop } from "./recovery.ts";
 import { heartbeatLoop, markHeld } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
@@ -78,7 +79,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly #closed = new AbortController();
   readonly #entriesPerRead: number;
   readonly #outItems: number;
-  #room = { at: 0, entries: 0 };
+  /** The next step's backlog (see #roomDownstream). */
+  readonly #next: BacklogGauge;
   /** The connection drops counted when this consumer's own pending entries were last read back. */
   #ownReadAt = 0;
 
@@ -90,6 +92,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
       Math.ceil((step.window?.size ?? options.entryItems) / options.entryItems),
     );
     this.#outItems = entrySize(options.entryItems, step.nextWindow);
+    this.#next = new BacklogGauge(() =>
+      this.#retrying("backlog check", () => backlog(this.run.redis, this.run.keys, step.next!))
+    );
     const claimed = {
       push: ({ lane, entries }: { lane: Lane; entries: StreamEntry[] }) => {
         for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
@@ -478,7 +483,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
       return runCommit(redis, commitKeys, args);
     }, (error) => !(error instanceof DroppedMeanwhile));
     for (const e of entries) this.run.held.delete(`${lane} ${e.id}`);
-    if (gone.length === 0) this.#room.entries += bodies.length;
+    if (gone.length === 0) this.#next.appended(bodies.length);
     return gone;
   }
 
@@ -645,21 +650,11 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * Backpressure across processes: while the next step's backlog (entries
    * not yet delivered plus delivered and unacknowledged, times items per
    * entry) is above maxBacklog, this step stops reading, so Redis memory
-   * stays bounded when a sink is slow. Asked of Redis at most every 100 ms;
-   * in between, the entries this step appended since are added to the last
-   * answer, so a fast step cannot overshoot by 100 ms of its own output.
+   * stays bounded when a sink is slow (BacklogGauge: asked every 100 ms).
    */
   async #roomDownstream(): Promise<boolean> {
-    const { step, keys, options } = this.run;
-    if (!step.next) return true;
-    if (Date.now() - this.#room.at >= 100) {
-      const entries = await this.#retrying(
-        "backlog check",
-        () => backlog(this.run.redis, keys, step.next!),
-      );
-      this.#room = { at: Date.now(), entries };
-    }
-    return this.#room.entries * this.#outItems <= options.maxBacklog;
+    if (!this.run.step.next) return true;
+    return (await this.#next.entries()) * this.#outItems <= this.run.options.maxBacklog;
   }
 }
 

@@ -11,6 +11,7 @@ import { deadLetterFields, unencodableLetter } from "./redis_dead_letters.ts";
 import type { FlowKeys } from "./keys.ts";
 import { entrySize } from "./redis_edge.ts";
 import { backlog } from "./redis_info.ts";
+import { BacklogGauge } from "./backlog_gauge.ts";
 import { untilRedis } from "./until_redis.ts";
 import { untilAborted } from "../until_aborted.ts";
 import type { WindowOptions } from "../window.ts";
@@ -118,9 +119,12 @@ export interface SourceLeasesRun {
 export class SourceLeases {
   readonly stats: SourceStats[];
   readonly #entryItems: number;
+  /** The first step's backlog, shared by the sources this process reads (see #room). */
+  readonly #first: BacklogGauge;
 
   constructor(readonly run: SourceLeasesRun) {
     this.#entryItems = entrySize(run.options.entryItems, run.firstWindow);
+    this.#first = new BacklogGauge(() => backlog(run.redis, run.keys, run.first));
     this.stats = run.sources.map((s) => new SourceStats(s.entry.name, s.entry.kind));
   }
 
@@ -224,15 +228,16 @@ export class SourceLeases {
   /**
    * Backpressure on the first edge: while the first step's backlog is above
    * maxBacklog, the source is not read further (its generator is simply not
-   * resumed), so a fast source cannot fill Redis ahead of a slow flow. When
-   * Redis does not answer, the send that follows waits for it instead.
+   * resumed), so a fast source cannot fill Redis ahead of a slow flow
+   * (BacklogGauge: asked every 100 ms). When Redis does not answer, the
+   * send that follows waits for it instead.
    */
   async #room(signal: AbortSignal): Promise<void> {
-    const { redis, keys, options, first } = this.run;
+    const { options } = this.run;
     while (!signal.aborted) {
       let entries = 0;
       try {
-        entries = await untilAborted(backlog(redis, keys, first), signal);
+        entries = await untilAborted(this.#first.entries(), signal);
       } catch {
         return;
       }
@@ -318,6 +323,7 @@ export class SourceLeases {
         },
       );
       stats.deadLettered += letters.length / 10;
+      this.#first.appended(entries.length);
       return sent;
     };
     const outlet: SourceOutlet = {
