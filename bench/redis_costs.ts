@@ -4,9 +4,10 @@
  * per script and per command, from Redis's own counters, so that a loaded
  * machine moves the figures less than it moves wall time:
  *
- *   deno run -A bench/redis_costs.ts [--items N] [--rounds R] [--against DIR]... [--fuse]
+ *   deno run -A bench/redis_costs.ts [--items N] [--rounds R] [--against DIR]... [--fuse] [--fuse-all]
  *
- * `--fuse` also runs this checkout with `durable.fuse`, as a column of its own.
+ * `--fuse` also runs this checkout with `durable.fuse`, as a column of its own;
+ * `--fuse-all` with `fuse: all`.
  * Each round runs this checkout and then each `--against` checkout (a `git
  * worktree` of an older commit) on one redis-server of the bench's own,
  * flushed and with its stats reset (CONFIG RESETSTAT, SLOWLOG RESET) before
@@ -58,10 +59,10 @@ async function cpuUs(redis: Redis): Promise<number> {
 }
 
 /** Runs `root`'s durable demo child once against a fresh `redis`. */
-/** A column: a checkout, and whether its flow is fused. */
+/** A column: a checkout, and its flow's `durable.fuse`. */
 interface Run {
   root: string;
-  fuse: boolean;
+  fuse: boolean | "all";
 }
 
 async function runOnce({ root, fuse }: Run, bench: BenchRedis, items: number): Promise<Costs> {
@@ -76,7 +77,7 @@ async function runOnce({ root, fuse }: Run, bench: BenchRedis, items: number): P
     const prefix = `costs${crypto.randomUUID().slice(0, 8)}`;
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", ...PERMS, `${root}/bench/real_pipeline.ts`, "child", "durable", String(items)]
-        .concat(["0", bench.url, prefix, fuse ? "fuse" : ""]),
+        .concat(["0", bench.url, prefix, fuse === "all" ? "fuse: all" : fuse ? "fuse" : ""]),
       stdout: "piped",
       stderr: "inherit",
     }).output();
@@ -119,7 +120,8 @@ function print(columns: Run[], runs: Costs[][], items: number): void {
     const first = (k: string) => runs[0].reduce((n, c) => n + (f(c).get(k)?.[1] ?? 0), 0);
     return all.sort((a, b) => first(b) - first(a));
   };
-  const name = (c: Run) => c.root.split("/").at(-1)! + (c.fuse ? ", fused" : "");
+  const name = (c: Run) =>
+    c.root.split("/").at(-1)! + (c.fuse === "all" ? ", fuse: all" : c.fuse ? ", fused" : "");
   console.log(label("per item") + columns.map((c) => col(name(c))).join(""));
   row("items/s (wall time: noisy)", (c) => c.itemsPerSec, 0);
   row("Redis CPU µs, user + system", (c) => c.cpuUs / items);
@@ -143,6 +145,7 @@ if (import.meta.main) {
       rounds: { type: "string", default: "3" },
       against: { type: "string", multiple: true, default: [] },
       fuse: { type: "boolean", default: false },
+      "fuse-all": { type: "boolean", default: false },
     },
   });
   const items = Number(values.items);
@@ -150,6 +153,7 @@ if (import.meta.main) {
     { root: HERE, fuse: false },
     ...values.against.map((d) => ({ root: d.replace(/\/$/, ""), fuse: false })),
     ...(values.fuse ? [{ root: HERE, fuse: true }] : []),
+    ...(values["fuse-all"] ? [{ root: HERE, fuse: "all" as const }] : []),
   ];
   const bench = await BenchRedis.start();
   const runs: Costs[][] = columns.map(() => []);
