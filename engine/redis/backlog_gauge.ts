@@ -14,6 +14,8 @@ export class BacklogGauge {
   readonly #everyMs: number;
   #at = -Infinity;
   #entries = 0;
+  /** Entries appended since the gauge was made: what an answer is reckoned from. */
+  #appended = 0;
 
   /** `ask` reads the backlog from Redis (and decides what a failure does). */
   constructor(ask: () => Promise<number>, everyMs = 100) {
@@ -24,9 +26,13 @@ export class BacklogGauge {
   /** The backlog in entries: the last answer while it is fresh, with what was appended since. */
   async entries(): Promise<number> {
     if (performance.now() - this.#at >= this.#everyMs) {
+      // What is appended while Redis answers (another source of this
+      // process) is added to the answer: it may hold some of them, and the
+      // gauge then errs high, never low, which only pauses a writer sooner.
+      const before = this.#appended;
       const entries = await this.#ask();
       this.#at = performance.now();
-      this.#entries = entries;
+      this.#entries = entries + (this.#appended - before);
     }
     return this.#entries;
   }
@@ -34,5 +40,6 @@ export class BacklogGauge {
   /** This writer appended `n` entries. */
   appended(n: number): void {
     this.#entries += n;
+    this.#appended += n;
   }
 }
