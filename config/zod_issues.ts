@@ -166,10 +166,16 @@ function unionProblems(iss: Issue, path: PropertyKey[], ctx: Context): PathProbl
     ),
   ).filter((x) => x !== "");
   if (expected.length === 0) return [{ path, at: "value", message: iss.message }];
+  // A word a branch would take, misspelt (`fuse: al`): the nearest such word.
+  const words = branches.flatMap((b) =>
+    b.filter((e) => e.path.length === 0 && e.code === "invalid_value")
+      .flatMap((e) => (e.values ?? []).filter((v): v is string => typeof v === "string"))
+  );
+  const hint = typeof iss.input === "string" ? didYouMean(iss.input, words) : "";
   return [{
     path,
     at: "value",
-    message: `expected ${expected.join(" or ")}, got ${show(iss.input)}`,
+    message: `expected ${expected.join(" or ")}, got ${show(iss.input)}${hint}`,
   }];
 }
 

@@ -234,6 +234,17 @@ Deno.test("a bad enum value lists the choices and suggests the near one", () => 
   );
 });
 
+Deno.test("a misspelt word where a field takes a boolean or a word suggests the word", () => {
+  const e = flowError(() =>
+    parse(flow("  - validate\n", "durability: redis\nredis: redis://h\ndurable: { fuse: al }\n"))
+  );
+  assert.equal(
+    e.message,
+    `flows/demo.yaml:4:18: durable.fuse: expected true or false or "all", got "al"; ` +
+      `did you mean "all"?`,
+  );
+});
+
 Deno.test("an empty pipeline and no sources are refused with an example of what to write", () => {
   const e = flowError(() => parse("name: demo\nsources: {}\npipeline: []\n"));
   assert.equal(
