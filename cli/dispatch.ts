@@ -100,8 +100,10 @@ export async function dispatch(argv: string[]): Promise<number> {
     if (action !== "list" && action !== "replay" && action !== "purge") {
       const near = action === undefined ? undefined : nearest(action, ["list", "replay", "purge"]);
       throw new UsageError(
-        `dlq takes list, replay or purge, got "${action ?? ""}"` +
-          (near ? `; did you mean "${near}"?` : ""),
+        action === undefined
+          ? "dlq takes list, replay or purge and a flow file: deno task run dlq list FLOW"
+          : `dlq takes list, replay or purge, got "${action}"` +
+            (near ? `; did you mean "${near}"?` : ""),
       );
     }
     if (!file) {

@@ -129,6 +129,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
     first: steps[0].id,
     firstWindow: steps[0].window,
     consumer,
+    file: flow.file,
     log,
     stop,
     kill,
@@ -215,10 +216,11 @@ export async function openRedisRuntime(flow: Flow, opts: {
 }
 
 /**
- * Refuses to start while a stage that now runs inside another stage's step
- * still has entries waiting in its own input streams: nothing would read
- * them. That happens when `fuse` is turned on (or joins more stages than
- * before) while a flow's edges hold entries, e.g. after a stop or a crash.
+ * Refuses to start while stages that now run inside another stage's step
+ * still have entries waiting in their own input streams: nothing would
+ * read them. That happens when `fuse` is turned on (or joins more stages
+ * than before) while a flow's edges hold entries, e.g. after a stop or a
+ * crash. Every such stage is named, with how many entries wait on it.
  */
 async function refuseStranded(
   redis: Redis,
@@ -226,23 +228,32 @@ async function refuseStranded(
   flow: Flow,
   steps: readonly { id: string; stages: readonly { ctx: { stage: string } }[] }[],
 ): Promise<void> {
+  const stranded: string[] = [];
+  const heads = new Set<string>();
   for (const step of steps) {
     for (const { ctx: { stage } } of step.stages.slice(1)) {
       const waiting = await backlog(redis, keys, stage);
       if (waiting === 0) continue;
-      throw new FlowStartError(
-        flow.name,
-        "durable",
-        new Error(
-          `stage ${stage} has ${waiting} ${waiting === 1 ? "entry" : "entries"} waiting on ` +
-            `its input streams (${keys.input(stage, "normal")}, and its high lane), ` +
-            `which nothing reads while the stage runs in step ${step.id} (fuse: ${flow.durable.fuse}): ` +
-            `run the flow with fuse: false until its edges drain, then turn fuse on`,
-        ),
-        { path: ["durable", "fuse"], file: flow.file, locate: flow.locate },
-      );
+      stranded.push(`${stage} (${waiting} ${waiting === 1 ? "entry" : "entries"})`);
+      heads.add(step.id);
     }
   }
+  if (stranded.length === 0) return;
+  const one = stranded.length === 1;
+  const status = `deno task run status ${flow.file ?? flow.name}`;
+  throw new FlowStartError(
+    flow.name,
+    "durable",
+    new Error(
+      `entries wait on the input streams of ${one ? "stage" : "stages"} ${stranded.join(", ")} ` +
+        `(${keys.input(stranded[0].split(" ")[0], "normal")}${one ? "" : " and the others"}), ` +
+        `which nothing reads once fuse: ${flow.durable.fuse} runs ${one ? "it" : "them"} inside ` +
+        `the step of ${[...heads].join(", ")}: run the flow with fuse: false until \`${status}\` ` +
+        `shows no entries waiting on ${one ? "it" : "them"} (with a polling source, between two ` +
+        `polls), then turn fuse on`,
+    ),
+    { path: ["durable", "fuse"], file: flow.file, locate: flow.locate },
+  );
 }
 
 /**

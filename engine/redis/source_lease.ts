@@ -103,6 +103,8 @@ export interface SourceLeasesRun {
   /** The first step's window: entries are sized to fill it whole. */
   firstWindow?: WindowOptions;
   consumer: string;
+  /** The flow file, for the command a line suggests (`reset`). */
+  file?: string;
   log: Logger;
   stop: AbortSignal;
   kill: AbortSignal;
@@ -160,8 +162,11 @@ export class SourceLeases {
           const done = await retry(() => this.run.redis.exists(keys.done(name)));
           if (done) {
             if (!seenDone) {
+              // Said so that a rerun after a stop does not read as "nothing to do".
               log.info(
-                `${who} is done: it emitted everything, in an earlier run or another process; \`reset\` starts the flow over`,
+                `${who} is done: it emitted everything, in an earlier run or another process; ` +
+                  `this run finishes what of it waits in Redis, if anything ` +
+                  `(\`deno task run reset ${this.run.file ?? keys.flow}\` starts the flow over)`,
               );
             }
             seenDone = true;

@@ -213,6 +213,12 @@ Deno.test("main.ts dlq rejects an unknown action and a bad --limit with exit 2",
   const bad = await cli(["dlq", "frob", file]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /dlq takes list, replay or purge, got "frob"/);
+  const none = await cli(["dlq"]);
+  assert.equal(none.code, 2);
+  assert.match(
+    none.stderr,
+    /dlq takes list, replay or purge and a flow file: deno task run dlq list FLOW/,
+  );
   const limit = await cli(["dlq", "list", file, "--limit", "0"]);
   assert.equal(limit.code, 2);
   assert.match(limit.stderr, /--limit takes a positive whole number/);

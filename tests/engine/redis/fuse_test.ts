@@ -165,9 +165,21 @@ redisTest(
         assert.notEqual(result.code, 0);
         assert.match(
           result.stderr,
-          /flow\.yaml:\d+:\d+: durable\.fuse: stage publish has 1 entry waiting on its input streams \(.*in:publish, and its high lane\), which nothing reads while the stage runs in step embed \(fuse: true\): run the flow with fuse: false until its edges drain/,
+          /flow\.yaml:\d+:\d+: durable\.fuse: entries wait on the input streams of stage publish \(1 entry\) \(.*in:publish\), which nothing reads once fuse: true runs it inside the step of embed: run the flow with fuse: false until `deno task run status .*flow\.yaml` shows no entries waiting on it/,
         );
         assert.equal(await redis.xlen(publish), 1, "the entry is still there");
+
+        // fuse: all strands every stage after the first: each one holding entries is named.
+        const dedupe = keys.input("dedupe", "normal");
+        await redis.xgroup("CREATE", dedupe, "dedupe", "$", "MKSTREAM");
+        await redis.xadd(dedupe, "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("stranded", server.url, dir, "all"));
+        const all = await new FlowWorker(flow).finished(60_000);
+        assert.notEqual(all.code, 0);
+        assert.match(
+          all.stderr,
+          /durable\.fuse: entries wait on the input streams of stages dedupe \(1 entry\), publish \(1 entry\) \(.*in:dedupe and the others\), which nothing reads once fuse: all runs them inside the step of validate/,
+        );
 
         // Unfused, the flow reads it (an empty entry) and finishes.
         await writeFlow(dir, flowText("stranded", server.url, dir, false));
