@@ -147,7 +147,7 @@ redisTest(
       const again = await run();
       assert.match(
         again,
-        /source \w+ is done: it emitted everything.*`reset` starts the flow over/,
+        /source \w+ is done: it emitted everything.*\(`deno task run reset \S+flow\.yaml` starts the flow over\)/,
       );
     } finally {
       await server.stop();
