@@ -104,7 +104,7 @@ export function flowYaml(o: FlowOptions): string {
     ...sinks,
     "      batch: { size: 200, maxWait: 100ms }",
     `durable: { claimAfter: ${o.claimAfter ?? "1s"}, maxBacklog: ${o.maxBacklog ?? 2000}, ` +
-    `fuse: ${o.fuse === "all" ? "all" : o.fuse === true} }`,
+    `fuse: ${o.fuse ?? false} }`,
     "deadLetters: { maxDeliveries: 5 }",
     "",
   ].join("\n");

@@ -13,8 +13,10 @@ export class BacklogGauge {
   readonly #ask: () => Promise<number>;
   readonly #everyMs: number;
   #at = -Infinity;
-  #entries = 0;
-  /** Entries appended since the gauge was made: what an answer is reckoned from. */
+  /** Redis's last answer, and how many entries this writer had appended when it was asked. */
+  #answer = 0;
+  #appendedAtAsk = 0;
+  /** Entries this writer appended since the gauge was made. */
   #appended = 0;
 
   /** `ask` reads the backlog from Redis (and decides what a failure does). */
@@ -26,20 +28,20 @@ export class BacklogGauge {
   /** The backlog in entries: the last answer while it is fresh, with what was appended since. */
   async entries(): Promise<number> {
     if (performance.now() - this.#at >= this.#everyMs) {
-      // What is appended while Redis answers (another source of this
-      // process) is added to the answer: it may hold some of them, and the
-      // gauge then errs high, never low, which only pauses a writer sooner.
-      const before = this.#appended;
-      const entries = await this.#ask();
+      // Counted from when it was asked: what is appended while Redis
+      // answers (another source of this process) is added to the answer,
+      // which may hold some of it; the gauge then errs high, never low,
+      // which only pauses a writer sooner.
+      const appended = this.#appended;
+      this.#answer = await this.#ask();
+      this.#appendedAtAsk = appended;
       this.#at = performance.now();
-      this.#entries = entries + (this.#appended - before);
     }
-    return this.#entries;
+    return this.#answer + (this.#appended - this.#appendedAtAsk);
   }
 
   /** This writer appended `n` entries. */
   appended(n: number): void {
-    this.#entries += n;
     this.#appended += n;
   }
 }

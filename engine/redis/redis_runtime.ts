@@ -228,25 +228,28 @@ async function refuseStranded(
   flow: Flow,
   steps: readonly { id: string; stages: readonly { ctx: { stage: string } }[] }[],
 ): Promise<void> {
-  const stranded: string[] = [];
+  const stranded: { stage: string; waiting: number }[] = [];
   const heads = new Set<string>();
   for (const step of steps) {
     for (const { ctx: { stage } } of step.stages.slice(1)) {
       const waiting = await backlog(redis, keys, stage);
       if (waiting === 0) continue;
-      stranded.push(`${stage} (${waiting} ${waiting === 1 ? "entry" : "entries"})`);
+      stranded.push({ stage, waiting });
       heads.add(step.id);
     }
   }
   if (stranded.length === 0) return;
   const one = stranded.length === 1;
+  const named = stranded.map(({ stage, waiting }) =>
+    `${stage} (${waiting} ${waiting === 1 ? "entry" : "entries"})`
+  );
   const status = `deno task run status ${flow.file ?? flow.name}`;
   throw new FlowStartError(
     flow.name,
     "durable",
     new Error(
-      `entries wait on the input streams of ${one ? "stage" : "stages"} ${stranded.join(", ")} ` +
-        `(${keys.input(stranded[0].split(" ")[0], "normal")}${one ? "" : " and the others"}), ` +
+      `entries wait on the input streams of ${one ? "stage" : "stages"} ${named.join(", ")} ` +
+        `(${keys.input(stranded[0].stage, "normal")}${one ? "" : " and the others"}), ` +
         `which nothing reads once fuse: ${flow.durable.fuse} runs ${one ? "it" : "them"} inside ` +
         `the step of ${[...heads].join(", ")}: run the flow with fuse: false until \`${status}\` ` +
         `shows no entries waiting on ${one ? "it" : "them"} (with a polling source, between two ` +
