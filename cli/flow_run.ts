@@ -21,6 +21,7 @@ import type { DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
 import { shownFlowError, shownPath } from "./user_dir.ts";
+import { type Waiting, waitingInRedis } from "./waiting_in_redis.ts";
 
 export interface FlowRunOptions {
   registry: Registry;
@@ -225,14 +226,13 @@ export class FlowRun {
       // A durable process that drains finishes only the batches it holds:
       // what waits on the Redis edges stays for the next run, or another
       // process, and the summary alone would read like the whole of the work.
-      const waiting = flow.durability === "redis" && report.stopped && !report.killed &&
+      const left = flow.durability === "redis" && report.stopped && !report.killed &&
           !ended && !swapped && !(unfinished instanceof RedisLostFlowError)
-        ? `${flow.name}: stopped: what the sources emitted and no stage has taken yet, if any, ` +
-          `stays in Redis, not lost; the next run goes on with it ` +
-          `(deno task run status ${shownPath(file)} shows how much)`
+        ? (await waitingInRedis(flow)) ?? null
         : undefined;
+      const waiting = left === undefined ? undefined : waitingLine(flow.name, file, left);
       if (format === "json") {
-        if (waiting) log.info(waiting);
+        if (waiting) log.info(waiting, left === null ? {} : { waiting: left });
         if (killed) log.error(killed, { inFlight: report.inFlight });
         if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
         if (unfinished) log.error(unfinished.message);
@@ -268,4 +268,26 @@ export class FlowRun {
       await deadLetters.close?.();
     }
   }
+}
+
+/**
+ * What a drained durable run left in Redis, in a line: a drain finishes the
+ * batches the process holds, not the flow, and the summary alone would read
+ * like the whole of the work. `null`: Redis did not say in time.
+ */
+function waitingLine(name: string, file: string, left: Waiting | null): string {
+  const status = `deno task run status ${shownPath(file)}`;
+  if (left === null) {
+    return `${name}: stopped: what the sources emitted and no stage has taken yet, if any, ` +
+      `stays in Redis, not lost; the next run goes on with it (${status} shows how much)`;
+  }
+  if (left.entries === 0) {
+    return `${name}: stopped: nothing the sources emitted waits in Redis ` +
+      "(all of it was published, dropped or dead-lettered)";
+  }
+  const items = left.items === 1 ? "1 item" : `${left.items} items`;
+  const entries = left.entries === 1 ? "1 entry" : `${left.entries} entries`;
+  return `${name}: stopped: about ${items} (${entries}) ${left.items === 1 ? "waits" : "wait"} ` +
+    "in Redis, not lost; " +
+    `the next run goes on with them (${status} shows where)`;
 }

@@ -1,4 +1,4 @@
-import type { FlowStatus } from "./status.ts";
+import type { FlowStatus, StageStatus } from "./status.ts";
 
 /**
  * A table for people: one row per stage lane, then who holds pending work,
@@ -63,12 +63,21 @@ export function formatStatus(status: FlowStatus): string {
     );
   }
   lines.push(`dead letters: ${status.deadLetters.total}`);
-  const notes = [
-    ...status.stages.flatMap((s) => s.notes.map((n) => `${s.id}: ${n}`)),
-    ...status.notes,
-  ];
+  const notes = [...stageNotes(status.stages), ...status.notes];
   if (notes.length > 0) lines.push("notes:", ...notes.map((n) => `  - ${n}`));
   return lines.join("\n");
+}
+
+/**
+ * Each stage's notes, `stage: note`; stages with the same note (those fused
+ * into one step) share one line, `dedupe, enrich: note`, in pipeline order.
+ */
+function stageNotes(stages: StageStatus[]): string[] {
+  const byNote = new Map<string, string[]>();
+  for (const stage of stages) {
+    for (const note of stage.notes) byNote.set(note, [...byNote.get(note) ?? [], stage.id]);
+  }
+  return [...byNote].map(([note, ids]) => `${ids.join(", ")}: ${note}`);
 }
 
 function rate(value: number | null): string {

@@ -145,7 +145,7 @@ export async function flowStatus(
       lanes: high.exists ? [normal, high] : [normal],
       deadLetters: deadLetters[s.id] ?? 0,
       notes: stepOf[s.id] !== undefined && stepOf[s.id] !== s.id
-        ? [`fused into ${stepOf[s.id]}'s step: it reads no stream of its own`]
+        ? [`fused into ${stepOf[s.id]}'s step, which reads ${stepOf[s.id]}'s streams`]
         : stageNotes(normal, high),
     };
   });

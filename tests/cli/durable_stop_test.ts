@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { Waiting } from "../../cli/waiting_in_redis.ts";
 import { writeSlowStep } from "../_slow_step.ts";
 import {
   countLines,
@@ -19,7 +20,13 @@ import {
 } from "../engine/redis/_harness.ts";
 
 const WAITS =
-  /stopped: what the sources emitted and no stage has taken yet, if any, stays in Redis, not lost/;
+  /stopped: about (\d+) items? \((\d+) entr(?:y|ies)\) waits? in Redis, not lost; the next run goes on with them \(deno task run status \S+ shows where\)/;
+
+/** The line of a JSON log (stderr) whose message matches `pattern`, parsed. */
+function logLine(stderr: string, pattern: RegExp): Record<string, unknown> | undefined {
+  return stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
+    .find((l) => pattern.test(l.msg));
+}
 
 /** 20,000 generated items (some invalid, some repeated), enriched, to items.jsonl in `out`. */
 function flowYaml(durability: string, out: string): string {
@@ -63,6 +70,10 @@ redisTest(
         assert.equal(stopped.code, 0, stopped.stderr);
         assert.equal(stopped.report?.stopped, true);
         assert.match(stopped.stderr, WAITS);
+        // What waits is counted: something, and no more than the flow's 20,000 items.
+        const { waiting } = logLine(stopped.stderr, WAITS) as { waiting: Waiting };
+        assert.ok(waiting.entries > 0 && waiting.items >= waiting.entries, JSON.stringify(waiting));
+        assert.ok(waiting.items < 20000, JSON.stringify(waiting));
         // A second Ctrl-C ends the process by SIGINT's default action, with no word after it:
         // the first signal's line says already what a second would leave.
         assert.match(
@@ -90,6 +101,52 @@ redisTest(
         const whole = await idsIn(join(memoryDir, "items.jsonl"));
         assert.ok(early < whole.length / 2, `stopped early (${early} of ${whole.length})`);
         assert.deepEqual(ids.sort(), whole.sort());
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "a durable run stopped once everything was published says nothing waits in Redis",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-durable-idle-" });
+      try {
+        // A polled source: after its first poll the flow idles, everything published, until stopped.
+        const yaml = (durability: string, out: string, every: string) =>
+          `name: idle\n${durability}\noutput: ${out}\n` +
+          `sources: { news: { kind: generator, count: 300, seed: 5${every} } }\n` +
+          "pipeline:\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
+        // How many lines that is (the sink writes a repeated item once): the flow run once in memory.
+        const memoryDir = join(dir, "memory");
+        await Deno.mkdir(memoryDir);
+        const twin = new FlowWorker(
+          await writeFlow(memoryDir, yaml("durability: memory", memoryDir, "")),
+          { main: true },
+        );
+        assert.equal((await twin.finished(60_000)).code, 0);
+        const lines = await countLines(join(memoryDir, "items.jsonl"));
+        const path = await writeFlow(
+          dir,
+          yaml(`durability: redis\nredis: ${server.url}`, dir, ", every: 1h"),
+        );
+        const items = join(dir, "items.jsonl");
+        const run = new FlowWorker(path, { main: true });
+        let stopped;
+        try {
+          while ((await countLines(items)) < lines) await new Promise((r) => setTimeout(r, 20));
+          run.kill("SIGTERM");
+          stopped = await run.finished(60_000);
+        } finally {
+          run.kill();
+          await run.result;
+        }
+        assert.equal(stopped.code, 0, stopped.stderr);
+        assert.doesNotMatch(stopped.stderr, WAITS);
+        const line = logLine(stopped.stderr, /nothing the sources emitted waits in Redis/);
+        assert.deepEqual(line?.waiting, { entries: 0, items: 0 }, stopped.stderr);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -127,3 +127,23 @@ Deno.test("formatStatus says a lease with no expiry will not run out", () => {
     /^ {2}news \(rss\): held by h:1 with no expiry: no process will take it over/m,
   );
 });
+
+Deno.test("formatStatus says once of the stages fused into one step what they share", () => {
+  const fused = (id: string) => ({
+    id,
+    kind: id,
+    lanes: [lane({ exists: false })],
+    deadLetters: 0,
+    notes: ["fused into validate's step, which reads validate's streams"],
+  });
+  const text = formatStatus({
+    ...STATUS,
+    stages: [STATUS.stages[0], fused("dedupe"), fused("enrich"), fused("publish")],
+    notes: [],
+  });
+  assert.deepEqual(text.split("\n").slice(text.split("\n").indexOf("notes:")), [
+    "notes:",
+    "  - validate: high lane: lag unknown: Redis cannot tell after entries were deleted",
+    "  - dedupe, enrich, publish: fused into validate's step, which reads validate's streams",
+  ]);
+});
