@@ -560,17 +560,17 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * After a connection dropped: the entries pending to this consumer that
    * it does not hold. A read whose reply was lost with the connection
    * delivered them (they are in its pending list) though the process never
-   * saw them; read back from that list (XREADGROUP from id 0), they run
-   * now, not `claimAfter` later when the claim loop would take them for a
-   * silent consumer's. That read counts a delivery of every entry pending to
-   * this consumer, those it holds too, and sets their idle time to 0 (Redis
-   * 7.0 does so for a read of history): a dead letter's `attempts` then
-   * counts the connection drops it lived through. Which entries go to dead
-   * letters does not change: that is decided by the tries a step charged
-   * (recovery.ts), not by Redis's delivery count.
+   * saw them; found in that list (XPENDING, this consumer) and read by id
+   * (XRANGE), they run now, not `claimAfter` later when the claim loop would
+   * take them for a silent consumer's. Neither call counts a delivery or
+   * touches an entry's idle time: a read of the consumer's history
+   * (XREADGROUP from 0) counted one for every entry pending to it, those it
+   * holds too, at every drop, and a dead letter's `attempts` then counted
+   * the drops it lived through. The lost read's delivery is the one they
+   * run under; they are marked held at once (markHeld), as that read did.
    */
   async #readOwnPending(): Promise<RedisDelivery[]> {
-    const { keys, step, consumer, reader, drops } = this.run;
+    const { redis, keys, step, consumer, drops } = this.run;
     this.#ownReadAt = drops.count;
     // Held when the list is asked for: a batch being committed meanwhile is still in the list
     // Redis sends back, though no longer held once its commit returns; it is not an orphan.
@@ -578,31 +578,36 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const out: RedisDelivery[] = [];
     for (const lane of LANES) {
       const key = keys.input(step.id, lane);
-      for (let after = "0";;) {
-        const reply = await this.#retrying(
-          "read of its own pending entries",
-          () =>
-            reader.callBuffer(
-              "XREADGROUP",
-              "GROUP",
-              step.id,
-              consumer,
-              "COUNT",
-              100,
-              "STREAMS",
-              key,
-              after,
-            ) as Promise<[Buffer, [Buffer, Buffer[] | null][]][] | null>,
+      for (let from = "-";;) {
+        const pending = await this.#retrying(
+          "look at its own pending entries",
+          () => redis.xpending(key, step.id, from, "+", 100, consumer) as Promise<[string][]>,
         );
-        const entries = reply?.[0]?.[1] ?? [];
-        if (entries.length === 0) break;
-        for (const [rawId, fields] of entries) {
-          after = rawId.toString();
-          // Held (being run, or committed since), or trimmed away (no fields): not an orphan.
-          const held = `${lane} ${after}`;
-          if (fields === null || heldBefore.has(held) || this.run.held.has(held)) continue;
-          out.push(this.#decoded(lane, after, fields));
+        if (pending.length === 0) break;
+        from = `(${pending[pending.length - 1][0]}`;
+        const orphans = pending.map(([id]) => id)
+          .filter((id) => !heldBefore.has(`${lane} ${id}`) && !this.run.held.has(`${lane} ${id}`));
+        if (orphans.length === 0) continue;
+        // One call per entry, each awaited: a pipeline's own commands would fail unwatched
+        // when the connection drops with them in flight.
+        const read = await this.#retrying(
+          "read of its own pending entries",
+          () => Promise.all(orphans.map((id) => redis.xrangeBuffer(key, id, id))),
+        );
+        const found: string[] = [];
+        for (const [i, entries] of read.entries()) {
+          // Trimmed away while pending: nothing to run (the claim loop settles such entries).
+          const [entry] = entries;
+          if (entry && !this.run.held.has(`${lane} ${orphans[i]}`)) {
+            out.push(this.#decoded(lane, orphans[i], entry[1]));
+            found.push(orphans[i]);
+          }
         }
+        // Held from now on: the claim loops of other processes leave them alone.
+        await this.#retrying(
+          "mark of its own pending entries",
+          () => markHeld(redis, key, step.id, consumer, 0, found),
+        );
       }
     }
     return out;
