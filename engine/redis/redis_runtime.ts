@@ -105,16 +105,46 @@ export async function openRedisRuntime(flow: Flow, opts: {
   const stages = built.stages.map((stage) => ({ ...stage, backoffBase: opts.backoffBase }));
   const steps = planSteps(stages, flow.durable.fuse);
   let readers: Redis[];
+  // What the start asks of Redis is safe to run again, and is, when a connection drops
+  // under it (as every later call is): a blip while starting ended the run with an error.
+  const starting = <T>(what: string, call: () => Promise<T>) =>
+    untilRedis(call, {
+      who: flow.name,
+      what,
+      log,
+      signal: kill,
+      isRetryable: (e) => !(e instanceof FlowStartError),
+    });
   try {
-    await refuseStranded(redis, keys, flow, steps);
-    await warnRemoved(redis, keys, flow, log);
+    await starting("the check of fused stages", () => refuseStranded(redis, keys, flow, steps));
+    for (
+      const { stage, waiting } of await starting(
+        "the check of removed stages",
+        () => removedWaiting(redis, keys, flow),
+      )
+    ) {
+      log.warn(
+        `${flow.name}: stage ${stage} is no longer in the flow, but ${waiting} ` +
+          `${waiting === 1 ? "entry waits" : "entries wait"} on its input (${
+            keys.input(stage, "normal")
+          }), which nothing reads now: put the stage back to finish them, or reset the flow ` +
+          `to drop them`,
+        { stage, entries: waiting },
+      );
+    }
     readers = await Promise.all(steps.map((s) => connect(`read:${s.id}`, true)));
-    for (const step of steps) await ensureGroups(redis, keys, step.id);
-    await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
-    await redis.hset(
-      keys.steps,
-      Object.fromEntries(steps.flatMap((step) => step.stages.map((s) => [s.ctx.stage, step.id]))),
-    );
+    await starting("the creation of consumer groups", async () => {
+      for (const step of steps) await ensureGroups(redis, keys, step.id);
+    });
+    await starting("the record of stages and steps", async () => {
+      await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
+      await redis.hset(
+        keys.steps,
+        Object.fromEntries(
+          steps.flatMap((step) => step.stages.map((s) => [s.ctx.stage, step.id])),
+        ),
+      );
+    });
   } catch (e) {
     await built.close();
     await disconnect();
@@ -260,26 +290,25 @@ async function refuseStranded(
 }
 
 /**
- * Warns of each stage an earlier run had (the flow's stages hash keeps
- * every one) that the flow no longer has, while entries wait on its input:
- * nothing reads them now. Not refused: removing a stage may be meant, and
- * its entries stay in Redis, for the stage to come back to or for `reset`.
+ * Each stage an earlier run had (the flow's stages hash keeps every one)
+ * that the flow no longer has, while entries wait on its input: nothing
+ * reads them now, and the start warns of each. Not refused: removing a stage
+ * may be meant, and its entries stay in Redis, for the stage to come back to
+ * or for `reset`.
  */
-async function warnRemoved(redis: Redis, keys: FlowKeys, flow: Flow, log: Logger): Promise<void> {
+async function removedWaiting(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+): Promise<{ stage: string; waiting: number }[]> {
   const now = new Set(flow.pipeline.map((s) => s.id));
+  const out: { stage: string; waiting: number }[] = [];
   for (const stage of Object.keys(await redis.hgetall(keys.stages))) {
     if (now.has(stage)) continue;
     const waiting = await backlog(redis, keys, stage);
-    if (waiting === 0) continue;
-    log.warn(
-      `${flow.name}: stage ${stage} is no longer in the flow, but ${waiting} ` +
-        `${waiting === 1 ? "entry waits" : "entries wait"} on its input (${
-          keys.input(stage, "normal")
-        }), which nothing reads now: put the stage back to finish them, or reset the flow ` +
-        `to drop them`,
-      { stage, entries: waiting },
-    );
+    if (waiting > 0) out.push({ stage, waiting });
   }
+  return out;
 }
 
 /**

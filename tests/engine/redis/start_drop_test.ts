@@ -1,0 +1,52 @@
+/**
+ * A connection that drops while a durable flow starts (checking its stages,
+ * creating its consumer groups, recording its stages) is waited out as at
+ * any later time: the start's calls are run again once Redis answers. It
+ * ended the run with `FlowStartError: … connection to Redis lost while
+ * XGROUP was in flight`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { createLogger } from "../../../engine/log.ts";
+import { runFlow } from "../../../engine/run_flow.ts";
+import { RedisProxy } from "../../_redis_proxy.ts";
+import { readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
+import { workerRegistry } from "./_worker.ts";
+
+for (const command of ["hgetall", "xgroup", "hset"]) {
+  redisTest(`a connection lost with the start's first ${command} is waited out`, async () => {
+    await withRedis(async (server) => {
+      const proxy = new RedisProxy(server.port);
+      proxy.loseRequest(new RegExp(`\\$${command.length}\\r\\n${command}\\r\\n`, "i"));
+      const dir = await Deno.makeTempDir({ prefix: "millrace-start-drop-" });
+      try {
+        const yaml = `name: startdrop\ndurability: redis\nredis: ${proxy.url}\noutput: ${dir}\n` +
+          "sources:\n  items: { kind: numbered, count: 300, batch: 100 }\n" +
+          "pipeline:\n  - validate: { require: [title, url] }\n" +
+          "  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
+        const registry = workerRegistry();
+        const flow = await loadFlow(await writeFlow(dir, yaml), registry);
+        const lines: Record<string, string>[] = [];
+        const log = createLogger("json", { out: (_, line) => void lines.push(JSON.parse(line)) });
+        const report = await runFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log,
+        });
+        assert.equal(proxy.requestsLost, 1, `the start's ${command} was lost`);
+        assert.ok(
+          lines.some((l) => /^startdrop: the .* failed, pausing until Redis answers$/.test(l.msg)),
+          lines.map((l) => l.msg).join("\n"),
+        );
+        assert.equal(report.published, 300);
+        const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id);
+        assert.equal(new Set(ids).size, 300);
+      } finally {
+        await proxy.close();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  });
+}
