@@ -16,6 +16,7 @@ import type { Flow } from "../../../engine/flow.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import type { Registry } from "../../../engine/registry.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
+import { commit, RedisProxy } from "../../_redis_proxy.ts";
 import { conformanceRegistry, keyOf, Probe } from "../_conformance_registry.ts";
 import { client, flowKeys, type RedisServer, redisTest, withRedis } from "./_harness.ts";
 
@@ -39,15 +40,15 @@ function countViews(probe: Probe, beforeFirstBatch?: () => Promise<void>): Regis
   });
 }
 
-/** A durable flow over `server` writing to `dir`. */
+/** A durable flow over the Redis at `server.url` (a proxy's too) writing to `dir`. */
 function durable(
   name: string,
-  server: RedisServer,
+  server: { url: string },
   dir: string,
   parts: { sources: Record<string, unknown>; pipeline: unknown[] },
   registry: Registry,
 ): Flow {
-  const redis = `redis://127.0.0.1:${server.port}`;
+  const redis = server.url;
   return defineFlow({ name, output: dir, durability: "redis", redis, ...parts }, registry);
 }
 
@@ -143,6 +144,34 @@ redisTest(
         assert.equal(maker.emitted, 4);
         assert.deepEqual(maker.rejected, { "cannot be passed on through Redis": 2 });
         assert.equal(report.deadLettered, 2);
+      });
+    });
+  },
+);
+
+redisTest(
+  "an output JSON cannot encode is counted once when its commit ran and the reply was lost",
+  async () => {
+    await withRedis(async (server) => {
+      await withDirAndAdmin(server, async (dir, admin) => {
+        const proxy = new RedisProxy(server.port);
+        // The commit that writes the two letters runs; its reply never comes back.
+        proxy.loseReply(commit(/cannot be passed on through Redis/));
+        try {
+          const probe = new Probe();
+          const registry = countViews(probe);
+          const flow = durable("biglost", { url: proxy.url }, dir, SIX_TWO_BAD, registry);
+          const report = await run(flow, registry);
+          assert.equal(proxy.repliesLost, 1, "the commit's reply was lost");
+          assert.deepEqual(probe.handled.flat().sort(), ["n0", "n1", "n3", "n5"]);
+          assert.equal(await admin.xlen(flowKeys("biglost").dlq), 2);
+          const maker = report.stages.find((s) => s.id === "count-views")!;
+          assert.equal(maker.emitted, 4);
+          assert.deepEqual(maker.rejected, { "cannot be passed on through Redis": 2 });
+          assert.equal(report.deadLettered, 2);
+        } finally {
+          await proxy.close();
+        }
       });
     });
   },
