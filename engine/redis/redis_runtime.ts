@@ -8,13 +8,16 @@ import { type Logger, withContext } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
 import { untilAborted } from "../until_aborted.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, isOutage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
+
+/** Redis's answers while it cannot serve for a while (loading its data, a long script, a failover). */
+const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b/;
 
 /**
  * A drained run found work back in Redis as it ended: Redis lost writes the
@@ -106,14 +109,16 @@ export async function openRedisRuntime(flow: Flow, opts: {
   const steps = planSteps(stages, flow.durable.fuse);
   let readers: Redis[];
   // What the start asks of Redis is safe to run again, and is, when a connection drops
-  // under it (as every later call is): a blip while starting ended the run with an error.
+  // under it or the server is loading or busy: a blip while starting ended the run with an
+  // error. Any other answer (a replica's READONLY, an ACL's NOPERM, a key of the wrong type)
+  // still ends the start at once: no wait mends it.
   const starting = <T>(what: string, call: () => Promise<T>) =>
     untilRedis(call, {
       who: flow.name,
       what,
       log,
       signal: kill,
-      isRetryable: (e) => !(e instanceof FlowStartError),
+      isRetryable: (e) => isOutage(e) || PASSING.test(errorMessage(e)),
     });
   try {
     await starting("the check of fused stages", () => refuseStranded(redis, keys, flow, steps));

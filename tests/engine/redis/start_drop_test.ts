@@ -3,16 +3,18 @@
  * creating its consumer groups, recording its stages) is waited out as at
  * any later time: the start's calls are run again once Redis answers. It
  * ended the run with `FlowStartError: … connection to Redis lost while
- * XGROUP was in flight`.
+ * XGROUP was in flight`. An answer no wait mends (a replica's READONLY)
+ * still ends the start at once.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
-import { createLogger } from "../../../engine/log.ts";
+import { FlowStartError } from "../../../engine/build_flow.ts";
+import { createLogger, memoryLogger } from "../../../engine/log.ts";
 import { runFlow } from "../../../engine/run_flow.ts";
 import { RedisProxy } from "../../_redis_proxy.ts";
-import { readJsonl, redisTest, withRedis, writeFlow } from "./_harness.ts";
+import { client, readJsonl, redisTest, startRedis, withRedis, writeFlow } from "./_harness.ts";
 import { workerRegistry } from "./_worker.ts";
 
 for (const command of ["hgetall", "xgroup", "hset"]) {
@@ -50,3 +52,31 @@ for (const command of ["hgetall", "xgroup", "hset"]) {
     });
   });
 }
+
+redisTest(
+  "a Redis that refuses the start's writes (a replica: READONLY) ends the start at once",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-start-replica-" });
+      // Its dir given: the copy a replica receives is written there, not where the tests run.
+      const replica = await startRedis({ dir });
+      const admin = client(replica);
+      try {
+        await admin.call("REPLICAOF", "127.0.0.1", String(server.port));
+        const yaml = `name: onreplica\ndurability: redis\nredis: ${replica.url}\noutput: ${dir}\n` +
+          "sources:\n  items: { kind: numbered, count: 10, batch: 10 }\n" +
+          "pipeline:\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
+        const registry = workerRegistry();
+        const flow = await loadFlow(await writeFlow(dir, yaml), registry);
+        await assert.rejects(
+          runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() }),
+          (e: Error) => e instanceof FlowStartError && /READONLY/.test(e.message),
+        );
+      } finally {
+        admin.disconnect();
+        await replica.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
