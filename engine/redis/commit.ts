@@ -17,14 +17,15 @@ export const APPLIED = "!applied";
  * input ids and the ids, the number of output entries and their (body, n)
  * pairs, the number of entries put back on the input stream and their
  * (body, n, suspect) triples, the number of dead letters and their 10
- * fields each; then the consumer, the number of cut entries and their
- * (id, progress field of `tries`, expected value) triples, and the new
- * progress of the last of them, or "" when all of them are acknowledged.
+ * fields each; then the consumer (or ""), the number of cut entries and
+ * their (id, progress field of `tries`, expected value) triples, and the
+ * new progress of the last of them, or "" when all of them are acknowledged.
  *
- * Writes and acknowledges only if every input is still pending, and each
- * cut entry is pending to this consumer with the progress this consumer
- * last recorded (a record Redis lost with its last writes, or one another
- * consumer moved on, fails the check); otherwise writes nothing and
+ * Writes and acknowledges only if every input is still pending (to the
+ * consumer, when one is given), and each cut entry is pending to the
+ * consumer with the progress this consumer last recorded (a record Redis
+ * lost with its last writes, or one another consumer moved on, fails the
+ * check); otherwise writes nothing and
  * returns the ids that are not, and APPLIED when the new progress is
  * there already (this very commit ran, and its reply was lost). On
  * success a cut entry's record is set to its new progress, or deleted
@@ -49,7 +50,10 @@ local upTo = ARGV[tail + 2 + 3 * cut]
 local gone = {}
 for i = 1, n do
   local id = ARGV[3 + i]
-  if #redis.call('XPENDING', KEYS[1], group, id, id, 1) == 0 then table.insert(gone, id) end
+  local p
+  if consumer ~= '' then p = redis.call('XPENDING', KEYS[1], group, id, id, 1, consumer)
+  else p = redis.call('XPENDING', KEYS[1], group, id, id, 1) end
+  if #p == 0 then table.insert(gone, id) end
 end
 if #gone > 0 then
   if #gone == n and ARGV[2] ~= '' then redis.call('HDEL', KEYS[4], ARGV[2]) end
@@ -126,13 +130,21 @@ export interface Commit {
   /** The `tries` field of a redelivered entry, cleared by the commit. */
   tryField?: string;
   /**
+   * The consumer that holds the entries: each must still be pending to it,
+   * not only to someone. A process frozen past claimAfter (a blocked event
+   * loop, a paused machine) may wake holding a batch whose entry another
+   * consumer claimed and committed part of meanwhile; its commit of the
+   * whole entry then appended that part again. Required with `cut`.
+   */
+  consumer?: string;
+  /**
    * Entries some of whose items were committed before (a window's batch
    * ended inside them), each with its progress field and the value this
    * consumer last recorded (0 for none): checked as the script says. All
    * but the last are acknowledged by this commit (listed in `entries`
    * too), their records deleted; the last is too unless `upTo` is given.
    */
-  cut?: { consumer: string; entries: readonly CutEntry[]; upTo?: number };
+  cut?: { entries: readonly CutEntry[]; upTo?: number };
 }
 
 /** An entry part of which was committed, and the progress recorded for it. */
@@ -171,7 +183,10 @@ export function commitArgs(keys: CommitKeys, c: Commit): (string | Buffer)[] {
   const time = new Date();
   for (const letter of c.letters) args.push(...deadLetterFields(letter, time));
   const cut = c.cut?.entries ?? [];
-  args.push(c.cut?.consumer ?? "", String(cut.length));
+  if (cut.length > 0 && !c.consumer) {
+    throw new TypeError("a commit of cut entries names its consumer");
+  }
+  args.push(c.consumer ?? "", String(cut.length));
   for (const e of cut) args.push(e.id, e.field, String(e.upTo));
   args.push(c.cut?.upTo === undefined ? "" : String(c.cut.upTo));
   return args;

@@ -11,16 +11,16 @@ import { type DurableStepRun, LANES } from "./step_run.ts";
  * delivery count stays) with that idle time; an id pending elsewhere or no
  * longer pending is left alone, and so is one whose entry is gone from the
  * stream (XCLAIM would drop it from the group without a word:
- * lost_entries.ts reports those). Returns how many were marked.
+ * lost_entries.ts reports those). Returns the ids it marked.
  */
 const MARK = new RedisScript(`
-local marked = 0
+local marked = {}
 for i = 4, #ARGV do
   local id = ARGV[i]
   if #redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2]) > 0
     and #redis.call('XRANGE', KEYS[1], id, id) > 0 then
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, id, 'IDLE', ARGV[3], 'JUSTID')
-    marked = marked + 1
+    table.insert(marked, id)
   end
 end
 return marked
@@ -32,6 +32,7 @@ return marked
  * or claimAfter to hand them over at once (RedisEdge's release on a hard
  * stop). An entry another process has claimed meanwhile is its own: taking
  * it back would have a third process claim it while the second still runs it.
+ * Returns the ids it marked: those still this consumer's.
  */
 export async function markHeld(
   redis: DurableStepRun["redis"],
@@ -40,10 +41,13 @@ export async function markHeld(
   consumer: string,
   idleMs: number,
   ids: readonly string[],
-): Promise<void> {
+): Promise<string[]> {
+  const marked: string[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
-    await MARK.run(redis, [stream], [group, consumer, String(idleMs), ...ids.slice(i, i + CHUNK)]);
+    const chunk = [group, consumer, String(idleMs), ...ids.slice(i, i + CHUNK)];
+    marked.push(...(await MARK.run(redis, [stream], chunk) as string[]));
   }
+  return marked;
 }
 
 /** Ids per script call: a step holds a few windows' worth of entries. */

@@ -296,9 +296,8 @@ async function deadLetterEntries(
       bodies: [],
       letters,
       tryField,
-      cut: upTo > 0
-        ? { consumer: run.consumer, entries: [{ id, field: upToField, upTo }] }
-        : undefined,
+      consumer: run.consumer,
+      cut: upTo > 0 ? { entries: [{ id, field: upToField, upTo }] } : undefined,
     });
     if (gone.length > 0) continue;
     run.log.warn(

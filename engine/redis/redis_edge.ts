@@ -461,9 +461,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
       back,
       letters,
       tryField: opts.tryField,
+      consumer,
       cut: cut.length
         ? {
-          consumer,
           entries: cut.map((d) => ({
             id: d.entry.id,
             field: this.#progressField(d),
@@ -567,7 +567,9 @@ export class RedisEdge implements Edge<RedisDelivery> {
    * (XREADGROUP from 0) counted one for every entry pending to it, those it
    * holds too, at every drop, and a dead letter's `attempts` then counted
    * the drops it lived through. The lost read's delivery is the one they
-   * run under; they are marked held at once (markHeld), as that read did.
+   * run under; they are marked held (markHeld) before they are read, as
+   * that read did at once, and only those still pending to this consumer
+   * are run.
    */
   async #readOwnPending(): Promise<RedisDelivery[]> {
     const { redis, keys, step, consumer, drops } = this.run;
@@ -588,26 +590,23 @@ export class RedisEdge implements Edge<RedisDelivery> {
         const orphans = pending.map(([id]) => id)
           .filter((id) => !heldBefore.has(`${lane} ${id}`) && !this.run.held.has(`${lane} ${id}`));
         if (orphans.length === 0) continue;
-        // One call per entry, each awaited: a pipeline's own commands would fail unwatched
-        // when the connection drops with them in flight.
+        // Marked held first, in one script that takes only those still pending to this
+        // consumer (another process's claim loop may have taken one since XPENDING): their
+        // idle time set to 0, no claim loop takes them from here on.
+        const mine = await this.#retrying(
+          "mark of its own pending entries",
+          () => markHeld(redis, key, step.id, consumer, 0, orphans),
+        );
         const read = await this.#retrying(
           "read of its own pending entries",
-          () => Promise.all(orphans.map((id) => redis.xrangeBuffer(key, id, id))),
+          () => Promise.all(mine.map((id) => redis.xrangeBuffer(key, id, id))),
         );
-        const found: string[] = [];
-        for (const [i, entries] of read.entries()) {
-          // Trimmed away while pending: nothing to run (the claim loop settles such entries).
-          const [entry] = entries;
-          if (entry && !this.run.held.has(`${lane} ${orphans[i]}`)) {
-            out.push(this.#decoded(lane, orphans[i], entry[1]));
-            found.push(orphans[i]);
+        for (const [i, [entry]] of read.entries()) {
+          // Trimmed away since: nothing to run (the claim loop settles such entries).
+          if (entry && !this.run.held.has(`${lane} ${mine[i]}`)) {
+            out.push(this.#decoded(lane, mine[i], entry[1]));
           }
         }
-        // Held from now on: the claim loops of other processes leave them alone.
-        await this.#retrying(
-          "mark of its own pending entries",
-          () => markHeld(redis, key, step.id, consumer, 0, found),
-        );
       }
     }
     return out;

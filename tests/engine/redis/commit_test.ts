@@ -142,6 +142,59 @@ redisTest("a commit writes only while every entry it acknowledges is still pendi
   });
 });
 
+redisTest(
+  "a commit given its consumer writes nothing for an entry another consumer claimed and cut",
+  async () => {
+    // A process frozen past claimAfter (a blocked event loop, a paused VM) still holds a batch
+    // in memory; another claimed its entry meanwhile and committed part of it (a window's batch
+    // ended inside it). The first one's commit of the whole entry, checked only as pending to
+    // anyone, appended all its outputs again: the part the other had committed twice.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        const keys = flowKeys("zombie");
+        const input = keys.input("a");
+        const output = keys.input("b");
+        await redis.xgroup("CREATE", input, "a", "0", "MKSTREAM");
+        await addEntry(redis, input, [item(1), item(2), item(3), item(4)]);
+        await redis.xreadgroup("GROUP", "a", "frozen", "STREAMS", input, ">");
+        const [[id]] = await redis.xrange(input, "-", "+");
+        await redis.xclaim(input, "a", "other", 0, id, "JUSTID");
+        const commitKeys = { input, group: "a", output, dlq: keys.dlq, tries: keys.tries };
+        const field = keys.upToField("a", "normal", id);
+        // The other commits the first two items and records how far it got.
+        const two = { body: Buffer.from("[]"), n: 2 };
+        assert.deepEqual(
+          await commitOnce(redis, commitKeys, {
+            entries: [],
+            bodies: [two],
+            letters: [],
+            consumer: "other",
+            cut: { entries: [{ id, field, upTo: 0 }], upTo: 2 },
+          }),
+          [],
+        );
+        // The frozen one wakes and commits the whole entry: refused, it is the other's.
+        const four = { body: Buffer.from("[]"), n: 4 };
+        assert.deepEqual(
+          await commitOnce(redis, commitKeys, {
+            entries: [{ id }],
+            bodies: [four],
+            letters: [],
+            consumer: "frozen",
+          }),
+          [id],
+        );
+        assert.equal(await redis.xlen(output), 1, "only the other's part was appended");
+        const [[, owner]] = await redis.xpending(input, "a", "-", "+", 10) as [string, string][];
+        assert.equal(owner, "other", "the entry is still the other's to finish");
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
 redisTest("a commit of 10,000 one-item entries acknowledges them all and writes once", async () => {
   // A window of size 10000 fed one-item entries (a source yielding one
   // item at a time, or `dlq replay`) commits 10,000 ids at once. Lua's
