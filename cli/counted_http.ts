@@ -1,15 +1,20 @@
+import { RobotsDisallowedError } from "../adapters/http/polite_http.ts";
 import type { HttpClient } from "../engine/http.ts";
 import type { Registry } from "../engine/registry.ts";
 
-/** Told of each request a flow's HTTP client finished: its host and status ("error": none). */
-export type CountRequest = (host: string, status: number | "error") => void;
+/**
+ * Told of each request a flow's HTTP client finished: its host and status
+ * ("error": no reply came; "robots": robots.txt refused it, so it was never sent).
+ */
+export type CountRequest = (host: string, status: number | "error" | "robots") => void;
 
 /**
  * Makes the registry's HTTP client (the HttpClient seam every web source
  * goes through) count its requests: wraps the pool's clients, so the
  * polite client's limits, robots.txt and address checks stay as they are.
- * A refused status (HttpStatusError) carries its status; other failures
- * (timeouts, refusals, caps) count as "error".
+ * A refused status (HttpStatusError) carries its status; a URL robots.txt
+ * rules out counts as "robots" (no request went out); other failures
+ * (timeouts, refusals, caps, a robots.txt that could not be read) as "error".
  */
 export function countHttpRequests(registry: Registry, count: CountRequest): void {
   const make = registry.http;
@@ -30,7 +35,14 @@ function counted(client: HttpClient, count: CountRequest): HttpClient {
         return response;
       } catch (error) {
         const status = (error as { status?: unknown })?.status;
-        count(host, typeof status === "number" ? status : "error");
+        count(
+          host,
+          error instanceof RobotsDisallowedError && error.ruled
+            ? "robots"
+            : typeof status === "number"
+            ? status
+            : "error",
+        );
         throw error;
       }
     },

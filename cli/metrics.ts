@@ -212,7 +212,7 @@ export class FlowMetrics {
    * MAX_HOSTS hosts: links followed and sitemaps can name hosts without
    * end, and each label value is a series the scraper keeps for good.
    */
-  countRequest(host: string, status: number | "error"): void {
+  countRequest(host: string, status: number | "error" | "robots"): void {
     if (!this.#hosts.has(host)) {
       if (this.#hosts.size >= MAX_HOSTS) host = OTHER_HOSTS;
       else this.#hosts.add(host);

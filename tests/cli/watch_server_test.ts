@@ -243,6 +243,41 @@ Deno.test("millrace_http_requests_total counts the web sources' requests by host
   });
 });
 
+Deno.test("millrace_http_requests_total counts a URL robots.txt rules out as robots, not a request", async () => {
+  const asked: string[] = [];
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    asked.push(path);
+    if (path === "/robots.txt") return new Response("User-agent: *\nDisallow: /private\n");
+    return Response.json([{ title: "Item number one", url: "https://example.com/1" }]);
+  }, async (origin) => {
+    const host = new URL(origin).host;
+    const yaml = [
+      "name: ruled",
+      "http: { allow: [127.0.0.1], perHost: { rps: 1000, burst: 100 } }",
+      "sources:",
+      `  open: { kind: json, url: "${origin}/items.json" }`,
+      `  closed: { kind: json, url: "${origin}/private/items.json" }`,
+      "pipeline:",
+      "  - publish:",
+      "      - jsonl: { path: items.jsonl }",
+    ].join("\n") + "\n";
+    const w = await startWatched(yaml);
+    try {
+      await w.running.done.catch(() => {});
+      const e = await scrape(w.get);
+      assert.deepEqual(asked.filter((p) => p !== "/robots.txt"), ["/items.json"]);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "200" }), 1);
+      assert.equal(sample(e, "millrace_http_requests_total", { host, status: "robots" }), 1);
+      const statuses = e.samples.filter((s) => s.name === "millrace_http_requests_total")
+        .map((s) => s.labels.status).sort();
+      assert.deepEqual(statuses, ["200", "robots"]);
+    } finally {
+      await w.close();
+    }
+  });
+});
+
 redisTest(
   "a durable flow's dead letters are listed from Redis and replayed with the token",
   async () => {
