@@ -226,8 +226,10 @@ export class FlowRun {
       // A durable process that drains finishes only the batches it holds:
       // what waits on the Redis edges stays for the next run, or another
       // process, and the summary alone would read like the whole of the work.
+      // Asked only when the line is printed (not under --quiet in text): it costs a connection.
       const left = flow.durability === "redis" && report.stopped && !report.killed &&
-          !ended && !swapped && !(unfinished instanceof RedisLostFlowError)
+          !ended && !swapped && !(unfinished instanceof RedisLostFlowError) &&
+          (format === "json" || !quiet)
         ? (await waitingInRedis(flow)) ?? null
         : undefined;
       const waiting = left === undefined ? undefined : waitingLine(flow.name, file, left);
@@ -287,7 +289,10 @@ function waitingLine(name: string, file: string, left: Waiting | null): string {
   }
   const items = left.items === 1 ? "1 item" : `${left.items} items`;
   const entries = left.entries === 1 ? "1 entry" : `${left.entries} entries`;
-  return `${name}: stopped: about ${items} (${entries}) ${left.items === 1 ? "waits" : "wait"} ` +
+  const about = left.atLeast ? "at least" : "about";
+  return `${name}: stopped: ${about} ${items} (${entries}) ${
+    left.items === 1 ? "waits" : "wait"
+  } ` +
     "in Redis, not lost; " +
     `the next run goes on with them (${status} shows where)`;
 }

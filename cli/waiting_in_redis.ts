@@ -9,25 +9,32 @@ export interface Waiting {
   entries: number;
   /** Items in them, estimated from the mean size of each stream's last entries. */
   items: number;
+  /**
+   * Some stream's backlog Redis could not tell (entries were deleted from
+   * it): it counts as one entry, and the figures are a floor.
+   */
+  atLeast: boolean;
 }
 
 /**
  * The flow's waiting work as `status` counts it, every stage and lane: what
  * a stopped run leaves for the next one (or for the other processes running
- * the flow). An entry whose count Redis cannot tell (after deletions) counts
- * as one.
+ * the flow). A backlog Redis cannot tell (after deletions) counts as one
+ * entry, and says so (`atLeast`).
  */
 export function waitingIn(status: FlowStatus): Waiting {
   let entries = 0;
   let items = 0;
+  let atLeast = false;
   for (const stage of status.stages) {
     for (const lane of stage.lanes) {
+      if (lane.lag === null) atLeast = true;
       const n = (lane.lag ?? 1) + lane.pending;
       entries += n;
       items += n * (lane.itemsPerEntry ?? 1);
     }
   }
-  return { entries, items: Math.round(items) };
+  return { entries, items: Math.round(items), atLeast };
 }
 
 /**
