@@ -250,6 +250,16 @@ export class OpenAIChat implements ChatClient {
         TRANSIENT.has(error.status),
       );
     }
+    if (error instanceof SyntaxError) {
+      // The SDK's JSON.parse of a 200's body (a proxy's page, a body cut short), said as the
+      // embeddings client says it: not the model's answer, of which llm.ts says "the reply is
+      // not JSON". Worth another try, like a reply that never came.
+      return new ChatRequestError(
+        `${where}: answered with a body that is not valid JSON (${redact(errorMessage(error))})`,
+        undefined,
+        true,
+      );
+    }
     return new ChatRequestError(`${where}: ${redact(errorMessage(error))}`, undefined, true);
   }
 }

@@ -105,6 +105,26 @@ Deno.test("a reply that is not JSON fails every item of the request, which is re
   );
 });
 
+Deno.test("a response body that is not JSON is said as such, apart from a model's answer that is not", async () => {
+  // A proxy's page or a cut body, with a 200: it read "Unexpected token … is not valid JSON",
+  // which could be taken for the model's answer.
+  const broken = () =>
+    new Response('{"choices": [ this is not json', {
+      headers: { "content-type": "application/json" },
+    });
+  await withFakeChat({ intercept: () => broken() }, async (server) => {
+    const { deadLetters } = await runTestFlow(
+      flowYaml(server.url, "      retries: 0\n      maxRetries: 0"),
+      { items: items(1), env: { KEY } },
+    );
+    assert.equal(deadLetters.length, 1);
+    assert.match(
+      deadLetters[0].reason,
+      /gpt-test at http:\/\/127\.0\.0\.1:\d+\/v1: answered with a body that is not valid JSON \(/,
+    );
+  });
+});
+
 Deno.test("a reply over the size cap is not bought again: its items are dead-lettered, split at once", async () => {
   // It was taken for a connection error: the batch was sent 3 times, then split (each item
   // asked for up to 7 times), and the letters said "cannot connect … is the server running".
