@@ -29,7 +29,7 @@ export interface OpenAIRetryOptions {
 /**
  * `call` with the embedder's and the llm stage's retry: backoff with jitter,
  * `Retry-After` honoured (and a 429's wait shared through the limiter), a
- * warning per retry; what finally fails is thrown as `failure` says it,
+ * warning at a request's first retry (the later ones at debug); what finally fails is thrown as `failure` says it,
  * marked `away` when the service is (see isAway), which the stage runner
  * waits out for a while instead of splitting the batch into dead letters.
  */
@@ -53,7 +53,11 @@ export async function withOpenAIRetry<T>(
           o.limiter?.pause(delayMs);
         }
         o.stats.retries++;
-        o.log?.warn(`${o.failure(error).message}; retrying`, {
+        // A warning for a request's first retry; the next ones of the same request only
+        // under --log-level debug: a service down for every request wrote one line per
+        // retry, five per request, a wall of them for a handful of items.
+        const say = attempt === 1 ? o.log?.warn : o.log?.debug;
+        say?.call(o.log, `${o.failure(error).message}; retrying`, {
           attempt,
           of: o.maxRetries,
           waitMs: Math.round(delayMs),

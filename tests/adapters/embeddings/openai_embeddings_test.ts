@@ -101,6 +101,18 @@ Deno.test("a 429 with Retry-After is waited out, then the request succeeds", asy
   });
 });
 
+Deno.test("a request retried three times warns once; its later retries are said at debug", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) => hit.n <= 3 ? apiError(500, "internal boom") : undefined,
+  }, async (server) => {
+    const { embeddings, log } = client(server.url, { clock: notingClock([]) });
+    assert.equal((await embeddings.embed(["a"], signal())).length, 1);
+    assert.equal(embeddings.stats.retries, 3);
+    const said = log.lines.filter((l) => l.includes("internal boom; retrying"));
+    assert.deepEqual(said.map((l) => l.split(" ")[0]), ["warn", "debug", "debug"]);
+  });
+});
+
 Deno.test("retry-after-ms is honoured to the millisecond scale", async () => {
   const events: string[] = [];
   await withFakeOpenAI({
