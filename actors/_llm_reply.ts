@@ -86,18 +86,28 @@ export function readReply(
       out.set(index, { error: 'the result has no "output"' });
       continue;
     }
-    const checked = check.safeParse((r as { output: unknown }).output);
+    // With the value that broke the rule: "expected one of "ai"|"tech"" alone does not say
+    // what the model answered, neither to the person reading the dead letter nor to the
+    // model asked again.
+    const checked = check.safeParse((r as { output: unknown }).output, { reportInput: true });
     out.set(
       index,
       checked.success ? { output: checked.data } : {
         error: checked.error.issues.map((i) =>
-          `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}`
+          `${i.path.length ? `${i.path.join(".")}: ` : ""}${i.message}${got(i.input)}`
         ).join("; "),
       },
     );
   }
   for (const i of wanted) if (!out.has(i)) out.set(i, { error: "the reply has no result for it" });
   return out;
+}
+
+/** `, got <value>` for an issue's input, as JSON cut at 60 characters; "" when it has none. */
+function got(input: unknown): string {
+  if (input === undefined) return "";
+  const json = JSON.stringify(input) ?? String(input);
+  return `, got ${json.length > 60 ? json.slice(0, 60) + "…" : json}`;
 }
 
 /** A JSON reply wrapped in a Markdown code fence, as instructions-only servers often send. */

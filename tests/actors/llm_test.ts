@@ -70,7 +70,11 @@ Deno.test("an invalid output is asked for once more with its error, then dead-le
       retry[3].content,
       /input 1: words: Invalid input: expected number, received string/,
     );
-    assert.match(retry[3].content, /input 2: topic: Invalid option/);
+    // What the model answered is said beside the rule it broke.
+    assert.match(
+      retry[3].content,
+      /input 2: topic: Invalid option: expected one of "tech"\|"other", got "sports"/,
+    );
     assert.match(retry[3].content, /results for inputs 1, 2 only/);
     assert.equal(deadLetters.length, 1);
     assert.equal(
@@ -80,7 +84,7 @@ Deno.test("an invalid output is asked for once more with its error, then dead-le
     assert.equal(deadLetters[0].stage, "llm");
     assert.match(
       deadLetters[0].reason,
-      /the model's reply gave no valid result for it, twice: words: Invalid input/,
+      /the model's reply gave no valid result for it, twice: words: Invalid input: expected number, received string, got "many"/,
     );
     assert.doesNotMatch(JSON.stringify(deadLetters), new RegExp(KEY));
     assert.deepEqual(report.stages.find((s) => s.id === "llm")!.rejected, {
