@@ -29,9 +29,10 @@ export interface OpenAIRetryOptions {
 /**
  * `call` with the embedder's and the llm stage's retry: backoff with jitter,
  * `Retry-After` honoured (and a 429's wait shared through the limiter), a
- * warning at a request's first retry (the later ones at debug); what finally fails is thrown as `failure` says it,
- * marked `away` when the service is (see isAway), which the stage runner
- * waits out for a while instead of splitting the batch into dead letters.
+ * warning at a request's first retry (the later ones at debug); what
+ * finally fails is thrown as `failure` says it, marked `away` when the
+ * service is (see isAway), which the stage runner waits out for a while
+ * instead of splitting the batch into dead letters.
  */
 export async function withOpenAIRetry<T>(
   call: () => Promise<T>,

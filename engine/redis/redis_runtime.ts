@@ -122,12 +122,11 @@ export async function openRedisRuntime(flow: Flow, opts: {
     });
   try {
     await starting("the check of fused stages", () => refuseStranded(redis, keys, flow, steps));
-    for (
-      const { stage, waiting } of await starting(
-        "the check of removed stages",
-        () => removedWaiting(redis, keys, flow),
-      )
-    ) {
+    const removed = await starting(
+      "the check of removed stages",
+      () => removedWaiting(redis, keys, flow),
+    );
+    for (const { stage, waiting } of removed) {
       log.warn(
         `${flow.name}: stage ${stage} is no longer in the flow, but ${waiting} ` +
           `${waiting === 1 ? "entry waits" : "entries wait"} on its input (${
