@@ -67,20 +67,27 @@ export function minhash(words: readonly string[], shingle: number): Uint32Array 
 
 /**
  * `minhash(words(text).map((w) => w.toLowerCase()), shingle)`, hashed from
- * the text in place: a word of ASCII letters is lower-cased unit by unit as
+ * the text in place, or undefined for a text of fewer than `minWords` words: a word of ASCII letters is lower-cased unit by unit as
  * it is hashed, so only other words (and scripts without spaces, which
  * `words()` cuts) become strings. The same signatures, so those kept in
  * Redis stay comparable.
  */
-export function minhashOfText(text: string, shingle: number): Uint32Array | undefined {
-  if (hasUnspaced(text)) return minhash(words(text).map((w) => w.toLowerCase()), shingle);
+export function minhashOfText(
+  text: string,
+  shingle: number,
+  minWords = 1,
+): Uint32Array | undefined {
+  if (hasUnspaced(text)) {
+    const all = words(text);
+    return all.length < minWords ? undefined : minhash(all.map((w) => w.toLowerCase()), shingle);
+  }
   let n = 0;
   eachWord(text, (start, end) => {
     if (n === scratch.length) scratch = grown(scratch);
     scratch[n++] = asciiWordHash(text, start, end) ??
       wordHash(text.slice(start, end).toLowerCase());
   });
-  return signatureOf(n, shingle);
+  return n < minWords ? undefined : signatureOf(n, shingle);
 }
 
 function grown(a: Int32Array): Int32Array<ArrayBuffer> {

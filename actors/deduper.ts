@@ -542,12 +542,20 @@ function keyPart(field: string, value: unknown): string {
   return typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
-/** The MinHash of the near field's lower-cased words, or of the title's when the field has none. */
+/**
+ * The MinHash of the near field's lower-cased words; of the title's and the
+ * field's together when the field has fewer than two shingles' worth of
+ * words, or of the title's alone when it has none. A text that short says
+ * little of which story it is: a feed's boilerplate (Hacker News's RSS
+ * gives every item the description "Comments") signed alone would make every
+ * item of the feed a near duplicate of its first.
+ */
 function nearSignature(payload: RawItem, field: string, shingle: number): Uint32Array | undefined {
   const value = payload[field];
-  const own = typeof value === "string" ? minhashOfText(plainText(value), shingle) : undefined;
-  if (own || typeof payload.title !== "string") return own;
-  return minhashOfText(plainText(payload.title), shingle);
+  const text = typeof value === "string" ? plainText(value) : "";
+  const own = minhashOfText(text, shingle, 2 * shingle);
+  if (own || typeof payload.title !== "string") return own ?? minhashOfText(text, shingle);
+  return minhashOfText(plainText(payload.title) + "\n" + text, shingle);
 }
 
 /**

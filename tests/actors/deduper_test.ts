@@ -258,6 +258,26 @@ Deno.test("near check: duplicates are not compared, and a near duplicate's key i
   assert.deepEqual((await run(deduper, [a])).emitted, [a]);
 });
 
+Deno.test("near check: a text too short to tell stories apart is compared with its title", async () => {
+  // Hacker News's RSS gives every item the description "Comments": signed alone, every
+  // story of the feed was a near duplicate of its first, and 7 of 8 were dropped.
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {}, merge: false });
+  const titles = [
+    "Show HN: A tiny Lisp in 500 lines of Rust",
+    "The unreasonable effectiveness of SQLite",
+    "Why we moved our build system to Bazel",
+    "A visual guide to the Fourier transform",
+  ];
+  const stories = titles.map((t, i) => item(`https://site${i}.example/post`, t, "Comments"));
+  assert.deepEqual((await run(deduper, stories)).emitted, stories);
+  // A copy with the same title and text under another url is still a near duplicate.
+  const repost = item("https://mirror.example/post", titles[1], "Comments");
+  assert.deepEqual(reasons(await run(deduper, [repost])), [`near-duplicate of ${stories[1].id}`]);
+  // As is an item whose text has no words at all: its title stands in.
+  const bare = item("https://mirror.example/other", titles[2], "   ");
+  assert.deepEqual(reasons(await run(deduper, [bare])), [`near-duplicate of ${stories[2].id}`]);
+});
+
 Deno.test("near entries expire with the ttl", async () => {
   const { deduper, clock } = clocked({ ttl: "2h", near: { threshold: 0.8 } });
   const text =
