@@ -12,6 +12,8 @@ export const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 export interface QdrantHttpError extends Error {
   status: number;
   data?: { status?: { error?: string } };
+  /** A 2xx answer that is not Qdrant's JSON: something else answered for it. */
+  notQdrant?: boolean;
 }
 
 /** What a call answers: the reply's JSON, under `data` (as the official client puts it). */
@@ -100,7 +102,19 @@ export class QdrantRest {
     } catch {
       data = undefined;
     }
-    if (response.ok) return { data };
+    if (response.ok) {
+      if ((data as { status?: unknown } | undefined)?.status === "ok") return { data };
+      // Every answer of Qdrant's says `"status": "ok"`: without it, something else answered
+      // (a proxy's maintenance page while Qdrant restarts), and a write taken as done was lost.
+      const error = new Error(
+        `answered with a body that is not Qdrant's JSON ` +
+          `(${JSON.stringify(text.slice(0, 60))}): is the url Qdrant's REST port, 6333, ` +
+          `and does Qdrant itself answer there?`,
+      ) as QdrantHttpError;
+      error.status = response.status;
+      error.notQdrant = true;
+      throw error;
+    }
     const error = new Error(response.statusText || `HTTP ${response.status}`) as QdrantHttpError;
     error.status = response.status;
     error.data = data as QdrantHttpError["data"];

@@ -1,9 +1,10 @@
 import { v5 as uuidv5 } from "uuid";
-import { QdrantRest } from "./_qdrant_rest.ts";
+import { type QdrantHttpError, QdrantRest } from "./_qdrant_rest.ts";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
 import {
   AWAY_STATUSES,
+  endsRunAt,
   errorMessage,
   PermanentError,
   type RetryHint,
@@ -595,6 +596,11 @@ export class QdrantSink implements Sink {
       // a 502 or 503): the stage runner waits it out for a while (RetryHint.away).
       if ((error as { network?: boolean }).network === true) wrapped.away = true;
       else if (status !== undefined && AWAY_STATUSES.has(status)) wrapped.away = true;
+      // Something other than Qdrant answered 2xx (a proxy's page while Qdrant restarts): away too.
+      if ((error as QdrantHttpError).notQdrant === true) wrapped.away = true;
+      // A key refused (401, 403) or a collection gone (404) fails every call alike: the run
+      // stops rather than dead-letter every item to come (RetryHint.endsRun).
+      if (endsRunAt(status)) wrapped.endsRun = true;
       // A request that cannot be written (an item JSON cannot hold) would fail again.
       if (error instanceof PermanentError) wrapped.retryable = false;
       // No answer in time is the service's failure, as a 429 or 5xx (its status) is (RetryHint.service).

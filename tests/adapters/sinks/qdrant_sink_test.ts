@@ -21,7 +21,7 @@ import { Registry, type SourceSpec } from "../../../engine/registry.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
 import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
-import { isAway, isRetryable } from "../../../engine/errors.ts";
+import { endingError, isAway, isRetryable } from "../../../engine/errors.ts";
 import { Flood, withServer } from "../../_http_server.ts";
 import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
@@ -690,7 +690,69 @@ Deno.test("an answer about the collection that is not Qdrant's JSON fails open w
     const error = await openFailure(origin);
     assert.match(
       error.message,
-      /the answer about collection trends holds no result \(not Qdrant's JSON/,
+      /cannot fetch collection trends at .*: 200 answered with a body that is not Qdrant's JSON \("<html>a proxy's page<\/html>"\): is the url Qdrant's REST port, 6333/,
     );
   });
+});
+
+/**
+ * The fake behind a proxy that answers for it once `answer` returns a
+ * Response: what stands between a sink and its Qdrant (a load balancer, a key
+ * rotated mid-run).
+ */
+async function withProxy(
+  fn: (fake: FakeQdrant, url: string) => Promise<void>,
+  answer: () => Response | undefined,
+): Promise<void> {
+  await withQdrant(async (fake) => {
+    await withServer(async (req) => {
+      const mine = answer();
+      if (mine) return mine;
+      const u = new URL(req.url);
+      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
+      return await fetch(fake.url + u.pathname + u.search, {
+        method: req.method,
+        headers: req.headers,
+        body,
+      });
+    }, (origin) => fn(fake, origin));
+  });
+}
+
+Deno.test("a 2xx answer that is not Qdrant's JSON is not taken as written: the write fails as away", async () => {
+  // A proxy's maintenance page while Qdrant restarts: the items were counted published
+  // (and a durable flow acknowledged them) while Qdrant held none of them.
+  let page = false;
+  const html = () => new Response("<html>Service temporarily unavailable</html>", { status: 200 });
+  await withProxy(async (fake, url) => {
+    const parsed = qdrantSinkSchema.parse({ url, collection: "trends" });
+    const sink = new QdrantSink({ ...parsed, dimensions: 4, log: memoryLogger() });
+    await sink.open();
+    page = true;
+    const error = await sink.write(items(3), signal()).then(() => undefined, (e) => e);
+    assert.ok(error instanceof Error, "the write fails");
+    assert.match(error.message, /: 200 answered with a body that is not Qdrant's JSON/);
+    assert.equal(isAway(error), true, "waited out as a service that is away");
+    assert.equal(fake.collections.get("trends")?.points.size, 0);
+    page = false;
+    await sink.write(items(3), signal());
+    assert.equal(fake.collections.get("trends")?.points.size, 3);
+  }, () => page ? html() : undefined);
+});
+
+Deno.test("a key refused or a collection gone mid-run ends the run rather than fail each item", async () => {
+  for (const status of [401, 403, 404]) {
+    let refuse = false;
+    const refusal = () => Response.json({ status: { error: `refused ${status}` } }, { status });
+    await withProxy(async (_fake, url) => {
+      const parsed = qdrantSinkSchema.parse({ url, collection: "trends" });
+      const sink = new QdrantSink({ ...parsed, dimensions: 4, log: memoryLogger() });
+      await sink.open();
+      refuse = true;
+      const error = await sink.write(items(2), signal()).then(() => undefined, (e) => e);
+      assert.ok(error instanceof Error, `${status}: the write fails`);
+      assert.ok(endingError(error), `${status}: the run ends (${error.message})`);
+      assert.match(error.message, new RegExp(`${status} refused ${status}`));
+    }, () => refuse ? refusal() : undefined);
+  }
 });
