@@ -6,9 +6,15 @@ import { commaList, deletedSql, type Table, tableSql } from "./_pg_table.ts";
 type Sql = postgres.Sql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
-/** A payload's merge revision; 0 when it has none (no merge, or an older row). */
+/**
+ * A payload's merge revision; 0 when it has none (no merge, or an older row)
+ * or when it is not a number: an item's own field of that name (a wiki
+ * edit's id past 2^31, "v2") failed the cast to int, and with it every write
+ * of that id after its first.
+ */
 function revision(sql: Sql, payload: Fragment): Fragment {
-  return sql`coalesce((${payload}->>'revision')::int, 0)`;
+  return sql`(case when jsonb_typeof(${payload}->'revision') = 'number'
+    then (${payload}->>'revision')::numeric else 0 end)`;
 }
 
 /**
