@@ -6,6 +6,8 @@ import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
+import { isOutage } from "../../engine/errors.ts";
+import { untilAborted } from "../../engine/until_aborted.ts";
 
 export const redisStreamSinkSchema = z.strictObject({
   url: z.string().min(1).optional()
@@ -143,13 +145,35 @@ export class RedisStreamSink implements Sink {
       for (const item of batch.slice(start, start + CHUNK)) this.#entry(item, args);
       pipeline.millraceAppendOnce(...args);
     }
-    const results = await pipeline.exec();
+    this.#up(redis, `append to ${stream}`);
+    const results = await untilAborted(pipeline.exec(), signal);
     const failed = results?.find(([error]) => error);
     if (!results || failed) {
-      throw new Error(
-        `redis-stream sink: cannot append to ${stream}: ${failed?.[0]?.message ?? "no reply"}`,
-      );
+      throw this.#failure(`append to ${stream}`, failed?.[0] ?? undefined);
     }
+  }
+
+  /**
+   * Fails at once, unsent, while the connection is down: ioredis would hold
+   * the call in its offline queue until Redis is back, which may be never,
+   * and the stage with it. The runner waits the failure out: as an outage
+   * when the connection is the flow's own (the whole flow pauses for it), as
+   * a service away (for up to 10 minutes) when it is the sink's.
+   */
+  #up(redis: Redis, what: string): void {
+    const stream = (redis as unknown as { stream?: { writable?: boolean } }).stream;
+    if (redis.status === "ready" && stream?.writable === true) return;
+    throw this.#failure(what, new Error(`Redis is not connected (${redis.status}): not sent`));
+  }
+
+  /** A failed call, as the runner reads it: its cause kept, away or an outage when Redis is. */
+  #failure(what: string, cause: Error | undefined): Error {
+    const error = new Error(`redis-stream sink: cannot ${what}: ${cause?.message ?? "no reply"}`, {
+      cause,
+    });
+    const lost = cause !== undefined && (/not connected/.test(cause.message) || isOutage(cause));
+    if (lost) Object.assign(error, "url" in this.#from ? { away: true } : { outage: true });
+    return error;
   }
 
   /**
@@ -165,18 +189,17 @@ export class RedisStreamSink implements Sink {
     signal.throwIfAborted();
     const redis = await this.#connection();
     const cutoff = Math.max(0, Math.floor(before));
-    const results = await redis.multi()
-      .xtrim(this.#options.stream, "MINID", cutoff)
-      .zremrangebyscore(this.#idsKey, "-inf", `(${cutoff}`)
-      .exec();
+    const what = `expire entries of ${this.#options.stream}`;
+    this.#up(redis, what);
+    const results = await untilAborted(
+      redis.multi()
+        .xtrim(this.#options.stream, "MINID", cutoff)
+        .zremrangebyscore(this.#idsKey, "-inf", `(${cutoff}`)
+        .exec(),
+      signal,
+    );
     const failed = results?.find(([error]) => error);
-    if (!results || failed) {
-      throw new Error(
-        `redis-stream sink: cannot expire entries of ${this.#options.stream}: ${
-          failed?.[0]?.message ?? "no reply"
-        }`,
-      );
-    }
+    if (!results || failed) throw this.#failure(what, failed?.[0] ?? undefined);
     return Number(results[0][1]);
   }
 

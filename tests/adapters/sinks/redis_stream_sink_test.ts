@@ -11,7 +11,8 @@ import { flowKeys } from "../../../engine/redis/keys.ts";
 import { type Envelope, envelope, type RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
-import { redisTest, withRedis } from "../../_redis_server.ts";
+import { RedisServer, redisTest, withRedis } from "../../_redis_server.ts";
+import { isAway, isOutage } from "../../../engine/errors.ts";
 
 const SEEN = 1_700_000_000_000;
 const signal = () => new AbortController().signal;
@@ -275,5 +276,66 @@ redisTest("a merge update appends one entry per story and revision", async () =>
         [a.id, "true", 3],
       ],
     );
+  });
+});
+
+redisTest(
+  "a Redis that goes away fails a write at once, as away, and the sink appends once it is back",
+  async () => {
+    // The write after a drop was held in the client's offline queue until Redis came back,
+    // which may be never: the flow stalled with no warning and a hard stop did not end it.
+    const server = await RedisServer.start();
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    try {
+      await sink.write(items(1), signal());
+      await server.stop();
+      const stop = new AbortController();
+      const guard = setTimeout(() => stop.abort(new Error("the write was still pending")), 10_000);
+      let away: Error | undefined;
+      for (let tries = 0; tries < 50 && !away; tries++) {
+        const error = await sink.write(items(1, 1), stop.signal).then(() => undefined, (e) => e);
+        assert.ok(error instanceof Error, "no write succeeds while Redis is down");
+        assert.ok(isOutage(error) || isAway(error), `waited out by the runner: ${error.message}`);
+        if (isAway(error) && !isOutage(error)) away = error;
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+      clearTimeout(guard);
+      assert.match(
+        away!.message,
+        /redis-stream sink: cannot append to \{t\}:published: Redis is not connected/,
+      );
+      const again = await RedisServer.start({ port: server.port });
+      try {
+        for (let tries = 0;; tries++) {
+          const error = await sink.write(items(1, 1), signal()).then(() => undefined, (e) => e);
+          if (!error) break;
+          assert.ok(tries < 100 && isAway(error), `fails as away until it reconnects: ${error}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.deepEqual((await entries(again.url)).map((e) => e.id), [items(1, 1)[0].id]);
+      } finally {
+        await sink.close();
+        await again.stop();
+      }
+    } finally {
+      await server.stop();
+    }
+  },
+);
+
+redisTest("a hard stop ends a write that Redis does not answer", async () => {
+  await withRedis(async (server) => {
+    const sink = new RedisStreamSink({ url: server.url }, options());
+    try {
+      await sink.write(items(1), signal());
+      server.pause(); // the connection stays up; nothing answers
+      const stop = new AbortController();
+      const writing = sink.write(items(1, 1), stop.signal);
+      stop.abort(new Error("hard stop"));
+      await assert.rejects(writing, /^Error: hard stop$/);
+    } finally {
+      server.resume();
+      await sink.close();
+    }
   });
 });
