@@ -189,9 +189,22 @@ export function mergeSql(
   return sql`
     insert into ${tableSql(sql, table)} as cur (${columns})
     select ${values} from json_to_recordset(${json}::text::json) as x(${record})
-    where ${notDeleted(sql, table)}
+    where ${notDeleted(sql, table)} and ${heldOrNeverDeleted(sql, table)}
     on conflict (id) do update set ${set}
     where ${revision(sql, sql`cur.payload`)} < ${revision(sql, sql`excluded.payload`)}`;
+}
+
+/**
+ * Updates `x` whose id has a row, or was never deleted: an update of a
+ * deleted story (another source's copy, seen after the delete) would insert
+ * a row of merged fields alone, which no first copy comes to fill in. Once
+ * the item itself is seen again its row is back, and updates apply to it.
+ */
+function heldOrNeverDeleted(sql: Sql, table: Table): Fragment {
+  if (!table.deletes) return sql`true`;
+  return sql`(exists (select 1 from ${tableSql(sql, table)} r where r.id = x.id)
+    or not exists (select 1 from ${deletedSql(sql, table)} d
+      where d.tbl = ${table.name} and d.id = x.id))`;
 }
 
 /** Rows `x` whose id was not deleted at or after their seen_at (see deletedSql). */

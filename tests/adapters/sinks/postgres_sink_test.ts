@@ -425,6 +425,31 @@ pgCase(
   },
 );
 
+pgCase(
+  "a merge update seen after its story's delete brings back no row; once the item is back it applies",
+  async (pg) => {
+    const [story] = items(1);
+    await using(sink(pg.url, pg.table("trends")), async (s) => {
+      await s.write([story], signal);
+      await s.write([{
+        ...story,
+        seenAt: story.seenAt + 60_000,
+        payload: { url: story.payload.url, deleted: true },
+      }], signal);
+      // Another source's copy, later: the Deduper still holds the story and sends its update.
+      // It made a row of merged fields alone (title and url null) that no first copy filled in.
+      const late = { ...mergeUpdate(story, 2, ["a", "b"], 5), seenAt: story.seenAt + 120_000 };
+      await s.write([late], signal);
+      assert.equal(await pg.count("trends"), 0, "the deleted story stays deleted");
+      // The item itself seen again after its delete: its row is back, and updates apply to it.
+      await s.write([{ ...story, seenAt: story.seenAt + 180_000 }], signal);
+      await s.write([{ ...late, payload: { ...late.payload, revision: 3 } }], signal);
+      const rows = await pg.sql`select title, payload->'revision' as r from ${pg.ident("trends")}`;
+      assert.deepEqual(rows.map((r) => [r.title, r.r]), [[story.payload.title, 3]]);
+    });
+  },
+);
+
 pgTest(
   "a delete written while another process upserts its item keeps the item out",
   async (pg) => {
