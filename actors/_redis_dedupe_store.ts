@@ -290,7 +290,16 @@ export function pushCopy(args: string[], c: MergeRequest): void {
   const fresh = c.mode === "first" ? freshStoryJson(c) : undefined;
   args.push(c.story, c.own, c.mode, c.source, c.url, String(c.seenAt), fresh ?? "");
   args.push(String(fields.length));
-  for (const f of fields) args.push(f, String(c.engagement[f]));
+  for (const f of fields) args.push(f, String(atStoredPrecision(c.engagement[f])));
+}
+
+/**
+ * `n` to the 14 significant digits that the scripts' cjson stores: a score of
+ * 17 (0.1 + 0.2) came back from its story as 0.3, and the same score sent
+ * again counted as higher, a revision at every poll for every sink.
+ */
+function atStoredPrecision(n: number): number {
+  return Number.isInteger(n) && Math.abs(n) < 1e14 ? n : Number(n.toPrecision(14));
 }
 
 /**
