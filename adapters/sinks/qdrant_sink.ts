@@ -265,6 +265,14 @@ export class QdrantSink implements Sink {
     items: Envelope<RawItem>[],
     signal: AbortSignal,
   ): Promise<Envelope<RawItem>[]> {
+    const deletedAt = await this.#deletedAt(items, signal);
+    if (deletedAt.size === 0) return items;
+    return items.filter((item) => !((deletedAt.get(pointId(item.id)) ?? -Infinity) >= item.seenAt));
+  }
+
+  /** The recorded delete's `seen_at` of each item's point that has one (see #notDeleted). */
+  async #deletedAt(items: Envelope<RawItem>[], signal: AbortSignal): Promise<Map<string, number>> {
+    const deletedAt = new Map<string, number>();
     let reply;
     try {
       reply = await this.#call(
@@ -279,26 +287,34 @@ export class QdrantSink implements Sink {
           }, init),
       );
     } catch (error) {
-      if ((error as QdrantError).status === 404) return items; // nothing was ever deleted
+      if ((error as QdrantError).status === 404) return deletedAt; // nothing was ever deleted
       throw error;
     }
     const result = reply.data?.result;
-    const deletedAt = new Map<string, number>();
     for (const point of Array.isArray(result) ? result : []) {
       const at = (point as { payload?: { seen_at?: unknown } })?.payload?.seen_at;
       if (typeof at === "number") deletedAt.set(String((point as { id: unknown }).id), at);
     }
-    if (deletedAt.size === 0) return items;
-    return items.filter((item) => !((deletedAt.get(pointId(item.id)) ?? -Infinity) >= item.seenAt));
+    return deletedAt;
   }
 
-  /** Records each delete with its `seen_at` (see #notDeleted), creating the collection of deletes. */
+  /**
+   * Records each delete with its `seen_at` (see #notDeleted), creating the
+   * collection of deletes; a record only moves forward, the latest delete
+   * per id, as Postgres keeps it: a late, older delete took the record back,
+   * and a copy seen between the two brought the point back.
+   */
   async #recordDeletes(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
-    const points = items.map((item) => ({
-      id: pointId(item.id),
-      vector: [1],
-      payload: { seen_at: item.seenAt },
-    }));
+    const latest = new Map<string, number>();
+    for (const item of items) {
+      const id = pointId(item.id);
+      latest.set(id, Math.max(latest.get(id) ?? -Infinity, item.seenAt));
+    }
+    const recorded = await this.#deletedAt(items, signal);
+    const points = [...latest]
+      .filter(([id, at]) => !((recorded.get(id) ?? -Infinity) >= at))
+      .map(([id, at]) => ({ id, vector: [1], payload: { seen_at: at } }));
+    if (points.length === 0) return;
     const upsert = () =>
       this.#call(
         "record",
@@ -384,6 +400,35 @@ export class QdrantSink implements Sink {
       signal,
       (init) =>
         this.#api.upsertPoints(this.#options.collection, this.#options.wait, { points }, init),
+    );
+    await this.#undoDeleted(items.filter((item) => standing.has(item)), signal);
+  }
+
+  /**
+   * Removes again the points just upserted whose delete was recorded
+   * meanwhile: a delete written by another process (or batch) between this
+   * batch's read of the deletes and its upsert removed the point before the
+   * upsert landed, and the point was back for good. A delete records itself
+   * before it removes the point, so one read after the upsert sees it.
+   */
+  async #undoDeleted(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    const deletedAt = await this.#deletedAt(items, signal);
+    if (deletedAt.size === 0) return;
+    const gone = items
+      .filter((item) => (deletedAt.get(pointId(item.id)) ?? -Infinity) >= item.seenAt)
+      .map((item) => pointId(item.id));
+    if (gone.length === 0) return;
+    await this.#call(
+      "delete",
+      `${gone.length} points deleted meanwhile from`,
+      signal,
+      (init) =>
+        this.#api.deletePoints(
+          this.#options.collection,
+          this.#options.wait,
+          { points: gone },
+          init,
+        ),
     );
   }
 

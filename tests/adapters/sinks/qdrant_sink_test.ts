@@ -205,6 +205,23 @@ Deno.test("a delete that reaches the sink before its item keeps the point out; t
   });
 });
 
+Deno.test("a late, older delete leaves the record at the latest delete, so no copy before it comes back", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    const [story] = items(1);
+    const gone = (at: number) => ({ ...deleted(story), seenAt: at });
+    await sink.write([story], signal());
+    await sink.write([gone(story.seenAt + 10_000)], signal());
+    // A redelivered or another process's delete, older: it took the record back to +5 s,
+    // and a copy seen at +7 s, before the latest delete, brought the point back.
+    await sink.write([gone(story.seenAt + 5_000)], signal());
+    await sink.write([{ ...story, seenAt: story.seenAt + 7_000 }], signal());
+    const record = fake.collections.get("trends_millrace_deleted")!.points.get(pointId(story.id));
+    assert.equal(record?.payload.seen_at, story.seenAt + 10_000);
+    assert.ok(!fake.collections.get("trends")!.points.has(pointId(story.id)));
+  });
+});
+
 Deno.test("expire removes the points first seen before the cutoff and keeps the rest", async () => {
   await withQdrant(async (fake) => {
     const { sink } = sinkOn(fake);
@@ -755,4 +772,43 @@ Deno.test("a key refused or a collection gone mid-run ends the run rather than f
       assert.match(error.message, new RegExp(`${status} refused ${status}`));
     }, () => refuse ? refusal() : undefined);
   }
+});
+
+Deno.test("a delete written while another writer's upsert of its item is on its way keeps the point out", async () => {
+  await withQdrant(async (fake) => {
+    // Writer A's upsert is held at a proxy until writer B has written the item's delete:
+    // A read no delete, B recorded it and removed the point, then A's upsert landed.
+    let arrived!: () => void, release!: () => void;
+    const upsertArrived = new Promise<void>((r) => arrived = r);
+    const released = new Promise<void>((r) => release = r);
+    await withServer(async (req) => {
+      const u = new URL(req.url);
+      if (req.method === "PUT" && u.pathname === "/collections/trends/points") {
+        arrived();
+        await released;
+      }
+      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
+      return await fetch(fake.url + u.pathname + u.search, {
+        method: req.method,
+        headers: req.headers,
+        body,
+      });
+    }, async (origin) => {
+      const open = (url: string) =>
+        new QdrantSink({
+          ...qdrantSinkSchema.parse({ url, collection: "trends" }),
+          dimensions: 4,
+          log: memoryLogger(),
+        });
+      const a = open(origin), b = open(fake.url);
+      await b.open();
+      const [story] = items(1);
+      const writing = a.write([story], signal());
+      await upsertArrived;
+      await b.write([{ ...deleted(story), seenAt: story.seenAt + 1000 }], signal());
+      release();
+      await writing;
+      assert.ok(!fake.collections.get("trends")!.points.has(pointId(story.id)));
+    });
+  });
 });
