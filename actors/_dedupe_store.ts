@@ -179,10 +179,13 @@ export class MemoryDedupeStore implements DedupeStore {
         if (story === undefined) open.set(id, story = JSON.parse(held.json) as Story);
         return story;
       },
-      set(id: string, story: Story) {
+      set(id: string, story: Story, fresh = false) {
         open.set(id, story);
         changed.add(id);
-        if (stories.has(id)) return;
+        if (stories.has(id)) {
+          if (!fresh) return;
+          stories.delete(id); // to the back of the order, with a whole ttl
+        }
         stories.set(id, { json: "", expires: now + ttl });
         if (stories.size > max) byAge.dropOldest();
       },

@@ -63,7 +63,7 @@ export function storyKey(base: string, story: string): string {
  * later copy of the run needs it.
  */
 export const MERGE_LIB = `
-local cache, existed, dirty, order, fresh = {}, {}, {}, {}, {}
+local cache, existed, dirty, order, fresh, renew = {}, {}, {}, {}, {}, {}
 local function get(id)
   local st = cache[id]
   if st == nil and fresh[id] then
@@ -79,8 +79,9 @@ local function get(id)
   if st == false then return nil end
   return st
 end
-local function set(id, st)
+local function set(id, st, anew)
   if existed[id] == nil then get(id) end
+  if anew then renew[id] = true end
   cache[id] = st
   if not dirty[id] then dirty[id] = true; order[#order + 1] = id end
 end
@@ -121,7 +122,7 @@ local function merge(c)
   end
   local st = get(id)
   if c.m == 'duplicate' and st and st.a then id = st.a; st = get(id) end
-  if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st) end
+  if st == nil or st.a then st = { r = 0, s = {}, g = {}, l = 0 }; set(id, st, true) end
   local seen = st.l
   local changed = fold(st, c.s, c.u, c.t, c.g)
   if c.m == 'near' and c.own ~= id then
@@ -132,7 +133,7 @@ local function merge(c)
           if fold(st, x[1], x[2], x[3], own.g) then changed = true end
         end
       end
-      set(c.own, { r = 0, s = {}, g = {}, l = 0, a = id })
+      set(c.own, { r = 0, s = {}, g = {}, l = 0, a = id }, true)
       encoded[c.own] = nil
     end
   end
@@ -148,7 +149,7 @@ end
 local function flush()
   for _, id in ipairs(order) do
     local e = encoded[id] or cjson.encode(cache[id])
-    if existed[id] then
+    if existed[id] and not renew[id] then
       redis.call('SET', prefix .. id, e, 'KEEPTTL')
     else
       redis.call('SET', prefix .. id, e, 'PX', ttl)
@@ -164,7 +165,8 @@ end
  * ARGV[1]: ttl in ms; then the copies as MERGE_LIB's `parse` reads them
  * (positional, so no JSON is decoded per copy). One script, so that copies
  * folded by several processes at once lose nothing. A new story lives for
- * the ttl; a fold keeps its expiry. Returns per copy "<story id> <story
+ * the ttl (one made where an alias stood too: StoryMap `fresh`); a fold
+ * keeps its expiry. Returns per copy "<story id> <story
  * JSON>" after the fold, "+" for a first copy stored as the story it
  * brought, or "" while the story is pending.
  */

@@ -114,10 +114,17 @@ export function foldStory(into: Story, from: Story): boolean {
   return changed;
 }
 
-/** Where stories live while a batch is folded: get, and set a new or changed one. */
+/**
+ * Where stories live while a batch is folded: get, and set a new or changed
+ * one. `fresh` says the story is made anew where none, an alias or an
+ * expired one stood: it is then kept for the whole ttl from now, not to the
+ * end of what it replaces (an alias's expiry left the story it gave way to
+ * gone while its key and text lived on, and every later copy was dropped
+ * without an update).
+ */
 export interface StoryMap {
   get(id: string): Story | undefined;
-  set(id: string, story: Story): void;
+  set(id: string, story: Story, fresh?: boolean): void;
 }
 
 /**
@@ -137,7 +144,7 @@ export function mergeCopy(
   }
   if (story === undefined || story.a !== undefined) {
     story = emptyStory();
-    stories.set(id, story);
+    stories.set(id, story, true);
   }
   const lastSeen = story.l;
   let changed = foldSighting(story, copy.source, copy.url, copy.seenAt, copy.engagement);
@@ -145,7 +152,7 @@ export function mergeCopy(
     const own = stories.get(copy.own);
     if (own === undefined || own.a !== undefined || own.r === 0) {
       if (own !== undefined && own.a === undefined && foldStory(story, own)) changed = true;
-      stories.set(copy.own, { r: 0, s: [], g: {}, l: 0, a: id });
+      stories.set(copy.own, { r: 0, s: [], g: {}, l: 0, a: id }, true);
     }
   }
   if (copy.mode === "first" && story.r === 0) story.r = 1;

@@ -486,3 +486,45 @@ redisTest(
     });
   },
 );
+
+/**
+ * A story made where an alias stood: S, then its near duplicate at key k (an alias to S),
+ * then k's own first copy once S has left, then a copy of k after the alias's end.
+ */
+async function storyAfterAlias(store: DedupeStore, age: (key: string) => Promise<void>) {
+  const ttl = 3_600_000;
+  const fold = (c: MergeRequest, at: number) => store.mergeMany([c], at, ttl);
+  const base = { source: "wire", url: "https://s.example/story", engagement: {} };
+  await fold({ ...base, story: "s", own: "s", mode: "first", seenAt: T0 }, T0);
+  await fold({ ...base, story: "s", own: "k", mode: "near", seenAt: T0 + 1 }, T0 + 1);
+  await age("k"); // the alias is near the end of its ttl
+  const k = { ...base, url: "https://k.example/copy", story: "k", own: "k" };
+  const at = T0 + ttl - 10;
+  assert.equal((await fold({ ...k, mode: "first", seenAt: at }, at))[0]?.r, 1);
+  // Past the alias's end, within the ttl of k's own first copy: k's story is there.
+  const later = T0 + ttl + 60_000;
+  const [dup] = await fold({ ...k, source: "social", mode: "duplicate", seenAt: later }, later);
+  assert.deepEqual(dup?.s.map((x) => x[0]), ["wire", "social"], "k's story kept its sightings");
+}
+
+Deno.test("a story made where an alias stood is kept for the whole ttl, not to the alias's end", async () => {
+  await storyAfterAlias(new MemoryDedupeStore(), async () => {});
+});
+
+redisTest(
+  "over Redis too, a story made where an alias stood is kept for the whole ttl",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = new Redis(server.url);
+      try {
+        // Redis keeps time itself: the alias is aged by shortening its expiry.
+        await storyAfterAlias(new RedisDedupeStore(redis, "test:dedupe"), async (key) => {
+          await redis.pexpire(`test:dedupe:m:${key}`, 200);
+        });
+        assert.ok(await redis.pttl("test:dedupe:m:k") > 3_000_000, "k's story has a whole ttl");
+      } finally {
+        redis.disconnect();
+      }
+    });
+  },
+);
