@@ -104,7 +104,7 @@ export interface MemoryDedupeStoreOptions {
  * (amortised O(1)). Past `maxItems` keys the oldest leaves too, live or
  * not, so memory is bounded by the count whatever the ttl: a copy of a key
  * that left is then taken as new. Stories leave the same way, by ttl or
- * past `maxItems` stories (aliases count); a duplicate whose key is held
+ * past `maxItems` stories (aliases apart, capped alike); a duplicate whose key is held
  * but whose story left starts a pending story, which sends nothing.
  */
 export class MemoryDedupeStore implements DedupeStore {
@@ -119,6 +119,13 @@ export class MemoryDedupeStore implements DedupeStore {
    */
   readonly #byAge = new OldestFirst<string, { json: string; expires: number }>();
   readonly #stories = this.#byAge.map;
+  /**
+   * Aliases (Story.a), apart and capped alike: counted with the stories, one
+   * per near duplicate, they pushed live stories out before their keys and
+   * texts, and a later copy of such a story was dropped without an update.
+   */
+  readonly #aliasesByAge = new OldestFirst<string, { json: string; expires: number }>();
+  readonly #aliases = this.#aliasesByAge.map;
 
   constructor(options: MemoryDedupeStoreOptions = {}) {
     this.#maxItems = options.maxItems ?? 100_000;
@@ -134,7 +141,7 @@ export class MemoryDedupeStore implements DedupeStore {
 
   /** Stories held (aliases included). */
   get stories(): number {
-    return this.#stories.size;
+    return this.#stories.size + this.#aliases.size;
   }
 
   claimMany(claims: readonly ClaimRequest[], now: number, ttl: number): Claim[] {
@@ -160,10 +167,15 @@ export class MemoryDedupeStore implements DedupeStore {
   }
 
   mergeMany(copies: readonly MergeRequest[], now: number, ttl: number): (Story | undefined)[] {
-    const stories = this.#stories, byAge = this.#byAge, max = this.#maxItems;
-    for (let old = byAge.oldest(); old && old[1].expires <= now; old = byAge.oldest()) {
-      byAge.dropOldest();
+    const max = this.#maxItems;
+    const stories = this.#stories, aliases = this.#aliases;
+    for (const byAge of [this.#byAge, this.#aliasesByAge]) {
+      for (let old = byAge.oldest(); old && old[1].expires <= now; old = byAge.oldest()) {
+        byAge.dropOldest();
+      }
     }
+    const storiesByAge = this.#byAge, aliasesByAge = this.#aliasesByAge;
+    const heldAt = (id: string) => stories.get(id) ?? aliases.get(id);
     // The stories this batch reads, as objects until it is folded; those it
     // changes (mergeCopy sets each one it changes) are then stored as JSON,
     // once each.
@@ -171,7 +183,7 @@ export class MemoryDedupeStore implements DedupeStore {
     const changed = new Set<string>();
     const map = {
       get(id: string): Story | undefined {
-        const held = stories.get(id);
+        const held = heldAt(id);
         // Never held, or evicted by this batch; or left without its JSON by
         // a batch that failed as it stored it, and so taken as gone.
         if (held === undefined || (held.json === "" && !open.has(id))) return undefined;
@@ -182,12 +194,17 @@ export class MemoryDedupeStore implements DedupeStore {
       set(id: string, story: Story, fresh = false) {
         open.set(id, story);
         changed.add(id);
-        if (stories.has(id)) {
+        const alias = story.a !== undefined;
+        const [map, byAge, other] = alias
+          ? [aliases, aliasesByAge, stories]
+          : [stories, storiesByAge, aliases];
+        if (map.has(id)) {
           if (!fresh) return;
-          stories.delete(id); // to the back of the order, with a whole ttl
+          map.delete(id); // to the back of the order, with a whole ttl
         }
-        stories.set(id, { json: "", expires: now + ttl });
-        if (stories.size > max) byAge.dropOldest();
+        other.delete(id);
+        map.set(id, { json: "", expires: now + ttl });
+        if (map.size > max) byAge.dropOldest();
       },
     };
     try {
@@ -201,7 +218,7 @@ export class MemoryDedupeStore implements DedupeStore {
     } finally {
       // Even if a fold threw: a story added by this batch gets its JSON.
       for (const id of changed) {
-        const held = stories.get(id);
+        const held = heldAt(id);
         if (held !== undefined) held.json = JSON.stringify(open.get(id));
       }
     }

@@ -528,3 +528,21 @@ redisTest(
     });
   },
 );
+
+Deno.test("near duplicates' aliases do not push live stories out before their keys", async () => {
+  // maxItems 2: A, then B a near duplicate of A (an alias at B), then C. Counted with the
+  // stories, B's alias evicted A's story while A's key was held: A seen again from another
+  // source was dropped with no update, its sighting and score lost.
+  const d = deduper({ maxItems: 2, near: {} });
+  const text = (n: number) => Array.from({ length: 40 }, (_, w) => `w${n}x${w}`).join(" ");
+  const at = (url: string, source: string, n: number, score: number) =>
+    copy(url, source, T0, { score }, text(n));
+  assert.equal((await run(d, [at("https://a.example/1", "hn", 1, 1)], "dedupe")).emitted.length, 1);
+  const b = await run(d, [at("https://b.example/1", "feed", 1, 1)], "dedupe");
+  assert.deepEqual(b.dropped.map((x) => x.label), ["near-duplicate"]);
+  await run(d, [at("https://c.example/1", "hn", 2, 1)], "dedupe");
+  const again = await run(d, [at("https://a.example/1", "reddit", 1, 50)], "dedupe");
+  assert.deepEqual(again.dropped.map((x) => x.label), ["duplicate"]);
+  const update = again.emitted.map((e) => e.payload as unknown as Record<string, unknown>);
+  assert.deepEqual(update.map((p) => [p.revision, p.engagement]), [[3, { score: 50 }]]);
+});
