@@ -10,6 +10,7 @@ import {
   dlqList,
   dlqPurge,
   dlqReplay,
+  lastDeadLetter,
   UNKEPT,
 } from "./dead_letter_queue.ts";
 import { type FlowKeys, flowKeys, LANES } from "../engine/redis/keys.ts";
@@ -230,6 +231,8 @@ export async function dlqCommand(
       return listResult(entries, limit, opts.json, `${ofStage} of flow ${flow.name}`.trim());
     }
     if (action === "purge") {
+      // What the question counts is what goes: a letter written while it is read stays.
+      const upTo = await lastDeadLetter(redis, keys);
       if (opts.confirm) {
         const n = stage === undefined
           ? await redis.xlen(keys.dlq)
@@ -238,7 +241,7 @@ export async function dlqCommand(
           `${flow.name} from ${maskUrl(flow.redis!)}?`;
         if (n > 0 && !(await opts.confirm(question))) return DECLINED;
       }
-      const n = await dlqPurge(redis, keys, { stage });
+      const n = upTo === undefined ? 0 : await dlqPurge(redis, keys, { stage, upTo });
       return { text: `purged ${plural(n)}${stage ? ` of stage ${stage}` : ""}`, code: 0 };
     }
     const pipeline = flow.pipeline.map((s) => s.id);

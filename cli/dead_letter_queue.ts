@@ -3,6 +3,7 @@ import { isUnencodableNote } from "../engine/dead_letters.ts";
 import type { Envelope } from "../engine/item.ts";
 import type { FlowKeys } from "../engine/redis/keys.ts";
 import { pairs } from "../engine/redis/redis_info.ts";
+import { RedisScript } from "../engine/redis/redis_script.ts";
 
 /** One entry of a flow's dead-letter stream, as `dlq list` shows it. */
 export interface DlqEntry {
@@ -223,6 +224,9 @@ async function readerOf(
   pipeline: readonly string[] | undefined,
 ): Promise<string | undefined> {
   if (!pipeline) return await hasGroup(redis, keys.input(stage), stage) ? stage : undefined;
+  // A stage gone from the pipeline: its step's head would send its letters past nothing that
+  // checks what it checked (a fused run's record still names the step it ran in).
+  if (!pipeline.includes(stage)) return undefined;
   // The step the last run put the stage in: an earlier unfused run may have left the
   // stage a group of its own that nothing reads now.
   const step = await redis.hget(keys.steps, stage);
@@ -246,21 +250,49 @@ async function hasGroup(redis: Redis, key: string, group: string): Promise<boole
   }
 }
 
+/** The id of the newest dead letter, or undefined when there is none. */
+export async function lastDeadLetter(redis: Redis, keys: FlowKeys): Promise<string | undefined> {
+  return (await redis.xrevrange(keys.dlq, "+", "-", "COUNT", 1))[0]?.[0];
+}
+
+/** Whether stream id `a` (`ms-seq`) is at or before `b`. */
+function atOrBefore(a: string, b: string): boolean {
+  const [am, as] = a.split("-").map(BigInt), [bm, bs] = b.split("-").map(BigInt);
+  return am < bm || (am === bm && as <= bs);
+}
+
 /**
- * Deletes dead letters: one stage's, or (no stage) the whole stream.
- * Returns how many went.
+ * KEYS[1] the dead-letter stream, ARGV[1] the id after the last to delete:
+ * trims the letters before it, and the stream itself once it is empty.
+ */
+const TRIM_UP_TO = new RedisScript(`
+local n = redis.call('XTRIM', KEYS[1], 'MINID', ARGV[1])
+if redis.call('XLEN', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return n
+`);
+
+/**
+ * Deletes dead letters: one stage's, or (no stage) the whole stream, up to
+ * and with `upTo` (the newest when the purge was asked for, `lastDeadLetter`;
+ * default the newest now), so a letter written while a person read the
+ * question is not deleted unseen. Returns how many went.
  */
 export async function dlqPurge(
   redis: Redis,
   keys: FlowKeys,
-  opts: DlqFilter = {},
+  opts: DlqFilter & { upTo?: string } = {},
 ): Promise<number> {
+  const upTo = opts.upTo ?? await lastDeadLetter(redis, keys);
+  if (upTo === undefined) return 0;
   if (opts.stage === undefined) {
-    const results = await redis.multi().xlen(keys.dlq).del(keys.dlq).exec();
-    return Number(results?.[0]?.[1] ?? 0);
+    const [ms, seq] = upTo.split("-").map(BigInt);
+    return Number(await TRIM_UP_TO.run(redis, [keys.dlq], [`${ms}-${seq + 1n}`]));
   }
   const ids: string[] = [];
-  await scan(redis, keys.dlq, (e) => void (e.stage === opts.stage && ids.push(e.id)));
+  await scan(redis, keys.dlq, (e) => {
+    if (!atOrBefore(e.id, upTo)) return false;
+    if (e.stage === opts.stage) ids.push(e.id);
+  });
   let deleted = 0;
   for (let i = 0; i < ids.length; i += PAGE) {
     deleted += await redis.xdel(keys.dlq, ...ids.slice(i, i + PAGE));

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
-import { countDeadLetters, dlqList, dlqPurge, dlqReplay } from "../../cli/dead_letter_queue.ts";
+import {
+  countDeadLetters,
+  dlqList,
+  dlqPurge,
+  dlqReplay,
+  lastDeadLetter,
+} from "../../cli/dead_letter_queue.ts";
 import { flowKeys } from "../../engine/redis/keys.ts";
 import { deadLetterFields } from "../../engine/redis/redis_dead_letters.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
@@ -234,6 +240,44 @@ redisTest("dlqPurge deletes one stage's dead letters or all of them, and counts 
     assert.equal(await dlqPurge(redis, keys), 0);
   });
 });
+
+redisTest(
+  "dlqPurge deletes only up to the letter it was given: one written after it stays",
+  async () => {
+    // `dlq purge` counts, asks, then deletes: letters written while the question was read went
+    // too, unseen (3 counted and asked for, 8 purged in a review's run).
+    await withConnection(async (redis) => {
+      await letter(redis, "validate", 1);
+      await letter(redis, "enrich", 2);
+      const upTo = await lastDeadLetter(redis, keys);
+      await letter(redis, "validate", 3); // written while the question is on screen
+      await letter(redis, "enrich", 4);
+      assert.equal(await dlqPurge(redis, keys, { stage: "validate", upTo }), 1);
+      assert.equal(await dlqPurge(redis, keys, { upTo }), 1);
+      assert.deepEqual((await dlqList(redis, keys)).map((e) => e.item!.id), ["id3", "id4"]);
+      assert.equal(await dlqPurge(redis, keys), 2);
+      assert.equal(await redis.exists(keys.dlq), 0, "the empty stream goes");
+    });
+  },
+);
+
+redisTest(
+  "dlqReplay leaves the letters of a stage gone from a fused pipeline, as unfused",
+  async () => {
+    await withConnection(async (redis) => {
+      // A fused run put picky in validate's step; picky has since been taken out of the flow.
+      await groups(redis, ["validate"]);
+      await redis.hset(keys.steps, { validate: "validate", picky: "validate" });
+      await letter(redis, "picky", 1);
+      const result = await dlqReplay(redis, keys, { pipeline: PIPELINE });
+      assert.deepEqual(result.replayed, {}, "it went to validate and on to be published");
+      assert.deepEqual(result.skipped.map((s) => s.reason), [
+        `stage "picky" is not in the flow's pipeline`,
+      ]);
+      assert.equal(await redis.xlen(keys.input("validate")), 0);
+    });
+  },
+);
 
 redisTest(
   "dlqReplay sends a letter to the step its stage ran in last, not to a group an unfused run left",
