@@ -109,7 +109,9 @@ export class HistoryRecorder {
   flush(): Promise<void> {
     const now = this.counters();
     const delta = this.#delta(now);
-    this.#last = now;
+    // The highest each counter reached: one the engine took back (an item counted emitted that
+    // a durable commit dead-lettered) and that rose again was counted twice.
+    for (const [k, n] of Object.entries(now)) this.#last[k] = Math.max(n, this.#last[k] ?? 0);
     const minute = Math.floor(Date.now() / 60_000);
     if (Object.keys(delta).length === 0) return this.#writing;
     // Bounded: a run that ends while Redis is away must not wait on it.

@@ -53,7 +53,7 @@ export class FlowMetrics {
         for (const r of rows()) {
           for (const [labels, n] of read(r)) {
             if (this instanceof Gauge) this.set({ flow, ...labels }, n);
-            else this.inc({ flow, ...labels }, n);
+            else this.inc({ flow, ...labels }, metrics.#peak(this, labels, n));
           }
         }
       };
@@ -187,6 +187,23 @@ export class FlowMetrics {
   watch(running: RunningFlow, edges: () => Promise<EdgeState[]>): void {
     this.#running = running;
     this.#edges = edges;
+    this.#peaks.clear();
+  }
+
+  /** The highest value each counter series of this run has shown (see #peak). */
+  readonly #peaks = new Map<string, number>();
+
+  /**
+   * A counter's value, never below what a scrape saw before: the engine
+   * takes back a count it made early (an item counted emitted that its
+   * durable commit turned into a dead letter), and a Prometheus counter
+   * that goes down reads as a restart, with spikes in rate() and increase().
+   */
+  #peak(metric: Counter<string> | Gauge<string>, labels: Labels, n: number): number {
+    const key = `${(metric as unknown as { name: string }).name}\u0000${JSON.stringify(labels)}`;
+    const peak = Math.max(n, this.#peaks.get(key) ?? 0);
+    this.#peaks.set(key, peak);
+    return peak;
   }
 
   /**

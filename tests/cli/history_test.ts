@@ -42,6 +42,20 @@ Deno.test("the recorder adds what the counters rose by, and nothing when they di
   assert.equal(total, 8, "the counts before the recorder started are not history");
 });
 
+Deno.test("a count taken back and risen again is not added twice to the history", async () => {
+  const h = new MemoryHistory();
+  const counters: Record<string, number> = { "enrich:out": 0 };
+  const r = new HistoryRecorder(h, () => ({ ...counters }), (e) => {
+    throw e;
+  });
+  for (const n of [38, 30, 68]) {
+    counters["enrich:out"] = n;
+    await r.flush();
+  }
+  const total = (await h.read(0)).reduce((n, m) => n + (m.counts["enrich:out"] ?? 0), 0);
+  assert.equal(total, 68, "38, then nothing for the dip, then 30");
+});
+
 redisTest(
   "Redis history survives a restart of the process, adds across processes, and expires",
   async () => {

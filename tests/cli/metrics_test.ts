@@ -170,3 +170,26 @@ Deno.test("over Redis the edge gauges count stream entries, and are named so", a
   assert.equal(sample(e, "millrace_edge_pending_entries", { stage: "embed" }), 1);
   assert.ok(!e.type.has("millrace_edge_backlog_items"), "no items gauge holding entries");
 });
+
+Deno.test("a count the engine takes back does not make a counter go down", async () => {
+  // An item counted emitted that its durable commit then dead-letters: the count falls,
+  // and a Prometheus counter that goes down reads as a restart (rate() spikes).
+  const enrich = new StageStats("enrich", "enrich");
+  const metrics = new FlowMetrics("news");
+  metrics.watch(running([enrich]), () => Promise.resolve([]));
+  const out = async () =>
+    sample(parseExposition((await metrics.render()).text), "millrace_items_total", {
+      flow: "news",
+      stage: "enrich",
+      outcome: "out",
+    });
+  const seen: number[] = [];
+  for (const emitted of [38, 30, 36, 68, 60]) {
+    enrich.emitted = emitted;
+    seen.push(await out());
+  }
+  assert.deepEqual(seen, [38, 38, 38, 68, 68]);
+  // A new run starts its counters afresh.
+  metrics.watch(running([new StageStats("enrich", "enrich")]), () => Promise.resolve([]));
+  assert.equal(await out(), 0);
+});
