@@ -145,6 +145,8 @@ export type JsonlSinkConfig = z.output<typeof jsonlSinkSchema>;
  *
  * The file is append-only, so a publish stage's `retention` does not apply
  * to it (the sink has no `expire`): rotate or prune the file outside millrace.
+ * A file renamed away (rotated) or removed is noticed at the next batch,
+ * which starts a new file at the path.
  */
 export class JsonlSink implements Sink {
   readonly path: string;
@@ -189,6 +191,27 @@ export class JsonlSink implements Sink {
     this.#ready = undefined;
   }
 
+  /**
+   * Whether the path names another file than the one open (rotated by
+   * rename, as logrotate does by default, or removed): the open one is then
+   * closed, and what was known of it forgotten, so the next write opens the
+   * path afresh. Appending to the open one wrote every later line into the
+   * rotated file, under its old name.
+   */
+  async #rotated(): Promise<boolean> {
+    const open = await this.#file!.stat();
+    const named = await Deno.stat(this.path).catch(() => undefined);
+    if (open.ino === null || (named && named.ino === open.ino && named.dev === open.dev)) {
+      return false;
+    }
+    this.#file!.close();
+    this.#file = undefined;
+    this.#ready = undefined;
+    this.#ids.clear();
+    this.#offset = 0;
+    return true;
+  }
+
   async #open(): Promise<void> {
     await Deno.mkdir(dirname(this.path), { recursive: true });
     this.#file = await Deno.open(this.path, { read: true, append: true, create: true });
@@ -197,6 +220,7 @@ export class JsonlSink implements Sink {
   async #append(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
     await this.open();
+    if (await this.#rotated()) await this.open();
     const file = this.#file!;
     await file.lock(true);
     try {

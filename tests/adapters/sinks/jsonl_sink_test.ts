@@ -55,6 +55,25 @@ Deno.test("writes one JSON line per item with id, source, seenAt, payload and ve
   ]);
 });
 
+Deno.test("a file rotated by rename or removed is noticed: the next batch starts a new file at the path", async () => {
+  // logrotate renames by default: the lines after it went on into the rotated file.
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const sink = new JsonlSink(path);
+  await sink.write([item(1), item(2)], signal);
+  await Deno.rename(path, `${path}.1`);
+  await sink.write([item(3), item(1)], signal);
+  assert.deepEqual(
+    (await lines(`${path}.1`)).map((l) => l.payload),
+    [1, 2].map((n) => item(n).payload),
+  );
+  assert.deepEqual((await lines(path)).map((l) => l.payload), [3, 1].map((n) => item(n).payload));
+  await Deno.remove(path);
+  await sink.write([item(4)], signal);
+  await sink.close();
+  assert.deepEqual((await lines(path)).map((l) => l.payload), [item(4).payload]);
+});
+
 Deno.test("a batch is appended with one write call", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "items.jsonl");
