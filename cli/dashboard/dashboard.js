@@ -220,7 +220,17 @@ function replayButton(id) {
       headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
       body: JSON.stringify({ ids: [id] }),
     });
-    button.textContent = res.ok ? "replayed" : `failed (${res.status})`;
+    // The server answers 200 whether or not it put the letter back (gone, already replayed, a
+    // stage no longer in the flow): it says which in the body.
+    let said = `failed (${res.status})`;
+    if (res.ok) {
+      const body = await res.json().catch(() => ({}));
+      const n = Object.values(body.replayed ?? {}).reduce((a, b) => a + b, 0);
+      said = n > 0
+        ? "replayed"
+        : `not replayed: ${body.skipped?.[0]?.reason ?? "nothing to replay"}`;
+    }
+    button.textContent = said;
   });
   return button;
 }

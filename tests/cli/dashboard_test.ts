@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { browserTest } from "./_chromium.ts";
 import { haveRedis, RedisServer } from "../_redis_server.ts";
 import { generatorFlow, startWatched, until } from "./_watched_flow.ts";
+import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
+import { flowKeys } from "../../engine/redis/keys.ts";
+import { deadLetterFields } from "../../engine/redis/redis_dead_letters.ts";
 
 const number = (text: string | null) => {
   const t = (text ?? "").trim();
@@ -100,6 +103,31 @@ browserTest(
         return snap.deadLetters.recent.some((d: { id: string }) => d.id === id);
       };
       await until(async () => !(await listed()));
+
+      // A letter the server cannot put back (its stage is no longer in the flow) stays, and
+      // the button says why: it said "replayed" to every 200, which the server answers anyway.
+      const conn = await connectRedis(redis.url);
+      const gone = await conn.xadd(
+        flowKeys("replayed").dlq,
+        "*",
+        ...deadLetterFields({
+          stage: "gone",
+          reason: "refused",
+          attempts: 1,
+          item: { id: "x1", event: "e1", source: "s", seenAt: 0, attempts: 1, payload: {} },
+        }),
+      );
+      await closeRedis(conn);
+      const button = `#dead-letters tr[data-letter="${gone}"] button`;
+      await page.waitFor(button);
+      await page.click(button);
+      await until(async () =>
+        (await page.textContent(button))?.startsWith("not replayed") ?? false
+      );
+      assert.equal(
+        await page.textContent(button),
+        `not replayed: stage "gone" is not in the flow's pipeline`,
+      );
     } finally {
       await w.close();
       await redis.stop();
