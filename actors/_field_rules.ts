@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { RawItem } from "../engine/item.ts";
+import { maskUrlsIn } from "../engine/mask_url.ts";
 
 const FIELD_TYPES = ["string", "number", "integer", "boolean", "array", "object"] as const;
 type FieldType = (typeof FIELD_TYPES)[number];
@@ -170,7 +171,8 @@ const article = (type: string) => (/^[aeiou]/.test(type) ? "an " : "a ") + type;
 
 /** A value quoted for a reason line, cut so one bad item cannot flood the dead letters. */
 export function show(v: unknown): string {
-  const s = JSON.stringify(v) ?? String(v);
+  // Masked before it is cut: a URL cut short may no longer read as one.
+  const s = maskUrlsIn(JSON.stringify(v) ?? String(v));
   return s.length > 80 ? s.slice(0, 77) + "..." : s;
 }
 

@@ -84,6 +84,8 @@ class Collector implements Outcome<unknown> {
   #n = 0;
   drops?: string[];
   rejects?: [Item, string, string | undefined][];
+  /** The first reason given that was not a non-empty string (see reasonOf). */
+  odd?: { reason: unknown };
   constructor(expected: number) {
     this.#out = new Array(expected);
   }
@@ -92,10 +94,20 @@ class Collector implements Outcome<unknown> {
     this.#out[this.#n++] = item;
   }
   drop(_item: Item, reason: string): void {
-    (this.drops ??= []).push(reason);
+    (this.drops ??= []).push(this.#reason(reason));
   }
   reject(item: Item, reason: string, detail?: string): void {
-    (this.rejects ??= []).push([item, reason, detail]);
+    const said = detail === undefined ? undefined : this.#reason(detail);
+    (this.rejects ??= []).push([item, this.#reason(reason), said]);
+  }
+  #reason(reason: unknown): string {
+    if (typeof reason === "string" && reason !== "") {
+      // A stage's own words may quote a URL it was given, password and all, as a thrown
+      // message may (those are masked in `failed`).
+      return reason.includes(":") ? maskUrlsIn(reason) : reason;
+    }
+    this.odd ??= { reason };
+    return reasonOf(reason);
   }
   /** The emitted items, in order, with no room left over. */
   take(): Item[] {
@@ -425,12 +437,47 @@ function succeeded(
         "a reason (out.drop) or send it to dead letters (out.reject)",
     );
   }
+  if (collector.odd) {
+    const { reason } = collector.odd;
+    sayOnce(
+      work,
+      "reason",
+      `out.drop and out.reject take a reason, a non-empty string; got ${
+        reason === null ? "null" : reason === "" ? "an empty string" : typeof reason
+      } (counted as ${JSON.stringify(reasonOf(reason))})`,
+    );
+  }
   if (result.out.length === 0) result.out = out;
   else for (const item of out) result.out.push(item);
 }
 
 /** The drop reason of items a stage neither emitted, dropped nor rejected. */
 const UNSAID = "not passed on";
+
+/**
+ * A reason a stage's own code gave that is not a non-empty string (step
+ * modules are not type-checked): an Error's message, else its text, else
+ * NO_REASON. Kept as given, an Error or object keyed the counts by identity
+ * and they folded into one row of the summary ("20 rejected, 1 counted"),
+ * and a missing one left the dead letter without a reason.
+ */
+function reasonOf(reason: unknown): string {
+  let text = "";
+  if (reason instanceof Error) text = reason.message;
+  else if (reason !== undefined && reason !== null && typeof reason !== "object") {
+    text = String(reason);
+  } else if (reason !== undefined && reason !== null) {
+    try {
+      text = JSON.stringify(reason) ?? "";
+    } catch {
+      text = String(reason);
+    }
+  }
+  return text === "" || text === "{}" ? NO_REASON : maskUrlsIn(text);
+}
+
+/** What a drop or dead letter given no reason counts as. */
+const NO_REASON = "no reason given";
 
 /** Warns once per stage about what its own code did (`key` tells the warnings apart). */
 function sayOnce(work: StageWork, key: string, message: string): void {

@@ -201,6 +201,52 @@ Deno.test("a stage's error quoting a URL with a password is masked in the log an
   );
 });
 
+Deno.test("the reasons a stage gives are counted and lettered as masked strings, whatever it passes", async () => {
+  // A step module is not type-checked: an Error or object as reason keyed the counts by
+  // identity (20 rejected, 1 counted), a missing one left the letter without a reason, and a
+  // URL's password went into dead letters and the summary as it was written.
+  const reasons: unknown[] = [
+    "bad: postgres://u:pgsecret@db.internal/news",
+    new Error("boom"),
+    { code: 7 },
+    {},
+    undefined,
+    "",
+  ];
+  const actor: Actor = {
+    handle(batch, out) {
+      for (const it of batch) {
+        const n = it.payload.n as number;
+        const reason = reasons[n % reasons.length] as string;
+        if (n < 12) out.reject(it, reason);
+        else out.drop(it, reason);
+      }
+    },
+  };
+  const { out, stats, deadLetters, log } = await run(
+    actor,
+    Array.from({ length: 24 }, (_, i) => item(i)),
+  );
+  assert.equal(out.length, 0);
+  const expected = [
+    ["bad: postgres://u:***@db.internal/news", 2],
+    ["boom", 2],
+    ['{"code":7}', 2],
+    ["no reason given", 6],
+  ];
+  assert.deepEqual([...stats.rejected].sort(), [...expected].sort());
+  assert.deepEqual([...stats.dropped].sort(), [...expected].sort());
+  assert.equal(deadLetters.entries.length, 12);
+  assert.ok(
+    deadLetters.entries.every((d) =>
+      typeof d.reason === "string" && !d.reason.includes("pgsecret")
+    ),
+  );
+  const said = log.lines.filter((l) => l.includes("take a reason"));
+  assert.equal(said.length, 1, "said once");
+  assert.match(said[0], /got object \(counted as "boom"\)/);
+});
+
 Deno.test("a stage that empties its batch before throwing takes no item from the retry and the split", async () => {
   const actor: Actor = {
     handle(batch, out) {
