@@ -53,7 +53,10 @@ export class FileReplyCache implements ReplyCache {
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
-    const cache = new FileReplyCache(path, await Deno.open(path, { append: true, create: true }));
+    const file = await Deno.open(path, { append: true, create: true });
+    const cache = new FileReplyCache(path, file);
+    // A line cut short by a crash is closed off, so the next reply is not appended onto it.
+    if (text !== "" && !text.endsWith("\n")) await file.write(new Uint8Array([0x0a]));
     for (const line of text.split("\n")) {
       try {
         const { k, v } = JSON.parse(line);

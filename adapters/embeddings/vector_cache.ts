@@ -65,7 +65,8 @@ const KEY_BYTES = 16;
  * A memory-mode flow's cache: an append-only file of fixed-size records
  * (16 bytes of key, then the float32 vector), read whole at start. Re-runs
  * of the flow on this machine find what earlier runs paid for. A record cut
- * short by a crash is ignored; a key written twice keeps its last vector.
+ * short by a crash is cut off at the next open; a key written twice keeps
+ * its last vector.
  */
 export class FileVectorCache implements VectorCache {
   readonly #vectors = new Map<string, Float32Array>();
@@ -87,6 +88,11 @@ export class FileVectorCache implements VectorCache {
     const file = await Deno.open(path, { append: true, create: true });
     const cache = new FileVectorCache(path, dimensions, file);
     const record = KEY_BYTES + dimensions * 4;
+    // A record cut short by a crash is cut off before anything is appended: appended after
+    // it, every later record stood at the wrong offset, and the next run served vectors made
+    // of one record's tail and the next one's key.
+    const whole = bytes.length - bytes.length % record;
+    if (whole < bytes.length) await file.truncate(whole);
     for (let at = 0; at + record <= bytes.length; at += record) {
       const key = Buffer.from(bytes.buffer, at, KEY_BYTES).toString("hex");
       // Records start at multiples of 4 in a fresh buffer: a view, no copy.

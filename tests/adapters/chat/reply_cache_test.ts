@@ -20,7 +20,12 @@ Deno.test("a file reply cache keeps what it stored across opens, the last value 
       undefined,
     ]);
     assert.equal(again.size, 2);
+    // What it stores next is found by the next open: it was appended onto the cut line.
+    await again.setMany([["d", '"four"']]);
     await again.close();
+    const third = await FileReplyCache.open(path);
+    assert.deepEqual(await third.getMany(["d"]), ['"four"']);
+    await third.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -40,7 +40,7 @@ Deno.test("the file cache finds on reopen what an earlier run stored, bit for bi
   await again.close();
 });
 
-Deno.test("the file cache ignores a record cut short by a crash and keeps appending", async () => {
+Deno.test("the file cache cuts off a record cut short by a crash, and what it appends next is found", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "m.2.f32");
   const cache = await FileVectorCache.open(path, 2);
@@ -50,7 +50,15 @@ Deno.test("the file cache ignores a record cut short by a crash and keeps append
   const reopened = await FileVectorCache.open(path, 2);
   assert.equal(reopened.size, 1);
   assert.deepEqual((await reopened.getMany([textKey("a")]))[0], v(1, 2));
+  // Appended after the cut record, b's record stood at the wrong offset: the next run read a
+  // vector made of leftover bytes, and never found b.
+  await reopened.setMany([[textKey("b"), v(3, 4)]]);
   await reopened.close();
+  const third = await FileVectorCache.open(path, 2);
+  assert.equal(third.size, 2);
+  assert.deepEqual(await third.getMany([textKey("a"), textKey("b")]), [v(1, 2), v(3, 4)]);
+  assert.equal((await Deno.stat(path)).size, 2 * (16 + 8), "the cut bytes are gone");
+  await third.close();
 });
 
 Deno.test("concurrent stores to one file never interleave their records", async () => {
