@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
+import { endsRunFor, overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
 import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 import { cappedFetch } from "../http/capped_fetch.ts";
@@ -81,14 +81,14 @@ export class ChatRequestError extends Error implements RetryHint {
     message: string,
     readonly status: number | undefined,
     readonly retryable: boolean,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { endsRun?: boolean },
   ) {
     super(apiMessage(message, status), options);
     this.name = "ChatRequestError";
     // No reply at all (a timeout, a dropped connection) is the service's failure, not the
     // input's; a 429 or 5xx says so by its status (isServiceFailure).
     this.service = status === undefined && retryable;
-    this.endsRun = endsRunAt(status);
+    this.endsRun = options?.endsRun ?? endsRunAt(status);
   }
 }
 
@@ -147,12 +147,35 @@ export class OpenAIChat implements ChatClient {
   ): Promise<ChatReply> {
     for (;;) {
       const level = this.#level;
+      const tokens = this.#tokensParam;
       try {
         return await this.#request(messages, format, level, signal);
       } catch (error) {
-        if (!this.#fallBack(error, level)) throw error;
+        if (!this.#fallBack(error, level) && !this.#tokensRefused(error, tokens)) throw error;
       }
     }
+  }
+
+  /**
+   * What the reply's token limit is sent as: `max_tokens`, which every
+   * OpenAI-compatible server knows, until a server refuses it for
+   * `max_completion_tokens` (OpenAI's reasoning models, o1 to gpt-5: every
+   * request refused alike with a 400, every item dead-lettered).
+   */
+  #tokensParam: "max_tokens" | "max_completion_tokens" = "max_tokens";
+
+  /** Whether `error` refused `max_tokens` for `max_completion_tokens`; if so, asks with that from now on. */
+  #tokensRefused(error: unknown, sent: string): boolean {
+    if (!(error instanceof ChatRequestError) || error.status !== 400) return false;
+    if (sent !== "max_tokens" || !/max_tokens/.test(error.message)) return false;
+    if (!/max_completion_tokens/.test(error.message)) return false;
+    if (this.#tokensParam === "max_tokens") {
+      this.#tokensParam = "max_completion_tokens";
+      this.#options.log?.warn(
+        `${this.model} at ${this.endpoint} refused max_tokens; asking with max_completion_tokens`,
+      );
+    }
+    return true;
   }
 
   /** Moves to the next response format after a refusal of this one; false when there is none. */
@@ -183,7 +206,9 @@ export class OpenAIChat implements ChatClient {
     const body: OpenAI.ChatCompletionCreateParamsNonStreaming = {
       model: this.model,
       messages: sent,
-      ...(this.#options.maxOutputTokens ? { max_tokens: this.#options.maxOutputTokens } : {}),
+      ...(this.#options.maxOutputTokens
+        ? { [this.#tokensParam]: this.#options.maxOutputTokens }
+        : {}),
       ...(level === 0
         ? { response_format: { type: "json_schema", json_schema: format } }
         : level === 1
@@ -244,10 +269,12 @@ export class OpenAIChat implements ChatClient {
     }
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
       // No `cause`: the SDK's error keeps the body unredacted.
+      const ends = endsRunFor(error);
       return new ChatRequestError(
         `${where}: ${redact(error.message)}`,
         error.status,
-        TRANSIENT.has(error.status),
+        TRANSIENT.has(error.status) && !ends,
+        { endsRun: ends },
       );
     }
     if (error instanceof SyntaxError) {

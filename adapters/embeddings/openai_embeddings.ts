@@ -3,7 +3,7 @@ import { cappedFetch } from "../http/capped_fetch.ts";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { maskedError, maskSecretsOf } from "../../engine/mask_url.ts";
-import { overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
+import { endsRunFor, overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 
@@ -245,10 +245,12 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     }
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
       // No `cause`: the SDK's error keeps the body unredacted.
+      const ends = endsRunFor(error);
       return new EmbeddingRequestError(
         `${where}: ${this.#redact(error.message)}`,
         error.status,
-        !BAD_INPUT.has(error.status),
+        !BAD_INPUT.has(error.status) && !ends,
+        { endsRun: ends },
       );
     }
     // The SDK says only "Connection error."; its cause says what (refused, a reply over the cap).

@@ -1,6 +1,6 @@
 import OpenAI from "openai";
 import { ReplyTooLargeError } from "../http/capped_fetch.ts";
-import { AWAY_STATUSES, type RetryHint } from "../../engine/errors.ts";
+import { AWAY_STATUSES, endsRunAt, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { retry, retryAfterMs } from "../../engine/retry.ts";
 import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
@@ -93,7 +93,7 @@ function isAway(error: unknown): boolean {
  */
 function transient(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
-    return TRANSIENT.has(error.status);
+    return TRANSIENT.has(error.status) && !endsRunFor(error);
   }
   if (overCap(error)) return false;
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
@@ -102,4 +102,30 @@ function transient(error: unknown): boolean {
 /** A reply over the capped fetch's limit, as the SDK passes it on: it would come again. */
 export function overCap(error: unknown): boolean {
   return error instanceof OpenAI.APIConnectionError && error.cause instanceof ReplyTooLargeError;
+}
+
+/**
+ * Error codes of OpenAI's API that refuse every request alike, whatever
+ * the items: a spent quota (a 429 that waiting does not mend), a parameter
+ * or model the server does not take (a 400 or 404).
+ */
+const ENDING_CODES: ReadonlySet<string> = new Set([
+  "insufficient_quota",
+  "unsupported_parameter",
+  "unsupported_value",
+  "model_not_found",
+  "invalid_api_key",
+]);
+
+/**
+ * Whether an API error ends the run (RetryHint.endsRun): a 401, 403 or 404,
+ * or one of ENDING_CODES. Taken for a batch's fault, a spent quota went
+ * through every retry and split, and dead-lettered every item of the run
+ * (240 requests for 40 items), where a wrong key ends it at once.
+ */
+export function endsRunFor(error: unknown): boolean {
+  if (!(error instanceof OpenAI.APIError)) return false;
+  if (endsRunAt(error.status)) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && ENDING_CODES.has(code);
 }

@@ -275,6 +275,43 @@ Deno.test("a refused key stops the run, sending no item to dead letters, and sta
   });
 });
 
+Deno.test("a spent quota ends the run at once, sending no item to dead letters", async () => {
+  // Before: 240 requests for 40 items, each batch retried, split, and dead-lettered.
+  const quota = "You exceeded your current quota, please check your plan and billing details.";
+  await withFakeChat({
+    intercept: () => apiError(429, quota, { "retry-after-ms": "1" }, "insufficient_quota"),
+  }, async (server) => {
+    const error = await runTestFlow(flowYaml(server.url), { items: items(40), env: { KEY } })
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(error, "the run ends with the refusal");
+    assert.match(error.message, /429 You exceeded your current quota/);
+    assert.equal(server.hits.length, 1);
+  });
+});
+
+Deno.test("a model that refuses max_tokens is asked with max_completion_tokens from then on", async () => {
+  // OpenAI's reasoning models refuse max_tokens with a 400: every batch was split and every
+  // item dead-lettered (76 requests for 40 items, none published).
+  const refusal = "Unsupported parameter: 'max_tokens' is not supported with this model. " +
+    "Use 'max_completion_tokens' instead.";
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) =>
+      hit.body.max_tokens !== undefined
+        ? apiError(400, refusal, {}, "unsupported_parameter")
+        : undefined,
+  }, async (server) => {
+    const { published, deadLetters } = await runTestFlow(
+      flowYaml(server.url, "      maxOutputTokens: 500"),
+      { items: items(40), env: { KEY } },
+    );
+    assert.equal(published.get("out")?.length, 40);
+    assert.equal(deadLetters.length, 0);
+    assert.equal(server.hits.filter((h) => h.body.max_tokens !== undefined).length, 1);
+    assert.ok(server.hits.slice(1).every((h) => h.body.max_completion_tokens === 500));
+  });
+});
+
 Deno.test("an output schema that is not JSON Schema fails the load at its line", async () => {
   const bad = flowYaml("http://127.0.0.1:1/v1").replace("type: integer", "type: int");
   await assert.rejects(

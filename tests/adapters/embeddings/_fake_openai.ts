@@ -50,9 +50,10 @@ export function apiError(
   status: number,
   message: string,
   headers: Record<string, string> = {},
+  code: string | null = null,
 ): Response {
   return Response.json(
-    { error: { message, type: "invalid_request_error", param: null, code: null } },
+    { error: { message, type: code ?? "invalid_request_error", param: null, code } },
     { status, headers },
   );
 }

@@ -242,6 +242,22 @@ Deno.test("a 400 is not retried and says retryable: false so the runner splits t
   });
 });
 
+Deno.test("a spent quota (429 insufficient_quota) is not retried, and ends the run", async () => {
+  // Taken for a passing 429, it went through every retry and split: 241 requests for 40
+  // items, all dead-lettered, where a refused key ends the run at once.
+  const quota = "You exceeded your current quota, please check your plan and billing details.";
+  await withFakeOpenAI({
+    intercept: () => apiError(429, quota, { "retry-after-ms": "1" }, "insufficient_quota"),
+  }, async (server) => {
+    const { embeddings } = client(server.url, { maxRetries: 3 });
+    const error = await embeddings.embed(["a", "b"], signal()).catch((e) => e);
+    assert.ok(error instanceof EmbeddingRequestError);
+    assert.equal(server.hits.length, 1);
+    assert.ok(endingError(error), "the run ends");
+    assert.match(error.message, /429 You exceeded your current quota/);
+  });
+});
+
 Deno.test("the API key never reaches an error message or a log line, even when the server quotes it", async () => {
   await withFakeOpenAI({ apiKey: "sk-the-right-one" }, async (server) => {
     const { embeddings, log } = client(server.url, { maxRetries: 1 });
