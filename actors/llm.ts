@@ -164,7 +164,7 @@ export function createLlm(
       });
       const missing = distinct.filter((key) => !results.has(key));
       const unpaid = new Set(missing);
-      ctx.tally?.("cached", asking.filter((p) => !unpaid.has(p.key)).length);
+      const cached = asking.filter((p) => !unpaid.has(p.key)).length;
 
       const failures = new Map<string, string>();
       if (missing.length > 0) {
@@ -186,6 +186,9 @@ export function createLlm(
         const failed = await ask(client, missing.map((k) => inputOf.get(k)!), ctx, keep);
         for (const [i, error] of failed) failures.set(missing[i], error);
       }
+      // Counted once the batch is through: a try that failed after the lookup counted its
+      // cached items again at each retry (15 for 5 in a review's run).
+      ctx.tally?.("cached", cached);
       emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where, {
         empty,
         fields,

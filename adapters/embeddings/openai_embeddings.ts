@@ -176,8 +176,12 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       stats: this.stats,
       failure: (error) => this.#failure(error),
     });
-    this.stats.tokens += reply.usage?.total_tokens ?? tokens;
-    this.#options.tally?.("tokens", reply.usage?.total_tokens ?? tokens);
+    // A server that sends no usage (some compatible ones): the tokens are counted here, as
+    // for the limiter; they were reported as 0 unless rpm or tpm was set.
+    const used = reply.usage?.total_tokens ??
+      (limiter ? tokens : inputs.reduce((n, text) => n + count(text), 0));
+    this.stats.tokens += used;
+    this.#options.tally?.("tokens", used);
     return this.#vectors(reply, inputs.length);
   }
 

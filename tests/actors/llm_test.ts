@@ -246,6 +246,31 @@ Deno.test("a second run with the cache makes no call; a changed prompt pays agai
   }
 });
 
+Deno.test("cached items of a batch retried after a server error are counted once", async () => {
+  const outDir = await Deno.makeTempDir();
+  try {
+    let failures = 0;
+    await withFakeChat({
+      answer: wordsOf,
+      // Past the client's own retries, so the runner tries the batch again.
+      intercept: () =>
+        failures > 0 && failures-- > 0
+          ? apiError(500, "oops", { "retry-after-ms": "1" })
+          : undefined,
+    }, async (server) => {
+      const run = (n: number) =>
+        runTestFlow(flowYaml(server.url), { items: items(n), env: { KEY }, outDir });
+      await run(5);
+      failures = 12;
+      const { report, published } = await run(10);
+      assert.equal(published.get("out")?.length, 10);
+      assert.equal(report.stages.find((s) => s.id === "llm")?.usage?.cached, 5);
+    });
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
+});
+
 Deno.test("an item deleted upstream passes through without a call", async () => {
   await withFakeChat({ answer: wordsOf }, async (server) => {
     const { report } = await runTestFlow(flowYaml(server.url), {

@@ -242,6 +242,28 @@ Deno.test("a 400 is not retried and says retryable: false so the runner splits t
   });
 });
 
+Deno.test("a server that sends no usage has its tokens counted here, with or without a limiter", async () => {
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      Response.json({
+        object: "list",
+        model: hit.model,
+        data: hit.input.map((t, index) => ({
+          object: "embedding",
+          index,
+          embedding: fakeVector(hit.model, 8, t),
+        })),
+      }),
+  }, async (server) => {
+    const { embeddings } = client(server.url, {
+      countTokens: (t: string) => t.length,
+      dimensions: 8,
+    });
+    await embeddings.embed(["four", "sixsix"], signal());
+    assert.equal(embeddings.stats.tokens, 10, "it said 0 unless rpm or tpm was set");
+  });
+});
+
 Deno.test("a spent quota (429 insufficient_quota) is not retried, and ends the run", async () => {
   // Taken for a passing 429, it went through every retry and split: 241 requests for 40
   // items, all dead-lettered, where a refused key ends the run at once.
