@@ -77,12 +77,20 @@ redisTest(
       const flow = await writeFlow(dir, crashFlow(server.url, dir));
       try {
         const workers = [spawn(), spawn()];
+        // The first kill hits the source's lease holder (its consumer name carries its pid), so
+        // the lease has to move whatever the timing: once a process holds it (on a loaded
+        // machine the processes took more than the second below to start, no kill hit the
+        // holder, and the check on the fence failed).
+        const lease = flowKeys("crash").lease("news");
+        await waitFor(
+          "a process to hold the source's lease",
+          async () => !!await redis.get(lease),
+          60_000,
+        );
         let killedMidRun = 0;
         for (let k = 0; k < 4; k++) {
           await sleep(1000);
-          // The first kill hits the source's lease holder (its consumer name
-          // carries its pid), so the lease has to move whatever the timing.
-          const holder = k === 0 ? await redis.get(flowKeys("crash").lease("news")) : null;
+          const holder = k === 0 ? await redis.get(lease) : null;
           const holderAt = workers.findIndex((w) => holder?.split(":")[1] === String(w.pid));
           const i = holderAt >= 0 ? holderAt : k % 2;
           const published = await countLines(out);
