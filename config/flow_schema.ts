@@ -2,6 +2,7 @@ import { z } from "zod";
 import { httpSchema, sourcePerHostSchema } from "../adapters/http/http_config.ts";
 import { bytes, duration } from "./units.ts";
 import { show } from "./zod_issues.ts";
+import { redisUrl } from "./redis_url.ts";
 import { parseCron } from "../engine/schedule.ts";
 
 /** Flow names end up in stream keys and directory names, so they stay plain. */
@@ -33,10 +34,7 @@ export const flowSchema = z.strictObject({
     .describe("Name of the flow: lower-case letters, digits, _ and -. Required."),
   durability: z.enum(["memory", "redis"]).default("memory")
     .describe("memory (default): edges are in-memory channels; redis: edges are Redis Streams."),
-  redis: z.string()
-    .regex(/^(rediss?|unix):\/\//, {
-      error: (iss) => `expected a Redis URL such as redis://127.0.0.1:6379, got ${show(iss.input)}`,
-    })
+  redis: redisUrl()
     .optional()
     .describe("Redis URL; required when durability is redis. No default."),
   output: z.string().min(1).optional()

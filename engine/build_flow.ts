@@ -176,6 +176,17 @@ export async function buildFlow(
         // With workers the stage is built here too: its window, and what
         // opening it tells later stages (the vector length), come from it.
         const local = await spec.create(entry.config, env);
+        // A stage's own code is not type-checked (a step module): a create that returns
+        // nothing, or an object whose handle is misspelt, failed every batch at run time.
+        if (typeof (local as Partial<Actor> | undefined)?.handle !== "function") {
+          throw new Error(
+            `its create() returned ${
+              local === undefined || local === null
+                ? `${local}, not an actor`
+                : "an actor with no handle(batch, out) function"
+            }: return { handle(batch, out) { ... } }`,
+          );
+        }
         await local.open?.(ctx);
         opened.push([entry.id, local]);
         const actor = workers

@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import { checkContext } from "../../config/check_context.ts";
 import { duration } from "../../config/units.ts";
+import { redisUrl } from "../../config/redis_url.ts";
 import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -10,7 +11,7 @@ import { isOutage } from "../../engine/errors.ts";
 import { untilAborted } from "../../engine/until_aborted.ts";
 
 export const redisStreamSinkSchema = z.strictObject({
-  url: z.string().min(1).optional()
+  url: redisUrl().optional()
     .describe("Redis URL; default the flow's own Redis when the flow is durable, else required."),
   stream: z.string().min(1).describe("Key of the stream to append to. Required."),
   maxLen: z.int().positive().default(1_000_000)

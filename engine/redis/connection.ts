@@ -122,8 +122,15 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
     keepAlive: 10_000,
     ...(opts.name ? { connectionName: opts.name } : {}),
   };
-  const password = decodeURIComponent(parsed.password);
-  const username = decodeURIComponent(parsed.username);
+  let password: string, username: string;
+  try {
+    password = decodeURIComponent(parsed.password);
+    username = decodeURIComponent(parsed.username);
+  } catch {
+    throw new Error(
+      `the user or password holds a % that starts no escape (${PASSWORD_ENCODING})`,
+    );
+  }
   if (password) {
     options.password = password;
     if (username) options.username = username;

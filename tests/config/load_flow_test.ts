@@ -164,6 +164,29 @@ Deno.test("an unknown field with nothing close lists the valid fields", () => {
   );
 });
 
+Deno.test("a Redis URL the connection cannot read is refused at its line, its password masked", () => {
+  // These passed check and failed the run, naming no file, line or field.
+  for (
+    const [url, said] of [
+      ["redis://:ab/cd@127.0.0.1:1", "not a URL; expected redis://host:port"],
+      ["redis://127.0.0.1:99999", "not a URL"],
+      ["redis://127.0.0.1:6379/abc", 'the path must be a database number, got "/abc"'],
+      ["redis://:s3cr%zzet@h:1", "the user or password holds a % that starts no escape"],
+    ]
+  ) {
+    const text = `name: t\ndurability: redis\nredis: ${url}\nsources:\n` +
+      `  g: { kind: generator, count: 1 }\npipeline:\n  - publish:\n` +
+      `      - redis-stream: { url: "${url}", stream: s }\n`;
+    const e = flowError(() => parseFlow(text, "flows/t.yaml", builtinRegistry(), {}));
+    assert.ok(e.message.startsWith(`flows/t.yaml:3:8: redis: ${said}`), e.message);
+    assert.match(
+      e.message,
+      /flows\/t\.yaml:8:\d+: pipeline\[0\]\.publish(\.sinks)?\[0\]\.redis-stream\.url: /,
+    );
+    assert.ok(!/s3cr|ab\/cd/.test(e.message), e.message);
+  }
+});
+
 Deno.test("a field of the flow's http block given to a source says where it goes", () => {
   for (const key of ["allow", "userAgent", "robots"]) {
     const text =

@@ -109,3 +109,28 @@ Deno.test("a stage that fails to open is named once, at its place in the flow fi
     "rvpg: stage publish: cannot open sink postgres (postgres sink: refused)",
   );
 });
+
+Deno.test("a stage whose create returns no actor, or one without handle, fails at start at its line", async () => {
+  // A step module is not type-checked: a misspelt handle dead-lettered every item at run time
+  // ("work.actor.handle is not a function"), a missing return said "reading 'open'".
+  for (
+    const [made, said] of [
+      [undefined, "returned undefined, not an actor"],
+      [{ handel() {} }, "returned an actor with no handle\\(batch, out\\) function"],
+    ] as const
+  ) {
+    const registry = builtinRegistry().stage({
+      kind: "mine",
+      summary: "",
+      schema: z.object({}),
+      create: () => made as never,
+    });
+    const text = "name: odd\nsources:\n  g: { kind: generator, count: 1 }\n" +
+      "pipeline:\n  - mine: {}\n  - publish: [stdout: {}]\n";
+    const e = await startError(parseFlow(text, "flows/odd.yaml", registry, {}), registry);
+    assert.match(
+      e.message,
+      new RegExp(`^flows/odd\\.yaml:5:5: pipeline\\[0\\]\\.mine: its create\\(\\) ${said}`),
+    );
+  }
+});
