@@ -201,8 +201,16 @@ function syntaxProblems(
     seen.add(at.line);
     let message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
     message = message.charAt(0).toLowerCase() + message.slice(1);
+    if (/multiple documents/.test(message)) {
+      // The yaml library's words ("please use YAML.parseAllDocuments()") are for programmers.
+      message = `a flow file holds one YAML document: remove the "---" at line ${at.line} and ` +
+        "what follows it (one flow per file)";
+    }
     const ref = unquotedRef(lineText[at.line - 1] ?? "");
-    if (ref) message += `; quote values that hold \${...} inside { } or [ ], e.g. "${ref}"`;
+    if (ref) {
+      message += `; inside { } or [ ] quote a value that holds \${...} ("${ref}"), which makes ` +
+        "it a string, or write the map in block style (one field a line) for a number or a boolean";
+    }
     out.push({ ...at, path: "", message: `YAML syntax error: ${message}` });
   }
   return out;

@@ -472,7 +472,7 @@ Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to qu
   assert.equal(e.line, 5);
   assert.match(
     e.message.split("\n")[0],
-    /; quote values that hold \$\{\.\.\.\} inside \{ \} or \[ \], e\.g\. "\$\{OUT\}"$/,
+    /; inside \{ \} or \[ \] quote a value that holds \$\{\.\.\.\} \("\$\{OUT\}"\), which makes it a string, or write the map in block style \(one field a line\) for a number or a boolean$/,
   );
   // The hint names the one left unquoted, not the first of the line.
   const two = flowError(() =>
@@ -481,7 +481,16 @@ Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to qu
       B: "y",
     })
   );
-  assert.match(two.message.split("\n")[0], /e\.g\. "\$\{B\}"$/);
+  assert.match(two.message.split("\n")[0], /\("\$\{B\}"\), which makes it a string/);
+});
+
+Deno.test("a second YAML document in a flow file is said in a flow's words", () => {
+  const e = flowError(() => parse(flow("  - validate\n") + "---\nname: other\n"));
+  assert.equal(
+    e.message,
+    'flows/demo.yaml:6:1: YAML syntax error: a flow file holds one YAML document: remove the "---" ' +
+      "at line 6 and what follows it (one flow per file)",
+  );
 });
 
 Deno.test("a flow that is a list, not a map, says what a flow is", () => {
