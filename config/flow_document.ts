@@ -18,8 +18,31 @@ import { readAliases } from "./yaml_aliases.ts";
 
 /** A flow file read as data, with a way back from any field to where it is written. */
 export type FlowDocument =
-  | { ok: true; value: unknown; locate: Locate; problems: PathProblem[] }
+  | { ok: true; value: unknown; locate: Locate; problems: PathProblem[]; filled: Filled[] }
   | { ok: false; problems: Problem[] };
+
+/** A value filled from the environment: as written (`${OPENAI_API_KEY}`) and as filled. */
+export interface Filled {
+  written: string;
+  value: string;
+}
+
+/**
+ * `message` with every value filled from the environment named by its
+ * variables instead (`the value of ${OPENAI_API_KEY}, 27 characters`): a
+ * secret put in the wrong field (a key as `baseUrl`, a password as the
+ * Redis URL) was printed whole in the error about that field. Values under
+ * 4 characters are left: they hide nothing and would match everywhere.
+ */
+export function hideFilled(message: string, filled: readonly Filled[]): string {
+  let out = message;
+  for (const { written, value } of filled) {
+    if (value.length < 4 || !out.includes(value)) continue;
+    const named = `the value of ${written}, ${value.length} characters`;
+    out = out.split(JSON.stringify(value)).join(`(${named})`).split(value).join(`(${named})`);
+  }
+  return out;
+}
 
 /** Defaults worth offering when a well-known field's variable is unset. */
 const EXAMPLE_DEFAULTS: Record<string, string> = { redis: "redis://127.0.0.1:6379" };
@@ -58,7 +81,15 @@ export function readFlowDocument(
     return { ok: false, problems: placed() };
   }
   // An env problem points at the `${` itself, not just at the value.
-  fillEnv(doc.contents, [], env, text, (p, offset) => problems.push({ ...p, pos: pos(offset) }));
+  const filled: Filled[] = [];
+  fillEnv(
+    doc.contents,
+    [],
+    env,
+    text,
+    (p, offset) => problems.push({ ...p, pos: pos(offset) }),
+    filled,
+  );
   let value: unknown;
   try {
     // readAliases has bounded what the aliases stand for, and names the alias when they are too
@@ -71,7 +102,7 @@ export function readFlowDocument(
       problems: problems.length > 0 ? placed() : [{ path: "", message: String(e) }],
     };
   }
-  return { ok: true, value, locate: locateIn(doc, aliases.targets, pos), problems };
+  return { ok: true, value, locate: locateIn(doc, aliases.targets, pos), problems, filled };
 }
 
 type Report = (p: PathProblem, offset: number) => void;
@@ -83,16 +114,17 @@ function fillEnv(
   env: Record<string, string | undefined>,
   text: string,
   report: Report,
+  filled: Filled[],
 ): void {
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
-      fillEnv(pair.value, [...path, key], env, text, report);
+      fillEnv(pair.value, [...path, key], env, text, report, filled);
     }
   } else if (isSeq(node)) {
-    node.items.forEach((item, i) => fillEnv(item, [...path, i], env, text, report));
+    node.items.forEach((item, i) => fillEnv(item, [...path, i], env, text, report, filled));
   } else if (isScalar(node) && typeof node.value === "string") {
-    fillScalar(node as Scalar<string>, path, env, text, report);
+    fillScalar(node as Scalar<string>, path, env, text, report, filled);
   }
 }
 
@@ -102,10 +134,12 @@ function fillScalar(
   env: Record<string, string | undefined>,
   text: string,
   report: Report,
+  filled: Filled[],
 ): void {
   const result = substituteEnv(node.value, env);
   if (result.ok) {
     if (!result.changed) return;
+    filled.push({ written: node.value, value: result.value });
     (node as Scalar<unknown>).value = node.type === "PLAIN" ? retype(result.value) : result.value;
     return;
   }

@@ -5,7 +5,7 @@ import { checkFlow } from "./check_flow.ts";
 import { SOURCE_COMMON_KEYS, STAGE_COMMON_KEYS } from "./flow_schema.ts";
 import { fileProblem } from "../adapters/sources/_input_files.ts";
 import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
-import { type FlowDocument, readFlowDocument } from "./flow_document.ts";
+import { type FlowDocument, hideFilled, readFlowDocument } from "./flow_document.ts";
 import { importSteps, type StepModules } from "./step_modules.ts";
 import type { PathProblem } from "./zod_issues.ts";
 
@@ -75,6 +75,27 @@ function checkDocument(
 ): Flow {
   if (doc.value === null || doc.value === undefined) throw fileError(file, EMPTY);
   const waived = components ? [] : doc.problems.filter(inComponentConfig);
+  try {
+    return checked(doc, file, registry, baseDir, steps, stepProblems, waived);
+  } catch (error) {
+    if (!(error instanceof FlowError) || doc.filled.length === 0) throw error;
+    const problems = error.problems.map((p) => ({
+      ...p,
+      message: hideFilled(p.message, doc.filled),
+    }));
+    throw new FlowError(error.file, problems);
+  }
+}
+
+function checked(
+  doc: Extract<FlowDocument, { ok: true }>,
+  file: string,
+  registry: Registry,
+  baseDir: string,
+  steps: StepModules | undefined,
+  stepProblems: PathProblem[],
+  waived: PathProblem[],
+): Flow {
   return checkFlow(doc.value, registry, {
     label: file,
     baseDir,

@@ -3,6 +3,8 @@ import { redisOptions } from "../engine/redis/connection.ts";
 import { maskSecretsOf } from "../engine/mask_url.ts";
 import { show } from "./zod_issues.ts";
 
+const SCHEME = /^(rediss?|unix):\/\//;
+
 /**
  * A Redis URL as the connection reads it (engine/redis/connection.ts
  * redisOptions), checked when the flow is: a password with an unencoded
@@ -12,13 +14,14 @@ import { show } from "./zod_issues.ts";
  */
 export function redisUrl(): z.ZodString {
   return z.string()
-    .regex(/^(rediss?|unix):\/\//, {
+    .regex(SCHEME, {
       error: (iss) =>
         `expected a Redis URL such as redis://127.0.0.1:6379, got ${
           show(typeof iss.input === "string" ? maskSecretsOf(iss.input, iss.input) : iss.input)
         }`,
     })
     .superRefine((url, ctx) => {
+      if (!SCHEME.test(url)) return; // said above
       try {
         redisOptions(url);
       } catch (error) {

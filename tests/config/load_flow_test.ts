@@ -484,6 +484,27 @@ Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to qu
   assert.match(two.message.split("\n")[0], /\("\$\{B\}"\), which makes it a string/);
 });
 
+Deno.test("a value filled from a variable is named in an error, not shown: a secret in the wrong field", () => {
+  const key = "sk-proj-AbCdEf0123456789xyz";
+  const text = "name: t\ndurability: redis\nredis: ${REDIS_URL}\nsources:\n" +
+    "  g: { kind: generator, count: 1 }\npipeline:\n  - embed:\n      provider: openai\n      model: m\n" +
+    "      baseUrl: ${OPENAI_API_KEY}\n      apiKey: x\n  - publish: [stdout: {}]\n";
+  const e = flowError(() =>
+    parseFlow(text, "flows/t.yaml", builtinRegistry(), {
+      OPENAI_API_KEY: key,
+      REDIS_URL: "hunter2",
+    })
+  );
+  assert.ok(!e.message.includes(key) && !e.message.includes("hunter2"), e.message);
+  assert.equal(
+    e.message,
+    "flows/t.yaml:3:8: redis: expected a Redis URL such as redis://127.0.0.1:6379, got " +
+      "(the value of ${REDIS_URL}, 7 characters)\n" +
+      "flows/t.yaml:10:16: pipeline[0].embed.baseUrl: expected a URL, got " +
+      "(the value of ${OPENAI_API_KEY}, 27 characters)",
+  );
+});
+
 Deno.test("a second YAML document in a flow file is said in a flow's words", () => {
   const e = flowError(() => parse(flow("  - validate\n") + "---\nname: other\n"));
   assert.equal(
