@@ -437,6 +437,11 @@ function withRedis(yaml: string, url: string | undefined): string {
   if (url === undefined) return yaml;
   const doc = parseDocument(yaml);
   if (!isMap(doc.contents) || doc.has("redis")) return yaml;
+  // Appended as text: printing the document again dropped blank lines and reflowed { } maps,
+  // and every line an error named moved.
+  if (!doc.contents.flow && doc.errors.length === 0) {
+    return yaml.replace(/\s*$/, "\n") + `redis: ${JSON.stringify(url)}\n`;
+  }
   doc.set("redis", url);
   return doc.toString();
 }

@@ -290,3 +290,16 @@ Deno.test("a custom stage's items are typed: a payload field used as the wrong t
   const { emitted } = await runStage(registry.stages.get("typed")!, [{ title: "a" }]);
   assert.equal(emitted[0].payload.title, "a:string");
 });
+
+Deno.test("a durable test flow given its Redis names the lines the test wrote in its errors", async () => {
+  // The Redis was set by printing the YAML again, which dropped blank lines and reflowed
+  // { } maps: every line and column an error named moved.
+  const yaml = "name: rt\ndurability: redis\n\n\n# comment\nsources:\n  s: { kind: memory }\n\n" +
+    "pipeline:\n\n  - validate: { require: [title, url], titel: 5 }\n  - publish:\n      - collect: {}\n";
+  const said = async (redis?: string) =>
+    (await runTestFlow(yaml, { redis, items: [] }).then(() => "", (e: Error) => e.message))
+      .split("\n").find((line) => line.includes("titel"));
+  const without = await said(undefined);
+  assert.match(without ?? "", /^test flow:11:40: pipeline\[0\]\.validate\.titel: unknown field/);
+  assert.equal(await said("redis://127.0.0.1:1"), without);
+});
