@@ -223,10 +223,22 @@ export function createLlm(
         else outputs.set(i, r.output);
       }
       await keep(outputs);
-      return { content: reply.content, failed };
+      return { content: reply.content, failed, cut: reply.finishReason === "length" };
     };
     const first = await round(messages, inputs.map((_, i) => i));
     if (first.failed.size === 0) return first.failed;
+    if (first.cut && inputs.length > 1) {
+      // The outputs of the batch did not fit in maxOutputTokens: asked again as they were,
+      // they were cut again, and every item went to dead letters though each alone fits.
+      // Not retryable, so the runner splits the batch at once (each half asked anew).
+      throw Object.assign(
+        new Error(
+          `${config.model}: the reply for ${inputs.length} inputs was cut off at ` +
+            `maxOutputTokens (${config.maxOutputTokens}); the batch is split`,
+        ),
+        { retryable: false },
+      );
+    }
     const again: ChatMessage[] = [
       ...messages,
       { role: "assistant", content: first.content },

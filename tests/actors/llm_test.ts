@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { formatReport } from "../../cli/summary.ts";
 import { FlowError } from "../../config/load_flow.ts";
 import { runTestFlow } from "../../testing.ts";
-import { apiError, completion, withFakeChat } from "../adapters/chat/_fake_chat.ts";
+import { apiError, completion, retriedOf, withFakeChat } from "../adapters/chat/_fake_chat.ts";
 
 import { flowYaml, items, KEY, wordsOf } from "./_llm_flow.ts";
 
@@ -223,6 +223,39 @@ Deno.test("structured: on takes no fallback: the 400 dead-letters the items", as
     assert.equal(deadLetters.length, 1);
     assert.match(deadLetters[0].reason, /400 response_format json_schema is not supported/);
     assert.deepEqual(server.hits.map((h) => h.body.response_format.type), ["json_schema"]);
+  });
+});
+
+Deno.test("a reply cut off at maxOutputTokens splits its batch, whose halves fit", async () => {
+  // Asked again as it was, the reply was cut again and all ten items went to dead letters,
+  // though each alone fits. The server cuts at max_tokens (4 characters a token) as real ones do.
+  await withFakeChat({
+    intercept: (hit) => {
+      const wanted = retriedOf(hit.messages) ?? [...hit.inputs.keys()];
+      const full = JSON.stringify({
+        results: wanted.map((index) => ({ index, output: wordsOf(hit.inputs.get(index)!) })),
+      });
+      const max = hit.body.max_tokens * 4;
+      const cut = full.length > max;
+      return Response.json({
+        id: "x",
+        object: "chat.completion",
+        created: 0,
+        model: "fake",
+        choices: [{
+          index: 0,
+          message: { role: "assistant", content: cut ? full.slice(0, max) : full, refusal: null },
+          finish_reason: cut ? "length" : "stop",
+        }],
+        usage: { prompt_tokens: 300, completion_tokens: 25, total_tokens: 325 },
+      });
+    },
+  }, async (server) => {
+    // One output is about 50 characters: 100 tokens hold about 7 of them.
+    const yaml = flowYaml(server.url, "      maxOutputTokens: 100");
+    const { published, deadLetters } = await runTestFlow(yaml, { items: items(10), env: { KEY } });
+    assert.equal(deadLetters.length, 0, deadLetters[0]?.reason);
+    assert.equal(published.get("out")?.length, 10);
   });
 });
 
