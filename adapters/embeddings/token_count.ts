@@ -60,6 +60,19 @@ export async function loadTokenCounter(model: string): Promise<TokenCounter> {
   if (encodingFor(model) === undefined) return charsPerToken;
   // A literal specifier, so `deno check` and the lock file see it.
   const bpe = await import("gpt-tokenizer/encoding/cl100k_base");
+  /**
+   * The text of tokens [from, from + max), shortened a token at a time until
+   * it counts `max` or fewer encoded on its own: a cut inside a character
+   * (an emoji, CJK) decodes to a replacement character that encodes to more
+   * tokens, and a chunk of 8,193 tokens was refused by the API.
+   */
+  const fit = (tokens: number[], from: number, max: number) => {
+    for (let end = Math.min(from + max, tokens.length);; end--) {
+      const text = bpe.decode(tokens.slice(from, end));
+      const n = bpe.countTokens(text);
+      if (n <= max || end - from <= 1) return { text, tokens: n, end };
+    }
+  };
   return {
     encoding: "cl100k_base",
     count: (text) => bpe.countTokens(text),
@@ -69,15 +82,16 @@ export async function loadTokenCounter(model: string): Promise<TokenCounter> {
     },
     truncate(text, max) {
       const tokens = bpe.encode(text);
-      return tokens.length <= max ? text : bpe.decode(tokens.slice(0, max));
+      return tokens.length <= max ? text : fit(tokens, 0, max).text;
     },
     split(text, max) {
       const tokens = bpe.encode(text);
       if (tokens.length <= max) return [{ text, tokens: tokens.length }];
       const pieces = [];
-      for (let i = 0; i < tokens.length; i += max) {
-        const slice = tokens.slice(i, i + max);
-        pieces.push({ text: bpe.decode(slice), tokens: slice.length });
+      for (let i = 0; i < tokens.length;) {
+        const piece = fit(tokens, i, max);
+        pieces.push({ text: piece.text, tokens: piece.tokens });
+        i = piece.end;
       }
       return pieces;
     },

@@ -65,3 +65,44 @@ Deno.test("counting 2,000 inputs of 500 characters gives each its tokens", async
   for (const t of texts) tokens += counter.count(t);
   assert.ok(tokens > 2000 * 70);
 });
+
+Deno.test("chunks and truncations of text cut inside characters stay within the limit, encoded on their own", async () => {
+  // Cut between the tokens of one emoji or ideograph, a piece decoded to a replacement
+  // character that encodes to more tokens: 8 of 150 chunks at 8,191 came to 8,193, which
+  // the API refuses, and the document was dead-lettered.
+  const c = await loadTokenCounter("text-embedding-3-small");
+  const words = [
+    "the",
+    "market",
+    "🚀",
+    "🔥",
+    "📈",
+    "😂",
+    "👍🏽",
+    "北京",
+    "東京",
+    "Ελλάδα",
+    "naïve",
+    "—",
+    "…",
+  ];
+  let seed = 1;
+  const next = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  let over = 0, pieces = 0, tokens = 0;
+  for (let t = 0; t < 20; t++) {
+    let text = "";
+    while (text.length < 20_000) {
+      text += words[Math.floor(next() * words.length)] + (next() < 0.7 ? " " : "");
+    }
+    tokens += c.count(text);
+    for (const max of [61, 1000]) {
+      for (const p of c.split(text, max)) {
+        pieces++;
+        if (c.count(p.text) > max || p.tokens > max) over++;
+      }
+      if (c.count(c.truncate(text, max)) > max) over++;
+    }
+  }
+  assert.ok(pieces > tokens / 1000, "the texts were split");
+  assert.equal(over, 0);
+});
