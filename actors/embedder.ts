@@ -189,12 +189,41 @@ export function createEmbedder(
 ): Actor<RawItem, RawItem> {
   const inputs = inputsOf(config);
   return {
-    ...embedder(() => Promise.resolve({ client }), inputs),
+    ...embedder(() => Promise.resolve({ client }), inputs, config.batch.maxTokens),
     window: embedWindow(config, inputs),
   };
 }
 
-function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem> {
+/**
+ * The vectors of `texts`, in calls of at most `maxTokens` tokens (one text
+ * at the least): the window keeps a batch within it, but lets an item over
+ * it through alone, and a long document's chunks went in one call of
+ * 306,625 tokens, which OpenAI refuses (300,000 a request).
+ */
+async function embedWithin(
+  client: EmbeddingClient,
+  texts: string[],
+  tokens: number[],
+  maxTokens: number,
+  signal: AbortSignal,
+): Promise<number[][]> {
+  const total = tokens.reduce((a, b) => a + b, 0);
+  if (total <= maxTokens) return await client.embed(texts, signal);
+  const calls: Promise<number[][]>[] = [];
+  for (let from = 0; from < texts.length;) {
+    let to = from + 1, sum = tokens[from];
+    while (to < texts.length && sum + tokens[to] <= maxTokens) sum += tokens[to++];
+    calls.push(client.embed(texts.slice(from, to), signal));
+    from = to;
+  }
+  return (await Promise.all(calls)).flat();
+}
+
+function embedder(
+  connect: Connect,
+  inputs: EmbedInputs,
+  maxTokens: number,
+): Actor<RawItem, RawItem> {
   let connection: Promise<EmbedConnection> | undefined;
   let where = "";
   let absent: ReturnType<typeof absentFieldWarner> | undefined;
@@ -212,7 +241,10 @@ function embedder(connect: Connect, inputs: EmbedInputs): Actor<RawItem, RawItem
       (absent ??= absentFieldWarner(inputs.input, (m) => ctx.log.warn(`${where}: ${m}`)))(batch);
       const prepared = batch.map((item) => inputs.prepare(item as Envelope<RawItem>));
       const texts = prepared.flatMap((p) => p.rejected || p.deleted ? [] : p.texts);
-      const vectors = texts.length > 0 ? await client.embed(texts, ctx.signal) : [];
+      const tokens = prepared.flatMap((p) => p.rejected || p.deleted ? [] : p.tokens);
+      const vectors = texts.length > 0
+        ? await embedWithin(client, texts, tokens, maxTokens, ctx.signal)
+        : [];
       // Counted once the call answered: what the provider bills (or, local, would).
       // The openai client tallies what the API says it billed; the local one is estimated here.
       if (!tallies) {
@@ -288,11 +320,15 @@ export const embedStage: StageSpec<EmbedConfig> = {
   create(config, env) {
     const inputs = inputsOf(config);
     const connect = PROVIDERS[config.provider](config, env, inputs);
-    const actor = embedder(async (ctx) => {
-      const connection = await connect(ctx);
-      if (env.vectors) env.vectors.dimensions = connection.client.dimensions;
-      return connection;
-    }, inputs);
+    const actor = embedder(
+      async (ctx) => {
+        const connection = await connect(ctx);
+        if (env.vectors) env.vectors.dimensions = connection.client.dimensions;
+        return connection;
+      },
+      inputs,
+      config.batch.maxTokens,
+    );
     return { ...actor, window: embedWindow(config, inputs) };
   },
   workers: (config) =>

@@ -21,6 +21,7 @@ import {
   withFakeOpenAI,
 } from "../adapters/embeddings/_fake_openai.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
+import { runTestFlow } from "../../testing.ts";
 import { fakeClock } from "../adapters/http/_fake_clock.ts";
 
 const KEY = "sk-flow-test-5f3a9c";
@@ -508,4 +509,37 @@ Deno.test("a reply's size cap follows the batch size, not the API's 2,048 inputs
       );
     },
   );
+});
+
+Deno.test("a long document's chunks go in calls within batch.maxTokens", async () => {
+  // The window lets an item heavier than batch.maxTokens through alone; its chunks all went
+  // in one call (306,625 tokens against OpenAI's 300,000 a request, refused: dead-lettered).
+  await withFakeOpenAI({}, async (server) => {
+    const words = Array.from({ length: 10_000 }, (_, i) => `w${i.toString(36)}`).join(" ");
+    const { published, deadLetters } = await runTestFlow(
+      `
+name: long
+sources: { inbox: { kind: memory } }
+pipeline:
+  - embed:
+      provider: openai
+      model: some-compatible-model
+      apiKey: sk-test-123456
+      baseUrl: ${server.url}
+      dimensions: 8
+      cache: false
+      truncate: { maxTokens: 1000, policy: chunk-average }
+      batch: { size: 16, maxTokens: 5000, maxWait: 10ms }
+  - publish: [ { collect: { name: out } } ]
+`,
+      { items: [{ title: "a long report", url: "https://e.com/long", text: words }] },
+    );
+    assert.equal(deadLetters.length, 0);
+    assert.equal(published.get("out")?.length, 1);
+    const calls = server.hits.filter((h) => h.input[0] !== PROBE_TEXT);
+    const chars = (h: { input: string[] }) =>
+      h.input.reduce((n, t) => n + Math.ceil(t.length / 4), 0);
+    assert.ok(calls.length >= 3, `${calls.length} calls`);
+    assert.ok(calls.every((h) => chars(h) <= 5000), calls.map(chars).join(", "));
+  });
 });
