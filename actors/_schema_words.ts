@@ -46,7 +46,6 @@ const KEYWORDS = new Set([
   "deprecated",
   "readOnly",
   "writeOnly",
-  "nullable",
   "contentEncoding",
   "contentMediaType",
   "$ref",
@@ -85,6 +84,14 @@ export function schemaWordProblem(
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) return undefined;
   const node = schema as Record<string, unknown>;
   for (const key of Object.keys(node)) {
+    if (key === "nullable") {
+      // OpenAPI's word: the check ignored it and refused the model's null, every time.
+      return {
+        path: [...path, key],
+        message: '"nullable" is OpenAPI\'s, not JSON Schema\'s: write the type with "null", ' +
+          'e.g. type: [string, "null"]',
+      };
+    }
     if (!KEYWORDS.has(key)) {
       return {
         path: [...path, key],
@@ -100,6 +107,20 @@ export function schemaWordProblem(
         message: `${JSON.stringify(type)} is not a JSON Schema type (${TYPES.join(", ")})` +
           (typeof type === "string" ? didYouMean(type, TYPES) : ""),
       };
+    }
+  }
+  const properties = node.properties;
+  if (Array.isArray(node.required) && typeof properties === "object" && properties !== null) {
+    const names = Object.keys(properties);
+    for (const [i, name] of node.required.entries()) {
+      if (typeof name === "string" && !names.includes(name)) {
+        // The check does not hold an output to a name properties lacks: { } passed.
+        return {
+          path: [...path, "required", i],
+          message: `required names ${JSON.stringify(name)}, which properties does not list` +
+            didYouMean(name, names),
+        };
+      }
     }
   }
   for (const key of ONE) {

@@ -432,7 +432,7 @@ Deno.test("an item with none of the input's fields goes to dead letters unasked,
   });
 });
 
-Deno.test("a misspelt type beside an enum, or a misspelt keyword, fails the load too", async () => {
+Deno.test("a misspelt type, keyword or required name, or OpenAPI's nullable, fails the load too", async () => {
   // Before: both loaded, and the schema checked less than the file said.
   const cases: [string, string, RegExp][] = [
     [
@@ -444,6 +444,18 @@ Deno.test("a misspelt type beside an enum, or a misspelt keyword, fails the load
       "words: { type: integer }",
       "words: { type: integer, maxLenght: 5 }",
       /:14:46: pipeline\[0\]\.llm\.schema\.properties\.words\.maxLenght: "maxLenght" is not a JSON Schema keyword; did you mean "maxLength"/,
+    ],
+    // A required name properties does not list held nothing: { } passed the check.
+    [
+      "required: [words, topic]",
+      "required: [words, topik]",
+      /:16:27: pipeline\[0\]\.llm\.schema\.required\[1\]: required names "topik", which properties does not list; did you mean "topic"/,
+    ],
+    // OpenAPI's nullable was ignored by the check, which refused the model's null every time.
+    [
+      "words: { type: integer }",
+      "words: { type: integer, nullable: true }",
+      /:14:\d+: pipeline\[0\]\.llm\.schema\.properties\.words\.nullable: "nullable" is OpenAPI's, not JSON Schema's: write the type with "null"/,
     ],
   ];
   for (const [from, to, message] of cases) {
