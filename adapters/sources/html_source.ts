@@ -8,7 +8,13 @@ import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { decodeHtml } from "./_decode_html.ts";
 import { charsetOf } from "./_decode_xml.ts";
-import { extractArticle, type HtmlDocument, loadDom, parseHtml } from "./_extract_article.ts";
+import {
+  extractArticle,
+  type HtmlDocument,
+  loadDom,
+  PageTooDeepError,
+  parseHtml,
+} from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import { sitemapUrls } from "./_sitemap.ts";
@@ -421,10 +427,16 @@ class HtmlSource implements Source {
 
   /** The page's article as a one-item list, or none (counted and warned). */
   #articleOf(doc: HtmlDocument, url: string | undefined, name: string): RawItem[] {
-    const item = extractArticle(doc, url);
+    let item: RawItem | undefined, why = "no readable article";
+    try {
+      item = extractArticle(doc, url);
+    } catch (error) {
+      if (!(error instanceof PageTooDeepError)) throw error;
+      why = error.message;
+    }
     if (item === undefined) {
       this.counts.noArticle++;
-      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(name)}: no readable article`);
+      this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(name)}: ${why}`);
       return [];
     }
     if (item.url !== undefined && url !== undefined) this.#seen.add(item.url);
