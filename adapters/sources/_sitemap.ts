@@ -37,6 +37,22 @@ export interface SitemapOptions {
    * are wanted; entries without a lastmod always are. Undefined: everything.
    */
   since?: number;
+  /**
+   * The mark of each sitemap document read before (the newest lastmod of its
+   * pages at the last complete walk): its pages, and its index entry, are
+   * held to its own mark, not `since`, which is for documents not in it.
+   * One mark for all lost pages: a section's sitemap regenerated later than
+   * another listed a page older than the other's newest, and it was never
+   * emitted.
+   */
+  marks?: ReadonlyMap<string, number>;
+  /**
+   * The lastmod each index gave each child sitemap at the last complete
+   * walk, with the newest page lastmod of that walk: a child whose entry is
+   * unchanged and ended before it is not read again. Its own mark alone
+   * would read a child stamped a day after its newest page at every poll.
+   */
+  stamps?: { of: ReadonlyMap<string, string>; before: number };
   /** URLs per yielded batch. */
   batchSize: number;
   signal?: AbortSignal;
@@ -52,6 +68,15 @@ export interface SitemapWalk {
   newest?: number;
   /** Pages left out because their lastmod is before `since`. */
   older: number;
+  /**
+   * The mark of each sitemap document listed in this walk (see
+   * SitemapOptions.marks): the newest page lastmod of one read, at least its
+   * mark before; the mark before of one left unread (its index lastmod said
+   * no news). Documents with no mark (no page lastmod) are not in it.
+   */
+  marks: Map<string, number>;
+  /** The lastmod each index of this walk gave each child sitemap (see SitemapOptions.stamps). */
+  stamps: Map<string, string>;
 }
 
 /** Bytes of an XML text node kept at most (`<loc>` may be 2,048 chars by the protocol). */
@@ -76,7 +101,8 @@ export async function* sitemapUrls(
   url: string,
   options: SitemapOptions,
 ): AsyncGenerator<SitemapUrl[], SitemapWalk> {
-  const walk: SitemapWalk = { sitemaps: 0, older: 0 };
+  const walk: SitemapWalk = { sitemaps: 0, older: 0, marks: new Map(), stamps: new Map() };
+  const sinceOf = (doc: string) => options.marks?.get(doc) ?? options.since;
   const seen = new Set<string>();
   /** Sitemaps still to read, with their depth; the next is at the end. */
   const todo: { url: string; depth: number; from?: string }[] = [{ url, depth: 0 }];
@@ -94,6 +120,8 @@ export async function* sitemapUrls(
     walk.sitemaps++;
     options.onSitemap?.(next.url);
     const children: string[] = [];
+    const docSince = sinceOf(next.url);
+    let docNewest = options.marks?.get(next.url);
     for await (const entries of readSitemap(next.url, options)) {
       for (const found of entries) {
         const lastmod = found.lastmod === undefined ? undefined : Date.parse(found.lastmod);
@@ -101,12 +129,19 @@ export async function* sitemapUrls(
         // time it was generated, which would hide pages a lagging child lists later.
         if (lastmod !== undefined && found.kind !== "sitemap") {
           walk.newest = Math.max(walk.newest ?? lastmod, lastmod);
+          docNewest = Math.max(docNewest ?? lastmod, lastmod);
         }
         // A lastmod of a day (or a month, a year) says the page changed some
         // time in it: old only when all of it is before the mark, or a page
         // (or a child sitemap) dated the day of a mark set at 09:00 is missed.
-        const old = found.lastmodEnd !== undefined && options.since !== undefined &&
-          found.lastmodEnd < options.since;
+        const since = found.kind === "sitemap" ? sinceOf(found.url) : docSince;
+        let old = found.lastmodEnd !== undefined && since !== undefined &&
+          found.lastmodEnd < since;
+        if (found.kind === "sitemap" && found.lastmod !== undefined) {
+          const { stamps } = options;
+          old ||= stamps?.of.get(found.url) === found.lastmod && found.lastmodEnd! < stamps.before;
+          walk.stamps.set(found.url, found.lastmod);
+        }
         if (found.kind === "sitemap") {
           if (next.depth + 1 > options.maxDepth) {
             throw new Error(
@@ -122,6 +157,9 @@ export async function* sitemapUrls(
           }
           // An index entry's lastmod says when that sitemap last changed: an older one has no news.
           if (!old) children.push(found.url);
+          else if (options.marks?.has(found.url)) {
+            walk.marks.set(found.url, options.marks.get(found.url)!);
+          }
           continue;
         }
         if (old) {
@@ -135,6 +173,7 @@ export async function* sitemapUrls(
         }
       }
     }
+    if (docNewest !== undefined) walk.marks.set(next.url, docNewest);
     // Depth first, in document order: the first child is read next.
     for (let i = children.length - 1; i >= 0; i--) {
       todo.push({ url: children[i], depth: next.depth + 1, from: next.url });

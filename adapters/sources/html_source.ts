@@ -7,6 +7,7 @@ import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { decodeHtml } from "./_decode_html.ts";
+import { keptMarks, marksIn, marksOut, stampsIn } from "./sitemap_source.ts";
 import { charsetOf } from "./_decode_xml.ts";
 import {
   extractArticle,
@@ -163,6 +164,10 @@ export const htmlSource: SourceSpec<HtmlConfig> = {
 export interface HtmlPosition {
   seen: string[];
   since?: string;
+  /** With `sitemap`: each sitemap document's own mark (see sitemap_source.ts). */
+  sitemaps?: Record<string, string>;
+  /** With `sitemap`: what each index said of each child sitemap (see sitemap_source.ts). */
+  stamps?: Record<string, string>;
 }
 
 /** What a source did since it was made, summed over its polls. */
@@ -214,6 +219,10 @@ class HtmlSource implements Source {
   readonly #seen = new SeenPages();
   /** With `sitemap`: the newest lastmod of the last complete walk (ms). */
   #since?: number;
+  /** With `sitemap`: each sitemap document's mark at the last complete walk. */
+  #marks?: Map<string, number>;
+  /** With `sitemap`: what each index said of each child sitemap at the last complete walk. */
+  #stamps?: Map<string, string>;
   /** Pages that answered 404 or 410: failed, but not to be tried again. */
   #gone = 0;
   /** Why the last page this source could not use was skipped: the cause a failed poll names. */
@@ -241,15 +250,24 @@ class HtmlSource implements Source {
   checkpoint(): HtmlPosition | undefined {
     if (this.#seen.size === 0 && this.#since === undefined) return undefined;
     const since = this.#since === undefined ? {} : { since: new Date(this.#since).toISOString() };
-    return { seen: this.#seen.keys(), ...since };
+    const sitemaps = this.#marks && marksOut(this.#marks);
+    const stamps = this.#stamps?.size ? Object.fromEntries(this.#stamps) : undefined;
+    return {
+      seen: this.#seen.keys(),
+      ...since,
+      ...(sitemaps ? { sitemaps } : {}),
+      ...(stamps ? { stamps } : {}),
+    };
   }
 
   resume(position: unknown): void {
     if (this.config.path !== undefined) return;
     if (position === undefined || position === null) position = { seen: [] };
     try {
-      const { seen, since } = position as Partial<HtmlPosition>;
+      const { seen, since, sitemaps, stamps } = position as Partial<HtmlPosition>;
       this.#seen.restore(seen);
+      this.#marks = marksIn(sitemaps);
+      this.#stamps = stampsIn(stamps);
       this.#since = undefined;
       if (since !== undefined) {
         const ms = Date.parse(since);
@@ -367,6 +385,7 @@ class HtmlSource implements Source {
     let left = 0;
     let batch: RawItem[] = [];
     let since = Date.now(); // when the batch's first item came (reset while it is empty)
+    const walkSince = this.#marks ? undefined : this.#since;
     const walk = sitemapUrls(url, {
       http: httpOf(this.env),
       // A sitemap may be 50 MB (the protocol's limit): the sitemap source's defaults.
@@ -374,7 +393,12 @@ class HtmlSource implements Source {
       maxBytes: SITEMAP_MAX_BYTES,
       maxSitemaps: 1000,
       maxDepth: 3,
-      since: this.#since,
+      // Per sitemap document once marks are kept; a position from before them holds all to one.
+      since: walkSince,
+      marks: this.#marks,
+      ...(this.#stamps && this.#since !== undefined
+        ? { stamps: { of: this.#stamps, before: this.#since } }
+        : {}),
       batchSize: ITEMS_PER_BATCH,
       signal,
     });
@@ -394,6 +418,10 @@ class HtmlSource implements Source {
         const failed = this.counts.failed - before.failed - (this.#gone - goneBefore);
         if (left === 0 && failed === 0 && newest !== undefined) {
           this.#since = Math.max(this.#since ?? -Infinity, Math.min(newest, started));
+        }
+        if (left === 0 && failed === 0) {
+          this.#marks = keptMarks(next.value.marks, started, walkSince);
+          this.#stamps = next.value.stamps;
         }
         break;
       }

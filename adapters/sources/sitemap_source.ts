@@ -80,9 +80,62 @@ export const sitemapSource: SourceSpec<SitemapConfig> = {
   create: (config, env) => new SitemapSource(config, env),
 };
 
-/** Where a sitemap source stands: the newest lastmod it has seen, ISO 8601. */
+/**
+ * Where a sitemap source stands: the newest lastmod it has seen, ISO 8601,
+ * and each sitemap document's own (SitemapOptions.marks).
+ */
 export interface SitemapPosition {
   since: string;
+  sitemaps?: Record<string, string>;
+  /** What each index said of each child sitemap (SitemapOptions.stamps). */
+  stamps?: Record<string, string>;
+}
+
+/** Stamps read back from a position; throws on what is not one. */
+export function stampsIn(stamps: unknown): Map<string, string> | undefined {
+  if (stamps === undefined) return undefined;
+  if (
+    typeof stamps !== "object" || stamps === null || Array.isArray(stamps) ||
+    !Object.values(stamps).every((v) => typeof v === "string")
+  ) {
+    throw new Error(`stamps is not a map of sitemap URL to lastmod: ${JSON.stringify(stamps)}`);
+  }
+  return new Map(Object.entries(stamps as Record<string, string>));
+}
+
+/** Marks as a position keeps them: ISO 8601 by sitemap URL. */
+export function marksOut(marks: ReadonlyMap<string, number>): Record<string, string> | undefined {
+  if (marks.size === 0) return undefined;
+  return Object.fromEntries([...marks].map(([url, ms]) => [url, new Date(ms).toISOString()]));
+}
+
+/** Marks read back from a position; throws on what is not one. */
+export function marksIn(sitemaps: unknown): Map<string, number> | undefined {
+  if (sitemaps === undefined) return undefined;
+  const marks = new Map<string, number>();
+  if (typeof sitemaps !== "object" || sitemaps === null || Array.isArray(sitemaps)) {
+    throw new Error(`sitemaps is not a map of sitemap URL to date: ${JSON.stringify(sitemaps)}`);
+  }
+  for (const [url, iso] of Object.entries(sitemaps)) {
+    const ms = typeof iso === "string" ? Date.parse(iso) : NaN;
+    if (!Number.isFinite(ms)) throw new Error(`sitemaps[${JSON.stringify(url)}] is not a date`);
+    marks.set(url, ms);
+  }
+  return marks;
+}
+
+/**
+ * A walk's marks as kept: at most the walk's start (a lastmod in the future
+ * would hide every later change) and at least `floor` (the first poll's cutoff).
+ */
+export function keptMarks(
+  marks: ReadonlyMap<string, number>,
+  started: number,
+  floor: number | undefined,
+): Map<string, number> {
+  return new Map(
+    [...marks].map(([url, ms]) => [url, Math.max(floor ?? -Infinity, Math.min(ms, started))]),
+  );
 }
 
 /**
@@ -99,27 +152,47 @@ export interface SitemapPosition {
 class SitemapSource implements Source {
   /** The newest lastmod of the last complete walk (ms). */
   #since?: number;
+  /** Each sitemap document's mark at the last complete walk; undefined before one (or an old position). */
+  #marks?: Map<string, number>;
+  /** What each index said of each child sitemap at the last complete walk. */
+  #stamps?: Map<string, string>;
 
   constructor(private readonly config: SitemapConfig, private readonly env: BuildEnv) {}
 
   checkpoint(): SitemapPosition | undefined {
-    return this.#since === undefined ? undefined : { since: new Date(this.#since).toISOString() };
+    if (this.#since === undefined) return undefined;
+    const sitemaps = this.#marks && marksOut(this.#marks);
+    const stamps = this.#stamps?.size ? Object.fromEntries(this.#stamps) : undefined;
+    return {
+      since: new Date(this.#since).toISOString(),
+      ...(sitemaps ? { sitemaps } : {}),
+      ...(stamps ? { stamps } : {}),
+    };
   }
 
   resume(position: unknown): void {
     if (position === undefined || position === null) {
       this.#since = undefined;
+      this.#marks = undefined;
+      this.#stamps = undefined;
       return;
     }
     const since = (position as SitemapPosition).since;
     const ms = typeof since === "string" ? Date.parse(since) : NaN;
-    if (typeof position !== "object" || !Number.isFinite(ms)) {
+    let marks: Map<string, number> | undefined, stamps: Map<string, string> | undefined;
+    try {
+      if (typeof position !== "object" || !Number.isFinite(ms)) throw new Error("");
+      marks = marksIn((position as SitemapPosition).sitemaps);
+      stamps = stampsIn((position as SitemapPosition).stamps);
+    } catch {
       throw new Error(
         `sitemap ${maskUrl(this.config.url)}: cannot resume from ${JSON.stringify(position)}: ` +
-          `expected { "since": "<ISO 8601 date>" }`,
+          `expected { "since": "<ISO 8601 date>", "sitemaps"?: { "<url>": "<ISO 8601 date>" } }`,
       );
     }
     this.#since = ms;
+    this.#marks = marks;
+    this.#stamps = stamps;
   }
 
   /**
@@ -131,8 +204,14 @@ class SitemapSource implements Source {
   async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
     const started = Date.now();
     const first = this.config.since;
-    const since = this.#since ??
-      (first === undefined ? undefined : first.ago !== undefined ? started - first.ago : first.at);
+    const cutoff = first === undefined
+      ? undefined
+      : first.ago !== undefined
+      ? started - first.ago
+      : first.at;
+    // With marks per sitemap, one not read before is held to the first poll's cutoff only (a
+    // new month's sitemap is news); a position from before marks holds all to its one mark.
+    const since = this.#marks ? cutoff : this.#since ?? cutoff;
     const walk = sitemapUrls(this.config.url, {
       http: httpOf(this.env),
       timeout: this.config.timeout,
@@ -140,6 +219,10 @@ class SitemapSource implements Source {
       maxSitemaps: this.config.maxSitemaps,
       maxDepth: this.config.maxDepth,
       since,
+      marks: this.#marks,
+      ...(this.#stamps && this.#since !== undefined
+        ? { stamps: { of: this.#stamps, before: this.#since } }
+        : {}),
       batchSize: BATCH,
       signal,
     });
@@ -158,14 +241,16 @@ class SitemapSource implements Source {
         ...(u.lastmod !== undefined ? { lastmod: u.lastmod } : {}),
       }));
     }
-    const before = this.#since;
+    const before = JSON.stringify(this.checkpoint());
     // Never behind this walk's own cutoff: the first poll's `since: 7d` over
     // a sitemap of old pages would leave the position at their old lastmod,
     // and the next poll would emit them all.
     if (done.newest !== undefined) {
-      this.#since = Math.max(since ?? -Infinity, Math.min(done.newest, started));
+      this.#since = Math.max(this.#since ?? since ?? -Infinity, Math.min(done.newest, started));
     }
+    this.#marks = keptMarks(done.marks, started, since);
+    this.#stamps = done.stamps;
     if (held) yield held;
-    else if (this.#since !== before) yield [];
+    else if (JSON.stringify(this.checkpoint()) !== before) yield [];
   }
 }

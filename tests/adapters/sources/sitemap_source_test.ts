@@ -165,7 +165,18 @@ Deno.test("a later poll emits only pages whose lastmod moved, and skips unchange
       "https://example.com/n2",
       "https://example.com/undated",
     ]);
-    assert.deepEqual(first.checkpoint?.(), { since: "2026-05-02T12:00:00.000Z" });
+    assert.deepEqual(first.checkpoint?.(), {
+      since: "2026-05-02T12:00:00.000Z",
+      sitemaps: {
+        [`${origin}/old.xml`]: "2026-01-09T00:00:00.000Z",
+        [`${origin}/new.xml`]: "2026-05-02T12:00:00.000Z",
+      },
+      // What the index said of each: old.xml, unchanged and before the mark, is not read again.
+      stamps: {
+        [`${origin}/old.xml`]: "2026-01-10T00:00:00.000Z",
+        [`${origin}/new.xml`]: "2026-05-02T12:00:00.000Z",
+      },
+    });
 
     // The site changes n1 and adds n3; old.xml is unchanged.
     docs.set("/index.xml", index([["/old.xml", "2026-01-10"], ["/new.xml", "2026-05-03"]]));
@@ -190,11 +201,28 @@ Deno.test("a later poll emits only pages whose lastmod moved, and skips unchange
       "https://example.com/undated", // nothing says it is old
     ]);
     assert.deepEqual(hits, ["/index.xml", "/new.xml"], "old.xml was not fetched again");
-    assert.deepEqual(second.checkpoint?.(), { since: "2026-05-03T09:30:00.000Z" });
+    assert.deepEqual(second.checkpoint?.(), {
+      since: "2026-05-03T09:30:00.000Z",
+      sitemaps: {
+        [`${origin}/old.xml`]: "2026-01-09T00:00:00.000Z", // not read: kept as it was
+        [`${origin}/new.xml`]: "2026-05-03T09:30:00.000Z",
+      },
+      stamps: {
+        [`${origin}/old.xml`]: "2026-01-10T00:00:00.000Z",
+        [`${origin}/new.xml`]: "2026-05-03T00:00:00.000Z",
+      },
+    });
     assert.throws(
       () => second.resume?.({ since: "yesterday" }),
-      /cannot resume from \{"since":"yesterday"\}: expected \{ "since": "<ISO 8601 date>" \}/,
+      /cannot resume from \{"since":"yesterday"\}: expected \{ "since": "<ISO 8601 date>", "sitemaps"\?: /,
     );
+    // A position from before the marks per sitemap still resumes, holding all to its one mark.
+    const legacy = await source({ url: `${origin}/index.xml` });
+    legacy.resume?.({ since: "2026-05-03T09:30:00.000Z" });
+    assert.deepEqual((await readAll(legacy)).flat().map((i) => i.url), [
+      "https://example.com/n3",
+      "https://example.com/undated",
+    ]);
   });
 });
 
@@ -219,9 +247,13 @@ Deno.test("since limits the first poll; the position moves only when a walk comp
     for await (const batch of src.read(new AbortController().signal)) {
       batches.push({ items: batch.map((i) => i.url as string), position: src.checkpoint?.() });
     }
-    assert.deepEqual(batches, [
-      { items: ["https://example.com/mar"], position: { since: "2026-03-15T00:00:00.000Z" } },
-    ]);
+    assert.deepEqual(batches, [{
+      items: ["https://example.com/mar"],
+      position: {
+        since: "2026-03-15T00:00:00.000Z",
+        sitemaps: { [`${origin}/a.xml`]: "2026-03-15T00:00:00.000Z" },
+      },
+    }]);
     // Nothing newer: the page as new as the newest seen comes again (lastmod is often a date).
     const again = await readAll(src);
     assert.deepEqual(again.map((b) => b.map((i) => i.url)), [["https://example.com/mar"]]);
@@ -240,7 +272,10 @@ Deno.test("since is kept when every page is older: the second poll does not emit
     const src = await source({ url: `${origin}/s.xml`, since: "2026-03-01" });
     assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/old2"]);
     // Before: the position became old1's lastmod, and each later poll emitted old1.
-    assert.deepEqual(src.checkpoint?.(), { since: "2026-03-01T00:00:00.000Z" });
+    assert.deepEqual(src.checkpoint?.(), {
+      since: "2026-03-01T00:00:00.000Z",
+      sitemaps: { [`${origin}/s.xml`]: "2026-03-01T00:00:00.000Z" },
+    });
     assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/old2"]);
   });
 });
@@ -254,7 +289,11 @@ Deno.test("an index entry dated by day is read while the mark is within that day
   await withServer(site(docs, hits), async (origin) => {
     const src = await source({ url: `${origin}/index.xml` });
     await readAll(src);
-    assert.deepEqual(src.checkpoint?.(), { since: "2024-06-01T09:00:00.000Z" });
+    assert.deepEqual(src.checkpoint?.(), {
+      since: "2024-06-01T09:00:00.000Z",
+      sitemaps: { [`${origin}/day.xml`]: "2024-06-01T09:00:00.000Z" },
+      stamps: { [`${origin}/day.xml`]: "2024-06-01T00:00:00.000Z" },
+    });
     // Later that day the child lists another page; the index still says only the day.
     docs.set(
       "/day.xml",
@@ -347,7 +386,13 @@ Deno.test("sitemapUrls walks a site for another source and reports what it saw",
       next = await walk.next();
     }
     assert.deepEqual(urls, [{ url: "https://example.com/a", lastmod: "2026-05-01T00:00:00.000Z" }]);
-    assert.deepEqual(next.value, { sitemaps: 1, older: 1, newest: Date.parse("2026-05-01") });
+    assert.deepEqual(next.value, {
+      sitemaps: 1,
+      older: 1,
+      newest: Date.parse("2026-05-01"),
+      marks: new Map([[`${origin}/s.xml`, Date.parse("2026-05-01")]]),
+      stamps: new Map(),
+    });
   });
 });
 
@@ -400,5 +445,38 @@ Deno.test("resume(undefined) puts a sitemap source back at the start", async () 
     src.resume!(undefined);
     assert.equal(src.checkpoint!(), undefined);
     assert.equal((await readAll(src)).flat().length, 2);
+  });
+});
+
+Deno.test("a page a section's sitemap lists after another section's newer page is still read", async () => {
+  // Each section's sitemap is regenerated on its own schedule. Held to one mark, the newest
+  // page of any of them, the sport story of 10:00 that sport.xml listed only once news.xml
+  // had listed a page of 10:05 was dropped at that poll and every later one.
+  const docs = new Map<string, string | Uint8Array>([
+    [
+      "/index.xml",
+      index([["/news.xml", "2026-03-02T10:05:00Z"], ["/sport.xml", "2026-03-02T09:00:00Z"]]),
+    ],
+    ["/news.xml", urlset([["https://example.com/news/a", "2026-03-02T10:05:00Z"]])],
+    ["/sport.xml", urlset([["https://example.com/sport/old", "2026-03-02T09:00:00Z"]])],
+  ]);
+  await withServer(site(docs), async (origin) => {
+    const src = await source({ url: `${origin}/index.xml` });
+    await readAll(src);
+    docs.set(
+      "/index.xml",
+      index([["/news.xml", "2026-03-02T10:05:00Z"], ["/sport.xml", "2026-03-02T10:40:00Z"]]),
+    );
+    docs.set(
+      "/sport.xml",
+      urlset([
+        ["https://example.com/sport/old", "2026-03-02T09:00:00Z"],
+        ["https://example.com/sport/new-story", "2026-03-02T10:00:00Z"],
+      ]),
+    );
+    const again = await source({ url: `${origin}/index.xml` });
+    again.resume?.(src.checkpoint?.());
+    const urls = (await readAll(again)).flat().map((i) => i.url);
+    assert.ok(urls.includes("https://example.com/sport/new-story"), JSON.stringify(urls));
   });
 });
