@@ -76,6 +76,8 @@ export class HttpStatusError extends Error {
     readonly url: string,
     readonly status: number,
     readonly retryAfterMs?: number,
+    /** The host that answered: after redirects, the last hop's, not the first URL's. */
+    readonly host?: string,
   ) {
     super(message);
     this.name = "HttpStatusError";
@@ -177,6 +179,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
             shown,
             status,
             retryAfterMs(resHeaders, Number.POSITIVE_INFINITY),
+            current.host,
           );
         }
         const body = await readCappedBody(response, maxBytes, signal);

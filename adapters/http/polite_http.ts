@@ -218,23 +218,26 @@ export class PoliteHttp implements HttpPool {
         return res;
       } catch (e) {
         if (e instanceof HttpStatusError && (e.status === 429 || e.status === 503)) {
-          this.#aimd.slowDown(host, this.#clock.now());
+          // The host that answered: a redirect's target, not the first URL's host (which a
+          // 429 from a feed proxy paused, while the proxy was asked again at once).
+          const at = e.host ?? host;
+          this.#aimd.slowDown(at, this.#clock.now());
           if (e.retryAfterMs !== undefined && e.retryAfterMs > 0) {
             const pause = Math.min(e.retryAfterMs, MAX_PAUSE_MS);
             this.#log?.warn(
-              `${this.#flow}: ${host} answered ${e.status}: no request to it for ${
+              `${this.#flow}: ${at} answered ${e.status}: no request to it for ${
                 Math.ceil(pause / 1000)
               } s, as its Retry-After asks`,
             );
             this.#pausedUntil.set(
-              host,
-              Math.max(this.#pausedUntil.get(host) ?? 0, this.#clock.now() + pause),
+              at,
+              Math.max(this.#pausedUntil.get(at) ?? 0, this.#clock.now() + pause),
             );
             // At the pace the cut just set (no burst): the pace this request had would keep
             // the bucket's old depth, and the next request (burst - 1) intervals past `pause`.
-            const after = this.#pace(host, limits, opts.crawlDelay);
+            const after = this.#pace(at, limits, opts.crawlDelay);
             // The host's own error matters more than a failed pause (Redis away).
-            await this.#buckets.pause(host, pause, after.interval, after.burst).catch(() => {});
+            await this.#buckets.pause(at, pause, after.interval, after.burst).catch(() => {});
           }
         }
         throw e;

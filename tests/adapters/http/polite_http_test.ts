@@ -237,6 +237,46 @@ Deno.test("Retry-After of a 429 pauses the whole host until then", async () => {
   );
 });
 
+Deno.test("Retry-After of a redirect's target pauses that host, not the first URL's", async () => {
+  // A feed at A redirected to B, which answered 429: A was paused and B asked again at once.
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) =>
+      path === "/limited"
+        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+        : undefined,
+    async (b, seenB) => {
+      await withSite(
+        clock,
+        (path) =>
+          path === "/feed"
+            ? new Response(null, { status: 302, headers: { location: `${b}/limited` } })
+            : undefined,
+        async (a, seenA) => {
+          const log = memoryLogger();
+          const http = new PoliteHttp(options({ robots: false }, { rps: 100, burst: 100 }), {
+            clock,
+            log,
+            flow: "f",
+          }).client();
+          const t0 = clock.now();
+          await assert.rejects(http.get(a + "/feed"), (e) => (e as HttpStatusError).status === 429);
+          assert.deepEqual(log.lines, [
+            `warn f: ${
+              new URL(b).host
+            } answered 429: no request to it for 7 s, as its Retry-After asks`,
+          ]);
+          await http.get(a + "/page");
+          await http.get(b + "/other");
+          assert.ok(seenA.find((s) => s.path === "/page")!.at - t0 < 1000, "A is not held");
+          assert.ok(seenB.find((s) => s.path === "/other")!.at - t0 >= 7000, "B is paused");
+        },
+      );
+    },
+  );
+});
+
 Deno.test("a 429 storm: never above perHost.rps, the rate halves, then creeps back", async () => {
   const clock = fakeClock();
   const storm = 8;
