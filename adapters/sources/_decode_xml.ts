@@ -58,11 +58,34 @@ export function decodeXmlWithEvidence(bytes: Uint8Array, options: DecodeOptions 
       continue;
     }
     if (decoder.encoding !== "utf-8") {
+      // A template's hard-coded single-byte label over bytes that are UTF-8 (with some
+      // non-ASCII): read as labelled, every accent became two characters (CafÃ©), unsaid.
+      // Such bytes are almost never meant as Latin-1; the html source reads them so too.
+      const utf8 = SINGLE_BYTE.test(decoder.encoding) ? strictUtf8(bytes) : undefined;
+      if (utf8 !== undefined) {
+        notes.push(
+          `${from} says ${decoder.encoding} but the bytes are UTF-8: read as UTF-8`,
+        );
+        return { text: stripBom(utf8), encoding: "utf-8", ...warn(notes) };
+      }
       return { text: stripBom(decoder.decode(bytes)), encoding: decoder.encoding, ...warn(notes) };
     }
     return utf8OrGuess(bytes, notes, `declared UTF-8 by ${from}`);
   }
   return utf8OrGuess(bytes, notes, "no encoding declared");
+}
+
+/** WHATWG names of single-byte encodings, which UTF-8 bytes beyond ASCII are not meant as. */
+const SINGLE_BYTE = /^(windows-125\d|iso-8859-\d+|koi8-[ru]|macintosh|ibm866|x-mac-cyrillic)$/;
+
+/** The bytes as UTF-8 when they are strictly UTF-8 and not all ASCII; else undefined. */
+function strictUtf8(bytes: Uint8Array): string | undefined {
+  if (!bytes.some((b) => b > 0x7f)) return undefined;
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The charset parameter of a Content-Type header, if any. */

@@ -5,6 +5,7 @@ import { withServer } from "../../_http_server.ts";
 import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { feedConfig, feedSource, parseFeed } from "../../../adapters/sources/feed_source.ts";
+import { decodeXmlWithEvidence } from "../../../adapters/sources/_decode_xml.ts";
 import { envelope, type RawItem, type ValidItem } from "../../../engine/item.ts";
 import { validateStage } from "../../../actors/validator.ts";
 import { createStage, run } from "../../_outcome.ts";
@@ -543,9 +544,10 @@ fixtureTest("url mode: the encoding warning is logged once per feed, its URL mas
   assert.ok(!log.lines.join("\n").includes("s3cret"));
 });
 
-Deno.test("charset: forces an encoding over the declaration; unknown labels fail the config", async () => {
+Deno.test("charset: forces an encoding over everything; unknown labels fail the config", async () => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-charset-" });
-  // UTF-8 bytes under a declaration that says Latin-1: the declaration wins unless forced.
+  // UTF-8 bytes under a declaration that says Latin-1: read as UTF-8 (they were read as
+  // labelled, every accent two characters, unsaid), unless the flow forces a charset.
   await Deno.writeTextFile(
     join(dir, "lies.rss"),
     `<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>c</title>` +
@@ -558,7 +560,8 @@ Deno.test("charset: forces an encoding over the declaration; unknown labels fail
     );
     return (await readAll(src))[0][0].title;
   };
-  assert.equal(await read({}), "GrÃ¼ÃŸe aus KÃ¶ln");
+  assert.equal(await read({}), "Grüße aus Köln");
+  assert.equal(await read({ charset: "iso-8859-1" }), "GrÃ¼ÃŸe aus KÃ¶ln");
   assert.equal(await read({ charset: "utf-8" }), "Grüße aus Köln");
   assert.equal(await read({ charset: "UTF8" }), "Grüße aus Köln");
   assert.throws(() => feedConfig.parse({ path: "a.rss", charset: "klingon" }), /encoding label/);
@@ -889,4 +892,26 @@ Deno.test("what rss-parser reads wrong is read as a reader would: links, titles,
     length: 1234,
   });
   assert.deepEqual(warnings, [], "every date was read");
+});
+
+Deno.test("a single-byte label over UTF-8 bytes is read as UTF-8 and said; real Latin-1 stays Latin-1", () => {
+  const utf8 = new TextEncoder().encode(
+    `<?xml version="1.0" encoding="ISO-8859-1"?><rss><channel><title>Café com açúcar</title></channel></rss>`,
+  );
+  const read = decodeXmlWithEvidence(utf8, { httpCharset: "utf-8" });
+  assert.match(read.text, /Café com açúcar/);
+  assert.equal(read.encoding, "utf-8");
+  assert.equal(
+    read.warning,
+    "the XML declaration says windows-1252 but the bytes are UTF-8: read as UTF-8",
+  );
+  // The same words in Latin-1 bytes are not UTF-8: the label holds.
+  const latin1 = Uint8Array.from(
+    `<?xml version="1.0" encoding="ISO-8859-1"?><rss><channel><title>Café com açúcar</title></channel></rss>`,
+    (c) => c.charCodeAt(0),
+  );
+  const kept = decodeXmlWithEvidence(latin1);
+  assert.match(kept.text, /Café com açúcar/);
+  assert.equal(kept.encoding, "windows-1252");
+  assert.equal(kept.warning, undefined);
 });
