@@ -24,3 +24,30 @@ function xhtmlOf(entry: string, element: "content" | "summary" | "title"): strin
   );
   return re.exec(entry)?.[1];
 }
+
+/**
+ * The base of each Atom entry, in document order: its `xml:base`, else the
+ * feed's, resolved against the one above it (RFC 4287 §1.2, XML Base), and
+ * `base` where neither says one. rss-parser drops xml:base, so relative
+ * links resolved against the feed's own URL pointed elsewhere on the site.
+ */
+export function atomBases(xml: string, base: string | undefined): (string | undefined)[] {
+  const feed = xmlBaseOf(/<feed\b[^>]*>/.exec(xml)?.[0], base);
+  return [...xml.matchAll(/<entry\b[^>]*>/g)].map(([tag]) => xmlBaseOf(tag, feed));
+}
+
+/** The `xml:base` of a start tag resolved against `base`; `base` when it has none. */
+function xmlBaseOf(tag: string | undefined, base: string | undefined): string | undefined {
+  const m = tag === undefined ? null : /\sxml:base\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(tag);
+  if (!m) return base;
+  const value = (m[1] ?? m[2]).replace(
+    /&(amp|lt|gt|quot|apos);/g,
+    (_, e: string) => ({ amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" })[e]!,
+  );
+  try {
+    const url = new URL(value, base);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : base;
+  } catch {
+    return base;
+  }
+}

@@ -1,6 +1,6 @@
 import type Parser from "rss-parser";
 import type { RawItem } from "../../engine/item.ts";
-import { type AtomXhtml, atomXhtml } from "./_atom_xhtml.ts";
+import { atomBases, type AtomXhtml, atomXhtml } from "./_atom_xhtml.ts";
 import { decodeXmlWithEvidence } from "./_decode_xml.ts";
 import { gzipProblem } from "./_gzip_body.ts";
 import { decodeEntities, htmlToText, oneLine } from "./_html_text.ts";
@@ -79,7 +79,10 @@ export async function parseFeed(
     options.baseUrl ?? absoluteOrUndefined(feed.link) ?? absoluteOrUndefined(feed.feedUrl),
   );
   const dates = { unread: 0, first: "" };
-  const items = feed.items.map((entry) => toRawItem(entry, base, dates));
+  // Atom's xml:base, per entry; skipped if the entries do not line up, as useXhtml is.
+  const bases = root === "feed" ? atomBases(xml, base) : [];
+  const lined = bases.length === feed.items.length;
+  const items = feed.items.map((entry, i) => toRawItem(entry, lined ? bases[i] : base, dates));
   if (root === "feed") useXhtml(items, atomXhtml(xml));
   if (dates.unread) {
     warn(

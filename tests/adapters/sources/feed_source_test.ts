@@ -915,3 +915,26 @@ Deno.test("a single-byte label over UTF-8 bytes is read as UTF-8 and said; real 
   assert.equal(kept.encoding, "windows-1252");
   assert.equal(kept.warning, undefined);
 });
+
+Deno.test("Atom's xml:base, the feed's and an entry's own, resolves relative links", async () => {
+  // rss-parser drops xml:base: links were resolved against the feed's URL, /feeds/….
+  const atom = `<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://example.org/blog/">
+  <title>Blog</title><id>urn:x</id><updated>2026-01-01T00:00:00Z</updated>
+  <entry><title>One</title><id>urn:1</id><updated>2026-01-01T00:00:00Z</updated>
+    <link rel="alternate" href="2026/01/one.html"/></entry>
+  <entry xml:base="https://cdn.example.org/posts/"><title>Two</title><id>urn:2</id>
+    <updated>2026-01-01T00:00:00Z</updated><link href="two.html"/></entry>
+  <entry xml:base="../drafts/"><title>Three</title><id>urn:3</id>
+    <updated>2026-01-01T00:00:00Z</updated><link href="three.html"/></entry>
+</feed>`;
+  const items = await parseFeed(new TextEncoder().encode(atom), {
+    name: "t",
+    baseUrl: "https://example.org/feeds/atom.xml",
+  });
+  assert.deepEqual(items.map((i) => i.url), [
+    "https://example.org/blog/2026/01/one.html",
+    "https://cdn.example.org/posts/two.html",
+    "https://example.org/drafts/three.html",
+  ]);
+});
