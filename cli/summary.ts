@@ -67,7 +67,14 @@ export function formatReport(report: FlowReport): string {
   const opened = (report.openMs ?? 0) >= 1000
     ? ` (after ${((report.openMs ?? 0) / 1000).toFixed(2)}s opening its stages and sinks)`
     : "";
-  const head = `${report.flow}: ${report.stopped ? "stopped" : "finished"} in ${
+  // A source's failed read makes the exit code 1: "finished" alone read as success.
+  const failed = report.sources.reduce((n, s) => n + s.errors, 0);
+  const how = report.stopped
+    ? "stopped"
+    : failed > 0
+    ? `finished with ${failed} failed source read${failed === 1 ? "" : "s"}`
+    : "finished";
+  const head = `${report.flow}: ${how} in ${
     (report.durationMs / 1000).toFixed(2)
   }s${opened}: ${report.published} published, ${report.deadLettered} dead letter${
     report.deadLettered === 1 ? "" : "s"

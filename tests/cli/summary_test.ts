@@ -52,6 +52,12 @@ Deno.test("the summary's first line counts one dead letter in the singular", () 
     "tiny: finished in 1.50s (after 6.41s opening its stages and sinks): 3 published, 0 dead letters",
   );
   assert.equal(formatReport({ ...report(0), openMs: 300 }).split("\n")[0].includes("after"), false);
+  // A source whose read failed makes the exit code 1: "finished" alone read as a success.
+  const source = { name: "f", kind: "rss", emitted: 0, reads: 1, errors: 1, deadLettered: 0 };
+  assert.equal(
+    formatReport({ ...report(0), sources: [source] }).split("\n")[0],
+    "tiny: finished with 1 failed source read in 1.50s: 3 published, 0 dead letters",
+  );
 });
 
 Deno.test("a source's line counts the items dead-lettered before any stage, and says why", () => {
