@@ -113,6 +113,8 @@ export class OpenAIChat implements ChatClient {
   readonly #sdk: OpenAI;
   readonly #options: OpenAIChatOptions;
   readonly #clock: Clock;
+  /** When this client last warned of a retry (withOpenAIRetry's `said`). */
+  readonly #said: { at?: number } = {};
   /** The response_format in use: json_schema, then json_object, then none. */
   #level: 0 | 1 | 2;
 
@@ -226,6 +228,7 @@ export class OpenAIChat implements ChatClient {
       maxRetries,
       clock: this.#clock,
       stats: this.stats,
+      said: this.#said,
       failure: (error) => this.#failure(error),
     });
     const choice = reply?.choices?.[0];

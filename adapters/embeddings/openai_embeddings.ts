@@ -117,6 +117,8 @@ export class OpenAIEmbeddings implements EmbeddingClient {
   readonly #sdk: OpenAI;
   readonly #options: OpenAIEmbeddingsOptions;
   readonly #clock: Clock;
+  /** When this client last warned of a retry (withOpenAIRetry's `said`). */
+  readonly #said: { at?: number } = {};
 
   /**
    * Sends nothing yet. Only `options` count: no key, organisation or project is taken from the
@@ -174,6 +176,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       maxRetries,
       clock: this.#clock,
       stats: this.stats,
+      said: this.#said,
       failure: (error) => this.#failure(error),
     });
     // A server that sends no usage (some compatible ones): the tokens are counted here, as

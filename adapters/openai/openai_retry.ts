@@ -7,6 +7,8 @@ import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
 
 /** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
 const MAX_RETRY_AFTER = 60_000;
+/** How often a client warns of a retry at most (see OpenAIRetryOptions.said). */
+const SAY_EVERY_MS = 60_000;
 /** Statuses worth another attempt of the same request. */
 export const TRANSIENT: ReadonlySet<number> = new Set([408, 409, 429, 500, 502, 503, 504]);
 
@@ -22,6 +24,13 @@ export interface OpenAIRetryOptions {
   limiter?: RateLimiter;
   stats: { retries: number };
   log?: Logger;
+  /**
+   * When this client last warned of a retry (its clock's ms), shared by its
+   * requests: a request's first retry warns at most once a minute per
+   * client. While a server is away the stage tries its batch again and
+   * again, each a new request, and every one warned "attempt 1 of 5".
+   */
+  said?: { at?: number };
   /** The failure in the client's words, without its key. */
   failure(error: unknown): Error;
 }
@@ -57,7 +66,11 @@ export async function withOpenAIRetry<T>(
         // A warning for a request's first retry; the next ones of the same request only
         // under --log-level debug: a service down for every request wrote one line per
         // retry, five per request, a wall of them for a handful of items.
-        const say = attempt === 1 ? o.log?.warn : o.log?.debug;
+        const now = o.clock.now();
+        const fresh = attempt === 1 &&
+          (o.said?.at === undefined || now - o.said.at >= SAY_EVERY_MS);
+        if (fresh && o.said) o.said.at = now;
+        const say = fresh ? o.log?.warn : o.log?.debug;
         say?.call(o.log, `${o.failure(error).message}; retrying`, {
           attempt,
           of: o.maxRetries,

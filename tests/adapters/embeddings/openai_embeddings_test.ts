@@ -113,6 +113,30 @@ Deno.test("a request retried three times warns once; its later retries are said 
   });
 });
 
+Deno.test("requests retried while a server is away warn once a minute, not each", async () => {
+  // The stage tries its batch again and again while a server is away, each a new request:
+  // every one warned "attempt 1 of 5", a line every few seconds that looked stuck.
+  let t = 0;
+  const clock: Clock = { now: () => t, sleep: (ms) => (t += ms, Promise.resolve()) };
+  await withFakeOpenAI({ intercept: () => apiError(502, "bad gateway") }, async (server) => {
+    const { embeddings, log } = client(server.url, { clock, maxRetries: 1 });
+    for (let i = 0; i < 6; i++) {
+      await embeddings.embed(["a"], signal()).catch(() => {});
+      t += 15_000;
+    }
+    const said = log.lines.filter((l) => l.includes("bad gateway; retrying"));
+    assert.equal(said.length, 6);
+    assert.deepEqual(said.map((l) => l.split(" ")[0]), [
+      "warn",
+      "debug",
+      "debug",
+      "debug",
+      "warn",
+      "debug",
+    ]);
+  });
+});
+
 Deno.test("retry-after-ms is honoured to the millisecond scale", async () => {
   const events: string[] = [];
   await withFakeOpenAI({
