@@ -138,11 +138,22 @@ export function parseCommandLine(argv: string[]) {
   };
 }
 
+/** What `dlq` does: said as such when given without `dlq`. */
+const DLQ_ACTIONS = ["list", "replay", "purge"];
+
 /** The command and its arguments; a bare flow file means `run`. */
 export function splitCommand(positionals: string[]): [string, string[]] {
   const [first, ...rest] = positionals;
   if (first !== undefined && COMMANDS.includes(first)) return [first, rest];
   if (first !== undefined && !exists(first)) {
+    // `replay FLOW` for `dlq replay FLOW`: said as a missing flow file named "replay".
+    if (DLQ_ACTIONS.includes(first) && rest.length > 0) {
+      throw new UsageError(
+        `unknown command "${first}"; did you mean "dlq ${first}" (deno task run dlq ${first} ${
+          rest.join(" ")
+        })?`,
+      );
+    }
     const near = nearest(first, COMMANDS);
     if (near) throw new UsageError(`unknown command "${first}"; did you mean "${near}"?`);
   }

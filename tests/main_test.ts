@@ -434,6 +434,11 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     ],
     [["chek", DEMO], /^error: unknown command "chek"; did you mean "check"\?$/m],
     [["stauts", DEMO], /^error: unknown command "stauts"; did you mean "status"\?$/m],
+    // It said the flow file "replay" does not exist.
+    [
+      ["replay", DEMO],
+      /^error: unknown command "replay"; did you mean "dlq replay" \(deno task run dlq replay .*demo\.yaml\)\?$/m,
+    ],
     // An option a command does not read is refused, not ignored.
     [
       [DEMO, "--json"],
