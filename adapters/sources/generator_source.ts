@@ -65,6 +65,10 @@ export const generatorConfig = z
     batch: z.int().positive().default(500).describe("Items per yielded batch. Default 500."),
   })
   .superRefine((c, ctx) => {
+    // A count or share refused above is the problem to say: this one would lead the error.
+    const share = (x: number) => typeof x === "number" && x >= 0 && x <= 1;
+    if (!Number.isInteger(c.count) || c.count < 0) return;
+    if (![c.duplicates, c.nearDuplicates, c.invalid].every(share)) return;
     const n = planCounts(c);
     if (n.unique < 0 || (n.unique === 0 && n.duplicates + n.nearDuplicates > 0)) {
       ctx.addIssue({

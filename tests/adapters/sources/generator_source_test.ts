@@ -327,6 +327,9 @@ Deno.test("config: defaults, and shares that leave nothing to copy are refused",
   );
   assert.throws(() => generatorConfig.parse({ count: 1, duplicates: 1 }), /no unique item/);
   assert.throws(() => generatorConfig.parse({ duplicates: 1.5 }));
+  // A bad count is said alone: "no unique item of -5 to copy" came first and misled.
+  const bad = generatorConfig.safeParse({ count: -5 });
+  assert.deepEqual(bad.error?.issues.map((i) => i.path.join(".")), ["count"]);
   assert.throws(() => generatorConfig.parse({ cuont: 5 }), /cuont/);
   assert.equal(
     generateItems({ count: 10, duplicates: 0, nearDuplicates: 0, invalid: 1 }).stats.invalid,
