@@ -42,6 +42,7 @@ import { type PublishConfig, sinkNames } from "./actors/publisher.ts";
 import { type Envelope, envelope, type RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
 import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
+import type { StepSpec } from "./config/step_modules.ts";
 import type { Actor } from "./engine/actor.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
@@ -173,7 +174,7 @@ export interface StageResult {
  * ```
  */
 export async function runStage(
-  spec: StageSpec,
+  spec: StageSpec | StepSpec,
   items: readonly RawItem[],
   config: unknown = {},
   opts: { registry?: Registry; baseDir?: string } = {},
@@ -183,7 +184,13 @@ export async function runStage(
   const baseDir = opts.baseDir ?? ".";
   const env = { flow: "test", baseDir, outDir: baseDir, log, registry };
   const actor: Actor = await spec.create(schemaOf(spec, registry).parse(config), env);
-  const ctx = { flow: "test", stage: spec.kind, signal: new AbortController().signal, log };
+  // A step module's kind may be left out (its file names it in a flow): "step" here.
+  const ctx = {
+    flow: "test",
+    stage: spec.kind ?? "step",
+    signal: new AbortController().signal,
+    log,
+  };
   const result: StageResult = { emitted: [], dropped: [], rejected: [], logs: log.lines };
   await actor.open?.(ctx);
   try {

@@ -18,6 +18,7 @@ import {
   testSinkNames,
 } from "../testing.ts";
 import { hangingStage } from "./_hanging_stage.ts";
+import type { StepSpec } from "../mod.ts";
 
 /** A custom stage: upper-cases titles, refuses items that shout already. */
 const shout = {
@@ -302,4 +303,19 @@ Deno.test("a durable test flow given its Redis names the lines the test wrote in
   const without = await said(undefined);
   assert.match(without ?? "", /^test flow:11:40: pipeline\[0\]\.validate\.titel: unknown field/);
   assert.equal(await said("redis://127.0.0.1:1"), without);
+});
+
+Deno.test("runStage takes a step module's spec, whose kind may be left out", async () => {
+  // README says a step module's kind is optional; runStage refused such a spec at type-check.
+  const step: StepSpec = {
+    summary: "passes items on",
+    schema: z.object({}),
+    create: (): Actor => ({
+      handle(batch, out) {
+        for (const item of batch) out.emit(item);
+      },
+    }),
+  };
+  const result = await runStage(step, [{ title: "a story", url: "https://example.com/a" }]);
+  assert.deepEqual(result.emitted.map((e) => e.payload.title), ["a story"]);
 });
