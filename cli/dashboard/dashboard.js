@@ -211,8 +211,17 @@ function drawLetters(letters, replay) {
   if (!letters.length) body.append(el("tr", {}, el("td", { class: "empty", colSpan: 6 }, "none")));
 }
 
+/**
+ * What a replay said, by dead letter id: the table is drawn again with each
+ * snapshot, and a button's answer would vanish with it (or land on a button
+ * already replaced), before anyone read it.
+ */
+const replaySaid = new Map();
+
 function replayButton(id) {
-  const button = el("button", { type: "button" }, "replay");
+  const said = replaySaid.get(id);
+  const button = el("button", { type: "button" }, said ?? "replay");
+  if (said !== undefined) button.disabled = true;
   button.addEventListener("click", async () => {
     button.disabled = true;
     const res = await fetch("/api/replay", {
@@ -222,15 +231,21 @@ function replayButton(id) {
     });
     // The server answers 200 whether or not it put the letter back (gone, already replayed, a
     // stage no longer in the flow): it says which in the body.
-    let said = `failed (${res.status})`;
+    let answer = `failed (${res.status})`;
     if (res.ok) {
       const body = await res.json().catch(() => ({}));
       const n = Object.values(body.replayed ?? {}).reduce((a, b) => a + b, 0);
-      said = n > 0
+      answer = n > 0
         ? "replayed"
         : `not replayed: ${body.skipped?.[0]?.reason ?? "nothing to replay"}`;
     }
-    button.textContent = said;
+    replaySaid.set(id, answer);
+    // The table may have been drawn again meanwhile: the button there says it.
+    for (const b of document.querySelectorAll(`#dead-letters tr[data-letter="${id}"] button`)) {
+      b.textContent = answer;
+      b.disabled = true;
+    }
+    button.textContent = answer;
   });
   return button;
 }
