@@ -7,7 +7,6 @@ import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { decodeHtml } from "./_decode_html.ts";
-import { keptMarks, marksIn, marksOut, stampsIn } from "./sitemap_source.ts";
 import { charsetOf } from "./_decode_xml.ts";
 import {
   extractArticle,
@@ -18,7 +17,7 @@ import {
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
-import { sitemapUrls } from "./_sitemap.ts";
+import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";

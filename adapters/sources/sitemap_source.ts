@@ -5,7 +5,14 @@ import { maskUrl } from "../../engine/mask_url.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { httpOf } from "../http/http_client.ts";
-import { sitemapUrls, type SitemapWalk } from "./_sitemap.ts";
+import {
+  keptMarks,
+  marksIn,
+  marksOut,
+  sitemapUrls,
+  type SitemapWalk,
+  stampsIn,
+} from "./_sitemap.ts";
 
 export { sitemapUrls } from "./_sitemap.ts";
 export type { SitemapOptions, SitemapUrl, SitemapWalk } from "./_sitemap.ts";
@@ -89,53 +96,6 @@ export interface SitemapPosition {
   sitemaps?: Record<string, string>;
   /** What each index said of each child sitemap (SitemapOptions.stamps). */
   stamps?: Record<string, string>;
-}
-
-/** Stamps read back from a position; throws on what is not one. */
-export function stampsIn(stamps: unknown): Map<string, string> | undefined {
-  if (stamps === undefined) return undefined;
-  if (
-    typeof stamps !== "object" || stamps === null || Array.isArray(stamps) ||
-    !Object.values(stamps).every((v) => typeof v === "string")
-  ) {
-    throw new Error(`stamps is not a map of sitemap URL to lastmod: ${JSON.stringify(stamps)}`);
-  }
-  return new Map(Object.entries(stamps as Record<string, string>));
-}
-
-/** Marks as a position keeps them: ISO 8601 by sitemap URL. */
-export function marksOut(marks: ReadonlyMap<string, number>): Record<string, string> | undefined {
-  if (marks.size === 0) return undefined;
-  return Object.fromEntries([...marks].map(([url, ms]) => [url, new Date(ms).toISOString()]));
-}
-
-/** Marks read back from a position; throws on what is not one. */
-export function marksIn(sitemaps: unknown): Map<string, number> | undefined {
-  if (sitemaps === undefined) return undefined;
-  const marks = new Map<string, number>();
-  if (typeof sitemaps !== "object" || sitemaps === null || Array.isArray(sitemaps)) {
-    throw new Error(`sitemaps is not a map of sitemap URL to date: ${JSON.stringify(sitemaps)}`);
-  }
-  for (const [url, iso] of Object.entries(sitemaps)) {
-    const ms = typeof iso === "string" ? Date.parse(iso) : NaN;
-    if (!Number.isFinite(ms)) throw new Error(`sitemaps[${JSON.stringify(url)}] is not a date`);
-    marks.set(url, ms);
-  }
-  return marks;
-}
-
-/**
- * A walk's marks as kept: at most the walk's start (a lastmod in the future
- * would hide every later change) and at least `floor` (the first poll's cutoff).
- */
-export function keptMarks(
-  marks: ReadonlyMap<string, number>,
-  started: number,
-  floor: number | undefined,
-): Map<string, number> {
-  return new Map(
-    [...marks].map(([url, ms]) => [url, Math.max(floor ?? -Infinity, Math.min(ms, started))]),
-  );
 }
 
 /**

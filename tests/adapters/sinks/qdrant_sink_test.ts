@@ -712,6 +712,12 @@ Deno.test("an answer about the collection that is not Qdrant's JSON fails open w
   });
 });
 
+/** A sink on collection trends at `url` (a proxy's, say), for 4-d vectors. */
+function sinkAt(url: string): QdrantSink {
+  const parsed = qdrantSinkSchema.parse({ url, collection: "trends" });
+  return new QdrantSink({ ...parsed, dimensions: 4, log: memoryLogger() });
+}
+
 /**
  * The fake behind a proxy that answers for it once `answer` returns a
  * Response: what stands between a sink and its Qdrant (a load balancer, a key
@@ -742,8 +748,7 @@ Deno.test("a 2xx answer that is not Qdrant's JSON is not taken as written: the w
   let page = false;
   const html = () => new Response("<html>Service temporarily unavailable</html>", { status: 200 });
   await withProxy(async (fake, url) => {
-    const parsed = qdrantSinkSchema.parse({ url, collection: "trends" });
-    const sink = new QdrantSink({ ...parsed, dimensions: 4, log: memoryLogger() });
+    const sink = sinkAt(url);
     await sink.open();
     page = true;
     const error = await sink.write(items(3), signal()).then(() => undefined, (e) => e);
@@ -762,8 +767,7 @@ Deno.test("a key refused or a collection gone mid-run ends the run rather than f
     let refuse = false;
     const refusal = () => Response.json({ status: { error: `refused ${status}` } }, { status });
     await withProxy(async (_fake, url) => {
-      const parsed = qdrantSinkSchema.parse({ url, collection: "trends" });
-      const sink = new QdrantSink({ ...parsed, dimensions: 4, log: memoryLogger() });
+      const sink = sinkAt(url);
       await sink.open();
       refuse = true;
       const error = await sink.write(items(2), signal()).then(() => undefined, (e) => e);
@@ -794,13 +798,7 @@ Deno.test("a delete written while another writer's upsert of its item is on its 
         body,
       });
     }, async (origin) => {
-      const open = (url: string) =>
-        new QdrantSink({
-          ...qdrantSinkSchema.parse({ url, collection: "trends" }),
-          dimensions: 4,
-          log: memoryLogger(),
-        });
-      const a = open(origin), b = open(fake.url);
+      const a = sinkAt(origin), b = sinkAt(fake.url);
       await b.open();
       const [story] = items(1);
       const writing = a.write([story], signal());
