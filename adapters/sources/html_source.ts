@@ -443,13 +443,22 @@ class HtmlSource implements Source {
     this.#summary(before);
   }
 
-  /** The article at `url`, fetched and remembered as seen; none when it failed (warned). */
+  /**
+   * The article at `url`, fetched and remembered as seen; none when it
+   * failed (warned). A page with no article at its own address is
+   * remembered too, so no poll fetches it again; one sent elsewhere (a
+   * login or consent page, a paywall's landing) is not, nor where it was
+   * sent: the next poll asks again, when the redirect may be gone.
+   */
   async #article(url: string, signal: AbortSignal): Promise<RawItem[]> {
     const page = await this.#fetch(url, signal);
     if (page === undefined) return [];
-    this.#seen.add(url);
-    if (page.url !== url) this.#seen.add(page.url);
-    return this.#articleOf(page.doc, page.url, page.url);
+    const items = this.#articleOf(page.doc, page.url, page.url);
+    if (items.length > 0 || page.url === url) {
+      this.#seen.add(url);
+      if (page.url !== url) this.#seen.add(page.url);
+    }
+    return items;
   }
 
   /** The page's article as a one-item list, or none (counted and warned). */

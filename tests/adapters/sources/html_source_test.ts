@@ -794,3 +794,40 @@ Deno.test("a page nested thousands deep is skipped with why, not read for minute
     );
   });
 });
+
+fixtureTest(
+  "an article sent elsewhere with no article there (a login page) is fetched again at the next poll",
+  async () => {
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/list.html"] = { body: listPage(["/story.html", "/plain.html"]) };
+    pages["/login.html"] = { body: "<html><body><form><input name=user></form></body></html>" };
+    pages["/plain.html"] = { body: "<html><body><p>Nothing to read.</p></body></html>" };
+    const s = site(pages);
+    let loggedOut = true;
+    const handler = (req: Request) => {
+      if (new URL(req.url).pathname !== "/story.html") return s.handler(req);
+      s.hits.set("/story.html", s.hit("/story.html") + 1);
+      if (loggedOut) return Response.redirect(new URL("/login.html", req.url), 302);
+      return new Response(pages["/heise/page.html"].body as BodyInit, {
+        headers: { "content-type": "text/html" },
+      });
+    };
+    await withServer(handler, async (origin) => {
+      const src = await source({ url: `${origin}/list.html`, follow: "a.story" });
+      assert.deepEqual(await readAll(src), []);
+      assert.equal(src.counts.noArticle, 2);
+      loggedOut = false;
+      // The story is asked again and published; a page with no article at its own
+      // address is remembered, not fetched at every poll.
+      assert.deepEqual((await readAll(src)).map((i) => i.title), [
+        expectedPage("heise").meta.title,
+      ]);
+      assert.deepEqual([s.hit("/story.html"), s.hit("/plain.html")], [2, 1]);
+      // Now it is seen, and the login page never was.
+      assert.deepEqual(await readAll(src), []);
+      assert.equal(s.hit("/story.html"), 2);
+      const { seen } = src.checkpoint!() as { seen: string[] };
+      assert.ok(!seen.some((u) => u.endsWith("/login.html")), seen.join(" "));
+    });
+  },
+);
