@@ -97,7 +97,7 @@ export class RobotsRules {
   #verdict(entry: Entry, url: URL): RobotsVerdict {
     if (entry.failure && !entry.robot) return { allowed: false, why: entry.failure };
     if (!entry.robot) return { allowed: true };
-    if (entry.robot.isDisallowed(url.href, this.agent)) {
+    if (entry.robot.isDisallowed(escapesNormalized(url.href), this.agent)) {
       return { allowed: false, why: `disallows it for user agent "${this.agent}"`, ruled: true };
     }
     const delay = entry.robot.getCrawlDelay(this.agent);
@@ -121,7 +121,8 @@ export class RobotsRules {
       try {
         const res = await this.fetch(robotsUrl, signal);
         const text = new TextDecoder().decode(res.body);
-        settle({ until: this.clock.now() + ROBOTS_TTL_MS, robot: parseRobots(robotsUrl, text) });
+        const robot = parseRobots(robotsUrl, rulesNormalized(text));
+        settle({ until: this.clock.now() + ROBOTS_TTL_MS, robot });
       } catch (e) {
         if (signal?.aborted) return settle(earlier ? { until: 0, robot: earlier } : undefined);
         const status = e instanceof HttpStatusError ? e.status : undefined;
@@ -166,6 +167,30 @@ export class RobotsRules {
       if (!entry.pending && entry.until <= now) this.#entries.delete(origin);
     }
   }
+}
+
+/**
+ * A URL or rule path with its percent-escapes as RFC 9309 (2.2.2) compares
+ * them: an unreserved character's decoded (`%7E` is `~`), any other's in
+ * upper case. robots-parser compares them as written, so `Disallow:
+ * /%7Ejoe/` let `/~joe/` through.
+ */
+export function escapesNormalized(s: string): string {
+  if (!s.includes("%")) return s;
+  return s.replace(/%([0-9a-fA-F]{2})/g, (escape, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(c) ? c : escape.toUpperCase();
+  });
+}
+
+/** robots.txt with its Allow and Disallow paths' escapes normalized (escapesNormalized). */
+function rulesNormalized(text: string): string {
+  return text.includes("%")
+    ? text.replace(
+      /^([ \t]*(?:dis)?allow[ \t]*:)(.*)$/gim,
+      (_, rule, path) => rule + escapesNormalized(path),
+    )
+    : text;
 }
 
 /** Waits for `promise` (its outcome ignored) or for `signal`, whichever comes first. */

@@ -102,6 +102,24 @@ Deno.test("robots.txt: our group's Disallow fails the request, saying so; other 
   );
 });
 
+Deno.test("robots.txt: a rule and a URL that spell one character differently (%7E, ~) still match", async () => {
+  const clock = fakeClock();
+  // RFC 9309 compares paths with unreserved characters unescaped and other escapes in one case.
+  const robots = "User-agent: *\nDisallow: /%7Ejoe/\nDisallow: /x/~y\nDisallow: /caf%c3%a9\n";
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? new Response(robots) : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options(), { clock }).client();
+      for (const p of ["/~joe/a", "/%7ejoe/b", "/x/%7Ey", "/caf%C3%A9", "/café"]) {
+        await assert.rejects(http.get(origin + p), RobotsDisallowedError, p);
+      }
+      assert.equal((await http.get(origin + "/joe/")).status, 200);
+      assert.deepEqual(seen.map((s) => s.path), ["/robots.txt", "/joe/"]);
+    },
+  );
+});
+
 Deno.test("robots: false reads no robots.txt and obeys none", async () => {
   const clock = fakeClock();
   await withSite(
