@@ -290,7 +290,8 @@ function checkOrder(stages: CheckedStage[], registry: Registry, found: PathProbl
           found.push({
             path: stage.path,
             at: "key",
-            message: needsMessage(stage.kind, fact, registry),
+            // A step by its module's kind (`tag`), not the word `step`.
+            message: needsMessage(stage.base, fact, registry),
           });
         }
       }

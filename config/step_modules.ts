@@ -126,5 +126,19 @@ function shapeProblem(spec: unknown): string | undefined {
   if (s.kind !== undefined && (typeof s.kind !== "string" || !/^[a-z][a-z0-9-]*$/.test(s.kind))) {
     return "its kind must be lower-case letters, digits and dashes";
   }
+  // Called with the options as the flow loads and runs: a value there failed as a TypeError
+  // with no line, or (window) only once the run started.
+  if (s.needs !== undefined && typeof s.needs !== "function") {
+    return 'its needs must be a function of its options returning facts, such as needs: () => ["valid"]';
+  }
+  if (s.window !== undefined && typeof s.window !== "function") {
+    return "its window must be a function of its options, such as window: () => ({ size: 10 })";
+  }
+  if (
+    s.adds !== undefined && typeof s.adds !== "function" &&
+    !(Array.isArray(s.adds) && s.adds.every((f) => typeof f === "string"))
+  ) {
+    return 'its adds must be a list of facts (adds: ["enriched"]) or a function of its options returning one';
+  }
   return undefined;
 }
