@@ -44,6 +44,8 @@ import { memoryLogger } from "./engine/log.ts";
 import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
 import type { StepSpec } from "./config/step_modules.ts";
 import type { Actor } from "./engine/actor.ts";
+import { accounted } from "./actors/_accounted.ts";
+import { checkEmitted } from "./engine/emitted.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
 import type { Source } from "./engine/source.ts";
@@ -183,7 +185,9 @@ export async function runStage(
   const log = memoryLogger();
   const baseDir = opts.baseDir ?? ".";
   const env = { flow: "test", baseDir, outDir: baseDir, log, registry };
-  const actor: Actor = await spec.create(schemaOf(spec, registry).parse(config), env);
+  // Held to account as a flow holds a step (actors/_accounted.ts): an id emitted twice for
+  // one input throws, and an item let go unsaid is dropped "not passed on" and said.
+  const actor: Actor = accounted(await spec.create(schemaOf(spec, registry).parse(config), env));
   // A step module's kind may be left out (its file names it in a flow): "step" here.
   const ctx = {
     flow: "test",
@@ -195,7 +199,11 @@ export async function runStage(
   await actor.open?.(ctx);
   try {
     await actor.handle(items.map((raw) => envelope(structuredClone(raw), "test")), {
-      emit: (item) => void result.emitted.push(item),
+      emit: (item) => {
+        // What the stage runner checks: a flow dead-letters the item that made such an output.
+        checkEmitted(item);
+        result.emitted.push(item as Envelope<RawItem>);
+      },
       drop: (item, label, detail) =>
         void result.dropped.push({
           item: item as Envelope<RawItem>,
@@ -328,6 +336,14 @@ export async function runTestFlow(
       prefix: `${given.durable.prefix}-test-${crypto.randomUUID().slice(0, 8)}`,
     },
   };
+  if (opts.items !== undefined && !flow.sources.some((s, i) => s !== given.sources[i])) {
+    const kinds = given.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
+    throw new Error(
+      `runTestFlow: items were given, but flow ${given.name} has no memory source without ` +
+        `items of its own to emit them (its sources: ${kinds}); give the test's flow a ` +
+        "source { kind: memory }, or make one with testableFlow",
+    );
+  }
   if (flow.durability === "redis" && !flow.redis) {
     throw new Error(`flow ${flow.name} is durable: give runTestFlow a Redis URL (redis)`);
   }

@@ -429,13 +429,7 @@ function succeeded(
     // Counted as dropped, so the summary still adds up and says why.
     stats.count(stats.dropped, UNSAID, unsaid);
     result.dropped = (result.dropped ?? 0) + unsaid;
-    sayOnce(
-      work,
-      "unaccounted",
-      `${unsaid} of a batch's ${items} items were neither emitted, dropped nor ` +
-        `rejected (counted as dropped, "${UNSAID}"): emit an item (out.emit), drop it with ` +
-        "a reason (out.drop) or send it to dead letters (out.reject)",
-    );
+    sayOnce(work, "unaccounted", unaccounted(unsaid, items));
   }
   if (collector.odd) {
     const { reason } = collector.odd;
@@ -452,7 +446,14 @@ function succeeded(
 }
 
 /** The drop reason of items a stage neither emitted, dropped nor rejected. */
-const UNSAID = "not passed on";
+export const UNSAID = "not passed on";
+
+/** What a stage is told, once, when `unsaid` of a batch's `items` were neither emitted, dropped nor rejected. */
+export function unaccounted(unsaid: number, items: number): string {
+  return `${unsaid} of a batch's ${items} items were neither emitted, dropped nor ` +
+    `rejected (counted as dropped, "${UNSAID}"): emit an item (out.emit), drop it with ` +
+    "a reason (out.drop) or send it to dead letters (out.reject)";
+}
 
 /**
  * A reason a stage's own code gave that is not a non-empty string (step

@@ -319,3 +319,54 @@ Deno.test("runStage takes a step module's spec, whose kind may be left out", asy
   const result = await runStage(step, [{ title: "a story", url: "https://example.com/a" }]);
   assert.deepEqual(result.emitted.map((e) => e.payload.title), ["a story"]);
 });
+
+Deno.test("runStage holds a stage to what a flow holds it to: envelopes emitted, every item accounted for", async () => {
+  const stage = (handle: Actor["handle"]): StepSpec => ({
+    summary: "x",
+    schema: z.object({}),
+    create: (): Actor => ({ handle }),
+  });
+  const items = [{ title: "a", url: "https://example.com/a" }, {
+    title: "b",
+    url: "https://example.com/b",
+  }];
+  // A payload emitted in place of its envelope: a flow dead-letters every such item.
+  await assert.rejects(
+    runStage(stage((batch, out) => batch.forEach((i) => out.emit(i.payload as never))), items),
+    /emitted an object with no string id, not an item's envelope/,
+  );
+  // Two items under one id for one input: a flow dead-letters the input.
+  await assert.rejects(
+    runStage(stage((batch, out) => batch.forEach((i) => (out.emit(i), out.emit({ ...i })))), items),
+    /emitted 2 items with the id [0-9a-f]{32} for one input/,
+  );
+  // An item let go without a word is dropped "not passed on" and said, as a flow counts it.
+  const { emitted, dropped, logs } = await runStage(
+    stage((batch, out) => out.emit(batch[0])),
+    items,
+  );
+  assert.deepEqual(emitted.map((e) => e.payload.title), ["a"]);
+  assert.deepEqual(dropped.map((d) => [d.item.payload.title, d.label]), [["b", "not passed on"]]);
+  assert.match(
+    logs.join("\n"),
+    /1 of a batch's 2 items were neither emitted, dropped nor rejected/,
+  );
+});
+
+Deno.test("runTestFlow refuses items that no memory source of the flow would emit", async () => {
+  const yaml = `name: t
+sources: { news: { kind: json, path: news.json } }
+pipeline:
+  - publish: [ { collect: { name: out } } ]
+`;
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/news.json`, JSON.stringify([{ title: "from the file" }]));
+    await assert.rejects(
+      runTestFlow(yaml, { baseDir: dir, items: [{ title: "given" }] }),
+      /runTestFlow: items were given, but flow t has no memory source without items of its own to emit them \(its sources: news \(json\)\); give the test's flow a source \{ kind: memory \}, or make one with testableFlow/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

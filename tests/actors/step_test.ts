@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { builtinRegistry } from "../../builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { FlowError, loadFlow } from "../../config/load_flow.ts";
+import type { RawItem } from "../../engine/item.ts";
 import { runTestFlow, testRegistry } from "../../testing.ts";
 
 const STEP = `
@@ -159,7 +160,7 @@ Deno.test("a step's needs are checked like a built-in stage's", async () => {
   }, async (dir) => {
     assert.match(
       await loadError(dir),
-      /flow\.yaml:4:5: pipeline\[0\]\.step: step needs valid items; add a stage that provides it/,
+      /flow\.yaml:4:5: pipeline\[0\]\.step: suffix needs valid items; add a stage that provides it/,
     );
   });
 });
@@ -225,6 +226,114 @@ Deno.test("a step module that throws as it loads says where; one named like a bu
     assert.equal(
       await loadError(dir),
       '<dir>/flow.yaml:6:15: pipeline[1].step.module: step module ./steps/mine.ts names its kind "dedupe", a built-in stage\'s: give it a kind of its own (kind: "my-dedupe")',
+    );
+  });
+});
+
+Deno.test("a step's needs or window given as a value, not a function, is an error at the module's line", async () => {
+  const stage = (extra: string) => `
+import { z } from "zod";
+export default { summary: "x", schema: z.strictObject({}), ${extra}, create: () => ({ handle() {} }) };
+`;
+  await withDir({
+    "flow.yaml": flowText("./steps/needs.ts", "{}"),
+    "steps/needs.ts": stage(`needs: ["valid"]`),
+  }, async (dir) => {
+    assert.match(
+      await loadError(dir),
+      /flow\.yaml:6:15: pipeline\[1\]\.step\.module: .*its needs must be a function of its options returning facts, such as needs: \(\) => \["valid"\]$/,
+    );
+  });
+  await withDir({
+    "flow.yaml": flowText("./steps/window.ts", "{}"),
+    "steps/window.ts": stage(`window: { size: 10 }`),
+  }, async (dir) => {
+    assert.match(
+      await loadError(dir),
+      /flow\.yaml:6:15: .*its window must be a function of its options, such as window: \(\) => \(\{ size: 10 \}\)$/,
+    );
+  });
+  await withDir({
+    "flow.yaml": flowText("./steps/adds.ts", "{}"),
+    "steps/adds.ts": stage(`adds: "enriched"`),
+  }, async (dir) => {
+    assert.match(await loadError(dir), /flow\.yaml:6:15: .*its adds must be a list of facts/);
+  });
+});
+
+/** A step that makes two items of each input whose title says "two", with `ids` for them. */
+const SPLIT = (ids: string) => `
+import { z } from "zod";
+import { itemId } from "${new URL("../../mod.ts", import.meta.url).href}";
+export default {
+  summary: "splits", schema: z.strictObject({}),
+  create: () => ({
+    handle(batch, out) {
+      for (const item of batch) {
+        if (item.payload.title === "forget me") continue;
+        if (!item.payload.title.includes("two")) { out.emit(item); continue; }
+        for (const part of ["left", "right"]) {
+          const payload = { ...item.payload, url: item.payload.url + "/" + part, title: part };
+          out.emit({ ...item, ${ids}, payload });
+        }
+      }
+    },
+  }),
+};
+`;
+
+Deno.test("a step may emit several items for one input, each under its own id; two under one id dead-letter the input", async () => {
+  const items = [
+    { title: "one item", url: "https://example.com/1" },
+    { title: "two items", url: "https://example.com/2" },
+  ];
+  await withDir({ "steps/split.ts": SPLIT("id: itemId(payload)") }, async (dir) => {
+    const { published, deadLetters } = await runTestFlow(flowText("./steps/split.ts", "{}"), {
+      baseDir: dir,
+      items,
+    });
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title), [
+      "one item",
+      "left",
+      "right",
+    ]);
+    assert.deepEqual(deadLetters, []);
+  });
+  // Sinks keep one item per id: the second would have been lost, or taken the first's place.
+  await withDir({ "steps/split.ts": SPLIT("id: item.id") }, async (dir) => {
+    const { published, deadLetters, report } = await runTestFlow(
+      flowText("./steps/split.ts", "{}"),
+      { baseDir: dir, items },
+    );
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title), ["one item"]);
+    assert.deepEqual(deadLetters.map((l) => [l.stage, (l.item.payload as RawItem).title]), [
+      ["split", "two items"],
+    ]);
+    assert.match(
+      deadLetters[0].reason,
+      /^failed: emitted 2 items with the id [0-9a-f]{32} for one input: give each its own id, such as \{ \.\.\.item, id: itemId\(payload\), payload \}/,
+    );
+    assert.equal(report.stages[1].failed, 1);
+  });
+});
+
+Deno.test("an item a step forgets is counted and said, though the step made two of another", async () => {
+  await withDir({ "steps/split.ts": SPLIT("id: itemId(payload)") }, async (dir) => {
+    const { published, report, logs } = await runTestFlow(flowText("./steps/split.ts", "{}"), {
+      baseDir: dir,
+      items: [
+        { title: "two items", url: "https://example.com/2" },
+        { title: "forget me", url: "https://example.com/3" },
+      ],
+    });
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title), ["left", "right"]);
+    const split = report.stages[1];
+    assert.deepEqual([split.received, split.emitted], [2, 2]);
+    assert.deepEqual(split.dropped, { "not passed on": 1 });
+    assert.equal(
+      logs.filter((l) => l.includes("neither emitted, dropped nor rejected")).length,
+      1,
+      logs.join("\n"),
     );
   });
 });
