@@ -1,3 +1,5 @@
+import { maskUrlsIn } from "./mask_url.ts";
+
 /**
  * How millrace speaks of failure: an error's message for a log line, and
  * whether another try of the same call can succeed. The stage runner and
@@ -15,7 +17,15 @@
  */
 export function errorMessage(error: unknown): string {
   try {
-    if (error instanceof Error) return String(error.message);
+    if (error instanceof Error) {
+      const message = String(error.message);
+      // Deno's fetch says only "fetch failed"; why (refused, DNS, TLS), and for which URL,
+      // is in its cause. Our own adapters say it themselves; a step module's fetch does not.
+      if (message === "fetch failed" && error.cause instanceof Error) {
+        return `${message}: ${maskUrlsIn(String(error.cause.message))}`;
+      }
+      return message;
+    }
     if (typeof error === "string") return error;
     if (typeof error === "object" && error !== null) {
       const proto = Object.getPrototypeOf(error);

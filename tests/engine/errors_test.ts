@@ -110,3 +110,22 @@ Deno.test("isServiceFailure: a timeout, a 429 or 5xx, or the hint, also wrapped;
   assert.equal(isServiceFailure(new TypeError("Cannot read properties of undefined")), false);
   assert.equal(isServiceFailure("a thrown string"), false);
 });
+
+Deno.test("errorMessage says why a fetch failed, which Deno keeps in its cause, with the URL's password masked", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close(); // nothing listens there now
+  const error = await fetch(`http://reader:s3cret@127.0.0.1:${port}/x`).then(
+    () => undefined,
+    (e) => e,
+  );
+  assert.equal((error as Error).message, "fetch failed");
+  const said = errorMessage(error);
+  assert.match(said, /^fetch failed: .*Connection refused/);
+  assert.ok(!said.includes("s3cret"), said);
+  // Other errors are said as their message alone, their causes being theirs to quote.
+  assert.equal(
+    errorMessage(new Error("jsonl sink: cannot append", { cause: new Error("EACCES") })),
+    "jsonl sink: cannot append",
+  );
+});
