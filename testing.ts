@@ -46,6 +46,8 @@ import type { StepSpec } from "./config/step_modules.ts";
 import type { Actor } from "./engine/actor.ts";
 import { accounted } from "./actors/_accounted.ts";
 import { checkEmitted } from "./engine/emitted.ts";
+import { check } from "./config/zod_issues.ts";
+import { formatPath } from "./engine/flow_error.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
 import type { Source } from "./engine/source.ts";
@@ -152,7 +154,8 @@ export interface StageResult {
 
 /**
  * Runs one stage on one batch, built as a flow builds it: `config` is
- * parsed by the stage's schema (a bad one throws the schema's error), then
+ * parsed by the stage's schema (a bad one throws, saying what is wrong as a
+ * flow file's errors do), then
  * `create`, `open`, `handle` on `items` wrapped in envelopes (source
  * `test`), and `close`. A unit test of a custom stage, with no flow around
  * it: an error `handle` throws is thrown, where a flow would retry the
@@ -187,7 +190,13 @@ export async function runStage(
   const env = { flow: "test", baseDir, outDir: baseDir, log, registry };
   // Held to account as a flow holds a step (actors/_accounted.ts): an id emitted twice for
   // one input throws, and an item let go unsaid is dropped "not passed on" and said.
-  const actor: Actor = accounted(await spec.create(schemaOf(spec, registry).parse(config), env));
+  const options = check(schemaOf(spec, registry), config);
+  if (!options.ok) {
+    // In a flow's words (unknown field "tims"; did you mean "times"?), not zod's issue list.
+    const said = options.problems.map((p) => `${formatPath(["config", ...p.path])}: ${p.message}`);
+    throw new Error(`runStage: ${spec.kind ?? "step"}: bad config:\n${said.join("\n")}`);
+  }
+  const actor: Actor = accounted(await spec.create(options.value, env));
   // A step module's kind may be left out (its file names it in a flow): "step" here.
   const ctx = {
     flow: "test",
