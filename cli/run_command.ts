@@ -54,10 +54,15 @@ export async function runCommand(
       }); give each flow its own name: their outputs and Redis keys would mix`,
     );
   }
-  if (opts.serve && (flows.length > 1 || opts.watch)) {
+  if (opts.serve && flows.length > 1) {
     throw new UsageError(
-      "--port serves the dashboard and metrics of one flow file, and not with --watch: " +
-        "run one process per flow to serve each",
+      `--port serves the dashboard and metrics of one flow file, and ${flows.length} were ` +
+        "named: run one process per flow to serve each",
+    );
+  }
+  if (opts.serve && opts.watch) {
+    throw new UsageError(
+      "--port does not go with --watch: the dashboard and metrics serve one run of a flow",
     );
   }
   const above = (inner: Logger): Logger => ({

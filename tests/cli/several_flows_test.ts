@@ -116,3 +116,21 @@ Deno.test("two flow files with one name are refused before either starts", async
   assert.equal(out.code, 2);
   assert.match(new TextDecoder().decode(out.stderr), /two flow files are named "alpha"/);
 });
+
+Deno.test("--port with two flow files says it serves one, and nothing of --watch that was not given", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-two-" });
+  try {
+    const a = await flow(dir, "alpha", "{ kind: generator, count: 10 }");
+    const b = await flow(dir, "beta", "{ kind: generator, count: 10 }");
+    const out = await start([a, b, "--port", "0"], dir).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(
+      stderr,
+      /--port serves the dashboard and metrics of one flow file, and 2 were named/,
+    );
+    assert.ok(!stderr.includes("--watch"), stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
