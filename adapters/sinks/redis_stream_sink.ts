@@ -9,6 +9,7 @@ import type { Sink } from "../../engine/sink.ts";
 import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { isOutage } from "../../engine/errors.ts";
 import { untilAborted } from "../../engine/until_aborted.ts";
+import { isRefusedForNow } from "../../engine/redis/redis_script.ts";
 
 export const redisStreamSinkSchema = z.strictObject({
   url: redisUrl().optional()
@@ -172,7 +173,9 @@ export class RedisStreamSink implements Sink {
     const error = new Error(`redis-stream sink: cannot ${what}: ${cause?.message ?? "no reply"}`, {
       cause,
     });
-    const lost = cause !== undefined && (/not connected/.test(cause.message) || isOutage(cause));
+    // Refused for now (a replica's READONLY in a failover, memory full, loading): as away too.
+    const lost = cause !== undefined &&
+      (/not connected/.test(cause.message) || isOutage(cause) || isRefusedForNow(cause));
     if (lost) Object.assign(error, "url" in this.#from ? { away: true } : { outage: true });
     return error;
   }
@@ -198,7 +201,10 @@ export class RedisStreamSink implements Sink {
         .zremrangebyscore(this.#idsKey, "-inf", `(${cutoff}`)
         .exec(),
       signal,
-    );
+    ).catch((error) => {
+      // EXECABORT: a command was refused as the MULTI was queued (READONLY, MISCONF).
+      throw signal.aborted ? error : this.#failure(what, error);
+    });
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw this.#failure(what, failed?.[0] ?? undefined);
     return Number(results[0][1]);

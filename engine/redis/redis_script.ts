@@ -25,19 +25,33 @@ export class RedisScript {
     this.#queued = opts.offlineQueue ?? true;
   }
 
-  /** Runs the script on `redis` with `keys` and `args`; its reply as ioredis gives it. */
+  /**
+   * Runs the script on `redis` with `keys` and `args`; its reply as ioredis
+   * gives it. A refusal another try can mend (TRANSIENT: memory full, a
+   * busy or loading server, a failover) says it is an outage, so a stage
+   * waits it out as it does a lost connection, rather than retrying,
+   * splitting and dead-lettering the batch's items within a second.
+   */
   async run(
     redis: Redis,
     keys: readonly string[],
     args: readonly (string | Uint8Array)[],
   ): Promise<unknown> {
     try {
-      await this.#connected(redis, "EVALSHA");
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...(args as string[]));
+      try {
+        await this.#connected(redis, "EVALSHA");
+        return await redis.evalsha(this.sha, keys.length, ...keys, ...(args as string[]));
+      } catch (error) {
+        if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
+        await this.#connected(redis, "EVAL");
+        return await redis.eval(this.lua, keys.length, ...keys, ...(args as string[]));
+      }
     } catch (error) {
-      if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
-      await this.#connected(redis, "EVAL");
-      return await redis.eval(this.lua, keys.length, ...keys, ...(args as string[]));
+      if (isRefusedForNow(error)) {
+        // A hint on the reply itself: its message, name and stack stay what Redis said.
+        Object.defineProperty(error, "outage", { value: true });
+      }
+      throw error;
     }
   }
 
@@ -108,6 +122,18 @@ export class RedisAwayError extends Error {
  */
 const TRANSIENT =
   /^(OOM|MISCONF|BUSY|LOADING|READONLY|MASTERDOWN|NOREPLICAS|TRYAGAIN|CLUSTERDOWN|NOSCRIPT)\b/;
+
+/**
+ * Whether Redis refused a call for now (TRANSIENT), another try being able
+ * to succeed: its own reply, or the reply to a command of a MULTI that
+ * EXECABORT then discarded (ioredis keeps those as `previousErrors`).
+ */
+export function isRefusedForNow(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (TRANSIENT.test(error.message)) return true;
+  const earlier = (error as { previousErrors?: unknown }).previousErrors;
+  return Array.isArray(earlier) && earlier.some((e) => TRANSIENT.test(String(e?.message)));
+}
 
 /**
  * Whether a script failed while it ran for a reason of its own (a Lua

@@ -339,3 +339,34 @@ redisTest("a hard stop ends a write that Redis does not answer", async () => {
     }
   });
 });
+
+redisTest(
+  "a Redis that refuses writes for now (a replica during a failover: READONLY) fails a write as away",
+  async () => {
+    // Not the items' fault: retried, split and dead-lettered, every item of the run was lost
+    // to dead letters in the seconds a failover takes.
+    await withRedis(async (primary) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-sink-replica-" });
+      const replica = await RedisServer.start({ args: ["--dir", dir] });
+      const admin = await connectRedis(replica.url);
+      const sink = new RedisStreamSink({ url: replica.url }, options());
+      try {
+        await admin.call("REPLICAOF", "127.0.0.1", String(primary.port));
+        const error = await sink.write(items(1), signal()).then(() => undefined, (e) => e);
+        assert.match(String(error?.message), /cannot append to \{t\}:published: READONLY/);
+        assert.equal(isAway(error), true);
+        const expired = await sink.expire(SEEN + 1, signal()).then(() => undefined, (e) => e);
+        assert.match(String(expired?.message), /READONLY|EXECABORT/);
+        assert.equal(isAway(expired), true);
+        await admin.call("REPLICAOF", "NO", "ONE"); // promoted
+        await sink.write(items(1), signal());
+        assert.equal((await entries(replica.url)).length, 1);
+      } finally {
+        await sink.close();
+        await closeRedis(admin);
+        await replica.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { closeRedis, connectRedis } from "../../../engine/redis/connection.ts";
 import { isScriptFault, RedisAwayError, RedisScript } from "../../../engine/redis/redis_script.ts";
 import { RedisServer, redisTest } from "./_harness.ts";
+import { isOutage } from "../../../engine/errors.ts";
 
 const SET = "redis.call('SET', KEYS[1], ARGV[1]) return 1";
 
@@ -114,6 +115,33 @@ redisTest(
       assert.equal(isScriptFault(misconf), false);
       assert.equal(isScriptFault(new RedisAwayError("EVALSHA")), false);
       assert.equal(isScriptFault(new Error("Connection is closed.")), false);
+    } finally {
+      await closeRedis(redis);
+      await server.stop();
+    }
+  },
+);
+
+redisTest(
+  "a script Redis refuses for now (memory full) is an outage to wait out, not the batch's failure",
+  async () => {
+    // The Deduper's scripts take this path: a moment of OOM sent good items to dead letters.
+    const server = await RedisServer.start();
+    const redis = await connectRedis(server.url);
+    try {
+      const script = new RedisScript(SET, { offlineQueue: false });
+      await redis.config("SET", "maxmemory", "1");
+      const refused = await script.run(redis, ["k"], ["v"]).then(() => undefined, (e) => e);
+      assert.match(String(refused?.message), /^OOM command not allowed/);
+      assert.equal(isOutage(refused), true);
+      assert.equal(isScriptFault(refused), false);
+      await redis.config("SET", "maxmemory", "0");
+      assert.equal(await script.run(redis, ["k"], ["v"]), 1);
+      // A script's own fault stays the batch's.
+      await redis.set("text", "x");
+      const typed = await new RedisScript("return redis.call('XADD', KEYS[1], '*', 'a', 'b')")
+        .run(redis, ["text"], []).then(() => undefined, (e) => e);
+      assert.equal(isOutage(typed), false);
     } finally {
       await closeRedis(redis);
       await server.stop();
