@@ -100,10 +100,12 @@ export class KeyClaims {
       );
     }
     const at = (this.#first + this.#used) % this.#capacity;
+    // First, as it throws for an event that is no string: counted and unplaced, the slot sent
+    // the next eviction probing for it for ever.
+    eventHash(e, this.#events, at * EVENT);
     this.#used++;
     this.#live++;
     this.#keys.set(key, at * KEY);
-    eventHash(e, this.#events, at * EVENT);
     this.#expires[at] = expires;
     this.#dead[at] = 0;
     this.#place(at);

@@ -158,3 +158,15 @@ Deno.test("a key claim costs under 80 bytes (heap and typed arrays) at 100,000 c
   assert.equal(size, 100_000);
   assert.ok(perClaim < 80, `${perClaim.toFixed(1)} bytes a claim`);
 });
+
+Deno.test("a claim whose event is no string throws and leaves the claims as they were", () => {
+  // It counted a slot it never placed; the next eviction then probed for it for ever.
+  const claims = new KeyClaims();
+  claims.set("a", "e", 5);
+  assert.throws(() => claims.claim("b", undefined as unknown as string, 0, 5));
+  assert.equal(claims.size, 1);
+  assert.equal(claims.get("b", "e"), undefined);
+  claims.evict(10);
+  assert.equal(claims.size, 0);
+  assert.equal(claims.claim("b", "e", 10, 20), "new");
+});
