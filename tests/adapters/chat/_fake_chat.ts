@@ -1,7 +1,7 @@
 /**
  * An OpenAI-compatible chat server in the test process: POST
  * /v1/chat/completions over real HTTP on 127.0.0.1. It reads the numbered
- * inputs the llm stage sends ("Input 3:\n..."), asks the test's `answer`
+ * inputs the llm stage sends (`Input 3 #TAG\n...`), asks the test's `answer`
  * for each one's output, and replies `{"results": [{index, output}]}` in
  * OpenAI's completion shape with `usage`. Every request is kept in `hits`,
  * and `intercept` lets a test answer a hit itself (a 429, a 400, bad JSON).
@@ -37,11 +37,13 @@ export interface FakeChat {
   readonly hits: ChatHit[];
 }
 
-/** The numbered inputs of a request's first user message. */
+/** The numbered inputs of a request's first user message, each after its "Input N #TAG" line. */
 export function inputsOf(messages: { role: string; content: string }[]): Map<number, string> {
   const user = messages.find((m) => m.role === "user")?.content ?? "";
   const found = new Map<number, string>();
-  const parts = user.split(/(?:^|\n\n)Input (\d+):\n/);
+  const tag = /^Input \d+ #(\d{8})\n/.exec(user)?.[1];
+  if (tag === undefined) return found;
+  const parts = user.split(new RegExp(`(?:^|\\n\\n)Input (\\d+) #${tag}\\n`));
   for (let i = 1; i + 1 < parts.length; i += 2) found.set(Number(parts[i]), parts[i + 1]);
   return found;
 }
