@@ -20,6 +20,14 @@ import { leaseProcess, SourceLeases } from "./source_lease.ts";
 const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b/;
 
 /**
+ * Runs redelivered entries one at a time in this process, whatever flow
+ * they belong to: a crash kills every flow the process runs, and is charged
+ * to each entry running alone. One queue per flow charged the innocent
+ * entry of one flow with another flow's crash.
+ */
+const ALONE = serial();
+
+/**
  * A drained run found work back in Redis as it ended: Redis lost writes the
  * drain check had counted. Nothing is lost (the entries are pending), but
  * the run did not finish: the command line says so after the run's report
@@ -169,7 +177,6 @@ export async function openRedisRuntime(flow: Flow, opts: {
     kill,
   });
   const oneShot = flow.sources.every((s) => !isPolling(s));
-  const alone = serial();
   // The connection drops Redis had when the drain check said drained.
   let dropsAtDrain = -1;
   const drained = oneShot
@@ -199,7 +206,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
           kill,
           // Its lines (reads, trims, claims, splits) name the stage in a structured log too.
           log: withContext(log, { stage: step.id }),
-          alone,
+          alone: ALONE,
           drops,
         }),
       ),
