@@ -82,3 +82,57 @@ pipeline:
     });
   },
 );
+
+redisTest("a killed run's redelivered entry that hung does not hold another flow's", async () => {
+  await withRedis(async (server) => {
+    const registry = builtinRegistry().stage(gateStage);
+    const dir = await Deno.makeTempDir({ prefix: "millrace-alone-" });
+    const start = (name: string) =>
+      startFlow(
+        parseFlow(
+          `name: ${name}
+durability: redis
+redis: ${server.url}
+output: ${dir}/${name}
+sources:
+  news: { kind: generator, count: 3, seed: 3, invalid: 0, duplicates: 0, nearDuplicates: 0 }
+pipeline:
+  - validate: { require: [title, url] }
+  - gate: {}
+  - publish: [ { jsonl: { path: items.jsonl } } ]
+`,
+          `${name}.yaml`,
+          registry,
+          {},
+        ),
+        { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() },
+      );
+    try {
+      Object.assign(gate, { hold: true, running: 0, most: 0, handled: 0 });
+      for (const name of ["gamma", "delta"]) {
+        const running = await start(name);
+        await waitFor(`${name}'s items to reach the gate`, () => running.stages[1].received > 0);
+        running.kill();
+        await running.done.catch(() => {});
+      }
+      // gamma's redelivered entry hangs alone, and its run is killed.
+      const gamma = await start("gamma");
+      await waitFor("gamma's entry to run again", () => gamma.stages[1].received > 0);
+      gamma.kill();
+      await gamma.done.catch(() => {});
+      gate.hold = false;
+      const delta = await start("delta");
+      let timer: number | undefined;
+      const ended = await Promise.race([
+        delta.done.then(() => "done"),
+        new Promise((r) => timer = setTimeout(() => r("held"), 20_000)),
+      ]);
+      clearTimeout(timer);
+      if (ended !== "done") delta.kill();
+      assert.equal(ended, "done");
+      assert.equal(gate.handled, 1);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
