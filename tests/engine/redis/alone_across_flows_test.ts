@@ -122,7 +122,7 @@ pipeline:
       await gamma.done.catch(() => {});
       gate.hold = false;
       const delta = await start("delta");
-      let timer: number | undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const ended = await Promise.race([
         delta.done.then(() => "done"),
         new Promise((r) => timer = setTimeout(() => r("held"), 20_000)),
