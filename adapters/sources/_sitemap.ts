@@ -12,7 +12,7 @@
  */
 import sax from "sax";
 import type { HttpClient } from "../../engine/http.ts";
-import { maskUrl } from "../../engine/mask_url.ts";
+import { maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
 
 /** One page a sitemap lists. */
 export interface SitemapUrl {
@@ -235,7 +235,8 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
     },
     signal: options.signal,
   });
-  const base = res.url || url;
+  // Without the token it was fetched with: a <loc> that is only "#s1" keeps its base's query.
+  const base = withoutSecretParams(res.url || url);
   const name = `sitemap ${maskUrl(url)}`;
   let found: Entry[] = [];
   let root: string | undefined;

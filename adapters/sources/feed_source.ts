@@ -5,7 +5,7 @@ import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
 import { charsetOf, isKnownCharset } from "./_decode_xml.ts";
-import { maskSecretsOf, maskUrl } from "../../engine/mask_url.ts";
+import { maskSecretsOf, maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
 import { parseFeed } from "./_parse_feed.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
@@ -237,7 +237,8 @@ class FeedSource implements Source {
     }
     const items = await parseFeed(res.body, {
       name,
-      baseUrl: this.config.baseUrl ?? res.url,
+      // Without the token it was fetched with: a link that is only "#a1" keeps its base's query.
+      baseUrl: this.config.baseUrl ?? withoutSecretParams(res.url),
       charset: charsetOf(res.headers.get("content-type")),
       forceCharset: this.config.charset,
       onWarning: this.#warn,

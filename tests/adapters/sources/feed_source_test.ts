@@ -938,3 +938,20 @@ Deno.test("Atom's xml:base, the feed's and an entry's own, resolves relative lin
     "https://example.org/drafts/three.html",
   ]);
 });
+
+Deno.test("a feed URL's token stays out of item links resolved against it, a bare #fragment's too", async () => {
+  const feed = `<?xml version="1.0"?><rss version="2.0"><channel><title>c</title>` +
+    `<item><title>A fragment</title><link>#a1</link></item>` +
+    `<item><title>A relative path</title><link>story/2?id=2</link></item></channel></rss>`;
+  await withServer(
+    () => new Response(feed, { headers: { "content-type": "application/rss+xml" } }),
+    async (origin) => {
+      const src = await source({ url: `${origin}/feed.xml?id=7&access_token=T0k3n-s3cret` });
+      const [items] = await readAll(src);
+      assert.deepEqual(items.map((i) => i.url), [
+        `${origin}/feed.xml?id=7#a1`,
+        `${origin}/story/2?id=2`,
+      ]);
+    },
+  );
+});

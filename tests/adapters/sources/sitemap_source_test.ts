@@ -480,3 +480,16 @@ Deno.test("a page a section's sitemap lists after another section's newer page i
     assert.ok(urls.includes("https://example.com/sport/new-story"), JSON.stringify(urls));
   });
 });
+
+Deno.test("a sitemap URL's token stays out of the pages resolved against it, a bare #fragment's too", async () => {
+  const docs = new Map([["/sitemap.xml", urlset([["#s1"], ["/b"]])]]);
+  await withServer(site(docs), async (origin) => {
+    const batches = await readAll(
+      await source({ url: `${origin}/sitemap.xml?api_key=K3y-s3cret&v=2` }),
+    );
+    assert.deepEqual(batches.flat().map((i) => i.url), [
+      `${origin}/sitemap.xml?v=2#s1`,
+      `${origin}/b`,
+    ]);
+  });
+});
