@@ -10,6 +10,7 @@ import { openReplyCache, type ReplyCache } from "../adapters/chat/reply_cache.ts
 import { textKey } from "../adapters/embeddings/vector_cache.ts";
 import { RateLimiter } from "../adapters/http/rate_limiter.ts";
 import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
+import { redactKey } from "../adapters/openai/redact_key.ts";
 import { absentFieldWarner, compileTemplate, type Template, templateFields } from "./_template.ts";
 import { schemaWordProblem } from "./_schema_words.ts";
 
@@ -184,7 +185,10 @@ export function createLlm(
           );
         };
         const failed = await ask(client, missing.map((k) => inputOf.get(k)!), ctx, keep);
-        for (const [i, error] of failed) failures.set(missing[i], error);
+        // A reply quoted in the reason may echo the request's key.
+        for (const [i, error] of failed) {
+          failures.set(missing[i], redactKey(error, config.apiKey, config.baseUrl));
+        }
       }
       // Counted once the batch is through: a try that failed after the lookup counted its
       // cached items again at each retry (15 for 5 in a review's run).

@@ -302,3 +302,22 @@ export function maskedError(error: unknown, mask: (text: string) => string, dept
  */
 export const PASSWORD_ENCODING =
   "a password in it holding / ? # @ or % is written percent-encoded: / as %2F";
+
+/** Shortest start of a key that withoutKey leaves out: shorter ones are too common to say. */
+const KEY_START = 8;
+
+/**
+ * `text` without `key` (a key of 4 characters or more), nor the start of it
+ * that a snippet cut short: a reply's first 60 characters, or V8's excerpt
+ * of a body that is not JSON (`"ZZTOPSECRE"... is not valid JSON`), which a
+ * whole-key replace does not find. At least KEY_START characters of it.
+ */
+export function withoutKey(text: string, key: string): string {
+  if (key.length < 4) return text;
+  text = text.replaceAll(key, "[redacted]");
+  for (let n = key.length - 1; n >= KEY_START; n--) {
+    const start = key.slice(0, n);
+    if (text.includes(start)) text = text.replaceAll(start, "[redacted]");
+  }
+  return text;
+}

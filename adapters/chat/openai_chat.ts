@@ -2,7 +2,8 @@ import OpenAI from "openai";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { endsRunFor, overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
-import { redactKey, safeUrl } from "../embeddings/openai_embeddings.ts";
+import { safeUrl } from "../embeddings/openai_embeddings.ts";
+import { redactKey } from "../openai/redact_key.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 import { cappedFetch } from "../http/capped_fetch.ts";
 

@@ -2,7 +2,8 @@ import OpenAI from "openai";
 import { cappedFetch } from "../http/capped_fetch.ts";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { maskedError, maskSecretsOf } from "../../engine/mask_url.ts";
+import { maskedError } from "../../engine/mask_url.ts";
+import { redactKey } from "../openai/redact_key.ts";
 import { endsRunFor, overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
@@ -199,8 +200,9 @@ export class OpenAIEmbeddings implements EmbeddingClient {
    */
   #vectors(reply: OpenAI.CreateEmbeddingResponse, expected: number): number[][] {
     const where = `${this.model} at ${this.endpoint}`;
+    // What the reply held may echo the request's key (a proxy that put the header in a vector).
     const bad = (message: string, endsRun = false) =>
-      new EmbeddingRequestError(`${where} ${message}`, undefined, false, { endsRun });
+      new EmbeddingRequestError(`${where} ${this.#redact(message)}`, undefined, false, { endsRun });
     const data = Array.isArray(reply?.data) ? reply.data : [];
     const vectors: number[][] = new Array(expected);
     for (const [i, d] of data.entries()) {
@@ -274,18 +276,6 @@ export class OpenAIEmbeddings implements EmbeddingClient {
       cause: maskedError(error, (text) => this.#redact(text)),
     });
   }
-}
-
-/**
- * `message` without `key`, nor anything shaped like an OpenAI key: OpenAI's
- * 401 quotes part of it ("Incorrect API key provided: sk-abc***xyz"); and
- * without the secrets of `baseUrl` (an Azure key in its query, a proxy's
- * password in its userinfo), which a server or proxy may repeat as well.
- */
-export function redactKey(message: string, key: string, baseUrl?: string): string {
-  if (key.length >= 4) message = message.replaceAll(key, "[redacted]");
-  if (baseUrl !== undefined) message = maskSecretsOf(message, baseUrl);
-  return message.replace(/\bsk-[\w*.-]+/g, "sk-[redacted]");
 }
 
 /** A URL fit for logs: no user info, no query (an Azure key may ride in either). */

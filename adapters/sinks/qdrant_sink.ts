@@ -13,7 +13,7 @@ import type { Envelope, RawItem } from "../../engine/item.ts";
 import type { Logger } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
-import { maskUrl } from "../../engine/mask_url.ts";
+import { maskUrl, withoutKey } from "../../engine/mask_url.ts";
 
 /**
  * The UUIDv5 namespace of every point id millrace writes: point id =
@@ -605,7 +605,8 @@ export class QdrantSink implements Sink {
    */
   #redact(text: string): string {
     const key = this.#options.apiKey;
-    return key && key.length >= 4 ? text.replaceAll(key, "[redacted]") : text;
+    // Its start too: a body not Qdrant's is quoted by its first 60 characters.
+    return key ? withoutKey(text, key) : text;
   }
 
   /**

@@ -494,3 +494,20 @@ Deno.test("a field of the input no item of a batch has is said once: a misspelt 
     assert.match(said[0], /no item of a batch of 3 has "titel", which the input's \{titel\} reads/);
   });
 });
+
+Deno.test("a reply that echoes the key leaves it out of the dead letters", async () => {
+  const key = "ZZTOPSECRET9876543210abc"; // not shaped like OpenAI's keys
+  await withFakeChat(
+    { intercept: () => completion(`not json: auth=Bearer ${key}`) },
+    async (server) => {
+      const { deadLetters, logs } = await runTestFlow(flowYaml(server.url), {
+        items: items(2),
+        env: { KEY: key },
+      });
+      assert.equal(deadLetters.length, 2);
+      assert.match(deadLetters[0].reason, /the reply is not JSON/);
+      const said = JSON.stringify(deadLetters) + logs.join("\n");
+      assert.ok(!said.includes(key.slice(0, 8)), said);
+    },
+  );
+});

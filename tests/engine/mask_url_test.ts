@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { maskSecretsOf, maskUrl, maskUrlsIn, urlSecrets } from "../../engine/mask_url.ts";
+import {
+  maskSecretsOf,
+  maskUrl,
+  maskUrlsIn,
+  urlSecrets,
+  withoutKey,
+} from "../../engine/mask_url.ts";
 
 Deno.test("maskUrlsIn masks the password of every URL in a message and leaves the rest", () => {
   assert.equal(
@@ -192,4 +198,15 @@ Deno.test("urlSecrets holds the Basic token a server may echo back from the requ
     maskSecretsOf(`403 for Basic ${basic} (bob:PASSWORD999)`, url),
     "403 for Basic *** (bob:***)",
   );
+});
+
+Deno.test("withoutKey leaves out a key, and the start of it that a snippet cut short", () => {
+  const key = "ZZTOPSECRET9876543210abc";
+  assert.equal(
+    withoutKey(`Unexpected token 'Z', "ZZTOPSECRE"... is not valid JSON; again ${key}`, key),
+    `Unexpected token 'Z', "[redacted]"... is not valid JSON; again [redacted]`,
+  );
+  // Under 8 characters a start is too common to say: left as it is.
+  assert.equal(withoutKey("ZZTOPSE", key), "ZZTOPSE");
+  assert.equal(withoutKey("nothing here", "abc"), "nothing here");
 });

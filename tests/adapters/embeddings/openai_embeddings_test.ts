@@ -444,3 +444,27 @@ Deno.test("an embeddings failure says whether it is the service's: no reply, 429
   assert.equal(failure(400, false), false, "a bad input");
   assert.equal(failure(undefined, false), false, "a reply over the cap: this request's");
 });
+
+Deno.test("a reply that echoes the key, whole or cut short, does not carry it into the error", async () => {
+  // A key not shaped like OpenAI's (a proxy's, a self-hosted server's): only the key itself
+  // tells it apart.
+  const key = "ZZTOPSECRET9876543210abc";
+  const replies = [
+    // A vector holding the request's header, as a broken proxy may.
+    () => Response.json({ data: [{ index: 0, embedding: [`auth=Bearer ${key}`] }] }),
+    // A body that is not JSON and starts with the key: V8's message quotes its first characters.
+    () =>
+      new Response(`${key} is not a key we know`, {
+        headers: { "content-type": "application/json" },
+      }),
+  ];
+  for (const reply of replies) {
+    await withFakeOpenAI({ intercept: reply }, async (server) => {
+      const { embeddings } = client(server.url, { apiKey: key, maxRetries: 0 });
+      const error = await embeddings.embed(["a"], signal()).then(() => undefined, (e) => e);
+      assert.ok(error instanceof Error);
+      const said = `${error.message} ${JSON.stringify(error.cause ?? "")}`;
+      assert.ok(!said.includes(key.slice(0, 8)), said);
+    });
+  }
+});
