@@ -242,8 +242,13 @@ function basicToken(user: string, password: string): string | undefined {
   }
 }
 
-/** A URL in free text: up to whitespace, a quote or an angle bracket. */
-const URL_IN_TEXT = /\b(?:[a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[/\\]*)[^\s"'<>`]+/gi;
+/**
+ * A URL in free text: up to whitespace, a double quote, a backtick or an
+ * angle bracket. Not up to a `'`, which a password or token may hold as
+ * written (`redis://:it's@host`): one that closes a quoted URL is taken
+ * back as the sentence's, with other trailing punctuation (maskUrlsIn).
+ */
+const URL_IN_TEXT = /\b(?:[a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[/\\]*)[^\s"<>`]+/gi;
 
 /**
  * `text` with every URL in it masked (see maskUrl): for messages made
@@ -260,7 +265,7 @@ const URL_IN_TEXT = /\b(?:[a-z][a-z0-9+.-]*:\/\/|(?:https?|wss?|ftp):[/\\]*)[^\s
 export function maskUrlsIn(text: string): string {
   return text.replace(URL_IN_TEXT, (url) => {
     // Punctuation after a URL is the sentence's (`GET <url>: refused`), not the URL's last value.
-    const tail = /[.,;:)!?]+$/.exec(url)?.[0] ?? "";
+    const tail = /[.,;:)!?']+$/.exec(url)?.[0] ?? "";
     return maskUrl(url.slice(0, url.length - tail.length)) + tail;
   });
 }

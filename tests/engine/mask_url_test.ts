@@ -210,3 +210,19 @@ Deno.test("withoutKey leaves out a key, and the start of it that a snippet cut s
   assert.equal(withoutKey("ZZTOPSE", key), "ZZTOPSE");
   assert.equal(withoutKey("nothing here", "abc"), "nothing here");
 });
+
+Deno.test("maskUrlsIn masks a password or token holding a ', and keeps the quotes around a URL", () => {
+  // ' is a legal userinfo character the URL class keeps as written.
+  assert.equal(
+    maskUrlsIn("cannot reach redis://:RRPASS'WORD_S3cr3t@127.0.0.1:16390 now"),
+    "cannot reach redis://:***@127.0.0.1:16390 now",
+  );
+  assert.equal(
+    maskUrlsIn("x https://h/?access_token=abc'defghijk y"),
+    "x https://h/?access_token=*** y",
+  );
+  assert.equal(
+    maskUrlsIn("fetching 'http://me:pw@h/a', then 'https://h/b?key=k1'."),
+    "fetching 'http://me:***@h/a', then 'https://h/b?key=***'.",
+  );
+});
