@@ -20,6 +20,7 @@ import { errorMessage } from "../engine/errors.ts";
 import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
+import { fileLines } from "../adapters/sinks/_file_lines.ts";
 
 /**
  * The operator commands behind `deno task run status` and `deno task run dlq`: each
@@ -348,41 +349,46 @@ export async function readJsonlDeadLetters(
   path: string,
   opts: { stage?: string; limit?: number } = {},
 ): Promise<DlqEntry[]> {
-  let text: string;
+  let file: Deno.FsFile;
   try {
-    text = await Deno.readTextFile(path);
+    file = await Deno.open(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
   const out: DlqEntry[] = [];
   const limit = opts.limit ?? Infinity;
-  for (const [i, line] of text.split("\n").entries()) {
-    if (out.length >= limit) break;
-    if (!line.trim()) continue;
-    let entry: DlqEntry;
-    try {
-      const d = JSON.parse(line);
-      entry = {
-        id: `line ${i + 1}`,
-        stage: String(d.stage ?? ""),
-        reason: String(d.reason ?? ""),
-        attempts: Number(d.attempts ?? 0),
-        time: String(d.time ?? ""),
-        item: d.item ?? null,
-      };
-    } catch (error) {
-      entry = {
-        id: `line ${i + 1}`,
-        stage: "",
-        reason: "",
-        attempts: 0,
-        time: "",
-        item: null,
-        problem: `line does not parse: ${(error as Error).message}`,
-      };
+  // Line by line: read whole, a file past about 512 MB failed with a stack trace.
+  try {
+    for await (const { text: line, n } of fileLines(file)) {
+      if (out.length >= limit) break;
+      if (!line.trim()) continue;
+      let entry: DlqEntry;
+      try {
+        const d = JSON.parse(line);
+        entry = {
+          id: `line ${n}`,
+          stage: String(d.stage ?? ""),
+          reason: String(d.reason ?? ""),
+          attempts: Number(d.attempts ?? 0),
+          time: String(d.time ?? ""),
+          item: d.item ?? null,
+        };
+      } catch (error) {
+        entry = {
+          id: `line ${n}`,
+          stage: "",
+          reason: "",
+          attempts: 0,
+          time: "",
+          item: null,
+          problem: `line does not parse: ${(error as Error).message}`,
+        };
+      }
+      if (opts.stage === undefined || entry.stage === opts.stage) out.push(entry);
     }
-    if (opts.stage === undefined || entry.stage === opts.stage) out.push(entry);
+  } finally {
+    file.close();
   }
   return out;
 }

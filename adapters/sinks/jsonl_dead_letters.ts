@@ -1,5 +1,7 @@
 import { dirname } from "node:path";
 import { type DeadLetter, type DeadLetters, letterItemJson } from "../../engine/dead_letters.ts";
+import { hash128 } from "../../engine/hash.ts";
+import { fileLines } from "./_file_lines.ts";
 import { writeAll } from "./jsonl_sink.ts";
 
 /**
@@ -95,16 +97,14 @@ export class JsonlDeadLetters implements DeadLetters {
     await Deno.mkdir(dirname(this.path), { recursive: true });
     const file = await Deno.open(this.path, { read: true, append: true, create: true });
     try {
-      const text = new TextDecoder().decode(await readAll(file));
-      const lines = text.split("\n");
-      // The last piece is "" after a complete line; else a line cut short by a crash.
-      const partial = lines.pop() ?? "";
-      for (const line of lines) {
-        const key = keyOfLine(line);
+      let partial = false;
+      for await (const line of fileLines(file)) {
+        if (!line.whole) partial = line.text !== "";
+        const key = keyOfLine(line.text);
         if (key !== undefined) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
       }
       // Close a cut line off so the next entry starts on a line of its own.
-      if (partial !== "") await writeAll(file, new TextEncoder().encode("\n"));
+      if (partial) await writeAll(file, new TextEncoder().encode("\n"));
     } catch (error) {
       file.close();
       throw error;
@@ -113,8 +113,9 @@ export class JsonlDeadLetters implements DeadLetters {
   }
 }
 
+/** A letter's stage, item id and reason, hashed: held per line of the file, whatever its reason's length. */
 function letterKey(stage: string, id: unknown, reason: string): string {
-  return JSON.stringify([stage, id ?? null, reason]);
+  return hash128(JSON.stringify([stage, id ?? null, reason]));
 }
 
 /** The key of one line of the file; undefined for a line that is not a dead letter. */
@@ -131,24 +132,4 @@ function keyOfLine(line: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
-  await file.seek(0, Deno.SeekMode.Start);
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(64 * 1024);
-  let size = 0;
-  for (;;) {
-    const n = await file.read(buf);
-    if (n === null) break;
-    chunks.push(buf.slice(0, n));
-    size += n;
-  }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
