@@ -24,6 +24,7 @@ export function mapJsonItems(
   doc: unknown,
   options: { items?: string; map?: Record<string, string> },
   name: string,
+  warn?: (message: string) => void,
 ): RawItem[] {
   const list = atPath(doc, options.items ?? "");
   const where = options.items ? `"${options.items}"` : "the document";
@@ -36,6 +37,17 @@ export function mapJsonItems(
   if (list.length && !objects.length) {
     throw new Error(
       `${name}: ${where} holds no objects (items: should point at an array of objects)`,
+    );
+  }
+  if (objects.length < list.length && warn) {
+    // Said, not dropped unsaid: "accounts for every item" holds for what a source reads too.
+    const at = list.findIndex((v) => v === null || typeof v !== "object" || Array.isArray(v));
+    const shown = JSON.stringify(list[at]) ?? String(list[at]);
+    warn(
+      `${name}: ${list.length - objects.length} of the ${list.length} elements of ${where} are ` +
+        `not objects, so not items: skipped (the first, at index ${at}: ${
+          shown.length > 60 ? shown.slice(0, 60) + "…" : shown
+        })`,
     );
   }
   return objects.map((o) => mapObject(o as Record<string, unknown>, options.map ?? {}));

@@ -108,6 +108,7 @@ export function jsonItems(
   doc: unknown,
   config: Pick<JsonConfig, "preset" | "items" | "map">,
   name: string,
+  warn?: (message: string) => void,
 ): RawItem[] {
   switch (config.preset) {
     case "hackernews": {
@@ -125,7 +126,7 @@ export function jsonItems(
       return items;
     }
     default:
-      return mapJsonItems(doc, config, name);
+      return mapJsonItems(doc, config, name, warn);
   }
 }
 
@@ -162,6 +163,15 @@ class JsonSource implements Source {
   #newest?: string;
   /** Polled, reddit's cursor aside: what was sent, with its content (SENT_ITEMS). */
   readonly #sent?: SeenPages;
+
+  /** Files and URLs whose skipped elements were said: once each, not at every poll. */
+  readonly #said = new Set<string>();
+  readonly #warn = (message: string): void => {
+    const name = message.slice(0, message.indexOf(": "));
+    if (this.#said.has(name)) return;
+    this.#said.add(name);
+    this.env.log.warn(`${this.env.flow}: ${message} (said once)`);
+  };
 
   constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {
     const cursor = config.path === undefined && config.preset === "reddit";
@@ -219,7 +229,7 @@ class JsonSource implements Source {
         pathList(path),
         this.env.baseDir,
         signal,
-        (bytes, p) => jsonItems(parseJson(bytes, p), this.config, p),
+        (bytes, p) => jsonItems(parseJson(bytes, p), this.config, p, this.#warn),
       )
     ) {
       const changed = this.#changed(items);
@@ -256,7 +266,7 @@ class JsonSource implements Source {
         return await this.#hnItems(url, hn.ids.slice(0, this.config.limit), signal);
       }
     }
-    return jsonItems(doc, this.config, maskUrl(target));
+    return jsonItems(doc, this.config, maskUrl(target), this.#warn);
   }
 
   /** Adds raw_json=1 (text without HTML escapes) and the `before=` cursor. */
@@ -316,8 +326,18 @@ class JsonSource implements Source {
 function parseJson(bytes: Uint8Array, name: string): unknown {
   const gzip = gzipProblem(bytes);
   if (gzip) throw new Error(`${name}: ${gzip}`);
+  let text: string;
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    text = new TextDecoder().decode(bytes);
+  } catch (err) {
+    // Past about 512 MB no string can hold it: a valid file was said to be "not valid JSON".
+    throw new Error(
+      `${name}: ${bytes.length.toLocaleString("en-US")} bytes, too large to read as one JSON ` +
+        `document (${(err as Error).message}): split it into files of a few hundred MB`,
+    );
+  }
+  try {
+    return JSON.parse(text);
   } catch (err) {
     throw new Error(`${name}: not valid JSON (${(err as Error).message})`);
   }

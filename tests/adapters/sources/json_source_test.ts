@@ -469,3 +469,27 @@ Deno.test("a polled API's items are emitted again only when they changed: an ite
     },
   );
 });
+
+Deno.test("elements of the items array that are not objects are said, not dropped unsaid", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-json-mixed-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "mixed.json"),
+      JSON.stringify([{ title: "a", url: "https://example.com/a" }, 42, "a string item", null, [
+        1,
+      ], { title: "b", url: "https://example.com/b" }]),
+    );
+    const { env, log } = testEnv(dir);
+    const src = await jsonSource.create(jsonConfig.parse({ path: "mixed.json" }), env);
+    const items = (await readAll(src)).flat();
+    assert.deepEqual(items.map((i) => i.title), ["a", "b"]);
+    const warned = log.lines.filter((l) => l.includes("not objects"));
+    assert.equal(warned.length, 1, log.lines.join("\n"));
+    assert.match(
+      warned[0],
+      /mixed\.json: 4 of the 6 elements of the document are not objects, so not items: skipped \(the first, at index 1: 42\)/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
