@@ -41,10 +41,17 @@ async function scan(
   key: string,
   visit: (entry: DlqEntry) => boolean | void,
 ): Promise<void> {
+  for await (const page of pages(redis, key)) {
+    for (const entry of page) if (visit(entry) === false) return;
+  }
+}
+
+/** The stream's entries, oldest first, PAGE at a time: what a page's caller deletes is not read again. */
+async function* pages(redis: Redis, key: string): AsyncGenerator<DlqEntry[]> {
   let start = "-";
   for (;;) {
     const page = await redis.xrange(key, start, "+", "COUNT", PAGE);
-    for (const [id, fields] of page) if (visit(parseEntry(id, fields)) === false) return;
+    if (page.length > 0) yield page.map(([id, fields]) => parseEntry(id, fields));
     if (page.length < PAGE) return;
     start = "(" + page[page.length - 1][0];
   }
@@ -133,11 +140,11 @@ export interface ReplayResult {
  * deletes, so an error half-way leaves the letter where it was. A script
  * runs whole: no crash falls between the two writes.
  */
-const REPLAY = `
+const REPLAY = new RedisScript(`
 if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'b', ARGV[2], 'n', '1')
 redis.call('XDEL', KEYS[1], ARGV[1])
-return 1`;
+return 1`);
 
 /** Why replay leaves a letter whose item JSON could not hold (dead_letters.ts, isUnencodableNote). */
 export const UNKEPT =
@@ -157,40 +164,42 @@ export async function dlqReplay(
   opts: DlqFilter & { ids?: readonly string[]; pipeline?: readonly string[] } = {},
 ): Promise<ReplayResult> {
   const result: ReplayResult = { replayed: {}, skipped: [] };
-  const entries = opts.ids
-    ? await byIds(redis, keys, opts.ids, result)
-    : await dlqList(redis, keys);
+  // A page at a time: read whole first, a stream a bad deploy filled (100,000 letters of 20 KB)
+  // ran the command out of memory before it moved any.
+  const batches = opts.ids ? [await byIds(redis, keys, opts.ids, result)] : pages(redis, keys.dlq);
   const targets = new Map<string, string | undefined>();
-  for (const entry of entries) {
-    if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
-    const skip = (reason: string) =>
-      result.skipped.push({ id: entry.id, stage: entry.stage, reason });
-    if (entry.problem || !entry.item) {
-      skip(entry.problem ?? "no item");
-      continue;
+  for await (const entries of batches) {
+    for (const entry of entries) {
+      if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
+      const skip = (reason: string) =>
+        result.skipped.push({ id: entry.id, stage: entry.stage, reason });
+      if (entry.problem || !entry.item) {
+        skip(entry.problem ?? "no item");
+        continue;
+      }
+      if (isUnencodableNote(entry.item)) {
+        skip(UNKEPT);
+        continue;
+      }
+      if (!targets.has(entry.stage)) {
+        targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
+      }
+      const target = targets.get(entry.stage);
+      if (target === undefined) {
+        skip(
+          opts.pipeline && !opts.pipeline.includes(entry.stage)
+            ? `stage "${entry.stage}" is not in the flow's pipeline`
+            : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
+        );
+        continue;
+      }
+      const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
+      const moved = await REPLAY.run(redis, [keys.dlq, keys.input(target)], [entry.id, body]);
+      if (moved === 1) {
+        result.replayed[entry.stage] = (result.replayed[entry.stage] ?? 0) + 1;
+        if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
+      } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
     }
-    if (isUnencodableNote(entry.item)) {
-      skip(UNKEPT);
-      continue;
-    }
-    if (!targets.has(entry.stage)) {
-      targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
-    }
-    const target = targets.get(entry.stage);
-    if (target === undefined) {
-      skip(
-        opts.pipeline && !opts.pipeline.includes(entry.stage)
-          ? `stage "${entry.stage}" is not in the flow's pipeline`
-          : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
-      );
-      continue;
-    }
-    const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
-    const moved = await redis.eval(REPLAY, 2, keys.dlq, keys.input(target), entry.id, body);
-    if (moved === 1) {
-      result.replayed[entry.stage] = (result.replayed[entry.stage] ?? 0) + 1;
-      if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
-    } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
   }
   return result;
 }

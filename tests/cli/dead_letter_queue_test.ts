@@ -295,3 +295,43 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "dlqReplay moves a page of letters before it reads the next: it never holds the whole stream",
+  async () => {
+    // Reading all 100,000 letters of 20 KB first ran it out of memory, having moved none.
+    await withConnection(async (redis) => {
+      await groups(redis, PIPELINE);
+      const pipeline = redis.pipeline();
+      for (let i = 0; i < 1203; i++) {
+        const stage = i % 3 === 0 ? "enrich" : "validate";
+        pipeline.xadd(
+          keys.dlq,
+          "*",
+          ...deadLetterFields({ stage, reason: "r", attempts: 1, item: item(i) }),
+        );
+      }
+      await pipeline.exec();
+      const calls: string[] = [];
+      const watched = new Proxy(redis, {
+        get(target, name, receiver) {
+          const value = Reflect.get(target, name, receiver);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]) => {
+            if (name === "xrange") calls.push("read");
+            if (name === "eval" || name === "evalsha") calls.push("move");
+            return value.apply(target, args);
+          };
+        },
+      });
+      const result = await dlqReplay(watched, keys, { stage: "enrich", pipeline: PIPELINE });
+      assert.deepEqual(result.replayed, { enrich: 401 });
+      assert.equal((await entries(redis, keys.input("enrich"))).length, 401);
+      assert.equal(await redis.xlen(keys.dlq), 802);
+      assert.ok(
+        calls.indexOf("move") < calls.lastIndexOf("read"),
+        "moved before the last page was read",
+      );
+    });
+  },
+);
