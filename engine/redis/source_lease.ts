@@ -6,7 +6,7 @@ import { type Logger, withContext } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
 import { errorMessage } from "../errors.ts";
 import { SourceStats } from "../stats.ts";
-import { encodeEntries } from "./codec.ts";
+import { type EncodedEntry, encodeEntries } from "./codec.ts";
 import { deadLetterFields, unencodableLetter } from "./redis_dead_letters.ts";
 import type { FlowKeys } from "./keys.ts";
 import { entrySize } from "./redis_edge.ts";
@@ -84,6 +84,19 @@ return 0`;
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+
+/** Most entries, and most bytes of them, one EMIT appends: a part of a source's batch. */
+const PART_ENTRIES = 64;
+const PART_BYTES = 4 * 1024 * 1024;
+
+/** The entries from `at` that one EMIT appends: PART_ENTRIES at most, PART_BYTES give or take one. */
+function partOf<E extends { body: { length: number } }>(entries: readonly E[], at: number): E[] {
+  let end = at, bytes = 0;
+  while (end < entries.length && end - at < PART_ENTRIES && (end === at || bytes < PART_BYTES)) {
+    bytes += entries[end++].body.length;
+  }
+  return entries.slice(at, end);
+}
 
 /**
  * `<host>:<pid>` of the process a lease's value names: the value is its
@@ -292,13 +305,14 @@ export class SourceLeases {
       keys.dlq,
     ];
     let sends = 0;
-    const send = async (
-      items: Parameters<SourceOutlet["emit"]>[0],
+    /** One EMIT: entries (and letters) appended, and with the last part the checkpoint. */
+    const sendPart = (
+      entries: readonly EncodedEntry[],
+      letters: readonly string[],
       checkpoint: unknown,
       done: boolean,
       tick?: number,
     ): Promise<unknown> => {
-      if (!done && items.length > 0) await this.#room(signal);
       const args: (string | Buffer)[] = [
         holder,
         checkpoint === undefined ? "" : JSON.stringify(checkpoint),
@@ -306,18 +320,11 @@ export class SourceLeases {
         `${holder}#${++sends}`,
         sends === 1 ? "" : `${holder}#${sends - 1}`,
         tick === undefined ? "" : String(tick),
+        String(letters.length / 10),
+        ...letters,
       ];
-      // An item JSON cannot hold (a BigInt, a cycle: what a source
-      // registered in code may make) cannot go to Redis: it is
-      // dead-lettered under the source's name, and the rest go on, as a
-      // sink that cannot write it would do in memory.
-      const letters: string[] = [];
-      const entries = encodeEntries(items, this.#entryItems, options.entryBytes, (item, error) => {
-        letters.push(...deadLetterFields(unencodableLetter(entry.name, item, error)));
-      });
-      args.push(String(letters.length / 10), ...letters);
       for (const e of entries) args.push(e.body, String(e.n));
-      const sent = await untilRedis(
+      return untilRedis(
         () => redis.eval(EMIT, emitKeys.length, ...emitKeys, ...args),
         {
           who: `${keys.flow}: source ${entry.name}`,
@@ -327,8 +334,43 @@ export class SourceLeases {
           isRetryable: (error) => !isLostLease(error) && !isLostSends(error),
         },
       );
+    };
+    const send = async (
+      items: Parameters<SourceOutlet["emit"]>[0],
+      checkpoint: unknown,
+      done: boolean,
+      tick?: number,
+    ): Promise<unknown> => {
+      // An item JSON cannot hold (a BigInt, a cycle: what a source
+      // registered in code may make) cannot go to Redis: it is
+      // dead-lettered under the source's name, and the rest go on, as a
+      // sink that cannot write it would do in memory.
+      const letters: string[] = [];
+      const entries = encodeEntries(items, this.#entryItems, options.entryBytes, (item, error) => {
+        letters.push(...deadLetterFields(unencodableLetter(entry.name, item, error)));
+      });
       stats.deadLettered += letters.length / 10;
-      this.#first.appended(entries.length);
+      // A batch as large as a whole file (a json source's) goes in parts, each waiting for
+      // room: as one script it held Redis for seconds (5 s for 1M items) and put all of it on
+      // the edge past maxBacklog. The checkpoint rides with the last part, so a crash between
+      // parts makes the source send the batch again: its earlier parts twice, none lost.
+      let sent: unknown;
+      for (let at = 0; at === 0 || at < entries.length;) {
+        const part = partOf(entries, at);
+        const last = at + part.length >= entries.length;
+        // Between parts too when the batch is the source's last (a one-shot file).
+        if (items.length > 0 && (!done || at > 0)) await this.#room(signal);
+        sent = await sendPart(
+          part,
+          at === 0 ? letters : [],
+          last ? checkpoint : undefined,
+          last && done,
+          tick,
+        );
+        this.#first.appended(part.length);
+        at += part.length;
+        if (part.length === 0) break;
+      }
       return sent;
     };
     const outlet: SourceOutlet = {

@@ -78,3 +78,64 @@ durable: { maxBacklog: 1100 }
     });
   },
 );
+
+/** A stage whose handle never returns, with no window: entries reach it as the source wrote them. */
+const hang: StageSpec<Record<string, never>> = {
+  kind: "hangs",
+  summary: "never returns",
+  schema: z.strictObject({}),
+  create: () => ({ handle: () => new Promise<void>(() => {}) }),
+};
+
+redisTest(
+  "a source's one batch larger than maxBacklog goes to Redis in parts, each waiting for room",
+  async () => {
+    // A json file is one batch: 1M items went as one script that held Redis for 5 s, all of
+    // them on the edge at once, past maxBacklog.
+    await withRedis(async (server) => {
+      const registry = builtinRegistry().stage(hang);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-backlog-" });
+      const flow = parseFlow(
+        `
+name: onebatch
+durability: redis
+redis: ${server.url}
+output: ${dir}
+sources:
+  news: { kind: generator, count: 20000, batch: 20000, seed: 3, invalid: 0, duplicates: 0, nearDuplicates: 0 }
+pipeline:
+  - hangs: {}
+durable: { maxBacklog: 1000, entryItems: 10 }
+`,
+        "onebatch.yaml",
+        registry,
+        {},
+      );
+      const redis = client(server);
+      const key = flowKeys(flow.name, flow.durable.prefix).input("hangs", "normal");
+      try {
+        const running = await startFlow(flow, {
+          registry,
+          deadLetters: new MemoryDeadLetters(),
+          log: memoryLogger(),
+        });
+        try {
+          await waitFor("entries to reach the stage", async () => (await redis.xlen(key)) > 0);
+          await new Promise((r) => setTimeout(r, 1000));
+          const items = (await redis.xlen(key)) * 10;
+          assert.ok(items < 5000, `${items} items on the edge: not the whole batch of 20,000`);
+          assert.equal(
+            await redis.get(flowKeys(flow.name, flow.durable.prefix).done("news")),
+            null,
+          );
+        } finally {
+          running.kill();
+          await running.done.catch(() => {});
+        }
+      } finally {
+        redis.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
