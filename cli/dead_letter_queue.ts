@@ -41,17 +41,18 @@ async function scan(
   key: string,
   visit: (entry: DlqEntry) => boolean | void,
 ): Promise<void> {
-  for await (const page of pages(redis, key)) {
-    for (const entry of page) if (visit(entry) === false) return;
-  }
+  for await (const entry of letters(redis, key)) if (visit(entry) === false) return;
 }
 
-/** The stream's entries, oldest first, PAGE at a time: what a page's caller deletes is not read again. */
-async function* pages(redis: Redis, key: string): AsyncGenerator<DlqEntry[]> {
+/**
+ * The stream's entries, oldest first, read PAGE at a time: a caller that
+ * deletes what it was given (replay) holds one page, never the stream.
+ */
+async function* letters(redis: Redis, key: string): AsyncGenerator<DlqEntry> {
   let start = "-";
   for (;;) {
     const page = await redis.xrange(key, start, "+", "COUNT", PAGE);
-    if (page.length > 0) yield page.map(([id, fields]) => parseEntry(id, fields));
+    for (const [id, fields] of page) yield parseEntry(id, fields);
     if (page.length < PAGE) return;
     start = "(" + page[page.length - 1][0];
   }
@@ -166,40 +167,38 @@ export async function dlqReplay(
   const result: ReplayResult = { replayed: {}, skipped: [] };
   // A page at a time: read whole first, a stream a bad deploy filled (100,000 letters of 20 KB)
   // ran the command out of memory before it moved any.
-  const batches = opts.ids ? [await byIds(redis, keys, opts.ids, result)] : pages(redis, keys.dlq);
+  const entries = opts.ids ? await byIds(redis, keys, opts.ids, result) : letters(redis, keys.dlq);
   const targets = new Map<string, string | undefined>();
-  for await (const entries of batches) {
-    for (const entry of entries) {
-      if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
-      const skip = (reason: string) =>
-        result.skipped.push({ id: entry.id, stage: entry.stage, reason });
-      if (entry.problem || !entry.item) {
-        skip(entry.problem ?? "no item");
-        continue;
-      }
-      if (isUnencodableNote(entry.item)) {
-        skip(UNKEPT);
-        continue;
-      }
-      if (!targets.has(entry.stage)) {
-        targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
-      }
-      const target = targets.get(entry.stage);
-      if (target === undefined) {
-        skip(
-          opts.pipeline && !opts.pipeline.includes(entry.stage)
-            ? `stage "${entry.stage}" is not in the flow's pipeline`
-            : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
-        );
-        continue;
-      }
-      const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
-      const moved = await REPLAY.run(redis, [keys.dlq, keys.input(target)], [entry.id, body]);
-      if (moved === 1) {
-        result.replayed[entry.stage] = (result.replayed[entry.stage] ?? 0) + 1;
-        if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
-      } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
+  for await (const entry of entries) {
+    if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
+    const skip = (reason: string) =>
+      result.skipped.push({ id: entry.id, stage: entry.stage, reason });
+    if (entry.problem || !entry.item) {
+      skip(entry.problem ?? "no item");
+      continue;
     }
+    if (isUnencodableNote(entry.item)) {
+      skip(UNKEPT);
+      continue;
+    }
+    if (!targets.has(entry.stage)) {
+      targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
+    }
+    const target = targets.get(entry.stage);
+    if (target === undefined) {
+      skip(
+        opts.pipeline && !opts.pipeline.includes(entry.stage)
+          ? `stage "${entry.stage}" is not in the flow's pipeline`
+          : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
+      );
+      continue;
+    }
+    const body = JSON.stringify([{ ...entry.item, attempts: 0 }]);
+    const moved = await REPLAY.run(redis, [keys.dlq, keys.input(target)], [entry.id, body]);
+    if (moved === 1) {
+      result.replayed[entry.stage] = (result.replayed[entry.stage] ?? 0) + 1;
+      if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
+    } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
   }
   return result;
 }

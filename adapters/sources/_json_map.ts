@@ -24,7 +24,7 @@ export function mapJsonItems(
   doc: unknown,
   options: { items?: string; map?: Record<string, string> },
   name: string,
-  warn?: (message: string) => void,
+  warn?: (name: string, message: string) => void,
 ): RawItem[] {
   const list = atPath(doc, options.items ?? "");
   const where = options.items ? `"${options.items}"` : "the document";
@@ -44,6 +44,7 @@ export function mapJsonItems(
     const at = list.findIndex((v) => v === null || typeof v !== "object" || Array.isArray(v));
     const shown = JSON.stringify(list[at]) ?? String(list[at]);
     warn(
+      name,
       `${name}: ${list.length - objects.length} of the ${list.length} elements of ${where} are ` +
         `not objects, so not items: skipped (the first, at index ${at}: ${
           shown.length > 60 ? shown.slice(0, 60) + "…" : shown

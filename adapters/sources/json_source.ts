@@ -108,7 +108,7 @@ export function jsonItems(
   doc: unknown,
   config: Pick<JsonConfig, "preset" | "items" | "map">,
   name: string,
-  warn?: (message: string) => void,
+  warn?: (name: string, message: string) => void,
 ): RawItem[] {
   switch (config.preset) {
     case "hackernews": {
@@ -166,8 +166,7 @@ class JsonSource implements Source {
 
   /** Files and URLs whose skipped elements were said: once each, not at every poll. */
   readonly #said = new Set<string>();
-  readonly #warn = (message: string): void => {
-    const name = message.slice(0, message.indexOf(": "));
+  readonly #warn = (name: string, message: string): void => {
     if (this.#said.has(name)) return;
     this.#said.add(name);
     this.env.log.warn(`${this.env.flow}: ${message} (said once)`);

@@ -34,15 +34,11 @@ const gateStage: StageSpec<Record<string, never>> = {
   }),
 };
 
-redisTest(
-  "two durable flows in one process run their redelivered entries one at a time",
-  async () => {
-    await withRedis(async (server) => {
-      const registry = builtinRegistry().stage(gateStage);
-      const dir = await Deno.makeTempDir({ prefix: "millrace-alone-" });
-      const flow = (name: string) =>
-        parseFlow(
-          `name: ${name}
+/** Starts flow `name` (generator, validate, gate, publish) on `server`, its output under `dir`. */
+function startGated(server: { url: string }, dir: string, name: string) {
+  const registry = builtinRegistry().stage(gateStage);
+  const flow = parseFlow(
+    `name: ${name}
 durability: redis
 redis: ${server.url}
 output: ${dir}/${name}
@@ -53,16 +49,19 @@ pipeline:
   - gate: {}
   - publish: [ { jsonl: { path: items.jsonl } } ]
 `,
-          `${name}.yaml`,
-          registry,
-          {},
-        );
-      const start = (name: string) =>
-        startFlow(flow(name), {
-          registry,
-          deadLetters: new MemoryDeadLetters(),
-          log: memoryLogger(),
-        });
+    `${name}.yaml`,
+    registry,
+    {},
+  );
+  return startFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() });
+}
+
+redisTest(
+  "two durable flows in one process run their redelivered entries one at a time",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-alone-" });
+      const start = (name: string) => startGated(server, dir, name);
       try {
         // Each flow's one entry is held by a run that is then killed: both are redelivered next.
         for (const name of ["alpha", "beta"]) {
@@ -85,28 +84,8 @@ pipeline:
 
 redisTest("a killed run's redelivered entry that hung does not hold another flow's", async () => {
   await withRedis(async (server) => {
-    const registry = builtinRegistry().stage(gateStage);
     const dir = await Deno.makeTempDir({ prefix: "millrace-alone-" });
-    const start = (name: string) =>
-      startFlow(
-        parseFlow(
-          `name: ${name}
-durability: redis
-redis: ${server.url}
-output: ${dir}/${name}
-sources:
-  news: { kind: generator, count: 3, seed: 3, invalid: 0, duplicates: 0, nearDuplicates: 0 }
-pipeline:
-  - validate: { require: [title, url] }
-  - gate: {}
-  - publish: [ { jsonl: { path: items.jsonl } } ]
-`,
-          `${name}.yaml`,
-          registry,
-          {},
-        ),
-        { registry, deadLetters: new MemoryDeadLetters(), log: memoryLogger() },
-      );
+    const start = (name: string) => startGated(server, dir, name);
     try {
       Object.assign(gate, { hold: true, running: 0, most: 0, handled: 0 });
       for (const name of ["gamma", "delta"]) {

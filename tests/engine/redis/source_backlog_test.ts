@@ -12,6 +12,7 @@ import { memoryLogger } from "../../../engine/log.ts";
 import type { StageSpec } from "../../../engine/registry.ts";
 import { startFlow } from "../../../engine/run_flow.ts";
 import { client, flowKeys, redisTest, waitFor, withRedis } from "./_harness.ts";
+import { hangingStage } from "../../_hanging_stage.ts";
 
 /** A stage with a window of 256 whose handle never returns: its input only fills. */
 const windowedHang: StageSpec<Record<string, never>> = {
@@ -79,21 +80,13 @@ durable: { maxBacklog: 1100 }
   },
 );
 
-/** A stage whose handle never returns, with no window: entries reach it as the source wrote them. */
-const hang: StageSpec<Record<string, never>> = {
-  kind: "hangs",
-  summary: "never returns",
-  schema: z.strictObject({}),
-  create: () => ({ handle: () => new Promise<void>(() => {}) }),
-};
-
 redisTest(
   "a source's one batch larger than maxBacklog goes to Redis in parts, each waiting for room",
   async () => {
     // A json file is one batch: 1M items went as one script that held Redis for 5 s, all of
     // them on the edge at once, past maxBacklog.
     await withRedis(async (server) => {
-      const registry = builtinRegistry().stage(hang);
+      const registry = builtinRegistry().stage(hangingStage);
       const dir = await Deno.makeTempDir({ prefix: "millrace-backlog-" });
       const flow = parseFlow(
         `
