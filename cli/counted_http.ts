@@ -1,12 +1,6 @@
 import { RobotsDisallowedError } from "../adapters/http/polite_http.ts";
-import type { HttpClient } from "../engine/http.ts";
+import type { CountRequest, HttpClient } from "../engine/http.ts";
 import type { Registry } from "../engine/registry.ts";
-
-/**
- * Told of each request a flow's HTTP client finished: its host and status
- * ("error": no reply came; "robots": robots.txt refused it, so it was never sent).
- */
-export type CountRequest = (host: string, status: number | "error" | "robots") => void;
 
 /**
  * Makes the registry's HTTP client (the HttpClient seam every web source
@@ -15,12 +9,13 @@ export type CountRequest = (host: string, status: number | "error" | "robots") =
  * A refused status (HttpStatusError) carries its status; a URL robots.txt
  * rules out counts as "robots" (no request went out); other failures
  * (timeouts, refusals, caps, a robots.txt that could not be read) as "error".
+ * The pool's own reads of robots.txt are counted too, through its context.
  */
 export function countHttpRequests(registry: Registry, count: CountRequest): void {
   const make = registry.http;
   if (!make) return;
   registry.httpClient((options, ctx) => {
-    const pool = make(options, ctx);
+    const pool = make(options, { ...ctx, count });
     return { client: (perHost) => counted(pool.client(perHost), count) };
   });
 }

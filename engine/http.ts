@@ -72,10 +72,21 @@ export interface HttpPool {
   client(perHost?: Partial<PerHost>): HttpClient;
 }
 
+/**
+ * Told of a request: its host and status ("error": no reply came;
+ * "robots": robots.txt refused it, so it was never sent).
+ */
+export type CountRequest = (host: string, status: number | "error" | "robots") => void;
+
 /** What a runtime hands the factory: where shared state lives and where to say things. */
 export interface HttpContext {
   /** The flow name, for log lines. */
   readonly flow: string;
+  /**
+   * Told of each request the pool makes of its own accord (a host's
+   * robots.txt), which no source's client sees; the metrics count them.
+   */
+  readonly count?: CountRequest;
   /** Where the pool's warnings go. */
   readonly log: Logger;
   /** A durable flow's Redis and keys: the per-host buckets then live there, shared. */

@@ -1,4 +1,5 @@
 import type {
+  CountRequest,
   HttpClient,
   HttpContext,
   HttpOptions,
@@ -50,6 +51,8 @@ export interface PoliteDeps {
   buckets?: HostBuckets;
   clock?: Clock;
   fetch?: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
+  /** Told of each robots.txt read, which no source's client sees (HttpContext.count). */
+  count?: CountRequest;
 }
 
 /**
@@ -98,16 +101,20 @@ export class PoliteHttp implements HttpPool {
     this.#robots = new RobotsRules(
       options.userAgent,
       (url, signal) =>
-        this.#send(
-          url,
+        counted(
           new URL(url).host,
-          {
-            timeout: ROBOTS_TIMEOUT_MS,
-            maxBytes: ROBOTS_MAX_BYTES,
-            signal,
-          },
-          options.perHost,
-          { slot: false, robots: false },
+          this.#send(
+            url,
+            new URL(url).host,
+            {
+              timeout: ROBOTS_TIMEOUT_MS,
+              maxBytes: ROBOTS_MAX_BYTES,
+              signal,
+            },
+            options.perHost,
+            { slot: false, robots: false },
+          ),
+          deps.count,
         ),
       this.#clock,
       (origin, why) => this.#log?.warn(`${this.#flow}: ${origin}/robots.txt: ${why}`),
@@ -300,5 +307,22 @@ export function politeHttp(
     flow: ctx.flow,
     buckets: ctx.durable ? new RedisHostBuckets(ctx.durable.redis, ctx.durable.keys) : undefined,
     clock,
+    count: ctx.count,
   });
+}
+
+/** `response`, its status told to `count` (a failure's status, or "error" when none came). */
+async function counted(
+  host: string,
+  response: Promise<HttpResponse>,
+  count: CountRequest | undefined,
+): Promise<HttpResponse> {
+  try {
+    const res = await response;
+    count?.(host, res.status);
+    return res;
+  } catch (error) {
+    count?.(host, error instanceof HttpStatusError ? error.status : "error");
+    throw error;
+  }
 }
