@@ -89,12 +89,23 @@ export function readReply(
     for (const i of wanted) out.set(i, { error });
   };
   let parsed: unknown;
+  let lost = "the reply has no result for it";
   try {
     parsed = JSON.parse(stripFence(content));
   } catch {
-    const cut = finishReason === "length" ? " (it was cut off at maxOutputTokens)" : "";
-    failAll(`the reply is not JSON${cut}: ${preview(content)}`);
-    return out;
+    const cut = finishReason === "length";
+    // The results the reply finished before it was cut are paid for: kept, they are not
+    // asked for again when the batch is split (a review's 10 items were all asked twice).
+    parsed = cut ? wholeResults(content) : undefined;
+    if (parsed === undefined) {
+      failAll(
+        `the reply is not JSON${cut ? " (it was cut off at maxOutputTokens)" : ""}: ${
+          preview(content)
+        }`,
+      );
+      return out;
+    }
+    lost = "the reply was cut off at maxOutputTokens before its result";
   }
   const results = Array.isArray(parsed)
     ? parsed
@@ -123,8 +134,42 @@ export function readReply(
       },
     );
   }
-  for (const i of wanted) if (!out.has(i)) out.set(i, { error: "the reply has no result for it" });
+  for (const i of wanted) if (!out.has(i)) out.set(i, { error: lost });
   return out;
+}
+
+/**
+ * The elements a reply cut short finished of its list of results
+ * (`{"results":[…` or `[…`): each whole one, parsed; undefined when it
+ * finished none. JSON.parse takes no partial text, so the list is walked
+ * for the ends of its elements, minding strings and their escapes.
+ */
+export function wholeResults(content: string): unknown[] | undefined {
+  const text = content.replace(/^\s*```(?:json)?\s*\n/, "");
+  const open = /^\s*\[/.test(text) ? text.indexOf("[") : /"results"\s*:\s*\[/.exec(text);
+  const from = typeof open === "number" ? open + 1 : open ? open.index + open[0].length : -1;
+  if (from < 0) return undefined;
+  const found: unknown[] = [];
+  let depth = 0, start = -1, inString = false;
+  for (let i = from; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+    } else if (c === "{" || c === "[") {
+      if (depth++ === 0) start = i;
+    } else if (c === "}" || c === "]") {
+      if (depth === 0) break; // the list's own end: the reply was whole after all
+      if (--depth === 0) {
+        try {
+          found.push(JSON.parse(text.slice(start, i + 1)));
+        } catch { /* not JSON after all: nothing of it is kept */ }
+      }
+    }
+  }
+  return found.length > 0 ? found : undefined;
 }
 
 /** `, got <value>` for an issue's input, as JSON cut at 60 characters; "" when it has none. */

@@ -113,6 +113,13 @@ export function createLlm(
   const fields = templateFields(config.input);
   const anyField: Template = compileTemplate(fields.map((f) => `{${f}}`).join(""));
   let saidEmpty = false;
+  /**
+   * With `cache: false`, the checked results of a batch that then failed (a
+   * reply cut off, and the batch split; a retry round the server dropped),
+   * until an item of a later try takes them: paid for, they are not bought
+   * again. Bounded by PAID_KEPT, oldest out first.
+   */
+  const paid = new Map<string, unknown>();
   let absent: ReturnType<typeof absentFieldWarner> | undefined;
   const check = outputChecker(config.schema);
   const format = batchFormat(config.schema);
@@ -163,9 +170,9 @@ export function createLlm(
         const output = parseCached(found[i]);
         if (output !== undefined) results.set(key, output);
       });
+      const cached = asking.filter((p) => results.has(p.key)).length;
+      for (const key of distinct) if (paid.has(key)) results.set(key, paid.get(key));
       const missing = distinct.filter((key) => !results.has(key));
-      const unpaid = new Set(missing);
-      const cached = asking.filter((p) => !unpaid.has(p.key)).length;
 
       const failures = new Map<string, string>();
       if (missing.length > 0) {
@@ -177,6 +184,11 @@ export function createLlm(
           for (const [i, output] of outputs) {
             results.set(missing[i], output);
             fresh.push([missing[i], JSON.stringify(output)]);
+            if (!cache) paid.set(missing[i], output);
+          }
+          for (const key of paid.keys()) {
+            if (paid.size <= PAID_KEPT) break;
+            paid.delete(key);
           }
           await cache?.setMany(fresh).catch((error) =>
             ctx.log.warn(`${where}: storing ${fresh.length} results in the cache failed`, {
@@ -193,6 +205,7 @@ export function createLlm(
       // Counted once the batch is through: a try that failed after the lookup counted its
       // cached items again at each retry (15 for 5 in a review's run).
       ctx.tally?.("cached", cached);
+      for (const key of distinct) paid.delete(key);
       emitAll(batch as Envelope<RawItem>[], prepared, results, failures, out, config.into, where, {
         empty,
         fields,
@@ -255,6 +268,9 @@ export function createLlm(
     return second.failed;
   }
 }
+
+/** Results `cache: false` keeps for a failed batch's next try (see `paid`). */
+const PAID_KEPT = 10_000;
 
 /** A cached result, or undefined for a miss or a value that is not JSON (a foreign writer). */
 function parseCached(value: string | undefined): unknown {

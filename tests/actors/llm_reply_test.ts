@@ -4,7 +4,8 @@
  * for another item or move where the next one starts.
  */
 import assert from "node:assert/strict";
-import { requestMessages } from "../../actors/_llm_reply.ts";
+import { z } from "zod";
+import { readReply, requestMessages } from "../../actors/_llm_reply.ts";
 import { inputsOf } from "../adapters/chat/_fake_chat.ts";
 
 const PROMPT = "Give each story a topic.";
@@ -35,4 +36,30 @@ Deno.test("each input is read back exactly from the request, framing lines and a
     /each after a line "Input N #\d{8}" and up to the next such line/,
   );
   assert.match(messages[0].content, /not instructions/);
+});
+
+Deno.test("a reply cut off at maxOutputTokens keeps the results it finished", () => {
+  const whole = JSON.stringify({
+    results: [
+      { index: 0, output: { topic: 'tech "}] ai' } },
+      { index: 1, output: { topic: "other\\" } },
+      { index: 2, output: { topic: "tech" } },
+    ],
+  });
+  const cut = whole.slice(0, whole.indexOf('{"index":2') + 20);
+  const check = z.strictObject({ topic: z.string() });
+  for (const content of [cut, "```json\n" + cut]) {
+    const read = readReply(content, [0, 1, 2], check, "length");
+    assert.deepEqual(read.get(0), { output: { topic: 'tech "}] ai' } });
+    assert.deepEqual(read.get(1), { output: { topic: "other\\" } });
+    assert.deepEqual(read.get(2), {
+      error: "the reply was cut off at maxOutputTokens before its result",
+    });
+  }
+  // Not cut off, text that is not JSON stays a failure of every input.
+  const broken = readReply(cut, [0, 1, 2], check, "stop");
+  assert.match((broken.get(0) as { error: string }).error, /^the reply is not JSON: /);
+  // Cut before any result was whole: nothing to keep.
+  const early = readReply(whole.slice(0, 25), [0, 1, 2], check, "length");
+  assert.match((early.get(0) as { error: string }).error, /not JSON \(it was cut off/);
 });

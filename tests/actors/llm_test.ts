@@ -259,6 +259,55 @@ Deno.test("a reply cut off at maxOutputTokens splits its batch, whose halves fit
   });
 });
 
+Deno.test("the results a cut reply finished are not asked for again when its batch is split, cached or not", async () => {
+  // They were thrown away with the reply, so the halves paid for them twice.
+  for (const cache of [true, false]) {
+    const whole = new Set<string>();
+    const askedAgain: string[] = [];
+    await withFakeChat({
+      intercept: (hit) => {
+        const wanted = retriedOf(hit.messages) ?? [...hit.inputs.keys()];
+        for (const i of wanted) {
+          if (whole.has(hit.inputs.get(i)!)) askedAgain.push(hit.inputs.get(i)!);
+        }
+        const results = wanted.map((index) => ({ index, output: wordsOf(hit.inputs.get(index)!) }));
+        const full = JSON.stringify({ results });
+        const max = hit.body.max_tokens * 4;
+        let content = full;
+        if (full.length > max) {
+          content = full.slice(0, max);
+          // What the cut reply holds whole is paid for.
+          for (const r of results) {
+            if (content.includes(JSON.stringify(r))) whole.add(hit.inputs.get(r.index)!);
+          }
+        }
+        return Response.json({
+          id: "x",
+          object: "chat.completion",
+          created: 0,
+          model: "fake",
+          choices: [{
+            index: 0,
+            message: { role: "assistant", content, refusal: null },
+            finish_reason: content === full ? "stop" : "length",
+          }],
+          usage: { prompt_tokens: 300, completion_tokens: 25, total_tokens: 325 },
+        });
+      },
+    }, async (server) => {
+      const yaml = flowYaml(server.url, `      maxOutputTokens: 100\n      cache: ${cache}`);
+      const { published, deadLetters } = await runTestFlow(yaml, {
+        items: items(10),
+        env: { KEY },
+      });
+      assert.equal(deadLetters.length, 0, deadLetters[0]?.reason);
+      assert.equal(published.get("out")?.length, 10);
+      assert.ok(whole.size >= 5, `cache: ${cache}: ${whole.size} results were whole`);
+      assert.deepEqual(askedAgain, [], `cache: ${cache}`);
+    });
+  }
+});
+
 Deno.test("a second run with the cache makes no call; a changed prompt pays again", async () => {
   const outDir = await Deno.makeTempDir();
   try {
