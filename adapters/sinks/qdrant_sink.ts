@@ -202,7 +202,7 @@ export class QdrantSink implements Sink {
       else upserts.push(item);
     }
     if (upserts.length > 0) await this.#upsert(upserts, signal);
-    if (updates.length > 0 && await this.#exists(signal)) await this.#merge(updates, signal);
+    if (updates.length > 0) await this.#update(updates, signal);
     if (deleted.length > 0) await this.#recordDeletes(deleted, signal);
     const deletes = deleted.map((item) => pointId(item.id));
     if (deletes.length > 0 && await this.#exists(signal)) {
@@ -250,6 +250,17 @@ export class QdrantSink implements Sink {
     ).catch((error) => {
       if ((error as QdrantError).status !== 404) throw error;
     });
+    await this.#call(
+      "expire",
+      "early updates of",
+      signal,
+      (init) =>
+        this.#api.deletePoints(this.#early, this.#options.wait, {
+          filter: { must: [{ key: "seen_at", range: { lt: before } }] },
+        }, init),
+    ).catch((error) => {
+      if ((error as QdrantError).status !== 404) throw error;
+    });
     return undefined;
   }
 
@@ -273,29 +284,80 @@ export class QdrantSink implements Sink {
   /** The recorded delete's `seen_at` of each item's point that has one (see #notDeleted). */
   async #deletedAt(items: Envelope<RawItem>[], signal: AbortSignal): Promise<Map<string, number>> {
     const deletedAt = new Map<string, number>();
+    for (const [id, payload] of await this.#records(this.#deletes, "deletes of", items, signal)) {
+      if (typeof payload.seen_at === "number") deletedAt.set(id, payload.seen_at);
+    }
+    return deletedAt;
+  }
+
+  /**
+   * The payloads a collection of records (deletes, early updates: 1-d
+   * points, one per story) holds for the items' points; none when the
+   * collection was never made.
+   */
+  async #records(
+    collection: string,
+    what: string,
+    items: readonly Envelope<RawItem>[],
+    signal: AbortSignal,
+    payload = true,
+  ): Promise<Map<string, Record<string, unknown>>> {
+    const found = new Map<string, Record<string, unknown>>();
     let reply;
     try {
       reply = await this.#call(
         "read",
-        "deletes of",
+        what,
         signal,
         (init) =>
-          this.#api.retrievePoints(this.#deletes, {
+          this.#api.retrievePoints(collection, {
             ids: items.map((item) => pointId(item.id)),
-            with_payload: true,
+            with_payload: payload,
             with_vector: false,
           }, init),
       );
     } catch (error) {
-      if ((error as QdrantError).status === 404) return deletedAt; // nothing was ever deleted
+      if ((error as QdrantError).status === 404) return found; // nothing was ever recorded
       throw error;
     }
     const result = reply.data?.result;
     for (const point of Array.isArray(result) ? result : []) {
-      const at = (point as { payload?: { seen_at?: unknown } })?.payload?.seen_at;
-      if (typeof at === "number") deletedAt.set(String((point as { id: unknown }).id), at);
+      const { id, payload } = point as { id: unknown; payload?: Record<string, unknown> };
+      found.set(String(id), payload ?? {});
     }
-    return deletedAt;
+    return found;
+  }
+
+  /** Writes records (see #records), creating their collection the first time. */
+  async #record(
+    collection: string,
+    what: string,
+    points: { id: string; payload: Record<string, unknown> }[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const body = { points: points.map((p) => ({ ...p, vector: [1] })) };
+    const upsert = () =>
+      this.#call(
+        "record",
+        `${points.length} ${what}`,
+        signal,
+        (init) => this.#api.upsertPoints(collection, true, body, init),
+      );
+    try {
+      await upsert();
+    } catch (error) {
+      if ((error as QdrantError).status !== 404) throw error;
+      await this.#call(
+        "create",
+        `collection of ${what}`,
+        signal,
+        (init) =>
+          this.#api.createCollection(collection, { vectors: { size: 1, distance: "Dot" } }, init),
+      ).catch((e) => {
+        if ((e as QdrantError).status !== 409) throw e; // another process made it
+      });
+      await upsert();
+    }
   }
 
   /**
@@ -313,39 +375,18 @@ export class QdrantSink implements Sink {
     const recorded = await this.#deletedAt(items, signal);
     const points = [...latest]
       .filter(([id, at]) => !((recorded.get(id) ?? -Infinity) >= at))
-      .map(([id, at]) => ({ id, vector: [1], payload: { seen_at: at } }));
-    if (points.length === 0) return;
-    const upsert = () =>
-      this.#call(
-        "record",
-        `${points.length} deletes in`,
-        signal,
-        (init) => this.#api.upsertPoints(this.#deletes, true, { points }, init),
-      );
-    try {
-      await upsert();
-    } catch (error) {
-      if ((error as QdrantError).status !== 404) throw error;
-      await this.#call(
-        "create",
-        "deletes collection of",
-        signal,
-        (init) =>
-          this.#api.createCollection(
-            this.#deletes,
-            { vectors: { size: 1, distance: "Dot" } },
-            init,
-          ),
-      ).catch((e) => {
-        if ((e as QdrantError).status !== 409) throw e; // another process made it
-      });
-      await upsert();
-    }
+      .map(([id, at]) => ({ id, payload: { seen_at: at } }));
+    if (points.length > 0) await this.#record(this.#deletes, "deletes in", points, signal);
   }
 
   /** The collection that keeps this collection's deletes (see #notDeleted). */
   get #deletes(): string {
     return `${this.#options.collection}_millrace_deleted`;
+  }
+
+  /** The collection that keeps merge updates that came before their story's point (see #update). */
+  get #early(): string {
+    return `${this.#options.collection}_millrace_updates`;
   }
 
   async #open(): Promise<void> {
@@ -401,7 +442,66 @@ export class QdrantSink implements Sink {
       (init) =>
         this.#api.upsertPoints(this.#options.collection, this.#options.wait, { points }, init),
     );
-    await this.#undoDeleted(items.filter((item) => standing.has(item)), signal);
+    const written = items.filter((item) => standing.has(item));
+    await this.#undoDeleted(written, signal);
+    await this.#mergeEarly(written, signal);
+  }
+
+  /**
+   * Applies merge updates, and records those whose story has no point yet
+   * (#early), for its first copy to take when it comes (#mergeEarly). A
+   * story's update overtakes its first copy when another process publishes
+   * the copy, or when `dlq replay` sends both back: dropped, it left the
+   * point at the first copy's revision for good, where Postgres and JSONL
+   * held the whole story (a review: 61 of 2,028 stories with two processes).
+   * An update is recorded before it is applied again, and a first copy reads
+   * the records after its upsert, so one of the two always sees the other.
+   */
+  async #update(updates: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    if (await this.#exists(signal)) await this.#merge(updates, signal);
+    const present = this.#size === undefined
+      ? new Map()
+      : await this.#records(this.#options.collection, "points of", updates, signal, false);
+    const early = new Map<string, Envelope<RawItem>>();
+    for (const update of updates) {
+      const id = pointId(update.id);
+      if (present.has(id)) continue;
+      const held = early.get(id);
+      if (!held || revisionOf(held.payload.revision) < revisionOf(update.payload.revision)) {
+        early.set(id, update);
+      }
+    }
+    if (early.size === 0) return;
+    const recorded = await this.#records(
+      this.#early,
+      "early updates of",
+      [...early.values()],
+      signal,
+    );
+    const points = [...early]
+      .filter(([id, u]) => revisionOf(recorded.get(id)?.revision) < revisionOf(u.payload.revision))
+      .map(([id, u]) => ({
+        id,
+        payload: { revision: revisionOf(u.payload.revision), seen_at: u.seenAt, fields: u.payload },
+      }));
+    if (points.length === 0) return;
+    await this.#record(this.#early, "early updates in", points, signal);
+    // Its first copy may have been written meanwhile, having read no record.
+    if (await this.#exists(signal)) await this.#merge([...early.values()], signal);
+  }
+
+  /** Lays the recorded early updates (see #update) over the points of a first copy just written. */
+  async #mergeEarly(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
+    if (items.length === 0) return;
+    const recorded = await this.#records(this.#early, "early updates of", items, signal);
+    const updates: Envelope<RawItem>[] = [];
+    for (const item of items) {
+      const fields = recorded.get(pointId(item.id))?.fields;
+      if (typeof fields !== "object" || fields === null) continue;
+      if (revisionOf((fields as RawItem).revision) <= revisionOf(item.payload.revision)) continue;
+      updates.push({ ...item, vector: undefined, update: true, payload: fields as RawItem });
+    }
+    if (updates.length > 0) await this.#merge(updates, signal);
   }
 
   /**
@@ -482,8 +582,8 @@ export class QdrantSink implements Sink {
    * a point whose `revision` is lower (or missing): an older update applied
    * late changes nothing. Engagement is set field by field (under the
    * `engagement` key) so the first copy's other engagement fields stay. The
-   * vector is not touched. A point not written yet takes nothing: its story's
-   * first copy brings the merged fields it had when it was sent.
+   * vector is not touched. A point not written yet takes nothing here:
+   * #update records such updates for the story's first copy (#mergeEarly).
    */
   async #merge(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     const operations = items.flatMap((item) => {

@@ -810,3 +810,87 @@ Deno.test("a delete written while another writer's upsert of its item is on its 
     });
   });
 });
+
+/** A merge update of `item`'s story at `revision`, seen by `sources`. */
+function storyUpdate(
+  item: Envelope<RawItem>,
+  revision: number,
+  sources: string[],
+): Envelope<RawItem> {
+  return {
+    ...item,
+    vector: undefined,
+    update: true,
+    payload: {
+      sources: sources.map((source) => ({ source, url: item.payload.url, seenAt: "x" })),
+      engagement: { score: revision },
+      lastSeenAt: "2024-01-01T00:00:00.000Z",
+      revision,
+    },
+  };
+}
+
+Deno.test("a merge update that comes before its story's first copy is laid over that copy when it comes", async () => {
+  // Dropped for want of a point, it left Qdrant at the first copy's revision for good, where
+  // Postgres and JSONL held the whole story (two processes; dlq replay sending both back).
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a, b] = items(2);
+    a.payload = { ...a.payload, engagement: { comments: 7 }, revision: 1 };
+    b.payload = { ...b.payload, revision: 2 };
+    await sink.write([storyUpdate(a, 3, ["hn", "rss"]), storyUpdate(b, 2, ["hn"])], signal());
+    await sink.write([storyUpdate(a, 2, ["hn"])], signal()); // older, and late: changes nothing
+    assert.equal(fake.collections.get("trends")?.points.size ?? 0, 0, "an update makes no point");
+    await sink.write([a, b], signal());
+    const c = fake.collections.get("trends")!;
+    const pa = c.points.get(pointId(a.id))!;
+    assert.deepEqual(pa.vector, a.vector);
+    assert.equal(pa.payload.title, "Title 0");
+    assert.equal(pa.payload.revision, 3);
+    assert.deepEqual(pa.payload.engagement, { score: 3, comments: 7 });
+    assert.equal((pa.payload.sources as unknown[]).length, 2);
+    const pb = c.points.get(pointId(b.id))!;
+    assert.equal(pb.payload.revision, 2, "an update no newer than the copy leaves the copy");
+    assert.equal(pb.payload.sources, undefined);
+    // Retention takes the records too.
+    await sink.expire(SEEN + 1, signal());
+    assert.equal(fake.collections.get("trends_millrace_updates")!.points.size, 0);
+  });
+});
+
+Deno.test("a merge update written while another writer's first copy of its story is on its way is not lost", async () => {
+  await withQdrant(async (fake) => {
+    // Writer A's upsert of the first copy is held at a proxy until writer B has written the
+    // story's update: B found no point, and the copy landed after.
+    let arrived!: () => void, release!: () => void;
+    const upsertArrived = new Promise<void>((r) => arrived = r);
+    const released = new Promise<void>((r) => release = r);
+    await withServer(async (req) => {
+      const u = new URL(req.url);
+      if (req.method === "PUT" && u.pathname === "/collections/trends/points") {
+        arrived();
+        await released;
+      }
+      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
+      return await fetch(fake.url + u.pathname + u.search, {
+        method: req.method,
+        headers: req.headers,
+        body,
+      });
+    }, async (origin) => {
+      const a = sinkAt(origin), b = sinkAt(fake.url);
+      await b.open();
+      const [story] = items(1);
+      story.payload = { ...story.payload, revision: 1 };
+      const writing = a.write([story], signal());
+      await upsertArrived;
+      await b.write([storyUpdate(story, 2, ["hn", "rss"])], signal());
+      release();
+      await writing;
+      const point = fake.collections.get("trends")!.points.get(pointId(story.id))!;
+      assert.equal(point.payload.revision, 2);
+      assert.equal((point.payload.sources as unknown[]).length, 2);
+    });
+  });
+});
