@@ -14,6 +14,8 @@ export interface QdrantHttpError extends Error {
   data?: { status?: { error?: string } };
   /** A 2xx answer that is not Qdrant's JSON: something else answered for it. */
   notQdrant?: boolean;
+  /** The answer's headers (Retry-After). */
+  headers?: Headers;
 }
 
 /** What a call answers: the reply's JSON, under `data` (as the official client puts it). */
@@ -118,6 +120,7 @@ export class QdrantRest {
     const error = new Error(response.statusText || `HTTP ${response.status}`) as QdrantHttpError;
     error.status = response.status;
     error.data = data as QdrantHttpError["data"];
+    error.headers = response.headers;
     throw error;
   }
 }

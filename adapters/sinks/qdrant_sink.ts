@@ -14,6 +14,7 @@ import type { Logger } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { maskUrl, withoutKey } from "../../engine/mask_url.ts";
+import { retry, retryAfterMs } from "../../engine/retry.ts";
 
 /**
  * The UUIDv5 namespace of every point id millrace writes: point id =
@@ -119,6 +120,8 @@ export interface QdrantSinkOptions extends QdrantSinkConfig {
   log?: Logger;
   /** The embed stage's vector length when it opened first: used when `dimensions` is unset. */
   vectors?: VectorShape;
+  /** Tries of a call that meets a 429, a 5xx or no connection, the first among them; default 4. */
+  tries?: number;
 }
 
 /** What a collection holds, as this sink cares about it. */
@@ -719,10 +722,30 @@ export class QdrantSink implements Sink {
     signal: AbortSignal | undefined,
     request: (init: RequestInit) => Promise<T>,
   ): Promise<T> {
-    const timeout = AbortSignal.timeout(this.#options.timeout);
-    const init = { signal: signal ? AbortSignal.any([signal, timeout]) : timeout };
+    let timeout!: AbortSignal;
     try {
-      return await request(init);
+      // Each try has the whole timeout. A 429 or a 5xx passes in a moment more often than not
+      // (Qdrant busy, restarting, a proxy between): tried again here, after what a Retry-After
+      // asks, it no longer fails the batch at once, which the runner retried and then split,
+      // dead-lettering hundreds of items in a few seconds of 429s.
+      return await retry(() => {
+        timeout = AbortSignal.timeout(this.#options.timeout);
+        return request({ signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+      }, {
+        signal,
+        maxAttempts: this.#options.tries ?? TRIES,
+        baseMs: 250,
+        isRetryable: (error) => {
+          const status = (error as QdrantError).status;
+          return status !== undefined
+            ? TRANSIENT.has(status)
+            : (error as { network?: boolean }).network === true;
+        },
+        retryAfterMs: (error) => {
+          const headers = (error as QdrantHttpError).headers;
+          return headers ? retryAfterMs(headers, MAX_RETRY_AFTER_MS) : undefined;
+        },
+      });
     } catch (error) {
       signal?.throwIfAborted();
       const why = timeout.aborted
@@ -738,10 +761,13 @@ export class QdrantSink implements Sink {
       if (status !== undefined && status >= 400 && status < 500 && !RETRY.includes(status)) {
         wrapped.retryable = false;
       }
-      // Qdrant, or the way to it, is away (a network error of fetch's, or
-      // a 502 or 503): the stage runner waits it out for a while (RetryHint.away).
+      // Qdrant, or the way to it, is away (a network error of fetch's, a 502
+      // or 503), or still asks us to slow down (429) after the tries above:
+      // the stage runner waits it out for a while (RetryHint.away).
       if ((error as { network?: boolean }).network === true) wrapped.away = true;
-      else if (status !== undefined && AWAY_STATUSES.has(status)) wrapped.away = true;
+      else if (status !== undefined && (AWAY_STATUSES.has(status) || status === 429)) {
+        wrapped.away = true;
+      }
       // Something other than Qdrant answered 2xx (a proxy's page while Qdrant restarts): away too.
       if ((error as QdrantHttpError).notQdrant === true) wrapped.away = true;
       // A key refused (401, 403) or a collection gone (404) fails every call alike: the run
@@ -776,6 +802,15 @@ export function qdrantBase(url: URL): string {
 
 /** 4xx answers that may pass on a later try. */
 const RETRY = [408, 409, 425, 429];
+
+/** Answers a call is sent again for, at once, by the sink itself. */
+const TRANSIENT: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Tries of one call, the first among them (QdrantSinkOptions.tries). */
+const TRIES = 4;
+
+/** Longest Retry-After a call waits as asked; a longer one waits this long. */
+const MAX_RETRY_AFTER_MS = 30_000;
 
 /** An HTTP status with Qdrant's own words, or the network error. */
 function describeError(error: unknown): string {

@@ -894,3 +894,33 @@ Deno.test("a merge update written while another writer's first copy of its story
     });
   });
 });
+
+Deno.test("a 429 or a 5xx for a moment is tried again by the sink, as long as Retry-After asks; one that lasts is waited out as away", async () => {
+  // Failed at once, each batch was retried by the runner, then split: a review's 8 s of 429s
+  // with Retry-After: 2 dead-lettered 1,381 items and updates.
+  const refusals: Response[] = [];
+  await withProxy(async (fake, url) => {
+    const sink = sinkAt(url);
+    await sink.open();
+    refusals.push(
+      new Response('{"status":{"error":"too many"}}', {
+        status: 429,
+        headers: { "retry-after": "0" },
+      }),
+      new Response("oops", { status: 500 }),
+      new Response("", { status: 503 }),
+    );
+    await sink.write(items(3), signal());
+    assert.equal(fake.collections.get("trends")?.points.size, 3);
+    assert.equal(refusals.length, 0, "each refusal was met, and the write still went through");
+    // Every call that is refused every time fails, marked away, after its tries.
+    for (let i = 0; i < 4; i++) {
+      refusals.push(new Response("{}", { status: 429, headers: { "retry-after": "0" } }));
+    }
+    const error = await sink.write(items(4), signal()).then(() => undefined, (e) => e);
+    assert.ok(error instanceof Error);
+    assert.match(error.message, /: 429 /);
+    assert.equal(isAway(error), true);
+    assert.equal(refusals.length, 0, "four tries");
+  }, () => refusals.shift());
+});
