@@ -287,8 +287,9 @@ export class PostgresSink implements Sink {
       const slash = URL.parse(this.#config.url)?.pathname.includes("@")
         ? ` (the URL's path holds an @: ${PASSWORD_ENCODING})`
         : "";
-      throw new Error(
+      throw reconnectable(
         `postgres sink: cannot connect to ${where}: ${this.#scrub(errorText(error))}${slash}`,
+        error,
       );
     }
     try {
@@ -303,7 +304,7 @@ export class PostgresSink implements Sink {
       this.#table.index = this.#config.index;
     } catch (error) {
       await sql.end({ timeout: 0 });
-      throw new Error(`postgres sink on ${where}: ${this.#scrub(errorText(error))}`);
+      throw reconnectable(`postgres sink on ${where}: ${this.#scrub(errorText(error))}`, error);
     }
     this.#sql = sql;
     const dimensions = this.#vectors?.dimensions;
@@ -378,7 +379,7 @@ export class PostgresSink implements Sink {
       const done = answered(checked, this.#config.timeout + GRACE_MS).catch(async (error) => {
         this.#vectorCheck = undefined;
         if (error instanceof NoAnswerError) await this.#dropPool(pool);
-        throw new Error(`postgres sink: ${this.#scrub(errorText(error))}`);
+        throw reconnectable(`postgres sink: ${this.#scrub(errorText(error))}`, error);
       });
       this.#vectorCheck = { dimensions, done };
     }
@@ -484,6 +485,25 @@ export class PostgresSink implements Sink {
     }
     await pool.end({ timeout: 0 });
   }
+}
+
+/**
+ * An error of opening (again) the pool, in the sink's words: one whose
+ * connection failed (refused while Postgres restarts, a server gone silent)
+ * keeps the failure's code, so #run tries the statement again and the
+ * stage runner then waits Postgres out (RetryHint.away). In plain words
+ * only, a write after a silent server dropped the pool failed as any other:
+ * retried and split, a review's restart sent good merge updates to dead
+ * letters. The cause is not kept: postgres.js's error quotes the query.
+ */
+function reconnectable(message: string, error: unknown): Error & RetryHint {
+  const lost = connectionLost(error) || error instanceof NoAnswerError;
+  const wrapped: Error & RetryHint & { code?: unknown } = new Error(message);
+  if (lost) {
+    wrapped.code = (error as { code?: unknown })?.code ?? "CONNECTION_SILENT";
+    wrapped.away = true;
+  }
+  return wrapped;
 }
 
 /** How long past `timeout` the client waits: the server's statement_timeout fires first on a server that answers. */

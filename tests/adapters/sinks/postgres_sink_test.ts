@@ -12,6 +12,7 @@ import {
 } from "../../../adapters/sinks/postgres_sink.ts";
 import { defineFlow } from "../../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { isAway } from "../../../engine/errors.ts";
 import { type Envelope, envelope, itemId, type RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
@@ -812,6 +813,33 @@ pgTest(
       assert.match(ended, /cannot upsert 1 rows of "[^"]+"\."trends": no answer within 6000ms/);
       proxy.thaw();
       await s.write(items(1, 2), signal);
+    } finally {
+      await s.close();
+      await proxy.close();
+    }
+    assert.equal(await pg.count("trends"), 2, "the first and the last write went in");
+  },
+);
+
+pgTest(
+  "a server that went silent, then refuses connections while it restarts, is waited out as away",
+  async (pg) => {
+    // The silent statement dropped the pool; opening it again failed in plain words, which the
+    // runner retried and split as any failure: a review's restart dead-lettered merge updates.
+    const proxy = faultyProxy(new URL(pg.url));
+    const s = sink(proxy.url, pg.table("trends"), { timeout: "1s" });
+    try {
+      await s.write(items(1), signal);
+      proxy.freeze();
+      await assert.rejects(s.write(items(1, 1), signal), /no answer within/);
+      await proxy.down();
+      const refused = await s.write(items(1, 2), signal).then(() => undefined, (e: Error) => e);
+      assert.ok(refused, "the write fails while the port refuses");
+      assert.match(refused.message, /cannot connect to .*ECONNREFUSED/);
+      assert.equal(isAway(refused), true, "waited out, not split into dead letters");
+      proxy.thaw();
+      proxy.up();
+      await s.write(items(1, 3), signal);
     } finally {
       await s.close();
       await proxy.close();
