@@ -924,3 +924,40 @@ Deno.test("a 429 or a 5xx for a moment is tried again by the sink, as long as Re
     assert.equal(refusals.length, 0, "four tries");
   }, () => refusals.shift());
 });
+
+Deno.test("a merge update whose set-payload finds no point, and whose story's first copy lands just after, is not lost", async () => {
+  // The update's merge found no point; the first copy was written whole (reading no record);
+  // then the update saw the point there and took itself for applied: revision 1 for good.
+  await withQdrant(async (fake) => {
+    let arrived!: () => void, release!: () => void;
+    const mergeArrived = new Promise<void>((r) => arrived = r);
+    const released = new Promise<void>((r) => release = r);
+    let held = false;
+    await withServer(async (req) => {
+      const u = new URL(req.url);
+      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
+      const pass = () =>
+        fetch(fake.url + u.pathname + u.search, { method: req.method, headers: req.headers, body });
+      if (req.method === "POST" && u.pathname === "/collections/trends/points/batch" && !held) {
+        held = true;
+        const answer = await pass(); // applied while the point is not there
+        arrived();
+        await released;
+        return answer;
+      }
+      return await pass();
+    }, async (origin) => {
+      const updater = sinkAt(origin), writer = sinkAt(fake.url);
+      await writer.open();
+      const [story] = items(1);
+      story.payload = { ...story.payload, revision: 1 };
+      const updating = updater.write([storyUpdate(story, 2, ["hn", "rss"])], signal());
+      await mergeArrived;
+      await writer.write([story], signal());
+      release();
+      await updating;
+      const point = fake.collections.get("trends")!.points.get(pointId(story.id))!;
+      assert.equal(point.payload.revision, 2);
+    });
+  });
+});
