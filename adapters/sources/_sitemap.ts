@@ -139,7 +139,9 @@ export async function* sitemapUrls(
           found.lastmodEnd < since;
         if (found.kind === "sitemap" && found.lastmod !== undefined) {
           const { stamps } = options;
-          old ||= stamps?.of.get(found.url) === found.lastmod && found.lastmodEnd! < stamps.before;
+          // At its end, not only before: an index stamping each child with the day of its pages
+          // (as the newest page is dated) had every child read at every poll.
+          old ||= stamps?.of.get(found.url) === found.lastmod && found.lastmodEnd! <= stamps.before;
           walk.stamps.set(found.url, found.lastmod);
         }
         if (found.kind === "sitemap") {

@@ -226,6 +226,31 @@ Deno.test("a later poll emits only pages whose lastmod moved, and skips unchange
   });
 });
 
+Deno.test("a child sitemap whose index entry is unchanged and dated as its newest page is not read again", async () => {
+  // An index that stamps every child with the day its pages are dated: each poll read every
+  // child again, and a review's 50,030 pages came out again at every poll of an unchanged site.
+  const hits: string[] = [];
+  const day = "2026-11-01T00:00:00Z";
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/a.xml", day], ["/b.xml", day]])],
+    ["/a.xml", urlset([["https://example.com/a1", "2026-11-01"], ["https://example.com/a2", day]])],
+    ["/b.xml", urlset([["https://example.com/b1", "2026-10-30"]])],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const s = await source({ url: `${origin}/index.xml` });
+    assert.equal((await readAll(s)).flat().length, 3);
+    hits.length = 0;
+    assert.deepEqual((await readAll(s)).flat().map((i) => i.url), []);
+    assert.deepEqual(hits, ["/index.xml"], "no child was read again");
+    // A child whose entry changes is read again.
+    docs.set("/index.xml", index([["/a.xml", "2026-11-02T00:00:00Z"], ["/b.xml", day]]));
+    docs.set("/a.xml", urlset([["https://example.com/a3", "2026-11-02"]]));
+    hits.length = 0;
+    assert.deepEqual((await readAll(s)).flat().map((i) => i.url), ["https://example.com/a3"]);
+    assert.deepEqual(hits, ["/index.xml", "/a.xml"]);
+  });
+});
+
 Deno.test("since limits the first poll; the position moves only when a walk completes, and is stored with the last batch", async () => {
   const docs = new Map<string, string | Uint8Array>([
     ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
