@@ -12,6 +12,12 @@ export interface HostBuckets {
   take(host: string, interval: number, burst: number): Promise<number>;
   /** Holds every request to the host for `ms` from now (a Retry-After). */
   pause(host: string, ms: number, interval: number, burst: number): Promise<void>;
+  /**
+   * Ms left of the host's pause, 0 when none: asked again just before a
+   * request goes, since one that got its turn before the pause (in another
+   * flow, or another process) would go out in the middle of it.
+   */
+  pausedFor(host: string): Promise<number>;
 }
 
 /** Hosts kept before idle ones (their bucket full again) are forgotten. */
@@ -20,6 +26,8 @@ const PRUNE_AT = 10_000;
 /** The buckets of a flow run in one process (durability: memory). */
 export class MemoryHostBuckets implements HostBuckets {
   readonly #tat = new Map<string, number>();
+  /** Each paused host, until when (the clock's ms). */
+  readonly #paused = new Map<string, number>();
   /** Longest interval seen, so pruning never forgets a bucket that still holds a wait. */
   #longest = 0;
 
@@ -37,7 +45,14 @@ export class MemoryHostBuckets implements HostBuckets {
   pause(host: string, ms: number, interval: number, burst: number): Promise<void> {
     const until = this.clock.now() + ms;
     this.#tat.set(host, pauseUntil(this.#tat.get(host) ?? FRESH, until, interval, burst));
+    this.#paused.set(host, Math.max(this.#paused.get(host) ?? 0, until));
     return Promise.resolve();
+  }
+
+  pausedFor(host: string): Promise<number> {
+    const left = (this.#paused.get(host) ?? 0) - this.clock.now();
+    if (left <= 0) this.#paused.delete(host);
+    return Promise.resolve(Math.max(0, left));
   }
 
   /** A crawl of many hosts keeps memory bounded: a bucket idle past its depth is as good as new. */

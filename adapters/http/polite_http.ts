@@ -94,7 +94,7 @@ export class PoliteHttp implements HttpPool {
   constructor(options: HttpOptions, deps: PoliteDeps = {}) {
     this.#options = options;
     this.#clock = deps.clock ?? realClock;
-    this.#buckets = deps.buckets ?? new MemoryHostBuckets(this.#clock);
+    this.#buckets = deps.buckets ?? processBuckets(this.#clock);
     this.#fetch = deps.fetch ?? fetchLimited;
     this.#log = deps.log;
     this.#flow = deps.flow ?? "http";
@@ -266,8 +266,13 @@ export class PoliteHttp implements HttpPool {
     for (;;) {
       if (wait > 0) await this.#clock.sleep(wait, signal);
       signal?.throwIfAborted();
-      // A Retry-After that came in while this request waited for its turn holds it too.
-      const paused = (this.#pausedUntil.get(host) ?? 0) - this.#clock.now();
+      // A Retry-After that came in while this request waited for its turn holds it too, the
+      // one another flow or process was told of included (its request went 0.27 s into the
+      // pause a review's 429 asked for).
+      const paused = Math.max(
+        (this.#pausedUntil.get(host) ?? 0) - this.#clock.now(),
+        await this.#buckets.pausedFor(host).catch(() => 0),
+      );
       if (paused <= 0) {
         this.#pausedUntil.delete(host);
         return pace;
@@ -310,6 +315,20 @@ export function politeHttp(
     count: ctx.count,
   });
 }
+
+/**
+ * The per-host buckets of every memory flow of this process that runs on
+ * `clock` (the real one: all of them), so two flows fetching from one host
+ * share its pace and its Retry-After pauses: each had buckets of its own, and
+ * a review's two flows at rps 2 sent 4 requests in one second.
+ */
+function processBuckets(clock: Clock): MemoryHostBuckets {
+  let buckets = PROCESS_BUCKETS.get(clock);
+  if (!buckets) PROCESS_BUCKETS.set(clock, buckets = new MemoryHostBuckets(clock));
+  return buckets;
+}
+
+const PROCESS_BUCKETS = new WeakMap<Clock, MemoryHostBuckets>();
 
 /** `response`, its status told to `count` (a failure's status, or "error" when none came). */
 async function counted(

@@ -9,7 +9,8 @@ import type { HostBuckets } from "./host_buckets.ts";
  * its own clock says. One call per request; the key expires once the
  * bucket is full again, so hosts seen once leave nothing behind.
  *
- * KEYS[1] the host's bucket; ARGV interval ms, burst, pause ms (0: a take).
+ * KEYS[1] the host's bucket, KEYS[2] its pause (a key that lives as long
+ * as the pause); ARGV interval ms, burst, pause ms (0: a take).
  * Returns the ms to wait (a take) or 0 (a pause).
  */
 const BUCKET = new RedisScript(`
@@ -22,6 +23,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local wait = 0
 if pause > 0 then
   tat = math.max(tat, now + pause + (burst - 1) * interval)
+  if redis.call('PTTL', KEYS[2]) < pause then redis.call('SET', KEYS[2], '1', 'PX', pause) end
 else
   wait = math.max(0, tat - (burst - 1) * interval - now)
   tat = math.max(tat, now) + interval
@@ -36,15 +38,24 @@ export class RedisHostBuckets implements HostBuckets {
 
   async take(host: string, interval: number, burst: number): Promise<number> {
     return Number(
-      await BUCKET.run(this.redis, [this.keys.host(host)], [String(interval), String(burst), "0"]),
+      await BUCKET.run(this.redis, this.#keys(host), [String(interval), String(burst), "0"]),
     );
   }
 
   async pause(host: string, ms: number, interval: number, burst: number): Promise<void> {
-    await BUCKET.run(this.redis, [this.keys.host(host)], [
+    await BUCKET.run(this.redis, this.#keys(host), [
       String(interval),
       String(burst),
       String(Math.max(1, ms)),
     ]);
+  }
+
+  async pausedFor(host: string): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.#keys(host)[1]));
+  }
+
+  #keys(host: string): string[] {
+    const bucket = this.keys.host(host);
+    return [bucket, `${bucket}:pause`];
   }
 }

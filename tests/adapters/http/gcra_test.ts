@@ -142,3 +142,16 @@ Deno.test("host slots: two releases in one turn hand one slot to the waiter, and
   assert.equal(slots.active("h"), 2);
   (await Promise.race([late, Promise.resolve(undefined)]))?.();
 });
+
+Deno.test("a memory bucket says how long a host's pause has left, the longest pause holding", async () => {
+  const clock = fakeClock();
+  const buckets = new MemoryHostBuckets(clock);
+  assert.equal(await buckets.pausedFor("a"), 0);
+  await buckets.pause("a", 5_000, 500, 1);
+  await buckets.pause("a", 1_000, 500, 1);
+  clock.advance(2_000);
+  assert.equal(await buckets.pausedFor("a"), 3_000);
+  assert.equal(await buckets.pausedFor("b"), 0);
+  clock.advance(3_000);
+  assert.equal(await buckets.pausedFor("a"), 0);
+});

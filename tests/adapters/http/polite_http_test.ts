@@ -629,3 +629,29 @@ Deno.test("a robots.txt redirected to an address the flow may not reach disallow
     },
   );
 });
+
+Deno.test("two flows' clients in one process share a host's pace and its Retry-After pause", async () => {
+  // Each flow had buckets of its own: two flows at rps 2 sent 4 requests a second to one host.
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path, n) =>
+      path === "/busy" && n === 1
+        ? new Response("slow down", { status: 429, headers: { "retry-after": "5" } })
+        : undefined,
+    async (origin, seen) => {
+      const [a, b] = [1, 2].map(() =>
+        new PoliteHttp(options({ robots: false }, { rps: 2, burst: 1 }), { clock }).client()
+      );
+      for (let i = 0; i < 2; i++) {
+        await a.get(`${origin}/a${i}`);
+        await b.get(`${origin}/b${i}`);
+      }
+      assert.deepEqual(gaps(seen.map((s) => s.at)), slack([500, 500, 500]));
+      await assert.rejects(a.get(`${origin}/busy`));
+      const paused = clock.now();
+      await b.get(`${origin}/b2`);
+      assert.ok(seen.at(-1)!.at - paused >= 5000, "b waited out a's Retry-After");
+    },
+  );
+});

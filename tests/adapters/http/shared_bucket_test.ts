@@ -6,6 +6,7 @@ import { redisTest, withRedis } from "../../_redis_server.ts";
 import { withServer } from "../../_http_server.ts";
 import { runTestFlow } from "../../../testing.ts";
 import { intervalOf } from "../../../adapters/http/gcra.ts";
+import { RedisHostBuckets } from "../../../adapters/http/redis_host_buckets.ts";
 import { fetchingRegistry, flowYaml, type Made, site } from "./_fetching.ts";
 
 const WORKER = fileURLToPath(new URL("./_shared_bucket_worker.ts", import.meta.url));
@@ -133,6 +134,31 @@ redisTest(
       assert.ok(durable, "the factory was given the flow's Redis");
       assert.match(durable.keys.host("127.0.0.1:80"), /:\{polite\}:host:127\.0\.0\.1:80$/);
       assert.ok(seen.every((s) => s.ua === "flowbot/1.0"));
+    });
+  },
+);
+
+redisTest(
+  "a Retry-After pause one process writes is what another asks just before it sends",
+  async () => {
+    // A request that had its turn before the pause went out in the middle of it (0.27 s into a
+    // 429's 5 s), its process having no way to see the pause but its own bucket's next turn.
+    await withRedis(async (server) => {
+      const [a, b] = [1, 2].map(() => new Redis({ port: server.port, host: "127.0.0.1" }));
+      try {
+        const keys = flowKeys("paused", "pausetest");
+        const [one, two] = [a, b].map((r) => new RedisHostBuckets(r, keys));
+        assert.equal(await two.pausedFor("example.com"), 0);
+        await one.pause("example.com", 5_000, 500, 1);
+        const left = await two.pausedFor("example.com");
+        assert.ok(left > 4_000 && left <= 5_000, `${left} ms left`);
+        assert.equal(await two.pausedFor("example.org"), 0, "another host is not paused");
+        await one.pause("example.com", 1_000, 500, 1); // a shorter one does not cut it short
+        assert.ok(await two.pausedFor("example.com") > 4_000);
+      } finally {
+        a.disconnect();
+        b.disconnect();
+      }
     });
   },
 );
