@@ -203,9 +203,12 @@ export type DlqAction = "list" | "replay" | "purge";
 export async function dlqCommand(
   flow: Flow,
   action: DlqAction,
-  opts: AdminOptions & { stage?: string; limit?: number } = {},
+  opts: AdminOptions & { stage?: string; into?: string; limit?: number } = {},
 ): Promise<CommandResult> {
-  const { stage } = opts;
+  const { stage, into } = opts;
+  if (into !== undefined && !flow.pipeline.some((s) => s.id === into)) {
+    throw new UnknownStageError(flow, into);
+  }
   const limit = opts.limit ?? 100;
   if (flow.durability !== "redis") {
     const file = join(flow.outDir, "dead_letters.jsonl");
@@ -246,14 +249,18 @@ export async function dlqCommand(
       return { text: `purged ${plural(n)}${stage ? ` of stage ${stage}` : ""}`, code: 0 };
     }
     const pipeline = flow.pipeline.map((s) => s.id);
-    const result = await dlqReplay(redis, keys, { stage, pipeline });
+    const result = await dlqReplay(redis, keys, { stage, into, pipeline });
     if (opts.json) {
       return { text: JSON.stringify(result, null, 2), code: result.skipped.length ? 1 : 0 };
     }
     const total = Object.values(result.replayed).reduce((a, b) => a + b, 0);
     const per = Object.entries(result.replayed).map(([s, n]) =>
       `${s} ${n}${
-        result.into?.[s] ? ` (into ${result.into[s]}, the first stage of its fused step)` : ""
+        !result.into?.[s]
+          ? ""
+          : into === undefined
+          ? ` (into ${result.into[s]}, the first stage of its fused step)`
+          : ` (into ${result.into[s]})`
       }`
     ).join(", ");
     const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
@@ -265,6 +272,19 @@ export async function dlqCommand(
       );
     }
     for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
+    const gone = [
+      ...new Set(
+        result.skipped.filter((s) => s.reason.endsWith("is not in the flow's pipeline"))
+          .map((s) => s.stage),
+      ),
+    ];
+    if (gone.length > 0 && into === undefined) {
+      lines.push(
+        `put the letters of ${gone.join(", ")} back on the input of a stage the flow has: ` +
+          `deno task run dlq replay ${flow.file ? shownPath(flow.file) : "FLOW"} --stage ` +
+          `${gone[0]} --into <stage>`,
+      );
+    }
     const unkept = [
       ...new Set(result.skipped.filter((s) => s.reason === UNKEPT).map((s) => s.stage)),
     ];

@@ -20,6 +20,7 @@ const OPTIONS = {
   watch: { type: "boolean", default: false },
   json: { type: "boolean", default: false },
   stage: { type: "string" },
+  into: { type: "string" },
   limit: { type: "string" },
   yes: { type: "boolean", short: "y", default: false },
   force: { type: "boolean", default: false },
@@ -42,7 +43,7 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   test: [],
   status: ["json"],
   "dlq list": ["stage", "limit", "json"],
-  "dlq replay": ["stage", "json"],
+  "dlq replay": ["stage", "into", "json"],
   "dlq purge": ["stage", "yes"],
   reset: ["yes", "force"],
 };
@@ -126,6 +127,7 @@ export function parseCommandLine(argv: string[]) {
       watch: boolean;
       json: boolean;
       stage?: string;
+      into?: string;
       limit?: string;
       yes: boolean;
       force: boolean;

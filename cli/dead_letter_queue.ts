@@ -162,7 +162,17 @@ export const UNKEPT =
 export async function dlqReplay(
   redis: Redis,
   keys: FlowKeys,
-  opts: DlqFilter & { ids?: readonly string[]; pipeline?: readonly string[] } = {},
+  opts: DlqFilter & {
+    ids?: readonly string[];
+    pipeline?: readonly string[];
+    /**
+     * The stage whose input gets the letters instead (`--into`): it, and
+     * every stage after it, runs them again. Only at or before the stage
+     * that gave up on a letter, which the item would otherwise skip; a
+     * letter of a stage gone from the pipeline goes where it is told.
+     */
+    into?: string;
+  } = {},
 ): Promise<ReplayResult> {
   const result: ReplayResult = { replayed: {}, skipped: [] };
   // A page at a time: read whole first, a stream a bad deploy filled (100,000 letters of 20 KB)
@@ -181,15 +191,27 @@ export async function dlqReplay(
       skip(UNKEPT);
       continue;
     }
-    if (!targets.has(entry.stage)) {
-      targets.set(entry.stage, await readerOf(redis, keys, entry.stage, opts.pipeline));
+    const pipeline = opts.pipeline ?? [];
+    if (
+      opts.into !== undefined && pipeline.indexOf(entry.stage) >= 0 &&
+      pipeline.indexOf(entry.stage) < pipeline.indexOf(opts.into)
+    ) {
+      skip(
+        `--into ${opts.into} comes after stage "${entry.stage}", which gave up on it: the ` +
+          `item would skip the stages between`,
+      );
+      continue;
     }
-    const target = targets.get(entry.stage);
+    const wanted = opts.into ?? entry.stage;
+    if (!targets.has(wanted)) {
+      targets.set(wanted, await readerOf(redis, keys, wanted, opts.pipeline));
+    }
+    const target = targets.get(wanted);
     if (target === undefined) {
       skip(
-        opts.pipeline && !opts.pipeline.includes(entry.stage)
-          ? `stage "${entry.stage}" is not in the flow's pipeline`
-          : `no consumer group reads ${keys.input(entry.stage)}: the stage has not started`,
+        opts.pipeline && !opts.pipeline.includes(wanted)
+          ? `stage "${wanted}" is not in the flow's pipeline`
+          : `no consumer group reads ${keys.input(wanted)}: the stage has not started`,
       );
       continue;
     }

@@ -124,6 +124,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       : undefined;
     const result = await dlqCommand(flow, action as DlqAction, {
       stage: values.stage,
+      into: values.into,
       limit,
       json: values.json,
       confirm,

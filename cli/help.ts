@@ -15,8 +15,9 @@ usage (deno task run is deno run with millrace's permissions on main.ts):
   deno task run dlq list FLOW [--stage S] [--limit N] [--json]
                                    dead letters, oldest first (of a memory flow: from its
                                    dead_letters.jsonl)
-  deno task run dlq replay FLOW [--stage S] [--json]
+  deno task run dlq replay FLOW [--stage S] [--into T] [--json]
                                    put dead letters back on the input of the stage that failed them
+                                   (--into T: of stage T, at or before it)
   deno task run dlq purge FLOW [--stage S] [--yes]
                                    delete dead letters (all, or one stage's)
   deno task run reset FLOW [--yes] [--force]
@@ -42,6 +43,8 @@ options:
                           the running flow; a broken edit is refused and the old flow goes on
   --json                  status, dlq list, dlq replay: print JSON instead of text
   --stage S               dlq: only the dead letters of stage S
+  --into T                dlq replay: onto stage T's input, to run them through T and the stages
+                          after it again (an embed stage added, or its dimensions changed)
   --limit N               dlq list: at most N dead letters (default 100)
   --yes, -y               reset, dlq purge: delete without asking; without a terminal to ask
                           on they refuse unless given --yes

@@ -194,6 +194,44 @@ Deno.test("a batch is written to every sink and every item is emitted", async ()
   assert.deepEqual(memory.events, ["open", "close"], "sinks are opened and closed");
 });
 
+Deno.test("where the flow embeds, an item with no vector, or one of another length, is refused, not written", async () => {
+  // Items past an embed stage's place when it was added to a durable flow, or embedded before
+  // its dimensions changed: rows with no vector, and lines of the old length, went in unsaid.
+  const env = { ...await testEnv(), vectors: { dimensions: 3 } };
+  MemorySink.instances = [];
+  const actor = await publishStage.create(parse([{ memory: { name: "m" } }]), env);
+  await actor.open?.(ctx());
+  const [fit, none, short, gone] = items(4);
+  fit.vector = [1, 2, 3];
+  short.vector = [1, 2];
+  gone.payload = { deleted: true };
+  const update: Envelope<RawItem> = { ...none, update: true, payload: { revision: 2 } };
+  const { out, emitted, rejected } = collector();
+  await actor.handle([fit, none, short, gone, update], out, ctx());
+  await actor.close?.();
+  assert.deepEqual(emitted.map((e) => e.id), [fit.id, gone.id]);
+  assert.deepEqual(rejected.map((r) => [r.item.id, r.label]), [
+    [none.id, "no vector"],
+    [short.id, "vector length"],
+  ]);
+  assert.match(rejected[0].reason, /t\/publish: it has no vector, though the flow's embed stage/);
+  assert.match(
+    rejected[1].reason,
+    /its vector has 2 numbers, where the flow's embed stage makes 3/,
+  );
+  assert.match(rejected[1].reason, /dlq replay FLOW --into <embed stage>/);
+  assert.deepEqual(
+    MemorySink.instances[0].batches,
+    [[fit.id, gone.id]],
+    "the update too, to a sink of updates",
+  );
+  // A flow that does not embed (no length said) passes items as they are.
+  const plain = await publishStage.create(parse([{ memory: { name: "p" } }]), await testEnv());
+  const c = collector();
+  await plain.handle([none], c.out, ctx());
+  assert.deepEqual(c.emitted, [none]);
+});
+
 Deno.test("a failed write counts merge updates apart from items", async () => {
   const env = await testEnv();
   const actor = await publishStage.create(parse([{ memory: { name: "search" } }]), env);

@@ -287,6 +287,40 @@ Deno.test("status, dlq replay and dlq purge on a memory flow say they need Redis
   await assert.rejects(dlqCommand(flow, "purge"), /delete the file to purge them/);
 });
 
+redisTest(
+  "dlq replay --into puts letters back on an earlier stage's input, never a later one",
+  async () => {
+    // A letter of publish refused for want of a vector (an embed stage added while it was on its
+    // way) could only go back to publish, where it was refused again.
+    await withSeeded(async (redis, file) => {
+      const flow = await loadFlow(file, builtinRegistry());
+      await redis.xadd(
+        keys.dlq,
+        "*",
+        "stage",
+        "gone",
+        "reason",
+        "x",
+        "item",
+        JSON.stringify(item(9)),
+      );
+      const later = await dlqCommand(flow, "replay", { into: "enrich" });
+      assert.equal(later.code, 1);
+      assert.match(later.text, /^replayed 2 dead letters: enrich 1, gone 1 \(into enrich\)$/m);
+      assert.match(
+        later.text,
+        /^skipped \d+-\d+ \(validate\): --into enrich comes after stage "validate", which gave up on it/m,
+      );
+      assert.equal(await redis.xlen(keys.input("enrich")), 2);
+      const first = await dlqCommand(flow, "replay", { into: "validate" });
+      assert.equal(first.code, 0, first.text);
+      assert.match(first.text, /^replayed 2 dead letters: validate 2$/m);
+      assert.equal(await redis.xlen(keys.dlq), 0);
+      await assert.rejects(dlqCommand(flow, "replay", { into: "nope" }), /nope/);
+    });
+  },
+);
+
 redisTest("dlq replay reports what it skipped and exits 1", async () => {
   await withSeeded(async (redis, file) => {
     const flow = await loadFlow(file, builtinRegistry());
@@ -306,6 +340,10 @@ redisTest("dlq replay reports what it skipped and exits 1", async () => {
     assert.match(
       result.text,
       /^skipped \d+-\d+ \(gone\): stage "gone" is not in the flow's pipeline$/m,
+    );
+    assert.match(
+      result.text,
+      /^put the letters of gone back on the input of a stage the flow has: deno task run .* --stage gone --into <stage>$/m,
     );
   });
 });
