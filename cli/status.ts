@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
-import { checkedLag, pairs } from "../engine/redis/redis_info.ts";
+import { checkedLag, pairs, removedWaiting } from "../engine/redis/redis_info.ts";
 import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 import { maskUrl } from "../engine/mask_url.ts";
@@ -168,6 +168,15 @@ export async function flowStatus(
       sourceNames.has(stage)
         ? `${n} dead letter(s) of source "${stage}": items JSON could not hold`
         : `${n} dead letter(s) of stage "${stage}", which is not in the pipeline any more`,
+    );
+  }
+  // A run after the edit said so once, at its start; its summary then read "finished", and
+  // status showed every stage at 0, while thousands of items sat there.
+  for (const { stage, waiting } of await removedWaiting(redis, keys, flow)) {
+    notes.push(
+      `${waiting} ${waiting === 1 ? "entry waits" : "entries wait"} on the input of stage ` +
+        `"${stage}", which is not in the pipeline any more and which nothing reads: put the ` +
+        `stage back to finish them, or reset the flow to drop them`,
     );
   }
   if (sampleMs === 0) notes.push("rates not sampled (sampleMs 0)");

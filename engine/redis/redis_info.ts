@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { type FlowKeys, LANES } from "./keys.ts";
+import type { Flow } from "../flow.ts";
 
 /** Turns Redis's flat [k, v, k, v] replies into objects. */
 export function pairs(reply: unknown): Record<string, unknown> {
@@ -82,4 +83,24 @@ export async function backlog(redis: Redis, keys: FlowKeys, step: string): Promi
     entries += s.undelivered + s.pending;
   }
   return entries;
+}
+
+/**
+ * The stages the last run recorded (keys.stages) that the flow no longer
+ * has, with the entries waiting on their input, which nothing reads now;
+ * said at start, and by `status`.
+ */
+export async function removedWaiting(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+): Promise<{ stage: string; waiting: number }[]> {
+  const now = new Set(flow.pipeline.map((s) => s.id));
+  const out: { stage: string; waiting: number }[] = [];
+  for (const stage of Object.keys(await redis.hgetall(keys.stages))) {
+    if (now.has(stage)) continue;
+    const waiting = await backlog(redis, keys, stage);
+    if (waiting > 0) out.push({ stage, waiting });
+  }
+  return out;
 }

@@ -12,7 +12,7 @@ import { errorMessage, isOutage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
-import { backlog } from "./redis_info.ts";
+import { backlog, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
@@ -307,21 +307,6 @@ async function refuseStranded(
  * may be meant, and its entries stay in Redis, for the stage to come back to
  * or for `reset`.
  */
-async function removedWaiting(
-  redis: Redis,
-  keys: FlowKeys,
-  flow: Flow,
-): Promise<{ stage: string; waiting: number }[]> {
-  const now = new Set(flow.pipeline.map((s) => s.id));
-  const out: { stage: string; waiting: number }[] = [];
-  for (const stage of Object.keys(await redis.hgetall(keys.stages))) {
-    if (now.has(stage)) continue;
-    const waiting = await backlog(redis, keys, stage);
-    if (waiting > 0) out.push({ stage, waiting });
-  }
-  return out;
-}
-
 /**
  * Steps of the durable flow: one per stage, or, with `fuse`, runs of
  * consecutive stages as one step (one Redis hop instead of one per stage).

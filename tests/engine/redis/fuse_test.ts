@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generateItems } from "../../../adapters/sources/generator_source.ts";
+import { builtinRegistry } from "../../../builtins.ts";
+import { flowStatus } from "../../../cli/status.ts";
+import { loadFlow } from "../../../config/load_flow.ts";
 import {
   client,
   edges,
@@ -214,6 +217,17 @@ redisTest(
           /removed: stage shout is no longer in the flow, but 1 entry waits on its input \(.*in:shout\), which nothing reads now: put the stage back to finish them, or reset the flow to drop them/,
         );
         assert.equal(await redis.xlen(shout), 1, "the entry is still there");
+        // And status says so too: it showed every stage at 0, the run having said "finished".
+        const status = await flowStatus(redis, await loadFlow(flow, builtinRegistry()), {
+          sampleMs: 0,
+        });
+        assert.ok(
+          status.notes.some((n) =>
+            /^1 entry waits on the input of stage "shout", which is not in the pipeline any more/
+              .test(n)
+          ),
+          status.notes.join("\n"),
+        );
       } finally {
         await redis.quit();
         await Deno.remove(dir, { recursive: true });
