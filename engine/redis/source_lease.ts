@@ -5,6 +5,7 @@ import { type DurableOptions, isPolling } from "../flow.ts";
 import { type Logger, withContext } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
 import { errorMessage } from "../errors.ts";
+import { hash128 } from "../hash.ts";
 import { SourceStats } from "../stats.ts";
 import { type EncodedEntry, encodeEntries } from "./codec.ts";
 import { deadLetterFields, unencodableLetter } from "./redis_dead_letters.ts";
@@ -72,7 +73,7 @@ for i = 8 + letters * 10, #ARGV, 2 do
   redis.call('XADD', KEYS[2], '*', 'b', ARGV[i], 'n', ARGV[i + 1])
 end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
-if ARGV[3] == '1' then redis.call('SET', KEYS[4], '1') end
+if ARGV[3] ~= '0' then redis.call('SET', KEYS[4], ARGV[3]) end
 redis.call('SET', KEYS[5], ARGV[4])
 if ARGV[6] ~= '' then redis.call('SET', KEYS[6], ARGV[6]) end
 return 1`;
@@ -172,8 +173,17 @@ export class SourceLeases {
       while (!stop.aborted) {
         let vanished = false;
         if (oneShot) {
-          const done = await retry(() => this.run.redis.exists(keys.done(name)));
-          if (done) {
+          const done = await retry(() => this.run.redis.get(keys.done(name)));
+          if (done !== null) {
+            if (!seenDone && done !== "1" && done !== settingsOf(s.entry)) {
+              // A path or a count edited after the source was done was read by no one, unsaid.
+              log.warn(
+                `${who}: its settings changed since it was marked done, and a done source is ` +
+                  `not read again: \`deno task run reset ${
+                    this.run.file ?? keys.flow
+                  }\` starts the flow over, or a new name for the source reads it as new`,
+              );
+            }
             if (!seenDone) {
               // Said so that a rerun after a stop does not read as "nothing to do".
               log.info(
@@ -316,7 +326,7 @@ export class SourceLeases {
       const args: (string | Buffer)[] = [
         holder,
         checkpoint === undefined ? "" : JSON.stringify(checkpoint),
-        done ? "1" : "0",
+        done ? settingsOf(entry) : "0",
         `${holder}#${++sends}`,
         sends === 1 ? "" : `${holder}#${sends - 1}`,
         tick === undefined ? "" : String(tick),
@@ -409,4 +419,13 @@ function isLostLease(error: unknown): boolean {
 
 function isLostSends(error: unknown): boolean {
   return String((error as Error)?.message).includes("LOSTSENDS");
+}
+
+/**
+ * What a one-shot source's done mark holds: a hash of its kind and config,
+ * so a run after the file changed them can say the source will not be read
+ * again (a mark of "1" is from before marks held it).
+ */
+function settingsOf(entry: { kind: string; config: unknown }): string {
+  return hash128(JSON.stringify([entry.kind, entry.config]));
 }

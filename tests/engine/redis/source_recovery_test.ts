@@ -251,7 +251,7 @@ redisTest(
     const server = await startRedis();
     const keys = flowKeys("sourcecut");
     const proxy = new RedisProxy(server.port);
-    proxy.loseRequest(["exists", keys.done("news")]);
+    proxy.loseRequest(["get", keys.done("news")]);
     proxy.loseRequest(["exists", keys.lease("news")]);
     proxy.loseRequest(["get", keys.position("news")]);
     let worker: FlowWorker | undefined;
@@ -261,7 +261,7 @@ redisTest(
       );
       const result = await worker.finished(HUNG_AFTER_MS);
       assert.deepEqual(proxy.lost.map((l) => l.what), [
-        `exists ${keys.done("news")}`,
+        `get ${keys.done("news")}`,
         `exists ${keys.lease("news")}`,
         `get ${keys.position("news")}`,
       ]);
@@ -276,6 +276,37 @@ redisTest(
       worker?.kill("SIGKILL");
       await worker?.result;
       await proxy.close();
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+redisTest(
+  "a one-shot source whose settings changed after it was done says so, and is not read again",
+  async () => {
+    // A path or a count edited after the source was done was read by no one, with only the
+    // info line every rerun of a done source gets.
+    const dir = await Deno.makeTempDir({ prefix: "millrace-done-edit-" });
+    const server = await startRedis();
+    const file = join(dir, "flow.yaml");
+    const run = async (count: number) => {
+      await Deno.writeTextFile(file, sourceFlow("doneedit", server.url, dir, count, 0));
+      const result = await new FlowWorker(file).finished(HUNG_AFTER_MS);
+      assert.equal(result.code, 0, tail(result.stderr));
+      return result;
+    };
+    try {
+      assert.equal((await run(30)).report?.published, 30);
+      const changed = await run(40);
+      assert.equal(changed.report?.published, 0, "a done source is not read again");
+      assert.match(
+        changed.stderr,
+        /source news: its settings changed since it was marked done, and a done source is not read again: `deno task run reset \S+flow\.yaml` starts the flow over, or a new name for the source reads it as new/,
+      );
+      const same = await run(30);
+      assert.doesNotMatch(same.stderr, /settings changed/);
+    } finally {
       await server.stop();
       await Deno.remove(dir, { recursive: true });
     }
