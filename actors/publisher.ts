@@ -233,7 +233,7 @@ function unembeddedOut(
   batch: readonly Envelope<RawItem>[],
   dimensions: number | undefined,
   out: Outcome<RawItem>,
-  label: string,
+  ctx: StageContext,
 ): readonly Envelope<RawItem>[] {
   if (dimensions === undefined) return batch;
   const unfit = (item: Envelope<RawItem>) =>
@@ -247,7 +247,7 @@ function unembeddedOut(
       continue;
     }
     const had = Array.isArray(item.vector) ? item.vector.length : 0;
-    const [label_, why] = had === 0
+    const [kind, why] = had === 0
       ? ["no vector", "it has no vector, though the flow's embed stage comes before publish"]
       : [
         "vector length",
@@ -255,9 +255,10 @@ function unembeddedOut(
       ];
     out.reject(
       item,
-      label_,
-      `${label}: ${why}: it passed that stage before the flow file changed, so it was not ` +
-        `embedded as the flow embeds now; \`dlq replay FLOW --into <embed stage>\` embeds it again`,
+      kind,
+      `${ctx.flow}/${ctx.stage}: ${why}: it passed that stage before the flow file changed, so ` +
+        `it was not embedded as the flow embeds now; \`deno task run dlq replay <flow file> ` +
+        `--stage ${ctx.stage} --into embed\` (the embed stage's id) embeds it again`,
     );
   }
   return kept;
@@ -325,7 +326,7 @@ export async function createPublisher(
     },
     async handle(given, out, ctx) {
       if (stopTimer !== undefined) await sweep(ctx);
-      const batch = unembeddedOut(given, env.vectors?.dimensions, out, label);
+      const batch = unembeddedOut(given, env.vectors?.dimensions, out, ctx);
       if (batch.length === 0) return;
       const merges = updatesIn(batch), n = batch.length - merges;
       const counted = [

@@ -278,6 +278,12 @@ export async function dlqCommand(
           .map((s) => s.stage),
       ),
     ];
+    if (result.skipped.some((s) => s.reason.endsWith("the stage has not started"))) {
+      lines.push(
+        `a stage's consumer group is made when the flow first runs with it: run the flow once ` +
+          `(deno task run ${flow.file ? shownPath(flow.file) : "FLOW"}), then replay`,
+      );
+    }
     if (gone.length > 0 && into === undefined) {
       lines.push(
         `put the letters of ${gone.join(", ")} back on the input of a stage the flow has: ` +

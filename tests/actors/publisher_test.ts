@@ -219,7 +219,7 @@ Deno.test("where the flow embeds, an item with no vector, or one of another leng
     rejected[1].reason,
     /its vector has 2 numbers, where the flow's embed stage makes 3/,
   );
-  assert.match(rejected[1].reason, /dlq replay FLOW --into <embed stage>/);
+  assert.match(rejected[1].reason, /dlq replay <flow file> --stage publish --into embed`/);
   assert.deepEqual(
     MemorySink.instances[0].batches,
     [[fit.id, gone.id]],

@@ -317,6 +317,26 @@ redisTest(
       assert.match(first.text, /^replayed 2 dead letters: validate 2$/m);
       assert.equal(await redis.xlen(keys.dlq), 0);
       await assert.rejects(dlqCommand(flow, "replay", { into: "nope" }), /nope/);
+      // A stage the flow has but no run has started yet: said once, with what to do.
+      await redis.xadd(
+        keys.dlq,
+        "*",
+        "stage",
+        "gone",
+        "reason",
+        "x",
+        "item",
+        JSON.stringify(item(8)),
+      );
+      for (const stage of ["validate", "enrich"]) {
+        await redis.xgroup("DESTROY", keys.input(stage), stage);
+      }
+      const unstarted = await dlqCommand(flow, "replay", { into: "enrich" });
+      assert.match(unstarted.text, /the stage has not started$/m);
+      assert.match(
+        unstarted.text,
+        /^a stage's consumer group is made when the flow first runs with it: run the flow once \(deno task run .*\), then replay$/m,
+      );
     });
   },
 );
