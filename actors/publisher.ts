@@ -148,16 +148,17 @@ async function expireAll(
     if (!sink.expire) return;
     try {
       const removed = await sink.expire(before, ctx.signal);
-      // A sink that cannot count them (Qdrant does not say) is not said to have removed any.
-      ctx.log.info(
-        removed === undefined
-          ? `${label}: retention removed what ${
-            names[i]
-          } held seen before ${cutoff} (it does not say how many)`
-          : `${label}: retention removed ${removed} item${
-            removed === 1 ? "" : "s"
-          } seen before ${cutoff} from ${names[i]}`,
-      );
+      // A sink that cannot count them (Qdrant does not say) is not said to have removed any;
+      // one that removed none says so at debug (every minute it was half a flow's log lines).
+      const said = removed === undefined
+        ? `${label}: retention removed what ${
+          names[i]
+        } held seen before ${cutoff} (it does not say how many)`
+        : `${label}: retention removed ${removed} item${
+          removed === 1 ? "" : "s"
+        } seen before ${cutoff} from ${names[i]}`;
+      if (removed === 0) ctx.log.debug?.(said);
+      else ctx.log.info(said);
     } catch (error) {
       ctx.log.warn(
         `${label}: retention cannot expire items seen before ${cutoff} from ${names[i]} (${

@@ -612,12 +612,15 @@ class HtmlSource implements Source {
           `at the next poll`,
       );
     }
-    this.env.log.info(
-      `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
-        `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +
-        `${d("noArticle")} without an article` +
-        (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : ""),
-    );
+    // A poll that found nothing new says so at debug: at `every: 5s` those lines were nearly
+    // all of a flow's log (252 of 268 an hour in a review's run).
+    const news = d("items") + d("failed") + d("noArticle") + d("disallowed") > 0;
+    const said = `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
+      `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +
+      `${d("noArticle")} without an article` +
+      (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : "");
+    if (news) this.env.log.info(said);
+    else this.env.log.debug?.(said);
   }
 
   /** The source as logs name it: its first URL, masked, and how many more. */

@@ -144,7 +144,8 @@ fixtureTest(
             "mailto:news@example.com",
           ]),
         };
-        const src = await source({ url: `${origin}/list.html`, follow: "a.story" });
+        const { env, log } = testEnv();
+        const src = await source({ url: `${origin}/list.html`, follow: "a.story" }, env);
         const items = await readAll(src);
         assert.deepEqual(items.map((i) => i.title), [
           expectedPage("bbc-1").meta.title,
@@ -162,6 +163,14 @@ fixtureTest(
         assert.equal(s.hit("/list.html"), 2);
         for (const p of ["bbc-1", "heise", "medium-1"]) assert.equal(s.hit(`/${p}/page.html`), 1);
         assert.equal(src.counts.alreadySeen, 3);
+        // Said at info when a poll found something, at debug when it found nothing new.
+        assert.deepEqual(
+          log.lines.filter((l) => l.includes("page(s) fetched")).map((l) => l.split(" ")[0]),
+          [
+            "info",
+            "debug",
+          ],
+        );
 
         // So does a new source that resumes from the first one's checkpoint.
         const position = JSON.parse(JSON.stringify(src.checkpoint?.()));
