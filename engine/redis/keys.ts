@@ -17,6 +17,8 @@
  *   millrace:{demo}:emitted:<source>  "<lease holder>#<n>": its last appended send (re-sends skip)
  *   millrace:{demo}:dedupe:<stage>:*  dedupe keys of a dedupe stage
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
+ *   millrace:{demo}:pipeline          JSON list of "<stage>:<kind>" in flow order, written at
+ *                                     start: a start of another version of the flow says so
  *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
  *                                     the stage itself unless fused), written at start, read
  *                                     by `dlq replay`
@@ -62,6 +64,8 @@ export interface FlowKeys {
   host(host: string): string;
   /** Hash stage id -> kind, written at start and read by `status`. */
   readonly stages: string;
+  /** JSON list of "<stage>:<kind>" in flow order, written at start (see otherVersionReaders). */
+  readonly pipeline: string;
   /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
   readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
@@ -97,6 +101,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     dedupe: (stage) => `${base}:dedupe:${stage}`,
     host: (host) => `${base}:host:${host}`,
     stages: `${base}:stages`,
+    pipeline: `${base}:pipeline`,
     steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,

@@ -104,3 +104,34 @@ export async function removedWaiting(
   }
   return out;
 }
+
+/**
+ * The consumers that read an input of `stages` within `withinMs`: processes
+ * still running them. Asked at start when the last start recorded another
+ * pipeline than this flow's (keys.pipeline): two versions of a flow at once
+ * (a rolling deploy, an edit started beside the old process) pass items to
+ * each other's stages, and a review's reordered pair sent 586 items through
+ * one stage two to four times, with neither process saying a word.
+ */
+export async function activeReaders(
+  redis: Redis,
+  keys: FlowKeys,
+  stages: readonly string[],
+  withinMs: number,
+): Promise<string[]> {
+  const names = new Set<string>();
+  for (const stage of stages) {
+    for (const lane of LANES) {
+      let consumers: unknown[];
+      try {
+        consumers = await redis.xinfo("CONSUMERS", keys.input(stage, lane), stage) as unknown[];
+      } catch {
+        continue; // no stream or no group: nobody reads it
+      }
+      for (const c of consumers.map(pairs)) {
+        if (Number(c.idle ?? Infinity) < withinMs) names.add(String(c.name));
+      }
+    }
+  }
+  return [...names];
+}

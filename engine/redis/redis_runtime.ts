@@ -12,7 +12,7 @@ import { errorMessage, isOutage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
-import { backlog, removedWaiting } from "./redis_info.ts";
+import { activeReaders, backlog, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
@@ -149,6 +149,24 @@ export async function openRedisRuntime(flow: Flow, opts: {
       for (const step of steps) await ensureGroups(redis, keys, step.id);
     });
     await starting("the record of stages and steps", async () => {
+      const pipeline = JSON.stringify(flow.pipeline.map((s) => `${s.id}:${s.kind}`));
+      const before = await redis.get(keys.pipeline);
+      if (before !== null && before !== pipeline) {
+        const stages = (JSON.parse(before) as string[]).map((s) => s.slice(0, s.lastIndexOf(":")));
+        const others = await activeReaders(redis, keys, stages, flow.durable.claimAfter);
+        if (others.length > 0) {
+          log.warn(
+            `${flow.name}: another version of this flow is running, or stopped moments ago ` +
+              `(${others.join(", ")} read its stages ${stages.join(" -> ")} within claimAfter; ` +
+              `this file has ${
+                flow.pipeline.map((s) => s.id).join(" -> ")
+              }): while both run, items pass between the two versions' stages and may go ` +
+              `through a stage twice; stop the old processes before starting the edited flow`,
+            { running: others },
+          );
+        }
+      }
+      await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
       await redis.hset(
         keys.steps,

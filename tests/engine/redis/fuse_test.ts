@@ -197,6 +197,41 @@ redisTest(
 );
 
 redisTest(
+  "a start beside a running process of another version of the flow says so",
+  async () => {
+    // Two versions at once (a rolling deploy, an edit started beside the old process) pass
+    // items to each other's stages: a review's reordered pair sent 586 items through a stage
+    // two to four times, and neither said a word.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-versions-" });
+      try {
+        const keys = flowKeys("versions");
+        // The other version: its pipeline recorded, and its process reading dedupe just now.
+        await redis.set(keys.pipeline, JSON.stringify(["dedupe:dedupe", "validate:validate"]));
+        const input = keys.input("dedupe", "normal");
+        await redis.xgroup("CREATE", input, "dedupe", "$", "MKSTREAM");
+        const id = await redis.xadd(input, "*", "b", "[]", "n", "0");
+        await redis.xreadgroup("GROUP", "dedupe", "old-host:41", "COUNT", 1, "STREAMS", input, ">");
+        await redis.xack(input, "dedupe", id!);
+        const flow = await writeFlow(dir, flowText("versions", server.url, dir, false));
+        const first = await new FlowWorker(flow).finished(60_000);
+        assert.equal(first.code, 0, tail(first.stderr));
+        assert.match(
+          first.stderr,
+          /versions: another version of this flow is running, or stopped moments ago \(old-host:41 read its stages dedupe -> validate within claimAfter; this file has validate -> dedupe -> /,
+        );
+        const again = await new FlowWorker(flow).finished(60_000);
+        assert.doesNotMatch(again.stderr, /another version/, "the same version says nothing");
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
   "a stage an earlier run had and the flow no longer has is warned about while entries wait on its input",
   async () => {
     await withRedis(async (server) => {
