@@ -59,6 +59,7 @@ export { isRetryable, PermanentError, type RetryHint } from "./engine/errors.ts"
 export type { DurableOptions, Flow, Locate, SourceEntry, StageEntry } from "./engine/flow.ts";
 export type { Problem } from "./engine/flow_error.ts";
 export type {
+  CountRequest,
   HttpClient,
   HttpContext,
   HttpFactory,
