@@ -237,18 +237,7 @@ Deno.test("a reply cut off at maxOutputTokens splits its batch, whose halves fit
       });
       const max = hit.body.max_tokens * 4;
       const cut = full.length > max;
-      return Response.json({
-        id: "x",
-        object: "chat.completion",
-        created: 0,
-        model: "fake",
-        choices: [{
-          index: 0,
-          message: { role: "assistant", content: cut ? full.slice(0, max) : full, refusal: null },
-          finish_reason: cut ? "length" : "stop",
-        }],
-        usage: { prompt_tokens: 300, completion_tokens: 25, total_tokens: 325 },
-      });
+      return completion(cut ? full.slice(0, max) : full, 325, cut ? "length" : "stop");
     },
   }, async (server) => {
     // One output is about 50 characters: 100 tokens hold about 7 of them.
@@ -281,18 +270,7 @@ Deno.test("the results a cut reply finished are not asked for again when its bat
             if (content.includes(JSON.stringify(r))) whole.add(hit.inputs.get(r.index)!);
           }
         }
-        return Response.json({
-          id: "x",
-          object: "chat.completion",
-          created: 0,
-          model: "fake",
-          choices: [{
-            index: 0,
-            message: { role: "assistant", content, refusal: null },
-            finish_reason: content === full ? "stop" : "length",
-          }],
-          usage: { prompt_tokens: 300, completion_tokens: 25, total_tokens: 325 },
-        });
+        return completion(content, 325, content === full ? "stop" : "length");
       },
     }, async (server) => {
       const yaml = flowYaml(server.url, `      maxOutputTokens: 100\n      cache: ${cache}`);

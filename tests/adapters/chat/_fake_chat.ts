@@ -96,8 +96,12 @@ function reply(hit: ChatHit, opts: FakeChatOptions): Response {
   return completion(JSON.stringify({ results }), opts.tokens ?? 100);
 }
 
-/** A chat completion in OpenAI's shape whose message is `content`. */
-export function completion(content: string, tokens = 100): Response {
+/** A chat completion in OpenAI's shape whose message is `content` ("length": cut off at max_tokens). */
+export function completion(
+  content: string,
+  tokens = 100,
+  finish: "stop" | "length" = "stop",
+): Response {
   return Response.json({
     id: "chatcmpl-test",
     object: "chat.completion",
@@ -106,7 +110,7 @@ export function completion(content: string, tokens = 100): Response {
     choices: [{
       index: 0,
       message: { role: "assistant", content, refusal: null },
-      finish_reason: "stop",
+      finish_reason: finish,
     }],
     usage: { prompt_tokens: tokens - 10, completion_tokens: 10, total_tokens: tokens },
   });

@@ -778,33 +778,48 @@ Deno.test("a key refused or a collection gone mid-run ends the run rather than f
   }
 });
 
+/**
+ * A proxy to the fake that holds the first request matching `held` until
+ * the test calls `release`: the request itself (not sent yet), or with
+ * `answered`, its answer (the request applied). A writer behind it and one
+ * straight to the fake let the second's writes land between the first's steps.
+ */
+async function withHeldRequest(
+  fake: FakeQdrant,
+  held: { method: string; path: string; answered?: boolean },
+  fn: (origin: string, hold: { arrived: Promise<void>; release: () => void }) => Promise<void>,
+): Promise<void> {
+  let arrive!: () => void, release!: () => void;
+  const arrived = new Promise<void>((r) => arrive = r);
+  const released = new Promise<void>((r) => release = r);
+  let holding = true;
+  await withServer(async (req) => {
+    const u = new URL(req.url);
+    const body = req.method === "GET" ? undefined : await req.arrayBuffer();
+    const pass = () =>
+      fetch(fake.url + u.pathname + u.search, { method: req.method, headers: req.headers, body });
+    if (!holding || req.method !== held.method || u.pathname !== held.path) return await pass();
+    holding = false;
+    const answer = held.answered ? await pass() : undefined;
+    arrive();
+    await released;
+    return answer ?? await pass();
+  }, (origin) => fn(origin, { arrived, release }));
+}
+
 Deno.test("a delete written while another writer's upsert of its item is on its way keeps the point out", async () => {
   await withQdrant(async (fake) => {
-    // Writer A's upsert is held at a proxy until writer B has written the item's delete:
+    // Writer A's upsert is held until writer B has written the item's delete:
     // A read no delete, B recorded it and removed the point, then A's upsert landed.
-    let arrived!: () => void, release!: () => void;
-    const upsertArrived = new Promise<void>((r) => arrived = r);
-    const released = new Promise<void>((r) => release = r);
-    await withServer(async (req) => {
-      const u = new URL(req.url);
-      if (req.method === "PUT" && u.pathname === "/collections/trends/points") {
-        arrived();
-        await released;
-      }
-      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
-      return await fetch(fake.url + u.pathname + u.search, {
-        method: req.method,
-        headers: req.headers,
-        body,
-      });
-    }, async (origin) => {
+    const upsert = { method: "PUT", path: "/collections/trends/points" };
+    await withHeldRequest(fake, upsert, async (origin, hold) => {
       const a = sinkAt(origin), b = sinkAt(fake.url);
       await b.open();
       const [story] = items(1);
       const writing = a.write([story], signal());
-      await upsertArrived;
+      await hold.arrived;
       await b.write([{ ...deleted(story), seenAt: story.seenAt + 1000 }], signal());
-      release();
+      hold.release();
       await writing;
       assert.ok(!fake.collections.get("trends")!.points.has(pointId(story.id)));
     });
@@ -861,32 +876,18 @@ Deno.test("a merge update that comes before its story's first copy is laid over 
 
 Deno.test("a merge update written while another writer's first copy of its story is on its way is not lost", async () => {
   await withQdrant(async (fake) => {
-    // Writer A's upsert of the first copy is held at a proxy until writer B has written the
-    // story's update: B found no point, and the copy landed after.
-    let arrived!: () => void, release!: () => void;
-    const upsertArrived = new Promise<void>((r) => arrived = r);
-    const released = new Promise<void>((r) => release = r);
-    await withServer(async (req) => {
-      const u = new URL(req.url);
-      if (req.method === "PUT" && u.pathname === "/collections/trends/points") {
-        arrived();
-        await released;
-      }
-      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
-      return await fetch(fake.url + u.pathname + u.search, {
-        method: req.method,
-        headers: req.headers,
-        body,
-      });
-    }, async (origin) => {
+    // Writer A's upsert of the first copy is held until writer B has written the story's
+    // update: B found no point, and the copy landed after.
+    const upsert = { method: "PUT", path: "/collections/trends/points" };
+    await withHeldRequest(fake, upsert, async (origin, hold) => {
       const a = sinkAt(origin), b = sinkAt(fake.url);
       await b.open();
       const [story] = items(1);
       story.payload = { ...story.payload, revision: 1 };
       const writing = a.write([story], signal());
-      await upsertArrived;
+      await hold.arrived;
       await b.write([storyUpdate(story, 2, ["hn", "rss"])], signal());
-      release();
+      hold.release();
       await writing;
       const point = fake.collections.get("trends")!.points.get(pointId(story.id))!;
       assert.equal(point.payload.revision, 2);
@@ -929,32 +930,16 @@ Deno.test("a merge update whose set-payload finds no point, and whose story's fi
   // The update's merge found no point; the first copy was written whole (reading no record);
   // then the update saw the point there and took itself for applied: revision 1 for good.
   await withQdrant(async (fake) => {
-    let arrived!: () => void, release!: () => void;
-    const mergeArrived = new Promise<void>((r) => arrived = r);
-    const released = new Promise<void>((r) => release = r);
-    let held = false;
-    await withServer(async (req) => {
-      const u = new URL(req.url);
-      const body = req.method === "GET" ? undefined : await req.arrayBuffer();
-      const pass = () =>
-        fetch(fake.url + u.pathname + u.search, { method: req.method, headers: req.headers, body });
-      if (req.method === "POST" && u.pathname === "/collections/trends/points/batch" && !held) {
-        held = true;
-        const answer = await pass(); // applied while the point is not there
-        arrived();
-        await released;
-        return answer;
-      }
-      return await pass();
-    }, async (origin) => {
+    const merge = { method: "POST", path: "/collections/trends/points/batch", answered: true };
+    await withHeldRequest(fake, merge, async (origin, hold) => {
       const updater = sinkAt(origin), writer = sinkAt(fake.url);
       await writer.open();
       const [story] = items(1);
       story.payload = { ...story.payload, revision: 1 };
       const updating = updater.write([storyUpdate(story, 2, ["hn", "rss"])], signal());
-      await mergeArrived;
+      await hold.arrived;
       await writer.write([story], signal());
-      release();
+      hold.release();
       await updating;
       const point = fake.collections.get("trends")!.points.get(pointId(story.id))!;
       assert.equal(point.payload.revision, 2);
