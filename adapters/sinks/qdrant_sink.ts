@@ -241,29 +241,21 @@ export class QdrantSink implements Sink {
           filter: { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] },
         }, init),
     );
-    // Deletes older than the cutoff go too: no copy that old is taken now.
-    await this.#call(
-      "expire",
-      "deletes of",
-      signal,
-      (init) =>
-        this.#api.deletePoints(this.#deletes, this.#options.wait, {
-          filter: { must: [{ key: "seen_at", range: { lt: before } }] },
-        }, init),
-    ).catch((error) => {
-      if ((error as QdrantError).status !== 404) throw error;
-    });
-    await this.#call(
-      "expire",
-      "early updates of",
-      signal,
-      (init) =>
-        this.#api.deletePoints(this.#early, this.#options.wait, {
-          filter: { must: [{ key: "seen_at", range: { lt: before } }] },
-        }, init),
-    ).catch((error) => {
-      if ((error as QdrantError).status !== 404) throw error;
-    });
+    // Records of deletes and early updates older than the cutoff go too: no copy that old is
+    // taken now.
+    for (const [records, what] of [[this.#deletes, "deletes"], [this.#early, "early updates"]]) {
+      await this.#call(
+        "expire",
+        `${what} of`,
+        signal,
+        (init) =>
+          this.#api.deletePoints(records, this.#options.wait, {
+            filter: { must: [{ key: "seen_at", range: { lt: before } }] },
+          }, init),
+      ).catch((error) => {
+        if ((error as QdrantError).status !== 404) throw error;
+      });
+    }
     return undefined;
   }
 
