@@ -2,7 +2,7 @@ import type { Readability } from "@mozilla/readability";
 import type { RawItem } from "../../engine/item.ts";
 import { htmlToText, oneLine } from "./_html_text.ts";
 import { isoDate } from "./_parse_date.ts";
-import { canonicalUrl } from "../http/canonical_url.ts";
+import { withoutTracking } from "../../engine/canonical_url.ts";
 
 /**
  * The article of an HTML page, by Mozilla's Readability (the Firefox Reader
@@ -139,9 +139,9 @@ export function canonicalLink(doc: HtmlDocument, base: string | undefined): stri
  * or parse() returns null. The first matters: parse() returns its best
  * attempt for almost any page, so a list page or an error page taken for
  * an article would otherwise become an item of menu text. `url` is the page's canonical link when
- * it gives an http(s) one (but the site's root, for a page elsewhere), else `pageUrl` made
- * canonical (tracking parameters and fragment dropped), so one article reached by two links is
- * one id. Consumes `doc`.
+ * it gives an http(s) one (but the site's root, for a page elsewhere), else `pageUrl` without
+ * its tracking parameters and fragment; the item's id is its canonical URL's, so one article
+ * reached by two links is one id. Consumes `doc`.
  *
  * Fields: title, text (the article's text, block boundaries kept as line
  * breaks), author (Readability's byline), publishedAt (ISO 8601), lang
@@ -153,7 +153,10 @@ export function extractArticle(
   pageUrl: string | undefined,
 ): RawItem | undefined {
   const base = baseUrlOf(doc, pageUrl);
-  const own = pageUrl === undefined ? undefined : canonicalUrl(pageUrl) ?? pageUrl;
+  // As fetched, less its tracking parameters and fragment: the canonical spelling (no trailing
+  // slash, sorted query) names another address on many sites, one robots.txt may refuse. The
+  // item's id is the canonical URL's all the same, so both spellings are one story.
+  const own = pageUrl === undefined ? undefined : withoutTracking(pageUrl);
   const link = canonicalLink(doc, base);
   // Every page of some sites names the home page as canonical (a template's mistake): taken
   // at its word, all their articles would share the home page's id and be published as one.

@@ -4,7 +4,7 @@ import { htmlConfig, htmlSource } from "../../../adapters/sources/html_source.ts
 import type { HtmlCounts } from "../../../adapters/sources/html_source.ts";
 import { localHttp } from "../../_local_http.ts";
 import { isoDate } from "../../../adapters/sources/_parse_date.ts";
-import type { RawItem } from "../../../engine/item.ts";
+import { itemId, type RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
 import type { Source } from "../../../engine/source.ts";
@@ -121,6 +121,28 @@ fixtureTest(
         overBudget: 0,
         disallowed: 0,
       });
+    });
+  },
+);
+
+fixtureTest(
+  "an article's url is the address it was fetched from, trailing slash and query order kept, tracking dropped",
+  async () => {
+    // It was the canonical spelling: `/heise/` linked and fetched came out as `/heise`, an
+    // address many sites answer otherwise, and one robots.txt may refuse. (heise names no
+    // canonical link of its own.)
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = {
+      "/news/heise/": { body: expectedPage("heise").source, type: "text/html" },
+    };
+    await withServer(site(pages).handler, async (origin) => {
+      pages["/list.html"] = {
+        body: listPage(["/news/heise/?b=2&a=1&utm_source=feed#top"]),
+        type: "text/html",
+      };
+      const src = await source({ url: `${origin}/list.html`, follow: "a.story" });
+      const [item] = await readAll(src);
+      assert.equal(item.url, `${origin}/news/heise/?b=2&a=1`);
+      assert.equal(itemId(item), itemId({ url: `${origin}/news/heise?a=1&b=2` }), "one story");
     });
   },
 );
