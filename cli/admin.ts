@@ -13,10 +13,9 @@ import {
   lastDeadLetter,
   UNKEPT,
 } from "./dead_letter_queue.ts";
-import { type FlowKeys, flowKeys, LANES } from "../engine/redis/keys.ts";
-import { pairs } from "../engine/redis/redis_info.ts";
+import { type FlowKeys, flowKeys } from "../engine/redis/keys.ts";
+import { recentReaders } from "../engine/redis/redis_info.ts";
 import { maskUrl } from "../engine/mask_url.ts";
-import { errorMessage } from "../engine/errors.ts";
 import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
@@ -159,30 +158,9 @@ async function liveSigns(redis: Redis, flow: Flow, keys: FlowKeys): Promise<stri
     }
   }
   // Each stage's own group and, when fused, its step's: the steps hash is the last start's.
-  const readers = new Map<string, { stages: Set<string>; idle: number }>();
   const steps = await redis.hgetall(keys.steps);
   const groups = new Set(flow.pipeline.flatMap((s) => steps[s.id] ? [s.id, steps[s.id]] : [s.id]));
-  for (const group of groups) {
-    for (const lane of LANES) {
-      let consumers: unknown[];
-      try {
-        consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group) as unknown[];
-      } catch (error) {
-        // No stream or no group: nobody reads it. Anything else (no permission, a timeout)
-        // leaves the question open, and reset does not guess.
-        if (/NOGROUP|no such key/i.test(errorMessage(error))) continue;
-        throw error;
-      }
-      for (const c of consumers.map(pairs)) {
-        const idle = Number(c.idle ?? Infinity);
-        if (idle >= flow.durable.claimAfter) continue;
-        const seen = readers.get(String(c.name)) ?? { stages: new Set<string>(), idle };
-        seen.stages.add(group);
-        seen.idle = Math.min(seen.idle, idle);
-        readers.set(String(c.name), seen);
-      }
-    }
-  }
+  const readers = await recentReaders(redis, keys, groups, flow.durable.claimAfter);
   for (const [name, { stages, idle }] of readers) {
     signs.push(
       `consumer ${name} read the input of ${[...stages].join(", ")} ${

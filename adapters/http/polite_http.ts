@@ -84,8 +84,6 @@ export class PoliteHttp implements HttpPool {
   readonly #clock: Clock;
   readonly #fetch: (url: string, limits: FetchLimits) => Promise<HttpResponse>;
   readonly #slots = new HostSlots();
-  /** Hosts under a Retry-After this process was told of, until when (its clock). */
-  readonly #pausedUntil = new Map<string, number>();
   readonly #aimd = new Aimd();
   readonly #robots: RobotsRules;
   readonly #log?: Logger;
@@ -236,10 +234,6 @@ export class PoliteHttp implements HttpPool {
                 Math.ceil(pause / 1000)
               } s, as its Retry-After asks`,
             );
-            this.#pausedUntil.set(
-              at,
-              Math.max(this.#pausedUntil.get(at) ?? 0, this.#clock.now() + pause),
-            );
             // At the pace the cut just set (no burst): the pace this request had would keep
             // the bucket's old depth, and the next request (burst - 1) intervals past `pause`.
             const after = this.#pace(at, limits, opts.crawlDelay);
@@ -262,23 +256,19 @@ export class PoliteHttp implements HttpPool {
     signal: AbortSignal | undefined,
   ): Promise<{ interval: number; burst: number }> {
     const pace = this.#pace(host, limits, crawlDelay);
+    // A pause set before a take is in the wait it returns (the bucket holds it): only one that
+    // comes while this request sleeps, told to any flow or process, is asked for after (a
+    // request that had its turn went 0.27 s into the pause a review's 429 asked for).
     let wait = await this.#buckets.take(host, pace.interval, pace.burst);
-    for (;;) {
-      if (wait > 0) await this.#clock.sleep(wait, signal);
+    while (wait > 0) {
+      await this.#clock.sleep(wait, signal);
       signal?.throwIfAborted();
-      // A Retry-After that came in while this request waited for its turn holds it too, the
-      // one another flow or process was told of included (its request went 0.27 s into the
-      // pause a review's 429 asked for).
-      const paused = Math.max(
-        (this.#pausedUntil.get(host) ?? 0) - this.#clock.now(),
-        await this.#buckets.pausedFor(host).catch(() => 0),
-      );
-      if (paused <= 0) {
-        this.#pausedUntil.delete(host);
-        return pace;
-      }
+      const paused = await this.#buckets.pausedFor(host).catch(() => 0);
+      if (paused <= 0) break;
       wait = Math.max(paused, await this.#buckets.take(host, pace.interval, pace.burst));
     }
+    signal?.throwIfAborted();
+    return pace;
   }
 
   /**

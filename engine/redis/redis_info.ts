@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import { type FlowKeys, LANES } from "./keys.ts";
 import type { Flow } from "../flow.ts";
+import { errorMessage } from "../errors.ts";
 
 /** Turns Redis's flat [k, v, k, v] replies into objects. */
 export function pairs(reply: unknown): Record<string, unknown> {
@@ -86,9 +87,11 @@ export async function backlog(redis: Redis, keys: FlowKeys, step: string): Promi
 }
 
 /**
- * The stages the last run recorded (keys.stages) that the flow no longer
- * has, with the entries waiting on their input, which nothing reads now;
- * said at start, and by `status`.
+ * Each stage an earlier run had (the flow's stages hash keeps every one)
+ * that the flow no longer has, with the entries waiting on its input:
+ * nothing reads them now, and the start and `status` say so. Not refused:
+ * removing a stage may be meant, and its entries stay in Redis, for the
+ * stage to come back to or for `reset`.
  */
 export async function removedWaiting(
   redis: Redis,
@@ -106,32 +109,42 @@ export async function removedWaiting(
 }
 
 /**
- * The consumers that read an input of `stages` within `withinMs`: processes
- * still running them. Asked at start when the last start recorded another
- * pipeline than this flow's (keys.pipeline): two versions of a flow at once
- * (a rolling deploy, an edit started beside the old process) pass items to
- * each other's stages, and a review's reordered pair sent 586 items through
- * one stage two to four times, with neither process saying a word.
+ * Each consumer that read an input lane of one of `groups` within
+ * `withinMs` (a process still running them), with the groups it read and
+ * its least idle time. `reset` asks before it deletes; a start asks when the
+ * last start recorded another pipeline than this flow's (keys.pipeline):
+ * two versions of a flow at once (a rolling deploy, an edit started beside
+ * the old process) pass items to each other's stages, and a review's
+ * reordered pair sent 586 items through one stage two to four times, with
+ * neither process saying a word. A stream or group that does not exist has
+ * no readers; any other refusal (no permission, a timeout) is thrown, since
+ * it leaves the question open.
  */
-export async function activeReaders(
+export async function recentReaders(
   redis: Redis,
   keys: FlowKeys,
-  stages: readonly string[],
+  groups: Iterable<string>,
   withinMs: number,
-): Promise<string[]> {
-  const names = new Set<string>();
-  for (const stage of stages) {
+): Promise<Map<string, { stages: Set<string>; idle: number }>> {
+  const readers = new Map<string, { stages: Set<string>; idle: number }>();
+  for (const group of groups) {
     for (const lane of LANES) {
       let consumers: unknown[];
       try {
-        consumers = await redis.xinfo("CONSUMERS", keys.input(stage, lane), stage) as unknown[];
-      } catch {
-        continue; // no stream or no group: nobody reads it
+        consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group) as unknown[];
+      } catch (error) {
+        if (/NOGROUP|no such key/i.test(errorMessage(error))) continue;
+        throw error;
       }
       for (const c of consumers.map(pairs)) {
-        if (Number(c.idle ?? Infinity) < withinMs) names.add(String(c.name));
+        const idle = Number(c.idle ?? Infinity);
+        if (idle >= withinMs) continue;
+        const seen = readers.get(String(c.name)) ?? { stages: new Set<string>(), idle };
+        seen.stages.add(group);
+        seen.idle = Math.min(seen.idle, idle);
+        readers.set(String(c.name), seen);
       }
     }
   }
-  return [...names];
+  return readers;
 }

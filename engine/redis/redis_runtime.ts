@@ -12,7 +12,7 @@ import { errorMessage, isOutage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
-import { activeReaders, backlog, removedWaiting } from "./redis_info.ts";
+import { backlog, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
@@ -153,7 +153,9 @@ export async function openRedisRuntime(flow: Flow, opts: {
       const before = await redis.get(keys.pipeline);
       if (before !== null && before !== pipeline) {
         const stages = (JSON.parse(before) as string[]).map((s) => s.slice(0, s.lastIndexOf(":")));
-        const others = await activeReaders(redis, keys, stages, flow.durable.claimAfter);
+        const others = [
+          ...(await recentReaders(redis, keys, stages, flow.durable.claimAfter)).keys(),
+        ];
         if (others.length > 0) {
           log.warn(
             `${flow.name}: another version of this flow is running, or stopped moments ago ` +
@@ -318,13 +320,6 @@ async function refuseStranded(
   );
 }
 
-/**
- * Each stage an earlier run had (the flow's stages hash keeps every one)
- * that the flow no longer has, while entries wait on its input: nothing
- * reads them now, and the start warns of each. Not refused: removing a stage
- * may be meant, and its entries stay in Redis, for the stage to come back to
- * or for `reset`.
- */
 /**
  * Steps of the durable flow: one per stage, or, with `fuse`, runs of
  * consecutive stages as one step (one Redis hop instead of one per stage).
