@@ -1,3 +1,4 @@
+import { jsonWithVector } from "../../engine/vector_json.ts";
 import { urlSecrets } from "../../engine/mask_url.ts";
 
 /** Replaces the URL's password wherever a driver message repeats it. */
@@ -27,8 +28,8 @@ export function errorText(error: unknown): string {
  * again: NUL dropped, lone surrogates replaced by U+FFFD, in values and in
  * keys alike.
  */
-export function jsonRows(rows: unknown[]): string {
-  const text = JSON.stringify(rows);
+export function jsonRows(rows: { vector?: unknown }[]): string {
+  const text = `[${rows.map(jsonWithVector).join(",")}]`;
   if (!text.includes("\\u0000") && !text.includes("\\ud")) return text;
   return JSON.stringify(rows, (_key, value) => {
     if (typeof value === "string") return clean(value);

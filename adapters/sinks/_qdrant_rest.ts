@@ -1,5 +1,6 @@
 import { cappedFetch } from "../http/capped_fetch.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
+import { jsonWithVector } from "../../engine/vector_json.ts";
 
 /**
  * The largest reply taken from Qdrant. The sink's calls answer with a status
@@ -49,8 +50,13 @@ export class QdrantRest {
     return this.#send("PUT", collection, "/index?wait=true", body, init);
   }
 
-  upsertPoints(collection: string, wait: boolean, body: unknown, init: RequestInit) {
-    return this.#send("PUT", collection, `/points?wait=${wait}`, body, init);
+  upsertPoints(
+    collection: string,
+    wait: boolean,
+    body: { points: { vector?: unknown }[] },
+    init: RequestInit,
+  ) {
+    return this.#send("PUT", collection, `/points?wait=${wait}`, body, init, pointsJson);
   }
 
   deletePoints(collection: string, wait: boolean, body: unknown, init: RequestInit) {
@@ -71,11 +77,13 @@ export class QdrantRest {
     rest: string,
     body: unknown,
     init: RequestInit,
+    // deno-lint-ignore no-explicit-any
+    write: (body: any) => string = JSON.stringify,
   ): Promise<QdrantReply> {
     const url = `${this.base}/collections/${encodeURIComponent(collection)}${rest}`;
     let json: string | undefined;
     try {
-      json = body === undefined ? undefined : JSON.stringify(body);
+      json = body === undefined ? undefined : write(body);
     } catch (error) {
       // A point's payload holding a BigInt or a cycle: sending it again cannot work.
       throw new PermanentError(`the request cannot be written as JSON: ${errorMessage(error)}`);
@@ -123,4 +131,9 @@ export class QdrantRest {
     error.headers = response.headers;
     throw error;
   }
+}
+
+/** An upsert's body as JSON.stringify writes it, each point's vector written apart (vector_json.ts). */
+function pointsJson(body: { points: { vector?: unknown }[] }): string {
+  return `{"points":[${body.points.map(jsonWithVector).join(",")}]}`;
 }

@@ -5,6 +5,7 @@ import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { IdSet } from "./_id_set.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
+import { jsonWithVector } from "../../engine/vector_json.ts";
 
 /** What a line-per-item sink keeps of an item. */
 export interface RecordOptions {
@@ -81,7 +82,7 @@ function itemJson(item: Envelope<RawItem>, options: RecordOptions): string {
     return JSON.stringify(tombstone);
   }
   const payload = options.fields ? kept(item.payload, options.fields) : item.payload;
-  return JSON.stringify({
+  return jsonWithVector({
     id: item.id,
     source: item.source,
     seenAt: item.seenAt,

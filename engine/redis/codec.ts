@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import type { Envelope } from "../item.ts";
+import { jsonWithVector } from "../vector_json.ts";
 
 /** One entry read from a stage stream: its id and what it carried. */
 export interface StreamEntry {
@@ -52,7 +53,7 @@ export function encodeEntries(
   for (const item of items) {
     let json: string;
     try {
-      json = JSON.stringify(item);
+      json = jsonWithVector(item);
     } catch (error) {
       // A BigInt, a cycle, nesting past the stack: given `unencodable`, it is left out.
       if (!unencodable) throw error;
