@@ -17,6 +17,7 @@ import {
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
+import { byHostInTurn, concurrently } from "./_concurrently.ts";
 import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
@@ -44,6 +45,14 @@ function due(batch: readonly RawItem[], since: number): boolean {
 const REFUSED_SAID = 10_000;
 
 const httpUrl = z.url({ protocol: /^https?$/ });
+
+/**
+ * Pages fetched at once by default: four hosts at the default perHost
+ * concurrency of 2, so a crawl of several sites reaches each at its own rate
+ * instead of one after the other, while pages held at once (up to maxBytes
+ * each) stay few.
+ */
+const DEFAULT_CONCURRENCY = 8;
 
 /**
  * The `html` source block of a flow file: article pages turned into items
@@ -113,6 +122,14 @@ export const htmlConfig = z
       .default(DEFAULT_MAX_BYTES)
       .describe(
         "Largest page accepted; a larger one is skipped with a warning (url only). Default 10MiB.",
+      ),
+    concurrency: z
+      .int()
+      .positive()
+      .max(256)
+      .default(DEFAULT_CONCURRENCY)
+      .describe(
+        "Pages fetched at once, hosts taken in turn; each host still gets at most its perHost concurrency of them, at its rate. Default 8.",
       ),
   })
   .superRefine((c, ctx) => {
@@ -303,53 +320,68 @@ class HtmlSource implements Source {
     const { follow, maxPages } = this.config;
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
-    let level = unique(urls);
+    let level = byHostInTurn(unique(urls));
     let batch: RawItem[] = [];
     let since = Date.now(); // when the batch's first item came (reset while it is empty)
     let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
       const listPages = this.counts.fetched - before.fetched;
-      const next: string[] = [];
-      for (const [i, url] of level.entries()) {
-        if (isArticle && this.#seen.seen(url)) {
-          this.counts.alreadySeen++;
-          continue;
-        }
-        // Spent by pages requested: one robots.txt refuses costs nothing.
-        if (this.counts.fetched - before.fetched >= maxPages) {
-          const left = level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length;
-          if (depth > 0 && (!isArticle || this.counts.fetched - before.fetched === listPages)) {
-            // Every poll fetches the list pages again, first: links left here
-            // would be left at every poll, and no article ever fetched.
-            this.env.log.warn(
-              `${this.env.flow}: html ${this.#name()}: maxPages ${maxPages} was spent on list ` +
-                `pages (depth ${Math.min(d, depth - 1)} of ${depth}) before any article: no ` +
-                `article is fetched while the list pages take the whole budget; raise maxPages ` +
-                `above the list pages (${maxPages} fetched, ${left} more ${
-                  isArticle ? "links to articles" : "at this depth"
-                }) or lower depth`,
-            );
-            if (isArticle) this.counts.overBudget += left;
-          } else if (isArticle) this.#overBudget(left);
-          exhausted = true;
-          break;
-        }
-        if (isArticle) {
-          batch.push(...await this.#article(url, signal));
-        } else {
-          const page = await this.#fetch(url, signal);
-          if (page) {
-            const links = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
-            if (links.length === 0) this.#noLinks(page.doc, page.url);
-            next.push(...links);
+      // Each list page's links, in the level's order whatever order the pages came in.
+      const links: string[][] = [];
+      let i = 0;
+      // Requests started and not yet counted in `fetched`: spent from maxPages meanwhile.
+      let pending = 0;
+      const next = () => {
+        for (; i < level.length; i++) {
+          if (isArticle && this.#seen.seen(level[i])) {
+            this.counts.alreadySeen++;
+            continue;
           }
+          // Spent by pages requested: one robots.txt refuses costs nothing.
+          if (this.counts.fetched - before.fetched + pending >= maxPages) return undefined;
+          pending++;
+          return i++;
         }
+        return undefined;
+      };
+      const fetchAt = async (at: number): Promise<RawItem[]> => {
+        try {
+          if (isArticle) return await this.#article(level[at], signal);
+          const page = await this.#fetch(level[at], signal);
+          if (page) {
+            links[at] = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
+            if (links[at].length === 0) this.#noLinks(page.doc, page.url);
+          }
+          return [];
+        } finally {
+          pending--;
+        }
+      };
+      for await (const items of concurrently(this.config.concurrency, next, fetchAt)) {
+        batch.push(...items);
         if (batch.length === 0) since = Date.now();
         if (due(batch, since)) {
           yield batch;
           batch = [];
         }
+      }
+      if (i < level.length) {
+        const left = level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length;
+        if (depth > 0 && (!isArticle || this.counts.fetched - before.fetched === listPages)) {
+          // Every poll fetches the list pages again, first: links left here
+          // would be left at every poll, and no article ever fetched.
+          this.env.log.warn(
+            `${this.env.flow}: html ${this.#name()}: maxPages ${maxPages} was spent on list ` +
+              `pages (depth ${Math.min(d, depth - 1)} of ${depth}) before any article: no ` +
+              `article is fetched while the list pages take the whole budget; raise maxPages ` +
+              `above the list pages (${maxPages} fetched, ${left} more ${
+                isArticle ? "links to articles" : "at this depth"
+              }) or lower depth`,
+          );
+          if (isArticle) this.counts.overBudget += left;
+        } else if (isArticle) this.#overBudget(left);
+        exhausted = true;
       }
       const failed = this.counts.failed - before.failed + this.counts.disallowed -
         before.disallowed;
@@ -363,7 +395,7 @@ class HtmlSource implements Source {
       }
       // Warned once: the levels below wait for the next poll with the rest.
       if (exhausted) break;
-      level = unique(next);
+      level = byHostInTurn(unique(links.flat()));
     }
     if (batch.length) yield batch;
     this.#summary(before);
@@ -424,13 +456,31 @@ class HtmlSource implements Source {
         }
         break;
       }
-      for (const page of next.value) {
-        if (this.#seen.seen(page.url)) {
-          this.counts.alreadySeen++;
-        } else if (this.counts.fetched - before.fetched >= this.config.maxPages) {
-          left++;
-        } else {
-          batch.push(...await this.#article(page.url, signal));
+      const pages = byHostInTurn(next.value.map((page) => page.url));
+      let i = 0;
+      let pending = 0; // as in #poll
+      const pick = () => {
+        for (; i < pages.length; i++) {
+          if (this.#seen.seen(pages[i])) {
+            this.counts.alreadySeen++;
+          } else if (this.counts.fetched - before.fetched + pending < this.config.maxPages) {
+            pending++;
+            return pages[i++];
+          } else if (pending > 0) {
+            return undefined; // a request running may yet be refused by robots.txt, and cost nothing
+          } else {
+            left++;
+          }
+        }
+        return undefined;
+      };
+      const fetchArticle = (url: string) => this.#article(url, signal).finally(() => pending--);
+      for await (const items of concurrently(this.config.concurrency, pick, fetchArticle)) {
+        batch.push(...items);
+        if (batch.length === 0) since = Date.now();
+        if (due(batch, since)) {
+          yield batch;
+          batch = [];
         }
       }
       if (batch.length === 0) since = Date.now();

@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { byHostInTurn, concurrently } from "../../../adapters/sources/_concurrently.ts";
+
+const tick = () => new Promise((r) => setTimeout(r, 1));
+
+Deno.test("byHostInTurn takes the hosts in turn, each host's URLs in their order", () => {
+  const a = "https://a.example", b = "https://b.example", c = "http://c.example:8080";
+  assert.deepEqual(
+    byHostInTurn([`${a}/1`, `${a}/2`, `${a}/3`, `${b}/1`, `${c}/1`, `${b}/2`, "not a url"]),
+    [`${a}/1`, `${b}/1`, `${c}/1`, "not a url", `${a}/2`, `${b}/2`, `${a}/3`],
+  );
+  assert.deepEqual(byHostInTurn([`${a}/2`, `${a}/1`]), [`${a}/2`, `${a}/1`]);
+  assert.deepEqual(byHostInTurn([]), []);
+});
+
+Deno.test("concurrently runs at most `limit` at once and yields every result", async () => {
+  const queue = Array.from({ length: 20 }, (_, i) => i);
+  let running = 0, most = 0;
+  const results: number[] = [];
+  for await (
+    const r of concurrently(3, () => queue.shift(), async (i) => {
+      most = Math.max(most, ++running);
+      for (let k = 0; k < i % 4; k++) await tick();
+      running--;
+      return i * 10;
+    })
+  ) results.push(r);
+  assert.equal(most, 3);
+  assert.deepEqual(results.sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i * 10));
+});
+
+Deno.test("concurrently asks `next` again when a place frees, until it has nothing", async () => {
+  // `next` holds back while a gate is shut, and is asked again after each result.
+  let given = 0, open = false;
+  const next = () => (given < 4 && (open || given < 1) ? given++ : undefined);
+  const seen: number[] = [];
+  for await (const r of concurrently(2, next, async (i) => (await tick(), i))) {
+    seen.push(r);
+    open = true;
+  }
+  assert.deepEqual(seen.sort(), [0, 1, 2, 3]);
+});
+
+Deno.test("a task that throws ends the loop with its error, after the others settled", async () => {
+  const settled: number[] = [];
+  const queue = [0, 1, 2];
+  await assert.rejects(
+    async () => {
+      for await (
+        const _ of concurrently(3, () => queue.shift(), async (i) => {
+          await tick();
+          if (i === 0) throw new Error("page 0 failed");
+          for (let k = 0; k < 5; k++) await tick();
+          settled.push(i);
+          return i;
+        })
+      ) { /* none yields before page 0 fails */ }
+    },
+    /page 0 failed/,
+  );
+  assert.deepEqual(settled.sort(), [1, 2]);
+});
+
+Deno.test("a caller that stops reading waits for the tasks still running", async () => {
+  const settled: number[] = [];
+  const queue = [0, 1, 2, 3];
+  for await (
+    const _ of concurrently(4, () => queue.shift(), async (i) => {
+      for (let k = 0; k < i * 3; k++) await tick();
+      settled.push(i);
+      return i;
+    })
+  ) break;
+  assert.deepEqual(settled.sort(), [0, 1, 2, 3]);
+  assert.deepEqual(queue, [], "all four had started");
+});
