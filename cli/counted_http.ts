@@ -22,6 +22,7 @@ export function countHttpRequests(registry: Registry, count: CountRequest): void
 
 function counted(client: HttpClient, count: CountRequest): HttpClient {
   return {
+    perHost: client.perHost, // sources pace themselves by it (the html source's pages per host)
     async get(url, request) {
       const host = hostOf(url);
       try {

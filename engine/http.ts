@@ -38,6 +38,8 @@ export interface HttpResponse {
 export interface HttpClient {
   /** GETs `url`; throws for statuses other than 2xx/304, deadlines, caps and refusals. */
   get(url: string, request?: HttpRequest): Promise<HttpResponse>;
+  /** The per-host limits this client keeps, when it keeps any (a source may pace itself by them). */
+  readonly perHost?: PerHost;
 }
 
 /** How hard one host may be hit: the flow's `http.perHost`, or a source's own. */

@@ -124,7 +124,7 @@ export class PoliteHttp implements HttpPool {
     for (const [k, v] of Object.entries(perHost) as [keyof PerHost, number | undefined][]) {
       if (v !== undefined) limits[k] = v;
     }
-    return { get: (url, request) => this.#get(url, request ?? {}, limits) };
+    return { get: (url, request) => this.#get(url, request ?? {}, limits), perHost: limits };
   }
 
   async #get(url: string, request: HttpRequest, limits: PerHost): Promise<HttpResponse> {

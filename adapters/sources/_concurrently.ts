@@ -58,25 +58,78 @@ export async function* concurrently<T, R>(
   }
 }
 
+/** A URL HostTurns handed out, to give back with `done` once its fetch ended. */
+export interface Turn {
+  url: string;
+  /** Its host's queue. */
+  readonly queue: HostQueue;
+}
+
+interface HostQueue {
+  urls: string[];
+  /** The first URL not handed out yet. */
+  at: number;
+  /** Handed out and not done. */
+  running: number;
+}
+
 /**
- * The URLs taken one host at a time in turn (a, b, c, a, b, c, ...), each
- * host's in the order given: started in this order, a crawl's first pages
- * reach every host at once instead of queueing behind the first one's.
- * URLs that do not parse are taken as one more host.
+ * A crawl's URLs handed out one host at a time in turn (a, b, c, a, b, ...),
+ * each host's in the order given, and at most `perHost` of one host's out at
+ * once: the places a pool has go to the hosts that can answer now, not to
+ * requests queued behind a slow host's connections or its Retry-After pause.
+ * URLs that do not parse are one more host.
  */
-export function byHostInTurn(urls: readonly string[]): string[] {
-  const hosts = new Map<string, string[]>();
-  for (const url of urls) {
-    const host = URL.parse(url)?.host ?? "";
-    const list = hosts.get(host);
-    if (list) list.push(url);
-    else hosts.set(host, [url]);
+export class HostTurns {
+  readonly #queues: HostQueue[] = [];
+  /** The queue whose turn is next. */
+  #turn = 0;
+
+  constructor(urls: readonly string[], readonly perHost = Number.POSITIVE_INFINITY) {
+    const byHost = new Map<string, HostQueue>();
+    for (const url of urls) {
+      const host = URL.parse(url)?.host ?? "";
+      let queue = byHost.get(host);
+      if (!queue) byHost.set(host, queue = { urls: [], at: 0, running: 0 });
+      queue.urls.push(url);
+    }
+    this.#queues = [...byHost.values()];
   }
-  if (hosts.size <= 1) return [...urls];
-  const lists = [...hosts.values()];
-  const out: string[] = [];
-  for (let i = 0; out.length < urls.length; i++) {
-    for (const list of lists) if (i < list.length) out.push(list[i]);
+
+  /**
+   * The next URL in turn whose host has a place, as `admit` takes it: true
+   * hands it out, false drops it (and the next one is asked), undefined
+   * leaves it and every URL after it where they are (a budget spent).
+   * Undefined when no host with URLs left has a place, or `admit` stopped.
+   */
+  take(admit: (url: string) => boolean | undefined): Turn | undefined {
+    const n = this.#queues.length;
+    for (let tried = 0; tried < n;) {
+      const queue = this.#queues[this.#turn];
+      if (queue.at >= queue.urls.length || queue.running >= this.perHost) {
+        this.#turn = (this.#turn + 1) % n;
+        tried++;
+        continue;
+      }
+      const url = queue.urls[queue.at];
+      const verdict = admit(url);
+      if (verdict === undefined) return undefined;
+      queue.at++;
+      if (!verdict) continue; // the same host's next URL, in the same turn
+      queue.running++;
+      this.#turn = (this.#turn + 1) % n;
+      return { url, queue };
+    }
+    return undefined;
   }
-  return out;
+
+  /** A URL handed out is done with: its host may have another out. */
+  done(turn: Turn): void {
+    turn.queue.running--;
+  }
+
+  /** The URLs not handed out nor dropped yet, host by host. */
+  rest(): string[] {
+    return this.#queues.flatMap((q) => q.urls.slice(q.at));
+  }
 }

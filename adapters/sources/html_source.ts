@@ -17,7 +17,7 @@ import {
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
-import { byHostInTurn, concurrently } from "./_concurrently.ts";
+import { concurrently, HostTurns, type Turn } from "./_concurrently.ts";
 import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
@@ -320,45 +320,45 @@ class HtmlSource implements Source {
     const { follow, maxPages } = this.config;
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
-    let level = byHostInTurn(unique(urls));
+    let level = unique(urls);
     let batch: RawItem[] = [];
     let since = Date.now(); // when the batch's first item came (reset while it is empty)
     let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
       const listPages = this.counts.fetched - before.fetched;
-      // Each list page's links, in the level's order whatever order the pages came in.
-      const links: string[][] = [];
-      let i = 0;
+      // Each list page's links, taken in the level's order whatever order the pages came in.
+      const links = new Map<string, string[]>();
+      const turns = new HostTurns(level, this.#perHost());
       // Requests started and not yet counted in `fetched`: spent from maxPages meanwhile.
       let pending = 0;
-      const next = () => {
-        for (; i < level.length; i++) {
-          if (isArticle && this.#seen.seen(level[i])) {
+      const next = () =>
+        turns.take((url) => {
+          if (isArticle && this.#seen.seen(url)) {
             this.counts.alreadySeen++;
-            continue;
+            return false;
           }
           // Spent by pages requested: one robots.txt refuses costs nothing.
           if (this.counts.fetched - before.fetched + pending >= maxPages) return undefined;
           pending++;
-          return i++;
-        }
-        return undefined;
-      };
-      const fetchAt = async (at: number): Promise<RawItem[]> => {
+          return true;
+        });
+      const fetchOne = async (turn: Turn): Promise<RawItem[]> => {
         try {
-          if (isArticle) return await this.#article(level[at], signal);
-          const page = await this.#fetch(level[at], signal);
+          if (isArticle) return await this.#article(turn.url, signal);
+          const page = await this.#fetch(turn.url, signal);
           if (page) {
-            links[at] = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
-            if (links[at].length === 0) this.#noLinks(page.doc, page.url);
+            const found = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
+            if (found.length === 0) this.#noLinks(page.doc, page.url);
+            links.set(turn.url, found);
           }
           return [];
         } finally {
           pending--;
+          turns.done(turn);
         }
       };
-      for await (const items of concurrently(this.config.concurrency, next, fetchAt)) {
+      for await (const items of concurrently(this.config.concurrency, next, fetchOne)) {
         batch.push(...items);
         if (batch.length === 0) since = Date.now();
         if (due(batch, since)) {
@@ -366,8 +366,9 @@ class HtmlSource implements Source {
           batch = [];
         }
       }
-      if (i < level.length) {
-        const left = level.slice(i).filter((u) => !isArticle || !this.#seen.has(u)).length;
+      const rest = turns.rest();
+      if (rest.length > 0) {
+        const left = rest.filter((u) => !isArticle || !this.#seen.has(u)).length;
         if (depth > 0 && (!isArticle || this.counts.fetched - before.fetched === listPages)) {
           // Every poll fetches the list pages again, first: links left here
           // would be left at every poll, and no article ever fetched.
@@ -395,7 +396,7 @@ class HtmlSource implements Source {
       }
       // Warned once: the levels below wait for the next poll with the rest.
       if (exhausted) break;
-      level = byHostInTurn(unique(links.flat()));
+      level = unique(level.flatMap((url) => links.get(url) ?? []));
     }
     if (batch.length) yield batch;
     this.#summary(before);
@@ -456,25 +457,28 @@ class HtmlSource implements Source {
         }
         break;
       }
-      const pages = byHostInTurn(next.value.map((page) => page.url));
-      let i = 0;
+      const turns = new HostTurns(next.value.map((page) => page.url), this.#perHost());
       let pending = 0; // as in #poll
-      const pick = () => {
-        for (; i < pages.length; i++) {
-          if (this.#seen.seen(pages[i])) {
+      const pick = () =>
+        turns.take((url) => {
+          if (this.#seen.seen(url)) {
             this.counts.alreadySeen++;
-          } else if (this.counts.fetched - before.fetched + pending < this.config.maxPages) {
-            pending++;
-            return pages[i++];
-          } else if (pending > 0) {
-            return undefined; // a request running may yet be refused by robots.txt, and cost nothing
-          } else {
-            left++;
+            return false;
           }
-        }
-        return undefined;
-      };
-      const fetchArticle = (url: string) => this.#article(url, signal).finally(() => pending--);
+          if (this.counts.fetched - before.fetched + pending < this.config.maxPages) {
+            pending++;
+            return true;
+          }
+          // A request running may yet be refused by robots.txt, and cost nothing.
+          if (pending > 0) return undefined;
+          left++;
+          return false;
+        });
+      const fetchArticle = (turn: Turn) =>
+        this.#article(turn.url, signal).finally(() => {
+          pending--;
+          turns.done(turn);
+        });
       for await (const items of concurrently(this.config.concurrency, pick, fetchArticle)) {
         batch.push(...items);
         if (batch.length === 0) since = Date.now();
@@ -671,6 +675,15 @@ class HtmlSource implements Source {
       (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : "");
     if (news) this.env.log.info(said);
     else this.env.log.debug?.(said);
+  }
+
+  /**
+   * How many of one host's pages are fetched at once: the HTTP client's
+   * per-host concurrency, so that pages waiting for a host's connections
+   * or its Retry-After pause do not take every place `concurrency` gives.
+   */
+  #perHost(): number {
+    return httpOf(this.env).perHost?.concurrency ?? Number.POSITIVE_INFINITY;
   }
 
   /** The source as logs name it: its first URL, masked, and how many more. */

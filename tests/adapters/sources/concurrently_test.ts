@@ -1,16 +1,50 @@
 import assert from "node:assert/strict";
-import { byHostInTurn, concurrently } from "../../../adapters/sources/_concurrently.ts";
+import { concurrently, HostTurns, type Turn } from "../../../adapters/sources/_concurrently.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
-Deno.test("byHostInTurn takes the hosts in turn, each host's URLs in their order", () => {
-  const a = "https://a.example", b = "https://b.example", c = "http://c.example:8080";
-  assert.deepEqual(
-    byHostInTurn([`${a}/1`, `${a}/2`, `${a}/3`, `${b}/1`, `${c}/1`, `${b}/2`, "not a url"]),
-    [`${a}/1`, `${b}/1`, `${c}/1`, "not a url", `${a}/2`, `${b}/2`, `${a}/3`],
-  );
-  assert.deepEqual(byHostInTurn([`${a}/2`, `${a}/1`]), [`${a}/2`, `${a}/1`]);
-  assert.deepEqual(byHostInTurn([]), []);
+const a = "https://a.example", b = "https://b.example", c = "http://c.example:8080";
+
+/** Takes every URL it may, admitting all, and gives none back. */
+function takeAll(turns: HostTurns): string[] {
+  const out: string[] = [];
+  for (let t = turns.take(() => true); t; t = turns.take(() => true)) out.push(t.url);
+  return out;
+}
+
+Deno.test("HostTurns hands out the hosts in turn, each host's URLs in their order", () => {
+  const turns = new HostTurns([`${a}/1`, `${a}/2`, `${a}/3`, `${b}/1`, `${c}/1`, `${b}/2`, "x"]);
+  assert.deepEqual(takeAll(turns), [
+    `${a}/1`,
+    `${b}/1`,
+    `${c}/1`,
+    "x",
+    `${a}/2`,
+    `${b}/2`,
+    `${a}/3`,
+  ]);
+  assert.deepEqual(turns.rest(), []);
+  assert.deepEqual(takeAll(new HostTurns([])), []);
+});
+
+Deno.test("HostTurns gives a host no more than perHost at once, and another when one is done", () => {
+  const turns = new HostTurns([`${a}/1`, `${a}/2`, `${a}/3`, `${b}/1`], 2);
+  const out: Turn[] = [];
+  for (let t = turns.take(() => true); t; t = turns.take(() => true)) out.push(t);
+  assert.deepEqual(out.map((t) => t.url), [`${a}/1`, `${b}/1`, `${a}/2`]);
+  assert.deepEqual(turns.rest(), [`${a}/3`]);
+  turns.done(out[1]); // b's: a still has 2 out
+  assert.equal(turns.take(() => true), undefined);
+  turns.done(out[0]);
+  assert.equal(turns.take(() => true)?.url, `${a}/3`);
+});
+
+Deno.test("HostTurns: admit false drops a URL, undefined leaves it and the rest in place", () => {
+  const turns = new HostTurns([`${a}/1`, `${a}/2`, `${b}/1`, `${b}/2`]);
+  assert.equal(turns.take((url) => url !== `${a}/1`)?.url, `${a}/2`, "a/1 dropped");
+  assert.equal(turns.take(() => undefined), undefined);
+  assert.deepEqual(turns.rest(), [`${b}/1`, `${b}/2`]);
+  assert.equal(turns.take(() => true)?.url, `${b}/1`);
 });
 
 Deno.test("concurrently runs at most `limit` at once and yields every result", async () => {

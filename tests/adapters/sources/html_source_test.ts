@@ -970,3 +970,42 @@ fixtureTest("concurrency bounds the pages fetched at once, across hosts", async 
   await nest(0);
   assert.equal(sites.state.maxOpen, 3);
 });
+
+fixtureTest(
+  "a host that holds its answers takes no more of the places than its perHost concurrency",
+  async () => {
+    // concurrency 3, perHost concurrency 2 (the default): the held host's third page waited
+    // in the client for a connection while taking the third place, and the other host's
+    // pages had none left until the held ones were let go (10 s here).
+    let quickServed = 0;
+    const sites = heldSites((_, name) => name === "quick" || quickServed >= 4);
+    const quickHandler = sites.handler("quick");
+    await withServer(sites.handler("held"), async (held) => {
+      await withServer(async (req) => {
+        const res = await quickHandler(req);
+        if (new URL(req.url).pathname !== "/robots.txt") quickServed++;
+        sites.wake();
+        return res;
+      }, async (quick) => {
+        const { env } = politeEnv();
+        const urls = [
+          ...sites.pages.slice(0, 4).map((p) => held + p),
+          ...sites.pages.slice(4).map((p) => quick + p),
+        ];
+        let quickServedAtFirstHeld = -1;
+        const src = await source({ url: urls, concurrency: 3 }, env);
+        const items: RawItem[] = [];
+        for await (const batch of src.read(new AbortController().signal)) {
+          for (const item of batch) {
+            if (quickServedAtFirstHeld < 0 && String(item.url).startsWith(held)) {
+              quickServedAtFirstHeld = quickServed;
+            }
+          }
+          items.push(...batch);
+        }
+        assert.equal(items.length, 8);
+        assert.equal(quickServedAtFirstHeld, 4);
+      });
+    });
+  },
+);
