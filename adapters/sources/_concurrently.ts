@@ -133,3 +133,60 @@ export class HostTurns {
     return this.#queues.flatMap((q) => q.urls.slice(q.at));
   }
 }
+
+/** What `ticking` yields when the time its reader named passed before the next value came. */
+export const TICK: unique symbol = Symbol("tick");
+
+/**
+ * The values of `source` as they come, and TICK whenever the time `due()`
+ * names (epoch ms; undefined: none) passes first: a reader can act on time
+ * (a batch that has waited long enough) while its source is slow to give.
+ * The source is asked for its next value only once the reader took the
+ * last one, as a plain loop would; stopping the loop stops the source.
+ *
+ * @example
+ * ```ts
+ * import { TICK, ticking } from "./_concurrently.ts";
+ *
+ * async function* slow() {
+ *   await new Promise((r) => setTimeout(r, 50));
+ *   yield "late";
+ * }
+ * const seen: unknown[] = [];
+ * for await (const v of ticking(slow(), () => seen.length === 0 ? Date.now() : undefined)) {
+ *   seen.push(v);
+ * }
+ * if (seen[0] !== TICK || seen[1] !== "late") throw new Error(String(seen));
+ * ```
+ */
+export async function* ticking<T>(
+  source: AsyncIterator<T>,
+  due: () => number | undefined,
+): AsyncGenerator<T | typeof TICK> {
+  let next: Promise<IteratorResult<T>> | undefined;
+  try {
+    for (;;) {
+      next ??= source.next();
+      const at = due();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const result = at === undefined ? await next : await Promise.race([
+        next,
+        new Promise<typeof TICK>((resolve) => {
+          timer = setTimeout(() => resolve(TICK), Math.max(0, at - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+      if (result === TICK) {
+        yield TICK;
+        continue;
+      }
+      next = undefined;
+      if (result.done) return;
+      yield result.value;
+    }
+  } finally {
+    // A value asked for and not taken is let go; its failure is the source's own to end with.
+    next?.catch(() => {});
+    await source.return?.(undefined);
+  }
+}

@@ -17,29 +17,14 @@ import {
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
-import { concurrently, HostTurns, type Turn } from "./_concurrently.ts";
+import { concurrently, HostTurns, TICK, ticking, type Turn } from "./_concurrently.ts";
+import { ITEMS_PER_BATCH, PageBatches, type PageResult } from "./_page_batches.ts";
 import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
 import { RobotsDisallowedError } from "../http/polite_http.ts";
 import { withoutTracking } from "../../engine/canonical_url.ts";
-
-/** Items per batch the source yields: downstream starts while the poll goes on. */
-const ITEMS_PER_BATCH = 20;
-
-/**
- * Or fewer, once the oldest has waited this long: at a polite 1 request a
- * second, 20 articles take 22 s, and a slow crawl's items should flow (and
- * a stop should find them downstream) long before that.
- */
-const BATCH_WAIT_MS = 2_000;
-
-/** Whether a batch the poll is gathering goes now: full, or its first item has waited long enough. */
-function due(batch: readonly RawItem[], since: number): boolean {
-  return batch.length >= ITEMS_PER_BATCH ||
-    (batch.length > 0 && Date.now() - since >= BATCH_WAIT_MS);
-}
 
 /** Refused links remembered as warned (past it, the oldest may be warned about again). */
 const REFUSED_SAID = 10_000;
@@ -49,8 +34,10 @@ const httpUrl = z.url({ protocol: /^https?$/ });
 /**
  * Pages fetched at once by default: four hosts at the default perHost
  * concurrency of 2, so a crawl of several sites reaches each at its own rate
- * instead of one after the other, while pages held at once (up to maxBytes
- * each) stay few.
+ * instead of one after the other. Each page in flight may hold up to
+ * maxBytes, and pages near it (10 MiB) make DOMs of hundreds of MiB: a
+ * review's 16 pages of 9 MiB peaked at 1,328 MiB RSS against 883 fetched one
+ * at a time, a site of such pages wants `concurrency: 1`.
  */
 const DEFAULT_CONCURRENCY = 8;
 
@@ -212,9 +199,11 @@ export interface HtmlCounts {
  * later poll, or a durable flow's restarted source, skips it. List pages
  * are fetched again every poll, which is how new articles are found.
  *
- * Pages are fetched one at a time: per-host politeness is the HTTP
- * client's to enforce, and a checkpoint taken after a batch then names
- * exactly the pages whose items were yielded (and those skipped).
+ * Up to `concurrency` pages are fetched at once, at most the client's
+ * per-host concurrency of one host's (HostTurns); per-host politeness is the
+ * HTTP client's to enforce. A page is remembered as seen only when the batch
+ * holding its items is yielded (PageBatches), so a checkpoint taken after a
+ * batch names exactly the pages whose items were yielded (and those skipped).
  *
  * A page that fails (HTTP error, deadline, too large, not HTML) or holds
  * no article is counted and warned, with its URL masked, and the poll goes
@@ -308,7 +297,7 @@ class HtmlSource implements Source {
       yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
         const page = decodeHtml(b);
         if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(p);
-        return this.#articleOf(parseHtml(page.text), undefined, p);
+        return this.#articleOf(parseHtml(page.text), undefined, p, []);
       });
       return;
     }
@@ -321,8 +310,7 @@ class HtmlSource implements Source {
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
     let level = unique(urls);
-    let batch: RawItem[] = [];
-    let since = Date.now(); // when the batch's first item came (reset while it is empty)
+    const pages = new PageBatches(this.#seen);
     let exhausted = false;
     for (let d = 0; d <= depth && level.length > 0; d++) {
       const isArticle = d === depth;
@@ -334,7 +322,7 @@ class HtmlSource implements Source {
       let pending = 0;
       const next = () =>
         turns.take((url) => {
-          if (isArticle && this.#seen.seen(url)) {
+          if (isArticle && (pages.gave(url) || this.#seen.seen(url))) {
             this.counts.alreadySeen++;
             return false;
           }
@@ -343,29 +331,23 @@ class HtmlSource implements Source {
           pending++;
           return true;
         });
-      const fetchOne = async (turn: Turn): Promise<RawItem[]> => {
+      const fetchOne = async (turn: Turn): Promise<PageResult> => {
+        const marks: string[] = [];
         try {
           if (isArticle) return await this.#article(turn.url, signal);
-          const page = await this.#fetch(turn.url, signal);
+          const page = await this.#fetch(turn.url, signal, marks);
           if (page) {
             const found = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
             if (found.length === 0) this.#noLinks(page.doc, page.url);
             links.set(turn.url, found);
           }
-          return [];
+          return { items: [], marks };
         } finally {
           pending--;
           turns.done(turn);
         }
       };
-      for await (const items of concurrently(this.config.concurrency, next, fetchOne)) {
-        batch.push(...items);
-        if (batch.length === 0) since = Date.now();
-        if (due(batch, since)) {
-          yield batch;
-          batch = [];
-        }
-      }
+      yield* this.#gather(concurrently(this.config.concurrency, next, fetchOne), pages);
       const rest = turns.rest();
       if (rest.length > 0) {
         const left = rest.filter((u) => !isArticle || !this.#seen.has(u)).length;
@@ -398,8 +380,28 @@ class HtmlSource implements Source {
       if (exhausted) break;
       level = unique(level.flatMap((url) => links.get(url) ?? []));
     }
-    if (batch.length) yield batch;
+    const last = pages.take();
+    if (last.length) yield last;
     this.#summary(before);
+  }
+
+  /**
+   * Takes the pages' results into `pages`, and yields each batch once due:
+   * full, or on time (BATCH_WAIT_MS) even while no page is finishing (a
+   * host that asked for a pause holding the places it has).
+   */
+  async *#gather(
+    results: AsyncGenerator<PageResult>,
+    pages: PageBatches,
+  ): AsyncGenerator<RawItem[]> {
+    for await (const result of ticking(results, () => pages.dueAt())) {
+      if (result !== TICK && !pages.add(result)) {
+        // A link sent to an article another link of this poll gave: counted as that one.
+        this.counts.items -= result.items.length;
+        this.counts.alreadySeen++;
+      }
+      if (pages.due()) yield pages.take();
+    }
   }
 
   /**
@@ -415,8 +417,7 @@ class HtmlSource implements Source {
     const before = { ...this.counts };
     const goneBefore = this.#gone;
     let left = 0;
-    let batch: RawItem[] = [];
-    let since = Date.now(); // when the batch's first item came (reset while it is empty)
+    const pages = new PageBatches(this.#seen);
     const walkSince = this.#marks ? undefined : this.#since;
     const walk = sitemapUrls(url, {
       http: httpOf(this.env),
@@ -440,7 +441,8 @@ class HtmlSource implements Source {
         next = await walk.next();
       } catch (error) {
         // The articles fetched so far are seen: they go on before the poll fails.
-        if (batch.length) yield batch;
+        const last = pages.take();
+        if (last.length) yield last;
         throw error;
       }
       if (next.done) {
@@ -461,7 +463,7 @@ class HtmlSource implements Source {
       let pending = 0; // as in #poll
       const pick = () =>
         turns.take((url) => {
-          if (this.#seen.seen(url)) {
+          if (pages.gave(url) || this.#seen.seen(url)) {
             this.counts.alreadySeen++;
             return false;
           }
@@ -474,26 +476,18 @@ class HtmlSource implements Source {
           left++;
           return false;
         });
-      const fetchArticle = (turn: Turn) =>
-        this.#article(turn.url, signal).finally(() => {
+      const fetchArticle = async (turn: Turn): Promise<PageResult> => {
+        try {
+          return await this.#article(turn.url, signal);
+        } finally {
           pending--;
           turns.done(turn);
-        });
-      for await (const items of concurrently(this.config.concurrency, pick, fetchArticle)) {
-        batch.push(...items);
-        if (batch.length === 0) since = Date.now();
-        if (due(batch, since)) {
-          yield batch;
-          batch = [];
         }
-      }
-      if (batch.length === 0) since = Date.now();
-      if (due(batch, since)) {
-        yield batch;
-        batch = [];
-      }
+      };
+      yield* this.#gather(concurrently(this.config.concurrency, pick, fetchArticle), pages);
+      if (pages.due()) yield pages.take();
     }
-    yield batch;
+    yield pages.take();
     this.#summary(before);
   }
 
@@ -504,19 +498,25 @@ class HtmlSource implements Source {
    * login or consent page, a paywall's landing) is not, nor where it was
    * sent: the next poll asks again, when the redirect may be gone.
    */
-  async #article(url: string, signal: AbortSignal): Promise<RawItem[]> {
-    const page = await this.#fetch(url, signal);
-    if (page === undefined) return [];
-    const items = this.#articleOf(page.doc, page.url, page.url);
+  async #article(url: string, signal: AbortSignal): Promise<PageResult> {
+    const marks: string[] = [];
+    const page = await this.#fetch(url, signal, marks);
+    if (page === undefined) return { items: [], marks };
+    const items = this.#articleOf(page.doc, page.url, page.url, marks);
     if (items.length > 0 || page.url === url) {
-      this.#seen.add(url);
-      if (page.url !== url) this.#seen.add(page.url);
+      marks.push(url);
+      if (page.url !== url) marks.push(page.url);
     }
-    return items;
+    return { items, marks, address: page.url };
   }
 
   /** The page's article as a one-item list, or none (counted and warned). */
-  #articleOf(doc: HtmlDocument, url: string | undefined, name: string): RawItem[] {
+  #articleOf(
+    doc: HtmlDocument,
+    url: string | undefined,
+    name: string,
+    marks: string[],
+  ): RawItem[] {
     let item: RawItem | undefined, why = "no readable article";
     try {
       item = extractArticle(doc, url);
@@ -529,7 +529,7 @@ class HtmlSource implements Source {
       this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(name)}: ${why}`);
       return [];
     }
-    if (item.url !== undefined && url !== undefined) this.#seen.add(item.url);
+    if (item.url !== undefined && url !== undefined) marks.push(item.url);
     this.counts.items++;
     return [item];
   }
@@ -543,6 +543,7 @@ class HtmlSource implements Source {
   async #fetch(
     url: string,
     signal: AbortSignal,
+    marks: string[],
   ): Promise<{ url: string; doc: HtmlDocument } | undefined> {
     let res;
     try {
@@ -560,7 +561,7 @@ class HtmlSource implements Source {
       }
       const status = (err as { status?: unknown }).status;
       this.counts.fetched++; // a request that failed was made all the same
-      return this.#skipped(url, skipped(err, url), status === 404 || status === 410);
+      return this.#skipped(url, skipped(err, url), status === 404 || status === 410, marks);
     }
     this.counts.fetched++;
     const type = res.headers.get("content-type");
@@ -569,6 +570,7 @@ class HtmlSource implements Source {
         url,
         `not an HTML page (content-type ${type.split(";")[0].trim()})`,
         true,
+        marks,
       );
     }
     try {
@@ -577,7 +579,7 @@ class HtmlSource implements Source {
       // The item's url, as sinks and dead letters get it: not the token the flow fetched it with.
       return { url: withoutSecretParams(res.url || url), doc: parseHtml(page.text) };
     } catch (err) {
-      return this.#skipped(url, skipped(err, url), false);
+      return this.#skipped(url, skipped(err, url), false, marks);
     }
   }
 
@@ -585,11 +587,11 @@ class HtmlSource implements Source {
    * A page fetched (or tried) that gives nothing: counted as failed, warned,
    * and when `gone` remembered as seen.
    */
-  #skipped(url: string, why: string, gone: boolean): undefined {
+  #skipped(url: string, why: string, gone: boolean, marks: string[]): undefined {
     this.counts.failed++;
     this.#lastSkip = `${maskUrl(url)}: ${why}`;
     if (gone) {
-      this.#seen.add(url);
+      marks.push(url);
       this.#gone++;
     }
     this.env.log.warn(`${this.env.flow}: html skipped ${maskUrl(url)}: ${why}`);

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { concurrently, HostTurns, type Turn } from "../../../adapters/sources/_concurrently.ts";
+import {
+  concurrently,
+  HostTurns,
+  TICK,
+  ticking,
+  type Turn,
+} from "../../../adapters/sources/_concurrently.ts";
 
 const tick = () => new Promise((r) => setTimeout(r, 1));
 
@@ -107,4 +113,29 @@ Deno.test("a caller that stops reading waits for the tasks still running", async
   ) break;
   assert.deepEqual(settled.sort(), [0, 1, 2, 3]);
   assert.deepEqual(queue, [], "all four had started");
+});
+
+Deno.test("ticking yields TICK while its source is slow, and asks for more only when read", async () => {
+  let asked = 0, stopped = false;
+  async function* source() {
+    try {
+      for (let i = 0; i < 3; i++) {
+        asked++;
+        await new Promise((r) => setTimeout(r, 30));
+        yield i;
+      }
+    } finally {
+      stopped = true;
+    }
+  }
+  const seen: unknown[] = [];
+  let due: number | undefined = Date.now() + 5;
+  for await (const v of ticking(source(), () => due)) {
+    seen.push(v);
+    if (v === TICK) due = undefined; // once: the reader acted on time
+    assert.equal(asked, seen.filter((s) => s !== TICK).length + (v === TICK ? 1 : 0));
+    if (v === 1) break;
+  }
+  assert.deepEqual(seen, [TICK, 0, 1]);
+  assert.ok(stopped, "stopping the loop stopped the source");
 });
