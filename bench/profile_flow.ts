@@ -6,7 +6,7 @@
  * self and inclusive, "(idle)" being the time the thread waited:
  *
  *   deno run -A bench/profile_flow.ts [--items N] [--durable [--fuse | --fuse-all]] [--workers N] [--top K]
- *   deno run -A bench/profile_flow.ts --trivial [--items N]
+ *   deno run -A bench/profile_flow.ts --trivial [--durable] [--items N]
  *
  * `--trivial` profiles the engine section's flow instead (bench/pipeline.ts:
  * a counting source and five pass-through stages, in memory), where what is
@@ -69,30 +69,41 @@ const post = <T>(method: string, params: object = {}) =>
 const demo = new URL("../flows/demo.yaml", import.meta.url).pathname;
 const parsed = parseFlow(Deno.readTextFileSync(demo), demo, builtinRegistry(), {});
 const out = await Deno.makeTempDir({ prefix: "millrace-profile-" });
-const redis = values.durable && !values.trivial ? await BenchRedis.start() : undefined;
+const redis = values.durable ? await BenchRedis.start() : undefined;
 const trivial = { items, batch: 1000 };
-const flow: Flow = values.trivial ? benchFlow(trivial) : {
-  ...parsed,
-  outDir: out,
-  sources: [{
-    ...parsed.sources[0],
-    config: { ...(parsed.sources[0].config as Record<string, unknown>), count: items },
-  }],
-  pipeline: parsed.pipeline.map((s) =>
-    workers && (s.kind === "enrich" || s.kind === "embed") ? { ...s, workers } : s
-  ),
-  ...(redis
-    ? {
-      durability: "redis" as const,
-      redis: redis.url,
-      durable: {
-        ...parsed.durable,
-        prefix: "profile",
-        fuse: values["fuse-all"] ? "all" as const : values.fuse,
-      },
-    }
-    : {}),
-};
+const flow: Flow = values.trivial
+  ? {
+    ...benchFlow(trivial),
+    ...(redis
+      ? {
+        durability: "redis" as const,
+        redis: redis.url,
+        durable: { ...parsed.durable, prefix: "profile" },
+      }
+      : {}),
+  }
+  : {
+    ...parsed,
+    outDir: out,
+    sources: [{
+      ...parsed.sources[0],
+      config: { ...(parsed.sources[0].config as Record<string, unknown>), count: items },
+    }],
+    pipeline: parsed.pipeline.map((s) =>
+      workers && (s.kind === "enrich" || s.kind === "embed") ? { ...s, workers } : s
+    ),
+    ...(redis
+      ? {
+        durability: "redis" as const,
+        redis: redis.url,
+        durable: {
+          ...parsed.durable,
+          prefix: "profile",
+          fuse: values["fuse-all"] ? "all" as const : values.fuse,
+        },
+      }
+      : {}),
+  };
 
 try {
   await post("Profiler.enable");
@@ -110,7 +121,7 @@ try {
     "Profiler.stop",
   );
   const mode = values.trivial
-    ? "memory, trivial stages"
+    ? `${redis ? "durable, 1 process" : "memory"}, trivial stages`
     : `${
       redis
         ? `durable, 1 process${values["fuse-all"] ? ", fuse: all" : values.fuse ? ", fused" : ""}`
