@@ -350,7 +350,8 @@ class HtmlSource implements Source {
       yield* this.#gather(concurrently(this.config.concurrency, next, fetchOne), pages);
       const rest = turns.rest();
       if (rest.length > 0) {
-        const left = rest.filter((u) => !isArticle || !this.#seen.has(u)).length;
+        const left = rest.filter((u) => !isArticle || !(pages.gave(u) || this.#seen.has(u)))
+          .length;
         if (depth > 0 && (!isArticle || this.counts.fetched - before.fetched === listPages)) {
           // Every poll fetches the list pages again, first: links left here
           // would be left at every poll, and no article ever fetched.
