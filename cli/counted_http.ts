@@ -1,4 +1,4 @@
-import { RobotsDisallowedError } from "../adapters/http/polite_http.ts";
+import { HostPausedError, RobotsDisallowedError } from "../adapters/http/polite_http.ts";
 import type { CountRequest, HttpClient } from "../engine/http.ts";
 import type { Registry } from "../engine/registry.ts";
 
@@ -30,6 +30,7 @@ function counted(client: HttpClient, count: CountRequest): HttpClient {
         count(host, response.status);
         return response;
       } catch (error) {
+        if (error instanceof HostPausedError) throw error; // not sent: no request to count
         const status = (error as { status?: unknown })?.status;
         count(
           host,

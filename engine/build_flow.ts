@@ -247,7 +247,8 @@ function poolOptions(
 function sourceEnv(env: BuildEnv, entry: SourceEntry, http?: HttpPool): BuildEnv {
   const log = withContext(env.log, { source: entry.name });
   const polled = entry.every !== undefined || entry.cron !== undefined;
+  const every = entry.every === undefined ? {} : { every: entry.every };
   return http && entry.perHost
-    ? { ...env, log, polled, http: http.client(entry.perHost) }
-    : { ...env, log, polled };
+    ? { ...env, log, polled, ...every, http: http.client(entry.perHost) }
+    : { ...env, log, polled, ...every };
 }

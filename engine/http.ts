@@ -20,6 +20,13 @@ export interface HttpRequest {
   headers?: HeadersInit;
   /** Aborts the request (shutdown); its reason is rethrown as is. */
   signal?: AbortSignal;
+  /**
+   * Ms this request may wait out its host's Retry-After pause; a host
+   * paused for longer fails it at once, unsent (the polite client's
+   * HostPausedError), so a polled source can leave the page for its next
+   * poll instead of holding the poll. Default: the whole pause.
+   */
+  maxWait?: number;
 }
 
 /** A response whose body was read whole, within the size cap. */

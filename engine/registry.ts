@@ -38,6 +38,8 @@ export interface BuildEnv {
    * what it leaves for a later poll can be told from what it never reads.
    */
   readonly polled?: boolean;
+  /** A source's env: its `every` in ms, when it has one. */
+  readonly every?: number;
   /**
    * What the flow's embed stage makes, filled in when that stage opens.
    * Stages open in flow order, so a sink opening after it can check its

@@ -42,6 +42,20 @@ export class RobotsDisallowedError extends Error {
   }
 }
 
+/**
+ * A request not sent because its host asked for a pause (Retry-After)
+ * longer than the request's `maxWait`: nothing went out. Asked before the
+ * request takes a connection slot or a turn, so a source giving up on a
+ * paused host's pages spends none of them; a request already waiting for its
+ * turn when the pause came gives up that one turn.
+ */
+export class HostPausedError extends Error {
+  constructor(message: string, readonly host: string, readonly pausedMs: number) {
+    super(message);
+    this.name = "HostPausedError";
+  }
+}
+
 /** What PoliteHttp runs on; tests pass a fake clock and a recording fetch. */
 export interface PoliteDeps {
   /** Where a host's pause and an unreadable robots.txt are said, once each. */
@@ -136,6 +150,8 @@ export class PoliteHttp implements HttpPool {
       return await this.#fetch(url, { ...request, allow: this.#options.allow });
     }
     const crawlDelay = await this.#robotsWithin(parsed, request, url);
+    // Asked before a slot or a turn is taken: a request given up would have spent them.
+    await this.#pausedWithin(parsed.host, request.maxWait, url);
     return await this.#send(url, parsed.host, request, limits, { crawlDelay });
   }
 
@@ -202,7 +218,7 @@ export class PoliteHttp implements HttpPool {
       ? () => {}
       : await this.#slots.acquire(host, limits.concurrency, request.signal);
     try {
-      await this.#turn(host, limits, opts.crawlDelay, request.signal);
+      await this.#turn(host, limits, opts.crawlDelay, request.signal, request.maxWait, url);
       const headers = new Headers(request.headers);
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
       const beforeRedirect = async (next: URL, signal: AbortSignal) => {
@@ -210,7 +226,8 @@ export class PoliteHttp implements HttpPool {
         const delay = opts.robots === false
           ? undefined
           : await this.#robotsAllow(next, signal, shown);
-        await this.#turn(next.host, limits, delay, signal);
+        await this.#pausedWithin(next.host, request.maxWait, next.href);
+        await this.#turn(next.host, limits, delay, signal, request.maxWait, next.href);
       };
       try {
         const res = await this.#fetch(url, {
@@ -248,12 +265,31 @@ export class PoliteHttp implements HttpPool {
     }
   }
 
+  /** Throws a HostPausedError when `host` is paused for longer than `maxWait` (when given). */
+  async #pausedWithin(host: string, maxWait: number | undefined, url: string): Promise<void> {
+    if (maxWait === undefined) return;
+    this.#refusePause(host, await this.#buckets.pausedFor(host).catch(() => 0), maxWait, url);
+  }
+
+  #refusePause(host: string, paused: number, maxWait: number | undefined, url: string): void {
+    if (maxWait === undefined || paused <= maxWait) return;
+    throw new HostPausedError(
+      `GET ${maskUrl(url)}: not sent: ${host} asked for a pause (Retry-After) of ${
+        Math.ceil(paused / 1000)
+      } s more, longer than this request waits (${Math.ceil(maxWait / 1000)} s)`,
+      host,
+      paused,
+    );
+  }
+
   /** Waits for the host's turn in its bucket, and past any Retry-After pause; returns its pace. */
   async #turn(
     host: string,
     limits: PerHost,
     crawlDelay: number | undefined,
     signal: AbortSignal | undefined,
+    maxWait?: number,
+    url = host,
   ): Promise<{ interval: number; burst: number }> {
     const pace = this.#pace(host, limits, crawlDelay);
     // A pause set before a take is in the wait it returns (the bucket holds it): only one that
@@ -265,6 +301,7 @@ export class PoliteHttp implements HttpPool {
       signal?.throwIfAborted();
       const paused = await this.#buckets.pausedFor(host).catch(() => 0);
       if (paused <= 0) break;
+      this.#refusePause(host, paused, maxWait, url);
       wait = Math.max(paused, await this.#buckets.take(host, pace.interval, pace.burst));
     }
     signal?.throwIfAborted();

@@ -23,7 +23,7 @@ import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
-import { RobotsDisallowedError } from "../http/polite_http.ts";
+import { HostPausedError, RobotsDisallowedError } from "../http/polite_http.ts";
 import { withoutTracking } from "../../engine/canonical_url.ts";
 
 /** Refused links remembered as warned (past it, the oldest may be warned about again). */
@@ -40,6 +40,12 @@ const httpUrl = z.url({ protocol: /^https?$/ });
  * at a time, a site of such pages wants `concurrency: 1`.
  */
 const DEFAULT_CONCURRENCY = 8;
+
+/**
+ * The longest Retry-After pause a polled source with no `every` (a cron)
+ * waits out within a poll; past it, the host's links wait for the next poll.
+ */
+const PAUSE_WAITED_MS = 60_000;
 
 /**
  * The `html` source block of a flow file: article pages turned into items
@@ -188,6 +194,12 @@ export interface HtmlCounts {
   overBudget: number;
   /** Links robots.txt's rules refuse: not requested, so neither fetched nor spent from maxPages. */
   disallowed: number;
+  /**
+   * Links left for the next poll, unrequested, because their host asked for
+   * a pause (Retry-After) longer than the source's `every` (a minute when
+   * it has none): a polled source does not hold its poll for one host.
+   */
+  paused: number;
 }
 
 /**
@@ -220,7 +232,10 @@ class HtmlSource implements Source {
     alreadySeen: 0,
     overBudget: 0,
     disallowed: 0,
+    paused: 0,
   };
+  /** Hosts of this poll that asked for a longer pause than the poll waits: their links wait. */
+  readonly #pausedHosts = new Set<string>();
   readonly #seen = new SeenPages();
   /** With `sitemap`: the newest lastmod of the last complete walk (ms). */
   #since?: number;
@@ -306,6 +321,7 @@ class HtmlSource implements Source {
 
   async *#poll(urls: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
     this.#seen.beginPoll();
+    this.#pausedHosts.clear();
     const { follow, maxPages } = this.config;
     const depth = follow === undefined ? 0 : this.config.depth ?? 1;
     const before = { ...this.counts };
@@ -326,6 +342,7 @@ class HtmlSource implements Source {
             this.counts.alreadySeen++;
             return false;
           }
+          if (this.#hostPaused(url)) return false;
           // Spent by pages requested: one robots.txt refuses costs nothing.
           if (this.counts.fetched - before.fetched + pending >= maxPages) return undefined;
           pending++;
@@ -414,6 +431,7 @@ class HtmlSource implements Source {
    */
   async *#pollSitemap(url: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
     this.#seen.beginPoll();
+    this.#pausedHosts.clear();
     const started = Date.now();
     const before = { ...this.counts };
     const goneBefore = this.#gone;
@@ -468,6 +486,7 @@ class HtmlSource implements Source {
             this.counts.alreadySeen++;
             return false;
           }
+          if (this.#hostPaused(url)) return false;
           if (this.counts.fetched - before.fetched + pending < this.config.maxPages) {
             pending++;
             return true;
@@ -553,9 +572,15 @@ class HtmlSource implements Source {
         maxBytes: this.config.maxBytes,
         headers: { accept: "text/html, application/xhtml+xml;q=0.9, */*;q=0.1" },
         signal,
+        // Polled, a page whose host asks for a longer pause waits for the next poll.
+        ...(this.env.polled ? { maxWait: this.env.every ?? PAUSE_WAITED_MS } : {}),
       });
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
+      if (err instanceof HostPausedError) {
+        this.#paused(err);
+        return undefined;
+      }
       if (err instanceof RobotsDisallowedError && err.ruled) {
         this.#refused(url, err);
         return undefined;
@@ -634,6 +659,31 @@ class HtmlSource implements Source {
     );
   }
 
+  /**
+   * Whether `url`'s host asked this poll for a longer pause than it waits:
+   * then the link is counted and left for the next poll, unrequested.
+   */
+  #hostPaused(url: string): boolean {
+    if (this.#pausedHosts.size === 0 || !this.#pausedHosts.has(URL.parse(url)?.host ?? "")) {
+      return false;
+    }
+    this.counts.paused++;
+    return true;
+  }
+
+  /** A page not sent because its host asked for a pause: it and the host's other links wait. */
+  #paused(err: HostPausedError): void {
+    this.counts.paused++;
+    if (this.#pausedHosts.has(err.host)) return;
+    this.#pausedHosts.add(err.host);
+    this.env.log.warn(
+      `${this.env.flow}: html ${this.#name()}: ${err.host} asked for a pause (Retry-After) of ${
+        Math.ceil(err.pausedMs / 1000)
+      } s more, longer than this source waits between polls: its links are left for the next ` +
+        `poll`,
+    );
+  }
+
   /** A link robots.txt's rules refuse: counted at every poll, warned once (it is asked again, unrequested, while they stand). */
   #refused(url: string, err: RobotsDisallowedError): void {
     this.counts.disallowed++;
@@ -671,11 +721,12 @@ class HtmlSource implements Source {
     }
     // A poll that found nothing new says so at debug: at `every: 5s` those lines were nearly
     // all of a flow's log (252 of 268 an hour in a review's run).
-    const news = d("items") + d("failed") + d("noArticle") + d("disallowed") > 0;
+    const news = d("items") + d("failed") + d("noArticle") + d("disallowed") + d("paused") > 0;
     const said = `${this.env.flow}: html ${this.#name()}: ${d("fetched")} page(s) fetched, ` +
       `${d("items")} item(s), ${d("alreadySeen")} already seen, ${d("failed")} failed, ` +
       `${d("noArticle")} without an article` +
-      (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : "");
+      (d("disallowed") > 0 ? `, ${d("disallowed")} refused by robots.txt` : "") +
+      (d("paused") > 0 ? `, ${d("paused")} left while their host pauses` : "");
     if (news) this.env.log.info(said);
     else this.env.log.debug?.(said);
   }

@@ -3,6 +3,8 @@ import { countHttpRequests } from "../../cli/counted_http.ts";
 import { builtinRegistry } from "../../builtins.ts";
 import { DEFAULT_HTTP } from "../../adapters/http/http_config.ts";
 import { memoryLogger } from "../../engine/log.ts";
+import { Registry } from "../../engine/registry.ts";
+import { HostPausedError } from "../../adapters/http/polite_http.ts";
 
 Deno.test("a counted client keeps the per-host limits its source paces itself by", () => {
   // A run's clients are counted (the metrics): the html source reads perHost.concurrency off
@@ -12,4 +14,17 @@ Deno.test("a counted client keeps the per-host limits its source paces itself by
   const pool = registry.http!(DEFAULT_HTTP, { flow: "t", log: memoryLogger() });
   assert.deepEqual(pool.client().perHost, DEFAULT_HTTP.perHost);
   assert.equal(pool.client({ concurrency: 5 }).perHost?.concurrency, 5);
+});
+
+Deno.test("a request not sent because its host pauses is not counted as a request", async () => {
+  const registry = new Registry().httpClient(() => ({
+    client: () => ({
+      get: () => Promise.reject(new HostPausedError("not sent", "a.example", 5000)),
+    }),
+  }));
+  const counted: unknown[] = [];
+  countHttpRequests(registry, (host, status) => counted.push([host, status]));
+  const client = registry.http!(DEFAULT_HTTP, { flow: "t", log: memoryLogger() }).client();
+  await assert.rejects(client.get("https://a.example/x"), HostPausedError);
+  assert.deepEqual(counted, []);
 });

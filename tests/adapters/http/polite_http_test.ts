@@ -6,7 +6,11 @@ import {
   type FetchLimits,
   type HttpStatusError,
 } from "../../../adapters/http/http_fetch.ts";
-import { PoliteHttp, RobotsDisallowedError } from "../../../adapters/http/polite_http.ts";
+import {
+  HostPausedError,
+  PoliteHttp,
+  RobotsDisallowedError,
+} from "../../../adapters/http/polite_http.ts";
 import type { Clock } from "../../../adapters/http/rate_limiter.ts";
 import type { HttpOptions } from "../../../engine/http.ts";
 import { memoryLogger } from "../../../engine/log.ts";
@@ -251,6 +255,40 @@ Deno.test("Retry-After of a 429 pauses the whole host until then", async () => {
       // of 5 at 5 rps) does not hold the next request 4 intervals more, its pace halved by then.
       assert.equal(b - a, 7000, `the next request came ${b - a} ms after the 429`);
       assert.ok(c - b >= 400, "and no burst after the pause: the rate is halved too");
+    },
+  );
+});
+
+Deno.test("a request with maxWait is not sent while its host pauses longer, and spends no turn", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path, n) =>
+      path === "/a" && n === 1
+        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+        : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), {
+        clock,
+        log: memoryLogger(),
+      }).client();
+      await assert.rejects(http.get(origin + "/a"), (e) => (e as HttpStatusError).status === 429);
+      const t0 = clock.now();
+      for (const path of ["/b", "/c", "/d"]) {
+        await assert.rejects(
+          http.get(origin + path, { maxWait: 5000 }),
+          (e) =>
+            e instanceof HostPausedError && e.host === new URL(origin).host &&
+            /not sent: .* asked for a pause \(Retry-After\) of 7 s more, longer than this request waits \(5 s\)/
+              .test(e.message),
+        );
+      }
+      assert.equal(clock.now(), t0, "given up at once, with no sleep");
+      assert.deepEqual(pages(seen).map((s) => s.path), ["/a"]);
+      // Waited as long as the host asked, not a turn longer for the three given up.
+      await http.get(origin + "/e", { maxWait: 7000 });
+      assert.deepEqual(pages(seen).map((s) => s.path), ["/a", "/e"]);
+      assert.equal(seen.at(-1)!.at - seen[0].at, 7000);
     },
   );
 });

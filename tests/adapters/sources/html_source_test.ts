@@ -123,6 +123,7 @@ fixtureTest(
         alreadySeen: 0,
         overBudget: 0,
         disallowed: 0,
+        paused: 0,
       });
     });
   },
@@ -1062,5 +1063,58 @@ fixtureTest(
     const crawl = await heldAndQuick({}, true);
     assert.equal(crawl.items, 8);
     assert.equal(crawl.yieldedBeforeFirstHeld, 4);
+  },
+);
+
+fixtureTest(
+  "a polled source leaves a host that asks for a long pause for the next poll, not holding it",
+  async () => {
+    // Every page of `paused` answers 429 with Retry-After: 120. Polled (no `every`: a minute
+    // is waited at most), its two other links wait for the next poll; they held it 2 minutes.
+    const pages = fixturePages();
+    const paths = Object.keys(pages);
+    const s = site(pages);
+    await withServer(
+      (req) =>
+        new URL(req.url).pathname === "/robots.txt"
+          ? new Response("none", { status: 404 })
+          : new Response("slow down", { status: 429, headers: { "retry-after": "120" } }),
+      async (paused) => {
+        await withServer(s.handler, async (quick) => {
+          const { env, log } = politeEnv(true);
+          const urls = [
+            ...paths.slice(0, 4).map((p) => paused + p),
+            ...paths.slice(4).map((p) => quick + p),
+          ];
+          const src = await source({ url: urls }, env);
+          const stop = new AbortController();
+          const timer = setTimeout(
+            () => stop.abort(new Error("the poll waited out the pause")),
+            15_000,
+          );
+          const items: RawItem[] = [];
+          try {
+            for await (const batch of src.read(stop.signal)) items.push(...batch);
+          } finally {
+            clearTimeout(timer);
+          }
+          assert.equal(items.length, 4, "the quick host's four");
+          // Two went out at once (perHost concurrency 2) and were refused; two were never sent.
+          assert.equal(src.counts.failed, 2, JSON.stringify(src.counts));
+          assert.equal(src.counts.paused, 2);
+          const host = new URL(paused).host;
+          assert.ok(
+            log.lines.some((l) =>
+              l.includes(`${host} asked for a pause (Retry-After) of 120 s more`)
+            ),
+            log.lines.join("\n"),
+          );
+          assert.ok(log.lines.some((l) => l.includes("2 left while their host pauses")));
+          // Not remembered: the next poll asks for them again (and is refused again, unsent).
+          await readAll(src);
+          assert.equal(src.counts.paused, 6);
+        });
+      },
+    );
   },
 );
