@@ -296,6 +296,10 @@ export class PoliteHttp implements HttpPool {
     // comes while this request sleeps, told to any flow or process, is asked for after (a
     // request that had its turn went 0.27 s into the pause a review's 429 asked for).
     let wait = await this.#buckets.take(host, pace.interval, pace.burst);
+    // A pause that came after #pausedWithin asked (while this request waited for a slot).
+    if (maxWait !== undefined && wait > maxWait) {
+      this.#refusePause(host, await this.#buckets.pausedFor(host).catch(() => 0), maxWait, url);
+    }
     while (wait > 0) {
       await this.#clock.sleep(wait, signal);
       signal?.throwIfAborted();

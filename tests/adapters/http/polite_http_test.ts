@@ -293,6 +293,31 @@ Deno.test("a request with maxWait is not sent while its host pauses longer, and 
   );
 });
 
+Deno.test("a request with maxWait that waited for a connection is not sent into a pause that came meanwhile", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) =>
+      path === "/a"
+        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+        : undefined,
+    async (origin, seen) => {
+      const http = new PoliteHttp(
+        options({ robots: false }, { rps: 5, burst: 5, concurrency: 1 }),
+        {
+          clock,
+          log: memoryLogger(),
+        },
+      ).client();
+      const a = http.get(origin + "/a");
+      const b = http.get(origin + "/b", { maxWait: 5000 }); // waits for a's connection
+      await assert.rejects(a, (e) => (e as HttpStatusError).status === 429);
+      await assert.rejects(b, HostPausedError);
+      assert.deepEqual(pages(seen).map((s) => s.path), ["/a"]);
+    },
+  );
+});
+
 Deno.test("Retry-After of a redirect's target pauses that host, not the first URL's", async () => {
   // A feed at A redirected to B, which answered 429: A was paused and B asked again at once.
   const clock = fakeClock();
