@@ -6,10 +6,14 @@
  *
  *   deno run -A bench/crawl.ts [--hosts N] [--pages N] [--rps R] [--concurrency C]
  *
+ * Without `--concurrency` the source's default applies (8), and the flow
+ * sets none, so this file also runs in a worktree of a commit from before
+ * the source had `concurrency` (0e6365b): copy it there and run it.
+ *
  * On 2026-12-06 on a 2-core machine: 5.7 s against a floor of 5.0; 7.7 s
  * with `--concurrency 1` (one page at a time, the hosts in turn); and 22.5 s
- * as the source fetched before it had `concurrency`: one page at a time,
- * each host's pages after the last host's, waiting out its rate alone.
+ * at 0e6365b, which fetched one page at a time, each host's pages after the
+ * last host's, waiting out its rate alone.
  */
 import { parseArgs } from "node:util";
 import { htmlConfig, htmlSource } from "../adapters/sources/html_source.ts";
@@ -24,7 +28,7 @@ const { values } = parseArgs({
     hosts: { type: "string", default: "4" },
     pages: { type: "string", default: "10" },
     rps: { type: "string", default: "2" },
-    concurrency: { type: "string", default: "8" },
+    concurrency: { type: "string" },
   },
 });
 const [hosts, pages, rps] = [Number(values.hosts), Number(values.pages), Number(values.rps)];
@@ -57,7 +61,11 @@ try {
     flow: "bench",
   }).client();
   const env = { flow: "bench", baseDir: ".", outDir: ".", log, registry: new Registry(), http };
-  const config = { url: urls, maxPages: urls.length, concurrency: Number(values.concurrency) };
+  const config = {
+    url: urls,
+    maxPages: urls.length,
+    ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
+  };
   const source = await htmlSource.create(htmlConfig.parse(config), env);
   const started = performance.now();
   let items = 0;
@@ -66,7 +74,9 @@ try {
   // Requests are spaced 10% wider than 1/rps (README, "Politeness").
   const floor = (pages - 1) * 1.1 / rps + DELAY_MS / 1000;
   console.log(
-    `html crawl, ${hosts} hosts x ${pages} articles at rps ${rps}, concurrency ${values.concurrency}: ` +
+    `html crawl, ${hosts} hosts x ${pages} articles at rps ${rps}, concurrency ${
+      values.concurrency ?? "(the default)"
+    }: ` +
       `${items} items in ${secs.toFixed(1)} s; the hosts' limits allow ${floor.toFixed(1)} s ` +
       `(${(secs / floor).toFixed(2)}x that)`,
   );

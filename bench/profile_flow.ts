@@ -71,39 +71,27 @@ const parsed = parseFlow(Deno.readTextFileSync(demo), demo, builtinRegistry(), {
 const out = await Deno.makeTempDir({ prefix: "millrace-profile-" });
 const redis = values.durable ? await BenchRedis.start() : undefined;
 const trivial = { items, batch: 1000 };
-const flow: Flow = values.trivial
-  ? {
-    ...benchFlow(trivial),
-    ...(redis
-      ? {
-        durability: "redis" as const,
-        redis: redis.url,
-        durable: { ...parsed.durable, prefix: "profile" },
-      }
-      : {}),
-  }
-  : {
-    ...parsed,
-    outDir: out,
-    sources: [{
-      ...parsed.sources[0],
-      config: { ...(parsed.sources[0].config as Record<string, unknown>), count: items },
-    }],
-    pipeline: parsed.pipeline.map((s) =>
-      workers && (s.kind === "enrich" || s.kind === "embed") ? { ...s, workers } : s
-    ),
-    ...(redis
-      ? {
-        durability: "redis" as const,
-        redis: redis.url,
-        durable: {
-          ...parsed.durable,
-          prefix: "profile",
-          fuse: values["fuse-all"] ? "all" as const : values.fuse,
-        },
-      }
-      : {}),
-  };
+/** Over the bench's own redis-server when --durable, with the step layout `fuse` asks. */
+const overRedis = (fuse?: boolean | "all") =>
+  redis
+    ? {
+      durability: "redis" as const,
+      redis: redis.url,
+      durable: { ...parsed.durable, prefix: "profile", ...(fuse === undefined ? {} : { fuse }) },
+    }
+    : {};
+const flow: Flow = values.trivial ? { ...benchFlow(trivial), ...overRedis() } : {
+  ...parsed,
+  outDir: out,
+  sources: [{
+    ...parsed.sources[0],
+    config: { ...(parsed.sources[0].config as Record<string, unknown>), count: items },
+  }],
+  pipeline: parsed.pipeline.map((s) =>
+    workers && (s.kind === "enrich" || s.kind === "embed") ? { ...s, workers } : s
+  ),
+  ...overRedis(values["fuse-all"] ? "all" : values.fuse),
+};
 
 try {
   await post("Profiler.enable");

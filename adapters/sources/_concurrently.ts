@@ -84,6 +84,8 @@ export class HostTurns {
   readonly #queues: HostQueue[] = [];
   /** The queue whose turn is next. */
   #turn = 0;
+  /** URLs handed out and not done, of every host: a crawl's requests under way. */
+  running = 0;
 
   constructor(urls: readonly string[], readonly perHost = Number.POSITIVE_INFINITY) {
     const byHost = new Map<string, HostQueue>();
@@ -117,6 +119,7 @@ export class HostTurns {
       queue.at++;
       if (!verdict) continue; // the same host's next URL, in the same turn
       queue.running++;
+      this.running++;
       this.#turn = (this.#turn + 1) % n;
       return { url, queue };
     }
@@ -126,6 +129,7 @@ export class HostTurns {
   /** A URL handed out is done with: its host may have another out. */
   done(turn: Turn): void {
     turn.queue.running--;
+    this.running--;
   }
 
   /** The URLs not handed out nor dropped yet, host by host. */

@@ -56,8 +56,8 @@ export class PageBatches {
     const again = result.items.length > 0 && address !== undefined && this.#given.has(address);
     for (const url of result.marks) this.#given.add(url);
     this.#marks.push(...result.marks);
-    if (again || result.items.length === 0) return !again;
-    if (this.batch.length === 0) this.#since = Date.now();
+    if (again) return false;
+    if (result.items.length > 0 && this.batch.length === 0) this.#since = Date.now();
     this.batch.push(...result.items);
     return true;
   }
@@ -69,8 +69,7 @@ export class PageBatches {
 
   /** Whether the batch goes now: full, or its first item has waited long enough. */
   due(): boolean {
-    return this.batch.length >= ITEMS_PER_BATCH ||
-      (this.batch.length > 0 && Date.now() >= this.#since + BATCH_WAIT_MS);
+    return this.batch.length >= ITEMS_PER_BATCH || Date.now() >= (this.dueAt() ?? Infinity);
   }
 
   /** The batch, emptied, its pages remembered as seen first (the checkpoint after it names them). */

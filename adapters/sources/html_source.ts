@@ -35,9 +35,9 @@ const httpUrl = z.url({ protocol: /^https?$/ });
  * Pages fetched at once by default: four hosts at the default perHost
  * concurrency of 2, so a crawl of several sites reaches each at its own rate
  * instead of one after the other. Each page in flight may hold up to
- * maxBytes, and pages near it (10 MiB) make DOMs of hundreds of MiB: a
- * review's 16 pages of 9 MiB peaked at 1,328 MiB RSS against 883 fetched one
- * at a time, a site of such pages wants `concurrency: 1`.
+ * maxBytes, and a page of several MiB makes a DOM of hundreds: peak memory
+ * grows with the pages held at once, and a site of such pages wants
+ * `concurrency: 1`.
  */
 const DEFAULT_CONCURRENCY = 8;
 
@@ -334,8 +334,6 @@ class HtmlSource implements Source {
       // Each list page's links, taken in the level's order whatever order the pages came in.
       const links = new Map<string, string[]>();
       const turns = new HostTurns(level, this.#perHost());
-      // Requests started and not yet counted in `fetched`: spent from maxPages meanwhile.
-      let pending = 0;
       const next = () =>
         turns.take((url) => {
           if (isArticle && (pages.gave(url) || this.#seen.seen(url))) {
@@ -343,15 +341,15 @@ class HtmlSource implements Source {
             return false;
           }
           if (this.#hostPaused(url)) return false;
-          // Spent by pages requested: one robots.txt refuses costs nothing.
-          if (this.counts.fetched - before.fetched + pending >= maxPages) return undefined;
-          pending++;
+          // Spent by pages requested, and by those under way (not yet counted in `fetched`):
+          // one robots.txt refuses costs nothing.
+          if (this.counts.fetched - before.fetched + turns.running >= maxPages) return undefined;
           return true;
         });
       const fetchOne = async (turn: Turn): Promise<PageResult> => {
-        const marks: string[] = [];
         try {
           if (isArticle) return await this.#article(turn.url, signal);
+          const marks: string[] = [];
           const page = await this.#fetch(turn.url, signal, marks);
           if (page) {
             const found = followLinks(page.doc, follow!, page.url, this.config.sameSite ?? true);
@@ -360,7 +358,6 @@ class HtmlSource implements Source {
           }
           return { items: [], marks };
         } finally {
-          pending--;
           turns.done(turn);
         }
       };
@@ -479,7 +476,6 @@ class HtmlSource implements Source {
         break;
       }
       const turns = new HostTurns(next.value.map((page) => page.url), this.#perHost());
-      let pending = 0; // as in #poll
       const pick = () =>
         turns.take((url) => {
           if (pages.gave(url) || this.#seen.seen(url)) {
@@ -487,12 +483,12 @@ class HtmlSource implements Source {
             return false;
           }
           if (this.#hostPaused(url)) return false;
-          if (this.counts.fetched - before.fetched + pending < this.config.maxPages) {
-            pending++;
+          // As in #poll: pages under way count until robots.txt's verdict is known.
+          if (this.counts.fetched - before.fetched + turns.running < this.config.maxPages) {
             return true;
           }
           // A request running may yet be refused by robots.txt, and cost nothing.
-          if (pending > 0) return undefined;
+          if (turns.running > 0) return undefined;
           left++;
           return false;
         });
@@ -500,7 +496,6 @@ class HtmlSource implements Source {
         try {
           return await this.#article(turn.url, signal);
         } finally {
-          pending--;
           turns.done(turn);
         }
       };

@@ -228,14 +228,17 @@ Deno.test("robots.txt is read again after its hour", async () => {
   );
 });
 
+/** withSite's answer: the first request for /a is a 429 asking for 7 s (Retry-After). */
+const slowDownOnA = (path: string, n: number) =>
+  path === "/a" && n === 1
+    ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
+    : undefined;
+
 Deno.test("Retry-After of a 429 pauses the whole host until then", async () => {
   const clock = fakeClock();
   await withSite(
     clock,
-    (path, n) =>
-      path === "/a" && n === 1
-        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
-        : undefined,
+    slowDownOnA,
     async (origin, seen) => {
       const log = memoryLogger();
       const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 5 }), {
@@ -263,10 +266,7 @@ Deno.test("a request with maxWait is not sent while its host pauses longer, and 
   const clock = fakeClock();
   await withSite(
     clock,
-    (path, n) =>
-      path === "/a" && n === 1
-        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
-        : undefined,
+    slowDownOnA,
     async (origin, seen) => {
       const http = new PoliteHttp(options({ robots: false }, { rps: 5, burst: 1 }), {
         clock,
@@ -297,10 +297,7 @@ Deno.test("a request with maxWait that waited for a connection is not sent into 
   const clock = fakeClock();
   await withSite(
     clock,
-    (path) =>
-      path === "/a"
-        ? new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
-        : undefined,
+    slowDownOnA,
     async (origin, seen) => {
       const http = new PoliteHttp(
         options({ robots: false }, { rps: 5, burst: 5, concurrency: 1 }),
