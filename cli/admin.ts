@@ -11,6 +11,7 @@ import {
   dlqPurge,
   dlqReplay,
   lastDeadLetter,
+  type ReplayResult,
   UNKEPT,
 } from "./dead_letter_queue.ts";
 import { type FlowKeys, flowKeys } from "../engine/redis/keys.ts";
@@ -249,7 +250,7 @@ export async function dlqCommand(
         }`,
       );
     }
-    for (const s of result.skipped) lines.push(`skipped ${s.id} (${s.stage || "?"}): ${s.reason}`);
+    lines.push(...skippedLines(result.skipped));
     const gone = [
       ...new Set(
         result.skipped.filter((s) => s.reason.endsWith("is not in the flow's pipeline"))
@@ -395,4 +396,25 @@ export async function readJsonlDeadLetters(
     file.close();
   }
   return out;
+}
+
+/**
+ * What `dlq replay` skipped, a line per stage and reason: one letter by
+ * its id, several by their count and first and last ids. A line per letter
+ * buried the hint that follows under thousands of the same words.
+ */
+export function skippedLines(skipped: ReplayResult["skipped"]): string[] {
+  const groups = new Map<string, ReplayResult["skipped"]>();
+  for (const s of skipped) {
+    const key = `${s.stage}\n${s.reason}`;
+    const group = groups.get(key);
+    if (group) group.push(s);
+    else groups.set(key, [s]);
+  }
+  return [...groups.values()].map((group) => {
+    const { stage, reason } = group[0];
+    if (group.length === 1) return `skipped ${group[0].id} (${stage || "?"}): ${reason}`;
+    return `skipped ${group.length} dead letters (${stage || "?"}), ${group[0].id} to ` +
+      `${group[group.length - 1].id}: ${reason}`;
+  });
 }

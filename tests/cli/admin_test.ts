@@ -341,32 +341,51 @@ redisTest(
   },
 );
 
-redisTest("dlq replay reports what it skipped and exits 1", async () => {
-  await withSeeded(async (redis, file) => {
-    const flow = await loadFlow(file, builtinRegistry());
-    await redis.xadd(
-      keys.dlq,
-      "*",
-      "stage",
-      "gone",
-      "reason",
-      "x",
-      "item",
-      JSON.stringify(item(9)),
-    );
-    const result = await dlqCommand(flow, "replay");
-    assert.equal(result.code, 1);
-    assert.match(result.text, /^replayed 3 dead letters: validate 2, enrich 1$/m);
-    assert.match(
-      result.text,
-      /^skipped \d+-\d+ \(gone\): stage "gone" is not in the flow's pipeline$/m,
-    );
-    assert.match(
-      result.text,
-      /^put the letters of gone back on the input of a stage the flow has: deno task run .* --stage gone --into <stage>$/m,
-    );
-  });
-});
+redisTest(
+  "dlq replay reports what it skipped, a line per stage and reason, and exits 1",
+  async () => {
+    await withSeeded(async (redis, file) => {
+      const flow = await loadFlow(file, builtinRegistry());
+      const gone = async (stage: string, n: number) => {
+        for (let i = 0; i < n; i++) {
+          await redis.xadd(
+            keys.dlq,
+            "*",
+            "stage",
+            stage,
+            "reason",
+            "x",
+            "item",
+            JSON.stringify(item(9 + i)),
+          );
+        }
+      };
+      await gone("gone", 1);
+      const result = await dlqCommand(flow, "replay");
+      assert.equal(result.code, 1);
+      assert.match(result.text, /^replayed 3 dead letters: validate 2, enrich 1$/m);
+      assert.match(
+        result.text,
+        /^skipped \d+-\d+ \(gone\): stage "gone" is not in the flow's pipeline$/m,
+      );
+      // Many letters of one stage skipped for one reason: one line, with their count and ids.
+      await gone("gone", 250);
+      await gone("renamed", 2);
+      const many = await dlqCommand(flow, "replay");
+      const skipped = many.text.split("\n").filter((line) => line.startsWith("skipped"));
+      assert.equal(skipped.length, 2, many.text);
+      assert.match(
+        skipped[0],
+        /^skipped 251 dead letters \(gone\), \d+-\d+ to \d+-\d+: stage "gone" is not in the flow's pipeline$/,
+      );
+      assert.match(skipped[1], /^skipped 2 dead letters \(renamed\), /);
+      assert.match(
+        result.text,
+        /^put the letters of gone back on the input of a stage the flow has: deno task run .* --stage gone --into <stage>$/m,
+      );
+    });
+  },
+);
 
 redisTest(
   "status, dlq and reset need none of the variables the flow's stages use; run and check do",
