@@ -309,7 +309,7 @@ redisTest(
       assert.match(later.text, /^replayed 2 dead letters: enrich 1, gone 1 \(into enrich\)$/m);
       assert.match(
         later.text,
-        /^skipped \d+-\d+ \(validate\): --into enrich comes after stage "validate", which gave up on it/m,
+        /^skipped 2 dead letters \(validate\), \d+-\d+ to \d+-\d+: --into enrich comes after stage "validate", which gave up on it/m,
       );
       assert.equal(await redis.xlen(keys.input("enrich")), 2);
       const first = await dlqCommand(flow, "replay", { into: "validate" });
