@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { shownPath } from "./user_dir.ts";
+import { shownPath, typedCommand } from "./user_dir.ts";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../engine/redis/connection.ts";
 import type { Flow } from "../engine/flow.ts";
@@ -80,9 +80,7 @@ export async function statusCommand(
     throw new NotDurableError(
       `flow ${flow.name} has durability: memory, and status needs durability: redis ` +
         "(a memory flow's edges live only inside the process running it; " +
-        `its dead letters are listed by: deno task run dlq list ${
-          flow.file ? shownPath(flow.file) : "FLOW"
-        })`,
+        `its dead letters are listed by: ${forFlow(flow, "dlq list")})`,
     );
   }
   return await withRedis(flow, opts, async (redis) => {
@@ -245,9 +243,7 @@ export async function dlqCommand(
     const lines = [`replayed ${plural(total)}${per ? `: ${per}` : ""}`];
     if (total > 0) {
       lines.push(
-        `the flow's running processes take them up; if none is running: deno task run ${
-          flow.file ? shownPath(flow.file) : "FLOW"
-        }`,
+        `the flow's running processes take them up; if none is running: ${forFlow(flow, "")}`,
       );
     }
     lines.push(...skippedLines(result.skipped));
@@ -260,23 +256,21 @@ export async function dlqCommand(
     if (result.skipped.some((s) => s.reason.endsWith("the stage has not started"))) {
       lines.push(
         `a stage's consumer group is made when the flow first runs with it: run the flow once ` +
-          `(deno task run ${flow.file ? shownPath(flow.file) : "FLOW"}), then replay`,
+          `(${forFlow(flow, "")}), then replay`,
       );
     }
     if (gone.length > 0 && into === undefined) {
       lines.push(
         `put the letters of ${gone.join(", ")} back on the input of a stage the flow has: ` +
-          `deno task run dlq replay ${flow.file ? shownPath(flow.file) : "FLOW"} --stage ` +
-          `${gone[0]} --into <stage>`,
+          `${forFlow(flow, "dlq replay")} --stage ${gone[0]} --into <stage>`,
       );
     }
     const unkept = [
       ...new Set(result.skipped.filter((s) => s.reason === UNKEPT).map((s) => s.stage)),
     ];
-    const file = flow.file ? shownPath(flow.file) : "FLOW";
     for (const s of unkept) {
       lines.push(
-        `fix what made them, then delete them: deno task run dlq purge ${file} --stage ${s}`,
+        `fix what made them, then delete them: ${forFlow(flow, "dlq purge")} --stage ${s}`,
       );
     }
     return { text: lines.join("\n"), code: result.skipped.length ? 1 : 0 };
@@ -417,4 +411,9 @@ export function skippedLines(skipped: ReplayResult["skipped"]): string[] {
     return `skipped ${group.length} dead letters (${stage || "?"}), ${group[0].id} to ` +
       `${group[group.length - 1].id}: ${reason}`;
   });
+}
+
+/** A millrace command on `flow` as its person types it (typedCommand); FLOW for a flow with no file. */
+function forFlow(flow: Flow, args: string): string {
+  return flow.file ? typedCommand(args, flow.file) : typedCommand(`${args} FLOW`.trim());
 }

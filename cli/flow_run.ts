@@ -20,7 +20,7 @@ import {
 import type { DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
-import { shownFlowError, shownPath } from "./user_dir.ts";
+import { shownFlowError, shownPath, shownStartError, typedCommand } from "./user_dir.ts";
 import { type Waiting, waitingInRedis } from "./waiting_in_redis.ts";
 
 export interface FlowRunOptions {
@@ -89,7 +89,7 @@ export class FlowRun {
         this.#say(
           "error",
           `${this.name}: the new ${shownPath(this.file)} could not start, so the flow it ` +
-            `replaced runs again: ${maskUrlsIn(error.message)}`,
+            `replaced runs again: ${maskUrlsIn(shownStartError(error).message)}`,
         );
         this.#flow = previous;
         previous = undefined;
@@ -176,6 +176,7 @@ export class FlowRun {
         log,
         deadLetters,
         onBatch: watch?.onBatch,
+        command: (args) => typedCommand(args, file),
       });
       if (swap) this.#say("info", `${flow.name}: swapped in the new ${shownPath(file)}`, swap);
       await watch?.started(running, log);
@@ -249,7 +250,7 @@ export class FlowRun {
           const where = unfinished instanceof RedisLostFlowError
             ? " (the dead letters were in Redis, which no longer holds them)"
             : flow.durability === "redis"
-            ? ` (dead letters in Redis: deno task run dlq list ${shownPath(file)})`
+            ? ` (dead letters in Redis: ${typedCommand("dlq list", file)})`
             : " (dead letters in dead_letters.jsonl, with reasons)";
           log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
           if (waiting) log.info(waiting);
@@ -278,7 +279,7 @@ export class FlowRun {
  * like the whole of the work. `null`: Redis did not say in time.
  */
 function waitingLine(name: string, file: string, left: Waiting | null): string {
-  const status = `deno task run status ${shownPath(file)}`;
+  const status = typedCommand("status", file);
   if (left === null) {
     return `${name}: stopped: what the sources emitted and no stage has taken yet, if any, ` +
       `stays in Redis, not lost; the next run goes on with it (${status} shows how much)`;

@@ -36,10 +36,35 @@ export function flowPath(typed: string): string {
  * under it, else absolute ("../../tmp/x" helps nobody).
  */
 export function shownPath(path: string): string {
+  return shownFrom(userDir(), path);
+}
+
+/** shownPath from `dir`. */
+function shownFrom(dir: string, path: string): string {
   const full = resolve(path);
-  const rel = relative(userDir(), full);
+  const rel = relative(dir, full);
   if (rel === "") return ".";
   return rel.startsWith("..") || isAbsolute(rel) ? full : rel;
+}
+
+/**
+ * A millrace command as the person would type it where they are, with the
+ * flow file as they would name it from there: `deno task run ARGS FILE` in
+ * the repository or below it, where `deno task` finds deno.json, and from
+ * anywhere else with `--cwd` naming the repository, as they must have run
+ * it. A hint they paste must run.
+ */
+export function typedCommand(args: string, file?: string, dir: string = userDir()): string {
+  const rel = relative(ROOT, dir);
+  const inside = rel === "" || !(rel.startsWith("..") || isAbsolute(rel));
+  const prefix = inside ? "deno task run" : `deno task --cwd ${quoted(shownFrom(dir, ROOT))} run`;
+  const shown = file === undefined ? "" : quoted(shownFrom(dir, file));
+  return [prefix, args, shown].filter((s) => s !== "").join(" ");
+}
+
+/** A path as a shell takes it: as it is when it holds no character a shell reads, else in single quotes. */
+function quoted(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 function same(a: string, b: string): boolean {

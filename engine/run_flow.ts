@@ -21,6 +21,13 @@ export interface RunOptions {
   backoffBase?: number;
   /** Told of every batch a stage handled (items, ms): the metrics' histograms. */
   onBatch?: (stage: StageStats, items: number, ms: number) => void;
+  /**
+   * A millrace command for this flow as the person who started it would
+   * type it (`command("reset")`), for the lines that suggest one; default
+   * `deno task run ARGS FILE` (flow.ts, typedCommandOf). The command line knows their directory and how
+   * they reached the repository; the engine does not.
+   */
+  command?: (args: string) => string;
 }
 
 /** What a finished run did, stage by stage (in this process). */

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "./connection.ts";
 import { sleep } from "../backoff.ts";
 import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
-import { type Flow, isPolling } from "../flow.ts";
+import { type Flow, isPolling, typedCommandOf } from "../flow.ts";
 import { type Logger, withContext } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
@@ -53,8 +53,11 @@ export async function openRedisRuntime(flow: Flow, opts: {
   kill: AbortSignal;
   /** Backoff base for retries in ms (tests shorten it). */
   backoffBase?: number;
+  /** A millrace command for this flow as its person types it (RunOptions.command). */
+  command?: (args: string) => string;
 }): Promise<Runtime> {
   const { log, stop, kill } = opts;
+  const command = opts.command ?? typedCommandOf(flow);
   const keys = flowKeys(flow.name, flow.durable.prefix);
   const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const connections: Redis[] = [];
@@ -129,7 +132,10 @@ export async function openRedisRuntime(flow: Flow, opts: {
       isRetryable: (e) => isOutage(e) || PASSING.test(errorMessage(e)),
     });
   try {
-    await starting("the check of fused stages", () => refuseStranded(redis, keys, flow, steps));
+    await starting(
+      "the check of fused stages",
+      () => refuseStranded(redis, keys, flow, steps, command),
+    );
     const removed = await starting(
       "the check of removed stages",
       () => removedWaiting(redis, keys, flow),
@@ -191,7 +197,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
     first: steps[0].id,
     firstWindow: steps[0].window,
     consumer,
-    file: flow.file,
+    command,
     log,
     stop,
     kill,
@@ -288,6 +294,7 @@ async function refuseStranded(
   keys: FlowKeys,
   flow: Flow,
   steps: readonly { id: string; stages: readonly { ctx: { stage: string } }[] }[],
+  command: (args: string) => string,
 ): Promise<void> {
   const stranded: { stage: string; waiting: number }[] = [];
   const heads = new Set<string>();
@@ -304,7 +311,7 @@ async function refuseStranded(
   const named = stranded.map(({ stage, waiting }) =>
     `${stage} (${waiting} ${waiting === 1 ? "entry" : "entries"})`
   );
-  const status = `deno task run status ${flow.file ?? flow.name}`;
+  const status = command("status");
   throw new FlowStartError(
     flow.name,
     "durable",

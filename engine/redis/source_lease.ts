@@ -117,8 +117,8 @@ export interface SourceLeasesRun {
   /** The first step's window: entries are sized to fill it whole. */
   firstWindow?: WindowOptions;
   consumer: string;
-  /** The flow file, for the command a line suggests (`reset`). */
-  file?: string;
+  /** A millrace command for the flow as its person types it, for a line that suggests one (`reset`). */
+  command: (args: string) => string;
   log: Logger;
   stop: AbortSignal;
   kill: AbortSignal;
@@ -179,8 +179,8 @@ export class SourceLeases {
               // A path or a count edited after the source was done was read by no one, unsaid.
               log.warn(
                 `${who}: its settings changed since it was marked done, and a done source is ` +
-                  `not read again: \`deno task run reset ${
-                    this.run.file ?? keys.flow
+                  `not read again: \`${
+                    this.run.command("reset")
                   }\` starts the flow over, or a new name for the source reads it as new`,
               );
             }
@@ -189,7 +189,7 @@ export class SourceLeases {
               log.info(
                 `${who} is done: it emitted everything, in an earlier run or another process; ` +
                   `this run finishes what of it waits in Redis, if anything ` +
-                  `(\`deno task run reset ${this.run.file ?? keys.flow}\` starts the flow over)`,
+                  `(\`${this.run.command("reset")}\` starts the flow over)`,
               );
             }
             seenDone = true;

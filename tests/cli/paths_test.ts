@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { redisTest, withRedis } from "../_redis_server.ts";
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 const PERMS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-sys"];
@@ -94,3 +95,44 @@ Deno.test("`deno run main.ts` started elsewhere reads flow paths from its own di
   assert.equal(ran.code, 0, ran.stderr);
   assert.match(ran.stdout, /^sub\/flow\.yaml: ok: flow demo/);
 });
+
+redisTest(
+  "from outside the repository, a durable run's hints name it with --cwd, and run as pasted",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "millrace-paths-" }));
+      await Deno.mkdir(join(dir, "sub"));
+      // Some of the generator's items have no title or url: dead letters.
+      await Deno.writeTextFile(
+        join(dir, "sub", "flow.yaml"),
+        `name: hints\ndurability: redis\nredis: ${server.url}\noutput: ${join(dir, "out")}\n` +
+          "sources:\n  news: { kind: generator, count: 200, seed: 42 }\n" +
+          "pipeline:\n  - validate: { require: [title, url] }\n" +
+          "  - publish:\n      - jsonl: { path: items.jsonl }\n",
+      );
+      const task = ["task", "--config", join(ROOT, "deno.json"), "run"];
+      const hint = (text: string, pattern: RegExp) => {
+        const found = text.match(pattern);
+        assert.ok(found, text);
+        return found[1];
+      };
+      const first = await run([...task, "sub/flow.yaml"], dir);
+      assert.equal(first.code, 0, first.stderr);
+      const list = hint(first.stderr, /\(dead letters in Redis: (.*)\)$/m);
+      assert.equal(list, `deno task --cwd ${ROOT} run dlq list sub/flow.yaml`);
+      // Pasted where it was printed, it runs.
+      const listed = await run(list.split(" ").slice(1), dir);
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(listed.stdout, /validate/);
+
+      // A rerun finds its one-shot source done, and says how to start over.
+      const again = await run([...task, "sub/flow.yaml"], dir);
+      assert.equal(again.code, 0, again.stderr);
+      const reset = hint(again.stderr, /\(`(.*)` starts the flow over\)/);
+      assert.equal(reset, `deno task --cwd ${ROOT} run reset sub/flow.yaml`);
+      const resetDone = await run([...reset.split(" ").slice(1), "--yes"], dir);
+      assert.equal(resetDone.code, 0, resetDone.stderr);
+      await Deno.remove(dir, { recursive: true });
+    });
+  },
+);

@@ -134,6 +134,11 @@ async function watchScenario(redis?: string): Promise<void> {
       "the unstartable edit is given up",
       () => /could not start, so the flow it replaced runs again/.test(run.stderr),
     );
+    // Its file named from the directory the command was typed in, as every other line names it.
+    assert.match(
+      run.stderr,
+      /could not start, so the flow it replaced runs again: flow\.yaml:\d+:\d+: /,
+    );
     const again = await changed();
     await until("the flow it replaced goes on", async () => await changed() >= again + 5);
 
