@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import type { LogFormat } from "../engine/log.ts";
 import { nearest } from "../config/suggest.ts";
-import { flowPath } from "./user_dir.ts";
+import { flowPath, typedCommand } from "./user_dir.ts";
 
 /** The commands main.ts knows; anything else is taken for a flow file to run. */
 export const COMMANDS = ["run", "check", "test", "status", "dlq", "reset", "help"];
@@ -151,8 +151,8 @@ export function splitCommand(positionals: string[]): [string, string[]] {
     // `replay FLOW` for `dlq replay FLOW`: said as a missing flow file named "replay".
     if (DLQ_ACTIONS.includes(first) && rest.length > 0) {
       throw new UsageError(
-        `unknown command "${first}"; did you mean "dlq ${first}" (deno task run dlq ${first} ${
-          rest.join(" ")
+        `unknown command "${first}"; did you mean "dlq ${first}" (${
+          typedCommand(`dlq ${first} ${rest.join(" ")}`)
         })?`,
       );
     }

@@ -6,7 +6,7 @@ import { FlowStartError } from "../engine/run_flow.ts";
 import { NotDurableError, UnknownStageError } from "./admin.ts";
 import { requestedFormat, UsageError } from "./args.ts";
 import { printError } from "./print_error.ts";
-import { shownFlowError, shownStartError } from "./user_dir.ts";
+import { shownFlowError, shownStartError, typedCommand } from "./user_dir.ts";
 
 /**
  * Reports an error that ended a command and returns the exit code for it:
@@ -28,7 +28,7 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
       : error instanceof FlowStartError
       ? shownStartError(error)
       : error as Error;
-    printError(format, shown, usage ? "run `deno task run help` for usage" : undefined);
+    printError(format, shown, usage ? `run \`${typedCommand("help")}\` for usage` : undefined);
     return 2;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));

@@ -437,7 +437,7 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     // It said the flow file "replay" does not exist.
     [
       ["replay", DEMO],
-      /^error: unknown command "replay"; did you mean "dlq replay" \(deno task run dlq replay .*demo\.yaml\)\?$/m,
+      /^error: unknown command "replay"; did you mean "dlq replay" \(deno task --cwd \S+ run dlq replay .*demo\.yaml\)\?$/m,
     ],
     // An option a command does not read is refused, not ignored.
     [
@@ -456,10 +456,16 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
       ["status", DEMO, "--stage", "x"],
       /^error: --stage is not an option of status; it is an option of dlq list, dlq replay and dlq purge$/m,
     ],
-    // Hints name the command a person types.
+    // Hints name the command a person types: here, outside the checkout, with --cwd.
     [
       ["check"],
-      /^error: check needs a flow file: deno task run check flows\/demo\.yaml\nrun `deno task run help` for usage$/m,
+      new RegExp(
+        "^error: check needs a flow file: deno task run check flows/demo\\.yaml\n" +
+          `run \`deno task --cwd ${
+            ROOT.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+          } run help\` for usage$`,
+        "m",
+      ),
     ],
   ];
   for (const [args, message] of cases) {
