@@ -56,9 +56,8 @@ export async function connectOpenAI(
 ): Promise<EmbedConnection> {
   const { OpenAIEmbeddings } = await import("../adapters/embeddings/openai_embeddings.ts");
   const clock = env.clock ?? realClock;
-  const limiter = config.rpm || config.tpm
-    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm }, clock)
-    : undefined;
+  // One even without rpm or tpm: a 429's Retry-After holds back every request of the stage.
+  const limiter = new RateLimiter({ rpm: config.rpm, tpm: config.tpm }, clock);
   const openai = new OpenAIEmbeddings({
     model: config.model!,
     baseUrl: config.baseUrl,

@@ -319,9 +319,8 @@ function emitAll(
 /** The client and cache of a stage, made when it opens; npm:openai loads on first use. */
 async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
   const { OpenAIChat } = await import("../adapters/chat/openai_chat.ts");
-  const limiter = config.rpm || config.tpm
-    ? new RateLimiter({ rpm: config.rpm, tpm: config.tpm })
-    : undefined;
+  // One even without rpm or tpm: a 429's Retry-After holds back every request of the stage.
+  const limiter = new RateLimiter({ rpm: config.rpm, tpm: config.tpm });
   const client = new OpenAIChat({
     model: config.model,
     baseUrl: config.baseUrl,

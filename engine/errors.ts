@@ -137,6 +137,25 @@ export interface RetryHint {
    * each batch down to its items and send them all to dead letters.
    */
   endsRun?: boolean;
+  /**
+   * What the service asked to wait before it is called again (its last
+   * answer's Retry-After), in ms: the stage runner waits at least this long
+   * before it tries the batch again, or its halves.
+   */
+  retryAfterMs?: number;
+}
+
+/** `text`, cut to `max` characters when longer, saying how much was left out. */
+export function cutShort(text: string, max: number): string {
+  return text.length <= max
+    ? text
+    : `${text.slice(0, max)}… (${text.length - max} more characters)`;
+}
+
+/** RetryHint.retryAfterMs of `error`, or 0. */
+export function askedWait(error: unknown): number {
+  const ms = (error as RetryHint | null)?.retryAfterMs;
+  return typeof ms === "number" && ms > 0 ? ms : 0;
 }
 
 /** HTTP answers that refuse every request alike (RetryHint.endsRun): a wrong key, model or url. */

@@ -2,6 +2,8 @@ import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { backoffDelay, sleep } from "./backoff.ts";
 import type { DeadLetter } from "./dead_letters.ts";
 import {
+  askedWait,
+  cutShort,
   endingError,
   errorMessage,
   isAway,
@@ -261,6 +263,9 @@ async function settle(
  */
 const OUTAGE_MAX_STEP = 4;
 
+/** Longest error message a failure's log lines and dead letters quote (cutShort). */
+const MAX_REASON = 2000;
+
 /** How long a batch waits for a service that is away (RetryHint.away) before failing as usual. */
 export const AWAY_MAX_MS = 10 * 60_000;
 
@@ -299,8 +304,10 @@ async function failed(
   ctx.signal.throwIfAborted();
   // Not this batch's fault, and no other batch would fare better: the run ends.
   if (endingError(error)) throw error;
-  // A stage's own message may quote a URL it was given, password and all.
-  const why = maskUrlsIn(errorMessage(error) + thrownAt(error));
+  // A stage's own message may quote a URL it was given, password and all (masked before it
+  // is cut, so no password is cut in half and left unmasked); a message can be a server's
+  // whole error page, said in a log line per retry and kept in every item's dead letter.
+  const why = cutShort(maskUrlsIn(errorMessage(error)), MAX_REASON) + maskUrlsIn(thrownAt(error));
   // Nor is an outage (a dropped connection to Redis), which every item would
   // meet alike: tried again until Redis answers, spending neither the
   // batch's retries nor its items' attempts, so an outage cannot split good
@@ -338,7 +345,8 @@ async function failed(
       );
       w.said = now;
     }
-    await sleep(backoffDelay(Math.min(w.tries, OUTAGE_MAX_STEP), work.backoffBase), ctx.signal);
+    const backoff = backoffDelay(Math.min(w.tries, OUTAGE_MAX_STEP), work.backoffBase);
+    await sleep(Math.max(backoff, askedWait(error)), ctx.signal);
     ctx.signal.throwIfAborted();
     return await attempt(work, batch, retries, result, tries, fence, { ...w, tries: w.tries + 1 });
   }
@@ -351,7 +359,7 @@ async function failed(
       attempt: tries + 1,
       error: why,
     });
-    await sleep(backoffDelay(tries, work.backoffBase), ctx.signal);
+    await sleep(Math.max(backoffDelay(tries, work.backoffBase), askedWait(error)), ctx.signal);
     ctx.signal.throwIfAborted();
     return await attempt(work, batch, retries, result, tries + 1, fence, waiting);
   }
@@ -376,6 +384,12 @@ async function failed(
   const mid = batch.length >>> 1;
   // A batch that gave up waiting for a service passes that on: its halves do not wait again.
   const given = waiting?.over ? waiting : undefined;
+  // What the service asked to wait (Retry-After) holds for the first half too.
+  const asked = askedWait(error);
+  if (asked > 0 && !result.givenUp) {
+    await sleep(asked, ctx.signal);
+    ctx.signal.throwIfAborted();
+  }
   for (const half of [batch.slice(0, mid), batch.slice(mid)]) {
     if (result.givenUp) deadLetter(work, half, result, result.givenUp);
     else await attempt(work, half, 0, result, 0, fence, given);

@@ -1,7 +1,14 @@
 import OpenAI from "openai";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
-import { endsRunFor, overCap, TRANSIENT, withOpenAIRetry } from "../openai/openai_retry.ts";
+import {
+  endsRunFor,
+  MalformedReplyError,
+  overCap,
+  TRANSIENT,
+  unsent,
+  withOpenAIRetry,
+} from "../openai/openai_retry.ts";
 import { safeUrl } from "../embeddings/openai_embeddings.ts";
 import { redactKey } from "../openai/redact_key.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
@@ -74,6 +81,8 @@ const FORMAT_REFUSED = /response_format|json_schema|json_object|structured|gramm
 
 /** A failed chat request after this client's retries; `retryable` is read by the stage runner. */
 export class ChatRequestError extends Error implements RetryHint {
+  /** RetryHint.retryAfterMs: what the last answer's Retry-After asked (set by withOpenAIRetry). */
+  retryAfterMs?: number;
   /** RetryHint.service: no reply in time, after the client's retries. */
   readonly service: boolean;
   /** A 401, 403 or 404: the run stops (engine/errors.ts endsRunAt). */
@@ -222,7 +231,11 @@ export class OpenAIChat implements ChatClient {
       await limiter?.acquire(estimate + (this.#options.maxOutputTokens ?? 0), signal);
       this.stats.requests++;
       this.#options.tally?.("requests", 1);
-      return await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
+      const reply = await this.#sdk.chat.completions.create(body, { signal, maxRetries: 0 });
+      if (!Array.isArray((reply as Partial<OpenAI.ChatCompletion> | undefined)?.choices)) {
+        throw new MalformedReplyError("a chat completion", reply);
+      }
+      return reply;
     }, {
       ...this.#options, // backoffBase, random, limiter, log
       signal,
@@ -266,10 +279,15 @@ export class OpenAIChat implements ChatClient {
       // The SDK says only "Connection error."; its cause says what (refused, no such host).
       const why = error.cause ? `: ${redact(errorMessage(error.cause))}` : "";
       return new ChatRequestError(
-        `${where}: cannot connect${why} (is the server running, and is the url right?)`,
+        unsent(error)
+          ? `${where}: cannot connect${why} (is the server running, and is the url right?)`
+          : `${where}: no reply, the connection was closed${why}`,
         undefined,
         true,
       );
+    }
+    if (error instanceof MalformedReplyError) {
+      return new ChatRequestError(`${where}: ${redact(error.message)}`, undefined, true);
     }
     if (error instanceof OpenAI.APIError && error.status !== undefined) {
       // No `cause`: the SDK's error keeps the body unredacted.

@@ -4,7 +4,12 @@ import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engin
 import type { Logger } from "../../engine/log.ts";
 import { maskedError } from "../../engine/mask_url.ts";
 import { redactKey } from "../openai/redact_key.ts";
-import { endsRunFor, overCap, withOpenAIRetry } from "../openai/openai_retry.ts";
+import {
+  endsRunFor,
+  MalformedReplyError,
+  overCap,
+  withOpenAIRetry,
+} from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
 import { type Clock, type RateLimiter, realClock } from "../http/rate_limiter.ts";
 
@@ -47,6 +52,8 @@ const BAD_INPUT = new Set([400, 413, 422]);
  * straight to splitting.
  */
 export class EmbeddingRequestError extends Error implements RetryHint {
+  /** RetryHint.retryAfterMs: what the last answer's Retry-After asked (set by withOpenAIRetry). */
+  retryAfterMs?: number;
   /**
    * A 401, 403 or 404 (engine/errors.ts endsRunAt), or what no input
    * causes (vectors of the wrong length): the run stops.
@@ -160,17 +167,21 @@ export class OpenAIEmbeddings implements EmbeddingClient {
   async #request(inputs: string[], signal: AbortSignal): Promise<number[][]> {
     const { limiter, maxRetries = 5 } = this.#options;
     const count = this.#options.countTokens ?? ((t: string) => Math.ceil(t.length / 4));
-    const tokens = limiter ? inputs.reduce((n, text) => n + count(text), 0) : 0;
+    const tokens = limiter?.countsTokens ? inputs.reduce((n, text) => n + count(text), 0) : 0;
     const reply: OpenAI.CreateEmbeddingResponse = await withOpenAIRetry(async () => {
       await limiter?.acquire(tokens, signal);
       this.stats.requests++;
       this.#options.tally?.("requests", 1);
-      return await this.#sdk.embeddings.create({
+      const reply = await this.#sdk.embeddings.create({
         model: this.model,
         input: inputs,
         encoding_format: "float",
         ...(this.#options.dimensions ? { dimensions: this.#options.dimensions } : {}),
       }, { signal, maxRetries: 0 });
+      if (!Array.isArray((reply as Partial<OpenAI.CreateEmbeddingResponse> | undefined)?.data)) {
+        throw new MalformedReplyError("an embeddings reply", reply);
+      }
+      return reply;
     }, {
       ...this.#options, // backoffBase, random, limiter, log
       signal,
@@ -183,7 +194,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     // A server that sends no usage (some compatible ones): the tokens are counted here, as
     // for the limiter; they were reported as 0 unless rpm or tpm was set.
     const used = reply.usage?.total_tokens ??
-      (limiter ? tokens : inputs.reduce((n, text) => n + count(text), 0));
+      (limiter?.countsTokens ? tokens : inputs.reduce((n, text) => n + count(text), 0));
     this.stats.tokens += used;
     this.#options.tally?.("tokens", used);
     return this.#vectors(reply, inputs.length);

@@ -58,6 +58,11 @@ export class RateLimiter {
     this.#clock = clock;
   }
 
+  /** Whether it limits tokens (tpm): a caller need not count them otherwise. */
+  get countsTokens(): boolean {
+    return this.#msPerToken > 0;
+  }
+
   /**
    * Waits for the budget of one request of `tokens` tokens and takes it.
    * Resolves to the time the request may start. A caller that aborts while

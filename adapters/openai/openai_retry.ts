@@ -1,12 +1,18 @@
 import OpenAI from "openai";
 import { ReplyTooLargeError } from "../http/capped_fetch.ts";
-import { AWAY_STATUSES, endsRunAt, type RetryHint } from "../../engine/errors.ts";
+import { AWAY_STATUSES, cutShort, endsRunAt, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { retry, retryAfterMs } from "../../engine/retry.ts";
 import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
 
 /** Longest Retry-After honoured as given; a longer one waits this long and asks again. */
 const MAX_RETRY_AFTER = 60_000;
+/**
+ * Longest failure a client says: a server's error page (quoted whole by
+ * the SDK's message) can be megabytes, and it goes into every retry's log
+ * line and every item's dead letter.
+ */
+const MAX_FAILURE = 1000;
 /** How often a client warns of a retry at most (see OpenAIRetryOptions.said). */
 const SAY_EVERY_MS = 60_000;
 /** Statuses worth another attempt of the same request. */
@@ -47,6 +53,13 @@ export async function withOpenAIRetry<T>(
   call: () => Promise<T>,
   o: OpenAIRetryOptions,
 ): Promise<T> {
+  const failure = (error: unknown): Error & RetryHint => {
+    const said: Error & RetryHint = o.failure(error);
+    said.message = cutShort(said.message, MAX_FAILURE);
+    return said;
+  };
+  const askedOf = (error: unknown) =>
+    error instanceof OpenAI.APIError ? retryAfterMs(error.headers, MAX_RETRY_AFTER) : undefined;
   try {
     return await retry(call, {
       signal: o.signal,
@@ -56,8 +69,7 @@ export async function withOpenAIRetry<T>(
       random: o.random,
       sleep: (ms, signal) => o.clock.sleep(ms, signal),
       isRetryable: transient,
-      retryAfterMs: (error) =>
-        error instanceof OpenAI.APIError ? retryAfterMs(error.headers, MAX_RETRY_AFTER) : undefined,
+      retryAfterMs: askedOf,
       onRetry: ({ error, attempt, delayMs, asked }) => {
         if (asked && error instanceof OpenAI.APIError && error.status === 429) {
           o.limiter?.pause(delayMs);
@@ -71,7 +83,7 @@ export async function withOpenAIRetry<T>(
           (o.said?.at === undefined || now - o.said.at >= SAY_EVERY_MS);
         if (fresh && o.said) o.said.at = now;
         const say = fresh ? o.log?.warn : o.log?.debug;
-        say?.call(o.log, `${o.failure(error).message}; retrying`, {
+        say?.call(o.log, `${failure(error).message}; retrying`, {
           attempt,
           of: o.maxRetries,
           waitMs: Math.round(delayMs),
@@ -80,23 +92,71 @@ export async function withOpenAIRetry<T>(
     });
   } catch (error) {
     o.signal.throwIfAborted();
-    const failure: Error & RetryHint = o.failure(error);
-    if (isAway(error)) failure.away = true;
-    throw failure;
+    const failed = failure(error);
+    if (isAway(error)) failed.away = true;
+    // The last attempt's Retry-After: a 429's holds back the stage's other requests, as at
+    // every retry, and the stage's next try of the batch (or of its halves) waits for it.
+    // Dropped, the next request went out within milliseconds of the server asking for seconds.
+    const asked = askedOf(error);
+    if (asked !== undefined && asked > 0) {
+      if (error instanceof OpenAI.APIError && error.status === 429) o.limiter?.pause(asked);
+      failed.retryAfterMs = asked;
+    }
+    throw failed;
   }
+}
+
+/**
+ * A 200 whose body is not the answer the API gives (a proxy's page, an
+ * error object, nothing): the SDK hands such a body on as it is, unparsed
+ * text or undefined. Thrown by a client from inside its call, it is tried
+ * again like a reply that never came (transient), not read as the model
+ * answering nothing, which sent every item of the batch to dead letters.
+ */
+export class MalformedReplyError extends Error {
+  constructor(what: string, body: unknown) {
+    const text = typeof body === "string" ? body : JSON.stringify(body) ?? "nothing";
+    super(`answered with a body that is not ${what}: ${JSON.stringify(cutShort(text, 200))}`);
+    this.name = "MalformedReplyError";
+  }
+}
+
+/**
+ * Whether a connection error happened before the request reached the
+ * server: refused, no such host, no route. Deno's fetch says "(Connect)"
+ * for those; a connection closed or reset once the request was sent
+ * ("(SendRequest)") is the server failing on this request, maybe on one
+ * of its inputs, and must not be waited out as the server being away.
+ */
+function neverConnected(error: unknown): boolean {
+  const said: string[] = [];
+  for (let e: unknown = error; e instanceof Error && said.length < 5; e = e.cause) {
+    said.push(e.message);
+  }
+  return /\(Connect\)|connection refused|ECONNREFUSED|dns error|ENOTFOUND|EAI_AGAIN|unreachable/i
+    .test(said.join("\n"));
 }
 
 /**
  * Whether the service is away rather than the request bad (RetryHint.away):
  * it answered one of AWAY_STATUSES, or no connection was made. A timeout
- * is not counted: a long input can be what keeps a server from answering.
+ * is not counted: a long input can be what keeps a server from answering;
+ * nor is a connection dropped once the request was sent (neverConnected):
+ * a server that crashes on one input was asked again twice a second for
+ * ten minutes per batch, never splitting the input out.
  */
 function isAway(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
     return AWAY_STATUSES.has(error.status);
   }
   return error instanceof OpenAI.APIConnectionError &&
-    !(error instanceof OpenAI.APIConnectionTimeoutError) && !overCap(error);
+    !(error instanceof OpenAI.APIConnectionTimeoutError) && !overCap(error) &&
+    neverConnected(error);
+}
+
+/** Whether a connection error left the request unsent (refused, no such host): see neverConnected. */
+export function unsent(error: unknown): boolean {
+  return error instanceof OpenAI.APIConnectionError && neverConnected(error);
 }
 
 /**
@@ -109,7 +169,8 @@ function transient(error: unknown): boolean {
     return TRANSIENT.has(error.status) && !endsRunFor(error);
   }
   if (overCap(error)) return false;
-  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError;
+  return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError ||
+    error instanceof MalformedReplyError;
 }
 
 /** A reply over the capped fetch's limit, as the SDK passes it on: it would come again. */

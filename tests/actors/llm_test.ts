@@ -538,3 +538,190 @@ Deno.test("a reply that echoes the key leaves it out of the dead letters", async
     },
   );
 });
+
+// What a misbehaving server costs: found by a fault review against a server that answers
+// with error pages, Retry-After, bodies that are no completion, and dropped connections.
+
+Deno.test("a server's error page is quoted cut short in dead letters and log lines", async () => {
+  const page = "<html><body>" + "Internal error. ".repeat(65_536) + "</body></html>"; // 1 MiB
+  await withFakeChat({
+    intercept: () => new Response(page, { status: 500, headers: { "content-type": "text/html" } }),
+  }, async (server) => {
+    const { deadLetters, logs } = await runTestFlow(
+      flowYaml(server.url, "      retries: 0\n      maxRetries: 1"),
+      { items: items(2), env: { KEY } },
+    );
+    assert.equal(deadLetters.length, 2);
+    for (const letter of deadLetters) {
+      assert.match(letter.reason, /: 500 <html><body>Internal error\. /);
+      assert.match(letter.reason, /… \(\d+ more characters\)/);
+      assert.ok(letter.reason.length < 2_500, `a reason of ${letter.reason.length} characters`);
+    }
+    const longest = Math.max(...logs.map((line) => line.length));
+    assert.ok(longest < 5_000, `a log line of ${longest} characters`);
+  });
+});
+
+Deno.test("the Retry-After of a request's last attempt holds the stage's next try of the batch", async () => {
+  const at: number[] = [];
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) => {
+      at.push(performance.now());
+      return hit.n === 1 ? apiError(429, "Rate limit reached", { "retry-after": "1" }) : undefined;
+    },
+  }, async (server) => {
+    // No retry of the client's own: the 429 is its last attempt, and the stage tries again.
+    const { published } = await runTestFlow(
+      flowYaml(server.url, "      retries: 1\n      maxRetries: 0"),
+      { items: items(3), env: { KEY } },
+    );
+    assert.equal(published.get("out")!.length, 3);
+    assert.deepEqual(server.hits.map((h) => h.status), [429, 200]);
+    // The stage's own backoff is 100 ms: the second request went out that soon after the 429.
+    assert.ok(at[1] - at[0] >= 950, `asked again ${Math.round(at[1] - at[0])} ms after the 429`);
+  });
+});
+
+Deno.test("a 429's Retry-After holds back the stage's other requests, with no rpm or tpm set", async () => {
+  const at: number[] = [];
+  let refusedAt = Infinity;
+  await withFakeChat({
+    answer: wordsOf,
+    intercept: (hit) => {
+      at.push(performance.now());
+      if (hit.n !== 1) return undefined;
+      refusedAt = performance.now();
+      return apiError(429, "Rate limit reached", { "retry-after": "1" });
+    },
+  }, async (server) => {
+    const { published } = await runTestFlow(
+      flowYaml(server.url, "      concurrency: 2")
+        .replace("batch: { size: 10, maxWait: 10ms }", "batch: { size: 1, maxWait: 10ms }"),
+      { items: items(40), env: { KEY } },
+    );
+    assert.equal(published.get("out")!.length, 40);
+    // A request already on its way when the 429 came may arrive just after it; none sent later.
+    // (Without the hold, the other batches' 39 requests went out one after another at once.)
+    const early = at.filter((t) => t > refusedAt + 50 && t < refusedAt + 950);
+    assert.equal(early.length, 0, `${early.length} requests within a second of the 429`);
+  });
+});
+
+Deno.test("a 200 whose body is not a chat completion is asked again, not read as an empty answer", async () => {
+  const notCompletions = [
+    () => new Response("<html>Bad gateway</html>", { headers: { "content-type": "text/html" } }),
+    () => Response.json({ error: { message: "upstream model crashed" } }),
+    () => new Response(null, { status: 200 }),
+  ];
+  for (const notCompletion of notCompletions) {
+    await withFakeChat({
+      answer: wordsOf,
+      intercept: (hit) => hit.n === 1 ? notCompletion() : undefined,
+    }, async (server) => {
+      const { published, deadLetters, logs } = await runTestFlow(flowYaml(server.url), {
+        items: items(4),
+        env: { KEY },
+      });
+      assert.equal(deadLetters.length, 0, deadLetters[0]?.reason);
+      assert.equal(published.get("out")!.length, 4);
+      assert.equal(server.hits.length, 2);
+      const warned = logs.find((l) => l.includes("is not a chat completion"));
+      assert.ok(warned, logs.join("\n"));
+    });
+  }
+});
+
+Deno.test("a server that drops the connection on one input dead-letters that input alone, not waited out as away", async () => {
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    // In front of the server: a request holding "poison" gets its connection closed, unanswered.
+    const proxy = droppingProxy(server.url, "poison");
+    try {
+      const { published, deadLetters } = await runTestFlow(
+        flowYaml(proxy.url, "      retries: 0\n      maxRetries: 1"),
+        {
+          items: items(8, (i) => i === 3 ? "poison pill story" : `story number ${i}`),
+          env: { KEY },
+          // Waited out as the server being away, it held the batch for ten minutes.
+          timeout: 30_000,
+        },
+      );
+      assert.equal(published.get("out")!.length, 7);
+      assert.equal(deadLetters.length, 1);
+      assert.equal((deadLetters[0].item.payload as { title: string }).title, "poison pill story");
+      assert.match(deadLetters[0].reason, /no reply, the connection was closed/);
+      assert.doesNotMatch(deadLetters[0].reason, /cannot connect/);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
+/**
+ * A raw HTTP/1.1 front for `upstream` (a fake chat's /v1 url): it passes
+ * each request on and its answer back, on the same connection, but closes
+ * the connection unanswered when a request's body holds `marker`.
+ */
+function droppingProxy(upstream: string, marker: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const serve = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    const decoder = new TextDecoder();
+    let buffered = new Uint8Array(0);
+    const read = async (): Promise<boolean> => {
+      const chunk = new Uint8Array(65_536);
+      const n = await conn.read(chunk).catch(() => null);
+      if (n === null) return false;
+      const joined = new Uint8Array(buffered.length + n);
+      joined.set(buffered);
+      joined.set(chunk.subarray(0, n), buffered.length);
+      buffered = joined;
+      return true;
+    };
+    try {
+      for (;;) {
+        let end: number;
+        while ((end = decoder.decode(buffered).indexOf("\r\n\r\n")) < 0) if (!await read()) return;
+        const head = decoder.decode(buffered).slice(0, end);
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        while (buffered.length < end + 4 + length) if (!await read()) return;
+        const body = decoder.decode(buffered.subarray(end + 4, end + 4 + length));
+        buffered = buffered.slice(end + 4 + length);
+        if (body.includes(marker)) return;
+        const path = head.split(" ")[1].replace(/^\/v1/, "");
+        const answer = await fetch(upstream + path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        });
+        const text = new TextEncoder().encode(await answer.text());
+        await conn.write(new TextEncoder().encode(
+          `HTTP/1.1 ${answer.status} X\r\ncontent-type: application/json\r\n` +
+            `content-length: ${text.length}\r\n\r\n`,
+        ));
+        await conn.write(text);
+      }
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  };
+  (async () => {
+    for await (const conn of listener) void serve(conn);
+  })().catch(() => {});
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    close() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch { /* closed */ }
+      }
+    },
+  };
+}

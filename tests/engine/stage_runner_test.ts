@@ -633,3 +633,30 @@ Deno.test("merge updates a failing stage dead-letters are counted as such among 
   assert.deepEqual([stats.received, stats.failed, stats.failedUpdates], [4, 8, 4]);
   assert.equal(stats.toJSON().failedUpdates, 4);
 });
+
+Deno.test("a failure's Retry-After (retryAfterMs) holds the batch's next try and its halves; its message is cut short", async () => {
+  const at: number[] = [];
+  const actor: Actor = {
+    handle(batch, out) {
+      at.push(performance.now());
+      if (batch.some((it) => it.payload.n === 3)) {
+        // A server's answer after its client's own retries: wait 200 ms, says its Retry-After.
+        throw Object.assign(new Error("429 " + "<p>busy</p>".repeat(10_000)), {
+          retryAfterMs: 200,
+        });
+      }
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const { out, deadLetters } = await run(actor, [1, 2, 3, 4].map(item), { retries: 1, batch: 4 });
+  assert.deepEqual(out.map((it) => it.payload.n), [1, 2, 4]);
+  const letters = deadLetters.entries;
+  assert.deepEqual(letters.map(nOf), [3]);
+  // The try, its retry, then halves [1, 2] and [3, 4], then [3] and [4]: each after what was asked,
+  // where the stage's own backoff (1 ms here) sent them at once.
+  assert.equal(at.length, 6);
+  const gaps = at.slice(1).map((t, i) => t - at[i]);
+  for (const i of [0, 1, 3]) assert.ok(gaps[i] >= 190, `tries ${Math.round(gaps[i])} ms apart`);
+  assert.match(letters[0].reason, /^failed: 429 (<p>busy<\/p>)+[^…]*… \(\d+ more characters\)/);
+  assert.ok(letters[0].reason.length < 2_200, `${letters[0].reason.length} characters`);
+});

@@ -162,6 +162,57 @@ Deno.test("a 500 is retried with backoff and the second attempt succeeds", async
   });
 });
 
+Deno.test("a 200 whose body is not an embeddings reply (a proxy's page) is retried like a 500", async () => {
+  // It was read as "returned 0 vectors for 2 inputs", not retried: the stage split its batch.
+  await withFakeOpenAI({
+    intercept: (hit) =>
+      hit.n === 1
+        ? new Response("<html>Service restarting</html>", {
+          headers: { "content-type": "text/html" },
+        })
+        : undefined,
+  }, async (server) => {
+    const { embeddings, log } = client(server.url);
+    assert.equal((await embeddings.embed(["a", "b"], signal())).length, 2);
+    assert.equal(server.hits.length, 2);
+    assert.ok(
+      log.lines.some((l) =>
+        l.includes(
+          'answered with a body that is not an embeddings reply: "<html>Service restarting',
+        )
+      ),
+      log.lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("a failure quotes a server's long error page cut short, and carries its last Retry-After", async () => {
+  const page = "<html>" + "busy ".repeat(100_000) + "</html>";
+  await withFakeOpenAI({
+    intercept: () =>
+      new Response(page, {
+        status: 429,
+        headers: { "content-type": "text/html", "retry-after": "7" },
+      }),
+  }, async (server) => {
+    const waits: number[] = [];
+    const clock: Clock = {
+      now: () => performance.now(),
+      sleep: (ms) => (waits.push(ms), Promise.resolve()),
+    };
+    const limiter = new RateLimiter({}, clock);
+    const { embeddings } = client(server.url, { maxRetries: 0, limiter });
+    const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+    assert.ok(error instanceof EmbeddingRequestError);
+    assert.match(error.message, /: 429 <html>busy busy .*… \(\d+ more characters\)$/);
+    assert.ok(error.message.length < 1_100, `${error.message.length} characters`);
+    // The stage runner waits it before its next try; the stage's other requests wait too.
+    assert.equal(error.retryAfterMs, 7000);
+    await limiter.acquire(0);
+    assert.ok(waits.length === 1 && waits[0] > 6900, `the next request waited ${waits}`);
+  });
+});
+
 Deno.test("vectors that change length mid-run say the model changed, not that it ignores dimensions", async () => {
   await withFakeOpenAI({
     intercept: (hit) =>
