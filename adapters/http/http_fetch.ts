@@ -117,7 +117,13 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
   limits.signal?.throwIfAborted();
 
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(), timeout);
+  // The server's time, not the wait for a redirect's turn (beforeRedirect): the clock stops
+  // while a hop waits, as it has not started while the first one did. Counted, a host's
+  // Crawl-delay as long as the timeout failed every redirect within it as "no complete
+  // response", the server having answered in milliseconds.
+  let left = timeout;
+  let since = performance.now();
+  let timer = setTimeout(() => deadline.abort(), left);
   const signal = limits.signal
     ? AbortSignal.any([limits.signal, deadline.signal])
     : deadline.signal;
@@ -158,11 +164,15 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
           // Done with this hop: its socket is not held while the next one waits its turn.
           request.destroy();
           if (limits.beforeRedirect) {
+            clearTimeout(timer);
+            left -= performance.now() - since;
             try {
-              await limits.beforeRedirect(next, signal);
+              await limits.beforeRedirect(next, limits.signal ?? NEVER);
             } catch (error) {
               throw new CallerError(error);
             }
+            since = performance.now();
+            timer = setTimeout(() => deadline.abort(), Math.max(0, left));
           }
           current = next;
           continue;
@@ -217,6 +227,9 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
 
 /** A redirect that cannot be followed: a loop, too many, a bad Location. */
 class RedirectError extends Error {}
+
+/** A signal that never aborts: a beforeRedirect's wait with no caller's signal. */
+const NEVER = new AbortController().signal;
 
 /** What the caller's beforeRedirect threw: passed on as it is. */
 class CallerError extends Error {

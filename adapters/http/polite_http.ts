@@ -84,8 +84,9 @@ export interface PoliteDeps {
  * host's turn in that host's bucket before it is followed, so a redirect
  * neither reaches a path robots.txt refuses nor skips another host's rate.
  * It runs within the first host's concurrency slot (taking the target's
- * too could deadlock two requests redirecting into each other's hosts),
- * and the wait counts against the request's timeout. robots.txt reads take
+ * too could deadlock two requests redirecting into each other's hosts).
+ * As for the first hop, the wait for the turn is not counted against the
+ * request's timeout, which counts the servers' time. robots.txt reads take
  * their host's turn but no slot, for the same reason.
  *
  * A 429 or 503 halves the host's rate (AIMD, see aimd.ts) and its
@@ -223,9 +224,11 @@ export class PoliteHttp implements HttpPool {
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
       const beforeRedirect = async (next: URL, signal: AbortSignal) => {
         const shown = `${next.href} (redirected from ${maskUrl(url)})`;
+        // Within the request's timeout, as the first hop's read is; the turn is not (the
+        // server's time is what the timeout counts: http_fetch.ts).
         const delay = opts.robots === false
           ? undefined
-          : await this.#robotsAllow(next, signal, shown);
+          : await this.#robotsWithin(next, { ...request, signal }, shown);
         await this.#pausedWithin(next.host, request.maxWait, next.href);
         await this.#turn(next.host, limits, delay, signal, request.maxWait, next.href);
       };

@@ -424,6 +424,39 @@ Deno.test("a server dripping a byte at a time is cut off by the whole-exchange t
   assert.ok(sent > 0, "the body had begun");
 });
 
+Deno.test("the timeout counts the servers' time: a redirect's wait in beforeRedirect is not in it, the hops after it are", async () => {
+  const { answer, release } = stalled();
+  try {
+    await serving("127.0.0.1", (req) => {
+      const path = new URL(req.url).pathname;
+      if (path.startsWith("/go/")) {
+        return new Response(null, { status: 302, headers: { location: path.slice(3) } });
+      }
+      return path === "/slow" ? answer() : new Response("here");
+    }, async (origin) => {
+      // A wait longer than the timeout before the hop (a host's turn), then an answer at once.
+      const wait = () => new Promise<void>((r) => setTimeout(r, 400));
+      const res = await fetchLimited(`${origin}/go/fast`, {
+        allow: LOCAL,
+        timeout: 300,
+        beforeRedirect: wait,
+      });
+      assert.equal(text(res.body), "here");
+      // A hop that does not answer is still cut off, once the clock runs again.
+      try {
+        await assert.rejects(
+          fetchLimited(`${origin}/go/slow`, { allow: LOCAL, timeout: 300, beforeRedirect: wait }),
+          new RegExp(`^Error: GET ${origin}/go/slow: no complete response within 300 ms$`),
+        );
+      } finally {
+        release(); // before the server shuts down, which waits for its answers
+      }
+    });
+  } finally {
+    release();
+  }
+});
+
 Deno.test("a body cut short of its Content-Length fails instead of coming back truncated", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = (async () => {

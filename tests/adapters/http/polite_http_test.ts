@@ -619,6 +619,25 @@ Deno.test("a redirect to another host reads that host's robots.txt and waits for
   });
 });
 
+Deno.test("a redirect's wait for its host's turn is not counted against the request's timeout", async () => {
+  // A host paced at one request a second (a Crawl-delay: 1 does the same) and a 500 ms timeout:
+  // the hop to /page waits about a second for its turn. It failed as "no complete response
+  // within 500 ms" though the server answered at once, and so did every such redirect of a
+  // site whose Crawl-delay was as long as the source's timeout.
+  const seen: string[] = [];
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    seen.push(path);
+    return path === "/moved" ? redirect("/page") : new Response("the page");
+  }, async (origin) => {
+    const http = new PoliteHttp(options({ robots: false }, { rps: 1, burst: 1 })).client();
+    const res = await http.get(`${origin}/moved`, { timeout: 500 });
+    assert.equal(res.status, 200);
+    assert.equal(new TextDecoder().decode(res.body), "the page");
+    assert.deepEqual(seen, ["/moved", "/page"]);
+  });
+});
+
 Deno.test("a source's timeout bounds its wait for a slow robots.txt, and the read goes on for the next request", async () => {
   // robots.txt has a deadline of its own (10 s); a request with a shorter timeout must not wait it
   // out, nor cut the read short: the next request would start it again, and so on for ever.
