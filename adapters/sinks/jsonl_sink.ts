@@ -245,7 +245,10 @@ export class JsonlSink implements Sink {
           // An item whose tombstone the file holds stays deleted: its delete
           // came first (two processes, batches in flight at once, a durable
           // edge that cut an entry), and a reader keeps the last line per id.
-          if (key === item.id && this.#ids.has(item.id + DELETED_SUFFIX)) continue;
+          // A merge update of it neither: a reader laid its fields over nothing.
+          if (
+            (key === item.id || item.update === true) && this.#ids.has(item.id + DELETED_SUFFIX)
+          ) continue;
           this.#ids.add(key); // a repeat within the batch is skipped too
           fresh.push(key);
           out.add(recordJson(item, this.#options));

@@ -226,9 +226,10 @@ export class RedisStreamSink implements Sink {
     }
     if (item.update === true) {
       const key = `${item.id}:r${item.payload.revision}`;
+      // Guarded by the tombstone too: news of a deleted story brings back no part of it.
       args.push(
         key,
-        "",
+        `${item.id}:deleted`,
         head.length + 4,
         ...head,
         "update",

@@ -388,9 +388,15 @@ Deno.test("an item whose tombstone came first is not written after it: the delet
   await sink.write([gone(1)], signal);
   await sink.write([item(1), item(2)], signal);
   await sink.close();
-  // So does a sink that reads the tombstone from the file.
+  // So does a sink that reads the tombstone from the file, and so does news of the story (a
+  // merge update of a later copy): a reader laid its merged fields over nothing.
   const rerun = new JsonlSink(path);
-  await rerun.write([item(1)], signal);
+  const update: Envelope<RawItem> = {
+    ...item(1),
+    update: true,
+    payload: { sources: [], engagement: { score: 9 }, lastSeenAt: "x", revision: 2 },
+  };
+  await rerun.write([item(1), update], signal);
   await rerun.close();
   // Before: the item's line came after its tombstone, and a reader (last line wins) kept it.
   assert.deepEqual((await lines(path)).map((l) => [l.id, l.deleted ?? false]), [

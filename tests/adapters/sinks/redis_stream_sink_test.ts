@@ -102,7 +102,13 @@ redisTest(
       const sink = new RedisStreamSink({ url: server.url }, options());
       const [a, b] = items(2);
       await sink.write([{ ...a, payload: { url: a.payload.url, deleted: true } }], signal());
-      await sink.write([a, b], signal());
+      // Nor is news of the story (a merge update of a later copy) after it.
+      const update: Envelope<RawItem> = {
+        ...a,
+        update: true,
+        payload: { sources: [], engagement: { score: 9 }, lastSeenAt: "x", revision: 2 },
+      };
+      await sink.write([a, b, update], signal());
       await sink.close();
       // Before: a's entry came after its tombstone, and a reader keeping the last entry kept it.
       assert.deepEqual((await entries(server.url)).map((e) => [e.id, e.deleted ?? "false"]), [
