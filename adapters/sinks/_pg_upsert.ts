@@ -108,7 +108,9 @@ export function upsertSql(
     sql`case when ${theirsOlder} then excluded.payload || ${
       mergedOf(sql, sql`cur.payload`, sql`excluded.payload`)
     } else excluded.payload end`,
-    sql`excluded.source`,
+    // The source of the sighting seen_at keeps (the first): a re-run whose copy of a story came
+    // from another source first rewrote the row (updated_at and all) to name that source.
+    sql`case when excluded.seen_at < cur.seen_at then excluded.source else cur.source end`,
   ];
   const set = commaList(sql, [
     ...ids.map((id, i) => sql`${id} = ${next[i]}`),

@@ -257,9 +257,10 @@ pgCase(
         new Map(before.map((r) => [r.id, r.updated_at.getTime()])),
         "an unchanged row is not rewritten",
       );
-      // The same articles scraped again later, two of them with new titles (and so new vectors).
+      // The same articles scraped again later, by another source (a re-run whose copy of a story
+      // reached dedupe from another feed first), two of them with new titles (so new vectors).
       const again = first.map((e, i) => {
-        const copy: Envelope<RawItem> = { ...e, seenAt: e.seenAt + 3_600_000 };
+        const copy: Envelope<RawItem> = { ...e, source: "mirror", seenAt: e.seenAt + 3_600_000 };
         if (i >= 2) return copy;
         const title = `Updated title ${i}`;
         return { ...copy, payload: { ...e.payload, title }, vector: embedder.embedOne(title) };
@@ -268,8 +269,11 @@ pgCase(
       await s.write(again, signal);
     });
     assert.equal(await pg.count("trends"), 20);
-    const rows = await pg.sql`select id, title, payload, seen_at, updated_at from ${trends}`;
+    const rows = await pg
+      .sql`select id, title, payload, source, seen_at, updated_at from ${trends}`;
     const byId = new Map(rows.map((r) => [r.id, r]));
+    // The source of the sighting seen_at keeps: a later one from elsewhere rewrote every row.
+    assert.deepEqual(new Set(rows.map((r) => r.source)), new Set(["test"]));
     for (let i = 0; i < 2; i++) {
       const row = byId.get(first[i].id)!;
       assert.equal(row.title, `Updated title ${i}`);
