@@ -322,6 +322,19 @@ export async function prepareTable(
   if (found && found.kind !== "r" && found.kind !== "p") {
     throw new Error(`${label} exists and is not a table (pg_class.relkind ${found.kind})`);
   }
+  // A vector column the sink cannot write is said with everything else that does not fit, in
+  // one error: said alone first, the table was refused again once it was altered.
+  const vector = found?.columns.get("vector");
+  if (found && vector !== undefined && wanted !== "none" && !modeOfColumn(vector)) {
+    throw new Error(
+      `table ${label} exists but cannot take the sink's rows: ${
+        [
+          `vector is ${vector}, expected vector(n) (pgvector) or double precision[]`,
+          ...shapeProblems(found, lifted),
+        ].join("; ")
+      }. Alter it, or point the sink at a new table`,
+    );
+  }
   const { mode, dimensions } = await resolveMode(
     sql,
     label,

@@ -665,6 +665,27 @@ pgCase("an existing table of another shape is refused, naming what does not fit"
   assert.match(error.message, /id is not its primary key/);
 });
 
+pgCase(
+  "a vector column the sink cannot write is refused with everything else that does not fit",
+  async (pg) => {
+    // Said alone, it was refused again, for the rest, once the column was altered.
+    await pg.sql`create table ${
+      pg.ident("trends")
+    } (id integer primary key, vector real[], title int)`;
+    const error = await sink(pg.url, pg.table("trends")).open().then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    assert.ok(error, "open fails");
+    assert.match(
+      error.message,
+      /exists but cannot take the sink's rows: vector is real\[\], expected vector\(n\) \(pgvector\) or double precision\[\]; missing columns url/,
+    );
+    assert.match(error.message, /id is integer, expected text/);
+    assert.match(error.message, /title is integer, expected text/);
+  },
+);
+
 pgCase("text Postgres would refuse (NUL, a lone surrogate) is cleaned, not fatal", async (pg) => {
   const [e] = items(1);
   const dirty = { ...e, payload: { ...e.payload, title: "nul\u0000here", text: "cut \ud83d" } };
