@@ -4,6 +4,7 @@ import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
 import { shownFlowError, shownPath } from "./user_dir.ts";
 import { unreachableUrls } from "./unreachable_urls.ts";
+import { shortRetentions } from "./short_retention.ts";
 
 /**
  * `deno task run check FLOW...`: loads each flow file without running it and
@@ -27,6 +28,10 @@ export async function checkCommand(
       for (const { line, column, message } of unreachableUrls(flow)) {
         const at = line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `;
         printOut(`  warning: ${at}${message}; every fetch of it will be refused`);
+      }
+      for (const { line, column, message } of shortRetentions(flow)) {
+        const at = line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `;
+        printOut(`  warning: ${at}${message}`);
       }
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;

@@ -20,6 +20,7 @@ import {
 import type { DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
+import { shortRetentions } from "./short_retention.ts";
 import { shownFlowError, shownPath, shownStartError, typedCommand } from "./user_dir.ts";
 import { type Waiting, waitingInRedis } from "./waiting_in_redis.ts";
 
@@ -195,6 +196,13 @@ export class FlowRun {
           ...(redis ? { redis } : {}),
         },
       );
+      for (const { line, column, message } of shortRetentions(flow)) {
+        log.warn(
+          `${flow.name}: ${
+            line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `
+          }${message}`,
+        );
+      }
       // A FlowEndingError (stdout's reader gone) ends the run with no report,
       // and so does Redis giving work back after the flow drained, or losing
       // the flow's streams: made here from the live counters, with what it

@@ -1,0 +1,49 @@
+import type { Flow } from "../engine/flow.ts";
+
+/** A publish stage's retention shorter than a merging dedupe's ttl before it, and where it is written. */
+export interface ShortRetention {
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+/**
+ * Settings that load but work against each other, which `check` and the
+ * start of a run warn of: a publish stage's `retention` shorter than the
+ * `ttl` of a dedupe stage before it that merges (the default). The
+ * Deduper still remembers a story that retention removed, so a later copy
+ * of it goes out as a merge update, and Postgres keeps a row of the merged
+ * fields alone (title and vector null) for another retention period.
+ */
+export function shortRetentions(flow: Flow): ShortRetention[] {
+  const out: ShortRetention[] = [];
+  flow.pipeline.forEach((stage, i) => {
+    if (stage.kind !== "publish") return;
+    const retention = (stage.config as { retention?: unknown } | undefined)?.retention;
+    if (typeof retention !== "number") return;
+    for (const dedupe of flow.pipeline.slice(0, i)) {
+      if (dedupe.kind !== "dedupe") continue;
+      const { ttl, merge } = (dedupe.config ?? {}) as { ttl?: unknown; merge?: unknown };
+      if (merge === false || typeof ttl !== "number" || ttl <= retention) continue;
+      out.push({
+        ...flow.locate?.(["pipeline", i, "publish", "retention"], "value"),
+        message: `pipeline.${stage.id}.retention (${duration(retention)}) is shorter than ` +
+          `${dedupe.id}'s ttl (${duration(ttl)}): a later copy of a story retention removed ` +
+          `goes out as a merge update, and a sink keeps what it carries alone (in Postgres, a ` +
+          `row of the merged fields, title and vector null); set ${dedupe.id}'s ttl to ` +
+          `${duration(retention)} or less (README, "Retention")`,
+      });
+    }
+  });
+  return out;
+}
+
+/** Ms as a flow file would write them: the largest unit that divides them. */
+export function duration(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]) {
+    if (ms >= (size as number) && ms % (size as number) === 0) {
+      return `${ms / (size as number)}${unit}`;
+    }
+  }
+  return `${ms}ms`;
+}
