@@ -133,7 +133,7 @@ function neverConnected(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error && said.length < 5; e = e.cause) {
     said.push(e.message);
   }
-  return /\(Connect\)|connection refused|ECONNREFUSED|dns error|ENOTFOUND|EAI_AGAIN|unreachable/i
+  return /\(Connect\)|connection refused|ECONNREFUSED|dns error|ENOTFOUND|EAI_AGAIN|unreachable|no route/i
     .test(said.join("\n"));
 }
 
