@@ -2,7 +2,7 @@ import { type LogFormat, printOut } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { printError } from "./print_error.ts";
-import { shownFlowError, shownPath } from "./user_dir.ts";
+import { shownFlowError, shownPath, shownPlace } from "./user_dir.ts";
 import { unreachableUrls } from "./unreachable_urls.ts";
 import { shortRetentions } from "./short_retention.ts";
 
@@ -25,14 +25,14 @@ export async function checkCommand(
       printOut(`${shownPath(file)}: ok: flow ${flow.name}, ${flow.durability} edges`);
       printOut(`  sources: ${sources}\n  pipeline: ${stages}`);
       // Not an error: the flow loads, and a test may mean to see the refusal.
-      for (const { line, column, message } of unreachableUrls(flow)) {
-        const at = line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `;
-        printOut(`  warning: ${at}${message}; every fetch of it will be refused`);
-      }
-      for (const { line, column, message } of shortRetentions(flow)) {
-        const at = line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `;
-        printOut(`  warning: ${at}${message}`);
-      }
+      const warnings = [
+        ...unreachableUrls(flow).map((w) => ({
+          ...w,
+          message: `${w.message}; every fetch of it will be refused`,
+        })),
+        ...shortRetentions(flow),
+      ];
+      for (const w of warnings) printOut(`  warning: ${shownPlace(file, w)}${w.message}`);
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;
       failed++;

@@ -21,7 +21,13 @@ import type { DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
 import { shortRetentions } from "./short_retention.ts";
-import { shownFlowError, shownPath, shownStartError, typedCommand } from "./user_dir.ts";
+import {
+  shownFlowError,
+  shownPath,
+  shownPlace,
+  shownStartError,
+  typedCommand,
+} from "./user_dir.ts";
 import { type Waiting, waitingInRedis } from "./waiting_in_redis.ts";
 
 export interface FlowRunOptions {
@@ -196,12 +202,8 @@ export class FlowRun {
           ...(redis ? { redis } : {}),
         },
       );
-      for (const { line, column, message } of shortRetentions(flow)) {
-        log.warn(
-          `${flow.name}: ${
-            line === undefined ? "" : `${shownPath(file)}:${line}:${column}: `
-          }${message}`,
-        );
+      for (const w of shortRetentions(flow)) {
+        log.warn(`${flow.name}: ${shownPlace(file, w)}${w.message}`);
       }
       // A FlowEndingError (stdout's reader gone) ends the run with no report,
       // and so does Redis giving work back after the flow drained, or losing

@@ -38,12 +38,16 @@ export function shortRetentions(flow: Flow): ShortRetention[] {
   return out;
 }
 
+/** A flow file's duration units, largest first. */
+const UNITS: readonly [string, number][] = [
+  ["d", 86_400_000],
+  ["h", 3_600_000],
+  ["m", 60_000],
+  ["s", 1000],
+];
+
 /** Ms as a flow file would write them: the largest unit that divides them. */
 export function duration(ms: number): string {
-  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1000]]) {
-    if (ms >= (size as number) && ms % (size as number) === 0) {
-      return `${ms / (size as number)}${unit}`;
-    }
-  }
-  return `${ms}ms`;
+  const unit = UNITS.find(([, size]) => ms >= size && ms % size === 0);
+  return unit ? `${ms / unit[1]}${unit[0]}` : `${ms}ms`;
 }

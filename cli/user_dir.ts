@@ -47,6 +47,11 @@ function shownFrom(dir: string, path: string): string {
   return rel.startsWith("..") || isAbsolute(rel) ? full : rel;
 }
 
+/** `FILE:LINE:COLUMN: ` for a place in a flow file, the file shown from the person's directory; "" when unknown. */
+export function shownPlace(file: string, at: { line?: number; column?: number }): string {
+  return at.line === undefined ? "" : `${shownPath(file)}:${at.line}:${at.column}: `;
+}
+
 /**
  * A millrace command as the person would type it where they are, with the
  * flow file as they would name it from there: `deno task run ARGS FILE` in

@@ -115,12 +115,3 @@ export interface StageEntry {
 export function isPolling(entry: Pick<SourceEntry, "every" | "cron">): boolean {
   return entry.every !== undefined || entry.cron !== undefined;
 }
-
-/**
- * `deno task run ARGS FILE`, the flow's file as the flow names it (its name
- * when it has none): a command a line of the engine suggests, unless the
- * run was given how its person types one (RunOptions.command).
- */
-export function typedCommandOf(flow: Flow): (args: string) => string {
-  return (args) => `deno task run ${args} ${flow.file ?? flow.name}`;
-}

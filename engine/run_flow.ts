@@ -24,8 +24,8 @@ export interface RunOptions {
   /**
    * A millrace command for this flow as the person who started it would
    * type it (`command("reset")`), for the lines that suggest one; default
-   * `deno task run ARGS FILE` (flow.ts, typedCommandOf). The command line knows their directory and how
-   * they reached the repository; the engine does not.
+   * `deno task run ARGS FILE`. The command line knows their directory and
+   * how they reached the repository; the engine does not.
    */
   command?: (args: string) => string;
 }

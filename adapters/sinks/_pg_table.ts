@@ -231,7 +231,16 @@ function shapeProblems(found: Found, lifted: LiftedColumn[]): string[] {
   return problems;
 }
 
-/** What an existing `vector` column holds, or an error naming it. */
+/** The error refusing an existing table, naming everything about it that does not fit. */
+function unfit(label: string, problems: string[]): Error {
+  return new Error(
+    `table ${label} exists but cannot take the sink's rows: ${
+      problems.join("; ")
+    }. Alter it, or point the sink at a new table`,
+  );
+}
+
+/** What an existing `vector` column holds; undefined for a type the sink cannot write. */
 function modeOfColumn(type: string): { mode: VectorMode; dimensions?: number } | undefined {
   if (type === "double precision[]") return { mode: "array" };
   const m = /^vector(?:\((\d+)\))?$/.exec(type);
@@ -252,25 +261,23 @@ async function havePgvector(sql: Sql): Promise<{ ok: true } | { ok: false; why: 
   }
 }
 
-/** Picks the vector mode from what was asked and what the table already has. */
+/**
+ * Picks the vector mode from what was asked and what the table's vector
+ * column (of SQL type `existing`, which the sink can write) already holds.
+ */
 async function resolveMode(
   sql: Sql,
   label: string,
   wanted: VectorMode | "auto",
-  existing: string | undefined,
+  existing: { type: string; has: { mode: VectorMode; dimensions?: number } } | undefined,
   log: (msg: string) => void,
 ): Promise<{ mode: VectorMode; dimensions?: number }> {
   if (wanted === "none") return { mode: "none" };
   if (existing !== undefined) {
-    const has = modeOfColumn(existing);
-    if (!has) {
-      throw new Error(
-        `table ${label} has a column vector of type ${existing}; the sink stores vectors as vector(n) (pgvector) or double precision[]`,
-      );
-    }
+    const { type, has } = existing;
     if (wanted !== "auto" && wanted !== has.mode) {
       throw new Error(
-        `table ${label} stores vectors as ${existing}, but the flow asks for vector: ${wanted}; use vector: ${has.mode} (or auto) or another table`,
+        `table ${label} stores vectors as ${type}, but the flow asks for vector: ${wanted}; use vector: ${has.mode} (or auto) or another table`,
       );
     }
     return has;
@@ -322,24 +329,21 @@ export async function prepareTable(
   if (found && found.kind !== "r" && found.kind !== "p") {
     throw new Error(`${label} exists and is not a table (pg_class.relkind ${found.kind})`);
   }
+  const vector = found?.columns.get("vector");
+  const has = vector === undefined ? undefined : modeOfColumn(vector);
   // A vector column the sink cannot write is said with everything else that does not fit, in
   // one error: said alone first, the table was refused again once it was altered.
-  const vector = found?.columns.get("vector");
-  if (found && vector !== undefined && wanted !== "none" && !modeOfColumn(vector)) {
-    throw new Error(
-      `table ${label} exists but cannot take the sink's rows: ${
-        [
-          `vector is ${vector}, expected vector(n) (pgvector) or double precision[]`,
-          ...shapeProblems(found, lifted),
-        ].join("; ")
-      }. Alter it, or point the sink at a new table`,
-    );
+  if (found && vector !== undefined && !has && wanted !== "none") {
+    throw unfit(label, [
+      `vector is ${vector}, expected vector(n) (pgvector) or double precision[]`,
+      ...shapeProblems(found, lifted),
+    ]);
   }
   const { mode, dimensions } = await resolveMode(
     sql,
     label,
     wanted,
-    found?.columns.get("vector"),
+    vector !== undefined && has ? { type: vector, has } : undefined,
     log,
   );
   if (!found) {
@@ -354,13 +358,7 @@ export async function prepareTable(
     found.columns.set("vector", "double precision[]");
   }
   const problems = shapeProblems(found, lifted);
-  if (problems.length) {
-    throw new Error(
-      `table ${label} exists but cannot take the sink's rows: ${
-        problems.join("; ")
-      }. Alter it, or point the sink at a new table`,
-    );
-  }
+  if (problems.length) throw unfit(label, problems);
   const deletes = await prepareDeleted(sql, schema, warn);
   const table: Table = {
     schema,

@@ -246,9 +246,8 @@ export class JsonlSink implements Sink {
           // came first (two processes, batches in flight at once, a durable
           // edge that cut an entry), and a reader keeps the last line per id.
           // A merge update of it neither: a reader laid its fields over nothing.
-          if (
-            (key === item.id || item.update === true) && this.#ids.has(item.id + DELETED_SUFFIX)
-          ) continue;
+          const tombstone = item.id + DELETED_SUFFIX;
+          if (key !== tombstone && this.#ids.has(tombstone)) continue;
           this.#ids.add(key); // a repeat within the batch is skipped too
           fresh.push(key);
           out.add(recordJson(item, this.#options));

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "./connection.ts";
 import { sleep } from "../backoff.ts";
 import { buildFlow, type BuiltStage, FlowStartError } from "../build_flow.ts";
-import { type Flow, isPolling, typedCommandOf } from "../flow.ts";
+import { type Flow, isPolling } from "../flow.ts";
 import { type Logger, withContext } from "../log.ts";
 import type { BuildEnv, Registry } from "../registry.ts";
 import type { Runtime } from "../runtime.ts";
@@ -57,7 +57,9 @@ export async function openRedisRuntime(flow: Flow, opts: {
   command?: (args: string) => string;
 }): Promise<Runtime> {
   const { log, stop, kill } = opts;
-  const command = opts.command ?? typedCommandOf(flow);
+  // Without the command line's (RunOptions.command): the flow's file as the flow names it.
+  const command = opts.command ??
+    ((args: string) => `deno task run ${args} ${flow.file ?? flow.name}`);
   const keys = flowKeys(flow.name, flow.durable.prefix);
   const consumer = `${hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
   const connections: Redis[] = [];
