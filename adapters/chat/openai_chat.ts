@@ -2,6 +2,7 @@ import OpenAI from "openai";
 import { apiMessage, endsRunAt, errorMessage, type RetryHint } from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import {
+  connectionWhy,
   endsRunFor,
   MalformedReplyError,
   overCap,
@@ -277,7 +278,7 @@ export class OpenAIChat implements ChatClient {
     }
     if (error instanceof OpenAI.APIConnectionError) {
       // The SDK says only "Connection error."; its cause says what (refused, no such host).
-      const why = error.cause ? `: ${redact(errorMessage(error.cause))}` : "";
+      const why = error.cause ? `: ${redact(connectionWhy(error.cause))}` : "";
       return new ChatRequestError(
         unsent(error)
           ? `${where}: cannot connect${why} (is the server running, and is the url right?)`

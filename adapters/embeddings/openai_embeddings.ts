@@ -5,6 +5,7 @@ import type { Logger } from "../../engine/log.ts";
 import { maskedError } from "../../engine/mask_url.ts";
 import { redactKey } from "../openai/redact_key.ts";
 import {
+  connectionWhy,
   endsRunFor,
   MalformedReplyError,
   overCap,
@@ -275,7 +276,7 @@ export class OpenAIEmbeddings implements EmbeddingClient {
     }
     // The SDK says only "Connection error."; its cause says what (refused, a reply over the cap).
     const cause = error instanceof OpenAI.APIConnectionError && error.cause
-      ? `: ${errorMessage(error.cause)}`
+      ? `: ${connectionWhy(error.cause)}`
       : "";
     // The SDK parses the body itself: its SyntaxError names a position, not the reply.
     const what = error instanceof SyntaxError

@@ -1,6 +1,12 @@
 import OpenAI from "openai";
 import { ReplyTooLargeError } from "../http/capped_fetch.ts";
-import { AWAY_STATUSES, cutShort, endsRunAt, type RetryHint } from "../../engine/errors.ts";
+import {
+  AWAY_STATUSES,
+  cutShort,
+  endsRunAt,
+  errorMessage,
+  type RetryHint,
+} from "../../engine/errors.ts";
 import type { Logger } from "../../engine/log.ts";
 import { retry, retryAfterMs } from "../../engine/retry.ts";
 import type { Clock, RateLimiter } from "../http/rate_limiter.ts";
@@ -153,6 +159,20 @@ function isAway(error: unknown): boolean {
     !(error instanceof OpenAI.APIConnectionTimeoutError) && !overCap(error) &&
     neverConnected(error);
 }
+
+/**
+ * Why a connection failed, in the words that say it: Deno's fetch error
+ * names both ends and the URL before its reason ("error sending request
+ * from 127.0.0.1:59158 for http://…/v1/embeddings (127.0.0.1:8080): client
+ * error (SendRequest): connection closed before message completed"), and a
+ * client's failure names the endpoint already, so only the reason is kept.
+ */
+export function connectionWhy(cause: unknown): string {
+  return errorMessage(cause).replace(DENO_FETCH_PREFIX, "");
+}
+
+const DENO_FETCH_PREFIX =
+  /^(?:fetch failed: )?error sending request (?:from \S+ )?for (?:url \(\S+\)|\S+ \(\S+\)): (?:client error \(\w+\): )?/;
 
 /** Whether a connection error left the request unsent (refused, no such host): see neverConnected. */
 export function unsent(error: unknown): boolean {

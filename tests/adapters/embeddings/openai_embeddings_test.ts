@@ -288,6 +288,19 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
   });
 });
 
+Deno.test("a refused connection says why in a few words, not Deno's whole sentence", async () => {
+  // A port just closed: nothing listens there.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  const { embeddings } = client(`http://127.0.0.1:${port}/v1`, { maxRetries: 0 });
+  const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+  assert.ok(error instanceof EmbeddingRequestError, String(error));
+  assert.match(error.message, /^text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1: /);
+  assert.match(error.message, /Connection refused/i);
+  assert.doesNotMatch(error.message, /error sending request|client error \(Connect\)/);
+});
+
 Deno.test("transient failures stop after maxRetries with the last error", async () => {
   await withFakeOpenAI({ intercept: () => apiError(503, "overloaded") }, async (server) => {
     const { embeddings } = client(server.url, { maxRetries: 2 });
