@@ -11,7 +11,7 @@ import { confirmer } from "./confirm.ts";
 import { USAGE } from "./help.ts";
 import { runCommand } from "./run_command.ts";
 import { testCommand } from "./test_command.ts";
-import { flowPath } from "./user_dir.ts";
+import { exampleCommand, flowPath } from "./user_dir.ts";
 import { versionText } from "./version.ts";
 
 /**
@@ -59,19 +59,25 @@ export async function dispatch(argv: string[]): Promise<number> {
 
   if (command === "check") {
     if (!rest[0]) {
-      throw new UsageError("check needs a flow file: deno task run check flows/demo.yaml");
+      throw new UsageError(
+        `check needs a flow file: ${exampleCommand("check", "flows/demo.yaml")}`,
+      );
     }
     return await checkCommand(rest.map(flowPath), registry, format);
   }
   if (command === "test") {
     if (!rest[0]) {
-      throw new UsageError("test needs flow test files or folders: deno task run test flows/");
+      throw new UsageError(
+        `test needs flow test files or folders: ${exampleCommand("test", "flows")}`,
+      );
     }
     return await testCommand(rest.map(flowPath), format);
   }
   if (command === "status") {
     if (!rest[0]) {
-      throw new UsageError("status needs a flow file: deno task run status flows/demo.yaml");
+      throw new UsageError(
+        `status needs a flow file: ${exampleCommand("status", "flows/demo-durable.yaml")}`,
+      );
     }
     noMoreThan(rest, 1, "status takes one flow file");
     const flow = await loadFlow(flowPath(rest[0]), registry, Deno.env.toObject(), ADMIN);
@@ -82,7 +88,7 @@ export async function dispatch(argv: string[]): Promise<number> {
   if (command === "reset") {
     if (!rest[0]) {
       throw new UsageError(
-        "reset needs a flow file: deno task run reset flows/demo-durable.yaml",
+        `reset needs a flow file: ${exampleCommand("reset", "flows/demo-durable.yaml")}`,
       );
     }
     noMoreThan(rest, 1, "reset takes one flow file");
@@ -101,13 +107,15 @@ export async function dispatch(argv: string[]): Promise<number> {
       const near = action === undefined ? undefined : nearest(action, ["list", "replay", "purge"]);
       throw new UsageError(
         action === undefined
-          ? "dlq takes list, replay or purge and a flow file: deno task run dlq list FLOW"
+          ? `dlq takes list, replay or purge and a flow file: ${exampleCommand("dlq list FLOW")}`
           : `dlq takes list, replay or purge, got "${action}"` +
             (near ? `; did you mean "${near}"?` : ""),
       );
     }
     if (!file) {
-      throw new UsageError(`dlq ${action} needs a flow file: deno task run dlq ${action} FLOW`);
+      throw new UsageError(
+        `dlq ${action} needs a flow file: ${exampleCommand(`dlq ${action} FLOW`)}`,
+      );
     }
     noMoreThan(rest, 2, `dlq ${action} takes one flow file`);
     const limit = values.limit === undefined ? undefined : Number(values.limit);

@@ -67,6 +67,11 @@ export function typedCommand(args: string, file?: string, dir: string = userDir(
   return [prefix, args, shown].filter((s) => s !== "").join(" ");
 }
 
+/** typedCommand naming a file of the checkout (flows/demo.yaml): a usage error's example, which must run where it is pasted too. */
+export function exampleCommand(args: string, checkoutFile?: string): string {
+  return typedCommand(args, checkoutFile === undefined ? undefined : resolve(ROOT, checkoutFile));
+}
+
 /** A path as a shell takes it: as it is when it holds no character a shell reads, else in single quotes. */
 function quoted(path: string): string {
   return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;

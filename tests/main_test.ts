@@ -460,10 +460,10 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     [
       ["check"],
       new RegExp(
-        "^error: check needs a flow file: deno task run check flows/demo\\.yaml\n" +
-          `run \`deno task --cwd ${
-            ROOT.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-          } run help\` for usage$`,
+        `^error: check needs a flow file: deno task --cwd ${escaped(ROOT)} run check ${
+          escaped(join(ROOT, "flows/demo.yaml"))
+        }\n` +
+          `run \`deno task --cwd ${escaped(ROOT)} run help\` for usage$`,
         "m",
       ),
     ],
@@ -562,3 +562,8 @@ Deno.test("--log-format json: bad input is one JSON line, and --quiet keeps the 
     );
   });
 });
+
+/** `text` matched literally inside a RegExp. */
+function escaped(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
