@@ -175,7 +175,8 @@ export async function buildFlow(
         if (refused) throw new FieldError(["workers"], refused);
         // With workers the stage is built here too: its window, and what
         // opening it tells later stages (the vector length), come from it.
-        const local = await spec.create(entry.config, env);
+        // Its clients log under its name too (an API client's retries), as its own lines do.
+        const local = await spec.create(entry.config, { ...env, log: ctx.log });
         // A stage's own code is not type-checked (a step module): a create that returns
         // nothing, or an object whose handle is misspelt, failed every batch at run time.
         if (typeof (local as Partial<Actor> | undefined)?.handle !== "function") {

@@ -6,7 +6,7 @@ import { defineFlow } from "../../config/define_flow.ts";
 import { parseFlow } from "../../config/load_flow.ts";
 import { buildFlow, FlowStartError } from "../../engine/build_flow.ts";
 import type { Flow } from "../../engine/flow.ts";
-import { memoryLogger } from "../../engine/log.ts";
+import { createLogger, memoryLogger } from "../../engine/log.ts";
 import type { Registry } from "../../engine/registry.ts";
 
 /** The FlowStartError building `flow` throws. */
@@ -133,4 +133,32 @@ Deno.test("a stage whose create returns no actor, or one without handle, fails a
       new RegExp(`^flows/odd\\.yaml:5:5: pipeline\\[0\\]\\.mine: its create\\(\\) ${said}`),
     );
   }
+});
+
+Deno.test("what a stage's create hands its clients logs under the stage's name, as its own lines do", async () => {
+  // The embed stage's API client was made with the run's logger: its retry warnings, in JSON,
+  // had no `stage` field for a log store to filter on.
+  const lines: string[] = [];
+  const log = createLogger("json", { out: (_level, line) => lines.push(line) });
+  const registry = builtinRegistry().stage({
+    kind: "talker",
+    summary: "",
+    schema: z.object({}),
+    create: (_config, env) => {
+      env.log.warn("a client's retry");
+      return { handle() {} };
+    },
+  });
+  const flow = parseFlow(
+    "name: talk\nsources:\n  g: { kind: generator, count: 1 }\npipeline:\n  - talker: {}\n" +
+      "  - publish: [stdout: {}]\n",
+    "flows/talk.yaml",
+    registry,
+    {},
+  );
+  const env = { flow: flow.name, baseDir: ".", outDir: ".", log, registry, vectors: {} };
+  const built = await buildFlow(flow, registry, env, new AbortController().signal, log);
+  await built.close();
+  const said = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "a client's retry");
+  assert.equal(said?.stage, "talker", lines.join("\n"));
 });
