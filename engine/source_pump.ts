@@ -119,7 +119,9 @@ export async function pumpSource(
             stats.errors++;
             // Into the report, the summary and the log: a URL's password must not go with it.
             stats.lastError = failure = maskUrlsIn(errorMessage(error));
-            log.error(`${opts.flow}: source ${entry.name} failed: ${stats.lastError}`);
+            // In the read's span: an exported log record is tied to the span it is written in.
+            const said = `${opts.flow}: source ${entry.name} failed: ${stats.lastError}`;
+            withSpan(span, () => log.error(said));
           }
           break;
         }

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
-import { SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, ROOT_CONTEXT, SpanStatusCode, trace } from "@opentelemetry/api";
 import { z } from "zod";
 import type { Actor } from "../../engine/actor.ts";
 import { decodeEntry, encodeEntries } from "../../engine/redis/codec.ts";
 import { envelope } from "../../engine/item.ts";
 import { parseTraceparent } from "../../engine/trace.ts";
+import { parseFlow } from "../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
+import { memoryLogger } from "../../engine/log.ts";
+import { runFlow } from "../../engine/run_flow.ts";
 import { runTestFlow, testRegistry } from "../../testing.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
 import { type MemorySpan as ReadableSpan, MemoryTracerProvider } from "./_memory_tracer.ts";
@@ -175,6 +179,58 @@ pipeline:
   assert.equal(span.status.code, SpanStatusCode.ERROR);
   assert.match(span.status.message ?? "", /it broke/);
   assert.equal(span.attributes["millrace.batch.dead_letters"], 1);
+});
+
+Deno.test("a failed source read's error line is written in its span, so an exported log is tied to it", async () => {
+  const registry = testRegistry().source({
+    kind: "broken",
+    summary: "fails at once",
+    schema: z.strictObject({}),
+    create: () => ({
+      // deno-lint-ignore require-yield
+      async *read() {
+        throw new Error("feed went away");
+      },
+    }),
+  });
+  const flow = parseFlow(
+    "name: broke\nsources:\n  feed: { kind: broken }\npipeline:\n  - publish: [stdout: {}]\n",
+    "flows/broke.yaml",
+    registry,
+    {},
+  );
+  // Deno's OpenTelemetry ties a log record to the span active when it is written: here a
+  // context manager that keeps what `context.with` sets while its function runs, as Deno's does.
+  let active = ROOT_CONTEXT;
+  context.setGlobalContextManager({
+    active: () => active,
+    with(ctx, fn, thisArg, ...args) {
+      const before = active;
+      active = ctx;
+      try {
+        return fn.call(thisArg, ...args);
+      } finally {
+        active = before;
+      }
+    },
+    bind: (_ctx, target) => target,
+    enable() {
+      return this;
+    },
+    disable() {
+      return this;
+    },
+  });
+  const errors: (string | undefined)[] = [];
+  const log = memoryLogger();
+  log.error = () => void errors.push(trace.getActiveSpan()?.spanContext().spanId);
+  const [, spans] = await spansOf(() =>
+    runFlow(flow, { registry, log, deadLetters: new MemoryDeadLetters() })
+  ).finally(() => context.disable());
+  const [read] = named(spans, "millrace.source feed");
+  assert.equal(read.status.code, SpanStatusCode.ERROR);
+  assert.ok(errors.length >= 1);
+  assert.equal(errors[0], read.spanContext().spanId);
 });
 
 Deno.test("an envelope's trace survives the Redis entry codec; an entry without one still decodes", () => {
