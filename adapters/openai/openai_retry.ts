@@ -43,6 +43,13 @@ export interface OpenAIRetryOptions {
    * again, each a new request, and every one warned "attempt 1 of 5".
    */
   said?: { at?: number };
+  /**
+   * The stage's usage counts (the summary's, and millrace_stage_usage_total):
+   * each retry of a request is counted as `request retries`, since a stage
+   * whose client retries within one try of its batch shows nothing in its
+   * batch retries while it struggles.
+   */
+  tally?: (name: string, n: number) => void;
   /** The failure in the client's words, without its key. */
   failure(error: unknown): Error;
 }
@@ -81,6 +88,7 @@ export async function withOpenAIRetry<T>(
           o.limiter?.pause(delayMs);
         }
         o.stats.retries++;
+        o.tally?.("request retries", 1);
         // A warning for a request's first retry; the next ones of the same request only
         // under --log-level debug: a service down for every request wrote one line per
         // retry, five per request, a wall of them for a handful of items.

@@ -155,10 +155,14 @@ Deno.test("a 500 is retried with backoff and the second attempt succeeds", async
   await withFakeOpenAI({
     intercept: (hit) => hit.n === 1 ? apiError(500, "The server had an error") : undefined,
   }, async (server) => {
-    const { embeddings } = client(server.url);
+    const usage = new Map<string, number>();
+    const tally = (name: string, n: number) => usage.set(name, (usage.get(name) ?? 0) + n);
+    const { embeddings } = client(server.url, { tally });
     assert.equal((await embeddings.embed(["a", "b"], signal())).length, 2);
     assert.equal(server.hits.length, 2);
     assert.deepEqual(embeddings.stats, { requests: 2, retries: 1, tokens: 2 });
+    // The stage's usage says it too: its batch was tried once, its request twice.
+    assert.deepEqual(Object.fromEntries(usage), { requests: 2, "request retries": 1, tokens: 2 });
   });
 });
 
