@@ -77,6 +77,21 @@ Deno.test("`main.ts` runs a flow file, prints per-stage counts and writes dead l
   assert.ok(dead.every((d) => typeof d.reason === "string" && d.stage === "validate"));
 });
 
+Deno.test("dead letters that cannot be written end the run saying why, with its summary, not a stack", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-cli-" });
+  // Where dead_letters.jsonl goes, a directory: every write of a letter fails, as on a full disk.
+  await Deno.mkdir(join(dir, "dead_letters.jsonl"));
+  const out = await cli([await demoIn(dir)]).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 1, stderr);
+  assert.match(
+    stderr,
+    /^error: demo: cannot write dead letters to \S+dead_letters\.jsonl: Is a directory \(os error 21\).*: stopped; \d+ items in flight were not published$/m,
+  );
+  assert.match(stderr, /^stage +in +out/m, "the summary is printed");
+  assert.doesNotMatch(stderr, /^\s+at /m, "no stack");
+});
+
 Deno.test("SIGTERM mid-run stops the sources and still publishes everything that was accepted", async () => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-sigterm-" });
   // Many items and small edges: the run is far from done when the signal comes.

@@ -1,5 +1,6 @@
 import { dirname } from "node:path";
 import { type DeadLetter, type DeadLetters, letterItemJson } from "../../engine/dead_letters.ts";
+import { errorMessage, FlowEndingError } from "../../engine/errors.ts";
 import { hash128 } from "../../engine/hash.ts";
 import { fileLines } from "./_file_lines.ts";
 import { writeAll } from "./jsonl_sink.ts";
@@ -43,9 +44,19 @@ export class JsonlDeadLetters implements DeadLetters {
     this.path = path;
   }
 
-  /** Appends the entries not in the file yet, in one write; writes are appended in call order. */
+  /**
+   * Appends the entries not in the file yet, in one write; writes are
+   * appended in call order. A write that fails (a full disk) ends the run
+   * (FlowEndingError), saying why: an item refused with nowhere to record
+   * why cannot be accounted for, and the error went up as a bare stack.
+   */
   write(entries: readonly DeadLetter[]): Promise<void> {
-    const run = this.#tail.then(() => this.#append(entries));
+    const run = this.#tail.then(() => this.#append(entries)).catch((error) => {
+      throw new FlowEndingError(
+        `cannot write dead letters to ${this.path}: ${errorMessage(error)}`,
+        { cause: error },
+      );
+    });
     this.#tail = run.catch(() => {});
     return run;
   }

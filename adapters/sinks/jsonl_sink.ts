@@ -264,7 +264,10 @@ export class JsonlSink implements Sink {
         this.#offset = end + bytes.length;
       } catch (error) {
         unwritten();
-        throw new Error(`jsonl sink: cannot append to ${this.path}`, { cause: error });
+        // Why goes with it (a full disk): the cause alone reaches no log line or dead letter.
+        throw new Error(`jsonl sink: cannot append to ${this.path}: ${errorMessage(error)}`, {
+          cause: error,
+        });
       }
     } finally {
       await file.unlock();

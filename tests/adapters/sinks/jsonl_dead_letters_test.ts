@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { JsonlDeadLetters } from "../../../adapters/sinks/jsonl_dead_letters.ts";
 import { envelope } from "../../../engine/item.ts";
+import { FlowEndingError } from "../../../engine/errors.ts";
 import { builtinRegistry } from "../../../builtins.ts";
 import { loadFlow } from "../../../config/load_flow.ts";
 import { createLogger } from "../../../engine/log.ts";
@@ -134,5 +135,22 @@ Deno.test("an item JSON cannot hold is still dead-lettered, with its id and a pa
   assert.match(entries[1].item.payload.unencodable, /circular/i);
   assert.equal(entries[1].item.source, "custom");
   assert.deepEqual(entries[2].item, JSON.parse(JSON.stringify(plain)));
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a dead letter that cannot be written ends the run, saying where and why", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "dead_letters.jsonl");
+  await Deno.mkdir(path);
+  const letters = new JsonlDeadLetters(path);
+  const item = envelope({ title: "t", url: "https://a.test/1" }, "s");
+  const error = await letters.write([{ stage: "validate", reason: "r", attempts: 1, item }])
+    .catch((e) => e);
+  assert.ok(error instanceof FlowEndingError, String(error));
+  assert.match(
+    error.message,
+    /^cannot write dead letters to .*dead_letters\.jsonl: Is a directory/,
+  );
+  await letters.close();
   await Deno.remove(dir, { recursive: true });
 });

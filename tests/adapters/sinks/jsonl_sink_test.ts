@@ -424,3 +424,19 @@ Deno.test("a batch holding an item JSON cannot encode writes nothing, and its ot
   assert.deepEqual((await lines(path)).map((l) => l.id), [item(1).id, item(3).id]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test({
+  name:
+    "a write the disk refuses says why (a full disk), in the error a log line and a dead letter quote",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // /dev/full takes any open and refuses every write with ENOSPC.
+    const sink = new JsonlSink("/dev/full");
+    const error = await sink.write([item(1)], signal).catch((e) => e);
+    assert.match(
+      String(error?.message),
+      /^jsonl sink: cannot append to \/dev\/full: No space left on device \(os error 28\)$/,
+    );
+    assert.equal(isRetryable(error), true, "a disk may get room: the batch is retried");
+  },
+});
