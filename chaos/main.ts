@@ -17,24 +17,38 @@ import { formatTable } from "./_report.ts";
 import { closeCurrent, type Result, runScenario } from "./_run.ts";
 import { SCENARIOS } from "./scenarios/all.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    short: { type: "boolean", default: false },
-    fuse: { type: "boolean", default: false },
-    "fuse-all": { type: "boolean", default: false },
-    only: { type: "string" },
-    runs: { type: "string", default: "1" },
-    json: { type: "boolean", default: false },
-    keep: { type: "boolean", default: false },
-    help: { type: "boolean", default: false },
-  },
-});
+const USAGE =
+  "deno task chaos [--short] [--fuse | --fuse-all] [--only NAME[,NAME]] [--runs N] [--keep] [--json]";
+
+/** A command line this cannot run: one line and exit 2, as `deno task run` does, not a stack. */
+function refuse(why: string): never {
+  console.error(`error: ${why}\n${USAGE}`);
+  Deno.exit(2);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        short: { type: "boolean", default: false },
+        fuse: { type: "boolean", default: false },
+        "fuse-all": { type: "boolean", default: false },
+        only: { type: "string" },
+        runs: { type: "string", default: "1" },
+        json: { type: "boolean", default: false },
+        keep: { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+    });
+  } catch (error) {
+    // "Unknown option '--shrt'": node:util's TypeError went up as a stack.
+    return refuse((error as Error).message.split("\n")[0]);
+  }
+})();
 
 if (values.help) {
-  console.log(
-    "deno task chaos [--short] [--fuse | --fuse-all] [--only NAME[,NAME]] [--runs N] [--keep] [--json]\n",
-  );
+  console.log(USAGE + "\n");
   for (const s of SCENARIOS) console.log(`  ${s.name.padEnd(14)} ${s.about}`);
   Deno.exit(0);
 }
@@ -42,14 +56,16 @@ if (values.help) {
 const names = values.only?.split(",").map((n) => n.trim()).filter(Boolean);
 const unknown = names?.filter((n) => !SCENARIOS.some((s) => s.name === n)) ?? [];
 if (unknown.length > 0) {
-  console.error(`unknown scenario: ${unknown.join(", ")} (see --help)`);
-  Deno.exit(2);
+  refuse(`unknown scenario: ${unknown.join(", ")} (see --help)`);
 }
 const selected = names ? SCENARIOS.filter((s) => names.includes(s.name)) : SCENARIOS;
 const mode = { short: values.short, fuse: values["fuse-all"] ? "all" as const : values.fuse };
 // A drained short run takes 5-25 s, a long one 1-3 min; a hang is cut at the deadline.
 const deadlineMs = mode.short ? 60_000 : 300_000;
-const runs = Math.max(1, Number(values.runs) || 1);
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1) {
+  refuse(`--runs takes a positive whole number, got "${values.runs}"`);
+}
 
 // Interrupted: stop what the running scenario started before leaving.
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
