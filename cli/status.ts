@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
-import { checkedLag, pairs, removedWaiting } from "../engine/redis/redis_info.ts";
+import { checkedLag, evictingPolicy, pairs, removedWaiting } from "../engine/redis/redis_info.ts";
 import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 import { maskUrl } from "../engine/mask_url.ts";
@@ -177,6 +177,13 @@ export async function flowStatus(
       `${waiting} ${waiting === 1 ? "entry waits" : "entries wait"} on the input of stage ` +
         `"${stage}", which is not in the pipeline any more and which nothing reads: put the ` +
         `stage back to finish them, or reset the flow to drop them`,
+    );
+  }
+  const evicting = await evictingPolicy(redis);
+  if (evicting !== undefined) {
+    notes.push(
+      `Redis evicts keys when its memory is full (maxmemory-policy ${evicting}): it would drop ` +
+        "this flow's streams, leases or dedupe keys; set maxmemory-policy noeviction",
     );
   }
   if (sampleMs === 0) notes.push("rates not sampled (sampleMs 0)");

@@ -83,6 +83,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
   readonly #next: BacklogGauge;
   /** The connection drops counted when this consumer's own pending entries were last read back. */
   #ownReadAt = 0;
+  /** Whether this step said it pauses for Redis and not yet that it resumes (untilRedis). */
+  readonly #paused = { said: false };
 
   constructor(run: Omit<DurableStepRun, "held">) {
     this.run = { ...run, held: new Map() };
@@ -647,7 +649,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
     isRetryable?: (error: unknown) => boolean,
   ): Promise<T> {
     const who = `${this.run.keys.flow}/${this.run.step.id}`;
-    return untilRedis(call, { who, what, log: this.run.log, signal: this.run.kill, isRetryable });
+    const { log, kill: signal } = this.run;
+    return untilRedis(call, { who, what, log, signal, isRetryable, paused: this.#paused });
   }
 
   /**

@@ -11,6 +11,20 @@ export function pairs(reply: unknown): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Redis's `maxmemory-policy` when Redis may evict keys (a `maxmemory` set
+ * and a policy other than `noeviction`: `volatile-lru`, the default of
+ * several managed services, evicts the keys that carry a TTL, such as the
+ * Deduper's; `allkeys-*` evicts streams too), else undefined. Read from
+ * INFO, which services that rename CONFIG still answer.
+ */
+export async function evictingPolicy(redis: Redis): Promise<string | undefined> {
+  const info = String(await redis.info("memory"));
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim();
+  const policy = field("maxmemory_policy");
+  return policy && policy !== "noeviction" && Number(field("maxmemory")) > 0 ? policy : undefined;
+}
+
 /** What a consumer group knows of its stream, for backpressure and drain checks. */
 export interface GroupState {
   /** Entries added to the stream and not yet delivered to the group. */

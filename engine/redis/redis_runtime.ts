@@ -12,12 +12,16 @@ import { errorMessage, isOutage } from "../errors.ts";
 import { type FlowKeys, flowKeys } from "./keys.ts";
 import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
-import { backlog, recentReaders, removedWaiting } from "./redis_info.ts";
+import { backlog, evictingPolicy, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
-/** Redis's answers while it cannot serve for a while (loading its data, a long script, a failover). */
-const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b/;
+/**
+ * Redis's answers while it cannot serve for a while (loading its data, a
+ * long script, a failover, memory full under noeviction, a disk it cannot
+ * write): waited out at start as the steps wait them out later.
+ */
+const PASSING = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|OOM|MISCONF)\b/;
 
 /**
  * Runs redelivered entries one at a time in this process, whatever flow
@@ -122,7 +126,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
   const steps = planSteps(stages, flow.durable.fuse);
   let readers: Redis[];
   // What the start asks of Redis is safe to run again, and is, when a connection drops
-  // under it or the server is loading or busy: a blip while starting ended the run with an
+  // under it or the server is loading, busy or full: a blip while starting ended the run with an
   // error. Any other answer (a replica's READONLY, an ACL's NOPERM, a key of the wrong type)
   // still ends the start at once: no wait mends it.
   const starting = <T>(what: string, call: () => Promise<T>) =>
@@ -138,6 +142,17 @@ export async function openRedisRuntime(flow: Flow, opts: {
       "the check of fused stages",
       () => refuseStranded(redis, keys, flow, steps, command),
     );
+    const evicting = await starting("the check of eviction", () => evictingPolicy(redis));
+    if (evicting !== undefined) {
+      log.warn(
+        `${flow.name}: Redis evicts keys when its memory is full (maxmemory-policy ` +
+          `${evicting}): it would drop this flow's streams, leases or dedupe keys, and items ` +
+          `with them, or let copies through; set maxmemory-policy noeviction ` +
+          `(CONFIG SET maxmemory-policy noeviction, or the service's parameter), and a full ` +
+          `Redis pauses the flow instead`,
+        { maxmemoryPolicy: evicting },
+      );
+    }
     const removed = await starting(
       "the check of removed stages",
       () => removedWaiting(redis, keys, flow),

@@ -2,7 +2,7 @@ import { retry } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
 import { untilAborted } from "../until_aborted.ts";
-import { isScriptFault } from "./redis_script.ts";
+import { isRefusedForNow, isScriptFault } from "./redis_script.ts";
 
 /**
  * Runs a Redis call until Redis answers it. A dropped connection rejects
@@ -16,11 +16,19 @@ import { isScriptFault } from "./redis_script.ts";
  */
 export async function untilRedis<T>(
   call: () => Promise<T>,
-  { who, what, log, signal, isRetryable }: {
+  { who, what, log, signal, isRetryable, paused = { said: false } }: {
     who: string;
     what: string;
     log: Logger;
     signal: AbortSignal;
+    /**
+     * Whether `who` said it is pausing and has not yet said it resumes:
+     * shared by the calls of one step, so that a pause one call said is
+     * ended by the next call that succeeds (a commit its caller starts
+     * again after a dropped connection said none), and calls failing at
+     * once during one outage say it once.
+     */
+    paused?: { said: boolean };
     /**
      * False for an error that another try cannot mend: it is thrown at
      * once. A fault of this process's own code (a TypeError, a RangeError:
@@ -31,7 +39,6 @@ export async function untilRedis<T>(
     isRetryable?: (error: unknown) => boolean;
   },
 ): Promise<T> {
-  let failed = false;
   const result = await retry(() => untilAborted(call(), signal), {
     signal,
     maxAttempts: Infinity,
@@ -40,19 +47,25 @@ export async function untilRedis<T>(
     isRetryable: (error) =>
       !isOwnFault(error) && !isLostFlow(error) && (isRetryable?.(error) ?? true),
     onRetry: ({ error, attempt }) => {
-      failed = true;
-      if (attempt === 1) {
-        log.warn(`${who}: ${what} failed, pausing until Redis answers`, {
-          error: errorMessage(error),
-        });
-      }
+      if (attempt > 1) return;
+      // Redis answering "not now" (full memory, a disk it cannot write) is not Redis away.
+      const said = isRefusedForNow(error)
+        ? `${who}: ${what} refused by Redis for now, trying again until it takes it`
+        : `${who}: ${what} failed, pausing until Redis answers`;
+      // Said once per pause of `who`; its other calls that fail meanwhile, at debug.
+      const say = paused.said ? log.debug : log.warn;
+      paused.said = true;
+      say?.call(log, said, { error: errorMessage(error) });
     },
   }).catch((error) => {
     throw isLostFlow(error) && !(error instanceof RedisLostFlowError)
       ? new RedisLostFlowError(who, error)
       : error;
   });
-  if (failed) log.info(`${who}: Redis is back, resuming`);
+  if (paused.said) {
+    paused.said = false;
+    log.info(`${who}: Redis is back, resuming`);
+  }
   return result;
 }
 
@@ -72,7 +85,8 @@ export class RedisLostFlowError extends Error {
     super(
       `${who}: Redis no longer holds this flow's streams and consumer groups (${
         errorMessage(cause).split("\n")[0]
-      }): it restarted without persistence, was flushed or reset, or is another server. ` +
+      }): it restarted without persistence, was flushed or reset, evicted them (a ` +
+        `maxmemory-policy other than noeviction), or is another server. ` +
         `The entries those streams held are gone from Redis; stopping. Run the flow again to ` +
         `make them anew: sources go on from the positions Redis still holds (from their start ` +
         `when it holds none), and sinks write by item id, so nothing published is written twice`,

@@ -223,3 +223,22 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "status says when Redis would evict the flow's keys, and says nothing under noeviction",
+  async () => {
+    await withFlow(async (redis, flow) => {
+      await redis.call("CONFIG", "SET", "maxmemory", "1gb");
+      await redis.call("CONFIG", "SET", "maxmemory-policy", "allkeys-lru");
+      const evicting = await flowStatus(redis, flow, { sampleMs: 0 });
+      assert.match(
+        formatStatus(evicting),
+        /Redis evicts keys when its memory is full \(maxmemory-policy allkeys-lru\)/,
+      );
+      await redis.call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+      const safe = await flowStatus(redis, flow, { sampleMs: 0 });
+      assert.ok(!safe.notes.some((n) => /evicts/.test(n)), safe.notes.join("\n"));
+      await redis.call("CONFIG", "SET", "maxmemory", "0");
+    });
+  },
+);

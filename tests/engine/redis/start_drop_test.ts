@@ -80,3 +80,81 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a Redis full at start (OOM, maxmemory with noeviction) is waited out, as it is later",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-start-oom-" });
+      const admin = client(server);
+      try {
+        // Every write refused: more memory in use than the limit allows.
+        await admin.call("CONFIG", "SET", "maxmemory-policy", "noeviction");
+        await admin.call("CONFIG", "SET", "maxmemory", "1");
+        const yaml = `name: startoom\ndurability: redis\nredis: ${server.url}\noutput: ${dir}\n` +
+          "sources:\n  items: { kind: numbered, count: 50, batch: 50 }\n" +
+          "pipeline:\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
+        const registry = workerRegistry();
+        const flow = await loadFlow(await writeFlow(dir, yaml), registry);
+        const lines: string[] = [];
+        const log = createLogger("json", {
+          out: (_, line) => void lines.push(JSON.parse(line).msg),
+        });
+        let ended = false;
+        // Settled here at once, so a start that fails is this test's failure, not an uncaught one.
+        const run = runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log })
+          .then((report) => report, (error: Error) => error)
+          .finally(() => ended = true);
+        // It ended the start with exit 2, as bad input: "redis: OOM command not allowed …".
+        while (!ended && !lines.some((l) => /refused by Redis for now/.test(l))) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await admin.call("CONFIG", "SET", "maxmemory", "0");
+        const report = await run;
+        if (report instanceof Error) throw report;
+        assert.equal(report.published, 50, lines.join("\n"));
+        assert.ok(
+          lines.some((l) => /^startoom: .* refused by Redis for now/.test(l)),
+          lines.join("\n"),
+        );
+        // Full, but evicting nothing: no warning of eviction.
+        assert.ok(!lines.some((l) => /evicts keys/.test(l)), lines.join("\n"));
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "a Redis that would evict keys when full is warned of at start, naming its policy",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-start-evict-" });
+      const admin = client(server);
+      try {
+        // A managed service's default: the keys with a TTL (the Deduper's) go first.
+        await admin.call("CONFIG", "SET", "maxmemory", "1gb");
+        await admin.call("CONFIG", "SET", "maxmemory-policy", "volatile-lru");
+        const yaml = `name: evicting\ndurability: redis\nredis: ${server.url}\noutput: ${dir}\n` +
+          "sources:\n  items: { kind: numbered, count: 10, batch: 10 }\n" +
+          "pipeline:\n  - publish: [ { jsonl: { path: items.jsonl } } ]\n";
+        const registry = workerRegistry();
+        const flow = await loadFlow(await writeFlow(dir, yaml), registry);
+        const log = memoryLogger();
+        const report = await runFlow(flow, { registry, deadLetters: new MemoryDeadLetters(), log });
+        assert.equal(report.published, 10);
+        const warned = log.lines.filter((l) => /evicts keys/.test(l));
+        assert.equal(warned.length, 1, log.lines.join("\n"));
+        assert.match(
+          warned[0],
+          /^warn evicting: Redis evicts keys when its memory is full \(maxmemory-policy volatile-lru\): .* set maxmemory-policy noeviction/,
+        );
+      } finally {
+        admin.disconnect();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);

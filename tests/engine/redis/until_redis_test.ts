@@ -83,3 +83,49 @@ Deno.test("a missing stream or consumer group ends the call at once, saying Redi
   );
   assert.equal(calls, 1);
 });
+
+Deno.test("a pause one call said is ended by the next call of the step that succeeds, and said once for calls failing together", async () => {
+  const log = memoryLogger();
+  const paused = { said: false };
+  const opts = { ...options(), log, paused };
+  const closed = () => Promise.reject(new Error("Connection is closed."));
+  // A commit that failed while Redis was away, then gave up for its caller to check again
+  // (a dropped connection meanwhile): it said "pausing", and nothing said "resuming".
+  class CheckAgain extends Error {}
+  let tries = 0;
+  await assert.rejects(
+    untilRedis(
+      () => ++tries === 1 ? closed() : Promise.reject(new CheckAgain()),
+      { ...opts, isRetryable: (e) => !(e instanceof CheckAgain) },
+    ),
+    CheckAgain,
+  );
+  // Two calls of the same step failing during the same outage.
+  const failingTwice = () => {
+    let n = 0;
+    return () => ++n <= 2 ? closed() : Promise.resolve(n);
+  };
+  await Promise.all([untilRedis(failingTwice(), opts), untilRedis(failingTwice(), opts)]);
+  const said = log.lines.filter((l) => !l.startsWith("debug")).map((l) => l.replace(/ \{.*$/, ""));
+  assert.deepEqual(said, [
+    "warn f/s: read failed, pausing until Redis answers",
+    "info f/s: Redis is back, resuming",
+  ]);
+});
+
+Deno.test("Redis refusing a call for now (OOM) is said as a refusal, not as Redis away", async () => {
+  const log = memoryLogger();
+  let tries = 0;
+  await untilRedis(
+    () =>
+      ++tries === 1
+        ? Promise.reject(new Error("OOM command not allowed when used memory > 'maxmemory'."))
+        : Promise.resolve("ok"),
+    { ...options(), what: "commit", log },
+  );
+  assert.match(
+    log.lines[0],
+    /^warn f\/s: commit refused by Redis for now, trying again until it takes it \{"error":"OOM command not allowed/,
+  );
+  assert.equal(log.lines.length, 2);
+});
