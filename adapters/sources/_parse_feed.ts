@@ -82,7 +82,13 @@ export async function parseFeed(
   // Atom's xml:base, per entry; skipped if the entries do not line up, as useXhtml is.
   const bases = root === "feed" ? atomBases(xml, base) : [];
   const lined = bases.length === feed.items.length;
-  const items = feed.items.map((entry, i) => toRawItem(entry, lined ? bases[i] : base, dates));
+  // An Atom entry without <author> has the feed's (RFC 4287 4.2.1).
+  const feedAuthor = root === "feed"
+    ? atomPersonName((feed as { author?: unknown }).author)
+    : undefined;
+  const items = feed.items.map((entry, i) =>
+    toRawItem(entry, lined ? bases[i] : base, dates, feedAuthor)
+  );
   if (root === "feed") useXhtml(items, atomXhtml(xml));
   if (dates.unread) {
     warn(
@@ -113,7 +119,16 @@ async function newParser(): Promise<Parser<Record<string, unknown>, FeedEntry>> 
   const { default: RssParser } = await import("rss-parser");
   const parser = new RssParser<Record<string, unknown>, FeedEntry>({
     defaultRSS: 2,
-    customFields: { item: [["category", "categoryList", { keepArray: true }]] },
+    customFields: {
+      feed: ["author"],
+      item: [
+        ["category", "categoryList", { keepArray: true }],
+        // An RDF feed's categories.
+        ["dc:subject", "subjectList", { keepArray: true }],
+        // Feedburner's <link> is its own redirect (feeds.example.com/~r/…); this is the article.
+        ["feedburner:origLink", "origLink"],
+      ],
+    },
   });
   tolerateBadAtomDates(parser);
   keepGuidPermaLink(parser);
@@ -206,6 +221,7 @@ function toRawItem(
   entry: FeedEntry,
   base: string | undefined,
   dates: { unread: number; first: string },
+  feedAuthor?: string,
 ): RawItem {
   const item: RawItem = {};
   const title = str(entry.titleText) ?? titleText(str(entry.title));
@@ -216,7 +232,8 @@ function toRawItem(
   const enclosure = enclosureOf(entry.enclosure, base);
   if (enclosure) item.enclosure = enclosure;
   const permalink = entry.guidIsPermaLink === false ? undefined : webUrl(str(entry.guid));
-  const link = str(entry.link)?.trim() || permalink || enclosure?.url;
+  const link = webUrl(str(entry.origLink)) || str(entry.link)?.trim() || permalink ||
+    enclosure?.url;
   if (link) item.url = resolve(link, base);
   const html = str(entry["content:encoded"]) ?? str(entry.content) ?? str(entry.summary);
   if (html !== undefined) item.text = htmlToText(html) || undefined;
@@ -224,6 +241,7 @@ function toRawItem(
     (entry.itunes as Record<string, unknown> | undefined)?.author,
   );
   if (author) item.author = personName(author);
+  else if (feedAuthor) item.author = feedAuthor;
   item.publishedAt = isoDate(entry.pubDate) ?? isoDate(entry.date) ?? isoDate(entry.isoDate);
   const written = [entry.pubDate, entry.date].map(str).find((d) => d?.trim());
   if (item.publishedAt === undefined && written !== undefined) {
@@ -231,7 +249,10 @@ function toRawItem(
     dates.unread++;
   }
   item.guid = str(entry.guid) ?? str(entry.id) ?? str(entry["rdf:about"]);
-  const tags = categories(entry.categoryList);
+  const tags = categories([
+    ...(Array.isArray(entry.categoryList) ? entry.categoryList : []),
+    ...(Array.isArray(entry.subjectList) ? entry.subjectList : []),
+  ]);
   if (tags.length) item.tags = tags;
   for (const k of Object.keys(item)) if (item[k] === undefined) delete item[k];
   return item;
@@ -326,6 +347,14 @@ function categories(raw: unknown): string[] {
     if (tag) out.add(tag);
   }
   return [...out];
+}
+
+/** An Atom person construct as xml2js reads it (`[{ name: ["Jo"] }]`): its name, if any. */
+function atomPersonName(raw: unknown): string | undefined {
+  const person = Array.isArray(raw) ? raw[0] : raw;
+  const name = (person as { name?: unknown } | undefined)?.name;
+  const text = str(Array.isArray(name) ? name[0] : name);
+  return text === undefined ? undefined : oneLine(decodeEntities(text)) || undefined;
 }
 
 /** RSS `author` is an e-mail address, often "jo@example.com (Jo Doe)": keep the name. */

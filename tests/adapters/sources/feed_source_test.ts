@@ -128,6 +128,8 @@ fixtureTest("heise Atom: umlauts stay intact", async () => {
   assert.ok(items[0].text?.includes("das dritte größere Release"));
   assert.equal(items[0].publishedAt, "2016-02-01T16:22:00.000Z");
   assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
+  // An entry without <author> has the feed's (RFC 4287 4.2.1).
+  assert.ok(items.every((i) => i.author === "heise online"), items[0].author);
 });
 
 fixtureTest("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", async () => {
@@ -136,6 +138,8 @@ fixtureTest("RSS 1.0 (RDF): items outside the channel, dc:creator and dc:date", 
   assert.equal(items[0].title, "Food for fungi");
   assert.equal(items[0].author, "Hines, P. J.");
   assert.equal(items[0].publishedAt, "2017-06-15T17:29:47.000Z");
+  // dc:subject is the RDF feed's category.
+  assert.equal(items.filter((i) => i.tags?.length).length, 46);
   assert.equal(
     items[0].url,
     "http://science.sciencemag.org/cgi/content/short/356/6343/1134-a?rss=1",
@@ -171,6 +175,12 @@ fixtureTest(
     assert.ok(items[0].text?.includes("criança de três anos"));
     assert.equal(items[0].publishedAt, "2018-01-03T13:47:00.000Z"); // pubDate ends in CRLF and spaces
     assert.deepEqual(items[0].tags, ["Nacional"]);
+    // Feedburner's <link> is its own redirect; <feedburner:origLink> is the article.
+    assert.ok(items.every((i) => i.url?.startsWith("https://www.jn.pt/")), items[0].url);
+    assert.equal(
+      items[39].url,
+      "https://www.jn.pt/economia/interior/lisboa-quer-passes-sociais-com-acesso-a-taxis-e-bicicletas-9020740.html",
+    );
     assert.ok(items.every((i) => !JSON.stringify(i).includes("\uFFFD")));
   },
 );
