@@ -132,6 +132,40 @@ export function canonicalLink(doc: HtmlDocument, base: string | undefined): stri
   return undefined;
 }
 
+/** The page's `og:url`, resolved; undefined when absent or not http(s). */
+function ogUrl(doc: HtmlDocument, base: string | undefined): string | undefined {
+  const content = doc.querySelector('meta[property="og:url"][content]')?.getAttribute("content");
+  return content ? httpUrl(content, base) : undefined;
+}
+
+/**
+ * Where pages say when they were published besides the two places
+ * Readability reads (JSON-LD, `article:published_time`), in the order
+ * tried: nytimes' `article:published`, microdata (Le Monde's
+ * `<time itemprop="datePublished">`), heise's `<meta name="date">`,
+ * Dublin Core, and HTML5's old `<time pubdate>`.
+ */
+const PUBLISHED_AT = [
+  'meta[property="article:published"]',
+  'meta[itemprop="datePublished"]',
+  'time[itemprop="datePublished"]',
+  'meta[name="date"]',
+  'meta[name="pubdate"]',
+  'meta[name="publish-date"]',
+  'meta[name="DC.date.issued"]',
+  'meta[name="dc.date.issued"]',
+  "time[pubdate]",
+].join(", ");
+
+/** The first date the page states it was published at (PUBLISHED_AT), as ISO 8601. */
+function statedPublished(doc: HtmlDocument): string | undefined {
+  for (const el of doc.querySelectorAll(PUBLISHED_AT)) {
+    const at = isoDate(el.getAttribute("content") ?? el.getAttribute("datetime") ?? undefined);
+    if (at) return at;
+  }
+  return undefined;
+}
+
 /**
  * The article of a parsed page as an item, or undefined when Readability
  * finds no readable article in it: when its isProbablyReaderable says no
@@ -139,12 +173,13 @@ export function canonicalLink(doc: HtmlDocument, base: string | undefined): stri
  * or parse() returns null. The first matters: parse() returns its best
  * attempt for almost any page, so a list page or an error page taken for
  * an article would otherwise become an item of menu text. `url` is the page's canonical link when
- * it gives an http(s) one (but the site's root, for a page elsewhere), else `pageUrl` without
+ * it gives an http(s) one, else its og:url (but the site's root, for a page elsewhere), else `pageUrl` without
  * its tracking parameters and fragment; the item's id is its canonical URL's, so one article
  * reached by two links is one id. Consumes `doc`.
  *
  * Fields: title, text (the article's text, block boundaries kept as line
- * breaks), author (Readability's byline), publishedAt (ISO 8601), lang
+ * breaks), author (Readability's byline), publishedAt (ISO 8601: Readability's, else
+ * what the page states in PUBLISHED_AT), lang
  * (the page's declared language), siteName, excerpt; absent when empty.
  * Needs loadDom.
  */
@@ -157,7 +192,8 @@ export function extractArticle(
   // slash, sorted query) names another address on many sites, one robots.txt may refuse. The
   // item's id is the canonical URL's all the same, so both spellings are one story.
   const own = pageUrl === undefined ? undefined : withoutTracking(pageUrl);
-  const link = canonicalLink(doc, base);
+  // Else its og:url, which sites set to the same (heise's pages give only that).
+  const link = canonicalLink(doc, base) ?? ogUrl(doc, base);
   // Every page of some sites names the home page as canonical (a template's mistake): taken
   // at its word, all their articles would share the home page's id and be published as one.
   const url = link !== undefined && !(isRoot(link) && own !== undefined && !isRoot(own))
@@ -168,6 +204,8 @@ export function extractArticle(
   const depth = nestingOver(doc, MAX_DEPTH);
   if (depth !== undefined) throw new PageTooDeepError(depth);
   if (!isProbablyReaderable(page)) return undefined;
+  // Read before Readability, which consumes the document.
+  const stated = statedPublished(doc);
   const article = new Readability(page).parse();
   if (!article) return undefined;
   const item: RawItem = {};
@@ -178,7 +216,7 @@ export function extractArticle(
   put("url", url);
   put("text", htmlToText(article.content ?? ""));
   put("author", oneLine(article.byline ?? ""));
-  put("publishedAt", isoDate(article.publishedTime));
+  put("publishedAt", isoDate(article.publishedTime) ?? stated);
   put("lang", article.lang?.trim());
   put("siteName", oneLine(article.siteName ?? ""));
   put("excerpt", oneLine(article.excerpt ?? ""));

@@ -69,13 +69,22 @@ function monthTable(names: Record<string, string>): Record<string, string> {
   return table;
 }
 
-/** ISO 8601 of a date string, or undefined when it cannot be read. */
+/**
+ * ISO 8601 of a date string, or undefined when it cannot be read. A date
+ * and time with no zone (`2015-04-08T12:46:00`, heise's `<meta name=date>`)
+ * is read as UTC: JavaScript reads it in the machine's zone, so the same
+ * page gave another publishedAt on every machine.
+ */
 export function isoDate(value: unknown): string | undefined {
   if (typeof value !== "string") return undefined;
   const text = value.trim();
   if (!text) return undefined;
-  return fromMs(Date.parse(text)) ?? fromMs(Date.parse(normalized(text)));
+  const utc = ZONELESS.test(text) ? text + "Z" : text;
+  return fromMs(Date.parse(utc)) ?? fromMs(Date.parse(normalized(text)));
 }
+
+/** An ISO 8601 date and time with no zone or offset. */
+const ZONELESS = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 
 /** ISO 8601 of a Unix time in seconds (HN `time`, reddit `created_utc`). */
 export function isoFromUnixSeconds(value: unknown): string | undefined {

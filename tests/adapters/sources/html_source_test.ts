@@ -88,6 +88,17 @@ function listPage(links: string[]): string {
   }</ul><a href="/about.html">About</a></body></html>`;
 }
 
+/**
+ * When the fixture pages Readability finds no date in say they were
+ * published: nytimes' `<meta property="article:published">`, Le Monde's
+ * `<time itemprop="datePublished">`, heise's `<meta name="date">` (no zone: UTC).
+ */
+const STATED: Record<string, string> = {
+  "nytimes-1": "2017-01-13T05:00:04.000Z",
+  "lemonde-1": "2015-05-04T11:36:31.000Z",
+  "heise": "2015-04-08T12:46:00.000Z",
+};
+
 fixtureTest(
   "every fixture page extracts to Readability's expected title, text and metadata",
   async () => {
@@ -108,12 +119,15 @@ fixtureTest(
         assert.equal(item.siteName, meta.siteName ?? undefined, page);
         assert.equal(item.excerpt, meta.excerpt?.replace(/\s+/g, " ").trim(), page);
         assert.equal(item.lang, meta.lang ?? undefined, page);
-        assert.equal(item.publishedAt, isoDate(meta.publishedTime), page);
-        // The canonical link when the page gives one, else the URL it was fetched from.
-        const canonical = /<link[^>]*rel="canonical"[^>]*href="([^"]+)"/.exec(
-          new TextDecoder().decode(expectedPage(page).source),
-        )?.[1];
-        assert.equal(item.url, canonical ?? `${origin}/${page}/page.html`, page);
+        // Readability's date, else the one the page states where Readability does not look.
+        assert.equal(item.publishedAt, isoDate(meta.publishedTime) ?? STATED[page], page);
+        // The canonical link when the page gives one, else its og:url, else the URL it was
+        // fetched from.
+        const source = new TextDecoder().decode(expectedPage(page).source);
+        const canonical = /<link[^>]*rel="canonical"[^>]*href="([^"]+)"/.exec(source)?.[1];
+        const og = /<meta[^>]*content="([^"]+)"[^>]*property="og:url"/.exec(source)?.[1] ??
+          /<meta[^>]*property="og:url"[^>]*content="([^"]+)"/.exec(source)?.[1];
+        assert.equal(item.url, canonical ?? og ?? `${origin}/${page}/page.html`, page);
       }
       assert.deepEqual(src.counts, {
         fetched: 8,
@@ -134,9 +148,11 @@ fixtureTest(
   async () => {
     // It was the canonical spelling: `/heise/` linked and fetched came out as `/heise`, an
     // address many sites answer otherwise, and one robots.txt may refuse. (heise names no
-    // canonical link of its own.)
+    // canonical link of its own, and here no og:url either.)
+    const heise = new TextDecoder().decode(expectedPage("heise").source)
+      .replace(/<meta[^>]*property="og:url"[^>]*>/, "");
     const pages: Record<string, { body: Uint8Array | string; type?: string }> = {
-      "/news/heise/": { body: expectedPage("heise").source, type: "text/html" },
+      "/news/heise/": { body: heise, type: "text/html" },
     };
     await withServer(site(pages).handler, async (origin) => {
       pages["/list.html"] = {
@@ -491,7 +507,11 @@ fixtureTest("path: reads pages from files relative to the flow file", async () =
   const items = await readAll(src);
   assert.deepEqual(items.map((i) => [i.title, i.url]), [
     [expectedPage("bbc-1").meta.title, "http://www.bbc.com/news/world-us-canada-33646704"],
-    [expectedPage("heise").meta.title, undefined],
+    // No canonical link: its og:url.
+    [
+      expectedPage("heise").meta.title,
+      "http://www.heise.de/mac-and-i/meldung/1Password-fuer-Mac-generiert-Einmal-Passwoerter-2596987.html",
+    ],
   ]);
   assert.equal(src.checkpoint?.(), undefined);
   const missing = await source({ path: "nope/source.html" });
