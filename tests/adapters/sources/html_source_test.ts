@@ -119,6 +119,11 @@ fixtureTest(
         assert.equal(item.siteName, meta.siteName ?? undefined, page);
         assert.equal(item.excerpt, meta.excerpt?.replace(/\s+/g, " ").trim(), page);
         assert.equal(item.lang, meta.lang ?? undefined, page);
+        // A line break of the page's source inside a paragraph is a space: no sentence is cut.
+        assert.ok(
+          !/[a-z,]\n[a-z]/.test(item.text ?? ""),
+          `${page}: a sentence cut by a line break`,
+        );
         // Readability's date, else the one the page states where Readability does not look.
         assert.equal(item.publishedAt, isoDate(meta.publishedTime) ?? STATED[page], page);
         // The canonical link when the page gives one, else its og:url, else the URL it was
