@@ -6,7 +6,7 @@ import type { Flow } from "../engine/flow.ts";
 import type { PublishConfig } from "../actors/publisher.ts";
 import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
-import { serveWatch, type WatchServer } from "./watch_server.ts";
+import { isLoopbackAddress, serveWatch, type WatchServer } from "./watch_server.ts";
 import { UsageError } from "./args.ts";
 import { FlowRun } from "./flow_run.ts";
 import { type Progress, showProgress } from "./progress.ts";
@@ -175,7 +175,7 @@ export async function runCommand(
           "use 32 or more random ones (openssl rand -hex 32)",
       );
     }
-    if (!token && !isLoopback(hostname)) {
+    if (!token && !isLoopbackAddress(hostname)) {
       runs[0].log.warn(
         `${flows[0].name}: the dashboard on ${url} answers anyone who can reach it: ` +
           "set MILLRACE_TOKEN to ask for a bearer token",
@@ -224,11 +224,6 @@ export async function runCommand(
     await server?.close();
     await watch?.close();
   }
-}
-
-/** Whether a listening address is this machine's loopback, reachable from no other. */
-function isLoopback(hostname: string): boolean {
-  return hostname === "::1" || hostname === "localhost" || /^127\./.test(hostname);
 }
 
 /** Whether a flow publishes to the stdout sink. */

@@ -52,7 +52,9 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       expected,
     ) && token !== null;
   };
-  const loopback = isLoopbackName(opts.hostname);
+  // Decided by the address it listens on, not by how --host spelled it: `127.1`, `2130706433`
+  // or a name /etc/hosts maps to 127.0.0.1 listen on loopback too, and answered any Host.
+  let loopback = true;
   const server = Deno.serve({
     port: opts.port,
     hostname: opts.hostname,
@@ -72,7 +74,9 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       const file = STATIC[path];
       if (file && req.method === "GET") {
         const body = await Deno.readFile(new URL(`./dashboard/${file[0]}`, import.meta.url));
-        return new Response(body, { headers: { "content-type": file[1], ...NO_STORE } });
+        return new Response(body, {
+          headers: { "content-type": file[1], ...NO_STORE, ...GUARDED },
+        });
       }
       if (!allowed(req)) {
         return json({ error: "this server wants Authorization: Bearer <MILLRACE_TOKEN>" }, 401, {
@@ -85,7 +89,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       }
       if (path === "/metrics") {
         const { text: body, contentType } = await watch.metrics.render();
-        return new Response(body, { headers: { "content-type": contentType } });
+        return new Response(body, { headers: { "content-type": contentType, ...GUARDED } });
       }
       if (path === "/api/snapshot") return json(await watch.snapshot());
       if (path === "/api/history") return json(await watch.history());
@@ -123,6 +127,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       return json({ error: errorMessage(error) }, 500);
     }
   });
+  loopback = isLoopbackAddress(server.addr.hostname);
   return {
     addr: server.addr,
     async close() {
@@ -140,6 +145,11 @@ function hostnameOf(host: string): string {
 /** localhost, 127.0.0.0/8 or ::1, as a listen address or a Host header's name. */
 function isLoopbackName(name: string): boolean {
   return /^(?:localhost\.?|127(?:\.\d{1,3}){3}|\[?::1\]?)$/i.test(name);
+}
+
+/** Whether a listening address is this machine's loopback, reachable from no other. */
+export function isLoopbackAddress(hostname: string): boolean {
+  return hostname === "::1" || hostname === "localhost" || /^(?:::ffff:)?127\./.test(hostname);
 }
 
 /** The running server: where it listens, and how to stop it (open event streams end first). */
@@ -185,7 +195,7 @@ function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Re
     },
   });
   return new Response(stream, {
-    headers: { "content-type": "text/event-stream", ...NO_STORE },
+    headers: { "content-type": "text/event-stream", ...NO_STORE, ...GUARDED },
   });
 }
 
@@ -207,14 +217,30 @@ async function cappedText(req: Request, max: number): Promise<string | undefined
 
 const NO_STORE = { "cache-control": "no-store" };
 
+/**
+ * Sent with every answer: the page loads only its own files and is framed
+ * by no other page (a framed replay button can be clicked by a page
+ * laid over it), and no type is sniffed from a body.
+ */
+const GUARDED = {
+  "content-security-policy":
+    "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+};
+
 function text(body: string, status = 200): Response {
-  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+  return new Response(body, {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...GUARDED },
+  });
 }
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/json", ...NO_STORE, ...headers },
+    headers: { "content-type": "application/json", ...NO_STORE, ...GUARDED, ...headers },
   });
 }
 

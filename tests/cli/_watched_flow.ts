@@ -38,7 +38,7 @@ export interface WatchedFlow {
 
 export async function startWatched(
   yaml: string,
-  opts: { token?: string; eventsEveryMs?: number } = {},
+  opts: { token?: string; eventsEveryMs?: number; hostname?: string } = {},
 ): Promise<WatchedFlow> {
   const dir = await Deno.makeTempDir({ prefix: "millrace-watch-" });
   await Deno.writeTextFile(join(dir, "flow.yaml"), `output: ${dir}/out\n` + yaml);
@@ -49,7 +49,7 @@ export async function startWatched(
   countHttpRequests(registry, (h, s) => watch.metrics.countRequest(h, s));
   const server = serveWatch(watch, {
     port: 0,
-    hostname: "127.0.0.1",
+    hostname: opts.hostname ?? "127.0.0.1",
     token: opts.token,
     eventsEveryMs: opts.eventsEveryMs,
   });

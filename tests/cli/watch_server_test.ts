@@ -160,6 +160,47 @@ Deno.test("on 127.0.0.1 the server answers only loopback names: a DNS-rebinding 
   }
 });
 
+Deno.test("every answer forbids framing and sniffing, and the page loads only its own files", async () => {
+  const w = await startWatched(generatorFlow("headers", { count: 10, every: "1s" }));
+  try {
+    for (const path of ["/", "/dashboard.js", "/api/snapshot", "/metrics", "/healthz", "/nope"]) {
+      const res = await w.get(path);
+      await res.body?.cancel();
+      assert.equal(res.headers.get("x-frame-options"), "DENY", path);
+      assert.equal(res.headers.get("x-content-type-options"), "nosniff", path);
+      assert.match(
+        res.headers.get("content-security-policy") ?? "",
+        /frame-ancestors 'none'/,
+        path,
+      );
+      assert.match(res.headers.get("content-security-policy") ?? "", /default-src 'self'/, path);
+    }
+  } finally {
+    await w.close();
+  }
+});
+
+Deno.test("the rebinding guard holds however --host spells a loopback address", async () => {
+  // Decided by --host's text, `127.1` and `2130706433` (both listen on 127.0.0.1), or a name
+  // /etc/hosts maps there, answered any Host, with no warning either.
+  for (const hostname of ["127.1", "2130706433"]) {
+    const w = await startWatched(generatorFlow("respelt", { count: 10, every: "1s" }), {
+      hostname,
+    });
+    try {
+      const port = new URL(w.url).port;
+      assert.equal(await statusWithHost(w.url, "/api/snapshot", `127.0.0.1:${port}`), 200);
+      assert.equal(
+        await statusWithHost(w.url, "/api/snapshot", `attacker.example:${port}`),
+        421,
+        hostname,
+      );
+    } finally {
+      await w.close();
+    }
+  }
+});
+
 redisTest(
   "/readyz is 503 with the reason while the durable flow's Redis does not answer",
   async () => {
