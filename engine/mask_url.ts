@@ -91,7 +91,8 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
  * `x-api-key`, `apiKey`, `access_key`, `subscription-key`, `auth_key`),
  * `auth` alone, a session id (`session_id`), or a word below
  * (`access_token`, `private_token`, `client_secret`, `passphrase`,
- * `jsessionid`, `X-Amz-Signature`, `appid`, OpenWeatherMap's key…);
+ * `jsessionid`, `X-Amz-Signature`, `appid`, `Authorization`, OpenWeatherMap's key…),
+ * in a list form too (`api_key[]`);
  * `max_tokens` or `token_count` are counts. A `;` parameter's value ends
  * at the next `;`, `?`, `/` or `#`.
  */
@@ -114,6 +115,7 @@ const SECRET_WORDS = new Set([
   "jsessionid",
   "phpsessid",
   "apikey",
+  "authorization",
 ]);
 
 function isSecretParam(given: string): boolean {
@@ -123,6 +125,8 @@ function isSecretParam(given: string): boolean {
   } catch {
     // not percent-encoded: read as given
   }
+  // PHP's and Rails' list form, `api_key[]=` or `api_key[0]=`, names the same thing.
+  name = name.replace(/(?:\[[^\]]*\])+$/, "");
   const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").toLowerCase().split(/[\s._-]+/)
     .filter(Boolean);
   const last = words[words.length - 1] ?? "";
@@ -319,10 +323,27 @@ const KEY_START = 8;
  */
 export function withoutKey(text: string, key: string): string {
   if (key.length < 4) return text;
-  text = text.replaceAll(key, "[redacted]");
-  for (let n = key.length - 1; n >= KEY_START; n--) {
-    const start = key.slice(0, n);
-    if (text.includes(start)) text = text.replaceAll(start, "[redacted]");
+  for (const spelt of spellings(key)) {
+    text = text.replaceAll(spelt, "[redacted]");
+    for (let n = spelt.length - 1; n >= KEY_START; n--) {
+      const start = spelt.slice(0, n);
+      if (text.includes(start)) text = text.replaceAll(start, "[redacted]");
+    }
   }
   return text;
+}
+
+/**
+ * `key` as a server or a proxy may quote it back: as it is, percent-encoded
+ * (`ab%2Fcd%2Bef` for `ab/cd+ef`), JSON-escaped, and base64 (alone, and as
+ * the `Bearer <key>` header it was sent in).
+ */
+function spellings(key: string): string[] {
+  const out = new Set([key, encodeURIComponent(key), JSON.stringify(key).slice(1, -1)]);
+  for (const plain of [key, `Bearer ${key}`]) {
+    try {
+      out.add(btoa(plain).replace(/=+$/, ""));
+    } catch { /* not Latin-1: sent as bytes no header carries */ }
+  }
+  return [...out];
 }

@@ -168,6 +168,11 @@ Deno.test("secret parameters are found by the words of their name, counts are no
     "https://api.example/x?x-api-key=***&apiKey=***&private_token=***&client_secret=***" +
       "&X-Amz-Security-Token=***&ke%79=***&auth=***&max_tokens=5&tokens=2&author=me&keyword=k",
   );
+  // A header's name given as a parameter, and a list form of a key.
+  assert.equal(
+    maskUrl("https://api.example/x?Authorization=Bearer%20T1&api_key[]=T2&tag[]=news"),
+    "https://api.example/x?Authorization=***&api_key[]=***&tag[]=news",
+  );
   // A ; parameter ends where the path or the query goes on.
   assert.equal(
     maskUrl("https://shop.example/cart;jsessionid=A1B2?x=1&token=T"),
@@ -209,6 +214,26 @@ Deno.test("withoutKey leaves out a key, and the start of it that a snippet cut s
   // Under 8 characters a start is too common to say: left as it is.
   assert.equal(withoutKey("ZZTOPSE", key), "ZZTOPSE");
   assert.equal(withoutKey("nothing here", "abc"), "nothing here");
+});
+
+Deno.test("withoutKey leaves out a key quoted back percent-encoded, JSON-escaped or in base64", () => {
+  // A proxy's 401 quoting the header it got: the key leaked whole in an embed stage's error.
+  const key = "ab/cd+ef/SECRETKEYVALUE==";
+  for (
+    const echoed of [
+      `401: bad header Bearer%20${encodeURIComponent(key)}`,
+      `{"error":"bad key ${JSON.stringify(key).slice(1, -1)}"}`,
+      `Invalid api-key: [redacted] (${encodeURIComponent(key)})`,
+      `auth was ${btoa(`Bearer ${key}`)}`,
+      `key ${btoa(key)}`,
+    ]
+  ) {
+    const said = withoutKey(echoed, key);
+    assert.ok(!said.includes("SECRETKEY"), said);
+    assert.ok(!said.includes(btoa(key).slice(0, 12)), said);
+    assert.ok(!said.includes(btoa(`Bearer ${key}`).slice(8, 20)), said);
+    assert.match(said, /\[redacted\]/);
+  }
 });
 
 Deno.test("maskUrlsIn masks a password or token holding a ', and keeps the quotes around a URL", () => {
