@@ -3,7 +3,14 @@ import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
 import { parseDuration } from "../config/units.ts";
 import { nearest } from "../config/suggest.ts";
-import { consoleExport, createLogger, LOG_LEVELS, type LogLevel, printOut } from "../engine/log.ts";
+import {
+  consoleExport,
+  createLogger,
+  LOG_LEVELS,
+  type LogLevel,
+  printOut,
+  terminalSafe,
+} from "../engine/log.ts";
 import { type DlqAction, dlqCommand, resetCommand, statusCommand } from "./admin.ts";
 import { checkOptions, noMoreThan, parseCommandLine, splitCommand, UsageError } from "./args.ts";
 import { checkCommand } from "./check_command.ts";
@@ -82,7 +89,7 @@ export async function dispatch(argv: string[]): Promise<number> {
     noMoreThan(rest, 1, "status takes one flow file");
     const flow = await loadFlow(flowPath(rest[0]), registry, Deno.env.toObject(), ADMIN);
     const result = await statusCommand(flow, { json: values.json });
-    printOut(result.text);
+    printOut(terminalSafe(result.text));
     return result.code;
   }
   if (command === "reset") {
@@ -98,7 +105,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       ? confirmer(values.yes, "reset", `every Redis key of flow ${flow.name}`)
       : undefined;
     const result = await resetCommand(flow, { confirm, force: values.force });
-    printOut(result.text);
+    printOut(terminalSafe(result.text));
     return result.code;
   }
   if (command === "dlq") {
@@ -137,7 +144,7 @@ export async function dispatch(argv: string[]): Promise<number> {
       json: values.json,
       confirm,
     });
-    printOut(result.text);
+    printOut(terminalSafe(result.text));
     return result.code;
   }
   if (consoleExport() === "capture") {

@@ -1,3 +1,4 @@
+import { terminalSafe } from "../engine/log.ts";
 import type { RunningFlow } from "../engine/run_flow.ts";
 import { fitWidth, formatTable } from "./summary.ts";
 
@@ -39,7 +40,7 @@ export function showProgress(flows: () => readonly RunningFlow[], named: boolean
   const enc = new TextEncoder();
   let lines = 0;
   const draw = () => {
-    let table = liveTable(flows(), named);
+    let table = terminalSafe(liveTable(flows(), named));
     // "\r" first: a ^C echoed by the terminal has moved the cursor off column 1.
     const clear = lines ? `\r\x1b[${lines}A\x1b[J` : "";
     table = fitWidth(table, columns());

@@ -73,9 +73,11 @@ export function createLogger(
       if (LOG_LEVELS.indexOf(level) < min) return;
       const line = format === "json"
         ? JSON.stringify({ time: new Date().toISOString(), level, msg, ...context, ...fields })
-        : `${level === "info" ? "" : level + ": "}${msg}${
-          fields && Object.keys(fields).length ? " " + JSON.stringify(fields) : ""
-        }`;
+        : terminalSafe(
+          `${level === "info" ? "" : level + ": "}${msg}${
+            fields && Object.keys(fields).length ? " " + JSON.stringify(fields) : ""
+          }`,
+        );
       out(level, line);
     };
     return {
@@ -129,6 +131,23 @@ export function stderrOut(mode: ConsoleExport = consoleExport()): LineOut {
     if (mode === "replace") console[level](line);
   };
 }
+
+/**
+ * `text` fit for a terminal: control characters but line breaks and tabs
+ * written as escapes (`\u001b`). What a line quotes comes from the web (a
+ * title, a feed's error), and an escape sequence in it would reach the
+ * operator's terminal: retitle the window, clear the screen, draw a line
+ * of its own.
+ */
+export function terminalSafe(text: string): string {
+  return CONTROL.test(text)
+    ? text.replace(CONTROL_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    : text;
+}
+
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+const CONTROL_ALL = new RegExp(CONTROL.source, "g");
 
 /** Writes a line to stderr, never through console (which OTEL_DENO_CONSOLE=replace silences). */
 export function printErr(text: string): void {

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Actor } from "../../engine/actor.ts";
 import { defineFlow } from "../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
-import { consoleExport, createLogger, type LogLevel } from "../../engine/log.ts";
+import { consoleExport, createLogger, type LogLevel, terminalSafe } from "../../engine/log.ts";
 import { runFlow } from "../../engine/run_flow.ts";
 import { testRegistry } from "../../testing.ts";
 
@@ -89,4 +89,19 @@ Deno.test("console export follows OTEL_DENO and OTEL_DENO_CONSOLE as Deno reads 
   assert.equal(consoleExport(env({ OTEL_DENO: "1", OTEL_DENO_CONSOLE: "replace" })), "replace");
   assert.equal(consoleExport(env({ OTEL_DENO: "true", OTEL_DENO_CONSOLE: "ignore" })), "none");
   assert.equal(consoleExport(env({ OTEL_DENO: "true", OTEL_SDK_DISABLED: "true" })), "none");
+});
+
+Deno.test("a text line shows a control character a title brought as an escape, never sends it", () => {
+  // A hostile feed's title holding a terminal's escape sequences: set the window title, clear
+  // the screen, draw a line of its own.
+  const title = "News\x1b]0;owned\x07\x1b[2J\x1b[31mall dead letters replayed OK\x1b[0m";
+  const lines: string[] = [];
+  const log = createLogger("text", { out: (_level, line) => void lines.push(line) });
+  log.warn(`feed: refused ${title}`, { title });
+  assert.equal(lines.length, 1);
+  const control = [...lines[0]].filter((c) => c < " " || (c >= "\x7f" && c <= "\x9f"));
+  assert.deepEqual(control, []);
+  assert.match(lines[0], /^warn: feed: refused News\\u001b\]0;owned\\u0007\\u001b\[2J/);
+  // Line breaks and tabs a message means stay as they are.
+  assert.equal(terminalSafe("a\n\tb"), "a\n\tb");
 });
