@@ -1,6 +1,6 @@
 import { RedisUnreachableError } from "../engine/redis/connection.ts";
 import { FlowError } from "../config/load_flow.ts";
-import { createLogger, printErr } from "../engine/log.ts";
+import { createLogger, printErr, terminalSafe } from "../engine/log.ts";
 import { maskUrlsIn } from "../engine/mask_url.ts";
 import { FlowStartError } from "../engine/run_flow.ts";
 import { NotDurableError, UnknownStageError } from "./admin.ts";
@@ -36,6 +36,6 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     createLogger("json").error(maskUrlsIn(unexpected.message), {
       stack: maskUrlsIn(String(unexpected.stack)),
     });
-  } else printErr(`error: ${maskUrlsIn(String(unexpected.stack))}`);
+  } else printErr(terminalSafe(`error: ${maskUrlsIn(String(unexpected.stack))}`));
   return 1;
 }

@@ -1,4 +1,4 @@
-import { createLogger, type LogFormat, printErr } from "../engine/log.ts";
+import { createLogger, type LogFormat, printErr, terminalSafe } from "../engine/log.ts";
 import { maskUrlsIn } from "../engine/mask_url.ts";
 
 /**
@@ -18,6 +18,6 @@ export function printError(format: LogFormat, error: Error, hint?: string): void
     });
     return;
   }
-  printErr(`error: ${message}`);
+  printErr(terminalSafe(`error: ${message}`));
   if (hint) printErr(hint);
 }
