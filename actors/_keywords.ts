@@ -70,9 +70,41 @@ const LISTS: Record<string, readonly string[]> = {
 /**
  * npm stopword's English list (108 words) leaves out "not", "she", modal
  * verbs and contractions, which then top the keywords of chatty posts
- * ("will", "don't"); these fill that gap.
+ * ("will", "don't"), and function words NLTK's list has ("when", "down",
+ * "off", "against", "during": 104 keywords of the fixture feeds); these
+ * fill that gap.
  */
 const MORE_ENGLISH = [
+  // NLTK's English stopwords that npm stopword lacks.
+  "myself",
+  "ours",
+  "ourselves",
+  "yours",
+  "yourself",
+  "yourselves",
+  "hers",
+  "herself",
+  "itself",
+  "theirs",
+  "themselves",
+  "whom",
+  "having",
+  "until",
+  "against",
+  "during",
+  "above",
+  "below",
+  "down",
+  "off",
+  "again",
+  "further",
+  "once",
+  "when",
+  "few",
+  "no",
+  "nor",
+  "own",
+  "so",
   "not",
   "she",
   "does",
