@@ -90,6 +90,74 @@ export function minhashOfText(
   return n < minWords ? undefined : signatureOf(n, shingle);
 }
 
+/**
+ * The signature of a short text together with its title, the two weighing
+ * the same: each part's shingles are its own (none spans the two), and the
+ * text's are counted as many times over as the title has shingles for each
+ * of its own (each copy hashed apart). Signed as one run of words, a long
+ * shared title outweighed the text: every short comment of a reddit thread
+ * (whose items take the thread's title) was a near duplicate of the first
+ * ("ez" of "I'm sorry"), and a feed's boilerplate text under distinct
+ * titles needs the title as much. Two items are near duplicates here when
+ * title and text both are.
+ */
+export function minhashOfTitled(
+  title: string,
+  text: string,
+  shingle: number,
+): Uint32Array | undefined {
+  const a = hashWordsAt(title, 0);
+  const b = hashWordsAt(text, a);
+  if (a + b === 0) return undefined;
+  const shinglesOf = (n: number) => n === 0 ? 0 : Math.max(1, n - shingle + 1);
+  const copies = b === 0
+    ? 0
+    : Math.min(SIGNATURE_LENGTH, Math.max(1, Math.ceil(shinglesOf(a) / shinglesOf(b))));
+  const sig = new Uint32Array(SIGNATURE_LENGTH).fill(EMPTY);
+  addShingles(sig, 0, a, shingle, 1);
+  addShingles(sig, a, b, shingle, copies);
+  return densified(sig);
+}
+
+/** Hashes the words of `text` into `scratch` from `at` (as minhashOfText does); returns how many. */
+function hashWordsAt(text: string, at: number): number {
+  let n = at;
+  const put = (hash: number) => {
+    if (n === scratch.length) scratch = grown(scratch);
+    scratch[n++] = hash;
+  };
+  if (hasUnspaced(text)) {
+    for (const w of words(text)) put(wordHash(w.toLowerCase()));
+  } else {
+    eachWord(text, (start, end) => {
+      put(asciiWordHash(text, start, end) ?? wordHash(text.slice(start, end).toLowerCase()));
+    });
+  }
+  return n - at;
+}
+
+/** Adds the shingles of `scratch[from, from + n)` to `sig`, each `copies` times, hashed apart. */
+function addShingles(
+  sig: Uint32Array,
+  from: number,
+  n: number,
+  shingle: number,
+  copies: number,
+): void {
+  if (n === 0) return;
+  const shingles = Math.max(1, n - shingle + 1);
+  const width = Math.min(shingle, n);
+  for (let i = from; i < from + shingles; i++) {
+    let h = width;
+    for (let j = i; j < i + width; j++) h = Math.imul(h ^ scratch[j], 0x01000193);
+    for (let c = 0; c < copies; c++) {
+      const m = fmix(h ^ SEEDS[c]) >>> 0;
+      const at = m >>> 26, v = m & 0x3ffffff;
+      if (v < sig[at]) sig[at] = v;
+    }
+  }
+}
+
 function grown(a: Int32Array): Int32Array<ArrayBuffer> {
   const b = new Int32Array(a.length * 2);
   b.set(a);

@@ -23,7 +23,7 @@ import {
   type Story,
 } from "./_dedupe_store.ts";
 import { MemoryNearIndex } from "./_memory_near_index.ts";
-import { minhashOfText } from "./_minhash.ts";
+import { minhashOfText, minhashOfTitled } from "./_minhash.ts";
 import { RedisDedupeStore } from "./_redis_dedupe_store.ts";
 import { RedisNearIndex } from "./_redis_near_index.ts";
 import { plainText } from "./_text.ts";
@@ -544,18 +544,20 @@ function keyPart(field: string, value: unknown): string {
 
 /**
  * The MinHash of the near field's lower-cased words; of the title's and the
- * field's together when the field has fewer than two shingles' worth of
- * words, or of the title's alone when it has none. A text that short says
- * little of which story it is: a feed's boilerplate (Hacker News's RSS
- * gives every item the description "Comments") signed alone would make every
- * item of the feed a near duplicate of its first.
+ * field's together, weighing the same (minhashOfTitled), when the field has
+ * fewer than two shingles' worth of words, or of the title's alone when it
+ * has none. A text that short says little of which story it is: a feed's
+ * boilerplate (Hacker News's RSS gives every item the description
+ * "Comments") signed alone would make every item of the feed a near
+ * duplicate of its first; and a title many items share (a reddit thread's,
+ * on each of its comments) must not make their short texts one.
  */
 function nearSignature(payload: RawItem, field: string, shingle: number): Uint32Array | undefined {
   const value = payload[field];
   const text = typeof value === "string" ? plainText(value) : "";
   const own = minhashOfText(text, shingle, 2 * shingle);
   if (own || typeof payload.title !== "string") return own ?? minhashOfText(text, shingle);
-  return minhashOfText(plainText(payload.title) + "\n" + text, shingle);
+  return minhashOfTitled(plainText(payload.title), text, shingle);
 }
 
 /**

@@ -273,9 +273,25 @@ Deno.test("near check: a text too short to tell stories apart is compared with i
   // A copy with the same title and text under another url is still a near duplicate.
   const repost = item("https://mirror.example/post", titles[1], "Comments");
   assert.deepEqual(reasons(await run(deduper, [repost])), [`near-duplicate of ${stories[1].id}`]);
-  // As is an item whose text has no words at all: its title stands in.
-  const bare = item("https://mirror.example/other", titles[2], "   ");
-  assert.deepEqual(reasons(await run(deduper, [bare])), [`near-duplicate of ${stories[2].id}`]);
+  // An item whose text has no words at all: its title stands in, and a copy of it is one.
+  const bare = item("https://bare.example/a", "Notes on a quiet week in the archives", "   ");
+  assert.deepEqual((await run(deduper, [bare])).emitted, [bare]);
+  const bareCopy = item("https://mirror.example/other", bare.payload.title, "");
+  assert.deepEqual(reasons(await run(deduper, [bareCopy])), [`near-duplicate of ${bare.id}`]);
+});
+
+Deno.test("near check: short texts under one shared title are told apart by their text", async () => {
+  // A reddit thread's comments each take the thread's title: signed as one run of words with
+  // it, "ez" and "Just sayin'..." were near duplicates of "I'm sorry", and merged away.
+  const deduper = await createStage<ValidItem, ValidItem>(dedupeStage, { near: {}, merge: false });
+  const thread = "What is the most useless talent you have that you are proud of anyway";
+  const comments = ["I'm sorry", "ez", '"Just sayin\'..."', "I can lick my elbow", "Nope"].map(
+    (text, i) => item(`https://www.reddit.com/r/AskReddit/comments/4r1tos/_/c${i}/`, thread, text),
+  );
+  assert.deepEqual((await run(deduper, comments)).emitted, comments);
+  // The same short comment again under the same title is still one.
+  const again = item("https://www.reddit.com/r/AskReddit/comments/4r1tos/_/c9/", thread, "ez");
+  assert.deepEqual(reasons(await run(deduper, [again])), [`near-duplicate of ${comments[1].id}`]);
 });
 
 Deno.test("near entries expire with the ttl", async () => {
