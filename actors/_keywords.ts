@@ -71,8 +71,8 @@ const LISTS: Record<string, readonly string[]> = {
  * npm stopword's English list (108 words) leaves out "not", "she", modal
  * verbs and contractions, which then top the keywords of chatty posts
  * ("will", "don't"), and function words NLTK's list has ("when", "down",
- * "off", "against", "during": 104 keywords of the fixture feeds); these
- * fill that gap.
+ * "off", "against", "during": a fixture BBC item's were "race, when,
+ * laws"); these fill that gap.
  */
 const MORE_ENGLISH = [
   // NLTK's English stopwords that npm stopword lacks.

@@ -67,26 +67,16 @@ export function minhash(words: readonly string[], shingle: number): Uint32Array 
 
 /**
  * `minhash(words(text).map((w) => w.toLowerCase()), shingle)`, hashed from
- * the text in place, or undefined for a text of fewer than `minWords` words: a word of ASCII letters is lower-cased unit by unit as
- * it is hashed, so only other words (and scripts without spaces, which
- * `words()` cuts) become strings. The same signatures, so those kept in
- * Redis stay comparable.
+ * the text in place (hashWordsAt), or undefined for a text of fewer than
+ * `minWords` words. The same signatures, so those kept in Redis stay
+ * comparable.
  */
 export function minhashOfText(
   text: string,
   shingle: number,
   minWords = 1,
 ): Uint32Array | undefined {
-  if (hasUnspaced(text)) {
-    const all = words(text);
-    return all.length < minWords ? undefined : minhash(all.map((w) => w.toLowerCase()), shingle);
-  }
-  let n = 0;
-  eachWord(text, (start, end) => {
-    if (n === scratch.length) scratch = grown(scratch);
-    scratch[n++] = asciiWordHash(text, start, end) ??
-      wordHash(text.slice(start, end).toLowerCase());
-  });
+  const n = hashWordsAt(text, 0);
   return n < minWords ? undefined : signatureOf(n, shingle);
 }
 
@@ -119,20 +109,26 @@ export function minhashOfTitled(
   return densified(sig);
 }
 
-/** Hashes the words of `text` into `scratch` from `at` (as minhashOfText does); returns how many. */
+/**
+ * Hashes the words of `text`, lower-cased, into `scratch` from `at`;
+ * returns how many. A word of ASCII letters is lower-cased unit by unit as
+ * it is hashed, so only other words (and scripts without spaces, which
+ * `words()` cuts) become strings.
+ */
 function hashWordsAt(text: string, at: number): number {
   let n = at;
-  const put = (hash: number) => {
-    if (n === scratch.length) scratch = grown(scratch);
-    scratch[n++] = hash;
-  };
   if (hasUnspaced(text)) {
-    for (const w of words(text)) put(wordHash(w.toLowerCase()));
-  } else {
-    eachWord(text, (start, end) => {
-      put(asciiWordHash(text, start, end) ?? wordHash(text.slice(start, end).toLowerCase()));
-    });
+    for (const w of words(text)) {
+      if (n === scratch.length) scratch = grown(scratch);
+      scratch[n++] = wordHash(w.toLowerCase());
+    }
+    return n - at;
   }
+  eachWord(text, (start, end) => {
+    if (n === scratch.length) scratch = grown(scratch);
+    scratch[n++] = asciiWordHash(text, start, end) ??
+      wordHash(text.slice(start, end).toLowerCase());
+  });
   return n - at;
 }
 
@@ -145,11 +141,12 @@ function addShingles(
   copies: number,
 ): void {
   if (n === 0) return;
+  const hashes = scratch;
   const shingles = Math.max(1, n - shingle + 1);
   const width = Math.min(shingle, n);
   for (let i = from; i < from + shingles; i++) {
     let h = width;
-    for (let j = i; j < i + width; j++) h = Math.imul(h ^ scratch[j], 0x01000193);
+    for (let j = i; j < i + width; j++) h = Math.imul(h ^ hashes[j], 0x01000193);
     for (let c = 0; c < copies; c++) {
       const m = fmix(h ^ SEEDS[c]) >>> 0;
       const at = m >>> 26, v = m & 0x3ffffff;
@@ -179,17 +176,8 @@ function asciiWordHash(text: string, start: number, end: number): number | undef
 /** The signature of the first `n` word hashes in `scratch`. */
 function signatureOf(n: number, shingle: number): Uint32Array | undefined {
   if (n === 0) return undefined;
-  const hashes = scratch;
-  const shingles = Math.max(1, n - shingle + 1);
-  const width = Math.min(shingle, n);
   const sig = new Uint32Array(SIGNATURE_LENGTH).fill(EMPTY);
-  for (let i = 0; i < shingles; i++) {
-    let h = width;
-    for (let j = i; j < i + width; j++) h = Math.imul(h ^ hashes[j], 0x01000193);
-    h = fmix(h ^ SEEDS[0]) >>> 0;
-    const at = h >>> 26, v = h & 0x3ffffff;
-    if (v < sig[at]) sig[at] = v;
-  }
+  addShingles(sig, 0, n, shingle, 1);
   return densified(sig);
 }
 

@@ -55,11 +55,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
   // Decided by the address it listens on, not by how --host spelled it: `127.1`, `2130706433`
   // or a name /etc/hosts maps to 127.0.0.1 listen on loopback too, and answered any Host.
   let loopback = true;
-  const server = Deno.serve({
-    port: opts.port,
-    hostname: opts.hostname,
-    onListen: () => {},
-  }, async (req) => {
+  const answer = async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     try {
       if (path === "/healthz") return text("ok\n");
@@ -74,9 +70,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       const file = STATIC[path];
       if (file && req.method === "GET") {
         const body = await Deno.readFile(new URL(`./dashboard/${file[0]}`, import.meta.url));
-        return new Response(body, {
-          headers: { "content-type": file[1], ...NO_STORE, ...GUARDED },
-        });
+        return new Response(body, { headers: { "content-type": file[1], ...NO_STORE } });
       }
       if (!allowed(req)) {
         return json({ error: "this server wants Authorization: Bearer <MILLRACE_TOKEN>" }, 401, {
@@ -89,7 +83,7 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
       }
       if (path === "/metrics") {
         const { text: body, contentType } = await watch.metrics.render();
-        return new Response(body, { headers: { "content-type": contentType, ...GUARDED } });
+        return new Response(body, { headers: { "content-type": contentType } });
       }
       if (path === "/api/snapshot") return json(await watch.snapshot());
       if (path === "/api/history") return json(await watch.history());
@@ -126,6 +120,15 @@ export function serveWatch(watch: FlowWatch, opts: WatchServerOptions): WatchSer
     } catch (error) {
       return json({ error: errorMessage(error) }, 500);
     }
+  };
+  const server = Deno.serve({
+    port: opts.port,
+    hostname: opts.hostname,
+    onListen: () => {},
+  }, async (req) => {
+    const res = await answer(req);
+    for (const [name, value] of Object.entries(GUARDED)) res.headers.set(name, value);
+    return res;
   });
   loopback = isLoopbackAddress(server.addr.hostname);
   return {
@@ -195,7 +198,7 @@ function events(watch: FlowWatch, everyMs: number, streams: Set<() => void>): Re
     },
   });
   return new Response(stream, {
-    headers: { "content-type": "text/event-stream", ...NO_STORE, ...GUARDED },
+    headers: { "content-type": "text/event-stream", ...NO_STORE },
   });
 }
 
@@ -218,7 +221,7 @@ async function cappedText(req: Request, max: number): Promise<string | undefined
 const NO_STORE = { "cache-control": "no-store" };
 
 /**
- * Sent with every answer: the page loads only its own files and is framed
+ * Set on every answer (serveWatch): the page loads only its own files and is framed
  * by no other page (a framed replay button can be clicked by a page
  * laid over it), and no type is sniffed from a body.
  */
@@ -231,16 +234,13 @@ const GUARDED = {
 };
 
 function text(body: string, status = 200): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": "text/plain; charset=utf-8", ...GUARDED },
-  });
+  return new Response(body, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
 }
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
     status,
-    headers: { "content-type": "application/json", ...NO_STORE, ...GUARDED, ...headers },
+    headers: { "content-type": "application/json", ...NO_STORE, ...headers },
   });
 }
 

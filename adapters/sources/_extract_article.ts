@@ -140,10 +140,11 @@ function ogUrl(doc: HtmlDocument, base: string | undefined): string | undefined 
 
 /**
  * Where pages say when they were published besides the two places
- * Readability reads (JSON-LD, `article:published_time`), in the order
- * tried: nytimes' `article:published`, microdata (Le Monde's
- * `<time itemprop="datePublished">`), heise's `<meta name="date">`,
- * Dublin Core, and HTML5's old `<time pubdate>`.
+ * Readability reads (JSON-LD, `article:published_time`): nytimes'
+ * `article:published`, microdata (Le Monde's `<time itemprop="datePublished">`),
+ * heise's `<meta name="date">`, Dublin Core, and HTML5's old `<time pubdate>`.
+ * One selector list: the first such element in the page that holds a
+ * readable date wins.
  */
 const PUBLISHED_AT = [
   'meta[property="article:published"]',

@@ -8,7 +8,7 @@ import { decodeHTML } from "entities";
  */
 export function htmlToText(html: string): string {
   // Where the markup marks its blocks, a line break of the source is a space like any other
-  // (outside <pre>): kept, it cut 144 sentences of one page in two ("for the\nsite to be").
+  // (outside <pre>): kept, it cut a fixture page's sentences in two ("for the\nsite to be").
   // A fragment with no block markup may be plain text laid out in lines: those are kept.
   const laidOut = BLOCK_MARKUP.test(html)
     ? html.split(PRE).map((part, i) => i % 2 ? part : part.replace(/\s+/g, " ")).join("")
