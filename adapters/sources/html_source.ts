@@ -12,7 +12,7 @@ import {
   extractArticle,
   type HtmlDocument,
   loadDom,
-  PageTooDeepError,
+  PageTooBigError,
   parseHtml,
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
@@ -536,7 +536,7 @@ class HtmlSource implements Source {
     try {
       item = extractArticle(doc, url);
     } catch (error) {
-      if (!(error instanceof PageTooDeepError)) throw error;
+      if (!(error instanceof PageTooBigError)) throw error;
       why = error.message;
     }
     if (item === undefined) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { htmlConfig, htmlSource } from "../../../adapters/sources/html_source.ts";
+import { MAX_ELEMENTS } from "../../../adapters/sources/_extract_article.ts";
 import type { HtmlCounts } from "../../../adapters/sources/html_source.ts";
 import { localHttp } from "../../_local_http.ts";
 import { isoDate } from "../../../adapters/sources/_parse_date.ts";
@@ -853,6 +854,34 @@ Deno.test("a page nested thousands deep is skipped with why, not read for minute
     assert.ok(
       log.lines.some((l) =>
         /html skipped .*\/deep\.html: its elements nest more than 400 deep/.test(l)
+      ),
+      log.lines.join("\n"),
+    );
+  });
+});
+
+Deno.test("a page of more elements than a reader can take in one go is skipped with why", async () => {
+  // Flat, not deep: 10 MB of paragraphs took 3.9 s and 767 MB to read, holding the process.
+  const article = "<p>" + "Lorem ipsum dolor sit amet, consectetur adipiscing elit. ".repeat(20) +
+    "</p>";
+  const page = (inner: string) =>
+    `<html><head><title>t</title></head><body><article>${
+      article.repeat(3)
+    }${inner}</article></body></html>`;
+  const s = site({
+    "/huge.html": { body: page("<i>x</i>".repeat(MAX_ELEMENTS)) },
+    "/fine.html": { body: page("<i>x</i>".repeat(MAX_ELEMENTS - 100)) },
+  });
+  await withServer(s.handler, async (origin) => {
+    const { env, log } = testEnv();
+    const src = await source({ url: [`${origin}/huge.html`, `${origin}/fine.html`] }, env);
+    const items = await readAll(src);
+    assert.equal(items.length, 1);
+    assert.ok((items[0].text as string).includes("Lorem ipsum"));
+    assert.equal(src.counts.noArticle, 1);
+    assert.ok(
+      log.lines.some((l) =>
+        /html skipped .*\/huge\.html: it holds more than 30000 elements: not read/.test(l)
       ),
       log.lines.join("\n"),
     );
