@@ -68,7 +68,8 @@ function setAtPath(item: Record<string, unknown>, path: string, value: unknown):
   at[keys[keys.length - 1]] = value;
 }
 
-function mapObject(source: Record<string, unknown>, map: Record<string, string>): RawItem {
+/** One object as an item: the fields in `map` renamed (see mapJsonItems). */
+export function mapObject(source: Record<string, unknown>, map: Record<string, string>): RawItem {
   const item: RawItem = { ...source };
   for (const from of Object.values(map)) if (!from.includes(".")) delete item[from];
   for (const [to, from] of Object.entries(map)) {

@@ -5,9 +5,11 @@ import { hash128 } from "../../engine/hash.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
-import { checkFiles, pathList, readFiles } from "./_input_files.ts";
+import { checkFiles, pathList, readFailure, readFiles } from "./_input_files.ts";
+import { resolve } from "node:path";
 import { hnItemUrl, readHnDocument } from "./_hn.ts";
-import { mapJsonItems } from "./_json_map.ts";
+import { mapJsonItems, mapObject } from "./_json_map.ts";
+import { type LinesAt, LineSplitter, readJsonLines, type SkippedLines } from "./_json_lines.ts";
 import { newestFullname, redditItems } from "./_reddit.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
@@ -63,6 +65,12 @@ export const jsonConfig = z
       .describe(
         "preset none: item field to source dot path, e.g. { title: headline, url: link }. Default: fields kept as they are.",
       ),
+    format: z
+      .enum(["document", "lines"])
+      .optional()
+      .describe(
+        "document (one JSON document) or lines (JSON Lines: an object per line, read as a stream). Default: lines for paths ending .jsonl or .ndjson, else document.",
+      ),
     limit: z
       .int()
       .positive()
@@ -86,7 +94,36 @@ export const jsonConfig = z
     if (c.preset !== "none" && (c.items !== undefined || c.map !== undefined)) {
       issue(`items and map apply to preset none; preset ${c.preset} knows its own shape`);
     }
+    const paths = pathList(c.path);
+    const lines = paths.filter(isLinesPath).length;
+    if (c.format === undefined && lines > 0 && lines < paths.length) {
+      issue(
+        "some paths end .jsonl or .ndjson and some do not: set format: lines or format: document",
+      );
+    }
+    if (formatOf(c) === "lines") {
+      if (c.preset !== "none") {
+        issue(
+          `format lines reads an item per line, mapped by map; preset ${c.preset} reads its API's documents`,
+        );
+      }
+      if (c.items !== undefined) {
+        issue("items applies to a document; with format lines each line is an item");
+      }
+    }
   });
+
+/** Whether a path names a JSON Lines file by its extension. */
+function isLinesPath(path: string): boolean {
+  return /\.(jsonl|ndjson)$/i.test(path);
+}
+
+/** The format a config reads: as set, else lines for .jsonl and .ndjson paths (or a URL's path). */
+export function formatOf(c: Pick<JsonConfig, "format" | "path" | "url">): "document" | "lines" {
+  if (c.format !== undefined) return c.format;
+  const paths = c.path !== undefined ? pathList(c.path) : c.url ? [new URL(c.url).pathname] : [];
+  return paths.length > 0 && paths.every(isLinesPath) ? "lines" : "document";
+}
 
 export type JsonConfig = z.output<typeof jsonConfig>;
 
@@ -137,7 +174,12 @@ export function jsonItems(
 export interface JsonPosition {
   before?: string;
   sent?: string[];
+  /** JSON Lines files: how far each was read, by its path as the flow gives it. */
+  lines?: Record<string, LinesAt>;
 }
+
+/** Items per batch of a JSON Lines file: a durable flow stores the file's position with each. */
+const LINES_PER_BATCH = 500;
 
 /**
  * Items a polled source remembers having sent, each with its content: an
@@ -151,7 +193,10 @@ export interface JsonPosition {
 const SENT_ITEMS = 2_000;
 
 /**
- * Files are read whole on every read(). In url mode a reddit source asks
+ * Files are read whole on every read(), but JSON Lines files: those are read
+ * as a stream, from where each was read to (the checkpoint), so a restarted
+ * source resumes after its last stored batch and a polled one reads the
+ * lines appended since its last poll. In url mode a reddit source asks
  * only for what is newer than the newest thing it has seen (`before=`), and
  * a Hacker News id list is followed to its first `limit` items. The
  * `before` cursor is the checkpoint of a reddit URL, so a restarted source
@@ -161,8 +206,12 @@ const SENT_ITEMS = 2_000;
 class JsonSource implements Source {
   /** reddit: fullname of the newest thing seen, for `before=`. */
   #newest?: string;
-  /** Polled, reddit's cursor aside: what was sent, with its content (SENT_ITEMS). */
+  /** Polled, reddit's cursor and JSON Lines files aside: what was sent, with its content (SENT_ITEMS). */
   readonly #sent?: SeenPages;
+  /** format lines: an item per line. */
+  readonly #lines: boolean;
+  /** JSON Lines files: where each was read to (a polled one is read on from there: appended lines). */
+  readonly #at = new Map<string, LinesAt>();
 
   /** Files and URLs whose skipped elements were said: once each, not at every poll. */
   readonly #said = new Set<string>();
@@ -173,8 +222,10 @@ class JsonSource implements Source {
   };
 
   constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {
+    this.#lines = formatOf(config) === "lines";
     const cursor = config.path === undefined && config.preset === "reddit";
-    if (env.polled && !cursor) this.#sent = new SeenPages(SENT_ITEMS);
+    const offsets = this.#lines && config.path !== undefined;
+    if (env.polled && !cursor && !offsets) this.#sent = new SeenPages(SENT_ITEMS);
   }
 
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
@@ -183,12 +234,28 @@ class JsonSource implements Source {
   }
 
   checkpoint(): JsonPosition | undefined {
+    if (this.#at.size > 0) return { lines: Object.fromEntries(this.#at) };
     if (this.#newest !== undefined) return { before: this.#newest };
     return this.#sent?.size ? { sent: this.#sent.keys() } : undefined;
   }
 
   resume(position: unknown): void {
     const { path, preset } = this.config;
+    if (this.#lines && path !== undefined) {
+      this.#at.clear();
+      const lines = (position as JsonPosition | undefined | null)?.lines ?? {};
+      for (const [file, at] of Object.entries(lines)) {
+        if (!isLinesAt(at)) {
+          throw new Error(
+            `json ${file}: cannot resume from ${
+              JSON.stringify(at)
+            }: expected { "offset": <bytes>, "line": <lines> }`,
+          );
+        }
+        this.#at.set(file, at);
+      }
+      return;
+    }
     if (this.#sent) {
       const sent = (position as JsonPosition | undefined | null)?.sent ?? [];
       try {
@@ -218,6 +285,10 @@ class JsonSource implements Source {
 
   async *read(signal: AbortSignal): AsyncIterable<RawItem[]> {
     const { path, url } = this.config;
+    if (this.#lines && path !== undefined) {
+      yield* this.#readLines(pathList(path), signal);
+      return;
+    }
     if (path === undefined) {
       const items = this.#changed(await this.#poll(url ?? HN_TOP_STORIES, signal));
       if (items.length) yield items;
@@ -236,6 +307,65 @@ class JsonSource implements Source {
     }
   }
 
+  /**
+   * JSON Lines files, each from where it was read to, in batches that carry
+   * the file's new position (see checkpoint). One-shot, a file's last line
+   * needs no newline; polled, it waits for one, as the writer may be
+   * mid-line. A file that cannot be read does not starve the others: the
+   * failures are thrown together after every file was tried.
+   */
+  async *#readLines(paths: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    const failures: Error[] = [];
+    const toItem = (o: Record<string, unknown>) => mapObject(o, this.config.map ?? {});
+    for (const path of paths) {
+      const full = resolve(this.env.baseDir, path);
+      let skipped: SkippedLines = { count: 0 };
+      try {
+        const batches = readJsonLines(full, this.#at.get(path), {
+          batch: LINES_PER_BATCH,
+          maxLine: this.config.maxBytes,
+          complete: !this.env.polled,
+          signal,
+          toItem,
+          restarted: (was) =>
+            this.env.log.warn(
+              `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
+                `(shorter, or another file at that path): read from its start`,
+            ),
+        });
+        for await (const batch of batches) {
+          this.#at.set(path, batch.at);
+          skipped = batch.skipped;
+          yield batch.items;
+        }
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const message =
+          err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
+            ? `cannot read ${path}: ${readFailure(err)} (${full})`
+            : `${path}: ${(err as Error).message}`;
+        failures.push(new Error(message, { cause: err }));
+      } finally {
+        this.#saySkipped(path, skipped);
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) {
+      throw new Error(failures.map((e) => e.message).join("; "), { cause: failures });
+    }
+  }
+
+  /** Says how many lines of `name` a read skipped, and the first with why. */
+  #saySkipped(name: string, skipped: SkippedLines): void {
+    if (skipped.count === 0 || !skipped.first) return;
+    const { line, why } = skipped.first;
+    this.env.log.warn(
+      `${this.env.flow}: ${name}: ${skipped.count} ${
+        skipped.count === 1 ? "line is" : "lines are"
+      } not an item: skipped (the first, line ${line}: ${why})`,
+    );
+  }
+
   /** Of a polled source's items, those new or changed since it sent them (all, unpolled). */
   #changed(items: RawItem[]): RawItem[] {
     const sent = this.#sent;
@@ -252,6 +382,17 @@ class JsonSource implements Source {
 
   async #poll(url: string, signal: AbortSignal): Promise<RawItem[]> {
     const preset = this.config.preset;
+    if (this.#lines) {
+      const lines = new LineSplitter(
+        { offset: 0, line: 0 },
+        this.config.maxBytes,
+        (o) => mapObject(o, this.config.map ?? {}),
+      );
+      lines.feed(await this.#body(url, signal), Infinity);
+      lines.end(true);
+      this.#saySkipped(maskUrl(url), lines.skipped);
+      return lines.take();
+    }
     const target = preset === "reddit" ? this.#redditUrl(url) : url;
     const doc = await this.#get(target, signal);
     if (preset === "reddit") {
@@ -301,6 +442,10 @@ class JsonSource implements Source {
   }
 
   async #get(url: string, signal: AbortSignal): Promise<unknown> {
+    return parseJson(await this.#body(url, signal), maskUrl(url));
+  }
+
+  async #body(url: string, signal: AbortSignal): Promise<Uint8Array> {
     let res;
     try {
       res = await httpOf(this.env).get(url, {
@@ -314,8 +459,17 @@ class JsonSource implements Source {
       // Fetch errors quote the URL as given, password and all.
       throw new Error(maskSecretsOf((err as Error)?.message ?? String(err), url), { cause: err });
     }
-    return parseJson(res.body, maskUrl(url));
+    const gzip = gzipProblem(res.body);
+    if (gzip) throw new Error(`${maskUrl(url)}: ${gzip}`);
+    return res.body;
   }
+}
+
+/** Whether a stored position of a JSON Lines file is one. */
+function isLinesAt(at: unknown): at is LinesAt {
+  const { offset, line, ino } = (at ?? {}) as Partial<LinesAt>;
+  const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+  return count(offset) && count(line) && (ino === undefined || typeof ino === "number");
 }
 
 /**

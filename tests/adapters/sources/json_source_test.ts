@@ -493,3 +493,80 @@ Deno.test("elements of the items array that are not objects are said, not droppe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a .jsonl file is read a line an item, in batches a restarted source resumes after", async () => {
+  const dir = await Deno.makeTempDir();
+  const lines = Array.from(
+    { length: 1234 },
+    (_, i) => JSON.stringify({ headline: `story ${i}`, link: `https://example.com/s/${i}` }),
+  );
+  lines.splice(600, 0, "not json at all");
+  await Deno.writeTextFile(join(dir, "dump.jsonl"), lines.join("\n") + "\n");
+  const config = { path: "dump.jsonl", map: { title: "headline", url: "link" } };
+  const { env, log } = testEnv(dir);
+  const src = await jsonSource.create(jsonConfig.parse(config), env);
+  const batches = await readAll(src);
+  assert.deepEqual(batches.map((b) => b.length), [500, 500, 234]);
+  assert.deepEqual(batches[0][0], { title: "story 0", url: "https://example.com/s/0" });
+  assert.ok(
+    log.lines.some((l) =>
+      /dump\.jsonl: 1 line is not an item: skipped \(the first, line 601: not valid JSON/.test(l)
+    ),
+    log.lines.join("\n"),
+  );
+
+  // A process that stored the position after its first batch, then crashed: the next resumes.
+  const first = await jsonSource.create(jsonConfig.parse(config), testEnv(dir).env);
+  const reading = first.read(new AbortController().signal)[Symbol.asyncIterator]();
+  const one = (await reading.next()).value as RawItem[];
+  const stored = JSON.parse(JSON.stringify(first.checkpoint!()));
+  const next = await jsonSource.create(jsonConfig.parse(config), testEnv(dir).env);
+  next.resume!(stored);
+  const rest = (await readAll(next)).flat();
+  const titles = [...one, ...rest].map((i) => i.title);
+  assert.equal(titles.length, 1234);
+  assert.equal(new Set(titles).size, 1234);
+  assert.equal(titles[500], "story 500");
+});
+
+Deno.test("a polled .jsonl file sends the lines appended since its last read", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "log.ndjson");
+  await Deno.writeTextFile(file, '{"title":"a","url":"https://e.com/a"}\n');
+  const polled = { ...testEnv(dir).env, polled: true };
+  const src = await jsonSource.create(jsonConfig.parse({ path: "log.ndjson" }), polled);
+  assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["a"]);
+  assert.deepEqual((await readAll(src)).flat(), []);
+  await Deno.writeTextFile(
+    file,
+    '{"title":"b","url":"https://e.com/b"}\n{"title":"a","url":"https://e.com/a"}\n',
+    {
+      append: true,
+    },
+  );
+  // Appended lines are new lines, a copy of an earlier one included: the Deduper's to judge.
+  assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b", "a"]);
+});
+
+Deno.test("format: lines over a URL reads the body a line an item", async () => {
+  const body = '{"title":"x","url":"https://e.com/x"}\n\n{"title":"y","url":"https://e.com/y"}';
+  await withServer(() => new Response(body), async (origin) => {
+    const src = await source({ url: `${origin}/export`, format: "lines" });
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["x", "y"]);
+  });
+});
+
+Deno.test("format lines is refused where it cannot apply, naming why", () => {
+  const problems = (config: Record<string, unknown>) =>
+    jsonConfig.safeParse(config).error?.issues.map((i) => i.message).join("; ") ?? "";
+  assert.match(problems({ path: ["a.jsonl", "b.json"] }), /some paths end \.jsonl .* set format/);
+  assert.match(
+    problems({ path: "a.jsonl", preset: "hackernews" }),
+    /format lines reads an item per line/,
+  );
+  assert.match(
+    problems({ path: "a.json", format: "lines", items: "data" }),
+    /items applies to a document/,
+  );
+  assert.equal(problems({ path: ["a.jsonl", "b.json"], format: "lines" }), "");
+});

@@ -1,0 +1,199 @@
+import type { RawItem } from "../../engine/item.ts";
+
+/**
+ * Where a JSON Lines file was read to: the byte just past the last line
+ * taken, and how many lines that was (for line numbers in warnings), with
+ * the file's inode when the system gives one, so a file replaced at the
+ * same path (rotated) is read from its start.
+ */
+export interface LinesAt {
+  offset: number;
+  line: number;
+  ino?: number;
+}
+
+/** What a read of lines skipped: how many, and the first with why. */
+export interface SkippedLines {
+  count: number;
+  first?: { line: number; why: string };
+}
+
+/** Bytes read from a file at a time. */
+const CHUNK = 256 * 1024;
+
+const NEWLINE = 0x0a;
+
+/**
+ * Splits bytes fed in chunks into JSON Lines and turns each into an item,
+ * in batches. Works on bytes, so every position it reports is a byte offset
+ * a reader can seek to. A line that is blank is passed over; one that is
+ * not a JSON object, not UTF-8, or longer than `maxLine` bytes is skipped
+ * and tallied (never held whole: a longer line is dropped as it streams by).
+ */
+export class LineSplitter {
+  readonly skipped: SkippedLines = { count: 0 };
+  #items: RawItem[] = [];
+  #rest: Uint8Array[] = [];
+  #restBytes = 0;
+  /** The line under way is longer than maxLine: dropped up to its newline. */
+  #overlong = false;
+  readonly #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+  constructor(
+    /** The position of the first byte fed. */
+    public at: LinesAt,
+    readonly maxLine: number,
+    readonly toItem: (object: Record<string, unknown>) => RawItem,
+  ) {}
+
+  /**
+   * Takes lines from `chunk` until `limit` items are pending; returns the
+   * bytes it used (all of them, a partial last line kept for the next chunk,
+   * unless it stopped at the limit).
+   */
+  feed(chunk: Uint8Array, limit: number): number {
+    let start = 0;
+    while (this.#items.length < limit) {
+      const nl = chunk.indexOf(NEWLINE, start);
+      if (nl < 0) break;
+      this.#line(chunk.subarray(start, nl), nl - start + 1);
+      start = nl + 1;
+    }
+    if (this.#items.length >= limit) return start;
+    if (start < chunk.length) this.#keep(chunk.subarray(start));
+    return chunk.length;
+  }
+
+  /** The file ended: a last line with no newline is a line (a one-shot read), or left for later. */
+  end(complete: boolean): void {
+    if (complete && (this.#restBytes > 0 || this.#overlong)) this.#line(new Uint8Array(0), 0);
+  }
+
+  /** The items of the lines taken since the last call. */
+  take(): RawItem[] {
+    const items = this.#items;
+    this.#items = [];
+    return items;
+  }
+
+  get pending(): number {
+    return this.#items.length;
+  }
+
+  #keep(part: Uint8Array): void {
+    if (this.#overlong) {
+      this.#restBytes += part.length;
+      return;
+    }
+    this.#rest.push(part.slice());
+    this.#restBytes += part.length;
+    if (this.#restBytes > this.maxLine) {
+      this.#overlong = true;
+      this.#rest = [];
+    }
+  }
+
+  /** A line ends: `tail` is its last part, `consumed` the bytes of it (newline included) in this chunk. */
+  #line(tail: Uint8Array, consumed: number): void {
+    const bytes = this.#restBytes + consumed;
+    const length = this.#restBytes + tail.length;
+    const overlong = this.#overlong || length > this.maxLine;
+    let line = tail;
+    if (!overlong && this.#rest.length > 0) {
+      line = new Uint8Array(length);
+      let at = 0;
+      for (const part of this.#rest) {
+        line.set(part, at);
+        at += part.length;
+      }
+      line.set(tail, at);
+    }
+    this.#rest = [];
+    this.#restBytes = 0;
+    this.#overlong = false;
+    const number = this.at.line + 1;
+    this.at = { ...this.at, offset: this.at.offset + bytes, line: number };
+    if (overlong) return this.#skip(number, `longer than ${this.maxLine} bytes (maxBytes)`);
+    let text: string;
+    try {
+      // A BOM at the line's start (the file's) is dropped: each decode is a stream of its own.
+      text = this.#decoder.decode(line);
+    } catch {
+      return this.#skip(number, "not UTF-8");
+    }
+    if (text.trim() === "") return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      return this.#skip(number, `not valid JSON (${(err as Error).message})`);
+    }
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      const shown = text.length > 60 ? text.slice(0, 60) + "…" : text;
+      return this.#skip(number, `not an object (${shown.trim()})`);
+    }
+    this.#items.push(this.toItem(value as Record<string, unknown>));
+  }
+
+  #skip(line: number, why: string): void {
+    this.skipped.count++;
+    this.skipped.first ??= { line, why };
+  }
+}
+
+/**
+ * Reads the JSON Lines file at `full` from `from`, yielding batches of up
+ * to `batch` items, each with where the file was read to after it: a reader
+ * that stores that position with the batch resumes after it, losing and
+ * repeating no line. The last batch may be empty, to carry the position
+ * past trailing lines that held no item. `complete` reads a last line that
+ * has no newline; a polled file leaves it, as its writer may be mid-line.
+ * A file smaller than the position, or another file at the path (another
+ * inode), is read from its start: it was truncated or rotated (`restarted`
+ * says so).
+ */
+export async function* readJsonLines(
+  full: string,
+  from: LinesAt | undefined,
+  opts: {
+    batch: number;
+    maxLine: number;
+    complete: boolean;
+    signal: AbortSignal;
+    toItem: (object: Record<string, unknown>) => RawItem;
+    restarted?: (was: LinesAt) => void;
+  },
+): AsyncGenerator<{ items: RawItem[]; at: LinesAt; skipped: SkippedLines }> {
+  using file = await Deno.open(full, { read: true });
+  const stat = await file.stat();
+  const ino = stat.ino ?? undefined;
+  let at: LinesAt = { offset: 0, line: 0, ...(ino !== undefined ? { ino } : {}) };
+  if (from !== undefined) {
+    const same = from.ino === undefined || ino === undefined || from.ino === ino;
+    if (same && from.offset <= stat.size) at = { ...from, ...(ino !== undefined ? { ino } : {}) };
+    else opts.restarted?.(from);
+  }
+  if (at.offset > 0) await file.seek(at.offset, Deno.SeekMode.Start);
+  const lines = new LineSplitter(at, opts.maxLine, opts.toItem);
+  const buffer = new Uint8Array(CHUNK);
+  let told = at.offset; // the position the last yielded batch carried
+  for (;;) {
+    opts.signal.throwIfAborted();
+    const n = await file.read(buffer);
+    if (n === null) break;
+    let view = buffer.subarray(0, n);
+    for (;;) {
+      const used = lines.feed(view, opts.batch);
+      if (lines.pending >= opts.batch) {
+        yield { items: lines.take(), at: lines.at, skipped: lines.skipped };
+        told = lines.at.offset;
+      }
+      if (used === view.length) break;
+      view = view.subarray(used);
+    }
+  }
+  lines.end(opts.complete);
+  if (lines.pending > 0 || lines.at.offset !== told) {
+    yield { items: lines.take(), at: lines.at, skipped: lines.skipped };
+  }
+}
