@@ -44,7 +44,7 @@ import { memoryLogger } from "./engine/log.ts";
 import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
 import type { StepSpec } from "./config/step_modules.ts";
 import type { Actor } from "./engine/actor.ts";
-import { accounted } from "./actors/_accounted.ts";
+import { heldToAccount } from "./engine/accounted.ts";
 import { checkEmitted } from "./engine/emitted.ts";
 import { check } from "./config/zod_issues.ts";
 import { formatPath } from "./engine/flow_error.ts";
@@ -166,7 +166,7 @@ export interface StageResult {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { builtinRegistry } from "./builtins.ts";
+ * import { builtinRegistry } from "./mod.ts";
  * import { runStage } from "./testing.ts";
  *
  * const validate = builtinRegistry().stages.get("validate")!;
@@ -188,15 +188,16 @@ export async function runStage(
   const log = memoryLogger();
   const baseDir = opts.baseDir ?? ".";
   const env = { flow: "test", baseDir, outDir: baseDir, log, registry };
-  // Held to account as a flow holds a step (actors/_accounted.ts): an id emitted twice for
-  // one input throws, and an item let go unsaid is dropped "not passed on" and said.
+  // Held to account as a flow holds a stage of the user's own (engine/accounted.ts): it gets
+  // copies of its items, an id emitted twice for one input throws, and an item let go unsaid
+  // is dropped "not passed on" and said.
   const options = check(schemaOf(spec, registry), config);
   if (!options.ok) {
     // In a flow's words (unknown field "tims"; did you mean "times"?), not zod's issue list.
     const said = options.problems.map((p) => `${formatPath(["config", ...p.path])}: ${p.message}`);
     throw new Error(`runStage: ${spec.kind ?? "step"}: bad config:\n${said.join("\n")}`);
   }
-  const actor: Actor = accounted(await spec.create(options.value, env));
+  const actor: Actor = heldToAccount(spec as StageSpec, await spec.create(options.value, env));
   // A step module's kind may be left out (its file names it in a flow): "step" here.
   const ctx = {
     flow: "test",
@@ -325,39 +326,47 @@ export async function runTestFlow(
   const registry = opts.registry ?? testRegistry();
   if (!registry.sources.has("memory") || !registry.sinks.has("collect")) testRegistry(registry);
   if (collecting.has(registry)) throw new Error("runTestFlow is already running on this registry");
-  const given = typeof flowOrYaml === "string"
-    ? await parseFlowWithSteps(
-      withRedis(flowOrYaml, opts.redis),
-      "test flow",
-      registry,
-      opts.env ?? {},
-      { baseDir: opts.baseDir ?? Deno.cwd() },
-    )
-    : flowOrYaml;
-  const outDir = opts.outDir ?? await Deno.makeTempDir({ prefix: "millrace-test-" });
-  const flow: Flow = {
-    ...given,
-    outDir,
-    sources: given.sources.map((s) => withItems(s, opts.items)),
-    redis: opts.redis ?? given.redis,
-    durable: {
-      ...given.durable,
-      prefix: `${given.durable.prefix}-test-${crypto.randomUUID().slice(0, 8)}`,
-    },
-  };
-  if (opts.items !== undefined && !flow.sources.some((s, i) => s !== given.sources[i])) {
-    const kinds = given.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
-    throw new Error(
-      `runTestFlow: items were given, but flow ${given.name} has no memory source without ` +
-        `items of its own to emit them (its sources: ${kinds}); give the test's flow a ` +
-        "source { kind: memory }, or make one with testableFlow",
-    );
-  }
-  if (flow.durability === "redis" && !flow.redis) {
-    throw new Error(`flow ${flow.name} is durable: give runTestFlow a Redis URL (redis)`);
-  }
+  // Claimed before the first await: two runs started together on one registry both passed the
+  // check, and one got the other's sinks.
   const sinks = new Map<string, MemorySink>();
   collecting.set(registry, sinks);
+  let flow: Flow, outDir: string;
+  try {
+    const given = typeof flowOrYaml === "string"
+      ? await parseFlowWithSteps(
+        withRedis(flowOrYaml, opts.redis),
+        "test flow",
+        registry,
+        opts.env ?? {},
+        { baseDir: opts.baseDir ?? Deno.cwd() },
+      )
+      : flowOrYaml;
+    outDir = opts.outDir ?? await Deno.makeTempDir({ prefix: "millrace-test-" });
+    flow = {
+      ...given,
+      outDir,
+      sources: given.sources.map((s) => withItems(s, opts.items)),
+      redis: opts.redis ?? given.redis,
+      durable: {
+        ...given.durable,
+        prefix: `${given.durable.prefix}-test-${crypto.randomUUID().slice(0, 8)}`,
+      },
+    };
+    if (opts.items !== undefined && !flow.sources.some((s, i) => s !== given.sources[i])) {
+      const kinds = given.sources.map((s) => `${s.name} (${s.kind})`).join(", ");
+      throw new Error(
+        `runTestFlow: items were given, but flow ${given.name} has no memory source without ` +
+          `items of its own to emit them (its sources: ${kinds}); give the test's flow a ` +
+          "source { kind: memory }, or make one with testableFlow",
+      );
+    }
+    if (flow.durability === "redis" && !flow.redis) {
+      throw new Error(`flow ${flow.name} is durable: give runTestFlow a Redis URL (redis)`);
+    }
+  } catch (error) {
+    collecting.delete(registry);
+    throw error;
+  }
   const log = memoryLogger();
   const memoryDeadLetters = new MemoryDeadLetters();
   let ended = false;

@@ -573,6 +573,7 @@ function nearSignature(payload: RawItem, field: string, shingle: number): Uint32
  */
 export const dedupeStage: StageSpec<DedupeConfig> = {
   kind: "dedupe",
+  leavesInputs: true,
   summary:
     "Drops items seen before within a ttl, by exact key and optionally by near-identical text.",
   schema: dedupeConfigSchema,

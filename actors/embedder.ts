@@ -313,6 +313,7 @@ function check(where: string, client: EmbeddingClient, vectors: number[][], expe
  */
 export const embedStage: StageSpec<EmbedConfig> = {
   kind: "embed",
+  leavesInputs: true,
   summary: "Adds a vector to every item, batching inputs into one embedding call.",
   schema: embedConfigSchema,
   needs: () => [],

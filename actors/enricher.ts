@@ -118,6 +118,7 @@ function domainOf(url: string): string {
  */
 export const enrichStage: StageSpec<EnrichConfig> = {
   kind: "enrich",
+  leavesInputs: true,
   summary: "Adds canonical url, domain, word count, language and keywords to each item.",
   schema: enrichConfigSchema,
   needs: () => ["valid"],

@@ -358,6 +358,7 @@ async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
  */
 export const llmStage: StageSpec<LlmConfig> = {
   kind: "llm",
+  leavesInputs: true,
   summary: "Asks a chat model about each item; the checked answer goes into a field.",
   schema: llmConfigSchema,
   needs: () => [],

@@ -212,6 +212,7 @@ async function expireAll(
  */
 export const publishStage: StageSpec<PublishConfig> = {
   kind: "publish",
+  leavesInputs: true,
   summary: "Writes every item to every sink (files, stdout, databases) in batches.",
   schema: publishConfigSchema,
   needs: (config) => [...new Set(config.sinks.flatMap((s) => s.needs))],

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { checkContext } from "../config/check_context.ts";
 import { check } from "../config/zod_issues.ts";
-import { accounted } from "./_accounted.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 
 /** A step's config once checked: its module's stage and that stage's own config. */
@@ -77,11 +76,8 @@ export const stepStage: StageSpec<StepConfig> = {
   adds: (c) => typeof c.spec.adds === "function" ? c.spec.adds(c.config) : c.spec.adds ?? [],
   defaultId: (c) => c.spec.kind,
   window: (c) => c.spec.window?.(c.config),
-  create: async (c, env) => {
-    const actor = await c.spec.create(c.config, env);
-    // No actor is the flow's to report at start (build_flow.ts), with the module's line.
-    return actor && typeof actor.handle === "function" ? accounted(actor) : actor;
-  },
+  // The flow holds the module's actor to account, as any stage of the user's own (build_flow.ts).
+  create: (c, env) => c.spec.create(c.config, env),
   // A worker builds its stage from the built-in registry by kind and config;
   // the module a step loads is the flow's, which a worker does not load.
   workers: () =>

@@ -186,6 +186,7 @@ function escapeRegExp(s: string): string {
  */
 export const validateStage: StageSpec<ValidateConfig> = {
   kind: "validate",
+  leavesInputs: true,
   summary: "Rejects items that lack required fields, break field rules or carry spam words.",
   schema: validateConfigSchema,
   needs: () => [],

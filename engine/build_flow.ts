@@ -1,3 +1,4 @@
+import { heldToAccount } from "./accounted.ts";
 import type { ScrapeSource } from "./source_pump.ts";
 import type { Actor, StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
@@ -188,11 +189,10 @@ export async function buildFlow(
             }: return { handle(batch, out) { ... } }`,
           );
         }
-        await local.open?.(ctx);
-        opened.push([entry.id, local]);
-        const actor = workers
-          ? workerPool(poolOptions(flow, entry, registry, workers), local)
-          : local;
+        const own = heldToAccount(spec, local);
+        await own.open?.(ctx);
+        opened.push([entry.id, own]);
+        const actor = workers ? workerPool(poolOptions(flow, entry, registry, workers), own) : own;
         if (workers) {
           // Closed even if it fails to open: workers already started must end.
           opened.push([`${entry.id} (its workers)`, actor]);

@@ -376,3 +376,20 @@ pipeline:
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("two runTestFlow calls started together on one registry: the second is refused, the first runs whole", async () => {
+  const registry = testRegistry().stage(shout);
+  const flow = defineFlow({
+    name: "together",
+    sources: { inbox: { kind: "memory" } },
+    pipeline: [{ shout: {} }, { publish: [{ collect: { name: "out" } }] }],
+  }, registry);
+  const [first, second] = await Promise.allSettled([
+    runTestFlow(flow, { registry, items }),
+    runTestFlow(flow, { registry, items }),
+  ]);
+  assert.equal(first.status, "fulfilled");
+  assert.equal(first.value.published.get("out")!.length, 2);
+  assert.equal(second.status, "rejected");
+  assert.match(String(second.reason), /runTestFlow is already running on this registry/);
+});

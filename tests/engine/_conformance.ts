@@ -37,6 +37,8 @@ export interface Letter {
   reason: string;
   attempts: number;
   key: string;
+  /** The dead item's payload. */
+  payload: unknown;
 }
 
 /** One test's view of the edge its flow runs on. */
@@ -114,6 +116,7 @@ function memoryEdge(out: string): Edge {
         reason: l.reason,
         attempts: l.attempts,
         key: keyOf(l.item),
+        payload: (l.item as Envelope<unknown>).payload,
       }))),
     leftOnEdges: () => Promise.resolve({ waiting: [], pending: 0 }),
   };
@@ -142,6 +145,7 @@ function redisEdge(out: string, server: RedisServer, redis: Redis): Edge {
         reason: l.reason,
         attempts: l.attempts,
         key: keyOf(l.item as Envelope<unknown>),
+        payload: (l.item as Envelope<unknown>).payload,
       })),
     leftOnEdges: async () => {
       const waiting: string[] = [];

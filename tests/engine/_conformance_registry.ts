@@ -11,7 +11,8 @@
  * - stage `record`: passes items on; records each batch and how many batches
  *   were in it at once (`gather` waits, at most `gatherMs`, for that many);
  *   `after` holds its first batch until the feed tagged so has finished.
- * - stage `explode`: throws on a batch holding a key listed in `bad`.
+ * - stage `explode`: throws on a batch holding a key listed in `bad`; with
+ *   `scribble`, after changing each of its items in place.
  * - sink `recording`: records each write.
  */
 import { z } from "zod";
@@ -30,6 +31,8 @@ export class Probe {
   readonly handled: string[][] = [];
   /** Keys of each write of the `recording` sink, in order. */
   readonly writes: string[][] = [];
+  /** The payload the sink was last given for each key. */
+  readonly payloads = new Map<string, unknown>();
   /** Batches in the `record` stage right now, and the most there ever were. */
   inFlight = 0;
   maxInFlight = 0;
@@ -165,9 +168,20 @@ export function conformanceRegistry(probe: Probe): Registry {
     .stage({
       kind: "explode",
       summary: "throws on a batch that holds a bad key",
-      schema: z.strictObject({ bad: z.array(z.string()).default([]) }),
-      create: (config: { bad: string[] }) => ({
+      schema: z.strictObject({
+        bad: z.array(z.string()).default([]),
+        scribble: z.boolean().default(false)
+          .describe("First change each item in place: a ! on its title, seen on its tags."),
+      }),
+      create: (config: { bad: string[]; scribble: boolean }) => ({
         handle(batch, out) {
+          if (config.scribble) {
+            for (const item of batch) {
+              const p = item.payload as { title: string; tags?: string[] };
+              p.title += "!";
+              (p.tags ??= []).push("seen");
+            }
+          }
           const bad = batch.find((item) => config.bad.includes(keyOf(item)));
           if (bad) throw new Error(`bad item ${keyOf(bad)}`);
           for (const item of batch) out.emit(item);
@@ -181,6 +195,7 @@ export function conformanceRegistry(probe: Probe): Registry {
       create: () => ({
         write(batch) {
           probe.writes.push(batch.map(keyOf));
+          for (const item of batch) probe.payloads.set(keyOf(item), item.payload);
           return Promise.resolve();
         },
       }),

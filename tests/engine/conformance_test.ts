@@ -185,6 +185,35 @@ for (const mode of MODES) {
     },
   );
 
+  edgeTest(
+    mode,
+    "a stage that changes its items in place: each try starts from them as they came",
+    {},
+    async (edge) => {
+      // A retry and each half of a split are handed the items as they came, not as an
+      // earlier try left them, and the dead letter holds the item as the stage was given it.
+      const flow = edge.flow({
+        sources: { n: { kind: "feed", count: 40, batch: 20 } },
+        pipeline: [
+          { explode: { bad: ["n7"], retries: 2, scribble: true } },
+          recording({ size: 40, maxWait: 50 }),
+        ],
+      });
+      await edge.run(flow);
+      const letters = await edge.deadLetters();
+      assert.deepEqual(letters.map((l) => [l.key, l.payload]), [[
+        "n7",
+        { key: "n7", title: "item n7", url: "https://example.com/n7", text: "" },
+      ]]);
+      const good = keys("n", 40).filter((k) => k !== "n7");
+      assert.deepEqual(sorted(edge.probe.published), sorted(good));
+      for (const key of good) {
+        const { title, tags } = edge.probe.payloads.get(key) as { title: string; tags: string[] };
+        assert.deepEqual({ title, tags }, { title: `item ${key}!`, tags: ["seen"] }, key);
+      }
+    },
+  );
+
   edgeTest(mode, "dead letters carry stage, attempts and reason", {}, async (edge) => {
     const flow = edge.flow({
       sources: { n: { kind: "feed", count: 3, batch: 1 } },
