@@ -19,6 +19,8 @@
  *   millrace:{demo}:stages            hash stage -> kind, written at start, read by `status`
  *   millrace:{demo}:pipeline          JSON list of "<stage>:<kind>" in flow order, written at
  *                                     start: a start of another version of the flow says so
+ *   millrace:{demo}:configs           hash stage -> a fingerprint of its kind and config, as the
+ *                                     last start had them: a stage under a new id is known
  *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
  *                                     the stage itself unless fused), written at start, read
  *                                     by `dlq replay`
@@ -66,6 +68,8 @@ export interface FlowKeys {
   readonly stages: string;
   /** JSON list of "<stage>:<kind>" in flow order, written at start (see otherVersionReaders). */
   readonly pipeline: string;
+  /** Hash stage id -> a fingerprint of its kind and config, as the last start had them. */
+  readonly configs: string;
   /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
   readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
@@ -102,6 +106,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     host: (host) => `${base}:host:${host}`,
     stages: `${base}:stages`,
     pipeline: `${base}:pipeline`,
+    configs: `${base}:configs`,
     steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,

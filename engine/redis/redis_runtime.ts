@@ -14,6 +14,7 @@ import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog, evictingPolicy, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
+import { checkEdit, fingerprint } from "./pipeline_edit.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
 /**
@@ -142,6 +143,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
       "the check of fused stages",
       () => refuseStranded(redis, keys, flow, steps, command),
     );
+    await starting("the check of the flow's edit", () => checkEdit(redis, keys, flow, log));
     const evicting = await starting("the check of eviction", () => evictingPolicy(redis));
     if (evicting !== undefined) {
       log.warn(
@@ -193,6 +195,10 @@ export async function openRedisRuntime(flow: Flow, opts: {
       }
       await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
+      const prints = await Promise.all(flow.pipeline.map(fingerprint));
+      await redis.multi().del(keys.configs)
+        .hset(keys.configs, Object.fromEntries(flow.pipeline.map((s, i) => [s.id, prints[i]])))
+        .exec();
       await redis.hset(
         keys.steps,
         Object.fromEntries(

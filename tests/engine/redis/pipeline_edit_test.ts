@@ -1,0 +1,139 @@
+/**
+ * An edit of a durable flow, started where an earlier version left items
+ * under way: what would send them the wrong way is refused at the stage's
+ * line, and what lets them pass a new stage by is said.
+ */
+import assert from "node:assert/strict";
+import { builtinRegistry } from "../../../builtins.ts";
+import { loadFlow } from "../../../config/load_flow.ts";
+import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
+import { memoryLogger } from "../../../engine/log.ts";
+import { startFlow } from "../../../engine/run_flow.ts";
+import { client, flowKeys, redisTest, withRedis, writeFlow } from "./_harness.ts";
+
+function flowText(name: string, url: string, dir: string, stages: string[]): string {
+  return `
+name: ${name}
+durability: redis
+redis: ${url}
+output: ${dir}
+sources:
+  news: { kind: generator, count: 20, seed: 3 }
+pipeline:
+  - validate: { require: [title, url] }
+${stages.map((s) => `  - ${s}`).join("\n")}
+  - publish: [ { jsonl: { path: items.jsonl } } ]
+`;
+}
+
+/** Starts the flow file and runs it to its end; returns what it logged, or throws its start error. */
+async function run(file: string): Promise<string[]> {
+  const registry = builtinRegistry();
+  const log = memoryLogger();
+  const running = await startFlow(await loadFlow(file, registry), {
+    registry,
+    log,
+    deadLetters: new MemoryDeadLetters(),
+    backoffBase: 1,
+  });
+  await running.done;
+  return log.lines;
+}
+
+redisTest(
+  "a stage renamed by one added before it is refused, naming the id that keeps its streams",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const first = await writeFlow(
+          dir,
+          flowText("renamed", url, dir, ["enrich: { steps: [domain] }"]),
+        );
+        await run(first);
+        // A second enrich before it, with no id: the first takes "enrich", the old one "enrich#2".
+        const edited = await writeFlow(
+          dir,
+          flowText("renamed", url, dir, [
+            "enrich: { steps: [word-count] }",
+            "enrich: { steps: [domain] }",
+          ]),
+        );
+        await assert.rejects(
+          run(edited),
+          /flow\.yaml:11:\d+: .*the stage that was enrich is now enrich#2 \(its kind and config are enrich's\).*give it `id: enrich` to keep them, and the stage now called enrich an id of its own/,
+        );
+        // As the message says: both given ids, it starts.
+        await writeFlow(
+          dir,
+          flowText("renamed", url, dir, [
+            "enrich: { id: counts, steps: [word-count] }",
+            "enrich: { id: enrich, steps: [domain] }",
+          ]),
+        );
+        await run(edited);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "stages put in another order while entries wait past the first are refused; with none waiting, they start",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const a = "enrich: { id: a, steps: [domain] }",
+          b = "enrich: { id: b, steps: [word-count] }";
+        const file = await writeFlow(dir, flowText("reorder", url, dir, [a, b]));
+        await run(file);
+        // What a stopped run leaves: an entry past validate, on b's input.
+        const input = flowKeys("reorder").input("b", "normal");
+        const id = await redis.xadd(input, "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("reorder", url, dir, [b, a]));
+        await assert.rejects(
+          run(file),
+          /the stages are in another order \(validate -> a -> b -> publish before, validate -> b -> a -> publish now\) while 1 entry waits past the first stage \(on the input of b\): their items would skip a moved stage or pass through one twice/,
+        );
+        assert.equal(await redis.xlen(input), 1, "the entry is still there");
+        // Once the entries past the first stage are gone, the new order starts.
+        await redis.xdel(input, id!);
+        await run(file);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest("a new stage with entries waiting past where it stands is said", async () => {
+  await withRedis(async (server) => {
+    const redis = client(server);
+    const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+    try {
+      const url = `redis://127.0.0.1:${server.port}`;
+      const file = await writeFlow(dir, flowText("added", url, dir, []));
+      await run(file);
+      const input = flowKeys("added").input("publish", "normal");
+      await redis.xadd(input, "*", "b", "[]", "n", "0");
+      await writeFlow(dir, flowText("added", url, dir, ["enrich: { steps: [domain] }"]));
+      const logs = await run(file);
+      assert.ok(
+        logs.some((l) =>
+          /added: stage enrich is new, and 1 entry waits past where it stands \(on the input of publish\): their items will not go through it/
+            .test(l)
+        ),
+        logs.join("\n"),
+      );
+    } finally {
+      await redis.quit();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
