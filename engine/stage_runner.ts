@@ -233,6 +233,21 @@ function once(
     return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
   }
   succeeded(work, collector, result, batch, performance.now() - started);
+  if (waiting) wentThrough(work, batch, waiting);
+}
+
+/**
+ * Says that a batch which waited out an outage went through: the wait was
+ * said when it began, and an operator watching a Postgres outage saw no line
+ * that it had ended (Redis's own pauses say "resuming").
+ */
+function wentThrough(work: StageWork, batch: readonly Item[], waiting: Waiting): void {
+  if (waiting.tries === 0 || waiting.over) return;
+  const { ctx } = work;
+  ctx.log.info(
+    `${ctx.flow}/${ctx.stage}: batch of ${batch.length} went through after waiting ` +
+      `${seconds(Date.now() - waiting.since)} for the outage to end`,
+  );
 }
 
 async function settle(
@@ -255,6 +270,7 @@ async function settle(
     return await failed(work, batch, retries, result, tries, error, fence, waiting);
   }
   succeeded(work, collector, result, batch, performance.now() - started);
+  if (waiting) wentThrough(work, batch, waiting);
 }
 
 /**

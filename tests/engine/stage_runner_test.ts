@@ -368,6 +368,13 @@ Deno.test("a dropped connection is tried again without spending the batch's retr
   assert.equal(stats.retries, 5);
   assert.equal(out[0].attempts, 0, "an outage is no attempt of the item's");
   assert.equal(log.lines.filter((l) => l.includes("met an outage")).length, 1, "said once");
+  // And its end is said, once.
+  assert.equal(
+    log.lines.filter((l) => /batch of 2 went through after waiting \d+ s for the outage/.test(l))
+      .length,
+    1,
+    log.lines.join("\n"),
+  );
 });
 
 Deno.test("a service that is away (away: true) is waited out too; an error without it is not", async () => {
