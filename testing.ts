@@ -182,7 +182,16 @@ export async function runStage(
   spec: StageSpec | StepSpec,
   items: readonly RawItem[],
   config: unknown = {},
-  opts: { registry?: Registry; baseDir?: string } = {},
+  opts: {
+    registry?: Registry;
+    baseDir?: string;
+    /**
+     * Ms `handle` (and `open`) may take before its `ctx.signal` is aborted
+     * and runStage throws (default 60 s; 0 waits for ever): a stage that
+     * never returns fails its test, naming itself, instead of hanging it.
+     */
+    timeout?: number;
+  } = {},
 ): Promise<StageResult> {
   const registry = opts.registry ?? builtinRegistry();
   const log = memoryLogger();
@@ -199,34 +208,50 @@ export async function runStage(
   }
   const actor: Actor = heldToAccount(spec as StageSpec, await spec.create(options.value, env));
   // A step module's kind may be left out (its file names it in a flow): "step" here.
-  const ctx = {
-    flow: "test",
-    stage: spec.kind ?? "step",
-    signal: new AbortController().signal,
-    log,
+  const stop = new AbortController();
+  const ctx = { flow: "test", stage: spec.kind ?? "step", signal: stop.signal, log };
+  const timeout = opts.timeout ?? DEFAULT_TIMEOUT_MS;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  /** `work`, or an error naming the stage once the timeout passed (its signal aborted). */
+  const inTime = <T>(what: string, work: void | Promise<T>): Promise<T | void> => {
+    if (!(work instanceof Promise) || timeout <= 0) return Promise.resolve(work);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(
+          `runStage: stage ${ctx.stage}: ${what} did not return within ${timeout} ms (timeout): ` +
+            "does it wait on something that never answers, or ignore ctx.signal?",
+        );
+        stop.abort(error);
+        reject(error);
+      }, timeout);
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
   };
   const result: StageResult = { emitted: [], dropped: [], rejected: [], logs: log.lines };
-  await actor.open?.(ctx);
+  await inTime("open", actor.open?.(ctx));
   try {
-    await actor.handle(items.map((raw) => envelope(structuredClone(raw), "test")), {
-      emit: (item) => {
-        // What the stage runner checks: a flow dead-letters the item that made such an output.
-        checkEmitted(item);
-        result.emitted.push(item as Envelope<RawItem>);
-      },
-      drop: (item, label, detail) =>
-        void result.dropped.push({
-          item: item as Envelope<RawItem>,
-          label,
-          reason: detail ?? label,
-        }),
-      reject: (item, label, detail) =>
-        void result.rejected.push({
-          item: item as Envelope<RawItem>,
-          label,
-          reason: detail ?? label,
-        }),
-    }, ctx);
+    await inTime(
+      "handle",
+      actor.handle(items.map((raw) => envelope(structuredClone(raw), "test")), {
+        emit: (item) => {
+          // What the stage runner checks: a flow dead-letters the item that made such an output.
+          checkEmitted(item);
+          result.emitted.push(item as Envelope<RawItem>);
+        },
+        drop: (item, label, detail) =>
+          void result.dropped.push({
+            item: item as Envelope<RawItem>,
+            label,
+            reason: detail ?? label,
+          }),
+        reject: (item, label, detail) =>
+          void result.rejected.push({
+            item: item as Envelope<RawItem>,
+            label,
+            reason: detail ?? label,
+          }),
+      }, ctx),
+    );
   } finally {
     await actor.close?.();
   }
@@ -397,9 +422,11 @@ export async function runTestFlow(
       opts.signal?.removeEventListener("abort", stop);
     }
     if (timedOut) {
+      const n = report.inFlight;
       throw new Error(
         `runTestFlow: flow ${flow.name} did not end within ${timeout} ms (timeout) and was killed ` +
-          `with ${report.inFlight} items in flight: does a stage never return, or a source never end?`,
+          `with ${n} ${n === 1 ? "item" : "items"} in flight${heldBy(report)}: does a stage ` +
+          "never return, or a source never end?",
       );
     }
     const deadLetters = flow.durability === "redis"
@@ -419,6 +446,16 @@ export async function runTestFlow(
     }
     if (opts.outDir === undefined) await Deno.remove(outDir, { recursive: true });
   }
+}
+
+/** ` (held by stage a: 2 items, …)`: the stages a killed run's report shows holding items. */
+function heldBy(report: FlowReport): string {
+  const held = report.stages.flatMap((s) => {
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    const n = s.received - s.emitted - sum(s.dropped) - sum(s.rejected) - s.failed;
+    return n > 0 ? [`${s.id}: ${n} ${n === 1 ? "item" : "items"}`] : [];
+  });
+  return held.length > 0 ? ` (held by stage ${held.join(", stage ")})` : "";
 }
 
 /**

@@ -210,7 +210,7 @@ Deno.test("runTestFlow kills a flow past its timeout and fails, naming what was 
   }];
   await assert.rejects(
     runTestFlow(flow, { registry, items, timeout: 200 }),
-    /^Error: runTestFlow: flow hung did not end within 200 ms \(timeout\) and was killed with 2 items in flight/,
+    /^Error: runTestFlow: flow hung did not end within 200 ms \(timeout\) and was killed with 2 items in flight \(held by stage hangs: 2 items\)/,
   );
   // Stopped by its signal too, a hung stage is still killed at the timeout.
   const stop = new AbortController();
@@ -392,4 +392,22 @@ Deno.test("two runTestFlow calls started together on one registry: the second is
   assert.equal(first.value.published.get("out")!.length, 2);
   assert.equal(second.status, "rejected");
   assert.match(String(second.reason), /runTestFlow is already running on this registry/);
+});
+
+Deno.test("runStage fails a stage that never returns at its timeout, naming it, and aborts its signal", async () => {
+  let signal: AbortSignal | undefined;
+  const stuck = {
+    ...hangingStage,
+    create: () => ({
+      handle: (_b: unknown, _o: unknown, ctx: { signal: AbortSignal }) => {
+        signal = ctx.signal;
+        return new Promise<void>(() => {});
+      },
+    }),
+  };
+  await assert.rejects(
+    runStage(stuck, [{ title: "a", url: "https://a.example/1" }], {}, { timeout: 100 }),
+    /^Error: runStage: stage hangs: handle did not return within 100 ms \(timeout\)/,
+  );
+  assert.equal(signal?.aborted, true);
 });
