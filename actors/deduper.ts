@@ -574,6 +574,8 @@ function nearSignature(payload: RawItem, field: string, shingle: number): Uint32
 export const dedupeStage: StageSpec<DedupeConfig> = {
   kind: "dedupe",
   leavesInputs: true,
+  // Stories are remembered, and copies given their story's id, by these fields.
+  keyedBy: (c) => `key [${c.key.join(", ")}]`,
   summary:
     "Drops items seen before within a ttl, by exact key and optionally by near-identical text.",
   schema: dedupeConfigSchema,

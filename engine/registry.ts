@@ -103,6 +103,13 @@ export interface StageSpec<C = any> extends Spec<C> {
    * earlier try changed.
    */
   readonly leavesInputs?: true;
+  /**
+   * What the ids the stage gives and the state it keeps are keyed by, in
+   * words (a Deduper's key fields): a durable flow records it at start, and
+   * a start whose answer differs warns that what the stage remembers was
+   * keyed otherwise.
+   */
+  keyedBy?(config: C): string;
 }
 
 /** A kind of source: how to check its config and make it. */

@@ -21,6 +21,8 @@
  *                                     start: a start of another version of the flow says so
  *   millrace:{demo}:configs           hash stage -> a fingerprint of its kind and config, as the
  *                                     last start had them: a stage under a new id is known
+ *   millrace:{demo}:keyed             hash stage -> what its ids and state are keyed by (a
+ *                                     Deduper's key fields), as the last start had it
  *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
  *                                     the stage itself unless fused), written at start, read
  *                                     by `dlq replay`
@@ -70,6 +72,8 @@ export interface FlowKeys {
   readonly pipeline: string;
   /** Hash stage id -> a fingerprint of its kind and config, as the last start had them. */
   readonly configs: string;
+  /** Hash stage id -> what its ids and state are keyed by (StageSpec.keyedBy), as the last start had it. */
+  readonly keyed: string;
   /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
   readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
@@ -107,6 +111,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     stages: `${base}:stages`,
     pipeline: `${base}:pipeline`,
     configs: `${base}:configs`,
+    keyed: `${base}:keyed`,
     steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,

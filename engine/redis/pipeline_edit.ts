@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import { FlowStartError } from "../build_flow.ts";
 import type { Flow } from "../flow.ts";
 import type { Logger } from "../log.ts";
+import type { Registry } from "../registry.ts";
 import type { FlowKeys } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 
@@ -63,15 +64,19 @@ export async function fingerprint(stage: { kind: string; config: unknown }): Pro
  *   items without their enrich fields, without a word).
  * - **A new stage** with entries waiting past where it stands is said:
  *   those items will not go through it.
+ * - **A stage keyed otherwise** (a Deduper's key fields: StageSpec.keyedBy)
+ *   is said: what it remembers was keyed the old way.
  */
 export async function checkEdit(
   redis: Redis,
   keys: FlowKeys,
   flow: Flow,
   log: Logger,
+  registry: Registry,
 ): Promise<void> {
   const before = await recordedPipeline(redis, keys);
   if (before.length === 0) return;
+  await sayRekeyed(redis, keys, flow, log, registry);
   const now = flow.pipeline;
   const had = new Map(before.map((s) => [s.id, s]));
   const has = new Set(now.map((s) => s.id));
@@ -144,6 +149,44 @@ export async function checkEdit(
         `through it; to have every item go through it, run the flow as it was until \`status\` ` +
         `shows none waiting there, then start this file`,
       { stage: stage.id, entries },
+    );
+  }
+}
+
+/** What each stage of `flow` is keyed by (StageSpec.keyedBy), for the stages whose kind says. */
+export function keyedBy(flow: Flow, registry: Registry): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const stage of flow.pipeline) {
+    const by = registry.stages.get(stage.kind)?.keyedBy?.(stage.config);
+    if (by !== undefined) out[stage.id] = by;
+  }
+  return out;
+}
+
+/**
+ * Warns of each stage keyed otherwise than at the last start: a Deduper
+ * whose key went from [url] to [title] no longer knows the stories it
+ * remembers, and gives their copies another id, so sinks hold each story
+ * twice (a review's polled flow published its 300 stories again, without a
+ * word).
+ */
+async function sayRekeyed(
+  redis: Redis,
+  keys: FlowKeys,
+  flow: Flow,
+  log: Logger,
+  registry: Registry,
+): Promise<void> {
+  const was = await redis.hgetall(keys.keyed);
+  for (const [stage, now] of Object.entries(keyedBy(flow, registry))) {
+    const before = was[stage];
+    if (before === undefined || before === now) continue;
+    log.warn(
+      `${flow.name}: stage ${stage} is keyed by ${now} now, by ${before} at the last start: what ` +
+        `it remembers was keyed the old way, so an item it saw before is not known again, and ` +
+        `goes on under another id (a sink that keeps one row per id gets a second); to start ` +
+        `over without such copies, reset the flow and empty its sinks, or key it as before`,
+      { stage, keyedBy: now, before },
     );
   }
 }

@@ -14,7 +14,7 @@ import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog, evictingPolicy, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
-import { checkEdit, fingerprint } from "./pipeline_edit.ts";
+import { checkEdit, fingerprint, keyedBy } from "./pipeline_edit.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
 /**
@@ -143,7 +143,10 @@ export async function openRedisRuntime(flow: Flow, opts: {
       "the check of fused stages",
       () => refuseStranded(redis, keys, flow, steps, command),
     );
-    await starting("the check of the flow's edit", () => checkEdit(redis, keys, flow, log));
+    await starting(
+      "the check of the flow's edit",
+      () => checkEdit(redis, keys, flow, log, opts.registry),
+    );
     const evicting = await starting("the check of eviction", () => evictingPolicy(redis));
     if (evicting !== undefined) {
       log.warn(
@@ -196,9 +199,12 @@ export async function openRedisRuntime(flow: Flow, opts: {
       await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
       const prints = await Promise.all(flow.pipeline.map(fingerprint));
-      await redis.multi().del(keys.configs)
-        .hset(keys.configs, Object.fromEntries(flow.pipeline.map((s, i) => [s.id, prints[i]])))
-        .exec();
+      const keyed = keyedBy(flow, opts.registry);
+      const record = redis.multi().del(keys.configs, keys.keyed)
+        .hset(keys.configs, Object.fromEntries(flow.pipeline.map((s, i) => [s.id, prints[i]])));
+      if (Object.keys(keyed).length > 0) record.hset(keys.keyed, keyed);
+      const failed = (await record.exec())?.find(([error]) => error !== null)?.[0];
+      if (failed) throw failed;
       await redis.hset(
         keys.steps,
         Object.fromEntries(

@@ -137,3 +137,32 @@ redisTest("a new stage with entries waiting past where it stands is said", async
     }
   });
 });
+
+redisTest(
+  "a Deduper keyed otherwise than at the last start is said: its copies would get other ids",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const file = await writeFlow(
+          dir,
+          flowText("rekeyed", url, dir, ["dedupe: { key: [url] }"]),
+        );
+        await run(file);
+        assert.ok(!(await run(file)).some((l) => /keyed by/.test(l)), "the same key says nothing");
+        await writeFlow(dir, flowText("rekeyed", url, dir, ["dedupe: { key: [title] }"]));
+        const logs = await run(file);
+        assert.ok(
+          logs.some((l) =>
+            /rekeyed: stage dedupe is keyed by key \[title\] now, by key \[url\] at the last start: what it remembers was keyed the old way/
+              .test(l)
+          ),
+          logs.join("\n"),
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
