@@ -28,7 +28,9 @@
  * ```
  * @module
  */
+import { AssertionError } from "node:assert";
 import { z } from "zod";
+import { differences, listDifferences, showDifference } from "./testing/expect.ts";
 import { builtinRegistry } from "./builtins.ts";
 import { parseFlowWithSteps } from "./config/load_flow.ts";
 import { closeRedis, connectRedis } from "./engine/redis/connection.ts";
@@ -256,6 +258,42 @@ export async function runStage(
     await actor.close?.();
   }
   return result;
+}
+
+/**
+ * Asserts that `actual` matches `expected` as a flow test file's `expect:`
+ * does (see testing/expect.ts): a map needs only the fields it lists, a list
+ * matches item by item, and placeholders stand for what a test cannot know
+ * (`"{url}"`, `"{iso-date}"`, `"{integer}"`, `"{vector:256}"`,
+ * `"{/regex/}"`, `"{any}"`). With `anyOrder`, a list matches in any order
+ * (items written by concurrent batches). Throws an AssertionError that
+ * lists every difference by its path.
+ *
+ * @example
+ * ```ts
+ * import { assertMatches } from "./testing.ts";
+ *
+ * assertMatches(
+ *   { title: "Deno 2", url: "https://deno.com/", keywords: ["deno"], domain: "deno.com" },
+ *   { title: "{/Deno/}", url: "{url}", keywords: ["deno"] },
+ * );
+ * ```
+ */
+export function assertMatches(
+  actual: unknown,
+  expected: unknown,
+  opts: { exact?: boolean; anyOrder?: boolean } = {},
+): void {
+  const found = opts.anyOrder && Array.isArray(expected) && Array.isArray(actual)
+    ? listDifferences(expected, actual, [])
+    : differences(expected, actual, { exact: opts.exact });
+  if (found.length === 0) return;
+  throw new AssertionError({
+    message: `not as expected:\n${found.map((d) => showDifference(d)).join("\n")}`,
+    actual,
+    expected,
+    operator: "assertMatches",
+  });
 }
 
 /** The collect sinks of the run under way on each registry, by name. */

@@ -1,9 +1,8 @@
 import { join, relative, resolve } from "node:path";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
-import { formatPath } from "../engine/flow_error.ts";
 import type { LogFormat } from "../engine/log.ts";
 import { testRegistry, testSinkNames } from "../testing.ts";
-import type { Difference } from "../testing/expect.ts";
+import { type Paint, showDifference } from "../testing/expect.ts";
 import { runFlowTestCase } from "../testing/run_flow_test.ts";
 import { checkAgainstFlow, loadFlowTest } from "../testing/test_file.ts";
 import { UsageError } from "./args.ts";
@@ -88,34 +87,9 @@ async function testFiles(path: string): Promise<string[]> {
     .map((f) => resolve(f));
 }
 
-interface Paint {
-  red(s: string): string;
-  green(s: string): string;
-}
-
 /** Colour only on a terminal, and never when NO_COLOR is set (no-color.org). */
 function painter(): Paint {
   const on = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   const wrap = (code: number) => (s: string) => on ? `\x1b[${code}m${s}\x1b[39m` : s;
   return { red: wrap(31), green: wrap(32) };
-}
-
-/** One difference, as a person reads it: the field's path, then expected and actual. */
-export function showDifference(d: Difference, paint: Paint): string {
-  const at = formatPath(d.path) || "(result)";
-  const expected = "expected" in d ? paint.green(`    expected: ${show(d.expected)}`) : "";
-  const actual = "actual" in d ? paint.red(`    actual:   ${show(d.actual)}`) : "";
-  return [`  ${at}${d.note ? `: ${d.note}` : ""}`, expected, actual].filter(Boolean).join("\n");
-}
-
-/** JSON on one line, with long number lists (vectors) and long texts cut short. */
-function show(value: unknown): string {
-  if (value === undefined) return "nothing";
-  return JSON.stringify(value, (_key, v) => {
-    if (Array.isArray(v) && v.length > 8 && v.every((x) => typeof x === "number")) {
-      return `[${v.slice(0, 3).map((x) => +x.toFixed(4)).join(", ")}, … ${v.length} numbers]`;
-    }
-    if (typeof v === "string" && v.length > 200) return `${v.slice(0, 200)}… (${v.length} chars)`;
-    return v;
-  });
 }

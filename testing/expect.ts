@@ -1,3 +1,4 @@
+import { formatPath } from "../engine/flow_error.ts";
 /**
  * Compares what a flow did with what a test expects, field by field, and
  * says where they differ. Expected values may be placeholders for fields a
@@ -183,4 +184,32 @@ export function listDifferences(
 
 function isMap(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+/** How a difference's expected and actual lines are coloured (a terminal's green and red). */
+export interface Paint {
+  red(s: string): string;
+  green(s: string): string;
+}
+
+const PLAIN: Paint = { red: (s) => s, green: (s) => s };
+
+/** One difference, as a person reads it: the field's path, then expected and actual. */
+export function showDifference(d: Difference, paint: Paint = PLAIN): string {
+  const at = formatPath(d.path) || "(result)";
+  const expected = "expected" in d ? paint.green(`    expected: ${show(d.expected)}`) : "";
+  const actual = "actual" in d ? paint.red(`    actual:   ${show(d.actual)}`) : "";
+  return [`  ${at}${d.note ? `: ${d.note}` : ""}`, expected, actual].filter(Boolean).join("\n");
+}
+
+/** JSON on one line, with long number lists (vectors) and long texts cut short. */
+function show(value: unknown): string {
+  if (value === undefined) return "nothing";
+  return JSON.stringify(value, (_key, v) => {
+    if (Array.isArray(v) && v.length > 8 && v.every((x) => typeof x === "number")) {
+      return `[${v.slice(0, 3).map((x) => +x.toFixed(4)).join(", ")}, … ${v.length} numbers]`;
+    }
+    if (typeof v === "string" && v.length > 200) return `${v.slice(0, 200)}… (${v.length} chars)`;
+    return v;
+  });
 }

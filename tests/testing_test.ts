@@ -9,6 +9,7 @@ import type { Envelope, RawItem } from "../engine/item.ts";
 import { defineFlow } from "../config/define_flow.ts";
 import { parseFlow } from "../config/load_flow.ts";
 import {
+  assertMatches,
   MemorySink,
   memorySource,
   runStage,
@@ -410,4 +411,33 @@ Deno.test("runStage fails a stage that never returns at its timeout, naming it, 
     /^Error: runStage: stage hangs: handle did not return within 100 ms \(timeout\)/,
   );
   assert.equal(signal?.aborted, true);
+});
+
+Deno.test("assertMatches holds code tests to what a test file's expect: holds flows to", async () => {
+  const registry = testRegistry().stage(shout);
+  const flow = defineFlow({
+    name: "matches",
+    sources: { inbox: { kind: "memory" } },
+    pipeline: [{ shout: {} }, { publish: [{ collect: { name: "out" } }] }],
+  }, registry);
+  const { published } = await runTestFlow(flow, { registry, items });
+  const titles = published.get("out")!.map((i) => i.payload);
+  assertMatches(titles, [{ title: "QUIET NEWS", url: "{url}" }, { title: "{/^DENO/}" }], {
+    anyOrder: true,
+  });
+  assert.throws(
+    () => assertMatches(titles, [{ title: "{integer}" }, { title: "{/^DENO/}", url: "{url}" }]),
+    (e: Error) => {
+      assert.equal(e.name, "AssertionError");
+      assert.match(
+        e.message,
+        /^not as expected:\n {2}\[0\]\.title\n {4}expected: "\{integer\}"\n {4}actual: {3}"DENO SHIPS A RELEASE"/,
+      );
+      assert.match(
+        e.message,
+        /\[1\]\.title\n {4}expected: "\{\/\^DENO\/\}"\n {4}actual: {3}"QUIET NEWS"/,
+      );
+      return true;
+    },
+  );
 });
