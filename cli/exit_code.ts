@@ -9,10 +9,50 @@ import { printError } from "./print_error.ts";
 import { shownFlowError, shownStartError, typedCommand } from "./user_dir.ts";
 
 /**
+ * The exit code of a command that could not start because a service did not
+ * answer (sysexits' EX_TEMPFAIL): unlike a bad flow file (2), trying again
+ * later may work, which a supervisor's restart policy can tell apart.
+ */
+export const UNAVAILABLE = 75;
+
+/** Error codes of a connection that did not answer, or stopped answering. */
+const GONE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "EPIPE",
+]);
+
+/**
+ * Whether `error`, or what it wraps, is a service that did not answer (a
+ * refused or dropped connection, a timeout, Redis not reachable within its
+ * connect timeout), not a service that answered no (a password refused, a
+ * missing table).
+ */
+export function isUnavailable(error: unknown, depth = 0): boolean {
+  if (depth > 8 || error === null || typeof error !== "object") return false;
+  if (error instanceof RedisUnreachableError) return error.away;
+  const e = error as { code?: unknown; away?: unknown; outage?: unknown; name?: unknown };
+  if (e.away === true || e.outage === true || e.name === "TimeoutError") return true;
+  if (typeof e.code === "string" && GONE.has(e.code)) return true;
+  if (
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.TimedOut || error instanceof Deno.errors.ConnectionAborted
+  ) return true;
+  const { cause, errors } = error as { cause?: unknown; errors?: unknown };
+  if (Array.isArray(errors) && errors.some((x) => isUnavailable(x, depth + 1))) return true;
+  return isUnavailable(cause, depth + 1);
+}
+
+/**
  * Reports an error that ended a command and returns the exit code for it:
- * 2 for bad input (command line, flow file, unreachable service), with a
- * pointer to `deno task run help` for a usage error; 1, with the stack, for
- * anything unexpected.
+ * 2 for bad input (command line, flow file), with a pointer to `deno task
+ * run help` for a usage error; UNAVAILABLE (75) for a service that did not
+ * answer at start; 1, with the stack, for anything unexpected.
  */
 export function exitCodeFor(error: unknown, argv: string[]): number {
   const format = requestedFormat(argv);
@@ -29,7 +69,7 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
       ? shownStartError(error)
       : error as Error;
     printError(format, shown, usage ? `run \`${typedCommand("help")}\` for usage` : undefined);
-    return 2;
+    return isUnavailable(error) ? UNAVAILABLE : 2;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {

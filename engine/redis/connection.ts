@@ -70,13 +70,18 @@ export interface ConnectOptions {
 export class RedisUnreachableError extends Error {
   /** The URL, password masked. */
   readonly url: string;
+  /** Redis did not answer (not a bad URL or refused credentials): trying later may work. */
+  readonly away: boolean;
   /** `url` must already be masked; `cause` says what failed; `what` leads the message. */
-  constructor(url: string, cause: string, what = "cannot reach Redis at") {
+  constructor(url: string, cause: string, what = REACH) {
     super(`${what} ${url}: ${cause}`);
     this.name = "RedisUnreachableError";
     this.url = url;
+    this.away = what === REACH;
   }
 }
+
+const REACH = "cannot reach Redis at";
 
 /** A command was in flight when the connection dropped; it may or may not have run. */
 export class RedisConnectionLostError extends Error {

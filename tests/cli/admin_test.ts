@@ -192,14 +192,20 @@ redisTest(
   },
 );
 
-redisTest("main.ts status exits 2 naming the Redis URL with its password masked", async () => {
-  const { file } = await writeFlow(`redis://app:s3cret@127.0.0.1:${freePort()}`);
-  const out = await cli(["status", file]);
-  assert.equal(out.code, 2);
-  assert.match(out.stderr, /^error: cannot reach Redis at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /);
-  assert.ok(!out.stderr.includes("s3cret"), out.stderr);
-  assert.equal(out.stdout, "");
-});
+redisTest(
+  "main.ts status exits 75 (try again later) naming the Redis URL with its password masked",
+  async () => {
+    const { file } = await writeFlow(`redis://app:s3cret@127.0.0.1:${freePort()}`);
+    const out = await cli(["status", file]);
+    assert.equal(out.code, 75);
+    assert.match(
+      out.stderr,
+      /^error: cannot reach Redis at redis:\/\/app:\*\*\*@127\.0\.0\.1:\d+: /,
+    );
+    assert.ok(!out.stderr.includes("s3cret"), out.stderr);
+    assert.equal(out.stdout, "");
+  },
+);
 
 Deno.test("main.ts status on a memory flow exits 2 saying it needs durability: redis", async () => {
   const { file } = await writeFlow("redis://127.0.0.1:1", { durability: "memory" });

@@ -1,0 +1,28 @@
+import assert from "node:assert/strict";
+import { isUnavailable, UNAVAILABLE } from "../../cli/exit_code.ts";
+import { FlowStartError } from "../../engine/build_flow.ts";
+import { RedisUnreachableError } from "../../engine/redis/connection.ts";
+
+Deno.test("a service that did not answer at start is told apart from one that answered no", () => {
+  // What a sink's open threw when Postgres refused the connection, as the run wraps it.
+  const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), {
+    code: "ECONNREFUSED",
+  });
+  const start = new FlowStartError("f", "publish", new Error("cannot connect", { cause: refused }));
+  assert.equal(isUnavailable(start), true);
+  assert.equal(
+    isUnavailable(new RedisUnreachableError("redis://h:1", "no answer within 5000ms")),
+    true,
+  );
+  assert.equal(isUnavailable(new DOMException("timed out", "TimeoutError")), true);
+  assert.equal(isUnavailable(new Deno.errors.ConnectionRefused("refused")), true);
+  // Answers: a password refused, a bad URL, a missing database. Fixing the flow mends them.
+  assert.equal(
+    isUnavailable(new RedisUnreachableError("redis://h:1", "WRONGPASS", "Redis refused us at")),
+    false,
+  );
+  assert.equal(isUnavailable(new RedisUnreachableError("x", "not a URL", "bad Redis URL")), false);
+  const missing = new FlowStartError("f", "publish", new Error('database "x" does not exist'));
+  assert.equal(isUnavailable(missing), false);
+  assert.equal(UNAVAILABLE, 75);
+});
