@@ -51,17 +51,21 @@ export async function fingerprint(stage: { kind: string; config: unknown }): Pro
  * that lets items already under way pass a new stage by is said.
  *
  * - **A stage under a new id** (its kind and config as they were, its id
- *   not: a stage given no id is called by its kind, and kind#2 when a stage
- *   of its kind comes before it, so adding one before it renames it) is
- *   refused, whether or not entries wait: its streams, dead letters and
- *   state (a dedupe stage's memory) are under its old id, so its queue
- *   would wait for nothing and a Deduper would start with no memory (a
- *   review's inserted step stranded 128 entries; a second dedupe let 300
- *   duplicates through).
- * - **Stages in another order** while entries wait past the first stage
- *   are refused: items past one of the moved stages would skip the other or
- *   pass through it twice (a review's reorder published 2,580 of 2,600
- *   items without their enrich fields, without a word).
+ *   not, with a stage of its kind added or removed: a stage given no id is
+ *   called by its kind, and kind#2 when a stage of its kind comes before
+ *   it, so adding one before it renames it) is refused, whether or not
+ *   entries wait: its streams, dead letters and state (a dedupe stage's
+ *   memory) are under its old id, so its queue would wait for nothing and a
+ *   Deduper would start with no memory (a review's inserted step stranded
+ *   128 entries; a second dedupe let 300 duplicates through). With as many
+ *   stages of the kind as before, it is an edit of configs, or a rename the
+ *   file's ids ask for.
+ * - **Stages in another order** are refused where entries wait whose items
+ *   would then skip a stage or go through one twice: an entry on a stage's
+ *   input has been through the stages before it in the recorded order and
+ *   will go through those from it on in the new one (a review's reorder
+ *   published 2,580 of 2,600 items without a moved stage's fields, without
+ *   a word; one that moved the first stage, all 2,000).
  * - **A new stage** with entries waiting past where it stands is said:
  *   those items will not go through it.
  * - **A stage keyed otherwise** (a Deduper's key fields: StageSpec.keyedBy)
@@ -79,16 +83,20 @@ export async function checkEdit(
   await sayRekeyed(redis, keys, flow, log, registry);
   const now = flow.pipeline;
   const had = new Map(before.map((s) => [s.id, s]));
-  const has = new Set(now.map((s) => s.id));
   const place = (i: number) => ({ path: ["pipeline", i], file: flow.file, locate: flow.locate });
 
   const recorded = await redis.hgetall(keys.configs);
   const prints = await Promise.all(now.map(fingerprint));
+  const count = (stages: readonly { kind: string }[], kind: string) =>
+    stages.filter((s) => s.kind === kind).length;
   for (const [id, print] of Object.entries(recorded)) {
     const same = now.findIndex((s) => s.id === id);
     if (same >= 0 && prints[same] === print) continue;
     const i = prints.findIndex((p, k) => p === print && now[k].id !== id);
-    if (i < 0) continue;
+    // Only a stage of its kind added or removed renames others: with as many of the kind as
+    // before, a config found under another id is an edit of both stages' configs, or a rename
+    // the file asks for by giving ids.
+    if (i < 0 || count(before, now[i].kind) === count(now, now[i].kind)) continue;
     throw new FlowStartError(
       flow.name,
       "durable",
@@ -104,52 +112,47 @@ export async function checkEdit(
     );
   }
 
-  const kept = before.filter((s) => has.has(s.id)).map((s) => s.id);
-  const keptNow = now.filter((s) => had.has(s.id)).map((s) => s.id);
-  const moved = kept.some((id, k) => keptNow[k] !== id);
-  // Entries past the first stage: on the inputs of the recorded stages after it.
-  const waiting = new Map<string, number>();
-  const waitingOn = async (ids: string[]) => {
-    for (const id of ids) {
-      if (!waiting.has(id)) waiting.set(id, await backlog(redis, keys, id));
-    }
-    return ids.filter((id) => waiting.get(id)! > 0);
-  };
-  if (moved) {
-    const past = await waitingOn(before.slice(1).map((s) => s.id));
-    if (past.length > 0) {
-      const entries = past.reduce((n, id) => n + waiting.get(id)!, 0);
+  // Where entries wait, their items have been through the stages before that input in the
+  // recorded order, and will go through the stages from it on in this file's order: each stage
+  // must come exactly once between the two.
+  const order = now.map((s) => s.id);
+  for (const [k, stage] of before.entries()) {
+    const from = order.indexOf(stage.id);
+    if (from < 0) continue; // a removed stage's input: said by the start (removedWaiting)
+    const waiting = await backlog(redis, keys, stage.id);
+    if (waiting === 0) continue;
+    const done = new Set(before.slice(0, k).map((s) => s.id));
+    const ahead = order.slice(from);
+    const twice = ahead.filter((id) => done.has(id));
+    const skipped = order.slice(0, from).filter((id) => had.has(id) && !done.has(id));
+    const entries = `${waiting} ${waiting === 1 ? "entry waits" : "entries wait"}`;
+    if (twice.length > 0 || skipped.length > 0) {
       throw new FlowStartError(
         flow.name,
         "durable",
         new Error(
-          `the stages are in another order (${kept.join(" -> ")} before, ${
-            keptNow.join(" -> ")
-          } now) while ${entries} ${entries === 1 ? "entry waits" : "entries wait"} past the ` +
-            `first stage (on the input of ${past.join(", ")}): their items would skip a moved ` +
-            `stage or pass through one twice; run the flow as it was until \`status\` shows none ` +
-            `waiting past its first stage (with a polling source, between two polls), then ` +
-            `start this file (or reset the flow to drop them)`,
+          `the stages are in another order (${before.map((s) => s.id).join(" -> ")} before, ` +
+            `${order.join(" -> ")} now) while ${entries} on the input of ${stage.id}: their ` +
+            `items would ${skipped.length > 0 ? `skip ${skipped.join(", ")}` : ""}${
+              skipped.length > 0 && twice.length > 0 ? " and " : ""
+            }${
+              twice.length > 0 ? `go through ${twice.join(", ")} twice` : ""
+            }; run the flow as it was until \`status\` shows none waiting there (with a polling ` +
+            `source, between two polls), then start this file (or reset the flow to drop them)`,
         ),
-        place(0),
+        place(from),
       );
     }
-  }
-
-  for (const [i, stage] of now.entries()) {
-    if (had.has(stage.id) || i === 0) continue;
-    const after = now.slice(i + 1).filter((s) => had.has(s.id)).map((s) => s.id);
-    const past = await waitingOn(after);
-    if (past.length === 0) continue;
-    const entries = past.reduce((n, id) => n + waiting.get(id)!, 0);
-    log.warn(
-      `${flow.name}: stage ${stage.id} is new, and ${entries} ${
-        entries === 1 ? "entry waits" : "entries wait"
-      } past where it stands (on the input of ${past.join(", ")}): their items will not go ` +
-        `through it; to have every item go through it, run the flow as it was until \`status\` ` +
-        `shows none waiting there, then start this file`,
-      { stage: stage.id, entries },
-    );
+    const passed = order.slice(0, from).filter((id) => !had.has(id));
+    for (const id of passed) {
+      log.warn(
+        `${flow.name}: stage ${id} is new, and ${entries} on the input of ${stage.id}, past ` +
+          `where it stands: their items will not go through it; to have every item go through ` +
+          `it, run the flow as it was until \`status\` shows none waiting there, then start ` +
+          `this file`,
+        { stage: id, entries: waiting, on: stage.id },
+      );
+    }
   }
 }
 

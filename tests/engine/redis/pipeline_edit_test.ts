@@ -81,7 +81,7 @@ redisTest(
 );
 
 redisTest(
-  "stages put in another order while entries wait past the first are refused; with none waiting, they start",
+  "stages put in another order are refused where entries wait that would skip a stage or pass one twice, and only there",
   async () => {
     await withRedis(async (server) => {
       const redis = client(server);
@@ -92,20 +92,48 @@ redisTest(
           b = "enrich: { id: b, steps: [word-count] }";
         const file = await writeFlow(dir, flowText("reorder", url, dir, [a, b]));
         await run(file);
-        // What a stopped run leaves: an entry past validate, on b's input.
-        const input = flowKeys("reorder").input("b", "normal");
-        const id = await redis.xadd(input, "*", "b", "[]", "n", "0");
+        const keys = flowKeys("reorder");
+        // What a stopped run leaves: an entry past a, on b's input: b then a would run it twice.
+        const onB = await redis.xadd(keys.input("b", "normal"), "*", "b", "[]", "n", "0");
         await writeFlow(dir, flowText("reorder", url, dir, [b, a]));
         await assert.rejects(
           run(file),
-          /the stages are in another order \(validate -> a -> b -> publish before, validate -> b -> a -> publish now\) while 1 entry waits past the first stage \(on the input of b\): their items would skip a moved stage or pass through one twice/,
+          /flow\.yaml:10:\d+: .*the stages are in another order \(validate -> a -> b -> publish before, validate -> b -> a -> publish now\) while 1 entry waits on the input of b: their items would go through a twice/,
         );
-        assert.equal(await redis.xlen(input), 1, "the entry is still there");
-        // Once the entries past the first stage are gone, the new order starts.
-        await redis.xdel(input, id!);
+        await redis.xdel(keys.input("b", "normal"), onB!);
+        // One on a's input would skip b, moved ahead of it.
+        const onA = await redis.xadd(keys.input("a", "normal"), "*", "b", "[]", "n", "0");
+        await assert.rejects(
+          run(file),
+          /while 1 entry waits on the input of a: their items would skip b;/,
+        );
+        await redis.xdel(keys.input("a", "normal"), onA!);
+        // Entries before both moved stages, or past both, go through each once: the new order starts.
+        await redis.xadd(keys.input("validate", "normal"), "*", "b", "[]", "n", "0");
+        await redis.xadd(keys.input("publish", "normal"), "*", "b", "[]", "n", "0");
         await run(file);
       } finally {
         await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "configs edited so that one stage's old config is another's now, as many stages as before: not a rename",
+  async () => {
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const one = "enrich: { steps: [domain] }", two = "enrich: { steps: [word-count] }";
+        const file = await writeFlow(dir, flowText("configs", url, dir, [one, two]));
+        await run(file);
+        // enrich takes what was enrich#2's config, and enrich#2 a new one.
+        await writeFlow(dir, flowText("configs", url, dir, [two, "enrich: { steps: [language] }"]));
+        await run(file);
+      } finally {
         await Deno.remove(dir, { recursive: true });
       }
     });
@@ -126,7 +154,7 @@ redisTest("a new stage with entries waiting past where it stands is said", async
       const logs = await run(file);
       assert.ok(
         logs.some((l) =>
-          /added: stage enrich is new, and 1 entry waits past where it stands \(on the input of publish\): their items will not go through it/
+          /added: stage enrich is new, and 1 entry waits on the input of publish, past where it stands: their items will not go through it/
             .test(l)
         ),
         logs.join("\n"),
