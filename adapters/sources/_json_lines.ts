@@ -1,4 +1,6 @@
 import type { RawItem } from "../../engine/item.ts";
+import { hash128 } from "../../engine/hash.ts";
+import { gzipProblem } from "./_gzip_body.ts";
 
 /**
  * Where a JSON Lines file was read to: the byte just past the last line
@@ -10,7 +12,16 @@ export interface LinesAt {
   offset: number;
   line: number;
   ino?: number;
+  /**
+   * A hash of the bytes just before `offset` (up to TAIL of them): a file
+   * truncated and written again past the position, or another file given
+   * the same inode, no longer holds them there, and is read from its start.
+   */
+  tail?: string;
 }
+
+/** Bytes before a position that its `tail` hashes. */
+const TAIL = 64;
 
 /** What a read of lines skipped: how many, and the first with why. */
 export interface SkippedLines {
@@ -43,7 +54,8 @@ export class LineSplitter {
     /** The position of the first byte fed. */
     public at: LinesAt,
     readonly maxLine: number,
-    readonly toItem: (object: Record<string, unknown>) => RawItem,
+    /** The line's item, or why the line holds none. */
+    readonly toItem: (object: Record<string, unknown>) => RawItem | string,
   ) {}
 
   /**
@@ -132,7 +144,9 @@ export class LineSplitter {
       const shown = text.length > 60 ? text.slice(0, 60) + "…" : text;
       return this.#skip(number, `not an object (${shown.trim()})`);
     }
-    this.#items.push(this.toItem(value as Record<string, unknown>));
+    const item = this.toItem(value as Record<string, unknown>);
+    if (typeof item === "string") return this.#skip(number, item);
+    this.#items.push(item);
   }
 
   #skip(line: number, why: string): void {
@@ -148,9 +162,11 @@ export class LineSplitter {
  * repeating no line. The last batch may be empty, to carry the position
  * past trailing lines that held no item. `complete` reads a last line that
  * has no newline; a polled file leaves it, as its writer may be mid-line.
- * A file smaller than the position, or another file at the path (another
- * inode), is read from its start: it was truncated or rotated (`restarted`
- * says so).
+ * A file smaller than the position, another file at the path (another
+ * inode), or one that no longer holds the bytes the position ends with
+ * (truncated and written again, or replaced under the same inode) is read
+ * from its start (`restarted` says so). A gzip file is refused: it is not
+ * lines of text.
  */
 export async function* readJsonLines(
   full: string,
@@ -160,32 +176,58 @@ export async function* readJsonLines(
     maxLine: number;
     complete: boolean;
     signal: AbortSignal;
-    toItem: (object: Record<string, unknown>) => RawItem;
+    toItem: (object: Record<string, unknown>) => RawItem | string;
     restarted?: (was: LinesAt) => void;
   },
 ): AsyncGenerator<{ items: RawItem[]; at: LinesAt; skipped: SkippedLines }> {
   using file = await Deno.open(full, { read: true });
   const stat = await file.stat();
   const ino = stat.ino ?? undefined;
+  /** Where the file is read to (what its reads have taken so far). */
+  let read = 0;
+  /** The hash of the TAIL bytes before `offset`, read apart (the file is read on after it). */
+  const tailAt = async (offset: number): Promise<string | undefined> => {
+    const n = Math.min(TAIL, offset);
+    if (n === 0) return undefined;
+    const bytes = new Uint8Array(n);
+    await file.seek(offset - n, Deno.SeekMode.Start);
+    let got = 0;
+    while (got < n) {
+      const r = await file.read(bytes.subarray(got));
+      if (r === null) break;
+      got += r;
+    }
+    await file.seek(read, Deno.SeekMode.Start);
+    return got === n ? hash128(String.fromCharCode(...bytes)) : "";
+  };
   let at: LinesAt = { offset: 0, line: 0, ...(ino !== undefined ? { ino } : {}) };
   if (from !== undefined) {
-    const same = from.ino === undefined || ino === undefined || from.ino === ino;
-    if (same && from.offset <= stat.size) at = { ...from, ...(ino !== undefined ? { ino } : {}) };
+    const same = (from.ino === undefined || ino === undefined || from.ino === ino) &&
+      from.offset <= stat.size &&
+      (from.tail === undefined || await tailAt(from.offset) === from.tail);
+    if (same) at = { ...from, ...(ino !== undefined ? { ino } : {}) };
     else opts.restarted?.(from);
   }
+  read = at.offset;
   if (at.offset > 0) await file.seek(at.offset, Deno.SeekMode.Start);
   const lines = new LineSplitter(at, opts.maxLine, opts.toItem);
   const buffer = new Uint8Array(CHUNK);
+  const position = async () => ({ ...lines.at, tail: await tailAt(lines.at.offset) });
   let told = at.offset; // the position the last yielded batch carried
   for (;;) {
     opts.signal.throwIfAborted();
     const n = await file.read(buffer);
     if (n === null) break;
+    if (read === 0) {
+      const gzip = gzipProblem(buffer.subarray(0, n));
+      if (gzip) throw new Error(gzip);
+    }
+    read += n;
     let view = buffer.subarray(0, n);
     for (;;) {
       const used = lines.feed(view, opts.batch);
       if (lines.pending >= opts.batch) {
-        yield { items: lines.take(), at: lines.at, skipped: lines.skipped };
+        yield { items: lines.take(), at: await position(), skipped: lines.skipped };
         told = lines.at.offset;
       }
       if (used === view.length) break;
@@ -194,6 +236,6 @@ export async function* readJsonLines(
   }
   lines.end(opts.complete);
   if (lines.pending > 0 || lines.at.offset !== told) {
-    yield { items: lines.take(), at: lines.at, skipped: lines.skipped };
+    yield { items: lines.take(), at: await position(), skipped: lines.skipped };
   }
 }

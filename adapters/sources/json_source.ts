@@ -8,7 +8,7 @@ import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFailure, readFiles } from "./_input_files.ts";
 import { resolve } from "node:path";
 import { hnItemUrl, readHnDocument } from "./_hn.ts";
-import { mapJsonItems, mapObject } from "./_json_map.ts";
+import { atPath, mapJsonItems, mapObject } from "./_json_map.ts";
 import { type LinesAt, LineSplitter, readJsonLines, type SkippedLines } from "./_json_lines.ts";
 import { newestFullname, redditItems } from "./_reddit.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
@@ -57,7 +57,7 @@ export const jsonConfig = z
       .string()
       .optional()
       .describe(
-        "preset none: dot path of the array of items in the document, e.g. data.children. Default: the document itself.",
+        "preset none: dot path of the array of items in the document, e.g. data.children (format lines: of the item in each line, e.g. payload). Default: the document (the line) itself.",
       ),
     map: z
       .record(z.string(), z.string().min(1))
@@ -83,7 +83,9 @@ export const jsonConfig = z
       .describe("Deadline of one request, body included. Default 10s."),
     maxBytes: bytes()
       .default(DEFAULT_MAX_BYTES)
-      .describe("Largest response body accepted; a larger one fails the poll. Default 10MiB."),
+      .describe(
+        "Largest response body accepted; a larger one fails the poll. Format lines: also the longest line read (a longer one is skipped). Default 10MiB.",
+      ),
   })
   .superRefine((c, ctx) => {
     const issue = (message: string) => ctx.addIssue({ code: "custom", message });
@@ -106,9 +108,6 @@ export const jsonConfig = z
         issue(
           `format lines reads an item per line, mapped by map; preset ${c.preset} reads its API's documents`,
         );
-      }
-      if (c.items !== undefined) {
-        issue("items applies to a document; with format lines each line is an item");
       }
     }
   });
@@ -307,6 +306,20 @@ class JsonSource implements Source {
     }
   }
 
+  /** A line's item: the object at `items` (the line itself by default), mapped; or why none. */
+  readonly #lineItem = (line: Record<string, unknown>): RawItem | string => {
+    const at = this.config.items;
+    // A JSONL sink's file holds its stories' merge updates too: news of a story, not one.
+    if (at && line.update === true && "payload" in line) {
+      return "a merge update of a story written before it, not an item";
+    }
+    const object = at ? atPath(line, at) : line;
+    if (object === null || typeof object !== "object" || Array.isArray(object)) {
+      return `no object at "${at}"`;
+    }
+    return mapObject(object as Record<string, unknown>, this.config.map ?? {});
+  };
+
   /**
    * JSON Lines files, each from where it was read to, in batches that carry
    * the file's new position (see checkpoint). One-shot, a file's last line
@@ -316,7 +329,7 @@ class JsonSource implements Source {
    */
   async *#readLines(paths: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
     const failures: Error[] = [];
-    const toItem = (o: Record<string, unknown>) => mapObject(o, this.config.map ?? {});
+    const toItem = this.#lineItem;
     for (const path of paths) {
       const full = resolve(this.env.baseDir, path);
       let skipped: SkippedLines = { count: 0 };
@@ -386,7 +399,7 @@ class JsonSource implements Source {
       const lines = new LineSplitter(
         { offset: 0, line: 0 },
         this.config.maxBytes,
-        (o) => mapObject(o, this.config.map ?? {}),
+        this.#lineItem,
       );
       lines.feed(await this.#body(url, signal), Infinity);
       lines.end(true);
@@ -467,9 +480,10 @@ class JsonSource implements Source {
 
 /** Whether a stored position of a JSON Lines file is one. */
 function isLinesAt(at: unknown): at is LinesAt {
-  const { offset, line, ino } = (at ?? {}) as Partial<LinesAt>;
+  const { offset, line, ino, tail } = (at ?? {}) as Partial<LinesAt>;
   const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
-  return count(offset) && count(line) && (ino === undefined || typeof ino === "number");
+  return count(offset) && count(line) && (ino === undefined || typeof ino === "number") &&
+    (tail === undefined || typeof tail === "string");
 }
 
 /**

@@ -117,9 +117,27 @@ Deno.test("a file truncated or replaced at its path is read from its start, and 
   };
   await Deno.writeTextFile(path, '{"n":9}\n'); // truncated: shorter than where it stood
   assert.deepEqual(await again(), [9]);
+  // Truncated and written again past where it stood, between two reads: it holds other bytes there.
+  await Deno.writeTextFile(path, '{"n":10}\n{"n":11}\n{"n":12}\n');
+  assert.deepEqual(await again(), [10, 11, 12]);
   // Rotated: a new file at the path, longer than the old position.
   await Deno.rename(path, path + ".1");
   await Deno.writeTextFile(path, '{"n":7}\n{"n":8}\n{"n":9}\n');
   assert.deepEqual(await again(), [7, 8, 9]);
-  assert.equal(restarts.length, 2);
+  assert.equal(restarts.length, 3);
+});
+
+Deno.test("a gzip file read as lines is refused, saying so, not read as lines that are not UTF-8", async () => {
+  const gz = new Uint8Array(
+    await new Response(
+      new Blob(['{"n":1}\n']).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+  const path = await tempFile(gz);
+  await assert.rejects(
+    async () => {
+      for await (const _ of read(path, undefined)) { /* reading */ }
+    },
+    /gzip-compressed \(it starts with bytes 1f 8b\)/,
+  );
 });

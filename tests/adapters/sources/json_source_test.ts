@@ -564,9 +564,41 @@ Deno.test("format lines is refused where it cannot apply, naming why", () => {
     problems({ path: "a.jsonl", preset: "hackernews" }),
     /format lines reads an item per line/,
   );
-  assert.match(
-    problems({ path: "a.json", format: "lines", items: "data" }),
-    /items applies to a document/,
-  );
   assert.equal(problems({ path: ["a.jsonl", "b.json"], format: "lines" }), "");
+});
+
+Deno.test("format lines takes the item at items in each line: millrace's own items.jsonl fed to another flow", async () => {
+  const dir = await Deno.makeTempDir();
+  const envelope = (n: number) =>
+    JSON.stringify({
+      id: `id${n}`,
+      source: "s",
+      seenAt: 1,
+      payload: { title: `t${n}`, url: `https://e.com/${n}` },
+      vector: [0.1],
+    });
+  await Deno.writeTextFile(
+    join(dir, "items.jsonl"),
+    [
+      envelope(1),
+      '{"id":"x","payload":null}',
+      envelope(2),
+      '{"id":"id1","update":true,"payload":{"revision":2}}',
+    ].join("\n") + "\n",
+  );
+  const { env, log } = testEnv(dir);
+  const src = await jsonSource.create(
+    jsonConfig.parse({ path: "items.jsonl", items: "payload" }),
+    env,
+  );
+  assert.deepEqual((await readAll(src)).flat(), [
+    { title: "t1", url: "https://e.com/1" },
+    { title: "t2", url: "https://e.com/2" },
+  ]);
+  assert.ok(
+    log.lines.some((l) =>
+      /2 lines are not an item: skipped \(the first, line 2: no object at "payload"\)/.test(l)
+    ),
+    log.lines.join("\n"),
+  );
 });
