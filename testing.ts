@@ -46,7 +46,7 @@ import { memoryLogger } from "./engine/log.ts";
 import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
 import type { StepSpec } from "./config/step_modules.ts";
 import type { Actor } from "./engine/actor.ts";
-import { heldToAccount } from "./engine/accounted.ts";
+import { accounted, heldToAccount } from "./engine/accounted.ts";
 import { checkEmitted } from "./engine/emitted.ts";
 import { check } from "./config/zod_issues.ts";
 import { formatPath } from "./engine/flow_error.ts";
@@ -208,7 +208,10 @@ export async function runStage(
     const said = options.problems.map((p) => `${formatPath(["config", ...p.path])}: ${p.message}`);
     throw new Error(`runStage: ${spec.kind ?? "step"}: bad config:\n${said.join("\n")}`);
   }
-  const actor: Actor = heldToAccount(spec as StageSpec, await spec.create(options.value, env));
+  // As a flow holds it: a registered stage's own word (leavesInputs) counts, a step module's not.
+  const registered = registry.stages.get(spec.kind ?? "") === spec;
+  const made = await spec.create(options.value, env);
+  const actor: Actor = registered ? heldToAccount(spec as StageSpec, made) : accounted(made);
   // A step module's kind may be left out (its file names it in a flow): "step" here.
   const stop = new AbortController();
   const ctx = { flow: "test", stage: spec.kind ?? "step", signal: stop.signal, log };
@@ -254,9 +257,13 @@ export async function runStage(
           }),
       }, ctx),
     );
-  } finally {
-    await actor.close?.();
+  } catch (error) {
+    // Closed all the same, in time too (a close that waits for the batch in hand would wait for
+    // ever), and the handle's error is the one thrown.
+    await inTime("close", actor.close?.()).catch(() => {});
+    throw error;
   }
+  await inTime("close", actor.close?.());
   return result;
 }
 
@@ -486,14 +493,23 @@ export async function runTestFlow(
   }
 }
 
-/** ` (held by stage a: 2 items, …)`: the stages a killed run's report shows holding items. */
+/**
+ * ` (held by stage a: 2 items, 1 waiting between stages)`: where a killed
+ * run's report shows its items in flight.
+ */
 function heldBy(report: FlowReport): string {
+  const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+  const items = (n: number) => `${n} ${n === 1 ? "item" : "items"}`;
+  let inStages = 0;
   const held = report.stages.flatMap((s) => {
-    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
     const n = s.received - s.emitted - sum(s.dropped) - sum(s.rejected) - s.failed;
-    return n > 0 ? [`${s.id}: ${n} ${n === 1 ? "item" : "items"}`] : [];
+    if (n <= 0) return [];
+    inStages += n;
+    return [`stage ${s.id}: ${items(n)}`];
   });
-  return held.length > 0 ? ` (held by stage ${held.join(", stage ")})` : "";
+  const between = report.inFlight - inStages;
+  if (between > 0) held.push(`${between} waiting between stages`);
+  return held.length > 0 ? ` (held by ${held.join(", ")})` : "";
 }
 
 /**

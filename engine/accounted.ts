@@ -44,7 +44,7 @@ export function heldToAccount<A extends Actor<never, never>>(spec: StageSpec, ac
  */
 export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
   if ((actor as { [ACCOUNTED]?: true })[ACCOUNTED]) return actor;
-  let said = false;
+  let said = false, saidUncopied = false;
   const settle = (
     batch: readonly Envelope<I>[],
     trace: Trace,
@@ -79,7 +79,16 @@ export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
     close: actor.close ? () => actor.close!() : undefined,
     handle(batch, out, ctx) {
       const trace = new Trace(batch, out);
-      const done = actor.handle(batch.map(copyItem), trace, ctx);
+      const copies = batch.map(copyItem);
+      if (!saidUncopied && copies.some((c, i) => c === batch[i])) {
+        saidUncopied = true;
+        ctx.log.warn(
+          `${ctx.flow}/${ctx.stage}: an item too large to copy (over ${COPY_BUDGET} values, or ` +
+            `${COPY_DEPTH} levels deep, or holding itself) was handed to the stage as it is: a ` +
+            `change it makes to it in place stays through a retry (said once)`,
+        );
+      }
+      const done = actor.handle(copies, trace, ctx);
       if (done instanceof Promise) return done.then(() => settle(batch, trace, out, ctx));
       settle(batch, trace, out, ctx);
     },
@@ -98,14 +107,19 @@ const ACCOUNTED = Symbol("accounted");
 const COPY_BUDGET = 100_000, COPY_DEPTH = 200;
 
 /**
- * `item` with its payload copied to the bottom: plain objects and arrays
- * are copied, anything else (a Date, a Map, a class's instance) is shared.
+ * `item` with its payload copied to the bottom, and its vector: plain
+ * objects, arrays and Dates are copied, anything else (a Map, a class's
+ * instance) is shared; a payload past the budget is not copied at all (the
+ * item itself is returned).
  */
 export function copyItem<T>(item: Envelope<T>): Envelope<T> {
   if (item === null || typeof item !== "object") return item;
   const budget = { left: COPY_BUDGET };
   const payload = copyValue(item.payload, budget, 0);
-  return budget.left < 0 ? item : { ...item, payload: payload as T };
+  if (budget.left < 0) return item;
+  const copy = { ...item, payload: payload as T };
+  if (Array.isArray(item.vector)) copy.vector = item.vector.slice();
+  return copy;
 }
 
 function copyValue(v: unknown, budget: { left: number }, depth: number): unknown {
@@ -119,6 +133,7 @@ function copyValue(v: unknown, budget: { left: number }, depth: number): unknown
     for (let i = 0; i < v.length; i++) out[i] = copyValue(v[i], budget, depth + 1);
     return out;
   }
+  if (v instanceof Date) return new Date(v.getTime());
   const proto = Object.getPrototypeOf(v);
   if (proto !== Object.prototype && proto !== null) return v;
   const out: Record<string, unknown> = {};

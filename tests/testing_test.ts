@@ -441,3 +441,37 @@ Deno.test("assertMatches holds code tests to what a test file's expect: holds fl
     },
   );
 });
+
+Deno.test("runStage closes a stage whose handle timed out in time too, and throws the handle's error", async () => {
+  let inHand: Promise<void> | undefined;
+  const waits = {
+    ...hangingStage,
+    create: () => ({
+      handle: () => inHand = new Promise<void>(() => {}),
+      close: () => inHand, // waits for the batch in hand, which never ends
+    }),
+  };
+  await assert.rejects(
+    runStage(waits, [{ title: "a", url: "https://a.example/1" }], {}, { timeout: 100 }),
+    /runStage: stage hangs: handle did not return within 100 ms/,
+  );
+});
+
+Deno.test("runStage holds a step module to account as a flow does, whatever it says of itself", async () => {
+  // A flow does not take a step module's word (leavesInputs): neither does runStage.
+  const twice: StepSpec = {
+    kind: "twice",
+    summary: "emits each item twice under its id",
+    schema: z.strictObject({}),
+    leavesInputs: true,
+    create: (): Actor => ({
+      handle(batch, out) {
+        for (const item of batch) out.emit(item), out.emit({ ...item });
+      },
+    }),
+  } as StepSpec;
+  await assert.rejects(
+    runStage(twice, [{ title: "a", url: "https://a.example/1" }]),
+    /emitted 2 items with the id \w+ for one input/,
+  );
+});

@@ -6,7 +6,7 @@ import { envelope, type RawItem } from "../../engine/item.ts";
 import { schemaOf, type StageSpec } from "../../engine/registry.ts";
 import { builtinRegistry } from "../../builtins.ts";
 import { defineFlow } from "../../config/define_flow.ts";
-import { runTestFlow, testRegistry } from "../../testing.ts";
+import { runStage, runTestFlow, testRegistry } from "../../testing.ts";
 import { run, testContext, testEnv } from "../_outcome.ts";
 import { withFakeChat } from "../adapters/chat/_fake_chat.ts";
 
@@ -91,7 +91,19 @@ Deno.test("copyItem copies plain objects and arrays to the bottom, and shares th
   assert.deepEqual(copy, item);
   assert.notEqual(copy.payload, item.payload);
   assert.notEqual(copy.payload.nested.list[0], item.payload.nested.list[0]);
-  assert.equal(copy.payload.when, when);
+  assert.notEqual(copy.payload.when, when);
+  assert.equal(copy.payload.when.getTime(), 0);
+  const embedded = { ...item, vector: [0.5, 0.25] };
+  assert.notEqual(copyItem(embedded).vector, embedded.vector);
+  class Point {
+    constructor(readonly x: number) {}
+  }
+  const point = new Point(1);
+  assert.equal(
+    copyItem(envelope({ at: point }, "s")).payload.at,
+    point,
+    "a class's instance is shared",
+  );
   // A payload that holds itself is not copied (the budget runs out), not followed for ever.
   const cyclic: Record<string, unknown> = { title: "loop" };
   cyclic.self = cyclic;
@@ -128,4 +140,29 @@ Deno.test("a stage registered in code that emits two items under one id for one 
   assert.equal(report.published, 0);
   assert.equal(deadLetters.length, 1);
   assert.match(deadLetters[0].reason, /emitted 2 items with the id \w+ for one input/);
+});
+
+Deno.test("an item too large or cyclic to copy is handed over as it is, and that is said once", async () => {
+  const looped: Record<string, unknown> = { title: "loop", url: "https://example.com/l" };
+  looped.self = looped;
+  const pass: StageSpec = {
+    kind: "pass",
+    summary: "passes items on",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      handle(batch, out) {
+        for (const item of batch) out.emit(item);
+      },
+    }),
+  };
+  const { emitted, logs } = await runStage(pass, [looped, looped]);
+  assert.equal(emitted.length, 2);
+  assert.equal(
+    logs.filter((l) =>
+      /pass: an item too large to copy .* was handed to the stage as it is/.test(l)
+    )
+      .length,
+    1,
+    logs.join("\n"),
+  );
 });
