@@ -18,9 +18,9 @@ export function heldToAccount<A extends Actor<never, never>>(spec: StageSpec, ac
  * held to account item by item, which the engine's counts cannot do for
  * every stage at no cost:
  *
- * - Each try of a batch is handed copies of its items (payloads copied to
- *   the bottom, for plain objects and arrays), and what it rejects goes to
- *   dead letters as it was given. A stage that changes its input in place
+ * - Each try of a batch is handed copies of its items (copyItem: payloads
+ *   copied to the bottom, and vectors), and what it rejects goes to dead
+ *   letters as it was given. A stage that changes its input in place
  *   (`item.payload.tags.push(x)`, `{ ...item.payload }` and then a nested
  *   array changed) had its changes kept through the retries and the split
  *   of a failing batch: a good item of a batch holding a bad one was tagged

@@ -343,7 +343,7 @@ class JsonSource implements Source {
           restarted: (was) =>
             this.env.log.warn(
               `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
-                `(shorter, or another file at that path): read from its start`,
+                `(shorter, changed before that line, or another file at that path): read from its start`,
             ),
         });
         for await (const batch of batches) {

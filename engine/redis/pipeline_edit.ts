@@ -114,8 +114,10 @@ export async function checkEdit(
 
   // Where entries wait, their items have been through the stages before that input in the
   // recorded order, and will go through the stages from it on in this file's order: each stage
-  // must come exactly once between the two.
+  // must come exactly once between the two. The same stages in the same order (a restart, an
+  // edit of configs) need no look at the backlogs.
   const order = now.map((s) => s.id);
+  if (before.length === order.length && before.every((s, i) => s.id === order[i])) return;
   for (const [k, stage] of before.entries()) {
     const from = order.indexOf(stage.id);
     if (from < 0) continue; // a removed stage's input: said by the start (removedWaiting)
