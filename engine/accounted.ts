@@ -146,8 +146,13 @@ function copyValue(v: unknown, budget: { left: number }, depth: number): unknown
 /** An Outcome that passes everything on and notes which inputs it heard of, and ids said twice. */
 class Trace implements Outcome<never> {
   readonly #inputs: Set<string>;
-  /** The inputs as given, by id and event: what is rejected or dropped goes on as it came. */
-  readonly #given = new Map<string, Envelope<unknown>>();
+  readonly #batch: readonly Envelope<unknown>[];
+  /**
+   * The inputs as given, by id and event, made at the first drop or reject
+   * (a batch that only emits needs none): what is rejected or dropped goes
+   * on as it came.
+   */
+  #given?: Map<string, Envelope<unknown>>;
   readonly #out: Outcome<never>;
   /** Events of the inputs emitted, dropped or rejected. */
   readonly events = new Set<string>();
@@ -159,13 +164,14 @@ class Trace implements Outcome<never> {
 
   constructor(batch: readonly Envelope<unknown>[], out: Outcome<never>) {
     this.#inputs = new Set(batch.map((item) => item.event));
-    for (const item of batch) this.#given.set(`${item.id} ${item.event}`, item);
+    this.#batch = batch;
     this.#out = out;
   }
 
   /** The input `item` is a copy of, or `item` itself (a stage may make a new one). */
   #asGiven(item: Envelope<unknown>): Envelope<unknown> {
     if (item === null || typeof item !== "object") return item;
+    this.#given ??= new Map(this.#batch.map((given) => [`${given.id} ${given.event}`, given]));
     return this.#given.get(`${item.id} ${item.event}`) ?? item;
   }
 

@@ -1,4 +1,3 @@
-import { formatPath } from "../engine/flow_error.ts";
 /**
  * Compares what a flow did with what a test expects, field by field, and
  * says where they differ. Expected values may be placeholders for fields a
@@ -20,6 +19,7 @@ import { formatPath } from "../engine/flow_error.ts";
  * ```
  * @module
  */
+import { formatPath } from "../engine/flow_error.ts";
 
 /** One place where the actual value is not what was expected. */
 export interface Difference {

@@ -60,39 +60,56 @@ export function pathList(path: string | readonly string[] | undefined): string[]
 }
 
 /**
- * Reads and parses each file in turn, yielding the items of each. One
- * unreadable file must not starve the others: failures are reported, all
- * together, after every file was tried.
+ * Reads and parses each file in turn, yielding the items of each (see
+ * eachFile).
  */
-export async function* readFiles(
+export function readFiles(
   paths: readonly string[],
   baseDir: string,
   signal: AbortSignal,
   parse: (bytes: Uint8Array, path: string) => RawItem[] | Promise<RawItem[]>,
 ): AsyncGenerator<RawItem[]> {
+  return eachFile(paths, baseDir, signal, async function* (full, path) {
+    let bytes: Uint8Array;
+    try {
+      bytes = await Deno.readFile(full, { signal });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw cannotRead(path, full, err);
+    }
+    const items = await parse(bytes, path);
+    if (items.length) yield items;
+  });
+}
+
+/**
+ * The batches `read` yields for each file in turn (`full` is its path
+ * resolved against `baseDir`). One unreadable file must not starve the
+ * others: failures are reported, all together, after every file was tried.
+ */
+export async function* eachFile(
+  paths: readonly string[],
+  baseDir: string,
+  signal: AbortSignal,
+  read: (full: string, path: string) => AsyncIterable<RawItem[]>,
+): AsyncGenerator<RawItem[]> {
   const failures: Error[] = [];
   for (const path of paths) {
     signal.throwIfAborted();
-    let items: RawItem[];
     try {
-      const full = resolve(baseDir, path);
-      let bytes: Uint8Array;
-      try {
-        bytes = await Deno.readFile(full, { signal });
-      } catch (err) {
-        if (signal.aborted) throw err;
-        throw new Error(`cannot read ${path}: ${readFailure(err)} (${full})`, { cause: err });
-      }
-      items = await parse(bytes, path);
+      yield* read(resolve(baseDir, path), path);
     } catch (err) {
       if (signal.aborted) throw err;
       failures.push(err as Error);
-      continue;
     }
-    if (items.length) yield items;
   }
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) {
     throw new Error(failures.map((e) => e.message).join("; "), { cause: failures });
   }
+}
+
+/** `cannot read PATH: why (FULL)`, for a file that could not be opened or read. */
+export function cannotRead(path: string, full: string, err: unknown): Error {
+  return new Error(`cannot read ${path}: ${readFailure(err)} (${full})`, { cause: err });
 }

@@ -51,8 +51,8 @@ export class LineSplitter {
   readonly #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
   constructor(
-    /** The position of the first byte fed. */
-    public at: LinesAt,
+    /** The position of the first byte fed, moved on (in place) as lines are taken. */
+    readonly at: LinesAt,
     readonly maxLine: number,
     /** The line's item, or why the line holds none. */
     readonly toItem: (object: Record<string, unknown>) => RawItem | string,
@@ -123,8 +123,8 @@ export class LineSplitter {
     this.#rest = [];
     this.#restBytes = 0;
     this.#overlong = false;
-    const number = this.at.line + 1;
-    this.at = { ...this.at, offset: this.at.offset + bytes, line: number };
+    const number = ++this.at.line;
+    this.at.offset += bytes;
     if (overlong) return this.#skip(number, `longer than ${this.maxLine} bytes (maxBytes)`);
     let text: string;
     try {

@@ -5,8 +5,7 @@ import { hash128 } from "../../engine/hash.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
-import { checkFiles, pathList, readFailure, readFiles } from "./_input_files.ts";
-import { resolve } from "node:path";
+import { cannotRead, checkFiles, eachFile, pathList, readFiles } from "./_input_files.ts";
 import { hnItemUrl, readHnDocument } from "./_hn.ts";
 import { atPath, mapJsonItems, mapObject } from "./_json_map.ts";
 import { type LinesAt, LineSplitter, readJsonLines, type SkippedLines } from "./_json_lines.ts";
@@ -103,12 +102,10 @@ export const jsonConfig = z
         "some paths end .jsonl or .ndjson and some do not: set format: lines or format: document",
       );
     }
-    if (formatOf(c) === "lines") {
-      if (c.preset !== "none") {
-        issue(
-          `format lines reads an item per line, mapped by map; preset ${c.preset} reads its API's documents`,
-        );
-      }
+    if (formatOf(c) === "lines" && c.preset !== "none") {
+      issue(
+        `format lines reads an item per line, mapped by map; preset ${c.preset} reads its API's documents`,
+      );
     }
   });
 
@@ -324,47 +321,44 @@ class JsonSource implements Source {
    * JSON Lines files, each from where it was read to, in batches that carry
    * the file's new position (see checkpoint). One-shot, a file's last line
    * needs no newline; polled, it waits for one, as the writer may be
-   * mid-line. A file that cannot be read does not starve the others: the
-   * failures are thrown together after every file was tried.
+   * mid-line.
    */
-  async *#readLines(paths: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
-    const failures: Error[] = [];
-    const toItem = this.#lineItem;
-    for (const path of paths) {
-      const full = resolve(this.env.baseDir, path);
-      let skipped: SkippedLines = { count: 0 };
-      try {
-        const batches = readJsonLines(full, this.#at.get(path), {
-          batch: LINES_PER_BATCH,
-          maxLine: this.config.maxBytes,
-          complete: !this.env.polled,
-          signal,
-          toItem,
-          restarted: (was) =>
-            this.env.log.warn(
-              `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
-                `(shorter, changed before that line, or another file at that path): read from its start`,
-            ),
-        });
-        for await (const batch of batches) {
-          this.#at.set(path, batch.at);
-          skipped = batch.skipped;
-          yield batch.items;
-        }
-      } catch (err) {
-        if (signal.aborted) throw err;
-        const message =
-          err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
-            ? `cannot read ${path}: ${readFailure(err)} (${full})`
-            : `${path}: ${(err as Error).message}`;
-        failures.push(new Error(message, { cause: err }));
-      } finally {
-        this.#saySkipped(path, skipped);
+  #readLines(paths: string[], signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    return eachFile(
+      paths,
+      this.env.baseDir,
+      signal,
+      (full, path) => this.#readLinesOf(full, path, signal),
+    );
+  }
+
+  async *#readLinesOf(full: string, path: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
+    let skipped: SkippedLines = { count: 0 };
+    try {
+      const batches = readJsonLines(full, this.#at.get(path), {
+        batch: LINES_PER_BATCH,
+        maxLine: this.config.maxBytes,
+        complete: !this.env.polled,
+        signal,
+        toItem: this.#lineItem,
+        restarted: (was) =>
+          this.env.log.warn(
+            `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
+              `(shorter, changed before that line, or another file at that path): read from its start`,
+          ),
+      });
+      for await (const batch of batches) {
+        this.#at.set(path, batch.at);
+        skipped = batch.skipped;
+        yield batch.items;
       }
-    }
-    if (failures.length === 1) throw failures[0];
-    if (failures.length > 1) {
-      throw new Error(failures.map((e) => e.message).join("; "), { cause: failures });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
+        ? cannotRead(path, full, err)
+        : new Error(`${path}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      this.#saySkipped(path, skipped);
     }
   }
 

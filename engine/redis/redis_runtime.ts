@@ -14,7 +14,7 @@ import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog, evictingPolicy, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
-import { checkEdit, fingerprint, keyedBy } from "./pipeline_edit.ts";
+import { checkEdit, fingerprint, keyedBy, recordedPipeline } from "./pipeline_edit.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
 /**
@@ -178,9 +178,11 @@ export async function openRedisRuntime(flow: Flow, opts: {
     });
     await starting("the record of stages and steps", async () => {
       const pipeline = JSON.stringify(flow.pipeline.map((s) => `${s.id}:${s.kind}`));
-      const before = await redis.get(keys.pipeline);
-      if (before !== null && before !== pipeline) {
-        const stages = (JSON.parse(before) as string[]).map((s) => s.slice(0, s.lastIndexOf(":")));
+      const before = await recordedPipeline(redis, keys);
+      if (
+        before.length > 0 && JSON.stringify(before.map((s) => `${s.id}:${s.kind}`)) !== pipeline
+      ) {
+        const stages = before.map((s) => s.id);
         const others = [
           ...(await recentReaders(redis, keys, stages, flow.durable.claimAfter)).keys(),
         ];
