@@ -117,7 +117,8 @@ function isLinesPath(path: string): boolean {
 /** The format a config reads: as set, else lines for .jsonl and .ndjson paths (or a URL's path). */
 export function formatOf(c: Pick<JsonConfig, "format" | "path" | "url">): "document" | "lines" {
   if (c.format !== undefined) return c.format;
-  const paths = c.path !== undefined ? pathList(c.path) : c.url ? [new URL(c.url).pathname] : [];
+  const url = c.url === undefined ? undefined : URL.parse(c.url);
+  const paths = c.path !== undefined ? pathList(c.path) : url ? [url.pathname] : [];
   return paths.length > 0 && paths.every(isLinesPath) ? "lines" : "document";
 }
 

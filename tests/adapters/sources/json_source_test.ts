@@ -602,3 +602,9 @@ Deno.test("format lines takes the item at items in each line: millrace's own ite
     log.lines.join("\n"),
   );
 });
+
+Deno.test("a url that is no URL is a config problem, not a crash of the format check", () => {
+  // The format check read the url's path with new URL(), which threw a TypeError at load.
+  const issues = jsonConfig.safeParse({ url: "not a url" }).error?.issues ?? [];
+  assert.deepEqual(issues.map((i) => i.path), [["url"]]);
+});
