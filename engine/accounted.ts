@@ -24,8 +24,8 @@ export function heldToAccount<A extends Actor<never, never>>(spec: StageSpec, ac
  *   (`item.payload.tags.push(x)`, `{ ...item.payload }` and then a nested
  *   array changed) had its changes kept through the retries and the split
  *   of a failing batch: a good item of a batch holding a bad one was tagged
- *   five times over, and its dead letter held the changed item, which a
- *   replay would change again. About 0.2 µs an item.
+ *   once per try, and its dead letter held the changed item, which a replay
+ *   would change again.
  *
  * - Two items emitted under one id for one input (`{ ...item, payload }`
  *   twice) fail that input, with how to give each its own id. Sinks keep

@@ -98,9 +98,8 @@ export interface StageSpec<C = any> extends Spec<C> {
    * copy what they change, to the bottom of it) and give each output its own
    * id: the built-ins, whose tests check it. A stage that does not say so
    * (a step module, a stage registered in code) is handed copies of its
-   * items on every try and held to account item by item (engine/accounted.ts),
-   * at about 0.2 µs an item; saying so wrongly lets a retry see what an
-   * earlier try changed.
+   * items on every try and held to account item by item (engine/accounted.ts);
+   * saying so wrongly lets a retry see what an earlier try changed.
    */
   readonly leavesInputs?: true;
   /**

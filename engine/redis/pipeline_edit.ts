@@ -56,16 +56,13 @@ export async function fingerprint(stage: { kind: string; config: unknown }): Pro
  *   it, so adding one before it renames it) is refused, whether or not
  *   entries wait: its streams, dead letters and state (a dedupe stage's
  *   memory) are under its old id, so its queue would wait for nothing and a
- *   Deduper would start with no memory (a review's inserted step stranded
- *   128 entries; a second dedupe let 300 duplicates through). With as many
+ *   Deduper would start with no memory and let copies through. With as many
  *   stages of the kind as before, it is an edit of configs, or a rename the
  *   file's ids ask for.
  * - **Stages in another order** are refused where entries wait whose items
  *   would then skip a stage or go through one twice: an entry on a stage's
  *   input has been through the stages before it in the recorded order and
- *   will go through those from it on in the new one (a review's reorder
- *   published 2,580 of 2,600 items without a moved stage's fields, without
- *   a word; one that moved the first stage, all 2,000).
+ *   will go through those from it on in the new one.
  * - **A new stage** with entries waiting past where it stands is said:
  *   those items will not go through it.
  * - **A stage keyed otherwise** (a Deduper's key fields: StageSpec.keyedBy)
@@ -172,8 +169,7 @@ export function keyedBy(flow: Flow, registry: Registry): Record<string, string> 
  * Warns of each stage keyed otherwise than at the last start: a Deduper
  * whose key went from [url] to [title] no longer knows the stories it
  * remembers, and gives their copies another id, so sinks hold each story
- * twice (a review's polled flow published its 300 stories again, without a
- * word).
+ * twice.
  */
 async function sayRekeyed(
   redis: Redis,
