@@ -178,9 +178,12 @@ export async function* readJsonLines(
     signal: AbortSignal;
     toItem: (object: Record<string, unknown>) => RawItem | string;
     restarted?: (was: LinesAt) => void;
+    /** The file, opened by the caller, who closes it (a polled source holds it between polls). */
+    file?: Deno.FsFile;
   },
 ): AsyncGenerator<{ items: RawItem[]; at: LinesAt; skipped: SkippedLines }> {
-  using file = await Deno.open(full, { read: true });
+  using opened = opts.file ? null : await Deno.open(full, { read: true });
+  const file = opts.file ?? opened!;
   const stat = await file.stat();
   const ino = stat.ino ?? undefined;
   /** Where the file is read to (what its reads have taken so far). */
@@ -209,7 +212,7 @@ export async function* readJsonLines(
     else opts.restarted?.(from);
   }
   read = at.offset;
-  if (at.offset > 0) await file.seek(at.offset, Deno.SeekMode.Start);
+  await file.seek(at.offset, Deno.SeekMode.Start); // a held file is where its last read left it
   const lines = new LineSplitter(at, opts.maxLine, opts.toItem);
   const buffer = new Uint8Array(CHUNK);
   const position = async () => ({ ...lines.at, tail: await tailAt(lines.at.offset) });

@@ -209,6 +209,13 @@ class JsonSource implements Source {
   readonly #lines: boolean;
   /** JSON Lines files: where each was read to (a polled one is read on from there: appended lines). */
   readonly #at = new Map<string, LinesAt>();
+  /**
+   * Polled JSON Lines files, each held open between polls as last read: a
+   * file rotated away (renamed, a new file made at its path) is read to its
+   * end before the new one, so the lines written to it after the last poll
+   * are not lost. One handle per path the flow names.
+   */
+  readonly #held = new Map<string, Deno.FsFile>();
 
   /** Files and URLs whose skipped elements were said: once each, not at every poll. */
   readonly #said = new Set<string>();
@@ -239,6 +246,7 @@ class JsonSource implements Source {
   resume(position: unknown): void {
     const { path, preset } = this.config;
     if (this.#lines && path !== undefined) {
+      this.close();
       this.#at.clear();
       const lines = (position as JsonPosition | undefined | null)?.lines ?? {};
       for (const [file, at] of Object.entries(lines)) {
@@ -335,13 +343,14 @@ class JsonSource implements Source {
 
   async *#readLinesOf(full: string, path: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
     let skipped: SkippedLines = { count: 0 };
-    try {
+    const read = async function* (this: JsonSource, file?: Deno.FsFile, complete = false) {
       const batches = readJsonLines(full, this.#at.get(path), {
         batch: LINES_PER_BATCH,
         maxLine: this.config.maxBytes,
-        complete: !this.env.polled,
+        complete: complete || !this.env.polled,
         signal,
         toItem: this.#lineItem,
+        file,
         restarted: (was) =>
           this.env.log.warn(
             `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
@@ -353,6 +362,30 @@ class JsonSource implements Source {
         skipped = batch.skipped;
         yield batch.items;
       }
+    }.bind(this);
+    try {
+      if (!this.env.polled) return yield* read();
+      let file = this.#held.get(path);
+      const rotated = file !== undefined && !await sameFile(file, full);
+      if (file && rotated) {
+        // Rotated: the old file's last lines first, its last one whole (its writer has moved on).
+        yield* read(file, true);
+        this.#held.delete(path);
+        file.close();
+        this.#at.set(path, { offset: 0, line: 0 });
+        file = undefined;
+      }
+      if (!file) {
+        try {
+          file = await Deno.open(full, { read: true });
+        } catch (err) {
+          // Between the rename and the new file: the next poll reads it (or says it is missing).
+          if (err instanceof Deno.errors.NotFound && rotated) return;
+          throw err;
+        }
+        this.#held.set(path, file);
+      }
+      yield* read(file);
     } catch (err) {
       if (signal.aborted) throw err;
       throw err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
@@ -361,6 +394,11 @@ class JsonSource implements Source {
     } finally {
       this.#saySkipped(path, skipped);
     }
+  }
+
+  close(): void {
+    for (const file of this.#held.values()) file.close();
+    this.#held.clear();
   }
 
   /** Says how many lines of `name` a read skipped, and the first with why. */
@@ -502,5 +540,21 @@ function parseJson(bytes: Uint8Array, name: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     throw new Error(`${name}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/**
+ * Whether `file` is still the file at `full` (the same inode, where the
+ * system gives one): a file renamed away and replaced at its path is not;
+ * a path with no file yet (between rename and create) is not either.
+ */
+async function sameFile(file: Deno.FsFile, full: string): Promise<boolean> {
+  const held = (await file.stat()).ino;
+  if (held === null || held === undefined) return true;
+  try {
+    return (await Deno.stat(full)).ino === held;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
   }
 }

@@ -546,6 +546,47 @@ Deno.test("a polled .jsonl file sends the lines appended since its last read", a
   );
   // Appended lines are new lines, a copy of an earlier one included: the Deduper's to judge.
   assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b", "a"]);
+  // Truncated in place (copytruncate) and written again: read from its start.
+  await Deno.writeTextFile(file, '{"title":"c","url":"https://e.com/c"}\n');
+  assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["c"]);
+  await src.close?.();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a polled .jsonl file rotated between polls: the old file's last lines are read before the new file's", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "events.jsonl");
+    const line = (t: string) => JSON.stringify({ title: t, url: `https://e.com/${t}` }) + "\n";
+    await Deno.writeTextFile(file, line("a"));
+    const polled = { ...testEnv(dir).env, polled: true };
+    const src = await jsonSource.create(jsonConfig.parse({ path: "events.jsonl" }), polled);
+    try {
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["a"]);
+      // Written after that poll, then rotated away as logrotate does: renamed, a new file made.
+      await Deno.writeTextFile(file, line("b") + '{"title":"c","url":"https://e.com/c"}', {
+        append: true,
+      });
+      await Deno.rename(file, join(dir, "events.jsonl.1"));
+      // A poll between the rename and the new file reads the old file's end, its last line whole
+      // with no newline (its writer has moved on), and fails nothing.
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b", "c"]);
+      await Deno.writeTextFile(file, line("d"));
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["d"]);
+      await Deno.writeTextFile(file, line("e"), { append: true });
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["e"]);
+      // A restart after the rotation resumes in the new file, not from its start.
+      const again = await jsonSource.create(jsonConfig.parse({ path: "events.jsonl" }), polled);
+      again.resume!(JSON.parse(JSON.stringify(src.checkpoint!())));
+      await Deno.writeTextFile(file, line("f"), { append: true });
+      assert.deepEqual((await readAll(again)).flat().map((i) => i.title), ["f"]);
+      await again.close?.();
+    } finally {
+      await src.close?.();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("format: lines over a URL reads the body a line an item", async () => {
