@@ -137,11 +137,16 @@ export async function* sitemapUrls(
         const since = found.kind === "sitemap" ? sinceOf(found.url) : docSince;
         let old = found.lastmodEnd !== undefined && since !== undefined &&
           found.lastmodEnd < since;
+        const stamped = options.stamps?.of.get(found.url);
+        if (found.kind === "sitemap" && found.lastmod !== undefined && stamped !== undefined) {
+          // A child stamped before is judged by its stamp alone: a changed one is news whatever
+          // its date (an index dating its children before their pages hid their new pages for
+          // ever); an unchanged one is old at its end, not only before it (an index stamping each
+          // child with the day of its pages, as the newest page is dated, had every child read
+          // at every poll).
+          old = stamped === found.lastmod && found.lastmodEnd! <= options.stamps!.before;
+        }
         if (found.kind === "sitemap" && found.lastmod !== undefined) {
-          const { stamps } = options;
-          // At its end, not only before: an index stamping each child with the day of its pages
-          // (as the newest page is dated) had every child read at every poll.
-          old ||= stamps?.of.get(found.url) === found.lastmod && found.lastmodEnd! <= stamps.before;
           walk.stamps.set(found.url, found.lastmod);
         }
         if (found.kind === "sitemap") {

@@ -101,13 +101,15 @@ export interface SitemapPosition {
 /**
  * Walks the sitemap on every read and yields `{ url, title, lastmod }` per
  * page. Its position is the newest lastmod seen in the last complete walk
- * (the site's clock, not ours, so a skewed or slow-to-regenerate sitemap
- * loses nothing), capped at the time of the walk so one lastmod in the
+ * (the site's clock, not ours, so a clock skewed against ours or a sitemap
+ * slow to regenerate loses nothing), capped at the time of the walk so one lastmod in the
  * future cannot hide every later change. A poll emits the pages whose
  * lastmod is at or after it: a lastmod often carries only a date, and a page
  * changed later the same day must not be missed, so the newest day's pages
  * come again (dedupe drops them). Pages without a lastmod come on every
- * poll: nothing says they are old.
+ * poll: nothing says they are old. It keeps marks, not the pages it has
+ * seen: a page added with a lastmod before its sitemap's mark (a post
+ * backdated) is taken for an old one (README says so).
  */
 class SitemapSource implements Source {
   /** The newest lastmod of the last complete walk (ms). */

@@ -251,6 +251,36 @@ Deno.test("a child sitemap whose index entry is unchanged and dated as its newes
   });
 });
 
+Deno.test("a child sitemap whose index entry changed is read again, though the index dates it before its pages", async () => {
+  // An index whose dates lag its children's pages (the file's creation date, another time zone):
+  // the entry's new date was held to the child's newest page, and its new pages never came.
+  const hits: string[] = [];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/c1.xml", "2025-01-01"]])],
+    ["/c1.xml", urlset([["https://example.com/p1", "2025-03-01T10:00:00Z"]])],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const s = await source({ url: `${origin}/index.xml` });
+    assert.deepEqual((await readAll(s)).flat().map((i) => i.url), ["https://example.com/p1"]);
+    docs.set("/index.xml", index([["/c1.xml", "2025-02-01"]]));
+    docs.set(
+      "/c1.xml",
+      urlset([
+        ["https://example.com/p1", "2025-03-01T10:00:00Z"],
+        ["https://example.com/p2", "2025-03-05T10:00:00Z"],
+      ]),
+    );
+    hits.length = 0;
+    const urls = (await readAll(s)).flat().map((i) => i.url);
+    assert.deepEqual(hits, ["/index.xml", "/c1.xml"]);
+    assert.ok(urls.includes("https://example.com/p2"), urls.join(", "));
+    // Unchanged since: not read again.
+    hits.length = 0;
+    await readAll(s);
+    assert.deepEqual(hits, ["/index.xml"]);
+  });
+});
+
 Deno.test("since limits the first poll; the position moves only when a walk completes, and is stored with the last batch", async () => {
   const docs = new Map<string, string | Uint8Array>([
     ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
