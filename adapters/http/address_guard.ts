@@ -18,7 +18,13 @@ import {
 
 /** An address a request may not reach, with what it is and how to allow it. */
 export class RefusedAddressError extends Error {
-  constructor(message: string, readonly host: string, readonly address: string) {
+  constructor(
+    message: string,
+    readonly host: string,
+    readonly address: string,
+    /** The address was a redirect's, not the URL the caller asked for. */
+    readonly redirected = false,
+  ) {
     super(message);
     this.name = "RefusedAddressError";
   }

@@ -213,6 +213,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         hide(`GET ${shown}: ${hop}${(err as Error).message}`),
         err.host,
         err.address,
+        chain.length > 1,
       );
     }
     if (

@@ -131,8 +131,9 @@ export class RobotsRules {
         }
         // The host itself is an address the flow may not reach: its pages are refused the
         // same way, and that refusal, saying how to allow the host, is the error to show.
+        // Not a redirect's (to the same name on another port, say), which hides the rules.
         const refused = e instanceof RefusedAddressError;
-        if (refused && e.host === new URL(origin).hostname) {
+        if (refused && !e.redirected) {
           return settle({ until: this.clock.now() + ROBOTS_RETRY_MS });
         }
         // A robots.txt redirected to an address the flow may not reach is unreadable like any

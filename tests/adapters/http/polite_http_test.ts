@@ -709,6 +709,29 @@ Deno.test("a robots.txt redirected to an address the flow may not reach disallow
   );
 });
 
+Deno.test("a robots.txt redirected to the same host name on a port the flow may not reach disallows the host too", async () => {
+  // Only the host name was compared: the refusal was taken for the host's own, and the site's
+  // rules were not read at all (an http robots.txt redirected to https, 443 not allowed).
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? redirect("http://127.0.0.1:1/robots.txt") : undefined,
+    async (origin, seen) => {
+      const allow = [`127.0.0.1:${new URL(origin).port}`];
+      const http = new PoliteHttp(options({ allow }), { clock }).client();
+      await assert.rejects(
+        http.get(`${origin}/article`),
+        (err: unknown) => {
+          assert.ok(err instanceof RobotsDisallowedError, String(err));
+          assert.match(err.message, /it redirects to an address this flow may not reach/);
+          return true;
+        },
+      );
+      assert.deepEqual(pages(seen), [], "no page fetched");
+    },
+  );
+});
+
 Deno.test("two flows' clients in one process share a host's pace and its Retry-After pause", async () => {
   // Each flow had buckets of its own: two flows at rps 2 sent 4 requests a second to one host.
   const clock = fakeClock();
