@@ -34,9 +34,16 @@ export const MAX_PAUSE_MS = 60 * 60_000;
  * the URL, so no request was made and none will be while they stand (an
  * html source then neither counts it fetched nor spends maxPages on it);
  * else robots.txt could not be read, which sources report like any failed GET.
+ * `redirected` when the URL refused is a redirect's target: the request
+ * that redirected there was made.
  */
 export class RobotsDisallowedError extends Error {
-  constructor(message: string, readonly url: string, readonly ruled = false) {
+  constructor(
+    message: string,
+    readonly url: string,
+    readonly ruled = false,
+    readonly redirected = false,
+  ) {
     super(message);
     this.name = "RobotsDisallowedError";
   }
@@ -226,9 +233,15 @@ export class PoliteHttp implements HttpPool {
         const shown = `${next.href} (redirected from ${maskUrl(url)})`;
         // Within the request's timeout, as the first hop's read is; the turn is not (the
         // server's time is what the timeout counts: http_fetch.ts).
-        const delay = opts.robots === false
-          ? undefined
-          : await this.#robotsWithin(next, { ...request, signal }, shown);
+        let delay;
+        try {
+          delay = opts.robots === false
+            ? undefined
+            : await this.#robotsWithin(next, { ...request, signal }, shown);
+        } catch (e) {
+          if (!(e instanceof RobotsDisallowedError)) throw e;
+          throw new RobotsDisallowedError(e.message, e.url, e.ruled, true);
+        }
         await this.#pausedWithin(next.host, request.maxWait, next.href);
         await this.#turn(next.host, limits, delay, signal, request.maxWait, next.href);
       };

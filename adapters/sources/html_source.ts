@@ -192,7 +192,11 @@ export interface HtmlCounts {
   alreadySeen: number;
   /** Links left for a later poll because maxPages was reached. */
   overBudget: number;
-  /** Links robots.txt's rules refuse: not requested, so neither fetched nor spent from maxPages. */
+  /**
+   * Links robots.txt's rules refuse: not requested, so neither fetched nor
+   * spent from maxPages; but one that redirects where they refuse was
+   * requested, and is counted fetched too.
+   */
   disallowed: number;
   /**
    * Links left for the next poll, unrequested, because their host asked for
@@ -578,6 +582,12 @@ class HtmlSource implements Source {
       }
       if (err instanceof RobotsDisallowedError && err.ruled) {
         this.#refused(url, err);
+        if (err.redirected) {
+          // The link itself was asked for, and said to go where robots.txt refuses: spent, and
+          // remembered as seen, or each poll would ask for it again past maxPages.
+          this.counts.fetched++;
+          marks.push(url);
+        }
         return undefined;
       }
       const status = (err as { status?: unknown }).status;
@@ -686,9 +696,9 @@ class HtmlSource implements Source {
     if (this.#refusedSaid.has(url)) return;
     this.#refusedSaid.add(url);
     this.env.log.warn(
-      `${this.env.flow}: html skipped ${maskUrl(url)}: ${
-        skipped(err, url)
-      } (said once; not fetched while it does)`,
+      `${this.env.flow}: html skipped ${maskUrl(url)}: ${skipped(err, url)} (said once; ${
+        err.redirected ? "not asked for again" : "not fetched while it does"
+      })`,
     );
   }
 

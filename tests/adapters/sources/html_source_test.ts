@@ -771,6 +771,39 @@ fixtureTest(
 );
 
 fixtureTest(
+  "a link that redirects to a page robots.txt refuses is spent from maxPages, and not asked again",
+  async () => {
+    // The first hop was sent all the same: the links went unspent and unremembered, so a list of
+    // such links was asked for in full at every poll, past maxPages.
+    const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
+    pages["/robots.txt"] = { body: "User-agent: *\nDisallow: /private/\n", type: "text/plain" };
+    const links = Array.from({ length: 6 }, (_, i) => `/go/${i}`);
+    pages["/news/"] = { body: listPage(links) };
+    const s = site(pages);
+    const handler = (req: Request) => {
+      const { pathname } = new URL(req.url);
+      if (!pathname.startsWith("/go/")) return s.handler(req);
+      s.hits.set(pathname, (s.hits.get(pathname) ?? 0) + 1);
+      return new Response(null, {
+        status: 302,
+        headers: { location: `/private/${pathname.slice(4)}.html` },
+      });
+    };
+    await withServer(handler, async (origin) => {
+      const { env } = politeEnv(true);
+      const src = await source({ url: `${origin}/news/`, follow: "a.story", maxPages: 3 }, env);
+      for (let poll = 0; poll < 4; poll++) assert.deepEqual(await readAll(src), []);
+      const asked = links.map((l) => s.hit(l));
+      assert.deepEqual(asked, [1, 1, 1, 1, 1, 1], "each link asked once, then remembered");
+      assert.equal(s.hit("/news/"), 4);
+      // Each poll within its budget: the list page and at most two links.
+      assert.equal(src.counts.fetched, 4 + 6);
+      assert.equal(src.counts.disallowed, 6);
+    });
+  },
+);
+
+fixtureTest(
   "a link with tracking parameters is fetched without them, as robots.txt allows",
   async () => {
     const pages: Record<string, { body: Uint8Array | string; type?: string }> = fixturePages();
