@@ -31,6 +31,8 @@ export function heldToAccount<A extends Actor<never, never>>(spec: StageSpec, ac
  *   twice) fail that input, with how to give each its own id. Sinks keep
  *   one item per id, so one of them was lost unsaid: the JSONL sink kept
  *   the first, a collecting test sink the last.
+ * - An input both emitted and rejected fails, as a stage's mistake: the
+ *   item went on and to dead letters, whence a replay sent it again.
  * - An input that left no trace (neither emitted, dropped nor rejected) is
  *   dropped as "not passed on" and said once, though another input made two
  *   items: counts alone (2 in, 2 out) hid it.
@@ -57,6 +59,13 @@ export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
         `emitted ${count} items with the id ${id} for one input: give each its own id, such as ` +
           "{ ...item, id: itemId(payload), payload } (itemId from millrace's mod.ts), as sinks " +
           "keep one item per id",
+      );
+    }
+    if (trace.both !== undefined) {
+      throw new PermanentError(
+        `emitted an item for one input and rejected it too (id ${trace.both}): the item went ` +
+          "on and to dead letters both, whence a replay would send it on again; emit it or " +
+          "reject it",
       );
     }
     if (trace.foreign) return;
@@ -161,6 +170,10 @@ class Trace implements Outcome<never> {
   /** Some output carries an event no input had: outputs cannot be traced to inputs. */
   foreign = false;
   twice?: { id: string; count: number };
+  /** The id of an input both emitted and rejected. */
+  both?: string;
+  /** Inputs rejected, by id and event. */
+  readonly #rejected = new Set<string>();
 
   constructor(batch: readonly Envelope<unknown>[], out: Outcome<never>) {
     this.#inputs = new Set(batch.map((item) => item.event));
@@ -181,6 +194,7 @@ class Trace implements Outcome<never> {
     if (!this.#inputs.has(item.event)) this.foreign = true;
     this.events.add(item.event);
     const key = `${item.id} ${item.event}`;
+    if (this.#rejected.has(key)) this.both ??= item.id;
     const count = (this.#emitted.get(key) ?? 0) + 1;
     this.#emitted.set(key, count);
     if (count > 1 && (this.twice === undefined || this.twice.id === item.id)) {
@@ -195,6 +209,10 @@ class Trace implements Outcome<never> {
 
   reject(item: Envelope<unknown>, reason: string, detail?: string): void {
     this.#out.reject(this.#asGiven(item), reason, detail);
-    if (item !== null && typeof item === "object") this.events.add(item.event);
+    if (item === null || typeof item !== "object") return;
+    this.events.add(item.event);
+    const key = `${item.id} ${item.event}`;
+    this.#rejected.add(key);
+    if (this.#emitted.has(key)) this.both ??= item.id;
   }
 }

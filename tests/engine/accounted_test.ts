@@ -142,6 +142,40 @@ Deno.test("a stage registered in code that emits two items under one id for one 
   assert.match(deadLetters[0].reason, /emitted 2 items with the id \w+ for one input/);
 });
 
+Deno.test("a stage of the user's own that emits an input and rejects it too fails that input", async () => {
+  // It went to the sink and to dead letters both: a replay of the letter published it again.
+  const both: StageSpec = {
+    kind: "both",
+    summary: "emits each item, and rejects the second",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      handle(batch, out) {
+        for (const item of batch) {
+          out.emit({ ...item, payload: { ...item.payload, checked: true } });
+          if (item.payload.title === "b") out.reject(item, "looks wrong");
+        }
+      },
+    }),
+  };
+  const registry = testRegistry().stage(both);
+  const flow = defineFlow({
+    name: "both",
+    sources: { inbox: { kind: "memory" } },
+    pipeline: [{ both: { retries: 0 } }, { publish: [{ collect: { name: "out" } }] }],
+  }, registry);
+  const { published, deadLetters } = await runTestFlow(flow, {
+    registry,
+    items: [{ title: "a", url: "https://example.com/a" }, {
+      title: "b",
+      url: "https://example.com/b",
+    }],
+  });
+  assert.deepEqual(published.get("out")!.map((i) => i.payload.title), ["a"]);
+  assert.equal(deadLetters.length, 1);
+  assert.equal((deadLetters[0].item.payload as { title: string }).title, "b");
+  assert.match(deadLetters[0].reason, /emitted an item for one input and rejected it too/);
+});
+
 Deno.test("an item too large or cyclic to copy is handed over as it is, and that is said once", async () => {
   const looped: Record<string, unknown> = { title: "loop", url: "https://example.com/l" };
   looped.self = looped;
