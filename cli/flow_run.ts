@@ -272,7 +272,11 @@ export class FlowRun {
       // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
       const code = ended
         ? (ended instanceof StdoutClosedError ? 141 : 1)
-        : report.killed || unfinished || report.sources.some((s) => s.errors > 0)
+        // A source's failed read fails a run that finished (what it should have read is not
+        // there), not one stopped: a polled source tries again at its next tick, and a flow
+        // that met one 500 in a week must not exit 1 at every stop.
+        : report.killed || unfinished ||
+            (!report.stopped && report.sources.some((s) => s.errors > 0))
         ? 1
         : 0;
       return { code, report };

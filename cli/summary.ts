@@ -67,13 +67,15 @@ export function formatReport(report: FlowReport): string {
   const opened = (report.openMs ?? 0) >= 1000
     ? ` (after ${((report.openMs ?? 0) / 1000).toFixed(2)}s opening its stages and sinks)`
     : "";
-  // A source's failed read makes the exit code 1: "finished" alone read as success.
+  // A source's failed read makes a finished run's exit code 1: "finished" alone read as
+  // success. A stopped run exits 0 all the same, and its first line still says them.
   const failed = report.sources.reduce((n, s) => n + s.errors, 0);
-  const how = report.stopped
-    ? "stopped"
-    : failed > 0
-    ? `finished with ${failed} failed source read${failed === 1 ? "" : "s"}`
-    : "finished";
+  const reads = `${failed} failed source read${failed === 1 ? "" : "s"}`;
+  const how = failed === 0
+    ? (report.stopped ? "stopped" : "finished")
+    : report.stopped
+    ? `stopped after ${reads}`
+    : `finished with ${reads}`;
   const head = `${report.flow}: ${how} in ${
     (report.durationMs / 1000).toFixed(2)
   }s${opened}: ${report.published} published, ${report.deadLettered} dead letter${

@@ -8,6 +8,7 @@ import { MemoryDeadLetters } from "../engine/dead_letters.ts";
 import { memoryLogger } from "../engine/log.ts";
 import { runFlow } from "../engine/run_flow.ts";
 import { writeSlowStep } from "./_slow_step.ts";
+import { withServer } from "./_http_server.ts";
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const MAIN = join(ROOT, "main.ts");
@@ -90,6 +91,46 @@ Deno.test("dead letters that cannot be written end the run saying why, with its 
   );
   assert.match(stderr, /^stage +in +out/m, "the summary is printed");
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack");
+});
+
+Deno.test("a polled flow stopped by SIGTERM exits 0 after a failed read it got over, and says so", async () => {
+  // A week-long flow that met one 500 exited 1 at every stop: supervisors read a stop as a failure.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-flaky-" });
+  let asked = 0;
+  await withServer(
+    (req) =>
+      new URL(req.url).pathname === "/robots.txt"
+        ? new Response("none", { status: 404 })
+        : ++asked === 1
+        ? new Response("busy", { status: 500 })
+        : Response.json([{ title: `story ${asked}`, url: `https://example.com/${asked}` }]),
+    async (origin) => {
+      const flow = join(dir, "flaky.yaml");
+      await Deno.writeTextFile(
+        flow,
+        `name: flaky
+output: ${dir}
+http: { allow: ["127.0.0.1"] }
+sources:
+  api: { kind: json, url: "${origin}/items", every: 200ms }
+pipeline:
+  - publish: [{ jsonl: { path: items.jsonl } }]
+`,
+      );
+      const child = cli([flow]).spawn();
+      const items = join(dir, "items.jsonl");
+      for (let i = 0; i < 300; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        if (await Deno.stat(items).then((s) => s.size > 0, () => false)) break;
+      }
+      child.kill("SIGTERM");
+      const out = await child.output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, stderr);
+      assert.match(stderr, /^flaky: stopped after 1 failed source read in /m);
+    },
+  );
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("SIGTERM mid-run stops the sources and still publishes everything that was accepted", async () => {
