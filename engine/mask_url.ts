@@ -92,6 +92,8 @@ const namesUser = (url: string) => /^postgres(ql)?:\/\//i.test(url);
  * `auth` alone, a session id (`session_id`), or a word below
  * (`access_token`, `private_token`, `client_secret`, `passphrase`,
  * `jsessionid`, `X-Amz-Signature`, `appid`, `Authorization`, OpenWeatherMap's key…),
+ * or one of password, passwd, passphrase, secret or token run into another
+ * word (`sslpassword`, `accesstoken`),
  * in a list form too (`api_key[]`);
  * `max_tokens` or `token_count` are counts. A `;` parameter's value ends
  * at the next `;`, `?`, `/` or `#`.
@@ -132,8 +134,16 @@ function isSecretParam(given: string): boolean {
   const last = words[words.length - 1] ?? "";
   const before = words[words.length - 2];
   if (words.length === 1 && last === "auth") return true;
-  return SECRET_WORDS.has(last) || last === "key" || (last === "id" && before === "session");
+  return SECRET_WORDS.has(last) || last === "key" || (last === "id" && before === "session") ||
+    RUN_IN.test(last);
 }
+
+/**
+ * A last word that ends in a secret's name run into another word, as libpq
+ * writes `sslpassword` (the passphrase of a client key) and others write
+ * `dbpasswd`, `clientsecret` or `accesstoken`.
+ */
+const RUN_IN = /(?:password|passwd|passphrase|secret|token)$/;
 
 /** A SECRET_PARAM match's separator, name and value, whichever form matched. */
 function paramOf(m: RegExpMatchArray | string[]): { sep: string; name: string; value: string } {

@@ -195,6 +195,16 @@ Deno.test("every kind of key a service takes in the query is masked, and passphr
   );
 });
 
+Deno.test("a secret's word run into another is masked: libpq's sslpassword, an accesstoken", () => {
+  const url = "postgres://app@db:5432/x?sslpassword=KP1&dbpasswd=DP1&clientsecret=CS1" +
+    "&accesstoken=AT1&sslmode=require&maxtokens=5&nexttokens=2";
+  assert.equal(
+    maskUrl(url),
+    "postgres://app@db:5432/x?sslpassword=***&dbpasswd=***&clientsecret=***&accesstoken=***" +
+      "&sslmode=require&maxtokens=5&nexttokens=2",
+  );
+});
+
 Deno.test("urlSecrets holds the Basic token a server may echo back from the request", () => {
   const url = "http://bob:PASSWORD999@feeds.example/x";
   const basic = btoa("bob:PASSWORD999");
