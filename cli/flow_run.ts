@@ -151,6 +151,16 @@ export class FlowRun {
         );
         return;
       }
+      const moved = durableMove(this.#flow, flow);
+      if (moved) {
+        this.#say(
+          "error",
+          `${this.name}: ${shownPath(this.file)} changed the durable flow's ${moved}: what waits ` +
+            `in Redis under the old one would be left there, and the sources read again under ` +
+            `the new; the running flow goes on (stop it, and start the new file, to move on)`,
+        );
+        return;
+      }
       this.#next = flow;
       this.#say(
         "info",
@@ -285,6 +295,24 @@ export class FlowRun {
       await deadLetters.close?.();
     }
   }
+}
+
+/**
+ * What of a durable flow's place in Redis (its durability, Redis, prefix or
+ * name) `next` changes, as `what (old to new)`; undefined when none. A swap
+ * drains what this process holds, not the flow: the entries waiting on its
+ * edges stay where they are, for a flow at the same place to go on with.
+ */
+function durableMove(running: Flow, next: Flow): string | undefined {
+  if (running.durability !== "redis") return undefined;
+  const changes: [string, string | undefined, string | undefined][] = [
+    ["durability", running.durability, next.durability],
+    ["Redis", running.redis && maskUrl(running.redis), next.redis && maskUrl(next.redis)],
+    ["durable.prefix", running.durable.prefix, next.durable.prefix],
+    ["name", running.name, next.name],
+  ];
+  const changed = changes.find(([, was, now]) => was !== now);
+  return changed && `${changed[0]} (${changed[1]} to ${changed[2]})`;
 }
 
 /**

@@ -179,6 +179,56 @@ async function watchScenario(redis?: string): Promise<void> {
   if (!redis) assert.equal(old[1], old[2], "published by the swapped-out flow = read by it");
 }
 
+redisTest(
+  "--watch refuses an edit that moves a durable flow to another name or Redis, which would leave its entries behind",
+  async () => {
+    // The new flow started on fresh keys and read its sources again: what waited under the old
+    // name stayed there, unsaid, and everything was published a second time.
+    await withRedis(async (server) => {
+      const dir = await Deno.makeTempDir({ prefix: "millrace-watch-move-" });
+      await Deno.writeTextFile(
+        join(dir, "feed.json"),
+        JSON.stringify([{ title: "One item", url: "https://example.com/1" }]),
+      );
+      const redis = `redis://127.0.0.1:${server.port}`;
+      const flow = join(dir, "flow.yaml");
+      await Deno.writeTextFile(flow, flowText("domain", redis));
+      const run = watching(dir, ["flow.yaml"]);
+      const { child, reading } = run;
+      try {
+        await until("the flow runs", () => /running flow\.yaml/.test(run.stderr));
+        const edits: [string, RegExp][] = [
+          [
+            flowText("domain", redis).replace("name: ticker", "name: ticker2"),
+            /ticker: flow\.yaml changed the durable flow's name \(ticker to ticker2\): what waits in Redis under the old one would be left there, and the sources read again under the new; the running flow goes on \(stop it, and start the new file, to move on\)/,
+          ],
+          [
+            flowText("domain", `redis://127.0.0.1:${server.port}/3`),
+            /ticker: flow\.yaml changed the durable flow's Redis \(redis:\/\/127\.0\.0\.1:\d+ to redis:\/\/127\.0\.0\.1:\d+\/3\)/,
+          ],
+          [
+            flowText("domain"),
+            /ticker: flow\.yaml changed the durable flow's durability \(redis to memory\)/,
+          ],
+        ];
+        for (const [text, said] of edits) {
+          await Deno.writeTextFile(flow, text);
+          await until(`the edit is refused: ${said}`, () => said.test(run.stderr));
+        }
+        assert.doesNotMatch(run.stderr, /swapped in/);
+        child.kill("SIGTERM");
+        assert.equal((await child.status).code, 0, run.stderr);
+        await reading;
+      } finally {
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already ended */ }
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
 Deno.test("--watch refuses an edit that names its flow as another flow file of the run does", async () => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-watch-names-" });
   await Deno.writeTextFile(
