@@ -236,7 +236,12 @@ export class FlowRun {
           (flow.durability === "redis"
             ? "stay pending in Redis and are delivered again on the next run"
             : "were not published");
-      const killed = report.killed
+      // Killed holding nothing: only the goodbye (a sink's close, Redis's last answers) was cut.
+      const idle = report.killed && report.inFlight === 0;
+      const killed = idle
+        ? `${flow.name}: grace period of ${this.opts.graceText} ran out with no item in flight: ` +
+          "what was left undone was the goodbye to Redis or a sink, which did not answer in time"
+        : report.killed
         ? `${flow.name}: grace period of ${this.opts.graceText} ran out: stopped with ` +
           `${report.inFlight} item${report.inFlight === 1 ? "" : "s"} still in flight; ` +
           (flow.durability === "redis"
@@ -256,7 +261,7 @@ export class FlowRun {
       const waiting = left === undefined ? undefined : waitingLine(flow.name, file, left);
       if (format === "json") {
         if (waiting) log.info(waiting, left === null ? {} : { waiting: left });
-        if (killed) log.error(killed, { inFlight: report.inFlight });
+        if (killed) log[idle ? "warn" : "error"](killed, { inFlight: report.inFlight });
         if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
         if (unfinished) log.error(unfinished.message);
         // The last line of a flow is always its report, --quiet or not: it is the result.
@@ -275,7 +280,7 @@ export class FlowRun {
           log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
           if (waiting) log.info(waiting);
         }
-        if (killed) log.error(killed);
+        if (killed) log[idle ? "warn" : "error"](killed);
         if (endedLine) log.error(endedLine);
         if (unfinished) log.error(unfinished.message);
       }
@@ -285,7 +290,7 @@ export class FlowRun {
         // A source's failed read fails a run that finished (what it should have read is not
         // there), not one stopped: a polled source tries again at its next tick, and a flow
         // that met one 500 in a week must not exit 1 at every stop.
-        : report.killed || unfinished ||
+        : (report.killed && !idle) || unfinished ||
             (!report.stopped && report.sources.some((s) => s.errors > 0))
         ? 1
         : 0;

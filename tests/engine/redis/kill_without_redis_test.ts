@@ -121,3 +121,45 @@ redisTest(
     }
   },
 );
+
+redisTest(
+  "run, signalled while Redis is frozen and no item is in flight, says so and exits 0 after its grace",
+  async () => {
+    // It said "0 items still in flight; they stay pending in Redis" and exited 1, the code
+    // for items abandoned, when none were: only the goodbye to Redis went unanswered.
+    const server = await startRedis();
+    const dir = await Deno.makeTempDir({ prefix: "millrace-kill-idle-cli-" });
+    const flow = bigFlow(server.port, dir).replace(
+      "{ kind: generator, count: 1000000, seed: 3 }",
+      "{ kind: generator, count: 300, seed: 3, every: 1h }",
+    );
+    const worker = new FlowWorker(await writeFlow(dir, flow), {
+      main: true,
+      args: ["--grace", "1s"],
+    });
+    try {
+      await waitFor("the items to be published", async () => {
+        try {
+          return (await Deno.readTextFile(`${dir}/items.jsonl`)).split("\n").length > 200;
+        } catch {
+          return false;
+        }
+      });
+      await new Promise((r) => setTimeout(r, 500)); // the last batches committed
+      server.pause();
+      worker.kill("SIGTERM");
+      const r = await worker.finished(30_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /killdown: grace period of 1s ran out with no item in flight: what was left undone was the goodbye to Redis or a sink, which did not answer in time/,
+      );
+    } finally {
+      server.signal("SIGCONT");
+      worker.kill();
+      await worker.result;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
