@@ -202,7 +202,9 @@ export class PostgresSink implements Sink {
       } else upserts.push(item);
     }
     if (upserts.length) await this.#upsert(upserts, signal);
-    if (updates.size) await this.#merge([...updates.values()], signal);
+    // Deletes before merges: a merge update of a story this batch deletes then finds the delete
+    // recorded and is skipped, as in a later batch. Run after it, it found neither row nor
+    // delete, made a row of merged fields alone, seen after the delete, which spared it.
     if (deletes.length) {
       const json = JSON.stringify(deletes);
       await this.#run(
@@ -212,6 +214,7 @@ export class PostgresSink implements Sink {
         signal,
       );
     }
+    if (updates.size) await this.#merge([...updates.values()], signal);
   }
 
   /** Deletes the rows first seen before `before` (epoch ms), for the publish stage's retention. */

@@ -455,6 +455,25 @@ pgCase(
   },
 );
 
+pgCase(
+  "a delete and a later copy's merge update in one batch leave no row of merged fields alone",
+  async (pg) => {
+    // The merges ran before the deletes: finding neither row nor recorded delete, the update
+    // made a row of merged fields (title and url null), seen after the delete, which it spared.
+    const [story] = items(1);
+    await using(sink(pg.url, pg.table("trends")), async (s) => {
+      const deleted = {
+        ...story,
+        seenAt: story.seenAt + 60_000,
+        payload: { url: story.payload.url, deleted: true },
+      };
+      const late = { ...mergeUpdate(story, 2, ["a", "b"], 5), seenAt: story.seenAt + 120_000 };
+      await s.write([story, deleted, late], signal);
+      assert.equal(await pg.count("trends"), 0, "the deleted story stays deleted");
+    });
+  },
+);
+
 pgTest(
   "a delete written while another process upserts its item keeps the item out",
   async (pg) => {
