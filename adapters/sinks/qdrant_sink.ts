@@ -9,7 +9,7 @@ import {
   PermanentError,
   type RetryHint,
 } from "../../engine/errors.ts";
-import type { Envelope, RawItem } from "../../engine/item.ts";
+import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import type { Logger } from "../../engine/log.ts";
 import type { SinkSpec, VectorShape } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -470,6 +470,10 @@ export class QdrantSink implements Sink {
       }
     }
     if (early.size === 0) return;
+    // A story deleted is gone for its updates, whenever they were seen, as a Postgres table
+    // skips them: recorded, one was laid over the story's first copy if it came back.
+    for (const id of (await this.#deletedAt([...early.values()], signal)).keys()) early.delete(id);
+    if (early.size === 0) return;
     const recorded = await this.#records(
       this.#early,
       "early updates of",
@@ -491,9 +495,17 @@ export class QdrantSink implements Sink {
   async #mergeEarly(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     if (items.length === 0) return;
     const recorded = await this.#records(this.#early, "early updates of", items, signal);
+    if (recorded.size === 0) return;
+    const deletedAt = await this.#deletedAt(items, signal);
     const updates: Envelope<RawItem>[] = [];
     for (const item of items) {
-      const fields = recorded.get(pointId(item.id))?.fields;
+      const record = recorded.get(pointId(item.id));
+      // Recorded before the story's delete: gone with it, as a Postgres row of it is.
+      const at = deletedAt.get(pointId(item.id));
+      if (at !== undefined && !(typeof record?.seen_at === "number" && record.seen_at > at)) {
+        continue;
+      }
+      const fields = record?.fields;
       if (typeof fields !== "object" || fields === null) continue;
       if (revisionOf((fields as RawItem).revision) <= revisionOf(item.payload.revision)) continue;
       updates.push({ ...item, vector: undefined, update: true, payload: fields as RawItem });
@@ -531,12 +543,15 @@ export class QdrantSink implements Sink {
 
   /**
    * An upsert replaces a point's whole payload, so what the point already
-   * holds is read first (its `revision` and first sighting, one request per
-   * batch): a point at a higher revision than the copy (a run after a
+   * holds is read first (its merged fields and first sighting, one request
+   * per batch): a point at a higher revision than the copy (a run after a
    * restart, whose Deduper remembers nothing, sending a story's first copy
-   * again) keeps its merged story and is not written, and a point written
-   * again keeps its `millrace_seen_at`, the first sighting retention counts
-   * from, as the Postgres sink's rows do.
+   * again) keeps its merged fields (sources, engagement, lastSeenAt,
+   * revision) and takes the copy's content and vector, as a Postgres row
+   * does (it was left as it was: a corrected re-scrape reached Postgres and
+   * not Qdrant, whose search ran on the old text's vector); and a point
+   * written again keeps its `millrace_seen_at`, the first sighting
+   * retention counts from, as the Postgres sink's rows do.
    */
   async #keepingStored(points: QdrantPoint[], signal: AbortSignal): Promise<QdrantPoint[]> {
     const reply = await this.#call(
@@ -546,12 +561,12 @@ export class QdrantSink implements Sink {
       (init) =>
         this.#api.retrievePoints(this.#options.collection, {
           ids: points.map((p) => p.id),
-          with_payload: ["revision", SEEN_AT_FIELD],
+          with_payload: [...MERGED_FIELDS, SEEN_AT_FIELD],
           with_vector: false,
         }, init),
     );
     const result = reply.data?.result;
-    const stored = new Map<string, { revision?: unknown; [SEEN_AT_FIELD]?: unknown }>();
+    const stored = new Map<string, Record<string, unknown>>();
     for (const point of Array.isArray(result) ? result : []) {
       const { id, payload } = point as { id: unknown; payload?: Record<string, unknown> };
       if (payload) stored.set(String(id), payload);
@@ -564,7 +579,13 @@ export class QdrantSink implements Sink {
         kept.push(point);
         continue;
       }
-      if (revisionOf(held.revision) > revisionOf(point.payload.revision)) continue;
+      if (revisionOf(held.revision) > revisionOf(point.payload.revision)) {
+        const engagement = { ...point.payload.engagement as object, ...held.engagement as object };
+        for (const field of MERGED_FIELDS) {
+          if (held[field] !== undefined) point.payload[field] = held[field];
+        }
+        if (Object.keys(engagement).length > 0) point.payload.engagement = engagement;
+      }
       const first = held[SEEN_AT_FIELD];
       if (typeof first === "number" && first < (point.payload[SEEN_AT_FIELD] as number)) {
         point.payload[SEEN_AT_FIELD] = first;

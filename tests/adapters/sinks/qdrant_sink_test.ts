@@ -660,7 +660,8 @@ Deno.test("a merge update sets the point's merged payload fields, never its vect
   });
 });
 
-Deno.test("a story's first copy sent again (a re-run) leaves a point at a higher revision as it is, and its first sighting", async () => {
+Deno.test("a story's first copy sent again (a re-run) takes its new content and vector, and keeps the point's merged fields and first sighting", async () => {
+  // The point was left as it was: a corrected re-scrape reached Postgres and not Qdrant.
   await withQdrant(async (fake) => {
     const { sink } = sinkOn(fake);
     await sink.open();
@@ -682,10 +683,16 @@ Deno.test("a story's first copy sent again (a re-run) leaves a point at a higher
       seenAt: later,
       payload,
     });
-    await sink.write([
-      again(a, { ...a.payload, sources: [merged.sources[0]], revision: 1 }),
-      again(b, { ...b.payload, title: "Title 1, edited" }),
-    ], signal());
+    const corrected = {
+      ...again(a, {
+        ...a.payload,
+        title: "Title 0, corrected",
+        sources: [merged.sources[0]],
+        revision: 1,
+      }),
+      vector: [9, 9, 9, 9],
+    };
+    await sink.write([corrected, again(b, { ...b.payload, title: "Title 1, edited" })], signal());
     const c = fake.collections.get("trends")!;
     const pa = c.points.get(pointId(a.id))!.payload;
     assert.deepEqual(
@@ -693,6 +700,8 @@ Deno.test("a story's first copy sent again (a re-run) leaves a point at a higher
       [2, 2],
       "the merged story stays",
     );
+    assert.equal(pa.title, "Title 0, corrected", "with the copy's content");
+    assert.deepEqual(c.points.get(pointId(a.id))!.vector, [9, 9, 9, 9], "and its vector");
     const pb = c.points.get(pointId(b.id))!.payload;
     assert.equal(pb.title, "Title 1, edited", "a copy at no lower revision is written");
     assert.equal(pb.millrace_seen_at, SEEN, "with its first sighting, which retention counts from");
@@ -871,6 +880,40 @@ Deno.test("a merge update that comes before its story's first copy is laid over 
     // Retention takes the records too.
     await sink.expire(SEEN + 1, signal());
     assert.equal(fake.collections.get("trends_millrace_updates")!.points.size, 0);
+  });
+});
+
+Deno.test("a merge update of a deleted story is not kept for it: the story back after its delete starts afresh", async () => {
+  // Kept as an early update, it was laid over the story's copy seen after the delete, and then
+  // held the story's own later updates off (revision 2 already), where Postgres skipped it.
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a] = items(1);
+    await sink.write([a], signal());
+    await sink.write([{ ...deleted(a), seenAt: SEEN + 1000 }], signal());
+    await sink.write([{ ...storyUpdate(a, 2, ["hn", "rss"]), seenAt: SEEN + 2000 }], signal());
+    const back = { ...a, seenAt: SEEN + 3000, payload: { ...a.payload, revision: 1 } };
+    await sink.write([back], signal());
+    const c = fake.collections.get("trends")!;
+    assert.equal(c.points.get(pointId(a.id))!.payload.revision, 1, "no stale update laid over it");
+    await sink.write([{ ...storyUpdate(a, 2, ["hn", "blog"]), seenAt: SEEN + 4000 }], signal());
+    const sources = c.points.get(pointId(a.id))!.payload.sources as { source: string }[];
+    assert.deepEqual(sources.map((x) => x.source), ["hn", "blog"], "its own update applies");
+  });
+});
+
+Deno.test("an update recorded before its story's first copy, then deleted with it, is not laid over a copy back after", async () => {
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a, b] = items(2);
+    await sink.write([b], signal()); // the collection exists
+    await sink.write([{ ...storyUpdate(a, 3, ["hn", "rss"]), seenAt: SEEN + 1000 }], signal());
+    await sink.write([{ ...deleted(a), seenAt: SEEN + 2000 }], signal());
+    await sink.write([{ ...a, seenAt: SEEN + 3000 }], signal());
+    const pa = fake.collections.get("trends")!.points.get(pointId(a.id))!;
+    assert.equal(pa.payload.revision, undefined, "the copy as it came");
   });
 });
 
