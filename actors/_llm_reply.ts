@@ -74,15 +74,19 @@ export function retryMessage(failed: ReadonlyMap<number, string>): ChatMessage {
 }
 
 /**
- * Reads a reply for the inputs numbered in `wanted`: for each, the checked
- * output or why there is none. A reply that is not JSON, or not of the
- * shape asked for, fails every input with that reason.
+ * Reads a reply for the inputs numbered in `wanted`, of the request's
+ * `inputs` (numbered from 0): for each, the checked output or why there is
+ * none. A reply that is not JSON, or not of the shape asked for, fails
+ * every input with that reason; so does one that numbers a result past the
+ * inputs, whose numbering cannot be trusted (counted from 1, each input
+ * would take the next one's answer).
  */
 export function readReply(
   content: string,
   wanted: readonly number[],
   check: z.ZodType,
   finishReason?: string,
+  inputs = Math.max(-1, ...wanted) + 1,
 ): Map<number, { output: unknown } | { error: string }> {
   const out = new Map<number, { output: unknown } | { error: string }>();
   const failAll = (error: string) => {
@@ -112,6 +116,15 @@ export function readReply(
     : (parsed as { results?: unknown } | null)?.results;
   if (!Array.isArray(results)) {
     failAll(`the reply has no "results" list: ${preview(content)}`);
+    return out;
+  }
+  const past = results.map((r) => (r as { index?: unknown } | null)?.index)
+    .find((i) => typeof i === "number" && !(Number.isInteger(i) && i >= 0 && i < inputs));
+  if (past !== undefined) {
+    failAll(
+      `the reply numbers a result ${past}, and the inputs are numbered 0 to ${inputs - 1}: ` +
+        "its numbering cannot say whose answer is whose",
+    );
     return out;
   }
   for (const r of results) {

@@ -232,7 +232,7 @@ export function createLlm(
     const round = async (messages: ChatMessage[], wanted: number[]) => {
       const reply = await client.complete(messages, format, ctx.signal);
       ctx.tally?.("tokens", reply.tokens);
-      const read = readReply(reply.content, wanted, check, reply.finishReason);
+      const read = readReply(reply.content, wanted, check, reply.finishReason, inputs.length);
       const outputs = new Map<number, unknown>();
       const failed = new Map<number, string>();
       for (const [i, r] of read) {

@@ -63,3 +63,27 @@ Deno.test("a reply cut off at maxOutputTokens keeps the results it finished", ()
   const early = readReply(whole.slice(0, 25), [0, 1, 2], check, "length");
   assert.match((early.get(0) as { error: string }).error, /not JSON \(it was cut off/);
 });
+
+Deno.test("a reply that numbers its results otherwise than the inputs fails them all, rather than give each another's answer", () => {
+  // Numbered from 1, as small local models do: input 0 got input 1's answer, and so on, and
+  // the index past the last was passed over without a word.
+  const check = z.strictObject({ topic: z.string() });
+  const shifted = JSON.stringify({
+    results: ["apples", "bridges", "comets", "dolphins"].map((topic, i) => ({
+      index: i + 1,
+      output: { topic },
+    })),
+  });
+  const read = readReply(shifted, [0, 1, 2, 3], check, "stop", 4);
+  assert.deepEqual([...read.keys()], [0, 1, 2, 3]);
+  for (const r of read.values()) {
+    assert.ok("error" in r);
+    assert.match(r.error, /the reply numbers a result 4, and the inputs are numbered 0 to 3/);
+  }
+  // Asked again for some of them, a reply that repeats another input's result is fine.
+  const again = JSON.stringify({
+    results: [{ index: 1, output: { topic: "x" } }, { index: 2, output: { topic: "y" } }],
+  });
+  const second = readReply(again, [2], check, "stop", 4);
+  assert.deepEqual([...second], [[2, { output: { topic: "y" } }]]);
+});
