@@ -4,6 +4,7 @@ import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { IdSet } from "./_id_set.ts";
+import { afterDelete, type Standing } from "./_after_delete.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
 import { jsonWithVector } from "../../engine/vector_json.ts";
 
@@ -40,7 +41,8 @@ const DELETED_SUFFIX = ":deleted";
  * lays over the item's. `id` comes first so a reader can find it without
  * parsing the line (the sink reads the ids of lines other writers appended).
  * A reader folds lines by id: a tombstone removes the item written before it,
- * and the sink writes no item after its tombstone.
+ * and the sink writes an item after its tombstone only when it was seen
+ * after the delete (see afterDelete).
  */
 export function recordLine(item: Envelope<RawItem>, options: RecordOptions): string {
   return recordJson(item, options) + "\n";
@@ -155,6 +157,8 @@ export class JsonlSink implements Sink {
   /** Whether merge updates are written (writesUpdates): fixed by the options. */
   readonly updates: boolean;
   readonly #ids = new IdSet();
+  /** Where each id the file holds a tombstone of stands (see afterDelete). */
+  readonly #standing = new Map<string, Standing>();
   #file?: Deno.FsFile;
   #ready?: Promise<void>;
   #tail: Promise<void> = Promise.resolve();
@@ -208,8 +212,7 @@ export class JsonlSink implements Sink {
     this.#file!.close();
     this.#file = undefined;
     this.#ready = undefined;
-    this.#ids.clear();
-    this.#offset = 0;
+    this.#forget();
     return true;
   }
 
@@ -232,22 +235,37 @@ export class JsonlSink implements Sink {
       // process reading the file later would count its item as written, and never write it.
       if (torn) out.add(torn === "cut" ? " \n" : "\n");
       const fresh: string[] = [];
+      const stood: [string, Standing | undefined][] = [];
       // Until the batch is written, its ids are not: an item that cannot be
       // encoded, or a failed write, leaves them all to the retry.
       const unwritten = () => {
         for (const id of fresh) this.#ids.delete(id);
+        for (const [id, was] of stood.reverse()) {
+          if (was) this.#standing.set(id, was);
+          else this.#standing.delete(id);
+        }
       };
       try {
         for (const item of batch) {
           if (item.update === true && !this.updates) continue;
           const key = recordKey(item);
-          if (this.#ids.has(key)) continue;
-          // An item whose tombstone the file holds stays deleted: its delete
-          // came first (two processes, batches in flight at once, a durable
-          // edge that cut an entry), and a reader keeps the last line per id.
-          // A merge update of it neither: a reader laid its fields over nothing.
-          const tombstone = item.id + DELETED_SUFFIX;
-          if (key !== tombstone && this.#ids.has(tombstone)) continue;
+          const standing = this.#standing.get(item.id);
+          if (item.update === true) {
+            // News of a deleted story brings back no part of it: a reader laid its fields
+            // over nothing.
+            if (this.#ids.has(key) || standing?.deleted) continue;
+          } else {
+            // An item whose delete the file holds stays out unless seen after it, a delete
+            // came first or not (two processes, batches in flight at once, a durable edge
+            // that cut an entry): a reader keeps the last line per id.
+            const deleted = item.payload.deleted === true;
+            const rule = afterDelete(standing, deleted, item.seenAt);
+            if (rule === "skip" || (rule === "once" && this.#ids.has(key))) continue;
+            if (rule !== "once" || deleted) {
+              stood.push([item.id, standing]);
+              this.#standing.set(item.id, rule === "once" ? { deleted, at: item.seenAt } : rule);
+            }
+          }
           this.#ids.add(key); // a repeat within the batch is skipped too
           fresh.push(key);
           out.add(recordJson(item, this.#options));
@@ -287,19 +305,47 @@ export class JsonlSink implements Sink {
     const end = (await file.stat()).size;
     if (end < this.#offset) {
       // Truncated or replaced behind our back: what we knew of it is gone.
-      this.#ids.clear();
-      this.#offset = 0;
+      this.#forget();
     }
     if (end === this.#offset) return { end, torn: undefined };
-    const rest = await readLines(file, this.#offset, end, this.#ids);
+    const rest = await readLines(file, this.#offset, end, (line) => this.#read(line));
     this.#offset = end - rest.length;
     if (rest.length === 0) return { end, torn: undefined };
     // A last line whole but for its newline (a crash between the two) counts as written.
-    const id = idOfParsedLine(new TextDecoder().decode(rest));
-    if (id === undefined) return { end, torn: "cut" };
-    this.#ids.add(id);
-    return { end, torn: "whole" };
+    return { end, torn: this.#read(new TextDecoder().decode(rest), true) ? "whole" : "cut" };
   }
+
+  /**
+   * Takes in a line of the file: its key, and where its id stands after it
+   * when the id was ever deleted. False when it is no line of ours.
+   */
+  #read(line: string, parsed = false): boolean {
+    const key = parsed ? idOfParsedLine(line) : idOfLine(line);
+    if (key === undefined) return false;
+    this.#ids.add(key);
+    if (key.endsWith(DELETED_SUFFIX)) {
+      const id = key.slice(0, -DELETED_SUFFIX.length);
+      this.#standing.set(id, { deleted: true, at: seenAtOf(line) });
+    } else if (this.#standing.has(key)) {
+      this.#standing.set(key, { deleted: false, at: seenAtOf(line) });
+    }
+    return true;
+  }
+
+  #forget(): void {
+    this.#ids.clear();
+    this.#standing.clear();
+    this.#offset = 0;
+  }
+}
+
+/**
+ * A line's `seenAt`: the first `"seenAt":` of a line is its own (it comes
+ * before the payload, and a string before it holds no bare quote).
+ */
+function seenAtOf(line: string): number {
+  const at = line.indexOf('"seenAt":');
+  return at < 0 ? 0 : parseFloat(line.slice(at + 9, at + 40));
 }
 
 /**
@@ -354,15 +400,15 @@ const CHUNK = 1 << 20;
 const NEWLINE = 10;
 
 /**
- * Adds the id of every complete line in bytes [from, to) of `file` to
- * `ids`, a chunk at a time, so a large file costs no more memory than its
- * ids. Returns the bytes after the last newline (a torn line, or none).
+ * Hands every complete line in bytes [from, to) of `file` to `read`, a
+ * chunk at a time, so a large file costs no more memory than what `read`
+ * keeps of it. Returns the bytes after the last newline (a torn line, or none).
  */
 async function readLines(
   file: Deno.FsFile,
   from: number,
   to: number,
-  ids: IdSet,
+  read: (line: string) => void,
 ): Promise<Uint8Array> {
   await file.seek(from, Deno.SeekMode.Start);
   const decoder = new TextDecoder();
@@ -379,10 +425,7 @@ async function readLines(
       carry = filled;
       continue;
     }
-    for (const line of decoder.decode(filled.subarray(0, last)).split("\n")) {
-      const id = idOfLine(line);
-      if (id !== undefined) ids.add(id);
-    }
+    for (const line of decoder.decode(filled.subarray(0, last)).split("\n")) read(line);
     carry = filled.slice(last + 1);
   }
   return carry;

@@ -38,11 +38,16 @@ export type RedisStreamSinkConfig = z.output<typeof redisStreamSinkSchema>;
 /**
  * Appends the entries whose keys are new, in one atomic step.
  *
- * KEYS[1] stream, KEYS[2] sorted set of the keys written (score: when)
+ * KEYS[1] stream, KEYS[2] sorted set of the keys written (score: when),
+ * KEYS[3] hash of where each id ever deleted stands (see afterDelete):
+ * `d<seenAt>` after its tombstone, `i<seenAt>` after its item came back.
  * ARGV[1] now (ms), ARGV[2] id ttl (ms), ARGV[3] maxLen, then per entry:
- *   its key, a guard key ('' for none), n, and n field/value strings. An
- *   entry whose guard was written is skipped: an item's guard is its
- *   tombstone's key, so an item whose delete came first stays deleted.
+ *   its key, its item's id, its kind (`i` item, `d` delete, `u` merge
+ *   update), its seenAt, n, and n field/value strings. An id never deleted
+ *   is appended once per key; one deleted takes an item seen after its
+ *   delete (it comes back), a delete seen at or after the item that came
+ *   back, and no merge update while deleted. A tombstone key without a
+ *   standing (written before the standings were kept) keeps its item out.
  * Returns how many entries were appended.
  */
 const APPEND_ONCE = `
@@ -52,16 +57,41 @@ redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - ttl))
 local added = 0
 local i = 4
 while i <= #ARGV do
-  local guard = ARGV[i + 1]
-  local n = tonumber(ARGV[i + 2])
-  if (guard == '' or not redis.call('ZSCORE', KEYS[2], guard))
-    and redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 3, i + 2 + n))
+  local key, id, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local n = tonumber(ARGV[i + 4])
+  local tombstone = redis.call('ZSCORE', KEYS[2], id .. ':deleted')
+  local st = redis.call('HGET', KEYS[3], id)
+  if st and not tombstone then
+    -- its delete was forgotten with idTtl, as its keys were
+    redis.call('HDEL', KEYS[3], id)
+    st = false
+  end
+  local write = false
+  if not st then
+    write = (kind == 'd' or not tombstone) and redis.call('ZADD', KEYS[2], 'NX', now, key) == 1
+    if write and kind == 'd' then redis.call('HSET', KEYS[3], id, 'd' .. ARGV[i + 3]) end
+  elseif kind == 'u' then
+    write = string.sub(st, 1, 1) == 'i' and redis.call('ZADD', KEYS[2], 'NX', now, key) == 1
+  else
+    local seen, at = tonumber(ARGV[i + 3]), tonumber(string.sub(st, 2))
+    if string.sub(st, 1, 1) == 'd' then
+      write = kind == 'i' and seen > at
+    else
+      write = kind == 'd' and seen >= at
+    end
+    if write then
+      redis.call('ZADD', KEYS[2], now, key)
+      redis.call('HSET', KEYS[3], id, kind .. ARGV[i + 3])
+    end
+  end
+  if write then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, i + 5, i + 4 + n))
     added = added + 1
   end
-  i = i + 3 + n
+  i = i + 5 + n
 end
 redis.call('PEXPIRE', KEYS[2], ttl)
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ttl) end
 return added
 `;
 
@@ -95,7 +125,10 @@ export type RedisSource = { url: string; name?: string } | { redis: Redis };
  * Each id is appended once: a small Lua script adds the id to a sorted set
  * `<stream>:ids` (ZADD NX, scored by time) and appends only when it was
  * new, so a retried batch, a redelivery or a re-run appends nothing twice;
- * a tombstone is keyed `<id>:deleted`, apart from its item. The whole batch
+ * a tombstone is keyed `<id>:deleted`, apart from its item. An id deleted
+ * takes an item again only when it was seen after the delete, and a
+ * delete again only when seen after that item (afterDelete), as the
+ * Postgres and Qdrant sinks do: `<stream>:deleted` holds where each stands. The whole batch
  * is one script call per 500 items, sent in one pipeline: one round trip.
  *
  * Expiry: an id is forgotten `idTtl` (default 7 days) after it was first
@@ -115,6 +148,8 @@ export class RedisStreamSink implements Sink {
   readonly #from: RedisSource;
   readonly #options: RedisStreamSinkOptions;
   readonly #idsKey: string;
+  /** Where each id ever deleted stands (see APPEND_ONCE). */
+  readonly #deletedKey: string;
   #connecting?: Promise<Redis>;
 
   /**
@@ -124,6 +159,7 @@ export class RedisStreamSink implements Sink {
     this.#from = from;
     this.#options = options;
     this.#idsKey = `${options.stream}:ids`;
+    this.#deletedKey = `${options.stream}:deleted`;
   }
 
   /** Connects (when the sink owns its connection) and loads the script. */
@@ -143,7 +179,14 @@ export class RedisStreamSink implements Sink {
     const now = (this.#options.now ?? Date.now)();
     const pipeline = redis.pipeline() as ReturnType<Redis["pipeline"]> & AppendOnce;
     for (let start = 0; start < batch.length; start += CHUNK) {
-      const args: (string | number)[] = [stream, this.#idsKey, now, idTtl, maxLen];
+      const args: (string | number)[] = [
+        stream,
+        this.#idsKey,
+        this.#deletedKey,
+        now,
+        idTtl,
+        maxLen,
+      ];
       for (const item of batch.slice(start, start + CHUNK)) this.#entry(item, args);
       pipeline.millraceAppendOnce(...args);
     }
@@ -217,19 +260,30 @@ export class RedisStreamSink implements Sink {
     if (redis && "url" in this.#from) await closeRedis(redis);
   }
 
-  /** Pushes one entry's key, field count and fields onto `args`. */
+  /** Pushes one entry's key, id, kind, seenAt, field count and fields onto `args`. */
   #entry(item: Envelope<RawItem>, args: (string | number)[]): void {
     const head = ["id", item.id, "source", item.source, "seenAt", String(item.seenAt)];
+    const seen = String(item.seenAt);
     if (item.payload.deleted === true) {
-      args.push(`${item.id}:deleted`, "", head.length + 2, ...head, "deleted", "true");
+      args.push(
+        `${item.id}:deleted`,
+        item.id,
+        "d",
+        seen,
+        head.length + 2,
+        ...head,
+        "deleted",
+        "true",
+      );
       return;
     }
     if (item.update === true) {
-      const key = `${item.id}:r${item.payload.revision}`;
-      // Guarded by the tombstone too: news of a deleted story brings back no part of it.
+      // News of a deleted story brings back no part of it.
       args.push(
-        key,
-        `${item.id}:deleted`,
+        `${item.id}:r${item.payload.revision}`,
+        item.id,
+        "u",
+        seen,
         head.length + 4,
         ...head,
         "update",
@@ -239,10 +293,12 @@ export class RedisStreamSink implements Sink {
       );
       return;
     }
-    // Guarded by its tombstone's key: a delete that came first stands (within idTtl).
+    // A delete that came first stands (within idTtl), unless this copy was seen after it.
     args.push(
       item.id,
-      `${item.id}:deleted`,
+      item.id,
+      "i",
+      seen,
       head.length + 2,
       ...head,
       "payload",
@@ -267,7 +323,7 @@ export class RedisStreamSink implements Sink {
         throw new Error(`redis-stream sink: ${error.message}`, { cause: error });
       });
       if (!("millraceAppendOnce" in redis)) {
-        redis.defineCommand("millraceAppendOnce", { numberOfKeys: 2, lua: APPEND_ONCE });
+        redis.defineCommand("millraceAppendOnce", { numberOfKeys: 3, lua: APPEND_ONCE });
       }
       return redis;
     })().catch((error) => {

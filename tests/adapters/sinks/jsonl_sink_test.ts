@@ -405,6 +405,36 @@ Deno.test("an item whose tombstone came first is not written after it: the delet
   ]);
 });
 
+Deno.test("an item seen after its delete comes back, and a delete seen after that removes it again, as in Postgres", async () => {
+  // The file kept the delete whatever came after: a story republished after its delete (or
+  // seen a moment after a delete that raced ahead of it) was in Postgres and Qdrant, not here.
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "items.jsonl");
+  const at = (e: Envelope<RawItem>, ms: number) => ({ ...e, seenAt: 1_700_000_000_000 + ms });
+  const folded = async () => {
+    const last = new Map<unknown, boolean>();
+    for (const l of await lines(path)) if (l.update !== true) last.set(l.id, l.deleted !== true);
+    return [...last].filter(([, present]) => present).map(([id]) => id);
+  };
+  const sink = new JsonlSink(path);
+  await sink.write([at(item(1), 100), at(gone(2), 100)], signal);
+  await sink.write([at(gone(1), 200), at(item(2), 200)], signal);
+  assert.deepEqual(await folded(), [item(2).id], "1 deleted; 2 seen after its delete");
+  await sink.write([at(item(1), 150), at(gone(2), 150)], signal);
+  assert.deepEqual(await folded(), [item(2).id], "a copy or a delete older than the last: nothing");
+  await sink.write([at(item(1), 300)], signal);
+  assert.deepEqual(await folded(), [item(1).id, item(2).id], "1 seen after its delete: back");
+  await sink.close();
+  // A sink reading the file knows where each id stands, and so adds nothing twice.
+  const rerun = new JsonlSink(path);
+  const before = (await lines(path)).length;
+  await rerun.write([at(item(1), 400), at(gone(1), 250), at(item(2), 500)], signal);
+  assert.equal((await lines(path)).length, before, "nothing new");
+  await rerun.write([at(gone(1), 600)], signal);
+  assert.deepEqual(await folded(), [item(2).id], "a delete seen after it came back removes it");
+  await rerun.close();
+});
+
 Deno.test("a batch holding an item JSON cannot encode writes nothing, and its other items are written when retried without it", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "items.jsonl");

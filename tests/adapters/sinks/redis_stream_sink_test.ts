@@ -119,6 +119,41 @@ redisTest(
   },
 );
 
+redisTest(
+  "an item seen after its delete comes back, and a delete seen after that removes it again, as in Postgres",
+  async () => {
+    // The stream kept the delete whatever came after: a story republished after its delete (or
+    // seen a moment after a delete that raced ahead of it) was in Postgres and Qdrant, not here.
+    await withRedis(async (server) => {
+      const sink = new RedisStreamSink({ url: server.url }, options());
+      const [a, b] = items(2);
+      const at = (e: Envelope<RawItem>, ms: number, deleted = false) => ({
+        ...e,
+        seenAt: SEEN + ms,
+        payload: deleted ? { url: e.payload.url, deleted: true } : e.payload,
+      });
+      const present = async () => {
+        const last = new Map<string, boolean>();
+        for (const e of await entries(server.url)) last.set(e.id, e.deleted !== "true");
+        return [...last].filter(([, here]) => here).map(([id]) => id);
+      };
+      await sink.write([at(a, 100), at(b, 100, true)], signal());
+      await sink.write([at(a, 200, true), at(b, 200)], signal());
+      assert.deepEqual(await present(), [b.id], "a deleted; b seen after its delete");
+      await sink.write([at(a, 150), at(b, 150, true)], signal());
+      assert.deepEqual(await present(), [b.id], "a copy or a delete older than the last: nothing");
+      await sink.write([at(a, 300)], signal());
+      assert.deepEqual(await present(), [a.id, b.id], "a seen after its delete: back");
+      const count = (await entries(server.url)).length;
+      await sink.write([at(a, 400), at(a, 250, true), at(b, 500)], signal());
+      assert.equal((await entries(server.url)).length, count, "nothing new");
+      await sink.write([at(a, 600, true)], signal());
+      assert.deepEqual(await present(), [b.id], "a delete seen after it came back removes it");
+      await sink.close();
+    });
+  },
+);
+
 redisTest("fields keeps only the named payload fields", async () => {
   await withRedis(async (server) => {
     const sink = new RedisStreamSink({ url: server.url }, options({ fields: ["url", "nope"] }));
