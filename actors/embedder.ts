@@ -324,7 +324,10 @@ export const embedStage: StageSpec<EmbedConfig> = {
     const actor = embedder(
       async (ctx) => {
         const connection = await connect(ctx);
-        if (env.vectors) env.vectors.dimensions = connection.client.dimensions;
+        if (env.vectors) {
+          env.vectors.dimensions = connection.client.dimensions;
+          env.vectors.stage = ctx.stage;
+        }
         return connection;
       },
       inputs,

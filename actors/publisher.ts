@@ -233,11 +233,14 @@ export const publishStage: StageSpec<PublishConfig> = {
  */
 function unembeddedOut(
   batch: readonly Envelope<RawItem>[],
-  dimensions: number | undefined,
+  env: BuildEnv,
   out: Outcome<RawItem>,
   ctx: StageContext,
 ): readonly Envelope<RawItem>[] {
+  const dimensions = env.vectors?.dimensions;
   if (dimensions === undefined) return batch;
+  const args = `dlq replay --stage ${ctx.stage} --into ${env.vectors?.stage ?? "embed"}`;
+  const replay = env.command?.(args) ?? `deno task run ${args} <flow file>`;
   const unfit = (item: Envelope<RawItem>) =>
     item.update !== true && item.payload.deleted !== true &&
     (!Array.isArray(item.vector) || item.vector.length !== dimensions);
@@ -259,8 +262,7 @@ function unembeddedOut(
       item,
       kind,
       `${ctx.flow}/${ctx.stage}: ${why}: it passed that stage before the flow file changed, so ` +
-        `it was not embedded as the flow embeds now; \`deno task run dlq replay <flow file> ` +
-        `--stage ${ctx.stage} --into embed\` (the embed stage's id) embeds it again`,
+        `it was not embedded as the flow embeds now; \`${replay}\` embeds it again`,
     );
   }
   return kept;
@@ -328,7 +330,7 @@ export async function createPublisher(
     },
     async handle(given, out, ctx) {
       if (stopTimer !== undefined) await sweep(ctx);
-      const batch = unembeddedOut(given, env.vectors?.dimensions, out, ctx);
+      const batch = unembeddedOut(given, env, out, ctx);
       if (batch.length === 0) return;
       const merges = updatesIn(batch), n = batch.length - merges;
       const counted = [

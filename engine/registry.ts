@@ -17,6 +17,11 @@ import type { WindowOptions } from "./window.ts";
 export interface BuildEnv {
   /** The flow name. */
   readonly flow: string;
+  /**
+   * A millrace command for this flow as its person types it (`dlq replay
+   * …` with the flow file), for messages that say what to run; durable only.
+   */
+  readonly command?: (args: string) => string;
   /** Directory of the flow file: relative paths in its config resolve against it. */
   readonly baseDir: string;
   /** Directory for local outputs (JSONL sinks, dead letters, caches). */
@@ -58,6 +63,8 @@ export interface BuildEnv {
 export interface VectorShape {
   /** Vector length, once known (an OpenAI model without `dimensions` tells at its first reply). */
   dimensions?: number;
+  /** The id of the stage that makes them. */
+  stage?: string;
 }
 
 /** Shared by every kind of component: a name, a line of help, and the schema of its config. */

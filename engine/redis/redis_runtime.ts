@@ -114,6 +114,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
     durable: { redis, keys },
     ...(http ? { http: http.client() } : {}),
     vectors: {},
+    command,
   };
   const disconnect = () => Promise.allSettled(connections.map(closeRedis));
   let built;

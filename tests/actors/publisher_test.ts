@@ -197,7 +197,11 @@ Deno.test("a batch is written to every sink and every item is emitted", async ()
 Deno.test("where the flow embeds, an item with no vector, or one of another length, is refused, not written", async () => {
   // Items past an embed stage's place when it was added to a durable flow, or embedded before
   // its dimensions changed: rows with no vector, and lines of the old length, went in unsaid.
-  const env = { ...await testEnv(), vectors: { dimensions: 3 } };
+  const env = {
+    ...await testEnv(),
+    vectors: { dimensions: 3, stage: "vectorize" },
+    command: (args: string) => `deno task run ${args} flows/news.yaml`,
+  };
   MemorySink.instances = [];
   const actor = await publishStage.create(parse([{ memory: { name: "m" } }]), env);
   await actor.open?.(ctx());
@@ -219,7 +223,11 @@ Deno.test("where the flow embeds, an item with no vector, or one of another leng
     rejected[1].reason,
     /its vector has 2 numbers, where the flow's embed stage makes 3/,
   );
-  assert.match(rejected[1].reason, /dlq replay <flow file> --stage publish --into embed`/);
+  // The command to run as it is: the flow's file and its embed stage's id, not placeholders.
+  assert.match(
+    rejected[1].reason,
+    /`deno task run dlq replay --stage publish --into vectorize flows\/news\.yaml` embeds it again/,
+  );
   assert.deepEqual(
     MemorySink.instances[0].batches,
     [[fit.id, gone.id]],
