@@ -3,7 +3,7 @@ import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
 import { FlowError, loadFlow } from "../config/load_flow.ts";
 import { endingError } from "../engine/errors.ts";
-import type { Flow } from "../engine/flow.ts";
+import { type Flow, isPolling } from "../engine/flow.ts";
 import { createLogger, type LogFormat, type Logger } from "../engine/log.ts";
 import { maskUrl, maskUrlsIn } from "../engine/mask_url.ts";
 import { FlowStartError } from "../engine/build_flow.ts";
@@ -287,11 +287,7 @@ export class FlowRun {
       // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
       const code = ended
         ? (ended instanceof StdoutClosedError ? 141 : 1)
-        // A source's failed read fails a run that finished (what it should have read is not
-        // there), not one stopped: a polled source tries again at its next tick, and a flow
-        // that met one 500 in a week must not exit 1 at every stop.
-        : (report.killed && !idle) || unfinished ||
-            (!report.stopped && report.sources.some((s) => s.errors > 0))
+        : (report.killed && !idle) || unfinished || failedSource(flow, report)
         ? 1
         : 0;
       return { code, report };
@@ -300,6 +296,20 @@ export class FlowRun {
       await deadLetters.close?.();
     }
   }
+}
+
+/**
+ * Whether a source's failed read fails the run: in a run that finished, any
+ * (what it should have read is not there); in one stopped, a one-shot
+ * source's, which never reads again, or a polled source's last read. A
+ * polled source tries again at its next tick: a flow that met one 500 in a
+ * week must not exit 1 at every stop.
+ */
+function failedSource(flow: Flow, report: FlowReport): boolean {
+  const polled = new Set(flow.sources.filter(isPolling).map((s) => s.name));
+  return report.sources.some((s) =>
+    s.errors > 0 && (!report.stopped || !polled.has(s.name) || s.failing === true)
+  );
 }
 
 /**

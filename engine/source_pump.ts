@@ -117,6 +117,7 @@ export async function pumpSource(
         } catch (error) {
           if (!signal.aborted) {
             stats.errors++;
+            stats.failing = true;
             // Into the report, the summary and the log: a URL's password must not go with it.
             stats.lastError = failure = maskUrlsIn(errorMessage(error));
             // In the read's span: an exported log record is tied to the span it is written in.
@@ -144,7 +145,10 @@ export async function pumpSource(
         }
         if (signal.aborted) break;
       }
-      if (failure === undefined && !signal.aborted) stats.lastOk = Date.now();
+      if (failure === undefined && !signal.aborted) {
+        stats.lastOk = Date.now();
+        stats.failing = false;
+      }
     } finally {
       stats.reading = false;
       await reading.return?.()?.catch(() => {});

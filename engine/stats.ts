@@ -40,6 +40,8 @@ export interface SourceStatsJson {
   errors: number;
   /** What the last failed read said. */
   lastError?: string;
+  /** The last read failed: the source was failing when the report was made. */
+  failing?: true;
   /**
    * Of the items it emitted, those dead-lettered before any stage saw them
    * (over Redis: items JSON cannot hold); absent when none were.
@@ -139,13 +141,15 @@ export class SourceStats {
   lastRead?: number;
   /** When the last read that did not fail ended (epoch ms): what an alert on a stale source reads. */
   lastOk?: number;
+  /** The last read that ended failed (one cut short by a stop is no news either way). */
+  failing = false;
   /** Whether a read is under way. */
   reading = false;
   /** Counters of source `name`, of kind `kind`, all at zero. */
   constructor(readonly name: string, readonly kind: string) {}
   /** The counters as plain JSON, for the report. */
   toJSON(): SourceStatsJson {
-    const { name, kind, emitted, reads, errors, lastError, deadLettered } = this;
+    const { name, kind, emitted, reads, errors, lastError, deadLettered, failing } = this;
     return {
       name,
       kind,
@@ -153,6 +157,7 @@ export class SourceStats {
       reads,
       errors,
       ...(lastError ? { lastError } : {}),
+      ...(failing ? { failing: true as const } : {}),
       ...(deadLettered ? { deadLettered } : {}),
     };
   }

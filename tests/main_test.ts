@@ -93,44 +93,81 @@ Deno.test("dead letters that cannot be written end the run saying why, with its 
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack");
 });
 
-Deno.test("a polled flow stopped by SIGTERM exits 0 after a failed read it got over, and says so", async () => {
-  // A week-long flow that met one 500 exited 1 at every stop: supervisors read a stop as a failure.
-  const dir = await Deno.makeTempDir({ prefix: "millrace-flaky-" });
+/**
+ * Runs a flow with a source `api` (`api` is its block) at a local server
+ * answering `answer`, beside a generator polled hourly, until items are
+ * published and the server was asked `asks` times; stops it with SIGTERM
+ * and returns its exit code and stderr.
+ */
+async function stoppedWith(
+  api: (origin: string) => string,
+  answer: (n: number) => Response,
+  asks = 2,
+): Promise<{ code: number; stderr: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "millrace-stopped-" });
   let asked = 0;
-  await withServer(
-    (req) =>
-      new URL(req.url).pathname === "/robots.txt"
-        ? new Response("none", { status: 404 })
-        : ++asked === 1
-        ? new Response("busy", { status: 500 })
-        : Response.json([{ title: `story ${asked}`, url: `https://example.com/${asked}` }]),
-    async (origin) => {
-      const flow = join(dir, "flaky.yaml");
-      await Deno.writeTextFile(
-        flow,
-        `name: flaky
+  let result = { code: -1, stderr: "" };
+  try {
+    await withServer(
+      (req) =>
+        new URL(req.url).pathname === "/robots.txt"
+          ? new Response("none", { status: 404 })
+          : answer(++asked),
+      async (origin) => {
+        const flow = join(dir, "stopped.yaml");
+        await Deno.writeTextFile(
+          flow,
+          `name: stopped
 output: ${dir}
 http: { allow: ["127.0.0.1"] }
 sources:
-  api: { kind: json, url: "${origin}/items", every: 200ms }
+  api: ${api(origin)}
+  wire: { kind: generator, count: 20, seed: 1, every: 1h }
 pipeline:
   - publish: [{ jsonl: { path: items.jsonl } }]
 `,
-      );
-      const child = cli([flow]).spawn();
-      const items = join(dir, "items.jsonl");
-      for (let i = 0; i < 300; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        if (await Deno.stat(items).then((s) => s.size > 0, () => false)) break;
-      }
-      child.kill("SIGTERM");
-      const out = await child.output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 0, stderr);
-      assert.match(stderr, /^flaky: stopped after 1 failed source read in /m);
-    },
+        );
+        const child = cli([flow]).spawn();
+        const items = join(dir, "items.jsonl");
+        for (let i = 0; i < 300; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          const lines = await Deno.readTextFile(items).then((t) => t.split("\n").length, () => 0);
+          if (lines > 1 && asked >= asks) break;
+        }
+        child.kill("SIGTERM");
+        const out = await child.output();
+        result = { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  return result;
+}
+
+const story = (n: number) => Response.json([{ title: `story ${n}`, url: `https://e.com/${n}` }]);
+const busy = () => new Response("busy", { status: 500 });
+
+Deno.test("a flow stopped by SIGTERM exits 0 after a polled source's failed read it got over, and says so", async () => {
+  // A week-long flow that met one 500 exited 1 at every stop: supervisors read a stop as a failure.
+  const { code, stderr } = await stoppedWith(
+    (origin) => `{ kind: json, url: "${origin}/items", every: 200ms }`,
+    (n) => n === 1 ? busy() : story(n),
   );
-  await Deno.remove(dir, { recursive: true });
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^stopped: stopped after 1 failed source read in /m);
+});
+
+Deno.test("a flow stopped by SIGTERM exits 1 when a one-shot source failed, or a polled one's last read did", async () => {
+  // A one-shot source that failed never reads again: what it should have read is not there.
+  const once = await stoppedWith((origin) => `{ kind: json, url: "${origin}/items" }`, busy, 1);
+  assert.equal(once.code, 1, once.stderr);
+  // A polled source failing when the stop came is failing still.
+  const failing = await stoppedWith(
+    (origin) => `{ kind: json, url: "${origin}/items", every: 200ms }`,
+    (n) => n === 1 ? story(n) : busy(),
+  );
+  assert.equal(failing.code, 1, failing.stderr);
 });
 
 Deno.test("SIGTERM mid-run stops the sources and still publishes everything that was accepted", async () => {
