@@ -260,10 +260,18 @@ export class JsonlSink implements Sink {
             // that cut an entry): a reader keeps the last line per id.
             const deleted = item.payload.deleted === true;
             const rule = afterDelete(standing, deleted, item.seenAt);
-            if (rule === "skip" || (rule === "once" && this.#ids.has(key))) continue;
-            if (rule !== "once" || deleted) {
+            if (rule === "once") {
+              if (this.#ids.has(key)) continue;
+              if (deleted) {
+                stood.push([item.id, standing]);
+                this.#standing.set(item.id, { deleted, at: item.seenAt });
+              }
+            } else {
               stood.push([item.id, standing]);
-              this.#standing.set(item.id, rule === "once" ? { deleted, at: item.seenAt } : rule);
+              // A later delete's time is kept here only: a sink reading the file starts from
+              // the time of the tombstone it holds.
+              this.#standing.set(item.id, rule.standing);
+              if (!rule.write) continue;
             }
           }
           this.#ids.add(key); // a repeat within the batch is skipped too

@@ -40,7 +40,8 @@ export type RedisStreamSinkConfig = z.output<typeof redisStreamSinkSchema>;
  *
  * KEYS[1] stream, KEYS[2] sorted set of the keys written (score: when),
  * KEYS[3] hash of where each id ever deleted stands (see afterDelete):
- * `d<seenAt>` after its tombstone, `i<seenAt>` after its item came back.
+ * `d<seenAt>` after its tombstone (the latest delete's), `i<seenAt>` after
+ * its item came back.
  * ARGV[1] now (ms), ARGV[2] id ttl (ms), ARGV[3] maxLen, then per entry:
  *   its key, its item's id, its kind (`i` item, `d` delete, `u` merge
  *   update), its seenAt, n, and n field/value strings. An id never deleted
@@ -76,6 +77,8 @@ while i <= #ARGV do
     local seen, at = tonumber(ARGV[i + 3]), tonumber(string.sub(st, 2))
     if string.sub(st, 1, 1) == 'd' then
       write = kind == 'i' and seen > at
+      -- a later delete of an id deleted moves the delete's time on, unwritten
+      if kind == 'd' and seen > at then redis.call('HSET', KEYS[3], id, 'd' .. ARGV[i + 3]) end
     else
       write = kind == 'd' and seen >= at
     end

@@ -432,6 +432,9 @@ Deno.test("an item seen after its delete comes back, and a delete seen after tha
   assert.equal((await lines(path)).length, before, "nothing new");
   await rerun.write([at(gone(1), 600)], signal);
   assert.deepEqual(await folded(), [item(2).id], "a delete seen after it came back removes it");
+  // A second delete, later: a copy seen between the two stays out (Postgres keeps the latest).
+  await rerun.write([at(gone(1), 800), at(item(1), 700)], signal);
+  assert.deepEqual(await folded(), [item(2).id], "a copy seen before the latest delete");
   await rerun.close();
 });
 

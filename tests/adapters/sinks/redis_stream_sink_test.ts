@@ -149,6 +149,9 @@ redisTest(
       assert.equal((await entries(server.url)).length, count, "nothing new");
       await sink.write([at(a, 600, true)], signal());
       assert.deepEqual(await present(), [b.id], "a delete seen after it came back removes it");
+      // A second delete, later: a copy seen between the two stays out (Postgres keeps the latest).
+      await sink.write([at(a, 800, true), at(a, 700)], signal());
+      assert.deepEqual(await present(), [b.id], "a copy seen before the latest delete");
       await sink.close();
     });
   },
