@@ -212,10 +212,13 @@ class JsonSource implements Source {
   /**
    * Polled JSON Lines files, each held open between polls as last read: a
    * file rotated away (renamed, a new file made at its path) is read to its
-   * end before the new one, so the lines written to it after the last poll
-   * are not lost. One handle per path the flow names.
+   * end before the new one, and once more at the next poll (its writer may
+   * write to it until it reopens the path), so the lines written to it
+   * after the last poll are not lost. One handle per path the flow names.
    */
   readonly #held = new Map<string, Deno.FsFile>();
+  /** Files rotated away at the last poll, with where they were read to: read once more, then let go. */
+  readonly #rotated = new Map<string, { file: Deno.FsFile; at: LinesAt | undefined }>();
 
   /** Files and URLs whose skipped elements were said: once each, not at every poll. */
   readonly #said = new Set<string>();
@@ -343,8 +346,14 @@ class JsonSource implements Source {
 
   async *#readLinesOf(full: string, path: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
     let skipped: SkippedLines = { count: 0 };
-    const read = async function* (this: JsonSource, file?: Deno.FsFile, complete = false) {
-      const batches = readJsonLines(full, this.#at.get(path), {
+    /** The lines of `file` (the path's, opened, when absent) from the position `at` holds. */
+    const read = async function* (
+      this: JsonSource,
+      at: { get(): LinesAt | undefined; set(to: LinesAt): void },
+      file?: Deno.FsFile,
+      complete = false,
+    ) {
+      const batches = readJsonLines(full, at.get(), {
         batch: LINES_PER_BATCH,
         maxLine: this.config.maxBytes,
         complete: complete || !this.env.polled,
@@ -358,20 +367,34 @@ class JsonSource implements Source {
           ),
       });
       for await (const batch of batches) {
-        this.#at.set(path, batch.at);
+        at.set(batch.at);
         skipped = batch.skipped;
         yield batch.items;
       }
     }.bind(this);
+    const atPath = { get: () => this.#at.get(path), set: (to: LinesAt) => this.#at.set(path, to) };
     try {
-      if (!this.env.polled) return yield* read();
+      if (!this.env.polled) return yield* read(atPath);
+      const away = this.#rotated.get(path);
+      if (away) {
+        // Rotated away a poll ago: what its writer wrote since, before it moved to the new file.
+        this.#rotated.delete(path);
+        try {
+          yield* read({ get: () => away.at, set: (to) => away.at = to }, away.file, true);
+        } finally {
+          away.file.close();
+        }
+      }
       let file = this.#held.get(path);
       const rotated = file !== undefined && !await sameFile(file, full);
       if (file && rotated) {
-        // Rotated: the old file's last lines first, its last one whole (its writer has moved on).
-        yield* read(file, true);
+        // Rotated: the old file's lines first. Its writer may still be on it (until it reopens
+        // the path): its last line, if it has no newline yet, and what follows are read at the
+        // next poll, before the file is let go.
         this.#held.delete(path);
-        file.close();
+        const left = { file, at: this.#at.get(path) };
+        this.#rotated.set(path, left);
+        yield* read({ get: () => left.at, set: (to) => left.at = to }, file);
         this.#at.set(path, { offset: 0, line: 0 });
         file = undefined;
       }
@@ -385,7 +408,7 @@ class JsonSource implements Source {
         }
         this.#held.set(path, file);
       }
-      yield* read(file);
+      yield* read(atPath, file);
     } catch (err) {
       if (signal.aborted) throw err;
       throw err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
@@ -398,7 +421,9 @@ class JsonSource implements Source {
 
   close(): void {
     for (const file of this.#held.values()) file.close();
+    for (const { file } of this.#rotated.values()) file.close();
     this.#held.clear();
+    this.#rotated.clear();
   }
 
   /** Says how many lines of `name` a read skipped, and the first with why. */

@@ -564,15 +564,25 @@ Deno.test("a polled .jsonl file rotated between polls: the old file's last lines
     try {
       assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["a"]);
       // Written after that poll, then rotated away as logrotate does: renamed, a new file made.
-      await Deno.writeTextFile(file, line("b") + '{"title":"c","url":"https://e.com/c"}', {
-        append: true,
-      });
-      await Deno.rename(file, join(dir, "events.jsonl.1"));
-      // A poll between the rename and the new file reads the old file's end, its last line whole
-      // with no newline (its writer has moved on), and fails nothing.
-      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b", "c"]);
+      // Its writer is mid-line, and goes on writing to the renamed file until it reopens the path.
+      await Deno.writeTextFile(file, line("b") + '{"title":"c","url":', { append: true });
+      const old = join(dir, "events.jsonl.1");
+      await Deno.rename(file, old);
+      // A poll between the rename and the new file reads the old file's whole lines, and fails
+      // nothing.
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b"]);
       await Deno.writeTextFile(file, line("d"));
-      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["d"]);
+      await Deno.writeTextFile(
+        old,
+        '"https://e.com/c"}\n' + line("c2") + '{"title":"c3","url":"https://e.com/c3"}',
+        {
+          append: true,
+        },
+      );
+      // The next poll takes what was written to the old file since, its last line whole with no
+      // newline (its writer has had a poll's time to move on), then the new file.
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["c", "c2", "c3", "d"]);
+      await Deno.writeTextFile(old, line("late"), { append: true }); // let go: not read
       await Deno.writeTextFile(file, line("e"), { append: true });
       assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["e"]);
       // A restart after the rotation resumes in the new file, not from its start.
