@@ -387,3 +387,16 @@ Deno.test("a field of the input no item of a batch has is said once: a misspelt 
   await embedder.handle(items(1), out, still);
   assert.deepEqual((still.log as ReturnType<typeof memoryLogger>).lines, []);
 });
+
+Deno.test("the embed stage tells the stages after it its vectors' length and its own id", async () => {
+  // A publish stage's dead letter of an item embedded before a change of dimensions names the
+  // stage to replay it into: it said `--into embed` whatever the stage was called.
+  const vectors: { dimensions?: number; stage?: string } = {};
+  const actor = await embedStage.create(config({ provider: "local", dimensions: 8 }), {
+    ...env,
+    vectors,
+  });
+  const { out } = collector();
+  await actor.handle(items(1), out, { ...ctx(), stage: "vectorize" });
+  assert.deepEqual(vectors, { dimensions: 8, stage: "vectorize" });
+});
