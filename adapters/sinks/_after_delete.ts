@@ -17,8 +17,10 @@ export interface Standing {
  * item seen after its id's latest delete comes back (a story republished,
  * or seen a moment after a delete that raced ahead of it); one seen at or
  * before it stays out; a delete seen at or after the item that came back
- * removes it again, and one that finds the id deleted only moves the
- * delete's time on. Returns whether to write the record and the id's
+ * removes it again, and a later delete of an id deleted moves the delete's
+ * time on: written again, so that another writer of the file, or a sink
+ * reading it after a restart, learns it (a stream keeps it in a hash of
+ * its own instead). Returns whether to write the record and the id's
  * standing after it, or `once` when the id was never deleted and the
  * sink's once-per-id rule decides (a delete written then starts the id's
  * standing).
@@ -31,7 +33,9 @@ export function afterDelete(
   if (standing === undefined) return "once";
   if (standing.deleted) {
     if (deleted) {
-      return { write: false, standing: { deleted, at: Math.max(standing.at, seenAt) } };
+      return seenAt > standing.at
+        ? { write: true, standing: { deleted, at: seenAt } }
+        : { write: false, standing };
     }
     return seenAt > standing.at
       ? { write: true, standing: { deleted, at: seenAt } }

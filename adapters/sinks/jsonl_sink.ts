@@ -268,8 +268,6 @@ export class JsonlSink implements Sink {
               }
             } else {
               stood.push([item.id, standing]);
-              // A later delete's time is kept here only: a sink reading the file starts from
-              // the time of the tombstone it holds.
               this.#standing.set(item.id, rule.standing);
               if (!rule.write) continue;
             }

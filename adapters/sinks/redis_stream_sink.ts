@@ -77,7 +77,7 @@ while i <= #ARGV do
     local seen, at = tonumber(ARGV[i + 3]), tonumber(string.sub(st, 2))
     if string.sub(st, 1, 1) == 'd' then
       write = kind == 'i' and seen > at
-      -- a later delete of an id deleted moves the delete's time on, unwritten
+      -- a later delete of an id deleted moves the delete's time on, kept here (unappended)
       if kind == 'd' and seen > at then redis.call('HSET', KEYS[3], id, 'd' .. ARGV[i + 3]) end
     else
       write = kind == 'd' and seen >= at

@@ -432,10 +432,15 @@ Deno.test("an item seen after its delete comes back, and a delete seen after tha
   assert.equal((await lines(path)).length, before, "nothing new");
   await rerun.write([at(gone(1), 600)], signal);
   assert.deepEqual(await folded(), [item(2).id], "a delete seen after it came back removes it");
-  // A second delete, later: a copy seen between the two stays out (Postgres keeps the latest).
-  await rerun.write([at(gone(1), 800), at(item(1), 700)], signal);
+  // A second delete, later: a copy seen between the two stays out (Postgres keeps the latest),
+  // for another process writing the file too, which learns the time from the file.
+  const other = new JsonlSink(path);
+  await other.write([], signal);
+  await rerun.write([at(gone(1), 800)], signal);
+  await other.write([at(item(1), 700)], signal);
   assert.deepEqual(await folded(), [item(2).id], "a copy seen before the latest delete");
   await rerun.close();
+  await other.close();
 });
 
 Deno.test("a batch holding an item JSON cannot encode writes nothing, and its other items are written when retried without it", async () => {
