@@ -76,9 +76,31 @@ export class LineSplitter {
     return chunk.length;
   }
 
-  /** The file ended: a last line with no newline is a line (a one-shot read), or left for later. */
-  end(complete: boolean): void {
-    if (complete && (this.#restBytes > 0 || this.#overlong)) this.#line(new Uint8Array(0), 0);
+  /**
+   * The file ended: a last line with no newline is a line (a one-shot
+   * read), or left for later; `ifWhole`, a line when it is a whole JSON
+   * object (a writer mid-line has written no such prefix of a line).
+   */
+  end(complete: boolean | "ifWhole"): void {
+    if (this.#restBytes === 0 && !this.#overlong) return;
+    if (complete === "ifWhole" ? !this.#restIsObject() : !complete) return;
+    this.#line(new Uint8Array(0), 0);
+  }
+
+  #restIsObject(): boolean {
+    if (this.#overlong) return false;
+    const rest = new Uint8Array(this.#restBytes);
+    let at = 0;
+    for (const part of this.#rest) {
+      rest.set(part, at);
+      at += part.length;
+    }
+    try {
+      const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(rest));
+      return value !== null && typeof value === "object" && !Array.isArray(value);
+    } catch {
+      return false;
+    }
   }
 
   /** The items of the lines taken since the last call. */
@@ -174,7 +196,8 @@ export async function* readJsonLines(
   opts: {
     batch: number;
     maxLine: number;
-    complete: boolean;
+    /** Whether a last line with no newline is a line: see LineSplitter.end. */
+    complete: boolean | "ifWhole";
     signal: AbortSignal;
     toItem: (object: Record<string, unknown>) => RawItem | string;
     restarted?: (was: LinesAt) => void;

@@ -345,42 +345,52 @@ class JsonSource implements Source {
   }
 
   async *#readLinesOf(full: string, path: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
-    let skipped: SkippedLines = { count: 0 };
-    /** The lines of `file` (the path's, opened, when absent) from the position `at` holds. */
+    /**
+     * The lines of `file` (the path's, opened, when absent) from the position
+     * `at` holds; `name` is the file in what is said of it.
+     */
     const read = async function* (
       this: JsonSource,
+      name: string,
       at: { get(): LinesAt | undefined; set(to: LinesAt): void },
       file?: Deno.FsFile,
-      complete = false,
+      complete: boolean | "ifWhole" = false,
     ) {
-      const batches = readJsonLines(full, at.get(), {
-        batch: LINES_PER_BATCH,
-        maxLine: this.config.maxBytes,
-        complete: complete || !this.env.polled,
-        signal,
-        toItem: this.#lineItem,
-        file,
-        restarted: (was) =>
-          this.env.log.warn(
-            `${this.env.flow}: ${path} is not the file read to line ${was.line} before ` +
-              `(shorter, changed before that line, or another file at that path): read from its start`,
-          ),
-      });
-      for await (const batch of batches) {
-        at.set(batch.at);
-        skipped = batch.skipped;
-        yield batch.items;
+      let skipped: SkippedLines = { count: 0 };
+      try {
+        const batches = readJsonLines(full, at.get(), {
+          batch: LINES_PER_BATCH,
+          maxLine: this.config.maxBytes,
+          complete: this.env.polled ? complete : true,
+          signal,
+          toItem: this.#lineItem,
+          file,
+          restarted: (was) =>
+            this.env.log.warn(
+              `${this.env.flow}: ${name} is not the file read to line ${was.line} before ` +
+                `(shorter, changed before that line, or another file at that path): read from its start`,
+            ),
+        });
+        for await (const batch of batches) {
+          at.set(batch.at);
+          skipped = batch.skipped;
+          yield batch.items;
+        }
+      } finally {
+        this.#saySkipped(name, skipped);
       }
     }.bind(this);
     const atPath = { get: () => this.#at.get(path), set: (to: LinesAt) => this.#at.set(path, to) };
+    const rotatedAway = `${path} (rotated away)`;
     try {
-      if (!this.env.polled) return yield* read(atPath);
+      if (!this.env.polled) return yield* read(path, atPath);
       const away = this.#rotated.get(path);
       if (away) {
         // Rotated away a poll ago: what its writer wrote since, before it moved to the new file.
         this.#rotated.delete(path);
         try {
-          yield* read({ get: () => away.at, set: (to) => away.at = to }, away.file, true);
+          const at = { get: () => away.at, set: (to: LinesAt) => away.at = to };
+          yield* read(rotatedAway, at, away.file, true);
         } finally {
           away.file.close();
         }
@@ -388,13 +398,14 @@ class JsonSource implements Source {
       let file = this.#held.get(path);
       const rotated = file !== undefined && !await sameFile(file, full);
       if (file && rotated) {
-        // Rotated: the old file's lines first. Its writer may still be on it (until it reopens
-        // the path): its last line, if it has no newline yet, and what follows are read at the
-        // next poll, before the file is let go.
+        // Rotated: the old file's lines first, a last one with no newline too when it is a
+        // whole object. Its writer may still be on it (until it reopens the path): what it
+        // writes to it by the next poll is read then, before the file is let go.
         this.#held.delete(path);
         const left = { file, at: this.#at.get(path) };
         this.#rotated.set(path, left);
-        yield* read({ get: () => left.at, set: (to) => left.at = to }, file);
+        const at = { get: () => left.at, set: (to: LinesAt) => left.at = to };
+        yield* read(rotatedAway, at, file, "ifWhole");
         this.#at.set(path, { offset: 0, line: 0 });
         file = undefined;
       }
@@ -408,14 +419,12 @@ class JsonSource implements Source {
         }
         this.#held.set(path, file);
       }
-      yield* read(atPath, file);
+      yield* read(path, atPath, file);
     } catch (err) {
       if (signal.aborted) throw err;
       throw err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied
         ? cannotRead(path, full, err)
         : new Error(`${path}: ${(err as Error).message}`, { cause: err });
-    } finally {
-      this.#saySkipped(path, skipped);
     }
   }
 

@@ -599,6 +599,46 @@ Deno.test("a polled .jsonl file rotated between polls: the old file's last lines
   }
 });
 
+Deno.test("a rotated file's whole last line is read when the rotation is seen; a broken one is said under the old file's name", async () => {
+  // Held back to the next poll, a whole line with no newline was lost to a stop in between; the
+  // warning for a line left broken was said under the path, then overwritten by the new file's.
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = join(dir, "events.jsonl");
+    const line = (t: string) => JSON.stringify({ title: t, url: `https://e.com/${t}` }) + "\n";
+    await Deno.writeTextFile(file, line("a"));
+    const { env, log } = testEnv(dir);
+    const polled = { ...env, polled: true };
+    const src = await jsonSource.create(jsonConfig.parse({ path: "events.jsonl" }), polled);
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["a"]);
+    await Deno.writeTextFile(file, line("b") + line("c").trim(), { append: true });
+    const old = join(dir, "events.jsonl.1");
+    await Deno.rename(file, old);
+    await Deno.writeTextFile(file, line("d"));
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.title), ["b", "c", "d"]);
+    // Stopped, and started again from its checkpoint: nothing of the old file is left unread.
+    const checkpoint = JSON.parse(JSON.stringify(src.checkpoint!()));
+    await src.close?.();
+    const again = await jsonSource.create(jsonConfig.parse({ path: "events.jsonl" }), polled);
+    again.resume!(checkpoint);
+    await Deno.writeTextFile(file, line("e"), { append: true });
+    assert.deepEqual((await readAll(again)).flat().map((i) => i.title), ["e"]);
+    // Rotated with a line its writer never finishes: said as the rotated file's.
+    await Deno.writeTextFile(file, '{"title":"f","u', { append: true });
+    await Deno.rename(file, old);
+    await Deno.writeTextFile(file, line("g"));
+    assert.deepEqual((await readAll(again)).flat().map((i) => i.title), ["g"]);
+    await Deno.writeTextFile(file, line("h"), { append: true });
+    assert.deepEqual((await readAll(again)).flat().map((i) => i.title), ["h"]);
+    const said = log.lines.filter((l) => l.includes("not an item"));
+    assert.equal(said.length, 1, log.lines.join("\n"));
+    assert.match(said[0], /events\.jsonl \(rotated away\): 1 line is not an item: skipped/);
+    await again.close?.();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("format: lines over a URL reads the body a line an item", async () => {
   const body = '{"title":"x","url":"https://e.com/x"}\n\n{"title":"y","url":"https://e.com/y"}';
   await withServer(() => new Response(body), async (origin) => {
