@@ -67,8 +67,8 @@ export function formatReport(report: FlowReport): string {
   const opened = (report.openMs ?? 0) >= 1000
     ? ` (after ${((report.openMs ?? 0) / 1000).toFixed(2)}s opening its stages and sinks)`
     : "";
-  // A source's failed read makes a finished run's exit code 1: "finished" alone read as
-  // success. A stopped run exits 0 all the same, and its first line still says them.
+  // A source's failed read can make the exit code 1 ("finished" alone read as success), and a
+  // stopped run's first line says them too (see failedSource in flow_run.ts for the code).
   const failed = report.sources.reduce((n, s) => n + s.errors, 0);
   const reads = `${failed} failed source read${failed === 1 ? "" : "s"}`;
   const how = failed === 0

@@ -265,8 +265,8 @@ export class RedisStreamSink implements Sink {
 
   /** Pushes one entry's key, id, kind, seenAt, field count and fields onto `args`. */
   #entry(item: Envelope<RawItem>, args: (string | number)[]): void {
-    const head = ["id", item.id, "source", item.source, "seenAt", String(item.seenAt)];
     const seen = String(item.seenAt);
+    const head = ["id", item.id, "source", item.source, "seenAt", seen];
     if (item.payload.deleted === true) {
       args.push(
         `${item.id}:deleted`,

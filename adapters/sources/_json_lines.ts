@@ -89,14 +89,8 @@ export class LineSplitter {
 
   #restIsObject(): boolean {
     if (this.#overlong) return false;
-    const rest = new Uint8Array(this.#restBytes);
-    let at = 0;
-    for (const part of this.#rest) {
-      rest.set(part, at);
-      at += part.length;
-    }
     try {
-      const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(rest));
+      const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(this.#joined()));
       return value !== null && typeof value === "object" && !Array.isArray(value);
     } catch {
       return false;
@@ -127,21 +121,24 @@ export class LineSplitter {
     }
   }
 
+  /** The parts of the line under way kept so far, then `tail`, in one buffer. */
+  #joined(tail: Uint8Array = new Uint8Array(0)): Uint8Array {
+    const line = new Uint8Array(this.#restBytes + tail.length);
+    let at = 0;
+    for (const part of this.#rest) {
+      line.set(part, at);
+      at += part.length;
+    }
+    line.set(tail, at);
+    return line;
+  }
+
   /** A line ends: `tail` is its last part, `consumed` the bytes of it (newline included) in this chunk. */
   #line(tail: Uint8Array, consumed: number): void {
     const bytes = this.#restBytes + consumed;
     const length = this.#restBytes + tail.length;
     const overlong = this.#overlong || length > this.maxLine;
-    let line = tail;
-    if (!overlong && this.#rest.length > 0) {
-      line = new Uint8Array(length);
-      let at = 0;
-      for (const part of this.#rest) {
-        line.set(part, at);
-        at += part.length;
-      }
-      line.set(tail, at);
-    }
+    const line = !overlong && this.#rest.length > 0 ? this.#joined(tail) : tail;
     this.#rest = [];
     this.#restBytes = 0;
     this.#overlong = false;

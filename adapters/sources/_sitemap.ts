@@ -137,17 +137,17 @@ export async function* sitemapUrls(
         const since = found.kind === "sitemap" ? sinceOf(found.url) : docSince;
         let old = found.lastmodEnd !== undefined && since !== undefined &&
           found.lastmodEnd < since;
-        const stamped = options.stamps?.of.get(found.url);
-        if (found.kind === "sitemap" && found.lastmod !== undefined && stamped !== undefined) {
+        if (found.kind === "sitemap" && found.lastmod !== undefined) {
+          walk.stamps.set(found.url, found.lastmod);
+          const stamped = options.stamps?.of.get(found.url);
           // A child stamped before is judged by its stamp alone: a changed one is news whatever
           // its date (an index dating its children before their pages hid their new pages for
           // ever); an unchanged one is old at its end, not only before it (an index stamping each
           // child with the day of its pages, as the newest page is dated, had every child read
           // at every poll).
-          old = stamped === found.lastmod && found.lastmodEnd! <= options.stamps!.before;
-        }
-        if (found.kind === "sitemap" && found.lastmod !== undefined) {
-          walk.stamps.set(found.url, found.lastmod);
+          if (stamped !== undefined) {
+            old = stamped === found.lastmod && found.lastmodEnd! <= options.stamps!.before;
+          }
         }
         if (found.kind === "sitemap") {
           if (next.depth + 1 > options.maxDepth) {

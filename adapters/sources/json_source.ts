@@ -347,18 +347,18 @@ class JsonSource implements Source {
   async *#readLinesOf(full: string, path: string, signal: AbortSignal): AsyncGenerator<RawItem[]> {
     /**
      * The lines of `file` (the path's, opened, when absent) from the position
-     * `at` holds; `name` is the file in what is said of it.
+     * `held.at`, moved on batch by batch; `name` is the file in what is said of it.
      */
     const read = async function* (
       this: JsonSource,
       name: string,
-      at: { get(): LinesAt | undefined; set(to: LinesAt): void },
+      held: { at: LinesAt | undefined },
       file?: Deno.FsFile,
       complete: boolean | "ifWhole" = false,
     ) {
       let skipped: SkippedLines = { count: 0 };
       try {
-        const batches = readJsonLines(full, at.get(), {
+        const batches = readJsonLines(full, held.at, {
           batch: LINES_PER_BATCH,
           maxLine: this.config.maxBytes,
           complete: this.env.polled ? complete : true,
@@ -372,7 +372,7 @@ class JsonSource implements Source {
             ),
         });
         for await (const batch of batches) {
-          at.set(batch.at);
+          held.at = batch.at;
           skipped = batch.skipped;
           yield batch.items;
         }
@@ -380,7 +380,16 @@ class JsonSource implements Source {
         this.#saySkipped(name, skipped);
       }
     }.bind(this);
-    const atPath = { get: () => this.#at.get(path), set: (to: LinesAt) => this.#at.set(path, to) };
+    // The path's position is the checkpoint's: set before each batch goes out.
+    const at = this.#at;
+    const atPath = {
+      get at() {
+        return at.get(path);
+      },
+      set at(to: LinesAt | undefined) {
+        if (to) at.set(path, to);
+      },
+    };
     const rotatedAway = `${path} (rotated away)`;
     try {
       if (!this.env.polled) return yield* read(path, atPath);
@@ -389,8 +398,7 @@ class JsonSource implements Source {
         // Rotated away a poll ago: what its writer wrote since, before it moved to the new file.
         this.#rotated.delete(path);
         try {
-          const at = { get: () => away.at, set: (to: LinesAt) => away.at = to };
-          yield* read(rotatedAway, at, away.file, true);
+          yield* read(rotatedAway, away, away.file, true);
         } finally {
           away.file.close();
         }
@@ -404,8 +412,7 @@ class JsonSource implements Source {
         this.#held.delete(path);
         const left = { file, at: this.#at.get(path) };
         this.#rotated.set(path, left);
-        const at = { get: () => left.at, set: (to: LinesAt) => left.at = to };
-        yield* read(rotatedAway, at, file, "ifWhole");
+        yield* read(rotatedAway, left, file, "ifWhole");
         this.#at.set(path, { offset: 0, line: 0 });
         file = undefined;
       }

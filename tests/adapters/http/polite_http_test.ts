@@ -687,50 +687,44 @@ Deno.test("a robots.txt that redirects is followed without checking its own robo
   );
 });
 
-Deno.test("a robots.txt redirected to an address the flow may not reach disallows the host for a while", async () => {
-  const clock = fakeClock();
-  await withSite(
-    clock,
-    // 169.254.169.254 is never allowed here: the flow allows 127.0.0.1 only.
-    (path) => path === "/robots.txt" ? redirect("http://169.254.169.254/robots.txt") : undefined,
-    async (origin, seen) => {
-      const http = new PoliteHttp(options(), { clock }).client();
-      // Before: taken as no robots.txt at all, so every page was fetched under no rules.
-      await assert.rejects(
-        http.get(`${origin}/article`),
-        (err: unknown) => {
-          assert.ok(err instanceof RobotsDisallowedError, String(err));
-          assert.match(err.message, /it redirects to an address this flow may not reach/);
-          return true;
-        },
-      );
-      assert.deepEqual(pages(seen), [], "no page fetched");
-    },
-  );
-});
-
-Deno.test("a robots.txt redirected to the same host name on a port the flow may not reach disallows the host too", async () => {
+/**
+ * Where a robots.txt redirects that the flow may not reach, as `allow` (given the site's port)
+ * says: before, taken as no robots.txt at all, so every page was fetched under no rules.
+ */
+const unreachableRobots: [string, string, (port: string) => string[] | undefined][] = [
+  // 169.254.169.254 is never allowed here: the flow allows 127.0.0.1 only.
+  ["another host", "http://169.254.169.254/robots.txt", () => undefined],
   // Only the host name was compared: the refusal was taken for the host's own, and the site's
   // rules were not read at all (an http robots.txt redirected to https, 443 not allowed).
-  const clock = fakeClock();
-  await withSite(
-    clock,
-    (path) => path === "/robots.txt" ? redirect("http://127.0.0.1:1/robots.txt") : undefined,
-    async (origin, seen) => {
-      const allow = [`127.0.0.1:${new URL(origin).port}`];
-      const http = new PoliteHttp(options({ allow }), { clock }).client();
-      await assert.rejects(
-        http.get(`${origin}/article`),
-        (err: unknown) => {
-          assert.ok(err instanceof RobotsDisallowedError, String(err));
-          assert.match(err.message, /it redirects to an address this flow may not reach/);
-          return true;
-        },
-      );
-      assert.deepEqual(pages(seen), [], "no page fetched");
-    },
-  );
-});
+  [
+    "the same host name on a port",
+    "http://127.0.0.1:1/robots.txt",
+    (port) => [`127.0.0.1:${port}`],
+  ],
+];
+
+for (const [what, target, allowed] of unreachableRobots) {
+  Deno.test(`a robots.txt redirected to ${what} the flow may not reach disallows the host for a while`, async () => {
+    const clock = fakeClock();
+    await withSite(
+      clock,
+      (path) => path === "/robots.txt" ? redirect(target) : undefined,
+      async (origin, seen) => {
+        const allow = allowed(new URL(origin).port);
+        const http = new PoliteHttp(options(allow ? { allow } : {}), { clock }).client();
+        await assert.rejects(
+          http.get(`${origin}/article`),
+          (err: unknown) => {
+            assert.ok(err instanceof RobotsDisallowedError, String(err));
+            assert.match(err.message, /it redirects to an address this flow may not reach/);
+            return true;
+          },
+        );
+        assert.deepEqual(pages(seen), [], "no page fetched");
+      },
+    );
+  });
+}
 
 Deno.test("two flows' clients in one process share a host's pace and its Retry-After pause", async () => {
   // Each flow had buckets of its own: two flows at rps 2 sent 4 requests a second to one host.
