@@ -38,11 +38,14 @@ export function heldToAccount<A extends Actor<never, never>>(spec: StageSpec, ac
  *   items: counts alone (2 in, 2 out) hid it.
  *
  * An output is traced to its input by the ingestion event it carries, which
- * `{ ...item, ... }` keeps. When some output carries an event no input had
- * (the stage made envelopes of its own), items cannot be traced and only
- * the stage runner's count holds; nor is a merge update checked, which
- * shares its story's id by design. A redelivered or retried batch makes the
- * same outputs, so both checks answer alike on every try.
+ * `{ ...item, ... }` keeps. An item the stage made with `envelope()` traces
+ * to no input, so an input it was made from is not accounted for by it: a
+ * stage that folds inputs into an item of its own drops them with a reason,
+ * or they are dropped "not passed on" and said. Before, any such item turned
+ * the trace off for its batch, and an input forgotten beside it was lost
+ * without a word (in 10, out 10). A merge update is not checked: it shares
+ * its story's id by design. A redelivered or retried batch makes the same
+ * outputs, so both checks answer alike on every try.
  */
 export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
   if ((actor as { [ACCOUNTED]?: true })[ACCOUNTED]) return actor;
@@ -68,7 +71,6 @@ export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
           "reject it",
       );
     }
-    if (trace.foreign) return;
     let forgotten = 0;
     for (const item of batch) {
       if (trace.events.has(item.event)) continue;
@@ -77,7 +79,13 @@ export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
     }
     if (forgotten > 0 && !said) {
       said = true;
-      ctx.log.warn(`${ctx.flow}/${ctx.stage}: ${unaccounted(forgotten, batch.length)} (said once)`);
+      const hint = trace.madeOwn(batch)
+        ? "; an item made with envelope() traces to no input: emit one made from an input as " +
+          "{ ...item, id: itemId(payload), payload }, or drop the inputs it stands for"
+        : "";
+      ctx.log.warn(
+        `${ctx.flow}/${ctx.stage}: ${unaccounted(forgotten, batch.length)}${hint} (said once)`,
+      );
     }
   };
   const held: Actor<I, O> & { [ACCOUNTED]: true } = {
@@ -154,7 +162,6 @@ function copyValue(v: unknown, budget: { left: number }, depth: number): unknown
 
 /** An Outcome that passes everything on and notes which inputs it heard of, and ids said twice. */
 class Trace implements Outcome<never> {
-  readonly #inputs: Set<string>;
   readonly #batch: readonly Envelope<unknown>[];
   /**
    * The inputs as given, by id and event, made at the first drop or reject
@@ -167,8 +174,6 @@ class Trace implements Outcome<never> {
   readonly events = new Set<string>();
   /** Outputs by id and event, counted. */
   readonly #emitted = new Map<string, number>();
-  /** Some output carries an event no input had: outputs cannot be traced to inputs. */
-  foreign = false;
   twice?: { id: string; count: number };
   /** The id of an input both emitted and rejected. */
   both?: string;
@@ -176,9 +181,17 @@ class Trace implements Outcome<never> {
   readonly #rejected = new Set<string>();
 
   constructor(batch: readonly Envelope<unknown>[], out: Outcome<never>) {
-    this.#inputs = new Set(batch.map((item) => item.event));
     this.#batch = batch;
     this.#out = out;
+  }
+
+  /** Whether some output carries an event none of `batch` had: an item made with envelope(). */
+  madeOwn(batch: readonly Envelope<unknown>[]): boolean {
+    const given = new Set(batch.map((item) => item.event));
+    for (const key of this.#emitted.keys()) {
+      if (!given.has(key.slice(key.lastIndexOf(" ") + 1))) return true;
+    }
+    return false;
   }
 
   /** The input `item` is a copy of, or `item` itself (a stage may make a new one). */
@@ -191,7 +204,6 @@ class Trace implements Outcome<never> {
   emit(item: Envelope<never>): void {
     this.#out.emit(item); // checks it is an envelope first
     if (item.update === true) return;
-    if (!this.#inputs.has(item.event)) this.foreign = true;
     this.events.add(item.event);
     const key = `${item.id} ${item.event}`;
     if (this.#rejected.has(key)) this.both ??= item.id;

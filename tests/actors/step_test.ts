@@ -317,6 +317,44 @@ Deno.test("a step may emit several items for one input, each under its own id; t
   });
 });
 
+/** A step that passes each input on, adds one item of its own (`envelope`), and forgets "forget me". */
+const DIGEST = `
+import { z } from "zod";
+import { envelope } from "${new URL("../../mod.ts", import.meta.url).href}";
+export default {
+  summary: "adds a digest", schema: z.strictObject({}),
+  create: () => ({
+    handle(batch, out) {
+      for (const item of batch) if (item.payload.title !== "forget me") out.emit(item);
+      out.emit(envelope({ title: "digest", url: "https://example.com/digest" }, "digest"));
+    },
+  }),
+};
+`;
+
+Deno.test("an item a step forgets is counted and said, though the step made an item of its own", async () => {
+  // An item made with envelope() traces to no input; the inputs still must each be accounted for.
+  await withDir({ "steps/digest.ts": DIGEST }, async (dir) => {
+    const { published, report, logs } = await runTestFlow(flowText("./steps/digest.ts", "{}"), {
+      baseDir: dir,
+      items: [
+        { title: "keep me", url: "https://example.com/1" },
+        { title: "forget me", url: "https://example.com/2" },
+      ],
+    });
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title).sort(), [
+      "digest",
+      "keep me",
+    ]);
+    const digest = report.stages[1];
+    assert.deepEqual([digest.received, digest.emitted], [2, 2]);
+    assert.deepEqual(digest.dropped, { "not passed on": 1 });
+    const said = logs.filter((l) => l.includes("neither emitted, dropped nor rejected"));
+    assert.equal(said.length, 1, logs.join("\n"));
+    assert.match(said[0], /an item made with envelope\(\) traces to no input/);
+  });
+});
+
 Deno.test("an item a step forgets is counted and said, though the step made two of another", async () => {
   await withDir({ "steps/split.ts": SPLIT("id: itemId(payload)") }, async (dir) => {
     const { published, report, logs } = await runTestFlow(flowText("./steps/split.ts", "{}"), {
