@@ -78,7 +78,7 @@ export const dedupeConfigSchema = z.strictObject({
     .describe(
       "Payload fields whose values together make an item's exact key; url, link and canonicalUrl are compared as canonical URLs, other strings trimmed and lower-cased; default [url].",
     ),
-  ttl: duration({ positive: true }).default(DAY_MS).describe(
+  ttl: duration({ positive: true, long: true }).default(DAY_MS).describe(
     "How long a key is remembered from its first sighting (in a durable flow by Redis's clock); default 24h.",
   ),
   // The in-process store had a bloom filter in front of a Map; its keys are

@@ -89,7 +89,7 @@ function publishConfigSchema(registry: Registry): z.ZodType<PublishConfig> {
     z.strictObject({
       sinks,
       batch: batchSchema.prefault({}),
-      retention: duration().optional().describe(
+      retention: duration({ long: true }).optional().describe(
         "How long items stay in the sinks after they were first seen (30d); older ones are removed from every sink that can remove (postgres, qdrant, redis-stream; not jsonl nor stdout). Default: kept forever.",
       ),
       retentionEvery: duration().default(DEFAULT_RETENTION_EVERY)

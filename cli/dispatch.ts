@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { builtinRegistry } from "../builtins.ts";
 import { loadFlow } from "../config/load_flow.ts";
-import { parseDuration } from "../config/units.ts";
+import { MAX_TIMER_MS, parseDuration } from "../config/units.ts";
 import { nearest } from "../config/suggest.ts";
 import {
   consoleExport,
@@ -40,8 +40,10 @@ export async function dispatch(argv: string[]): Promise<number> {
     throw new UsageError(`--log-format must be text or json, got "${format}"`);
   }
   const grace = parseDuration(values.grace);
-  if (grace === undefined) {
-    throw new UsageError(`--grace takes a duration such as 10s, got "${values.grace}"`);
+  if (grace === undefined || grace > MAX_TIMER_MS) {
+    throw new UsageError(
+      `--grace takes a duration such as 10s, at most 24d, got "${values.grace}"`,
+    );
   }
   if (values.help || positionals[0] === "help") {
     printOut(USAGE);

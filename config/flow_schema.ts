@@ -141,7 +141,7 @@ export const sourceCommonSchema = (kinds: readonly string[]) =>
           ? `required field is missing; say which kind of source this is (${kinds.join(", ")})`
           : `expected a source kind (${kinds.join(", ")}), got ${show(iss.input)}`,
     }).describe("Kind of source, as registered (json, rss, ...). Required."),
-    every: duration({ positive: true }).optional()
+    every: duration({ positive: true, long: true }).optional()
       .describe(
         "Poll interval such as 5m, counted from the end of the last read; absent (and no cron) means read once.",
       ),
@@ -155,7 +155,7 @@ export const sourceCommonSchema = (kinds: readonly string[]) =>
       error: (iss) => `expected a time zone such as Europe/Berlin, got ${show(iss.input)}`,
     }).optional()
       .describe("IANA time zone the cron expression is read in (cron only). Default: UTC."),
-    jitter: duration().optional()
+    jitter: duration({ long: true }).optional()
       .describe(
         "Each poll starts a random delay up to this long after it is due, so flows do not hit a host together (every or cron). Default: 0s.",
       ),

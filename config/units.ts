@@ -38,13 +38,23 @@ export type NumberField = z.ZodPipe<
 >;
 
 /**
+ * The longest wait one timer holds (setTimeout's 2^31 - 1 ms, about 24.8
+ * days): a longer one fires at once, with only a warning.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
  * A zod field for durations; parses to milliseconds. A flow file must give
  * a unit (`every: 5` would be 5 ms, which nobody means): a bare number there
  * is refused. Code (defineFlow, a schema parsed directly) may pass a number
  * of milliseconds. `positive` refuses zero where it makes no sense (a poll
  * interval of 0 polls in a tight loop, a timeout of 0 always fails).
+ * Durations are timers' (a timeout, a wait) unless `long` says the field is
+ * an age compared with clocks (a ttl, a retention) or waited for in parts:
+ * a timer's above MAX_TIMER_MS is refused, as `timeout: 25d` made every
+ * fetch fail at once.
  */
-export const duration = (opts: { positive?: boolean } = {}): NumberField =>
+export const duration = (opts: { positive?: boolean; long?: boolean } = {}): NumberField =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
     // Zero is zero in any unit; a negative number is refused below as it is.
     if (typeof v === "number" && v > 0 && checkContext()?.fromFile) {
@@ -63,6 +73,13 @@ export const duration = (opts: { positive?: boolean } = {}): NumberField =>
       ctx.addIssue({
         code: "custom",
         message: `expected a duration above zero such as 500ms, 2s or 5m, got ${JSON.stringify(v)}`,
+      });
+      return z.NEVER;
+    }
+    if (!opts.long && ms > MAX_TIMER_MS) {
+      ctx.addIssue({
+        code: "custom",
+        message: `expected at most 24d (the longest a timer waits), got ${JSON.stringify(v)}`,
       });
       return z.NEVER;
     }

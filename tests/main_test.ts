@@ -521,6 +521,11 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
     [[DEMO, "--stgae", "x"], /^error: unknown option --stgae; did you mean --stage\?$/m],
     [[DEMO, "--frobnicate"], /^error: unknown option --frobnicate$/m],
     [[DEMO, "--grace"], /^error: --grace needs a value$/m],
+    // A timer longer than that fires at once: the hard stop came with the first signal.
+    [
+      [DEMO, "--grace", "30d"],
+      /^error: --grace takes a duration such as 10s, at most 24d, got "30d"$/m,
+    ],
     [
       [DEMO, "--quiet", "--log-level", "debug"],
       /^error: --quiet is --log-level warn: give one of them, not both$/m,

@@ -19,7 +19,7 @@ export const redisStreamSinkSchema = z.strictObject({
     .describe("Entries the stream keeps, trimmed approximately (MAXLEN ~); default 1000000."),
   fields: z.array(z.string().min(1)).min(1).optional()
     .describe("Payload fields to keep in each entry; default all of them."),
-  idTtl: duration({ positive: true }).default(7 * 86_400_000)
+  idTtl: duration({ positive: true, long: true }).default(7 * 86_400_000)
     .describe("How long an id is remembered, so its replay appends nothing; default 7d."),
 }).superRefine((c, ctx) => {
   // Caught when the flow is checked, not when its run opens the sink.

@@ -680,6 +680,35 @@ Deno.test("a bare number in a duration field of a flow file asks for a unit; zer
   assert.equal(ok.sources[0].every, 5_000);
 });
 
+Deno.test("a timer's duration past what a timer holds (about 24.8 days) is refused at its line; ages and polls may be longer", () => {
+  // setTimeout fires a longer wait at once: `timeout: 25d` made every fetch fail at its start.
+  const builtins = builtinRegistry();
+  const at = (source: string, stage = "  - validate\n") =>
+    flowError(() =>
+      parseFlow(`name: t\nsources:\n${source}pipeline:\n${stage}`, "flows/t.yaml", builtins, {})
+    ).message;
+  assert.equal(
+    at("  f: { kind: rss, url: https://example.com/f.xml, timeout: 25d }\n"),
+    'flows/t.yaml:3:60: sources.f.timeout: expected at most 24d (the longest a timer waits), got "25d"',
+  );
+  assert.match(
+    at(
+      "  g: { kind: generator }\n",
+      "  - publish: { batch: { maxWait: 30d }, sinks: [ { stdout: {} } ] }\n",
+    ),
+    /pipeline\[0\]\.publish\.batch\.maxWait: expected at most 24d/,
+  );
+  const ok = parseFlow(
+    "name: t\nsources:\n  g: { kind: generator, every: 30d, jitter: 25d }\npipeline:\n" +
+      "  - validate\n  - dedupe: { ttl: 90d }\n  - publish: { retention: 365d, sinks: [ { stdout: {} } ] }\n",
+    "flows/t.yaml",
+    builtins,
+    {},
+  );
+  assert.equal(ok.sources[0].every, 30 * 86_400_000);
+  assert.equal((ok.pipeline[1].config as { ttl: number }).ttl, 90 * 86_400_000);
+});
+
 Deno.test("a flow built in code may still give durations as milliseconds", () => {
   const flow = defineFlow({
     name: "t",
