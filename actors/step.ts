@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { checkContext } from "../config/check_context.ts";
+import { MAX_TIMER_MS } from "../config/units.ts";
 import { check } from "../config/zod_issues.ts";
+import { errorMessage } from "../engine/errors.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 
 /** A step's config once checked: its module's stage and that stage's own config. */
@@ -52,8 +54,43 @@ function stepSchema(registry: Registry): z.ZodType<StepConfig> {
       }
       return z.NEVER;
     }
+    const window = windowProblem(spec, options.value);
+    if (window !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["module"], message: window });
+      return z.NEVER;
+    }
     return { module: block.module, spec, config: options.value };
   });
+}
+
+/** What a stage's window may hold (engine/window.ts's WindowOptions), checked at the flow's load. */
+const windowSchema = z.strictObject({
+  size: z.int().positive(),
+  maxWeight: z.number().positive().optional(),
+  weigh: z.function().optional(),
+  maxWait: z.number().min(0).max(MAX_TIMER_MS).optional(),
+});
+
+/**
+ * Why the module's `window(options)` cannot make a window, or undefined: a
+ * size of 0 or "10", or a maxWait of "2s" (NaN to a timer, so every batch
+ * went out at once), passed `check` and failed the run at its start with a
+ * stack, or not at all.
+ */
+function windowProblem(spec: StageSpec, config: unknown): string | undefined {
+  let window: unknown;
+  try {
+    window = spec.window?.(config);
+  } catch (error) {
+    return `its window(options) threw: ${errorMessage(error)}`;
+  }
+  if (window === undefined) return undefined;
+  const checked = check(windowSchema, window);
+  if (checked.ok) return undefined;
+  const [problem] = checked.problems;
+  const field = problem.path.length > 0 ? `${problem.path.join(".")}: ` : "";
+  return `its window(options) gave ${field}${problem.message} (size: items, a positive ` +
+    "integer; maxWait: milliseconds, a number; maxWeight: a number)";
 }
 
 /**

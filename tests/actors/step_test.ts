@@ -230,6 +230,34 @@ Deno.test("a step module that throws as it loads says where; one named like a bu
   });
 });
 
+Deno.test("a window a step's module makes that no window can be is an error at the module's line", async () => {
+  // Each passed `check`; the first three then failed the run at its start with a stack, and a
+  // maxWait of "2s" was NaN to a timer, so every batch went out at once.
+  const cases: [string, RegExp][] = [
+    ["() => ({ size: 0 })", /its window\(options\) gave size: expected a positive integer, got 0 /],
+    ['() => ({ size: "10" })', /its window\(options\) gave size: expected a number, got "10"/],
+    [
+      "() => ({ siz: 10 })",
+      /its window\(options\) gave siz: unknown field "siz"; did you mean "size"\?/,
+    ],
+    ['() => ({ size: 10, maxWait: "2s" })', /gave maxWait: expected a number, got "2s"/],
+    ['() => { throw new Error("no") }', /its window\(options\) threw: no/],
+  ];
+  for (const [window, message] of cases) {
+    await withDir({
+      "flow.yaml": flowText("./steps/window.ts", "{}"),
+      "steps/window.ts": `
+import { z } from "zod";
+export default { summary: "x", schema: z.strictObject({}), window: ${window}, create: () => ({ handle() {} }) };
+`,
+    }, async (dir) => {
+      const error = await loadError(dir);
+      assert.match(error, /flow\.yaml:6:15: pipeline\[1\]\.step\.module: /, window);
+      assert.match(error, message, window);
+    });
+  }
+});
+
 Deno.test("a step's needs or window given as a value, not a function, is an error at the module's line", async () => {
   const stage = (extra: string) => `
 import { z } from "zod";
