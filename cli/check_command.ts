@@ -5,6 +5,7 @@ import { printError } from "./print_error.ts";
 import { shownFlowError, shownPath, shownPlace } from "./user_dir.ts";
 import { unreachableUrls } from "./unreachable_urls.ts";
 import { shortRetentions } from "./short_retention.ts";
+import { noPublish } from "./no_publish.ts";
 
 /**
  * `deno task run check FLOW...`: loads each flow file without running it and
@@ -31,6 +32,7 @@ export async function checkCommand(
           message: `${w.message}; every fetch of it will be refused`,
         })),
         ...shortRetentions(flow),
+        ...noPublish(flow),
       ];
       for (const w of warnings) printOut(`  warning: ${shownPlace(file, w)}${w.message}`);
     } catch (error) {

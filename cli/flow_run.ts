@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { JsonlDeadLetters } from "../adapters/sinks/jsonl_dead_letters.ts";
 import { StdoutClosedError } from "../adapters/sinks/stdout_sink.ts";
@@ -21,6 +22,7 @@ import type { DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
 import { shortRetentions } from "./short_retention.ts";
+import { noPublish } from "./no_publish.ts";
 import {
   shownFlowError,
   shownPath,
@@ -212,7 +214,7 @@ export class FlowRun {
           ...(redis ? { redis } : {}),
         },
       );
-      for (const w of shortRetentions(flow)) {
+      for (const w of [...shortRetentions(flow), ...noPublish(flow)]) {
         log.warn(`${flow.name}: ${shownPlace(file, w)}${w.message}`);
       }
       // A FlowEndingError (stdout's reader gone) ends the run with no report,
@@ -277,7 +279,11 @@ export class FlowRun {
             : flow.durability === "redis"
             ? ` (dead letters in Redis: ${typedCommand("dlq list", file)})`
             : " (dead letters in dead_letters.jsonl, with reasons)";
-          log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
+          // Not where nothing was written (sinks elsewhere, or none): it named a directory
+          // that was not there.
+          if (report.deadLettered || existsSync(flow.outDir)) {
+            log.info(`output in ${shownPath(flow.outDir)}/` + (report.deadLettered ? where : ""));
+          }
           if (waiting) log.info(waiting);
         }
         if (killed) log[idle ? "warn" : "error"](killed);

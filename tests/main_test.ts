@@ -215,6 +215,27 @@ Deno.test("`main.ts check` validates a flow without running it", async () => {
   );
 });
 
+Deno.test("a flow with no publish stage is warned of by check and run, and no output directory is named", async () => {
+  // It said "10 published" and "output in out/t/", and wrote nothing anywhere.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-nopub-" });
+  const file = join(dir, "t.yaml");
+  await Deno.writeTextFile(
+    file,
+    "name: t\nsources:\n  g: { kind: generator, count: 10 }\npipeline:\n  - validate: {}\n",
+  );
+  const warning =
+    /t\.yaml:4:1: the pipeline has no publish stage: what leaves it is counted published and written nowhere/;
+  const checked = await cli(["check", file], dir).output();
+  assert.equal(checked.code, 0);
+  assert.match(new TextDecoder().decode(checked.stdout), warning);
+  const ran = await cli([file], dir).output();
+  const stderr = new TextDecoder().decode(ran.stderr);
+  assert.equal(ran.code, 0, stderr);
+  assert.match(stderr, warning);
+  assert.doesNotMatch(stderr, /output in/);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("bad input: one clear line, exit code 2, nothing written", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "millrace-bad-" });
   const out = join(dir, "out");
