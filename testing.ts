@@ -52,6 +52,7 @@ import { check } from "./config/zod_issues.ts";
 import { formatPath } from "./engine/flow_error.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
+import { errorMessage, PermanentError } from "./engine/errors.ts";
 import type { Source } from "./engine/source.ts";
 
 /**
@@ -95,8 +96,26 @@ export class MemorySink implements Sink {
   /** Ids of items that arrived marked deleted, in the order they came. */
   readonly deleted: string[] = [];
 
-  /** Keeps each item by id (a later copy replaces an earlier one); removes items marked deleted. */
+  /**
+   * Keeps each item by id (a later copy replaces an earlier one); removes
+   * items marked deleted. An item JSON cannot hold (a BigInt, a cycle) fails
+   * the batch, writing none of it, with the error every real sink gives, so
+   * the stage splits it down to that item: kept, it passed a flow's test
+   * that a real run dead-letters.
+   */
   write(batch: readonly Envelope<RawItem>[], _signal?: AbortSignal): Promise<void> {
+    for (const item of batch) {
+      try {
+        JSON.stringify(item);
+      } catch (error) {
+        return Promise.reject(
+          new PermanentError(
+            `item ${item.id} cannot be written as JSON: ${errorMessage(error)}`,
+            { cause: error },
+          ),
+        );
+      }
+    }
     for (const item of batch) {
       if (item.update) {
         if (revision(item) > revision(this.#updates.get(item.id))) {

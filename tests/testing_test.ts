@@ -122,6 +122,38 @@ Deno.test("MemorySink keeps one copy per id and removes items marked deleted", a
   assert.deepEqual(sink.deleted, ["id2"]);
 });
 
+Deno.test("the collect sink dead-letters an item JSON cannot hold, as a real sink does, and keeps its batch-mates", async () => {
+  // It kept them: a flow's test passed that a run with its jsonl sink dead-letters.
+  const odd = {
+    kind: "odd",
+    summary: "puts a BigInt in one item",
+    schema: z.strictObject({}),
+    create: (): Actor => ({
+      handle(batch, out) {
+        for (const item of batch) {
+          const big = item.payload.title === "Quiet news" ? { big: 10n } : {};
+          out.emit({ ...item, payload: { ...item.payload, ...big } });
+        }
+      },
+    }),
+  };
+  const registry = testRegistry().stage(odd);
+  const { report, published, deadLetters } = await runTestFlow(
+    "name: odd\nsources: { inbox: { kind: memory } }\n" +
+      "pipeline:\n  - odd: {}\n  - publish: [ { collect: { name: out } } ]\n",
+    { registry, items },
+  );
+  assert.deepEqual(published.get("out")!.map((i) => i.payload.title), [
+    "Deno ships a release",
+    "ALL CAPS NEWS",
+  ]);
+  assert.equal(report.published, 2);
+  assert.deepEqual(deadLetters.map((l) => [l.stage, (l.item.payload as RawItem).title]), [
+    ["publish", "Quiet news"],
+  ]);
+  assert.match(deadLetters[0].reason, /cannot be written as JSON: .*BigInt/);
+});
+
 Deno.test("memorySource yields copies in batches and resumes from its checkpoint", async () => {
   const list: RawItem[] = [{ title: "a" }, { title: "b" }, { title: "c" }];
   const source = memorySource(list, { batch: 2 });
