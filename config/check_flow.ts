@@ -222,7 +222,7 @@ function checkStage(
   if (!config.ok) found.push(...config.problems);
   const stage: CheckedStage = { spec, kind, base: kind, path, explicitId: false };
   if (!common.ok || !config.ok) return stage;
-  const { concurrency, retries, id } = common.value;
+  const { concurrency, retries, id, batchTimeout } = common.value;
   const workers = workersOf(common.value.workers);
   stage.explicitId = id !== undefined;
   stage.base = spec.defaultId?.(config.value) ?? kind;
@@ -232,6 +232,7 @@ function checkStage(
     concurrency,
     retries,
     ...(workers ? { workers } : {}),
+    ...(batchTimeout !== undefined ? { batchTimeout } : {}),
     config: config.value,
   };
   const refused = workers ? workersRefused(registry, spec, kind, config.value) : undefined;

@@ -80,6 +80,14 @@ function withoutPrefix(message: string, flow: string, component: string): string
   return message;
 }
 
+/**
+ * A stage of the user's own (a step module, a stage registered in code
+ * without `leavesInputs`) gets a batch timeout unless it sets one: one that
+ * never returned held its batch, and a run, for ever without a word. The
+ * built-ins' outside calls have timeouts of their own.
+ */
+export const OWN_STAGE_BATCH_TIMEOUT_MS = 5 * 60_000;
+
 export interface BuiltStage {
   id: string;
   kind: string;
@@ -89,6 +97,8 @@ export interface BuiltStage {
   window?: WindowOptions;
   concurrency: number;
   retries: number;
+  /** Longest one try of a batch may take, in ms (StageWork.batchTimeout). */
+  batchTimeout?: number;
   /**
    * Commit batches in the order they were read even when they finish out
    * of order (a stage on workers): the stages after it see what they would
@@ -208,6 +218,8 @@ export async function buildFlow(
           // Two batches per worker: one running, one on its way.
           concurrency: Math.max(entry.concurrency, 2 * workers),
           retries: entry.retries,
+          batchTimeout: entry.batchTimeout ??
+            (spec.leavesInputs === true ? undefined : OWN_STAGE_BATCH_TIMEOUT_MS),
           ...(workers ? { ordered: true } : {}),
         });
       } catch (e) {

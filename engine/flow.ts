@@ -107,6 +107,8 @@ export interface StageEntry {
   retries: number;
   /** Web Workers that run the stage's batches (engine/worker_pool.ts); absent or 0: none. */
   workers?: number;
+  /** Longest one try of a batch may take, in ms (StageWork.batchTimeout); absent: the default. */
+  batchTimeout?: number;
   /** The stage's config block, as its kind's schema parsed it. */
   config: unknown;
 }

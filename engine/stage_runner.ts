@@ -10,6 +10,7 @@ import {
   isOutage,
   isRetryable,
   isServiceFailure,
+  PermanentError,
   thrownAt,
 } from "./errors.ts";
 import { checkEmitted } from "./emitted.ts";
@@ -28,6 +29,13 @@ export interface StageWork {
   ctx: StageContext;
   stats: StageStats;
   retries: number;
+  /**
+   * Longest one try of a batch may take (ms): past it the try fails as a
+   * PermanentError, so the batch is split at once down to the item that
+   * holds it (waiting out every retry of a hang cost a timeout each). The
+   * try's late outputs are not read. Absent: no limit.
+   */
+  batchTimeout?: number;
   /** Backoff base in ms (tests shorten it). */
   backoffBase?: number;
   /** How long a batch waits for a service that is away; default AWAY_MAX_MS (tests shorten it). */
@@ -229,7 +237,8 @@ function once(
     );
   }
   if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
-    const promise = Promise.resolve(pending as PromiseLike<void>);
+    let promise = Promise.resolve(pending as PromiseLike<void>);
+    if (work.batchTimeout !== undefined) promise = within(promise, work.batchTimeout, batch.length);
     return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
   }
   succeeded(work, collector, result, batch, performance.now() - started);
@@ -248,6 +257,23 @@ function wentThrough(work: StageWork, batch: readonly Item[], waiting: Waiting):
     `${ctx.flow}/${ctx.stage}: batch of ${batch.length} went through after waiting ` +
       `${seconds(Date.now() - waiting.since)} for the outage to end`,
   );
+}
+
+/** `promise`, or a PermanentError once `ms` have passed without it settling. */
+function within(promise: Promise<void>, ms: number, items: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() =>
+      reject(
+        new PermanentError(
+          `handle did not return within ${ms < 1000 ? `${ms} ms` : seconds(ms)} (the stage's ` +
+            `batchTimeout) on a batch of ${items}`,
+        ),
+      ), ms);
+    promise.then(
+      () => (clearTimeout(timer), resolve()),
+      (error) => (clearTimeout(timer), reject(error)),
+    );
+  });
 }
 
 async function settle(

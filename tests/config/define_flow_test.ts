@@ -70,7 +70,7 @@ Deno.test("defineFlow errors name the flow and the field's path, with no line", 
       'flow "demo": pipeline[0].dedupe.ttl: expected a duration such as 500ms, 2s, 5m or 24h, ' +
       'got "24 hours"\n' +
       'flow "demo": pipeline[0].dedupe.treshold: unknown field "treshold"; valid fields: ' +
-      "key, ttl, near, concurrency, retries, id, workers",
+      "key, ttl, near, concurrency, retries, id, batchTimeout, workers",
   );
   assert.equal(e.line, undefined);
   assert.equal(e.column, undefined);

@@ -160,7 +160,7 @@ Deno.test("an unknown field with nothing close lists the valid fields", () => {
   assert.equal(
     e.message,
     `flows/demo.yaml:5:15: pipeline[0].enrich.colour: unknown field "colour"; ` +
-      `valid fields: steps, concurrency, retries, id, workers`,
+      `valid fields: steps, concurrency, retries, id, batchTimeout, workers`,
   );
 });
 

@@ -172,9 +172,14 @@ export function conformanceRegistry(probe: Probe): Registry {
         bad: z.array(z.string()).default([]),
         scribble: z.boolean().default(false)
           .describe("First change each item in place: a ! on its title, seen on its tags."),
+        hang: z.array(z.string()).default([])
+          .describe("Keys on which handle never returns (a promise that never settles)."),
       }),
-      create: (config: { bad: string[]; scribble: boolean }) => ({
+      create: (config: { bad: string[]; scribble: boolean; hang: string[] }) => ({
         handle(batch, out) {
+          if (batch.some((item) => config.hang.includes(keyOf(item)))) {
+            return new Promise<void>(() => {});
+          }
           if (config.scribble) {
             for (const item of batch) {
               const p = item.payload as { title: string; tags?: string[] };

@@ -162,3 +162,36 @@ Deno.test("what a stage's create hands its clients logs under the stage's name, 
   const said = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "a client's retry");
   assert.equal(said?.stage, "talker", lines.join("\n"));
 });
+
+Deno.test("a stage of the user's own gets a batch timeout of 5 min unless it sets one; a built-in none", async () => {
+  // A step that never returned held its batch, and the run, for ever without a word.
+  const registry = builtinRegistry().stage({
+    kind: "mine",
+    summary: "passes items on",
+    schema: z.strictObject({}),
+    create: () => ({ handle: (batch, out) => batch.forEach((item) => out.emit(item)) }),
+  });
+  const flow = defineFlow({
+    name: "timeouts",
+    sources: { g: { kind: "generator", count: 1 } },
+    pipeline: [
+      "validate",
+      { mine: {} },
+      { mine: { id: "patient", batchTimeout: "1h" } },
+      { enrich: { steps: ["domain"], batchTimeout: 2_000 } },
+    ],
+  }, registry);
+  const log = memoryLogger();
+  const env = { flow: flow.name, baseDir: ".", outDir: ".", log, registry, vectors: {} };
+  const built = await buildFlow(flow, registry, env, new AbortController().signal, log);
+  try {
+    assert.deepEqual(built.stages.map((s) => [s.id, s.batchTimeout]), [
+      ["validate", undefined],
+      ["mine", 5 * 60_000],
+      ["patient", 3_600_000],
+      ["enrich", 2_000],
+    ]);
+  } finally {
+    await built.close();
+  }
+});

@@ -187,6 +187,34 @@ for (const mode of MODES) {
 
   edgeTest(
     mode,
+    "a batch that outlasts batchTimeout is split at once: only the item that hangs is dead-lettered",
+    {},
+    async (edge) => {
+      // It held its batch, and the run, for ever without a word.
+      const flow = edge.flow({
+        sources: { n: { kind: "feed", count: 100, batch: 20 } },
+        pipeline: [
+          { explode: { hang: ["n37"], retries: 2, batchTimeout: 200 } },
+          recording({ size: 100, maxWait: 50 }),
+        ],
+      });
+      const report = await edge.run(flow);
+      const letters = await edge.deadLetters();
+      assert.deepEqual(letters.map((l) => [l.key, l.stage]), [["n37", "explode"]]);
+      assert.match(
+        letters[0].reason,
+        /^failed: handle did not return within 200 ms \(the stage's batchTimeout\) on a batch of 1/,
+      );
+      assert.equal(report.stages[0].retries, 0, "not retried: a timeout is waited out once");
+      assert.deepEqual(
+        sorted(edge.probe.published),
+        sorted(keys("n", 100).filter((k) => k !== "n37")),
+      );
+    },
+  );
+
+  edgeTest(
+    mode,
     "a stage that changes its items in place: each try starts from them as they came",
     {},
     async (edge) => {
