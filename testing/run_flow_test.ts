@@ -94,7 +94,9 @@ export function compare(expect: FlowTestCase["expect"], outcome: Outcome): Diffe
  * What the stages dropped, with a 0 written in for each count the case
  * expects to be 0 and the report leaves out (it lists only what a stage
  * dropped): `{dedupe: {duplicate: 0}}` then says "none", and a failing case
- * still shows the expected 0 beside what was dropped.
+ * still shows the expected 0 beside what was dropped. A stage expected to
+ * drop `{}` is written in as `{}` too: it said "missing" of a stage that
+ * dropped nothing, as asked.
  */
 function withZeros(
   expected: FlowTestCase["expect"]["dropped"],
@@ -104,6 +106,7 @@ function withZeros(
   const out: Outcome["dropped"] = { ...actual };
   for (const [stage, reasons] of Object.entries(expected)) {
     if (typeof reasons !== "object" || reasons === null) continue;
+    if (Object.keys(reasons).length === 0) out[stage] ??= {};
     for (const [reason, n] of Object.entries(reasons)) {
       if (n === 0 && out[stage]?.[reason] === undefined) {
         out[stage] = { ...out[stage], [reason]: 0 };

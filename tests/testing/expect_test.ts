@@ -81,4 +81,7 @@ Deno.test("dropped: a count of 0 means none, as the report has it; a count it la
   assert.deepEqual(compare({ dropped: { validate: { spam: 0 } } }, outcome), [
     { path: ["dropped", "validate", "spam"], expected: 0, actual: 2 },
   ]);
+  // No reason at all means none too (it said "dropped.dedupe: missing"); where some were, it fails.
+  assert.deepEqual(compare({ dropped: { validate: { spam: 2 }, dedupe: {} } }, outcome), []);
+  assert.notDeepEqual(compare({ dropped: { validate: {} } }, outcome), []);
 });
