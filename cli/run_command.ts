@@ -12,6 +12,7 @@ import { FlowRun } from "./flow_run.ts";
 import { type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { shownPath } from "./user_dir.ts";
+import { stdoutKind } from "./stdout_kind.ts";
 import { watchFile } from "./watch_file.ts";
 
 /**
@@ -198,8 +199,9 @@ export async function runCommand(
   );
   try {
     // The table redraws by moving the cursor up over what it drew: items a stdout sink prints to
-    // the same terminal in between would be drawn over, so such a run shows the summary alone.
-    const itemsOnTerminal = Deno.stdout.isTerminal() && flows.some(printsItems);
+    // the same terminal in between, or to a pipe that most often ends there (`| cut`), would be
+    // drawn over, so such a run shows the summary alone.
+    const itemsOnTerminal = stdoutKind() !== "file" && flows.some(printsItems);
     if (format === "text" && !quiet && Deno.stderr.isTerminal() && !itemsOnTerminal) {
       progress = showProgress(
         () => runs.flatMap((r) => r.running ? [r.running] : []),
