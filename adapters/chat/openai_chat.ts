@@ -6,6 +6,7 @@ import {
   endsRunFor,
   MalformedReplyError,
   overCap,
+  redirected,
   TRANSIENT,
   unsent,
   withOpenAIRetry,
@@ -144,7 +145,9 @@ export class OpenAIChat implements ChatClient {
       maxRetries: 0,
       timeout: options.timeout ?? 60_000,
       logLevel: "off",
-      fetch: cappedFetch(options.maxReplyBytes ?? 4 * 1024 * 1024),
+      fetch: options.maxReplyBytes === undefined
+        ? cappedFetch(4 * 1024 * 1024, "a chat reply's limit")
+        : cappedFetch(options.maxReplyBytes),
     });
   }
 
@@ -267,6 +270,14 @@ export class OpenAIChat implements ChatClient {
     if (error instanceof OpenAI.APIConnectionTimeoutError) {
       const ms = this.#options.timeout ?? 60_000;
       return new ChatRequestError(`${where}: no reply within ${ms} ms`, undefined, true);
+    }
+    if (redirected(error)) {
+      return new ChatRequestError(
+        `${where}: ${redact(errorMessage((error as Error).cause))}`,
+        undefined,
+        false,
+        { endsRun: true },
+      );
     }
     if (overCap(error)) {
       // It would come again as large: the same request is not sent again.

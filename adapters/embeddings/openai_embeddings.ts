@@ -9,6 +9,7 @@ import {
   endsRunFor,
   MalformedReplyError,
   overCap,
+  redirected,
   withOpenAIRetry,
 } from "../openai/openai_retry.ts";
 import type { EmbeddingClient } from "./embedding_client.ts";
@@ -274,13 +275,20 @@ export class OpenAIEmbeddings implements EmbeddingClient {
         { endsRun: ends },
       );
     }
-    // The SDK says only "Connection error."; its cause says what (refused, a reply over the cap).
-    const cause = error instanceof OpenAI.APIConnectionError && error.cause
+    if (redirected(error)) {
+      const message = this.#redact(errorMessage((error as Error).cause));
+      return new EmbeddingRequestError(`${where}: ${message}`, undefined, false, { endsRun: true });
+    }
+    // The SDK says only "Connection error."; its cause says what (refused, a reply over the
+    // cap, which is said alone: the connection was fine).
+    const cause = error instanceof OpenAI.APIConnectionError && error.cause && !overCap(error)
       ? `: ${connectionWhy(error.cause)}`
       : "";
     // The SDK parses the body itself: its SyntaxError names a position, not the reply.
     const what = error instanceof SyntaxError
       ? `answered with a body that is not valid JSON (${errorMessage(error)})`
+      : overCap(error)
+      ? errorMessage((error as Error).cause)
       : errorMessage(error);
     const message = this.#redact(what + cause);
     // A reply over the cap would come again: the same request is not retried.

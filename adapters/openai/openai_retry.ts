@@ -1,5 +1,5 @@
 import OpenAI from "openai";
-import { ReplyTooLargeError } from "../http/capped_fetch.ts";
+import { RedirectError, ReplyTooLargeError } from "../http/capped_fetch.ts";
 import {
   AWAY_STATUSES,
   cutShort,
@@ -196,7 +196,7 @@ function transient(error: unknown): boolean {
   if (error instanceof OpenAI.APIError && error.status !== undefined) {
     return TRANSIENT.has(error.status) && !endsRunFor(error);
   }
-  if (overCap(error)) return false;
+  if (overCap(error) || redirected(error)) return false;
   return error instanceof OpenAI.APIConnectionError || error instanceof SyntaxError ||
     error instanceof MalformedReplyError;
 }
@@ -204,6 +204,16 @@ function transient(error: unknown): boolean {
 /** A reply over the capped fetch's limit, as the SDK passes it on: it would come again. */
 export function overCap(error: unknown): boolean {
   return error instanceof OpenAI.APIConnectionError && error.cause instanceof ReplyTooLargeError;
+}
+
+/**
+ * A redirect the capped fetch refused, as the SDK passes it on: every
+ * request would be sent there, so the run ends (RetryHint.endsRun) saying
+ * where it points, rather than "Connection error." or the "no API key" of
+ * the other address a followed redirect reached without the key.
+ */
+export function redirected(error: unknown): boolean {
+  return error instanceof OpenAI.APIConnectionError && error.cause instanceof RedirectError;
 }
 
 /**

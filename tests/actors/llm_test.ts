@@ -360,6 +360,30 @@ Deno.test("a refused key stops the run, sending no item to dead letters, and sta
   });
 });
 
+Deno.test("a chat endpoint that redirects ends the run at once, saying where to; nothing goes there", async () => {
+  // Followed, items' texts went to the other address, or the key was lost on the way; refused
+  // as a connection error, every item was dead-lettered after 150 requests for 40 items.
+  await withFakeChat({ answer: wordsOf }, async (target) => {
+    await withFakeChat({
+      intercept: () =>
+        new Response(null, {
+          status: 307,
+          headers: { location: `${target.url}/chat/completions` },
+        }),
+    }, async (server) => {
+      const error = await runTestFlow(flowYaml(server.url), { items: items(40), env: { KEY } })
+        .then(() => undefined, (e: Error) => e);
+      assert.ok(error, "the run ends");
+      assert.match(
+        error.message,
+        /answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: give that address itself/,
+      );
+      assert.equal(server.hits.length, 1);
+      assert.equal(target.hits.length, 0);
+    });
+  });
+});
+
 Deno.test("a spent quota ends the run at once, sending no item to dead letters", async () => {
   // Before: 240 requests for 40 items, each batch retried, split, and dead-lettered.
   const quota = "You exceeded your current quota, please check your plan and billing details.";

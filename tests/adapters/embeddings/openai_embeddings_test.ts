@@ -281,7 +281,8 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
     const { embeddings } = client(server.url, { maxInputs: 2, dimensions: 4, maxRetries: 3 });
     const error = await embeddings.embed(["a", "b"], signal()).catch((e) => e);
     assert.ok(error instanceof EmbeddingRequestError, String(error));
-    assert.match(error.message, /larger than the limit of 1048896 bytes/);
+    assert.match(error.message, /: reply is larger than the limit of 1048896 bytes/);
+    assert.doesNotMatch(error.message, /Connection error/, "the connection was fine");
     assert.equal(error.retryable, false, "the same request would bring it again");
     assert.equal(server.hits.length, 1, "not asked again");
     // What the server made past the cap sat in socket buffers: a few MiB, not all of it.
@@ -289,6 +290,28 @@ Deno.test("a reply larger than any answer to the request is refused before it fi
       flood.sent < 32 * 1024 * 1024,
       `read no further than the cap (${flood.sent} bytes sent)`,
     );
+  });
+});
+
+Deno.test("a base URL that redirects ends the run at once, saying where to; nothing is sent there", async () => {
+  // Followed, a 307 to another address lost the key on the way ("You didn't provide an API
+  // key") and a 301 turned the POST into a GET (405): neither said a word of the redirect.
+  await withFakeOpenAI({}, async (target) => {
+    await withFakeOpenAI({
+      intercept: () =>
+        new Response(null, { status: 307, headers: { location: `${target.url}/embeddings` } }),
+    }, async (server) => {
+      const { embeddings } = client(server.url, { maxRetries: 3 });
+      const error = await embeddings.embed(["a"], signal()).catch((e) => e);
+      assert.ok(error instanceof EmbeddingRequestError, String(error));
+      assert.equal(server.hits.length, 1, "not asked again");
+      assert.equal(target.hits.length, 0, "the other address got nothing");
+      assert.ok(endingError(error), "the run ends");
+      assert.match(
+        error.message,
+        /^text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1: answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings: give that address itself/,
+      );
+    });
   });
 });
 
