@@ -1,5 +1,6 @@
 import OpenAI from "openai";
 import { RedirectError, ReplyTooLargeError } from "../http/capped_fetch.ts";
+import { neverConnected } from "../http/never_connected.ts";
 import {
   AWAY_STATUSES,
   cutShort,
@@ -133,22 +134,6 @@ export class MalformedReplyError extends Error {
     super(`answered with a body that is not ${what}: ${JSON.stringify(cutShort(text, 200))}`);
     this.name = "MalformedReplyError";
   }
-}
-
-/**
- * Whether a connection error happened before the request reached the
- * server: refused, no such host, no route. Deno's fetch says "(Connect)"
- * for those; a connection closed or reset once the request was sent
- * ("(SendRequest)") is the server failing on this request, maybe on one
- * of its inputs, and must not be waited out as the server being away.
- */
-function neverConnected(error: unknown): boolean {
-  const said: string[] = [];
-  for (let e: unknown = error; e instanceof Error && said.length < 5; e = e.cause) {
-    said.push(e.message);
-  }
-  return /\(Connect\)|connection refused|ECONNREFUSED|dns error|ENOTFOUND|EAI_AGAIN|unreachable|no route/i
-    .test(said.join("\n"));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { cappedFetch } from "../http/capped_fetch.ts";
+import { neverConnected } from "../http/never_connected.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
 import { jsonWithVector } from "../../engine/vector_json.ts";
 
@@ -99,9 +100,11 @@ export class QdrantRest {
         ...(json === undefined ? {} : { body: json }),
       });
     } catch (error) {
-      // fetch's own failures (refused, reset, no route) are TypeErrors: Qdrant is away.
+      // fetch's own failures (refused, reset, no route) are TypeErrors, tried again; Qdrant is
+      // away only when the request never reached it (neverConnected): a connection dropped
+      // mid-reply held each batch for 10 minutes, 120 requests in 3, as if Qdrant were gone.
       if (error instanceof TypeError && !init.signal?.aborted) {
-        throw Object.assign(error, { network: true });
+        throw Object.assign(error, { network: true, unsent: neverConnected(error) });
       }
       throw error;
     }

@@ -779,7 +779,7 @@ export class QdrantSink implements Sink {
       // Qdrant, or the way to it, is away (a network error of fetch's, a 502
       // or 503), or still asks us to slow down (429) after the tries above:
       // the stage runner waits it out for a while (RetryHint.away).
-      if ((error as { network?: boolean }).network === true) wrapped.away = true;
+      if ((error as { unsent?: boolean }).unsent === true) wrapped.away = true;
       else if (status !== undefined && (AWAY_STATUSES.has(status) || status === 429)) {
         wrapped.away = true;
       }
@@ -788,6 +788,11 @@ export class QdrantSink implements Sink {
       // A key refused (401, 403) or a collection gone (404) fails every call alike: the run
       // stops rather than dead-letter every item to come (RetryHint.endsRun).
       if (endsRunAt(status)) wrapped.endsRun = true;
+      // A url that redirects (adapters/http/capped_fetch.ts) would redirect every call.
+      if ((error as RetryHint).endsRun === true) {
+        wrapped.endsRun = true;
+        wrapped.retryable = false;
+      }
       // A request that cannot be written (an item JSON cannot hold) would fail again.
       if (error instanceof PermanentError) wrapped.retryable = false;
       // No answer in time is the service's failure, as a 429 or 5xx (its status) is (RetryHint.service).

@@ -23,7 +23,7 @@ import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
 import { endingError, isAway, isRetryable } from "../../../engine/errors.ts";
 import { Flood, withServer } from "../../_http_server.ts";
-import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
+import { MAX_REPLY_BYTES, QdrantRest } from "../../../adapters/sinks/_qdrant_rest.ts";
 
 const KEY = "s3cret-qdrant-key";
 const SEEN = 1_700_000_000_000;
@@ -441,6 +441,36 @@ Deno.test("a Qdrant that is gone fails a write as an outage, which the runner wa
   const error = await sink.write(items(1), signal()).catch((e) => e);
   assert.match(error.message, /cannot read deletes of trends at /);
   assert.equal(isAway(error), true);
+});
+
+Deno.test("a connection dropped mid-reply is tried again, but not waited out as Qdrant away", async () => {
+  // Taken for Qdrant being gone, each batch was sent again twice a second for 10 minutes, where
+  // Qdrant crashing on one batch is a failure to split. A refused connection is away (above).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  const serving = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(65536));
+      const half =
+        'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"status":';
+      await conn.write(new TextEncoder().encode(half));
+      conn.close();
+    }
+  })().catch(() => {});
+  try {
+    const rest = new QdrantRest(`http://127.0.0.1:${port}`, {});
+    const error = await rest.getCollection("trends", { signal: signal() }).catch((e) => e);
+    assert.equal(error.network, true, "tried again by the sink");
+    assert.equal(error.unsent, false, "not away: the request was sent");
+    listener.close();
+    await serving;
+    const gone = await rest.getCollection("trends", { signal: signal() }).catch((e) => e);
+    assert.equal(gone.unsent, true, "a refused connection never sent it: away");
+  } finally {
+    try {
+      listener.close();
+    } catch { /* closed */ }
+  }
 });
 
 Deno.test("Qdrant's refusal is in the error, with what was asked", async () => {
