@@ -237,6 +237,16 @@ function checkStage(
   };
   const refused = workers ? workersRefused(registry, spec, kind, config.value) : undefined;
   if (refused) found.push({ path: [...path, "workers"], at: "value", message: refused });
+  // A worker runs its batches one after another and cannot be stopped mid-batch: a try given up
+  // on held it, and the retries and halves queued behind it timed out in turn, good items too.
+  if (workers && batchTimeout) {
+    found.push({
+      path: [...path, "batchTimeout"],
+      at: "key",
+      message: "batchTimeout does not apply to a stage on workers, which cannot be stopped " +
+        "mid-batch: remove batchTimeout, or workers",
+    });
+  }
   return stage;
 }
 

@@ -229,11 +229,12 @@ export const stageCommonSchema = z.looseObject({
     error: (iss) => `expected ${STAGE_ID_RULE} (e.g. embed-titles), got ${show(iss.input)}`,
   }).optional()
     .describe("Unique id of the stage. Default: its kind, or kind#N when the kind repeats."),
-  batchTimeout: duration({ positive: true }).optional()
+  batchTimeout: duration().optional()
     .describe(
-      "Longest one try of a batch may take; past it the try fails, and the batch is split down " +
-        "to the item that holds it. Default: 5m for a step module or a stage of your own; none " +
-        "for built-ins, whose outside calls have timeouts of their own.",
+      "Longest one try of a batch may take; past it the try's signal is aborted and the batch " +
+        "is split down to the item that holds it; 0s for none. Not with workers. Default: 5m " +
+        "for a step module or a stage of your own; none for built-ins, whose outside calls " +
+        "have timeouts of their own.",
     ),
   workers: z.union([z.int().min(0).max(64), z.literal("auto")]).optional()
     .describe(

@@ -5,7 +5,7 @@ import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
 import type { Flow, Locate, SourceEntry, StageEntry } from "./flow.ts";
 import type { HttpPool } from "./http.ts";
 import { type Logger, withContext } from "./log.ts";
-import { type BuildEnv, type Registry, workersRefused } from "./registry.ts";
+import { type BuildEnv, type Registry, type StageSpec, workersRefused } from "./registry.ts";
 import { type PoolOptions, workerPool } from "./worker_pool.ts";
 import { errorMessage } from "./errors.ts";
 import { maskUrlsIn } from "./mask_url.ts";
@@ -87,6 +87,13 @@ function withoutPrefix(message: string, flow: string, component: string): string
  * built-ins' outside calls have timeouts of their own.
  */
 export const OWN_STAGE_BATCH_TIMEOUT_MS = 5 * 60_000;
+
+/** A stage's batchTimeout in ms, or undefined for none: 0, on workers, or a built-in's default. */
+function batchTimeoutOf(entry: StageEntry, spec: StageSpec, workers: number): number | undefined {
+  if (workers > 0 || entry.batchTimeout === 0) return undefined;
+  return entry.batchTimeout ??
+    (spec.leavesInputs === true ? undefined : OWN_STAGE_BATCH_TIMEOUT_MS);
+}
 
 export interface BuiltStage {
   id: string;
@@ -218,8 +225,7 @@ export async function buildFlow(
           // Two batches per worker: one running, one on its way.
           concurrency: Math.max(entry.concurrency, 2 * workers),
           retries: entry.retries,
-          batchTimeout: entry.batchTimeout ??
-            (spec.leavesInputs === true ? undefined : OWN_STAGE_BATCH_TIMEOUT_MS),
+          batchTimeout: batchTimeoutOf(entry, spec, workers),
           ...(workers ? { ordered: true } : {}),
         });
       } catch (e) {

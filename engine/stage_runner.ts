@@ -30,10 +30,12 @@ export interface StageWork {
   stats: StageStats;
   retries: number;
   /**
-   * Longest one try of a batch may take (ms): past it the try fails as a
-   * PermanentError, so the batch is split at once down to the item that
-   * holds it (waiting out every retry of a hang cost a timeout each). The
-   * try's late outputs are not read. Absent: no limit.
+   * Longest one try of a batch may take (ms): past it the try's signal
+   * (ctx.signal as handle gets it) is aborted, a warning says so, and the
+   * try fails as a PermanentError, so the batch is split at once, each half
+   * tried once, down to the item that holds it (waiting out every retry of
+   * a hang cost a timeout each). The try's late outputs are not read: a
+   * stage that ignores its signal runs on unseen. Absent: no limit.
    */
   batchTimeout?: number;
   /** Backoff base in ms (tests shorten it). */
@@ -219,10 +221,15 @@ function once(
   const collector = new Collector(batch.length);
   const started = performance.now();
   let pending: unknown;
+  // A try with a time limit has a signal of its own, aborted when the limit passes.
+  const timed = work.batchTimeout !== undefined ? new AbortController() : undefined;
   try {
     // A copy: a stage that empties or splices its batch must not take the
     // items away from the retry and the split.
-    pending = work.actor.handle(batch.slice(), collector, work.ctx);
+    const ctx = timed
+      ? { ...work.ctx, signal: AbortSignal.any([work.ctx.signal, timed.signal]) }
+      : work.ctx;
+    pending = work.actor.handle(batch.slice(), collector, ctx);
   } catch (error) {
     work.stats.busyMs += performance.now() - started;
     return failed(work, batch, retries, result, tries, error, fence, waiting);
@@ -238,7 +245,7 @@ function once(
   }
   if (typeof (pending as PromiseLike<void> | undefined)?.then === "function") {
     let promise = Promise.resolve(pending as PromiseLike<void>);
-    if (work.batchTimeout !== undefined) promise = within(promise, work.batchTimeout, batch.length);
+    if (timed) promise = within(work, promise, batch.length, timed);
     return settle(work, batch, retries, result, tries, collector, started, promise, fence, waiting);
   }
   succeeded(work, collector, result, batch, performance.now() - started);
@@ -259,16 +266,33 @@ function wentThrough(work: StageWork, batch: readonly Item[], waiting: Waiting):
   );
 }
 
-/** `promise`, or a PermanentError once `ms` have passed without it settling. */
-function within(promise: Promise<void>, ms: number, items: number): Promise<void> {
+/**
+ * `promise`, or a PermanentError once the stage's batchTimeout has passed
+ * without it settling: the try's own signal is aborted with it, and a
+ * warning says so (a slow stage's tries otherwise ran twice without a word).
+ */
+function within(
+  work: StageWork,
+  promise: Promise<void>,
+  items: number,
+  timed: AbortController,
+): Promise<void> {
+  const ms = work.batchTimeout!;
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() =>
-      reject(
-        new PermanentError(
-          `handle did not return within ${ms < 1000 ? `${ms} ms` : seconds(ms)} (the stage's ` +
-            `batchTimeout) on a batch of ${items}`,
-        ),
-      ), ms);
+    const timer = setTimeout(() => {
+      const error = new PermanentError(
+        `handle did not return within ${ms < 1000 ? `${ms} ms` : seconds(ms)} (the stage's ` +
+          `batchTimeout) on a batch of ${items}`,
+      );
+      const { ctx } = work;
+      ctx.log.warn(
+        `${ctx.flow}/${ctx.stage}: a try of a batch of ${items} did not return within its ` +
+          `batchTimeout: its signal is aborted, and the batch is split` +
+          (items > 1 ? " and each half tried once" : "; the item goes to dead letters"),
+      );
+      timed.abort(error);
+      reject(error);
+    }, ms);
     promise.then(
       () => (clearTimeout(timer), resolve()),
       (error) => (clearTimeout(timer), reject(error)),

@@ -178,7 +178,9 @@ Deno.test("a stage of the user's own gets a batch timeout of 5 min unless it set
       "validate",
       { mine: {} },
       { mine: { id: "patient", batchTimeout: "1h" } },
+      { mine: { id: "unbounded", batchTimeout: "0s" } },
       { enrich: { steps: ["domain"], batchTimeout: 2_000 } },
+      { enrich: { steps: ["domain"], workers: 1 } },
     ],
   }, registry);
   const log = memoryLogger();
@@ -189,9 +191,27 @@ Deno.test("a stage of the user's own gets a batch timeout of 5 min unless it set
       ["validate", undefined],
       ["mine", 5 * 60_000],
       ["patient", 3_600_000],
+      ["unbounded", undefined],
       ["enrich", 2_000],
+      ["enrich#2", undefined],
     ]);
   } finally {
     await built.close();
   }
+});
+
+Deno.test("batchTimeout on a stage on workers is refused at its line: a worker cannot be stopped mid-batch", () => {
+  // A try given up on held its worker, and the retries and halves queued behind it timed out
+  // in turn: good items went to dead letters.
+  assert.throws(
+    () =>
+      parseFlow(
+        "name: t\nsources:\n  g: { kind: generator }\npipeline:\n  - validate\n" +
+          "  - enrich: { steps: [domain], workers: 1, batchTimeout: 2s }\n",
+        "flows/t.yaml",
+        builtinRegistry(),
+        {},
+      ),
+    /flows\/t\.yaml:6:\d+: pipeline\[1\]\.enrich\.batchTimeout: batchTimeout does not apply to a stage on workers/,
+  );
 });

@@ -24,7 +24,13 @@ const item = (n: number): Envelope => ({
 async function run(
   actor: Actor,
   items: Envelope[],
-  opts: { concurrency?: number; retries?: number; batch?: number; awayMaxMs?: number } = {},
+  opts: {
+    concurrency?: number;
+    retries?: number;
+    batch?: number;
+    awayMaxMs?: number;
+    batchTimeout?: number;
+  } = {},
 ) {
   const input = new Channel<Envelope<unknown>>(1000);
   const output = new Channel<Envelope<unknown>>(100_000);
@@ -40,6 +46,7 @@ async function run(
       retries: opts.retries ?? 2,
       backoffBase: 1,
       awayMaxMs: opts.awayMaxMs,
+      batchTimeout: opts.batchTimeout,
     }],
     edge: new MemoryEdge(input, output, deadLetters, ctl.signal),
     concurrency: opts.concurrency ?? 1,
@@ -666,4 +673,32 @@ Deno.test("a failure's Retry-After (retryAfterMs) holds the batch's next try and
   for (const i of [0, 1, 3]) assert.ok(gaps[i] >= 190, `tries ${Math.round(gaps[i])} ms apart`);
   assert.match(letters[0].reason, /^failed: 429 (<p>busy<\/p>)+[^…]*… \(\d+ more characters\)/);
   assert.ok(letters[0].reason.length < 2_200, `${letters[0].reason.length} characters`);
+});
+
+Deno.test("a try past batchTimeout has its signal aborted and is said; the batch is split down to the item that hangs", async () => {
+  // Given up on without a word, a slow try ran on, and its halves ran its items a second time.
+  const ended: number[][] = [];
+  const actor: Actor = {
+    async handle(batch, out, ctx) {
+      const ns = batch.map((it) => it.payload.n as number);
+      if (ns.includes(3)) {
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        ended.push(ns);
+        return;
+      }
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const { out, deadLetters, log, stats } = await run(actor, [0, 1, 2, 3, 4, 5, 6, 7].map(item), {
+    batch: 8,
+    batchTimeout: 50,
+  });
+  assert.deepEqual(out.map((it) => it.payload.n).sort(), [0, 1, 2, 4, 5, 6, 7]);
+  assert.deepEqual(deadLetters.entries.map(nOf), [3]);
+  assert.match(deadLetters.entries[0].reason, /^failed: handle did not return within 50 ms/);
+  // Each try that held item 3 saw its signal aborted: 8, then 4, 2 and 1 items.
+  assert.deepEqual(ended.map((ns) => ns.length), [8, 4, 2, 1]);
+  const said = log.lines.filter((l) => l.includes("did not return within its batchTimeout"));
+  assert.equal(said.length, 4, log.lines.join("\n"));
+  assert.equal(stats.retries, 0);
 });
