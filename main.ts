@@ -11,8 +11,9 @@
  * Exit codes: 0 done, 1 failed while running (a source failed, or the grace
  * period after a signal ran out: accepted items went unpublished) or a
  * deletion answered no, 2 bad input (command line, flow file, unreadable
- * source, unreachable service), 130 stopped by a second signal, 141 stdout
- * closed by its reader.
+ * source, a service that refused the flow's settings), 75 a service that
+ * did not answer at start (try again later), 130 stopped by a second
+ * signal, 141 stdout closed by its reader.
  *
  * The commands live in cli/: this file only runs one and exits with its code.
  */

@@ -36,6 +36,28 @@ export function liveTable(
  * stage's own code prints with console (a step's console.log while you
  * debug it) for as long as the table is shown.
  */
+/** Where a run writes, as far as the live table is concerned. */
+export interface Terminal {
+  /** Text logs, not --quiet. */
+  text: boolean;
+  /** stderr, where the table is drawn, is a terminal. */
+  stderr: boolean;
+  /** Where stdout goes (stdout_kind.ts). */
+  stdout: "terminal" | "pipe" | "file";
+  /** A flow of the run prints its items to stdout (a stdout sink). */
+  printsItems: boolean;
+}
+
+/**
+ * Whether the live table is drawn. It redraws by moving the cursor up over
+ * what it drew: items a stdout sink prints to the same terminal in
+ * between, or to a pipe that most often ends there (`| cut`), would be
+ * drawn over, so such a run shows the summary alone.
+ */
+export function drawsTable(t: Terminal): boolean {
+  return t.text && t.stderr && !(t.printsItems && t.stdout !== "file");
+}
+
 export function showProgress(flows: () => readonly RunningFlow[], named: boolean): Progress {
   const enc = new TextEncoder();
   let lines = 0;

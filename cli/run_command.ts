@@ -9,7 +9,7 @@ import { countHttpRequests } from "./counted_http.ts";
 import { isLoopbackAddress, serveWatch, type WatchServer } from "./watch_server.ts";
 import { UsageError } from "./args.ts";
 import { FlowRun } from "./flow_run.ts";
-import { type Progress, showProgress } from "./progress.ts";
+import { drawsTable, type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
 import { shownPath } from "./user_dir.ts";
 import { stdoutKind } from "./stdout_kind.ts";
@@ -198,11 +198,13 @@ export async function runCommand(
     around(() => opts.log.warn(`${names.join(", ")}: ${message}`, fields))
   );
   try {
-    // The table redraws by moving the cursor up over what it drew: items a stdout sink prints to
-    // the same terminal in between, or to a pipe that most often ends there (`| cut`), would be
-    // drawn over, so such a run shows the summary alone.
-    const itemsOnTerminal = stdoutKind() !== "file" && flows.some(printsItems);
-    if (format === "text" && !quiet && Deno.stderr.isTerminal() && !itemsOnTerminal) {
+    const table = drawsTable({
+      text: format === "text" && !quiet,
+      stderr: Deno.stderr.isTerminal(),
+      stdout: stdoutKind(),
+      printsItems: flows.some(printsItems),
+    });
+    if (table) {
       progress = showProgress(
         () => runs.flatMap((r) => r.running ? [r.running] : []),
         flows.length > 1,

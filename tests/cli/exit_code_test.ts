@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { isUnavailable, UNAVAILABLE } from "../../cli/exit_code.ts";
+import { USAGE } from "../../cli/help.ts";
 import { FlowStartError } from "../../engine/build_flow.ts";
 import { RedisUnreachableError } from "../../engine/redis/connection.ts";
 
@@ -25,4 +26,11 @@ Deno.test("a service that did not answer at start is told apart from one that an
   const missing = new FlowStartError("f", "publish", new Error('database "x" does not exist'));
   assert.equal(isUnavailable(missing), false);
   assert.equal(UNAVAILABLE, 75);
+});
+
+Deno.test("help lists every exit code the command line gives, 75 among them", () => {
+  // It listed 0, 1, 2, 130 and 141: a supervisor's author reading it missed "try again later".
+  for (const code of [0, 1, 2, UNAVAILABLE, 130, 141]) {
+    assert.match(USAGE, new RegExp(`(?:exit codes:|[,;])\\s${code}\\s`), `exit code ${code}`);
+  }
 });

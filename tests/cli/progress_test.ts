@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { haveScript, inTerminal } from "./_terminal.ts";
-import { liveTable } from "../../cli/progress.ts";
+import { drawsTable, liveTable } from "../../cli/progress.ts";
 import { StageStats } from "../../engine/stats.ts";
 
 const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
@@ -67,6 +67,42 @@ Deno.test({
     assert.equal(shown.length, 20, text);
     assert.match(text, /shown: finished in .*: 20 published/);
   },
+});
+
+Deno.test({
+  name: "items a stdout sink prints through a pipe to the terminal are all there too (| cat)",
+  ignore: !haveScript,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "millrace-progress-" });
+    const flow = await writeFlow(dir, [
+      "  - validate: {}",
+      "  - publish: [ { stdout: { fields: [title] } } ]",
+    ]);
+    // stdout is a pipe, whose other end (cat) writes to the terminal the table is drawn on.
+    const { code, text } = await inTerminal(`"${Deno.execPath()}" task run "${flow}" | cat`, {
+      cwd: ROOT,
+    }).done;
+    assert.equal(code, 0, text);
+    // Before: the table was drawn on stderr, and its redraws moved up over the last item lines.
+    assert.doesNotMatch(text, UP, "no live table");
+    const shown = screen(text).filter((l) => l.startsWith('{"id":'));
+    assert.equal(shown.length, 20, text);
+  },
+});
+
+Deno.test("the live table is drawn on a terminal unless a stdout sink's items reach it, or a pipe", () => {
+  const on = { text: true, stderr: true, stdout: "terminal", printsItems: false } as const;
+  assert.equal(drawsTable(on), true);
+  assert.equal(drawsTable({ ...on, printsItems: true }), false);
+  assert.equal(drawsTable({ ...on, printsItems: true, stdout: "pipe" }), false);
+  assert.equal(drawsTable({ ...on, printsItems: true, stdout: "file" }), true);
+  assert.equal(
+    drawsTable({ ...on, stdout: "pipe" }),
+    true,
+    "no items on stdout: nothing drawn over",
+  );
+  assert.equal(drawsTable({ ...on, stderr: false }), false);
+  assert.equal(drawsTable({ ...on, text: false }), false);
 });
 
 Deno.test({

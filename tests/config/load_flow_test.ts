@@ -700,7 +700,8 @@ Deno.test("a timer's duration past what a timer holds (about 24.8 days) is refus
   );
   const ok = parseFlow(
     "name: t\nsources:\n  g: { kind: generator, every: 30d, jitter: 25d }\npipeline:\n" +
-      "  - validate\n  - dedupe: { ttl: 90d }\n  - publish: { retention: 365d, sinks: [ { stdout: {} } ] }\n",
+      "  - validate\n  - dedupe: { ttl: 90d }\n  - publish: { retention: 365d, sinks: [ { stdout: {} }, " +
+      "{ redis-stream: { url: 'redis://127.0.0.1:1', stream: s, idTtl: 30d } } ] }\n",
     "flows/t.yaml",
     builtins,
     {},
