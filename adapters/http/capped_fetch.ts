@@ -9,20 +9,20 @@ import { maskUrl } from "../../engine/mask_url.ts";
  * what was asked is broken or hostile, and must not fill memory. `limit`
  * names what sets the cap, for the error.
  *
- * A redirect is not followed: an API (Qdrant, an OpenAI-compatible one)
- * answers where it is, and fetch kept a custom key header (Qdrant's
- * `api-key`) on the way to another address, or dropped the
+ * A redirect is followed only within the address asked (same origin) and
+ * only as a 307 or 308, which keep the method and the body (a gateway's
+ * `/v1/…` to `/api/v1/…`). Any other fails with a RedirectError, which ends
+ * the run: an API answers where it is, and fetch kept a custom key header
+ * (Qdrant's `api-key`) on the way to another address, or dropped the
  * `Authorization` one, whose "no API key" reply then said nothing of the
- * redirect. It fails with a RedirectError, which ends the run: every
- * request would be sent there alike.
+ * redirect, and a 301 turned a POST into a GET.
+ *
+ * A failure while the body is read (the connection dropped mid-reply) is
+ * marked `midReply`: the server had the request, and answered.
  */
 export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof fetch {
   return async (input, init) => {
-    const response = await fetch(input, { ...init, redirect: "manual" });
-    if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
-      await response.body?.cancel();
-      throw new RedirectError(response.status, response.headers.get("location")!);
-    }
+    const response = await followed(input, init);
     const declared = Number(response.headers.get("content-length") ?? NaN);
     const tooLarge = () => new ReplyTooLargeError(maxBytes, limit);
     if (declared > maxBytes) {
@@ -32,10 +32,17 @@ export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof f
     if (!response.body) return response;
     const parts: Uint8Array[] = [];
     let size = 0;
-    for await (const chunk of response.body) {
-      size += chunk.length;
-      if (size > maxBytes) throw tooLarge();
-      parts.push(chunk);
+    try {
+      for await (const chunk of response.body) {
+        size += chunk.length;
+        if (size > maxBytes) throw tooLarge();
+        parts.push(chunk);
+      }
+    } catch (error) {
+      if (error instanceof Error && !(error instanceof ReplyTooLargeError)) {
+        Object.assign(error, { midReply: true });
+      }
+      throw error;
     }
     const bytes = new Uint8Array(size);
     let at = 0;
@@ -48,14 +55,40 @@ export function cappedFetch(maxBytes: number, limit = "maxReplyBytes"): typeof f
   };
 }
 
-/** An API answered with a redirect (see cappedFetch): the run ends, as the url must change. */
+/** Redirects a request may follow within its own address before one is refused. */
+const MAX_HOPS = 5;
+
+/** The response to `input`, through the redirects cappedFetch follows; a RedirectError for another. */
+async function followed(
+  input: RequestInfo | URL,
+  init: RequestInit | undefined,
+): Promise<Response> {
+  // A Request carries its own body and method: it is sent as it is, and not redirected.
+  let url = input instanceof Request ? undefined : String(input);
+  for (let hops = 0;; hops++) {
+    const response = await fetch(url ?? input, { ...init, redirect: "manual" });
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || location === null) return response;
+    await response.body?.cancel();
+    const from = url ?? (input as Request).url;
+    const to = URL.parse(location, from);
+    const again = url !== undefined && to !== null && to.origin === new URL(from).origin &&
+      (response.status === 307 || response.status === 308) && hops < MAX_HOPS &&
+      !(init?.body instanceof ReadableStream);
+    if (!again) throw new RedirectError(response.status, from, to?.href ?? location);
+    url = to.href;
+  }
+}
+
+/** An API answered with a redirect cappedFetch does not follow: the run ends, as the url must change. */
 export class RedirectError extends Error implements RetryHint {
   readonly endsRun = true;
   readonly retryable = false;
-  constructor(status: number, location: string) {
+  constructor(status: number, from: string, to: string) {
     super(
-      `answered ${status}, redirecting to ${maskUrl(location)}: give that address itself; a ` +
-        "redirect is not followed, so that the request and its key go nowhere else",
+      `${maskUrl(from)} answered ${status}, redirecting to ${maskUrl(to)}: point the url at ` +
+        "where the API answers; a redirect to another address, or one that changes the " +
+        "request, is not followed, so that the request and its key go nowhere else",
     );
     this.name = "RedirectError";
   }

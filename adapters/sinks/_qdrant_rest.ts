@@ -1,5 +1,4 @@
 import { cappedFetch } from "../http/capped_fetch.ts";
-import { neverConnected } from "../http/never_connected.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
 import { jsonWithVector } from "../../engine/vector_json.ts";
 
@@ -101,10 +100,13 @@ export class QdrantRest {
       });
     } catch (error) {
       // fetch's own failures (refused, reset, no route) are TypeErrors, tried again; Qdrant is
-      // away only when the request never reached it (neverConnected): a connection dropped
+      // away unless it had begun to answer (capped_fetch.ts's midReply): a connection dropped
       // mid-reply held each batch for 10 minutes, 120 requests in 3, as if Qdrant were gone.
+      // One closed before any answer is away: a forwarder (docker-proxy, a port-forward)
+      // accepts and closes while Qdrant restarts behind it.
       if (error instanceof TypeError && !init.signal?.aborted) {
-        throw Object.assign(error, { network: true, unsent: neverConnected(error) });
+        const answering = (error as { midReply?: boolean }).midReply === true;
+        throw Object.assign(error, { network: true, unsent: !answering });
       }
       throw error;
     }

@@ -271,7 +271,7 @@ export class PostgresSink implements Sink {
           // A lock another session holds (CREATE INDEX, ALTER TABLE, VACUUM FULL) fails the
           // statement as a lock timeout, 55P03, before statement_timeout's cancel, which an
           // item's slow write gives too: Postgres is then waited out as busy, not the rows split.
-          lock_timeout: lockTimeout(timeout),
+          ...(timeout > 0 ? { lock_timeout: lockTimeout(timeout) } : {}),
           // Each write is one statement, serializable so that a delete and
           // an upsert of one id by two processes at once cannot miss each
           // other (see serializationFailure).
@@ -577,9 +577,10 @@ function revisionOf(item: Envelope<RawItem>): number {
  * mostly where deletes are among them: such a statement runs again at once.
  */
 /**
- * The lock_timeout of a sink whose statement_timeout is `timeout`: a
- * little shorter, so a statement that waited on a lock the whole time
- * fails as locked out (lockedOut), not as slow.
+ * The lock_timeout of a sink whose statement_timeout is `timeout` (above
+ * 0, which is none, for both): a little shorter, so a statement that
+ * waited on a lock the whole time fails as locked out (lockedOut), not as
+ * slow.
  */
 function lockTimeout(timeout: number): number {
   return Math.max(1, Math.floor(timeout * 0.9));

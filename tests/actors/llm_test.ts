@@ -376,7 +376,7 @@ Deno.test("a chat endpoint that redirects ends the run at once, saying where to;
       assert.ok(error, "the run ends");
       assert.match(
         error.message,
-        /answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: give that address itself/,
+        /answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions: point the url at where the API answers/,
       );
       assert.equal(server.hits.length, 1);
       assert.equal(target.hits.length, 0);

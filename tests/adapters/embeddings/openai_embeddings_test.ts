@@ -309,7 +309,7 @@ Deno.test("a base URL that redirects ends the run at once, saying where to; noth
       assert.ok(endingError(error), "the run ends");
       assert.match(
         error.message,
-        /^text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1: answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings: give that address itself/,
+        /^text-embedding-3-small at http:\/\/127\.0\.0\.1:\d+\/v1: http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings answered 307, redirecting to http:\/\/127\.0\.0\.1:\d+\/v1\/embeddings: point the url at where the API answers/,
       );
     });
   });

@@ -788,6 +788,20 @@ pgTest(
   },
 );
 
+pgTest("with timeout 0s (none), a write waits on a lock as long as it is held", async (pg) => {
+  // Its lock_timeout was 1 ms: every short lock another writer held was an outage.
+  const s = sink(pg.url, pg.table("trends"), { timeout: "0s" });
+  await using(s, async () => {
+    await s.write(items(1), signal);
+    const unlock = await lockTable(pg, "trends");
+    const writing = s.write(items(1, 1), signal);
+    await new Promise((r) => setTimeout(r, 300));
+    await unlock();
+    await writing;
+  });
+  assert.equal(await pg.count("trends"), 2);
+});
+
 /**
  * A TCP proxy to the server that fails as a server does: frozen, it keeps
  * every connection open and passes nothing back (a frozen server, or a

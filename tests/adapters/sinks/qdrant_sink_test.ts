@@ -23,7 +23,7 @@ import { z } from "zod";
 import { type FakeQdrant, startFakeQdrant } from "./_fake_qdrant.ts";
 import { endingError, isAway, isRetryable } from "../../../engine/errors.ts";
 import { Flood, withServer } from "../../_http_server.ts";
-import { MAX_REPLY_BYTES, QdrantRest } from "../../../adapters/sinks/_qdrant_rest.ts";
+import { MAX_REPLY_BYTES } from "../../../adapters/sinks/_qdrant_rest.ts";
 
 const KEY = "s3cret-qdrant-key";
 const SEEN = 1_700_000_000_000;
@@ -443,33 +443,72 @@ Deno.test("a Qdrant that is gone fails a write as an outage, which the runner wa
   assert.equal(isAway(error), true);
 });
 
-Deno.test("a connection dropped mid-reply is tried again, but not waited out as Qdrant away", async () => {
-  // Taken for Qdrant being gone, each batch was sent again twice a second for 10 minutes, where
-  // Qdrant crashing on one batch is a failure to split. A refused connection is away (above).
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
+/**
+ * The sink opened on a fake Qdrant, whose port then answers with `answer`
+ * (a raw connection: what is read of the request, then what to do).
+ */
+async function afterOpen(answer: (conn: Deno.Conn) => Promise<void>) {
+  const fake = await startFakeQdrant();
+  const { sink } = sinkOn(fake, { dimensions: 4 });
+  await sink.open();
+  await fake.close();
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: Number(new URL(fake.url).port) });
   const serving = (async () => {
-    for await (const conn of listener) {
-      await conn.read(new Uint8Array(65536));
-      const half =
-        'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"status":';
-      await conn.write(new TextEncoder().encode(half));
-      conn.close();
-    }
+    for await (const conn of listener) answer(conn).catch(() => {}).finally(() => conn.close());
   })().catch(() => {});
-  try {
-    const rest = new QdrantRest(`http://127.0.0.1:${port}`, {});
-    const error = await rest.getCollection("trends", { signal: signal() }).catch((e) => e);
-    assert.equal(error.network, true, "tried again by the sink");
-    assert.equal(error.unsent, false, "not away: the request was sent");
+  const write = () => sink.write(items(1), signal()).catch((e) => e);
+  const close = async () => {
     listener.close();
     await serving;
-    const gone = await rest.getCollection("trends", { signal: signal() }).catch((e) => e);
-    assert.equal(gone.unsent, true, "a refused connection never sent it: away");
+  };
+  return { write, close };
+}
+
+Deno.test("a connection closed before Qdrant answers is waited out as away; one dropped mid-reply is retried and split", async () => {
+  // A forwarder (docker-proxy, a port-forward) accepts and closes while Qdrant restarts behind
+  // it: waited out. A reply cut short was taken for that too, and a batch Qdrant failed on was
+  // sent again twice a second for 10 minutes.
+  const closed = await afterOpen(() => Promise.resolve());
+  try {
+    assert.equal(isAway(await closed.write()), true, "closed before an answer: away");
   } finally {
-    try {
-      listener.close();
-    } catch { /* closed */ }
+    await closed.close();
+  }
+  const cut = await afterOpen(async (conn) => {
+    await conn.read(new Uint8Array(65536));
+    await conn.write(
+      new TextEncoder().encode(
+        'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{"status":',
+      ),
+    );
+  });
+  try {
+    const error = await cut.write();
+    assert.equal(isAway(error), false, "Qdrant answered: not away");
+    assert.equal(isRetryable(error), true);
+  } finally {
+    await cut.close();
+  }
+});
+
+Deno.test("a redirect mid-run ends the run, saying where to, with no key in the message", async () => {
+  const moved = await afterOpen(async (conn) => {
+    await conn.read(new Uint8Array(65536));
+    const to = "http://127.0.0.1:9/qdrant/collections?api-key=SECRETKEY123";
+    await conn.write(
+      new TextEncoder().encode(
+        `HTTP/1.1 308 Permanent Redirect\r\nlocation: ${to}\r\ncontent-length: 0\r\n\r\n`,
+      ),
+    );
+  });
+  try {
+    const error = await moved.write();
+    assert.ok(endingError(error), "the run ends");
+    assert.equal(isRetryable(error), false);
+    assert.match(error.message, /answered 308, redirecting to http:\/\/127\.0\.0\.1:9\/qdrant/);
+    assert.doesNotMatch(error.message, /SECRETKEY123/);
+  } finally {
+    await moved.close();
   }
 });
 
