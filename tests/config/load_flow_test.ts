@@ -641,40 +641,46 @@ Deno.test("a value that fits none of a union's types lists the types that would 
   );
 });
 
+/** The error of a flow file with these sources and stages (a validate stage by default). */
+const durationError = (source: string, stage = "  - validate\n") =>
+  flowError(() =>
+    parseFlow(
+      `name: t\nsources:\n${source}pipeline:\n${stage}`,
+      "flows/t.yaml",
+      builtinRegistry(),
+      {},
+    )
+  ).message;
+
 Deno.test("a bare number in a duration field of a flow file asks for a unit; zero polls are refused", () => {
-  const builtins = builtinRegistry();
-  const at = (source: string, stage = "  - validate\n") =>
-    flowError(() =>
-      parseFlow(`name: t\nsources:\n${source}pipeline:\n${stage}`, "flows/t.yaml", builtins, {})
-    ).message;
   assert.equal(
-    at("  g: { kind: generator, every: 5 }\n"),
+    durationError("  g: { kind: generator, every: 5 }\n"),
     "flows/t.yaml:3:32: sources.g.every: give a unit, e.g. 5s or 5ms",
   );
   assert.match(
-    at("  g: { kind: generator }\n", "  - dedupe: { ttl: 86400000 }\n"),
+    durationError("  g: { kind: generator }\n", "  - dedupe: { ttl: 86400000 }\n"),
     /pipeline\[0\]\.dedupe\.ttl: give a unit, e.g. 86400000s or 86400000ms/,
   );
   assert.match(
-    at("  g: { kind: generator, every: 0s }\n"),
+    durationError("  g: { kind: generator, every: 0s }\n"),
     /sources\.g\.every: expected a duration above zero such as 500ms, 2s or 5m, got "0s"/,
   );
   assert.match(
-    at("  g: { kind: generator, every: -5 }\n"),
+    durationError("  g: { kind: generator, every: -5 }\n"),
     /sources\.g\.every: expected a duration/,
   );
   assert.match(
-    at("  g: { kind: generator, every: 0 }\n"),
+    durationError("  g: { kind: generator, every: 0 }\n"),
     /sources\.g\.every: expected a duration above/,
   );
   assert.match(
-    at("  f: { kind: rss, url: https://example.com/f.xml, timeout: 0ms }\n"),
+    durationError("  f: { kind: rss, url: https://example.com/f.xml, timeout: 0ms }\n"),
     /sources\.f\.timeout: expected a duration above zero/,
   );
   const ok = parseFlow(
     "name: t\nsources:\n  g: { kind: generator, every: 5s }\npipeline: [validate]\n",
     "flows/t.yaml",
-    builtins,
+    builtinRegistry(),
     {},
   );
   assert.equal(ok.sources[0].every, 5_000);
@@ -682,17 +688,12 @@ Deno.test("a bare number in a duration field of a flow file asks for a unit; zer
 
 Deno.test("a timer's duration past what a timer holds (about 24.8 days) is refused at its line; ages and polls may be longer", () => {
   // setTimeout fires a longer wait at once: `timeout: 25d` made every fetch fail at its start.
-  const builtins = builtinRegistry();
-  const at = (source: string, stage = "  - validate\n") =>
-    flowError(() =>
-      parseFlow(`name: t\nsources:\n${source}pipeline:\n${stage}`, "flows/t.yaml", builtins, {})
-    ).message;
   assert.equal(
-    at("  f: { kind: rss, url: https://example.com/f.xml, timeout: 25d }\n"),
+    durationError("  f: { kind: rss, url: https://example.com/f.xml, timeout: 25d }\n"),
     'flows/t.yaml:3:60: sources.f.timeout: expected at most 24d (the longest a timer waits), got "25d"',
   );
   assert.match(
-    at(
+    durationError(
       "  g: { kind: generator }\n",
       "  - publish: { batch: { maxWait: 30d }, sinks: [ { stdout: {} } ] }\n",
     ),
@@ -703,7 +704,7 @@ Deno.test("a timer's duration past what a timer holds (about 24.8 days) is refus
       "  - validate\n  - dedupe: { ttl: 90d }\n  - publish: { retention: 365d, sinks: [ { stdout: {} }, " +
       "{ redis-stream: { url: 'redis://127.0.0.1:1', stream: s, idTtl: 30d } } ] }\n",
     "flows/t.yaml",
-    builtins,
+    builtinRegistry(),
     {},
   );
   assert.equal(ok.sources[0].every, 30 * 86_400_000);
