@@ -56,6 +56,9 @@ export function accounted<I, O>(actor: Actor<I, O>): Actor<I, O> {
     out: Outcome<O>,
     ctx: StageContext,
   ) => {
+    // A try given up on (its batchTimeout passed, or the run stopped hard) is no one's to count:
+    // its late end said its inputs were "neither emitted, dropped nor rejected".
+    if (ctx.signal.aborted) return;
     if (trace.twice) {
       const { id, count } = trace.twice;
       throw new PermanentError(

@@ -52,6 +52,8 @@ export interface StageWork {
   concurrency?: number;
   /** Warnings about the stage's own code said already (said once per stage). */
   said?: Set<string>;
+  /** Tries past batchTimeout since the last warning of them, and when that was (see within). */
+  timedOut?: { unsaid: number; saidAt: number };
 }
 
 /** What a batch became: items to pass on, and items for dead letters. */
@@ -284,12 +286,21 @@ function within(
         `handle did not return within ${ms < 1000 ? `${ms} ms` : seconds(ms)} (the stage's ` +
           `batchTimeout) on a batch of ${items}`,
       );
+      // Said at most once a minute, with how many: a stage that hangs on every item had a
+      // line per try.
       const { ctx } = work;
-      ctx.log.warn(
-        `${ctx.flow}/${ctx.stage}: a try of a batch of ${items} did not return within its ` +
-          `batchTimeout: its signal is aborted, and the batch is split` +
-          (items > 1 ? " and each half tried once" : "; the item goes to dead letters"),
-      );
+      const t = work.timedOut ??= { unsaid: 0, saidAt: -Infinity };
+      t.unsaid++;
+      if (Date.now() - t.saidAt >= SAY_EVERY_MS) {
+        ctx.log.warn(
+          `${ctx.flow}/${ctx.stage}: ${t.unsaid === 1 ? "a try" : `${t.unsaid} tries`} of a ` +
+            `batch did not return within its batchTimeout: a try's signal is aborted, and its ` +
+            "batch split down to the item that holds it, which goes to dead letters (said at " +
+            "most once a minute)",
+        );
+        t.unsaid = 0;
+        t.saidAt = Date.now();
+      }
       timed.abort(error);
       reject(error);
     }, ms);

@@ -403,3 +403,42 @@ Deno.test("an item a step forgets is counted and said, though the step made two 
     );
   });
 });
+
+Deno.test("a step's try given up on at its batchTimeout is not taken for forgetting its items when it ends", async () => {
+  // It ended once its signal was aborted, emitting nothing: its inputs were said to be "neither
+  // emitted, dropped nor rejected", though the runner had split them and sent the one on.
+  const module = `
+import { z } from "zod";
+export default {
+  summary: "waits for its signal on one title", schema: z.strictObject({}),
+  create: () => ({
+    async handle(batch, out, ctx) {
+      if (batch.some((item) => item.payload.title === "hang me")) {
+        await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
+        return;
+      }
+      for (const item of batch) out.emit(item);
+    },
+  }),
+};
+`;
+  await withDir({ "steps/wait.ts": module }, async (dir) => {
+    const { published, deadLetters, logs } = await runTestFlow(
+      flowText("./steps/wait.ts", "{}").replace(
+        "      options: {}\n",
+        "      options: {}\n      batchTimeout: 200ms\n",
+      ),
+      {
+        baseDir: dir,
+        items: [
+          { title: "one", url: "https://example.com/1" },
+          { title: "hang me", url: "https://example.com/2" },
+          { title: "three", url: "https://example.com/3" },
+        ],
+      },
+    );
+    assert.deepEqual(published.get("out")!.map((i) => i.payload.title).sort(), ["one", "three"]);
+    assert.deepEqual(deadLetters.map((l) => (l.item.payload as RawItem).title), ["hang me"]);
+    assert.deepEqual(logs.filter((l) => l.includes("neither emitted")), []);
+  });
+});
