@@ -279,7 +279,14 @@ export class QdrantSink implements Sink {
   /** The recorded delete's `seen_at` of each item's point that has one (see #notDeleted). */
   async #deletedAt(items: Envelope<RawItem>[], signal: AbortSignal): Promise<Map<string, number>> {
     const deletedAt = new Map<string, number>();
-    for (const [id, payload] of await this.#records(this.#deletes, "deletes of", items, signal)) {
+    for (
+      const [id, payload] of await this.#records(
+        this.#deletes,
+        "the deletes recorded for",
+        items,
+        signal,
+      )
+    ) {
       if (typeof payload.seen_at === "number") deletedAt.set(id, payload.seen_at);
     }
     return deletedAt;
@@ -300,9 +307,12 @@ export class QdrantSink implements Sink {
     const found = new Map<string, Record<string, unknown>>();
     let reply;
     try {
+      // "the deletes recorded for 40 points of trends": it said "deletes of trends", which read
+      // as a failed delete in a flow that has none.
+      const n = items.length;
       reply = await this.#call(
         "read",
-        what,
+        `${what} ${n} point${n === 1 ? "" : "s"} of`,
         signal,
         (init) =>
           this.#api.retrievePoints(collection, {
@@ -456,7 +466,7 @@ export class QdrantSink implements Sink {
     // Which points stand is read before any is merged: "there now" after a merge does not say
     // the merge found it (a review's race: 5 to 49 stories of 2,028 left at revision 1).
     const present = await this.#exists(signal)
-      ? await this.#records(this.#options.collection, "points of", updates, signal, false)
+      ? await this.#records(this.#options.collection, "the stored", updates, signal, false)
       : new Map();
     const standing = updates.filter((u) => present.has(pointId(u.id)));
     if (standing.length > 0) await this.#merge(standing, signal);
@@ -476,7 +486,7 @@ export class QdrantSink implements Sink {
     if (early.size === 0) return;
     const recorded = await this.#records(
       this.#early,
-      "early updates of",
+      "the early updates recorded for",
       [...early.values()],
       signal,
     );
@@ -494,7 +504,12 @@ export class QdrantSink implements Sink {
   /** Lays the recorded early updates (see #update) over the points of a first copy just written. */
   async #mergeEarly(items: Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
     if (items.length === 0) return;
-    const recorded = await this.#records(this.#early, "early updates of", items, signal);
+    const recorded = await this.#records(
+      this.#early,
+      "the early updates recorded for",
+      items,
+      signal,
+    );
     if (recorded.size === 0) return;
     const deletedAt = await this.#deletedAt(items, signal);
     const updates: Envelope<RawItem>[] = [];

@@ -407,7 +407,10 @@ Deno.test("a slow Qdrant fails the write after the timeout, and a stopping flow 
     fake.delay = 300;
     const error = await sink.write(items(2), signal()).catch((e) => e);
     // The first call of a write asks which of its ids were deleted (see the delete tests).
-    assert.match(error.message, /cannot read deletes of trends at .*: no answer within 50ms/);
+    assert.match(
+      error.message,
+      /cannot read the deletes recorded for 2 points of trends at .*: no answer within 50ms/,
+    );
     assert.equal(error.retryable, undefined, "a timeout is worth a retry");
     assert.equal(isAway(error), false, "and no outage: a large batch can be what is slow");
     const stop = new AbortController();
@@ -439,7 +442,7 @@ Deno.test("a Qdrant that is gone fails a write as an outage, which the runner wa
   await sink.open();
   await fake.close(); // its port now refuses connections
   const error = await sink.write(items(1), signal()).catch((e) => e);
-  assert.match(error.message, /cannot read deletes of trends at /);
+  assert.match(error.message, /cannot read the deletes recorded for 1 point of trends at /);
   assert.equal(isAway(error), true);
 });
 
