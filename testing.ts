@@ -52,7 +52,7 @@ import { check } from "./config/zod_issues.ts";
 import { formatPath } from "./engine/flow_error.ts";
 import { type FlowReport, startFlow } from "./engine/run_flow.ts";
 import type { Sink } from "./engine/sink.ts";
-import { errorMessage, PermanentError } from "./engine/errors.ts";
+import { recordLine } from "./adapters/sinks/jsonl_sink.ts";
 import type { Source } from "./engine/source.ts";
 
 /**
@@ -104,17 +104,10 @@ export class MemorySink implements Sink {
    * that a real run dead-letters.
    */
   write(batch: readonly Envelope<RawItem>[], _signal?: AbortSignal): Promise<void> {
-    for (const item of batch) {
-      try {
-        JSON.stringify(item);
-      } catch (error) {
-        return Promise.reject(
-          new PermanentError(
-            `item ${item.id} cannot be written as JSON: ${errorMessage(error)}`,
-            { cause: error },
-          ),
-        );
-      }
+    try {
+      for (const item of batch) recordLine(item, { vectors: true }); // throws as the JSONL sink does
+    } catch (error) {
+      return Promise.reject(error);
     }
     for (const item of batch) {
       if (item.update) {

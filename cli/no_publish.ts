@@ -1,11 +1,5 @@
 import type { Flow } from "../engine/flow.ts";
-
-/** A flow whose pipeline has no publish stage, and where its pipeline is written. */
-export interface NoPublish {
-  line?: number;
-  column?: number;
-  message: string;
-}
+import type { FlowWarning } from "./short_retention.ts";
 
 /**
  * A pipeline with no publish stage, which `check` and the start of a run
@@ -14,7 +8,7 @@ export interface NoPublish {
  * what leaves the pipeline), but a run said "10 published, output in out/t/"
  * and wrote nothing.
  */
-export function noPublish(flow: Flow): NoPublish[] {
+export function noPublish(flow: Flow): FlowWarning[] {
   if (flow.pipeline.some((stage) => stage.kind === "publish")) return [];
   return [{
     ...flow.locate?.(["pipeline"], "key"),

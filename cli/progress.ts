@@ -1,6 +1,7 @@
 import { terminalSafe } from "../engine/log.ts";
 import type { RunningFlow } from "../engine/run_flow.ts";
 import { fitWidth, formatTable } from "./summary.ts";
+import type { StdoutKind } from "./stdout_kind.ts";
 
 /** The live table: `above` prints a line (a log line) above it rather than over it. */
 export interface Progress {
@@ -27,23 +28,14 @@ export function liveTable(
   ).join("\n");
 }
 
-/**
- * Redraws the per-stage table of each running flow (liveTable) in place a
- * few times a second. The redraw
- * moves up as many lines as it drew, so anything else written to stderr
- * meanwhile would be drawn over: log lines go through `above`, which takes
- * the table down, prints, and draws it again below, and so does what a
- * stage's own code prints with console (a step's console.log while you
- * debug it) for as long as the table is shown.
- */
 /** Where a run writes, as far as the live table is concerned. */
 export interface Terminal {
   /** Text logs, not --quiet. */
   text: boolean;
   /** stderr, where the table is drawn, is a terminal. */
   stderr: boolean;
-  /** Where stdout goes (stdout_kind.ts). */
-  stdout: "terminal" | "pipe" | "file";
+  /** Where stdout goes. */
+  stdout: StdoutKind;
   /** A flow of the run prints its items to stdout (a stdout sink). */
   printsItems: boolean;
 }
@@ -58,6 +50,15 @@ export function drawsTable(t: Terminal): boolean {
   return t.text && t.stderr && !(t.printsItems && t.stdout !== "file");
 }
 
+/**
+ * Redraws the per-stage table of each running flow (liveTable) in place a
+ * few times a second. The redraw
+ * moves up as many lines as it drew, so anything else written to stderr
+ * meanwhile would be drawn over: log lines go through `above`, which takes
+ * the table down, prints, and draws it again below, and so does what a
+ * stage's own code prints with console (a step's console.log while you
+ * debug it) for as long as the table is shown.
+ */
 export function showProgress(flows: () => readonly RunningFlow[], named: boolean): Progress {
   const enc = new TextEncoder();
   let lines = 0;

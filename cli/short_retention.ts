@@ -1,7 +1,7 @@
 import type { Flow } from "../engine/flow.ts";
 
-/** A publish stage's retention shorter than a merging dedupe's ttl before it, and where it is written. */
-export interface ShortRetention {
+/** A warning about a flow file that loads (`check` and a run's start say it), and where it points. */
+export interface FlowWarning {
   line?: number;
   column?: number;
   message: string;
@@ -15,8 +15,8 @@ export interface ShortRetention {
  * of it goes out as a merge update, and Postgres keeps a row of the merged
  * fields alone (title and vector null) for another retention period.
  */
-export function shortRetentions(flow: Flow): ShortRetention[] {
-  const out: ShortRetention[] = [];
+export function shortRetentions(flow: Flow): FlowWarning[] {
+  const out: FlowWarning[] = [];
   flow.pipeline.forEach((stage, i) => {
     if (stage.kind !== "publish") return;
     const retention = (stage.config as { retention?: unknown } | undefined)?.retention;

@@ -8,7 +8,7 @@ import { fstatSync } from "node:fs";
  * to the same terminal were drawn over, the last 4 lines of every run lost
  * from the screen. A file is out of its way.
  */
-export function stdoutKind(): "terminal" | "pipe" | "file" {
+export function stdoutKind(): StdoutKind {
   if (Deno.stdout.isTerminal()) return "terminal";
   try {
     const stat = fstatSync(1);
@@ -17,3 +17,6 @@ export function stdoutKind(): "terminal" | "pipe" | "file" {
     return "pipe"; // unknown: as if it could reach a terminal
   }
 }
+
+/** What stdoutKind tells apart. */
+export type StdoutKind = "terminal" | "pipe" | "file";

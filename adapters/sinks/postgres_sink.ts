@@ -566,17 +566,6 @@ function revisionOf(item: Envelope<RawItem>): number {
 }
 
 /**
- * Whether a statement lost a race with another session's and may run again
- * as it is: a serialization failure (40001; the sink's writes are
- * serializable) or a deadlock (40P01). A delete and an upsert of one id by
- * two processes at the same moment, each reading before the other
- * committed, would leave the deleted item in the table; Postgres fails one
- * of them instead, and the retry's new snapshot sees what the other wrote.
- * Postgres tracks what a statement read by index page, not by id, so
- * writes of different ids by several processes can fail this way too,
- * mostly where deletes are among them: such a statement runs again at once.
- */
-/**
  * The lock_timeout of a sink whose statement_timeout is `timeout` (above
  * 0, which is none, for both): a little shorter, so a statement that
  * waited on a lock the whole time fails as locked out (lockedOut), not as
@@ -595,6 +584,17 @@ export function lockedOut(error: unknown): boolean {
   return (error as { code?: unknown })?.code === "55P03";
 }
 
+/**
+ * Whether a statement lost a race with another session's and may run again
+ * as it is: a serialization failure (40001; the sink's writes are
+ * serializable) or a deadlock (40P01). A delete and an upsert of one id by
+ * two processes at the same moment, each reading before the other
+ * committed, would leave the deleted item in the table; Postgres fails one
+ * of them instead, and the retry's new snapshot sees what the other wrote.
+ * Postgres tracks what a statement read by index page, not by id, so
+ * writes of different ids by several processes can fail this way too,
+ * mostly where deletes are among them: such a statement runs again at once.
+ */
 export function serializationFailure(error: unknown): boolean {
   const code = String((error as { code?: unknown })?.code ?? "");
   return code === "40001" || code === "40P01";
