@@ -192,31 +192,49 @@ export function maskUrl(url: string): string {
 }
 
 /**
- * The URL without its query parameters that maskUrl masks (a token, a key,
- * a password: isSecretParam), the rest as written: the address an item
- * made from a fetched page carries to sinks and dead letters, where the
- * credential a flow fetched it with has no business (a URL's user:password
- * is left out the same way, by the fetch).
+ * The URL without its query (or `;` path) parameters that maskUrl masks (a
+ * token, a key, a password: isSecretParam) and without its user:password,
+ * the rest as written: the address an item made from a fetched page
+ * carries to sinks and dead letters, where the credential a flow fetched
+ * it with has no business, even when the page names itself with it (a
+ * canonical link or og:url that repeats the address asked for).
  *
  * @example
  * ```ts
  * import { withoutSecretParams } from "./mask_url.ts";
- * const url = withoutSecretParams("https://example.com/a?id=7&access_token=abc123");
+ * const url = withoutSecretParams("https://example.com/a;jsessionid=s1?id=7&access_token=abc123");
  * if (url !== "https://example.com/a?id=7") throw new Error(url);
  * ```
  */
 export function withoutSecretParams(url: string): string {
   const u = URL.parse(url);
-  if (!u || u.search.length <= 1) return url;
-  const parts = u.search.slice(1).split("&");
-  const kept = parts.filter((part) => {
-    const eq = part.indexOf("=");
-    return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
-  });
-  if (kept.length === parts.length) return url;
-  u.search = kept.length > 0 ? "?" + kept.join("&") : "";
-  return u.href;
+  if (!u) return url;
+  let changed = false;
+  if (u.username || u.password) {
+    u.username = u.password = "";
+    changed = true;
+  }
+  const path = u.pathname.replace(PATH_PARAM, (param, name) => isSecretParam(name) ? "" : param);
+  if (path !== u.pathname) {
+    u.pathname = path;
+    changed = true;
+  }
+  if (u.search.length > 1) {
+    const parts = u.search.slice(1).split("&");
+    const kept = parts.filter((part) => {
+      const eq = part.indexOf("=");
+      return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
+    });
+    if (kept.length !== parts.length) {
+      u.search = kept.length > 0 ? "?" + kept.join("&") : "";
+      changed = true;
+    }
+  }
+  return changed ? u.href : url;
 }
+
+/** A `;name=value` parameter of a path segment (`/a;jsessionid=…`), its name captured. */
+const PATH_PARAM = /;([^=;/]+)=[^;/]*/g;
 
 /**
  * Every form of the URL's password that a driver's message may repeat, raw

@@ -2,7 +2,8 @@ import { z } from "zod";
 import { bytes, duration } from "../../config/units.ts";
 import type { RawItem } from "../../engine/item.ts";
 import { FieldError } from "../../engine/flow_error.ts";
-import { maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
+import { maskUrl, maskUrlsIn, withoutSecretParams } from "../../engine/mask_url.ts";
+import { errorMessage } from "../../engine/errors.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
@@ -540,8 +541,11 @@ class HtmlSource implements Source {
     try {
       item = extractArticle(doc, url);
     } catch (error) {
-      if (!(error instanceof PageTooBigError)) throw error;
-      why = error.message;
+      // Readability's own failure on a page is that page's, as a page too big is: the
+      // poll goes on (it failed whole, the pages after this one unread, at every poll).
+      why = error instanceof PageTooBigError
+        ? error.message
+        : `its article could not be read: ${maskUrlsIn(errorMessage(error))}`;
     }
     if (item === undefined) {
       this.counts.noArticle++;

@@ -1205,3 +1205,60 @@ fixtureTest(
     );
   },
 );
+
+Deno.test("a page that leaves out its optional <head> and <body> tags is read, and the poll goes on", async () => {
+  // As minifiers write pages. linkedom put the content beside an empty body, and Readability
+  // threw on it (`reading 'tagName'`): the whole poll failed, the pages after it unread.
+  const paragraphs = Array.from({ length: 6 }, () => `<p>${PARAGRAPH.repeat(3)}</p>`).join("");
+  const minified = (title: string) =>
+    `<!doctype html><html lang="fr"><title>${title}</title>` +
+    `<meta name="author" content="Ann Lee"><article>${paragraphs}</article></html>`;
+  const s = site({
+    "/list.html": { body: listPage(["/a1.html", "/bare.html", "/a3.html"]) },
+    "/a1.html": { body: frenchPage("", utf8) },
+    "/bare.html": { body: minified("Sans balises") },
+    "/a3.html": { body: minified("Encore un").replace("</html>", "") },
+  });
+  await withServer(s.handler, async (origin) => {
+    const { env, log } = testEnv();
+    const src = await source({ url: `${origin}/list.html`, follow: "a.story" }, env);
+    const items = await readAll(src);
+    assert.deepEqual(items.map((i) => i.title).sort(), [
+      "Encore un",
+      "Sans balises",
+      "Un café fermé",
+    ]);
+    const bare = items.find((i) => i.title === "Sans balises")!;
+    assert.equal(bare.lang, "fr");
+    assert.equal(bare.author, "Ann Lee");
+    assert.ok(String(bare.text).startsWith(PARAGRAPH.trim().slice(0, 40)), String(bare.text));
+    assert.equal(src.counts.failed, 0, log.lines.join("\n"));
+  });
+});
+
+Deno.test("a page that names itself with the token it was fetched with gives an item without it", async () => {
+  // Many CMSs echo the address asked for in <link rel="canonical"> or og:url: the token went
+  // with the item to every sink and dead letter, though logs masked it.
+  const named = (head: string) => frenchPage(head, utf8);
+  const s = site({
+    "/canon": { body: named(`<link rel="canonical" href="/canon?id=7&access_token=TOKSECRET1">`) },
+    "/og": { body: named(`<meta property="og:url" content="/og?id=8&api_key=KEYSECRET2">`) },
+    "/plain;jsessionid=SESSSECRET3": { body: named("") },
+  });
+  await withServer(s.handler, async (origin) => {
+    const src = await source({
+      url: [
+        `${origin}/canon?id=7&access_token=TOKSECRET1`,
+        `${origin}/og?id=8&api_key=KEYSECRET2`,
+        `${origin}/plain;jsessionid=SESSSECRET3`,
+      ],
+    });
+    const items = await readAll(src);
+    assert.deepEqual(items.map((i) => i.url).sort(), [
+      `${origin}/canon?id=7`,
+      `${origin}/og?id=8`,
+      `${origin}/plain`,
+    ]);
+    assert.doesNotMatch(JSON.stringify(items), /SECRET/);
+  });
+});
