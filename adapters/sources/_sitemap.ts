@@ -191,6 +191,23 @@ export async function* sitemapUrls(
 }
 
 /**
+ * A lastmod as the sitemap protocol writes it (W3C Datetime: a year, a
+ * month, a day, or a day and time), in ms, or NaN for anything else. A
+ * time with no zone is read as UTC: Date.parse read it in the machine's
+ * zone, so the marks moved by hours from one machine to another; and it
+ * took `1` for 2001.
+ */
+function lastmodMs(value: string): number {
+  const w3c = W3C_DATETIME.exec(value);
+  if (!w3c) return NaN;
+  return Date.parse(w3c[1] !== undefined && w3c[2] === undefined ? value + "Z" : value);
+}
+
+/** W3C Datetime: YYYY[-MM[-DD[Thh:mm[:ss[.s]][zone]]]]; groups: the time, the zone. */
+const W3C_DATETIME =
+  /^\d{4}(?:-\d{2}(?:-\d{2}([T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?)?)?$/i;
+
+/**
  * The last ms a lastmod can mean: the end of its day, month or year when
  * it gives no time (W3C Datetime: YYYY-MM-DD, YYYY-MM, YYYY), else itself.
  */
@@ -283,8 +300,8 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
       const value = text.trim();
       if (el === "loc") entry.url = absolute(value, base);
       else {
-        const ms = Date.parse(value);
-        if (value && Number.isFinite(ms)) {
+        const ms = lastmodMs(value);
+        if (Number.isFinite(ms)) {
           entry.lastmod = new Date(ms).toISOString();
           entry.lastmodEnd = lastmodEnd(value, ms);
         }

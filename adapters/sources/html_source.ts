@@ -469,12 +469,14 @@ class HtmlSource implements Source {
       if (next.done) {
         const newest = next.value.newest;
         if (left > 0) this.#overBudget(left);
-        // A page that failed (not gone) keeps the mark, so the next walk lists it again.
+        // A page that failed (not gone), or was left while its host pauses, keeps the mark, so
+        // the next walk lists it again.
         const failed = this.counts.failed - before.failed - (this.#gone - goneBefore);
-        if (left === 0 && failed === 0 && newest !== undefined) {
+        const whole = left === 0 && failed === 0 && this.counts.paused === before.paused;
+        if (whole && newest !== undefined) {
           this.#since = Math.max(this.#since ?? -Infinity, Math.min(newest, started));
         }
-        if (left === 0 && failed === 0) {
+        if (whole) {
           this.#marks = keptMarks(next.value.marks, started, walkSince);
           this.#stamps = next.value.stamps;
         }

@@ -1262,3 +1262,45 @@ Deno.test("a page that names itself with the token it was fetched with gives an 
     assert.doesNotMatch(JSON.stringify(items), /SECRET/);
   });
 });
+
+Deno.test("sitemap: pages left while their host pauses are listed again, not passed by the mark", async () => {
+  // The sitemap on one host, its pages on another (apex and www, a CDN). One 429 asking for a
+  // pause longer than the source waits between polls paused the pages' host; the next poll
+  // left every page unrequested, counted nothing failed, and moved the mark past them: p2 to
+  // p4 were never fetched.
+  let busy = true;
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/robots.txt") return new Response("none", { status: 404 });
+    if (busy && path === "/p2") {
+      busy = false;
+      return new Response("slow down", { status: 429, headers: { "retry-after": "2" } });
+    }
+    return new Response(frenchPage("", utf8), { headers: { "content-type": "text/html" } });
+  }, async (pagesAt) => {
+    const urlset = [1, 2, 3, 4].map((i) =>
+      `<url><loc>${pagesAt}/p${i}</loc><lastmod>2026-11-0${i}T10:00:00Z</lastmod></url>`
+    ).join("");
+    const sitemap = site({
+      "/sitemap.xml": {
+        body: `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
+          `${urlset}</urlset>`,
+        type: "application/xml",
+      },
+    });
+    await withServer(sitemap.handler, async (sitemapAt) => {
+      const { env } = politeEnv(true);
+      const src = await source(
+        { sitemap: `${sitemapAt}/sitemap.xml`, concurrency: 1 },
+        { ...env, every: 500 },
+      );
+      const items = await readAll(src); // p1, then p2's 429 pauses the host for 2 s
+      items.push(...await readAll(src)); // the host still pauses: nothing is requested
+      assert.ok(src.counts.paused > 0, JSON.stringify(src.counts));
+      await new Promise((r) => setTimeout(r, 2_500));
+      items.push(...await readAll(src)); // the pause is over
+      const urls = items.map((i) => String(i.url).slice(pagesAt.length));
+      assert.deepEqual(urls.sort(), ["/p1", "/p2", "/p3", "/p4"]);
+    });
+  });
+});

@@ -548,3 +548,30 @@ Deno.test("a sitemap URL's token stays out of the pages resolved against it, a b
     ]);
   });
 });
+
+Deno.test("a lastmod is read as the protocol writes it: a time with no zone is UTC, anything else none", async () => {
+  // Date.parse read `2026-12-05T10:00:00` in the machine's zone (the marks moved by hours from
+  // one machine to another), and `1` as 2001.
+  const docs = new Map([[
+    "/sitemap.xml",
+    urlset([
+      ["https://example.com/a", "2026-12-05T10:00:00"],
+      ["https://example.com/b", "2026-12-05 10:00"],
+      ["https://example.com/c", "2026-12"],
+      ["https://example.com/d", "1"],
+      ["https://example.com/e", "Monday"],
+      ["https://example.com/f", "2026-12-05T10:00:00.5-05:00"],
+    ]),
+  ]]);
+  await withServer(site(docs), async (origin) => {
+    const batches = await readAll(await source({ url: `${origin}/sitemap.xml` }));
+    assert.deepEqual(batches.flat().map((p) => [p.url, p.lastmod]), [
+      ["https://example.com/a", "2026-12-05T10:00:00.000Z"],
+      ["https://example.com/b", "2026-12-05T10:00:00.000Z"],
+      ["https://example.com/c", "2026-12-01T00:00:00.000Z"],
+      ["https://example.com/d", undefined],
+      ["https://example.com/e", undefined],
+      ["https://example.com/f", "2026-12-05T15:00:00.500Z"],
+    ]);
+  });
+});
