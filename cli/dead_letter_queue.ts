@@ -47,11 +47,12 @@ async function scan(
 /**
  * The stream's entries, oldest first, read PAGE at a time: a caller that
  * deletes what it was given (replay) holds one page, never the stream.
+ * Up to the entry `upTo` when given.
  */
-async function* letters(redis: Redis, key: string): AsyncGenerator<DlqEntry> {
+async function* letters(redis: Redis, key: string, upTo = "+"): AsyncGenerator<DlqEntry> {
   let start = "-";
   for (;;) {
-    const page = await redis.xrange(key, start, "+", "COUNT", PAGE);
+    const page = await redis.xrange(key, start, upTo, "COUNT", PAGE);
     for (const [id, fields] of page) yield parseEntry(id, fields);
     if (page.length < PAGE) return;
     start = "(" + page[page.length - 1][0];
@@ -177,7 +178,13 @@ export async function dlqReplay(
   const result: ReplayResult = { replayed: {}, skipped: [] };
   // A page at a time: read whole first, a stream a bad deploy filled (100,000 letters of 20 KB)
   // ran the command out of memory before it moved any.
-  const entries = opts.ids ? await byIds(redis, keys, opts.ids, result) : letters(redis, keys.dlq);
+  // Up to the newest letter there is now: a running flow that refuses a replayed item again
+  // adds a letter behind, which a read on to the end sent back again, round after round.
+  const upTo = opts.ids ? undefined : await lastDeadLetter(redis, keys);
+  if (!opts.ids && upTo === undefined) return result;
+  const entries = opts.ids
+    ? await byIds(redis, keys, opts.ids, result)
+    : letters(redis, keys.dlq, upTo);
   const targets = new Map<string, string | undefined>();
   for await (const entry of entries) {
     if (opts.stage !== undefined && entry.stage !== opts.stage) continue;

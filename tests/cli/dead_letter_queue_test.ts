@@ -232,6 +232,48 @@ redisTest("two replays at once put each dead letter back exactly once", async ()
   });
 });
 
+redisTest(
+  "dlqReplay puts back the letters there were when it started, not those a running flow adds meanwhile",
+  async () => {
+    // A running flow that refuses a replayed item again appends a new letter behind: replay
+    // read on to the stream's end and sent it back again, round after round (a review's
+    // replay of 20,000 letters said 69,994, each round every stage's work and API calls again).
+    await withRedis(async (server) => {
+      const redis = await connectRedis(server.url);
+      const other = await connectRedis(server.url);
+      try {
+        await groups(redis, PIPELINE);
+        await manyLetters(redis);
+        const replay = dlqReplay(redis, keys, { pipeline: PIPELINE });
+        // Once replay has moved one, the flow refuses 300 items again.
+        while ((await other.xlen(keys.input("validate"))) === 0) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        const again = other.pipeline();
+        for (let i = 0; i < 300; i++) {
+          again.xadd(
+            keys.dlq,
+            "*",
+            ...deadLetterFields({
+              stage: "validate",
+              reason: "r",
+              attempts: 1,
+              item: item(5000 + i),
+            }),
+          );
+        }
+        await again.exec();
+        const result = await replay;
+        assert.deepEqual(result.replayed, { validate: 802, enrich: 401 });
+        assert.equal(await redis.xlen(keys.dlq), 300, "the letters added meanwhile stay");
+      } finally {
+        await closeRedis(other);
+        await closeRedis(redis);
+      }
+    });
+  },
+);
+
 redisTest("dlqPurge deletes one stage's dead letters or all of them, and counts them", async () => {
   await withConnection(async (redis) => {
     await letter(redis, "validate", 1);
