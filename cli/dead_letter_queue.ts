@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { isUnencodableNote } from "../engine/dead_letters.ts";
+import { errorMessage } from "../engine/errors.ts";
 import type { Envelope } from "../engine/item.ts";
 import type { FlowKeys } from "../engine/redis/keys.ts";
 import { pairs } from "../engine/redis/redis_info.ts";
@@ -186,6 +187,30 @@ export async function dlqReplay(
     ? await byIds(redis, keys, opts.ids, result)
     : letters(redis, keys.dlq, upTo);
   const targets = new Map<string, string | undefined>();
+  try {
+    await replayEach(redis, keys, opts, entries, targets, result);
+  } catch (error) {
+    // Redis lost part-way: what was moved is moved (each letter in one atomic step), and the
+    // operator is told how far it got, not only the stack of the command that failed.
+    const moved = Object.values(result.replayed).reduce((a, n) => a + n, 0);
+    throw Object.assign(
+      new Error(`dlq replay stopped after ${moved} dead letters: ${errorMessage(error)}`, {
+        cause: error,
+      }),
+      { replayed: result.replayed },
+    );
+  }
+  return result;
+}
+
+async function replayEach(
+  redis: Redis,
+  keys: FlowKeys,
+  opts: DlqFilter & { pipeline?: readonly string[]; into?: string },
+  entries: Iterable<DlqEntry> | AsyncIterable<DlqEntry>,
+  targets: Map<string, string | undefined>,
+  result: ReplayResult,
+): Promise<void> {
   for await (const entry of entries) {
     if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
     const skip = (reason: string) =>
@@ -229,7 +254,6 @@ export async function dlqReplay(
       if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
     } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
   }
-  return result;
 }
 
 async function byIds(

@@ -52,7 +52,7 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
  * Reports an error that ended a command and returns the exit code for it:
  * 2 for bad input (command line, flow file), with a pointer to `deno task
  * run help` for a usage error; UNAVAILABLE (75) for a service that did not
- * answer at start; 1, with the stack, for anything unexpected.
+ * answer, at start or since; 1, with the stack, for anything unexpected.
  */
 export function exitCodeFor(error: unknown, argv: string[]): number {
   const format = requestedFormat(argv);
@@ -70,6 +70,12 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
       : error as Error;
     printError(format, shown, usage ? `run \`${typedCommand("help")}\` for usage` : undefined);
     return isUnavailable(error) ? UNAVAILABLE : 2;
+  }
+  // A connection lost or a service that stopped answering mid-command (`status`, `dlq replay`
+  // with Redis restarting): said in a line, and 75 as at start, not a stack and 1.
+  if (isUnavailable(error) && error instanceof Error) {
+    printError(format, error);
+    return UNAVAILABLE;
   }
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {

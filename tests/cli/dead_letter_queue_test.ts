@@ -11,6 +11,7 @@ import {
 import { flowKeys } from "../../engine/redis/keys.ts";
 import { deadLetterFields } from "../../engine/redis/redis_dead_letters.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
+import { isUnavailable } from "../../cli/exit_code.ts";
 import { item } from "../engine/redis/_fixtures.ts";
 
 const keys = flowKeys("ops");
@@ -269,6 +270,34 @@ redisTest(
       } finally {
         await closeRedis(other);
         await closeRedis(redis);
+      }
+    });
+  },
+);
+
+redisTest(
+  "dlqReplay cut off by Redis going away says how far it got, as a service gone",
+  async () => {
+    // It printed only the stack of the command in flight, and exited 1: an operator could not
+    // tell whether anything had moved.
+    await withRedis(async (server) => {
+      const redis = await connectRedis(server.url, { timeout: 1000 });
+      try {
+        await groups(redis, PIPELINE);
+        await manyLetters(redis);
+        const replay = dlqReplay(redis, keys, { pipeline: PIPELINE });
+        while ((await redis.xlen(keys.input("validate"))) < 10) {
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        await server.stop();
+        const error = await replay.then(() => undefined, (e: Error) => e);
+        assert.ok(error, "the replay went on with Redis gone");
+        assert.match(error.message, /^dlq replay stopped after \d+ dead letters: /);
+        const moved = Number(/after (\d+)/.exec(error.message)![1]);
+        assert.ok(moved >= 10 && moved < 1203, error.message);
+        assert.equal(isUnavailable(error), true, error.message);
+      } finally {
+        redis.disconnect();
       }
     });
   },

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { isUnavailable, UNAVAILABLE } from "../../cli/exit_code.ts";
+import { exitCodeFor, isUnavailable, UNAVAILABLE } from "../../cli/exit_code.ts";
 import { USAGE } from "../../cli/help.ts";
 import { FlowStartError } from "../../engine/build_flow.ts";
-import { RedisUnreachableError } from "../../engine/redis/connection.ts";
+import { RedisConnectionLostError, RedisUnreachableError } from "../../engine/redis/connection.ts";
 
 Deno.test("a service that did not answer at start is told apart from one that answered no", () => {
   // What a sink's open threw when Postgres refused the connection, as the run wraps it.
@@ -33,4 +33,14 @@ Deno.test("help lists every exit code the command line gives, 75 among them", ()
   for (const code of [0, 1, 2, UNAVAILABLE, 130, 141]) {
     assert.match(USAGE, new RegExp(`(?:exit codes:|[,;])\\s${code}\\s`), `exit code ${code}`);
   }
+});
+
+Deno.test("a connection lost mid-command exits 75 as at start, not 1 with a stack", () => {
+  // `status` or `dlq list` with Redis restarting under them printed
+  // `error: RedisConnectionLostError: … at rejectInFlight (…)` and exited 1.
+  const lost = new RedisConnectionLostError("XRANGE");
+  assert.equal(exitCodeFor(lost, ["status", "f.yaml"]), UNAVAILABLE);
+  const wrapped = new Error("dlq replay stopped after 7 dead letters", { cause: lost });
+  assert.equal(exitCodeFor(wrapped, ["dlq", "replay", "f.yaml"]), UNAVAILABLE);
+  assert.equal(exitCodeFor(new Error("a bug"), ["status", "f.yaml"]), 1);
 });
