@@ -48,6 +48,39 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
   return isUnavailable(cause, depth + 1);
 }
 
+function isUsage(error: unknown): boolean {
+  return error instanceof UsageError ||
+    String((error as { code?: unknown })?.code).startsWith("ERR_PARSE_ARGS");
+}
+
+/** Errors a command says in a line: bad input (2), or a service that did not answer (75). */
+function isBadInput(error: unknown): boolean {
+  return error instanceof FlowError || error instanceof FlowStartError ||
+    error instanceof RedisUnreachableError || error instanceof NotDurableError ||
+    error instanceof UnknownStageError;
+}
+
+/** The error as a user reads it: a flow file's with its place, a start's with its stage. */
+function shownError(error: unknown): Error {
+  return error instanceof FlowError
+    ? shownFlowError(error)
+    : error instanceof FlowStartError
+    ? shownStartError(error)
+    : error instanceof Error
+    ? error
+    : new Error(String(error));
+}
+
+/**
+ * The exit code exitCodeFor gives `error` and the line it says it in, for
+ * one flow of several that could not run: the others go on.
+ */
+export function flowFailure(error: unknown): { code: number; message: string } {
+  const message = maskUrlsIn(shownError(error).message);
+  if (isUnavailable(error)) return { code: UNAVAILABLE, message };
+  return { code: isBadInput(error) ? 2 : 1, message };
+}
+
 /**
  * Reports an error that ended a command and returns the exit code for it:
  * 2 for bad input (command line, flow file), with a pointer to `deno task
@@ -56,19 +89,13 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
  */
 export function exitCodeFor(error: unknown, argv: string[]): number {
   const format = requestedFormat(argv);
-  const usage = error instanceof UsageError ||
-    String((error as { code?: unknown })?.code).startsWith("ERR_PARSE_ARGS");
-  if (
-    error instanceof FlowError || error instanceof FlowStartError ||
-    error instanceof RedisUnreachableError || error instanceof NotDurableError ||
-    error instanceof UnknownStageError || usage
-  ) {
-    const shown = error instanceof FlowError
-      ? shownFlowError(error)
-      : error instanceof FlowStartError
-      ? shownStartError(error)
-      : error as Error;
-    printError(format, shown, usage ? `run \`${typedCommand("help")}\` for usage` : undefined);
+  const usage = isUsage(error);
+  if (isBadInput(error) || usage) {
+    printError(
+      format,
+      shownError(error),
+      usage ? `run \`${typedCommand("help")}\` for usage` : undefined,
+    );
     return isUnavailable(error) ? UNAVAILABLE : 2;
   }
   // A connection lost or a service that stopped answering mid-command (`status`, `dlq replay`

@@ -8,6 +8,7 @@ import { type LogFormat, type Logger, withContext } from "../engine/log.ts";
 import { countHttpRequests } from "./counted_http.ts";
 import { isLoopbackAddress, serveWatch, type WatchServer } from "./watch_server.ts";
 import { UsageError } from "./args.ts";
+import { flowFailure } from "./exit_code.ts";
 import { FlowRun } from "./flow_run.ts";
 import { drawsTable, type Progress, showProgress } from "./progress.ts";
 import { type SignalEvent, watchSignals } from "./signals.ts";
@@ -210,7 +211,17 @@ export async function runCommand(
         flows.length > 1,
       );
     }
-    const codes = await Promise.all(runs.map((run) => run.run()));
+    // With several flows, one that cannot start or fails is said and ends alone: the others
+    // went down with it, undrained and unreported (their accepted items with them).
+    const codes = await Promise.all(
+      runs.map((run) =>
+        runs.length === 1 ? run.run() : run.run().catch((error: unknown) => {
+          const { code, message } = flowFailure(error);
+          run.log.error(message);
+          return code;
+        })
+      ),
+    );
     // Among several summaries, the one that failed is easy to miss: the last line names it.
     const failed = flows.flatMap((f, i) => codes[i] !== 0 ? [`${f.name} (exit ${codes[i]})`] : []);
     if (flows.length > 1 && failed.length > 0) {

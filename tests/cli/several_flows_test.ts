@@ -134,3 +134,50 @@ Deno.test("--port with two flow files says it serves one, and nothing of --watch
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a flow that cannot start ends alone: the others run on, drain and report", async () => {
+  // Redis refused for one flow: the process exited 75 a few seconds in, the other flow
+  // neither drained nor reported, its accepted items lost without a word.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-two-" });
+  const a = await flow(dir, "alpha", "{ kind: generator, count: 40, every: 50ms }");
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = closed.addr.port;
+  closed.close();
+  const down = join(dir, "down.yaml");
+  await Deno.writeTextFile(
+    down,
+    `name: down
+durability: redis
+redis: redis://127.0.0.1:${port}
+sources: { s: { kind: generator, count: 10 } }
+pipeline:
+  - publish: [ { jsonl: { path: items.jsonl } } ]
+`,
+  );
+  const child = start(["--log-format", "json", a, down], dir);
+  const decoder = new TextDecoder();
+  let stderr = "";
+  const reading = (async () => {
+    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
+  })();
+  for (let i = 0; i < 400 && !/cannot reach Redis[^\n]*"flow":"down"/.test(stderr); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(stderr, /cannot reach Redis[^\n]*"flow":"down"/);
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill("SIGTERM");
+  const status = await child.status;
+  await reading;
+  await child.stdout.cancel();
+  const logs = stderr.trim().split("\n").map((l) => JSON.parse(l));
+  const report = logs.find((l) => l.flow === "alpha" && l.report)?.report;
+  assert.ok(report, stderr);
+  assert.ok(report.published > 0);
+  // Each poll makes the same items again: the file holds each id once.
+  assert.ok((await lineCount(join(dir, "out-alpha", "items.jsonl"))) > 0);
+  assert.ok(
+    logs.some((l) => /1 of 2 flows did not finish cleanly: down \(exit 75\)/.test(l.msg)),
+    stderr,
+  );
+  assert.equal(status.code, 75);
+});
