@@ -23,6 +23,9 @@
  *                                     last start had them: a stage under a new id is known
  *   millrace:{demo}:keyed             hash stage -> what its ids and state are keyed by (a
  *                                     Deduper's key fields), as the last start had it
+ *   millrace:{demo}:passed            hash stage -> JSON list of the pipelines (stage ids in
+ *                                     order) whose runs wrote what may wait on its input:
+ *                                     what those items have been through (pipeline_edit.ts)
  *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
  *                                     the stage itself unless fused), written at start, read
  *                                     by `dlq replay`
@@ -74,6 +77,8 @@ export interface FlowKeys {
   readonly configs: string;
   /** Hash stage id -> what its ids and state are keyed by (StageSpec.keyedBy), as the last start had it. */
   readonly keyed: string;
+  /** Hash stage id -> JSON list of the pipelines whose runs wrote what may wait on its input. */
+  readonly passed: string;
   /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
   readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
@@ -112,6 +117,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     pipeline: `${base}:pipeline`,
     configs: `${base}:configs`,
     keyed: `${base}:keyed`,
+    passed: `${base}:passed`,
     steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,

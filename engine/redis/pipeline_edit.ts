@@ -61,8 +61,9 @@ export async function fingerprint(stage: { kind: string; config: unknown }): Pro
  *   file's ids ask for.
  * - **Stages in another order** are refused where entries wait whose items
  *   would then skip a stage or go through one twice: an entry on a stage's
- *   input has been through the stages before it in the recorded order and
- *   will go through those from it on in the new one.
+ *   input has been through the stages before it in the order of the run
+ *   that wrote it (recordWriters) and will go through those from it on in
+ *   the new one.
  * - **A new stage** with entries waiting past where it stands is said:
  *   those items will not go through it.
  * - **A stage keyed otherwise** (a Deduper's key fields: StageSpec.keyedBy)
@@ -79,7 +80,6 @@ export async function checkEdit(
   if (before.length === 0) return;
   await sayRekeyed(redis, keys, flow, log, registry);
   const now = flow.pipeline;
-  const had = new Map(before.map((s) => [s.id, s]));
   const place = (i: number) => ({ path: ["pipeline", i], file: flow.file, locate: flow.locate });
 
   const recorded = await redis.hgetall(keys.configs);
@@ -110,49 +110,112 @@ export async function checkEdit(
   }
 
   // Where entries wait, their items have been through the stages before that input in the
-  // recorded order, and will go through the stages from it on in this file's order: each stage
-  // must come exactly once between the two. The same stages in the same order (a restart, an
-  // edit of configs) need no look at the backlogs.
+  // order of the run that wrote them, and will go through the stages from it on in this file's
+  // order: each stage must come exactly once between the two. The writers' orders are recorded
+  // per input (keys.passed), not only the last start's: a stage removed with entries waiting
+  // and put back elsewhere later was checked against the run in between, which never had it,
+  // and its items skipped a stage.
   const order = now.map((s) => s.id);
-  if (before.length === order.length && before.every((s, i) => s.id === order[i])) return;
-  for (const [k, stage] of before.entries()) {
-    const from = order.indexOf(stage.id);
-    if (from < 0) continue; // a removed stage's input: said by the start (removedWaiting)
-    const waiting = await backlog(redis, keys, stage.id);
+  const writers = await writersOf(redis, keys, before);
+  for (const [from, id] of order.entries()) {
+    const others = (writers.get(id) ?? []).filter((w) => !samePlace(w, order, id));
+    if (others.length === 0) continue;
+    const waiting = await backlog(redis, keys, id);
     if (waiting === 0) continue;
-    const done = new Set(before.slice(0, k).map((s) => s.id));
-    const ahead = order.slice(from);
-    const twice = ahead.filter((id) => done.has(id));
-    const skipped = order.slice(0, from).filter((id) => had.has(id) && !done.has(id));
     const entries = `${waiting} ${waiting === 1 ? "entry waits" : "entries wait"}`;
-    if (twice.length > 0 || skipped.length > 0) {
-      throw new FlowStartError(
-        flow.name,
-        "durable",
-        new Error(
-          `the stages are in another order (${before.map((s) => s.id).join(" -> ")} before, ` +
-            `${order.join(" -> ")} now) while ${entries} on the input of ${stage.id}: their ` +
-            `items would ${skipped.length > 0 ? `skip ${skipped.join(", ")}` : ""}${
-              skipped.length > 0 && twice.length > 0 ? " and " : ""
-            }${
-              twice.length > 0 ? `go through ${twice.join(", ")} twice` : ""
-            }; run the flow as it was until \`status\` shows none waiting there (with a polling ` +
-            `source, between two polls), then start this file (or reset the flow to drop them)`,
-        ),
-        place(from),
-      );
+    const ahead = order.slice(from), behind = order.slice(0, from);
+    const newOnes = new Set<string>();
+    for (const writer of others) {
+      const existed = new Set(writer);
+      const done = new Set(writer.slice(0, writer.indexOf(id)));
+      const twice = ahead.filter((s) => done.has(s));
+      const skipped = behind.filter((s) => existed.has(s) && !done.has(s));
+      if (twice.length > 0 || skipped.length > 0) {
+        throw new FlowStartError(
+          flow.name,
+          "durable",
+          new Error(
+            `the stages are in another order (${writer.join(" -> ")} when they were written, ` +
+              `${order.join(" -> ")} now) while ${entries} on the input of ${id}: their ` +
+              `items would ${skipped.length > 0 ? `skip ${skipped.join(", ")}` : ""}${
+                skipped.length > 0 && twice.length > 0 ? " and " : ""
+              }${
+                twice.length > 0 ? `go through ${twice.join(", ")} twice` : ""
+              }; run the flow as it was until \`status\` shows none waiting there (with a ` +
+              `polling source, between two polls), then start this file (or reset the flow to ` +
+              `drop them)`,
+          ),
+          place(from),
+        );
+      }
+      for (const s of behind) if (!existed.has(s)) newOnes.add(s);
     }
-    const passed = order.slice(0, from).filter((id) => !had.has(id));
-    for (const id of passed) {
+    for (const s of newOnes) {
       log.warn(
-        `${flow.name}: stage ${id} is new, and ${entries} on the input of ${stage.id}, past ` +
+        `${flow.name}: stage ${s} is new, and ${entries} on the input of ${id}, past ` +
           `where it stands: their items will not go through it; to have every item go through ` +
           `it, run the flow as it was until \`status\` shows none waiting there, then start ` +
           `this file`,
-        { stage: id, entries: waiting, on: stage.id },
+        { stage: s, entries: waiting, on: id },
       );
     }
   }
+}
+
+/**
+ * The pipelines (stage ids in order) whose runs wrote what may wait on
+ * each stage's input, as starts recorded them (keys.passed); for a stage
+ * none recorded, the last start's pipeline when it had the stage (a flow
+ * last started before the record was kept).
+ */
+async function writersOf(
+  redis: Redis,
+  keys: FlowKeys,
+  before: readonly Recorded[],
+): Promise<Map<string, string[][]>> {
+  const writers = new Map<string, string[][]>();
+  const last = before.map((s) => s.id);
+  for (const id of last) writers.set(id, [last]);
+  for (const [id, json] of Object.entries(await redis.hgetall(keys.passed))) {
+    try {
+      writers.set(id, JSON.parse(json) as string[][]);
+    } catch {
+      // unreadable: the last start's, as before the record
+    }
+  }
+  return writers;
+}
+
+/** Whether `writer`'s items on `id`'s input have been through the stages `order` puts before it. */
+function samePlace(writer: readonly string[], order: readonly string[], id: string): boolean {
+  const done = writer.slice(0, writer.indexOf(id)), behind = order.slice(0, order.indexOf(id));
+  return done.length === behind.length && done.every((s) => behind.includes(s));
+}
+
+/**
+ * Records that this start's run writes to each of its stages' inputs: a
+ * stage whose input holds no entry now has this pipeline alone as its
+ * writer; one where entries wait keeps the writers it had beside it. Stages
+ * no longer in the flow keep theirs, for the start that puts them back.
+ */
+export async function recordWriters(
+  redis: Redis,
+  keys: FlowKeys,
+  order: readonly string[],
+  before: readonly Recorded[],
+): Promise<void> {
+  const writers = await writersOf(redis, keys, before);
+  const record: Record<string, string> = {};
+  for (const id of order) {
+    const had = writers.get(id) ?? [];
+    if (had.length === 1 && JSON.stringify(had[0]) === JSON.stringify(order)) continue;
+    const kept = (await backlog(redis, keys, id)) === 0 ? [] : had;
+    const all = [...kept, [...order]];
+    record[id] = JSON.stringify(
+      all.filter((w, i) => all.findIndex((o) => JSON.stringify(o) === JSON.stringify(w)) === i),
+    );
+  }
+  if (Object.keys(record).length > 0) await redis.hset(keys.passed, record);
 }
 
 /** What each stage of `flow` is keyed by (StageSpec.keyedBy), for the stages whose kind says. */

@@ -277,10 +277,17 @@ async function deadLetterEntries(
     if (mine.length === 0) continue;
     const tryField = keys.tryField(step.id, lane, id);
     const tries = Number(await run.redis.hget(keys.tries, tryField) ?? 0);
-    const reason = `delivered ${deliveries} times and never acknowledged: ` +
-      `every process that ran it alone (${tries} times) stopped before finishing it, ` +
-      `as a crash, an out-of-memory kill or a frozen event loop does, in ${stepName(step)} ` +
-      `(last to ${consumer})`;
+    const reason = tries === 0
+      // maxDeliveries 1: never run alone, and the crash may have been another item's.
+      ? `delivered ${deliveries} ${deliveries === 1 ? "time" : "times"} and never ` +
+        `acknowledged: the process it was delivered to stopped before finishing it, as a ` +
+        `crash, an out-of-memory kill or a frozen event loop does, in ${stepName(step)} (last ` +
+        `to ${consumer}), maybe on another item, and maxDeliveries is ${run.maxDeliveries}, ` +
+        `so it is not delivered again`
+      : `delivered ${deliveries} times and never acknowledged: ` +
+        `every process that ran it alone (${tries} times) stopped before finishing it, ` +
+        `as a crash, an out-of-memory kill or a frozen event loop does, in ${stepName(step)} ` +
+        `(last to ${consumer})`;
     if (rest) {
       for (const item of rest) {
         letters.push({ stage: step.id, reason, attempts: deliveries, item });

@@ -14,7 +14,13 @@ import { ensureGroups, RedisEdge } from "./redis_edge.ts";
 import { type DurableStep, serial } from "./step_run.ts";
 import { backlog, evictingPolicy, recentReaders, removedWaiting } from "./redis_info.ts";
 import { untilRedis } from "./until_redis.ts";
-import { checkEdit, fingerprint, keyedBy, recordedPipeline } from "./pipeline_edit.ts";
+import {
+  checkEdit,
+  fingerprint,
+  keyedBy,
+  recordedPipeline,
+  recordWriters,
+} from "./pipeline_edit.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
 
 /**
@@ -199,6 +205,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
           );
         }
       }
+      await recordWriters(redis, keys, flow.pipeline.map((s) => s.id), before);
       await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
       const prints = await Promise.all(flow.pipeline.map(fingerprint));

@@ -41,6 +41,7 @@ async function claimFor(
   claimAfter: number,
   staleAfterMs?: number,
   inHand: string[] = [],
+  maxDeliveries = 5,
 ): Promise<{ lines: string[]; claimed: { lane: Lane; entries: StreamEntry[] }[] }> {
   const log = memoryLogger();
   const stop = new AbortController();
@@ -48,7 +49,7 @@ async function claimFor(
     step: { id: STEP, stages: [] },
     keys,
     options: { ...DEFAULT_DURABLE, claimAfter },
-    maxDeliveries: 5,
+    maxDeliveries,
     redis,
     consumer: ME,
     stop: stop.signal,
@@ -356,6 +357,33 @@ redisTest(
       } finally {
         admin.disconnect();
         other.disconnect();
+      }
+    });
+  },
+);
+
+redisTest(
+  "with maxDeliveries 1 an item its process died holding is dead-lettered saying so, not that it was run alone",
+  async () => {
+    // The reason said "every process that ran it alone (0 times) stopped before finishing it":
+    // no process had run it alone; the setting gives it no second delivery.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await redis.xgroup("CREATE", KEY, STEP, "0", "MKSTREAM");
+        await redis.xgroup("CREATE", keys.input(STEP, "high"), STEP, "0", "MKSTREAM");
+        await addEntry(redis, KEY, [item(1)]);
+        await readAs(redis, "killed", 1);
+        const { lines } = await claimFor(redis, 900, 250, undefined, [], 1);
+        const got = await letters(redis);
+        assert.equal(got.length, 1, lines.join("\n"));
+        assert.match(
+          got[0][1],
+          /^delivered 1 time and never acknowledged: the process it was delivered to stopped before finishing it, .*maxDeliveries is 1, so it is not delivered again/,
+        );
+        assert.doesNotMatch(got[0][1], /ran it alone/);
+      } finally {
+        await redis.quit();
       }
     });
   },
