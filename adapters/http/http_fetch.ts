@@ -216,10 +216,11 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
         chain.length > 1,
       );
     }
-    if (
-      err instanceof RedirectError || err instanceof BodyTooLargeError ||
-      err instanceof WireTooLargeError
-    ) throw new Error(message);
+    if (err instanceof BodyTooLargeError || err instanceof WireTooLargeError) {
+      // Marked, so a caller can tell a reply too large from a host that did not answer.
+      throw Object.assign(new Error(message), { tooLarge: true });
+    }
+    if (err instanceof RedirectError) throw new Error(message);
     throw new Error(message, { cause: maskedError(err, hide) });
   } finally {
     clearTimeout(timer);

@@ -143,6 +143,8 @@ export class RobotsRules {
           ? "it redirects to an address this flow may not reach"
           : status !== undefined
           ? `HTTP ${status}`
+          : (e as { tooLarge?: unknown }).tooLarge === true
+          ? `it is larger than the ${ROBOTS_MAX_BYTES} bytes a robots.txt is read up to`
           : `the host did not answer: ${(e as Error).message}`;
         this.onFailure?.(
           origin,

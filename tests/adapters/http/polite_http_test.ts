@@ -181,6 +181,23 @@ Deno.test("a host that does not answer is said to be so first, not as a robots.t
   );
 });
 
+Deno.test("a robots.txt over the size read is said to be too large, not a host that did not answer", async () => {
+  const clock = fakeClock();
+  await withSite(
+    clock,
+    (path) => path === "/robots.txt" ? new Response("#".repeat(600 * 1024)) : undefined,
+    async (origin) => {
+      const http = new PoliteHttp(options(), { clock, log: memoryLogger(), flow: "f" }).client();
+      const error = await http.get(origin + "/a").catch((e) => e);
+      assert.match(
+        String(error.message),
+        /robots\.txt of .* could not be read \(it is larger than the 524288 bytes a robots\.txt is read up to\)/,
+      );
+      assert.doesNotMatch(String(error.message), /did not answer/);
+    },
+  );
+});
+
 Deno.test("robots.txt answering 5xx disallows the host for a while, then it is read again", async () => {
   const clock = fakeClock();
   await withSite(
