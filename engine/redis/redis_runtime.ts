@@ -193,15 +193,31 @@ export async function openRedisRuntime(flow: Flow, opts: {
         const others = [
           ...(await recentReaders(redis, keys, stages, flow.durable.claimAfter)).keys(),
         ];
-        if (others.length > 0) {
+        // A process between two polls reads nothing for a while, and Redis 7.0 counts a
+        // blocked read that returns nothing as idle: its source leases, renewed all along, say
+        // it runs (a review's edit started 10 s after the old process's last read said nothing).
+        const holders = new Map<string, string[]>();
+        for (const source of flow.sources) {
+          const holder = await redis.get(keys.lease(source.name));
+          const who = holder?.slice(0, holder.lastIndexOf("#"));
+          if (who && !others.includes(who)) {
+            holders.set(who, [...holders.get(who) ?? [], source.name]);
+          }
+        }
+        const said = [
+          ...(others.length > 0
+            ? [`${others.join(", ")} read its stages ${stages.join(" -> ")} within claimAfter`]
+            : []),
+          ...[...holders].map(([who, sources]) => `${who} holds its source ${sources.join(", ")}`),
+        ];
+        if (said.length > 0) {
           log.warn(
             `${flow.name}: another version of this flow is running, or stopped moments ago ` +
-              `(${others.join(", ")} read its stages ${stages.join(" -> ")} within claimAfter; ` +
-              `this file has ${
+              `(${said.join("; ")}; this file has ${
                 flow.pipeline.map((s) => s.id).join(" -> ")
               }): while both run, items pass between the two versions' stages and may go ` +
               `through a stage twice; stop the old processes before starting the edited flow`,
-            { running: others },
+            { running: [...others, ...holders.keys()] },
           );
         }
       }

@@ -232,6 +232,35 @@ redisTest(
 );
 
 redisTest(
+  "a start beside a process of another version that is between two polls says so: it holds its source",
+  async () => {
+    // Between polls the old process reads nothing, and Redis 7.0 counts its blocked reads as
+    // idle: an edit started past claimAfter after its last read said nothing.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-versions-" });
+      try {
+        const keys = flowKeys("polls");
+        await redis.set(keys.pipeline, JSON.stringify(["dedupe:dedupe", "validate:validate"]));
+        // Its lease on the source, renewed all along; it lapses here (past this start, however
+        // slow, and then this run reads the source).
+        await redis.set(keys.lease("news"), "old-host:41#7", "PX", 8000);
+        const flow = await writeFlow(dir, flowText("polls", server.url, dir, false));
+        const first = await new FlowWorker(flow).finished(60_000);
+        assert.equal(first.code, 0, tail(first.stderr));
+        assert.match(
+          first.stderr,
+          /polls: another version of this flow is running, or stopped moments ago \(old-host:41 holds its source news; this file has validate -> dedupe -> /,
+        );
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
   "a stage an earlier run had and the flow no longer has is warned about while entries wait on its input",
   async () => {
     await withRedis(async (server) => {
