@@ -74,6 +74,16 @@ function tooBig(doc: HtmlDocument, maxDepth: number, maxElements: number): strin
   return undefined;
 }
 
+/** Readability failed on a page (threw): the page's fault or Readability's, not the source's. */
+export class UnreadablePageError extends Error {
+  constructor(cause: unknown) {
+    super(`its article could not be read: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
+    this.name = "UnreadablePageError";
+  }
+}
+
 /** A parsed page. Readability changes the document it reads: parse again to read it twice. */
 export interface HtmlDocument {
   querySelector(selectors: string): HtmlElement | null;
@@ -134,19 +144,28 @@ export function parseHtml(html: string): HtmlDocument {
   return new DOMParser().parseFromString(normal, "text/html") as unknown as HtmlDocument;
 }
 
-/** Whether `doc` is one `<html>` element holding only a `<head>` and a `<body>`. */
+/**
+ * Whether linkedom's tree of `doc` holds its content in its body: an
+ * `<html>` with a `<body>`, which holds elements unless there are none
+ * outside it either. A script or an element after `</body>` or `</html>`
+ * (common) beside a body that holds the page is well formed enough.
+ */
 function wellFormed(doc: HtmlDocument): boolean {
-  type Node = { tagName: string; children: ArrayLike<Node>; nextElementSibling: Node | null };
+  type Node = {
+    tagName: string;
+    children: ArrayLike<Node>;
+    firstElementChild: Node | null;
+    nextElementSibling: Node | null;
+  };
   const root = (doc as unknown as { documentElement: Node | null }).documentElement;
-  if (root?.tagName !== "HTML" || root.nextElementSibling !== null) return false;
-  const { children } = root;
-  let bodies = 0;
-  for (let i = 0; i < children.length; i++) {
-    const tag = children[i].tagName;
-    if (tag === "BODY") bodies++;
-    else if (tag !== "HEAD") return false;
+  if (root?.tagName !== "HTML") return false;
+  let body: Node | undefined, outside = root.nextElementSibling !== null;
+  for (let i = 0; i < root.children.length; i++) {
+    const child = root.children[i];
+    if (child.tagName === "BODY") body ??= child;
+    else if (child.tagName !== "HEAD") outside = true;
   }
-  return bodies === 1;
+  return body !== undefined && (body.firstElementChild !== null || !outside);
 }
 
 /**
@@ -256,10 +275,15 @@ export function extractArticle(
   const page = doc as unknown as ReadabilityDocument;
   const why = tooBig(doc, MAX_DEPTH, MAX_ELEMENTS);
   if (why !== undefined) throw new PageTooBigError(why);
-  if (!isProbablyReaderable(page)) return undefined;
   // Read before Readability, which consumes the document.
   const stated = statedPublished(doc);
-  const article = new Readability(page).parse();
+  let article;
+  try {
+    if (!isProbablyReaderable(page)) return undefined;
+    article = new Readability(page).parse();
+  } catch (error) {
+    throw new UnreadablePageError(error);
+  }
   if (!article) return undefined;
   const item: RawItem = {};
   const put = (field: string, value: string | null | undefined) => {

@@ -13,6 +13,7 @@
 import sax from "sax";
 import type { HttpClient } from "../../engine/http.ts";
 import { maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
+import { isoDate } from "./_parse_date.ts";
 
 /** One page a sitemap lists. */
 export interface SitemapUrl {
@@ -192,16 +193,22 @@ export async function* sitemapUrls(
 
 /**
  * A lastmod as the sitemap protocol writes it (W3C Datetime: a year, a
- * month, a day, or a day and time), in ms, or NaN for anything else. A
+ * month, a day, or a day and time), or as an HTTP date naming its month,
+ * in ms; NaN for anything else. A
  * time with no zone is read as UTC: Date.parse read it in the machine's
  * zone, so the marks moved by hours from one machine to another; and it
  * took `1` for 2001.
  */
 function lastmodMs(value: string): number {
   const w3c = W3C_DATETIME.exec(value);
-  if (!w3c) return NaN;
-  return Date.parse(w3c[1] !== undefined && w3c[2] === undefined ? value + "Z" : value);
+  if (w3c) return Date.parse(w3c[1] !== undefined && w3c[2] === undefined ? value + "Z" : value);
+  // Not the protocol's, but some sites write an HTTP date (`Sat, 01 Jun 2024 10:00:00 GMT`):
+  // read as a feed's date is, when it names a month.
+  const iso = MONTH_NAME.test(value) ? isoDate(value) : undefined;
+  return iso === undefined ? NaN : Date.parse(iso);
 }
+
+const MONTH_NAME = /\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b/i;
 
 /** W3C Datetime: YYYY[-MM[-DD[Thh:mm[:ss[.s]][zone]]]]; groups: the time, the zone. */
 const W3C_DATETIME =

@@ -3,7 +3,6 @@ import { bytes, duration } from "../../config/units.ts";
 import type { RawItem } from "../../engine/item.ts";
 import { FieldError } from "../../engine/flow_error.ts";
 import { maskUrl, maskUrlsIn, withoutSecretParams } from "../../engine/mask_url.ts";
-import { errorMessage } from "../../engine/errors.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
@@ -15,6 +14,7 @@ import {
   loadDom,
   PageTooBigError,
   parseHtml,
+  UnreadablePageError,
 } from "./_extract_article.ts";
 import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
@@ -317,7 +317,7 @@ class HtmlSource implements Source {
       yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
         const page = decodeHtml(b);
         if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(p);
-        return this.#articleOf(parseHtml(page.text), undefined, p, []);
+        return this.#articleOf(parseHtml(page.text), undefined, p, []) ?? [];
       });
       return;
     }
@@ -525,6 +525,7 @@ class HtmlSource implements Source {
     const page = await this.#fetch(url, signal, marks);
     if (page === undefined) return { items: [], marks };
     const items = this.#articleOf(page.doc, page.url, page.url, marks);
+    if (items === undefined) return { items: [], marks };
     if (items.length > 0 || page.url === url) {
       marks.push(url);
       if (page.url !== url) marks.push(page.url);
@@ -532,22 +533,33 @@ class HtmlSource implements Source {
     return { items, marks, address: page.url };
   }
 
-  /** The page's article as a one-item list, or none (counted and warned). */
+  /**
+   * The page's article as a one-item list, or none (counted and warned);
+   * undefined when Readability failed on it (counted failed, warned, and
+   * not remembered: a later poll, or a later millrace, tries it again).
+   */
   #articleOf(
     doc: HtmlDocument,
     url: string | undefined,
     name: string,
     marks: string[],
-  ): RawItem[] {
+  ): RawItem[] | undefined {
     let item: RawItem | undefined, why = "no readable article";
     try {
       item = extractArticle(doc, url);
     } catch (error) {
-      // Readability's own failure on a page is that page's, as a page too big is: the
-      // poll goes on (it failed whole, the pages after this one unread, at every poll).
-      why = error instanceof PageTooBigError
-        ? error.message
-        : `its article could not be read: ${maskUrlsIn(errorMessage(error))}`;
+      // Readability's failure on a page is that page's, as a page too big is: the poll goes
+      // on (it failed whole, the pages after this one unread, at every poll).
+      if (error instanceof UnreadablePageError) {
+        this.counts.failed++;
+        this.env.log.warn(
+          `${this.env.flow}: html skipped ${maskUrl(name)}: ${maskUrlsIn(error.message)} ` +
+            `(tried again at the next poll)`,
+        );
+        return undefined;
+      }
+      if (!(error instanceof PageTooBigError)) throw error;
+      why = error.message;
     }
     if (item === undefined) {
       this.counts.noArticle++;

@@ -549,7 +549,7 @@ Deno.test("a sitemap URL's token stays out of the pages resolved against it, a b
   });
 });
 
-Deno.test("a lastmod is read as the protocol writes it: a time with no zone is UTC, anything else none", async () => {
+Deno.test("a lastmod is read as the protocol writes it (a time with no zone is UTC) or as an HTTP date, anything else none", async () => {
   // Date.parse read `2026-12-05T10:00:00` in the machine's zone (the marks moved by hours from
   // one machine to another), and `1` as 2001.
   const docs = new Map([[
@@ -561,6 +561,7 @@ Deno.test("a lastmod is read as the protocol writes it: a time with no zone is U
       ["https://example.com/d", "1"],
       ["https://example.com/e", "Monday"],
       ["https://example.com/f", "2026-12-05T10:00:00.5-05:00"],
+      ["https://example.com/g", "Sat, 05 Dec 2026 10:00:00 GMT"],
     ]),
   ]]);
   await withServer(site(docs), async (origin) => {
@@ -572,6 +573,7 @@ Deno.test("a lastmod is read as the protocol writes it: a time with no zone is U
       ["https://example.com/d", undefined],
       ["https://example.com/e", undefined],
       ["https://example.com/f", "2026-12-05T15:00:00.500Z"],
+      ["https://example.com/g", "2026-12-05T10:00:00.000Z"],
     ]);
   });
 });
