@@ -76,10 +76,16 @@ function shownError(error: unknown): Error {
  * one flow of several that could not run: the others go on.
  */
 export function flowFailure(error: unknown): { code: number; message: string } {
-  const message = maskUrlsIn(shownError(error).message);
-  if (isUnavailable(error)) return { code: UNAVAILABLE, message };
-  return { code: isBadInput(error) ? 2 : 1, message };
+  const shown = shownError(error);
+  if (isBadInput(error)) {
+    return { code: isUnavailable(error) ? UNAVAILABLE : 2, message: maskUrlsIn(shown.message) };
+  }
+  // Unexpected, as exitCodeFor has it: with its stack.
+  return { code: 1, message: maskUrlsIn(String(shown.stack ?? shown.message)) };
 }
+
+/** The commands that read a flow's Redis keys and end: a connection lost under them is 75. */
+const ADMIN = ["status", "dlq", "reset"];
 
 /**
  * Reports an error that ended a command and returns the exit code for it:
@@ -99,8 +105,9 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     return isUnavailable(error) ? UNAVAILABLE : 2;
   }
   // A connection lost or a service that stopped answering mid-command (`status`, `dlq replay`
-  // with Redis restarting): said in a line, and 75 as at start, not a stack and 1.
-  if (isUnavailable(error) && error instanceof Error) {
+  // with Redis restarting): said in a line, and 75 as at start, not a stack and 1. Not a run's
+  // failure: a flow that failed while running exits 1, with its stack.
+  if (isUnavailable(error) && error instanceof Error && ADMIN.includes(argv[0])) {
     printError(format, error);
     return UNAVAILABLE;
   }

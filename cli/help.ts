@@ -56,5 +56,5 @@ Ctrl-C: the first drains what was accepted and prints the summary (a second sign
 is the same keypress: deno task passes it on again); press it again to exit at once (130).
 
 exit codes: 0 done, 1 failed while running, stopped hard after --grace, or a question answered
-no; 2 bad input; 75 a service did not answer at start (try again later); 130 interrupted twice; 141
+no; 2 bad input; 75 a service did not answer at start, or during status/dlq/reset (try again later); 130 interrupted twice; 141
 stdout closed by its reader (| head)`;

@@ -217,7 +217,7 @@ export async function runCommand(
       runs.map((run) =>
         runs.length === 1 ? run.run() : run.run().catch((error: unknown) => {
           const { code, message } = flowFailure(error);
-          run.log.error(message);
+          run.log.error(message.startsWith(`${run.name}: `) ? message : `${run.name}: ${message}`);
           return code;
         })
       ),

@@ -43,4 +43,7 @@ Deno.test("a connection lost mid-command exits 75 as at start, not 1 with a stac
   const wrapped = new Error("dlq replay stopped after 7 dead letters", { cause: lost });
   assert.equal(exitCodeFor(wrapped, ["dlq", "replay", "f.yaml"]), UNAVAILABLE);
   assert.equal(exitCodeFor(new Error("a bug"), ["status", "f.yaml"]), 1);
+  // A run's failure while running is 1, with its stack, whatever caused it.
+  assert.equal(exitCodeFor(wrapped, ["f.yaml"]), 1);
+  assert.equal(exitCodeFor(wrapped, ["run", "f.yaml"]), 1);
 });
