@@ -64,3 +64,38 @@ Deno.test("a ConfigMap's update (its ..data link swapped) is a change, every tim
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a link further down a chain swapped, or a linked directory made again, is a change", async () => {
+  // app/flow.yaml -> cfg/current.yaml -> v1.yaml; then current.yaml is pointed at v2.yaml. And
+  // the directory a link leads into removed and made again, then edited: the watch of the
+  // removed directory was dead, and nothing was seen again for the life of the process.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-watch-" });
+  await Deno.mkdir(join(dir, "app"));
+  await Deno.mkdir(join(dir, "cfg"));
+  await Deno.writeTextFile(join(dir, "cfg", "v1.yaml"), "name: v1\n");
+  await Deno.writeTextFile(join(dir, "cfg", "v2.yaml"), "name: v2\n");
+  await Deno.symlink("v1.yaml", join(dir, "cfg", "current.yaml"));
+  await Deno.symlink(join(dir, "cfg", "current.yaml"), join(dir, "app", "flow.yaml"));
+  const w = watched(join(dir, "app", "flow.yaml"));
+  try {
+    const swapped = await w.next(async () => {
+      await Deno.remove(join(dir, "cfg", "current.yaml"));
+      await Deno.symlink("v2.yaml", join(dir, "cfg", "current.yaml"));
+    });
+    assert.ok(swapped >= 1, "the middle link's swap was not seen");
+    await w.next(() => Deno.remove(join(dir, "cfg"), { recursive: true }));
+    const remade = await w.next(async () => {
+      await Deno.mkdir(join(dir, "cfg"));
+      await Deno.writeTextFile(join(dir, "cfg", "v1.yaml"), "name: v3\n");
+      await Deno.symlink("v1.yaml", join(dir, "cfg", "current.yaml"));
+    });
+    assert.ok(remade >= 1, "the directory made again was not seen");
+    const edited = await w.next(() =>
+      Deno.writeTextFile(join(dir, "cfg", "v1.yaml"), "name: v4\n")
+    );
+    assert.equal(edited, 1, "an edit after it was not seen");
+  } finally {
+    w.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
