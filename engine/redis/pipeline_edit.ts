@@ -4,7 +4,8 @@ import type { Flow } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
 import type { FlowKeys } from "./keys.ts";
-import { backlog } from "./redis_info.ts";
+import { type Lane, LANES } from "./keys.ts";
+import { backlog, pairs } from "./redis_info.ts";
 
 /** A stage as the pipeline record keeps it: its id and kind. */
 interface Recorded {
@@ -163,27 +164,110 @@ export async function checkEdit(
 }
 
 /**
- * The pipelines (stage ids in order) whose runs wrote what may wait on
- * each stage's input, as starts recorded them (keys.passed); for a stage
- * none recorded, the last start's pipeline when it had the stage (a flow
- * last started before the record was kept).
+ * A run that wrote to a stage's input: its pipeline (stage ids in order),
+ * and, once a later start put another pipeline in its place, the last
+ * entry of each lane it may have written: past those, its entries are done.
  */
+interface Writer {
+  order: string[];
+  upTo?: Partial<Record<Lane, string>>;
+}
+
+/** The writers keys.passed records for each stage, else the last start's pipeline for its stages. */
+async function recordedWriters(
+  redis: Redis,
+  keys: FlowKeys,
+  before: readonly Recorded[],
+): Promise<{ writers: Map<string, Writer[]>; recorded: Record<string, string> }> {
+  const writers = new Map<string, Writer[]>();
+  // A flow last started before the record was kept: its last start wrote to its stages.
+  const last = before.map((s) => s.id);
+  for (const id of last) writers.set(id, [{ order: last }]);
+  const recorded = await redis.hgetall(keys.passed);
+  for (const [id, json] of Object.entries(recorded)) {
+    try {
+      const list = JSON.parse(json) as Writer[];
+      if (Array.isArray(list) && list.every((w) => Array.isArray(w?.order))) writers.set(id, list);
+    } catch {
+      // unreadable: the last start's, as before the record
+    }
+  }
+  return { writers, recorded };
+}
+
+/**
+ * `writers` less the earlier ones whose entries are all done (read and
+ * acknowledged, or trimmed): only the newest can still be writing.
+ */
+async function live(
+  redis: Redis,
+  keys: FlowKeys,
+  id: string,
+  writers: readonly Writer[],
+): Promise<Writer[]> {
+  const kept: Writer[] = [];
+  for (const [i, w] of writers.entries()) {
+    if (i === writers.length - 1 || !w.upTo || !(await doneUpTo(redis, keys, id, w.upTo))) {
+      kept.push(w);
+    }
+  }
+  return kept;
+}
+
+/** Whether no entry up to `upTo` on `id`'s input lanes is waiting or in hand. */
+async function doneUpTo(
+  redis: Redis,
+  keys: FlowKeys,
+  id: string,
+  upTo: Partial<Record<Lane, string>>,
+): Promise<boolean> {
+  for (const lane of LANES) {
+    const last = upTo[lane];
+    if (last === undefined || last === "0-0") continue;
+    const key = keys.input(id, lane);
+    if ((await redis.xrange(key, "-", last, "COUNT", 1)).length === 0) continue;
+    const delivered = await lastDelivered(redis, key, id);
+    if (delivered === undefined || !atOrAfter(delivered, last)) return false;
+    if ((await redis.xpending(key, id, "-", last, 1) as unknown[]).length > 0) return false;
+  }
+  return true;
+}
+
+/** The last entry `group` was handed on `key`; undefined when there is no such group. */
+async function lastDelivered(
+  redis: Redis,
+  key: string,
+  group: string,
+): Promise<string | undefined> {
+  let groups: unknown[];
+  try {
+    groups = await redis.xinfo("GROUPS", key) as unknown[];
+  } catch (error) {
+    if (/no such key/i.test((error as Error).message)) return undefined;
+    throw error;
+  }
+  const found = groups.map(pairs).find((g) => g.name === group)?.["last-delivered-id"];
+  return found === undefined ? undefined : String(found);
+}
+
+/** Whether stream id `a` (`ms-seq`) is at or after `b`. */
+function atOrAfter(a: string, b: string): boolean {
+  const [am, as] = a.split("-").map(BigInt), [bm, bs] = b.split("-").map(BigInt);
+  return am > bm || (am === bm && as >= bs);
+}
+
+/** The pipelines whose runs wrote what may still wait on each stage's input. */
 async function writersOf(
   redis: Redis,
   keys: FlowKeys,
   before: readonly Recorded[],
 ): Promise<Map<string, string[][]>> {
-  const writers = new Map<string, string[][]>();
-  const last = before.map((s) => s.id);
-  for (const id of last) writers.set(id, [last]);
-  for (const [id, json] of Object.entries(await redis.hgetall(keys.passed))) {
-    try {
-      writers.set(id, JSON.parse(json) as string[][]);
-    } catch {
-      // unreadable: the last start's, as before the record
-    }
+  const { writers } = await recordedWriters(redis, keys, before);
+  const out = new Map<string, string[][]>();
+  for (const [id, list] of writers) {
+    out.set(id, (list.length > 1 ? await live(redis, keys, id, list) : list).map((w) => w.order));
   }
-  return writers;
+  return out;
 }
 
 /** Whether `writer`'s items on `id`'s input have been through the stages `order` puts before it. */
@@ -193,10 +277,12 @@ function samePlace(writer: readonly string[], order: readonly string[], id: stri
 }
 
 /**
- * Records that this start's run writes to each of its stages' inputs: a
- * stage whose input holds no entry now has this pipeline alone as its
- * writer; one where entries wait keeps the writers it had beside it. Stages
- * no longer in the flow keep theirs, for the start that puts them back.
+ * Records that this start's run writes to each of its stages' inputs
+ * (keys.passed): where another pipeline wrote last, it is kept beside this
+ * one, with the last entry of each lane it may have written, until those
+ * are done. Stages no longer in the flow keep theirs, for the start that
+ * puts them back; a flow last started before the record was kept has its
+ * last start's pipeline recorded for each of its stages first.
  */
 export async function recordWriters(
   redis: Redis,
@@ -204,18 +290,37 @@ export async function recordWriters(
   order: readonly string[],
   before: readonly Recorded[],
 ): Promise<void> {
-  const writers = await writersOf(redis, keys, before);
+  const { writers, recorded } = await recordedWriters(redis, keys, before);
   const record: Record<string, string> = {};
-  for (const id of order) {
-    const had = writers.get(id) ?? [];
-    if (had.length === 1 && JSON.stringify(had[0]) === JSON.stringify(order)) continue;
-    const kept = (await backlog(redis, keys, id)) === 0 ? [] : had;
-    const all = [...kept, [...order]];
-    record[id] = JSON.stringify(
-      all.filter((w, i) => all.findIndex((o) => JSON.stringify(o) === JSON.stringify(w)) === i),
-    );
+  for (const id of new Set([...order, ...before.map((s) => s.id)])) {
+    let next = await live(redis, keys, id, writers.get(id) ?? []);
+    const newest = next[next.length - 1];
+    if (order.includes(id) && (!newest || !sameOrder(newest.order, order))) {
+      if (newest) newest.upTo = await lastEntries(redis, keys, id);
+      next = await live(redis, keys, id, [...next, { order: [...order] }]);
+    }
+    const json = JSON.stringify(next);
+    if (recorded[id] !== json) record[id] = json;
   }
   if (Object.keys(record).length > 0) await redis.hset(keys.passed, record);
+}
+
+function sameOrder(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
+}
+
+/** The id of the last entry on each of `id`'s input lanes ("0-0" for none). */
+async function lastEntries(
+  redis: Redis,
+  keys: FlowKeys,
+  id: string,
+): Promise<Partial<Record<Lane, string>>> {
+  const out: Partial<Record<Lane, string>> = {};
+  for (const lane of LANES) {
+    out[lane] = (await redis.xrevrange(keys.input(id, lane), "+", "-", "COUNT", 1))[0]?.[0] ??
+      "0-0";
+  }
+  return out;
 }
 
 /** What each stage of `flow` is keyed by (StageSpec.keyedBy), for the stages whose kind says. */

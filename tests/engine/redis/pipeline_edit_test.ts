@@ -231,3 +231,68 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a flow last started by a millrace that kept no record of writers is checked as well",
+  async () => {
+    // Its stages' writers are the last start's pipeline; a stage removed keeps it on record,
+    // for the start that puts it back (the first version of the record lost it there).
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const a = "enrich: { id: a, steps: [domain] }",
+          b = "enrich: { id: b, steps: [word-count] }";
+        const file = await writeFlow(dir, flowText("upgrade", url, dir, [a, b]));
+        await run(file);
+        const keys = flowKeys("upgrade");
+        await redis.del(keys.passed); // as an earlier millrace left the flow
+        await redis.xadd(keys.input("a", "normal"), "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("upgrade", url, dir, [b]));
+        await run(file);
+        await writeFlow(dir, flowText("upgrade", url, dir, [b, a]));
+        await assert.rejects(run(file), /on the input of a: their items would skip b;/);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
+redisTest(
+  "an earlier pipeline stops counting once the entries it wrote are done",
+  async () => {
+    // A stage added while an entry waited past it is said once; restarts after that entry was
+    // done, with entries of the new pipeline waiting, said it again at every start.
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const a = "enrich: { id: a, steps: [domain] }",
+          b = "enrich: { id: b, steps: [word-count] }";
+        const keys = flowKeys("stale");
+        const file = await writeFlow(dir, flowText("stale", url, dir, [a]));
+        await run(file);
+        await redis.xadd(keys.input("publish", "normal"), "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("stale", url, dir, [a, b]));
+        const edited = await run(file);
+        assert.equal(edited.filter((l) => /stage b is new/.test(l)).length, 1);
+        for (let i = 0; i < 2; i++) {
+          await redis.xadd(keys.input("publish", "normal"), "*", "b", "[]", "n", "0");
+          const again = await run(file);
+          assert.deepEqual(again.filter((l) => /is new/.test(l)), [], `restart ${i}`);
+        }
+        const writers = JSON.parse((await redis.hget(keys.passed, "publish"))!);
+        assert.deepEqual(writers.map((w: { order: string[] }) => w.order.join(" ")), [
+          "validate a b publish",
+        ]);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
