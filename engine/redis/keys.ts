@@ -24,8 +24,10 @@
  *   millrace:{demo}:keyed             hash stage -> what its ids and state are keyed by (a
  *                                     Deduper's key fields), as the last start had it
  *   millrace:{demo}:passed            hash stage -> JSON list of the pipelines (stage ids in
- *                                     order) whose runs wrote what may wait on its input:
- *                                     what those items have been through (pipeline_edit.ts)
+ *                                     order) whose runs wrote what may wait on its input,
+ *                                     each earlier one with the last entry per lane it may
+ *                                     have written: what those items have been through
+ *                                     (pipeline_edit.ts)
  *   millrace:{demo}:steps             hash stage -> the step that runs it (its first stage:
  *                                     the stage itself unless fused), written at start, read
  *                                     by `dlq replay`
