@@ -242,3 +242,31 @@ redisTest(
     });
   },
 );
+
+redisTest(
+  "a stage fused away by the last start says when entries an unfused run left on it wait unread",
+  async () => {
+    // A fused process beside an unfused one of an older version: 53 entries sat on the fused
+    // stage's own input, read by no step, and status said only that the stage was fused.
+    await withFlow(async (redis, flow) => {
+      await redis.hset(keys.stages, { validate: "validate", enrich: "enrich", publish: "publish" });
+      await redis.hset(keys.steps, {
+        validate: "validate",
+        enrich: "validate",
+        publish: "validate",
+      });
+      await redis.xgroup("CREATE", keys.input("enrich"), "enrich", "0", "MKSTREAM");
+      await addEntry(redis, keys.input("enrich"), [item(1)]);
+      await addEntry(redis, keys.input("enrich"), [item(2)]);
+      const status = await flowStatus(redis, flow, { sampleMs: 0 });
+      assert.deepEqual(status.stages[1].notes, [
+        "fused into validate's step, which reads validate's streams; the 2 entries an unfused " +
+        "run left on its own input wait unread while a fused run goes on (run the flow unfused " +
+        "to finish them)",
+      ]);
+      assert.deepEqual(status.stages[2].notes, [
+        "fused into validate's step, which reads validate's streams",
+      ]);
+    });
+  },
+);
