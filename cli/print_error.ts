@@ -9,8 +9,10 @@ import { maskUrlsIn } from "../engine/mask_url.ts";
 export function printError(format: LogFormat, error: Error, hint?: string): void {
   const message = maskUrlsIn(error.message);
   if (format === "json") {
-    const where = error as { file?: unknown; line?: unknown; column?: unknown };
+    const where = error as { file?: unknown; line?: unknown; column?: unknown; flow?: unknown };
     createLogger("json").error(message, {
+      // A flow that could not start: its line names the flow, as every other line of a run does.
+      ...(typeof where.flow === "string" ? { flow: where.flow } : {}),
       ...(typeof where.file === "string" ? { file: where.file } : {}),
       ...(typeof where.line === "number" ? { line: where.line } : {}),
       ...(typeof where.column === "number" ? { column: where.column } : {}),

@@ -103,6 +103,7 @@ export function shownStartError(error: FlowStartError): Error {
   const shown = shownPath(error.file);
   if (shown === error.file) return error;
   return Object.assign(new Error(error.message.replaceAll(error.file, shown)), {
+    flow: error.flow,
     file: shown,
     line: error.line,
     column: error.column,

@@ -645,6 +645,25 @@ Deno.test("--log-format json: bad input is one JSON line, and --quiet keeps the 
     assert.equal(line.line, 5);
     assert.match(line.msg, /did you mean "validate"/);
   });
+  await t.step("a flow whose Redis does not answer: 75, its line naming the flow", async () => {
+    // As every other line of a run names its flow; this one did not.
+    const dir = await Deno.makeTempDir({ prefix: "millrace-json-" });
+    const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = closed.addr.port;
+    closed.close();
+    const path = join(dir, "away.yaml");
+    await Deno.writeTextFile(
+      path,
+      `name: away\ndurability: redis\nredis: redis://127.0.0.1:${port}\noutput: ${dir}\n` +
+        `sources: { g: { kind: generator, count: 1 } }\npipeline:\n  - validate: {}\n`,
+    );
+    const out = await cli([path, "--log-format", "json"]).output();
+    const stderr = new TextDecoder().decode(out.stderr).trim();
+    assert.equal(out.code, 75, stderr);
+    const line = JSON.parse(stderr.split("\n").at(-1)!);
+    assert.match(line.msg, /cannot reach Redis/);
+    assert.equal(line.flow, "away");
+  });
   await t.step("a usage error", async () => {
     const out = await cli([DEMO, "--log-format=json", "--quite"]).output();
     const line = JSON.parse(new TextDecoder().decode(out.stderr).trim());
