@@ -16,6 +16,7 @@ const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ON_DEMAND = [
   "linkedom",
   "@mozilla/readability",
+  "parse5",
   "postgres",
   "prom-client",
   "ioredis",
