@@ -3,7 +3,7 @@ import { isUnencodableNote } from "../engine/dead_letters.ts";
 import { errorMessage } from "../engine/errors.ts";
 import type { Envelope } from "../engine/item.ts";
 import type { FlowKeys } from "../engine/redis/keys.ts";
-import { pairs } from "../engine/redis/redis_info.ts";
+import { atOrBefore, groupInfo } from "../engine/redis/redis_info.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 
 /** One entry of a flow's dead-letter stream, as `dlq list` shows it. */
@@ -302,24 +302,12 @@ async function readerOf(
 }
 
 async function hasGroup(redis: Redis, key: string, group: string): Promise<boolean> {
-  try {
-    const groups = await redis.xinfo("GROUPS", key) as unknown[];
-    return groups.map(pairs).some((g) => g.name === group);
-  } catch (error) {
-    if (/no such key/i.test((error as Error).message)) return false;
-    throw error;
-  }
+  return (await groupInfo(redis, key, group)) !== undefined;
 }
 
 /** The id of the newest dead letter, or undefined when there is none. */
 export async function lastDeadLetter(redis: Redis, keys: FlowKeys): Promise<string | undefined> {
   return (await redis.xrevrange(keys.dlq, "+", "-", "COUNT", 1))[0]?.[0];
-}
-
-/** Whether stream id `a` (`ms-seq`) is at or before `b`. */
-function atOrBefore(a: string, b: string): boolean {
-  const [am, as] = a.split("-").map(BigInt), [bm, bs] = b.split("-").map(BigInt);
-  return am < bm || (am === bm && as <= bs);
 }
 
 /**

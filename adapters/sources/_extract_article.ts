@@ -84,6 +84,15 @@ export class UnreadablePageError extends Error {
   }
 }
 
+/** `read()`, a call into Readability: what it throws is an UnreadablePageError. */
+function byReader<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new UnreadablePageError(error);
+  }
+}
+
 /** A parsed page. Readability changes the document it reads: parse again to read it twice. */
 export interface HtmlDocument {
   querySelector(selectors: string): HtmlElement | null;
@@ -275,15 +284,10 @@ export function extractArticle(
   const page = doc as unknown as ReadabilityDocument;
   const why = tooBig(doc, MAX_DEPTH, MAX_ELEMENTS);
   if (why !== undefined) throw new PageTooBigError(why);
+  if (!byReader(() => isProbablyReaderable(page))) return undefined;
   // Read before Readability, which consumes the document.
   const stated = statedPublished(doc);
-  let article;
-  try {
-    if (!isProbablyReaderable(page)) return undefined;
-    article = new Readability(page).parse();
-  } catch (error) {
-    throw new UnreadablePageError(error);
-  }
+  const article = byReader(() => new Readability(page).parse());
   if (!article) return undefined;
   const item: RawItem = {};
   const put = (field: string, value: string | null | undefined) => {

@@ -3,9 +3,8 @@ import { FlowStartError } from "../build_flow.ts";
 import type { Flow } from "../flow.ts";
 import type { Logger } from "../log.ts";
 import type { Registry } from "../registry.ts";
-import type { FlowKeys } from "./keys.ts";
-import { type Lane, LANES } from "./keys.ts";
-import { backlog, pairs } from "./redis_info.ts";
+import { type FlowKeys, type Lane, LANES } from "./keys.ts";
+import { atOrBefore, backlog, groupInfo } from "./redis_info.ts";
 
 /** A stage as the pipeline record keeps it: its id and kind. */
 interface Recorded {
@@ -226,34 +225,11 @@ async function doneUpTo(
     if (last === undefined || last === "0-0") continue;
     const key = keys.input(id, lane);
     if ((await redis.xrange(key, "-", last, "COUNT", 1)).length === 0) continue;
-    const delivered = await lastDelivered(redis, key, id);
-    if (delivered === undefined || !atOrAfter(delivered, last)) return false;
+    const delivered = (await groupInfo(redis, key, id))?.["last-delivered-id"];
+    if (delivered === undefined || !atOrBefore(last, String(delivered))) return false;
     if ((await redis.xpending(key, id, "-", last, 1) as unknown[]).length > 0) return false;
   }
   return true;
-}
-
-/** The last entry `group` was handed on `key`; undefined when there is no such group. */
-async function lastDelivered(
-  redis: Redis,
-  key: string,
-  group: string,
-): Promise<string | undefined> {
-  let groups: unknown[];
-  try {
-    groups = await redis.xinfo("GROUPS", key) as unknown[];
-  } catch (error) {
-    if (/no such key/i.test((error as Error).message)) return undefined;
-    throw error;
-  }
-  const found = groups.map(pairs).find((g) => g.name === group)?.["last-delivered-id"];
-  return found === undefined ? undefined : String(found);
-}
-
-/** Whether stream id `a` (`ms-seq`) is at or after `b`. */
-function atOrAfter(a: string, b: string): boolean {
-  const [am, as] = a.split("-").map(BigInt), [bm, bs] = b.split("-").map(BigInt);
-  return am > bm || (am === bm && as >= bs);
 }
 
 /** The pipelines whose runs wrote what may still wait on each stage's input. */

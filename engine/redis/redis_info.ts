@@ -34,6 +34,34 @@ export interface GroupState {
 }
 
 /**
+ * `group`'s entry of XINFO GROUPS on `key` (name, pending,
+ * last-delivered-id, lag…), or undefined when the stream or the group does
+ * not exist. Any other failure (a dropped connection) is thrown: read as
+ * "no group, nothing waits", it let a drain check end a flow whose items
+ * were still on their way.
+ */
+export async function groupInfo(
+  redis: Redis,
+  key: string,
+  group: string,
+): Promise<Record<string, unknown> | undefined> {
+  let groups: unknown[];
+  try {
+    groups = await redis.xinfo("GROUPS", key) as unknown[];
+  } catch (error) {
+    if (/no such key/i.test((error as Error).message)) return undefined;
+    throw error;
+  }
+  return groups.map(pairs).find((g) => g.name === group);
+}
+
+/** Whether stream id `a` (`ms-seq`) is at or before `b`. */
+export function atOrBefore(a: string, b: string): boolean {
+  const [am, as] = a.split("-").map(BigInt), [bm, bs] = b.split("-").map(BigInt);
+  return am < bm || (am === bm && as <= bs);
+}
+
+/**
  * The group's backlog on a stream. `lag` comes from Redis 7, but it is a
  * counter that can go stale: after Redis reloads its append-only file the
  * group's read counter is rebuilt and `lag` can stay above 0 for ever on a
@@ -42,17 +70,7 @@ export interface GroupState {
  * cannot tell how many entries wait but some do, this reports 1 ("some").
  */
 export async function groupState(redis: Redis, key: string, group: string): Promise<GroupState> {
-  let groups: unknown[];
-  try {
-    groups = await redis.xinfo("GROUPS", key) as unknown[];
-  } catch (error) {
-    // No stream yet: nothing waits. Any other failure (a dropped connection)
-    // is thrown: read as "nothing waits", it let a drain check end a flow
-    // whose items were still on their way.
-    if (/no such key/i.test((error as Error).message)) return { undelivered: 0, pending: 0 };
-    throw error;
-  }
-  const g = groups.map(pairs).find((g) => g.name === group);
+  const g = await groupInfo(redis, key, group);
   if (!g) return { undelivered: 0, pending: 0 };
   const pending = Number(g.pending ?? 0);
   const lag = await checkedLag(redis, key, g);

@@ -370,8 +370,7 @@ redisTest(
     await withRedis(async (server) => {
       const redis = client(server);
       try {
-        await redis.xgroup("CREATE", KEY, STEP, "0", "MKSTREAM");
-        await redis.xgroup("CREATE", keys.input(STEP, "high"), STEP, "0", "MKSTREAM");
+        await setup(redis, 0);
         await addEntry(redis, KEY, [item(1)]);
         await readAs(redis, "killed", 1);
         const { lines } = await claimFor(redis, 900, 250, undefined, [], 1);
