@@ -1,5 +1,6 @@
 import { basename, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { errorMessage, fileFrame } from "../engine/errors.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import type { PathProblem } from "./zod_issues.ts";
@@ -72,13 +73,19 @@ async function importStep(
     };
   }
   let exports: Record<string, unknown>;
+  const href = pathToFileURL(path).href;
   try {
     // Imported anew once the file changed: a process imports a module once per URL, and
     // `run --watch` loads the flow again when its file is saved, the step's edits with it.
-    exports = await import(`${pathToFileURL(path).href}?v=${modified}`);
+    exports = await import(`${href}?v=${modified}`);
   } catch (error) {
-    // Deno's message: the error, a code excerpt, then "at file:///...:line:col".
-    const lines = errorMessage(error).split("\n").map((l) => l.trim().replace(VERSION, ""));
+    // Deno's message: the error, a code excerpt, then "at file:///...:line:col", coloured when
+    // the terminal is; the module's URL in it is shown without the version this import added.
+    const lines = stripVTControlCharacters(errorMessage(error)).replaceAll(
+      `${href}?v=${modified}`,
+      href,
+    )
+      .split("\n").map((l) => l.trim());
     // An error the module's own code threw as it ran (at its top level) says where in its stack.
     const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "") ??
       (error instanceof Error ? fileFrame(error) : undefined);
@@ -109,9 +116,6 @@ async function importStep(
   }
   return { spec: { ...given, kind } as StageSpec };
 }
-
-/** The version a module's URL carries (see importStep), left out of what is shown. */
-const VERSION = /\?v=\d+(?=:\d)/g;
 
 /** What is wrong with a module's default export, or undefined when it is a stage. */
 function shapeProblem(spec: unknown): string | undefined {

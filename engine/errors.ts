@@ -61,16 +61,21 @@ export function thrownAt(error: unknown): string {
 }
 
 /**
- * `path:line:column` of the frame an error was thrown at, when that is a
- * local file (a path from the working directory when under it, without the
- * URL's query); undefined
- * when it was thrown elsewhere (in Deno's own code: a fetch's TypeError).
+ * `path:line:column` of the local file's line that threw (a path from the
+ * working directory when under it, without the URL's query): the first
+ * frame in a file, past the built-ins it called (`[].reduce`, `new URL`,
+ * `JSON.parse`, which throw for the line that called them). Undefined when
+ * the error came back through an await from elsewhere (a fetch's TypeError,
+ * thrown in Deno's own code: the line that awaited it made no mistake).
  */
 export function fileFrame(error: Error): string | undefined {
-  const stack = error.stack ?? "";
-  const frame = /\n\s+at (?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?/.exec(stack);
-  const first = /\n\s+at /.exec(stack);
-  if (!frame || !first || frame.index !== first.index) return undefined;
+  let frame: RegExpExecArray | null = null;
+  for (const at of (error.stack ?? "").matchAll(/\n\s+at (.*)/g)) {
+    if (at[1].startsWith("async ")) return undefined;
+    frame = /^(?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/.exec(at[1]);
+    if (frame) break;
+  }
+  if (!frame) return undefined;
   let path: string;
   try {
     path = decodeURIComponent(new URL(frame[1]).pathname);

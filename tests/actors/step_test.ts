@@ -230,6 +230,46 @@ Deno.test("a step module that throws as it loads says where; one named like a bu
   });
 });
 
+Deno.test("a step module that does not import says where in its own file, whatever the terminal", async () => {
+  const cases: [string, RegExp][] = [
+    // Before: no file:line whenever colour was on (Deno colours the "at" line of its message).
+    [
+      'import { x } from "./nohelper.ts";\nexport default x;\n',
+      /: Module not found "file:\/\/<dir>\/steps\/nohelper\.ts"\. \(at <dir>\/steps\/mod\.ts:1:19\)$/,
+    ],
+    // Before: the import's own version (?v=) in the module's URL, and no file:line.
+    [
+      'import { parse } from "@std/csv";\nexport default parse;\n',
+      /: Import "@std\/csv" not a dependency and not in import map from "file:\/\/<dir>\/steps\/mod\.ts" \(at <dir>\/steps\/mod\.ts:1:23\)$/,
+    ],
+    // Before: "(at config/step_modules.ts:…)", millrace's own line that imported it.
+    [
+      'import { nope } from "./helper.ts";\nexport default nope;\n',
+      /: The requested module '\.\/helper\.ts' does not provide an export named 'nope' at file:\/\/<dir>\/steps\/mod\.ts:1:10$/,
+    ],
+    // Before: no file:line, the first frame being JSON.parse's.
+    [
+      'export const settings = JSON.parse("{not json");\n',
+      /: Expected property name .* \(at .*steps\/mod\.ts:1:30\)$/,
+    ],
+  ];
+  for (const [text, message] of cases) {
+    await withDir({
+      "flow.yaml": flowText("./steps/mod.ts"),
+      "steps/mod.ts": text,
+      "steps/helper.ts": "export const yes = 1;\n",
+    }, async (dir) => {
+      const error = await loadError(dir);
+      assert.match(
+        error,
+        /flow\.yaml:6:15: pipeline\[1\]\.step\.module: cannot import step module \.\/steps\/mod\.ts: /,
+      );
+      assert.match(error, message);
+      assert.doesNotMatch(error, /step_modules\.ts|\?v=|\[3\dm/);
+    });
+  }
+});
+
 Deno.test("a window a step's module makes that no window can be is an error at the module's line", async () => {
   // Each passed `check`; the first three then failed the run at its start with a stack, and a
   // maxWait of "2s" was NaN to a timer, so every batch went out at once.

@@ -576,18 +576,45 @@ Deno.test("a mistake in a stage's code is dead-lettered with the file and line i
         // A step that trusts a field some items lack: a TypeError, thrown here.
         if (n === 3) (it.payload as unknown as { tags: string[] }).tags.length;
         if (n === 5) throw new Error("refused on purpose");
+        // Thrown by a built-in for the line that called it (before: no file:line).
+        if (n === 6) ([] as number[]).reduce((a, b) => a + b);
+        if (n === 7) new URL(String(it.payload.link));
         out.emit(it);
       }
     },
   };
   const { deadLetters } = await run(actor, Array.from({ length: 8 }, (_, i) => item(i)));
   const reasons = Object.fromEntries(deadLetters.entries.map((d) => [nOf(d), d.reason]));
+  const here = String.raw` \(at tests/engine/stage_runner_test\.ts:\d+:\d+\)$`;
   assert.match(
     reasons[3],
-    /^failed: Cannot read properties of undefined \(reading 'length'\) \(at tests\/engine\/stage_runner_test\.ts:\d+:\d+\)$/,
+    new RegExp(
+      String.raw`^failed: Cannot read properties of undefined \(reading 'length'\)` + here,
+    ),
   );
+  assert.match(
+    reasons[6],
+    new RegExp("^failed: Reduce of empty array with no initial value" + here),
+  );
+  assert.match(reasons[7], new RegExp("^failed: Invalid URL: 'undefined'" + here));
   // An error thrown on purpose says what it says.
   assert.equal(reasons[5], "failed: refused on purpose");
+});
+
+Deno.test("a TypeError that comes back through an await from Deno's own code names no line", async () => {
+  // A fetch's network failure is a TypeError thrown in Deno's fetch: the step's line made no mistake.
+  const actor: Actor = {
+    async handle(batch, out) {
+      for (const it of batch) {
+        await fetch("http://127.0.0.1:1/");
+        out.emit(it);
+      }
+    },
+  };
+  const { deadLetters } = await run(actor, [item(0)], { retries: 0 });
+  assert.equal(deadLetters.entries.length, 1);
+  assert.match(deadLetters.entries[0].reason, /^failed: .*fetch failed|^failed: .*blocked/i);
+  assert.doesNotMatch(deadLetters.entries[0].reason, /\(at /);
 });
 
 Deno.test("a stage that loses items without a word, or returns them, is told so once", async () => {
