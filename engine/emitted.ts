@@ -16,7 +16,8 @@ export function checkEmitted(item: unknown): asserts item is Envelope<unknown> {
   const e = item as Envelope<unknown> | null;
   if (
     typeof e !== "object" || e === null || typeof e.id !== "string" ||
-    typeof e.event !== "string" || typeof e.payload !== "object" || e.payload === null
+    typeof e.event !== "string" || typeof e.payload !== "object" || e.payload === null ||
+    Array.isArray(e.payload)
   ) {
     throw new PermanentError(
       `emitted ${shown(item)}, not an item's envelope ({id, event, payload, …}): emit ` +

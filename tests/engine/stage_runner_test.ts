@@ -167,6 +167,8 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
         else if (n === 10) out.emit({ id: it.id, payload: it.payload } as unknown as Envelope);
         else if (n === 12) out.emit("text" as unknown as Envelope);
         else if (n === 15) out.emit({ ...it, payload: "oops" } as unknown as Envelope);
+        // Before: published as {"0":1,"1":2}.
+        else if (n === 17) out.emit({ ...it, payload: [1, 2] } as unknown as Envelope);
         else out.emit(it);
       }
     },
@@ -175,7 +177,7 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
     actor,
     Array.from({ length: 20 }, (_, i) => item(i)),
   );
-  assert.equal(out.length, 15);
+  assert.equal(out.length, 14);
   assert.equal(stats.retries, 0, "the same code fails the same way: split at once, no retries");
   assert.deepEqual(
     deadLetters.entries.map((d) => [nOf(d), d.reason]),
@@ -189,6 +191,10 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
       [
         15,
         `failed: emitted an object whose payload is a string (a payload is an object), ${NOT_ENVELOPE}`,
+      ],
+      [
+        17,
+        `failed: emitted an object whose payload is an array (a payload is an object), ${NOT_ENVELOPE}`,
       ],
     ],
   );
