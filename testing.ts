@@ -45,7 +45,7 @@ import { type Envelope, envelope, type RawItem } from "./engine/item.ts";
 import { memoryLogger } from "./engine/log.ts";
 import { type Registry, schemaOf, type StageSpec } from "./engine/registry.ts";
 import type { StepSpec } from "./config/step_modules.ts";
-import type { Actor } from "./engine/actor.ts";
+import { type Actor, actorProblem } from "./engine/actor.ts";
 import { accounted, heldToAccount } from "./engine/accounted.ts";
 import { checkEmitted } from "./engine/emitted.ts";
 import { check } from "./config/zod_issues.ts";
@@ -223,6 +223,8 @@ export async function runStage(
   // As a flow holds it: a registered stage's own word (leavesInputs) counts, a step module's not.
   const registered = registry.stages.get(spec.kind ?? "") === spec;
   const made = await spec.create(options.value, env);
+  const wrong = actorProblem(made);
+  if (wrong) throw new Error(`runStage: ${spec.kind ?? "step"}: ${wrong}`);
   const actor: Actor = registered ? heldToAccount(spec as StageSpec, made) : accounted(made);
   // A step module's kind may be left out (its file names it in a flow): "step" here.
   const stop = new AbortController();

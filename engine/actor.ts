@@ -74,3 +74,17 @@ export interface Actor<I = RawItem, O = RawItem> {
   /** Called once after the last batch, also on shutdown. */
   close?(): void | Promise<void>;
 }
+
+/**
+ * What is wrong with what a stage's create() returned, or undefined when it
+ * is an actor. A stage's own code is not type-checked (a step module): a
+ * create that returns nothing, or an object whose handle is misspelt, would
+ * fail every batch at run time, so a flow's build and runStage refuse it.
+ */
+export function actorProblem(made: unknown): string | undefined {
+  if (typeof (made as Partial<Actor> | undefined)?.handle === "function") return undefined;
+  const what = made === undefined || made === null
+    ? `${made}, not an actor`
+    : "an actor with no handle(batch, out) function";
+  return `its create() returned ${what}: return { handle(batch, out) { ... } }`;
+}

@@ -1,6 +1,6 @@
 import { heldToAccount } from "./accounted.ts";
 import type { ScrapeSource } from "./source_pump.ts";
-import type { Actor, StageContext } from "./actor.ts";
+import { type Actor, actorProblem, type StageContext } from "./actor.ts";
 import { FieldError, formatPath, formatProblem } from "./flow_error.ts";
 import type { Flow, Locate, SourceEntry, StageEntry } from "./flow.ts";
 import type { HttpPool } from "./http.ts";
@@ -195,17 +195,8 @@ export async function buildFlow(
         // opening it tells later stages (the vector length), come from it.
         // Its clients log under its name too (an API client's retries), as its own lines do.
         const local = await spec.create(entry.config, { ...env, log: ctx.log });
-        // A stage's own code is not type-checked (a step module): a create that returns
-        // nothing, or an object whose handle is misspelt, failed every batch at run time.
-        if (typeof (local as Partial<Actor> | undefined)?.handle !== "function") {
-          throw new Error(
-            `its create() returned ${
-              local === undefined || local === null
-                ? `${local}, not an actor`
-                : "an actor with no handle(batch, out) function"
-            }: return { handle(batch, out) { ... } }`,
-          );
-        }
+        const wrong = actorProblem(local);
+        if (wrong) throw new Error(wrong);
         const own = heldToAccount(spec, local);
         await own.open?.(ctx);
         opened.push([entry.id, own]);

@@ -309,6 +309,20 @@ Deno.test("runStage runs a custom stage on one batch, built from its config as a
       return true;
     },
   );
+  // An actor with its handle misspelt is told so, as a flow's build tells it (before:
+  // "actor.handle is not a function").
+  const misspelt = { ...shout, create: () => ({ process() {} }) } as unknown as typeof shout;
+  await assert.rejects(
+    runStage(misspelt, items),
+    (e: Error) => {
+      assert.equal(
+        e.message,
+        "runStage: shout: its create() returned an actor with no handle(batch, out) function: " +
+          "return { handle(batch, out) { ... } }",
+      );
+      return true;
+    },
+  );
 });
 
 Deno.test("a custom stage's items are typed: a payload field used as the wrong type does not compile", async () => {
