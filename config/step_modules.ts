@@ -8,9 +8,12 @@ import type { PathProblem } from "./zod_issues.ts";
 /**
  * What a step module exports as its default: a stage as `Registry.stage`
  * takes one, with `kind` optional (it names the stage in reports; the
- * file's name does otherwise).
+ * file's name does otherwise) and `summary` too (the loader never needed it).
  */
-export type StepSpec<C = unknown> = Omit<StageSpec<C>, "kind"> & { readonly kind?: string };
+export type StepSpec<C = unknown> = Omit<StageSpec<C>, "kind" | "summary"> & {
+  readonly kind?: string;
+  readonly summary?: string;
+};
 
 /** The step modules of one flow, by `module` as the flow file writes it. */
 export type StepModules = ReadonlyMap<string, StageSpec | undefined>;
@@ -99,7 +102,7 @@ async function importStep(
     const names = Object.keys(exports).filter((k) => k !== "default");
     return {
       problem: `step module ${module} must export default a stage ` +
-        "({ summary, schema: a zod schema of its options, create(options, env) }); " +
+        "({ schema: a zod schema of its options, create(options, env) }); " +
         wrong + (names.length ? ` (it exports: ${names.join(", ")})` : ""),
     };
   }

@@ -128,7 +128,7 @@ Deno.test("a step module that exports no stage says what it must export", async 
     assert.equal(
       await loadError(dir),
       "<dir>/flow.yaml:6:15: pipeline[1].step.module: step module ./steps/wrong.ts must export " +
-        "default a stage ({ summary, schema: a zod schema of its options, create(options, env) }); " +
+        "default a stage ({ schema: a zod schema of its options, create(options, env) }); " +
         "it has no default export (it exports: stage)",
     );
   });
