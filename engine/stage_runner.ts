@@ -17,7 +17,7 @@ import { checkEmitted } from "./emitted.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import type { Fence } from "./edge.ts";
 import { type Envelope, updatesIn } from "./item.ts";
-import type { StageStats } from "./stats.ts";
+import { MAX_REASONS, OTHER_REASONS, type StageStats } from "./stats.ts";
 import { untilAborted } from "./until_aborted.ts";
 import type { WindowOptions } from "./window.ts";
 
@@ -498,13 +498,14 @@ function succeeded(
   result.passed = true;
   const items = itemsIn(work, batch);
   stats.onBatch?.(items, ms);
+  let folded = false;
   if (collector.drops) {
-    for (const reason of collector.drops) stats.count(stats.dropped, reason);
+    for (const reason of collector.drops) folded = stats.count(stats.dropped, reason) || folded;
     result.dropped = (result.dropped ?? 0) + collector.drops.length;
   }
   if (collector.rejects) {
     for (const [item, reason, detail] of collector.rejects) {
-      stats.count(stats.rejected, reason);
+      folded = stats.count(stats.rejected, reason) || folded;
       result.letters.push({
         stage: ctx.stage,
         reason: detail ?? reason,
@@ -522,6 +523,7 @@ function succeeded(
     result.dropped = (result.dropped ?? 0) + unsaid;
     sayOnce(work, "unaccounted", unaccounted(unsaid, items));
   }
+  if (folded) sayOnce(work, "reasons", MANY_REASONS);
   if (collector.odd) {
     const { reason } = collector.odd;
     sayOnce(
@@ -535,6 +537,12 @@ function succeeded(
   if (result.out.length === 0) result.out = out;
   else for (const item of out) result.out.push(item);
 }
+
+/** What a stage is told, once, when it gave more reasons than are counted apart. */
+const MANY_REASONS = `more than ${MAX_REASONS} different reasons given to out.drop or ` +
+  `out.reject: the rest are counted as "${OTHER_REASONS}". A reason is a short label that the ` +
+  "summary counts by; give the item's own words as the third argument, detail, which its dead " +
+  'letter keeps: out.reject(item, "price missing", `price missing for ${item.payload.url}`)';
 
 /** The drop reason of items a stage neither emitted, dropped nor rejected. */
 export const UNSAID = "not passed on";

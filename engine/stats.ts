@@ -49,6 +49,11 @@ export interface SourceStatsJson {
   deadLettered?: number;
 }
 
+/** How many different reasons a stage's drops, and its rejects, are counted by (StageStats.count). */
+export const MAX_REASONS = 20;
+/** What the reasons past MAX_REASONS are counted as. */
+export const OTHER_REASONS = "other reasons";
+
 /** Live counters of one stage; the progress display reads them while the flow runs. */
 export class StageStats {
   /** Items the stage was handed. */
@@ -87,9 +92,21 @@ export class StageStats {
   /** Counters of stage `id`, of kind `kind`, all at zero. */
   constructor(readonly id: string, readonly kind: string) {}
 
-  /** Adds `n` (one by default) to `reason` in `map` (`dropped` or `rejected`). */
-  count(map: Map<string, number>, reason: string, n = 1): void {
-    map.set(reason, (map.get(reason) ?? 0) + n);
+  /**
+   * Adds `n` (one by default) to `reason` in `map` (`dropped` or `rejected`),
+   * or to OTHER_REASONS once the map holds MAX_REASONS others: a stage that
+   * writes each item's own text as its reason ("price missing for <url>")
+   * would otherwise keep a counter per item for the life of a polled flow,
+   * and its summary row and metrics would grow with them.
+   * @returns whether the reason was counted as OTHER_REASONS.
+   */
+  count(map: Map<string, number>, reason: string, n = 1): boolean {
+    const had = map.get(reason);
+    if (had !== undefined) return (map.set(reason, had + n), false);
+    const folded = map.size >= MAX_REASONS && reason !== OTHER_REASONS;
+    const key = folded ? OTHER_REASONS : reason;
+    map.set(key, (map.get(key) ?? 0) + n);
+    return folded;
   }
 
   /** Adds `n` to the usage counter `name`. */
