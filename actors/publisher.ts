@@ -148,8 +148,8 @@ async function expireAll(
     if (!sink.expire) return;
     try {
       const removed = await sink.expire(before, ctx.signal);
-      // A sink that cannot count them (Qdrant does not say) is not said to have removed any;
-      // one that removed none says so at debug (every minute it was half a flow's log lines).
+      // One that removed none says so at debug (every minute it was half a flow's log lines);
+      // a sink of one's own that cannot count them is not said to have removed any.
       const said = removed === undefined
         ? `${label}: retention removed what ${
           names[i]

@@ -26,7 +26,7 @@ export interface QdrantReply {
 }
 
 /**
- * Qdrant's REST API, the seven calls the sink makes, over a fetch whose
+ * Qdrant's REST API, the eight calls the sink makes, over a fetch whose
  * replies are capped (MAX_REPLY_BYTES): @qdrant/js-client-rest reads any
  * reply whole and takes no fetch of its own. Each call carries the caller's
  * `init` (its signal), and `wait` asks Qdrant to answer once the change is
@@ -61,6 +61,10 @@ export class QdrantRest {
 
   deletePoints(collection: string, wait: boolean, body: unknown, init: RequestInit) {
     return this.#send("POST", collection, `/points/delete?wait=${wait}`, body, init);
+  }
+
+  countPoints(collection: string, body: unknown, init: RequestInit): Promise<QdrantReply> {
+    return this.#send("POST", collection, "/points/count", body, init);
   }
 
   retrievePoints(collection: string, body: unknown, init: RequestInit): Promise<QdrantReply> {

@@ -223,24 +223,34 @@ export class QdrantSink implements Sink {
 
   /**
    * Deletes the points first seen before `before` (epoch ms), by a filter on
-   * `millrace_seen_at`, for the publish stage's retention. Qdrant does not
-   * say how many it deleted, so neither does this. Without a payload index on
-   * `millrace_seen_at` (payloadIndexes: [{ field: millrace_seen_at, type:
-   * integer }]) Qdrant scans the collection.
+   * `millrace_seen_at`, for the publish stage's retention, and says how many
+   * there were. Qdrant's delete does not say, so they are counted first by
+   * the same filter (none: no delete is sent; a point written between the two
+   * calls may go uncounted). Without a payload index on `millrace_seen_at`
+   * (payloadIndexes: [{ field: millrace_seen_at, type: integer }]) Qdrant
+   * scans the collection for each.
    */
-  async expire(before: number, signal: AbortSignal): Promise<undefined> {
+  async expire(before: number, signal: AbortSignal): Promise<number> {
     signal.throwIfAborted();
     await this.open();
-    if (!await this.#exists(signal)) return undefined;
-    await this.#call(
-      "expire",
-      "points from",
+    if (!await this.#exists(signal)) return 0;
+    const filter = { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] };
+    const counted = await this.#call(
+      "count",
+      "points expiring in",
       signal,
-      (init) =>
-        this.#api.deletePoints(this.#options.collection, this.#options.wait, {
-          filter: { must: [{ key: SEEN_AT_FIELD, range: { lt: before } }] },
-        }, init),
+      (init) => this.#api.countPoints(this.#options.collection, { filter, exact: true }, init),
     );
+    const expiring = Number(counted.data?.result?.count ?? 0);
+    if (expiring > 0) {
+      await this.#call(
+        "expire",
+        "points from",
+        signal,
+        (init) =>
+          this.#api.deletePoints(this.#options.collection, this.#options.wait, { filter }, init),
+      );
+    }
     // Records of deletes and early updates older than the cutoff go too: no copy that old is
     // taken now.
     for (const [records, what] of [[this.#deletes, "deletes"], [this.#early, "early updates"]]) {
@@ -256,7 +266,7 @@ export class QdrantSink implements Sink {
         if ((error as QdrantError).status !== 404) throw error;
       });
     }
-    return undefined;
+    return expiring;
   }
 
   /**

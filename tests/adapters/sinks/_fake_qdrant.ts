@@ -116,6 +116,12 @@ const deleteSchema = z.union([
   z.strictObject({ filter: filterSchema, shard_key: z.unknown().optional() }),
 ]);
 
+const countSchema = z.strictObject({
+  filter: filterSchema.optional(),
+  exact: z.boolean().optional(),
+  shard_key: z.unknown().optional(),
+});
+
 /** What a retrieve returns of a payload: all (the default), none, or the fields named that it has. */
 function payloadOf(
   payload: Record<string, unknown>,
@@ -154,6 +160,7 @@ const QUERY_KEYS: Record<string, string[]> = {
   index: ["wait", "ordering", "timeout"],
   create: ["timeout"],
   retrieve: ["consistency", "timeout"],
+  count: ["consistency", "timeout"],
   get: [],
 };
 
@@ -211,15 +218,18 @@ export function startFakeQdrant(
 
     const prefix = opts.prefix ?? "";
     const path = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : "";
-    const m = /^\/collections\/([^/]+)(\/points|\/points\/delete|\/points\/batch|\/index)?$/.exec(
-      path,
-    );
+    const m =
+      /^\/collections\/([^/]+)(\/points|\/points\/delete|\/points\/count|\/points\/batch|\/index)?$/
+        .exec(
+          path,
+        );
     const op = !m ? undefined : ({
       "GET ": "get",
       "PUT ": "create",
       "PUT /points": "upsert",
       "POST /points": "retrieve",
       "POST /points/delete": "delete",
+      "POST /points/count": "count",
       "POST /points/batch": "batch",
       "PUT /index": "index",
     } as Record<string, string>)[`${req.method} ${m[2] ?? ""}`];
@@ -309,6 +319,16 @@ export function startFakeQdrant(
           }
         }
         return completed();
+      }
+      case "count": {
+        const parsed = countSchema.safeParse(body);
+        if (!parsed.success) return bad(what, parsed.error);
+        const { filter } = parsed.data;
+        let count = 0;
+        for (const p of collection.points.values()) {
+          if (!filter || matches(p.payload, filter)) count++;
+        }
+        return ok({ count });
       }
       case "delete": {
         const parsed = deleteSchema.safeParse(body);

@@ -225,13 +225,15 @@ Deno.test("a late, older delete leaves the record at the latest delete, so no co
 Deno.test("expire removes the points first seen before the cutoff and keeps the rest", async () => {
   await withQdrant(async (fake) => {
     const { sink } = sinkOn(fake);
-    assert.equal(await sink.expire(SEEN, signal()), undefined, "no collection yet: nothing to do");
+    assert.equal(await sink.expire(SEEN, signal()), 0, "no collection yet: nothing to do");
     const old = items(3).map((item) => ({ ...item, seenAt: SEEN - 10_000 }));
     const fresh = items(2, 4, 3).map((item) => ({ ...item, seenAt: SEEN + 10_000 }));
     const edge = items(1, 4, 5).map((item) => ({ ...item, seenAt: SEEN }));
     await sink.write([...old, ...fresh, ...edge], signal());
 
-    await sink.expire(SEEN, signal());
+    // Said how many (before: undefined, which the publish stage logged at info at every
+    // sweep as "removed what qdrant held … (it does not say how many)", none or not).
+    assert.equal(await sink.expire(SEEN, signal()), 3);
     const points = fake.collections.get("trends")!.points;
     assert.deepEqual(
       [...points.keys()].sort(),
@@ -242,6 +244,13 @@ Deno.test("expire removes the points first seen before the cutoff and keeps the 
     assert.deepEqual(deletes.at(-1)!.body, {
       filter: { must: [{ key: "millrace_seen_at", range: { lt: SEEN } }] },
     });
+    // A sweep with nothing to remove sends no delete of points, and says none.
+    const sent = fake.requests.filter((r) => r.path === "/collections/trends/points/delete").length;
+    assert.equal(await sink.expire(SEEN, signal()), 0);
+    assert.equal(
+      fake.requests.filter((r) => r.path === "/collections/trends/points/delete").length,
+      sent,
+    );
     assert.deepEqual(fake.refused, []);
   });
 });
