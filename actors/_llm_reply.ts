@@ -87,6 +87,8 @@ export function readReply(
   check: z.ZodType,
   finishReason?: string,
   inputs = Math.max(-1, ...wanted) + 1,
+  /** What cut a reply that ends for its length (cutAt: the flow's maxOutputTokens, or the server's limit). */
+  limit = "maxOutputTokens",
 ): Map<number, { output: unknown } | { error: string }> {
   const out = new Map<number, { output: unknown } | { error: string }>();
   const failAll = (error: string) => {
@@ -103,13 +105,11 @@ export function readReply(
     parsed = cut ? wholeResults(content) : undefined;
     if (parsed === undefined) {
       failAll(
-        `the reply is not JSON${cut ? " (it was cut off at maxOutputTokens)" : ""}: ${
-          preview(content)
-        }`,
+        `the reply is not JSON${cut ? ` (it was cut off at ${limit})` : ""}: ${preview(content)}`,
       );
       return out;
     }
-    lost = "the reply was cut off at maxOutputTokens before its result";
+    lost = `the reply was cut off at ${limit} before its result`;
   }
   const results = Array.isArray(parsed)
     ? parsed

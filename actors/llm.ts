@@ -232,7 +232,14 @@ export function createLlm(
     const round = async (messages: ChatMessage[], wanted: number[]) => {
       const reply = await client.complete(messages, format, ctx.signal);
       ctx.tally?.("tokens", reply.tokens);
-      const read = readReply(reply.content, wanted, check, reply.finishReason, inputs.length);
+      const read = readReply(
+        reply.content,
+        wanted,
+        check,
+        reply.finishReason,
+        inputs.length,
+        cutAt(config.maxOutputTokens),
+      );
       const outputs = new Map<number, unknown>();
       const failed = new Map<number, string>();
       for (const [i, r] of read) {
@@ -251,7 +258,7 @@ export function createLlm(
       throw Object.assign(
         new Error(
           `${config.model}: the reply for ${inputs.length} inputs was cut off at ` +
-            `maxOutputTokens (${config.maxOutputTokens}); the batch is split`,
+            `${cutAt(config.maxOutputTokens)}; the batch is split`,
         ),
         { retryable: false },
       );
@@ -366,3 +373,14 @@ export const llmStage: StageSpec<LlmConfig> = {
     return createLlm((ctx) => connectLlm(config, env, ctx), config);
   },
 };
+
+/**
+ * What cut a reply that ended for its length: the flow's maxOutputTokens, or
+ * when the flow sets none the server's own limit, which a user would look
+ * for in the flow in vain.
+ */
+function cutAt(maxOutputTokens: number | undefined): string {
+  return maxOutputTokens === undefined
+    ? "the server's output limit (maxOutputTokens is not set: set it to raise the limit)"
+    : `maxOutputTokens (${maxOutputTokens})`;
+}

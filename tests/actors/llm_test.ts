@@ -248,6 +248,24 @@ Deno.test("a reply cut off at maxOutputTokens splits its batch, whose halves fit
   });
 });
 
+Deno.test("a reply the server cut at its own limit says so, not maxOutputTokens, which the flow did not set", async () => {
+  // Before: "(it was cut off at maxOutputTokens)", a field the user looked for in the flow in vain.
+  await withFakeChat({
+    intercept: () => completion('{"results":[{"index":0,"output":', 325, "length"),
+  }, async (server) => {
+    const { deadLetters } = await runTestFlow(flowYaml(server.url), {
+      items: items(1),
+      env: { KEY },
+    });
+    assert.equal(deadLetters.length, 1);
+    assert.match(
+      deadLetters[0].reason,
+      /cut off at the server's output limit \(maxOutputTokens is not set: set it to raise the limit\)/,
+    );
+    assert.doesNotMatch(deadLetters[0].reason, /cut off at maxOutputTokens/);
+  });
+});
+
 Deno.test("the results a cut reply finished are not asked for again when its batch is split, cached or not", async () => {
   // They were thrown away with the reply, so the halves paid for them twice.
   for (const cache of [true, false]) {
