@@ -519,7 +519,7 @@ function succeeded(
     (collector.rejects?.length ?? 0);
   if (unsaid > 0) {
     // Counted as dropped, so the summary still adds up and says why.
-    stats.count(stats.dropped, UNSAID, unsaid);
+    stats.count(stats.dropped, UNSAID, unsaid, true);
     result.dropped = (result.dropped ?? 0) + unsaid;
     sayOnce(work, "unaccounted", unaccounted(unsaid, items));
   }

@@ -98,12 +98,14 @@ export class StageStats {
    * writes each item's own text as its reason ("price missing for <url>")
    * would otherwise keep a counter per item for the life of a polled flow,
    * and its summary row and metrics would grow with them.
+   * The engine's own reasons (`not passed on`) say `own` and are always
+   * counted apart.
    * @returns whether the reason was counted as OTHER_REASONS.
    */
-  count(map: Map<string, number>, reason: string, n = 1): boolean {
+  count(map: Map<string, number>, reason: string, n = 1, own = false): boolean {
     const had = map.get(reason);
     if (had !== undefined) return (map.set(reason, had + n), false);
-    const folded = map.size >= MAX_REASONS && reason !== OTHER_REASONS;
+    const folded = !own && map.size >= MAX_REASONS && reason !== OTHER_REASONS;
     const key = folded ? OTHER_REASONS : reason;
     map.set(key, (map.get(key) ?? 0) + n);
     return folded;

@@ -314,7 +314,7 @@ export class RedisEdge implements Edge<RedisDelivery> {
       tally.counted = true;
       for (const item of bad) {
         if (item.update !== true) last.emitted--;
-        last.count(last.rejected, UNENCODABLE);
+        last.count(last.rejected, UNENCODABLE, 1, true);
       }
     };
     for (;;) {

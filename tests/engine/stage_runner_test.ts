@@ -672,7 +672,8 @@ Deno.test("a stage giving each item its own reason is counted by 20 of them, the
       for (const it of batch) {
         const n = it.payload.n as number;
         if (n % 2 === 0) out.reject(it, `price missing for https://example.com/${n}`);
-        else out.drop(it, `odd ${n}`);
+        else if (n < 90) out.drop(it, `odd ${n}`);
+        // The last odd ones let go unsaid: the engine's own reason is counted apart.
       }
     },
   };
@@ -684,12 +685,13 @@ Deno.test("a stage giving each item its own reason is counted by 20 of them, the
   assert.equal(Object.keys(rejected).length, MAX_REASONS + 1);
   assert.equal(rejected[OTHER_REASONS], 50 - MAX_REASONS);
   assert.equal(rejected["price missing for https://example.com/0"], 1);
-  assert.equal(Object.keys(dropped).length, MAX_REASONS + 1);
-  assert.equal(dropped[OTHER_REASONS], 50 - MAX_REASONS);
+  assert.equal(Object.keys(dropped).length, MAX_REASONS + 2);
+  assert.equal(dropped[OTHER_REASONS], 45 - MAX_REASONS);
+  assert.equal(dropped["not passed on"], 5);
   // Every dead letter keeps its own words.
   assert.equal(deadLetters.entries.length, 50);
   assert.equal(deadLetters.entries.at(-1)!.reason, "price missing for https://example.com/98");
-  const said = log.lines.filter((l) => l.includes("different reasons"));
+  const said = log.lines.filter((l: string) => l.includes("different reasons"));
   assert.equal(said.length, 1, log.lines.join("\n"));
   assert.match(
     said[0],
