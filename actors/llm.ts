@@ -340,6 +340,7 @@ async function connectLlm(config: LlmConfig, env: BuildEnv, ctx: StageContext) {
     log: withPrefix(ctx.log, `${ctx.flow}/${ctx.stage}: `),
     tally: ctx.tally,
   });
+  await client.answers(ctx.signal);
   const cache = config.cache ? await openReplyCache(env, config.model) : undefined;
   return { client, cache };
 }

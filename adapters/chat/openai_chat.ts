@@ -123,6 +123,8 @@ export class OpenAIChat implements ChatClient {
   /** HTTP attempts made, and retries among them. */
   readonly stats = { requests: 0, retries: 0 };
   readonly #sdk: OpenAI;
+  readonly #fetch: typeof fetch;
+  readonly #baseUrl: string;
   readonly #options: OpenAIChatOptions;
   readonly #clock: Clock;
   /** When this client last warned of a retry (withOpenAIRetry's `said`). */
@@ -137,6 +139,10 @@ export class OpenAIChat implements ChatClient {
     this.#level = options.structured === "off" ? 2 : 0;
     const baseURL = options.baseUrl ?? "https://api.openai.com/v1";
     this.endpoint = safeUrl(baseURL);
+    this.#baseUrl = baseURL.replace(/\/+$/, "");
+    this.#fetch = options.maxReplyBytes === undefined
+      ? cappedFetch(4 * 1024 * 1024, "a chat reply's limit")
+      : cappedFetch(options.maxReplyBytes);
     this.#sdk = new OpenAI({
       apiKey: options.apiKey,
       baseURL,
@@ -145,10 +151,41 @@ export class OpenAIChat implements ChatClient {
       maxRetries: 0,
       timeout: options.timeout ?? 60_000,
       logLevel: "off",
-      fetch: options.maxReplyBytes === undefined
-        ? cappedFetch(4 * 1024 * 1024, "a chat reply's limit")
-        : cappedFetch(options.maxReplyBytes),
+      fetch: this.#fetch,
     });
+  }
+
+  /**
+   * Whether the server answers at all, asked at start with a request that
+   * costs no tokens (GET /models): with none listening, each batch would
+   * wait it out as an outage, 10 minutes apiece, where the embedder's start
+   * check ends the run at once (exit 75). Any answer passes, a 404 of a
+   * server with no such route or a 401 included (a key is judged by the
+   * first batch, which a refusal ends): only no answer in `timeout` fails,
+   * with `away` set, as a service that did not answer at start.
+   */
+  async answers(signal: AbortSignal): Promise<void> {
+    const timeout = AbortSignal.timeout(this.#options.timeout ?? 60_000);
+    try {
+      const reply = await this.#fetch(`${this.#baseUrl}/models`, {
+        headers: { authorization: `Bearer ${this.#options.apiKey}` },
+        signal: AbortSignal.any([signal, timeout]),
+        redirect: "manual",
+      });
+      await reply.body?.cancel();
+    } catch (error) {
+      if (signal.aborted) throw error;
+      throw Object.assign(
+        new Error(
+          `${this.model} at ${this.endpoint} did not answer: ${
+            timeout.aborted
+              ? "no answer in time (timeout)"
+              : redactKey(connectionWhy(error), this.#options.apiKey, this.#options.baseUrl)
+          } (is the server running, and is the url right?)`,
+        ),
+        { away: true },
+      );
+    }
   }
 
   /** The response format in use, for logs: json_schema, json_object or none. */

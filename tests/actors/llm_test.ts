@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { formatReport } from "../../cli/summary.ts";
 import { FlowError } from "../../config/load_flow.ts";
+import { exitCodeFor, UNAVAILABLE } from "../../cli/exit_code.ts";
 import { runTestFlow } from "../../testing.ts";
 import { apiError, completion, retriedOf, withFakeChat } from "../adapters/chat/_fake_chat.ts";
 
@@ -357,6 +358,34 @@ Deno.test("an item deleted upstream passes through without a call", async () => 
     });
     assert.equal(report.published, 1);
     assert.equal(server.hits.length, 0);
+  });
+});
+
+Deno.test("a server not listening ends the run at its start, as a service that did not answer (exit 75)", async () => {
+  // Before: the run started, and each batch waited it out as an outage, 10 minutes apiece
+  // (about 50 minutes for flows/llm.yaml), where the embedder's start check ends it at once.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const error = await runTestFlow(flowYaml(`http://127.0.0.1:${port}/v1`), {
+    items: items(3),
+    env: { KEY },
+    timeout: 30_000,
+  }).then(() => undefined, (e: Error) => e);
+  assert.ok(error, "the run ends at its start");
+  assert.match(
+    error.message,
+    new RegExp(`at http://127\\.0\\.0\\.1:${port}/v1 did not answer: .*refused`, "i"),
+  );
+  assert.equal(exitCodeFor(error, ["run", "flow.yaml"]), UNAVAILABLE);
+  assert.doesNotMatch(error.message, new RegExp(KEY));
+  // A server that answers the check with a 404 (no such route, as this one) runs as ever.
+  await withFakeChat({ answer: wordsOf }, async (server) => {
+    const { published } = await runTestFlow(flowYaml(server.url), {
+      items: items(3),
+      env: { KEY },
+    });
+    assert.equal(published.get("out")?.length, 3);
   });
 });
 
