@@ -493,11 +493,14 @@ function succeeded(
   ms: number,
 ): void {
   const { ctx, stats } = work;
-  stats.batches++;
   stats.busyMs += ms;
   result.passed = true;
   const items = itemsIn(work, batch);
-  stats.onBatch?.(items, ms);
+  // A batch of merge updates alone holds no item: counted, it read as a batch size of 0.
+  if (items > 0) {
+    stats.batches++;
+    stats.onBatch?.(items, ms);
+  }
   let folded = false;
   if (collector.drops) {
     for (const reason of collector.drops) folded = stats.count(stats.dropped, reason) || folded;

@@ -30,11 +30,13 @@ async function run(
     batch?: number;
     awayMaxMs?: number;
     batchTimeout?: number;
+    onBatch?: (items: number, ms: number) => void;
   } = {},
 ) {
   const input = new Channel<Envelope<unknown>>(1000);
   const output = new Channel<Envelope<unknown>>(100_000);
   const stats = new StageStats("s", "test");
+  stats.onBatch = opts.onBatch;
   const deadLetters = new MemoryDeadLetters();
   const ctl = new AbortController();
   const log = memoryLogger();
@@ -714,6 +716,29 @@ Deno.test("merge updates a failing stage dead-letters are counted as such among 
   assert.equal(deadLetters.entries.length, 8);
   assert.deepEqual([stats.received, stats.failed, stats.failedUpdates], [4, 8, 4]);
   assert.equal(stats.toJSON().failedUpdates, 4);
+});
+
+Deno.test("a batch of merge updates alone is not a batch of items: batches and the batch-size hook leave it out", async () => {
+  // Before: counted as a batch of 0 items, so the dashboard said a publishing stage's batch
+  // size was 0.0 and millrace_batch_items' mean fell with each batch of updates alone.
+  const actor: Actor = {
+    updates: true,
+    handle(batch, out) {
+      for (const it of batch) out.emit(it);
+    },
+  };
+  const updates = [0, 1, 2, 3].map((i) => ({ ...item(i), update: true as const }));
+  const seen: number[] = [];
+  const input = [
+    ...updates,
+    item(4),
+    item(5),
+    ...updates.map((u) => ({ ...u, event: u.event + "b" })),
+  ];
+  const { stats } = await run(actor, input, { batch: 4, onBatch: (n) => seen.push(n) });
+  assert.deepEqual(seen, [2], "one batch held items: two of them");
+  assert.equal(stats.batches, 1);
+  assert.equal(stats.received, 2);
 });
 
 Deno.test("a failure's Retry-After (retryAfterMs) holds the batch's next try and its halves; its message is cut short", async () => {
