@@ -74,6 +74,11 @@ function checkDocument(
   components = true,
 ): Flow {
   if (doc.value === null || doc.value === undefined) throw fileError(file, EMPTY);
+  const top = doc.value as Record<string, unknown>;
+  if (typeof top === "object" && !Array.isArray(top) && "cases" in top && !("pipeline" in top)) {
+    // A flow's test file given where a flow belongs: one line, not one per missing field.
+    throw new FlowTestFileError(file);
+  }
   const waived = components ? [] : doc.problems.filter(inComponentConfig);
   try {
     return checked(doc, file, registry, baseDir, steps, stepProblems, waived);
@@ -270,6 +275,17 @@ function readFailure(file: string, e: unknown): string {
   }
   const reason = e instanceof Error ? e.message : String(e);
   return `cannot read the flow file: ${reason.split("\n")[0]}`;
+}
+
+/** A flow's test file (`cases:`, no `pipeline:`) given to load as a flow: `check` checks it as a test. */
+export class FlowTestFileError extends FlowError {
+  constructor(file: string) {
+    super(file, [{
+      path: "",
+      message: "this is a flow's test file, not a flow: run its cases with " +
+        `\`deno task run test ${file}\` (see "Testing a flow" in README)`,
+    }]);
+  }
 }
 
 function fileError(file: string, message: string): FlowError {

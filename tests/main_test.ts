@@ -477,6 +477,35 @@ Deno.test("`main.ts check` checks every file given, says ok or error for each, e
   assert.equal(good.code, 0);
 });
 
+Deno.test("a flow's test file given to `check` is checked as a test; given to `run`, it is said in one line", async () => {
+  // Before: four schema errors (name, sources, pipeline missing; cases unknown), so
+  // `check flows/*.yaml` failed in a fresh clone on flows/demo.test.yaml.
+  const test = "flows/demo.test.yaml";
+  const checked = await cli(["check", DEMO, test]).output();
+  const stdout = new TextDecoder().decode(checked.stdout);
+  assert.equal(checked.code, 0, new TextDecoder().decode(checked.stderr));
+  assert.match(
+    stdout,
+    /demo\.test\.yaml: ok: a test of flows\/demo\.yaml, \d+ cases? \(run them with `deno task run test flows\/demo\.test\.yaml`\)/,
+  );
+  assert.match(stdout, /2 of 2 flow files ok/);
+  const ran = await cli(["run", test]).output();
+  assert.equal(ran.code, 2);
+  assert.equal(
+    new TextDecoder().decode(ran.stderr).trim(),
+    "error: flows/demo.test.yaml: this is a flow's test file, not a flow: run its cases with " +
+      '`deno task run test flows/demo.test.yaml` (see "Testing a flow" in README)',
+  );
+  // A test file with a mistake is said as `test` says it.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-check-" });
+  const bad = join(dir, "x.test.yaml");
+  await Deno.writeTextFile(bad, `flow: ${DEMO}\ncases:\n  - nme: a\n`);
+  const wrong = await cli(["check", bad]).output();
+  assert.equal(wrong.code, 2);
+  assert.match(new TextDecoder().decode(wrong.stderr), /x\.test\.yaml:3:\d+: cases\[0\]/);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("an html source's `follow` selector is checked in a fresh process: a good one passes `check`, a bad one names its line, by file and in code", async () => {
   // linkedom loads lazily, so only a process that has not loaded it yet
   // shows whether the check still works (a valid selector failed here once).
