@@ -46,6 +46,8 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   "dlq replay": ["stage", "into", "json"],
   "dlq purge": ["stage", "yes"],
   reset: ["yes", "force"],
+  help: [],
+  "--version": [],
 };
 
 /** The likely meaning of an option given to a command that does not take it. */

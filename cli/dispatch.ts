@@ -45,6 +45,17 @@ export async function dispatch(argv: string[]): Promise<number> {
       `--grace takes a duration such as 10s, at most 24d, got "${values.grace}"`,
     );
   }
+  // `--help` after any command line prints the help, as commands conventionally do; `help`
+  // and `--version` take nothing else, said rather than ignored (a flow given with --version
+  // ran nothing and exited 0).
+  if (positionals[0] === "help" || (values.version && !values.help)) {
+    const what = positionals[0] === "help" ? "help" : "--version";
+    const extra = what === "help" ? positionals[1] : positionals[0];
+    if (extra !== undefined) {
+      throw new UsageError(`unexpected argument "${extra}": ${what} takes none`);
+    }
+    checkOptions(what, given);
+  }
   if (values.help || positionals[0] === "help") {
     printOut(USAGE);
     return 0;

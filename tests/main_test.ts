@@ -580,6 +580,15 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
       [DEMO, "--quiet", "--log-level", "debug"],
       /^error: --quiet is --log-level warn: give one of them, not both$/m,
     ],
+    // Before: each printed the help or the version, ran nothing, and exited 0.
+    [["help", "check"], /^error: unexpected argument "check": help takes none/m],
+    [["help", "--json"], /^error: --json is not an option of help; it is an option of /m],
+    [["--version", "extra"], /^error: unexpected argument "extra": --version takes none/m],
+    [[DEMO, "--version"], /^error: unexpected argument ".*demo\.yaml": --version takes none/m],
+    [
+      ["--version", "--quiet"],
+      /^error: --quiet is not an option of --version; it is an option of run$/m,
+    ],
     [["chek", DEMO], /^error: unknown command "chek"; did you mean "check"\?$/m],
     [["stauts", DEMO], /^error: unknown command "stauts"; did you mean "status"\?$/m],
     // It said the flow file "replay" does not exist.
