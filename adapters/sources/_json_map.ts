@@ -51,7 +51,56 @@ export function mapJsonItems(
         })`,
     );
   }
+  if (warn && options.map) {
+    const check = new MapCheck(options.map);
+    for (const o of objects) check.saw(o as Record<string, unknown>);
+    check.say(objects.length, `${name}: `, `of ${where}`, warn);
+  }
   return objects.map((o) => mapObject(o as Record<string, unknown>, options.map ?? {}));
+}
+
+/**
+ * Which fields a source's `map` reads no item has: a misspelt name
+ * (`title: headlin`) left every item without the field, to be refused by
+ * validate one by one with no word of why, where a dedupe key or an input
+ * template that names no field is said once.
+ */
+export class MapCheck {
+  /** The map's entries whose source path no item seen so far has. */
+  readonly #unseen: Map<string, string>;
+  #items = 0;
+
+  constructor(map: Record<string, string>) {
+    this.#unseen = new Map(Object.entries(map));
+  }
+
+  /** Notes the fields `source` has (the object before it is mapped). */
+  saw(source: Record<string, unknown>): void {
+    this.#items++;
+    for (const [to, from] of this.#unseen) {
+      if (atPath(source, from) !== undefined) this.#unseen.delete(to);
+    }
+  }
+
+  /**
+   * Says, once per entry (`warn` is keyed by its first argument), each entry
+   * none of the `items` seen so far had, when there were some.
+   */
+  say(
+    items: number,
+    prefix: string,
+    where: string,
+    warn: (key: string, message: string) => void,
+  ): void {
+    if (this.#items === 0 || items === 0) return;
+    for (const [to, from] of this.#unseen) {
+      warn(
+        `map ${to}`,
+        `${prefix}map: { ${to}: ${from} } reads "${from}", which none of the ${items} items ` +
+          `${where} has: ${to} is left as the item has it (check the field name)`,
+      );
+    }
+  }
 }
 
 /** Sets `path` (dot path) of `item` to `value`, making the objects on the way (copies of shared ones). */

@@ -7,7 +7,7 @@ import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { cannotRead, checkFiles, eachFile, pathList, readFiles } from "./_input_files.ts";
 import { hnItemUrl, readHnDocument } from "./_hn.ts";
-import { atPath, mapJsonItems, mapObject } from "./_json_map.ts";
+import { atPath, MapCheck, mapJsonItems, mapObject } from "./_json_map.ts";
 import { type LinesAt, LineSplitter, readJsonLines, type SkippedLines } from "./_json_lines.ts";
 import { newestFullname, redditItems } from "./_reddit.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
@@ -230,6 +230,7 @@ class JsonSource implements Source {
 
   constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {
     this.#lines = formatOf(config) === "lines";
+    this.#mapCheck = config.map ? new MapCheck(config.map) : undefined;
     const cursor = config.path === undefined && config.preset === "reddit";
     const offsets = this.#lines && config.path !== undefined;
     if (env.polled && !cursor && !offsets) this.#sent = new SeenPages(SENT_ITEMS);
@@ -326,8 +327,12 @@ class JsonSource implements Source {
     if (object === null || typeof object !== "object" || Array.isArray(object)) {
       return `no object at "${at}"`;
     }
+    this.#mapCheck?.saw(object as Record<string, unknown>);
     return mapObject(object as Record<string, unknown>, this.config.map ?? {});
   };
+
+  /** Which of `map`'s fields the lines read so far lack (see MapCheck). */
+  readonly #mapCheck: MapCheck | undefined;
 
   /**
    * JSON Lines files, each from where it was read to, in batches that carry
@@ -374,6 +379,7 @@ class JsonSource implements Source {
         for await (const batch of batches) {
           held.at = batch.at;
           skipped = batch.skipped;
+          this.#mapCheck?.say(batch.items.length, `${name}: `, "read so far", this.#warn);
           yield batch.items;
         }
       } finally {

@@ -494,6 +494,48 @@ Deno.test("elements of the items array that are not objects are said, not droppe
   }
 });
 
+Deno.test("a map field no item has is said once, for a document and for JSON Lines", async () => {
+  // Before: nothing said, and every item went to dead letters for its missing title.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-json-map-" });
+  try {
+    const stories = [1, 2, 3].map((i) => ({ headline: `story ${i}`, link: `https://e.com/${i}` }));
+    await Deno.writeTextFile(join(dir, "api.json"), JSON.stringify({ data: stories }));
+    await Deno.writeTextFile(
+      join(dir, "l.jsonl"),
+      stories.map((s) => JSON.stringify(s)).join("\n") + "\n",
+    );
+    const map = { title: "headlin", url: "link" };
+    for (
+      const [config, said] of [
+        [
+          { path: "api.json", items: "data", map },
+          /api\.json: map: \{ title: headlin \} reads "headlin", which none of the 3 items of "data" has: title is left as the item has it \(check the field name\) \(said once\)/,
+        ],
+        [
+          { path: "l.jsonl", map },
+          /l\.jsonl: map: \{ title: headlin \} reads "headlin", which none of the 3 items read so far has/,
+        ],
+      ] as const
+    ) {
+      const { env, log } = testEnv(dir);
+      const src = await jsonSource.create(jsonConfig.parse(config), env);
+      const items = (await readAll(src)).flat();
+      assert.equal(items.length, 3);
+      assert.equal(items[0].url, "https://e.com/1", "the field found is mapped");
+      const warned = log.lines.filter((l) => l.includes("map:"));
+      assert.equal(warned.length, 1, log.lines.join("\n"));
+      assert.match(warned[0], said);
+    }
+    // A map whose fields the items have says nothing.
+    const { env, log } = testEnv(dir);
+    const good = { path: "api.json", items: "data", map: { title: "headline", url: "link" } };
+    await readAll(await jsonSource.create(jsonConfig.parse(good), env));
+    assert.deepEqual(log.lines.filter((l) => l.includes("map:")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a .jsonl file is read a line an item, in batches a restarted source resumes after", async () => {
   const dir = await Deno.makeTempDir();
   const lines = Array.from(
