@@ -203,7 +203,7 @@ const SENT_ITEMS = 2_000;
 class JsonSource implements Source {
   /** reddit: fullname of the newest thing seen, for `before=`. */
   #newest?: string;
-  /** Polled, reddit's cursor and JSON Lines files aside: what was sent, with its content (SENT_ITEMS). */
+  /** Polled, JSON Lines files aside: what was sent, with its content (SENT_ITEMS). */
   readonly #sent?: SeenPages;
   /** format lines: an item per line. */
   readonly #lines: boolean;
@@ -231,9 +231,10 @@ class JsonSource implements Source {
   constructor(private readonly config: JsonConfig, private readonly env: BuildEnv) {
     this.#lines = formatOf(config) === "lines";
     this.#mapCheck = config.map ? new MapCheck(config.map) : undefined;
-    const cursor = config.path === undefined && config.preset === "reddit";
+    // A reddit listing's cursor (`before=`) asks only for what is new; what is sent is kept
+    // for it too, since a thread page (/comments/<id>) has no cursor, and answers whole.
     const offsets = this.#lines && config.path !== undefined;
-    if (env.polled && !cursor && !offsets) this.#sent = new SeenPages(SENT_ITEMS);
+    if (env.polled && !offsets) this.#sent = new SeenPages(SENT_ITEMS);
   }
 
   /** Missing files fail the flow before it starts; a URL is only tried when polled. */
@@ -243,8 +244,9 @@ class JsonSource implements Source {
 
   checkpoint(): JsonPosition | undefined {
     if (this.#at.size > 0) return { lines: Object.fromEntries(this.#at) };
-    if (this.#newest !== undefined) return { before: this.#newest };
-    return this.#sent?.size ? { sent: this.#sent.keys() } : undefined;
+    const before = this.#newest, sent = this.#sent?.size ? this.#sent.keys() : undefined;
+    if (before === undefined && sent === undefined) return undefined;
+    return { ...(before === undefined ? {} : { before }), ...(sent ? { sent } : {}) };
   }
 
   resume(position: unknown): void {
@@ -275,7 +277,6 @@ class JsonSource implements Source {
             `sent: ${(error as Error).message}`,
         );
       }
-      return;
     }
     if (path !== undefined || preset !== "reddit") return;
     if (position === undefined || position === null) {
@@ -283,6 +284,8 @@ class JsonSource implements Source {
       return;
     }
     const before = (position as Partial<JsonPosition>).before;
+    // A thread page (/comments/<id>) has no cursor: only what it sent.
+    if (before === undefined && Array.isArray((position as Partial<JsonPosition>).sent)) return;
     if (typeof before !== "string" || before === "") {
       throw new Error(
         `json ${maskUrl(this.config.url ?? "")}: cannot resume from ${JSON.stringify(position)}: ` +

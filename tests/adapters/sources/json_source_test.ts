@@ -4,6 +4,7 @@ import { withServer } from "../../_http_server.ts";
 import { localHttp } from "../../_local_http.ts";
 import { join } from "node:path";
 import { jsonConfig, jsonItems, jsonSource } from "../../../adapters/sources/json_source.ts";
+import { newestFullname } from "../../../adapters/sources/_reddit.ts";
 import type { RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { type BuildEnv, Registry } from "../../../engine/registry.ts";
@@ -178,11 +179,22 @@ fixtureTest("reddit: integer created_utc and a post-with-comments array of two l
   ]);
   assert.equal(posts[1].url, "https://i.imgur.com/LrN2mPw.jpg");
   assert.deepEqual(posts[0].engagement, { score: 253, comments: 1634 });
+  // The thread's comments take its post's title (they carry no link_title), and the reply
+  // nested in the first comment's `replies` is read too. Before: no title, so validate's
+  // require: [title] refused every comment of a thread, and the reply was never read.
   const thread = reddit("go-reddit__post-with-comments.json");
   assert.deepEqual(thread.map((t) => [t.guid, t.title, t.text, t.url]), [
     ["t3_testpost", "Test", "Hello", "https://www.reddit.com/r/test/comments/testpost/test/"],
-    ["t1_testc1", undefined, "Hi", "https://www.reddit.com/r/test/comments/testpost/test/testc1/"],
+    ["t1_testc1", "Test", "Hi", "https://www.reddit.com/r/test/comments/testpost/test/testc1/"],
+    ["t1_testc2", "Test", "Hello", "https://www.reddit.com/r/test/comments/testpost/test/testc2/"],
   ]);
+  // A listing's cursor is its newest post by created_utc, a sticky on top left out (before:
+  // the 2019 sticky, so each poll asked for posts newer than it).
+  const listing = JSON.parse(
+    Deno.readTextFileSync(join(REDDIT, "go-reddit__subreddit-posts.json")),
+  );
+  assert.equal(listing.data.children[0].data.stickied, true);
+  assert.equal(newestFullname(listing), "t3_hyhquk");
   assert.throws(
     () => jsonItems({ kind: "t3", data: {} }, { preset: "reddit" }, "x.json"),
     /x\.json: not a reddit Listing/,
@@ -226,6 +238,32 @@ fixtureTest("reddit url mode polls incrementally with before=", async () => {
     "t3_5jo144 raw_json=1 limit=100",
   ]);
 });
+
+fixtureTest(
+  "a polled reddit thread page (/comments/<id>) sends its items once, not at every poll, and resumes so",
+  async () => {
+    // A thread page answers whole, with no cursor: before, every poll sent the post and its
+    // comments again, and a comment a stage refused was dead-lettered at every poll.
+    const thread = await Deno.readFile(join(REDDIT, "go-reddit__post-with-comments.json"));
+    await withServer(() => new Response(thread), async (origin) => {
+      const url = `${origin}/r/test/comments/testpost.json`;
+      const polled = { ...testEnv().env, polled: true };
+      const src = await jsonSource.create(jsonConfig.parse({ preset: "reddit", url }), polled);
+      assert.deepEqual((await readAll(src)).flat().map((i) => i.guid), [
+        "t3_testpost",
+        "t1_testc1",
+        "t1_testc2",
+      ]);
+      assert.deepEqual(await readAll(src), []);
+      const position = JSON.parse(JSON.stringify(src.checkpoint!()));
+      assert.equal(position.before, undefined);
+      assert.equal(position.sent.length, 3);
+      const again = await jsonSource.create(jsonConfig.parse({ preset: "reddit", url }), polled);
+      again.resume!(position);
+      assert.deepEqual(await readAll(again), []);
+    });
+  },
+);
 
 fixtureTest("reddit url mode: a restarted source resumes from the before= cursor", async () => {
   const page1 = await Deno.readFile(join(REDDIT, "praw__r-all-new_page1.json"));
