@@ -127,6 +127,8 @@ async function newParser(): Promise<Parser<Record<string, unknown>, FeedEntry>> 
         ["dc:subject", "subjectList", { keepArray: true }],
         // Feedburner's <link> is its own redirect (feeds.example.com/~r/…); this is the article.
         ["feedburner:origLink", "origLink"],
+        // An RDF feed's enclosure (<enc:enclosure resource="…" type="…"/>, RSS 1.0's enc module).
+        ["enc:enclosure", "encEnclosure"],
       ],
     },
   });
@@ -229,7 +231,8 @@ function toRawItem(
   // RSS 2.0: a guid is the item's permalink unless it says otherwise, and a
   // podcast episode may have nothing but its enclosure: without a link,
   // either is the item's url (an absolute http(s) one only).
-  const enclosure = enclosureOf(entry.enclosure, base);
+  const enclosure = enclosureOf(entry.enclosure, base) ??
+    enclosureOf(encEnclosure(entry.encEnclosure), base);
   if (enclosure) item.enclosure = enclosure;
   const permalink = entry.guidIsPermaLink === false ? undefined : webUrl(str(entry.guid));
   const link = webUrl(str(entry.origLink)) || str(entry.link)?.trim() || permalink ||
@@ -325,6 +328,21 @@ function enclosureOf(
     url: resolve(url, base),
     ...(typeof e!.type === "string" && e!.type ? { type: e!.type } : {}),
     ...(Number.isFinite(length) && length > 0 ? { length } : {}),
+  };
+}
+
+/**
+ * RSS 1.0's `<enc:enclosure>` in the shape of RSS 2.0's: its attributes
+ * (`resource`, or `rdf:resource` as the module writes it, `type`, `length`,
+ * each maybe `enc:`-prefixed) as `{url, type, length}`.
+ */
+function encEnclosure(v: unknown): { url?: unknown; type?: unknown; length?: unknown } | undefined {
+  const a = (v as { $?: Record<string, unknown> } | undefined)?.$;
+  if (!a) return undefined;
+  return {
+    url: a.resource ?? a["rdf:resource"] ?? a.url,
+    type: a.type ?? a["enc:type"],
+    length: a.length ?? a["enc:length"],
   };
 }
 

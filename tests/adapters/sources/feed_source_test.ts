@@ -162,6 +162,13 @@ fixtureTest(
     );
     assert.ok(items.every((i) => !i.title?.includes("&#x0024;")));
     assert.equal(items[0].publishedAt, "2017-06-21T17:33:10.000Z");
+    // RSS 1.0's <enc:enclosure resource=… type=…/> is kept as RSS 2.0's enclosure is (before:
+    // 0 of its 24 were).
+    assert.equal(items.filter((i) => i.enclosure).length, 24);
+    assert.deepEqual(items[0].enclosure, {
+      url: "https://images.craigslist.org/00l0l_fbVZikCjEKO_300x300.jpg",
+      type: "image/jpeg",
+    });
   },
 );
 
