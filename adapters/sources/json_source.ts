@@ -13,6 +13,7 @@ import { newestFullname, redditItems } from "./_reddit.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
 import { maskSecretsOf, maskUrl } from "../../engine/mask_url.ts";
+import { errorMessage } from "../../engine/errors.ts";
 import { gzipProblem } from "./_gzip_body.ts";
 
 /** Where `preset: hackernews` reads when neither path nor url is given. */
@@ -531,8 +532,15 @@ class JsonSource implements Source {
       }
     }
     if (failures.length && failures.length === ids.length) throw failures[0];
-    for (const f of failures) {
-      this.env.log.warn(`${this.env.flow}: skipped a Hacker News item`, { error: String(f) });
+    if (failures.length) {
+      // One line a poll, with the count: a line per item, each an "Error: …" in a JSON blob,
+      // said neither how many of the list were left nor that they are asked for again.
+      this.env.log.warn(
+        `${this.env.flow}: ${failures.length} of the ${ids.length} Hacker News items listed ` +
+          `could not be fetched, asked for again at the next poll (the first: ${
+            errorMessage(failures[0])
+          })`,
+      );
     }
     return items;
   }

@@ -330,8 +330,14 @@ fixtureTest("hackernews url mode follows a list of ids to its first `limit` item
     const src = await jsonSource.create(config, env);
     const [batch] = await readAll(src);
     assert.deepEqual(batch.map((i) => i.guid), ["hn:8863", "hn:2921983"]);
+    // One line with the count, in words (before: "skipped a Hacker News item" per item, its
+    // error an "Error: …" in a JSON blob).
     assert.equal(log.lines.length, 1);
-    assert.match(log.lines[0], /skipped a Hacker News item.*item\/404\.json: HTTP 404/);
+    assert.match(
+      log.lines[0],
+      /test: 1 of the 3 Hacker News items listed could not be fetched, asked for again at the next poll \(the first: GET .*item\/404\.json: HTTP 404[^)]*\)$/,
+    );
+    assert.doesNotMatch(log.lines[0], /Error:/);
   });
   assert.deepEqual(paths.sort(), [
     "/v0/item/2921983.json",
