@@ -29,8 +29,17 @@ export function mapJsonItems(
   const list = atPath(doc, options.items ?? "");
   const where = options.items ? `"${options.items}"` : "the document";
   if (!Array.isArray(list)) {
+    // Where the arrays are, when there are some: "set items: to the dot path of one" could not
+    // be followed for a document that holds none (one object, as an API's single-item answer).
+    const arrays = arrayPaths(list, options.items ?? "", 2).slice(0, 3);
     throw new Error(
-      `${name}: ${where} is not an array of items (set items: to the dot path of one)`,
+      `${name}: ${where} is not an array of items (${
+        arrays.length
+          ? `set items: to the dot path of one: ${arrays.join(", ")}`
+          : `it is ${
+            shape(list)
+          }, and holds no array of objects; a json source reads its items from one`
+      })`,
     );
   }
   const objects = list.filter((v) => v !== null && typeof v === "object" && !Array.isArray(v));
@@ -101,6 +110,26 @@ export class MapCheck {
       );
     }
   }
+}
+
+/**
+ * The dot paths of the arrays of objects in `value` (items, unlike an HN
+ * story's `kids`, a list of ids) down to `depth` levels, `at` its own path.
+ */
+function arrayPaths(value: unknown, at: string, depth: number): string[] {
+  if (depth === 0 || value === null || typeof value !== "object" || Array.isArray(value)) return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, v]) => {
+    const path = at ? `${at}.${key}` : key;
+    if (!Array.isArray(v)) return arrayPaths(v, path, depth - 1);
+    return v.some((e) => e !== null && typeof e === "object" && !Array.isArray(e)) ? [path] : [];
+  });
+}
+
+/** What a JSON value is, in words. */
+function shape(value: unknown): string {
+  if (value === undefined) return "not there";
+  if (value === null) return "null";
+  return typeof value === "object" ? "one object" : `a ${typeof value}`;
 }
 
 /** Sets `path` (dot path) of `item` to `value`, making the objects on the way (copies of shared ones). */

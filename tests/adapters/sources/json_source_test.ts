@@ -405,9 +405,15 @@ Deno.test("preset none: items at a dot path, fields renamed by map", async () =>
       [first.engagement, first.by],
       [{ score: 1700000000 }, { name: "ann", id: "First post" }],
     );
+    // The arrays it holds are named; a document that holds none says so (before: "set items:
+    // to the dot path of one" for an HN item's single object, where no such path exists).
     await assert.rejects(
       readAll(await source({ path: "posts.json", items: "data" }, dir)),
-      /posts\.json: "data" is not an array of items/,
+      /posts\.json: "data" is not an array of items \(set items: to the dot path of one: data\.posts\)$/,
+    );
+    await assert.rejects(
+      readAll(await source({ path: "hn/item-8863-story.json" }, API)),
+      /item-8863-story\.json: the document is not an array of items \(it is one object, and holds no array of objects; a json source reads its items from one\)$/,
     );
     await Deno.writeTextFile(join(dir, "broken.json"), "{ nope");
     await assert.rejects(
