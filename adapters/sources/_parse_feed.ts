@@ -26,6 +26,9 @@ export interface ParseFeedOptions {
 /** rss-parser's item plus the fields asked of it below. */
 type FeedEntry = Parser.Item & Record<string, unknown>;
 
+/** An absolute http(s) URL's start. */
+const ABSOLUTE = /^https?:\/\//i;
+
 /** Root elements of the feed formats rss-parser reads: RSS 0.9x/2.0, RSS 1.0 (RDF), Atom. */
 const FEED_ROOTS = new Set(["rss", "rdf:RDF", "feed"]);
 
@@ -90,6 +93,18 @@ export async function parseFeed(
     toRawItem(entry, lined ? bases[i] : base, dates, feedAuthor)
   );
   if (root === "feed") useXhtml(items, atomXhtml(xml));
+  const relative = base === undefined
+    ? items.filter((item) => item.url !== undefined && !ABSOLUTE.test(item.url))
+    : [];
+  if (relative.length) {
+    // Else each goes to dead letters as "not an absolute http(s) URL", with no word of the fix.
+    warn(
+      `${relative.length} of ${items.length} item links are relative (first: ${
+        JSON.stringify(relative[0].url!.slice(0, 80))
+      }) and the feed names no absolute address of its own to resolve them against: give the ` +
+        "source the site's address as baseUrl (baseUrl: https://example.com/)",
+    );
+  }
   if (dates.unread) {
     warn(
       `${dates.unread} of ${items.length} item dates could not be read (first: ${

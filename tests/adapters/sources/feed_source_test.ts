@@ -261,9 +261,28 @@ fixtureTest("relative links and two-digit years: resolved against baseUrl", asyn
   );
   assert.ok(items.every((i) => i.url?.startsWith("http://www.arcgames.com/en/games/neverwinter/")));
   assert.equal(items[0].publishedAt, "2017-12-07T18:00:29.000Z"); // Thu, 07 Dec 17 10:00:29 -0800
-  // With no baseUrl and only a relative channel link, links stay as written.
-  const [bare] = await readAll(await source({ path: "feedparser__rss-with-relative-urls.xml" }));
+  // With no baseUrl and only a relative channel link, links stay as written, and the fix is
+  // said (before: nothing, and each item went to dead letters as "not an absolute URL").
+  const log = memoryLogger();
+  const [bare] = await readAll(
+    await source({ path: "feedparser__rss-with-relative-urls.xml" }, log),
+  );
   assert.match(bare[0].url ?? "", /^\/en\/games\/neverwinter\/news\/detail\//);
+  const said = log.lines.filter((l) => l.includes("relative"));
+  assert.equal(said.length, 1, log.lines.join("\n"));
+  assert.match(
+    said[0],
+    /feedparser__rss-with-relative-urls\.xml: 2 of 2 item links are relative \(first: "\/en\/games\/neverwinter\/news\/detail\/.*"\) and the feed names no absolute address of its own to resolve them against: give the source the site's address as baseUrl/,
+  );
+  // Resolved, nothing is said.
+  const quiet = memoryLogger();
+  await readAll(
+    await source({
+      path: "feedparser__rss-with-relative-urls.xml",
+      baseUrl: "http://www.arcgames.com",
+    }, quiet),
+  );
+  assert.deepEqual(quiet.lines.filter((l) => l.includes("relative")), []);
 });
 
 fixtureTest("odd and broken dates: UTC zone parses, unreadable ones are left out", async () => {
