@@ -7,6 +7,7 @@ import type { BuildEnv, StageSpec } from "../engine/registry.ts";
 import type { WindowOptions } from "../engine/window.ts";
 import type { EmbeddingClient } from "../adapters/embeddings/embedding_client.ts";
 import { HashingEmbedder } from "../adapters/embeddings/hashing_embedder.ts";
+import { apiBaseUrl } from "../adapters/openai/base_url.ts";
 import { combineChunks, EmbedInputs } from "./_embed_inputs.ts";
 import { connectOpenAI, type EmbedConnection } from "./_embed_openai.ts";
 import { absentFieldWarner, templateFields } from "./_template.ts";
@@ -52,10 +53,9 @@ export const embedConfigSchema = z.strictObject({
   ),
   model: z.string().min(1).optional()
     .describe("Model name sent to the API, e.g. text-embedding-3-small; required for openai."),
-  baseUrl: z.url({ protocol: /^https?$/ }).optional()
-    .describe(
-      "API root up to /v1 (Azure, Ollama, vLLM, TEI, LiteLLM); default https://api.openai.com/v1.",
-    ),
+  baseUrl: apiBaseUrl(
+    "API root up to /v1 (Azure, Ollama, vLLM, TEI, LiteLLM); default https://api.openai.com/v1.",
+  ),
   apiKey: z.string().min(1, { error: "apiKey is empty (is its environment variable set?)" })
     .optional()
     .describe("Bearer key, usually ${OPENAI_API_KEY}; never logged. Required for openai."),

@@ -8,6 +8,7 @@ import type { WindowOptions } from "../engine/window.ts";
 import type { ChatClient, ChatMessage } from "../adapters/chat/openai_chat.ts";
 import { openReplyCache, type ReplyCache } from "../adapters/chat/reply_cache.ts";
 import { textKey } from "../adapters/embeddings/vector_cache.ts";
+import { apiBaseUrl } from "../adapters/openai/base_url.ts";
 import { RateLimiter } from "../adapters/http/rate_limiter.ts";
 import { batchFormat, readReply, requestMessages, retryMessage } from "./_llm_reply.ts";
 import { redactKey } from "../adapters/openai/redact_key.ts";
@@ -21,7 +22,7 @@ function outputChecker(schema: Record<string, unknown>): z.ZodType {
 
 export const llmConfigSchema = z.strictObject({
   model: z.string().min(1).describe("Model name sent to the API, e.g. gpt-4o-mini. Required."),
-  baseUrl: z.url({ protocol: /^https?$/ }).optional().describe(
+  baseUrl: apiBaseUrl(
     "API root up to /v1 (llama.cpp, Ollama, vLLM, LiteLLM, Azure); default https://api.openai.com/v1.",
   ),
   apiKey: z.string().min(1, { error: "apiKey is empty (is its environment variable set?)" })

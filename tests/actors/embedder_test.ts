@@ -167,6 +167,17 @@ Deno.test("the config checks providers, templates and sizes", () => {
   assert.ok(!noField.success);
   assert.match(noField.error.issues[0].message, /at least one payload field/);
 
+  // A user:password in baseUrl went beside apiKey as a second Authorization and out in traces.
+  const userinfo = schema.safeParse({
+    provider: "openai",
+    model: "m",
+    apiKey: "k",
+    baseUrl: "http://alice:pw456@127.0.0.1:9/v1",
+  });
+  assert.ok(!userinfo.success);
+  assert.deepEqual(userinfo.error.issues.map((i) => i.path), [["baseUrl"]]);
+  assert.match(userinfo.error.issues[0].message, /holds a user:password/);
+
   const typo = schema.safeParse({ batch: { sise: 10 } });
   assert.ok(!typo.success);
   assert.deepEqual(typo.error.issues.map((i) => [i.code, i.path]), [

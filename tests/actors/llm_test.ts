@@ -361,6 +361,19 @@ Deno.test("an item deleted upstream passes through without a call", async () => 
   });
 });
 
+Deno.test("a baseUrl holding a user:password is refused at its line, the password not shown", async () => {
+  // Before: sent as a second Authorization beside apiKey's, and exported with the URL in
+  // Deno's HTTP spans (url.full) to the trace store.
+  const error = await runTestFlow(flowYaml("http://alice:pw456@127.0.0.1:1/v1"), { env: { KEY } })
+    .then(() => undefined, (e: Error) => e);
+  assert.ok(error instanceof FlowError, String(error));
+  assert.match(
+    error.message,
+    /pipeline\[0\]\.llm\.baseUrl: baseUrl holds a user:password, which would go beside apiKey as a second Authorization and out with the URL in traces: put the key in apiKey/,
+  );
+  assert.doesNotMatch(error.message, /pw456/);
+});
+
 Deno.test("a server not listening ends the run at its start, as a service that did not answer (exit 75)", async () => {
   // Before: the run started, and each batch waited it out as an outage, 10 minutes apiece
   // (about 50 minutes for flows/llm.yaml), where the embedder's start check ends it at once.
@@ -563,16 +576,17 @@ Deno.test("a misspelt type, keyword or required name, or OpenAPI's nullable, fai
   }
 });
 
-Deno.test("a refusal repeating the baseUrl's key or password shows them masked", async () => {
+Deno.test("a refusal repeating the baseUrl's key shows it masked", async () => {
+  // (A user:password in baseUrl is refused at load: see above.)
   await withFakeChat({
-    intercept: () => apiError(401, "no such key AZURESECRET12345 for bob:PASSWORD999"),
+    intercept: () => apiError(401, "no such key AZURESECRET12345 for bob"),
   }, async (server) => {
-    const baseUrl = server.url.replace("http://", "http://bob:PASSWORD999@") +
-      "?api-key=AZURESECRET12345";
+    const baseUrl = server.url + "?api-key=AZURESECRET12345";
     const error = await runTestFlow(flowYaml(baseUrl), { items: items(3), env: { KEY } })
       .then(() => undefined, (e: Error) => e);
     assert.ok(error, "the run ends with the refusal");
-    assert.match(error.message, /401 no such key \*\*\* for bob:\*\*\*/);
+    assert.match(error.message, /401 no such key \*\*\* for bob/);
+    assert.doesNotMatch(error.message, /AZURESECRET12345/);
   });
 });
 
