@@ -41,7 +41,7 @@ export function formatTable(
       ...(s.failedUpdates ? [`${s.failedUpdates} merge updates failed`] : []),
       ...(s.retries ? [`${s.retries} retries`] : []),
       ...Object.entries(s.usage ?? {}).map(([name, n]) => `${n} ${name}`),
-    ].join(", ");
+    ].join(", ").replace(/\s+/g, " "); // a stage's own reason or name with a newline split the table
     rows.push([
       s.id,
       String(s.received),

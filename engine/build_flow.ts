@@ -9,7 +9,7 @@ import { type BuildEnv, type Registry, type StageSpec, workersRefused } from "./
 import { type PoolOptions, workerPool } from "./worker_pool.ts";
 import { errorMessage } from "./errors.ts";
 import { maskUrlsIn } from "./mask_url.ts";
-import { StageStats } from "./stats.ts";
+import { MAX_REASONS, OTHER_USAGE, StageStats } from "./stats.ts";
 import type { WindowOptions } from "./window.ts";
 
 /** Where a component sits in its flow, for naming the flow file's line in an error. */
@@ -176,6 +176,8 @@ export async function buildFlow(
       }
     }
     const stages: BuiltStage[] = [];
+    /** Stages told that their ctx.tally names were folded (once each). */
+    const tallyFolded = new Set<string>();
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
       const stats = new StageStats(entry.id, entry.kind);
@@ -184,7 +186,16 @@ export async function buildFlow(
         stage: entry.id,
         signal: kill,
         log: withContext(log, { stage: entry.id }),
-        tally: (name, n) => stats.tally(name, n),
+        tally: (name, n) => {
+          if (stats.tally(name, n) && !tallyFolded.has(entry.id)) {
+            tallyFolded.add(entry.id);
+            ctx.log.warn(
+              `${flow.name}/${entry.id}: more than ${MAX_REASONS} different names given to ` +
+                `ctx.tally: the rest are counted as "${OTHER_USAGE}" (a name is a counter of the ` +
+                "summary and a metrics series: keep them to a fixed few, such as requests or tokens)",
+            );
+          }
+        },
       };
       try {
         if (!spec) throw new Error(`unknown stage kind ${entry.kind}`);

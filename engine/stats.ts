@@ -53,6 +53,8 @@ export interface SourceStatsJson {
 export const MAX_REASONS = 20;
 /** What the reasons past MAX_REASONS are counted as. */
 export const OTHER_REASONS = "other reasons";
+/** What the usage names past MAX_REASONS (StageStats.tally) are counted as. */
+export const OTHER_USAGE = "other";
 
 /** Live counters of one stage; the progress display reads them while the flow runs. */
 export class StageStats {
@@ -111,9 +113,21 @@ export class StageStats {
     return folded;
   }
 
-  /** Adds `n` to the usage counter `name`. */
-  tally(name: string, n: number): void {
-    if (n !== 0) this.usage.set(name, (this.usage.get(name) ?? 0) + n);
+  /**
+   * Adds `n` to the usage counter `name`, or to OTHER_USAGE once MAX_REASONS
+   * others are counted: each name is a metrics series and a part of the
+   * summary's row, so a name written per item (a host and an id) would grow
+   * them for as long as a polled flow runs, as a reason would (count).
+   * @returns whether the name was counted as OTHER_USAGE.
+   */
+  tally(name: string, n: number): boolean {
+    if (n === 0) return false;
+    const had = this.usage.get(name);
+    if (had !== undefined) return (this.usage.set(name, had + n), false);
+    const folded = this.usage.size >= MAX_REASONS && name !== OTHER_USAGE;
+    const key = folded ? OTHER_USAGE : name;
+    this.usage.set(key, (this.usage.get(key) ?? 0) + n);
+    return folded;
   }
 
   /** Items dropped, all reasons together. */

@@ -325,6 +325,41 @@ Deno.test("runStage runs a custom stage on one batch, built from its config as a
   );
 });
 
+Deno.test("a stage tallying a name per item is counted by 20 names, the rest as other, and told once", async () => {
+  // Before: a usage counter, a metrics series and a part of the summary's row per item.
+  const registry = testRegistry().stage({
+    kind: "tallier",
+    summary: "counts per item",
+    schema: z.strictObject({}),
+    create: () => ({
+      handle(batch, out, ctx) {
+        for (const item of batch) {
+          ctx.tally?.("requests", 1);
+          ctx.tally?.(`host ${item.payload.url}`, 1);
+          out.emit(item);
+        }
+      },
+    }),
+  });
+  const flow = defineFlow({
+    name: "tallying",
+    sources: { inbox: { kind: "memory" } },
+    pipeline: [{ tallier: {} }, { publish: [{ collect: { name: "out" } }] }],
+  }, registry);
+  const many = Array.from({ length: 50 }, (_, i) => ({
+    title: `story ${i}`,
+    url: `https://example.com/${i}`,
+  }));
+  const { report, logs } = await runTestFlow(flow, { registry, items: many });
+  const usage = report.stages.find((s) => s.id === "tallier")!.usage!;
+  assert.equal(Object.keys(usage).length, 21);
+  assert.equal(usage.requests, 50, "a name counted from the start keeps counting");
+  assert.equal(usage.other, 50 - 19);
+  const said = logs.filter((l) => l.includes("ctx.tally"));
+  assert.equal(said.length, 1, logs.join("\n"));
+  assert.match(said[0], /tallying\/tallier: more than 20 different names given to ctx\.tally/);
+});
+
 Deno.test("a custom stage's items are typed: a payload field used as the wrong type does not compile", async () => {
   const registry = testRegistry().stage({
     kind: "typed",

@@ -29,6 +29,26 @@ Deno.test("a live table with a long why column fits an 80-column terminal row fo
   assert.ok(fitted.split("\n").every((l) => l.length < 80));
 });
 
+Deno.test("a stage's own reason or usage name holding a newline stays on its row", () => {
+  // Before: the row went on at the start of the next line, under the table's first column.
+  const stage = {
+    id: "mine",
+    kind: "step",
+    received: 3,
+    emitted: 1,
+    dropped: { "too\nlong": 1 },
+    rejected: { "bad\r\nitem": 1 },
+    usage: { 'odd "name"\nnewline': 2 },
+    failed: 0,
+    retries: 0,
+    batches: 1,
+    busyMs: 1,
+  };
+  const table = formatTable([], [stage], 1000);
+  assert.equal(table.split("\n").length, 2, table);
+  assert.match(table, /1 too long, 1 bad item, 2 odd "name" newline$/);
+});
+
 Deno.test("the summary's first line counts one dead letter in the singular", () => {
   const report = (deadLettered: number) => ({
     flow: "tiny",
