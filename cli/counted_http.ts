@@ -7,8 +7,10 @@ import type { Registry } from "../engine/registry.ts";
  * goes through) count its requests: wraps the pool's clients, so the
  * polite client's limits, robots.txt and address checks stay as they are.
  * A refused status (HttpStatusError) carries its status; a URL robots.txt
- * rules out counts as "robots" (no request went out); other failures
- * (timeouts, refusals, caps, a robots.txt that could not be read) as "error".
+ * keeps from being sent counts as "robots" (no request went out), whether
+ * its rules rule it out or robots.txt could not be read (the host is then
+ * taken to disallow everything: its own failed read is counted as made);
+ * other failures (timeouts, refusals, caps) as "error".
  * The pool's own reads of robots.txt are counted too, through its context.
  */
 export function countHttpRequests(registry: Registry, count: CountRequest): void {
@@ -34,7 +36,7 @@ function counted(client: HttpClient, count: CountRequest): HttpClient {
         const status = (error as { status?: unknown })?.status;
         count(
           host,
-          error instanceof RobotsDisallowedError && error.ruled
+          error instanceof RobotsDisallowedError
             ? "robots"
             : typeof status === "number"
             ? status

@@ -4,7 +4,7 @@ import { builtinRegistry } from "../../builtins.ts";
 import { DEFAULT_HTTP } from "../../adapters/http/http_config.ts";
 import { memoryLogger } from "../../engine/log.ts";
 import { Registry } from "../../engine/registry.ts";
-import { HostPausedError } from "../../adapters/http/polite_http.ts";
+import { HostPausedError, RobotsDisallowedError } from "../../adapters/http/polite_http.ts";
 
 Deno.test("a counted client keeps the per-host limits its source paces itself by", () => {
   // A run's clients are counted (the metrics): the html source reads perHost.concurrency off
@@ -27,4 +27,23 @@ Deno.test("a request not sent because its host pauses is not counted as a reques
   const client = registry.http!(DEFAULT_HTTP, { flow: "t", log: memoryLogger() }).client();
   await assert.rejects(client.get("https://a.example/x"), HostPausedError);
   assert.deepEqual(counted, []);
+});
+
+Deno.test("a request robots.txt keeps from being sent counts as robots, its rules read or not", async () => {
+  // Before: refused because robots.txt could not be read (the host taken to disallow all),
+  // each poll's request, never sent, counted as status "error": 9 errors for 1 request made.
+  const refusals = [
+    new RobotsDisallowedError("ruled out", "https://a.example/x", true),
+    new RobotsDisallowedError("could not be read (HTTP 500)", "https://a.example/y", false),
+  ];
+  let next = 0;
+  const registry = new Registry().httpClient(() => ({
+    client: () => ({ get: () => Promise.reject(refusals[next++]) }),
+  }));
+  const counted: unknown[] = [];
+  countHttpRequests(registry, (host, status) => counted.push([host, status]));
+  const client = registry.http!(DEFAULT_HTTP, { flow: "t", log: memoryLogger() }).client();
+  await assert.rejects(client.get("https://a.example/x"), RobotsDisallowedError);
+  await assert.rejects(client.get("https://a.example/y"), RobotsDisallowedError);
+  assert.deepEqual(counted, [["a.example", "robots"], ["a.example", "robots"]]);
 });
