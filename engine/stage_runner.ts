@@ -503,7 +503,10 @@ function succeeded(
   }
   let folded = false;
   if (collector.drops) {
-    for (const reason of collector.drops) folded = stats.count(stats.dropped, reason) || folded;
+    for (const reason of collector.drops) {
+      // A stage held to account says the items it let go through out.drop: the engine's words.
+      folded = stats.count(stats.dropped, reason, 1, reason === UNSAID) || folded;
+    }
     result.dropped = (result.dropped ?? 0) + collector.drops.length;
   }
   if (collector.rejects) {

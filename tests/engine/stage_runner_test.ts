@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { Actor } from "../../engine/actor.ts";
+import { accounted } from "../../engine/accounted.ts";
 import { Channel } from "../../engine/channel.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import type { Envelope } from "../../engine/item.ts";
@@ -690,6 +691,10 @@ Deno.test("a stage giving each item its own reason is counted by 20 of them, the
   assert.equal(Object.keys(dropped).length, MAX_REASONS + 2);
   assert.equal(dropped[OTHER_REASONS], 45 - MAX_REASONS);
   assert.equal(dropped["not passed on"], 5);
+  // So for a stage held to account as a step module is, which says the items it let go
+  // through out.drop (before: folded into other reasons there).
+  const held = await run(accounted(actor), Array.from({ length: 100 }, (_, i) => item(i)));
+  assert.equal(held.stats.toJSON().dropped["not passed on"], 5);
   // Every dead letter keeps its own words.
   assert.equal(deadLetters.entries.length, 50);
   assert.equal(deadLetters.entries.at(-1)!.reason, "price missing for https://example.com/98");
