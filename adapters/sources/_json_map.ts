@@ -31,14 +31,12 @@ export function mapJsonItems(
   if (!Array.isArray(list)) {
     // Where the arrays are, when there are some: "set items: to the dot path of one" could not
     // be followed for a document that holds none (one object, as an API's single-item answer).
-    const arrays = arrayPaths(list, options.items ?? "", 2).slice(0, 3);
+    const arrays = arrayPaths(doc, "", 4).slice(0, 3);
     throw new Error(
-      `${name}: ${where} is not an array of items (${
+      `${name}: ${where} is not an array of items (it is ${shape(list)}; ${
         arrays.length
-          ? `set items: to the dot path of one: ${arrays.join(", ")}`
-          : `it is ${
-            shape(list)
-          }, and holds no array of objects; a json source reads its items from one`
+          ? `set items: to the dot path of an array of them: ${arrays.join(", ")}`
+          : "the document holds no array of objects, which a json source reads its items from"
       })`,
     );
   }

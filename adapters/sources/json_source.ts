@@ -488,7 +488,9 @@ class JsonSource implements Source {
       lines.feed(await this.#body(url, signal), Infinity);
       lines.end(true);
       this.#saySkipped(maskUrl(url), lines.skipped);
-      return lines.take();
+      const items = lines.take();
+      this.#mapCheck?.say(items.length, `${maskUrl(url)}: `, "read so far", this.#warn);
+      return items;
     }
     const target = preset === "reddit" ? this.#redditUrl(url) : url;
     const doc = await this.#get(target, signal);
@@ -537,9 +539,9 @@ class JsonSource implements Source {
       // said neither how many of the list were left nor that they are asked for again.
       this.env.log.warn(
         `${this.env.flow}: ${failures.length} of the ${ids.length} Hacker News items listed ` +
-          `could not be fetched, asked for again at the next poll (the first: ${
-            errorMessage(failures[0])
-          })`,
+          `could not be fetched, ${
+            this.env.polled ? "asked for again at the next poll" : "left out of this read"
+          } (the first: ${errorMessage(failures[0])})`,
       );
     }
     return items;

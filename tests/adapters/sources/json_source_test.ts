@@ -335,7 +335,7 @@ fixtureTest("hackernews url mode follows a list of ids to its first `limit` item
     assert.equal(log.lines.length, 1);
     assert.match(
       log.lines[0],
-      /test: 1 of the 3 Hacker News items listed could not be fetched, asked for again at the next poll \(the first: GET .*item\/404\.json: HTTP 404[^)]*\)$/,
+      /test: 1 of the 3 Hacker News items listed could not be fetched, left out of this read \(the first: GET .*item\/404\.json: HTTP 404[^)]*\)$/,
     );
     assert.doesNotMatch(log.lines[0], /Error:/);
   });
@@ -409,11 +409,20 @@ Deno.test("preset none: items at a dot path, fields renamed by map", async () =>
     // to the dot path of one" for an HN item's single object, where no such path exists).
     await assert.rejects(
       readAll(await source({ path: "posts.json", items: "data" }, dir)),
-      /posts\.json: "data" is not an array of items \(set items: to the dot path of one: data\.posts\)$/,
+      /posts\.json: "data" is not an array of items \(it is one object; set items: to the dot path of an array of them: data\.posts\)$/,
     );
     await assert.rejects(
       readAll(await source({ path: "hn/item-8863-story.json" }, API)),
-      /item-8863-story\.json: the document is not an array of items \(it is one object, and holds no array of objects; a json source reads its items from one\)$/,
+      /item-8863-story\.json: the document is not an array of items \(it is one object; the document holds no array of objects, which a json source reads its items from\)$/,
+    );
+    // A path that is not there points at the arrays of the whole document, deeper down too.
+    await Deno.writeTextFile(
+      join(dir, "gql.json"),
+      JSON.stringify({ data: { repository: { issues: { nodes: [{ title: "a" }] } } } }),
+    );
+    await assert.rejects(
+      readAll(await source({ path: "gql.json", items: "data.nodes" }, dir)),
+      /gql\.json: "data\.nodes" is not an array of items \(it is not there; set items: to the dot path of an array of them: data\.repository\.issues\.nodes\)$/,
     );
     await Deno.writeTextFile(join(dir, "broken.json"), "{ nope");
     await assert.rejects(
@@ -581,6 +590,16 @@ Deno.test("a map field no item has is said once, for a document and for JSON Lin
     const good = { path: "api.json", items: "data", map: { title: "headline", url: "link" } };
     await readAll(await jsonSource.create(jsonConfig.parse(good), env));
     assert.deepEqual(log.lines.filter((l) => l.includes("map:")), []);
+    // JSON Lines from a URL too (before: said for files only).
+    const lines = await Deno.readFile(join(dir, "l.jsonl"));
+    await withServer(() => new Response(lines), async (origin) => {
+      const { env, log } = testEnv(dir);
+      const config = { url: `${origin}/export`, format: "lines", map };
+      await readAll(await jsonSource.create(jsonConfig.parse(config), env));
+      const warned = log.lines.filter((l) => l.includes("map:"));
+      assert.equal(warned.length, 1, log.lines.join("\n"));
+      assert.match(warned[0], /\/export: map: \{ title: headlin \} reads "headlin"/);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
