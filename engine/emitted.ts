@@ -17,7 +17,7 @@ export function checkEmitted(item: unknown): asserts item is Envelope<unknown> {
   if (
     typeof e !== "object" || e === null || typeof e.id !== "string" ||
     typeof e.event !== "string" || typeof e.payload !== "object" || e.payload === null ||
-    Array.isArray(e.payload)
+    Array.isArray(e.payload) || mangled(e.payload) !== undefined
   ) {
     throw new PermanentError(
       `emitted ${shown(item)}, not an item's envelope ({id, event, payload, …}): emit ` +
@@ -36,6 +36,33 @@ function shown(value: unknown): string {
   // The durable edge reads no item back without it, and the Deduper claims by it.
   if (typeof event !== "string") return "an object with no string event";
   return `an object whose payload is ${
-    payload === null ? "null" : Array.isArray(payload) ? "an array" : `a ${typeof payload}`
+    payload === null
+      ? "null"
+      : Array.isArray(payload)
+      ? "an array"
+      : typeof payload === "object"
+      ? `a ${mangled(payload)}, which JSON writes as {} or text`
+      : `a ${typeof payload}`
   } (a payload is an object)`;
 }
+
+/**
+ * The built-in whose instance `payload` is, when JSON would not keep its
+ * contents (a Map written as {}, a Date as text): published, a sink held
+ * nothing of it, without a word. Instances of a class of one's own keep
+ * their fields, and pass.
+ */
+function mangled(payload: object): string | undefined {
+  for (const [type, name] of MANGLED) if (payload instanceof type) return name;
+  return ArrayBuffer.isView(payload) ? "typed array" : undefined;
+}
+
+// deno-lint-ignore no-explicit-any
+const MANGLED: [new (...args: any[]) => object, string][] = [
+  [Map, "Map"],
+  [Set, "Set"],
+  [Date, "Date"],
+  [RegExp, "RegExp"],
+  [Promise, "Promise"],
+  [ArrayBuffer, "ArrayBuffer"],
+];

@@ -172,6 +172,8 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
         else if (n === 15) out.emit({ ...it, payload: "oops" } as unknown as Envelope);
         // Before: published as {"0":1,"1":2}.
         else if (n === 17) out.emit({ ...it, payload: [1, 2] } as unknown as Envelope);
+        // Before: published as {}.
+        else if (n === 18) out.emit({ ...it, payload: new Map([["a", 1]]) } as unknown as Envelope);
         else out.emit(it);
       }
     },
@@ -180,7 +182,7 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
     actor,
     Array.from({ length: 20 }, (_, i) => item(i)),
   );
-  assert.equal(out.length, 14);
+  assert.equal(out.length, 13);
   assert.equal(stats.retries, 0, "the same code fails the same way: split at once, no retries");
   assert.deepEqual(
     deadLetters.entries.map((d) => [nOf(d), d.reason]),
@@ -198,6 +200,11 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
       [
         17,
         `failed: emitted an object whose payload is an array (a payload is an object), ${NOT_ENVELOPE}`,
+      ],
+      [
+        18,
+        "failed: emitted an object whose payload is a Map, which JSON writes as {} or text " +
+        `(a payload is an object), ${NOT_ENVELOPE}`,
       ],
     ],
   );
