@@ -113,12 +113,16 @@ class FeedSource implements Source {
 
   constructor(private readonly config: FeedConfig, private readonly env: BuildEnv) {}
 
-  /** Warnings logged so far, counts left out: a feed polled every minute says each once. */
+  /**
+   * Warnings logged so far, counts and quoted examples left out: a feed
+   * polled every minute says each once, whatever its first bad date or
+   * relative link is this time.
+   */
   readonly #warned = new Set<string>();
 
   /** Logs what was read but may be wrong; messages name the feed, its URL masked. */
   #warn = (message: string): void => {
-    const kind = message.replace(/\d+/g, "#");
+    const kind = message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, "#");
     if (this.#warned.has(kind)) return;
     this.#warned.add(kind);
     this.env.log.warn(`${this.env.flow}: ${message}`);

@@ -248,6 +248,30 @@ fixtureTest(
   },
 );
 
+Deno.test("a polled feed file's warning is said once, whatever its first example is at each read", async () => {
+  // Before: the relative-links warning quoted the first link, so a file rewritten with new
+  // items said it again at every poll.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-feed-warn-" });
+  try {
+    const feed = (slug: string) =>
+      `<rss version="2.0"><channel><title>t</title><link>/</link>` +
+      `<item><title>${slug}</title><link>/story/${slug}</link></item></channel></rss>`;
+    const log = memoryLogger();
+    const src = await feedSource.create(
+      feedConfig.parse({ path: "f.rss" }),
+      { ...testEnv(dir, log), polled: true },
+    );
+    for (const slug of ["alpha", "bravo", "charlie"]) {
+      await Deno.writeTextFile(join(dir, "f.rss"), feed(slug));
+      await readAll(src);
+    }
+    const said = log.lines.filter((l) => l.includes("relative"));
+    assert.equal(said.length, 1, log.lines.join("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 fixtureTest("relative links and two-digit years: resolved against baseUrl", async () => {
   const src = await source({
     path: "feedparser__rss-with-relative-urls.xml",
