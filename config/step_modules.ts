@@ -1,7 +1,7 @@
 import { basename, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { stripVTControlCharacters } from "node:util";
-import { errorMessage, fileFrame } from "../engine/errors.ts";
+import { errorMessage, fileFrame, shownFileLocation } from "../engine/errors.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import type { PathProblem } from "./zod_issues.ts";
 
@@ -90,10 +90,13 @@ async function importStep(
     )
       .split("\n").map((l) => l.trim());
     // An error the module's own code threw as it ran (at its top level) says where in its stack.
-    const at = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at file:\/\//, "") ??
+    const line = lines.find((l) => /^at file:\/\//.test(l))?.replace(/^at /, "");
+    const at = (line && (shownFileLocation(line) ?? line.replace(/^file:\/\//, ""))) ??
       (error instanceof Error ? fileFrame(error) : undefined);
     return {
-      problem: `cannot import step module ${module}: ${lines[0]}${at ? ` (at ${at})` : ""}`,
+      problem: `cannot import step module ${module}: ${decodedFileUrls(lines[0])}${
+        at ? ` (at ${at})` : ""
+      }`,
     };
   }
   const spec = exports.default;
@@ -118,6 +121,20 @@ async function importStep(
     };
   }
   return { spec: { ...given, kind } as StageSpec };
+}
+
+/**
+ * The file URLs of Deno's message as paths a person can open
+ * (`file:///x/sp%20ace/a.ts` is `/x/sp ace/a.ts`).
+ */
+function decodedFileUrls(message: string): string {
+  return message.replace(/file:\/\/\/[^\s"'`]+/g, (url) => {
+    try {
+      return decodeURIComponent(new URL(url).pathname);
+    } catch {
+      return url;
+    }
+  });
 }
 
 /** What is wrong with a module's default export, or undefined when it is a stage. */

@@ -75,10 +75,20 @@ export function fileFrame(error: Error): string | undefined {
     frame = /^(?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/.exec(at[1]);
     if (frame) break;
   }
-  if (!frame) return undefined;
+  return frame ? shownFileLocation(`${frame[1]}:${frame[2]}:${frame[3]}`) : undefined;
+}
+
+/**
+ * A `file://…:line:column` location as a person types its path: decoded
+ * (`sp%20ace` is `sp ace`), without the URL's query, from the working
+ * directory when under it; undefined when it is not a file URL.
+ */
+export function shownFileLocation(location: string): string | undefined {
+  const at = /^(file:\/\/[^\s]+?):(\d+):(\d+)$/.exec(location);
+  if (!at) return undefined;
   let path: string;
   try {
-    path = decodeURIComponent(new URL(frame[1]).pathname);
+    path = decodeURIComponent(new URL(at[1]).pathname);
   } catch {
     return undefined;
   }
@@ -90,7 +100,7 @@ export function fileFrame(error: Error): string | undefined {
     }
   })();
   if (cwd && path.startsWith(cwd)) path = path.slice(cwd.length);
-  return `${path}:${frame[2]}:${frame[3]}`;
+  return `${path}:${at[2]}:${at[3]}`;
 }
 
 /** Longest JSON of a thrown object that errorMessage gives whole. */

@@ -502,7 +502,9 @@ Deno.test("a flow's test file given to `check` is checked as a test; given to `r
   await Deno.writeTextFile(bad, `flow: ${DEMO}\ncases:\n  - nme: a\n`);
   const wrong = await cli(["check", bad]).output();
   assert.equal(wrong.code, 2);
-  assert.match(new TextDecoder().decode(wrong.stderr), /x\.test\.yaml:3:\d+: cases\[0\]/);
+  const said = new TextDecoder().decode(wrong.stderr);
+  assert.match(said, /x\.test\.yaml:3:\d+: cases\[0\]/);
+  assert.doesNotMatch(said, /not a flow/, "said as a test file only");
   await Deno.remove(dir, { recursive: true });
 });
 

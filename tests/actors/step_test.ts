@@ -235,17 +235,17 @@ Deno.test("a step module that does not import says where in its own file, whatev
     // Before: no file:line whenever colour was on (Deno colours the "at" line of its message).
     [
       'import { x } from "./nohelper.ts";\nexport default x;\n',
-      /: Module not found "file:\/\/<dir>\/steps\/nohelper\.ts"\. \(at <dir>\/steps\/mod\.ts:1:19\)$/,
+      /: Module not found "<dir>\/steps\/nohelper\.ts"\. \(at <dir>\/steps\/mod\.ts:1:19\)$/,
     ],
     // Before: the import's own version (?v=) in the module's URL, and no file:line.
     [
       'import { parse } from "@std/csv";\nexport default parse;\n',
-      /: Import "@std\/csv" not a dependency and not in import map from "file:\/\/<dir>\/steps\/mod\.ts" \(at <dir>\/steps\/mod\.ts:1:23\)$/,
+      /: Import "@std\/csv" not a dependency and not in import map from "<dir>\/steps\/mod\.ts" \(at <dir>\/steps\/mod\.ts:1:23\)$/,
     ],
     // Before: "(at config/step_modules.ts:…)", millrace's own line that imported it.
     [
       'import { nope } from "./helper.ts";\nexport default nope;\n',
-      /: The requested module '\.\/helper\.ts' does not provide an export named 'nope' at file:\/\/<dir>\/steps\/mod\.ts:1:10$/,
+      /: The requested module '\.\/helper\.ts' does not provide an export named 'nope' at <dir>\/steps\/mod\.ts:1:10$/,
     ],
     // Before: no file:line, the first frame being JSON.parse's.
     [
@@ -268,6 +268,18 @@ Deno.test("a step module that does not import says where in its own file, whatev
       assert.doesNotMatch(error, /step_modules\.ts|\?v=|\[3\dm/);
     });
   }
+});
+
+Deno.test("a step module that does not import is located by its path as typed, not a percent-encoded URL", async () => {
+  // Before: (at /tmp/…/sp%20ace/%C3%A9/mod.ts:1:19), a path that cannot be opened as typed.
+  await withDir({
+    "flow.yaml": flowText('"./sp ace/é/mod.ts"'),
+    "sp ace/é/mod.ts": 'import { x } from "./nohelper.ts";\nexport default x;\n',
+  }, async (dir) => {
+    const error = await loadError(dir);
+    assert.match(error, /\(at <dir>\/sp ace\/é\/mod\.ts:1:19\)$/);
+    assert.doesNotMatch(error, /%20|%C3/);
+  });
 });
 
 Deno.test("a window a step's module makes that no window can be is an error at the module's line", async () => {
