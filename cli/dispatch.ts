@@ -48,7 +48,7 @@ export async function dispatch(argv: string[]): Promise<number> {
   // `--help` after any command line prints the help, as commands conventionally do; `help`
   // and `--version` take nothing else, said rather than ignored (a flow given with --version
   // ran nothing and exited 0).
-  if (positionals[0] === "help" || (values.version && !values.help)) {
+  if (!values.help && (positionals[0] === "help" || values.version)) {
     const what = positionals[0] === "help" ? "help" : "--version";
     const extra = what === "help" ? positionals[1] : positionals[0];
     if (extra !== undefined) {

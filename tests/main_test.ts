@@ -636,6 +636,14 @@ Deno.test("bad command lines exit 2 with a line that names the likely typo", asy
       assert.doesNotMatch(stderr, /ERR_PARSE_ARGS|positional argument/);
     });
   }
+  await t.step("--help after any line prints the help, as README's table says", async () => {
+    // Before: `help run --help` exited 2, refused as help with an argument.
+    for (const args of [["help", "run", "--help"], [DEMO, "--version", "--help"]]) {
+      const out = await cli(args, dir).output();
+      assert.equal(out.code, 0, args.join(" "));
+      assert.match(new TextDecoder().decode(out.stdout), /^millrace: typed dataflow/);
+    }
+  });
   await t.step("--version prints the version deno.json gives", async () => {
     const out = await cli(["--version"], dir).output();
     const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
