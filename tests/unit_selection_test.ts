@@ -28,7 +28,11 @@ function needsMore(file: string, seen = new Set<string>()): string | undefined {
   seen.add(file);
   const text = Deno.readTextFileSync(file);
   if (NEEDS_MORE.test(text)) return file;
-  for (const [, spec] of text.matchAll(/from\s+"(\.{1,2}\/[^"]+)"/g)) {
+  // Import statements only: a line that starts one, or ends a multi-line one (`} from "…"`),
+  // not an import written in a string a test makes a module of.
+  for (
+    const [, spec] of text.matchAll(/^(?:import|export|\})[^\n]*\bfrom\s+"(\.{1,2}\/[^"]+)"/gm)
+  ) {
     const found = needsMore(resolve(dirname(file), spec), seen);
     if (found) return found;
   }
