@@ -29,6 +29,9 @@ import { type Envelope, updatesIn } from "./item.ts";
  */
 const tracer = trace.getTracer("millrace");
 
+/** Whether an item in this process has carried a read's trace (tracedBatch, traceOf). */
+let carried = false;
+
 /** Links kept per batch span at most: the OpenTelemetry SDKs' default limit. */
 const MAX_LINKS = 128;
 
@@ -53,8 +56,17 @@ export function tracedBatch<R extends BatchCounts>(
   items: readonly Item[],
   run: () => R | Promise<R>,
 ): R | Promise<R> {
-  const first = items[0]?.trace;
-  const parent = first === undefined ? ROOT_CONTEXT : remote(first);
+  // Parented on the first item a read traced: only a recording read's items carry one, so with
+  // a sampler the batch follows a sampled read rather than its first item's luck (11 of 15
+  // sampled reads lost their later stages' spans). Looked for past the first item only once
+  // some item in this process carried one: with tracing off, none ever does.
+  let first = items[0]?.trace;
+  if (first === undefined && carried) first = items.find((i) => i.trace !== undefined)?.trace;
+  // A batch no read traced (entries written without the field, reads a sampler left out)
+  // starts no trace of its own.
+  if (first === undefined) return run();
+  carried = true;
+  const parent = remote(first);
   const span = tracer.startSpan(`millrace.stage ${ctx.stage}`, undefined, parent);
   if (!span.isRecording()) return run();
   const updates = updatesIn(items);
@@ -110,6 +122,7 @@ export function endSourceSpan(span: Span, items: number, error?: string): void {
 /** The W3C traceparent of a recording span, for envelopes; undefined when it does not record. */
 export function traceOf(span: Span): string | undefined {
   if (!span.isRecording()) return undefined;
+  carried = true;
   const { traceId, spanId, traceFlags } = span.spanContext();
   return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, "0")}`;
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Actor } from "../../engine/actor.ts";
 import { decodeEntry, encodeEntries } from "../../engine/redis/codec.ts";
 import { envelope } from "../../engine/item.ts";
-import { parseTraceparent } from "../../engine/trace.ts";
+import { parseTraceparent, tracedBatch } from "../../engine/trace.ts";
 import { parseFlow } from "../../config/load_flow.ts";
 import { MemoryDeadLetters } from "../../engine/dead_letters.ts";
 import { memoryLogger } from "../../engine/log.ts";
@@ -148,6 +148,31 @@ pipeline:
     const size = Number(span.attributes["millrace.batch.size"]);
     assert.equal(span.links.length, size - 1);
   }
+});
+
+Deno.test("a batch is parented on its first item a read traced; a batch no read traced starts no trace", () => {
+  // With a ratio sampler only sampled reads' items carry a trace. Before: a batch followed its
+  // first item, so one whose first item's read was left out was a root of its own (sampled or
+  // not, its links to the sampled reads lost with it), and untraced entries each began a trace.
+  const ctx = { flow: "f", stage: "s", signal: new AbortController().signal, log: memoryLogger() };
+  const read = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const untraced = envelope({ title: "a", url: "https://e.test/a" }, "s");
+  const traced = { ...envelope({ title: "b", url: "https://e.test/b" }, "s"), trace: read };
+  const counts = { out: [], letters: [] };
+  provider.reset();
+  tracedBatch(ctx, [traced], () => counts); // an item of this process carried a trace
+  tracedBatch(ctx, [untraced, traced], () => counts);
+  const spans = provider.finished();
+  assert.equal(spans.length, 2);
+  for (const span of spans) {
+    assert.equal(traceOf(span), "0af7651916cd43dd8448eb211c80319c");
+    assert.equal(parentOf(span), "b7ad6b7169203331");
+  }
+  provider.reset();
+  let ran = 0;
+  tracedBatch(ctx, [untraced, { ...untraced, event: "other" }], () => (ran++, counts));
+  assert.equal(ran, 1);
+  assert.deepEqual(provider.finished(), [], "no span, so no trace of its own");
 });
 
 Deno.test("a batch whose item keeps failing ends its span with an error status", async () => {
