@@ -34,6 +34,13 @@ export function formatStatus(status: FlowStatus): string {
     "  length: entries in the stream, read or not, until trimmed; lag: entries the stage has " +
       "not read yet; pending: read, not yet acknowledged",
   );
+  if (status.stages.some((s) => s.lanes.some((l) => l.itemsPerSec === null && l.entriesPerSec))) {
+    // A stage that keeps up has its stream trimmed to nothing: no entry is left to count from.
+    lines.push(
+      "  items/s ?: no entry left in the stream to count items per entry from (a stage keeping " +
+        "up has its read entries trimmed); entries/s is measured",
+    );
+  }
   const holders = status.stages.flatMap((s) =>
     s.lanes.flatMap((l) =>
       l.consumers.map((c) =>

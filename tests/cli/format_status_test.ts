@@ -147,3 +147,21 @@ Deno.test("formatStatus says once of the stages fused into one step what they sh
     "  - dedupe, enrich, publish: fused into validate's step, which reads validate's streams",
   ]);
 });
+
+Deno.test("formatStatus says why items/s is ? for a stage whose entries were read and trimmed", () => {
+  // Before: `?` with no word in the legend, for every stage keeping up (its stream trimmed to 0).
+  const keepingUp = lane({ entriesPerSec: 9, itemsPerSec: null, itemsPerEntry: null });
+  const text = formatStatus({
+    ...STATUS,
+    stages: [{ id: "dedupe", kind: "dedupe", lanes: [keepingUp], deadLetters: 0, notes: [] }],
+  });
+  assert.match(
+    text,
+    /^ {2}items\/s \?: no entry left in the stream to count items per entry from/m,
+  );
+  assert.doesNotMatch(
+    formatStatus(STATUS),
+    /items\/s \?:/,
+    "said only when a measured rate has no items/s",
+  );
+});
