@@ -449,18 +449,18 @@ Deno.test("a key revoked mid-run stops the run instead of dead-lettering every i
   });
 });
 
-Deno.test("a server repeating the baseUrl's key or password has them masked in dead letters", async () => {
-  const basic = btoa("bob:PASSWORD999");
+Deno.test("a server repeating the baseUrl's key has it masked in dead letters", async () => {
+  // (A user:password in baseUrl is refused at load: it went as a second Authorization beside
+  // apiKey's, and out with the URL in Deno's HTTP spans.)
   await withFakeOpenAI({
     intercept: (hit) =>
       hit.input.some((t) => t.includes("BAD"))
-        ? apiError(400, `bad credentials AZURESECRET12345 bob:PASSWORD999 Basic ${basic}`)
+        ? apiError(400, `bad credentials AZURESECRET12345 for bob`)
         : undefined,
   }, async (server) => {
     const dir = await Deno.makeTempDir();
-    // An Azure-style key in the query, a proxy's password in the userinfo.
-    const baseUrl = server.url.replace("http://", "http://bob:PASSWORD999@") +
-      "?api-key=AZURESECRET12345";
+    // An Azure-style key in the query.
+    const baseUrl = server.url + "?api-key=AZURESECRET12345";
     const { report, deadLetters } = await runEmbedFlow(server, {
       dir,
       count: 8,
@@ -470,7 +470,8 @@ Deno.test("a server repeating the baseUrl's key or password has them masked in d
     assert.equal(report.published, 7);
     assert.equal(deadLetters.entries.length, 1);
     const { reason } = deadLetters.entries[0];
-    assert.match(reason, /400 bad credentials \*\*\* bob:\*\*\* Basic \*\*\*/);
+    assert.match(reason, /400 bad credentials \*\*\* for bob/);
+    assert.doesNotMatch(reason, /AZURESECRET12345/);
   });
 });
 
