@@ -1,7 +1,7 @@
 import { basename, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { stripVTControlCharacters } from "node:util";
-import { errorMessage, fileFrame, shownFileLocation } from "../engine/errors.ts";
+import { errorMessage, fileFrame, shownFileLocation, shownFilePath } from "../engine/errors.ts";
 import type { StageSpec } from "../engine/registry.ts";
 import type { PathProblem } from "./zod_issues.ts";
 
@@ -129,11 +129,9 @@ async function importStep(
  */
 function decodedFileUrls(message: string): string {
   return message.replace(/file:\/\/\/[^\s"'`]+/g, (url) => {
-    try {
-      return decodeURIComponent(new URL(url).pathname);
-    } catch {
-      return url;
-    }
+    // A location (…/a.ts:2:10) keeps its line and column.
+    const at = /^(.*?)((?::\d+){0,2})$/.exec(url)!;
+    return (shownFilePath(at[1]) ?? at[1]) + at[2];
   });
 }
 

@@ -72,7 +72,10 @@ export function fileFrame(error: Error): string | undefined {
   let frame: RegExpExecArray | null = null;
   for (const at of (error.stack ?? "").matchAll(/\n\s+at (.*)/g)) {
     if (at[1].startsWith("async ")) return undefined;
-    frame = /^(?:.*?\()?(file:\/\/[^\s)]+):(\d+):(\d+)\)?$/.exec(at[1]);
+    // Deno writes a path decoded (`sp ace`) unless it is under the working directory's
+    // own folder: the path runs to the last `:line:column`, spaces and all.
+    frame = /^(?:.*? \()?(file:\/\/.+?):(\d+):(\d+)\)?$/.exec(at[1]) ??
+      /^(file:\/\/.+?):(\d+):(\d+)$/.exec(at[1]);
     if (frame) break;
   }
   return frame ? shownFileLocation(`${frame[1]}:${frame[2]}:${frame[3]}`) : undefined;
@@ -84,13 +87,24 @@ export function fileFrame(error: Error): string | undefined {
  * directory when under it; undefined when it is not a file URL.
  */
 export function shownFileLocation(location: string): string | undefined {
-  const at = /^(file:\/\/[^\s]+?):(\d+):(\d+)$/.exec(location);
-  if (!at) return undefined;
+  const at = /^(file:\/\/.+?):(\d+):(\d+)$/.exec(location);
+  const path = at ? shownFilePath(at[1]) : undefined;
+  return path === undefined ? undefined : `${path}:${at![2]}:${at![3]}`;
+}
+
+/**
+ * A `file://` URL as a person types its path: decoded, without the URL's
+ * query, from the working directory when under it; undefined when it is not
+ * a file URL.
+ */
+export function shownFilePath(url: string): string | undefined {
+  const u = URL.parse(url);
+  if (!u || u.protocol !== "file:") return undefined;
   let path: string;
   try {
-    path = decodeURIComponent(new URL(at[1]).pathname);
+    path = decodeURIComponent(u.pathname);
   } catch {
-    return undefined;
+    path = u.pathname; // a literal "%" in a name Deno wrote decoded
   }
   const cwd = (() => {
     try {
@@ -99,8 +113,7 @@ export function shownFileLocation(location: string): string | undefined {
       return undefined; // the working directory is gone: the absolute path
     }
   })();
-  if (cwd && path.startsWith(cwd)) path = path.slice(cwd.length);
-  return `${path}:${at[2]}:${at[3]}`;
+  return cwd && path.startsWith(cwd) ? path.slice(cwd.length) : path;
 }
 
 /** Longest JSON of a thrown object that errorMessage gives whole. */

@@ -270,6 +270,38 @@ Deno.test("a step module that does not import says where in its own file, whatev
   }
 });
 
+Deno.test("a step's TypeError in a folder whose path has a space names the step's line, not millrace's", async () => {
+  // Deno writes such a frame's path decoded (sp ace/é), which the frame's pattern did not take:
+  // the next frame's file, engine/accounted.ts, was named instead.
+  await withDir({
+    "sp ace/é/typeerr.ts": `
+import { z } from "zod";
+export default {
+  schema: z.strictObject({}),
+  create: () => ({
+    handle(batch, out) {
+      for (const item of batch) {
+        const missing: any = undefined;
+        missing.boom();
+        out.emit(item);
+      }
+    },
+  }),
+};
+`,
+  }, async (dir) => {
+    const { deadLetters } = await runTestFlow(flowText('"./sp ace/é/typeerr.ts"', "{}"), {
+      baseDir: dir,
+      items: [{ title: "Hello there", url: "https://example.com/a" }],
+    });
+    assert.equal(deadLetters.length, 1);
+    assert.match(
+      deadLetters[0].reason.replaceAll(dir, "<dir>"),
+      /reading 'boom'\) \(at <dir>\/sp ace\/é\/typeerr\.ts:9:17\)$/,
+    );
+  });
+});
+
 Deno.test("a step module that does not import is located by its path as typed, not a percent-encoded URL", async () => {
   // Before: (at /tmp/…/sp%20ace/%C3%A9/mod.ts:1:19), a path that cannot be opened as typed.
   await withDir({
