@@ -34,9 +34,12 @@ export function mapJsonItems(
     const arrays = arrayPaths(doc, "", 4).slice(0, 3);
     throw new Error(
       `${name}: ${where} is not an array of items (it is ${shape(list)}; ${
-        arrays.length
+        Array.isArray(doc) && hasObjects(doc)
+          ? "the document itself is an array of them: leave items: out"
+          : arrays.length
           ? `set items: to the dot path of an array of them: ${arrays.join(", ")}`
-          : "the document holds no array of objects, which a json source reads its items from"
+          : "the document holds no array of objects that a dot path reaches, which a json " +
+            "source reads its items from"
       })`,
     );
   }
@@ -117,10 +120,15 @@ export class MapCheck {
 function arrayPaths(value: unknown, at: string, depth: number): string[] {
   if (depth === 0 || value === null || typeof value !== "object" || Array.isArray(value)) return [];
   return Object.entries(value as Record<string, unknown>).flatMap(([key, v]) => {
+    if (key.includes(".") || key === "") return []; // no dot path reaches it
     const path = at ? `${at}.${key}` : key;
     if (!Array.isArray(v)) return arrayPaths(v, path, depth - 1);
-    return v.some((e) => e !== null && typeof e === "object" && !Array.isArray(e)) ? [path] : [];
+    return hasObjects(v) ? [path] : [];
   });
+}
+
+function hasObjects(list: unknown[]): boolean {
+  return list.some((e) => e !== null && typeof e === "object" && !Array.isArray(e));
 }
 
 /** What a JSON value is, in words. */

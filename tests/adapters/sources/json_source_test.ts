@@ -413,12 +413,27 @@ Deno.test("preset none: items at a dot path, fields renamed by map", async () =>
     );
     await assert.rejects(
       readAll(await source({ path: "hn/item-8863-story.json" }, API)),
-      /item-8863-story\.json: the document is not an array of items \(it is one object; the document holds no array of objects, which a json source reads its items from\)$/,
+      /item-8863-story\.json: the document is not an array of items \(it is one object; the document holds no array of objects that a dot path reaches, which a json source reads its items from\)$/,
     );
     // A path that is not there points at the arrays of the whole document, deeper down too.
     await Deno.writeTextFile(
       join(dir, "gql.json"),
       JSON.stringify({ data: { repository: { issues: { nodes: [{ title: "a" }] } } } }),
+    );
+    // A document that is itself the array (before: "holds no array of objects"), and a key with
+    // a dot in it, which no dot path reaches (before: suggested, and suggested again).
+    await Deno.writeTextFile(join(dir, "arr.json"), JSON.stringify([{ title: "a" }]));
+    await assert.rejects(
+      readAll(await source({ path: "arr.json", items: "data" }, dir)),
+      /arr\.json: "data" is not an array of items \(it is not there; the document itself is an array of them: leave items: out\)$/,
+    );
+    await Deno.writeTextFile(
+      join(dir, "dotted.json"),
+      JSON.stringify({ "hits.list": [{ title: "a" }], more: { list: [{ title: "b" }] } }),
+    );
+    await assert.rejects(
+      readAll(await source({ path: "dotted.json", items: "hits" }, dir)),
+      /dotted\.json: "hits" is not an array of items \(it is not there; set items: to the dot path of an array of them: more\.list\)$/,
     );
     await assert.rejects(
       readAll(await source({ path: "gql.json", items: "data.nodes" }, dir)),
