@@ -122,7 +122,10 @@ class FeedSource implements Source {
 
   /** Logs what was read but may be wrong; messages name the feed, its URL masked. */
   #warn = (message: string): void => {
-    const kind = message.replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, "#");
+    // The file or URL the message starts with is kept whole: feed1.xml's problem is not feed2's.
+    const at = message.indexOf(": ");
+    const kind = message.slice(0, at + 1) +
+      message.slice(at + 1).replace(/"(?:[^"\\]|\\.)*"/g, '"…"').replace(/\d+/g, "#");
     if (this.#warned.has(kind)) return;
     this.#warned.add(kind);
     this.env.log.warn(`${this.env.flow}: ${message}`);

@@ -267,6 +267,21 @@ Deno.test("a polled feed file's warning is said once, whatever its first example
     }
     const said = log.lines.filter((l) => l.includes("relative"));
     assert.equal(said.length, 1, log.lines.join("\n"));
+    // Each file of a list says its own, names differing by a digit too (before: feed2's folded
+    // into feed1's).
+    await Deno.writeTextFile(join(dir, "feed1.rss"), feed("one"));
+    await Deno.writeTextFile(join(dir, "feed2.rss"), feed("two"));
+    const both = memoryLogger();
+    await readAll(
+      await feedSource.create(feedConfig.parse({ path: ["feed1.rss", "feed2.rss"] }), {
+        ...testEnv(dir, both),
+        polled: true,
+      }),
+    );
+    assert.deepEqual(
+      both.lines.filter((l) => l.includes("relative")).map((l) => /feed\d\.rss/.exec(l)?.[0]),
+      ["feed1.rss", "feed2.rss"],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
