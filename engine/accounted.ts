@@ -1,5 +1,6 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { PermanentError } from "./errors.ts";
+import { checkOwnEmitted } from "./emitted.ts";
 import type { Envelope } from "./item.ts";
 import type { StageSpec } from "./registry.ts";
 import { unaccounted, UNSAID } from "./stage_runner.ts";
@@ -205,6 +206,7 @@ class Trace implements Outcome<never> {
   }
 
   emit(item: Envelope<never>): void {
+    checkOwnEmitted(item); // a payload JSON would mangle (a Map, a URL) too
     this.#out.emit(item); // checks it is an envelope first
     if (item.update === true) return;
     this.events.add(item.event);

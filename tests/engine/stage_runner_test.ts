@@ -160,8 +160,14 @@ const NOT_ENVELOPE =
   "not an item's envelope ({id, event, payload, …}): emit { ...item, payload } " +
   "for an input's item, or envelope(payload, source) for a new one";
 
+/** A payload class of a user's own: JSON keeps its fields. */
+class Story {
+  constructor(readonly title: string) {}
+}
+
 Deno.test("a stage that emits what is no envelope fails that item's try: the split dead-letters it alone", async () => {
-  const actor: Actor = {
+  // Held to account as a step module is: a payload JSON would mangle is refused there.
+  const actor: Actor = accounted({
     handle(batch, out) {
       for (const it of batch) {
         const n = it.payload.n as number;
@@ -172,17 +178,24 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
         else if (n === 15) out.emit({ ...it, payload: "oops" } as unknown as Envelope);
         // Before: published as {"0":1,"1":2}.
         else if (n === 17) out.emit({ ...it, payload: [1, 2] } as unknown as Envelope);
-        // Before: published as {}.
+        // Before: published as {}, "https://e.test/", [1].
         else if (n === 18) out.emit({ ...it, payload: new Map([["a", 1]]) } as unknown as Envelope);
+        else if (n === 19) {
+          out.emit({ ...it, payload: new URL("https://e.test/") } as unknown as Envelope);
+        } else if (n === 16) {
+          out.emit({ ...it, payload: { toJSON: () => [1] } } as unknown as Envelope);
+        } // A class of one's own keeps its fields, and passes; so does a field named constructor.
+        else if (n === 14) out.emit({ ...it, payload: new Story("kept") } as unknown as Envelope);
+        else if (n === 13) out.emit({ ...it, payload: { constructor: "x", title: "t" } });
         else out.emit(it);
       }
     },
-  };
+  });
   const { out, deadLetters, stats } = await run(
     actor,
     Array.from({ length: 20 }, (_, i) => item(i)),
   );
-  assert.equal(out.length, 13);
+  assert.equal(out.length, 11);
   assert.equal(stats.retries, 0, "the same code fails the same way: split at once, no retries");
   assert.deepEqual(
     deadLetters.entries.map((d) => [nOf(d), d.reason]),
@@ -198,13 +211,23 @@ Deno.test("a stage that emits what is no envelope fails that item's try: the spl
         `failed: emitted an object whose payload is a string (a payload is an object), ${NOT_ENVELOPE}`,
       ],
       [
+        16,
+        "failed: emitted an object whose payload is an object whose toJSON gives an array, which " +
+        `JSON does not write as an object of its fields (a payload is an object), ${NOT_ENVELOPE}`,
+      ],
+      [
         17,
         `failed: emitted an object whose payload is an array (a payload is an object), ${NOT_ENVELOPE}`,
       ],
       [
         18,
-        "failed: emitted an object whose payload is a Map, which JSON writes as {} or text " +
-        `(a payload is an object), ${NOT_ENVELOPE}`,
+        "failed: emitted an object whose payload is a Map, which JSON does not write as an " +
+        `object of its fields (a payload is an object), ${NOT_ENVELOPE}`,
+      ],
+      [
+        19,
+        "failed: emitted an object whose payload is a URL, which JSON does not write as an " +
+        `object of its fields (a payload is an object), ${NOT_ENVELOPE}`,
       ],
     ],
   );
