@@ -56,7 +56,7 @@ export async function checkCommand(
 /**
  * Checks a flow's test file given among flow files (`check flows/*.yaml`
  * takes demo.test.yaml too) as `test` reads it, saying ok or its problems.
- * The flow under test is checked as its own file is.
+ * The flow under test is not loaded here: give its file to check too.
  */
 async function testFileOk(file: string, format: LogFormat): Promise<boolean> {
   try {

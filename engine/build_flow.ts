@@ -176,19 +176,18 @@ export async function buildFlow(
       }
     }
     const stages: BuiltStage[] = [];
-    /** Stages told that their ctx.tally names were folded (once each). */
-    const tallyFolded = new Set<string>();
     for (const [i, entry] of flow.pipeline.entries()) {
       const spec = registry.stages.get(entry.kind);
       const stats = new StageStats(entry.id, entry.kind);
+      let tallyTold = false; // that its ctx.tally names were folded: once
       const ctx: StageContext = {
         flow: flow.name,
         stage: entry.id,
         signal: kill,
         log: withContext(log, { stage: entry.id }),
         tally: (name, n) => {
-          if (stats.tally(name, n) && !tallyFolded.has(entry.id)) {
-            tallyFolded.add(entry.id);
+          if (stats.tally(name, n) && !tallyTold) {
+            tallyTold = true;
             ctx.log.warn(
               `${flow.name}/${entry.id}: more than ${MAX_REASONS} different names given to ` +
                 `ctx.tally: the rest are counted as "${OTHER_USAGE}" (a name is a counter of the ` +

@@ -74,8 +74,7 @@ export function fileFrame(error: Error): string | undefined {
     if (at[1].startsWith("async ")) return undefined;
     // Deno writes a path decoded (`sp ace`) unless it is under the working directory's
     // own folder: the path runs to the last `:line:column`, spaces and all.
-    frame = /^(?:.*? \()?(file:\/\/.+?):(\d+):(\d+)\)?$/.exec(at[1]) ??
-      /^(file:\/\/.+?):(\d+):(\d+)$/.exec(at[1]);
+    frame = /^(?:.*? \()?(file:\/\/.+?):(\d+):(\d+)\)?$/.exec(at[1]);
     if (frame) break;
   }
   return frame ? shownFileLocation(`${frame[1]}:${frame[2]}:${frame[3]}`) : undefined;

@@ -56,6 +56,19 @@ export const OTHER_REASONS = "other reasons";
 /** What the usage names past MAX_REASONS (StageStats.tally) are counted as. */
 export const OTHER_USAGE = "other";
 
+/**
+ * Adds `n` to `key` in `map`, or to `other` once the map holds MAX_REASONS
+ * other keys (never, without `other`); whether it went to `other`.
+ */
+function addCapped(map: Map<string, number>, key: string, n: number, other?: string): boolean {
+  const had = map.get(key);
+  if (had !== undefined) return (map.set(key, had + n), false);
+  const folded = other !== undefined && map.size >= MAX_REASONS && key !== other;
+  const counted = folded ? other : key;
+  map.set(counted, (map.get(counted) ?? 0) + n);
+  return folded;
+}
+
 /** Live counters of one stage; the progress display reads them while the flow runs. */
 export class StageStats {
   /** Items the stage was handed. */
@@ -105,12 +118,7 @@ export class StageStats {
    * @returns whether the reason was counted as OTHER_REASONS.
    */
   count(map: Map<string, number>, reason: string, n = 1, own = false): boolean {
-    const had = map.get(reason);
-    if (had !== undefined) return (map.set(reason, had + n), false);
-    const folded = !own && map.size >= MAX_REASONS && reason !== OTHER_REASONS;
-    const key = folded ? OTHER_REASONS : reason;
-    map.set(key, (map.get(key) ?? 0) + n);
-    return folded;
+    return addCapped(map, reason, n, own ? undefined : OTHER_REASONS);
   }
 
   /**
@@ -121,13 +129,7 @@ export class StageStats {
    * @returns whether the name was counted as OTHER_USAGE.
    */
   tally(name: string, n: number): boolean {
-    if (n === 0) return false;
-    const had = this.usage.get(name);
-    if (had !== undefined) return (this.usage.set(name, had + n), false);
-    const folded = this.usage.size >= MAX_REASONS && name !== OTHER_USAGE;
-    const key = folded ? OTHER_USAGE : name;
-    this.usage.set(key, (this.usage.get(key) ?? 0) + n);
-    return folded;
+    return n !== 0 && addCapped(this.usage, name, n, OTHER_USAGE);
   }
 
   /** Items dropped, all reasons together. */
