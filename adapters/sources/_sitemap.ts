@@ -12,7 +12,7 @@
  */
 import sax from "sax";
 import type { HttpClient } from "../../engine/http.ts";
-import { maskUrl, withoutSecretParams } from "../../engine/mask_url.ts";
+import { maskUrl, maskUrlsIn, withoutSecretParams } from "../../engine/mask_url.ts";
 import { isoDate } from "./_parse_date.ts";
 
 /** One page a sitemap lists. */
@@ -78,6 +78,16 @@ export interface SitemapWalk {
   marks: Map<string, number>;
   /** The lastmod each index of this walk gave each child sitemap (see SitemapOptions.stamps). */
   stamps: Map<string, string>;
+  /** Entries with no `<loc>` (or an empty one): they name nothing, so they were left out. */
+  noLoc: number;
+  /**
+   * Child sitemaps that could not be read, the walk going on without them:
+   * `gone` when the server answered 404 or 410 (an index listing a sitemap
+   * the site no longer has), which costs no page; any other failure (an
+   * HTTP error, a deadline, a document that is no sitemap) may hide pages,
+   * so a caller keeps its position until a walk reads them.
+   */
+  failed: { url: string; from: string; reason: string; gone: boolean }[];
 }
 
 /** Bytes of an XML text node kept at most (`<loc>` may be 2,048 chars by the protocol). */
@@ -92,17 +102,28 @@ const CHUNK = 64 * 1024;
 /**
  * Walks the sitemap at `url` and the sitemaps its indexes list (depth
  * first, each at most once), yielding the pages whose lastmod is not before
- * `since`. Throws an Error naming the sitemap for a fetch that fails, a
- * document that is not a sitemap or not well-formed XML, a gzip body that
- * is corrupt or too large, an index nested deeper than `maxDepth`, or more
- * sitemaps than `maxSitemaps`: a walk that cannot read everything says so
- * rather than quietly skipping part of a site. Returns what it saw.
+ * `since`. Throws an Error naming the sitemap when the first one cannot be
+ * read (a fetch that fails, a document that is not a sitemap or not
+ * well-formed XML, a gzip body that is corrupt or too large), for an index
+ * nested deeper than `maxDepth` or more sitemaps than `maxSitemaps`, and
+ * when none of the sitemaps an index lists could be read. A child that
+ * fails is left out and named in the walk's `failed` (the rest are read:
+ * one lost child kept a whole site unread), for the caller to say and to
+ * keep its position by. Returns what it saw.
  */
 export async function* sitemapUrls(
   url: string,
   options: SitemapOptions,
 ): AsyncGenerator<SitemapUrl[], SitemapWalk> {
-  const walk: SitemapWalk = { sitemaps: 0, older: 0, marks: new Map(), stamps: new Map() };
+  const walk: SitemapWalk = {
+    sitemaps: 0,
+    older: 0,
+    marks: new Map(),
+    stamps: new Map(),
+    noLoc: 0,
+    failed: [],
+  };
+  let childrenRead = 0;
   const sinceOf = (doc: string) => options.marks?.get(doc) ?? options.since;
   const seen = new Set<string>();
   /** Sitemaps still to read, with their depth; the next is at the end. */
@@ -123,8 +144,36 @@ export async function* sitemapUrls(
     const children: string[] = [];
     const docSince = sinceOf(next.url);
     let docNewest = options.marks?.get(next.url);
-    for await (const entries of readSitemap(next.url, options)) {
-      for (const found of entries) {
+    /** Children this document stamped, forgotten if it fails partway. */
+    const stampedHere: string[] = [];
+    const reading = readSitemap(next.url, options, walk);
+    let read: IteratorResult<Entry[]>;
+    for (;;) {
+      try {
+        read = await reading.next();
+      } catch (error) {
+        // The first sitemap failing fails the walk. A child's is the caller's to say: one
+        // listed sitemap the site has lost (a 404) must not keep every later one from being read.
+        if (next.depth === 0 || options.signal?.aborted) throw error;
+        const status = (error as { status?: unknown }).status;
+        walk.failed.push({
+          url: next.url,
+          from: next.from!,
+          reason: (error as Error).message ?? String(error),
+          gone: status === 404 || status === 410,
+        });
+        // Judged afresh by the next walk, and held to its old mark: nothing of it was read whole.
+        walk.stamps.delete(next.url);
+        for (const child of stampedHere) walk.stamps.delete(child);
+        docNewest = options.marks?.get(next.url);
+        children.length = 0;
+        break;
+      }
+      if (read.done) {
+        if (next.depth > 0) childrenRead++;
+        break;
+      }
+      for (const found of read.value) {
         const lastmod = found.lastmod === undefined ? undefined : Date.parse(found.lastmod);
         // Only pages move the mark: an index often stamps its entries with the
         // time it was generated, which would hide pages a lagging child lists later.
@@ -140,6 +189,7 @@ export async function* sitemapUrls(
           found.lastmodEnd < since;
         if (found.kind === "sitemap" && found.lastmod !== undefined) {
           walk.stamps.set(found.url, found.lastmod);
+          stampedHere.push(found.url);
           const stamped = options.stamps?.of.get(found.url);
           // A child stamped before is judged by its stamp alone: a changed one is news whatever
           // its date (an index dating its children before their pages hid their new pages for
@@ -188,6 +238,13 @@ export async function* sitemapUrls(
     }
   }
   if (batch.length > 0) yield batch;
+  const lost = walk.failed.find((f) => !f.gone);
+  if (childrenRead === 0 && lost) {
+    throw new Error(
+      `sitemap ${maskUrl(url)}: none of the sitemaps it lists could be read (the first: ` +
+        `${maskUrlsIn(lost.reason)})`,
+    );
+  }
   return walk;
 }
 
@@ -257,7 +314,11 @@ const newParser = (sax as unknown as {
  * them. The root element decides what it is: `urlset` or `sitemapindex`,
  * with or without a namespace prefix; anything else is an error.
  */
-async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerator<Entry[]> {
+async function* readSitemap(
+  url: string,
+  options: SitemapOptions,
+  walk: SitemapWalk,
+): AsyncGenerator<Entry[]> {
   const res = await options.http.get(url, {
     timeout: options.timeout,
     maxBytes: options.maxBytes,
@@ -272,6 +333,8 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
   let found: Entry[] = [];
   let root: string | undefined;
   let entry: Entry | undefined;
+  /** Elements open inside the entry: its own `<loc>` and `<lastmod>` are at 1. */
+  let inEntry = 0;
   let field: "loc" | "lastmod" | undefined;
   let text = "";
   let failed: Error | undefined;
@@ -289,11 +352,18 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
       }
       return;
     }
-    if ((el === "url" && root === "urlset") || (el === "sitemap" && root === "sitemapindex")) {
+    if (entry) {
+      // Only the entry's own children: an image sitemap's <image:loc> inside
+      // <image:image> names the picture, not the page.
+      if (++inEntry === 1 && (el === "loc" || el === "lastmod")) {
+        field = el;
+        text = "";
+      }
+    } else if (
+      (el === "url" && root === "urlset") || (el === "sitemap" && root === "sitemapindex")
+    ) {
       entry = { kind: el, url: "" };
-    } else if (entry && (el === "loc" || el === "lastmod")) {
-      field = el;
-      text = "";
+      inEntry = 0;
     }
   };
   const onText = (t: string) => {
@@ -302,10 +372,14 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
   parser.ontext = onText;
   parser.oncdata = onText;
   parser.onclosetag = (tagName) => {
+    if (!entry) return;
     const el = local(tagName);
-    if (entry && field === el) {
+    if (inEntry > 0) {
+      // One of the entry's elements closes: its <loc> or <lastmod> when it opened one.
+      if (inEntry-- !== 1 || field !== el) return;
       const value = text.trim();
-      if (el === "loc") entry.url = absolute(value, base);
+      // An empty <loc> is none: resolved, it would name the sitemap itself.
+      if (el === "loc") entry.url = value === "" ? "" : absolute(value, base);
       else {
         const ms = lastmodMs(value);
         if (Number.isFinite(ms)) {
@@ -314,10 +388,12 @@ async function* readSitemap(url: string, options: SitemapOptions): AsyncGenerato
         }
       }
       field = undefined;
-    } else if (entry && el === entry.kind) {
-      found.push(entry);
-      entry = undefined;
+      return;
     }
+    // The entry closes. One with no <loc> names nothing to read: counted, not passed on.
+    if (entry.url === "") walk.noLoc++;
+    else found.push(entry);
+    entry = undefined;
   };
   parser.onerror = (error) => {
     failed ??= error;
@@ -461,4 +537,40 @@ export function keptMarks(
   return new Map(
     [...marks].map(([url, ms]) => [url, Math.max(floor ?? -Infinity, Math.min(ms, started))]),
   );
+}
+
+/** Warnings a source keeps from saying twice: at most this many remembered. */
+const SAID_MAX = 1000;
+
+/**
+ * What a walk left out, as warnings for a source to log: each failed child
+ * sitemap and the entries with no `<loc>`, each said once per source (`said`
+ * remembers), since a site's lost sitemap is lost again at every poll.
+ */
+export function walkWarnings(walk: SitemapWalk, root: string, said: Set<string>): string[] {
+  const out: string[] = [];
+  const once = (key: string, text: string) => {
+    if (said.has(key)) return;
+    if (said.size < SAID_MAX) said.add(key);
+    out.push(text);
+  };
+  for (const f of walk.failed) {
+    once(
+      `${f.gone} ${f.url}`,
+      `sitemap ${maskUrl(root)}: left out ${maskUrl(f.url)} (listed by ${maskUrl(f.from)}): ` +
+        `${maskUrlsIn(f.reason)}; ` +
+        (f.gone
+          ? "the site no longer has it, so the other sitemaps were read without it"
+          : "the other sitemaps were read, and this one is read again at the next poll " +
+            "(the position stays until it is)"),
+    );
+  }
+  if (walk.noLoc > 0) {
+    once(
+      "noLoc",
+      `sitemap ${maskUrl(root)}: ${walk.noLoc} entr${walk.noLoc === 1 ? "y" : "ies"} with no ` +
+        `<loc> left out (said once)`,
+    );
+  }
+  return out;
 }

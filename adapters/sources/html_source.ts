@@ -20,7 +20,7 @@ import { followLinks, selectorProblem } from "./_follow_links.ts";
 import { SeenPages } from "./_seen_pages.ts";
 import { concurrently, HostTurns, TICK, ticking, type Turn } from "./_concurrently.ts";
 import { ITEMS_PER_BATCH, PageBatches, type PageResult } from "./_page_batches.ts";
-import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn } from "./_sitemap.ts";
+import { keptMarks, marksIn, marksOut, sitemapUrls, stampsIn, walkWarnings } from "./_sitemap.ts";
 import { SITEMAP_MAX_BYTES } from "./sitemap_source.ts";
 import { DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS } from "../http/http_fetch.ts";
 import { httpOf } from "../http/http_client.ts";
@@ -256,6 +256,8 @@ class HtmlSource implements Source {
   readonly #refusedSaid = new SeenPages(REFUSED_SAID);
   /** Hosts whose unlabelled, not-UTF-8 pages were said to be read as windows-1252. */
   readonly #guessSaid = new SeenPages(REFUSED_SAID);
+  /** Sitemap walks' warnings said already (walkWarnings). */
+  readonly #walkSaid = new Set<string>();
 
   constructor(private readonly config: HtmlConfig, private readonly env: BuildEnv) {}
 
@@ -400,8 +402,9 @@ class HtmlSource implements Source {
       if (exhausted) break;
       level = unique(level.flatMap((url) => links.get(url) ?? []));
     }
-    const last = pages.take();
-    if (last.length) yield last;
+    // Yielded empty too: the pages that gave no item (gone, no article) are marked seen in
+    // it, and a durable flow stores the checkpoint with it, or a restart fetched them again.
+    yield pages.take();
     this.#summary(before);
   }
 
@@ -469,9 +472,13 @@ class HtmlSource implements Source {
       if (next.done) {
         const newest = next.value.newest;
         if (left > 0) this.#overBudget(left);
-        // A page that failed (not gone), or was left while its host pauses, keeps the mark, so
-        // the next walk lists it again.
-        const failed = this.counts.failed - before.failed - (this.#gone - goneBefore);
+        for (const warning of walkWarnings(next.value, url, this.#walkSaid)) {
+          this.env.log.warn(`${this.env.flow}: html: ${warning}`);
+        }
+        // A page or a child sitemap that failed (not gone), or a page left while its host
+        // pauses, keeps the mark, so the next walk lists it again.
+        const failed = this.counts.failed - before.failed - (this.#gone - goneBefore) +
+          next.value.failed.filter((f) => !f.gone).length;
         const whole = left === 0 && failed === 0 && this.counts.paused === before.paused;
         if (whole && newest !== undefined) {
           this.#since = Math.max(this.#since ?? -Infinity, Math.min(newest, started));
@@ -582,6 +589,10 @@ class HtmlSource implements Source {
     signal: AbortSignal,
     marks: string[],
   ): Promise<{ url: string; doc: HtmlDocument } | undefined> {
+    // A sitemap's <loc> as written ("http://exa mple.com/a b"): no request, and never asked again.
+    if (!/^https?:$/.test(URL.parse(url)?.protocol ?? "")) {
+      return this.#skipped(url, "not an absolute http(s) URL", true, marks);
+    }
     let res;
     try {
       res = await httpOf(this.env).get(url, {

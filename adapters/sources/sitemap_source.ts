@@ -12,6 +12,7 @@ import {
   sitemapUrls,
   type SitemapWalk,
   stampsIn,
+  walkWarnings,
 } from "./_sitemap.ts";
 
 export { sitemapUrls } from "./_sitemap.ts";
@@ -118,6 +119,8 @@ class SitemapSource implements Source {
   #marks?: Map<string, number>;
   /** What each index said of each child sitemap at the last complete walk. */
   #stamps?: Map<string, string>;
+  /** Warnings of walks said already (walkWarnings). */
+  readonly #said = new Set<string>();
 
   constructor(private readonly config: SitemapConfig, private readonly env: BuildEnv) {}
 
@@ -159,7 +162,7 @@ class SitemapSource implements Source {
 
   /**
    * The position moves only once a walk completes: a walk cut short (a
-   * failing child sitemap, a stop) is done again from the old one. The last
+   * child sitemap that failed, a stop) is done again from the old one. The last
    * batch is yielded after it moved, so the position is stored with it;
    * when that batch would be empty, an empty batch carries it.
    */
@@ -202,6 +205,15 @@ class SitemapSource implements Source {
         title: u.url,
         ...(u.lastmod !== undefined ? { lastmod: u.lastmod } : {}),
       }));
+    }
+    for (const warning of walkWarnings(done, this.config.url, this.#said)) {
+      this.env.log.warn(`${this.env.flow}: ${warning}`);
+    }
+    // A child sitemap that failed may hold pages: the position stays for the next walk to read
+    // it (one the site has lost, a 404, holds none).
+    if (done.failed.some((f) => !f.gone)) {
+      if (held) yield held;
+      return;
     }
     const before = JSON.stringify(this.checkpoint());
     // Never behind this walk's own cutoff: the first poll's `since: 7d` over

@@ -281,7 +281,7 @@ Deno.test("a child sitemap whose index entry changed is read again, though the i
   });
 });
 
-Deno.test("since limits the first poll; the position moves only when a walk completes, and is stored with the last batch", async () => {
+Deno.test("since limits the first poll; the position moves only when a walk reads every sitemap, and is stored with the last batch", async () => {
   const docs = new Map<string, string | Uint8Array>([
     ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
     [
@@ -295,8 +295,9 @@ Deno.test("since limits the first poll; the position moves only when a walk comp
   ]);
   await withServer(site(docs), async (origin) => {
     const src = await source({ url: `${origin}/index.xml`, since: "2026-03-01" });
-    await assert.rejects(readAll(src), /not well-formed XML/);
-    assert.equal(src.checkpoint?.(), undefined, "a failed walk keeps the old position");
+    // The other child's pages come; the broken one keeps the position for the next walk.
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/mar"]);
+    assert.equal(src.checkpoint?.(), undefined, "a walk a child failed in keeps the old position");
     docs.set("/b.xml", urlset([]));
     const batches: { items: string[]; position: unknown }[] = [];
     for await (const batch of src.read(new AbortController().signal)) {
@@ -442,6 +443,8 @@ Deno.test("sitemapUrls walks a site for another source and reports what it saw",
     }
     assert.deepEqual(urls, [{ url: "https://example.com/a", lastmod: "2026-05-01T00:00:00.000Z" }]);
     assert.deepEqual(next.value, {
+      failed: [],
+      noLoc: 0,
       sitemaps: 1,
       older: 1,
       newest: Date.parse("2026-05-01"),
@@ -576,4 +579,115 @@ Deno.test("a lastmod is read as the protocol writes it (a time with no zone is U
       ["https://example.com/g", "2026-12-05T10:00:00.000Z"],
     ]);
   });
+});
+
+/** A sitemap source of its own log: what it warned is in `lines`. */
+async function loggedSource(config: Record<string, unknown>) {
+  const log = memoryLogger();
+  const src = await sitemapSource.create(sitemapConfig.parse(config), { ...env, log });
+  return { src, warned: () => log.lines.filter((l) => l.startsWith("warn ")) };
+}
+
+Deno.test("an image sitemap's <image:loc> is not taken for the page; entries with no <loc> are left out, said once", async () => {
+  // Yoast writes image:image into post sitemaps: its image:loc replaced the page's url, so the
+  // page was never listed (and the html source fetched the JPEG instead).
+  const doc = `<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">
+  <url><loc>https://example.com/post-1/</loc><lastmod>2026-05-01</lastmod>
+    <image:image><image:loc>https://example.com/uploads/post-1.jpg</image:loc></image:image></url>
+  <url><image:image><image:loc>https://example.com/uploads/lost.jpg</image:loc></image:image></url>
+  <url><loc> </loc></url>
+  <url><loc>https://example.com/post-2/</loc></url>
+</urlset>`;
+  await withServer(site(new Map([["/sitemap.xml", doc]])), async (origin) => {
+    const { src, warned } = await loggedSource({ url: `${origin}/sitemap.xml` });
+    assert.deepEqual((await readAll(src)).flat(), [
+      {
+        url: "https://example.com/post-1/",
+        title: "https://example.com/post-1/",
+        lastmod: "2026-05-01T00:00:00.000Z",
+      },
+      { url: "https://example.com/post-2/", title: "https://example.com/post-2/" },
+    ]);
+    await readAll(src);
+    assert.deepEqual(warned(), [
+      `warn test: sitemap ${origin}/sitemap.xml: 2 entries with no <loc> left out (said once)`,
+    ]);
+  });
+});
+
+Deno.test("a child sitemap that is gone (404) is said once and the others are read; the position moves", async () => {
+  // One dead child failed every poll, and nothing after it in the index was ever read.
+  const hits: string[] = [];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/author.xml"], ["/post.xml"], ["/page.xml"]])],
+    ["/post.xml", urlset([["https://example.com/p1", "2026-05-01"]])],
+    ["/page.xml", urlset([["https://example.com/about", "2026-04-01"]])],
+  ]);
+  await withServer(site(docs, hits), async (origin) => {
+    const { src, warned } = await loggedSource({ url: `${origin}/index.xml` });
+    const first = (await readAll(src)).flat().map((i) => i.url);
+    assert.deepEqual(first, ["https://example.com/p1", "https://example.com/about"]);
+    assert.deepEqual(warned(), [
+      `warn test: sitemap ${origin}/index.xml: left out ${origin}/author.xml (listed by ` +
+      `${origin}/index.xml): GET ${origin}/author.xml: HTTP 404 Not Found; the site no longer ` +
+      `has it, so the other sitemaps were read without it`,
+    ]);
+    // Gone holds no page: the position moved, each sitemap's to its newest page.
+    assert.deepEqual(src.checkpoint?.(), {
+      since: "2026-05-01T00:00:00.000Z",
+      sitemaps: {
+        [`${origin}/post.xml`]: "2026-05-01T00:00:00.000Z",
+        [`${origin}/page.xml`]: "2026-04-01T00:00:00.000Z",
+      },
+    });
+    await readAll(src);
+    assert.equal(warned().length, 1, "said once");
+    assert.equal(hits.filter((h) => h === "/author.xml").length, 2, "asked at each poll");
+  });
+});
+
+Deno.test("a child sitemap that fails (500) keeps the position until a walk reads it; all failing fails the poll", async () => {
+  let broken = true;
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
+    ["/a.xml", urlset([["https://example.com/a1", "2026-05-01"]])],
+    ["/b.xml", urlset([["https://example.com/b1", "2026-04-01"]])],
+  ]);
+  const serve = site(docs);
+  const handler = (req: Request) =>
+    broken && new URL(req.url).pathname === "/b.xml"
+      ? new Response("oops", { status: 500 })
+      : serve(req);
+  await withServer(handler, async (origin) => {
+    const { src, warned } = await loggedSource({ url: `${origin}/index.xml` });
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/a1"]);
+    assert.equal(src.checkpoint?.(), undefined, "no position moved past b.xml's pages");
+    assert.match(
+      warned().join("\n"),
+      /left out .*\/b\.xml .*HTTP 500.*read again at the next poll/,
+    );
+    broken = false;
+    assert.deepEqual(
+      (await readAll(src)).flat().map((i) => i.url),
+      ["https://example.com/a1", "https://example.com/b1"],
+    );
+    assert.ok(src.checkpoint?.(), "a whole walk moves the position");
+  });
+  // Every child failing is the poll failing, as when the index itself cannot be read.
+  await withServer(
+    (req) =>
+      new URL(req.url).pathname === "/index.xml"
+        ? new Response(index([["/a.xml"], ["/b.xml"]]))
+        : new Response("oops", { status: 503 }),
+    async (origin) => {
+      const { src } = await loggedSource({ url: `${origin}/index.xml` });
+      await assert.rejects(
+        readAll(src),
+        new RegExp(
+          `sitemap ${origin}/index.xml: none of the sitemaps it lists could be read \\(the first: GET ${origin}/a.xml: HTTP 503`,
+        ),
+      );
+    },
+  );
 });
