@@ -79,12 +79,59 @@ export function isoDate(value: unknown): string | undefined {
   if (typeof value !== "string") return undefined;
   const text = value.trim();
   if (!text) return undefined;
+  const numeric = NUMERIC.exec(text);
+  if (numeric) return numericDate(numeric);
+  // V8 reads "2026-02-31" as March 3rd: a day the month does not have is no date.
+  const ymd = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
+  if (ymd && !isDay(+ymd[1], +ymd[2], +ymd[3])) return undefined;
   const utc = ZONELESS.test(text) ? text + "Z" : text;
-  return fromMs(Date.parse(utc)) ?? fromMs(Date.parse(normalized(text)));
+  return parsed(utc) ?? parsed(normalized(text));
 }
 
 /** An ISO 8601 date and time with no zone or offset. */
 const ZONELESS = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
+
+/**
+ * Date.parse of a text that names a year of four digits or a month: V8 reads
+ * almost anything as some date ("0" as 2000-01-01, "page 12" as 2001-12-01).
+ */
+function parsed(text: string): string | undefined {
+  if (!/\d{4}/.test(text) && !/\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)/i.test(text)) {
+    return undefined;
+  }
+  return fromMs(Date.parse(text));
+}
+
+/** A date all in digits, `05.12.2026` or `5/12/2026`, with a time of day perhaps. */
+const NUMERIC = /^(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$/;
+
+/**
+ * A date all in digits, which V8 reads month first ("05.12.2026" as May
+ * 12th; "31.12.2026" as none). Dots are written day first wherever they are
+ * used (`<meta name="date" content="05.12.2026">` on German and Russian
+ * sites). Slashes and hyphens are month first in the US and day first most
+ * elsewhere: the one above 12 tells which; when both could be a month (and
+ * differ) the date is left out rather than guessed. A time of day is read as
+ * UTC, as a zoneless ISO one is.
+ */
+function numericDate(m: RegExpExecArray): string | undefined {
+  const [a, b, year] = [+m[1], +m[3], +m[4]];
+  let day: number, month: number;
+  if (m[2] === "." || (a > 12 && b <= 12)) [day, month] = [a, b];
+  else if (b > 12 && a <= 12) [day, month] = [b, a];
+  else if (a === b) [day, month] = [a, b];
+  else return undefined;
+  if (!isDay(year, month, day)) return undefined;
+  const [h, min, sec] = [+(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0)];
+  if (h > 23 || min > 59 || sec > 59) return undefined;
+  return fromMs(Date.UTC(year, month - 1, day, h, min, sec));
+}
+
+/** Whether the month has that day. */
+function isDay(year: number, month: number, day: number): boolean {
+  return month >= 1 && month <= 12 && day >= 1 &&
+    day <= new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
 
 /** ISO 8601 of a Unix time in seconds (HN `time`, reddit `created_utc`). */
 export function isoFromUnixSeconds(value: unknown): string | undefined {
