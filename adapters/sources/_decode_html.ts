@@ -14,6 +14,10 @@
  *    purpose), while templates that say `iso-8859-1` over UTF-8 content are
  *    common. So a strict UTF-8 check outranks what the page or server says.
  *    All-ASCII bytes prove nothing (ISO-2022-JP is 7-bit), so labels decide.
+ *    Bytes mostly UTF-8 (more valid multi-byte sequences than invalid ones:
+ *    a stray byte pasted into a UTF-8 page) are UTF-8 too, the invalid ones
+ *    becoming U+FFFD as in a browser, counted in `replaced`: read as
+ *    windows-1252, every accent of the page turned to mojibake.
  * 3. The charset of the HTTP Content-Type, then 4. the page's
  *    `<meta charset>` or `<meta http-equiv="Content-Type">`: header before
  *    meta as in the HTML standard, since the server knows how it sent the
@@ -37,6 +41,10 @@ export interface DecodedHtml {
   /** The WHATWG name of the encoding used, e.g. "utf-8", "windows-1252". */
   encoding: string;
   from: "bom" | "utf-8 check" | "http header" | "meta" | "default";
+  /** Byte sequences that were not UTF-8 in a page read as mostly UTF-8, each now U+FFFD. */
+  replaced?: number;
+  /** Where the page said it was UTF-8 when its bytes were not (the label was passed over). */
+  falseUtf8?: "http header" | "meta";
 }
 
 /**
@@ -58,19 +66,47 @@ export function decodeHtml(bytes: Uint8Array, httpCharset?: string): DecodedHtml
   if (utf8 !== undefined && hasNonAscii(bytes)) {
     return { text: utf8, encoding: "utf-8", from: "utf-8 check" };
   }
-  const candidates: [string | undefined, DecodedHtml["from"]][] = [
-    [httpCharset, "http header"],
-    [metaCharset(bytes), "meta"],
+  if (utf8 === undefined) {
+    const lossy = mostlyUtf8(bytes);
+    if (lossy) return { ...lossy, encoding: "utf-8", from: "utf-8 check" };
+  }
+  const candidates: ["http header" | "meta", string | undefined][] = [
+    ["http header", httpCharset],
+    ["meta", metaCharset(bytes)],
   ];
-  for (const [label, from] of candidates) {
+  let falseUtf8: DecodedHtml["falseUtf8"];
+  for (const [from, label] of candidates) {
     const encoding = label === undefined ? undefined : encodingOf(label);
     if (!encoding || encoding.startsWith("utf-16")) continue;
-    if (encoding === "utf-8" && utf8 === undefined) continue;
+    if (encoding === "utf-8" && utf8 === undefined) {
+      falseUtf8 ??= from;
+      continue;
+    }
     return { text: decode(encoding, bytes), encoding, from };
   }
   // Valid UTF-8 that is all ASCII and unlabelled: every ASCII-based charset reads it alike.
   if (utf8 !== undefined) return { text: utf8, encoding: "utf-8", from: "default" };
-  return { text: decode("windows-1252", bytes), encoding: "windows-1252", from: "default" };
+  return {
+    text: decode("windows-1252", bytes),
+    encoding: "windows-1252",
+    from: "default",
+    ...(falseUtf8 ? { falseUtf8 } : {}),
+  };
+}
+
+/**
+ * The bytes as UTF-8 with U+FFFD for what is not, when more of their
+ * non-ASCII characters are valid UTF-8 than not; else undefined.
+ */
+function mostlyUtf8(bytes: Uint8Array): { text: string; replaced: number } | undefined {
+  const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+  let good = 0, bad = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0xfffd) bad++;
+    else if (c > 0x7f && !(c >= 0xdc00 && c <= 0xdfff)) good++; // a pair counted once
+  }
+  return good > bad ? { text, replaced: bad } : undefined;
 }
 
 function bomEncoding(b: Uint8Array): string | undefined {

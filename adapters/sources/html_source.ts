@@ -6,7 +6,7 @@ import { maskUrl, maskUrlsIn, withoutSecretParams } from "../../engine/mask_url.
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
 import { checkFiles, pathList, readFiles } from "./_input_files.ts";
-import { decodeHtml } from "./_decode_html.ts";
+import { type DecodedHtml, decodeHtml } from "./_decode_html.ts";
 import { charsetOf } from "./_decode_xml.ts";
 import {
   extractArticle,
@@ -318,7 +318,7 @@ class HtmlSource implements Source {
     if (this.config.url === undefined) {
       yield* readFiles(pathList(this.config.path), this.env.baseDir, signal, (b, p) => {
         const page = decodeHtml(b);
-        if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(p);
+        this.#charsetNote(p, page);
         return this.#articleOf(parseHtml(page.text), undefined, p, []) ?? [];
       });
       return;
@@ -635,7 +635,7 @@ class HtmlSource implements Source {
     }
     try {
       const page = decodeHtml(res.body, charsetOf(type));
-      if (page.from === "default" && page.encoding === "windows-1252") this.#guessed(url);
+      this.#charsetNote(url, page);
       // The item's url, as sinks and dead letters get it: not the token the flow fetched it with.
       return { url: withoutSecretParams(res.url || url), doc: parseHtml(page.text) };
     } catch (err) {
@@ -659,22 +659,33 @@ class HtmlSource implements Source {
   }
 
   /**
-   * Says, once per host, that a page named no charset (header or meta) and
-   * was not UTF-8, so it was read as windows-1252, as browsers read such a
-   * page: right for Western pages, mojibake for others (Shift-JIS,
-   * windows-1251) that no later stage can undo.
+   * Says, once per host, what decoding a page had to guess: that it was not
+   * UTF-8 and named no other charset, so it was read as windows-1252 (right
+   * for Western pages, mojibake for others, Shift-JIS or windows-1251, that
+   * no later stage can undo), or that a UTF-8 page held bytes that are not,
+   * which became U+FFFD.
    */
-  #guessed(url: string): void {
+  #charsetNote(url: string, page: DecodedHtml): void {
+    const guessed = page.from === "default" && page.encoding === "windows-1252";
+    if (!guessed && !page.replaced) return;
     // Saved files are one "host": said once for all of them.
     const origin = URL.parse(url)?.origin ?? "files";
-    if (this.#guessSaid.has(origin)) return;
-    this.#guessSaid.add(origin);
+    const key = `${guessed ? "guessed" : "replaced"} ${origin}`;
+    if (this.#guessSaid.has(key)) return;
+    this.#guessSaid.add(key);
+    const once = `said once per ${origin === "files" ? "source's files" : "host"}`;
+    const said = page.falseUtf8 === "http header"
+      ? "says it is UTF-8 (its Content-Type) but is not"
+      : page.falseUtf8 === "meta"
+      ? "says it is UTF-8 (its <meta>) but is not"
+      : "is not UTF-8 and names no other charset (Content-Type or <meta>)";
     this.env.log.warn(
-      `${this.env.flow}: html ${maskUrl(url)}: is not UTF-8 and names no other charset ` +
-        `(Content-Type or <meta>), so it was read as windows-1252, as browsers read it; text ` +
-        `in another encoding comes out garbled (said once per ${
-          origin === "files" ? "source's files" : "host"
-        })`,
+      `${this.env.flow}: html ${maskUrl(url)}: ` +
+        (guessed
+          ? `${said}, so it was read as windows-1252 (Latin-1); text in another encoding comes ` +
+            `out garbled (${once})`
+          : `is UTF-8 but for ${page.replaced} byte sequence(s) that are not, which became ` +
+            `U+FFFD, as a browser shows them (${once})`),
     );
   }
 

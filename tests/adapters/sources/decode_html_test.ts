@@ -28,6 +28,19 @@ Deno.test("bytes that are not UTF-8 skip a utf-8 label and fall to the next evid
   assert.equal(headerOverMeta.from, "http header");
 });
 
+Deno.test("UTF-8 with a stray byte is UTF-8, the byte U+FFFD; a page that says utf-8 over Latin-1 says where", () => {
+  // One 0xA0 in a UTF-8 page labelled utf-8 turned every accent of it into mojibake ("cafÃ©").
+  const bytes = utf8(page(`<meta charset="utf-8">`, "<p>déjà vu, naïve café \u0000</p>"));
+  bytes[bytes.indexOf(0)] = 0xa0;
+  const stray = decodeHtml(bytes, "utf-8");
+  assert.deepEqual([stray.encoding, stray.from, stray.replaced], ["utf-8", "utf-8 check", 1]);
+  assert.ok(stray.text.includes("déjà vu, naïve café \uFFFD"), stray.text);
+  // Latin-1 bytes form no valid sequence: windows-1252, and the label it passed over is named.
+  const lying = decodeHtml(latin1(page("")), "utf-8");
+  assert.deepEqual([lying.encoding, lying.falseUtf8], ["windows-1252", "http header"]);
+  assert.equal(decodeHtml(latin1(page(`<meta charset="utf-8">`))).falseUtf8, "meta");
+});
+
 Deno.test("the header outranks the meta, and the meta names a legacy charset", () => {
   const koi8 = new Uint8Array([
     ...latin1(page(`<meta charset="koi8-r">`, "<p>")),

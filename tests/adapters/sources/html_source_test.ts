@@ -451,6 +451,41 @@ Deno.test("a page that names no charset and is not UTF-8 is read as windows-1252
   });
 });
 
+Deno.test("a UTF-8 page with a stray byte keeps its accents and says so once per host; a false utf-8 label is named", async () => {
+  const stray = frenchPage(`<meta charset="utf-8">`, (t) => utf8(t.replace("<h1>", "<h1>\u0000")));
+  stray[stray.indexOf(0)] = 0xa0;
+  const cases: Record<string, { body: Uint8Array; type: string }> = {
+    "/stray.html": { body: stray, type: "text/html; charset=utf-8" },
+    "/stray2.html": { body: stray, type: "text/html; charset=utf-8" },
+  };
+  await withServer(site(cases).handler, async (origin) => {
+    const { env, log } = testEnv();
+    const items = await readAll(
+      await source({ url: Object.keys(cases).map((p) => origin + p) }, env),
+    );
+    assert.equal(items.length, 2);
+    assert.ok(items.every((i) => i.text?.includes(PARAGRAPH.trim())), items[0]?.text);
+    const said = log.lines.filter((l) => l.startsWith("warn "));
+    assert.equal(said.length, 1, said.join("\n"));
+    assert.match(
+      said[0],
+      /stray2?\.html: is UTF-8 but for 1 byte sequence\(s\) that are not, which became U\+FFFD, as a browser shows them \(said once per host\)/,
+    );
+  });
+  await withServer(
+    site({ "/lying.html": { body: frenchPage("", latin1), type: "text/html; charset=utf-8" } })
+      .handler,
+    async (origin) => {
+      const { env, log } = testEnv();
+      await readAll(await source({ url: `${origin}/lying.html` }, env));
+      assert.match(
+        log.lines.join("\n"),
+        /lying\.html: says it is UTF-8 \(its Content-Type\) but is not, so it was read as windows-1252 \(Latin-1\)/,
+      );
+    },
+  );
+});
+
 Deno.test("saved pages that name no charset and are not UTF-8 are said once for the source's files", async () => {
   const dir = await Deno.makeTempDir();
   for (const name of ["a.html", "b.html"]) {
