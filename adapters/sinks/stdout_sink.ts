@@ -40,11 +40,28 @@ export interface LineWriter {
 }
 
 /**
+ * The ids each flow printed on each stream. A stream outlives the sinks
+ * that write to it: `--watch` builds a new flow, and a new sink, in the same
+ * process, whose sources read again from the start, and the stream's reader
+ * had every item of them already.
+ */
+const printedOn = new WeakMap<LineWriter, Map<string, IdSet>>();
+
+function printedIds(out: LineWriter, flow: string): IdSet {
+  let byFlow = printedOn.get(out);
+  if (!byFlow) printedOn.set(out, byFlow = new Map());
+  let ids = byFlow.get(flow);
+  if (!ids) byFlow.set(flow, ids = new IdSet());
+  return ids;
+}
+
+/**
  * Prints one JSON line per item, the same line the JSONL sink writes, so a
  * flow can be piped into `jq` or another program (a deleted item prints its
  * tombstone, `{"id":…,"deleted":true,…}`). Logs go to stderr, so
- * stdout holds nothing but items. It prints an id once per process: a retried
- * batch does not print its items twice, but a re-run prints them again.
+ * stdout holds nothing but items. It prints an id once per process and flow:
+ * a retried batch, or a flow `--watch` swapped in, does not print its items
+ * twice, but a re-run prints them again.
  * What is printed cannot be taken back, so a publish stage's `retention`
  * does not apply to it (the sink has no `expire`).
  */
@@ -53,14 +70,15 @@ export class StdoutSink implements Sink {
   /** Whether merge updates are written (writesUpdates): fixed by the options. */
   readonly updates: boolean;
   readonly #out: LineWriter;
-  readonly #ids = new IdSet();
+  readonly #ids: IdSet;
   #closed?: StdoutClosedError;
   #tail: Promise<void> = Promise.resolve();
 
-  constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout) {
+  constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout, flow = "") {
     this.#options = { fields: options.fields, vectors: options.vectors ?? false };
     this.updates = writesUpdates(this.#options);
     this.#out = out;
+    this.#ids = printedIds(out, flow);
   }
 
   write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
@@ -115,5 +133,5 @@ export const stdoutSink: SinkSpec<StdoutSinkConfig> = {
   kind: "stdout",
   summary: "Prints one JSON line per item on stdout, once per item id.",
   schema: stdoutSinkSchema,
-  create: (config) => new StdoutSink(config),
+  create: (config, env) => new StdoutSink(config, Deno.stdout, env.flow),
 };

@@ -123,3 +123,16 @@ Deno.test("fields apply to merge updates too: none of the merged fields kept, no
   assert.deepEqual(revisions.map((l) => l.payload), [{ title: "Title 1" }, { revision: 2 }]);
   assert.equal((await update()).length, 2, "without fields, the update line is whole");
 });
+
+Deno.test("a sink built again for the same flow and stream (a --watch swap) does not print its items twice", async () => {
+  // --watch swaps in a new flow, and a new sink, whose sources read again from the start: each
+  // item was printed again, with the same id.
+  const { chunks, out } = capture();
+  const config = schemaOf(stdoutSink, new Registry()).parse({});
+  await new StdoutSink(config, out, "ticker").write([item(1), item(2)], signal);
+  await new StdoutSink(config, out, "ticker").write([item(1), item(2), item(3)], signal);
+  // Another flow of the same process prints its own items, whatever their ids.
+  await new StdoutSink(config, out, "other").write([item(1)], signal);
+  const ids = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l).id);
+  assert.deepEqual(ids, [item(1).id, item(2).id, item(3).id, item(1).id]);
+});
