@@ -107,9 +107,11 @@ export async function runCommand(
       otherNames: (self) => runs.filter((r) => r !== self).map((r) => r.name),
     });
   });
+  // The names now: --watch may have swapped in a flow under another one.
+  const current = () => runs.map((r) => r.name).join(", ");
   const onSignal = (event: SignalEvent) => {
     // One flow's lines carry its name in a JSON log, as its own lines do.
-    const flowLog = names.length === 1 ? withContext(opts.log, { flow: names[0] }) : opts.log;
+    const flowLog = runs.length === 1 ? withContext(opts.log, { flow: runs[0].name }) : opts.log;
     // A flow still opening is stopped once open (FlowRun.stop): only when
     // every flow has ended is there nothing to drain. Grace that runs out
     // while none has opened (Redis away, say) leaves nothing to stop hard.
@@ -124,13 +126,13 @@ export async function runCommand(
       const kept = durable && runs.some((r) => r.running)
         ? " (what was in flight stays pending in Redis: the next run takes it up)"
         : "";
-      around(() => flowLog.error(`${names.join(", ")}: ${what}, exiting now${kept}`));
+      around(() => flowLog.error(`${current()}: ${what}, exiting now${kept}`));
       Deno.exit(130);
     }
     if (event === "stop") {
       around(() =>
         flowLog.warn(
-          `${names.join(", ")}: stopping: draining what was accepted (signal again to exit now${
+          `${current()}: stopping: draining what was accepted (signal again to exit now${
             durable ? "; what is in flight then stays pending in Redis for the next run" : ""
           })`,
         )
@@ -196,7 +198,7 @@ export async function runCommand(
     )
     : [];
   const heap = watchHeap((message, fields) =>
-    around(() => opts.log.warn(`${names.join(", ")}: ${message}`, fields))
+    around(() => opts.log.warn(`${current()}: ${message}`, fields))
   );
   try {
     const table = drawsTable({

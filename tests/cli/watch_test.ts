@@ -266,3 +266,31 @@ Deno.test("--watch refuses an edit that names its flow as another flow file of t
     } catch { /* already ended */ }
   }
 });
+
+Deno.test("--watch: a memory flow renamed by an edit is stopped under its new name", async () => {
+  // The signal's line named the flow as it was called when the run began.
+  const dir = await Deno.makeTempDir({ prefix: "millrace-watch-rename-" });
+  await Deno.writeTextFile(
+    join(dir, "feed.json"),
+    JSON.stringify([{ title: "One item", url: "https://example.com/1" }]),
+  );
+  const flow = join(dir, "flow.yaml");
+  await Deno.writeTextFile(flow, flowText("domain"));
+  const run = watching(dir, ["flow.yaml"]);
+  const { child, reading } = run;
+  try {
+    await until("the flow runs", () => /running flow\.yaml/.test(run.stderr));
+    await Deno.writeTextFile(flow, flowText("domain").replace("name: ticker", "name: ticker2"));
+    await until("the flow is swapped", () => /ticker2: swapped in the new/.test(run.stderr));
+    child.kill("SIGTERM");
+    assert.equal((await child.status).code, 0, run.stderr);
+    await reading;
+    assert.match(run.stderr, /ticker2: stopping: draining what was accepted/);
+    assert.doesNotMatch(run.stderr, /ticker: stopping/);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already ended */ }
+    await Deno.remove(dir, { recursive: true });
+  }
+});
