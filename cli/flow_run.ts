@@ -353,7 +353,7 @@ function waitingLine(name: string, file: string, left: Waiting | null): string {
   }
   const items = left.items === 1 ? "1 item" : `${left.items} items`;
   const entries = left.entries === 1 ? "1 entry" : `${left.entries} entries`;
-  const about = left.atLeast ? "at least" : "about";
+  const about = left.atMost ? "at most" : "about";
   const verb = left.items === 1 ? "waits" : "wait";
   return `${name}: stopped: ${about} ${items} (${entries}) ${verb} in Redis, not lost; ` +
     `the next run goes on with them (${status} shows where)`;

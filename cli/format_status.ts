@@ -20,7 +20,7 @@ export function formatStatus(status: FlowStatus): string {
         i === 0 ? stage.id : "",
         lane.lane,
         lane.exists ? String(lane.length) : "-",
-        lane.lag === null ? "?" : String(lane.lag),
+        lane.lag !== null ? String(lane.lag) : lane.lagAtMost !== null ? `≤${lane.lagAtMost}` : "?",
         String(lane.pending),
         String(lane.consumers.length),
         rate(lane.entriesPerSec),

@@ -1,7 +1,13 @@
 import type { Redis } from "ioredis";
 import type { Flow } from "../engine/flow.ts";
 import { type FlowKeys, flowKeys, type Lane } from "../engine/redis/keys.ts";
-import { checkedLag, evictingPolicy, pairs, removedWaiting } from "../engine/redis/redis_info.ts";
+import {
+  checkedLag,
+  evictingPolicy,
+  lagAtMost,
+  pairs,
+  removedWaiting,
+} from "../engine/redis/redis_info.ts";
 import { realClock } from "../adapters/http/rate_limiter.ts";
 import { countDeadLetters } from "./dead_letter_queue.ts";
 import { maskUrl } from "../engine/mask_url.ts";
@@ -29,8 +35,13 @@ export interface LaneStatus {
   length: number;
   /** Whether the stage's consumer group exists on the stream. */
   group: boolean;
-  /** Entries not yet delivered to the stage; null when Redis cannot tell (after deletions). */
+  /**
+   * Entries not yet delivered to the stage; null when Redis cannot tell
+   * (it lost count of what the group read: after a restart, or deletions).
+   */
   lag: number | null;
+  /** When lag is null: the most entries that can wait undelivered (lagAtMost); else null. */
+  lagAtMost: number | null;
   /** Entries the group has read since the stream began; null when Redis cannot tell. */
   entriesRead: number | null;
   /** Entries delivered and not yet acknowledged (XPENDING). */
@@ -239,7 +250,11 @@ function stageNotes(normal: LaneStatus, high: LaneStatus): string[] {
     const where = lane.lane === "high" ? "high lane: " : "";
     if (!lane.group) notes.push(`${where}no consumer group yet: nothing reads this stream`);
     else if (lane.lag === null) {
-      notes.push(`${where}lag unknown: Redis cannot tell after entries were deleted`);
+      notes.push(
+        `${where}lag unknown: Redis lost count of what the stage read (it restarted, or entries ` +
+          `were deleted) and counts again once the stage has read to the end; at most ` +
+          `${lane.lagAtMost ?? "?"} wait, counting read entries not trimmed yet`,
+      );
     }
   }
   return notes;
@@ -320,6 +335,7 @@ async function readLane(
     group: group !== undefined,
     // Without a group nothing has read the stream: all of it waits.
     lag: group ? group.lag : length,
+    lagAtMost: null,
     entriesRead: group ? group.entriesRead : 0,
     pending: 0,
     consumers: [],
@@ -333,6 +349,7 @@ async function readLane(
     redis.xinfo("CONSUMERS", key, stage) as Promise<unknown[]>,
   ]);
   status.pending = Number(summary[0] ?? 0);
+  if (status.lag === null) status.lagAtMost = lagAtMost(length, status.pending);
   status.consumers = consumers.map(pairs).map((c) => ({
     name: String(c.name),
     pending: Number(c.pending ?? 0),
@@ -374,7 +391,10 @@ function meanItems(entries: [string, string[]][]): number | null {
  * (a review saw 1,060 items sit there unnoticed beside a fused process).
  */
 function fusedNotes(step: string, lanes: LaneStatus[]): string[] {
-  const waiting = lanes.reduce((n, l) => n + (l.exists ? (l.lag ?? 1) + l.pending : 0), 0);
+  const waiting = lanes.reduce(
+    (n, l) => n + (l.exists ? (l.lag ?? l.lagAtMost ?? 1) + l.pending : 0),
+    0,
+  );
   const note = `fused into ${step}'s step, which reads ${step}'s streams`;
   if (waiting === 0) return [note];
   return [

@@ -10,31 +10,33 @@ export interface Waiting {
   /** Items in them, estimated from the mean size of each stream's last entries. */
   items: number;
   /**
-   * Some stream's backlog Redis could not tell (entries were deleted from
-   * it): it counts as one entry, and the figures are a floor.
+   * Some stream's backlog Redis could not count (it restarted, or entries
+   * were deleted): it is taken at its most (LaneStatus.lagAtMost), and the
+   * figures are a ceiling.
    */
-  atLeast: boolean;
+  atMost: boolean;
 }
 
 /**
  * The flow's waiting work as `status` counts it, every stage and lane: what
  * a stopped run leaves for the next one (or for the other processes running
- * the flow). A backlog Redis cannot tell (after deletions) counts as one
- * entry, and says so (`atLeast`).
+ * the flow). A backlog Redis cannot count is taken at its most, and says
+ * so (`atMost`): counted as one entry, a stop said 2 entries wait where
+ * 1,700 did.
  */
 export function waitingIn(status: FlowStatus): Waiting {
   let entries = 0;
   let items = 0;
-  let atLeast = false;
+  let atMost = false;
   for (const stage of status.stages) {
     for (const lane of stage.lanes) {
-      if (lane.lag === null) atLeast = true;
-      const n = (lane.lag ?? 1) + lane.pending;
+      if (lane.lag === null) atMost = true;
+      const n = (lane.lag ?? lane.lagAtMost ?? 1) + lane.pending;
       entries += n;
       items += n * (lane.itemsPerEntry ?? 1);
     }
   }
-  return { entries, items: Math.round(items), atLeast };
+  return { entries, items: Math.round(items), atMost };
 }
 
 /**

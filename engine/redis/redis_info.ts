@@ -65,16 +65,31 @@ export function atOrBefore(a: string, b: string): boolean {
  * The group's backlog on a stream. `lag` comes from Redis 7, but it is a
  * counter that can go stale: after Redis reloads its append-only file the
  * group's read counter is rebuilt and `lag` can stay above 0 for ever on a
- * stream read to the end, and after deletions it is null. So a lag that is
- * not 0 is checked against the stream itself (see `checkedLag`); when Redis
- * cannot tell how many entries wait but some do, this reports 1 ("some").
+ * stream read to the end. So a lag that is not 0 is checked against the
+ * stream itself (see `checkedLag`). And it is null when Redis has lost
+ * count of what the group read: after deletions, and after every restart
+ * (Redis 7.0 keeps no read counter; it counts again once the group reads to
+ * the end). Then what waits is taken at its most (`lagAtMost`): read as
+ * "some", 1, no backpressure held, and a source piled its whole output onto
+ * a slow stage's stream after a restart.
  */
 export async function groupState(redis: Redis, key: string, group: string): Promise<GroupState> {
   const g = await groupInfo(redis, key, group);
   if (!g) return { undelivered: 0, pending: 0 };
   const pending = Number(g.pending ?? 0);
-  const lag = await checkedLag(redis, key, g);
-  return { undelivered: lag ?? 1, pending };
+  const { lag, length } = await lagOf(redis, key, g);
+  return { undelivered: lag ?? lagAtMost(length, pending), pending };
+}
+
+/**
+ * The most entries that can wait undelivered on a stream of `length`
+ * entries, `pending` of them delivered: the rest, less the acknowledged
+ * ones not trimmed yet (trimming keeps what follows the oldest pending
+ * entry), which cannot be told apart without reading them. At least 1:
+ * asked only when some entry follows the group's last delivered one.
+ */
+export function lagAtMost(length: number, pending: number): number {
+  return Math.max(1, length - pending);
 }
 
 /**
@@ -90,19 +105,29 @@ export async function checkedLag(
   key: string,
   group: Record<string, unknown>,
 ): Promise<number | null> {
+  return (await lagOf(redis, key, group)).lag;
+}
+
+/** checkedLag, with the stream's length (XLEN) when it was read (else 0). */
+async function lagOf(
+  redis: Redis,
+  key: string,
+  group: Record<string, unknown>,
+): Promise<{ lag: number | null; length: number }> {
   const lag = typeof group.lag === "number" ? group.lag : null;
-  if (lag === 0) return 0;
+  if (lag === 0) return { lag: 0, length: 0 };
   const last = String(group["last-delivered-id"] ?? "0-0");
   const replies = await redis.pipeline()
     .xrange(key, `(${last}`, "+", "COUNT", 1)
     .xlen(key)
     .exec();
-  const [after, length] = (replies ?? []).map(([error, value]) => {
+  const [after, xlen] = (replies ?? []).map(([error, value]) => {
     if (error) throw error;
     return value;
   });
-  if ((after as unknown[]).length === 0) return 0;
-  return lag === null ? null : Math.max(1, Math.min(lag, Number(length)));
+  const length = Number(xlen);
+  if ((after as unknown[]).length === 0) return { lag: 0, length };
+  return { lag: lag === null ? null : Math.max(1, Math.min(lag, length)), length };
 }
 
 /**

@@ -146,7 +146,7 @@ redisTest(
         assert.equal(stopped.code, 0, stopped.stderr);
         assert.doesNotMatch(stopped.stderr, WAITS);
         const line = logLine(stopped.stderr, /nothing the sources emitted waits in Redis/);
-        assert.deepEqual(line?.waiting, { entries: 0, items: 0, atLeast: false }, stopped.stderr);
+        assert.deepEqual(line?.waiting, { entries: 0, items: 0, atMost: false }, stopped.stderr);
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -10,6 +10,7 @@ function lane(over: Partial<LaneStatus>): LaneStatus {
     length: 0,
     group: true,
     lag: 0,
+    lagAtMost: null,
     entriesRead: 0,
     pending: 0,
     consumers: [],
@@ -55,7 +56,14 @@ const STATUS: FlowStatus = {
             { name: "host-b:7", pending: 1, idleMs: 180_000 },
           ],
         }),
-        lane({ lane: "high", length: 1, lag: null, entriesPerSec: null, itemsPerSec: null }),
+        lane({
+          lane: "high",
+          length: 12,
+          lag: null,
+          lagAtMost: 12,
+          entriesPerSec: null,
+          itemsPerSec: null,
+        }),
       ],
       deadLetters: 2,
       notes: ["high lane: lag unknown: Redis cannot tell after entries were deleted"],
@@ -81,7 +89,7 @@ Deno.test("formatStatus lays out one row per lane with aligned columns", () => {
   assert.deepEqual(lines.slice(1, 5), [
     "stage     lane    length  lag  pending  consumers  entries/s  items/s  dead letters",
     "validate  normal       5    1        3          2        2.5    250.0             2",
-    "          high         1    ?        0          0          ?        ?",
+    "          high        12  ≤12        0          0          ?        ?",
     "publish   normal       -    0        0          0        0.0      0.0             0",
   ]);
 });

@@ -96,24 +96,60 @@ redisTest("undelivered is never more than the stream holds", async () => {
   });
 });
 
-redisTest("when Redis cannot count the lag, undelivered says whether any entry waits", async () => {
-  await withRedis(async (server) => {
-    const redis = client(server);
+redisTest(
+  "when Redis cannot count the lag, undelivered is what the stream holds past the pending entries",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      try {
+        await redis.xgroup("CREATE", KEY, GROUP, "0", "MKSTREAM");
+        const ids: string[] = [];
+        for (let i = 1; i <= 5; i++) ids.push((await redis.xadd(KEY, `1-${i}`, "n", "1"))!);
+        await redis.xreadgroup("GROUP", GROUP, "c", "COUNT", 2, "STREAMS", KEY, ">");
+        await redis.xdel(KEY, ids[3]); // a hole after the group: Redis gives up counting
+        assert.equal((await info(redis)).lag, null);
+        assert.deepEqual(await groupState(redis, KEY, GROUP), { undelivered: 2, pending: 2 });
+        await redis.xdel(KEY, ids[2], ids[4]);
+        assert.deepEqual(await groupState(redis, KEY, GROUP), { undelivered: 0, pending: 2 });
+      } finally {
+        await redis.quit();
+      }
+    });
+  },
+);
+
+redisTest(
+  "after Redis restarts from its AOF, the entries a group has not read are counted, not taken as one",
+  async () => {
+    // Redis 7.0 rebuilds no read counter on a restart, so the lag of a group behind its stream
+    // is null until the group reads to the end. Taken as 1 entry, backpressure never held again:
+    // a review's source piled 170,000 items onto a slow stage's stream after one restart.
+    const dir = await Deno.makeTempDir({ prefix: "millrace-aof-lag-" });
+    let server: RedisServer = await startRedis({ dir });
     try {
+      let redis = client(server);
       await redis.xgroup("CREATE", KEY, GROUP, "0", "MKSTREAM");
-      const ids: string[] = [];
-      for (let i = 1; i <= 5; i++) ids.push((await redis.xadd(KEY, `1-${i}`, "n", "1"))!);
-      await redis.xreadgroup("GROUP", GROUP, "c", "COUNT", 2, "STREAMS", KEY, ">");
-      await redis.xdel(KEY, ids[3]); // a hole after the group: Redis gives up counting
-      assert.equal((await info(redis)).lag, null);
-      assert.deepEqual(await groupState(redis, KEY, GROUP), { undelivered: 1, pending: 2 });
-      await redis.xdel(KEY, ids[2], ids[4]);
-      assert.deepEqual(await groupState(redis, KEY, GROUP), { undelivered: 0, pending: 2 });
-    } finally {
+      for (let i = 0; i < 10; i++) await redis.xadd(KEY, "*", "n", "1");
+      await redis.xreadgroup("GROUP", GROUP, "c", "COUNT", 3, "STREAMS", KEY, ">");
       await redis.quit();
+      await server.stop();
+      server = await startRedis({ port: server.port, dir });
+      redis = client(server);
+      try {
+        const g = await info(redis);
+        // A Redis that keeps the counter across a restart is put in 7.0's state.
+        if (g.lag !== null) await redis.xgroup("SETID", KEY, GROUP, String(g["last-delivered-id"]));
+        assert.equal((await info(redis)).lag, null);
+        assert.deepEqual(await groupState(redis, KEY, GROUP), { undelivered: 7, pending: 3 });
+      } finally {
+        await redis.quit();
+      }
+    } finally {
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
     }
-  });
-});
+  },
+);
 
 redisTest(
   "a finished one-shot flow run again after Redis restarts from its AOF exits by itself",
