@@ -166,8 +166,39 @@ export async function removedWaiting(
 }
 
 /**
+ * Whether every entry pending to `consumer` has been idle for `idleMs`: a
+ * process stopped hard marks what it held idle for claimAfter as it goes
+ * (RedisEdge's release), which is itself a touch of the consumer, so it
+ * looked alive for claimAfter after it had exited (`reset` refused); a live
+ * process's heartbeat keeps what it holds far younger.
+ */
+async function released(
+  redis: Redis,
+  key: string,
+  group: string,
+  consumer: string,
+  pending: number,
+  idleMs: number,
+): Promise<boolean> {
+  if (pending === 0) return false;
+  const old = await redis.call(
+    "XPENDING",
+    key,
+    group,
+    "IDLE",
+    String(idleMs),
+    "-",
+    "+",
+    String(pending),
+    consumer,
+  ) as unknown[];
+  return old.length >= pending;
+}
+
+/**
  * Each consumer that read an input lane of one of `groups` within
- * `withinMs` (a process still running them), with the groups it read and
+ * `withinMs` (a process still running them; not one that released all it
+ * held as it stopped hard), with the groups it read and
  * its least idle time. `reset` asks before it deletes; a start asks when the
  * last start recorded another pipeline than this flow's (keys.pipeline):
  * two versions of a flow at once (a rolling deploy, an edit started beside
@@ -196,6 +227,10 @@ export async function recentReaders(
       for (const c of consumers.map(pairs)) {
         const idle = Number(c.idle ?? Infinity);
         if (idle >= withinMs) continue;
+        const key = keys.input(group, lane);
+        if (await released(redis, key, group, String(c.name), Number(c.pending ?? 0), withinMs)) {
+          continue;
+        }
         const seen = readers.get(String(c.name)) ?? { stages: new Set<string>(), idle };
         seen.stages.add(group);
         seen.idle = Math.min(seen.idle, idle);

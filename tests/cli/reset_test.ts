@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { NotDurableError, resetCommand } from "../../cli/admin.ts";
 import { flowKeys } from "../../engine/redis/keys.ts";
+import { markHeld } from "../../engine/redis/heartbeat.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
 import { flowYaml, writeFlow } from "../engine/redis/_fixtures.ts";
 import { join } from "node:path";
@@ -104,6 +105,36 @@ redisTest(
       } finally {
         running.stop();
         await running.done.catch(() => {});
+        await closeRedis(redis);
+      }
+    });
+  },
+);
+
+redisTest(
+  "reset goes ahead right after a process stopped hard, which marked what it held idle as it went",
+  async () => {
+    // A process whose grace ran out marks the entries it held idle for claimAfter, so the next
+    // run claims them at once; that XCLAIM touched its consumer, and reset took it for a live
+    // process for claimAfter more.
+    await withRedis(async (server) => {
+      const redis = await connectRedis(server.url);
+      try {
+        const { flow } = await writeFlow(server.url, { name: "cut" });
+        const keys = flowKeys("cut");
+        const stream = keys.input("validate");
+        await redis.xgroup("CREATE", stream, "validate", "$", "MKSTREAM");
+        const id = await redis.xadd(stream, "*", "b", "[]", "n", "0");
+        await redis.xreadgroup("GROUP", "validate", "gone:1:x", "COUNT", 1, "STREAMS", stream, ">");
+        await markHeld(redis, stream, "validate", "gone:1:x", flow.durable.claimAfter, [id!]);
+        const result = await resetCommand(flow);
+        assert.equal(result.code, 0, result.text);
+        // A consumer that still holds what it read, as a live one does, is alive.
+        await redis.xgroup("CREATE", stream, "validate", "$", "MKSTREAM");
+        await redis.xadd(stream, "*", "b", "[]", "n", "0");
+        await redis.xreadgroup("GROUP", "validate", "live:1:x", "COUNT", 1, "STREAMS", stream, ">");
+        assert.match((await resetCommand(flow)).text, /consumer live:1:x read the input/);
+      } finally {
         await closeRedis(redis);
       }
     });
