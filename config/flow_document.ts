@@ -12,7 +12,7 @@ import {
 } from "yaml";
 import type { Locate } from "./check_flow.ts";
 import { formatPath, type Problem } from "../engine/flow_error.ts";
-import type { PathProblem } from "./zod_issues.ts";
+import { type PathProblem, show } from "./zod_issues.ts";
 import { substituteEnv } from "./env_vars.ts";
 import { readAliases } from "./yaml_aliases.ts";
 
@@ -37,10 +37,20 @@ export interface Filled {
 export function hideFilled(message: string, filled: readonly Filled[]): string {
   let out = message;
   for (const { written, value } of filled) {
-    if (value.length < 4 || !out.includes(JSON.stringify(value))) continue;
-    const named = `the value of ${written}, ${value.length} characters`;
-    // Quoted, as errors show a value ("got \"…\""): a bare word of the message is left alone.
-    out = out.split(JSON.stringify(value)).join(`(${named})`);
+    if (value.length < 4) continue;
+    const named = `(the value of ${written}, ${value.length} characters)`;
+    // As errors show a value: quoted ("got \"…\""), cut to its first 57 characters when long
+    // (they were printed, the cut form matching no whole value), or, unquoted `${VAR}` being
+    // read as YAML reads it, as a number or a boolean. Those alone: a bare word of the message
+    // that happens to spell a value is left alone.
+    for (const form of new Set([JSON.stringify(value), show(value)])) {
+      out = out.split(form).join(named);
+    }
+    const typed = retype(value);
+    if (typeof typed !== "string") {
+      const bare = String(typed).replace(/[.+]/g, "\\$&");
+      out = out.replace(new RegExp(`(?<![\\w.])${bare}(?![\\w.])`, "g"), named);
+    }
   }
   return out;
 }

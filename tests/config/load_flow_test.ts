@@ -505,6 +505,32 @@ Deno.test("a value filled from a variable is named in an error, not shown: a sec
   );
 });
 
+Deno.test("a long or all-digit secret filled from a variable is not shown in part either", () => {
+  // A value over 60 characters was cut to its first 57 in the error, which the whole value
+  // no longer matched; one of digits, read as a number, was shown bare: both were printed.
+  const key = "sk-proj-" + "AbCdEfGhIjKlMnOp".repeat(10);
+  const text = "name: t\ndurability: redis\nredis: ${REDIS_PASSWORD}\nsources:\n" +
+    "  g: { kind: generator, count: 1 }\npipeline:\n  - embed:\n      provider: openai\n" +
+    "      model: m\n      baseUrl: ${OPENAI_API_KEY}\n      apiKey: x\n" +
+    "  - publish:\n      - postgres:\n          url: ${PGPASSWORD}\n          table: t\n";
+  const e = flowError(() =>
+    parseFlow(text, "flows/t.yaml", builtinRegistry(), {
+      OPENAI_API_KEY: key,
+      REDIS_PASSWORD: "84736251",
+      PGPASSWORD: "20240611",
+    })
+  );
+  for (const secret of [key.slice(0, 20), "84736251", "20240611"]) {
+    assert.ok(!e.message.includes(secret), e.message);
+  }
+  assert.match(e.message, /3:8: redis: .*got \(the value of \$\{REDIS_PASSWORD\}, 8 characters\)/);
+  assert.match(
+    e.message,
+    /baseUrl: expected a URL, got \(the value of \$\{OPENAI_API_KEY\}, 168 characters\)/,
+  );
+  assert.match(e.message, /url: .*\(the value of \$\{PGPASSWORD\}, 8 characters\)/);
+});
+
 Deno.test("a second YAML document in a flow file is said in a flow's words", () => {
   const e = flowError(() => parse(flow("  - validate\n") + "---\nname: other\n"));
   assert.equal(
