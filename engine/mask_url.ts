@@ -308,7 +308,12 @@ export function maskUrlsIn(text: string): string {
  */
 export function maskSecretsOf(text: string, url: string): string {
   let out = maskUrlsIn(text);
-  for (const secret of urlSecrets(url)) out = out.split(secret).join("***");
+  for (const secret of urlSecrets(url)) {
+    // Where it stands on its own: a password "pass" turned the message's "password" into
+    // "***word", telling what it was.
+    const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "***");
+  }
   return out;
 }
 

@@ -109,9 +109,14 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
   try {
     parsed = new URL(url);
   } catch {
+    const port = /^[a-z]+:\/\/(?:[^/?#]*@)?(?:\[[^\]]*\]|[^/?#:@]*):(\d+)(?:[/?#]|$)/i.exec(url)
+      ?.[1];
     throw new Error(
-      "not a URL; expected redis://host:port, rediss://host:port or unix:///path " +
-        `(${PASSWORD_ENCODING})`,
+      port !== undefined && Number(port) > 65535
+        ? `port ${port} is out of range: a port is 1 to 65535`
+        : "not a URL; expected redis://host:port, rediss://host:port or unix:///path" +
+          // Said where it may be the cause: an unencoded "/" in a password cuts the URL.
+          (url.includes("@") ? ` (${PASSWORD_ENCODING})` : ""),
     );
   }
   const protocol = parsed.protocol;

@@ -169,7 +169,7 @@ Deno.test("a Redis URL the connection cannot read is refused at its line, its pa
   for (
     const [url, said] of [
       ["redis://:ab/cd@127.0.0.1:1", "not a URL; expected redis://host:port"],
-      ["redis://127.0.0.1:99999", "not a URL"],
+      ["redis://127.0.0.1:99999", "port 99999 is out of range: a port is 1 to 65535"],
       ["redis://127.0.0.1:6379/abc", 'the path must be a database number, got "/abc"'],
       ["redis://:s3cr%zzet@h:1", "the user or password holds a % that starts no escape"],
     ]

@@ -1,3 +1,4 @@
+import { redisOptions } from "../../engine/redis/connection.ts";
 import assert from "node:assert/strict";
 import {
   maskSecretsOf,
@@ -32,6 +33,28 @@ Deno.test("maskSecretsOf also masks the password where a message decoded it", ()
   assert.equal(
     maskSecretsOf(`fetch http://me:p%40ss@a.example/feed as me / p@ss: refused`, url),
     "fetch http://me:***@a.example/feed as me / ***: refused",
+  );
+});
+
+Deno.test("maskSecretsOf masks a password where it stands alone, not inside a word of the message", () => {
+  // "pass" turned "password" into "***word", and so told what the password was.
+  assert.equal(
+    maskSecretsOf("a password in it holding pass: refused", "redis://:pass@127.0.0.1:99999"),
+    "a password in it holding ***: refused",
+  );
+});
+
+Deno.test("a Redis URL whose port is out of range says so, and only a URL with a password hears of encoding", () => {
+  assert.throws(
+    () => redisOptions("redis://:pass@127.0.0.1:99999"),
+    (e: Error) => e.message === "port 99999 is out of range: a port is 1 to 65535",
+  );
+  assert.throws(
+    () => redisOptions("redis://exa mple:6379"),
+    (e: Error) =>
+      /^not a URL; expected redis:\/\/host:port, rediss:\/\/host:port or unix:\/\/\/path$/.test(
+        e.message,
+      ),
   );
 });
 
