@@ -2,7 +2,7 @@ import { z } from "zod";
 import { checkContext } from "../config/check_context.ts";
 import { MAX_TIMER_MS } from "../config/units.ts";
 import { check } from "../config/zod_issues.ts";
-import { errorMessage } from "../engine/errors.ts";
+import { errorMessage, fileFrame } from "../engine/errors.ts";
 import { type Registry, schemaOf, type StageSpec } from "../engine/registry.ts";
 
 /** A step's config once checked: its module's stage and that stage's own config. */
@@ -42,7 +42,22 @@ function stepSchema(registry: Registry): z.ZodType<StepConfig> {
       ctx.addIssue({ code: "custom", path: ["module"], message: "the module did not load" });
       return z.NEVER;
     }
-    const options = check(schemaOf(spec, registry), block.options ?? {}, ["options"]);
+    let options: ReturnType<typeof check>;
+    try {
+      options = check(schemaOf(spec, registry), block.options ?? {}, ["options"]);
+    } catch (error) {
+      // The module's schema is its own code: one that is no zod schema, or whose refine or
+      // transform throws, is the module's mistake, said at its line, not a stack trace.
+      const at = error instanceof Error ? fileFrame(error) : undefined;
+      ctx.addIssue({
+        code: "custom",
+        path: ["module"],
+        message: `its schema could not check the options: ${errorMessage(error)}${
+          at ? ` (at ${at})` : ""
+        } (a step's schema is a zod schema: z.object({...}))`,
+      });
+      return z.NEVER;
+    }
     if (!options.ok) {
       for (const p of options.problems) {
         ctx.addIssue({

@@ -14,6 +14,7 @@ import {
   stageCommonSchema,
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
+import { errorMessage, fileFrame } from "../engine/errors.ts";
 import { check, type Checked, type PathProblem, show } from "./zod_issues.ts";
 import type { StepModules } from "./step_modules.ts";
 
@@ -290,13 +291,34 @@ function assignIds(stages: (CheckedStage | undefined)[], found: PathProblem[]): 
   });
 }
 
-/** Walks the stages in order: each stage's needs must be added by a stage before it. */
+type AddsFn = (config: unknown) => Iterable<Fact>;
+
+/**
+ * Walks the stages in order: each stage's needs must be added by a stage
+ * before it. A step module's `needs` or `adds` that throws is its problem,
+ * said at the stage with where in the module it threw, not a stack trace
+ * that ended `check` before the files after it.
+ */
 function checkOrder(stages: CheckedStage[], registry: Registry, found: PathProblem[]): void {
   const facts = new Set<Fact>();
+  const asked = <T>(stage: CheckedStage, what: string, ask: () => T): T | undefined => {
+    try {
+      return ask();
+    } catch (error) {
+      const at = error instanceof Error ? fileFrame(error) : undefined;
+      found.push({
+        path: stage.path,
+        at: "key",
+        message: `its ${what}(options) threw: ${errorMessage(error)}${at ? ` (at ${at})` : ""}`,
+      });
+      return undefined;
+    }
+  };
   for (const stage of stages) {
     const spec = stage.spec as StageSpec;
-    if (stage.entry && spec.needs) {
-      for (const fact of spec.needs(stage.entry.config)) {
+    const entry = stage.entry;
+    if (entry && spec.needs) {
+      for (const fact of asked(stage, "needs", () => [...spec.needs!(entry.config)]) ?? []) {
         if (!facts.has(fact)) {
           found.push({
             path: stage.path,
@@ -308,9 +330,9 @@ function checkOrder(stages: CheckedStage[], registry: Registry, found: PathProbl
       }
     }
     const adds = typeof spec.adds === "function"
-      ? (stage.entry ? spec.adds(stage.entry.config) : [])
+      ? (entry ? asked(stage, "adds", () => [...(spec.adds as AddsFn)(entry.config)]) : [])
       : spec.adds ?? [];
-    for (const fact of adds) facts.add(fact);
+    for (const fact of adds ?? []) facts.add(fact);
   }
 }
 

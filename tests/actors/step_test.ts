@@ -526,3 +526,49 @@ export default {
     assert.deepEqual(logs.filter((l) => l.includes("neither emitted")), []);
   });
 });
+
+Deno.test("a step module whose needs, adds or schema throws is an error at its stage, saying where, not a stack", async () => {
+  // Each ended check and run with a stack trace naming no file, line or module, and `check
+  // a.yaml b.yaml` never got to b.yaml.
+  const stage = (extra: string, schema = "z.strictObject({})") => `
+import { z } from "zod";
+export default {
+  summary: "x",
+  schema: ${schema},
+  ${extra}
+  create: () => ({ handle() {} }),
+};
+`;
+  const cases: [string, string, RegExp][] = [
+    [
+      stage("needs: (o) => o.x.y,"),
+      "needs",
+      /flow\.yaml:5:5: pipeline\[1\]\.step: its needs\(options\) threw: Cannot read properties of undefined \(reading 'y'\) \(at \S*steps\/m\.ts:6:21\)/,
+    ],
+    [
+      stage("adds: () => { throw new Error('no facts'); },"),
+      "adds",
+      /flow\.yaml:5:5: pipeline\[1\]\.step: its adds\(options\) threw: no facts/,
+    ],
+    [
+      stage("", "() => 1"),
+      "schema",
+      /flow\.yaml:6:15: pipeline\[1\]\.step\.module: its schema could not check the options: .*a step's schema is a zod schema/,
+    ],
+    [
+      stage("", "z.object({}).transform(() => { throw new Error('bad transform'); })"),
+      "transform",
+      /flow\.yaml:6:15: pipeline\[1\]\.step\.module: its schema could not check the options: bad transform/,
+    ],
+  ];
+  for (const [module, what, said] of cases) {
+    await withDir(
+      { "flow.yaml": flowText("./steps/m.ts", "{}"), "steps/m.ts": module },
+      async (dir) => {
+        const error = await loadError(dir);
+        assert.match(error, said, `${what}: ${error}`);
+        assert.doesNotMatch(error, /\n\s+at /, "no stack");
+      },
+    );
+  }
+});
