@@ -63,7 +63,7 @@ export const embedConfigSchema = z.strictObject({
     "Vector length: local default 256; openai sends it when given (checked at start), else " +
       "takes the model's own.",
   ),
-  timeout: duration().optional().describe("Per request (openai); default 30s."),
+  timeout: duration({ positive: true }).optional().describe("Per request (openai); default 30s."),
   maxRetries: z.int().min(0).optional()
     .describe("Retries of a request on 429, 5xx and timeouts (openai); default 5."),
   rpm: z.number().positive().optional()

@@ -68,7 +68,7 @@ export const llmConfigSchema = z.strictObject({
     .describe("Each item's input is cut to this many characters; default 8000."),
   maxOutputTokens: z.int().positive().optional()
     .describe("Most tokens of one reply (max_tokens); default the server's."),
-  timeout: duration().default(60_000).describe("Per request; default 60s."),
+  timeout: duration({ positive: true }).default(60_000).describe("Per request; default 60s."),
   maxRetries: z.int().min(0).default(5)
     .describe("Retries of a request on 429, 5xx and timeouts; default 5."),
   rpm: z.number().positive().optional()

@@ -92,7 +92,7 @@ function publishConfigSchema(registry: Registry): z.ZodType<PublishConfig> {
       retention: duration({ long: true }).optional().describe(
         "How long items stay in the sinks after they were first seen (30d); older ones are removed from every sink that can remove (postgres, qdrant, redis-stream; not jsonl nor stdout). Default: kept forever.",
       ),
-      retentionEvery: duration().default(DEFAULT_RETENTION_EVERY)
+      retentionEvery: duration({ positive: true }).default(DEFAULT_RETENTION_EVERY)
         .describe("How often the retention sweep runs; default 1m."),
     }),
   ]).describe("Writes every item to every sink, in batches, and expires them after `retention`.");

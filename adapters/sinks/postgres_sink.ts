@@ -82,7 +82,7 @@ export const postgresSinkSchema = z.strictObject({
   index: z.enum(["hnsw", "none"]).default("hnsw").describe(
     "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
   ),
-  timeout: duration().default(30_000).describe(
+  timeout: duration({ positive: true }).default(30_000).describe(
     "Statement timeout, and connect timeout; a server silent 5s past it is given up; default 30s.",
   ),
   maxConnections: z.int().positive().max(100).default(4)

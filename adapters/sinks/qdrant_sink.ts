@@ -85,7 +85,9 @@ export const qdrantSinkSchema = z.strictObject({
       "Payload fields to index: a name (keyword, or the known type of publishedAt, wordCount, " +
         "...) or { field, type }; default none.",
     ),
-  timeout: duration().default(30_000).describe("Longest wait for one request; default 30s."),
+  timeout: duration({ positive: true }).default(30_000).describe(
+    "Longest wait for one request; default 30s.",
+  ),
   wait: z.boolean().default(true)
     .describe("Whether a write returns only once Qdrant applied it; default true."),
 }).describe("Upserts each item as a point (vector and payload) into a Qdrant collection.");

@@ -703,6 +703,30 @@ Deno.test("a bare number in a duration field of a flow file asks for a unit; zer
     durationError("  f: { kind: rss, url: https://example.com/f.xml, timeout: 0ms }\n"),
     /sources\.f\.timeout: expected a duration above zero/,
   );
+  // A stage's or a sink's timeout of 0 passed check, then every call failed at once, and an
+  // llm stage said its running server was not running (exit 75, retried for ever).
+  for (
+    const [stage, field] of [
+      ["  - embed: { provider: openai, model: m, apiKey: k, timeout: 0s }\n", "embed.timeout"],
+      ["  - llm: { model: m, prompt: 'x {title}', apiKey: k, timeout: 0s }\n", "llm.timeout"],
+      [
+        "  - publish: [ { postgres: { url: 'postgres://127.0.0.1/test', table: t, timeout: 0s } } ]\n",
+        "postgres.timeout",
+      ],
+      [
+        "  - publish: [ { qdrant: { url: 'http://127.0.0.1:6333', collection: c, timeout: 0s } } ]\n",
+        "qdrant.timeout",
+      ],
+      ["  - publish: { sinks: [ { stdout: {} } ], retentionEvery: 0s }\n", "retentionEvery"],
+    ]
+  ) {
+    const said = durationError("  g: { kind: generator }\n", stage);
+    assert.match(
+      said,
+      new RegExp(`${field.replace(".", "\\.")}: expected a duration above zero`),
+      said,
+    );
+  }
   const ok = parseFlow(
     "name: t\nsources:\n  g: { kind: generator, every: 5s }\npipeline: [validate]\n",
     "flows/t.yaml",
