@@ -1,9 +1,9 @@
 import { type LogFormat, printOut } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, FlowTestFileError, loadFlow } from "../config/load_flow.ts";
-import { loadFlowTest } from "../testing/test_file.ts";
+import { loadTestedFlow } from "./test_command.ts";
 import { printError } from "./print_error.ts";
-import { shownFlowError, shownPath, shownPlace } from "./user_dir.ts";
+import { shownFlowError, shownPath, shownPlace, typedCommand } from "./user_dir.ts";
 import { unreachableUrls } from "./unreachable_urls.ts";
 import { shortRetentions } from "./short_retention.ts";
 import { noPublish } from "./no_publish.ts";
@@ -55,15 +55,18 @@ export async function checkCommand(
 
 /**
  * Checks a flow's test file given among flow files (`check flows/*.yaml`
- * takes demo.test.yaml too) as `test` reads it, saying ok or its problems.
- * The flow under test is not loaded here: give its file to check too.
+ * takes demo.test.yaml too) as `test` reads it, with the flow it tests,
+ * saying ok or its problems: a case naming a sink the flow does not have
+ * passed `check` and failed `test`.
  */
 async function testFileOk(file: string, format: LogFormat): Promise<boolean> {
   try {
-    const test = await loadFlowTest(file);
+    const { test } = await loadTestedFlow(file);
     printOut(
       `${shownPath(file)}: ok: a test of ${shownPath(test.flowFile)}, ${test.cases.length} ` +
-        `case${test.cases.length === 1 ? "" : "s"} (run them with \`deno task run test ${file}\`)`,
+        `case${test.cases.length === 1 ? "" : "s"} (run them with \`${
+          typedCommand("test", file)
+        }\`)`,
     );
     return true;
   } catch (error) {

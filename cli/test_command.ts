@@ -4,7 +4,9 @@ import type { LogFormat } from "../engine/log.ts";
 import { testRegistry, testSinkNames } from "../testing.ts";
 import { type Paint, showDifference } from "../testing/expect.ts";
 import { runFlowTestCase } from "../testing/run_flow_test.ts";
-import { checkAgainstFlow, loadFlowTest } from "../testing/test_file.ts";
+import { checkAgainstFlow, type FlowTestFile, loadFlowTest } from "../testing/test_file.ts";
+import type { Flow } from "../engine/flow.ts";
+import type { Registry } from "../engine/registry.ts";
 import { UsageError } from "./args.ts";
 import { printError } from "./print_error.ts";
 import { shownFlowError, shownPath } from "./user_dir.ts";
@@ -27,9 +29,7 @@ export async function testCommand(paths: string[], format: LogFormat): Promise<n
     const registry = testRegistry();
     let test, flow;
     try {
-      test = await loadFlowTest(file);
-      flow = await loadFlow(test.flowFile, registry, Deno.env.toObject(), { inputs: false });
-      checkAgainstFlow(test, flow, testSinkNames(flow));
+      ({ test, flow } = await loadTestedFlow(file, registry));
     } catch (error) {
       if (!(error instanceof FlowError)) throw error;
       bad++;
@@ -63,6 +63,21 @@ export async function testCommand(paths: string[], format: LogFormat): Promise<n
   if (bad) parts.push(`${bad} bad test file${bad === 1 ? "" : "s"}`);
   console.log(`${parts.join(", ")} (${files.length} file${files.length === 1 ? "" : "s"})`);
   return bad ? 2 : failed ? 1 : 0;
+}
+
+/**
+ * A test file and the flow it tests, loaded and held to each other as
+ * `test` runs them (the names of sources, sinks and stages the cases use):
+ * `check` of a test file asks the same, so the two agree.
+ */
+export async function loadTestedFlow(
+  file: string,
+  registry: Registry = testRegistry(),
+): Promise<{ test: FlowTestFile; flow: Flow }> {
+  const test = await loadFlowTest(file);
+  const flow = await loadFlow(test.flowFile, registry, Deno.env.toObject(), { inputs: false });
+  checkAgainstFlow(test, flow, testSinkNames(flow));
+  return { test, flow };
 }
 
 /** The test files a path stands for: itself, or every `*.test.yaml` under it, sorted. */

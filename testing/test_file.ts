@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { readFlowDocument } from "../config/flow_document.ts";
 import { MAX_FLOW_BYTES } from "../config/load_flow.ts";
+import { didYouMean } from "../config/suggest.ts";
 import { check, type PathProblem } from "../config/zod_issues.ts";
 import type { Flow, Locate } from "../engine/flow.ts";
 import { FlowError, formatPath, type Problem } from "../engine/flow_error.ts";
@@ -160,7 +161,7 @@ export function checkAgainstFlow(test: FlowTestFile, flow: Flow, sinks: readonly
       at,
       message: `flow ${flow.name} has no ${what} ${JSON.stringify(name)}; its ${what}s: ${
         names.join(", ")
-      }`,
+      }${didYouMean(name, names)}`,
     });
   };
   const sources = flow.sources.map((s) => s.name);

@@ -505,6 +505,19 @@ Deno.test("a flow's test file given to `check` is checked as a test; given to `r
   const said = new TextDecoder().decode(wrong.stderr);
   assert.match(said, /x\.test\.yaml:3:\d+: cases\[0\]/);
   assert.doesNotMatch(said, /not a flow/, "said as a test file only");
+  // A case naming a sink the flow does not have: `check` said ok, `test` refused it.
+  const misnamed = join(dir, "y.test.yaml");
+  await Deno.writeTextFile(
+    misnamed,
+    `flow: ${DEMO}\ncases:\n  - name: a\n    input: [{ title: Hello there, url: "https://e.com/a" }]\n` +
+      `    expect: { published: { jsnol: [] } }\n`,
+  );
+  const checked2 = await cli(["check", misnamed]).output();
+  assert.equal(checked2.code, 2, new TextDecoder().decode(checked2.stdout));
+  assert.match(
+    new TextDecoder().decode(checked2.stderr),
+    /y\.test\.yaml:5:\d+: cases\[0\]\.expect\.published\.jsnol: flow demo has no sink "jsnol"; its sinks: jsonl; did you mean "jsonl"\?/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

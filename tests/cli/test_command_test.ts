@@ -125,7 +125,7 @@ cases:
   assert.equal(again.code, 2);
   assert.match(
     again.stderr,
-    /other\.test\.yaml:5:20: cases\[0\]\.expect\.published\.jsnl: flow small has no sink "jsnl"; its sinks: jsonl/,
+    /other\.test\.yaml:5:20: cases\[0\]\.expect\.published\.jsnl: flow small has no sink "jsnl"; its sinks: jsonl; did you mean "jsonl"\?/,
   );
   assert.match(
     again.stderr,
