@@ -24,7 +24,8 @@ import {
 } from "./_pg_table.ts";
 import { errorText, jsonRows, scrubber } from "./_pg_text.ts";
 import type { RetryHint } from "../../engine/errors.ts";
-import { maskUrl, PASSWORD_ENCODING } from "../../engine/mask_url.ts";
+import { maskSecretsOf, maskUrl, PASSWORD_ENCODING } from "../../engine/mask_url.ts";
+import { portOutOfRange } from "../../engine/url_port.ts";
 import { sleep } from "../../engine/backoff.ts";
 import { retry } from "../../engine/retry.ts";
 import { deleteSql, mergeSql, upsertSql, vectorLength } from "./_pg_upsert.ts";
@@ -54,6 +55,32 @@ const tableSchema = z.string().min(1).transform((text, ctx): TableName => {
   return parsed;
 });
 
+/**
+ * Why postgres.js could not read `url`, or undefined: its own reading
+ * (the first of a comma-separated list of hosts through the URL class, the
+ * user and password percent-decoded), done when the flow is checked. A
+ * port past 65535 or a password holding `/`, `?`, `#` or a stray `%`
+ * passed `check` and failed the run at the publish stage's line. Masked.
+ */
+function pgUrlProblem(url: string): string | undefined {
+  const port = portOutOfRange(url);
+  if (port !== undefined) return `port ${port} is out of range: a port is 1 to 65535`;
+  const hint = url.includes("@") ? ` (${PASSWORD_ENCODING})` : "";
+  let parsed: URL;
+  try {
+    let host = url.slice(url.indexOf("://") + 3).split(/[?/]/)[0];
+    host = decodeURIComponent(host.slice(host.indexOf("@") + 1));
+    parsed = new URL(url.replace(host, host.split(",")[0]));
+    decodeURIComponent(parsed.username);
+    decodeURIComponent(parsed.password);
+  } catch (error) {
+    return maskSecretsOf(`not a URL the Postgres client can read: ${errorText(error)}${hint}`, url);
+  }
+  // `postgres://app:12/ab@db/x` reads as host "app", port 12: the password's `/` ended it.
+  if (parsed.pathname.includes("@")) return `the URL's path holds an @${hint}`;
+  return undefined;
+}
+
 export const postgresSinkSchema = z.strictObject({
   url: z.string().check((ctx) => {
     if (!/^postgres(ql)?:\/\//.test(ctx.value)) {
@@ -64,6 +91,11 @@ export const postgresSinkSchema = z.strictObject({
         }`,
         input: maskUrl(ctx.value),
       });
+      return;
+    }
+    const problem = pgUrlProblem(ctx.value);
+    if (problem !== undefined) {
+      ctx.issues.push({ code: "custom", message: problem, input: maskUrl(ctx.value) });
     }
   }).describe(
     "postgres://user:password@host:5432/database, usually ${DATABASE_URL}; the password is never logged. Required.",
@@ -82,8 +114,8 @@ export const postgresSinkSchema = z.strictObject({
   index: z.enum(["hnsw", "none"]).default("hnsw").describe(
     "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
   ),
-  timeout: duration({ positive: true }).default(30_000).describe(
-    "Statement timeout, and connect timeout; a server silent 5s past it is given up; default 30s.",
+  timeout: duration().default(30_000).describe(
+    "Statement timeout, and connect timeout; a server silent 5s past it is given up; 0s: no statement timeout; default 30s.",
   ),
   maxConnections: z.int().positive().max(100).default(4)
     .describe("Connections in the pool; default 4."),

@@ -1,5 +1,6 @@
 import type { Redis, RedisOptions } from "ioredis";
 import { sleep } from "../backoff.ts";
+import { portOutOfRange } from "../url_port.ts";
 import { retry } from "../retry.ts";
 import { maskSecretsOf, maskUrl, PASSWORD_ENCODING } from "../mask_url.ts";
 
@@ -109,10 +110,9 @@ export function redisOptions(url: string, opts: ConnectOptions = {}): RedisOptio
   try {
     parsed = new URL(url);
   } catch {
-    const port = /^[a-z]+:\/\/(?:[^/?#]*@)?(?:\[[^\]]*\]|[^/?#:@]*):(\d+)(?:[/?#]|$)/i.exec(url)
-      ?.[1];
+    const port = portOutOfRange(url);
     throw new Error(
-      port !== undefined && Number(port) > 65535
+      port !== undefined
         ? `port ${port} is out of range: a port is 1 to 65535`
         : "not a URL; expected redis://host:port, rediss://host:port or unix:///path" +
           // Said where it may be the cause: an unencoded "/" in a password cuts the URL.

@@ -164,6 +164,34 @@ Deno.test("an unknown field with nothing close lists the valid fields", () => {
   );
 });
 
+Deno.test("a Postgres URL the client cannot read is refused at its line, its password masked", () => {
+  // These passed check and failed the run at the publish stage's line.
+  for (
+    const [url, said] of [
+      [
+        "postgres://u:s3cr/et@127.0.0.1:5432/test",
+        /not a URL the Postgres client can read: .*a password/,
+      ],
+      ["postgres://app:12/s3cr@db/test", /the URL's path holds an @ \(a password/],
+      [
+        "postgres://u:s3cr%zzet@127.0.0.1:5432/test",
+        /not a URL the Postgres client can read: .*a password/,
+      ],
+      ["postgres://127.0.0.1:99999/test", /port 99999 is out of range: a port is 1 to 65535$/],
+    ] as const
+  ) {
+    const text = `name: t\nsources:\n  g: { kind: generator, count: 1 }\npipeline:\n` +
+      `  - publish:\n      - postgres:\n          url: "${url}"\n          table: t\n`;
+    const e = flowError(() => parseFlow(text, "flows/t.yaml", builtinRegistry(), {}));
+    assert.match(
+      e.message,
+      /^flows\/t\.yaml:7:16: pipeline\[0\]\.publish(\.sinks)?\[0\]\.postgres\.url: /,
+    );
+    assert.match(e.message, said, e.message);
+    assert.ok(!e.message.includes("s3cr"), e.message);
+  }
+});
+
 Deno.test("a Redis URL the connection cannot read is refused at its line, its password masked", () => {
   // These passed check and failed the run, naming no file, line or field.
   for (
@@ -709,10 +737,6 @@ Deno.test("a bare number in a duration field of a flow file asks for a unit; zer
     const [stage, field] of [
       ["  - embed: { provider: openai, model: m, apiKey: k, timeout: 0s }\n", "embed.timeout"],
       ["  - llm: { model: m, prompt: 'x {title}', apiKey: k, timeout: 0s }\n", "llm.timeout"],
-      [
-        "  - publish: [ { postgres: { url: 'postgres://127.0.0.1/test', table: t, timeout: 0s } } ]\n",
-        "postgres.timeout",
-      ],
       [
         "  - publish: [ { qdrant: { url: 'http://127.0.0.1:6333', collection: c, timeout: 0s } } ]\n",
         "qdrant.timeout",
