@@ -7,6 +7,7 @@ import { shownFlowError, shownPath, shownPlace, typedCommand } from "./user_dir.
 import { unreachableUrls } from "./unreachable_urls.ts";
 import { shortRetentions } from "./short_retention.ts";
 import { noPublish } from "./no_publish.ts";
+import { unusedRedis } from "./unused_redis.ts";
 
 /**
  * `deno task run check FLOW...`: loads each flow file without running it and
@@ -34,6 +35,7 @@ export async function checkCommand(
         })),
         ...shortRetentions(flow),
         ...noPublish(flow),
+        ...unusedRedis(flow),
       ];
       for (const w of warnings) printOut(`  warning: ${shownPlace(file, w)}${w.message}`);
     } catch (error) {

@@ -23,6 +23,7 @@ import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
 import { shortRetentions } from "./short_retention.ts";
 import { noPublish } from "./no_publish.ts";
+import { unusedRedis } from "./unused_redis.ts";
 import {
   shownFlowError,
   shownPath,
@@ -214,7 +215,7 @@ export class FlowRun {
           ...(redis ? { redis } : {}),
         },
       );
-      for (const w of [...shortRetentions(flow), ...noPublish(flow)]) {
+      for (const w of [...shortRetentions(flow), ...noPublish(flow), ...unusedRedis(flow)]) {
         log.warn(`${flow.name}: ${shownPlace(file, w)}${w.message}`);
       }
       // A FlowEndingError (stdout's reader gone) ends the run with no report,
