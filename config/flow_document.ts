@@ -240,13 +240,24 @@ function syntaxProblems(
   const seen = new Set<number>();
   const out: Problem[] = [];
   for (const error of doc.errors) {
-    const at = pos(error.pos[0]);
+    // An unclosed quote is found at the end of the file, where the scalar it opened ends: a
+    // 7-line file's error was at line 8. Said where the quote opened.
+    const opened = error.code === "MISSING_CHAR" && /quote/i.test(error.message)
+      ? unclosedQuote(text)
+      : undefined;
+    const at = pos(opened ?? error.pos[0]);
     // Later errors on the same line are almost always echoes of the first.
     if (seen.has(at.line)) continue;
     seen.add(at.line);
     let message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
     message = message.charAt(0).toLowerCase() + message.slice(1);
-    if (/multiple documents/.test(message)) {
+    if (error.code === "DUPLICATE_KEY") {
+      const key = /^[^:#\n]*/.exec(text.slice(error.pos[0]))![0].trim().replace(/^["']|["']$/g, "");
+      const first = firstKeyLine(lineText, at.line, at.column, key);
+      message = `the key "${key}" is written twice in one map${
+        first ? ` (first at line ${first})` : ""
+      }: a map holds each key once, so rename or remove one`;
+    } else if (/multiple documents/.test(message)) {
       // The yaml library's words ("please use YAML.parseAllDocuments()") are for programmers.
       message = `a flow file holds one YAML document: remove the "---" at line ${at.line} and ` +
         "what follows it (one flow per file)";
@@ -256,7 +267,53 @@ function syntaxProblems(
       message += `; inside { } or [ ] quote a value that holds \${...} ("${ref}"), which makes ` +
         "it a string, or write the map in block style (one field a line) for a number or a boolean";
     }
-    out.push({ ...at, path: "", message: `YAML syntax error: ${message}` });
+    const kind = error.code === "DUPLICATE_KEY" ? "YAML error" : "YAML syntax error";
+    out.push({ ...at, path: "", message: `${kind}: ${message}` });
   }
   return out;
+}
+
+/**
+ * Where the quoted scalar that never closes opens: a `"` or `'` where a
+ * value may start (after `:`, `-`, `[`, `{`, `,` or at a line's start),
+ * followed to its closing quote (`\"` escapes in double quotes, `''` in
+ * single ones), comments skipped; undefined when every quote closes.
+ */
+function unclosedQuote(text: string): number | undefined {
+  let open: number | undefined, quote = "";
+  let canStart = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (open !== undefined) {
+      if (quote === '"' && c === "\\") i++;
+      else if (c === quote) {
+        if (quote === "'" && text[i + 1] === "'") i++;
+        else open = undefined, canStart = false;
+      }
+      continue;
+    }
+    if (c === "#" && (i === 0 || /\s/.test(text[i - 1]))) {
+      while (i < text.length && text[i] !== "\n") i++;
+      canStart = true;
+    } else if ((c === '"' || c === "'") && canStart) {
+      open = i, quote = c;
+    } else if (c === "\n" || c === ":" || c === "-" || c === "[" || c === "{" || c === ",") {
+      canStart = true;
+    } else if (c !== " " && c !== "\t" && c !== "\r") canStart = false;
+  }
+  return open;
+}
+
+/** The line (1-based) of an earlier line that writes `key` at `column` (a block map's key), if any. */
+function firstKeyLine(
+  lines: string[],
+  line: number,
+  column: number,
+  key: string,
+): number | undefined {
+  for (let i = 0; i < line - 1; i++) {
+    const at = lines[i].indexOf(key);
+    if (at + 1 === column && /^["']?\s*:/.test(lines[i].slice(at + key.length))) return i + 1;
+  }
+  return undefined;
 }

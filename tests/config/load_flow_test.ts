@@ -490,7 +490,38 @@ Deno.test("a YAML syntax error has its line and column", () => {
   assert.equal(e.column, 1);
   assert.match(e.message, /^flows\/demo\.yaml:4:1: YAML syntax error: [^\n]+$/m);
   const e2 = flowError(() => parse("name: demo\nname: again\n"));
-  assert.equal(e2.message, "flows/demo.yaml:2:1: YAML syntax error: map keys must be unique");
+  assert.equal(
+    e2.message,
+    'flows/demo.yaml:2:1: YAML error: the key "name" is written twice in one map (first at line ' +
+      "1): a map holds each key once, so rename or remove one",
+  );
+  // Two sources of one name: the key and its first line are named (it said only "map keys
+  // must be unique").
+  const e3 = flowError(() =>
+    parse("name: demo\nsources:\n  hn: { kind: generator }\n  hn: { kind: generator }\n")
+  );
+  assert.match(
+    e3.message,
+    /:4:3: YAML error: the key "hn" is written twice in one map \(first at line 3\)/,
+  );
+});
+
+Deno.test("an unclosed quote is said where it opens, not past the end of the file", () => {
+  // The yaml library finds it at the end of the file: a 7-line file's error was at line 8.
+  for (
+    const [text, line, column] of [
+      ['name: "demo\nsources:\n  g: { kind: generator }\npipeline: [validate]\n', 1, 7],
+      [
+        "name: demo # it's\nsources:\n  g: { kind: generator, seed: 'x }\npipeline: [validate]\n",
+        3,
+        31,
+      ],
+    ] as const
+  ) {
+    const e = flowError(() => parse(text));
+    assert.equal(`${e.line}:${e.column}`, `${line}:${column}`, e.message);
+    assert.match(e.message, /YAML syntax error: missing closing/);
+  }
 });
 
 Deno.test("${VAR} unquoted inside a flow map is a syntax error with a hint to quote it", () => {
