@@ -5,6 +5,7 @@ import type { Envelope } from "../engine/item.ts";
 import type { FlowKeys } from "../engine/redis/keys.ts";
 import { atOrBefore, groupInfo } from "../engine/redis/redis_info.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
+import { skippedStages, type StartedOrder, startedOrders } from "../engine/redis/pipeline_edit.ts";
 
 /** One entry of a flow's dead-letter stream, as `dlq list` shows it. */
 export interface DlqEntry {
@@ -187,8 +188,9 @@ export async function dlqReplay(
     ? await byIds(redis, keys, opts.ids, result)
     : letters(redis, keys.dlq, upTo);
   const targets = new Map<string, string | undefined>();
+  const orders = opts.pipeline ? await startedOrders(redis, keys) : [];
   try {
-    await replayEach(redis, keys, opts, entries, targets, result);
+    await replayEach(redis, keys, opts, entries, targets, result, orders);
   } catch (error) {
     // Redis lost part-way: what was moved is moved (each letter in one atomic step), and the
     // operator is told how far it got, not only the stack of the command that failed.
@@ -210,6 +212,7 @@ async function replayEach(
   entries: Iterable<DlqEntry> | AsyncIterable<DlqEntry>,
   targets: Map<string, string | undefined>,
   result: ReplayResult,
+  orders: readonly StartedOrder[] = [],
 ): Promise<void> {
   for await (const entry of entries) {
     if (opts.stage !== undefined && entry.stage !== opts.stage) continue;
@@ -235,6 +238,23 @@ async function replayEach(
       continue;
     }
     const wanted = opts.into ?? entry.stage;
+    // The stages its item had been through are those before its stage in the order the flow
+    // ran when the letter was written: put back after a reorder, it skipped the stages moved
+    // before that one (a review's 906 items went out never deduplicated nor enriched).
+    const then = orderAt(orders, Number(entry.id.split("-")[0]));
+    const skipped = then && pipeline.includes(wanted)
+      ? skippedStages(then.order, pipeline, entry.stage, wanted)
+      : [];
+    if (skipped.length > 0) {
+      skip(
+        `its item would skip ${skipped.join(", ")}: the flow's stages were put in another ` +
+          `order since it was written (its item had been through ${
+            then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage))).join(", ") ||
+            "no stage"
+          }); replay it with --into ${skipped[0]}`,
+      );
+      continue;
+    }
     if (!targets.has(wanted)) {
       targets.set(wanted, await readerOf(redis, keys, wanted, opts.pipeline));
     }
@@ -254,6 +274,13 @@ async function replayEach(
       if (target !== entry.stage) (result.into ??= {})[entry.stage] = target;
     } else skip("gone from the dead-letter stream (replayed or purged meanwhile)");
   }
+}
+
+/** The order the flow ran in at `ms` (Redis's clock): the last started at or before it. */
+function orderAt(orders: readonly StartedOrder[], ms: number): StartedOrder | undefined {
+  let found: StartedOrder | undefined;
+  for (const o of orders) if (o.at <= ms) found = o;
+  return found;
 }
 
 async function byIds(

@@ -81,6 +81,12 @@ export interface FlowKeys {
   readonly keyed: string;
   /** Hash stage id -> JSON list of the pipelines whose runs wrote what may wait on its input. */
   readonly passed: string;
+  /**
+   * List of JSON `{ at, order }`: each order of stages the flow started
+   * with, from when (ms, Redis's clock), the last 100; `dlq replay` reads
+   * it for the stages a dead letter's item had passed when it was written.
+   */
+  readonly orders: string;
   /** Hash stage id -> the id of the step that runs it, written at start, read by `dlq replay`. */
   readonly steps: string;
   /** Hash of how many times each redelivered entry was started alone and never committed. */
@@ -120,6 +126,7 @@ export function flowKeys(flow: string, prefix = "millrace"): FlowKeys {
     configs: `${base}:configs`,
     keyed: `${base}:keyed`,
     passed: `${base}:passed`,
+    orders: `${base}:orders`,
     steps: `${base}:steps`,
     tries: `${base}:tries`,
     history: (minute) => `${base}:history:${minute}`,

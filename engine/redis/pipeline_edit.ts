@@ -335,3 +335,63 @@ async function sayRekeyed(
     );
   }
 }
+
+/** An order of stages a flow started with, from `at` (ms, Redis's clock): keys.orders. */
+export interface StartedOrder {
+  at: number;
+  order: string[];
+}
+
+/** Orders kept: a flow reordered more often than this loses the oldest, whose letters go unchecked. */
+const ORDERS_KEPT = 100;
+
+/**
+ * Records that the flow runs its stages in `order` from now, when the last
+ * start had another (keys.orders), so `dlq replay` can tell which stages a
+ * letter's item had been through when it was written.
+ */
+export async function recordOrder(
+  redis: Redis,
+  keys: FlowKeys,
+  order: readonly string[],
+): Promise<void> {
+  const last = await redis.lindex(keys.orders, -1);
+  if (last !== null && sameOrder((JSON.parse(last) as StartedOrder).order, order)) return;
+  const [sec, micro] = await redis.time();
+  const at = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+  await redis.multi()
+    .rpush(keys.orders, JSON.stringify({ at, order }))
+    .ltrim(keys.orders, -ORDERS_KEPT, -1)
+    .exec();
+}
+
+/** The orders keys.orders holds, oldest first; unreadable ones left out. */
+export async function startedOrders(redis: Redis, keys: FlowKeys): Promise<StartedOrder[]> {
+  const out: StartedOrder[] = [];
+  for (const json of await redis.lrange(keys.orders, 0, -1)) {
+    try {
+      const o = JSON.parse(json) as StartedOrder;
+      if (typeof o.at === "number" && Array.isArray(o.order)) out.push(o);
+    } catch {
+      // not one of ours
+    }
+  }
+  return out;
+}
+
+/**
+ * The stages of `now` that an item would skip if put on `target`'s input,
+ * given that it had been through the stages before `stage` in `then` (and
+ * not `stage` itself, which gave up on it): those before `target` now that
+ * it never went through. Empty when nothing is skipped.
+ */
+export function skippedStages(
+  then: readonly string[],
+  now: readonly string[],
+  stage: string,
+  target: string,
+): string[] {
+  const at = then.indexOf(stage);
+  const passed = new Set(at < 0 ? [] : then.slice(0, at));
+  return now.slice(0, Math.max(0, now.indexOf(target))).filter((s) => !passed.has(s));
+}

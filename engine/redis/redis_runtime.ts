@@ -19,6 +19,7 @@ import {
   fingerprint,
   keyedBy,
   recordedPipeline,
+  recordOrder,
   recordWriters,
 } from "./pipeline_edit.ts";
 import { leaseProcess, SourceLeases } from "./source_lease.ts";
@@ -222,6 +223,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
         }
       }
       await recordWriters(redis, keys, flow.pipeline.map((s) => s.id), before);
+      await recordOrder(redis, keys, flow.pipeline.map((s) => s.id));
       await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
       const prints = await Promise.all(flow.pipeline.map(fingerprint));
