@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { DEAD_LETTERS_FILE } from "../engine/dead_letters.ts";
 import { shownPath, typedCommand } from "./user_dir.ts";
 import type { Redis } from "ioredis";
 import { closeRedis, connectRedis } from "../engine/redis/connection.ts";
@@ -188,7 +189,7 @@ export async function dlqCommand(
   }
   const limit = opts.limit ?? 100;
   if (flow.durability !== "redis") {
-    const file = join(flow.outDir, "dead_letters.jsonl");
+    const file = join(flow.outDir, DEAD_LETTERS_FILE);
     if (action !== "list") {
       throw new NotDurableError(
         `dlq ${action} needs durability: redis; flow ${flow.name} is a memory flow, ` +

@@ -18,7 +18,7 @@ import {
   type RunningFlow,
   startFlow,
 } from "../engine/run_flow.ts";
-import type { DeadLetters } from "../engine/dead_letters.ts";
+import { DEAD_LETTERS_FILE, type DeadLetters } from "../engine/dead_letters.ts";
 import type { FlowWatch } from "./flow_watch.ts";
 import { formatReport } from "./summary.ts";
 import { shortRetentions } from "./short_retention.ts";
@@ -188,7 +188,7 @@ export class FlowRun {
     const log = this.opts.log;
     const file = this.file;
     const watch = this.opts.watch;
-    let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, "dead_letters.jsonl"));
+    let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, DEAD_LETTERS_FILE));
     if (watch) deadLetters = watch.deadLetters(deadLetters);
     try {
       const running = this.running = await startFlow(flow, {

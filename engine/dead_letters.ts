@@ -62,3 +62,6 @@ export class MemoryDeadLetters implements DeadLetters {
     return Promise.resolve();
   }
 }
+
+/** The file in a memory flow's output folder that its dead letters go to (the CLI's JsonlDeadLetters). */
+export const DEAD_LETTERS_FILE = "dead_letters.jsonl";

@@ -1,5 +1,6 @@
-import { dirname, isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
+import { DEAD_LETTERS_FILE } from "../../engine/dead_letters.ts";
 import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -481,6 +482,13 @@ export const jsonlSink: SinkSpec<JsonlSinkConfig> = {
   schema: jsonlSinkSchema,
   create(config, env) {
     const path = isAbsolute(config.path) ? config.path : join(env.outDir, config.path);
+    // A memory flow's dead letters are a file of the output folder: items written there were
+    // read back as 89 malformed letters by `dlq list`.
+    if (!env.durable && resolve(path) === resolve(env.outDir, DEAD_LETTERS_FILE)) {
+      throw new Error(
+        `path ${config.path} is the file this flow's dead letters go to; give the items another`,
+      );
+    }
     return new JsonlSink(path, config);
   },
 };

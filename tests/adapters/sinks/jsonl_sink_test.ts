@@ -493,3 +493,16 @@ Deno.test({
     assert.equal(said.retryable, true, "a disk may get room: the batch is retried");
   },
 });
+
+Deno.test("a memory flow's jsonl sink may not write to the file its dead letters go to", async () => {
+  // Items written there were read back by `dlq list` as malformed letters.
+  const outDir = await Deno.makeTempDir();
+  const registry = new Registry().sink(jsonlSink);
+  const env: BuildEnv = { flow: "t", baseDir: "/nowhere", outDir, log: memoryLogger(), registry };
+  const schema = schemaOf(jsonlSink, registry);
+  assert.throws(
+    () => jsonlSink.create(schema.parse({ path: "dead_letters.jsonl" }), env),
+    /path dead_letters\.jsonl is the file this flow's dead letters go to; give the items another/,
+  );
+  await Deno.remove(outDir, { recursive: true });
+});
