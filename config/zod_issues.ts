@@ -118,6 +118,15 @@ function toProblems(iss: Issue, prefix: PropertyKey[], ctx: Context): PathProble
       ctx.accepted.get(iss.input)) || [];
     const candidates = iss.input === ctx.input ? [...accepted, ...ctx.extraKeys] : accepted;
     return (iss.keys ?? []).map((key) => {
+      if (key === "<<") {
+        // A YAML merge key, which the yaml library keeps as a field: say what it is.
+        return {
+          path: [...path, key],
+          at: "key" as const,
+          message: "a merge key (<<: *anchor) is not read as a merge in a flow file: write the " +
+            "fields out, or give the whole value an alias (field: *anchor)",
+        };
+      }
       const best = nearest(key, candidates);
       if (best !== undefined) ctx.suggested.add(pathKey([...path, best]));
       const hint = best !== undefined

@@ -938,3 +938,16 @@ Deno.test("a secret field of the wrong type is not quoted back", () => {
   assert.match(e.message, /pipeline\[0\]\.embed\.apiKey: expected a string/);
   assert.ok(!e.message.includes("123456789012"), e.message);
 });
+
+Deno.test("a YAML merge key is said to be no merge, not an unknown field with a list of fields", () => {
+  const e = flowError(() =>
+    parse(
+      "name: demo\nsources:\n  g: { kind: generator }\npipeline:\n" +
+        "  - dedupe: &d { key: [url] }\n  - dedupe:\n      <<: *d\n      ttl: 1h\n",
+    )
+  );
+  assert.match(
+    e.message,
+    /:7:7: pipeline\[1\]\.dedupe\["<<"\]: a merge key \(<<: \*anchor\) is not read as a merge in a flow file/,
+  );
+});
