@@ -15,9 +15,11 @@
  *    common. So a strict UTF-8 check outranks what the page or server says.
  *    All-ASCII bytes prove nothing (ISO-2022-JP is 7-bit), so labels decide.
  *    Bytes mostly UTF-8 (more valid multi-byte sequences than invalid ones:
- *    a stray byte pasted into a UTF-8 page) are UTF-8 too, the invalid ones
- *    becoming U+FFFD as in a browser, counted in `replaced`: read as
- *    windows-1252, every accent of the page turned to mojibake.
+ *    a stray byte pasted into a UTF-8 page) in a page that names no charset
+ *    or names UTF-8 are UTF-8 too, the invalid ones becoming U+FFFD as in a
+ *    browser, counted in `replaced`: read as windows-1252, every accent of
+ *    the page turned to mojibake. A page that names a legacy charset keeps
+ *    it (its text is Latin-1, a theme's footer UTF-8).
  * 3. The charset of the HTTP Content-Type, then 4. the page's
  *    `<meta charset>` or `<meta http-equiv="Content-Type">`: header before
  *    meta as in the HTML standard, since the server knows how it sent the
@@ -66,14 +68,18 @@ export function decodeHtml(bytes: Uint8Array, httpCharset?: string): DecodedHtml
   if (utf8 !== undefined && hasNonAscii(bytes)) {
     return { text: utf8, encoding: "utf-8", from: "utf-8 check" };
   }
-  if (utf8 === undefined) {
-    const lossy = mostlyUtf8(bytes);
-    if (lossy) return { ...lossy, encoding: "utf-8", from: "utf-8 check" };
-  }
   const candidates: ["http header" | "meta", string | undefined][] = [
     ["http header", httpCharset],
     ["meta", metaCharset(bytes)],
   ];
+  // The first label there is; a page that names none, or names UTF-8, and is mostly UTF-8 is
+  // read so. One labelled Latin-1 is Latin-1 whatever UTF-8 a theme's footer adds.
+  const label = candidates.map(([, l]) => l === undefined ? undefined : encodingOf(l))
+    .find((e) => e !== undefined && !e.startsWith("utf-16"));
+  if (utf8 === undefined && (label === undefined || label === "utf-8")) {
+    const lossy = mostlyUtf8(bytes);
+    if (lossy) return { ...lossy, encoding: "utf-8", from: "utf-8 check" };
+  }
   let falseUtf8: DecodedHtml["falseUtf8"];
   for (const [from, label] of candidates) {
     const encoding = label === undefined ? undefined : encodingOf(label);

@@ -39,6 +39,14 @@ Deno.test("UTF-8 with a stray byte is UTF-8, the byte U+FFFD; a page that says u
   const lying = decodeHtml(latin1(page("")), "utf-8");
   assert.deepEqual([lying.encoding, lying.falseUtf8], ["windows-1252", "http header"]);
   assert.equal(decodeHtml(latin1(page(`<meta charset="utf-8">`))).falseUtf8, "meta");
+  // Labelled Latin-1, with a UTF-8 footer (a theme's ©, —, “ ”): the label holds.
+  const mixed = new Uint8Array([
+    ...latin1(page("", "<p>Le café de José à Paris.</p>")),
+    ...utf8("<footer>© 2026 — “Paris” → more…</footer>"),
+  ]);
+  const labelled = decodeHtml(mixed, "iso-8859-1");
+  assert.deepEqual([labelled.encoding, labelled.from], ["windows-1252", "http header"]);
+  assert.ok(labelled.text.includes("Le café de José à Paris."), labelled.text);
 });
 
 Deno.test("the header outranks the meta, and the meta names a legacy charset", () => {
