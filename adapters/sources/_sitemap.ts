@@ -123,7 +123,8 @@ export async function* sitemapUrls(
     noLoc: 0,
     failed: [],
   };
-  let childrenRead = 0;
+  /** Child sitemaps read whole, or left unread as unchanged: the walk's good news of them. */
+  let childrenFine = 0;
   const sinceOf = (doc: string) => options.marks?.get(doc) ?? options.since;
   const seen = new Set<string>();
   /** Sitemaps still to read, with their depth; the next is at the end. */
@@ -170,7 +171,7 @@ export async function* sitemapUrls(
         break;
       }
       if (read.done) {
-        if (next.depth > 0) childrenRead++;
+        if (next.depth > 0) childrenFine++;
         break;
       }
       for (const found of read.value) {
@@ -215,8 +216,11 @@ export async function* sitemapUrls(
           }
           // An index entry's lastmod says when that sitemap last changed: an older one has no news.
           if (!old) children.push(found.url);
-          else if (options.marks?.has(found.url)) {
-            walk.marks.set(found.url, options.marks.get(found.url)!);
+          else {
+            childrenFine++;
+            if (options.marks?.has(found.url)) {
+              walk.marks.set(found.url, options.marks.get(found.url)!);
+            }
           }
           continue;
         }
@@ -239,7 +243,7 @@ export async function* sitemapUrls(
   }
   if (batch.length > 0) yield batch;
   const lost = walk.failed.find((f) => !f.gone);
-  if (childrenRead === 0 && lost) {
+  if (childrenFine === 0 && lost) {
     throw new Error(
       `sitemap ${maskUrl(url)}: none of the sitemaps it lists could be read (the first: ` +
         `${maskUrlsIn(lost.reason)})`,

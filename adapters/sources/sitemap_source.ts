@@ -209,13 +209,21 @@ class SitemapSource implements Source {
     for (const warning of walkWarnings(done, this.config.url, this.#said)) {
       this.env.log.warn(`${this.env.flow}: ${warning}`);
     }
-    // A child sitemap that failed may hold pages: the position stays for the next walk to read
-    // it (one the site has lost, a 404, holds none).
+    const before = JSON.stringify(this.checkpoint());
+    // A child sitemap that failed may hold pages (one the site has lost, a 404, holds none): it
+    // keeps its mark, and so do the sitemaps it lists, unread; the overall mark stays. The
+    // sitemaps read move on: held back, each poll emitted their every page again.
     if (done.failed.some((f) => !f.gone)) {
+      this.#marks = keptMarks(
+        new Map([...(this.#marks ?? []), ...done.marks]),
+        started,
+        since,
+      );
+      this.#stamps = done.stamps;
       if (held) yield held;
+      else if (this.#since !== undefined && JSON.stringify(this.checkpoint()) !== before) yield [];
       return;
     }
-    const before = JSON.stringify(this.checkpoint());
     // Never behind this walk's own cutoff: the first poll's `since: 7d` over
     // a sitemap of old pages would leave the position at their old lastmod,
     // and the next poll would emit them all.

@@ -691,3 +691,54 @@ Deno.test("a child sitemap that fails (500) keeps the position until a walk read
     },
   );
 });
+
+Deno.test("while a child sitemap fails, the others' marks move: their pages are not emitted again at every poll", async () => {
+  const pages = Array.from(
+    { length: 28 },
+    (_, d) => [`https://example.com/p${d + 1}`, `2026-04-${String(d + 1).padStart(2, "0")}`],
+  ) as [string, string][];
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
+    ["/a.xml", urlset(pages)],
+  ]);
+  const serve = site(docs);
+  const handler = (req: Request) =>
+    new URL(req.url).pathname === "/b.xml" ? new Response("oops", { status: 500 }) : serve(req);
+  await withServer(handler, async (origin) => {
+    const { src } = await loggedSource({ url: `${origin}/index.xml` });
+    const per: number[] = [];
+    for (let poll = 0; poll < 3; poll++) per.push((await readAll(src)).flat().length);
+    // Every page, then a.xml's newest day only (b.xml, failing, keeps no mark to move).
+    assert.deepEqual(per, [28, 1, 1]);
+  });
+});
+
+Deno.test("a failing child beside children left unread as unchanged is said, not 'none could be read'", async () => {
+  // Monthly sitemaps: only the month that changed is read, and when it fails the others were
+  // never tried: the poll failed, saying that none of them could be read.
+  let poll = 0;
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/index.xml") {
+      return new Response(
+        index([["/2026-03.xml", "2026-03-31"], [
+          "/2026-04.xml",
+          poll === 0 ? "2026-04-20" : "2026-04-28",
+        ]]),
+      );
+    }
+    if (path === "/2026-03.xml") {
+      return new Response(urlset([["https://example.com/m1", "2026-03-31"]]));
+    }
+    if (path === "/2026-04.xml" && poll === 0) {
+      return new Response(urlset([["https://example.com/a1", "2026-04-20"]]));
+    }
+    return new Response("oops", { status: 500 });
+  }, async (origin) => {
+    const { src, warned } = await loggedSource({ url: `${origin}/index.xml` });
+    assert.equal((await readAll(src)).flat().length, 2);
+    poll = 1;
+    await readAll(src); // no throw
+    assert.match(warned().join("\n"), /left out .*2026-04\.xml .*HTTP 500/);
+  });
+});
