@@ -40,18 +40,20 @@ export interface LineWriter {
 }
 
 /**
- * The ids each flow printed on each stream. A stream outlives the sinks
- * that write to it: `--watch` builds a new flow, and a new sink, in the same
- * process, whose sources read again from the start, and the stream's reader
- * had every item of them already.
+ * The ids each sink of each flow printed on each stream, a sink known by
+ * its flow and what it prints (fields, vectors). A stream outlives the
+ * sinks that write to it: `--watch` builds a new flow, and new sinks, in the
+ * same process, whose sources read again from the start, and the stream's
+ * reader had every item of them already. Two sinks printing other fields
+ * print each item each; two alike print it once.
  */
 const printedOn = new WeakMap<LineWriter, Map<string, IdSet>>();
 
-function printedIds(out: LineWriter, flow: string): IdSet {
-  let byFlow = printedOn.get(out);
-  if (!byFlow) printedOn.set(out, byFlow = new Map());
-  let ids = byFlow.get(flow);
-  if (!ids) byFlow.set(flow, ids = new IdSet());
+function printedIds(out: LineWriter, sink: string): IdSet {
+  let bySink = printedOn.get(out);
+  if (!bySink) printedOn.set(out, bySink = new Map());
+  let ids = bySink.get(sink);
+  if (!ids) bySink.set(sink, ids = new IdSet());
   return ids;
 }
 
@@ -78,7 +80,7 @@ export class StdoutSink implements Sink {
     this.#options = { fields: options.fields, vectors: options.vectors ?? false };
     this.updates = writesUpdates(this.#options);
     this.#out = out;
-    this.#ids = printedIds(out, flow);
+    this.#ids = printedIds(out, JSON.stringify([flow, this.#options]));
   }
 
   write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {

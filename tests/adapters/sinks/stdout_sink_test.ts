@@ -135,4 +135,9 @@ Deno.test("a sink built again for the same flow and stream (a --watch swap) does
   await new StdoutSink(config, out, "other").write([item(1)], signal);
   const ids = chunks.join("").trimEnd().split("\n").map((l) => JSON.parse(l).id);
   assert.deepEqual(ids, [item(1).id, item(2).id, item(3).id, item(1).id]);
+  // A second sink of the same flow printing other fields prints each item too.
+  chunks.length = 0;
+  const titles = schemaOf(stdoutSink, new Registry()).parse({ fields: ["title"] });
+  await new StdoutSink(titles, out, "ticker").write([item(1)], signal);
+  assert.equal(chunks.length, 1);
 });
