@@ -35,24 +35,30 @@ export interface Filled {
  * 4 characters are left: they hide nothing and would match everywhere.
  */
 export function hideFilled(message: string, filled: readonly Filled[]): string {
-  let out = message;
+  // Every form each value is shown in, replaced in one pass: a second pass over the first's
+  // "(the value of ${X:-true}, …)" replaced its "true" again.
+  const named = new Map<string, string>();
   for (const { written, value } of filled) {
     if (value.length < 4) continue;
-    const named = `(the value of ${written}, ${value.length} characters)`;
-    // As errors show a value: quoted ("got \"…\""), cut to its first 57 characters when long
-    // (they were printed, the cut form matching no whole value), or, unquoted `${VAR}` being
-    // read as YAML reads it, as a number or a boolean. Those alone: a bare word of the message
-    // that happens to spell a value is left alone.
-    for (const form of new Set([JSON.stringify(value), show(value)])) {
-      out = out.split(form).join(named);
-    }
+    const name = `(the value of ${written}, ${value.length} characters)`;
+    // As errors show a value: quoted ("got \"…\""), or cut to its first 57 characters when
+    // long (they were printed, the cut form matching no whole value).
+    for (const form of [JSON.stringify(value), show(value)]) named.set(form, name);
+    // Unquoted `${VAR}` is read as YAML reads it: a number is shown bare. Not a boolean, nor a
+    // short number, which hide nothing and are words of other messages ("expected true or …").
     const typed = retype(value);
-    if (typeof typed !== "string") {
-      const bare = String(typed).replace(/[.+]/g, "\\$&");
-      out = out.replace(new RegExp(`(?<![\\w.])${bare}(?![\\w.])`, "g"), named);
-    }
+    if (typeof typed === "number" && value.length >= 6) named.set(String(typed), name);
   }
-  return out;
+  if (named.size === 0) return message;
+  const forms = [...named.keys()].sort((a, b) => b.length - a.length)
+    .map((f) =>
+      /^[\d.eE+-]+$/.test(f) ? `(?<![\\w.])${escapeRegExp(f)}(?![\\w.])` : escapeRegExp(f)
+    );
+  return message.replace(new RegExp(forms.join("|"), "g"), (found) => named.get(found) ?? found);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Defaults worth offering when a well-known field's variable is unset. */

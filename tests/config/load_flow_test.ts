@@ -951,3 +951,19 @@ Deno.test("a YAML merge key is said to be no merge, not an unknown field with a 
     /:7:7: pipeline\[1\]\.dedupe\["<<"\]: a merge key \(<<: \*anchor\) is not read as a merge in a flow file/,
   );
 });
+
+Deno.test("a true, false or short number filled from a variable is not hidden in other fields' errors", () => {
+  // `vectors: ${V:-true}` made another field's "expected true or false" read "expected (the value
+  // of ${V:-true}, 4 characters) or false", and named its own placeholder again.
+  const e = flowError(() =>
+    parseFlow(
+      "name: t\nsources:\n  g: { kind: generator, count: 1 }\npipeline:\n  - publish:\n" +
+        "      - stdout:\n          vectors: ${V:-true}\n" +
+        "      - jsonl:\n          path: x.jsonl\n          vectors: maybe\n",
+      "flows/t.yaml",
+      builtinRegistry(),
+      {},
+    )
+  );
+  assert.match(e.message, /vectors: expected true or false, got "maybe"$/);
+});
