@@ -287,39 +287,60 @@ function syntaxProblems(
  */
 function unclosedQuote(text: string): number | undefined {
   let open: number | undefined, quote = "";
-  let canStart = true;
+  // Where a quoted value may start: at a line's start, after [ { , or after ": " and "- ".
+  let canStart = true, spaced = false, last = "\n";
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (open !== undefined) {
       if (quote === '"' && c === "\\") i++;
       else if (c === quote) {
         if (quote === "'" && text[i + 1] === "'") i++;
-        else open = undefined, canStart = false;
+        else open = undefined, last = c, spaced = false;
       }
       continue;
     }
-    if (c === "#" && (i === 0 || /\s/.test(text[i - 1]))) {
+    if (c === " " || c === "\t" || c === "\r") {
+      spaced = true;
+      continue;
+    }
+    if (c === "#" && (spaced || last === "\n")) {
       while (i < text.length && text[i] !== "\n") i++;
-      canStart = true;
-    } else if ((c === '"' || c === "'") && canStart) {
-      open = i, quote = c;
-    } else if (c === "\n" || c === ":" || c === "-" || c === "[" || c === "{" || c === ",") {
-      canStart = true;
-    } else if (c !== " " && c !== "\t" && c !== "\r") canStart = false;
+      i--;
+      continue;
+    }
+    canStart = last === "\n" || "[{,".includes(last) || (":-".includes(last) && spaced);
+    if ((c === '"' || c === "'") && canStart) open = i, quote = c;
+    last = c;
+    spaced = false;
   }
   return open;
 }
 
-/** The line (1-based) of an earlier line that writes `key` at `column` (a block map's key), if any. */
+/**
+ * The line (1-based) where the map holding the key at `line`:`column`
+ * first writes `key`: looking up from it, within the lines of that map (the
+ * map ends above at a line less indented, such as another source's name).
+ */
 function firstKeyLine(
   lines: string[],
   line: number,
   column: number,
   key: string,
 ): number | undefined {
-  for (let i = 0; i < line - 1; i++) {
-    const at = lines[i].indexOf(key);
-    if (at + 1 === column && /^["']?\s*:/.test(lines[i].slice(at + key.length))) return i + 1;
+  let first: number | undefined;
+  for (let i = line - 2; i >= 0; i--) {
+    const text = lines[i];
+    const indent = text.search(/\S/);
+    if (indent < 0 || text[indent] === "#") continue;
+    // A list item's first key stands after its "- ", and its line is where its map begins.
+    const item = text.startsWith("- ", indent);
+    const keyAt = item ? indent + 2 + text.slice(indent + 2).search(/\S/) : indent;
+    if (keyAt + 1 > column) continue; // a line of a map nested deeper
+    if (keyAt + 1 < column) break; // above the map
+    if (text.startsWith(key, keyAt) && /^["']?\s*:/.test(text.slice(keyAt + key.length))) {
+      first = i + 1;
+    }
+    if (item) break;
   }
-  return undefined;
+  return first;
 }

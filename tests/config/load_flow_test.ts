@@ -967,3 +967,26 @@ Deno.test("a true, false or short number filled from a variable is not hidden in
   );
   assert.match(e.message, /vectors: expected true or false, got "maybe"$/);
 });
+
+Deno.test("a key written twice names its first line in the same map; an apostrophe inside a word opens no quote", () => {
+  // Both sources write `count`: the first was looked for anywhere in the file (line 4, the
+  // other source's). And `rock-'n-roll` was taken for where an unclosed quote opened.
+  const dup = flowError(() =>
+    parse(
+      "name: demo\nsources:\n  wire:\n    kind: generator\n    count: 3\n" +
+        "  mirror:\n    kind: generator\n    count: 5\n    count: 6\npipeline: [validate]\n",
+    )
+  );
+  assert.match(
+    dup.message,
+    /:9:5: YAML error: the key "count" is written twice in one map \(first at line 8\)/,
+  );
+  const quote = flowError(() =>
+    parse(
+      "name: demo\nsources:\n  g: { kind: generator }\npipeline:\n" +
+        "  - validate:\n      spam: [rock-'n-roll, casino]\n" +
+        '  - publish:\n      - jsonl: { path: "x.jsonl }\n',
+    )
+  );
+  assert.equal(`${quote.line}:${quote.column}`, "8:24", quote.message);
+});
