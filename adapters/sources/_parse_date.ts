@@ -81,6 +81,8 @@ export function isoDate(value: unknown): string | undefined {
   if (!text) return undefined;
   const numeric = NUMERIC.exec(text);
   if (numeric) return numericDate(numeric);
+  const inner = IN_TEXT.exec(text);
+  if (inner) return numericInText(text, inner);
   // V8 reads "2026-02-31" as March 3rd: a day the month does not have is no date.
   const ymd = /^(\d{4})-(\d{2})-(\d{2})/.exec(text);
   if (ymd && !isDay(+ymd[1], +ymd[2], +ymd[3])) return undefined;
@@ -115,16 +117,58 @@ const NUMERIC = /^(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?:[ T,]+(\d{1,2}):(\d{2})(?
  * UTC, as a zoneless ISO one is.
  */
 function numericDate(m: RegExpExecArray): string | undefined {
+  const date = dayMonthYear(m);
+  if (!date) return undefined;
+  const [day, month, year] = date;
+  const [h, min, sec] = [+(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0)];
+  if (h > 23 || min > 59 || sec > 59) return undefined;
+  return fromMs(Date.UTC(year, month - 1, day, h, min, sec));
+}
+
+/** Day, month and year of a date in digits (NUMERIC, IN_TEXT), or undefined when it is none or either. */
+function dayMonthYear(m: RegExpExecArray): [number, number, number] | undefined {
   const [a, b, year] = [+m[1], +m[3], +m[4]];
   let day: number, month: number;
   if (m[2] === "." || (a > 12 && b <= 12)) [day, month] = [a, b];
   else if (b > 12 && a <= 12) [day, month] = [b, a];
   else if (a === b) [day, month] = [a, b];
   else return undefined;
-  if (!isDay(year, month, day)) return undefined;
-  const [h, min, sec] = [+(m[5] ?? 0), +(m[6] ?? 0), +(m[7] ?? 0)];
-  if (h > 23 || min > 59 || sec > 59) return undefined;
-  return fromMs(Date.UTC(year, month - 1, day, h, min, sec));
+  return isDay(year, month, day) ? [day, month, year] : undefined;
+}
+
+/** A date in digits within a longer text: after a label ("Stand: "), before a zone or AM/PM. */
+const IN_TEXT = /(?<![\d./-])(\d{1,2})([./-])(\d{1,2})\2(\d{4})(?![\d./-])/;
+
+const MONTH_NAMES = [
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+];
+
+/**
+ * A text holding a date in digits (`05.12.2026 14:30 MEZ`, `Stand: 05.12.2026`,
+ * `5/12/2026 10:00 AM`), read with the date's day and month told as
+ * numericDate tells them, and what follows it (a time, a zone, AM/PM) as
+ * Date.parse reads it; with no zone, UTC.
+ */
+function numericInText(text: string, m: RegExpExecArray): string | undefined {
+  const date = dayMonthYear(m);
+  if (!date) return undefined;
+  const [day, month, year] = date;
+  let rest = normalized(
+    `${day} ${MONTH_NAMES[month - 1]} ${year}${text.slice(m.index + m[0].length)}`,
+  );
+  if (!/[+-]\d{2}:?\d{2}\b|\b(?:UTC|GMT|Z)\b/i.test(rest)) rest += " UTC";
+  return parsed(rest);
 }
 
 /** Whether the month has that day. */

@@ -12,6 +12,12 @@ Deno.test("dates in digits are read day first with dots, by the part above 12 wi
   assert.equal(isoDate("07/07/2026"), "2026-07-07T00:00:00.000Z");
   assert.equal(isoDate("05/12/2026"), undefined, "May 12th or December 5th: not guessed");
   assert.equal(isoDate("31.02.2026"), undefined, "no such day");
+  // Within a longer text: a zone, a label, AM/PM (V8 read all of these month first).
+  assert.equal(isoDate("05.12.2026 14:30:00 +0100"), "2026-12-05T13:30:00.000Z");
+  assert.equal(isoDate("05.12.2026 14:30 MEZ"), "2026-12-05T13:30:00.000Z");
+  assert.equal(isoDate("Stand: 05.12.2026"), "2026-12-05T00:00:00.000Z");
+  assert.equal(isoDate("25/12/2026 10:00 PM"), "2026-12-25T22:00:00.000Z");
+  assert.equal(isoDate("5/12/2026 10:00 AM"), undefined, "May 12th or December 5th");
 });
 
 Deno.test("a text that names no four-digit year and no month is no date, and no day rolls over", () => {
