@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { type LogFormat, printOut } from "../engine/log.ts";
 import type { Registry } from "../engine/registry.ts";
 import { FlowError, FlowTestFileError, loadFlow } from "../config/load_flow.ts";
@@ -42,7 +43,7 @@ export async function checkCommand(
       if (!(error instanceof FlowError)) throw error;
       if (error instanceof FlowTestFileError) {
         // Checked as a test, whose own problems are said: not as a flow besides.
-        if (!await testFileOk(file, format)) failed++;
+        if (!await testFileOk(file, format, files)) failed++;
         continue;
       }
       failed++;
@@ -61,7 +62,7 @@ export async function checkCommand(
  * saying ok or its problems: a case naming a sink the flow does not have
  * passed `check` and failed `test`.
  */
-async function testFileOk(file: string, format: LogFormat): Promise<boolean> {
+async function testFileOk(file: string, format: LogFormat, files: string[]): Promise<boolean> {
   try {
     const { test } = await loadTestedFlow(file);
     printOut(
@@ -73,6 +74,18 @@ async function testFileOk(file: string, format: LogFormat): Promise<boolean> {
     return true;
   } catch (error) {
     if (!(error instanceof FlowError)) throw error;
+    const flowFile = error.file === undefined ? undefined : resolve(error.file);
+    if (flowFile !== resolve(file) && files.some((f) => resolve(f) === flowFile)) {
+      // The flow it tests is among the files checked, and its errors are said there.
+      printError(
+        format,
+        new Error(
+          `${shownPath(file)}: its cases are not checked: the flow it tests, ` +
+            `${shownPath(error.file!)}, does not load (its errors are said with it)`,
+        ),
+      );
+      return false;
+    }
     printError(format, shownFlowError(error));
     return false;
   }

@@ -14,7 +14,7 @@ export function unusedRedis(flow: Flow): FlowWarning[] {
   return [{
     ...flow.locate?.(["redis"], "key"),
     message: "redis: is read only by a durable flow, and this one runs in memory " +
-      "(durability: memory, the default): its items and the durable: settings are not kept in " +
+      "(its durability is memory): its items and the durable: settings are not kept in " +
       "Redis; add durability: redis to run it over Redis",
   }];
 }

@@ -518,6 +518,23 @@ Deno.test("a flow's test file given to `check` is checked as a test; given to `r
     new TextDecoder().decode(checked2.stderr),
     /y\.test\.yaml:5:\d+: cases\[0\]\.expect\.published\.jsnol: flow demo has no sink "jsnol"; its sinks: jsonl; did you mean "jsonl"\?/,
   );
+  // A broken flow checked beside its test file: its errors once, and the test file says why its
+  // cases were not checked (they were printed twice, the second time as the test file's).
+  const brokenFlow = join(dir, "b.yaml");
+  await Deno.writeTextFile(
+    brokenFlow,
+    "name: b\nsources:\n  g: { kind: generator }\npipeline: [validte]\n",
+  );
+  const brokenTest = join(dir, "b.test.yaml");
+  await Deno.writeTextFile(brokenTest, "cases:\n  - name: a\n    input: []\n    expect: {}\n");
+  const both = await cli(["check", brokenFlow, brokenTest]).output();
+  assert.equal(both.code, 2);
+  const bothSaid = new TextDecoder().decode(both.stderr);
+  assert.equal(bothSaid.match(/unknown stage kind "validte"/g)?.length, 1, bothSaid);
+  assert.match(
+    bothSaid,
+    /b\.test\.yaml: its cases are not checked: the flow it tests, \S*b\.yaml, does not load/,
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
