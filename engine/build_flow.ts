@@ -204,7 +204,7 @@ export async function buildFlow(
         // With workers the stage is built here too: its window, and what
         // opening it tells later stages (the vector length), come from it.
         // Its clients log under its name too (an API client's retries), as its own lines do.
-        const local = await spec.create(entry.config, { ...env, log: ctx.log });
+        const local = await spec.create(entry.config, { ...env, log: ctx.log, stage: entry.id });
         const wrong = actorProblem(local);
         if (wrong) throw new Error(wrong);
         const own = heldToAccount(spec, local);

@@ -45,6 +45,8 @@ export interface BuildEnv {
   readonly polled?: boolean;
   /** A source's env: its `every` in ms, when it has one. */
   readonly every?: number;
+  /** A stage's env: its id (a sink's: its publish stage's), as runs of the flow call it. */
+  readonly stage?: string;
   /**
    * What the flow's embed stage makes, filled in when that stage opens.
    * Stages open in flow order, so a sink opening after it can check its

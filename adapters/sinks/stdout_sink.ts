@@ -40,12 +40,13 @@ export interface LineWriter {
 }
 
 /**
- * The ids each sink of each flow printed on each stream, a sink known by
- * its flow and what it prints (fields, vectors). A stream outlives the
+ * The ids each sink printed on each stream, a sink known by its flow, its
+ * publish stage and what it prints (fields, vectors). A stream outlives the
  * sinks that write to it: `--watch` builds a new flow, and new sinks, in the
  * same process, whose sources read again from the start, and the stream's
- * reader had every item of them already. Two sinks printing other fields
- * print each item each; two alike print it once.
+ * reader had every item of them already. Two publish stages' sinks print
+ * each item each (the second may see it enriched); two alike in one stage
+ * print it once.
  */
 const printedOn = new WeakMap<LineWriter, Map<string, IdSet>>();
 
@@ -76,11 +77,12 @@ export class StdoutSink implements Sink {
   #closed?: StdoutClosedError;
   #tail: Promise<void> = Promise.resolve();
 
-  constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout, flow = "") {
+  /** `sink` names it across runs of its flow in this process: its flow and publish stage. */
+  constructor(options: Partial<RecordOptions> = {}, out: LineWriter = Deno.stdout, sink = "") {
     this.#options = { fields: options.fields, vectors: options.vectors ?? false };
     this.updates = writesUpdates(this.#options);
     this.#out = out;
-    this.#ids = printedIds(out, JSON.stringify([flow, this.#options]));
+    this.#ids = printedIds(out, JSON.stringify([sink, this.#options]));
   }
 
   write(batch: readonly Envelope<RawItem>[], signal: AbortSignal): Promise<void> {
@@ -135,5 +137,5 @@ export const stdoutSink: SinkSpec<StdoutSinkConfig> = {
   kind: "stdout",
   summary: "Prints one JSON line per item on stdout, once per item id.",
   schema: stdoutSinkSchema,
-  create: (config, env) => new StdoutSink(config, Deno.stdout, env.flow),
+  create: (config, env) => new StdoutSink(config, Deno.stdout, `${env.flow} ${env.stage ?? ""}`),
 };

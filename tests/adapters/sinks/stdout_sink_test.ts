@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { runTestFlow, testRegistry } from "../../../testing.ts";
 import { isRetryable } from "../../../engine/errors.ts";
 import assert from "node:assert/strict";
 import { StdoutClosedError, StdoutSink, stdoutSink } from "../../../adapters/sinks/stdout_sink.ts";
@@ -140,4 +142,30 @@ Deno.test("a sink built again for the same flow and stream (a --watch swap) does
   const titles = schemaOf(stdoutSink, new Registry()).parse({ fields: ["title"] });
   await new StdoutSink(titles, out, "ticker").write([item(1)], signal);
   assert.equal(chunks.length, 1);
+});
+
+Deno.test("stdout sinks alike in two publish stages each print every item: a sink is known by its stage", async () => {
+  // `publish[stdout] -> enrich -> publish[stdout]` printed each item once, the enriched copy
+  // never (a9d7a5c keyed a sink by its flow and fields alone).
+  const seen: (string | undefined)[] = [];
+  const registry = testRegistry().sink({
+    kind: "spy",
+    summary: "records the stage it is built for",
+    schema: z.object({}),
+    create: (_config, env) => {
+      seen.push(env.stage);
+      return { write: () => Promise.resolve() };
+    },
+  });
+  await runTestFlow(
+    "name: twice\nsources: { inbox: { kind: memory } }\npipeline:\n" +
+      "  - publish: [ { spy: {} } ]\n  - publish: [ { spy: {} } ]\n",
+    { registry, items: [{ title: "Hello there", url: "https://example.com/a" }] },
+  );
+  assert.deepEqual(seen, ["publish", "publish#2"]);
+  const { chunks, out } = capture();
+  const config = schemaOf(stdoutSink, new Registry()).parse({});
+  await new StdoutSink(config, out, "twice publish").write([item(1)], signal);
+  await new StdoutSink(config, out, "twice publish#2").write([item(1)], signal);
+  assert.equal(chunks.length, 2);
 });
