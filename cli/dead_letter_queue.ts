@@ -238,23 +238,6 @@ async function replayEach(
       continue;
     }
     const wanted = opts.into ?? entry.stage;
-    // The stages its item had been through are those before its stage in the order the flow
-    // ran when the letter was written: put back after a reorder, it skipped the stages moved
-    // before that one (a review's 906 items went out never deduplicated nor enriched).
-    const then = orderAt(orders, Number(entry.id.split("-")[0]));
-    const skipped = then && pipeline.includes(wanted)
-      ? skippedStages(then.order, pipeline, entry.stage, wanted)
-      : [];
-    if (skipped.length > 0) {
-      skip(
-        `its item would skip ${skipped.join(", ")}: the flow's stages were put in another ` +
-          `order since it was written (its item had been through ${
-            then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage))).join(", ") ||
-            "no stage"
-          }); replay it with --into ${skipped[0]}`,
-      );
-      continue;
-    }
     if (!targets.has(wanted)) {
       targets.set(wanted, await readerOf(redis, keys, wanted, opts.pipeline));
     }
@@ -264,6 +247,24 @@ async function replayEach(
         opts.pipeline && !opts.pipeline.includes(wanted)
           ? `stage "${wanted}" is not in the flow's pipeline`
           : `no consumer group reads ${keys.input(wanted)}: the stage has not started`,
+      );
+      continue;
+    }
+    // The stages its item had been through are those before its stage in the order the flow
+    // ran when the letter was written: put back after a reorder, it skipped the stages moved
+    // before that one (a review's 906 items went out never deduplicated nor enriched). Judged
+    // from where it goes: a fused step's head runs it through the whole step.
+    const then = orderAt(orders, Number(entry.id.split("-")[0]));
+    const skipped = then && pipeline.includes(target)
+      ? skippedStages(then.order, pipeline, entry.stage, target)
+      : [];
+    if (skipped.length > 0) {
+      skip(
+        `its item would skip ${skipped.join(", ")}: the flow's stages were put in another ` +
+          `order since it was written (its item had been through ${
+            then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage))).join(", ") ||
+            "no stage"
+          }); replay it with --into ${skipped[0]}`,
       );
       continue;
     }

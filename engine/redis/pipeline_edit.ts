@@ -348,19 +348,34 @@ const ORDERS_KEPT = 100;
 /**
  * Records that the flow runs its stages in `order` from now, when the last
  * start had another (keys.orders), so `dlq replay` can tell which stages a
- * letter's item had been through when it was written.
+ * letter's item had been through when it was written. `before` is the
+ * order the last start recorded (keys.pipeline), which a millrace from
+ * before this record writes too: when the record is empty it stands for
+ * all time before now, and when it differs from the record's last entry an
+ * older millrace started in between (a rollback), from some time after it.
  */
 export async function recordOrder(
   redis: Redis,
   keys: FlowKeys,
   order: readonly string[],
+  before: readonly string[],
 ): Promise<void> {
-  const last = await redis.lindex(keys.orders, -1);
-  if (last !== null && sameOrder((JSON.parse(last) as StartedOrder).order, order)) return;
-  const [sec, micro] = await redis.time();
-  const at = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+  const json = await redis.lindex(keys.orders, -1);
+  const last = json === null ? undefined : JSON.parse(json) as StartedOrder;
+  const add: StartedOrder[] = [];
+  if (before.length > 0 && (last === undefined || !sameOrder(last.order, before))) {
+    add.push({ at: last === undefined ? 0 : last.at + 1, order: [...before] });
+  }
+  const newest = add[add.length - 1] ?? last;
+  if (newest === undefined || !sameOrder(newest.order, order)) {
+    const [sec, micro] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    // A flow's first start: its order is all the record can say of the time before.
+    add.push({ at: newest === undefined ? 0 : now, order: [...order] });
+  }
+  if (add.length === 0) return;
   await redis.multi()
-    .rpush(keys.orders, JSON.stringify({ at, order }))
+    .rpush(keys.orders, ...add.map((o) => JSON.stringify(o)))
     .ltrim(keys.orders, -ORDERS_KEPT, -1)
     .exec();
 }
@@ -383,7 +398,9 @@ export async function startedOrders(redis: Redis, keys: FlowKeys): Promise<Start
  * The stages of `now` that an item would skip if put on `target`'s input,
  * given that it had been through the stages before `stage` in `then` (and
  * not `stage` itself, which gave up on it): those before `target` now that
- * it never went through. Empty when nothing is skipped.
+ * it never went through, of the stages `then` had. A stage added since is
+ * left out, as a start leaves it for entries waiting past it: said, not
+ * refused. Empty when nothing is skipped.
  */
 export function skippedStages(
   then: readonly string[],
@@ -393,5 +410,6 @@ export function skippedStages(
 ): string[] {
   const at = then.indexOf(stage);
   const passed = new Set(at < 0 ? [] : then.slice(0, at));
-  return now.slice(0, Math.max(0, now.indexOf(target))).filter((s) => !passed.has(s));
+  return now.slice(0, Math.max(0, now.indexOf(target)))
+    .filter((s) => then.includes(s) && !passed.has(s));
 }

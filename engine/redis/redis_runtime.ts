@@ -223,7 +223,7 @@ export async function openRedisRuntime(flow: Flow, opts: {
         }
       }
       await recordWriters(redis, keys, flow.pipeline.map((s) => s.id), before);
-      await recordOrder(redis, keys, flow.pipeline.map((s) => s.id));
+      await recordOrder(redis, keys, flow.pipeline.map((s) => s.id), before.map((s) => s.id));
       await redis.set(keys.pipeline, pipeline);
       await redis.hset(keys.stages, Object.fromEntries(built.stages.map((s) => [s.id, s.kind])));
       const prints = await Promise.all(flow.pipeline.map(fingerprint));

@@ -415,11 +415,11 @@ redisTest(
       const before = ["validate", "gate", "enrich", "publish"];
       const after = ["validate", "enrich", "gate", "publish"];
       await groups(redis, after);
-      await recordOrder(redis, keys, before);
+      await recordOrder(redis, keys, before, []);
       await letter(redis, "gate", 1);
       await letter(redis, "enrich", 2);
       await new Promise((r) => setTimeout(r, 5)); // the reorder starts at a later millisecond
-      await recordOrder(redis, keys, after);
+      await recordOrder(redis, keys, after, before);
       await letter(redis, "gate", 3);
       const result = await dlqReplay(redis, keys, { pipeline: after });
       // gate's first letter waits; enrich's (it had been through validate, as now) and the
@@ -435,6 +435,76 @@ redisTest(
       const into = await dlqReplay(redis, keys, { pipeline: after, into: "enrich" });
       assert.deepEqual(into.replayed, { gate: 1 });
       assert.deepEqual(into.skipped, []);
+    });
+  },
+);
+
+redisTest(
+  "dlqReplay checks letters an older millrace wrote: before the first record, and during a rollback",
+  async () => {
+    // The order was recorded only when a start changed it: letters from before the first record
+    // (an upgrade), or written while an older version ran (a rollback), went back unchecked.
+    const before = ["validate", "gate", "enrich", "publish"];
+    const after = ["validate", "enrich", "gate", "publish"];
+    const reason = /^its item would skip enrich: .* replay it with --into enrich$/;
+    // An upgrade: the old version ran `before`, recorded in keys.pipeline only.
+    await withConnection(async (redis) => {
+      await groups(redis, after);
+      await letter(redis, "gate", 1);
+      await new Promise((r) => setTimeout(r, 5));
+      await recordOrder(redis, keys, after, before);
+      const result = await dlqReplay(redis, keys, { pipeline: after });
+      assert.deepEqual(result.replayed, {});
+      assert.match(result.skipped[0]?.reason ?? "", reason);
+    });
+    // A rollback: the new version recorded `after`, an old one ran `before`, the new one again.
+    await withConnection(async (redis) => {
+      await groups(redis, after);
+      await recordOrder(redis, keys, after, []);
+      await new Promise((r) => setTimeout(r, 5));
+      await letter(redis, "gate", 2); // written by the old version, under `before`
+      await new Promise((r) => setTimeout(r, 5));
+      await recordOrder(redis, keys, after, before);
+      const result = await dlqReplay(redis, keys, { pipeline: after });
+      assert.deepEqual(result.replayed, {});
+      assert.match(result.skipped[0]?.reason ?? "", reason);
+    });
+  },
+);
+
+redisTest(
+  "dlqReplay judges a reorder from where a letter goes (a fused step's head), and not by a stage added since",
+  async () => {
+    const before = ["validate", "gate", "enrich", "publish"];
+    const after = ["validate", "enrich", "gate", "publish"];
+    // fuse: all: every stage is in validate's step, whose head runs the item through all of them.
+    await withConnection(async (redis) => {
+      await groups(redis, ["validate"]);
+      await redis.hset(keys.steps, {
+        validate: "validate",
+        enrich: "validate",
+        gate: "validate",
+        publish: "validate",
+      });
+      await recordOrder(redis, keys, before, []);
+      await letter(redis, "gate", 1);
+      await new Promise((r) => setTimeout(r, 5));
+      await recordOrder(redis, keys, after, before);
+      const result = await dlqReplay(redis, keys, { pipeline: after });
+      assert.deepEqual(result.replayed, { gate: 1 });
+      assert.deepEqual(result.into, { gate: "validate" });
+    });
+    // A stage added before publish, the rest in their order: its letters go back as a start lets
+    // entries waiting past a new stage go on (it was refused as a reorder, --into publish too).
+    await withConnection(async (redis) => {
+      const added = ["validate", "gate", "enrich", "tag", "publish"];
+      await groups(redis, added);
+      await recordOrder(redis, keys, before, []);
+      await letter(redis, "publish", 1);
+      await new Promise((r) => setTimeout(r, 5));
+      await recordOrder(redis, keys, added, before);
+      const result = await dlqReplay(redis, keys, { pipeline: added });
+      assert.deepEqual(result.replayed, { publish: 1 });
     });
   },
 );
