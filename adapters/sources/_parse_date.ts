@@ -167,7 +167,8 @@ function numericInText(text: string, m: RegExpExecArray): string | undefined {
   let rest = normalized(
     `${day} ${MONTH_NAMES[month - 1]} ${year}${text.slice(m.index + m[0].length)}`,
   );
-  if (!/[+-]\d{2}:?\d{2}\b|\b(?:UTC|GMT|Z)\b/i.test(rest)) rest += " UTC";
+  // No zone (the US ones are Date.parse's own, not in ZONES): UTC, as an ISO time with none.
+  if (!/[+-]\d{2}:?\d{2}\b|\b(?:UTC|GMT|Z|[ECMP][SD]T)\b/i.test(rest)) rest += " UTC";
   return parsed(rest);
 }
 

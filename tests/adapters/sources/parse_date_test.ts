@@ -18,6 +18,8 @@ Deno.test("dates in digits are read day first with dots, by the part above 12 wi
   assert.equal(isoDate("Stand: 05.12.2026"), "2026-12-05T00:00:00.000Z");
   assert.equal(isoDate("25/12/2026 10:00 PM"), "2026-12-25T22:00:00.000Z");
   assert.equal(isoDate("5/12/2026 10:00 AM"), undefined, "May 12th or December 5th");
+  assert.equal(isoDate("12/25/2026 10:00 AM EST"), "2026-12-25T15:00:00.000Z");
+  assert.equal(isoDate("05.12.2026 14:30 PST"), "2026-12-05T22:30:00.000Z");
 });
 
 Deno.test("a text that names no four-digit year and no month is no date, and no day rolls over", () => {
