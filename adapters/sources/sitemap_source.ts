@@ -214,14 +214,20 @@ class SitemapSource implements Source {
     // keeps its mark, and so do the sitemaps it lists, unread; the overall mark stays. The
     // sitemaps read move on: held back, each poll emitted their every page again.
     if (done.failed.some((f) => !f.gone)) {
-      this.#marks = keptMarks(
-        new Map([...(this.#marks ?? []), ...done.marks]),
-        started,
-        since,
-      );
+      const marks = new Map([...(this.#marks ?? []), ...done.marks]);
+      // A position from before marks held every sitemap to its one mark: a failed child keeps it.
+      if (!this.#marks && this.#since !== undefined) {
+        for (const f of done.failed) if (!marks.has(f.url)) marks.set(f.url, this.#since);
+      }
+      this.#marks = keptMarks(marks, started, since);
       this.#stamps = done.stamps;
+      // A first poll has no position yet: the marks moved must be kept (a restart emitted every
+      // page again), under the newest lastmod of what was read.
+      if (this.#since === undefined && done.newest !== undefined) {
+        this.#since = Math.max(since ?? -Infinity, Math.min(done.newest, started));
+      }
       if (held) yield held;
-      else if (this.#since !== undefined && JSON.stringify(this.checkpoint()) !== before) yield [];
+      else if (JSON.stringify(this.checkpoint()) !== before) yield [];
       return;
     }
     // Never behind this walk's own cutoff: the first poll's `since: 7d` over

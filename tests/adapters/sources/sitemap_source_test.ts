@@ -295,9 +295,13 @@ Deno.test("since limits the first poll; the position moves only when a walk read
   ]);
   await withServer(site(docs), async (origin) => {
     const src = await source({ url: `${origin}/index.xml`, since: "2026-03-01" });
-    // The other child's pages come; the broken one keeps the position for the next walk.
+    // The other child's pages come and its mark moves; the broken one has none, for the next
+    // walk to read it whole.
     assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/mar"]);
-    assert.equal(src.checkpoint?.(), undefined, "a walk a child failed in keeps the old position");
+    assert.deepEqual(src.checkpoint?.(), {
+      since: "2026-03-15T00:00:00.000Z",
+      sitemaps: { [`${origin}/a.xml`]: "2026-03-15T00:00:00.000Z" },
+    }, "no mark for the child that failed");
     docs.set("/b.xml", urlset([]));
     const batches: { items: string[]; position: unknown }[] = [];
     for await (const batch of src.read(new AbortController().signal)) {
@@ -662,7 +666,8 @@ Deno.test("a child sitemap that fails (500) keeps the position until a walk read
   await withServer(handler, async (origin) => {
     const { src, warned } = await loggedSource({ url: `${origin}/index.xml` });
     assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/a1"]);
-    assert.equal(src.checkpoint?.(), undefined, "no position moved past b.xml's pages");
+    const position = src.checkpoint?.() as { sitemaps?: Record<string, string> };
+    assert.equal(position.sitemaps?.[`${origin}/b.xml`], undefined, "no mark moved past b.xml's");
     assert.match(
       warned().join("\n"),
       /left out .*\/b\.xml .*HTTP 500.*read again at the next poll/,
@@ -740,5 +745,43 @@ Deno.test("a failing child beside children left unread as unchanged is said, not
     poll = 1;
     await readAll(src); // no throw
     assert.match(warned().join("\n"), /left out .*2026-04\.xml .*HTTP 500/);
+  });
+});
+
+Deno.test("a first poll with a failing child keeps the marks it moved across a restart; an old position holds the failed child", async () => {
+  const a = Array.from(
+    { length: 28 },
+    (_, d) => [`https://example.com/p${d + 1}`, `2026-04-${String(d + 1).padStart(2, "0")}`],
+  ) as [string, string][];
+  const b = Array.from(
+    { length: 10 },
+    (_, d) => [`https://example.com/old${d + 1}`, `2025-01-${String(d + 1).padStart(2, "0")}`],
+  ) as [string, string][];
+  let bFails = true;
+  const docs = new Map<string, string | Uint8Array>([
+    ["/index.xml", index([["/a.xml"], ["/b.xml"]])],
+    ["/a.xml", urlset(a)],
+    ["/b.xml", urlset(b)],
+  ]);
+  const serve = site(docs);
+  const handler = (req: Request) =>
+    bFails && new URL(req.url).pathname === "/b.xml"
+      ? new Response("oops", { status: 500 })
+      : serve(req);
+  await withServer(handler, async (origin) => {
+    const config = { url: `${origin}/index.xml` };
+    // First poll, then a restart from what it stored: a.xml's pages are not all emitted again.
+    const first = (await loggedSource(config)).src;
+    assert.equal((await readAll(first)).flat().length, 28);
+    const restarted = (await loggedSource(config)).src;
+    restarted.resume?.(first.checkpoint?.());
+    assert.equal((await readAll(restarted)).flat().length, 1, "a.xml's newest day only");
+    // A position from before marks (one mark for all): b.xml, failing, is held to it, so its
+    // 2025 pages are not emitted when it comes back (they all were).
+    const old = (await loggedSource(config)).src;
+    old.resume?.({ since: "2026-04-20T00:00:00.000Z" });
+    assert.equal((await readAll(old)).flat().length, 9);
+    bFails = false;
+    assert.equal((await readAll(old)).flat().length, 1);
   });
 });
