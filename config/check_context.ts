@@ -12,6 +12,8 @@ export interface CheckContext {
   /** The flow is a flow file: bare numbers in duration fields are refused. */
   fromFile: boolean;
   durability?: "memory" | "redis";
+  /** The flow's output folder, resolved (a memory flow's dead letters are a file of it). */
+  outDir?: string;
   /**
    * The flow's step modules, imported before the check (config/step_modules.ts);
    * absent for a flow checked without importing them (parseFlow, defineFlow).

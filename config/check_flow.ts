@@ -62,6 +62,7 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
   const context: CheckContext = {
     fromFile: opts.fromFile ?? false,
     durability: top.ok ? top.value.durability : undefined,
+    ...(top.ok ? { outDir: resolve(top.value.output ?? `out/${top.value.name}`) } : {}),
     ...(opts.steps ? { steps: opts.steps } : {}),
   };
   const { sources, stages } = withCheckContext(context, () => ({

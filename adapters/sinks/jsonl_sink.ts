@@ -1,6 +1,7 @@
-import { dirname, isAbsolute, join, resolve } from "node:path";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { DEAD_LETTERS_FILE } from "../../engine/dead_letters.ts";
+import { checkContext } from "../../config/check_context.ts";
 import { type Envelope, MERGED_FIELDS, type RawItem } from "../../engine/item.ts";
 import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
@@ -112,8 +113,12 @@ export function writesUpdates(options: RecordOptions): boolean {
 
 /** Lines are appended to the end of a file, so a writer never overwrites one it did not write. */
 export const jsonlSinkSchema = z.strictObject({
-  path: z.string().min(1)
-    .describe("File to append to; a relative path is under the flow's outDir. Required."),
+  path: z.string().min(1).check((ctx) => {
+    const flow = checkContext();
+    if (flow?.durability === "memory" && flow.outDir && isDeadLettersFile(ctx.value, flow.outDir)) {
+      ctx.issues.push({ code: "custom", message: deadLettersPath(ctx.value), input: ctx.value });
+    }
+  }).describe("File to append to; a relative path is under the flow's outDir. Required."),
   fields: z.array(z.string().min(1)).min(1).optional()
     .describe("Payload fields to keep in each line; default all of them."),
   vectors: z.boolean().default(true).describe("Write each item's vector; default true."),
@@ -482,13 +487,36 @@ export const jsonlSink: SinkSpec<JsonlSinkConfig> = {
   schema: jsonlSinkSchema,
   create(config, env) {
     const path = isAbsolute(config.path) ? config.path : join(env.outDir, config.path);
-    // A memory flow's dead letters are a file of the output folder: items written there were
-    // read back as 89 malformed letters by `dlq list`.
-    if (!env.durable && resolve(path) === resolve(env.outDir, DEAD_LETTERS_FILE)) {
-      throw new Error(
-        `path ${config.path} is the file this flow's dead letters go to; give the items another`,
-      );
+    if (!env.durable && isDeadLettersFile(config.path, env.outDir)) {
+      throw new Error(deadLettersPath(config.path));
     }
     return new JsonlSink(path, config);
   },
 };
+
+/**
+ * Whether a jsonl sink's `path` (relative to `outDir`) is the file a memory
+ * flow's dead letters go to, through links too: items written there were
+ * read back by `dlq list` as malformed letters. Checked when the flow is,
+ * and again when the sink is made (a flow built in code).
+ */
+function isDeadLettersFile(path: string, outDir: string): boolean {
+  // Links are followed only where reading is allowed: a library checking a flow asks no prompt.
+  const links = Deno.permissions.querySync({ name: "read" }).state === "granted";
+  const real = (p: string): string => {
+    if (!links) return p;
+    try {
+      return Deno.realPathSync(p);
+    } catch {
+      // Not there yet: its folder's real path, and its own name.
+      const dir = dirname(p);
+      return dir === p ? p : join(real(dir), basename(p));
+    }
+  };
+  const file = isAbsolute(path) ? path : join(outDir, path);
+  return real(resolve(file)) === real(resolve(outDir, DEAD_LETTERS_FILE));
+}
+
+function deadLettersPath(path: string): string {
+  return `path ${path} is the file this flow's dead letters go to; give the items another`;
+}

@@ -1,3 +1,5 @@
+import { parseFlow } from "../../../config/load_flow.ts";
+import { builtinRegistry } from "../../../builtins.ts";
 import { isRetryable } from "../../../engine/errors.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -505,4 +507,42 @@ Deno.test("a memory flow's jsonl sink may not write to the file its dead letters
     /path dead_letters\.jsonl is the file this flow's dead letters go to; give the items another/,
   );
   await Deno.remove(outDir, { recursive: true });
+});
+
+Deno.test("the dead letters' file is refused when the flow is checked, by any spelling or link", async () => {
+  // `./dead_letters.jsonl`, an absolute path or a link to it passed check and failed the run (or,
+  // through a link, were written to).
+  const dir = await Deno.makeTempDir();
+  const out = join(dir, "out");
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(join(out, "dead_letters.jsonl"), "");
+  await Deno.symlink(join(out, "dead_letters.jsonl"), join(out, "link.jsonl"));
+  for (
+    const path of [
+      "./dead_letters.jsonl",
+      join(out, "dead_letters.jsonl"),
+      "sub/../dead_letters.jsonl",
+      "link.jsonl",
+    ]
+  ) {
+    const text = `name: t\noutput: ${out}\nsources:\n  g: { kind: generator, count: 1 }\n` +
+      `pipeline:\n  - publish:\n      - jsonl: { path: "${path}" }\n`;
+    const error = (() => {
+      try {
+        parseFlow(text, "flows/t.yaml", builtinRegistry(), {});
+      } catch (e) {
+        return String(e);
+      }
+    })();
+    assert.match(String(error), /is the file this flow's dead letters go to/, path);
+  }
+  // A durable flow's dead letters are in Redis: the name is free.
+  parseFlow(
+    `name: t\ndurability: redis\nredis: redis://127.0.0.1:6379\noutput: ${out}\nsources:\n` +
+      `  g: { kind: generator, count: 1 }\npipeline:\n  - publish:\n      - jsonl: { path: dead_letters.jsonl }\n`,
+    "flows/t.yaml",
+    builtinRegistry(),
+    {},
+  );
+  await Deno.remove(dir, { recursive: true });
 });
