@@ -15,7 +15,7 @@ import {
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
 import { errorMessage, fileFrame } from "../engine/errors.ts";
-import { check, type Checked, type PathProblem, show } from "./zod_issues.ts";
+import { check, type Checked, MERGE_KEY, type PathProblem, show } from "./zod_issues.ts";
 import type { StepModules } from "./step_modules.ts";
 
 export type { Locate } from "../engine/flow.ts";
@@ -145,6 +145,12 @@ function checkSource(
       at: "key",
       message: `a source name is ${STAGE_ID_RULE} (e.g. hn-top), got ${JSON.stringify(name)}`,
     });
+    return undefined;
+  }
+  if (isMap(block) && "<<" in block) {
+    // A merge key (`h: { <<: *g, seed: 3 }`): its fields are not read, and "kind is missing"
+    // said nothing of why.
+    found.push({ path: [...path, "<<"], at: "key", message: MERGE_KEY });
     return undefined;
   }
   const kinds = [...registry.sources.keys()];

@@ -47,7 +47,7 @@ export function hideFilled(message: string, filled: readonly Filled[]): string {
     // Unquoted `${VAR}` is read as YAML reads it: a number is shown bare. Not a boolean, nor a
     // short number, which hide nothing and are words of other messages ("expected true or …").
     const typed = retype(value);
-    if (typeof typed === "number" && value.length >= 6) named.set(String(typed), name);
+    if (typeof typed === "number" && String(typed).length >= 6) named.set(String(typed), name);
   }
   if (named.size === 0) return message;
   const forms = [...named.keys()].sort((a, b) => b.length - a.length)
@@ -309,6 +309,11 @@ function unclosedQuote(text: string): number | undefined {
       continue;
     }
     canStart = last === "\n" || "[{,".includes(last) || (":-".includes(last) && spaced);
+    if ((c === "&" || c === "!") && canStart) {
+      // An anchor or a tag before the value (`path: &p "items.jsonl`): the value starts after it.
+      while (i + 1 < text.length && !/\s/.test(text[i + 1])) i++;
+      continue;
+    }
     if ((c === '"' || c === "'") && canStart) open = i, quote = c;
     last = c;
     spaced = false;

@@ -106,6 +106,10 @@ interface Context {
 
 const MISSING = "required field is missing";
 
+/** What a YAML merge key (`<<: *anchor`), which the yaml library keeps as a field, is told. */
+export const MERGE_KEY = "a merge key (<<: *anchor) is not read as a merge in a flow file: write " +
+  "the fields out, or give the whole value an alias (field: *anchor)";
+
 /** Fields of the flow's `http:` block that a source cannot set on its own (perHost it can). */
 const FLOW_HTTP_ONLY = ["allow", "userAgent", "robots"];
 
@@ -123,8 +127,7 @@ function toProblems(iss: Issue, prefix: PropertyKey[], ctx: Context): PathProble
         return {
           path: [...path, key],
           at: "key" as const,
-          message: "a merge key (<<: *anchor) is not read as a merge in a flow file: write the " +
-            "fields out, or give the whole value an alias (field: *anchor)",
+          message: MERGE_KEY,
         };
       }
       const best = nearest(key, candidates);

@@ -957,6 +957,16 @@ Deno.test("a YAML merge key is said to be no merge, not an unknown field with a 
     e.message,
     /:7:7: pipeline\[1\]\.dedupe\["<<"\]: a merge key \(<<: \*anchor\) is not read as a merge in a flow file/,
   );
+  // In a source, too (it said the source's kind was missing).
+  const inSource = flowError(() =>
+    parse(
+      "name: demo\nsources:\n  g: &g { kind: rss, url: https://e.com/f }\n  h: { <<: *g }\npipeline: [validate]\n",
+    )
+  );
+  assert.match(
+    inSource.message,
+    /:4:8: sources\.h\["<<"\]: a merge key \(<<: \*anchor\) is not read/,
+  );
 });
 
 Deno.test("a true, false or short number filled from a variable is not hidden in other fields' errors", () => {
@@ -996,4 +1006,27 @@ Deno.test("a key written twice names its first line in the same map; an apostrop
     )
   );
   assert.equal(`${quote.line}:${quote.column}`, "8:24", quote.message);
+  // After an anchor, too (it was placed past the last line).
+  const anchored = flowError(() =>
+    parse(
+      "name: demo\nsources:\n  g: { kind: generator }\npipeline:\n  - publish:\n" +
+        '      - jsonl:\n          path: &p "items.jsonl\n',
+    )
+  );
+  assert.equal(`${anchored.line}:${anchored.column}`, "7:20", anchored.message);
+});
+
+Deno.test("a number of leading zeros filled from a variable does not hide a short number elsewhere", () => {
+  // N=000001 read as 1: another field's "at most 1" read "at most (the value of ${N}, …)".
+  const e = flowError(() =>
+    parseFlow(
+      "name: t\nsources:\n  g:\n    kind: generator\n    count: ${N}\npipeline:\n" +
+        "  - validate\n  - dedupe: { near: { threshold: 1.5 } }\n",
+      "flows/t.yaml",
+      builtinRegistry(),
+      { N: "000001" },
+    )
+  );
+  assert.match(e.message, /threshold: .*1\b/, e.message);
+  assert.doesNotMatch(e.message, /the value of \$\{N\}/, e.message);
 });
