@@ -373,6 +373,8 @@ export async function readJsonlDeadLetters(
           attempts: Number(d.attempts ?? 0),
           time: String(d.time ?? ""),
           item: d.item ?? null,
+          // A line that parses but is no letter (items a sink wrote here, say): said what it lacks.
+          ...(d.item == null ? { problem: "line has no item: not a dead letter" } : {}),
         };
       } catch (error) {
         entry = {

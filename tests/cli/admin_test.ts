@@ -281,6 +281,13 @@ Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => 
     /first 1 dead letter of stage validate in .* shown; more with --limit/,
   );
   assert.doesNotMatch(validate.text, /spam/);
+  // A line that is no letter (an item a sink wrote here) says so, not "malformed: undefined".
+  await Deno.writeTextFile(
+    join(flow.outDir, "dead_letters.jsonl"),
+    JSON.stringify({ id: "x", payload: { title: "an item" } }) + "\n",
+  );
+  const stray = await dlqCommand(flow, "list");
+  assert.match(stray.text, /malformed: line has no item: not a dead letter/);
 });
 
 Deno.test("status, dlq replay and dlq purge on a memory flow say they need Redis", async () => {
