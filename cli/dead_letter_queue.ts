@@ -256,14 +256,20 @@ async function replayEach(
     // from where it goes: a fused step's head runs it through the whole step.
     const then = orderAt(orders, Number(entry.id.split("-")[0]));
     const skipped = then && pipeline.includes(target)
-      ? skippedStages(then.order, pipeline, entry.stage, target)
+      ? pipeline.filter((s) =>
+        [then.order, ...(then.also ? [then.also] : [])].some((order) =>
+          skippedStages(order, pipeline, entry.stage, target).includes(s)
+        )
+      )
       : [];
     if (skipped.length > 0) {
+      const passed = then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage)));
       skip(
-        `its item would skip ${skipped.join(", ")}: the flow's stages were put in another ` +
-          `order since it was written (its item had been through ${
-            then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage))).join(", ") ||
-            "no stage"
+        `its item would skip ${skipped.join(", ")}: the flow's stages changed since it was ` +
+          `written (${
+            then!.also
+              ? "an older version may have run then"
+              : `its item had been through ${passed.join(", ") || "no stage"}`
           }); replay it with --into ${skipped[0]}`,
       );
       continue;

@@ -220,6 +220,10 @@ export async function* sitemapUrls(
             childrenFine++;
             if (options.marks?.has(found.url)) {
               walk.marks.set(found.url, options.marks.get(found.url)!);
+            } else if (!options.marks && options.since !== undefined) {
+              // A position from before marks held every sitemap to its one mark: one left unread
+              // keeps it, or once it changed it was read whole, its old pages emitted again.
+              walk.marks.set(found.url, options.since);
             }
           }
           continue;

@@ -340,6 +340,11 @@ async function sayRekeyed(
 export interface StartedOrder {
   at: number;
   order: string[];
+  /**
+   * Another order that may have run from `at` too: an older millrace started `order` some
+   * time after the record's last entry (a rollback), and that one may have gone on until then.
+   */
+  also?: string[];
 }
 
 /** Orders kept: a flow reordered more often than this loses the oldest, whose letters go unchecked. */
@@ -364,7 +369,13 @@ export async function recordOrder(
   const last = json === null ? undefined : JSON.parse(json) as StartedOrder;
   const add: StartedOrder[] = [];
   if (before.length > 0 && (last === undefined || !sameOrder(last.order, before))) {
-    add.push({ at: last === undefined ? 0 : last.at + 1, order: [...before] });
+    // A rollback: when the older millrace started is not known, so either order may have
+    // written a letter since the last entry.
+    add.push(
+      last === undefined
+        ? { at: 0, order: [...before] }
+        : { at: last.at + 1, order: [...before], also: last.order },
+    );
   }
   const newest = add[add.length - 1] ?? last;
   if (newest === undefined || !sameOrder(newest.order, order)) {
@@ -398,9 +409,9 @@ export async function startedOrders(redis: Redis, keys: FlowKeys): Promise<Start
  * The stages of `now` that an item would skip if put on `target`'s input,
  * given that it had been through the stages before `stage` in `then` (and
  * not `stage` itself, which gave up on it): those before `target` now that
- * it never went through, of the stages `then` had. A stage added since is
- * left out, as a start leaves it for entries waiting past it: said, not
- * refused. Empty when nothing is skipped.
+ * it never went through, a stage added since included (a dedupe added
+ * before a letter's stage would let its copy through). Empty when nothing
+ * is skipped.
  */
 export function skippedStages(
   then: readonly string[],
@@ -410,6 +421,5 @@ export function skippedStages(
 ): string[] {
   const at = then.indexOf(stage);
   const passed = new Set(at < 0 ? [] : then.slice(0, at));
-  return now.slice(0, Math.max(0, now.indexOf(target)))
-    .filter((s) => then.includes(s) && !passed.has(s));
+  return now.slice(0, Math.max(0, now.indexOf(target))).filter((s) => !passed.has(s));
 }

@@ -428,8 +428,8 @@ redisTest(
       assert.equal(result.skipped.length, 1);
       assert.equal(
         result.skipped[0].reason,
-        "its item would skip enrich: the flow's stages were put in another order since it was " +
-          "written (its item had been through validate); replay it with --into enrich",
+        "its item would skip enrich: the flow's stages changed since it was written (its item " +
+          "had been through validate); replay it with --into enrich",
       );
       // As it says: from enrich on, it goes through enrich and gate again.
       const into = await dlqReplay(redis, keys, { pipeline: after, into: "enrich" });
@@ -473,7 +473,7 @@ redisTest(
 );
 
 redisTest(
-  "dlqReplay judges a reorder from where a letter goes (a fused step's head), and not by a stage added since",
+  "dlqReplay judges a reorder from where a letter goes (a fused step's head), and a stage added since as one it would skip",
   async () => {
     const before = ["validate", "gate", "enrich", "publish"];
     const after = ["validate", "enrich", "gate", "publish"];
@@ -494,8 +494,8 @@ redisTest(
       assert.deepEqual(result.replayed, { gate: 1 });
       assert.deepEqual(result.into, { gate: "validate" });
     });
-    // A stage added before publish, the rest in their order: its letters go back as a start lets
-    // entries waiting past a new stage go on (it was refused as a reorder, --into publish too).
+    // A stage added before publish, the rest in their order: its letters would skip it (a dedupe
+    // added would let a copy through), so they wait for --into the new stage.
     await withConnection(async (redis) => {
       const added = ["validate", "gate", "enrich", "tag", "publish"];
       await groups(redis, added);
@@ -504,7 +504,32 @@ redisTest(
       await new Promise((r) => setTimeout(r, 5));
       await recordOrder(redis, keys, added, before);
       const result = await dlqReplay(redis, keys, { pipeline: added });
-      assert.deepEqual(result.replayed, { publish: 1 });
+      assert.deepEqual(result.replayed, {});
+      assert.match(result.skipped[0].reason, /would skip tag: .* replay it with --into tag$/);
+      const into = await dlqReplay(redis, keys, { pipeline: added, into: "tag" });
+      assert.deepEqual(into.replayed, { publish: 1 });
+    });
+  },
+);
+
+redisTest(
+  "dlqReplay holds a letter to both orders that may have run after a rollback",
+  async () => {
+    // A, then B (a letter of enrich, its item through validate only), then an older millrace ran
+    // A, then the new one A again: the letter was judged by A alone and went out never deduped.
+    const a = ["validate", "dedupe", "enrich", "publish"];
+    const b = ["validate", "enrich", "dedupe", "publish"];
+    await withConnection(async (redis) => {
+      await groups(redis, a);
+      await recordOrder(redis, keys, a, []);
+      await new Promise((r) => setTimeout(r, 5));
+      await recordOrder(redis, keys, b, a);
+      await new Promise((r) => setTimeout(r, 5));
+      await letter(redis, "enrich", 1);
+      await recordOrder(redis, keys, a, a); // keys.pipeline: the older millrace's A
+      const result = await dlqReplay(redis, keys, { pipeline: a });
+      assert.deepEqual(result.replayed, {});
+      assert.match(result.skipped[0].reason, /would skip dedupe: .* replay it with --into dedupe$/);
     });
   },
 );

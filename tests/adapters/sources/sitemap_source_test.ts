@@ -785,3 +785,35 @@ Deno.test("a first poll with a failing child keeps the marks it moved across a r
     assert.equal((await readAll(old)).flat().length, 1);
   });
 });
+
+Deno.test("from a position before marks, a child left unread as unchanged keeps the one mark", async () => {
+  // u.xml, unchanged by its index entry, got no mark: when it changed, its every old page came.
+  const old = Array.from(
+    { length: 10 },
+    (_, d) => [`https://example.com/u${d + 1}`, `2025-01-${String(d + 1).padStart(2, "0")}`],
+  ) as [string, string][];
+  let uChanged = false;
+  await withServer((req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/index.xml") {
+      return new Response(
+        index([["/a.xml", "2026-04-28"], ["/u.xml", uChanged ? "2026-05-01" : "2025-02-01"]]),
+      );
+    }
+    if (path === "/a.xml") return new Response(urlset([["https://example.com/a1", "2026-04-28"]]));
+    if (path === "/u.xml") {
+      return new Response(
+        urlset(uChanged ? [...old, ["https://example.com/new", "2026-05-01"]] : old),
+      );
+    }
+    return new Response("none", { status: 404 });
+  }, async (origin) => {
+    const { src } = await loggedSource({ url: `${origin}/index.xml` });
+    src.resume?.({ since: "2026-04-01T00:00:00.000Z" });
+    assert.deepEqual((await readAll(src)).flat().map((i) => i.url), ["https://example.com/a1"]);
+    uChanged = true;
+    const urls = (await readAll(src)).flat().map((i) => i.url);
+    assert.ok(urls.includes("https://example.com/new"), JSON.stringify(urls));
+    assert.ok(!urls.some((u) => /\/u\d+$/.test(String(u))), JSON.stringify(urls));
+  });
+});
