@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Actor } from "../engine/actor.ts";
 import type { Envelope, RawItem, ValidItem } from "../engine/item.ts";
 import type { StageSpec } from "../engine/registry.ts";
+import { escapeRegExp } from "../engine/escape_regexp.ts";
 import {
   type Check,
   fieldChecks,
@@ -164,10 +165,6 @@ function spamCheck(words: string[]): Check {
     }
     return undefined;
   };
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /**

@@ -255,13 +255,13 @@ async function replayEach(
     // before that one (a review's 906 items went out never deduplicated nor enriched). Judged
     // from where it goes: a fused step's head runs it through the whole step.
     const then = orderAt(orders, Number(entry.id.split("-")[0]));
-    const skipped = then && pipeline.includes(target)
-      ? pipeline.filter((s) =>
-        [then.order, ...(then.also ? [then.also] : [])].some((order) =>
-          skippedStages(order, pipeline, entry.stage, target).includes(s)
-        )
-      )
-      : [];
+    const skippedBy = new Set(
+      then && pipeline.includes(target)
+        ? [then.order, ...(then.also ? [then.also] : [])]
+          .flatMap((order) => skippedStages(order, pipeline, entry.stage, target))
+        : [],
+    );
+    const skipped = pipeline.filter((s) => skippedBy.has(s));
     if (skipped.length > 0) {
       const passed = then!.order.slice(0, Math.max(0, then!.order.indexOf(entry.stage)));
       skip(

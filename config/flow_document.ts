@@ -12,6 +12,7 @@ import {
 } from "yaml";
 import type { Locate } from "./check_flow.ts";
 import { formatPath, type Problem } from "../engine/flow_error.ts";
+import { escapeRegExp } from "../engine/escape_regexp.ts";
 import { type PathProblem, show } from "./zod_issues.ts";
 import { substituteEnv } from "./env_vars.ts";
 import { readAliases } from "./yaml_aliases.ts";
@@ -55,10 +56,6 @@ export function hideFilled(message: string, filled: readonly Filled[]): string {
       /^[\d.eE+-]+$/.test(f) ? `(?<![\\w.])${escapeRegExp(f)}(?![\\w.])` : escapeRegExp(f)
     );
   return message.replace(new RegExp(forms.join("|"), "g"), (found) => named.get(found) ?? found);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 /** Defaults worth offering when a well-known field's variable is unset. */
@@ -288,7 +285,7 @@ function syntaxProblems(
 function unclosedQuote(text: string): number | undefined {
   let open: number | undefined, quote = "";
   // Where a quoted value may start: at a line's start, after [ { , or after ": " and "- ".
-  let canStart = true, spaced = false, last = "\n";
+  let spaced = false, last = "\n";
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (open !== undefined) {
@@ -308,7 +305,7 @@ function unclosedQuote(text: string): number | undefined {
       i--;
       continue;
     }
-    canStart = last === "\n" || "[{,".includes(last) || (":-".includes(last) && spaced);
+    const canStart = last === "\n" || "[{,".includes(last) || (":-".includes(last) && spaced);
     if ((c === "&" || c === "!") && canStart) {
       // An anchor or a tag before the value (`path: &p "items.jsonl`): the value starts after it.
       while (i + 1 < text.length && !/\s/.test(text[i + 1])) i++;

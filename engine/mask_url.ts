@@ -3,6 +3,8 @@
  * (Redis, Postgres, Qdrant): one reading of where a secret can sit.
  */
 
+import { escapeRegExp } from "./escape_regexp.ts";
+
 /** Where a URL's userinfo sits (`scheme://<userinfo>@host`) and its parts. */
 interface Userinfo {
   start: number;
@@ -311,8 +313,10 @@ export function maskSecretsOf(text: string, url: string): string {
   for (const secret of urlSecrets(url)) {
     // Where it stands on its own: a password "pass" turned the message's "password" into
     // "***word", telling what it was.
-    const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    out = out.replace(new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`, "g"), "***");
+    out = out.replace(
+      new RegExp(`(?<![A-Za-z0-9])${escapeRegExp(secret)}(?![A-Za-z0-9])`, "g"),
+      "***",
+    );
   }
   return out;
 }

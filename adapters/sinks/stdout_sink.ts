@@ -62,9 +62,9 @@ function printedIds(out: LineWriter, sink: string): IdSet {
  * Prints one JSON line per item, the same line the JSONL sink writes, so a
  * flow can be piped into `jq` or another program (a deleted item prints its
  * tombstone, `{"id":…,"deleted":true,…}`). Logs go to stderr, so
- * stdout holds nothing but items. It prints an id once per process and flow:
- * a retried batch, or a flow `--watch` swapped in, does not print its items
- * twice, but a re-run prints them again.
+ * stdout holds nothing but items. It prints an id once per process (see
+ * printedOn): a retried batch, or a flow `--watch` swapped in, does not
+ * print its items twice, but a re-run prints them again.
  * What is printed cannot be taken back, so a publish stage's `retention`
  * does not apply to it (the sink has no `expire`).
  */

@@ -570,7 +570,7 @@ export function walkWarnings(walk: SitemapWalk, root: string, said: Set<string>)
         (f.gone
           ? "the site no longer has it, so the other sitemaps were read without it"
           : "the other sitemaps were read, and this one is read again at the next poll " +
-            "(the position stays until it is)"),
+            "(its mark stays until it is)"),
     );
   }
   if (walk.noLoc > 0) {

@@ -211,32 +211,22 @@ class SitemapSource implements Source {
     }
     const before = JSON.stringify(this.checkpoint());
     // A child sitemap that failed may hold pages (one the site has lost, a 404, holds none): it
-    // keeps its mark, and so do the sitemaps it lists, unread; the overall mark stays. The
+    // keeps its mark, and so do the sitemaps it lists, unread; the overall mark stays, but on a
+    // first poll, which must keep the marks it moved (a restart emitted every page again). The
     // sitemaps read move on: held back, each poll emitted their every page again.
-    if (done.failed.some((f) => !f.gone)) {
-      const marks = new Map([...(this.#marks ?? []), ...done.marks]);
+    const incomplete = done.failed.some((f) => !f.gone);
+    const marks = incomplete ? new Map([...(this.#marks ?? []), ...done.marks]) : done.marks;
+    if (incomplete && !this.#marks && this.#since !== undefined) {
       // A position from before marks held every sitemap to its one mark: a failed child keeps it.
-      if (!this.#marks && this.#since !== undefined) {
-        for (const f of done.failed) if (!marks.has(f.url)) marks.set(f.url, this.#since);
-      }
-      this.#marks = keptMarks(marks, started, since);
-      this.#stamps = done.stamps;
-      // A first poll has no position yet: the marks moved must be kept (a restart emitted every
-      // page again), under the newest lastmod of what was read.
-      if (this.#since === undefined && done.newest !== undefined) {
-        this.#since = Math.max(since ?? -Infinity, Math.min(done.newest, started));
-      }
-      if (held) yield held;
-      else if (JSON.stringify(this.checkpoint()) !== before) yield [];
-      return;
+      for (const f of done.failed) if (!marks.has(f.url)) marks.set(f.url, this.#since);
     }
     // Never behind this walk's own cutoff: the first poll's `since: 7d` over
     // a sitemap of old pages would leave the position at their old lastmod,
     // and the next poll would emit them all.
-    if (done.newest !== undefined) {
+    if (done.newest !== undefined && (!incomplete || this.#since === undefined)) {
       this.#since = Math.max(this.#since ?? since ?? -Infinity, Math.min(done.newest, started));
     }
-    this.#marks = keptMarks(done.marks, started, since);
+    this.#marks = keptMarks(marks, started, since);
     this.#stamps = done.stamps;
     if (held) yield held;
     else if (JSON.stringify(this.checkpoint()) !== before) yield [];

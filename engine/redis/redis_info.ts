@@ -217,9 +217,10 @@ export async function recentReaders(
   const readers = new Map<string, { stages: Set<string>; idle: number }>();
   for (const group of groups) {
     for (const lane of LANES) {
+      const key = keys.input(group, lane);
       let consumers: unknown[];
       try {
-        consumers = await redis.xinfo("CONSUMERS", keys.input(group, lane), group) as unknown[];
+        consumers = await redis.xinfo("CONSUMERS", key, group) as unknown[];
       } catch (error) {
         if (/NOGROUP|no such key/i.test(errorMessage(error))) continue;
         throw error;
@@ -227,7 +228,6 @@ export async function recentReaders(
       for (const c of consumers.map(pairs)) {
         const idle = Number(c.idle ?? Infinity);
         if (idle >= withinMs) continue;
-        const key = keys.input(group, lane);
         if (await released(redis, key, group, String(c.name), Number(c.pending ?? 0), withinMs)) {
           continue;
         }
