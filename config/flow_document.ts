@@ -116,7 +116,7 @@ export function readFlowDocument(
       problems: problems.length > 0 ? placed() : [{ path: "", message: String(e) }],
     };
   }
-  return { ok: true, value, locate: locateIn(doc, aliases.targets, pos), problems, filled };
+  return { ok: true, value, locate: locateIn(doc, text, aliases.targets, pos), problems, filled };
 }
 
 type Report = (p: PathProblem, offset: number) => void;
@@ -185,10 +185,12 @@ function retype(value: string): string | number | boolean {
 /**
  * Maps a data path to the node written for it: the key for "key", the value
  * otherwise. A path that is not in the document (a missing field) falls back
- * to the nearest ancestor that is, at its key.
+ * to the nearest ancestor that is, at its key. A list item left empty (a
+ * lone `-`) has neither: it is placed at its dash.
  */
 function locateIn(
   doc: Document,
+  text: string,
   targets: Map<Alias, Node | undefined>,
   pos: (offset: number) => { line: number; column: number },
 ): Locate {
@@ -196,7 +198,9 @@ function locateIn(
     let node: unknown = doc.contents;
     let key: Node | undefined;
     let matched = 0;
+    let dash: number | undefined;
     for (const seg of path) {
+      dash = undefined;
       if (isAlias(node)) node = targets.get(node);
       if (isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
@@ -206,15 +210,28 @@ function locateIn(
       } else if (isSeq(node) && typeof seg === "number" && seg < node.items.length) {
         key = undefined;
         node = node.items[seg];
+        dash = hasText(node) ? undefined : dashBefore(text, (node as Node | null)?.range?.[0]);
       } else break;
       matched++;
     }
     const valueStart = hasText(node) ? (node as Node).range?.[0] : undefined;
     const keyStart = key?.range?.[0];
     const whole = matched === path.length;
-    const offset = whole && at === "value" ? valueStart ?? keyStart : keyStart ?? valueStart;
+    const offset = whole && dash !== undefined
+      ? dash
+      : whole && at === "value"
+      ? valueStart ?? keyStart
+      : keyStart ?? valueStart;
     return offset === undefined ? undefined : pos(offset);
   };
+}
+
+/** The offset of the `-` an empty list item's node follows (past the spaces after the dash). */
+function dashBefore(text: string, offset: number | undefined): number | undefined {
+  if (offset === undefined) return undefined;
+  let i = offset - 1;
+  while (i >= 0 && (text[i] === " " || text[i] === "\t")) i--;
+  return text[i] === "-" ? i : undefined;
 }
 
 /** A node that is written in the file (an empty `key:` has a null value with no text). */

@@ -312,6 +312,15 @@ Deno.test("an empty pipeline and no sources are refused with an example of what 
   );
 });
 
+Deno.test("an empty list item (a lone dash) is placed at its dash", () => {
+  const e = flowError(() => parse(flow("  - validate\n  -\n  -   # nothing yet\n")));
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:6:3: pipeline[1]: expected a stage such as - dedupe: { key: [url] }, got null\n" +
+      "flows/demo.yaml:7:3: pipeline[2]: expected a stage such as - dedupe: { key: [url] }, got null",
+  );
+});
+
 Deno.test("a missing required field points at the nearest written ancestor", () => {
   const e = flowError(() => parse("sources:\n  hn: { kind: json }\npipeline: [validate]\n"));
   assert.equal(e.message, "flows/demo.yaml:1:1: name: required field is missing");
