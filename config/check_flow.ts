@@ -14,6 +14,7 @@ import {
   stageCommonSchema,
 } from "./flow_schema.ts";
 import { nearest } from "./suggest.ts";
+import { fileInTheWay } from "../adapters/sinks/_file_in_the_way.ts";
 import { errorMessage, fileFrame } from "../engine/errors.ts";
 import { check, type Checked, MERGE_KEY, type PathProblem, show } from "./zod_issues.ts";
 import type { StepModules } from "./step_modules.ts";
@@ -79,6 +80,20 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
   // A config taken as written cannot say what its stage needs or adds.
   if (stages.every((s) => s?.spec) && waived.length === 0) {
     checkOrder(stages as CheckedStage[], registry, found);
+  }
+
+  // A memory flow's dead letters go to a file of its output folder, whatever its sinks.
+  const inTheWay = top.ok && top.value.durability === "memory" && context.outDir
+    ? fileInTheWay(context.outDir)
+    : undefined;
+  if (top.ok && inTheWay !== undefined) {
+    const output = top.value.output ?? `out/${top.value.name}`;
+    found.push({
+      path: [top.value.output !== undefined ? "output" : "name"],
+      at: "value",
+      message: `${output} cannot be made: ${inTheWay} is a file, not a folder; ` +
+        "set output: to a folder",
+    });
   }
 
   if (top.ok && top.value.durability === "redis" && top.value.redis === undefined) {

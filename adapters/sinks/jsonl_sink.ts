@@ -7,6 +7,7 @@ import type { SinkSpec } from "../../engine/registry.ts";
 import type { Sink } from "../../engine/sink.ts";
 import { IdSet } from "./_id_set.ts";
 import { afterDelete, type Standing } from "./_after_delete.ts";
+import { fileInTheWay } from "./_file_in_the_way.ts";
 import { errorMessage, PermanentError } from "../../engine/errors.ts";
 import { jsonWithVector } from "../../engine/vector_json.ts";
 
@@ -117,6 +118,19 @@ export const jsonlSinkSchema = z.strictObject({
     const flow = checkContext();
     if (flow?.durability === "memory" && flow.outDir && isDeadLettersFile(ctx.value, flow.outDir)) {
       ctx.issues.push({ code: "custom", message: deadLettersPath(ctx.value), input: ctx.value });
+    }
+    if (!flow?.outDir) return;
+    const inTheWay = fileInTheWay(dirname(resolve(flow.outDir, ctx.value)));
+    // A memory flow's output folder is checked itself (config/check_flow.ts): said there once.
+    const saidAtOutput = flow.durability === "memory" && inTheWay !== undefined &&
+      fileInTheWay(flow.outDir) === inTheWay;
+    if (inTheWay !== undefined && !saidAtOutput) {
+      ctx.issues.push({
+        code: "custom",
+        message: `${ctx.value} cannot be made: ${inTheWay} is a file, not a folder; ` +
+          "give the items another path",
+        input: ctx.value,
+      });
     }
   }).describe("File to append to; a relative path is under the flow's outDir. Required."),
   fields: z.array(z.string().min(1)).min(1).optional()

@@ -546,3 +546,50 @@ Deno.test("the dead letters' file is refused when the flow is checked, by any sp
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("an output folder or a jsonl path under a file is refused when the flow is checked", async () => {
+  // It passed check; the run then failed at its first write (a memory flow's first dead letter).
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "afile"), "not a folder\n");
+  const errorOf = (text: string) => {
+    try {
+      parseFlow(text, "flows/t.yaml", builtinRegistry(), {});
+    } catch (e) {
+      return String((e as Error).message);
+    }
+    return "ok";
+  };
+  const head = "name: t\nsources:\n  g: { kind: generator, count: 1 }\n";
+  const underFile = join(dir, "afile", "sub");
+  assert.equal(
+    errorOf(`${head}output: ${underFile}\npipeline:\n  - publish: [{ stdout: {} }]\n`),
+    `flows/t.yaml:4:9: output: ${underFile} cannot be made: ${join(dir, "afile")} is a file, ` +
+      `not a folder; set output: to a folder`,
+  );
+  // Said once, at output, when the jsonl file would be under it too.
+  assert.equal(
+    errorOf(`${head}output: ${underFile}\npipeline:\n  - publish: [{ jsonl: { path: a.jsonl } }]\n`)
+      .split("\n").length,
+    1,
+  );
+  const durable = `name: t\ndurability: redis\nredis: redis://127.0.0.1:6379\noutput: ${dir}\n` +
+    "sources:\n  g: { kind: generator, count: 1 }\n";
+  assert.equal(
+    errorOf(`${durable}pipeline:\n  - publish:\n      - jsonl: { path: afile/items.jsonl }\n`),
+    `flows/t.yaml:9:24: pipeline[0].publish[0].jsonl.path: afile/items.jsonl cannot be made: ` +
+      `${join(dir, "afile")} is a file, not a folder; give the items another path`,
+  );
+  // A durable flow writes nothing of its own to its output folder: a stdout sink needs none.
+  assert.equal(
+    errorOf(
+      `${durable.replace(`output: ${dir}`, `output: ${underFile}`)}pipeline:\n` +
+        "  - publish: [{ stdout: {} }]\n",
+    ),
+    "ok",
+  );
+  assert.equal(
+    errorOf(`${durable}pipeline:\n  - publish: [{ jsonl: { path: items.jsonl } }]\n`),
+    "ok",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
