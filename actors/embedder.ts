@@ -318,6 +318,7 @@ export const embedStage: StageSpec<EmbedConfig> = {
   schema: embedConfigSchema,
   needs: () => [],
   adds: ["embedded"],
+  vectorLength: (config) => config.dimensions ?? (config.provider === "local" ? 256 : undefined),
   create(config, env) {
     const inputs = inputsOf(config);
     const connect = PROVIDERS[config.provider](config, env, inputs);

@@ -19,6 +19,12 @@ export interface CheckContext {
    * absent for a flow checked without importing them (parseFlow, defineFlow).
    */
   steps?: StepModules;
+  /**
+   * The length of the vectors items carry when they reach the stage being
+   * checked, as the last stage before it that gives vectors says
+   * (StageSpec.vectorLength); absent when none says.
+   */
+  vectorLength?: number;
 }
 
 let current: CheckContext | undefined;

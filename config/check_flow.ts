@@ -73,7 +73,12 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
       )
       : [],
     stages: Array.isArray(raw.pipeline)
-      ? raw.pipeline.map((element, i) => checkStage(i, element, registry, found, waived))
+      ? raw.pipeline.map((element, i) => {
+        const stage = checkStage(i, element, registry, found, waived);
+        const length = stage?.entry && stage.spec?.vectorLength?.(stage.entry.config);
+        if (length !== undefined) context.vectorLength = length;
+        return stage;
+      })
       : [],
   }));
   const ids = assignIds(stages, found);

@@ -93,6 +93,12 @@ export interface StageSpec<C = any> extends Spec<C> {
   defaultId?(config: C): string;
   /** A batch window in front of `handle` (the Embedder's and Publisher's bulk calls). */
   window?(config: C): WindowOptions | undefined;
+  /**
+   * The length of the vectors the stage gives its items, where its config
+   * says it (an embed stage's `dimensions`): a later sink that names its own
+   * is checked against it when the flow is.
+   */
+  vectorLength?(config: C): number | undefined;
   /** Makes the actor from its checked config; may be async. */
   create(config: C, env: BuildEnv): Actor<RawItem, RawItem> | Promise<Actor<RawItem, RawItem>>;
   /**

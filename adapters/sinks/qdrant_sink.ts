@@ -2,6 +2,7 @@ import { v5 as uuidv5 } from "uuid";
 import { type QdrantHttpError, QdrantRest } from "./_qdrant_rest.ts";
 import { z } from "zod";
 import { duration } from "../../config/units.ts";
+import { checkContext } from "../../config/check_context.ts";
 import {
   AWAY_STATUSES,
   endsRunAt,
@@ -76,6 +77,16 @@ export const qdrantSinkSchema = z.strictObject({
   distance: z.enum(DISTANCES).default("Cosine")
     .describe("Distance of a collection this sink creates, and expected of one that exists."),
   dimensions: z.int().positive().max(65_536).optional()
+    .check((ctx) => {
+      const embedded = checkContext()?.vectorLength;
+      if (embedded !== undefined && ctx.value !== undefined && ctx.value !== embedded) {
+        ctx.issues.push({
+          code: "custom",
+          message: dimensionsDisagree(ctx.value, embedded),
+          input: ctx.value,
+        });
+      }
+    })
     .describe(
       "Vector length the flow embeds; must agree with the embed stage's. Default: the embed " +
         "stage's, else learnt from the first vectors written.",
@@ -410,9 +421,7 @@ export class QdrantSink implements Sink {
     const { dimensions: configured, vectors } = this.#options;
     const embedded = vectors?.dimensions;
     if (configured !== undefined && embedded !== undefined && configured !== embedded) {
-      throw new Error(
-        `qdrant sink: dimensions is ${configured} but the embed stage makes vectors of ${embedded}: make them agree, or drop the sink's dimensions`,
-      );
+      throw new Error(`qdrant sink: ${dimensionsDisagree(configured, embedded)}`);
     }
     const dimensions = configured ?? embedded;
     const found = await this.#fetch();
@@ -944,3 +953,8 @@ export const qdrantSink: SinkSpec<QdrantSinkConfig> = {
   needs: ["embedded"],
   create: (config, env) => new QdrantSink({ ...config, log: env.log, vectors: env.vectors }),
 };
+
+function dimensionsDisagree(configured: number, embedded: number): string {
+  return `dimensions is ${configured} but the embed stage makes vectors of ${embedded}: ` +
+    "make them agree, or drop the sink's dimensions";
+}

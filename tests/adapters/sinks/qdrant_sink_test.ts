@@ -680,11 +680,15 @@ Deno.test("in a flow the sink learns the embed stage's dimension at start, and a
     );
     assert.equal(fake.requests.filter((r) => r.path.includes("/points")).length, 0, "no write");
   });
-  await withQdrant(async (fake) => {
-    const started = await run(fake, { dimensions: 32 }).then(() => undefined, (e: Error) => e);
-    assert.ok(started instanceof FlowStartError);
-    assert.match(started.message, /dimensions is 32 but the embed stage makes vectors of 16/);
-    assert.equal(fake.collections.size, 0, "nothing created");
+  // A sink's dimensions that disagree with the embed stage's is refused when the flow is checked,
+  // at the sink's field (it passed check and the run refused it at start).
+  await withQdrant((fake) => {
+    assert.throws(
+      () => flowOf(fake, story, true, { dimensions: 32 }),
+      /pipeline\[2\]\.publish\[0\]\.qdrant\.dimensions: dimensions is 32 but the embed stage makes vectors of 16/,
+    );
+    assert.equal(fake.requests.length, 0, "nothing asked of Qdrant");
+    return Promise.resolve();
   });
 });
 
