@@ -19,12 +19,21 @@ function revision(sql: Sql, payload: Fragment): Fragment {
 
 /**
  * The merged fields of `from` as a jsonb object to lay over a payload;
- * engagement is laid over `base`'s, so fields the merge does not track stay.
+ * engagement is `base`'s and `from`'s together, each count at its maximum
+ * (as the Deduper merges them), so fields the merge does not track stay and
+ * a count grown since is kept.
  */
 function mergedOf(sql: Sql, from: Fragment, base: Fragment): Fragment {
+  const counts = (payload: Fragment) =>
+    sql`case when jsonb_typeof(${payload}->'engagement') = 'object'
+      then ${payload}->'engagement' else '{}'::jsonb end`;
   return sql`jsonb_build_object(
     'sources', ${from}->'sources',
-    'engagement', coalesce(${base}->'engagement', '{}'::jsonb) || coalesce(${from}->'engagement', '{}'::jsonb),
+    'engagement', (select coalesce(jsonb_object_agg(key, case
+        when jsonb_typeof(f.value) = 'number' and jsonb_typeof(b.value) = 'number'
+          and (b.value)::numeric > (f.value)::numeric then b.value
+        else coalesce(f.value, b.value) end), '{}'::jsonb)
+      from jsonb_each(${counts(from)}) f full join jsonb_each(${counts(base)}) b using (key)),
     'lastSeenAt', ${from}->'lastSeenAt',
     'revision', ${from}->'revision')`;
 }
@@ -92,22 +101,29 @@ export function upsertSql(
     sql`seen_at timestamptz`,
   ]);
   // A merge update with a higher revision may have reached the row first
-  // (it travels faster than its story's first copy): keep what it merged.
-  const theirsOlder = sql`${revision(sql, sql`cur.payload`)} > ${
-    revision(sql, sql`excluded.payload`)
-  }`;
+  // (it travels faster than its story's first copy): keep what it merged. At the
+  // same revision the row's sightings stand too: a memory flow run again sends each
+  // story's first copy at revision 1, stamped now, perhaps from another source, and
+  // it rewrote every row (updated_at and the sightings) on every run.
+  const mine = revision(sql, sql`cur.payload`), theirs = revision(sql, sql`excluded.payload`);
+  const theirsOlder = sql`(${mine} > ${theirs} or (${mine} = ${theirs} and ${mine} > 0))`;
   // What the row becomes, written once: the update sets it, and runs only when it differs
   // from what the row holds (comparing with the incoming row instead rewrote a story whose
   // merged fields it kept, and moved its updated_at, on every re-run).
+  const payload = sql`case when ${theirsOlder} then excluded.payload || ${
+    mergedOf(sql, sql`cur.payload`, sql`excluded.payload`)
+  } else excluded.payload end`;
   const next = [
-    ...ids.map((id, i) =>
-      MERGED_FIELDS.includes(lifted[i].field)
-        ? sql`case when ${theirsOlder} then cur.${id} else excluded.${id} end`
-        : sql`excluded.${id}`
-    ),
-    sql`case when ${theirsOlder} then excluded.payload || ${
-      mergedOf(sql, sql`cur.payload`, sql`excluded.payload`)
-    } else excluded.payload end`,
+    ...ids.map((id, i) => {
+      const { field, type } = lifted[i];
+      if (!MERGED_FIELDS.includes(field)) return sql`excluded.${id}`;
+      // Engagement is merged count by count: its column follows the payload's.
+      if (field === "engagement" && type === "jsonb") {
+        return sql`case when ${theirsOlder} then (${payload})->'engagement' else excluded.${id} end`;
+      }
+      return sql`case when ${theirsOlder} then cur.${id} else excluded.${id} end`;
+    }),
+    payload,
     // The source of the sighting seen_at keeps (the first): a re-run whose copy of a story came
     // from another source first rewrote the row (updated_at and all) to name that source.
     sql`case when excluded.seen_at < cur.seen_at then excluded.source else cur.source end`,
@@ -120,7 +136,7 @@ export function upsertSql(
     sql`seen_at = least(cur.seen_at, excluded.seen_at)`,
     sql`updated_at = now()`,
   ]);
-  const mine = commaList(sql, [
+  const held = commaList(sql, [
     ...ids.map((id) => sql`cur.${id}`),
     sql`cur.payload`,
     sql`cur.source`,
@@ -133,7 +149,7 @@ export function upsertSql(
     select ${values} from json_to_recordset(${json}::text::json) as x(${record})
     where ${notDeleted(sql, table)}
     on conflict (id) do update set ${set}
-    where row(${mine}) is distinct from row(${commaList(sql, next)})
+    where row(${held}) is distinct from row(${commaList(sql, next)})
       or cur.seen_at is distinct from least(cur.seen_at, excluded.seen_at)
       ${vectorChanged}`;
 }

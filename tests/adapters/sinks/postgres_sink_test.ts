@@ -1221,6 +1221,55 @@ pgTest(
 );
 
 pgTest(
+  "a re-run's first copy, at the revision the row holds, rewrites nothing and keeps the row's sightings",
+  async (pg) => {
+    // A memory flow run again starts its Deduper afresh: each story's first copy comes at
+    // revision 1 again, its sighting stamped now, perhaps from another source. Before, it won
+    // at equal revision: updated_at moved on every run and the row's sightings were replaced.
+    await using(
+      sink(pg.url, pg.table("rerun"), { columns: ["title", "engagement"] }),
+      async (s) => {
+        const [a] = items(1);
+        const copy = (source: string, seenAt: number, score: number): Envelope<RawItem> => ({
+          ...a,
+          source,
+          seenAt,
+          payload: {
+            ...a.payload,
+            sources: [{ source, url: a.payload.url!, seenAt: new Date(seenAt).toISOString() }],
+            engagement: { score },
+            lastSeenAt: new Date(seenAt).toISOString(),
+            revision: 1,
+          },
+        });
+        const row = async () =>
+          (await pg.sql`select source, updated_at, payload, engagement from ${
+            pg.ident("rerun")
+          } where id = ${a.id}`)[0];
+        await s.write([copy("wire", T0, 5)], signal);
+        const first = await row();
+        for (const again of [copy("wire", T0 + 60_000, 5), copy("mirror", T0 + 120_000, 5)]) {
+          await new Promise((r) => setTimeout(r, 20));
+          await s.write([again], signal);
+          const now = await row();
+          assert.equal(now.source, "wire");
+          assert.deepEqual(now.payload, first.payload, `${again.source}'s copy changed nothing`);
+          assert.equal(now.updated_at.getTime(), first.updated_at.getTime());
+        }
+        // A score grown since is news: engagement by maximum, the sightings kept.
+        await s.write([copy("mirror", T0 + 180_000, 8)], signal);
+        const grown = await row();
+        assert.deepEqual(grown.payload.engagement, { score: 8 });
+        assert.deepEqual(grown.engagement, { score: 8 }, "the lifted column follows");
+        assert.deepEqual(grown.payload.sources, first.payload.sources);
+        await s.write([copy("wire", T0 + 240_000, 6)], signal);
+        assert.deepEqual((await row()).payload.engagement, { score: 8 }, "never lowered");
+      },
+    );
+  },
+);
+
+pgTest(
   "Postgres away for a while (refusing connections) is waited out: no item goes to dead letters",
   async (pg) => {
     const proxy = faultyProxy(new URL(pg.url));
