@@ -615,8 +615,11 @@ export class QdrantSink implements Sink {
         kept.push(point);
         continue;
       }
-      if (revisionOf(held.revision) > revisionOf(point.payload.revision)) {
-        const engagement = { ...point.payload.engagement as object, ...held.engagement as object };
+      // At the same revision the point's sightings stand too: a memory flow run again sends
+      // each story's first copy at revision 1, stamped now, perhaps from another source.
+      const mine = revisionOf(held.revision), theirs = revisionOf(point.payload.revision);
+      if (mine > theirs || (mine === theirs && mine > 0)) {
+        const engagement = mostOf(point.payload.engagement, held.engagement);
         for (const field of MERGED_FIELDS) {
           if (held[field] !== undefined) point.payload[field] = held[field];
         }
@@ -883,6 +886,20 @@ interface QdrantPoint {
   id: string;
   vector: number[];
   payload: Record<string, unknown>;
+}
+
+/**
+ * Two engagements count by count, each at its maximum (as the Deduper merges
+ * them); a count that is no number is `held`'s where both have it.
+ */
+function mostOf(copy: unknown, held: unknown): Record<string, unknown> {
+  const counts = (v: unknown) => (typeof v === "object" && v !== null ? v : {});
+  const out: Record<string, unknown> = { ...counts(copy), ...counts(held) };
+  for (const [key, value] of Object.entries(counts(copy))) {
+    const kept = out[key];
+    if (typeof value === "number" && typeof kept === "number" && value > kept) out[key] = value;
+  }
+  return out;
 }
 
 /** A story's revision as a number (a story never merged has none: 0). */

@@ -795,6 +795,36 @@ Deno.test("a story's first copy sent again (a re-run) takes its new content and 
   });
 });
 
+Deno.test("a re-run's first copy at the revision the point holds keeps the point's sightings; engagement by maximum", async () => {
+  // A memory flow run again sends each story's first copy at revision 1, stamped now, perhaps
+  // from another source: it replaced the point's sightings with its own.
+  await withQdrant(async (fake) => {
+    const { sink } = sinkOn(fake);
+    await sink.open();
+    const [a] = items(1);
+    const copy = (source: string, seenAt: number, score: number): Envelope<RawItem> => ({
+      ...a,
+      source,
+      seenAt,
+      payload: {
+        ...a.payload,
+        sources: [{ source, url: a.payload.url!, seenAt: new Date(seenAt).toISOString() }],
+        engagement: { score },
+        lastSeenAt: new Date(seenAt).toISOString(),
+        revision: 1,
+      },
+    });
+    await sink.write([copy("wire", SEEN, 5)], signal());
+    await sink.write([copy("mirror", SEEN + 60_000, 8)], signal());
+    await sink.write([copy("wire", SEEN + 120_000, 6)], signal());
+    const p = fake.collections.get("trends")!.points.get(pointId(a.id))!.payload;
+    assert.deepEqual(p.sources, copy("wire", SEEN, 5).payload.sources, "the first sighting");
+    assert.equal(p.lastSeenAt, new Date(SEEN).toISOString());
+    assert.deepEqual(p.engagement, { score: 8 }, "the highest count seen, never lowered");
+    assert.equal(p.millrace_seen_at, SEEN);
+  });
+});
+
 Deno.test("an answer about the collection that is not Qdrant's JSON fails open with what to check", async () => {
   // It failed with "Cannot read properties of undefined (reading 'result')".
   await withServer(() => new Response("<html>a proxy's page</html>"), async (origin) => {
