@@ -10,6 +10,7 @@ import { closeRedis, connectRedis } from "../../engine/redis/connection.ts";
 import { isOutage } from "../../engine/errors.ts";
 import { untilAborted } from "../../engine/until_aborted.ts";
 import { isRefusedForNow } from "../../engine/redis/redis_script.ts";
+import { writesUpdates } from "./jsonl_sink.ts";
 
 export const redisStreamSinkSchema = z.strictObject({
   url: redisUrl().optional()
@@ -123,7 +124,8 @@ export type RedisSource = { url: string; name?: string } | { redis: Redis };
  * item appends a tombstone instead: `id`, `source`, `seenAt`, `deleted` =
  * "true", and no payload; a merge update (Envelope.update) appends `id`,
  * `source`, `seenAt`, `update` = "true" and `payload` holding the story's
- * merged fields, keyed `<id>:r<revision>`. Consumers read it with XREAD or their own group.
+ * merged fields (those of `fields`, and no entry when it names none), keyed
+ * `<id>:r<revision>`. Consumers read it with XREAD or their own group.
  *
  * Each id is appended once: a small Lua script adds the id to a sorted set
  * `<stream>:ids` (ZADD NX, scored by time) and appends only when it was
@@ -146,8 +148,11 @@ export type RedisSource = { url: string; name?: string } | { redis: Redis };
  * `<stream>:ids` lands in its slot.
  */
 export class RedisStreamSink implements Sink {
-  /** Merge updates are applied to the story they name (see the class comment). */
-  readonly updates = true;
+  /**
+   * Merge updates are appended for the story they name (see the class
+   * comment), unless `fields` keeps none of the merged fields (writesUpdates).
+   */
+  readonly updates: boolean;
   readonly #from: RedisSource;
   readonly #options: RedisStreamSinkOptions;
   readonly #idsKey: string;
@@ -161,6 +166,7 @@ export class RedisStreamSink implements Sink {
   constructor(from: RedisSource, options: RedisStreamSinkOptions) {
     this.#from = from;
     this.#options = options;
+    this.updates = writesUpdates({ fields: options.fields, vectors: false });
     this.#idsKey = `${options.stream}:ids`;
     this.#deletedKey = `${options.stream}:deleted`;
   }
@@ -190,7 +196,9 @@ export class RedisStreamSink implements Sink {
         idTtl,
         maxLen,
       ];
-      for (const item of batch.slice(start, start + CHUNK)) this.#entry(item, args);
+      for (const item of batch.slice(start, start + CHUNK)) {
+        if (item.update !== true || this.updates) this.#entry(item, args);
+      }
       pipeline.millraceAppendOnce(...args);
     }
     this.#up(redis, `append to ${stream}`);
@@ -292,7 +300,7 @@ export class RedisStreamSink implements Sink {
         "update",
         "true",
         "payload",
-        JSON.stringify(item.payload),
+        JSON.stringify(this.#pick(item)),
       );
       return;
     }

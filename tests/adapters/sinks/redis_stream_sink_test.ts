@@ -167,6 +167,44 @@ redisTest("fields keeps only the named payload fields", async () => {
   });
 });
 
+redisTest(
+  "fields applies to merge updates: only the merged fields it names, none when it names none",
+  async () => {
+    // An update entry carried the story's whole merged payload (its growing sources list) to a
+    // consumer that asked for a few fields, where jsonl and stdout with the same fields write none.
+    await withRedis(async (server) => {
+      const [a] = items(1);
+      const update: Envelope<RawItem> = {
+        ...a,
+        update: true,
+        payload: {
+          sources: [{ source: "x" }],
+          engagement: { score: 9 },
+          lastSeenAt: "x",
+          revision: 2,
+        },
+      };
+      const plain = new RedisStreamSink({ url: server.url }, options({ fields: ["title", "url"] }));
+      assert.equal(plain.updates, false, "the publish stage sends it none");
+      await plain.write([a, update], signal());
+      await plain.close();
+      assert.deepEqual((await entries(server.url)).map((e) => e.update ?? "item"), ["item"]);
+      const some = new RedisStreamSink(
+        { url: server.url },
+        options({ stream: "{t}:some", fields: ["title", "engagement"] }),
+      );
+      assert.equal(some.updates, true);
+      await some.write([a, update], signal());
+      await some.close();
+      const written = await entries(server.url, "{t}:some");
+      assert.deepEqual(written.map((e) => JSON.parse(e.payload)), [
+        { title: "Title 0" },
+        { engagement: { score: 9 } },
+      ]);
+    });
+  },
+);
+
 redisTest("ids are forgotten after idTtl, and the stream is trimmed near maxLen", async () => {
   await withRedis(async (server) => {
     let now = 1_000_000;
