@@ -34,7 +34,7 @@ export const validateConfigSchema = z.strictObject({
     .describe("Rules per payload field, checked in the order written; default none."),
   spam: z.array(z.string().trim().min(1)).default([])
     .describe(
-      "Words or phrases that reject an item found in its title or text (whole words, any case); default none.",
+      "Words or phrases that reject an item found in its title or text (whole words, any case; in scripts written without spaces, anywhere); default none.",
     ),
 }).describe(
   "Rejects items that lack required fields or break field rules; passes the rest unchanged.",
@@ -139,18 +139,30 @@ function urlCheck(schemes: string[]): Check {
   };
 }
 
+/** What may not touch a whole word's end: a letter, a digit or an underscore. */
+const WORD_CHAR = "[\\p{L}\\p{N}_]";
+/** A character of a script written without spaces between words. */
+const UNSPACED =
+  /[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}\p{scx=Tibetan}]/u;
+
 /**
  * One regular expression for every spam word, each in its own group so a
  * match names the word as configured. Whole words: no letter, digit or
  * underscore may touch either end, so "casino" misses "casinos" but hits
- * "#casino"; spaces inside a phrase match any run of whitespace.
+ * "#casino"; spaces inside a phrase match any run of whitespace. An end in
+ * a script written without spaces (Chinese, Japanese, Thai, …) has letters
+ * beside it inside any sentence, so it may touch them: `カジノ` is found in
+ * 今日はカジノに行く.
  */
 function spamCheck(words: string[]): Check {
-  const alternatives = words.map((w) => "(" + escapeRegExp(w).replace(/\s+/g, "\\s+") + ")");
-  const re = new RegExp(
-    `(?<![\\p{L}\\p{N}_])(?:${alternatives.join("|")})(?![\\p{L}\\p{N}_])`,
-    "iu",
-  );
+  const alternatives = words.map((w) => {
+    const word = "(" + escapeRegExp(w).replace(/\s+/g, "\\s+") + ")";
+    const chars = Array.from(w); // 𠀋 and its like are two code units
+    const before = UNSPACED.test(chars[0]) ? "" : `(?<!${WORD_CHAR})`;
+    const after = UNSPACED.test(chars[chars.length - 1]) ? "" : `(?!${WORD_CHAR})`;
+    return before + word + after;
+  });
+  const re = new RegExp(alternatives.join("|"), "iu");
   const find = (text: unknown): string | undefined => {
     if (typeof text !== "string") return undefined;
     const m = re.exec(text);

@@ -173,6 +173,31 @@ Deno.test("spam words match whole words in any case, title before text", async (
   );
 });
 
+Deno.test("spam words of scripts written without spaces match inside a sentence", async () => {
+  // 今日|は|カジノ|に|行く: a whole word that letters always touch, so it matched only a title
+  // that was nothing else.
+  assert.deepEqual(
+    await verdicts({ spam: ["カジノ", "赌场", "คาสิโน", "casino"] }, [
+      { ...good, title: "今日はカジノに行く" },
+      { ...good, title: "网上赌场免费送钱" },
+      { ...good, title: "เล่นคาสิโนออนไลน์" },
+      { ...good, title: "カジノcasinos" },
+      { ...good, title: "東京の新しい地下鉄" },
+    ]),
+    [
+      'spam word "カジノ" in title',
+      'spam word "赌场" in title',
+      'spam word "คาสิโน" in title',
+      'spam word "カジノ" in title',
+      "ok",
+    ],
+  );
+  // A Latin word still needs its own ends free: "casino" is not in "カジノcasinos".
+  assert.deepEqual(await verdicts({ spam: ["casino"] }, [{ ...good, title: "カジノcasinos" }]), [
+    "ok",
+  ]);
+});
+
 Deno.test("the first failing rule wins: require, url, title, text, fields, spam", async () => {
   const config = {
     title: { min: 5 },
