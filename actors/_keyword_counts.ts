@@ -63,7 +63,8 @@ const stopTables = new Map<string, StopTable>();
 /**
  * The keywords of one item: how often each word of its lower-cased title
  * and text occurs, then the `max` most frequent that are not stopwords of
- * the item's language (or English), shorter than 3 characters or numbers,
+ * the item's language (or English), shorter than 3 characters (2 in a
+ * script written without spaces) or numbers,
  * "’" counted as "'"; ties in order of first appearance, so with the title's
  * words added first a title word outranks a body word seen as often.
  *
@@ -101,14 +102,19 @@ export class KeywordCounts {
   addWords(text: string): number {
     let n = 0;
     if (hasUnspaced(text)) {
-      for (const w of words(text)) this.add(w, 0, w.length), n++;
+      for (const w of words(text)) this.add(w, 0, w.length, hasUnspaced(w) ? 2 : 3), n++;
     } else eachWord(text, (start, end) => (this.add(text, start, end), n++));
     return n;
   }
 
-  /** Counts the word text[start, end); the text must be lower-cased already. */
-  add(text: string, start: number, end: number): void {
-    if (end - start < 3) return;
+  /**
+   * Counts the word text[start, end) when it is at least `min` units long;
+   * the text must be lower-cased already. A word the segmenter cut from a
+   * script without spaces counts from 2: most Chinese and Japanese words are
+   * one or two characters, and at 3 a text of them had no keywords at all.
+   */
+  add(text: string, start: number, end: number, min = 3): void {
+    if (end - start < min) return;
     const hash = hashOf(text, start, end) | 0;
     const mask = this.#slots.length - 1;
     let s = hash & mask;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { KeywordCounts } from "../../actors/_keyword_counts.ts";
 import { stopwordsOf } from "../../actors/_keywords.ts";
 import { loadLanguageDetector } from "../../actors/_language.ts";
-import { plainText, words } from "../../actors/_text.ts";
+import { hasUnspaced, plainText, words } from "../../actors/_text.ts";
 import { generateItems } from "../../adapters/sources/generator_source.ts";
 import { declaredTexts } from "./_language_fixtures.ts";
 
@@ -15,7 +15,7 @@ function reference(title: string, text: string, language: string, max: number): 
   const stop = stopwordsOf(language);
   const counts = new Map<string, number>();
   for (const word of [...words(title.toLowerCase()), ...words(text.toLowerCase())]) {
-    if (word.length < 3) continue;
+    if (word.length < (hasUnspaced(word) ? 2 : 3)) continue;
     const w = word.toLowerCase().replaceAll("’", "'");
     if (stop.has(w) || /^[\d'\-]+$/.test(w)) continue;
     counts.set(w, (counts.get(w) ?? 0) + 1);
@@ -71,6 +71,27 @@ Deno.test("keywords drop stopwords, short words and numbers, and read ’ as '",
     "notes",
     "90s",
   ]);
+});
+
+Deno.test("keywords of Chinese and Japanese count their two-character words", () => {
+  // Most segmented words are one or two characters: at three, 城市规划 five times gave none.
+  const counts = new KeywordCounts();
+  const zh = picked(
+    counts,
+    "城市规划",
+    "政府发布城市规划。城市规划方案很重要。政府支持城市规划。城市规划",
+    "zh",
+    3,
+  );
+  assert.deepEqual(zh, ["城市", "规划", "政府"]);
+  const ja = picked(
+    counts,
+    "東京の地下鉄",
+    "東京の地下鉄は便利です。地下鉄の駅は多い。東京の地下鉄で通勤する。",
+    "ja",
+    2,
+  );
+  assert.deepEqual(ja, ["地下鉄", "東京"]);
 });
 
 Deno.test("the counts table grows past its first size and starts clean for each item", () => {
