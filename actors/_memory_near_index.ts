@@ -1,5 +1,5 @@
 import type { DedupeStore, NearIndex, NearRequest } from "./_dedupe_store.ts";
-import { MinHashIndex, positionsNeeded } from "./_minhash_index.ts";
+import { bandingFor, MinHashIndex, positionsNeeded } from "./_minhash_index.ts";
 
 /**
  * The in-process near index: a {@link MinHashIndex} that also releases the
@@ -18,7 +18,7 @@ export class MemoryNearIndex implements NearIndex {
     readonly threshold: number,
     options: { maxItems?: number } = {},
   ) {
-    this.#index = new MinHashIndex(options);
+    this.#index = new MinHashIndex({ ...options, banding: bandingFor(threshold) });
     this.#need = positionsNeeded(threshold);
   }
 

@@ -1,13 +1,39 @@
 import { SIGNATURE_LENGTH } from "./_minhash.ts";
 
+/** How a signature is cut for lookup: `bands` bands of `rows` positions each. */
+export interface Banding {
+  bands: number;
+  rows: number;
+}
+
 /**
- * The banding both near indexes use: 10 bands of 4 signature positions. On
- * the labelled set (tests/actors/near_recall_test.ts) 10x3, 12x4 and 16x4
- * catch the same copies; 10x4 offers the fewest chance candidates among
- * generated texts that share a vocabulary (a Redis lookup half as long as
- * with 10x3) and the fewest chain links per item.
+ * The banding at the default threshold (0.8), which both near indexes use:
+ * 10 bands of 4 signature positions. On the labelled set
+ * (tests/actors/near_recall_test.ts) 10x3, 12x4 and 16x4 catch the same
+ * copies; 10x4 offers the fewest chance candidates among generated texts
+ * that share a vocabulary (a Redis lookup half as long as with 10x3) and
+ * the fewest chain links per item.
  */
-export const BANDS = 10, ROWS = 4;
+export const DEFAULT_BANDING: Banding = { bands: 10, rows: 4 };
+
+/** Finer bandings, for lower thresholds, in the order they are tried. */
+const BANDINGS: readonly Banding[] = [DEFAULT_BANDING, { bands: 21, rows: 3 }, {
+  bands: 32,
+  rows: 2,
+}];
+
+/**
+ * The banding for a threshold: the coarsest that makes a pair at exactly
+ * the threshold a candidate with probability 0.97 or more (1 - (1 - J^rows)^bands).
+ * With 10x4 at every threshold, a pair of Jaccard 0.5 was a candidate about
+ * half the time and one of 0.375 a fifth, so `threshold: 0.4` missed most
+ * of the copies it asked for. Below about 0.3 even 32x2 falls short of 0.97
+ * (0.95 at 0.3); one row per band would crowd 256 buckets per band.
+ */
+export function bandingFor(threshold: number): Banding {
+  const caught = ({ bands, rows }: Banding) => 1 - (1 - threshold ** rows) ** bands;
+  return BANDINGS.find((b) => caught(b) >= 0.97) ?? BANDINGS[BANDINGS.length - 1];
+}
 
 /**
  * Entries compared per band at most, newest first. Texts that share a band
@@ -57,11 +83,13 @@ export function eventHash(event: string, out: Uint32Array, at: number): void {
  * than the link before it). The ring grows by half again up to `maxItems`, so
  * at most a third of it is ever empty.
  *
- * Lookup is LSH: a candidate shares all ROWS positions of some band. With
+ * Lookup is LSH: a candidate shares all the positions of some band. With
  * 10 bands of 4 rows, a pair of Jaccard similarity 0.8 becomes a candidate
  * with probability 1 - (1 - 0.8⁴)¹⁰ ≈ 0.995, one of 0.9 with 0.99999, one
- * of 0.5 with 0.48; candidates are confirmed on all 64 positions, so the
- * banding decides how few comparisons a lookup makes, not what matches.
+ * of 0.5 with 0.48, so a lower threshold bands finer (bandingFor);
+ * candidates are confirmed on all 64 positions, so the banding decides how
+ * few comparisons a lookup makes, and at 0.97 or more how likely a copy at
+ * the threshold is to be looked at.
  */
 export class MinHashIndex {
   readonly maxItems: number;
@@ -82,7 +110,11 @@ export class MinHashIndex {
   #perBand = 0;
   readonly #query = new Uint32Array(2);
 
-  constructor(options: { maxItems?: number } = {}) {
+  readonly #bands: number;
+  readonly #rows: number;
+
+  constructor(options: { maxItems?: number; banding?: Banding } = {}) {
+    ({ bands: this.#bands, rows: this.#rows } = options.banding ?? DEFAULT_BANDING);
     this.maxItems = options.maxItems ?? 1_000_000;
     if (!(this.maxItems >= 1)) throw new Error(`maxItems must be 1 or more, got ${this.maxItems}`);
     this.#resize(Math.min(1024, this.maxItems));
@@ -117,7 +149,8 @@ export class MinHashIndex {
     const sigs = this.#sigs, events = this.#events, next = this.#next, heads = this.#heads;
     // Age: position from the oldest held item (0). A chain runs newest first, so ages fall.
     let best = -1, bestAge = Infinity;
-    for (let b = 0; b < BANDS; b++) {
+    const bands = this.#bands;
+    for (let b = 0; b < bands; b++) {
       let slot = heads[this.#bucket(signature, b)];
       let lastAge = Infinity;
       for (let seen = 0; slot >= 0 && seen < BAND_CANDIDATES; seen++) {
@@ -125,7 +158,7 @@ export class MinHashIndex {
         if (age >= this.#count || age >= lastAge) break;
         lastAge = age;
         const s = slot;
-        slot = next[s * BANDS + b];
+        slot = next[s * bands + b];
         if (age >= bestAge || !this.#bandEquals(signature, s, b)) continue;
         if (this.#expires[s] <= now) continue;
         if (events[2 * s] === q0 && events[2 * s + 1] === q1) return null;
@@ -177,9 +210,9 @@ export class MinHashIndex {
     const at = slot * SIGNATURE_LENGTH;
     for (let i = 0; i < SIGNATURE_LENGTH; i++) this.#sigs[at + i] = signature[i] & 0xff;
     this.#expires[slot] = expires;
-    for (let b = 0; b < BANDS; b++) {
+    for (let b = 0; b < this.#bands; b++) {
       const h = this.#bucket(signature, b);
-      this.#next[slot * BANDS + b] = this.#heads[h];
+      this.#next[slot * this.#bands + b] = this.#heads[h];
       this.#heads[h] = slot;
     }
   }
@@ -190,17 +223,18 @@ export class MinHashIndex {
   }
 
   #bandEquals(signature: ArrayLike<number>, slot: number, b: number): boolean {
-    const at = slot * SIGNATURE_LENGTH + b * ROWS;
-    for (let r = 0; r < ROWS; r++) {
-      if (this.#sigs[at + r] !== (signature[b * ROWS + r] & 0xff)) return false;
+    const rows = this.#rows;
+    const at = slot * SIGNATURE_LENGTH + b * rows;
+    for (let r = 0; r < rows; r++) {
+      if (this.#sigs[at + r] !== (signature[b * rows + r] & 0xff)) return false;
     }
     return true;
   }
 
-  /** The bucket of band `b`: its ROWS low bytes and the band number, mixed. */
+  /** The bucket of band `b`: its rows' low bytes and the band number, mixed. */
   #bucket(signature: ArrayLike<number>, b: number): number {
     let h = Math.imul(b + 1, 0x9e3779b1);
-    for (let r = b * ROWS; r < (b + 1) * ROWS; r++) {
+    for (let r = b * this.#rows; r < (b + 1) * this.#rows; r++) {
       h = Math.imul(h ^ (signature[r] & 0xff), 0x01000193);
     }
     h ^= h >>> 15;
@@ -244,12 +278,12 @@ export class MinHashIndex {
     this.#ids = new Uint8Array(capacity * ID_BYTES);
     this.#events = new Uint32Array(capacity * 2);
     this.#expires = new Float64Array(capacity);
-    this.#next = new Int32Array(capacity * BANDS);
+    this.#next = new Int32Array(capacity * this.#bands);
     // Per band, buckets for half the items: two links per bucket at most on average when full.
     let perBand = 64;
     while (perBand < capacity / 2) perBand *= 2;
     this.#perBand = perBand;
-    this.#heads = new Int32Array(perBand * BANDS).fill(-1);
+    this.#heads = new Int32Array(perBand * this.#bands).fill(-1);
     this.#otherIds.clear();
     this.#first = 0;
     for (let age = 0; age < this.#count; age++) {

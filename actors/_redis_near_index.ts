@@ -8,7 +8,13 @@ import type {
   NearRequest,
   Story,
 } from "./_dedupe_store.ts";
-import { BAND_CANDIDATES, BANDS, positionsNeeded, ROWS } from "./_minhash_index.ts";
+import {
+  BAND_CANDIDATES,
+  type Banding,
+  bandingFor,
+  DEFAULT_BANDING,
+  positionsNeeded,
+} from "./_minhash_index.ts";
 import { RedisScript } from "../engine/redis/redis_script.ts";
 import { SIGNATURE_LENGTH } from "./_minhash.ts";
 import {
@@ -346,11 +352,13 @@ return out
  * flow's hash tag, so it runs as it is on Redis Cluster.
  *
  * The script blocks the server while it runs; with at most 32 candidates
- * per band a lookup compares at most 320 entries however alike the texts.
+ * per band a lookup compares at most 320 entries however alike the texts
+ * (1,024 with the 32 bands of a threshold under 0.55, see bandingFor).
  */
 export class RedisNearIndex implements NearIndex {
   readonly #need: number;
   readonly #maxItems: number;
+  readonly #banding: Banding;
 
   constructor(
     readonly redis: Redis,
@@ -359,6 +367,7 @@ export class RedisNearIndex implements NearIndex {
     options: { maxItems?: number } = {},
   ) {
     this.#need = positionsNeeded(threshold);
+    this.#banding = bandingFor(threshold);
     this.#maxItems = options.maxItems ?? 1_000_000;
   }
 
@@ -421,8 +430,13 @@ export class RedisNearIndex implements NearIndex {
 
   /** NEAR_LIB's four keys, for this stage. */
   #keys(): string[] {
-    // "near8": signatures of one byte per position; never mixed with an older layout's keys.
-    const near = `${this.base}:near8`;
+    // "near8": signatures of one byte per position; never mixed with an older layout's keys,
+    // nor with another banding's (a threshold moved across bandingFor's steps), whose buckets
+    // would not be found: those keys expire after the ttl.
+    const { bands, rows } = this.#banding;
+    const near = bands === DEFAULT_BANDING.bands && rows === DEFAULT_BANDING.rows
+      ? `${this.base}:near8`
+      : `${this.base}:near8b${bands}x${rows}`;
     return [`${near}:seq`, `${near}:entries`, `${near}:buckets`, `${near}:expiry`];
   }
 
@@ -431,8 +445,8 @@ export class RedisNearIndex implements NearIndex {
     return [
       String(Math.max(1, Math.round(ttl))),
       String(this.#need),
-      String(BANDS),
-      String(ROWS),
+      String(this.#banding.bands),
+      String(this.#banding.rows),
       String(SWEEP),
       String(BAND_CANDIDATES),
       String(this.#maxItems),

@@ -13,6 +13,7 @@ import { type Envelope, envelope, type ValidItem } from "../../engine/item.ts";
 import type { BuildEnv } from "../../engine/registry.ts";
 import { run, testEnv } from "../_outcome.ts";
 import { redisTest, withRedis } from "../_redis_server.ts";
+import { nearPairs } from "./_near_pairs.ts";
 
 const STORY = "Uber has halted its self-driving car pilot in San Francisco after California " +
   "regulators revoked the registrations of its sixteen autonomous vehicles on Wednesday " +
@@ -360,6 +361,20 @@ redisTest("processes racing on near-identical texts keep exactly one of each sto
     }))).flat();
     assert.equal(emitted.length, 50);
     assert.equal(new Set(emitted).size, 50, "one copy of every story");
+  });
+});
+
+redisTest("in Redis too, near.threshold 0.4 catches copies just above it", async () => {
+  // Its buckets are kept apart from the default banding's (near8), whose would not be found.
+  await withFlow(async (newProcess) => {
+    const { deduper, redis } = await newProcess({ near: { threshold: 0.4 } });
+    const items = nearPairs(60).map((p) => envelope(p as ValidItem, "t"));
+    const result = await run(deduper, items, "dedupe");
+    assert.ok(result.dropped.length >= 57, `${result.dropped.length} of 60 copies caught`);
+    assert.ok(
+      result.dropped.every((d) => String((d.item.payload as ValidItem).title).startsWith("b")),
+    );
+    assert.ok((await redis.keys("*:near8b32x2:*")).length > 0);
   });
 });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { MinHashIndex, positionsNeeded } from "../../actors/_minhash_index.ts";
+import { bandingFor, MinHashIndex, positionsNeeded } from "../../actors/_minhash_index.ts";
 
 /** A pseudo-random signature per number (xorshift32): unrelated numbers share no band. */
 function signature(n: number): Uint32Array {
@@ -73,4 +73,25 @@ Deno.test("a band shared by 5,000 items still finds a match among them", () => {
   const late = signature(4_999);
   late[0] = late[1] = late[2] = 7;
   assert.equal(index.find(late, NEED, 0, "other"), id(4_999));
+});
+
+Deno.test("a lower threshold bands finer: a copy just above it is found, as at 0.8", () => {
+  // With 10 bands of 4 at every threshold, a copy agreeing on 28 of 64 positions (threshold
+  // 0.4 needs 26) shared a whole band about a third of the time, and was missed the rest.
+  for (const threshold of [0.3, 0.4, 0.5, 0.6, 0.7, 0.8]) {
+    const need = positionsNeeded(threshold);
+    const index = new MinHashIndex({ banding: bandingFor(threshold) });
+    for (let n = 0; n < 200; n++) index.add(id(n), `e${n}`, signature(n), Infinity);
+    let found = 0;
+    for (let n = 0; n < 200; n++) {
+      // need + 2 positions kept, the others changed, which ones drawn from n.
+      const copy = signature(n), other = signature(n + 1_000_000);
+      const order = Array.from({ length: 64 }, (_, i) => i)
+        .sort((a, b) => other[a] % 997 - other[b] % 997 || a - b);
+      for (const i of order.slice(need + 2)) copy[i] = (copy[i] & ~0xff) | ((copy[i] + 1) & 0xff);
+      if (index.find(copy, need, 0, "other") === id(n)) found++;
+    }
+    assert.ok(found >= 190, `threshold ${threshold}: ${found} of 200 copies found`);
+  }
+  assert.deepEqual(bandingFor(0.8), { bands: 10, rows: 4 }, "the default stays as it was");
 });
