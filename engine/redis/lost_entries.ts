@@ -46,7 +46,9 @@ export async function deadLetterLost(
       `${keys.flow}/${step.id}: entry ${id} of ${key} was trimmed while pending; ` +
         `its items are lost (see dlq list)`,
     );
-    for (const stage of step.stages) if (stage.ctx.stage === step.id) stage.stats.failed++;
+    for (const stage of step.stages) {
+      if (stage.ctx.stage === step.id) stage.stats.received++, stage.stats.failed++;
+    }
   }
   return gone;
 }

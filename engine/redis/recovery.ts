@@ -310,8 +310,11 @@ async function deadLetterEntries(
     run.log.warn(
       `${keys.flow}/${step.id}: entry ${id} went to dead letters after ${deliveries} deliveries`,
     );
+    // Counted in as well as dead: this run handed them to dead letters.
     for (const stage of step.stages) {
-      if (stage.ctx.stage === step.id) stage.stats.failed += letters.length;
+      if (stage.ctx.stage !== step.id) continue;
+      stage.stats.received += letters.length;
+      stage.stats.failed += letters.length;
     }
   }
   return split;

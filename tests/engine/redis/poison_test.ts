@@ -188,10 +188,11 @@ for (const fuse of [false, true]) {
           // (10 -> 5 -> 3 -> 2 -> 1), then maxDeliveries - 1 runs of the item alone.
           const bound = 2 + Math.ceil(Math.log2(10)) + 3;
           let crashes = 0;
+          let last: Awaited<ReturnType<FlowWorker["finished"]>>;
           for (;;) {
             const worker = new FlowWorker(flow, { env });
             started.push(worker);
-            const r = await worker.finished(60_000);
+            const r = last = await worker.finished(60_000);
             if (r.code === 0) break;
             assert.equal(r.code, 3, tail(r.stderr));
             crashes++;
@@ -214,6 +215,11 @@ for (const fuse of [false, true]) {
               : /stopped before finishing it, .* in stage poison /,
           );
           assert.equal(await redis.hlen(keys.tries), 0, "no try count outlives its entry");
+          // The run that dead-lettered it counts it in as well as dead: its summary row read
+          // `0 in, 1 dead`.
+          const lettering = last.report!.stages.find((s) => s.id === letters[0].stage)!;
+          assert.equal(lettering.failed, 1);
+          assert.ok(lettering.received >= 1, JSON.stringify(lettering));
           const lettered = letters.map((l) => l.item.id);
           const ids = (await readJsonl(join(dir, "items.jsonl"))).map((l) => l.id as string);
           assert.deepEqual(repeats(ids), new Map(), "no item written twice");

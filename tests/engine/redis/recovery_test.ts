@@ -329,7 +329,7 @@ redisTest(
 
         const stop = new AbortController();
         const run = {
-          step: { id: step, stages: [{ ctx: { stage: step }, stats: { failed: 0 } }] },
+          step: { id: step, stages: [{ ctx: { stage: step }, stats: { received: 0, failed: 0 } }] },
           keys: raceKeys,
           options: { ...DEFAULT_DURABLE, claimAfter: 1000 },
           maxDeliveries: 5,
