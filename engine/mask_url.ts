@@ -120,6 +120,7 @@ const SECRET_WORDS = new Set([
   "phpsessid",
   "apikey",
   "authorization",
+  "jwt",
 ]);
 
 function isSecretParam(given: string): boolean {
@@ -143,9 +144,11 @@ function isSecretParam(given: string): boolean {
 /**
  * A last word that ends in a secret's name run into another word, as libpq
  * writes `sslpassword` (the passphrase of a client key) and others write
- * `dbpasswd`, `clientsecret` or `accesstoken`.
+ * `dbpasswd`, `clientsecret`, `accesstoken`, `appkey` or `secretkey`; a
+ * `key` only after a word that makes it a credential's (`monkey` is none).
  */
-const RUN_IN = /(?:password|passwd|passphrase|secret|token)$/;
+const RUN_IN =
+  /(?:password|passwd|passphrase|secret|token|(?:app|secret|auth|access|private|pass|license|client|master|signing|encryption|session|dev|developer|user|sub|subscription)key)$/;
 
 /** A SECRET_PARAM match's separator, name and value, whichever form matched. */
 function paramOf(m: RegExpMatchArray | string[]): { sep: string; name: string; value: string } {
@@ -159,6 +162,7 @@ function* secretParams(url: string): Generator<{ name: string; value: string }> 
   for (const m of url.matchAll(SECRET_PARAM)) {
     const { name, value } = paramOf(m);
     if (isSecretParam(name)) yield { name, value };
+    else if (NESTED.test(value)) yield* secretParams(value);
   }
 }
 
@@ -184,14 +188,25 @@ export function maskUrl(url: string): string {
   } else if (!u && !url.includes("://") && url.includes("@")) {
     out = "***@" + url.slice(url.lastIndexOf("@") + 1);
   }
-  return out.replace(
-    SECRET_PARAM,
-    (all: string, ...groups: string[]) => {
-      const { sep, name } = paramOf(["", ...groups]);
-      return isSecretParam(name) ? `${sep}${name}=***` : all;
-    },
-  );
+  return maskParams(out);
 }
+
+/**
+ * The secret parameters' values replaced by `***`; another parameter's
+ * value is read again for them, since it may be a URL with a query of its
+ * own (`?next=/x?api_key=…`), whose `?` the first reading took for part of
+ * the value.
+ */
+function maskParams(text: string): string {
+  return text.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
+    const { sep, name, value } = paramOf(["", ...groups]);
+    if (isSecretParam(name)) return `${sep}${name}=***`;
+    return NESTED.test(value) ? `${sep}${name}=${maskParams(value)}` : all;
+  });
+}
+
+/** A value holding a query of its own: a `?` or `;` before a name and `=`. */
+const NESTED = /[?;][^=&#;?]+=/;
 
 /**
  * The URL without its query (or `;` path) parameters that maskUrl masks (a
@@ -223,16 +238,22 @@ export function withoutSecretParams(url: string): string {
   }
   if (u.search.length > 1) {
     const parts = u.search.slice(1).split("&");
+    // A value that is a URL of its own (`next=/x?api_key=…`) loses its secrets too.
     const kept = parts.filter((part) => {
       const eq = part.indexOf("=");
       return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
-    });
-    if (kept.length !== parts.length) {
+    }).map((part) => NESTED.test(part) ? part.replace(SECRET_PARAM, nestedOut) : part);
+    if (kept.join("&") !== parts.join("&")) {
       u.search = kept.length > 0 ? "?" + kept.join("&") : "";
       changed = true;
     }
   }
   return changed ? u.href : url;
+}
+
+/** A nested parameter (SECRET_PARAM's match) left out when it is secret. */
+function nestedOut(all: string, ...groups: string[]): string {
+  return isSecretParam(paramOf(["", ...groups]).name) ? "" : all;
 }
 
 /** A `;name=value` parameter of a path segment (`/a;jsessionid=…`), its name captured. */

@@ -6,6 +6,7 @@ import {
   maskUrlsIn,
   urlSecrets,
   withoutKey,
+  withoutSecretParams,
 } from "../../engine/mask_url.ts";
 
 Deno.test("maskUrlsIn masks the password of every URL in a message and leaves the rest", () => {
@@ -225,6 +226,37 @@ Deno.test("a secret's word run into another is masked: libpq's sslpassword, an a
     maskUrl(url),
     "postgres://app@db:5432/x?sslpassword=***&dbpasswd=***&clientsecret=***&accesstoken=***" +
       "&sslmode=require&maxtokens=5&nexttokens=2",
+  );
+});
+
+Deno.test("a key run into another word is masked: appkey, secretkey, accesskey; a jwt too", () => {
+  const url = "https://api.example/x?appkey=A1&secretkey=S1&authkey=U1&accesskey=C1" +
+    "&privatekey=P1&passkey=K1&licensekey=L1&clientkey=CK1&jwt=J1&monkey=m&hockey=h";
+  assert.equal(
+    maskUrl(url),
+    "https://api.example/x?appkey=***&secretkey=***&authkey=***&accesskey=***" +
+      "&privatekey=***&passkey=***&licensekey=***&clientkey=***&jwt=***&monkey=m&hockey=h",
+  );
+  assert.equal(
+    withoutSecretParams("https://a.example/p?appkey=A1&id=7&secretkey=S1"),
+    "https://a.example/p?id=7",
+  );
+});
+
+Deno.test("a secret in a URL given as another parameter's value is masked", () => {
+  // `?next=/x?api_key=…` ran on as next's value, unread.
+  assert.equal(
+    maskUrl("https://a.example/redir?s=302&to=http://b.example/x?token=TokSecret987654&n=1"),
+    "https://a.example/redir?s=302&to=http://b.example/x?token=***&n=1",
+  );
+  assert.equal(
+    maskUrl("https://a.example/?next=/x?api_key=H9"),
+    "https://a.example/?next=/x?api_key=***",
+  );
+  assert.deepEqual(urlSecrets("https://a.example/?next=/x?api_key=HHHH9999"), ["HHHH9999"]);
+  assert.equal(
+    withoutSecretParams("https://a.example/?next=/x?api_key=H9&id=7"),
+    "https://a.example/?next=/x&id=7",
   );
 });
 
