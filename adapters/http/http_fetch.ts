@@ -50,10 +50,13 @@ export interface FetchLimits {
   allow?: readonly string[];
   /**
    * Called with each redirect's target before it is followed (the polite
-   * client checks its robots.txt there and waits for its host's turn).
-   * What it throws ends the request as it is, not wrapped.
+   * client checks its robots.txt there and waits for its host's turn), and
+   * the ms the request's timeout has left. It returns the ms of them it
+   * spent on servers' time (a robots.txt read), which count against the
+   * timeout as the hops do; its waits for a turn do not. What it throws
+   * ends the request as it is, not wrapped.
    */
-  beforeRedirect?: (next: URL, signal: AbortSignal) => Promise<void>;
+  beforeRedirect?: (next: URL, signal: AbortSignal, leftMs: number) => Promise<number | void>;
 }
 
 export interface Fetched {
@@ -167,7 +170,7 @@ export async function fetchLimited(url: string, limits: FetchLimits = {}): Promi
             clearTimeout(timer);
             left -= performance.now() - since;
             try {
-              await limits.beforeRedirect(next, limits.signal ?? NEVER);
+              left -= await limits.beforeRedirect(next, limits.signal ?? NEVER, left) ?? 0;
             } catch (error) {
               throw new CallerError(error);
             }

@@ -164,17 +164,19 @@ export class PoliteHttp implements HttpPool {
   }
 
   /**
-   * #robotsAllow within the request's own timeout: robots.txt is read with
-   * a deadline of its own (ROBOTS_TIMEOUT_MS), which a source with a shorter
-   * `timeout` must not wait out.
+   * #robotsAllow within the request's own timeout (or, for a redirect's
+   * target, what it has left: `left`): robots.txt is read with a deadline of
+   * its own (ROBOTS_TIMEOUT_MS), which a source with a shorter `timeout`
+   * must not wait out.
    */
   async #robotsWithin(
     url: URL,
     request: HttpRequest,
     shown: string,
+    left?: number,
   ): Promise<number | undefined> {
     if (!this.#options.robots) return undefined;
-    const timeout = request.timeout ?? DEFAULT_TIMEOUT_MS;
+    const timeout = Math.max(0, Math.round(left ?? request.timeout ?? DEFAULT_TIMEOUT_MS));
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(), timeout);
     try {
@@ -185,7 +187,9 @@ export class PoliteHttp implements HttpPool {
       if (!deadline.signal.aborted || request.signal?.aborted) throw error;
       throw new Error(
         `GET ${maskUrl(shown)}: robots.txt of ${url.origin} not read within ${timeout} ms ` +
-          `(the request's timeout)`,
+          (left === undefined
+            ? "(the request's timeout)"
+            : "(what the request's timeout had left)"),
       );
     } finally {
       clearTimeout(timer);
@@ -229,21 +233,24 @@ export class PoliteHttp implements HttpPool {
       await this.#turn(host, limits, opts.crawlDelay, request.signal, request.maxWait, url);
       const headers = new Headers(request.headers);
       if (!headers.has("user-agent")) headers.set("user-agent", this.#options.userAgent);
-      const beforeRedirect = async (next: URL, signal: AbortSignal) => {
+      const beforeRedirect = async (next: URL, signal: AbortSignal, left: number) => {
         const shown = `${next.href} (redirected from ${maskUrl(url)})`;
-        // Within the request's timeout, as the first hop's read is; the turn is not (the
-        // server's time is what the timeout counts: http_fetch.ts).
+        // Within what the request's timeout has left, and counted against it, as the hops
+        // are; the turn is not (the servers' time is what the timeout counts: http_fetch.ts).
         let delay;
+        const started = performance.now();
         try {
           delay = opts.robots === false
             ? undefined
-            : await this.#robotsWithin(next, { ...request, signal }, shown);
+            : await this.#robotsWithin(next, { ...request, signal }, shown, left);
         } catch (e) {
           if (!(e instanceof RobotsDisallowedError)) throw e;
           throw new RobotsDisallowedError(e.message, e.url, e.ruled, true);
         }
+        const spent = performance.now() - started;
         await this.#pausedWithin(next.host, request.maxWait, next.href);
         await this.#turn(next.host, limits, delay, signal, request.maxWait, next.href);
+        return spent;
       };
       try {
         const res = await this.#fetch(url, {

@@ -655,6 +655,29 @@ Deno.test("a redirect's wait for its host's turn is not counted against the requ
   });
 });
 
+Deno.test("a redirect target's robots.txt is read within what the request's timeout has left", async () => {
+  // Each hop's robots.txt read got a whole timeout of its own, outside the request's: six
+  // hosts whose robots.txt trickled in over 2.4 s held a 3 s request for 14.7 s.
+  await withServer(async (req) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/robots.txt") {
+      if (url.hostname === "localhost") await new Promise((r) => setTimeout(r, 400));
+      return new Response("");
+    }
+    if (url.pathname === "/go") {
+      await new Promise((r) => setTimeout(r, 400)); // the first hop's server time
+      return redirect(`http://localhost:${url.port}/page`);
+    }
+    return new Response("the page");
+  }, async (origin) => {
+    const http = new PoliteHttp(options({ allow: ["127.0.0.1", "localhost"] })).client();
+    await assert.rejects(
+      http.get(`${origin}/go`, { timeout: 600 }),
+      /robots\.txt of http:\/\/localhost:\d+ not read within \d+ ms \(what the request's timeout had left\)/,
+    );
+  });
+});
+
 Deno.test("a source's timeout bounds its wait for a slow robots.txt, and the read goes on for the next request", async () => {
   // robots.txt has a deadline of its own (10 s); a request with a shorter timeout must not wait it
   // out, nor cut the read short: the next request would start it again, and so on for ever.
