@@ -75,8 +75,10 @@ export function checkFlow(input: unknown, registry: Registry, opts: CheckOptions
     stages: Array.isArray(raw.pipeline)
       ? raw.pipeline.map((element, i) => {
         const stage = checkStage(i, element, registry, found, waived);
-        const length = stage?.entry && stage.spec?.vectorLength?.(stage.entry.config);
-        if (length !== undefined) context.vectorLength = length;
+        // A stage that gives vectors says their length, or that it is not known till they come.
+        if (stage?.entry && stage.spec?.vectorLength) {
+          context.vectorLength = stage.spec.vectorLength(stage.entry.config);
+        }
         return stage;
       })
       : [],

@@ -688,6 +688,25 @@ Deno.test("in a flow the sink learns the embed stage's dimension at start, and a
       /pipeline\[2\]\.publish\[0\]\.qdrant\.dimensions: dimensions is 32 but the embed stage makes vectors of 16/,
     );
     assert.equal(fake.requests.length, 0, "nothing asked of Qdrant");
+    // A later embed stage whose length is not known till its vectors come is the one that counts.
+    defineFlow({
+      name: "two-embeds",
+      output: Deno.makeTempDirSync(),
+      sources: { s: { kind: "list", items: story } },
+      pipeline: [
+        "validate",
+        { embed: { dimensions: 16 } },
+        {
+          embed: {
+            provider: "openai",
+            model: "m",
+            apiKey: "k",
+            baseUrl: "http://127.0.0.1:9/v1",
+          },
+        },
+        { publish: [{ qdrant: { url: fake.url, collection: "trends", dimensions: 1536 } }] },
+      ],
+    }, flowRegistry);
     return Promise.resolve();
   });
 });
