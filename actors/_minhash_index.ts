@@ -16,23 +16,20 @@ export interface Banding {
  */
 export const DEFAULT_BANDING: Banding = { bands: 10, rows: 4 };
 
-/** Finer bandings, for lower thresholds, in the order they are tried. */
-const BANDINGS: readonly Banding[] = [DEFAULT_BANDING, { bands: 21, rows: 3 }, {
-  bands: 32,
-  rows: 2,
-}];
-
 /**
- * The banding for a threshold: the coarsest that makes a pair at exactly
- * the threshold a candidate with probability 0.97 or more (1 - (1 - J^rows)^bands).
- * With 10x4 at every threshold, a pair of Jaccard 0.5 was a candidate about
- * half the time and one of 0.375 a fifth, so `threshold: 0.4` missed most
- * of the copies it asked for. Below about 0.3 even 32x2 falls short of 0.97
- * (0.95 at 0.3); one row per band would crowd 256 buckets per band.
+ * The banding for a threshold: 10x4 from 0.74 up, 21x3 from 0.54, 32x2
+ * below. Each makes a pair at exactly the threshold a candidate with
+ * probability 0.97 or more (1 - (1 - J^rows)^bands) down to 0.3, with the
+ * fewest bands that do. With 10x4 at every threshold, a pair of Jaccard
+ * 0.5 was a candidate about half the time and one of 0.375 a fifth, so
+ * `threshold: 0.4` missed most of the copies it asked for. Below 0.3 even
+ * 32x2 falls short (0.95 at 0.3); one row per band would crowd 256 buckets
+ * per band. The steps are fixed, not computed, since a durable flow's Redis
+ * keys name the banding.
  */
 export function bandingFor(threshold: number): Banding {
-  const caught = ({ bands, rows }: Banding) => 1 - (1 - threshold ** rows) ** bands;
-  return BANDINGS.find((b) => caught(b) >= 0.97) ?? BANDINGS[BANDINGS.length - 1];
+  if (threshold >= 0.74) return DEFAULT_BANDING;
+  return threshold >= 0.54 ? { bands: 21, rows: 3 } : { bands: 32, rows: 2 };
 }
 
 /**

@@ -353,7 +353,7 @@ return out
  *
  * The script blocks the server while it runs; with at most 32 candidates
  * per band a lookup compares at most 320 entries however alike the texts
- * (1,024 with the 32 bands of a threshold under 0.55, see bandingFor).
+ * (1,024 with the 32 bands of a threshold under 0.54, see bandingFor).
  */
 export class RedisNearIndex implements NearIndex {
   readonly #need: number;

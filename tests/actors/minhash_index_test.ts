@@ -94,4 +94,13 @@ Deno.test("a lower threshold bands finer: a copy just above it is found, as at 0
     assert.ok(found >= 190, `threshold ${threshold}: ${found} of 200 copies found`);
   }
   assert.deepEqual(bandingFor(0.8), { bands: 10, rows: 4 }, "the default stays as it was");
+  // The steps README names (a durable flow's Redis keys name the banding).
+  assert.deepEqual(
+    [0.74, 0.739, 0.54, 0.539].map((t) => bandingFor(t).bands),
+    [10, 21, 21, 32],
+  );
+  for (const t of [0.3, 0.539, 0.54, 0.739, 0.74]) {
+    const { bands, rows } = bandingFor(t);
+    assert.ok(1 - (1 - t ** rows) ** bands >= 0.95, `${t}: a copy at it is looked at`);
+  }
 });
