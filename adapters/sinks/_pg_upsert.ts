@@ -105,8 +105,12 @@ export function upsertSql(
   // same revision the row's sightings stand too: a memory flow run again sends each
   // story's first copy at revision 1, stamped now, perhaps from another source, and
   // it rewrote every row (updated_at and the sightings) on every run.
+  // Only a merged story's (it holds its sightings): an item's own field named revision is
+  // content like any other, and its latest copy wins.
   const mine = revision(sql, sql`cur.payload`), theirs = revision(sql, sql`excluded.payload`);
-  const theirsOlder = sql`(${mine} > ${theirs} or (${mine} = ${theirs} and ${mine} > 0))`;
+  const merged = (payload: Fragment) => sql`jsonb_typeof(${payload}->'sources') = 'array'`;
+  const theirsOlder = sql`(${merged(sql`cur.payload`)} and (${mine} > ${theirs} or
+    (${mine} = ${theirs} and ${mine} > 0 and ${merged(sql`excluded.payload`)})))`;
   // What the row becomes, written once: the update sets it, and runs only when it differs
   // from what the row holds (comparing with the incoming row instead rewrote a story whose
   // merged fields it kept, and moved its updated_at, on every re-run).
@@ -192,15 +196,17 @@ export function mergeSql(
     sql`source text`,
     sql`seen_at timestamptz`,
   ]);
+  const payload = sql`cur.payload || ${mergedOf(sql, sql`excluded.payload`, sql`cur.payload`)}`;
   const set = commaList(sql, [
     ...ids.map((id, i) =>
-      // Engagement keeps the keys the update does not carry (a first copy's comments); sources
+      // Engagement is the payload's, count by count at its maximum, keeping the keys the update
+      // does not carry (a first copy's comments); sources
       // come whole, the union, and `||` of two arrays would append one to the other.
       merged[i].type === "jsonb" && merged[i].field === "engagement"
-        ? sql`${id} = coalesce(cur.${id}, '{}'::jsonb) || excluded.${id}`
+        ? sql`${id} = (${payload})->'engagement'`
         : sql`${id} = excluded.${id}`
     ),
-    sql`payload = cur.payload || ${mergedOf(sql, sql`excluded.payload`, sql`cur.payload`)}`,
+    sql`payload = ${payload}`,
     sql`seen_at = least(cur.seen_at, excluded.seen_at)`,
     sql`updated_at = now()`,
   ]);

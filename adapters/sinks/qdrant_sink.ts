@@ -617,8 +617,12 @@ export class QdrantSink implements Sink {
       }
       // At the same revision the point's sightings stand too: a memory flow run again sends
       // each story's first copy at revision 1, stamped now, perhaps from another source.
+      // Only a merged story's (it holds its sightings): an item's own field named revision is
+      // content like any other, and its latest copy wins.
       const mine = revisionOf(held.revision), theirs = revisionOf(point.payload.revision);
-      if (mine > theirs || (mine === theirs && mine > 0)) {
+      const story = Array.isArray(held.sources);
+      const tie = mine === theirs && mine > 0 && Array.isArray(point.payload.sources);
+      if (story && (mine > theirs || tie)) {
         const engagement = mostOf(point.payload.engagement, held.engagement);
         for (const field of MERGED_FIELDS) {
           if (held[field] !== undefined) point.payload[field] = held[field];

@@ -1264,6 +1264,26 @@ pgTest(
         assert.deepEqual(grown.payload.sources, first.payload.sources);
         await s.write([copy("wire", T0 + 240_000, 6)], signal);
         assert.deepEqual((await row()).payload.engagement, { score: 8 }, "never lowered");
+        // A merge update's lower count leaves both the payload's and the column's at the highest.
+        await s.write([mergeUpdate(a, 2, ["wire", "x"], 3)], signal);
+        const updated = await row();
+        assert.equal(updated.payload.revision, 2);
+        assert.deepEqual(updated.payload.engagement, { score: 8 });
+        assert.deepEqual(updated.engagement, { score: 8 }, "the lifted column follows");
+        // An item's own field named revision, with no sightings, is content: its latest copy wins.
+        const [b] = items(1, 1);
+        const own = (score: number): Envelope<RawItem> => ({
+          ...b,
+          payload: { ...b.payload, revision: 7, engagement: { score } },
+        });
+        await s.write([own(50)], signal);
+        await s.write([own(40)], signal);
+        const [ob] = await pg.sql`select engagement, payload from ${
+          pg.ident("rerun")
+        } where id = ${b.id}`;
+        assert.deepEqual(ob.payload.engagement, { score: 40 });
+        assert.deepEqual(ob.engagement, { score: 40 });
+        assert.ok(!("sources" in ob.payload) && !("lastSeenAt" in ob.payload), "no fields added");
       },
     );
   },

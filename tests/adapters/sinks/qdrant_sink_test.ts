@@ -841,6 +841,17 @@ Deno.test("a re-run's first copy at the revision the point holds keeps the point
     assert.equal(p.lastSeenAt, new Date(SEEN).toISOString());
     assert.deepEqual(p.engagement, { score: 8 }, "the highest count seen, never lowered");
     assert.equal(p.millrace_seen_at, SEEN);
+    // An item's own field named revision, with no sightings, is content: its latest copy wins.
+    const [, b] = items(2);
+    const own = (score: number) => ({
+      ...b,
+      payload: { ...b.payload, revision: 7, engagement: { score } },
+    });
+    await sink.write([own(50)], signal());
+    await sink.write([own(40)], signal());
+    const pb = fake.collections.get("trends")!.points.get(pointId(b.id))!.payload;
+    assert.deepEqual(pb.engagement, { score: 40 });
+    assert.ok(!("sources" in pb), "no sightings added");
   });
 });
 
