@@ -162,7 +162,10 @@ function* secretParams(url: string): Generator<{ name: string; value: string }> 
   for (const m of url.matchAll(SECRET_PARAM)) {
     const { name, value } = paramOf(m);
     if (isSecretParam(name)) yield { name, value };
-    else if (NESTED.test(value)) yield* secretParams(value);
+    else {
+      const query = nestedQuery(value);
+      if (query !== undefined) yield* secretParams(query);
+    }
   }
 }
 
@@ -201,12 +204,36 @@ function maskParams(text: string): string {
   return text.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
     const { sep, name, value } = paramOf(["", ...groups]);
     if (isSecretParam(name)) return `${sep}${name}=***`;
-    return NESTED.test(value) ? `${sep}${name}=${maskParams(value)}` : all;
+    const inner = throughNested(value, maskParams);
+    return inner === value ? all : `${sep}${name}=${inner}`;
   });
 }
 
 /** A value holding a query of its own: a `?` or `;` before a name and `=`. */
 const NESTED = /[?;][^=&#;?]+=/;
+/** The same percent-encoded (`%3F`, `%3B`, then `%3D`), as a URL given as a parameter usually is. */
+const ENCODED_NESTED = /%3[fb][^&#]*?%3d/i;
+
+/** The query a parameter's value holds, raw or percent-decoded; undefined when it holds none. */
+function nestedQuery(value: string): string | undefined {
+  if (NESTED.test(value)) return value;
+  if (!ENCODED_NESTED.test(value)) return undefined;
+  try {
+    const decoded = decodeURIComponent(value);
+    return NESTED.test(decoded) ? decoded : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `value` with `fn` applied to the query it holds, encoded again as it came. */
+function throughNested(value: string, fn: (query: string) => string): string {
+  const query = nestedQuery(value);
+  if (query === undefined) return value;
+  const done = fn(query);
+  if (done === query) return value;
+  return query === value ? done : encodeURIComponent(done);
+}
 
 /**
  * The URL without its query (or `;` path) parameters that maskUrl masks (a
@@ -242,7 +269,10 @@ export function withoutSecretParams(url: string): string {
     const kept = parts.filter((part) => {
       const eq = part.indexOf("=");
       return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
-    }).map((part) => NESTED.test(part) ? part.replace(SECRET_PARAM, nestedOut) : part);
+    }).map((part) => {
+      const eq = part.indexOf("=");
+      return eq < 0 ? part : part.slice(0, eq + 1) + throughNested(part.slice(eq + 1), stripParams);
+    });
     if (kept.join("&") !== parts.join("&")) {
       u.search = kept.length > 0 ? "?" + kept.join("&") : "";
       changed = true;
@@ -251,9 +281,23 @@ export function withoutSecretParams(url: string): string {
   return changed ? u.href : url;
 }
 
-/** A nested parameter (SECRET_PARAM's match) left out when it is secret. */
-function nestedOut(all: string, ...groups: string[]): string {
-  return isSecretParam(paramOf(["", ...groups]).name) ? "" : all;
+/**
+ * A nested query (a parameter's value: see throughNested) without its
+ * secret parameters, and those of the queries nested in it.
+ */
+function stripParams(query: string): string {
+  let removed = false;
+  const out = query.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
+    const { sep, name, value } = paramOf(["", ...groups]);
+    if (isSecretParam(name)) {
+      removed = true;
+      return sep === "?" ? "?" : "";
+    }
+    const inner = throughNested(value, stripParams);
+    return inner === value ? all : `${sep}${name}=${inner}`;
+  });
+  // `/feed?api_key=K&id=2` became `/feed?&id=2`, and `/feed?api_key=K` `/feed?`.
+  return removed ? out.replace(/\?&/g, "?").replace(/\?(?=#|$)/, "") : out;
 }
 
 /** A `;name=value` parameter of a path segment (`/a;jsessionid=…`), its name captured. */

@@ -258,6 +258,48 @@ Deno.test("a secret in a URL given as another parameter's value is masked", () =
     withoutSecretParams("https://a.example/?next=/x?api_key=H9&id=7"),
     "https://a.example/?next=/x&id=7",
   );
+  // Nested twice, or a ; parameter in the nested URL: the item's URL loses it as the log does.
+  for (
+    const [url, masked, stripped] of [
+      [
+        "https://a.example/p2?r=/login?next=/feed?api_key=SECRETKEY654321",
+        "https://a.example/p2?r=/login?next=/feed?api_key=***",
+        "https://a.example/p2?r=/login?next=/feed",
+      ],
+      [
+        "https://a.example/p3?next=/feed?id=1;access_token=SECRETTOKEN98765",
+        "https://a.example/p3?next=/feed?id=1;access_token=***",
+        "https://a.example/p3?next=/feed?id=1",
+      ],
+      [
+        "https://a.example/p4?next=/feed?api_key=K1&id=2",
+        "https://a.example/p4?next=/feed?api_key=***&id=2",
+        "https://a.example/p4?next=/feed&id=2",
+      ],
+      // Percent-encoded, as a URL given as a parameter usually is.
+      [
+        "https://a.example/p?next=https%3A%2F%2Fapi.example%2Ffeed%3Fapi_key%3DSECRETKEY123456",
+        "https://a.example/p?next=https%3A%2F%2Fapi.example%2Ffeed%3Fapi_key%3D***",
+        "https://a.example/p?next=https%3A%2F%2Fapi.example%2Ffeed",
+      ],
+      [
+        "https://a.example/p?next=%2Ffeed%3Fid%3D1%26token%3DT0K3N5ECRET&x=1",
+        "https://a.example/p?next=%2Ffeed%3Fid%3D1%26token%3D***&x=1",
+        "https://a.example/p?next=%2Ffeed%3Fid%3D1&x=1",
+      ],
+    ]
+  ) {
+    assert.equal(maskUrl(url), masked);
+    assert.equal(withoutSecretParams(url), stripped);
+  }
+  assert.deepEqual(
+    urlSecrets("https://a.example/p?next=%2Ffeed%3Fapi_key%3DSECRETKEY777777"),
+    ["SECRETKEY777777"],
+  );
+  // A parameter whose value only looks encoded is left as it is.
+  const plain = "https://a.example/s?q=50%25%3F&next=%2Fhome";
+  assert.equal(maskUrl(plain), plain);
+  assert.equal(withoutSecretParams(plain), plain);
 });
 
 Deno.test("urlSecrets holds the Basic token a server may echo back from the request", () => {
