@@ -139,20 +139,25 @@ function urlCheck(schemes: string[]): Check {
   };
 }
 
-/** What may not touch a whole word's end: a letter, a digit or an underscore. */
-const WORD_CHAR = "[\\p{L}\\p{N}_]";
+/** The scripts written without spaces between words, as a class's contents. */
+const UNSPACED_SCRIPTS =
+  "\\p{scx=Han}\\p{scx=Hiragana}\\p{scx=Katakana}\\p{scx=Thai}\\p{scx=Lao}\\p{scx=Khmer}\\p{scx=Myanmar}\\p{scx=Tibetan}";
 /** A character of a script written without spaces between words. */
-const UNSPACED =
-  /[\p{scx=Han}\p{scx=Hiragana}\p{scx=Katakana}\p{scx=Thai}\p{scx=Lao}\p{scx=Khmer}\p{scx=Myanmar}\p{scx=Tibetan}]/u;
+const UNSPACED = new RegExp(`[${UNSPACED_SCRIPTS}]`, "u");
+/**
+ * What may not touch a whole word's end: a letter, a digit or an underscore
+ * of a script written with spaces (one without them touches every word).
+ */
+const WORD_CHAR = `(?![${UNSPACED_SCRIPTS}])[\\p{L}\\p{N}_]`;
 
 /**
  * One regular expression for every spam word, each in its own group so a
  * match names the word as configured. Whole words: no letter, digit or
  * underscore may touch either end, so "casino" misses "casinos" but hits
- * "#casino"; spaces inside a phrase match any run of whitespace. An end in
- * a script written without spaces (Chinese, Japanese, Thai, …) has letters
- * beside it inside any sentence, so it may touch them: `カジノ` is found in
- * 今日はカジノに行く.
+ * "#casino"; spaces inside a phrase match any run of whitespace. In a
+ * script written without spaces (Chinese, Japanese, Thai, …) letters touch
+ * every word, so they may touch a spam word's ends: `カジノ` is found in
+ * 今日はカジノに行く, and `casino` in 今天去casino玩.
  */
 function spamCheck(words: string[]): Check {
   const alternatives = words.map((w) => {

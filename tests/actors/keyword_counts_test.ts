@@ -18,6 +18,10 @@ function reference(title: string, text: string, language: string, max: number): 
     if (word.length < (hasUnspaced(word) ? 2 : 3)) continue;
     const w = word.toLowerCase().replaceAll("’", "'");
     if (stop.has(w) || /^[\d'\-]+$/.test(w)) continue;
+    // Chinese and Japanese grammar: all hiragana, or every character a stopword.
+    if (/^[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}]/u.test(w)) {
+      if (/^\p{sc=Hiragana}+$/u.test(w) || [...w].every((c) => stop.has(c))) continue;
+    }
     counts.set(w, (counts.get(w) ?? 0) + 1);
   }
   return [...counts].map(([w, n], i) => ({ w, n, i }))
@@ -92,6 +96,26 @@ Deno.test("keywords of Chinese and Japanese count their two-character words", ()
     2,
   );
   assert.deepEqual(ja, ["地下鉄", "東京"]);
+});
+
+Deno.test("keywords of Chinese and Japanese leave out their grammar: 我们, 这个, した, しか", () => {
+  const counts = new KeywordCounts();
+  const zh = picked(
+    counts,
+    "我们讨论城市规划",
+    "我们认为这个城市规划很重要。我们今天讨论这个问题。城市规划是我们的问题。",
+    "zh",
+    4,
+  );
+  assert.deepEqual(zh, ["城市", "规划", "讨论", "问题"]);
+  const ja = picked(
+    counts,
+    "今日は東京",
+    "今日は天気がいいので東京へ行きました。しかし東京は暑かった。",
+    "ja",
+    3,
+  );
+  assert.deepEqual(ja, ["東京", "今日", "天気"]);
 });
 
 Deno.test("the counts table grows past its first size and starts clean for each item", () => {

@@ -192,10 +192,24 @@ Deno.test("spam words of scripts written without spaces match inside a sentence"
       "ok",
     ],
   );
-  // A Latin word still needs its own ends free: "casino" is not in "カジノcasinos".
-  assert.deepEqual(await verdicts({ spam: ["casino"] }, [{ ...good, title: "カジノcasinos" }]), [
-    "ok",
-  ]);
+  // A Latin word still needs its own ends free of Latin letters: "casino" is not in "casinos",
+  // and is in a Chinese or Japanese sentence, and so is a word of both scripts.
+  assert.deepEqual(
+    await verdicts({ spam: ["casino", "VIP赌场"] }, [
+      { ...good, title: "カジノcasinos" },
+      { ...good, title: "今天去casino玩" },
+      { ...good, title: "今日はcasinoに行く" },
+      { ...good, title: "今天去VIP赌场玩" },
+      { ...good, title: "xVIP赌场" },
+    ]),
+    [
+      "ok",
+      'spam word "casino" in title',
+      'spam word "casino" in title',
+      'spam word "VIP赌场" in title',
+      "ok",
+    ],
+  );
 });
 
 Deno.test("the first failing rule wins: require, url, title, text, fields, spam", async () => {
