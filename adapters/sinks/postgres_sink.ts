@@ -116,7 +116,7 @@ export const postgresSinkSchema = z.strictObject({
     "Index for nearest-neighbour search made with a pgvector column the sink adds: hnsw (cosine distance; up to 2000 dimensions) or none; default hnsw.",
   ),
   timeout: duration().default(30_000).describe(
-    "Statement timeout, and connect timeout; a server silent 5s past it is given up; 0s: no statement timeout; default 30s.",
+    "Statement timeout, and connect timeout; a server silent 5s past it is given up; 0s: no statement timeout, waited for however long; default 30s.",
   ),
   maxConnections: z.int().positive().max(100).default(4)
     .describe("Connections in the pool; default 4."),
@@ -296,7 +296,8 @@ export class PostgresSink implements Sink {
     try {
       sql = connect(url, {
         max: maxConnections,
-        connect_timeout: Math.max(1, Math.ceil(timeout / 1000)),
+        // `0s` is no statement timeout, not a connection that may take for ever.
+        connect_timeout: Math.max(1, Math.ceil((timeout || OPEN_TIMEOUT_MS) / 1000)),
         onnotice: () => {},
         connection: {
           application_name: "millrace",
@@ -317,7 +318,7 @@ export class PostgresSink implements Sink {
         `postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))} (${PASSWORD_ENCODING})`,
       );
     }
-    const within = <T>(what: Promise<T>) => answered(what, timeout + GRACE_MS);
+    const within = <T>(what: Promise<T>) => answered(what, (timeout || OPEN_TIMEOUT_MS) + GRACE_MS);
     try {
       await within(sql`select 1`);
     } catch (error) {
@@ -416,7 +417,7 @@ export class PostgresSink implements Sink {
       // A silent server's statement closed the pool meanwhile: open it again first.
       if (!pool) return this.open().then(() => this.#checkVectors(dimensions));
       const checked = ensureVectorColumn(pool, this.#table!, dimensions);
-      const done = answered(checked, this.#config.timeout + GRACE_MS).catch(async (error) => {
+      const done = answered(checked, silentAfter(this.#config.timeout)).catch(async (error) => {
         this.#vectorCheck = undefined;
         if (error instanceof NoAnswerError) await this.#dropPool(pool);
         throw reconnectable(`postgres sink: ${this.#scrub(errorText(error))}`, error);
@@ -496,7 +497,7 @@ export class PostgresSink implements Sink {
     const pool = this.#sql!;
     const { timeout, maxConnections } = this.#config;
     const ahead = Math.max(0, this.#inFlight - maxConnections + 1);
-    const deadline = timeout * (1 + Math.ceil(ahead / maxConnections)) + GRACE_MS;
+    const deadline = silentAfter(timeout * (1 + Math.ceil(ahead / maxConnections)));
     this.#inFlight++;
     const statement = query(pool);
     const cancel = () => statement.cancel();
@@ -549,6 +550,19 @@ function reconnectable(message: string, error: unknown): Error & RetryHint {
 /** How long past `timeout` the client waits: the server's statement_timeout fires first on a server that answers. */
 const GRACE_MS = 5_000;
 
+/** The deadline of opening when `timeout` is `0s` (no statement timeout). */
+const OPEN_TIMEOUT_MS = 30_000;
+
+/**
+ * When a statement whose server-side limit is `timeout` is given up: the
+ * grace past it, or never for `0s`, no statement timeout. The server runs
+ * such a statement to its end, so giving up on it at the grace sent rows it
+ * wrote to dead letters.
+ */
+function silentAfter(timeout: number): number {
+  return timeout === 0 ? Number.POSITIVE_INFINITY : timeout + GRACE_MS;
+}
+
 /** The server took the statement and never answered, past its own timeout. */
 class NoAnswerError extends Error {
   /** RetryHint.service: the server's failure, whatever the rows. */
@@ -559,8 +573,9 @@ class NoAnswerError extends Error {
   }
 }
 
-/** `what`, or NoAnswerError after `ms`. */
+/** `what`, or NoAnswerError after `ms` (never for Infinity). */
 async function answered<T>(what: PromiseLike<T>, ms: number): Promise<T> {
+  if (ms === Number.POSITIVE_INFINITY) return await what;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const silent = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new NoAnswerError(ms)), ms);
