@@ -72,6 +72,8 @@ export class FileVectorCache implements VectorCache {
   readonly #vectors = new Map<string, Float32Array>();
   readonly #file: Deno.FsFile;
   #writing: Promise<void> = Promise.resolve();
+  /** A cut store could not be cut back: nothing more is written (what follows would be torn). */
+  #broken = false;
 
   private constructor(readonly path: string, readonly dimensions: number, file: Deno.FsFile) {
     this.#file = file;
@@ -86,13 +88,13 @@ export class FileVectorCache implements VectorCache {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     }
     const file = await Deno.open(path, { append: true, create: true });
-    const cache = new FileVectorCache(path, dimensions, file);
     const record = KEY_BYTES + dimensions * 4;
     // A record cut short by a crash is cut off before anything is appended: appended after
     // it, every later record stood at the wrong offset, and the next run served vectors made
     // of one record's tail and the next one's key.
     const whole = bytes.length - bytes.length % record;
     if (whole < bytes.length) await file.truncate(whole);
+    const cache = new FileVectorCache(path, dimensions, file);
     for (let at = 0; at + record <= bytes.length; at += record) {
       const key = Buffer.from(bytes.buffer, at, KEY_BYTES).toString("hex");
       // Records start at multiples of 4 in a fresh buffer: a view, no copy.
@@ -120,9 +122,34 @@ export class FileVectorCache implements VectorCache {
       this.#vectors.set(key, vector);
     });
     // Appends one after another, so concurrent batches never interleave records.
-    const write = this.#writing.then(() => writeAll(this.#file, out));
+    const write = this.#writing.then(() => this.#append(out));
     this.#writing = write.catch(() => {});
     return write;
+  }
+
+  /**
+   * Appends whole records; one cut short (a full disk) is cut back off, as
+   * a crash's is at open: the records appended after it would stand at the
+   * wrong offset, read back as one record's tail and the next one's key.
+   */
+  async #append(out: Uint8Array): Promise<void> {
+    if (this.#broken) {
+      throw new Error(`vector cache ${this.path}: not written since a failed store`);
+    }
+    let written = 0;
+    try {
+      while (written < out.length) written += await this.#file.write(out.subarray(written));
+    } catch (error) {
+      // The file's end less what this store got in: another process's records appended
+      // before stay (the file is append-only).
+      const cut = async () => {
+        if (written === 0) return;
+        const { size } = await this.#file.stat();
+        await this.#file.truncate(size - written);
+      };
+      await cut().catch(() => this.#broken = true);
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
@@ -162,8 +189,4 @@ function toVector(bytes: Uint8Array, dimensions: number): Float32Array | undefin
   if (bytes.byteLength !== dimensions * 4) return undefined;
   // Copied: a Buffer from the driver may sit at an offset Float32Array cannot view.
   return new Float32Array(new Uint8Array(bytes).buffer);
-}
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
 }

@@ -61,6 +61,35 @@ Deno.test("the file cache cuts off a record cut short by a crash, and what it ap
   await third.close();
 });
 
+Deno.test("a store cut short (a full disk) leaves no torn record for later ones to follow", async () => {
+  // The records after a cut one stood at the wrong offset: the next run served a vector of one
+  // record's tail and the next one's key (-2.52e+25 in a published vector), with no warning.
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "m.2.f32");
+  const cache = await FileVectorCache.open(path, 2);
+  await cache.setMany([[textKey("a"), v(1, 2)]]);
+  const write = Deno.FsFile.prototype.write;
+  Deno.FsFile.prototype.write = async function (this: Deno.FsFile, bytes: Uint8Array) {
+    Deno.FsFile.prototype.write = () => Promise.reject(new Error("No space left on device"));
+    return await write.call(this, bytes.subarray(0, 10)); // part of the record, then no room
+  };
+  try {
+    await assert.rejects(cache.setMany([[textKey("b"), v(3, 4)]]), /No space left/);
+  } finally {
+    Deno.FsFile.prototype.write = write;
+  }
+  await cache.setMany([[textKey("c"), v(5, 6)]]);
+  await cache.close();
+  const reopened = await FileVectorCache.open(path, 2);
+  assert.deepEqual(await reopened.getMany([textKey("a"), textKey("b"), textKey("c")]), [
+    v(1, 2),
+    undefined,
+    v(5, 6),
+  ]);
+  assert.equal((await Deno.stat(path)).size, 2 * (16 + 8), "whole records only");
+  await reopened.close();
+});
+
 Deno.test("concurrent stores to one file never interleave their records", async () => {
   const dir = await Deno.makeTempDir();
   const path = join(dir, "m.4.f32");
