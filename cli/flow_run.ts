@@ -188,7 +188,8 @@ export class FlowRun {
     const log = this.opts.log;
     const file = this.file;
     const watch = this.opts.watch;
-    let deadLetters: DeadLetters = new JsonlDeadLetters(join(flow.outDir, DEAD_LETTERS_FILE));
+    const letterFile = new JsonlDeadLetters(join(flow.outDir, DEAD_LETTERS_FILE));
+    let deadLetters: DeadLetters = letterFile;
     if (watch) deadLetters = watch.deadLetters(deadLetters);
     try {
       const running = this.running = await startFlow(flow, {
@@ -239,6 +240,13 @@ export class FlowRun {
           (flow.durability === "redis"
             ? "stay pending in Redis and are delivered again on the next run"
             : "were not published");
+      // Letters a failed write did not record: said, each as the line it would have been, since
+      // that is all there is of their items (they are counted among the dead letters).
+      const unwritten = letterFile.unwritten;
+      const unwrittenLine = unwritten.length > 0 &&
+        `${flow.name}: ${unwritten.length} dead letter${unwritten.length === 1 ? "" : "s"} ` +
+          `could not be written to ${shownPath(letterFile.path)}; each as its line would have ` +
+          "been, to add to the file by hand:";
       // Killed holding nothing: only the goodbye (a sink's close, Redis's last answers) was cut.
       const idle = report.killed && report.inFlight === 0;
       const killed = idle
@@ -266,6 +274,9 @@ export class FlowRun {
         if (waiting) log.info(waiting, left === null ? {} : { waiting: left });
         if (killed) log[idle ? "warn" : "error"](killed, { inFlight: report.inFlight });
         if (endedLine) log.error(endedLine, { inFlight: report.inFlight });
+        if (unwrittenLine) {
+          log.error(unwrittenLine, { letters: unwritten.map((l) => JSON.parse(l)) });
+        }
         if (unfinished) log.error(unfinished.message);
         // The last line of a flow is always its report, --quiet or not: it is the result.
         createLogger("json").info(
@@ -279,6 +290,11 @@ export class FlowRun {
             ? " (the dead letters were in Redis, which no longer holds them)"
             : flow.durability === "redis"
             ? ` (dead letters in Redis: ${typedCommand("dlq list", file)})`
+            : unwritten.length >= report.deadLettered
+            ? " (its dead letters could not be written: see below)"
+            : unwritten.length > 0
+            ? ` (dead letters in dead_letters.jsonl, with reasons, but for ${unwritten.length}: ` +
+              "see below)"
             : " (dead letters in dead_letters.jsonl, with reasons)";
           // Not where nothing was written (sinks elsewhere, or none): it named a directory
           // that was not there.
@@ -289,6 +305,10 @@ export class FlowRun {
         }
         if (killed) log[idle ? "warn" : "error"](killed);
         if (endedLine) log.error(endedLine);
+        if (unwrittenLine) {
+          log.error(unwrittenLine);
+          for (const line of unwritten) log.info(line);
+        }
         if (unfinished) log.error(unfinished.message);
       }
       // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.

@@ -91,6 +91,19 @@ Deno.test("dead letters that cannot be written end the run saying why, with its 
   );
   assert.match(stderr, /^stage +in +out/m, "the summary is printed");
   assert.doesNotMatch(stderr, /^\s+at /m, "no stack");
+  // The letters it could not write are not said to be in the file, and are not lost: each
+  // follows as the line it would have been. They were counted as if written, and gone.
+  assert.doesNotMatch(stderr, /dead letters in dead_letters\.jsonl/);
+  const said = stderr.match(/^error: demo: (\d+) dead letters? could not be written .*:$/m);
+  assert.ok(said, stderr);
+  const lines = stderr.split("\n").filter((l) => l.startsWith('{"time":'));
+  assert.equal(lines.length, Number(said[1]));
+  assert.ok(lines.length > 0);
+  for (const line of lines) {
+    const letter = JSON.parse(line);
+    assert.equal(letter.stage, "validate");
+    assert.equal(typeof letter.item.id, "string");
+  }
 });
 
 /**

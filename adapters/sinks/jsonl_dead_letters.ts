@@ -36,6 +36,8 @@ export class JsonlDeadLetters implements DeadLetters {
   readonly path: string;
   /** Per key, lines the file held at open that this writer has not matched yet. */
   readonly #recorded = new Map<string, number>();
+  /** The lines of letters whose write failed. */
+  readonly #unwritten: string[] = [];
   #file?: Promise<Deno.FsFile>;
   #tail: Promise<void> = Promise.resolve();
 
@@ -61,6 +63,15 @@ export class JsonlDeadLetters implements DeadLetters {
     return run;
   }
 
+  /**
+   * The letters a failed write did not record, each as the line it would
+   * have been: the run ends at the first (see write), and what it says of
+   * them is all there is of their items.
+   */
+  get unwritten(): readonly string[] {
+    return this.#unwritten;
+  }
+
   /** Waits for the writes already asked for, then closes the file. */
   async close(): Promise<void> {
     await this.#tail;
@@ -71,34 +82,37 @@ export class JsonlDeadLetters implements DeadLetters {
 
   async #append(entries: readonly DeadLetter[]): Promise<void> {
     if (entries.length === 0) return;
-    // A failed open is not cached: the next write tries again.
-    const file = await (this.#file ??= this.#open().catch((error) => {
-      this.#file = undefined;
-      throw error;
-    }));
     const time = new Date().toISOString();
-    let text = "";
+    let file: Deno.FsFile;
+    try {
+      // A failed open is not cached: the next write tries again.
+      file = await (this.#file ??= this.#open().catch((error) => {
+        this.#file = undefined;
+        throw error;
+      }));
+    } catch (error) {
+      for (const entry of entries) this.#unwritten.push(letterLine(time, entry));
+      throw error;
+    }
+    const lines: string[] = [];
     const matched: string[] = [];
-    for (const { stage, reason, attempts, item } of entries) {
-      const key = letterKey(stage, item?.id, reason);
+    for (const entry of entries) {
+      const key = letterKey(entry.stage, entry.item?.id, entry.reason);
       const left = this.#recorded.get(key) ?? 0;
       if (left > 0) {
         this.#recorded.set(key, left - 1);
         matched.push(key);
         continue;
       }
-      // As JSON.stringify({ time, stage, reason, attempts, item }) writes it, but an
-      // item JSON cannot hold still makes a line (letterItemJson).
-      const head = JSON.stringify({ time, stage, reason, attempts });
-      text += item === undefined ? head : `${head.slice(0, -1)},"item":${letterItemJson(item)}}`;
-      text += "\n";
+      lines.push(letterLine(time, entry));
     }
-    if (text === "") return;
+    if (lines.length === 0) return;
     try {
-      await writeAll(file, new TextEncoder().encode(text));
+      await writeAll(file, new TextEncoder().encode(lines.join("\n") + "\n"));
     } catch (error) {
       // Nothing of this call is settled: a retry of the same entries matches the same lines.
       for (const key of matched) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
+      this.#unwritten.push(...lines);
       throw error;
     }
   }
@@ -122,6 +136,15 @@ export class JsonlDeadLetters implements DeadLetters {
     }
     return file;
   }
+}
+
+/**
+ * A letter's line: as JSON.stringify({ time, stage, reason, attempts, item })
+ * writes it, but an item JSON cannot hold still makes a line (letterItemJson).
+ */
+function letterLine(time: string, { stage, reason, attempts, item }: DeadLetter): string {
+  const head = JSON.stringify({ time, stage, reason, attempts });
+  return item === undefined ? head : `${head.slice(0, -1)},"item":${letterItemJson(item)}}`;
 }
 
 /** A letter's stage, item id and reason, hashed: held per line of the file, whatever its reason's length. */

@@ -151,6 +151,10 @@ Deno.test("a dead letter that cannot be written ends the run, saying where and w
     error.message,
     /^cannot write dead letters to .*dead_letters\.jsonl: Is a directory/,
   );
+  // What it could not record is kept, as the line it would have been, for the run to say.
+  assert.equal(letters.unwritten.length, 1);
+  const line = JSON.parse(letters.unwritten[0]);
+  assert.deepEqual([line.stage, line.reason, line.item.id], ["validate", "r", item.id]);
   await letters.close();
   await Deno.remove(dir, { recursive: true });
 });
