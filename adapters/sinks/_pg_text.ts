@@ -15,7 +15,10 @@ export function errorText(error: unknown): string {
   if (error instanceof Error) {
     const e = error as Error & { code?: string; detail?: string };
     const text = e.message || e.code || e.name;
-    return (e.detail ? `${text} (${e.detail})` : text).replaceAll("\n", " ");
+    // "Failing row contains (…)" is the row: the item, which a dead letter holds, with the
+    // times of this run, so a re-run's letter never matched the one the file held.
+    const detail = e.detail?.startsWith("Failing row contains") ? undefined : e.detail;
+    return (detail ? `${text} (${detail})` : text).replaceAll("\n", " ");
   }
   return String(error);
 }
