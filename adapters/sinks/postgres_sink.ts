@@ -473,6 +473,10 @@ export class PostgresSink implements Sink {
       // the stage runner waits out for a while (RetryHint.away) instead of
       // splitting the batch into dead letters.
       if (!signal.aborted && (connectionLost(error) || lockedOut(error))) failure.away = true;
+      // The table (or its schema, a column, the right to write it) gone mid-run fails every
+      // write alike: the run stops rather than dead-letter every item to come, as a Qdrant
+      // collection gone does.
+      if (TABLE_GONE.has((error as { code?: string }).code ?? "")) failure.endsRun = true;
       throw failure;
     }
   }
@@ -546,6 +550,13 @@ function reconnectable(message: string, error: unknown): Error & RetryHint {
   }
   return wrapped;
 }
+
+/**
+ * SQLSTATEs of a table that no write can reach, whatever its rows:
+ * undefined_table, invalid_schema_name, undefined_column (a lifted column
+ * dropped) and insufficient_privilege.
+ */
+const TABLE_GONE = new Set(["42P01", "3F000", "42703", "42501"]);
 
 /** How long past `timeout` the client waits: the server's statement_timeout fires first on a server that answers. */
 const GRACE_MS = 5_000;

@@ -12,7 +12,7 @@ import {
 } from "../../../adapters/sinks/postgres_sink.ts";
 import { defineFlow } from "../../../config/define_flow.ts";
 import { MemoryDeadLetters } from "../../../engine/dead_letters.ts";
-import { isAway } from "../../../engine/errors.ts";
+import { endingError, isAway } from "../../../engine/errors.ts";
 import { type Envelope, envelope, itemId, type RawItem } from "../../../engine/item.ts";
 import { memoryLogger } from "../../../engine/log.ts";
 import { FlowStartError, runFlow } from "../../../engine/run_flow.ts";
@@ -876,6 +876,21 @@ pgTest(
       assert.ok(refused instanceof Error);
       assert.match(refused.message, /violates check constraint "short_titles"/);
       assert.doesNotMatch(refused.message, /Failing row/);
+    });
+  },
+);
+
+pgTest(
+  "a table dropped mid-run ends the run, rather than dead-letter every item to come",
+  async (pg) => {
+    // No item is to blame: each was split down to and dead-lettered (3,620 in the review's run).
+    await using(sink(pg.url, pg.table("dropped")), async (s) => {
+      await s.write(items(1), signal);
+      await pg.sql`drop table ${pg.ident("dropped")}`;
+      const refused = await s.write(items(1, 1), signal).then(() => "written", (e: Error) => e);
+      assert.ok(refused instanceof Error);
+      assert.match(refused.message, /does not exist/);
+      assert.ok(endingError(refused), "the run ends");
     });
   },
 );
