@@ -7,6 +7,13 @@ export function scrubber(url: string): (text: string) => string {
   return (text) => passwords.reduce((t, p) => t.replaceAll(p, "***"), text);
 }
 
+/**
+ * SQLSTATEs whose detail is the refused row: not_null_violation,
+ * check_violation, and a row-level security refusal (42501, which has none
+ * otherwise).
+ */
+const ROW_DETAIL = new Set(["23502", "23514", "42501"]);
+
 /** One line for any error a driver throws (a refused connection may carry only a code). */
 export function errorText(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length) {
@@ -16,8 +23,10 @@ export function errorText(error: unknown): string {
     const e = error as Error & { code?: string; detail?: string };
     const text = e.message || e.code || e.name;
     // "Failing row contains (…)" is the row: the item, which a dead letter holds, with the
-    // times of this run, so a re-run's letter never matched the one the file held.
-    const detail = e.detail?.startsWith("Failing row contains") ? undefined : e.detail;
+    // times of this run, so a re-run's letter never matched the one the file held. Known by
+    // the error's code, whatever the server's language.
+    const row = ROW_DETAIL.has(e.code ?? "") || e.detail?.startsWith("Failing row contains");
+    const detail = row ? undefined : e.detail;
     return (detail ? `${text} (${detail})` : text).replaceAll("\n", " ");
   }
   return String(error);

@@ -318,9 +318,10 @@ export class PostgresSink implements Sink {
         `postgres sink: bad URL ${where}: ${this.#scrub(errorText(error))} (${PASSWORD_ENCODING})`,
       );
     }
-    const within = <T>(what: Promise<T>) => answered(what, (timeout || OPEN_TIMEOUT_MS) + GRACE_MS);
     try {
-      await within(sql`select 1`);
+      // Connecting has a deadline even with `0s`; the table's checks, which may wait on a lock
+      // (an ALTER TABLE, a VACUUM FULL), have a statement's.
+      await answered(sql`select 1`, (timeout || OPEN_TIMEOUT_MS) + GRACE_MS);
     } catch (error) {
       await sql.end({ timeout: 0 });
       // `postgres://app:12/ab@db/x` parses as host "app", port 12: the password's `/` ended
@@ -334,14 +335,17 @@ export class PostgresSink implements Sink {
       );
     }
     try {
-      this.#table = await within(prepareTable(
-        sql,
-        this.#config.table,
-        this.#config.columns,
-        this.#config.vector,
-        (msg) => this.#log.info(`postgres sink: ${msg}`),
-        (msg) => this.#log.warn(`postgres sink: ${msg}`),
-      ));
+      this.#table = await answered(
+        prepareTable(
+          sql,
+          this.#config.table,
+          this.#config.columns,
+          this.#config.vector,
+          (msg) => this.#log.info(`postgres sink: ${msg}`),
+          (msg) => this.#log.warn(`postgres sink: ${msg}`),
+        ),
+        silentAfter(timeout),
+      );
       this.#table.index = this.#config.index;
     } catch (error) {
       await sql.end({ timeout: 0 });
@@ -553,10 +557,11 @@ function reconnectable(message: string, error: unknown): Error & RetryHint {
 
 /**
  * SQLSTATEs of a table that no write can reach, whatever its rows:
- * undefined_table, invalid_schema_name, undefined_column (a lifted column
- * dropped) and insufficient_privilege.
+ * undefined_table, invalid_schema_name and undefined_column (a lifted
+ * column dropped). Not insufficient_privilege (42501): a row-level security
+ * policy refuses single rows with it, an item's own fault.
  */
-const TABLE_GONE = new Set(["42P01", "3F000", "42703", "42501"]);
+const TABLE_GONE = new Set(["42P01", "3F000", "42703"]);
 
 /** How long past `timeout` the client waits: the server's statement_timeout fires first on a server that answers. */
 const GRACE_MS = 5_000;

@@ -896,6 +896,40 @@ pgTest(
 );
 
 pgTest(
+  "a row a row-level security policy refuses is that item's fault: its batch splits, the run goes on",
+  async (pg) => {
+    // insufficient_privilege (42501) is also what a policy says of one row: taken for a table
+    // no write can reach, it ended the run at the first long title.
+    const role = `millrace_rls_${crypto.randomUUID().replaceAll("-", "").slice(0, 8)}`;
+    await pg.sql.unsafe(`create role ${role} login`);
+    try {
+      const table = pg.ident("policed");
+      await pg.sql`create table ${table} (id text primary key, title text, payload jsonb not null,
+        vector double precision[], source text, seen_at timestamptz,
+        updated_at timestamptz not null default now())`;
+      await pg.sql`alter table ${table} enable row level security`;
+      await pg.sql.unsafe(`grant usage on schema "${pg.schema}" to ${role}`);
+      await pg.sql`grant select, insert, update, delete on ${table} to ${pg.sql(role)}`;
+      await pg.sql`create policy short on ${table} for all to ${pg.sql(role)} using (true)
+        with check (length(title) < 30)`;
+      const url = new URL(pg.url);
+      url.username = role;
+      await using(sink(url.href, pg.table("policed"), { columns: ["title"] }), async (s) => {
+        const [long] = items(1);
+        long.payload = { ...long.payload, title: "a title much longer than thirty characters" };
+        const refused = await s.write([long], signal).then(() => "written", (e: Error) => e);
+        assert.ok(refused instanceof Error);
+        assert.match(refused.message, /row-level security/);
+        assert.equal(endingError(refused), undefined, "not the end of the run");
+      });
+    } finally {
+      await pg.sql.unsafe(`drop owned by ${role}`).catch(() => {});
+      await pg.sql.unsafe(`drop role if exists ${role}`).catch(() => {});
+    }
+  },
+);
+
+pgTest(
   "a server that takes a write and goes silent fails it, and the next write connects again",
   async (pg) => {
     // statement_timeout is the server's: a silent server never sends its
