@@ -307,7 +307,8 @@ export class FlowRun {
         if (endedLine) log.error(endedLine);
         if (unwrittenLine) {
           log.error(unwrittenLine);
-          for (const line of unwritten) log.info(line);
+          // Whatever the log level (--quiet): they are all there is of their items.
+          for (const line of unwritten) console.error(line);
         }
         if (unfinished) log.error(unfinished.message);
       }

@@ -104,6 +104,10 @@ Deno.test("dead letters that cannot be written end the run saying why, with its 
     assert.equal(letter.stage, "validate");
     assert.equal(typeof letter.item.id, "string");
   }
+  // --quiet too: they are all there is of their items.
+  const quiet = await cli([await demoIn(dir), "--quiet"]).output();
+  const quietErr = new TextDecoder().decode(quiet.stderr);
+  assert.ok(quietErr.split("\n").some((l) => l.startsWith('{"time":')), quietErr);
 });
 
 /**

@@ -107,12 +107,22 @@ export class JsonlDeadLetters implements DeadLetters {
       lines.push(letterLine(time, entry));
     }
     if (lines.length === 0) return;
+    const bytes = new TextEncoder().encode(lines.join("\n") + "\n");
+    let written = 0;
     try {
-      await writeAll(file, new TextEncoder().encode(lines.join("\n") + "\n"));
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
     } catch (error) {
       // Nothing of this call is settled: a retry of the same entries matches the same lines.
       for (const key of matched) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
-      this.#unwritten.push(...lines);
+      // The lines it got in whole are in the file (a cut one is closed off at the next open).
+      const encoder = new TextEncoder();
+      let end = 0, whole = 0;
+      while (whole < lines.length) {
+        end += encoder.encode(lines[whole]).length + 1;
+        if (end > written) break;
+        whole++;
+      }
+      this.#unwritten.push(...lines.slice(whole));
       throw error;
     }
   }

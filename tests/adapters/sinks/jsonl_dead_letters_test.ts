@@ -158,3 +158,34 @@ Deno.test("a dead letter that cannot be written ends the run, saying where and w
   await letters.close();
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a write cut short (a disk filling) leaves as unwritten only the letters not whole in the file", async () => {
+  // All of them were said to be unwritten, to add by hand: the ones in the file came twice.
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "dead_letters.jsonl");
+  const letters = new JsonlDeadLetters(path);
+  await letters.write([]);
+  const entries = [1, 2, 3].map((n) => ({
+    stage: "validate",
+    reason: "r",
+    attempts: 1,
+    item: envelope({ title: `t${n}`, url: `https://a.test/${n}` }, "s"),
+  }));
+  const write = Deno.FsFile.prototype.write;
+  Deno.FsFile.prototype.write = async function (this: Deno.FsFile, bytes: Uint8Array) {
+    Deno.FsFile.prototype.write = () => Promise.reject(new Error("No space left on device"));
+    const first = new TextDecoder().decode(bytes).indexOf("\n") + 1;
+    return await write.call(this, bytes.subarray(0, first + 20)); // one line and a bit
+  };
+  try {
+    await assert.rejects(letters.write(entries), FlowEndingError);
+  } finally {
+    Deno.FsFile.prototype.write = write;
+  }
+  assert.deepEqual(
+    letters.unwritten.map((l) => JSON.parse(l).item.id),
+    [entries[1].item.id, entries[2].item.id],
+  );
+  await letters.close();
+  await Deno.remove(dir, { recursive: true });
+});
