@@ -167,6 +167,10 @@ function* secretParams(url: string): Generator<{ name: string; value: string }> 
       if (query !== undefined) yield* secretParams(query);
     }
   }
+  if (!url.includes("%")) return;
+  for (const [, , name, value] of url.matchAll(ENCODED_PARAM)) {
+    if (isSecretParam(encodedName(name))) yield { name, value };
+  }
 }
 
 /**
@@ -191,7 +195,7 @@ export function maskUrl(url: string): string {
   } else if (!u && !url.includes("://") && url.includes("@")) {
     out = "***@" + url.slice(url.lastIndexOf("@") + 1);
   }
-  return maskParams(out);
+  return maskEncoded(maskParams(out));
 }
 
 /**
@@ -211,28 +215,63 @@ function maskParams(text: string): string {
 
 /** A value holding a query of its own: a `?` or `;` before a name and `=`. */
 const NESTED = /[?;][^=&#;?]+=/;
-/** The same percent-encoded (`%3F`, `%3B`, then `%3D`), as a URL given as a parameter usually is. */
-const ENCODED_NESTED = /%3[fb][^&#]*?%3d/i;
 
-/** The query a parameter's value holds, raw or percent-decoded; undefined when it holds none. */
+/** The query a parameter's value holds as written (not encoded); undefined when it holds none. */
 function nestedQuery(value: string): string | undefined {
-  if (NESTED.test(value)) return value;
-  if (!ENCODED_NESTED.test(value)) return undefined;
-  try {
-    const decoded = decodeURIComponent(value);
-    return NESTED.test(decoded) ? decoded : undefined;
-  } catch {
-    return undefined;
-  }
+  return NESTED.test(value) ? value : undefined;
 }
 
-/** `value` with `fn` applied to the query it holds, encoded again as it came. */
+/** `value` with `fn` applied to the query it holds. */
 function throughNested(value: string, fn: (query: string) => string): string {
-  const query = nestedQuery(value);
-  if (query === undefined) return value;
-  const done = fn(query);
-  if (done === query) return value;
-  return query === value ? done : encodeURIComponent(done);
+  return nestedQuery(value) === undefined ? value : fn(value);
+}
+
+/**
+ * A parameter of a URL given percent-encoded as another's value
+ * (`next=%2Ffeed%3Fapi_key%3D…`), however many times (`%253F`): its `?`,
+ * `&` or `;`, its name, its `=` and its value, read in the encoded text
+ * itself, so nothing is decoded and written again (a Latin-1 `%E9` does not
+ * decode as UTF-8, and a `+` written again would be `%2B`).
+ */
+const ENCODED_PARAM =
+  /(%(?:25)*(?:3[fF]|26|3[bB]))((?:(?!%(?:25)*(?:3[dDfFbB]|26|23))[^&#=?;])+)%(?:25)*3[dD]((?:(?!%(?:25)*(?:3[fFbB]|26|23))[^&#])*)/g;
+
+/** A name read in the encoded text: decoded as far as it decodes. */
+function encodedName(name: string): string {
+  let out = name;
+  for (let i = 0; i < 3 && out.includes("%"); i++) {
+    try {
+      out = decodeURIComponent(out);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+/** `text` with the values of its percent-encoded secret parameters masked. */
+function maskEncoded(text: string): string {
+  if (!text.includes("%")) return text;
+  return text.replace(
+    ENCODED_PARAM,
+    (all: string, _sep: string, name: string, value: string) =>
+      isSecretParam(encodedName(name)) ? all.slice(0, all.length - value.length) + "***" : all,
+  );
+}
+
+/** `text` without its percent-encoded secret parameters. */
+function stripEncoded(text: string): string {
+  if (!text.includes("%")) return text;
+  let removed = false;
+  const out = text.replace(ENCODED_PARAM, (all: string, sep: string, name: string) => {
+    if (!isSecretParam(encodedName(name))) return all;
+    removed = true;
+    return /3[fF]$/.test(sep) ? sep : "";
+  });
+  // `%3Fapi_key%3DK%26id%3D2` became `%3F%26id%3D2`, and `…%2Ffeed%3Fapi_key%3DK` `…%2Ffeed%3F`.
+  return removed
+    ? out.replace(/(%(?:25)*3[fF])%(?:25)*26/g, "$1").replace(/%(?:25)*3[fF]$/, "")
+    : out;
 }
 
 /**
@@ -271,7 +310,8 @@ export function withoutSecretParams(url: string): string {
       return !isSecretParam(eq < 0 ? part : part.slice(0, eq));
     }).map((part) => {
       const eq = part.indexOf("=");
-      return eq < 0 ? part : part.slice(0, eq + 1) + throughNested(part.slice(eq + 1), stripParams);
+      if (eq < 0) return part;
+      return part.slice(0, eq + 1) + stripEncoded(throughNested(part.slice(eq + 1), stripParams));
     });
     if (kept.join("&") !== parts.join("&")) {
       u.search = kept.length > 0 ? "?" + kept.join("&") : "";

@@ -296,6 +296,29 @@ Deno.test("a secret in a URL given as another parameter's value is masked", () =
     urlSecrets("https://a.example/p?next=%2Ffeed%3Fapi_key%3DSECRETKEY777777"),
     ["SECRETKEY777777"],
   );
+  // A Latin-1 escape that does not decode as UTF-8, twice encoded, and a + kept as written.
+  for (
+    const [url, masked, stripped] of [
+      [
+        "https://a.example/p?next=%2Frecherche%3Fq%3Dcaf%E9%26api_key%3DSECRETKEY123",
+        "https://a.example/p?next=%2Frecherche%3Fq%3Dcaf%E9%26api_key%3D***",
+        "https://a.example/p?next=%2Frecherche%3Fq%3Dcaf%E9",
+      ],
+      [
+        "https://a.example/p?u=https%253A%252F%252Fb.example%252Fx%253Fapi_key%253DDOUBLE12345",
+        "https://a.example/p?u=https%253A%252F%252Fb.example%252Fx%253Fapi_key%253D***",
+        "https://a.example/p?u=https%253A%252F%252Fb.example%252Fx",
+      ],
+      [
+        "https://a.example/p?next=%2Fs%3Fq%3Da+b%26token%3DT0K3NABCDEF%26page%3D2",
+        "https://a.example/p?next=%2Fs%3Fq%3Da+b%26token%3D***%26page%3D2",
+        "https://a.example/p?next=%2Fs%3Fq%3Da+b%26page%3D2",
+      ],
+    ]
+  ) {
+    assert.equal(maskUrl(url), masked);
+    assert.equal(withoutSecretParams(url), stripped);
+  }
   // A parameter whose value only looks encoded is left as it is.
   const plain = "https://a.example/s?q=50%25%3F&next=%2Fhome";
   assert.equal(maskUrl(plain), plain);
