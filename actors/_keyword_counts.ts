@@ -33,27 +33,6 @@ function numberLike(s: string, start: number, end: number): boolean {
   return true;
 }
 
-/**
- * A Chinese or Japanese word that is grammar, not a keyword: all hiragana
- * (particles and endings: した, しか), or of characters that are each a
- * stopword (我们, 这个: the lists hold single characters, and the segmenter
- * gives them in pairs).
- */
-function grammarWord(s: string, start: number, end: number, stop: StopTable): boolean {
-  if (!isHanOrKana(s.charCodeAt(start))) return false;
-  let hiragana = true, stops = true;
-  for (let i = start; i < end && (hiragana || stops); i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x3041 || c > 0x309f) hiragana = false;
-    if (stops && !stop.has(s, i, i + 1, hashOf(s, i, i + 1))) stops = false;
-  }
-  return hiragana || stops;
-}
-
-/** Kana or a CJK ideograph of the basic blocks (Korean, spaced, is neither). */
-const isHanOrKana = (c: number) =>
-  (c >= 0x3041 && c <= 0x30ff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x4e00 && c <= 0x9fff);
-
 /** A language's stopwords by hash, so a word is checked without building its string. */
 class StopTable {
   readonly #words: string[];
@@ -160,7 +139,7 @@ export class KeywordCounts {
 
   /**
    * The `max` most counted words that are not stopwords of `language` (nor
-   * numbers, nor Chinese or Japanese grammar: grammarWord), most first, ties in order of first appearance. Only a word
+   * numbers), most first, ties in order of first appearance. Only a word
    * that would enter the list is looked up among the stopwords.
    */
   top(max: number, language: string): string[] {
@@ -171,10 +150,9 @@ export class KeywordCounts {
       const n = this.#counts[e];
       if (top.length === max && n <= tops[max - 1]) continue;
       const text = this.#texts[e], start = this.#starts[e], end = this.#ends[e];
-      if (
-        stop.has(text, start, end, this.#hashes[e] >>> 0) || numberLike(text, start, end) ||
-        grammarWord(text, start, end, stop)
-      ) continue;
+      if (stop.has(text, start, end, this.#hashes[e] >>> 0) || numberLike(text, start, end)) {
+        continue;
+      }
       let at = top.length === max ? max - 1 : top.length;
       while (at > 0 && tops[at - 1] < n) {
         top[at] = top[at - 1];

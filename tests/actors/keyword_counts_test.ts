@@ -18,10 +18,6 @@ function reference(title: string, text: string, language: string, max: number): 
     if (word.length < (hasUnspaced(word) ? 2 : 3)) continue;
     const w = word.toLowerCase().replaceAll("’", "'");
     if (stop.has(w) || /^[\d'\-]+$/.test(w)) continue;
-    // Chinese and Japanese grammar: all hiragana, or every character a stopword.
-    if (/^[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}]/u.test(w)) {
-      if (/^\p{sc=Hiragana}+$/u.test(w) || [...w].every((c) => stop.has(c))) continue;
-    }
     counts.set(w, (counts.get(w) ?? 0) + 1);
   }
   return [...counts].map(([w, n], i) => ({ w, n, i }))
@@ -116,6 +112,9 @@ Deno.test("keywords of Chinese and Japanese leave out their grammar: 我们, 这
     3,
   );
   assert.deepEqual(ja, ["東京", "今日", "天気"]);
+  // Words of such characters that are words of their own stay: 小说 (小, 说), いじめ.
+  assert.deepEqual(picked(counts, "小说", "这本小说很好。我们读小说。小说", "zh", 1), ["小说"]);
+  assert.deepEqual(picked(counts, "いじめ", "いじめはいじめです。いじめ", "ja", 1), ["いじめ"]);
 });
 
 Deno.test("the counts table grows past its first size and starts clean for each item", () => {
