@@ -167,9 +167,18 @@ function* secretParams(url: string): Generator<{ name: string; value: string }> 
       if (query !== undefined) yield* secretParams(query);
     }
   }
-  if (!url.includes("%")) return;
-  for (const [, , name, value] of url.matchAll(ENCODED_PARAM)) {
-    if (isSecretParam(encodedName(name))) yield { name, value };
+  for (const { name, value, depth } of encodedSecrets(url)) {
+    yield { name, value };
+    // As the server it is sent to reads it: decoded once for each level of encoding.
+    let decoded = value;
+    for (let i = 0; i <= depth.length / 2; i++) {
+      try {
+        decoded = decodeURIComponent(decoded);
+      } catch {
+        break;
+      }
+    }
+    if (decoded !== value) yield { name, value: decoded };
   }
 }
 
@@ -204,11 +213,14 @@ export function maskUrl(url: string): string {
  * own (`?next=/x?api_key=…`), whose `?` the first reading took for part of
  * the value.
  */
-function maskParams(text: string): string {
+function maskParams(text: string, depth = 0): string {
   return text.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
     const { sep, name, value } = paramOf(["", ...groups]);
     if (isSecretParam(name)) return `${sep}${name}=***`;
-    const inner = throughNested(value, maskParams);
+    // Past MAX_NESTING the rest is masked whole: a page's link cannot run the stack out.
+    const inner = depth >= MAX_NESTING
+      ? (nestedQuery(value) === undefined ? value : "***")
+      : throughNested(value, (q) => maskParams(q, depth + 1));
     return inner === value ? all : `${sep}${name}=${inner}`;
   });
 }
@@ -221,6 +233,9 @@ function nestedQuery(value: string): string | undefined {
   return NESTED.test(value) ? value : undefined;
 }
 
+/** URLs nested in values read at most; deeper, a value holding a query is masked or cut whole. */
+const MAX_NESTING = 8;
+
 /** `value` with `fn` applied to the query it holds. */
 function throughNested(value: string, fn: (query: string) => string): string {
   return nestedQuery(value) === undefined ? value : fn(value);
@@ -228,13 +243,54 @@ function throughNested(value: string, fn: (query: string) => string): string {
 
 /**
  * A parameter of a URL given percent-encoded as another's value
- * (`next=%2Ffeed%3Fapi_key%3D…`), however many times (`%253F`): its `?`,
- * `&` or `;`, its name, its `=` and its value, read in the encoded text
+ * (`next=%2Ffeed%3Fapi_key%3D…`), however many times (`%253F`): `%`, the
+ * `25`s of its depth, its separator (`3F` ?, `26` &, `3B` ;), its name, and
+ * its value up to the next separator of the same depth (a `%2526` in a
+ * `%26`-separated query is an `&` of the value). Read in the encoded text
  * itself, so nothing is decoded and written again (a Latin-1 `%E9` does not
  * decode as UTF-8, and a `+` written again would be `%2B`).
  */
 const ENCODED_PARAM =
-  /(%(?:25)*(?:3[fF]|26|3[bB]))((?:(?!%(?:25)*(?:3[dDfFbB]|26|23))[^&#=?;])+)%(?:25)*3[dD]((?:(?!%(?:25)*(?:3[fFbB]|26|23))[^&#])*)/g;
+  /%((?:25)*)(3[fF]|26|3[bB])((?:(?!%\1(?:3[dDfFbB]|26|23))[^&#=?;])+)%\1(?:3[dD])((?:(?!%\1(?:3[fFbB]|26|23))[^&#])*)/g;
+
+/** An encoded parameter found by encodedParams: where it stands in the text, and its parts. */
+interface EncodedParam {
+  start: number;
+  end: number;
+  depth: string;
+  /** `?`, `&` or `;`. */
+  sep: "?" | "&" | ";";
+  name: string;
+  /** Where its value starts in the text. */
+  valueStart: number;
+}
+
+/**
+ * The encoded parameters of `text` that belong to an encoded query: one
+ * opened by a `?` or `;` of their depth. A `%26key%3D` in a search phrase
+ * (`q=piano%26key%3Dc-major`) is no parameter of any URL.
+ */
+function encodedParams(text: string): EncodedParam[] {
+  if (!text.includes("%")) return [];
+  const opened = new Set<string>();
+  const found: EncodedParam[] = [];
+  for (const m of text.matchAll(ENCODED_PARAM)) {
+    const [all, depth, code, name, value] = m;
+    const sep = code === "26" ? "&" : /^3[fF]$/.test(code) ? "?" : ";";
+    if (sep !== "&") opened.add(depth);
+    else if (!opened.has(depth)) continue;
+    const start = m.index!;
+    found.push({
+      start,
+      end: start + all.length,
+      depth,
+      sep,
+      name,
+      valueStart: start + all.length - value.length,
+    });
+  }
+  return found;
+}
 
 /** A name read in the encoded text: decoded as far as it decodes. */
 function encodedName(name: string): string {
@@ -249,29 +305,49 @@ function encodedName(name: string): string {
   return out;
 }
 
-/** `text` with the values of its percent-encoded secret parameters masked. */
-function maskEncoded(text: string): string {
-  if (!text.includes("%")) return text;
-  return text.replace(
-    ENCODED_PARAM,
-    (all: string, _sep: string, name: string, value: string) =>
-      isSecretParam(encodedName(name)) ? all.slice(0, all.length - value.length) + "***" : all,
-  );
+/** The encoded secret parameters of `text` (encodedParams), with their values. */
+function* encodedSecrets(text: string): Generator<EncodedParam & { value: string }> {
+  for (const p of encodedParams(text)) {
+    if (isSecretParam(encodedName(p.name))) yield { ...p, value: text.slice(p.valueStart, p.end) };
+  }
 }
 
-/** `text` without its percent-encoded secret parameters. */
+/** `text` with the values of its percent-encoded secret parameters masked. */
+function maskEncoded(text: string): string {
+  let out = "", at = 0;
+  for (const p of encodedSecrets(text)) {
+    out += text.slice(at, p.valueStart) + "***";
+    at = p.end;
+  }
+  return at === 0 ? text : out + text.slice(at);
+}
+
+/**
+ * `text` without its percent-encoded secret parameters: one after a `?`
+ * goes with the `&` after it (the `?` stays), or with the `?` when it is
+ * the last; one after an `&` or `;` goes with it. Nothing else changes.
+ */
 function stripEncoded(text: string): string {
-  if (!text.includes("%")) return text;
-  let removed = false;
-  const out = text.replace(ENCODED_PARAM, (all: string, sep: string, name: string) => {
-    if (!isSecretParam(encodedName(name))) return all;
-    removed = true;
-    return /3[fF]$/.test(sep) ? sep : "";
-  });
-  // `%3Fapi_key%3DK%26id%3D2` became `%3F%26id%3D2`, and `…%2Ffeed%3Fapi_key%3DK` `…%2Ffeed%3F`.
-  return removed
-    ? out.replace(/(%(?:25)*3[fF])%(?:25)*26/g, "$1").replace(/%(?:25)*3[fF]$/, "")
-    : out;
+  let out = "", at = 0;
+  for (const p of encodedSecrets(text)) {
+    if (p.start < at) continue;
+    const amp = `%${p.depth}26`;
+    if (p.sep !== "?") {
+      out += text.slice(at, p.start);
+      at = p.end;
+    } else if (text.slice(p.end, p.end + amp.length).toUpperCase() === amp.toUpperCase()) {
+      // `%3Fapi_key%3DK%26id%3D2`: the ? stays, and the & after the secret goes.
+      out += text.slice(at, p.start + 1 + p.depth.length + 2);
+      at = p.end + amp.length;
+    } else if (p.end === text.length) {
+      out += text.slice(at, p.start);
+      at = p.end;
+    } else {
+      out += text.slice(at, p.start + 1 + p.depth.length + 2);
+      at = p.end;
+    }
+  }
+  return at === 0 ? text : out + text.slice(at);
 }
 
 /**
@@ -325,7 +401,7 @@ export function withoutSecretParams(url: string): string {
  * A nested query (a parameter's value: see throughNested) without its
  * secret parameters, and those of the queries nested in it.
  */
-function stripParams(query: string): string {
+function stripParams(query: string, depth = 0): string {
   let removed = false;
   const out = query.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
     const { sep, name, value } = paramOf(["", ...groups]);
@@ -333,7 +409,9 @@ function stripParams(query: string): string {
       removed = true;
       return sep === "?" ? "?" : "";
     }
-    const inner = throughNested(value, stripParams);
+    const inner = depth >= MAX_NESTING
+      ? (nestedQuery(value) === undefined ? value : "")
+      : throughNested(value, (q) => stripParams(q, depth + 1));
     return inner === value ? all : `${sep}${name}=${inner}`;
   });
   // `/feed?api_key=K&id=2` became `/feed?&id=2`, and `/feed?api_key=K` `/feed?`.

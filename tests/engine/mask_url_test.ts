@@ -319,6 +319,34 @@ Deno.test("a secret in a URL given as another parameter's value is masked", () =
     assert.equal(maskUrl(url), masked);
     assert.equal(withoutSecretParams(url), stripped);
   }
+  // A secret holding an &, ; or ? of its own (encoded once more) is masked and left out whole,
+  // and nothing of the rest of the value changes.
+  const amp = "https://a.example/p?next=%2Fs%3Fpassword%3Dp%2526ss%253Bw0rd%26id%3D2";
+  assert.equal(maskUrl(amp), "https://a.example/p?next=%2Fs%3Fpassword%3D***%26id%3D2");
+  assert.equal(withoutSecretParams(amp), "https://a.example/p?next=%2Fs%3Fid%3D2");
+  assert.ok(urlSecrets(amp).includes("p&ss;w0rd"), String(urlSecrets(amp)));
+  for (
+    const [value, stripped] of [
+      ["%2Fs%3Fq%3Dwhy%253F%26token%3Dabcdefgh", "%2Fs%3Fq%3Dwhy%253F"],
+      ["%2Fs%3Ftoken%3Dabcdefgh%26q%3Dwhy%253F", "%2Fs%3Fq%3Dwhy%253F"],
+      ["%2Fs%3Fq%3Da%253F%2526b%26token%3Dabcdefgh", "%2Fs%3Fq%3Da%253F%2526b"],
+    ]
+  ) {
+    assert.equal(
+      withoutSecretParams(`https://a.example/p?next=${value}`),
+      `https://a.example/p?next=${stripped}`,
+    );
+  }
+  // An encoded & in a search phrase opens no query: nothing there is a parameter.
+  for (const q of ["piano%26key%3Dc-major", "x%26signature%3Dyes"]) {
+    const url = `https://a.example/search?q=${q}`;
+    assert.equal(maskUrl(url), url);
+    assert.equal(withoutSecretParams(url), url);
+  }
+  // A link nested past reason runs no stack out (RangeError at 33,000), and hides what is deep.
+  const deep = "https://a.example/p?a=" + "x?a=".repeat(33_000) + "y&api_key=K";
+  assert.equal(maskUrl(deep).endsWith("a=***&api_key=***"), true);
+  assert.doesNotMatch(withoutSecretParams(deep), /api_key|y$/);
   // A parameter whose value only looks encoded is left as it is.
   const plain = "https://a.example/s?q=50%25%3F&next=%2Fhome";
   assert.equal(maskUrl(plain), plain);
