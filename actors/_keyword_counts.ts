@@ -33,6 +33,17 @@ function numberLike(s: string, start: number, end: number): boolean {
   return true;
 }
 
+/**
+ * Two hiragana: Japanese grammar, as the segmenter cuts it (ています gives
+ * てい and ます, しました しま and した; んで, なか, われ), never a keyword in
+ * practice; a noun written in kana is longer (いじめ).
+ */
+function kanaPair(s: string, start: number, end: number): boolean {
+  if (end - start !== 2) return false;
+  const a = s.charCodeAt(start), b = s.charCodeAt(start + 1);
+  return a >= 0x3041 && a <= 0x309f && b >= 0x3041 && b <= 0x309f;
+}
+
 /** A language's stopwords by hash, so a word is checked without building its string. */
 class StopTable {
   readonly #words: string[];
@@ -139,7 +150,7 @@ export class KeywordCounts {
 
   /**
    * The `max` most counted words that are not stopwords of `language` (nor
-   * numbers), most first, ties in order of first appearance. Only a word
+   * numbers, nor two hiragana: kanaPair), most first, ties in order of first appearance. Only a word
    * that would enter the list is looked up among the stopwords.
    */
   top(max: number, language: string): string[] {
@@ -150,9 +161,10 @@ export class KeywordCounts {
       const n = this.#counts[e];
       if (top.length === max && n <= tops[max - 1]) continue;
       const text = this.#texts[e], start = this.#starts[e], end = this.#ends[e];
-      if (stop.has(text, start, end, this.#hashes[e] >>> 0) || numberLike(text, start, end)) {
-        continue;
-      }
+      if (
+        stop.has(text, start, end, this.#hashes[e] >>> 0) || numberLike(text, start, end) ||
+        kanaPair(text, start, end)
+      ) continue;
       let at = top.length === max ? max - 1 : top.length;
       while (at > 0 && tops[at - 1] < n) {
         top[at] = top[at - 1];

@@ -17,7 +17,7 @@ function reference(title: string, text: string, language: string, max: number): 
   for (const word of [...words(title.toLowerCase()), ...words(text.toLowerCase())]) {
     if (word.length < (hasUnspaced(word) ? 2 : 3)) continue;
     const w = word.toLowerCase().replaceAll("’", "'");
-    if (stop.has(w) || /^[\d'\-]+$/.test(w)) continue;
+    if (stop.has(w) || /^[\d'\-]+$/.test(w) || /^[\u3041-\u309f]{2}$/.test(w)) continue;
     counts.set(w, (counts.get(w) ?? 0) + 1);
   }
   return [...counts].map(([w, n], i) => ({ w, n, i }))
@@ -115,6 +115,10 @@ Deno.test("keywords of Chinese and Japanese leave out their grammar: 我们, 这
   // Words of such characters that are words of their own stay: 小说 (小, 说), いじめ.
   assert.deepEqual(picked(counts, "小说", "这本小说很好。我们读小说。小说", "zh", 1), ["小说"]);
   assert.deepEqual(picked(counts, "いじめ", "いじめはいじめです。いじめ", "ja", 1), ["いじめ"]);
+  // The pieces the segmenter cuts verb endings into: ています, しました.
+  const news = "政府は対策を実施しています。政府は説明を求めています。議論が続いています。" +
+    "政府は発表しました。";
+  assert.deepEqual(picked(counts, "政府の対策", news, "ja", 3), ["政府", "対策", "実施"]);
 });
 
 Deno.test("the counts table grows past its first size and starts clean for each item", () => {
