@@ -157,15 +157,12 @@ function paramOf(m: RegExpMatchArray | string[]): { sep: string; name: string; v
     : { sep: m[4], name: m[5], value: m[6] };
 }
 
-/** The secret parameters of `url`: each one's name and value. */
-function* secretParams(url: string): Generator<{ name: string; value: string }> {
+/** The secret parameters of `url`: each one's name and value (to MAX_NESTING deep). */
+function* secretParams(url: string, depth = 0): Generator<{ name: string; value: string }> {
   for (const m of url.matchAll(SECRET_PARAM)) {
     const { name, value } = paramOf(m);
     if (isSecretParam(name)) yield { name, value };
-    else {
-      const query = nestedQuery(value);
-      if (query !== undefined) yield* secretParams(query);
-    }
+    else if (depth < MAX_NESTING && NESTED.test(value)) yield* secretParams(value, depth + 1);
   }
   for (const { name, value, depth } of encodedSecrets(url)) {
     yield { name, value };

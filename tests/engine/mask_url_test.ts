@@ -347,6 +347,7 @@ Deno.test("a secret in a URL given as another parameter's value is masked", () =
   const deep = "https://a.example/p?a=" + "x?a=".repeat(33_000) + "y&api_key=K";
   assert.equal(maskUrl(deep).endsWith("a=***&api_key=***"), true);
   assert.doesNotMatch(withoutSecretParams(deep), /api_key|y$/);
+  assert.deepEqual(urlSecrets(deep.replace("api_key=K", "api_key=KEYKEYKEY")), ["KEYKEYKEY"]);
   // A parameter whose value only looks encoded is left as it is.
   const plain = "https://a.example/s?q=50%25%3F&next=%2Fhome";
   assert.equal(maskUrl(plain), plain);
