@@ -150,7 +150,8 @@ export class KeywordCounts {
 
   /**
    * The `max` most counted words that are not stopwords of `language` (nor
-   * numbers, nor two hiragana: kanaPair), most first, ties in order of first appearance. Only a word
+   * numbers, nor two hiragana: kanaPair), most first, ties in order of
+   * first appearance. Only a word
    * that would enter the list is looked up among the stopwords.
    */
   top(max: number, language: string): string[] {

@@ -434,7 +434,7 @@ export class RedisNearIndex implements NearIndex {
     // nor with another banding's (a threshold moved across bandingFor's steps), whose buckets
     // would not be found: those keys expire after the ttl.
     const { bands, rows } = this.#banding;
-    const near = bands === DEFAULT_BANDING.bands && rows === DEFAULT_BANDING.rows
+    const near = this.#banding === DEFAULT_BANDING
       ? `${this.base}:near8`
       : `${this.base}:near8b${bands}x${rows}`;
     return [`${near}:seq`, `${near}:entries`, `${near}:buckets`, `${near}:expiry`];

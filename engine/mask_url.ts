@@ -201,42 +201,58 @@ export function maskUrl(url: string): string {
   } else if (!u && !url.includes("://") && url.includes("@")) {
     out = "***@" + url.slice(url.lastIndexOf("@") + 1);
   }
-  return maskEncoded(maskParams(out));
+  return maskEncoded(rewriteParams(out, MASK));
+}
+
+/** What to put for a secret parameter, and for a value nested past MAX_NESTING that holds a query. */
+interface ParamRule {
+  secret(sep: string, name: string): string;
+  tooDeep: string;
+  /** Applied to a text in which a secret was replaced. */
+  after?(text: string): string;
 }
 
 /**
- * The secret parameters' values replaced by `***`; another parameter's
- * value is read again for them, since it may be a URL with a query of its
- * own (`?next=/x?api_key=…`), whose `?` the first reading took for part of
- * the value.
+ * `text` with its secret parameters replaced as `rule` says; another
+ * parameter's value is read again for them, since it may be a URL with a
+ * query of its own (`?next=/x?api_key=…`), whose `?` the first reading took
+ * for part of the value. Past MAX_NESTING the rest is replaced whole: a
+ * page's link cannot run the stack out.
  */
-function maskParams(text: string, depth = 0): string {
-  return text.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
+function rewriteParams(text: string, rule: ParamRule, depth = 0): string {
+  let replaced = false;
+  const out = text.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
     const { sep, name, value } = paramOf(["", ...groups]);
-    if (isSecretParam(name)) return `${sep}${name}=***`;
-    // Past MAX_NESTING the rest is masked whole: a page's link cannot run the stack out.
-    const inner = depth >= MAX_NESTING
-      ? (nestedQuery(value) === undefined ? value : "***")
-      : throughNested(value, (q) => maskParams(q, depth + 1));
+    if (isSecretParam(name)) {
+      replaced = true;
+      return rule.secret(sep, name);
+    }
+    if (!NESTED.test(value)) return all;
+    const inner = depth >= MAX_NESTING ? rule.tooDeep : rewriteParams(value, rule, depth + 1);
     return inner === value ? all : `${sep}${name}=${inner}`;
   });
+  return replaced && rule.after ? rule.after(out) : out;
 }
+
+/** The secret parameters' values replaced by `***`. */
+const MASK: ParamRule = { secret: (sep, name) => `${sep}${name}=***`, tooDeep: "***" };
+
+/**
+ * The secret parameters left out, of a nested query (a parameter's value)
+ * and those nested in it: `/feed?api_key=K&id=2` becomes `/feed?id=2`, and
+ * `/feed?api_key=K` `/feed`.
+ */
+const STRIP: ParamRule = {
+  secret: (sep) => sep === "?" ? "?" : "",
+  tooDeep: "",
+  after: (text) => text.replace(/\?&/g, "?").replace(/\?(?=#|$)/, ""),
+};
 
 /** A value holding a query of its own: a `?` or `;` before a name and `=`. */
 const NESTED = /[?;][^=&#;?]+=/;
 
-/** The query a parameter's value holds as written (not encoded); undefined when it holds none. */
-function nestedQuery(value: string): string | undefined {
-  return NESTED.test(value) ? value : undefined;
-}
-
 /** URLs nested in values read at most; deeper, a value holding a query is masked or cut whole. */
 const MAX_NESTING = 8;
-
-/** `value` with `fn` applied to the query it holds. */
-function throughNested(value: string, fn: (query: string) => string): string {
-  return nestedQuery(value) === undefined ? value : fn(value);
-}
 
 /**
  * A parameter of a URL given percent-encoded as another's value
@@ -329,20 +345,12 @@ function stripEncoded(text: string): string {
   for (const p of encodedSecrets(text)) {
     if (p.start < at) continue;
     const amp = `%${p.depth}26`;
-    if (p.sep !== "?") {
-      out += text.slice(at, p.start);
-      at = p.end;
-    } else if (text.slice(p.end, p.end + amp.length).toUpperCase() === amp.toUpperCase()) {
-      // `%3Fapi_key%3DK%26id%3D2`: the ? stays, and the & after the secret goes.
-      out += text.slice(at, p.start + 1 + p.depth.length + 2);
-      at = p.end + amp.length;
-    } else if (p.end === text.length) {
-      out += text.slice(at, p.start);
-      at = p.end;
-    } else {
-      out += text.slice(at, p.start + 1 + p.depth.length + 2);
-      at = p.end;
-    }
+    const ampAfter = text.slice(p.end, p.end + amp.length).toUpperCase() === amp.toUpperCase();
+    // After an & or ;, or a last one after a ?, the separator goes with it; else the ? stays
+    // (`%3Fapi_key%3DK%26id%3D2`), and the & after the secret goes.
+    const keepSep = p.sep === "?" && p.end < text.length;
+    out += text.slice(at, keepSep ? p.start + 1 + p.depth.length + 2 : p.start);
+    at = keepSep && ampAfter ? p.end + amp.length : p.end;
   }
   return at === 0 ? text : out + text.slice(at);
 }
@@ -384,7 +392,9 @@ export function withoutSecretParams(url: string): string {
     }).map((part) => {
       const eq = part.indexOf("=");
       if (eq < 0) return part;
-      return part.slice(0, eq + 1) + stripEncoded(throughNested(part.slice(eq + 1), stripParams));
+      const value = part.slice(eq + 1);
+      return part.slice(0, eq + 1) +
+        stripEncoded(NESTED.test(value) ? rewriteParams(value, STRIP) : value);
     });
     if (kept.join("&") !== parts.join("&")) {
       u.search = kept.length > 0 ? "?" + kept.join("&") : "";
@@ -392,27 +402,6 @@ export function withoutSecretParams(url: string): string {
     }
   }
   return changed ? u.href : url;
-}
-
-/**
- * A nested query (a parameter's value: see throughNested) without its
- * secret parameters, and those of the queries nested in it.
- */
-function stripParams(query: string, depth = 0): string {
-  let removed = false;
-  const out = query.replace(SECRET_PARAM, (all: string, ...groups: string[]) => {
-    const { sep, name, value } = paramOf(["", ...groups]);
-    if (isSecretParam(name)) {
-      removed = true;
-      return sep === "?" ? "?" : "";
-    }
-    const inner = depth >= MAX_NESTING
-      ? (nestedQuery(value) === undefined ? value : "")
-      : throughNested(value, (q) => stripParams(q, depth + 1));
-    return inner === value ? all : `${sep}${name}=${inner}`;
-  });
-  // `/feed?api_key=K&id=2` became `/feed?&id=2`, and `/feed?api_key=K` `/feed?`.
-  return removed ? out.replace(/\?&/g, "?").replace(/\?(?=#|$)/, "") : out;
 }
 
 /** A `;name=value` parameter of a path segment (`/a;jsessionid=…`), its name captured. */

@@ -100,13 +100,11 @@ export function upsertSql(
     sql`source text`,
     sql`seen_at timestamptz`,
   ]);
-  // A merge update with a higher revision may have reached the row first
-  // (it travels faster than its story's first copy): keep what it merged. At the
-  // same revision the row's sightings stand too: a memory flow run again sends each
-  // story's first copy at revision 1, stamped now, perhaps from another source, and
-  // it rewrote every row (updated_at and the sightings) on every run.
-  // Only a merged story's (it holds its sightings): an item's own field named revision is
-  // content like any other, and its latest copy wins.
+  // A merged story's row (it holds its sightings) keeps its merged fields against a copy of
+  // a lower revision (a merge update travels faster than its story's first copy) or of the
+  // same one (a memory flow run again sends each first copy at revision 1, stamped now,
+  // perhaps from another source: it rewrote every row on every run). An item's own field
+  // named revision is content like any other, and its latest copy wins.
   const mine = revision(sql, sql`cur.payload`), theirs = revision(sql, sql`excluded.payload`);
   const merged = (payload: Fragment) => sql`jsonb_typeof(${payload}->'sources') = 'array'`;
   const theirsOlder = sql`(${merged(sql`cur.payload`)} and (${mine} > ${theirs} or
@@ -200,8 +198,8 @@ export function mergeSql(
   const set = commaList(sql, [
     ...ids.map((id, i) =>
       // Engagement is the payload's, count by count at its maximum, keeping the keys the update
-      // does not carry (a first copy's comments); sources
-      // come whole, the union, and `||` of two arrays would append one to the other.
+      // does not carry (a first copy's comments); sources come whole, the union, and `||` of
+      // two arrays would append one to the other.
       merged[i].type === "jsonb" && merged[i].field === "engagement"
         ? sql`${id} = (${payload})->'engagement'`
         : sql`${id} = excluded.${id}`

@@ -108,9 +108,9 @@ export class JsonlDeadLetters implements DeadLetters {
     }
     if (lines.length === 0) return;
     const bytes = new TextEncoder().encode(lines.join("\n") + "\n");
-    let written = 0;
+    const done = { written: 0 };
     try {
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await writeAll(file, bytes, done);
     } catch (error) {
       // Nothing of this call is settled: a retry of the same entries matches the same lines.
       for (const key of matched) this.#recorded.set(key, (this.#recorded.get(key) ?? 0) + 1);
@@ -119,7 +119,7 @@ export class JsonlDeadLetters implements DeadLetters {
       let end = 0, whole = 0;
       while (whole < lines.length) {
         end += encoder.encode(lines[whole]).length + 1;
-        if (end > written) break;
+        if (end > done.written) break;
         whole++;
       }
       this.#unwritten.push(...lines.slice(whole));

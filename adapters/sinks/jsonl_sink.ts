@@ -414,12 +414,16 @@ class Utf8Buffer {
   }
 }
 
-/** Appends `bytes` in one write call, unless the OS accepts only part of it. */
+/**
+ * Appends `bytes` in one write call, unless the OS accepts only part of it;
+ * `done.written` counts what went in, for a caller whose write failed part-way.
+ */
 export async function writeAll(
   w: { write(p: Uint8Array): Promise<number> },
   bytes: Uint8Array,
+  done = { written: 0 },
 ): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await w.write(bytes.subarray(off));
+  while (done.written < bytes.length) done.written += await w.write(bytes.subarray(done.written));
 }
 
 const CHUNK = 1 << 20;

@@ -477,8 +477,7 @@ export class PostgresSink implements Sink {
       // the stage runner waits out for a while (RetryHint.away) instead of
       // splitting the batch into dead letters.
       if (!signal.aborted && (connectionLost(error) || lockedOut(error))) failure.away = true;
-      // The table (or its schema, a column, the right to write it) gone mid-run fails every
-      // write alike: the run stops rather than dead-letter every item to come, as a Qdrant
+      // The table (or its schema, or a lifted column) gone mid-run fails every write alike: the run stops rather than dead-letter every item to come, as a Qdrant
       // collection gone does.
       if (TABLE_GONE.has((error as { code?: string }).code ?? "")) failure.endsRun = true;
       throw failure;

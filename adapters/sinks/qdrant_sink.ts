@@ -615,10 +615,8 @@ export class QdrantSink implements Sink {
         kept.push(point);
         continue;
       }
-      // At the same revision the point's sightings stand too: a memory flow run again sends
-      // each story's first copy at revision 1, stamped now, perhaps from another source.
-      // Only a merged story's (it holds its sightings): an item's own field named revision is
-      // content like any other, and its latest copy wins.
+      // A merged story's point keeps its merged fields against a copy of the same revision
+      // too, as a Postgres row does (_pg_upsert.ts upsertSql says why).
       const mine = revisionOf(held.revision), theirs = revisionOf(point.payload.revision);
       const story = Array.isArray(held.sources);
       const tie = mine === theirs && mine > 0 && Array.isArray(point.payload.sources);
