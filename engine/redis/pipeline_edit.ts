@@ -115,15 +115,25 @@ export async function checkEdit(
   // per input (keys.passed), not only the last start's: a stage removed with entries waiting
   // and put back elsewhere later was checked against the run in between, which never had it,
   // and its items skipped a stage.
+  // Stages that exchanged configs under ids that stayed (two `enrich:` lines swapped, each
+  // called by its place) are moved stages: what an item waiting between them has been through
+  // is the config, not the id, so the order is checked by where each config went.
   const order = now.map((s) => s.id);
+  const moved = exchanged(order, prints, recorded);
+  const work = order.map((id) => moved.get(id) ?? id);
+  const swapped = moved.size === 0
+    ? ""
+    : ` (${
+      [...moved].map(([now, was]) => `${was}'s config is now ${now}'s`).join(", ")
+    }: a stage given no id is called by its kind and place, so those moved)`;
   const writers = await writersOf(redis, keys, before);
   for (const [from, id] of order.entries()) {
-    const others = (writers.get(id) ?? []).filter((w) => !samePlace(w, order, id));
+    const ahead = work.slice(from), behind = work.slice(0, from);
+    const others = (writers.get(id) ?? []).filter((w) => !samePlace(w, behind, id));
     if (others.length === 0) continue;
     const waiting = await backlog(redis, keys, id);
     if (waiting === 0) continue;
     const entries = `${waiting} ${waiting === 1 ? "entry waits" : "entries wait"}`;
-    const ahead = order.slice(from), behind = order.slice(0, from);
     const newOnes = new Set<string>();
     for (const writer of others) {
       const existed = new Set(writer);
@@ -136,7 +146,8 @@ export async function checkEdit(
           "durable",
           new Error(
             `the stages are in another order (${writer.join(" -> ")} when they were written, ` +
-              `${order.join(" -> ")} now) while ${entries} on the input of ${id}: their ` +
+              `${work.join(" -> ")} now${swapped}) while ${entries} on the input of ${id}: ` +
+              `their ` +
               `items would ${skipped.length > 0 ? `skip ${skipped.join(", ")}` : ""}${
                 skipped.length > 0 && twice.length > 0 ? " and " : ""
               }${
@@ -246,10 +257,39 @@ async function writersOf(
   return out;
 }
 
-/** Whether `writer`'s items on `id`'s input have been through the stages `order` puts before it. */
-function samePlace(writer: readonly string[], order: readonly string[], id: string): boolean {
-  const done = writer.slice(0, writer.indexOf(id)), behind = order.slice(0, order.indexOf(id));
+/** Whether `writer`'s items on `id`'s input have been through the stages `behind` it now. */
+function samePlace(writer: readonly string[], behind: readonly string[], id: string): boolean {
+  const done = writer.slice(0, writer.indexOf(id));
   return done.length === behind.length && done.every((s) => behind.includes(s));
+}
+
+/**
+ * The stages whose configs went round among them, ids staying put: each id
+ * mapped to the id whose recorded config (fingerprint) it carries now. Only
+ * whole exchanges count (every config that left an id arrived at another
+ * of them), so a stage given another's old config and a new one in its
+ * place stays an edit of both.
+ */
+function exchanged(
+  order: readonly string[],
+  prints: readonly string[],
+  recorded: Readonly<Record<string, string>>,
+): Map<string, string> {
+  const moved = new Map<string, string>();
+  for (const [k, id] of order.entries()) {
+    if (recorded[id] === undefined || recorded[id] === prints[k]) continue;
+    const from = Object.keys(recorded).filter((r) => r !== id && recorded[r] === prints[k]);
+    if (from.length === 1) moved.set(id, from[0]);
+  }
+  // Keep only cycles: a config that moved to an id whose own did not move on is an edit.
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const [id, from] of moved) {
+      if (!moved.has(from)) moved.delete(id), changed = true;
+    }
+  }
+  const targets = new Set(moved.values());
+  return targets.size === moved.size ? moved : new Map();
 }
 
 /**

@@ -140,6 +140,38 @@ redisTest(
   },
 );
 
+redisTest(
+  "two stages of a kind given no id that swap lines are moved stages: refused where an entry waits between them",
+  async () => {
+    await withRedis(async (server) => {
+      const redis = client(server);
+      const dir = await Deno.makeTempDir({ prefix: "millrace-edit-" });
+      try {
+        const url = `redis://127.0.0.1:${server.port}`;
+        const one = "enrich: { steps: [domain] }", two = "enrich: { steps: [word-count] }";
+        const file = await writeFlow(dir, flowText("swapped", url, dir, [one, two]));
+        await run(file);
+        const keys = flowKeys("swapped");
+        // An entry past the domain step, on enrich#2's input: swapped, enrich#2 is the domain
+        // step, so its items would have domain twice and never a word count.
+        const past = await redis.xadd(keys.input("enrich#2", "normal"), "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("swapped", url, dir, [two, one]));
+        await assert.rejects(
+          run(file),
+          /flow\.yaml:11:\d+: .*another order \(validate -> enrich -> enrich#2 -> publish when they were written, validate -> enrich#2 -> enrich -> publish now \(enrich#2's config is now enrich's, enrich's config is now enrich#2's: .*\) while 1 entry waits on the input of enrich#2: their items would skip enrich#2 and go through enrich twice/,
+        );
+        // Before both, every item goes through each once: the swap starts.
+        await redis.xdel(keys.input("enrich#2", "normal"), past!);
+        await redis.xadd(keys.input("enrich", "normal"), "*", "b", "[]", "n", "0");
+        await run(file);
+      } finally {
+        await redis.quit();
+        await Deno.remove(dir, { recursive: true });
+      }
+    });
+  },
+);
+
 redisTest("a new stage with entries waiting past where it stands is said", async () => {
   await withRedis(async (server) => {
     const redis = client(server);
