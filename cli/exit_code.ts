@@ -1,4 +1,5 @@
 import { RedisUnreachableError } from "../engine/redis/connection.ts";
+import { isNoPermission } from "../engine/redis/no_permission.ts";
 import { FlowError } from "../config/load_flow.ts";
 import { createLogger, printErr, terminalSafe } from "../engine/log.ts";
 import { maskUrlsIn } from "../engine/mask_url.ts";
@@ -111,6 +112,11 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     printError(format, error);
     return UNAVAILABLE;
   }
+  // A right the Redis user lacks, refused mid-command: an answer of no, as a refused password is.
+  if (isNoPermission(error) && error instanceof Error && ADMIN.includes(argv[0])) {
+    printError(format, new Error(refusedLine(error)), NO_PERMISSION_HINT);
+    return 2;
+  }
   const unexpected = error instanceof Error ? error : new Error(String(error));
   if (format === "json") {
     createLogger("json").error(maskUrlsIn(unexpected.message), {
@@ -118,4 +124,16 @@ export function exitCodeFor(error: unknown, argv: string[]): number {
     });
   } else printErr(terminalSafe(`error: ${maskUrlsIn(String(unexpected.stack))}`));
   return 1;
+}
+
+/** What to do about a right Redis refused (isNoPermission). */
+const NO_PERMISSION_HINT = "the Redis user needs the flow's keys and the commands the command " +
+  'runs (README, "Operating durable flows": ACL users)';
+
+/** The refusal itself, on one line: Redis's words, not the client's stack. */
+function refusedLine(error: Error): string {
+  const message = error.message.split("\n")[0];
+  return /^Redis refused|: Redis refused/.test(message)
+    ? message
+    : `Redis refused it: ${message.replace(/^ReplyError: /, "")}`;
 }

@@ -10,6 +10,7 @@ import { maskUrl, maskUrlsIn } from "../engine/mask_url.ts";
 import { FlowStartError } from "../engine/build_flow.ts";
 import { RedisLostWritesError } from "../engine/redis/redis_runtime.ts";
 import { RedisLostFlowError } from "../engine/redis/until_redis.ts";
+import { isNoPermission } from "../engine/redis/no_permission.ts";
 import type { Registry } from "../engine/registry.ts";
 import {
   type FlowReport,
@@ -234,8 +235,9 @@ export class FlowRun {
           inFlight: inFlight(flow, running.sources, running.stages),
         };
       });
+      // Named once: a Redis call's error starts with what made it, the flow's name first.
       const endedLine = ended &&
-        `${flow.name}: ${ended.message}: stopped; ${report.inFlight} item` +
+        `${ownLine(flow.name, ended.message)}: stopped; ${report.inFlight} item` +
           `${report.inFlight === 1 ? "" : "s"} in flight ` +
           (flow.durability === "redis"
             ? "stay pending in Redis and are delivered again on the next run"
@@ -313,8 +315,9 @@ export class FlowRun {
         if (unfinished) log.error(unfinished.message);
       }
       // 141 = 128 + SIGPIPE: what a shell reports for `cat big | head -2`'s cat.
+      // A right Redis's user lacks is bad input, as a password it refused at the start.
       const code = ended
-        ? (ended instanceof StdoutClosedError ? 141 : 1)
+        ? (ended instanceof StdoutClosedError ? 141 : isNoPermission(ended) ? 2 : 1)
         : (report.killed && !idle) || unfinished || failedSource(flow, report)
         ? 1
         : 0;
@@ -379,4 +382,11 @@ function waitingLine(name: string, file: string, left: Waiting | null): string {
   const verb = left.items === 1 ? "waits" : "wait";
   return `${name}: stopped: ${about} ${items} (${entries}) ${verb} in Redis, not lost; ` +
     `the next run goes on with them (${status} shows where)`;
+}
+
+/** `message` as a line of the flow `name`: its name first, once. */
+function ownLine(name: string, message: string): string {
+  return message.startsWith(`${name}: `) || message.startsWith(`${name}/`)
+    ? message
+    : `${name}: ${message}`;
 }

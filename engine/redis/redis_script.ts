@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
+import { isNoPermission, RedisRefusedError } from "./no_permission.ts";
 
 /**
  * A Lua script run by EVALSHA, falling back to EVAL (which also loads it)
@@ -47,6 +48,8 @@ export class RedisScript {
         return await redis.eval(this.lua, keys.length, ...keys, ...(args as string[]));
       }
     } catch (error) {
+      // A right the user lacks ends the run: every batch would be refused alike.
+      if (isNoPermission(error)) throw new RedisRefusedError("a script", error);
       if (isRefusedForNow(error)) {
         // A hint on the reply itself: its message, name and stack stay what Redis said.
         Object.defineProperty(error, "outage", { value: true });

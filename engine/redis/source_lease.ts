@@ -166,7 +166,7 @@ export class SourceLeases {
     const who = `${keys.flow}: source ${name}`;
     const anyStop = AbortSignal.any([stop, kill]);
     const retry = <T>(call: () => Promise<T>, signal = anyStop) =>
-      untilRedis(call, { who, what: "Redis call", log, signal });
+      untilRedis(call, { who, what: "a Redis call", log, signal });
     /** Whether this process has seen the source done (its mark, or its own last batch). */
     let seenDone = false;
     try {

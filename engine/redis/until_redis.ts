@@ -2,6 +2,7 @@ import { retry } from "../retry.ts";
 import type { Logger } from "../log.ts";
 import { errorMessage } from "../errors.ts";
 import { untilAborted } from "../until_aborted.ts";
+import { isNoPermission, RedisRefusedError } from "./no_permission.ts";
 import { isRefusedForNow, isScriptFault } from "./redis_script.ts";
 
 /**
@@ -45,7 +46,8 @@ export async function untilRedis<T>(
     baseMs: 100,
     maxMs: 2000,
     isRetryable: (error) =>
-      !isOwnFault(error) && !isLostFlow(error) && (isRetryable?.(error) ?? true),
+      !isOwnFault(error) && !isLostFlow(error) && !isNoPermission(error) &&
+      (isRetryable?.(error) ?? true),
     onRetry: ({ error, attempt }) => {
       if (attempt > 1) return;
       // Redis answering "not now" (full memory, a disk it cannot write) is not Redis away.
@@ -58,6 +60,11 @@ export async function untilRedis<T>(
       say?.call(log, said, { error: errorMessage(error) });
     },
   }).catch((error) => {
+    if (isNoPermission(error)) {
+      // Named by this call, which says more than a script's own (RedisScript) can.
+      const cause = error instanceof RedisRefusedError ? error.cause : error;
+      throw new RedisRefusedError(what, cause, who);
+    }
     throw isLostFlow(error) && !(error instanceof RedisLostFlowError)
       ? new RedisLostFlowError(who, error)
       : error;

@@ -268,7 +268,7 @@ redisTest(
       assert.equal(result.code, 0, tail(result.stderr));
       assert.equal(result.report?.stopped, false, "the flow drained");
       assert.equal(result.report?.published, count);
-      assert.match(result.stderr, /source news: Redis call failed, pausing until Redis answers/);
+      assert.match(result.stderr, /source news: a Redis call failed, pausing until Redis answers/);
       assert.match(result.stderr, /source news: Redis is back, resuming/);
       const ids = (await readJsonl(out)).map((l) => l.id as string);
       assert.deepEqual(new Set(ids), expectedIds(count));
