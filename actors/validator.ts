@@ -101,12 +101,11 @@ function compileChecks(config: ValidateConfig): [string, Check][] {
   checks.push(["bad url", urlCheck(config.url.schemes)]);
   const rules = (field: string, rule: FieldRule) =>
     fieldChecks(field, rule).map((c): [string, Check] => [`bad ${field}`, c]);
-  if (config.title) {
-    checks.push(...rules("title", { ...config.title, type: config.title.type ?? "string" }));
-  }
-  if (config.text) {
-    checks.push(...rules("text", { ...config.text, type: config.text.type ?? "string" }));
-  }
+  // A valid item's title and text are strings (ValidItem), whether or not rules are given: later
+  // stages read them as text, and a title of another type (an object, an array nested
+  // thousands deep) reached them.
+  checks.push(...rules("title", { ...config.title, type: config.title?.type ?? "string" }));
+  checks.push(...rules("text", { ...config.text, type: config.text?.type ?? "string" }));
   for (const [field, rule] of Object.entries(config.fields)) checks.push(...rules(field, rule));
   if (config.spam.length > 0) checks.push(["spam", spamCheck(config.spam)]);
   return checks;

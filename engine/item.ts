@@ -141,8 +141,25 @@ export function itemId(item: RawItem): string {
   // A url of only spaces keys nothing: urlKey gives "" for it and only for it.
   const key = typeof item.url === "string" ? urlKey(item.url) : "";
   if (key !== "") return urlId(key);
-  if (item.guid) return hash128(item.guid, 0x67756964);
-  return hash128((item.title ?? "") + "\n" + (item.text ?? ""), 0x74787431);
+  const guid = text(item.guid);
+  if (guid) return hash128(guid, 0x67756964);
+  return hash128(text(item.title) + "\n" + text(item.text), 0x74787431);
+}
+
+/**
+ * A field's value as the text an id hashes: a string as it is, a number
+ * (a JSON API's numeric id mapped to `guid`) or a boolean as written, and
+ * anything else as nothing. Ids are made as a source emits, before any
+ * stage can dead-letter the item, so a value of another type (an array, an
+ * object with a broken toString, one nested thousands deep) must not throw
+ * here, and must not key every such item alike; the Validator refuses it.
+ */
+function text(value: unknown): string {
+  return typeof value === "string"
+    ? value
+    : typeof value === "number" || typeof value === "boolean"
+    ? String(value)
+    : "";
 }
 
 /** The id of an item whose url has the given urlKey (what itemId returns for it). */
