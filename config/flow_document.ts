@@ -80,6 +80,13 @@ export function readFlowDocument(
   if (doc.errors.length > 0) {
     return { ok: false, problems: syntaxProblems(doc, text, pos) };
   }
+  // A key that is a map or list: refused before anything writes it as text, which yaml does
+  // anew at each level of keys nested in keys (40 levels, 161 bytes, ran out of memory).
+  const odd = keyNotText(doc.contents, []);
+  if (odd) {
+    const message = "a key here is a map or a list, not a name; write `name: value`";
+    return { ok: false, problems: [{ ...pos(odd.offset), path: formatPath(odd.path), message }] };
+  }
   const aliases = readAliases(doc);
   const problems: PathProblem[] = aliases.uses.filter((u) => !u.target).map((u) => ({
     path: u.path,
@@ -120,6 +127,29 @@ export function readFlowDocument(
 }
 
 type Report = (p: PathProblem, offset: number) => void;
+
+/** The first map key in `node` that is a map or a list (not a scalar or an alias), and where. */
+function keyNotText(
+  node: unknown,
+  path: PropertyKey[],
+): { path: PropertyKey[]; offset: number } | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = pair.key as Node | null;
+      if (key !== null && !isScalar(key) && !isAlias(key)) {
+        return { path, offset: key.range?.[0] ?? 0 };
+      }
+      const found = keyNotText(pair.value, [...path, isScalar(key) ? String(key.value) : "?"]);
+      if (found) return found;
+    }
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const found = keyNotText(item, [...path, i]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
 
 /** Substitutes env references in every string value (never in keys), in place. */
 function fillEnv(
@@ -265,14 +295,19 @@ function syntaxProblems(
     const opened = error.code === "MISSING_CHAR" && /quote/i.test(error.message)
       ? unclosedQuote(text)
       : undefined;
-    const at = pos(opened ?? error.pos[0]);
+    // A key written twice right after a key with no value is reported at that empty value,
+    // the line before: said at the key itself.
+    const offset = error.code === "DUPLICATE_KEY"
+      ? error.pos[0] + /^\s*/.exec(text.slice(error.pos[0]))![0].length
+      : error.pos[0];
+    const at = pos(opened ?? offset);
     // Later errors on the same line are almost always echoes of the first.
     if (seen.has(at.line)) continue;
     seen.add(at.line);
     let message = error.message.split("\n")[0].replace(/ at line \d+, column \d+:?\s*$/, "");
     message = message.charAt(0).toLowerCase() + message.slice(1);
     if (error.code === "DUPLICATE_KEY") {
-      const key = /^[^:#\n]*/.exec(text.slice(error.pos[0]))![0].trim().replace(/^["']|["']$/g, "");
+      const key = /^[^:#\n]*/.exec(text.slice(offset))![0].trim().replace(/^["']|["']$/g, "");
       const first = firstKeyLine(lineText, at.line, at.column, key);
       message = `the key "${key}" is written twice in one map${
         first ? ` (first at line ${first})` : ""

@@ -124,6 +124,9 @@ function inComponentConfig(p: PathProblem): boolean {
     !(STAGE_COMMON_KEYS as readonly string[]).includes(field);
 }
 
+/** A file whose lines end in CR alone (classic Mac OS): its first comment would swallow it all. */
+const CR_ONLY = "the file's lines end in CR alone (classic Mac OS line ends); save it with LF " +
+  "(or CRLF) line ends";
 const BINARY = "this is a binary file, not a YAML flow (it holds NUL bytes); " +
   "pass the flow's .yaml file";
 
@@ -157,6 +160,7 @@ export async function loadFlow(
   } catch {
     throw fileError(file, "the file is not UTF-8 text; save the flow as UTF-8 YAML");
   }
+  if (text.includes("\r") && !text.includes("\n")) throw fileError(file, CR_ONLY);
   const components = opts.components ?? true;
   const flow = await parseFlowWithSteps(text, file, registry, env, { components });
   if (components && (opts.inputs ?? true)) await checkInputs(flow, registry);

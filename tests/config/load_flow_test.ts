@@ -520,6 +520,30 @@ Deno.test("a YAML syntax error has its line and column", () => {
     e3.message,
     /:4:3: YAML error: the key "hn" is written twice in one map \(first at line 3\)/,
   );
+  // Right after a key with no value: it was said at that empty value, as a key "".
+  const e4 = flowError(() => parse("name: demo\npipeline:\npipeline:\n  - validate: {}\n"));
+  assert.match(
+    e4.message,
+    /^flows\/demo\.yaml:3:1: YAML error: the key "pipeline" is written twice in one map \(first at line 2\)/,
+  );
+});
+
+Deno.test("a key that is a map or a list is refused at its place, however deep the keys nest", () => {
+  // 40 flow maps nested as keys (161 bytes) ran the process out of memory: yaml writes a key
+  // nested in keys anew at each level.
+  const nested = "{".repeat(40) + "}".repeat(40);
+  const e = flowError(() =>
+    parse(
+      `name: demo\nsources:\n  g: { kind: generator, count: ${nested} }\npipeline: [validate]\n`,
+    )
+  );
+  assert.equal(
+    e.message,
+    "flows/demo.yaml:3:33: sources.g.count: a key here is a map or a list, not a name; write " +
+      "`name: value`",
+  );
+  const list = flowError(() => parse("name: demo\n? [a, b]\n: 1\n"));
+  assert.equal(`${list.line}:${list.column}`, "2:3", list.message);
 });
 
 Deno.test("an unclosed quote is said where it opens, not past the end of the file", () => {
@@ -660,6 +684,18 @@ Deno.test("a binary or non-UTF-8 file is refused with what to do instead", async
     );
     const e2 = await flowErrorAsync(() => loadFlow(latin1, registry, {}));
     assert.equal(e2.message, `${latin1}: the file is not UTF-8 text; save the flow as UTF-8 YAML`);
+    // Lines ending in CR alone: the demo's first comment took the whole file ("empty").
+    const mac = join(dir, "mac.yaml");
+    await Deno.writeTextFile(
+      mac,
+      (await Deno.readTextFile("flows/demo.yaml")).replaceAll("\n", "\r"),
+    );
+    const e3 = await flowErrorAsync(() => loadFlow(mac, registry, {}));
+    assert.equal(
+      e3.message,
+      `${mac}: the file's lines end in CR alone (classic Mac OS line ends); save it with LF (or ` +
+        "CRLF) line ends",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
