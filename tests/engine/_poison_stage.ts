@@ -54,7 +54,8 @@ export const numberedSource = {
   kind: "numbered",
   summary:
     "items 0..count-1 in batches of `per`; those in poison are titled POISON, those in titles as " +
-    "it says; those in bad have no url; those in callable hold a function, which no worker can be sent",
+    "it says; those in bad have no url; those in callable hold a function, which no worker can be sent; " +
+    "those in deep a field nested 3,000 levels deep",
   schema: z.object({
     count: z.int(),
     per: z.int().default(50),
@@ -62,6 +63,7 @@ export const numberedSource = {
     titles: z.record(z.string(), z.string()).default({}),
     bad: z.array(z.int()).default([]),
     callable: z.array(z.int()).default([]),
+    deep: z.array(z.int()).default([]),
   }),
   create: (
     c: {
@@ -71,6 +73,7 @@ export const numberedSource = {
       titles: Record<string, string>;
       bad: number[];
       callable: number[];
+      deep: number[];
     },
   ) => ({
     async *read() {
@@ -83,6 +86,7 @@ export const numberedSource = {
             ...(c.bad.includes(n) ? {} : { url: `https://example.com/items/${n}` }),
             text: `the text of item ${n} about stream processing and workers`,
             ...(c.callable.includes(n) ? { format: () => `item ${n}` } : {}),
+            ...(c.deep.includes(n) ? { meta: nested(3000) } : {}),
           });
         }
         yield batch;
@@ -90,6 +94,13 @@ export const numberedSource = {
     },
   }),
 };
+
+/** A value nested `depth` objects deep. */
+function nested(depth: number): unknown {
+  let v: unknown = { leaf: true };
+  for (let i = 0; i < depth; i++) v = { v };
+  return v;
+}
 
 export function poisonRegistry(): Registry {
   return builtinRegistry()

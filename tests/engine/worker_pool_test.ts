@@ -251,6 +251,20 @@ Deno.test("a batch no worker can be sent (an item holding a function) runs on th
   assertSame(workers, main);
 });
 
+Deno.test("a batch with an item nested 3,000 levels deep runs on the main thread, as without workers", async () => {
+  // Deno took it, then dropped it unread in the worker: the flow waited for the batch for ever.
+  const yaml = numberedYaml("count: 120, deep: [7]", "retries: 1");
+  const main = await runMemory(yaml, 0, poisonRegistry());
+  const workers = await unlessHung(runMemory(yaml, 1, poisonRegistry()), 60_000, "the flow");
+  assert.equal(main.items.length, 120 - 12);
+  // Compared by id: deepEqual itself runs out of stack on the deep item.
+  assert.deepEqual(workers.stages, main.stages);
+  assert.deepEqual(workers.letters, main.letters);
+  assert.deepEqual(workers.items.map(idOf), main.items.map(idOf));
+  const deep = workers.items.find((x) => (x as { payload: { n: number } }).payload.n === 7);
+  assert.ok(deep, "the deep item is published");
+});
+
 Deno.test("a worker that dies of an error thrown later fails only the batch it was running", async () => {
   // One item a batch, no retries: a batch charged with the death is a dead letter.
   const yaml = numberedYaml(
