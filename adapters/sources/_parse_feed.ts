@@ -21,6 +21,14 @@ export interface ParseFeedOptions {
    * with `name` and is about one document. Default: dropped.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Told when the document lost items to be read at all: items dropped
+   * around faults, or its end cut off after the last whole item (a body
+   * broken off mid-way). A poller must not take its validators (ETag,
+   * Last-Modified) for the whole feed then, or every later poll is answered
+   * 304 and the lost items never come.
+   */
+  onLoss?: () => void;
 }
 
 /** rss-parser's item plus the fields asked of it below. */
@@ -76,6 +84,7 @@ export async function parseFeed(
     );
   }
   const read = await readLeniently(xml, root, options.name, warn);
+  if (read.lost) options.onLoss?.();
   const feed = read.feed;
   xml = read.xml;
   const base = withoutUserinfo(
@@ -436,10 +445,10 @@ async function readLeniently(
   root: string,
   name: string,
   warn: (message: string) => void,
-): Promise<{ feed: Parser.Output<FeedEntry>; xml: string }> {
+): Promise<{ feed: Parser.Output<FeedEntry>; xml: string; lost: boolean }> {
   let first: Fault;
   try {
-    return { feed: await parseStrict(xml), xml };
+    return { feed: await parseStrict(xml), xml, lost: false };
   } catch (err) {
     first = faultOf(err, xml);
   }
@@ -469,7 +478,7 @@ async function readLeniently(
           repairs.join(", ")
         }), ${feed.items.length} item(s) kept`,
       );
-      return { feed, xml: doc };
+      return { feed, xml: doc, lost: dropped > 0 || cut };
     } catch (err) {
       fault = faultOf(err, doc);
     }

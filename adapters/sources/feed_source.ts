@@ -242,17 +242,21 @@ class FeedSource implements Source {
       }
       return [];
     }
+    let lost = false;
     const items = await parseFeed(res.body, {
       name,
+      onLoss: () => lost = true,
       // Without the token it was fetched with: a link that is only "#a1" keeps its base's query.
       baseUrl: this.config.baseUrl ?? withoutSecretParams(res.url),
       charset: charsetOf(res.headers.get("content-type")),
       forceCharset: this.config.charset,
       onWarning: this.#warn,
     });
-    // Remember validators only once the body parsed, so a bad answer is fetched again.
-    this.#etag = res.headers.get("etag") ?? undefined;
-    this.#lastModified = res.headers.get("last-modified") ?? undefined;
+    // Remember validators only once the body parsed whole, so a bad answer is fetched again:
+    // one cut short and read up to its last whole item was answered 304 ever after, its other
+    // items never read.
+    this.#etag = lost ? undefined : res.headers.get("etag") ?? undefined;
+    this.#lastModified = lost ? undefined : res.headers.get("last-modified") ?? undefined;
     return this.#fresh(items);
   }
 }

@@ -896,6 +896,38 @@ Deno.test("url mode: items a feed repeats across polls are emitted once, across 
 });
 
 fixtureTest(
+  "url mode: a body cut short and read up to its last whole item leaves no ETag: the next poll reads the whole feed",
+  async () => {
+    const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
+    // The first answer breaks off inside the third item, with no Content-Length to tell.
+    const text = new TextDecoder().decode(body);
+    const third = text.indexOf("<item>", text.indexOf("<item>", text.indexOf("<item>") + 1) + 1);
+    const cut = new TextEncoder().encode(text.slice(0, third + 30));
+    const conditional: (string | null)[] = [];
+    let answers = 0;
+    await withServer((req) => {
+      conditional.push(req.headers.get("if-none-match"));
+      if (req.headers.get("if-none-match") === `"v1"`) return new Response(null, { status: 304 });
+      const whole = answers++ > 0;
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(whole ? body : cut);
+          c.close();
+        },
+      });
+      return new Response(stream, {
+        headers: { "content-type": "application/rss+xml", etag: `"v1"` },
+      });
+    }, async (origin) => {
+      const src = await source({ url: `${origin}/rss.xml` });
+      assert.equal((await readAll(src)).flat().length, 2, "the two whole items of the cut body");
+      assert.equal((await readAll(src)).flat().length, 2, "the other two, on the next poll");
+    });
+    assert.deepEqual(conditional, [null, null]);
+  },
+);
+
+fixtureTest(
   "url mode: resume(undefined) puts the source back at the start, forgetting what it had read",
   async () => {
     const body = await Deno.readFile(join(FEEDS, "feedparser__rss2sample.xml"));
