@@ -83,6 +83,13 @@ export async function parseFeed(
       })`,
     );
   }
+  // A link with no attributes names nothing; rss-parser fails the whole feed on one
+  // ("reading 'rel'"), which was said as XML not well-formed.
+  if (root === "feed") xml = xml.replace(EMPTY_LINK, "");
+  // An <rss> with no <channel> holds no item; rss-parser fails on it with a TypeError.
+  if (root === "rss" && !/<channel[\s>/]/.test(xml)) {
+    throw new Error(`${options.name}: an <rss> feed with no <channel>: there is nothing to read`);
+  }
   const read = await readLeniently(xml, root, options.name, warn);
   if (read.lost) options.onLoss?.();
   const feed = read.feed;
@@ -427,6 +434,9 @@ function absoluteOrUndefined(link: string | undefined): string | undefined {
 async function parseStrict(xml: string): Promise<Parser.Output<FeedEntry>> {
   return await (await newParser()).parseString(xml);
 }
+
+/** An Atom `<link/>` with no attribute, empty or self-closed. */
+const EMPTY_LINK = /<link\s*(?:\/>|>\s*<\/link>)/g;
 
 /** Most faults a lenient pass mends: items dropped one at a time before giving up. */
 const MAX_DROPPED_ITEMS = 50;
