@@ -18,6 +18,7 @@ import {
 import { type FlowKeys, flowKeys } from "../engine/redis/keys.ts";
 import { recentReaders } from "../engine/redis/redis_info.ts";
 import { maskUrl } from "../engine/mask_url.ts";
+import { nestedPast } from "../engine/nested_past.ts";
 import type { Confirm } from "./confirm.ts";
 import { formatStatus } from "./format_status.ts";
 import { flowStatus } from "./status.ts";
@@ -310,6 +311,19 @@ async function withRedis(
   }
 }
 
+/**
+ * Letters as a JSON array, each indented unless it nests deeper than a
+ * reader would read: indented, an item nested 3,000 levels deep is 9 MB
+ * of spaces, and one nested 12,000 ran JSON.stringify out of stack.
+ */
+function jsonList(entries: DlqEntry[]): string {
+  if (entries.length === 0) return "[]";
+  const shown = entries.map((e) =>
+    nestedPast(e, 32) ? `  ${JSON.stringify(e)}` : JSON.stringify(e, null, 2).replace(/^/gm, "  ")
+  );
+  return `[\n${shown.join(",\n")}\n]`;
+}
+
 function listResult(
   entries: DlqEntry[],
   limit: number,
@@ -318,7 +332,7 @@ function listResult(
 ): CommandResult {
   const more = entries.length > limit;
   const shown = entries.slice(0, limit);
-  if (json) return { text: JSON.stringify(shown, null, 2), code: 0 };
+  if (json) return { text: jsonList(shown), code: 0 };
   if (shown.length === 0) return { text: `no dead letters ${where}`, code: 0 };
   const lines = shown.flatMap(formatEntry);
   lines.push(

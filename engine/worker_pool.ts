@@ -1,6 +1,7 @@
 import type { Actor, Outcome, StageContext } from "./actor.ts";
 import { errorMessage, FlowEndingError } from "./errors.ts";
 import type { Envelope } from "./item.ts";
+import { nestedPast } from "./nested_past.ts";
 import {
   type HostError,
   type HostReply,
@@ -130,20 +131,6 @@ class Thread {
  * nests, such a batch runs on the main thread as one postMessage refuses.
  */
 const MAX_DEPTH = 1000;
-
-/** Whether `value` has objects or arrays nested more than `limit` levels deep. */
-function nestedPast(value: unknown, limit: number): boolean {
-  if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return false;
-  if (limit === 0) return true;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (nestedPast(value[i], limit - 1)) return true;
-    return false;
-  }
-  for (const key in value) {
-    if (nestedPast((value as Record<string, unknown>)[key], limit - 1)) return true;
-  }
-  return false;
-}
 
 /**
  * An actor whose `handle` runs in one of N Web Workers, each holding its

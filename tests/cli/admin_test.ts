@@ -268,6 +268,20 @@ Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => 
     ["line 2", "timeout"],
     ["line 3", "spam"],
   ]);
+  assert.equal(all.text, JSON.stringify(list, null, 2), "indented, as JSON.stringify does");
+  // A letter whose item nests 12,000 levels deep (JSON.stringify ran out of stack indenting
+  // it) is on one line of its own; the others are indented still.
+  let deep: unknown = "leaf";
+  for (let i = 0; i < 12_000; i++) deep = [deep];
+  const hostile = { ...item(4), payload: { title: "deep", tags: deep } };
+  const letter = { time: "2026-01-01T00:00:03.000Z", stage: "validate", reason: "deep" };
+  await Deno.writeTextFile(
+    join(flow.outDir, "dead_letters.jsonl"),
+    lines.join("\n") + "\n" + JSON.stringify({ ...letter, attempts: 0, item: hostile }) + "\n",
+  );
+  const withDeep = (await dlqCommand(flow, "list", { json: true })).text;
+  assert.equal(JSON.parse(withDeep).length, 4);
+  assert.equal(withDeep.split("\n").length, all.text.split("\n").length + 1);
   // A stage with none says which stage it looked at.
   const enrich = await dlqCommand(flow, "list", { stage: "enrich" });
   assert.match(enrich.text, /^no dead letters of stage enrich in .*dead_letters\.jsonl$/);
