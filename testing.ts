@@ -114,7 +114,7 @@ export class MemorySink implements Sink {
         if (revision(item) > revision(this.#updates.get(item.id))) {
           this.#updates.set(item.id, item);
         }
-      } else if (item.payload.deleted) {
+      } else if (item.payload.deleted === true) {
         this.#items.delete(item.id);
         this.deleted.push(item.id);
       } else {

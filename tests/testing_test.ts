@@ -120,6 +120,10 @@ Deno.test("MemorySink keeps one copy per id and removes items marked deleted", a
     ["id3", undefined],
   ]);
   assert.deepEqual(sink.deleted, ["id2"]);
+  // Only `deleted: true` deletes, as in every real sink: "no" is a field like any other.
+  await sink.write([item(3, { deleted: "no" } as unknown as RawItem)]);
+  assert.deepEqual(sink.items.map((i) => i.id), ["id1", "id3"]);
+  assert.deepEqual(sink.deleted, ["id2"]);
 });
 
 Deno.test("the collect sink dead-letters an item JSON cannot hold, as a real sink does, and keeps its batch-mates", async () => {
