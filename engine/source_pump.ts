@@ -45,6 +45,13 @@ export interface SourceOutlet {
    * polled by one process once. Absent in memory, where one loop sees every tick.
    */
   claim?(tick: number, checkpoint: unknown): Promise<boolean>;
+  /**
+   * Gives back a claimed tick whose poll a stop cut short, the tick before
+   * it (`before`, none when undefined) stored again, so the next run polls
+   * it: a deploy that lands mid-read of a daily tick would delay its items
+   * a day. A crash gives nothing back (the poll is not repeated then).
+   */
+  unclaim?(tick: number, before: number | undefined): Promise<void>;
 }
 
 /** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
@@ -100,9 +107,11 @@ export async function pumpSource(
   const log = withContext(opts.log, { source: entry.name });
   const clock = opts.clock ?? systemClock;
   let turnAt = performance.now();
-  const read = async () => {
+  /** Reads the source once; true when a stop cut the read short (it neither ended nor failed). */
+  const read = async (): Promise<boolean> => {
     stats.reads++;
     let polled = 0;
+    let ended = false;
     let failure: string | undefined;
     stats.lastRead = Date.now();
     stats.reading = true;
@@ -126,7 +135,10 @@ export async function pumpSource(
           }
           break;
         }
-        if (next.done) break;
+        if (next.done) {
+          ended = true;
+          break;
+        }
         const raws = next.value;
         const now = Date.now();
         const batch: Envelope<RawItem>[] = new Array(raws.length);
@@ -155,6 +167,7 @@ export async function pumpSource(
       endSourceSpan(span, polled, failure);
     }
     log.debug?.(`${opts.flow}: source ${entry.name} read ${polled} items`);
+    return !ended && failure === undefined && signal.aborted;
   };
 
   if (entry.cron !== undefined) {
@@ -181,9 +194,13 @@ export async function pumpSource(
         await sleep(Math.min(poll.at - clock.now(), MAX_TIMER), signal);
       }
       if (signal.aborted) break;
+      const before = last;
       last = poll.tick;
       if (outlet.claim && !(await outlet.claim(poll.tick, source.checkpoint?.()))) continue;
-      if (signal.aborted) break;
+      if (signal.aborted) {
+        await outlet.unclaim?.(poll.tick, before);
+        break;
+      }
       if (poll.late) {
         log.info(
           `${opts.flow}: source ${entry.name}: polling the missed tick ${
@@ -191,7 +208,7 @@ export async function pumpSource(
           } now`,
         );
       }
-      await read();
+      if (await read()) await outlet.unclaim?.(poll.tick, before);
     }
     return false;
   }

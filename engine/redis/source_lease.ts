@@ -49,6 +49,18 @@ import type { WindowOptions } from "../window.ts";
  * cannot hold is dead-lettered in the same script that moves the source
  * past it, so it is neither lost nor sent again.
  */
+/**
+ * Gives back a claimed cron tick (KEYS[2]) whose poll a stop cut short:
+ * the tick before it (ARGV[3]; none when empty) is stored again, while this
+ * process still holds the lease (KEYS[1] = ARGV[1]) and the tick stored is
+ * still the one it claimed (ARGV[2]).
+ */
+const UNCLAIM = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
+if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[3]) end
+return 1
+`;
+
 const EMIT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('LOSTLEASE lease lost') end
 local last = redis.call('GET', KEYS[5])
@@ -389,6 +401,26 @@ export class SourceLeases {
       },
       // 0 (a re-sent claim whose reply was lost) is ours as much as 1.
       claim: async (at, checkpoint) => (await send([], checkpoint, false, at)) !== 2,
+      unclaim: async (at, before) => {
+        await untilRedis(
+          () =>
+            redis.eval(
+              UNCLAIM,
+              2,
+              keys.lease(entry.name),
+              keys.tick(entry.name),
+              holder,
+              String(at),
+              before === undefined ? "" : String(before),
+            ),
+          {
+            who: `${keys.flow}: source ${entry.name}`,
+            what: "giving back a tick",
+            log,
+            signal: kill,
+          },
+        );
+      },
     };
     const lastTick = tick === null ? undefined : Number(tick);
     try {

@@ -56,6 +56,37 @@ Deno.test("cron ticks drive the loop: each tick is claimed, then read; a refused
   assert.deepEqual(emitted, ["read 1", "read 2"]);
 });
 
+Deno.test("a tick whose poll a stop cuts short is given back, the tick before it stored again; a whole poll keeps its tick", async () => {
+  const stop = new AbortController();
+  let reads = 0;
+  // The first poll is whole; the second hangs (a slow server) until the stop aborts it.
+  const source: Source = {
+    async *read(signal) {
+      reads++;
+      if (reads === 2) {
+        setTimeout(() => stop.abort(), 10);
+        await new Promise((_, reject) => signal!.addEventListener("abort", reject));
+      }
+      yield [{ title: `read ${reads}`, url: `https://example.com/${reads}` }];
+    },
+  };
+  const claims: number[] = [];
+  const unclaims: [number, number | undefined][] = [];
+  const outlet: SourceOutlet = {
+    emit: () => Promise.resolve(),
+    claim: (tick) => (claims.push(tick), Promise.resolve(true)),
+    unclaim: (tick, before) => (unclaims.push([tick, before]), Promise.resolve()),
+  };
+  await pumpSource(
+    { entry: entry({ cron: "* * * * * *", tz: "UTC" }), source },
+    new SourceStats("s", "test"),
+    outlet,
+    { signal: stop.signal, log: memoryLogger(), flow: "t", lastTick: undefined },
+  );
+  assert.equal(reads, 2);
+  assert.deepEqual(unclaims, [[claims[1], claims[0]]]);
+});
+
 Deno.test("a takeover polls the tick missed since the stored one at once, then waits for the next", async () => {
   const source = counting();
   const stop = new AbortController();

@@ -10,7 +10,8 @@
  * - source `tick-log`: on each read, appends "<tick> <pid>" to the Redis list
  *   `list`, where <tick> is the cron tick its flow stored as being polled
  *   (`tickKey`), and yields one item for it: a count of polls, each named
- *   by the tick it was for and the process that made it.
+ *   by the tick it was for and the process that made it; with `hangFrom: N`,
+ *   the Nth read and those after it hang once logged, until the flow stops.
  * - stage `poison`: passes items on, but throws on an item whose title holds
  *   "POISON", unless MILLRACE_TEST_POISON_FIXED=1 (the cause was fixed); with
  *   MILLRACE_TEST_POISON_EXIT=1 it kills its process instead (exit code 3).
@@ -80,14 +81,19 @@ const tickLogSchema = z.strictObject({
   redis: z.string().describe("Redis URL of the list. Required."),
   tickKey: z.string().describe("The flow's tick key of this source. Required."),
   list: z.string().describe("List each poll is appended to. Required."),
+  hangFrom: z.int().positive().optional()
+    .describe("From this read on, a read hangs after it is logged until the flow stops it."),
 });
 
 function tickLogSource(config: z.output<typeof tickLogSchema>): Source {
   const redis = new Redis(config.redis, { maxRetriesPerRequest: 1 });
   return {
-    async *read() {
+    async *read(signal) {
       const tick = await redis.get(config.tickKey);
-      await redis.rpush(config.list, `${tick} ${Deno.pid}`);
+      const polls = await redis.rpush(config.list, `${tick} ${Deno.pid}`);
+      if (config.hangFrom !== undefined && polls >= config.hangFrom) {
+        await new Promise((_, reject) => signal?.addEventListener("abort", reject));
+      }
       yield [{ title: `tick ${tick}`, url: `https://example.com/ticks/${tick}`, text: "" }];
     },
     close: () => redis.disconnect(),
