@@ -53,7 +53,9 @@ export async function runCommand(
     throw new UsageError(
       `two flow files are named "${twice}" (${
         files.filter((_, i) => names[i] === twice).map(shownPath).join(", ")
-      }); give each flow its own name: their outputs and Redis keys would mix`,
+      }); give each flow its own name: a run tells its flows apart by name in every log line, ` +
+        `table and report, and, unless their output: and durable.prefix differ, their outputs and ` +
+        `Redis keys would mix (or run them as separate processes)`,
     );
   }
   if (opts.serve && flows.length > 1) {
