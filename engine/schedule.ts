@@ -48,13 +48,18 @@ export function parseCron(expression: string, tz = "UTC"): CronSchedule {
         JSON.stringify(expression),
     );
   }
+  const outside = outOfRange(fields);
+  if (outside) throw new Error(`invalid cron expression ${JSON.stringify(expression)}: ${outside}`);
   let cron: Cron;
   try {
     cron = new Cron(expression, { timezone: tz, paused: true });
   } catch (error) {
     const why = String((error as Error).message ?? error).replace(/^CronPattern:\s*/, "")
       // croner counts months from 0 in its messages: say the month as written.
-      .replace(/(Invalid value for month: )(-?\d+)/, (_, text, n) => text + (Number(n) + 1));
+      .replace(
+        /(Invalid value for (?:month|day): )(-?\d+)/,
+        (_, text, n) => text + (Number(n) + 1),
+      );
     throw new Error(`invalid cron expression ${JSON.stringify(expression)}: ${why}`);
   }
   if (cron.nextRun(new Date(0)) === null) {
@@ -70,6 +75,35 @@ export function parseCron(expression: string, tz = "UTC"): CronSchedule {
       return cron.previousRuns(1, new Date(from))[0]?.getTime();
     },
   };
+}
+
+/** Each field's name and the values it takes, in the order of a five-field expression. */
+const FIELDS: readonly [string, number, number][] = [
+  ["minute", 0, 59],
+  ["hour", 0, 23],
+  ["day", 1, 31],
+  ["month", 1, 12],
+  ["weekday", 0, 7],
+];
+
+/**
+ * The first number of a field outside what the field takes, said: croner
+ * lets a range run past its field's end (`1-60/5` minutes), and says a day
+ * of 0 as -1. Names (JAN, MON) and croner's L, W, # and ? are its to check.
+ */
+function outOfRange(fields: readonly string[]): string | undefined {
+  const named = fields.length === 6 ? [["second", 0, 59] as const, ...FIELDS] : FIELDS;
+  for (const [i, field] of fields.entries()) {
+    const [name, low, high] = named[i];
+    for (const part of field.split(",")) {
+      for (const token of part.split("/")[0].split("-")) {
+        if (!/^\d+$/.test(token)) continue;
+        const n = Number(token);
+        if (n < low || n > high) return `${name} ${n} is out of range ${low}-${high}`;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Refuses a time zone name the runtime does not know, naming it. */

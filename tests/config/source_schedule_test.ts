@@ -36,7 +36,7 @@ Deno.test("a bad cron expression names the file, the line and the field, and wha
   assert.equal(
     errorOf('  g: { kind: generator, cron: "61 * * * *" }\n'),
     'flows/t.yaml:3:31: sources.g.cron: invalid cron expression "61 * * * *": ' +
-      "Invalid value for minute: 61",
+      "minute 61 is out of range 0-59",
   );
   assert.match(
     errorOf('  g: { kind: generator, cron: "*/5 * *" }\n'),

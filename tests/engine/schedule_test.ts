@@ -91,8 +91,14 @@ Deno.test("a bad cron expression or time zone says what is wrong", () => {
     /invalid cron expression "61 \* \* \* \*": .*minute/i,
   );
   assert.throws(() => parseCron("0 25 * * *"), /hour/i);
-  // The month as written (croner counts from 0 in its own message).
-  assert.throws(() => parseCron("*/5 * * 13 *"), /Invalid value for month: 13$/);
+  assert.throws(() => parseCron("*/5 * * 13 *"), /: month 13 is out of range 1-12$/);
+  // croner took a range past the field's end, and said a day of 0 as -1.
+  assert.throws(() => parseCron("1-60/5 * * * *"), /: minute 60 is out of range 0-59$/);
+  assert.throws(() => parseCron("* * 0 * *"), /: day 0 is out of range 1-31$/);
+  assert.throws(() => parseCron("60 * * * * *"), /: second 60 is out of range 0-59$/);
+  // Names, and croner's own L, W, # and ?, are croner's to read.
+  parseCron("0 9 L * MON-FRI");
+  parseCron("0 9 * JAN,JUL 1#2");
   assert.throws(() => parseCron("* * * * *", "Mars/Base"), /unknown time zone "Mars\/Base"/);
   assert.throws(() => parseCron("0 0 30 2 *"), /never fires|invalid/);
 });
