@@ -319,7 +319,10 @@ async function withRedis(
 function jsonList(entries: DlqEntry[]): string {
   if (entries.length === 0) return "[]";
   const shown = entries.map((e) =>
-    nestedPast(e, 32) ? `  ${JSON.stringify(e)}` : JSON.stringify(e, null, 2).replace(/^/gm, "  ")
+    // "\n" alone, not /^/m, which takes U+2028 and U+2029 inside a string for line ends.
+    nestedPast(e, 32)
+      ? `  ${JSON.stringify(e)}`
+      : `  ${JSON.stringify(e, null, 2).replaceAll("\n", "\n  ")}`
   );
   return `[\n${shown.join(",\n")}\n]`;
 }

@@ -269,6 +269,15 @@ Deno.test("dlq list on a memory flow reads its dead_letters.jsonl", async () => 
     ["line 3", "spam"],
   ]);
   assert.equal(all.text, JSON.stringify(list, null, 2), "indented, as JSON.stringify does");
+  // A line separator inside a value is not a line to indent (it took two spaces into the text).
+  const separated = { ...item(5), payload: { title: "one\u2028two\u2029three" } };
+  await Deno.writeTextFile(
+    join(flow.outDir, "dead_letters.jsonl"),
+    JSON.stringify({ time: "t", stage: "validate", reason: "r", attempts: 0, item: separated }) +
+      "\n",
+  );
+  const sepText = (await dlqCommand(flow, "list", { json: true })).text;
+  assert.equal(JSON.parse(sepText)[0].item.payload.title, "one\u2028two\u2029three");
   // A letter whose item nests 12,000 levels deep (JSON.stringify ran out of stack indenting
   // it) is on one line of its own; the others are indented still.
   let deep: unknown = "leaf";
