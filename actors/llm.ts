@@ -149,7 +149,7 @@ export function createLlm(
       // An item deleted upstream is a tombstone for the sinks: nothing to ask about.
       const empty = new Set<number>();
       const prepared = batch.map((item, i) => {
-        if ((item.payload as RawItem).deleted) return undefined;
+        if ((item.payload as RawItem).deleted === true) return undefined;
         if (anyField((item as Envelope<RawItem>).payload).trim() === "") {
           empty.add(i);
           return undefined;

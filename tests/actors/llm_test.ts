@@ -9,6 +9,7 @@ import { formatReport } from "../../cli/summary.ts";
 import { FlowError } from "../../config/load_flow.ts";
 import { exitCodeFor, UNAVAILABLE } from "../../cli/exit_code.ts";
 import { runTestFlow } from "../../testing.ts";
+import type { RawItem } from "../../engine/item.ts";
 import { apiError, completion, retriedOf, withFakeChat } from "../adapters/chat/_fake_chat.ts";
 
 import { flowYaml, items, KEY, wordsOf } from "./_llm_flow.ts";
@@ -358,6 +359,15 @@ Deno.test("an item deleted upstream passes through without a call", async () => 
     });
     assert.equal(report.published, 1);
     assert.equal(server.hits.length, 0);
+    // Only deleted: true is a delete, as in every other stage and sink: "no" is asked about.
+    const other = await runTestFlow(flowYaml(server.url), {
+      items: [
+        { title: "here still", url: "https://example.com/y", deleted: "no" } as unknown as RawItem,
+      ],
+      env: { KEY },
+    });
+    assert.equal(other.report.published, 1);
+    assert.equal(server.hits.length, 1);
   });
 });
 
