@@ -47,11 +47,11 @@ export interface SourceOutlet {
   claim?(tick: number, checkpoint: unknown): Promise<boolean>;
   /**
    * Gives back a claimed tick whose poll a stop cut short, the tick before
-   * it (`before`, none when undefined) stored again, so the next run polls
+   * it (`before`) stored again, so the next run polls
    * it: a deploy that lands mid-read of a daily tick would delay its items
    * a day. A crash gives nothing back (the poll is not repeated then).
    */
-  unclaim?(tick: number, before: number | undefined): Promise<void>;
+  unclaim?(tick: number, before: number): Promise<void>;
 }
 
 /** The longest delay setTimeout keeps (2^31 - 1 ms); a longer one fires at once. */
@@ -194,7 +194,9 @@ export async function pumpSource(
         await sleep(Math.min(poll.at - clock.now(), MAX_TIMER), signal);
       }
       if (signal.aborted) break;
-      const before = last;
+      // With none stored before it, the moment before it: stored, it makes the next run take
+      // this tick for one missed (none stored reads as a first start, which waits for the next).
+      const before = last ?? poll.tick - 1;
       last = poll.tick;
       if (outlet.claim && !(await outlet.claim(poll.tick, source.checkpoint?.()))) continue;
       if (signal.aborted) {

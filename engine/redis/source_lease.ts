@@ -51,13 +51,13 @@ import type { WindowOptions } from "../window.ts";
  */
 /**
  * Gives back a claimed cron tick (KEYS[2]) whose poll a stop cut short:
- * the tick before it (ARGV[3]; none when empty) is stored again, while this
+ * the tick before it (ARGV[3]) is stored again, while this
  * process still holds the lease (KEYS[1] = ARGV[1]) and the tick stored is
  * still the one it claimed (ARGV[2]).
  */
 const UNCLAIM = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then return 0 end
-if ARGV[3] == '' then redis.call('DEL', KEYS[2]) else redis.call('SET', KEYS[2], ARGV[3]) end
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 `;
 
@@ -411,7 +411,7 @@ export class SourceLeases {
               keys.tick(entry.name),
               holder,
               String(at),
-              before === undefined ? "" : String(before),
+              String(before),
             ),
           {
             who: `${keys.flow}: source ${entry.name}`,

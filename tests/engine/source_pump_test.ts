@@ -71,7 +71,7 @@ Deno.test("a tick whose poll a stop cuts short is given back, the tick before it
     },
   };
   const claims: number[] = [];
-  const unclaims: [number, number | undefined][] = [];
+  const unclaims: [number, number][] = [];
   const outlet: SourceOutlet = {
     emit: () => Promise.resolve(),
     claim: (tick) => (claims.push(tick), Promise.resolve(true)),
@@ -85,6 +85,30 @@ Deno.test("a tick whose poll a stop cuts short is given back, the tick before it
   );
   assert.equal(reads, 2);
   assert.deepEqual(unclaims, [[claims[1], claims[0]]]);
+});
+
+Deno.test("a first tick whose poll a stop cuts short is given back as the moment before it", async () => {
+  const stop = new AbortController();
+  const source: Source = {
+    async *read(signal) {
+      setTimeout(() => stop.abort(), 10);
+      await new Promise((_, reject) => signal!.addEventListener("abort", reject));
+      yield [];
+    },
+  };
+  const claims: number[] = [];
+  const unclaims: [number, number][] = [];
+  await pumpSource(
+    { entry: entry({ cron: "* * * * * *", tz: "UTC" }), source },
+    new SourceStats("s", "test"),
+    {
+      emit: () => Promise.resolve(),
+      claim: (tick) => (claims.push(tick), Promise.resolve(true)),
+      unclaim: (tick, before) => (unclaims.push([tick, before]), Promise.resolve()),
+    },
+    { signal: stop.signal, log: memoryLogger(), flow: "t" },
+  );
+  assert.deepEqual(unclaims, [[claims[0], claims[0] - 1]]);
 });
 
 Deno.test("a takeover polls the tick missed since the stored one at once, then waits for the next", async () => {
