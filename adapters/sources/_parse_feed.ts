@@ -83,9 +83,10 @@ export async function parseFeed(
       })`,
     );
   }
-  // A link with no attributes names nothing; rss-parser fails the whole feed on one
-  // ("reading 'rel'"), which was said as XML not well-formed.
-  if (root === "feed") xml = xml.replace(EMPTY_LINK, "");
+  // rss-parser fails the whole feed on a link with no attributes ("reading 'rel'"), which was
+  // said as XML not well-formed: an empty one names nothing and goes; one holding its URL as
+  // text, RSS's way, is given it as its href.
+  if (root === "feed") xml = xml.replace(BARE_LINK, (_, text: string) => asHref(text));
   // An <rss> with no <channel> holds no item; rss-parser fails on it with a TypeError.
   if (root === "rss" && !/<channel[\s>/]/.test(xml)) {
     throw new Error(`${options.name}: an <rss> feed with no <channel>: there is nothing to read`);
@@ -435,8 +436,14 @@ async function parseStrict(xml: string): Promise<Parser.Output<FeedEntry>> {
   return await (await newParser()).parseString(xml);
 }
 
-/** An Atom `<link/>` with no attribute, empty or self-closed. */
-const EMPTY_LINK = /<link\s*(?:\/>|>\s*<\/link>)/g;
+/** An Atom `<link>` with no attribute: self-closed, or its text (perhaps none) up to `</link>`. */
+const BARE_LINK = /<link\s*(?:\/>|>([^<]*)<\/link>)/g;
+
+/** A bare link's text as an Atom link, or nothing when it holds none. */
+function asHref(text: string | undefined): string {
+  const url = text?.trim() ?? "";
+  return url === "" ? "" : `<link href="${url.replaceAll('"', "&quot;")}"/>`;
+}
 
 /** Most faults a lenient pass mends: items dropped one at a time before giving up. */
 const MAX_DROPPED_ITEMS = 50;

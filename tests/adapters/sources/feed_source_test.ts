@@ -946,16 +946,21 @@ fixtureTest(
   },
 );
 
-Deno.test("an Atom link with no attribute is skipped, not the whole feed; an <rss> with no channel says so", async () => {
+Deno.test("an Atom link with no attribute is skipped, or read as its text, not the whole feed; an <rss> with no channel says so", async () => {
   // rss-parser failed on `<link/>` ("reading 'rel'"), which was said as XML not well-formed, and
   // every item of the feed was lost.
   const atom = `<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
 <entry><title>Entry one title</title><link href="https://example.com/1"/><link/></entry>
 <entry><title>Entry two title</title><link></link><link href="https://example.com/2"/></entry>
+<entry><title>Entry three title</title><link> https://example.com/3?a=1&amp;b=2 </link></entry>
 </feed>`;
   const warnings: string[] = [];
   const items = await parseFeed(atom, { name: "a", onWarning: (m) => warnings.push(m) });
-  assert.deepEqual(items.map((i) => i.url), ["https://example.com/1", "https://example.com/2"]);
+  assert.deepEqual(items.map((i) => i.url), [
+    "https://example.com/1",
+    "https://example.com/2",
+    "https://example.com/3?a=1&b=2",
+  ]);
   assert.deepEqual(warnings, []);
   await assert.rejects(
     parseFeed(`<rss version="2.0"></rss>`, { name: "e" }),
