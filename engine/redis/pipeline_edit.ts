@@ -276,9 +276,14 @@ function exchanged(
   recorded: Readonly<Record<string, string>>,
 ): Map<string, string> {
   const moved = new Map<string, string>();
+  const now = new Map(order.map((id, k) => [id, prints[k]]));
+  // Where the config was recorded at ids that still hold it too (two stages alike), it came
+  // from the one it left.
+  const left = (r: string) => now.get(r) !== recorded[r];
   for (const [k, id] of order.entries()) {
     if (recorded[id] === undefined || recorded[id] === prints[k]) continue;
-    const from = Object.keys(recorded).filter((r) => r !== id && recorded[r] === prints[k]);
+    let from = Object.keys(recorded).filter((r) => r !== id && recorded[r] === prints[k]);
+    if (from.length > 1) from = from.filter(left);
     if (from.length === 1) moved.set(id, from[0]);
   }
   // Keep only cycles: a config that moved to an id whose own did not move on is an edit.

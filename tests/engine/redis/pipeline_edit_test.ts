@@ -164,6 +164,17 @@ redisTest(
         await redis.xdel(keys.input("enrich#2", "normal"), past!);
         await redis.xadd(keys.input("enrich", "normal"), "*", "b", "[]", "n", "0");
         await run(file);
+        // Two stages alike: [one, one, two] made [one, two, one] moves two from enrich#3 to
+        // enrich#2 and one from enrich#2 to enrich#3; an entry waiting on enrich#3 would have
+        // one twice and never two.
+        await writeFlow(dir, flowText("alike", url, dir, [one, one, two]));
+        await run(file);
+        await redis.xadd(flowKeys("alike").input("enrich#3", "normal"), "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("alike", url, dir, [one, two, one]));
+        await assert.rejects(
+          run(file),
+          /while 1 entry waits on the input of enrich#3: their items would skip enrich#3 and go through enrich#2 twice/,
+        );
       } finally {
         await redis.quit();
         await Deno.remove(dir, { recursive: true });
