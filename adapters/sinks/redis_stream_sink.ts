@@ -1,3 +1,4 @@
+import { isNoPermission, RedisRefusedError } from "../../engine/redis/no_permission.ts";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { checkContext } from "../../config/check_context.ts";
@@ -224,6 +225,10 @@ export class RedisStreamSink implements Sink {
 
   /** A failed call, as the runner reads it: its cause kept, away or an outage when Redis is. */
   #failure(what: string, cause: Error | undefined): Error {
+    // A right the user lacks ends the run: every batch would be refused alike.
+    if (isNoPermission(cause)) {
+      return new RedisRefusedError(`the redis-stream sink's ${what}`, cause);
+    }
     const error = new Error(`redis-stream sink: cannot ${what}: ${cause?.message ?? "no reply"}`, {
       cause,
     });

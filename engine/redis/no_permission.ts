@@ -4,7 +4,7 @@ import { errorMessage, FlowEndingError } from "../errors.ts";
  * Redis's answers when an ACL user lacks a right: a command or key refused
  * (NOPERM), or a key refused to a script, which Redis words as an ERR.
  */
-const NO_RIGHT = /\bNOPERM\b|can't access at least one of the keys/;
+const NO_RIGHT = /\bNOPERM\b|can't access at least one of the keys|can't run this command/;
 
 /** Whether Redis refused `error`'s call for a right its user lacks (in it or what it wraps). */
 export function isNoPermission(error: unknown, depth = 0): boolean {

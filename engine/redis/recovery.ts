@@ -8,6 +8,10 @@ import type { Lane } from "./keys.ts";
 import { commitOnce } from "./commit.ts";
 import { deadLetterLost } from "./lost_entries.ts";
 import { isLostFlow } from "./until_redis.ts";
+import { isNoPermission, RedisRefusedError } from "./no_permission.ts";
+
+/** The step as its lines name it. */
+const who = (run: DurableStepRun) => `${run.keys.flow}/${run.step.id}`;
 
 /**
  * Recovery: entries idle longer than claimAfter on any consumer (a dead
@@ -25,7 +29,11 @@ import { isLostFlow } from "./until_redis.ts";
  */
 export async function claimLoop(
   run: DurableStepRun,
-  claimed: { push(claim: { lane: Lane; entries: StreamEntry[] }): void },
+  claimed: {
+    push(claim: { lane: Lane; entries: StreamEntry[] }): void;
+    /** A right the Redis user lacks (no XCLAIM): the step ends the run with it. */
+    refused?(error: RedisRefusedError): void;
+  },
   opts: { staleAfterMs?: number } = {},
 ): Promise<void> {
   const { keys, step, options, stop } = run;
@@ -79,6 +87,10 @@ export async function claimLoop(
         if (prune) await pruneStale(run, key, stale);
       } catch (error) {
         if (stop.aborted) return;
+        // Checked for ever, entries a dead consumer left would wait for ever.
+        if (isNoPermission(error)) {
+          return claimed.refused?.(new RedisRefusedError("the claim check", error, who(run)));
+        }
         run.log.warn(`${keys.flow}/${step.id}: claim check failed`, { error: errorMessage(error) });
       }
     }
@@ -326,7 +338,10 @@ async function deadLetterEntries(
  * one when nothing is pending. An unread or unacknowledged entry is never
  * trimmed.
  */
-export async function trimLoop(run: DurableStepRun): Promise<void> {
+export async function trimLoop(
+  run: DurableStepRun,
+  refused?: (error: RedisRefusedError) => void,
+): Promise<void> {
   const { keys, step, stop } = run;
   while (!stop.aborted) {
     await sleep(2000, stop);
@@ -337,6 +352,10 @@ export async function trimLoop(run: DurableStepRun): Promise<void> {
         // Redis lost the flow's streams (it restarted without persistence): the step's reads
         // meet that too and end the flow saying so; a warning here every 2 s would bury it.
         if (stop.aborted || isLostFlow(error)) return;
+        // Untrimmed, the streams would grow for as long as the flow runs.
+        if (isNoPermission(error)) {
+          return refused?.(new RedisRefusedError("the trim", error, who(run)));
+        }
         run.log.warn(`${keys.flow}/${step.id}: trim failed`, { error: errorMessage(error) });
       }
     }

@@ -11,6 +11,7 @@ import type { FlowKeys, Lane } from "./keys.ts";
 import { backlog } from "./redis_info.ts";
 import { BacklogGauge } from "./backlog_gauge.ts";
 import { claimLoop, leaveGroup, trimLoop } from "./recovery.ts";
+import type { RedisRefusedError } from "./no_permission.ts";
 import { heartbeatLoop, markHeld } from "./heartbeat.ts";
 import { untilRedis } from "./until_redis.ts";
 import { unencodableLetter } from "./redis_dead_letters.ts";
@@ -74,6 +75,8 @@ const LEAVE_WITHIN_MS = 1_000;
 export class RedisEdge implements Edge<RedisDelivery> {
   readonly run: DurableStepRun;
   readonly #claimed: RedisDelivery[] = [];
+  /** A right the Redis user lacks, found by the claim or trim loop: read() throws it. */
+  #refused?: RedisRefusedError;
   readonly #background: Promise<void>[];
   /** Ends the claim and trim loops when the stage loop is done, also when it failed. */
   readonly #closed = new AbortController();
@@ -97,15 +100,17 @@ export class RedisEdge implements Edge<RedisDelivery> {
     this.#next = new BacklogGauge(() =>
       this.#retrying("backlog check", () => backlog(this.run.redis, this.run.keys, step.next!))
     );
+    const refused = (error: RedisRefusedError) => this.#refused ??= error;
     const claimed = {
       push: ({ lane, entries }: { lane: Lane; entries: StreamEntry[] }) => {
         for (const entry of entries) this.#claimed.push(this.#delivery(lane, entry, true));
       },
+      refused,
     };
     const background = { ...this.run, stop: AbortSignal.any([run.stop, this.#closed.signal]) };
     this.#background = [
       claimLoop(background, claimed),
-      trimLoop(background),
+      trimLoop(background, refused),
       // Through a drain too: what is held then is being finished, not abandoned.
       heartbeatLoop({ ...this.run, stop: AbortSignal.any([run.kill, this.#closed.signal]) }),
     ];
@@ -115,6 +120,8 @@ export class RedisEdge implements Edge<RedisDelivery> {
     const { stop, kill } = this.run;
     for (;;) {
       kill.throwIfAborted();
+      // A right the claim or trim loop found missing ends the run, as one a read meets does.
+      if (this.#refused) throw this.#refused;
       if (this.#claimed.length > 0) {
         return await this.#usable(await this.#resumed(this.#claimed.splice(0)));
       }

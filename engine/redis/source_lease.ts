@@ -4,7 +4,7 @@ import { sleep } from "../backoff.ts";
 import { type DurableOptions, isPolling } from "../flow.ts";
 import { type Logger, withContext } from "../log.ts";
 import { pumpSource, type ScrapeSource, type SourceOutlet } from "../source_pump.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, FlowEndingError } from "../errors.ts";
 import { hash128 } from "../hash.ts";
 import { SourceStats } from "../stats.ts";
 import { type EncodedEntry, encodeEntries } from "./codec.ts";
@@ -229,7 +229,8 @@ export class SourceLeases {
     } catch (error) {
       if (kill.aborted) throw error;
       if (stop.aborted) return; // stopped while Redis was away
-      log.error(`${who}: ended: ${errorMessage(error)}`);
+      // One that ends the run is said by the run's last line.
+      if (!(error instanceof FlowEndingError)) log.error(`${who}: ended: ${errorMessage(error)}`);
       throw error;
     }
   }
