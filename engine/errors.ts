@@ -311,6 +311,18 @@ export class FlowEndingError extends Error implements RetryHint {
 }
 
 /**
+ * The FlowEndingError thrown as such in `error` or its causes, not one made
+ * of an `endsRun` hint: what ends a run from a source's read (a right Redis
+ * refuses), where an API's answer only fails the read (a source that fails
+ * to read does not end the run).
+ */
+export function thrownEnding(error: unknown, depth = 0): FlowEndingError | undefined {
+  if (error instanceof FlowEndingError) return error;
+  if (!(error instanceof Error) || depth > 8) return undefined;
+  return thrownEnding(error.cause, depth + 1);
+}
+
+/**
  * The FlowEndingError in `error` or its causes (an actor may wrap what it
  * called), or one made of an error that says it ends the run
  * (RetryHint.endsRun), if any.

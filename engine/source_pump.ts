@@ -3,7 +3,7 @@ import { isPolling, type SourceEntry } from "./flow.ts";
 import { type Envelope, envelope, type RawItem } from "./item.ts";
 import { type Logger, withContext } from "./log.ts";
 import type { Source } from "./source.ts";
-import { endingError, errorMessage } from "./errors.ts";
+import { errorMessage, thrownEnding } from "./errors.ts";
 import { maskUrlsIn } from "./mask_url.ts";
 import { endSourceSpan, startSourceSpan, traceOf, withSpan } from "./trace.ts";
 import type { SourceStats } from "./stats.ts";
@@ -126,7 +126,7 @@ export async function pumpSource(
         } catch (error) {
           // Not this read's fault, and no later read would fare better (a right Redis refuses
           // the politeness buckets): the run ends with it, rather than failing every poll.
-          if (!signal.aborted && endingError(error)) throw error;
+          if (!signal.aborted && thrownEnding(error)) throw error;
           if (!signal.aborted) {
             stats.errors++;
             stats.failing = true;

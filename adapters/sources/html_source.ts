@@ -2,6 +2,7 @@ import { z } from "zod";
 import { bytes, duration } from "../../config/units.ts";
 import type { RawItem } from "../../engine/item.ts";
 import { FieldError } from "../../engine/flow_error.ts";
+import { thrownEnding } from "../../engine/errors.ts";
 import { maskUrl, maskUrlsIn, withoutSecretParams } from "../../engine/mask_url.ts";
 import type { BuildEnv, SourceSpec } from "../../engine/registry.ts";
 import type { Source } from "../../engine/source.ts";
@@ -605,6 +606,9 @@ class HtmlSource implements Source {
       });
     } catch (err) {
       if (signal.aborted) throw signal.reason ?? err;
+      // Not this page's fault (a right Redis refuses the politeness buckets): every page would
+      // fail alike, and the run ends with it.
+      if (thrownEnding(err)) throw err;
       if (err instanceof HostPausedError) {
         this.#paused(err);
         return undefined;

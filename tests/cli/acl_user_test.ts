@@ -197,10 +197,12 @@ redisTest(
           ...["dlq", "stages", "pipeline", "configs", "keyed", "passed", "orders", "steps", "tries"]
             .map((k) => `~${p}:${k}`),
         );
-        await refused("nohost", /Redis refused this flow's user a script \(NOPERM/, {
-          source: `{ kind: rss, url: "http://127.0.0.1:${feed.addr.port}/feed", every: 2s }`,
-          extra: ["http: { allow: [127.0.0.1], robots: false }"],
-        });
+        for (const kind of ["rss", "html"]) {
+          await refused("nohost", /Redis refused this flow's user a script \(NOPERM/, {
+            source: `{ kind: ${kind}, url: "http://127.0.0.1:${feed.addr.port}/feed", every: 2s }`,
+            extra: ["http: { allow: [127.0.0.1], robots: false }"],
+          });
+        }
       } finally {
         await feed.shutdown();
         await closeRedis(admin);

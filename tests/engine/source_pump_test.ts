@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { SourceEntry } from "../../engine/flow.ts";
+import { FlowEndingError } from "../../engine/errors.ts";
 import { memoryLogger } from "../../engine/log.ts";
 import type { Clock } from "../../engine/schedule.ts";
 import { pumpSource, type SourceOutlet } from "../../engine/source_pump.ts";
@@ -196,4 +197,38 @@ Deno.test("a read that ends without failing sets the source's last success; a fa
   await pumpSource({ entry: entry({}), source: failing }, bad, outlet, opts);
   assert.equal(bad.errors, 1);
   assert.equal(bad.lastOk, undefined);
+});
+
+Deno.test("a read that fails with an API's ending hint fails that read; a FlowEndingError thrown ends the pump", async () => {
+  const failing = (error: Error): Source => ({
+    // deno-lint-ignore require-yield
+    async *read() {
+      throw error;
+    },
+  });
+  const stop = new AbortController();
+  const stats = new SourceStats("s", "test");
+  const outlet: SourceOutlet = { emit: () => Promise.resolve() };
+  // A 401 from an API a source calls says so (RetryHint.endsRun): a source that fails to read
+  // does not end the run.
+  const hinted = Object.assign(new Error("401 Unauthorized"), { endsRun: true });
+  setTimeout(() => stop.abort(), 50);
+  await pumpSource(
+    { entry: entry({ every: 10 }), source: failing(hinted) },
+    stats,
+    outlet,
+    { signal: stop.signal, log: memoryLogger(), flow: "t" },
+  );
+  assert.ok(stats.errors >= 2, `failed reads: ${stats.errors}`);
+  // Thrown as such (a right Redis refuses), wrapped or not: no later read would fare better.
+  const ending = new Error("html: no page", { cause: new FlowEndingError("Redis refused") });
+  await assert.rejects(
+    pumpSource(
+      { entry: entry({ every: 10 }), source: failing(ending) },
+      new SourceStats("s", "test"),
+      outlet,
+      { signal: new AbortController().signal, log: memoryLogger(), flow: "t" },
+    ),
+    /html: no page/,
+  );
 });
