@@ -119,7 +119,7 @@ export async function checkEdit(
   // called by its place) are moved stages: what an item waiting between them has been through
   // is the config, not the id, so the order is checked by where each config went.
   const order = now.map((s) => s.id);
-  const moved = exchanged(order, prints, recorded);
+  const moved = exchanged(before.map((s) => s.id), order, prints, recorded);
   const work = order.map((id) => moved.get(id) ?? id);
   const swapped = moved.size === 0
     ? ""
@@ -265,26 +265,27 @@ function samePlace(writer: readonly string[], behind: readonly string[], id: str
 
 /**
  * The stages whose configs went round among them, ids staying put: each id
- * mapped to the id whose recorded config (fingerprint) it carries now. Only
- * whole exchanges count (every config that left an id arrived at another
- * of them), so a stage given another's old config and a new one in its
- * place stays an edit of both.
+ * mapped to the id whose recorded config (fingerprint) it carries now. A
+ * config that left k ids and arrived at k others went from the first it
+ * left to the first it reached, and so on, in pipeline order (two stages
+ * alike move as a pair). Only whole exchanges count (every config that
+ * left an id arrived at another of them), so a stage given another's old
+ * config and a new one in its place stays an edit of both.
  */
 function exchanged(
+  was: readonly string[],
   order: readonly string[],
   prints: readonly string[],
   recorded: Readonly<Record<string, string>>,
 ): Map<string, string> {
   const moved = new Map<string, string>();
   const now = new Map(order.map((id, k) => [id, prints[k]]));
-  // Where the config was recorded at ids that still hold it too (two stages alike), it came
-  // from the one it left.
-  const left = (r: string) => now.get(r) !== recorded[r];
-  for (const [k, id] of order.entries()) {
-    if (recorded[id] === undefined || recorded[id] === prints[k]) continue;
-    let from = Object.keys(recorded).filter((r) => r !== id && recorded[r] === prints[k]);
-    if (from.length > 1) from = from.filter(left);
-    if (from.length === 1) moved.set(id, from[0]);
+  for (const print of new Set(prints)) {
+    const left = was.filter((id) => recorded[id] === print && now.get(id) !== print);
+    const reached = order.filter((id) =>
+      now.get(id) === print && recorded[id] !== undefined && recorded[id] !== print
+    );
+    if (left.length === reached.length) reached.forEach((id, i) => moved.set(id, left[i]));
   }
   // Keep only cycles: a config that moved to an id whose own did not move on is an edit.
   for (let changed = true; changed;) {

@@ -175,6 +175,13 @@ redisTest(
           run(file),
           /while 1 entry waits on the input of enrich#3: their items would skip enrich#3 and go through enrich#2 twice/,
         );
+        // Two pairs alike: [one, one, two, two] made [two, two, one, one]; an entry on enrich#3
+        // has had one twice, and would have it twice more and never two.
+        await writeFlow(dir, flowText("pairs", url, dir, [one, one, two, two]));
+        await run(file);
+        await redis.xadd(flowKeys("pairs").input("enrich#3", "normal"), "*", "b", "[]", "n", "0");
+        await writeFlow(dir, flowText("pairs", url, dir, [two, two, one, one]));
+        await assert.rejects(run(file), /while 1 entry waits on the input of enrich#3: /);
       } finally {
         await redis.quit();
         await Deno.remove(dir, { recursive: true });
