@@ -436,13 +436,22 @@ async function parseStrict(xml: string): Promise<Parser.Output<FeedEntry>> {
   return await (await newParser()).parseString(xml);
 }
 
-/** An Atom `<link>` with no attribute: self-closed, or its text (perhaps none) up to `</link>`. */
-const BARE_LINK = /<link\s*(?:\/>|>([^<]*)<\/link>)/g;
+/**
+ * An Atom `<link>` with no attribute: self-closed, or its text (perhaps
+ * none, perhaps in CDATA or beside comments) up to `</link>`.
+ */
+const BARE_LINK = /<link\s*(?:\/>|>((?:[^<]|<!\[CDATA\[[\s\S]*?\]\]>|<!--[\s\S]*?-->)*)<\/link>)/g;
 
 /** A bare link's text as an Atom link, or nothing when it holds none. */
 function asHref(text: string | undefined): string {
-  const url = text?.trim() ?? "";
+  const url = (text ?? "").replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/<!\[CDATA\[([\s\S]*?)\]\]>/g, (_, raw: string) => escapeXml(raw)).trim();
   return url === "" ? "" : `<link href="${url.replaceAll('"', "&quot;")}"/>`;
+}
+
+/** Text as XML writes it outside CDATA. */
+function escapeXml(raw: string): string {
+  return raw.replaceAll("&", "&amp;").replaceAll("<", "&lt;");
 }
 
 /** Most faults a lenient pass mends: items dropped one at a time before giving up. */

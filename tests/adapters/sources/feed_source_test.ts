@@ -953,6 +953,8 @@ Deno.test("an Atom link with no attribute is skipped, or read as its text, not t
 <entry><title>Entry one title</title><link href="https://example.com/1"/><link/></entry>
 <entry><title>Entry two title</title><link></link><link href="https://example.com/2"/></entry>
 <entry><title>Entry three title</title><link> https://example.com/3?a=1&amp;b=2 </link></entry>
+<entry><title>Entry four title</title><link><![CDATA[https://example.com/4?a=1&b=2]]></link></entry>
+<entry><title>Entry five title</title><link><!-- mirror -->https://example.com/5</link></entry>
 </feed>`;
   const warnings: string[] = [];
   const items = await parseFeed(atom, { name: "a", onWarning: (m) => warnings.push(m) });
@@ -960,6 +962,8 @@ Deno.test("an Atom link with no attribute is skipped, or read as its text, not t
     "https://example.com/1",
     "https://example.com/2",
     "https://example.com/3?a=1&b=2",
+    "https://example.com/4?a=1&b=2",
+    "https://example.com/5",
   ]);
   assert.deepEqual(warnings, []);
   await assert.rejects(
