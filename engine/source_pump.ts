@@ -197,9 +197,10 @@ export async function pumpSource(
         await sleep(Math.min(poll.at - clock.now(), MAX_TIMER), signal);
       }
       if (signal.aborted) break;
-      // With none stored before it, the moment before it: stored, it makes the next run take
-      // this tick for one missed (none stored reads as a first start, which waits for the next).
-      const before = last ?? poll.tick - 1;
+      // With none stored before it, the schedule's tick before it: stored, it makes the next run
+      // take this tick for one missed (none stored reads as a first start, which waits for the
+      // next), and `status` shows a time the schedule has.
+      const before = last ?? schedule.latest(poll.tick - 1) ?? poll.tick - 1;
       last = poll.tick;
       if (outlet.claim && !(await outlet.claim(poll.tick, source.checkpoint?.()))) continue;
       if (signal.aborted) {

@@ -88,7 +88,7 @@ Deno.test("a tick whose poll a stop cuts short is given back, the tick before it
   assert.deepEqual(unclaims, [[claims[1], claims[0]]]);
 });
 
-Deno.test("a first tick whose poll a stop cuts short is given back as the moment before it", async () => {
+Deno.test("a first tick whose poll a stop cuts short is given back as the schedule's tick before it", async () => {
   const stop = new AbortController();
   const source: Source = {
     async *read(signal) {
@@ -109,7 +109,7 @@ Deno.test("a first tick whose poll a stop cuts short is given back as the moment
     },
     { signal: stop.signal, log: memoryLogger(), flow: "t" },
   );
-  assert.deepEqual(unclaims, [[claims[0], claims[0] - 1]]);
+  assert.deepEqual(unclaims, [[claims[0], claims[0] - 1000]], "the schedule's tick before it");
 });
 
 Deno.test("a takeover polls the tick missed since the stored one at once, then waits for the next", async () => {
